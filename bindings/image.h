@@ -1,0 +1,20 @@
+/* bindings/image.h — the Lua Image type (PIL's Image, the subset sdrepl needs). */
+#ifndef SDR_BINDINGS_IMAGE_H
+#define SDR_BINDINGS_IMAGE_H
+
+#include <lua.h>
+
+#include "engine/image.h" // sdr_image
+
+#define LSDR_IMAGE "Image"
+
+/* Pushes a new Image userdata that owns img (freed by __gc/__close). */
+void lsdr_push_image(lua_State *L, sdr_image *img);
+/* The image at idx, or NULL when it is not an Image. */
+sdr_image *lsdr_to_image(lua_State *L, int idx);
+/* Sets the global Image module (Image.open, Image.new, constants). */
+void lsdr_open_image(lua_State *L);
+/* Sets the global image_grid. */
+void lsdr_open_image_grid(lua_State *L);
+
+#endif

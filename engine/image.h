@@ -1,0 +1,64 @@
+/* engine/image.h — 8-bit images, the PIL subset sdrepl needs.
+ *
+ * An image is H×W pixels of 1 (L), 3 (RGB) or 4 (RGBA) interleaved bytes,
+ * row-major, like PIL's modes of the same names. Functions follow PIL's
+ * arithmetic (convert's ITU-R 601 luma with its rounding, resize's filters with
+ * its support and fixed-point rounding) so pictures match what a diffusers
+ * notebook would hold. Errors: NULL or -1 and sdr_last_error().
+ */
+#ifndef SDR_ENGINE_IMAGE_H
+#define SDR_ENGINE_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sdr_image {
+  int width, height;
+  int channels;     /* 1 = "L", 3 = "RGB", 4 = "RGBA" */
+  uint8_t *pixels;  /* (height, width, channels) */
+  char *parameters; /* how the image was made (PNG "parameters" text), or NULL; owned */
+} sdr_image;
+
+/* PIL's resampling filters, with PIL's numbers (Image.NEAREST == 0 ...). */
+enum {
+  SDR_RESAMPLE_NEAREST = 0,
+  SDR_RESAMPLE_LANCZOS = 1,
+  SDR_RESAMPLE_BILINEAR = 2,
+  SDR_RESAMPLE_BICUBIC = 3,
+  SDR_RESAMPLE_BOX = 4,
+  SDR_RESAMPLE_HAMMING = 5,
+};
+
+/* Largest side accepted anywhere, so width*height*4 never overflows. */
+enum { SDR_IMAGE_MAX_SIDE = 1 << 15 };
+
+/* Pixels zeroed. */
+sdr_image *sdr_image_new(int width, int height, int channels);
+void sdr_image_free(sdr_image *img);
+sdr_image *sdr_image_copy(const sdr_image *img);
+const char *sdr_image_mode_name(int channels); /* "L", "RGB", "RGBA" */
+int sdr_image_mode_channels(const char *mode); /* 0 for an unknown mode */
+
+/* Decoding: whatever stb_image reads (PNG, JPEG, BMP, GIF first frame, TGA, PSD,
+ * PNM). Grey files open as L, grey+alpha as RGBA, others as RGB or RGBA. A PNG's
+ * "parameters" text chunk is kept. */
+sdr_image *sdr_image_load(const char *path);
+sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name);
+
+/* Encoding. PNG carries a tEXt "parameters" chunk when img->parameters is set.
+ * save picks PNG or JPEG (quality 75, as PIL) by extension, writes a temporary
+ * file in the same folder and renames it, so no half-written file is left. */
+int sdr_image_encode_png(const sdr_image *img, uint8_t **out, size_t *out_len);
+int sdr_image_save(const sdr_image *img, const char *path);
+
+sdr_image *sdr_image_convert(const sdr_image *img, int channels);
+sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int resample);
+/* Box outside the image is filled with zeros, as PIL does. */
+sdr_image *sdr_image_crop(const sdr_image *img, int left, int upper, int right, int lower);
+/* Pastes src at (x, y) clipped to dst; src converted to dst's mode. With an
+ * RGBA or L mask, blends as PIL's paste(im, box, mask). */
+int sdr_image_paste(sdr_image *dst, const sdr_image *src, int x, int y, const sdr_image *mask);
+/* Fill with a color given per channel (missing channels 255 for alpha, else 0). */
+void sdr_image_fill(sdr_image *img, const uint8_t *color, int ncolor);
+
+#endif

@@ -1,0 +1,44 @@
+-- tests/lua/check.lua — assertions for Lua tests: any failure raises, so sdrepl exits non-zero.
+local check = {}
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+function check.eq(got, want, what)
+  if got ~= want then
+    error(string.format("%s: got %s, want %s", what or "value", show(got), show(want)), 2)
+  end
+end
+
+function check.near(got, want, tol, what)
+  if math.abs(got - want) > tol then
+    error(string.format("%s: got %s, want %s within %s", what or "value", show(got), show(want), tol), 2)
+  end
+end
+
+-- Calls fn and checks that it raises an error whose message contains `text` (plain).
+function check.raises(text, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then error("expected an error containing " .. show(text) .. ", got none", 2) end
+  err = tostring(err)
+  if not err:find(text, 1, true) then
+    error("expected an error containing " .. show(text) .. ", got " .. show(err), 2)
+  end
+  return err
+end
+
+function check.truthy(v, what)
+  if not v then error((what or "value") .. " is " .. show(v), 2) end
+end
+
+-- A fresh temporary directory, removed at exit by the OS's tmp cleaning.
+function check.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p '" .. p .. "'"))
+  return p
+end
+
+return check
