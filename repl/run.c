@@ -87,31 +87,22 @@ static int may_continue_expression(const char *s) {
   return strchr("-+*/%^.<>=~&|([{:\"'#", *s) != NULL && *s != '\0';
 }
 
-/* Loads "prefix return suffix" where the suffix is the smallest run of last
- * lines that is an expression and the prefix is a chunk of its own. */
+/* Loads "prefix return suffix" where the suffix is the shortest tail, starting
+ * after a newline or a ';', that is an expression, and the prefix is a chunk
+ * of its own. Jupyter shows a cell's last expression the same way. */
 static int load_with_last_expression(lua_State *L, const char *code, size_t len, const char *name) {
-  enum { MAX_LINES_BACK = 40 };
+  enum { MAX_SPLITS = 40 };
   size_t k = len;
-  for (int tries = 0; tries < MAX_LINES_BACK && k > 0; tries++) {
-    /* Move k to the start of the previous line. */
+  for (int tries = 0; tries < MAX_SPLITS && k > 0; tries++) {
     k--;
-    while (k > 0 && code[k - 1] != '\n')
+    while (k > 0 && code[k - 1] != '\n' && code[k - 1] != ';')
       k--;
     const char *suffix = code + k;
     size_t slen = len - k;
     const char *p = suffix;
     while (p < code + len && isspace((unsigned char)*p))
       p++;
-    if (p == code + len || may_continue_expression(suffix))
-      continue;
-    char *ret = malloc(slen + 8);
-    if (!ret)
-      return 0;
-    memcpy(ret, "return ", 7);
-    memcpy(ret + 7, suffix, slen);
-    int ok = compiles(L, ret, slen + 7, name) && compiles(L, code, k, name);
-    free(ret);
-    if (!ok)
+    if (p == code + len || may_continue_expression(p))
       continue;
     char *joined = malloc(len + 8);
     if (!joined)
@@ -119,11 +110,15 @@ static int load_with_last_expression(lua_State *L, const char *code, size_t len,
     memcpy(joined, code, k);
     memcpy(joined + k, "return ", 7);
     memcpy(joined + k + 7, suffix, slen);
-    int status = luaL_loadbuffer(L, joined, len + 7, name);
+    int ok = compiles(L, joined + k, slen + 7, name) && compiles(L, code, k, name);
+    if (ok) {
+      ok = luaL_loadbuffer(L, joined, len + 7, name) == LUA_OK;
+      if (!ok)
+        lua_pop(L, 1);
+    }
     free(joined);
-    if (status == LUA_OK)
+    if (ok)
       return 1;
-    lua_pop(L, 1);
   }
   return 0;
 }
@@ -157,18 +152,14 @@ int run_compile(lua_State *L, const char *code, size_t len, const char *chunknam
     return LUA_OK;
   lua_pop(L, 1);
 
-  status = luaL_loadbuffer(L, code, len, chunkname);
-  if (status != LUA_OK) {
-    if (status == LUA_ERRSYNTAX && is_incomplete(L)) {
-      lua_pop(L, 1);
-      return RUN_INCOMPLETE;
-    }
-    return status;
-  }
-  lua_pop(L, 1);
   if (load_with_last_expression(L, code, len, chunkname))
     return LUA_OK;
-  return luaL_loadbuffer(L, code, len, chunkname);
+  status = luaL_loadbuffer(L, code, len, chunkname);
+  if (status == LUA_ERRSYNTAX && is_incomplete(L)) {
+    lua_pop(L, 1);
+    return RUN_INCOMPLETE;
+  }
+  return status;
 }
 
 /* ---- showing results --------------------------------------------------- */
