@@ -412,7 +412,7 @@ int lsdr_push_help(lua_State *L, int idx) {
 
 /* help(x): x a documented function, module or object, or the name of one. */
 static int help_global(lua_State *L) {
-  if (lua_gettop(L) == 0) {
+  if (lua_isnoneornil(L, 1)) {
     lua_getglobal(L, "print");
     lua_pushliteral(L,
                     "sdrepl: Stable Diffusion at a Lua prompt.\n"
@@ -430,7 +430,7 @@ static int help_global(lua_State *L) {
     lua_pushfstring(L, "return %s", name);
     if (luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=help") != LUA_OK ||
         lua_pcall(L, 0, 1, 0) != LUA_OK || lua_isnil(L, -1))
-      return luaL_error(L, "help: no such name '%s'", name);
+      return lsdr_error(L, "no such name '%s'", name);
     lua_replace(L, 1);
     lua_settop(L, 1);
   }
@@ -445,7 +445,15 @@ static int help_global(lua_State *L) {
   return 0;
 }
 
+static const lsdr_func help_funcs[] = {
+    {"help", help_global,
+     "Prints what a function takes (arguments, defaults) and does; for a module or object, its "
+     "functions. Also ?name at the prompt.",
+     {{"what", "any", "nil"}}},
+    {0}};
+
 void lsdr_open_help(lua_State *L) {
-  lua_pushcfunction(L, help_global);
-  lua_setglobal(L, "help");
+  lua_pushglobaltable(L);
+  lsdr_register(L, -1, help_funcs);
+  lua_pop(L, 1);
 }
