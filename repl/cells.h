@@ -6,6 +6,8 @@
  * Lines before the first marker form a code cell of their own when they hold
  * anything but blank lines. A cell's source keeps its lines; first_line (1-based)
  * is where its source starts in the file, so errors can name the file's lines.
+ * A first line starting with '#' (a shebang) is skipped, as lua does; so is a
+ * jupytext header ("-- ---" lines around YAML) before the first cell.
  */
 #ifndef SDR_REPL_CELLS_H
 #define SDR_REPL_CELLS_H
@@ -13,15 +15,16 @@
 #include <stddef.h>
 
 typedef struct cell {
-  int kind;      /* NOTEBOOK_CODE or NOTEBOOK_MARKDOWN (repl/notebook.h) */
-  char *title;   /* text after the marker, "" when none */
-  char *source;  /* code, or Markdown text with the "-- " prefixes removed */
+  int kind;     /* NOTEBOOK_CODE or NOTEBOOK_MARKDOWN (repl/notebook.h) */
+  char *title;  /* text after the marker, "" when none */
+  char *source; /* code, or Markdown text with the "-- " prefixes removed */
   int first_line;
 } cell;
 
 typedef struct cell_list {
   cell *cells;
   int count;
+  int markers; /* how many "-- %%" lines the text held: 0 means a plain script */
 } cell_list;
 
 /* Never fails on any input except out of memory (-1). */
