@@ -1,0 +1,41 @@
+# The command line: options, -e order, the startup file, exit statuses.
+source "$(dirname "$0")/lib.sh"
+
+out=$("$SDREPL" --version) || fail "--version exited non-zero"
+[[ $out == sdrepl\ * ]] || fail "--version printed '$out'"
+"$SDREPL" --help | grep -q -- '--export' || fail "--help does not list --export"
+
+set +e
+"$SDREPL" --no-such-option >/dev/null 2>"$TMP/err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "an unknown option exited $rc, want 2"
+grep -q "unknown option '--no-such-option'" "$TMP/err" || fail "unknown option not named"
+
+# -e chunks run in order, in one state; an expression's value is printed.
+out=$("$SDREPL" -e 'a = 20' -e 'a + 22')
+[ "$out" = "42" ] || fail "-e printed '$out'"
+
+# An error in -e: message on stderr, exit 1.
+set +e
+"$SDREPL" -e 'error("broken")' 2>"$TMP/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "-e error exited $rc"
+grep -q 'broken' "$TMP/err" || fail "-e error message missing"
+
+# The startup file runs first: $SDREPL_INIT, else ~/.sdreplrc.lua.
+echo 'from_init = "init ran"' >"$TMP/init.lua"
+out=$(SDREPL_INIT="$TMP/init.lua" "$SDREPL" -e 'from_init')
+[ "$out" = "init ran" ] || fail "SDREPL_INIT was not run: '$out'"
+mkdir -p "$TMP/home"
+echo 'from_rc = 7' >"$TMP/home/.sdreplrc.lua"
+out=$(env -u SDREPL_INIT HOME="$TMP/home" "$SDREPL" -e 'from_rc')
+[ "$out" = "7" ] || fail "~/.sdreplrc.lua was not run: '$out'"
+# A broken startup file is reported and the session goes on.
+echo 'this is not lua' >"$TMP/bad.lua"
+out=$(SDREPL_INIT="$TMP/bad.lua" "$SDREPL" -e '1 + 1' 2>"$TMP/err")
+[ "$out" = "2" ] || fail "a broken startup file stopped the run"
+grep -q 'startup file' "$TMP/err" || fail "a broken startup file was not reported"
+
+# help() output comes from the binding specs.
+"$SDREPL" -e 'help(help)' | grep -q '^help(what=nil)$' || fail "help(help) signature"
+echo "cli: all checks passed"
