@@ -1,0 +1,47 @@
+/* engine/dtype.c — sizes and names of element types. */
+#include "engine/dtype.h"
+
+#include <string.h>
+
+static const struct {
+  size_t size;
+  const char *torch, *safetensors;
+} info[SDR_DTYPE_COUNT] = {
+    [SDR_F32] = {4, "float32", "F32"}, [SDR_F16] = {2, "float16", "F16"},
+    [SDR_BF16] = {2, "bfloat16", "BF16"}, [SDR_F64] = {8, "float64", "F64"},
+    [SDR_I64] = {8, "int64", "I64"},   [SDR_I32] = {4, "int32", "I32"},
+    [SDR_I16] = {2, "int16", "I16"},   [SDR_I8] = {1, "int8", "I8"},
+    [SDR_U8] = {1, "uint8", "U8"},     [SDR_BOOL] = {1, "bool", "BOOL"},
+};
+
+size_t sdr_dtype_size(sdr_dtype t) { return (unsigned)t < SDR_DTYPE_COUNT ? info[t].size : 0; }
+
+const char *sdr_dtype_name(sdr_dtype t) {
+  return (unsigned)t < SDR_DTYPE_COUNT ? info[t].torch : "unknown";
+}
+
+int sdr_dtype_from_name(const char *name) {
+  static const struct {
+    const char *alias;
+    sdr_dtype t;
+  } aliases[] = {{"float", SDR_F32}, {"half", SDR_F16}, {"double", SDR_F64},
+                 {"long", SDR_I64},  {"int", SDR_I32},  {"short", SDR_I16}};
+  if (!name)
+    return -1;
+  if (strncmp(name, "torch.", 6) == 0)
+    name += 6;
+  for (int t = 0; t < SDR_DTYPE_COUNT; t++)
+    if (strcmp(name, info[t].torch) == 0)
+      return t;
+  for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+    if (strcmp(name, aliases[i].alias) == 0)
+      return (int)aliases[i].t;
+  return -1;
+}
+
+int sdr_dtype_from_safetensors(const char *name) {
+  for (int t = 0; t < SDR_DTYPE_COUNT; t++)
+    if (name && strcmp(name, info[t].safetensors) == 0)
+      return t;
+  return -1;
+}
