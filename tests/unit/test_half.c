@@ -2,8 +2,8 @@
 #include <math.h>
 
 #include "check.h"
-#include "engine/dtype.h"
-#include "engine/half.h"
+#include "kernels/dtype.h"
+#include "kernels/half.h"
 
 int main(void) {
   /* Every half converts to float and back to itself (NaNs stay NaN). */

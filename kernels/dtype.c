@@ -1,5 +1,5 @@
 /* engine/dtype.c — sizes and names of element types. */
-#include "engine/dtype.h"
+#include "kernels/dtype.h"
 
 #include <string.h>
 
