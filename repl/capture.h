@@ -11,8 +11,15 @@
 
 typedef struct capture capture;
 
+/* Flushes stdio first. NULL when the descriptors cannot be redirected (then
+ * nothing has changed and output simply goes where it went). */
 capture *capture_begin(void);
-/* Restores the descriptors; returns the text (malloc'd, NUL-terminated). */
+/* What was caught since the start or the last take (malloc'd, NUL-terminated),
+ * then forgets it; the capture goes on. Lets a notebook put text that came
+ * before an image above it. */
+char *capture_take(capture *c, size_t *len);
+/* Restores the descriptors; returns the text (malloc'd, NUL-terminated).
+ * capture_end(NULL, &len) returns NULL with len 0. */
 char *capture_end(capture *c, size_t *len);
 
 #endif
