@@ -1,18 +1,6 @@
-/* engine/error.h — errors as values.
- *
- * Engine calls return 0 on success and -1 on failure (or NULL), and leave a
- * message for the caller to ask for with sdr_last_error(), as stb does with
- * stbi_failure_reason. Only the bindings turn the message into a Lua error.
- * The message is per thread, so a worker thread never clobbers the REPL's.
- */
+/* engine/error.h — the error values of every layer live with the kernels (the
+ * lowest layer, so ops can report too); this name is what engine code includes. */
 #ifndef SDR_ENGINE_ERROR_H
 #define SDR_ENGINE_ERROR_H
-
-/* Sets the message (printf-style) and returns -1, so `return sdr_fail(...)` reads well. */
-int sdr_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Puts context in front of the current message: "loading x.png: " + old message. */
-int sdr_fail_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *sdr_last_error(void);
-void sdr_clear_error(void);
-
+#include "kernels/error.h" // sdr_fail, sdr_fail_prefix, sdr_last_error, sdr_clear_error
 #endif

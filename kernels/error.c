@@ -1,5 +1,5 @@
-/* engine/error.c — the per-thread last error message. */
-#include "engine/error.h"
+/* kernels/error.c — the per-thread last error message, shared by every layer. */
+#include "kernels/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
