@@ -1,0 +1,211 @@
+"""Builds the tiny random-weight SD 1.x pipelines the tests run, with diffusers itself,
+and saves what diffusers computes from them, stage by stage, as .npy.
+
+    .venv-torch/bin/python scripts/reference/make_tiny_models.py
+
+Writes tests/models/<name>/ (the diffusers folder layout, as save_pretrained
+writes it) and tests/reference/<name>/ (*.npy and manifest.json saying what
+each file is). Everything is seeded, so a rerun writes the same files.
+
+The two models differ where our code must follow the configs: layers per
+block, head layouts (one number vs. a list), cross-attention widths, linear vs.
+conv projections, activations, group counts; tiny-sd-b is stored in float16.
+Every parameter is perturbed (norm weights too) so that none stays 1 or 0 and
+a mix-up of two weights shows in the outputs.
+
+The tokenizer is CLIP's real BPE cut to its first 1000 merges: the ids of the
+kept tokens are CLIP's own (bytes, then merges in order, then the two special
+tokens), so it is a true CLIPTokenizer with a vocabulary of 1514.
+"""
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+import diffusers
+import transformers
+from diffusers import (AutoencoderKL, PNDMScheduler, StableDiffusionPipeline,
+                       UNet2DConditionModel)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CLIP_VOCAB = os.environ.get("SDREPL_CLIP_VOCAB", os.path.join(ROOT, "..", "shared", "data", "clip-vocab"))
+N_MERGES = 1000
+
+PROMPTS = [
+    "face of a human in  joy",
+    "electronic art   of an angry human by Leonardo da Vinci",
+    "a photograph of an astronaut riding a horse",
+    "",
+    "Café crème, naïve façade — 3 cats & 2 dogs!!!",
+    "a very long prompt " * 20,
+]
+
+SD14_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                      num_train_timesteps=1000, skip_prk_steps=True, steps_offset=1,
+                      set_alpha_to_one=False)
+
+
+def tiny_tokenizer(out_dir):
+    """CLIP's vocabulary and merges cut to the first N_MERGES merges."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(CLIP_VOCAB, "vocab.json"), encoding="utf-8") as f:
+        vocab = json.load(f)
+    with open(os.path.join(CLIP_VOCAB, "merges.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    header, merges = lines[0], lines[1:1 + N_MERGES]
+    keep = 512 + N_MERGES
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    small = {tok: i for tok, i in by_id if i < keep}
+    small["<|startoftext|>"] = keep
+    small["<|endoftext|>"] = keep + 1
+    with open(os.path.join(out_dir, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(small, f, ensure_ascii=False)
+    with open(os.path.join(out_dir, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join([header] + merges) + "\n")
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(CLIP_VOCAB, name), os.path.join(out_dir, name))
+    return CLIPTokenizer.from_pretrained(out_dir)
+
+
+def perturb(model, seed):
+    """Every parameter moved off its initial value; norm weights around 1."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            noise = torch.randn(p.shape, generator=g)
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1.0 + 0.2 * noise)
+            elif p.dim() <= 1:
+                p.copy_(0.1 * noise)
+            else:
+                fan_in = p[0].numel()
+                p.copy_(noise / np.sqrt(fan_in))
+
+
+def build(name, text_cfg, unet_cfg, vae_cfg, seed):
+    torch.manual_seed(seed)
+    tok = tiny_tokenizer(os.path.join(ROOT, "tests", "models", name, "tokenizer"))
+    vocab = len(tok.get_vocab())
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=vocab, bos_token_id=tok.bos_token_id,
+                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                        max_position_embeddings=77, **text_cfg))
+    unet = UNet2DConditionModel(**unet_cfg)
+    vae = AutoencoderKL(**vae_cfg)
+    for i, m in enumerate((text, unet, vae)):
+        perturb(m, seed * 10 + i)
+    sched = PNDMScheduler(**SD14_SCHEDULER)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet,
+                                   scheduler=sched, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    return pipe
+
+
+MODELS = {
+    "tiny-sd-a": dict(
+        seed=1,
+        dtype=torch.float32,
+        text=dict(hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                  num_hidden_layers=3, hidden_act="quick_gelu", layer_norm_eps=1e-5),
+        unet=dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
+                  block_out_channels=(32, 64),
+                  down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                  up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+                  cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16),
+        vae=dict(in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
+                 block_out_channels=(16, 32, 32), layers_per_block=1, norm_num_groups=8,
+                 down_block_types=("DownEncoderBlock2D",) * 3,
+                 up_block_types=("UpDecoderBlock2D",) * 3),
+    ),
+    "tiny-sd-b": dict(
+        seed=2,
+        dtype=torch.float16,
+        text=dict(hidden_size=24, intermediate_size=50, num_attention_heads=2,
+                  num_hidden_layers=2, hidden_act="gelu", layer_norm_eps=1e-5),
+        unet=dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                  block_out_channels=(32, 32, 64),
+                  down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                  up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                  cross_attention_dim=24, attention_head_dim=(2, 4, 8), norm_num_groups=8,
+                  use_linear_projection=True),
+        vae=dict(in_channels=3, out_channels=3, latent_channels=4, sample_size=16,
+                 block_out_channels=(16, 32), layers_per_block=2, norm_num_groups=8,
+                 down_block_types=("DownEncoderBlock2D",) * 2,
+                 up_block_types=("UpDecoderBlock2D",) * 2),
+    ),
+}
+
+
+class Recorder:
+    def __init__(self, name):
+        self.dir = os.path.join(ROOT, "tests", "reference", name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.manifest = {"generator": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                                       "transformers": transformers.__version__,
+                                       "numpy": np.__version__},
+                         "model": name, "files": {}}
+
+    def save(self, key, array, what, **meta):
+        a = array.detach().cpu().numpy() if torch.is_tensor(array) else np.asarray(array)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            sys.exit(f"{key}: the reference holds NaN or infinity")
+        np.save(os.path.join(self.dir, key + ".npy"), a)
+        self.manifest["files"][key] = dict(what=what, shape=list(a.shape), dtype=str(a.dtype), **meta)
+
+    def close(self):
+        with open(os.path.join(self.dir, "manifest.json"), "w") as f:
+            json.dump(self.manifest, f, indent=1, ensure_ascii=False)
+
+
+def text_stages(rec, pipe):
+    tok, text = pipe.tokenizer, pipe.text_encoder
+    rec.manifest["prompts"] = PROMPTS
+    for i, prompt in enumerate(PROMPTS):
+        plain = tok(prompt).input_ids
+        rec.save(f"tokens_{i}", np.array(plain, dtype=np.int64),
+                 "tokenizer(prompt).input_ids (no padding)", prompt=prompt)
+        ids = tok(prompt, padding="max_length", max_length=tok.model_max_length,
+                  truncation=True, return_tensors="pt").input_ids
+        rec.save(f"input_ids_{i}", ids, "padding='max_length', max_length=77, truncation=True",
+                 prompt=prompt)
+    batch = tok(PROMPTS[:2], padding="max_length", max_length=tok.model_max_length,
+                truncation=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = text(batch, output_hidden_states=True)
+    rec.save("text_input_ids", batch, "the ids of prompts 0 and 1 as one batch (2, 77)")
+    rec.save("text_last_hidden_state", out.last_hidden_state,
+             "text_encoder(text_input_ids).last_hidden_state (final layer norm applied)")
+    rec.save("text_hidden_states", torch.stack(out.hidden_states),
+             "output_hidden_states=True: (layers + 1, 2, 77, D); [0] is the embeddings; "
+             "no final layer norm")
+    # diffusers' clip_skip: hidden_states[-(clip_skip + 1)] then the final layer norm.
+    skip1 = text.text_model.final_layer_norm(out.hidden_states[-2])
+    rec.save("text_clip_skip_1", skip1, "clip_skip=1 as diffusers' encode_prompt computes it")
+
+
+def main():
+    torch.set_num_threads(2)
+    for name, spec in MODELS.items():
+        pipe = build(name, spec["text"], spec["unet"], spec["vae"], spec["seed"])
+        out = os.path.join(ROOT, "tests", "models", name)
+        # Weights stored in the model's dtype; references computed in float32 from
+        # the stored weights, as our CPU backend computes.
+        pipe.to(spec["dtype"]).save_pretrained(out, safe_serialization=True)
+        pipe = StableDiffusionPipeline.from_pretrained(out, torch_dtype=torch.float32,
+                                                       safety_checker=None,
+                                                       requires_safety_checker=False)
+        rec = Recorder(name)
+        rec.manifest["stored_dtype"] = str(spec["dtype"]).replace("torch.", "")
+        text_stages(rec, pipe)
+        rec.close()
+        print(f"{name}: {out}")
+
+
+if __name__ == "__main__":
+    main()
