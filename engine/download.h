@@ -16,4 +16,15 @@ char *sdr_download_default_dir(void);
  * cached copy exists (or force). cache_dir NULL means the default. */
 char *sdr_download(const char *url, const char *cache_dir, int force);
 
+/* Where sdr_download keeps url: <cache_dir>/<16 hex of a hash of the URL>/<the
+ * URL's base name, sanitized; "index" when empty>. malloc'd; fetches nothing. */
+char *sdr_download_cache_path(const char *url, const char *cache_dir);
+
+/* Fetches an http(s) url into exactly `path` (its folder must exist),
+ * continuing "<path>.incomplete" with a Range request unless `fresh`.
+ * headers: NULL or NULL-terminated extra request headers ("Authorization:
+ * Bearer ..."); desc: the progress bar's label. Returns 0 or -1 (sdr_fail). */
+int sdr_download_file(const char *url, const char *path, const char *const *headers,
+                      const char *desc, int fresh);
+
 #endif
