@@ -27,4 +27,16 @@ void notebook_add_error(notebook *nb, const char *message);
 /* By out_path's extension; -1 and sdr_last_error() on failure. */
 int notebook_export(const notebook *nb, const char *out_path);
 
+/* Records a cell that was not run (after a failure): its source, no outputs,
+ * no execution count, as Jupyter shows "In [ ]:". */
+void notebook_skip_cell(notebook *nb, int kind, const char *title, const char *source);
+
+/* Called before an image or an error is added, so the caller can add the text
+ * printed before it first (see capture_take): outputs keep their order. */
+typedef void (*notebook_flush_fn)(void *ctx);
+void notebook_set_flush(notebook *nb, notebook_flush_fn fn, void *ctx);
+
+/* Whether the extension is one notebook_export writes (.html, .md, .ipynb). */
+int notebook_format_known(const char *out_path);
+
 #endif
