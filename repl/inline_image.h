@@ -16,4 +16,10 @@ inline_protocol inline_image_detect(void);
 /* Writes the escape sequences that draw img; returns -1 on failure. */
 int inline_image_write(FILE *out, const sdr_image *img, inline_protocol proto);
 
+/* Sixel (DEC's bitmap graphics, in repl/inline_sixel.c): img scaled down to
+ * at most INLINE_SIXEL_MAX_SIDE pixels a side, quantized to a fixed 240-color palette
+ * with ordered dithering. Returns -1 on failure. */
+enum { INLINE_SIXEL_MAX_SIDE = 800 };
+int inline_sixel_write(FILE *out, const sdr_image *img);
+
 #endif
