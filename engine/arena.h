@@ -1,0 +1,45 @@
+/* engine/arena.h — the memory of one forward pass, taken in order and given back at once.
+ *
+ * Temporaries of a model call come from an arena so no op waits on malloc.
+ * The arena grows by adding blocks while a call runs; on reset it keeps one
+ * block as large as the whole call needed, so from the second call on every
+ * tensor gets the same address each time (what a CUDA graph replay needs).
+ * Marks give back the tail (a layer's scratch) without giving back the rest.
+ */
+#ifndef SDR_ENGINE_ARENA_H
+#define SDR_ENGINE_ARENA_H
+
+#include <stddef.h>
+
+#include "kernels/backend.h" // sdr_backend, sdr_tensor
+
+typedef struct sdr_arena_block {
+  struct sdr_arena_block *prev;
+  unsigned char *base; /* backend memory */
+  size_t cap, used;
+} sdr_arena_block;
+
+typedef struct sdr_arena {
+  sdr_backend *be;
+  sdr_arena_block *top;
+  size_t in_use; /* bytes handed out across blocks, for marks and the peak */
+  size_t peak;
+} sdr_arena;
+
+typedef struct sdr_arena_mark {
+  sdr_arena_block *block;
+  size_t used, in_use;
+} sdr_arena_mark;
+
+void sdr_arena_init(sdr_arena *a, sdr_backend *be);
+void sdr_arena_free(sdr_arena *a);
+/* Everything handed out is given back; the memory is kept for the next call. */
+int sdr_arena_reset(sdr_arena *a);
+sdr_arena_mark sdr_arena_get_mark(const sdr_arena *a);
+void sdr_arena_release(sdr_arena *a, sdr_arena_mark m);
+
+/* A new contiguous tensor from the arena (256-byte aligned):
+ *   sdr_arena_tensor(a, &x, SDR_F32, 3, (int64_t[]){B, T, D}) */
+int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim, const int64_t *shape);
+
+#endif

@@ -1,0 +1,224 @@
+/* engine/clip_text_model.c — CLIPTextModel's forward pass over the backend ops. */
+#include "engine/clip_text_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"        // sdr_fail, sdr_fail_prefix
+#include "engine/model_config.h" // sdr_json, sdr_find_weights
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((x) != 0)                                                                                  \
+      goto fail;                                                                                   \
+  } while (0)
+
+int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json) {
+  sdr_json j;
+  if (sdr_json_load(&j, config_json) != 0)
+    return -1;
+  long long v[6];
+  const char *keys[6] = {"vocab_size",          "hidden_size",       "intermediate_size",
+                         "num_attention_heads", "num_hidden_layers", "max_position_embeddings"};
+  for (int i = 0; i < 6; i++) {
+    if (sdr_json_int(&j, keys[i], &v[i]) != 0) {
+      sdr_json_free(&j);
+      return -1;
+    }
+    if (v[i] <= 0 || v[i] > (1 << 24)) {
+      sdr_json_free(&j);
+      return sdr_fail("%s: \"%s\" is %lld, expected a positive size", config_json, keys[i], v[i]);
+    }
+  }
+  cfg->vocab_size = (int)v[0];
+  cfg->hidden_size = (int)v[1];
+  cfg->intermediate_size = (int)v[2];
+  cfg->num_attention_heads = (int)v[3];
+  cfg->num_hidden_layers = (int)v[4];
+  cfg->max_position_embeddings = (int)v[5];
+  const char *act = sdr_json_string_or(&j, "hidden_act", "quick_gelu");
+  int bad_act = strcmp(act, "quick_gelu") != 0 && strcmp(act, "gelu") != 0;
+  cfg->quick_gelu = strcmp(act, "quick_gelu") == 0;
+  cfg->layer_norm_eps = (float)sdr_json_number_or(&j, "layer_norm_eps", 1e-5);
+  int rc = 0;
+  if (bad_act)
+    rc = sdr_fail("%s: hidden_act \"%s\" is not supported (quick_gelu or gelu)", config_json, act);
+  else if (cfg->hidden_size % cfg->num_attention_heads != 0)
+    rc = sdr_fail("%s: hidden_size %d is not a multiple of num_attention_heads %d", config_json,
+                  cfg->hidden_size, cfg->num_attention_heads);
+  sdr_json_free(&j);
+  return rc;
+}
+
+static int bind_layer(sdr_weights *w, sdr_clip_layer *l, int i, const sdr_clip_text_config *c) {
+  const int64_t D = c->hidden_size, I = c->intermediate_size;
+  const char *pre = "text_model.encoder.layers";
+  struct {
+    sdr_tensor *t;
+    const char *name;
+    int ndim;
+    int64_t shape[2];
+  } items[] = {
+      {&l->ln1_w, "layer_norm1.weight", 1, {D}},     {&l->ln1_b, "layer_norm1.bias", 1, {D}},
+      {&l->q_w, "self_attn.q_proj.weight", 2, {D, D}}, {&l->q_b, "self_attn.q_proj.bias", 1, {D}},
+      {&l->k_w, "self_attn.k_proj.weight", 2, {D, D}}, {&l->k_b, "self_attn.k_proj.bias", 1, {D}},
+      {&l->v_w, "self_attn.v_proj.weight", 2, {D, D}}, {&l->v_b, "self_attn.v_proj.bias", 1, {D}},
+      {&l->o_w, "self_attn.out_proj.weight", 2, {D, D}},
+      {&l->o_b, "self_attn.out_proj.bias", 1, {D}},
+      {&l->ln2_w, "layer_norm2.weight", 1, {D}},     {&l->ln2_b, "layer_norm2.bias", 1, {D}},
+      {&l->fc1_w, "mlp.fc1.weight", 2, {I, D}},      {&l->fc1_b, "mlp.fc1.bias", 1, {I}},
+      {&l->fc2_w, "mlp.fc2.weight", 2, {D, I}},      {&l->fc2_b, "mlp.fc2.bias", 1, {D}},
+  };
+  for (size_t k = 0; k < sizeof items / sizeof items[0]; k++)
+    if (sdr_weights_bindf(w, items[k].t, items[k].ndim, items[k].shape, "%s.%d.%s", pre, i,
+                          items[k].name) != 0)
+      return -1;
+  return 0;
+}
+
+int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char *dir,
+                             const char *variant, int keep_dtype) {
+  memset(m, 0, sizeof *m);
+  m->be = be;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (sdr_clip_text_config_load(&m->cfg, path) != 0)
+    return -1;
+  /* dir is the component folder itself: look for its weights in it. */
+  char *weights = sdr_find_weights(dir, ".", "model", variant, -1);
+  if (!weights)
+    return -1;
+  const char *paths[1] = {weights};
+  int rc = sdr_weights_open(&m->weights, be, "text_encoder", paths, 1, keep_dtype);
+  free(weights);
+  if (rc != 0)
+    return -1;
+  const sdr_clip_text_config *c = &m->cfg;
+  const int64_t D = c->hidden_size;
+  m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
+  if (!m->layers) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  TRY(sdr_weights_bind(&m->weights, &m->tok_emb, "text_model.embeddings.token_embedding.weight", 2,
+                       (int64_t[]){c->vocab_size, D}));
+  TRY(sdr_weights_bind(&m->weights, &m->pos_emb,
+                       "text_model.embeddings.position_embedding.weight", 2,
+                       (int64_t[]){c->max_position_embeddings, D}));
+  for (int i = 0; i < c->num_hidden_layers; i++)
+    TRY(bind_layer(&m->weights, &m->layers[i], i, c));
+  TRY(sdr_weights_bind(&m->weights, &m->final_ln_w, "text_model.final_layer_norm.weight", 1,
+                       (int64_t[]){D}));
+  TRY(sdr_weights_bind(&m->weights, &m->final_ln_b, "text_model.final_layer_norm.bias", 1,
+                       (int64_t[]){D}));
+  /* A buffer older transformers saved; not a weight. */
+  sdr_weights_skip(&m->weights, "text_model.embeddings.position_ids");
+  TRY(sdr_weights_finish(&m->weights));
+  return 0;
+fail:
+  sdr_clip_text_model_free(m);
+  return -1;
+}
+
+void sdr_clip_text_model_free(sdr_clip_text_model *m) {
+  sdr_weights_close(&m->weights);
+  free(m->layers);
+  memset(m, 0, sizeof *m);
+}
+
+/* CLIPEncoderLayer: x (B, T, D) -> out (B, T, D). */
+static int encoder_layer(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out,
+                         const sdr_tensor *x, const sdr_clip_layer *l) {
+  const sdr_clip_text_config *c = &m->cfg;
+  sdr_backend *be = m->be;
+  const int64_t B = x->shape[0], T = x->shape[1], D = c->hidden_size, I = c->intermediate_size;
+  const int64_t btd[3] = {B, T, D};
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor h, q, k, v, att, o, r, f1, f1a;
+  TRY(sdr_arena_tensor(a, &h, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &q, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &k, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &v, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &att, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &o, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &r, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &f1, SDR_F32, 3, (int64_t[]){B, T, I}));
+  TRY(sdr_arena_tensor(a, &f1a, SDR_F32, 3, (int64_t[]){B, T, I}));
+
+  /* self-attention block (CLIPAttention: q scaled by head_dim^-0.5, causal mask) */
+  TRY(sdr_layer_norm(be, &h, x, &l->ln1_w, &l->ln1_b, c->layer_norm_eps));
+  TRY(sdr_linear(be, &q, &h, &l->q_w, &l->q_b));
+  TRY(sdr_linear(be, &k, &h, &l->k_w, &l->k_b));
+  TRY(sdr_linear(be, &v, &h, &l->v_w, &l->v_b));
+  const int heads = c->num_attention_heads;
+  const float scale = 1.0f / sqrtf((float)(D / heads));
+  TRY(sdr_attention(be, &att, &q, &k, &v, heads, scale, 1));
+  TRY(sdr_linear(be, &o, &att, &l->o_w, &l->o_b));
+  TRY(sdr_binary(be, &r, x, &o, SDR_BINARY_ADD));
+
+  /* MLP block (CLIPMLP: fc1, quick_gelu or gelu, fc2) */
+  TRY(sdr_layer_norm(be, &h, &r, &l->ln2_w, &l->ln2_b, c->layer_norm_eps));
+  TRY(sdr_linear(be, &f1, &h, &l->fc1_w, &l->fc1_b));
+  TRY(sdr_unary(be, &f1a, &f1, c->quick_gelu ? SDR_UNARY_QUICK_GELU : SDR_UNARY_GELU));
+  TRY(sdr_linear(be, &o, &f1a, &l->fc2_w, &l->fc2_b));
+  TRY(sdr_binary(be, out, &r, &o, SDR_BINARY_ADD));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
+                          sdr_tensor *hidden_states, const sdr_tensor *ids) {
+  const sdr_clip_text_config *c = &m->cfg;
+  sdr_backend *be = m->be;
+  if (ids->ndim != 2 || ids->dtype != SDR_I64)
+    return sdr_fail("text_encoder: input_ids must be a (batch, tokens) int64 tensor");
+  const int64_t B = ids->shape[0], T = ids->shape[1], D = c->hidden_size;
+  const int L = c->num_hidden_layers;
+  if (T < 1 || T > c->max_position_embeddings)
+    return sdr_fail("text_encoder: %lld tokens, the model takes 1 to %d", (long long)T,
+                    c->max_position_embeddings);
+  if (last_hidden->ndim != 3 || last_hidden->shape[0] != B || last_hidden->shape[1] != T ||
+      last_hidden->shape[2] != D)
+    return sdr_fail("text_encoder: last_hidden_state must be (%lld, %lld, %lld)", (long long)B,
+                    (long long)T, (long long)D);
+  if (hidden_states &&
+      (hidden_states->ndim != 4 || hidden_states->shape[0] != L + 1 ||
+       hidden_states->shape[1] != B || hidden_states->shape[2] != T || hidden_states->shape[3] != D))
+    return sdr_fail("text_encoder: hidden_states must be (%d, %lld, %lld, %lld)", L + 1,
+                    (long long)B, (long long)T, (long long)D);
+
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  const int64_t btd[3] = {B, T, D};
+  /* Each stage is written where it is wanted: into hidden_states[i] when the
+   * caller asked for them, else into two buffers used in turn. */
+  sdr_tensor stage[2], x, pos, tok;
+  TRY(sdr_arena_tensor(a, &stage[0], SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &stage[1], SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &tok, SDR_F32, 3, btd));
+  TRY(sdr_embedding(be, &tok, &m->tok_emb, ids));
+  TRY(sdr_tensor_narrow0(&pos, &m->pos_emb, 0, T));
+  for (int i = 0; i <= L; i++) {
+    sdr_tensor dst = stage[i % 2];
+    if (hidden_states) {
+      sdr_tensor slice;
+      TRY(sdr_tensor_narrow0(&slice, hidden_states, i, 1));
+      TRY(sdr_tensor_reshape(&dst, &slice, 3, btd));
+    }
+    if (i == 0)
+      TRY(sdr_binary(be, &dst, &tok, &pos, SDR_BINARY_ADD));
+    else
+      TRY(encoder_layer(m, a, &dst, &x, &m->layers[i - 1]));
+    x = dst;
+  }
+  TRY(sdr_layer_norm(be, last_hidden, &x, &m->final_ln_w, &m->final_ln_b, c->layer_norm_eps));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}

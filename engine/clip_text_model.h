@@ -1,0 +1,63 @@
+/* engine/clip_text_model.h — transformers' CLIPTextModel (the SD text encoder).
+ *
+ * Mirrors transformers/models/clip/modeling_clip.py: token plus position
+ * embeddings, a causal pre-norm transformer (CLIPEncoderLayer: layer_norm1,
+ * self_attn, residual, layer_norm2, mlp fc1 -> act -> fc2, residual), and the
+ * final layer norm. Sizes come from text_encoder/config.json only.
+ */
+#ifndef SDR_ENGINE_CLIP_TEXT_MODEL_H
+#define SDR_ENGINE_CLIP_TEXT_MODEL_H
+
+#include "engine/arena.h"   // sdr_arena
+#include "engine/weights.h" // sdr_weights
+#include "kernels/backend.h"
+
+typedef struct sdr_clip_text_config {
+  int vocab_size;              /* V */
+  int hidden_size;             /* D */
+  int intermediate_size;       /* I */
+  int num_attention_heads;
+  int num_hidden_layers;       /* L */
+  int max_position_embeddings; /* P, 77 for SD */
+  int quick_gelu;              /* hidden_act "quick_gelu" (CLIP ViT-L) or "gelu" (OpenCLIP) */
+  float layer_norm_eps;
+} sdr_clip_text_config;
+
+typedef struct sdr_clip_layer {
+  sdr_tensor ln1_w, ln1_b;       /* (D) */
+  sdr_tensor q_w, k_w, v_w, o_w; /* (D, D) */
+  sdr_tensor q_b, k_b, v_b, o_b; /* (D) */
+  sdr_tensor ln2_w, ln2_b;       /* (D) */
+  sdr_tensor fc1_w;              /* (I, D) */
+  sdr_tensor fc1_b;              /* (I) */
+  sdr_tensor fc2_w;              /* (D, I) */
+  sdr_tensor fc2_b;              /* (D) */
+} sdr_clip_layer;
+
+typedef struct sdr_clip_text_model {
+  sdr_clip_text_config cfg;
+  sdr_backend *be;
+  sdr_weights weights;
+  sdr_tensor tok_emb;            /* (V, D) */
+  sdr_tensor pos_emb;            /* (P, D) */
+  sdr_clip_layer *layers;        /* L of them */
+  sdr_tensor final_ln_w, final_ln_b; /* (D) */
+} sdr_clip_text_model;
+
+int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json);
+
+/* dir is the text_encoder folder; weights found as transformers names them
+ * (model[.variant].safetensors). keep_dtype as in sdr_weights_open. */
+int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char *dir,
+                             const char *variant, int keep_dtype);
+void sdr_clip_text_model_free(sdr_clip_text_model *m);
+
+/* ids (B, T) int64 with T <= P, on the backend. last_hidden (B, T, D) float32
+ * gets the output after the final layer norm. hidden_states, when not NULL, is
+ * (L + 1, B, T, D) float32 and gets transformers' output_hidden_states: [0] the
+ * embeddings, [i] the output of layer i (no final layer norm). Temporaries come
+ * from the arena (released before returning). */
+int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
+                          sdr_tensor *hidden_states, const sdr_tensor *ids);
+
+#endif
