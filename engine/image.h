@@ -61,4 +61,15 @@ int sdr_image_paste(sdr_image *dst, const sdr_image *src, int x, int y, const sd
 /* Fill with a color given per channel (missing channels 255 for alpha, else 0). */
 void sdr_image_fill(sdr_image *img, const uint8_t *color, int ncolor);
 
+/* width * height * channels: the size of img->pixels in bytes. */
+size_t sdr_image_bytes(const sdr_image *img);
+/* Replaces img->parameters by a copy of text (NULL clears it). */
+int sdr_image_set_parameters(sdr_image *img, const char *text);
+/* dst->parameters = copy of src->parameters, as PIL copies info into derived images. */
+int sdr_image_copy_parameters(sdr_image *dst, const sdr_image *src);
+/* The pixels of PIL's resize(size, resample) of an RGBA image go through
+ * premultiplied alpha (PIL's "RGBa"); these are its two conversions, in place. */
+void sdr_image_premultiply(sdr_image *img);
+void sdr_image_unpremultiply(sdr_image *img);
+
 #endif
