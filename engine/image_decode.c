@@ -1,0 +1,132 @@
+/* engine/image_decode.c — Image.open: bytes to pixels with stb_image.
+ *
+ * stb_image reads PNG, JPEG, BMP, GIF (first frame), TGA, PSD and PNM. The
+ * header is read first (stbi_info) so sizes are checked before any pixel
+ * memory is taken: a few hundred bytes may claim a picture of gigapixels.
+ * Modes follow PIL where stb lets us: grey opens as L; grey with alpha as
+ * RGBA (we have no LA); palette files as RGB or RGBA. A damaged file is an
+ * error naming the file and stb's reason, never a crash.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb_image.h>
+
+#include "engine/error.h"     // sdr_fail
+#include "engine/image.h"     // sdr_image, sdr_image_decode, sdr_image_load
+#include "engine/image_png.h" // sdr_png_read_parameters
+
+/* PIL refuses to open more than 2 * Image.MAX_IMAGE_PIXELS pixels
+ * (DecompressionBombError); so do we, before allocating anything. */
+static const long long MAX_PIXELS = 2LL * 89478485;
+
+static int all_opaque(const uint8_t *rgba, int w, int h) {
+  size_t n = (size_t)w * (size_t)h;
+  for (size_t i = 0; i < n; i++)
+    if (rgba[4 * i + 3] != 255)
+      return 0;
+  return 1;
+}
+
+sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
+  if (!name)
+    name = "image";
+  if (len > INT_MAX) { /* stb takes an int length */
+    sdr_fail("%s: file too large to decode (%zu bytes)", name, len);
+    return NULL;
+  }
+  int w, h, comp;
+  if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
+    sdr_fail("%s: cannot identify image file (%s)", name, stbi_failure_reason());
+    return NULL;
+  }
+  if (w < 1 || h < 1 || w > SDR_IMAGE_MAX_SIDE || h > SDR_IMAGE_MAX_SIDE) {
+    sdr_fail("%s: image size %dx%d out of range (each side 1 to %d)", name, w, h,
+             SDR_IMAGE_MAX_SIDE);
+    return NULL;
+  }
+  if ((long long)w * h > MAX_PIXELS) {
+    sdr_fail("%s: image size %dx%d (%lld pixels) exceeds the limit of %lld pixels, "
+             "could be a decompression bomb",
+             name, w, h, (long long)w * h, MAX_PIXELS);
+    return NULL;
+  }
+  int channels = comp == 1 ? 1 : comp == 3 ? 3 : 4;
+  int lw, lh, file_comp;
+  uint8_t *pixels = stbi_load_from_memory(data, (int)len, &lw, &lh, &file_comp, channels);
+  if (!pixels) {
+    sdr_fail("%s: cannot decode image (%s)", name, stbi_failure_reason());
+    return NULL;
+  }
+  /* The full decode must agree with the header we checked. */
+  if (lw != w || lh != h) {
+    stbi_image_free(pixels);
+    sdr_fail("%s: cannot decode image (size changed while decoding)", name);
+    return NULL;
+  }
+  /* stb gives every GIF an alpha band; PIL opens one as a palette image that
+   * converts to RGB, so an opaque GIF comes out RGB here. */
+  int loaded = channels;
+  if (channels == 4 && len >= 4 && memcmp(data, "GIF8", 4) == 0 && all_opaque(pixels, w, h))
+    channels = 3;
+  sdr_image *img = sdr_image_new(w, h, channels);
+  if (img) {
+    uint8_t *o = img->pixels;
+    if (loaded != channels) { /* drop the opaque alpha */
+      size_t n = (size_t)w * (size_t)h;
+      for (size_t i = 0; i < n; i++, o += 3)
+        memcpy(o, pixels + 4 * i, 3);
+    } else {
+      memcpy(o, pixels, sdr_image_bytes(img));
+    }
+    img->parameters = sdr_png_read_parameters(data, len);
+  }
+  stbi_image_free(pixels);
+  return img;
+}
+
+sdr_image *sdr_image_load(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    sdr_fail("cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  uint8_t *data = NULL;
+  size_t len = 0, cap = 0;
+  int err = 0;
+  for (;;) {
+    if (len == cap) {
+      if (cap >= INT_MAX) {
+        err = EFBIG;
+        break;
+      }
+      size_t grown = cap ? cap * 2 : 1 << 16;
+      uint8_t *p = realloc(data, grown);
+      if (!p) {
+        err = ENOMEM;
+        break;
+      }
+      data = p;
+      cap = grown;
+    }
+    size_t got = fread(data + len, 1, cap - len, f);
+    len += got;
+    if (got == 0) {
+      if (ferror(f))
+        err = errno ? errno : EIO;
+      break;
+    }
+  }
+  fclose(f);
+  if (err) {
+    free(data);
+    sdr_fail("cannot read %s: %s", path, strerror(err));
+    return NULL;
+  }
+  sdr_image *img = sdr_image_decode(data ? data : (const uint8_t *)"", len, path);
+  free(data);
+  return img;
+}
