@@ -223,15 +223,17 @@ static const char *extension(const char *path) {
 
 int notebook_format_known(const char *out_path) {
   const char *ext = extension(out_path);
-  return strcasecmp(ext, ".html") == 0 || strcasecmp(ext, ".md") == 0 ||
-         strcasecmp(ext, ".ipynb") == 0;
+  if (strcasecmp(ext, ".html") == 0 || strcasecmp(ext, ".md") == 0 ||
+      strcasecmp(ext, ".ipynb") == 0)
+    return 1;
+  sdr_fail("cannot export a notebook as '%s': the name must end in .html, .md or .ipynb", out_path);
+  return 0;
 }
 
 int notebook_export(const notebook *nb, const char *out_path) {
   const char *ext = extension(out_path);
   if (!notebook_format_known(out_path))
-    return sdr_fail("cannot export a notebook as '%s': the name must end in .html, .md or .ipynb",
-                    out_path);
+    return -1;
   if (nb->out_of_memory)
     return sdr_fail("cannot export the notebook: out of memory while recording it");
   int rc;

@@ -36,7 +36,8 @@ void notebook_skip_cell(notebook *nb, int kind, const char *title, const char *s
 typedef void (*notebook_flush_fn)(void *ctx);
 void notebook_set_flush(notebook *nb, notebook_flush_fn fn, void *ctx);
 
-/* Whether the extension is one notebook_export writes (.html, .md, .ipynb). */
+/* Whether the extension is one notebook_export writes (.html, .md, .ipynb);
+ * when not, sdr_last_error() says which are. */
 int notebook_format_known(const char *out_path);
 
 #endif
