@@ -180,9 +180,13 @@ void lsdr_push_expr(lua_State *L, const char *expr) {
 static void check_self(lua_State *L, const lsdr_func *f) {
   const char *colon = strchr(f->name, ':');
   size_t n = (size_t)(colon - f->name);
-  if (!is_one_type(L, 1, f->name, n))
-    luaL_error(L, "%s: self: %.*s expected, got %s (call it as x:%s(...))", f->name, (int)n,
-               f->name, got_name(L, 1), short_name(f->name));
+  if (!is_one_type(L, 1, f->name, n)) {
+    char type[128];
+    snprintf(type, sizeof type, "%.*s", (int)n, f->name);
+    lua_pushfstring(L, "%s: self: %s expected, got %s (call it as x:%s(...))", f->name, type,
+                    got_name(L, 1), short_name(f->name));
+    lua_error(L);
+  }
 }
 
 void lsdr_args(lua_State *L) {

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"     // sdr_fail
-#include "engine/interrupt.h" // sdr_interrupt_pending
+#include "engine/interrupt.h" // sdr_interrupt_pending, sdr_interrupt_check
 #include "engine/progress.h"  // sdr_progress_begin, sdr_progress_update, sdr_progress_end
 
 /* ---- one-time setup ------------------------------------------------------ */
@@ -284,8 +284,11 @@ static void redirect_note(CURL *h, const transfer *t, char *out, size_t n) {
 }
 
 static int judge(CURL *h, transfer *t, CURLcode rc, const char *errbuf, const char *part) {
-  if (rc == CURLE_ABORTED_BY_CALLBACK || sdr_interrupt_pending())
-    return sdr_fail("interrupted"), REQ_FAILED;
+  if (rc == CURLE_ABORTED_BY_CALLBACK || sdr_interrupt_pending()) {
+    if (sdr_interrupt_check() == 0) /* aborted for an interrupt already consumed */
+      sdr_fail("interrupted");
+    return REQ_FAILED;
+  }
   if (t->bad_range)
     return REQ_RESTART;
   if (t->write_errno)

@@ -14,5 +14,6 @@ void sdr_interrupt_clear(void) { interrupt_flag = 0; }
 int sdr_interrupt_check(void) {
   if (!interrupt_flag)
     return 0;
+  interrupt_flag = 0;
   return sdr_fail("interrupted");
 }

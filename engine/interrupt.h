@@ -11,7 +11,10 @@
 void sdr_interrupt_request(void);
 int sdr_interrupt_pending(void);
 void sdr_interrupt_clear(void);
-/* If an interrupt is pending: sets the error "interrupted" and returns -1; else 0. */
+/* If an interrupt is pending: consumes it, sets the error "interrupted" and
+ * returns -1; else 0. Code that stops on an interrupt must consume it this
+ * way, so the REPL's Lua hook does not raise it a second time over the
+ * binding's own message ("download: interrupted"). */
 int sdr_interrupt_check(void);
 
 #endif

@@ -8,7 +8,7 @@
 
 #include <lauxlib.h>
 
-#include "engine/interrupt.h" // sdr_interrupt_request, sdr_interrupt_clear
+#include "engine/interrupt.h" // sdr_interrupt_request, sdr_interrupt_check, sdr_interrupt_clear
 #include "repl/display.h"     // display_is_displayable, display_value
 #include "repl/pretty.h"      // pretty_push
 
@@ -20,7 +20,12 @@ static volatile sig_atomic_t code_running;
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted");
+  /* C code that noticed the interrupt first has consumed it and is already
+   * raising its own error ("download: interrupted"): leave that one alone. */
+  if (sdr_interrupt_check() == 0)
+    return;
+  lua_pushstring(L, "interrupted");
+  lua_error(L);
 }
 
 /* Only sets flags and a hook (lua.c does the same): the hook raises the error
