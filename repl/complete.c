@@ -83,8 +83,14 @@ static void add_members(lua_State *L, int idx, strlist *l, const char *prefix, s
       add_keys(L, lua_gettop(L), l, prefix, plen, partial, methods_only);
     if (!lua_getmetatable(L, -1))
       break;
-    if (lua_getfield(L, -1, "__index") != LUA_TTABLE)
+    if (lua_getfield(L, -1, "__index") != LUA_TTABLE) {
+      /* An __index function (properties, t[i]) cannot be listed; such a type
+       * names its members in __fields (methods as functions, properties as true). */
+      lua_pop(L, 1);
+      if (lua_getfield(L, -1, "__fields") == LUA_TTABLE)
+        add_keys(L, lua_gettop(L), l, prefix, plen, partial, methods_only);
       break;
+    }
     lua_remove(L, -2);
   }
   lua_settop(L, top);

@@ -1,8 +1,8 @@
 /* repl/complete.h — Tab completion of Lua names at the prompt.
  *
  * Globals and keywords; after "a.b." the fields of that table; after "x:" the
- * methods of x (a userdata's metatable __index, a table's own functions), so
- * `pipe:en<Tab>` completes. Names are looked up with raw access and __index
+ * methods of x (a userdata's metatable __index, a table's own functions, or
+ * the metatable's __fields when __index is a function), so `pipe:en<Tab>` completes. Names are looked up with raw access and __index
  * tables only: completing never runs user code.
  */
 #ifndef SDR_REPL_COMPLETE_H

@@ -35,7 +35,9 @@ int main(void) {
                    "function() end, enable_vae_tiling = function() end, to = function() end, "
                    "scale = 1}})\n"
                    "trap = setmetatable({}, {__index = function() error('ran user code') end})\n"
-                   "_hidden = 1");
+                   "_hidden = 1\n"
+                   "obj = setmetatable({}, {__index = function() end, __fields = {resize = print, "
+                   "size = true}})");
 
   char **c = complete_candidates(L, "pipe:enable_");
   CHECK(count(c) == 2 && has(c, "pipe:enable_attention_slicing") && has(c, "pipe:enable_vae_tiling"));
@@ -62,6 +64,13 @@ int main(void) {
   release(c);
   c = complete_candidates(L, "_h");
   CHECK(has(c, "_hidden"));
+  release(c);
+  /* A type with an __index function lists its members in __fields. */
+  c = complete_candidates(L, "obj:re");
+  CHECK(count(c) == 1 && has(c, "obj:resize"));
+  release(c);
+  c = complete_candidates(L, "obj.s");
+  CHECK(count(c) == 1 && has(c, "obj.size"));
   release(c);
   /* An __index function is never called. */
   c = complete_candidates(L, "trap.x");
