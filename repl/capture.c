@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,8 +188,15 @@ capture *capture_begin(void) {
       ok = ok && c->saved[i] >= 0;
     }
   }
-  if (ok && pthread_create(&c->thread, NULL, capture_thread, c) != 0)
-    ok = 0;
+  if (ok) {
+    /* The thread blocks every signal, so Ctrl-C always lands on the thread
+     * running Lua (where the REPL's handler and EINTR are expected). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ok = pthread_create(&c->thread, NULL, capture_thread, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
   if (!ok) {
     close_fd(&wr[0]);
     close_fd(&wr[1]);
