@@ -1,0 +1,18 @@
+/* bindings/generator.h — torch.Generator, torch.manual_seed and the default generators. */
+#ifndef SDR_BINDINGS_GENERATOR_H
+#define SDR_BINDINGS_GENERATOR_H
+
+#include <lua.h>
+
+#include "engine/generator.h" // sdr_generator
+
+#define LSDR_GENERATOR "torch.Generator"
+#define LSDR_GENERATOR_TYPE LSDR_GENERATOR /* as an lsdr type name */
+
+sdr_generator *lsdr_to_generator(lua_State *L, int idx);
+/* The generator torch.manual_seed seeds for that device (one per Lua state). */
+sdr_generator *lsdr_default_generator(lua_State *L, sdr_generator_device d);
+/* Adds Generator, manual_seed, initial_seed to the torch table at torch_idx. */
+void lsdr_open_generator(lua_State *L, int torch_idx);
+
+#endif
