@@ -1,0 +1,203 @@
+/* bindings/clip_text_model.c — CLIPTextModel.from_pretrained and calling it, as transformers. */
+#include "bindings/clip_text_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+
+#include "bindings/lsdr.h"   // lsdr_register, lsdr_args, lsdr_options, lsdr_error
+#include "bindings/tensor.h" // lsdr_backend, lsdr_to_dtype, lsdr_push_new_tensor, lsdr_push_view
+#include "engine/clip_text_model.h"
+#include "engine/error.h" // sdr_last_error
+
+#define LSDR_CLIP_TEXT_MODEL "CLIPTextModel"
+
+typedef struct lsdr_clip_text {
+  sdr_clip_text_model model;
+  sdr_arena arena;
+  int loaded;
+} lsdr_clip_text;
+
+static lsdr_clip_text *check_model(lua_State *L, int idx) {
+  lsdr_clip_text *m = luaL_checkudata(L, idx, LSDR_CLIP_TEXT_MODEL);
+  if (!m->loaded)
+    luaL_error(L, "CLIPTextModel: this model was closed");
+  return m;
+}
+
+static int model_gc(lua_State *L) {
+  lsdr_clip_text *m = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
+  if (m->loaded) {
+    sdr_arena_free(&m->arena);
+    sdr_clip_text_model_free(&m->model);
+    m->loaded = 0;
+  }
+  return 0;
+}
+
+/* CLIPTextModel.from_pretrained(path, {subfolder, torch_dtype, variant}) */
+static int from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  const char *path = lua_tostring(L, 1);
+  lua_getfield(L, 2, "subfolder");
+  const char *sub = lua_tostring(L, -1);
+  lua_getfield(L, 2, "variant");
+  const char *variant = lua_tostring(L, -1);
+  lua_getfield(L, 2, "torch_dtype");
+  int keep = -1;
+  if (!lua_isnil(L, -1)) {
+    keep = lsdr_to_dtype(L, -1);
+    if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
+      return lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
+  }
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s%s%s", path, sub && *sub ? "/" : "", sub ? sub : "");
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    return lsdr_error(L, "no model folder at %s", dir);
+  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 0);
+  memset(m, 0, sizeof *m);
+  luaL_setmetatable(L, LSDR_CLIP_TEXT_MODEL);
+  /* CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
+  if (sdr_clip_text_model_load(&m->model, be, dir, variant, keep) != 0)
+    return lsdr_engine_error(L);
+  sdr_arena_init(&m->arena, be);
+  m->loaded = 1;
+  return 1;
+}
+
+/* model(input_ids, {output_hidden_states=false}) -> {last_hidden_state=, hidden_states=} */
+static int model_call(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_clip_text *m = check_model(L, 1);
+  lsdr_tensor *in = lsdr_check_tensor(L, 2);
+  if (in->t.dtype != SDR_I64 || in->t.ndim != 2)
+    return lsdr_argerror(L, 1, "a (batch, tokens) int64 tensor");
+  if (in->storage->be != m->model.be)
+    return lsdr_error(L, "input_ids are on %s, the model on %s", sdr_device_name(in->t.device),
+                      sdr_device_name(m->model.be->device));
+  lua_getfield(L, 3, "output_hidden_states");
+  int want_hidden = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  const int64_t B = in->t.shape[0], T = in->t.shape[1], D = m->model.cfg.hidden_size;
+  const int L1 = m->model.cfg.num_hidden_layers + 1;
+  lua_createtable(L, 0, 2);
+  int result = lua_gettop(L);
+  lsdr_tensor *last = lsdr_push_new_tensor(L, m->model.be, SDR_F32, 3, (int64_t[]){B, T, D});
+  lua_setfield(L, result, "last_hidden_state");
+  lsdr_tensor *hidden = NULL;
+  if (want_hidden) {
+    hidden = lsdr_push_new_tensor(L, m->model.be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
+    lua_insert(L, result + 1);
+  }
+  int rc = sdr_clip_text_forward(&m->model, &m->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
+  sdr_arena_reset(&m->arena);
+  if (rc != 0)
+    return lsdr_engine_error(L);
+  if (hidden) {
+    /* transformers gives a tuple of L+1 tensors: here a list of views into one block. */
+    lua_createtable(L, L1, 0);
+    for (int i = 0; i < L1; i++) {
+      sdr_tensor row, v;
+      sdr_tensor_narrow0(&row, &hidden->t, i, 1);
+      sdr_tensor_reshape(&v, &row, 3, (int64_t[]){B, T, D});
+      lsdr_push_view(L, hidden, v);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, result, "hidden_states");
+  }
+  lua_settop(L, result);
+  return 1;
+}
+
+static int model_index(lua_State *L) {
+  lsdr_clip_text *m = check_model(L, 1);
+  const char *k = luaL_checkstring(L, 2);
+  lua_getmetatable(L, 1);
+  if (lua_getfield(L, -1, "__methods") == LUA_TTABLE && lua_getfield(L, -1, k) != LUA_TNIL)
+    return 1;
+  if (strcmp(k, "config") == 0) {
+    const sdr_clip_text_config *c = &m->model.cfg;
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, c->vocab_size), lua_setfield(L, -2, "vocab_size");
+    lua_pushinteger(L, c->hidden_size), lua_setfield(L, -2, "hidden_size");
+    lua_pushinteger(L, c->intermediate_size), lua_setfield(L, -2, "intermediate_size");
+    lua_pushinteger(L, c->num_attention_heads), lua_setfield(L, -2, "num_attention_heads");
+    lua_pushinteger(L, c->num_hidden_layers), lua_setfield(L, -2, "num_hidden_layers");
+    lua_pushinteger(L, c->max_position_embeddings), lua_setfield(L, -2, "max_position_embeddings");
+    lua_pushstring(L, c->quick_gelu ? "quick_gelu" : "gelu"), lua_setfield(L, -2, "hidden_act");
+    lua_pushnumber(L, c->layer_norm_eps), lua_setfield(L, -2, "layer_norm_eps");
+    return 1;
+  }
+  if (strcmp(k, "device") == 0) {
+    lua_pushstring(L, sdr_device_name(m->model.be->device));
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int model_tostring(lua_State *L) {
+  lsdr_clip_text *m = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
+  if (!m->loaded) {
+    lua_pushliteral(L, "<CLIPTextModel (closed)>");
+    return 1;
+  }
+  lua_pushfstring(L, "<CLIPTextModel %d layers, width %d, on %s>", m->model.cfg.num_hidden_layers,
+                  m->model.cfg.hidden_size, sdr_device_name(m->model.be->device));
+  return 1;
+}
+
+static const lsdr_param from_pretrained_options[] = {
+    {"subfolder", "string", "nil", "e.g. \"text_encoder\" inside a pipeline folder"},
+    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (as stored when nil)"},
+    {"variant", "string", "nil", "e.g. \"fp16\" for model.fp16.safetensors"},
+    {0}};
+
+static const lsdr_param call_options[] = {
+    {"output_hidden_states", "boolean", "false", "also return every layer's output"}, {0}};
+
+static const lsdr_func class_funcs[] = {
+    {"CLIPTextModel.from_pretrained", from_pretrained,
+     "Loads a CLIP text encoder from a folder (transformers' layout).",
+     {{"path", "string"}, {"opts", "table", "nil"}},
+     from_pretrained_options},
+    {0}};
+
+static const lsdr_func call_funcs[] = {
+    {"CLIPTextModel:__call", model_call,
+     "Encodes token ids (batch, tokens): returns {last_hidden_state=, hidden_states=}.",
+     {{"input_ids", "Tensor"}, {"opts", "table", "nil"}},
+     call_options},
+    {0}};
+
+void lsdr_open_clip_text_model(lua_State *L) {
+  luaL_newmetatable(L, LSDR_CLIP_TEXT_MODEL);
+  lua_newtable(L);
+  lsdr_register(L, -1, call_funcs); /* sets methods.__call */
+  lua_getfield(L, -1, "__call");
+  lua_setfield(L, -3, "__call");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "__call");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__fields");
+  lua_setfield(L, -2, "__methods");
+  lua_pushcfunction(L, model_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, model_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, model_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, model_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lsdr_register(L, -1, class_funcs);
+  lua_setglobal(L, "CLIPTextModel");
+}
