@@ -209,3 +209,54 @@ int sdr_image_paste(sdr_image *dst, const sdr_image *src, int x, int y, const sd
   sdr_image_free(converted);
   return 0;
 }
+
+int sdr_image_paste_color(sdr_image *img, const uint8_t *color, int left, int upper, int right,
+                          int lower, const sdr_image *mask) {
+  long long w = (long long)right - left, h = (long long)lower - upper;
+  /* An inverted box fills nothing, as in PIL; with a mask it cannot match. */
+  if (mask && (mask->width != w || mask->height != h))
+    return sdr_fail("mask size %dx%d does not match the box's %lldx%lld", mask->width, mask->height,
+                    w, h);
+  if (mask && mask->channels != 1 && mask->channels != 4)
+    return sdr_fail("bad transparency mask: mode %s (expected L or RGBA)",
+                    sdr_image_mode_name(mask->channels));
+  long long dx = left, dy = upper, sx = 0, sy = 0;
+  if (dx < 0) {
+    w += dx;
+    sx = -dx;
+    dx = 0;
+  }
+  if (dx + w > img->width)
+    w = img->width - dx;
+  if (dy < 0) {
+    h += dy;
+    sy = -dy;
+    dy = 0;
+  }
+  if (dy + h > img->height)
+    h = img->height - dy;
+  size_t ch = (size_t)img->channels;
+  for (long long row = 0; row < h && w > 0; row++) {
+    uint8_t *out = img->pixels + ((size_t)(dy + row) * (size_t)img->width + (size_t)dx) * ch;
+    if (!mask) {
+      for (long long col = 0; col < w; col++, out += ch)
+        memcpy(out, color, ch);
+      continue;
+    }
+    size_t mch = (size_t)mask->channels;
+    const uint8_t *m =
+        mask->pixels + ((size_t)(sy + row) * (size_t)mask->width + (size_t)sx) * mch + (mch - 1);
+    for (long long col = 0; col < w; col++, m += mch, out += ch) {
+      for (size_t c = 0; c < ch; c++) {
+        unsigned mv = *m;
+        /* fill_mask_L over RGBA: where the picture is fully transparent, the
+         * color bands take the ink whole (its integer (255 - a) / 255 term);
+         * the alpha band is read before it is blended. */
+        if (mch == 1 && ch == 4 && c != 3 && mv != 0 && out[3] == 0)
+          mv = 255;
+        out[c] = blend(mv, out[c], color[c]);
+      }
+    }
+  }
+  return 0;
+}

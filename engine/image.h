@@ -61,6 +61,11 @@ int sdr_image_paste(sdr_image *dst, const sdr_image *src, int x, int y, const sd
 /* Fill with a color given per channel (missing channels 255 for alpha, else 0). */
 void sdr_image_fill(sdr_image *img, const uint8_t *color, int ncolor);
 
+/* PIL's paste(color, box, mask): fills the box, clipped to img, with color
+ * (img->channels bytes); with an L or RGBA mask of the box's size, blends as
+ * PIL's fill_mask_L / fill_mask_RGBA. */
+int sdr_image_paste_color(sdr_image *img, const uint8_t *color, int left, int upper, int right,
+                          int lower, const sdr_image *mask);
 /* width * height * channels: the size of img->pixels in bytes. */
 size_t sdr_image_bytes(const sdr_image *img);
 /* Replaces img->parameters by a copy of text (NULL clears it). */
