@@ -10,7 +10,11 @@
 
 /* Pushes a new Image userdata that owns img (freed by __gc/__close). */
 void lsdr_push_image(lua_State *L, sdr_image *img);
-/* The image at idx, or NULL when it is not an Image. */
+/* Pushes an Image that owns nothing yet and returns where its image goes, so
+ * a binding makes the object before the pixels (nothing leaks if either
+ * fails): `sdr_image **slot = lsdr_push_image_slot(L); *slot = sdr_image_new(...)`. */
+sdr_image **lsdr_push_image_slot(lua_State *L);
+/* The image at idx, or NULL when it is not an Image (or a closed one). */
 sdr_image *lsdr_to_image(lua_State *L, int idx);
 /* Sets the global Image module (Image.open, Image.new, constants). */
 void lsdr_open_image(lua_State *L);
