@@ -127,6 +127,26 @@ def main():
         manifest["paste"].append({"dst": dst, "src": s, "mask": m, "box": list(box),
                                   "at": list(pos), "file": name})
 
+    # paste(color, box, mask): fills, including PIL's special case for an L mask
+    # over transparent RGBA pixels (fill_mask_L).
+    manifest["paste_color"] = []
+    fills = [
+        ("rgba", (255, 0, 0, 255), (3, 2, 35, 15), "l"),
+        ("rgba", (0, 0, 255, 128), (20, 5, 37, 23), "rgba"),
+        ("rgb", (10, 200, 30), (-5, 10, 12, 30), "rgba"),
+        ("rgb", (10, 200, 30), (-5, 10, 12, 30), "l"),
+        ("l", (77,), (30, -3, 45, 8), None),
+        ("rgba", (1, 2, 3, 4), (30, 20, 50, 40), None),
+    ]
+    for dst, color, box, m in fills:
+        out = src[dst].copy()
+        w, h = box[2] - box[0], box[3] - box[1]
+        out.paste(color if len(color) > 1 else color[0], box,
+                  src[m].crop((0, 0, w, h)) if m else None)
+        name = save_npy(f"paste_color_{len(manifest['paste_color'])}.npy", out)
+        manifest["paste_color"].append({"dst": dst, "color": list(color), "box": list(box),
+                                        "mask": m, "file": name})
+
     # Files Pillow writes, and the pixels Pillow reads back from them.
     def decode_case(fname, im, fmt, expect_mode, parameters=None, tolerance=0, **kw):
         im.save(os.path.join(OUT, fname), fmt, **kw)

@@ -121,6 +121,32 @@ static void test_paste(const cJSON *cases) {
   }
 }
 
+/* paste(color, box, mask); the mask is the top left of a source, the box's size. */
+static void test_paste_color(const cJSON *cases) {
+  const cJSON *c;
+  int n = 0;
+  cJSON_ArrayForEach(c, cases) {
+    int l = num_at(c, "box", 0), u = num_at(c, "box", 1), r = num_at(c, "box", 2),
+        b = num_at(c, "box", 3);
+    const sdr_image *dst0 = source(str(c, "dst"));
+    const char *mask_name = str(c, "mask");
+    if (!dst0)
+      continue;
+    uint8_t color[4] = {0};
+    for (int i = 0; i < 4 && i < cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, "color"));
+         i++)
+      color[i] = (uint8_t)num_at(c, "color", i);
+    sdr_image *dst = sdr_image_copy(dst0);
+    sdr_image *mask = mask_name ? sdr_image_crop(source(mask_name), 0, 0, r - l, b - u) : NULL;
+    CHECK(sdr_image_paste_color(dst, color, l, u, r, b, mask) == 0);
+    expect(str(c, "file"), dst, c, "file", 0);
+    sdr_image_free(dst);
+    sdr_image_free(mask);
+    n++;
+  }
+  CHECK(n == 6);
+}
+
 static void test_decode(const cJSON *cases) {
   const cJSON *c;
   cJSON_ArrayForEach(c, cases) {
@@ -189,6 +215,7 @@ int main(void) {
   test_resize(cJSON_GetObjectItemCaseSensitive(m, "resize"));
   test_crop(cJSON_GetObjectItemCaseSensitive(m, "crop"));
   test_paste(cJSON_GetObjectItemCaseSensitive(m, "paste"));
+  test_paste_color(cJSON_GetObjectItemCaseSensitive(m, "paste_color"));
   test_decode(cJSON_GetObjectItemCaseSensitive(m, "decode"));
   test_comparison_fails(cJSON_GetObjectItemCaseSensitive(m, "resize"));
   for (int i = 0; i < NSOURCES; i++)
