@@ -10,7 +10,10 @@
  *    backend's scratch space is reserved beforehand (reserve_workspace);
  *  - ops may run asynchronously; download() and sync() are the only points
  *    where the host waits;
- *  - all tensors of one call are on the backend's device and contiguous.
+ *  - all tensors of one call are on the backend's device and contiguous;
+ *  - element-wise ops (unary, binary, affine, cast between equal sizes, fill)
+ *    may write over an input (out->data == in->data): models add residuals
+ *    and time embeddings in place. No other op may alias.
  *
  * Precision: activations are float32 on the CPU; weights (the `w` of linear
  * and conv2d) may be float16 or bfloat16 there and are widened as they are
