@@ -107,6 +107,10 @@ typedef struct sdr_backend_ops {
                             int flip_sin_to_cos, float downscale_freq_shift, float scale,
                             int max_period);
   int (*fill)(sdr_backend *be, sdr_tensor *out, float value);
+  /* (B, C, H, W) -> (B, C, top + H + bottom, left + W + right), zeros around
+   * (torch's F.pad(x, (left, right, top, bottom)); the VAE's downsampler pads (0, 1, 0, 1)). */
+  int (*pad2d)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
+               int top, int bottom);
 } sdr_backend_ops;
 
 struct sdr_backend {
@@ -155,6 +159,8 @@ int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t
                            int flip_sin_to_cos, float downscale_freq_shift, float scale,
                            int max_period);
 int sdr_fill(sdr_backend *be, sdr_tensor *out, float value);
+int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
+              int top, int bottom);
 
 /* Shape of the result of broadcasting a with b (NumPy rules); -1 if they don't broadcast. */
 int sdr_broadcast_shape(const sdr_tensor *a, const sdr_tensor *b, int *ndim, int64_t *shape);

@@ -1,0 +1,134 @@
+/* engine/resnet_block.c — ResnetBlock2D, Downsample2D, Upsample2D over the backend ops. */
+#include "engine/resnet_block.h"
+
+#include "engine/error.h" // sdr_fail
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((x) != 0)                                                                                  \
+      goto fail;                                                                                   \
+  } while (0)
+
+int sdr_resnet_block_bind(sdr_resnet_block *r, sdr_weights *w, const char *p, int cin, int cout,
+                          int temb_channels, int groups, float eps, float output_scale_factor) {
+  *r = (sdr_resnet_block){.in_channels = cin, .out_channels = cout, .groups = groups, .eps = eps,
+                          .output_scale_factor = output_scale_factor};
+  if (cin % groups || cout % groups)
+    return sdr_fail("%s: %d and %d channels do not split into %d groups", p, cin, cout, groups);
+  int rc = 0;
+  rc |= sdr_weights_bindf(w, &r->norm1_w, 1, (int64_t[]){cin}, "%s.norm1.weight", p);
+  rc |= sdr_weights_bindf(w, &r->norm1_b, 1, (int64_t[]){cin}, "%s.norm1.bias", p);
+  rc |= sdr_weights_bindf(w, &r->conv1_w, 4, (int64_t[]){cout, cin, 3, 3}, "%s.conv1.weight", p);
+  rc |= sdr_weights_bindf(w, &r->conv1_b, 1, (int64_t[]){cout}, "%s.conv1.bias", p);
+  if (temb_channels > 0) {
+    rc |= sdr_weights_bindf(w, &r->temb_w, 2, (int64_t[]){cout, temb_channels},
+                            "%s.time_emb_proj.weight", p);
+    rc |= sdr_weights_bindf(w, &r->temb_b, 1, (int64_t[]){cout}, "%s.time_emb_proj.bias", p);
+  }
+  rc |= sdr_weights_bindf(w, &r->norm2_w, 1, (int64_t[]){cout}, "%s.norm2.weight", p);
+  rc |= sdr_weights_bindf(w, &r->norm2_b, 1, (int64_t[]){cout}, "%s.norm2.bias", p);
+  rc |= sdr_weights_bindf(w, &r->conv2_w, 4, (int64_t[]){cout, cout, 3, 3}, "%s.conv2.weight", p);
+  rc |= sdr_weights_bindf(w, &r->conv2_b, 1, (int64_t[]){cout}, "%s.conv2.bias", p);
+  if (cin != cout) {
+    rc |= sdr_weights_bindf(w, &r->short_w, 4, (int64_t[]){cout, cin, 1, 1},
+                            "%s.conv_shortcut.weight", p);
+    rc |= sdr_weights_bindf(w, &r->short_b, 1, (int64_t[]){cout}, "%s.conv_shortcut.bias", p);
+  }
+  return rc ? -1 : 0;
+}
+
+int sdr_resnet_block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
+                             const sdr_tensor *temb_act, const sdr_resnet_block *r) {
+  const int64_t B = x->shape[0], H = x->shape[2], W = x->shape[3], Co = r->out_channels;
+  const int64_t in_shape[4] = {B, r->in_channels, H, W}, out_shape[4] = {B, Co, H, W};
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor h, h2, t, shortcut;
+  /* norm1 -> silu -> conv1 */
+  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, in_shape));
+  TRY(sdr_group_norm(be, &h, x, &r->norm1_w, &r->norm1_b, r->groups, r->eps, 1));
+  TRY(sdr_arena_tensor(a, &h2, SDR_F32, 4, out_shape));
+  TRY(sdr_conv2d(be, &h2, &h, &r->conv1_w, &r->conv1_b, 1, 1));
+  /* + time_emb_proj(silu(emb))[:, :, None, None] */
+  if (r->temb_w.data && temb_act) {
+    sdr_tensor proj, proj4;
+    TRY(sdr_arena_tensor(a, &proj, SDR_F32, 2, (int64_t[]){B, Co}));
+    TRY(sdr_linear(be, &proj, temb_act, &r->temb_w, &r->temb_b));
+    TRY(sdr_tensor_reshape(&proj4, &proj, 4, (int64_t[]){B, Co, 1, 1}));
+    TRY(sdr_binary(be, &h2, &h2, &proj4, SDR_BINARY_ADD));
+  }
+  /* norm2 -> silu -> (dropout: none at inference) -> conv2 */
+  TRY(sdr_arena_tensor(a, &t, SDR_F32, 4, out_shape));
+  TRY(sdr_group_norm(be, &t, &h2, &r->norm2_w, &r->norm2_b, r->groups, r->eps, 1));
+  TRY(sdr_conv2d(be, &h2, &t, &r->conv2_w, &r->conv2_b, 1, 1));
+  /* (shortcut(x) + h) / output_scale_factor */
+  const sdr_tensor *sc = x;
+  if (r->short_w.data) {
+    TRY(sdr_arena_tensor(a, &shortcut, SDR_F32, 4, out_shape));
+    TRY(sdr_conv2d(be, &shortcut, x, &r->short_w, &r->short_b, 1, 0));
+    sc = &shortcut;
+  }
+  TRY(sdr_binary(be, out, sc, &h2, SDR_BINARY_ADD));
+  if (r->output_scale_factor != 1.0f)
+    TRY(sdr_affine(be, out, out, 1.0f / r->output_scale_factor, 0.0f));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_downsample_bind(sdr_downsample *d, sdr_weights *w, const char *p, int channels,
+                        int padding) {
+  *d = (sdr_downsample){.channels = channels, .padding = padding};
+  int rc = sdr_weights_bindf(w, &d->conv_w, 4, (int64_t[]){channels, channels, 3, 3},
+                             "%s.conv.weight", p);
+  rc |= sdr_weights_bindf(w, &d->conv_b, 1, (int64_t[]){channels}, "%s.conv.bias", p);
+  return rc ? -1 : 0;
+}
+
+int64_t sdr_downsample_size(const sdr_downsample *d, int64_t in) {
+  /* padding 1: (in + 2 - 3) / 2 + 1; padding 0 after the (0, 1) pad: (in + 1 - 3) / 2 + 1 */
+  return d->padding ? (in - 1) / 2 + 1 : (in - 2) / 2 + 1;
+}
+
+int sdr_downsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
+                           const sdr_downsample *d) {
+  if (d->padding)
+    return sdr_conv2d(be, out, x, &d->conv_w, &d->conv_b, 2, d->padding);
+  /* Downsample2D with padding 0 pads one zero column and row (right, bottom):
+   * F.pad(x, (0, 1, 0, 1)). */
+  const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor padded;
+  TRY(sdr_arena_tensor(a, &padded, SDR_F32, 4, (int64_t[]){B, C, H + 1, W + 1}));
+  TRY(sdr_pad2d(be, &padded, x, 0, 1, 0, 1));
+  TRY(sdr_conv2d(be, out, &padded, &d->conv_w, &d->conv_b, 2, 0));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_upsample_bind(sdr_upsample *u, sdr_weights *w, const char *p, int channels) {
+  *u = (sdr_upsample){.channels = channels};
+  int rc = sdr_weights_bindf(w, &u->conv_w, 4, (int64_t[]){channels, channels, 3, 3},
+                             "%s.conv.weight", p);
+  rc |= sdr_weights_bindf(w, &u->conv_b, 1, (int64_t[]){channels}, "%s.conv.bias", p);
+  return rc ? -1 : 0;
+}
+
+int sdr_upsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
+                         const sdr_upsample *u) {
+  const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor up;
+  TRY(sdr_arena_tensor(a, &up, SDR_F32, 4, (int64_t[]){B, C, 2 * H, 2 * W}));
+  TRY(sdr_upsample_nearest2x(be, &up, x));
+  TRY(sdr_conv2d(be, out, &up, &u->conv_w, &u->conv_b, 1, 1));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
