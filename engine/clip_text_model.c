@@ -86,13 +86,16 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (sdr_clip_text_config_load(&m->cfg, path) != 0)
     return -1;
-  /* dir is the component folder itself: look for its weights in it. */
-  char *weights = sdr_find_weights(dir, ".", "model", variant, -1);
-  if (!weights)
+  /* dir is the component folder itself; its weights may be sharded. Only
+   * safetensors for now: PyTorch's pickled .bin files need the restricted
+   * unpickler that is still to come. */
+  size_t nfiles = 0;
+  char **files = sdr_find_weight_files(dir, NULL, "model", variant, 1, &nfiles);
+  if (!files)
     return -1;
-  const char *paths[1] = {weights};
-  int rc = sdr_weights_open(&m->weights, be, "text_encoder", paths, 1, keep_dtype);
-  free(weights);
+  int rc = sdr_weights_open(&m->weights, be, "text_encoder", (const char *const *)files,
+                            (int)nfiles, keep_dtype);
+  sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
   const sdr_clip_text_config *c = &m->cfg;
