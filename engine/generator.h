@@ -47,4 +47,14 @@ void sdr_generator_randn_bf16(sdr_generator *g, uint16_t *out, size_t n);
 /* torch.rand(n, generator=g) in float32. */
 void sdr_generator_rand_f32(sdr_generator *g, float *out, size_t n);
 
+/* torch's CPU kernels exist in a plain build and an AVX2 build, and ATen picks
+ * one at run time: AVX2 when the CPU has AVX2 and FMA, unless the environment
+ * says ATEN_CPU_CAPABILITY=default. float32 randn of 16 or more values differs
+ * between the two in the last bits; this follows the choice torch makes here. */
+typedef enum { SDR_CPU_CAPABILITY_DEFAULT = 0, SDR_CPU_CAPABILITY_AVX2 = 1 } sdr_cpu_capability;
+sdr_cpu_capability sdr_generator_cpu_capability(void);
+/* Makes every CPU generator take that path (tests; or to follow a torch run on
+ * another machine). -1 if this CPU cannot run the AVX2 path. */
+int sdr_generator_force_cpu_capability(sdr_cpu_capability c);
+
 #endif
