@@ -1,0 +1,417 @@
+/* engine/unet.c — UNet2DConditionModel: config, weights, forward pass. */
+#include "engine/unet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"        // sdr_fail
+#include "engine/model_config.h" // sdr_json, sdr_find_weight_files
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((x) != 0)                                                                                  \
+      goto fail;                                                                                   \
+  } while (0)
+
+/* ---- config -------------------------------------------------------------- */
+
+/* A key that is one integer or one per block (diffusers accepts both). */
+static int per_block(const sdr_json *j, const char *key, int n, int *out, int dflt) {
+  long long v[SDR_UNET_MAX_BLOCKS];
+  int got = 0;
+  if (!sdr_json_has(j, key)) {
+    for (int i = 0; i < n; i++)
+      out[i] = dflt;
+    return 0;
+  }
+  if (sdr_json_int_array(j, key, v, SDR_UNET_MAX_BLOCKS, &got, n) != 0)
+    return -1;
+  if (got != n)
+    return sdr_fail("%s: \"%s\" has %d entries for %d blocks", j->path, key, got, n);
+  for (int i = 0; i < n; i++) {
+    if (v[i] <= 0 || v[i] > 1 << 16)
+      return sdr_fail("%s: \"%s\" entry %d is %lld", j->path, key, i, v[i]);
+    out[i] = (int)v[i];
+  }
+  return 0;
+}
+
+/* Config values diffusers supports but SD 1.x/2.x UNets never use: refused by name. */
+static int refuse(const sdr_json *j, const char *key, const char *want) {
+  if (!sdr_json_has(j, key))
+    return 0;
+  const char *s = sdr_json_string_or(j, key, NULL);
+  if (want && s && strcmp(s, want) == 0)
+    return 0;
+  if (!want && !s && sdr_json_bool_or(j, key, 0) == 0)
+    return 0;
+  return sdr_fail("%s: \"%s\" = %s is not supported (SD 1.x/2.x UNets only)", j->path, key,
+                  s ? s : "a value");
+}
+
+int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
+  memset(c, 0, sizeof *c);
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  int rc = -1;
+  long long v;
+  const char *down_types[SDR_UNET_MAX_BLOCKS], *up_types[SDR_UNET_MAX_BLOCKS];
+  int nd = 0, nu = 0;
+  long long boc[SDR_UNET_MAX_BLOCKS];
+  int n = 0;
+  TRY(sdr_json_int_array(&j, "block_out_channels", boc, SDR_UNET_MAX_BLOCKS, &n, 0));
+  if (n < 1) {
+    sdr_fail("%s: \"block_out_channels\" is empty", path);
+    goto fail;
+  }
+  c->nblocks = n;
+  for (int i = 0; i < n; i++)
+    c->block_out_channels[i] = (int)boc[i];
+  TRY(sdr_json_string_array(&j, "down_block_types", down_types, SDR_UNET_MAX_BLOCKS, &nd));
+  TRY(sdr_json_string_array(&j, "up_block_types", up_types, SDR_UNET_MAX_BLOCKS, &nu));
+  if (nd != n || nu != n) {
+    sdr_fail("%s: %d block_out_channels but %d down and %d up block types", path, n, nd, nu);
+    goto fail;
+  }
+  for (int i = 0; i < n; i++) {
+    c->down_attn[i] = strcmp(down_types[i], "CrossAttnDownBlock2D") == 0;
+    c->up_attn[i] = strcmp(up_types[i], "CrossAttnUpBlock2D") == 0;
+    if (!c->down_attn[i] && strcmp(down_types[i], "DownBlock2D") != 0) {
+      sdr_fail("%s: down block type \"%s\" is not supported", path, down_types[i]);
+      goto fail;
+    }
+    if (!c->up_attn[i] && strcmp(up_types[i], "UpBlock2D") != 0) {
+      sdr_fail("%s: up block type \"%s\" is not supported", path, up_types[i]);
+      goto fail;
+    }
+  }
+  TRY(sdr_json_int_opt(&j, "in_channels", 4, &v));
+  c->in_channels = (int)v;
+  TRY(sdr_json_int_opt(&j, "out_channels", 4, &v));
+  c->out_channels = (int)v;
+  TRY(sdr_json_int_opt(&j, "sample_size", 64, &v));
+  c->sample_size = (int)v;
+  TRY(per_block(&j, "layers_per_block", n, c->layers_per_block, 2));
+  /* diffusers' old naming: attention_head_dim holds the number of heads when
+   * num_attention_heads is not given. */
+  if (sdr_json_has(&j, "num_attention_heads"))
+    TRY(per_block(&j, "num_attention_heads", n, c->heads, 8));
+  else
+    TRY(per_block(&j, "attention_head_dim", n, c->heads, 8));
+  TRY(per_block(&j, "transformer_layers_per_block", n, c->transformer_layers, 1));
+  TRY(per_block(&j, "cross_attention_dim", n, c->cross_attention_dim, 1280));
+  TRY(sdr_json_int_opt(&j, "norm_num_groups", 32, &v));
+  c->norm_num_groups = (int)v;
+  double d;
+  TRY(sdr_json_number_opt(&j, "norm_eps", 1e-5, &d));
+  c->norm_eps = (float)d;
+  TRY(sdr_json_bool_opt(&j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
+  TRY(sdr_json_number_opt(&j, "freq_shift", 0, &d));
+  c->freq_shift = (float)d;
+  TRY(sdr_json_bool_opt(&j, "use_linear_projection", 0, &c->use_linear_projection));
+  TRY(sdr_json_int_opt(&j, "downsample_padding", 1, &v));
+  c->downsample_padding = (int)v;
+  TRY(sdr_json_number_opt(&j, "mid_block_scale_factor", 1, &d));
+  c->mid_block_scale_factor = (float)d;
+  TRY(refuse(&j, "act_fn", "silu"));
+  TRY(refuse(&j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
+  TRY(refuse(&j, "time_embedding_type", "positional"));
+  TRY(refuse(&j, "resnet_time_scale_shift", "default"));
+  TRY(refuse(&j, "class_embed_type", NULL));
+  TRY(refuse(&j, "addition_embed_type", NULL));
+  TRY(refuse(&j, "center_input_sample", NULL));
+  TRY(refuse(&j, "dual_cross_attention", NULL));
+  TRY(refuse(&j, "only_cross_attention", NULL));
+  /* upcast_attention (SD 2.1) only matters in half precision: the CPU computes
+   * attention in float32 always, the GPU accumulates in float32. */
+  TRY(refuse(&j, "time_cond_proj_dim", NULL));
+  TRY(refuse(&j, "encoder_hid_dim", NULL));
+  if (sdr_json_int_or(&j, "conv_in_kernel", 3) != 3 || sdr_json_int_or(&j, "conv_out_kernel", 3) != 3) {
+    sdr_fail("%s: only 3x3 conv_in and conv_out kernels are supported", path);
+    goto fail;
+  }
+  for (int i = 0; i < n; i++) {
+    if (c->block_out_channels[i] % c->norm_num_groups) {
+      sdr_fail("%s: block_out_channels[%d] = %d is not a multiple of norm_num_groups %d", path, i,
+               c->block_out_channels[i], c->norm_num_groups);
+      goto fail;
+    }
+    if ((c->down_attn[i] || c->up_attn[n - 1 - i] || i == n - 1) &&
+        c->block_out_channels[i] % c->heads[i]) {
+      sdr_fail("%s: block %d: %d channels do not split into %d heads", path, i,
+               c->block_out_channels[i], c->heads[i]);
+      goto fail;
+    }
+  }
+  rc = 0;
+fail:
+  sdr_json_free(&j);
+  return rc;
+}
+
+/* ---- weights --------------------------------------------------------------- */
+
+static int bind_block_attn(sdr_transformer_2d *t, sdr_weights *w, const char *prefix, int ch,
+                           int heads, int layers, int ctx, const sdr_unet_config *c) {
+  return sdr_transformer_2d_bind(t, w, prefix, ch, heads, ch / heads, layers, c->norm_num_groups,
+                                 ctx, c->use_linear_projection);
+}
+
+static int bind(sdr_unet *u) {
+  const sdr_unet_config *c = &u->cfg;
+  sdr_weights *w = &u->weights;
+  const int n = c->nblocks, C0 = c->block_out_channels[0], T = 4 * C0;
+  char p[256];
+  int rc = 0;
+  rc |= sdr_weights_bind(w, &u->conv_in_w, "conv_in.weight", 4, (int64_t[]){C0, c->in_channels, 3, 3});
+  rc |= sdr_weights_bind(w, &u->conv_in_b, "conv_in.bias", 1, (int64_t[]){C0});
+  rc |= sdr_weights_bind(w, &u->time_1_w, "time_embedding.linear_1.weight", 2, (int64_t[]){T, C0});
+  rc |= sdr_weights_bind(w, &u->time_1_b, "time_embedding.linear_1.bias", 1, (int64_t[]){T});
+  rc |= sdr_weights_bind(w, &u->time_2_w, "time_embedding.linear_2.weight", 2, (int64_t[]){T, T});
+  rc |= sdr_weights_bind(w, &u->time_2_b, "time_embedding.linear_2.bias", 1, (int64_t[]){T});
+
+  int out_ch = C0;
+  for (int i = 0; i < n; i++) {
+    sdr_unet_block *b = &u->down[i];
+    int in_ch = out_ch;
+    out_ch = c->block_out_channels[i];
+    b->nlayers = c->layers_per_block[i];
+    b->has_attn = c->down_attn[i];
+    b->has_sample = i < n - 1;
+    b->resnets = calloc((size_t)b->nlayers, sizeof *b->resnets);
+    b->attns = b->has_attn ? calloc((size_t)b->nlayers, sizeof *b->attns) : NULL;
+    if (!b->resnets || (b->has_attn && !b->attns))
+      return sdr_fail("out of memory");
+    for (int j = 0; j < b->nlayers; j++) {
+      snprintf(p, sizeof p, "down_blocks.%d.resnets.%d", i, j);
+      rc |= sdr_resnet_block_bind(&b->resnets[j], w, p, j == 0 ? in_ch : out_ch, out_ch, T,
+                                  c->norm_num_groups, c->norm_eps, 1.0f);
+      if (b->has_attn) {
+        snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, j);
+        rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[i], c->transformer_layers[i],
+                              c->cross_attention_dim[i], c);
+      }
+    }
+    if (b->has_sample) {
+      snprintf(p, sizeof p, "down_blocks.%d.downsamplers.0", i);
+      rc |= sdr_downsample_bind(&b->down, w, p, out_ch, c->downsample_padding);
+    }
+  }
+
+  const int Cm = c->block_out_channels[n - 1];
+  for (int j = 0; j < 2; j++) {
+    snprintf(p, sizeof p, "mid_block.resnets.%d", j);
+    rc |= sdr_resnet_block_bind(&u->mid_resnets[j], w, p, Cm, Cm, T, c->norm_num_groups,
+                                c->norm_eps, c->mid_block_scale_factor);
+  }
+  rc |= bind_block_attn(&u->mid_attn, w, "mid_block.attentions.0", Cm, c->heads[n - 1],
+                        c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c);
+
+  /* Up blocks walk the channels backwards; each resnet takes the running
+   * features plus one skip from the down path (unet_2d_blocks.CrossAttnUpBlock2D). */
+  out_ch = c->block_out_channels[n - 1];
+  for (int i = 0; i < n; i++) {
+    const int r = n - 1 - i; /* the down block this up block mirrors */
+    sdr_unet_block *b = &u->up[i];
+    int prev_out = out_ch;
+    out_ch = c->block_out_channels[r];
+    int in_ch = c->block_out_channels[r > 0 ? r - 1 : 0];
+    b->nlayers = c->layers_per_block[r] + 1;
+    b->has_attn = c->up_attn[i];
+    b->has_sample = i < n - 1;
+    b->resnets = calloc((size_t)b->nlayers, sizeof *b->resnets);
+    b->attns = b->has_attn ? calloc((size_t)b->nlayers, sizeof *b->attns) : NULL;
+    if (!b->resnets || (b->has_attn && !b->attns))
+      return sdr_fail("out of memory");
+    for (int j = 0; j < b->nlayers; j++) {
+      int skip = j == b->nlayers - 1 ? in_ch : out_ch;
+      int res_in = j == 0 ? prev_out : out_ch;
+      snprintf(p, sizeof p, "up_blocks.%d.resnets.%d", i, j);
+      rc |= sdr_resnet_block_bind(&b->resnets[j], w, p, res_in + skip, out_ch, T,
+                                  c->norm_num_groups, c->norm_eps, 1.0f);
+      if (b->has_attn) {
+        snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, j);
+        rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[r], c->transformer_layers[r],
+                              c->cross_attention_dim[r], c);
+      }
+    }
+    if (b->has_sample) {
+      snprintf(p, sizeof p, "up_blocks.%d.upsamplers.0", i);
+      rc |= sdr_upsample_bind(&b->up, w, p, out_ch);
+    }
+  }
+  rc |= sdr_weights_bind(w, &u->norm_out_w, "conv_norm_out.weight", 1, (int64_t[]){C0});
+  rc |= sdr_weights_bind(w, &u->norm_out_b, "conv_norm_out.bias", 1, (int64_t[]){C0});
+  rc |= sdr_weights_bind(w, &u->conv_out_w, "conv_out.weight", 4,
+                         (int64_t[]){c->out_channels, C0, 3, 3});
+  rc |= sdr_weights_bind(w, &u->conv_out_b, "conv_out.bias", 1, (int64_t[]){c->out_channels});
+  return rc ? -1 : 0;
+}
+
+int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *variant,
+                  int keep_dtype) {
+  memset(u, 0, sizeof *u);
+  u->be = be;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (sdr_unet_config_load(&u->cfg, path) != 0)
+    return -1;
+  size_t nfiles = 0;
+  char **files = sdr_find_weight_files(dir, NULL, "diffusion_pytorch_model", variant, 1, &nfiles);
+  if (!files)
+    return -1;
+  int rc = sdr_weights_open(&u->weights, be, "unet", (const char *const *)files, (int)nfiles,
+                            keep_dtype);
+  sdr_weight_files_free(files);
+  if (rc != 0)
+    return -1;
+  if (bind(u) != 0 || sdr_weights_finish(&u->weights) != 0) {
+    sdr_unet_free(u);
+    return -1;
+  }
+  return 0;
+}
+
+static void free_block(sdr_unet_block *b) {
+  if (b->attns)
+    for (int j = 0; j < b->nlayers; j++)
+      sdr_transformer_2d_free(&b->attns[j]);
+  free(b->attns);
+  free(b->resnets);
+}
+
+void sdr_unet_free(sdr_unet *u) {
+  for (int i = 0; i < SDR_UNET_MAX_BLOCKS; i++) {
+    free_block(&u->down[i]);
+    free_block(&u->up[i]);
+  }
+  sdr_transformer_2d_free(&u->mid_attn);
+  sdr_weights_close(&u->weights);
+  memset(u, 0, sizeof *u);
+}
+
+/* ---- forward --------------------------------------------------------------- */
+
+enum { MAX_SKIPS = 1 + SDR_UNET_MAX_BLOCKS * 8 };
+
+int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                     const sdr_tensor *timesteps, const sdr_tensor *context) {
+  const sdr_unet_config *c = &u->cfg;
+  sdr_backend *be = u->be;
+  const int n = c->nblocks, C0 = c->block_out_channels[0];
+  if (sample->ndim != 4 || sample->shape[1] != c->in_channels)
+    return sdr_fail("unet: sample must be (batch, %d, height, width)", c->in_channels);
+  const int64_t B = sample->shape[0];
+  int64_t H = sample->shape[2], W = sample->shape[3];
+  const int64_t factor = (int64_t)1 << (n - 1);
+  if (H % factor || W % factor)
+    return sdr_fail("unet: the latent is %lldx%lld; its sides must be multiples of %lld",
+                    (long long)H, (long long)W, (long long)factor);
+  if (timesteps->ndim != 1 || timesteps->shape[0] != B)
+    return sdr_fail("unet: one timestep per batch entry expected");
+  if (context->ndim != 3 || context->shape[0] != B)
+    return sdr_fail("unet: encoder_hidden_states must be (%lld, tokens, width)", (long long)B);
+
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor skips[MAX_SKIPS];
+  int nskips = 0;
+  sdr_tensor temb, emb, emb1, temb_act, h, next;
+
+  /* time: sinusoidal projection, linear_1, silu, linear_2; resnets take silu(emb) */
+  TRY(sdr_arena_tensor(a, &temb, SDR_F32, 2, (int64_t[]){B, C0}));
+  TRY(sdr_timestep_embedding(be, &temb, timesteps, C0, c->flip_sin_to_cos, c->freq_shift, 1.0f,
+                             10000));
+  TRY(sdr_arena_tensor(a, &emb1, SDR_F32, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &emb, SDR_F32, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &temb_act, SDR_F32, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_linear(be, &emb1, &temb, &u->time_1_w, &u->time_1_b));
+  TRY(sdr_unary(be, &emb1, &emb1, SDR_UNARY_SILU));
+  TRY(sdr_linear(be, &emb, &emb1, &u->time_2_w, &u->time_2_b));
+  TRY(sdr_unary(be, &temb_act, &emb, SDR_UNARY_SILU));
+
+  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, (int64_t[]){B, C0, H, W}));
+  TRY(sdr_conv2d(be, &h, sample, &u->conv_in_w, &u->conv_in_b, 1, 1));
+  skips[nskips++] = h;
+
+  for (int i = 0; i < n; i++) {
+    const sdr_unet_block *b = &u->down[i];
+    const int64_t ch = c->block_out_channels[i];
+    for (int j = 0; j < b->nlayers; j++) {
+      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &b->resnets[j]));
+      h = next;
+      if (b->has_attn) {
+        TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+        TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
+        h = next;
+      }
+      skips[nskips++] = h;
+    }
+    if (b->has_sample) {
+      H = sdr_downsample_size(&b->down, H);
+      W = sdr_downsample_size(&b->down, W);
+      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
+      h = next;
+      skips[nskips++] = h;
+    }
+  }
+
+  const int64_t Cm = c->block_out_channels[n - 1];
+  const int64_t mid_shape[4] = {B, Cm, H, W};
+  TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, mid_shape));
+  TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[0]));
+  h = next;
+  TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, mid_shape));
+  TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &u->mid_attn));
+  h = next;
+  TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, mid_shape));
+  TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[1]));
+  h = next;
+
+  for (int i = 0; i < n; i++) {
+    const sdr_unet_block *b = &u->up[i];
+    const int64_t ch = c->block_out_channels[n - 1 - i];
+    for (int j = 0; j < b->nlayers; j++) {
+      const sdr_tensor *skip = &skips[--nskips];
+      sdr_tensor cat;
+      TRY(sdr_arena_tensor(a, &cat, SDR_F32, 4,
+                           (int64_t[]){B, h.shape[1] + skip->shape[1], H, W}));
+      TRY(sdr_concat(be, &cat, &h, skip, 1));
+      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_resnet_block_forward(be, a, &next, &cat, &temb_act, &b->resnets[j]));
+      h = next;
+      if (b->has_attn) {
+        TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+        TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
+        h = next;
+      }
+    }
+    if (b->has_sample) {
+      /* Back to the size of the skip this level saved (diffusers' upsample_size). */
+      const sdr_tensor *target = &skips[nskips - 1];
+      if (target->shape[2] != 2 * H || target->shape[3] != 2 * W) {
+        sdr_fail("unet: sizes that do not halve evenly are not supported");
+        goto fail;
+      }
+      H *= 2;
+      W *= 2;
+      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_upsample_forward(be, a, &next, &h, &b->up));
+      h = next;
+    }
+  }
+
+  sdr_tensor normed;
+  TRY(sdr_arena_tensor(a, &normed, SDR_F32, 4, (int64_t[]){B, C0, H, W}));
+  TRY(sdr_group_norm(be, &normed, &h, &u->norm_out_w, &u->norm_out_b, c->norm_num_groups,
+                     c->norm_eps, 1));
+  TRY(sdr_conv2d(be, out, &normed, &u->conv_out_w, &u->conv_out_b, 1, 1));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
