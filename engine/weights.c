@@ -214,6 +214,11 @@ int sdr_weights_bindf(sdr_weights *w, sdr_tensor *out, int ndim, const int64_t *
   return sdr_weights_bind(w, out, name, ndim, shape);
 }
 
+int sdr_weights_has(sdr_weights *w, const char *name) {
+  size_t flat;
+  return find(w, name, &flat) != NULL;
+}
+
 void sdr_weights_skip(sdr_weights *w, const char *name) {
   size_t flat;
   if (find(w, name, &flat) && flat != (size_t)-1)

@@ -45,6 +45,9 @@ int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim
 /* Like bind, with the name made by printf. */
 int sdr_weights_bindf(sdr_weights *w, sdr_tensor *out, int ndim, const int64_t *shape,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Whether a tensor of that name is in the files (for layouts with two naming
+ * schemes, such as the VAE's attention before and after diffusers 0.14). */
+int sdr_weights_has(sdr_weights *w, const char *name);
 /* Marks a tensor that may be in the files and is not needed (an old buffer
  * such as "text_model.embeddings.position_ids"), so it is not "unexpected". */
 void sdr_weights_skip(sdr_weights *w, const char *name);
