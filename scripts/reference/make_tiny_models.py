@@ -189,6 +189,41 @@ def text_stages(rec, pipe):
     rec.save("text_clip_skip_1", skip1, "clip_skip=1 as diffusers' encode_prompt computes it")
 
 
+def unet_stages(rec, pipe):
+    """One UNet call on a batch of two, as classifier-free guidance makes it."""
+    unet = pipe.unet
+    size = unet.config.sample_size
+    g = torch.Generator().manual_seed(7)
+    sample = torch.randn((2, unet.config.in_channels, size, size), generator=g)
+    timesteps = torch.tensor([981.0, 501.0])
+    context = torch.from_numpy(np.load(os.path.join(rec.dir, "text_last_hidden_state.npy")))
+    with torch.no_grad():
+        out = unet(sample, timesteps, encoder_hidden_states=context).sample
+    rec.save("unet_sample", sample, "the latents given to the UNet (2, C, h, w)")
+    rec.save("unet_timesteps", timesteps, "one timestep per batch entry")
+    rec.save("unet_context", context, "encoder_hidden_states: text_last_hidden_state")
+    rec.save("unet_out", out, "unet(unet_sample, unet_timesteps, encoder_hidden_states=unet_context).sample")
+
+
+def vae_stages(rec, pipe):
+    """The VAE's encoder (the posterior's parameters) and decoder on their own."""
+    vae = pipe.vae
+    f = 2 ** (len(vae.config.block_out_channels) - 1)
+    side = pipe.unet.config.sample_size * f
+    g = torch.Generator().manual_seed(11)
+    image = torch.rand((1, 3, side, side), generator=g) * 2 - 1
+    with torch.no_grad():
+        posterior = vae.encode(image).latent_dist
+        z = torch.randn((1, vae.config.latent_channels, side // f, side // f), generator=g)
+        decoded = vae.decode(z).sample
+    rec.save("vae_encode_input", image, "an image in [-1, 1] (1, 3, H, W)")
+    rec.save("vae_moments", posterior.parameters, "vae.encode(x).latent_dist.parameters: mean then logvar")
+    rec.save("vae_mean", posterior.mean, "latent_dist.mean")
+    rec.save("vae_std", posterior.std, "latent_dist.std (logvar clamped to [-30, 20])")
+    rec.save("vae_decode_input", z, "latents given to vae.decode (already divided by scaling_factor)")
+    rec.save("vae_decode_output", decoded, "vae.decode(z).sample")
+
+
 def main():
     torch.set_num_threads(2)
     for name, spec in MODELS.items():
@@ -203,6 +238,8 @@ def main():
         rec = Recorder(name)
         rec.manifest["stored_dtype"] = str(spec["dtype"]).replace("torch.", "")
         text_stages(rec, pipe)
+        unet_stages(rec, pipe)
+        vae_stages(rec, pipe)
         rec.close()
         print(f"{name}: {out}")
 
