@@ -1,14 +1,13 @@
 /* bindings/clip_text_model.c — CLIPTextModel.from_pretrained and calling it, as transformers. */
 #include "bindings/clip_text_model.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <lauxlib.h>
 
 #include "bindings/lsdr.h"   // lsdr_register, lsdr_args, lsdr_options, lsdr_error
+#include "bindings/model_common.h" // lsdr_pretrained_read, lsdr_model_metatable
 #include "bindings/tensor.h" // lsdr_backend, lsdr_to_dtype, lsdr_push_new_tensor, lsdr_push_view
 #include "engine/clip_text_model.h"
 #include "engine/error.h" // sdr_last_error
@@ -42,29 +41,14 @@ static int model_gc(lua_State *L) {
 static int from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
-  const char *path = lua_tostring(L, 1);
-  lua_getfield(L, 2, "subfolder");
-  const char *sub = lua_tostring(L, -1);
-  lua_getfield(L, 2, "variant");
-  const char *variant = lua_tostring(L, -1);
-  lua_getfield(L, 2, "torch_dtype");
-  int keep = -1;
-  if (!lua_isnil(L, -1)) {
-    keep = lsdr_to_dtype(L, -1);
-    if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
-      return lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
-  }
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s%s%s", path, sub && *sub ? "/" : "", sub ? sub : "");
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    return lsdr_error(L, "no model folder at %s", dir);
+  lsdr_pretrained p;
+  lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
   lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 0);
   memset(m, 0, sizeof *m);
   luaL_setmetatable(L, LSDR_CLIP_TEXT_MODEL);
-  /* CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
-  if (sdr_clip_text_model_load(&m->model, be, dir, variant, keep) != 0)
+  /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
+  if (sdr_clip_text_model_load(&m->model, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
   sdr_arena_init(&m->arena, be);
   m->loaded = 1;
@@ -116,31 +100,28 @@ static int model_call(lua_State *L) {
   return 1;
 }
 
-static int model_index(lua_State *L) {
+static int model_properties(lua_State *L) {
   lsdr_clip_text *m = check_model(L, 1);
-  const char *k = luaL_checkstring(L, 2);
-  lua_getmetatable(L, 1);
-  if (lua_getfield(L, -1, "__methods") == LUA_TTABLE && lua_getfield(L, -1, k) != LUA_TNIL)
-    return 1;
-  if (strcmp(k, "config") == 0) {
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "config") == 0) {
     const sdr_clip_text_config *c = &m->model.cfg;
     lua_createtable(L, 0, 8);
-    lua_pushinteger(L, c->vocab_size), lua_setfield(L, -2, "vocab_size");
-    lua_pushinteger(L, c->hidden_size), lua_setfield(L, -2, "hidden_size");
-    lua_pushinteger(L, c->intermediate_size), lua_setfield(L, -2, "intermediate_size");
-    lua_pushinteger(L, c->num_attention_heads), lua_setfield(L, -2, "num_attention_heads");
-    lua_pushinteger(L, c->num_hidden_layers), lua_setfield(L, -2, "num_hidden_layers");
-    lua_pushinteger(L, c->max_position_embeddings), lua_setfield(L, -2, "max_position_embeddings");
-    lua_pushstring(L, c->quick_gelu ? "quick_gelu" : "gelu"), lua_setfield(L, -2, "hidden_act");
-    lua_pushnumber(L, c->layer_norm_eps), lua_setfield(L, -2, "layer_norm_eps");
+    int t = lua_gettop(L);
+    lsdr_set_int(L, t, "vocab_size", c->vocab_size);
+    lsdr_set_int(L, t, "hidden_size", c->hidden_size);
+    lsdr_set_int(L, t, "intermediate_size", c->intermediate_size);
+    lsdr_set_int(L, t, "num_attention_heads", c->num_attention_heads);
+    lsdr_set_int(L, t, "num_hidden_layers", c->num_hidden_layers);
+    lsdr_set_int(L, t, "max_position_embeddings", c->max_position_embeddings);
+    lsdr_set_str(L, t, "hidden_act", c->quick_gelu ? "quick_gelu" : "gelu");
+    lsdr_set_num(L, t, "layer_norm_eps", c->layer_norm_eps);
     return 1;
   }
-  if (strcmp(k, "device") == 0) {
+  if (k && strcmp(k, "device") == 0) {
     lua_pushstring(L, sdr_device_name(m->model.be->device));
     return 1;
   }
-  lua_pushnil(L);
-  return 1;
+  return 0;
 }
 
 static int model_tostring(lua_State *L) {
@@ -154,12 +135,6 @@ static int model_tostring(lua_State *L) {
   return 1;
 }
 
-static const lsdr_param from_pretrained_options[] = {
-    {"subfolder", "string", "nil", "e.g. \"text_encoder\" inside a pipeline folder"},
-    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (as stored when nil)"},
-    {"variant", "string", "nil", "e.g. \"fp16\" for model.fp16.safetensors"},
-    {0}};
-
 static const lsdr_param call_options[] = {
     {"output_hidden_states", "boolean", "false", "also return every layer's output"}, {0}};
 
@@ -167,7 +142,7 @@ static const lsdr_func class_funcs[] = {
     {"CLIPTextModel.from_pretrained", from_pretrained,
      "Loads a CLIP text encoder from a folder (transformers' layout).",
      {{"path", "string"}, {"opts", "table", "nil"}},
-     from_pretrained_options},
+     lsdr_from_pretrained_options},
     {0}};
 
 static const lsdr_func call_funcs[] = {
@@ -178,25 +153,8 @@ static const lsdr_func call_funcs[] = {
     {0}};
 
 void lsdr_open_clip_text_model(lua_State *L) {
-  luaL_newmetatable(L, LSDR_CLIP_TEXT_MODEL);
-  lua_newtable(L);
-  lsdr_register(L, -1, call_funcs); /* sets methods.__call */
-  lua_getfield(L, -1, "__call");
-  lua_setfield(L, -3, "__call");
-  lua_pushnil(L);
-  lua_setfield(L, -2, "__call");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__fields");
-  lua_setfield(L, -2, "__methods");
-  lua_pushcfunction(L, model_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, model_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, model_gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, model_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  lsdr_model_metatable(L, LSDR_CLIP_TEXT_MODEL, call_funcs, model_properties, model_gc,
+                       model_tostring);
   lua_newtable(L);
   lsdr_register(L, -1, class_funcs);
   lua_setglobal(L, "CLIPTextModel");

@@ -1,0 +1,100 @@
+/* bindings/model_common.c — shared parts of the model bindings. */
+#include "bindings/model_common.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+
+#include "bindings/tensor.h" // lsdr_to_dtype
+#include "kernels/dtype.h"
+
+const lsdr_param lsdr_from_pretrained_options[] = {
+    {"subfolder", "string", "nil", "e.g. \"unet\" inside a pipeline folder"},
+    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (as stored when nil)"},
+    {"variant", "string", "nil", "e.g. \"fp16\" for ...fp16.safetensors"},
+    {0}};
+
+void lsdr_pretrained_read(lua_State *L, lsdr_pretrained *p) {
+  const char *path = lua_tostring(L, 1);
+  lua_getfield(L, 2, "subfolder");
+  const char *sub = lua_tostring(L, -1);
+  snprintf(p->dir, sizeof p->dir, "%s%s%s", path, sub && *sub ? "/" : "", sub ? sub : "");
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "variant");
+  p->variant = lua_tostring(L, -1); /* the options table keeps the string alive */
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "torch_dtype");
+  p->keep_dtype = -1;
+  if (!lua_isnil(L, -1)) {
+    p->keep_dtype = lsdr_to_dtype(L, -1);
+    if (p->keep_dtype != SDR_F32 && p->keep_dtype != SDR_F16 && p->keep_dtype != SDR_BF16)
+      lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
+  }
+  lua_pop(L, 1);
+  struct stat st;
+  if (stat(p->dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    lsdr_error(L, "no model folder at %s", p->dir);
+}
+
+static int model_index(lua_State *L) {
+  lua_getmetatable(L, 1);
+  if (lua_getfield(L, -1, "__methods") == LUA_TTABLE && lua_type(L, 2) == LUA_TSTRING &&
+      lua_getfield(L, -1, lua_tostring(L, 2)) != LUA_TNIL)
+    return 1;
+  lua_settop(L, 2);
+  lua_CFunction extra = lua_tocfunction(L, lua_upvalueindex(1));
+  return extra ? extra(L) : 0;
+}
+
+void lsdr_model_metatable(lua_State *L, const char *name, const lsdr_func *methods,
+                          lua_CFunction index_extra, lua_CFunction gc, lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  lsdr_register(L, -1, methods);
+  if (lua_getfield(L, -1, "__call") != LUA_TNIL) {
+    lua_setfield(L, -3, "__call");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__call");
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__fields");
+  lua_setfield(L, -2, "__methods");
+  lua_pushcfunction(L, index_extra);
+  lua_pushcclosure(L, model_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
+void lsdr_set_int(lua_State *L, int t, const char *key, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, t, key);
+}
+
+void lsdr_set_num(lua_State *L, int t, const char *key, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, t, key);
+}
+
+void lsdr_set_str(lua_State *L, int t, const char *key, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, t, key);
+}
+
+void lsdr_set_int_list(lua_State *L, int t, const char *key, const int *v, int n) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, v[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, t, key);
+}
