@@ -77,7 +77,7 @@ static const char *got_name(lua_State *L, int idx) {
   if (t != LUA_TNIL) {
     const char *name = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     lua_pop(L, 1); /* the metatable keeps the string alive */
-    if (name && lua_type(L, idx) == LUA_TUSERDATA)
+    if (name && (lua_type(L, idx) == LUA_TUSERDATA || lua_type(L, idx) == LUA_TTABLE))
       return name;
   }
   return luaL_typename(L, idx);
@@ -132,7 +132,8 @@ static int is_one_type(lua_State *L, int idx, const char *t, size_t n) {
   if (IS("userdata"))
     return lt == LUA_TUSERDATA;
 #undef IS
-  if (lt != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+  /* A type name: a userdata, or a table object, whose metatable has that __name. */
+  if ((lt != LUA_TUSERDATA && lt != LUA_TTABLE) || !lua_getmetatable(L, idx))
     return 0;
   lua_getfield(L, -1, "__name");
   size_t len;

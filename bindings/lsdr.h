@@ -20,7 +20,8 @@
  *
  * Types are '|'-separated: nil-less Lua types (string, number, boolean,
  * table, function, userdata), "integer" (a number with an integer value),
- * "any", or a userdata type name given to luaL_newmetatable ("Image").
+ * "any", or a type name given to luaL_newmetatable, of a userdata or of a
+ * table object ("Image", "DiagonalGaussianDistribution").
  */
 #ifndef SDR_BINDINGS_LSDR_H
 #define SDR_BINDINGS_LSDR_H

@@ -1,0 +1,260 @@
+/* bindings/vae.c — AutoencoderKL.from_pretrained, vae:encode(x).latent_dist, vae:decode(z).sample. */
+#include "bindings/vae.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "bindings/generator.h" // lsdr_to_generator, lsdr_default_generator
+#include "bindings/lsdr.h"
+#include "bindings/model_common.h"
+#include "bindings/tensor.h"
+#include "bindings/tensor_internal.h"
+#include "engine/error.h"
+#include "engine/vae.h"
+
+#define LSDR_VAE "AutoencoderKL"
+#define LSDR_DIST "DiagonalGaussianDistribution"
+
+typedef struct lsdr_vae {
+  sdr_vae vae;
+  sdr_arena arena;
+  int loaded;
+} lsdr_vae;
+
+static lsdr_vae *check_vae(lua_State *L, int idx) {
+  lsdr_vae *v = luaL_checkudata(L, idx, LSDR_VAE);
+  if (!v->loaded)
+    luaL_error(L, "AutoencoderKL: this model was closed");
+  return v;
+}
+
+static int vae_gc(lua_State *L) {
+  lsdr_vae *v = luaL_checkudata(L, 1, LSDR_VAE);
+  if (v->loaded) {
+    sdr_arena_free(&v->arena);
+    sdr_vae_free(&v->vae);
+    v->loaded = 0;
+  }
+  return 0;
+}
+
+static int from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_pretrained p;
+  lsdr_pretrained_read(L, &p);
+  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  lsdr_vae *v = lua_newuserdatauv(L, sizeof *v, 0);
+  memset(v, 0, sizeof *v);
+  luaL_setmetatable(L, LSDR_VAE);
+  if (sdr_vae_load(&v->vae, be, p.dir, p.variant, p.keep_dtype) != 0)
+    return lsdr_engine_error(L);
+  sdr_arena_init(&v->arena, be);
+  v->loaded = 1;
+  return 1;
+}
+
+/* ---- DiagonalGaussianDistribution ------------------------------------------ */
+
+/* Pushes a distribution table for the moments tensor at idx (mean then logvar
+ * along the channels): {parameters, mean, logvar, std, var} as diffusers' class. */
+static void push_distribution(lua_State *L, int idx) {
+  lsdr_tensor *m = lsdr_to_tensor(L, idx);
+  const int64_t B = m->t.shape[0], C2 = m->t.shape[1], H = m->t.shape[2], W = m->t.shape[3];
+  const int64_t L2 = C2 / 2, plane = H * W;
+  double *v = lsdr_tensor_host_values(L, m);
+  size_t n = (size_t)(B * L2 * plane);
+  double *mean = malloc(n * sizeof *mean), *logvar = malloc(n * sizeof *logvar);
+  double *std = malloc(n * sizeof *std), *var = malloc(n * sizeof *var);
+  if (!mean || !logvar || !std || !var) {
+    free(v), free(mean), free(logvar), free(std), free(var);
+    luaL_error(L, "out of memory");
+  }
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t c = 0; c < L2; c++)
+      for (int64_t i = 0; i < plane; i++) {
+        size_t o = (size_t)((b * L2 + c) * plane + i);
+        mean[o] = v[(b * C2 + c) * plane + i];
+        double lv = v[(b * C2 + L2 + c) * plane + i];
+        /* diffusers: logvar.clamp(-30, 20); std = exp(0.5 logvar); var = exp(logvar),
+         * each in float32. */
+        lv = lv < -30 ? -30 : lv > 20 ? 20 : lv;
+        logvar[o] = lv;
+        std[o] = expf(0.5f * (float)lv);
+        var[o] = expf((float)lv);
+      }
+  free(v);
+  sdr_backend *be = m->storage->be;
+  const int64_t shape[4] = {B, L2, H, W};
+  lua_createtable(L, 0, 5);
+  lua_pushvalue(L, idx);
+  lua_setfield(L, -2, "parameters");
+  lsdr_push_from_host(L, be, SDR_F32, 4, shape, mean);
+  lua_setfield(L, -2, "mean");
+  lsdr_push_from_host(L, be, SDR_F32, 4, shape, logvar);
+  lua_setfield(L, -2, "logvar");
+  lsdr_push_from_host(L, be, SDR_F32, 4, shape, std);
+  lua_setfield(L, -2, "std");
+  lsdr_push_from_host(L, be, SDR_F32, 4, shape, var);
+  lua_setfield(L, -2, "var");
+  free(mean), free(logvar), free(std), free(var);
+  luaL_setmetatable(L, LSDR_DIST);
+}
+
+/* dist:sample(generator=nil): mean + std * randn(mean.shape), drawn as diffusers'
+ * randn_tensor draws: from the generator given, else the device's default. */
+static int dist_sample(lua_State *L) {
+  lsdr_args(L);
+  lua_getfield(L, 1, "mean");
+  lua_getfield(L, 1, "std");
+  lsdr_tensor *mean = lsdr_to_tensor(L, -2), *std = lsdr_to_tensor(L, -1);
+  if (!mean || !std)
+    return lsdr_error(L, "the distribution has no mean or std");
+  sdr_generator *g = lua_isnil(L, 2) ? NULL : lsdr_to_generator(L, 2);
+  if (!lua_isnil(L, 2) && !g)
+    return lsdr_argerror(L, 1, "torch.Generator");
+  sdr_generator_device want =
+      mean->t.device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU : SDR_GENERATOR_CUDA;
+  if (!g)
+    g = lsdr_default_generator(L, want);
+  size_t n = (size_t)sdr_tensor_numel(&mean->t);
+  float *eps = malloc((n ? n : 1) * sizeof *eps);
+  if (!eps)
+    return luaL_error(L, "out of memory");
+  /* A CPU generator may feed a GPU tensor (drawn here, then moved), as randn_tensor allows. */
+  sdr_generator_randn_f32(g, eps, n);
+  double *m = lsdr_tensor_host_values(L, mean), *s = lsdr_tensor_host_values(L, std);
+  for (size_t i = 0; i < n; i++)
+    m[i] = (double)((float)m[i] + (float)s[i] * eps[i]);
+  free(eps);
+  lsdr_push_from_host(L, mean->storage->be, SDR_F32, mean->t.ndim, mean->t.shape, m);
+  free(m), free(s);
+  return 1;
+}
+
+static int dist_mode(lua_State *L) {
+  lsdr_args(L);
+  lua_getfield(L, 1, "mean");
+  return 1;
+}
+
+static const lsdr_func dist_methods[] = {
+    {"DiagonalGaussianDistribution:sample", dist_sample,
+     "mean + std * noise, the noise drawn from the generator (or the global one).",
+     {{"generator", "torch.Generator", "nil"}}},
+    {"DiagonalGaussianDistribution:mode", dist_mode, "The mean."},
+    {0}};
+
+/* ---- encode and decode ------------------------------------------------------ */
+
+static int vae_encode(lua_State *L) {
+  lsdr_args(L);
+  lsdr_vae *v = check_vae(L, 1);
+  lsdr_tensor *x = lsdr_push_float32(L, 2);
+  if (x->t.ndim != 4)
+    return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
+  if (x->storage->be != v->vae.be)
+    return lsdr_error(L, "the image is on %s, the model on %s", sdr_device_name(x->t.device),
+                      sdr_device_name(v->vae.be->device));
+  const int f = sdr_vae_scale_factor(&v->vae);
+  lsdr_tensor *moments = lsdr_push_new_tensor(
+      L, v->vae.be, SDR_F32, 4,
+      (int64_t[]){x->t.shape[0], 2 * v->vae.cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
+  int rc = sdr_vae_encode(&v->vae, &v->arena, &moments->t, &x->t);
+  sdr_arena_reset(&v->arena);
+  if (rc != 0)
+    return lsdr_engine_error(L);
+  lua_createtable(L, 0, 1);
+  push_distribution(L, lua_gettop(L) - 1);
+  lua_setfield(L, -2, "latent_dist");
+  return 1;
+}
+
+static int vae_decode(lua_State *L) {
+  lsdr_args(L);
+  lsdr_vae *v = check_vae(L, 1);
+  lsdr_tensor *z = lsdr_push_float32(L, 2);
+  if (z->t.ndim != 4)
+    return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
+  if (z->storage->be != v->vae.be)
+    return lsdr_error(L, "the latents are on %s, the model on %s", sdr_device_name(z->t.device),
+                      sdr_device_name(v->vae.be->device));
+  const int f = sdr_vae_scale_factor(&v->vae);
+  lua_createtable(L, 0, 1);
+  lsdr_tensor *img = lsdr_push_new_tensor(
+      L, v->vae.be, SDR_F32, 4,
+      (int64_t[]){z->t.shape[0], v->vae.cfg.out_channels, z->t.shape[2] * f, z->t.shape[3] * f});
+  int rc = sdr_vae_decode(&v->vae, &v->arena, &img->t, &z->t);
+  sdr_arena_reset(&v->arena);
+  if (rc != 0)
+    return lsdr_engine_error(L);
+  lua_setfield(L, -2, "sample");
+  return 1;
+}
+
+static int vae_properties(lua_State *L) {
+  lsdr_vae *v = check_vae(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "config") == 0) {
+    const sdr_vae_config *c = &v->vae.cfg;
+    lua_createtable(L, 0, 8);
+    int t = lua_gettop(L);
+    lsdr_set_int(L, t, "in_channels", c->in_channels);
+    lsdr_set_int(L, t, "out_channels", c->out_channels);
+    lsdr_set_int(L, t, "latent_channels", c->latent_channels);
+    lsdr_set_int_list(L, t, "block_out_channels", c->block_out_channels, c->nblocks);
+    lsdr_set_int(L, t, "layers_per_block", c->layers_per_block);
+    lsdr_set_int(L, t, "norm_num_groups", c->norm_num_groups);
+    lsdr_set_int(L, t, "sample_size", c->sample_size);
+    lsdr_set_num(L, t, "scaling_factor", c->scaling_factor);
+    return 1;
+  }
+  if (k && strcmp(k, "device") == 0) {
+    lua_pushstring(L, sdr_device_name(v->vae.be->device));
+    return 1;
+  }
+  return 0;
+}
+
+static int vae_tostring(lua_State *L) {
+  lsdr_vae *v = luaL_checkudata(L, 1, LSDR_VAE);
+  if (!v->loaded)
+    lua_pushliteral(L, "<AutoencoderKL (closed)>");
+  else
+    lua_pushfstring(L, "<AutoencoderKL %d latent channels, factor %d, on %s>",
+                    v->vae.cfg.latent_channels, sdr_vae_scale_factor(&v->vae),
+                    sdr_device_name(v->vae.be->device));
+  return 1;
+}
+
+static const lsdr_func methods[] = {
+    {"AutoencoderKL:encode", vae_encode,
+     "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",
+     {{"x", "Tensor"}}},
+    {"AutoencoderKL:decode", vae_decode,
+     "Latents (already divided by scaling_factor) to {sample = image in [-1, 1]}.",
+     {{"z", "Tensor"}}},
+    {0}};
+
+static const lsdr_func class_funcs[] = {
+    {"AutoencoderKL.from_pretrained", from_pretrained, "Loads a VAE from a folder (diffusers' layout).",
+     {{"path", "string"}, {"opts", "table", "nil"}},
+     lsdr_from_pretrained_options},
+    {0}};
+
+void lsdr_open_vae(lua_State *L) {
+  lsdr_model_metatable(L, LSDR_VAE, methods, vae_properties, vae_gc, vae_tostring);
+  luaL_newmetatable(L, LSDR_DIST);
+  lua_newtable(L);
+  lsdr_register(L, -1, dist_methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__fields");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lsdr_register(L, -1, class_funcs);
+  lua_setglobal(L, "AutoencoderKL");
+}
