@@ -166,13 +166,22 @@ int sdr_image_paste(sdr_image *dst, const sdr_image *src, int x, int y, const sd
   if (mask && mask->channels != 1 && mask->channels != 4)
     return sdr_fail("bad transparency mask: mode %s (expected L or RGBA)",
                     sdr_image_mode_name(mask->channels));
-  /* PIL converts the pasted image to the destination's mode first. */
-  sdr_image *converted = NULL;
-  if (src->channels != dst->channels) {
+  /* PIL converts the pasted image to the destination's mode first. An image
+   * pasted into itself (or masking itself) reads as it was before, so it is
+   * copied first, as the converted one is. */
+  sdr_image *converted = NULL, *mask_copy = NULL;
+  if (src->channels != dst->channels || src == dst) {
     converted = sdr_image_convert(src, dst->channels);
     if (!converted)
       return -1;
     src = converted;
+  }
+  if (mask == dst) {
+    if (!(mask_copy = sdr_image_copy(mask))) {
+      sdr_image_free(converted);
+      return -1;
+    }
+    mask = mask_copy;
   }
   /* Clip the destination rectangle as ImagingPaste does, in 64 bits. */
   long long dx = x, dy = y, sx = 0, sy = 0, w = src->width, h = src->height;
@@ -207,6 +216,7 @@ int sdr_image_paste(sdr_image *dst, const sdr_image *src, int x, int y, const sd
         *out = blend(*m, *out, *in);
   }
   sdr_image_free(converted);
+  sdr_image_free(mask_copy);
   return 0;
 }
 
@@ -220,6 +230,9 @@ int sdr_image_paste_color(sdr_image *img, const uint8_t *color, int left, int up
   if (mask && mask->channels != 1 && mask->channels != 4)
     return sdr_fail("bad transparency mask: mode %s (expected L or RGBA)",
                     sdr_image_mode_name(mask->channels));
+  sdr_image *mask_copy = NULL; /* a picture masking its own fill reads as it was */
+  if (mask == img && !(mask = mask_copy = sdr_image_copy(img)))
+    return -1;
   long long dx = left, dy = upper, sx = 0, sy = 0;
   if (dx < 0) {
     w += dx;
@@ -258,5 +271,6 @@ int sdr_image_paste_color(sdr_image *img, const uint8_t *color, int left, int up
       }
     }
   }
+  sdr_image_free(mask_copy);
   return 0;
 }

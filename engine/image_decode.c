@@ -38,6 +38,10 @@ sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
     sdr_fail("%s: file too large to decode (%zu bytes)", name, len);
     return NULL;
   }
+  if (len == 0) {
+    sdr_fail("%s: cannot identify image file (empty file)", name);
+    return NULL;
+  }
   int w, h, comp;
   if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
     sdr_fail("%s: cannot identify image file (%s)", name, stbi_failure_reason());

@@ -112,6 +112,20 @@ static void test_paste(void) {
   CHECK(sdr_image_paste(dst, src, 2, 2, amask) == 0);
   CHECK(px(dst, 2, 2)[0] == 0);
 
+  /* Pasted into itself, a picture reads as it was before (PIL does the same). */
+  sdr_image *self = sdr_image_new(4, 4, 1);
+  for (int i = 0; i < 16; i++)
+    self->pixels[i] = (uint8_t)i;
+  CHECK(sdr_image_paste(self, self, 1, 1, NULL) == 0);
+  CHECK(memcmp(self->pixels, "\0\1\2\3\4\0\1\2\x08\4\5\6\x0c\x08\x09\x0a", 16) == 0);
+  CHECK(sdr_image_paste(self, self, 0, 0, self) == 0); /* blending a picture with itself */
+  CHECK(memcmp(self->pixels, "\0\1\2\3\4\0\1\2\x08\4\5\6\x0c\x08\x09\x0a", 16) == 0);
+  const uint8_t ink = 255;
+  CHECK(sdr_image_paste_color(self, &ink, 0, 0, 4, 4, self) == 0);
+  /* Each pixel v masks its own fill: (v * (255 - v) + 255 * v) / 255, as PIL gives. */
+  CHECK(memcmp(self->pixels, "\0\2\4\6\x08\0\2\4\x10\x08\x0a\x0c\x17\x10\x12\x14", 16) == 0);
+  sdr_image_free(self);
+
   sdr_image *bad = sdr_image_new(3, 2, 1);
   CHECK(sdr_image_paste(dst, src, 0, 0, bad) != 0 && contains(sdr_last_error(), "does not match"));
   sdr_image *rgb_mask = sdr_image_new(2, 2, 3);
