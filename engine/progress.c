@@ -26,3 +26,12 @@ void sdr_progress_end(int ok) {
   if (have_sink && sink.end)
     sink.end(sink.ud, ok);
 }
+
+int sdr_progress_wants_preview(void) {
+  return have_sink && sink.wants_preview && sink.preview && sink.wants_preview(sink.ud);
+}
+
+void sdr_progress_preview(const struct sdr_image *img, const char *title) {
+  if (have_sink && sink.preview)
+    sink.preview(sink.ud, img, title);
+}

@@ -10,11 +10,18 @@
 
 #include <stdint.h>
 
+struct sdr_image;
+
 typedef struct sdr_progress_sink {
   /* total < 0 when unknown; bytes != 0 when counting bytes (drawn as MB, MB/s). */
   void (*begin)(void *ud, const char *desc, int64_t total, int bytes);
   void (*update)(void *ud, int64_t done);
   void (*end)(void *ud, int ok);
+  /* Live pictures of long work (a denoising step's latents, roughly in RGB).
+   * wants_preview says whether anyone would see one, so work is spent on it
+   * only then. Either may be NULL. */
+  int (*wants_preview)(void *ud);
+  void (*preview)(void *ud, const struct sdr_image *img, const char *title);
   void *ud;
 } sdr_progress_sink;
 
@@ -24,5 +31,7 @@ void sdr_progress_set_sink(const sdr_progress_sink *sink);
 void sdr_progress_begin(const char *desc, int64_t total, int bytes);
 void sdr_progress_update(int64_t done);
 void sdr_progress_end(int ok);
+int sdr_progress_wants_preview(void);
+void sdr_progress_preview(const struct sdr_image *img, const char *title);
 
 #endif

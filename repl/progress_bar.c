@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "engine/progress.h" // sdr_progress_set_sink, sdr_progress_sink
-#include "repl/window.h"     // preview_window_pump
+#include "repl/window.h"     // preview_window_pump, preview_window_live, preview_window_is_open
 
 /* ---- formatting: tqdm.format_meter ------------------------------------- */
 
@@ -239,6 +239,17 @@ static void finish(void) {
 
 /* ---- the engine's sink ------------------------------------------------- */
 
+/* Live previews go to the window only, and only while it is open. */
+static int on_wants_preview(void *ud) {
+  (void)ud;
+  return preview_window_is_open();
+}
+
+static void on_preview(void *ud, const struct sdr_image *img, const char *title) {
+  (void)ud;
+  preview_window_live(img, title);
+}
+
 static void on_begin(void *ud, const char *desc, int64_t total, int bytes) {
   (void)ud;
   if (bar.active)
@@ -298,6 +309,7 @@ static void on_end(void *ud, int ok) {
 }
 
 void progress_bar_install(void) {
-  static const sdr_progress_sink sink = {on_begin, on_update, on_end, NULL};
+  static const sdr_progress_sink sink = {on_begin, on_update, on_end, on_wants_preview,
+                                         on_preview, NULL};
   sdr_progress_set_sink(&sink);
 }
