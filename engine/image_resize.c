@@ -11,8 +11,10 @@
  *    weights are normalized to sum to 1 over what remains, then turned into
  *    fixed point with PRECISION_BITS = 32 - 8 - 2 fractional bits (8 bits of
  *    result, 2 bits of headroom for the filters' negative lobes).
- *  - A horizontal pass then a vertical pass, each rounding to 8 bits
- *    (add half, shift, clip to 0..255) before the next.
+ *  - Two passes, one per axis, each rounding to 8 bits (add half, shift,
+ *    clip to 0..255) before the next; usually horizontal first, but Pillow
+ *    13 goes vertical first in some shapes (see resample()), and since each
+ *    pass rounds, the order shows in the last bit.
  *  - RGBA is resized premultiplied by alpha (Pillow's "RGBa") and divided
  *    back afterwards, except with NEAREST, which only copies pixels.
  */
