@@ -1,0 +1,111 @@
+/* engine/image_processor.c — VaeImageProcessor's preprocess and postprocess. */
+#include "engine/image_processor.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "engine/error.h" // sdr_fail
+
+int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *height, int *width) {
+  int w = img->width - img->width % factor, h = img->height - img->height % factor;
+  if (w < factor || h < factor)
+    return sdr_fail("the image is %dx%d; it must be at least %dx%d", img->width, img->height,
+                    factor, factor);
+  sdr_image *rgb = NULL, *sized = NULL;
+  const sdr_image *src = img;
+  if (src->channels != 3) {
+    rgb = sdr_image_convert(src, 3);
+    if (!rgb)
+      return -1;
+    src = rgb;
+  }
+  /* VaeImageProcessor.resize with its default resample, Lanczos, to the floored size. */
+  if (w != src->width || h != src->height) {
+    sized = sdr_image_resize(src, w, h, SDR_RESAMPLE_LANCZOS);
+    if (!sized) {
+      sdr_image_free(rgb);
+      return -1;
+    }
+    src = sized;
+  }
+  float *out = malloc((size_t)3 * w * h * sizeof *out);
+  if (!out) {
+    sdr_image_free(rgb);
+    sdr_image_free(sized);
+    return sdr_fail("out of memory");
+  }
+  /* pil_to_numpy (/255 in float32), then normalize (2x - 1), NHWC to NCHW. */
+  for (int c = 0; c < 3; c++)
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        float v = (float)src->pixels[((size_t)y * w + x) * 3 + c] / 255.0f;
+        out[((size_t)c * h + y) * w + x] = 2.0f * v - 1.0f;
+      }
+  sdr_image_free(rgb);
+  sdr_image_free(sized);
+  *data = out;
+  *height = h;
+  *width = w;
+  return 0;
+}
+
+static float denormalize(float v) {
+  v = v / 2.0f + 0.5f;
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+void sdr_tensor_to_np(const float *x, int B, int H, int W, float *out) {
+  for (int b = 0; b < B; b++)
+    for (int y = 0; y < H; y++)
+      for (int px = 0; px < W; px++)
+        for (int c = 0; c < 3; c++)
+          out[(((size_t)b * H + y) * W + px) * 3 + c] =
+              denormalize(x[(((size_t)b * 3 + c) * H + y) * W + px]);
+}
+
+int sdr_tensor_to_images(const float *x, int B, int H, int W, sdr_image **imgs) {
+  for (int b = 0; b < B; b++)
+    imgs[b] = NULL;
+  for (int b = 0; b < B; b++) {
+    sdr_image *img = sdr_image_new(W, H, 3);
+    if (!img) {
+      for (int k = 0; k < b; k++)
+        sdr_image_free(imgs[k]), imgs[k] = NULL;
+      return -1;
+    }
+    for (int y = 0; y < H; y++)
+      for (int px = 0; px < W; px++)
+        for (int c = 0; c < 3; c++) {
+          /* numpy_to_pil: (images * 255).round().astype("uint8"), round half to even */
+          float v = denormalize(x[(((size_t)b * 3 + c) * H + y) * W + px]) * 255.0f;
+          img->pixels[((size_t)y * W + px) * 3 + c] = (uint8_t)nearbyintf(v);
+        }
+    imgs[b] = img;
+  }
+  return 0;
+}
+
+sdr_image *sdr_latents_preview(const float *latents, int C, int h, int w) {
+  /* A linear map from SD 1.x's four latent channels to RGB, fitted by the
+   * community for previews; other channel counts show channel 0 as grey. */
+  static const float to_rgb[4][3] = {{0.3512f, 0.2297f, 0.3227f},
+                                     {0.3250f, 0.4974f, 0.2350f},
+                                     {-0.2829f, 0.1762f, 0.2721f},
+                                     {-0.2120f, -0.2616f, -0.7177f}};
+  sdr_image *img = sdr_image_new(w, h, 3);
+  if (!img)
+    return NULL;
+  const size_t plane = (size_t)h * w;
+  for (size_t i = 0; i < plane; i++)
+    for (int c = 0; c < 3; c++) {
+      float v = 0;
+      if (C == 4)
+        for (int k = 0; k < 4; k++)
+          v += latents[k * plane + i] * to_rgb[k][c];
+      else
+        v = latents[i];
+      v = (v + 1.0f) * 0.5f;
+      img->pixels[i * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 1 ? 255 : v * 255.0f + 0.5f);
+    }
+  return img;
+}
