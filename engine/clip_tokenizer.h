@@ -33,4 +33,39 @@ int32_t sdr_clip_tokenizer_eos_id(const sdr_clip_tokenizer *tok);
 int32_t sdr_clip_tokenizer_pad_id(const sdr_clip_tokenizer *tok);
 size_t sdr_clip_tokenizer_vocab_size(const sdr_clip_tokenizer *tok);
 
+/* Additions below.
+ *
+ * sdr_clip_tokenizer_load reads tokenizer_config.json and
+ * special_tokens_map.json when present (the latter wins, as in transformers'
+ * from_pretrained); tokens missing from both take CLIPTokenizer's defaults.
+ * Text that is not valid UTF-8 is read as Python's bytes.decode("utf-8",
+ * "replace") would. model_max_length is INT_MAX when the config gives none
+ * (transformers' VERY_LARGE_INTEGER). Special ids are -1 for a token set to
+ * null. */
+
+/* Ids without BOS and EOS and without truncation (add_special_tokens=False). */
+int sdr_clip_tokenizer_encode_plain(const sdr_clip_tokenizer *tok, const char *text, int32_t **ids,
+                                    size_t *n);
+/* tokenize(): the tokens before ids, byte-level text with "</w>" ending
+ * words. A malloc'd array of malloc'd strings; free with sdr_clip_tokens_free. */
+int sdr_clip_tokenizer_tokenize(const sdr_clip_tokenizer *tok, const char *text, char ***tokens,
+                                size_t *n);
+void sdr_clip_tokens_free(char **tokens, size_t n);
+/* convert_ids_to_tokens for one id (NULL when unknown; belongs to tok), and
+ * convert_tokens_to_ids for one token (the unk id when unknown). */
+const char *sdr_clip_tokenizer_id_to_token(const sdr_clip_tokenizer *tok, int32_t id);
+int32_t sdr_clip_tokenizer_token_to_id(const sdr_clip_tokenizer *tok, const char *token);
+int32_t sdr_clip_tokenizer_unk_id(const sdr_clip_tokenizer *tok);
+/* The text of a special token, which = "bos", "eos", "unk" or "pad"; NULL when unset. */
+const char *sdr_clip_tokenizer_special_token(const sdr_clip_tokenizer *tok, const char *which);
+/* len(tokenizer): the vocabulary and the added tokens it lacks. */
+size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok);
+/* The decode of ids, with transformers' options: skip_special_tokens and
+ * clean_up_tokenization_spaces (-1: the tokenizer's own setting, true unless
+ * its config says otherwise). NULL with a message for an id not in the vocab. */
+char *sdr_clip_tokenizer_decode_ex(const sdr_clip_tokenizer *tok, const int32_t *ids, size_t n,
+                                   int skip_special, int clean_up_spaces);
+/* The text BPE sees: ftfy.fix_text, whitespace_clean, then lower() (malloc'd). */
+char *sdr_clip_clean_text(const char *text);
+
 #endif
