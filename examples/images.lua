@@ -1,23 +1,17 @@
--- examples/images.lua — the Image API, as a notebook.
---
---   sdrepl examples/images.lua                        shows each picture as it comes
---   sdrepl --export images.html examples/images.lua   and writes a record of the run
---
--- Cells start at "-- %%" lines (jupytext's percent format, so editors that
--- know it run them one by one). A cell's last expression is shown, as in
--- Jupyter: an Image is displayed, anything else printed; a trailing ';'
--- shows nothing.
-
 -- %% [markdown]
 -- # Images in sdrepl
 --
 -- `Image` follows **PIL**: `Image.new(mode, size, color)` makes a picture,
 -- `img:resize(size)` scales it, and `image_grid(images, rows, cols)` is the
--- helper from the diffusers notebooks. `display(x)` shows a picture in the
--- middle of a cell.
+-- helper from the diffusers notebooks. A cell's last expression is shown, as in
+-- Jupyter: an Image is displayed, anything else printed; `display(x)` shows a
+-- picture in the middle of a cell, and a trailing `;` shows nothing.
 --
 -- - sizes are `{width, height}`, as PIL's tuples
 -- - colors are `{r, g, b}`
+--
+-- Run it with `sdrepl examples/images.lua`, or write a record of the run with
+-- `sdrepl --export images.html examples/images.lua` (or `.md`, `.ipynb`).
 
 -- %% Three solid colors
 red = Image.new("RGB", {64, 64}, {220, 40, 40})

@@ -16,7 +16,6 @@ static const char page_style[] =
     "body{margin:0;background:#fff;color:#000;font:14px/1.45 -apple-system,BlinkMacSystemFont,"
     "'Segoe UI',Helvetica,Arial,sans-serif}\n"
     "#notebook{max-width:1000px;margin:0 auto;padding:16px}\n"
-    "h1.nb-title{font-size:1.6em;margin:.4em 0 .8em 7.5em}\n"
     ".cell{display:flex;flex-direction:column;margin:10px 0}\n"
     ".row{display:flex;align-items:flex-start}\n"
     ".prompt{flex:none;width:7em;padding:.4em .6em 0 0;text-align:right;"
@@ -103,11 +102,6 @@ int nb_export_html(const notebook *nb, const char *path) {
   nb_puts(&b, "</title>\n<style>\n");
   nb_puts(&b, page_style);
   nb_puts(&b, "</style>\n</head>\n<body>\n<div id=\"notebook\">\n");
-  if (nb->title[0]) {
-    nb_puts(&b, "<h1 class=\"nb-title\">");
-    nb_put_html(&b, nb->title, strlen(nb->title));
-    nb_puts(&b, "</h1>\n");
-  }
   for (int i = 0; i < nb->ncells; i++)
     put_cell(&b, &nb->cells[i]);
   nb_puts(&b, "</div>\n</body>\n</html>\n");

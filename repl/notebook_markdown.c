@@ -85,9 +85,9 @@ static int write_image(images_dir *d, const nb_output *o, int cell, int k, nb_bu
   if (rc != 0)
     return rc;
   nb_puts(page, "![");
-  /* Alt text: the image's description, without what would end it. */
+  /* Alt text: the image's description, without what would end it or read as a tag. */
   for (size_t i = 0; i < o->len; i++)
-    if (!strchr("[]\\\n", o->text[i]))
+    if (!strchr("[]<>\\\n", o->text[i]))
       nb_put(page, o->text + i, 1);
   nb_puts(page, "](");
   put_url(page, d->link);
@@ -99,11 +99,6 @@ int nb_export_markdown(const notebook *nb, const char *path) {
   images_dir d = {0};
   nb_buf b = {0};
   int rc = images_dir_init(&d, path);
-  if (nb->title[0] && rc == 0) {
-    nb_puts(&b, "# ");
-    nb_puts(&b, nb->title);
-    nb_puts(&b, "\n\n");
-  }
   for (int i = 0; i < nb->ncells && rc == 0; i++) {
     const nb_cell *c = &nb->cells[i];
     if (c->kind == NOTEBOOK_MARKDOWN) {
