@@ -99,21 +99,25 @@ static st_slot *st_index_slot(const st_index *ix, const char *key) {
   return &ix->slots[i];
 }
 
-/* serde_json refuses nesting deeper than 127 containers; cJSON allows 1000.
- * Returns the offset where the text first goes deeper than max, or n. */
-static size_t st_too_deep_at(const char *text, size_t n, int max) {
+/* What cJSON lets through and serde_json or C strings do not: nesting deeper
+ * than serde_json's 127 containers (cJSON allows 1000), and "\u0000" in a
+ * string, which cJSON decodes into a C string that ends there ("a\u0000b"
+ * would pass for "a"). Returns the offset of the first such place, or n. */
+static size_t st_unreadable_at(const char *text, size_t n, int max_depth) {
   int depth = 0, in_string = 0;
   for (size_t i = 0; i < n; i++) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\')
+      if (c == '\\') {
+        if (n - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0)
+          return i;
         i++; /* whatever is escaped cannot end the string */
-      else if (c == '"')
+      } else if (c == '"')
         in_string = 0;
     } else if (c == '"')
       in_string = 1;
     else if (c == '[' || c == '{') {
-      if (++depth > max)
+      if (++depth > max_depth)
         return i;
     } else if (c == ']' || c == '}')
       depth--;
@@ -400,10 +404,12 @@ static int st_parse(sdr_safetensors *st) {
   if (bad != n)
     return st_fail(st, NULL, "the header is not valid UTF-8 (byte %zu)", bad);
 
-  size_t deep = st_too_deep_at(text, n, ST_MAX_DEPTH);
-  if (deep != n)
-    return st_fail(st, NULL, "the header nests deeper than %d levels (byte %zu)", ST_MAX_DEPTH,
-                   deep);
+  size_t odd = st_unreadable_at(text, n, ST_MAX_DEPTH);
+  if (odd != n)
+    return text[odd] == '\\'
+               ? st_fail(st, NULL, "the header has a \\u0000 in a string (byte %zu)", odd)
+               : st_fail(st, NULL, "the header nests deeper than %d levels (byte %zu)",
+                         ST_MAX_DEPTH, odd);
 
   /* A terminated copy, so cJSON can require that nothing but padding follows. */
   char *copy = malloc(n + 1);

@@ -186,6 +186,8 @@ def hostile_files():
     yield "nul_in_header", pack("{%s}\0" % ok, four), "a NUL byte after the JSON"
     yield "bad_utf8", pack(b'{"a\xff":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four), \
         "a name that is not UTF-8"
+    yield "nul_escape", pack('{"a\\u0000b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four), \
+        "a name with \\u0000 (C strings end there; Python keeps it)"
     yield "deep_nesting", pack('{"a":' + "[" * 5000 + "]" * 5000 + "}"), \
         "5000 nested lists (past cJSON's limit too)"
     yield "nested_128", pack('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":' +
