@@ -338,17 +338,23 @@ static void add_func_help(luaL_Buffer *b, const lsdr_func *f) {
   add_param_lines(b, f->options, nopt, "options (in the table):");
 }
 
-/* For a table or object: the signature and one line of each documented function. */
+/* For a module or an object: pushes a title line, then the signature and one
+ * line of each documented function, sorted; returns 0 (nothing pushed) when
+ * there is none. */
 static int push_members_help(lua_State *L, int idx, const char *title) {
-  idx = lua_absindex(L, idx);
-  int tbl;
-  if (lua_istable(L, idx))
-    tbl = idx;
-  else if (luaL_getmetafield(L, idx, "__index") == LUA_TTABLE)
+  const int top = lua_gettop(L);
+  /* An object's methods are in its metatable's __index when that is a table,
+   * else in __methods (types whose __index is a function, for properties); a
+   * plain table (a module) lists its own fields. */
+  int tbl = 0;
+  if (luaL_getmetafield(L, idx, "__index") == LUA_TTABLE)
     tbl = lua_gettop(L);
+  else if (lua_settop(L, top), luaL_getmetafield(L, idx, "__methods") == LUA_TTABLE)
+    tbl = lua_gettop(L);
+  else if (lua_settop(L, top), lua_istable(L, idx))
+    tbl = idx;
   else
     return 0;
-  /* Sorted for a stable listing. */
   lua_newtable(L);
   int list = lua_gettop(L), n = 0;
   lua_pushnil(L);
@@ -368,7 +374,7 @@ static int push_members_help(lua_State *L, int idx, const char *title) {
     }
   }
   if (n == 0) {
-    lua_settop(L, idx);
+    lua_settop(L, top);
     return 0;
   }
   lua_getglobal(L, "table");
@@ -385,8 +391,8 @@ static int push_members_help(lua_State *L, int idx, const char *title) {
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);
-  lua_replace(L, idx + 1);
-  lua_settop(L, idx + 1);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
   return 1;
 }
 
@@ -400,17 +406,16 @@ int lsdr_push_help(lua_State *L, int idx) {
     luaL_pushresult(&b);
     return 1;
   }
-  const char *title = lua_istable(L, idx) ? "members:" : NULL;
-  if (!title && lua_type(L, idx) == LUA_TUSERDATA) {
-    lua_pushfstring(L, "%s methods:", got_name(L, idx));
-    title = lua_tostring(L, -1);
-  }
-  if (title && push_members_help(L, idx, title)) {
-    if (lua_type(L, idx) == LUA_TUSERDATA)
-      lua_remove(L, -2);
+  char title[160];
+  int plain = lua_istable(L, idx) && !lua_getmetatable(L, idx);
+  if (!plain && lua_istable(L, idx))
+    lua_pop(L, 1);
+  if (plain)
+    snprintf(title, sizeof title, "members:");
+  else
+    snprintf(title, sizeof title, "%s methods:", got_name(L, idx));
+  if (push_members_help(L, idx, title))
     return 1;
-  }
-  lua_settop(L, idx);
   lua_pushnil(L);
   return 1;
 }

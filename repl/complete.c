@@ -85,9 +85,13 @@ static void add_members(lua_State *L, int idx, strlist *l, const char *prefix, s
       break;
     if (lua_getfield(L, -1, "__index") != LUA_TTABLE) {
       /* An __index function (properties, t[i]) cannot be listed; such a type
-       * names its members in __fields (methods as functions, properties as true). */
+       * names its members in __fields (methods as functions, properties as true)
+       * or its methods in __methods. */
       lua_pop(L, 1);
       if (lua_getfield(L, -1, "__fields") == LUA_TTABLE)
+        add_keys(L, lua_gettop(L), l, prefix, plen, partial, methods_only);
+      lua_pop(L, 1);
+      if (lua_getfield(L, -1, "__methods") == LUA_TTABLE)
         add_keys(L, lua_gettop(L), l, prefix, plen, partial, methods_only);
       break;
     }
