@@ -243,7 +243,7 @@ int cells_split(const char *text, size_t len, cell_list *out) {
   int have_marker = 0;
   size_t marker_next = seg;
   for (size_t i = seg; i <= nlines; i++) {
-    line rest;
+    line rest = {NULL, 0}; /* set by is_marker; zeroed for the compiler */
     int at_end = i == nlines;
     if (!at_end && !is_marker(&lines[i], &rest))
       continue;
