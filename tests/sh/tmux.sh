@@ -4,7 +4,8 @@ command -v tmux >/dev/null || skip "tmux is not installed"
 TMUX_SOCK="$TMP/tmux.sock"
 SESSION=sdrepl
 tmx() { tmux -S "$TMUX_SOCK" "$@"; }
-trap 'tmx kill-server 2>/dev/null || true; rm -rf "$TMP"' EXIT
+# The REPL may still be writing its history when the server goes: wait, then remove.
+trap 'tmx kill-server 2>/dev/null || true; sleep 0.3; rm -rf "$TMP" 2>/dev/null || true' EXIT
 
 # start_repl [env assignments...]: starts sdrepl in a 120x40 pane and waits for the prompt.
 start_repl() {
