@@ -223,7 +223,8 @@ char *capture_take(capture *c, size_t *len) {
   size_t n = 0;
   if (text) {
     n = c->len;
-    memcpy(text, c->buf, n);
+    if (n) /* buf is NULL until something arrives */
+      memcpy(text, c->buf, n);
     text[n] = '\0';
     c->len = 0;
   }
