@@ -14,6 +14,7 @@
  * displayed, and its error. The record is written at the end even when a
  * cell failed, so the failure can be read in it.
  */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "repl/script.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* tests/unit/test_notebook.c — a hand-built record exported as HTML, Markdown and ipynb
  * into a temporary folder, then read back: structure, escaping, images, order of outputs. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 /* tests/unit/test_notebook_capture.c — capture_begin/take/end: stdio and raw fds, both
  * streams, child processes, a large output that must not deadlock, fds restored. */
+#define _POSIX_C_SOURCE 200809L /* dev_t, ino_t, dup */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
