@@ -1,0 +1,541 @@
+/* engine/pipeline.c — txt2img and img2img as diffusers runs them. */
+#include "engine/pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"           // sdr_fail
+#include "engine/image_processor.h" // sdr_image_to_tensor, sdr_latents_preview
+#include "engine/interrupt.h"       // sdr_interrupt_check
+#include "engine/model_config.h"    // sdr_json, sdr_component_has_variant
+#include "engine/progress.h"        // sdr_progress_*
+#include "kernels/half.h"           // sdr_f16_to_f32, sdr_bf16_to_f32
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((x) != 0)                                                                                  \
+      goto fail;                                                                                   \
+  } while (0)
+
+/* ---- loading ------------------------------------------------------------------ */
+
+/* Checks model_index.json names the classes this pipeline knows. */
+static int check_model_index(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model_index.json", dir);
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  static const char *const need[] = {"unet", "vae", "text_encoder", "tokenizer", "scheduler"};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof need / sizeof need[0] && rc == 0; i++) {
+    const char *cls[2];
+    int n = 0;
+    if (!sdr_json_has(&j, need[i]) ||
+        sdr_json_string_array(&j, need[i], cls, 2, &n) != 0 || n != 2)
+      rc = sdr_fail("%s: the pipeline has no \"%s\" component", path, need[i]);
+  }
+  sdr_json_free(&j);
+  return rc;
+}
+
+/* The variant is passed to a component only when it has files of that variant,
+ * as DiffusionPipeline.from_pretrained does. */
+static const char *variant_for(const char *dir, const char *component, const char *variant) {
+  if (!variant)
+    return NULL;
+  return sdr_component_has_variant(dir, component, variant) == 1 ? variant : NULL;
+}
+
+int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
+                      int keep_dtype) {
+  memset(p, 0, sizeof *p);
+  p->be = be;
+  p->dtype = keep_dtype >= 0 ? (sdr_dtype)keep_dtype : SDR_F32;
+  if (check_model_index(dir) != 0)
+    return -1;
+  char sub[4096];
+  snprintf(sub, sizeof sub, "%s/tokenizer", dir);
+  p->tokenizer = sdr_clip_tokenizer_load(sub);
+  if (!p->tokenizer)
+    goto fail;
+  snprintf(sub, sizeof sub, "%s/text_encoder", dir);
+  TRY(sdr_clip_text_model_load(&p->text_encoder, be, sub, variant_for(dir, "text_encoder", variant),
+                               keep_dtype));
+  snprintf(sub, sizeof sub, "%s/unet", dir);
+  TRY(sdr_unet_load(&p->unet, be, sub, variant_for(dir, "unet", variant), keep_dtype));
+  snprintf(sub, sizeof sub, "%s/vae", dir);
+  TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
+  snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
+  p->scheduler = sdr_scheduler_load(sub, -1);
+  if (!p->scheduler)
+    goto fail;
+  if (p->text_encoder.cfg.hidden_size != p->unet.cfg.cross_attention_dim[0])
+    {
+      sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir,
+               p->text_encoder.cfg.hidden_size, p->unet.cfg.cross_attention_dim[0]);
+      goto fail;
+    }
+  sdr_arena_init(&p->arena, be);
+  return 0;
+fail:
+  sdr_pipeline_free(p);
+  return -1;
+}
+
+void sdr_pipeline_free(sdr_pipeline *p) {
+  if (p->tokenizer)
+    sdr_clip_tokenizer_free(p->tokenizer);
+  if (p->scheduler)
+    sdr_scheduler_free(p->scheduler);
+  if (p->text_encoder.layers)
+    sdr_clip_text_model_free(&p->text_encoder);
+  if (p->unet.be)
+    sdr_unet_free(&p->unet);
+  if (p->vae.be)
+    sdr_vae_free(&p->vae);
+  if (p->arena.be)
+    sdr_arena_free(&p->arena);
+  memset(p, 0, sizeof *p);
+}
+
+int sdr_pipeline_default_size(const sdr_pipeline *p) {
+  return p->unet.cfg.sample_size * sdr_vae_scale_factor(&p->vae);
+}
+
+int sdr_img2img_t_start(int num_inference_steps, float strength, int order) {
+  /* get_timesteps: init_timestep = min(int(N * strength), N); t_start = max(N - init, 0) */
+  int init = (int)((double)num_inference_steps * (double)strength);
+  if (init > num_inference_steps)
+    init = num_inference_steps;
+  int t_start = num_inference_steps - init;
+  return (t_start > 0 ? t_start : 0) * order;
+}
+
+/* ---- prompts ------------------------------------------------------------------ */
+
+/* Token ids of texts, padded to max_length with the pad token, truncated. */
+static int tokenize(const sdr_clip_tokenizer *tok, const char *const *texts, int n, int max_len,
+                    int64_t *ids) {
+  for (int i = 0; i < n; i++) {
+    int32_t *t = NULL;
+    size_t len = 0;
+    if (sdr_clip_tokenizer_encode(tok, texts[i], max_len, &t, &len) != 0)
+      return -1;
+    for (int k = 0; k < max_len; k++)
+      ids[(size_t)i * max_len + k] = k < (int)len ? t[k] : sdr_clip_tokenizer_pad_id(tok);
+    free(t);
+  }
+  return 0;
+}
+
+/* text_encoder(ids) for n texts -> embeds (n, T, D) on the backend; with clip_skip,
+ * hidden_states[-(clip_skip + 1)] through the final layer norm (encode_prompt). */
+static int encode_texts(sdr_pipeline *p, const char *const *texts, int n, int clip_skip,
+                        sdr_tensor *embeds) {
+  const int T = sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  const sdr_clip_text_config *c = &p->text_encoder.cfg;
+  if (T > c->max_position_embeddings)
+    return sdr_fail("the tokenizer's model_max_length %d exceeds the text encoder's %d positions",
+                    T, c->max_position_embeddings);
+  int64_t *host = malloc((size_t)n * T * sizeof *host);
+  if (!host)
+    return sdr_fail("out of memory");
+  if (tokenize(p->tokenizer, texts, n, T, host) != 0) {
+    free(host);
+    return -1;
+  }
+  sdr_arena *a = &p->arena;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor ids, hidden;
+  int rc = sdr_arena_tensor(a, &ids, SDR_I64, 2, (int64_t[]){n, T});
+  if (rc == 0)
+    rc = sdr_upload(p->be, ids.data, host, (size_t)n * T * sizeof *host);
+  free(host);
+  if (rc != 0)
+    goto done;
+  if (clip_skip <= 0) {
+    rc = sdr_clip_text_forward(&p->text_encoder, a, embeds, NULL, &ids);
+    goto done;
+  }
+  if (clip_skip >= c->num_hidden_layers) {
+    rc = sdr_fail("clip_skip %d: the text encoder has %d layers", clip_skip, c->num_hidden_layers);
+    goto done;
+  }
+  const int L = c->num_hidden_layers;
+  rc = sdr_arena_tensor(a, &hidden, SDR_F32, 4, (int64_t[]){L + 1, n, T, c->hidden_size});
+  sdr_tensor last, chosen, chosen3;
+  if (rc == 0)
+    rc = sdr_arena_tensor(a, &last, SDR_F32, 3, (int64_t[]){n, T, c->hidden_size});
+  if (rc == 0)
+    rc = sdr_clip_text_forward(&p->text_encoder, a, &last, &hidden, &ids);
+  if (rc == 0)
+    rc = sdr_tensor_narrow0(&chosen, &hidden, L - clip_skip, 1);
+  if (rc == 0)
+    rc = sdr_tensor_reshape(&chosen3, &chosen, 3, (int64_t[]){n, T, c->hidden_size});
+  if (rc == 0)
+    rc = sdr_layer_norm(p->be, embeds, &chosen3, &p->text_encoder.final_ln_w,
+                        &p->text_encoder.final_ln_b, c->layer_norm_eps);
+done:
+  sdr_arena_release(a, mark);
+  return rc;
+}
+
+/* ---- random draws -------------------------------------------------------------- */
+
+/* randn_tensor: one draw of the whole shape from one generator, or one draw of
+ * each batch entry from its own generator; drawn in the pipeline's dtype and
+ * widened, as torch draws float16 noise as its own stream. */
+static int draw(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *out) {
+  const int64_t B = out->shape[0];
+  const size_t n = (size_t)sdr_tensor_numel(out), per = n / (size_t)B;
+  float *host = malloc(n * sizeof *host);
+  uint16_t *half = p->dtype == SDR_F32 ? NULL : malloc(n * sizeof *half);
+  if (!host || (p->dtype != SDR_F32 && !half)) {
+    free(host);
+    free(half);
+    return sdr_fail("out of memory");
+  }
+  const int each = g->ngenerators > 1;
+  for (int64_t b = 0; b < (each ? B : 1); b++) {
+    sdr_generator *gen = g->generators[each ? b : 0];
+    size_t count = each ? per : n, off = each ? (size_t)b * per : 0;
+    if (p->dtype == SDR_F16)
+      sdr_generator_randn_f16(gen, half + off, count);
+    else if (p->dtype == SDR_BF16)
+      sdr_generator_randn_bf16(gen, half + off, count);
+    else
+      sdr_generator_randn_f32(gen, host + off, count);
+  }
+  if (half)
+    for (size_t i = 0; i < n; i++)
+      host[i] = p->dtype == SDR_F16 ? sdr_f16_to_f32(half[i]) : sdr_bf16_to_f32(half[i]);
+  int rc = sdr_upload(p->be, out->data, host, n * sizeof *host);
+  free(host);
+  free(half);
+  return rc;
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height, int width) {
+  if (g->nprompts < 1)
+    return sdr_fail("prompt: at least one prompt is needed");
+  if (height % 8 || width % 8)
+    return sdr_fail("`height` and `width` have to be divisible by 8 but are %d and %d.", height,
+                    width);
+  int f = sdr_vae_scale_factor(&p->vae), down = 1 << (p->unet.cfg.nblocks - 1);
+  if (height % (f * down) || width % (f * down))
+    return sdr_fail("height %d and width %d must be multiples of %d for this model", height, width,
+                    f * down);
+  if (g->num_inference_steps < 1)
+    return sdr_fail("num_inference_steps must be a positive number, got %d", g->num_inference_steps);
+  if (g->num_images_per_prompt < 1)
+    return sdr_fail("num_images_per_prompt must be a positive number, got %d",
+                    g->num_images_per_prompt);
+  if (g->image && (g->strength < 0 || g->strength > 1))
+    return sdr_fail("The value of strength should in [0.0, 1.0] but is %g", g->strength);
+  if (g->negative_prompts && g->nnegative != g->nprompts)
+    return sdr_fail("`negative_prompt`: %d given for %d prompts; the numbers must match",
+                    g->nnegative, g->nprompts);
+  const int total = g->nprompts * g->num_images_per_prompt;
+  if (g->ngenerators != 1 && g->ngenerators != total)
+    return sdr_fail("You have passed a list of generators of length %d, but requested an "
+                    "effective batch size of %d. Make sure the batch size matches the length of "
+                    "the generators.",
+                    g->ngenerators, total);
+  return 0;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+/* img2img's starting latents: posterior sample * scaling_factor, repeated for
+ * every image, noised to the first timestep (prepare_latents). */
+static int img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0) {
+  sdr_arena *a = &p->arena;
+  const sdr_vae_config *vc = &p->vae.cfg;
+  float *pixels = NULL;
+  int h, w;
+  if (sdr_image_to_tensor(g->image, sdr_vae_scale_factor(&p->vae), &pixels, &h, &w) != 0)
+    return -1;
+  const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
+  const int64_t lh = h / f, lw = w / f, plane = lh * lw;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor x, moments, eps, noise;
+  float *host = NULL;
+  int rc = -1;
+  TRY(sdr_arena_tensor(a, &x, SDR_F32, 4, (int64_t[]){1, 3, h, w}));
+  TRY(sdr_upload(p->be, x.data, pixels, (size_t)3 * h * w * sizeof(float)));
+  TRY(sdr_arena_tensor(a, &moments, SDR_F32, 4, (int64_t[]){1, 2 * L, lh, lw}));
+  TRY(sdr_vae_encode(&p->vae, a, &moments, &x));
+  /* latent_dist.sample(generator): the first draw of the run, the encoded batch's shape. */
+  TRY(sdr_arena_tensor(a, &eps, SDR_F32, 4, (int64_t[]){1, L, lh, lw}));
+  {
+    sdr_generate one = *g;
+    one.ngenerators = 1; /* a list of generators: the first encodes the single image */
+    TRY(draw(p, &one, &eps));
+  }
+  host = malloc((size_t)(2 * L + L) * plane * sizeof *host);
+  if (!host) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  TRY(sdr_download(p->be, host, moments.data, (size_t)2 * L * plane * sizeof *host));
+  TRY(sdr_download(p->be, host + 2 * L * plane, eps.data, (size_t)L * plane * sizeof *host));
+  float *z = host + 2 * L * plane;
+  for (int64_t i = 0; i < L * plane; i++) {
+    float lv = host[L * plane + i];
+    lv = lv < -30 ? -30 : lv > 20 ? 20 : lv;
+    float std = expf(0.5f * lv);
+    z[i] = vc->scaling_factor * (host[i] + std * z[i]);
+  }
+  /* Repeated for every image of the batch; then one draw of noise for all. */
+  const int64_t B = latents->shape[0];
+  float *rep = malloc((size_t)B * L * plane * sizeof *rep);
+  if (!rep) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  for (int64_t b = 0; b < B; b++)
+    memcpy(rep + b * L * plane, z, (size_t)L * plane * sizeof *rep);
+  rc = sdr_upload(p->be, latents->data, rep, (size_t)B * L * plane * sizeof *rep);
+  free(rep);
+  if (rc != 0)
+    goto fail;
+  rc = -1;
+  TRY(sdr_arena_tensor(a, &noise, SDR_F32, 4, latents->shape));
+  TRY(draw(p, g, &noise));
+  TRY(sdr_scheduler_add_noise(p->scheduler, p->be, latents, latents, &noise, t0));
+  rc = 0;
+fail:
+  free(host);
+  free(pixels);
+  sdr_arena_release(a, mark);
+  return rc;
+}
+
+static void show_preview(sdr_pipeline *p, const sdr_tensor *latents, int step, int total) {
+  if (!sdr_progress_wants_preview())
+    return;
+  const int64_t C = latents->shape[1], h = latents->shape[2], w = latents->shape[3];
+  float *host = malloc((size_t)(C * h * w) * sizeof *host);
+  if (!host || sdr_download(p->be, host, latents->data, (size_t)(C * h * w) * sizeof *host) != 0) {
+    free(host);
+    return;
+  }
+  sdr_image *img = sdr_latents_preview(host, (int)C, (int)h, (int)w);
+  free(host);
+  if (!img)
+    return;
+  char title[64];
+  snprintf(title, sizeof title, "step %d/%d", step, total);
+  sdr_progress_preview(img, title);
+  sdr_image_free(img);
+}
+
+int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out) {
+  memset(out, 0, sizeof *out);
+  const int size = sdr_pipeline_default_size(p);
+  int height = g->height > 0 ? g->height : size, width = g->width > 0 ? g->width : size;
+  if (g->image) {
+    /* img2img takes its size from the image (floored to the VAE's factor). */
+    int f = sdr_vae_scale_factor(&p->vae);
+    height = g->image->height - g->image->height % f;
+    width = g->image->width - g->image->width % f;
+  }
+  if (check_params(p, g, height, width) != 0)
+    return -1;
+  sdr_backend *be = p->be;
+  sdr_arena *a = &p->arena;
+  const int B0 = g->nprompts, N = g->num_images_per_prompt, B = B0 * N;
+  const int cfg = g->guidance_scale > 1.0f;
+  const int D = p->text_encoder.cfg.hidden_size;
+  const int T = sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  const int L = p->unet.cfg.in_channels, f = sdr_vae_scale_factor(&p->vae);
+  const int64_t lh = height / f, lw = width / f;
+  const int64_t lat_shape[4] = {B, L, lh, lw};
+  int rc = -1;
+  float *host = NULL;
+  TRY(sdr_arena_reset(a));
+
+  /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
+  sdr_tensor pos, neg, context;
+  TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(cfg ? 2 : 1) * B, T, D}));
+  TRY(sdr_arena_tensor(a, &pos, SDR_F32, 3, (int64_t[]){B0, T, D}));
+  TRY(encode_texts(p, g->prompts, B0, g->clip_skip, &pos));
+  const size_t row = (size_t)T * D * sizeof(float);
+  if (cfg) {
+    const char **empty = NULL;
+    const char *const *negs = g->negative_prompts;
+    if (!negs) {
+      empty = calloc((size_t)B0, sizeof *empty);
+      if (!empty) {
+        sdr_fail("out of memory");
+        goto fail;
+      }
+      for (int i = 0; i < B0; i++)
+        empty[i] = "";
+      negs = empty;
+    }
+    TRY(sdr_arena_tensor(a, &neg, SDR_F32, 3, (int64_t[]){B0, T, D}));
+    rc = encode_texts(p, negs, B0, 0, &neg); /* no clip_skip for the negative, as diffusers */
+    free(empty);
+    if (rc != 0)
+      goto fail;
+    rc = -1;
+  }
+  /* Copy rows on the host: repeat(1, N, 1) puts each prompt's N copies together. */
+  {
+    size_t total = (size_t)(cfg ? 2 : 1) * B * row;
+    host = malloc(total + (size_t)2 * B0 * row);
+    if (!host) {
+      sdr_fail("out of memory");
+      goto fail;
+    }
+    char *src_pos = (char *)host + total, *src_neg = src_pos + (size_t)B0 * row;
+    TRY(sdr_download(be, src_pos, pos.data, (size_t)B0 * row));
+    if (cfg)
+      TRY(sdr_download(be, src_neg, neg.data, (size_t)B0 * row));
+    char *dst = (char *)host;
+    for (int half = 0; half < (cfg ? 2 : 1); half++)
+      for (int i = 0; i < B0; i++)
+        for (int k = 0; k < N; k++, dst += row)
+          memcpy(dst, (cfg && half == 0 ? src_neg : src_pos) + (size_t)i * row, row);
+    TRY(sdr_upload(be, context.data, host, total));
+    free(host);
+    host = NULL;
+  }
+
+  /* timesteps, sliced by strength for img2img */
+  TRY(sdr_scheduler_set_timesteps(p->scheduler, g->num_inference_steps));
+  int nts = 0;
+  const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
+  int first = 0;
+  if (g->image) {
+    first = sdr_img2img_t_start(g->num_inference_steps, g->strength,
+                                sdr_scheduler_order(p->scheduler));
+    if (first >= nts) {
+      sdr_fail("strength %g with %d steps leaves no step to run", g->strength,
+               g->num_inference_steps);
+      goto fail;
+    }
+  }
+
+  sdr_tensor latents;
+  TRY(sdr_arena_tensor(a, &latents, SDR_F32, 4, lat_shape));
+  if (g->image) {
+    TRY(img2img_latents(p, g, &latents, ts[first]));
+  } else {
+    if (g->latents)
+      TRY(sdr_upload(be, latents.data, g->latents, (size_t)sdr_tensor_nbytes(&latents)));
+    else
+      TRY(draw(p, g, &latents));
+    double sigma = sdr_scheduler_init_noise_sigma(p->scheduler);
+    if (sigma != 1.0)
+      TRY(sdr_affine(be, &latents, &latents, (float)sigma, 0.0f));
+  }
+
+  /* the denoising loop: the UNet on (uncond, text) as one batch */
+  const int nsteps = nts - first;
+  const int64_t in_shape[4] = {(cfg ? 2 : 1) * B, L, lh, lw};
+  sdr_tensor model_in, scaled, noise_pred, tvec, guided, prev;
+  TRY(sdr_arena_tensor(a, &model_in, SDR_F32, 4, in_shape));
+  TRY(sdr_arena_tensor(a, &scaled, SDR_F32, 4, in_shape));
+  TRY(sdr_arena_tensor(a, &noise_pred, SDR_F32, 4,
+                       (int64_t[]){in_shape[0], p->unet.cfg.out_channels, lh, lw}));
+  TRY(sdr_arena_tensor(a, &tvec, SDR_F32, 1, (int64_t[]){in_shape[0]}));
+  TRY(sdr_arena_tensor(a, &guided, SDR_F32, 4, lat_shape));
+  TRY(sdr_arena_tensor(a, &prev, SDR_F32, 4, lat_shape));
+  sdr_progress_begin("", nsteps, 0);
+  for (int i = 0; i < nsteps; i++) {
+    const double t = ts[first + i];
+    if (cfg)
+      TRY(sdr_concat(be, &model_in, &latents, &latents, 0));
+    else
+      TRY(sdr_affine(be, &model_in, &latents, 1.0f, 0.0f));
+    TRY(sdr_scheduler_scale_model_input(p->scheduler, be, &scaled, &model_in, t));
+    TRY(sdr_fill(be, &tvec, (float)t));
+    sdr_arena_mark step_mark = sdr_arena_get_mark(a);
+    rc = sdr_unet_forward(&p->unet, a, &noise_pred, &scaled, &tvec, &context);
+    sdr_arena_release(a, step_mark);
+    if (rc != 0)
+      goto fail_progress;
+    rc = -1;
+    const sdr_tensor *eps = &noise_pred;
+    if (cfg) {
+      /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond) */
+      sdr_tensor un, tx;
+      TRY(sdr_tensor_narrow0(&un, &noise_pred, 0, B));
+      TRY(sdr_tensor_narrow0(&tx, &noise_pred, B, B));
+      TRY(sdr_binary(be, &guided, &tx, &un, SDR_BINARY_SUB));
+      TRY(sdr_affine(be, &guided, &guided, g->guidance_scale, 0.0f));
+      TRY(sdr_binary(be, &guided, &un, &guided, SDR_BINARY_ADD));
+      eps = &guided;
+    }
+    sdr_generator *step_gen = g->ngenerators >= 1 ? g->generators[0] : NULL;
+    TRY(sdr_scheduler_step(p->scheduler, be, a, &prev, eps, t, &latents, step_gen, g->eta));
+    TRY(sdr_affine(be, &latents, &prev, 1.0f, 0.0f));
+    out->steps_run++;
+    if (g->on_step)
+      TRY(g->on_step(g->on_step_ud, i, t, &latents));
+    sdr_progress_update(i + 1);
+    show_preview(p, &latents, i + 1, nsteps);
+    if (sdr_interrupt_check() != 0)
+      goto fail_progress;
+  }
+  sdr_progress_end(1);
+
+  /* decode, or hand back the latents */
+  if (g->output_latent) {
+    size_t n = (size_t)sdr_tensor_numel(&latents);
+    out->data = malloc(n * sizeof(float));
+    if (!out->data) {
+      sdr_fail("out of memory");
+      goto fail;
+    }
+    TRY(sdr_download(be, out->data, latents.data, n * sizeof(float)));
+    memcpy(out->shape, lat_shape, sizeof out->shape);
+  } else {
+    const int64_t img_shape[4] = {B, p->vae.cfg.out_channels, height, width};
+    const size_t per = (size_t)(img_shape[1] * height * width);
+    out->data = malloc((size_t)B * per * sizeof(float));
+    if (!out->data) {
+      sdr_fail("out of memory");
+      goto fail;
+    }
+    TRY(sdr_affine(be, &latents, &latents, 1.0f / p->vae.cfg.scaling_factor, 0.0f));
+    /* vae_slicing decodes one image at a time: the same pictures, less memory. */
+    const int64_t chunk = p->vae_slicing ? 1 : B;
+    for (int64_t b = 0; b < B; b += chunk) {
+      sdr_arena_mark m = sdr_arena_get_mark(a);
+      sdr_tensor z, img;
+      TRY(sdr_tensor_narrow0(&z, &latents, b, chunk));
+      TRY(sdr_arena_tensor(a, &img, SDR_F32, 4,
+                           (int64_t[]){chunk, img_shape[1], height, width}));
+      TRY(sdr_vae_decode(&p->vae, a, &img, &z));
+      TRY(sdr_download(be, out->data + (size_t)b * per, img.data, (size_t)chunk * per * sizeof(float)));
+      sdr_arena_release(a, m);
+      if (sdr_interrupt_check() != 0)
+        goto fail;
+    }
+    memcpy(out->shape, img_shape, sizeof out->shape);
+  }
+  rc = 0;
+  goto done;
+fail_progress:
+  sdr_progress_end(0);
+fail:
+  free(out->data);
+  out->data = NULL;
+done:
+  free(host);
+  sdr_arena_reset(a);
+  return rc;
+}
+
+void sdr_generated_free(sdr_generated *out) {
+  free(out->data);
+  memset(out, 0, sizeof *out);
+}

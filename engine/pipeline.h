@@ -1,0 +1,80 @@
+/* engine/pipeline.h — StableDiffusionPipeline and StableDiffusionImg2ImgPipeline
+ * (diffusers' pipeline_stable_diffusion.py and _img2img.py) in one engine call.
+ *
+ * The steps and their order are diffusers': encode the prompts (negative first
+ * when guided), set the timesteps (sliced by strength for img2img), make the
+ * latents (img2img: the VAE posterior's sample first, then one draw of noise
+ * for every image), denoise with classifier-free guidance as one batch,
+ * decode. Every random draw uses the generator(s) given, so a seed gives the
+ * latents diffusers would have.
+ */
+#ifndef SDR_ENGINE_PIPELINE_H
+#define SDR_ENGINE_PIPELINE_H
+
+#include "engine/clip_text_model.h"
+#include "engine/clip_tokenizer.h"
+#include "engine/generator.h"
+#include "engine/image.h"
+#include "engine/scheduler.h"
+#include "engine/unet.h"
+#include "engine/vae.h"
+
+typedef struct sdr_pipeline {
+  sdr_backend *be;
+  sdr_clip_tokenizer *tokenizer;
+  sdr_clip_text_model text_encoder;
+  sdr_unet unet;
+  sdr_vae vae;
+  sdr_scheduler *scheduler;
+  sdr_arena arena;
+  sdr_dtype dtype; /* torch_dtype: the dtype noise is drawn in (float32 unless asked) */
+  int vae_slicing; /* decode one image at a time (the same pictures, less memory) */
+} sdr_pipeline;
+
+/* dir holds model_index.json and the component folders. keep_dtype < 0 keeps
+ * weights as stored (noise drawn in float32, as diffusers' default). */
+int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
+                      int keep_dtype);
+void sdr_pipeline_free(sdr_pipeline *p);
+/* The image size when none is asked for: unet.sample_size * the VAE's factor. */
+int sdr_pipeline_default_size(const sdr_pipeline *p);
+
+/* Called after each step with the latents (B, C, h, w) on the backend, which
+ * it may change in place; a non-zero return stops the run with that error. */
+typedef int (*sdr_step_callback)(void *ud, int step, double t, sdr_tensor *latents);
+
+typedef struct sdr_generate {
+  const char *const *prompts;
+  int nprompts;
+  const char *const *negative_prompts; /* NULL: "" for each prompt */
+  int nnegative;
+  int height, width;           /* 0: sdr_pipeline_default_size */
+  int num_inference_steps;
+  float guidance_scale;        /* <= 1: no classifier-free guidance */
+  int num_images_per_prompt;
+  float eta;
+  float strength;              /* img2img */
+  const sdr_image *image;      /* img2img when set */
+  sdr_generator **generators;  /* 1, or one per image */
+  int ngenerators;
+  const float *latents;        /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
+  int clip_skip;               /* 0: the last layer */
+  int output_latent;           /* stop before the VAE */
+  sdr_step_callback on_step;
+  void *on_step_ud;
+} sdr_generate;
+
+typedef struct sdr_generated {
+  float *data;      /* host float32: images (B, 3, H, W) in [-1, 1], or latents */
+  int64_t shape[4];
+  int steps_run;    /* UNet evaluations */
+} sdr_generated;
+
+int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out);
+void sdr_generated_free(sdr_generated *out);
+
+/* diffusers' get_timesteps for img2img: how many of the scheduler's timesteps
+ * are skipped for a strength (t_start * order). */
+int sdr_img2img_t_start(int num_inference_steps, float strength, int order);
+
+#endif
