@@ -1,0 +1,158 @@
+/* kernels/cpu/cpu_backend.c — the CPU backend: its table of ops, memory, workspace, and
+ * the one-time tuning of OpenBLAS.
+ *
+ * Memory is ordinary host memory (64-byte aligned, for AVX-512 loads); upload and
+ * download are copies, sync has nothing to wait for.
+ *
+ * OpenBLAS 0.3.21 (Debian 12) does not recognise AMD Zen 4/5 as AVX-512 capable
+ * and runs its Haswell (AVX2) kernels there: ~100 GFLOP/s instead of ~400 on two
+ * cores. When the CPU has AVX-512 (F, BW, DQ, VL), OpenBLAS is a DYNAMIC_ARCH
+ * build that picked Haswell or Zen, and the user set no OPENBLAS_CORETYPE,
+ * sdr_cpu_backend_create switches it to its SkylakeX kernels, once per process,
+ * through gotoblas_dynamic_init (what OPENBLAS_CORETYPE=SkylakeX does at load).
+ * Setting OPENBLAS_CORETYPE yourself turns this off.
+ */
+#include "kernels/cpu/cpu_backend.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_internal.h"
+#include "kernels/error.h" // sdr_fail
+
+int cpu_threads(void) { return omp_get_max_threads(); }
+
+/* ---- OpenBLAS core selection ---- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Present only in DYNAMIC_ARCH builds of OpenBLAS; weak so other builds still link. */
+extern void *gotoblas __attribute__((weak));
+void gotoblas_dynamic_init(void) __attribute__((weak));
+char *openblas_get_corename(void) __attribute__((weak));
+
+static void blas_prefer_avx512(void) {
+  if (getenv("OPENBLAS_CORETYPE") || !&gotoblas || !gotoblas_dynamic_init || !openblas_get_corename)
+    return;
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+    return;
+  const char *core = openblas_get_corename();
+  if (!core || (strcmp(core, "Haswell") != 0 && strcmp(core, "Zen") != 0))
+    return;
+  void *old = gotoblas;
+  gotoblas = NULL; /* gotoblas_dynamic_init does nothing once a core is set */
+  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
+  if (!gotoblas)
+    gotoblas = old;
+}
+#else
+static void blas_prefer_avx512(void) {}
+#endif
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void init_once(void) { blas_prefer_avx512(); }
+
+/* ---- memory ---- */
+
+static void *cpu_alloc(sdr_backend *be, size_t bytes) {
+  (void)be;
+  size_t n = (bytes + 63) / 64 * 64;
+  void *p = n >= bytes ? aligned_alloc(64, n ? n : 64) : NULL;
+  if (!p)
+    sdr_fail("out of memory allocating %zu bytes", bytes);
+  return p;
+}
+
+static void cpu_free(sdr_backend *be, void *ptr) {
+  (void)be;
+  free(ptr);
+}
+
+static int cpu_copy(sdr_backend *be, void *dst, const void *src, size_t bytes) {
+  (void)be;
+  memmove(dst, src, bytes);
+  return 0;
+}
+
+static int cpu_sync(sdr_backend *be) {
+  (void)be;
+  return 0;
+}
+
+/* Grows, never shrinks; the old contents are not kept (scratch holds nothing between ops). */
+static int cpu_reserve_workspace(sdr_backend *be, size_t bytes) {
+  cpu_state *st = cpu_state_of(be);
+  if (bytes <= st->ws_bytes)
+    return 0;
+  void *p = cpu_alloc(be, bytes);
+  if (!p)
+    return sdr_fail_prefix("sdr_reserve_workspace: ");
+  free(st->ws);
+  st->ws = p;
+  st->ws_bytes = bytes;
+  return 0;
+}
+
+static const sdr_backend_ops cpu_ops = {
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .sync = cpu_sync,
+    .reserve_workspace = cpu_reserve_workspace,
+    .linear = cpu_linear,
+    .bmm = cpu_bmm,
+    .conv2d = cpu_conv2d,
+    .group_norm = cpu_group_norm,
+    .layer_norm = cpu_layer_norm,
+    .attention = cpu_attention,
+    .softmax = cpu_softmax,
+    .unary = cpu_unary,
+    .geglu = cpu_geglu,
+    .binary = cpu_binary,
+    .affine = cpu_affine,
+    .upsample_nearest2x = cpu_upsample_nearest2x,
+    .concat = cpu_concat,
+    .permute = cpu_permute,
+    .cast = cpu_cast,
+    .embedding = cpu_embedding,
+    .timestep_embedding = cpu_timestep_embedding,
+    .fill = cpu_fill,
+};
+
+sdr_backend *sdr_cpu_backend_create(void) {
+  pthread_once(&once, init_once);
+  cpu_vmath_init(); /* each time, so a test can switch paths with SDREPL_CPU_ISA */
+  sdr_backend *be = calloc(1, sizeof *be);
+  cpu_state *st = calloc(1, sizeof *st);
+  if (!be || !st) {
+    free(be);
+    free(st);
+    sdr_fail("sdr_cpu_backend_create: out of memory");
+    return NULL;
+  }
+  be->name = "cpu";
+  be->device = SDR_DEVICE_CPU;
+  be->ops = &cpu_ops;
+  be->impl = st;
+  if (cpu_reserve_workspace(be, CPU_DEFAULT_WORKSPACE) < 0) {
+    sdr_cpu_backend_destroy(be);
+    return NULL;
+  }
+  return be;
+}
+
+void sdr_cpu_backend_destroy(sdr_backend *be) {
+  if (!be)
+    return;
+  cpu_state *st = cpu_state_of(be);
+  if (st)
+    free(st->ws);
+  free(st);
+  free(be);
+}
