@@ -40,7 +40,8 @@ static int whitespace_clean(const uint32_t *s, size_t n, sdr_u32str *out) {
     a++;
   while (b > a && sdr_uni_py_isspace(out->v[b - 1]))
     b--;
-  memmove(out->v + base, out->v + a, (b - a) * sizeof *out->v);
+  if (b > a)
+    memmove(out->v + base, out->v + a, (b - a) * sizeof *out->v);
   out->n = base + (b - a);
   return 0;
 }
