@@ -90,9 +90,9 @@ static void test_concat(sdr_backend *be, sdr_dtype dt, int nd, const int64_t *sh
   size_t es = sdr_dtype_size(dt);
   int d = dim < 0 ? dim + nd : dim;
   int64_t sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS], so[SDR_MAX_DIMS];
-  memcpy(sa, shape, sizeof sa);
-  memcpy(sb, shape, sizeof sb);
-  memcpy(so, shape, sizeof so);
+  memcpy(sa, shape, sizeof(int64_t) * (size_t)nd);
+  memcpy(sb, shape, sizeof(int64_t) * (size_t)nd);
+  memcpy(so, shape, sizeof(int64_t) * (size_t)nd);
   sa[d] = na;
   sb[d] = nb;
   so[d] = na + nb;
