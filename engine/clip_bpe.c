@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h" // sdr_fail
-#include "engine/utf8.h"  // sdr_utf8_encode
+#include "engine/error.h"     // sdr_fail
+#include "engine/interrupt.h" // sdr_interrupt_check
+#include "engine/utf8.h"      // sdr_utf8_encode
 
 int sdr_i32_push(sdr_i32vec *v, int32_t x) {
   if (v->n == v->cap) {
@@ -330,6 +331,12 @@ int sdr_clip_bpe_word(const sdr_clip_bpe *b, const uint8_t *word, size_t n, sdr_
   /* Merge the lowest-ranked adjacent pair everywhere it occurs, left to right
    * without overlap, until no pair has a rank. */
   while (len > 1) {
+    /* A merge pass is linear in the word, so a pasted word of thousands of
+     * bytes takes long (as in Python): let Ctrl-C stop it. */
+    if (len > 1024 && sdr_interrupt_check()) {
+      syms->n = base;
+      return -1;
+    }
     const merge *best = NULL;
     for (size_t i = 0; i + 1 < len; i++) {
       const merge *m = find_merge(b, w[i], w[i + 1]);
