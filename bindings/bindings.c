@@ -4,9 +4,12 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "bindings/clip_text_model.h" // lsdr_open_clip_text_model
+#include "bindings/clip_tokenizer.h"  // lsdr_open_clip_tokenizer
 #include "bindings/download.h" // lsdr_open_download
 #include "bindings/image.h"    // lsdr_open_image, lsdr_open_image_grid
 #include "bindings/lsdr.h"     // lsdr_open_help
+#include "bindings/tensor.h"   // lsdr_open_torch
 
 void lsdr_open_all(lua_State *L) {
   luaL_openlibs(L);
@@ -14,4 +17,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_image(L);
   lsdr_open_image_grid(L);
   lsdr_open_download(L);
+  lsdr_open_torch(L);
+  lsdr_open_clip_tokenizer(L);
+  lsdr_open_clip_text_model(L);
 }

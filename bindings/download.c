@@ -26,7 +26,7 @@ static const lsdr_param fastdownload_options[] = {
 
 /* Runs the engine and pushes the path, or raises "<name>: <reason>". */
 static int push_download(lua_State *L, const char *url, const char *base, int force) {
-  char *path = sdr_download(url, base, force);
+  char *path = sdr_download_url(url, base, force);
   if (!path)
     return lsdr_engine_error(L);
   lua_pushstring(L, path);

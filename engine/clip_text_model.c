@@ -204,7 +204,25 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
   TRY(sdr_arena_tensor(a, &stage[1], SDR_F32, 3, btd));
   TRY(sdr_arena_tensor(a, &tok, SDR_F32, 3, btd));
   TRY(sdr_embedding(be, &tok, &m->tok_emb, ids));
-  TRY(sdr_tensor_narrow0(&pos, &m->pos_emb, 0, T));
+  /* position_embedding(position_ids), as transformers looks it up: the lookup
+   * also widens a float16 table to the float32 activations. */
+  {
+    sdr_tensor pos_ids;
+    int64_t *host = malloc((size_t)T * sizeof *host);
+    if (!host) {
+      sdr_fail("out of memory");
+      goto fail;
+    }
+    for (int64_t i = 0; i < T; i++)
+      host[i] = i;
+    int rc = sdr_arena_tensor(a, &pos_ids, SDR_I64, 1, (int64_t[]){T});
+    if (rc == 0)
+      rc = sdr_upload(be, pos_ids.data, host, (size_t)T * sizeof *host);
+    free(host);
+    TRY(rc);
+    TRY(sdr_arena_tensor(a, &pos, SDR_F32, 2, (int64_t[]){T, D}));
+    TRY(sdr_embedding(be, &pos, &m->pos_emb, &pos_ids));
+  }
   for (int i = 0; i <= L; i++) {
     sdr_tensor dst = stage[i % 2];
     if (hidden_states) {

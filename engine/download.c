@@ -216,7 +216,7 @@ static int make_parent_dirs(const char *path) {
 
 /* ---- the cache ------------------------------------------------------------- */
 
-char *sdr_download(const char *url, const char *cache_dir, int force) {
+char *sdr_download_url(const char *url, const char *cache_dir, int force) {
   if (!url || !*url) {
     sdr_fail("empty URL");
     return NULL;

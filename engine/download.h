@@ -14,7 +14,7 @@ char *sdr_download_default_dir(void);
 
 /* Returns the malloc'd local path of a whole copy of url, fetching it unless a
  * cached copy exists (or force). cache_dir NULL means the default. */
-char *sdr_download(const char *url, const char *cache_dir, int force);
+char *sdr_download_url(const char *url, const char *cache_dir, int force);
 
 /* Where sdr_download keeps url: <cache_dir>/<16 hex of a hash of the URL>/<the
  * URL's base name, sanitized; "index" when empty>. malloc'd; fetches nothing. */
