@@ -100,25 +100,38 @@ static st_slot *st_index_slot(const st_index *ix, const char *key) {
 }
 
 /* What cJSON lets through and serde_json or C strings do not: nesting deeper
- * than serde_json's 127 containers (cJSON allows 1000), and "\u0000" in a
- * string, which cJSON decodes into a C string that ends there ("a\u0000b"
- * would pass for "a"). Returns the offset of the first such place, or n. */
-static size_t st_unreadable_at(const char *text, size_t n, int max_depth) {
+ * than serde_json's 127 containers (cJSON allows 1000); control characters
+ * other than tab, CR and LF between tokens, or any of them raw inside a string
+ * (cJSON takes every byte up to 32 for whitespace); and "\u0000" in a string,
+ * which cJSON decodes into a C string that ends there ("a\u0000b" would pass
+ * for "a"). Returns the offset of the first such place, or n, and why. */
+static size_t st_unreadable_at(const char *text, size_t n, int max_depth, const char **why) {
   int depth = 0, in_string = 0;
   for (size_t i = 0; i < n; i++) {
-    char c = text[i];
+    unsigned char c = (unsigned char)text[i];
     if (in_string) {
+      if (c < 0x20) {
+        *why = "a control character inside a string";
+        return i;
+      }
       if (c == '\\') {
-        if (n - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0)
+        if (n - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0) {
+          *why = "\\u0000 in a string";
           return i;
+        }
         i++; /* whatever is escaped cannot end the string */
       } else if (c == '"')
         in_string = 0;
+    } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      *why = "a control character";
+      return i;
     } else if (c == '"')
       in_string = 1;
     else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
+      if (++depth > max_depth) {
+        *why = "nesting deeper than 127 levels";
         return i;
+      }
     } else if (c == ']' || c == '}')
       depth--;
   }
@@ -404,12 +417,10 @@ static int st_parse(sdr_safetensors *st) {
   if (bad != n)
     return st_fail(st, NULL, "the header is not valid UTF-8 (byte %zu)", bad);
 
-  size_t odd = st_unreadable_at(text, n, ST_MAX_DEPTH);
+  const char *why = "";
+  size_t odd = st_unreadable_at(text, n, ST_MAX_DEPTH, &why);
   if (odd != n)
-    return text[odd] == '\\'
-               ? st_fail(st, NULL, "the header has a \\u0000 in a string (byte %zu)", odd)
-               : st_fail(st, NULL, "the header nests deeper than %d levels (byte %zu)",
-                         ST_MAX_DEPTH, odd);
+    return st_fail(st, NULL, "the header has %s (byte %zu)", why, odd);
 
   /* A terminated copy, so cJSON can require that nothing but padding follows. */
   char *copy = malloc(n + 1);

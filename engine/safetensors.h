@@ -46,16 +46,16 @@ int sdr_safetensors_write(const char *path, const sdr_st_tensor *tensors, size_t
  *
  * Rules, matching what the Python library (safetensors/src/tensor.rs) validates:
  * the header length is at most 100,000,000 bytes and inside the file; the
- * header is UTF-8 JSON without NUL bytes (nor \u0000 escapes), nested at most 127 deep
- * (serde_json's limit), starting with '{' (0.4.x let a space come first; newer versions do not, nor
- * do we), with only whitespace after the object; each entry has a known dtype, a shape of at most
- * SDR_ST_MAX_DIMS integers in [0, 2^53], data_offsets of two such integers with end - begin ==
- * elements * dtype size; sorted by offsets, the ranges tile the data section exactly: no overlap,
- * no gap, no byte after the last. Names are unique, and "__metadata__" (may be null) maps strings
- * to strings. Tensors with 0 elements are valid. Unknown keys in an entry are ignored, as serde
- * does. Where we are stricter or looser than the Python library: duplicate keys are errors (serde
- * keeps the last), and a number written 4.0 or 4e0 passes as an integer (cJSON cannot tell them
- * apart).
+ * header is UTF-8 JSON without NUL bytes, \u0000 escapes or control characters, nested at most 127
+ * deep (serde_json's limit), starting with '{' (0.4.x let a space come first; newer versions do
+ * not, nor do we), with only whitespace after the object; each entry has a known dtype, a shape of
+ * at most SDR_ST_MAX_DIMS integers in [0, 2^53], data_offsets of two such integers with end - begin
+ * == elements * dtype size; sorted by offsets, the ranges tile the data section exactly: no
+ * overlap, no gap, no byte after the last. Names are unique, and "__metadata__" (may be null) maps
+ * strings to strings. Tensors with 0 elements are valid. Unknown keys in an entry are ignored, as
+ * serde does. Where we are stricter or looser than the Python library: duplicate keys are errors
+ * (serde keeps the last), and a number written 4.0 or 4e0 passes as an integer (cJSON cannot tell
+ * them apart).
  *
  * Tensors are numbered in the order of their data in the file, so reading
  * them in order reads the file front to back. Lookup by name is hashed.

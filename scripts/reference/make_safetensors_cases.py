@@ -186,6 +186,9 @@ def hostile_files():
     yield "nul_in_header", pack("{%s}\0" % ok, four), "a NUL byte after the JSON"
     yield "bad_utf8", pack(b'{"a\xff":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four), \
         "a name that is not UTF-8"
+    yield "control_char", pack("{\x01%s}" % ok, four), "a control character between tokens"
+    yield "control_in_name", pack('{"a\x01":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four), \
+        "a raw control character inside a name"
     yield "nul_escape", pack('{"a\\u0000b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four), \
         "a name with \\u0000 (C strings end there; Python keeps it)"
     yield "deep_nesting", pack('{"a":' + "[" * 5000 + "]" * 5000 + "}"), \

@@ -275,9 +275,11 @@ static const struct {
     {"not_brace", "does not start with '{'", NULL},
     {"nul_in_header", "NUL byte", NULL},
     {"bad_utf8", "not valid UTF-8 (byte 3)", NULL},
+    {"control_char", "a control character (byte", NULL},
+    {"control_in_name", "a control character inside a string", NULL},
     {"nul_escape", "\\u0000 in a string", NULL},
-    {"deep_nesting", "nests deeper than 127 levels", NULL},
-    {"nested_128", "nests deeper than 127 levels", NULL},
+    {"deep_nesting", "nesting deeper than 127 levels", NULL},
+    {"nested_128", "nesting deeper than 127 levels", NULL},
 };
 
 static void test_hostile(void) {
