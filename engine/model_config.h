@@ -76,7 +76,10 @@ const cJSON *sdr_json_get(const sdr_json *j, const char *key);
  *   model[.<variant>].safetensors, its index, pytorch_model[.<variant>].bin,
  *   its index; 0 skips the first two. With 1, transformers still falls back
  *   to the .bin; we do not (1 means never unpickle).
- * When nothing is found the error says which names were looked for and where. */
+ * (diffusers 0.27, our reference, reads no model index; the index rule is that
+ * of later versions, which check it first.) sdr_find_weights resolves the same
+ * way and refuses a sharded component. When nothing is found the error says
+ * which names were looked for and where. */
 char **sdr_find_weight_files(const char *dir, const char *component, const char *stem,
                              const char *variant, int use_safetensors, size_t *n);
 void sdr_weight_files_free(char **files);
