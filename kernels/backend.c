@@ -498,6 +498,26 @@ int sdr_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *i
   return be->ops->upsample_nearest2x(be, out, in);
 }
 
+int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
+              int top, int bottom) {
+  const char *op = "sdr_pad2d";
+  char x[96];
+  NEED(pad2d);
+  TRY(check_tensor(op, be, "out", out, T_F32));
+  TRY(check_tensor(op, be, "in", in, T_F32));
+  if (in->ndim != 4)
+    return sdr_fail("%s: in %s is not (B, C, H, W)", op, SHAPE(in, x));
+  if (left < 0 || right < 0 || top < 0 || bottom < 0)
+    return sdr_fail("%s: negative padding (%d, %d, %d, %d)", op, left, right, top, bottom);
+  int64_t want[4] = {in->shape[0], in->shape[1], in->shape[2] + top + bottom,
+                     in->shape[3] + left + right};
+  TRY(check_shape(op, "out", out, 4, want));
+  TRY(check_overlap(op, "out", out, "in", in, 0));
+  if (sdr_tensor_numel(out) == 0)
+    return 0;
+  return be->ops->pad2d(be, out, in, left, right, top, bottom);
+}
+
 int sdr_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
                int dim) {
   const char *op = "sdr_concat";

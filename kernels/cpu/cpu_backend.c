@@ -123,6 +123,7 @@ static const sdr_backend_ops cpu_ops = {
     .embedding = cpu_embedding,
     .timestep_embedding = cpu_timestep_embedding,
     .fill = cpu_fill,
+    .pad2d = cpu_pad2d,
 };
 
 sdr_backend *sdr_cpu_backend_create(void) {

@@ -214,3 +214,29 @@ int cpu_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
     cpu_widen(y + i * D, (const char *)table->data + (size_t)(id[i] * D) * es, table->dtype, D);
   return 0;
 }
+
+/* ---- pad2d (F.pad(x, (left, right, top, bottom)) with zeros) ---- */
+
+int cpu_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
+              int top, int bottom) {
+  (void)be;
+  (void)bottom;
+  const int64_t planes = in->shape[0] * in->shape[1], H = in->shape[2], W = in->shape[3];
+  const int64_t OH = out->shape[2], OW = out->shape[3];
+  const float *x = in->data;
+  float *y = out->data;
+#pragma omp parallel for schedule(static) if (planes * OH * OW > CPU_GRAIN)
+  for (int64_t p = 0; p < planes; p++) {
+    float *d = y + p * OH * OW;
+    const float *s = x + p * H * W;
+    memset(d, 0, (size_t)(top * OW) * sizeof(float));
+    for (int64_t r = 0; r < H; r++) {
+      float *row = d + (top + r) * OW;
+      memset(row, 0, (size_t)left * sizeof(float));
+      memcpy(row + left, s + r * W, (size_t)W * sizeof(float));
+      memset(row + left + W, 0, (size_t)right * sizeof(float));
+    }
+    memset(d + (top + H) * OW, 0, (size_t)((OH - top - H) * OW) * sizeof(float));
+  }
+  return 0;
+}
