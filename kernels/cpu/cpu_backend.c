@@ -1,21 +1,15 @@
-/* kernels/cpu/cpu_backend.c — the CPU backend: its table of ops, memory, workspace, and
- * the one-time tuning of OpenBLAS.
+/* kernels/cpu/cpu_backend.c — the CPU backend: its table of ops, memory and workspace.
  *
  * Memory is ordinary host memory (64-byte aligned, for AVX-512 loads); upload and
  * download are copies, sync has nothing to wait for.
  *
- * OpenBLAS 0.3.21 (Debian 12) does not recognise AMD Zen 4/5 as AVX-512 capable
- * and runs its Haswell (AVX2) kernels there: ~100 GFLOP/s instead of ~400 on two
- * cores. When the CPU has AVX-512 (F, BW, DQ, VL), OpenBLAS is a DYNAMIC_ARCH
- * build that picked Haswell or Zen, and the user set no OPENBLAS_CORETYPE,
- * sdr_cpu_backend_create switches it to its SkylakeX kernels, once per process,
- * through gotoblas_dynamic_init (what OPENBLAS_CORETYPE=SkylakeX does at load).
- * Setting OPENBLAS_CORETYPE yourself turns this off.
+ * OpenBLAS picks its kernels when it is loaded (AVX-512 ones where the CPU has
+ * them) unless OPENBLAS_CORETYPE names a core; that choice is the user's and is
+ * left alone. Threads: see cpu_internal.h.
  */
 #include "kernels/cpu/cpu_backend.h"
 
 #include <omp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,39 +17,6 @@
 #include "kernels/error.h" // sdr_fail
 
 int cpu_threads(void) { return omp_get_max_threads(); }
-
-/* ---- OpenBLAS core selection ---- */
-
-#if defined(__x86_64__) && defined(__GNUC__)
-/* Present only in DYNAMIC_ARCH builds of OpenBLAS; weak so other builds still link. */
-extern void *gotoblas __attribute__((weak));
-void gotoblas_dynamic_init(void) __attribute__((weak));
-char *openblas_get_corename(void) __attribute__((weak));
-
-static void blas_prefer_avx512(void) {
-  if (getenv("OPENBLAS_CORETYPE") || !&gotoblas || !gotoblas_dynamic_init || !openblas_get_corename)
-    return;
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
-    return;
-  const char *core = openblas_get_corename();
-  if (!core || (strcmp(core, "Haswell") != 0 && strcmp(core, "Zen") != 0))
-    return;
-  void *old = gotoblas;
-  gotoblas = NULL; /* gotoblas_dynamic_init does nothing once a core is set */
-  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-  gotoblas_dynamic_init();
-  unsetenv("OPENBLAS_CORETYPE");
-  if (!gotoblas)
-    gotoblas = old;
-}
-#else
-static void blas_prefer_avx512(void) {}
-#endif
-
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void init_once(void) { blas_prefer_avx512(); }
 
 /* ---- memory ---- */
 
@@ -127,7 +88,6 @@ static const sdr_backend_ops cpu_ops = {
 };
 
 sdr_backend *sdr_cpu_backend_create(void) {
-  pthread_once(&once, init_once);
   cpu_vmath_init(); /* each time, so a test can switch paths with SDREPL_CPU_ISA */
   sdr_backend *be = calloc(1, sizeof *be);
   cpu_state *st = calloc(1, sizeof *st);
