@@ -27,9 +27,30 @@ import torch
 
 import diffusers
 import transformers
-from diffusers import (AutoencoderKL, PNDMScheduler, StableDiffusionPipeline,
+from diffusers import (AutoencoderKL, DDIMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, PNDMScheduler,
+                       StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
                        UNet2DConditionModel)
+from PIL import Image
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+def _attention_scores(self, query, key, attention_mask=None):
+    """Attention.get_attention_scores with bmm: Debian's torch 1.13 baddbmm(beta=0)
+    can read uninitialised memory for small matrices and turn a result into NaN."""
+    dtype = query.dtype
+    if self.upcast_attention:
+        query, key = query.float(), key.float()
+    scores = torch.bmm(query, key.transpose(-1, -2)) * self.scale
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    if self.upcast_softmax:
+        scores = scores.float()
+    return scores.softmax(dim=-1).to(dtype)
+
+
+from diffusers.models.attention_processor import Attention  # noqa: E402
+
+Attention.get_attention_scores = _attention_scores
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIP_VOCAB = os.environ.get("SDREPL_CLIP_VOCAB", os.path.join(ROOT, "..", "shared", "data", "clip-vocab"))
@@ -224,6 +245,80 @@ def vae_stages(rec, pipe):
     rec.save("vae_decode_output", decoded, "vae.decode(z).sample")
 
 
+SCHEDULERS = {
+    "PNDMScheduler": PNDMScheduler,
+    "DDIMScheduler": DDIMScheduler,
+    "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
+    "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+}
+
+# Whole runs: (name, pipeline kind, arguments, scheduler, how the seed is given).
+# "global" seeds torch.manual_seed as the notebook does; "generator" passes
+# torch.Generator().manual_seed(seed).
+RUNS = [
+    ("t2i_pndm", "txt2img", dict(prompt="a photograph of an astronaut riding a horse",
+                                 num_inference_steps=10), "PNDMScheduler", ("global", 0)),
+    ("t2i_ddim_n3", "txt2img", dict(prompt="a red cube", negative_prompt="blurry",
+                                    num_images_per_prompt=3, num_inference_steps=8,
+                                    guidance_scale=5.0), "DDIMScheduler", ("generator", 42)),
+    ("t2i_eulera", "txt2img", dict(prompt=["a cat", "a dog"], num_inference_steps=7),
+     "EulerAncestralDiscreteScheduler", ("generator", 3)),
+    ("t2i_dpm_noguidance", "txt2img", dict(prompt="a lake at dawn", num_inference_steps=9,
+                                           guidance_scale=1.0),
+     "DPMSolverMultistepScheduler", ("global", 5)),
+    ("t2i_clip_skip", "txt2img", dict(prompt="an oil painting", num_inference_steps=5, clip_skip=1),
+     "PNDMScheduler", ("global", 9)),
+    ("i2i_pndm_s08_n3", "img2img", dict(prompt="face of a human in  joy", strength=0.8,
+                                        num_images_per_prompt=3, num_inference_steps=10),
+     "PNDMScheduler", ("global", 100)),
+    ("i2i_pndm_s03", "img2img", dict(prompt="electronic art   of an angry human by Leonardo da Vinci",
+                                     strength=0.3, num_inference_steps=10), "PNDMScheduler",
+     ("global", 1000)),
+    ("i2i_ddim_s10", "img2img", dict(prompt="a sketch", strength=1.0, num_inference_steps=6),
+     "DDIMScheduler", ("generator", 7)),
+    ("i2i_eulera_s075", "img2img", dict(prompt="a sketch", strength=0.75, num_inference_steps=8),
+     "EulerAncestralDiscreteScheduler", ("generator", 8)),
+    ("i2i_dpm_s08", "img2img", dict(prompt="a sketch", strength=0.8, num_inference_steps=10,
+                                    negative_prompt="ugly"),
+     "DPMSolverMultistepScheduler", ("global", 11)),
+]
+
+
+def init_image(side):
+    """A deterministic sketch-like picture: gradients and a ring."""
+    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / max(side - 1, 1)
+    ring = (np.abs(np.hypot(x - 0.5, y - 0.4) - 0.3) < 0.06).astype(np.float32)
+    rgb = np.stack([x, y, 1 - x * y], -1) * 200 + ring[..., None] * 55
+    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8), "RGB")
+
+
+def whole_runs(rec, name):
+    out_dir = os.path.join(ROOT, "tests", "models", name)
+    side = None
+    runs = []
+    for run, kind, args, sched, (how, seed) in RUNS:
+        cls = StableDiffusionPipeline if kind == "txt2img" else StableDiffusionImg2ImgPipeline
+        pipe = cls.from_pretrained(out_dir, torch_dtype=torch.float32, safety_checker=None,
+                                   requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        pipe.scheduler = SCHEDULERS[sched].from_config(pipe.scheduler.config)
+        side = side or pipe.unet.config.sample_size * pipe.vae_scale_factor
+        call = dict(args, output_type="np")
+        if kind == "img2img":
+            image = init_image(side)
+            image.save(os.path.join(rec.dir, "init_image.png"))
+            call["image"] = image
+        if how == "global":
+            torch.manual_seed(seed)
+        else:
+            call["generator"] = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            images = pipe(**call).images
+        rec.save("run_" + run, images, f"{kind} output_type='np' (B, H, W, 3)")
+        runs.append(dict(name=run, kind=kind, args=args, scheduler=sched, seed=seed, seed_via=how))
+    rec.manifest["runs"] = runs
+
+
 def main():
     torch.set_num_threads(2)
     for name, spec in MODELS.items():
@@ -240,6 +335,7 @@ def main():
         text_stages(rec, pipe)
         unet_stages(rec, pipe)
         vae_stages(rec, pipe)
+        whole_runs(rec, name)
         rec.close()
         print(f"{name}: {out}")
 
