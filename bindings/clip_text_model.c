@@ -15,9 +15,10 @@
 #define LSDR_CLIP_TEXT_MODEL "CLIPTextModel"
 
 typedef struct lsdr_clip_text {
-  sdr_clip_text_model model;
+  sdr_clip_text_model own;    /* loaded by from_pretrained */
+  sdr_clip_text_model *model; /* &own, or a pipeline's (kept alive through the user value) */
   sdr_arena arena;
-  int loaded;
+  int loaded, borrowed;
 } lsdr_clip_text;
 
 static lsdr_clip_text *check_model(lua_State *L, int idx) {
@@ -31,7 +32,8 @@ static int model_gc(lua_State *L) {
   lsdr_clip_text *m = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
   if (m->loaded) {
     sdr_arena_free(&m->arena);
-    sdr_clip_text_model_free(&m->model);
+    if (!m->borrowed)
+      sdr_clip_text_model_free(&m->own);
     m->loaded = 0;
   }
   return 0;
@@ -44,15 +46,29 @@ static int from_pretrained(lua_State *L) {
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 0);
+  lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 1);
   memset(m, 0, sizeof *m);
   luaL_setmetatable(L, LSDR_CLIP_TEXT_MODEL);
   /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
-  if (sdr_clip_text_model_load(&m->model, be, p.dir, p.variant, p.keep_dtype) != 0)
+  if (sdr_clip_text_model_load(&m->own, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
+  m->model = &m->own;
   sdr_arena_init(&m->arena, be);
   m->loaded = 1;
   return 1;
+}
+
+void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int owner) {
+  owner = lua_absindex(L, owner);
+  lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 1);
+  memset(m, 0, sizeof *m);
+  luaL_setmetatable(L, LSDR_CLIP_TEXT_MODEL);
+  m->model = model;
+  m->borrowed = 1;
+  sdr_arena_init(&m->arena, model->be);
+  m->loaded = 1;
+  lua_pushvalue(L, owner);
+  lua_setiuservalue(L, -2, 1);
 }
 
 /* model(input_ids, {output_hidden_states=false}) -> {last_hidden_state=, hidden_states=} */
@@ -63,24 +79,24 @@ static int model_call(lua_State *L) {
   lsdr_tensor *in = lsdr_check_tensor(L, 2);
   if (in->t.dtype != SDR_I64 || in->t.ndim != 2)
     return lsdr_argerror(L, 1, "a (batch, tokens) int64 tensor");
-  if (in->storage->be != m->model.be)
+  if (in->storage->be != m->model->be)
     return lsdr_error(L, "input_ids are on %s, the model on %s", sdr_device_name(in->t.device),
-                      sdr_device_name(m->model.be->device));
+                      sdr_device_name(m->model->be->device));
   lua_getfield(L, 3, "output_hidden_states");
   int want_hidden = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  const int64_t B = in->t.shape[0], T = in->t.shape[1], D = m->model.cfg.hidden_size;
-  const int L1 = m->model.cfg.num_hidden_layers + 1;
+  const int64_t B = in->t.shape[0], T = in->t.shape[1], D = m->model->cfg.hidden_size;
+  const int L1 = m->model->cfg.num_hidden_layers + 1;
   lua_createtable(L, 0, 2);
   int result = lua_gettop(L);
-  lsdr_tensor *last = lsdr_push_new_tensor(L, m->model.be, SDR_F32, 3, (int64_t[]){B, T, D});
+  lsdr_tensor *last = lsdr_push_new_tensor(L, m->model->be, SDR_F32, 3, (int64_t[]){B, T, D});
   lua_setfield(L, result, "last_hidden_state");
   lsdr_tensor *hidden = NULL;
   if (want_hidden) {
-    hidden = lsdr_push_new_tensor(L, m->model.be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
+    hidden = lsdr_push_new_tensor(L, m->model->be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
     lua_insert(L, result + 1);
   }
-  int rc = sdr_clip_text_forward(&m->model, &m->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
+  int rc = sdr_clip_text_forward(m->model, &m->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
   sdr_arena_reset(&m->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
@@ -104,7 +120,7 @@ static int model_properties(lua_State *L) {
   lsdr_clip_text *m = check_model(L, 1);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
-    const sdr_clip_text_config *c = &m->model.cfg;
+    const sdr_clip_text_config *c = &m->model->cfg;
     lua_createtable(L, 0, 8);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "vocab_size", c->vocab_size);
@@ -118,7 +134,7 @@ static int model_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(m->model.be->device));
+    lua_pushstring(L, sdr_device_name(m->model->be->device));
     return 1;
   }
   return 0;
@@ -130,8 +146,8 @@ static int model_tostring(lua_State *L) {
     lua_pushliteral(L, "<CLIPTextModel (closed)>");
     return 1;
   }
-  lua_pushfstring(L, "<CLIPTextModel %d layers, width %d, on %s>", m->model.cfg.num_hidden_layers,
-                  m->model.cfg.hidden_size, sdr_device_name(m->model.be->device));
+  lua_pushfstring(L, "<CLIPTextModel %d layers, width %d, on %s>", m->model->cfg.num_hidden_layers,
+                  m->model->cfg.hidden_size, sdr_device_name(m->model->be->device));
   return 1;
 }
 

@@ -4,6 +4,10 @@
 
 #include <lua.h>
 
+#include "engine/clip_text_model.h" // sdr_clip_text_model
+
 void lsdr_open_clip_text_model(lua_State *L);
+/* Pushes a CLIPTextModel for a model the value at `owner` (a pipeline) holds. */
+void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int owner);
 
 #endif

@@ -17,9 +17,10 @@
 #define LSDR_UNET "UNet2DConditionModel"
 
 typedef struct lsdr_unet {
-  sdr_unet unet;
+  sdr_unet own;    /* loaded by from_pretrained */
+  sdr_unet *model; /* &own, or a pipeline's (kept alive through the user value) */
   sdr_arena arena;
-  int loaded;
+  int loaded, borrowed;
 } lsdr_unet;
 
 static lsdr_unet *check_unet(lua_State *L, int idx) {
@@ -33,7 +34,8 @@ static int unet_gc(lua_State *L) {
   lsdr_unet *u = luaL_checkudata(L, 1, LSDR_UNET);
   if (u->loaded) {
     sdr_arena_free(&u->arena);
-    sdr_unet_free(&u->unet);
+    if (!u->borrowed)
+      sdr_unet_free(&u->own);
     u->loaded = 0;
   }
   return 0;
@@ -45,14 +47,28 @@ static int from_pretrained(lua_State *L) {
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_unet *u = lua_newuserdatauv(L, sizeof *u, 0);
+  lsdr_unet *u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, LSDR_UNET);
-  if (sdr_unet_load(&u->unet, be, p.dir, p.variant, p.keep_dtype) != 0)
+  if (sdr_unet_load(&u->own, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
+  u->model = &u->own;
   sdr_arena_init(&u->arena, be);
   u->loaded = 1;
   return 1;
+}
+
+void lsdr_push_unet_ref(lua_State *L, sdr_unet *model, int owner) {
+  owner = lua_absindex(L, owner);
+  lsdr_unet *u = lua_newuserdatauv(L, sizeof *u, 1);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, LSDR_UNET);
+  u->model = model;
+  u->borrowed = 1;
+  sdr_arena_init(&u->arena, model->be);
+  u->loaded = 1;
+  lua_pushvalue(L, owner);
+  lua_setiuservalue(L, -2, 1);
 }
 
 /* unet(sample, timestep, {encoder_hidden_states = e}) -> {sample = Tensor} */
@@ -60,7 +76,7 @@ static int unet_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 3);
   lsdr_unet *u = check_unet(L, 1);
-  sdr_backend *be = u->unet.be;
+  sdr_backend *be = u->model->be;
   lsdr_tensor *sample = lsdr_to_tensor(L, 2);
   if (sample->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
@@ -98,8 +114,8 @@ static int unet_call(lua_State *L) {
     return lsdr_error(L, "the tensors must be on the model's device (%s)", sdr_device_name(be->device));
   lua_createtable(L, 0, 1);
   lsdr_tensor *out = lsdr_push_new_tensor(
-      L, be, SDR_F32, 4, (int64_t[]){B, u->unet.cfg.out_channels, x->t.shape[2], x->t.shape[3]});
-  int rc = sdr_unet_forward(&u->unet, &u->arena, &out->t, &x->t, &ts->t, &ctx->t);
+      L, be, SDR_F32, 4, (int64_t[]){B, u->model->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
+  int rc = sdr_unet_forward(u->model, &u->arena, &out->t, &x->t, &ts->t, &ctx->t);
   sdr_arena_reset(&u->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
@@ -111,7 +127,7 @@ static int unet_properties(lua_State *L) {
   lsdr_unet *u = check_unet(L, 1);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
-    const sdr_unet_config *c = &u->unet.cfg;
+    const sdr_unet_config *c = &u->model->cfg;
     lua_createtable(L, 0, 12);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "in_channels", c->in_channels);
@@ -128,7 +144,7 @@ static int unet_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(u->unet.be->device));
+    lua_pushstring(L, sdr_device_name(u->model->be->device));
     return 1;
   }
   return 0;
@@ -140,8 +156,8 @@ static int unet_tostring(lua_State *L) {
     lua_pushliteral(L, "<UNet2DConditionModel (closed)>");
   else
     lua_pushfstring(L, "<UNet2DConditionModel %d blocks, %d channels at the top, on %s>",
-                    u->unet.cfg.nblocks, u->unet.cfg.block_out_channels[0],
-                    sdr_device_name(u->unet.be->device));
+                    u->model->cfg.nblocks, u->model->cfg.block_out_channels[0],
+                    sdr_device_name(u->model->be->device));
   return 1;
 }
 

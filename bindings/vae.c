@@ -19,9 +19,10 @@
 #define LSDR_DIST "DiagonalGaussianDistribution"
 
 typedef struct lsdr_vae {
-  sdr_vae vae;
+  sdr_vae own;    /* loaded by from_pretrained */
+  sdr_vae *model; /* &own, or a pipeline's (kept alive through the user value) */
   sdr_arena arena;
-  int loaded;
+  int loaded, borrowed;
 } lsdr_vae;
 
 static lsdr_vae *check_vae(lua_State *L, int idx) {
@@ -35,7 +36,8 @@ static int vae_gc(lua_State *L) {
   lsdr_vae *v = luaL_checkudata(L, 1, LSDR_VAE);
   if (v->loaded) {
     sdr_arena_free(&v->arena);
-    sdr_vae_free(&v->vae);
+    if (!v->borrowed)
+      sdr_vae_free(&v->own);
     v->loaded = 0;
   }
   return 0;
@@ -47,14 +49,28 @@ static int from_pretrained(lua_State *L) {
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_vae *v = lua_newuserdatauv(L, sizeof *v, 0);
+  lsdr_vae *v = lua_newuserdatauv(L, sizeof *v, 1);
   memset(v, 0, sizeof *v);
   luaL_setmetatable(L, LSDR_VAE);
-  if (sdr_vae_load(&v->vae, be, p.dir, p.variant, p.keep_dtype) != 0)
+  if (sdr_vae_load(&v->own, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
+  v->model = &v->own;
   sdr_arena_init(&v->arena, be);
   v->loaded = 1;
   return 1;
+}
+
+void lsdr_push_vae_ref(lua_State *L, sdr_vae *model, int owner) {
+  owner = lua_absindex(L, owner);
+  lsdr_vae *v = lua_newuserdatauv(L, sizeof *v, 1);
+  memset(v, 0, sizeof *v);
+  luaL_setmetatable(L, LSDR_VAE);
+  v->model = model;
+  v->borrowed = 1;
+  sdr_arena_init(&v->arena, model->be);
+  v->loaded = 1;
+  lua_pushvalue(L, owner);
+  lua_setiuservalue(L, -2, 1);
 }
 
 /* ---- DiagonalGaussianDistribution ------------------------------------------ */
@@ -156,14 +172,14 @@ static int vae_encode(lua_State *L) {
   lsdr_tensor *x = lsdr_push_float32(L, 2);
   if (x->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
-  if (x->storage->be != v->vae.be)
+  if (x->storage->be != v->model->be)
     return lsdr_error(L, "the image is on %s, the model on %s", sdr_device_name(x->t.device),
-                      sdr_device_name(v->vae.be->device));
-  const int f = sdr_vae_scale_factor(&v->vae);
+                      sdr_device_name(v->model->be->device));
+  const int f = sdr_vae_scale_factor(v->model);
   lsdr_tensor *moments = lsdr_push_new_tensor(
-      L, v->vae.be, SDR_F32, 4,
-      (int64_t[]){x->t.shape[0], 2 * v->vae.cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
-  int rc = sdr_vae_encode(&v->vae, &v->arena, &moments->t, &x->t);
+      L, v->model->be, SDR_F32, 4,
+      (int64_t[]){x->t.shape[0], 2 * v->model->cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
+  int rc = sdr_vae_encode(v->model, &v->arena, &moments->t, &x->t);
   sdr_arena_reset(&v->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
@@ -179,15 +195,15 @@ static int vae_decode(lua_State *L) {
   lsdr_tensor *z = lsdr_push_float32(L, 2);
   if (z->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
-  if (z->storage->be != v->vae.be)
+  if (z->storage->be != v->model->be)
     return lsdr_error(L, "the latents are on %s, the model on %s", sdr_device_name(z->t.device),
-                      sdr_device_name(v->vae.be->device));
-  const int f = sdr_vae_scale_factor(&v->vae);
+                      sdr_device_name(v->model->be->device));
+  const int f = sdr_vae_scale_factor(v->model);
   lua_createtable(L, 0, 1);
   lsdr_tensor *img = lsdr_push_new_tensor(
-      L, v->vae.be, SDR_F32, 4,
-      (int64_t[]){z->t.shape[0], v->vae.cfg.out_channels, z->t.shape[2] * f, z->t.shape[3] * f});
-  int rc = sdr_vae_decode(&v->vae, &v->arena, &img->t, &z->t);
+      L, v->model->be, SDR_F32, 4,
+      (int64_t[]){z->t.shape[0], v->model->cfg.out_channels, z->t.shape[2] * f, z->t.shape[3] * f});
+  int rc = sdr_vae_decode(v->model, &v->arena, &img->t, &z->t);
   sdr_arena_reset(&v->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
@@ -199,7 +215,7 @@ static int vae_properties(lua_State *L) {
   lsdr_vae *v = check_vae(L, 1);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
-    const sdr_vae_config *c = &v->vae.cfg;
+    const sdr_vae_config *c = &v->model->cfg;
     lua_createtable(L, 0, 8);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "in_channels", c->in_channels);
@@ -213,7 +229,7 @@ static int vae_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(v->vae.be->device));
+    lua_pushstring(L, sdr_device_name(v->model->be->device));
     return 1;
   }
   return 0;
@@ -225,8 +241,8 @@ static int vae_tostring(lua_State *L) {
     lua_pushliteral(L, "<AutoencoderKL (closed)>");
   else
     lua_pushfstring(L, "<AutoencoderKL %d latent channels, factor %d, on %s>",
-                    v->vae.cfg.latent_channels, sdr_vae_scale_factor(&v->vae),
-                    sdr_device_name(v->vae.be->device));
+                    v->model->cfg.latent_channels, sdr_vae_scale_factor(v->model),
+                    sdr_device_name(v->model->be->device));
   return 1;
 }
 
