@@ -1,0 +1,604 @@
+/* bindings/pipeline.c — the diffusers pipelines as Lua objects: from_pretrained,
+ * pipe{...} with diffusers' arguments and defaults, components, :to(device). */
+#include "bindings/pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+
+#include "bindings/clip_text_model.h" // lsdr_push_clip_text_model_ref
+#include "bindings/clip_tokenizer.h"  // lsdr_push_clip_tokenizer, lsdr_to_clip_tokenizer
+#include "bindings/generator.h"       // lsdr_to_generator, lsdr_default_generator
+#include "bindings/image.h"           // lsdr_to_image, lsdr_push_image
+#include "bindings/lsdr.h"
+#include "bindings/model_common.h"
+#include "bindings/scheduler.h" // lsdr_push_scheduler, lsdr_to_scheduler
+#include "bindings/tensor.h"
+#include "bindings/tensor_internal.h"
+#include "bindings/unet.h" // lsdr_push_unet_ref
+#include "bindings/vae.h"  // lsdr_push_vae_ref
+#include "engine/error.h"
+#include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
+#include "engine/pipeline.h"
+
+#define LSDR_T2I "StableDiffusionPipeline"
+#define LSDR_I2I "StableDiffusionImg2ImgPipeline"
+
+typedef struct lsdr_pipe {
+  sdr_pipeline p;
+  int loaded, img2img;
+} lsdr_pipe;
+
+/* The user value holds the Lua objects the pipeline's parts live in:
+ * {tokenizer = CLIPTokenizer, scheduler = Scheduler, name = "path", <cached components>}. */
+static void push_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1); }
+
+static lsdr_pipe *check_pipe(lua_State *L, int idx) {
+  lsdr_pipe *p = luaL_testudata(L, idx, LSDR_T2I);
+  if (!p)
+    p = luaL_testudata(L, idx, LSDR_I2I);
+  if (!p)
+    luaL_typeerror(L, idx, "a Stable Diffusion pipeline");
+  if (!p->loaded)
+    luaL_error(L, "this pipeline was closed");
+  return p;
+}
+
+static int pipe_gc(lua_State *L) {
+  lsdr_pipe *p = lua_touserdata(L, 1);
+  if (p && p->loaded) {
+    /* The tokenizer and scheduler belong to their Lua objects. */
+    p->p.tokenizer = NULL;
+    p->p.scheduler = NULL;
+    sdr_pipeline_free(&p->p);
+    p->loaded = 0;
+  }
+  return 0;
+}
+
+/* ---- from_pretrained ------------------------------------------------------------ */
+
+static const lsdr_param from_pretrained_options[] = {
+    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
+    {"variant", "string", "nil", "e.g. \"fp16\": load *.fp16.safetensors where present"},
+    {"revision", "string", "nil", "a branch or tag on the hub; ignored for a local folder"},
+    {"use_safetensors", "boolean", "nil", "weights must be .safetensors (the only kind read now)"},
+    {"safety_checker", "any", "nil", "no safety checker is run; nil or false"},
+    {"requires_safety_checker", "boolean", "false"},
+    {0}};
+
+static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  const char *path = lua_tostring(L, 1);
+  lua_getfield(L, 2, "safety_checker");
+  if (lua_toboolean(L, -1))
+    return lsdr_error(L, "option 'safety_checker': sdrepl runs no safety checker; pass nil");
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "use_safetensors");
+  if (!lua_isnil(L, -1) && !lua_toboolean(L, -1))
+    return lsdr_error(L, "option 'use_safetensors': only .safetensors weights can be read so far");
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "variant");
+  const char *variant = lua_tostring(L, -1);
+  lua_getfield(L, 2, "torch_dtype");
+  int keep = -1;
+  if (!lua_isnil(L, -1)) {
+    keep = lsdr_to_dtype(L, -1);
+    if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
+      return lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
+  }
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    return lsdr_error(L, "no model folder at %s (downloading from the Hugging Face hub is not "
+                         "available yet: give a local diffusers folder)",
+                      path);
+  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 1);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, cls);
+  int self = lua_gettop(L);
+  if (sdr_pipeline_load(&p->p, be, path, variant, keep) != 0)
+    return lsdr_engine_error(L);
+  p->loaded = 1;
+  p->img2img = img2img;
+  /* The tokenizer and the scheduler become Lua objects the pipeline points into. */
+  lua_newtable(L);
+  lsdr_push_clip_tokenizer(L, p->p.tokenizer, path);
+  lua_setfield(L, -2, "tokenizer");
+  lsdr_push_scheduler(L, p->p.scheduler);
+  lua_setfield(L, -2, "scheduler");
+  lua_pushstring(L, path);
+  lua_setfield(L, -2, "name_or_path");
+  lua_setiuservalue(L, self, 1);
+  return 1;
+}
+
+static int t2i_from_pretrained(lua_State *L) { return from_pretrained_as(L, LSDR_T2I, 0); }
+static int i2i_from_pretrained(lua_State *L) { return from_pretrained_as(L, LSDR_I2I, 1); }
+
+/* ---- the call ------------------------------------------------------------------- */
+
+/* Strings of a string or a list of strings at idx (kept alive by the table). */
+static int read_strings(lua_State *L, int idx, const char *what, const char ***out) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    *out = lua_newuserdatauv(L, sizeof **out, 0);
+    (*out)[0] = lua_tostring(L, idx);
+    return 1;
+  }
+  int n = (int)lua_rawlen(L, idx);
+  if (n < 1)
+    lsdr_error(L, "option '%s': a string or a non-empty list of strings expected", what);
+  *out = lua_newuserdatauv(L, (size_t)n * sizeof **out, 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      lsdr_error(L, "option '%s': entry %d is a %s, not a string", what, i + 1,
+                 luaL_typename(L, -1));
+    (*out)[i] = lua_tostring(L, -1);
+    lua_pop(L, 1); /* the list keeps the string */
+  }
+  return n;
+}
+
+typedef struct step_ctx {
+  lua_State *L;
+  int pipe_idx, fn_idx;
+  char error[512];
+} step_ctx;
+
+/* callback_on_step_end(pipe, i, t, {latents = Tensor}) -> nil or {latents = Tensor} */
+static int on_step(void *ud, int step, double t, sdr_tensor *latents) {
+  step_ctx *c = ud;
+  lua_State *L = c->L;
+  int top = lua_gettop(L);
+  lua_pushvalue(L, c->fn_idx);
+  lua_pushvalue(L, c->pipe_idx);
+  lua_pushinteger(L, step);
+  lua_pushnumber(L, t);
+  lua_createtable(L, 0, 1);
+  sdr_backend *be = lsdr_backend(L, latents->device);
+  lsdr_tensor *copy = lsdr_push_new_tensor(L, be, SDR_F32, latents->ndim, latents->shape);
+  sdr_download(be, copy->t.data, latents->data, sdr_tensor_nbytes(latents));
+  lua_setfield(L, -2, "latents");
+  if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+    snprintf(c->error, sizeof c->error, "callback_on_step_end: %s", lua_tostring(L, -1));
+    lua_settop(L, top);
+    return sdr_fail("%s", c->error);
+  }
+  if (lua_istable(L, -1) && lua_getfield(L, -1, "latents") != LUA_TNIL) {
+    lsdr_tensor *back = lsdr_to_tensor(L, -1);
+    if (!back || back->t.dtype != SDR_F32 || !sdr_tensor_same_shape(&back->t, latents)) {
+      lua_settop(L, top);
+      return sdr_fail("callback_on_step_end: the latents it returns must be a float32 tensor of "
+                      "the same shape");
+    }
+    sdr_upload(be, latents->data, back->t.data, sdr_tensor_nbytes(latents));
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
+/* A1111's "parameters" text, which image viewers and web UIs read. */
+static void describe(luaL_Buffer *b, const char *prompt, const char *neg, int steps,
+                     const char *sampler, float cfg, long long seed, int w, int h,
+                     const char *model, float strength, int img2img) {
+  char line[512];
+  luaL_addstring(b, prompt);
+  if (neg && *neg) {
+    luaL_addstring(b, "\nNegative prompt: ");
+    luaL_addstring(b, neg);
+  }
+  snprintf(line, sizeof line, "\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %lld, Size: %dx%d, Model: %s",
+           steps, sampler, cfg, seed, w, h, model);
+  luaL_addstring(b, line);
+  if (img2img) {
+    snprintf(line, sizeof line, ", Denoising strength: %g", strength);
+    luaL_addstring(b, line);
+  }
+}
+
+static int get_int(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  int v = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static double get_num(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int pipe_call(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 1);
+  lsdr_pipe *pp = check_pipe(L, 1);
+  sdr_pipeline *p = &pp->p;
+  const int opts = 2;
+  sdr_generate g;
+  memset(&g, 0, sizeof g);
+
+  /* The parts live in Lua objects: a closed or replaced one is noticed here. */
+  push_parts(L, 1);
+  int parts = lua_gettop(L);
+  lua_getfield(L, parts, "tokenizer");
+  p->tokenizer = lsdr_to_clip_tokenizer(L, -1);
+  lua_getfield(L, parts, "scheduler");
+  p->scheduler = lsdr_to_scheduler(L, -1);
+  lua_pop(L, 2);
+  if (!p->tokenizer)
+    return lsdr_error(L, "the pipeline's tokenizer was closed");
+  if (!p->scheduler)
+    return lsdr_error(L, "pipe.scheduler is not a scheduler");
+
+  lua_getfield(L, opts, "prompt");
+  if (lua_isnil(L, -1))
+    return lsdr_error(L, "option 'prompt' is required (a string or a list of strings)");
+  const char **prompts, **negs = NULL;
+  g.nprompts = read_strings(L, lua_gettop(L) - 0, "prompt", &prompts);
+  g.prompts = prompts;
+  int prompt_is_list = lua_istable(L, -2);
+  lua_getfield(L, opts, "negative_prompt");
+  if (!lua_isnil(L, -1)) {
+    if (prompt_is_list != lua_istable(L, -1))
+      return lsdr_error(L, "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
+                        luaL_typename(L, -1), prompt_is_list ? "table" : "string");
+    g.nnegative = read_strings(L, lua_gettop(L), "negative_prompt", &negs);
+    g.negative_prompts = negs;
+  }
+  g.num_inference_steps = get_int(L, opts, "num_inference_steps");
+  g.guidance_scale = (float)get_num(L, opts, "guidance_scale");
+  g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
+  g.eta = (float)get_num(L, opts, "eta");
+  if (get_num(L, opts, "guidance_rescale") != 0)
+    return lsdr_error(L, "option 'guidance_rescale': only 0 is supported so far");
+  lua_getfield(L, opts, "clip_skip");
+  g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (g.clip_skip < 0)
+    return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
+
+  if (pp->img2img) {
+    lua_getfield(L, opts, "image");
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_getfield(L, opts, "init_image"); /* the old name, as older notebooks use it */
+    }
+    sdr_image *img = lsdr_to_image(L, -1);
+    if (!img && lua_istable(L, -1) && lua_rawlen(L, -1) == 1) {
+      lua_rawgeti(L, -1, 1);
+      img = lsdr_to_image(L, -1);
+    }
+    if (!img)
+      return lsdr_error(L, "option 'image': an Image expected, got %s", luaL_typename(L, -1));
+    g.image = img;
+    g.strength = (float)get_num(L, opts, "strength");
+  } else {
+    lua_getfield(L, opts, "height");
+    g.height = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
+    lua_getfield(L, opts, "width");
+    g.width = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    if (g.height < 0 || g.width < 0)
+      return lsdr_error(L, "height and width must be positive");
+    lua_getfield(L, opts, "latents");
+    if (!lua_isnil(L, -1)) {
+      lsdr_tensor *lt = lsdr_push_float32(L, lua_gettop(L));
+      lsdr_tensor *host = (lsdr_tensor *)lt;
+      if (lt->t.device != SDR_DEVICE_CPU)
+        return lsdr_error(L, "option 'latents': a CPU tensor expected");
+      g.latents = host->t.data;
+      /* checked against the shape the run makes, below */
+    }
+  }
+
+  /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
+  lua_getfield(L, opts, "generator");
+  int gen_idx = lua_gettop(L);
+  sdr_generator *one[1];
+  sdr_generator **gens = one;
+  long long seed0;
+  if (lua_isnil(L, gen_idx)) {
+    one[0] = lsdr_default_generator(L, SDR_GENERATOR_CPU);
+    g.ngenerators = 1;
+  } else if (lsdr_to_generator(L, gen_idx)) {
+    one[0] = lsdr_to_generator(L, gen_idx);
+    g.ngenerators = 1;
+  } else if (lua_istable(L, gen_idx)) {
+    int n = (int)lua_rawlen(L, gen_idx);
+    if (n < 1)
+      return lsdr_error(L, "option 'generator': an empty list");
+    gens = lua_newuserdatauv(L, (size_t)n * sizeof *gens, 0);
+    for (int i = 0; i < n; i++) {
+      lua_rawgeti(L, gen_idx, i + 1);
+      gens[i] = lsdr_to_generator(L, -1);
+      if (!gens[i])
+        return lsdr_error(L, "option 'generator': entry %d is not a torch.Generator", i + 1);
+      lua_pop(L, 1);
+    }
+    g.ngenerators = n;
+  } else {
+    return lsdr_error(L, "option 'generator': a torch.Generator or a list of them expected");
+  }
+  g.generators = gens;
+  seed0 = (long long)gens[0]->seed;
+
+  lua_getfield(L, opts, "output_type");
+  const char *output_type = lua_tostring(L, -1);
+  int want_pil = strcmp(output_type, "pil") == 0, want_np = strcmp(output_type, "np") == 0;
+  int want_pt = strcmp(output_type, "pt") == 0, want_latent = strcmp(output_type, "latent") == 0;
+  if (!want_pil && !want_np && !want_pt && !want_latent)
+    return lsdr_error(L, "option 'output_type': \"pil\", \"np\", \"pt\" or \"latent\" expected, got \"%s\"",
+                      output_type);
+  g.output_latent = want_latent;
+
+  step_ctx ctx = {.L = L, .pipe_idx = 1};
+  lua_getfield(L, opts, "callback_on_step_end");
+  if (!lua_isnil(L, -1)) {
+    ctx.fn_idx = lua_gettop(L);
+    g.on_step = on_step;
+    g.on_step_ud = &ctx;
+  }
+
+  if (g.latents) {
+    lua_getfield(L, opts, "latents");
+    lsdr_tensor *lt = lsdr_to_tensor(L, -1);
+    const int f = sdr_vae_scale_factor(&p->vae), size = sdr_pipeline_default_size(p);
+    int h = (g.height ? g.height : size) / f, w = (g.width ? g.width : size) / f;
+    int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, p->unet.cfg.in_channels, h, w};
+    sdr_tensor shape = sdr_tensor_view(NULL, SDR_F32, SDR_DEVICE_CPU, 4, want);
+    if (!sdr_tensor_same_shape(&lt->t, &shape))
+      return lsdr_error(L, "option 'latents': shape (%I, %I, %I, %I) expected",
+                        (lua_Integer)want[0], (lua_Integer)want[1], (lua_Integer)want[2],
+                        (lua_Integer)want[3]);
+    lua_pop(L, 1);
+  }
+
+  sdr_generated out;
+  if (sdr_pipeline_generate(p, &g, &out) != 0)
+    return lsdr_engine_error(L);
+
+  /* The result: {images = ...} as diffusers' StableDiffusionPipelineOutput. */
+  lua_createtable(L, 0, 2);
+  int result = lua_gettop(L);
+  const int B = (int)out.shape[0], H = (int)out.shape[2], W = (int)out.shape[3];
+  sdr_backend *cpu = lsdr_backend(L, SDR_DEVICE_CPU);
+  if (want_latent) {
+    lsdr_tensor *t = lsdr_push_new_tensor(L, cpu, SDR_F32, 4, out.shape);
+    memcpy(t->t.data, out.data, sdr_tensor_nbytes(&t->t));
+  } else if (want_np || want_pt) {
+    lsdr_tensor *t = lsdr_push_new_tensor(
+        L, cpu, SDR_F32, 4,
+        want_np ? (int64_t[]){B, H, W, 3} : (int64_t[]){B, 3, H, W});
+    if (want_np) {
+      sdr_tensor_to_np(out.data, B, H, W, t->t.data);
+    } else {
+      float *d = t->t.data;
+      for (size_t i = 0; i < (size_t)B * 3 * H * W; i++) {
+        float v = out.data[i] / 2.0f + 0.5f;
+        d[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  } else {
+    sdr_image **imgs = calloc((size_t)B, sizeof *imgs);
+    if (!imgs || sdr_tensor_to_images(out.data, B, H, W, imgs) != 0) {
+      free(imgs);
+      sdr_generated_free(&out);
+      return lsdr_engine_error(L);
+    }
+    lua_createtable(L, B, 0);
+    const char *sampler = sdr_scheduler_class_name(sdr_scheduler_kind_of(p->scheduler));
+    lua_getfield(L, parts, "name_or_path");
+    const char *model = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    for (int b = 0; b < B; b++) {
+      int pi = b / g.num_images_per_prompt;
+      long long seed = g.ngenerators > 1 ? (long long)gens[b]->seed : seed0;
+      luaL_Buffer buf;
+      luaL_buffinit(L, &buf);
+      describe(&buf, g.prompts[pi], negs ? negs[pi] : NULL, g.num_inference_steps, sampler,
+               g.guidance_scale, seed, W, H, model, g.strength, pp->img2img);
+      luaL_pushresult(&buf);
+      sdr_image_set_parameters(imgs[b], lua_tostring(L, -1));
+      lua_pop(L, 1);
+      lsdr_push_image(L, imgs[b]);
+      imgs[b] = NULL;
+      lua_rawseti(L, -2, b + 1);
+    }
+    free(imgs);
+  }
+  sdr_generated_free(&out);
+  lua_setfield(L, result, "images");
+  /* nsfw_content_detected stays nil: no safety checker runs (README says so). */
+  lua_settop(L, result);
+  return 1;
+}
+
+/* ---- components, device, options -------------------------------------------------- */
+
+static int pipe_to(lua_State *L) {
+  lsdr_args(L);
+  check_pipe(L, 1);
+  int d = lsdr_parse_device(lua_tostring(L, 2));
+  if (d < 0)
+    return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
+  lsdr_backend(L, (sdr_device)d); /* raises when the device is not available */
+  if (d != SDR_DEVICE_CPU)
+    return lsdr_error(L, "moving a pipeline to the GPU is not available in this build");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int pipe_enable_attention_slicing(lua_State *L) {
+  lsdr_args(L);
+  check_pipe(L, 1);
+  /* Attention never holds the whole score matrix here, so slicing changes nothing:
+   * the same pictures, memory bounded either way. */
+  return 0;
+}
+
+static int pipe_vae_slicing(lua_State *L, int on) {
+  lsdr_args(L);
+  check_pipe(L, 1)->p.vae_slicing = on;
+  return 0;
+}
+static int pipe_enable_vae_slicing(lua_State *L) { return pipe_vae_slicing(L, 1); }
+static int pipe_disable_vae_slicing(lua_State *L) { return pipe_vae_slicing(L, 0); }
+
+static int pipe_properties(lua_State *L) {
+  lsdr_pipe *p = check_pipe(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (!k)
+    return 0;
+  push_parts(L, 1);
+  int parts = lua_gettop(L);
+  if (lua_getfield(L, parts, k) != LUA_TNIL &&
+      (strcmp(k, "tokenizer") == 0 || strcmp(k, "scheduler") == 0 || strcmp(k, "unet") == 0 ||
+       strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0))
+    return 1;
+  lua_pop(L, 1);
+  if (strcmp(k, "unet") == 0)
+    lsdr_push_unet_ref(L, &p->p.unet, 1);
+  else if (strcmp(k, "vae") == 0)
+    lsdr_push_vae_ref(L, &p->p.vae, 1);
+  else if (strcmp(k, "text_encoder") == 0)
+    lsdr_push_clip_text_model_ref(L, &p->p.text_encoder, 1);
+  else if (strcmp(k, "device") == 0) {
+    lua_pushstring(L, sdr_device_name(p->p.be->device));
+    return 1;
+  } else if (strcmp(k, "vae_scale_factor") == 0) {
+    lua_pushinteger(L, sdr_vae_scale_factor(&p->p.vae));
+    return 1;
+  } else if (strcmp(k, "name_or_path") == 0) {
+    lua_getfield(L, parts, "name_or_path");
+    return 1;
+  } else {
+    return 0;
+  }
+  /* The same object each time: pipe.unet == pipe.unet. */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, parts, k);
+  return 1;
+}
+
+/* pipe.scheduler = X.from_config(pipe.scheduler.config), as in diffusers. */
+static int pipe_newindex(lua_State *L) {
+  check_pipe(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (!k || strcmp(k, "scheduler") != 0)
+    return luaL_error(L, "pipeline: '%s' cannot be set (only pipe.scheduler can be replaced)",
+                      k ? k : "?");
+  if (!lsdr_to_scheduler(L, 3))
+    return luaL_error(L, "pipe.scheduler: a scheduler expected (e.g. "
+                         "EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)), got %s",
+                      luaL_typename(L, 3));
+  push_parts(L, 1);
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "scheduler");
+  return 0;
+}
+
+static int pipe_tostring(lua_State *L) {
+  lsdr_pipe *p = lua_touserdata(L, 1);
+  if (!p->loaded) {
+    lua_pushliteral(L, "<pipeline (closed)>");
+    return 1;
+  }
+  push_parts(L, 1);
+  lua_getfield(L, -1, "name_or_path");
+  lua_pushfstring(L, "<%s %s on %s>", p->img2img ? LSDR_I2I : LSDR_T2I, lua_tostring(L, -1),
+                  sdr_device_name(p->p.be->device));
+  return 1;
+}
+
+#define COMMON_CALL_OPTIONS                                                                        \
+  {"prompt", "string|table", "nil", "a prompt or a list of prompts"},                              \
+      {"negative_prompt", "string|table", "nil", "what to steer away from (one per prompt)"},      \
+      {"num_inference_steps", "integer", "50"}, {"guidance_scale", "number", "7.5"},                \
+      {"num_images_per_prompt", "integer", "1"}, {"eta", "number", "0.0", "DDIM's eta"},           \
+      {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"}, \
+      {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
+      {"return_dict", "boolean", "true"},                                                          \
+      {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"}, \
+      {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},           \
+      {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},          \
+      {"guidance_rescale", "number", "0.0"}, {"cross_attention_kwargs", "table", "nil"}
+
+static const lsdr_param t2i_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {0}};
+
+static const lsdr_param i2i_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"image", "Image|table", "nil", "the picture to start from"},
+    {"init_image", "Image|table", "nil", "the old name of image"},
+    {"strength", "number", "0.8", "how much to change it, 0 to 1"},
+    {0}};
+
+#define PIPE_METHODS(CLS)                                                                          \
+  {CLS ":to", pipe_to, "Moves the pipeline to a device; returns it.", {{"device", "string"}}},     \
+      {CLS ":enable_attention_slicing", pipe_enable_attention_slicing,                             \
+       "Accepted for diffusers' sake: attention is computed in slices always.",                    \
+       {{"slice_size", "string|integer", "\"auto\""}}},                                            \
+      {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},          \
+      {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."}
+
+static const lsdr_func t2i_methods[] = {
+    {LSDR_T2I ":__call", pipe_call, "Text to image, with diffusers' arguments.",
+     {{"opts", "table"}}, t2i_call_options},
+    PIPE_METHODS(LSDR_T2I),
+    {0}};
+
+static const lsdr_func i2i_methods[] = {
+    {LSDR_I2I ":__call", pipe_call, "Image to image, with diffusers' arguments.",
+     {{"opts", "table"}}, i2i_call_options},
+    PIPE_METHODS(LSDR_I2I),
+    {0}};
+
+static const lsdr_func t2i_class[] = {
+    {"StableDiffusionPipeline.from_pretrained", t2i_from_pretrained,
+     "Loads a pipeline from a diffusers folder.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     from_pretrained_options},
+    {0}};
+
+static const lsdr_func i2i_class[] = {
+    {"StableDiffusionImg2ImgPipeline.from_pretrained", i2i_from_pretrained,
+     "Loads an image-to-image pipeline from a diffusers folder.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     from_pretrained_options},
+    {0}};
+
+static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
+                       const lsdr_func *class_funcs) {
+  lsdr_model_metatable(L, cls, methods, pipe_properties, pipe_gc, pipe_tostring);
+  luaL_getmetatable(L, cls);
+  lua_pushcfunction(L, pipe_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_getfield(L, -1, "__fields");
+  static const char *const props[] = {"unet", "vae", "text_encoder", "tokenizer", "scheduler",
+                                      "device", "vae_scale_factor", "name_or_path", NULL};
+  for (int i = 0; props[i]; i++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, props[i]);
+  }
+  lua_pop(L, 2);
+  lua_newtable(L);
+  lsdr_register(L, -1, class_funcs);
+  lua_setglobal(L, cls);
+}
+
+void lsdr_open_pipeline(lua_State *L) {
+  open_class(L, LSDR_T2I, t2i_methods, t2i_class);
+  open_class(L, LSDR_I2I, i2i_methods, i2i_class);
+}
