@@ -1,6 +1,7 @@
 /* engine/pipeline.c — txt2img and img2img as diffusers runs them. */
 #include "engine/pipeline.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,49 @@
   } while (0)
 
 /* ---- loading ------------------------------------------------------------------ */
+
+/* A whole small text file (a config), malloc'd and NUL-terminated. */
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    sdr_fail("cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len + 4096 + 1 > cap) {
+      if (cap > (16u << 20)) {
+        free(buf);
+        fclose(f);
+        sdr_fail("%s is larger than a config can be", path);
+        return NULL;
+      }
+      cap = cap ? cap * 2 : 8192;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        sdr_fail("out of memory");
+        return NULL;
+      }
+      buf = nb;
+    }
+    size_t n = fread(buf + len, 1, cap - len - 1, f);
+    len += n;
+    if (n == 0)
+      break;
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (err) {
+    free(buf);
+    sdr_fail("cannot read %s", path);
+    return NULL;
+  }
+  buf[len] = 0;
+  return buf;
+}
 
 /* Checks model_index.json names the classes this pipeline knows. */
 static int check_model_index(const char *dir) {
@@ -69,9 +113,15 @@ int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const c
   snprintf(sub, sizeof sub, "%s/vae", dir);
   TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
-  p->scheduler = sdr_scheduler_load(sub, -1);
-  if (!p->scheduler)
+  char *config = read_text(sub);
+  if (!config)
     goto fail;
+  p->scheduler = sdr_scheduler_load(config, -1);
+  free(config);
+  if (!p->scheduler) {
+    sdr_fail_prefix("%s: ", sub);
+    goto fail;
+  }
   if (p->text_encoder.cfg.hidden_size != p->unet.cfg.cross_attention_dim[0])
     {
       sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir,
@@ -421,7 +471,11 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
                g->num_inference_steps);
       goto fail;
     }
+    /* get_timesteps tells the scheduler where the sliced run begins. */
+    TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
   }
+  /* randn_tensor draws a step's noise in the model output's dtype. */
+  TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
 
   sdr_tensor latents;
   TRY(sdr_arena_tensor(a, &latents, SDR_F32, 4, lat_shape));
