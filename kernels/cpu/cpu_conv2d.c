@@ -4,10 +4,12 @@
  * Per image, out (Cout, Ho*Wo) = w (Cout, K) @ col (K, Ho*Wo), K = Cin*kh*kw:
  *  - 1x1, stride 1, no padding: col is the input itself, one sgemm on NCHW;
  *  - otherwise col is built (im2col) for a chunk of output pixels at a time into
- *    the workspace, at most CPU_COL_BYTES (8 MB) whatever the image: the VAE's
- *    512x512 layers with 128 channels (K = 1152) take ~1800 pixels (3.5 rows) per
- *    chunk, a UNet 64x64 layer with 320 channels ~700 (11 rows). Each chunk is
- *    built by all threads, then multiplied by one sgemm that uses all threads.
+ *    the workspace: the whole image when that takes at most 16 MB (the weights,
+ *    up to 59 MB at 1280 channels, are then read once), else chunks of at most
+ *    8 MB whatever the image: the VAE's 512x512 layers with 128 channels
+ *    (K = 1152) take ~1800 pixels (3.5 rows) per chunk, a UNet 64x64 layer with
+ *    320 channels ~700 (11 rows). Each chunk is built by all threads, then
+ *    multiplied by one sgemm that uses all threads.
  * float16/bfloat16 weights are widened a block of K (whole input channels) at a
  * time, at most CPU_WBLOCK_BYTES (16 MB); blocks after the first accumulate into
  * out (sgemm with beta 1), so the input is unfolded only once.
@@ -22,7 +24,7 @@
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/error.h" // sdr_fail
 
-enum { CPU_COL_BYTES = 8 << 20, CPU_WBLOCK_BYTES = 16 << 20 };
+enum { CPU_COL_BYTES = 8 << 20, CPU_COL_WHOLE_BYTES = 16 << 20, CPU_WBLOCK_BYTES = 16 << 20 };
 
 typedef struct conv_geom {
   int64_t C, H, W;      /* input channels and size */
@@ -140,7 +142,11 @@ int cpu_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
   size_t col_n = ws_n - (size_t)(wblk ? g.Cout * kb : 0);
   int64_t np = P;
   if (!direct) {
-    size_t cap = col_n < CPU_COL_BYTES / 4 ? col_n : CPU_COL_BYTES / 4;
+    /* a whole image of up to 16 MB in one product (weights read once: the 1280-channel
+     * layers), else 8 MB chunks (cache-friendlier for the VAE's big images) */
+    size_t cap =
+        (size_t)(kb * P) <= CPU_COL_WHOLE_BYTES / 4 ? CPU_COL_WHOLE_BYTES / 4 : CPU_COL_BYTES / 4;
+    cap = col_n < cap ? col_n : cap;
     np = (int64_t)(cap / (size_t)kb);
     if (np < 1)
       return sdr_fail("%s: workspace of %zu bytes cannot hold one im2col column (K = %lld)", op,

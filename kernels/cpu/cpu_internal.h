@@ -22,8 +22,8 @@
 #include "kernels/backend.h" // sdr_backend, sdr_tensor, sdr_unary_op
 
 /* Enough for every op's largest useful chunk (conv2d: 16 MB of widened weights
- * + 8 MB of im2col columns; attention: 4 MB of scores per thread). */
-enum { CPU_DEFAULT_WORKSPACE = 32 << 20 };
+ * + 16 MB of im2col columns + the bias; attention: 4 MB of scores per thread). */
+enum { CPU_DEFAULT_WORKSPACE = 40 << 20 };
 
 /* Loops over fewer elements than this stay on one thread: forking costs a few µs. */
 enum { CPU_GRAIN = 1 << 15 };

@@ -86,8 +86,9 @@ int main(void) {
     for (int d = 0; d < 3; d++)
       for (int bias = 0; bias < 2; bias++)
         test_conv(be, cases[i], weight_dtypes[d], bias);
-  /* im2col larger than one 8 MB chunk: 576 x 4096 columns */
-  test_conv(be, (conv_case){1, 64, 64, 64, 8, 3, 3, 1, 1}, SDR_F32, 1);
+  /* im2col of 576 x 9216 columns (21 MB): chunks of at most 8 MB */
+  test_conv(be, (conv_case){1, 64, 96, 96, 4, 3, 3, 1, 1}, SDR_F32, 1);
+  test_conv(be, (conv_case){1, 64, 193, 191, 3, 3, 3, 2, 1}, SDR_F16, 0);
   /* half weights larger than one 16 MB widening block: K split into several blocks */
   test_conv(be, (conv_case){1, 1024, 4, 4, 512, 3, 3, 1, 1}, SDR_F16, 1);
   test_conv(be, (conv_case){2, 2048, 2, 2, 2100, 1, 1, 1, 0}, SDR_BF16, 1);
