@@ -7,6 +7,8 @@
 #include "bindings/clip_text_model.h" // lsdr_open_clip_text_model
 #include "bindings/clip_tokenizer.h"  // lsdr_open_clip_tokenizer
 #include "bindings/download.h" // lsdr_open_download
+#include "bindings/pipeline.h"  // lsdr_open_pipeline
+#include "bindings/scheduler.h" // lsdr_open_scheduler
 #include "bindings/unet.h"     // lsdr_open_unet
 #include "bindings/vae.h"      // lsdr_open_vae
 #include "bindings/image.h"    // lsdr_open_image, lsdr_open_image_grid
@@ -24,4 +26,6 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_clip_text_model(L);
   lsdr_open_unet(L);
   lsdr_open_vae(L);
+  lsdr_open_scheduler(L);
+  lsdr_open_pipeline(L);
 }

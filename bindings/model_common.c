@@ -60,7 +60,14 @@ void lsdr_model_metatable(lua_State *L, const char *name, const lsdr_func *metho
   } else {
     lua_pop(L, 1);
   }
-  lua_pushvalue(L, -1);
+  /* __fields starts as a copy: types add their properties to it, not to the methods. */
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
   lua_setfield(L, -3, "__fields");
   lua_setfield(L, -2, "__methods");
   lua_pushcfunction(L, index_extra);

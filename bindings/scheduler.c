@@ -1,0 +1,342 @@
+/* bindings/scheduler.c — PNDMScheduler, DDIMScheduler, ... for Lua, as diffusers' classes:
+ * X.from_config(config), X.from_pretrained(path, {subfolder}), s:set_timesteps(n),
+ * s.timesteps, s:scale_model_input(x, t), s:step(out, t, x, {generator, eta}).prev_sample,
+ * s:add_noise(x, noise, t). */
+#include "bindings/scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "bindings/generator.h" // lsdr_to_generator
+#include "bindings/json_lua.h"  // lsdr_push_json, lsdr_push_json_text
+#include "bindings/lsdr.h"
+#include "bindings/model_common.h"
+#include "bindings/tensor.h"
+#include "bindings/tensor_internal.h"
+#include "engine/arena.h"
+#include "engine/error.h"
+
+typedef struct lsdr_sched {
+  sdr_scheduler *s;
+  sdr_arena arena; /* on the CPU backend, for steps called from Lua */
+  int has_arena;
+} lsdr_sched;
+
+
+sdr_scheduler *lsdr_to_scheduler(lua_State *L, int idx) {
+  lsdr_sched *b = luaL_testudata(L, idx, LSDR_SCHEDULER);
+  return b ? b->s : NULL;
+}
+
+static lsdr_sched *check_sched(lua_State *L, int idx) {
+  lsdr_sched *b = luaL_checkudata(L, idx, LSDR_SCHEDULER);
+  if (!b->s)
+    luaL_error(L, "this scheduler was closed");
+  return b;
+}
+
+static int sched_gc(lua_State *L) {
+  lsdr_sched *b = luaL_checkudata(L, 1, LSDR_SCHEDULER);
+  if (b->has_arena)
+    sdr_arena_free(&b->arena);
+  b->has_arena = 0;
+  if (b->s)
+    sdr_scheduler_free(b->s);
+  b->s = NULL;
+  return 0;
+}
+
+void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s) {
+  lsdr_sched *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  b->s = s;
+  luaL_setmetatable(L, LSDR_SCHEDULER);
+}
+
+static sdr_arena *arena_of(lua_State *L, lsdr_sched *b, sdr_backend *be) {
+  if (!b->has_arena) {
+    sdr_arena_init(&b->arena, be);
+    b->has_arena = 1;
+  }
+  if (b->arena.be != be)
+    luaL_error(L, "this scheduler steps tensors on %s", sdr_device_name(b->arena.be->device));
+  return &b->arena;
+}
+
+/* ---- making ----------------------------------------------------------------------- */
+
+static int class_kind(lua_State *L) {
+  const lsdr_func *f = lsdr_current(L);
+  char cls[64];
+  const char *dot = strchr(f->name, '.');
+  snprintf(cls, sizeof cls, "%.*s", (int)(dot - f->name), f->name);
+  return sdr_scheduler_kind_from_name(cls);
+}
+
+/* X.from_config(config, kwargs): config a table (s.config) or JSON text. */
+static int from_config(lua_State *L) {
+  lsdr_args(L);
+  int kind = class_kind(L);
+  if (lua_type(L, 1) == LUA_TSTRING)
+    lua_pushvalue(L, 1);
+  else
+    lsdr_push_json_text(L, 1);
+  const char *kw = NULL;
+  if (!lua_isnil(L, 2)) {
+    lsdr_push_json_text(L, 2);
+    kw = lua_tostring(L, -1);
+  }
+  sdr_scheduler *s = sdr_scheduler_from_config(lua_tostring(L, 3), kind, kw);
+  if (!s)
+    return lsdr_engine_error(L);
+  lsdr_push_scheduler(L, s);
+  return 1;
+}
+
+/* X.from_pretrained(path, {subfolder}) reads <path>[/subfolder]/scheduler_config.json. */
+static int from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lua_getfield(L, 2, "subfolder");
+  const char *sub = lua_tostring(L, -1);
+  char path[4096];
+  snprintf(path, sizeof path, "%s%s%s/scheduler_config.json", lua_tostring(L, 1),
+           sub && *sub ? "/" : "", sub ? sub : "");
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return lsdr_error(L, "no scheduler config at %s", path);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    luaL_addlstring(&b, chunk, n);
+  fclose(f);
+  luaL_pushresult(&b);
+  sdr_scheduler *s = sdr_scheduler_from_config(lua_tostring(L, -1), class_kind(L), NULL);
+  if (!s)
+    return lsdr_engine_error(L);
+  lsdr_push_scheduler(L, s);
+  return 1;
+}
+
+/* ---- using ------------------------------------------------------------------------ */
+
+static int m_set_timesteps(lua_State *L) {
+  lsdr_args(L);
+  lsdr_sched *b = check_sched(L, 1);
+  if (sdr_scheduler_set_timesteps(b->s, (int)lua_tointeger(L, 2)) != 0)
+    return lsdr_engine_error(L);
+  return 0;
+}
+
+static int m_set_begin_index(lua_State *L) {
+  lsdr_args(L);
+  lsdr_sched *b = check_sched(L, 1);
+  if (sdr_scheduler_set_begin_index(b->s, (int)lua_tointeger(L, 2)) != 0)
+    return lsdr_engine_error(L);
+  return 0;
+}
+
+/* A timestep given as a number or a one-value tensor. */
+static double timestep_arg(lua_State *L, int idx, int param) {
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    return lua_tonumber(L, idx);
+  lsdr_tensor *t = lsdr_to_tensor(L, idx);
+  if (!t || sdr_tensor_numel(&t->t) != 1)
+    lsdr_argerror(L, param, "a number or a one-value tensor");
+  double *v = lsdr_tensor_host_values(L, t);
+  double x = v[0];
+  free(v);
+  return x;
+}
+
+static int m_scale_model_input(lua_State *L) {
+  lsdr_args(L);
+  lsdr_sched *b = check_sched(L, 1);
+  double t = timestep_arg(L, 3, 2);
+  lsdr_tensor *x = lsdr_push_float32(L, 2);
+  lsdr_tensor *out = lsdr_push_new_tensor(L, x->storage->be, SDR_F32, x->t.ndim, x->t.shape);
+  if (sdr_scheduler_scale_model_input(b->s, x->storage->be, &out->t, &x->t, t) != 0)
+    return lsdr_engine_error(L);
+  return 1;
+}
+
+static int m_step(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 4);
+  lsdr_sched *b = check_sched(L, 1);
+  double t = timestep_arg(L, 3, 2);
+  lua_getfield(L, 5, "generator");
+  sdr_generator *g = lua_isnil(L, -1) ? NULL : lsdr_to_generator(L, -1);
+  if (!lua_isnil(L, -1) && !g)
+    return lsdr_error(L, "option 'generator': a torch.Generator expected");
+  lua_getfield(L, 5, "eta");
+  float eta = (float)lua_tonumber(L, -1);
+  lsdr_tensor *out = lsdr_push_float32(L, 2);
+  lsdr_tensor *x = lsdr_push_float32(L, 4);
+  if (out->storage->be != x->storage->be || !sdr_tensor_same_shape(&out->t, &x->t))
+    return lsdr_error(L, "model_output and sample must have the same shape and device");
+  sdr_backend *be = x->storage->be;
+  lua_createtable(L, 0, 1);
+  lsdr_tensor *prev = lsdr_push_new_tensor(L, be, SDR_F32, x->t.ndim, x->t.shape);
+  sdr_arena *a = arena_of(L, b, be);
+  int rc = sdr_scheduler_step(b->s, be, a, &prev->t, &out->t, t, &x->t, g, eta);
+  sdr_arena_reset(a);
+  if (rc != 0)
+    return lsdr_engine_error(L);
+  lua_setfield(L, -2, "prev_sample");
+  return 1;
+}
+
+static int m_add_noise(lua_State *L) {
+  lsdr_args(L);
+  lsdr_sched *b = check_sched(L, 1);
+  double t = timestep_arg(L, 4, 3);
+  lsdr_tensor *x = lsdr_push_float32(L, 2);
+  lsdr_tensor *noise = lsdr_push_float32(L, 3);
+  if (x->storage->be != noise->storage->be || !sdr_tensor_same_shape(&x->t, &noise->t))
+    return lsdr_error(L, "original_samples and noise must have the same shape and device");
+  lsdr_tensor *out = lsdr_push_new_tensor(L, x->storage->be, SDR_F32, x->t.ndim, x->t.shape);
+  if (sdr_scheduler_add_noise(b->s, x->storage->be, &out->t, &x->t, &noise->t, t) != 0)
+    return lsdr_engine_error(L);
+  return 1;
+}
+
+static int sched_properties(lua_State *L) {
+  lsdr_sched *b = check_sched(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (!k)
+    return 0;
+  if (strcmp(k, "config") == 0) {
+    lsdr_push_json(L, sdr_scheduler_config_json(b->s));
+    return 1;
+  }
+  if (strcmp(k, "timesteps") == 0) {
+    int n = 0;
+    const double *ts = sdr_scheduler_timesteps(b->s, &n);
+    sdr_dtype dt = sdr_scheduler_timesteps_dtype(b->s);
+    lsdr_push_from_host(L, lsdr_backend(L, SDR_DEVICE_CPU), dt == SDR_I64 ? SDR_I64 : SDR_F32, 1,
+                        (int64_t[]){n}, ts);
+    return 1;
+  }
+  if (strcmp(k, "sigmas") == 0) {
+    int n = 0;
+    const float *sg = sdr_scheduler_sigmas(b->s, &n);
+    if (!sg)
+      return 0;
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v)
+      return luaL_error(L, "out of memory");
+    for (int i = 0; i < n; i++)
+      v[i] = sg[i];
+    lsdr_push_from_host(L, lsdr_backend(L, SDR_DEVICE_CPU), SDR_F32, 1, (int64_t[]){n}, v);
+    free(v);
+    return 1;
+  }
+  if (strcmp(k, "init_noise_sigma") == 0) {
+    lua_pushnumber(L, sdr_scheduler_init_noise_sigma(b->s));
+    return 1;
+  }
+  if (strcmp(k, "order") == 0) {
+    lua_pushinteger(L, sdr_scheduler_order(b->s));
+    return 1;
+  }
+  if (strcmp(k, "num_inference_steps") == 0 || strcmp(k, "step_index") == 0 ||
+      strcmp(k, "begin_index") == 0) {
+    int v = k[0] == 'n' ? sdr_scheduler_num_inference_steps(b->s)
+            : k[0] == 's' ? sdr_scheduler_step_index(b->s)
+                          : sdr_scheduler_begin_index(b->s);
+    if ((k[0] == 'n' && v == 0) || (k[0] != 'n' && v < 0))
+      return 0; /* None */
+    lua_pushinteger(L, v);
+    return 1;
+  }
+  if (strcmp(k, "class_name") == 0) {
+    lua_pushstring(L, sdr_scheduler_class_name(sdr_scheduler_kind_of(b->s)));
+    return 1;
+  }
+  return 0;
+}
+
+static int sched_tostring(lua_State *L) {
+  lsdr_sched *b = luaL_checkudata(L, 1, LSDR_SCHEDULER);
+  if (!b->s)
+    lua_pushliteral(L, "<scheduler (closed)>");
+  else
+    lua_pushfstring(L, "<%s>", sdr_scheduler_class_name(sdr_scheduler_kind_of(b->s)));
+  return 1;
+}
+
+static const lsdr_param step_options[] = {
+    {"generator", "torch.Generator", "nil", "for schedulers that draw noise"},
+    {"eta", "number", "0.0", "DDIM's eta"},
+    {"return_dict", "boolean", "true"},
+    {0}};
+
+static const lsdr_func methods[] = {
+    {"Scheduler:set_timesteps", m_set_timesteps, "Chooses the timesteps of a run of n steps.",
+     {{"num_inference_steps", "integer"}}},
+    {"Scheduler:set_begin_index", m_set_begin_index,
+     "Where a sliced run (img2img) begins in the timesteps.", {{"begin_index", "integer"}}},
+    {"Scheduler:scale_model_input", m_scale_model_input,
+     "The sample scaled for the model at timestep t.",
+     {{"sample", "Tensor"}, {"timestep", "number|Tensor"}}},
+    {"Scheduler:step", m_step, "One step back: returns {prev_sample = Tensor}.",
+     {{"model_output", "Tensor"}, {"timestep", "number|Tensor"}, {"sample", "Tensor"},
+      {"opts", "table", "nil"}},
+     step_options},
+    {"Scheduler:add_noise", m_add_noise, "The original samples noised to timestep t.",
+     {{"original_samples", "Tensor"}, {"noise", "Tensor"}, {"timesteps", "number|Tensor"}}},
+    {0}};
+
+static const lsdr_param pretrained_options[] = {
+    {"subfolder", "string", "nil", "e.g. \"scheduler\" in a pipeline folder"}, {0}};
+
+#define CLASS(NAME)                                                                                \
+  static const lsdr_func NAME##_funcs[] = {                                                        \
+      {#NAME ".from_config", from_config,                                                          \
+       "A " #NAME " from another scheduler's config (a table or JSON text).",                      \
+       {{"config", "table|string"}, {"kwargs", "table", "nil"}}},                                  \
+      {#NAME ".from_pretrained", from_pretrained, "A " #NAME " from a scheduler_config.json.",      \
+       {{"path", "string"}, {"opts", "table", "nil"}},                                             \
+       pretrained_options},                                                                        \
+      {0}};
+
+CLASS(PNDMScheduler)
+CLASS(DDIMScheduler)
+CLASS(LMSDiscreteScheduler)
+CLASS(EulerDiscreteScheduler)
+CLASS(EulerAncestralDiscreteScheduler)
+CLASS(DPMSolverMultistepScheduler)
+
+void lsdr_open_scheduler(lua_State *L) {
+  lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
+  luaL_getmetatable(L, LSDR_SCHEDULER);
+  lua_getfield(L, -1, "__fields");
+  static const char *const props[] = {"config", "timesteps", "sigmas", "init_noise_sigma", "order",
+                                      "num_inference_steps", "step_index", "begin_index",
+                                      "class_name", NULL};
+  for (int i = 0; props[i]; i++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, props[i]);
+  }
+  lua_pop(L, 2);
+  static const struct {
+    const char *name;
+    const lsdr_func *funcs;
+  } classes[] = {{"PNDMScheduler", PNDMScheduler_funcs},
+                 {"DDIMScheduler", DDIMScheduler_funcs},
+                 {"LMSDiscreteScheduler", LMSDiscreteScheduler_funcs},
+                 {"EulerDiscreteScheduler", EulerDiscreteScheduler_funcs},
+                 {"EulerAncestralDiscreteScheduler", EulerAncestralDiscreteScheduler_funcs},
+                 {"DPMSolverMultistepScheduler", DPMSolverMultistepScheduler_funcs}};
+  for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+    lua_newtable(L);
+    lsdr_register(L, -1, classes[i].funcs);
+    lua_setglobal(L, classes[i].name);
+  }
+}
