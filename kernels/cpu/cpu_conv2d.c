@@ -156,20 +156,21 @@ int cpu_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
     np = np > P ? P : np;
   }
 
+  /* Weight blocks outermost: each widened block serves every image of the batch. */
   const float *wf = w->data;
-  for (int64_t bi = 0; bi < B; bi++) {
-    const float *x = (const float *)in->data + bi * g.C * g.H * g.W;
-    float *o = (float *)out->data + bi * g.Cout * P;
-    for (int64_t k0 = 0; k0 < K; k0 += kb) {
-      int64_t kn = K - k0 < kb ? K - k0 : kb;
-      const float *A = wf + k0; /* (Cout, kn), row stride lda */
-      int lda = (int)K;
-      if (wblk) {
-        widen_cols(wblk, w->data, w->dtype, g.Cout, K, k0, kn);
-        A = wblk;
-        lda = (int)kn;
-      }
-      float beta = k0 == 0 ? 0.0f : 1.0f;
+  for (int64_t k0 = 0; k0 < K; k0 += kb) {
+    int64_t kn = K - k0 < kb ? K - k0 : kb;
+    const float *A = wf + k0; /* (Cout, kn), row stride lda */
+    int lda = (int)K;
+    if (wblk) {
+      widen_cols(wblk, w->data, w->dtype, g.Cout, K, k0, kn);
+      A = wblk;
+      lda = (int)kn;
+    }
+    float beta = k0 == 0 ? 0.0f : 1.0f;
+    for (int64_t bi = 0; bi < B; bi++) {
+      const float *x = (const float *)in->data + bi * g.C * g.H * g.W;
+      float *o = (float *)out->data + bi * g.Cout * P;
       for (int64_t p0 = 0; p0 < P; p0 += np) {
         int64_t n = P - p0 < np ? P - p0 : np;
         const float *X;

@@ -206,7 +206,9 @@ int main(int argc, char **argv) {
     bench_conv(be, 1, 320, 64, 64, 320, 3, 1, 1, SDR_F16, 5);
     bench_conv(be, 1, 640, 32, 32, 640, 3, 1, 1, SDR_F32, 5);
     bench_conv(be, 1, 1280, 16, 16, 1280, 3, 1, 1, SDR_F32, 5);
+    bench_conv(be, 1, 1280, 16, 16, 1280, 3, 1, 1, SDR_F16, 5);
     bench_conv(be, 1, 1280, 8, 8, 1280, 3, 1, 1, SDR_F32, 5);
+    bench_conv(be, 2, 1280, 8, 8, 1280, 3, 1, 1, SDR_F16, 5);
     bench_conv(be, 1, 320, 64, 64, 320, 1, 1, 0, SDR_F32, 5);
     bench_conv(be, 1, 128, 512, 512, 128, 3, 1, 1, SDR_F32, 2);
     bench_conv(be, 1, 128, 513, 513, 128, 3, 2, 0, SDR_F32, 3);
