@@ -12,6 +12,8 @@
  * Scratch: ops never allocate. They carve what they need out of the workspace
  * (sdr_reserve_workspace; CPU_DEFAULT_WORKSPACE from the start), size their
  * chunks to fit it, and fail with a message when even the smallest chunk does not.
+ * So one backend runs one op at a time; two threads wanting to run ops at once
+ * each need a backend of their own.
  */
 #ifndef SDR_KERNELS_CPU_INTERNAL_H
 #define SDR_KERNELS_CPU_INTERNAL_H
