@@ -498,8 +498,8 @@ int sdr_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *i
   return be->ops->upsample_nearest2x(be, out, in);
 }
 
-int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
-              int top, int bottom) {
+int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
+              int bottom) {
   const char *op = "sdr_pad2d";
   char x[96];
   NEED(pad2d);

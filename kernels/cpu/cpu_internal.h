@@ -89,8 +89,8 @@ int cpu_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_
 int cpu_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alpha, float beta);
 int cpu_fill(sdr_backend *be, sdr_tensor *out, float value);
 int cpu_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
-int cpu_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
-              int top, int bottom);
+int cpu_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
+              int bottom);
 int cpu_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b, int dim);
 int cpu_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const int *perm);
 int cpu_cast(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);

@@ -217,8 +217,8 @@ int cpu_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
 
 /* ---- pad2d (F.pad(x, (left, right, top, bottom)) with zeros) ---- */
 
-int cpu_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
-              int top, int bottom) {
+int cpu_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
+              int bottom) {
   (void)be;
   (void)bottom;
   const int64_t planes = in->shape[0] * in->shape[1], H = in->shape[2], W = in->shape[3];
