@@ -19,6 +19,7 @@
  * Image.
  */
 #include "bindings/image.h"
+#include "bindings/tensor.h" // lsdr_check_tensor
 
 #include <math.h>
 #include <string.h>
@@ -226,6 +227,32 @@ static int image_frombytes(lua_State *L) {
   if (!(b->img = sdr_image_new(w, h, channels)))
     return lsdr_engine_error(L);
   memcpy(b->img->pixels, data, need);
+  return 1;
+}
+
+/* Image.fromarray(t): a uint8 tensor (H, W), (H, W, 3) or (H, W, 4), as PIL's
+ * fromarray takes numpy's arrays (the deep-dive notebook's last step). */
+static int image_fromarray(lua_State *L) {
+  lsdr_args(L);
+  lsdr_tensor *t = lsdr_check_tensor(L, lsdr_arg(L, 1));
+  if (t->t.dtype != SDR_U8)
+    return lsdr_error(L, "argument 1 (obj): a uint8 tensor expected, got %s (for values in [0, 1]: "
+                         "(t * 255):round():to(torch.uint8))",
+                      sdr_dtype_name(t->t.dtype));
+  int channels = t->t.ndim == 2 ? 1 : t->t.ndim == 3 ? (int)t->t.shape[2] : 0;
+  if (channels != 1 && channels != 3 && channels != 4)
+    return lsdr_error(L, "argument 1 (obj): shape (H, W), (H, W, 3) or (H, W, 4) expected");
+  if (t->t.shape[0] < 1 || t->t.shape[1] < 1 || t->t.shape[0] > SDR_IMAGE_MAX_SIDE ||
+      t->t.shape[1] > SDR_IMAGE_MAX_SIDE)
+    return lsdr_error(L, "argument 1 (obj): sides must be 1 to %d", SDR_IMAGE_MAX_SIDE);
+  image_box *b = push_box(L);
+  if (!(b->img = sdr_image_new((int)t->t.shape[1], (int)t->t.shape[0], channels)))
+    return lsdr_engine_error(L);
+  size_t bytes = sdr_tensor_nbytes(&t->t);
+  if (t->t.device == SDR_DEVICE_CPU)
+    memcpy(b->img->pixels, t->t.data, bytes);
+  else if (sdr_download(t->storage->be, b->img->pixels, t->t.data, bytes) != 0)
+    return lsdr_engine_error(L);
   return 1;
 }
 
@@ -496,6 +523,9 @@ static const lsdr_func image_functions[] = {
       {"size", "table", NULL, "{width, height}"},
       {"color", "integer|table", "0",
        "{r, g, b[, a]}, or a number: grey for L, PIL's packed 0xAABBGGRR for RGB(A)"}}},
+    {"Image.fromarray", image_fromarray,
+     "An image from a uint8 tensor (H, W), (H, W, 3) or (H, W, 4) (PIL's fromarray).",
+     {{"obj", "Tensor"}}},
     {"Image.frombytes",
      image_frombytes,
      "Creates an image from raw bytes, row by row, channels interleaved (PIL's frombytes).",

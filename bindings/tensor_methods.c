@@ -16,17 +16,29 @@ static const char METHODS_KEY[] = "sdrepl.tensor_methods";
 
 /* ---- making tensors from host values ---------------------------------- */
 
+static int64_t to_int64(double x) {
+  if (!(x == x))
+    return 0;
+  if (x >= 9.2e18)
+    return INT64_MAX;
+  if (x <= -9.2e18)
+    return INT64_MIN;
+  return (int64_t)x;
+}
+
 static void store_value(void *dst, sdr_dtype dtype, size_t i, double x) {
   switch (dtype) {
   case SDR_F32: ((float *)dst)[i] = (float)x; break;
   case SDR_F16: ((uint16_t *)dst)[i] = sdr_f32_to_f16((float)x); break;
   case SDR_BF16: ((uint16_t *)dst)[i] = sdr_f32_to_bf16((float)x); break;
   case SDR_F64: ((double *)dst)[i] = x; break;
-  case SDR_I64: ((int64_t *)dst)[i] = (int64_t)x; break;
-  case SDR_I32: ((int32_t *)dst)[i] = (int32_t)x; break;
-  case SDR_I16: ((int16_t *)dst)[i] = (int16_t)x; break;
-  case SDR_I8: ((int8_t *)dst)[i] = (int8_t)x; break;
-  case SDR_U8: ((uint8_t *)dst)[i] = (uint8_t)x; break;
+  /* Integers: truncated toward zero, then wrapped as numpy's astype does on
+   * x86; first clamped so the C conversion is always defined. */
+  case SDR_I64: ((int64_t *)dst)[i] = to_int64(x); break;
+  case SDR_I32: ((int32_t *)dst)[i] = (int32_t)(uint32_t)to_int64(x); break;
+  case SDR_I16: ((int16_t *)dst)[i] = (int16_t)(uint16_t)to_int64(x); break;
+  case SDR_I8: ((int8_t *)dst)[i] = (int8_t)(uint8_t)to_int64(x); break;
+  case SDR_U8: ((uint8_t *)dst)[i] = (uint8_t)to_int64(x); break;
   case SDR_BOOL: ((uint8_t *)dst)[i] = x != 0; break;
   default: break;
   }
@@ -502,7 +514,70 @@ static int m_abs(lua_State *L) {
   return 1;
 }
 
+/* Element-wise on the host, in float64, back in the tensor's dtype. */
+static int host_map(lua_State *L, double (*f)(double, double, double), double a, double b) {
+  lsdr_tensor *t = lsdr_check_tensor(L, 1);
+  double *v = lsdr_tensor_host_values(L, t);
+  size_t n = (size_t)sdr_tensor_numel(&t->t);
+  for (size_t i = 0; i < n; i++)
+    v[i] = f(v[i], a, b);
+  lsdr_push_from_host(L, t->storage->be, t->t.dtype, t->t.ndim, t->t.shape, v);
+  free(v);
+  return 1;
+}
+
+static double clamp_fn(double x, double lo, double hi) {
+  if (x != x)
+    return x;
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+static double round_fn(double x, double a, double b) {
+  (void)a, (void)b;
+  return nearbyint(x); /* half to even, as torch.round */
+}
+
+static int m_clamp(lua_State *L) {
+  lsdr_args(L);
+  double lo = lua_isnil(L, 2) ? -INFINITY : lua_tonumber(L, 2);
+  double hi = lua_isnil(L, 3) ? INFINITY : lua_tonumber(L, 3);
+  return host_map(L, clamp_fn, lo, hi);
+}
+
+static int m_round(lua_State *L) {
+  lsdr_args(L);
+  return host_map(L, round_fn, 0, 0);
+}
+
+/* t:permute(1, 3, 4, 2): dimensions reordered (1-based, as t[i] is), a copy. */
+static int m_permute(lua_State *L) {
+  lsdr_tensor *t = lsdr_check_tensor(L, 1);
+  int64_t dims[SDR_MAX_DIMS];
+  int n = lsdr_read_shape(L, 2, dims);
+  if (n != t->t.ndim)
+    return lsdr_error(L, "%d dimensions given for a %d-d tensor", n, t->t.ndim);
+  int perm[SDR_MAX_DIMS], seen[SDR_MAX_DIMS] = {0};
+  int64_t shape[SDR_MAX_DIMS];
+  for (int i = 0; i < n; i++) {
+    int64_t d = dims[i] < 0 ? dims[i] + n + 1 : dims[i];
+    if (d < 1 || d > n || seen[d - 1]++)
+      return lsdr_error(L, "the dimensions must be 1..%d, each once", n);
+    perm[i] = (int)d - 1;
+    shape[i] = t->t.shape[d - 1];
+  }
+  lsdr_tensor *out = lsdr_push_new_tensor(L, t->storage->be, t->t.dtype, n, shape);
+  if (sdr_permute(t->storage->be, &out->t, &t->t, perm) != 0)
+    return lsdr_engine_error(L);
+  return 1;
+}
+
 static const lsdr_func tensor_methods[] = {
+    {"Tensor:clamp", m_clamp, "Values limited to [min, max] (either may be nil).",
+     {{"min", "number", "nil"}, {"max", "number", "nil"}}},
+    {"Tensor:round", m_round, "Rounded to the nearest integer, halves to even (torch.round)."},
+    {"Tensor:permute", m_permute,
+     "A copy with the dimensions reordered (1-based): t:permute(1, 3, 4, 2) for NCHW to NHWC.",
+     {{"dims", "table|integer"}}},
     {"Tensor:size", m_size, "The shape as a list, or the size of one dimension (1-based).",
      {{"dim", "integer", "nil"}}},
     {"Tensor:dim", m_dim, "The number of dimensions."},

@@ -1,0 +1,19 @@
+-- %% [markdown]
+-- # Text to image
+--
+-- `sdrepl examples/txt2img.lua [MODEL] [PROMPT]`: one picture from a prompt, saved
+-- with the way it was made in its PNG (`img.info.parameters`).
+
+-- %% Load
+model = arg[1] or os.getenv("SDREPL_MODEL") or "runwayml/stable-diffusion-v1-5"
+prompt = arg[2] or "a photograph of an astronaut riding a horse"
+pipe = StableDiffusionPipeline.from_pretrained(model)
+pipe
+
+-- %% Generate
+generator = torch.Generator("cpu"):manual_seed(42)
+image = pipe{prompt = prompt, negative_prompt = "blurry, low quality",
+             num_inference_steps = 30, guidance_scale = 7.5, generator = generator}.images[1]
+image:save("txt2img.png")
+print(image.info.parameters)
+image
