@@ -1,0 +1,57 @@
+-- The sdrepl side of scripts/bench_cpu.sh: the same parts as torch_side.py, timed
+-- the same way (one warm-up, then the best of `repeat`), one JSON line each.
+--   sdrepl scripts/bench/ours.lua MODEL_DIR PART [REPEAT]
+local model, part, repeat_n = arg[1], arg[2], tonumber(arg[3] or "1")
+
+local function now()
+  local p = io.popen("date +%s.%N")
+  local t = tonumber(p:read("a"))
+  p:close()
+  return t
+end
+
+local function peak_mb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s+(%d+)")
+    if kb then return tonumber(kb) / 1024 end
+  end
+  return -1
+end
+
+local function timed(fn)
+  fn()
+  local best = math.huge
+  for _ = 1, repeat_n do
+    local t0 = now()
+    fn()
+    best = math.min(best, now() - t0)
+  end
+  return best
+end
+
+torch.manual_seed(0)
+local secs
+if part == "text_encoder" then
+  local te = CLIPTextModel.from_pretrained(model, {subfolder = "text_encoder"})
+  local tok = CLIPTokenizer.from_pretrained(model, {subfolder = "tokenizer"})
+  local ids = torch.tensor(tok({"a photograph of an astronaut riding a horse", ""},
+                               {padding = "max_length", max_length = 77}).input_ids)
+  secs = timed(function() te(ids) end)
+elseif part == "unet" then
+  local unet = UNet2DConditionModel.from_pretrained(model, {subfolder = "unet"})
+  local x, ctx = torch.randn({2, 4, 64, 64}), torch.randn({2, 77, 768})
+  secs = timed(function() unet(x, 981, {encoder_hidden_states = ctx}) end)
+elseif part == "vae_decode" then
+  local vae = AutoencoderKL.from_pretrained(model, {subfolder = "vae"})
+  local z = torch.randn({1, 4, 64, 64})
+  secs = timed(function() vae:decode(z) end)
+elseif part == "txt2img" then
+  local pipe = StableDiffusionPipeline.from_pretrained(model)
+  secs = timed(function()
+    pipe{prompt = "a photograph of an astronaut riding a horse", num_inference_steps = 3,
+         output_type = "np"}
+  end)
+else
+  error("unknown part " .. tostring(part))
+end
+print(string.format('{"part": "%s", "seconds": %.4f, "peak_rss_mb": %.1f}', part, secs, peak_mb()))

@@ -1,0 +1,64 @@
+"""The PyTorch/diffusers side of scripts/bench_cpu.sh: times each part on this
+CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}).
+
+    .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
+PART: text_encoder | unet | vae_decode | txt2img
+"""
+import json
+import resource
+import sys
+import time
+
+import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, repeat):
+    fn()  # warm-up, as ours gets one
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(model, part, repeat):
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    # Each part loads only what it runs, as ours does, so peak memory compares.
+    with torch.no_grad():
+        if part == "text_encoder":
+            tok = CLIPTokenizer.from_pretrained(model, subfolder="tokenizer")
+            text = CLIPTextModel.from_pretrained(model, subfolder="text_encoder")
+            ids = tok(["a photograph of an astronaut riding a horse", ""],
+                      padding="max_length", max_length=77, return_tensors="pt").input_ids
+            secs = timed(lambda: text(ids), repeat)
+        elif part == "unet":
+            unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet")
+            x = torch.randn(2, 4, 64, 64)
+            ctx = torch.randn(2, 77, 768)
+            secs = timed(lambda: unet(x, 981, encoder_hidden_states=ctx), repeat)
+        elif part == "vae_decode":
+            vae = AutoencoderKL.from_pretrained(model, subfolder="vae")
+            z = torch.randn(1, 4, 64, 64)
+            secs = timed(lambda: vae.decode(z), repeat)
+        elif part == "txt2img":
+            pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32,
+                                                           safety_checker=None,
+                                                           requires_safety_checker=False)
+            pipe.set_progress_bar_config(disable=True)
+            secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
+                                      num_inference_steps=3, output_type="np"), repeat)
+        else:
+            sys.exit(f"unknown part {part}")
+    print(json.dumps({"part": part, "seconds": secs, "peak_rss_mb": peak_mb()}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1)

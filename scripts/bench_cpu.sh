@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# scripts/bench_cpu.sh — sdrepl against PyTorch/diffusers on this CPU, in one run.
+#
+#   scripts/bench_cpu.sh [PARTS...]     (default: text_encoder unet vae_decode txt2img)
+#
+# Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
+# once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
+# in a fresh process on each side, alternating, best of SDREPL_BENCH_REPEAT
+# after a warm-up; the table gives the time ratio (PyTorch / ours: above 1 means
+# we are faster) and peak memory. Needs .venv-torch
+# (scripts/reference/setup_torch_env.sh) and build/sdrepl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${SDREPL_BENCH_MODEL:-build/bench/sd15-random}
+REPEAT=${SDREPL_BENCH_REPEAT:-2}
+PY=.venv-torch/bin/python
+[ -x "$PY" ] || { echo "bench: run scripts/reference/setup_torch_env.sh first" >&2; exit 2; }
+[ -x build/sdrepl ] || { echo "bench: build sdrepl first (scripts/setup.sh)" >&2; exit 2; }
+mkdir -p "$(dirname "$MODEL")"
+"$PY" scripts/bench/make_random_sd.py "$MODEL" >&2
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(text_encoder unet vae_decode txt2img)
+# Debian's torch uses OpenBLAS; make sure it is the optimised pthread build, not
+# the reference BLAS (FACTS: 15x slower), and that neither side takes more than 2 threads.
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
+results=$(mktemp)
+for part in "${parts[@]}"; do
+  echo "bench: $part" >&2
+  torch_line=$("$PY" scripts/bench/torch_side.py "$MODEL" "$part" "$REPEAT" 2>/dev/null | tail -n 1)
+  ours_line=$(SDREPL_NO_WINDOW=1 build/sdrepl scripts/bench/ours.lua "$MODEL" "$part" "$REPEAT" 2>/dev/null | tail -n 1)
+  echo "$part|$torch_line|$ours_line" >>"$results"
+done
+"$PY" - "$results" <<'PY'
+import json, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
+print(f"{'part':<14}{'pytorch s':>11}{'sdrepl s':>11}{'ratio':>8}{'pytorch MB':>12}{'sdrepl MB':>11}")
+for part, t, o in rows:
+    t, o = json.loads(t), json.loads(o)
+    print(f"{part:<14}{t['seconds']:>11.3f}{o['seconds']:>11.3f}{t['seconds'] / o['seconds']:>8.2f}"
+          f"{t['peak_rss_mb']:>12.0f}{o['peak_rss_mb']:>11.0f}")
+PY
+rm -f "$results"
