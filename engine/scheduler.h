@@ -63,4 +63,53 @@ int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
 /* The config as JSON text (for Lua's scheduler.config and from_config); owned by s. */
 const char *sdr_scheduler_config_json(const sdr_scheduler *s);
 
+/* ---- additions ----
+ *
+ * Making: sdr_scheduler_load(json, kind) is diffusers' from_config(config): keys the
+ * config lists in "_use_default_values" are dropped first, so the new class takes its
+ * own defaults for them (EulerDiscreteScheduler from SD 1.4's PNDM config gets
+ * "linspace" spacing, as in diffusers 0.27); keys the class does not take are kept in
+ * its config for a later from_config. A config value that changes numbers and is not
+ * supported (thresholding, an unknown beta_schedule, spacing or prediction_type, ...)
+ * fails with a message naming the key and the accepted values.
+ *
+ * Stepping: prev_sample may be the sample itself (in place). eta is DDIM's (0 for the
+ * others). DDIM with eta > 0, Euler ancestral and the SDE variants of DPM-Solver draw
+ * noise shaped like the model output from g, one randn call per step as randn_tensor
+ * makes; EulerDiscreteScheduler draws (and drops) the same numbers when g is given,
+ * because diffusers' Euler step calls randn_tensor even with s_churn = 0.
+ * set_timesteps starts a new run: step counters and multistep history are reset.
+ *
+ * Device memory: multistep history (PNDM's ets, LMS's derivatives, DPM's model outputs)
+ * and a few scalars live on the backend of the last step, allocated on first use.
+ * sdr_scheduler_free gives them back to that backend, so free a scheduler before its
+ * backend, or call sdr_scheduler_release first. */
+
+/* from_config(config, **kwargs): kwargs_json (a JSON object, or NULL) overrides values
+ * of the config, including ones it lists in "_use_default_values". */
+sdr_scheduler *sdr_scheduler_from_config(const char *config_json, int kind,
+                                         const char *kwargs_json);
+/* Gives back the device memory of the history (the current run's history is lost). */
+void sdr_scheduler_release(sdr_scheduler *s);
+
+/* set_begin_index(i), which img2img calls after slicing the timesteps: the first step
+ * (and add_noise) use index i. LMS, Euler, Euler ancestral, DPM; PNDM and DDIM have no
+ * such method in diffusers and ignore it. */
+int sdr_scheduler_set_begin_index(sdr_scheduler *s, int begin_index);
+/* step_index and begin_index; -1 for None. */
+int sdr_scheduler_step_index(const sdr_scheduler *s);
+int sdr_scheduler_begin_index(const sdr_scheduler *s);
+/* num_inference_steps after set_timesteps (DPM: len(timesteps)); 0 for None. */
+int sdr_scheduler_num_inference_steps(const sdr_scheduler *s);
+/* The dtype torch holds the timesteps in: SDR_I64 (PNDM, DDIM, DPM), SDR_F32 (most),
+ * SDR_F64 (LMS with Karras sigmas; Euler ancestral before set_timesteps). */
+sdr_dtype sdr_scheduler_timesteps_dtype(const sdr_scheduler *s);
+/* The sigmas of LMS, Euler, Euler ancestral and DPM (float32, as diffusers keeps them,
+ * with the final 0 or sigma_min); NULL and *n = 0 for PNDM and DDIM. */
+const float *sdr_scheduler_sigmas(const sdr_scheduler *s, int *n);
+/* The dtype noise is drawn in: float32 (default), or float16 / bfloat16 for a pipeline
+ * whose model output is half (randn_tensor draws in the model output's dtype, and
+ * torch's half normals are their own stream). DPM's SDE noise is always float32. */
+int sdr_scheduler_set_noise_dtype(sdr_scheduler *s, sdr_dtype dtype);
+
 #endif

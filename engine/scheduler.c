@@ -1,0 +1,274 @@
+/* engine/scheduler.c — the public scheduler calls: argument checks, then the class.
+ *
+ * What each class computes lives in engine/scheduler_<name>.c; the config dict in
+ * scheduler_config.c; the shared schedules in scheduler_schedule.c.
+ */
+#include "engine/scheduler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h" // sdr_fail
+#include "engine/scheduler_internal.h"
+
+#include <cjson/cJSON.h>
+
+static const sched_class *const classes[SDR_SCHED_COUNT] = {
+    [SDR_SCHED_PNDM] = &sched_pndm_class,
+    [SDR_SCHED_DDIM] = &sched_ddim_class,
+    [SDR_SCHED_LMS] = &sched_lms_class,
+    [SDR_SCHED_EULER] = &sched_euler_class,
+    [SDR_SCHED_EULER_ANCESTRAL] = &sched_euler_ancestral_class,
+    [SDR_SCHED_DPMSOLVER_MULTISTEP] = &sched_dpmsolver_class,
+};
+
+int sdr_scheduler_kind_from_name(const char *class_name) {
+  for (int k = 0; class_name && k < SDR_SCHED_COUNT; k++)
+    if (strcmp(classes[k]->name, class_name) == 0)
+      return k;
+  return -1;
+}
+
+const char *sdr_scheduler_class_name(sdr_scheduler_kind kind) {
+  return (unsigned)kind < SDR_SCHED_COUNT ? classes[kind]->name : NULL;
+}
+
+/* ---- making and freeing ---- */
+
+static int unknown_class(const char *name) {
+  return sdr_fail("unknown scheduler class \"%s\" (supported: PNDMScheduler, DDIMScheduler, "
+                  "LMSDiscreteScheduler, EulerDiscreteScheduler, "
+                  "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler)",
+                  name);
+}
+
+sdr_scheduler *sdr_scheduler_from_config(const char *config_json, int kind,
+                                         const char *kwargs_json) {
+  cJSON *in = sched_json_parse(config_json, "scheduler config");
+  if (!in)
+    return NULL;
+  cJSON *kw = NULL;
+  if (kwargs_json && !(kw = sched_json_parse(kwargs_json, "scheduler keyword arguments"))) {
+    cJSON_Delete(in);
+    return NULL;
+  }
+  sdr_scheduler *s = NULL;
+  if (kind < 0) {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(in, "_class_name");
+    if (!cJSON_IsString(name)) {
+      sdr_fail("scheduler config: no \"_class_name\" to say which scheduler it is");
+      goto done;
+    }
+    kind = sdr_scheduler_kind_from_name(name->valuestring);
+    if (kind < 0) {
+      unknown_class(name->valuestring);
+      goto done;
+    }
+  } else if (kind >= SDR_SCHED_COUNT) {
+    sdr_fail("unknown scheduler kind %d", kind);
+    goto done;
+  }
+  s = calloc(1, sizeof *s);
+  if (!s) {
+    sdr_fail("scheduler: out of memory");
+    goto done;
+  }
+  s->kind = (sdr_scheduler_kind)kind;
+  s->cls = classes[kind];
+  s->noise_dtype = SDR_F32;
+  sched_reset_run(s);
+  if (sched_config_build(s, in, kw) != 0 || s->cls->init(s) != 0) {
+    sdr_scheduler_free(s);
+    s = NULL;
+  }
+done:
+  cJSON_Delete(in);
+  cJSON_Delete(kw);
+  return s;
+}
+
+sdr_scheduler *sdr_scheduler_load(const char *config_json, int kind) {
+  return sdr_scheduler_from_config(config_json, kind, NULL);
+}
+
+sdr_scheduler *sdr_scheduler_from_scheduler(const sdr_scheduler *s, sdr_scheduler_kind kind) {
+  if (!s)
+    return sdr_fail("from_config: no scheduler"), NULL;
+  return sdr_scheduler_from_config(s->config_json, (int)kind, NULL);
+}
+
+void sdr_scheduler_release(sdr_scheduler *s) {
+  if (!s)
+    return;
+  sched_free_buffers(s);
+  s->n_hist = 0;
+  s->has_cur_sample = s->has_cur_model_output = 0;
+}
+
+void sdr_scheduler_free(sdr_scheduler *s) {
+  if (!s)
+    return;
+  sched_free_buffers(s);
+  cJSON_Delete(s->config);
+  free(s->config_json);
+  free(s->alphas_cumprod);
+  free(s->log_sigmas);
+  free(s->timesteps);
+  free(s->sigmas);
+  free(s);
+}
+
+/* ---- what it holds ---- */
+
+sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s) { return s->kind; }
+const char *sdr_scheduler_config_json(const sdr_scheduler *s) { return s->config_json; }
+int sdr_scheduler_order(const sdr_scheduler *s) { return s ? 1 : 0; } /* all six: order = 1 */
+
+const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
+  *n = s->n_timesteps;
+  return s->timesteps;
+}
+
+sdr_dtype sdr_scheduler_timesteps_dtype(const sdr_scheduler *s) { return s->timesteps_dtype; }
+
+const float *sdr_scheduler_sigmas(const sdr_scheduler *s, int *n) {
+  *n = s->n_sigmas;
+  return s->sigmas;
+}
+
+int sdr_scheduler_num_inference_steps(const sdr_scheduler *s) { return s->num_inference_steps; }
+int sdr_scheduler_step_index(const sdr_scheduler *s) { return s->step_index; }
+int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
+
+/* init_noise_sigma: 1 for PNDM, DDIM and DPM; the largest sigma for the others, or
+ * sqrt(max^2 + 1) with leading spacing (a float32 0-d tensor in diffusers). */
+double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
+  if (s->kind != SDR_SCHED_LMS && s->kind != SDR_SCHED_EULER &&
+      s->kind != SDR_SCHED_EULER_ANCESTRAL)
+    return 1.0;
+  float m = s->n_sigmas ? s->sigmas[0] : 0;
+  for (int i = 1; i < s->n_sigmas; i++)
+    m = s->sigmas[i] > m ? s->sigmas[i] : m;
+  if (s->c.spacing == SCHED_LINSPACE || s->c.spacing == SCHED_TRAILING)
+    return m;
+  return sqrtf(m * m + 1.0f);
+}
+
+int sdr_scheduler_set_noise_dtype(sdr_scheduler *s, sdr_dtype dtype) {
+  if (dtype != SDR_F32 && dtype != SDR_F16 && dtype != SDR_BF16)
+    return sdr_fail("%s: noise is drawn in float32, float16 or bfloat16, not %s", s->cls->name,
+                    sdr_dtype_name(dtype));
+  s->noise_dtype = dtype;
+  return 0;
+}
+
+/* ---- running ---- */
+
+int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
+  if (!s)
+    return sdr_fail("set_timesteps: no scheduler");
+  if (num_inference_steps < 1)
+    return sdr_fail("%s.set_timesteps: num_inference_steps must be at least 1, got %d",
+                    s->cls->name, num_inference_steps);
+  if (num_inference_steps > s->n_train)
+    return sdr_fail("%s.set_timesteps: num_inference_steps (%d) cannot be larger than "
+                    "num_train_timesteps (%d)",
+                    s->cls->name, num_inference_steps, s->n_train);
+  if (s->cls->set_timesteps(s, num_inference_steps) != 0)
+    return -1;
+  sched_reset_run(s);
+  return 0;
+}
+
+int sdr_scheduler_set_begin_index(sdr_scheduler *s, int begin_index) {
+  if (!s->cls->has_begin_index)
+    return 0; /* PNDM and DDIM have no set_begin_index; img2img skips them */
+  if (begin_index < 0 || begin_index >= s->n_timesteps)
+    return sdr_fail("%s.set_begin_index: %d is not in [0, %d)", s->cls->name, begin_index,
+                    s->n_timesteps);
+  s->begin_index = begin_index;
+  return 0;
+}
+
+static int check_latent(const sdr_scheduler *s, const char *fn, const char *what,
+                        const sdr_tensor *t, const sdr_backend *be) {
+  if (!t)
+    return sdr_fail("%s.%s: no %s", s->cls->name, fn, what);
+  if (t->dtype != SDR_F32)
+    return sdr_fail("%s.%s: %s is %s, expected float32", s->cls->name, fn, what,
+                    sdr_dtype_name(t->dtype));
+  if (t->device != be->device)
+    return sdr_fail("%s.%s: %s is on %s, the backend on %s", s->cls->name, fn, what,
+                    sdr_device_name(t->device), sdr_device_name(be->device));
+  return 0;
+}
+
+static int check_same(const sdr_scheduler *s, const char *fn, const char *what, const sdr_tensor *t,
+                      const sdr_tensor *like) {
+  char a[96], b[96];
+  if (!sdr_tensor_same_shape(t, like))
+    return sdr_fail("%s.%s: %s is %s, the sample %s", s->cls->name, fn, what,
+                    sdr_shape_str(t, a, sizeof a), sdr_shape_str(like, b, sizeof b));
+  return 0;
+}
+
+int sdr_scheduler_scale_model_input(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                                    const sdr_tensor *sample, double t) {
+  if (!s || !be)
+    return sdr_fail("scale_model_input: no scheduler or backend");
+  if (check_latent(s, "scale_model_input", "sample", sample, be) ||
+      check_latent(s, "scale_model_input", "out", out, be) ||
+      check_same(s, "scale_model_input", "out", out, sample))
+    return -1;
+  if (!s->cls->scale_model_input) {
+    sched_ctx cx = {s, be, NULL};
+    return sched_copy(&cx, out, sample);
+  }
+  return s->cls->scale_model_input(s, be, out, sample, t);
+}
+
+int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tensor *prev_sample,
+                       const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                       sdr_generator *g, float eta) {
+  if (!s || !be || !a)
+    return sdr_fail("step: no scheduler, backend or arena");
+  if (check_latent(s, "step", "model_output", model_output, be) ||
+      check_latent(s, "step", "sample", sample, be) ||
+      check_latent(s, "step", "prev_sample", prev_sample, be) ||
+      check_same(s, "step", "model_output", model_output, sample) ||
+      check_same(s, "step", "prev_sample", prev_sample, sample))
+    return -1;
+  if (s->num_inference_steps == 0)
+    return sdr_fail("%s.step: number of inference steps is None: call set_timesteps first",
+                    s->cls->name);
+  if (sched_use_backend(s, be) != 0)
+    return -1;
+  /* the history of a run must stay one shape */
+  for (int k = 0; k < s->n_hist + 2; k++) {
+    int i = k < s->n_hist             ? s->hist[k]
+            : k == s->n_hist          ? (s->has_cur_sample ? SCHED_SLOT_CUR_SAMPLE : -1)
+            : s->has_cur_model_output ? SCHED_SLOT_CUR_MODEL_OUTPUT
+                                      : -1;
+    if (i >= 0 && check_same(s, "step", "the history of this run", &s->buf.slot[i], sample))
+      return -1;
+  }
+  sched_ctx cx = {s, be, a};
+  sdr_arena_mark m = sdr_arena_get_mark(a);
+  int rc = s->cls->step(s, &cx, prev_sample, model_output, t, sample, g, eta);
+  sdr_arena_release(a, m);
+  return rc;
+}
+
+int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                            const sdr_tensor *original, const sdr_tensor *noise, double t) {
+  if (!s || !be)
+    return sdr_fail("add_noise: no scheduler or backend");
+  if (check_latent(s, "add_noise", "original_samples", original, be) ||
+      check_latent(s, "add_noise", "noise", noise, be) ||
+      check_latent(s, "add_noise", "out", out, be) ||
+      check_same(s, "add_noise", "noise", noise, original) ||
+      check_same(s, "add_noise", "out", out, original))
+    return -1;
+  return s->cls->add_noise(s, be, out, original, noise, t);
+}

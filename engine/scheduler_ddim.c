@@ -1,0 +1,131 @@
+/* engine/scheduler_ddim.c — DDIMScheduler (diffusers 0.27.2 schedulers/scheduling_ddim.py):
+ * denoising diffusion implicit models (Song et al. 2021), formula (12), with eta for
+ * the stochastic part (eta 0: deterministic; eta 1: DDPM's variance).
+ *
+ * With eta > 0 each step draws noise shaped like the model output from the generator,
+ * as randn_tensor does. clip_sample (DDIM's default, which SD configs turn off) clamps
+ * the predicted original sample; thresholding is not supported.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "engine/error.h" // sdr_fail
+#include "engine/scheduler_internal.h"
+
+static const sched_param params[] = {
+    {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
+    {"beta_start", SCHED_P_NUMBER, 0.0001, NULL},
+    {"beta_end", SCHED_P_NUMBER, 0.02, NULL},
+    {"beta_schedule", SCHED_P_STRING, 0, "linear"},
+    {"trained_betas", SCHED_P_LIST_OR_NULL, 0, NULL},
+    {"clip_sample", SCHED_P_BOOL, 1, NULL},
+    {"set_alpha_to_one", SCHED_P_BOOL, 1, NULL},
+    {"steps_offset", SCHED_P_INT, 0, NULL},
+    {"prediction_type", SCHED_P_STRING, 0, "epsilon"},
+    {"thresholding", SCHED_P_BOOL, 0, NULL},
+    {"dynamic_thresholding_ratio", SCHED_P_NUMBER, 0.995, NULL},
+    {"clip_sample_range", SCHED_P_NUMBER, 1.0, NULL},
+    {"sample_max_value", SCHED_P_NUMBER, 1.0, NULL},
+    {"timestep_spacing", SCHED_P_STRING, 0, "leading"},
+    {"rescale_betas_zero_snr", SCHED_P_BOOL, 0, NULL},
+};
+
+/* set_timesteps, largest first, as int64. */
+static int ddim_set_timesteps(sdr_scheduler *s, int n) {
+  double *t = malloc(sizeof(double) * (size_t)(n + 1));
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  int m = sched_common_timesteps(s, n, t);
+  for (int i = 0; i < m; i++)
+    t[i] = sched_round(t[i]);
+  int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
+  free(t);
+  s->num_inference_steps = n;
+  return rc;
+}
+
+static int ddim_init(sdr_scheduler *s) {
+  if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
+      0)
+    return -1;
+  /* __init__: timesteps = arange(0, num_train_timesteps)[::-1] */
+  int n = s->n_train;
+  double *t = malloc(sizeof(double) * (size_t)n);
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  for (int i = 0; i < n; i++)
+    t[i] = n - 1 - i;
+  int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
+  free(t);
+  s->num_inference_steps = 0;
+  return rc;
+}
+
+static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                     const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                     sdr_generator *g, float eta) {
+  double prev_t = t - (double)(s->c.num_train_timesteps / s->num_inference_steps);
+  float a_t, a_prev = s->final_alpha_cumprod;
+  if (sched_alpha_at(s, t, &a_t) != 0 || (prev_t >= 0 && sched_alpha_at(s, prev_t, &a_prev) != 0))
+    return -1;
+  float b_t = 1.0f - a_t;
+  sdr_tensor x0, eps, t1, t2;
+  if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &eps, sample) != 0 ||
+      sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
+    return -1;
+  const sdr_tensor *pred_eps = &eps;
+  switch (s->c.prediction) {
+  case SCHED_EPSILON: /* x0 = (sample - b_t ** 0.5 * eps) / a_t ** 0.5 */
+    if (sched_mul(cx, &t1, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, sample, &t1) ||
+        sched_div(cx, &x0, &x0, sqrtf(a_t)) != 0)
+      return -1;
+    pred_eps = model_output;
+    break;
+  case SCHED_SAMPLE: /* eps = (sample - a_t ** 0.5 * x0) / b_t ** 0.5 */
+    if (sched_copy(cx, &x0, model_output) != 0 ||
+        sched_mul(cx, &t1, model_output, sqrtf(a_t)) != 0 || sched_sub(cx, &eps, sample, &t1) ||
+        sched_div(cx, &eps, &eps, sqrtf(b_t)) != 0)
+      return -1;
+    break;
+  case SCHED_V_PREDICTION: /* x0 = a^.5 x - b^.5 v;  eps = a^.5 v + b^.5 x */
+    if (sched_mul(cx, &t1, sample, sqrtf(a_t)) != 0 ||
+        sched_mul(cx, &t2, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, &t1, &t2) ||
+        sched_mul(cx, &t1, model_output, sqrtf(a_t)) != 0 ||
+        sched_mul(cx, &t2, sample, sqrtf(b_t)) != 0 || sched_add(cx, &eps, &t1, &t2))
+      return -1;
+    break;
+  }
+  if (s->c.clip_sample) {
+    float r = (float)s->c.clip_sample_range;
+    if (sched_clamp(cx, &x0, -r, r) != 0)
+      return -1;
+  }
+  /* _get_variance, then std_dev_t = eta * variance ** 0.5 (eta a Python float) */
+  float b_prev = 1.0f - a_prev;
+  float variance = (b_prev / b_t) * (1.0f - a_t / a_prev);
+  float std_dev_t = eta * sqrtf(variance);
+  /* pred_sample_direction = (1 - a_prev - std**2) ** 0.5 * eps */
+  float dir = sqrtf(1.0f - a_prev - std_dev_t * std_dev_t);
+  if (sched_mul(cx, &t1, pred_eps, dir) != 0 || sched_mul(cx, &t2, &x0, sqrtf(a_prev)) != 0)
+    return -1;
+  if (!(eta > 0))
+    return sched_add(cx, prev_sample, &t2, &t1);
+  sdr_tensor noise;
+  if (sched_add(cx, &t2, &t2, &t1) != 0 ||
+      sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0 ||
+      sched_mul(cx, &noise, &noise, std_dev_t) != 0)
+    return -1;
+  return sched_add(cx, prev_sample, &t2, &noise);
+}
+
+const sched_class sched_ddim_class = {
+    .name = "DDIMScheduler",
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .has_begin_index = 0,
+    .init = ddim_init,
+    .set_timesteps = ddim_set_timesteps,
+    .scale_model_input = NULL,
+    .step = ddim_step,
+    .add_noise = sched_add_noise_alphas,
+};

@@ -1,0 +1,449 @@
+/* engine/scheduler_dpmsolver.c — DPMSolverMultistepScheduler (diffusers 0.27.2
+ * schedulers/scheduling_dpmsolver_multistep.py): DPM-Solver (Lu et al. 2022) and
+ * DPM-Solver++ of order 1 to 3, midpoint or Heun, SDE variants, Karras sigmas or
+ * uniform log-SNR ("lu") steps.
+ *
+ * The model output is first turned into a data prediction (the "++" variants) or a
+ * noise prediction, kept for the next steps; each update is a sum of
+ * coefficient * tensor terms whose coefficients come from log-SNRs of 0-d float32
+ * tensors. The last step is first order when final_sigmas_type is "zero" (its log-SNR
+ * is infinite), and short schedules end with lower orders.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"        // sdr_fail
+#include "engine/model_config.h" // sdr_json, sdr_json_number_opt
+#include "engine/scheduler_internal.h"
+
+static const sched_param params[] = {
+    {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
+    {"beta_start", SCHED_P_NUMBER, 0.0001, NULL},
+    {"beta_end", SCHED_P_NUMBER, 0.02, NULL},
+    {"beta_schedule", SCHED_P_STRING, 0, "linear"},
+    {"trained_betas", SCHED_P_LIST_OR_NULL, 0, NULL},
+    {"solver_order", SCHED_P_INT, 2, NULL},
+    {"prediction_type", SCHED_P_STRING, 0, "epsilon"},
+    {"thresholding", SCHED_P_BOOL, 0, NULL},
+    {"dynamic_thresholding_ratio", SCHED_P_NUMBER, 0.995, NULL},
+    {"sample_max_value", SCHED_P_NUMBER, 1.0, NULL},
+    {"algorithm_type", SCHED_P_STRING, 0, "dpmsolver++"},
+    {"solver_type", SCHED_P_STRING, 0, "midpoint"},
+    {"lower_order_final", SCHED_P_BOOL, 1, NULL},
+    {"euler_at_final", SCHED_P_BOOL, 0, NULL},
+    {"use_karras_sigmas", SCHED_P_BOOL, 0, NULL},
+    {"use_lu_lambdas", SCHED_P_BOOL, 0, NULL},
+    {"final_sigmas_type", SCHED_P_STRING, 0, "zero"},
+    {"lambda_min_clipped", SCHED_P_NUMBER, -INFINITY, NULL},
+    {"variance_type", SCHED_P_STRING_OR_NULL, 0, NULL},
+    {"timestep_spacing", SCHED_P_STRING, 0, "linspace"},
+    {"steps_offset", SCHED_P_INT, 0, NULL},
+    {"rescale_betas_zero_snr", SCHED_P_BOOL, 0, NULL},
+};
+
+static int is_sde(const sdr_scheduler *s) {
+  return s->c.algorithm == SCHED_SDE_DPMSOLVER_PP || s->c.algorithm == SCHED_SDE_DPMSOLVER;
+}
+static int is_data_prediction(const sdr_scheduler *s) { /* the "++" variants */
+  return s->c.algorithm == SCHED_DPMSOLVER_PP || s->c.algorithm == SCHED_SDE_DPMSOLVER_PP;
+}
+static int heun(const sdr_scheduler *s) { return strcmp(s->c.solver_type, "heun") == 0; }
+
+/* ---- __init__ and set_timesteps ---- */
+
+static int dpm_init(sdr_scheduler *s) {
+  sched_config *c = &s->c;
+  const char *name = s->cls->name;
+  if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
+      0)
+    return -1;
+  const char *a = c->algorithm_type;
+  if (strcmp(a, "deis") == 0) { /* diffusers registers dpmsolver++ in its place */
+    if (sched_config_set_string(s, "algorithm_type", "dpmsolver++") != 0)
+      return -1;
+    a = c->algorithm_type;
+  }
+  if (strcmp(a, "dpmsolver++") == 0)
+    c->algorithm = SCHED_DPMSOLVER_PP;
+  else if (strcmp(a, "dpmsolver") == 0)
+    c->algorithm = SCHED_DPMSOLVER;
+  else if (strcmp(a, "sde-dpmsolver++") == 0)
+    c->algorithm = SCHED_SDE_DPMSOLVER_PP;
+  else if (strcmp(a, "sde-dpmsolver") == 0)
+    c->algorithm = SCHED_SDE_DPMSOLVER;
+  else
+    return sdr_fail("%s: algorithm_type \"%s\" is not supported (dpmsolver++, dpmsolver, "
+                    "sde-dpmsolver++, sde-dpmsolver)",
+                    name, a);
+  const char *st = c->solver_type;
+  if (strcmp(st, "logrho") == 0 || strcmp(st, "bh1") == 0 || strcmp(st, "bh2") == 0) {
+    if (sched_config_set_string(s, "solver_type", "midpoint") != 0)
+      return -1;
+  } else if (strcmp(st, "midpoint") != 0 && strcmp(st, "heun") != 0) {
+    return sdr_fail("%s: solver_type \"%s\" is not supported (midpoint, heun)", name, st);
+  }
+  const char *f = c->final_sigmas_type;
+  if (strcmp(f, "zero") != 0 && strcmp(f, "sigma_min") != 0)
+    return sdr_fail("%s: final_sigmas_type \"%s\" is not supported (zero, sigma_min)", name, f);
+  if (!is_data_prediction(s) && strcmp(f, "zero") == 0)
+    return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type %s; "
+                    "choose sigma_min",
+                    name, a);
+  if (c->solver_order < 1 || c->solver_order > 3)
+    return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
+  if (c->solver_order == 3 && is_sde(s))
+    return sdr_fail("%s: solver_order 3 has no %s update in diffusers", name, a);
+  if (c->variance_type &&
+      (strcmp(c->variance_type, "learned") == 0 || strcmp(c->variance_type, "learned_range") == 0))
+    return sdr_fail("%s: variance_type \"%s\" is not supported", name, c->variance_type);
+  /* _convert_to_karras looks for sigma_min / sigma_max anywhere in the config, also
+   * among the keys it keeps for other classes (an Euler config's). */
+  char path[96];
+  snprintf(path, sizeof path, "%s config", name);
+  sdr_json j = {path, s->config};
+  if (sdr_json_number_opt(&j, "sigma_min", NAN, &c->sigma_min) != 0 ||
+      sdr_json_number_opt(&j, "sigma_max", NAN, &c->sigma_max) != 0)
+    return -1;
+  /* __init__: sigmas of all training steps (ascending, no final zero); timesteps
+   * linspace(0, T-1, T) in float32, largest first */
+  int n = s->n_train;
+  double *t = malloc(sizeof(double) * (size_t)n);
+  float *sg = malloc(sizeof(float) * (size_t)n);
+  if (!t || !sg) {
+    free(t), free(sg);
+    return sdr_fail("%s: out of memory", name);
+  }
+  sched_np_linspace(t, 0, n - 1, n);
+  for (int i = 0; i < n / 2; i++) { /* [::-1] */
+    double x = t[i];
+    t[i] = t[n - 1 - i];
+    t[n - 1 - i] = x;
+  }
+  for (int i = 0; i < n; i++) {
+    t[i] = (float)t[i]; /* dtype=np.float32 */
+    sg[i] = sched_train_sigma(s, i);
+  }
+  int rc = sched_set_schedule(s, t, n, SDR_F32, sg, n);
+  free(t), free(sg);
+  s->num_inference_steps = 0;
+  return rc;
+}
+
+/* lambda_t = log(alpha_t) - log(sigma_t) in float32; how many of the smallest
+ * (flipped) values lie below lambda_min_clipped: torch.searchsorted's left side. */
+static int clipped_index(const sdr_scheduler *s) {
+  int n = s->n_train, k = 0;
+  for (int i = n - 1; i >= 0; i--) {
+    float a = s->alphas_cumprod[i];
+    float lambda = sched_torch_logf(sqrtf(a)) - sched_torch_logf(sqrtf(1.0f - a));
+    if (lambda < s->c.lambda_min_clipped)
+      k++;
+    else
+      break;
+  }
+  return k;
+}
+
+static int dpm_set_timesteps(sdr_scheduler *s, int n) {
+  const sched_config *c = &s->c;
+  long long T = c->num_train_timesteps;
+  long long last = T - clipped_index(s);
+  double *t = malloc(sizeof(double) * (size_t)(n + 2) * 2);
+  float *sg = malloc(sizeof(float) * (size_t)(n + 3));
+  float *train = malloc(sizeof(float) * (size_t)s->n_train);
+  if (!t || !sg || !train) {
+    free(t), free(sg), free(train);
+    return sdr_fail("%s: out of memory", s->cls->name);
+  }
+  double *sd = t + n + 2;
+  int m = 0;
+  switch (c->spacing) {
+  case SCHED_LINSPACE: /* linspace(0, last - 1, n + 1).round()[::-1][:-1] */
+    sched_np_linspace(sd, 0, (double)(last - 1), n + 1);
+    for (m = 0; m < n; m++)
+      t[m] = sched_round(sd[n - m]);
+    break;
+  case SCHED_LEADING: { /* (arange(0, n + 1) * (last // (n + 1))).round()[::-1][:-1] + offset */
+    long long ratio = last / (n + 1);
+    for (m = 0; m < n; m++)
+      t[m] = (double)((long long)(n - m) * ratio + c->steps_offset);
+    break;
+  }
+  case SCHED_TRAILING: /* arange(last, 0, -T / n).round() - 1 */
+    m = sched_np_arange(t, n + 1, (double)last, 0, -((double)T / n));
+    for (int i = 0; i < m; i++)
+      t[i] = sched_round(t[i]) - 1;
+    break;
+  }
+  for (int i = 0; i < s->n_train; i++)
+    train[i] = sched_train_sigma(s, i);
+  if (c->use_karras_sigmas) {
+    double lo = isnan(c->sigma_min) ? train[0] : c->sigma_min;
+    double hi = isnan(c->sigma_max) ? train[s->n_train - 1] : c->sigma_max;
+    m = n;
+    sched_karras(sd, lo, hi, n);
+    for (int i = 0; i < m; i++)
+      t[i] = sched_round(sched_sigma_to_t(s, sd[i]));
+  } else if (c->use_lu_lambdas) {
+    /* _convert_to_lu: uniform in log-sigma between the ends, rho 1 */
+    double lmin = s->log_sigmas[0], lmax = s->log_sigmas[s->n_train - 1];
+    m = n;
+    sched_np_linspace(sd, 0, 1, n);
+    for (int i = 0; i < m; i++) {
+      sd[i] = exp(lmax + sd[i] * (lmin - lmax));
+      t[i] = sched_round(sched_sigma_to_t(s, sd[i]));
+    }
+  } else {
+    for (int i = 0; i < m; i++)
+      sd[i] = sched_np_interp(t[i], train, s->n_train);
+  }
+  for (int i = 0; i < m; i++)
+    sg[i] = (float)sd[i];
+  sg[m] = strcmp(c->final_sigmas_type, "sigma_min") == 0 ? train[0] : 0.0f;
+  int rc = sched_set_schedule(s, t, m, SDR_I64, sg, m + 1);
+  free(t), free(sg), free(train);
+  s->num_inference_steps = m; /* len(timesteps) */
+  return rc;
+}
+
+/* ---- the step ---- */
+
+/* _sigma_to_alpha_sigma_t: alpha = 1 / (sigma^2 + 1) ** 0.5 (a reciprocal), sigma * alpha;
+ * and the log-SNR lambda = log(alpha) - log(sigma). */
+typedef struct dpm_point {
+  float alpha, sigma, lambda;
+} dpm_point;
+
+static dpm_point point(float sigma) {
+  dpm_point p;
+  p.alpha = 1.0f / sqrtf(sigma * sigma + 1.0f);
+  p.sigma = sigma * p.alpha;
+  p.lambda = sched_torch_logf(p.alpha) - sched_torch_logf(p.sigma);
+  return p;
+}
+
+/* convert_model_output: a data prediction x0 (++), else a noise prediction. */
+static int convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
+                                const sdr_tensor *mo, const sdr_tensor *sample) {
+  dpm_point p = point(s->sigmas[s->step_index]);
+  sdr_tensor t1, t2;
+  if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
+    return -1;
+  sched_prediction pred = s->c.prediction;
+  if (is_data_prediction(s)) {
+    if (pred == SCHED_SAMPLE)
+      return sched_copy(cx, out, mo);
+    if (pred == SCHED_EPSILON) /* (sample - sigma_t * mo) / alpha_t */
+      return sched_mul(cx, &t1, mo, p.sigma) || sched_sub(cx, &t1, sample, &t1) ||
+             sched_div(cx, out, &t1, p.alpha);
+    /* v: alpha_t * sample - sigma_t * mo */
+    return sched_mul(cx, &t1, sample, p.alpha) || sched_mul(cx, &t2, mo, p.sigma) ||
+           sched_sub(cx, out, &t1, &t2);
+  }
+  if (pred == SCHED_EPSILON)
+    return sched_copy(cx, out, mo);
+  if (pred == SCHED_SAMPLE) /* (sample - alpha_t * mo) / sigma_t */
+    return sched_mul(cx, &t1, mo, p.alpha) || sched_sub(cx, &t1, sample, &t1) ||
+           sched_div(cx, out, &t1, p.sigma);
+  /* v: alpha_t * mo + sigma_t * sample */
+  return sched_mul(cx, &t1, mo, p.alpha) || sched_mul(cx, &t2, sample, p.sigma) ||
+         sched_add(cx, out, &t1, &t2);
+}
+
+/* x_t = c[0] * x[0] +- c[1] * x[1] +- ..., left to right, each product rounded: the
+ * shape of every update formula. sign[k] is +1 or -1 for k > 0. */
+static int combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
+                   const sdr_tensor *const *x) {
+  sdr_tensor acc, term;
+  if (sched_temp(cx, &acc, x[0]) != 0 || sched_temp(cx, &term, x[0]) != 0 ||
+      sched_mul(cx, &acc, x[0], c[0]) != 0)
+    return -1;
+  for (int k = 1; k < n; k++) {
+    if (sched_mul(cx, &term, x[k], c[k]) != 0)
+      return -1;
+    sdr_tensor *dst = k == n - 1 ? out : &acc;
+    if ((sign[k] > 0 ? sched_add(cx, dst, &acc, &term) : sched_sub(cx, dst, &acc, &term)) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *m0,
+                       const sdr_tensor *sample, const sdr_tensor *noise) {
+  int i = s->step_index;
+  dpm_point t = point(s->sigmas[i + 1]), p0 = point(s->sigmas[i]);
+  float h = t.lambda - p0.lambda;
+  const sdr_tensor *x[3] = {sample, m0, noise};
+  float c[3];
+  int sign[3] = {1, -1, 1};
+  switch (s->c.algorithm) {
+  case SCHED_DPMSOLVER_PP:
+    c[0] = t.sigma / p0.sigma, c[1] = t.alpha * (sched_torch_expf(-h) - 1.0f);
+    return combine(cx, out, 2, c, sign, x);
+  case SCHED_DPMSOLVER:
+    c[0] = t.alpha / p0.alpha, c[1] = t.sigma * (sched_torch_expf(h) - 1.0f);
+    return combine(cx, out, 2, c, sign, x);
+  case SCHED_SDE_DPMSOLVER_PP:
+    c[0] = t.sigma / p0.sigma * sched_torch_expf(-h),
+    c[1] = t.alpha * (1.0f - sched_torch_expf(-2.0f * h));
+    c[2] = t.sigma * sqrtf(1.0f - sched_torch_expf(-2.0f * h));
+    sign[1] = 1;
+    return combine(cx, out, 3, c, sign, x);
+  case SCHED_SDE_DPMSOLVER:
+    c[0] = t.alpha / p0.alpha, c[1] = 2.0f * (t.sigma * (sched_torch_expf(h) - 1.0f));
+    c[2] = t.sigma * sqrtf(sched_torch_expf(2.0f * h) - 1.0f);
+    return combine(cx, out, 3, c, sign, x);
+  }
+  return -1;
+}
+
+static int second_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
+                        const sdr_tensor *noise) {
+  int i = s->step_index;
+  dpm_point t = point(s->sigmas[i + 1]), p0 = point(s->sigmas[i]), p1 = point(s->sigmas[i - 1]);
+  const sdr_tensor *m0 = sched_hist(s, 0), *m1 = sched_hist(s, 1);
+  float h = t.lambda - p0.lambda, h0 = p0.lambda - p1.lambda, r0 = h0 / h;
+  sdr_tensor d1; /* D1 = (1 / r0) * (m0 - m1) */
+  if (sched_temp(cx, &d1, sample) != 0 || sched_sub(cx, &d1, m0, m1) != 0 ||
+      sched_mul(cx, &d1, &d1, 1.0f / r0) != 0)
+    return -1;
+  const sdr_tensor *x[4] = {sample, m0, &d1, noise};
+  float c[4], em = sched_torch_expf(-h) - 1.0f, ep = sched_torch_expf(h) - 1.0f,
+              e2 = 1.0f - sched_torch_expf(-2.0f * h);
+  int sign[4] = {1, -1, -1, 1}, mid = !heun(s);
+  switch (s->c.algorithm) {
+  case SCHED_DPMSOLVER_PP:
+    c[0] = t.sigma / p0.sigma, c[1] = t.alpha * em;
+    c[2] = mid ? 0.5f * (t.alpha * em) : t.alpha * (em / h + 1.0f);
+    sign[2] = mid ? -1 : 1;
+    return combine(cx, out, 3, c, sign, x);
+  case SCHED_DPMSOLVER:
+    c[0] = t.alpha / p0.alpha, c[1] = t.sigma * ep;
+    c[2] = mid ? 0.5f * (t.sigma * ep) : t.sigma * (ep / h - 1.0f);
+    return combine(cx, out, 3, c, sign, x);
+  case SCHED_SDE_DPMSOLVER_PP:
+    c[0] = t.sigma / p0.sigma * sched_torch_expf(-h), c[1] = t.alpha * e2;
+    c[2] = mid ? 0.5f * (t.alpha * e2) : t.alpha * (e2 / (-2.0f * h) + 1.0f);
+    c[3] = t.sigma * sqrtf(1.0f - sched_torch_expf(-2.0f * h));
+    sign[1] = sign[2] = 1;
+    return combine(cx, out, 4, c, sign, x);
+  case SCHED_SDE_DPMSOLVER:
+    c[0] = t.alpha / p0.alpha, c[1] = 2.0f * (t.sigma * ep);
+    c[2] = mid ? t.sigma * ep : 2.0f * (t.sigma * (ep / h - 1.0f));
+    c[3] = t.sigma * sqrtf(sched_torch_expf(2.0f * h) - 1.0f);
+    return combine(cx, out, 4, c, sign, x);
+  }
+  return -1;
+}
+
+static int third_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample) {
+  int i = s->step_index;
+  dpm_point t = point(s->sigmas[i + 1]), p0 = point(s->sigmas[i]), p1 = point(s->sigmas[i - 1]),
+            p2 = point(s->sigmas[i - 2]);
+  const sdr_tensor *m0 = sched_hist(s, 0), *m1 = sched_hist(s, 1), *m2 = sched_hist(s, 2);
+  float h = t.lambda - p0.lambda, h0 = p0.lambda - p1.lambda, h1 = p1.lambda - p2.lambda;
+  float r0 = h0 / h, r1 = h1 / h;
+  sdr_tensor d10, d11, diff, d1, d2;
+  if (sched_temp(cx, &d10, sample) || sched_temp(cx, &d11, sample) ||
+      sched_temp(cx, &diff, sample) || sched_temp(cx, &d1, sample) || sched_temp(cx, &d2, sample))
+    return -1;
+  /* D1_0 = (1/r0)(m0 - m1); D1_1 = (1/r1)(m1 - m2); D1 = D1_0 + (r0/(r0+r1))(D1_0 - D1_1);
+   * D2 = (1/(r0+r1))(D1_0 - D1_1) */
+  if (sched_sub(cx, &d10, m0, m1) || sched_mul(cx, &d10, &d10, 1.0f / r0) ||
+      sched_sub(cx, &d11, m1, m2) || sched_mul(cx, &d11, &d11, 1.0f / r1) ||
+      sched_sub(cx, &diff, &d10, &d11) || sched_mul(cx, &d1, &diff, r0 / (r0 + r1)) ||
+      sched_add(cx, &d1, &d10, &d1) || sched_mul(cx, &d2, &diff, 1.0f / (r0 + r1)))
+    return -1;
+  const sdr_tensor *x[4] = {sample, m0, &d1, &d2};
+  float c[4];
+  int sign[4];
+  if (s->c.algorithm == SCHED_DPMSOLVER_PP) {
+    float em = sched_torch_expf(-h) - 1.0f;
+    c[0] = t.sigma / p0.sigma, c[1] = t.alpha * em, c[2] = t.alpha * (em / h + 1.0f);
+    c[3] = t.alpha * ((sched_torch_expf(-h) - 1.0f + h) / (h * h) - 0.5f);
+    sign[1] = -1, sign[2] = 1, sign[3] = -1;
+  } else {
+    float ep = sched_torch_expf(h) - 1.0f;
+    c[0] = t.alpha / p0.alpha, c[1] = t.sigma * ep, c[2] = t.sigma * (ep / h - 1.0f);
+    c[3] = t.sigma * ((sched_torch_expf(h) - 1.0f - h) / (h * h) - 0.5f);
+    sign[1] = sign[2] = sign[3] = -1;
+  }
+  return combine(cx, out, 4, c, sign, x);
+}
+
+static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                    const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                    sdr_generator *g, float eta) {
+  (void)eta;
+  const sched_config *c = &s->c;
+  if (s->step_index < 0)
+    sched_init_step_index(s, t, 1); /* not found: the last index */
+  int i = s->step_index, n = s->n_timesteps;
+  if (i + 1 >= s->n_sigmas)
+    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
+  int short_run = c->lower_order_final && n < 15;
+  int final_first =
+      i == n - 1 && (c->euler_at_final || short_run || strcmp(c->final_sigmas_type, "zero") == 0);
+  int final_second = i == n - 2 && short_run;
+  sdr_tensor converted, slot, noise;
+  if (sched_temp(cx, &converted, sample) != 0 ||
+      convert_model_output(s, cx, &converted, model_output, sample) != 0)
+    return -1;
+  if (is_sde(s) && sched_randn(cx, &noise, model_output, g, SDR_F32) != 0)
+    return -1;
+  /* model_outputs shift by one; the newest is the converted output */
+  if (sched_hist_push(cx, (int)c->solver_order, sample, &slot) != 0 ||
+      sched_copy(cx, &slot, &converted) != 0)
+    return -1;
+  const sdr_tensor *nz = is_sde(s) ? &noise : NULL;
+  int rc;
+  if (c->solver_order == 1 || s->lower_order_nums < 1 || final_first)
+    rc = first_order(s, cx, prev_sample, &converted, sample, nz);
+  else if (c->solver_order == 2 || s->lower_order_nums < 2 || final_second)
+    rc = second_order(s, cx, prev_sample, sample, nz);
+  else
+    rc = third_order(s, cx, prev_sample, sample);
+  if (rc != 0)
+    return -1;
+  if (s->lower_order_nums < c->solver_order)
+    s->lower_order_nums++;
+  s->step_index++;
+  return 0;
+}
+
+/* add_noise: alpha_t * original + sigma_t * noise at the timestep's sigma; a timestep
+ * that is not in the schedule takes the last one (DPM's index_for_timestep). */
+static int dpm_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                         const sdr_tensor *original, const sdr_tensor *noise, double t) {
+  int i;
+  if (s->begin_index < 0) {
+    i = sched_index_for_timestep(s, t);
+    if (i < 0)
+      i = s->n_timesteps - 1;
+  } else {
+    i = s->step_index >= 0 ? s->step_index : s->begin_index;
+  }
+  if (i < 0 || i >= s->n_sigmas)
+    return sdr_fail("%s.add_noise: no sigma for timestep %g", s->cls->name, t);
+  dpm_point p = point(s->sigmas[i]);
+  sched_ctx cx = {s, be, NULL};
+  sdr_tensor tmp;
+  if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
+      sched_mul(&cx, &tmp, noise, p.sigma) != 0 || sched_mul(&cx, out, original, p.alpha) != 0)
+    return -1;
+  return sched_add(&cx, out, out, &tmp);
+}
+
+const sched_class sched_dpmsolver_class = {
+    .name = "DPMSolverMultistepScheduler",
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .has_begin_index = 1,
+    .init = dpm_init,
+    .set_timesteps = dpm_set_timesteps,
+    .scale_model_input = NULL,
+    .step = dpm_step,
+    .add_noise = dpm_add_noise,
+};

@@ -1,0 +1,281 @@
+/* engine/scheduler_internal.h — what the scheduler files share (engine/scheduler*.c and
+ * the scheduler's unit test); nothing else includes it.
+ *
+ * Layout of the scheduler code:
+ *   scheduler.c          the public calls: checks, then the class's function
+ *   scheduler_config.c   diffusers' from_config: the config dict, defaults, _use_default_values
+ *   scheduler_schedule.c __init__'s numbers: betas, alphas_cumprod, sigmas, and the
+ *                        timestep spacings, interpolations and Karras sigmas of set_timesteps
+ *   scheduler_ops.c      tensor arithmetic as torch rounds it, noise, history buffers
+ *   scheduler_libmath.c  torch's and numpy's float32 exp and log, which are not the C
+ *                        library's
+ *   scheduler_<name>.c   one diffusers scheduler each
+ *
+ * Rounding: diffusers computes its per-step coefficients on 0-d float32 tensors and
+ * its schedules in numpy float64 (some in float32). Each piece here computes in the
+ * type diffusers uses at that point, in the same order, so that the numbers agree to
+ * the last bit where the libraries' own functions (log, exp) do. This relies on C
+ * float arithmetic staying float (x86-64 SSE) and on no contraction into FMA: the
+ * engine is built for the baseline instruction set, which has no FMA; where torch
+ * itself contracts (torch.linspace), fmaf() says so explicitly.
+ */
+#ifndef SDR_ENGINE_SCHEDULER_INTERNAL_H
+#define SDR_ENGINE_SCHEDULER_INTERNAL_H
+
+#include "engine/scheduler.h" // sdr_scheduler, sdr_scheduler_kind
+
+typedef struct cJSON cJSON;
+
+/* ---- configuration (scheduler_config.c) ---- */
+
+typedef enum { SCHED_LEADING, SCHED_TRAILING, SCHED_LINSPACE } sched_spacing;
+typedef enum { SCHED_EPSILON, SCHED_V_PREDICTION, SCHED_SAMPLE } sched_prediction;
+typedef enum {
+  SCHED_DPMSOLVER_PP,     /* "dpmsolver++" (and "deis", which diffusers maps to it) */
+  SCHED_DPMSOLVER,        /* "dpmsolver" */
+  SCHED_SDE_DPMSOLVER_PP, /* "sde-dpmsolver++" */
+  SCHED_SDE_DPMSOLVER     /* "sde-dpmsolver" */
+} sched_algorithm;
+
+/* Every __init__ argument of the six classes that changes numbers; a class reads its own.
+ * Strings point into the scheduler's config tree. */
+typedef struct sched_config {
+  long long num_train_timesteps;
+  double beta_start, beta_end;
+  const char *beta_schedule;
+  const cJSON *trained_betas; /* a list, or NULL for None */
+  const char *prediction_type;
+  const char *timestep_spacing;
+  long long steps_offset;
+  int skip_prk_steps;   /* PNDM */
+  int set_alpha_to_one; /* PNDM, DDIM */
+  int clip_sample;      /* DDIM */
+  double clip_sample_range;
+  int thresholding; /* DDIM, DPM: not supported when true */
+  double dynamic_thresholding_ratio, sample_max_value;
+  int rescale_betas_zero_snr;                     /* DDIM, Euler, Euler ancestral, DPM */
+  int use_karras_sigmas;                          /* LMS, Euler, DPM */
+  const char *interpolation_type, *timestep_type; /* Euler */
+  double sigma_min, sigma_max;                    /* Euler; NAN for None */
+  long long solver_order;                         /* DPM */
+  const char *algorithm_type, *solver_type, *final_sigmas_type, *variance_type;
+  int lower_order_final, euler_at_final, use_lu_lambdas;
+  double lambda_min_clipped;
+  /* parsed from the strings above by the class's init */
+  sched_spacing spacing;
+  sched_prediction prediction;
+  sched_algorithm algorithm;
+} sched_config;
+
+/* One __init__ argument: its name, its JSON type and its default (diffusers 0.27.2). */
+typedef enum {
+  SCHED_P_INT,
+  SCHED_P_NUMBER,
+  SCHED_P_BOOL,
+  SCHED_P_STRING,
+  SCHED_P_NUMBER_OR_NULL, /* default None */
+  SCHED_P_STRING_OR_NULL, /* default None */
+  SCHED_P_LIST_OR_NULL    /* trained_betas: default None */
+} sched_ptype;
+
+typedef struct sched_param {
+  const char *name;
+  sched_ptype type;
+  double num;      /* default of INT, NUMBER, BOOL */
+  const char *str; /* default of STRING */
+} sched_param;
+
+/* Fills s->config (the dict diffusers keeps as scheduler.config) from a config dict as
+ * from_config does, then s->c from it. kwargs (may be NULL) are from_config's keyword
+ * arguments. s->cls says which class. */
+int sched_config_build(sdr_scheduler *s, const cJSON *config, const cJSON *kwargs);
+/* A JSON object from text, accepting Python's Infinity and -Infinity as json.dumps
+ * writes them (lambda_min_clipped). `what` names it in errors. */
+cJSON *sched_json_parse(const char *text, const char *what);
+/* Sets one value in s->config, as DPMSolverMultistepScheduler's register_to_config
+ * does for "deis"; regenerates the text. */
+int sched_config_set_string(sdr_scheduler *s, const char *key, const char *value);
+
+/* Checks num_train_timesteps, timestep_spacing, prediction_type (a set of 1 <<
+ * sched_prediction the class accepts) and thresholding, then makes alphas_cumprod:
+ * the start of every class's init. */
+int sched_parse_common(sdr_scheduler *s, unsigned predictions);
+
+/* ---- one diffusers class ---- */
+
+typedef struct sched_ctx sched_ctx;
+
+typedef struct sched_class {
+  const char *name; /* diffusers' class name */
+  const sched_param *params;
+  int n_params;
+  int has_begin_index; /* the class has set_begin_index (img2img calls it when present) */
+  /* __init__ after the config is read: check values, make alphas_cumprod and the
+   * timesteps and sigmas diffusers sets up before any set_timesteps. */
+  int (*init)(sdr_scheduler *s);
+  int (*set_timesteps)(sdr_scheduler *s, int num_inference_steps);
+  /* NULL when scale_model_input returns the sample itself. */
+  int (*scale_model_input)(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                           const sdr_tensor *sample, double t);
+  int (*step)(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+              const sdr_tensor *model_output, double t, const sdr_tensor *sample, sdr_generator *g,
+              float eta);
+  int (*add_noise)(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out, const sdr_tensor *original,
+                   const sdr_tensor *noise, double t);
+} sched_class;
+
+extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
+    sched_euler_ancestral_class, sched_dpmsolver_class;
+
+/* ---- device buffers a scheduler keeps between steps ---- */
+
+enum {
+  SCHED_SLOTS = 8,   /* history (ets, derivatives, model outputs) and scratch */
+  SCHED_SCRATCH = 7, /* the slot add_noise uses for its second product */
+  SCHED_HISTORY = 4  /* at most this many history entries (PNDM's ets, LMS's order 4) */
+};
+
+typedef struct sched_buffers {
+  sdr_backend *be;              /* where they live; NULL before the first use */
+  sdr_tensor slot[SCHED_SLOTS]; /* each shaped like the sample, or data NULL */
+  sdr_tensor scalar;            /* 0-d float32, for a division by a scalar */
+} sched_buffers;
+
+struct sdr_scheduler {
+  const sched_class *cls;
+  sdr_scheduler_kind kind;
+  cJSON *config;     /* the config dict */
+  char *config_json; /* its text */
+  sched_config c;
+
+  /* __init__ */
+  int n_train;
+  float *alphas_cumprod; /* (n_train) */
+  float final_alpha_cumprod;
+  float *log_sigmas; /* (n_train) np.log of the float32 sigmas, for _sigma_to_t */
+
+  /* set_timesteps (or __init__'s defaults) */
+  int num_inference_steps; /* 0 for None */
+  int n_timesteps;
+  double *timesteps;
+  sdr_dtype timesteps_dtype; /* what torch would hold them in: int64, float32 or float64 */
+  int n_sigmas;
+  float *sigmas;
+  int n_prk; /* PNDM without skip_prk_steps: the first n_prk timesteps are Runge-Kutta steps */
+
+  /* progress through a run; reset by set_timesteps */
+  int step_index, begin_index; /* -1 for None */
+  int counter;                 /* PNDM */
+  int lower_order_nums;        /* DPM */
+  int n_hist;                  /* entries in hist, oldest first */
+  int hist[SCHED_HISTORY];     /* slot numbers */
+  int has_cur_sample;          /* PNDM: slot 4 holds cur_sample */
+  int has_cur_model_output;    /* PNDM (PRK): slot 5 holds cur_model_output */
+
+  sched_buffers buf;
+  sdr_dtype noise_dtype;
+};
+
+enum { SCHED_SLOT_CUR_SAMPLE = 4, SCHED_SLOT_CUR_MODEL_OUTPUT = 5 };
+
+/* ---- schedules (scheduler_schedule.c) ---- */
+
+/* torch.linspace(start, end, n, dtype=float32) bit for bit, as torch 1.13 computes it on
+ * a CPU with AVX2: pairs of 8-wide vectors, the rest one by one. */
+void sched_torch_linspace_f32(float *out, double start, double end, int n);
+/* np.linspace(start, stop, n) in float64. */
+void sched_np_linspace(double *out, double start, double stop, int n);
+/* numpy.arange(start, stop, step) for floats: ceil((stop - start) / step) values, the
+ * first two computed, the rest start + i * (second - first) (numpy's DOUBLE_fill).
+ * Returns the count, writing at most max. */
+int sched_np_arange(double *out, int max, double start, double stop, double step);
+/* np.interp(x, arange(n), fp) with numpy's formula, fp float32. */
+double sched_np_interp(double x, const float *fp, int n);
+/* betas from the config, rescale_zero_terminal_snr when asked, alphas_cumprod as torch
+ * computes it (cumprod accumulates in double); final_alpha_cumprod. Also log_sigmas. */
+int sched_make_alphas_cumprod(sdr_scheduler *s);
+/* ((1 - ac) / ac) ** 0.5 in float32, index i. */
+float sched_train_sigma(const sdr_scheduler *s, int i);
+/* The timesteps PNDM, DDIM, LMS, Euler and Euler ancestral compute for their spacing,
+ * largest first, as float64: linspace values unrounded (each class rounds or casts as it
+ * does), leading and trailing ones integral. out has room for n + 1 (numpy's arange
+ * gives one more with trailing spacing for some n, 61 of 1000 for instance). Returns
+ * the count. */
+int sched_common_timesteps(const sdr_scheduler *s, int n, double *out);
+/* _convert_to_karras: n sigmas from sigma_max down to sigma_min, rho 7. */
+void sched_karras(double *out, double sigma_min, double sigma_max, int n);
+/* _sigma_to_t: the fractional training timestep of a sigma, by log-sigma interpolation. */
+double sched_sigma_to_t(const sdr_scheduler *s, double sigma);
+/* numpy's round half to even. */
+double sched_round(double x);
+/* Sets s->timesteps (copied) and s->sigmas (copied); either may be NULL to keep none. */
+int sched_set_schedule(sdr_scheduler *s, const double *timesteps, int n_timesteps,
+                       sdr_dtype timesteps_dtype, const float *sigmas, int n_sigmas);
+/* index_for_timestep: the position of t in the timesteps, the second one when it occurs
+ * more than once; -1 when absent. */
+int sched_index_for_timestep(const sdr_scheduler *s, double t);
+/* _init_step_index for the classes that count steps. -1 (sdr_fail) when t is not one
+ * of the timesteps and the class has no fallback. */
+int sched_init_step_index(sdr_scheduler *s, double t, int last_if_absent);
+/* alphas_cumprod[t] for an integer timestep t, with a message when it is not one. */
+int sched_alpha_at(const sdr_scheduler *s, double t, float *out);
+/* Forgets the progress of a run (set_timesteps does). */
+void sched_reset_run(sdr_scheduler *s);
+
+/* torch.exp and torch.log of float32 tensors, bit for bit (SLEEF's functions, which
+ * torch runs on an AVX2 CPU), and numpy's float32 log (scheduler_libmath.c). */
+float sched_torch_expf(float x);
+float sched_torch_logf(float x);
+float sched_numpy_logf(float x);
+
+/* ---- tensor arithmetic (scheduler_ops.c) ---- */
+
+struct sched_ctx {
+  sdr_scheduler *s;
+  sdr_backend *be;
+  sdr_arena *arena; /* NULL outside step */
+};
+
+/* out = x * c, as torch multiplies a float32 tensor by a float32 scalar. */
+int sched_mul(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, float c);
+/* out = x / c, true division as torch does it (not a multiplication by 1/c). */
+int sched_div(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, float c);
+int sched_add(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b);
+int sched_sub(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b);
+int sched_copy(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x);
+/* A temporary shaped like `like`, from the arena. */
+int sched_temp(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like);
+/* randn_tensor(like.shape, generator=g, dtype) into a temporary: float32 unless dtype
+ * says float16 or bfloat16 (a half pipeline draws half noise, its own stream). */
+int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_generator *g,
+                sdr_dtype dtype);
+/* x.clamp(lo, hi) in place (a round trip through the host: no backend op clamps). */
+int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi);
+/* The device buffers: moves them to be (when no run is in progress) and returns slot i
+ * shaped like `like`. */
+int sched_use_backend(sdr_scheduler *s, sdr_backend *be);
+int sched_slot(sched_ctx *cx, int i, const sdr_tensor *like, sdr_tensor *out);
+/* Appends to the history (at most max entries; the oldest is reused) and returns the
+ * tensor the new entry is to be written into. */
+int sched_hist_push(sched_ctx *cx, int max, const sdr_tensor *like, sdr_tensor *out);
+/* History entry k counted from the newest (0 = newest). */
+const sdr_tensor *sched_hist(const sdr_scheduler *s, int k);
+void sched_free_buffers(sdr_scheduler *s);
+
+/* add_noise of PNDM and DDIM (alphas_cumprod), and of LMS, Euler and Euler ancestral
+ * (sigmas); which sigma index add_noise uses (DPM too), -1 with a message. */
+int sched_add_noise_alphas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                           const sdr_tensor *original, const sdr_tensor *noise, double t);
+int sched_add_noise_sigmas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                           const sdr_tensor *original, const sdr_tensor *noise, double t);
+int sched_add_noise_index(const sdr_scheduler *s, double t);
+
+/* LMS, Euler and Euler ancestral (scheduler_euler.c): scale_model_input, sample / (sigma^2
+ * + 1) ** 0.5, counting the step index as _init_step_index does; and the
+ * pred_original_sample of v_prediction. */
+int sched_scale_by_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                         const sdr_tensor *sample, double t);
+int sched_x0_from_v(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output,
+                    const sdr_tensor *sample, float sigma);
+
+#endif

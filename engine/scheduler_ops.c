@@ -1,0 +1,249 @@
+/* engine/scheduler_ops.c — tensor arithmetic of the scheduler steps, rounded as torch
+ * rounds it, the noise they draw, and the device buffers that hold their history.
+ *
+ * A torch expression such as `sample_coeff * sample - (a - b) * model_output / denom`
+ * is a chain of float32 ops, each rounded: a multiplication by a 0-d float32 tensor, a
+ * subtraction, a true division. The steps spell out the same chain with these calls
+ * (and the backend's elementwise ops), so the results agree with diffusers to the last
+ * bit rather than to a few units in the last place.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h" // sdr_fail
+#include "engine/half.h"  // sdr_f16_to_f32, sdr_bf16_to_f32
+#include "engine/scheduler_internal.h"
+
+/* ---- arithmetic ---- */
+
+/* x * c + 0 is x * c rounded once, with or without an FMA in the backend. */
+int sched_mul(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, float c) {
+  return sdr_affine(cx->be, out, x, c, 0.0f);
+}
+
+/* torch divides by a scalar (it does not multiply by its reciprocal), so the divisor
+ * goes to the device as a 0-d tensor: from the arena inside a step, else the
+ * scheduler's own. */
+int sched_div(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, float c) {
+  sdr_tensor d;
+  if (cx->arena) {
+    if (sdr_arena_tensor(cx->arena, &d, SDR_F32, 0, NULL) != 0)
+      return -1;
+  } else {
+    if (sched_use_backend(cx->s, cx->be) != 0)
+      return -1;
+    d = cx->s->buf.scalar;
+  }
+  if (sdr_fill(cx->be, &d, c) != 0)
+    return -1;
+  return sdr_binary(cx->be, out, x, &d, SDR_BINARY_DIV);
+}
+
+int sched_add(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b) {
+  return sdr_binary(cx->be, out, a, b, SDR_BINARY_ADD);
+}
+
+int sched_sub(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b) {
+  return sdr_binary(cx->be, out, a, b, SDR_BINARY_SUB);
+}
+
+int sched_copy(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x) {
+  if (out->data == x->data)
+    return 0;
+  return sdr_affine(cx->be, out, x, 1.0f, 0.0f);
+}
+
+int sched_temp(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like) {
+  if (!cx->arena)
+    return sdr_fail("%s: internal: no arena for a temporary", cx->s->cls->name);
+  return sdr_arena_tensor(cx->arena, out, SDR_F32, like->ndim, like->shape);
+}
+
+/* randn_tensor(shape, generator=g, dtype=...): one torch.randn call for all elements.
+ * On the CPU backend the numbers are drawn straight into the tensor; elsewhere on the
+ * host, then uploaded. */
+int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_generator *g,
+                sdr_dtype dtype) {
+  if (!g)
+    return sdr_fail("%s.step: this step draws noise and needs a generator", cx->s->cls->name);
+  if (sched_temp(cx, out, like) != 0)
+    return -1;
+  size_t n = (size_t)sdr_tensor_numel(out);
+  int on_host = cx->be->device == SDR_DEVICE_CPU;
+  float *f = on_host ? out->data : malloc(n * sizeof(float) + 1);
+  uint16_t *h = dtype == SDR_F32 ? NULL : malloc(n * sizeof(uint16_t) + 1);
+  if (!f || (dtype != SDR_F32 && !h)) {
+    if (!on_host)
+      free(f);
+    free(h);
+    return sdr_fail("%s.step: out of memory for noise", cx->s->cls->name);
+  }
+  if (dtype == SDR_F16) {
+    sdr_generator_randn_f16(g, h, n);
+    for (size_t i = 0; i < n; i++)
+      f[i] = sdr_f16_to_f32(h[i]);
+  } else if (dtype == SDR_BF16) {
+    sdr_generator_randn_bf16(g, h, n);
+    for (size_t i = 0; i < n; i++)
+      f[i] = sdr_bf16_to_f32(h[i]);
+  } else {
+    sdr_generator_randn_f32(g, f, n);
+  }
+  free(h);
+  int rc = 0;
+  if (!on_host) {
+    rc = sdr_upload(cx->be, out->data, f, n * sizeof(float));
+    free(f);
+  }
+  return rc;
+}
+
+/* DDIM's clip_sample. No backend op clamps, and SD's configs turn clipping off, so the
+ * rare config that wants it pays a round trip through the host. */
+int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
+  size_t n = (size_t)sdr_tensor_numel(x);
+  int on_host = cx->be->device == SDR_DEVICE_CPU;
+  float *f = on_host ? x->data : malloc(n * sizeof(float) + 1);
+  if (!f)
+    return sdr_fail("%s.step: out of memory", cx->s->cls->name);
+  if (!on_host && sdr_download(cx->be, f, x->data, n * sizeof(float)) != 0) {
+    free(f);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) /* torch.clamp: min first, then max; NaN stays */
+    f[i] = f[i] < lo ? lo : f[i] > hi ? hi : f[i];
+  int rc = 0;
+  if (!on_host) {
+    rc = sdr_upload(cx->be, x->data, f, n * sizeof(float));
+    free(f);
+  }
+  return rc;
+}
+
+/* ---- device buffers ---- */
+
+static int history_in_use(const sdr_scheduler *s) {
+  return s->n_hist > 0 || s->has_cur_sample || s->has_cur_model_output;
+}
+
+void sched_free_buffers(sdr_scheduler *s) {
+  sched_buffers *b = &s->buf;
+  if (!b->be)
+    return;
+  for (int i = 0; i < SCHED_SLOTS; i++)
+    if (b->slot[i].data)
+      sdr_free(b->be, b->slot[i].data);
+  if (b->scalar.data)
+    sdr_free(b->be, b->scalar.data);
+  memset(b, 0, sizeof *b);
+}
+
+int sched_use_backend(sdr_scheduler *s, sdr_backend *be) {
+  sched_buffers *b = &s->buf;
+  if (b->be && b->be != be) {
+    if (history_in_use(s))
+      return sdr_fail("%s: a run in progress keeps its history on the %s backend; call "
+                      "set_timesteps before stepping on %s",
+                      s->cls->name, b->be->name, be->name);
+    sched_free_buffers(s);
+  }
+  b->be = be;
+  if (!b->scalar.data) {
+    void *p = sdr_alloc(be, sizeof(float));
+    if (!p)
+      return -1;
+    b->scalar = sdr_tensor_view(p, SDR_F32, be->device, 0, NULL);
+  }
+  return 0;
+}
+
+int sched_slot(sched_ctx *cx, int i, const sdr_tensor *like, sdr_tensor *out) {
+  sdr_scheduler *s = cx->s;
+  if (sched_use_backend(s, cx->be) != 0)
+    return -1;
+  sdr_tensor *t = &s->buf.slot[i];
+  if (t->data && !sdr_tensor_same_shape(t, like)) {
+    sdr_free(cx->be, t->data);
+    t->data = NULL;
+  }
+  if (!t->data) {
+    sdr_tensor v = sdr_tensor_view(NULL, SDR_F32, cx->be->device, like->ndim, like->shape);
+    void *p = sdr_alloc(cx->be, sdr_tensor_nbytes(&v) ? sdr_tensor_nbytes(&v) : sizeof(float));
+    if (!p)
+      return -1;
+    v.data = p;
+    *t = v;
+  }
+  *out = *t;
+  return 0;
+}
+
+int sched_hist_push(sched_ctx *cx, int max, const sdr_tensor *like, sdr_tensor *out) {
+  sdr_scheduler *s = cx->s;
+  int slot;
+  if (s->n_hist >= max) { /* the oldest makes room: list.pop(0) */
+    slot = s->hist[0];
+    memmove(s->hist, s->hist + 1, sizeof(int) * (size_t)(s->n_hist - 1));
+    s->n_hist--;
+  } else {
+    for (slot = 0; slot < SCHED_HISTORY; slot++) {
+      int used = 0;
+      for (int k = 0; k < s->n_hist; k++)
+        used |= s->hist[k] == slot;
+      if (!used)
+        break;
+    }
+  }
+  s->hist[s->n_hist++] = slot;
+  return sched_slot(cx, slot, like, out);
+}
+
+const sdr_tensor *sched_hist(const sdr_scheduler *s, int k) {
+  return &s->buf.slot[s->hist[s->n_hist - 1 - k]];
+}
+
+/* ---- add_noise shared by several classes ---- */
+
+/* PNDM and DDIM: alphas_cumprod[t] ** 0.5 * original + (1 - alphas_cumprod[t]) ** 0.5 * noise.
+ * The second product goes to the scratch slot first, so out may be either input. */
+int sched_add_noise_alphas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                           const sdr_tensor *original, const sdr_tensor *noise, double t) {
+  float a;
+  if (sched_alpha_at(s, t, &a) != 0)
+    return -1;
+  sched_ctx cx = {s, be, NULL};
+  sdr_tensor tmp;
+  if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
+      sched_mul(&cx, &tmp, noise, sqrtf(1.0f - a)) != 0 ||
+      sched_mul(&cx, out, original, sqrtf(a)) != 0)
+    return -1;
+  return sched_add(&cx, out, out, &tmp);
+}
+
+/* Which sigma add_noise takes: the timestep's own index, unless img2img has set a
+ * begin index (then the current step index, or the begin index before any step). */
+int sched_add_noise_index(const sdr_scheduler *s, double t) {
+  if (s->begin_index < 0) {
+    int i = sched_index_for_timestep(s, t);
+    if (i < 0)
+      return sdr_fail("%s.add_noise: timestep %g is not one of the scheduler's timesteps",
+                      s->cls->name, t);
+    return i;
+  }
+  return s->step_index >= 0 ? s->step_index : s->begin_index;
+}
+
+/* LMS, Euler, Euler ancestral: original + noise * sigma. */
+int sched_add_noise_sigmas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                           const sdr_tensor *original, const sdr_tensor *noise, double t) {
+  int i = sched_add_noise_index(s, t);
+  if (i < 0)
+    return -1;
+  sched_ctx cx = {s, be, NULL};
+  sdr_tensor tmp;
+  if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
+      sched_mul(&cx, &tmp, noise, s->sigmas[i]) != 0)
+    return -1;
+  return sched_add(&cx, out, original, &tmp);
+}
