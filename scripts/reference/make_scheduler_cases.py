@@ -1,0 +1,373 @@
+"""Records what diffusers' schedulers compute, for tests/unit/test_scheduler.c.
+
+    .venv-torch/bin/python scripts/reference/make_scheduler_cases.py
+
+Needs scipy (LMSDiscreteScheduler integrates with scipy.integrate.quad): Debian's
+python3-scipy, which the venv sees through --system-site-packages.
+
+Writes tests/reference/schedulers/: manifest.json and .npy files. Everything is
+seeded, so a rerun writes the same files.
+
+Every case starts from SD 1.4's scheduler_config.json as diffusers loads it
+(PNDMScheduler.from_config), then makes its class with `Class.from_config(pndm.config,
+**kwargs)`, as a notebook does; the C test does the same from the same JSON text and
+compares the resulting config dict too. A case records:
+  - timesteps, sigmas, init_noise_sigma after set_timesteps(n);
+  - a short run as a pipeline makes it: latents = base * init_noise_sigma, then for
+    each timestep x_in = scale_model_input(x, t), model_output = model(x_in, t) with
+    the fixed function below, x = step(model_output, t, x, **extra).prev_sample, where
+    extra is eta and a seeded generator for the classes whose step takes them;
+  - the generator's next draws after the run (so a step that draws too much or too
+    little shows);
+  - img2img: get_timesteps' slice for a strength, set_begin_index where the class has
+    it, add_noise at the slice's first timestep, then the run over the slice.
+The model function (the C test computes the same, in the same float32 operations):
+    model_output = 0.9 * x_in + w * float(0.1 * sin(t * 0.01 + 1))
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+import diffusers
+from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+                       LMSDiscreteScheduler, PNDMScheduler)
+
+try:
+    import scipy  # noqa: F401  (LMSDiscreteScheduler needs it)
+except ImportError:
+    sys.exit("make_scheduler_cases.py: needs scipy (apt-get install python3-scipy)")
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, "tests", "reference", "schedulers")
+
+# CompVis/stable-diffusion-v1-4's scheduler/scheduler_config.json, as published.
+SD14_CONFIG = """{
+  "_class_name": "PNDMScheduler",
+  "_diffusers_version": "0.7.0.dev0",
+  "beta_end": 0.012,
+  "beta_schedule": "scaled_linear",
+  "beta_start": 0.00085,
+  "num_train_timesteps": 1000,
+  "set_alpha_to_one": false,
+  "skip_prk_steps": true,
+  "steps_offset": 1,
+  "trained_betas": null,
+  "clip_sample": false
+}
+"""
+
+CLASSES = {
+    "PNDMScheduler": PNDMScheduler,
+    "DDIMScheduler": DDIMScheduler,
+    "LMSDiscreteScheduler": LMSDiscreteScheduler,
+    "EulerDiscreteScheduler": EulerDiscreteScheduler,
+    "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
+    "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+}
+SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
+         "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
+         "DPMSolverMultistepScheduler": "dpm"}
+SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
+SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
+
+
+def model(x_in, t, w):
+    return 0.9 * x_in + w * float(0.1 * math.sin(float(t) * 0.01 + 1.0))
+
+
+def rec_steps(n):
+    """Which steps keep their whole latents: all of a short run, else the first four
+    (where multistep methods warm up), the middle and the last."""
+    if n <= 5:
+        return list(range(n))
+    return sorted({0, 1, 2, 3, n // 2 - 1, n - 1})
+
+
+def to_list(t):
+    """Numbers for JSON; float32 ones in their shortest form (C reads them back exactly
+    by rounding the double to float)."""
+    a = np.asarray(t)
+    if a.dtype == np.float32:
+        return [float(str(v)) for v in a.reshape(-1)]
+    return [float(v) for v in np.asarray(a, dtype=np.float64).reshape(-1)]
+
+
+class Writer:
+    def __init__(self):
+        os.makedirs(OUT, exist_ok=True)
+        for f in os.listdir(OUT):
+            if f.endswith(".npy") or f == "manifest.json":
+                os.remove(os.path.join(OUT, f))
+        self.manifest = {
+            "generator": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                          "numpy": np.__version__, "scipy": scipy.__version__},
+            "sd14_config": SD14_CONFIG,
+            "model": "model_output = 0.9 * x_in + w * float(0.1 * sin(t * 0.01 + 1))",
+            "cases": [], "alphas_cumprod": [], "timesteps": [], "add_noise": []}
+
+    def save(self, name, array):
+        a = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
+        assert np.isfinite(a).all(), name
+        np.save(os.path.join(OUT, name + ".npy"), a)
+        return name
+
+    def close(self):
+        with open(os.path.join(OUT, "manifest.json"), "w") as f:
+            json.dump(self.manifest, f, separators=(",", ":"))
+            f.write("\n")
+
+
+def sd14():
+    return PNDMScheduler.from_config(json.loads(SD14_CONFIG))
+
+
+def make(cls_name, kwargs):
+    return CLASSES[cls_name].from_config(sd14().config, **kwargs)
+
+
+def describe(s):
+    ts = s.timesteps.numpy() if torch.is_tensor(s.timesteps) else s.timesteps
+    d = {"timesteps": to_list(ts), "timesteps_dtype": str(ts.dtype),
+         "init_noise_sigma": float(s.init_noise_sigma)}
+    if hasattr(s, "sigmas") and not isinstance(s, (PNDMScheduler, DDIMScheduler)):
+        d["sigmas"] = to_list(s.sigmas.numpy())
+    return d
+
+
+def extra_kwargs(s, g, eta):
+    import inspect
+    params = inspect.signature(s.step).parameters
+    kw = {}
+    if "eta" in params:
+        kw["eta"] = eta
+    if "generator" in params:
+        kw["generator"] = g
+    return kw
+
+
+def run(s, x, timesteps, w, g, eta, keep):
+    """The denoising loop of StableDiffusionPipeline, with a fixed model."""
+    prev, scaled = [], []
+    kw = extra_kwargs(s, g, eta)
+    for i, t in enumerate(timesteps):
+        x_in = s.scale_model_input(x, t)
+        mo = model(x_in, t, w)
+        x = s.step(mo, t, x, **kw).prev_sample
+        if i in keep:
+            prev.append(x.numpy().copy())
+            if len(scaled) < 2:
+                scaled.append(x_in.numpy().copy())
+    return np.stack(prev), np.stack(scaled)
+
+
+def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=False):
+    base, w = (wr.base_s, wr.w_s) if small else (wr.base, wr.w)
+    s = make(cls_name, kwargs)
+    s.set_timesteps(n)
+    case = {"name": name, "class": cls_name, "kwargs": kwargs, "steps": n, "eta": eta,
+            "small": small}
+    if small or n == 10:
+        case["config"] = json.dumps(dict(s.config), separators=(",", ":"))
+    case.update(describe(s))
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    x = base * s.init_noise_sigma
+    keep = rec_steps(len(s.timesteps))
+    prev, scaled = run(s, x, s.timesteps, w, g, eta, keep)
+    case["rec_steps"] = keep
+    case["prev"] = wr.save(name + "_prev", prev)
+    if s.scale_model_input(base, s.timesteps[0]) is not base:
+        case["scaled"] = wr.save(name + "_scaled", scaled)
+    if g is not None:
+        case["seed"] = seed
+        case["rng_after"] = to_list(torch.randn(4, generator=g))
+    wr.manifest["cases"].append(case)
+
+
+def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None):
+    """get_timesteps, set_begin_index, add_noise, the loop (pipeline_stable_diffusion_img2img)."""
+    s = make(cls_name, kwargs)
+    s.set_timesteps(n)
+    init_timestep = min(int(n * strength), n)
+    t_start = max(n - init_timestep, 0)
+    timesteps = s.timesteps[t_start * s.order:]
+    if hasattr(s, "set_begin_index"):
+        s.set_begin_index(t_start * s.order)
+    x = s.add_noise(wr.base_s, wr.noise_s, timesteps[:1])
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    keep = rec_steps(len(timesteps))
+    prev, scaled = run(s, x, timesteps, wr.w_s, g, eta, keep)
+    case = {"name": name, "class": cls_name, "kwargs": kwargs, "steps": n, "eta": eta,
+            "small": True, "strength": strength, "t_start": t_start,
+            "slice": to_list(timesteps.numpy()), "noised": wr.save(name + "_noised", x)}
+    case.update(describe(s))
+    case["rec_steps"] = keep
+    case["prev"] = wr.save(name + "_prev", prev)
+    if g is not None:
+        case["seed"] = seed
+        case["rng_after"] = to_list(torch.randn(4, generator=g))
+    wr.manifest["cases"].append(case)
+
+
+def main():
+    torch.set_num_threads(1)
+    wr = Writer()
+    wr.base = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    wr.w = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
+    wr.noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2))
+    wr.manifest["base"] = wr.save("base", wr.base)
+    wr.manifest["w"] = wr.save("w", wr.w)
+    wr.manifest["noise"] = wr.save("noise", wr.noise)
+    wr.base_s, wr.w_s, wr.noise_s = (torch.randn(SMALL, generator=torch.Generator().manual_seed(k))
+                                     for k in (3, 4, 5))
+    wr.manifest["base_small"] = wr.save("base_small", wr.base_s)
+    wr.manifest["w_small"] = wr.save("w_small", wr.w_s)
+    wr.manifest["noise_small"] = wr.save("noise_small", wr.noise_s)
+    wr.manifest["pndm_config"] = json.dumps(dict(sd14().config))
+
+    # Each class from SD 1.4's config, as from_config gives it, at several lengths.
+    seed = 100
+    for cls_name, short in SHORT.items():
+        for n in (1, 2, 3, 10, 50):
+            seed += 1
+            trajectory_case(wr, "%s_%d" % (short, n), cls_name, {}, n, seed=seed)
+
+    # Variants: spacings, predictions, solver settings, beta schedules.
+    variants = [
+        ("pndm_prk_10", "PNDMScheduler", {"skip_prk_steps": False}, 10, 0.0),
+        ("pndm_v_10", "PNDMScheduler", {"prediction_type": "v_prediction"}, 10, 0.0),
+        ("pndm_trailing_7", "PNDMScheduler", {"timestep_spacing": "trailing"}, 7, 0.0),
+        ("ddim_trailing_eta0_10", "DDIMScheduler", {"timestep_spacing": "trailing"}, 10, 0.0),
+        ("ddim_trailing_eta1_10", "DDIMScheduler", {"timestep_spacing": "trailing"}, 10, 1.0),
+        ("ddim_eta1_50", "DDIMScheduler", {}, 50, 1.0),
+        ("ddim_eta05_linspace_10", "DDIMScheduler", {"timestep_spacing": "linspace"}, 10, 0.5),
+        ("ddim_clip_10", "DDIMScheduler", {"clip_sample": True, "set_alpha_to_one": True,
+                                           "clip_sample_range": 1.5}, 10, 0.0),
+        ("ddim_sample_10", "DDIMScheduler", {"prediction_type": "sample"}, 10, 0.0),
+        ("ddim_zsnr_v_10", "DDIMScheduler", {"rescale_betas_zero_snr": True, "timestep_spacing":
+                                             "trailing", "prediction_type": "v_prediction"}, 10, 0.0),
+        ("ddim_linear_10", "DDIMScheduler", {"beta_schedule": "linear", "beta_start": 0.0001,
+                                             "beta_end": 0.02}, 10, 0.0),
+        ("ddim_trained_10", "DDIMScheduler", {"num_train_timesteps": 100, "trained_betas":
+                                              [round(0.001 + 0.002 * i, 6) for i in range(100)]},
+         10, 0.0),
+        ("lms_leading_10", "LMSDiscreteScheduler", {"timestep_spacing": "leading"}, 10, 0.0),
+        ("lms_karras_10", "LMSDiscreteScheduler", {"use_karras_sigmas": True}, 10, 0.0),
+        ("lms_karras_50", "LMSDiscreteScheduler", {"use_karras_sigmas": True}, 50, 0.0),
+        ("lms_v_10", "LMSDiscreteScheduler", {"prediction_type": "v_prediction"}, 10, 0.0),
+        ("euler_leading_10", "EulerDiscreteScheduler", {"timestep_spacing": "leading"}, 10, 0.0),
+        ("euler_trailing_10", "EulerDiscreteScheduler", {"timestep_spacing": "trailing"}, 10, 0.0),
+        ("euler_linear_interp_10", "EulerDiscreteScheduler", {"interpolation_type": "linear"},
+         10, 0.0),
+        ("euler_log_linear_10", "EulerDiscreteScheduler", {"interpolation_type": "log_linear"},
+         10, 0.0),
+        ("euler_karras_10", "EulerDiscreteScheduler", {"use_karras_sigmas": True}, 10, 0.0),
+        ("euler_v_10", "EulerDiscreteScheduler", {"prediction_type": "v_prediction"}, 10, 0.0),
+        ("euler_zsnr_v_10", "EulerDiscreteScheduler", {"rescale_betas_zero_snr": True,
+                                                       "prediction_type": "v_prediction",
+                                                       "timestep_spacing": "trailing"}, 10, 0.0),
+        ("euler_a_leading_50", "EulerAncestralDiscreteScheduler", {"timestep_spacing": "leading"},
+         50, 0.0),
+        ("euler_a_trailing_10", "EulerAncestralDiscreteScheduler",
+         {"timestep_spacing": "trailing"}, 10, 0.0),
+        ("euler_a_v_10", "EulerAncestralDiscreteScheduler", {"prediction_type": "v_prediction"},
+         10, 0.0),
+        ("dpm_karras_10", "DPMSolverMultistepScheduler", {"use_karras_sigmas": True}, 10, 0.0),
+        ("dpm_karras_50", "DPMSolverMultistepScheduler", {"use_karras_sigmas": True}, 50, 0.0),
+        ("dpm_order3_20", "DPMSolverMultistepScheduler", {"solver_order": 3}, 20, 0.0),
+        ("dpm_heun_10", "DPMSolverMultistepScheduler", {"solver_type": "heun"}, 10, 0.0),
+        ("dpm_v_10", "DPMSolverMultistepScheduler", {"prediction_type": "v_prediction"}, 10, 0.0),
+        ("dpm_sample_10", "DPMSolverMultistepScheduler", {"prediction_type": "sample"}, 10, 0.0),
+        ("dpm_leading_10", "DPMSolverMultistepScheduler", {"timestep_spacing": "leading"}, 10, 0.0),
+        ("dpm_trailing_10", "DPMSolverMultistepScheduler", {"timestep_spacing": "trailing"}, 10,
+         0.0),
+        ("dpm_lu_10", "DPMSolverMultistepScheduler", {"use_lu_lambdas": True}, 10, 0.0),
+        ("dpm_dpmsolver_10", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver",
+                                                             "final_sigmas_type": "sigma_min"},
+         10, 0.0),
+        ("dpm_dpmsolver3_20", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver",
+                                                              "solver_order": 3,
+                                                              "final_sigmas_type": "sigma_min"},
+         20, 0.0),
+        ("dpm_sde_10", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}, 10,
+         0.0),
+        ("dpm_sde_heun_10", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++",
+                                                            "solver_type": "heun"}, 10, 0.0),
+        ("dpm_sde1_10", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver",
+                                                        "final_sigmas_type": "sigma_min"}, 10,
+         0.0),
+        ("dpm_euler_final_10", "DPMSolverMultistepScheduler", {"euler_at_final": True,
+                                                               "final_sigmas_type": "sigma_min"},
+         10, 0.0),
+        ("dpm_cos_clip_10", "DPMSolverMultistepScheduler", {"beta_schedule": "squaredcos_cap_v2",
+                                                            "lambda_min_clipped": -5.1}, 10, 0.0),
+        ("dpm_zsnr_10", "DPMSolverMultistepScheduler", {"rescale_betas_zero_snr": True,
+                                                        "timestep_spacing": "trailing",
+                                                        "prediction_type": "v_prediction"}, 10,
+         0.0),
+    ]
+    for name, cls_name, kwargs, n, eta in variants:
+        seed += 1
+        trajectory_case(wr, name, cls_name, kwargs, n, eta=eta, seed=seed, small=True)
+
+    # img2img: PNDM's 38 calls from t=741 (strength 0.75), and the classes with a begin index.
+    for name, cls_name, kwargs, strength, eta in [
+            ("i2i_pndm_075", "PNDMScheduler", {}, 0.75, 0.0),
+            ("i2i_ddim_08", "DDIMScheduler", {}, 0.8, 0.0),
+            ("i2i_lms_03", "LMSDiscreteScheduler", {}, 0.3, 0.0),
+            ("i2i_euler_075", "EulerDiscreteScheduler", {}, 0.75, 0.0),
+            ("i2i_euler_a_08", "EulerAncestralDiscreteScheduler", {}, 0.8, 0.0),
+            ("i2i_dpm_karras_08", "DPMSolverMultistepScheduler", {"use_karras_sigmas": True},
+             0.8, 0.0)]:
+        seed += 1
+        img2img_case(wr, name, cls_name, kwargs, 50, strength, eta=eta, seed=seed)
+
+    # add_noise at the first timestep of each strength's slice (50 steps).
+    for cls_name, short in SHORT.items():
+        for strength in (0.3, 0.75, 0.8, 1.0):
+            s = make(cls_name, {})
+            s.set_timesteps(50)
+            t_start = max(50 - min(int(50 * strength), 50), 0)
+            timesteps = s.timesteps[t_start * s.order:]
+            if hasattr(s, "set_begin_index"):
+                s.set_begin_index(t_start * s.order)
+            out = s.add_noise(wr.base, wr.noise, timesteps[:1])
+            name = "noise_%s_%d" % (short, round(strength * 100))
+            wr.manifest["add_noise"].append({
+                "class": cls_name, "strength": strength, "t_start": t_start,
+                "slice": to_list(timesteps.numpy()), "out": wr.save(name, out)})
+
+    # Training schedules, bit for bit: every beta_schedule and the zero-SNR rescale.
+    for name, cls_name, kwargs in [
+            ("ac_scaled_linear", "DDIMScheduler", {}),
+            ("ac_linear", "DDIMScheduler", {"beta_schedule": "linear", "beta_start": 0.0001,
+                                            "beta_end": 0.02}),
+            ("ac_squaredcos", "DDIMScheduler", {"beta_schedule": "squaredcos_cap_v2"}),
+            ("ac_zsnr", "DDIMScheduler", {"rescale_betas_zero_snr": True}),
+            ("ac_zsnr_euler", "EulerDiscreteScheduler", {"rescale_betas_zero_snr": True})]:
+        s = make(cls_name, kwargs)
+        wr.manifest["alphas_cumprod"].append({"class": cls_name, "kwargs": kwargs,
+                                              "file": wr.save(name, s.alphas_cumprod)})
+
+    # Timesteps alone, for many lengths and every spacing (numpy's arange gives 62
+    # trailing timesteps for 61 steps, for instance).
+    for cls_name in SHORT:
+        for spacing in ("leading", "trailing", "linspace"):
+            for n in ((1, 2, 3, 7, 50, 61) if spacing == "trailing" else (1, 2, 3, 7, 50)):
+                s = make(cls_name, {"timestep_spacing": spacing})
+                s.set_timesteps(n)
+                d = {"class": cls_name, "spacing": spacing, "steps": n}
+                d.update(describe(s))
+                wr.manifest["timesteps"].append(d)
+
+    wr.close()
+    total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
+    print("wrote %d cases, %d bytes, to %s" % (len(wr.manifest["cases"]), total, OUT))
+
+
+if __name__ == "__main__":
+    main()
