@@ -15,12 +15,19 @@
  * its schedules in numpy float64 (some in float32). Each piece here computes in the
  * type diffusers uses at that point, in the same order, so that the numbers agree to
  * the last bit where the libraries' own functions (log, exp) do. This relies on C
- * float arithmetic staying float (x86-64 SSE) and on no contraction into FMA: the
- * engine is built for the baseline instruction set, which has no FMA; where torch
- * itself contracts (torch.linspace), fmaf() says so explicitly.
+ * float arithmetic staying float (x86-64 SSE) and on no contraction into FMA, which
+ * the pragma below forbids even in a build for a CPU that has FMA (-march=native
+ * would otherwise fuse a * b + c); where torch itself fuses (torch.linspace, SLEEF),
+ * fmaf() says so explicitly.
  */
 #ifndef SDR_ENGINE_SCHEDULER_INTERNAL_H
 #define SDR_ENGINE_SCHEDULER_INTERNAL_H
+
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #include "engine/scheduler.h" // sdr_scheduler, sdr_scheduler_kind
 
