@@ -2,7 +2,7 @@
  *
  * Engine code calls the sdr_* wrappers below and never knows which backend
  * runs. The wrappers check shapes and dtypes once, for every backend alike
- * (kernels/op_check.c), then call the backend's function.
+ * (kernels/backend.c), then call the backend's function.
  *
  * Rules that let a CUDA backend keep everything on the device and capture a
  * whole UNet call as one graph:
@@ -12,8 +12,9 @@
  *    where the host waits;
  *  - all tensors of one call are on the backend's device and contiguous;
  *  - element-wise ops (unary, binary, affine, cast between equal sizes, fill)
- *    may write over an input (out->data == in->data): models add residuals
- *    and time embeddings in place. No other op may alias.
+ *    and the norms may write over an input, exactly (out->data == in->data,
+ *    same shape): models add residuals and time embeddings in place. Any
+ *    other overlap between an output and an input is refused.
  *
  * Precision: activations are float32 on the CPU; weights (the `w` of linear
  * and conv2d) may be float16 or bfloat16 there and are widened as they are
