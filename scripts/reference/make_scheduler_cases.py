@@ -326,6 +326,22 @@ def main():
         seed += 1
         img2img_case(wr, name, cls_name, kwargs, 50, strength, eta=eta, seed=seed)
 
+    # A half pipeline draws its step noise in float16, its own stream. Ten Euler
+    # ancestral steps in float32 with that noise widened (what set_noise_dtype(float16)
+    # does): randn_tensor swapped for one that draws half numbers.
+    import diffusers.schedulers.scheduling_euler_ancestral_discrete as ea_module
+    draw = ea_module.randn_tensor
+    ea_module.randn_tensor = lambda shape, generator=None, device=None, dtype=None: torch.randn(
+        shape, generator=generator, dtype=torch.float16).float()
+    s = make("EulerAncestralDiscreteScheduler", {})
+    s.set_timesteps(10)
+    g = torch.Generator().manual_seed(77)
+    prev, _ = run(s, wr.base_s * s.init_noise_sigma, s.timesteps, wr.w_s, g, 0.0, [9])
+    ea_module.randn_tensor = draw
+    wr.manifest["half_noise"] = {"class": "EulerAncestralDiscreteScheduler", "steps": 10,
+                                 "seed": 77, "final": wr.save("half_noise_final", prev[0]),
+                                 "rng_after": to_list(torch.randn(4, generator=g))}
+
     # add_noise at the first timestep of each strength's slice (50 steps).
     for cls_name, short in SHORT.items():
         for strength in (0.3, 0.75, 0.8, 1.0):

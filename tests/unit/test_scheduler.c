@@ -653,6 +653,49 @@ static void check_state(void) {
   sdr_free(be, x.data);
 }
 
+/* Noise in float16 (a half pipeline's): each step draws torch's half normals, its own
+ * stream, widened; the run ends where diffusers' does with the same noise. */
+static void check_half_noise(void) {
+  const cJSON *h = item(manifest, "half_noise");
+  sdr_scheduler *s = h ? make(str(h, "class"), NULL) : NULL;
+  int64_t shape[4] = {1, 4, 4, 4};
+  sdr_tensor x = new_tensor(shape), x_in = new_tensor(shape), mo = new_tensor(shape);
+  float *base = load("base_small", NULL), *w = load("w_small", NULL);
+  float *want = h ? load(str(h, "final"), NULL) : NULL;
+  sdr_generator g;
+  sdr_generator_init(&g, SDR_GENERATOR_CPU);
+  sdr_generator_manual_seed(&g, (uint64_t)num(h, "seed", 0));
+  if (s && base && w && want && sdr_scheduler_set_timesteps(s, (int)num(h, "steps", 0)) == 0) {
+    float sigma = (float)sdr_scheduler_init_noise_sigma(s);
+    for (int i = 0; i < 64; i++)
+      ((float *)x.data)[i] = base[i] * sigma;
+    CHECK(sdr_scheduler_set_noise_dtype(s, SDR_I64) != 0);
+    CHECK(sdr_scheduler_set_noise_dtype(s, SDR_F16) == 0);
+    int n;
+    const double *ts = sdr_scheduler_timesteps(s, &n);
+    for (int i = 0; i < n; i++) {
+      CHECK(sdr_scheduler_scale_model_input(s, be, &x_in, &x, ts[i]) == 0);
+      model_fn(mo.data, x_in.data, w, 64, ts[i]);
+      CHECK(sdr_scheduler_step(s, be, &arena, &x, &mo, ts[i], &x, &g, 0) == 0);
+    }
+    compare("Euler ancestral with float16 noise", x.data, want, 64,
+            &per_class[SDR_SCHED_EULER_ANCESTRAL]);
+    float next[4];
+    sdr_generator_randn_f32(&g, next, 4);
+    int k = 0;
+    for (const cJSON *v = item(h, "rng_after")->child; v && k < 4; v = v->next, k++)
+      if (next[k] != (float)v->valuedouble) {
+        fprintf(stderr, "half noise: the generator's next draw is %.9g, torch's %.9g\n", next[k],
+                v->valuedouble);
+        check_failures++;
+        break;
+      }
+  }
+  sdr_scheduler_free(s);
+  sdr_free(be, x.data), sdr_free(be, x_in.data), sdr_free(be, mo.data);
+  free(base), free(w), free(want);
+}
+
 int main(void) {
   char *text = read_text(DIR "manifest.json");
   if (!text) {
@@ -677,6 +720,7 @@ int main(void) {
   check_timestep_tables();
   check_errors();
   check_state();
+  check_half_noise();
 
   printf("%d cases; tolerance %g relative (to max(|diffusers|, 1))\n", cases, TOL);
   for (int k = 0; k < SDR_SCHED_COUNT; k++) {
