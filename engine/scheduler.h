@@ -73,7 +73,10 @@ const char *sdr_scheduler_config_json(const sdr_scheduler *s);
  * supported (thresholding, an unknown beta_schedule, spacing or prediction_type, ...)
  * fails with a message naming the key and the accepted values.
  *
- * Stepping: prev_sample may be the sample itself (in place). eta is DDIM's (0 for the
+ * Stepping: prev_sample may be the sample itself (in place), as may scale_model_input's
+ * out, and add_noise's out either input; add_noise uses its one t for every batch
+ * entry. set_timesteps takes 1 to num_train_timesteps steps (diffusers lets some
+ * classes go further, into schedules of repeated timesteps). eta is DDIM's (0 for the
  * others). DDIM with eta > 0, Euler ancestral and the SDE variants of DPM-Solver draw
  * noise shaped like the model output from g, one randn call per step as randn_tensor
  * makes; EulerDiscreteScheduler draws (and drops) the same numbers when g is given,
