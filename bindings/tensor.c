@@ -158,12 +158,15 @@ lsdr_tensor *lsdr_push_new_tensor(lua_State *L, sdr_backend *be, sdr_dtype dtype
   sdr_tensor v = sdr_tensor_view(NULL, dtype, be->device, ndim, shape);
   size_t bytes = sdr_tensor_nbytes(&v);
   lsdr_storage *s = calloc(1, sizeof *s);
-  if (!s)
+  if (!s) {
     luaL_error(L, "out of memory");
+    return NULL;
+  }
   s->data = sdr_alloc(be, bytes ? bytes : 1);
   if (!s->data) {
     free(s);
     luaL_error(L, "cannot allocate a tensor of %I bytes: %s", (lua_Integer)bytes, sdr_last_error());
+    return NULL; /* not reached: luaL_error does not return */
   }
   s->refs = 1;
   s->be = be;

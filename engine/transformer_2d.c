@@ -22,9 +22,11 @@ static int bind_block(sdr_transformer_block *b, sdr_weights *w, const char *p, i
   rc |= sdr_weights_bindf(w, &b->norm2_b, 1, (int64_t[]){D}, "%s.norm2.bias", p);
   rc |= sdr_weights_bindf(w, &b->norm3_w, 1, (int64_t[]){D}, "%s.norm3.weight", p);
   rc |= sdr_weights_bindf(w, &b->norm3_b, 1, (int64_t[]){D}, "%s.norm3.bias", p);
-  snprintf(sub, sizeof sub, "%s.attn1", p);
+  if (snprintf(sub, sizeof sub, "%s.attn1", p) >= (int)sizeof sub)
+    return sdr_fail("%s: weight name too long", p);
   rc |= sdr_attn_layer_bind(&b->attn1, w, sub, D, D, heads, dim_head, 0);
-  snprintf(sub, sizeof sub, "%s.attn2", p);
+  if (snprintf(sub, sizeof sub, "%s.attn2", p) >= (int)sizeof sub)
+    return sdr_fail("%s: weight name too long", p);
   rc |= sdr_attn_layer_bind(&b->attn2, w, sub, D, context_dim, heads, dim_head, 0);
   rc |= sdr_weights_bindf(w, &b->ff_in_w, 2, (int64_t[]){2 * F, D}, "%s.ff.net.0.proj.weight", p);
   rc |= sdr_weights_bindf(w, &b->ff_in_b, 1, (int64_t[]){2 * F}, "%s.ff.net.0.proj.bias", p);

@@ -109,15 +109,21 @@ static int load_with_last_expression(lua_State *L, const char *code, size_t len,
       p++;
     if (p == code + len || may_continue_expression(p))
       continue;
-    char *joined = malloc(len + 8);
+    /* The values pass through a function so a call on the last line is not a
+     * tail call: its frame, and the cell's line, stay in a traceback. The
+     * closing parenthesis goes on a line of its own, after any comment. */
+    static const char open[] = "return (function(...) return ... end)(", close[] = "\n)";
+    const size_t no = sizeof open - 1, nc = sizeof close - 1;
+    char *joined = malloc(len + no + nc + 1);
     if (!joined)
       return 0;
     memcpy(joined, code, k);
-    memcpy(joined + k, "return ", 7);
-    memcpy(joined + k + 7, suffix, slen);
-    int ok = compiles(L, joined + k, slen + 7, name) && compiles(L, code, k, name);
+    memcpy(joined + k, open, no);
+    memcpy(joined + k + no, suffix, slen);
+    memcpy(joined + k + no + slen, close, nc);
+    int ok = compiles(L, joined + k, slen + no + nc, name) && compiles(L, code, k, name);
     if (ok) {
-      ok = luaL_loadbuffer(L, joined, len + 7, name) == LUA_OK;
+      ok = luaL_loadbuffer(L, joined, len + no + nc, name) == LUA_OK;
       if (!ok)
         lua_pop(L, 1);
     }
