@@ -12,7 +12,7 @@
  * _get_padding_truncation_strategies does (max_length alone truncates; padding
  * "max_length" or truncation without max_length use model_max_length), the ids
  * are cut as truncate_sequences does and padded on the right. The result is a
- * plain table with BatchEncoding's keys. return_tensors is refused for now.
+ * plain table with BatchEncoding's keys; return_tensors="pt" gives int64 tensors.
  *
  * A CLIPTokenizer is a userdata with the metatable "CLIPTokenizer". As for
  * Image, __index is a function (the properties depend on the object), the
@@ -20,6 +20,8 @@
  * properties for completion.
  */
 #include "bindings/clip_tokenizer.h"
+#include "bindings/tensor.h"          // lsdr_backend
+#include "bindings/tensor_internal.h" // lsdr_push_from_host
 
 #include <limits.h>
 #include <stdlib.h>
@@ -110,7 +112,7 @@ static const lsdr_param call_options[] = {
      "true or \"longest_first\"; nil truncates only when max_length is given without padding"},
     {"add_special_tokens", "boolean", "true", "BOS first and EOS last"},
     {"return_attention_mask", "boolean", "true", "include attention_mask"},
-    {"return_tensors", "string", "nil", "not available yet: the ids come as Lua lists"},
+    {"return_tensors", "string", "nil", "\"pt\": int64 tensors (batch, tokens) instead of lists"},
     {0}};
 
 enum { PAD_NONE, PAD_LONGEST, PAD_MAX_LENGTH };
@@ -121,6 +123,7 @@ typedef struct {
   int max_length; /* 0: none */
   int add_special;
   int attention_mask;
+  int return_pt; /* return_tensors="pt": int64 tensors (batch, tokens) */
 } call_spec;
 
 static int opt_is(lua_State *L, int idx, const char *s) {
@@ -132,10 +135,10 @@ static call_spec read_options(lua_State *L, const sdr_clip_tokenizer *tok) {
   int opts = lsdr_arg(L, 2);
   call_spec c = {0};
   lua_getfield(L, opts, "return_tensors");
-  if (!lua_isnil(L, -1))
-    lsdr_error(L,
-               "return_tensors='%s' is not available yet (tensors come later); leave it out to "
-               "get the ids as Lua lists",
+  if (opt_is(L, -1, "pt"))
+    c.return_pt = 1;
+  else if (!lua_isnil(L, -1))
+    lsdr_error(L, "return_tensors='%s': only 'pt' (torch tensors) is available",
                lua_tostring(L, -1));
   lua_pop(L, 1);
 
@@ -330,6 +333,42 @@ static int tok_call(lua_State *L) {
 
   lua_createtable(L, 0, 2);
   int result = lua_gettop(L);
+  if (c.return_pt) {
+    /* BatchEncoding.convert_to_tensors: rows of one length, else transformers' error. */
+    size_t width = 0;
+    for (size_t i = 0; i < n; i++) {
+      size_t w = e[i].n > to ? e[i].n : to;
+      if (i > 0 && w != width)
+        return lsdr_error(L, "Unable to create tensor, you should probably activate truncation "
+                             "and/or padding with 'padding=True' 'truncation=True' to have batched "
+                             "tensors with the same length.");
+      width = w;
+    }
+    size_t cells = n * width > 0 ? n * width : 1;
+    double *ids = malloc(cells * sizeof *ids), *mask = malloc(cells * sizeof *mask);
+    if (!ids || !mask) {
+      free(ids);
+      free(mask);
+      return lsdr_error(L, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < width; k++) {
+        ids[i * width + k] = k < e[i].n ? e[i].ids[k] : pad_id;
+        mask[i * width + k] = k < e[i].n;
+      }
+    sdr_backend *cpu = lsdr_backend(L, SDR_DEVICE_CPU);
+    const int64_t shape[2] = {(int64_t)n, (int64_t)width};
+    lsdr_push_from_host(L, cpu, SDR_I64, 2, shape, ids);
+    lua_setfield(L, result, "input_ids");
+    if (c.attention_mask) {
+      lsdr_push_from_host(L, cpu, SDR_I64, 2, shape, mask);
+      lua_setfield(L, result, "attention_mask");
+    }
+    free(ids);
+    free(mask);
+    lua_closeslot(L, batch);
+    return 1;
+  }
   if (single) {
     push_ids_and_mask(L, e[0].ids, e[0].n, to, pad_id);
   } else {

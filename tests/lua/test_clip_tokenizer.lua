@@ -87,7 +87,7 @@ check.truthy(same(tok:convert_tokens_to_ids({"a</w>", "cat</w>"}), {320, 2368}),
 check.eq(tok:convert_tokens_to_ids("not a token"), 49407, "unknown token -> unk")
 
 -- Errors say what was wrong and name the argument or option.
-check.raises("return_tensors='pt' is not available yet", function() return tok("x", {return_tensors = "pt"}) end)
+check.raises("return_tensors='np': only 'pt'", function() return tok("x", {return_tensors = "np"}) end)
 check.raises("argument 1 (text): item 2 is a number", function() return tok({"a", 5}) end)
 check.raises("non-empty list", function() return tok({}) end)
 check.raises("argument 1 (text): string|table expected, got number", function() return tok(42) end)

@@ -50,3 +50,15 @@ check.raises("unexpected option 'subfolders'",
              function() CLIPTextModel.from_pretrained(root .. "/models/tiny-sd-a", {subfolders = "x"}) end)
 local ok = te(torch.tensor({{1, 2, 3}}))
 check.eq(ok.last_hidden_state.shape[2], 3, "still usable")
+
+-- The tokenizer gives tensors the text encoder takes, as in transformers' notebooks.
+local tok = CLIPTokenizer.from_pretrained(root .. "/models/tiny-sd-a", {subfolder = "tokenizer"})
+local enc = tok({"a cat", "a dog on a mat"}, {padding = "max_length", max_length = 77, truncation = true,
+                                              return_tensors = "pt"})
+check.eq(tostring(enc.input_ids.dtype), "torch.int64", "return_tensors='pt' gives int64")
+check.eq(enc.input_ids.shape[1], 2, "batch")
+check.eq(enc.input_ids.shape[2], 77, "padded")
+check.eq(enc.attention_mask:sum():item(), 5 + 9, "mask counts the real tokens")
+check.eq(te(enc.input_ids).last_hidden_state.shape[1], 2, "the encoder takes them")
+check.raises("Unable to create tensor", function() tok({"a", "a b c"}, {return_tensors = "pt"}) end)
+check.raises("only 'pt'", function() tok("a", {return_tensors = "np"}) end)
