@@ -12,6 +12,7 @@
 #include "engine/interrupt.h"       // sdr_interrupt_check
 #include "engine/model_config.h"    // sdr_json, sdr_component_has_variant
 #include "engine/progress.h"        // sdr_progress_*
+#include "engine/vae_tiling.h"      // sdr_vae_encode_tiled, sdr_vae_decode_tiled
 #include "kernels/half.h"           // sdr_f16_to_f32, sdr_bf16_to_f32
 
 #define TRY(x)                                                                                     \
@@ -319,7 +320,8 @@ static int img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *l
   TRY(sdr_arena_tensor(a, &x, SDR_F32, 4, (int64_t[]){1, 3, h, w}));
   TRY(sdr_upload(p->be, x.data, pixels, (size_t)3 * h * w * sizeof(float)));
   TRY(sdr_arena_tensor(a, &moments, SDR_F32, 4, (int64_t[]){1, 2 * L, lh, lw}));
-  TRY(sdr_vae_encode(&p->vae, a, &moments, &x));
+  /* vae.encode: tiled (when larger than a tile) after pipe.enable_vae_tiling() */
+  TRY((p->vae_tiling ? sdr_vae_encode_tiled : sdr_vae_encode)(&p->vae, a, &moments, &x));
   /* latent_dist.sample(generator): the first draw of the run, the encoded batch's shape. */
   TRY(sdr_arena_tensor(a, &eps, SDR_F32, 4, (int64_t[]){1, L, lh, lw}));
   {
@@ -560,7 +562,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       goto fail;
     }
     TRY(sdr_affine(be, &latents, &latents, 1.0f / p->vae.cfg.scaling_factor, 0.0f));
-    /* vae_slicing decodes one image at a time: the same pictures, less memory. */
+    /* vae_slicing decodes one image at a time: the same pictures, less memory.
+     * vae_tiling decodes each chunk in tiles when it is larger than one (vae._decode). */
     const int64_t chunk = p->vae_slicing ? 1 : B;
     for (int64_t b = 0; b < B; b += chunk) {
       sdr_arena_mark m = sdr_arena_get_mark(a);
@@ -568,7 +571,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_tensor_narrow0(&z, &latents, b, chunk));
       TRY(sdr_arena_tensor(a, &img, SDR_F32, 4,
                            (int64_t[]){chunk, img_shape[1], height, width}));
-      TRY(sdr_vae_decode(&p->vae, a, &img, &z));
+      TRY((p->vae_tiling ? sdr_vae_decode_tiled : sdr_vae_decode)(&p->vae, a, &img, &z));
       TRY(sdr_download(be, out->data + (size_t)b * per, img.data, (size_t)chunk * per * sizeof(float)));
       sdr_arena_release(a, m);
       if (sdr_interrupt_check() != 0)

@@ -29,6 +29,8 @@ typedef struct sdr_pipeline {
   sdr_arena arena;
   sdr_dtype dtype; /* torch_dtype: the dtype noise is drawn in (float32 unless asked) */
   int vae_slicing; /* decode one image at a time (the same pictures, less memory) */
+  int vae_tiling;  /* encode and decode in overlapping tiles, as diffusers' enable_vae_tiling()
+                    * (engine/vae_tiling.h): memory of one tile, diffusers' tiled pictures */
 } sdr_pipeline;
 
 /* dir holds model_index.json and the component folders. keep_dtype < 0 keeps
