@@ -14,30 +14,12 @@
 
 #define LSDR_CLIP_TEXT_MODEL "CLIPTextModel"
 
-typedef struct lsdr_clip_text {
-  sdr_clip_text_model own;    /* loaded by from_pretrained */
-  sdr_clip_text_model *model; /* &own, or a pipeline's (kept alive through the user value) */
-  sdr_arena arena;
-  int loaded, borrowed;
-} lsdr_clip_text;
-
-static lsdr_clip_text *check_model(lua_State *L, int idx) {
-  lsdr_clip_text *m = luaL_checkudata(L, idx, LSDR_CLIP_TEXT_MODEL);
-  if (!m->loaded)
-    luaL_error(L, "CLIPTextModel: this model was closed");
-  return m;
+static sdr_clip_text_model *check_model(lua_State *L, int idx, lsdr_model_box **box) {
+  *box = lsdr_model_box_check(L, idx, LSDR_CLIP_TEXT_MODEL);
+  return (*box)->model;
 }
 
-static int model_gc(lua_State *L) {
-  lsdr_clip_text *m = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
-  if (m->loaded) {
-    sdr_arena_free(&m->arena);
-    if (!m->borrowed)
-      sdr_clip_text_model_free(&m->own);
-    m->loaded = 0;
-  }
-  return 0;
-}
+static void free_model(void *m) { sdr_clip_text_model_free(m); }
 
 /* CLIPTextModel.from_pretrained(path, {subfolder, torch_dtype, variant}) */
 static int from_pretrained(lua_State *L) {
@@ -46,58 +28,46 @@ static int from_pretrained(lua_State *L) {
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 1);
-  memset(m, 0, sizeof *m);
-  luaL_setmetatable(L, LSDR_CLIP_TEXT_MODEL);
+  lsdr_model_box *b = lsdr_model_box_new(L, LSDR_CLIP_TEXT_MODEL, sizeof(sdr_clip_text_model));
   /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
-  if (sdr_clip_text_model_load(&m->own, be, p.dir, p.variant, p.keep_dtype) != 0)
+  if (sdr_clip_text_model_load((sdr_clip_text_model *)b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
-  m->model = &m->own;
-  sdr_arena_init(&m->arena, be);
-  m->loaded = 1;
+  lsdr_model_box_ready(b, be, free_model);
   return 1;
 }
 
 void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int owner) {
-  owner = lua_absindex(L, owner);
-  lsdr_clip_text *m = lua_newuserdatauv(L, sizeof *m, 1);
-  memset(m, 0, sizeof *m);
-  luaL_setmetatable(L, LSDR_CLIP_TEXT_MODEL);
-  m->model = model;
-  m->borrowed = 1;
-  sdr_arena_init(&m->arena, model->be);
-  m->loaded = 1;
-  lua_pushvalue(L, owner);
-  lua_setiuservalue(L, -2, 1);
+  lsdr_model_box_push_ref(L, LSDR_CLIP_TEXT_MODEL, model, model->be, owner);
 }
 
 /* model(input_ids, {output_hidden_states=false}) -> {last_hidden_state=, hidden_states=} */
 static int model_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
-  lsdr_clip_text *m = check_model(L, 1);
+  lsdr_model_box *box;
+  sdr_clip_text_model *model = check_model(L, 1, &box);
   lsdr_tensor *in = lsdr_check_tensor(L, 2);
   if (in->t.dtype != SDR_I64 || in->t.ndim != 2)
     return lsdr_argerror(L, 1, "a (batch, tokens) int64 tensor");
-  if (in->storage->be != m->model->be)
+  if (in->storage->be != model->be)
     return lsdr_error(L, "input_ids are on %s, the model on %s", sdr_device_name(in->t.device),
-                      sdr_device_name(m->model->be->device));
+                      sdr_device_name(model->be->device));
   lua_getfield(L, 3, "output_hidden_states");
   int want_hidden = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  const int64_t B = in->t.shape[0], T = in->t.shape[1], D = m->model->cfg.hidden_size;
-  const int L1 = m->model->cfg.num_hidden_layers + 1;
+  const int64_t B = in->t.shape[0], T = in->t.shape[1], D = model->cfg.hidden_size;
+  const int L1 = model->cfg.num_hidden_layers + 1;
   lua_createtable(L, 0, 2);
   int result = lua_gettop(L);
-  lsdr_tensor *last = lsdr_push_new_tensor(L, m->model->be, SDR_F32, 3, (int64_t[]){B, T, D});
+  lsdr_tensor *last = lsdr_push_new_tensor(L, model->be, SDR_F32, 3, (int64_t[]){B, T, D});
   lua_setfield(L, result, "last_hidden_state");
   lsdr_tensor *hidden = NULL;
   if (want_hidden) {
-    hidden = lsdr_push_new_tensor(L, m->model->be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
+    hidden = lsdr_push_new_tensor(L, model->be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
     lua_insert(L, result + 1);
   }
-  int rc = sdr_clip_text_forward(m->model, &m->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
-  sdr_arena_reset(&m->arena);
+  int rc = sdr_clip_text_forward(model, &box->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
+  sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
   if (hidden) {
@@ -117,10 +87,11 @@ static int model_call(lua_State *L) {
 }
 
 static int model_properties(lua_State *L) {
-  lsdr_clip_text *m = check_model(L, 1);
+  lsdr_model_box *box;
+  sdr_clip_text_model *model = check_model(L, 1, &box);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
-    const sdr_clip_text_config *c = &m->model->cfg;
+    const sdr_clip_text_config *c = &model->cfg;
     lua_createtable(L, 0, 8);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "vocab_size", c->vocab_size);
@@ -134,20 +105,21 @@ static int model_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(m->model->be->device));
+    lua_pushstring(L, sdr_device_name(model->be->device));
     return 1;
   }
   return 0;
 }
 
 static int model_tostring(lua_State *L) {
-  lsdr_clip_text *m = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
-  if (!m->loaded) {
+  lsdr_model_box *b = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
+  if (!b->loaded) {
     lua_pushliteral(L, "<CLIPTextModel (closed)>");
     return 1;
   }
-  lua_pushfstring(L, "<CLIPTextModel %d layers, width %d, on %s>", m->model->cfg.num_hidden_layers,
-                  m->model->cfg.hidden_size, sdr_device_name(m->model->be->device));
+  const sdr_clip_text_model *m = b->model;
+  lua_pushfstring(L, "<CLIPTextModel %d layers, width %d, on %s>", m->cfg.num_hidden_layers,
+                  m->cfg.hidden_size, sdr_device_name(m->be->device));
   return 1;
 }
 
@@ -169,7 +141,7 @@ static const lsdr_func call_funcs[] = {
     {0}};
 
 void lsdr_open_clip_text_model(lua_State *L) {
-  lsdr_model_metatable(L, LSDR_CLIP_TEXT_MODEL, call_funcs, model_properties, model_gc,
+  lsdr_model_metatable(L, LSDR_CLIP_TEXT_MODEL, call_funcs, model_properties, lsdr_model_box_gc,
                        model_tostring);
   lua_newtable(L);
   lsdr_register(L, -1, class_funcs);

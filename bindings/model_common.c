@@ -38,6 +38,51 @@ void lsdr_pretrained_read(lua_State *L, lsdr_pretrained *p) {
     lsdr_error(L, "no model folder at %s", p->dir);
 }
 
+lsdr_model_box *lsdr_model_box_new(lua_State *L, const char *tname, size_t size) {
+  lsdr_model_box *b = lua_newuserdatauv(L, sizeof *b + size, 1);
+  memset(b, 0, sizeof *b + size);
+  luaL_setmetatable(L, tname);
+  return b;
+}
+
+void lsdr_model_box_ready(lsdr_model_box *b, sdr_backend *be, void (*free_own)(void *model)) {
+  b->model = b->own;
+  b->be = be;
+  b->free_own = free_own;
+  sdr_arena_init(&b->arena, be);
+  b->loaded = 1;
+}
+
+void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_backend *be,
+                             int owner) {
+  owner = lua_absindex(L, owner);
+  lsdr_model_box *b = lsdr_model_box_new(L, tname, 0);
+  b->model = model;
+  b->be = be;
+  sdr_arena_init(&b->arena, be);
+  b->loaded = 1;
+  lua_pushvalue(L, owner);
+  lua_setiuservalue(L, -2, 1);
+}
+
+lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname) {
+  lsdr_model_box *b = luaL_checkudata(L, idx, tname);
+  if (!b->loaded)
+    luaL_error(L, "%s: this model was closed", tname);
+  return b;
+}
+
+int lsdr_model_box_gc(lua_State *L) {
+  lsdr_model_box *b = lua_touserdata(L, 1);
+  if (b && b->loaded) {
+    sdr_arena_free(&b->arena);
+    if (b->free_own)
+      b->free_own(b->model);
+    b->loaded = 0;
+  }
+  return 0;
+}
+
 static int model_index(lua_State *L) {
   lua_getmetatable(L, 1);
   if (lua_getfield(L, -1, "__methods") == LUA_TTABLE && lua_type(L, 2) == LUA_TSTRING &&

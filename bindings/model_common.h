@@ -3,9 +3,12 @@
 #ifndef SDR_BINDINGS_MODEL_COMMON_H
 #define SDR_BINDINGS_MODEL_COMMON_H
 
+#include <stddef.h>
+
 #include <lua.h>
 
 #include "bindings/lsdr.h" // lsdr_func, lsdr_param
+#include "engine/arena.h"  // sdr_arena
 
 /* The options every from_pretrained takes: subfolder, torch_dtype, variant. */
 extern const lsdr_param lsdr_from_pretrained_options[];
@@ -27,6 +30,30 @@ void lsdr_pretrained_read(lua_State *L, lsdr_pretrained *p);
  * call gc; __fields lists the methods for completion. Leaves nothing on the stack. */
 void lsdr_model_metatable(lua_State *L, const char *name, const lsdr_func *methods,
                           lua_CFunction index_extra, lua_CFunction gc, lua_CFunction tostring);
+
+/* A model userdata: the model it runs (its own, loaded by from_pretrained, or
+ * one a pipeline holds, which the user value then keeps alive) and an arena
+ * for its calls. */
+typedef struct lsdr_model_box {
+  void *model;
+  sdr_backend *be;
+  sdr_arena arena;
+  int loaded;
+  void (*free_own)(void *model); /* NULL when the model is a pipeline's */
+  _Alignas(max_align_t) unsigned char own[];
+} lsdr_model_box;
+
+/* Pushes a box of type tname with `size` zeroed bytes for its own model; load
+ * into b->own, then call lsdr_model_box_ready. */
+lsdr_model_box *lsdr_model_box_new(lua_State *L, const char *tname, size_t size);
+void lsdr_model_box_ready(lsdr_model_box *b, sdr_backend *be, void (*free_own)(void *model));
+/* Pushes a box running a model that the value at `owner` (a pipeline) holds. */
+void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_backend *be,
+                             int owner);
+/* The open box of type tname at idx; a Lua error when closed. */
+lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname);
+/* __gc and __close of every model type. */
+int lsdr_model_box_gc(lua_State *L);
 
 /* Sets t[key] = value for config tables. */
 void lsdr_set_int(lua_State *L, int t, const char *key, lua_Integer v);

@@ -16,30 +16,12 @@
 
 #define LSDR_UNET "UNet2DConditionModel"
 
-typedef struct lsdr_unet {
-  sdr_unet own;    /* loaded by from_pretrained */
-  sdr_unet *model; /* &own, or a pipeline's (kept alive through the user value) */
-  sdr_arena arena;
-  int loaded, borrowed;
-} lsdr_unet;
-
-static lsdr_unet *check_unet(lua_State *L, int idx) {
-  lsdr_unet *u = luaL_checkudata(L, idx, LSDR_UNET);
-  if (!u->loaded)
-    luaL_error(L, "UNet2DConditionModel: this model was closed");
-  return u;
+static sdr_unet *check_unet(lua_State *L, int idx, lsdr_model_box **box) {
+  *box = lsdr_model_box_check(L, idx, LSDR_UNET);
+  return (*box)->model;
 }
 
-static int unet_gc(lua_State *L) {
-  lsdr_unet *u = luaL_checkudata(L, 1, LSDR_UNET);
-  if (u->loaded) {
-    sdr_arena_free(&u->arena);
-    if (!u->borrowed)
-      sdr_unet_free(&u->own);
-    u->loaded = 0;
-  }
-  return 0;
-}
+static void free_unet(void *m) { sdr_unet_free(m); }
 
 static int from_pretrained(lua_State *L) {
   lsdr_args(L);
@@ -47,36 +29,24 @@ static int from_pretrained(lua_State *L) {
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_unet *u = lua_newuserdatauv(L, sizeof *u, 1);
-  memset(u, 0, sizeof *u);
-  luaL_setmetatable(L, LSDR_UNET);
-  if (sdr_unet_load(&u->own, be, p.dir, p.variant, p.keep_dtype) != 0)
+  lsdr_model_box *b = lsdr_model_box_new(L, LSDR_UNET, sizeof(sdr_unet));
+  if (sdr_unet_load((sdr_unet *)b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
-  u->model = &u->own;
-  sdr_arena_init(&u->arena, be);
-  u->loaded = 1;
+  lsdr_model_box_ready(b, be, free_unet);
   return 1;
 }
 
 void lsdr_push_unet_ref(lua_State *L, sdr_unet *model, int owner) {
-  owner = lua_absindex(L, owner);
-  lsdr_unet *u = lua_newuserdatauv(L, sizeof *u, 1);
-  memset(u, 0, sizeof *u);
-  luaL_setmetatable(L, LSDR_UNET);
-  u->model = model;
-  u->borrowed = 1;
-  sdr_arena_init(&u->arena, model->be);
-  u->loaded = 1;
-  lua_pushvalue(L, owner);
-  lua_setiuservalue(L, -2, 1);
+  lsdr_model_box_push_ref(L, LSDR_UNET, model, model->be, owner);
 }
 
 /* unet(sample, timestep, {encoder_hidden_states = e}) -> {sample = Tensor} */
 static int unet_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 3);
-  lsdr_unet *u = check_unet(L, 1);
-  sdr_backend *be = u->model->be;
+  lsdr_model_box *box;
+  sdr_unet *unet = check_unet(L, 1, &box);
+  sdr_backend *be = unet->be;
   lsdr_tensor *sample = lsdr_to_tensor(L, 2);
   if (sample->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
@@ -114,9 +84,9 @@ static int unet_call(lua_State *L) {
     return lsdr_error(L, "the tensors must be on the model's device (%s)", sdr_device_name(be->device));
   lua_createtable(L, 0, 1);
   lsdr_tensor *out = lsdr_push_new_tensor(
-      L, be, SDR_F32, 4, (int64_t[]){B, u->model->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
-  int rc = sdr_unet_forward(u->model, &u->arena, &out->t, &x->t, &ts->t, &ctx->t);
-  sdr_arena_reset(&u->arena);
+      L, be, SDR_F32, 4, (int64_t[]){B, unet->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
+  int rc = sdr_unet_forward(unet, &box->arena, &out->t, &x->t, &ts->t, &ctx->t);
+  sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_setfield(L, -2, "sample");
@@ -124,10 +94,11 @@ static int unet_call(lua_State *L) {
 }
 
 static int unet_properties(lua_State *L) {
-  lsdr_unet *u = check_unet(L, 1);
+  lsdr_model_box *box;
+  sdr_unet *unet = check_unet(L, 1, &box);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
-    const sdr_unet_config *c = &u->model->cfg;
+    const sdr_unet_config *c = &unet->cfg;
     lua_createtable(L, 0, 12);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "in_channels", c->in_channels);
@@ -144,20 +115,21 @@ static int unet_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(u->model->be->device));
+    lua_pushstring(L, sdr_device_name(unet->be->device));
     return 1;
   }
   return 0;
 }
 
 static int unet_tostring(lua_State *L) {
-  lsdr_unet *u = luaL_checkudata(L, 1, LSDR_UNET);
-  if (!u->loaded)
+  lsdr_model_box *b = luaL_checkudata(L, 1, LSDR_UNET);
+  if (!b->loaded) {
     lua_pushliteral(L, "<UNet2DConditionModel (closed)>");
-  else
-    lua_pushfstring(L, "<UNet2DConditionModel %d blocks, %d channels at the top, on %s>",
-                    u->model->cfg.nblocks, u->model->cfg.block_out_channels[0],
-                    sdr_device_name(u->model->be->device));
+    return 1;
+  }
+  const sdr_unet *u = b->model;
+  lua_pushfstring(L, "<UNet2DConditionModel %d blocks, %d channels at the top, on %s>",
+                  u->cfg.nblocks, u->cfg.block_out_channels[0], sdr_device_name(u->be->device));
   return 1;
 }
 
@@ -181,7 +153,7 @@ static const lsdr_func class_funcs[] = {
     {0}};
 
 void lsdr_open_unet(lua_State *L) {
-  lsdr_model_metatable(L, LSDR_UNET, methods, unet_properties, unet_gc, unet_tostring);
+  lsdr_model_metatable(L, LSDR_UNET, methods, unet_properties, lsdr_model_box_gc, unet_tostring);
   lua_newtable(L);
   lsdr_register(L, -1, class_funcs);
   lua_setglobal(L, "UNet2DConditionModel");

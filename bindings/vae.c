@@ -18,30 +18,12 @@
 #define LSDR_VAE "AutoencoderKL"
 #define LSDR_DIST "DiagonalGaussianDistribution"
 
-typedef struct lsdr_vae {
-  sdr_vae own;    /* loaded by from_pretrained */
-  sdr_vae *model; /* &own, or a pipeline's (kept alive through the user value) */
-  sdr_arena arena;
-  int loaded, borrowed;
-} lsdr_vae;
-
-static lsdr_vae *check_vae(lua_State *L, int idx) {
-  lsdr_vae *v = luaL_checkudata(L, idx, LSDR_VAE);
-  if (!v->loaded)
-    luaL_error(L, "AutoencoderKL: this model was closed");
-  return v;
+static sdr_vae *check_vae(lua_State *L, int idx, lsdr_model_box **box) {
+  *box = lsdr_model_box_check(L, idx, LSDR_VAE);
+  return (*box)->model;
 }
 
-static int vae_gc(lua_State *L) {
-  lsdr_vae *v = luaL_checkudata(L, 1, LSDR_VAE);
-  if (v->loaded) {
-    sdr_arena_free(&v->arena);
-    if (!v->borrowed)
-      sdr_vae_free(&v->own);
-    v->loaded = 0;
-  }
-  return 0;
-}
+static void free_vae(void *m) { sdr_vae_free(m); }
 
 static int from_pretrained(lua_State *L) {
   lsdr_args(L);
@@ -49,28 +31,15 @@ static int from_pretrained(lua_State *L) {
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_vae *v = lua_newuserdatauv(L, sizeof *v, 1);
-  memset(v, 0, sizeof *v);
-  luaL_setmetatable(L, LSDR_VAE);
-  if (sdr_vae_load(&v->own, be, p.dir, p.variant, p.keep_dtype) != 0)
+  lsdr_model_box *b = lsdr_model_box_new(L, LSDR_VAE, sizeof(sdr_vae));
+  if (sdr_vae_load((sdr_vae *)b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
     return lsdr_engine_error(L);
-  v->model = &v->own;
-  sdr_arena_init(&v->arena, be);
-  v->loaded = 1;
+  lsdr_model_box_ready(b, be, free_vae);
   return 1;
 }
 
 void lsdr_push_vae_ref(lua_State *L, sdr_vae *model, int owner) {
-  owner = lua_absindex(L, owner);
-  lsdr_vae *v = lua_newuserdatauv(L, sizeof *v, 1);
-  memset(v, 0, sizeof *v);
-  luaL_setmetatable(L, LSDR_VAE);
-  v->model = model;
-  v->borrowed = 1;
-  sdr_arena_init(&v->arena, model->be);
-  v->loaded = 1;
-  lua_pushvalue(L, owner);
-  lua_setiuservalue(L, -2, 1);
+  lsdr_model_box_push_ref(L, LSDR_VAE, model, model->be, owner);
 }
 
 /* ---- DiagonalGaussianDistribution ------------------------------------------ */
@@ -168,19 +137,20 @@ static const lsdr_func dist_methods[] = {
 
 static int vae_encode(lua_State *L) {
   lsdr_args(L);
-  lsdr_vae *v = check_vae(L, 1);
+  lsdr_model_box *box;
+  sdr_vae *vae = check_vae(L, 1, &box);
   lsdr_tensor *x = lsdr_push_float32(L, 2);
   if (x->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
-  if (x->storage->be != v->model->be)
+  if (x->storage->be != vae->be)
     return lsdr_error(L, "the image is on %s, the model on %s", sdr_device_name(x->t.device),
-                      sdr_device_name(v->model->be->device));
-  const int f = sdr_vae_scale_factor(v->model);
+                      sdr_device_name(vae->be->device));
+  const int f = sdr_vae_scale_factor(vae);
   lsdr_tensor *moments = lsdr_push_new_tensor(
-      L, v->model->be, SDR_F32, 4,
-      (int64_t[]){x->t.shape[0], 2 * v->model->cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
-  int rc = sdr_vae_encode(v->model, &v->arena, &moments->t, &x->t);
-  sdr_arena_reset(&v->arena);
+      L, vae->be, SDR_F32, 4,
+      (int64_t[]){x->t.shape[0], 2 * vae->cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
+  int rc = sdr_vae_encode(vae, &box->arena, &moments->t, &x->t);
+  sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_createtable(L, 0, 1);
@@ -191,20 +161,21 @@ static int vae_encode(lua_State *L) {
 
 static int vae_decode(lua_State *L) {
   lsdr_args(L);
-  lsdr_vae *v = check_vae(L, 1);
+  lsdr_model_box *box;
+  sdr_vae *vae = check_vae(L, 1, &box);
   lsdr_tensor *z = lsdr_push_float32(L, 2);
   if (z->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
-  if (z->storage->be != v->model->be)
+  if (z->storage->be != vae->be)
     return lsdr_error(L, "the latents are on %s, the model on %s", sdr_device_name(z->t.device),
-                      sdr_device_name(v->model->be->device));
-  const int f = sdr_vae_scale_factor(v->model);
+                      sdr_device_name(vae->be->device));
+  const int f = sdr_vae_scale_factor(vae);
   lua_createtable(L, 0, 1);
   lsdr_tensor *img = lsdr_push_new_tensor(
-      L, v->model->be, SDR_F32, 4,
-      (int64_t[]){z->t.shape[0], v->model->cfg.out_channels, z->t.shape[2] * f, z->t.shape[3] * f});
-  int rc = sdr_vae_decode(v->model, &v->arena, &img->t, &z->t);
-  sdr_arena_reset(&v->arena);
+      L, vae->be, SDR_F32, 4,
+      (int64_t[]){z->t.shape[0], vae->cfg.out_channels, z->t.shape[2] * f, z->t.shape[3] * f});
+  int rc = sdr_vae_decode(vae, &box->arena, &img->t, &z->t);
+  sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_setfield(L, -2, "sample");
@@ -212,10 +183,11 @@ static int vae_decode(lua_State *L) {
 }
 
 static int vae_properties(lua_State *L) {
-  lsdr_vae *v = check_vae(L, 1);
+  lsdr_model_box *box;
+  sdr_vae *vae = check_vae(L, 1, &box);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
-    const sdr_vae_config *c = &v->model->cfg;
+    const sdr_vae_config *c = &vae->cfg;
     lua_createtable(L, 0, 8);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "in_channels", c->in_channels);
@@ -229,20 +201,21 @@ static int vae_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(v->model->be->device));
+    lua_pushstring(L, sdr_device_name(vae->be->device));
     return 1;
   }
   return 0;
 }
 
 static int vae_tostring(lua_State *L) {
-  lsdr_vae *v = luaL_checkudata(L, 1, LSDR_VAE);
-  if (!v->loaded)
+  lsdr_model_box *b = luaL_checkudata(L, 1, LSDR_VAE);
+  if (!b->loaded) {
     lua_pushliteral(L, "<AutoencoderKL (closed)>");
-  else
-    lua_pushfstring(L, "<AutoencoderKL %d latent channels, factor %d, on %s>",
-                    v->model->cfg.latent_channels, sdr_vae_scale_factor(v->model),
-                    sdr_device_name(v->model->be->device));
+    return 1;
+  }
+  const sdr_vae *v = b->model;
+  lua_pushfstring(L, "<AutoencoderKL %d latent channels, factor %d, on %s>",
+                  v->cfg.latent_channels, sdr_vae_scale_factor(v), sdr_device_name(v->be->device));
   return 1;
 }
 
@@ -262,7 +235,7 @@ static const lsdr_func class_funcs[] = {
     {0}};
 
 void lsdr_open_vae(lua_State *L) {
-  lsdr_model_metatable(L, LSDR_VAE, methods, vae_properties, vae_gc, vae_tostring);
+  lsdr_model_metatable(L, LSDR_VAE, methods, vae_properties, lsdr_model_box_gc, vae_tostring);
   luaL_newmetatable(L, LSDR_DIST);
   lua_newtable(L);
   lsdr_register(L, -1, dist_methods);
