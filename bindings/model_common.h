@@ -39,6 +39,7 @@ typedef struct lsdr_model_box {
   sdr_backend *be;
   sdr_arena arena;
   int loaded;
+  int tiling; /* AutoencoderKL:enable_tiling() */
   void (*free_own)(void *model); /* NULL when the model is a pipeline's */
   _Alignas(max_align_t) unsigned char own[];
 } lsdr_model_box;

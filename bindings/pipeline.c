@@ -449,6 +449,13 @@ static int pipe_vae_slicing(lua_State *L, int on) {
   check_pipe(L, 1)->p.vae_slicing = on;
   return 0;
 }
+static int pipe_vae_tiling(lua_State *L, int on) {
+  lsdr_args(L);
+  check_pipe(L, 1)->p.vae_tiling = on;
+  return 0;
+}
+static int pipe_enable_vae_tiling(lua_State *L) { return pipe_vae_tiling(L, 1); }
+static int pipe_disable_vae_tiling(lua_State *L) { return pipe_vae_tiling(L, 0); }
 static int pipe_enable_vae_slicing(lua_State *L) { return pipe_vae_slicing(L, 1); }
 static int pipe_disable_vae_slicing(lua_State *L) { return pipe_vae_slicing(L, 0); }
 
@@ -551,7 +558,10 @@ static const lsdr_param i2i_call_options[] = {
        "Accepted for diffusers' sake: attention is computed in slices always.",                    \
        {{"slice_size", "string|integer", "\"auto\""}}},                                            \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},          \
-      {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."}
+      {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},        \
+      {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \
+       "Encode and decode large images in overlapping tiles, as diffusers' tiled VAE."},           \
+      {CLS ":disable_vae_tiling", pipe_disable_vae_tiling, "Encode and decode in one piece."}
 
 static const lsdr_func t2i_methods[] = {
     {LSDR_T2I ":__call", pipe_call, "Text to image, with diffusers' arguments.",

@@ -14,6 +14,7 @@
 #include "bindings/tensor_internal.h"
 #include "engine/error.h"
 #include "engine/vae.h"
+#include "engine/vae_tiling.h" // sdr_vae_decode_tiled, sdr_vae_encode_tiled
 
 #define LSDR_VAE "AutoencoderKL"
 #define LSDR_DIST "DiagonalGaussianDistribution"
@@ -149,7 +150,8 @@ static int vae_encode(lua_State *L) {
   lsdr_tensor *moments = lsdr_push_new_tensor(
       L, vae->be, SDR_F32, 4,
       (int64_t[]){x->t.shape[0], 2 * vae->cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
-  int rc = sdr_vae_encode(vae, &box->arena, &moments->t, &x->t);
+  int rc = box->tiling ? sdr_vae_encode_tiled(vae, &box->arena, &moments->t, &x->t)
+                       : sdr_vae_encode(vae, &box->arena, &moments->t, &x->t);
   sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
@@ -174,7 +176,8 @@ static int vae_decode(lua_State *L) {
   lsdr_tensor *img = lsdr_push_new_tensor(
       L, vae->be, SDR_F32, 4,
       (int64_t[]){z->t.shape[0], vae->cfg.out_channels, z->t.shape[2] * f, z->t.shape[3] * f});
-  int rc = sdr_vae_decode(vae, &box->arena, &img->t, &z->t);
+  int rc = box->tiling ? sdr_vae_decode_tiled(vae, &box->arena, &img->t, &z->t)
+                       : sdr_vae_decode(vae, &box->arena, &img->t, &z->t);
   sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
@@ -219,7 +222,20 @@ static int vae_tostring(lua_State *L) {
   return 1;
 }
 
+static int set_tiling(lua_State *L, int on) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  check_vae(L, 1, &box);
+  box->tiling = on;
+  return 0;
+}
+static int vae_enable_tiling(lua_State *L) { return set_tiling(L, 1); }
+static int vae_disable_tiling(lua_State *L) { return set_tiling(L, 0); }
+
 static const lsdr_func methods[] = {
+    {"AutoencoderKL:enable_tiling", vae_enable_tiling,
+     "Encode and decode images larger than a tile in overlapping tiles, as diffusers does."},
+    {"AutoencoderKL:disable_tiling", vae_disable_tiling, "Encode and decode in one piece."},
     {"AutoencoderKL:encode", vae_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",
      {{"x", "Tensor"}}},

@@ -64,3 +64,18 @@ check.raises("the context is 24 wide, the layer takes 32", function()
 end)
 check.raises("no model folder at", function() AutoencoderKL.from_pretrained(root .. "/models/none") end)
 check.eq(unet(x, 500, {encoder_hidden_states = ctx}).sample.shape[2], 4, "still usable")
+
+-- vae:enable_tiling() gives diffusers' tiled pictures (tests/reference/vae_tiling,
+-- made by scripts/reference/make_vae_tiling_cases.py), and the untiled ones otherwise.
+local tv = AutoencoderKL.from_pretrained(root .. "/models/tiny-vae-tiling")
+local tref = root .. "/reference/vae_tiling/"
+local z = torch.load_npy(tref .. "dec_48x80_b2_in.npy")
+local want = torch.load_npy(tref .. "dec_48x80_b2_out.npy")
+local untiled = tv:decode(z).sample
+tv:enable_tiling()
+local tiled = tv:decode(z).sample
+local et = rel_err(tiled, want, "tiled decode")
+check.truthy(et < TOL, "tiled decode relative error " .. et)
+check.truthy(rel_err(untiled, want, "untiled decode") > 1e-2, "tiling changes the picture, as in diffusers")
+tv:disable_tiling()
+check.eq(rel_err(tv:decode(z).sample, untiled, "untiled again"), 0, "disable_tiling")
