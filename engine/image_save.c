@@ -7,16 +7,14 @@
  * sees the old file or the whole new one, never half of one.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <stb_image_write.h>
 
+#include "engine/atomic_file.h" // sdr_write_file_atomic
 #include "engine/error.h" // sdr_fail
 #include "engine/image.h" // sdr_image, sdr_image_save, sdr_image_encode_png
 
@@ -73,57 +71,6 @@ static const char *extension(const char *path) {
   return dot && dot != base ? dot + 1 : "";
 }
 
-static int write_all(int fd, const uint8_t *data, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    data += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-static int write_atomically(const char *path, const uint8_t *data, size_t len) {
-  static atomic_uint counter;
-  size_t tmp_size = strlen(path) + 48;
-  char *tmp = malloc(tmp_size);
-  if (!tmp)
-    return sdr_fail("cannot save %s: out of memory", path);
-  int fd = -1;
-  /* A fresh name beside the target (same folder, so rename stays atomic);
-   * O_EXCL never reuses someone else's file. 0666 lets the umask decide, as
-   * for any new file. */
-  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    snprintf(tmp, tmp_size, "%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST)
-      break;
-  }
-  if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    return sdr_fail("cannot save %s: %s", path, strerror(e));
-  }
-  /* fsync before rename: after a crash the name points at whole data or the old file. */
-  int failed = write_all(fd, data, len) != 0 || (fsync(fd) != 0 && errno != EINVAL);
-  int e = errno;
-  if (close(fd) != 0 && !failed) {
-    failed = 1;
-    e = errno;
-  }
-  if (!failed && rename(tmp, path) != 0) {
-    failed = 1;
-    e = errno;
-  }
-  if (failed)
-    unlink(tmp);
-  free(tmp);
-  return failed ? sdr_fail("cannot save %s: %s", path, strerror(e)) : 0;
-}
-
 int sdr_image_save(const sdr_image *img, const char *path) {
   const char *ext = extension(path);
   int png = strcasecmp(ext, "png") == 0;
@@ -137,7 +84,7 @@ int sdr_image_save(const sdr_image *img, const char *path) {
   size_t len = 0;
   if ((png ? sdr_image_encode_png(img, &data, &len) : encode_jpeg(img, &data, &len)) != 0)
     return sdr_fail_prefix("cannot save %s: ", path);
-  int rc = write_atomically(path, data, len);
+  int rc = sdr_write_file_atomic(path, data, len);
   free(data);
   return rc;
 }

@@ -9,13 +9,11 @@
 #include "engine/npy.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "engine/atomic_file.h" // sdr_atomic_begin, sdr_atomic_write, sdr_atomic_commit
 #include "engine/error.h" // sdr_fail
 
 #define NPY_ALIGN 64
@@ -50,21 +48,6 @@ static size_t build_header(char *buf, size_t cap, const char *descr, int ndim,
   return total;
 }
 
-static int write_all(int fd, const void *data, size_t len) {
-  const char *p = data;
-  while (len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
-static atomic_uint temp_counter;
 
 int sdr_npy_write(const char *path, sdr_dtype dtype, int ndim, const int64_t *shape,
                   const void *data) {
@@ -90,31 +73,12 @@ int sdr_npy_write(const char *path, sdr_dtype dtype, int ndim, const int64_t *sh
   if (hlen == 0)
     return sdr_fail("%s: the header does not fit", path);
 
-  size_t tlen = strlen(path) + 64;
-  char *tmp = malloc(tlen);
-  if (!tmp)
-    return sdr_fail("%s: out of memory", path);
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    snprintf(tmp, tlen, "%s.tmp%ld.%u", path, (long)getpid(), atomic_fetch_add(&temp_counter, 1));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST)
-      break;
+  sdr_atomic_file f;
+  if (sdr_atomic_begin(&f, path) != 0)
+    return -1;
+  if (sdr_atomic_write(&f, header, hlen) != 0 || sdr_atomic_write(&f, data, nbytes) != 0) {
+    sdr_atomic_abort(&f);
+    return -1;
   }
-  if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    return sdr_fail("%s: cannot create a temporary file: %s", path, strerror(e));
-  }
-  int rc = 0;
-  if (write_all(fd, header, hlen) < 0 || write_all(fd, data, nbytes) < 0 || fsync(fd) != 0)
-    rc = sdr_fail("%s: cannot write: %s", path, strerror(errno));
-  if (close(fd) != 0 && rc == 0)
-    rc = sdr_fail("%s: cannot write: %s", path, strerror(errno));
-  if (rc == 0 && rename(tmp, path) != 0)
-    rc = sdr_fail("%s: cannot replace the file: %s", path, strerror(errno));
-  if (rc < 0)
-    unlink(tmp);
-  free(tmp);
-  return rc;
+  return sdr_atomic_commit(&f);
 }

@@ -10,13 +10,12 @@
 #include "engine/safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "engine/atomic_file.h" // sdr_atomic_begin, sdr_atomic_write, sdr_atomic_commit
 #include "engine/error.h"      // sdr_fail
 #include "engine/utf8_check.h" // sdr_utf8_check
 
@@ -249,19 +248,6 @@ static char *stw_header(const char *path, const sdr_st_tensor *t, size_t *order,
 
 /* ---- the file ----------------------------------------------------------------- */
 
-static int stw_write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 int sdr_safetensors_write_metadata(const char *path, const sdr_st_tensor *tensors, size_t n,
                                    const char *const *keys, const char *const *values,
@@ -280,47 +266,22 @@ int sdr_safetensors_write_metadata(const char *path, const sdr_st_tensor *tensor
     return -1;
   }
 
-  /* A unique name beside the target (same file system, so rename is atomic),
-   * created with the usual 0666 & ~umask as Python's open() would. */
-  static unsigned counter;
-  size_t plen = strlen(path) + 64;
-  char *tmp = malloc(plen);
-  int fd = -1;
-  for (int tries = 0; tmp && fd < 0 && tries < 100; tries++) {
-    snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(),
-             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST)
-      break;
-  }
   int rc = -1;
-  if (fd < 0) {
-    stw_fail(path, NULL, "cannot create a temporary file: %s", tmp ? strerror(errno) : "no memory");
+  sdr_atomic_file f;
+  if (sdr_atomic_begin(&f, path) != 0)
     goto done;
-  }
   unsigned char len8[8];
   for (int i = 0; i < 8; i++)
     len8[i] = (unsigned char)((unsigned long long)hlen >> (8 * i));
-  int ok = stw_write_all(fd, len8, 8) == 0 && stw_write_all(fd, header, hlen) == 0;
+  int ok = sdr_atomic_write(&f, len8, 8) == 0 && sdr_atomic_write(&f, header, hlen) == 0;
   for (size_t k = 0; ok && k < n; k++)
-    ok = stw_write_all(fd, tensors[order[k]].data, tensors[order[k]].nbytes) == 0;
-  /* Synced before the rename, so a crash leaves the old file or the whole new one. */
-  ok = ok && fsync(fd) == 0;
-  int err = errno;
-  ok = close(fd) == 0 && ok;
+    ok = sdr_atomic_write(&f, tensors[order[k]].data, tensors[order[k]].nbytes) == 0;
   if (!ok) {
-    stw_fail(path, NULL, "%s", strerror(err ? err : errno));
-    unlink(tmp);
+    sdr_atomic_abort(&f);
     goto done;
   }
-  if (rename(tmp, path) != 0) {
-    stw_fail(path, NULL, "rename: %s", strerror(errno));
-    unlink(tmp);
-    goto done;
-  }
-  rc = 0;
+  rc = sdr_atomic_commit(&f);
 done:
-  free(tmp);
   free(header);
   free(order);
   return rc;

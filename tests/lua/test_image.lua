@@ -168,7 +168,7 @@ local j = Image.open(dir .. "/g.jpg")
 check.eq(tostring(j), "<Image 8x8 RGB>", "JPEG round trip")
 check.raises("Image:save: cannot save " .. dir .. "/x.gif: unknown file extension '.gif'", g.save, g, dir .. "/x.gif")
 check.raises("cannot write mode RGBA as JPEG", g.save, Image.new("RGBA", {1, 1}), dir .. "/a.jpg")
-check.raises("Image:save: cannot save " .. dir .. "/no/x.png: No such file or directory", g.save, g,
+check.raises("Image:save: cannot write " .. dir .. "/no/x.png: No such file or directory", g.save, g,
   dir .. "/no/x.png")
 check.raises("Image.open: cannot open " .. dir .. "/missing.png: No such file or directory", Image.open,
   dir .. "/missing.png")
