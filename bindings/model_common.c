@@ -2,11 +2,13 @@
 #include "bindings/model_common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <lauxlib.h>
 
+#include "bindings/hub.h"    // lsdr_hub_resolve, LSDR_HUB_PARAMS
 #include "bindings/tensor.h" // lsdr_to_dtype
 #include "kernels/dtype.h"
 
@@ -14,14 +16,15 @@ const lsdr_param lsdr_from_pretrained_options[] = {
     {"subfolder", "string", "nil", "e.g. \"unet\" inside a pipeline folder"},
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (as stored when nil)"},
     {"variant", "string", "nil", "e.g. \"fp16\" for ...fp16.safetensors"},
+    LSDR_HUB_PARAMS,
     {0}};
 
 void lsdr_pretrained_read(lua_State *L, lsdr_pretrained *p) {
-  const char *path = lua_tostring(L, 1);
+  const char *path = lsdr_hub_resolve(L, 1, 2, SDR_HUB_MODEL); /* a folder, or a repo id */
   lua_getfield(L, 2, "subfolder");
   const char *sub = lua_tostring(L, -1);
   snprintf(p->dir, sizeof p->dir, "%s%s%s", path, sub && *sub ? "/" : "", sub ? sub : "");
-  lua_pop(L, 1);
+  lua_pop(L, 2);
   lua_getfield(L, 2, "variant");
   p->variant = lua_tostring(L, -1); /* the options table keeps the string alive */
   lua_pop(L, 1);
@@ -39,9 +42,11 @@ void lsdr_pretrained_read(lua_State *L, lsdr_pretrained *p) {
 }
 
 lsdr_model_box *lsdr_model_box_new(lua_State *L, const char *tname, size_t size) {
-  lsdr_model_box *b = lua_newuserdatauv(L, sizeof *b + size, 1);
-  memset(b, 0, sizeof *b + size);
+  lsdr_model_box *b = lua_newuserdatauv(L, sizeof *b, 1);
+  memset(b, 0, sizeof *b);
   luaL_setmetatable(L, tname);
+  if (size > 0 && !(b->own = calloc(1, size)))
+    luaL_error(L, "out of memory");
   return b;
 }
 
@@ -74,12 +79,16 @@ lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname) {
 
 int lsdr_model_box_gc(lua_State *L) {
   lsdr_model_box *b = lua_touserdata(L, 1);
-  if (b && b->loaded) {
+  if (!b)
+    return 0;
+  if (b->loaded) {
     sdr_arena_free(&b->arena);
     if (b->free_own)
       b->free_own(b->model);
     b->loaded = 0;
   }
+  free(b->own); /* also when loading failed halfway */
+  b->own = NULL;
   return 0;
 }
 

@@ -41,7 +41,7 @@ typedef struct lsdr_model_box {
   int loaded;
   int tiling; /* AutoencoderKL:enable_tiling() */
   void (*free_own)(void *model); /* NULL when the model is a pipeline's */
-  _Alignas(max_align_t) unsigned char own[];
+  void *own; /* malloc'd (Lua's userdata memory is only 8-byte aligned), or NULL */
 } lsdr_model_box;
 
 /* Pushes a box of type tname with `size` zeroed bytes for its own model; load
