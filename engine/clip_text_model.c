@@ -86,11 +86,11 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (sdr_clip_text_config_load(&m->cfg, path) != 0)
     return -1;
-  /* dir is the component folder itself; its weights may be sharded. Only
-   * safetensors for now: PyTorch's pickled .bin files need the restricted
-   * unpickler that is still to come. */
+  /* dir is the component folder itself; its weights may be sharded.
+   * safetensors first, else pytorch_model.bin (read by the restricted
+   * unpickler), as transformers' from_pretrained falls back. */
   size_t nfiles = 0;
-  char **files = sdr_find_weight_files(dir, NULL, "model", variant, 1, &nfiles);
+  char **files = sdr_find_weight_files(dir, NULL, "model", variant, -1, &nfiles);
   if (!files)
     return -1;
   int rc = sdr_weights_open(&m->weights, be, "text_encoder", (const char *const *)files,

@@ -259,7 +259,8 @@ int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *var
   if (sdr_unet_config_load(&u->cfg, path) != 0)
     return -1;
   size_t nfiles = 0;
-  char **files = sdr_find_weight_files(dir, NULL, "diffusion_pytorch_model", variant, 1, &nfiles);
+  /* safetensors first, else the .bin (diffusers' use_safetensors=None) */
+  char **files = sdr_find_weight_files(dir, NULL, "diffusion_pytorch_model", variant, -1, &nfiles);
   if (!files)
     return -1;
   int rc = sdr_weights_open(&u->weights, be, "unet", (const char *const *)files, (int)nfiles,

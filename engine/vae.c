@@ -199,7 +199,8 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
   if (sdr_vae_config_load(&v->cfg, path) != 0)
     return -1;
   size_t nfiles = 0;
-  char **files = sdr_find_weight_files(dir, NULL, "diffusion_pytorch_model", variant, 1, &nfiles);
+  /* safetensors first, else the .bin (diffusers' use_safetensors=None) */
+  char **files = sdr_find_weight_files(dir, NULL, "diffusion_pytorch_model", variant, -1, &nfiles);
   if (!files)
     return -1;
   int rc = sdr_weights_open(&v->weights, be, "vae", (const char *const *)files, (int)nfiles,

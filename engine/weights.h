@@ -6,25 +6,54 @@
  * config implies. Problems are gathered, not stopped at: one error lists every
  * missing, mis-shaped and unexpected tensor by name.
  *
+ * Files are .safetensors or what torch.save writes (.bin, .ckpt: read by the
+ * restricted unpickler, never executed), told apart by their first bytes. A
+ * table of views can stand in for a file's own names: a single-file
+ * checkpoint stores "model.diffusion_model.input_blocks.0.0.weight" where a
+ * loader asks for "conv_in.weight", and a view may also see a tensor with
+ * another shape ((C, C, 1, 1) as (C, C)) or a slice of it (one third of a
+ * fused q/k/v projection), all without a copy.
+ *
  * On the CPU a tensor stored in the dtype we keep is used in place in the
- * mapped file (nothing copied); otherwise it is converted once on load. On
- * other backends tensors are uploaded once.
+ * mapped file (nothing copied) when it is aligned for its type; otherwise it
+ * is converted or copied once on load. On other backends tensors are uploaded
+ * once.
  */
 #ifndef SDR_ENGINE_WEIGHTS_H
 #define SDR_ENGINE_WEIGHTS_H
 
-#include "engine/safetensors.h" // sdr_safetensors
+#include "engine/safetensors.h" // sdr_safetensors, sdr_st_tensor
 #include "kernels/backend.h"    // sdr_backend, sdr_tensor
+
+/* An opened weight file of either format, shared by reference count (the
+ * tensors bound in place point into its mapping). */
+typedef struct sdr_weight_file sdr_weight_file;
+
+/* One name a loader may ask for, seeing (part of) a file's tensor. */
+typedef struct sdr_weight_view {
+  const char *name;         /* the name asked for: diffusers' */
+  const sdr_st_tensor *src; /* a tensor of the file */
+  size_t offset;            /* bytes into src's data where the view begins */
+  int ndim;                 /* the view's shape; its bytes must lie inside src's */
+  int64_t shape[SDR_ST_MAX_DIMS];
+} sdr_weight_view;
+
+typedef struct sdr_weights_slot sdr_weights_slot;
 
 typedef struct sdr_weights {
   sdr_backend *be;
-  int keep_dtype; /* -1: as stored; else floating tensors are kept in this dtype */
-  sdr_safetensors **files;
+  int keep_dtype;          /* -1: as stored; else floating tensors are kept in this dtype */
+  sdr_weight_file **files; /* held while the weights live */
   int nfiles;
+  sdr_st_tensor *views; /* views made into tensors of their own names (names owned) */
+  size_t nviews;
+  const sdr_st_tensor **all; /* every tensor that may be asked for: files' own, then views */
+  size_t ntensors;
+  sdr_weights_slot *slots; /* name -> index into all; the first of a name wins */
+  size_t mask;
   void **owned; /* backend buffers holding converted or uploaded tensors */
   size_t nowned, capowned;
-  unsigned char *used; /* per tensor of each file, flattened: asked for */
-  size_t ntensors;
+  unsigned char *used; /* per entry of all: asked for */
   /* problems found while binding, reported by sdr_weights_finish */
   char *problems;
   size_t problems_len;
@@ -54,5 +83,35 @@ void sdr_weights_skip(sdr_weights *w, const char *name);
 /* After binding everything: fails with the list of problems, including the
  * tensors in the files that nobody asked for. */
 int sdr_weights_finish(sdr_weights *w);
+
+/* ---- files of either format ----------------------------------------------- */
+
+/* Opens a .safetensors file, or a torch.save file (zip or legacy format),
+ * whatever its name says: the first bytes decide. NULL with a message. */
+sdr_weight_file *sdr_weight_file_open(const char *path);
+sdr_weight_file *sdr_weight_file_retain(sdr_weight_file *f);
+/* Drops one reference; the last one closes the file. */
+void sdr_weight_file_release(sdr_weight_file *f);
+size_t sdr_weight_file_count(const sdr_weight_file *f);
+const sdr_st_tensor *sdr_weight_file_at(const sdr_weight_file *f, size_t i);
+const sdr_st_tensor *sdr_weight_file_find(const sdr_weight_file *f, const char *name);
+const char *sdr_weight_file_path(const sdr_weight_file *f);
+
+/* ---- tensors under other names -------------------------------------------- */
+
+/* Opens weights whose tensors are the n views into file (retained; the views
+ * and their names are copied). Views that do not fit their tensor fail here. */
+int sdr_weights_open_views(sdr_weights *w, sdr_backend *be, const char *component,
+                           sdr_weight_file *file, const sdr_weight_view *views, size_t n,
+                           int keep_dtype);
+
+/* Until sdr_weights_redirect_end(path), sdr_weights_open given exactly `path`
+ * takes these views instead of opening it. This lets a loader that finds its
+ * config and weights in a folder (sdr_unet_load, ...) bind a converted
+ * checkpoint: the folder holds the config and a placeholder file whose path is
+ * redirected. Process-wide and thread-safe. */
+int sdr_weights_redirect(const char *path, sdr_weight_file *file, const sdr_weight_view *views,
+                         size_t n);
+void sdr_weights_redirect_end(const char *path);
 
 #endif
