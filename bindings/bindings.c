@@ -7,6 +7,7 @@
 #include "bindings/clip_text_model.h" // lsdr_open_clip_text_model
 #include "bindings/clip_tokenizer.h"  // lsdr_open_clip_tokenizer
 #include "bindings/download.h" // lsdr_open_download
+#include "bindings/hub.h"      // lsdr_open_hub
 #include "bindings/pipeline.h"  // lsdr_open_pipeline
 #include "bindings/scheduler.h" // lsdr_open_scheduler
 #include "bindings/unet.h"     // lsdr_open_unet
@@ -21,6 +22,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_image(L);
   lsdr_open_image_grid(L);
   lsdr_open_download(L);
+  lsdr_open_hub(L);
   lsdr_open_torch(L);
   lsdr_open_clip_tokenizer(L);
   lsdr_open_clip_text_model(L);

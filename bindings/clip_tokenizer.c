@@ -29,6 +29,7 @@
 
 #include <lauxlib.h>
 
+#include "bindings/hub.h"  // lsdr_hub_resolve, LSDR_HUB_PARAMS
 #include "bindings/lsdr.h" // lsdr_args, lsdr_options, lsdr_register, lsdr_error
 #include "engine/error.h"  // sdr_last_error
 
@@ -86,19 +87,21 @@ static const char *c_text(lua_State *L, int idx) {
 /* ---- from_pretrained ------------------------------------------------------------ */
 
 static const lsdr_param from_pretrained_options[] = {
-    {"subfolder", "string", "nil", "e.g. \"tokenizer\" inside a pipeline folder"}, {0}};
+    {"subfolder", "string", "nil", "e.g. \"tokenizer\" inside a pipeline folder"},
+    LSDR_HUB_PARAMS,
+    {0}};
 
 static int l_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
-  const char *path = lua_tostring(L, 1);
+  const char *path = lsdr_hub_resolve(L, 1, 2, SDR_HUB_TOKENIZER); /* a folder, or a repo id */
   lua_getfield(L, 2, "subfolder");
   const char *sub = lua_tostring(L, -1);
   const char *dir = sub && *sub ? lua_pushfstring(L, "%s/%s", path, sub) : path;
   sdr_clip_tokenizer *tok = sdr_clip_tokenizer_load(dir);
   if (!tok)
     return lsdr_engine_error(L);
-  lsdr_push_clip_tokenizer(L, tok, path);
+  lsdr_push_clip_tokenizer(L, tok, lua_tostring(L, 1)); /* name_or_path: as the user wrote it */
   return 1;
 }
 

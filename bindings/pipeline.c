@@ -13,6 +13,7 @@
 #include "bindings/clip_text_model.h" // lsdr_push_clip_text_model_ref
 #include "bindings/clip_tokenizer.h"  // lsdr_push_clip_tokenizer, lsdr_to_clip_tokenizer
 #include "bindings/generator.h"       // lsdr_to_generator, lsdr_default_generator
+#include "bindings/hub.h"             // lsdr_hub_resolve, LSDR_HUB_PARAMS
 #include "bindings/image.h"           // lsdr_to_image, lsdr_push_image
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
@@ -65,7 +66,7 @@ static int pipe_gc(lua_State *L) {
 static const lsdr_param from_pretrained_options[] = {
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
     {"variant", "string", "nil", "e.g. \"fp16\": load *.fp16.safetensors where present"},
-    {"revision", "string", "nil", "a branch or tag on the hub; ignored for a local folder"},
+    LSDR_HUB_PARAMS,
     {"use_safetensors", "boolean", "nil", "weights must be .safetensors (the only kind read now)"},
     {"safety_checker", "any", "nil", "no safety checker is run; nil or false"},
     {"requires_safety_checker", "boolean", "false"},
@@ -92,17 +93,17 @@ static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
     if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
       return lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
   }
+  /* A folder that exists wins; else a repo id is fetched into the hub cache. */
+  const char *dir = lsdr_hub_resolve(L, 1, 2, SDR_HUB_PIPELINE);
   struct stat st;
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-    return lsdr_error(L, "no model folder at %s (downloading from the Hugging Face hub is not "
-                         "available yet: give a local diffusers folder)",
-                      path);
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
   lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 1);
   memset(p, 0, sizeof *p);
   luaL_setmetatable(L, cls);
   int self = lua_gettop(L);
-  if (sdr_pipeline_load(&p->p, be, path, variant, keep) != 0)
+  if (sdr_pipeline_load(&p->p, be, dir, variant, keep) != 0)
     return lsdr_engine_error(L);
   p->loaded = 1;
   p->img2img = img2img;

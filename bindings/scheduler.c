@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "bindings/generator.h" // lsdr_to_generator
+#include "bindings/hub.h"       // lsdr_hub_resolve, LSDR_HUB_PARAMS
 #include "bindings/json_lua.h"  // lsdr_push_json, lsdr_push_json_text
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
@@ -100,11 +101,12 @@ static int from_config(lua_State *L) {
 static int from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
+  const char *root = lsdr_hub_resolve(L, 1, 2, SDR_HUB_SCHEDULER); /* a folder, or a repo id */
   lua_getfield(L, 2, "subfolder");
   const char *sub = lua_tostring(L, -1);
   char path[4096];
-  snprintf(path, sizeof path, "%s%s%s/scheduler_config.json", lua_tostring(L, 1),
-           sub && *sub ? "/" : "", sub ? sub : "");
+  snprintf(path, sizeof path, "%s%s%s/scheduler_config.json", root, sub && *sub ? "/" : "",
+           sub ? sub : "");
   FILE *f = fopen(path, "rb");
   if (!f)
     return lsdr_error(L, "no scheduler config at %s", path);
@@ -294,7 +296,7 @@ static const lsdr_func methods[] = {
     {0}};
 
 static const lsdr_param pretrained_options[] = {
-    {"subfolder", "string", "nil", "e.g. \"scheduler\" in a pipeline folder"}, {0}};
+    {"subfolder", "string", "nil", "e.g. \"scheduler\" in a pipeline folder"}, LSDR_HUB_PARAMS, {0}};
 
 #define CLASS(NAME)                                                                                \
   static const lsdr_func NAME##_funcs[] = {                                                        \
