@@ -1,0 +1,393 @@
+# tests/sh/test_hub.sh — from_pretrained("org/name") against a local hub
+# (tests/tools/hub_server.py on 127.0.0.1), into huggingface_hub's cache layout
+# under a temporary HF_HOME: a fresh download, the seed notebook's line with
+# revision "fp16", variants, components, reuse with the server gone and
+# HF_HUB_OFFLINE=1, resume after a kill, two processes at once, a gated repo
+# with and without a token, login(), the errors, and caches written by
+# huggingface_hub (the committed fixture; a fresh one and the way back when
+# .venv-torch is there).
+. "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || skip "python3 not found"
+command -v sha256sum >/dev/null || skip "sha256sum not found"
+
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap 'stop_server; rm -rf "$TMP"' EXIT
+
+SRC=$SDREPL_SOURCE_DIR
+SERVER=$SRC/tests/tools/hub_server.py
+MODEL_A=$SRC/tests/models/tiny-sd-a # float32
+MODEL_B=$SRC/tests/models/tiny-sd-b # float16
+# The server is local: a proxy from the environment must not stand in between,
+# and nothing from the user's own Hugging Face set-up may leak in.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+unset HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_HUB_OFFLINE TRANSFORMERS_OFFLINE HF_HUB_CACHE \
+  HUGGINGFACE_HUB_CACHE XDG_CACHE_HOME
+export HF_HOME=$TMP/hf
+CACHE=$HF_HOME/hub
+
+# ---- the repositories ---------------------------------------------------------
+REPOS=$TMP/repos
+mkdir -p "$REPOS/sdrepl-test/tiny-sd-b" "$REPOS/sdrepl-test/gated" "$REPOS/CompVis/stable-diffusion-v1-4"
+cp -r "$MODEL_B" "$REPOS/sdrepl-test/tiny-sd-b/main"
+cp -r "$MODEL_B" "$REPOS/sdrepl-test/gated/main"
+touch "$REPOS/sdrepl-test/gated/GATED"
+# CompVis/stable-diffusion-v1-4 as the hub has it, in small: main in float32
+# with fp16 variant files beside the plain ones, a branch "fp16" whose plain
+# files are float16, a safety checker and .bin files nobody here needs.
+SD=$REPOS/CompVis/stable-diffusion-v1-4
+cp -r "$MODEL_A" "$SD/main"
+python3 "$SERVER" fp16 "$MODEL_A" "$SD/fp16"
+for c in unet vae; do
+  cp "$SD/fp16/$c/diffusion_pytorch_model.safetensors" "$SD/main/$c/diffusion_pytorch_model.fp16.safetensors"
+done
+cp "$SD/fp16/text_encoder/model.safetensors" "$SD/main/text_encoder/model.fp16.safetensors"
+for rev in main fp16; do
+  python3 - "$SD/$rev/model_index.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+d["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
+json.dump(d, open(p, "w"), indent=2)
+PY
+  mkdir -p "$SD/$rev/safety_checker" "$SD/$rev/feature_extractor"
+  echo '{}' >"$SD/$rev/safety_checker/config.json"
+  head -c 1000 /dev/urandom >"$SD/$rev/safety_checker/model.safetensors"
+  head -c 1000 /dev/urandom >"$SD/$rev/safety_checker/pytorch_model.bin"
+  echo '{}' >"$SD/$rev/feature_extractor/preprocessor_config.json"
+  head -c 1000 /dev/urandom >"$SD/$rev/unet/diffusion_pytorch_model.bin"
+done
+# As on the hub, main's .bin files have their fp16 twins too (else diffusers would
+# choose .bin for variant fp16: a .bin without its .safetensors).
+head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
+
+LOG=$TMP/requests.log
+start_server() {
+  python3 "$SERVER" serve --repos "$REPOS" --log "$LOG" --lifetime 280 >"$TMP/port" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    [ -s "$TMP/port" ] && break
+    sleep 0.1
+  done
+  PORT=$(head -n1 "$TMP/port")
+  [ -n "$PORT" ] || fail "the hub server did not start"
+  export HF_ENDPOINT=http://127.0.0.1:$PORT
+}
+control() { python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1]).read()" "$HF_ENDPOINT/_control/$1"; }
+api_sha() { # REPO REV: the commit the server gives
+  python3 -c "import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))['sha'])" \
+    "$HF_ENDPOINT/api/models/$1/revision/$2"
+}
+
+# run CODE: sdrepl -e CODE; sets OUT, ERR and STATUS, never fails itself.
+run() {
+  STATUS=0
+  "$SDREPL" -e "$1;" >"$TMP/out" 2>"$TMP/err" </dev/null || STATUS=$?
+  OUT=$(cat "$TMP/out")
+  ERR=$(cat "$TMP/err")
+}
+expect_ok() {
+  run "$1"
+  [ "$STATUS" -eq 0 ] || fail "$1: exit $STATUS, stderr: $ERR"
+}
+expect_error() { # CODE TEXT...: every TEXT in the error
+  local code=$1
+  shift
+  run "$code"
+  [ "$STATUS" -eq 1 ] || fail "$code: want exit 1, got $STATUS (stdout: $OUT, stderr: $ERR)"
+  for t in "$@"; do
+    case "$ERR" in *"$t"*) ;; *) fail "$code: want an error with '$t', got: $ERR" ;; esac
+  done
+}
+mark_log() { LOG_AT=$(wc -l <"$LOG"); }
+new_requests() { tail -n +$((LOG_AT + 1)) "$LOG"; }
+count_new() { new_requests | grep -c "$1" || true; }
+
+# same_images A B: the pipelines from A and B (from_pretrained arguments, as Lua) draw the same picture.
+same_images() {
+  cat >"$TMP/same.lua" <<EOF
+local a = StableDiffusionPipeline.from_pretrained($1)
+local b = StableDiffusionPipeline.from_pretrained($2)
+local function draw(p)
+  torch.manual_seed(7)
+  return p{prompt = "a hub", num_inference_steps = 2, output_type = "np"}.images
+end
+local d = (draw(a) - draw(b)):abs():max():item()
+assert(d == 0, "the pictures differ by " .. d)
+EOF
+  "$SDREPL" "$TMP/same.lua" >"$TMP/out" 2>"$TMP/err" </dev/null || fail "same_images $1 / $2: $(cat "$TMP/err")"
+}
+
+# check_snapshot REPO REV FILE...: refs/REV holds the server's commit; each FILE of
+# the snapshot is a relative link to blobs/<etag> with the served file's bytes.
+check_snapshot() {
+  local repo=$1 rev=$2
+  shift 2
+  local store=$CACHE/models--${repo/\//--} sha
+  sha=$(api_sha "$repo" "$rev")
+  [ "$(cat "$store/refs/$rev")" = "$sha" ] || fail "refs/$rev of $repo is not $sha"
+  for f in "$@"; do
+    local link=$store/snapshots/$sha/$f
+    [ -L "$link" ] || fail "$link is not a link"
+    case "$(readlink "$link")" in ../*blobs/*) ;; *) fail "$link -> $(readlink "$link"): not relative into blobs/" ;; esac
+    cmp -s "$link" "$REPOS/$repo/$rev/$f" || fail "$repo@$rev $f differs from the served file"
+    case "$f" in *.safetensors)
+      [ "$(basename "$(readlink "$link")")" = "$(sha256sum <"$link" | cut -c1-64)" ] ||
+        fail "the blob of $f is not named by its sha256" ;;
+    esac
+  done
+  [ -z "$(find "$store" -name '*.incomplete')" ] || fail "an .incomplete is left in $store"
+}
+PIPE_FILES="model_index.json scheduler/scheduler_config.json text_encoder/config.json
+  text_encoder/model.safetensors tokenizer/merges.txt tokenizer/special_tokens_map.json
+  tokenizer/tokenizer_config.json tokenizer/vocab.json unet/config.json
+  unet/diffusion_pytorch_model.safetensors vae/config.json vae/diffusion_pytorch_model.safetensors"
+
+start_server
+: >"$LOG"
+
+# ---- a fresh download ----------------------------------------------------------
+mark_log
+expect_ok "p = StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b'); print(p)"
+case "$OUT" in *"<StableDiffusionPipeline sdrepl-test/tiny-sd-b"*) ;; *) fail "name_or_path: $OUT" ;; esac
+[ "$(count_new '^GET /api/models/sdrepl-test/tiny-sd-b/revision/main ')" -eq 1 ] || fail "want one file list: $(new_requests)"
+[ "$(count_new '^GET /blobs/')" -eq 3 ] || fail "want the 3 weight files from the CDN: $(new_requests)"
+! new_requests | grep -q 'safety_checker\|feature_extractor' || fail "fetched what sdrepl does not use"
+# shellcheck disable=SC2086
+check_snapshot sdrepl-test/tiny-sd-b main $PIPE_FILES
+# One progress bar per file, named by its path.
+grep -q '^unet/diffusion_pytorch_model.safetensors: 100%|' "$TMP/err" || fail "no progress bar for the UNet: $ERR"
+same_images "'$MODEL_B'" "'sdrepl-test/tiny-sd-b'"
+
+# Cached: one request for the file list, no file fetched again.
+mark_log
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b')"
+[ "$(new_requests | wc -l)" -eq 1 ] || fail "a cached model should cost one request: $(new_requests)"
+# A local folder that exists wins over the hub, even when it looks like a repo id.
+mkdir -p "$TMP/cwd/sdrepl-test"
+cp -r "$MODEL_A" "$TMP/cwd/sdrepl-test/tiny-sd-b"
+mark_log
+(cd "$TMP/cwd" && "$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b')" </dev/null) ||
+  fail "a local folder named like a repo id"
+[ "$(new_requests | wc -l)" -eq 0 ] || fail "a local folder went to the hub: $(new_requests)"
+
+# ---- the seed notebook's line: revision "fp16" ---------------------------------
+mark_log
+expect_ok 'pipe = StableDiffusionImg2ImgPipeline.from_pretrained("CompVis/stable-diffusion-v1-4",
+  {revision = "fp16", torch_dtype = torch.float16}):to("cpu"); print(pipe)'
+case "$OUT" in *"<StableDiffusionImg2ImgPipeline CompVis/stable-diffusion-v1-4"*) ;; *) fail "seed line: $OUT" ;; esac
+# shellcheck disable=SC2086
+check_snapshot CompVis/stable-diffusion-v1-4 fp16 $PIPE_FILES
+[ ! -e "$CACHE/models--CompVis--stable-diffusion-v1-4/refs/main" ] || fail "refs/main written for revision fp16"
+! new_requests | grep -q 'safety_checker\|feature_extractor\|\.bin' || fail "fetched the safety checker or .bin files: $(new_requests)"
+same_images "'$SD/fp16'" "'CompVis/stable-diffusion-v1-4', {revision = 'fp16'}"
+
+# variant = "fp16" on main: the fp16 files, not the float32 ones beside them.
+mark_log
+expect_ok "StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4', {variant = 'fp16'})"
+check_snapshot CompVis/stable-diffusion-v1-4 main unet/diffusion_pytorch_model.fp16.safetensors \
+  vae/diffusion_pytorch_model.fp16.safetensors text_encoder/model.fp16.safetensors model_index.json
+SNAP_MAIN=$CACHE/models--CompVis--stable-diffusion-v1-4/snapshots/$(api_sha CompVis/stable-diffusion-v1-4 main)
+[ ! -e "$SNAP_MAIN/unet/diffusion_pytorch_model.safetensors" ] || fail "variant fp16 fetched the float32 UNet"
+# The float16 bytes are the same in both revisions: one blob, fetched once.
+[ "$(count_new '^GET /blobs/')" -eq 0 ] || fail "blobs shared with revision fp16 were fetched again: $(new_requests)"
+# Without the variant, the plain files of main.
+expect_ok "StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4')"
+check_snapshot CompVis/stable-diffusion-v1-4 main unet/diffusion_pytorch_model.safetensors
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {variant = 'fp16'})" \
+  "no weight files of variant 'fp16'"
+
+# ---- components from a repo id, into cache_dir ----------------------------------
+expect_ok "u = UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b', {subfolder = 'unet', cache_dir = '$TMP/own'})
+  t = CLIPTokenizer.from_pretrained('sdrepl-test/tiny-sd-b', {subfolder = 'tokenizer', cache_dir = '$TMP/own'})
+  s = PNDMScheduler.from_pretrained('sdrepl-test/tiny-sd-b', {subfolder = 'scheduler', cache_dir = '$TMP/own'})
+  v = AutoencoderKL.from_pretrained('CompVis/stable-diffusion-v1-4', {subfolder = 'vae', variant = 'fp16', cache_dir = '$TMP/own'})
+  c = CLIPTextModel.from_pretrained('CompVis/stable-diffusion-v1-4', {subfolder = 'text_encoder', cache_dir = '$TMP/own'})
+  print(#t('a photo').input_ids)"
+OWN_B=$(find "$TMP/own/models--sdrepl-test--tiny-sd-b/snapshots" -mindepth 1 -maxdepth 1)
+[ "$(cd "$OWN_B" && find . -type l | sort | tr '\n' ' ')" = "./scheduler/scheduler_config.json ./tokenizer/merges.txt ./tokenizer/special_tokens_map.json ./tokenizer/tokenizer_config.json ./tokenizer/vocab.json ./unet/config.json ./unet/diffusion_pytorch_model.safetensors " ] ||
+  fail "components fetched other files: $(cd "$OWN_B" && find . -type l)"
+[ -e "$TMP/own/models--CompVis--stable-diffusion-v1-4/snapshots/$(api_sha CompVis/stable-diffusion-v1-4 main)/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
+  fail "the fp16 VAE is not in cache_dir"
+expect_error "UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b')" "no config.json in the repo" 'subfolder option such as "unet"'
+
+# ---- errors ----------------------------------------------------------------------
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/nothing')" \
+  "StableDiffusionPipeline.from_pretrained: repository sdrepl-test/nothing not found at $HF_ENDPOINT (HTTP 401)" "login()"
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {revision = 'v9'})" \
+  "revision 'v9' not found in sdrepl-test/tiny-sd-b (HTTP 404)"
+expect_error "StableDiffusionPipeline.from_pretrained('$TMP/no/such/folder')" "no model folder at $TMP/no/such/folder"
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {token = 'hf_bad', cache_dir = '$TMP/badtok'})" \
+  "the hub refused the token (HTTP 401" "login()"
+# As huggingface_hub does, a refusal falls back to a cached copy, with a note.
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {token = 'hf_bad'})"
+case "$ERR" in *"using the cached copy of sdrepl-test/tiny-sd-b (revision 'main'): the hub refused the token"*) ;;
+  *) fail "no note about the cached copy: $ERR" ;; esac
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {revision = '../x'})" \
+  "revision '../x' is not a branch, tag or commit name"
+# A disk too small for a file: said before a byte is written.
+control linked_size/999999999999999
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated', {token = 'hf_good', cache_dir = '$TMP/full'})" \
+  "not enough disk space for text_encoder/model.safetensors" "HF_HUB_CACHE"
+control linked_size/0
+
+# ---- a gated repo ------------------------------------------------------------------
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated')" \
+  "sdrepl-test/gated is a gated model (HTTP 401)" "accept its conditions at $HF_ENDPOINT/sdrepl-test/gated" "login()"
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated', {token = 'hf_noaccess'})" \
+  "this token has no access to it (HTTP 403)"
+HF_TOKEN=hf_noaccess expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated')" "HTTP 403"
+mark_log
+HF_TOKEN=hf_good expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated')"
+new_requests | grep -q '^HEAD /sdrepl-test/gated/resolve/.* auth=hf_good$' || fail "HF_TOKEN was not sent: $(new_requests)"
+! new_requests | grep -q '^GET /blobs/.* auth=hf_' || fail "the token went to the CDN: $(new_requests)"
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated', {token = 'hf_good', cache_dir = '$TMP/gated2'})"
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated', {token = false, cache_dir = '$TMP/gated3'})" "HTTP 401"
+
+# ---- login() ---------------------------------------------------------------------------
+STATUS=0
+printf 'hf_good\n' | "$SDREPL" -e "login()" >"$TMP/out" 2>"$TMP/err" || STATUS=$?
+[ "$STATUS" -eq 0 ] || fail "login: $(cat "$TMP/err")"
+grep -q "Token is valid (permission: read)." "$TMP/out" || fail "login output: $(cat "$TMP/out")"
+grep -q "Your token has been saved to $HF_HOME/token" "$TMP/out" || fail "login output: $(cat "$TMP/out")"
+grep -q "Login successful" "$TMP/out" || fail "login output: $(cat "$TMP/out")"
+! grep -q hf_good "$TMP/out" || fail "login printed the token"
+[ "$(cat "$HF_HOME/token")" = "hf_good" ] || fail "the token file holds $(cat "$HF_HOME/token")"
+[ "$(stat -c %a "$HF_HOME/token")" = 600 ] || fail "the token file is readable by others"
+mark_log
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/gated', {cache_dir = '$TMP/gated4'})"
+new_requests | grep -q 'auth=hf_good$' || fail "the saved token was not used"
+STATUS=0
+printf 'hf_wrong\n' | "$SDREPL" -e "login()" >"$TMP/out" 2>"$TMP/err" || STATUS=$?
+[ "$STATUS" -eq 1 ] && grep -q "login: invalid token (HTTP 401" "$TMP/err" || fail "a bad token: $(cat "$TMP/err")"
+[ "$(cat "$HF_HOME/token")" = "hf_good" ] || fail "a refused token replaced the saved one"
+expect_ok "login{token = 'hf_noaccess'}"
+[ "$(cat "$HF_HOME/token")" = "hf_noaccess" ] || fail "login{token=} did not save"
+# On a terminal the token is typed without echo (typed once the prompt is up:
+# what comes earlier is flushed, as getpass does).
+if command -v script >/dev/null && command -v timeout >/dev/null; then
+  (sleep 1.5; printf 'hf_good\r') | timeout 30 script -qc "\"$SDREPL\" -e 'login()'" /dev/null >"$TMP/tty.out" 2>&1 ||
+    fail "login on a terminal: $(cat -v "$TMP/tty.out")"
+  grep -q "Enter your token (input will not be visible):" "$TMP/tty.out" || fail "no prompt: $(cat -v "$TMP/tty.out")"
+  grep -q "Login successful" "$TMP/tty.out" || fail "login on a terminal: $(cat -v "$TMP/tty.out")"
+  ! grep -q "hf_good" "$TMP/tty.out" || fail "the token was echoed: $(cat -v "$TMP/tty.out")"
+  [ "$(cat "$HF_HOME/token")" = "hf_good" ] || fail "login on a terminal did not save the token"
+fi
+rm -f "$HF_HOME/token"
+
+# ---- two processes at once ----------------------------------------------------------------
+control rate/1000000
+mark_log
+export SDREPL_TWO=$TMP/two
+"$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = os.getenv('SDREPL_TWO')})" \
+  >"$TMP/one.out" 2>"$TMP/one.err" </dev/null &
+P1=$!
+"$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = os.getenv('SDREPL_TWO')})" \
+  >"$TMP/two.out" 2>"$TMP/two.err" </dev/null &
+P2=$!
+wait $P1 || fail "the first of two processes: $(cat "$TMP/one.err")"
+wait $P2 || fail "the second of two processes: $(cat "$TMP/two.err")"
+control rate/0
+[ "$(count_new '^GET /blobs/')" -eq 3 ] || fail "two processes fetched a blob twice: $(new_requests)"
+CACHE=$TMP/two check_snapshot sdrepl-test/tiny-sd-b main $PIPE_FILES
+
+# ---- resume after a kill; Ctrl-C --------------------------------------------------------------
+UNET_SHA=$(sha256sum <"$MODEL_B/unet/diffusion_pytorch_model.safetensors" | cut -c1-64)
+PART=$TMP/killed/models--sdrepl-test--tiny-sd-b/blobs/$UNET_SHA.incomplete
+control rate/100000
+"$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = '$TMP/killed'})" \
+  >/dev/null 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 200); do
+  [ -s "$PART" ] && break
+  sleep 0.05
+done
+[ -s "$PART" ] || fail "the slow UNet download did not start"
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+HAVE=$(stat -c %s "$PART")
+[ ! -e "$TMP/killed/models--sdrepl-test--tiny-sd-b/blobs/$UNET_SHA" ] || fail "a killed download left a whole blob"
+control rate/0
+mark_log
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = '$TMP/killed'})"
+new_requests | grep -q "^GET /blobs/$UNET_SHA range=bytes=[0-9]*- " || fail "no Range request to resume: $(new_requests)"
+[ "$(new_requests | grep "^GET /blobs/$UNET_SHA " | sed 's/.*range=bytes=\([0-9]*\)-.*/\1/')" -ge "$HAVE" ] ||
+  fail "the resume started before what the .incomplete held"
+grep -q "(resumed)" "$TMP/err" || fail "the progress bar does not say it resumed: $ERR"
+CACHE=$TMP/killed check_snapshot sdrepl-test/tiny-sd-b main $PIPE_FILES
+
+control rate/100000
+PART=$TMP/intr/models--sdrepl-test--tiny-sd-b/blobs/$UNET_SHA.incomplete
+"$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = '$TMP/intr'})" \
+  >"$TMP/out" 2>"$TMP/err" </dev/null &
+pid=$!
+for _ in $(seq 200); do
+  [ -s "$PART" ] && break
+  sleep 0.05
+done
+kill -INT "$pid"
+STATUS=0
+wait "$pid" || STATUS=$?
+control rate/0
+[ "$STATUS" -eq 1 ] || fail "after SIGINT: want exit 1, got $STATUS: $(cat "$TMP/err")"
+grep -q "from_pretrained: interrupted" "$TMP/err" || fail "no 'interrupted' error: $(cat "$TMP/err")"
+[ -s "$PART" ] || fail "the .incomplete was not kept after Ctrl-C"
+
+# ---- huggingface_hub and us, both ways (needs .venv-torch) ---------------------------------------
+PY=$SRC/.venv-torch/bin/python
+if [ -x "$PY" ] && "$PY" -c "import huggingface_hub, diffusers" 2>/dev/null; then
+  mark_log
+  "$PY" "$SRC/scripts/reference/make_hub_cache.py" check --endpoint "$HF_ENDPOINT" --cache "$CACHE" \
+    --repo sdrepl-test/tiny-sd-b >"$TMP/py.out" 2>&1 || fail "huggingface_hub cannot use our cache: $(cat "$TMP/py.out")"
+  ! new_requests | grep -q '^GET /blobs/\|^GET /.*/resolve/' || fail "Python fetched files our cache has: $(new_requests)"
+  # Python's StableDiffusionPipeline also wants the safety checker, which we leave out: only that is fetched.
+  mark_log
+  "$PY" "$SRC/scripts/reference/make_hub_cache.py" check --endpoint "$HF_ENDPOINT" --cache "$CACHE" \
+    --repo CompVis/stable-diffusion-v1-4 --revision fp16 >"$TMP/py.out" 2>&1 ||
+    fail "huggingface_hub cannot use our cache: $(cat "$TMP/py.out")"
+  ! new_requests | grep '^GET /.*/resolve/' | grep -qv 'safety_checker\|feature_extractor' ||
+    fail "Python fetched files our cache has: $(new_requests)"
+  [ "$(count_new '^GET /blobs/')" -eq 1 ] || fail "Python fetched more than the safety checker: $(new_requests)"
+  "$PY" "$SRC/scripts/reference/make_hub_cache.py" download --endpoint "$HF_ENDPOINT" --cache "$TMP/pyfresh" \
+    --repo CompVis/stable-diffusion-v1-4 >"$TMP/py.out" 2>&1 || fail "Python's download: $(cat "$TMP/py.out")"
+  mark_log
+  expect_ok "StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4', {cache_dir = '$TMP/pyfresh'})"
+  [ "$(new_requests | wc -l)" -eq 1 ] || fail "a cache Python just wrote was fetched again: $(new_requests)"
+else
+  echo "test_hub: no .venv-torch with huggingface_hub: Python's side only from the committed fixture"
+fi
+
+# ---- without the network -------------------------------------------------------------------------
+stop_server
+# The server is gone: the cached snapshot is used, and a note says why.
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b')"
+case "$ERR" in *"using the cached copy of sdrepl-test/tiny-sd-b (revision 'main'): cannot reach $HF_ENDPOINT"*) ;;
+  *) fail "no note about the cached copy: $ERR" ;; esac
+HF_HUB_OFFLINE=1 expect_ok 'pipe = StableDiffusionImg2ImgPipeline.from_pretrained("CompVis/stable-diffusion-v1-4",
+  {revision = "fp16", torch_dtype = torch.float16})'
+[ -z "$ERR" ] || fail "offline use should be quiet: $ERR"
+HF_HUB_OFFLINE=1 same_images "'$MODEL_B'" "'sdrepl-test/tiny-sd-b'"
+expect_ok "CLIPTokenizer.from_pretrained('sdrepl-test/tiny-sd-b', {subfolder = 'tokenizer', local_files_only = true})"
+HF_HUB_OFFLINE=1 expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/never')" \
+  "sdrepl-test/never (revision 'main') is not in the cache $CACHE" "HF_HUB_OFFLINE=1"
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {revision = 'other'})" \
+  "no copy of it is in the cache $CACHE either" "cannot reach $HF_ENDPOINT"
+expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/never', {local_files_only = true})" \
+  "local_files_only forbids downloading"
+
+# A cache huggingface_hub wrote (tests/fixtures/hub_cache, by make_hub_cache.py): read as is.
+cp -a "$SRC/tests/fixtures/hub_cache" "$TMP/pycache"
+listing() { (cd "$TMP/pycache" && find . -printf '%p %y %s %l\n' | sort); }
+BEFORE=$(listing)
+HF_HUB_OFFLINE=1 HF_HUB_CACHE=$TMP/pycache same_images "'$MODEL_B'" "'sdrepl-test/tiny-sd-b'"
+HF_HUB_CACHE=$TMP/pycache expect_ok "UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b', {subfolder = 'unet', local_files_only = true})"
+[ "$(listing)" = "$BEFORE" ] || fail "reading Python's cache changed it"
+
+echo "test_hub: ok"
