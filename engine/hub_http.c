@@ -219,11 +219,9 @@ int hub_request(const char *method, const char *url, const char *token, hub_resp
 /* ---- errors ------------------------------------------------------------------- */
 
 int hub_response_allows_cache(const hub_response *r) {
-  if (r->status == 0 || r->status >= 500)
-    return 1;
-  if (r->status == 401 || r->status == 403)
-    return 1;
-  return 0;
+  /* diffusers' download() turns any HTTPError of model_info (a missing repo or
+   * revision too) into local_files_only=True: the cached snapshot, if any. */
+  return r->status == 0 || r->status >= 300;
 }
 
 static int code_is(const hub_response *r, const char *code) {

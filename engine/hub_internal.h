@@ -48,9 +48,8 @@ void hub_response_free(hub_response *r);
 int hub_fail_response(const hub_response *r, const char *repo_id, const char *revision,
                       const char *what, int sent_token);
 
-/* 1 when the hub refused or could not be asked in a way after which
- * huggingface_hub falls back to the cache: no answer, 5xx, 401/403. A missing
- * revision or file is an answer, not a reason to use a stale copy. */
+/* 1 when diffusers would fall back to the cache after this answer to
+ * repo_info: none at all, or any HTTP error. */
 int hub_response_allows_cache(const hub_response *r);
 
 /* ---- hub_cache.c ---------------------------------------------------------- */
