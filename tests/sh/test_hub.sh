@@ -170,6 +170,12 @@ same_images "'$MODEL_B'" "'sdrepl-test/tiny-sd-b'"
 mark_log
 expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b')"
 [ "$(new_requests | wc -l)" -eq 1 ] || fail "a cached model should cost one request: $(new_requests)"
+# A commit for revision: the same snapshot, no ref of that name.
+SHA_B=$(api_sha sdrepl-test/tiny-sd-b main)
+mark_log
+expect_ok "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {revision = '$SHA_B'})"
+[ "$(new_requests | wc -l)" -eq 1 ] || fail "a cached commit should cost one request: $(new_requests)"
+[ "$(ls "$CACHE/models--sdrepl-test--tiny-sd-b/refs")" = main ] || fail "a ref was written for a commit"
 # A local folder that exists wins over the hub, even when it looks like a repo id.
 mkdir -p "$TMP/cwd/sdrepl-test"
 cp -r "$MODEL_A" "$TMP/cwd/sdrepl-test/tiny-sd-b"
