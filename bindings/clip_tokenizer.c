@@ -648,7 +648,8 @@ static const lsdr_func module_funcs[] = {
      l_from_pretrained,
      "Loads a tokenizer folder (vocab.json, merges.txt, tokenizer_config.json, "
      "special_tokens_map.json), as transformers' CLIPTokenizer.from_pretrained.",
-     {{"path", "string", NULL, "a local folder"}, {"opts", "table", "{}", "options, see below"}},
+     {{"path", "string", NULL, "a local folder or a hub repo id"},
+      {"opts", "table", "{}", "options, see below"}},
      from_pretrained_options},
     {0}};
 

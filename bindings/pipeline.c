@@ -578,14 +578,14 @@ static const lsdr_func i2i_methods[] = {
 
 static const lsdr_func t2i_class[] = {
     {"StableDiffusionPipeline.from_pretrained", t2i_from_pretrained,
-     "Loads a pipeline from a diffusers folder.",
+     "Loads a pipeline from a diffusers folder or a Hugging Face hub repo id (\"org/name\").",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      from_pretrained_options},
     {0}};
 
 static const lsdr_func i2i_class[] = {
     {"StableDiffusionImg2ImgPipeline.from_pretrained", i2i_from_pretrained,
-     "Loads an image-to-image pipeline from a diffusers folder.",
+     "Loads an image-to-image pipeline from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      from_pretrained_options},
     {0}};
