@@ -252,12 +252,12 @@ int hub_fail_response(const hub_response *r, const char *repo_id, const char *re
     sdr_fail("%s not found in %s at revision '%s' (HTTP %ld)", what, repo_id, revision, r->status);
   } else if (code_is(r, "RepoNotFound") || r->status == 404 || (r->status == 401 && !sent_token)) {
     if (sent_token)
-      sdr_fail("repository %s not found at %s (HTTP %ld): check the name; a private repo is "
-               "seen only with a token of an account that can read it",
+      sdr_fail("repository %s not found at %s (HTTP %ld), nor is it a folder here: check the "
+               "name; a private repo is seen only with a token of an account that can read it",
                repo_id, ep, r->status);
     else
-      sdr_fail("repository %s not found at %s (HTTP %ld): check the name; if it is private or "
-               "gated, log in with login() (or set HF_TOKEN)",
+      sdr_fail("repository %s not found at %s (HTTP %ld), nor is it a folder here: check the "
+               "name; if it is private or gated, log in with login() (or set HF_TOKEN)",
                repo_id, ep, r->status);
   } else if (r->status == 401) {
     sdr_fail("the hub refused the token (HTTP 401%s%s): log in again with login(), or fix "

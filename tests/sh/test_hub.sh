@@ -226,7 +226,7 @@ expect_error "UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b')" "no
 
 # ---- errors ----------------------------------------------------------------------
 expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/nothing')" \
-  "StableDiffusionPipeline.from_pretrained: repository sdrepl-test/nothing not found at $HF_ENDPOINT (HTTP 401)" "login()"
+  "StableDiffusionPipeline.from_pretrained: repository sdrepl-test/nothing not found at $HF_ENDPOINT (HTTP 401), nor is it a folder here" "login()"
 expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {revision = 'v9'})" \
   "revision 'v9' not found in sdrepl-test/tiny-sd-b (HTTP 404)"
 expect_error "StableDiffusionPipeline.from_pretrained('$TMP/no/such/folder')" "no model folder at $TMP/no/such/folder"
