@@ -16,6 +16,9 @@ model = arg[1] or os.getenv("SDREPL_MODEL") or "CompVis/stable-diffusion-v1-4"
 url = arg[2] or os.getenv("SDREPL_INIT_IMAGE")
   or "https://cdn-uploads.huggingface.co/production/uploads/1664665907257-noauth.png"
 device = torch.cuda.is_available() and "cuda" or "cpu"
+-- The notebook's step counts; SDREPL_STEPS replaces them for a quick run.
+steps1 = tonumber(os.getenv("SDREPL_STEPS") or "50")
+steps2 = tonumber(os.getenv("SDREPL_STEPS") or "70")
 print("model:", model, "device:", device)
 
 -- %% Load the pipeline
@@ -32,12 +35,12 @@ init_image
 -- %% Three faces in joy
 torch.manual_seed(100)
 images = pipe{prompt = "face of a human in  joy", num_images_per_prompt = 3,
-              image = init_image, strength = 0.8, num_inference_steps = 50}.images
+              image = init_image, strength = 0.8, num_inference_steps = steps1}.images
 image_grid(images, 1, 3)
 
 -- %% Electronic art, from noise (strength 1)
 torch.manual_seed(1000)
 images = pipe{prompt = "electronic art   of an angry human by Leonardo da Vinci",
               num_images_per_prompt = 3, image = init_image, strength = 1,
-              num_inference_steps = 70}.images
+              num_inference_steps = steps2}.images
 image_grid(images, 1, 3)

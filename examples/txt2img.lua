@@ -13,7 +13,8 @@ pipe
 -- %% Generate
 generator = torch.Generator("cpu"):manual_seed(42)
 image = pipe{prompt = prompt, negative_prompt = "blurry, low quality",
-             num_inference_steps = 30, guidance_scale = 7.5, generator = generator}.images[1]
+             num_inference_steps = tonumber(os.getenv("SDREPL_STEPS") or "30"), guidance_scale = 7.5,
+             generator = generator}.images[1]
 image:save("txt2img.png")
 print(image.info.parameters)
 image
