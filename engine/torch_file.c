@@ -312,8 +312,8 @@ static int load_legacy(sdr_torch_file *f) {
     tf_fail(f, "legacy format protocol version is not %d", LEGACY_PROTOCOL);
     goto done;
   }
-  const sdr_pk_value *le = sdr_pk_dict_get(v[2], "little_endian");
-  if (v[2]->kind != SDR_PK_DICT || (le && le->kind == SDR_PK_BOOL && !le->u.i)) {
+  const sdr_pk_value *little = sdr_pk_dict_get(v[2], "little_endian");
+  if (v[2]->kind != SDR_PK_DICT || (little && little->kind == SDR_PK_BOOL && !little->u.i)) {
     tf_fail(f, "a file saved on a big-endian machine (or without sys_info) is not supported");
     goto done;
   }
