@@ -37,6 +37,11 @@ typedef struct sdr_pipeline {
  * weights as stored (noise drawn in float32, as diffusers' default). */
 int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                       int keep_dtype);
+/* diffusers' from_single_file: one .safetensors or .ckpt in the original
+ * CompVis/LDM layout, configuration inferred (engine/single_file.h has the
+ * options and the rules). */
+int sdr_pipeline_load_single_file(sdr_pipeline *p, sdr_backend *be, const char *path,
+                                  int keep_dtype);
 void sdr_pipeline_free(sdr_pipeline *p);
 /* The image size when none is asked for: unet.sample_size * the VAE's factor. */
 int sdr_pipeline_default_size(const sdr_pipeline *p);

@@ -20,6 +20,21 @@ make_tiny_models.py first if those change):
                                          (cond_stage_model.model.*: fused in_proj q/k/v, and one
                                          more block than the pipeline uses, as SD 2.x's 24 of
                                          which diffusers keeps 23)
+  tests/models/tiny-sd-c-ldm.safetensors a tiny model defined as the LDM repository defines one (an
+                                         original config: model_channels, channel_mult, ...), whose
+                                         sizes our inference must find alone (norm groups of 32, 8
+                                         heads, 64-channel CLIP heads), float16
+  tests/models/tiny-sd-c-config/         the diffusers configs (no weights) that diffusers'
+                                         create_unet_diffusers_config, create_vae_diffusers_config
+                                         and create_scheduler_from_ldm make from that original
+                                         config, its text encoder's config and tokenizer
+  tests/fixtures/single_file/sd15-keys.json, sd21-keys.json
+                                         the names, dtypes and shapes of SD 1.5's and SD 2.1
+                                         (768, v)'s single files (models built at full size from
+                                         v1-inference.yaml and v2-inference-v.yaml with diffusers'
+                                         create_*_diffusers_config), and in sd15/, sd21/ the
+                                         configs diffusers makes for them: the test builds sparse
+                                         files of those shapes and checks what we infer
   tests/fixtures/torch/*.pt, *.ckpt      small torch.save files (zip and legacy formats, every
                                          dtype, views with offsets, nesting, a non-contiguous
                                          tensor), each valid one with a .safetensors twin
@@ -34,14 +49,16 @@ convert_ldm_vae_checkpoint, create_text_encoder_from_open_clip_checkpoint),
 which must give back the pipeline's tensors exactly.
 """
 import collections
+import json
 import os
 import shutil
 import sys
 
 import torch
 from safetensors.torch import save_file
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from diffusers import StableDiffusionPipeline
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.loaders import single_file_utils as sfu
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -283,6 +300,149 @@ def make_ldm_b():
     print("wrote", path, len(ldm), "tensors")
 
 
+# A tiny SD 1.x as the LDM repository would configure it (v1-inference.yaml's keys).
+TINY_C_ORIGINAL = {"model": {"params": {
+    "linear_start": 0.00085, "linear_end": 0.012, "scale_factor": 0.18215,
+    "cond_stage_config": {"target": "ldm.modules.encoders.modules.FrozenCLIPEmbedder"},
+    "unet_config": {"params": {
+        "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 32,
+        "attention_resolutions": [1], "num_res_blocks": 1, "channel_mult": [1, 1],
+        "num_heads": 8, "use_spatial_transformer": True, "transformer_depth": 1,
+        "context_dim": 64, "legacy": False}},
+    "first_stage_config": {"params": {"embed_dim": 4, "ddconfig": {
+        "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3,
+        "ch": 32, "ch_mult": [1, 1], "num_res_blocks": 1, "attn_resolutions": [],
+        "dropout": 0.0}}}}}}
+
+
+def perturb(model, seed):
+    """Every parameter off its initial value (as make_tiny_models.py does)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            noise = torch.randn(p.shape, generator=g)
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1.0 + 0.2 * noise)
+            elif p.dim() <= 1:
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(noise / p[0].numel() ** 0.5)
+
+
+def make_ldm_c():
+    """tiny-sd-c: configs from the original config by diffusers' own functions, as
+    from_single_file makes them (image_size 512, scheduler_type "ddim")."""
+    orig = TINY_C_ORIGINAL
+    unet = UNet2DConditionModel(**sfu.create_unet_diffusers_config(orig, image_size=512))
+    vae = AutoencoderKL(**sfu.create_vae_diffusers_config(orig, image_size=512))
+    sched = sfu.create_scheduler_from_ldm("StableDiffusionPipeline", orig, {},
+                                          scheduler_type="ddim")["scheduler"]
+    tok = CLIPTokenizer.from_pretrained(os.path.join(MODELS, "tiny-sd-a", "tokenizer"))
+    # openai/clip-vit-large-patch14's kind of config at a tiny width: 64-channel heads
+    text = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tok.get_vocab()), hidden_size=64, intermediate_size=37,
+        num_attention_heads=1, num_hidden_layers=2, max_position_embeddings=77,
+        hidden_act="quick_gelu", layer_norm_eps=1e-5, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    torch.manual_seed(3)
+    for i, m in enumerate((text, unet, vae)):
+        perturb(m, 30 + i)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet,
+                                   scheduler=sched, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False).to(torch.float16)
+    out = os.path.join(MODELS, "tiny-sd-c-config")
+    shutil.rmtree(out, ignore_errors=True)
+    pipe.save_pretrained(out, safe_serialization=True)
+    for comp in ("unet", "vae", "text_encoder"):  # configs only: the weights are the single file
+        for name in os.listdir(os.path.join(out, comp)):
+            if name.endswith(".safetensors"):
+                os.remove(os.path.join(out, comp, name))
+    ldm = unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
+    ldm.update(vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config))
+    ldm.update(clip_to_ldm(pipe.text_encoder.state_dict()))
+    check_unet_vae(ldm, pipe)
+    path = os.path.join(MODELS, "tiny-sd-c-ldm.safetensors")
+    save_file({k: v.contiguous() for k, v in ldm.items()}, path)
+    print("wrote", path, len(ldm), "tensors, and", out)
+
+
+# The original configs diffusers 0.27 fetches for SD 1.x and 2.x (CONFIG_URLS "v1", "v2"),
+# the keys its conversion reads.
+V1_INFERENCE = {"model": {"params": {
+    "linear_start": 0.00085, "linear_end": 0.0120, "timesteps": 1000, "scale_factor": 0.18215,
+    "cond_stage_config": {"target": "ldm.modules.encoders.modules.FrozenCLIPEmbedder"},
+    "unet_config": {"params": {
+        "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+        "attention_resolutions": [4, 2, 1], "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4],
+        "num_heads": 8, "use_spatial_transformer": True, "transformer_depth": 1,
+        "context_dim": 768, "legacy": False}},
+    "first_stage_config": {"params": {"embed_dim": 4, "ddconfig": {
+        "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3,
+        "ch": 128, "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [],
+        "dropout": 0.0}}}}}}
+V2_INFERENCE_V = {"model": {"params": {
+    "parameterization": "v", "linear_start": 0.00085, "linear_end": 0.0120, "timesteps": 1000,
+    "scale_factor": 0.18215,
+    "cond_stage_config": {"target": "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder",
+                          "params": {"freeze": True, "layer": "penultimate"}},
+    "unet_config": {"params": {
+        "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+        "attention_resolutions": [4, 2, 1], "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4],
+        "num_head_channels": 64, "use_spatial_transformer": True,
+        "use_linear_in_transformer": True, "transformer_depth": 1, "context_dim": 1024,
+        "legacy": False}},
+    "first_stage_config": V1_INFERENCE["model"]["params"]["first_stage_config"]}}}
+# openai/clip-vit-large-patch14 and stabilityai/stable-diffusion-2's text_encoder configs.
+CLIP_L = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+              num_hidden_layers=12, max_position_embeddings=77, hidden_act="quick_gelu",
+              projection_dim=768)
+OPENCLIP_H = dict(vocab_size=49408, hidden_size=1024, intermediate_size=4096,
+                  num_attention_heads=16, num_hidden_layers=23, max_position_embeddings=77,
+                  hidden_act="gelu", projection_dim=512)
+
+
+def full_size(name, orig, text_cfg, image_size, openclip):
+    """The keys of a full-size single file, and the configs diffusers makes for it."""
+    out = os.path.join(ROOT, "tests", "fixtures", "single_file", name)
+    shutil.rmtree(out, ignore_errors=True)
+    unet_cfg = sfu.create_unet_diffusers_config(orig, image_size=image_size)
+    vae_cfg = sfu.create_vae_diffusers_config(orig, image_size=image_size)
+    sched = sfu.create_scheduler_from_ldm("StableDiffusionPipeline", orig, {},
+                                          scheduler_type="ddim")["scheduler"]
+    shapes = {}
+    with torch.no_grad():
+        unet = UNet2DConditionModel(**unet_cfg)
+        ldm = unet_to_ldm(unet.state_dict(), unet.config)
+        same(sfu.convert_ldm_unet_checkpoint(dict(ldm), dict(unet.config)), unet.state_dict(),
+             name + " unet")
+        unet.save_config(os.path.join(out, "unet"))
+        shapes.update({k: v.shape for k, v in ldm.items()})
+        del unet, ldm
+        vae = AutoencoderKL(**vae_cfg)
+        ldm = vae_to_ldm(vae.state_dict(), vae.config)
+        same(sfu.convert_ldm_vae_checkpoint(dict(ldm), dict(vae.config)), vae.state_dict(),
+             name + " vae")
+        vae.save_config(os.path.join(out, "vae"))
+        shapes.update({k: v.shape for k, v in ldm.items()})
+        del vae, ldm
+        text = CLIPTextModel(CLIPTextConfig(**text_cfg))
+        sd = text.state_dict()
+        if openclip:
+            ldm = clip_to_openclip(sd, text_cfg["num_hidden_layers"], torch.Generator())
+        else:
+            ldm = clip_to_ldm(sd)
+            ldm.update(sd1_buffers(torch.float32))
+        text.config.save_pretrained(os.path.join(out, "text_encoder"))
+        shapes.update({k: v.shape for k, v in ldm.items()})
+        del text, ldm
+    sched.save_config(os.path.join(out, "scheduler"))
+    keys = [[k, "I64" if "position_ids" in k or k.endswith("num_updates") else "F16", list(s)]
+            for k, s in sorted(shapes.items())]
+    with open(os.path.join(out + "-keys.json"), "w") as f:
+        json.dump({"tensors": keys}, f, separators=(",", ":"))
+    print("wrote", out, len(keys), "keys")
+
+
 def twin(sd, path):
     save_file({k: v.detach().clone().contiguous() for k, v in sd.items()}, path)
 
@@ -332,6 +492,9 @@ def main():
     make_bin_folder()
     make_ldm_a()
     make_ldm_b()
+    make_ldm_c()
+    full_size("sd15", V1_INFERENCE, CLIP_L, 512, openclip=False)
+    full_size("sd21", V2_INFERENCE_V, OPENCLIP_H, 768, openclip=True)
 
 
 if __name__ == "__main__":
