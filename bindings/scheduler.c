@@ -19,6 +19,7 @@
 #include "bindings/tensor_internal.h"
 #include "engine/arena.h"
 #include "engine/error.h"
+#include "engine/model_config.h" // sdr_json_read_text
 
 typedef struct lsdr_sched {
   sdr_scheduler *s;
@@ -107,17 +108,12 @@ static int from_pretrained(lua_State *L) {
   char path[4096];
   snprintf(path, sizeof path, "%s%s%s/scheduler_config.json", root, sub && *sub ? "/" : "",
            sub ? sub : "");
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return lsdr_error(L, "no scheduler config at %s", path);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    luaL_addlstring(&b, chunk, n);
-  fclose(f);
-  luaL_pushresult(&b);
+  size_t len;
+  char *text = sdr_json_read_text(path, &len);
+  if (!text)
+    return lsdr_error(L, "no scheduler config at %s (%s)", path, sdr_last_error());
+  lua_pushlstring(L, text, len);
+  free(text);
   sdr_scheduler *s = sdr_scheduler_from_config(lua_tostring(L, -1), class_kind(L), NULL);
   if (!s)
     return lsdr_engine_error(L);

@@ -26,7 +26,7 @@ enum { JSON_MAX_FILE = 256 << 20 };
 
 /* ---- loading ---------------------------------------------------------------- */
 
-static char *json_read_file(const char *path, size_t *len) {
+char *sdr_json_read_text(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     sdr_fail("%s: %s", path, strerror(errno));
@@ -84,7 +84,7 @@ int sdr_json_load(sdr_json *j, const char *path) {
   j->path = NULL;
   j->root = NULL;
   size_t len = 0;
-  char *text = json_read_file(path, &len);
+  char *text = sdr_json_read_text(path, &len);
   if (!text)
     return -1;
   size_t bad = sdr_utf8_check(text, len);

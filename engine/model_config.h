@@ -19,6 +19,8 @@ typedef struct sdr_json {
 } sdr_json;
 
 int sdr_json_load(sdr_json *j, const char *path);
+/* The text of a config file (bounded in size), malloc'd and NUL-terminated; *len its length. */
+char *sdr_json_read_text(const char *path, size_t *len);
 void sdr_json_free(sdr_json *j);
 
 /* Typed getters: each fails with "<path>: \"key\": expected an integer, got ..."

@@ -1,7 +1,6 @@
 /* engine/pipeline.c — txt2img and img2img as diffusers runs them. */
 #include "engine/pipeline.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,49 +21,6 @@
   } while (0)
 
 /* ---- loading ------------------------------------------------------------------ */
-
-/* A whole small text file (a config), malloc'd and NUL-terminated. */
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    sdr_fail("cannot open %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (len + 4096 + 1 > cap) {
-      if (cap > (16u << 20)) {
-        free(buf);
-        fclose(f);
-        sdr_fail("%s is larger than a config can be", path);
-        return NULL;
-      }
-      cap = cap ? cap * 2 : 8192;
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        sdr_fail("out of memory");
-        return NULL;
-      }
-      buf = nb;
-    }
-    size_t n = fread(buf + len, 1, cap - len - 1, f);
-    len += n;
-    if (n == 0)
-      break;
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (err) {
-    free(buf);
-    sdr_fail("cannot read %s", path);
-    return NULL;
-  }
-  buf[len] = 0;
-  return buf;
-}
 
 /* Checks model_index.json names the classes this pipeline knows. */
 static int check_model_index(const char *dir) {
@@ -114,7 +70,8 @@ int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const c
   snprintf(sub, sizeof sub, "%s/vae", dir);
   TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
-  char *config = read_text(sub);
+  size_t config_len;
+  char *config = sdr_json_read_text(sub, &config_len);
   if (!config)
     goto fail;
   p->scheduler = sdr_scheduler_load(config, -1);
