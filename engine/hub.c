@@ -174,7 +174,11 @@ char *sdr_hub_snapshot(const char *repo_id, sdr_hub_kind kind, sdr_hub_options *
   char *storage = cache && folder ? hub_printf("%s/%s", cache, folder) : NULL;
   char *locks = cache && folder ? hub_printf("%s/.locks/%s", cache, folder) : NULL;
   char *endpoint = sdr_hub_endpoint();
-  char *token = o->no_token ? NULL : o->token ? hub_printf("%s", o->token) : sdr_hub_get_token();
+  /* build_hf_headers: the token given, else the implicit one (unless disabled) */
+  char *token = o->no_token                    ? NULL
+                : o->token                     ? hub_printf("%s", o->token)
+                : sdr_hub_implicit_token_off() ? NULL
+                                               : sdr_hub_get_token();
   char *qrev = hub_url_quote(revision, "");
   char *result = NULL;
   hub_response r = {0};

@@ -70,6 +70,8 @@ char *sdr_hub_cache_dir(void);
 char *sdr_hub_token_path(void);
 /* HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is 1, ON, YES or TRUE. */
 int sdr_hub_offline(void);
+/* HF_HUB_DISABLE_IMPLICIT_TOKEN is true: send a token only when one is given. */
+int sdr_hub_implicit_token_off(void);
 /* get_token(): HF_TOKEN (or HUGGING_FACE_HUB_TOKEN), else the token file,
  * stripped; NULL when there is none. malloc'd. */
 char *sdr_hub_get_token(void);

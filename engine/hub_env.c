@@ -107,6 +107,8 @@ int sdr_hub_offline(void) {
   return is_true(env("HF_HUB_OFFLINE") ? env("HF_HUB_OFFLINE") : env("TRANSFORMERS_OFFLINE"));
 }
 
+int sdr_hub_implicit_token_off(void) { return is_true(env("HF_HUB_DISABLE_IMPLICIT_TOKEN")); }
+
 /* _clean_token: without \r and \n, stripped; "" is no token. */
 static char *clean_token(const char *t) {
   if (!t)
