@@ -19,8 +19,8 @@
  * Downsample2D (padding=0) could be expressed without a copy.
  *
  * 3x3 stride-1 convolutions, nearly all of SD's work, go to Winograd F(4x4, 3x3)
- * (cpu_winograd.c: 4x fewer multiplications) unless they have very few channels or a
- * tiny image (cpu_winograd_pays); im2col takes the rest.
+ * (cpu_winograd.c: 4x fewer multiplications) unless the images are tiny
+ * (cpu_winograd_pays); im2col takes the rest.
  */
 #include <cblas.h>
 #include <string.h>
@@ -113,7 +113,7 @@ int cpu_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
   float *ws = cpu_state_of(be)->ws;
   size_t ws_n = cpu_ws_floats(be);
   const char *op = "sdr_conv2d";
-  if (g.kh == 3 && g.kw == 3 && stride == 1 && cpu_winograd_pays(g.C, g.Cout, g.Ho, g.Wo)) {
+  if (g.kh == 3 && g.kw == 3 && stride == 1 && cpu_winograd_pays(B, g.Ho, g.Wo)) {
     int rc = cpu_conv2d_winograd(be, out, in, w, bias, padding);
     if (rc <= 0)
       return rc;

@@ -76,9 +76,9 @@ int cpu_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_ten
 int cpu_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                const sdr_tensor *bias, int stride, int padding);
 /* Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (cpu_winograd.c). pays: whether it
- * beats im2col at these sizes. conv2d_winograd: 0 done, 1 declined (the workspace is too
- * small for its smallest chunk: im2col needs less). */
-int cpu_winograd_pays(int64_t C, int64_t Cout, int64_t Ho, int64_t Wo);
+ * beats im2col for B images of Ho x Wo outputs. conv2d_winograd: 0 done, 1 declined (the
+ * workspace is too small for its smallest chunk: im2col needs less). */
+int cpu_winograd_pays(int64_t B, int64_t Ho, int64_t Wo);
 int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                         const sdr_tensor *bias, int padding);
 int cpu_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,

@@ -3,7 +3,8 @@
  * Covers 1x1 (direct GEMM), 3x3 with padding 1 and stride 1 or 2, padding 0 with
  * stride 2 (the VAE's downsampler after its asymmetric pad), non-square kernels,
  * odd sizes, every weight dtype, and shapes large enough to need several im2col
- * chunks and several widened weight blocks.
+ * chunks and several widened weight blocks. 3x3 stride-1 cases on images of 64 outputs
+ * or more go to Winograd (cpu_winograd_pays), the rest to im2col.
  * Tolerance: |error| <= 1e-5 * sum of |terms| (+ |bias|) per output element.
  */
 #include "test_kernels_util.h"
@@ -86,7 +87,9 @@ int main(void) {
     for (int d = 0; d < 3; d++)
       for (int bias = 0; bias < 2; bias++)
         test_conv(be, cases[i], weight_dtypes[d], bias);
-  /* im2col of 576 x 9216 columns (21 MB): chunks of at most 8 MB */
+  /* im2col of 960 x 9024 columns (35 MB): chunks of at most 8 MB (3x3 stride 1 would go
+   * to Winograd, whose own test is test_kernels_winograd) */
+  test_conv(be, (conv_case){1, 64, 96, 96, 4, 3, 5, 1, 1}, SDR_F32, 1);
   test_conv(be, (conv_case){1, 64, 96, 96, 4, 3, 3, 1, 1}, SDR_F32, 1);
   test_conv(be, (conv_case){1, 64, 193, 191, 3, 3, 3, 2, 1}, SDR_F16, 0);
   /* half weights larger than one 16 MB widening block: K split into several blocks */
