@@ -43,14 +43,19 @@ with torch.no_grad():
             x, w, b = torch.rand(M, K), torch.rand(N, K), torch.rand(N)
             report("linear M%d K%d N%d" % (M, K, N), best(lambda: F.linear(x, w, b), 10), 2 * M * N * K)
     if not filt or filt in "conv":
-        for C, H, Co, k, s, p, reps in ((320, 64, 320, 3, 1, 1, 5), (640, 32, 640, 3, 1, 1, 5),
-                                       (1280, 16, 1280, 3, 1, 1, 5), (1280, 8, 1280, 3, 1, 1, 5),
-                                       (320, 64, 320, 1, 1, 0, 5), (128, 512, 128, 3, 1, 1, 2),
-                                       (128, 513, 128, 3, 2, 0, 3)):
-            x, w, b = torch.rand(1, C, H, H), torch.rand(Co, C, k, k), torch.rand(Co)
+        # kernels/dev/bench_kernels.c's conv_shapes, float32 weights only
+        for B, C, H, Co, k, s, p, reps in ((2, 4, 64, 320, 3, 1, 1, 5), (2, 320, 64, 320, 3, 1, 1, 5),
+                                          (2, 640, 32, 640, 3, 1, 1, 5), (2, 1280, 16, 1280, 3, 1, 1, 5),
+                                          (2, 1280, 8, 1280, 3, 1, 1, 5), (2, 2560, 8, 1280, 3, 1, 1, 5),
+                                          (2, 320, 64, 320, 1, 1, 0, 5), (1, 512, 64, 512, 3, 1, 1, 3),
+                                          (1, 512, 128, 512, 3, 1, 1, 2), (1, 512, 256, 512, 3, 1, 1, 1),
+                                          (1, 256, 256, 256, 3, 1, 1, 2), (1, 256, 512, 128, 3, 1, 1, 1),
+                                          (1, 128, 512, 128, 3, 1, 1, 2), (1, 128, 512, 3, 3, 1, 1, 3),
+                                          (1, 128, 513, 128, 3, 2, 0, 3)):
+            x, w, b = torch.rand(B, C, H, H), torch.rand(Co, C, k, k), torch.rand(Co)
             Ho = (H + 2 * p - k) // s + 1
-            report("conv2d (1,%d,%d,%d) %dx%d s%d ->%d" % (C, H, H, k, k, s, Co),
-                   best(lambda: F.conv2d(x, w, b, s, p), reps), 2 * Co * C * k * k * Ho * Ho)
+            report("conv2d (%d,%d,%d,%d) %dx%d s%d ->%d" % (B, C, H, H, k, k, s, Co),
+                   best(lambda: F.conv2d(x, w, b, s, p), reps), 2 * B * Co * C * k * k * Ho * Ho)
     if not filt or filt in "attention":
         for B, h, Tq, Tk, Dh, reps in ((2, 8, 4096, 4096, 40, 3), (2, 8, 4096, 77, 40, 5), (2, 12, 77, 77, 64, 10)):
             q, k, v = torch.rand(B * h, Tq, Dh), torch.rand(B * h, Tk, Dh), torch.rand(B * h, Tk, Dh)

@@ -185,6 +185,33 @@ static void bench_geglu(sdr_backend *be, int64_t M, int64_t D) {
   free(in), free(out);
 }
 
+/* The convolutions of SD 1.x: the UNet as a guided step runs it (batch 2, 64x64 latents),
+ * the VAE decoder to 512x512; float16 rows where the weights are loaded so. The same
+ * list is in scripts/bench_kernels.sh for PyTorch. */
+typedef struct conv_shape {
+  int64_t B, C, H, Co;
+  int k, stride, pad, f16, reps;
+} conv_shape;
+static const conv_shape conv_shapes[] = {
+    {2, 4, 64, 320, 3, 1, 1, 0, 5},     /* UNet conv_in (im2col: 4 channels) */
+    {2, 320, 64, 320, 3, 1, 1, 0, 5},   /* UNet 64x64 */
+    {2, 320, 64, 320, 3, 1, 1, 1, 5},   /*   with float16 weights */
+    {2, 640, 32, 640, 3, 1, 1, 0, 5},   /* UNet 32x32 */
+    {2, 1280, 16, 1280, 3, 1, 1, 0, 5}, /* UNet 16x16 */
+    {2, 1280, 16, 1280, 3, 1, 1, 1, 5}, /*   with float16 weights */
+    {2, 1280, 8, 1280, 3, 1, 1, 0, 5},  /* UNet 8x8 */
+    {2, 2560, 8, 1280, 3, 1, 1, 1, 5},  /* UNet 8x8 up block, skip concatenated */
+    {2, 320, 64, 320, 1, 1, 0, 0, 5},   /* UNet 1x1 (proj_in/out) */
+    {1, 512, 64, 512, 3, 1, 1, 0, 3},   /* VAE 64x64 */
+    {1, 512, 128, 512, 3, 1, 1, 0, 2},  /* VAE 128x128 */
+    {1, 512, 256, 512, 3, 1, 1, 0, 1},  /* VAE upsampler conv to 256x256 */
+    {1, 256, 256, 256, 3, 1, 1, 0, 2},  /* VAE 256x256 */
+    {1, 256, 512, 128, 3, 1, 1, 0, 1},  /* VAE 512x512, first of the last block */
+    {1, 128, 512, 128, 3, 1, 1, 0, 2},  /* VAE 512x512 */
+    {1, 128, 512, 3, 3, 1, 1, 0, 3},    /* VAE conv_out (im2col: 3 channels out) */
+    {1, 128, 513, 128, 3, 2, 0, 0, 3},  /* VAE encoder downsampler, stride 2 */
+};
+
 static int want(const char *filter, const char *name) { return !filter || strstr(name, filter); }
 
 int main(int argc, char **argv) {
@@ -201,18 +228,12 @@ int main(int argc, char **argv) {
     bench_linear(be, 154, 768, 3072, SDR_F16);
     bench_linear(be, 4096, 320, 2560, SDR_F32);
   }
-  if (want(filter, "conv")) {
-    bench_conv(be, 1, 320, 64, 64, 320, 3, 1, 1, SDR_F32, 5);
-    bench_conv(be, 1, 320, 64, 64, 320, 3, 1, 1, SDR_F16, 5);
-    bench_conv(be, 1, 640, 32, 32, 640, 3, 1, 1, SDR_F32, 5);
-    bench_conv(be, 1, 1280, 16, 16, 1280, 3, 1, 1, SDR_F32, 5);
-    bench_conv(be, 1, 1280, 16, 16, 1280, 3, 1, 1, SDR_F16, 5);
-    bench_conv(be, 1, 1280, 8, 8, 1280, 3, 1, 1, SDR_F32, 5);
-    bench_conv(be, 2, 1280, 8, 8, 1280, 3, 1, 1, SDR_F16, 5);
-    bench_conv(be, 1, 320, 64, 64, 320, 1, 1, 0, SDR_F32, 5);
-    bench_conv(be, 1, 128, 512, 512, 128, 3, 1, 1, SDR_F32, 2);
-    bench_conv(be, 1, 128, 513, 513, 128, 3, 2, 0, SDR_F32, 3);
-  }
+  if (want(filter, "conv"))
+    for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++) {
+      const conv_shape *c = &conv_shapes[i];
+      bench_conv(be, c->B, c->C, c->H, c->H, c->Co, c->k, c->stride, c->pad,
+                 c->f16 ? SDR_F16 : SDR_F32, c->reps);
+    }
   if (want(filter, "attention")) {
     bench_attention(be, 2, 8, 4096, 4096, 40, 3);
     bench_attention(be, 2, 8, 4096, 77, 40, 5);
