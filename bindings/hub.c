@@ -82,9 +82,10 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
 
 /* ---- reading a token ------------------------------------------------------------- */
 
-/* One line from fd 0 (without the newline), byte by byte so nothing after it
- * is consumed; echo off when it is a terminal. Ctrl-C ends it. */
-static int read_secret(lua_State *L, luaL_Buffer *b) {
+/* getpass: echo off (when fd 0 is a terminal), then the prompt, then one line
+ * from fd 0 without its newline, read byte by byte so nothing after it is
+ * consumed. Ctrl-C ends it. */
+static int read_secret(lua_State *L, luaL_Buffer *b, const char *prompt) {
   struct termios saved, quiet;
   int tty = isatty(0) && tcgetattr(0, &saved) == 0;
   if (tty) {
@@ -93,6 +94,8 @@ static int read_secret(lua_State *L, luaL_Buffer *b) {
     quiet.c_lflag |= ECHONL;
     tcsetattr(0, TCSAFLUSH, &quiet);
   }
+  fputs(prompt, stdout);
+  fflush(stdout);
   int status = 0; /* 0 a line, 1 end of input, -1 interrupted, -2 read error */
   int err = 0;
   for (;;) {
@@ -153,13 +156,11 @@ static int l_login(lua_State *L) {
       printf("    A token is already saved on your machine; a new one replaces it.\n");
     printf("    To log in, sdrepl needs a token made at %s/settings/tokens .\n",
            endpoint ? endpoint : "https://huggingface.co");
-    printf("Enter your token (input will not be visible): ");
-    fflush(stdout);
     free(endpoint);
     free(old);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int eof = read_secret(L, &b);
+    int eof = read_secret(L, &b, "Enter your token (input will not be visible): ");
     luaL_pushresult(&b);
     if (eof)
       return lsdr_error(L, "no token given (end of input)");

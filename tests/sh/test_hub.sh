@@ -276,11 +276,20 @@ printf 'hf_wrong\n' | "$SDREPL" -e "login()" >"$TMP/out" 2>"$TMP/err" || STATUS=
 [ "$(cat "$HF_HOME/token")" = "hf_good" ] || fail "a refused token replaced the saved one"
 expect_ok "login{token = 'hf_noaccess'}"
 [ "$(cat "$HF_HOME/token")" = "hf_noaccess" ] || fail "login{token=} did not save"
-# On a terminal the token is typed without echo (typed once the prompt is up:
-# what comes earlier is flushed, as getpass does).
+# On a terminal the token is typed without echo (once the prompt is up: echo
+# is off from then on, and what came earlier is flushed, as getpass does).
 if command -v script >/dev/null && command -v timeout >/dev/null; then
-  (sleep 1.5; printf 'hf_good\r') | timeout 30 script -qc "\"$SDREPL\" -e 'login()'" /dev/null >"$TMP/tty.out" 2>&1 ||
-    fail "login on a terminal: $(cat -v "$TMP/tty.out")"
+  mkfifo "$TMP/tty.in"
+  timeout 30 script -qc "\"$SDREPL\" -e 'login()'" /dev/null <"$TMP/tty.in" >"$TMP/tty.out" 2>&1 &
+  spid=$!
+  exec 3>"$TMP/tty.in"
+  for _ in $(seq 400); do
+    grep -q "Enter your token" "$TMP/tty.out" && break
+    sleep 0.05
+  done
+  printf 'hf_good\r' >&3
+  exec 3>&-
+  wait "$spid" || fail "login on a terminal: $(cat -v "$TMP/tty.out")"
   grep -q "Enter your token (input will not be visible):" "$TMP/tty.out" || fail "no prompt: $(cat -v "$TMP/tty.out")"
   grep -q "Login successful" "$TMP/tty.out" || fail "login on a terminal: $(cat -v "$TMP/tty.out")"
   ! grep -q "hf_good" "$TMP/tty.out" || fail "the token was echoed: $(cat -v "$TMP/tty.out")"
@@ -311,7 +320,7 @@ control rate/100000
 "$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = '$TMP/killed'})" \
   >/dev/null 2>&1 </dev/null &
 pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 400); do
   [ -s "$PART" ] && break
   sleep 0.05
 done
@@ -334,10 +343,11 @@ PART=$TMP/intr/models--sdrepl-test--tiny-sd-b/blobs/$UNET_SHA.incomplete
 "$SDREPL" -e "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {cache_dir = '$TMP/intr'})" \
   >"$TMP/out" 2>"$TMP/err" </dev/null &
 pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 400); do
   [ -s "$PART" ] && break
   sleep 0.05
 done
+[ -s "$PART" ] || fail "the slow UNet download did not start"
 kill -INT "$pid"
 STATUS=0
 wait "$pid" || STATUS=$?
