@@ -128,8 +128,14 @@ typedef struct zentry {
   size_t len;
 } zentry;
 
-/* A zip of stored records as torch writes them (without the ZIP64 records). */
-static buf make_zip(const zentry *e, int n) {
+/* A zip of stored records as torch writes them; with zip64, every size and
+ * offset of the central directory is 0xFFFFFFFF and given in a ZIP64 extra
+ * field, and the end record is ZIP64's, as for files over 4 GB. */
+static buf make_zip_ex(const zentry *e, int n, int zip64);
+
+static buf make_zip(const zentry *e, int n) { return make_zip_ex(e, n, 0); }
+
+static buf make_zip_ex(const zentry *e, int n, int zip64) {
   buf z = {0};
   uint64_t *offs = calloc((size_t)n, sizeof *offs);
   for (int i = 0; i < n; i++) {
@@ -156,17 +162,49 @@ static buf make_zip(const zentry *e, int n) {
     put_le(&z, 0, 2);
     put_le(&z, 0, 4);
     put_le(&z, crc32(0, e[i].data, (uInt)e[i].len), 4);
-    put_le(&z, e[i].len, 4);
-    put_le(&z, e[i].len, 4);
+    put_le(&z, zip64 ? 0xffffffffu : e[i].len, 4);
+    put_le(&z, zip64 ? 0xffffffffu : e[i].len, 4);
     put_le(&z, strlen(e[i].name), 2);
-    put_le(&z, 0, 2); /* extra */
-    put_le(&z, 0, 2); /* comment */
-    put_le(&z, 0, 4); /* disk, internal attributes */
-    put_le(&z, 0, 4); /* external attributes */
-    put_le(&z, offs[i], 4);
+    put_le(&z, zip64 ? 4 + 24 : 0, 2); /* extra */
+    put_le(&z, 0, 2);                  /* comment */
+    put_le(&z, 0, 4);                  /* disk, internal attributes */
+    put_le(&z, 0, 4);                  /* external attributes */
+    put_le(&z, zip64 ? 0xffffffffu : offs[i], 4);
     puts_(&z, e[i].name);
+    if (zip64) {
+      put_le(&z, 1, 2);
+      put_le(&z, 24, 2);
+      put_le(&z, e[i].len, 8);
+      put_le(&z, e[i].len, 8);
+      put_le(&z, offs[i], 8);
+    }
   }
   uint64_t cdlen = z.n - cd;
+  if (zip64) {
+    uint64_t rec = z.n;
+    put_le(&z, 0x06064b50, 4);
+    put_le(&z, 44, 8);
+    put_le(&z, 45, 2);
+    put_le(&z, 45, 2);
+    put_le(&z, 0, 8); /* disks */
+    put_le(&z, (uint64_t)n, 8);
+    put_le(&z, (uint64_t)n, 8);
+    put_le(&z, cdlen, 8);
+    put_le(&z, cd, 8);
+    put_le(&z, 0x07064b50, 4);
+    put_le(&z, 0, 4);
+    put_le(&z, rec, 8);
+    put_le(&z, 1, 4);
+    put_le(&z, 0x06054b50, 4);
+    put_le(&z, 0, 4);
+    put_le(&z, 0xffff, 2);
+    put_le(&z, 0xffff, 2);
+    put_le(&z, 0xffffffffu, 4);
+    put_le(&z, 0xffffffffu, 4);
+    put_le(&z, 0, 2);
+    free(offs);
+    return z;
+  }
   put_le(&z, 0x06054b50, 4);
   put_le(&z, 0, 4);
   put_le(&z, (uint64_t)n, 2);
@@ -435,6 +473,18 @@ static void test_tensor_checks(void) {
   CHECK(w && w->dtype == SDR_F32 && w->nbytes == 24 && w->shape[1] == 3 &&
         memcmp(w->data, data, 24) == 0);
   sdr_torch_file_close(f);
+  free(z.p);
+
+  /* the same through ZIP64 records and extra fields */
+  zentry e64[2] = {{"archive/data.pkl", p.p, p.n}, {"archive/data/0", data, sizeof data}};
+  z = make_zip_ex(e64, 2, 1);
+  f = from_bytes(z.p, z.n);
+  CHECK(f && sdr_torch_file_count(f) == 1);
+  w = f ? sdr_torch_file_find(f, "w") : NULL;
+  CHECK(w && w->nbytes == 24 && memcmp(w->data, data, 24) == 0);
+  sdr_torch_file_close(f);
+  for (size_t n = 0; n < z.n; n++) /* and every truncation of it */
+    CHECK(from_bytes(z.p, n) == NULL);
   free(z.p);
 
   /* the record is shorter than the storage the pickle announces */
