@@ -568,26 +568,40 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
   if (used > ws_n)
     return 1;
   size_t room = ws_n - used;
-  /* Output channels per block: all when U fits its budget, else a multiple of 6 (the
-   * kernel's rows). Tiles per chunk: what V and M's budget allows, in column blocks. */
-  int64_t mc = g.Cout, ntp = round_up(g.nt, 16), Cp = round_up(g.C, 16); /* U rows: Cp */
-  if (36 * mc * Cp > WINO_U_FLOATS)
-    mc = (WINO_U_FLOATS / (36 * Cp)) / 6 * 6;
-  mc = mc < 6 ? min64(6, g.Cout) : mc;
-  int64_t tc = WINO_VM_FLOATS / (36 * (g.C + mc));
-  tc = tc >= 2 * WINO_NB ? tc / WINO_NB * WINO_NB : tc / 16 * 16;
+  int64_t C = g.C, ntp = round_up(g.nt, 16), fl = (int64_t)(room / 36); /* per position */
+  /* Output channels per block: all when their U fits its budget (the weights are then
+   * transformed once per call), else a multiple of 6, the kernel's rows. */
+  int64_t mc = g.Cout, tc;
+  if (36 * mc * C > WINO_U_FLOATS)
+    mc = WINO_U_FLOATS / (36 * C) / 6 * 6 < 6 ? 6 : WINO_U_FLOATS / (36 * C) / 6 * 6;
+  if (mc >= g.Cout) {
+    /* tiles per chunk: V and M within their budget, which the caches hold best */
+    tc = WINO_VM_FLOATS / (36 * (C + mc));
+    tc = tc >= 2 * WINO_NB ? tc / WINO_NB * WINO_NB : tc / 16 * 16;
+  } else {
+    /* the weights are transformed again for every chunk (~5 ns a channel pair, some 7%
+     * of a chunk of 128 tiles): chunks as large as the workspace allows while blocks
+     * keep 48 output channels, each block reading V once */
+    for (tc = ntp; tc > WINO_NB; tc = round_up(tc / 2, WINO_NB))
+      if (fl - C * tc >= 48 * (C + tc))
+        break;
+    int64_t fit = (fl - C * tc) / (C + tc) / 6 * 6;
+    mc = fit >= 6 && fit < mc ? fit : mc;
+  }
   tc = tc < 16 ? 16 : tc > ntp ? ntp : tc;
+  int64_t nblocks = (g.Cout + mc - 1) / mc; /* as even as multiples of 6 allow */
+  mc = nblocks > 1 ? min64(mc, round_up((g.Cout + nblocks - 1) / nblocks, 6)) : mc;
   /* a smaller workspace than planned for: fewer tiles, then fewer channels */
-  while ((size_t)(36 * (mc * Cp + (g.C + mc) * tc)) > room && (tc > 16 || mc > 6)) {
+  while ((size_t)(36 * (mc * C + (C + mc) * tc)) > room && (tc > 16 || mc > 6)) {
     if (tc > 16)
       tc = round_up(tc / 2, 16);
     else
       mc = mc / 2 < 6 ? 6 : mc / 2;
   }
-  if ((size_t)(36 * (mc * Cp + (g.C + mc) * tc)) > room)
+  if ((size_t)(36 * (mc * C + (C + mc) * tc)) > room)
     return 1; /* the caller's im2col needs less */
   g.U = ws + used;
-  g.V = g.U + 36 * mc * Cp;
+  g.V = g.U + 36 * mc * C;
   g.M = g.V + 36 * g.C * tc;
   g.tc = tc;
   g.mc = mc;
