@@ -1,0 +1,234 @@
+/* kernels/cuda/cuda_elementwise.cu — unary activations, GEGLU, binary ops with NumPy
+ * broadcasting (torch.add/sub/mul/div), affine (x * alpha + beta) and fill; mirrors
+ * kernels/cpu/cpu_elementwise.c and cpu_vmath.c's formulas.
+ *
+ * One thread per element in grid-stride loops, float32 arithmetic whatever the
+ * storage. Binary broadcasting folds the shapes on the host as the CPU does
+ * (size-1 dimensions dropped, neighbours merged where both operands run on
+ * contiguously), so most calls reach the kernel as one dimension with unit or
+ * zero strides; the kernel handles up to SDR_MAX_DIMS either way.
+ */
+#include <string.h>
+
+#include "kernels/cuda/cuda_internal.h"
+
+/* ---- formulas (cpu_vmath.c) ---- */
+
+__device__ __forceinline__ float sigmoid_mul(float x, float k) { return x / (1.0f + expf(-k * x)); }
+
+/* exact GELU, torch's default: 0.5 x erfc(-x / sqrt 2), which keeps the negative tail */
+__device__ __forceinline__ float gelu_f(float x) {
+  return 0.5f * x * erfcf(-x * 0.70710678118654752f);
+}
+
+__device__ __forceinline__ float unary_f(float x, int op) {
+  switch (op) {
+  case SDR_UNARY_SILU:
+    return sigmoid_mul(x, 1.0f);
+  case SDR_UNARY_GELU:
+    return gelu_f(x);
+  case SDR_UNARY_GELU_TANH: /* 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3) */
+    return sigmoid_mul(x, 2.0f * 0.79788456080286536f * (1.0f + 0.044715f * x * x));
+  case SDR_UNARY_QUICK_GELU:
+    return sigmoid_mul(x, 1.702f);
+  case SDR_UNARY_EXP:
+    return expf(x);
+  default:
+    return sqrtf(x);
+  }
+}
+
+/* ---- unary, geglu, affine, fill ---- */
+
+template <typename T> __global__ void unary_kernel(T *y, const T *x, int64_t n, int op) {
+  GRID_STRIDE(i, n) { y[i] = from_f<T>(unary_f(to_f(x[i]), op)); }
+}
+
+/* diffusers' GEGLU: hidden, gate = proj(x).chunk(2, -1); hidden * gelu(gate). */
+template <typename T> __global__ void geglu_kernel(T *y, const T *x, int64_t n, int64_t D) {
+  GRID_STRIDE(i, n) {
+    int64_t r = i / D, j = i % D;
+    const T *row = x + r * 2 * D;
+    y[i] = from_f<T>(to_f(row[j]) * gelu_f(to_f(row[D + j])));
+  }
+}
+
+template <typename T> __global__ void affine_kernel(T *y, const T *x, int64_t n, float a, float b) {
+  GRID_STRIDE(i, n) { y[i] = from_f<T>(to_f(x[i]) * a + b); }
+}
+
+template <typename T> __global__ void fill_kernel(T *y, int64_t n, float v) {
+  const T h = from_f<T>(v);
+  GRID_STRIDE(i, n) { y[i] = h; }
+}
+
+/* Launches kernel<T> for the activations' dtype dt; `args` are the kernel's arguments
+ * with the tensors' data pointers cast by PTR. */
+#define LAUNCH_T(dt, kernel, n, ...)                                                               \
+  do {                                                                                             \
+    unsigned g_ = cuda_blocks(st, (n), CUDA_THREADS);                                              \
+    if ((dt) == SDR_F32) {                                                                         \
+      typedef float T;                                                                             \
+      kernel<T><<<g_, CUDA_THREADS, 0, st->stream>>>(__VA_ARGS__);                                 \
+    } else if ((dt) == SDR_F16) {                                                                  \
+      typedef __half T;                                                                            \
+      kernel<T><<<g_, CUDA_THREADS, 0, st->stream>>>(__VA_ARGS__);                                 \
+    } else {                                                                                       \
+      typedef __nv_bfloat16 T;                                                                     \
+      kernel<T><<<g_, CUDA_THREADS, 0, st->stream>>>(__VA_ARGS__);                                 \
+    }                                                                                              \
+  } while (0)
+
+int cuda_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_op uop) {
+  const char *op = "sdr_unary";
+  cuda_state *st = cuda_use(be);
+  sdr_dtype dt;
+  const sdr_tensor *acts[2] = {out, in};
+  if (cuda_act_dtype(op, acts, 2, &dt) < 0)
+    return -1;
+  int64_t n = sdr_tensor_numel(out);
+  LAUNCH_T(dt, unary_kernel, n, (T *)out->data, (const T *)in->data, n, (int)uop);
+  CUDA_LAUNCHED(op);
+  return 0;
+}
+
+int cuda_geglu(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
+  const char *op = "sdr_geglu";
+  cuda_state *st = cuda_use(be);
+  sdr_dtype dt;
+  const sdr_tensor *acts[2] = {out, in};
+  if (cuda_act_dtype(op, acts, 2, &dt) < 0)
+    return -1;
+  int64_t n = sdr_tensor_numel(out), D = out->shape[out->ndim - 1];
+  LAUNCH_T(dt, geglu_kernel, n, (T *)out->data, (const T *)in->data, n, D);
+  CUDA_LAUNCHED(op);
+  return 0;
+}
+
+int cuda_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alpha, float beta) {
+  const char *op = "sdr_affine";
+  cuda_state *st = cuda_use(be);
+  sdr_dtype dt;
+  const sdr_tensor *acts[2] = {out, in};
+  if (cuda_act_dtype(op, acts, 2, &dt) < 0)
+    return -1;
+  int64_t n = sdr_tensor_numel(out);
+  LAUNCH_T(dt, affine_kernel, n, (T *)out->data, (const T *)in->data, n, alpha, beta);
+  CUDA_LAUNCHED(op);
+  return 0;
+}
+
+int cuda_fill(sdr_backend *be, sdr_tensor *out, float value) {
+  const char *op = "sdr_fill";
+  cuda_state *st = cuda_use(be);
+  int64_t n = sdr_tensor_numel(out);
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  if (bits == 0) { /* +0 is all zero bits in every float dtype */
+    CUDA_TRY(op, cudaMemsetAsync(out->data, 0, sdr_tensor_nbytes(out), st->stream));
+    return 0;
+  }
+  LAUNCH_T(out->dtype, fill_kernel, n, (T *)out->data, n, value);
+  CUDA_LAUNCHED(op);
+  return 0;
+}
+
+/* ---- binary with broadcasting ---- */
+
+typedef struct bcast {
+  int nd;
+  int64_t dim[SDR_MAX_DIMS], sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS]; /* element strides, 0 = repeat */
+} bcast;
+
+/* cpu_elementwise.c's strides_of and bcast_plan, unchanged. */
+static void strides_of(const sdr_tensor *t, int nd, const int64_t *odim, int64_t *s) {
+  int64_t stride = 1;
+  for (int i = nd - 1; i >= 0; i--) {
+    int it = t->ndim - nd + i;
+    int64_t d = it >= 0 ? t->shape[it] : 1;
+    s[i] = d == 1 && odim[i] != 1 ? 0 : stride;
+    if (odim[i] == 1)
+      s[i] = 0;
+    stride *= d;
+  }
+}
+
+static void bcast_plan(bcast *p, const sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b) {
+  int64_t sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS];
+  strides_of(a, out->ndim, out->shape, sa);
+  strides_of(b, out->ndim, out->shape, sb);
+  p->nd = 0;
+  for (int i = 0; i < out->ndim; i++) {
+    if (out->shape[i] == 1)
+      continue;
+    int k = p->nd - 1;
+    if (k >= 0 && p->sa[k] == sa[i] * out->shape[i] && p->sb[k] == sb[i] * out->shape[i]) {
+      p->dim[k] *= out->shape[i];
+      p->sa[k] = sa[i];
+      p->sb[k] = sb[i];
+      continue;
+    }
+    p->dim[p->nd] = out->shape[i];
+    p->sa[p->nd] = sa[i];
+    p->sb[p->nd] = sb[i];
+    p->nd++;
+  }
+  if (p->nd == 0) { /* a single element */
+    p->nd = 1;
+    p->dim[0] = 1;
+    p->sa[0] = p->sb[0] = 0;
+  }
+}
+
+template <typename T>
+__global__ void binary_kernel(T *o, const T *a, const T *b, int64_t n, bcast p, int op) {
+  GRID_STRIDE(i, n) {
+    int64_t oa, ob;
+    if (p.nd == 1) {
+      oa = i * p.sa[0];
+      ob = i * p.sb[0];
+    } else {
+      int64_t rem = i;
+      oa = ob = 0;
+      for (int d = p.nd - 1; d >= 0; d--) {
+        int64_t c = rem % p.dim[d];
+        rem /= p.dim[d];
+        oa += c * p.sa[d];
+        ob += c * p.sb[d];
+      }
+    }
+    float x = to_f(a[oa]), y = to_f(b[ob]), r;
+    switch (op) {
+    case SDR_BINARY_ADD:
+      r = x + y;
+      break;
+    case SDR_BINARY_SUB:
+      r = x - y;
+      break;
+    case SDR_BINARY_MUL:
+      r = x * y;
+      break;
+    default:
+      r = x / y;
+      break;
+    }
+    o[i] = from_f<T>(r);
+  }
+}
+
+int cuda_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
+                sdr_binary_op bop) {
+  const char *op = "sdr_binary";
+  cuda_state *st = cuda_use(be);
+  sdr_dtype dt;
+  const sdr_tensor *acts[3] = {out, a, b};
+  if (cuda_act_dtype(op, acts, 3, &dt) < 0)
+    return -1;
+  bcast p;
+  bcast_plan(&p, out, a, b);
+  int64_t n = sdr_tensor_numel(out);
+  LAUNCH_T(dt, binary_kernel, n, (T *)out->data, (const T *)a->data, (const T *)b->data, n, p,
+           (int)bop);
+  CUDA_LAUNCHED(op);
+  return 0;
+}

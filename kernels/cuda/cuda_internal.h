@@ -1,0 +1,183 @@
+/* kernels/cuda/cuda_internal.h — what the CUDA backend's files share; engine code never includes it.
+ *
+ * Every cuda_* op below is called with arguments kernels/backend.c has checked
+ * (shapes, devices, non-empty output) — except the activations' dtype: the
+ * checks there accept float32 activations only, while this backend takes
+ * float32, float16 or bfloat16 activations, all of one op's activations in
+ * one dtype (cuda_act_dtype checks that). Weights, biases, gamma and beta may
+ * be any of the three whatever the activations are.
+ *
+ * Ops only enqueue work on the backend's stream: no allocation, no waiting,
+ * nothing that a CUDA graph capture refuses. Scratch comes from the workspace
+ * (reserved beforehand) and the small buffers made with the backend.
+ */
+#ifndef SDR_KERNELS_CUDA_INTERNAL_H
+#define SDR_KERNELS_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "kernels/cuda/cuda_backend.h" // sdr_backend, sdr_tensor, sdr_cuda_*
+extern "C" {
+#include "kernels/error.h" // sdr_fail
+}
+
+/* Partial sums of group_norm's statistics (double2 each): enough for 32 groups
+ * x 8 images x 256 pieces. */
+enum { CUDA_NORM_PARTIALS = 1 << 16 };
+/* cuBLAS's own workspace, set once so it never allocates (graph capture needs that). */
+enum { CUDA_BLAS_WORKSPACE = 32 << 20 };
+/* frees asked for while capturing, done at sdr_cuda_graph_end */
+enum { CUDA_DEFERRED_FREES = 256 };
+
+/* Error codes kernels raise in cuda_state.flags (read back at sync and download). */
+enum { CUDA_FLAG_EMBEDDING_ID = 1 };
+
+typedef struct cuda_state {
+  int device;
+  cudaStream_t stream;
+  cublasHandle_t blas;
+  void *blas_ws;
+  void *ws; /* workspace, 256-byte aligned */
+  size_t ws_bytes;
+  double2 *norm_partials;      /* CUDA_NORM_PARTIALS */
+  long long *flags;            /* device: [0] error code, [1] detail (the bad id) */
+  int sm_count;                /* for grid sizes */
+  size_t smem_optin;           /* the most dynamic shared memory one block may ask for */
+  int simple_attention;        /* options.simple_attention */
+  int capturing;               /* between sdr_cuda_graph_begin and _end */
+  void *deferred[CUDA_DEFERRED_FREES];
+  int ndeferred;
+  char name[256]; /* the GPU, for messages */
+} cuda_state;
+
+static inline cuda_state *cuda_state_of(sdr_backend *be) { return (cuda_state *)be->impl; }
+
+/* The backend's state, with its GPU made current for this thread (a session may
+ * hold backends on two GPUs); every op starts with it. */
+static inline cuda_state *cuda_use(sdr_backend *be) {
+  cuda_state *st = (cuda_state *)be->impl;
+  int cur = -1;
+  if (cudaGetDevice(&cur) != cudaSuccess || cur != st->device)
+    cudaSetDevice(st->device);
+  return st;
+}
+
+/* ---- errors ---- */
+
+/* "op: what failed: CUDA's message"; returns -1. */
+int cuda_fail(const char *op, const char *what, cudaError_t e);
+int cublas_fail(const char *op, const char *what, cublasStatus_t s);
+
+#define CUDA_TRY(op, call)                                                                         \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess)                                                                         \
+      return cuda_fail((op), #call, e_);                                                           \
+  } while (0)
+
+/* After a launch: a bad configuration shows here; faults inside kernels show at sync. */
+#define CUDA_LAUNCHED(op) CUDA_TRY(op, cudaGetLastError())
+
+/* ---- dtypes ---- */
+
+/* The activations' dtype of an op: all of ts[0..n) float32, float16 or bfloat16 and equal. */
+int cuda_act_dtype(const char *op, const sdr_tensor *const *ts, int n, sdr_dtype *dt);
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+/* Element i of a float32/float16/bfloat16 vector whose dtype is known at run
+ * time (gamma, beta, biases, embedding tables: small or read once). */
+__device__ __forceinline__ float ld_param(const void *p, int dtype, int64_t i) {
+  if (dtype == SDR_F32)
+    return ((const float *)p)[i];
+  if (dtype == SDR_F16)
+    return __half2float(((const __half *)p)[i]);
+  return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+}
+
+/* ---- launches ---- */
+
+enum { CUDA_THREADS = 256 };
+
+/* Blocks for a grid-stride loop over n items: enough to fill the GPU, no more. */
+static inline unsigned cuda_blocks(const cuda_state *st, int64_t n, int threads) {
+  int64_t b = (n + threads - 1) / threads, cap = (int64_t)st->sm_count * 32;
+  if (b > cap)
+    b = cap;
+  return (unsigned)(b < 1 ? 1 : b);
+}
+
+#define GRID_STRIDE(i, n)                                                                          \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                        \
+       i += (int64_t)gridDim.x * blockDim.x)
+
+/* ---- shared helpers (cuda_linear.cu, cuda_layout.cu) ---- */
+
+/* C (column-major) = alpha op(A) op(B) + beta C in dtype dt, float32 accumulation;
+ * batch > 1: strided batches (a stride may be 0). */
+int cuda_gemm(cuda_state *st, const char *op, sdr_dtype dt, cublasOperation_t ta,
+              cublasOperation_t tb, int m, int n, int k, float alpha, const void *A, int lda,
+              long long sa, const void *B, int ldb, long long sb, float beta, void *C, int ldc,
+              long long sc, int batch);
+/* dst (n elements of dt) = src (n elements of st_dt) converted, round to nearest even. */
+int cuda_convert(cuda_state *st, const char *op, void *dst, sdr_dtype dt, const void *src,
+                 sdr_dtype src_dt, int64_t n);
+/* w in dtype dt: w itself, or converted into the workspace at *ws_off (which moves on). */
+int cuda_weight_as(cuda_state *st, const char *op, const sdr_tensor *w, sdr_dtype dt,
+                   size_t *ws_off, const void **out);
+/* x (outer, C, inner) = bias (C) broadcast, bias of any float dtype (the products then add
+ * onto it with beta = 1). */
+int cuda_fill_bias(cuda_state *st, const char *op, void *x, sdr_dtype dt, const sdr_tensor *bias,
+                   int64_t outer, int64_t C, int64_t inner);
+
+/* ---- ops (one file per family, as kernels/cpu/) ---- */
+
+int cuda_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
+                const sdr_tensor *bias);
+int cuda_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
+             int trans_b, float alpha);
+int cuda_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
+                const sdr_tensor *bias, int stride, int padding);
+int cuda_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
+                    const sdr_tensor *gamma, const sdr_tensor *beta, int groups, float eps,
+                    int silu);
+int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
+                    const sdr_tensor *gamma, const sdr_tensor *beta, float eps);
+int cuda_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
+int cuda_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
+                   const sdr_tensor *v, int heads, float scale, int causal);
+/* Raises the attention kernels' shared-memory limits; once, when the backend is made. */
+int cuda_attention_init(cuda_state *st);
+int cuda_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_op op);
+int cuda_geglu(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
+int cuda_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
+                sdr_binary_op op);
+int cuda_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alpha, float beta);
+int cuda_fill(sdr_backend *be, sdr_tensor *out, float value);
+int cuda_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
+int cuda_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
+               int bottom);
+int cuda_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
+                int dim);
+int cuda_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const int *perm);
+int cuda_cast(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
+int cuda_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
+                   const sdr_tensor *ids);
+int cuda_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t, int dim,
+                            int flip_sin_to_cos, float downscale_freq_shift, float scale,
+                            int max_period);
+
+#endif
