@@ -14,7 +14,9 @@
  * kernels/backend.c's checks accept float32 activations only for now.
  *
  * Exit status: 0 all passed, 1 a failure, 77 (ctest's SKIP_RETURN_CODE) no GPU.
- * SDR_TEST_VERBOSE=1 prints every case.
+ * SDR_TEST_VERBOSE=1 prints every case. SDR_CUDA_CHECK_DRY=1 runs the cases with
+ * CPU backends in place of the GPU, float32 only: no GPU check at all, but every
+ * case's shapes pass the CPU's checks (ctest: cuda.test_cuda_ops_cases_on_cpu).
  */
 #include <time.h>
 
@@ -24,6 +26,12 @@ static sdr_backend *gpu_simple; /* always the plain attention kernel */
 static sdr_backend *gpu_small;  /* a 1 MiB workspace: conv2d in chunks */
 
 static const sdr_dtype fdt[3] = {SDR_F32, SDR_F16, SDR_BF16};
+
+/* SDR_CUDA_CHECK_DRY=1: CPU backends stand in for the GPU and only float32
+ * activations run, so the cases, shapes and comparisons can be checked without
+ * a GPU (every comparison is then CPU against CPU). */
+static int dry;
+static int nact = 3; /* activation dtypes that run: fdt[0 .. nact) */
 
 /* The op on the GPU with activations in dt (see the top of the file). */
 #define GPU_OP(be, dt, fn, ...)                                                                    \
@@ -68,7 +76,7 @@ static void test_linear(int nd, const int64_t *ishape, int64_t N, int with_bias)
   REF(sdr_linear(cpu, &co, &cx, &cw, with_bias ? &cb : NULL));
   float *ref = get(cpu, &co);
   char s[64], what[160];
-  for (int a = 0; a < 3; a++)
+  for (int a = 0; a < nact; a++)
     for (int wd = 0; wd < 3; wd++) {
       snprintf(what, sizeof what, "in %s N %lld%s, w %s", shp(nd, ishape, s, sizeof s),
                (long long)N, with_bias ? " bias" : "", sdr_dtype_name(fdt[wd]));
@@ -94,7 +102,7 @@ static void test_bmm(int64_t B, int64_t M, int64_t K, int64_t N, int trans_b, fl
   char what[128];
   snprintf(what, sizeof what, "(%lld, %lld, %lld) x %lld%s alpha %g", (long long)B, (long long)M,
            (long long)K, (long long)N, trans_b ? " trans_b" : "", (double)alpha);
-  for (int d = 0; d < 3; d++) {
+  for (int d = 0; d < nact; d++) {
     sdr_tensor ga = put(gpu, &a, fdt[d]), gb = put(gpu, &b, fdt[d]);
     sdr_tensor go = poisoned(gpu, fdt[d], SHAPE(B, M, N));
     int rc = GPU_OP(gpu, fdt[d], bmm, &go, &ga, &gb, trans_b, alpha);
@@ -121,6 +129,8 @@ static void test_conv2d(int64_t B, int64_t C, int64_t H, int64_t W, int64_t Cout
    * 1 MiB-workspace backend, which unfolds a few pixels at a time */
   for (int run = 0; run < 11; run++) {
     int a = run < 9 ? run / 3 : run - 9, wd = run < 9 ? run % 3 : a;
+    if (a >= nact)
+      continue;
     sdr_backend *be = run < 9 ? gpu : gpu_small;
     snprintf(what, sizeof what, "(%lld, %lld, %lld, %lld) -> %lld k%lld s%d p%d%s, w %s%s",
              (long long)B, (long long)C, (long long)H, (long long)W, (long long)Cout, (long long)k,
@@ -150,7 +160,7 @@ static void test_group_norm(int64_t B, int64_t C, int64_t H, int64_t W, int grou
   REF(sdr_group_norm(cpu, &co, &cx, params ? &cg : NULL, params ? &cb : NULL, groups, 1e-5f, silu));
   float *ref = get(cpu, &co);
   char what[160];
-  for (int a = 0; a < 3; a++)
+  for (int a = 0; a < nact; a++)
     for (int p = 0; p < (params ? 3 : 1); p++) {
       snprintf(what, sizeof what, "(%lld, %lld, %lld, %lld) groups %d%s around %g%s%s%s",
                (long long)B, (long long)C, (long long)H, (long long)W, groups, silu ? " silu" : "",
@@ -182,7 +192,7 @@ static void test_layer_norm(int nd, const int64_t *shape, int params, int in_pla
   REF(sdr_layer_norm(cpu, &co, &cx, params ? &cg : NULL, params ? &cb : NULL, 1e-5f));
   float *ref = get(cpu, &co);
   char s[64], what[160];
-  for (int a = 0; a < 3; a++)
+  for (int a = 0; a < nact; a++)
     for (int p = 0; p < (params ? 3 : 1); p++) {
       snprintf(what, sizeof what, "%s%s%s%s", shp(nd, shape, s, sizeof s),
                params ? ", params " : ", no params", params ? sdr_dtype_name(fdt[p]) : "",
@@ -213,7 +223,7 @@ static void test_softmax(int nd, const int64_t *shape, float range, int in_place
   char s[64], what[128];
   snprintf(what, sizeof what, "%s range %g%s", shp(nd, shape, s, sizeof s), (double)range,
            in_place ? ", in place" : "");
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]);
     sdr_tensor go = in_place ? gx : poisoned(gpu, fdt[a], nd, shape);
     int rc = GPU_OP(gpu, fdt[a], softmax, &go, &gx);
@@ -245,7 +255,7 @@ static void test_attention(int64_t B, int64_t Tq, int64_t Tk, int heads, int64_t
            (long long)Tq, (long long)Tk, heads, (long long)Dh, causal ? " causal" : "");
   /* gpu: float32 -> the plain kernel, float16/bfloat16 -> the tensor-core one;
    * gpu_simple: float16/bfloat16 through the plain kernel too */
-  for (int run = 0; run < 5; run++) {
+  for (int run = 0; run < (dry ? 1 : 5); run++) {
     sdr_dtype dt = run < 3 ? fdt[run] : fdt[run - 2];
     sdr_backend *be = run < 3 ? gpu : gpu_simple;
     const char *op = run == 0 ? "attention plain" : run < 3 ? "attention flash" : "attention plain";
@@ -278,7 +288,7 @@ static void test_unary(sdr_unary_op u, int nd, const int64_t *shape, float lo, f
   char s[64], what[128];
   snprintf(what, sizeof what, "%s %s in [%g, %g]%s", unary_name(u), shp(nd, shape, s, sizeof s),
            (double)lo, (double)hi, in_place ? ", in place" : "");
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]);
     sdr_tensor go = in_place ? gx : poisoned(gpu, fdt[a], nd, shape);
     int rc = GPU_OP(gpu, fdt[a], unary, &go, &gx, u);
@@ -305,7 +315,7 @@ static void test_geglu(int nd, const int64_t *ishape) {
   float *ref = get(cpu, &co);
   char s[64];
   shp(nd, ishape, s, sizeof s);
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]), go = poisoned(gpu, fdt[a], nd, oshape);
     int rc = GPU_OP(gpu, fdt[a], geglu, &go, &gx);
     finish(op, s, fdt[a], rc, gpu, &go, ref, 1);
@@ -339,7 +349,7 @@ static void test_binary(int na, const int64_t *sa, int nb, const int64_t *sb, in
     float *ref = get(cpu, &co);
     snprintf(what, sizeof what, "%s %s %s%s", names[bop], shp(na, sa, s1, sizeof s1),
              shp(nb, sb, s2, sizeof s2), in_place ? ", in place" : "");
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < nact; d++) {
       sdr_tensor ga = put(gpu, &a, fdt[d]), gb = put(gpu, &b, fdt[d]);
       sdr_tensor go = in_place ? ga : poisoned(gpu, fdt[d], nd, os);
       int rc = GPU_OP(gpu, fdt[d], binary, &go, &ga, &gb, (sdr_binary_op)bop);
@@ -366,7 +376,7 @@ static void test_affine(int nd, const int64_t *shape, float alpha, float beta, i
   char s[64], what[128];
   snprintf(what, sizeof what, "%s * %g + %g%s", shp(nd, shape, s, sizeof s), (double)alpha,
            (double)beta, in_place ? ", in place" : "");
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]);
     sdr_tensor go = in_place ? gx : poisoned(gpu, fdt[a], nd, shape);
     int rc = GPU_OP(gpu, fdt[a], affine, &go, &gx, alpha, beta);
@@ -425,7 +435,7 @@ static void test_upsample(int64_t B, int64_t C, int64_t H, int64_t W) {
   char what[64];
   snprintf(what, sizeof what, "(%lld, %lld, %lld, %lld)", (long long)B, (long long)C,
            (long long)H, (long long)W);
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]), go = poisoned(gpu, fdt[a], SHAPE(B, C, 2 * H, 2 * W));
     int rc = GPU_OP(gpu, fdt[a], upsample_nearest2x, &go, &gx);
     layout_float_check(op, what, fdt[a], rc, &go, ref);
@@ -446,7 +456,7 @@ static void test_pad2d(int64_t B, int64_t C, int64_t H, int64_t W, int l, int r,
   char what[96];
   snprintf(what, sizeof what, "(%lld, %lld, %lld, %lld) by (%d, %d, %d, %d)", (long long)B,
            (long long)C, (long long)H, (long long)W, l, r, t, b);
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]), go = poisoned(gpu, fdt[a], SHAPE(B, C, OH, OW));
     int rc = GPU_OP(gpu, fdt[a], pad2d, &go, &gx, l, r, t, b);
     layout_float_check(op, what, fdt[a], rc, &go, ref);
@@ -598,7 +608,7 @@ static void test_embedding(int64_t V, int64_t D, int64_t B, int64_t T) {
   REF(sdr_embedding(cpu, &co, &ct, &ci));
   float *ref = get(cpu, &co);
   char what[96];
-  for (int a = 0; a < 3; a++)
+  for (int a = 0; a < nact; a++)
     for (int td = 0; td < 3; td++) {
       snprintf(what, sizeof what, "(%lld, %lld) ids (%lld, %lld), table %s", (long long)V,
                (long long)D, (long long)B, (long long)T, sdr_dtype_name(fdt[td]));
@@ -623,7 +633,7 @@ static void test_timestep(int dim, int flip, float shift, float scale, int max_p
   char what[96];
   snprintf(what, sizeof what, "dim %d flip %d shift %g scale %g period %d", dim, flip,
            (double)shift, (double)scale, max_period);
-  for (int a = 0; a < 3; a++) {
+  for (int a = 0; a < nact; a++) {
     sdr_tensor gt = put_raw(gpu, SDR_F32, SHAPE(4), tv), go = poisoned(gpu, fdt[a], SHAPE(4, dim));
     int rc = GPU_OP(gpu, fdt[a], timestep_embedding, &go, &gt, dim, flip, shift, scale, max_period);
     finish(op, what, fdt[a], rc, gpu, &go, ref, 1);
@@ -824,13 +834,26 @@ static void run_all(void) {
   test_timestep(320, 1, 0.0f, 1.0f, 10000);
   test_timestep(33, 0, 1.0f, 1.0f, 10000);
   test_timestep(256, 1, 1.0f, 2.0f, 100);
-  test_errors();
-  test_graph();
+  if (!dry) {
+    test_errors();
+    test_graph();
+  }
 }
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   verbose = getenv("SDR_TEST_VERBOSE") && atoi(getenv("SDR_TEST_VERBOSE")) > 0;
+  dry = getenv("SDR_CUDA_CHECK_DRY") && atoi(getenv("SDR_CUDA_CHECK_DRY")) > 0;
+  if (dry) {
+    nact = 1;
+    cpu = sdr_cpu_backend_create();
+    gpu = sdr_cpu_backend_create();
+    gpu_simple = sdr_cpu_backend_create();
+    gpu_small = sdr_cpu_backend_create();
+    run_all();
+    int failed = print_results("dry run: CPU backend against itself, float32 activations");
+    return failed ? 1 : 0;
+  }
   if (sdr_cuda_device_count() == 0) {
     printf("SKIPPED: no CUDA GPU (%s)\n", sdr_cuda_unavailable_reason());
     return 77;
