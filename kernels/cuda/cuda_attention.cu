@@ -279,12 +279,12 @@ static int flash_pick(const cuda_state *st, int Dp, int *warps, int *BK) {
 int cuda_attention_init(cuda_state *st) {
   const char *op = "sdr_cuda_backend_create";
   int lim = (int)st->smem_optin;
-  CUDA_TRY(op, cudaFuncSetAttribute(attn_flash<__half>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, lim));
+  CUDA_TRY(op, cudaFuncSetAttribute(attn_flash<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    lim));
   CUDA_TRY(op, cudaFuncSetAttribute(attn_flash<__nv_bfloat16>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, lim));
-  CUDA_TRY(op, cudaFuncSetAttribute(attn_simple<float>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, lim));
+  CUDA_TRY(op, cudaFuncSetAttribute(attn_simple<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    lim));
   CUDA_TRY(op, cudaFuncSetAttribute(attn_simple<__half>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, lim));
   CUDA_TRY(op, cudaFuncSetAttribute(attn_simple<__nv_bfloat16>,
@@ -293,19 +293,19 @@ int cuda_attention_init(cuda_state *st) {
 }
 
 template <typename T>
-static void launch_flash(cuda_state *st, sdr_tensor *out, const sdr_tensor *q,
-                         const sdr_tensor *k, const sdr_tensor *v, int B, int Tq, int Tk, int H,
-                         int Dh, int Dp, int warps, int BK, float scale, int causal) {
+static void launch_flash(cuda_state *st, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
+                         const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh, int Dp,
+                         int warps, int BK, float scale, int causal) {
   dim3 grid((unsigned)((Tq + 16 * warps - 1) / (16 * warps)), (unsigned)(B * H));
   attn_flash<T><<<grid, 32 * warps, flash_smem(warps, BK, Dp), st->stream>>>(
-      (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh,
-      Dp, BK, scale * LOG2E, causal);
+      (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh, Dp,
+      BK, scale * LOG2E, causal);
 }
 
 template <typename T>
-static void launch_simple(cuda_state *st, sdr_tensor *out, const sdr_tensor *q,
-                          const sdr_tensor *k, const sdr_tensor *v, int B, int Tq, int Tk, int H,
-                          int Dh, float scale, int causal) {
+static void launch_simple(cuda_state *st, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
+                          const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh, float scale,
+                          int causal) {
   dim3 grid((unsigned)((Tq + SA_ROWS - 1) / SA_ROWS), (unsigned)(B * H),
             (unsigned)((Dh + SA_DCHUNK - 1) / SA_DCHUNK));
   attn_simple<T><<<grid, SA_ROWS * 32, simple_smem(Dh), st->stream>>>(

@@ -249,8 +249,8 @@ sdr_cuda_graph *sdr_cuda_graph_end(sdr_backend *be) {
   st->ndeferred = 0;
   if (e != cudaSuccess || !graph) {
     cudaGetLastError();
-    sdr_fail("%s: the capture broke (%s): a call that cannot be recorded ran while capturing",
-             op, cudaGetErrorString(e));
+    sdr_fail("%s: the capture broke (%s): a call that cannot be recorded ran while capturing", op,
+             cudaGetErrorString(e));
     if (graph)
       cudaGraphDestroy(graph);
     return NULL;
@@ -352,8 +352,7 @@ static int setup(sdr_backend *be, cuda_state *st, const sdr_cuda_options *o) {
     return -1;
   if ((s = cublasSetWorkspace(st->blas, st->blas_ws, CUDA_BLAS_WORKSPACE)) != CUBLAS_STATUS_SUCCESS)
     return cublas_fail(op, "cublasSetWorkspace", s);
-  if (!(st->norm_partials =
-            (double2 *)device_alloc(st, op, CUDA_NORM_PARTIALS * sizeof(double2))))
+  if (!(st->norm_partials = (double2 *)device_alloc(st, op, CUDA_NORM_PARTIALS * sizeof(double2))))
     return -1;
   if (!(st->flags = (long long *)device_alloc(st, op, 4 * sizeof(long long))))
     return -1;

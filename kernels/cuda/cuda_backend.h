@@ -28,7 +28,7 @@ enum { SDR_CUDA_DEFAULT_WORKSPACE = 128 << 20 };
 typedef struct sdr_cuda_options {
   int device;             /* CUDA device index, as in torch's "cuda:N" */
   size_t workspace_bytes; /* 0: SDR_CUDA_DEFAULT_WORKSPACE */
-  int simple_attention;   /* 1: always the plain float32-math attention kernel (checks, debugging) */
+  int simple_attention; /* 1: always the plain float32-math attention kernel (checks, debugging) */
 } sdr_cuda_options;
 
 /* A backend on one GPU with its own stream, cuBLAS handle and workspace; NULL
@@ -67,8 +67,8 @@ int sdr_cuda_device_info_get(int device, sdr_cuda_device_info *info);
  * (engine/generator_cuda.h) with this GPU's sm_count and max_threads_per_sm,
  * and the caller moves its generator's offset by that advance. Float16 and
  * bfloat16 are the float values rounded to nearest even, as torch does. */
-int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset,
-                    uint64_t grid, int normal);
+int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset, uint64_t grid,
+                    int normal);
 
 /* ---- CUDA graphs: record a sequence of ops once, replay it many times ----
  *

@@ -67,9 +67,15 @@ int cuda_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sd
   const sdr_tensor *acts[2] = {out, in};
   if (cuda_act_dtype(op, acts, 2, &dt) < 0)
     return -1;
-  conv_geom g = {(int)in->shape[1],  (int)in->shape[2],  (int)in->shape[3],
-                 (int)out->shape[2], (int)out->shape[3], (int)w->shape[2],
-                 (int)w->shape[3],   stride,             padding};
+  conv_geom g = {(int)in->shape[1],
+                 (int)in->shape[2],
+                 (int)in->shape[3],
+                 (int)out->shape[2],
+                 (int)out->shape[3],
+                 (int)w->shape[2],
+                 (int)w->shape[3],
+                 stride,
+                 padding};
   int64_t B = in->shape[0], Cout = out->shape[1], K = (int64_t)g.C * g.kh * g.kw;
   int64_t P = (int64_t)g.Ho * g.Wo;
   size_t es = sdr_dtype_size(dt);

@@ -27,7 +27,8 @@ __device__ __forceinline__ float unary_f(float x, int op) {
     return sigmoid_mul(x, 1.0f);
   case SDR_UNARY_GELU:
     return gelu_f(x);
-  case SDR_UNARY_GELU_TANH: /* 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3) */
+  case SDR_UNARY_GELU_TANH: /* 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3)
+                             */
     return sigmoid_mul(x, 2.0f * 0.79788456080286536f * (1.0f + 0.044715f * x * x));
   case SDR_UNARY_QUICK_GELU:
     return sigmoid_mul(x, 1.702f);

@@ -1,4 +1,4 @@
-/* kernels/cuda/cuda_internal.h — what the CUDA backend's files share; engine code never includes it.
+/* kernels/cuda/cuda_internal.h — what the CUDA backend's files share (never the engine's).
  *
  * Every cuda_* op below is called with arguments kernels/backend.c has checked
  * (shapes, devices, non-empty output) — except the activations' dtype: the
@@ -43,12 +43,12 @@ typedef struct cuda_state {
   void *blas_ws;
   void *ws; /* workspace, 256-byte aligned */
   size_t ws_bytes;
-  double2 *norm_partials;      /* CUDA_NORM_PARTIALS */
-  long long *flags;            /* device: [0] error code, [1] detail (the bad id) */
-  int sm_count;                /* for grid sizes */
-  size_t smem_optin;           /* the most dynamic shared memory one block may ask for */
-  int simple_attention;        /* options.simple_attention */
-  int capturing;               /* between sdr_cuda_graph_begin and _end */
+  double2 *norm_partials; /* CUDA_NORM_PARTIALS */
+  long long *flags;       /* device: [0] error code, [1] detail (the bad id) */
+  int sm_count;           /* for grid sizes */
+  size_t smem_optin;      /* the most dynamic shared memory one block may ask for */
+  int simple_attention;   /* options.simple_attention */
+  int capturing;          /* between sdr_cuda_graph_begin and _end */
   void *deferred[CUDA_DEFERRED_FREES];
   int ndeferred;
   char name[256]; /* the GPU, for messages */
@@ -151,11 +151,10 @@ int cuda_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_te
              int trans_b, float alpha);
 int cuda_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                 const sdr_tensor *bias, int stride, int padding);
-int cuda_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                    const sdr_tensor *gamma, const sdr_tensor *beta, int groups, float eps,
-                    int silu);
-int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                    const sdr_tensor *gamma, const sdr_tensor *beta, float eps);
+int cuda_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                    const sdr_tensor *beta, int groups, float eps, int silu);
+int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                    const sdr_tensor *beta, float eps);
 int cuda_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
 int cuda_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                    const sdr_tensor *v, int heads, float scale, int causal);

@@ -115,16 +115,16 @@ int cuda_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const i
     if (ok && (C + 31) / 32 <= 65535 && batch <= 65535) {
       dim3 grid((unsigned)((R + 31) / 32), (unsigned)((C + 31) / 32), (unsigned)batch);
       BY_SIZE(op, es,
-              (transpose_kernel<E><<<grid, dim3(32, 8), 0, st->stream>>>(
-                  (E *)out->data, (const E *)in->data, C, R)));
+              (transpose_kernel<E>
+               <<<grid, dim3(32, 8), 0, st->stream>>>((E *)out->data, (const E *)in->data, C, R)));
       CUDA_LAUNCHED(op);
       return 0;
     }
   }
   unsigned g = cuda_blocks(st, total, CUDA_THREADS);
   BY_SIZE(op, es,
-          (permute_kernel<E><<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data,
-                                                                 (const E *)in->data, total, p)));
+          (permute_kernel<E>
+           <<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data, (const E *)in->data, total, p)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -151,8 +151,8 @@ int cuda_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr
   int64_t na = a->shape[dim] * inner, nb = b->shape[dim] * inner, n = sdr_tensor_numel(out);
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   BY_SIZE(op, es,
-          (concat_kernel<E><<<g, CUDA_THREADS, 0, st->stream>>>(
-              (E *)out->data, (const E *)a->data, (const E *)b->data, na, nb, n)));
+          (concat_kernel<E><<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data, (const E *)a->data,
+                                                                (const E *)b->data, na, nb, n)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -174,8 +174,8 @@ int cuda_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *
   int64_t n = sdr_tensor_numel(out), W = in->shape[3];
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   BY_SIZE(op, es,
-          (upsample_kernel<E><<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data,
-                                                                  (const E *)in->data, W, n)));
+          (upsample_kernel<E>
+           <<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data, (const E *)in->data, W, n)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -275,9 +275,8 @@ __global__ void embedding_kernel(T *y, const void *table, int tdt, const long lo
     int64_t r = i / D, d = i % D;
     long long id = ids[r];
     if (id < 0 || id >= V) {
-      if (d == 0 &&
-          atomicCAS((unsigned long long *)flags, 0ull, (unsigned long long)CUDA_FLAG_EMBEDDING_ID) ==
-              0ull) {
+      if (d == 0 && atomicCAS((unsigned long long *)flags, 0ull,
+                              (unsigned long long)CUDA_FLAG_EMBEDDING_ID) == 0ull) {
         flags[1] = id;
         flags[2] = V;
       }

@@ -129,9 +129,8 @@ static void launch_gn(cuda_state *st, sdr_tensor *out, const sdr_tensor *in,
       groups, eps, silu, chunk);
 }
 
-int cuda_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                    const sdr_tensor *gamma, const sdr_tensor *beta, int groups, float eps,
-                    int silu) {
+int cuda_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                    const sdr_tensor *beta, int groups, float eps, int silu) {
   const char *op = "sdr_group_norm";
   cuda_state *st = cuda_use(be);
   sdr_dtype dt;
@@ -198,8 +197,8 @@ __global__ void ln_kernel(T *y, const T *x, const void *gamma, int gdt, const vo
   }
 }
 
-int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                    const sdr_tensor *gamma, const sdr_tensor *beta, float eps) {
+int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                    const sdr_tensor *beta, float eps) {
   const char *op = "sdr_layer_norm";
   cuda_state *st = cuda_use(be);
   sdr_dtype dt;
@@ -220,9 +219,9 @@ int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
     ln_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
         (__half *)out->data, (const __half *)in->data, gp, gdt, bp, bdt, rows, D, eps);
   else
-    ln_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
-        (__nv_bfloat16 *)out->data, (const __nv_bfloat16 *)in->data, gp, gdt, bp, bdt, rows, D,
-        eps);
+    ln_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>((__nv_bfloat16 *)out->data,
+                                                                 (const __nv_bfloat16 *)in->data,
+                                                                 gp, gdt, bp, bdt, rows, D, eps);
   CUDA_LAUNCHED(op);
   return 0;
 }

@@ -14,9 +14,8 @@
 /* Thread idx runs curand_init(seed, idx, offset); element idx + k*stride takes
  * component k of each draw of four, stepping by 4*stride (torch's unroll of 4). */
 template <typename T>
-__global__ void __launch_bounds__(256)
-    philox_kernel(T *out, int64_t n, unsigned long long seed, unsigned long long offset,
-                  int normal) {
+__global__ void __launch_bounds__(256) philox_kernel(T *out, int64_t n, unsigned long long seed,
+                                                     unsigned long long offset, int normal) {
   const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const uint64_t stride = (uint64_t)blockDim.x * gridDim.x, step = stride * 4;
   const uint64_t rounded = ((uint64_t)(n - 1) / step + 1) * step;
@@ -41,8 +40,8 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset,
-                    uint64_t grid, int normal) {
+int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset, uint64_t grid,
+                    int normal) {
   const char *op = "sdr_cuda_random";
   if (!be || !be->impl || be->device != SDR_DEVICE_CUDA)
     return sdr_fail("%s: not a CUDA backend", op);
@@ -59,8 +58,8 @@ int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t of
   if (!out->data)
     return sdr_fail("%s: out has no data", op);
   if (n > 0x7fffffff) /* torch cuts such tensors into pieces, each with its own offset */
-    return sdr_fail("%s: %lld values in one call; torch's layout beyond 2^31 is not reproduced",
-                    op, (long long)n);
+    return sdr_fail("%s: %lld values in one call; torch's layout beyond 2^31 is not reproduced", op,
+                    (long long)n);
   if (grid < 1 || grid > 0x7fffffff)
     return sdr_fail("%s: grid of %llu blocks", op, (unsigned long long)grid);
   unsigned g = (unsigned)grid;

@@ -89,7 +89,8 @@ static inline void vals_free(vals *h) {
   h->v = NULL;
 }
 
-#define SHAPE(...) (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
+#define SHAPE(...)                                                                                 \
+  (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
 
 /* ---- tensors ---- */
 
@@ -262,8 +263,9 @@ static inline int compare(const char *op, const char *what, sdr_dtype dt, const 
     nerr = NAN;
   int ok = bad == 0 && nerr <= norm;
   if (!ok)
-    fprintf(stderr, "FAIL %s %s [%s]: %d of %lld elements off, %lld not finite, normwise %.3g "
-                    "(limit %.3g)\n",
+    fprintf(stderr,
+            "FAIL %s %s [%s]: %d of %lld elements off, %lld not finite, normwise %.3g "
+            "(limit %.3g)\n",
             op, what, sdr_dtype_name(dt), bad, (long long)n, (long long)nonfinite, nerr, norm);
   else if (verbose)
     printf("ok   %s %s [%s]: normwise %.3g\n", op, what, sdr_dtype_name(dt), nerr);
@@ -291,8 +293,8 @@ static inline int compare_bytes(const char *op, const char *what, sdr_dtype dt, 
 /* The table; returns the number of failed cases. */
 static inline int print_results(const char *title) {
   int failed = 0;
-  printf("\n%s\n%-22s %6s %5s %11s %11s %11s\n", title, "op", "cases", "fail", "f32 err",
-         "f16 err", "bf16 err");
+  printf("\n%s\n%-22s %6s %5s %11s %11s %11s\n", title, "op", "cases", "fail", "f32 err", "f16 err",
+         "bf16 err");
   for (int i = 0; i < nresults; i++) {
     result_row *r = &results[i];
     printf("%-22s %6d %5d", r->op, r->cases, r->failures);

@@ -397,7 +397,8 @@ static void test_fill(float value) {
   char what[64];
   snprintf(what, sizeof what, "(3, 1000) with %g", (double)value);
   for (int d = 0; d < 3; d++) {
-    sdr_tensor co = poisoned(cpu, fdt[d], SHAPE(3, 1000)), go = poisoned(gpu, fdt[d], SHAPE(3, 1000));
+    sdr_tensor co = poisoned(cpu, fdt[d], SHAPE(3, 1000)),
+               go = poisoned(gpu, fdt[d], SHAPE(3, 1000));
     REF(sdr_fill(cpu, &co, value));
     if (sdr_fill(gpu, &go, value) < 0) {
       record_error(op, what, fdt[d]);
@@ -433,8 +434,8 @@ static void test_upsample(int64_t B, int64_t C, int64_t H, int64_t W) {
   REF(sdr_upsample_nearest2x(cpu, &co, &cx));
   float *ref = get(cpu, &co);
   char what[64];
-  snprintf(what, sizeof what, "(%lld, %lld, %lld, %lld)", (long long)B, (long long)C,
-           (long long)H, (long long)W);
+  snprintf(what, sizeof what, "(%lld, %lld, %lld, %lld)", (long long)B, (long long)C, (long long)H,
+           (long long)W);
   for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]), go = poisoned(gpu, fdt[a], SHAPE(B, C, 2 * H, 2 * W));
     int rc = GPU_OP(gpu, fdt[a], upsample_nearest2x, &go, &gx);
@@ -689,7 +690,8 @@ static void test_graph(void) {
   vals g = vals_rand(SHAPE(D), 0.5f, 1.5f), bt = vals_rand(SHAPE(D), -0.5f, 0.5f);
   sdr_tensor gx = poisoned(gpu, SDR_F32, SHAPE(B, T, D)), gw = put(gpu, &w, SDR_F32);
   sdr_tensor gb = put(gpu, &b, SDR_F32), gg = put(gpu, &g, SDR_F32), gbt = put(gpu, &bt, SDR_F32);
-  sdr_tensor gy = poisoned(gpu, SDR_F32, SHAPE(B, T, D)), gz = poisoned(gpu, SDR_F32, SHAPE(B, T, D));
+  sdr_tensor gy = poisoned(gpu, SDR_F32, SHAPE(B, T, D)),
+             gz = poisoned(gpu, SDR_F32, SHAPE(B, T, D));
   sdr_tensor go = poisoned(gpu, SDR_F32, SHAPE(B, T, D));
   int ok = sdr_cuda_graph_begin(gpu) == 0;
   ok = ok && sdr_linear(gpu, &gy, &gx, &gw, &gb) == 0;
@@ -714,7 +716,8 @@ static void test_graph(void) {
     } else {
       sdr_tensor cx = put(cpu, &x, SDR_F32), cw = put(cpu, &w, SDR_F32), cb = put(cpu, &b, SDR_F32);
       sdr_tensor cg = put(cpu, &g, SDR_F32), cbt = put(cpu, &bt, SDR_F32);
-      sdr_tensor cy = poisoned(cpu, SDR_F32, SHAPE(B, T, D)), cz = poisoned(cpu, SDR_F32, SHAPE(B, T, D));
+      sdr_tensor cy = poisoned(cpu, SDR_F32, SHAPE(B, T, D)),
+                 cz = poisoned(cpu, SDR_F32, SHAPE(B, T, D));
       sdr_tensor co = poisoned(cpu, SDR_F32, SHAPE(B, T, D));
       REF(sdr_linear(cpu, &cy, &cx, &cw, &cb));
       REF(sdr_layer_norm(cpu, &cz, &cy, &cg, &cbt, 1e-5f));

@@ -79,7 +79,8 @@ static void one_call(sdr_backend *gpu, sdr_generator *g, size_t n, sdr_dtype dt,
   void *cpu = malloc(n * es), *ours = malloc(n * es);
   float *ref = (float *)malloc(n * sizeof(float));
   if (dt == SDR_F32)
-    normal ? sdr_generator_randn_f32(g, (float *)cpu, n) : sdr_generator_rand_f32(g, (float *)cpu, n);
+    normal ? sdr_generator_randn_f32(g, (float *)cpu, n)
+           : sdr_generator_rand_f32(g, (float *)cpu, n);
   else if (dt == SDR_F16)
     sdr_generator_randn_f16(g, (uint16_t *)cpu, n);
   else
@@ -161,7 +162,9 @@ static void one_call(sdr_backend *gpu, sdr_generator *g, size_t n, sdr_dtype dt,
            "at %zu (largest %.3g%s)",
            kind, dname, (unsigned long long)g->seed, n, (unsigned long long)offset,
            (unsigned long long)l.grid, diff_curand, diff_cpu, max_err,
-           dt == SDR_F32 ? "" : beyond ? ", more than one step somewhere" : ", at most one step");
+           dt == SDR_F32 ? ""
+           : beyond      ? ", more than one step somewhere"
+                         : ", at most one step");
   else
     cases++;
   free(cpu), free(ours), free(ref);
