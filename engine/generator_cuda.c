@@ -17,7 +17,7 @@
 #include "engine/generator_cuda.h"
 
 #include "engine/half.h"   // sdr_f32_to_f16, sdr_f32_to_bf16
-#include "engine/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
+#include "kernels/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
 
 #define BLOCK_SIZE 256u
 #define UNROLL 4u /* curand4_engine_calls */

@@ -8,7 +8,7 @@
  * engine/philox.h is header-only arithmetic with no engine state, the one thing
  * this layer takes from above it; it could move to kernels/ with no change.
  */
-#include "engine/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
+#include "kernels/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
 #include "kernels/cuda/cuda_internal.h"
 
 /* Thread idx runs curand_init(seed, idx, offset); element idx + k*stride takes

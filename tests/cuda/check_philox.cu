@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
+#include "kernels/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
 extern "C" {
 #include "engine/generator.h" // sdr_generator, sdr_generator_randn_f32, sdr_generator_rand_f32
 }

@@ -27,7 +27,7 @@
 #include "engine/half.h"           // sdr_f16_to_f32, sdr_bf16_to_f32
 #include "engine/mt19937.h"        // sdr_mt19937_seed, sdr_mt19937_next
 #include "engine/npy.h"            // sdr_npy_read
-#include "engine/philox.h"         // sdr_philox4x32_10, sdr_philox_init, ...
+#include "kernels/philox.h"         // sdr_philox4x32_10, sdr_philox_init, ...
 
 #define FIXTURES "tests/fixtures/rng/"
 

@@ -1,4 +1,4 @@
-/* engine/philox.h — Philox4x32-10 and curand's conversions, as torch's CUDA
+/* kernels/philox.h — Philox4x32-10 and curand's conversions, as torch's CUDA
  * random numbers use them (curand_kernel.h, curand_philox4x32_x.h,
  * curand_uniform.h, curand_normal.h of the CUDA toolkit).
  *
@@ -9,8 +9,8 @@
  * device's Box–Muller uses __sincosf (a fast approximation) and its own logf,
  * the host uses libm, so a CPU copy agrees with a GPU to about 1e-6.
  */
-#ifndef SDR_ENGINE_PHILOX_H
-#define SDR_ENGINE_PHILOX_H
+#ifndef SDR_KERNELS_PHILOX_H
+#define SDR_KERNELS_PHILOX_H
 
 #include <math.h>
 #include <stdint.h>
