@@ -25,6 +25,7 @@
 #include "engine/error.h"
 #include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
 #include "engine/pipeline.h"
+#include "engine/single_file.h" // sdr_pipeline_load_single_file_ex, sdr_single_file_options
 
 #define LSDR_T2I "StableDiffusionPipeline"
 #define LSDR_I2I "StableDiffusionImg2ImgPipeline"
@@ -67,10 +68,38 @@ static const lsdr_param from_pretrained_options[] = {
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
     {"variant", "string", "nil", "e.g. \"fp16\": load *.fp16.safetensors where present"},
     LSDR_HUB_PARAMS,
-    {"use_safetensors", "boolean", "nil", "weights must be .safetensors (the only kind read now)"},
+    {"use_safetensors", "boolean", "nil",
+     "true: .safetensors only; otherwise PyTorch .bin files are read where no .safetensors is"},
     {"safety_checker", "any", "nil", "no safety checker is run; nil or false"},
     {"requires_safety_checker", "boolean", "false"},
     {0}};
+
+static int read_keep_dtype(lua_State *L, int opts) {
+  lua_getfield(L, opts, "torch_dtype");
+  int keep = -1;
+  if (!lua_isnil(L, -1)) {
+    keep = lsdr_to_dtype(L, -1);
+    if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
+      lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
+  }
+  lua_pop(L, 1);
+  return keep;
+}
+
+/* After a load into the new pipeline at `self`: the tokenizer and the scheduler
+ * become Lua objects the pipeline points into. */
+static void adopt_parts(lua_State *L, int self, lsdr_pipe *p, const char *name, int img2img) {
+  p->loaded = 1;
+  p->img2img = img2img;
+  lua_newtable(L);
+  lsdr_push_clip_tokenizer(L, p->p.tokenizer, name);
+  lua_setfield(L, -2, "tokenizer");
+  lsdr_push_scheduler(L, p->p.scheduler);
+  lua_setfield(L, -2, "scheduler");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "name_or_path");
+  lua_setiuservalue(L, self, 1);
+}
 
 static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
   lsdr_args(L);
@@ -80,19 +109,9 @@ static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
   if (lua_toboolean(L, -1))
     return lsdr_error(L, "option 'safety_checker': sdrepl runs no safety checker; pass nil");
   lua_pop(L, 1);
-  lua_getfield(L, 2, "use_safetensors");
-  if (!lua_isnil(L, -1) && !lua_toboolean(L, -1))
-    return lsdr_error(L, "option 'use_safetensors': only .safetensors weights can be read so far");
-  lua_pop(L, 1);
   lua_getfield(L, 2, "variant");
   const char *variant = lua_tostring(L, -1);
-  lua_getfield(L, 2, "torch_dtype");
-  int keep = -1;
-  if (!lua_isnil(L, -1)) {
-    keep = lsdr_to_dtype(L, -1);
-    if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
-      return lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
-  }
+  int keep = read_keep_dtype(L, 2);
   /* A folder that exists wins; else a repo id is fetched into the hub cache. */
   const char *dir = lsdr_hub_resolve(L, 1, 2, SDR_HUB_PIPELINE);
   struct stat st;
@@ -105,19 +124,47 @@ static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
   int self = lua_gettop(L);
   if (sdr_pipeline_load(&p->p, be, dir, variant, keep) != 0)
     return lsdr_engine_error(L);
-  p->loaded = 1;
-  p->img2img = img2img;
-  /* The tokenizer and the scheduler become Lua objects the pipeline points into. */
-  lua_newtable(L);
-  lsdr_push_clip_tokenizer(L, p->p.tokenizer, path);
-  lua_setfield(L, -2, "tokenizer");
-  lsdr_push_scheduler(L, p->p.scheduler);
-  lua_setfield(L, -2, "scheduler");
-  lua_pushstring(L, path);
-  lua_setfield(L, -2, "name_or_path");
-  lua_setiuservalue(L, self, 1);
+  adopt_parts(L, self, p, path, img2img);
   return 1;
 }
+
+/* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
+static int from_single_file_as(lua_State *L, const char *cls, int img2img) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  const char *path = lua_tostring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    return lsdr_error(L, "no checkpoint file at %s", path);
+  sdr_single_file_options so;
+  memset(&so, 0, sizeof so);
+  lua_getfield(L, 2, "config");
+  so.config_dir = lua_tostring(L, -1);
+  lua_getfield(L, 2, "tokenizer");
+  so.tokenizer_dir = lua_tostring(L, -1);
+  lua_getfield(L, 2, "extract_ema");
+  so.extract_ema = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "scheduler_type");
+  so.scheduler_type = lua_tostring(L, -1);
+  lua_getfield(L, 2, "prediction_type");
+  so.prediction_type = lua_tostring(L, -1);
+  lua_getfield(L, 2, "image_size");
+  so.image_size = (int)lua_tointeger(L, -1);
+  lua_pop(L, 6); /* the options table keeps the strings */
+  int keep = read_keep_dtype(L, 2);
+  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 1);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, cls);
+  int self = lua_gettop(L);
+  if (sdr_pipeline_load_single_file_ex(&p->p, be, path, keep, &so) != 0)
+    return lsdr_engine_error(L);
+  adopt_parts(L, self, p, path, img2img);
+  return 1;
+}
+
+static int t2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_T2I, 0); }
+static int i2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_I2I, 1); }
 
 static int t2i_from_pretrained(lua_State *L) { return from_pretrained_as(L, LSDR_T2I, 0); }
 static int i2i_from_pretrained(lua_State *L) { return from_pretrained_as(L, LSDR_I2I, 1); }
@@ -576,11 +623,25 @@ static const lsdr_func i2i_methods[] = {
     PIPE_METHODS(LSDR_I2I),
     {0}};
 
+static const lsdr_param single_file_options[] = {
+    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
+    {"config", "string", "nil", "a diffusers folder whose configs, tokenizer and scheduler to use"},
+    {"tokenizer", "string", "nil", "a tokenizer folder (default: config's, else CLIP ViT-L/14's)"},
+    {"extract_ema", "boolean", "false", "take the EMA weights (model_ema.*) when the file has them"},
+    {"scheduler_type", "string", "\"ddim\"", "pndm, lms, euler, euler-ancestral, dpm or ddim"},
+    {"prediction_type", "string", "nil", "epsilon or v_prediction (inferred when nil)"},
+    {"image_size", "integer", "nil", "512, or 768 for SD 2.x (inferred when nil)"},
+    {0}};
+
 static const lsdr_func t2i_class[] = {
     {"StableDiffusionPipeline.from_pretrained", t2i_from_pretrained,
      "Loads a pipeline from a diffusers folder or a Hugging Face hub repo id (\"org/name\").",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      from_pretrained_options},
+    {"StableDiffusionPipeline.from_single_file", t2i_from_single_file,
+     "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt.",
+     {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
+     single_file_options},
     {0}};
 
 static const lsdr_func i2i_class[] = {
@@ -588,6 +649,10 @@ static const lsdr_func i2i_class[] = {
      "Loads an image-to-image pipeline from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      from_pretrained_options},
+    {"StableDiffusionImg2ImgPipeline.from_single_file", i2i_from_single_file,
+     "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt.",
+     {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
+     single_file_options},
     {0}};
 
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
