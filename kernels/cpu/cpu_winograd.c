@@ -49,8 +49,8 @@
 #endif
 
 /* Chunk sizes: transformed weights of one block up to 8 MB (read back by the products
- * while still in the L3 cache), V and M of one chunk up to 16 MB together. */
-enum { WINO_U_FLOATS = 2 << 20, WINO_VM_FLOATS = 4 << 20, WINO_NB = 64, WINO_PREFETCH = 2 };
+ * while still in the L3 cache), V and M of one chunk up to 8 MB together. */
+enum { WINO_U_FLOATS = 2 << 20, WINO_VM_FLOATS = 2 << 20, WINO_NB = 64, WINO_PREFETCH = 2 };
 
 typedef struct wino {
   int64_t B, C, H, W, Cout, Ho, Wo, pad;

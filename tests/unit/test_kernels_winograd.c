@@ -101,7 +101,7 @@ int main(void) {
       for (int d = 0; d < 3; d++)
         for (int bias = 0; bias < 2; bias++)
           test_case(be, path, cases[i], weight_dtypes[d], bias, 0);
-    /* several chunks of tiles (1024 tiles, chunks of 896) */
+    /* several chunks of tiles, the weights transformed once (1024 tiles: 448 + 448 + 128) */
     test_case(be, path, (wcase){1, 64, 128, 128, 64, 1}, SDR_F32, 1, 0);
     /* several blocks of output channels (132 + 124, 54 + 46), and several chunks each
      * transforming the weights again (960 tiles: 512 + 448) */
