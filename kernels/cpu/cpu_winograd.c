@@ -18,6 +18,8 @@
  * channels, 2e-6 at 16, 4e-6 at worst (padding 2, where a corner output has few terms
  * but its tile's rounding); the tiny SD models' UNet and VAE outputs move from 1e-6 to
  * 3e-6 relative error, and whole diffusers runs from 2.3e-4 to 5.3e-4 max abs.
+ * An Inf or NaN in the input spreads to the whole 4x4 tiles whose windows hold it (a
+ * direct sum keeps it to its 3x3 neighbourhood).
  *
  * Work is done a chunk of tiles (all images of the batch in one row-major tile order)
  * and a block of output channels at a time, so that V, M and U fit the workspace and
