@@ -309,13 +309,14 @@ AVX512 static void input_group_avx512(const wino *g, __m512 d[6][6], int64_t ci,
   }
 }
 
-AVX512 static void input_avx512(const wino *g, int64_t t0, int64_t n, int64_t tcp) {
-  int64_t C = g->C, ng = tcp / 16, vs = C * tcp; /* vs: from one V_xi to the next */
+/* One item of input_avx512's loop. The loop bodies of the AVX-512 stages live in
+ * functions of their own: clang outlines an OpenMP region into a function without
+ * the target attribute, where __m512 values cannot be passed. */
+AVX512 static void input_item_avx512(const wino *g, int64_t t0, int64_t n, int64_t tcp,
+                                     int64_t it) {
+  int64_t C = g->C, vs = C * tcp; /* vs: from one V_xi to the next */
   int64_t full = C * (g->nb / 16), last = (tcp - 1) / g->nb;
-  /* in V's order (column block, channel, 16 tiles), so each V_xi is written as one
-   * stream: 36 scattered ones cost a read for ownership of each line */
-#pragma omp parallel for schedule(static) if (C * tcp * 36 > CPU_GRAIN)
-  for (int64_t it = 0; it < C * ng; it++) {
+  {
     int64_t blk = it / full < last ? it / full : last, rem = it - blk * full;
     int64_t bg = (min64(tcp - blk * g->nb, g->nb)) / 16; /* groups in this block */
     int64_t ci = rem / bg, tl = blk * g->nb + rem % bg * 16;
@@ -332,6 +333,15 @@ AVX512 static void input_avx512(const wino *g, int64_t t0, int64_t n, int64_t tc
       UNROLL for (int l = 0; l < 6; l++) _mm512_storeu_ps(dst + (6 * k + l) * vs, o[l]);
     }
   }
+}
+
+static void input_avx512(const wino *g, int64_t t0, int64_t n, int64_t tcp) {
+  int64_t C = g->C, ng = tcp / 16;
+  /* in V's order (column block, channel, 16 tiles), so each V_xi is written as one
+   * stream: 36 scattered ones cost a read for ownership of each line */
+#pragma omp parallel for schedule(static) if (C * tcp * 36 > CPU_GRAIN)
+  for (int64_t it = 0; it < C * ng; it++)
+    input_item_avx512(g, t0, n, tcp, it);
 }
 
 /* k9[k] lane l = element k of the 3x3 kernel of input channel l: the 16 kernels at src,
@@ -365,37 +375,40 @@ AVX512 static inline void load_kernels16(__m512 *k9, const float *src, int64_t n
   k9[8] = _mm512_shuffle_f32x4(a, b, 0x88);
 }
 
-AVX512 static void weights_avx512(const wino *g, int64_t co0, int64_t m) {
+AVX512 static void weights_item_avx512(const wino *g, int64_t co0, int64_t m, int64_t co) {
   int64_t C = g->C, us = m * C; /* us: from one U_xi to the next */
   size_t es = sdr_dtype_size(g->wt), step = 9 * 16 * es;
-#pragma omp parallel for schedule(static) if (m * C * 36 > CPU_GRAIN)
-  for (int64_t co = 0; co < m; co++)
-    for (int64_t ci = 0; ci < C; ci += 16) {
-      int64_t nl = min64(16, C - ci), first = ((co0 + co) * C + ci) * 9;
-      const char *ahead = (const char *)g->w + (size_t)first * es + WINO_PREFETCH * step;
-      for (size_t q = 0; q < step; q += 64)
-        _mm_prefetch(ahead + q, _MM_HINT_T0);
-      float *dst = g->U + co * C + ci;
-      float buf[144];
-      const float *src = (const float *)g->w + first;
-      if (g->wt != SDR_F32) { /* widened as used: 16 input channels at a time */
-        cpu_widen(buf, (const char *)g->w + (size_t)first * es, g->wt, 9 * nl);
-        src = buf;
-      }
-      __m512 k9[9], col[3], t[6][3], o[6];
-      load_kernels16(k9, src, nl);
-      UNROLL for (int j = 0; j < 3; j++) { /* t = G g, a column at a time */
-        UNROLL for (int i = 0; i < 3; i++) col[i] = k9[3 * i + j];
-        g_avx512(o, col);
-        UNROLL for (int k = 0; k < 6; k++) t[k][j] = o[k];
-      }
-      __mmask16 lanes = range_mask(0, nl);
-      UNROLL for (int k = 0; k < 6; k++) { /* row k of t G^T */
-        g_avx512(o, t[k]);
-        UNROLL for (int l = 0; l < 6; l++)
-            _mm512_mask_storeu_ps(dst + (6 * k + l) * us, lanes, o[l]);
-      }
+  for (int64_t ci = 0; ci < C; ci += 16) {
+    int64_t nl = min64(16, C - ci), first = ((co0 + co) * C + ci) * 9;
+    const char *ahead = (const char *)g->w + (size_t)first * es + WINO_PREFETCH * step;
+    for (size_t q = 0; q < step; q += 64)
+      _mm_prefetch(ahead + q, _MM_HINT_T0);
+    float *dst = g->U + co * C + ci;
+    float buf[144];
+    const float *src = (const float *)g->w + first;
+    if (g->wt != SDR_F32) { /* widened as used: 16 input channels at a time */
+      cpu_widen(buf, (const char *)g->w + (size_t)first * es, g->wt, 9 * nl);
+      src = buf;
     }
+    __m512 k9[9], col[3], t[6][3], o[6];
+    load_kernels16(k9, src, nl);
+    UNROLL for (int j = 0; j < 3; j++) { /* t = G g, a column at a time */
+      UNROLL for (int i = 0; i < 3; i++) col[i] = k9[3 * i + j];
+      g_avx512(o, col);
+      UNROLL for (int k = 0; k < 6; k++) t[k][j] = o[k];
+    }
+    __mmask16 lanes = range_mask(0, nl);
+    UNROLL for (int k = 0; k < 6; k++) { /* row k of t G^T */
+      g_avx512(o, t[k]);
+      UNROLL for (int l = 0; l < 6; l++) _mm512_mask_storeu_ps(dst + (6 * k + l) * us, lanes, o[l]);
+    }
+  }
+}
+
+static void weights_avx512(const wino *g, int64_t co0, int64_t m) {
+#pragma omp parallel for schedule(static) if (m * g->C * 36 > CPU_GRAIN)
+  for (int64_t co = 0; co < m; co++)
+    weights_item_avx512(g, co0, m, co);
 }
 
 /* C (R, 16 S) = A (R, K; row stride lda) @ B (K, 16 S; row stride ldb), rows of C ldc
@@ -485,11 +498,10 @@ AVX512 static inline void interleave4(__m512 *o, const __m512 *y) {
   o[3] = _mm512_shuffle_f32x4(p2, p3, 0xDD);
 }
 
-AVX512 static void output_avx512(const wino *g, int64_t co0, int64_t m, int64_t t0, int64_t n,
-                                 int64_t tcp) {
+AVX512 static void output_item_avx512(const wino *g, int64_t co0, int64_t m, int64_t t0, int64_t n,
+                                      int64_t tcp, int64_t it) {
   int64_t ng = (n + 15) / 16, ms = m * tcp; /* ms: from one M_xi to the next */
-#pragma omp parallel for schedule(static) if (m * tcp * 36 > CPU_GRAIN)
-  for (int64_t it = 0; it < m * ng; it++) {
+  {
     int64_t co = it / ng, tl = it % ng * 16, nl = min64(16, n - tl);
     const float *src = g->M + co * tcp + tl;
     __m512 t[4][6], col[6], a[4], o[4][4];
@@ -522,6 +534,14 @@ AVX512 static void output_avx512(const wino *g, int64_t co0, int64_t m, int64_t 
       l0 += len;
     }
   }
+}
+
+static void output_avx512(const wino *g, int64_t co0, int64_t m, int64_t t0, int64_t n,
+                          int64_t tcp) {
+  int64_t ng = (n + 15) / 16;
+#pragma omp parallel for schedule(static) if (m * tcp * 36 > CPU_GRAIN)
+  for (int64_t it = 0; it < m * ng; it++)
+    output_item_avx512(g, co0, m, t0, n, tcp, it);
 }
 #endif /* WINO_X86 */
 
