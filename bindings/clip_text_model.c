@@ -6,7 +6,7 @@
 
 #include <lauxlib.h>
 
-#include "bindings/lsdr.h"   // lsdr_register, lsdr_args, lsdr_options, lsdr_error
+#include "bindings/lsdr.h"         // lsdr_register, lsdr_args, lsdr_options, lsdr_error
 #include "bindings/model_common.h" // lsdr_pretrained_read, lsdr_model_metatable
 #include "bindings/tensor.h" // lsdr_backend, lsdr_to_dtype, lsdr_push_new_tensor, lsdr_push_view
 #include "engine/clip_text_model.h"
@@ -21,19 +21,14 @@ static sdr_clip_text_model *check_model(lua_State *L, int idx, lsdr_model_box **
 
 static void free_model(void *m) { sdr_clip_text_model_free(m); }
 
-/* CLIPTextModel.from_pretrained(path, {subfolder, torch_dtype, variant}) */
+static int load_model(void *m, sdr_backend *be, const char *dir, const char *variant, int keep) {
+  return sdr_clip_text_model_load(m, be, dir, variant, keep);
+}
+
+/* CLIPTextModel.from_pretrained(path, {subfolder, torch_dtype, variant, ...}) */
 static int from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  lsdr_pretrained p;
-  lsdr_pretrained_read(L, &p);
-  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_model_box *b = lsdr_model_box_new(L, LSDR_CLIP_TEXT_MODEL, sizeof(sdr_clip_text_model));
-  /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
-  if (sdr_clip_text_model_load((sdr_clip_text_model *)b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
-    return lsdr_engine_error(L);
-  lsdr_model_box_ready(b, be, free_model);
-  return 1;
+  return lsdr_model_from_pretrained(L, LSDR_CLIP_TEXT_MODEL, sizeof(sdr_clip_text_model),
+                                    load_model, free_model);
 }
 
 void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int owner) {
@@ -127,14 +122,16 @@ static const lsdr_param call_options[] = {
     {"output_hidden_states", "boolean", "false", "also return every layer's output"}, {0}};
 
 static const lsdr_func class_funcs[] = {
-    {"CLIPTextModel.from_pretrained", from_pretrained,
+    {"CLIPTextModel.from_pretrained",
+     from_pretrained,
      "Loads a CLIP text encoder from a folder (transformers' layout).",
      {{"path", "string"}, {"opts", "table", "nil"}},
      lsdr_from_pretrained_options},
     {0}};
 
 static const lsdr_func call_funcs[] = {
-    {"CLIPTextModel:__call", model_call,
+    {"CLIPTextModel:__call",
+     model_call,
      "Encodes token ids (batch, tokens): returns {last_hidden_state=, hidden_states=}.",
      {{"input_ids", "Tensor"}, {"opts", "table", "nil"}},
      call_options},

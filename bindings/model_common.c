@@ -33,7 +33,8 @@ void lsdr_pretrained_read(lua_State *L, lsdr_pretrained *p) {
   if (!lua_isnil(L, -1)) {
     p->keep_dtype = lsdr_to_dtype(L, -1);
     if (p->keep_dtype != SDR_F32 && p->keep_dtype != SDR_F16 && p->keep_dtype != SDR_BF16)
-      lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
+      lsdr_error(L,
+                 "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
   }
   lua_pop(L, 1);
   struct stat st;
@@ -75,6 +76,21 @@ lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname) {
   if (!b->loaded)
     luaL_error(L, "%s: this model was closed", tname);
   return b;
+}
+
+int lsdr_model_from_pretrained(lua_State *L, const char *tname, size_t size,
+                               lsdr_model_load_fn load, void (*free_own)(void *model)) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_pretrained p;
+  lsdr_pretrained_read(L, &p);
+  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  lsdr_model_box *b = lsdr_model_box_new(L, tname, size);
+  /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
+  if (load(b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
+    return lsdr_engine_error(L);
+  lsdr_model_box_ready(b, be, free_own);
+  return 1;
 }
 
 int lsdr_model_box_gc(lua_State *L) {

@@ -53,6 +53,12 @@ void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_b
                              int owner);
 /* The open box of type tname at idx; a Lua error when closed. */
 lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname);
+/* X.from_pretrained(path, opts) for a model type: reads the folder and options
+ * (lsdr_pretrained_read), loads with `load` into a new box, pushes it. */
+typedef int (*lsdr_model_load_fn)(void *model, sdr_backend *be, const char *dir,
+                                  const char *variant, int keep_dtype);
+int lsdr_model_from_pretrained(lua_State *L, const char *tname, size_t size,
+                               lsdr_model_load_fn load, void (*free_own)(void *model));
 /* __gc and __close of every model type. */
 int lsdr_model_box_gc(lua_State *L);
 

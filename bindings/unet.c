@@ -1,5 +1,5 @@
-/* bindings/unet.c — UNet2DConditionModel.from_pretrained and unet(latents, t, {encoder_hidden_states}),
- * as the diffusers deep-dive notebook calls it. */
+/* bindings/unet.c — UNet2DConditionModel.from_pretrained and unet(latents, t,
+ * {encoder_hidden_states}), as the diffusers deep-dive notebook calls it. */
 #include "bindings/unet.h"
 
 #include <stdlib.h>
@@ -23,17 +23,12 @@ static sdr_unet *check_unet(lua_State *L, int idx, lsdr_model_box **box) {
 
 static void free_unet(void *m) { sdr_unet_free(m); }
 
+static int load_unet(void *m, sdr_backend *be, const char *dir, const char *variant, int keep) {
+  return sdr_unet_load(m, be, dir, variant, keep);
+}
+
 static int from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  lsdr_pretrained p;
-  lsdr_pretrained_read(L, &p);
-  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_model_box *b = lsdr_model_box_new(L, LSDR_UNET, sizeof(sdr_unet));
-  if (sdr_unet_load((sdr_unet *)b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
-    return lsdr_engine_error(L);
-  lsdr_model_box_ready(b, be, free_unet);
-  return 1;
+  return lsdr_model_from_pretrained(L, LSDR_UNET, sizeof(sdr_unet), load_unet, free_unet);
 }
 
 void lsdr_push_unet_ref(lua_State *L, sdr_unet *model, int owner) {
@@ -68,8 +63,8 @@ static int unet_call(lua_State *L) {
     int64_t n = sdr_tensor_numel(&t->t);
     if (n != 1 && n != B) {
       free(tv);
-      return lsdr_error(L, "argument 2 (timestep): %I values for a batch of %I",
-                        (lua_Integer)n, (lua_Integer)B);
+      return lsdr_error(L, "argument 2 (timestep): %I values for a batch of %I", (lua_Integer)n,
+                        (lua_Integer)B);
     }
     double *v = lsdr_tensor_host_values(L, t);
     for (int64_t i = 0; i < B; i++)
@@ -81,7 +76,8 @@ static int unet_call(lua_State *L) {
   lsdr_tensor *x = lsdr_push_float32(L, 2);
   lsdr_tensor *ctx = lsdr_push_float32(L, ctx_idx);
   if (x->storage->be != be || ctx->storage->be != be)
-    return lsdr_error(L, "the tensors must be on the model's device (%s)", sdr_device_name(be->device));
+    return lsdr_error(L, "the tensors must be on the model's device (%s)",
+                      sdr_device_name(be->device));
   lua_createtable(L, 0, 1);
   lsdr_tensor *out = lsdr_push_new_tensor(
       L, be, SDR_F32, 4, (int64_t[]){B, unet->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
@@ -135,22 +131,24 @@ static int unet_tostring(lua_State *L) {
 
 static const lsdr_param call_options[] = {
     {"encoder_hidden_states", "Tensor", NULL, "the text embeddings (batch, tokens, width)"},
-    {"return_dict", "boolean", "true", "accepted for diffusers' sake; the result is always a table"},
+    {"return_dict", "boolean", "true",
+     "accepted for diffusers' sake; the result is always a table"},
     {0}};
 
 static const lsdr_func methods[] = {
-    {"UNet2DConditionModel:__call", unet_call,
+    {"UNet2DConditionModel:__call",
+     unet_call,
      "Predicts the noise: unet(latents, t, {encoder_hidden_states = e}).sample.",
      {{"sample", "Tensor"}, {"timestep", "number|Tensor"}, {"opts", "table"}},
      call_options},
     {0}};
 
-static const lsdr_func class_funcs[] = {
-    {"UNet2DConditionModel.from_pretrained", from_pretrained,
-     "Loads a UNet from a folder (diffusers' layout).",
-     {{"path", "string"}, {"opts", "table", "nil"}},
-     lsdr_from_pretrained_options},
-    {0}};
+static const lsdr_func class_funcs[] = {{"UNet2DConditionModel.from_pretrained",
+                                         from_pretrained,
+                                         "Loads a UNet from a folder (diffusers' layout).",
+                                         {{"path", "string"}, {"opts", "table", "nil"}},
+                                         lsdr_from_pretrained_options},
+                                        {0}};
 
 void lsdr_open_unet(lua_State *L) {
   lsdr_model_metatable(L, LSDR_UNET, methods, unet_properties, lsdr_model_box_gc, unet_tostring);

@@ -1,4 +1,5 @@
-/* bindings/vae.c — AutoencoderKL.from_pretrained, vae:encode(x).latent_dist, vae:decode(z).sample. */
+/* bindings/vae.c — AutoencoderKL.from_pretrained, vae:encode(x).latent_dist, vae:decode(z).sample.
+ */
 #include "bindings/vae.h"
 
 #include <math.h>
@@ -26,17 +27,12 @@ static sdr_vae *check_vae(lua_State *L, int idx, lsdr_model_box **box) {
 
 static void free_vae(void *m) { sdr_vae_free(m); }
 
+static int load_vae(void *m, sdr_backend *be, const char *dir, const char *variant, int keep) {
+  return sdr_vae_load(m, be, dir, variant, keep);
+}
+
 static int from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  lsdr_pretrained p;
-  lsdr_pretrained_read(L, &p);
-  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_model_box *b = lsdr_model_box_new(L, LSDR_VAE, sizeof(sdr_vae));
-  if (sdr_vae_load((sdr_vae *)b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
-    return lsdr_engine_error(L);
-  lsdr_model_box_ready(b, be, free_vae);
-  return 1;
+  return lsdr_model_from_pretrained(L, LSDR_VAE, sizeof(sdr_vae), load_vae, free_vae);
 }
 
 void lsdr_push_vae_ref(lua_State *L, sdr_vae *model, int owner) {
@@ -128,7 +124,8 @@ static int dist_mode(lua_State *L) {
 }
 
 static const lsdr_func dist_methods[] = {
-    {"DiagonalGaussianDistribution:sample", dist_sample,
+    {"DiagonalGaussianDistribution:sample",
+     dist_sample,
      "mean + std * noise, the noise drawn from the generator (or the global one).",
      {{"generator", "torch.Generator", "nil"}}},
     {"DiagonalGaussianDistribution:mode", dist_mode, "The mean."},
@@ -147,9 +144,10 @@ static int vae_encode(lua_State *L) {
     return lsdr_error(L, "the image is on %s, the model on %s", sdr_device_name(x->t.device),
                       sdr_device_name(vae->be->device));
   const int f = sdr_vae_scale_factor(vae);
-  lsdr_tensor *moments = lsdr_push_new_tensor(
-      L, vae->be, SDR_F32, 4,
-      (int64_t[]){x->t.shape[0], 2 * vae->cfg.latent_channels, x->t.shape[2] / f, x->t.shape[3] / f});
+  lsdr_tensor *moments =
+      lsdr_push_new_tensor(L, vae->be, SDR_F32, 4,
+                           (int64_t[]){x->t.shape[0], 2 * vae->cfg.latent_channels,
+                                       x->t.shape[2] / f, x->t.shape[3] / f});
   int rc = box->tiling ? sdr_vae_encode_tiled(vae, &box->arena, &moments->t, &x->t)
                        : sdr_vae_encode(vae, &box->arena, &moments->t, &x->t);
   sdr_arena_reset(&box->arena);
@@ -217,8 +215,8 @@ static int vae_tostring(lua_State *L) {
     return 1;
   }
   const sdr_vae *v = b->model;
-  lua_pushfstring(L, "<AutoencoderKL %d latent channels, factor %d, on %s>",
-                  v->cfg.latent_channels, sdr_vae_scale_factor(v), sdr_device_name(v->be->device));
+  lua_pushfstring(L, "<AutoencoderKL %d latent channels, factor %d, on %s>", v->cfg.latent_channels,
+                  sdr_vae_scale_factor(v), sdr_device_name(v->be->device));
   return 1;
 }
 
@@ -236,19 +234,22 @@ static const lsdr_func methods[] = {
     {"AutoencoderKL:enable_tiling", vae_enable_tiling,
      "Encode and decode images larger than a tile in overlapping tiles, as diffusers does."},
     {"AutoencoderKL:disable_tiling", vae_disable_tiling, "Encode and decode in one piece."},
-    {"AutoencoderKL:encode", vae_encode,
+    {"AutoencoderKL:encode",
+     vae_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",
      {{"x", "Tensor"}}},
-    {"AutoencoderKL:decode", vae_decode,
+    {"AutoencoderKL:decode",
+     vae_decode,
      "Latents (already divided by scaling_factor) to {sample = image in [-1, 1]}.",
      {{"z", "Tensor"}}},
     {0}};
 
-static const lsdr_func class_funcs[] = {
-    {"AutoencoderKL.from_pretrained", from_pretrained, "Loads a VAE from a folder (diffusers' layout).",
-     {{"path", "string"}, {"opts", "table", "nil"}},
-     lsdr_from_pretrained_options},
-    {0}};
+static const lsdr_func class_funcs[] = {{"AutoencoderKL.from_pretrained",
+                                         from_pretrained,
+                                         "Loads a VAE from a folder (diffusers' layout).",
+                                         {{"path", "string"}, {"opts", "table", "nil"}},
+                                         lsdr_from_pretrained_options},
+                                        {0}};
 
 void lsdr_open_vae(lua_State *L) {
   lsdr_model_metatable(L, LSDR_VAE, methods, vae_properties, lsdr_model_box_gc, vae_tostring);
