@@ -111,16 +111,20 @@ static int torch_initial_seed(lua_State *L) {
 }
 
 static const lsdr_func generator_methods[] = {
-    {"torch.Generator:manual_seed", g_manual_seed, "Seeds this generator; returns it.",
+    {"torch.Generator:manual_seed",
+     g_manual_seed,
+     "Seeds this generator; returns it.",
      {{"seed", "integer"}}},
     {"torch.Generator:initial_seed", g_initial_seed, "The seed it was last seeded with."},
     {0}};
 
 static const lsdr_func torch_funcs[] = {
-    {"torch.Generator", generator_new,
+    {"torch.Generator",
+     generator_new,
      "A random number generator for a device, as torch.Generator (seed it with :manual_seed).",
      {{"device", "string", "\"cpu\""}}},
-    {"torch.manual_seed", torch_manual_seed,
+    {"torch.manual_seed",
+     torch_manual_seed,
      "Seeds the default generators of every device; returns the CPU one.",
      {{"seed", "integer"}}},
     {"torch.initial_seed", torch_initial_seed, "The seed of the default CPU generator."},

@@ -236,8 +236,9 @@ void lsdr_options(lua_State *L, int param) {
     while (lua_next(L, idx)) {
       if (lua_type(L, -2) != LUA_TSTRING) {
         /* A positional entry inside a keyword table is a typo we can name. */
-        lsdr_error(L, "argument %d: unexpected positional value in the options table (use name = value)",
-                   param);
+        lsdr_error(
+            L, "argument %d: unexpected positional value in the options table (use name = value)",
+            param);
       }
       const char *key = lua_tostring(L, -2);
       const lsdr_param *o = find_option(f->options, key);
@@ -424,13 +425,12 @@ int lsdr_push_help(lua_State *L, int idx) {
 static int help_global(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
     lua_getglobal(L, "print");
-    lua_pushliteral(L,
-                    "sdrepl: Stable Diffusion at a Lua prompt.\n"
-                    "  help(f) or ?f    what f takes and does (f a function, module or object)\n"
-                    "  %time <code>     time a chunk\n"
-                    "  display(x)       show an Image or a list of Images\n"
-                    "  a trailing ;     run without printing the result\n"
-                    "  _                the last result");
+    lua_pushliteral(L, "sdrepl: Stable Diffusion at a Lua prompt.\n"
+                       "  help(f) or ?f    what f takes and does (f a function, module or object)\n"
+                       "  %time <code>     time a chunk\n"
+                       "  display(x)       show an Image or a list of Images\n"
+                       "  a trailing ;     run without printing the result\n"
+                       "  _                the last result");
     lua_call(L, 1, 0);
     return 0;
   }
@@ -456,7 +456,8 @@ static int help_global(lua_State *L) {
 }
 
 static const lsdr_func help_funcs[] = {
-    {"help", help_global,
+    {"help",
+     help_global,
      "Prints what a function takes (arguments, defaults) and does; for a module or object, its "
      "functions. Also ?name at the prompt.",
      {{"what", "any", "nil"}}},

@@ -80,7 +80,8 @@ static int read_keep_dtype(lua_State *L, int opts) {
   if (!lua_isnil(L, -1)) {
     keep = lsdr_to_dtype(L, -1);
     if (keep != SDR_F32 && keep != SDR_F16 && keep != SDR_BF16)
-      lsdr_error(L, "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
+      lsdr_error(L,
+                 "option 'torch_dtype': torch.float32, torch.float16 or torch.bfloat16 expected");
   }
   lua_pop(L, 1);
   return keep;
@@ -241,8 +242,9 @@ static void describe(luaL_Buffer *b, const char *prompt, const char *neg, int st
     luaL_addstring(b, "\nNegative prompt: ");
     luaL_addstring(b, neg);
   }
-  snprintf(line, sizeof line, "\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %lld, Size: %dx%d, Model: %s",
-           steps, sampler, cfg, seed, w, h, model);
+  snprintf(line, sizeof line,
+           "\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %lld, Size: %dx%d, Model: %s", steps,
+           sampler, cfg, seed, w, h, model);
   luaL_addstring(b, line);
   if (img2img) {
     snprintf(line, sizeof line, ", Denoising strength: %g", strength);
@@ -296,7 +298,8 @@ static int pipe_call(lua_State *L) {
   lua_getfield(L, opts, "negative_prompt");
   if (!lua_isnil(L, -1)) {
     if (prompt_is_list != lua_istable(L, -1))
-      return lsdr_error(L, "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
+      return lsdr_error(L,
+                        "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
                         luaL_typename(L, -1), prompt_is_list ? "table" : "string");
     g.nnegative = read_strings(L, lua_gettop(L), "negative_prompt", &negs);
     g.negative_prompts = negs;
@@ -383,8 +386,9 @@ static int pipe_call(lua_State *L) {
   int want_pil = strcmp(output_type, "pil") == 0, want_np = strcmp(output_type, "np") == 0;
   int want_pt = strcmp(output_type, "pt") == 0, want_latent = strcmp(output_type, "latent") == 0;
   if (!want_pil && !want_np && !want_pt && !want_latent)
-    return lsdr_error(L, "option 'output_type': \"pil\", \"np\", \"pt\" or \"latent\" expected, got \"%s\"",
-                      output_type);
+    return lsdr_error(
+        L, "option 'output_type': \"pil\", \"np\", \"pt\" or \"latent\" expected, got \"%s\"",
+        output_type);
   g.output_latent = want_latent;
 
   step_ctx ctx = {.L = L, .pipe_idx = 1};
@@ -400,7 +404,8 @@ static int pipe_call(lua_State *L) {
     lsdr_tensor *lt = lsdr_to_tensor(L, -1);
     const int f = sdr_vae_scale_factor(&p->vae), size = sdr_pipeline_default_size(p);
     int h = (g.height ? g.height : size) / f, w = (g.width ? g.width : size) / f;
-    int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, p->unet.cfg.in_channels, h, w};
+    int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, p->unet.cfg.in_channels, h,
+                       w};
     sdr_tensor shape = sdr_tensor_view(NULL, SDR_F32, SDR_DEVICE_CPU, 4, want);
     if (!sdr_tensor_same_shape(&lt->t, &shape))
       return lsdr_error(L, "option 'latents': shape (%I, %I, %I, %I) expected",
@@ -423,8 +428,7 @@ static int pipe_call(lua_State *L) {
     memcpy(t->t.data, out.data, sdr_tensor_nbytes(&t->t));
   } else if (want_np || want_pt) {
     lsdr_tensor *t = lsdr_push_new_tensor(
-        L, cpu, SDR_F32, 4,
-        want_np ? (int64_t[]){B, H, W, 3} : (int64_t[]){B, 3, H, W});
+        L, cpu, SDR_F32, 4, want_np ? (int64_t[]){B, H, W, 3} : (int64_t[]){B, 3, H, W});
     if (want_np) {
       sdr_tensor_to_np(out.data, B, H, W, t->t.data);
     } else {
@@ -551,8 +555,9 @@ static int pipe_newindex(lua_State *L) {
     return luaL_error(L, "pipeline: '%s' cannot be set (only pipe.scheduler can be replaced)",
                       k ? k : "?");
   if (!lsdr_to_scheduler(L, 3))
-    return luaL_error(L, "pipe.scheduler: a scheduler expected (e.g. "
-                         "EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)), got %s",
+    return luaL_error(L,
+                      "pipe.scheduler: a scheduler expected (e.g. "
+                      "EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)), got %s",
                       luaL_typename(L, 3));
   push_parts(L, 1);
   lua_pushvalue(L, 3);
@@ -576,7 +581,7 @@ static int pipe_tostring(lua_State *L) {
 #define COMMON_CALL_OPTIONS                                                                        \
   {"prompt", "string|table", "nil", "a prompt or a list of prompts"},                              \
       {"negative_prompt", "string|table", "nil", "what to steer away from (one per prompt)"},      \
-      {"num_inference_steps", "integer", "50"}, {"guidance_scale", "number", "7.5"},                \
+      {"num_inference_steps", "integer", "50"}, {"guidance_scale", "number", "7.5"},               \
       {"num_images_per_prompt", "integer", "1"}, {"eta", "number", "0.0", "DDIM's eta"},           \
       {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"}, \
       {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
@@ -584,7 +589,9 @@ static int pipe_tostring(lua_State *L) {
       {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"}, \
       {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},           \
       {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},          \
-      {"guidance_rescale", "number", "0.0"}, {"cross_attention_kwargs", "table", "nil"}
+      {"guidance_rescale", "number", "0.0"}, {                                                     \
+    "cross_attention_kwargs", "table", "nil"                                                       \
+  }
 
 static const lsdr_param t2i_call_options[] = {
     COMMON_CALL_OPTIONS,
@@ -602,54 +609,66 @@ static const lsdr_param i2i_call_options[] = {
 
 #define PIPE_METHODS(CLS)                                                                          \
   {CLS ":to", pipe_to, "Moves the pipeline to a device; returns it.", {{"device", "string"}}},     \
-      {CLS ":enable_attention_slicing", pipe_enable_attention_slicing,                             \
+      {CLS ":enable_attention_slicing",                                                            \
+       pipe_enable_attention_slicing,                                                              \
        "Accepted for diffusers' sake: attention is computed in slices always.",                    \
        {{"slice_size", "string|integer", "\"auto\""}}},                                            \
-      {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},          \
-      {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},        \
+      {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
+      {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \
        "Encode and decode large images in overlapping tiles, as diffusers' tiled VAE."},           \
-      {CLS ":disable_vae_tiling", pipe_disable_vae_tiling, "Encode and decode in one piece."}
+  {                                                                                                \
+    CLS ":disable_vae_tiling", pipe_disable_vae_tiling, "Encode and decode in one piece."          \
+  }
 
-static const lsdr_func t2i_methods[] = {
-    {LSDR_T2I ":__call", pipe_call, "Text to image, with diffusers' arguments.",
-     {{"opts", "table"}}, t2i_call_options},
-    PIPE_METHODS(LSDR_T2I),
-    {0}};
+static const lsdr_func t2i_methods[] = {{LSDR_T2I ":__call",
+                                         pipe_call,
+                                         "Text to image, with diffusers' arguments.",
+                                         {{"opts", "table"}},
+                                         t2i_call_options},
+                                        PIPE_METHODS(LSDR_T2I),
+                                        {0}};
 
-static const lsdr_func i2i_methods[] = {
-    {LSDR_I2I ":__call", pipe_call, "Image to image, with diffusers' arguments.",
-     {{"opts", "table"}}, i2i_call_options},
-    PIPE_METHODS(LSDR_I2I),
-    {0}};
+static const lsdr_func i2i_methods[] = {{LSDR_I2I ":__call",
+                                         pipe_call,
+                                         "Image to image, with diffusers' arguments.",
+                                         {{"opts", "table"}},
+                                         i2i_call_options},
+                                        PIPE_METHODS(LSDR_I2I),
+                                        {0}};
 
 static const lsdr_param single_file_options[] = {
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
     {"config", "string", "nil", "a diffusers folder whose configs, tokenizer and scheduler to use"},
     {"tokenizer", "string", "nil", "a tokenizer folder (default: config's, else CLIP ViT-L/14's)"},
-    {"extract_ema", "boolean", "false", "take the EMA weights (model_ema.*) when the file has them"},
+    {"extract_ema", "boolean", "false",
+     "take the EMA weights (model_ema.*) when the file has them"},
     {"scheduler_type", "string", "\"ddim\"", "pndm, lms, euler, euler-ancestral, dpm or ddim"},
     {"prediction_type", "string", "nil", "epsilon or v_prediction (inferred when nil)"},
     {"image_size", "integer", "nil", "512, or 768 for SD 2.x (inferred when nil)"},
     {0}};
 
 static const lsdr_func t2i_class[] = {
-    {"StableDiffusionPipeline.from_pretrained", t2i_from_pretrained,
+    {"StableDiffusionPipeline.from_pretrained",
+     t2i_from_pretrained,
      "Loads a pipeline from a diffusers folder or a Hugging Face hub repo id (\"org/name\").",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      from_pretrained_options},
-    {"StableDiffusionPipeline.from_single_file", t2i_from_single_file,
+    {"StableDiffusionPipeline.from_single_file",
+     t2i_from_single_file,
      "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt.",
      {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
      single_file_options},
     {0}};
 
 static const lsdr_func i2i_class[] = {
-    {"StableDiffusionImg2ImgPipeline.from_pretrained", i2i_from_pretrained,
+    {"StableDiffusionImg2ImgPipeline.from_pretrained",
+     i2i_from_pretrained,
      "Loads an image-to-image pipeline from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      from_pretrained_options},
-    {"StableDiffusionImg2ImgPipeline.from_single_file", i2i_from_single_file,
+    {"StableDiffusionImg2ImgPipeline.from_single_file",
+     i2i_from_single_file,
      "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt.",
      {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
      single_file_options},
@@ -662,8 +681,9 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_pushcfunction(L, pipe_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_getfield(L, -1, "__fields");
-  static const char *const props[] = {"unet", "vae", "text_encoder", "tokenizer", "scheduler",
-                                      "device", "vae_scale_factor", "name_or_path", NULL};
+  static const char *const props[] = {"unet",      "vae",    "text_encoder",     "tokenizer",
+                                      "scheduler", "device", "vae_scale_factor", "name_or_path",
+                                      NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);

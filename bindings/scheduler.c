@@ -27,7 +27,6 @@ typedef struct lsdr_sched {
   int has_arena;
 } lsdr_sched;
 
-
 sdr_scheduler *lsdr_to_scheduler(lua_State *L, int idx) {
   lsdr_sched *b = luaL_testudata(L, idx, LSDR_SCHEDULER);
   return b ? b->s : NULL;
@@ -245,7 +244,7 @@ static int sched_properties(lua_State *L) {
   }
   if (strcmp(k, "num_inference_steps") == 0 || strcmp(k, "step_index") == 0 ||
       strcmp(k, "begin_index") == 0) {
-    int v = k[0] == 'n' ? sdr_scheduler_num_inference_steps(b->s)
+    int v = k[0] == 'n'   ? sdr_scheduler_num_inference_steps(b->s)
             : k[0] == 's' ? sdr_scheduler_step_index(b->s)
                           : sdr_scheduler_begin_index(b->s);
     if ((k[0] == 'n' && v == 0) || (k[0] != 'n' && v < 0))
@@ -276,30 +275,46 @@ static const lsdr_param step_options[] = {
     {0}};
 
 static const lsdr_func methods[] = {
-    {"Scheduler:set_timesteps", m_set_timesteps, "Chooses the timesteps of a run of n steps.",
+    {"Scheduler:set_timesteps",
+     m_set_timesteps,
+     "Chooses the timesteps of a run of n steps.",
      {{"num_inference_steps", "integer"}}},
-    {"Scheduler:set_begin_index", m_set_begin_index,
-     "Where a sliced run (img2img) begins in the timesteps.", {{"begin_index", "integer"}}},
-    {"Scheduler:scale_model_input", m_scale_model_input,
+    {"Scheduler:set_begin_index",
+     m_set_begin_index,
+     "Where a sliced run (img2img) begins in the timesteps.",
+     {{"begin_index", "integer"}}},
+    {"Scheduler:scale_model_input",
+     m_scale_model_input,
      "The sample scaled for the model at timestep t.",
      {{"sample", "Tensor"}, {"timestep", "number|Tensor"}}},
-    {"Scheduler:step", m_step, "One step back: returns {prev_sample = Tensor}.",
-     {{"model_output", "Tensor"}, {"timestep", "number|Tensor"}, {"sample", "Tensor"},
+    {"Scheduler:step",
+     m_step,
+     "One step back: returns {prev_sample = Tensor}.",
+     {{"model_output", "Tensor"},
+      {"timestep", "number|Tensor"},
+      {"sample", "Tensor"},
       {"opts", "table", "nil"}},
      step_options},
-    {"Scheduler:add_noise", m_add_noise, "The original samples noised to timestep t.",
+    {"Scheduler:add_noise",
+     m_add_noise,
+     "The original samples noised to timestep t.",
      {{"original_samples", "Tensor"}, {"noise", "Tensor"}, {"timesteps", "number|Tensor"}}},
     {0}};
 
 static const lsdr_param pretrained_options[] = {
-    {"subfolder", "string", "nil", "e.g. \"scheduler\" in a pipeline folder"}, LSDR_HUB_PARAMS, {0}};
+    {"subfolder", "string", "nil", "e.g. \"scheduler\" in a pipeline folder"},
+    LSDR_HUB_PARAMS,
+    {0}};
 
 #define CLASS(NAME)                                                                                \
   static const lsdr_func NAME##_funcs[] = {                                                        \
-      {#NAME ".from_config", from_config,                                                          \
+      {#NAME ".from_config",                                                                       \
+       from_config,                                                                                \
        "A " #NAME " from another scheduler's config (a table or JSON text).",                      \
        {{"config", "table|string"}, {"kwargs", "table", "nil"}}},                                  \
-      {#NAME ".from_pretrained", from_pretrained, "A " #NAME " from a scheduler_config.json.",      \
+      {#NAME ".from_pretrained",                                                                   \
+       from_pretrained,                                                                            \
+       "A " #NAME " from a scheduler_config.json.",                                                \
        {{"path", "string"}, {"opts", "table", "nil"}},                                             \
        pretrained_options},                                                                        \
       {0}};
@@ -315,8 +330,10 @@ void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
   luaL_getmetatable(L, LSDR_SCHEDULER);
   lua_getfield(L, -1, "__fields");
-  static const char *const props[] = {"config", "timesteps", "sigmas", "init_noise_sigma", "order",
-                                      "num_inference_steps", "step_index", "begin_index",
+  static const char *const props[] = {"config",     "timesteps",
+                                      "sigmas",     "init_noise_sigma",
+                                      "order",      "num_inference_steps",
+                                      "step_index", "begin_index",
                                       "class_name", NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);

@@ -9,9 +9,9 @@
 
 #include <lauxlib.h>
 
-#include "bindings/lsdr.h"      // lsdr_error
+#include "bindings/lsdr.h"           // lsdr_error
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
-#include "kernels/half.h"       // sdr_f16_to_f32, sdr_bf16_to_f32
+#include "kernels/half.h"            // sdr_f16_to_f32, sdr_bf16_to_f32
 
 /* ---- backends of this Lua state --------------------------------------- */
 
@@ -218,23 +218,45 @@ double *lsdr_tensor_host_values(lua_State *L, const lsdr_tensor *t) {
   }
   for (size_t i = 0; i < n; i++) {
     switch (t->t.dtype) {
-    case SDR_F32: out[i] = ((const float *)host)[i]; break;
-    case SDR_F16: out[i] = sdr_f16_to_f32(((const uint16_t *)host)[i]); break;
-    case SDR_BF16: out[i] = sdr_bf16_to_f32(((const uint16_t *)host)[i]); break;
-    case SDR_F64: out[i] = ((const double *)host)[i]; break;
-    case SDR_I64: out[i] = (double)((const int64_t *)host)[i]; break;
-    case SDR_I32: out[i] = ((const int32_t *)host)[i]; break;
-    case SDR_I16: out[i] = ((const int16_t *)host)[i]; break;
-    case SDR_I8: out[i] = ((const int8_t *)host)[i]; break;
-    case SDR_U8: case SDR_BOOL: out[i] = ((const uint8_t *)host)[i]; break;
-    default: out[i] = NAN;
+    case SDR_F32:
+      out[i] = ((const float *)host)[i];
+      break;
+    case SDR_F16:
+      out[i] = sdr_f16_to_f32(((const uint16_t *)host)[i]);
+      break;
+    case SDR_BF16:
+      out[i] = sdr_bf16_to_f32(((const uint16_t *)host)[i]);
+      break;
+    case SDR_F64:
+      out[i] = ((const double *)host)[i];
+      break;
+    case SDR_I64:
+      out[i] = (double)((const int64_t *)host)[i];
+      break;
+    case SDR_I32:
+      out[i] = ((const int32_t *)host)[i];
+      break;
+    case SDR_I16:
+      out[i] = ((const int16_t *)host)[i];
+      break;
+    case SDR_I8:
+      out[i] = ((const int8_t *)host)[i];
+      break;
+    case SDR_U8:
+    case SDR_BOOL:
+      out[i] = ((const uint8_t *)host)[i];
+      break;
+    default:
+      out[i] = NAN;
     }
   }
   free(copy);
   return out;
 }
 
-static int is_integer_dtype(sdr_dtype d) { return d != SDR_F32 && d != SDR_F16 && d != SDR_BF16 && d != SDR_F64; }
+static int is_integer_dtype(sdr_dtype d) {
+  return d != SDR_F32 && d != SDR_F16 && d != SDR_BF16 && d != SDR_F64;
+}
 
 /* torch's layout: tensor([[ 0.1000, -2.0000],\n        [ 3.0000,  4.0000]]), summarised
  * past 1000 elements with the first and last 3 of each dimension. */

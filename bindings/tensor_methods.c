@@ -28,19 +28,40 @@ static int64_t to_int64(double x) {
 
 static void store_value(void *dst, sdr_dtype dtype, size_t i, double x) {
   switch (dtype) {
-  case SDR_F32: ((float *)dst)[i] = (float)x; break;
-  case SDR_F16: ((uint16_t *)dst)[i] = sdr_f32_to_f16((float)x); break;
-  case SDR_BF16: ((uint16_t *)dst)[i] = sdr_f32_to_bf16((float)x); break;
-  case SDR_F64: ((double *)dst)[i] = x; break;
+  case SDR_F32:
+    ((float *)dst)[i] = (float)x;
+    break;
+  case SDR_F16:
+    ((uint16_t *)dst)[i] = sdr_f32_to_f16((float)x);
+    break;
+  case SDR_BF16:
+    ((uint16_t *)dst)[i] = sdr_f32_to_bf16((float)x);
+    break;
+  case SDR_F64:
+    ((double *)dst)[i] = x;
+    break;
   /* Integers: truncated toward zero, then wrapped as numpy's astype does on
    * x86; first clamped so the C conversion is always defined. */
-  case SDR_I64: ((int64_t *)dst)[i] = to_int64(x); break;
-  case SDR_I32: ((int32_t *)dst)[i] = (int32_t)(uint32_t)to_int64(x); break;
-  case SDR_I16: ((int16_t *)dst)[i] = (int16_t)(uint16_t)to_int64(x); break;
-  case SDR_I8: ((int8_t *)dst)[i] = (int8_t)(uint8_t)to_int64(x); break;
-  case SDR_U8: ((uint8_t *)dst)[i] = (uint8_t)to_int64(x); break;
-  case SDR_BOOL: ((uint8_t *)dst)[i] = x != 0; break;
-  default: break;
+  case SDR_I64:
+    ((int64_t *)dst)[i] = to_int64(x);
+    break;
+  case SDR_I32:
+    ((int32_t *)dst)[i] = (int32_t)(uint32_t)to_int64(x);
+    break;
+  case SDR_I16:
+    ((int16_t *)dst)[i] = (int16_t)(uint16_t)to_int64(x);
+    break;
+  case SDR_I8:
+    ((int8_t *)dst)[i] = (int8_t)(uint8_t)to_int64(x);
+    break;
+  case SDR_U8:
+    ((uint8_t *)dst)[i] = (uint8_t)to_int64(x);
+    break;
+  case SDR_BOOL:
+    ((uint8_t *)dst)[i] = x != 0;
+    break;
+  default:
+    break;
   }
 }
 
@@ -416,7 +437,9 @@ static int reduce(lua_State *L, reduction r) {
   free(v);
   if (nan) /* torch propagates NaN through max/min as well */
     acc = NAN;
-  sdr_dtype out = is_float_dtype(t->t.dtype) ? t->t.dtype : (r == RED_MEAN || r == RED_STD ? SDR_F32 : t->t.dtype);
+  sdr_dtype out = is_float_dtype(t->t.dtype)
+                      ? t->t.dtype
+                      : (r == RED_MEAN || r == RED_STD ? SDR_F32 : t->t.dtype);
   lsdr_push_from_host(L, t->storage->be, out, 0, NULL, &acc);
   return 1;
 }
@@ -572,17 +595,24 @@ static int m_permute(lua_State *L) {
 }
 
 static const lsdr_func tensor_methods[] = {
-    {"Tensor:clamp", m_clamp, "Values limited to [min, max] (either may be nil).",
+    {"Tensor:clamp",
+     m_clamp,
+     "Values limited to [min, max] (either may be nil).",
      {{"min", "number", "nil"}, {"max", "number", "nil"}}},
     {"Tensor:round", m_round, "Rounded to the nearest integer, halves to even (torch.round)."},
-    {"Tensor:permute", m_permute,
+    {"Tensor:permute",
+     m_permute,
      "A copy with the dimensions reordered (1-based): t:permute(1, 3, 4, 2) for NCHW to NHWC.",
      {{"dims", "table|integer"}}},
-    {"Tensor:size", m_size, "The shape as a list, or the size of one dimension (1-based).",
+    {"Tensor:size",
+     m_size,
+     "The shape as a list, or the size of one dimension (1-based).",
      {{"dim", "integer", "nil"}}},
     {"Tensor:dim", m_dim, "The number of dimensions."},
     {"Tensor:numel", m_numel, "The number of elements."},
-    {"Tensor:to", m_to, "A copy on another device or in another dtype (itself when unchanged).",
+    {"Tensor:to",
+     m_to,
+     "A copy on another device or in another dtype (itself when unchanged).",
      {{"target", "string|table"}}},
     {"Tensor:float", m_float, "As float32."},
     {"Tensor:half", m_half, "As float16."},
@@ -591,10 +621,14 @@ static const lsdr_func tensor_methods[] = {
     {"Tensor:cpu", m_cpu, "On the CPU."},
     {"Tensor:cuda", m_cuda, "On the GPU."},
     {"Tensor:clone", m_clone, "A copy with its own memory."},
-    {"Tensor:reshape", m_reshape, "A view with another shape (a table or numbers; one may be -1).",
+    {"Tensor:reshape",
+     m_reshape,
+     "A view with another shape (a table or numbers; one may be -1).",
      {{"shape", "table|integer"}}},
     {"Tensor:view", m_reshape, "Same as reshape.", {{"shape", "table|integer"}}},
-    {"Tensor:chunk", m_chunk, "Splits into n pieces along dim (1-based), as torch.chunk.",
+    {"Tensor:chunk",
+     m_chunk,
+     "Splits into n pieces along dim (1-based), as torch.chunk.",
      {{"chunks", "integer"}, {"dim", "integer", "1"}}},
     {"Tensor:item", m_item, "The value of a one-element tensor as a number."},
     {"Tensor:tolist", m_tolist, "Nested Lua lists of the values."},
@@ -606,7 +640,9 @@ static const lsdr_func tensor_methods[] = {
     {"Tensor:abs", m_abs, "Element-wise absolute value."},
     {"Tensor:exp", m_exp, "Element-wise exponential."},
     {"Tensor:sqrt", m_sqrt, "Element-wise square root."},
-    {"Tensor:save_npy", lsdr_tensor_save_npy, "Writes a NumPy .npy file (atomically).",
+    {"Tensor:save_npy",
+     lsdr_tensor_save_npy,
+     "Writes a NumPy .npy file (atomically).",
      {{"path", "string"}}},
     {0}};
 
@@ -630,10 +666,9 @@ void lsdr_open_tensor_methods(lua_State *L) {
     lua_setfield(L, -2, props[i]);
   }
   lua_setfield(L, -2, "__fields");
-  static const luaL_Reg meta[] = {{"__index", tensor_index}, {"__len", tensor_len},
-                                  {"__add", t_add},         {"__sub", t_sub},
-                                  {"__mul", t_mul},         {"__div", t_div},
-                                  {"__unm", t_unm},         {NULL, NULL}};
+  static const luaL_Reg meta[] = {
+      {"__index", tensor_index}, {"__len", tensor_len}, {"__add", t_add}, {"__sub", t_sub},
+      {"__mul", t_mul},          {"__div", t_div},      {"__unm", t_unm}, {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
   lua_pop(L, 2);
 }

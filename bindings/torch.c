@@ -233,8 +233,7 @@ static int torch_cat(lua_State *L) {
     if (!next)
       return lsdr_error(L, "argument 1 (tensors): entry %d is a %s, not a Tensor", i,
                         luaL_typename(L, -1));
-    if (next->t.dtype != acc->t.dtype || next->t.device != acc->t.device ||
-        next->t.ndim != ndim)
+    if (next->t.dtype != acc->t.dtype || next->t.device != acc->t.device || next->t.ndim != ndim)
       return lsdr_error(L, "entry %d differs from the first in dtype, device or dimensions", i);
     int64_t shape[SDR_MAX_DIMS];
     for (int d = 0; d < ndim; d++) {
@@ -264,8 +263,10 @@ static const lsdr_param random_options[] = {
 static const lsdr_param fill_options[] = {
     {"dtype", "table|string", "nil"}, {"device", "string", "\"cpu\""}, {0}};
 
-static const lsdr_param full_options[] = {
-    {"fill_value", "number"}, {"dtype", "table|string", "nil"}, {"device", "string", "\"cpu\""}, {0}};
+static const lsdr_param full_options[] = {{"fill_value", "number"},
+                                          {"dtype", "table|string", "nil"},
+                                          {"device", "string", "\"cpu\""},
+                                          {0}};
 
 static const lsdr_param tensor_options[] = {
     {"dtype", "table|string", "nil", "default: int64 for integers, float32 otherwise"},
@@ -273,22 +274,43 @@ static const lsdr_param tensor_options[] = {
     {0}};
 
 static const lsdr_func torch_funcs[] = {
-    {"torch.randn", torch_randn,
+    {"torch.randn",
+     torch_randn,
      "Normal random numbers, the same as torch.randn with the same seed and generator.",
-     {{"size", "table|integer"}, {"opts", "table", "nil"}}, random_options},
-    {"torch.rand", torch_rand, "Uniform random numbers in [0, 1), as torch.rand.",
-     {{"size", "table|integer"}, {"opts", "table", "nil"}}, random_options},
-    {"torch.zeros", torch_zeros, "A tensor of zeros.",
-     {{"size", "table|integer"}, {"opts", "table", "nil"}}, fill_options},
-    {"torch.ones", torch_ones, "A tensor of ones.",
-     {{"size", "table|integer"}, {"opts", "table", "nil"}}, fill_options},
-    {"torch.full", torch_full, "A tensor filled with opts.fill_value.",
-     {{"size", "table|integer"}, {"opts", "table"}}, full_options},
-    {"torch.tensor", torch_tensor, "A tensor from nested lists of numbers (or a copy of a tensor).",
-     {{"data", "table|number|Tensor"}, {"opts", "table", "nil"}}, tensor_options},
-    {"torch.cat", torch_cat, "Joins tensors along a dimension (1-based), as torch.cat.",
+     {{"size", "table|integer"}, {"opts", "table", "nil"}},
+     random_options},
+    {"torch.rand",
+     torch_rand,
+     "Uniform random numbers in [0, 1), as torch.rand.",
+     {{"size", "table|integer"}, {"opts", "table", "nil"}},
+     random_options},
+    {"torch.zeros",
+     torch_zeros,
+     "A tensor of zeros.",
+     {{"size", "table|integer"}, {"opts", "table", "nil"}},
+     fill_options},
+    {"torch.ones",
+     torch_ones,
+     "A tensor of ones.",
+     {{"size", "table|integer"}, {"opts", "table", "nil"}},
+     fill_options},
+    {"torch.full",
+     torch_full,
+     "A tensor filled with opts.fill_value.",
+     {{"size", "table|integer"}, {"opts", "table"}},
+     full_options},
+    {"torch.tensor",
+     torch_tensor,
+     "A tensor from nested lists of numbers (or a copy of a tensor).",
+     {{"data", "table|number|Tensor"}, {"opts", "table", "nil"}},
+     tensor_options},
+    {"torch.cat",
+     torch_cat,
+     "Joins tensors along a dimension (1-based), as torch.cat.",
      {{"tensors", "table"}, {"dim", "integer", "1"}}},
-    {"torch.load_npy", lsdr_torch_load_npy, "Reads a NumPy .npy file into a tensor.",
+    {"torch.load_npy",
+     lsdr_torch_load_npy,
+     "Reads a NumPy .npy file into a tensor.",
      {{"path", "string"}}},
     {0}};
 
@@ -317,11 +339,11 @@ void lsdr_open_torch(lua_State *L) {
   static const struct {
     const char *name;
     sdr_dtype t;
-  } dtypes[] = {{"float32", SDR_F32}, {"float", SDR_F32},  {"float16", SDR_F16},
+  } dtypes[] = {{"float32", SDR_F32}, {"float", SDR_F32},     {"float16", SDR_F16},
                 {"half", SDR_F16},    {"bfloat16", SDR_BF16}, {"float64", SDR_F64},
-                {"double", SDR_F64},  {"int64", SDR_I64},  {"long", SDR_I64},
-                {"int32", SDR_I32},   {"int", SDR_I32},    {"int16", SDR_I16},
-                {"int8", SDR_I8},     {"uint8", SDR_U8},   {"bool", SDR_BOOL}};
+                {"double", SDR_F64},  {"int64", SDR_I64},     {"long", SDR_I64},
+                {"int32", SDR_I32},   {"int", SDR_I32},       {"int16", SDR_I16},
+                {"int8", SDR_I8},     {"uint8", SDR_U8},      {"bool", SDR_BOOL}};
   for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++) {
     lsdr_push_dtype(L, dtypes[i].t);
     lua_setfield(L, -2, dtypes[i].name);

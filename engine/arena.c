@@ -91,7 +91,8 @@ static void *take(sdr_arena *a, size_t bytes) {
   return p;
 }
 
-int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim, const int64_t *shape) {
+int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim,
+                     const int64_t *shape) {
   if (ndim < 0 || ndim > SDR_MAX_DIMS)
     return sdr_fail("arena: %d dimensions (at most %d)", ndim, SDR_MAX_DIMS);
   sdr_tensor t = sdr_tensor_view(NULL, dtype, a->be->device, ndim, shape);

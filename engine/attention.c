@@ -12,9 +12,9 @@
   } while (0)
 
 int sdr_attn_layer_bind(sdr_attn_layer *at, sdr_weights *w, const char *p, int query_dim,
-                       int context_dim, int heads, int dim_head, int qkv_bias) {
-  *at = (sdr_attn_layer){.query_dim = query_dim, .context_dim = context_dim, .heads = heads,
-                        .dim_head = dim_head};
+                        int context_dim, int heads, int dim_head, int qkv_bias) {
+  *at = (sdr_attn_layer){
+      .query_dim = query_dim, .context_dim = context_dim, .heads = heads, .dim_head = dim_head};
   const int64_t inner = (int64_t)heads * dim_head;
   int rc = 0;
   rc |= sdr_weights_bindf(w, &at->q_w, 2, (int64_t[]){inner, query_dim}, "%s.to_q.weight", p);
@@ -33,7 +33,7 @@ int sdr_attn_layer_bind(sdr_attn_layer *at, sdr_weights *w, const char *p, int q
 static const sdr_tensor *bias_or_null(const sdr_tensor *b) { return b->data ? b : NULL; }
 
 int sdr_attn_layer_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
-                          const sdr_tensor *context, const sdr_attn_layer *at) {
+                           const sdr_tensor *context, const sdr_attn_layer *at) {
   const sdr_tensor *ctx = context ? context : x;
   const int64_t B = x->shape[0], T = x->shape[1], S = ctx->shape[1];
   const int64_t inner = (int64_t)at->heads * at->dim_head;

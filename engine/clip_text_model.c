@@ -61,15 +61,22 @@ static int bind_layer(sdr_weights *w, sdr_clip_layer *l, int i, const sdr_clip_t
     int ndim;
     int64_t shape[2];
   } items[] = {
-      {&l->ln1_w, "layer_norm1.weight", 1, {D}},     {&l->ln1_b, "layer_norm1.bias", 1, {D}},
-      {&l->q_w, "self_attn.q_proj.weight", 2, {D, D}}, {&l->q_b, "self_attn.q_proj.bias", 1, {D}},
-      {&l->k_w, "self_attn.k_proj.weight", 2, {D, D}}, {&l->k_b, "self_attn.k_proj.bias", 1, {D}},
-      {&l->v_w, "self_attn.v_proj.weight", 2, {D, D}}, {&l->v_b, "self_attn.v_proj.bias", 1, {D}},
+      {&l->ln1_w, "layer_norm1.weight", 1, {D}},
+      {&l->ln1_b, "layer_norm1.bias", 1, {D}},
+      {&l->q_w, "self_attn.q_proj.weight", 2, {D, D}},
+      {&l->q_b, "self_attn.q_proj.bias", 1, {D}},
+      {&l->k_w, "self_attn.k_proj.weight", 2, {D, D}},
+      {&l->k_b, "self_attn.k_proj.bias", 1, {D}},
+      {&l->v_w, "self_attn.v_proj.weight", 2, {D, D}},
+      {&l->v_b, "self_attn.v_proj.bias", 1, {D}},
       {&l->o_w, "self_attn.out_proj.weight", 2, {D, D}},
       {&l->o_b, "self_attn.out_proj.bias", 1, {D}},
-      {&l->ln2_w, "layer_norm2.weight", 1, {D}},     {&l->ln2_b, "layer_norm2.bias", 1, {D}},
-      {&l->fc1_w, "mlp.fc1.weight", 2, {I, D}},      {&l->fc1_b, "mlp.fc1.bias", 1, {I}},
-      {&l->fc2_w, "mlp.fc2.weight", 2, {D, I}},      {&l->fc2_b, "mlp.fc2.bias", 1, {D}},
+      {&l->ln2_w, "layer_norm2.weight", 1, {D}},
+      {&l->ln2_b, "layer_norm2.bias", 1, {D}},
+      {&l->fc1_w, "mlp.fc1.weight", 2, {I, D}},
+      {&l->fc1_b, "mlp.fc1.bias", 1, {I}},
+      {&l->fc2_w, "mlp.fc2.weight", 2, {D, I}},
+      {&l->fc2_b, "mlp.fc2.bias", 1, {D}},
   };
   for (size_t k = 0; k < sizeof items / sizeof items[0]; k++)
     if (sdr_weights_bindf(w, items[k].t, items[k].ndim, items[k].shape, "%s.%d.%s", pre, i,
@@ -107,9 +114,8 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
   }
   TRY(sdr_weights_bind(&m->weights, &m->tok_emb, "text_model.embeddings.token_embedding.weight", 2,
                        (int64_t[]){c->vocab_size, D}));
-  TRY(sdr_weights_bind(&m->weights, &m->pos_emb,
-                       "text_model.embeddings.position_embedding.weight", 2,
-                       (int64_t[]){c->max_position_embeddings, D}));
+  TRY(sdr_weights_bind(&m->weights, &m->pos_emb, "text_model.embeddings.position_embedding.weight",
+                       2, (int64_t[]){c->max_position_embeddings, D}));
   for (int i = 0; i < c->num_hidden_layers; i++)
     TRY(bind_layer(&m->weights, &m->layers[i], i, c));
   TRY(sdr_weights_bind(&m->weights, &m->final_ln_w, "text_model.final_layer_norm.weight", 1,
@@ -132,8 +138,8 @@ void sdr_clip_text_model_free(sdr_clip_text_model *m) {
 }
 
 /* CLIPEncoderLayer: x (B, T, D) -> out (B, T, D). */
-static int encoder_layer(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out,
-                         const sdr_tensor *x, const sdr_clip_layer *l) {
+static int encoder_layer(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
+                         const sdr_clip_layer *l) {
   const sdr_clip_text_config *c = &m->cfg;
   sdr_backend *be = m->be;
   const int64_t B = x->shape[0], T = x->shape[1], D = c->hidden_size, I = c->intermediate_size;
@@ -189,9 +195,9 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
       last_hidden->shape[2] != D)
     return sdr_fail("text_encoder: last_hidden_state must be (%lld, %lld, %lld)", (long long)B,
                     (long long)T, (long long)D);
-  if (hidden_states &&
-      (hidden_states->ndim != 4 || hidden_states->shape[0] != L + 1 ||
-       hidden_states->shape[1] != B || hidden_states->shape[2] != T || hidden_states->shape[3] != D))
+  if (hidden_states && (hidden_states->ndim != 4 || hidden_states->shape[0] != L + 1 ||
+                        hidden_states->shape[1] != B || hidden_states->shape[2] != T ||
+                        hidden_states->shape[3] != D))
     return sdr_fail("text_encoder: hidden_states must be (%d, %lld, %lld, %lld)", L + 1,
                     (long long)B, (long long)T, (long long)D);
 

@@ -34,8 +34,7 @@ static int check_model_index(const char *dir) {
   for (size_t i = 0; i < sizeof need / sizeof need[0] && rc == 0; i++) {
     const char *cls[2];
     int n = 0;
-    if (!sdr_json_has(&j, need[i]) ||
-        sdr_json_string_array(&j, need[i], cls, 2, &n) != 0 || n != 2)
+    if (!sdr_json_has(&j, need[i]) || sdr_json_string_array(&j, need[i], cls, 2, &n) != 0 || n != 2)
       rc = sdr_fail("%s: the pipeline has no \"%s\" component", path, need[i]);
   }
   sdr_json_free(&j);
@@ -80,12 +79,11 @@ int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const c
     sdr_fail_prefix("%s: ", sub);
     goto fail;
   }
-  if (p->text_encoder.cfg.hidden_size != p->unet.cfg.cross_attention_dim[0])
-    {
-      sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir,
-               p->text_encoder.cfg.hidden_size, p->unet.cfg.cross_attention_dim[0]);
-      goto fail;
-    }
+  if (p->text_encoder.cfg.hidden_size != p->unet.cfg.cross_attention_dim[0]) {
+    sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir,
+             p->text_encoder.cfg.hidden_size, p->unet.cfg.cross_attention_dim[0]);
+    goto fail;
+  }
   sdr_arena_init(&p->arena, be);
   return 0;
 fail:
@@ -239,7 +237,8 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
     return sdr_fail("height %d and width %d must be multiples of %d for this model", height, width,
                     f * down);
   if (g->num_inference_steps < 1)
-    return sdr_fail("num_inference_steps must be a positive number, got %d", g->num_inference_steps);
+    return sdr_fail("num_inference_steps must be a positive number, got %d",
+                    g->num_inference_steps);
   if (g->num_images_per_prompt < 1)
     return sdr_fail("num_images_per_prompt must be a positive number, got %d",
                     g->num_images_per_prompt);
@@ -423,8 +422,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
   if (g->image) {
-    first = sdr_img2img_t_start(g->num_inference_steps, g->strength,
-                                sdr_scheduler_order(p->scheduler));
+    first =
+        sdr_img2img_t_start(g->num_inference_steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
       sdr_fail("strength %g with %d steps leaves no step to run", g->strength,
                g->num_inference_steps);
@@ -526,10 +525,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       sdr_arena_mark m = sdr_arena_get_mark(a);
       sdr_tensor z, img;
       TRY(sdr_tensor_narrow0(&z, &latents, b, chunk));
-      TRY(sdr_arena_tensor(a, &img, SDR_F32, 4,
-                           (int64_t[]){chunk, img_shape[1], height, width}));
+      TRY(sdr_arena_tensor(a, &img, SDR_F32, 4, (int64_t[]){chunk, img_shape[1], height, width}));
       TRY((p->vae_tiling ? sdr_vae_decode_tiled : sdr_vae_decode)(&p->vae, a, &img, &z));
-      TRY(sdr_download(be, out->data + (size_t)b * per, img.data, (size_t)chunk * per * sizeof(float)));
+      TRY(sdr_download(be, out->data + (size_t)b * per, img.data,
+                       (size_t)chunk * per * sizeof(float)));
       sdr_arena_release(a, m);
       if (sdr_interrupt_check() != 0)
         goto fail;

@@ -11,7 +11,10 @@
 
 int sdr_resnet_block_bind(sdr_resnet_block *r, sdr_weights *w, const char *p, int cin, int cout,
                           int temb_channels, int groups, float eps, float output_scale_factor) {
-  *r = (sdr_resnet_block){.in_channels = cin, .out_channels = cout, .groups = groups, .eps = eps,
+  *r = (sdr_resnet_block){.in_channels = cin,
+                          .out_channels = cout,
+                          .groups = groups,
+                          .eps = eps,
                           .output_scale_factor = output_scale_factor};
   if (cin % groups || cout % groups)
     return sdr_fail("%s: %d and %d channels do not split into %d groups", p, cin, cout, groups);

@@ -39,9 +39,13 @@ int sdr_transformer_2d_bind(sdr_transformer_2d *t, sdr_weights *w, const char *p
                             int heads, int dim_head, int layers, int groups, int context_dim,
                             int linear_projection) {
   const int D = heads * dim_head;
-  *t = (sdr_transformer_2d){.channels = channels, .heads = heads, .dim_head = dim_head,
-                            .groups = groups, .layers = layers,
-                            .linear_projection = linear_projection, .context_dim = context_dim,
+  *t = (sdr_transformer_2d){.channels = channels,
+                            .heads = heads,
+                            .dim_head = dim_head,
+                            .groups = groups,
+                            .layers = layers,
+                            .linear_projection = linear_projection,
+                            .context_dim = context_dim,
                             .ff_inner = 4 * D};
   if (channels % groups)
     return sdr_fail("%s: %d channels do not split into %d groups", p, channels, groups);
@@ -53,7 +57,8 @@ int sdr_transformer_2d_bind(sdr_transformer_2d *t, sdr_weights *w, const char *p
   rc |= sdr_weights_bindf(w, &t->norm_b, 1, (int64_t[]){channels}, "%s.norm.bias", p);
   if (linear_projection) {
     rc |= sdr_weights_bindf(w, &t->proj_in_w, 2, (int64_t[]){D, channels}, "%s.proj_in.weight", p);
-    rc |= sdr_weights_bindf(w, &t->proj_out_w, 2, (int64_t[]){channels, D}, "%s.proj_out.weight", p);
+    rc |=
+        sdr_weights_bindf(w, &t->proj_out_w, 2, (int64_t[]){channels, D}, "%s.proj_out.weight", p);
   } else {
     rc |= sdr_weights_bindf(w, &t->proj_in_w, 4, (int64_t[]){D, channels, 1, 1},
                             "%s.proj_in.weight", p);
@@ -104,9 +109,8 @@ fail:
   return -1;
 }
 
-int sdr_transformer_2d_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out,
-                               const sdr_tensor *x, const sdr_tensor *context,
-                               const sdr_transformer_2d *t) {
+int sdr_transformer_2d_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
+                               const sdr_tensor *context, const sdr_transformer_2d *t) {
   const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   const int64_t D = (int64_t)t->heads * t->dim_head, N = H * W;
   const int to_tokens[4] = {0, 2, 3, 1}, to_map[4] = {0, 3, 1, 2};

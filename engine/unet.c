@@ -128,7 +128,8 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
    * attention in float32 always, the GPU accumulates in float32. */
   TRY(refuse(&j, "time_cond_proj_dim", NULL));
   TRY(refuse(&j, "encoder_hid_dim", NULL));
-  if (sdr_json_int_or(&j, "conv_in_kernel", 3) != 3 || sdr_json_int_or(&j, "conv_out_kernel", 3) != 3) {
+  if (sdr_json_int_or(&j, "conv_in_kernel", 3) != 3 ||
+      sdr_json_int_or(&j, "conv_out_kernel", 3) != 3) {
     sdr_fail("%s: only 3x3 conv_in and conv_out kernels are supported", path);
     goto fail;
   }
@@ -165,7 +166,8 @@ static int bind(sdr_unet *u) {
   const int n = c->nblocks, C0 = c->block_out_channels[0], T = 4 * C0;
   char p[256];
   int rc = 0;
-  rc |= sdr_weights_bind(w, &u->conv_in_w, "conv_in.weight", 4, (int64_t[]){C0, c->in_channels, 3, 3});
+  rc |= sdr_weights_bind(w, &u->conv_in_w, "conv_in.weight", 4,
+                         (int64_t[]){C0, c->in_channels, 3, 3});
   rc |= sdr_weights_bind(w, &u->conv_in_b, "conv_in.bias", 1, (int64_t[]){C0});
   rc |= sdr_weights_bind(w, &u->time_1_w, "time_embedding.linear_1.weight", 2, (int64_t[]){T, C0});
   rc |= sdr_weights_bind(w, &u->time_1_b, "time_embedding.linear_1.bias", 1, (int64_t[]){T});
@@ -378,8 +380,7 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     for (int j = 0; j < b->nlayers; j++) {
       const sdr_tensor *skip = &skips[--nskips];
       sdr_tensor cat;
-      TRY(sdr_arena_tensor(a, &cat, SDR_F32, 4,
-                           (int64_t[]){B, h.shape[1] + skip->shape[1], H, W}));
+      TRY(sdr_arena_tensor(a, &cat, SDR_F32, 4, (int64_t[]){B, h.shape[1] + skip->shape[1], H, W}));
       TRY(sdr_concat(be, &cat, &h, skip, 1));
       TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &cat, &temb_act, &b->resnets[j]));

@@ -57,7 +57,8 @@ int sdr_vae_config_load(sdr_vae_config *c, const char *path) {
   c->scaling_factor = (float)d;
   TRY(sdr_json_bool_opt(&j, "use_quant_conv", 1, &c->use_quant_conv));
   TRY(sdr_json_bool_opt(&j, "use_post_quant_conv", 1, &c->use_post_quant_conv));
-  if (sdr_json_string_or(&j, "act_fn", "silu") && strcmp(sdr_json_string_or(&j, "act_fn", "silu"), "silu")) {
+  if (sdr_json_string_or(&j, "act_fn", "silu") &&
+      strcmp(sdr_json_string_or(&j, "act_fn", "silu"), "silu")) {
     sdr_fail("%s: act_fn \"%s\" is not supported", path, sdr_json_string_or(&j, "act_fn", ""));
     goto fail;
   }
@@ -133,7 +134,8 @@ static int bind_encoder(sdr_vae *v) {
       return sdr_fail("out of memory");
     for (int j = 0; j < b->nlayers; j++) {
       snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d", i, j);
-      rc |= sdr_resnet_block_bind(&b->resnets[j], w, p, j == 0 ? in : out, out, 0, g, VAE_EPS, 1.0f);
+      rc |=
+          sdr_resnet_block_bind(&b->resnets[j], w, p, j == 0 ? in : out, out, 0, g, VAE_EPS, 1.0f);
     }
     if (b->has_sample) {
       snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0", i);
@@ -186,12 +188,13 @@ static int bind_decoder(sdr_vae *v) {
   rc |= sdr_weights_bind(w, &d->norm_out_b, "decoder.conv_norm_out.bias", 1, (int64_t[]){C0});
   rc |= sdr_weights_bind(w, &d->conv_out_w, "decoder.conv_out.weight", 4,
                          (int64_t[]){c->out_channels, C0, 3, 3});
-  rc |= sdr_weights_bind(w, &d->conv_out_b, "decoder.conv_out.bias", 1,
-                         (int64_t[]){c->out_channels});
+  rc |=
+      sdr_weights_bind(w, &d->conv_out_b, "decoder.conv_out.bias", 1, (int64_t[]){c->out_channels});
   return rc;
 }
 
-int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *variant, int keep_dtype) {
+int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *variant,
+                 int keep_dtype) {
   memset(v, 0, sizeof *v);
   v->be = be;
   char path[4096];
@@ -203,21 +206,23 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
   char **files = sdr_find_weight_files(dir, NULL, "diffusion_pytorch_model", variant, -1, &nfiles);
   if (!files)
     return -1;
-  int rc = sdr_weights_open(&v->weights, be, "vae", (const char *const *)files, (int)nfiles,
-                            keep_dtype);
+  int rc =
+      sdr_weights_open(&v->weights, be, "vae", (const char *const *)files, (int)nfiles, keep_dtype);
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
   const int L2 = 2 * v->cfg.latent_channels, L = v->cfg.latent_channels;
   rc = bind_encoder(v) | bind_decoder(v);
   if (v->cfg.use_quant_conv) {
-    rc |= sdr_weights_bind(&v->weights, &v->quant_w, "quant_conv.weight", 4, (int64_t[]){L2, L2, 1, 1});
+    rc |= sdr_weights_bind(&v->weights, &v->quant_w, "quant_conv.weight", 4,
+                           (int64_t[]){L2, L2, 1, 1});
     rc |= sdr_weights_bind(&v->weights, &v->quant_b, "quant_conv.bias", 1, (int64_t[]){L2});
   }
   if (v->cfg.use_post_quant_conv) {
     rc |= sdr_weights_bind(&v->weights, &v->post_quant_w, "post_quant_conv.weight", 4,
                            (int64_t[]){L, L, 1, 1});
-    rc |= sdr_weights_bind(&v->weights, &v->post_quant_b, "post_quant_conv.bias", 1, (int64_t[]){L});
+    rc |=
+        sdr_weights_bind(&v->weights, &v->post_quant_b, "post_quant_conv.bias", 1, (int64_t[]){L});
   }
   if (rc != 0 || sdr_weights_finish(&v->weights) != 0) {
     sdr_vae_free(v);

@@ -12,10 +12,10 @@
 
 static lua_State *complete_L;
 
-static const char *const keywords[] = {
-    "and",   "break", "do",     "else", "elseif", "end",   "false", "for",   "function", "goto", "if",
-    "in",    "local", "nil",    "not",  "or",     "repeat", "return", "then", "true",     "until",
-    "while", NULL};
+static const char *const keywords[] = {"and",   "break", "do",       "else",  "elseif", "end",
+                                       "false", "for",   "function", "goto",  "if",     "in",
+                                       "local", "nil",   "not",      "or",    "repeat", "return",
+                                       "then",  "true",  "until",    "while", NULL};
 
 typedef struct {
   char **items;

@@ -93,7 +93,8 @@ static int display_global(lua_State *L) {
 }
 
 static const lsdr_func display_funcs[] = {
-    {"display", display_global,
+    {"display",
+     display_global,
      "Shows an Image or a list of Images (window, terminal, notebook); prints anything else.",
      {{"value", "any"}}},
     {0}};

@@ -26,15 +26,14 @@
 #define SDREPL_VERSION "0.1.0"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: sdrepl [options] [FILE.lua [args...]]\n"
-          "  -i              stay at the prompt after FILE or -e\n"
-          "  -e CODE         run CODE (may be given more than once)\n"
-          "  -               read the script from standard input\n"
-          "  --export OUT    run FILE as a notebook and write OUT (.html, .md or .ipynb)\n"
-          "  --keep-going    with --export, run the cells after a failing one\n"
-          "  -v, --version   print the version\n"
-          "  -h, --help      print this help\n");
+  fprintf(out, "usage: sdrepl [options] [FILE.lua [args...]]\n"
+               "  -i              stay at the prompt after FILE or -e\n"
+               "  -e CODE         run CODE (may be given more than once)\n"
+               "  -               read the script from standard input\n"
+               "  --export OUT    run FILE as a notebook and write OUT (.html, .md or .ipynb)\n"
+               "  --keep-going    with --export, run the cells after a failing one\n"
+               "  -v, --version   print the version\n"
+               "  -h, --help      print this help\n");
 }
 
 /* arg as lua.c builds it: arg[0] the script, arg[1..] what follows it. */

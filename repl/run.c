@@ -34,8 +34,8 @@ static void on_sigint(int sig) {
   (void)sig;
   sdr_interrupt_request();
   if (code_running && running_L)
-    lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT,
-                1);
+    lua_sethook(running_L, interrupt_hook,
+                LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
 
 void run_install_sigint(lua_State *L) {
