@@ -52,7 +52,7 @@ static void append(unsigned char **out, size_t *n, const void *p, size_t len) {
 
 static void zle(unsigned char **out, size_t *n, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; i++)
-    (*out)[(*n)++] = (unsigned char)(v >> (8 * i));
+    (*out)[(*n)++] = (unsigned char)(i < 8 ? v >> (8 * i) : 0); /* wider fields: zeros above */
 }
 
 /* archive/data.pkl = pickle, archive/data/0..7 = 64 bytes each: a torch zip. */
