@@ -56,7 +56,7 @@ static int check_backend(const char *op, const sdr_backend *be) {
 }
 
 static int missing(const char *op, const sdr_backend *be) {
-  return sdr_fail("%s: not implemented by the %s backend", op, be->name ? be->name : "?");
+  return sdr_fail("%s: the %s backend has no such op", op, be->name ? be->name : "?");
 }
 
 static int check_tensor(const char *op, const sdr_backend *be, const char *name,
