@@ -55,7 +55,7 @@ sdr_backend *lsdr_backend(lua_State *L, sdr_device device) {
       luaL_error(L, "cannot start the CPU backend: %s", sdr_last_error());
     return s->cpu;
   }
-  luaL_error(L, "CUDA is not available: this build of sdrepl has no CUDA backend");
+  luaL_error(L, "CUDA is not available: sdrepl cannot run models on the GPU yet (the CPU works)");
   return NULL;
 }
 

@@ -316,7 +316,9 @@ static const lsdr_func torch_funcs[] = {
 
 static int cuda_is_available(lua_State *L) {
   lsdr_args(L);
-  lua_pushboolean(L, 0); /* this build has no CUDA backend */
+  /* False until the engine runs models on the CUDA backend (kernels/cuda is built
+   * wherever nvcc is found, but nothing above the kernels uses it yet). */
+  lua_pushboolean(L, 0);
   return 1;
 }
 
