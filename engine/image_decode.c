@@ -15,7 +15,8 @@
 
 #include <stb_image.h>
 
-#include "engine/error.h"     // sdr_fail
+#include "engine/error.h"      // sdr_fail
+#include "engine/jpeg_check.h" // sdr_jpeg_check_huffman
 #include "engine/image.h"     // sdr_image, sdr_image_decode, sdr_image_load
 #include "engine/image_png.h" // sdr_png_read_parameters
 
@@ -42,6 +43,9 @@ sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
     sdr_fail("%s: cannot identify image file (empty file)", name);
     return NULL;
   }
+  /* Before stb_image sees it: its Huffman tables can be overrun (engine/jpeg_check.h). */
+  if (sdr_jpeg_check_huffman(data, len, name) != 0)
+    return NULL;
   int w, h, comp;
   if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
     sdr_fail("%s: cannot identify image file (%s)", name, stbi_failure_reason());

@@ -191,3 +191,8 @@ help(Image.Image.resize)
 print = real_print
 check.truthy(printed[1]:find("Image.new(mode, size, color=0)", 1, true), "help(Image.new)")
 check.truthy(printed[2]:find("Image:resize(size, resample=Image.BICUBIC)", 1, true), "help(resize)")
+
+-- A JPEG whose Huffman table claims more than 256 codes would overrun stb_image's
+-- arrays (found by fuzzing); it is refused before stb sees it.
+check.raises("corrupt JPEG (a Huffman table claims 3204 codes",
+             Image.open, (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests/fixtures/hostile/jpeg_dht_overflow.jpg")
