@@ -97,8 +97,12 @@ keys C-d
 wait_for '^SDREPL-EXITED-0$'
 [ -s "$HIST_HOME/sdrepl/history" ] || fail "no history file at $HIST_HOME/sdrepl/history"
 grep -q 'print("recalled " .. x)' "$HIST_HOME/sdrepl/history" || fail "history lacks the last entry"
-tmx kill-session -t "$SESSION"
+# The second session starts before the first is killed: killing a server's last
+# session makes it exit, and a client connecting meanwhile fails.
+first=$SESSION
+SESSION=sdrepl-again
 start_repl "XDG_STATE_HOME=$HIST_HOME" "HOME=$TMP" "SDREPL_INIT="
+tmx kill-session -t "$first"
 type_line 'x = 7'
 clear_screen
 keys Up Up
