@@ -12,7 +12,7 @@ static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(AREN
 void sdr_arena_init(sdr_arena *a, sdr_backend *be) {
   a->be = be;
   a->top = NULL;
-  a->in_use = a->peak = 0;
+  a->in_use = a->peak = a->watched = 0;
 }
 
 static void free_blocks(sdr_arena *a) {
@@ -88,7 +88,31 @@ static void *take(sdr_arena *a, size_t bytes) {
   a->in_use += bytes;
   if (a->in_use > a->peak)
     a->peak = a->in_use;
+  if (a->in_use > a->watched)
+    a->watched = a->in_use;
   return p;
+}
+
+void sdr_arena_watch(sdr_arena *a) { a->watched = a->in_use; }
+
+size_t sdr_arena_watched(const sdr_arena *a) { return a->watched; }
+
+int sdr_arena_reserve(sdr_arena *a, size_t bytes) {
+  bytes = align_up(bytes);
+  if (a->top && a->top->cap - a->top->used >= bytes)
+    return 0;
+  /* A block on top of the rest: marks taken below it stay valid. */
+  return push_block(a, bytes > ARENA_MIN_BLOCK ? bytes : ARENA_MIN_BLOCK);
+}
+
+int sdr_arena_as(sdr_arena *a, sdr_tensor *out, const sdr_tensor *x, sdr_dtype dtype) {
+  if (x->dtype == dtype) {
+    *out = *x;
+    return 0;
+  }
+  if (sdr_arena_tensor(a, out, dtype, x->ndim, x->shape) != 0)
+    return -1;
+  return sdr_cast(a->be, out, x);
 }
 
 int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim,

@@ -24,6 +24,7 @@ typedef struct sdr_arena {
   sdr_arena_block *top;
   size_t in_use; /* bytes handed out across blocks, for marks and the peak */
   size_t peak;
+  size_t watched; /* the most in use since sdr_arena_watch */
 } sdr_arena;
 
 typedef struct sdr_arena_mark {
@@ -38,8 +39,19 @@ int sdr_arena_reset(sdr_arena *a);
 sdr_arena_mark sdr_arena_get_mark(const sdr_arena *a);
 void sdr_arena_release(sdr_arena *a, sdr_arena_mark m);
 
+/* Measuring a span of calls: watch, run them, then sdr_arena_watched gives
+ * the most bytes that were in use at once meanwhile. */
+void sdr_arena_watch(sdr_arena *a);
+size_t sdr_arena_watched(const sdr_arena *a);
+/* The next `bytes` of requests (counted as in_use counts them) come from one
+ * block without allocating: what a call recorded into a CUDA graph needs. */
+int sdr_arena_reserve(sdr_arena *a, size_t bytes);
+
 /* A new contiguous tensor from the arena (256-byte aligned):
  *   sdr_arena_tensor(a, &x, SDR_F32, 3, (int64_t[]){B, T, D}) */
 int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim, const int64_t *shape);
+/* x as dtype: *out = *x when x already has it, else a copy cast into the arena
+ * (a model's float32 inputs in the dtype it computes in). */
+int sdr_arena_as(sdr_arena *a, sdr_tensor *out, const sdr_tensor *x, sdr_dtype dtype);
 
 #endif

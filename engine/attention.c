@@ -42,10 +42,10 @@ int sdr_attn_layer_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const
                     (long long)ctx->shape[2], at->context_dim);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor q, k, v, o;
-  TRY(sdr_arena_tensor(a, &q, SDR_F32, 3, (int64_t[]){B, T, inner}));
-  TRY(sdr_arena_tensor(a, &k, SDR_F32, 3, (int64_t[]){B, S, inner}));
-  TRY(sdr_arena_tensor(a, &v, SDR_F32, 3, (int64_t[]){B, S, inner}));
-  TRY(sdr_arena_tensor(a, &o, SDR_F32, 3, (int64_t[]){B, T, inner}));
+  TRY(sdr_arena_tensor(a, &q, x->dtype, 3, (int64_t[]){B, T, inner}));
+  TRY(sdr_arena_tensor(a, &k, x->dtype, 3, (int64_t[]){B, S, inner}));
+  TRY(sdr_arena_tensor(a, &v, x->dtype, 3, (int64_t[]){B, S, inner}));
+  TRY(sdr_arena_tensor(a, &o, x->dtype, 3, (int64_t[]){B, T, inner}));
   TRY(sdr_linear(be, &q, x, &at->q_w, bias_or_null(&at->q_b)));
   TRY(sdr_linear(be, &k, ctx, &at->k_w, bias_or_null(&at->k_b)));
   TRY(sdr_linear(be, &v, ctx, &at->v_w, bias_or_null(&at->v_b)));

@@ -89,6 +89,7 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
                              const char *variant, int keep_dtype) {
   memset(m, 0, sizeof *m);
   m->be = be;
+  m->act = sdr_backend_act_dtype(be, keep_dtype);
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (sdr_clip_text_config_load(&m->cfg, path) != 0)
@@ -146,15 +147,15 @@ static int encoder_layer(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out, 
   const int64_t btd[3] = {B, T, D};
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, q, k, v, att, o, r, f1, f1a;
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &q, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &k, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &v, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &att, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &o, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &r, SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &f1, SDR_F32, 3, (int64_t[]){B, T, I}));
-  TRY(sdr_arena_tensor(a, &f1a, SDR_F32, 3, (int64_t[]){B, T, I}));
+  TRY(sdr_arena_tensor(a, &h, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &q, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &k, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &v, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &att, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &o, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &r, x->dtype, 3, btd));
+  TRY(sdr_arena_tensor(a, &f1, x->dtype, 3, (int64_t[]){B, T, I}));
+  TRY(sdr_arena_tensor(a, &f1a, x->dtype, 3, (int64_t[]){B, T, I}));
 
   /* self-attention block (CLIPAttention: q scaled by head_dim^-0.5, causal mask) */
   TRY(sdr_layer_norm(be, &h, x, &l->ln1_w, &l->ln1_b, c->layer_norm_eps));
@@ -206,9 +207,9 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
   /* Each stage is written where it is wanted: into hidden_states[i] when the
    * caller asked for them, else into two buffers used in turn. */
   sdr_tensor stage[2], x, pos, tok;
-  TRY(sdr_arena_tensor(a, &stage[0], SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &stage[1], SDR_F32, 3, btd));
-  TRY(sdr_arena_tensor(a, &tok, SDR_F32, 3, btd));
+  TRY(sdr_arena_tensor(a, &stage[0], m->act, 3, btd));
+  TRY(sdr_arena_tensor(a, &stage[1], m->act, 3, btd));
+  TRY(sdr_arena_tensor(a, &tok, m->act, 3, btd));
   TRY(sdr_embedding(be, &tok, &m->tok_emb, ids));
   /* position_embedding(position_ids), as transformers looks it up: the lookup
    * also widens a float16 table to the float32 activations. */
@@ -226,23 +227,33 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
       rc = sdr_upload(be, pos_ids.data, host, (size_t)T * sizeof *host);
     free(host);
     TRY(rc);
-    TRY(sdr_arena_tensor(a, &pos, SDR_F32, 2, (int64_t[]){T, D}));
+    TRY(sdr_arena_tensor(a, &pos, m->act, 2, (int64_t[]){T, D}));
     TRY(sdr_embedding(be, &pos, &m->pos_emb, &pos_ids));
   }
   for (int i = 0; i <= L; i++) {
-    sdr_tensor dst = stage[i % 2];
+    sdr_tensor dst = stage[i % 2], slice, row;
     if (hidden_states) {
-      sdr_tensor slice;
-      TRY(sdr_tensor_narrow0(&slice, hidden_states, i, 1));
-      TRY(sdr_tensor_reshape(&dst, &slice, 3, btd));
+      TRY(sdr_tensor_narrow0(&row, hidden_states, i, 1));
+      TRY(sdr_tensor_reshape(&slice, &row, 3, btd));
+      if (hidden_states->dtype == m->act)
+        dst = slice;
     }
     if (i == 0)
       TRY(sdr_binary(be, &dst, &tok, &pos, SDR_BINARY_ADD));
     else
       TRY(encoder_layer(m, a, &dst, &x, &m->layers[i - 1]));
+    if (hidden_states && hidden_states->dtype != m->act)
+      TRY(sdr_cast(be, &slice, &dst));
     x = dst;
   }
-  TRY(sdr_layer_norm(be, last_hidden, &x, &m->final_ln_w, &m->final_ln_b, c->layer_norm_eps));
+  if (last_hidden->dtype == m->act) {
+    TRY(sdr_layer_norm(be, last_hidden, &x, &m->final_ln_w, &m->final_ln_b, c->layer_norm_eps));
+  } else {
+    sdr_tensor normed;
+    TRY(sdr_arena_tensor(a, &normed, m->act, 3, btd));
+    TRY(sdr_layer_norm(be, &normed, &x, &m->final_ln_w, &m->final_ln_b, c->layer_norm_eps));
+    TRY(sdr_cast(be, last_hidden, &normed));
+  }
   sdr_arena_release(a, mark);
   return 0;
 fail:

@@ -37,6 +37,7 @@ typedef struct sdr_clip_layer {
 typedef struct sdr_clip_text_model {
   sdr_clip_text_config cfg;
   sdr_backend *be;
+  sdr_dtype act; /* what activations are computed in: torch_dtype where the backend can */
   sdr_weights weights;
   sdr_tensor tok_emb;            /* (V, D) */
   sdr_tensor pos_emb;            /* (P, D) */

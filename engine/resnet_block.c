@@ -47,26 +47,26 @@ int sdr_resnet_block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, con
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, h2, t, shortcut;
   /* norm1 -> silu -> conv1 */
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, in_shape));
+  TRY(sdr_arena_tensor(a, &h, x->dtype, 4, in_shape));
   TRY(sdr_group_norm(be, &h, x, &r->norm1_w, &r->norm1_b, r->groups, r->eps, 1));
-  TRY(sdr_arena_tensor(a, &h2, SDR_F32, 4, out_shape));
+  TRY(sdr_arena_tensor(a, &h2, x->dtype, 4, out_shape));
   TRY(sdr_conv2d(be, &h2, &h, &r->conv1_w, &r->conv1_b, 1, 1));
   /* + time_emb_proj(silu(emb))[:, :, None, None] */
   if (r->temb_w.data && temb_act) {
     sdr_tensor proj, proj4;
-    TRY(sdr_arena_tensor(a, &proj, SDR_F32, 2, (int64_t[]){B, Co}));
+    TRY(sdr_arena_tensor(a, &proj, x->dtype, 2, (int64_t[]){B, Co}));
     TRY(sdr_linear(be, &proj, temb_act, &r->temb_w, &r->temb_b));
     TRY(sdr_tensor_reshape(&proj4, &proj, 4, (int64_t[]){B, Co, 1, 1}));
     TRY(sdr_binary(be, &h2, &h2, &proj4, SDR_BINARY_ADD));
   }
   /* norm2 -> silu -> (dropout: none at inference) -> conv2 */
-  TRY(sdr_arena_tensor(a, &t, SDR_F32, 4, out_shape));
+  TRY(sdr_arena_tensor(a, &t, x->dtype, 4, out_shape));
   TRY(sdr_group_norm(be, &t, &h2, &r->norm2_w, &r->norm2_b, r->groups, r->eps, 1));
   TRY(sdr_conv2d(be, &h2, &t, &r->conv2_w, &r->conv2_b, 1, 1));
   /* (shortcut(x) + h) / output_scale_factor */
   const sdr_tensor *sc = x;
   if (r->short_w.data) {
-    TRY(sdr_arena_tensor(a, &shortcut, SDR_F32, 4, out_shape));
+    TRY(sdr_arena_tensor(a, &shortcut, x->dtype, 4, out_shape));
     TRY(sdr_conv2d(be, &shortcut, x, &r->short_w, &r->short_b, 1, 0));
     sc = &shortcut;
   }
@@ -103,7 +103,7 @@ int sdr_downsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const
   const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor padded;
-  TRY(sdr_arena_tensor(a, &padded, SDR_F32, 4, (int64_t[]){B, C, H + 1, W + 1}));
+  TRY(sdr_arena_tensor(a, &padded, x->dtype, 4, (int64_t[]){B, C, H + 1, W + 1}));
   TRY(sdr_pad2d(be, &padded, x, 0, 1, 0, 1));
   TRY(sdr_conv2d(be, out, &padded, &d->conv_w, &d->conv_b, 2, 0));
   sdr_arena_release(a, mark);
@@ -126,7 +126,7 @@ int sdr_upsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const s
   const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor up;
-  TRY(sdr_arena_tensor(a, &up, SDR_F32, 4, (int64_t[]){B, C, 2 * H, 2 * W}));
+  TRY(sdr_arena_tensor(a, &up, x->dtype, 4, (int64_t[]){B, C, 2 * H, 2 * W}));
   TRY(sdr_upsample_nearest2x(be, &up, x));
   TRY(sdr_conv2d(be, out, &up, &u->conv_w, &u->conv_b, 1, 1));
   sdr_arena_release(a, mark);

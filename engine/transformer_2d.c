@@ -87,8 +87,8 @@ static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h, const sdr
   const int64_t bnd[3] = {B, N, D};
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor n, o, ff, gated;
-  TRY(sdr_arena_tensor(a, &n, SDR_F32, 3, bnd));
-  TRY(sdr_arena_tensor(a, &o, SDR_F32, 3, bnd));
+  TRY(sdr_arena_tensor(a, &n, h->dtype, 3, bnd));
+  TRY(sdr_arena_tensor(a, &o, h->dtype, 3, bnd));
   TRY(sdr_layer_norm(be, &n, h, &b->norm1_w, &b->norm1_b, 1e-5f));
   TRY(sdr_attn_layer_forward(be, a, &o, &n, NULL, &b->attn1));
   TRY(sdr_binary(be, h, h, &o, SDR_BINARY_ADD));
@@ -96,8 +96,8 @@ static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h, const sdr
   TRY(sdr_attn_layer_forward(be, a, &o, &n, context, &b->attn2));
   TRY(sdr_binary(be, h, h, &o, SDR_BINARY_ADD));
   TRY(sdr_layer_norm(be, &n, h, &b->norm3_w, &b->norm3_b, 1e-5f));
-  TRY(sdr_arena_tensor(a, &ff, SDR_F32, 3, (int64_t[]){B, N, 2 * (int64_t)F}));
-  TRY(sdr_arena_tensor(a, &gated, SDR_F32, 3, (int64_t[]){B, N, F}));
+  TRY(sdr_arena_tensor(a, &ff, h->dtype, 3, (int64_t[]){B, N, 2 * (int64_t)F}));
+  TRY(sdr_arena_tensor(a, &gated, h->dtype, 3, (int64_t[]){B, N, F}));
   TRY(sdr_linear(be, &ff, &n, &b->ff_in_w, &b->ff_in_b));
   TRY(sdr_geglu(be, &gated, &ff));
   TRY(sdr_linear(be, &o, &gated, &b->ff_out_w, &b->ff_out_b));
@@ -116,18 +116,18 @@ int sdr_transformer_2d_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, c
   const int to_tokens[4] = {0, 2, 3, 1}, to_map[4] = {0, 3, 1, 2};
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor n, map, tokens, tokens4, h;
-  TRY(sdr_arena_tensor(a, &n, SDR_F32, 4, x->shape));
+  TRY(sdr_arena_tensor(a, &n, x->dtype, 4, x->shape));
   TRY(sdr_group_norm(be, &n, x, &t->norm_w, &t->norm_b, t->groups, 1e-6f, 0));
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 3, (int64_t[]){B, N, D}));
+  TRY(sdr_arena_tensor(a, &h, x->dtype, 3, (int64_t[]){B, N, D}));
   TRY(sdr_tensor_reshape(&tokens4, &h, 4, (int64_t[]){B, H, W, D}));
   if (!t->linear_projection) {
     /* proj_in as a 1x1 conv on the map, then (B, D, H, W) -> (B, H*W, D) */
-    TRY(sdr_arena_tensor(a, &map, SDR_F32, 4, (int64_t[]){B, D, H, W}));
+    TRY(sdr_arena_tensor(a, &map, x->dtype, 4, (int64_t[]){B, D, H, W}));
     TRY(sdr_conv2d(be, &map, &n, &t->proj_in_w, &t->proj_in_b, 1, 0));
     TRY(sdr_permute(be, &tokens4, &map, to_tokens));
   } else {
     /* (B, C, H, W) -> (B, H*W, C), then proj_in as a linear layer */
-    TRY(sdr_arena_tensor(a, &tokens, SDR_F32, 4, (int64_t[]){B, H, W, C}));
+    TRY(sdr_arena_tensor(a, &tokens, x->dtype, 4, (int64_t[]){B, H, W, C}));
     TRY(sdr_permute(be, &tokens, &n, to_tokens));
     sdr_tensor flat;
     TRY(sdr_tensor_reshape(&flat, &tokens, 3, (int64_t[]){B, N, C}));
@@ -136,14 +136,14 @@ int sdr_transformer_2d_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, c
   for (int i = 0; i < t->layers; i++)
     TRY(block_forward(be, a, &h, context, &t->blocks[i], t->ff_inner));
   sdr_tensor back;
-  TRY(sdr_arena_tensor(a, &back, SDR_F32, 4, (int64_t[]){B, C, H, W}));
+  TRY(sdr_arena_tensor(a, &back, x->dtype, 4, (int64_t[]){B, C, H, W}));
   if (!t->linear_projection) {
-    TRY(sdr_arena_tensor(a, &map, SDR_F32, 4, (int64_t[]){B, D, H, W}));
+    TRY(sdr_arena_tensor(a, &map, x->dtype, 4, (int64_t[]){B, D, H, W}));
     TRY(sdr_permute(be, &map, &tokens4, to_map));
     TRY(sdr_conv2d(be, &back, &map, &t->proj_out_w, &t->proj_out_b, 1, 0));
   } else {
     sdr_tensor proj, proj4;
-    TRY(sdr_arena_tensor(a, &proj, SDR_F32, 3, (int64_t[]){B, N, C}));
+    TRY(sdr_arena_tensor(a, &proj, x->dtype, 3, (int64_t[]){B, N, C}));
     TRY(sdr_linear(be, &proj, &h, &t->proj_out_w, &t->proj_out_b));
     TRY(sdr_tensor_reshape(&proj4, &proj, 4, (int64_t[]){B, H, W, C}));
     TRY(sdr_permute(be, &back, &proj4, to_map));

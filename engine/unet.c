@@ -256,6 +256,7 @@ int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *var
                   int keep_dtype) {
   memset(u, 0, sizeof *u);
   u->be = be;
+  u->act = sdr_backend_act_dtype(be, keep_dtype);
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (sdr_unet_config_load(&u->cfg, path) != 0)
@@ -320,33 +321,36 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor skips[MAX_SKIPS];
   int nskips = 0;
-  sdr_tensor temb, emb, emb1, temb_act, h, next;
+  sdr_tensor temb, emb, emb1, temb_act, h, next, x, ctx;
+  TRY(sdr_arena_as(a, &x, sample, u->act));
+  TRY(sdr_arena_as(a, &ctx, context, u->act));
+  context = &ctx;
 
   /* time: sinusoidal projection, linear_1, silu, linear_2; resnets take silu(emb) */
-  TRY(sdr_arena_tensor(a, &temb, SDR_F32, 2, (int64_t[]){B, C0}));
+  TRY(sdr_arena_tensor(a, &temb, u->act, 2, (int64_t[]){B, C0}));
   TRY(sdr_timestep_embedding(be, &temb, timesteps, C0, c->flip_sin_to_cos, c->freq_shift, 1.0f,
                              10000));
-  TRY(sdr_arena_tensor(a, &emb1, SDR_F32, 2, (int64_t[]){B, 4 * C0}));
-  TRY(sdr_arena_tensor(a, &emb, SDR_F32, 2, (int64_t[]){B, 4 * C0}));
-  TRY(sdr_arena_tensor(a, &temb_act, SDR_F32, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &emb1, u->act, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &emb, u->act, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &temb_act, u->act, 2, (int64_t[]){B, 4 * C0}));
   TRY(sdr_linear(be, &emb1, &temb, &u->time_1_w, &u->time_1_b));
   TRY(sdr_unary(be, &emb1, &emb1, SDR_UNARY_SILU));
   TRY(sdr_linear(be, &emb, &emb1, &u->time_2_w, &u->time_2_b));
   TRY(sdr_unary(be, &temb_act, &emb, SDR_UNARY_SILU));
 
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, (int64_t[]){B, C0, H, W}));
-  TRY(sdr_conv2d(be, &h, sample, &u->conv_in_w, &u->conv_in_b, 1, 1));
+  TRY(sdr_arena_tensor(a, &h, u->act, 4, (int64_t[]){B, C0, H, W}));
+  TRY(sdr_conv2d(be, &h, &x, &u->conv_in_w, &u->conv_in_b, 1, 1));
   skips[nskips++] = h;
 
   for (int i = 0; i < n; i++) {
     const sdr_unet_block *b = &u->down[i];
     const int64_t ch = c->block_out_channels[i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &b->resnets[j]));
       h = next;
       if (b->has_attn) {
-        TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+        TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
         TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
         h = next;
       }
@@ -355,7 +359,7 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     if (b->has_sample) {
       H = sdr_downsample_size(&b->down, H);
       W = sdr_downsample_size(&b->down, W);
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
       h = next;
       skips[nskips++] = h;
@@ -364,13 +368,13 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
 
   const int64_t Cm = c->block_out_channels[n - 1];
   const int64_t mid_shape[4] = {B, Cm, H, W};
-  TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, mid_shape));
+  TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
   TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[0]));
   h = next;
-  TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, mid_shape));
+  TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
   TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &u->mid_attn));
   h = next;
-  TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, mid_shape));
+  TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
   TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[1]));
   h = next;
 
@@ -380,13 +384,13 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     for (int j = 0; j < b->nlayers; j++) {
       const sdr_tensor *skip = &skips[--nskips];
       sdr_tensor cat;
-      TRY(sdr_arena_tensor(a, &cat, SDR_F32, 4, (int64_t[]){B, h.shape[1] + skip->shape[1], H, W}));
+      TRY(sdr_arena_tensor(a, &cat, u->act, 4, (int64_t[]){B, h.shape[1] + skip->shape[1], H, W}));
       TRY(sdr_concat(be, &cat, &h, skip, 1));
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &cat, &temb_act, &b->resnets[j]));
       h = next;
       if (b->has_attn) {
-        TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+        TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
         TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
         h = next;
       }
@@ -400,17 +404,24 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
       }
       H *= 2;
       W *= 2;
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_upsample_forward(be, a, &next, &h, &b->up));
       h = next;
     }
   }
 
   sdr_tensor normed;
-  TRY(sdr_arena_tensor(a, &normed, SDR_F32, 4, (int64_t[]){B, C0, H, W}));
+  TRY(sdr_arena_tensor(a, &normed, u->act, 4, (int64_t[]){B, C0, H, W}));
   TRY(sdr_group_norm(be, &normed, &h, &u->norm_out_w, &u->norm_out_b, c->norm_num_groups,
                      c->norm_eps, 1));
-  TRY(sdr_conv2d(be, out, &normed, &u->conv_out_w, &u->conv_out_b, 1, 1));
+  if (out->dtype == u->act) {
+    TRY(sdr_conv2d(be, out, &normed, &u->conv_out_w, &u->conv_out_b, 1, 1));
+  } else {
+    sdr_tensor o;
+    TRY(sdr_arena_tensor(a, &o, u->act, 4, out->shape));
+    TRY(sdr_conv2d(be, &o, &normed, &u->conv_out_w, &u->conv_out_b, 1, 1));
+    TRY(sdr_cast(be, out, &o));
+  }
   sdr_arena_release(a, mark);
   return 0;
 fail:

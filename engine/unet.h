@@ -44,6 +44,7 @@ typedef struct sdr_unet_block {
 typedef struct sdr_unet {
   sdr_unet_config cfg;
   sdr_backend *be;
+  sdr_dtype act; /* what activations are computed in: torch_dtype where the backend can */
   sdr_weights weights;
   sdr_tensor conv_in_w;           /* (C0, Cin, 3, 3) */
   sdr_tensor conv_in_b;           /* (C0) */
@@ -65,7 +66,8 @@ int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *var
 void sdr_unet_free(sdr_unet *u);
 
 /* sample (B, Cin, H, W); timesteps (B) float32; context (B, S, cross_attention_dim)
- * -> out (B, Cout, H, W). H and W multiples of 2^(blocks - 1). */
+ * -> out (B, Cout, H, W). H and W multiples of 2^(blocks - 1). sample, context
+ * and out may have any floating dtype; the layers run in u->act between. */
 int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
                      const sdr_tensor *timesteps, const sdr_tensor *context);
 

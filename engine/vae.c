@@ -197,6 +197,7 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
                  int keep_dtype) {
   memset(v, 0, sizeof *v);
   v->be = be;
+  v->act = sdr_backend_act_dtype(be, keep_dtype);
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (sdr_vae_config_load(&v->cfg, path) != 0)
@@ -249,18 +250,18 @@ static int mid_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *x, const sdr_v
   const int to_tokens[3] = {0, 2, 1};
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, n, tok, att, back;
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, x->shape));
+  TRY(sdr_arena_tensor(a, &h, x->dtype, 4, x->shape));
   TRY(sdr_resnet_block_forward(be, a, &h, x, NULL, &m->resnets[0]));
   /* Attention: group_norm on (B, C, H*W), to (B, H*W, C), attend, back, + residual */
-  TRY(sdr_arena_tensor(a, &n, SDR_F32, 4, x->shape));
+  TRY(sdr_arena_tensor(a, &n, x->dtype, 4, x->shape));
   TRY(sdr_group_norm(be, &n, &h, &m->attn_norm_w, &m->attn_norm_b, groups, VAE_EPS, 0));
   sdr_tensor n3, back3;
   TRY(sdr_tensor_reshape(&n3, &n, 3, (int64_t[]){B, C, N}));
-  TRY(sdr_arena_tensor(a, &tok, SDR_F32, 3, (int64_t[]){B, N, C}));
+  TRY(sdr_arena_tensor(a, &tok, x->dtype, 3, (int64_t[]){B, N, C}));
   TRY(sdr_permute(be, &tok, &n3, to_tokens));
-  TRY(sdr_arena_tensor(a, &att, SDR_F32, 3, (int64_t[]){B, N, C}));
+  TRY(sdr_arena_tensor(a, &att, x->dtype, 3, (int64_t[]){B, N, C}));
   TRY(sdr_attn_layer_forward(be, a, &att, &tok, NULL, &m->attn));
-  TRY(sdr_arena_tensor(a, &back, SDR_F32, 4, x->shape));
+  TRY(sdr_arena_tensor(a, &back, x->dtype, 4, x->shape));
   TRY(sdr_tensor_reshape(&back3, &back, 3, (int64_t[]){B, C, N}));
   TRY(sdr_permute(be, &back3, &att, to_tokens));
   TRY(sdr_binary(be, &h, &h, &back, SDR_BINARY_ADD));
@@ -272,14 +273,30 @@ fail:
   return -1;
 }
 
+/* conv2d into out of another dtype than in: through the arena, then cast. */
+static int conv_into(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *in,
+                     const sdr_tensor *w, const sdr_tensor *b, int stride, int padding) {
+  if (out->dtype == in->dtype)
+    return sdr_conv2d(be, out, in, w, b, stride, padding);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor o;
+  int rc = sdr_arena_tensor(a, &o, in->dtype, out->ndim, out->shape);
+  if (rc == 0)
+    rc = sdr_conv2d(be, &o, in, w, b, stride, padding);
+  if (rc == 0)
+    rc = sdr_cast(be, out, &o);
+  sdr_arena_release(a, mark);
+  return rc;
+}
+
 /* conv_norm_out -> silu -> conv_out into out. */
 static int head(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *h,
                 const sdr_vae_coder *c, int groups) {
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor n;
-  TRY(sdr_arena_tensor(a, &n, SDR_F32, 4, h->shape));
+  TRY(sdr_arena_tensor(a, &n, h->dtype, 4, h->shape));
   TRY(sdr_group_norm(be, &n, h, &c->norm_out_w, &c->norm_out_b, groups, VAE_EPS, 1));
-  TRY(sdr_conv2d(be, out, &n, &c->conv_out_w, &c->conv_out_b, 1, 1));
+  TRY(conv_into(be, a, out, &n, &c->conv_out_w, &c->conv_out_b, 1, 1));
   sdr_arena_release(a, mark);
   return 0;
 fail:
@@ -299,21 +316,22 @@ int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tens
     return sdr_fail("vae.encode: the image is %lldx%lld; its sides must be multiples of %d",
                     (long long)W, (long long)H, f);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
-  sdr_tensor h, next;
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, (int64_t[]){B, c->block_out_channels[0], H, W}));
-  TRY(sdr_conv2d(be, &h, x, &v->encoder.conv_in_w, &v->encoder.conv_in_b, 1, 1));
+  sdr_tensor h, next, xa;
+  TRY(sdr_arena_as(a, &xa, x, v->act));
+  TRY(sdr_arena_tensor(a, &h, v->act, 4, (int64_t[]){B, c->block_out_channels[0], H, W}));
+  TRY(sdr_conv2d(be, &h, &xa, &v->encoder.conv_in_w, &v->encoder.conv_in_b, 1, 1));
   for (int i = 0; i < n; i++) {
     const sdr_vae_block *b = &v->encoder.blocks[i];
     const int64_t ch = c->block_out_channels[i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, NULL, &b->resnets[j]));
       h = next;
     }
     if (b->has_sample) {
       H = sdr_downsample_size(&b->down, H);
       W = sdr_downsample_size(&b->down, W);
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
       h = next;
     }
@@ -321,9 +339,9 @@ int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tens
   TRY(mid_forward(be, a, &h, &v->encoder.mid, c->norm_num_groups));
   const int64_t L2 = 2 * c->latent_channels;
   if (c->use_quant_conv) {
-    TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, L2, H, W}));
+    TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, L2, H, W}));
     TRY(head(be, a, &next, &h, &v->encoder, c->norm_num_groups));
-    TRY(sdr_conv2d(be, moments, &next, &v->quant_w, &v->quant_b, 1, 0));
+    TRY(conv_into(be, a, moments, &next, &v->quant_w, &v->quant_b, 1, 0));
   } else {
     TRY(head(be, a, moments, &h, &v->encoder, c->norm_num_groups));
   }
@@ -344,28 +362,29 @@ int sdr_vae_decode(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor
   int64_t H = z->shape[2], W = z->shape[3];
   const int64_t Cl = c->block_out_channels[n - 1];
   sdr_arena_mark mark = sdr_arena_get_mark(a);
-  sdr_tensor h, next, zq;
-  const sdr_tensor *in = z;
+  sdr_tensor h, next, zq, za;
+  TRY(sdr_arena_as(a, &za, z, v->act));
+  const sdr_tensor *in = &za;
   if (c->use_post_quant_conv) {
-    TRY(sdr_arena_tensor(a, &zq, SDR_F32, 4, z->shape));
-    TRY(sdr_conv2d(be, &zq, z, &v->post_quant_w, &v->post_quant_b, 1, 0));
+    TRY(sdr_arena_tensor(a, &zq, v->act, 4, z->shape));
+    TRY(sdr_conv2d(be, &zq, &za, &v->post_quant_w, &v->post_quant_b, 1, 0));
     in = &zq;
   }
-  TRY(sdr_arena_tensor(a, &h, SDR_F32, 4, (int64_t[]){B, Cl, H, W}));
+  TRY(sdr_arena_tensor(a, &h, v->act, 4, (int64_t[]){B, Cl, H, W}));
   TRY(sdr_conv2d(be, &h, in, &v->decoder.conv_in_w, &v->decoder.conv_in_b, 1, 1));
   TRY(mid_forward(be, a, &h, &v->decoder.mid, c->norm_num_groups));
   for (int i = 0; i < n; i++) {
     const sdr_vae_block *b = &v->decoder.blocks[i];
     const int64_t ch = c->block_out_channels[n - 1 - i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, NULL, &b->resnets[j]));
       h = next;
     }
     if (b->has_sample) {
       H *= 2;
       W *= 2;
-      TRY(sdr_arena_tensor(a, &next, SDR_F32, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_upsample_forward(be, a, &next, &h, &b->up));
       h = next;
     }

@@ -44,6 +44,7 @@ typedef struct sdr_vae_coder {
 typedef struct sdr_vae {
   sdr_vae_config cfg;
   sdr_backend *be;
+  sdr_dtype act; /* what activations are computed in: torch_dtype where the backend can */
   sdr_weights weights;
   sdr_vae_coder encoder, decoder;
   sdr_tensor quant_w, quant_b;           /* (2L, 2L, 1, 1), (2L) */

@@ -2,7 +2,8 @@
  * backend, then dispatch to be->ops.
  *
  * After these checks a backend may assume: every tensor is non-NULL, on the
- * backend's device, of an accepted dtype, with the documented shapes, with data
+ * backend's device, of an accepted dtype (activations: one of the backend's
+ * act_dtypes, the same for the output and every activation input of an op), with the documented shapes, with data
  * unless empty, and the output is not empty (empty outputs return 0 here).
  *
  * Aliasing: elementwise ops (unary, binary, affine, softmax, layer_norm,
@@ -46,6 +47,13 @@ static const char *dtype_set_str(unsigned set, char *buf, size_t n) {
 }
 
 /* ---- common checks ---- */
+
+/* The dtypes a backend computes activations in (every activation of one op in
+ * the same one); a backend that says nothing computes in float32. */
+static unsigned act_dtypes(const sdr_backend *be) {
+  return be->act_dtypes ? be->act_dtypes & T_FLOAT : T_F32;
+}
+#define ACT(be) act_dtypes(be)
 
 #define SHAPE(t, buf) sdr_shape_str((t), (buf), sizeof(buf))
 
@@ -205,8 +213,8 @@ int sdr_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
   const char *op = "sdr_linear";
   char a[96], b[96];
   NEED(linear);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   TRY(check_tensor(op, be, "w", w, T_FLOAT));
   TRY(check_opt(op, be, "bias", bias, T_FLOAT));
   if (in->ndim < 1)
@@ -237,9 +245,9 @@ int sdr_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_ten
   const char *op = "sdr_bmm";
   char x[96], y[96];
   NEED(bmm);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "a", a, T_F32));
-  TRY(check_tensor(op, be, "b", b, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "a", a, 1u << out->dtype));
+  TRY(check_tensor(op, be, "b", b, 1u << out->dtype));
   if (a->ndim != 3 || b->ndim != 3)
     return sdr_fail("%s: a %s and b %s must both be (batch, rows, columns)", op, SHAPE(a, x),
                     SHAPE(b, y));
@@ -267,8 +275,8 @@ int sdr_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
   const char *op = "sdr_conv2d";
   char x[96], y[96];
   NEED(conv2d);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   TRY(check_tensor(op, be, "w", w, T_FLOAT));
   TRY(check_opt(op, be, "bias", bias, T_FLOAT));
   if (in->ndim != 4)
@@ -308,8 +316,8 @@ int sdr_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const
   const char *op = "sdr_group_norm";
   char x[96];
   NEED(group_norm);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   TRY(check_opt(op, be, "gamma", gamma, T_FLOAT));
   TRY(check_opt(op, be, "beta", beta, T_FLOAT));
   if (in->ndim < 2)
@@ -332,8 +340,8 @@ int sdr_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const
                    const sdr_tensor *beta, float eps) {
   const char *op = "sdr_layer_norm";
   NEED(layer_norm);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   TRY(check_opt(op, be, "gamma", gamma, T_FLOAT));
   TRY(check_opt(op, be, "beta", beta, T_FLOAT));
   if (in->ndim < 1)
@@ -357,10 +365,10 @@ int sdr_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const s
   const char *op = "sdr_attention";
   char x[96], y[96];
   NEED(attention);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "q", q, T_F32));
-  TRY(check_tensor(op, be, "k", k, T_F32));
-  TRY(check_tensor(op, be, "v", v, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "q", q, 1u << out->dtype));
+  TRY(check_tensor(op, be, "k", k, 1u << out->dtype));
+  TRY(check_tensor(op, be, "v", v, 1u << out->dtype));
   if (q->ndim != 3 || k->ndim != 3)
     return sdr_fail("%s: q %s and k %s must be (B, T, heads*Dh)", op, SHAPE(q, x), SHAPE(k, y));
   if (q->shape[0] != k->shape[0] || q->shape[2] != k->shape[2])
@@ -386,8 +394,8 @@ int sdr_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const s
 int sdr_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
   const char *op = "sdr_softmax";
   NEED(softmax);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   if (in->ndim < 1)
     return sdr_fail("%s: in is a scalar", op);
   TRY(check_same_shape(op, "out", out, in));
@@ -404,8 +412,8 @@ int sdr_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_
   NEED(unary);
   if ((unsigned)uop >= SDR_UNARY_COUNT)
     return sdr_fail("%s: unknown operation %d", op, (int)uop);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   TRY(check_same_shape(op, "out", out, in));
   TRY(check_overlap(op, "out", out, "in", in, 1));
   if (sdr_tensor_numel(out) == 0)
@@ -417,8 +425,8 @@ int sdr_geglu(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
   const char *op = "sdr_geglu";
   char x[96];
   NEED(geglu);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   if (in->ndim < 1 || in->shape[in->ndim - 1] % 2 != 0)
     return sdr_fail("%s: in %s must end in an even dimension", op, SHAPE(in, x));
   int64_t want[SDR_MAX_DIMS];
@@ -453,9 +461,9 @@ int sdr_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_
   NEED(binary);
   if ((unsigned)bop >= SDR_BINARY_COUNT)
     return sdr_fail("%s: unknown operation %d", op, (int)bop);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "a", a, T_F32));
-  TRY(check_tensor(op, be, "b", b, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "a", a, 1u << out->dtype));
+  TRY(check_tensor(op, be, "b", b, 1u << out->dtype));
   int n;
   int64_t shape[SDR_MAX_DIMS];
   if (sdr_broadcast_shape(a, b, &n, shape) < 0)
@@ -471,8 +479,8 @@ int sdr_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_
 int sdr_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alpha, float beta) {
   const char *op = "sdr_affine";
   NEED(affine);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   TRY(check_same_shape(op, "out", out, in));
   TRY(check_overlap(op, "out", out, "in", in, 1));
   if (sdr_tensor_numel(out) == 0)
@@ -486,8 +494,8 @@ int sdr_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *i
   const char *op = "sdr_upsample_nearest2x";
   char x[96];
   NEED(upsample_nearest2x);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   if (in->ndim != 4)
     return sdr_fail("%s: in %s is not (B, C, H, W)", op, SHAPE(in, x));
   int64_t want[4] = {in->shape[0], in->shape[1], 2 * in->shape[2], 2 * in->shape[3]};
@@ -503,8 +511,8 @@ int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, 
   const char *op = "sdr_pad2d";
   char x[96];
   NEED(pad2d);
-  TRY(check_tensor(op, be, "out", out, T_F32));
-  TRY(check_tensor(op, be, "in", in, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
+  TRY(check_tensor(op, be, "in", in, 1u << out->dtype));
   if (in->ndim != 4)
     return sdr_fail("%s: in %s is not (B, C, H, W)", op, SHAPE(in, x));
   if (left < 0 || right < 0 || top < 0 || bottom < 0)
@@ -588,7 +596,7 @@ int sdr_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
   const char *op = "sdr_embedding";
   char x[96];
   NEED(embedding);
-  TRY(check_tensor(op, be, "out", out, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
   TRY(check_tensor(op, be, "table", table, T_FLOAT));
   TRY(check_tensor(op, be, "ids", ids, T_I64));
   if (table->ndim != 2)
@@ -612,7 +620,7 @@ int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t
   const char *op = "sdr_timestep_embedding";
   char x[96];
   NEED(timestep_embedding);
-  TRY(check_tensor(op, be, "out", out, T_F32));
+  TRY(check_tensor(op, be, "out", out, ACT(be)));
   TRY(check_tensor(op, be, "t", t, T_F32));
   if (t->ndim != 1) /* diffusers: "Timesteps should be a 1d-array" */
     return sdr_fail("%s: t %s must be one-dimensional", op, SHAPE(t, x));
@@ -637,4 +645,44 @@ int sdr_fill(sdr_backend *be, sdr_tensor *out, float value) {
   if (sdr_tensor_numel(out) == 0)
     return 0;
   return be->ops->fill(be, out, value);
+}
+
+/* ---- activations and graphs ---- */
+
+sdr_dtype sdr_backend_act_dtype(const sdr_backend *be, int want) {
+  if (!be || want < 0 || want >= SDR_DTYPE_COUNT)
+    return SDR_F32;
+  return (act_dtypes(be) >> want) & 1 ? (sdr_dtype)want : SDR_F32;
+}
+
+int sdr_graph_supported(const sdr_backend *be) {
+  return be && be->ops && be->ops->graph_begin && be->ops->graph_end && be->ops->graph_replay &&
+         be->ops->graph_destroy;
+}
+
+int sdr_graph_begin(sdr_backend *be) {
+  if (!sdr_graph_supported(be))
+    return sdr_fail("sdr_graph_begin: the %s backend records no graphs", be ? be->name : "?");
+  return be->ops->graph_begin(be);
+}
+
+sdr_graph *sdr_graph_end(sdr_backend *be) {
+  if (!sdr_graph_supported(be)) {
+    sdr_fail("sdr_graph_end: the %s backend records no graphs", be ? be->name : "?");
+    return NULL;
+  }
+  return be->ops->graph_end(be);
+}
+
+int sdr_graph_replay(sdr_backend *be, sdr_graph *g) {
+  if (!sdr_graph_supported(be))
+    return sdr_fail("sdr_graph_replay: the %s backend records no graphs", be ? be->name : "?");
+  if (!g)
+    return sdr_fail("sdr_graph_replay: no graph");
+  return be->ops->graph_replay(be, g);
+}
+
+void sdr_graph_destroy(sdr_backend *be, sdr_graph *g) {
+  if (g && sdr_graph_supported(be))
+    be->ops->graph_destroy(be, g);
 }

@@ -18,8 +18,10 @@
  *
  * Precision: activations are float32 on the CPU; weights (the `w` of linear
  * and conv2d) may be float16 or bfloat16 there and are widened as they are
- * used. A CUDA backend computes in float16 or bfloat16 with float32
- * accumulation. Norm parameters (gamma, beta) and biases follow the weights.
+ * used. A CUDA backend also takes float16 or bfloat16 activations and computes
+ * with float32 accumulation (act_dtypes says which a backend takes; all
+ * activations of one op share one dtype). Norm parameters (gamma, beta) and
+ * biases may have any floating dtype.
  */
 #ifndef SDR_KERNELS_BACKEND_H
 #define SDR_KERNELS_BACKEND_H
@@ -29,6 +31,8 @@
 #include "kernels/tensor.h" // sdr_tensor, sdr_device
 
 typedef struct sdr_backend sdr_backend;
+/* A recorded sequence of ops (a CUDA graph), owned by the backend that made it. */
+typedef struct sdr_graph sdr_graph;
 
 typedef enum sdr_unary_op {
   SDR_UNARY_SILU,       /* x * sigmoid(x) */
@@ -112,6 +116,16 @@ typedef struct sdr_backend_ops {
    * (torch's F.pad(x, (left, right, top, bottom)); the VAE's downsampler pads (0, 1, 0, 1)). */
   int (*pad2d)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
                int top, int bottom);
+
+  /* ---- optional (NULL where a backend cannot): record ops once, replay them ----
+   * Between graph_begin and graph_end ops are recorded, not run, and only ops
+   * may be called. A replay runs them again on the same addresses with the same
+   * scalar arguments, so inputs that change are written into the same buffers
+   * before it. */
+  int (*graph_begin)(sdr_backend *be);
+  sdr_graph *(*graph_end)(sdr_backend *be);
+  int (*graph_replay)(sdr_backend *be, sdr_graph *g);
+  void (*graph_destroy)(sdr_backend *be, sdr_graph *g);
 } sdr_backend_ops;
 
 struct sdr_backend {
@@ -119,6 +133,9 @@ struct sdr_backend {
   sdr_device device;
   const sdr_backend_ops *ops;
   void *impl; /* the backend's own state (threads, streams, handles, workspace) */
+  /* Bit (1 << dtype) for each dtype activations may have on this backend; 0
+   * means float32 only. Models take the weights' dtype when it is here. */
+  unsigned act_dtypes;
 };
 
 /* ---- the calls engine code makes (checked, then dispatched) ---- */
@@ -162,6 +179,17 @@ int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t
 int sdr_fill(sdr_backend *be, sdr_tensor *out, float value);
 int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
               int top, int bottom);
+
+/* The dtype activations take when weights are kept in `want` (-1: as stored):
+ * want itself where the backend computes in it, else float32. */
+sdr_dtype sdr_backend_act_dtype(const sdr_backend *be, int want);
+
+/* Graphs: whether the backend records them, and the checked calls. */
+int sdr_graph_supported(const sdr_backend *be);
+int sdr_graph_begin(sdr_backend *be);
+sdr_graph *sdr_graph_end(sdr_backend *be);
+int sdr_graph_replay(sdr_backend *be, sdr_graph *g);
+void sdr_graph_destroy(sdr_backend *be, sdr_graph *g);
 
 /* Shape of the result of broadcasting a with b (NumPy rules); -1 if they don't broadcast. */
 int sdr_broadcast_shape(const sdr_tensor *a, const sdr_tensor *b, int *ndim, int64_t *shape);

@@ -99,6 +99,7 @@ sdr_backend *sdr_cpu_backend_create(void) {
   }
   be->name = "cpu";
   be->device = SDR_DEVICE_CPU;
+  be->act_dtypes = 1u << SDR_F32;
   be->ops = &cpu_ops;
   be->impl = st;
   if (cpu_reserve_workspace(be, CPU_DEFAULT_WORKSPACE) < 0) {

@@ -294,6 +294,17 @@ void sdr_cuda_graph_destroy(sdr_cuda_graph *g) {
   free(g);
 }
 
+/* The interface's graph ops: sdr_graph is this backend's sdr_cuda_graph. */
+static int graph_begin_op(sdr_backend *be) { return sdr_cuda_graph_begin(be); }
+static sdr_graph *graph_end_op(sdr_backend *be) { return (sdr_graph *)sdr_cuda_graph_end(be); }
+static int graph_replay_op(sdr_backend *be, sdr_graph *g) {
+  return sdr_cuda_graph_replay(be, (sdr_cuda_graph *)g);
+}
+static void graph_destroy_op(sdr_backend *be, sdr_graph *g) {
+  (void)be;
+  sdr_cuda_graph_destroy((sdr_cuda_graph *)g);
+}
+
 /* ---- the backend ---- */
 
 static sdr_backend_ops cuda_ops;
@@ -326,6 +337,10 @@ static const sdr_backend_ops *ops_table(void) {
   o->timestep_embedding = cuda_timestep_embedding;
   o->fill = cuda_fill;
   o->pad2d = cuda_pad2d;
+  o->graph_begin = graph_begin_op;
+  o->graph_end = graph_end_op;
+  o->graph_replay = graph_replay_op;
+  o->graph_destroy = graph_destroy_op;
   return o;
 }
 
@@ -392,6 +407,7 @@ sdr_backend *sdr_cuda_backend_create(const sdr_cuda_options *options) {
   }
   be->name = "cuda";
   be->device = SDR_DEVICE_CUDA;
+  be->act_dtypes = (1u << SDR_F32) | (1u << SDR_F16) | (1u << SDR_BF16);
   be->ops = ops_table();
   be->impl = st;
   st->device = o.device;
