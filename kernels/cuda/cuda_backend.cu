@@ -106,11 +106,79 @@ int sdr_cuda_device_info_get(int device, sdr_cuda_device_info *info) {
 
 /* ---- memory ---- */
 
+/* What the backend holds through cudaMalloc, for sdr_cuda_memory_stats: each
+ * block's size by address (cudaFree is told only the address), sorted. It
+ * lives beside the state (cuda_state_ext, made by sdr_cuda_backend_create) so
+ * the state shared with the op files stays as it is. A block the host could
+ * not record (out of host memory) is counted and never uncounted. */
+typedef struct cuda_block {
+  uintptr_t addr;
+  size_t bytes;
+} cuda_block;
+typedef struct cuda_mem {
+  size_t in_use, peak;
+  cuda_block *blocks;
+  size_t n, cap;
+} cuda_mem;
+typedef struct cuda_state_ext {
+  cuda_state st; /* first: a cuda_state * is the address of its cuda_state_ext */
+  cuda_mem mem;
+} cuda_state_ext;
+
+static cuda_mem *mem_of(cuda_state *st) { return &((cuda_state_ext *)st)->mem; }
+
+/* The first block at or above addr. */
+static size_t mem_find(const cuda_mem *m, uintptr_t addr) {
+  size_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->blocks[mid].addr < addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static void mem_taken(cuda_state *st, void *p, size_t bytes) {
+  cuda_mem *m = mem_of(st);
+  m->in_use += bytes;
+  if (m->in_use > m->peak)
+    m->peak = m->in_use;
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 256;
+    cuda_block *b = (cuda_block *)realloc(m->blocks, cap * sizeof *b);
+    if (!b)
+      return;
+    m->blocks = b;
+    m->cap = cap;
+  }
+  size_t i = mem_find(m, (uintptr_t)p);
+  memmove(m->blocks + i + 1, m->blocks + i, (m->n - i) * sizeof *m->blocks);
+  m->blocks[i].addr = (uintptr_t)p;
+  m->blocks[i].bytes = bytes;
+  m->n++;
+}
+
+/* cudaFree with the block uncounted. */
+static void device_free(cuda_state *st, void *p) {
+  cuda_mem *m = mem_of(st);
+  size_t i = mem_find(m, (uintptr_t)p);
+  if (p && i < m->n && m->blocks[i].addr == (uintptr_t)p) {
+    m->in_use -= m->blocks[i].bytes;
+    memmove(m->blocks + i, m->blocks + i + 1, (m->n - i - 1) * sizeof *m->blocks);
+    m->n--;
+  }
+  cudaFree(p);
+}
+
 static void *device_alloc(cuda_state *st, const char *op, size_t bytes) {
   void *p = NULL;
   cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
-  if (e == cudaSuccess)
+  if (e == cudaSuccess) {
+    mem_taken(st, p, bytes ? bytes : 1);
     return p;
+  }
   cudaGetLastError();
   if (e == cudaErrorMemoryAllocation) {
     size_t fr = 0, tot = 0;
@@ -146,7 +214,7 @@ static void cuda_free(sdr_backend *be, void *ptr) {
       st->deferred[st->ndeferred++] = ptr;
     return;
   }
-  cudaFree(ptr); /* waits for the device; an error here has nobody to go to */
+  device_free(st, ptr); /* waits for the device; an error here has nobody to go to */
 }
 
 /* Raised flags (cuda_state.flags) become the error of this call; then cleared. */
@@ -209,7 +277,7 @@ static int cuda_reserve_workspace(sdr_backend *be, size_t bytes) {
   if (!p)
     return -1;
   CUDA_TRY(op, cudaStreamSynchronize(st->stream)); /* queued ops may still use the old one */
-  cudaFree(st->ws);
+  device_free(st, st->ws);
   st->ws = p;
   st->ws_bytes = bytes;
   return 0;
@@ -245,7 +313,7 @@ sdr_cuda_graph *sdr_cuda_graph_end(sdr_backend *be) {
   cudaError_t e = cudaStreamEndCapture(st->stream, &graph);
   st->capturing = 0;
   for (int i = 0; i < st->ndeferred; i++)
-    cudaFree(st->deferred[i]);
+    device_free(st, st->deferred[i]);
   st->ndeferred = 0;
   if (e != cudaSuccess || !graph) {
     cudaGetLastError();
@@ -398,7 +466,7 @@ sdr_backend *sdr_cuda_backend_create(const sdr_cuda_options *options) {
     return NULL;
   }
   sdr_backend *be = (sdr_backend *)calloc(1, sizeof *be);
-  cuda_state *st = (cuda_state *)calloc(1, sizeof *st);
+  cuda_state *st = (cuda_state *)calloc(1, sizeof(cuda_state_ext));
   if (!be || !st) {
     free(be);
     free(st);
@@ -443,7 +511,19 @@ void sdr_cuda_backend_destroy(sdr_backend *be) {
     if (st->stream)
       cudaStreamDestroy(st->stream);
     cudaGetLastError();
+    free(mem_of(st)->blocks);
   }
   free(st);
   free(be);
+}
+
+int sdr_cuda_memory_stats(sdr_backend *be, size_t *in_use, size_t *peak) {
+  if (!be || be->device != SDR_DEVICE_CUDA || !be->impl)
+    return sdr_fail("sdr_cuda_memory_stats: not a CUDA backend");
+  const cuda_mem *m = mem_of(cuda_state_of(be));
+  if (in_use)
+    *in_use = m->in_use;
+  if (peak)
+    *peak = m->peak;
+  return 0;
 }

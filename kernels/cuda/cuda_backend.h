@@ -85,6 +85,13 @@ sdr_cuda_graph *sdr_cuda_graph_end(sdr_backend *be);
 int sdr_cuda_graph_replay(sdr_backend *be, sdr_cuda_graph *g);
 void sdr_cuda_graph_destroy(sdr_cuda_graph *g);
 
+/* ---- memory (torch.cuda.memory_allocated, max_memory_allocated) ----
+ *
+ * Bytes this backend holds through cudaMalloc now, and the most it held at
+ * once since it was made: tensors, arenas, uploaded weights, its workspace and
+ * cuBLAS's. Not CUDA's own context, nor what cuBLAS keeps for its handle. */
+int sdr_cuda_memory_stats(sdr_backend *be, size_t *in_use, size_t *peak);
+
 #ifdef __cplusplus
 }
 #endif
