@@ -16,10 +16,15 @@
  * SDR_TEST_VERBOSE=1 prints every case. SDR_CUDA_CHECK_DRY=1 runs the cases with
  * CPU backends in place of the GPU, float32 only: no GPU check at all, but every
  * case's shapes pass the CPU's checks (ctest: cuda.test_cuda_ops_cases_on_cpu).
+ * SDR_CUDA_CHECK_EMU=1 runs them on the emulated device of emu_backend.h, every
+ * dtype and the graph replay: float32 arithmetic rounded per op, so it checks the
+ * cases' float16/bfloat16 tolerances and the emulator, not the GPU
+ * (ctest: cuda.test_cuda_ops_emulated).
  */
 #include <time.h>
 
 #include "cuda_check.h"
+#include "emu_backend.h" // sdr_emu_backend_create
 
 static sdr_backend *gpu_simple; /* always the plain attention kernel */
 static sdr_backend *gpu_small;  /* a 1 MiB workspace: conv2d in chunks */
@@ -30,6 +35,7 @@ static const sdr_dtype fdt[3] = {SDR_F32, SDR_F16, SDR_BF16};
  * activations run, so the cases, shapes and comparisons can be checked without
  * a GPU (every comparison is then CPU against CPU). */
 static int dry;
+static int emu;      /* SDR_CUDA_CHECK_EMU=1: the emulated device (emu_backend.h) as the GPU */
 static int nact = 3; /* activation dtypes that run: fdt[0 .. nact) */
 
 /* The op on the GPU with activations in dt. */
@@ -691,7 +697,7 @@ static void test_graph(void) {
   sdr_tensor gy = poisoned(gpu, SDR_F32, SHAPE(B, T, D)),
              gz = poisoned(gpu, SDR_F32, SHAPE(B, T, D));
   sdr_tensor go = poisoned(gpu, SDR_F32, SHAPE(B, T, D));
-  int ok = sdr_cuda_graph_begin(gpu) == 0;
+  int ok = sdr_graph_begin(gpu) == 0;
   ok = ok && sdr_linear(gpu, &gy, &gx, &gw, &gb) == 0;
   ok = ok && sdr_layer_norm(gpu, &gz, &gy, &gg, &gbt, 1e-5f) == 0;
   ok = ok && sdr_attention(gpu, &go, &gz, &gz, &gz, heads, scale, 0) == 0;
@@ -699,7 +705,7 @@ static void test_graph(void) {
   float one = 1.0f;
   int refused = sdr_upload(gpu, gx.data, &one, sizeof one) < 0 && sdr_sync(gpu) < 0 &&
                 sdr_alloc(gpu, 64) == NULL && strstr(sdr_last_error(), "captured");
-  sdr_cuda_graph *graph = sdr_cuda_graph_end(gpu);
+  sdr_graph *graph = sdr_graph_end(gpu);
   if (!ok || !refused || !graph) {
     fprintf(stderr, "FAIL graph: recording (ok %d, refused %d): %s\n", ok, refused,
             sdr_last_error());
@@ -709,7 +715,7 @@ static void test_graph(void) {
     vals x = vals_rand(SHAPE(B, T, D), -1, 1);
     sdr_upload(gpu, gx.data, x.v, (size_t)x.n * sizeof(float));
     repoison(gpu, &go);
-    if (sdr_cuda_graph_replay(gpu, graph) < 0) {
+    if (sdr_graph_replay(gpu, graph) < 0) {
       record_error(op, "replay", SDR_F32);
     } else {
       sdr_tensor cx = put(cpu, &x, SDR_F32), cw = put(cpu, &w, SDR_F32), cb = put(cpu, &b, SDR_F32);
@@ -728,7 +734,7 @@ static void test_graph(void) {
     }
     vals_free(&x);
   }
-  sdr_cuda_graph_destroy(graph);
+  sdr_graph_destroy(gpu, graph);
   drop(gpu, &gx), drop(gpu, &gw), drop(gpu, &gb), drop(gpu, &gg), drop(gpu, &gbt);
   drop(gpu, &gy), drop(gpu, &gz), drop(gpu, &go);
   vals_free(&w), vals_free(&b), vals_free(&g), vals_free(&bt);
@@ -835,10 +841,10 @@ static void run_all(void) {
   test_timestep(320, 1, 0.0f, 1.0f, 10000);
   test_timestep(33, 0, 1.0f, 1.0f, 10000);
   test_timestep(256, 1, 1.0f, 2.0f, 100);
-  if (!dry) {
-    test_errors();
+  if (!dry && !emu)
+    test_errors(); /* the CUDA backend's own messages */
+  if (!dry)
     test_graph();
-  }
 }
 
 int main(void) {
@@ -853,6 +859,24 @@ int main(void) {
     gpu_small = sdr_cpu_backend_create();
     run_all();
     int failed = print_results("dry run: CPU backend against itself, float32 activations");
+    return failed ? 1 : 0;
+  }
+  emu = getenv("SDR_CUDA_CHECK_EMU") && atoi(getenv("SDR_CUDA_CHECK_EMU")) > 0;
+  if (emu) {
+    cpu = sdr_cpu_backend_create();
+    gpu = sdr_emu_backend_create();
+    gpu_simple = sdr_emu_backend_create();
+    gpu_small = sdr_emu_backend_create();
+    if (!cpu || !gpu || !gpu_simple || !gpu_small) {
+      fprintf(stderr, "FAIL: making the backends: %s\n", sdr_last_error());
+      return 1;
+    }
+    run_all();
+    int failed = print_results("emulated device against the CPU backend, every dtype");
+    sdr_emu_backend_destroy(gpu_small);
+    sdr_emu_backend_destroy(gpu_simple);
+    sdr_emu_backend_destroy(gpu);
+    sdr_cpu_backend_destroy(cpu);
     return failed ? 1 : 0;
   }
   if (sdr_cuda_device_count() == 0) {
