@@ -85,6 +85,8 @@ static int bind_layer(sdr_weights *w, sdr_clip_layer *l, int i, const sdr_clip_t
   return 0;
 }
 
+static int bind_all(sdr_clip_text_model *m);
+
 int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char *dir,
                              const char *variant, int keep_dtype) {
   memset(m, 0, sizeof *m);
@@ -106,13 +108,36 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
+  TRY(bind_all(m));
+  TRY(sdr_weights_finish(&m->weights));
+  return 0;
+fail:
+  sdr_clip_text_model_free(m);
+  return -1;
+}
+
+int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_model *src,
+                                sdr_backend *be, int keep_dtype) {
+  memset(dst, 0, sizeof *dst);
+  dst->cfg = src->cfg;
+  dst->be = be;
+  dst->act = sdr_backend_act_dtype(be, keep_dtype);
+  if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
+    return -1;
+  TRY(bind_all(dst));
+  TRY(sdr_weights_finish(&dst->weights));
+  return 0;
+fail:
+  sdr_clip_text_model_free(dst);
+  return -1;
+}
+
+static int bind_all(sdr_clip_text_model *m) {
   const sdr_clip_text_config *c = &m->cfg;
   const int64_t D = c->hidden_size;
   m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
-  if (!m->layers) {
-    sdr_fail("out of memory");
-    goto fail;
-  }
+  if (!m->layers)
+    return sdr_fail("out of memory");
   TRY(sdr_weights_bind(&m->weights, &m->tok_emb, "text_model.embeddings.token_embedding.weight", 2,
                        (int64_t[]){c->vocab_size, D}));
   TRY(sdr_weights_bind(&m->weights, &m->pos_emb, "text_model.embeddings.position_embedding.weight",
@@ -125,10 +150,8 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
                        (int64_t[]){D}));
   /* A buffer older transformers saved; not a weight. */
   sdr_weights_skip(&m->weights, "text_model.embeddings.position_ids");
-  TRY(sdr_weights_finish(&m->weights));
   return 0;
 fail:
-  sdr_clip_text_model_free(m);
   return -1;
 }
 

@@ -52,6 +52,9 @@ int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json
 int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char *dir,
                              const char *variant, int keep_dtype);
 void sdr_clip_text_model_free(sdr_clip_text_model *m);
+/* dst: src's weights bound again on be in keep_dtype (a pipeline moving to a device). */
+int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_model *src,
+                                sdr_backend *be, int keep_dtype);
 
 /* ids (B, T) int64 with T <= P, on the backend. last_hidden (B, T, D) float32
  * gets the output after the final layer norm. hidden_states, when not NULL, is

@@ -107,6 +107,35 @@ void sdr_pipeline_free(sdr_pipeline *p) {
   memset(p, 0, sizeof *p);
 }
 
+int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
+  /* All three bound on the new backend before the old ones go: a failure (out
+   * of GPU memory) leaves the pipeline as it was. */
+  sdr_clip_text_model te;
+  sdr_unet u;
+  sdr_vae v;
+  if (sdr_clip_text_model_copy_to(&te, &p->text_encoder, be, keep_dtype) != 0)
+    return -1;
+  if (sdr_unet_copy_to(&u, &p->unet, be, keep_dtype) != 0) {
+    sdr_clip_text_model_free(&te);
+    return -1;
+  }
+  if (sdr_vae_copy_to(&v, &p->vae, be, keep_dtype) != 0) {
+    sdr_clip_text_model_free(&te);
+    sdr_unet_free(&u);
+    return -1;
+  }
+  sdr_clip_text_model_free(&p->text_encoder);
+  sdr_unet_free(&p->unet);
+  sdr_vae_free(&p->vae);
+  p->text_encoder = te;
+  p->unet = u;
+  p->vae = v;
+  sdr_arena_free(&p->arena);
+  sdr_arena_init(&p->arena, be);
+  p->be = be;
+  return 0;
+}
+
 int sdr_pipeline_default_size(const sdr_pipeline *p) {
   return p->unet.cfg.sample_size * sdr_vae_scale_factor(&p->vae);
 }
@@ -324,6 +353,57 @@ fail:
   return rc;
 }
 
+/* One UNet call of the denoising loop. Where the backend records graphs, the
+ * first call runs as it is while the arena measures it, the second is recorded
+ * (its memory reserved first, so nothing is allocated while recording) and
+ * every call from then on replays the recording: the inputs (the scaled
+ * latents, the timesteps, the prompt embeddings) are in the same buffers each
+ * step, and nothing in the UNet call depends on the step but those. */
+typedef struct unet_stepper {
+  int graphs;      /* the backend records them, and they are not turned off */
+  int calls;
+  size_t need;     /* arena bytes one call takes */
+  sdr_graph *graph;
+} unet_stepper;
+
+static int unet_step(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
+                     const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
+  sdr_arena *a = &p->arena;
+  int rc;
+  if (s->graph) {
+    rc = sdr_graph_replay(p->be, s->graph);
+  } else if (s->graphs && s->calls == 1) {
+    rc = sdr_arena_reserve(a, s->need);
+    sdr_arena_mark mark = sdr_arena_get_mark(a);
+    if (rc == 0 && (rc = sdr_graph_begin(p->be)) == 0) {
+      rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
+      sdr_graph *g = sdr_graph_end(p->be); /* ended whatever happened, so the backend goes on */
+      if (rc == 0 && !g)
+        rc = -1;
+      if (rc != 0)
+        sdr_graph_destroy(p->be, g);
+      else
+        s->graph = g;
+    }
+    sdr_arena_release(a, mark);
+    if (rc == 0)
+      rc = sdr_graph_replay(p->be, s->graph);
+  } else {
+    sdr_arena_mark mark = sdr_arena_get_mark(a);
+    sdr_arena_watch(a);
+    rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
+    s->need = sdr_arena_watched(a) - mark.in_use;
+    sdr_arena_release(a, mark);
+  }
+  s->calls++;
+  return rc;
+}
+
+static int graphs_wanted(const sdr_backend *be) {
+  const char *e = getenv("SDREPL_GRAPHS"); /* 0: every step runs its ops (debugging) */
+  return sdr_graph_supported(be) && !(e && strcmp(e, "0") == 0);
+}
+
 static void show_preview(sdr_pipeline *p, const sdr_tensor *latents, int step, int total) {
   if (!sdr_progress_wants_preview())
     return;
@@ -366,6 +446,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   const int64_t lat_shape[4] = {B, L, lh, lw};
   int rc = -1;
   float *host = NULL;
+  unet_stepper stepper = {.graphs = graphs_wanted(be)};
   TRY(sdr_arena_reset(a));
 
   /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
@@ -469,9 +550,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_affine(be, &model_in, &latents, 1.0f, 0.0f));
     TRY(sdr_scheduler_scale_model_input(p->scheduler, be, &scaled, &model_in, t));
     TRY(sdr_fill(be, &tvec, (float)t));
-    sdr_arena_mark step_mark = sdr_arena_get_mark(a);
-    rc = sdr_unet_forward(&p->unet, a, &noise_pred, &scaled, &tvec, &context);
-    sdr_arena_release(a, step_mark);
+    rc = unet_step(p, &stepper, &noise_pred, &scaled, &tvec, &context);
     if (rc != 0)
       goto fail_progress;
     rc = -1;
@@ -544,6 +623,7 @@ fail:
   out->data = NULL;
 done:
   free(host);
+  sdr_graph_destroy(be, stepper.graph); /* before the arena lets its memory go */
   sdr_arena_reset(a);
   return rc;
 }

@@ -43,6 +43,9 @@ int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const c
 int sdr_pipeline_load_single_file(sdr_pipeline *p, sdr_backend *be, const char *path,
                                   int keep_dtype);
 void sdr_pipeline_free(sdr_pipeline *p);
+/* pipe.to(device): the models' weights bound again on be, kept in keep_dtype
+ * (-1: as stored); the tokenizer and scheduler stay. On failure nothing changed. */
+int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype);
 /* The image size when none is asked for: unet.sample_size * the VAE's factor. */
 int sdr_pipeline_default_size(const sdr_pipeline *p);
 

@@ -278,6 +278,20 @@ int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *var
   return 0;
 }
 
+int sdr_unet_copy_to(sdr_unet *dst, const sdr_unet *src, sdr_backend *be, int keep_dtype) {
+  memset(dst, 0, sizeof *dst);
+  dst->cfg = src->cfg;
+  dst->be = be;
+  dst->act = sdr_backend_act_dtype(be, keep_dtype);
+  if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
+    return -1;
+  if (bind(dst) != 0 || sdr_weights_finish(&dst->weights) != 0) {
+    sdr_unet_free(dst);
+    return -1;
+  }
+  return 0;
+}
+
 static void free_block(sdr_unet_block *b) {
   if (b->attns)
     for (int j = 0; j < b->nlayers; j++)

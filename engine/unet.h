@@ -64,6 +64,8 @@ int sdr_unet_config_load(sdr_unet_config *cfg, const char *config_json);
 int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *variant,
                   int keep_dtype);
 void sdr_unet_free(sdr_unet *u);
+/* dst: src's weights bound again on be in keep_dtype (a pipeline moving to a device). */
+int sdr_unet_copy_to(sdr_unet *dst, const sdr_unet *src, sdr_backend *be, int keep_dtype);
 
 /* sample (B, Cin, H, W); timesteps (B) float32; context (B, S, cross_attention_dim)
  * -> out (B, Cout, H, W). H and W multiples of 2^(blocks - 1). sample, context

@@ -193,6 +193,8 @@ static int bind_decoder(sdr_vae *v) {
   return rc;
 }
 
+static int bind_all(sdr_vae *v);
+
 int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *variant,
                  int keep_dtype) {
   memset(v, 0, sizeof *v);
@@ -212,8 +214,30 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
+  if (bind_all(v) != 0 || sdr_weights_finish(&v->weights) != 0) {
+    sdr_vae_free(v);
+    return -1;
+  }
+  return 0;
+}
+
+int sdr_vae_copy_to(sdr_vae *dst, const sdr_vae *src, sdr_backend *be, int keep_dtype) {
+  memset(dst, 0, sizeof *dst);
+  dst->cfg = src->cfg;
+  dst->be = be;
+  dst->act = sdr_backend_act_dtype(be, keep_dtype);
+  if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
+    return -1;
+  if (bind_all(dst) != 0 || sdr_weights_finish(&dst->weights) != 0) {
+    sdr_vae_free(dst);
+    return -1;
+  }
+  return 0;
+}
+
+static int bind_all(sdr_vae *v) {
   const int L2 = 2 * v->cfg.latent_channels, L = v->cfg.latent_channels;
-  rc = bind_encoder(v) | bind_decoder(v);
+  int rc = bind_encoder(v) | bind_decoder(v);
   if (v->cfg.use_quant_conv) {
     rc |= sdr_weights_bind(&v->weights, &v->quant_w, "quant_conv.weight", 4,
                            (int64_t[]){L2, L2, 1, 1});
@@ -225,11 +249,7 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
     rc |=
         sdr_weights_bind(&v->weights, &v->post_quant_b, "post_quant_conv.bias", 1, (int64_t[]){L});
   }
-  if (rc != 0 || sdr_weights_finish(&v->weights) != 0) {
-    sdr_vae_free(v);
-    return -1;
-  }
-  return 0;
+  return rc ? -1 : 0;
 }
 
 void sdr_vae_free(sdr_vae *v) {

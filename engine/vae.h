@@ -54,6 +54,8 @@ typedef struct sdr_vae {
 int sdr_vae_config_load(sdr_vae_config *cfg, const char *config_json);
 int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *variant, int keep_dtype);
 void sdr_vae_free(sdr_vae *v);
+/* dst: src's weights bound again on be in keep_dtype (a pipeline moving to a device). */
+int sdr_vae_copy_to(sdr_vae *dst, const sdr_vae *src, sdr_backend *be, int keep_dtype);
 /* The factor between image and latent sides: 2^(blocks - 1). */
 int sdr_vae_scale_factor(const sdr_vae *v);
 

@@ -311,6 +311,36 @@ int sdr_weights_open_views(sdr_weights *w, sdr_backend *be, const char *componen
   return 0;
 }
 
+int sdr_weights_reopen(sdr_weights *w, const sdr_weights *src, sdr_backend *be, int keep_dtype) {
+  if (weights_init(w, be, src->component, keep_dtype) != 0)
+    goto fail;
+  for (int i = 0; i < src->nfiles; i++) {
+    if (add_file(w, src->files[i]) != 0)
+      goto fail;
+    sdr_weight_file_retain(src->files[i]);
+  }
+  if (src->nviews) {
+    if (!(w->views = calloc(src->nviews + 1, sizeof *w->views))) {
+      sdr_fail("out of memory");
+      goto fail;
+    }
+    for (size_t i = 0; i < src->nviews; i++) {
+      w->views[i] = src->views[i];
+      if (!(w->views[i].name = strdup(src->views[i].name))) {
+        sdr_fail("out of memory");
+        goto fail;
+      }
+      w->nviews++;
+    }
+  }
+  if (index_all(w) != 0)
+    goto fail;
+  return 0;
+fail:
+  sdr_weights_close(w);
+  return -1;
+}
+
 void sdr_weights_close(sdr_weights *w) {
   for (size_t i = 0; i < w->nowned; i++)
     sdr_free(w->be, w->owned[i]);

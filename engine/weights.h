@@ -64,6 +64,9 @@ typedef struct sdr_weights {
 int sdr_weights_open(sdr_weights *w, sdr_backend *be, const char *component,
                      const char *const *paths, int npaths, int keep_dtype);
 void sdr_weights_close(sdr_weights *w);
+/* The same files (and views) opened again for binding on another backend or in
+ * another dtype: what moving a model to a device does. */
+int sdr_weights_reopen(sdr_weights *w, const sdr_weights *src, sdr_backend *be, int keep_dtype);
 
 /* Binds *out to the tensor `name` with the expected shape; a missing or
  * mis-shaped tensor is recorded (and *out zeroed) and 0 is returned, so a
