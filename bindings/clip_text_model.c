@@ -16,7 +16,9 @@
 
 static sdr_clip_text_model *check_model(lua_State *L, int idx, lsdr_model_box **box) {
   *box = lsdr_model_box_check(L, idx, LSDR_CLIP_TEXT_MODEL);
-  return (*box)->model;
+  sdr_clip_text_model *m = (*box)->model;
+  lsdr_model_box_follow(*box, m->be);
+  return m;
 }
 
 static void free_model(void *m) { sdr_clip_text_model_free(m); }

@@ -71,6 +71,14 @@ void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_b
   lua_setiuservalue(L, -2, 1);
 }
 
+void lsdr_model_box_follow(lsdr_model_box *b, sdr_backend *be) {
+  if (b->be == be)
+    return;
+  sdr_arena_free(&b->arena);
+  sdr_arena_init(&b->arena, be);
+  b->be = be;
+}
+
 lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname) {
   lsdr_model_box *b = luaL_checkudata(L, idx, tname);
   if (!b->loaded)

@@ -51,6 +51,9 @@ void lsdr_model_box_ready(lsdr_model_box *b, sdr_backend *be, void (*free_own)(v
 /* Pushes a box running a model that the value at `owner` (a pipeline) holds. */
 void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_backend *be,
                              int owner);
+/* A pipeline's model moved to another device (pipe:to): the box's scratch
+ * follows it there. */
+void lsdr_model_box_follow(lsdr_model_box *b, sdr_backend *be);
 /* The open box of type tname at idx; a Lua error when closed. */
 lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname);
 /* X.from_pretrained(path, opts) for a model type: reads the folder and options

@@ -33,6 +33,7 @@
 typedef struct lsdr_pipe {
   sdr_pipeline p;
   int loaded, img2img;
+  int keep_dtype; /* torch_dtype at loading; -1: as stored */
 } lsdr_pipe;
 
 /* The user value holds the Lua objects the pipeline's parts live in:
@@ -123,6 +124,7 @@ static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
   memset(p, 0, sizeof *p);
   luaL_setmetatable(L, cls);
   int self = lua_gettop(L);
+  p->keep_dtype = keep;
   if (sdr_pipeline_load(&p->p, be, dir, variant, keep) != 0)
     return lsdr_engine_error(L);
   adopt_parts(L, self, p, path, img2img);
@@ -158,6 +160,7 @@ static int from_single_file_as(lua_State *L, const char *cls, int img2img) {
   memset(p, 0, sizeof *p);
   luaL_setmetatable(L, cls);
   int self = lua_gettop(L);
+  p->keep_dtype = keep;
   if (sdr_pipeline_load_single_file_ex(&p->p, be, path, keep, &so) != 0)
     return lsdr_engine_error(L);
   adopt_parts(L, self, p, path, img2img);
@@ -266,6 +269,14 @@ static double get_num(lua_State *L, int t, const char *k) {
   return v;
 }
 
+/* The engine's error; when the GPU ran out of memory, with what to try. */
+static int engine_error_with_advice(lua_State *L, const char *what_to_try) {
+  const char *msg = sdr_last_error();
+  if (strstr(msg, "out of GPU memory"))
+    return lsdr_error(L, "%s; try %s", msg, what_to_try);
+  return lsdr_error(L, "%s", msg);
+}
+
 static int pipe_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 1);
@@ -357,7 +368,9 @@ static int pipe_call(lua_State *L) {
   sdr_generator **gens = one;
   long long seed0;
   if (lua_isnil(L, gen_idx)) {
-    one[0] = lsdr_default_generator(L, SDR_GENERATOR_CPU);
+    /* diffusers' randn_tensor without a generator draws on the pipeline's device */
+    one[0] = lsdr_default_generator(
+        L, p->be->device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU : SDR_GENERATOR_CUDA);
     g.ngenerators = 1;
   } else if (lsdr_to_generator(L, gen_idx)) {
     one[0] = lsdr_to_generator(L, gen_idx);
@@ -379,6 +392,8 @@ static int pipe_call(lua_State *L) {
     return lsdr_error(L, "option 'generator': a torch.Generator or a list of them expected");
   }
   g.generators = gens;
+  for (int i = 0; i < g.ngenerators; i++)
+    lsdr_generator_fit_device(gens[i]);
   seed0 = (long long)gens[0]->seed;
 
   lua_getfield(L, opts, "output_type");
@@ -416,7 +431,8 @@ static int pipe_call(lua_State *L) {
 
   sdr_generated out;
   if (sdr_pipeline_generate(p, &g, &out) != 0)
-    return lsdr_engine_error(L);
+    return engine_error_with_advice(L, "fewer images per call (num_images_per_prompt), a smaller "
+                                       "height and width, or pipe:enable_vae_tiling()");
 
   /* The result: {images = ...} as diffusers' StableDiffusionPipelineOutput. */
   lua_createtable(L, 0, 2);
@@ -477,13 +493,21 @@ static int pipe_call(lua_State *L) {
 
 static int pipe_to(lua_State *L) {
   lsdr_args(L);
-  check_pipe(L, 1);
+  lsdr_pipe *p = check_pipe(L, 1);
   int d = lsdr_parse_device(lua_tostring(L, 2));
   if (d < 0)
     return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
-  lsdr_backend(L, (sdr_device)d); /* raises when the device is not available */
-  if (d != SDR_DEVICE_CPU)
-    return lsdr_error(L, "moving a pipeline to the GPU is not available in this build");
+  sdr_backend *be = lsdr_backend(L, (sdr_device)d); /* raises when the device is not there */
+  if (be != p->p.be) {
+    /* diffusers keeps weights in float32 unless torch_dtype said otherwise; the
+     * CPU can keep them as stored since it widens them as it goes. */
+    int keep = p->keep_dtype;
+    if (keep < 0 && d != SDR_DEVICE_CPU)
+      keep = SDR_F32;
+    if (sdr_pipeline_to(&p->p, be, keep) != 0)
+      return engine_error_with_advice(
+          L, "loading with {torch_dtype = torch.float16} (half the memory), or the CPU");
+  }
   lua_settop(L, 1);
   return 1;
 }

@@ -62,8 +62,10 @@ static sdr_arena *arena_of(lua_State *L, lsdr_sched *b, sdr_backend *be) {
     sdr_arena_init(&b->arena, be);
     b->has_arena = 1;
   }
-  if (b->arena.be != be)
-    luaL_error(L, "this scheduler steps tensors on %s", sdr_device_name(b->arena.be->device));
+  if (b->arena.be != be) { /* scratch only: it follows the tensors to their device */
+    sdr_arena_free(&b->arena);
+    sdr_arena_init(&b->arena, be);
+  }
   return &b->arena;
 }
 

@@ -14,6 +14,9 @@
 #include "bindings/lsdr.h"      // lsdr_register, lsdr_options, lsdr_error
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_read_shape, lsdr_push_from_host
+#ifdef SDREPL_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h" // sdr_cuda_device_count
+#endif
 
 /* ---- shape and options, read the torch way ----------------------------- */
 
@@ -62,7 +65,8 @@ static sdr_generator *pick_generator(lua_State *L, int opts, sdr_device device) 
   lua_pop(L, 1);
   sdr_generator_device want = device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU : SDR_GENERATOR_CUDA;
   if (!g)
-    return lsdr_default_generator(L, want);
+    g = lsdr_default_generator(L, want);
+  lsdr_generator_fit_device(g);
   if (g->device != want)
     lsdr_error(L, "Expected a '%s' device type for generator but found '%s'",
                device == SDR_DEVICE_CPU ? "cpu" : "cuda",
@@ -314,17 +318,25 @@ static const lsdr_func torch_funcs[] = {
      {{"path", "string"}}},
     {0}};
 
+/* GPUs the CUDA backend can use: none in a build without it, or without a
+ * driver or a device (never an error, as in torch). */
+static int gpus(void) {
+#ifdef SDREPL_HAVE_CUDA
+  return sdr_cuda_device_count();
+#else
+  return 0;
+#endif
+}
+
 static int cuda_is_available(lua_State *L) {
   lsdr_args(L);
-  /* False until the engine runs models on the CUDA backend (kernels/cuda is built
-   * wherever nvcc is found, but nothing above the kernels uses it yet). */
-  lua_pushboolean(L, 0);
+  lua_pushboolean(L, gpus() > 0);
   return 1;
 }
 
 static int cuda_device_count(lua_State *L) {
   lsdr_args(L);
-  lua_pushinteger(L, 0);
+  lua_pushinteger(L, gpus());
   return 1;
 }
 

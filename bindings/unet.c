@@ -18,7 +18,9 @@
 
 static sdr_unet *check_unet(lua_State *L, int idx, lsdr_model_box **box) {
   *box = lsdr_model_box_check(L, idx, LSDR_UNET);
-  return (*box)->model;
+  sdr_unet *u = (*box)->model;
+  lsdr_model_box_follow(*box, u->be);
+  return u;
 }
 
 static void free_unet(void *m) { sdr_unet_free(m); }

@@ -22,7 +22,9 @@
 
 static sdr_vae *check_vae(lua_State *L, int idx, lsdr_model_box **box) {
   *box = lsdr_model_box_check(L, idx, LSDR_VAE);
-  return (*box)->model;
+  sdr_vae *v = (*box)->model;
+  lsdr_model_box_follow(*box, v->be);
+  return v;
 }
 
 static void free_vae(void *m) { sdr_vae_free(m); }
