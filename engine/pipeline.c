@@ -565,8 +565,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_binary(be, &guided, &un, &guided, SDR_BINARY_ADD));
       eps = &guided;
     }
-    sdr_generator *step_gen = g->ngenerators >= 1 ? g->generators[0] : NULL;
-    TRY(sdr_scheduler_step(p->scheduler, be, a, &prev, eps, t, &latents, step_gen, g->eta));
+    TRY(sdr_scheduler_step_each(p->scheduler, be, a, &prev, eps, t, &latents, g->generators,
+                                g->ngenerators, g->eta));
     TRY(sdr_affine(be, &latents, &prev, 1.0f, 0.0f));
     out->steps_run++;
     if (g->on_step)

@@ -231,6 +231,15 @@ int sdr_scheduler_scale_model_input(sdr_scheduler *s, sdr_backend *be, sdr_tenso
 int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tensor *prev_sample,
                        const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                        sdr_generator *g, float eta) {
+  return sdr_scheduler_step_each(s, be, a, prev_sample, model_output, t, sample, g ? &g : NULL,
+                                 g ? 1 : 0, eta);
+}
+
+int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
+                            sdr_tensor *prev_sample, const sdr_tensor *model_output, double t,
+                            const sdr_tensor *sample, sdr_generator *const *gens, int ngens,
+                            float eta) {
+  sdr_generator *g = ngens > 0 ? gens[0] : NULL;
   if (!s || !be || !a)
     return sdr_fail("step: no scheduler, backend or arena");
   if (check_latent(s, "step", "model_output", model_output, be) ||
@@ -253,7 +262,10 @@ int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tens
     if (i >= 0 && check_same(s, "step", "the history of this run", &s->buf.slot[i], sample))
       return -1;
   }
-  sched_ctx cx = {s, be, a};
+  if (ngens > 1 && ngens != sample->shape[0])
+    return sdr_fail("%s.step: %d generators for a batch of %lld", s->cls->name, ngens,
+                    (long long)sample->shape[0]);
+  sched_ctx cx = {s, be, a, ngens > 1 ? gens : NULL, ngens};
   sdr_arena_mark m = sdr_arena_get_mark(a);
   int rc = s->cls->step(s, &cx, prev_sample, model_output, t, sample, g, eta);
   sdr_arena_release(a, m);

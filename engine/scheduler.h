@@ -56,6 +56,12 @@ int sdr_scheduler_scale_model_input(sdr_scheduler *s, sdr_backend *be, sdr_tenso
 int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tensor *prev_sample,
                        const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                        sdr_generator *g, float eta);
+/* The same with a list of generators, one per batch entry (ngens == batch), each
+ * drawing its entry's noise as diffusers' randn_tensor does with a list. */
+int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
+                            sdr_tensor *prev_sample, const sdr_tensor *model_output, double t,
+                            const sdr_tensor *sample, sdr_generator *const *gens, int ngens,
+                            float eta);
 /* out = noisy version of original at timestep t (per batch entry if t has one value per entry). */
 int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                             const sdr_tensor *original, const sdr_tensor *noise, double t);

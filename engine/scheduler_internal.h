@@ -241,6 +241,10 @@ struct sched_ctx {
   sdr_scheduler *s;
   sdr_backend *be;
   sdr_arena *arena; /* NULL outside step */
+  /* A list of generators, one per batch entry (diffusers' generator=[...]); NULL
+   * when the step's one generator draws for the whole batch. */
+  sdr_generator *const *gens;
+  int ngens;
 };
 
 /* out = x * c, as torch multiplies a float32 tensor by a float32 scalar. */

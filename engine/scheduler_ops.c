@@ -79,16 +79,24 @@ int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_gene
     free(h);
     return sdr_fail("%s.step: out of memory for noise", cx->s->cls->name);
   }
-  if (dtype == SDR_F16) {
-    sdr_generator_randn_f16(g, h, n);
-    for (size_t i = 0; i < n; i++)
-      f[i] = sdr_f16_to_f32(h[i]);
-  } else if (dtype == SDR_BF16) {
-    sdr_generator_randn_bf16(g, h, n);
-    for (size_t i = 0; i < n; i++)
-      f[i] = sdr_bf16_to_f32(h[i]);
-  } else {
-    sdr_generator_randn_f32(g, f, n);
+  /* With a list of generators, randn_tensor draws each batch entry from its own. */
+  const int64_t B = out->ndim > 0 ? out->shape[0] : 1;
+  const int each = cx->ngens > 1 && cx->ngens == B;
+  const size_t per = each ? n / (size_t)B : n;
+  for (int64_t b = 0; b < (each ? B : 1); b++) {
+    sdr_generator *gb = each ? cx->gens[b] : g;
+    float *fb = f + (size_t)b * per;
+    if (dtype == SDR_F16) {
+      sdr_generator_randn_f16(gb, h, per);
+      for (size_t i = 0; i < per; i++)
+        fb[i] = sdr_f16_to_f32(h[i]);
+    } else if (dtype == SDR_BF16) {
+      sdr_generator_randn_bf16(gb, h, per);
+      for (size_t i = 0; i < per; i++)
+        fb[i] = sdr_bf16_to_f32(h[i]);
+    } else {
+      sdr_generator_randn_f32(gb, fb, per);
+    }
   }
   free(h);
   int rc = 0;

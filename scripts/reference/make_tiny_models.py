@@ -254,7 +254,8 @@ SCHEDULERS = {
 
 # Whole runs: (name, pipeline kind, arguments, scheduler, how the seed is given).
 # "global" seeds torch.manual_seed as the notebook does; "generator" passes
-# torch.Generator().manual_seed(seed).
+# torch.Generator().manual_seed(seed); "generators" a list, one per image, seeded
+# seed, seed + 1, ...
 RUNS = [
     ("t2i_pndm", "txt2img", dict(prompt="a photograph of an astronaut riding a horse",
                                  num_inference_steps=10), "PNDMScheduler", ("global", 0)),
@@ -281,6 +282,13 @@ RUNS = [
     ("i2i_dpm_s08", "img2img", dict(prompt="a sketch", strength=0.8, num_inference_steps=10,
                                     negative_prompt="ugly"),
      "DPMSolverMultistepScheduler", ("global", 11)),
+    # A list of generators: each image's latents and each step's noise from its own.
+    ("t2i_eulera_list", "txt2img", dict(prompt="a cat", num_images_per_prompt=2,
+                                        num_inference_steps=6),
+     "EulerAncestralDiscreteScheduler", ("generators", 21)),
+    ("i2i_eulera_list_n3", "img2img", dict(prompt="a sketch", strength=0.8, num_images_per_prompt=3,
+                                           num_inference_steps=8),
+     "EulerAncestralDiscreteScheduler", ("generators", 31)),
 ]
 
 
@@ -310,6 +318,10 @@ def whole_runs(rec, name):
             call["image"] = image
         if how == "global":
             torch.manual_seed(seed)
+        elif how == "generators":
+            n = (len(args["prompt"]) if isinstance(args["prompt"], list) else 1) * \
+                args.get("num_images_per_prompt", 1)
+            call["generator"] = [torch.Generator().manual_seed(seed + i) for i in range(n)]
         else:
             call["generator"] = torch.Generator().manual_seed(seed)
         with torch.no_grad():

@@ -28,6 +28,10 @@ local RUNS = {
    "EulerAncestralDiscreteScheduler", "generator", 8},
   {"i2i_dpm_s08", "img2img", {prompt = "a sketch", strength = 0.8, num_inference_steps = 10, negative_prompt = "ugly"},
    "DPMSolverMultistepScheduler", "global", 11},
+  {"t2i_eulera_list", "txt2img", {prompt = "a cat", num_images_per_prompt = 2, num_inference_steps = 6},
+   "EulerAncestralDiscreteScheduler", "generators", 21},
+  {"i2i_eulera_list_n3", "img2img", {prompt = "a sketch", strength = 0.8, num_images_per_prompt = 3,
+                                     num_inference_steps = 8}, "EulerAncestralDiscreteScheduler", "generators", 31},
 }
 
 for _, model in ipairs {"tiny-sd-a", "tiny-sd-b"} do
@@ -43,7 +47,15 @@ for _, model in ipairs {"tiny-sd-a", "tiny-sd-b"} do
     local call = {output_type = "np"}
     for k, v in pairs(args) do call[k] = v end
     if kind == "img2img" then call.image = init end
-    if how == "global" then torch.manual_seed(seed) else call.generator = torch.Generator():manual_seed(seed) end
+    if how == "global" then
+      torch.manual_seed(seed)
+    elseif how == "generators" then -- a list, one per image, seeded seed, seed + 1, ...
+      local n = (type(args.prompt) == "table" and #args.prompt or 1) * (args.num_images_per_prompt or 1)
+      call.generator = {}
+      for i = 1, n do call.generator[i] = torch.Generator():manual_seed(seed + i - 1) end
+    else
+      call.generator = torch.Generator():manual_seed(seed)
+    end
     local got = pipe(call).images
     local want = torch.load_npy(ref .. "run_" .. name .. ".npy")
     for i = 1, #want.shape do check.eq(got.shape[i], want.shape[i], name .. " shape[" .. i .. "]") end
