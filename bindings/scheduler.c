@@ -173,6 +173,7 @@ static int m_step(lua_State *L) {
   sdr_generator *g = lua_isnil(L, -1) ? NULL : lsdr_to_generator(L, -1);
   if (!lua_isnil(L, -1) && !g)
     return lsdr_error(L, "option 'generator': a torch.Generator expected");
+  lsdr_generator_fit_device(g);
   lua_getfield(L, 5, "eta");
   float eta = (float)lua_tonumber(L, -1);
   lsdr_tensor *out = lsdr_push_float32(L, 2);

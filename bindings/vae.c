@@ -104,6 +104,7 @@ static int dist_sample(lua_State *L) {
       mean->t.device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU : SDR_GENERATOR_CUDA;
   if (!g)
     g = lsdr_default_generator(L, want);
+  lsdr_generator_fit_device(g);
   size_t n = (size_t)sdr_tensor_numel(&mean->t);
   float *eps = malloc((n ? n : 1) * sizeof *eps);
   if (!eps)
