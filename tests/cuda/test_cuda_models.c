@@ -8,7 +8,8 @@
  *
  *   test_cuda_models --backend cuda   the CUDA backend (exit 77 without a GPU)
  *   test_cuda_models --backend emu    the emulated device of emu_backend.h (CI)
- *   options: --model tiny-sd-a (repeatable), --dtype f16 (repeatable), --quick
+ *   options: --model tiny-sd-a (repeatable), --dtype f16 (repeatable), --quick (two runs
+ *   per configuration), --full-only (only the full-size part below)
  *   SDR_TEST_VERBOSE=1 prints every comparison.
  *
  * The reference. For each device dtype, the CPU pipeline is loaded with the same
@@ -684,14 +685,14 @@ done:
 
 static void usage(void) {
   fprintf(stderr, "usage: test_cuda_models [--backend cuda|emu] [--model NAME]... "
-                  "[--dtype f32|f16|bf16]... [--quick]\n");
+                  "[--dtype f32|f16|bf16]... [--quick] [--full-only]\n");
 }
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   verbose = getenv("SDR_TEST_VERBOSE") && atoi(getenv("SDR_TEST_VERBOSE")) > 0;
   const char *backend = NULL, *models[4];
-  int nmodels = 0, ndts = 0;
+  int nmodels = 0, ndts = 0, full_only = 0;
   sdr_dtype dts[3];
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
@@ -705,6 +706,8 @@ int main(int argc, char **argv) {
                                                                            : SDR_F32;
     } else if (strcmp(argv[i], "--quick") == 0)
       quick = 1;
+    else if (strcmp(argv[i], "--full-only") == 0)
+      full_only = 1;
     else {
       usage();
       return 2;
@@ -717,7 +720,12 @@ int main(int argc, char **argv) {
     backend = "emu";
 #endif
   }
-  if (nmodels == 0) {
+  const char *full = getenv("SDREPL_FULL_MODEL");
+  if (full_only && !(full && *full)) {
+    printf("SKIPPED: --full-only without SDREPL_FULL_MODEL\n");
+    return 77;
+  }
+  if (nmodels == 0 && !full_only) {
     models[nmodels++] = "tiny-sd-a";
     models[nmodels++] = "tiny-sd-b";
   }
@@ -754,7 +762,6 @@ int main(int argc, char **argv) {
   for (int m = 0; m < nmodels; m++)
     for (int d = 0; d < ndts && nconfigs < MAX_CONFIGS - 1; d++)
       check_config(models[m], dts[d]);
-  const char *full = getenv("SDREPL_FULL_MODEL");
   if (full && *full) {
     if (use_emu)
       printf("SDREPL_FULL_MODEL: only with --backend cuda (the CPU would take minutes)\n");
