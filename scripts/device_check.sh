@@ -1,35 +1,59 @@
 #!/usr/bin/env bash
 # scripts/device_check.sh — the CUDA backend's checks on a GPU machine, in one go:
-# build with nvcc for sm_90a (+ compute_80 PTX), run tests/cuda, print a short table last.
+# build with nvcc for sm_90a (+ compute_80 PTX), run tests/cuda, then the GPU benchmark
+# with the time left, and print a short table last.
 #
 #   bash scripts/device_check.sh        (from anywhere; runs in the repository)
 #
+# With the device tool: run the command `bash scripts/device_check.sh` with carry
+# [".deps-gpu", ".whl"] (scripts/device_deps.sh and scripts/bench/gpu_wheels.sh fill
+# those folders where apt and pip work) and a timeout of 600 s.
+#
 # Build: the whole project configured with -DSDREPL_CUDA=ON when its libraries are
 # there (Lua, SDL2, readline, curl, cJSON, stb, OpenBLAS); otherwise, as on the
-# workplace's GPU image, tests/cuda alone (kernels, CPU backend with a plain sgemm,
-# CUDA backend, random number generators), which needs only cmake, nvcc and gcc.
-# Only the check programs are built either way; SDREPL_DEVICE_BUILD=alone forces the second.
+# workplace's GPU image, tests/cuda alone: kernels, CPU backend (plain sgemm), CUDA
+# backend, and the engine without the hub when cJSON, stb and zlib are found. Where
+# their headers are missing, the Debian packages in .deps-gpu/ are unpacked with
+# `dpkg -x` into /tmp/sdrepl-deps (never into /) and passed as -DSDREPL_DEPS_PREFIX.
+# SDREPL_DEVICE_BUILD=alone forces the second way, SDREPL_DEVICE_DEPS=force the use of
+# .deps-gpu/ (to try that path elsewhere); SDREPL_DEVICE_BUILD_DIR moves the build folder
+# (default build-device; kept between runs on a warm machine).
 #
-# Runs, each under its own time limit:
+# Runs, each under its own time limit, all within SDREPL_DEVICE_BUDGET seconds
+# (default 530: the script ends before 9 minutes whatever happens):
 #   check_philox      torch's curand kernel against engine/philox.h and the CPU emulation
 #   test_cuda_random  sdr_cuda_random against curand (bit for bit) and the CPU emulation
 #   test_cuda_ops     every op against the CPU backend, float32/float16/bfloat16; errors; graphs
-# Expected on an H200 with 16 cores: build 1-2 min, checks under 1 min; the limits
-# below stop it before 9 min whatever happens. Logs go to $OUT when set (the device
-# tool brings that folder back), else build-device/out.
+#   test_cuda_models  the tiny models and whole pipelines against the CPU, each dtype
+#   bench_gpu         scripts/bench_gpu.sh with the time left (if that script exists;
+#                     without a GPU only with SDREPL_BENCH_CPU=1, its check of itself)
+#   full_models       test_cuda_models --full-only on the benchmark's SD 1.5 (random
+#                     weights): a UNet call and a VAE decode at 512x512, float16 vs float32
+# Expected on an H200 with 16 cores: build 1-2 min, checks about 1 min, the rest for the
+# benchmark. Logs go to $OUT when set (the device tool brings that folder back), else
+# build-device/out.
+# Exit status: 0 all ran and passed; 1 a build or check failed; 77 nothing failed but
+# the GPU checks were skipped (no GPU).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$PWD
-out=${OUT:-$root/build-device/out}
+bdir=${SDREPL_DEVICE_BUILD_DIR:-$root/build-device}
+out=${OUT:-$bdir/out}
 mkdir -p "$out"
-bdir=$root/build-device
 start=$(date +%s)
+budget=${SDREPL_DEVICE_BUDGET:-530}
 jobs=$(nproc 2>/dev/null || echo 4)
 command -v nvcc >/dev/null 2>&1 || export PATH=/usr/local/cuda/bin:$PATH
 declare -a rows
 
 now() { echo $(($(date +%s) - start)); }
-row() { rows+=("$(printf '%-18s %-6s %5s s  %s' "$1" "$2" "$3" "$4")"); }
+left() { echo $((budget - $(now))); }
+# limit NOMINAL RESERVE: NOMINAL seconds, or less to keep RESERVE of the budget
+limit() {
+  local l=$(($(left) - $2))
+  [ "$l" -lt "$1" ] && echo "$l" || echo "$1"
+}
+row() { rows+=("$(printf '%-17s %-5s %4s s  %s' "$1" "$2" "$3" "$4")"); }
 
 {
   echo "== machine"
@@ -45,23 +69,44 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 # ---- build ----
 gen=()
 command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
-targets=(test_cuda_ops test_cuda_random check_philox)
 if [ "${SDREPL_DEVICE_BUILD:-}" != alone ] &&
   pkg-config --exists lua5.4 sdl2 stb libcurl libcjson readline 2>/dev/null &&
   [ -e /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h ]; then
   mode="whole project"
-  src=.
+  src=$root
   bin=$bdir/tests/cuda
 else
   mode="tests/cuda alone"
-  src=tests/cuda
+  src=$root/tests/cuda
   bin=$bdir
 fi
+deps=()
+if [ "$mode" = "tests/cuda alone" ]; then
+  if [ ! -e /usr/include/cjson/cJSON.h ] || [ ! -e /usr/include/stb/stb_image.h ] ||
+    [ ! -e /usr/include/zlib.h ] || [ "${SDREPL_DEVICE_DEPS:-}" = force ]; then
+    if ls .deps-gpu/*.deb >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
+      rm -rf /tmp/sdrepl-deps && mkdir -p /tmp/sdrepl-deps
+      for d in .deps-gpu/*.deb; do dpkg -x "$d" /tmp/sdrepl-deps; done
+      deps=(-DSDREPL_DEPS_PREFIX=/tmp/sdrepl-deps)
+      mode="$mode, deps from .deps-gpu"
+    else
+      mode="$mode, no .deps-gpu"
+    fi
+  fi
+fi
+# A build folder configured from another source folder is started afresh; one from
+# this folder is kept (a second run on a warm machine recompiles nothing).
+if [ -f "$bdir/CMakeCache.txt" ] &&
+  ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$bdir/CMakeCache.txt"; then
+  rm -rf "$bdir/CMakeCache.txt" "$bdir/CMakeFiles"
+fi
 t=$(date +%s)
-rm -rf "$bdir/CMakeCache.txt" "$bdir/CMakeFiles"
-timeout 300 bash -c "cmake -S '$src' -B '$bdir' ${gen[*]} -DCMAKE_BUILD_TYPE=Release \
-  -DSDREPL_CUDA=ON && cmake --build '$bdir' -j $jobs --target ${targets[*]}" \
-  >"$out/build.log" 2>&1
+lim=$(limit 300 120)
+timeout -k 5 "$lim" cmake -S "$src" -B "$bdir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DSDREPL_CUDA=ON -U 'SDREPL_CJSON_*' -U 'SDREPL_STB_*' -U 'SDREPL_ZLIB_*' \
+  -DSDREPL_DEPS_PREFIX= "${deps[@]}" >"$out/build.log" 2>&1 &&
+  timeout -k 5 "$(limit 300 120)" cmake --build "$bdir" -j "$jobs" \
+    --target test_cuda_ops test_cuda_random check_philox >>"$out/build.log" 2>&1
 rc=$?
 if [ $rc -eq 0 ]; then
   row build ok $(($(date +%s) - t)) "$mode, $jobs jobs"
@@ -69,48 +114,123 @@ else
   row build FAIL $(($(date +%s) - t)) "$mode, exit $rc (build.log)"
   tail -n 40 "$out/build.log"
 fi
+# The engine's programs: only where the engine could be built (cJSON, stb, zlib).
+extra=()
+if [ -f "$bdir/build.ninja" ]; then
+  targets=$(ninja -C "$bdir" -t targets all 2>/dev/null | cut -d: -f1)
+else
+  targets=$(cmake --build "$bdir" --target help 2>/dev/null | sed 's/^\.\.\. //')
+fi
+for t in test_cuda_models bench_gpu; do
+  grep -qxF "$t" <<<"$targets" && extra+=("$t")
+done
+if [ ${#extra[@]} -eq 0 ]; then
+  row build_models "-" 0 "no engine: cJSON/stb/zlib missing (scripts/device_deps.sh, carry .deps-gpu)"
+else
+  t=$(date +%s)
+  timeout -k 5 "$(limit 240 120)" cmake --build "$bdir" -j "$jobs" --target "${extra[@]}" \
+    >"$out/build_models.log" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    row build_models ok $(($(date +%s) - t)) "${extra[*]}"
+  else
+    row build_models FAIL $(($(date +%s) - t)) "exit $rc (build_models.log)"
+    tail -n 30 "$out/build_models.log"
+  fi
+fi
 
 # ---- checks ----
-run() { # name limit
-  local name=$1 limit=$2 t rc note
-  if [ ! -x "$bin/$name" ]; then
+# check NAME PROGRAM NOMINAL_LIMIT [ARGS...]: runs from the repository, log in $out/NAME.log
+check() {
+  local name=$1 prog=$2 lim rc note st t
+  lim=$(limit "$3" 15)
+  shift 3
+  if [ ! -x "$prog" ]; then
     row "$name" "-" 0 "not built"
     return
   fi
+  if [ "$lim" -lt 10 ]; then
+    row "$name" "-" 0 "no time left"
+    return
+  fi
   t=$(date +%s)
-  (cd "$root" && timeout "$limit" "$bin/$name") >"$out/$name.log" 2>&1
+  (cd "$root" && timeout -k 5 "$lim" "$prog" "$@") >"$out/$name.log" 2>&1
   rc=$?
   case $rc in
   0) note=$(grep -E "failed|largest|agree" "$out/$name.log" | tail -n 1) ;;
-  77) note="skipped: $(head -n 1 "$out/$name.log")" ;;
-  124) note="stopped after $limit s" ;;
+  77) note="skipped: $(head -n 1 "$out/$name.log" | sed 's/^SKIPPED: //')" ;;
+  124 | 137) note="stopped after $lim s" ;;
   *) note="exit $rc: $(grep -m 1 FAIL "$out/$name.log")" ;;
   esac
-  local st=ok
+  st=ok
   [ $rc -eq 0 ] || st=FAIL
   [ $rc -eq 77 ] && st=SKIP
   row "$name" "$st" $(($(date +%s) - t)) "${note:0:90}"
 }
-run check_philox 45
-run test_cuda_random 60
-run test_cuda_ops 150
+check check_philox "$bin/check_philox" 45
+check test_cuda_random "$bin/test_cuda_random" 60
+check test_cuda_ops "$bin/test_cuda_ops" 150
+check test_cuda_models "$bin/test_cuda_models" 150 --backend cuda
 
-# ---- report: failures, the ops table, then the summary ----
-for f in check_philox test_cuda_random test_cuda_ops; do
+# ---- the benchmark, then the full-size models, with what is left ----
+bench_model=${SDREPL_BENCH_MODEL:-/tmp/sdrepl-bench/sd15-random-fp16}
+if [ ! -f scripts/bench_gpu.sh ]; then
+  row bench_gpu "-" 0 "no scripts/bench_gpu.sh"
+elif [ -z "$gpu" ] && [ "${SDREPL_BENCH_CPU:-}" != 1 ]; then
+  row bench_gpu SKIP 0 "no GPU"
+elif [ "$(left)" -lt 90 ]; then
+  row bench_gpu "-" 0 "$(left) s left"
+else
+  t=$(date +%s)
+  bb=$(($(left) - 75)) # 60 s kept for the full-size models, 15 for the report
+  benchbin=()
+  [ -x "$bdir/bench_gpu" ] && benchbin=(--bin "$bdir/bench_gpu")
+  OUT=$out timeout -k 5 $((bb + 10)) bash scripts/bench_gpu.sh "${benchbin[@]}" --budget "$bb" \
+    >"$out/bench_table.txt" 2>"$out/bench_stderr.log"
+  rc=$?
+  bnote="with $bdir/bench_gpu"
+  [ ${#benchbin[@]} -gt 0 ] || bnote="no bench_gpu binary: diffusers only"
+  case $rc in
+  0) st=ok note="budget $bb s, $bnote" ;;
+  77) st=SKIP note="skipped: $(tail -n 1 "$out/bench_stderr.log")" ;;
+  124 | 137) st=FAIL note="stopped after $((bb + 10)) s" ;;
+  *) st=FAIL note="exit $rc: $(grep -v '^$' "$out/bench_stderr.log" | tail -n 1)" ;;
+  esac
+  row bench_gpu "$st" $(($(date +%s) - t)) "${note:0:90}"
+fi
+if [ -f "$bench_model/model_index.json" ] && [ -n "$gpu" ]; then
+  SDREPL_FULL_MODEL=$bench_model check full_models "$bin/test_cuda_models" 120 --backend cuda \
+    --full-only
+fi
+
+# ---- report: failures, the tables, the summary, the benchmark last ----
+for f in check_philox test_cuda_random test_cuda_ops test_cuda_models full_models; do
   [ -f "$out/$f.log" ] || continue
   if grep -q FAIL "$out/$f.log"; then
     echo "== $f: first failures"
-    grep -A 5 -m 8 FAIL "$out/$f.log" | cut -c1-200
+    grep -A 3 -m 8 FAIL "$out/$f.log" | cut -c1-200
   fi
 done
 if [ -f "$out/test_cuda_ops.log" ]; then
   sed -n '/^CUDA backend against the CPU backend/,$p' "$out/test_cuda_ops.log"
 fi
+for f in test_cuda_models full_models; do
+  [ -f "$out/$f.log" ] || continue
+  grep -E "^full:|: [0-9.]+ s$" "$out/$f.log" | tr '\n' ' ' | fold -s -w 110
+  echo
+  sed -n '/^relative L2 error against the CPU/,$p' "$out/$f.log"
+done
 {
   echo
   echo "== device check: ${gpu:-no GPU found}; $(now) s in all"
-  printf '%-18s %-6s %7s  %s\n' step status time note
+  printf '%-17s %-5s %6s  %s\n' step state time note
   printf '%s\n' "${rows[@]}"
 } | tee "$out/summary.txt"
-grep -q -E "^[a-z_]+ +(FAIL|SKIP|-) " "$out/summary.txt" && exit 1
+if [ -s "$out/bench_table.txt" ]; then
+  echo
+  echo "== bench_gpu (bench_gpu.txt has the log)"
+  grep -v '^$' "$out/bench_table.txt" | tail -n 20
+fi
+grep -qE "^[a-z_]+ +FAIL " "$out/summary.txt" && exit 1
+grep -qE "^[a-z_]+ +(SKIP|-) " "$out/summary.txt" && exit 77
 exit 0

@@ -17,7 +17,7 @@
  *   nvcc -O2 -I. tests/cuda/check_philox.cu engine/generator.c engine/generator_cpu.c \
  *     engine/generator_cuda.c engine/mt19937.c engine/avx_mathfun.c kernels/error.c \
  *     -o /tmp/check_philox && /tmp/check_philox
- * Exit status 0 when everything agrees.
+ * Exit status 0 when everything agrees, 77 without a GPU.
  */
 #include <cuda_runtime.h>
 #include <curand_kernel.h>
@@ -77,6 +77,12 @@ __global__ void randn_kernel(int numel, unsigned long long seed, unsigned long l
 }
 
 int main(void) {
+  int ndev = 0;
+  cudaError_t e = cudaGetDeviceCount(&ndev);
+  if (e != cudaSuccess || ndev == 0) { /* as the other checks: 77, skipped */
+    printf("SKIPPED: no CUDA GPU (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    return 77;
+  }
   cudaDeviceProp prop;
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   printf("%s: %d SMs, %d threads per SM\n", prop.name, prop.multiProcessorCount,
