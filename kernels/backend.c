@@ -46,6 +46,19 @@ static const char *dtype_set_str(unsigned set, char *buf, size_t n) {
   return buf;
 }
 
+/* ---- dispatch ---- */
+
+/* The op, between the backend's optional hooks (a profiler's timers). */
+#define RUN(out, aux, call)                                                                        \
+  do {                                                                                             \
+    if (!be->ops->op_begin)                                                                        \
+      return call;                                                                                 \
+    be->ops->op_begin(be, op, out, aux);                                                           \
+    int rc_ = call;                                                                                \
+    be->ops->op_end(be, op);                                                                       \
+    return rc_;                                                                                    \
+  } while (0)
+
 /* ---- common checks ---- */
 
 /* The dtypes a backend computes activations in (every activation of one op in
@@ -237,7 +250,7 @@ int sdr_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
   TRY(check_overlap(op, "out", out, "bias", bias, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->linear(be, out, in, w, bias);
+  RUN(out, w, be->ops->linear(be, out, in, w, bias));
 }
 
 int sdr_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b, int trans_b,
@@ -267,7 +280,7 @@ int sdr_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_ten
   TRY(check_overlap(op, "out", out, "b", b, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->bmm(be, out, a, b, trans_b, alpha);
+  RUN(out, b, be->ops->bmm(be, out, a, b, trans_b, alpha));
 }
 
 int sdr_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
@@ -306,7 +319,7 @@ int sdr_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
   TRY(check_overlap(op, "out", out, "bias", bias, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->conv2d(be, out, in, w, bias, stride, padding);
+  RUN(out, w, be->ops->conv2d(be, out, in, w, bias, stride, padding));
 }
 
 /* ---- normalisation ---- */
@@ -333,7 +346,7 @@ int sdr_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const
   TRY(check_overlap(op, "out", out, "beta", beta, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->group_norm(be, out, in, gamma, beta, groups, eps, silu ? 1 : 0);
+  RUN(out, in, be->ops->group_norm(be, out, in, gamma, beta, groups, eps, silu ? 1 : 0));
 }
 
 int sdr_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
@@ -355,7 +368,7 @@ int sdr_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const
   TRY(check_overlap(op, "out", out, "beta", beta, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->layer_norm(be, out, in, gamma, beta, eps);
+  RUN(out, in, be->ops->layer_norm(be, out, in, gamma, beta, eps));
 }
 
 /* ---- attention ---- */
@@ -388,7 +401,7 @@ int sdr_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const s
   TRY(check_overlap(op, "out", out, "v", v, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->attention(be, out, q, k, v, heads, scale, causal ? 1 : 0);
+  RUN(out, k, be->ops->attention(be, out, q, k, v, heads, scale, causal ? 1 : 0));
 }
 
 int sdr_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
@@ -402,7 +415,7 @@ int sdr_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
   TRY(check_overlap(op, "out", out, "in", in, 1));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->softmax(be, out, in);
+  RUN(out, in, be->ops->softmax(be, out, in));
 }
 
 /* ---- elementwise ---- */
@@ -418,7 +431,7 @@ int sdr_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_
   TRY(check_overlap(op, "out", out, "in", in, 1));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->unary(be, out, in, uop);
+  RUN(out, in, be->ops->unary(be, out, in, uop));
 }
 
 int sdr_geglu(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
@@ -436,7 +449,7 @@ int sdr_geglu(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
   TRY(check_overlap(op, "out", out, "in", in, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->geglu(be, out, in);
+  RUN(out, in, be->ops->geglu(be, out, in));
 }
 
 int sdr_broadcast_shape(const sdr_tensor *a, const sdr_tensor *b, int *ndim, int64_t *shape) {
@@ -473,7 +486,7 @@ int sdr_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_
   TRY(check_overlap(op, "out", out, "b", b, 1));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->binary(be, out, a, b, bop);
+  RUN(out, b, be->ops->binary(be, out, a, b, bop));
 }
 
 int sdr_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alpha, float beta) {
@@ -485,7 +498,7 @@ int sdr_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alp
   TRY(check_overlap(op, "out", out, "in", in, 1));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->affine(be, out, in, alpha, beta);
+  RUN(out, in, be->ops->affine(be, out, in, alpha, beta));
 }
 
 /* ---- layout ---- */
@@ -503,7 +516,7 @@ int sdr_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *i
   TRY(check_overlap(op, "out", out, "in", in, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->upsample_nearest2x(be, out, in);
+  RUN(out, in, be->ops->upsample_nearest2x(be, out, in));
 }
 
 int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
@@ -523,7 +536,7 @@ int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, 
   TRY(check_overlap(op, "out", out, "in", in, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->pad2d(be, out, in, left, right, top, bottom);
+  RUN(out, in, be->ops->pad2d(be, out, in, left, right, top, bottom));
 }
 
 int sdr_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
@@ -552,7 +565,7 @@ int sdr_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_
   TRY(check_overlap(op, "out", out, "b", b, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->concat(be, out, a, b, dim);
+  RUN(out, b, be->ops->concat(be, out, a, b, dim));
 }
 
 int sdr_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const int *perm) {
@@ -573,7 +586,7 @@ int sdr_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const in
   TRY(check_overlap(op, "out", out, "in", in, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->permute(be, out, in, perm);
+  RUN(out, in, be->ops->permute(be, out, in, perm));
 }
 
 int sdr_cast(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
@@ -588,7 +601,7 @@ int sdr_cast(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
                     sdr_dtype_size(out->dtype) == sdr_dtype_size(in->dtype)));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->cast(be, out, in);
+  RUN(out, in, be->ops->cast(be, out, in));
 }
 
 int sdr_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
@@ -611,7 +624,7 @@ int sdr_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
   TRY(check_overlap(op, "out", out, "ids", ids, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->embedding(be, out, table, ids);
+  RUN(out, table, be->ops->embedding(be, out, table, ids));
 }
 
 int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t, int dim,
@@ -634,8 +647,8 @@ int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t
   TRY(check_overlap(op, "out", out, "t", t, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->timestep_embedding(be, out, t, dim, flip_sin_to_cos ? 1 : 0, downscale_freq_shift,
-                                     scale, max_period);
+  RUN(out, t, be->ops->timestep_embedding(be, out, t, dim, flip_sin_to_cos ? 1 : 0, downscale_freq_shift,
+                                     scale, max_period));
 }
 
 int sdr_fill(sdr_backend *be, sdr_tensor *out, float value) {
@@ -644,7 +657,7 @@ int sdr_fill(sdr_backend *be, sdr_tensor *out, float value) {
   TRY(check_tensor(op, be, "out", out, T_FLOAT));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  return be->ops->fill(be, out, value);
+  RUN(out, NULL, be->ops->fill(be, out, value));
 }
 
 /* ---- activations and graphs ---- */

@@ -126,6 +126,12 @@ typedef struct sdr_backend_ops {
   sdr_graph *(*graph_end)(sdr_backend *be);
   int (*graph_replay)(sdr_backend *be, sdr_graph *g);
   void (*graph_destroy)(sdr_backend *be, sdr_graph *g);
+
+  /* ---- optional: called around every op once its arguments are checked (a
+   * profiler's timers; NULL when not profiling). aux is the op's weight or
+   * second input, which tells calls of one op apart in a report. ---- */
+  void (*op_begin)(sdr_backend *be, const char *op, const sdr_tensor *out, const sdr_tensor *aux);
+  void (*op_end)(sdr_backend *be, const char *op);
 } sdr_backend_ops;
 
 struct sdr_backend {

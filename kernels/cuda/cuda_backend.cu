@@ -409,6 +409,8 @@ static const sdr_backend_ops *ops_table(void) {
   o->graph_end = graph_end_op;
   o->graph_replay = graph_replay_op;
   o->graph_destroy = graph_destroy_op;
+  o->op_begin = cuda_op_begin;
+  o->op_end = cuda_op_end;
   return o;
 }
 
@@ -500,6 +502,7 @@ void sdr_cuda_backend_destroy(sdr_backend *be) {
     }
     if (st->stream)
       cudaStreamSynchronize(st->stream);
+    cuda_profile_destroy(st);
     for (int i = 0; i < st->ndeferred; i++)
       cudaFree(st->deferred[i]);
     if (st->blas)

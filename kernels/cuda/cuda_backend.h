@@ -13,6 +13,7 @@
 #define SDR_KERNELS_CUDA_BACKEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -91,6 +92,16 @@ void sdr_cuda_graph_destroy(sdr_cuda_graph *g);
  * once since it was made: tensors, arenas, uploaded weights, its workspace and
  * cuBLAS's. Not CUDA's own context, nor what cuBLAS keeps for its handle. */
 int sdr_cuda_memory_stats(sdr_backend *be, size_t *in_use, size_t *peak);
+
+/* ---- where the GPU time goes ----
+ *
+ * From sdr_cuda_profile_start on, every op is timed on the GPU (CUDA events
+ * around it; ops recorded into a graph are not), grouped by op, dtype and
+ * shapes. sdr_cuda_profile_report waits for the GPU, prints the time per op and
+ * the `top` heaviest groups to f, and stops profiling. Diagnostics: run eagerly
+ * (SDREPL_GRAPHS=0) to see every op. */
+int sdr_cuda_profile_start(sdr_backend *be);
+int sdr_cuda_profile_report(sdr_backend *be, FILE *f, int top);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,10 @@
 /* kernels/cuda/cuda_internal.h — what the CUDA backend's files share (never the engine's).
  *
  * Every cuda_* op below is called with arguments kernels/backend.c has checked
- * (shapes, devices, non-empty output) — except the activations' dtype: the
- * checks there accept float32 activations only, while this backend takes
- * float32, float16 or bfloat16 activations, all of one op's activations in
- * one dtype (cuda_act_dtype checks that). Weights, biases, gamma and beta may
- * be any of the three whatever the activations are.
+ * (shapes, devices, non-empty output, activations in one of this backend's
+ * act_dtypes: float32, float16 or bfloat16, all of one op's in one dtype, which
+ * cuda_act_dtype checks again). Weights, biases, gamma and beta may be any of
+ * the three whatever the activations are.
  *
  * Ops only enqueue work on the backend's stream: no allocation, no waiting,
  * nothing that a CUDA graph capture refuses. Scratch comes from the workspace
@@ -36,6 +35,8 @@ enum { CUDA_DEFERRED_FREES = 256 };
 /* Error codes kernels raise in cuda_state.flags (read back at sync and download). */
 enum { CUDA_FLAG_EMBEDDING_ID = 1 };
 
+typedef struct cuda_profile cuda_profile; /* cuda_profile.cu */
+
 typedef struct cuda_state {
   int device;
   cudaStream_t stream;
@@ -52,6 +53,7 @@ typedef struct cuda_state {
   void *deferred[CUDA_DEFERRED_FREES];
   int ndeferred;
   char name[256]; /* the GPU, for messages */
+  cuda_profile *profile; /* NULL unless sdr_cuda_profile_start */
 } cuda_state;
 
 static inline cuda_state *cuda_state_of(sdr_backend *be) { return (cuda_state *)be->impl; }
@@ -178,5 +180,10 @@ int cuda_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
 int cuda_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t, int dim,
                             int flip_sin_to_cos, float downscale_freq_shift, float scale,
                             int max_period);
+
+/* ---- profiling (cuda_profile.cu): the op hooks of the ops table ---- */
+void cuda_op_begin(sdr_backend *be, const char *op, const sdr_tensor *out, const sdr_tensor *aux);
+void cuda_op_end(sdr_backend *be, const char *op);
+void cuda_profile_destroy(cuda_state *st);
 
 #endif
