@@ -2,7 +2,7 @@
  * against the CPU backend: the text encoder, one UNet call (a CFG batch of 2), VAE
  * encode and decode, and sdr_pipeline_generate runs (txt2img and img2img, guided
  * and not, 1 and 3 images, PNDM, Euler ancestral and DPM++ 2M, clip_skip, VAE
- * slicing), with the tiny
+ * slicing and tiling), with the tiny
  * models tests/models/tiny-sd-a (float32 files) and tiny-sd-b (stored float16),
  * each loaded on the device with keep_dtype float32, float16 and bfloat16.
  *
@@ -328,6 +328,7 @@ typedef struct run_spec {
   sdr_scheduler_kind scheduler;
   uint64_t seed;
   int clip_skip, vae_slicing;
+  int size, vae_tiling; /* size 0: the model's default; else that many times it */
 } run_spec;
 
 static const run_spec runs[] = {
@@ -341,6 +342,8 @@ static const run_spec runs[] = {
     {"i2i_eulera_n3", "a sketch", NULL, 1, 0.75f, 4, 6.0f, 3, SDR_SCHED_EULER_ANCESTRAL, 8, 0, 1},
     {"i2i_dpm_noguide", "a sketch", "ugly", 1, 0.6f, 5, 1.0f, 1, SDR_SCHED_DPMSOLVER_MULTISTEP, 11,
      0, 0},
+    /* twice the VAE's tile: decoded in four overlapping tiles blended on the host */
+    {"t2i_tiled_2x", "a mountain", NULL, 0, 0, 2, 1.0f, 1, SDR_SCHED_PNDM, 21, 0, 0, 2, 1},
 };
 
 static int set_scheduler(sdr_pipeline *p, sdr_scheduler_kind kind) {
@@ -378,7 +381,9 @@ static float *generate(sdr_pipeline *p, const run_spec *r, const sdr_image *init
   req.generators = gens;
   req.ngenerators = 1;
   req.clip_skip = r->clip_skip;
+  req.height = req.width = r->size * sdr_pipeline_default_size(p);
   p->vae_slicing = r->vae_slicing;
+  p->vae_tiling = r->vae_tiling;
   sdr_generated out;
   if (sdr_pipeline_generate(p, &req, &out) != 0)
     return NULL;
