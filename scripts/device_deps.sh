@@ -28,7 +28,10 @@ grep -qxF "/$dest/" "$exclude" 2>/dev/null || echo "/$dest/" >>"$exclude"
 # apt-get download writes into the current folder; _apt cannot always write there,
 # so it runs unsandboxed (the warning it prints about that is harmless).
 rm -f "$dest"/*.deb
-(cd "$dest" && apt-get download "${pkgs[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+(
+  cd "$dest"
+  apt-get download "${pkgs[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true
+)
 missing=0
 for p in "${pkgs[@]}"; do
   ls "$dest/${p}"_*.deb >/dev/null 2>&1 || { echo "device_deps: $p was not downloaded" >&2; missing=1; }
