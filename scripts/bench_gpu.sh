@@ -187,6 +187,7 @@ for part in "${parts[@]}"; do
     if [ "$(need "$r")" -gt "$(left)" ]; then
       say "$part: skipped, $(need "$r") s predicted for both sides, $(left) s left"
       echo "diffusers|{\"part\": \"$part\", \"skipped\": \"budget\"}" >>"$results"
+      echo "sdrepl|{\"part\": \"$part\", \"skipped\": \"budget\"}" >>"$results"
       continue
     fi
   elif [ "$(left)" -lt 45 ]; then
@@ -263,9 +264,11 @@ flops, tflops = get("diffusers", "flops", "flops"), get("diffusers", "matmul", "
 counted = get("diffusers", "flops", "flop_counter")
 if flops and tflops:
     floor = flops / (tflops * 1e12)
-    print(f"\nfloor: one guided UNet call = {flops / 1e12:.3f} TFLOP (batch 2, 64x64, 77 tokens;"
-          f" FlopCounterMode: {fmt(counted and counted / 1e12, '.3f')}) / {tflops:.0f} TFLOP/s"
-          f" (float16 8192^3 matmul) = {floor * 1e3:.2f} ms, {1 / floor:.0f} steps/s")
+    fl, mm = rows[("diffusers", "flops")], rows[("diffusers", "matmul")]
+    print(f"\nfloor: one guided UNet call = {flops / 1e9:.1f} GFLOP (batch 2, {fl.get('latent')}x"
+          f"{fl.get('latent')} latents, {fl.get('tokens')} tokens; FlopCounterMode:"
+          f" {fmt(counted and counted / 1e9, '.1f')}) / {tflops:.1f} TFLOP/s ({mm.get('dtype')}"
+          f" {mm.get('n')}^3 matmul) = {floor * 1e3:.2f} ms, {1 / floor:.0f} steps/s")
     for side, key in (("diffusers", "steps_per_second"), ("sdrepl", "steps_per_second"),
                       ("sdrepl", "steps_per_second_graph")):
         sps = get(side, "unet", key)
@@ -275,6 +278,18 @@ if flops and tflops:
                   f" {100 * sps * floor:4.1f}% of the matrix rate")
 elif rows:
     print("\nfloor: not measured (diffusers' unet process did not finish)")
+d_sps = get("diffusers", "unet", "steps_per_second")
+o_sps = get("sdrepl", "unet", "steps_per_second_graph") or get("sdrepl", "unet", "steps_per_second")
+if d_sps and o_sps:
+    ratio = o_sps / d_sps
+    mem = []
+    for part in ("unet", "txt2img", "img2img"):
+        dm, om = get("diffusers", part, "peak_gpu_mb"), get("sdrepl", part, "peak_gpu_mb")
+        if dm and om:
+            mem.append(f"{part} {'lower' if om < dm else 'NOT lower'}")
+    print(f"\ngoal: UNet steps/s at least 1.5x diffusers': {ratio:.2f}x"
+          f" ({'met' if ratio >= 1.5 else 'not met'}; sdrepl as its pipeline runs the UNet);"
+          f" peak memory: {', '.join(mem) or 'not measured'}")
 print("ratio: above 1 means sdrepl is faster (steps/s: sdrepl / diffusers; seconds: diffusers / sdrepl)")
 PY
 say "done in $(($(date +%s) - start)) s of ${budget}; log: $log"

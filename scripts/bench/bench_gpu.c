@@ -12,14 +12,12 @@
  * Parts, each after a warm-up, the best of REPEAT (default 1):
  *   unet     one guided UNet call: batch 2 (uncond + text), latents of the
  *            config's sample_size (64x64 for SD 1.5), 77 tokens of the text
- *            encoder's width; rounds of UNET_CALLS calls, the stream synced
- *            before the clock is read. Measured twice: every call running its
- *            ops (steps_per_second) and, where the backend records graphs, as
- *            the pipeline's denoising loop runs it, one recording replayed
- *            (steps_per_second_graph).
- *   txt2img  StableDiffusionPipeline: one prompt, 512x512, 50 PNDM steps,
- *            guidance 7.5, from the prompt to float pixels on the host.
- *   img2img  the notebook's StableDiffusionImg2ImgPipeline call: a 512x512
+ *            encoder's width; rounds of 20 calls (fewer, down to 3, when a
+ *            call takes over 50 ms), the stream synced before the clock is read. Measured twice:
+ * every call running its ops (steps_per_second) and, where the backend records graphs, as the
+ * pipeline's denoising loop runs it, one recording replayed (steps_per_second_graph). txt2img
+ * StableDiffusionPipeline: one prompt, 512x512, 50 PNDM steps, guidance 7.5, from the prompt to
+ * float pixels on the host. img2img  the notebook's StableDiffusionImg2ImgPipeline call: a 512x512
  *            image, num_images_per_prompt = 3, strength 0.8, 50 steps
  *            (40 UNet calls of batch 6), to pixels on the host.
  * One JSON line per part on stdout: seconds (per call for unet, per run
@@ -53,7 +51,10 @@
 #include "kernels/cuda/cuda_backend.h" // sdr_cuda_backend_create, sdr_cuda_memory_stats
 #endif
 
+/* A round of UNet calls lasts about ROUND_SECONDS: UNET_CALLS calls, fewer (not under 3)
+ * when the warm-up shows a call takes longer than ROUND_SECONDS / UNET_CALLS. */
 enum { UNET_CALLS = 20, STEPS = 50 };
+static const double ROUND_SECONDS = 1.0;
 static const float GUIDANCE = 7.5f;
 static const char *const TXT2IMG_PROMPT = "a photograph of an astronaut riding a horse";
 static const char *const IMG2IMG_PROMPT = "face of a human in  joy"; /* the notebook's */
@@ -170,20 +171,21 @@ static int unet_call(bench *b, sdr_tensor *out, const sdr_tensor *x, const sdr_t
   return rc;
 }
 
-/* Seconds per call, the best of `repeat` rounds of UNET_CALLS; graph NULL: eager. */
-static int time_calls(bench *b, int repeat, sdr_graph *g, sdr_tensor *out, const sdr_tensor *x,
-                      const sdr_tensor *t, const sdr_tensor *ctx, double *best) {
+/* Seconds per call, the best of `repeat` rounds of `calls`; graph NULL: eager. */
+static int time_calls(bench *b, int repeat, int calls, sdr_graph *g, sdr_tensor *out,
+                      const sdr_tensor *x, const sdr_tensor *t, const sdr_tensor *ctx,
+                      double *best) {
   *best = INFINITY;
   for (int r = 0; r < repeat; r++) {
     if (sdr_sync(b->be) != 0)
       return -1;
     double t0 = now();
-    for (int k = 0; k < UNET_CALLS; k++)
+    for (int k = 0; k < calls; k++)
       if ((g ? sdr_graph_replay(b->be, g) : unet_call(b, out, x, t, ctx, NULL)) != 0)
         return -1;
     if (sdr_sync(b->be) != 0)
       return -1;
-    double s = (now() - t0) / UNET_CALLS;
+    double s = (now() - t0) / calls;
     if (s < *best)
       *best = s;
   }
@@ -201,7 +203,7 @@ static int part_unet(bench *b, int repeat) {
   double eager = INFINITY, graphed = INFINITY;
   char graph_error[512] = "";
   size_t need = 0;
-  int rc = -1;
+  int rc = -1, calls = UNET_CALLS;
   if (sdr_arena_reset(&b->pipe.arena) != 0)
     goto done;
   if (random_input(b, &x, act, 4, (int64_t[]){B, c->in_channels, S, S}, &own[0]) != 0)
@@ -221,10 +223,16 @@ static int part_unet(bench *b, int repeat) {
   if (unet_call(b, &out, &x, &t, &ctx, &need) != 0 || sdr_sync(b->be) != 0 ||
       sdr_arena_reset(&b->pipe.arena) != 0)
     goto done;
+  double t0 = now();
   for (int i = 0; i < 2; i++)
     if (unet_call(b, &out, &x, &t, &ctx, &need) != 0)
       goto done;
-  if (time_calls(b, repeat, NULL, &out, &x, &t, &ctx, &eager) != 0)
+  if (sdr_sync(b->be) != 0)
+    goto done;
+  double per = (now() - t0) / 2;
+  if (per * UNET_CALLS > ROUND_SECONDS)
+    calls = per * 3 > ROUND_SECONDS ? 3 : (int)(ROUND_SECONDS / per);
+  if (time_calls(b, repeat, calls, NULL, &out, &x, &t, &ctx, &eager) != 0)
     goto done;
   rc = 0;
   /* As the pipeline's loop does where the backend records: reserve what one
@@ -244,7 +252,7 @@ static int part_unet(bench *b, int repeat) {
     for (int i = 0; i < 2 && grc == 0; i++)
       grc = sdr_graph_replay(b->be, g);
     if (grc == 0)
-      grc = time_calls(b, repeat, g, &out, &x, &t, &ctx, &graphed);
+      grc = time_calls(b, repeat, calls, g, &out, &x, &t, &ctx, &graphed);
     if (grc != 0) {
       snprintf(graph_error, sizeof graph_error, "%s", sdr_last_error());
       graphed = INFINITY;
@@ -259,7 +267,7 @@ done:
   if (rc == 0) {
     print_head(b, "unet");
     printf(", \"batch\": %d, \"latent\": %d, \"tokens\": %d, \"dtype\": \"%s\", \"calls\": %d",
-           (int)B, (int)S, (int)T, sdr_dtype_name(act), UNET_CALLS);
+           (int)B, (int)S, (int)T, sdr_dtype_name(act), calls);
     print_number("seconds", eager);
     print_number("steps_per_second", 1.0 / eager);
     print_number("steps_per_second_graph", 1.0 / graphed);

@@ -6,8 +6,8 @@ diffusers on the same model folder and the same GPU, one JSON line per part on s
 PART: unet | txt2img | img2img | matmul | flops | all (several, comma-separated, share one
 process and one loaded pipeline)
   unet     pipe.unet(x, 981, encoder_hidden_states=ctx) at batch 2 (a guided step), latents of
-           the config's sample_size, 77 tokens; rounds of 20 calls timed with CUDA events,
-           the best round of REPEAT.
+           the config's sample_size, 77 tokens; rounds of 20 calls (fewer, down to 3, when a
+           call takes over 50 ms) timed with CUDA events, the best round of REPEAT.
   txt2img  StableDiffusionPipeline: one prompt, 512x512, 50 PNDM steps, guidance 7.5,
            output_type="np" (float pixels on the host), the best of REPEAT after a short warm-up.
   img2img  StableDiffusionImg2ImgPipeline made from the same components: the notebook's call,
@@ -39,7 +39,8 @@ import torch
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TXT2IMG_PROMPT = "a photograph of an astronaut riding a horse"
 IMG2IMG_PROMPT = "face of a human in  joy"  # the notebook's
-UNET_CALLS = 20
+UNET_CALLS = 20  # per round; fewer (not under 3) when a call takes over ROUND_SECONDS / 20
+ROUND_SECONDS = 1.0
 
 
 # ---- FLOPs of one UNet2DConditionModel call, from its config ----------------------------
@@ -203,27 +204,32 @@ class Bench:
         x, t, ctx = self.unet_inputs()
         call = lambda: pipe.unet(x, t, encoder_hidden_states=ctx, return_dict=False)[0]
         with torch.no_grad():  # as the pipeline's __call__
-            for _ in range(3):
+            call()
+            self.sync()
+            t0 = time.perf_counter()
+            for _ in range(2):
                 call()
             self.sync()
+            per = (time.perf_counter() - t0) / 2
+            n = UNET_CALLS if per * UNET_CALLS <= ROUND_SECONDS else max(3, int(ROUND_SECONDS / per))
             best = float("inf")
             for _ in range(self.args.repeat):
                 if self.cuda:
                     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                     a.record()
-                    for _ in range(UNET_CALLS):
+                    for _ in range(n):
                         call()
                     b.record()
                     b.synchronize()
-                    secs = a.elapsed_time(b) / 1000 / UNET_CALLS
+                    secs = a.elapsed_time(b) / 1000 / n
                 else:
                     t0 = time.perf_counter()
-                    for _ in range(UNET_CALLS):
+                    for _ in range(n):
                         call()
-                    secs = (time.perf_counter() - t0) / UNET_CALLS
+                    secs = (time.perf_counter() - t0) / n
                 best = min(best, secs)
         self.emit("unet", batch=2, latent=x.shape[-1], tokens=ctx.shape[1],
-                  dtype=str(self.dtype).replace("torch.", ""), calls=UNET_CALLS, seconds=best,
+                  dtype=str(self.dtype).replace("torch.", ""), calls=n, seconds=best,
                   steps_per_second=1 / best, attention=self.attention_processor())
 
     def count_unet_calls(self):
