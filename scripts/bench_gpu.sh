@@ -140,9 +140,12 @@ run() {
   77) say "$side $part: skipped ($(tail -n 1 "$results.err"))" ;;
   124 | 137) say "$side $part: stopped at its limit of $limit s"; failed=1
     echo "$side|{\"part\": \"$part\", \"error\": \"stopped at its $limit s limit\"}" >>"$results" ;;
-  *) say "$side $part: exit $rc: $(grep -m 1 -E 'Error|error' "$results.err" | cut -c1-200)"; failed=1
+  *) # the last line of stderr: Python's exception, or bench_gpu's message
+    why=$(grep -v '^\s*$' "$results.err" | tail -n 1 | cut -c1-300)
+    say "$side $part: exit $rc: $why"; failed=1
     grep -q "\"part\": \"$part\"" "$results.out" ||
-      echo "$side|{\"part\": \"$part\", \"error\": \"exit $rc\"}" >>"$results" ;;
+      "$PY" -c 'import json, sys; print(sys.argv[1] + "|" + json.dumps({"part": sys.argv[2],
+"error": sys.argv[3]}))' "$side" "$part" "exit $rc: $why" >>"$results" ;;
   esac
   echo "   $side $part: $(($(date +%s) - t)) s" >>"$log"
 }
@@ -256,7 +259,7 @@ for part, label, dkey, okey, rate in lines:
     dm, om = get("diffusers", part, "peak_gpu_mb"), get("sdrepl", part, "peak_gpu_mb")
     text = f"{part + ' ' + label:<30}{fmt(d, '10.3f')}{fmt(o, '10.3f')}{fmt(ratio, '7.2f')}"
     text += f"{fmt(dm, '14.0f')}{fmt(om, '11.0f')}"
-    problems = [f"{s}: {note(s, part)}" for s in ("diffusers", "sdrepl")
+    problems = [f"{s}: {note(s, part)[:150]}" for s in ("diffusers", "sdrepl")
                 if note(s, part) != "-" or (s == "sdrepl" and o is None)]
     print(text + ("   " + "; ".join(problems) if problems and (d is None or o is None) else ""))
 
