@@ -209,9 +209,17 @@ for part in "${parts[@]}"; do
     "${pyargs[@]}"
   if [ -n "$bin" ]; then
     lim=$(($(left) - 5))
-    run sdrepl "$part" $((lim > 5 ? lim : 5)) "$bin" "$model" "$part" "$r"
+    # after its timing, ours profiles one call/run per op (sdr_cuda_profile_*); kept for the log
+    SDREPL_BENCH_PROFILE="$results.profile" run sdrepl "$part" $((lim > 5 ? lim : 5)) "$bin" \
+      "$model" "$part" "$r"
   fi
 done
+
+# ---- where our GPU time went (into the log, ahead of the table) ----
+if [ -s "$results.profile" ]; then
+  echo "== sdrepl: GPU time per op (one eager UNet call; one whole run per part)" >>"$log"
+  cat "$results.profile" >>"$log"
+fi
 
 # ---- the table ----
 "$PY" - "$results" <<'PY' | tee -a "$log"

@@ -29,6 +29,10 @@
  * bench_gpu.sh runs each part in a fresh process). A part that fails prints
  * {"part": ..., "error": ...} and the program exits 1.
  *
+ * SDREPL_BENCH_PROFILE=FILE (on a GPU): after the timing, one eager UNet call
+ * and one whole run of txt2img/img2img are profiled (sdr_cuda_profile_*: GPU
+ * time per op and per op-and-shape group), appended to FILE.
+ *
  * Exit 77 when this build has no CUDA or the machine has no GPU. With
  * SDREPL_BENCH_CPU=1 the same parts run on the CPU backend (no graphs, no GPU
  * memory figures): a check of this program on machines without a GPU, at the
@@ -192,6 +196,41 @@ static int time_calls(bench *b, int repeat, int calls, sdr_graph *g, sdr_tensor 
   return 0;
 }
 
+/* ---- where the time goes --------------------------------------------------------- */
+
+/* Opens SDREPL_BENCH_PROFILE for appending and starts profiling; NULL when not
+ * asked or not on a GPU (a failure to profile never fails the benchmark). */
+static FILE *profile_begin(bench *b, const char *what) {
+#ifdef SDREPL_HAVE_CUDA
+  const char *path = getenv("SDREPL_BENCH_PROFILE");
+  if (!b->on_gpu || !path || !*path)
+    return NULL;
+  FILE *f = fopen(path, "a");
+  if (!f)
+    return NULL;
+  if (sdr_cuda_profile_start(b->be) != 0) {
+    fclose(f);
+    return NULL;
+  }
+  fprintf(f, "== %s on %s\n", what, b->gpu);
+  return f;
+#else
+  (void)b, (void)what;
+  return NULL;
+#endif
+}
+
+static void profile_end(bench *b, FILE *f) {
+  if (!f)
+    return;
+#ifdef SDREPL_HAVE_CUDA
+  if (sdr_cuda_profile_report(b->be, f, 40) != 0)
+    fprintf(f, "profile failed: %s\n", sdr_last_error());
+#endif
+  fprintf(f, "\n");
+  fclose(f);
+}
+
 static int part_unet(bench *b, int repeat) {
   const sdr_unet_config *c = &b->pipe.unet.cfg;
   const int64_t B = 2, T = sdr_clip_tokenizer_model_max_length(b->pipe.tokenizer);
@@ -235,6 +274,14 @@ static int part_unet(bench *b, int repeat) {
   if (time_calls(b, repeat, calls, NULL, &out, &x, &t, &ctx, &eager) != 0)
     goto done;
   rc = 0;
+  {
+    FILE *pf = profile_begin(b, "one guided UNet call, every op run (no graph)");
+    if (pf) {
+      if (unet_call(b, &out, &x, &t, &ctx, NULL) != 0)
+        fprintf(pf, "the call failed: %s\n", sdr_last_error());
+      profile_end(b, pf);
+    }
+  }
   /* As the pipeline's loop does where the backend records: reserve what one
    * call took, record it, replay it. A failure here is reported beside the
    * eager figure. */
@@ -352,6 +399,16 @@ static int part_generate(bench *b, const char *part, int repeat) {
       best = secs;
   }
   rc = 0;
+  {
+    /* the text encoder, the first UNet call and the VAE per op; replayed steps
+     * show only as the scheduler's ops between them */
+    FILE *pf = profile_begin(b, img2img ? "one img2img run (3 images)" : "one txt2img run");
+    if (pf) {
+      if (generate(b, &g, &secs, &steps) != 0)
+        fprintf(pf, "the run failed: %s\n", sdr_last_error());
+      profile_end(b, pf);
+    }
+  }
 done:
   sdr_image_free(img);
   if (rc != 0)
