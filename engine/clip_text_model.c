@@ -134,6 +134,7 @@ fail:
 
 static int bind_all(sdr_clip_text_model *m) {
   const sdr_clip_text_config *c = &m->cfg;
+  sdr_weights_optional_prefix(&m->weights, "text_model.");
   const int64_t D = c->hidden_size;
   m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
   if (!m->layers)

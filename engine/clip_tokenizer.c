@@ -171,6 +171,60 @@ static int load_merges(sdr_clip_tokenizer *tok, const char *path) {
   return rc;
 }
 
+/* ---- tokenizer.json ---------------------------------------------------------- */
+
+/* What the tokenizers library saves (transformers 5 writes only this): the
+ * same BPE as its model's "vocab" object and "merges" list, each merge a "a b"
+ * string or (tokenizers 0.20 on) a ["a", "b"] pair, ranked by position. */
+static int load_tokenizer_json(sdr_clip_tokenizer *tok, const char *path) {
+  sdr_json j;
+  if (sdr_json_load(&j, path))
+    return -1;
+  int rc = 0;
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(j.root, "model");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+  const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+  const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+  if (!cJSON_IsObject(model) || (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "BPE"))) ||
+      !cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
+    sdr_json_free(&j);
+    return sdr_fail("%s: not a BPE tokenizer (\"model\" with \"vocab\" and \"merges\" expected)",
+                    path);
+  }
+  for (const cJSON *c = vocab->child; c && rc == 0; c = c->next) {
+    double v = c->valuedouble;
+    if (!cJSON_IsNumber(c) || v != (double)(int32_t)v || v < 0)
+      rc = sdr_fail("%s: vocab \"%s\": expected a token id (an integer from 0)", path, c->string);
+    else
+      rc = sdr_clip_bpe_add_token(tok->bpe, c->string, strlen(c->string), (int32_t)v);
+  }
+  int32_t rank = 0;
+  for (const cJSON *m = merges->child; m && rc == 0; m = m->next, rank++) {
+    if (rank >= CLIP_MAX_MERGES) /* CLIPTokenizer keeps only these, as from merges.txt */
+      break;
+    const char *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    if (cJSON_IsString(m)) {
+      const char *s = m->valuestring, *sp = strchr(s, ' ');
+      if (sp && !strchr(sp + 1, ' ')) {
+        a = s, alen = (size_t)(sp - s);
+        b = sp + 1, blen = strlen(sp + 1);
+      }
+    } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
+               cJSON_IsString(cJSON_GetArrayItem(m, 0)) && cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
+      a = cJSON_GetArrayItem(m, 0)->valuestring, alen = strlen(a);
+      b = cJSON_GetArrayItem(m, 1)->valuestring, blen = strlen(b);
+    }
+    if (!a || !alen || !blen) {
+      rc = sdr_fail("%s: merge %d is not a pair of symbols", path, (int)rank);
+      break;
+    }
+    rc = sdr_clip_bpe_add_merge(tok->bpe, a, alen, b, blen, rank);
+  }
+  sdr_json_free(&j);
+  return rc;
+}
+
 /* ---- tokenizer_config.json, special_tokens_map.json ---------------------- */
 
 /* A token as a config writes it: "text", {"content": "text", ...} or null. */
@@ -278,7 +332,8 @@ static int load_files(sdr_clip_tokenizer *tok, const char *dir) {
   static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json",
                                       "special_tokens_map.json"};
   /* Both required files are looked for before either is read, so that a
-   * half-copied folder is reported as such. */
+   * half-copied folder is reported as such; a folder with neither may hold
+   * the tokenizers library's tokenizer.json instead. */
   int present[4];
   for (int f = 0; f < 4; f++) {
     char *path = join(dir, files[f]);
@@ -286,13 +341,25 @@ static int load_files(sdr_clip_tokenizer *tok, const char *dir) {
       return -1;
     present[f] = is_file(path);
     free(path);
-    if (f < 2 && !present[f])
-      return sdr_fail("folder '%s' has no %s (a CLIP tokenizer folder holds vocab.json and "
-                      "merges.txt)",
-                      dir, files[f]);
   }
-  for (int f = 0; f < 4; f++) {
+  int from_json = 0;
+  if (!present[0] && !present[1]) {
+    char *path = join(dir, "tokenizer.json");
+    if (!path)
+      return -1;
+    from_json = is_file(path);
+    int rc = from_json ? load_tokenizer_json(tok, path) : 0;
+    free(path);
+    if (rc)
+      return -1;
+  }
+  for (int f = 0; f < 2 && !from_json; f++)
     if (!present[f])
+      return sdr_fail("folder '%s' has no %s (a CLIP tokenizer folder holds vocab.json and "
+                      "merges.txt, or tokenizer.json)",
+                      dir, files[f]);
+  for (int f = 0; f < 4; f++) {
+    if (!present[f] || (from_json && f < 2))
       continue;
     char *path = join(dir, files[f]);
     if (!path)

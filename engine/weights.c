@@ -383,15 +383,25 @@ static void add_problem(sdr_weights *w, const char *fmt, ...) {
   w->problems_len += len;
 }
 
-/* Finds name; *flat is its index in `all` (for `used`). */
+/* Finds name, or name without the optional prefix (sdr_weights_optional_prefix);
+ * *flat is its index in `all` (for `used`). */
 static const sdr_st_tensor *find(sdr_weights *w, const char *name, size_t *flat) {
   if (!w->slots)
     return NULL;
   const sdr_weights_slot *s = slot_of(w, name);
+  if (!s->key && w->optional_prefix) {
+    size_t n = strlen(w->optional_prefix);
+    if (strncmp(name, w->optional_prefix, n) == 0)
+      s = slot_of(w, name + n);
+  }
   if (!s->key)
     return NULL;
   *flat = s->pos;
   return w->all[s->pos];
+}
+
+void sdr_weights_optional_prefix(sdr_weights *w, const char *prefix) {
+  w->optional_prefix = prefix;
 }
 
 static int is_float(sdr_dtype t) { return t == SDR_F32 || t == SDR_F16 || t == SDR_BF16; }

@@ -59,6 +59,7 @@ typedef struct sdr_weights {
   size_t problems_len;
   int nproblems;
   char *component; /* for messages: "unet", "text_encoder" */
+  const char *optional_prefix; /* static text; see sdr_weights_optional_prefix */
 } sdr_weights;
 
 int sdr_weights_open(sdr_weights *w, sdr_backend *be, const char *component,
@@ -77,6 +78,10 @@ int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim
 /* Like bind, with the name made by printf. */
 int sdr_weights_bindf(sdr_weights *w, sdr_tensor *out, int ndim, const int64_t *shape,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Names asked for that begin with prefix are also found without it: transformers
+ * 5 saves CLIPTextModel's "text_model.encoder..." as "encoder...". prefix must
+ * outlive the weights (a string literal). */
+void sdr_weights_optional_prefix(sdr_weights *w, const char *prefix);
 /* Whether a tensor of that name is in the files (for layouts with two naming
  * schemes, such as the VAE's attention before and after diffusers 0.14). */
 int sdr_weights_has(sdr_weights *w, const char *name);

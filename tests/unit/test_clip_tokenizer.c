@@ -325,6 +325,83 @@ static void test_api(const sdr_clip_tokenizer *tok) {
   free(s);
 }
 
+/* ---- tokenizer.json alone (transformers 5 saves only it) ---------------------------- */
+
+/* A folder with tokenizer.json made from the fixture's vocab.json and merges.txt
+ * (merges alternately as "a b" strings and ["a", "b"] pairs, the two forms the
+ * tokenizers library writes) and its config files: the same ids on every case. */
+static void test_tokenizer_json(const cJSON *cases) {
+  char dir[] = "/tmp/sdrepl-tokjson-XXXXXX", path[PATH_MAX], src[PATH_MAX];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(src, sizeof src, "%s/clip-vit-large-patch14/vocab.json", fixtures);
+  sdr_json vocab;
+  CHECK(sdr_json_load(&vocab, src) == 0);
+  cJSON *root = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(root, "model");
+  cJSON_AddStringToObject(model, "type", "BPE");
+  cJSON_AddItemToObject(model, "vocab", cJSON_Duplicate(vocab.root, 1));
+  cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+  snprintf(src, sizeof src, "%s/clip-vit-large-patch14/merges.txt", fixtures);
+  FILE *f = fopen(src, "r");
+  CHECK(f != NULL);
+  char line[512];
+  int n = 0;
+  while (f && fgets(line, sizeof line, f) && n < 48894 + 1) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (n++ == 0)
+      continue; /* "#version: 0.2" */
+    char *sp = strchr(line, ' ');
+    if (!sp)
+      continue;
+    if (n % 2) {
+      cJSON_AddItemToArray(merges, cJSON_CreateString(line));
+    } else {
+      *sp = 0;
+      const char *pair[2] = {line, sp + 1};
+      cJSON_AddItemToArray(merges, cJSON_CreateStringArray(pair, 2));
+    }
+  }
+  if (f)
+    fclose(f);
+  snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  CHECK(write_json(path, root) == 0);
+  cJSON_Delete(root);
+  sdr_json_free(&vocab);
+  const char *links[] = {"tokenizer_config.json", "special_tokens_map.json"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, links[i]);
+    snprintf(src, sizeof src, "%s/clip-vit-large-patch14/%s", fixtures, links[i]);
+    char abs[PATH_MAX];
+    CHECK(realpath(src, abs) != NULL);
+    CHECK(symlink(abs, path) == 0);
+  }
+  sdr_clip_tokenizer *tok = sdr_clip_tokenizer_load(dir);
+  if (!tok)
+    fprintf(stderr, "loading tokenizer.json: %s\n", sdr_last_error());
+  CHECK(tok != NULL);
+  if (tok) {
+    test_encode(tok, cJSON_GetObjectItemCaseSensitive(cases, "encode"),
+                (int)cJSON_GetObjectItemCaseSensitive(cases, "pad_token_id")->valuedouble);
+    sdr_clip_tokenizer_free(tok);
+  }
+  /* A tokenizer.json that is not a BPE model says so. */
+  snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (f) {
+    fputs("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", f);
+    fclose(f);
+  }
+  CHECK(sdr_clip_tokenizer_load(dir) == NULL);
+  CHECK(strstr(sdr_last_error(), "not a BPE tokenizer") != NULL);
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, links[i]);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  unlink(path);
+  rmdir(dir);
+}
+
 static void test_load_errors(void) {
   CHECK(sdr_clip_tokenizer_load("/nonexistent/tokenizer") == NULL);
   CHECK(strstr(sdr_last_error(), "/nonexistent/tokenizer") != NULL);
@@ -386,6 +463,7 @@ int main(void) {
   test_truncate(tok, sdr_json_get(&cases, "truncate"));
   test_decode(tok, sdr_json_get(&cases, "decode"));
   test_sd2(sdr_json_get(&cases, "sd2"));
+  test_tokenizer_json(cases.root);
   test_api(tok);
   test_load_errors();
 
