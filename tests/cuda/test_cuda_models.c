@@ -2,7 +2,8 @@
  * against the CPU backend: the text encoder, one UNet call (a CFG batch of 2), VAE
  * encode and decode, and sdr_pipeline_generate runs (txt2img and img2img, guided
  * and not, 1 and 3 images, PNDM, Euler ancestral and DPM++ 2M, clip_skip, VAE
- * slicing and tiling), with the tiny
+ * slicing and tiling; and a pipeline loaded on the CPU, then moved with
+ * sdr_pipeline_to as pipe:to("cuda") does), with the tiny
  * models tests/models/tiny-sd-a (float32 files) and tiny-sd-b (stored float16),
  * each loaded on the device with keep_dtype float32, float16 and bfloat16.
  *
@@ -87,7 +88,7 @@ static limits limits_for(sdr_dtype dt, int whole_run) {
 
 /* ---- results: a case per row, a (model, dtype) per column ---- */
 
-enum { MAX_CASES = 16, MAX_CONFIGS = 8 };
+enum { MAX_CASES = 24, MAX_CONFIGS = 8 };
 
 static const char *case_names[MAX_CASES];
 static int ncases;
@@ -464,6 +465,40 @@ static void check_graphs(int config, sdr_pipeline *pd, const sdr_image *init, sd
   free(without);
 }
 
+/* The notebook's way: from_pretrained on the CPU, a run there, then pipe:to("cuda")
+ * (sdr_pipeline_to, as bindings/pipeline.c calls it) and a run on the device, which
+ * must match the pipeline loaded on the device directly. The first run leaves the
+ * scheduler's history on the CPU backend: the second must move it. */
+static void check_moved(int config, const char *dir, sdr_pipeline *pc, const sdr_image *init,
+                        sdr_dtype dt) {
+  const char *name = "to_device";
+  const run_spec *r = &runs[1];
+  sdr_pipeline pm;
+  if (sdr_pipeline_load(&pm, cpu, dir, NULL, dt == SDR_F32 ? -1 : (int)dt) != 0) {
+    fail_call(config, name, "loading on the CPU");
+    return;
+  }
+  size_t n0 = 0, n1 = 0, n2 = 0;
+  int s0 = 0, s1 = 0, s2 = 0;
+  float *first = generate(&pm, r, init, &n0, &s0);
+  float *ref = generate(pc, r, init, &n1, &s1);
+  float *got = NULL;
+  if (!first || !ref)
+    fail_call(config, name, "a run on the CPU");
+  else if (sdr_pipeline_to(&pm, dev, (int)dt) != 0)
+    fail_call(config, name, "sdr_pipeline_to");
+  else if (!(got = generate(&pm, r, init, &n2, &s2)))
+    fail_call(config, name, "the run after sdr_pipeline_to");
+  else if (n2 != n1 || s2 != s1 || pm.unet.act != dt) {
+    fprintf(stderr, "FAIL %s %s: %zu values in %d steps (activations %s), the CPU %zu in %d\n",
+            config_names[config], name, n2, s2, sdr_dtype_name(pm.unet.act), n1, s1);
+    note(config, name, NAN, 0);
+  } else
+    compare(config, name, got, ref, n1, limits_for(dt, 1));
+  free(first), free(ref), free(got);
+  sdr_pipeline_free(&pm);
+}
+
 /* ---- one (model, dtype) ---- */
 
 static void check_config(const char *model, sdr_dtype dt) {
@@ -543,6 +578,7 @@ static void check_config(const char *model, sdr_dtype dt) {
       if (!quick || i == 0 || i == 4)
         check_run(config, &pc, &pd, &runs[i], init, dt);
     check_graphs(config, &pd, init, dt);
+    check_moved(config, dir, &pc, init, dt);
   }
   sdr_image_free(init);
   sdr_pipeline_free(&pd);
