@@ -231,6 +231,19 @@ if [ -s "$out/bench_table.txt" ]; then
   echo "== bench_gpu (bench_gpu.txt has the log)"
   grep -v '^$' "$out/bench_table.txt" | tail -n 20
 fi
+# The device tool brings back at most 8 files from $OUT: the summary, the benchmark's
+# log and the two models/ops logs stay as they are, everything else goes into one archive.
+if [ -n "${OUT:-}" ]; then
+  keep=" summary.txt bench_gpu.txt test_cuda_ops.log test_cuda_models.log logs.tar.gz "
+  rest=()
+  for f in "$out"/*; do
+    [ -f "$f" ] || continue
+    case $keep in *" $(basename "$f") "*) ;; *) rest+=("$(basename "$f")") ;; esac
+  done
+  if [ ${#rest[@]} -gt 0 ] && tar czf "$out/logs.tar.gz" -C "$out" "${rest[@]}"; then
+    (cd "$out" && rm -f "${rest[@]}")
+  fi
+fi
 grep -qE "^[a-z_]+ +FAIL " "$out/summary.txt" && exit 1
 grep -qE "^[a-z_]+ +(SKIP|-) " "$out/summary.txt" && exit 77
 exit 0
