@@ -353,10 +353,15 @@ static int pipe_call(lua_State *L) {
     lua_getfield(L, opts, "latents");
     if (!lua_isnil(L, -1)) {
       lsdr_tensor *lt = lsdr_push_float32(L, lua_gettop(L));
-      lsdr_tensor *host = (lsdr_tensor *)lt;
-      if (lt->t.device != SDR_DEVICE_CPU)
-        return lsdr_error(L, "option 'latents': a CPU tensor expected");
-      g.latents = host->t.data;
+      if (lt->t.device == SDR_DEVICE_CPU) {
+        g.latents = lt->t.data;
+      } else { /* latents made on the GPU, as a notebook makes them: read back once */
+        size_t bytes = sdr_tensor_nbytes(&lt->t);
+        float *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+        if (sdr_download(lt->storage->be, host, lt->t.data, bytes) != 0)
+          return lsdr_engine_error(L);
+        g.latents = host;
+      }
       /* checked against the shape the run makes, below */
     }
   }
@@ -439,20 +444,25 @@ static int pipe_call(lua_State *L) {
   int result = lua_gettop(L);
   const int B = (int)out.shape[0], H = (int)out.shape[2], W = (int)out.shape[3];
   sdr_backend *cpu = lsdr_backend(L, SDR_DEVICE_CPU);
-  if (want_latent) {
-    lsdr_tensor *t = lsdr_push_new_tensor(L, cpu, SDR_F32, 4, out.shape);
-    memcpy(t->t.data, out.data, sdr_tensor_nbytes(&t->t));
-  } else if (want_np || want_pt) {
-    lsdr_tensor *t = lsdr_push_new_tensor(
-        L, cpu, SDR_F32, 4, want_np ? (int64_t[]){B, H, W, 3} : (int64_t[]){B, 3, H, W});
-    if (want_np) {
-      sdr_tensor_to_np(out.data, B, H, W, t->t.data);
-    } else {
-      float *d = t->t.data;
-      for (size_t i = 0; i < (size_t)B * 3 * H * W; i++) {
-        float v = out.data[i] / 2.0f + 0.5f;
-        d[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-      }
+  if (want_latent) { /* on the pipeline's device, as diffusers returns them */
+    lsdr_tensor *t = lsdr_push_new_tensor(L, p->be, SDR_F32, 4, out.shape);
+    if (sdr_upload(p->be, t->t.data, out.data, sdr_tensor_nbytes(&t->t)) != 0) {
+      sdr_generated_free(&out);
+      return lsdr_engine_error(L);
+    }
+  } else if (want_np) { /* numpy arrays: on the host */
+    lsdr_tensor *t = lsdr_push_new_tensor(L, cpu, SDR_F32, 4, (int64_t[]){B, H, W, 3});
+    sdr_tensor_to_np(out.data, B, H, W, t->t.data);
+  } else if (want_pt) { /* torch tensors in [0, 1]: on the pipeline's device */
+    const size_t n = (size_t)B * 3 * H * W;
+    for (size_t i = 0; i < n; i++) {
+      float v = out.data[i] / 2.0f + 0.5f;
+      out.data[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    lsdr_tensor *t = lsdr_push_new_tensor(L, p->be, SDR_F32, 4, (int64_t[]){B, 3, H, W});
+    if (sdr_upload(p->be, t->t.data, out.data, n * sizeof(float)) != 0) {
+      sdr_generated_free(&out);
+      return lsdr_engine_error(L);
     }
   } else {
     sdr_image **imgs = calloc((size_t)B, sizeof *imgs);
