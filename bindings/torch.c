@@ -14,6 +14,7 @@
 #include "bindings/lsdr.h"      // lsdr_register, lsdr_options, lsdr_error
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_read_shape, lsdr_push_from_host
+#include "engine/generator_device.h"  // sdr_generator_fill
 #ifdef SDREPL_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.h" // sdr_cuda_device_count
 #endif
@@ -88,24 +89,9 @@ static int random_tensor(lua_State *L, int normal) {
   sdr_generator *g = pick_generator(L, opts, device);
   sdr_backend *be = lsdr_backend(L, device);
   lsdr_tensor *t = lsdr_push_new_tensor(L, be, dtype, ndim, shape);
-  size_t n = (size_t)sdr_tensor_numel(&t->t), bytes = sdr_tensor_nbytes(&t->t);
-  void *host = device == SDR_DEVICE_CPU ? t->t.data : malloc(bytes ? bytes : 1);
-  if (!host)
-    return luaL_error(L, "out of memory");
-  if (!normal)
-    sdr_generator_rand_f32(g, host, n);
-  else if (dtype == SDR_F32)
-    sdr_generator_randn_f32(g, host, n);
-  else if (dtype == SDR_F16)
-    sdr_generator_randn_f16(g, host, n);
-  else
-    sdr_generator_randn_bf16(g, host, n);
-  if (host != t->t.data) {
-    int rc = sdr_upload(be, t->t.data, host, bytes);
-    free(host);
-    if (rc != 0)
-      return lsdr_engine_error(L);
-  }
+  /* on the GPU by torch's own kernel where the generator is CUDA's */
+  if (sdr_generator_fill(g, be, NULL, &t->t, dtype, normal) != 0)
+    return lsdr_engine_error(L);
   return 1;
 }
 

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"           // sdr_fail
-#include "engine/image_processor.h" // sdr_image_to_tensor, sdr_latents_preview
-#include "engine/interrupt.h"       // sdr_interrupt_check
-#include "engine/model_config.h"    // sdr_json, sdr_component_has_variant
-#include "engine/progress.h"        // sdr_progress_*
-#include "engine/vae_tiling.h"      // sdr_vae_encode_tiled, sdr_vae_decode_tiled
-#include "kernels/half.h"           // sdr_f16_to_f32, sdr_bf16_to_f32
+#include "engine/error.h"            // sdr_fail
+#include "engine/generator_device.h" // sdr_generator_fill
+#include "engine/image_processor.h"  // sdr_image_to_tensor, sdr_latents_preview
+#include "engine/interrupt.h"        // sdr_interrupt_check
+#include "engine/model_config.h"     // sdr_json, sdr_component_has_variant
+#include "engine/progress.h"         // sdr_progress_*
+#include "engine/vae_tiling.h"       // sdr_vae_encode_tiled, sdr_vae_decode_tiled
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -225,32 +225,15 @@ done:
  * widened, as torch draws float16 noise as its own stream. */
 static int draw(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *out) {
   const int64_t B = out->shape[0];
-  const size_t n = (size_t)sdr_tensor_numel(out), per = n / (size_t)B;
-  float *host = malloc(n * sizeof *host);
-  uint16_t *half = p->dtype == SDR_F32 ? NULL : malloc(n * sizeof *half);
-  if (!host || (p->dtype != SDR_F32 && !half)) {
-    free(host);
-    free(half);
-    return sdr_fail("out of memory");
-  }
   const int each = g->ngenerators > 1;
   for (int64_t b = 0; b < (each ? B : 1); b++) {
-    sdr_generator *gen = g->generators[each ? b : 0];
-    size_t count = each ? per : n, off = each ? (size_t)b * per : 0;
-    if (p->dtype == SDR_F16)
-      sdr_generator_randn_f16(gen, half + off, count);
-    else if (p->dtype == SDR_BF16)
-      sdr_generator_randn_bf16(gen, half + off, count);
-    else
-      sdr_generator_randn_f32(gen, host + off, count);
+    sdr_tensor part = *out;
+    if (each && sdr_tensor_narrow0(&part, out, b, 1) != 0)
+      return -1;
+    if (sdr_generator_fill(g->generators[each ? b : 0], p->be, &p->arena, &part, p->dtype, 1) != 0)
+      return -1;
   }
-  if (half)
-    for (size_t i = 0; i < n; i++)
-      host[i] = p->dtype == SDR_F16 ? sdr_f16_to_f32(half[i]) : sdr_bf16_to_f32(half[i]);
-  int rc = sdr_upload(p->be, out->data, host, n * sizeof *host);
-  free(host);
-  free(half);
-  return rc;
+  return 0;
 }
 
 /* ---- checks ------------------------------------------------------------------- */

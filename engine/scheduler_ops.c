@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h" // sdr_fail
-#include "engine/half.h"  // sdr_f16_to_f32, sdr_bf16_to_f32
+#include "engine/error.h"            // sdr_fail
+#include "engine/generator_device.h" // sdr_generator_fill
 #include "engine/scheduler_internal.h"
 
 /* ---- arithmetic ---- */
@@ -69,42 +69,17 @@ int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_gene
     return sdr_fail("%s.step: this step draws noise and needs a generator", cx->s->cls->name);
   if (sched_temp(cx, out, like) != 0)
     return -1;
-  size_t n = (size_t)sdr_tensor_numel(out);
-  int on_host = cx->be->device == SDR_DEVICE_CPU;
-  float *f = on_host ? out->data : malloc(n * sizeof(float) + 1);
-  uint16_t *h = dtype == SDR_F32 ? NULL : malloc(n * sizeof(uint16_t) + 1);
-  if (!f || (dtype != SDR_F32 && !h)) {
-    if (!on_host)
-      free(f);
-    free(h);
-    return sdr_fail("%s.step: out of memory for noise", cx->s->cls->name);
-  }
   /* With a list of generators, randn_tensor draws each batch entry from its own. */
   const int64_t B = out->ndim > 0 ? out->shape[0] : 1;
   const int each = cx->ngens > 1 && cx->ngens == B;
-  const size_t per = each ? n / (size_t)B : n;
   for (int64_t b = 0; b < (each ? B : 1); b++) {
-    sdr_generator *gb = each ? cx->gens[b] : g;
-    float *fb = f + (size_t)b * per;
-    if (dtype == SDR_F16) {
-      sdr_generator_randn_f16(gb, h, per);
-      for (size_t i = 0; i < per; i++)
-        fb[i] = sdr_f16_to_f32(h[i]);
-    } else if (dtype == SDR_BF16) {
-      sdr_generator_randn_bf16(gb, h, per);
-      for (size_t i = 0; i < per; i++)
-        fb[i] = sdr_bf16_to_f32(h[i]);
-    } else {
-      sdr_generator_randn_f32(gb, fb, per);
-    }
+    sdr_tensor part = *out;
+    if (each && sdr_tensor_narrow0(&part, out, b, 1) != 0)
+      return -1;
+    if (sdr_generator_fill(each ? cx->gens[b] : g, cx->be, cx->arena, &part, dtype, 1) != 0)
+      return sdr_fail_prefix("%s.step: ", cx->s->cls->name);
   }
-  free(h);
-  int rc = 0;
-  if (!on_host) {
-    rc = sdr_upload(cx->be, out->data, f, n * sizeof(float));
-    free(f);
-  }
-  return rc;
+  return 0;
 }
 
 /* DDIM's clip_sample. No backend op clamps, and SD's configs turn clipping off, so the

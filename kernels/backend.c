@@ -668,6 +668,22 @@ sdr_dtype sdr_backend_act_dtype(const sdr_backend *be, int want) {
   return (act_dtypes(be) >> want) & 1 ? (sdr_dtype)want : SDR_F32;
 }
 
+int sdr_philox_supported(const sdr_backend *be) { return be && be->ops && be->ops->philox; }
+
+int sdr_philox(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset, uint64_t grid,
+               int normal) {
+  const char *op = "sdr_philox";
+  TRY(check_backend(op, be));
+  if (!be->ops->philox)
+    return missing(op, be);
+  TRY(check_tensor(op, be, "out", out, T_FLOAT));
+  if (grid < 1 || grid > 0x7fffffffu)
+    return sdr_fail("%s: a grid of %llu blocks", op, (unsigned long long)grid);
+  if (sdr_tensor_numel(out) == 0)
+    return 0;
+  RUN(out, NULL, be->ops->philox(be, out, seed, offset, grid, normal ? 1 : 0));
+}
+
 int sdr_graph_supported(const sdr_backend *be) {
   return be && be->ops && be->ops->graph_begin && be->ops->graph_end && be->ops->graph_replay &&
          be->ops->graph_destroy;

@@ -27,6 +27,7 @@
 #define SDR_KERNELS_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/tensor.h" // sdr_tensor, sdr_device
 
@@ -127,6 +128,14 @@ typedef struct sdr_backend_ops {
   int (*graph_replay)(sdr_backend *be, sdr_graph *g);
   void (*graph_destroy)(sdr_backend *be, sdr_graph *g);
 
+  /* ---- optional: torch's CUDA random numbers drawn where the tensor is ----
+   * out (float32, float16, bfloat16) as one call of torch's CUDA distribution
+   * kernel with `grid` blocks of 256 threads from Philox (seed, offset): normal
+   * (torch.randn) or uniform in [0, 1) (torch.rand). The caller owns the grid
+   * and the generator's offset (engine/generator_device.c). */
+  int (*philox)(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset, uint64_t grid,
+                int normal);
+
   /* ---- optional: called around every op once its arguments are checked (a
    * profiler's timers; NULL when not profiling). aux is the op's weight or
    * second input, which tells calls of one op apart in a report. ---- */
@@ -189,6 +198,11 @@ int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, 
 /* The dtype activations take when weights are kept in `want` (-1: as stored):
  * want itself where the backend computes in it, else float32. */
 sdr_dtype sdr_backend_act_dtype(const sdr_backend *be, int want);
+
+/* Philox draws on the device: whether the backend has them, and the checked call. */
+int sdr_philox_supported(const sdr_backend *be);
+int sdr_philox(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset, uint64_t grid,
+               int normal);
 
 /* Graphs: whether the backend records them, and the checked calls. */
 int sdr_graph_supported(const sdr_backend *be);

@@ -373,6 +373,11 @@ static void graph_destroy_op(sdr_backend *be, sdr_graph *g) {
   sdr_cuda_graph_destroy((sdr_cuda_graph *)g);
 }
 
+static int philox_op(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset,
+                     uint64_t grid, int normal) {
+  return sdr_cuda_random(be, out, seed, offset, grid, normal);
+}
+
 /* ---- the backend ---- */
 
 static sdr_backend_ops cuda_ops;
@@ -409,6 +414,7 @@ static const sdr_backend_ops *ops_table(void) {
   o->graph_end = graph_end_op;
   o->graph_replay = graph_replay_op;
   o->graph_destroy = graph_destroy_op;
+  o->philox = philox_op;
   o->op_begin = cuda_op_begin;
   o->op_end = cuda_op_end;
   return o;

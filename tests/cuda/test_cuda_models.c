@@ -58,6 +58,7 @@
 #include <time.h>
 
 #include "emu_backend.h"             // sdr_emu_backend_create, sdr_emu_backend_stats
+#include "engine/generator_device.h" // sdr_generator_fill
 #include "engine/image.h"            // sdr_image_load
 #include "engine/image_processor.h"  // sdr_image_to_tensor
 #include "engine/npy.h"              // sdr_npy_read
@@ -726,6 +727,62 @@ done:
 
 /* ---- main ---- */
 
+/* torch.randn with a CUDA generator, as the pipeline draws its latents and step
+ * noise: on a GPU by torch's own kernel (sdr_generator_fill -> sdr_philox), here
+ * against the CPU's emulation of the same kernel. The GPU's sine and cosine are
+ * approximate: the values agree to ~1e-6 (float16: within one rounding); the
+ * generator's offset must move the same. */
+static void check_generator(void) {
+  static const size_t sizes[] = {7, 4 * 64 * 64, 3 * 4 * 64 * 64 + 5};
+  static const sdr_dtype dts[] = {SDR_F32, SDR_F16};
+  int ok_all = 1;
+  double worst = 0;
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+    for (size_t d = 0; d < 2; d++) {
+      sdr_generator gh, gd;
+      sdr_generator_init(&gh, SDR_GENERATOR_CUDA);
+      sdr_generator_manual_seed(&gh, 1024 + s);
+      gd = gh;
+      sdr_tensor th, td;
+      const int64_t n = (int64_t)sizes[s];
+      int rc = put(cpu, &th, SDR_F32, 1, &n, NULL) | put(dev, &td, SDR_F32, 1, &n, NULL);
+      sdr_arena scratch_h, scratch_d;
+      sdr_arena_init(&scratch_h, cpu);
+      sdr_arena_init(&scratch_d, dev);
+      for (int k = 0; k < 2 && rc == 0; k++) /* two draws: the second from the moved offset */
+        rc = sdr_generator_fill(&gh, cpu, &scratch_h, &th, dts[d], 1) |
+             sdr_generator_fill(&gd, dev, &scratch_d, &td, dts[d], 1);
+      float *a = rc == 0 ? fetch(cpu, &th) : NULL, *b = rc == 0 ? fetch(dev, &td) : NULL;
+      double max_err = a && b ? 0 : INFINITY;
+      for (int64_t i = 0; a && b && i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]);
+        if (!(e <= max_err)) /* NaN too */
+          max_err = isfinite(a[i]) && isfinite(b[i]) ? e : INFINITY;
+      }
+      double tol = dts[d] == SDR_F32 ? 1e-5 : 4e-3;
+      int ok = rc == 0 && max_err <= tol && gh.philox_offset == gd.philox_offset;
+      if (!ok)
+        fprintf(stderr, "FAIL randn on the device: %lld values in %s: max abs error %g (offsets "
+                        "%llu and %llu)%s%s\n",
+                (long long)n, sdr_dtype_name(dts[d]), max_err,
+                (unsigned long long)gh.philox_offset, (unsigned long long)gd.philox_offset,
+                rc ? ": " : "", rc ? sdr_last_error() : "");
+      ok_all &= ok;
+      if (max_err > worst)
+        worst = max_err;
+      free(a);
+      free(b);
+      sdr_arena_free(&scratch_h);
+      sdr_arena_free(&scratch_d);
+      drop(cpu, &th);
+      drop(dev, &td);
+    }
+  failures += !ok_all;
+  printf("randn with a CUDA generator, %s against the CPU's emulation: max abs error %.3g%s\n",
+         sdr_philox_supported(dev) ? "drawn on the device" : "drawn on the host for the device",
+         worst, ok_all ? "" : " FAILED");
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: test_cuda_models [--backend cuda|emu] [--model NAME]... "
                   "[--dtype f32|f16|bf16]... [--quick] [--full-only]\n");
@@ -802,6 +859,8 @@ int main(int argc, char **argv) {
   }
   printf("device: %s\n", use_emu ? "emulated CUDA (emu_backend.h)" : dev->name);
   double t0 = now_s();
+  if (!full_only)
+    check_generator();
   for (int m = 0; m < nmodels; m++)
     for (int d = 0; d < ndts && nconfigs < MAX_CONFIGS - 1; d++)
       check_config(models[m], dts[d]);
