@@ -95,9 +95,9 @@ EOF
 # -displayfd lets Xvfb pick a free display number and tell us which.
 Xvfb -displayfd 9 -screen 0 1024x768x24 -nolisten tcp 9>"$TMP/display" 2>"$TMP/xvfb.log" &
 XVFB_PID=$!
-wait_for 10 test -s "$TMP/display" || skip "Xvfb did not start: $(tail -n 3 "$TMP/xvfb.log")"
+wait_for 30 test -s "$TMP/display" || skip "Xvfb did not start: $(tail -n 3 "$TMP/xvfb.log")"
 export DISPLAY=":$(head -n 1 "$TMP/display")"
-wait_for 10 xdpyinfo >/dev/null 2>&1 || skip "Xvfb on $DISPLAY does not answer"
+wait_for 30 xdpyinfo >/dev/null 2>&1 || skip "Xvfb on $DISPLAY does not answer"
 
 # Under the sanitizer build, leak checking is off for this one process: SDL
 # loads the X11 and D-Bus libraries with dlopen and unloads them at exit, and
@@ -107,18 +107,18 @@ LEAKS="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 tm -f /dev/null new-session -d -s test -x 120 -y 40 -c "$TMP" \
   "env -u SDREPL_NO_WINDOW DISPLAY=$DISPLAY SDREPL_INLINE=off $LEAKS '$SDREPL'; echo SDREPL-EXIT-STATUS-\$?" \; \
   set-option -t test remain-on-exit on
-wait_for 20 at_prompt || fail "no prompt: $(pane)"
+wait_for 30 at_prompt || fail "no prompt: $(pane)"
 
 # ---- the picture shows, filling the window ---------------------------------
 
 type_line 'img = Image.new("RGB", {64, 48}, {255, 0, 0})'
 type_line 'img'
-wait_for 20 window_shown || fail "no window appeared: $(pane)"
+wait_for 30 window_shown || fail "no window appeared: $(pane)"
 WID=$(visible_window)
-wait_for 5 title_ends ' 64x48 RGB (1/1)' || fail "title is $(title)"
+wait_for 30 title_ends ' 64x48 RGB (1/1)' || fail "title is $(title)"
 # A 64x48 picture opens a window a whole multiple larger (at least 384 wide),
 # filled with red edge to edge.
-wait_for 10 red_at_least 100000 || fail "no large red region on screen ($(count_color 'rgb(255,0,0)') red pixels)"
+wait_for 30 red_at_least 100000 || fail "no large red region on screen ($(count_color 'rgb(255,0,0)') red pixels)"
 cp "$TMP/shot.png" "${SDREPL_WINDOW_SHOT:-$TMP/first.png}"
 pane_has '<Image' && fail "the REPL printed a stand-in although the window showed the picture"
 
@@ -126,12 +126,12 @@ pane_has '<Image' && fail "the REPL printed a stand-in although the window showe
 
 xdotool windowsize "$WID" 600 300
 # Fitted into 600x300: 400x300 of red, dark grey bars left and right.
-wait_for 10 red_exactly 120000 || fail "after resizing: $(count_color 'rgb(255,0,0)') red pixels, want 400x300"
+wait_for 30 red_exactly 120000 || fail "after resizing: $(count_color 'rgb(255,0,0)') red pixels, want 400x300"
 [ "$(count_color 'rgb(40,40,40)')" -ge 50000 ] || fail "no dark grey letterbox bars"
 xdotool key --window "$WID" f
-wait_for 10 red_exactly $((64 * 48)) || fail "f: $(count_color 'rgb(255,0,0)') red pixels, want 64x48 at 100%"
+wait_for 30 red_exactly $((64 * 48)) || fail "f: $(count_color 'rgb(255,0,0)') red pixels, want 64x48 at 100%"
 xdotool key --window "$WID" f
-wait_for 10 red_exactly 120000 || fail "f again did not fit the picture back"
+wait_for 30 red_exactly 120000 || fail "f again did not fit the picture back"
 
 # ---- Ctrl-C belongs to the REPL, even with the window open ----------------
 
@@ -141,54 +141,54 @@ alive || fail "Ctrl-C at the prompt ended sdrepl: $(pane)"
 type_line 'while true do end'
 sleep 1
 tm send-keys -t test C-c
-wait_for 10 pane_has 'interrupted' || fail "Ctrl-C did not interrupt a loop: $(pane)"
+wait_for 30 pane_has 'interrupted' || fail "Ctrl-C did not interrupt a loop: $(pane)"
 alive || fail "Ctrl-C in a loop ended sdrepl: $(pane)"
 window_shown || fail "the window went away on Ctrl-C"
 
 # ---- q hides; the REPL lives on; the next show brings it back --------------
 
 xdotool key --window "$WID" q
-wait_for 10 window_hidden || fail "q did not hide the window"
+wait_for 30 window_hidden || fail "q did not hide the window"
 alive || fail "q ended sdrepl"
 type_line 'print(1+1)'
-wait_for 10 sh -c "tmux -L '$SOCK' capture-pane -p -t test | grep -qx '2'" || fail "REPL did not answer after q: $(pane)"
+wait_for 30 sh -c "tmux -L '$SOCK' capture-pane -p -t test | grep -qx '2'" || fail "REPL did not answer after q: $(pane)"
 
 type_line 'img2 = Image.new("RGB", {32, 32}, {0, 0, 255})'
 type_line 'img2'
-wait_for 20 window_shown || fail "the next show did not bring the window back"
+wait_for 30 window_shown || fail "the next show did not bring the window back"
 [ "$(visible_window)" = "$WID" ] || fail "a second window opened"
-wait_for 5 title_ends ' 32x32 RGB (2/2)' || fail "title is $(title)"
+wait_for 30 title_ends ' 32x32 RGB (2/2)' || fail "title is $(title)"
 
 # ---- history: Left goes back to the red picture ----------------------------
 
 xdotool key --window "$WID" Left
-wait_for 10 title_ends ' 64x48 RGB (1/2)' || fail "Left: title is $(title)"
-wait_for 10 red_at_least 50000 || fail "Left did not show the red picture again"
+wait_for 30 title_ends ' 64x48 RGB (1/2)' || fail "Left: title is $(title)"
+wait_for 30 red_at_least 50000 || fail "Left did not show the red picture again"
 xdotool key --window "$WID" Right
-wait_for 10 title_ends ' 32x32 RGB (2/2)' || fail "Right: title is $(title)"
+wait_for 30 title_ends ' 32x32 RGB (2/2)' || fail "Right: title is $(title)"
 
 # ---- s saves under a fresh name, never over a file -------------------------
 
 echo keep >"$TMP/sdrepl-0001.png"
 xdotool key --window "$WID" s
-wait_for 10 test -s "$TMP/sdrepl-0002.png" || fail "s saved nothing: $(pane)"
+wait_for 30 test -s "$TMP/sdrepl-0002.png" || fail "s saved nothing: $(pane)"
 [ "$(cat "$TMP/sdrepl-0001.png")" = keep ] || fail "s overwrote an existing file"
 [ "$(identify -format '%wx%h' "$TMP/sdrepl-0002.png")" = 32x32 ] || fail "the saved file is not the 32x32 picture"
-wait_for 10 pane_has "/sdrepl-0002.png" && pane_has "saved /" || fail "s did not say where it saved: $(pane)"
+wait_for 30 pane_has "/sdrepl-0002.png" && pane_has "saved /" || fail "s did not say where it saved: $(pane)"
 
 # ---- the close button hides, and never ends the session --------------------
 
 if command -v python3 >/dev/null; then
   press_close_button "$WID"
-  wait_for 10 window_hidden || fail "the close button did not hide the window"
+  wait_for 30 window_hidden || fail "the close button did not hide the window"
   type_line 'print("still" .. "here")'
-  wait_for 10 pane_has 'stillhere' || fail "sdrepl did not survive the close button: $(pane)"
+  wait_for 30 pane_has 'stillhere' || fail "sdrepl did not survive the close button: $(pane)"
 fi
 
 # ---- leaving ---------------------------------------------------------------
 
 tm send-keys -t test C-d
-wait_for 10 sh -c "[ \"\$(tmux -L '$SOCK' display-message -p -t test '#{pane_dead}')\" = 1 ]" ||
+wait_for 30 sh -c "[ \"\$(tmux -L '$SOCK' display-message -p -t test '#{pane_dead}')\" = 1 ]" ||
   fail "Ctrl-D did not end sdrepl"
 # The shell around sdrepl prints its exit status (tmux's pane_dead_status is
 # not always filled in by the time the pane is dead).
