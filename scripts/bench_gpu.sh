@@ -251,6 +251,7 @@ print(f"{'part':<30}{'diffusers':>10}{'sdrepl':>10}{'ratio':>7}{'diffusers MB':>
 lines = [
     ("unet", "steps/s (batch 2)", "steps_per_second", "steps_per_second", True),
     ("unet", "steps/s, graph", "steps_per_second", "steps_per_second_graph", True),
+    ("unet", "steps/s, graph, mma attn", "steps_per_second", "steps_per_second_graph_mma", True),
     ("txt2img", "s (50 steps)", "seconds", "seconds", False),
     ("img2img", "s (3 images, 0.8)", "seconds", "seconds", False),
 ]
@@ -258,6 +259,11 @@ for part, label, dkey, okey, rate in lines:
     if not any(k[1] == part for k in rows):
         continue
     d, o = get("diffusers", part, dkey), get("sdrepl", part, okey)
+    if part == "unet" and okey.endswith("_mma") and o is None:
+        err = rows.get(("sdrepl", "unet"), {}).get("other_attention_error")
+        if err:
+            print(f"{part + ' ' + label:<30}{'':>10}{'-':>10}   sdrepl: {err[:150]}")
+        continue
     if part == "unet" and okey.endswith("graph") and o is None:
         err = rows.get(("sdrepl", "unet"), {}).get("graph_error")
         if err:
@@ -281,10 +287,10 @@ if flops and tflops:
           f" {fmt(counted and counted / 1e9, '.1f')}) / {tflops:.1f} TFLOP/s ({mm.get('dtype')}"
           f" {mm.get('n')}^3 matmul) = {floor * 1e3:.2f} ms, {1 / floor:.0f} steps/s")
     for side, key in (("diffusers", "steps_per_second"), ("sdrepl", "steps_per_second"),
-                      ("sdrepl", "steps_per_second_graph")):
+                      ("sdrepl", "steps_per_second_graph"), ("sdrepl", "steps_per_second_graph_mma")):
         sps = get(side, "unet", key)
         if sps:
-            what = side + (" (graph)" if key.endswith("graph") else "")
+            what = side + (" (graph)" if key.endswith("graph") else " (graph, mma)" if key.endswith("mma") else "")
             print(f"  {what:<17} {1e3 / sps:7.2f} ms per step: {1 / (sps * floor):5.1f}x the floor's time,"
                   f" {100 * sps * floor:4.1f}% of the matrix rate")
 elif rows:

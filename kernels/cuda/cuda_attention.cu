@@ -328,6 +328,12 @@ int cuda_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const 
   if ((Tq + SA_ROWS - 1) / SA_ROWS > 0x7fffffff)
     return sdr_fail("%s: %lld queries is more than the CUDA kernel takes", op, (long long)Tq);
   int warps, BK, Dp = (int)((Dh + 15) / 16 * 16);
+  if (dt != SDR_F32 && !st->simple_attention && st->mma_attention) {
+    int r = cuda_attention_mma(st, op, out, q, k, v, dt, (int)B, (int)Tq, (int)Tk, heads, (int)Dh,
+                               scale, causal);
+    if (r != 0)
+      return r < 0 ? -1 : 0;
+  }
   if (dt != SDR_F32 && !st->simple_attention && flash_pick(st, Dp, &warps, &BK) == 0) {
     if (dt == SDR_F16)
       launch_flash<__half>(st, out, q, k, v, (int)B, (int)Tq, (int)Tk, heads, (int)Dh, Dp, warps,

@@ -431,6 +431,7 @@ static int setup(sdr_backend *be, cuda_state *st, const sdr_cuda_options *o) {
   CUDA_TRY(op, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, st->device));
   st->smem_optin = (size_t)optin;
   st->simple_attention = o->simple_attention;
+  st->mma_attention = o->mma_attention;
   CUDA_TRY(op, cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
   cublasStatus_t s = cublasCreate(&st->blas);
   if (s != CUBLAS_STATUS_SUCCESS) {
@@ -462,8 +463,12 @@ static int setup(sdr_backend *be, cuda_state *st, const sdr_cuda_options *o) {
 sdr_backend *sdr_cuda_backend_create(const sdr_cuda_options *options) {
   sdr_cuda_options o;
   memset(&o, 0, sizeof o);
-  if (options)
+  if (options) {
     o = *options;
+  } else { /* the attention kernel being measured against attn_flash (README) */
+    const char *a = getenv("SDREPL_CUDA_ATTENTION");
+    o.mma_attention = a && strcmp(a, "mma") == 0;
+  }
   int n = sdr_cuda_device_count();
   if (n == 0) {
     sdr_fail("no CUDA GPU: %s", unavailable_reason);
@@ -492,6 +497,13 @@ sdr_backend *sdr_cuda_backend_create(const sdr_cuda_options *options) {
     return NULL;
   }
   return be;
+}
+
+int sdr_cuda_set_attention(sdr_backend *be, int mma) {
+  cuda_state *st = cuda_state_of(be);
+  int was = st->mma_attention;
+  st->mma_attention = mma ? 1 : 0;
+  return was;
 }
 
 void sdr_cuda_backend_destroy(sdr_backend *be) {

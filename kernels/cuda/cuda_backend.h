@@ -30,12 +30,19 @@ typedef struct sdr_cuda_options {
   int device;             /* CUDA device index, as in torch's "cuda:N" */
   size_t workspace_bytes; /* 0: SDR_CUDA_DEFAULT_WORKSPACE */
   int simple_attention; /* 1: always the plain float32-math attention kernel (checks, debugging) */
+  int mma_attention;    /* 1: float16/bfloat16 heads up to 160 wide in the register-resident
+                         * mma.sync kernel (cuda_attention_mma.cu); 0: attn_flash (WMMA).
+                         * Without options, SDREPL_CUDA_ATTENTION=mma asks for it. */
 } sdr_cuda_options;
 
 /* A backend on one GPU with its own stream, cuBLAS handle and workspace; NULL
  * options mean device 0 and defaults. NULL and sdr_fail when there is no GPU
  * ("no CUDA GPU: ...") or the device cannot be set up. */
 sdr_backend *sdr_cuda_backend_create(const sdr_cuda_options *options);
+/* Picks the float16/bfloat16 attention kernel from now on (mma: 1, the
+ * register-resident one; 0, attn_flash); returns the previous choice. Ops
+ * recorded in a graph keep the kernel they were recorded with. */
+int sdr_cuda_set_attention(sdr_backend *be, int mma);
 /* Waits for the stream, then frees everything the backend made (not the
  * tensors allocated through it: their owners free them first). */
 void sdr_cuda_backend_destroy(sdr_backend *be);

@@ -49,6 +49,7 @@ typedef struct cuda_state {
   int sm_count;           /* for grid sizes */
   size_t smem_optin;      /* the most dynamic shared memory one block may ask for */
   int simple_attention;   /* options.simple_attention */
+  int mma_attention;      /* options.mma_attention (cuda_attention_mma.cu) */
   int capturing;          /* between sdr_cuda_graph_begin and _end */
   void *deferred[CUDA_DEFERRED_FREES];
   int ndeferred;
@@ -160,6 +161,11 @@ int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, cons
 int cuda_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
 int cuda_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                    const sdr_tensor *v, int heads, float scale, int causal);
+/* The register-resident attention (cuda_attention_mma.cu): 1 when it ran, 0 when the
+ * heads are not for it (float32, odd or wider than 160), -1 on an error. */
+int cuda_attention_mma(cuda_state *st, const char *op, sdr_tensor *out, const sdr_tensor *q,
+                       const sdr_tensor *k, const sdr_tensor *v, sdr_dtype dt, int B, int Tq,
+                       int Tk, int H, int Dh, float scale, int causal);
 /* Raises the attention kernels' shared-memory limits; once, when the backend is made. */
 int cuda_attention_init(cuda_state *st);
 int cuda_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_op op);

@@ -28,6 +28,9 @@
 
 static sdr_backend *gpu_simple; /* always the plain attention kernel */
 static sdr_backend *gpu_small;  /* a 1 MiB workspace: conv2d in chunks */
+/* On a GPU: switches gpu's float16/bfloat16 attention to the register-resident
+ * kernel (cuda_attention_mma.cu) and back; NULL elsewhere. */
+static int (*set_mma_attention)(sdr_backend *be, int mma);
 
 static const sdr_dtype fdt[3] = {SDR_F32, SDR_F16, SDR_BF16};
 
@@ -268,6 +271,18 @@ static void test_attention(int64_t B, int64_t Tq, int64_t Tk, int heads, int64_t
     int rc = GPU_OP(be, dt, attention, &go, &gq, &gk, &gv, heads, scale, causal);
     finish(op, what, dt, rc, be, &go, ref, 1);
     drop(be, &gq), drop(be, &gk), drop(be, &gv), drop(be, &go);
+  }
+  /* the register-resident kernel, float16 and bfloat16 (heads wider than 160 or of
+   * odd width fall back to the flash kernel inside it) */
+  for (int run = 0; set_mma_attention && run < 2; run++) {
+    sdr_dtype dt = fdt[1 + run];
+    int was = set_mma_attention(gpu, 1);
+    sdr_tensor gq = put(gpu, &q, dt), gk = put(gpu, &k, dt), gv = put(gpu, &v, dt);
+    sdr_tensor go = poisoned(gpu, dt, SHAPE(B, Tq, HD));
+    int rc = GPU_OP(gpu, dt, attention, &go, &gq, &gk, &gv, heads, scale, causal);
+    finish("attention mma", what, dt, rc, gpu, &go, ref, 1);
+    drop(gpu, &gq), drop(gpu, &gk), drop(gpu, &gv), drop(gpu, &go);
+    set_mma_attention(gpu, was);
   }
   free(ref);
   drop(cpu, &cq), drop(cpu, &ck), drop(cpu, &cv), drop(cpu, &co);
@@ -790,6 +805,10 @@ static void run_all(void) {
   test_attention(1, 33, 33, 2, 12, 1);
   test_attention(2, 64, 64, 2, 8, 0);
   test_attention(1, 100, 50, 3, 24, 1);
+  test_attention(2, 4096, 4096, 8, 40, 0); /* SD 1.x's 64x64 self-attention */
+  test_attention(2, 4096, 77, 8, 40, 0);   /* and its cross-attention */
+  test_attention(1, 130, 130, 2, 64, 1);   /* causal across three key tiles, a ragged end */
+  test_attention(1, 70, 70, 2, 96, 0);
   /* elementwise */
   for (int u = 0; u < SDR_UNARY_COUNT; u++) {
     float lo = u == SDR_UNARY_SQRT ? 0 : u == SDR_UNARY_EXP ? -10 : -8;
@@ -903,6 +922,7 @@ int main(void) {
     fprintf(stderr, "FAIL: making the backends: %s\n", sdr_last_error());
     return 1;
   }
+  set_mma_attention = sdr_cuda_set_attention;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   run_all();
