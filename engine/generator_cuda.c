@@ -16,8 +16,7 @@
  */
 #include "engine/generator_cuda.h"
 
-#include "engine/half.h"   // sdr_f32_to_f16, sdr_f32_to_bf16
-#include "kernels/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
+#include "kernels/philox_fill.h" // sdr_philox_fill
 
 #define BLOCK_SIZE 256u
 #define UNROLL 4u /* curand4_engine_calls */
@@ -41,61 +40,26 @@ sdr_cuda_launch sdr_cuda_launch_for(const sdr_cuda_geometry *geometry, size_t n)
   return l;
 }
 
-typedef enum { OUT_F32, OUT_F16, OUT_BF16 } out_type;
-
-/* distribution_nullary_kernel + the grid-stride kernel, one thread after another.
- * `normal` picks curand_normal4 (normal_and_transform) or curand_uniform4
- * (uniform_and_transform). */
-static void run_kernel(sdr_generator *g, void *out, size_t n, out_type type, int normal) {
+/* One call of torch's kernel with this generator's grid; the offset moves as
+ * philox_cuda_state moves it (already a multiple of 4). */
+static void run_kernel(sdr_generator *g, void *out, size_t n, sdr_dtype dtype, int normal) {
   if (n == 0)
     return;
   sdr_cuda_launch l = sdr_cuda_launch_for(&g->geometry, n);
   uint64_t offset = g->philox_offset;
-  g->philox_offset += l.advance; /* already a multiple of 4, as philox_cuda_state wants */
-  uint64_t step = l.stride * UNROLL;
-  uint64_t rounded = ((n - 1) / step + 1) * step;
-  uint64_t threads = l.stride < n ? l.stride : n; /* threads past n write nothing */
-  for (uint64_t idx = 0; idx < threads; idx++) {
-    sdr_philox_state st;
-    sdr_philox_init(&st, g->seed, idx, offset);
-    for (uint64_t li0 = idx; li0 < rounded; li0 += step) {
-      float r[4];
-      if (normal)
-        sdr_curand_normal4(&st, r);
-      else
-        sdr_curand_uniform4(&st, r);
-      for (uint64_t k = 0; k < UNROLL; k++) {
-        uint64_t li = li0 + k * l.stride;
-        if (li >= n)
-          continue;
-        float v;
-        if (normal) {
-          v = r[k] * 1.0f + 0.0f; /* transformation::normal(rand, mean, std) */
-        } else {
-          /* uniform_kernel: curand's (0, 1] turned into [0, 1), then * range + from */
-          float rev = r[k] == 1.0f ? 0.0f : r[k];
-          v = rev * 1.0f + 0.0f;
-        }
-        if (type == OUT_F32)
-          ((float *)out)[li] = v;
-        else if (type == OUT_F16)
-          ((uint16_t *)out)[li] = sdr_f32_to_f16(v);
-        else
-          ((uint16_t *)out)[li] = sdr_f32_to_bf16(v);
-      }
-    }
-  }
+  g->philox_offset += l.advance;
+  sdr_philox_fill(g->seed, offset, l.grid, normal, dtype, out, n);
 }
 
 void sdr_cuda_randn_f32(sdr_generator *g, float *out, size_t n) {
-  run_kernel(g, out, n, OUT_F32, 1);
+  run_kernel(g, out, n, SDR_F32, 1);
 }
 void sdr_cuda_randn_f16(sdr_generator *g, uint16_t *out, size_t n) {
-  run_kernel(g, out, n, OUT_F16, 1);
+  run_kernel(g, out, n, SDR_F16, 1);
 }
 void sdr_cuda_randn_bf16(sdr_generator *g, uint16_t *out, size_t n) {
-  run_kernel(g, out, n, OUT_BF16, 1);
+  run_kernel(g, out, n, SDR_BF16, 1);
 }
 void sdr_cuda_rand_f32(sdr_generator *g, float *out, size_t n) {
-  run_kernel(g, out, n, OUT_F32, 0);
+  run_kernel(g, out, n, SDR_F32, 0);
 }

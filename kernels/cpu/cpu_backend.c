@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_internal.h"
-#include "kernels/error.h" // sdr_fail
+#include "kernels/error.h"       // sdr_fail
+#include "kernels/philox_fill.h" // sdr_philox_fill
 
 int cpu_threads(void) { return omp_get_max_threads(); }
 
@@ -59,6 +60,15 @@ static int cpu_reserve_workspace(sdr_backend *be, size_t bytes) {
   return 0;
 }
 
+/* torch's CUDA randn on the host: what a CUDA generator draws for a CPU tensor. */
+static int cpu_philox(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset,
+                      uint64_t grid, int normal) {
+  (void)be;
+  sdr_philox_fill(seed, offset, grid, normal, out->dtype, out->data,
+                  (size_t)sdr_tensor_numel(out));
+  return 0;
+}
+
 static const sdr_backend_ops cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -85,6 +95,7 @@ static const sdr_backend_ops cpu_ops = {
     .timestep_embedding = cpu_timestep_embedding,
     .fill = cpu_fill,
     .pad2d = cpu_pad2d,
+    .philox = cpu_philox,
 };
 
 sdr_backend *sdr_cpu_backend_create(void) {

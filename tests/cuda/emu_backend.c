@@ -8,6 +8,7 @@
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
 #include "kernels/error.h"           // sdr_fail
 #include "kernels/half.h"            // sdr_f16_to_f32, sdr_f32_to_f16, ...
+#include "kernels/philox_fill.h"     // sdr_philox_fill
 
 /* ---- device addresses --------------------------------------------------------------
  *
@@ -601,6 +602,21 @@ static int emu_fill(sdr_backend *be, sdr_tensor *out, float value) {
   return submit(be, &c);
 }
 
+/* torch's CUDA randn, computed on the host into the emulated device's memory. Not
+ * recorded into graphs (the engine draws outside them). */
+static int emu_philox(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset,
+                      uint64_t grid, int normal) {
+  emu_state *st = state_of(be);
+  if (refuse_recording(st, "sdr_philox") < 0)
+    return -1;
+  void *h = host_of(st, "philox", "the output", out->data, sdr_tensor_nbytes(out));
+  if (!h)
+    return -1;
+  sdr_philox_fill(seed, offset, grid, normal, out->dtype, h, (size_t)sdr_tensor_numel(out));
+  st->stats.ops_run++;
+  return 0;
+}
+
 static int emu_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
                      int top, int bottom) {
   emu_call c = make_call(OP_PAD2D, out, in, NULL, NULL);
@@ -694,6 +710,7 @@ static const sdr_backend_ops emu_ops = {
     .timestep_embedding = emu_timestep,
     .fill = emu_fill,
     .pad2d = emu_pad2d,
+    .philox = emu_philox,
     .graph_begin = emu_graph_begin,
     .graph_end = emu_graph_end,
     .graph_replay = emu_graph_replay,
