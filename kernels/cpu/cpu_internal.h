@@ -69,6 +69,11 @@ double cpu_sqdev_f64(const float *x, int64_t n, double mean); /* sum of (x - mea
 
 /* ---- ops (one file per family) ---- */
 
+/* C (M, N) = A (M, K) @ W (N, K)^T with our AVX-512 kernel (cpu_gemm.c), W packed into
+ * ws (ws_floats floats); 1 when done, 0 when not for it (no AVX-512, N not a multiple
+ * of 16, not even one packed panel fits ws): then OpenBLAS does it. */
+int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
+                int64_t N, int64_t K, float *ws, size_t ws_floats);
 int cpu_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                const sdr_tensor *bias);
 int cpu_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b, int trans_b,

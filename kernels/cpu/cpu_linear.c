@@ -1,5 +1,7 @@
-/* kernels/cpu/cpu_linear.c — linear (torch.nn.functional.linear) and bmm (torch.bmm), both
- * through OpenBLAS's sgemm.
+/* kernels/cpu/cpu_linear.c — linear (torch.nn.functional.linear) and bmm (torch.bmm).
+ *
+ * linear runs on our AVX-512 kernel where it can (cpu_gemm.c), else OpenBLAS's sgemm;
+ * bmm on OpenBLAS.
  *
  * float16/bfloat16 weights stay so in memory: they are widened into the workspace
  * a block of output features at a time (at most CPU_WBLOCK_BYTES), and each block
@@ -57,7 +59,9 @@ int cpu_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
         o[m * N + n] = b ? b[n] : 0.0f;
     return 0;
   }
-  if (w->dtype == SDR_F32) {
+  if (cpu_gemm_nt(be, o, in->data, w->data, w->dtype, M, N, K, ws, ws_n)) {
+    /* our kernel: weights packed (and widened) panel by panel */
+  } else if (w->dtype == SDR_F32) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, in->data,
                 (int)K, w->data, (int)K, 0.0f, o, (int)N);
   } else {

@@ -42,12 +42,11 @@
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/error.h" // sdr_fail
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WINO_X86 1
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
-#else
-#define WINO_X86 0
+#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels, CPU_MK_X86, CPU_MK_AVX512
+
+#define WINO_X86 CPU_MK_X86
+#if WINO_X86
+#define AVX512 CPU_MK_AVX512
 #endif
 
 /* Chunk sizes: transformed weights of one block up to 8 MB (read back by the products
@@ -411,56 +410,6 @@ static void weights_avx512(const wino *g, int64_t co0, int64_t m) {
     weights_item_avx512(g, co0, m, co);
 }
 
-/* C (R, 16 S) = A (R, K; row stride lda) @ B (K, 16 S; row stride ldb), rows of C ldc
- * apart. R*S accumulators stay in registers (24 at most, with S loads and R broadcasts
- * per k): about 250 GFLOP/s on one core of the development machine, its FMA peak. */
-AVX512 static inline __attribute__((always_inline)) void kernel_body(int R, int S, int64_t K,
-                                                                     const float *A, int64_t lda,
-                                                                     const float *B, int64_t ldb,
-                                                                     float *Cm, int64_t ldc) {
-  __m512 acc[6][4], b[4];
-#pragma GCC unroll 6
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++)
-      acc[r][s] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k++) {
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++)
-      b[s] = _mm512_loadu_ps(B + k * ldb + 16 * s);
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-      __m512 a = _mm512_set1_ps(A[r * lda + k]);
-#pragma GCC unroll 4
-      for (int s = 0; s < S; s++)
-        acc[r][s] = _mm512_fmadd_ps(a, b[s], acc[r][s]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++)
-      _mm512_storeu_ps(Cm + r * ldc + 16 * s, acc[r][s]);
-}
-
-typedef void (*kernel_fn)(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
-                          float *Cm, int64_t ldc);
-#define KERNEL(R, S)                                                                               \
-  AVX512 static void kernel_##R##x##S(int64_t K, const float *A, int64_t lda, const float *B,      \
-                                      int64_t ldb, float *Cm, int64_t ldc) {                       \
-    kernel_body(R, S, K, A, lda, B, ldb, Cm, ldc);                                                 \
-  }
-#define KERNELS(R) KERNEL(R, 1) KERNEL(R, 2) KERNEL(R, 3) KERNEL(R, 4)
-KERNELS(1)
-KERNELS(2)
-KERNELS(3)
-KERNELS(4)
-KERNELS(5)
-KERNELS(6)
-#define KROW(R)                                                                                    \
-  { kernel_##R##x1, kernel_##R##x2, kernel_##R##x3, kernel_##R##x4 }
-static const kernel_fn kernels[6][4] = {KROW(1), KROW(2), KROW(3), KROW(4), KROW(5), KROW(6)};
-
 /* The 36 products, split over threads by (position, column block): consecutive items share
  * U_xi, which then stays in the L2 cache; each column block of V_xi (C x 64) is read from
  * L2 once per 6 output channels. */
@@ -471,12 +420,12 @@ static void products_avx512(const wino *g, int64_t m, int64_t tcp) {
     int64_t xi = it / nblk, b0 = it % nblk * g->nb, bw = min64(tcp - b0, g->nb);
     const float *A = g->U + xi * m * C, *Bv = g->V + xi * C * tcp + b0 * C;
     float *Cm = g->M + xi * m * tcp + b0;
-    const kernel_fn *row = kernels[5];
+    const cpu_microkernel *row = cpu_microkernels[5];
     for (int64_t co = 0; co < m; co += 6) {
       int64_t R = min64(6, m - co);
       if (R < 6)
-        row = kernels[R - 1];
-      row[bw / 16 - 1](C, A + co * C, C, Bv, bw, Cm + co * tcp, tcp);
+        row = cpu_microkernels[R - 1];
+      row[bw / 16 - 1](0, C, A + co * C, C, Bv, bw, Cm + co * tcp, tcp);
     }
   }
 }

@@ -1,0 +1,106 @@
+/* kernels/cpu/cpu_gemm.c — C = A W^T for linear layers with our own AVX-512 kernel
+ * (cpu_microkernel.h) instead of OpenBLAS, which runs its AVX2 kernels here at half
+ * the speed (OPENBLAS_CORETYPE=Haswell).
+ *
+ *   C (M, N) = A (M, K) @ W (N, K)^T,  W float32, float16 or bfloat16
+ *
+ * W is packed (and widened) into the workspace as panels of 64 output features,
+ * each panel K rows of 64 consecutive floats: the B operand the kernel reads a row
+ * at a time. Panels that do not fit at once are done a group at a time. Work items
+ * are (a block of rows, a panel); within one, K is walked in blocks of CPU_GEMM_KC
+ * so that the panel's block (64 KB) stays in L2 while every 6-row strip of the row
+ * block passes over it, the first K block storing into C and the others adding.
+ * Summation order: K ascending within each block of CPU_GEMM_KC, blocks in order, as
+ * a blocked BLAS sums; results differ from OpenBLAS's in the last bits only.
+ */
+#include <string.h>
+
+#include "kernels/cpu/cpu_internal.h"
+#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels
+#include "kernels/half.h"                // sdr_f16_to_f32, sdr_bf16_to_f32
+
+enum { CPU_GEMM_NB = 64, CPU_GEMM_KC = 256, CPU_GEMM_MB = 96 };
+
+#if CPU_MK_X86
+
+static float load_w(const void *w, sdr_dtype wt, int64_t i) {
+  if (wt == SDR_F16)
+    return sdr_f16_to_f32(((const uint16_t *)w)[i]);
+  if (wt == SDR_BF16)
+    return sdr_bf16_to_f32(((const uint16_t *)w)[i]);
+  return ((const float *)w)[i];
+}
+
+/* Panels [p0, p0 + np) of W^T into dst: panel q at dst + q * K * 64, row k holding
+ * features 64 (p0 + q) .. + 63 (fewer in the last panel). */
+static void pack(float *dst, const void *w, sdr_dtype wt, int64_t N, int64_t K, int64_t p0,
+                 int64_t np) {
+#pragma omp parallel for schedule(static) if (np * K * CPU_GEMM_NB > CPU_GRAIN)
+  for (int64_t q = 0; q < np; q++) {
+    const int64_t n0 = (p0 + q) * CPU_GEMM_NB;
+    const int64_t nw = N - n0 < CPU_GEMM_NB ? N - n0 : CPU_GEMM_NB;
+    float *panel = dst + q * K * CPU_GEMM_NB;
+    /* 16 features x 64 dims at a time: rows of W read in runs, the panel written in runs */
+    for (int64_t j0 = 0; j0 < nw; j0 += 16)
+      for (int64_t k0 = 0; k0 < K; k0 += 64) {
+        const int64_t kn = K - k0 < 64 ? K - k0 : 64;
+        for (int64_t j = j0; j < j0 + 16 && j < nw; j++)
+          for (int64_t k = k0; k < k0 + kn; k++)
+            panel[k * CPU_GEMM_NB + j] = load_w(w, wt, (n0 + j) * K + k);
+      }
+  }
+}
+
+/* C's columns of panels [p0, p0 + np) from the packed panels. */
+static void compute(float *C, const float *A, const float *packed, int64_t M, int64_t N,
+                    int64_t K, int64_t p0, int64_t np) {
+  const int64_t nmb = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB;
+#pragma omp parallel for schedule(dynamic, 1) if (M * np * CPU_GEMM_NB * K > CPU_GRAIN)
+  for (int64_t it = 0; it < nmb * np; it++) {
+    const int64_t q = it % np, m0 = it / np * CPU_GEMM_MB;
+    const int64_t mn = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB;
+    const int64_t n0 = (p0 + q) * CPU_GEMM_NB;
+    const int64_t nw = N - n0 < CPU_GEMM_NB ? N - n0 : CPU_GEMM_NB;
+    const float *panel = packed + q * K * CPU_GEMM_NB;
+    for (int64_t k0 = 0; k0 < K; k0 += CPU_GEMM_KC) {
+      const int64_t kc = K - k0 < CPU_GEMM_KC ? K - k0 : CPU_GEMM_KC;
+      for (int64_t r = 0; r < mn; r += 6) {
+        const int64_t R = mn - r < 6 ? mn - r : 6;
+        cpu_microkernels[R - 1][nw / 16 - 1](k0 > 0, kc, A + (m0 + r) * K + k0, K,
+                                             panel + k0 * CPU_GEMM_NB, CPU_GEMM_NB,
+                                             C + (m0 + r) * N + n0, N);
+      }
+    }
+  }
+}
+
+int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
+                int64_t N, int64_t K, float *ws, size_t ws_floats) {
+  (void)be;
+  if (!cpu_vmath_avx512() || N % 16 != 0 || K < 1 || M < 1)
+    return 0;
+  const int64_t npanels = (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB;
+  const size_t per_panel = (size_t)K * CPU_GEMM_NB;
+  int64_t group = (int64_t)(ws_floats / per_panel);
+  if (group < 1)
+    return 0; /* a panel does not fit: OpenBLAS does it */
+  if (group > npanels)
+    group = npanels;
+  for (int64_t p0 = 0; p0 < npanels; p0 += group) {
+    const int64_t np = npanels - p0 < group ? npanels - p0 : group;
+    pack(ws, w, wt, N, K, p0, np);
+    compute(C, A, ws, M, N, K, p0, np);
+  }
+  return 1;
+}
+
+#else
+
+int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
+                int64_t N, int64_t K, float *ws, size_t ws_floats) {
+  (void)be, (void)C, (void)A, (void)w, (void)wt, (void)M, (void)N, (void)K, (void)ws;
+  (void)ws_floats;
+  return 0;
+}
+
+#endif
