@@ -15,6 +15,10 @@
  *
  * causal (CLIP's text model): query i sees keys 0..i, torch's triu mask; the
  * products for a block stop at its last query's key.
+ *
+ * Heads up to 64 wide go to cpu_attention_mk.c first: the same blocks, both products
+ * on our AVX-512 kernel; this OpenBLAS path takes the rest (the VAE's 512-wide head,
+ * no AVX-512, a workspace too small to pack the keys).
  */
 #include <cblas.h>
 #include <omp.h>
@@ -26,6 +30,8 @@ enum { ATTN_MAX_ROWS = 256, ATTN_BLOCK_FLOATS = 1024 << 10 };
 
 int cpu_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                   const sdr_tensor *v, int heads, float scale, int causal) {
+  if (cpu_attention_mk(be, out, q, k, v, heads, scale, causal))
+    return 0; /* our own kernel took it */
   int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], HD = q->shape[2];
   int64_t Dh = HD / heads;
   int nt = cpu_threads();

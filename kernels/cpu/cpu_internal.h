@@ -74,6 +74,10 @@ double cpu_sqdev_f64(const float *x, int64_t n, double mean); /* sum of (x - mea
  * of 16, not even one packed panel fits ws): then OpenBLAS does it. */
 int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
                 int64_t N, int64_t K, float *ws, size_t ws_floats);
+/* cpu_attention on our AVX-512 kernel (cpu_attention_mk.c): 1 when done, 0 when not for
+ * it (no AVX-512, heads wider than 64, the packed heads do not fit the workspace). */
+int cpu_attention_mk(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
+                     const sdr_tensor *v, int heads, float scale, int causal);
 int cpu_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                const sdr_tensor *bias);
 int cpu_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b, int trans_b,
