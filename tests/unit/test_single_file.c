@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "short_run.h"                 // short_run
 #include "engine/error.h"            // sdr_last_error
 #include "engine/pipeline.h"         // sdr_pipeline_*
 #include "engine/single_file.h"      // sdr_pipeline_load_single_file_ex
@@ -37,32 +38,6 @@ static int has(const char *msg, const char *part) {
     return 1;
   fprintf(stderr, "  expected \"%s\" in: %s\n", part, msg ? msg : "(null)");
   return 0;
-}
-
-/* A short txt2img run at 32x32 with a fixed seed; the images, malloc'd. */
-static float *run(sdr_pipeline *p, const char *what, size_t *n) {
-  sdr_generator gen;
-  sdr_generator *gens[1] = {&gen};
-  const char *prompts[] = {"a photograph of an astronaut riding a horse"};
-  sdr_generate g = {.prompts = prompts,
-                    .nprompts = 1,
-                    .height = 32,
-                    .width = 32,
-                    .num_inference_steps = 3,
-                    .guidance_scale = 7.5f,
-                    .num_images_per_prompt = 1,
-                    .generators = gens,
-                    .ngenerators = 1};
-  sdr_generator_init(&gen, SDR_GENERATOR_CPU);
-  sdr_generator_manual_seed(&gen, 7);
-  sdr_generated out = {0};
-  if (sdr_pipeline_generate(p, &g, &out) != 0) {
-    fprintf(stderr, "%s: %s\n", what, sdr_last_error());
-    check_failures++;
-    return NULL;
-  }
-  *n = (size_t)(out.shape[0] * out.shape[1] * out.shape[2] * out.shape[3]);
-  return out.data; /* sdr_generated_free would free it: taken over */
 }
 
 static int load_folder(sdr_pipeline *p, sdr_backend *be, const char *dir, int keep) {
@@ -85,7 +60,7 @@ static int load_single(sdr_pipeline *p, sdr_backend *be, const char *path, int k
 /* Runs both pipelines and checks the images are bit-identical. */
 static void same_pictures(sdr_pipeline *a, sdr_pipeline *b, const char *what) {
   size_t na = 0, nb = 0;
-  float *x = run(a, what, &na), *y = run(b, what, &nb);
+  float *x = short_run(a, what, &na), *y = short_run(b, what, &nb);
   CHECK(x && y && na == nb && na > 0);
   if (x && y && na == nb) {
     size_t diff = 0;

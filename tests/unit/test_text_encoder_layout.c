@@ -12,37 +12,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "short_run.h"                 // short_run
 #include "engine/error.h"            // sdr_last_error
 #include "engine/pipeline.h"         // sdr_pipeline_*
 #include "engine/safetensors.h"      // sdr_safetensors_*
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
 
 #define MODEL "tests/models/tiny-sd-a"
-
-/* A short guided txt2img run with a fixed seed; the images, malloc'd. */
-static float *run(sdr_pipeline *p, size_t *n) {
-  sdr_generator gen;
-  sdr_generator *gens[1] = {&gen};
-  const char *prompts[] = {"a photograph of an astronaut riding a horse"};
-  sdr_generate g = {.prompts = prompts,
-                    .nprompts = 1,
-                    .height = 32,
-                    .width = 32,
-                    .num_inference_steps = 3,
-                    .guidance_scale = 7.5f,
-                    .num_images_per_prompt = 1,
-                    .generators = gens,
-                    .ngenerators = 1};
-  sdr_generator_init(&gen, SDR_GENERATOR_CPU);
-  sdr_generator_manual_seed(&gen, 7);
-  sdr_generated out = {0};
-  if (sdr_pipeline_generate(p, &g, &out) != 0) {
-    fprintf(stderr, "generate: %s\n", sdr_last_error());
-    return NULL;
-  }
-  *n = (size_t)(out.shape[0] * out.shape[1] * out.shape[2] * out.shape[3]);
-  return out.data;
-}
 
 static int link_to(const char *src, const char *dst) {
   char abs[PATH_MAX];
@@ -102,7 +78,7 @@ int main(void) {
   sdr_pipeline ref;
   CHECK(sdr_pipeline_load(&ref, be, MODEL, NULL, -1) == 0);
   size_t n_ref = 0, n = 0;
-  float *want = run(&ref, &n_ref);
+  float *want = short_run(&ref, "tiny-sd-a", &n_ref);
   CHECK(want != NULL);
   sdr_pipeline_free(&ref);
 
@@ -115,7 +91,7 @@ int main(void) {
     fprintf(stderr, "loading the unprefixed text encoder: %s\n", sdr_last_error());
   CHECK(loaded);
   if (loaded) {
-    float *got = run(&p, &n);
+    float *got = short_run(&p, "unprefixed text encoder", &n);
     CHECK(got && want && n == n_ref && memcmp(got, want, n * sizeof *got) == 0);
     free(got);
     sdr_pipeline_free(&p);
