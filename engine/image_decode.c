@@ -5,7 +5,8 @@
  * memory is taken: a few hundred bytes may claim a picture of gigapixels.
  * Modes follow PIL where stb lets us: grey opens as L; grey with alpha as
  * RGBA (we have no LA); palette files as RGB or RGBA. A damaged file is an
- * error naming the file and stb's reason, never a crash.
+ * error naming the file and stb's reason, never a crash; one cut short is
+ * "image file is truncated", as PIL says (engine/image_complete.h).
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,10 +16,11 @@
 
 #include <stb_image.h>
 
-#include "engine/error.h"      // sdr_fail
-#include "engine/jpeg_check.h" // sdr_jpeg_check_huffman
-#include "engine/image.h"     // sdr_image, sdr_image_decode, sdr_image_load
-#include "engine/image_png.h" // sdr_png_read_parameters
+#include "engine/error.h"          // sdr_fail
+#include "engine/image.h"          // sdr_image, sdr_image_decode, sdr_image_load
+#include "engine/image_complete.h" // sdr_image_check_complete
+#include "engine/image_png.h"      // sdr_png_read_parameters
+#include "engine/jpeg_check.h"     // sdr_jpeg_check_huffman
 
 /* PIL refuses to open more than 2 * Image.MAX_IMAGE_PIXELS pixels
  * (DecompressionBombError); so do we, before allocating anything. */
@@ -62,6 +64,9 @@ sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
              name, w, h, (long long)w * h, MAX_PIXELS);
     return NULL;
   }
+  /* stb would pad a file cut short with zeros; PIL refuses it, and so do we. */
+  if (sdr_image_check_complete(data, len, name) != 0)
+    return NULL;
   int channels = comp == 1 ? 1 : comp == 3 ? 3 : 4;
   int lw, lh, file_comp;
   uint8_t *pixels = stbi_load_from_memory(data, (int)len, &lw, &lh, &file_comp, channels);

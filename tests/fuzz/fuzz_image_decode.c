@@ -20,6 +20,7 @@
  * sdrepl on a hostile file, so it is explored too. (The linker then takes
  * neither object from the archive, and these stbi_ definitions come before
  * libstb's.) */
+#include "engine/image_complete.c"
 #include "engine/image_decode.c"
 #include "engine/image_png.c"
 #pragma clang diagnostic push

@@ -214,6 +214,39 @@ static void test_damaged_files(void) {
   sdr_image_free(img);
 }
 
+/* Files cut short: PIL's "image file is truncated", where stb alone would pad them with
+ * zeros and decode (tests/fixtures/pil: the formats stb reads without compression,
+ * and JPEG, whose end marker is then missing). Whole files still decode. */
+static void test_truncated_files(void) {
+  static const char *const names[] = {"rgb.jpg", "l.jpg", "rgb.bmp", "rgb.ppm", "l.pgm", "rgb.tga"};
+  const char *src = getenv("SDREPL_SOURCE_DIR");
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fixtures/pil/%s", src ? src : ".", names[i]);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f)
+      continue;
+    uint8_t buf[1 << 14];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    sdr_image *whole = sdr_image_decode(buf, len, names[i]);
+    CHECK(whole != NULL);
+    sdr_image_free(whole);
+    /* the TGA's 26-byte footer is not pixel data: cut into the pixels */
+    size_t tail = strstr(names[i], ".tga") ? 27 : strstr(names[i], ".jpg") ? 2 : 1;
+    const size_t cuts[] = {len / 2, len * 9 / 10, len - tail};
+    for (int c = 0; c < 3; c++) {
+      sdr_image *cut = sdr_image_decode(buf, cuts[c], names[i]);
+      if (cut || !contains(sdr_last_error(), "image file is truncated"))
+        fprintf(stderr, "%s cut to %zu of %zu bytes: %s\n", names[i], cuts[c], len,
+                cut ? "decoded" : sdr_last_error());
+      CHECK(cut == NULL && contains(sdr_last_error(), "image file is truncated"));
+      sdr_image_free(cut);
+    }
+  }
+}
+
 /* Names in dir other than . and .. */
 static int count_entries(const char *dir) {
   DIR *d = opendir(dir);
@@ -335,6 +368,7 @@ int main(void) {
   test_png_round_trip();
   test_text_chunks();
   test_damaged_files();
+  test_truncated_files();
   test_save_and_load();
   return check_exit();
 }
