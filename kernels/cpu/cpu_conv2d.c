@@ -20,7 +20,8 @@
  *
  * 3x3 stride-1 convolutions, nearly all of SD's work, go to Winograd F(4x4, 3x3)
  * (cpu_winograd.c: 4x fewer multiplications) unless the images are tiny
- * (cpu_winograd_pays); im2col takes the rest.
+ * (cpu_winograd_pays); im2col takes the rest. The products run on our AVX-512
+ * kernel (cpu_gemm_nn) when the pixels come in multiples of 16, else on OpenBLAS.
  */
 #include <cblas.h>
 #include <string.h>
@@ -192,8 +193,9 @@ int cpu_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
           X = col;
           ldx = (int)n;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.Cout, (int)n, (int)kn, 1.0f,
-                    A, lda, X, ldx, beta, o + p0, (int)P);
+        if (!cpu_gemm_nn(o + p0, P, A, lda, X, ldx, g.Cout, n, kn, k0 > 0))
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.Cout, (int)n, (int)kn,
+                      1.0f, A, lda, X, ldx, beta, o + p0, (int)P);
         if (b && k0 + kn == K)
           add_bias(o, b, g.Cout, P, p0, n);
       }

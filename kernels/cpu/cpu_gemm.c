@@ -1,7 +1,12 @@
-/* kernels/cpu/cpu_gemm.c — C = A W^T for linear layers with our own AVX-512 kernel
+/* kernels/cpu/cpu_gemm.c — matrix products on our own AVX-512 kernel
  * (cpu_microkernel.h) instead of OpenBLAS, which runs its AVX2 kernels here at half
  * the speed (OPENBLAS_CORETYPE=Haswell).
  *
+ * cpu_gemm_nn: C (M, N) (+)= A (M, K) @ B (K, N), B's rows already what the kernel
+ * reads (a convolution's weights times its input or im2col columns): no packing.
+ * Work items are (96 rows, 64 columns) blocks, K walked in blocks of CPU_GEMM_KC.
+ *
+ * cpu_gemm_nt, for linear layers:
  *   C (M, N) = A (M, K) @ W (N, K)^T,  W float32, float16 or bfloat16
  *
  * W is packed (and widened) into the workspace as panels of 64 output features,
@@ -74,6 +79,29 @@ static void compute(float *C, const float *A, const float *packed, int64_t M, in
   }
 }
 
+int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
+                int64_t M, int64_t N, int64_t K, int accumulate) {
+  if (!cpu_vmath_avx512() || N % 16 != 0 || K < 1 || M < 1 || N < 1)
+    return 0;
+  const int64_t nmb = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB, nnb = (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB;
+#pragma omp parallel for schedule(dynamic, 1) if (M * N * K > CPU_GRAIN)
+  for (int64_t it = 0; it < nmb * nnb; it++) {
+    const int64_t m0 = it / nnb * CPU_GEMM_MB, n0 = it % nnb * CPU_GEMM_NB;
+    const int64_t mn = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB;
+    const int64_t nw = N - n0 < CPU_GEMM_NB ? N - n0 : CPU_GEMM_NB;
+    for (int64_t k0 = 0; k0 < K; k0 += CPU_GEMM_KC) {
+      const int64_t kc = K - k0 < CPU_GEMM_KC ? K - k0 : CPU_GEMM_KC;
+      for (int64_t r = 0; r < mn; r += 6) {
+        const int64_t R = mn - r < 6 ? mn - r : 6;
+        cpu_microkernels[R - 1][nw / 16 - 1](accumulate || k0 > 0, kc, A + (m0 + r) * lda + k0,
+                                             lda, B + k0 * ldb + n0, ldb,
+                                             C + (m0 + r) * ldc + n0, ldc);
+      }
+    }
+  }
+  return 1;
+}
+
 int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
                 int64_t N, int64_t K, float *ws, size_t ws_floats) {
   (void)be;
@@ -95,6 +123,13 @@ int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dt
 }
 
 #else
+
+int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
+                int64_t M, int64_t N, int64_t K, int accumulate) {
+  (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)ldb, (void)M, (void)N, (void)K;
+  (void)accumulate;
+  return 0;
+}
 
 int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
                 int64_t N, int64_t K, float *ws, size_t ws_floats) {

@@ -74,6 +74,11 @@ double cpu_sqdev_f64(const float *x, int64_t n, double mean); /* sum of (x - mea
  * of 16, not even one packed panel fits ws): then OpenBLAS does it. */
 int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
                 int64_t N, int64_t K, float *ws, size_t ws_floats);
+/* C (M, N; row stride ldc) = A (M, K; lda) @ B (K, N; ldb), plus C's old values when
+ * accumulate, with our kernel (cpu_gemm.c); 1 when done, 0 when not for it (no
+ * AVX-512, N not a multiple of 16): then OpenBLAS does it. */
+int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
+                int64_t M, int64_t N, int64_t K, int accumulate);
 /* cpu_attention on our AVX-512 kernel (cpu_attention_mk.c): 1 when done, 0 when not for
  * it (no AVX-512, heads wider than 64, the packed heads do not fit the workspace). */
 int cpu_attention_mk(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,

@@ -95,6 +95,11 @@ int main(void) {
   /* half weights larger than one 16 MB widening block: K split into several blocks */
   test_conv(be, (conv_case){1, 1024, 4, 4, 512, 3, 3, 1, 1}, SDR_F16, 1);
   test_conv(be, (conv_case){2, 2048, 2, 2, 2100, 1, 1, 1, 0}, SDR_BF16, 1);
+  /* our AVX-512 products (pixels in multiples of 16): a 1x1 over 64x64 with K across
+   * its 256-blocks and ragged row strips, a 1x1 over 8x8, a stride-2 downsampler */
+  test_conv(be, (conv_case){2, 320, 64, 64, 50, 1, 1, 1, 0}, SDR_F32, 1);
+  test_conv(be, (conv_case){1, 40, 8, 8, 100, 1, 1, 1, 0}, SDR_F16, 0);
+  test_conv(be, (conv_case){2, 20, 64, 64, 20, 3, 3, 2, 1}, SDR_BF16, 1);
   test_errors(be);
   sdr_cpu_backend_destroy(be);
   return check_exit();
