@@ -39,7 +39,7 @@ typedef struct lsdr_model_box {
   sdr_backend *be;
   sdr_arena arena;
   int loaded;
-  int tiling; /* AutoencoderKL:enable_tiling() */
+  int tiling;                    /* AutoencoderKL:enable_tiling() */
   void (*free_own)(void *model); /* NULL when the model is a pipeline's */
   void *own; /* malloc'd (Lua's userdata memory is only 8-byte aligned), or NULL */
 } lsdr_model_box;

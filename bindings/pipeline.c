@@ -374,8 +374,8 @@ static int pipe_call(lua_State *L) {
   long long seed0;
   if (lua_isnil(L, gen_idx)) {
     /* diffusers' randn_tensor without a generator draws on the pipeline's device */
-    one[0] = lsdr_default_generator(
-        L, p->be->device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU : SDR_GENERATOR_CUDA);
+    one[0] = lsdr_default_generator(L, p->be->device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU
+                                                                       : SDR_GENERATOR_CUDA);
     g.ngenerators = 1;
   } else if (lsdr_to_generator(L, gen_idx)) {
     one[0] = lsdr_to_generator(L, gen_idx);

@@ -14,7 +14,7 @@
 #ifdef SDREPL_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.h" // sdr_cuda_backend_create
 #endif
-#include "kernels/half.h"            // sdr_f16_to_f32, sdr_bf16_to_f32
+#include "kernels/half.h" // sdr_f16_to_f32, sdr_bf16_to_f32
 
 /* ---- backends of this Lua state --------------------------------------- */
 

@@ -49,7 +49,8 @@ int sdr_arena_reserve(sdr_arena *a, size_t bytes);
 
 /* A new contiguous tensor from the arena (256-byte aligned):
  *   sdr_arena_tensor(a, &x, SDR_F32, 3, (int64_t[]){B, T, D}) */
-int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim, const int64_t *shape);
+int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim,
+                     const int64_t *shape);
 /* x as dtype: *out = *x when x already has it, else a copy cast into the arena
  * (a model's float32 inputs in the dtype it computes in). */
 int sdr_arena_as(sdr_arena *a, sdr_tensor *out, const sdr_tensor *x, sdr_dtype dtype);

@@ -13,9 +13,9 @@
 #include "kernels/backend.h"
 
 typedef struct sdr_clip_text_config {
-  int vocab_size;              /* V */
-  int hidden_size;             /* D */
-  int intermediate_size;       /* I */
+  int vocab_size;        /* V */
+  int hidden_size;       /* D */
+  int intermediate_size; /* I */
   int num_attention_heads;
   int num_hidden_layers;       /* L */
   int max_position_embeddings; /* P, 77 for SD */
@@ -39,9 +39,9 @@ typedef struct sdr_clip_text_model {
   sdr_backend *be;
   sdr_dtype act; /* what activations are computed in: torch_dtype where the backend can */
   sdr_weights weights;
-  sdr_tensor tok_emb;            /* (V, D) */
-  sdr_tensor pos_emb;            /* (P, D) */
-  sdr_clip_layer *layers;        /* L of them */
+  sdr_tensor tok_emb;                /* (V, D) */
+  sdr_tensor pos_emb;                /* (P, D) */
+  sdr_clip_layer *layers;            /* L of them */
   sdr_tensor final_ln_w, final_ln_b; /* (D) */
 } sdr_clip_text_model;
 

@@ -185,7 +185,8 @@ static int load_tokenizer_json(sdr_clip_tokenizer *tok, const char *path) {
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
   const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
   const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-  if (!cJSON_IsObject(model) || (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "BPE"))) ||
+  if (!cJSON_IsObject(model) ||
+      (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "BPE"))) ||
       !cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
     sdr_json_free(&j);
     return sdr_fail("%s: not a BPE tokenizer (\"model\" with \"vocab\" and \"merges\" expected)",
@@ -211,7 +212,8 @@ static int load_tokenizer_json(sdr_clip_tokenizer *tok, const char *path) {
         b = sp + 1, blen = strlen(sp + 1);
       }
     } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
-               cJSON_IsString(cJSON_GetArrayItem(m, 0)) && cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
+               cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
+               cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
       a = cJSON_GetArrayItem(m, 0)->valuestring, alen = strlen(a);
       b = cJSON_GetArrayItem(m, 1)->valuestring, blen = strlen(b);
     }

@@ -67,8 +67,8 @@ int sdr_generator_fill(sdr_generator *g, sdr_backend *be, sdr_arena *scratch, sd
   if (dtype == out->dtype)
     return fill_on_device(g, be, out, normal);
   if (!scratch)
-    return sdr_fail("randn: drawing %s for a %s tensor needs scratch memory",
-                    sdr_dtype_name(dtype), sdr_dtype_name(out->dtype));
+    return sdr_fail("randn: drawing %s for a %s tensor needs scratch memory", sdr_dtype_name(dtype),
+                    sdr_dtype_name(out->dtype));
   sdr_arena_mark m = sdr_arena_get_mark(scratch);
   sdr_tensor drawn;
   int rc = sdr_arena_tensor(scratch, &drawn, dtype, out->ndim, out->shape);

@@ -119,9 +119,8 @@ static int check_tga(const uint8_t *d, size_t len, const char *name) {
   unsigned idlen = at(d, len, 0), cmap = at(d, len, 1), type = at(d, len, 2);
   if (type < 1 || type > 3 || cmap > 1)
     return 0;
-  unsigned long long cmap_bytes = cmap ? (unsigned long long)le16(d, len, 5) *
-                                             ((at(d, len, 7) + 7) / 8)
-                                       : 0;
+  unsigned long long cmap_bytes =
+      cmap ? (unsigned long long)le16(d, len, 5) * ((at(d, len, 7) + 7) / 8) : 0;
   unsigned long long w = le16(d, len, 12), h = le16(d, len, 14), bpp = at(d, len, 16);
   unsigned long long need = 18 + idlen + cmap_bytes + w * h * ((bpp + 7) / 8);
   return need > len ? truncated(name, need, len) : 0;

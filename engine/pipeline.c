@@ -343,9 +343,9 @@ fail:
  * latents, the timesteps, the prompt embeddings) are in the same buffers each
  * step, and nothing in the UNet call depends on the step but those. */
 typedef struct unet_stepper {
-  int graphs;      /* the backend records them, and they are not turned off */
+  int graphs; /* the backend records them, and they are not turned off */
   int calls;
-  size_t need;     /* arena bytes one call takes */
+  size_t need; /* arena bytes one call takes */
   sdr_graph *graph;
 } unet_stepper;
 

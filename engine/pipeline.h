@@ -58,26 +58,26 @@ typedef struct sdr_generate {
   int nprompts;
   const char *const *negative_prompts; /* NULL: "" for each prompt */
   int nnegative;
-  int height, width;           /* 0: sdr_pipeline_default_size */
+  int height, width; /* 0: sdr_pipeline_default_size */
   int num_inference_steps;
-  float guidance_scale;        /* <= 1: no classifier-free guidance */
+  float guidance_scale; /* <= 1: no classifier-free guidance */
   int num_images_per_prompt;
   float eta;
-  float strength;              /* img2img */
-  const sdr_image *image;      /* img2img when set */
-  sdr_generator **generators;  /* 1, or one per image */
+  float strength;             /* img2img */
+  const sdr_image *image;     /* img2img when set */
+  sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
-  const float *latents;        /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
-  int clip_skip;               /* 0: the last layer */
-  int output_latent;           /* stop before the VAE */
+  const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
+  int clip_skip;        /* 0: the last layer */
+  int output_latent;    /* stop before the VAE */
   sdr_step_callback on_step;
   void *on_step_ud;
 } sdr_generate;
 
 typedef struct sdr_generated {
-  float *data;      /* host float32: images (B, 3, H, W) in [-1, 1], or latents */
+  float *data; /* host float32: images (B, 3, H, W) in [-1, 1], or latents */
   int64_t shape[4];
-  int steps_run;    /* UNet evaluations */
+  int steps_run; /* UNet evaluations */
 } sdr_generated;
 
 int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out);

@@ -21,7 +21,8 @@ typedef struct sdr_unet_config {
   int layers_per_block[SDR_UNET_MAX_BLOCKS];
   int down_attn[SDR_UNET_MAX_BLOCKS]; /* CrossAttnDownBlock2D (1) or DownBlock2D (0) */
   int up_attn[SDR_UNET_MAX_BLOCKS];   /* CrossAttnUpBlock2D (1) or UpBlock2D (0) */
-  int heads[SDR_UNET_MAX_BLOCKS];     /* num_attention_heads (or attention_head_dim, diffusers' old name) */
+  int heads[SDR_UNET_MAX_BLOCKS];     /* num_attention_heads (or attention_head_dim, diffusers' old
+                                         name) */
   int transformer_layers[SDR_UNET_MAX_BLOCKS];
   int cross_attention_dim[SDR_UNET_MAX_BLOCKS];
   int norm_num_groups;
@@ -46,10 +47,10 @@ typedef struct sdr_unet {
   sdr_backend *be;
   sdr_dtype act; /* what activations are computed in: torch_dtype where the backend can */
   sdr_weights weights;
-  sdr_tensor conv_in_w;           /* (C0, Cin, 3, 3) */
-  sdr_tensor conv_in_b;           /* (C0) */
-  sdr_tensor time_1_w, time_1_b;  /* (4 C0, C0), (4 C0) */
-  sdr_tensor time_2_w, time_2_b;  /* (4 C0, 4 C0), (4 C0) */
+  sdr_tensor conv_in_w;          /* (C0, Cin, 3, 3) */
+  sdr_tensor conv_in_b;          /* (C0) */
+  sdr_tensor time_1_w, time_1_b; /* (4 C0, C0), (4 C0) */
+  sdr_tensor time_2_w, time_2_b; /* (4 C0, 4 C0), (4 C0) */
   sdr_unet_block down[SDR_UNET_MAX_BLOCKS];
   sdr_resnet_block mid_resnets[2];
   sdr_transformer_2d mid_attn;

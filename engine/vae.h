@@ -26,7 +26,8 @@ typedef struct sdr_vae_block {
   sdr_upsample up;
 } sdr_vae_block;
 
-/* UNetMidBlock2D with one attention: resnet, (group norm, single-head attention, residual), resnet. */
+/* UNetMidBlock2D with one attention: resnet, (group norm, single-head attention, residual), resnet.
+ */
 typedef struct sdr_vae_mid {
   sdr_resnet_block resnets[2];
   sdr_tensor attn_norm_w, attn_norm_b; /* (C) */

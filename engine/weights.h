@@ -58,7 +58,7 @@ typedef struct sdr_weights {
   char *problems;
   size_t problems_len;
   int nproblems;
-  char *component; /* for messages: "unet", "text_encoder" */
+  char *component;             /* for messages: "unet", "text_encoder" */
   const char *optional_prefix; /* static text; see sdr_weights_optional_prefix */
 } sdr_weights;
 

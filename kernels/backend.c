@@ -3,8 +3,8 @@
  *
  * After these checks a backend may assume: every tensor is non-NULL, on the
  * backend's device, of an accepted dtype (activations: one of the backend's
- * act_dtypes, the same for the output and every activation input of an op), with the documented shapes, with data
- * unless empty, and the output is not empty (empty outputs return 0 here).
+ * act_dtypes, the same for the output and every activation input of an op), with the documented
+ * shapes, with data unless empty, and the output is not empty (empty outputs return 0 here).
  *
  * Aliasing: elementwise ops (unary, binary, affine, softmax, layer_norm,
  * group_norm, cast between types of one size) may write in place, out and an
@@ -647,8 +647,9 @@ int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t
   TRY(check_overlap(op, "out", out, "t", t, 0));
   if (sdr_tensor_numel(out) == 0)
     return 0;
-  RUN(out, t, be->ops->timestep_embedding(be, out, t, dim, flip_sin_to_cos ? 1 : 0, downscale_freq_shift,
-                                     scale, max_period));
+  RUN(out, t,
+      be->ops->timestep_embedding(be, out, t, dim, flip_sin_to_cos ? 1 : 0, downscale_freq_shift,
+                                  scale, max_period));
 }
 
 int sdr_fill(sdr_backend *be, sdr_tensor *out, float value) {

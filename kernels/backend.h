@@ -75,12 +75,11 @@ typedef struct sdr_backend_ops {
                 const sdr_tensor *bias, int stride, int padding);
   /* in (B, C, ...): statistics per (batch, group) over C/groups channels and all of ...;
    * then per-channel gamma, beta (C); SiLU after when silu (diffusers' norm + act pair). */
-  int (*group_norm)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                    const sdr_tensor *gamma, const sdr_tensor *beta, int groups, float eps,
-                    int silu);
+  int (*group_norm)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                    const sdr_tensor *beta, int groups, float eps, int silu);
   /* Over the last dimension D; gamma, beta (D). */
-  int (*layer_norm)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                    const sdr_tensor *gamma, const sdr_tensor *beta, float eps);
+  int (*layer_norm)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                    const sdr_tensor *beta, float eps);
   /* Multi-head attention without materialising the full score matrix.
    * q (B, Tq, heads*Dh), k and v (B, Tk, heads*Dh), out (B, Tq, heads*Dh);
    * softmax(q k^T * scale) v per head; causal masks key j > query i (CLIP). */
@@ -115,8 +114,8 @@ typedef struct sdr_backend_ops {
   int (*fill)(sdr_backend *be, sdr_tensor *out, float value);
   /* (B, C, H, W) -> (B, C, top + H + bottom, left + W + right), zeros around
    * (torch's F.pad(x, (left, right, top, bottom)); the VAE's downsampler pads (0, 1, 0, 1)). */
-  int (*pad2d)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
-               int top, int bottom);
+  int (*pad2d)(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
+               int bottom);
 
   /* ---- optional (NULL where a backend cannot): record ops once, replay them ----
    * Between graph_begin and graph_end ops are recorded, not run, and only ops
@@ -164,15 +163,14 @@ int sdr_reserve_workspace(sdr_backend *be, size_t bytes);
 
 int sdr_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                const sdr_tensor *bias);
-int sdr_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
-            int trans_b, float alpha);
+int sdr_bmm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b, int trans_b,
+            float alpha);
 int sdr_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,
                const sdr_tensor *bias, int stride, int padding);
-int sdr_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                   const sdr_tensor *gamma, const sdr_tensor *beta, int groups, float eps,
-                   int silu);
-int sdr_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in,
-                   const sdr_tensor *gamma, const sdr_tensor *beta, float eps);
+int sdr_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                   const sdr_tensor *beta, int groups, float eps, int silu);
+int sdr_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
+                   const sdr_tensor *beta, float eps);
 int sdr_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                   const sdr_tensor *v, int heads, float scale, int causal);
 int sdr_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
@@ -182,18 +180,16 @@ int sdr_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_
                sdr_binary_op op);
 int sdr_affine(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, float alpha, float beta);
 int sdr_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
-int sdr_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
-               int dim);
+int sdr_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b, int dim);
 int sdr_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const int *perm);
 int sdr_cast(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
-int sdr_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
-                  const sdr_tensor *ids);
+int sdr_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table, const sdr_tensor *ids);
 int sdr_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *t, int dim,
                            int flip_sin_to_cos, float downscale_freq_shift, float scale,
                            int max_period);
 int sdr_fill(sdr_backend *be, sdr_tensor *out, float value);
-int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right,
-              int top, int bottom);
+int sdr_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left, int right, int top,
+              int bottom);
 
 /* The dtype activations take when weights are kept in `want` (-1: as stored):
  * want itself where the backend computes in it, else float32. */

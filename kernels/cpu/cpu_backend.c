@@ -64,8 +64,7 @@ static int cpu_reserve_workspace(sdr_backend *be, size_t bytes) {
 static int cpu_philox(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t offset,
                       uint64_t grid, int normal) {
   (void)be;
-  sdr_philox_fill(seed, offset, grid, normal, out->dtype, out->data,
-                  (size_t)sdr_tensor_numel(out));
+  sdr_philox_fill(seed, offset, grid, normal, out->dtype, out->data, (size_t)sdr_tensor_numel(out));
   return 0;
 }
 

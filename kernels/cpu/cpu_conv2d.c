@@ -194,8 +194,8 @@ int cpu_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr
           ldx = (int)n;
         }
         if (!cpu_gemm_nn(o + p0, P, A, lda, X, ldx, g.Cout, n, kn, k0 > 0))
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.Cout, (int)n, (int)kn,
-                      1.0f, A, lda, X, ldx, beta, o + p0, (int)P);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.Cout, (int)n, (int)kn, 1.0f,
+                      A, lda, X, ldx, beta, o + p0, (int)P);
         if (b && k0 + kn == K)
           add_bias(o, b, g.Cout, P, p0, n);
       }

@@ -57,8 +57,8 @@ static void pack(float *dst, const void *w, sdr_dtype wt, int64_t N, int64_t K, 
 }
 
 /* C's columns of panels [p0, p0 + np) from the packed panels. */
-static void compute(float *C, const float *A, const float *packed, int64_t M, int64_t N,
-                    int64_t K, int64_t p0, int64_t np) {
+static void compute(float *C, const float *A, const float *packed, int64_t M, int64_t N, int64_t K,
+                    int64_t p0, int64_t np) {
   const int64_t nmb = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB;
 #pragma omp parallel for schedule(dynamic, 1) if (M * np * CPU_GEMM_NB * K > CPU_GRAIN)
   for (int64_t it = 0; it < nmb * np; it++) {
@@ -83,7 +83,8 @@ int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float 
                 int64_t M, int64_t N, int64_t K, int accumulate) {
   if (!cpu_vmath_avx512() || N % 16 != 0 || K < 1 || M < 1 || N < 1)
     return 0;
-  const int64_t nmb = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB, nnb = (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB;
+  const int64_t nmb = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB,
+                nnb = (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB;
 #pragma omp parallel for schedule(dynamic, 1) if (M * N * K > CPU_GRAIN)
   for (int64_t it = 0; it < nmb * nnb; it++) {
     const int64_t m0 = it / nnb * CPU_GEMM_MB, n0 = it % nnb * CPU_GEMM_NB;
@@ -93,9 +94,8 @@ int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float 
       const int64_t kc = K - k0 < CPU_GEMM_KC ? K - k0 : CPU_GEMM_KC;
       for (int64_t r = 0; r < mn; r += 6) {
         const int64_t R = mn - r < 6 ? mn - r : 6;
-        cpu_microkernels[R - 1][nw / 16 - 1](accumulate || k0 > 0, kc, A + (m0 + r) * lda + k0,
-                                             lda, B + k0 * ldb + n0, ldb,
-                                             C + (m0 + r) * ldc + n0, ldc);
+        cpu_microkernels[R - 1][nw / 16 - 1](accumulate || k0 > 0, kc, A + (m0 + r) * lda + k0, lda,
+                                             B + k0 * ldb + n0, ldb, C + (m0 + r) * ldc + n0, ldc);
       }
     }
   }

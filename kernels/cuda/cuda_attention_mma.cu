@@ -31,7 +31,8 @@ template <> struct mma_traits<__half> {
     __half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);
   }
-  static __device__ __forceinline__ void mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  static __device__ __forceinline__ void mma(float *d, const uint32_t *a, uint32_t b0,
+                                             uint32_t b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
                  "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -43,7 +44,8 @@ template <> struct mma_traits<__nv_bfloat16> {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);
   }
-  static __device__ __forceinline__ void mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  static __device__ __forceinline__ void mma(float *d, const uint32_t *a, uint32_t b0,
+                                             uint32_t b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
                  "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -173,9 +175,9 @@ __global__ void __launch_bounds__(32 * MMA_WARPS)
     /* O += P V, 16 keys at a time: P's A operand from two S fragments. */
 #pragma unroll
     for (int kc = 0; kc < MMA_BK / 16; kc++) {
-      const uint32_t pa[4] = {M::pack(s[2 * kc][0], s[2 * kc][1]), M::pack(s[2 * kc][2], s[2 * kc][3]),
-                              M::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                              M::pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+      const uint32_t pa[4] = {
+          M::pack(s[2 * kc][0], s[2 * kc][1]), M::pack(s[2 * kc][2], s[2 * kc][3]),
+          M::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), M::pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
 #pragma unroll
       for (int n = 0; n < NO; n++) {
         const uint16_t *vrow = Vt + (n * 8 + g) * MMA_VP + kc * 16 + 2 * t;

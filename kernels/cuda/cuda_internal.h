@@ -53,7 +53,7 @@ typedef struct cuda_state {
   int capturing;          /* between sdr_cuda_graph_begin and _end */
   void *deferred[CUDA_DEFERRED_FREES];
   int ndeferred;
-  char name[256]; /* the GPU, for messages */
+  char name[256];        /* the GPU, for messages */
   cuda_profile *profile; /* NULL unless sdr_cuda_profile_start */
 } cuda_state;
 

@@ -33,9 +33,9 @@ struct cuda_profile {
   prof_key *keys;
   int nkeys;
   prof_pending pend[PROF_PENDING];
-  int nevents; /* pairs made */
-  int npend;   /* pairs recorded and not yet read */
-  int open;    /* the pair between op_begin and op_end, or -1 */
+  int nevents;    /* pairs made */
+  int npend;      /* pairs recorded and not yet read */
+  int open;       /* the pair between op_begin and op_end, or -1 */
   long long lost; /* ops not timed: more distinct shapes than PROF_KEYS */
 };
 

@@ -66,7 +66,8 @@ static const char *const IMG2IMG_PROMPT = "face of a human in  joy"; /* the note
 typedef struct bench {
   sdr_backend *be;
   int on_gpu;
-  int mma_default; /* the backend was made with the register-resident attention (SDREPL_CUDA_ATTENTION=mma) */
+  int mma_default; /* the backend was made with the register-resident attention
+                      (SDREPL_CUDA_ATTENTION=mma) */
   sdr_pipeline pipe;
   sdr_generator gen;
   double load_seconds;

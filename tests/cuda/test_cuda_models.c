@@ -762,11 +762,11 @@ static void check_generator(void) {
       double tol = dts[d] == SDR_F32 ? 1e-5 : 4e-3;
       int ok = rc == 0 && max_err <= tol && gh.philox_offset == gd.philox_offset;
       if (!ok)
-        fprintf(stderr, "FAIL randn on the device: %lld values in %s: max abs error %g (offsets "
-                        "%llu and %llu)%s%s\n",
-                (long long)n, sdr_dtype_name(dts[d]), max_err,
-                (unsigned long long)gh.philox_offset, (unsigned long long)gd.philox_offset,
-                rc ? ": " : "", rc ? sdr_last_error() : "");
+        fprintf(stderr,
+                "FAIL randn on the device: %lld values in %s: max abs error %g (offsets "
+                "%llu and %llu)%s%s\n",
+                (long long)n, sdr_dtype_name(dts[d]), max_err, (unsigned long long)gh.philox_offset,
+                (unsigned long long)gd.philox_offset, rc ? ": " : "", rc ? sdr_last_error() : "");
       ok_all &= ok;
       if (max_err > worst)
         worst = max_err;

@@ -127,8 +127,9 @@ int main(void) {
   /* Our AVX-512 kernel (cpu_gemm.c; N a multiple of 16): strips of 6 rows and blocks of
    * 96 with ragged ends, a last panel narrower than 64, K across its 256-blocks, panels
    * packed a group at a time when they do not all fit the workspace (K = 5000). */
-  static const int64_t gemm_shapes[][4] = {{1, 1, 1, 16},    {1, 7, 17, 48},   {2, 97, 257, 80},
-                                           {1, 200, 600, 320}, {2, 4, 256, 2560}, {1, 8, 5000, 2560}};
+  static const int64_t gemm_shapes[][4] = {{1, 1, 1, 16},     {1, 7, 17, 48},
+                                           {2, 97, 257, 80},  {1, 200, 600, 320},
+                                           {2, 4, 256, 2560}, {1, 8, 5000, 2560}};
   for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++)
     for (int d = 0; d < 3; d++)
       test_linear(be, gemm_shapes[s][0], gemm_shapes[s][1], gemm_shapes[s][2], gemm_shapes[s][3],

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "short_run.h"                 // short_run
+#include "short_run.h"               // short_run
 #include "engine/error.h"            // sdr_last_error
 #include "engine/pipeline.h"         // sdr_pipeline_*
 #include "engine/single_file.h"      // sdr_pipeline_load_single_file_ex

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "short_run.h"                 // short_run
+#include "short_run.h"               // short_run
 #include "engine/error.h"            // sdr_last_error
 #include "engine/pipeline.h"         // sdr_pipeline_*
 #include "engine/safetensors.h"      // sdr_safetensors_*
