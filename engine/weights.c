@@ -442,6 +442,46 @@ static int own(sdr_weights *w, void *p) {
   return 0;
 }
 
+static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+/* The bytes every tensor of the files takes in the dtype it is kept in. */
+static size_t pool_bound(const sdr_weights *w) {
+  size_t total = 0;
+  for (size_t i = 0; i < w->ntensors; i++) {
+    const sdr_st_tensor *st = w->all[i];
+    size_t es = sdr_dtype_size(st->dtype), n = es ? st->nbytes / es : 0;
+    sdr_dtype keep = w->keep_dtype >= 0 && is_float(st->dtype) ? (sdr_dtype)w->keep_dtype : st->dtype;
+    total += align256(n * sdr_dtype_size(keep) + 1);
+  }
+  return total;
+}
+
+/* Backend memory for one tensor: from the component's pool on a device, else its
+ * own allocation; *pooled says which (a pooled one is never freed alone). */
+static void *take_memory(sdr_weights *w, size_t bytes, int *pooled) {
+  *pooled = 0;
+  if (w->be->device != SDR_DEVICE_CPU) {
+    if (!w->pool && !w->pool_cap) {
+      w->pool_cap = pool_bound(w);
+      w->pool = sdr_alloc(w->be, w->pool_cap);
+      if (!w->pool || own(w, w->pool) != 0) {
+        if (w->pool)
+          sdr_free(w->be, w->pool);
+        w->pool = NULL;
+        return NULL;
+      }
+    }
+    size_t need = align256(bytes ? bytes : 1);
+    if (w->pool && w->pool_used + need <= w->pool_cap) {
+      void *p = w->pool + w->pool_used;
+      w->pool_used += need;
+      *pooled = 1;
+      return p;
+    }
+  }
+  return sdr_alloc(w->be, bytes ? bytes : 1);
+}
+
 static void shape_text(char *buf, size_t n, int ndim, const int64_t *shape) {
   size_t len = (size_t)snprintf(buf, n, "(");
   for (int i = 0; i < ndim && len < n; i++)
@@ -494,7 +534,8 @@ int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim
     return 0;
   }
   size_t bytes = sdr_tensor_nbytes(&t);
-  void *dev = sdr_alloc(w->be, bytes ? bytes : 1);
+  int pooled;
+  void *dev = take_memory(w, bytes, &pooled);
   if (!dev) {
     free(aligned);
     return sdr_fail_prefix("%s: loading '%s': ", w->component, name);
@@ -514,8 +555,9 @@ int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim
     }
   }
   free(aligned);
-  if (rc != 0 || own(w, dev) != 0) {
-    sdr_free(w->be, dev);
+  if (rc != 0 || (!pooled && own(w, dev) != 0)) {
+    if (!pooled)
+      sdr_free(w->be, dev);
     return sdr_fail_prefix("%s: loading '%s': ", w->component, name);
   }
   t.data = dev;

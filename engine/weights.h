@@ -17,7 +17,7 @@
  * On the CPU a tensor stored in the dtype we keep is used in place in the
  * mapped file (nothing copied) when it is aligned for its type; otherwise it
  * is converted or copied once on load. On other backends tensors are uploaded
- * once.
+ * once, into one device buffer per component.
  */
 #ifndef SDR_ENGINE_WEIGHTS_H
 #define SDR_ENGINE_WEIGHTS_H
@@ -53,6 +53,10 @@ typedef struct sdr_weights {
   size_t mask;
   void **owned; /* backend buffers holding converted or uploaded tensors */
   size_t nowned, capowned;
+  /* On a device, one buffer for all of them (one allocation, not a thousand):
+   * sized for every tensor the files hold, handed out in order. */
+  unsigned char *pool;
+  size_t pool_used, pool_cap;
   unsigned char *used; /* per entry of all: asked for */
   /* problems found while binding, reported by sdr_weights_finish */
   char *problems;
