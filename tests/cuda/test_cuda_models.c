@@ -63,6 +63,7 @@
 #include "engine/image_processor.h"  // sdr_image_to_tensor
 #include "engine/npy.h"              // sdr_npy_read
 #include "engine/pipeline.h"         // sdr_pipeline_load, sdr_pipeline_generate
+#include "engine/single_file.h"      // sdr_pipeline_load_single_file_ex
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
 #include "kernels/error.h"           // sdr_last_error
 #ifdef SDREPL_HAVE_CUDA
@@ -472,12 +473,32 @@ static void check_graphs(int config, sdr_pipeline *pd, const sdr_image *init, sd
  * (sdr_pipeline_to, as bindings/pipeline.c calls it) and a run on the device, which
  * must match the pipeline loaded on the device directly. The first run leaves the
  * scheduler's history on the CPU backend: the second must move it. */
-static void check_moved(int config, const char *dir, sdr_pipeline *pc, const sdr_image *init,
-                        sdr_dtype dt) {
-  const char *name = "to_device";
+/* A single-file checkpoint of the same weights beside the folder (tests/models:
+ * <model>-ldm.ckpt or .safetensors), or NULL. */
+static const char *single_file_of(const char *dir, char *buf, size_t n) {
+  static const char *const ext[] = {".ckpt", ".safetensors"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(buf, n, "%s-ldm%s", dir, ext[i]);
+    FILE *f = fopen(buf, "rb");
+    if (f) {
+      fclose(f);
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+/* pipe:to(device) after loading on the CPU: from the folder, or (single != NULL)
+ * from the single-file checkpoint, whose weights the loader binds through views. */
+static void check_moved(int config, const char *dir, const char *single, sdr_pipeline *pc,
+                        const sdr_image *init, sdr_dtype dt) {
+  const char *name = single ? "to_device_single_file" : "to_device";
   const run_spec *r = &runs[1];
   sdr_pipeline pm;
-  if (sdr_pipeline_load(&pm, cpu, dir, NULL, dt == SDR_F32 ? -1 : (int)dt) != 0) {
+  int keep = dt == SDR_F32 ? -1 : (int)dt;
+  sdr_single_file_options so = {.config_dir = dir}; /* tiny models: configs not inferable */
+  if ((single ? sdr_pipeline_load_single_file_ex(&pm, cpu, single, keep, &so)
+              : sdr_pipeline_load(&pm, cpu, dir, NULL, keep)) != 0) {
     fail_call(config, name, "loading on the CPU");
     return;
   }
@@ -581,7 +602,11 @@ static void check_config(const char *model, sdr_dtype dt) {
       if (!quick || i == 0 || i == 4)
         check_run(config, &pc, &pd, &runs[i], init, dt);
     check_graphs(config, &pd, init, dt);
-    check_moved(config, dir, &pc, init, dt);
+    check_moved(config, dir, NULL, &pc, init, dt);
+    char sf[4096];
+    const char *single = single_file_of(dir, sf, sizeof sf);
+    if (single)
+      check_moved(config, dir, single, &pc, init, dt);
   }
   sdr_image_free(init);
   sdr_pipeline_free(&pd);
