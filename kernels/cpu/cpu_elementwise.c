@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "kernels/broadcast.h" // sdr_bcast_plan
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/half.h" // sdr_f32_to_f16, sdr_f32_to_bf16
 
@@ -75,51 +76,6 @@ int cpu_fill(sdr_backend *be, sdr_tensor *out, float value) {
 
 /* ---- binary with broadcasting ---- */
 
-typedef struct bcast {
-  int nd;
-  int64_t dim[SDR_MAX_DIMS], sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS]; /* element strides, 0 = repeat */
-} bcast;
-
-static void strides_of(const sdr_tensor *t, int nd, const int64_t *odim, int64_t *s) {
-  int64_t stride = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    int it = t->ndim - nd + i;
-    int64_t d = it >= 0 ? t->shape[it] : 1;
-    s[i] = d == 1 && odim[i] != 1 ? 0 : stride;
-    if (odim[i] == 1)
-      s[i] = 0;
-    stride *= d;
-  }
-}
-
-static void bcast_plan(bcast *p, const sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b) {
-  int64_t sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS];
-  strides_of(a, out->ndim, out->shape, sa);
-  strides_of(b, out->ndim, out->shape, sb);
-  p->nd = 0;
-  for (int i = 0; i < out->ndim; i++) {
-    if (out->shape[i] == 1)
-      continue;
-    int k = p->nd - 1;
-    /* merge into the previous kept dimension when both walk on contiguously */
-    if (k >= 0 && p->sa[k] == sa[i] * out->shape[i] && p->sb[k] == sb[i] * out->shape[i]) {
-      p->dim[k] *= out->shape[i];
-      p->sa[k] = sa[i];
-      p->sb[k] = sb[i];
-      continue;
-    }
-    p->dim[p->nd] = out->shape[i];
-    p->sa[p->nd] = sa[i];
-    p->sb[p->nd] = sb[i];
-    p->nd++;
-  }
-  if (p->nd == 0) { /* a single element */
-    p->nd = 1;
-    p->dim[0] = 1;
-    p->sa[0] = p->sb[0] = 0;
-  }
-}
-
 #define INNER(OP)                                                                                  \
   do {                                                                                             \
     if (ia == 1 && ib == 1)                                                                        \
@@ -164,8 +120,8 @@ static void binary_inner(sdr_binary_op op, float *o, const float *A, const float
 int cpu_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
                sdr_binary_op op) {
   (void)be;
-  bcast p;
-  bcast_plan(&p, out, a, b);
+  sdr_bcast p;
+  sdr_bcast_plan(&p, out, a, b);
   int last = p.nd - 1;
   int64_t inner = p.dim[last], rows = sdr_tensor_numel(out) / inner;
   int64_t per_row = (inner + CPU_GRAIN - 1) / CPU_GRAIN, tasks = rows * per_row;

@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "kernels/broadcast.h" // sdr_bcast_plan
 #include "kernels/cuda/cuda_internal.h"
 
 /* ---- formulas (cpu_vmath.c) ---- */
@@ -136,53 +137,8 @@ int cuda_fill(sdr_backend *be, sdr_tensor *out, float value) {
 
 /* ---- binary with broadcasting ---- */
 
-typedef struct bcast {
-  int nd;
-  int64_t dim[SDR_MAX_DIMS], sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS]; /* element strides, 0 = repeat */
-} bcast;
-
-/* cpu_elementwise.c's strides_of and bcast_plan, unchanged. */
-static void strides_of(const sdr_tensor *t, int nd, const int64_t *odim, int64_t *s) {
-  int64_t stride = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    int it = t->ndim - nd + i;
-    int64_t d = it >= 0 ? t->shape[it] : 1;
-    s[i] = d == 1 && odim[i] != 1 ? 0 : stride;
-    if (odim[i] == 1)
-      s[i] = 0;
-    stride *= d;
-  }
-}
-
-static void bcast_plan(bcast *p, const sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b) {
-  int64_t sa[SDR_MAX_DIMS], sb[SDR_MAX_DIMS];
-  strides_of(a, out->ndim, out->shape, sa);
-  strides_of(b, out->ndim, out->shape, sb);
-  p->nd = 0;
-  for (int i = 0; i < out->ndim; i++) {
-    if (out->shape[i] == 1)
-      continue;
-    int k = p->nd - 1;
-    if (k >= 0 && p->sa[k] == sa[i] * out->shape[i] && p->sb[k] == sb[i] * out->shape[i]) {
-      p->dim[k] *= out->shape[i];
-      p->sa[k] = sa[i];
-      p->sb[k] = sb[i];
-      continue;
-    }
-    p->dim[p->nd] = out->shape[i];
-    p->sa[p->nd] = sa[i];
-    p->sb[p->nd] = sb[i];
-    p->nd++;
-  }
-  if (p->nd == 0) { /* a single element */
-    p->nd = 1;
-    p->dim[0] = 1;
-    p->sa[0] = p->sb[0] = 0;
-  }
-}
-
 template <typename T>
-__global__ void binary_kernel(T *o, const T *a, const T *b, int64_t n, bcast p, int op) {
+__global__ void binary_kernel(T *o, const T *a, const T *b, int64_t n, sdr_bcast p, int op) {
   GRID_STRIDE(i, n) {
     int64_t oa, ob;
     if (p.nd == 1) {
@@ -225,8 +181,8 @@ int cuda_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr
   const sdr_tensor *acts[3] = {out, a, b};
   if (cuda_act_dtype(op, acts, 3, &dt) < 0)
     return -1;
-  bcast p;
-  bcast_plan(&p, out, a, b);
+  sdr_bcast p;
+  sdr_bcast_plan(&p, out, a, b);
   int64_t n = sdr_tensor_numel(out);
   LAUNCH_T(dt, binary_kernel, n, (T *)out->data, (const T *)a->data, (const T *)b->data, n, p,
            (int)bop);
