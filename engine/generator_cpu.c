@@ -46,7 +46,7 @@
 
 static atomic_int cpu_capability = -1;
 
-/* ATen's DispatchStub (compute_cpu_capability): ATEN_CPU_CAPABILITY=default
+/* ATen picks its CPU kernels at run time (compute_cpu_capability): ATEN_CPU_CAPABILITY=default
  * forces the plain build; otherwise AVX2 when the CPU has AVX2 and FMA. (Its
  * AVX-512 build, opt-in through the same variable, runs the same AVX2 normal
  * path in Debian's 1.13.1: checked by drawing with both.) */
