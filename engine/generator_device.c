@@ -79,3 +79,17 @@ int sdr_generator_fill(sdr_generator *g, sdr_backend *be, sdr_arena *scratch, sd
   sdr_arena_release(scratch, m);
   return rc;
 }
+
+int sdr_generator_fill_batch(sdr_generator *const *gens, int ngens, sdr_backend *be,
+                             sdr_arena *scratch, sdr_tensor *out, sdr_dtype dtype) {
+  const int64_t B = out->ndim > 0 ? out->shape[0] : 1;
+  const int each = ngens > 1 && ngens == B;
+  for (int64_t b = 0; b < (each ? B : 1); b++) {
+    sdr_tensor part = *out;
+    if (each && sdr_tensor_narrow0(&part, out, b, 1) != 0)
+      return -1;
+    if (sdr_generator_fill(gens[each ? b : 0], be, scratch, &part, dtype, 1) != 0)
+      return -1;
+  }
+  return 0;
+}

@@ -18,4 +18,10 @@
 int sdr_generator_fill(sdr_generator *g, sdr_backend *be, sdr_arena *scratch, sdr_tensor *out,
                        sdr_dtype dtype, int normal);
 
+/* randn_tensor with generator=gens[0], or a list of ngens generators when ngens > 1
+ * and equal to out's first dimension: one normal draw of out's shape, or one draw
+ * of each batch entry from its own generator. */
+int sdr_generator_fill_batch(sdr_generator *const *gens, int ngens, sdr_backend *be,
+                             sdr_arena *scratch, sdr_tensor *out, sdr_dtype dtype);
+
 #endif

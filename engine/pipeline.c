@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "engine/error.h"            // sdr_fail
-#include "engine/generator_device.h" // sdr_generator_fill
+#include "engine/generator_device.h" // sdr_generator_fill_batch
 #include "engine/image_processor.h"  // sdr_image_to_tensor, sdr_latents_preview
 #include "engine/interrupt.h"        // sdr_interrupt_check
 #include "engine/model_config.h"     // sdr_json, sdr_component_has_variant
@@ -224,16 +224,7 @@ done:
  * each batch entry from its own generator; drawn in the pipeline's dtype and
  * widened, as torch draws float16 noise as its own stream. */
 static int draw(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *out) {
-  const int64_t B = out->shape[0];
-  const int each = g->ngenerators > 1;
-  for (int64_t b = 0; b < (each ? B : 1); b++) {
-    sdr_tensor part = *out;
-    if (each && sdr_tensor_narrow0(&part, out, b, 1) != 0)
-      return -1;
-    if (sdr_generator_fill(g->generators[each ? b : 0], p->be, &p->arena, &part, p->dtype, 1) != 0)
-      return -1;
-  }
-  return 0;
+  return sdr_generator_fill_batch(g->generators, g->ngenerators, p->be, &p->arena, out, p->dtype);
 }
 
 /* ---- checks ------------------------------------------------------------------- */

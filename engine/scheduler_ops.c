@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "engine/error.h"            // sdr_fail
-#include "engine/generator_device.h" // sdr_generator_fill
+#include "engine/generator_device.h" // sdr_generator_fill_batch
 #include "engine/scheduler_internal.h"
 
 /* ---- arithmetic ---- */
@@ -60,25 +60,18 @@ int sched_temp(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like) {
   return sdr_arena_tensor(cx->arena, out, SDR_F32, like->ndim, like->shape);
 }
 
-/* randn_tensor(shape, generator=g, dtype=...): one torch.randn call for all elements.
- * On the CPU backend the numbers are drawn straight into the tensor; elsewhere on the
- * host, then uploaded. */
+/* randn_tensor(shape, generator=g, dtype=...): one torch.randn call for all elements,
+ * or one per batch entry with the step's list of generators (engine/generator_device.h
+ * says where the numbers are drawn). */
 int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_generator *g,
                 sdr_dtype dtype) {
   if (!g)
     return sdr_fail("%s.step: this step draws noise and needs a generator", cx->s->cls->name);
   if (sched_temp(cx, out, like) != 0)
     return -1;
-  /* With a list of generators, randn_tensor draws each batch entry from its own. */
-  const int64_t B = out->ndim > 0 ? out->shape[0] : 1;
-  const int each = cx->ngens > 1 && cx->ngens == B;
-  for (int64_t b = 0; b < (each ? B : 1); b++) {
-    sdr_tensor part = *out;
-    if (each && sdr_tensor_narrow0(&part, out, b, 1) != 0)
-      return -1;
-    if (sdr_generator_fill(each ? cx->gens[b] : g, cx->be, cx->arena, &part, dtype, 1) != 0)
-      return sdr_fail_prefix("%s.step: ", cx->s->cls->name);
-  }
+  sdr_generator *const *gens = cx->gens ? cx->gens : &g;
+  if (sdr_generator_fill_batch(gens, cx->gens ? cx->ngens : 1, cx->be, cx->arena, out, dtype) != 0)
+    return sdr_fail_prefix("%s.step: ", cx->s->cls->name);
   return 0;
 }
 
