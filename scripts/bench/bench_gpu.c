@@ -198,6 +198,36 @@ static int time_calls(bench *b, int repeat, int calls, sdr_graph *g, sdr_tensor 
   return 0;
 }
 
+/* One UNet call recorded as a graph (its arena reserved first, as the pipeline's
+ * loop does), replayed twice, then replays timed into *secs; on a failure *secs
+ * is INFINITY, err says why and -1 is returned. */
+static int time_graph(bench *b, size_t need, int repeat, int calls, sdr_tensor *out, sdr_tensor *x,
+                      sdr_tensor *t, sdr_tensor *ctx, double *secs, char *err, size_t errn) {
+  sdr_arena *a = &b->pipe.arena;
+  sdr_graph *g = NULL;
+  int rc = sdr_arena_reserve(a, need);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  if (rc == 0 && (rc = sdr_graph_begin(b->be)) == 0) {
+    rc = sdr_unet_forward(&b->pipe.unet, a, out, x, t, ctx);
+    g = sdr_graph_end(b->be); /* ended whatever happened, so the backend goes on */
+    if (rc == 0 && !g)
+      rc = -1;
+  }
+  sdr_arena_release(a, mark);
+  for (int i = 0; i < 2 && rc == 0; i++)
+    rc = sdr_graph_replay(b->be, g);
+  if (rc == 0)
+    rc = time_calls(b, repeat, calls, g, out, x, t, ctx, secs);
+  if (rc != 0) {
+    snprintf(err, errn, "%s", sdr_last_error());
+    *secs = INFINITY;
+  }
+  sdr_sync(b->be);
+  if (g)
+    sdr_graph_destroy(b->be, g);
+  return rc;
+}
+
 /* ---- where the time goes --------------------------------------------------------- */
 
 /* Opens SDREPL_BENCH_PROFILE for appending and starts profiling; NULL when not
@@ -240,7 +270,6 @@ static int part_unet(bench *b, int repeat) {
   const sdr_dtype act = b->pipe.unet.act;
   sdr_tensor x, ctx, out, t;
   void *own[4] = {NULL, NULL, NULL, NULL};
-  sdr_graph *g = NULL;
   double eager = INFINITY, graphed = INFINITY, other_attention = INFINITY;
   char graph_error[512] = "", other_error[512] = "";
   size_t need = 0;
@@ -287,50 +316,15 @@ static int part_unet(bench *b, int repeat) {
   /* As the pipeline's loop does where the backend records: reserve what one
    * call took, record it, replay it. A failure here is reported beside the
    * eager figure. */
-  if (sdr_graph_supported(b->be)) {
-    sdr_arena *a = &b->pipe.arena;
-    int grc = sdr_arena_reserve(a, need);
-    sdr_arena_mark mark = sdr_arena_get_mark(a);
-    if (grc == 0 && (grc = sdr_graph_begin(b->be)) == 0) {
-      grc = sdr_unet_forward(&b->pipe.unet, a, &out, &x, &t, &ctx);
-      g = sdr_graph_end(b->be); /* ended whatever happened, so the backend goes on */
-      if (grc == 0 && !g)
-        grc = -1;
-    }
-    sdr_arena_release(a, mark);
-    for (int i = 0; i < 2 && grc == 0; i++)
-      grc = sdr_graph_replay(b->be, g);
-    if (grc == 0)
-      grc = time_calls(b, repeat, calls, g, &out, &x, &t, &ctx, &graphed);
-    if (grc != 0) {
-      snprintf(graph_error, sizeof graph_error, "%s", sdr_last_error());
-      graphed = INFINITY;
-    }
+  if (sdr_graph_supported(b->be) && time_graph(b, need, repeat, calls, &out, &x, &t, &ctx, &graphed,
+                                               graph_error, sizeof graph_error) == 0) {
 #ifdef SDREPL_HAVE_CUDA
     /* The same with the other attention kernel (cuda_attention_mma.cu against
      * attn_flash): recorded again, since a graph keeps the kernels it was made with. */
-    if (grc == 0 && b->on_gpu) {
-      if (g)
-        sdr_graph_destroy(b->be, g);
-      g = NULL;
+    if (b->on_gpu) {
       int was = sdr_cuda_set_attention(b->be, !b->mma_default);
-      int mrc = sdr_arena_reserve(a, need);
-      sdr_arena_mark m2 = sdr_arena_get_mark(a);
-      if (mrc == 0 && (mrc = sdr_graph_begin(b->be)) == 0) {
-        mrc = sdr_unet_forward(&b->pipe.unet, a, &out, &x, &t, &ctx);
-        g = sdr_graph_end(b->be);
-        if (mrc == 0 && !g)
-          mrc = -1;
-      }
-      sdr_arena_release(a, m2);
-      for (int i = 0; i < 2 && mrc == 0; i++)
-        mrc = sdr_graph_replay(b->be, g);
-      if (mrc == 0)
-        mrc = time_calls(b, repeat, calls, g, &out, &x, &t, &ctx, &other_attention);
-      if (mrc != 0) {
-        snprintf(other_error, sizeof other_error, "%s", sdr_last_error());
-        other_attention = INFINITY;
-      }
+      time_graph(b, need, repeat, calls, &out, &x, &t, &ctx, &other_attention, other_error,
+                 sizeof other_error);
       sdr_cuda_set_attention(b->be, was);
     }
 #endif
@@ -339,8 +333,6 @@ done:
   if (rc != 0)
     fail_part(b, "unet");
   sdr_sync(b->be);
-  if (g)
-    sdr_graph_destroy(b->be, g);
   if (rc == 0) {
     print_head(b, "unet");
     printf(", \"batch\": %d, \"latent\": %d, \"tokens\": %d, \"dtype\": \"%s\", \"calls\": %d",
