@@ -9,7 +9,7 @@
  * linear_index + k * 256 * grid, linear_index stepping by 4 * 256 * grid.
  * CUDAGeneratorImpl::philox_cuda_state hands out the current offset and
  * moves it by `advance`. The uniforms are exact; the normals agree with a GPU
- * to about 1e-6 (engine/philox.h says why). Beyond SMs * maxThreadsPerSM
+ * to about 1e-6 (kernels/philox.h says why). Beyond SMs * maxThreadsPerSM
  * elements the layout depends on the GPU, hence the geometry in the generator.
  * Not reproduced: tensors of 2^31 elements or more, which torch cuts into
  * 32-bit-indexable pieces with an offset step each.

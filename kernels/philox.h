@@ -2,7 +2,7 @@
  * random numbers use them (curand_kernel.h, curand_philox4x32_x.h,
  * curand_uniform.h, curand_normal.h of the CUDA toolkit).
  *
- * Header-only so that the CPU emulation (engine/generator_cuda.c) and a CUDA
+ * Header-only so that the host emulation (kernels/philox_fill.c) and the CUDA
  * kernel share one copy of the arithmetic: under nvcc every function is
  * __host__ __device__. The integer part (counters, keys, rounds) and the
  * uniform floats are exact on both sides. The normals differ slightly: the
@@ -182,6 +182,29 @@ SDR_PHILOX_FN void sdr_curand_uniform4(sdr_philox_state *s, float out[4]) {
   sdr_philox_next4(s, r);
   for (int i = 0; i < 4; i++)
     out[i] = sdr_curand_uniform(r[i]);
+}
+
+/* One step of torch's distribution_elementwise_grid_stride_kernel for one
+ * thread: four values as torch stores them. normal: transformation::normal
+ * (x * std + mean with std 1, mean 0, each rounded on its own as the kernel
+ * does); uniform: curand's (0, 1] turned into [0, 1), then * range + from.
+ * Component k goes to element li0 + k * stride (the caller's loop). */
+SDR_PHILOX_FN void sdr_philox_draw4(sdr_philox_state *s, int normal, float out[4]) {
+  float r[4];
+  if (normal)
+    sdr_curand_normal4(s, r);
+  else
+    sdr_curand_uniform4(s, r);
+  for (int k = 0; k < 4; k++) {
+    float x = r[k];
+    if (!normal)
+      x = x == 1.0f ? 0.0f : x;
+#ifdef __CUDA_ARCH__
+    out[k] = __fadd_rn(__fmul_rn(x, 1.0f), 0.0f);
+#else
+    out[k] = x * 1.0f + 0.0f;
+#endif
+  }
 }
 
 #endif

@@ -2,7 +2,7 @@
 #include "kernels/philox_fill.h"
 
 #include "kernels/half.h"   // sdr_f32_to_f16, sdr_f32_to_bf16
-#include "kernels/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
+#include "kernels/philox.h" // sdr_philox_init, sdr_philox_draw4
 
 enum { BLOCK = 256, UNROLL = 4 /* curand4_engine_calls */ };
 
@@ -18,17 +18,12 @@ void sdr_philox_fill(uint64_t seed, uint64_t offset, uint64_t grid, int normal, 
     sdr_philox_init(&st, seed, idx, offset);
     for (uint64_t li0 = idx; li0 < rounded; li0 += step) {
       float r[4];
-      if (normal)
-        sdr_curand_normal4(&st, r);
-      else
-        sdr_curand_uniform4(&st, r);
+      sdr_philox_draw4(&st, normal, r);
       for (uint64_t k = 0; k < UNROLL; k++) {
         uint64_t li = li0 + k * stride;
         if (li >= n)
           continue;
-        /* normal: transformation::normal(rand, mean 0, std 1); uniform: curand's
-         * (0, 1] turned into [0, 1), then * range + from */
-        float v = normal ? r[k] * 1.0f + 0.0f : (r[k] == 1.0f ? 0.0f : r[k]) * 1.0f + 0.0f;
+        float v = r[k];
         if (dtype == SDR_F16)
           ((uint16_t *)out)[li] = sdr_f32_to_f16(v);
         else if (dtype == SDR_BF16)

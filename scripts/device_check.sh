@@ -21,7 +21,7 @@
 #
 # Runs, each under its own time limit, all within SDREPL_DEVICE_BUDGET seconds
 # (default 530: the script ends before 9 minutes whatever happens):
-#   check_philox      torch's curand kernel against engine/philox.h and the CPU emulation
+#   check_philox      torch's curand kernel against kernels/philox.h and the CPU emulation
 #   test_cuda_random  sdr_cuda_random against curand (bit for bit) and the CPU emulation
 #   test_cuda_ops     every op against the CPU backend, float32/float16/bfloat16; errors; graphs
 #   test_cuda_models  the tiny models and whole pipelines against the CPU, each dtype

@@ -64,7 +64,7 @@ typedef struct sdr_cuda_device_info {
 } sdr_cuda_device_info;
 int sdr_cuda_device_info_get(int device, sdr_cuda_device_info *info);
 
-/* ---- torch.randn / torch.rand on the GPU (engine/philox.h's Philox, curand's conversions) ----
+/* ---- torch.randn / torch.rand on the GPU (kernels/philox.h: Philox, curand's conversions) ----
  *
  * Fills out (float32, float16 or bfloat16, contiguous, on this backend) as
  * torch's distribution_elementwise_grid_stride_kernel does for one call:

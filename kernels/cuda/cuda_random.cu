@@ -2,13 +2,11 @@
  * generator draws them (aten/src/ATen/native/cuda/DistributionTemplates.h:
  * distribution_elementwise_grid_stride_kernel with curand_normal4 / curand_uniform4).
  *
- * The arithmetic is engine/philox.h, shared with the CPU emulation
- * (engine/generator_cuda.c) so both run the same lines; the integer part and the
+ * The arithmetic is kernels/philox.h, shared with the host emulation
+ * (kernels/philox_fill.c) so both run the same lines; the integer part and the
  * uniforms agree bit for bit, the normals to ~1e-6 (the GPU's __sincosf).
- * engine/philox.h is header-only arithmetic with no engine state, the one thing
- * this layer takes from above it; it could move to kernels/ with no change.
  */
-#include "kernels/philox.h" // sdr_philox_init, sdr_curand_normal4, sdr_curand_uniform4
+#include "kernels/philox.h" // sdr_philox_init, sdr_philox_draw4
 #include "kernels/cuda/cuda_internal.h"
 
 /* Thread idx runs curand_init(seed, idx, offset); element idx + k*stride takes
@@ -23,19 +21,12 @@ __global__ void __launch_bounds__(256) philox_kernel(T *out, int64_t n, unsigned
   sdr_philox_init(&s, seed, idx, offset);
   for (uint64_t li0 = idx; li0 < rounded; li0 += step) {
     float r[4];
-    if (normal)
-      sdr_curand_normal4(&s, r);
-    else
-      sdr_curand_uniform4(&s, r);
+    sdr_philox_draw4(&s, normal, r);
 #pragma unroll
     for (int k = 0; k < 4; k++) {
       uint64_t li = li0 + (uint64_t)k * stride;
-      if (li < (uint64_t)n) {
-        float x = r[k];
-        if (!normal) /* uniform_kernel: curand's (0, 1] turned into [0, 1) */
-          x = x == 1.0f ? 0.0f : x;
-        out[li] = from_f<T>(__fadd_rn(__fmul_rn(x, 1.0f), 0.0f)); /* x * std + mean */
-      }
+      if (li < (uint64_t)n)
+        out[li] = from_f<T>(r[k]);
     }
   }
 }

@@ -6,7 +6,7 @@
  *   1. torch's kernel as written in aten/src/ATen/native/cuda/DistributionTemplates.h
  *      (distribution_elementwise_grid_stride_kernel with curand_init and
  *      curand_normal4 / curand_uniform4 from the toolkit's curand_kernel.h);
- *   2. the same loop over engine/philox.h's device functions (what our CUDA
+ *   2. the same loop over kernels/philox.h's device functions (what our CUDA
  *      backend will use);
  *   3. sdr_generator_randn_f32 on a CUDA generator, computed on the CPU, with
  *      this GPU's SM count and threads per SM.
@@ -40,7 +40,7 @@ extern "C" {
     }                                                                                              \
   } while (0)
 
-/* torch's grid-stride kernel, unroll 4, with curand (ours == 0) or engine/philox.h (ours == 1). */
+/* torch's grid-stride kernel, unroll 4, with curand (ours == 0) or kernels/philox.h (ours == 1). */
 __global__ void randn_kernel(int numel, unsigned long long seed, unsigned long long offset,
                              int normal, int ours, float *out) {
   int idx = blockIdx.x * blockDim.x + threadIdx.x;

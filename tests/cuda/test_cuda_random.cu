@@ -5,7 +5,7 @@
  * Philox offset moves as torch moves it), three versions of the same call:
  *   1. torch's grid-stride kernel written with the toolkit's curand_init and
  *      curand_normal4 / curand_uniform4 (aten/src/ATen/native/cuda/DistributionTemplates.h);
- *   2. sdr_cuda_random, the backend's kernel over engine/philox.h;
+ *   2. sdr_cuda_random, the backend's kernel over kernels/philox.h;
  *   3. sdr_generator_randn_* on the CPU with this GPU's geometry.
  * 1 and 2 must agree bit for bit (so the backend gives torch's numbers); 2 and 3
  * bit for bit for uniforms, and within 1e-5 for normals (the GPU's __sincosf and
