@@ -49,7 +49,8 @@ template <typename T> __global__ void unary_kernel(T *y, const T *x, int64_t n, 
 /* diffusers' GEGLU: hidden, gate = proj(x).chunk(2, -1); hidden * gelu(gate). */
 template <typename T> __global__ void geglu_kernel(T *y, const T *x, int64_t n, int64_t D) {
   GRID_STRIDE(i, n) {
-    int64_t r = i / D, j = i % D;
+    int64_t r, j;
+    idx_divmod(i, D, &r, &j);
     const T *row = x + r * 2 * D;
     y[i] = from_f<T>(to_f(row[j]) * gelu_f(to_f(row[D + j])));
   }
@@ -148,8 +149,8 @@ __global__ void binary_kernel(T *o, const T *a, const T *b, int64_t n, sdr_bcast
       int64_t rem = i;
       oa = ob = 0;
       for (int d = p.nd - 1; d >= 0; d--) {
-        int64_t c = rem % p.dim[d];
-        rem /= p.dim[d];
+        int64_t c;
+        idx_divmod(rem, p.dim[d], &rem, &c);
         oa += c * p.sa[d];
         ob += c * p.sb[d];
       }

@@ -123,6 +123,20 @@ static inline unsigned cuda_blocks(const cuda_state *st, int64_t n, int threads)
   return (unsigned)(b < 1 ? 1 : b);
 }
 
+/* q = i / d, r = i % d for indices: in 32 bits when both fit, since a 64-bit
+ * division is a long subroutine on the GPU and would bound the element-wise
+ * kernels instead of memory. */
+__device__ __forceinline__ void idx_divmod(int64_t i, int64_t d, int64_t *q, int64_t *r) {
+  if (((uint64_t)i | (uint64_t)d) <= 0xffffffffull) {
+    uint32_t a = (uint32_t)i, b = (uint32_t)d, t = a / b;
+    *q = t;
+    *r = a - t * b;
+  } else {
+    *q = i / d;
+    *r = i - *q * d;
+  }
+}
+
 #define GRID_STRIDE(i, n)                                                                          \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                        \
        i += (int64_t)gridDim.x * blockDim.x)

@@ -46,8 +46,9 @@ template <typename E> __global__ void permute_kernel(E *y, const E *x, int64_t n
   GRID_STRIDE(i, n) {
     int64_t rem = i, off = 0;
     for (int d = p.nd - 1; d >= 0; d--) {
-      off += rem % p.dim[d] * p.st[d];
-      rem /= p.dim[d];
+      int64_t c;
+      idx_divmod(rem, p.dim[d], &rem, &c);
+      off += c * p.st[d];
     }
     y[i] = x[off];
   }
@@ -135,7 +136,8 @@ int cuda_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const i
 template <typename E>
 __global__ void concat_kernel(E *y, const E *a, const E *b, int64_t na, int64_t nb, int64_t n) {
   GRID_STRIDE(i, n) {
-    int64_t row = i / (na + nb), c = i % (na + nb);
+    int64_t row, c;
+    idx_divmod(i, na + nb, &row, &c);
     y[i] = c < na ? a[row * na + c] : b[row * nb + (c - na)];
   }
 }
@@ -162,7 +164,8 @@ int cuda_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr
 /* out row orow of 2W elements is input row orow / 2 (planes of 2H rows over planes of H). */
 template <typename E> __global__ void upsample_kernel(E *y, const E *x, int64_t W, int64_t n) {
   GRID_STRIDE(i, n) {
-    int64_t orow = i / (2 * W), ocol = i % (2 * W);
+    int64_t orow, ocol;
+    idx_divmod(i, 2 * W, &orow, &ocol);
     y[i] = x[(orow >> 1) * W + (ocol >> 1)];
   }
 }
@@ -186,7 +189,10 @@ template <typename E>
 __global__ void pad_kernel(E *y, const E *x, int64_t H, int64_t W, int64_t OH, int64_t OW, int top,
                            int left, int64_t n) {
   GRID_STRIDE(i, n) {
-    int64_t ow = i % OW, t = i / OW, oh = t % OH, p = t / OH, ih = oh - top, iw = ow - left;
+    int64_t t, ow, p, oh;
+    idx_divmod(i, OW, &t, &ow);
+    idx_divmod(t, OH, &p, &oh);
+    int64_t ih = oh - top, iw = ow - left;
     y[i] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[(p * H + ih) * W + iw] : (E)0;
   }
 }
@@ -272,7 +278,8 @@ template <typename T>
 __global__ void embedding_kernel(T *y, const void *table, int tdt, const long long *ids, int64_t D,
                                  int64_t V, int64_t n, long long *flags) {
   GRID_STRIDE(i, n) {
-    int64_t r = i / D, d = i % D;
+    int64_t r, d;
+    idx_divmod(i, D, &r, &d);
     long long id = ids[r];
     if (id < 0 || id >= V) {
       if (d == 0 && atomicCAS((unsigned long long *)flags, 0ull,

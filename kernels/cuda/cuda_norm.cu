@@ -107,7 +107,8 @@ __global__ void gn_apply(T *y, const T *x, const void *gamma, int gdt, const voi
   T *yg = y + g * n;
   int64_t lo = blockIdx.y * chunk, hi = lo + chunk < n ? lo + chunk : n;
   for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-    int c = (int)(i / S);
+    int64_t c, r;
+    idx_divmod(i, S, &c, &r);
     float v = (to_f(xg[i]) - m) * ab[c] + ab[cpg + c];
     if (silu)
       v = v / (1.0f + expf(-v));

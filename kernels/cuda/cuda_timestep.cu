@@ -40,7 +40,8 @@ __global__ void timestep_kernel(T *y, const float *t, int64_t B, int dim, int fl
                                 float denom, float scale) {
   const int64_t hd = dim / 2;
   GRID_STRIDE(i, B * hd) {
-    int64_t b = i / hd, j = i % hd;
+    int64_t b, j;
+    idx_divmod(i, hd, &b, &j);
     float exponent = __fmul_rn(neg_log, (float)j);
     exponent = exponent / denom;
     float arg = __fmul_rn(t[b], sleef_expf(exponent));
