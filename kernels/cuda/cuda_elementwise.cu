@@ -138,39 +138,37 @@ int cuda_fill(sdr_backend *be, sdr_tensor *out, float value) {
 
 /* ---- binary with broadcasting ---- */
 
+__device__ __forceinline__ float binary_f(float x, float y, int op) {
+  switch (op) {
+  case SDR_BINARY_ADD:
+    return x + y;
+  case SDR_BINARY_SUB:
+    return x - y;
+  case SDR_BINARY_MUL:
+    return x * y;
+  default:
+    return x / y;
+  }
+}
+
+/* The common case, one folded dimension: strides in registers, no plan in local memory. */
+template <typename T>
+__global__ void binary1_kernel(T *o, const T *a, const T *b, int64_t n, int64_t sa, int64_t sb,
+                               int op) {
+  GRID_STRIDE(i, n) { o[i] = from_f<T>(binary_f(to_f(a[i * sa]), to_f(b[i * sb]), op)); }
+}
+
 template <typename T>
 __global__ void binary_kernel(T *o, const T *a, const T *b, int64_t n, sdr_bcast p, int op) {
   GRID_STRIDE(i, n) {
-    int64_t oa, ob;
-    if (p.nd == 1) {
-      oa = i * p.sa[0];
-      ob = i * p.sb[0];
-    } else {
-      int64_t rem = i;
-      oa = ob = 0;
-      for (int d = p.nd - 1; d >= 0; d--) {
-        int64_t c;
-        idx_divmod(rem, p.dim[d], &rem, &c);
-        oa += c * p.sa[d];
-        ob += c * p.sb[d];
-      }
+    int64_t rem = i, oa = 0, ob = 0;
+    for (int d = p.nd - 1; d >= 0; d--) {
+      int64_t c;
+      idx_divmod(rem, p.dim[d], &rem, &c);
+      oa += c * p.sa[d];
+      ob += c * p.sb[d];
     }
-    float x = to_f(a[oa]), y = to_f(b[ob]), r;
-    switch (op) {
-    case SDR_BINARY_ADD:
-      r = x + y;
-      break;
-    case SDR_BINARY_SUB:
-      r = x - y;
-      break;
-    case SDR_BINARY_MUL:
-      r = x * y;
-      break;
-    default:
-      r = x / y;
-      break;
-    }
-    o[i] = from_f<T>(r);
+    o[i] = from_f<T>(binary_f(to_f(a[oa]), to_f(b[ob]), op));
   }
 }
 
@@ -185,8 +183,12 @@ int cuda_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr
   sdr_bcast p;
   sdr_bcast_plan(&p, out, a, b);
   int64_t n = sdr_tensor_numel(out);
-  LAUNCH_T(dt, binary_kernel, n, (T *)out->data, (const T *)a->data, (const T *)b->data, n, p,
-           (int)bop);
+  if (p.nd == 1)
+    LAUNCH_T(dt, binary1_kernel, n, (T *)out->data, (const T *)a->data, (const T *)b->data, n,
+             p.sa[0], p.sb[0], (int)bop);
+  else
+    LAUNCH_T(dt, binary_kernel, n, (T *)out->data, (const T *)a->data, (const T *)b->data, n, p,
+             (int)bop);
   CUDA_LAUNCHED(op);
   return 0;
 }
