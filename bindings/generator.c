@@ -5,11 +5,9 @@
 
 #include <lauxlib.h>
 
-#include "bindings/lsdr.h"   // lsdr_register, lsdr_args
+#include "bindings/cuda_device.h" // lsdr_cuda_device_get
+#include "bindings/lsdr.h"        // lsdr_register, lsdr_args
 #include "bindings/tensor.h" // lsdr_parse_device
-#ifdef SDREPL_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h" // sdr_cuda_device_info_get
-#endif
 
 static const char DEFAULTS_KEY[] = "sdrepl.default_generators"; /* {cpu=, cuda=} */
 
@@ -25,24 +23,17 @@ static sdr_generator *push_generator(lua_State *L, sdr_generator_device d) {
 }
 
 void lsdr_generator_fit_device(sdr_generator *g) {
-#ifdef SDREPL_HAVE_CUDA
-  static int known = -1; /* asked once: 1 with a GPU, 0 without */
+  /* asked once: a GPU's launch geometry; without one the generator keeps an H100/H200's */
+  static int known = -1;
   static sdr_cuda_geometry geometry;
   if (!g || g->device != SDR_GENERATOR_CUDA)
     return;
   if (known < 0) {
-    sdr_cuda_device_info info;
-    known = sdr_cuda_device_count() > 0 && sdr_cuda_device_info_get(0, &info) == 0;
-    if (known) {
-      geometry.sm_count = info.sm_count;
-      geometry.max_threads_per_sm = info.max_threads_per_sm;
-    }
+    const lsdr_cuda_device *gpu = lsdr_cuda_device_get();
+    known = gpu && gpu->geometry(&geometry) == 0;
   }
   if (known)
     g->geometry = geometry;
-#else
-  (void)g; /* no GPU here: the generator keeps the layout of an H100/H200 */
-#endif
 }
 
 /* Pushes the registry table {cpu = Generator, cuda = Generator}, made on first use. */

@@ -9,11 +9,9 @@
 
 #include <lauxlib.h>
 
+#include "bindings/cuda_device.h"    // lsdr_cuda_device_get
 #include "bindings/lsdr.h"           // lsdr_error
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
-#ifdef SDREPL_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h" // sdr_cuda_backend_create
-#endif
 #include "kernels/half.h" // sdr_f16_to_f32, sdr_bf16_to_f32
 
 /* ---- backends of this Lua state --------------------------------------- */
@@ -23,6 +21,7 @@ static const char BACKENDS_KEY[] = "sdrepl.backends";
 typedef struct backend_slot {
   sdr_backend *cpu;
   sdr_backend *cuda;
+  void (*cuda_destroy)(sdr_backend *be); /* of the device that made cuda */
 } backend_slot;
 
 static int backends_gc(lua_State *L) {
@@ -30,10 +29,8 @@ static int backends_gc(lua_State *L) {
   if (s->cpu)
     sdr_cpu_backend_destroy(s->cpu);
   s->cpu = NULL;
-#ifdef SDREPL_HAVE_CUDA
   if (s->cuda)
-    sdr_cuda_backend_destroy(s->cuda);
-#endif
+    s->cuda_destroy(s->cuda);
   s->cuda = NULL;
   return 0;
 }
@@ -64,23 +61,26 @@ sdr_backend *lsdr_backend(lua_State *L, sdr_device device) {
       luaL_error(L, "cannot start the CPU backend: %s", sdr_last_error());
     return s->cpu;
   }
-#ifdef SDREPL_HAVE_CUDA
+  const lsdr_cuda_device *gpu = lsdr_cuda_device_get();
+  if (!gpu)
+    luaL_error(L, "CUDA is not available: this build of sdrepl has no CUDA backend (nvcc was not "
+                  "found when it was built); everything runs on the CPU without :to(\"cuda\")");
   if (!s->cuda) {
-    if (sdr_cuda_device_count() == 0)
+    if (gpu->count() == 0)
       luaL_error(L,
                  "CUDA is not available (%s): torch.cuda.is_available() is false here; "
                  "everything runs on the CPU without :to(\"cuda\")",
-                 sdr_cuda_unavailable_reason());
-    s->cuda = sdr_cuda_backend_create(NULL);
+                 gpu->reason());
+    s->cuda = gpu->create();
     if (!s->cuda)
       luaL_error(L, "cannot start the CUDA backend: %s", sdr_last_error());
+    s->cuda_destroy = gpu->destroy;
   }
   return s->cuda;
-#else
-  luaL_error(L, "CUDA is not available: this build of sdrepl has no CUDA backend (nvcc was not "
-                "found when it was built); everything runs on the CPU without :to(\"cuda\")");
-  return NULL;
-#endif
+}
+
+void lsdr_push_device(lua_State *L, sdr_device d) {
+  lua_pushstring(L, d == SDR_DEVICE_CPU ? "cpu" : "cuda:0");
 }
 
 int lsdr_parse_device(const char *s) {

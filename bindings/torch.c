@@ -10,14 +10,12 @@
 
 #include <lauxlib.h>
 
+#include "bindings/cuda_device.h" // lsdr_cuda_device_get
 #include "bindings/generator.h" // lsdr_open_generator, lsdr_default_generator, lsdr_to_generator
 #include "bindings/lsdr.h"      // lsdr_register, lsdr_options, lsdr_error
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_read_shape, lsdr_push_from_host
 #include "engine/generator_device.h"  // sdr_generator_fill
-#ifdef SDREPL_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h" // sdr_cuda_device_count
-#endif
 
 /* ---- shape and options, read the torch way ----------------------------- */
 
@@ -307,11 +305,8 @@ static const lsdr_func torch_funcs[] = {
 /* GPUs the CUDA backend can use: none in a build without it, or without a
  * driver or a device (never an error, as in torch). */
 static int gpus(void) {
-#ifdef SDREPL_HAVE_CUDA
-  return sdr_cuda_device_count();
-#else
-  return 0;
-#endif
+  const lsdr_cuda_device *gpu = lsdr_cuda_device_get();
+  return gpu ? gpu->count() : 0;
 }
 
 static int cuda_is_available(lua_State *L) {
