@@ -102,7 +102,7 @@ static int model_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(model->be->device));
+    lsdr_push_device(L, model->be->device);
     return 1;
   }
   return 0;

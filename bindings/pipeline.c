@@ -564,7 +564,7 @@ static int pipe_properties(lua_State *L) {
   else if (strcmp(k, "text_encoder") == 0)
     lsdr_push_clip_text_model_ref(L, &p->p.text_encoder, 1);
   else if (strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(p->p.be->device));
+    lsdr_push_device(L, p->p.be->device);
     return 1;
   } else if (strcmp(k, "vae_scale_factor") == 0) {
     lua_pushinteger(L, sdr_vae_scale_factor(&p->p.vae));

@@ -156,7 +156,7 @@ static int tensor_index(lua_State *L) {
   } else if (strcmp(k, "dtype") == 0) {
     lsdr_push_dtype(L, t->t.dtype);
   } else if (strcmp(k, "device") == 0) {
-    lua_pushstring(L, t->t.device == SDR_DEVICE_CPU ? "cpu" : "cuda:0");
+    lsdr_push_device(L, t->t.device);
   } else if (strcmp(k, "ndim") == 0) {
     lua_pushinteger(L, t->t.ndim);
   } else if (strcmp(k, "is_cuda") == 0) {

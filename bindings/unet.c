@@ -113,7 +113,7 @@ static int unet_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(unet->be->device));
+    lsdr_push_device(L, unet->be->device);
     return 1;
   }
   return 0;

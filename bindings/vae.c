@@ -205,7 +205,7 @@ static int vae_properties(lua_State *L) {
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
-    lua_pushstring(L, sdr_device_name(vae->be->device));
+    lsdr_push_device(L, vae->be->device);
     return 1;
   }
   return 0;
