@@ -78,6 +78,20 @@ check.eq((seeded - explicit):abs():max():item(), 0.0,
 check.truthy((seeded - on_gpu):abs():max():item() > 1e-3,
              "the CUDA generator's noise is not the CPU generator's")
 
+-- Stopped in the middle, as Ctrl-C stops a run (an error out of the denoising loop while
+-- its UNet graph is being replayed), then run again: the same picture as before.
+local calls = 0
+check.raises("stopped at step 2", function()
+  run(pipe, {generator = cpu_gen(), callback_on_step_end = function(_, i, _, kw)
+    calls = calls + 1
+    check.eq(kw.latents.device, "cuda:0", "the callback's latents are on the device")
+    if calls == 2 then error("stopped at step 2") end
+  end})
+end)
+check.eq(calls, 2, "the run stopped where the callback raised")
+local again = run(pipe, {generator = cpu_gen()})
+check.eq((again - on_gpu):abs():max():item(), 0.0, "after an interrupted run, the same picture")
+
 -- Back on the CPU, the same picture as before the move.
 check.eq(pipe:to("cpu").device, "cpu", "pipe:to('cpu')")
 check.eq(pipe.unet.device, "cpu", "the UNet moved back")
