@@ -438,6 +438,11 @@ static int pipe_call(lua_State *L) {
   if (sdr_pipeline_generate(p, &g, &out) != 0)
     return engine_error_with_advice(L, "fewer images per call (num_images_per_prompt), a smaller "
                                        "height and width, or pipe:enable_vae_tiling()");
+  if (out.graph_error[0]) /* the same pictures, slower: worth a line, as a Python warning */
+    fprintf(stderr,
+            "warning: the UNet call could not be recorded as a CUDA graph, so each step "
+            "launched its kernels one by one: %s\n",
+            out.graph_error);
 
   /* The result: {images = ...} as diffusers' StableDiffusionPipelineOutput. */
   lua_createtable(L, 0, 2);

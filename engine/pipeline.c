@@ -334,40 +334,77 @@ fail:
  * latents, the timesteps, the prompt embeddings) are in the same buffers each
  * step, and nothing in the UNet call depends on the step but those. */
 typedef struct unet_stepper {
-  int graphs; /* the backend records them, and they are not turned off */
-  int calls;
+  int graphs; /* the backend records them, they are not turned off, and recording worked */
+  int calls, replays;
   size_t need; /* arena bytes one call takes */
   sdr_graph *graph;
+  char error[256]; /* why recording failed, if it did */
 } unet_stepper;
+
+static int unet_direct(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
+                       const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
+  sdr_arena *a = &p->arena;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_arena_watch(a);
+  int rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
+  s->need = sdr_arena_watched(a) - mark.in_use;
+  sdr_arena_release(a, mark);
+  return rc;
+}
+
+/* Records the call and replays it; on failure keeps the first error in s->error
+ * (not the capture's "it broke" that follows it) and returns -1. */
+static int unet_record(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
+                       const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
+  sdr_arena *a = &p->arena;
+  int rc = sdr_arena_reserve(a, s->need);
+  if (rc != 0) {
+    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
+    return rc;
+  }
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  if ((rc = sdr_graph_begin(p->be)) == 0) {
+    rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
+    if (rc != 0)
+      snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
+    sdr_graph *g = sdr_graph_end(p->be); /* ended whatever happened, so the backend goes on */
+    if (rc == 0 && !g) {
+      snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
+      rc = -1;
+    }
+    if (rc != 0)
+      sdr_graph_destroy(p->be, g);
+    else
+      s->graph = g;
+  } else {
+    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
+  }
+  sdr_arena_release(a, mark);
+  if (rc == 0 && (rc = sdr_graph_replay(p->be, s->graph)) != 0)
+    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
+  return rc;
+}
 
 static int unet_step(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
                      const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
-  sdr_arena *a = &p->arena;
   int rc;
   if (s->graph) {
     rc = sdr_graph_replay(p->be, s->graph);
+    s->replays += rc == 0;
   } else if (s->graphs && s->calls == 1) {
-    rc = sdr_arena_reserve(a, s->need);
-    sdr_arena_mark mark = sdr_arena_get_mark(a);
-    if (rc == 0 && (rc = sdr_graph_begin(p->be)) == 0) {
-      rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
-      sdr_graph *g = sdr_graph_end(p->be); /* ended whatever happened, so the backend goes on */
-      if (rc == 0 && !g)
-        rc = -1;
-      if (rc != 0)
-        sdr_graph_destroy(p->be, g);
-      else
-        s->graph = g;
+    rc = unet_record(p, s, noise_pred, scaled, tvec, context);
+    if (rc == 0) {
+      s->replays++;
+    } else {
+      /* A call that cannot be recorded still runs: directly, from now on. A fault that
+       * broke the device fails this call too, with its own message. */
+      sdr_graph_destroy(p->be, s->graph);
+      s->graph = NULL;
+      s->graphs = 0;
+      rc = unet_direct(p, s, noise_pred, scaled, tvec, context);
     }
-    sdr_arena_release(a, mark);
-    if (rc == 0)
-      rc = sdr_graph_replay(p->be, s->graph);
   } else {
-    sdr_arena_mark mark = sdr_arena_get_mark(a);
-    sdr_arena_watch(a);
-    rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
-    s->need = sdr_arena_watched(a) - mark.in_use;
-    sdr_arena_release(a, mark);
+    rc = unet_direct(p, s, noise_pred, scaled, tvec, context);
   }
   s->calls++;
   return rc;
@@ -597,6 +634,8 @@ fail:
   out->data = NULL;
 done:
   free(host);
+  out->graph_replays = stepper.replays;
+  snprintf(out->graph_error, sizeof out->graph_error, "%s", stepper.error);
   sdr_graph_destroy(be, stepper.graph); /* before the arena lets its memory go */
   sdr_arena_reset(a);
   return rc;

@@ -78,6 +78,10 @@ typedef struct sdr_generated {
   float *data; /* host float32: images (B, 3, H, W) in [-1, 1], or latents */
   int64_t shape[4];
   int steps_run; /* UNet evaluations */
+  int graph_replays; /* of those, replays of a recorded graph (0 where the backend records none) */
+  /* "" or why the UNet call could not be recorded as a graph: the run then went on
+   * calling it directly, the same pictures, more slowly */
+  char graph_error[256];
 } sdr_generated;
 
 int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out);

@@ -207,8 +207,11 @@ static int time_graph(bench *b, size_t need, int repeat, int calls, sdr_tensor *
   sdr_graph *g = NULL;
   int rc = sdr_arena_reserve(a, need);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
+  err[0] = '\0';
   if (rc == 0 && (rc = sdr_graph_begin(b->be)) == 0) {
     rc = sdr_unet_forward(&b->pipe.unet, a, out, x, t, ctx);
+    if (rc != 0) /* the op's own error, not the broken capture's that follows */
+      snprintf(err, errn, "%s", sdr_last_error());
     g = sdr_graph_end(b->be); /* ended whatever happened, so the backend goes on */
     if (rc == 0 && !g)
       rc = -1;
@@ -219,7 +222,8 @@ static int time_graph(bench *b, size_t need, int repeat, int calls, sdr_tensor *
   if (rc == 0)
     rc = time_calls(b, repeat, calls, g, out, x, t, ctx, secs);
   if (rc != 0) {
-    snprintf(err, errn, "%s", sdr_last_error());
+    if (!err[0])
+      snprintf(err, errn, "%s", sdr_last_error());
     *secs = INFINITY;
   }
   sdr_sync(b->be);

@@ -109,6 +109,8 @@ typedef struct emu_state {
   size_t nallocs, cap;
   size_t ws_bytes;
   int recording;
+  long long refuse_after; /* test knob: the next recording fails at this op (-1: never) */
+  int broken;             /* an op failed while recording: the graph cannot end */
   emu_graph *rec;
   void **deferred; /* frees asked for while recording */
   size_t ndeferred, deferred_cap;
@@ -440,6 +442,12 @@ static int run_call(sdr_backend *be, const emu_call *c) {
 
 static int record(emu_state *st, const emu_call *c) {
   emu_graph *g = st->rec;
+  if (st->refuse_after >= 0 && (long long)g->n >= st->refuse_after) {
+    st->refuse_after = -1;
+    st->broken = 1; /* as a failed launch invalidates a CUDA capture */
+    return sdr_fail("%s: refused while recording (emulated CUDA backend, as the test asked)",
+                    op_names[c->op]);
+  }
   if (g->n == g->cap) {
     size_t cap = g->cap ? 2 * g->cap : 256;
     emu_call *calls = realloc(g->calls, cap * sizeof *calls);
@@ -641,6 +649,10 @@ static void graph_free(emu_graph *g) {
   free(g);
 }
 
+void sdr_emu_backend_refuse_recording(sdr_backend *be, long long after_ops) {
+  state_of(be)->refuse_after = after_ops;
+}
+
 static int emu_graph_begin(sdr_backend *be) {
   emu_state *st = state_of(be);
   if (st->recording)
@@ -649,6 +661,7 @@ static int emu_graph_begin(sdr_backend *be) {
   if (!st->rec)
     return sdr_fail("sdr_graph_begin: out of memory");
   st->recording = 1;
+  st->broken = 0;
   st->ndeferred = 0;
   return 0;
 }
@@ -663,6 +676,13 @@ static sdr_graph *emu_graph_end(sdr_backend *be) {
   st->rec = NULL;
   st->recording = 0;
   flush_deferred(st);
+  if (st->broken) {
+    free(g->calls);
+    free(g);
+    sdr_fail("sdr_graph_end: the capture broke: an op failed while recording (emulated CUDA "
+             "backend)");
+    return NULL;
+  }
   st->stats.graphs++;
   return (sdr_graph *)g;
 }
@@ -728,6 +748,7 @@ sdr_backend *sdr_emu_backend_create(void) {
     sdr_fail("sdr_emu_backend_create: out of memory");
     return NULL;
   }
+  st->refuse_after = -1;
   st->cpu = sdr_cpu_backend_create();
   if (!st->cpu) {
     free(be);

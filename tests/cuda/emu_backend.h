@@ -65,6 +65,10 @@ typedef struct sdr_emu_stats {
 void sdr_emu_backend_stats(const sdr_backend *be, sdr_emu_stats *s);
 void sdr_emu_backend_reset_stats(sdr_backend *be);
 
+/* Test knob: in the next recording, the op after after_ops recorded ones fails, and
+ * sdr_graph_end then fails as a broken CUDA capture does. */
+void sdr_emu_backend_refuse_recording(sdr_backend *be, long long after_ops);
+
 /* The host address behind a device address of this backend, or NULL when p is
  * not inside a live allocation (for tests of the emulator itself). */
 void *sdr_emu_host_address(const sdr_backend *be, const void *p);
