@@ -5,10 +5,10 @@
  * column-major that is out^T (P, Cout) = col^T (P, K) . w^T (K, Cout):
  *  - 1x1, stride 1, no padding: col is the input itself, one strided-batched
  *    product over the whole batch;
- *  - otherwise col is unfolded (im2col) into the workspace: the whole batch at
- *    once when it fits (one batched product), else a chunk of output pixels of
- *    one image at a time (the VAE's 512x512 layers: 1.2 GB of columns at 256
- *    channels in float16, so chunks).
+ *  - otherwise col is unfolded (im2col) into the workspace: as many whole images
+ *    at once as it holds (one batched product each), else a chunk of output
+ *    pixels of one image at a time (the VAE's 512x512 layers: 1.2 GB of columns
+ *    at 256 channels in float16, so chunks).
  * The bias is written into out first and the products add onto it (beta = 1).
  *
  * A first step, as issue 6 allows: the columns cost 9x the input's traffic for a
@@ -22,39 +22,48 @@ typedef struct conv_geom {
 } conv_geom;
 
 /* col (nimg, K, np): rows k = (channel, ky, kx) as torch orders the weight, columns
- * the output pixels p0 .. p0+np of each image. Zeros outside the input. */
+ * the output pixels p0 .. p0+np of each image. Zeros outside the input.
+ * Block rows (y) walk the (image, k) rows, threads (x) a row's pixels, so each
+ * element costs one 32-bit division (its pixel's output row) and the writes of a
+ * warp are contiguous. */
 template <typename T>
-__global__ void im2col_kernel(T *col, const T *in, conv_geom g, int64_t K, int64_t p0, int64_t np,
-                              int nimg) {
-  const int64_t img = (int64_t)g.C * g.H * g.W, khw = (int64_t)g.kh * g.kw;
-  GRID_STRIDE(i, (int64_t)nimg * K * np) {
-    int64_t j = i % np, r = i / np, k = r % K, b = r / K;
-    int64_t p = p0 + j, oh = p / g.Wo, ow = p % g.Wo;
-    int64_t ci = k / khw, ky = (k % khw) / g.kw, kx = k % g.kw;
-    int64_t ih = oh * g.stride - g.pad + ky, iw = ow * g.stride - g.pad + kx;
-    T v = from_f<T>(0.0f);
-    if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
-      v = in[b * img + (ci * g.H + ih) * g.W + iw];
-    col[i] = v;
+__global__ void im2col_kernel(T *col, const T *in, conv_geom g, int K, int p0, int np, int nimg) {
+  const int khw = g.kh * g.kw;
+  const int64_t rows = (int64_t)nimg * K, plane = (int64_t)g.H * g.W;
+  const T zero = from_f<T>(0.0f);
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const int b = (int)(r / K), k = (int)(r - (int64_t)b * K);
+    const int ci = k / khw, kk = k - ci * khw, ky = kk / g.kw, kx = kk - ky * g.kw;
+    const T *src = in + ((int64_t)b * g.C + ci) * plane;
+    T *dst = col + r * np;
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < np; j += gridDim.x * blockDim.x) {
+      const int p = p0 + j, oh = p / g.Wo, ow = p - oh * g.Wo;
+      const int ih = oh * g.stride - g.pad + ky, iw = ow * g.stride - g.pad + kx;
+      dst[j] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? src[(int64_t)ih * g.W + iw] : zero;
+    }
   }
 }
 
 template <typename T>
-static void launch_im2col(cuda_state *st, void *col, const void *in, const conv_geom *g, int64_t K,
-                          int64_t p0, int64_t np, int nimg) {
-  int64_t n = (int64_t)nimg * K * np;
-  im2col_kernel<T><<<cuda_blocks(st, n, CUDA_THREADS), CUDA_THREADS, 0, st->stream>>>(
-      (T *)col, (const T *)in, *g, K, p0, np, nimg);
+static void launch_im2col(cuda_state *st, void *col, const void *in, const conv_geom *g, int K,
+                          int p0, int np, int nimg) {
+  int64_t rows = (int64_t)nimg * K, bx = (np + CUDA_THREADS - 1) / CUDA_THREADS;
+  dim3 grid((unsigned)(bx < 1 ? 1 : bx), (unsigned)(rows < 65535 ? (rows < 1 ? 1 : rows) : 65535));
+  im2col_kernel<T><<<grid, CUDA_THREADS, 0, st->stream>>>((T *)col, (const T *)in, *g, K, p0, np,
+                                                          nimg);
 }
 
 static int im2col(cuda_state *st, const char *op, sdr_dtype dt, void *col, const void *in,
                   const conv_geom *g, int64_t K, int64_t p0, int64_t np, int nimg) {
+  if (K > 0x7fffffff || p0 + np > 0x7fffffff)
+    return sdr_fail("%s: %lld rows of %lld pixels is more than the im2col kernel takes", op,
+                    (long long)K, (long long)(p0 + np));
   if (dt == SDR_F32)
-    launch_im2col<float>(st, col, in, g, K, p0, np, nimg);
+    launch_im2col<float>(st, col, in, g, (int)K, (int)p0, (int)np, nimg);
   else if (dt == SDR_F16)
-    launch_im2col<__half>(st, col, in, g, K, p0, np, nimg);
+    launch_im2col<__half>(st, col, in, g, (int)K, (int)p0, (int)np, nimg);
   else
-    launch_im2col<__nv_bfloat16>(st, col, in, g, K, p0, np, nimg);
+    launch_im2col<__nv_bfloat16>(st, col, in, g, (int)K, (int)p0, (int)np, nimg);
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -109,17 +118,25 @@ int cuda_conv2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sd
                     "%zu bytes of converted weights; reserve more",
                     op, st->ws_bytes, per_pixel, off);
   void *col = (char *)st->ws + off;
-  if ((size_t)(B * P) <= avail / per_pixel) { /* the whole batch: one batched product */
-    if (im2col(st, op, dt, col, in->data, &g, K, 0, P, (int)B) < 0)
-      return -1;
-    return cuda_gemm(st, op, dt, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, (int)Cout, (int)K, 1.0f, col,
-                     (int)P, K * P, W, (int)K, 0, beta, out->data, (int)P, Cout * P, (int)B);
+  size_t img_bytes = (size_t)g.C * g.H * g.W * es, out_img = (size_t)(Cout * P) * es;
+  int64_t fit = (int64_t)(avail / per_pixel / (size_t)P); /* whole images the columns hold */
+  if (fit >= 1) { /* as many images at a time as fit: one batched product each */
+    for (int64_t b0 = 0; b0 < B; b0 += fit) {
+      int64_t nb = B - b0 < fit ? B - b0 : fit;
+      const char *x = (const char *)in->data + (size_t)b0 * img_bytes;
+      char *o = (char *)out->data + (size_t)b0 * out_img;
+      if (im2col(st, op, dt, col, x, &g, K, 0, P, (int)nb) < 0)
+        return -1;
+      if (cuda_gemm(st, op, dt, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, (int)Cout, (int)K, 1.0f, col,
+                    (int)P, K * P, W, (int)K, 0, beta, o, (int)P, Cout * P, (int)nb) < 0)
+        return -1;
+    }
+    return 0;
   }
+  /* not one image: chunks of its output pixels (the VAE's 512x512 layers) */
   int64_t np = (int64_t)(avail / per_pixel);
   if (np > 256)
     np = np / 128 * 128; /* whole tiles for the product */
-  np = np > P ? P : np;
-  size_t img_bytes = (size_t)g.C * g.H * g.W * es, out_img = (size_t)(Cout * P) * es;
   for (int64_t b = 0; b < B; b++) {
     const char *x = (const char *)in->data + (size_t)b * img_bytes;
     char *o = (char *)out->data + (size_t)b * out_img;
