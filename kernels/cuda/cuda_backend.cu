@@ -169,16 +169,21 @@ static void device_free(cuda_state *st, void *p) {
     memmove(m->blocks + i, m->blocks + i + 1, (m->n - i - 1) * sizeof *m->blocks);
     m->n--;
   }
-  cudaFree(p);
+  if (cudaFree(p) != cudaSuccess) /* nobody to tell; not left for the next op to report */
+    cudaGetLastError();
 }
 
 static void *device_alloc(cuda_state *st, const char *op, size_t bytes) {
   void *p = NULL;
   cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+  if (e == cudaSuccess && st->poison && bytes) /* NaN in every float dtype: unwritten shows */
+    e = cudaMemsetAsync(p, 0xff, bytes, st->stream);
   if (e == cudaSuccess) {
     mem_taken(st, p, bytes ? bytes : 1);
     return p;
   }
+  if (p)
+    cudaFree(p);
   cudaGetLastError();
   if (e == cudaErrorMemoryAllocation) {
     size_t fr = 0, tot = 0;
@@ -209,9 +214,11 @@ static void *cuda_alloc(sdr_backend *be, size_t bytes) {
 
 static void cuda_free(sdr_backend *be, void *ptr) {
   cuda_state *st = cuda_use(be);
-  if (st->capturing) { /* cudaFree would break the capture: later */
+  if (st->capturing) { /* cudaFree would break the capture; the graph may use it: its own */
     if (st->ndeferred < CUDA_DEFERRED_FREES)
       st->deferred[st->ndeferred++] = ptr;
+    else
+      st->deferred_lost = 1;
     return;
   }
   device_free(st, ptr); /* waits for the device; an error here has nobody to go to */
@@ -273,6 +280,10 @@ static int cuda_reserve_workspace(sdr_backend *be, size_t bytes) {
     return 0;
   if (refuse_in_capture(st, op) < 0)
     return -1;
+  if (st->live_graphs > 0) /* their ops hold the old workspace's address */
+    return sdr_fail("%s: %zu bytes asked while %d recorded graph%s use the workspace of %zu "
+                    "bytes; destroy them first",
+                    op, bytes, st->live_graphs, st->live_graphs == 1 ? "" : "s", st->ws_bytes);
   void *p = device_alloc(st, op, bytes);
   if (!p)
     return -1;
@@ -288,6 +299,9 @@ static int cuda_reserve_workspace(sdr_backend *be, size_t bytes) {
 struct sdr_cuda_graph {
   cudaGraph_t graph;
   cudaGraphExec_t exec;
+  cuda_state *st;
+  void **frees; /* memory freed while recording: the graph's kernels may still use it */
+  int nfrees;
 };
 
 int sdr_cuda_graph_begin(sdr_backend *be) {
@@ -299,6 +313,7 @@ int sdr_cuda_graph_begin(sdr_backend *be) {
   CUDA_TRY(op, cudaStreamBeginCapture(st->stream, cudaStreamCaptureModeThreadLocal));
   st->capturing = 1;
   st->ndeferred = 0;
+  st->deferred_lost = 0;
   return 0;
 }
 
@@ -312,35 +327,44 @@ sdr_cuda_graph *sdr_cuda_graph_end(sdr_backend *be) {
   cudaGraph_t graph = NULL;
   cudaError_t e = cudaStreamEndCapture(st->stream, &graph);
   st->capturing = 0;
-  for (int i = 0; i < st->ndeferred; i++)
-    device_free(st, st->deferred[i]);
+  const int nfrees = st->ndeferred;
   st->ndeferred = 0;
+  sdr_cuda_graph *g = NULL;
+  cudaGraphExec_t exec = NULL;
   if (e != cudaSuccess || !graph) {
     cudaGetLastError();
     sdr_fail("%s: the capture broke (%s): a call that cannot be recorded ran while capturing", op,
              cudaGetErrorString(e));
-    if (graph)
-      cudaGraphDestroy(graph);
-    return NULL;
-  }
-  cudaGraphExec_t exec = NULL;
-  e = cudaGraphInstantiate(&exec, graph, 0);
-  if (e != cudaSuccess) {
+  } else if (st->deferred_lost) {
+    sdr_fail("%s: more than %d buffers were freed while recording", op, CUDA_DEFERRED_FREES);
+  } else if ((e = cudaGraphInstantiate(&exec, graph, 0)) != cudaSuccess) {
     cudaGetLastError();
-    cudaGraphDestroy(graph);
+    exec = NULL;
     cuda_fail(op, "cudaGraphInstantiate", e);
-    return NULL;
-  }
-  sdr_cuda_graph *g = (sdr_cuda_graph *)calloc(1, sizeof *g);
-  if (!g) {
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
+  } else if (!(g = (sdr_cuda_graph *)calloc(1, sizeof *g)) ||
+             (nfrees > 0 && !(g->frees = (void **)malloc((size_t)nfrees * sizeof *g->frees)))) {
     sdr_fail("%s: out of memory", op);
-    return NULL;
+  } else {
+    g->graph = graph;
+    g->exec = exec;
+    g->st = st;
+    g->nfrees = nfrees;
+    if (nfrees > 0)
+      memcpy(g->frees, st->deferred, (size_t)nfrees * sizeof *g->frees);
+    st->live_graphs++;
+    return g;
   }
-  g->graph = graph;
-  g->exec = exec;
-  return g;
+  /* No graph: nothing will run what was recorded, so its frees are done now. */
+  if (g)
+    free(g->frees);
+  free(g);
+  if (exec)
+    cudaGraphExecDestroy(exec);
+  if (graph)
+    cudaGraphDestroy(graph);
+  for (int i = 0; i < nfrees; i++)
+    device_free(st, st->deferred[i]);
+  return NULL;
 }
 
 int sdr_cuda_graph_replay(sdr_backend *be, sdr_cuda_graph *g) {
@@ -357,8 +381,14 @@ int sdr_cuda_graph_replay(sdr_backend *be, sdr_cuda_graph *g) {
 void sdr_cuda_graph_destroy(sdr_cuda_graph *g) {
   if (!g)
     return;
-  cudaGraphExecDestroy(g->exec);
+  cuda_state *st = g->st;
+  cuda_make_current(st);
+  cudaGraphExecDestroy(g->exec); /* one still running is freed when it completes */
   cudaGraphDestroy(g->graph);
+  for (int i = 0; i < g->nfrees; i++) /* cudaFree waits for the device */
+    device_free(st, g->frees[i]);
+  free(g->frees);
+  st->live_graphs--;
   free(g);
 }
 
@@ -432,6 +462,9 @@ static int setup(sdr_backend *be, cuda_state *st, const sdr_cuda_options *o) {
   st->smem_optin = (size_t)optin;
   st->simple_attention = o->simple_attention;
   st->mma_attention = o->mma_attention;
+  const char *sync = getenv("SDREPL_CUDA_SYNC"), *poison = getenv("SDREPL_CUDA_POISON");
+  st->sync_each_op = sync && strcmp(sync, "1") == 0;
+  st->poison = poison && strcmp(poison, "1") == 0;
   CUDA_TRY(op, cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
   cublasStatus_t s = cublasCreate(&st->blas);
   if (s != CUBLAS_STATUS_SUCCESS) {
@@ -440,6 +473,10 @@ static int setup(sdr_backend *be, cuda_state *st, const sdr_cuda_options *o) {
   }
   if ((s = cublasSetStream(st->blas, st->stream)) != CUBLAS_STATUS_SUCCESS)
     return cublas_fail(op, "cublasSetStream", s);
+  /* said, not assumed: float32 products in true float32 (no TF32), as the CPU and torch's
+   * default (allow_tf32 = False) compute them */
+  if ((s = cublasSetMathMode(st->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS)
+    return cublas_fail(op, "cublasSetMathMode", s);
   if (!(st->blas_ws = device_alloc(st, op, CUDA_BLAS_WORKSPACE)))
     return -1;
   if ((s = cublasSetWorkspace(st->blas, st->blas_ws, CUDA_BLAS_WORKSPACE)) != CUBLAS_STATUS_SUCCESS)

@@ -82,7 +82,9 @@ int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t of
  *
  * Between begin and end, ops are recorded, not run. Only ops may be called
  * then: alloc, upload, download, sync and reserve_workspace fail with a
- * message (free is deferred to end). A replay runs the recorded kernels on
+ * message; memory freed then is freed with the graph (its kernels may use it).
+ * While graphs live the workspace cannot grow (they hold its address); they
+ * are destroyed before their backend. A replay runs the recorded kernels on
  * the same addresses with the same scalar arguments: inputs that change
  * between replays (latents, the timestep) must be uploaded into the same
  * buffers before sdr_cuda_graph_replay, and outputs read after a sync. */

@@ -51,8 +51,12 @@ typedef struct cuda_state {
   int simple_attention;   /* options.simple_attention */
   int mma_attention;      /* options.mma_attention (cuda_attention_mma.cu) */
   int capturing;          /* between sdr_cuda_graph_begin and _end */
-  void *deferred[CUDA_DEFERRED_FREES];
+  int live_graphs;        /* recorded and not destroyed: they hold the workspace's address */
+  int sync_each_op;       /* SDREPL_CUDA_SYNC=1: a fault is reported by the op that made it */
+  void *deferred[CUDA_DEFERRED_FREES]; /* frees asked for while capturing: the graph's */
   int ndeferred;
+  int deferred_lost; /* more than CUDA_DEFERRED_FREES: the capture is refused */
+  int poison;        /* SDREPL_CUDA_POISON=1: new allocations filled with NaN (checks) */
   char name[256];        /* the GPU, for messages */
   cuda_profile *profile; /* NULL unless sdr_cuda_profile_start */
 } cuda_state;
@@ -61,11 +65,19 @@ static inline cuda_state *cuda_state_of(sdr_backend *be) { return (cuda_state *)
 
 /* The backend's state, with its GPU made current for this thread (a session may
  * hold backends on two GPUs); every op starts with it. */
+static inline void cuda_make_current(const cuda_state *st) {
+  int cur = -1;
+  if (cudaGetDevice(&cur) != cudaSuccess || cur != st->device) {
+    /* a failure shows at the op's first call; cleared so that the launch check after
+     * it does not report it a second time under another op's name */
+    if (cudaSetDevice(st->device) != cudaSuccess)
+      cudaGetLastError();
+  }
+}
+
 static inline cuda_state *cuda_use(sdr_backend *be) {
   cuda_state *st = (cuda_state *)be->impl;
-  int cur = -1;
-  if (cudaGetDevice(&cur) != cudaSuccess || cur != st->device)
-    cudaSetDevice(st->device);
+  cuda_make_current(st);
   return st;
 }
 
@@ -82,8 +94,15 @@ int cublas_fail(const char *op, const char *what, cublasStatus_t s);
       return cuda_fail((op), #call, e_);                                                           \
   } while (0)
 
-/* After a launch: a bad configuration shows here; faults inside kernels show at sync. */
-#define CUDA_LAUNCHED(op) CUDA_TRY(op, cudaGetLastError())
+/* After a launch: a bad configuration shows here; faults inside kernels show at the
+ * next sync, or here when SDREPL_CUDA_SYNC=1 (st->sync_each_op) and not capturing. */
+static inline cudaError_t cuda_launched(const cuda_state *st) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && st->sync_each_op && !st->capturing)
+    e = cudaStreamSynchronize(st->stream);
+  return e;
+}
+#define CUDA_LAUNCHED(op) CUDA_TRY(op, cuda_launched(st))
 
 /* ---- dtypes ---- */
 

@@ -35,6 +35,7 @@ int cuda_gemm(cuda_state *st, const char *op, sdr_dtype dt, cublasOperation_t ta
                                    CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
     return cublas_fail(op, batch == 1 ? "cublasGemmEx" : "cublasGemmStridedBatchedEx", s);
+  CUDA_LAUNCHED(op);
   return 0;
 }
 

@@ -103,6 +103,7 @@ void cuda_op_begin(sdr_backend *be, const char *op, const sdr_tensor *out, const
   cuda_profile *p = st->profile;
   if (!p || st->capturing)
     return;
+  cuda_make_current(st); /* events belong to the GPU current when they are made */
   if (p->npend == PROF_PENDING && resolve(p) < 0) {
     cuda_profile_destroy(st); /* a broken profile stops, the run goes on */
     return;
@@ -114,15 +115,25 @@ void cuda_op_begin(sdr_backend *be, const char *op, const sdr_tensor *out, const
   }
   prof_pending *e = &p->pend[p->npend];
   if (p->npend == p->nevents) {
-    if (cudaEventCreate(&e->a) != cudaSuccess || cudaEventCreate(&e->b) != cudaSuccess) {
+    if (cudaEventCreate(&e->a) != cudaSuccess) {
       cudaGetLastError();
+      p->lost++;
+      return;
+    }
+    if (cudaEventCreate(&e->b) != cudaSuccess) {
+      cudaGetLastError();
+      cudaEventDestroy(e->a);
       p->lost++;
       return;
     }
     p->nevents++;
   }
   e->key = k;
-  cudaEventRecord(e->a, st->stream);
+  if (cudaEventRecord(e->a, st->stream) != cudaSuccess) {
+    cudaGetLastError(); /* untimed, and not the op's error */
+    p->lost++;
+    return;
+  }
   p->open = p->npend;
 }
 
@@ -131,8 +142,13 @@ void cuda_op_end(sdr_backend *be, const char *op) {
   cuda_profile *p = st->profile;
   if (!p || p->open < 0)
     return;
-  cudaEventRecord(p->pend[p->open].b, st->stream);
-  p->npend++;
+  cuda_make_current(st);
+  if (cudaEventRecord(p->pend[p->open].b, st->stream) == cudaSuccess) {
+    p->npend++;
+  } else {
+    cudaGetLastError();
+    p->lost++;
+  }
   p->open = -1;
 }
 
@@ -161,6 +177,8 @@ int sdr_cuda_profile_report(sdr_backend *be, FILE *f, int top) {
   cuda_profile *p = st->profile;
   if (!p)
     return sdr_fail("sdr_cuda_profile_report: no profile was started");
+  if (st->capturing) /* it waits for the events, which a capture refuses */
+    return sdr_fail("sdr_cuda_profile_report: not while a CUDA graph is being captured");
   if (resolve(p) < 0) {
     cuda_profile_destroy(st);
     return -1;
