@@ -255,6 +255,9 @@ int cuda_attention_mma(cuda_state *st, const char *op, sdr_tensor *out, const sd
                        int Tk, int H, int Dh, float scale, int causal) {
   if (dt == SDR_F32 || Dh % 2 != 0 || Dh > 160 || Dh < 1)
     return 0;
+  /* pairs of elements move as 32-bit words: a view at an odd element is not for it */
+  if (((uintptr_t)out->data | (uintptr_t)q->data | (uintptr_t)k->data | (uintptr_t)v->data) & 3)
+    return 0;
   if (dt == SDR_F16)
     return dispatch<__half>(st, op, out, q, k, v, B, Tq, Tk, H, Dh, scale, causal);
   return dispatch<__nv_bfloat16>(st, op, out, q, k, v, B, Tq, Tk, H, Dh, scale, causal);

@@ -809,6 +809,8 @@ static void run_all(void) {
   test_attention(2, 4096, 77, 8, 40, 0);   /* and its cross-attention */
   test_attention(1, 130, 130, 2, 64, 1);   /* causal across three key tiles, a ragged end */
   test_attention(1, 70, 70, 2, 96, 0);
+  test_attention(1, 1, 77, 8, 40, 0);     /* a single query row */
+  test_attention(1, 64, 4096, 8, 160, 0); /* the widest heads over 64 key tiles */
   /* elementwise */
   for (int u = 0; u < SDR_UNARY_COUNT; u++) {
     float lo = u == SDR_UNARY_SQRT ? 0 : u == SDR_UNARY_EXP ? -10 : -8;
