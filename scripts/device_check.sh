@@ -25,6 +25,9 @@
 #   test_cuda_random  sdr_cuda_random against curand (bit for bit) and the CPU emulation
 #   test_cuda_ops     every op against the CPU backend, float32/float16/bfloat16; errors; graphs
 #   test_cuda_models  the tiny models and whole pipelines against the CPU, each dtype
+#   *_sync, *_memcheck  only after a kernel fault: the failing test again with
+#                     SDREPL_CUDA_SYNC=1 (the faulting op names itself), and under
+#                     compute-sanitizer where it works
 #   bench_gpu         scripts/bench_gpu.sh with the time left (if that script exists;
 #                     without a GPU only with SDREPL_BENCH_CPU=1, its check of itself)
 #   full_models       test_cuda_models --full-only on the benchmark's SD 1.5 (random
@@ -172,6 +175,23 @@ check test_cuda_random "$bin/test_cuda_random" 60
 check test_cuda_ops "$bin/test_cuda_ops" 150
 check test_cuda_models "$bin/test_cuda_models" 150 --backend cuda
 
+# A kernel that faulted poisons the CUDA context, and every later op reports the
+# fault under its own name: such a failure is run again with each launch waited for
+# (the faulting op names itself), new memory filled with NaN and no graphs, and,
+# where compute-sanitizer can (not on gVisor), under its memory checker.
+fault='illegal memory access|misaligned address|unspecified launch failure|illegal instruction|too many resources|invalid argument|launch failed'
+for t in test_cuda_ops test_cuda_models; do
+  [ -f "$out/$t.log" ] && grep -q FAIL "$out/$t.log" && grep -qE "$fault" "$out/$t.log" || continue
+  targs=()
+  [ $t = test_cuda_models ] && targs=(--backend cuda --quick)
+  check "${t}_sync" /usr/bin/env 60 SDREPL_CUDA_SYNC=1 SDREPL_CUDA_POISON=1 SDREPL_GRAPHS=0 \
+    "$bin/$t" "${targs[@]}"
+  if [ $t = test_cuda_ops ] && command -v compute-sanitizer >/dev/null 2>&1; then
+    check "${t}_memcheck" "$(command -v compute-sanitizer)" 90 --tool memcheck --print-limit 10 \
+      "$bin/$t"
+  fi
+done
+
 # ---- the benchmark, then the full-size models, with what is left ----
 bench_model=${SDREPL_BENCH_MODEL:-/tmp/sdrepl-bench/sd15-random-fp16}
 if [ ! -f scripts/bench_gpu.sh ]; then
@@ -204,7 +224,8 @@ if [ -f "$bench_model/model_index.json" ] && [ -n "$gpu" ]; then
 fi
 
 # ---- report: failures, the tables, the summary, the benchmark last ----
-for f in check_philox test_cuda_random test_cuda_ops test_cuda_models full_models; do
+for f in check_philox test_cuda_random test_cuda_ops test_cuda_models test_cuda_ops_sync \
+  test_cuda_models_sync test_cuda_ops_memcheck full_models; do
   [ -f "$out/$f.log" ] || continue
   if grep -q FAIL "$out/$f.log"; then
     echo "== $f: first failures"
