@@ -6,8 +6,9 @@
 #   bash scripts/device_check.sh        (from anywhere; runs in the repository)
 #
 # With the device tool: run the command `bash scripts/device_check.sh` with carry
-# [".deps-gpu", ".whl"] (scripts/device_deps.sh and scripts/bench/gpu_wheels.sh fill
-# those folders where apt and pip work) and a timeout of 600 s.
+# [".deps-gpu", ".whl", ".device-bundle.tar.xz"] (scripts/device_deps.sh,
+# scripts/bench/gpu_wheels.sh and scripts/device_bundle.sh make them where apt and pip
+# work and sdrepl is built) and a timeout of 600 s.
 #
 # Build: the whole project configured with -DSDREPL_CUDA=ON when its libraries are
 # there (Lua, SDL2, readline, curl, cJSON, stb, OpenBLAS); otherwise, as on the
@@ -30,8 +31,13 @@
 #                     compute-sanitizer where it works
 #   bench_gpu         scripts/bench_gpu.sh with the time left (if that script exists;
 #                     without a GPU only with SDREPL_BENCH_CPU=1, its check of itself)
+#   lua_notebook      sdrepl itself (.device-bundle.tar.xz, scripts/device_bundle.sh:
+#                     built on the development machine, carried) running
+#                     tests/cuda/lua/test_notebook_device.lua: the notebook's img2img
+#                     through the Lua API, pipe:to("cuda") against the CPU
 #   full_models       test_cuda_models --full-only on the benchmark's SD 1.5 (random
 #                     weights): a UNet call and a VAE decode at 512x512, float16 vs float32
+#   seed_notebook     examples/seed_notebook.lua by the carried sdrepl at SD 1.5's size
 # Expected on an H200 with 16 cores: build 1-2 min, checks about 1 min, the rest for the
 # benchmark. Logs go to $OUT when set (the device tool brings that folder back), else
 # build-device/out.
@@ -160,10 +166,10 @@ check() {
   (cd "$root" && timeout -k 5 "$lim" "$prog" "$@") >"$out/$name.log" 2>&1
   rc=$?
   case $rc in
-  0) note=$(grep -E "failed|largest|agree" "$out/$name.log" | tail -n 1) ;;
+  0) note=$(grep -E "failed|largest|agree|passed" "$out/$name.log" | tail -n 1) ;;
   77) note="skipped: $(head -n 1 "$out/$name.log" | sed 's/^SKIPPED: //')" ;;
   124 | 137) note="stopped after $lim s" ;;
-  *) note="exit $rc: $(grep -m 1 FAIL "$out/$name.log")" ;;
+  *) note="exit $rc: $(grep -m 1 -E "FAIL|^sdrepl: " "$out/$name.log" || grep -v '^$' "$out/$name.log" | tail -n 1)" ;;
   esac
   st=ok
   [ $rc -eq 0 ] || st=FAIL
@@ -192,6 +198,29 @@ for t in test_cuda_ops test_cuda_models; do
   fi
 done
 
+# ---- the REPL on the GPU: sdrepl as built on the development machine (device_bundle.sh) ----
+sdrepl=()
+if [ ! -f .device-bundle.tar.xz ]; then
+  row lua_notebook "-" 0 "no .device-bundle.tar.xz (scripts/device_bundle.sh, carry it)"
+elif [ -z "$gpu" ]; then
+  row lua_notebook SKIP 0 "no GPU"
+elif rm -rf /tmp/sdrepl-bundle && tar -C /tmp -xJf .device-bundle.tar.xz; then
+  # CUDA's runtime and cuBLAS from this machine's toolkit, as the bundle leaves them out
+  cuda_libs=""
+  for d in "$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")/../lib64" \
+    /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -e "$d/libcublas.so.13" ] && cuda_libs="$cuda_libs:$d"
+  done
+  mkdir -p /tmp/sdrepl-home
+  sdrepl=(/usr/bin/env "LD_LIBRARY_PATH=/tmp/sdrepl-bundle/lib$cuda_libs" SDREPL_NO_WINDOW=1
+    SDREPL_INLINE=off "SDREPL_SOURCE_DIR=$root" "LUA_PATH=$root/tests/lua/?.lua;;"
+    HOME=/tmp/sdrepl-home /tmp/sdrepl-bundle/bin/sdrepl)
+  { cat /tmp/sdrepl-bundle/BUILT; echo "cuda libraries:$cuda_libs"; } >"$out/bundle.txt"
+  check lua_notebook "${sdrepl[0]}" 60 "${sdrepl[@]:1}" tests/cuda/lua/test_notebook_device.lua
+else
+  row lua_notebook FAIL 0 ".device-bundle.tar.xz does not unpack"
+fi
+
 # ---- the benchmark, then the full-size models, with what is left ----
 bench_model=${SDREPL_BENCH_MODEL:-/tmp/sdrepl-bench/sd15-random-fp16}
 if [ ! -f scripts/bench_gpu.sh ]; then
@@ -202,7 +231,9 @@ elif [ "$(left)" -lt 90 ]; then
   row bench_gpu "-" 0 "$(left) s left"
 else
   t=$(date +%s)
-  bb=$(($(left) - 75)) # 60 s kept for the full-size models, 15 for the report
+  # 60 s kept for the full-size models, 15 for the report, 60 for the full-size notebook
+  bb=$(($(left) - 75))
+  [ ${#sdrepl[@]} -gt 0 ] && bb=$((bb - 60))
   benchbin=()
   [ -x "$bdir/bench_gpu" ] && benchbin=(--bin "$bdir/bench_gpu")
   OUT=$out timeout -k 5 $((bb + 10)) bash scripts/bench_gpu.sh "${benchbin[@]}" --budget "$bb" \
@@ -223,9 +254,22 @@ if [ -f "$bench_model/model_index.json" ] && [ -n "$gpu" ]; then
     --full-only
 fi
 
+# The seed notebook as a user runs it, at SD 1.5's size (the benchmark's random weights,
+# so its pictures are noise), with "cuda" the GPU: 3 images at strength 0.8 in 50 steps,
+# then 3 at strength 1 in 70, from a 512x512 picture.
+if [ ${#sdrepl[@]} -gt 0 ] && [ -f "$bench_model/model_index.json" ]; then
+  "${sdrepl[@]}" -e "Image.open('tests/reference/tiny-sd-a/init_image.png'):convert('RGB')\
+:resize({512, 512}):save('/tmp/sdrepl-sketch-512.png')" >"$out/sketch.log" 2>&1
+  check seed_notebook "${sdrepl[0]}" 60 "${sdrepl[@]:1}" examples/seed_notebook.lua \
+    "$bench_model" file:///tmp/sdrepl-sketch-512.png
+  if [ -f "$out/seed_notebook.log" ] && ! grep -qE "device:[[:space:]]+cuda" "$out/seed_notebook.log"; then
+    row seed_notebook FAIL 0 "the notebook did not choose cuda"
+  fi
+fi
+
 # ---- report: failures, the tables, the summary, the benchmark last ----
 for f in check_philox test_cuda_random test_cuda_ops test_cuda_models test_cuda_ops_sync \
-  test_cuda_models_sync test_cuda_ops_memcheck full_models; do
+  test_cuda_models_sync test_cuda_ops_memcheck lua_notebook full_models seed_notebook; do
   [ -f "$out/$f.log" ] || continue
   if grep -q FAIL "$out/$f.log"; then
     echo "== $f: first failures"
