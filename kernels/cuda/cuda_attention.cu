@@ -289,7 +289,7 @@ int cuda_attention_init(cuda_state *st) {
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, lim));
   CUDA_TRY(op, cudaFuncSetAttribute(attn_simple<__nv_bfloat16>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, lim));
-  return 0;
+  return cuda_attention_mma_init(st);
 }
 
 template <typename T>

@@ -12,18 +12,21 @@
  *  - P = exp2(S - m) is rounded to the input dtype and repacked in registers as
  *    the A operand of P V (the accumulator layout of two 8-key fragments is the A
  *    layout of one 16-key operand), and the output accumulates in registers;
- *  - K is kept row-major in shared memory (the B operand of Q K^T is a key's
- *    consecutive dims), V transposed (the B operand of P V is a dim's consecutive
- *    keys); row pitches of 8 extra halves keep the 32 lanes' loads on distinct banks.
+ *  - K and V tiles are copied row-major into shared memory with cp.async (16 bytes a
+ *    copy, no registers), two stages: the next tile's copies run while this one is
+ *    used. The B operand of Q K^T (a key's consecutive dims) is read as words; that
+ *    of P V (a dim's consecutive keys) with ldmatrix.trans, which transposes 8x8
+ *    blocks on the way. Row pitches of 8 extra halves keep both conflict-free.
  *
- * For heads of an even width up to 160 (SD's 40, 64, 80, 160; CLIP's 64); wider
- * heads (the VAE's 512) take attn_flash. float16 and bfloat16.
+ * For heads a multiple of 8 wide up to 160 (SD's 40, 80, 160; CLIP's 64) with q, k, v
+ * and out 16-byte aligned; other heads (the VAE's 512) take attn_flash. float16 and
+ * bfloat16. Shared memory: 28 KB at width 40 .. 84 KB at 160 (raised at init).
  */
 #include "kernels/cuda/cuda_internal.h"
 
 #define MMA_LOG2E 1.4426950408889634f
 
-enum { MMA_WARPS = 4, MMA_BQ = 16 * MMA_WARPS, MMA_BK = 64, MMA_VP = MMA_BK + 8 };
+enum { MMA_WARPS = 4, MMA_BQ = 16 * MMA_WARPS, MMA_BK = 64 };
 
 template <typename T> struct mma_traits;
 template <> struct mma_traits<__half> {
@@ -58,21 +61,57 @@ __device__ __forceinline__ uint32_t ld_pair(const void *base, int64_t elem) {
   return *reinterpret_cast<const uint32_t *>(reinterpret_cast<const uint16_t *>(base) + elem);
 }
 
-/* Shared memory: K (BK x DP+8) then V^T (DP x BK+8), 2-byte elements. */
-template <int DP> constexpr size_t mma_smem() {
-  return ((size_t)MMA_BK * (DP + 8) + (size_t)DP * MMA_VP) * 2;
+/* 16 bytes global -> shared without passing through registers; zeros when !valid
+ * (src-size 0: nothing is read). */
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-/* Block (query block of 64 rows, b*H + h); 4 warps of 16 rows each. Dh even, <= DP. */
+/* Four 8x8 matrices of 2-byte values, transposed: lanes 8i .. 8i + 7 give the rows of
+ * matrix i; a lane receives, of each, the pair (rows 2t, 2t + 1) at column g. */
+__device__ __forceinline__ void ldsm_x4_t(uint32_t *r, const void *row) {
+  const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+/* Shared memory: two stages of K and V tiles, each BK rows of DP + 8 2-byte elements. */
+template <int DP> constexpr size_t mma_smem() { return (size_t)2 * 2 * MMA_BK * (DP + 8) * 2; }
+
+/* K and V rows k0 .. k0 + BK of this head into a stage, 16 bytes per copy; zeros past
+ * the keys and Dh (a multiple of 8 here), so no NaN reaches the products. */
+template <int DP>
+__device__ __forceinline__ void load_tile(uint16_t *Ks, uint16_t *Vs, const void *kb, const void *vb,
+                                          int k0, int Tk, int Dh, int64_t HD) {
+  constexpr int KP = DP + 8, CH = DP / 8; /* 16-byte chunks per row */
+#pragma unroll 1
+  for (int c = threadIdx.x; c < MMA_BK * CH; c += 32 * MMA_WARPS) {
+    const int j = c / CH, d = (c % CH) * 8;
+    const bool in = k0 + j < Tk && d < Dh;
+    const int64_t e = in ? (int64_t)(k0 + j) * HD + d : 0;
+    cp_async16(Ks + j * KP + d, reinterpret_cast<const uint16_t *>(kb) + e, in);
+    cp_async16(Vs + j * KP + d, reinterpret_cast<const uint16_t *>(vb) + e, in);
+  }
+}
+
+/* Block (query block of 64 rows, b*H + h); 4 warps of 16 rows each. Dh a multiple of 8,
+ * <= DP; q, k, v, out 16-byte aligned (cuda_attention_mma checks). */
 template <typename T, int DP>
 __global__ void __launch_bounds__(32 * MMA_WARPS)
     attn_mma(T *out, const T *q, const T *k, const T *v, int Tq, int Tk, int H, int Dh,
              float scale_log2, int causal) {
   typedef mma_traits<T> M;
-  constexpr int KP = DP + 8, NQ = DP / 16, NO = DP / 8;
+  constexpr int KP = DP + 8, NQ = DP / 16, NO = DP / 8, STAGE = MMA_BK * KP;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  uint16_t *Ks = reinterpret_cast<uint16_t *>(smem_raw);
-  uint16_t *Vt = Ks + MMA_BK * KP;
+  uint16_t *Ks = reinterpret_cast<uint16_t *>(smem_raw); /* [2][BK][KP] */
+  uint16_t *Vs = Ks + 2 * STAGE;                          /* [2][BK][KP] */
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t HD = (int64_t)H * Dh;
@@ -81,6 +120,11 @@ __global__ void __launch_bounds__(32 * MMA_WARPS)
   const T *qb = q + (int64_t)b * Tq * HD + (int64_t)h * Dh;
   const T *kb = k + (int64_t)b * Tk * HD + (int64_t)h * Dh;
   const T *vb = v + (int64_t)b * Tk * HD + (int64_t)h * Dh;
+
+  /* the first tile's copies start before Q is read */
+  const int kend = causal ? min(Tk, q0 + MMA_BQ) : Tk;
+  load_tile<DP>(Ks, Vs, kb, vb, 0, Tk, Dh, HD);
+  cp_async_commit();
 
   /* Q fragments: rows r0 + g and r0 + g + 8, dims 16 kc + 2t (+1) and + 8; zeros
    * past the rows and Dh. */
@@ -99,26 +143,26 @@ __global__ void __launch_bounds__(32 * MMA_WARPS)
     o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f; /* rows g, g + 8 */
 
-  const int kend = causal ? min(Tk, q0 + MMA_BQ) : Tk;
-  for (int k0 = 0; k0 < kend; k0 += MMA_BK) {
-    __syncthreads(); /* every warp is done with the last tile */
-    for (int i = threadIdx.x; i < MMA_BK * (DP / 2); i += blockDim.x) {
-      const int j = i / (DP / 2), d = (i % (DP / 2)) * 2;
-      const bool in = k0 + j < Tk && d < Dh; /* zeros past the keys and Dh: no NaN */
-      const uint32_t kw = in ? ld_pair(kb, (int64_t)(k0 + j) * HD + d) : 0u;
-      const uint32_t vw = in ? ld_pair(vb, (int64_t)(k0 + j) * HD + d) : 0u;
-      *reinterpret_cast<uint32_t *>(Ks + j * KP + d) = kw;
-      Vt[d * MMA_VP + j] = (uint16_t)(vw & 0xffffu);
-      Vt[(d + 1) * MMA_VP + j] = (uint16_t)(vw >> 16);
+  for (int k0 = 0, stage = 0; k0 < kend; k0 += MMA_BK, stage ^= 1) {
+    /* the next tile's copies go into the other stage (free: the last iteration ended
+     * with a barrier) while this one is used */
+    if (k0 + MMA_BK < kend) {
+      load_tile<DP>(Ks + (stage ^ 1) * STAGE, Vs + (stage ^ 1) * STAGE, kb, vb, k0 + MMA_BK, Tk,
+                    Dh, HD);
+      cp_async_commit();
+      cp_async_wait<1>(); /* this thread's copies of this tile are done */
+    } else {
+      cp_async_wait<0>();
     }
-    __syncthreads();
+    __syncthreads(); /* and every thread's */
+    const uint16_t *Kt = Ks + stage * STAGE, *Vt = Vs + stage * STAGE;
 
     /* S (16 x 64) = Q K^T: fragment nb holds keys 8 nb .. 8 nb + 7. */
     float s[MMA_BK / 8][4];
 #pragma unroll
     for (int nb = 0; nb < MMA_BK / 8; nb++) {
       s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
-      const uint16_t *krow = Ks + (nb * 8 + g) * KP + 2 * t;
+      const uint16_t *krow = Kt + (nb * 8 + g) * KP + 2 * t;
 #pragma unroll
       for (int kc = 0; kc < NQ; kc++)
         M::mma(s[nb], qa[kc], *reinterpret_cast<const uint32_t *>(krow + kc * 16),
@@ -178,13 +222,18 @@ __global__ void __launch_bounds__(32 * MMA_WARPS)
       const uint32_t pa[4] = {
           M::pack(s[2 * kc][0], s[2 * kc][1]), M::pack(s[2 * kc][2], s[2 * kc][3]),
           M::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), M::pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+      /* V's B operands, two dim blocks per ldmatrix: matrices (keys 0-7, dims n),
+       * (keys 8-15, dims n), (keys 0-7, dims n + 1), (keys 8-15, dims n + 1) */
+      const uint16_t *vrow = Vt + (kc * 16 + (lane & 15)) * KP + (lane >> 4) * 8;
 #pragma unroll
-      for (int n = 0; n < NO; n++) {
-        const uint16_t *vrow = Vt + (n * 8 + g) * MMA_VP + kc * 16 + 2 * t;
-        M::mma(o[n], pa, *reinterpret_cast<const uint32_t *>(vrow),
-               *reinterpret_cast<const uint32_t *>(vrow + 8));
+      for (int n = 0; n < NO; n += 2) {
+        uint32_t vf[4];
+        ldsm_x4_t(vf, vrow + n * 8);
+        M::mma(o[n], pa, vf[0], vf[1]);
+        M::mma(o[n + 1], pa, vf[2], vf[3]);
       }
     }
+    __syncthreads(); /* every warp is done with this stage before it is refilled */
   }
 
   /* The rows' sums over their 4 lanes, then O / l. */
@@ -214,8 +263,9 @@ template <typename T, int DP>
 static int launch(cuda_state *st, const char *op, sdr_tensor *out, const sdr_tensor *q,
                   const sdr_tensor *k, const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh,
                   float scale, int causal) {
-  constexpr size_t smem = mma_smem<DP>();
-  static_assert(smem <= 48 * 1024, "no opt-in to more shared memory needed up to DP 160");
+  constexpr size_t smem = mma_smem<DP>(); /* over 48 KB from DP 96: raised at init */
+  if (smem > st->smem_optin)
+    return 0;
   dim3 grid((unsigned)((Tq + MMA_BQ - 1) / MMA_BQ), (unsigned)(B * H));
   attn_mma<T, DP><<<grid, 32 * MMA_WARPS, smem, st->stream>>>(
       (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh,
@@ -253,12 +303,42 @@ static int dispatch(cuda_state *st, const char *op, sdr_tensor *out, const sdr_t
 int cuda_attention_mma(cuda_state *st, const char *op, sdr_tensor *out, const sdr_tensor *q,
                        const sdr_tensor *k, const sdr_tensor *v, sdr_dtype dt, int B, int Tq,
                        int Tk, int H, int Dh, float scale, int causal) {
-  if (dt == SDR_F32 || Dh % 2 != 0 || Dh > 160 || Dh < 1)
+  if (dt == SDR_F32 || Dh % 8 != 0 || Dh > 160 || Dh < 1)
     return 0;
-  /* pairs of elements move as 32-bit words: a view at an odd element is not for it */
-  if (((uintptr_t)out->data | (uintptr_t)q->data | (uintptr_t)k->data | (uintptr_t)v->data) & 3)
+  /* K and V rows move in 16-byte copies: views not aligned to them are not for it */
+  if (((uintptr_t)out->data | (uintptr_t)q->data | (uintptr_t)k->data | (uintptr_t)v->data) & 15)
     return 0;
   if (dt == SDR_F16)
     return dispatch<__half>(st, op, out, q, k, v, B, Tq, Tk, H, Dh, scale, causal);
   return dispatch<__nv_bfloat16>(st, op, out, q, k, v, B, Tq, Tk, H, Dh, scale, causal);
+}
+
+template <int DP> static cudaError_t raise_smem() {
+  cudaError_t e = cudaFuncSetAttribute(attn_mma<__half, DP>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       (int)mma_smem<DP>());
+  if (e == cudaSuccess)
+    e = cudaFuncSetAttribute(attn_mma<__nv_bfloat16, DP>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mma_smem<DP>());
+  return e;
+}
+
+int cuda_attention_mma_init(cuda_state *st) {
+  const char *op = "sdr_cuda_backend_create";
+  /* the widths whose two stages fit this GPU (all of them on Hopper: 84 KB at 160) */
+#define RAISE(N)                                                                                   \
+  if (mma_smem<N>() <= st->smem_optin)                                                             \
+  CUDA_TRY(op, raise_smem<N>())
+  RAISE(16);
+  RAISE(32);
+  RAISE(48);
+  RAISE(64);
+  RAISE(80);
+  RAISE(96);
+  RAISE(112);
+  RAISE(128);
+  RAISE(144);
+  RAISE(160);
+#undef RAISE
+  return 0;
 }

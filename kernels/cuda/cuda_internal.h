@@ -195,12 +195,14 @@ int cuda_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
 int cuda_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                    const sdr_tensor *v, int heads, float scale, int causal);
 /* The register-resident attention (cuda_attention_mma.cu): 1 when it ran, 0 when the
- * heads are not for it (float32, odd or wider than 160), -1 on an error. */
+ * heads are not for it (float32, not a multiple of 8 wide or wider than 160, views not
+ * 16-byte aligned), -1 on an error. */
 int cuda_attention_mma(cuda_state *st, const char *op, sdr_tensor *out, const sdr_tensor *q,
                        const sdr_tensor *k, const sdr_tensor *v, sdr_dtype dt, int B, int Tq,
                        int Tk, int H, int Dh, float scale, int causal);
 /* Raises the attention kernels' shared-memory limits; once, when the backend is made. */
 int cuda_attention_init(cuda_state *st);
+int cuda_attention_mma_init(cuda_state *st);
 int cuda_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_op op);
 int cuda_geglu(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in);
 int cuda_binary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr_tensor *b,
