@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "kernels/cuda/cuda_backend.h" // sdr_backend, sdr_tensor, sdr_cuda_*
+#include "kernels/cuda/cuda_device.cuh" // to_f, from_f, ld_param, idx_divmod, GRID_STRIDE
 extern "C" {
 #include "kernels/error.h" // sdr_fail
 }
@@ -109,27 +110,6 @@ static inline cudaError_t cuda_launched(const cuda_state *st) {
 /* The activations' dtype of an op: all of ts[0..n) float32, float16 or bfloat16 and equal. */
 int cuda_act_dtype(const char *op, const sdr_tensor *const *ts, int n, sdr_dtype *dt);
 
-__device__ __forceinline__ float to_f(float x) { return x; }
-__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <typename T> __device__ __forceinline__ T from_f(float x);
-template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
-template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-
-/* Element i of a float32/float16/bfloat16 vector whose dtype is known at run
- * time (gamma, beta, biases, embedding tables: small or read once). */
-__device__ __forceinline__ float ld_param(const void *p, int dtype, int64_t i) {
-  if (dtype == SDR_F32)
-    return ((const float *)p)[i];
-  if (dtype == SDR_F16)
-    return __half2float(((const __half *)p)[i]);
-  return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-}
-
 /* ---- launches ---- */
 
 enum { CUDA_THREADS = 256 };
@@ -141,24 +121,6 @@ static inline unsigned cuda_blocks(const cuda_state *st, int64_t n, int threads)
     b = cap;
   return (unsigned)(b < 1 ? 1 : b);
 }
-
-/* q = i / d, r = i % d for indices: in 32 bits when both fit, since a 64-bit
- * division is a long subroutine on the GPU and would bound the element-wise
- * kernels instead of memory. */
-__device__ __forceinline__ void idx_divmod(int64_t i, int64_t d, int64_t *q, int64_t *r) {
-  if (((uint64_t)i | (uint64_t)d) <= 0xffffffffull) {
-    uint32_t a = (uint32_t)i, b = (uint32_t)d, t = a / b;
-    *q = t;
-    *r = a - t * b;
-  } else {
-    *q = i / d;
-    *r = i - *q * d;
-  }
-}
-
-#define GRID_STRIDE(i, n)                                                                          \
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                        \
-       i += (int64_t)gridDim.x * blockDim.x)
 
 /* ---- shared helpers (cuda_linear.cu, cuda_layout.cu) ---- */
 
