@@ -24,8 +24,7 @@ template <typename T>
 static void launch_flash(cuda_state *st, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                          const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh, int Dp,
                          int warps, int BK, float scale, int causal) {
-  dim3 grid((unsigned)((Tq + 16 * warps - 1) / (16 * warps)), (unsigned)(B * H));
-  attn_flash<T><<<grid, 32 * warps, flash_smem(warps, BK, Dp), st->stream>>>(
+  attn_flash<T><<<flash_grid(B, H, Tq, warps), 32 * warps, flash_smem(warps, BK, Dp), st->stream>>>(
       (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh, Dp,
       BK, scale * LOG2E, causal);
 }
@@ -34,9 +33,7 @@ template <typename T>
 static void launch_simple(cuda_state *st, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                           const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh, float scale,
                           int causal) {
-  dim3 grid((unsigned)((Tq + SA_ROWS - 1) / SA_ROWS), (unsigned)(B * H),
-            (unsigned)((Dh + SA_DCHUNK - 1) / SA_DCHUNK));
-  attn_simple<T><<<grid, SA_ROWS * 32, simple_smem(Dh), st->stream>>>(
+  attn_simple<T><<<simple_grid(B, H, Tq, Dh), SA_ROWS * 32, simple_smem(Dh), st->stream>>>(
       (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh,
       scale, causal);
 }

@@ -267,6 +267,15 @@ __global__ void __launch_bounds__(128)
   }
 }
 
+/* Launch shapes (cuda_attention.cu, and tests/cuda/simt/ which runs these kernels). */
+static inline dim3 simple_grid(int B, int H, int Tq, int Dh) {
+  return dim3((unsigned)((Tq + SA_ROWS - 1) / SA_ROWS), (unsigned)(B * H),
+              (unsigned)((Dh + SA_DCHUNK - 1) / SA_DCHUNK));
+}
+static inline dim3 flash_grid(int B, int H, int Tq, int warps) {
+  return dim3((unsigned)((Tq + 16 * warps - 1) / (16 * warps)), (unsigned)(B * H));
+}
+
 /* The largest block shape whose shared memory fits: 4 warps x 64 keys for Dh up
  * to 160 (134 KB at 160), 2 x 32 for the VAE's 512 (173 KB). */
 static inline int flash_pick(size_t smem_optin, int Dp, int *warps, int *BK) {

@@ -10,8 +10,7 @@ static int launch(cuda_state *st, const char *op, sdr_tensor *out, const sdr_ten
   constexpr size_t smem = mma_smem<DP>(); /* over 48 KB from DP 96: raised at init */
   if (smem > st->smem_optin)
     return 0;
-  dim3 grid((unsigned)((Tq + MMA_BQ - 1) / MMA_BQ), (unsigned)(B * H));
-  attn_mma<T, DP><<<grid, 32 * MMA_WARPS, smem, st->stream>>>(
+  attn_mma<T, DP><<<mma_grid(B, H, Tq), 32 * MMA_WARPS, smem, st->stream>>>(
       (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh,
       scale * MMA_LOG2E, causal);
   CUDA_LAUNCHED(op);

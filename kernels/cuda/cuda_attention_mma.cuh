@@ -56,6 +56,11 @@ __device__ __forceinline__ void load_tile(uint16_t *Ks, uint16_t *Vs, const void
   }
 }
 
+/* The launch shape (cuda_attention_mma.cu, and tests/cuda/simt/). */
+static inline dim3 mma_grid(int B, int H, int Tq) {
+  return dim3((unsigned)((Tq + MMA_BQ - 1) / MMA_BQ), (unsigned)(B * H));
+}
+
 /* Block (query block of 64 rows, b*H + h); 4 warps of 16 rows each. Dh a multiple of 8,
  * <= DP; q, k, v, out 16-byte aligned (cuda_attention_mma checks). */
 template <typename T, int DP>

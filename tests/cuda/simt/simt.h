@@ -1,0 +1,126 @@
+/* tests/cuda/simt/simt.h — CUDA's execution model on the host, for running the
+ * backend's kernels (the device headers of kernels/cuda) where there is no GPU.
+ *
+ * Compiled as plain C++ with this header first (-include simt.h): __global__ and
+ * __device__ functions become ordinary ones; a launch runs the blocks one after
+ * another, each block's threads as fibers (ucontext) switched only at barriers,
+ * so every thread runs its own copy of the kernel's code with its own registers.
+ * __syncthreads waits for the block, __syncwarp and the warp-collective operations
+ * (shuffles; mma.sync, ldmatrix and WMMA in the headers beside this one) for the
+ * warp; a barrier that can never be passed (threads of one warp waiting at
+ * different barriers, or some at the block's while others finished) stops the
+ * program with the threads' states. Shared memory is fresh for each block and
+ * filled with 0xff bytes (NaN in every float dtype), so a read of shared memory
+ * nobody wrote shows in the output.
+ *
+ * What it cannot find: timing, races between threads (they never run at the same
+ * time), memory-model questions. What it finds: wrong indices, fragment layouts,
+ * barriers, masks, everything a kernel computes.
+ *
+ * Dynamic shared memory (`extern __shared__ T name[]`) is a global array of that
+ * name defined by the program (SIMT_DYNAMIC_SHARED); kernels with static
+ * __shared__ variables are not for this simulation.
+ */
+#ifndef SDR_TESTS_CUDA_SIMT_H
+#define SDR_TESTS_CUDA_SIMT_H
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <functional>
+
+/* CUDA's qualifiers, as the host compiler should read them here */
+#undef __global__
+#undef __device__
+#undef __host__
+#undef __forceinline__
+#undef __shared__
+#undef __align__
+#undef __launch_bounds__
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__
+#define __align__(n)
+#define __launch_bounds__(...)
+
+namespace simt {
+
+struct thread_state; /* simt.cpp */
+
+/* the running fiber's indices */
+const uint3 &thread_idx();
+const uint3 &block_idx();
+const dim3 &block_dim();
+const dim3 &grid_dim();
+int lane();
+
+void block_sync();
+void warp_sync();
+/* 32 slots of 64 bytes, one per lane of the running warp, for collectives */
+unsigned char (*warp_slots())[64];
+
+/* Runs body for every thread of every block of grid; dynamic shared memory is the
+ * region registered with dynamic_shared (its first `smem` bytes poisoned before
+ * each block; asking for more than it holds stops the program). */
+void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
+void dynamic_shared(void *base, size_t bytes);
+/* Warps run one after another up to each __syncthreads: 0 in ascending order, 1 in
+ * descending (a test runs both, so a missing barrier shows whichever warp it hurts). */
+void set_warp_order(int descending);
+
+template <typename... P, typename... A>
+void launch(dim3 grid, dim3 block, size_t smem, void (*kernel)(P...), A... args) {
+  run(grid, block, smem, [=] { kernel(args...); });
+}
+
+/* Stops the program with a message (a kernel broke a rule the GPU would enforce). */
+[[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+template <typename T> T shfl(T v, int src) {
+  unsigned char(*x)[64] = warp_slots();
+  memcpy(x[lane()], &v, sizeof v);
+  warp_sync();
+  T r;
+  memcpy(&r, x[src & 31], sizeof r);
+  warp_sync();
+  return r;
+}
+
+} // namespace simt
+
+#define threadIdx (simt::thread_idx())
+#define blockIdx (simt::block_idx())
+#define blockDim (simt::block_dim())
+#define gridDim (simt::grid_dim())
+
+inline void __syncthreads() { simt::block_sync(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  if (mask != 0xffffffffu)
+    simt::fail("__syncwarp with a partial mask (%#x) is not simulated", mask);
+  simt::warp_sync();
+}
+template <typename T> T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+  if (mask != 0xffffffffu || width != 32)
+    simt::fail("a shuffle over part of a warp is not simulated");
+  return simt::shfl(v, simt::lane() ^ lane_mask);
+}
+template <typename T> T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
+  if (mask != 0xffffffffu || width != 32)
+    simt::fail("a shuffle over part of a warp is not simulated");
+  return simt::shfl(v, src);
+}
+
+/* CUDA's integer min and max (any mix of int and enum, as the device overloads take) */
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline int64_t min(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max(int64_t a, int64_t b) { return a > b ? a : b; }
+
+#endif
