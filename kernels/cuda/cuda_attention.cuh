@@ -60,7 +60,7 @@ template <typename T>
 __global__ void __launch_bounds__(SA_ROWS * 32)
     attn_simple(T *out, const T *q, const T *k, const T *v, int Tq, int Tk, int H, int Dh,
                 float scale, int causal) {
-  extern __shared__ float smf[];
+  SDR_DYNAMIC_SHARED(float, smf);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, kp = Dh | 1;
   const int64_t HD = (int64_t)H * Dh;
   const int b = blockIdx.y / H, h = blockIdx.y % H, q0 = blockIdx.x * SA_ROWS;
@@ -150,7 +150,7 @@ template <typename T>
 __global__ void __launch_bounds__(128)
     attn_flash(T *out, const T *q, const T *k, const T *v, int Tq, int Tk, int H, int Dh, int Dp,
                int BK, float scale_log2, int causal) {
-  extern __shared__ __align__(128) unsigned char smem[];
+  SDR_DYNAMIC_SHARED(unsigned char, smem);
   typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> frag_a;
   typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> frag_bt;
   typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> frag_b;

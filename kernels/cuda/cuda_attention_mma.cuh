@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(32 * MMA_WARPS)
              float scale_log2, int causal) {
   typedef mma_traits<T> M;
   constexpr int KP = DP + 8, NQ = DP / 16, NO = DP / 8, STAGE = MMA_BK * KP;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  SDR_DYNAMIC_SHARED(unsigned char, smem_raw);
   uint16_t *Ks = reinterpret_cast<uint16_t *>(smem_raw); /* [2][BK][KP] */
   uint16_t *Vs = Ks + 2 * STAGE;                          /* [2][BK][KP] */
 

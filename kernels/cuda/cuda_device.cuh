@@ -48,6 +48,12 @@ __device__ __forceinline__ void idx_divmod(int64_t i, int64_t d, int64_t *q, int
   }
 }
 
+/* The block's dynamic shared memory as an array of type (the launch's third
+ * argument says how much); the host simulation (tests/cuda/simt) gives its own. */
+#ifndef SDR_DYNAMIC_SHARED
+#define SDR_DYNAMIC_SHARED(type, name) extern __shared__ __align__(128) type name[]
+#endif
+
 #define GRID_STRIDE(i, n)                                                                          \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                        \
        i += (int64_t)gridDim.x * blockDim.x)

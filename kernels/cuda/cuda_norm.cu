@@ -77,7 +77,7 @@ template <typename T>
 __global__ void gn_apply(T *y, const T *x, const void *gamma, int gdt, const void *beta, int bdt,
                          const double2 *part, int splits, int64_t n, int64_t S, int cpg, int groups,
                          float eps, int silu, int64_t chunk) {
-  extern __shared__ float ab[]; /* a[cpg], b[cpg] */
+  SDR_DYNAMIC_SHARED(float, ab); /* a[cpg], b[cpg] */
   __shared__ double stat[2];    /* mean, rstd */
   const int64_t g = blockIdx.x;
   if (threadIdx.x == 0) {

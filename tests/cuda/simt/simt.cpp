@@ -37,8 +37,8 @@ struct block_state {
 
 static block_state *blk;
 static thread_state *cur;
-static unsigned char *shared_base;
-static size_t shared_bytes;
+enum { SHARED_MAX = 232448 }; /* an H200 block's opt-in limit */
+alignas(256) static unsigned char shared_mem[SHARED_MAX];
 
 const uint3 &thread_idx() { return cur->tid; }
 const uint3 &block_idx() { return blk->bid; }
@@ -70,10 +70,7 @@ static void wait_as(int state) {
 void block_sync() { wait_as(AT_BLOCK); }
 void warp_sync() { wait_as(AT_WARP); }
 
-void dynamic_shared(void *base, size_t bytes) {
-  shared_base = (unsigned char *)base;
-  shared_bytes = bytes;
-}
+unsigned char *dynamic_shared_base() { return shared_mem; }
 
 static void entry() {
   (*blk->body)();
@@ -112,8 +109,9 @@ void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) 
   const size_t n = (size_t)block.x * block.y * block.z;
   if (n == 0 || n > 1024)
     fail("a block of %zu threads", n);
-  if (smem > shared_bytes)
-    fail("%zu bytes of dynamic shared memory asked, %zu simulated", smem, shared_bytes);
+  if (smem > SHARED_MAX)
+    fail("%zu bytes of dynamic shared memory asked, %d the most a block gets", smem,
+         (int)SHARED_MAX);
   block_state b;
   b.gdim = grid;
   b.bdim = block;
@@ -127,8 +125,7 @@ void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) 
     for (unsigned by = 0; by < grid.y; by++)
       for (unsigned bx = 0; bx < grid.x; bx++) {
         b.bid = make_uint3(bx, by, bz);
-        if (smem)
-          memset(shared_base, 0xff, smem);
+        memset(shared_mem, 0xff, sizeof shared_mem);
         for (size_t i = 0; i < n; i++) {
           thread_state &t = b.th[i];
           t.tid = make_uint3((unsigned)(i % block.x), (unsigned)(i / block.x % block.y),

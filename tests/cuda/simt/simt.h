@@ -17,9 +17,9 @@
  * time), memory-model questions. What it finds: wrong indices, fragment layouts,
  * barriers, masks, everything a kernel computes.
  *
- * Dynamic shared memory (`extern __shared__ T name[]`) is a global array of that
- * name defined by the program (SIMT_DYNAMIC_SHARED); kernels with static
- * __shared__ variables are not for this simulation.
+ * Dynamic shared memory is what SDR_DYNAMIC_SHARED (kernels/cuda/cuda_device.cuh)
+ * names; static __shared__ variables are function statics, one per kernel, which
+ * is right as long as blocks run one at a time.
  */
 #ifndef SDR_TESTS_CUDA_SIMT_H
 #define SDR_TESTS_CUDA_SIMT_H
@@ -46,8 +46,9 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__
+#define __shared__ static /* one per kernel: blocks run one after another */
 #define __align__(n)
+#define SDR_DYNAMIC_SHARED(type, name) type *const name = (type *)simt::dynamic_shared_base()
 #define __launch_bounds__(...)
 
 namespace simt {
@@ -66,11 +67,11 @@ void warp_sync();
 /* 32 slots of 64 bytes, one per lane of the running warp, for collectives */
 unsigned char (*warp_slots())[64];
 
-/* Runs body for every thread of every block of grid; dynamic shared memory is the
- * region registered with dynamic_shared (its first `smem` bytes poisoned before
- * each block; asking for more than it holds stops the program). */
+/* Runs body for every thread of every block of grid, with `smem` bytes of dynamic
+ * shared memory (NaN-filled before each block; more than an H200 gives stops it). */
 void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
-void dynamic_shared(void *base, size_t bytes);
+/* the running block's dynamic shared memory (256-byte aligned, NaN-filled) */
+unsigned char *dynamic_shared_base();
 /* Warps run one after another up to each __syncthreads: 0 in ascending order, 1 in
  * descending (a test runs both, so a missing barrier shows whichever warp it hurts). */
 void set_warp_order(int descending);

@@ -24,11 +24,6 @@
 #include "kernels/cuda/cuda_attention.cuh"
 #include "kernels/cuda/cuda_attention_mma.cuh"
 
-/* the kernels' dynamic shared memory (extern __shared__), by the names they use */
-alignas(256) unsigned char smem[256 << 10];     /* attn_flash */
-alignas(256) unsigned char smem_raw[256 << 10]; /* attn_mma */
-alignas(256) float smf[64 << 10];               /* attn_simple */
-
 enum { H200_SMEM_OPTIN = 232448 }; /* cudaDevAttrMaxSharedMemoryPerBlockOptin on Hopper */
 
 struct attn_case {
@@ -147,7 +142,6 @@ static void compare(const char *kernel, const attn_case &c, const inputs<T> &in,
 template <typename T> static void run_simple(const attn_case &c, unsigned seed) {
   inputs<T> in = make_inputs<T>(c, seed);
   const float scale = 1.0f / sqrtf((float)c.Dh);
-  simt::dynamic_shared(smf, sizeof smf);
   simt::launch(simple_grid(c.B, c.H, c.Tq, c.Dh), dim3(SA_ROWS * 32), simple_smem(c.Dh),
                attn_simple<T>, in.out.data(), (const T *)in.q.data(), (const T *)in.k.data(),
                (const T *)in.v.data(), c.Tq, c.Tk, c.H, c.Dh, scale, c.causal);
@@ -161,7 +155,6 @@ template <typename T> static void run_flash(const attn_case &c, unsigned seed) {
     return;
   inputs<T> in = make_inputs<T>(c, seed);
   const float scale = 1.0f / sqrtf((float)c.Dh);
-  simt::dynamic_shared(smem, sizeof smem);
   simt::launch(flash_grid(c.B, c.H, c.Tq, warps), dim3(32 * warps), flash_smem(warps, BK, Dp),
                attn_flash<T>, in.out.data(), (const T *)in.q.data(), (const T *)in.k.data(),
                (const T *)in.v.data(), c.Tq, c.Tk, c.H, c.Dh, Dp, BK, scale * LOG2E, c.causal);
@@ -169,7 +162,6 @@ template <typename T> static void run_flash(const attn_case &c, unsigned seed) {
 }
 
 template <typename T, int DP> static void launch_mma(const attn_case &c, inputs<T> &in, float scale) {
-  simt::dynamic_shared(smem_raw, sizeof smem_raw);
   simt::launch(mma_grid(c.B, c.H, c.Tq), dim3(32 * MMA_WARPS), mma_smem<DP>(), attn_mma<T, DP>,
                in.out.data(), (const T *)in.q.data(), (const T *)in.k.data(),
                (const T *)in.v.data(), c.Tq, c.Tk, c.H, c.Dh, scale * MMA_LOG2E, c.causal);
