@@ -24,18 +24,18 @@ template <typename T>
 static void launch_flash(cuda_state *st, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                          const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh, int Dp,
                          int warps, int BK, float scale, int causal) {
-  attn_flash<T><<<flash_grid(B, H, Tq, warps), 32 * warps, flash_smem(warps, BK, Dp), st->stream>>>(
-      (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh, Dp,
-      BK, scale * LOG2E, causal);
+  SDR_LAUNCH(attn_flash<T>, flash_grid(B, H, Tq, warps), 32 * warps, flash_smem(warps, BK, Dp),
+             st->stream, (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data,
+             Tq, Tk, H, Dh, Dp, BK, scale * LOG2E, causal);
 }
 
 template <typename T>
 static void launch_simple(cuda_state *st, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                           const sdr_tensor *v, int B, int Tq, int Tk, int H, int Dh, float scale,
                           int causal) {
-  attn_simple<T><<<simple_grid(B, H, Tq, Dh), SA_ROWS * 32, simple_smem(Dh), st->stream>>>(
-      (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh,
-      scale, causal);
+  SDR_LAUNCH(attn_simple<T>, simple_grid(B, H, Tq, Dh), SA_ROWS * 32, simple_smem(Dh), st->stream,
+             (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H,
+             Dh, scale, causal);
 }
 
 int cuda_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,

@@ -10,9 +10,9 @@ static int launch(cuda_state *st, const char *op, sdr_tensor *out, const sdr_ten
   constexpr size_t smem = mma_smem<DP>(); /* over 48 KB from DP 96: raised at init */
   if (smem > st->smem_optin)
     return 0;
-  attn_mma<T, DP><<<mma_grid(B, H, Tq), 32 * MMA_WARPS, smem, st->stream>>>(
-      (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H, Dh,
-      scale * MMA_LOG2E, causal);
+  SDR_LAUNCH((attn_mma<T, DP>), mma_grid(B, H, Tq), 32 * MMA_WARPS, smem, st->stream,
+             (T *)out->data, (const T *)q->data, (const T *)k->data, (const T *)v->data, Tq, Tk, H,
+             Dh, scale * MMA_LOG2E, causal);
   CUDA_LAUNCHED(op);
   return 1;
 }
@@ -57,9 +57,8 @@ int cuda_attention_mma(cuda_state *st, const char *op, sdr_tensor *out, const sd
 }
 
 template <int DP> static cudaError_t raise_smem() {
-  cudaError_t e = cudaFuncSetAttribute(attn_mma<__half, DP>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int)mma_smem<DP>());
+  cudaError_t e = cudaFuncSetAttribute(
+      attn_mma<__half, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mma_smem<DP>());
   if (e == cudaSuccess)
     e = cudaFuncSetAttribute(attn_mma<__nv_bfloat16, DP>,
                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mma_smem<DP>());

@@ -49,8 +49,8 @@ static void launch_im2col(cuda_state *st, void *col, const void *in, const conv_
                           int p0, int np, int nimg) {
   int64_t rows = (int64_t)nimg * K, bx = (np + CUDA_THREADS - 1) / CUDA_THREADS;
   dim3 grid((unsigned)(bx < 1 ? 1 : bx), (unsigned)(rows < 65535 ? (rows < 1 ? 1 : rows) : 65535));
-  im2col_kernel<T><<<grid, CUDA_THREADS, 0, st->stream>>>((T *)col, (const T *)in, *g, K, p0, np,
-                                                          nimg);
+  SDR_LAUNCH(im2col_kernel<T>, grid, CUDA_THREADS, 0, st->stream, (T *)col, (const T *)in, *g, K,
+             p0, np, nimg);
 }
 
 static int im2col(cuda_state *st, const char *op, sdr_dtype dt, void *col, const void *in,

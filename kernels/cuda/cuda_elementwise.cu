@@ -72,13 +72,13 @@ template <typename T> __global__ void fill_kernel(T *y, int64_t n, float v) {
     unsigned g_ = cuda_blocks(st, (n), CUDA_THREADS);                                              \
     if ((dt) == SDR_F32) {                                                                         \
       typedef float T;                                                                             \
-      kernel<T><<<g_, CUDA_THREADS, 0, st->stream>>>(__VA_ARGS__);                                 \
+      SDR_LAUNCH(kernel<T>, g_, CUDA_THREADS, 0, st->stream, __VA_ARGS__);                         \
     } else if ((dt) == SDR_F16) {                                                                  \
       typedef __half T;                                                                            \
-      kernel<T><<<g_, CUDA_THREADS, 0, st->stream>>>(__VA_ARGS__);                                 \
+      SDR_LAUNCH(kernel<T>, g_, CUDA_THREADS, 0, st->stream, __VA_ARGS__);                         \
     } else {                                                                                       \
       typedef __nv_bfloat16 T;                                                                     \
-      kernel<T><<<g_, CUDA_THREADS, 0, st->stream>>>(__VA_ARGS__);                                 \
+      SDR_LAUNCH(kernel<T>, g_, CUDA_THREADS, 0, st->stream, __VA_ARGS__);                         \
     }                                                                                              \
   } while (0)
 

@@ -105,6 +105,13 @@ static inline cudaError_t cuda_launched(const cuda_state *st) {
 }
 #define CUDA_LAUNCHED(op) CUDA_TRY(op, cuda_launched(st))
 
+/* kernel<<<grid, block, smem, stream>>>(args): as a macro, so that the host simulation
+ * (tests/cuda/simt) can run the same launches. */
+#ifndef SDR_LAUNCH
+#define SDR_LAUNCH(kernel, grid, block, smem, stream, ...)                                         \
+  kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#endif
+
 /* ---- dtypes ---- */
 
 /* The activations' dtype of an op: all of ts[0..n) float32, float16 or bfloat16 and equal. */

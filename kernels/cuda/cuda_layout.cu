@@ -116,16 +116,16 @@ int cuda_permute(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const i
     if (ok && (C + 31) / 32 <= 65535 && batch <= 65535) {
       dim3 grid((unsigned)((R + 31) / 32), (unsigned)((C + 31) / 32), (unsigned)batch);
       BY_SIZE(op, es,
-              (transpose_kernel<E>
-               <<<grid, dim3(32, 8), 0, st->stream>>>((E *)out->data, (const E *)in->data, C, R)));
+              (SDR_LAUNCH(transpose_kernel<E>, grid, dim3(32, 8), 0, st->stream, (E *)out->data,
+                          (const E *)in->data, C, R)));
       CUDA_LAUNCHED(op);
       return 0;
     }
   }
   unsigned g = cuda_blocks(st, total, CUDA_THREADS);
   BY_SIZE(op, es,
-          (permute_kernel<E>
-           <<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data, (const E *)in->data, total, p)));
+          (SDR_LAUNCH(permute_kernel<E>, g, CUDA_THREADS, 0, st->stream, (E *)out->data,
+                      (const E *)in->data, total, p)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -153,8 +153,8 @@ int cuda_concat(sdr_backend *be, sdr_tensor *out, const sdr_tensor *a, const sdr
   int64_t na = a->shape[dim] * inner, nb = b->shape[dim] * inner, n = sdr_tensor_numel(out);
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   BY_SIZE(op, es,
-          (concat_kernel<E><<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data, (const E *)a->data,
-                                                                (const E *)b->data, na, nb, n)));
+          (SDR_LAUNCH(concat_kernel<E>, g, CUDA_THREADS, 0, st->stream, (E *)out->data,
+                      (const E *)a->data, (const E *)b->data, na, nb, n)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -177,8 +177,8 @@ int cuda_upsample_nearest2x(sdr_backend *be, sdr_tensor *out, const sdr_tensor *
   int64_t n = sdr_tensor_numel(out), W = in->shape[3];
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   BY_SIZE(op, es,
-          (upsample_kernel<E>
-           <<<g, CUDA_THREADS, 0, st->stream>>>((E *)out->data, (const E *)in->data, W, n)));
+          (SDR_LAUNCH(upsample_kernel<E>, g, CUDA_THREADS, 0, st->stream, (E *)out->data,
+                      (const E *)in->data, W, n)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -207,9 +207,9 @@ int cuda_pad2d(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, int left,
   int64_t n = sdr_tensor_numel(out);
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   BY_SIZE(op, es,
-          (pad_kernel<E><<<g, CUDA_THREADS, 0, st->stream>>>(
-              (E *)out->data, (const E *)in->data, in->shape[2], in->shape[3], out->shape[2],
-              out->shape[3], top, left, n)));
+          (SDR_LAUNCH(pad_kernel<E>, g, CUDA_THREADS, 0, st->stream, (E *)out->data,
+                      (const E *)in->data, in->shape[2], in->shape[3], out->shape[2], out->shape[3],
+                      top, left, n)));
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -229,12 +229,14 @@ template <typename A>
 static int convert_from(cuda_state *st, void *dst, sdr_dtype dt, const void *src, int64_t n) {
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   if (dt == SDR_F32)
-    convert_kernel<A, float><<<g, CUDA_THREADS, 0, st->stream>>>((float *)dst, (const A *)src, n);
+    SDR_LAUNCH((convert_kernel<A, float>), g, CUDA_THREADS, 0, st->stream, (float *)dst,
+               (const A *)src, n);
   else if (dt == SDR_F16)
-    convert_kernel<A, __half><<<g, CUDA_THREADS, 0, st->stream>>>((__half *)dst, (const A *)src, n);
+    SDR_LAUNCH((convert_kernel<A, __half>), g, CUDA_THREADS, 0, st->stream, (__half *)dst,
+               (const A *)src, n);
   else
-    convert_kernel<A, __nv_bfloat16>
-        <<<g, CUDA_THREADS, 0, st->stream>>>((__nv_bfloat16 *)dst, (const A *)src, n);
+    SDR_LAUNCH((convert_kernel<A, __nv_bfloat16>), g, CUDA_THREADS, 0, st->stream,
+               (__nv_bfloat16 *)dst, (const A *)src, n);
   return 0;
 }
 
@@ -247,8 +249,8 @@ int cuda_convert(cuda_state *st, const char *op, void *dst, sdr_dtype dt, const 
     return 0;
   }
   if (src_dt == SDR_I64 && dt == SDR_F32) {
-    i64_to_f32_kernel<<<cuda_blocks(st, n, CUDA_THREADS), CUDA_THREADS, 0, st->stream>>>(
-        (float *)dst, (const long long *)src, n);
+    SDR_LAUNCH(i64_to_f32_kernel, cuda_blocks(st, n, CUDA_THREADS), CUDA_THREADS, 0, st->stream,
+               (float *)dst, (const long long *)src, n);
   } else if (src_dt == SDR_F32) {
     convert_from<float>(st, dst, dt, src, n);
   } else if (src_dt == SDR_F16) {
@@ -306,14 +308,14 @@ int cuda_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *table,
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   const long long *id = (const long long *)ids->data;
   if (dt == SDR_F32)
-    embedding_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((float *)out->data, table->data,
-                                                         table->dtype, id, D, V, n, st->flags);
+    SDR_LAUNCH(embedding_kernel, g, CUDA_THREADS, 0, st->stream, (float *)out->data, table->data,
+               table->dtype, id, D, V, n, st->flags);
   else if (dt == SDR_F16)
-    embedding_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((__half *)out->data, table->data,
-                                                         table->dtype, id, D, V, n, st->flags);
+    SDR_LAUNCH(embedding_kernel, g, CUDA_THREADS, 0, st->stream, (__half *)out->data, table->data,
+               table->dtype, id, D, V, n, st->flags);
   else
-    embedding_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((__nv_bfloat16 *)out->data, table->data,
-                                                         table->dtype, id, D, V, n, st->flags);
+    SDR_LAUNCH(embedding_kernel, g, CUDA_THREADS, 0, st->stream, (__nv_bfloat16 *)out->data,
+               table->data, table->dtype, id, D, V, n, st->flags);
   CUDA_LAUNCHED(op);
   return 0;
 }

@@ -73,16 +73,16 @@ int cuda_fill_bias(cuda_state *st, const char *op, void *x, sdr_dtype dt, const 
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   switch (dt) {
   case SDR_F32:
-    fill_bias_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((float *)x, bias->data, bias->dtype, C,
-                                                         inner, n);
+    SDR_LAUNCH(fill_bias_kernel, g, CUDA_THREADS, 0, st->stream, (float *)x, bias->data,
+               bias->dtype, C, inner, n);
     break;
   case SDR_F16:
-    fill_bias_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((__half *)x, bias->data, bias->dtype, C,
-                                                         inner, n);
+    SDR_LAUNCH(fill_bias_kernel, g, CUDA_THREADS, 0, st->stream, (__half *)x, bias->data,
+               bias->dtype, C, inner, n);
     break;
   default:
-    fill_bias_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((__nv_bfloat16 *)x, bias->data,
-                                                         bias->dtype, C, inner, n);
+    SDR_LAUNCH(fill_bias_kernel, g, CUDA_THREADS, 0, st->stream, (__nv_bfloat16 *)x, bias->data,
+               bias->dtype, C, inner, n);
     break;
   }
   CUDA_LAUNCHED(op);

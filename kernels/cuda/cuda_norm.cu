@@ -78,7 +78,7 @@ __global__ void gn_apply(T *y, const T *x, const void *gamma, int gdt, const voi
                          const double2 *part, int splits, int64_t n, int64_t S, int cpg, int groups,
                          float eps, int silu, int64_t chunk) {
   SDR_DYNAMIC_SHARED(float, ab); /* a[cpg], b[cpg] */
-  __shared__ double stat[2];    /* mean, rstd */
+  __shared__ double stat[2];     /* mean, rstd */
   const int64_t g = blockIdx.x;
   if (threadIdx.x == 0) {
     const double2 *pg = part + g * (splits + 1);
@@ -122,12 +122,12 @@ static void launch_gn(cuda_state *st, sdr_tensor *out, const sdr_tensor *in,
                       int silu, int64_t G, int64_t n, int64_t S, int cpg, int splits,
                       int64_t chunk) {
   dim3 grid((unsigned)G, (unsigned)splits);
-  gn_partial<T><<<grid, CUDA_THREADS, 0, st->stream>>>(st->norm_partials, (const T *)in->data, n,
-                                                       splits, chunk);
-  gn_apply<T><<<grid, CUDA_THREADS, 2 * cpg * sizeof(float), st->stream>>>(
-      (T *)out->data, (const T *)in->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : 0,
-      beta ? beta->data : NULL, beta ? beta->dtype : 0, st->norm_partials, splits, n, S, cpg,
-      groups, eps, silu, chunk);
+  SDR_LAUNCH(gn_partial<T>, grid, CUDA_THREADS, 0, st->stream, st->norm_partials,
+             (const T *)in->data, n, splits, chunk);
+  SDR_LAUNCH(gn_apply<T>, grid, CUDA_THREADS, 2 * cpg * sizeof(float), st->stream, (T *)out->data,
+             (const T *)in->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : 0,
+             beta ? beta->data : NULL, beta ? beta->dtype : 0, st->norm_partials, splits, n, S, cpg,
+             groups, eps, silu, chunk);
 }
 
 int cuda_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
@@ -214,15 +214,14 @@ int cuda_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, cons
   const void *gp = gamma ? gamma->data : NULL, *bp = beta ? beta->data : NULL;
   int gdt = gamma ? gamma->dtype : 0, bdt = beta ? beta->dtype : 0;
   if (dt == SDR_F32)
-    ln_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
-        (float *)out->data, (const float *)in->data, gp, gdt, bp, bdt, rows, D, eps);
+    SDR_LAUNCH(ln_kernel, (unsigned)blocks, CUDA_THREADS, 0, st->stream, (float *)out->data,
+               (const float *)in->data, gp, gdt, bp, bdt, rows, D, eps);
   else if (dt == SDR_F16)
-    ln_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
-        (__half *)out->data, (const __half *)in->data, gp, gdt, bp, bdt, rows, D, eps);
+    SDR_LAUNCH(ln_kernel, (unsigned)blocks, CUDA_THREADS, 0, st->stream, (__half *)out->data,
+               (const __half *)in->data, gp, gdt, bp, bdt, rows, D, eps);
   else
-    ln_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>((__nv_bfloat16 *)out->data,
-                                                                 (const __nv_bfloat16 *)in->data,
-                                                                 gp, gdt, bp, bdt, rows, D, eps);
+    SDR_LAUNCH(ln_kernel, (unsigned)blocks, CUDA_THREADS, 0, st->stream, (__nv_bfloat16 *)out->data,
+               (const __nv_bfloat16 *)in->data, gp, gdt, bp, bdt, rows, D, eps);
   CUDA_LAUNCHED(op);
   return 0;
 }
@@ -261,14 +260,14 @@ int cuda_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
   if (blocks > 0x7fffffff)
     return sdr_fail("%s: %lld rows is more than one launch takes", op, (long long)rows);
   if (dt == SDR_F32)
-    softmax_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
-        (float *)out->data, (const float *)in->data, rows, D);
+    SDR_LAUNCH(softmax_kernel, (unsigned)blocks, CUDA_THREADS, 0, st->stream, (float *)out->data,
+               (const float *)in->data, rows, D);
   else if (dt == SDR_F16)
-    softmax_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
-        (__half *)out->data, (const __half *)in->data, rows, D);
+    SDR_LAUNCH(softmax_kernel, (unsigned)blocks, CUDA_THREADS, 0, st->stream, (__half *)out->data,
+               (const __half *)in->data, rows, D);
   else
-    softmax_kernel<<<(unsigned)blocks, CUDA_THREADS, 0, st->stream>>>(
-        (__nv_bfloat16 *)out->data, (const __nv_bfloat16 *)in->data, rows, D);
+    SDR_LAUNCH(softmax_kernel, (unsigned)blocks, CUDA_THREADS, 0, st->stream,
+               (__nv_bfloat16 *)out->data, (const __nv_bfloat16 *)in->data, rows, D);
   CUDA_LAUNCHED(op);
   return 0;
 }

@@ -55,11 +55,12 @@ int sdr_cuda_random(sdr_backend *be, sdr_tensor *out, uint64_t seed, uint64_t of
     return sdr_fail("%s: grid of %llu blocks", op, (unsigned long long)grid);
   unsigned g = (unsigned)grid;
   if (dt == SDR_F32)
-    philox_kernel<<<g, 256, 0, st->stream>>>((float *)out->data, n, seed, offset, normal);
+    SDR_LAUNCH(philox_kernel, g, 256, 0, st->stream, (float *)out->data, n, seed, offset, normal);
   else if (dt == SDR_F16)
-    philox_kernel<<<g, 256, 0, st->stream>>>((__half *)out->data, n, seed, offset, normal);
+    SDR_LAUNCH(philox_kernel, g, 256, 0, st->stream, (__half *)out->data, n, seed, offset, normal);
   else
-    philox_kernel<<<g, 256, 0, st->stream>>>((__nv_bfloat16 *)out->data, n, seed, offset, normal);
+    SDR_LAUNCH(philox_kernel, g, 256, 0, st->stream, (__nv_bfloat16 *)out->data, n, seed, offset,
+               normal);
   CUDA_LAUNCHED(op);
   return 0;
 }

@@ -71,14 +71,14 @@ int cuda_timestep_embedding(sdr_backend *be, sdr_tensor *out, const sdr_tensor *
   unsigned g = cuda_blocks(st, n, CUDA_THREADS);
   const float *tp = (const float *)t->data;
   if (dt == SDR_F32)
-    timestep_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((float *)out->data, tp, B, dim,
-                                                        flip_sin_to_cos, neg_log, denom, scale);
+    SDR_LAUNCH(timestep_kernel, g, CUDA_THREADS, 0, st->stream, (float *)out->data, tp, B, dim,
+               flip_sin_to_cos, neg_log, denom, scale);
   else if (dt == SDR_F16)
-    timestep_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((__half *)out->data, tp, B, dim,
-                                                        flip_sin_to_cos, neg_log, denom, scale);
+    SDR_LAUNCH(timestep_kernel, g, CUDA_THREADS, 0, st->stream, (__half *)out->data, tp, B, dim,
+               flip_sin_to_cos, neg_log, denom, scale);
   else
-    timestep_kernel<<<g, CUDA_THREADS, 0, st->stream>>>((__nv_bfloat16 *)out->data, tp, B, dim,
-                                                        flip_sin_to_cos, neg_log, denom, scale);
+    SDR_LAUNCH(timestep_kernel, g, CUDA_THREADS, 0, st->stream, (__nv_bfloat16 *)out->data, tp, B,
+               dim, flip_sin_to_cos, neg_log, denom, scale);
   CUDA_LAUNCHED(op);
   return 0;
 }
