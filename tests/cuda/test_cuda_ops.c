@@ -39,6 +39,11 @@ static const sdr_dtype fdt[3] = {SDR_F32, SDR_F16, SDR_BF16};
  * a GPU (every comparison is then CPU against CPU). */
 static int dry;
 static int emu;      /* SDR_CUDA_CHECK_EMU=1: the emulated device (emu_backend.h) as the GPU */
+/* SDR_CUDA_CHECK_SIMT=1: the CUDA backend runs on the host simulation (simt/), built as
+ * test_cuda_ops_simt: cases over ~30 M multiply-adds would take minutes there and are
+ * left to the GPU (the same shapes at a smaller size run). */
+static int simt_run;
+static int too_big(double macs) { return simt_run && macs > 3e7; }
 static int nact = 3; /* activation dtypes that run: fdt[0 .. nact) */
 
 /* The op on the GPU with activations in dt. */
@@ -73,7 +78,11 @@ static void finish(const char *op, const char *what, sdr_dtype dt, int rc, sdr_b
 
 static void test_linear(int nd, const int64_t *ishape, int64_t N, int with_bias) {
   const char *op = "linear";
-  int64_t K = ishape[nd - 1], oshape[SDR_MAX_DIMS];
+  int64_t K = ishape[nd - 1], oshape[SDR_MAX_DIMS], rows = 1;
+  for (int i = 0; i < nd - 1; i++)
+    rows *= ishape[i];
+  if (too_big((double)rows * K * N))
+    return;
   memcpy(oshape, ishape, sizeof(int64_t) * (size_t)nd);
   oshape[nd - 1] = N;
   vals x = vals_rand(nd, ishape, -1, 1), w = vals_rand(SHAPE(N, K), -0.5f, 0.5f);
@@ -100,6 +109,8 @@ static void test_linear(int nd, const int64_t *ishape, int64_t N, int with_bias)
 
 static void test_bmm(int64_t B, int64_t M, int64_t K, int64_t N, int trans_b, float alpha) {
   const char *op = "bmm";
+  if (too_big((double)B * M * K * N))
+    return;
   vals a = vals_rand(SHAPE(B, M, K), -1, 1);
   vals b = trans_b ? vals_rand(SHAPE(B, N, K), -1, 1) : vals_rand(SHAPE(B, K, N), -1, 1);
   sdr_tensor ca = put(cpu, &a, SDR_F32), cb = put(cpu, &b, SDR_F32);
@@ -125,6 +136,8 @@ static void test_conv2d(int64_t B, int64_t C, int64_t H, int64_t W, int64_t Cout
                         int stride, int pad, int with_bias) {
   const char *op = "conv2d";
   int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
+  if (too_big((double)B * Cout * Ho * Wo * C * k * k))
+    return;
   vals x = vals_rand(SHAPE(B, C, H, W), -1, 1), w = vals_rand(SHAPE(Cout, C, k, k), -0.3f, 0.3f);
   vals b = vals_rand(SHAPE(Cout), -1, 1);
   sdr_tensor cx = put(cpu, &x, SDR_F32), cw = put(cpu, &w, SDR_F32), cb = put(cpu, &b, SDR_F32);
@@ -250,6 +263,8 @@ static void test_softmax(int nd, const int64_t *shape, float range, int in_place
 
 static void test_attention(int64_t B, int64_t Tq, int64_t Tk, int heads, int64_t Dh, int causal) {
   int64_t HD = heads * Dh;
+  if (too_big(2.0 * B * Tq * Tk * HD))
+    return;
   float scale = 1.0f / sqrtf((float)Dh);
   vals q = vals_rand(SHAPE(B, Tq, HD), -1, 1), k = vals_rand(SHAPE(B, Tk, HD), -1, 1);
   vals v = vals_rand(SHAPE(B, Tk, HD), -1, 1);
@@ -900,6 +915,7 @@ int main(void) {
     sdr_cpu_backend_destroy(cpu);
     return failed ? 1 : 0;
   }
+  simt_run = getenv("SDR_CUDA_CHECK_SIMT") && atoi(getenv("SDR_CUDA_CHECK_SIMT")) > 0;
 #ifndef SDREPL_HAVE_CUDA
   printf("SKIPPED: this build has no CUDA\n");
   return 77;

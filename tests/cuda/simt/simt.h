@@ -26,6 +26,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_runtime.h> /* before the built-in variables below become macros */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +82,16 @@ void launch(dim3 grid, dim3 block, size_t smem, void (*kernel)(P...), A... args)
   run(grid, block, smem, [=] { kernel(args...); });
 }
 
+/* A launch on a stream (simt_runtime.cpp): run at once, or recorded while the stream
+ * is being captured; a configuration the GPU refuses becomes cudaGetLastError's. */
+void launch_on(cudaStream_t stream, dim3 grid, dim3 block, size_t smem,
+               std::function<void()> body);
+
+/* the kernel's arguments evaluated now, as a launch does, for a call later */
+template <typename F, typename... A> std::function<void()> bind_args(F f, A... args) {
+  return [=] { f(args...); };
+}
+
 /* Stops the program with a message (a kernel broke a rule the GPU would enforce). */
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -95,6 +106,33 @@ template <typename T> T shfl(T v, int src) {
 }
 
 } // namespace simt
+
+/* cuda_runtime.h gives nvcc this overload for kernels; the host compiler needs it too */
+template <class T> cudaError_t cudaFuncSetAttribute(T *entry, cudaFuncAttribute attr, int value) {
+  return ::cudaFuncSetAttribute((const void *)entry, attr, value);
+}
+
+/* kernels/cuda/cuda_internal.h's launch macro, run by the simulation */
+#define SDR_LAUNCH(kernel, grid, block, smem, stream, ...)                                         \
+  simt::launch_on((stream), (grid), (block), (smem),                                               \
+                  simt::bind_args([](auto... a_) { kernel(a_...); }, __VA_ARGS__))
+
+/* device intrinsics the kernels use, with the GPU's results */
+inline float __fmul_rn(float a, float b) { return a * b; } /* not fused: ISO C++ */
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __ll2float_rn(long long x) { return (float)x; }
+inline float __int_as_float(int x) {
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
+}
+inline unsigned long long atomicCAS(unsigned long long *p, unsigned long long cmp,
+                                    unsigned long long val) {
+  unsigned long long old = *p; /* threads never run at once here */
+  if (old == cmp)
+    *p = val;
+  return old;
+}
 
 #define threadIdx (simt::thread_idx())
 #define blockIdx (simt::block_idx())
