@@ -8,6 +8,10 @@
 -- float16 3e-2 relative L2 and 5e-2 max abs (the emulator, which rounds each
 -- op's output to float16 as the GPU does, measures ~4e-3), float32 5e-4 and 2e-3.
 local check = require "check"
+-- "quick" (the host simulation of the GPU, tests/cuda/simt, which is slow): one image
+-- and three steps instead of the notebook's three images
+local quick = (...) == "quick"
+local n_images, steps = quick and 1 or 3, quick and 3 or 5
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
 local model = root .. "/models/tiny-sd-a"
@@ -20,8 +24,8 @@ local init = Image.open(root .. "/reference/tiny-sd-a/init_image.png"):convert("
 local prompt = "face of a human in  joy"
 
 local function run(pipe, args)
-  local call = {prompt = prompt, image = init, strength = 0.8, num_inference_steps = 5,
-                num_images_per_prompt = 3, output_type = "np"}
+  local call = {prompt = prompt, image = init, strength = 0.8, num_inference_steps = steps,
+                num_images_per_prompt = n_images, output_type = "np"}
   for k, v in pairs(args or {}) do call[k] = v end
   return pipe(call).images
 end
@@ -51,7 +55,8 @@ check.eq(pipe.unet.device, "cuda:0", "the UNet moved with the pipeline")
 pipe:enable_attention_slicing() -- the notebook's call: accepted, harmless
 local before = stats and stats()
 local on_gpu = run(pipe, {generator = cpu_gen()})
-close(on_gpu, on_cpu, 3e-2, 5e-2, "float16 img2img, 3 images, cuda vs cpu")
+close(on_gpu, on_cpu, 3e-2, 5e-2,
+      string.format("float16 img2img, %d image(s), cuda vs cpu", n_images))
 if stats then
   local s = stats()
   check.truthy(s.ops_f16 > before.ops_f16, "the run computed in float16 on the device")
@@ -62,7 +67,8 @@ end
 -- output_type "pt" and "latent" stay on the pipeline's device, as diffusers returns them
 local pt = run(pipe, {generator = cpu_gen(), output_type = "pt"})
 check.eq(pt.device, "cuda:0", "pt images on the pipeline's device")
-check.eq(table.concat(pt:size(), ","), "3,3,64,64", "pt images: (3, 3, H, W) of the 64x64 sketch")
+check.eq(table.concat(pt:size(), ","), n_images .. ",3,64,64",
+         "pt images: (images, 3, H, W) of the 64x64 sketch")
 local pt_np = pt:cpu():float():permute(1, 3, 4, 2)
 check.truthy((pt_np - on_gpu):abs():max():item() <= 1e-6, "pt and np images agree")
 local lat = run(pipe, {generator = cpu_gen(), output_type = "latent"})

@@ -2,9 +2,10 @@
  * first on the include path of tests/cuda/simt/), 16x16x16 with float accumulators:
  * what the kernels may rely on, per CUDA's documentation, and nothing more.
  *
- * A fragment's layout across the warp is unspecified, so here every lane holds the
- * whole tile; each operation is collective (the warp waits before and after it, so
- * all lanes read memory at the same point, as on the GPU). The rules WMMA sets are
+ * A fragment's layout across the warp is unspecified (a kernel can only pass
+ * fragments to these functions), so here lane 0's copy holds the whole tile and
+ * does the work for the warp; each operation is collective (the warp waits before
+ * and after it, so memory is read and written at one point, as on the GPU). The rules WMMA sets are
  * checked: pointers 256-bit (32-byte) aligned, ldm a multiple of 8 elements for
  * 16-bit types and of 4 for float.
  */
@@ -47,9 +48,10 @@ void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned l
   check_ptr(p, ldm, sizeof(T));
   simt::warp_sync();
   const bool by_cols = __is_same(L, col_major);
-  for (int r = 0; r < 16; r++)
-    for (int c = 0; c < 16; c++)
-      f.v[r][c] = wf(by_cols ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c]);
+  if (simt::lane() == 0)
+    for (int r = 0; r < 16; r++)
+      for (int c = 0; c < 16; c++)
+        f.v[r][c] = wf(by_cols ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c]);
   simt::warp_sync();
 }
 
@@ -57,9 +59,10 @@ inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float> &f, const 
                              unsigned ldm, layout_t layout) {
   check_ptr(p, ldm, sizeof(float));
   simt::warp_sync();
-  for (int r = 0; r < 16; r++)
-    for (int c = 0; c < 16; c++)
-      f.v[r][c] = layout == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
+  if (simt::lane() == 0)
+    for (int r = 0; r < 16; r++)
+      for (int c = 0; c < 16; c++)
+        f.v[r][c] = layout == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
   simt::warp_sync();
 }
 
@@ -89,18 +92,18 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
               const fragment<matrix_b, 16, 16, 16, T, LB> &b,
               const fragment<accumulator, 16, 16, 16, float> &c) {
   simt::warp_sync();
-  float out[16][16];
-  for (int r = 0; r < 16; r++)
-    for (int n = 0; n < 16; n++) {
-      double s = c.v[r][n];
-      for (int k = 0; k < 16; k++)
-        s += (double)a.v[r][k] * (double)b.v[k][n];
-      out[r][n] = (float)s;
-    }
+  if (simt::lane() == 0) {
+    float out[16][16];
+    for (int r = 0; r < 16; r++)
+      for (int n = 0; n < 16; n++) {
+        double s = c.v[r][n];
+        for (int k = 0; k < 16; k++)
+          s += (double)a.v[r][k] * (double)b.v[k][n];
+        out[r][n] = (float)s;
+      }
+    memcpy(d.v, out, sizeof out);
+  }
   simt::warp_sync();
-  for (int r = 0; r < 16; r++)
-    for (int n = 0; n < 16; n++)
-      d.v[r][n] = out[r][n];
 }
 
 } // namespace wmma

@@ -1,33 +1,97 @@
-/* tests/cuda/simt/simt.cpp — the fibers behind simt.h: one ucontext per thread of
- * the running block, a scheduler that runs every runnable thread up to its next
- * barrier, then releases the barriers every thread concerned has reached. */
+/* tests/cuda/simt/simt.cpp — the fibers behind simt.h: one stack per thread of the
+ * running block, a scheduler that runs each warp's threads up to their next barrier,
+ * then releases the barriers every thread concerned has reached.
+ *
+ * Switching between fibers is the simulation's main cost (a UNet call launches
+ * millions of threads): on x86-64 it is a few instructions of our own (the
+ * callee-saved registers and the stack pointer, as the System V ABI defines them),
+ * elsewhere ucontext's swapcontext, which also saves the signal mask (a system call
+ * each way). Stacks are kept from one launch to the next.
+ */
 #include "simt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <ucontext.h>
 
 #include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
 
 namespace simt {
 
 enum { RUN, AT_BLOCK, AT_WARP, DONE };
-enum { STACK = 256 << 10 };
+enum { STACK = 128 << 10 };
+
+/* ---- switching stacks ---- */
+
+#if defined(__x86_64__)
+/* simt_switch(&from, to): saves rbp, rbx, r12-r15 on the current stack, stores its
+ * pointer in *from, and continues on `to` where a simt_switch saved it (or where
+ * fiber_init laid out a first frame). */
+extern "C" void simt_switch(void **from, void *to);
+asm(".text\n"
+    ".globl simt_switch\n"
+    ".type simt_switch,@function\n"
+    "simt_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size simt_switch,.-simt_switch\n");
+
+typedef struct {
+  void *sp;
+} fiber_ctx;
+
+static void fiber_init(fiber_ctx *c, unsigned char *stack, size_t size, void (*fn)()) {
+  uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+  void **sp = (void **)top;
+  *--sp = NULL;        /* fn's return address: fn never returns */
+  *--sp = (void *)fn;  /* where simt_switch's ret goes */
+  for (int i = 0; i < 6; i++)
+    *--sp = NULL;      /* rbp rbx r12-r15 */
+  c->sp = sp;
+}
+static void fiber_switch(fiber_ctx *from, fiber_ctx *to) { simt_switch(&from->sp, to->sp); }
+#else
+typedef ucontext_t fiber_ctx;
+static void fiber_init(fiber_ctx *c, unsigned char *stack, size_t size, void (*fn)()) {
+  getcontext(c);
+  c->uc_stack.ss_sp = stack;
+  c->uc_stack.ss_size = size;
+  c->uc_link = NULL;
+  makecontext(c, fn, 0);
+}
+static void fiber_switch(fiber_ctx *from, fiber_ctx *to) { swapcontext(from, to); }
+#endif
 
 struct thread_state {
-  ucontext_t ctx;
+  fiber_ctx ctx;
   uint3 tid;
   int lane, warp, state;
-  std::vector<unsigned char> stack;
+  unsigned char *stack; /* from the pool below */
 };
+
+/* stacks for up to 1024 threads, made once (untouched pages cost nothing) */
+static unsigned char *stack_pool[1024];
+static unsigned char *stack_for(size_t i) {
+  if (!stack_pool[i] && !(stack_pool[i] = (unsigned char *)malloc(STACK))) {
+    fprintf(stderr, "simt: out of memory for a thread's stack\n");
+    exit(3);
+  }
+  return stack_pool[i];
+}
 
 struct warp_slots_t {
   unsigned char x[32][64];
 };
 
 struct block_state {
-  ucontext_t sched;
+  fiber_ctx sched;
   uint3 bid;
   dim3 bdim, gdim;
   std::vector<thread_state> th;
@@ -63,7 +127,7 @@ void fail(const char *fmt, ...) {
 static void wait_as(int state) {
   thread_state *me = cur;
   me->state = state;
-  swapcontext(&me->ctx, &blk->sched);
+  fiber_switch(&me->ctx, &blk->sched);
   cur = me;
 }
 
@@ -74,7 +138,9 @@ unsigned char *dynamic_shared_base() { return shared_mem; }
 
 static void entry() {
   (*blk->body)();
-  cur->state = DONE; /* uc_link takes it back to the scheduler */
+  cur->state = DONE;
+  fiber_switch(&cur->ctx, &blk->sched); /* never resumed */
+  abort();
 }
 
 static int descending; /* the order warps run in (set_warp_order) */
@@ -90,7 +156,7 @@ static void run_warp(block_state *b, size_t w) {
     for (size_t i = lo; i < hi; i++)
       if (b->th[i].state == RUN) {
         cur = &b->th[i];
-        swapcontext(&b->sched, &b->th[i].ctx);
+        fiber_switch(&b->sched, &b->th[i].ctx);
       }
     size_t live = 0, at_warp = 0;
     for (size_t i = lo; i < hi; i++)
@@ -119,13 +185,13 @@ void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) 
   b.slots.resize((n + 31) / 32);
   b.body = &body;
   for (size_t i = 0; i < n; i++)
-    b.th[i].stack.resize(STACK);
+    b.th[i].stack = stack_for(i);
   blk = &b;
   for (unsigned bz = 0; bz < grid.z; bz++)
     for (unsigned by = 0; by < grid.y; by++)
       for (unsigned bx = 0; bx < grid.x; bx++) {
         b.bid = make_uint3(bx, by, bz);
-        memset(shared_mem, 0xff, sizeof shared_mem);
+        memset(shared_mem, 0xff, smem); /* the dynamic part: what the kernel asked for */
         for (size_t i = 0; i < n; i++) {
           thread_state &t = b.th[i];
           t.tid = make_uint3((unsigned)(i % block.x), (unsigned)(i / block.x % block.y),
@@ -133,11 +199,7 @@ void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) 
           t.lane = (int)(i % 32);
           t.warp = (int)(i / 32);
           t.state = RUN;
-          getcontext(&t.ctx);
-          t.ctx.uc_stack.ss_sp = t.stack.data();
-          t.ctx.uc_stack.ss_size = t.stack.size();
-          t.ctx.uc_link = &b.sched;
-          makecontext(&t.ctx, entry, 0);
+          fiber_init(&t.ctx, t.stack, STACK, entry);
         }
         /* Each warp runs as far as it can before the next one starts (in ascending
          * or descending order): a missing __syncthreads then lets one warp overwrite

@@ -68,6 +68,7 @@ void warp_sync();
 /* 32 slots of 64 bytes, one per lane of the running warp, for collectives */
 unsigned char (*warp_slots())[64];
 
+
 /* Runs body for every thread of every block of grid, with `smem` bytes of dynamic
  * shared memory (NaN-filled before each block; more than an H200 gives stops it). */
 void run(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
@@ -85,7 +86,7 @@ void launch(dim3 grid, dim3 block, size_t smem, void (*kernel)(P...), A... args)
 /* A launch on a stream (simt_runtime.cpp): run at once, or recorded while the stream
  * is being captured; a configuration the GPU refuses becomes cudaGetLastError's. */
 void launch_on(cudaStream_t stream, dim3 grid, dim3 block, size_t smem,
-               std::function<void()> body);
+               std::function<void()> body, const char *kernel = "kernel");
 
 /* the kernel's arguments evaluated now, as a launch does, for a call later */
 template <typename F, typename... A> std::function<void()> bind_args(F f, A... args) {
@@ -115,7 +116,7 @@ template <class T> cudaError_t cudaFuncSetAttribute(T *entry, cudaFuncAttribute 
 /* kernels/cuda/cuda_internal.h's launch macro, run by the simulation */
 #define SDR_LAUNCH(kernel, grid, block, smem, stream, ...)                                         \
   simt::launch_on((stream), (grid), (block), (smem),                                               \
-                  simt::bind_args([](auto... a_) { kernel(a_...); }, __VA_ARGS__))
+                  simt::bind_args([](auto... a_) { kernel(a_...); }, __VA_ARGS__), #kernel)
 
 /* device intrinsics the kernels use, with the GPU's results */
 inline float __fmul_rn(float a, float b) { return a * b; } /* not fused: ISO C++ */

@@ -13,15 +13,19 @@
  * garbage might be.
  *
  * cuBLAS: GemmEx and GemmStridedBatchedEx, column-major as its documentation
- * defines them, float32 accumulation, C not read when beta is 0; dimensions and
- * leading dimensions checked as cuBLAS checks them.
+ * defines them, computed by the CPU's sgemm on the operands widened to float32, C
+ * not read when beta is 0; dimensions and leading dimensions checked as cuBLAS
+ * checks them.
  */
 #include <cublas_v2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "simt.h"
@@ -73,9 +77,31 @@ static void enqueue(cudaStream_t s, std::function<void()> op) {
     op();
 }
 
+/* SIMT_PROFILE=1: host seconds per kernel, printed at exit (where the simulation's
+ * time goes, to keep the tests that use it short) */
+static std::map<std::string, double> profile;
+static void print_profile() {
+  std::vector<std::pair<double, std::string>> v;
+  for (auto &p : profile)
+    v.push_back({p.second, p.first});
+  std::sort(v.rbegin(), v.rend());
+  for (auto &p : v)
+    fprintf(stderr, "simt: %8.2f s %s\n", p.first, p.second.c_str());
+}
+static bool profiling() {
+  static int on = -1;
+  if (on < 0) {
+    const char *e = getenv("SIMT_PROFILE");
+    on = e && strcmp(e, "1") == 0;
+    if (on)
+      atexit(print_profile);
+  }
+  return on;
+}
+
 namespace simt {
 void launch_on(cudaStream_t stream, dim3 grid, dim3 block, size_t smem,
-               std::function<void()> body) {
+               std::function<void()> body, const char *kernel) {
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 ||
       grid.z == 0 || grid.y > 65535 || grid.z > 65535 || grid.x > 0x7fffffffu) {
@@ -86,6 +112,15 @@ void launch_on(cudaStream_t stream, dim3 grid, dim3 block, size_t smem,
   }
   if (smem > SIM_SMEM_OPTIN) {
     fail_with(cudaErrorInvalidValue);
+    return;
+  }
+  if (profiling()) {
+    std::string name = kernel;
+    enqueue(stream, [=] {
+      auto t0 = std::chrono::steady_clock::now();
+      run(grid, block, smem, body);
+      profile[name] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
     return;
   }
   enqueue(stream, [=] { run(grid, block, smem, body); });
@@ -351,14 +386,14 @@ const char *cublasGetStatusString(cublasStatus_t s) {
   return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
 }
 
-static float ld(const void *p, cudaDataType t, size_t i) {
+static float ld_elem(const void *p, cudaDataType t, size_t i) {
   if (t == CUDA_R_32F)
     return ((const float *)p)[i];
   if (t == CUDA_R_16F)
     return __half2float(((const __half *)p)[i]);
   return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
 }
-static void st(void *p, cudaDataType t, size_t i, float v) {
+static void st_elem(void *p, cudaDataType t, size_t i, float v) {
   if (t == CUDA_R_32F)
     ((float *)p)[i] = v;
   else if (t == CUDA_R_16F)
@@ -381,20 +416,43 @@ static bool gemm_ok(cublasOperation_t ta, cublasOperation_t tb, int m, int n, in
          bt == ct && ok_type(at) && comp == CUBLAS_COMPUTE_32F;
 }
 
+/* the CPU's sgemm (OpenBLAS, or tests/cuda/blas_shim), linked with sdrepl_kernels */
+extern "C" void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+                            const float *A, int lda, const float *B, int ldb, float beta,
+                            float *C, int ldc);
+enum { COL_MAJOR = 102, NO_TRANS = 111, TRANS = 112 };
+
+/* The elements of a column-major matrix of `cols` columns of `rows` in storage of
+ * leading dimension ld, widened to float (the same layout). */
+static std::vector<float> widen(const void *p, cudaDataType t, int rows, int cols, int ld) {
+  std::vector<float> f(cols > 0 ? (size_t)ld * (cols - 1) + rows : 0);
+  for (int j = 0; j < cols; j++)
+    for (int i = 0; i < rows; i++)
+      f[(size_t)j * ld + i] = ld_elem(p, t, (size_t)j * ld + i);
+  return f;
+}
+
+/* C = alpha op(A) op(B) + beta C in float32 (products of 16-bit values are exact in it,
+ * as on the tensor cores), C rounded once to its type; C not read when beta is 0. */
 static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
                  const void *A, int lda, const void *B, int ldb, float beta, void *C, int ldc,
                  cudaDataType t) {
+  if (m == 0 || n == 0)
+    return;
+  std::vector<float> a = widen(A, t, ta == CUBLAS_OP_N ? m : k, ta == CUBLAS_OP_N ? k : m, lda);
+  std::vector<float> b = widen(B, t, tb == CUBLAS_OP_N ? k : n, tb == CUBLAS_OP_N ? n : k, ldb);
+  std::vector<float> c = beta == 0.0f ? std::vector<float>((size_t)ldc * (n - 1) + m, 0.0f)
+                                      : widen(C, t, m, n, ldc);
+  if (k > 0)
+    cblas_sgemm(COL_MAJOR, ta == CUBLAS_OP_N ? NO_TRANS : TRANS,
+                tb == CUBLAS_OP_N ? NO_TRANS : TRANS, m, n, k, alpha, a.data(), lda, b.data(),
+                ldb, beta, c.data(), ldc);
+  else
+    for (auto &x : c)
+      x *= beta;
   for (int j = 0; j < n; j++)
-    for (int i = 0; i < m; i++) {
-      float s = 0.0f;
-      for (int l = 0; l < k; l++) {
-        float a = ld(A, t, ta == CUBLAS_OP_N ? (size_t)i + (size_t)l * lda : (size_t)l + (size_t)i * lda);
-        float b = ld(B, t, tb == CUBLAS_OP_N ? (size_t)l + (size_t)j * ldb : (size_t)j + (size_t)l * ldb);
-        s += a * b;
-      }
-      const size_t c = (size_t)i + (size_t)j * ldc;
-      st(C, t, c, beta == 0.0f ? alpha * s : alpha * s + beta * ld(C, t, c));
-    }
+    for (int i = 0; i < m; i++)
+      st_elem(C, t, (size_t)j * ldc + i, c[(size_t)j * ldc + i]);
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
