@@ -43,38 +43,38 @@ inline float wf(float x) { return x; }
 inline float wf(__half x) { return __half2float(x); }
 inline float wf(__nv_bfloat16 x) { return __bfloat162float(x); }
 
-template <typename Use, typename T, typename L>
-void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned ldm) {
+/* A tile's element (r, c) at p, rows ldm apart (by_cols: columns). */
+template <typename T> inline T &at(T *p, unsigned ldm, bool by_cols, int r, int c) {
+  return by_cols ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
+}
+
+/* The collective around a fragment's load or store: lane 0 moves the tile. */
+template <typename T, typename F> void collective(const T *p, unsigned ldm, F move) {
   check_ptr(p, ldm, sizeof(T));
   simt::warp_sync();
-  const bool by_cols = __is_same(L, col_major);
   if (simt::lane() == 0)
     for (int r = 0; r < 16; r++)
       for (int c = 0; c < 16; c++)
-        f.v[r][c] = wf(by_cols ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c]);
+        move(r, c);
   simt::warp_sync();
+}
+
+template <typename Use, typename T, typename L>
+void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned ldm) {
+  const bool by_cols = __is_same(L, col_major);
+  collective(p, ldm, [&](int r, int c) { f.v[r][c] = wf(at(p, ldm, by_cols, r, c)); });
 }
 
 inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float> &f, const float *p,
                              unsigned ldm, layout_t layout) {
-  check_ptr(p, ldm, sizeof(float));
-  simt::warp_sync();
-  if (simt::lane() == 0)
-    for (int r = 0; r < 16; r++)
-      for (int c = 0; c < 16; c++)
-        f.v[r][c] = layout == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
-  simt::warp_sync();
+  const bool by_cols = layout == mem_col_major;
+  collective(p, ldm, [&](int r, int c) { f.v[r][c] = at(p, ldm, by_cols, r, c); });
 }
 
 inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f,
                               unsigned ldm, layout_t layout) {
-  check_ptr(p, ldm, sizeof(float));
-  simt::warp_sync();
-  if (simt::lane() == 0)
-    for (int r = 0; r < 16; r++)
-      for (int c = 0; c < 16; c++)
-        (layout == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c]) = f.v[r][c];
-  simt::warp_sync();
+  const bool by_cols = layout == mem_col_major;
+  collective(p, ldm, [&](int r, int c) { at(p, ldm, by_cols, r, c) = f.v[r][c]; });
 }
 
 template <typename Use, typename T, typename L>

@@ -455,18 +455,6 @@ static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k
       st_elem(C, t, (size_t)j * ldc + i, c[(size_t)j * ldc + i]);
 }
 
-cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
-                            int n, int k, const void *alpha, const void *A, cudaDataType at,
-                            int lda, const void *B, cudaDataType bt, int ldb, const void *beta,
-                            void *C, cudaDataType ct, int ldc, cublasComputeType_t comp,
-                            cublasGemmAlgo_t algo) {
-  if (!gemm_ok(ta, tb, m, n, k, lda, ldb, ldc, at, bt, ct, comp))
-    return CUBLAS_STATUS_INVALID_VALUE;
-  const float al = *(const float *)alpha, be = *(const float *)beta;
-  enqueue(h->stream, [=] { gemm(ta, tb, m, n, k, al, A, lda, B, ldb, be, C, ldc, at); });
-  return CUBLAS_STATUS_SUCCESS;
-}
-
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta,
                                           cublasOperation_t tb, int m, int n, int k,
                                           const void *alpha, const void *A, cudaDataType at,
@@ -485,4 +473,13 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
            ldc, at);
   });
   return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                            int n, int k, const void *alpha, const void *A, cudaDataType at,
+                            int lda, const void *B, cudaDataType bt, int ldb, const void *beta,
+                            void *C, cudaDataType ct, int ldc, cublasComputeType_t comp,
+                            cublasGemmAlgo_t algo) {
+  return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta,
+                                    C, ct, ldc, 0, 1, comp, algo);
 }

@@ -73,27 +73,18 @@ template <typename T> void mma_m16n8k16(float *d, const uint32_t *a, uint32_t b0
 
 } // namespace simt
 
-template <typename T> struct mma_traits;
-template <> struct mma_traits<__half> {
+/* pack: two floats rounded to T (nearest even), lo in the low half; mma: the simulated
+ * instruction above */
+template <typename T> struct mma_traits {
   static uint32_t pack(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    uint32_t r;
-    memcpy(&r, &h, 4);
-    return r;
+    T l = (T)lo, h = (T)hi; /* __float2half_rn / __float2bfloat16_rn */
+    uint16_t lb, hb;
+    memcpy(&lb, &l, 2);
+    memcpy(&hb, &h, 2);
+    return (uint32_t)lb | (uint32_t)hb << 16;
   }
   static void mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1) {
-    simt::mma_m16n8k16<__half>(d, a, b0, b1);
-  }
-};
-template <> struct mma_traits<__nv_bfloat16> {
-  static uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    uint32_t r;
-    memcpy(&r, &h, 4);
-    return r;
-  }
-  static void mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1) {
-    simt::mma_m16n8k16<__nv_bfloat16>(d, a, b0, b1);
+    simt::mma_m16n8k16<T>(d, a, b0, b1);
   }
 };
 
