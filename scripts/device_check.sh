@@ -48,6 +48,7 @@ cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 bdir=${SDREPL_DEVICE_BUILD_DIR:-$root/build-device}
 out=${OUT:-$bdir/out}
+[ -n "${OUT:-}" ] || rm -rf "$out" # a run's logs only: no table left from an earlier one
 mkdir -p "$out"
 start=$(date +%s)
 budget=${SDREPL_DEVICE_BUDGET:-530}
