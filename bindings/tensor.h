@@ -39,10 +39,10 @@ lsdr_tensor *lsdr_push_view(lua_State *L, const lsdr_tensor *of, sdr_tensor view
 /* The backend of this Lua state for a device ("cpu", "cuda"); raises a Lua
  * error saying why when the device is not available. */
 sdr_backend *lsdr_backend(lua_State *L, sdr_device device);
-/* Parses "cpu", "cuda", "cuda:0"; -1 if not a device name. */
 /* Pushes a device as torch prints one: "cpu" or "cuda:0" (a tensor's, a model's or a
  * pipeline's .device). */
 void lsdr_push_device(lua_State *L, sdr_device d);
+/* Parses "cpu", "cuda", "cuda:0"; -1 if not a device name. */
 int lsdr_parse_device(const char *s);
 
 /* torch.float16 and friends: pushes the dtype object; reads one (or a name) back. */

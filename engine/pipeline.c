@@ -352,37 +352,33 @@ static int unet_direct(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
   return rc;
 }
 
-/* Records the call and replays it; on failure keeps the first error in s->error
- * (not the capture's "it broke" that follows it) and returns -1. */
+/* The first failure's message: later ones (a broken capture after a refused op) say less. */
+static int keep_first_error(unet_stepper *s) {
+  if (!s->error[0])
+    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
+  return -1;
+}
+
+/* Records the call and replays it; -1 with the first error in s->error on failure. */
 static int unet_record(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
                        const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
   sdr_arena *a = &p->arena;
-  int rc = sdr_arena_reserve(a, s->need);
-  if (rc != 0) {
-    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
-    return rc;
-  }
+  if (sdr_arena_reserve(a, s->need) != 0)
+    return keep_first_error(s);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
-  if ((rc = sdr_graph_begin(p->be)) == 0) {
-    rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
-    if (rc != 0)
-      snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
-    sdr_graph *g = sdr_graph_end(p->be); /* ended whatever happened, so the backend goes on */
-    if (rc == 0 && !g) {
-      snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
-      rc = -1;
-    }
-    if (rc != 0)
-      sdr_graph_destroy(p->be, g);
-    else
-      s->graph = g;
-  } else {
-    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
-  }
+  if (sdr_graph_begin(p->be) != 0)
+    return keep_first_error(s);
+  int rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
+  if (rc != 0)
+    keep_first_error(s);
+  sdr_graph *g = sdr_graph_end(p->be); /* ended whatever happened, so the backend goes on */
   sdr_arena_release(a, mark);
-  if (rc == 0 && (rc = sdr_graph_replay(p->be, s->graph)) != 0)
-    snprintf(s->error, sizeof s->error, "%s", sdr_last_error());
-  return rc;
+  if (rc != 0 || !g) {
+    sdr_graph_destroy(p->be, g);
+    return keep_first_error(s);
+  }
+  s->graph = g;
+  return sdr_graph_replay(p->be, g) != 0 ? keep_first_error(s) : 0;
 }
 
 static int unet_step(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
