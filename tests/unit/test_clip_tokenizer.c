@@ -245,17 +245,22 @@ static int write_json(const char *path, const cJSON *v) {
   return 0;
 }
 
-static void test_sd2(const cJSON *sd2) {
-  char dir[] = "/tmp/sdrepl-tok-XXXXXX", path[PATH_MAX], src[PATH_MAX];
-  CHECK(mkdtemp(dir) != NULL);
-  const char *links[] = {"vocab.json", "merges.txt"};
+/* Links two files of the clip-vit-large-patch14 fixture into dir. */
+static void link_fixtures(const char *dir, const char *a, const char *b) {
+  const char *names[] = {a, b};
+  char path[PATH_MAX], src[PATH_MAX], abs[PATH_MAX];
   for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, links[i]);
-    snprintf(src, sizeof src, "%s/clip-vit-large-patch14/%s", fixtures, links[i]);
-    char abs[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    snprintf(src, sizeof src, "%s/clip-vit-large-patch14/%s", fixtures, names[i]);
     CHECK(realpath(src, abs) != NULL);
     CHECK(symlink(abs, path) == 0);
   }
+}
+
+static void test_sd2(const cJSON *sd2) {
+  char dir[] = "/tmp/sdrepl-tok-XXXXXX", path[PATH_MAX];
+  CHECK(mkdtemp(dir) != NULL);
+  link_fixtures(dir, "vocab.json", "merges.txt");
   snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
   CHECK(write_json(path, cJSON_GetObjectItemCaseSensitive(sd2, "config")) == 0);
   snprintf(path, sizeof path, "%s/special_tokens_map.json", dir);
@@ -367,13 +372,7 @@ static void test_tokenizer_json(const cJSON *cases) {
   cJSON_Delete(root);
   sdr_json_free(&vocab);
   const char *links[] = {"tokenizer_config.json", "special_tokens_map.json"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, links[i]);
-    snprintf(src, sizeof src, "%s/clip-vit-large-patch14/%s", fixtures, links[i]);
-    char abs[PATH_MAX];
-    CHECK(realpath(src, abs) != NULL);
-    CHECK(symlink(abs, path) == 0);
-  }
+  link_fixtures(dir, links[0], links[1]);
   sdr_clip_tokenizer *tok = sdr_clip_tokenizer_load(dir);
   if (!tok)
     fprintf(stderr, "loading tokenizer.json: %s\n", sdr_last_error());
