@@ -3,7 +3,7 @@
  *
  * Compiled as plain C++ with this header first (-include simt.h): __global__ and
  * __device__ functions become ordinary ones; a launch runs the blocks one after
- * another, each block's threads as fibers (ucontext) switched only at barriers,
+ * another, each block's threads as fibers (simt.cpp) switched only at barriers,
  * so every thread runs its own copy of the kernel's code with its own registers.
  * __syncthreads waits for the block, __syncwarp and the warp-collective operations
  * (shuffles; mma.sync, ldmatrix and WMMA in the headers beside this one) for the
