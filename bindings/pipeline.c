@@ -199,40 +199,106 @@ static int read_strings(lua_State *L, int idx, const char *what, const char ***o
 
 typedef struct step_ctx {
   lua_State *L;
-  int pipe_idx, fn_idx;
+  int pipe_idx;
+  int fn_idx;                   /* callback_on_step_end, or 0 */
+  int legacy_idx, legacy_every; /* callback and callback_steps, or 0 */
   char error[512];
 } step_ctx;
 
-/* callback_on_step_end(pipe, i, t, {latents = Tensor}) -> nil or {latents = Tensor} */
+/* A float32 copy of the latents, pushed as a Lua tensor on their device. */
+static lsdr_tensor *push_latents(lua_State *L, sdr_backend *be, const sdr_tensor *latents) {
+  lsdr_tensor *copy = lsdr_push_new_tensor(L, be, SDR_F32, latents->ndim, latents->shape);
+  if (sdr_affine(be, &copy->t, latents, 1.0f, 0.0f) != 0)
+    return NULL;
+  return copy;
+}
+
+/* latents = the tensor a callback handed back: from its device or from the host. */
+static int take_latents(sdr_backend *be, sdr_tensor *latents, const sdr_tensor *back) {
+  if (back->device == latents->device)
+    return sdr_affine(be, latents, back, 1.0f, 0.0f);
+  if (back->device == SDR_DEVICE_CPU)
+    return sdr_upload(be, latents->data, back->data, sdr_tensor_nbytes(latents));
+  return sdr_fail("the latents it returns are on %s, the pipeline on %s",
+                  sdr_device_name(back->device), sdr_device_name(latents->device));
+}
+
+/* The run stops with who's error: the Lua error at the top after a failed call
+ * (lua_error = 1), else the engine's. */
+static int step_failed(step_ctx *c, int top, const char *who, int lua_error) {
+  lua_State *L = c->L;
+  const char *msg = !lua_error                       ? sdr_last_error()
+                    : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                     : luaL_typename(L, -1);
+  snprintf(c->error, sizeof c->error, "%s: %s", who, msg);
+  lua_settop(L, top);
+  return sdr_fail("%s", c->error);
+}
+
+/* After each step, as diffusers' loop: callback_on_step_end(pipe, i, t, {latents = Tensor})
+ * -> nil or {latents = Tensor}; then the older callback(i, t, latents) every
+ * callback_steps steps (a copy: Lua tensors have no in-place operations). */
 static int on_step(void *ud, int step, double t, sdr_tensor *latents) {
   step_ctx *c = ud;
   lua_State *L = c->L;
   int top = lua_gettop(L);
-  lua_pushvalue(L, c->fn_idx);
-  lua_pushvalue(L, c->pipe_idx);
-  lua_pushinteger(L, step);
-  lua_pushnumber(L, t);
-  lua_createtable(L, 0, 1);
   sdr_backend *be = lsdr_backend(L, latents->device);
-  lsdr_tensor *copy = lsdr_push_new_tensor(L, be, SDR_F32, latents->ndim, latents->shape);
-  sdr_download(be, copy->t.data, latents->data, sdr_tensor_nbytes(latents));
-  lua_setfield(L, -2, "latents");
-  if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
-    snprintf(c->error, sizeof c->error, "callback_on_step_end: %s", lua_tostring(L, -1));
-    lua_settop(L, top);
-    return sdr_fail("%s", c->error);
-  }
-  if (lua_istable(L, -1) && lua_getfield(L, -1, "latents") != LUA_TNIL) {
-    lsdr_tensor *back = lsdr_to_tensor(L, -1);
-    if (!back || back->t.dtype != SDR_F32 || !sdr_tensor_same_shape(&back->t, latents)) {
-      lua_settop(L, top);
-      return sdr_fail("callback_on_step_end: the latents it returns must be a float32 tensor of "
-                      "the same shape");
+  if (c->fn_idx) {
+    lua_pushvalue(L, c->fn_idx);
+    lua_pushvalue(L, c->pipe_idx);
+    lua_pushinteger(L, step);
+    lua_pushnumber(L, t);
+    lua_createtable(L, 0, 1);
+    if (!push_latents(L, be, latents))
+      return step_failed(c, top, "callback_on_step_end", 0);
+    lua_setfield(L, -2, "latents");
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK)
+      return step_failed(c, top, "callback_on_step_end", 1);
+    if (lua_istable(L, -1) && lua_getfield(L, -1, "latents") != LUA_TNIL) {
+      lsdr_tensor *back = lsdr_to_tensor(L, -1);
+      if (!back || back->t.dtype != SDR_F32 || !sdr_tensor_same_shape(&back->t, latents)) {
+        lua_settop(L, top);
+        return sdr_fail("callback_on_step_end: the latents it returns must be a float32 tensor "
+                        "of the same shape");
+      }
+      if (take_latents(be, latents, &back->t) != 0)
+        return step_failed(c, top, "callback_on_step_end", 0);
     }
-    sdr_upload(be, latents->data, back->t.data, sdr_tensor_nbytes(latents));
+    lua_settop(L, top);
   }
-  lua_settop(L, top);
+  if (c->legacy_idx && step % c->legacy_every == 0) {
+    lua_pushvalue(L, c->legacy_idx);
+    lua_pushinteger(L, step); /* step_idx: i // scheduler.order, and every order is 1 */
+    lua_pushnumber(L, t);
+    if (!push_latents(L, be, latents))
+      return step_failed(c, top, "callback", 0);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK)
+      return step_failed(c, top, "callback", 1);
+    lua_settop(L, top);
+  }
   return 0;
+}
+
+/* A tensor option's values as host float32, kept alive on the stack: a tensor made on
+ * the GPU (as a notebook makes latents or embeddings there) is read back once. */
+static const float *host_floats(lua_State *L, int opts, const char *name, int ndim,
+                                int64_t *shape) {
+  lua_getfield(L, opts, name);
+  lsdr_tensor *t = lsdr_to_tensor(L, -1);
+  if (!t)
+    lsdr_error(L, "option '%s': a Tensor expected, got %s", name, luaL_typename(L, -1));
+  if (t->t.ndim != ndim)
+    lsdr_error(L, "option '%s': a %d-dimensional tensor expected, got %d dimensions", name, ndim,
+               t->t.ndim);
+  t = lsdr_push_float32(L, lua_gettop(L));
+  memcpy(shape, t->t.shape, (size_t)ndim * sizeof *shape);
+  if (t->t.device == SDR_DEVICE_CPU)
+    return t->t.data;
+  size_t bytes = sdr_tensor_nbytes(&t->t);
+  float *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+  if (sdr_download(t->storage->be, host, t->t.data, bytes) != 0)
+    lsdr_engine_error(L);
+  return host;
 }
 
 /* A1111's "parameters" text, which image viewers and web UIs read. */
@@ -285,6 +351,7 @@ static int pipe_call(lua_State *L) {
   const int opts = 2;
   sdr_generate g;
   memset(&g, 0, sizeof g);
+  int64_t latents_shape[4];
 
   /* The parts live in Lua objects: a closed or replaced one is noticed here. */
   push_parts(L, 1);
@@ -299,16 +366,32 @@ static int pipe_call(lua_State *L) {
   if (!p->scheduler)
     return lsdr_error(L, "pipe.scheduler is not a scheduler");
 
+  /* prompt, or prompt_embeds (the engine says which when both or neither are given) */
+  const char **prompts = NULL, **negs = NULL;
+  int prompt_is_list = 0;
+  lua_getfield(L, opts, "prompt_embeds");
+  int has_embeds = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (has_embeds) {
+    g.prompt_embeds = host_floats(L, opts, "prompt_embeds", 3, g.prompt_embeds_shape);
+    g.nprompts = (int)g.prompt_embeds_shape[0];
+  }
   lua_getfield(L, opts, "prompt");
-  if (lua_isnil(L, -1))
-    return lsdr_error(L, "option 'prompt' is required (a string or a list of strings)");
-  const char **prompts, **negs = NULL;
-  g.nprompts = read_strings(L, lua_gettop(L) - 0, "prompt", &prompts);
-  g.prompts = prompts;
-  int prompt_is_list = lua_istable(L, -2);
+  if (!lua_isnil(L, -1)) {
+    g.nprompts = read_strings(L, lua_gettop(L) - 0, "prompt", &prompts);
+    g.prompts = prompts;
+    prompt_is_list = lua_istable(L, -2);
+  } else if (!has_embeds) {
+    return lsdr_error(L, "option 'prompt' is required (a string or a list of strings), or "
+                         "'prompt_embeds'");
+  }
+  lua_getfield(L, opts, "negative_prompt_embeds");
+  if (!lua_isnil(L, -1))
+    g.negative_prompt_embeds =
+        host_floats(L, opts, "negative_prompt_embeds", 3, g.negative_embeds_shape);
   lua_getfield(L, opts, "negative_prompt");
   if (!lua_isnil(L, -1)) {
-    if (prompt_is_list != lua_istable(L, -1))
+    if (prompts && prompt_is_list != lua_istable(L, -1))
       return lsdr_error(L,
                         "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
                         luaL_typename(L, -1), prompt_is_list ? "table" : "string");
@@ -319,8 +402,12 @@ static int pipe_call(lua_State *L) {
   g.guidance_scale = (float)get_num(L, opts, "guidance_scale");
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
-  if (get_num(L, opts, "guidance_rescale") != 0)
-    return lsdr_error(L, "option 'guidance_rescale': only 0 is supported so far");
+  g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
+  if (pp->img2img && g.guidance_rescale != 0) {
+    /* diffusers' img2img takes it into **kwargs and never uses it: the same pictures */
+    fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n", LSDR_I2I);
+    g.guidance_rescale = 0;
+  }
   lua_getfield(L, opts, "clip_skip");
   g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -351,19 +438,8 @@ static int pipe_call(lua_State *L) {
     if (g.height < 0 || g.width < 0)
       return lsdr_error(L, "height and width must be positive");
     lua_getfield(L, opts, "latents");
-    if (!lua_isnil(L, -1)) {
-      lsdr_tensor *lt = lsdr_push_float32(L, lua_gettop(L));
-      if (lt->t.device == SDR_DEVICE_CPU) {
-        g.latents = lt->t.data;
-      } else { /* latents made on the GPU, as a notebook makes them: read back once */
-        size_t bytes = sdr_tensor_nbytes(&lt->t);
-        float *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
-        if (sdr_download(lt->storage->be, host, lt->t.data, bytes) != 0)
-          return lsdr_engine_error(L);
-        g.latents = host;
-      }
-      /* checked against the shape the run makes, below */
-    }
+    if (!lua_isnil(L, -1)) /* checked against the shape the run makes, below */
+      g.latents = host_floats(L, opts, "latents", 4, latents_shape);
   }
 
   /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
@@ -413,25 +489,30 @@ static int pipe_call(lua_State *L) {
 
   step_ctx ctx = {.L = L, .pipe_idx = 1};
   lua_getfield(L, opts, "callback_on_step_end");
-  if (!lua_isnil(L, -1)) {
+  if (!lua_isnil(L, -1))
     ctx.fn_idx = lua_gettop(L);
+  lua_getfield(L, opts, "callback_steps");
+  if (!lua_isnil(L, -1) && lua_tointeger(L, -1) <= 0)
+    return lsdr_error(L, "`callback_steps` has to be a positive integer but is %I",
+                      (lua_Integer)lua_tointeger(L, -1));
+  ctx.legacy_every = lua_isnil(L, -1) ? 1 : (int)lua_tointeger(L, -1);
+  lua_getfield(L, opts, "callback");
+  if (!lua_isnil(L, -1))
+    ctx.legacy_idx = lua_gettop(L);
+  if (ctx.fn_idx || ctx.legacy_idx) {
     g.on_step = on_step;
     g.on_step_ud = &ctx;
   }
 
   if (g.latents) {
-    lua_getfield(L, opts, "latents");
-    lsdr_tensor *lt = lsdr_to_tensor(L, -1);
     const int f = sdr_vae_scale_factor(&p->vae), size = sdr_pipeline_default_size(p);
     int h = (g.height ? g.height : size) / f, w = (g.width ? g.width : size) / f;
     int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, p->unet.cfg.in_channels, h,
                        w};
-    sdr_tensor shape = sdr_tensor_view(NULL, SDR_F32, SDR_DEVICE_CPU, 4, want);
-    if (!sdr_tensor_same_shape(&lt->t, &shape))
+    if (memcmp(want, latents_shape, sizeof want) != 0)
       return lsdr_error(L, "option 'latents': shape (%I, %I, %I, %I) expected",
                         (lua_Integer)want[0], (lua_Integer)want[1], (lua_Integer)want[2],
                         (lua_Integer)want[3]);
-    lua_pop(L, 1);
   }
 
   sdr_generated out;
@@ -486,8 +567,8 @@ static int pipe_call(lua_State *L) {
       long long seed = g.ngenerators > 1 ? (long long)gens[b]->seed : seed0;
       luaL_Buffer buf;
       luaL_buffinit(L, &buf);
-      describe(&buf, g.prompts[pi], negs ? negs[pi] : NULL, g.num_inference_steps, sampler,
-               g.guidance_scale, seed, W, H, model, g.strength, pp->img2img);
+      describe(&buf, prompts ? prompts[pi] : "", negs ? negs[pi] : NULL, g.num_inference_steps,
+               sampler, g.guidance_scale, seed, W, H, model, g.strength, pp->img2img);
       luaL_pushresult(&buf);
       sdr_image_set_parameters(imgs[b], lua_tostring(L, -1));
       lua_pop(L, 1);
@@ -627,8 +708,12 @@ static int pipe_tostring(lua_State *L) {
       {"return_dict", "boolean", "true"},                                                          \
       {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"}, \
       {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},           \
+      {"callback", "function", "nil", "the older hook: f(i, t, latents)"},                         \
+      {"callback_steps", "integer", "1", "how often callback is called"},                          \
       {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},          \
-      {"guidance_rescale", "number", "0.0"}, {                                                     \
+      {"guidance_rescale", "number", "0.0", "txt2img: rescale_noise_cfg's fraction"},              \
+      {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},               \
+      {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"}, { \
     "cross_attention_kwargs", "table", "nil"                                                       \
   }
 

@@ -166,15 +166,15 @@ static int tokenize(const sdr_clip_tokenizer *tok, const char *const *texts, int
   return 0;
 }
 
-/* text_encoder(ids) for n texts -> embeds (n, T, D) on the backend; with clip_skip,
- * hidden_states[-(clip_skip + 1)] through the final layer norm (encode_prompt). */
-static int encode_texts(sdr_pipeline *p, const char *const *texts, int n, int clip_skip,
+/* text_encoder(ids) for n texts padded to T tokens -> embeds (n, T, D) on the backend;
+ * with clip_skip, hidden_states[-(clip_skip + 1)] through the final layer norm
+ * (encode_prompt). */
+static int encode_texts(sdr_pipeline *p, const char *const *texts, int n, int T, int clip_skip,
                         sdr_tensor *embeds) {
-  const int T = sdr_clip_tokenizer_model_max_length(p->tokenizer);
   const sdr_clip_text_config *c = &p->text_encoder.cfg;
   if (T > c->max_position_embeddings)
-    return sdr_fail("the tokenizer's model_max_length %d exceeds the text encoder's %d positions",
-                    T, c->max_position_embeddings);
+    return sdr_fail("%d tokens per text exceed the text encoder's %d positions", T,
+                    c->max_position_embeddings);
   int64_t *host = malloc((size_t)n * T * sizeof *host);
   if (!host)
     return sdr_fail("out of memory");
@@ -218,6 +218,28 @@ done:
   return rc;
 }
 
+/* n prompts' embeddings (n, T, D) as host rows: given ones copied, texts encoded. */
+static int prompt_rows(sdr_pipeline *p, const char *const *texts, const float *given, int n, int T,
+                       int D, int clip_skip, char *rows) {
+  const size_t bytes = (size_t)n * T * D * sizeof(float);
+  if (given) {
+    memcpy(rows, given, bytes);
+    return 0;
+  }
+  if (p->text_encoder.cfg.hidden_size != D) /* only when mixed with given embeddings */
+    return sdr_fail("the text encoder makes embeddings %d wide, prompt_embeds are %d wide",
+                    p->text_encoder.cfg.hidden_size, D);
+  sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
+  sdr_tensor embeds;
+  int rc = sdr_arena_tensor(&p->arena, &embeds, SDR_F32, 3, (int64_t[]){n, T, D});
+  if (rc == 0)
+    rc = encode_texts(p, texts, n, T, clip_skip, &embeds);
+  if (rc == 0)
+    rc = sdr_download(p->be, rows, embeds.data, bytes);
+  sdr_arena_release(&p->arena, mark);
+  return rc;
+}
+
 /* ---- random draws -------------------------------------------------------------- */
 
 /* randn_tensor: one draw of the whole shape from one generator, or one draw of
@@ -229,7 +251,43 @@ static int draw(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *out) {
 
 /* ---- checks ------------------------------------------------------------------- */
 
+/* check_inputs' rules for prompt_embeds and negative_prompt_embeds; T is the
+ * tokenizer's length, which negative embeddings given with text prompts must have. */
+static int check_embeds(const sdr_pipeline *p, const sdr_generate *g, int T) {
+  const int64_t *ps = g->prompt_embeds_shape, *ns = g->negative_embeds_shape;
+  if (g->prompts && g->prompt_embeds)
+    return sdr_fail("Cannot forward both `prompt` and `prompt_embeds`. Please make sure to only "
+                    "forward one of the two.");
+  if (!g->prompts && !g->prompt_embeds)
+    return sdr_fail("Provide either `prompt` or `prompt_embeds`. Cannot leave both `prompt` and "
+                    "`prompt_embeds` undefined.");
+  if (g->negative_prompts && g->negative_prompt_embeds)
+    return sdr_fail("Cannot forward both `negative_prompt` and `negative_prompt_embeds`. Please "
+                    "make sure to only forward one of the two.");
+  const int D = p->unet.cfg.cross_attention_dim[0];
+  if (g->prompt_embeds && (ps[0] != g->nprompts || ps[1] < 1 || ps[1] > 65536 || ps[2] != D))
+    return sdr_fail("prompt_embeds: shape (batch, tokens, %d) expected (the UNet's "
+                    "cross_attention_dim), got (%lld, %lld, %lld)",
+                    D, (long long)ps[0], (long long)ps[1], (long long)ps[2]);
+  if (!g->negative_prompt_embeds)
+    return 0;
+  if (g->prompt_embeds && memcmp(ps, ns, sizeof g->prompt_embeds_shape) != 0)
+    return sdr_fail("`prompt_embeds` and `negative_prompt_embeds` must have the same shape when "
+                    "passed directly, but got: `prompt_embeds` (%lld, %lld, %lld) != "
+                    "`negative_prompt_embeds` (%lld, %lld, %lld).",
+                    (long long)ps[0], (long long)ps[1], (long long)ps[2], (long long)ns[0],
+                    (long long)ns[1], (long long)ns[2]);
+  const int hidden = p->text_encoder.cfg.hidden_size;
+  if (!g->prompt_embeds && (ns[0] != g->nprompts || ns[1] != T || ns[2] != hidden))
+    return sdr_fail("negative_prompt_embeds: shape (%d, %d, %d) expected, one per prompt as the "
+                    "text encoder makes them, got (%lld, %lld, %lld)",
+                    g->nprompts, T, hidden, (long long)ns[0], (long long)ns[1], (long long)ns[2]);
+  return 0;
+}
+
 static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height, int width) {
+  if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(p->tokenizer)) != 0)
+    return -1;
   if (g->nprompts < 1)
     return sdr_fail("prompt: at least one prompt is needed");
   if (height % 8 || width % 8)
@@ -342,7 +400,8 @@ typedef struct unet_stepper {
 } unet_stepper;
 
 static int unet_direct(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
-                       const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
+                       const sdr_tensor *scaled, const sdr_tensor *tvec,
+                       const sdr_tensor *context) {
   sdr_arena *a = &p->arena;
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_arena_watch(a);
@@ -361,7 +420,8 @@ static int keep_first_error(unet_stepper *s) {
 
 /* Records the call and replays it; -1 with the first error in s->error on failure. */
 static int unet_record(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
-                       const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
+                       const sdr_tensor *scaled, const sdr_tensor *tvec,
+                       const sdr_tensor *context) {
   sdr_arena *a = &p->arena;
   if (sdr_arena_reserve(a, s->need) != 0)
     return keep_first_error(s);
@@ -406,6 +466,44 @@ static int unet_step(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
   return rc;
 }
 
+/* rescale_noise_cfg: each image's guided prediction scaled towards the text
+ * prediction's standard deviation (torch's std: unbiased, over all but the batch),
+ * by the fraction r. Two numbers per image, so they are computed on the host. */
+static int rescale_noise_cfg(sdr_backend *be, sdr_tensor *cfg, const sdr_tensor *text, float r) {
+  const int64_t B = cfg->shape[0], n = sdr_tensor_numel(cfg) / B;
+  float *host = malloc((size_t)(2 * n) * sizeof *host);
+  if (!host)
+    return sdr_fail("out of memory");
+  int rc = 0;
+  for (int64_t b = 0; b < B && rc == 0; b++) {
+    sdr_tensor c1, t1;
+    rc = sdr_tensor_narrow0(&c1, cfg, b, 1);
+    if (rc == 0)
+      rc = sdr_tensor_narrow0(&t1, text, b, 1);
+    if (rc == 0)
+      rc = sdr_download(be, host, c1.data, (size_t)n * sizeof *host);
+    if (rc == 0)
+      rc = sdr_download(be, host + n, t1.data, (size_t)n * sizeof *host);
+    if (rc != 0)
+      break;
+    double std[2];
+    for (int k = 0; k < 2; k++) {
+      const float *x = host + k * n;
+      double mean = 0, ss = 0;
+      for (int64_t i = 0; i < n; i++)
+        mean += x[i];
+      mean /= (double)n;
+      for (int64_t i = 0; i < n; i++)
+        ss += (x[i] - mean) * (x[i] - mean);
+      std[k] = sqrt(ss / (double)(n - 1));
+    }
+    /* r * cfg * (std_text / std_cfg) + (1 - r) * cfg */
+    rc = sdr_affine(be, &c1, &c1, (float)(r * (std[1] / std[0]) + (1.0 - r)), 0.0f);
+  }
+  free(host);
+  return rc;
+}
+
 static int graphs_wanted(const sdr_backend *be) {
   const char *e = getenv("SDREPL_GRAPHS"); /* 0: every step runs its ops (debugging) */
   return sdr_graph_supported(be) && !(e && strcmp(e, "0") == 0);
@@ -446,8 +544,11 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   sdr_arena *a = &p->arena;
   const int B0 = g->nprompts, N = g->num_images_per_prompt, B = B0 * N;
   const int cfg = g->guidance_scale > 1.0f;
-  const int D = p->text_encoder.cfg.hidden_size;
-  const int T = sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  /* prompt_embeds bring their own length and width (a prompt weighting library's may be
+   * longer than the tokenizer's); text is encoded at the tokenizer's length. */
+  const int T = g->prompt_embeds ? (int)g->prompt_embeds_shape[1]
+                                 : sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  const int D = g->prompt_embeds ? (int)g->prompt_embeds_shape[2] : p->text_encoder.cfg.hidden_size;
   const int L = p->unet.cfg.in_channels, f = sdr_vae_scale_factor(&p->vae);
   const int64_t lh = height / f, lw = width / f;
   const int64_t lat_shape[4] = {B, L, lh, lw};
@@ -457,15 +558,21 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(sdr_arena_reset(a));
 
   /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
-  sdr_tensor pos, neg, context;
+  sdr_tensor context;
   TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(cfg ? 2 : 1) * B, T, D}));
-  TRY(sdr_arena_tensor(a, &pos, SDR_F32, 3, (int64_t[]){B0, T, D}));
-  TRY(encode_texts(p, g->prompts, B0, g->clip_skip, &pos));
   const size_t row = (size_t)T * D * sizeof(float);
+  const size_t total = (size_t)(cfg ? 2 : 1) * B * row;
+  host = malloc(total + (size_t)2 * B0 * row);
+  if (!host) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  char *src_pos = (char *)host + total, *src_neg = src_pos + (size_t)B0 * row;
+  TRY(prompt_rows(p, g->prompts, g->prompt_embeds, B0, T, D, g->clip_skip, src_pos));
   if (cfg) {
     const char **empty = NULL;
     const char *const *negs = g->negative_prompts;
-    if (!negs) {
+    if (!negs && !g->negative_prompt_embeds) {
       empty = calloc((size_t)B0, sizeof *empty);
       if (!empty) {
         sdr_fail("out of memory");
@@ -475,25 +582,15 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
         empty[i] = "";
       negs = empty;
     }
-    TRY(sdr_arena_tensor(a, &neg, SDR_F32, 3, (int64_t[]){B0, T, D}));
-    rc = encode_texts(p, negs, B0, 0, &neg); /* no clip_skip for the negative, as diffusers */
+    /* no clip_skip for the negative, as diffusers */
+    rc = prompt_rows(p, negs, g->negative_prompt_embeds, B0, T, D, 0, src_neg);
     free(empty);
     if (rc != 0)
       goto fail;
     rc = -1;
   }
-  /* Copy rows on the host: repeat(1, N, 1) puts each prompt's N copies together. */
+  /* repeat(1, N, 1) puts each prompt's N copies together */
   {
-    size_t total = (size_t)(cfg ? 2 : 1) * B * row;
-    host = malloc(total + (size_t)2 * B0 * row);
-    if (!host) {
-      sdr_fail("out of memory");
-      goto fail;
-    }
-    char *src_pos = (char *)host + total, *src_neg = src_pos + (size_t)B0 * row;
-    TRY(sdr_download(be, src_pos, pos.data, (size_t)B0 * row));
-    if (cfg)
-      TRY(sdr_download(be, src_neg, neg.data, (size_t)B0 * row));
     char *dst = (char *)host;
     for (int half = 0; half < (cfg ? 2 : 1); half++)
       for (int i = 0; i < B0; i++)
@@ -570,6 +667,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_binary(be, &guided, &tx, &un, SDR_BINARY_SUB));
       TRY(sdr_affine(be, &guided, &guided, g->guidance_scale, 0.0f));
       TRY(sdr_binary(be, &guided, &un, &guided, SDR_BINARY_ADD));
+      if (g->guidance_rescale > 0)
+        TRY(rescale_noise_cfg(be, &guided, &tx, g->guidance_rescale));
       eps = &guided;
     }
     TRY(sdr_scheduler_step_each(p->scheduler, be, a, &prev, eps, t, &latents, g->generators,

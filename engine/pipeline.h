@@ -54,13 +54,19 @@ int sdr_pipeline_default_size(const sdr_pipeline *p);
 typedef int (*sdr_step_callback)(void *ud, int step, double t, sdr_tensor *latents);
 
 typedef struct sdr_generate {
-  const char *const *prompts;
-  int nprompts;
+  const char *const *prompts;          /* NULL when prompt_embeds are given */
+  int nprompts;                        /* the batch: prompts, or prompt_embeds' first dimension */
   const char *const *negative_prompts; /* NULL: "" for each prompt */
   int nnegative;
+  /* encode_prompt's own inputs, host float32, instead of prompts (the text encoder is
+   * not run for them): (nprompts, seq, D) and the same for the negative, or NULL.
+   * The negative embeddings may also go with text prompts (seq: the tokenizer's). */
+  const float *prompt_embeds, *negative_prompt_embeds;
+  int64_t prompt_embeds_shape[3], negative_embeds_shape[3];
   int height, width; /* 0: sdr_pipeline_default_size */
   int num_inference_steps;
-  float guidance_scale; /* <= 1: no classifier-free guidance */
+  float guidance_scale;   /* <= 1: no classifier-free guidance */
+  float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
   float eta;
   float strength;             /* img2img */
@@ -77,7 +83,7 @@ typedef struct sdr_generate {
 typedef struct sdr_generated {
   float *data; /* host float32: images (B, 3, H, W) in [-1, 1], or latents */
   int64_t shape[4];
-  int steps_run; /* UNet evaluations */
+  int steps_run;     /* UNet evaluations */
   int graph_replays; /* of those, replays of a recorded graph (0 where the backend records none) */
   /* "" or why the UNet call could not be recorded as a graph: the run then went on
    * calling it directly, the same pictures, more slowly */

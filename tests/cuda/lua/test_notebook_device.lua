@@ -95,6 +95,15 @@ check.raises("stopped at step 2", function()
   end})
 end)
 check.eq(calls, 2, "the run stopped where the callback raised")
+-- The latents a callback sees are the run's own: handed back as they are, on the device
+-- or from the host, they change nothing.
+local function hand_back(to_host)
+  return run(pipe, {generator = cpu_gen(), callback_on_step_end = function(_, _, _, kw)
+    return {latents = to_host and kw.latents:cpu() or kw.latents}
+  end})
+end
+check.eq((hand_back(false) - on_gpu):abs():max():item(), 0.0, "latents handed back on the device")
+check.eq((hand_back(true) - on_gpu):abs():max():item(), 0.0, "latents handed back from the host")
 local again = run(pipe, {generator = cpu_gen()})
 check.eq((again - on_gpu):abs():max():item(), 0.0, "after an interrupted run, the same picture")
 
