@@ -110,7 +110,7 @@ static int model_properties(lua_State *L) {
 
 static int model_tostring(lua_State *L) {
   lsdr_model_box *b = luaL_checkudata(L, 1, LSDR_CLIP_TEXT_MODEL);
-  if (!b->loaded) {
+  if (!lsdr_model_box_open(b)) {
     lua_pushliteral(L, "<CLIPTextModel (closed)>");
     return 1;
   }

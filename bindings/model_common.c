@@ -79,10 +79,16 @@ void lsdr_model_box_follow(lsdr_model_box *b, sdr_backend *be) {
   b->be = be;
 }
 
+int lsdr_model_box_open(const lsdr_model_box *b) {
+  return b->loaded && (!b->owner_loaded || *b->owner_loaded);
+}
+
 lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname) {
   lsdr_model_box *b = luaL_checkudata(L, idx, tname);
   if (!b->loaded)
     luaL_error(L, "%s: this model was closed", tname);
+  if (b->owner_loaded && !*b->owner_loaded)
+    luaL_error(L, "%s: the pipeline it belongs to was closed", tname);
   return b;
 }
 

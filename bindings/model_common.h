@@ -41,6 +41,7 @@ typedef struct lsdr_model_box {
   int loaded;
   int tiling;                    /* AutoencoderKL:enable_tiling() */
   void (*free_own)(void *model); /* NULL when the model is a pipeline's */
+  const int *owner_loaded;       /* a pipeline's model: whether the pipeline still holds it */
   void *own; /* malloc'd (Lua's userdata memory is only 8-byte aligned), or NULL */
 } lsdr_model_box;
 
@@ -54,7 +55,9 @@ void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_b
 /* A pipeline's model moved to another device (pipe:to): the box's scratch
  * follows it there. */
 void lsdr_model_box_follow(lsdr_model_box *b, sdr_backend *be);
-/* The open box of type tname at idx; a Lua error when closed. */
+/* Whether the box's model can run: not closed, nor its pipeline. */
+int lsdr_model_box_open(const lsdr_model_box *b);
+/* The open box of type tname at idx; a Lua error when it or its pipeline was closed. */
 lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname);
 /* X.from_pretrained(path, opts) for a model type: reads the folder and options
  * (lsdr_pretrained_read), loads with `load` into a new box, pushes it. */

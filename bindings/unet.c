@@ -121,7 +121,7 @@ static int unet_properties(lua_State *L) {
 
 static int unet_tostring(lua_State *L) {
   lsdr_model_box *b = luaL_checkudata(L, 1, LSDR_UNET);
-  if (!b->loaded) {
+  if (!lsdr_model_box_open(b)) {
     lua_pushliteral(L, "<UNet2DConditionModel (closed)>");
     return 1;
   }

@@ -213,7 +213,7 @@ static int vae_properties(lua_State *L) {
 
 static int vae_tostring(lua_State *L) {
   lsdr_model_box *b = luaL_checkudata(L, 1, LSDR_VAE);
-  if (!b->loaded) {
+  if (!lsdr_model_box_open(b)) {
     lua_pushliteral(L, "<AutoencoderKL (closed)>");
     return 1;
   }
