@@ -6,15 +6,15 @@
 
 #include "bindings/clip_text_model.h" // lsdr_open_clip_text_model
 #include "bindings/clip_tokenizer.h"  // lsdr_open_clip_tokenizer
-#include "bindings/download.h" // lsdr_open_download
-#include "bindings/hub.h"      // lsdr_open_hub
-#include "bindings/pipeline.h"  // lsdr_open_pipeline
-#include "bindings/scheduler.h" // lsdr_open_scheduler
-#include "bindings/unet.h"     // lsdr_open_unet
-#include "bindings/vae.h"      // lsdr_open_vae
-#include "bindings/image.h"    // lsdr_open_image, lsdr_open_image_grid
-#include "bindings/lsdr.h"     // lsdr_open_help
-#include "bindings/tensor.h"   // lsdr_open_torch
+#include "bindings/download.h"        // lsdr_open_download
+#include "bindings/hub.h"             // lsdr_open_hub
+#include "bindings/pipeline.h"        // lsdr_open_pipeline, lsdr_open_auto_pipeline
+#include "bindings/scheduler.h"       // lsdr_open_scheduler
+#include "bindings/unet.h"            // lsdr_open_unet
+#include "bindings/vae.h"             // lsdr_open_vae
+#include "bindings/image.h"           // lsdr_open_image, lsdr_open_image_grid
+#include "bindings/lsdr.h"            // lsdr_open_help
+#include "bindings/tensor.h"          // lsdr_open_torch
 
 void lsdr_open_all(lua_State *L) {
   luaL_openlibs(L);
@@ -30,4 +30,5 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_vae(L);
   lsdr_open_scheduler(L);
   lsdr_open_pipeline(L);
+  lsdr_open_auto_pipeline(L);
 }

@@ -17,6 +17,7 @@
 #include "bindings/image.h"           // lsdr_to_image, lsdr_push_image
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
+#include "bindings/pipeline_internal.h"
 #include "bindings/scheduler.h" // lsdr_push_scheduler, lsdr_to_scheduler
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h"
@@ -27,45 +28,70 @@
 #include "engine/pipeline.h"
 #include "engine/single_file.h" // sdr_pipeline_load_single_file_ex, sdr_single_file_options
 
-#define LSDR_T2I "StableDiffusionPipeline"
-#define LSDR_I2I "StableDiffusionImg2ImgPipeline"
-
-typedef struct lsdr_pipe {
-  sdr_pipeline p;
-  int loaded, img2img;
-  int keep_dtype; /* torch_dtype at loading; -1: as stored */
-} lsdr_pipe;
-
-/* The user value holds the Lua objects the pipeline's parts live in:
- * {tokenizer = CLIPTokenizer, scheduler = Scheduler, name = "path", <cached components>}. */
+/* The user value 1 holds the Lua objects the pipeline's parts live in:
+ * {tokenizer = CLIPTokenizer, scheduler = Scheduler, name = "path", <cached components>};
+ * user value 2 the core, which pipelines made by from_pipe share. */
 static void push_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1); }
 
-static lsdr_pipe *check_pipe(lua_State *L, int idx) {
+lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
   lsdr_pipe *p = luaL_testudata(L, idx, LSDR_T2I);
-  if (!p)
-    p = luaL_testudata(L, idx, LSDR_I2I);
+  return p ? p : luaL_testudata(L, idx, LSDR_I2I);
+}
+
+static lsdr_pipe *check_pipe(lua_State *L, int idx) {
+  lsdr_pipe *p = lsdr_test_pipe(L, idx);
   if (!p)
     luaL_typeerror(L, idx, "a Stable Diffusion pipeline");
-  if (!p->loaded)
+  if (!p->core || !p->core->loaded)
     luaL_error(L, "this pipeline was closed");
   return p;
 }
 
+/* The models go when the last open pipeline sharing them is closed or collected. */
+static void core_release(lsdr_pipe_core *c) {
+  if (c->loaded && --c->open_pipes <= 0) {
+    /* The tokenizer and scheduler belong to their Lua objects. */
+    c->p.tokenizer = NULL;
+    c->p.scheduler = NULL;
+    sdr_pipeline_free(&c->p);
+    c->loaded = 0;
+  }
+}
+
 static int pipe_gc(lua_State *L) {
   lsdr_pipe *p = lua_touserdata(L, 1);
-  if (p && p->loaded) {
-    /* The tokenizer and scheduler belong to their Lua objects. */
-    p->p.tokenizer = NULL;
-    p->p.scheduler = NULL;
-    sdr_pipeline_free(&p->p);
-    p->loaded = 0;
+  if (p && p->core) {
+    core_release(p->core);
+    p->core = NULL;
   }
   return 0;
 }
 
+/* Pushes a pipeline of the class; with share (a stack index, or 0), one holding the
+ * same core as the pipeline there, else a new empty core to load into. */
+static lsdr_pipe *new_pipe(lua_State *L, int img2img, int share) {
+  lsdr_pipe *src = share ? check_pipe(L, share) : NULL;
+  share = share ? lua_absindex(L, share) : 0;
+  lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 2);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, img2img ? LSDR_I2I : LSDR_T2I);
+  p->img2img = img2img;
+  if (src) {
+    lua_getiuservalue(L, share, 2);
+    p->core = src->core;
+    p->core->open_pipes++;
+  } else {
+    /* A plain userdata the pipelines keep alive; its models go with the last pipe_gc. */
+    p->core = lua_newuserdatauv(L, sizeof *p->core, 0);
+    memset(p->core, 0, sizeof *p->core);
+  }
+  lua_setiuservalue(L, -2, 2);
+  return p;
+}
+
 /* ---- from_pretrained ------------------------------------------------------------ */
 
-static const lsdr_param from_pretrained_options[] = {
+const lsdr_param lsdr_pipeline_load_options[] = {
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
     {"variant", "string", "nil", "e.g. \"fp16\": load *.fp16.safetensors where present"},
     LSDR_HUB_PARAMS,
@@ -90,22 +116,20 @@ static int read_keep_dtype(lua_State *L, int opts) {
 
 /* After a load into the new pipeline at `self`: the tokenizer and the scheduler
  * become Lua objects the pipeline points into. */
-static void adopt_parts(lua_State *L, int self, lsdr_pipe *p, const char *name, int img2img) {
-  p->loaded = 1;
-  p->img2img = img2img;
+static void adopt_parts(lua_State *L, int self, lsdr_pipe *p, const char *name) {
+  p->core->loaded = 1;
+  p->core->open_pipes = 1;
   lua_newtable(L);
-  lsdr_push_clip_tokenizer(L, p->p.tokenizer, name);
+  lsdr_push_clip_tokenizer(L, p->core->p.tokenizer, name);
   lua_setfield(L, -2, "tokenizer");
-  lsdr_push_scheduler(L, p->p.scheduler);
+  lsdr_push_scheduler(L, p->core->p.scheduler);
   lua_setfield(L, -2, "scheduler");
   lua_pushstring(L, name);
   lua_setfield(L, -2, "name_or_path");
   lua_setiuservalue(L, self, 1);
 }
 
-static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
+int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const char *dir)) {
   const char *path = lua_tostring(L, 1);
   lua_getfield(L, 2, "safety_checker");
   if (lua_toboolean(L, -1))
@@ -119,20 +143,64 @@ static int from_pretrained_as(lua_State *L, const char *cls, int img2img) {
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
+  int img2img = pick(L, dir);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 1);
-  memset(p, 0, sizeof *p);
-  luaL_setmetatable(L, cls);
+  lsdr_pipe *p = new_pipe(L, img2img, 0);
   int self = lua_gettop(L);
-  p->keep_dtype = keep;
-  if (sdr_pipeline_load(&p->p, be, dir, variant, keep) != 0)
+  p->core->keep_dtype = keep;
+  if (sdr_pipeline_load(&p->core->p, be, dir, variant, keep) != 0)
     return lsdr_engine_error(L);
-  adopt_parts(L, self, p, path, img2img);
+  adopt_parts(L, self, p, path);
   return 1;
 }
 
+int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img) {
+  idx = lua_absindex(L, idx);
+  check_pipe(L, idx);
+  /* The components as Lua objects first, so both pipelines hand out the same ones
+   * (pipe.unet == other.unet, as in diffusers). */
+  static const char *const shared[] = {"unet", "vae", "text_encoder"};
+  for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++) {
+    lua_getfield(L, idx, shared[i]);
+    lua_pop(L, 1);
+  }
+  new_pipe(L, img2img, idx);
+  int self = lua_gettop(L);
+  lua_newtable(L);
+  push_parts(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* tokenizer, scheduler, name_or_path and those components */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  lua_setiuservalue(L, self, 1);
+  return 1;
+}
+
+static int pick_t2i(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return 0;
+}
+static int pick_i2i(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return 1;
+}
+
+static int t2i_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_t2i);
+}
+static int i2i_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_i2i);
+}
+
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
-static int from_single_file_as(lua_State *L, const char *cls, int img2img) {
+static int from_single_file_as(lua_State *L, int img2img) {
   lsdr_args(L);
   lsdr_options(L, 2);
   const char *path = lua_tostring(L, 1);
@@ -156,22 +224,17 @@ static int from_single_file_as(lua_State *L, const char *cls, int img2img) {
   lua_pop(L, 6); /* the options table keeps the strings */
   int keep = read_keep_dtype(L, 2);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 1);
-  memset(p, 0, sizeof *p);
-  luaL_setmetatable(L, cls);
+  lsdr_pipe *p = new_pipe(L, img2img, 0);
   int self = lua_gettop(L);
-  p->keep_dtype = keep;
-  if (sdr_pipeline_load_single_file_ex(&p->p, be, path, keep, &so) != 0)
+  p->core->keep_dtype = keep;
+  if (sdr_pipeline_load_single_file_ex(&p->core->p, be, path, keep, &so) != 0)
     return lsdr_engine_error(L);
-  adopt_parts(L, self, p, path, img2img);
+  adopt_parts(L, self, p, path);
   return 1;
 }
 
-static int t2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_T2I, 0); }
-static int i2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_I2I, 1); }
-
-static int t2i_from_pretrained(lua_State *L) { return from_pretrained_as(L, LSDR_T2I, 0); }
-static int i2i_from_pretrained(lua_State *L) { return from_pretrained_as(L, LSDR_I2I, 1); }
+static int t2i_from_single_file(lua_State *L) { return from_single_file_as(L, 0); }
+static int i2i_from_single_file(lua_State *L) { return from_single_file_as(L, 1); }
 
 /* ---- the call ------------------------------------------------------------------- */
 
@@ -347,7 +410,7 @@ static int pipe_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 1);
   lsdr_pipe *pp = check_pipe(L, 1);
-  sdr_pipeline *p = &pp->p;
+  sdr_pipeline *p = &pp->core->p;
   const int opts = 2;
   sdr_generate g;
   memset(&g, 0, sizeof g);
@@ -363,6 +426,8 @@ static int pipe_call(lua_State *L) {
   lua_pop(L, 2);
   if (!p->tokenizer)
     return lsdr_error(L, "the pipeline's tokenizer was closed");
+  p->progress_disable = pp->progress_disable;
+  memcpy(p->progress_desc, pp->progress_desc, sizeof p->progress_desc);
   if (!p->scheduler)
     return lsdr_error(L, "pipe.scheduler is not a scheduler");
 
@@ -594,13 +659,13 @@ static int pipe_to(lua_State *L) {
   if (d < 0)
     return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
   sdr_backend *be = lsdr_backend(L, (sdr_device)d); /* raises when the device is not there */
-  if (be != p->p.be) {
+  if (be != p->core->p.be) {
     /* diffusers keeps weights in float32 unless torch_dtype said otherwise; the
      * CPU can keep them as stored since it widens them as it goes. */
-    int keep = p->keep_dtype;
+    int keep = p->core->keep_dtype;
     if (keep < 0 && d != SDR_DEVICE_CPU)
       keep = SDR_F32;
-    if (sdr_pipeline_to(&p->p, be, keep) != 0)
+    if (sdr_pipeline_to(&p->core->p, be, keep) != 0)
       return engine_error_with_advice(
           L, "loading with {torch_dtype = torch.float16} (half the memory), or the CPU");
   }
@@ -616,14 +681,33 @@ static int pipe_enable_attention_slicing(lua_State *L) {
   return 0;
 }
 
+static int pipe_disable_attention_slicing(lua_State *L) {
+  lsdr_args(L);
+  check_pipe(L, 1);
+  return 0;
+}
+
+/* tqdm's options as diffusers passes them to its bar: the ones our bar has. */
+static int pipe_set_progress_bar_config(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 1);
+  lsdr_pipe *p = check_pipe(L, 1);
+  lua_getfield(L, 2, "disable");
+  p->progress_disable = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "desc");
+  snprintf(p->progress_desc, sizeof p->progress_desc, "%s",
+           lua_isnil(L, -1) ? "" : lua_tostring(L, -1));
+  return 0;
+}
+
 static int pipe_vae_slicing(lua_State *L, int on) {
   lsdr_args(L);
-  check_pipe(L, 1)->p.vae_slicing = on;
+  check_pipe(L, 1)->core->p.vae_slicing = on;
   return 0;
 }
 static int pipe_vae_tiling(lua_State *L, int on) {
   lsdr_args(L);
-  check_pipe(L, 1)->p.vae_tiling = on;
+  check_pipe(L, 1)->core->p.vae_tiling = on;
   return 0;
 }
 static int pipe_enable_vae_tiling(lua_State *L) { return pipe_vae_tiling(L, 1); }
@@ -643,20 +727,32 @@ static int pipe_properties(lua_State *L) {
        strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0))
     return 1;
   lua_pop(L, 1);
-  if (strcmp(k, "unet") == 0)
-    lsdr_push_unet_ref(L, &p->p.unet, 1);
-  else if (strcmp(k, "vae") == 0)
-    lsdr_push_vae_ref(L, &p->p.vae, 1);
-  else if (strcmp(k, "text_encoder") == 0)
-    lsdr_push_clip_text_model_ref(L, &p->p.text_encoder, 1);
-  else if (strcmp(k, "device") == 0) {
-    lsdr_push_device(L, p->p.be->device);
+  if (strcmp(k, "unet") == 0 || strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0) {
+    if (k[0] == 'u')
+      lsdr_push_unet_ref(L, &p->core->p.unet, 1);
+    else if (k[0] == 'v')
+      lsdr_push_vae_ref(L, &p->core->p.vae, 1);
+    else
+      lsdr_push_clip_text_model_ref(L, &p->core->p.text_encoder, 1);
+    /* the core outlives the box (the box keeps this pipeline, which keeps the core) */
+    ((lsdr_model_box *)lua_touserdata(L, -1))->owner_loaded = &p->core->loaded;
+  } else if (strcmp(k, "device") == 0) {
+    lsdr_push_device(L, p->core->p.be->device);
     return 1;
   } else if (strcmp(k, "vae_scale_factor") == 0) {
-    lua_pushinteger(L, sdr_vae_scale_factor(&p->p.vae));
+    lua_pushinteger(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
   } else if (strcmp(k, "name_or_path") == 0) {
     lua_getfield(L, parts, "name_or_path");
+    return 1;
+  } else if (strcmp(k, "components") == 0) {
+    /* diffusers' pipe.components (safety_checker and feature_extractor: nil here) */
+    static const char *const names[] = {"unet", "vae", "text_encoder", "tokenizer", "scheduler"};
+    lua_createtable(L, 0, 5);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+      lua_getfield(L, 1, names[i]);
+      lua_setfield(L, -2, names[i]);
+    }
     return 1;
   } else {
     return 0;
@@ -687,14 +783,14 @@ static int pipe_newindex(lua_State *L) {
 
 static int pipe_tostring(lua_State *L) {
   lsdr_pipe *p = lua_touserdata(L, 1);
-  if (!p->loaded) {
+  if (!p->core || !p->core->loaded) {
     lua_pushliteral(L, "<pipeline (closed)>");
     return 1;
   }
   push_parts(L, 1);
   lua_getfield(L, -1, "name_or_path");
   lua_pushfstring(L, "<%s %s on %s>", p->img2img ? LSDR_I2I : LSDR_T2I, lua_tostring(L, -1),
-                  sdr_device_name(p->p.be->device));
+                  sdr_device_name(p->core->p.be->device));
   return 1;
 }
 
@@ -731,12 +827,26 @@ static const lsdr_param i2i_call_options[] = {
     {"strength", "number", "0.8", "how much to change it, 0 to 1"},
     {0}};
 
+static const lsdr_param progress_bar_options[] = {
+    {"disable", "boolean", "false"}, {"desc", "string", "nil"}, {0}};
+
 #define PIPE_METHODS(CLS)                                                                          \
   {CLS ":to", pipe_to, "Moves the pipeline to a device; returns it.", {{"device", "string"}}},     \
       {CLS ":enable_attention_slicing",                                                            \
        pipe_enable_attention_slicing,                                                              \
        "Accepted for diffusers' sake: attention is computed in slices always.",                    \
        {{"slice_size", "string|integer", "\"auto\""}}},                                            \
+      {CLS ":disable_attention_slicing", pipe_disable_attention_slicing,                           \
+       "Accepted for diffusers' sake, as enable_attention_slicing."},                              \
+      {CLS ":enable_xformers_memory_efficient_attention",                                          \
+       pipe_enable_attention_slicing,                                                              \
+       "Accepted for diffusers' sake: attention here never holds the whole score matrix.",         \
+       {{"attention_op", "any", "nil"}}},                                                          \
+      {CLS ":set_progress_bar_config",                                                             \
+       pipe_set_progress_bar_config,                                                               \
+       "The denoising loop's progress bar: disable = true hides it, desc labels it.",              \
+       {{"opts", "table"}},                                                                        \
+       progress_bar_options},                                                                      \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \
@@ -777,7 +887,7 @@ static const lsdr_func t2i_class[] = {
      t2i_from_pretrained,
      "Loads a pipeline from a diffusers folder or a Hugging Face hub repo id (\"org/name\").",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
-     from_pretrained_options},
+     lsdr_pipeline_load_options},
     {"StableDiffusionPipeline.from_single_file",
      t2i_from_single_file,
      "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt.",
@@ -790,7 +900,7 @@ static const lsdr_func i2i_class[] = {
      i2i_from_pretrained,
      "Loads an image-to-image pipeline from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
-     from_pretrained_options},
+     lsdr_pipeline_load_options},
     {"StableDiffusionImg2ImgPipeline.from_single_file",
      i2i_from_single_file,
      "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt.",
@@ -805,9 +915,9 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_pushcfunction(L, pipe_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_getfield(L, -1, "__fields");
-  static const char *const props[] = {"unet",      "vae",    "text_encoder",     "tokenizer",
-                                      "scheduler", "device", "vae_scale_factor", "name_or_path",
-                                      NULL};
+  static const char *const props[] = {"unet",       "vae",    "text_encoder",     "tokenizer",
+                                      "scheduler",  "device", "vae_scale_factor", "name_or_path",
+                                      "components", NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);

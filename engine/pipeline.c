@@ -41,6 +41,22 @@ static int check_model_index(const char *dir) {
   return rc;
 }
 
+int sdr_pipeline_class_name(const char *dir, char *out, size_t n) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model_index.json", dir);
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  const char *name = NULL;
+  int rc = sdr_json_string(&j, "_class_name", &name);
+  if (rc == 0 && strlen(name) >= n)
+    rc = sdr_fail("%s: \"_class_name\" is too long", path);
+  if (rc == 0)
+    memcpy(out, name, strlen(name) + 1);
+  sdr_json_free(&j);
+  return rc;
+}
+
 /* The variant is passed to a component only when it has files of that variant,
  * as DiffusionPipeline.from_pretrained does. */
 static const char *variant_for(const char *dir, const char *component, const char *variant) {
@@ -645,7 +661,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(sdr_arena_tensor(a, &tvec, SDR_F32, 1, (int64_t[]){in_shape[0]}));
   TRY(sdr_arena_tensor(a, &guided, SDR_F32, 4, lat_shape));
   TRY(sdr_arena_tensor(a, &prev, SDR_F32, 4, lat_shape));
-  sdr_progress_begin("", nsteps, 0);
+  const int bar = !p->progress_disable;
+  if (bar)
+    sdr_progress_begin(p->progress_desc, nsteps, 0);
   for (int i = 0; i < nsteps; i++) {
     const double t = ts[first + i];
     if (cfg)
@@ -677,12 +695,14 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     out->steps_run++;
     if (g->on_step)
       TRY(g->on_step(g->on_step_ud, i, t, &latents));
-    sdr_progress_update(i + 1);
+    if (bar)
+      sdr_progress_update(i + 1);
     show_preview(p, &latents, i + 1, nsteps);
     if (sdr_interrupt_check() != 0)
       goto fail_progress;
   }
-  sdr_progress_end(1);
+  if (bar)
+    sdr_progress_end(1);
 
   /* decode, or hand back the latents */
   if (g->output_latent) {
@@ -723,7 +743,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   rc = 0;
   goto done;
 fail_progress:
-  sdr_progress_end(0);
+  if (!p->progress_disable)
+    sdr_progress_end(0);
 fail:
   free(out->data);
   out->data = NULL;

@@ -31,12 +31,18 @@ typedef struct sdr_pipeline {
   int vae_slicing; /* decode one image at a time (the same pictures, less memory) */
   int vae_tiling;  /* encode and decode in overlapping tiles, as diffusers' enable_vae_tiling()
                     * (engine/vae_tiling.h): memory of one tile, diffusers' tiled pictures */
+  /* set_progress_bar_config: no bar for the denoising loop, or the bar's label */
+  int progress_disable;
+  char progress_desc[64];
 } sdr_pipeline;
 
 /* dir holds model_index.json and the component folders. keep_dtype < 0 keeps
  * weights as stored (noise drawn in float32, as diffusers' default). */
 int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                       int keep_dtype);
+/* model_index.json's "_class_name" (the class DiffusionPipeline.from_pretrained makes)
+ * into out, at most n bytes with the NUL. */
+int sdr_pipeline_class_name(const char *dir, char *out, size_t n);
 /* diffusers' from_single_file: one .safetensors or .ckpt in the original
  * CompVis/LDM layout, configuration inferred (engine/single_file.h has the
  * options and the rules). */

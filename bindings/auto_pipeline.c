@@ -1,0 +1,137 @@
+/* bindings/auto_pipeline.c — the classes that choose a pipeline for the user:
+ * DiffusionPipeline.from_pretrained (the class model_index.json names) and
+ * AutoPipelineForText2Image / AutoPipelineForImage2Image (diffusers'
+ * pipelines/auto_pipeline.py: from_pretrained and from_pipe), for the Stable
+ * Diffusion 1.x and 2.x models sdrepl runs. */
+#include "bindings/pipeline.h"
+
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "bindings/lsdr.h"
+#include "bindings/pipeline_internal.h" // lsdr_pipeline_from_pretrained, lsdr_pipeline_from_pipe
+#include "engine/pipeline.h"            // sdr_pipeline_class_name
+
+/* The Stable Diffusion pipelines of diffusers: the "stable-diffusion" row of
+ * auto_pipeline.py's mappings, which the Auto classes move between. */
+static const char *const sd_family[] = {LSDR_T2I, LSDR_I2I, "StableDiffusionInpaintPipeline"};
+
+static const char *class_of(lua_State *L, const char *dir, char *buf, size_t n) {
+  if (sdr_pipeline_class_name(dir, buf, n) != 0)
+    lsdr_engine_error(L);
+  return buf;
+}
+
+static int in_family(const char *cls) {
+  for (size_t i = 0; i < sizeof sd_family / sizeof sd_family[0]; i++)
+    if (strcmp(cls, sd_family[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* DiffusionPipeline: exactly the class the model names. */
+static int pick_named(lua_State *L, const char *dir) {
+  char buf[128];
+  const char *cls = class_of(L, dir, buf, sizeof buf);
+  if (strcmp(cls, LSDR_T2I) == 0)
+    return 0;
+  if (strcmp(cls, LSDR_I2I) == 0)
+    return 1;
+  return lsdr_error(L,
+                    "this model is a %s; sdrepl runs %s and %s (for a Stable Diffusion model, "
+                    "AutoPipelineForText2Image or AutoPipelineForImage2Image load either)",
+                    cls, LSDR_T2I, LSDR_I2I);
+}
+
+static int pick_family(lua_State *L, const char *dir, int img2img) {
+  char buf[128];
+  const char *cls = class_of(L, dir, buf, sizeof buf);
+  if (!in_family(cls))
+    return lsdr_error(L, "AutoPipeline can't find a pipeline linked to %s (sdrepl runs %s and %s)",
+                      cls, LSDR_T2I, LSDR_I2I);
+  return img2img;
+}
+static int pick_t2i(lua_State *L, const char *dir) { return pick_family(L, dir, 0); }
+static int pick_i2i(lua_State *L, const char *dir) { return pick_family(L, dir, 1); }
+
+static int diffusion_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_named);
+}
+static int auto_t2i_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_t2i);
+}
+static int auto_i2i_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_i2i);
+}
+
+static int from_pipe(lua_State *L, int img2img) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  if (!lsdr_test_pipe(L, 1))
+    return lsdr_argerror(L, 1, "a pipeline (StableDiffusionPipeline or its img2img sibling)");
+  lsdr_pipeline_from_pipe(L, 1, img2img);
+  lua_getfield(L, 2, "scheduler"); /* a component passed replaces the original's */
+  if (!lua_isnil(L, -1))
+    lua_setfield(L, -2, "scheduler");
+  else
+    lua_pop(L, 1);
+  return 1;
+}
+static int auto_t2i_from_pipe(lua_State *L) { return from_pipe(L, 0); }
+static int auto_i2i_from_pipe(lua_State *L) { return from_pipe(L, 1); }
+
+static const lsdr_param from_pipe_options[] = {
+    {"scheduler", "any", "nil", "a scheduler instead of the pipeline's"}, {0}};
+
+static const lsdr_func diffusion_class[] = {
+    {"DiffusionPipeline.from_pretrained",
+     diffusion_from_pretrained,
+     "Loads the pipeline class that the model's model_index.json names.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
+static const lsdr_func auto_t2i_class[] = {
+    {"AutoPipelineForText2Image.from_pretrained",
+     auto_t2i_from_pretrained,
+     "Loads a Stable Diffusion model (any of its pipelines) as a text-to-image pipeline.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {"AutoPipelineForText2Image.from_pipe",
+     auto_t2i_from_pipe,
+     "A text-to-image pipeline sharing another pipeline's models (no new memory).",
+     {{"pipeline", "any"}, {"opts", "table", "nil"}},
+     from_pipe_options},
+    {0}};
+
+static const lsdr_func auto_i2i_class[] = {
+    {"AutoPipelineForImage2Image.from_pretrained",
+     auto_i2i_from_pretrained,
+     "Loads a Stable Diffusion model (any of its pipelines) as an image-to-image pipeline.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {"AutoPipelineForImage2Image.from_pipe",
+     auto_i2i_from_pipe,
+     "An image-to-image pipeline sharing another pipeline's models (no new memory).",
+     {{"pipeline", "any"}, {"opts", "table", "nil"}},
+     from_pipe_options},
+    {0}};
+
+static void open_class(lua_State *L, const char *name, const lsdr_func *funcs) {
+  lua_newtable(L);
+  lsdr_register(L, -1, funcs);
+  lua_setglobal(L, name);
+}
+
+void lsdr_open_auto_pipeline(lua_State *L) {
+  open_class(L, "DiffusionPipeline", diffusion_class);
+  open_class(L, "AutoPipelineForText2Image", auto_t2i_class);
+  open_class(L, "AutoPipelineForImage2Image", auto_i2i_class);
+}

@@ -1,0 +1,48 @@
+/* bindings/pipeline_internal.h — the pipeline object, shared by the pipeline classes
+ * (bindings/pipeline.c) and the classes that pick one (bindings/auto_pipeline.c). */
+#ifndef SDR_BINDINGS_PIPELINE_INTERNAL_H
+#define SDR_BINDINGS_PIPELINE_INTERNAL_H
+
+#include <lua.h>
+
+#include "bindings/lsdr.h"   // lsdr_param
+#include "engine/pipeline.h" // sdr_pipeline
+
+#define LSDR_T2I "StableDiffusionPipeline"
+#define LSDR_I2I "StableDiffusionImg2ImgPipeline"
+
+/* The models and settings of a pipeline. Pipelines made from another by from_pipe
+ * hold the same core, as diffusers' share their components: moving one to a device
+ * moves the others. */
+typedef struct lsdr_pipe_core {
+  sdr_pipeline p;
+  int loaded;
+  int keep_dtype; /* torch_dtype at loading; -1: as stored */
+  int open_pipes; /* pipelines holding it that are not closed */
+} lsdr_pipe_core;
+
+typedef struct lsdr_pipe {
+  lsdr_pipe_core *core; /* NULL once closed */
+  int img2img;
+  /* set_progress_bar_config, this pipeline's own (copied to the core at each call) */
+  int progress_disable;
+  char progress_desc[64];
+} lsdr_pipe;
+
+/* from_pretrained's options, for every class that loads a pipeline. */
+extern const lsdr_param lsdr_pipeline_load_options[];
+
+/* The pipeline at idx of either class, or NULL. */
+lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx);
+
+/* from_pretrained(name, opts) after lsdr_args and lsdr_options: the folder (a path,
+ * or a hub repo id fetched into the cache), then the class pick(L, dir) chooses
+ * (0: StableDiffusionPipeline, 1: StableDiffusionImg2ImgPipeline; it raises a Lua
+ * error for a model it cannot run). Pushes the loaded pipeline. */
+int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const char *dir));
+
+/* A new pipeline of the other or the same class holding the pipeline at idx's
+ * models, tokenizer and scheduler (diffusers' from_pipe); pushes it. */
+int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img);
+
+#endif

@@ -1,0 +1,117 @@
+-- DiffusionPipeline and the Auto pipelines pick the class diffusers would; from_pipe
+-- shares the models; set_progress_bar_config hides the bar.
+local check = require "check"
+
+local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
+local model = root .. "/models/tiny-sd-a"
+local init = Image.open(root .. "/reference/tiny-sd-a/init_image.png")
+
+local function t2i(pipe, seed)
+  return pipe{prompt = "a cat", num_inference_steps = 3, output_type = "np",
+              generator = torch.Generator():manual_seed(seed or 1)}.images
+end
+local function i2i(pipe, seed)
+  return pipe{prompt = "a sketch", image = init, strength = 0.7, num_inference_steps = 4, output_type = "np",
+              generator = torch.Generator():manual_seed(seed or 2)}.images
+end
+local function same(a, b, what) check.eq((a - b):abs():max():item(), 0.0, what) end
+local function class(pipe) return tostring(pipe):match("^<(%S+)") end
+
+local plain_t2i = StableDiffusionPipeline.from_pretrained(model)
+local plain_i2i = StableDiffusionImg2ImgPipeline.from_pretrained(model)
+local want_t2i, want_i2i = t2i(plain_t2i), i2i(plain_i2i)
+
+-- DiffusionPipeline: the class model_index.json names.
+local dp = DiffusionPipeline.from_pretrained(model)
+check.eq(class(dp), "StableDiffusionPipeline", "DiffusionPipeline reads _class_name")
+same(t2i(dp), want_t2i, "DiffusionPipeline's pictures")
+
+-- A copy of the model whose model_index.json names another class.
+local function model_named(cls)
+  local dir = check.tmpdir()
+  for _, part in ipairs {"unet", "vae", "text_encoder", "tokenizer", "scheduler"} do
+    os.execute(string.format("ln -s '%s/%s' '%s/%s'", model, part, dir, part))
+  end
+  local src = assert(io.open(model .. "/model_index.json")):read("a")
+  local out = assert(io.open(dir .. "/model_index.json", "w"))
+  out:write((src:gsub('"_class_name": "[^"]*"', '"_class_name": "' .. cls .. '"')))
+  out:close()
+  return dir
+end
+local named_i2i = model_named("StableDiffusionImg2ImgPipeline")
+check.eq(class(DiffusionPipeline.from_pretrained(named_i2i)), "StableDiffusionImg2ImgPipeline",
+         "an img2img model loads as img2img")
+local xl = model_named("StableDiffusionXLPipeline")
+check.raises("this model is a StableDiffusionXLPipeline", function() DiffusionPipeline.from_pretrained(xl) end)
+check.raises("AutoPipeline can't find a pipeline linked to StableDiffusionXLPipeline",
+             function() AutoPipelineForText2Image.from_pretrained(xl) end)
+check.raises("no model folder", function() DiffusionPipeline.from_pretrained(root .. "/models/none") end)
+
+-- The Auto classes: the task's pipeline of the model's family.
+local auto_i2i = AutoPipelineForImage2Image.from_pretrained(model)
+check.eq(class(auto_i2i), "StableDiffusionImg2ImgPipeline", "AutoPipelineForImage2Image")
+same(i2i(auto_i2i), want_i2i, "AutoPipelineForImage2Image's pictures")
+local auto_t2i = AutoPipelineForText2Image.from_pretrained(named_i2i)
+check.eq(class(auto_t2i), "StableDiffusionPipeline", "AutoPipelineForText2Image of an img2img model")
+local inpaint = model_named("StableDiffusionInpaintPipeline")
+check.eq(class(AutoPipelineForImage2Image.from_pretrained(inpaint)), "StableDiffusionImg2ImgPipeline",
+         "the inpainting pipeline's family")
+
+-- from_pipe: the same models and parts, no new load; each pipeline its own scheduler.
+do
+  local base = StableDiffusionPipeline.from_pretrained(model)
+  local other = AutoPipelineForImage2Image.from_pipe(base)
+  check.eq(class(other), "StableDiffusionImg2ImgPipeline", "from_pipe gives the task's class")
+  check.truthy(rawequal(other.unet, base.unet) and rawequal(other.vae, base.vae) and
+               rawequal(other.text_encoder, base.text_encoder) and rawequal(other.tokenizer, base.tokenizer),
+               "the same components")
+  same(i2i(other), want_i2i, "from_pipe's img2img pictures")
+  other.scheduler = DDIMScheduler.from_config(other.scheduler.config)
+  check.truthy(tostring(base.scheduler):find("PNDM"), "the first pipeline keeps its scheduler")
+  same(t2i(base), want_t2i, "the first pipeline's pictures")
+  local back = AutoPipelineForText2Image.from_pipe(other, {scheduler = PNDMScheduler.from_config(base.scheduler.config)})
+  check.truthy(tostring(back.scheduler):find("PNDM"), "a scheduler passed to from_pipe is used")
+  same(t2i(back), want_t2i, "from_pipe back to text-to-image")
+  check.raises("pipe.scheduler: a scheduler expected",
+               function() AutoPipelineForText2Image.from_pipe(base, {scheduler = 3}) end)
+  check.raises("a pipeline", function() AutoPipelineForText2Image.from_pipe({}) end)
+  -- vae slicing is the shared VAE's setting, as diffusers' enable_vae_slicing sets it on pipe.vae
+  local comps = base.components
+  check.truthy(rawequal(comps.unet, base.unet) and rawequal(comps.scheduler, base.scheduler),
+               "pipe.components")
+  -- Closing one pipeline leaves the models to the others.
+  do local closing <close> = base end
+  check.raises("this pipeline was closed", function() t2i(base) end)
+  other.scheduler = back.scheduler
+  same(i2i(other), want_i2i, "after the first is closed, the second runs")
+  do local c1 <close> = other end
+  same(t2i(back), want_t2i, "the last one still runs")
+  check.truthy(tostring(comps.vae):find("on cpu"), "its models too: " .. tostring(comps.vae))
+  -- With the last one closed, the models go; objects that were handed out say so.
+  do local c2 <close> = back end
+  check.raises("CLIPTextModel: the pipeline it belongs to was closed",
+               function() comps.text_encoder(torch.tensor({{1, 2, 3}})) end)
+  check.truthy(tostring(comps.unet):find("closed"), "tostring of a model of a closed pipeline")
+end
+
+-- set_progress_bar_config{disable = true} hides the bar; desc labels it.
+local sdrepl = os.getenv("SDREPL")
+if sdrepl then
+  local function bar(config)
+    local code = string.format([[p = StableDiffusionPipeline.from_pretrained(%q) %s
+      p{prompt = "a", num_inference_steps = 3, output_type = "latent"} print("done")]], model, config)
+    local f = assert(io.popen(string.format("SDREPL_NO_WINDOW=1 %q -e %q 2>&1", sdrepl, code)))
+    local out = f:read("a")
+    f:close()
+    check.truthy(out:find("done"), "the run finished: " .. out)
+    return out
+  end
+  check.truthy(bar(""):find("it/s"), "a bar by default")
+  check.truthy(not bar("p:set_progress_bar_config{disable = true}"):find("it/s"), "no bar when disabled")
+  check.truthy(bar('p:set_progress_bar_config{desc = "denoising"}'):find("denoising"), "desc labels the bar")
+end
+check.raises("unexpected option 'leave'", function() plain_t2i:set_progress_bar_config{leave = false} end)
+plain_t2i:disable_attention_slicing()
+plain_t2i:enable_xformers_memory_efficient_attention()
+same(t2i(plain_t2i), want_t2i, "attention options change nothing")
+print("ok")
