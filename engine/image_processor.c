@@ -6,11 +6,7 @@
 
 #include "engine/error.h" // sdr_fail
 
-int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *height, int *width) {
-  int w = img->width - img->width % factor, h = img->height - img->height % factor;
-  if (w < factor || h < factor)
-    return sdr_fail("the image is %dx%d; it must be at least %dx%d", img->width, img->height,
-                    factor, factor);
+int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out) {
   sdr_image *rgb = NULL, *sized = NULL;
   const sdr_image *src = img;
   if (src->channels != 3) {
@@ -19,22 +15,17 @@ int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *hei
       return -1;
     src = rgb;
   }
-  /* VaeImageProcessor.resize with its default resample, Lanczos, to the floored size. */
-  if (w != src->width || h != src->height) {
-    sized = sdr_image_resize(src, w, h, SDR_RESAMPLE_LANCZOS);
+  /* VaeImageProcessor.resize with its default resample, Lanczos. */
+  if (width != src->width || height != src->height) {
+    sized = sdr_image_resize(src, width, height, SDR_RESAMPLE_LANCZOS);
     if (!sized) {
       sdr_image_free(rgb);
       return -1;
     }
     src = sized;
   }
-  float *out = malloc((size_t)3 * w * h * sizeof *out);
-  if (!out) {
-    sdr_image_free(rgb);
-    sdr_image_free(sized);
-    return sdr_fail("out of memory");
-  }
   /* pil_to_numpy (/255 in float32), then normalize (2x - 1), NHWC to NCHW. */
+  const int w = width, h = height;
   for (int c = 0; c < 3; c++)
     for (int y = 0; y < h; y++)
       for (int x = 0; x < w; x++) {
@@ -43,10 +34,48 @@ int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *hei
       }
   sdr_image_free(rgb);
   sdr_image_free(sized);
+  return 0;
+}
+
+int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *height, int *width) {
+  int w = img->width - img->width % factor, h = img->height - img->height % factor;
+  if (w < factor || h < factor)
+    return sdr_fail("the image is %dx%d; it must be at least %dx%d", img->width, img->height,
+                    factor, factor);
+  float *out = malloc((size_t)3 * w * h * sizeof *out);
+  if (!out)
+    return sdr_fail("out of memory");
+  if (sdr_image_to_pixels(img, w, h, out) != 0) {
+    free(out);
+    return -1;
+  }
   *data = out;
   *height = h;
   *width = w;
   return 0;
+}
+
+void sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int height, int width,
+                           float *out) {
+  /* F.interpolate(mode="nearest"): source index floor(i * in / out) */
+  const float sy = (float)H / (float)height, sx = (float)W / (float)width;
+  float lo = 0;
+  const size_t n = (size_t)B * C * H * W;
+  for (size_t i = 0; i < n; i++)
+    lo = i == 0 || x[i] < lo ? x[i] : lo;
+  const int normalize = lo >= 0; /* [-1, 1] given: taken as it is (with diffusers' warning) */
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < C; c++)
+      for (int y = 0; y < height; y++) {
+        int iy = (int)floorf((float)y * sy);
+        iy = iy < H ? iy : H - 1;
+        for (int xx = 0; xx < width; xx++) {
+          int ix = (int)floorf((float)xx * sx);
+          ix = ix < W ? ix : W - 1;
+          float v = x[(((size_t)b * C + c) * H + iy) * W + ix];
+          out[(((size_t)b * C + c) * height + y) * width + xx] = normalize ? 2.0f * v - 1.0f : v;
+        }
+      }
 }
 
 static float denormalize(float v) {

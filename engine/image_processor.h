@@ -10,6 +10,14 @@
  * when that changes it), takes RGB, maps [0, 255] to [-1, 1] into out
  * (1, 3, h, w) float32 host memory (malloc'd *data). */
 int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *height, int *width);
+/* The same into out (3, height, width), resized to that size (a list of images all
+ * takes the first's). */
+int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out);
+/* preprocess of a tensor x (B, C, H, W) host float32: resized to (height, width) as
+ * F.interpolate's nearest mode does, and mapped from [0, 1] to [-1, 1] unless some
+ * value is negative (then it is taken to be in [-1, 1] already). */
+void sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int height, int width,
+                           float *out);
 
 /* postprocess to "pil": x (B, 3, H, W) float32 host values in [-1, 1] ->
  * images, (x / 2 + 0.5) clamped to [0, 1], times 255, rounded (numpy_to_pil).

@@ -8,11 +8,12 @@
 
 #include "engine/error.h"            // sdr_fail
 #include "engine/generator_device.h" // sdr_generator_fill_batch
-#include "engine/image_processor.h"  // sdr_image_to_tensor, sdr_latents_preview
+#include "engine/image_processor.h"  // sdr_latents_preview
 #include "engine/interrupt.h"        // sdr_interrupt_check
 #include "engine/model_config.h"     // sdr_json, sdr_component_has_variant
+#include "engine/pipeline_img2img.h" // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
 #include "engine/progress.h"         // sdr_progress_*
-#include "engine/vae_tiling.h"       // sdr_vae_encode_tiled, sdr_vae_decode_tiled
+#include "engine/vae_tiling.h"       // sdr_vae_decode_tiled
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -306,20 +307,18 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
     return -1;
   if (g->nprompts < 1)
     return sdr_fail("prompt: at least one prompt is needed");
-  if (height % 8 || width % 8)
+  /* txt2img's check_inputs; img2img takes the pictures' size floored to the VAE's factor,
+   * and the UNet follows any size as diffusers' does (its upsample_size) */
+  if (!sdr_img2img_wanted(g) && (height % 8 || width % 8))
     return sdr_fail("`height` and `width` have to be divisible by 8 but are %d and %d.", height,
                     width);
-  int f = sdr_vae_scale_factor(&p->vae), down = 1 << (p->unet.cfg.nblocks - 1);
-  if (height % (f * down) || width % (f * down))
-    return sdr_fail("height %d and width %d must be multiples of %d for this model", height, width,
-                    f * down);
   if (g->num_inference_steps < 1)
     return sdr_fail("num_inference_steps must be a positive number, got %d",
                     g->num_inference_steps);
   if (g->num_images_per_prompt < 1)
     return sdr_fail("num_images_per_prompt must be a positive number, got %d",
                     g->num_images_per_prompt);
-  if (g->image && (g->strength < 0 || g->strength > 1))
+  if (sdr_img2img_wanted(g) && (g->strength < 0 || g->strength > 1))
     return sdr_fail("The value of strength should in [0.0, 1.0] but is %g", g->strength);
   if (g->negative_prompts && g->nnegative != g->nprompts)
     return sdr_fail("`negative_prompt`: %d given for %d prompts; the numbers must match",
@@ -334,72 +333,6 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
 }
 
 /* ---- the run ------------------------------------------------------------------ */
-
-/* img2img's starting latents: posterior sample * scaling_factor, repeated for
- * every image, noised to the first timestep (prepare_latents). */
-static int img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0) {
-  sdr_arena *a = &p->arena;
-  const sdr_vae_config *vc = &p->vae.cfg;
-  float *pixels = NULL;
-  int h, w;
-  if (sdr_image_to_tensor(g->image, sdr_vae_scale_factor(&p->vae), &pixels, &h, &w) != 0)
-    return -1;
-  const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
-  const int64_t lh = h / f, lw = w / f, plane = lh * lw;
-  sdr_arena_mark mark = sdr_arena_get_mark(a);
-  sdr_tensor x, moments, eps, noise;
-  float *host = NULL;
-  int rc = -1;
-  TRY(sdr_arena_tensor(a, &x, SDR_F32, 4, (int64_t[]){1, 3, h, w}));
-  TRY(sdr_upload(p->be, x.data, pixels, (size_t)3 * h * w * sizeof(float)));
-  TRY(sdr_arena_tensor(a, &moments, SDR_F32, 4, (int64_t[]){1, 2 * L, lh, lw}));
-  /* vae.encode: tiled (when larger than a tile) after pipe.enable_vae_tiling() */
-  TRY((p->vae_tiling ? sdr_vae_encode_tiled : sdr_vae_encode)(&p->vae, a, &moments, &x));
-  /* latent_dist.sample(generator): the first draw of the run, the encoded batch's shape. */
-  TRY(sdr_arena_tensor(a, &eps, SDR_F32, 4, (int64_t[]){1, L, lh, lw}));
-  {
-    sdr_generate one = *g;
-    one.ngenerators = 1; /* a list of generators: the first encodes the single image */
-    TRY(draw(p, &one, &eps));
-  }
-  host = malloc((size_t)(2 * L + L) * plane * sizeof *host);
-  if (!host) {
-    sdr_fail("out of memory");
-    goto fail;
-  }
-  TRY(sdr_download(p->be, host, moments.data, (size_t)2 * L * plane * sizeof *host));
-  TRY(sdr_download(p->be, host + 2 * L * plane, eps.data, (size_t)L * plane * sizeof *host));
-  float *z = host + 2 * L * plane;
-  for (int64_t i = 0; i < L * plane; i++) {
-    float lv = host[L * plane + i];
-    lv = lv < -30 ? -30 : lv > 20 ? 20 : lv;
-    float std = expf(0.5f * lv);
-    z[i] = vc->scaling_factor * (host[i] + std * z[i]);
-  }
-  /* Repeated for every image of the batch; then one draw of noise for all. */
-  const int64_t B = latents->shape[0];
-  float *rep = malloc((size_t)B * L * plane * sizeof *rep);
-  if (!rep) {
-    sdr_fail("out of memory");
-    goto fail;
-  }
-  for (int64_t b = 0; b < B; b++)
-    memcpy(rep + b * L * plane, z, (size_t)L * plane * sizeof *rep);
-  rc = sdr_upload(p->be, latents->data, rep, (size_t)B * L * plane * sizeof *rep);
-  free(rep);
-  if (rc != 0)
-    goto fail;
-  rc = -1;
-  TRY(sdr_arena_tensor(a, &noise, SDR_F32, 4, latents->shape));
-  TRY(draw(p, g, &noise));
-  TRY(sdr_scheduler_add_noise(p->scheduler, p->be, latents, latents, &noise, t0));
-  rc = 0;
-fail:
-  free(host);
-  free(pixels);
-  sdr_arena_release(a, mark);
-  return rc;
-}
 
 /* One UNet call of the denoising loop. Where the backend records graphs, the
  * first call runs as it is while the arena measures it, the second is recorded
@@ -548,12 +481,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   memset(out, 0, sizeof *out);
   const int size = sdr_pipeline_default_size(p);
   int height = g->height > 0 ? g->height : size, width = g->width > 0 ? g->width : size;
-  if (g->image) {
-    /* img2img takes its size from the image (floored to the VAE's factor). */
-    int f = sdr_vae_scale_factor(&p->vae);
-    height = g->image->height - g->image->height % f;
-    width = g->image->width - g->image->width % f;
-  }
+  const int img2img = sdr_img2img_wanted(g);
+  /* img2img takes its size from the pictures (floored to the VAE's factor). */
+  if (img2img && sdr_img2img_size(p, g, &height, &width) != 0)
+    return -1;
   if (check_params(p, g, height, width) != 0)
     return -1;
   sdr_backend *be = p->be;
@@ -622,7 +553,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
-  if (g->image) {
+  if (img2img) {
     first =
         sdr_img2img_t_start(g->num_inference_steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
@@ -638,8 +569,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
 
   sdr_tensor latents;
   TRY(sdr_arena_tensor(a, &latents, SDR_F32, 4, lat_shape));
-  if (g->image) {
-    TRY(img2img_latents(p, g, &latents, ts[first]));
+  if (img2img) {
+    TRY(sdr_img2img_latents(p, g, &latents, ts[first]));
   } else {
     if (g->latents)
       TRY(sdr_upload(be, latents.data, g->latents, (size_t)sdr_tensor_nbytes(&latents)));

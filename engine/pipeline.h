@@ -75,8 +75,14 @@ typedef struct sdr_generate {
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
   float eta;
-  float strength;             /* img2img */
-  const sdr_image *image;     /* img2img when set */
+  float strength;                 /* img2img */
+  const sdr_image *image;         /* img2img when this or one of the next two is set */
+  const sdr_image *const *images; /* a list of pictures instead, all resized to the first's size */
+  int nimages;
+  /* or a tensor, host float32: pixels (M, 3, H, W) in [0, 1] (in [-1, 1] when any value is
+   * negative), or latents (M, 4, h, w) to start from as they are */
+  const float *image_tensor;
+  int64_t image_tensor_shape[4];
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */

@@ -124,10 +124,27 @@ int sdr_upsample_bind(sdr_upsample *u, sdr_weights *w, const char *p, int channe
 int sdr_upsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
                          const sdr_upsample *u) {
   const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int64_t OH = out->ndim == 4 ? out->shape[2] : 0, OW = out->ndim == 4 ? out->shape[3] : 0;
+  if ((OH != 2 * H && OH != 2 * H - 1) || (OW != 2 * W && OW != 2 * W - 1))
+    return sdr_fail("upsample: (%lld, %lld) cannot come from doubling (%lld, %lld)", (long long)OH,
+                    (long long)OW, (long long)H, (long long)W);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor up;
   TRY(sdr_arena_tensor(a, &up, x->dtype, 4, (int64_t[]){B, C, 2 * H, 2 * W}));
   TRY(sdr_upsample_nearest2x(be, &up, x));
+  if (OH != 2 * H || OW != 2 * W) {
+    /* nearest to (2H - 1) rows is row y <- y / 2, as for 2H: keep the first OH rows and
+     * OW columns, moving each cut dimension to the front to narrow it */
+    sdr_tensor t, cut, back;
+    TRY(sdr_arena_tensor(a, &t, x->dtype, 4, (int64_t[]){2 * H, B, C, 2 * W}));
+    TRY(sdr_permute(be, &t, &up, (const int[]){2, 0, 1, 3}));
+    TRY(sdr_tensor_narrow0(&cut, &t, 0, OH));
+    TRY(sdr_arena_tensor(a, &back, x->dtype, 4, (int64_t[]){2 * W, B, C, OH}));
+    TRY(sdr_permute(be, &back, &cut, (const int[]){3, 1, 2, 0}));
+    TRY(sdr_tensor_narrow0(&cut, &back, 0, OW));
+    TRY(sdr_arena_tensor(a, &up, x->dtype, 4, (int64_t[]){B, C, OH, OW}));
+    TRY(sdr_permute(be, &up, &cut, (const int[]){1, 2, 3, 0}));
+  }
   TRY(sdr_conv2d(be, out, &up, &u->conv_w, &u->conv_b, 1, 1));
   sdr_arena_release(a, mark);
   return 0;

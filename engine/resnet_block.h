@@ -52,7 +52,9 @@ typedef struct sdr_upsample {
 } sdr_upsample;
 
 int sdr_upsample_bind(sdr_upsample *u, sdr_weights *w, const char *prefix, int channels);
-/* Nearest 2x, then a 3x3 convolution: (B, C, H, W) -> (B, C, 2H, 2W). */
+/* Nearest 2x, then a 3x3 convolution: (B, C, H, W) -> (B, C, 2H, 2W). out may be
+ * one row or column short of that (2H - 1, 2W - 1): the UNet's upsample_size, when
+ * its skip came from an odd size; F.interpolate to that size is 2x cut short. */
 int sdr_upsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
                          const sdr_upsample *u);
 

@@ -323,10 +323,6 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     return sdr_fail("unet: sample must be (batch, %d, height, width)", c->in_channels);
   const int64_t B = sample->shape[0];
   int64_t H = sample->shape[2], W = sample->shape[3];
-  const int64_t factor = (int64_t)1 << (n - 1);
-  if (H % factor || W % factor)
-    return sdr_fail("unet: the latent is %lldx%lld; its sides must be multiples of %lld",
-                    (long long)H, (long long)W, (long long)factor);
   if (timesteps->ndim != 1 || timesteps->shape[0] != B)
     return sdr_fail("unet: one timestep per batch entry expected");
   if (context->ndim != 3 || context->shape[0] != B)
@@ -412,12 +408,8 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     if (b->has_sample) {
       /* Back to the size of the skip this level saved (diffusers' upsample_size). */
       const sdr_tensor *target = &skips[nskips - 1];
-      if (target->shape[2] != 2 * H || target->shape[3] != 2 * W) {
-        sdr_fail("unet: sizes that do not halve evenly are not supported");
-        goto fail;
-      }
-      H *= 2;
-      W *= 2;
+      H = target->shape[2];
+      W = target->shape[3];
       TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
       TRY(sdr_upsample_forward(be, a, &next, &h, &b->up));
       h = next;

@@ -1,0 +1,218 @@
+/* engine/pipeline_img2img.c — img2img's starting latents (StableDiffusionImg2ImgPipeline's
+ * prepare_latents, with VaeImageProcessor.preprocess before it).
+ *
+ * The pictures come as one image, a list of images (each resized with Lanczos to the
+ * first's size, floored to the VAE's factor), or a tensor: pixels in [0, 1] resized
+ * as F.interpolate's nearest mode does, or 4-channel latents used as they are. Each
+ * picture is encoded and its posterior sampled: with one generator, one draw for all
+ * of them after encoding; with a list, picture i with generator i (diffusers encodes
+ * image[i:i+1] for every i of the batch, so pictures beyond the batch are dropped and
+ * generators beyond the pictures draw nothing there). The encoded batch is then
+ * repeated whole to the run's batch (torch.cat([init_latents] * k), so with several
+ * pictures and several images per prompt the pictures alternate, as in diffusers),
+ * and noised to the first timestep with one draw of noise for all.
+ */
+#include "engine/pipeline_img2img.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"            // sdr_fail
+#include "engine/generator_device.h" // sdr_generator_fill_batch
+#include "engine/image_processor.h"  // sdr_image_to_pixels, sdr_pixels_preprocess
+#include "engine/vae_tiling.h"       // sdr_vae_encode_tiled
+
+int sdr_img2img_wanted(const sdr_generate *g) { return g->image || g->images || g->image_tensor; }
+
+static int given_latents(const sdr_generate *g) {
+  return g->image_tensor && g->image_tensor_shape[1] == 4;
+}
+
+/* The pictures as a list (one image is a list of one). */
+static const sdr_image *const *image_list(const sdr_generate *g, int *n) {
+  *n = g->images ? g->nimages : 1;
+  return g->images ? g->images : &g->image;
+}
+
+int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
+  const int f = sdr_vae_scale_factor(&p->vae);
+  int h, w;
+  if (g->image_tensor) {
+    const int64_t *s = g->image_tensor_shape;
+    if (s[0] < 1 || (s[1] != 3 && s[1] != 4) || s[2] < 1 || s[3] < 1 || s[2] > 65536 ||
+        s[3] > 65536)
+      return sdr_fail("image: a tensor of pictures (batch, 3, height, width) or of latents "
+                      "(batch, 4, height / %d, width / %d) expected, got (%lld, %lld, %lld, %lld)",
+                      f, f, (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3]);
+    if (s[1] == 4) {
+      if (p->vae.cfg.latent_channels != 4)
+        return sdr_fail("image: latents with 4 channels given, the VAE makes %d",
+                        p->vae.cfg.latent_channels);
+      *height = (int)s[2] * f;
+      *width = (int)s[3] * f;
+      return 0;
+    }
+    h = (int)s[2];
+    w = (int)s[3];
+  } else {
+    int n;
+    const sdr_image *const *list = image_list(g, &n);
+    if (n < 1 || !list[0])
+      return sdr_fail("image: no picture given");
+    h = list[0]->height;
+    w = list[0]->width;
+  }
+  if (h < f || w < f)
+    return sdr_fail("the image is %dx%d; it must be at least %dx%d", w, h, f, f);
+  *height = h - h % f;
+  *width = w - w % f;
+  return 0;
+}
+
+/* The pictures as pixels (M, 3, height, width) in [-1, 1], host, malloc'd. */
+static float *pixels_of(const sdr_generate *g, int height, int width, int *M) {
+  const size_t per = (size_t)3 * height * width;
+  if (g->image_tensor) {
+    const int64_t *s = g->image_tensor_shape;
+    float *out = malloc((size_t)s[0] * per * sizeof *out);
+    if (!out) {
+      sdr_fail("out of memory");
+      return NULL;
+    }
+    sdr_pixels_preprocess(g->image_tensor, (int)s[0], 3, (int)s[2], (int)s[3], height, width, out);
+    *M = (int)s[0];
+    return out;
+  }
+  int n;
+  const sdr_image *const *list = image_list(g, &n);
+  float *out = malloc((size_t)n * per * sizeof *out);
+  if (!out) {
+    sdr_fail("out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < n; i++)
+    if (sdr_image_to_pixels(list[i], width, height, out + (size_t)i * per) != 0) {
+      free(out);
+      return NULL;
+    }
+  *M = n;
+  return out;
+}
+
+/* Encodes K pictures and samples their posteriors: z (K, L, h, w) host, times
+ * scaling_factor. */
+static int encode_pictures(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
+                           int height, int width, float *z) {
+  sdr_arena *a = &p->arena;
+  const sdr_vae_config *vc = &p->vae.cfg;
+  const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
+  const int64_t lh = height / f, lw = width / f, plane = lh * lw;
+  const size_t per = (size_t)3 * height * width, one = (size_t)L * plane;
+  float *moments_host = malloc((size_t)K * 2 * one * sizeof *moments_host);
+  if (!moments_host)
+    return sdr_fail("out of memory");
+  int rc = 0;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  for (int i = 0; i < K && rc == 0; i++) {
+    sdr_tensor x, moments;
+    rc = sdr_arena_tensor(a, &x, SDR_F32, 4, (int64_t[]){1, 3, height, width});
+    if (rc == 0)
+      rc = sdr_upload(p->be, x.data, pixels + (size_t)i * per, per * sizeof(float));
+    if (rc == 0)
+      rc = sdr_arena_tensor(a, &moments, SDR_F32, 4, (int64_t[]){1, 2 * L, lh, lw});
+    /* vae.encode: tiled (when larger than a tile) after pipe.enable_vae_tiling() */
+    if (rc == 0)
+      rc = (p->vae_tiling ? sdr_vae_encode_tiled : sdr_vae_encode)(&p->vae, a, &moments, &x);
+    if (rc == 0)
+      rc = sdr_download(p->be, moments_host + (size_t)i * 2 * one, moments.data,
+                        2 * one * sizeof(float));
+    sdr_arena_release(a, mark);
+  }
+  /* latent_dist.sample(generator): one draw of the encoded batch, or one per picture
+   * from its own generator */
+  sdr_tensor eps;
+  if (rc == 0)
+    rc = sdr_arena_tensor(a, &eps, SDR_F32, 4, (int64_t[]){K, L, lh, lw});
+  for (int i = 0; rc == 0 && i < (g->ngenerators > 1 ? K : 1); i++) {
+    sdr_tensor part;
+    rc = sdr_tensor_narrow0(&part, &eps, g->ngenerators > 1 ? i : 0, g->ngenerators > 1 ? 1 : K);
+    if (rc == 0)
+      rc = sdr_generator_fill_batch(g->generators + i, 1, p->be, a, &part, p->dtype);
+  }
+  if (rc == 0)
+    rc = sdr_download(p->be, z, eps.data, (size_t)K * one * sizeof(float));
+  sdr_arena_release(a, mark);
+  for (int i = 0; rc == 0 && i < K; i++) {
+    const float *mean = moments_host + (size_t)i * 2 * one, *logvar = mean + one;
+    float *zi = z + (size_t)i * one;
+    for (size_t k = 0; k < one; k++) {
+      float lv = logvar[k] < -30 ? -30 : logvar[k] > 20 ? 20 : logvar[k];
+      zi[k] = vc->scaling_factor * (mean[k] + expf(0.5f * lv) * zi[k]);
+    }
+  }
+  free(moments_host);
+  return rc;
+}
+
+int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0) {
+  const int f = sdr_vae_scale_factor(&p->vae), L = p->vae.cfg.latent_channels;
+  const int64_t B = latents->shape[0], lh = latents->shape[2], lw = latents->shape[3];
+  const size_t one = (size_t)L * lh * lw;
+  const int height = (int)lh * f, width = (int)lw * f;
+  float *z = NULL, *pixels = NULL, *rep = NULL;
+  int K, rc = -1;
+  if (given_latents(g)) {
+    K = (int)g->image_tensor_shape[0];
+    z = malloc((size_t)K * one * sizeof *z);
+    if (!z)
+      return sdr_fail("out of memory");
+    memcpy(z, g->image_tensor, (size_t)K * one * sizeof *z);
+  } else {
+    int M;
+    pixels = pixels_of(g, height, width, &M);
+    if (!pixels)
+      return -1;
+    /* with a list of generators, image[i:i+1] for i in range(batch) */
+    K = g->ngenerators > 1 && M > B ? (int)B : M;
+    z = malloc((size_t)K * one * sizeof *z);
+    if (!z) {
+      sdr_fail("out of memory");
+      goto done;
+    }
+    if (encode_pictures(p, g, pixels, K, height, width, z) != 0)
+      goto done;
+  }
+  if (B < K) {
+    sdr_fail("image: %d pictures for a batch of %lld (prompts times num_images_per_prompt)", K,
+             (long long)B);
+    goto done;
+  }
+  if (B % K != 0) {
+    sdr_fail("Cannot duplicate `image` of batch size %d to %lld text prompts.", K, (long long)B);
+    goto done;
+  }
+  rep = malloc((size_t)B * one * sizeof *rep);
+  if (!rep) {
+    sdr_fail("out of memory");
+    goto done;
+  }
+  for (int64_t b = 0; b < B; b++)
+    memcpy(rep + (size_t)b * one, z + (size_t)(b % K) * one, one * sizeof *rep);
+  if (sdr_upload(p->be, latents->data, rep, (size_t)B * one * sizeof *rep) != 0)
+    goto done;
+  sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
+  sdr_tensor noise;
+  rc = sdr_arena_tensor(&p->arena, &noise, SDR_F32, 4, latents->shape);
+  if (rc == 0)
+    rc =
+        sdr_generator_fill_batch(g->generators, g->ngenerators, p->be, &p->arena, &noise, p->dtype);
+  if (rc == 0)
+    rc = sdr_scheduler_add_noise(p->scheduler, p->be, latents, latents, &noise, t0);
+  sdr_arena_release(&p->arena, mark);
+done:
+  free(rep);
+  free(z);
+  free(pixels);
+  return rc;
+}

@@ -1,0 +1,17 @@
+/* engine/pipeline_img2img.h — img2img's starting point: the pictures (or latents) a
+ * run is given, as diffusers' VaeImageProcessor.preprocess and the img2img
+ * pipeline's prepare_latents make them. Used by engine/pipeline.c only. */
+#ifndef SDR_ENGINE_PIPELINE_IMG2IMG_H
+#define SDR_ENGINE_PIPELINE_IMG2IMG_H
+
+#include "engine/pipeline.h" // sdr_pipeline, sdr_generate
+
+/* Whether g is an img2img run. */
+int sdr_img2img_wanted(const sdr_generate *g);
+/* The pictures' size, floored to the VAE's factor (or the latents' times it). */
+int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width);
+/* latents (B, C, h, w) on the backend: the encoded pictures (posterior samples times
+ * scaling_factor; given latents as they are), the batch repeated to B, noised to t0. */
+int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0);
+
+#endif
