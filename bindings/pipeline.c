@@ -342,8 +342,20 @@ static int on_step(void *ud, int step, double t, sdr_tensor *latents) {
   return 0;
 }
 
-/* A tensor option's values as host float32, kept alive on the stack: a tensor made on
- * the GPU (as a notebook makes latents or embeddings there) is read back once. */
+/* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
+ * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */
+static const float *host_values(lua_State *L, int idx) {
+  lsdr_tensor *t = lsdr_push_float32(L, idx);
+  if (t->t.device == SDR_DEVICE_CPU)
+    return t->t.data;
+  size_t bytes = sdr_tensor_nbytes(&t->t);
+  float *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+  if (sdr_download(t->storage->be, host, t->t.data, bytes) != 0)
+    lsdr_engine_error(L);
+  return host;
+}
+
+/* A tensor option of ndim dimensions as host float32 (host_values), its shape in shape. */
 static const float *host_floats(lua_State *L, int opts, const char *name, int ndim,
                                 int64_t *shape) {
   lua_getfield(L, opts, name);
@@ -353,15 +365,65 @@ static const float *host_floats(lua_State *L, int opts, const char *name, int nd
   if (t->t.ndim != ndim)
     lsdr_error(L, "option '%s': a %d-dimensional tensor expected, got %d dimensions", name, ndim,
                t->t.ndim);
-  t = lsdr_push_float32(L, lua_gettop(L));
   memcpy(shape, t->t.shape, (size_t)ndim * sizeof *shape);
-  if (t->t.device == SDR_DEVICE_CPU)
-    return t->t.data;
-  size_t bytes = sdr_tensor_nbytes(&t->t);
-  float *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
-  if (sdr_download(t->storage->be, host, t->t.data, bytes) != 0)
-    lsdr_engine_error(L);
-  return host;
+  return host_values(L, lua_gettop(L));
+}
+
+/* img2img's picture, the option at idx: an Image, a list of them, or a tensor of pictures
+ * (torch's (B, 3, H, W) or numpy's (B, H, W, 3), either without the batch too) or of
+ * latents (B, 4, h, w). What g points into stays on the stack. */
+static void read_image(lua_State *L, int idx, sdr_generate *g) {
+  if ((g->image = lsdr_to_image(L, idx)))
+    return;
+  lsdr_tensor *t = lsdr_to_tensor(L, idx);
+  if (t) {
+    const int nd = t->t.ndim;
+    if (nd != 3 && nd != 4)
+      lsdr_error(L, "option 'image': a tensor of 3 or 4 dimensions expected, got %d", nd);
+    int64_t s[4] = {1, 1, 1, 1};
+    memcpy(s + 4 - nd, t->t.shape, (size_t)nd * sizeof *s);
+    const float *x = host_values(L, idx);
+    int64_t *gs = g->image_tensor_shape;
+    if (s[1] == 3 || s[1] == 4) { /* torch's layout */
+      memcpy(gs, s, sizeof g->image_tensor_shape);
+      g->image_tensor = x;
+      return;
+    }
+    if (s[3] != 3)
+      lsdr_error(L, "option 'image': pictures (batch, 3, height, width) or (batch, height, width, "
+                    "3), or latents (batch, 4, h, w) expected");
+    /* numpy's (B, H, W, 3), as output_type = "np" gives them: numpy_to_pt */
+    const int64_t B = s[0], H = s[1], W = s[2];
+    float *nchw = lua_newuserdatauv(L, (size_t)(B * 3 * H * W) * sizeof *nchw, 0);
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < H * W; i++)
+          nchw[(b * 3 + c) * H * W + i] = x[(b * H * W + i) * 3 + c];
+    int64_t shape[4] = {B, 3, H, W};
+    memcpy(gs, shape, sizeof shape);
+    g->image_tensor = nchw;
+    return;
+  }
+  if (!lua_istable(L, idx))
+    lsdr_error(L, "option 'image': an Image, a list of Images or a Tensor expected, got %s",
+               luaL_typename(L, idx));
+  int n = (int)lua_rawlen(L, idx);
+  if (n < 1)
+    lsdr_error(L, "option 'image': an empty list");
+  const sdr_image **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    list[i] = lsdr_to_image(L, -1);
+    if (!list[i])
+      lsdr_error(L, "option 'image': entry %d is a %s, not an Image", i + 1, luaL_typename(L, -1));
+    lua_pop(L, 1); /* the list keeps it */
+  }
+  if (n == 1)
+    g->image = list[0];
+  else {
+    g->images = list;
+    g->nimages = n;
+  }
 }
 
 /* A1111's "parameters" text, which image viewers and web UIs read. */
@@ -406,8 +468,52 @@ static int engine_error_with_advice(lua_State *L, const char *what_to_try) {
   return lsdr_error(L, "%s", msg);
 }
 
+/* pipe("a prompt", {...}) or pipe({"a", "b"}, {...}): diffusers' positional prompt,
+ * folded into the options table at 2. */
+static int is_plain_list(lua_State *L, int idx) {
+  if (!lua_istable(L, idx) || lua_rawlen(L, idx) == 0)
+    return 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER) { /* {"a", steps = 5}: an options table's mistake */
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void positional_prompt(lua_State *L) {
+  int is_list = is_plain_list(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING && !is_list) {
+    if (!lua_isnil(L, 3))
+      lsdr_error(L, "argument 2: options come second only after a prompt (pipe(\"a cat\", "
+                    "{...})); otherwise all go in one table");
+    lua_settop(L, 2);
+    return;
+  }
+  lua_newtable(L);
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  if (lua_getfield(L, -1, "prompt") != LUA_TNIL)
+    lsdr_error(L, "the prompt is given twice: as the first argument and as option 'prompt'");
+  lua_pop(L, 1);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "prompt");
+  lua_replace(L, 2);
+  lua_settop(L, 2);
+}
+
 static int pipe_call(lua_State *L) {
   lsdr_args(L);
+  positional_prompt(L);
   lsdr_options(L, 1);
   lsdr_pipe *pp = check_pipe(L, 1);
   sdr_pipeline *p = &pp->core->p;
@@ -485,14 +591,7 @@ static int pipe_call(lua_State *L) {
       lua_pop(L, 1);
       lua_getfield(L, opts, "init_image"); /* the old name, as older notebooks use it */
     }
-    sdr_image *img = lsdr_to_image(L, -1);
-    if (!img && lua_istable(L, -1) && lua_rawlen(L, -1) == 1) {
-      lua_rawgeti(L, -1, 1);
-      img = lsdr_to_image(L, -1);
-    }
-    if (!img)
-      return lsdr_error(L, "option 'image': an Image expected, got %s", luaL_typename(L, -1));
-    g.image = img;
+    read_image(L, lua_gettop(L), &g);
     g.strength = (float)get_num(L, opts, "strength");
   } else {
     lua_getfield(L, opts, "height");
@@ -822,8 +921,8 @@ static const lsdr_param t2i_call_options[] = {
 
 static const lsdr_param i2i_call_options[] = {
     COMMON_CALL_OPTIONS,
-    {"image", "Image|table", "nil", "the picture to start from"},
-    {"init_image", "Image|table", "nil", "the old name of image"},
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to start from, or their latents"},
+    {"init_image", "Image|table|Tensor", "nil", "the old name of image"},
     {"strength", "number", "0.8", "how much to change it, 0 to 1"},
     {0}};
 
@@ -855,21 +954,25 @@ static const lsdr_param progress_bar_options[] = {
     CLS ":disable_vae_tiling", pipe_disable_vae_tiling, "Encode and decode in one piece."          \
   }
 
-static const lsdr_func t2i_methods[] = {{LSDR_T2I ":__call",
-                                         pipe_call,
-                                         "Text to image, with diffusers' arguments.",
-                                         {{"opts", "table"}},
-                                         t2i_call_options},
-                                        PIPE_METHODS(LSDR_T2I),
-                                        {0}};
+static const lsdr_func t2i_methods[] = {
+    {LSDR_T2I ":__call",
+     pipe_call,
+     "Text to image, with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     t2i_call_options},
+    PIPE_METHODS(LSDR_T2I),
+    {0}};
 
-static const lsdr_func i2i_methods[] = {{LSDR_I2I ":__call",
-                                         pipe_call,
-                                         "Image to image, with diffusers' arguments.",
-                                         {{"opts", "table"}},
-                                         i2i_call_options},
-                                        PIPE_METHODS(LSDR_I2I),
-                                        {0}};
+static const lsdr_func i2i_methods[] = {
+    {LSDR_I2I ":__call",
+     pipe_call,
+     "Image to image, with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     i2i_call_options},
+    PIPE_METHODS(LSDR_I2I),
+    {0}};
 
 static const lsdr_param single_file_options[] = {
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},

@@ -80,6 +80,17 @@ check.truthy(info:find("Steps: 10", 1, true) and info:find("Seed: 0", 1, true) a
 check.raises("`height` and `width` have to be divisible by 8 but are 60 and 64",
              function() pipe{prompt = "x", height = 60, width = 64} end)
 check.raises("option 'prompt' is required", function() pipe{} end)
+-- diffusers' positional prompt: pipe("a cat", {...}) and pipe({"a", "b"}, {...}).
+do
+  local function opts() return {num_inference_steps = 2, output_type = "np", generator = torch.Generator():manual_seed(3)} end
+  local function with(prompt) local o = opts() o.prompt = prompt return o end
+  check.eq((pipe({"a cat", "a dog"}, opts()).images - pipe(with {"a cat", "a dog"}).images):abs():max():item(), 0.0,
+           "a positional list")
+  check.eq((pipe("a cat", opts()).images - pipe(with "a cat").images):abs():max():item(), 0.0, "a positional prompt")
+  check.raises("the prompt is given twice", function() pipe("a", {prompt = "b"}) end)
+  check.raises("unexpected positional value in the options table", function() pipe{"a cat", num_inference_steps = 2} end)
+  check.raises("options come second only after a prompt", function() pipe({prompt = "a"}, {}) end)
+end
 check.raises("unexpected option 'strenght'", function() pipe{prompt = "x", strenght = 0.5} end)
 check.raises("num_inference_steps must be a positive number, got -1",
              function() pipe{prompt = "x", num_inference_steps = -1} end)
@@ -89,7 +100,7 @@ check.raises("output_type", function() pipe{prompt = "x", output_type = "jpeg"} 
 local i2i = StableDiffusionImg2ImgPipeline.from_pretrained(root .. "/models/tiny-sd-a")
 check.raises("The value of strength should in [0.0, 1.0] but is 1.5",
              function() i2i{prompt = "x", image = Image.new("RGB", {64, 64}), strength = 1.5} end)
-check.raises("option 'image': an Image expected", function() i2i{prompt = "x"} end)
+check.raises("option 'image': an Image, a list of Images or a Tensor expected, got nil", function() i2i{prompt = "x"} end)
 check.raises("no model folder at", function() StableDiffusionPipeline.from_pretrained(root .. "/models/none") end)
 -- init_image= is the old name of image=.
 local old = i2i{prompt = "x", init_image = Image.new("RGB", {64, 64}, {90, 90, 90}), strength = 0.5,
