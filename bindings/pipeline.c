@@ -179,6 +179,79 @@ int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img) {
   return 1;
 }
 
+/* The pipeline a component at idx was handed out by (pipe.unet and the like), pushed;
+ * a Lua error for a model loaded on its own. */
+static lsdr_pipe *owner_of(lua_State *L, int idx, const char *key, const char *type) {
+  lsdr_model_box *b = luaL_testudata(L, idx, type);
+  if (!b)
+    lsdr_error(L, "component '%s': a %s expected, got %s", key, type, luaL_typename(L, idx));
+  lsdr_pipe *owner = NULL;
+  if (b->owner_loaded) {
+    lua_getiuservalue(L, idx, 1);
+    owner = lsdr_test_pipe(L, -1);
+  }
+  if (!owner || !owner->core || !owner->core->loaded)
+    lsdr_error(L,
+               "component '%s': a pipeline is built here from another pipeline's models "
+               "(pipe.components); this %s was loaded on its own",
+               key, type);
+  return owner;
+}
+
+/* StableDiffusionPipeline{unet = ..., vae = ..., ...}, as diffusers'
+ * StableDiffusionImg2ImgPipeline(**pipe.components): the models of one pipeline,
+ * any tokenizer and scheduler. */
+static int construct(lua_State *L, int img2img) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  const int comps = 2;
+  lua_getfield(L, comps, "safety_checker");
+  if (lua_toboolean(L, -1))
+    return lsdr_error(L, "component 'safety_checker': sdrepl runs no safety checker; pass nil");
+  static const char *const keys[] = {"unet", "vae", "text_encoder"};
+  static const char *const types[] = {"UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel"};
+  lsdr_pipe *owner = NULL;
+  int owner_idx = 0;
+  for (int i = 0; i < 3; i++) {
+    lua_getfield(L, comps, keys[i]);
+    lsdr_pipe *o = owner_of(L, lua_gettop(L), keys[i], types[i]);
+    if (owner && o->core != owner->core)
+      return lsdr_error(L,
+                        "component '%s' comes from another pipeline than 'unet'; the models "
+                        "must be one pipeline's",
+                        keys[i]);
+    owner = o;
+    owner_idx = lua_gettop(L);
+  }
+  lua_getfield(L, comps, "tokenizer");
+  if (!lsdr_to_clip_tokenizer(L, -1))
+    return lsdr_error(L, "component 'tokenizer': a CLIPTokenizer expected, got %s",
+                      luaL_typename(L, -1));
+  int tok = lua_gettop(L);
+  lsdr_pipeline_from_pipe(L, owner_idx, img2img);
+  push_parts(L, -1);
+  lua_pushvalue(L, tok);
+  lua_setfield(L, -2, "tokenizer");
+  lua_pop(L, 1);
+  lua_getfield(L, comps, "scheduler");
+  lua_setfield(L, -2, "scheduler"); /* through __newindex, which checks it */
+  return 1;
+}
+static int t2i_construct(lua_State *L) { return construct(L, 0); }
+static int i2i_construct(lua_State *L) { return construct(L, 1); }
+
+static const lsdr_param component_options[] = {
+    {"unet", "any", "nil"},
+    {"vae", "any", "nil"},
+    {"text_encoder", "any", "nil"},
+    {"tokenizer", "any", "nil"},
+    {"scheduler", "any", "nil"},
+    {"safety_checker", "any", "nil", "nil or false: no safety checker is run"},
+    {"feature_extractor", "any", "nil", "not used"},
+    {"image_encoder", "any", "nil", "not used"},
+    {"requires_safety_checker", "boolean", "false"},
+    {0}};
+
 static int pick_t2i(lua_State *L, const char *dir) {
   (void)L, (void)dir;
   return 0;
@@ -986,6 +1059,11 @@ static const lsdr_param single_file_options[] = {
     {0}};
 
 static const lsdr_func t2i_class[] = {
+    {"StableDiffusionPipeline.__call",
+     t2i_construct,
+     "A pipeline from another's components: StableDiffusionPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
     {"StableDiffusionPipeline.from_pretrained",
      t2i_from_pretrained,
      "Loads a pipeline from a diffusers folder or a Hugging Face hub repo id (\"org/name\").",
@@ -999,6 +1077,11 @@ static const lsdr_func t2i_class[] = {
     {0}};
 
 static const lsdr_func i2i_class[] = {
+    {"StableDiffusionImg2ImgPipeline.__call",
+     i2i_construct,
+     "A pipeline from another's components: StableDiffusionImg2ImgPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
     {"StableDiffusionImg2ImgPipeline.from_pretrained",
      i2i_from_pretrained,
      "Loads an image-to-image pipeline from a diffusers folder or a hub repo id.",
@@ -1028,6 +1111,13 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_pop(L, 2);
   lua_newtable(L);
   lsdr_register(L, -1, class_funcs);
+  /* Cls(components) calls the class table: its __call entry moves to a metatable. */
+  lua_createtable(L, 0, 1);
+  lua_getfield(L, -2, "__call");
+  lua_setfield(L, -2, "__call");
+  lua_setmetatable(L, -2);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "__call");
   lua_setglobal(L, cls);
 }
 

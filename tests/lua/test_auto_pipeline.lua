@@ -94,6 +94,27 @@ do
   check.truthy(tostring(comps.unet):find("closed"), "tostring of a model of a closed pipeline")
 end
 
+-- StableDiffusionImg2ImgPipeline(pipe.components), as diffusers' (**pipe.components).
+do
+  local base = StableDiffusionPipeline.from_pretrained(model)
+  local built = StableDiffusionImg2ImgPipeline(base.components)
+  check.eq(class(built), "StableDiffusionImg2ImgPipeline", "a class called with components")
+  check.truthy(rawequal(built.unet, base.unet) and rawequal(built.tokenizer, base.tokenizer), "its components")
+  same(i2i(built), want_i2i, "the built pipeline's pictures")
+  local comps = base.components
+  comps.scheduler = DDIMScheduler.from_config(base.scheduler.config)
+  check.truthy(tostring(StableDiffusionPipeline(comps).scheduler):find("DDIM"), "a scheduler of one's own")
+  local other = StableDiffusionPipeline.from_pretrained(model)
+  comps.vae = other.vae
+  check.raises("component 'vae' comes from another pipeline than 'unet'",
+               function() StableDiffusionPipeline(comps) end)
+  comps.vae = AutoencoderKL.from_pretrained(model .. "/vae")
+  check.raises("this AutoencoderKL was loaded on its own", function() StableDiffusionPipeline(comps) end)
+  check.raises("component 'unet': a UNet2DConditionModel expected, got nil",
+               function() StableDiffusionPipeline{vae = base.vae} end)
+  check.raises("unexpected option 'unnet'", function() StableDiffusionPipeline{unnet = base.unet} end)
+end
+
 -- set_progress_bar_config{disable = true} hides the bar; desc labels it.
 local sdrepl = os.getenv("SDREPL")
 if sdrepl then
