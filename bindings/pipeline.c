@@ -584,6 +584,61 @@ static void positional_prompt(lua_State *L) {
   lua_settop(L, 2);
 }
 
+/* The parts live in Lua objects: a closed or replaced one is noticed here. Points the
+ * pipeline at this pipe's tokenizer, scheduler and bar; returns the parts' index. */
+static int bind_parts(lua_State *L, lsdr_pipe *pp) {
+  sdr_pipeline *p = &pp->core->p;
+  push_parts(L, 1);
+  int parts = lua_gettop(L);
+  lua_getfield(L, parts, "tokenizer");
+  p->tokenizer = lsdr_to_clip_tokenizer(L, -1);
+  lua_getfield(L, parts, "scheduler");
+  p->scheduler = lsdr_to_scheduler(L, -1);
+  lua_pop(L, 2);
+  if (!p->tokenizer)
+    lsdr_error(L, "the pipeline's tokenizer was closed");
+  if (!p->scheduler)
+    lsdr_error(L, "pipe.scheduler is not a scheduler");
+  p->progress_disable = pp->progress_disable;
+  memcpy(p->progress_desc, pp->progress_desc, sizeof p->progress_desc);
+  return parts;
+}
+
+/* prompt (or prompt_embeds), negative_prompt (or negative_prompt_embeds) from the options
+ * at opts into g; the engine says which when both or neither are given. */
+static void read_prompts(lua_State *L, int opts, sdr_generate *g) {
+  const char **prompts = NULL, **negs = NULL;
+  int prompt_is_list = 0;
+  lua_getfield(L, opts, "prompt_embeds");
+  int has_embeds = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (has_embeds) {
+    g->prompt_embeds = host_floats(L, opts, "prompt_embeds", 3, g->prompt_embeds_shape);
+    g->nprompts = (int)g->prompt_embeds_shape[0];
+  }
+  lua_getfield(L, opts, "prompt");
+  if (!lua_isnil(L, -1)) {
+    g->nprompts = read_strings(L, lua_gettop(L), "prompt", &prompts);
+    g->prompts = prompts;
+    prompt_is_list = lua_istable(L, -2);
+  } else if (!has_embeds) {
+    lsdr_error(L, "option 'prompt' is required (a string or a list of strings), or "
+                  "'prompt_embeds'");
+  }
+  lua_getfield(L, opts, "negative_prompt_embeds");
+  if (!lua_isnil(L, -1))
+    g->negative_prompt_embeds =
+        host_floats(L, opts, "negative_prompt_embeds", 3, g->negative_embeds_shape);
+  lua_getfield(L, opts, "negative_prompt");
+  if (!lua_isnil(L, -1)) {
+    if (prompts && prompt_is_list != lua_istable(L, -1))
+      lsdr_error(L, "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
+                 luaL_typename(L, -1), prompt_is_list ? "table" : "string");
+    g->nnegative = read_strings(L, lua_gettop(L), "negative_prompt", &negs);
+    g->negative_prompts = negs;
+  }
+}
+
 static int pipe_call(lua_State *L) {
   lsdr_args(L);
   positional_prompt(L);
@@ -595,53 +650,9 @@ static int pipe_call(lua_State *L) {
   memset(&g, 0, sizeof g);
   int64_t latents_shape[4];
 
-  /* The parts live in Lua objects: a closed or replaced one is noticed here. */
-  push_parts(L, 1);
-  int parts = lua_gettop(L);
-  lua_getfield(L, parts, "tokenizer");
-  p->tokenizer = lsdr_to_clip_tokenizer(L, -1);
-  lua_getfield(L, parts, "scheduler");
-  p->scheduler = lsdr_to_scheduler(L, -1);
-  lua_pop(L, 2);
-  if (!p->tokenizer)
-    return lsdr_error(L, "the pipeline's tokenizer was closed");
-  p->progress_disable = pp->progress_disable;
-  memcpy(p->progress_desc, pp->progress_desc, sizeof p->progress_desc);
-  if (!p->scheduler)
-    return lsdr_error(L, "pipe.scheduler is not a scheduler");
-
-  /* prompt, or prompt_embeds (the engine says which when both or neither are given) */
-  const char **prompts = NULL, **negs = NULL;
-  int prompt_is_list = 0;
-  lua_getfield(L, opts, "prompt_embeds");
-  int has_embeds = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (has_embeds) {
-    g.prompt_embeds = host_floats(L, opts, "prompt_embeds", 3, g.prompt_embeds_shape);
-    g.nprompts = (int)g.prompt_embeds_shape[0];
-  }
-  lua_getfield(L, opts, "prompt");
-  if (!lua_isnil(L, -1)) {
-    g.nprompts = read_strings(L, lua_gettop(L) - 0, "prompt", &prompts);
-    g.prompts = prompts;
-    prompt_is_list = lua_istable(L, -2);
-  } else if (!has_embeds) {
-    return lsdr_error(L, "option 'prompt' is required (a string or a list of strings), or "
-                         "'prompt_embeds'");
-  }
-  lua_getfield(L, opts, "negative_prompt_embeds");
-  if (!lua_isnil(L, -1))
-    g.negative_prompt_embeds =
-        host_floats(L, opts, "negative_prompt_embeds", 3, g.negative_embeds_shape);
-  lua_getfield(L, opts, "negative_prompt");
-  if (!lua_isnil(L, -1)) {
-    if (prompts && prompt_is_list != lua_istable(L, -1))
-      return lsdr_error(L,
-                        "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
-                        luaL_typename(L, -1), prompt_is_list ? "table" : "string");
-    g.nnegative = read_strings(L, lua_gettop(L), "negative_prompt", &negs);
-    g.negative_prompts = negs;
-  }
+  int parts = bind_parts(L, pp);
+  read_prompts(L, opts, &g);
+  const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   g.guidance_scale = (float)get_num(L, opts, "guidance_scale");
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
@@ -822,6 +833,61 @@ static int pipe_call(lua_State *L) {
   return 1;
 }
 
+/* pipe:encode_prompt(prompt, device, num_images_per_prompt, do_classifier_free_guidance,
+ * {negative_prompt, prompt_embeds, negative_prompt_embeds, lora_scale, clip_skip}) ->
+ * prompt_embeds, negative_prompt_embeds (nil without guidance), each repeated per image,
+ * as the pipeline's call makes them. */
+static int pipe_encode_prompt(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 5);
+  lsdr_pipe *pp = check_pipe(L, 1);
+  sdr_pipeline *p = &pp->core->p;
+  bind_parts(L, pp);
+  /* the prompt argument goes into the options, where read_prompts looks */
+  const int opts = 6;
+  lua_pushvalue(L, 2);
+  lua_setfield(L, opts, "prompt");
+  sdr_backend *be = p->be;
+  if (!lua_isnil(L, 3)) {
+    int d = lsdr_parse_device(lua_tostring(L, 3));
+    if (d < 0)
+      return lsdr_argerror(L, 2, "\"cpu\" or \"cuda\"");
+    be = lsdr_backend(L, (sdr_device)d);
+  }
+  const int N = (int)lua_tointeger(L, 4), guided = lua_toboolean(L, 5);
+  if (N < 1)
+    return lsdr_error(L, "num_images_per_prompt must be a positive number, got %d", N);
+  sdr_generate g;
+  memset(&g, 0, sizeof g);
+  read_prompts(L, opts, &g);
+  lua_getfield(L, opts, "clip_skip");
+  g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
+  if (g.clip_skip < 0)
+    return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
+  float *pos, *neg;
+  int T, D;
+  if (sdr_pipeline_encode_prompt(p, &g, guided, &pos, &neg, &T, &D) != 0)
+    return lsdr_engine_error(L);
+  const int B0 = g.nprompts;
+  const size_t row = (size_t)T * D;
+  float *rows[2] = {pos, neg};
+  for (int k = 0; k < (guided ? 2 : 1); k++) {
+    /* repeat(1, N, 1): each prompt's N copies together */
+    lsdr_tensor *t = lsdr_push_new_tensor(L, be, SDR_F32, 3, (int64_t[]){(int64_t)B0 * N, T, D});
+    for (int i = 0, r = 0; i < B0; i++)
+      for (int c = 0; c < N; c++, r++)
+        if (sdr_upload(be, (float *)t->t.data + r * row, rows[k] + i * row, row * sizeof(float)) !=
+            0) {
+          free(pos);
+          return lsdr_engine_error(L);
+        }
+  }
+  free(pos);
+  if (!guided)
+    lua_pushnil(L);
+  return 2;
+}
+
 /* ---- components, device, options -------------------------------------------------- */
 
 static int pipe_to(lua_State *L) {
@@ -999,6 +1065,14 @@ static const lsdr_param i2i_call_options[] = {
     {"strength", "number", "0.8", "how much to change it, 0 to 1"},
     {0}};
 
+static const lsdr_param encode_prompt_options[] = {
+    {"negative_prompt", "string|table", "nil"},
+    {"prompt_embeds", "Tensor", "nil"},
+    {"negative_prompt_embeds", "Tensor", "nil"},
+    {"lora_scale", "number", "nil", "no LoRA is loaded here, so it changes nothing"},
+    {"clip_skip", "integer", "nil"},
+    {0}};
+
 static const lsdr_param progress_bar_options[] = {
     {"disable", "boolean", "false"}, {"desc", "string", "nil"}, {0}};
 
@@ -1019,6 +1093,15 @@ static const lsdr_param progress_bar_options[] = {
        "The denoising loop's progress bar: disable = true hides it, desc labels it.",              \
        {{"opts", "table"}},                                                                        \
        progress_bar_options},                                                                      \
+      {CLS ":encode_prompt",                                                                       \
+       pipe_encode_prompt,                                                                         \
+       "The text embeddings a call would use: prompt_embeds, negative_prompt_embeds (or nil).",    \
+       {{"prompt", "string|table", "nil"},                                                         \
+        {"device", "string", "nil", "where the tensors go; nil: the pipeline's device"},           \
+        {"num_images_per_prompt", "integer", "1"},                                                 \
+        {"do_classifier_free_guidance", "boolean", "true"},                                        \
+        {"opts", "table", "nil"}},                                                                 \
+       encode_prompt_options},                                                                     \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \

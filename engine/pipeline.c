@@ -332,6 +332,57 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
   return 0;
 }
 
+int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                               float **neg, int *T_out, int *D_out) {
+  *pos = *neg = NULL;
+  if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(p->tokenizer)) != 0)
+    return -1;
+  const int B0 = g->nprompts;
+  if (B0 < 1)
+    return sdr_fail("prompt: at least one prompt is needed");
+  if (guided && g->negative_prompts && g->nnegative != B0)
+    return sdr_fail("`negative_prompt`: %d given for %d prompts; the numbers must match",
+                    g->nnegative, B0);
+  /* prompt_embeds bring their own length and width (a prompt weighting library's may be
+   * longer than the tokenizer's); text is encoded at the tokenizer's length. */
+  const int T = g->prompt_embeds ? (int)g->prompt_embeds_shape[1]
+                                 : sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  const int D = g->prompt_embeds ? (int)g->prompt_embeds_shape[2] : p->text_encoder.cfg.hidden_size;
+  const size_t n = (size_t)B0 * T * D;
+  float *rows = malloc((guided ? 2 : 1) * n * sizeof *rows);
+  const char **empty = NULL;
+  if (!rows)
+    return sdr_fail("out of memory");
+  if (prompt_rows(p, g->prompts, g->prompt_embeds, B0, T, D, g->clip_skip, (char *)rows) != 0)
+    goto fail;
+  if (guided) {
+    const char *const *negs = g->negative_prompts;
+    if (!negs && !g->negative_prompt_embeds) {
+      empty = calloc((size_t)B0, sizeof *empty);
+      if (!empty) {
+        sdr_fail("out of memory");
+        goto fail;
+      }
+      for (int i = 0; i < B0; i++)
+        empty[i] = "";
+      negs = empty;
+    }
+    /* no clip_skip for the negative, as diffusers */
+    if (prompt_rows(p, negs, g->negative_prompt_embeds, B0, T, D, 0, (char *)(rows + n)) != 0)
+      goto fail;
+    free(empty);
+    *neg = rows + n;
+  }
+  *pos = rows;
+  *T_out = T;
+  *D_out = D;
+  return 0;
+fail:
+  free(empty);
+  free(rows);
+  return -1;
+}
+
 /* ---- the run ------------------------------------------------------------------ */
 
 /* One UNet call of the denoising loop. Where the backend records graphs, the
@@ -491,11 +542,6 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   sdr_arena *a = &p->arena;
   const int B0 = g->nprompts, N = g->num_images_per_prompt, B = B0 * N;
   const int cfg = g->guidance_scale > 1.0f;
-  /* prompt_embeds bring their own length and width (a prompt weighting library's may be
-   * longer than the tokenizer's); text is encoded at the tokenizer's length. */
-  const int T = g->prompt_embeds ? (int)g->prompt_embeds_shape[1]
-                                 : sdr_clip_tokenizer_model_max_length(p->tokenizer);
-  const int D = g->prompt_embeds ? (int)g->prompt_embeds_shape[2] : p->text_encoder.cfg.hidden_size;
   const int L = p->unet.cfg.in_channels, f = sdr_vae_scale_factor(&p->vae);
   const int64_t lh = height / f, lw = width / f;
   const int64_t lat_shape[4] = {B, L, lh, lw};
@@ -505,45 +551,29 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(sdr_arena_reset(a));
 
   /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
+  float *pos = NULL, *neg = NULL;
+  int T, D;
+  TRY(sdr_pipeline_encode_prompt(p, g, cfg, &pos, &neg, &T, &D));
+  host = pos;
   sdr_tensor context;
   TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(cfg ? 2 : 1) * B, T, D}));
-  const size_t row = (size_t)T * D * sizeof(float);
-  const size_t total = (size_t)(cfg ? 2 : 1) * B * row;
-  host = malloc(total + (size_t)2 * B0 * row);
-  if (!host) {
-    sdr_fail("out of memory");
-    goto fail;
-  }
-  char *src_pos = (char *)host + total, *src_neg = src_pos + (size_t)B0 * row;
-  TRY(prompt_rows(p, g->prompts, g->prompt_embeds, B0, T, D, g->clip_skip, src_pos));
-  if (cfg) {
-    const char **empty = NULL;
-    const char *const *negs = g->negative_prompts;
-    if (!negs && !g->negative_prompt_embeds) {
-      empty = calloc((size_t)B0, sizeof *empty);
-      if (!empty) {
-        sdr_fail("out of memory");
-        goto fail;
-      }
-      for (int i = 0; i < B0; i++)
-        empty[i] = "";
-      negs = empty;
-    }
-    /* no clip_skip for the negative, as diffusers */
-    rc = prompt_rows(p, negs, g->negative_prompt_embeds, B0, T, D, 0, src_neg);
-    free(empty);
-    if (rc != 0)
-      goto fail;
-    rc = -1;
-  }
-  /* repeat(1, N, 1) puts each prompt's N copies together */
   {
-    char *dst = (char *)host;
+    /* repeat(1, N, 1) puts each prompt's N copies together */
+    const size_t row = (size_t)T * D;
+    float *rows = malloc((size_t)(cfg ? 2 : 1) * B * row * sizeof *rows), *dst = rows;
+    if (!rows) {
+      sdr_fail("out of memory");
+      goto fail;
+    }
     for (int half = 0; half < (cfg ? 2 : 1); half++)
       for (int i = 0; i < B0; i++)
         for (int k = 0; k < N; k++, dst += row)
-          memcpy(dst, (cfg && half == 0 ? src_neg : src_pos) + (size_t)i * row, row);
-    TRY(sdr_upload(be, context.data, host, total));
+          memcpy(dst, (cfg && half == 0 ? neg : pos) + (size_t)i * row, row * sizeof *dst);
+    rc = sdr_upload(be, context.data, rows, (size_t)(dst - rows) * sizeof *rows);
+    free(rows);
+    if (rc != 0)
+      goto fail;
+    rc = -1;
     free(host);
     host = NULL;
   }

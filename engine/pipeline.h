@@ -103,6 +103,11 @@ typedef struct sdr_generated {
 } sdr_generated;
 
 int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out);
+/* encode_prompt for g's prompts (or prompt_embeds) without the repeat per image:
+ * host float32 (nprompts, T, D) at *pos and, when guided, the negatives' at *neg
+ * (else NULL), one malloc'd block that *pos owns. */
+int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                               float **neg, int *T, int *D);
 void sdr_generated_free(sdr_generated *out);
 
 /* diffusers' get_timesteps for img2img: how many of the scheduler's timesteps

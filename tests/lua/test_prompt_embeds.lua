@@ -81,6 +81,28 @@ do
   check.truthy((a - b):abs():max():item() < 1e-5, "prompt_embeds from the text encoder = the prompt")
 end
 
+-- pipe:encode_prompt gives what a call uses, repeated per image: handed back, the same picture.
+do
+  local pe, ne = pipe:encode_prompt("a red cube", "cpu", 2, true, {negative_prompt = "blurry"})
+  check.eq(table.concat(pe.shape, ","), "2,77,32", "prompt_embeds repeated per image")
+  check.eq(table.concat(ne.shape, ","), "2,77,32", "negative_prompt_embeds too")
+  check.truthy((pe[1] - embeds[1]):abs():max():item() < 1e-5, "the text encoder's output (as diffusers')")
+  local function go(args)
+    args.num_inference_steps, args.output_type = 3, "np"
+    args.generator = torch.Generator():manual_seed(8)
+    return pipe(args).images
+  end
+  local a = go {prompt = "a red cube", negative_prompt = "blurry", num_images_per_prompt = 2}
+  local b = go {prompt_embeds = pe, negative_prompt_embeds = ne}
+  check.eq((a - b):abs():max():item(), 0.0, "encode_prompt's embeddings give the call's pictures")
+  local one, none = pipe:encode_prompt({"a", "b"}, nil, 1, false)
+  check.truthy(one.shape[1] == 2 and none == nil, "no negative without guidance")
+  local skip = pipe:encode_prompt("a cat", nil, 1, false, {clip_skip = 1})
+  check.truthy((skip - pipe:encode_prompt("a cat", nil, 1, false)):abs():max():item() > 0, "clip_skip")
+  check.raises("option 'prompt' is required", function() pipe:encode_prompt(nil) end)
+  check.raises("unexpected option 'negative'", function() pipe:encode_prompt("a", nil, 1, true, {negative = "x"}) end)
+end
+
 -- check_inputs' errors, and the pipeline stays usable after them.
 check.raises("Cannot forward both `prompt` and `prompt_embeds`",
              function() pipe{prompt = "x", prompt_embeds = embeds, num_inference_steps = 1} end)
