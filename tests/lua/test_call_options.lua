@@ -1,13 +1,13 @@
--- prompt_embeds, negative_prompt_embeds, guidance_rescale and the older callback
--- against diffusers 0.27.2 (tests/reference/prompt_embeds, made by
--- scripts/reference/make_prompt_embeds_cases.py with the same arguments as CASES
--- below). The embeddings given are the generator's own (*.npy), mixed, scaled or
+-- The call's options beyond the plain ones, against diffusers 0.27.2: prompt_embeds,
+-- negative_prompt_embeds, guidance_rescale, eta (tests/reference/call_options, made by
+-- scripts/reference/make_call_option_cases.py with the same arguments as CASES below);
+-- pipe:encode_prompt and the older callback. The embeddings given are the generator's own (*.npy), mixed, scaled or
 -- shortened so that no prompt text makes them. Tolerance 2e-3 max abs on the np
 -- output, as the other whole runs.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
-local ref = root .. "/reference/prompt_embeds/"
+local ref = root .. "/reference/call_options/"
 local TOL = 2e-3
 
 -- {name, kind, arguments, embeddings given, scheduler, seed}
@@ -31,11 +31,23 @@ local CASES = {
    {}, "DDIMScheduler", 8},
   {"i2i_embeds", "img2img", {negative_prompt = "blurry", strength = 0.7, num_inference_steps = 8},
    {"prompt_embeds"}, "PNDMScheduler", 9},
+  {"t2i_eta1_n2", "txt2img", {prompt = "a cat", eta = 1.0, num_images_per_prompt = 2, num_inference_steps = 6},
+   {}, "DDIMScheduler", 10},
+  {"t2i_eta05_gens", "txt2img", {prompt = {"a cat", "a dog"}, eta = 0.5, num_inference_steps = 5},
+   {}, "DDIMScheduler", {11, 12}},
+  {"i2i_eta1", "img2img", {prompt = "a sketch", eta = 1.0, strength = 0.8, num_inference_steps = 6},
+   {}, "DDIMScheduler", 13},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)
   pipe.scheduler = _G[sched].from_config(pipe.scheduler.config)
-  local call = {output_type = "np", generator = torch.Generator():manual_seed(seed)}
+  local call = {output_type = "np"}
+  if type(seed) == "table" then
+    call.generator = {}
+    for i, v in ipairs(seed) do call.generator[i] = torch.Generator():manual_seed(v) end
+  else
+    call.generator = torch.Generator():manual_seed(seed)
+  end
   for k, v in pairs(args) do call[k] = v end
   if kind == "img2img" then call.image = Image.open(root .. "/reference/" .. model .. "/init_image.png") end
   for _, key in ipairs(embeds) do

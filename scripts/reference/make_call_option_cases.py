@@ -1,11 +1,12 @@
-"""Reference runs for the pipelines' prompt_embeds, negative_prompt_embeds and
-guidance_rescale, as diffusers 0.27.2 computes them (encode_prompt and
-rescale_noise_cfg in pipelines/stable_diffusion/pipeline_stable_diffusion.py).
+"""Reference runs for the pipelines' call options beyond the plain ones:
+prompt_embeds, negative_prompt_embeds, guidance_rescale and DDIM's eta, as diffusers
+0.27.2 computes them (encode_prompt, rescale_noise_cfg and prepare_extra_step_kwargs
+in pipelines/stable_diffusion/pipeline_stable_diffusion*.py).
 
-    .venv-torch/bin/python scripts/reference/make_prompt_embeds_cases.py
+    .venv-torch/bin/python scripts/reference/make_call_option_cases.py
 
 Uses the committed tiny models (tests/models/tiny-sd-a and tiny-sd-b, made by
-make_tiny_models.py, not changed here) and writes tests/reference/prompt_embeds/:
+make_tiny_models.py, not changed here) and writes tests/reference/call_options/:
 for each model and case, the embeddings given to the pipeline (<model>_<case>_*.npy,
 float32 as the text encoder made them, then mixed or scaled as a notebook would) and
 the run's output_type="np" images (<model>_<case>_images.npy), with manifest.json
@@ -15,7 +16,8 @@ the same files.
 Each case shows what it checks: embeddings that no prompt makes (a mix of two, a
 scaled one) so a pipeline that re-encodes text fails; a short sequence (16 tokens),
 for which the empty or given negative prompt is tokenized to that length; negative
-embeddings with text prompts; guidance_rescale, checked to change the picture.
+embeddings with text prompts; guidance_rescale, checked to change the picture; eta,
+whose noise each step draws from the generator (or from each of a list).
 """
 import json
 import os
@@ -56,7 +58,7 @@ SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscret
                                       EulerAncestralDiscreteScheduler,
                                       DPMSolverMultistepScheduler)}
 
-# Embeddings are written as recipes, so tests/lua/test_prompt_embeds.lua can say what
+# Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
 # ("scaled", texts, factor); ("short", text, tokens) = E(text)[:, :tokens].
 # (name, kind, arguments, embeddings, scheduler, seed); arguments other than the
@@ -84,6 +86,12 @@ CASES = [
      dict(), "DDIMScheduler", 8),
     ("i2i_embeds", "img2img", dict(negative_prompt="blurry", strength=0.7, num_inference_steps=8),
      dict(prompt_embeds=("scaled", ["a sketch"], 1.05)), "PNDMScheduler", 9),
+    ("t2i_eta1_n2", "txt2img", dict(prompt="a cat", eta=1.0, num_images_per_prompt=2,
+                                    num_inference_steps=6), dict(), "DDIMScheduler", 10),
+    ("t2i_eta05_gens", "txt2img", dict(prompt=["a cat", "a dog"], eta=0.5, num_inference_steps=5),
+     dict(), "DDIMScheduler", [11, 12]),
+    ("i2i_eta1", "img2img", dict(prompt="a sketch", eta=1.0, strength=0.8, num_inference_steps=6),
+     dict(), "DDIMScheduler", 13),
 ]
 
 
@@ -117,9 +125,16 @@ def make_embeds(pipe, recipe):
     sys.exit(f"unknown recipe {recipe}")
 
 
+def generator(seed):
+    """One seeded generator, or a list of them for a list of seeds."""
+    if isinstance(seed, list):
+        return [torch.Generator().manual_seed(s) for s in seed]
+    return torch.Generator().manual_seed(seed)
+
+
 def main():
     torch.set_num_threads(2)
-    out_dir = os.path.join(ROOT, "tests", "reference", "prompt_embeds")
+    out_dir = os.path.join(ROOT, "tests", "reference", "call_options")
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     manifest = {"generator": {"torch": torch.__version__, "diffusers": diffusers.__version__,
@@ -149,10 +164,10 @@ def main():
                 side = pipe.unet.config.sample_size * pipe.vae_scale_factor
                 call["image"] = init_image(side)
             with torch.no_grad():
-                images = pipe(**call, generator=torch.Generator().manual_seed(seed)).images
+                images = pipe(**call, generator=generator(seed)).images
                 if call.get("guidance_rescale"):
                     plain = dict(call, guidance_rescale=0.0)
-                    other = pipe(**plain, generator=torch.Generator().manual_seed(seed)).images
+                    other = pipe(**plain, generator=generator(seed)).images
                     if np.abs(images - other).max() < 1e-3:
                         sys.exit(f"{model} {name}: guidance_rescale changed nothing")
             save(f"{model}_{name}_images", images, f"{kind} output_type='np' (B, H, W, 3)")
