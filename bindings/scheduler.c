@@ -255,6 +255,16 @@ static int sched_properties(lua_State *L) {
     lua_pushinteger(L, v);
     return 1;
   }
+  if (strcmp(k, "compatibles") == 0) {
+    /* the scheduler classes that take this one's config (diffusers' list holds more
+     * kinds; these are the ones there are here), as the global class tables */
+    lua_createtable(L, SDR_SCHED_COUNT, 0);
+    for (int i = 0; i < SDR_SCHED_COUNT; i++) {
+      lua_getglobal(L, sdr_scheduler_class_name((sdr_scheduler_kind)i));
+      lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+  }
   if (strcmp(k, "class_name") == 0) {
     lua_pushstring(L, sdr_scheduler_class_name(sdr_scheduler_kind_of(b->s)));
     return 1;
@@ -333,11 +343,9 @@ void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
   luaL_getmetatable(L, LSDR_SCHEDULER);
   lua_getfield(L, -1, "__fields");
-  static const char *const props[] = {"config",     "timesteps",
-                                      "sigmas",     "init_noise_sigma",
-                                      "order",      "num_inference_steps",
-                                      "step_index", "begin_index",
-                                      "class_name", NULL};
+  static const char *const props[] = {
+      "config",     "timesteps",   "sigmas",     "init_noise_sigma", "order", "num_inference_steps",
+      "step_index", "begin_index", "class_name", "compatibles",      NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);

@@ -108,3 +108,9 @@ local old = i2i{prompt = "x", init_image = Image.new("RGB", {64, 64}, {90, 90, 9
 check.eq(old.shape[1], 1, "init_image accepted")
 local ok = pipe{prompt = "x", num_inference_steps = 2, output_type = "latent"}.images
 check.eq(ok.shape[2], 4, "latent output after errors")
+
+-- pipe.scheduler.compatibles: the scheduler classes that take its config.
+local names = {}
+for i, cls in ipairs(pipe.scheduler.compatibles) do names[i] = tostring(cls.from_config(pipe.scheduler.config)) end
+check.eq(table.concat(names, " "), "<PNDMScheduler> <DDIMScheduler> <LMSDiscreteScheduler> <EulerDiscreteScheduler> " ..
+         "<EulerAncestralDiscreteScheduler> <DPMSolverMultistepScheduler>", "compatibles")
