@@ -827,8 +827,15 @@ static int pipe_call(lua_State *L) {
     free(imgs);
   }
   sdr_generated_free(&out);
-  lua_setfield(L, result, "images");
-  /* nsfw_content_detected stays nil: no safety checker runs (README says so). */
+  /* nsfw_content_detected stays nil: no safety checker runs (README says so). With
+   * return_dict = false, diffusers' tuple (images, has_nsfw_concept): {images}. */
+  lua_getfield(L, opts, "return_dict");
+  int as_dict = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (as_dict)
+    lua_setfield(L, result, "images");
+  else
+    lua_rawseti(L, result, 1);
   lua_settop(L, result);
   return 1;
 }
@@ -1039,7 +1046,7 @@ static int pipe_tostring(lua_State *L) {
       {"num_images_per_prompt", "integer", "1"}, {"eta", "number", "0.0", "DDIM's eta"},           \
       {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"}, \
       {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
-      {"return_dict", "boolean", "true"},                                                          \
+      {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},                   \
       {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"}, \
       {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},           \
       {"callback", "function", "nil", "the older hook: f(i, t, latents)"},                         \

@@ -131,6 +131,11 @@ if sdrepl then
   check.truthy(not bar("p:set_progress_bar_config{disable = true}"):find("it/s"), "no bar when disabled")
   check.truthy(bar('p:set_progress_bar_config{desc = "denoising"}'):find("denoising"), "desc labels the bar")
 end
+-- return_dict = false: diffusers' tuple, (images, has_nsfw_concept) -> {images}.
+local tuple = plain_t2i{prompt = "a cat", num_inference_steps = 3, output_type = "np", return_dict = false,
+                        generator = torch.Generator():manual_seed(1)}
+check.truthy(tuple.images == nil and tuple[2] == nil, "a list, not a dict")
+same(tuple[1], want_t2i, "its first entry is the images")
 check.raises("unexpected option 'leave'", function() plain_t2i:set_progress_bar_config{leave = false} end)
 plain_t2i:disable_attention_slicing()
 plain_t2i:enable_xformers_memory_efficient_attention()
