@@ -7,7 +7,7 @@
 
 #include "bindings/cuda_device.h" // lsdr_cuda_device_get
 #include "bindings/lsdr.h"        // lsdr_register, lsdr_args
-#include "bindings/tensor.h" // lsdr_parse_device
+#include "bindings/tensor.h"      // lsdr_parse_device
 
 static const char DEFAULTS_KEY[] = "sdrepl.default_generators"; /* {cpu=, cuda=} */
 
@@ -61,6 +61,14 @@ sdr_generator *lsdr_default_generator(lua_State *L, sdr_generator_device d) {
 /* torch.Generator(device="cpu") */
 static int generator_new(lua_State *L) {
   lsdr_args(L);
+  if (lua_istable(L, 1)) { /* torch.Generator{device = "cuda"}: the keyword spelled as Lua does */
+    lua_getfield(L, 1, "device");
+    lua_replace(L, 1);
+    if (lua_isnil(L, 1)) {
+      lua_pushliteral(L, "cpu");
+      lua_replace(L, 1);
+    }
+  }
   int d = lsdr_parse_device(lua_tostring(L, 1));
   if (d < 0)
     return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
@@ -137,7 +145,7 @@ static const lsdr_func torch_funcs[] = {
     {"torch.Generator",
      generator_new,
      "A random number generator for a device, as torch.Generator (seed it with :manual_seed).",
-     {{"device", "string", "\"cpu\""}}},
+     {{"device", "string|table", "\"cpu\"", "or {device = ...}"}}},
     {"torch.manual_seed",
      torch_manual_seed,
      "Seeds the default generators of every device; returns the CPU one.",

@@ -236,8 +236,9 @@ static int image_fromarray(lua_State *L) {
   lsdr_args(L);
   lsdr_tensor *t = lsdr_check_tensor(L, lsdr_arg(L, 1));
   if (t->t.dtype != SDR_U8)
-    return lsdr_error(L, "argument 1 (obj): a uint8 tensor expected, got %s (for values in [0, 1]: "
-                         "(t * 255):round():to(torch.uint8))",
+    return lsdr_error(L,
+                      "argument 1 (obj): a uint8 tensor expected, got %s (for values in [0, 1]: "
+                      "(t * 255):round():to(torch.uint8))",
                       sdr_dtype_name(t->t.dtype));
   int channels = t->t.ndim == 2 ? 1 : t->t.ndim == 3 ? (int)t->t.shape[2] : 0;
   if (channels != 1 && channels != 3 && channels != 4)
@@ -523,7 +524,8 @@ static const lsdr_func image_functions[] = {
       {"size", "table", NULL, "{width, height}"},
       {"color", "integer|table", "0",
        "{r, g, b[, a]}, or a number: grey for L, PIL's packed 0xAABBGGRR for RGB(A)"}}},
-    {"Image.fromarray", image_fromarray,
+    {"Image.fromarray",
+     image_fromarray,
      "An image from a uint8 tensor (H, W), (H, W, 3) or (H, W, 4) (PIL's fromarray).",
      {{"obj", "Tensor"}}},
     {"Image.frombytes",
@@ -605,6 +607,22 @@ static void set_filters(lua_State *L, int t) {
     lua_pushinteger(L, filters[i].value);
     lua_setfield(L, t, filters[i].name);
   }
+}
+
+static int image_list_index(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TNUMBER && lua_tonumber(L, 2) == 0)
+    return luaL_error(L, "images[0]: lists count from 1 in Lua; images[1] is the first image, "
+                         "images[#images] the last");
+  return 0;
+}
+
+void lsdr_image_list_meta(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (luaL_newmetatable(L, LSDR_IMAGE_LIST)) {
+    lua_pushcfunction(L, image_list_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, idx);
 }
 
 void lsdr_open_image(lua_State *L) {

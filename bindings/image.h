@@ -7,6 +7,7 @@
 #include "engine/image.h" // sdr_image
 
 #define LSDR_IMAGE "Image"
+#define LSDR_IMAGE_LIST "sdrepl.ImageList" /* the metatable of a pipeline's list of images */
 
 /* Pushes a new Image userdata that owns img (freed by __gc/__close). */
 void lsdr_push_image(lua_State *L, sdr_image *img);
@@ -16,6 +17,9 @@ void lsdr_push_image(lua_State *L, sdr_image *img);
 sdr_image **lsdr_push_image_slot(lua_State *L);
 /* The image at idx, or NULL when it is not an Image (or a closed one). */
 sdr_image *lsdr_to_image(lua_State *L, int idx);
+/* Gives the list of images at idx a metatable that answers list[0], Python's first
+ * entry, with an error saying Lua counts from 1 (instead of a nil that fails later). */
+void lsdr_image_list_meta(lua_State *L, int idx);
 /* Sets the global Image module (Image.open, Image.new, constants). */
 void lsdr_open_image(lua_State *L);
 /* Sets the global image_grid. */

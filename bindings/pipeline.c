@@ -806,6 +806,7 @@ static int pipe_call(lua_State *L) {
       return lsdr_engine_error(L);
     }
     lua_createtable(L, B, 0);
+    lsdr_image_list_meta(L, -1);
     const char *sampler = sdr_scheduler_class_name(sdr_scheduler_kind_of(p->scheduler));
     lua_getfield(L, parts, "name_or_path");
     const char *model = lua_tostring(L, -1);

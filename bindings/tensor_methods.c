@@ -126,6 +126,9 @@ static int push_row(lua_State *L, lsdr_tensor *t, lua_Integer i) {
   if (t->t.ndim == 0)
     return luaL_error(L, "Tensor: a 0-d tensor cannot be indexed (use :item())");
   int64_t n = t->t.shape[0];
+  if (i == 0) /* Python's first row */
+    return luaL_error(L, "Tensor: index 0: indices count from 1 here, as in Lua (t[1] is the "
+                         "first row, t[-1] the last)");
   if (i < 0)
     i += n + 1;
   if (i < 1 || i > n)

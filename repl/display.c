@@ -23,9 +23,12 @@ int display_is_displayable(lua_State *L, int idx) {
     return 1;
   if (!lua_istable(L, idx))
     return 0;
-  if (lua_getmetatable(L, idx)) { /* an object, not a plain list */
-    lua_pop(L, 1);
-    return 0;
+  if (lua_getmetatable(L, idx)) { /* an object, unless a pipeline's list of images */
+    luaL_getmetatable(L, LSDR_IMAGE_LIST);
+    int list = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!list)
+      return 0;
   }
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
   if (n == 0)

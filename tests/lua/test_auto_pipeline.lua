@@ -131,6 +131,11 @@ if sdrepl then
   check.truthy(not bar("p:set_progress_bar_config{disable = true}"):find("it/s"), "no bar when disabled")
   check.truthy(bar('p:set_progress_bar_config{desc = "denoising"}'):find("denoising"), "desc labels the bar")
 end
+-- Python habits get errors that say what Lua wants instead.
+check.raises("images[0]: lists count from 1 in Lua", function() return plain_t2i{prompt = "a", num_inference_steps = 2}.images[0] end)
+check.raises("index 0: indices count from 1 here", function() return torch.zeros(2)[0] end)
+check.eq(tostring(torch.Generator{device = "cuda"}):match("device=(%a+)"), "cuda", "torch.Generator{device = ...}")
+
 -- return_dict = false: diffusers' tuple, (images, has_nsfw_concept) -> {images}.
 local tuple = plain_t2i{prompt = "a cat", num_inference_steps = 3, output_type = "np", return_dict = false,
                         generator = torch.Generator():manual_seed(1)}

@@ -250,6 +250,19 @@ grep -q '.html, .md or .ipynb' out.txt.err || fail "unknown format not explained
 grep -q 'before' out.txt.out && fail "the script ran although its record could not be written"
 [ -e out.txt ] && fail "out.txt was written"
 
+# ---- a pipeline's list of images, left as a cell's value, is shown -------------------
+printf -- '-- %%%%\npipe = StableDiffusionPipeline.from_pretrained("%s")\npipe:set_progress_bar_config{disable = true}\n-- %%%%\nimages = pipe{prompt = "a", num_images_per_prompt = 2, num_inference_steps = 2}.images\nimages\n' \
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-sd-a" >list.lua
+SDREPL_NO_WINDOW=1 export_run list.ipynb list.lua
+[ $rc -eq 0 ] || fail "the images list script exited $rc: $(cat list.ipynb.err)"
+python3 -c '
+import json, sys
+nb = json.load(open("list.ipynb"))
+shown = [o for o in nb["cells"][1]["outputs"] if o["output_type"] == "display_data"]
+if len(shown) != 2:
+    sys.exit("FAIL: %d of the 2 images shown" % len(shown))
+' || fail "a pipeline's images list"
+
 mkdir plain && cd plain
 "$SDREPL" ../fail.lua >/dev/null 2>&1 && fail "fail.lua exited 0"
 [ -z "$(ls -A)" ] || fail "a run without --export wrote files: $(ls -A)"
