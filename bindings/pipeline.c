@@ -99,7 +99,57 @@ const lsdr_param lsdr_pipeline_load_options[] = {
      "true: .safetensors only; otherwise PyTorch .bin files are read where no .safetensors is"},
     {"safety_checker", "any", "nil", "no safety checker is run; nil or false"},
     {"requires_safety_checker", "boolean", "false"},
+    {"unet", "any", "nil", "a UNet2DConditionModel to use instead of the folder's"},
+    {"vae", "any", "nil", "an AutoencoderKL to use instead (e.g. a fine-tuned one)"},
+    {"text_encoder", "any", "nil", "a CLIPTextModel to use instead"},
+    {"tokenizer", "any", "nil", "a CLIPTokenizer to use instead"},
+    {"scheduler", "any", "nil", "a scheduler to use instead"},
     {0}};
+
+/* The models from_pretrained takes instead of the folder's, in the order of given_key. */
+static const char *const given_key[] = {"unet", "vae", "text_encoder"};
+static const char *const given_type[] = {"UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel"};
+
+/* A model passed to from_pretrained: one loaded on its own (X.from_pretrained), which the
+ * pipeline then takes over; NULL when the option is nil. */
+static lsdr_model_box *given_box(lua_State *L, int opts, int i) {
+  lua_getfield(L, opts, given_key[i]);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lsdr_model_box *b = luaL_testudata(L, -1, given_type[i]);
+  if (!b)
+    lsdr_error(L, "option '%s': %s expected, got %s", given_key[i], given_type[i],
+               lsdr_typename(L, -1));
+  if (!lsdr_model_box_open(b))
+    lsdr_error(L, "option '%s': this %s was closed", given_key[i], given_type[i]);
+  if (!b->free_own)
+    lsdr_error(L,
+               "option '%s': this %s belongs to a pipeline already; pass one loaded with "
+               "%s.from_pretrained, or build from the pipeline's components",
+               given_key[i], given_type[i], given_type[i]);
+  lua_pop(L, 1); /* the options table keeps it */
+  return b;
+}
+
+/* After the load took box's model over: the box runs the pipeline's copy from now on,
+ * as pipe.<key> does (and is what pipe.<key> gives). */
+static void box_follows_pipe(lua_State *L, int opts, int self, lsdr_pipe *p, int i, void *model) {
+  lua_getfield(L, opts, given_key[i]);
+  lsdr_model_box *b = lua_touserdata(L, -1);
+  free(b->own); /* emptied by the move */
+  b->own = NULL;
+  b->free_own = NULL;
+  b->model = model;
+  b->owner_loaded = &p->core->loaded;
+  lua_pushvalue(L, self);
+  lua_setiuservalue(L, -2, 1);
+  push_parts(L, self);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, given_key[i]);
+  lua_pop(L, 2);
+}
 
 static int read_keep_dtype(lua_State *L, int opts) {
   lua_getfield(L, opts, "torch_dtype");
@@ -144,13 +194,43 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
   int img2img = pick(L, dir);
+  lsdr_model_box *boxes[3];
+  for (int i = 0; i < 3; i++)
+    boxes[i] = given_box(L, 2, i);
+  lua_getfield(L, 2, "tokenizer");
+  if (!lua_isnil(L, -1) && !lsdr_to_clip_tokenizer(L, -1))
+    return lsdr_error(L, "option 'tokenizer': a CLIPTokenizer expected, got %s",
+                      lsdr_typename(L, -1));
+  lua_getfield(L, 2, "scheduler");
+  if (!lua_isnil(L, -1) && !lsdr_to_scheduler(L, -1))
+    return lsdr_error(L, "option 'scheduler': a scheduler expected, got %s", lsdr_typename(L, -1));
+  lua_pop(L, 2);
+  sdr_pipeline_given given = {boxes[0] ? boxes[0]->model : NULL, boxes[1] ? boxes[1]->model : NULL,
+                              boxes[2] ? boxes[2]->model : NULL};
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
   lsdr_pipe *p = new_pipe(L, img2img, 0);
   int self = lua_gettop(L);
   p->core->keep_dtype = keep;
-  if (sdr_pipeline_load(&p->core->p, be, dir, variant, keep) != 0)
+  if (sdr_pipeline_load_given(&p->core->p, be, dir, variant, keep, &given) != 0)
     return lsdr_engine_error(L);
   adopt_parts(L, self, p, path);
+  void *moved[3] = {&p->core->p.unet, &p->core->p.vae, &p->core->p.text_encoder};
+  for (int i = 0; i < 3; i++)
+    if (boxes[i])
+      box_follows_pipe(L, 2, self, p, i, moved[i]);
+  push_parts(L, self);
+  lua_getfield(L, 2, "tokenizer");
+  if (!lua_isnil(L, -1))
+    lua_setfield(L, -2, "tokenizer");
+  else
+    lua_pop(L, 1);
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "scheduler");
+  if (!lua_isnil(L, -1))
+    lua_setfield(L, self, "scheduler");
+  else
+    lua_pop(L, 1);
+  lua_settop(L, self);
   return 1;
 }
 
@@ -184,7 +264,7 @@ int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img) {
 static lsdr_pipe *owner_of(lua_State *L, int idx, const char *key, const char *type) {
   lsdr_model_box *b = luaL_testudata(L, idx, type);
   if (!b)
-    lsdr_error(L, "component '%s': a %s expected, got %s", key, type, luaL_typename(L, idx));
+    lsdr_error(L, "component '%s': %s expected, got %s", key, type, lsdr_typename(L, idx));
   lsdr_pipe *owner = NULL;
   if (b->owner_loaded) {
     lua_getiuservalue(L, idx, 1);
@@ -226,7 +306,7 @@ static int construct(lua_State *L, int img2img) {
   lua_getfield(L, comps, "tokenizer");
   if (!lsdr_to_clip_tokenizer(L, -1))
     return lsdr_error(L, "component 'tokenizer': a CLIPTokenizer expected, got %s",
-                      luaL_typename(L, -1));
+                      lsdr_typename(L, -1));
   int tok = lua_gettop(L);
   lsdr_pipeline_from_pipe(L, owner_idx, img2img);
   push_parts(L, -1);
@@ -326,7 +406,7 @@ static int read_strings(lua_State *L, int idx, const char *what, const char ***o
     lua_rawgeti(L, idx, i + 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       lsdr_error(L, "option '%s': entry %d is a %s, not a string", what, i + 1,
-                 luaL_typename(L, -1));
+                 lsdr_typename(L, -1));
     (*out)[i] = lua_tostring(L, -1);
     lua_pop(L, 1); /* the list keeps the string */
   }
@@ -434,7 +514,7 @@ static const float *host_floats(lua_State *L, int opts, const char *name, int nd
   lua_getfield(L, opts, name);
   lsdr_tensor *t = lsdr_to_tensor(L, -1);
   if (!t)
-    lsdr_error(L, "option '%s': a Tensor expected, got %s", name, luaL_typename(L, -1));
+    lsdr_error(L, "option '%s': a Tensor expected, got %s", name, lsdr_typename(L, -1));
   if (t->t.ndim != ndim)
     lsdr_error(L, "option '%s': a %d-dimensional tensor expected, got %d dimensions", name, ndim,
                t->t.ndim);
@@ -479,7 +559,7 @@ static void read_image(lua_State *L, int idx, sdr_generate *g) {
   }
   if (!lua_istable(L, idx))
     lsdr_error(L, "option 'image': an Image, a list of Images or a Tensor expected, got %s",
-               luaL_typename(L, idx));
+               lsdr_typename(L, idx));
   int n = (int)lua_rawlen(L, idx);
   if (n < 1)
     lsdr_error(L, "option 'image': an empty list");
@@ -488,7 +568,7 @@ static void read_image(lua_State *L, int idx, sdr_generate *g) {
     lua_rawgeti(L, idx, i + 1);
     list[i] = lsdr_to_image(L, -1);
     if (!list[i])
-      lsdr_error(L, "option 'image': entry %d is a %s, not an Image", i + 1, luaL_typename(L, -1));
+      lsdr_error(L, "option 'image': entry %d is a %s, not an Image", i + 1, lsdr_typename(L, -1));
     lua_pop(L, 1); /* the list keeps it */
   }
   if (n == 1)
@@ -1020,7 +1100,7 @@ static int pipe_newindex(lua_State *L) {
     return luaL_error(L,
                       "pipe.scheduler: a scheduler expected (e.g. "
                       "EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)), got %s",
-                      luaL_typename(L, 3));
+                      lsdr_typename(L, 3));
   push_parts(L, 1);
   lua_pushvalue(L, 3);
   lua_setfield(L, -2, "scheduler");

@@ -68,10 +68,28 @@ static const char *variant_for(const char *dir, const char *component, const cha
 
 int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                       int keep_dtype) {
+  return sdr_pipeline_load_given(p, be, dir, variant, keep_dtype, NULL);
+}
+
+/* A model the caller brings must be loaded on the backend the pipeline loads on. */
+static int check_given(const char *what, const sdr_backend *model_be, const sdr_backend *be) {
+  if (model_be != be)
+    return sdr_fail("%s: it is on %s and the pipeline loads on %s; load both on one device", what,
+                    sdr_device_name(model_be->device), sdr_device_name(be->device));
+  return 0;
+}
+
+int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
+                            int keep_dtype, const sdr_pipeline_given *given) {
   memset(p, 0, sizeof *p);
   p->be = be;
   p->dtype = keep_dtype >= 0 ? (sdr_dtype)keep_dtype : SDR_F32;
+  const sdr_pipeline_given none = {0}, *gv = given ? given : &none;
   if (check_model_index(dir) != 0)
+    return -1;
+  if ((gv->unet && check_given("unet", gv->unet->be, be) != 0) ||
+      (gv->vae && check_given("vae", gv->vae->be, be) != 0) ||
+      (gv->text_encoder && check_given("text_encoder", gv->text_encoder->be, be) != 0))
     return -1;
   char sub[4096];
   snprintf(sub, sizeof sub, "%s/tokenizer", dir);
@@ -79,12 +97,15 @@ int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const c
   if (!p->tokenizer)
     goto fail;
   snprintf(sub, sizeof sub, "%s/text_encoder", dir);
-  TRY(sdr_clip_text_model_load(&p->text_encoder, be, sub, variant_for(dir, "text_encoder", variant),
-                               keep_dtype));
+  if (!gv->text_encoder)
+    TRY(sdr_clip_text_model_load(&p->text_encoder, be, sub,
+                                 variant_for(dir, "text_encoder", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/unet", dir);
-  TRY(sdr_unet_load(&p->unet, be, sub, variant_for(dir, "unet", variant), keep_dtype));
+  if (!gv->unet)
+    TRY(sdr_unet_load(&p->unet, be, sub, variant_for(dir, "unet", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/vae", dir);
-  TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
+  if (!gv->vae)
+    TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
   size_t config_len;
   char *config = sdr_json_read_text(sub, &config_len);
@@ -96,10 +117,25 @@ int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const c
     sdr_fail_prefix("%s: ", sub);
     goto fail;
   }
-  if (p->text_encoder.cfg.hidden_size != p->unet.cfg.cross_attention_dim[0]) {
-    sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir,
-             p->text_encoder.cfg.hidden_size, p->unet.cfg.cross_attention_dim[0]);
+  const sdr_clip_text_model *te = gv->text_encoder ? gv->text_encoder : &p->text_encoder;
+  const sdr_unet *un = gv->unet ? gv->unet : &p->unet;
+  if (te->cfg.hidden_size != un->cfg.cross_attention_dim[0]) {
+    sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir, te->cfg.hidden_size,
+             un->cfg.cross_attention_dim[0]);
     goto fail;
+  }
+  /* Nothing can fail from here: the given models move in, their structs left empty. */
+  if (gv->text_encoder) {
+    p->text_encoder = *gv->text_encoder;
+    memset(gv->text_encoder, 0, sizeof *gv->text_encoder);
+  }
+  if (gv->unet) {
+    p->unet = *gv->unet;
+    memset(gv->unet, 0, sizeof *gv->unet);
+  }
+  if (gv->vae) {
+    p->vae = *gv->vae;
+    memset(gv->vae, 0, sizeof *gv->vae);
   }
   sdr_arena_init(&p->arena, be);
   return 0;

@@ -40,6 +40,18 @@ typedef struct sdr_pipeline {
  * weights as stored (noise drawn in float32, as diffusers' default). */
 int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                       int keep_dtype);
+/* Models loaded by the caller to use instead of the folder's (diffusers'
+ * from_pretrained(..., vae = ...)); NULL: the folder's. */
+typedef struct sdr_pipeline_given {
+  sdr_unet *unet;
+  sdr_vae *vae;
+  sdr_clip_text_model *text_encoder;
+} sdr_pipeline_given;
+/* sdr_pipeline_load with given models, which move into the pipeline on success (their
+ * structs left zeroed: the pipeline owns them now) and stay as they were on failure.
+ * They must be on be. */
+int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
+                            int keep_dtype, const sdr_pipeline_given *given);
 /* model_index.json's "_class_name" (the class DiffusionPipeline.from_pretrained makes)
  * into out, at most n bytes with the NUL. */
 int sdr_pipeline_class_name(const char *dir, char *out, size_t n);

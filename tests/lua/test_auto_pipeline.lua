@@ -110,7 +110,7 @@ do
                function() StableDiffusionPipeline(comps) end)
   comps.vae = AutoencoderKL.from_pretrained(model .. "/vae")
   check.raises("this AutoencoderKL was loaded on its own", function() StableDiffusionPipeline(comps) end)
-  check.raises("component 'unet': a UNet2DConditionModel expected, got nil",
+  check.raises("component 'unet': UNet2DConditionModel expected, got nil",
                function() StableDiffusionPipeline{vae = base.vae} end)
   check.raises("unexpected option 'unnet'", function() StableDiffusionPipeline{unnet = base.unet} end)
 end
@@ -131,6 +131,33 @@ if sdrepl then
   check.truthy(not bar("p:set_progress_bar_config{disable = true}"):find("it/s"), "no bar when disabled")
   check.truthy(bar('p:set_progress_bar_config{desc = "denoising"}'):find("denoising"), "desc labels the bar")
 end
+-- from_pretrained(..., {vae = ..., scheduler = ...}): parts given instead of the folder's.
+do
+  local vae = AutoencoderKL.from_pretrained(model, {subfolder = "vae"})
+  local sched = DDIMScheduler.from_pretrained(model, {subfolder = "scheduler"})
+  local z = torch.randn({1, 4, 16, 16}, {generator = torch.Generator():manual_seed(5)})
+  local before = vae:decode(z).sample
+  local p = StableDiffusionPipeline.from_pretrained(model, {vae = vae, scheduler = sched})
+  check.truthy(rawequal(p.vae, vae) and rawequal(p.scheduler, sched), "pipe.vae and pipe.scheduler are those given")
+  check.eq((vae:decode(z).sample - before):abs():max():item(), 0.0, "the VAE object runs on, now the pipeline's")
+  local q = StableDiffusionPipeline.from_pretrained(model)
+  q.scheduler = DDIMScheduler.from_config(q.scheduler.config)
+  same(t2i(p), t2i(q), "the given parts' pictures")
+  check.raises("option 'vae': this AutoencoderKL belongs to a pipeline already",
+               function() StableDiffusionPipeline.from_pretrained(model, {vae = q.vae}) end)
+  check.raises("option 'vae': AutoencoderKL expected, got UNet2DConditionModel",
+               function() StableDiffusionPipeline.from_pretrained(model, {vae = q.unet}) end)
+  check.raises("option 'scheduler': a scheduler expected, got number",
+               function() StableDiffusionPipeline.from_pretrained(model, {scheduler = 1}) end)
+  -- A UNet that does not fit fails the load and stays its own.
+  local other = UNet2DConditionModel.from_pretrained(root .. "/models/tiny-sd-b", {subfolder = "unet"})
+  check.raises("the text encoder is 32 wide, the UNet attends to 24",
+               function() StableDiffusionPipeline.from_pretrained(model, {unet = other}) end)
+  check.truthy(tostring(other):find("on cpu"), "the UNet after a failed load: " .. tostring(other))
+  do local closing <close> = p end
+  check.raises("the pipeline it belongs to was closed", function() vae:decode(z) end)
+end
+
 -- Python habits get errors that say what Lua wants instead.
 check.raises("images[0]: lists count from 1 in Lua", function() return plain_t2i{prompt = "a", num_inference_steps = 2}.images[0] end)
 check.raises("index 0: indices count from 1 here", function() return torch.zeros(2)[0] end)
