@@ -70,7 +70,7 @@ int lsdr_arg(lua_State *L, int param) {
 }
 
 /* What a value is, for "expected, got X": a userdata's type name when it has one. */
-static const char *got_name(lua_State *L, int idx) {
+const char *lsdr_typename(lua_State *L, int idx) {
   if (lua_isnone(L, idx))
     return "no value";
   int t = luaL_getmetafield(L, idx, "__name");
@@ -90,20 +90,26 @@ int lsdr_error(lua_State *L, const char *fmt, ...) {
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
   lua_concat(L, 2);
-  return lua_error(L);
+  lua_error(L);
+#if defined(__GNUC__)
+  __builtin_unreachable(); /* lua_error longjmps */
+#else
+  return 0;
+#endif
 }
 
-int lsdr_engine_error(lua_State *L) { return lsdr_error(L, "%s", sdr_last_error()); }
+int lsdr_engine_error(lua_State *L) { lsdr_error(L, "%s", sdr_last_error()); }
 
-static int param_error(lua_State *L, int param, const char *pname, const char *expected, int idx) {
-  return lsdr_error(L, "argument %d (%s): %s expected, got %s", param, pname, expected,
-                    got_name(L, idx));
+LSDR_NORETURN static int param_error(lua_State *L, int param, const char *pname,
+                                     const char *expected, int idx) {
+  lsdr_error(L, "argument %d (%s): %s expected, got %s", param, pname, expected,
+             lsdr_typename(L, idx));
 }
 
 int lsdr_argerror(lua_State *L, int param, const char *expected) {
   const lsdr_func *f = lsdr_current(L);
   const char *pname = f && param >= 1 && param <= param_count(f) ? f->params[param - 1].name : "?";
-  return param_error(L, param, pname, expected, lsdr_arg(L, param));
+  param_error(L, param, pname, expected, lsdr_arg(L, param));
 }
 
 static int is_one_type(lua_State *L, int idx, const char *t, size_t n) {
@@ -185,7 +191,7 @@ static void check_self(lua_State *L, const lsdr_func *f) {
     char type[128];
     snprintf(type, sizeof type, "%.*s", (int)n, f->name);
     lua_pushfstring(L, "%s: self: %s expected, got %s (call it as x:%s(...))", f->name, type,
-                    got_name(L, 1), short_name(f->name));
+                    lsdr_typename(L, 1), short_name(f->name));
     lua_error(L);
   }
 }
@@ -254,7 +260,7 @@ void lsdr_options(lua_State *L, int param) {
         lsdr_error(L, "unexpected option '%s' (expected one of: %s)", key, lua_tostring(L, -1));
       }
       if (!lsdr_is_type(L, -1, o->type))
-        lsdr_error(L, "option '%s': %s expected, got %s", key, o->type, got_name(L, -1));
+        lsdr_error(L, "option '%s': %s expected, got %s", key, o->type, lsdr_typename(L, -1));
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, out);
@@ -414,7 +420,7 @@ int lsdr_push_help(lua_State *L, int idx) {
   if (plain)
     snprintf(title, sizeof title, "members:");
   else
-    snprintf(title, sizeof title, "%s methods:", got_name(L, idx));
+    snprintf(title, sizeof title, "%s methods:", lsdr_typename(L, idx));
   if (push_members_help(L, idx, title))
     return 1;
   lua_pushnil(L);
@@ -447,7 +453,7 @@ static int help_global(lua_State *L) {
   lsdr_push_help(L, 1);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
-    lua_pushfstring(L, "no help for this %s", got_name(L, 1));
+    lua_pushfstring(L, "no help for this %s", lsdr_typename(L, 1));
   }
   lua_getglobal(L, "print");
   lua_insert(L, -2);

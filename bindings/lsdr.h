@@ -66,11 +66,21 @@ int lsdr_arg(lua_State *L, int param);
  * holding every option, defaults filled in. */
 void lsdr_options(lua_State *L, int param);
 
+/* What the value at idx is, for "expected, got X": a userdata's type name
+ * ("UNet2DConditionModel") where it has one, else Lua's type name. */
+const char *lsdr_typename(lua_State *L, int idx);
+/* They raise a Lua error and never return; the int return type lets a binding write
+ * `return lsdr_error(...)`, and noreturn tells the compiler what follows is dead. */
+#if defined(__GNUC__)
+#define LSDR_NORETURN __attribute__((noreturn))
+#else
+#define LSDR_NORETURN
+#endif
 /* Raise "<binding name>: <message>". */
-int lsdr_error(lua_State *L, const char *fmt, ...);
+LSDR_NORETURN int lsdr_error(lua_State *L, const char *fmt, ...);
 /* Raise "<binding name>: <sdr_last_error()>" (an engine call failed). */
-int lsdr_engine_error(lua_State *L);
-int lsdr_argerror(lua_State *L, int param, const char *expected);
+LSDR_NORETURN int lsdr_engine_error(lua_State *L);
+LSDR_NORETURN int lsdr_argerror(lua_State *L, int param, const char *expected);
 
 /* Pushes the value of a Lua expression, evaluated once and cached. */
 void lsdr_push_expr(lua_State *L, const char *expr);
