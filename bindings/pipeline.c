@@ -978,12 +978,7 @@ static int pipe_encode_prompt(lua_State *L) {
 
 /* ---- components, device, options -------------------------------------------------- */
 
-static int pipe_to(lua_State *L) {
-  lsdr_args(L);
-  lsdr_pipe *p = check_pipe(L, 1);
-  int d = lsdr_parse_device(lua_tostring(L, 2));
-  if (d < 0)
-    return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
+static void move_pipe(lua_State *L, lsdr_pipe *p, int d) {
   sdr_backend *be = lsdr_backend(L, (sdr_device)d); /* raises when the device is not there */
   if (be != p->core->p.be) {
     /* diffusers keeps weights in float32 unless torch_dtype said otherwise; the
@@ -992,11 +987,36 @@ static int pipe_to(lua_State *L) {
     if (keep < 0 && d != SDR_DEVICE_CPU)
       keep = SDR_F32;
     if (sdr_pipeline_to(&p->core->p, be, keep) != 0)
-      return engine_error_with_advice(
+      engine_error_with_advice(
           L, "loading with {torch_dtype = torch.float16} (half the memory), or the CPU");
   }
+}
+
+static int pipe_to(lua_State *L) {
+  lsdr_args(L);
+  lsdr_pipe *p = check_pipe(L, 1);
+  int d = lsdr_parse_device(lua_tostring(L, 2));
+  if (d < 0)
+    return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
+  move_pipe(L, p, d);
   lua_settop(L, 1);
   return 1;
+}
+
+/* enable_model_cpu_offload(gpu_id, device) and enable_sequential_cpu_offload: diffusers
+ * runs each model on the GPU as it is needed, to fit a small card. The pictures are the
+ * GPU's either way, and the whole fp16 pipeline fits in under 4 GB here, so the models
+ * simply go to the GPU and stay. */
+static int pipe_cpu_offload(lua_State *L) {
+  lsdr_args(L);
+  lsdr_pipe *p = check_pipe(L, 1);
+  if (!lua_isnil(L, 2) && lua_tointeger(L, 2) != 0)
+    return lsdr_argerror(L, 1, "nil or 0 (sdrepl uses one GPU, cuda:0)");
+  int d = lsdr_parse_device(lua_tostring(L, 3));
+  if (d != SDR_DEVICE_CUDA)
+    return lsdr_argerror(L, 2, "\"cuda\"");
+  move_pipe(L, p, d);
+  return 0;
 }
 
 static int pipe_enable_attention_slicing(lua_State *L) {
@@ -1190,6 +1210,15 @@ static const lsdr_param progress_bar_options[] = {
         {"do_classifier_free_guidance", "boolean", "true"},                                        \
         {"opts", "table", "nil"}},                                                                 \
        encode_prompt_options},                                                                     \
+      {CLS ":enable_model_cpu_offload",                                                            \
+       pipe_cpu_offload,                                                                           \
+       "Runs the pipeline on the GPU (its models stay there: they fit, and the pictures are the "  \
+       "same).",                                                                                   \
+       {{"gpu_id", "integer", "nil"}, {"device", "string", "\"cuda\""}}},                          \
+      {CLS ":enable_sequential_cpu_offload",                                                       \
+       pipe_cpu_offload,                                                                           \
+       "As enable_model_cpu_offload.",                                                             \
+       {{"gpu_id", "integer", "nil"}, {"device", "string", "\"cuda\""}}},                          \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \

@@ -27,6 +27,7 @@ if not torch.cuda.is_available() then
   local err = check.raises("CUDA is not available", function() pipe:to("cuda") end)
   check.truthy(err:find("CPU", 1, true), "the message points to the CPU: " .. err)
   check.raises("CUDA is not available", function() torch.zeros({2}, {device = "cuda"}) end)
+  check.raises("CUDA is not available", function() pipe:enable_model_cpu_offload() end)
   check.eq(pipe.device, "cpu", "a failed move leaves the pipeline where it was")
   local after = run()
   check.eq((after - before):abs():max():item(), 0.0, "the same picture after the failed move")

@@ -113,10 +113,13 @@ check.eq(pipe.unet.device, "cpu", "the UNet moved back")
 local back = run(pipe, {generator = cpu_gen()})
 check.eq((back - on_cpu):abs():max():item(), 0.0, "the same picture after cuda and back")
 
--- float32: only the summation order differs.
+-- float32: only the summation order differs. enable_model_cpu_offload runs it on the GPU,
+-- as diffusers' does.
 local pipe32 = StableDiffusionImg2ImgPipeline.from_pretrained(model)
 local ref32 = run(pipe32, {generator = cpu_gen()})
-pipe32:to("cuda")
+check.raises("nil or 0", function() pipe32:enable_model_cpu_offload(1) end)
+pipe32:enable_model_cpu_offload()
+check.eq(pipe32.device, "cuda:0", "enable_model_cpu_offload: on the GPU")
 close(run(pipe32, {generator = cpu_gen()}), ref32, 5e-4, 2e-3, "float32 img2img, cuda vs cpu")
 
 print("notebook on cuda: all checks passed")
