@@ -338,6 +338,7 @@ CLASS(LMSDiscreteScheduler)
 CLASS(EulerDiscreteScheduler)
 CLASS(EulerAncestralDiscreteScheduler)
 CLASS(DPMSolverMultistepScheduler)
+CLASS(UniPCMultistepScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -359,7 +360,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"LMSDiscreteScheduler", LMSDiscreteScheduler_funcs},
                  {"EulerDiscreteScheduler", EulerDiscreteScheduler_funcs},
                  {"EulerAncestralDiscreteScheduler", EulerAncestralDiscreteScheduler_funcs},
-                 {"DPMSolverMultistepScheduler", DPMSolverMultistepScheduler_funcs}};
+                 {"DPMSolverMultistepScheduler", DPMSolverMultistepScheduler_funcs},
+                 {"UniPCMultistepScheduler", UniPCMultistepScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

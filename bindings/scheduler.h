@@ -9,7 +9,8 @@
 #define LSDR_SCHEDULER "Scheduler"
 
 /* Sets the globals PNDMScheduler, DDIMScheduler, LMSDiscreteScheduler,
- * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler. */
+ * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler,
+ * UniPCMultistepScheduler. */
 void lsdr_open_scheduler(lua_State *L);
 /* Pushes a scheduler object that owns s. */
 void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s);

@@ -21,6 +21,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_EULER] = &sched_euler_class,
     [SDR_SCHED_EULER_ANCESTRAL] = &sched_euler_ancestral_class,
     [SDR_SCHED_DPMSOLVER_MULTISTEP] = &sched_dpmsolver_class,
+    [SDR_SCHED_UNIPC_MULTISTEP] = &sched_unipc_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -39,7 +40,8 @@ const char *sdr_scheduler_class_name(sdr_scheduler_kind kind) {
 static int unknown_class(const char *name) {
   return sdr_fail("unknown scheduler class \"%s\" (supported: PNDMScheduler, DDIMScheduler, "
                   "LMSDiscreteScheduler, EulerDiscreteScheduler, "
-                  "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler)",
+                  "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
+                  "UniPCMultistepScheduler)",
                   name);
 }
 
@@ -123,7 +125,7 @@ void sdr_scheduler_free(sdr_scheduler *s) {
 
 sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s) { return s->kind; }
 const char *sdr_scheduler_config_json(const sdr_scheduler *s) { return s->config_json; }
-int sdr_scheduler_order(const sdr_scheduler *s) { return s ? 1 : 0; } /* all six: order = 1 */
+int sdr_scheduler_order(const sdr_scheduler *s) { return s ? 1 : 0; } /* all seven: order = 1 */
 
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
   *n = s->n_timesteps;
@@ -141,7 +143,7 @@ int sdr_scheduler_num_inference_steps(const sdr_scheduler *s) { return s->num_in
 int sdr_scheduler_step_index(const sdr_scheduler *s) { return s->step_index; }
 int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
 
-/* init_noise_sigma: 1 for PNDM, DDIM and DPM; the largest sigma for the others, or
+/* init_noise_sigma: 1 for PNDM, DDIM, DPM and UniPC; the largest sigma for the others, or
  * sqrt(max^2 + 1) with leading spacing (a float32 0-d tensor in diffusers). */
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
   if (s->kind != SDR_SCHED_LMS && s->kind != SDR_SCHED_EULER &&

@@ -1,8 +1,9 @@
 /* engine/scheduler.h — diffusers' schedulers, read from scheduler_config.json.
  *
  * PNDMScheduler (SD 1.4's own), DDIMScheduler, LMSDiscreteScheduler,
- * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler and
- * DPMSolverMultistepScheduler (DPM-Solver++ 2M, Karras sigmas), each with the
+ * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
+ * DPMSolverMultistepScheduler (DPM-Solver++ 2M, Karras sigmas) and
+ * UniPCMultistepScheduler (UniPC's predictor-corrector), each with the
  * numbers diffusers computes: set_timesteps, timesteps, init_noise_sigma,
  * scale_model_input, step, add_noise. A scheduler can be made from another's
  * config, as `Euler...Scheduler.from_config(pipe.scheduler.config)` does.
@@ -26,6 +27,7 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_EULER,
   SDR_SCHED_EULER_ANCESTRAL,
   SDR_SCHED_DPMSOLVER_MULTISTEP,
+  SDR_SCHED_UNIPC_MULTISTEP,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 
@@ -89,8 +91,9 @@ const char *sdr_scheduler_config_json(const sdr_scheduler *s);
  * because diffusers' Euler step calls randn_tensor even with s_churn = 0.
  * set_timesteps starts a new run: step counters and multistep history are reset.
  *
- * Device memory: multistep history (PNDM's ets, LMS's derivatives, DPM's model outputs)
- * and a few scalars live on the backend of the last step, allocated on first use.
+ * Device memory: multistep history (PNDM's ets, LMS's derivatives, DPM's and UniPC's model
+ * outputs, UniPC's last sample) and a few scalars live on the backend of the last step,
+ * allocated on first use.
  * sdr_scheduler_free gives them back to that backend, so free a scheduler before its
  * backend, or call sdr_scheduler_release first. */
 
@@ -102,19 +105,20 @@ sdr_scheduler *sdr_scheduler_from_config(const char *config_json, int kind,
 void sdr_scheduler_release(sdr_scheduler *s);
 
 /* set_begin_index(i), which img2img calls after slicing the timesteps: the first step
- * (and add_noise) use index i. LMS, Euler, Euler ancestral, DPM; PNDM and DDIM have no
+ * (and add_noise) use index i. LMS, Euler, Euler ancestral, DPM, UniPC; PNDM and DDIM have no
  * such method in diffusers and ignore it. */
 int sdr_scheduler_set_begin_index(sdr_scheduler *s, int begin_index);
 /* step_index and begin_index; -1 for None. */
 int sdr_scheduler_step_index(const sdr_scheduler *s);
 int sdr_scheduler_begin_index(const sdr_scheduler *s);
-/* num_inference_steps after set_timesteps (DPM: len(timesteps)); 0 for None. */
+/* num_inference_steps after set_timesteps (DPM, UniPC: len(timesteps)); 0 for None. */
 int sdr_scheduler_num_inference_steps(const sdr_scheduler *s);
-/* The dtype torch holds the timesteps in: SDR_I64 (PNDM, DDIM, DPM), SDR_F32 (most),
+/* The dtype torch holds the timesteps in: SDR_I64 (PNDM, DDIM, DPM, UniPC), SDR_F32 (most),
  * SDR_F64 (LMS with Karras sigmas; Euler ancestral before set_timesteps). */
 sdr_dtype sdr_scheduler_timesteps_dtype(const sdr_scheduler *s);
-/* The sigmas of LMS, Euler, Euler ancestral and DPM (float32, as diffusers keeps them,
- * with the final 0 or sigma_min); NULL and *n = 0 for PNDM and DDIM. */
+/* The sigmas of LMS, Euler, Euler ancestral, DPM and UniPC (float32, as diffusers keeps
+ * them, with the final 0 or sigma_min, or UniPC's last Karras sigma repeated); NULL and
+ * *n = 0 for PNDM and DDIM. */
 const float *sdr_scheduler_sigmas(const sdr_scheduler *s, int *n);
 /* The dtype noise is drawn in: float32 (default), or float16 / bfloat16 for a pipeline
  * whose model output is half (randn_tensor draws in the model output's dtype, and

@@ -172,6 +172,9 @@ static const field fields[] = {
     F(euler_at_final, SCHED_P_BOOL),
     F(use_lu_lambdas, SCHED_P_BOOL),
     F(lambda_min_clipped, SCHED_P_NUMBER),
+    F(predict_x0, SCHED_P_BOOL),
+    F(disable_corrector, SCHED_P_LIST),
+    F(solver_p, SCHED_P_ANY_OR_NULL),
 };
 #undef F
 
@@ -191,6 +194,8 @@ static cJSON *default_value(const sched_param *p) {
     return cJSON_CreateBool(p->num != 0);
   case SCHED_P_STRING:
     return cJSON_CreateString(p->str);
+  case SCHED_P_LIST:
+    return cJSON_CreateArray();
   default:
     return cJSON_CreateNull();
   }
@@ -219,6 +224,18 @@ static int read_value(const sdr_json *j, const sched_param *p, sched_config *c) 
     if (v && !cJSON_IsNull(v) && !cJSON_IsArray(v))
       return sdr_fail("%s: \"%s\": expected a list of numbers or null", j->path, p->name);
     *(const cJSON **)at = v && cJSON_IsArray(v) ? v : NULL;
+    return 0;
+  }
+  case SCHED_P_LIST: {
+    const cJSON *v = sdr_json_get(j, p->name);
+    if (!cJSON_IsArray(v))
+      return sdr_fail("%s: \"%s\": expected a list", j->path, p->name);
+    *(const cJSON **)at = v;
+    return 0;
+  }
+  case SCHED_P_ANY_OR_NULL: { /* the class's init decides what it takes */
+    const cJSON *v = sdr_json_get(j, p->name);
+    *(const cJSON **)at = v && !cJSON_IsNull(v) ? v : NULL;
     return 0;
   }
   }

@@ -383,6 +383,10 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   int i = s->step_index, n = s->n_timesteps;
   if (i + 1 >= s->n_sigmas)
     return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
+  if (s->n_hist < s->lower_order_nums) /* sdr_scheduler_release in the middle of a run */
+    return sdr_fail("%s.step: this run's history was released; call set_timesteps to start "
+                    "again",
+                    s->cls->name);
   int short_run = c->lower_order_final && n < 15;
   int final_first =
       i == n - 1 && (c->euler_at_final || short_run || strcmp(c->final_sigmas_type, "zero") == 0);
@@ -413,29 +417,6 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   return 0;
 }
 
-/* add_noise: alpha_t * original + sigma_t * noise at the timestep's sigma; a timestep
- * that is not in the schedule takes the last one (DPM's index_for_timestep). */
-static int dpm_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
-                         const sdr_tensor *original, const sdr_tensor *noise, double t) {
-  int i;
-  if (s->begin_index < 0) {
-    i = sched_index_for_timestep(s, t);
-    if (i < 0)
-      i = s->n_timesteps - 1;
-  } else {
-    i = s->step_index >= 0 ? s->step_index : s->begin_index;
-  }
-  if (i < 0 || i >= s->n_sigmas)
-    return sdr_fail("%s.add_noise: no sigma for timestep %g", s->cls->name, t);
-  dpm_point p = point(s->sigmas[i]);
-  sched_ctx cx = {s, be, NULL};
-  sdr_tensor tmp;
-  if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
-      sched_mul(&cx, &tmp, noise, p.sigma) != 0 || sched_mul(&cx, out, original, p.alpha) != 0)
-    return -1;
-  return sched_add(&cx, out, out, &tmp);
-}
-
 const sched_class sched_dpmsolver_class = {
     .name = "DPMSolverMultistepScheduler",
     .params = params,
@@ -445,5 +426,5 @@ const sched_class sched_dpmsolver_class = {
     .set_timesteps = dpm_set_timesteps,
     .scale_model_input = NULL,
     .step = dpm_step,
-    .add_noise = dpm_add_noise,
+    .add_noise = sched_add_noise_alpha_sigma,
 };

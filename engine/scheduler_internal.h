@@ -44,8 +44,8 @@ typedef enum {
   SCHED_SDE_DPMSOLVER     /* "sde-dpmsolver" */
 } sched_algorithm;
 
-/* Every __init__ argument of the six classes that changes numbers; a class reads its own.
- * Strings point into the scheduler's config tree. */
+/* Every __init__ argument of the seven classes that changes numbers; a class reads its own.
+ * Strings and lists point into the scheduler's config tree. */
 typedef struct sched_config {
   long long num_train_timesteps;
   double beta_start, beta_end;
@@ -58,16 +58,19 @@ typedef struct sched_config {
   int set_alpha_to_one; /* PNDM, DDIM */
   int clip_sample;      /* DDIM */
   double clip_sample_range;
-  int thresholding; /* DDIM, DPM: not supported when true */
+  int thresholding; /* DDIM, DPM, UniPC: not supported when true */
   double dynamic_thresholding_ratio, sample_max_value;
   int rescale_betas_zero_snr;                     /* DDIM, Euler, Euler ancestral, DPM */
-  int use_karras_sigmas;                          /* LMS, Euler, DPM */
+  int use_karras_sigmas;                          /* LMS, Euler, DPM, UniPC */
   const char *interpolation_type, *timestep_type; /* Euler */
   double sigma_min, sigma_max;                    /* Euler; NAN for None */
-  long long solver_order;                         /* DPM */
+  long long solver_order;                         /* DPM, UniPC */
   const char *algorithm_type, *solver_type, *final_sigmas_type, *variance_type;
   int lower_order_final, euler_at_final, use_lu_lambdas;
   double lambda_min_clipped;
+  int predict_x0;                 /* UniPC */
+  const cJSON *disable_corrector; /* UniPC: a list of step numbers */
+  const cJSON *solver_p;          /* UniPC: NULL for None, the only value supported */
   /* parsed from the strings above by the class's init */
   sched_spacing spacing;
   sched_prediction prediction;
@@ -82,7 +85,9 @@ typedef enum {
   SCHED_P_STRING,
   SCHED_P_NUMBER_OR_NULL, /* default None */
   SCHED_P_STRING_OR_NULL, /* default None */
-  SCHED_P_LIST_OR_NULL    /* trained_betas: default None */
+  SCHED_P_LIST_OR_NULL,   /* trained_betas: default None */
+  SCHED_P_LIST,           /* disable_corrector: default [] */
+  SCHED_P_ANY_OR_NULL     /* solver_p (a scheduler object in Python): default None */
 } sched_ptype;
 
 typedef struct sched_param {
@@ -132,7 +137,7 @@ typedef struct sched_class {
 } sched_class;
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
-    sched_euler_ancestral_class, sched_dpmsolver_class;
+    sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -173,10 +178,11 @@ struct sdr_scheduler {
   /* progress through a run; reset by set_timesteps */
   int step_index, begin_index; /* -1 for None */
   int counter;                 /* PNDM */
-  int lower_order_nums;        /* DPM */
+  int lower_order_nums;        /* DPM, UniPC */
+  int this_order;              /* UniPC: the last predictor's order, the next corrector's */
   int n_hist;                  /* entries in hist, oldest first */
   int hist[SCHED_HISTORY];     /* slot numbers */
-  int has_cur_sample;          /* PNDM: slot 4 holds cur_sample */
+  int has_cur_sample;          /* PNDM: slot 4 holds cur_sample; UniPC: last_sample */
   int has_cur_model_output;    /* PNDM (PRK): slot 5 holds cur_model_output */
 
   sched_buffers buf;
@@ -233,6 +239,8 @@ void sched_reset_run(sdr_scheduler *s);
  * torch runs on an AVX2 CPU), and numpy's float32 log (scheduler_libmath.c). */
 float sched_torch_expf(float x);
 float sched_torch_logf(float x);
+/* torch.expm1 of a float32 tensor (SLEEF's Sleef_expm1f8_u10), bit for bit. */
+float sched_torch_expm1f(float x);
 float sched_numpy_logf(float x);
 
 /* ---- tensor arithmetic (scheduler_ops.c) ---- */
@@ -280,6 +288,10 @@ int sched_add_noise_alphas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
 int sched_add_noise_sigmas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                            const sdr_tensor *original, const sdr_tensor *noise, double t);
 int sched_add_noise_index(const sdr_scheduler *s, double t);
+/* DPM's and UniPC's: alpha_t * original + sigma_t * noise at the timestep's sigma, a
+ * timestep missing from the schedule taking the last one. */
+int sched_add_noise_alpha_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                                const sdr_tensor *original, const sdr_tensor *noise, double t);
 
 /* LMS, Euler and Euler ancestral (scheduler_euler.c): scale_model_input, sample / (sigma^2
  * + 1) ** 0.5, counting the step index as _init_step_index does; and the

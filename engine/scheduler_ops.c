@@ -223,3 +223,29 @@ int sched_add_noise_sigmas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
     return -1;
   return sched_add(&cx, out, original, &tmp);
 }
+
+/* DPM and UniPC: _sigma_to_alpha_sigma_t of the timestep's sigma (alpha_t = 1 / (sigma^2 +
+ * 1) ** 0.5, a reciprocal as torch's 1 / tensor is; sigma_t = sigma * alpha_t), then
+ * alpha_t * original + sigma_t * noise. Their index_for_timestep falls back to the last
+ * index for a timestep the schedule lacks. */
+int sched_add_noise_alpha_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                                const sdr_tensor *original, const sdr_tensor *noise, double t) {
+  int i;
+  if (s->begin_index < 0) {
+    i = sched_index_for_timestep(s, t);
+    if (i < 0)
+      i = s->n_timesteps - 1;
+  } else {
+    i = s->step_index >= 0 ? s->step_index : s->begin_index;
+  }
+  if (i < 0 || i >= s->n_sigmas)
+    return sdr_fail("%s.add_noise: no sigma for timestep %g", s->cls->name, t);
+  float sigma = s->sigmas[i];
+  float alpha_t = 1.0f / sqrtf(sigma * sigma + 1.0f), sigma_t = sigma * alpha_t;
+  sched_ctx cx = {s, be, NULL};
+  sdr_tensor tmp;
+  if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
+      sched_mul(&cx, &tmp, noise, sigma_t) != 0 || sched_mul(&cx, out, original, alpha_t) != 0)
+    return -1;
+  return sched_add(&cx, out, out, &tmp);
+}

@@ -30,7 +30,7 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline,
-                       StableDiffusionPipeline)
+                       StableDiffusionPipeline, UniPCMultistepScheduler)
 from diffusers.models.attention_processor import Attention
 from PIL import Image
 
@@ -56,7 +56,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-sd-a", "tiny-sd-b"]
 SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler,
                                       EulerAncestralDiscreteScheduler,
-                                      DPMSolverMultistepScheduler)}
+                                      DPMSolverMultistepScheduler, UniPCMultistepScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -92,6 +92,8 @@ CASES = [
      dict(), "DDIMScheduler", [11, 12]),
     ("i2i_eta1", "img2img", dict(prompt="a sketch", eta=1.0, strength=0.8, num_inference_steps=6),
      dict(), "DDIMScheduler", 13),
+    ("t2i_unipc", "txt2img", dict(prompt="a cat", num_inference_steps=6), dict(),
+     "UniPCMultistepScheduler", 14),
 ]
 
 

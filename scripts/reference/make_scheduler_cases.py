@@ -35,7 +35,7 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       LMSDiscreteScheduler, PNDMScheduler)
+                       LMSDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
 
 try:
     import scipy  # noqa: F401  (LMSDiscreteScheduler needs it)
@@ -68,10 +68,15 @@ CLASSES = {
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+    "UniPCMultistepScheduler": UniPCMultistepScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
          "DPMSolverMultistepScheduler": "dpm"}
+# Classes added later have their cases after all of the first six's, so that adding one
+# leaves the seeds, and so the files, of the earlier cases as they were.
+LATER = {"UniPCMultistepScheduler": "unipc"}
+ALL = dict(SHORT, **LATER)
 SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
 SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
 
@@ -213,6 +218,50 @@ def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None):
     wr.manifest["cases"].append(case)
 
 
+def unipc_cases(wr):
+    """UniPCMultistepScheduler: SD 1.4's config at the usual lengths (1x4x8x8, whose
+    order-3 sums go through BLAS), then its options on 1x4x4x4 latents, img2img."""
+    seed = 500
+    for n in (1, 2, 3, 10, 50):
+        seed += 1
+        trajectory_case(wr, "unipc_%d" % n, "UniPCMultistepScheduler", {}, n, seed=seed)
+    seed += 1
+    trajectory_case(wr, "unipc_order3_50", "UniPCMultistepScheduler", {"solver_order": 3}, 50,
+                    seed=seed)
+    variants = [
+        ("unipc_bh1_10", {"solver_type": "bh1"}, 10),
+        ("unipc_order1_10", {"solver_order": 1}, 10),
+        ("unipc_order3_8", {"solver_order": 3}, 8),
+        ("unipc_order3_bh1_20", {"solver_order": 3, "solver_type": "bh1"}, 20),
+        ("unipc_order3_final_off_16", {"solver_order": 3, "lower_order_final": False}, 16),
+        ("unipc_final_off_6", {"lower_order_final": False}, 6),
+        ("unipc_noise_pred_10", {"predict_x0": False}, 10),
+        ("unipc_noise_pred_bh1_o3_12", {"predict_x0": False, "solver_type": "bh1",
+                                        "solver_order": 3}, 12),
+        ("unipc_v_10", {"prediction_type": "v_prediction"}, 10),
+        ("unipc_v_bh1_noise_pred_9", {"prediction_type": "v_prediction", "solver_type": "bh1",
+                                      "predict_x0": False}, 9),
+        ("unipc_sample_10", {"prediction_type": "sample"}, 10),
+        ("unipc_karras_10", {"use_karras_sigmas": True}, 10),
+        ("unipc_karras_o3_25", {"use_karras_sigmas": True, "solver_order": 3}, 25),
+        ("unipc_trailing_10", {"timestep_spacing": "trailing"}, 10),
+        ("unipc_trailing_61", {"timestep_spacing": "trailing"}, 61),
+        ("unipc_leading_10", {"timestep_spacing": "leading"}, 10),
+        ("unipc_linspace_bh1_7", {"timestep_spacing": "linspace", "solver_type": "bh1"}, 7),
+        ("unipc_no_corrector_10", {"disable_corrector": [0, 1, 4]}, 10),
+        ("unipc_midpoint_10", {"solver_type": "midpoint"}, 10),
+        ("unipc_cos_10", {"beta_schedule": "squaredcos_cap_v2"}, 10),
+    ]
+    for name, kwargs, n in variants:
+        seed += 1
+        trajectory_case(wr, name, "UniPCMultistepScheduler", kwargs, n, seed=seed, small=True)
+    for name, kwargs, strength in [
+            ("i2i_unipc_08", {}, 0.8),
+            ("i2i_unipc_karras_o3_06", {"use_karras_sigmas": True, "solver_order": 3}, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, "UniPCMultistepScheduler", kwargs, 50, strength, seed=seed)
+
+
 def main():
     torch.set_num_threads(1)
     wr = Writer()
@@ -343,7 +392,7 @@ def main():
                                  "rng_after": to_list(torch.randn(4, generator=g))}
 
     # add_noise at the first timestep of each strength's slice (50 steps).
-    for cls_name, short in SHORT.items():
+    for cls_name, short in ALL.items():
         for strength in (0.3, 0.75, 0.8, 1.0):
             s = make(cls_name, {})
             s.set_timesteps(50)
@@ -371,7 +420,7 @@ def main():
 
     # Timesteps alone, for many lengths and every spacing (numpy's arange gives 62
     # trailing timesteps for 61 steps, for instance).
-    for cls_name in SHORT:
+    for cls_name in ALL:
         for spacing in ("leading", "trailing", "linspace"):
             for n in ((1, 2, 3, 7, 50, 61) if spacing == "trailing" else (1, 2, 3, 7, 50)):
                 s = make(cls_name, {"timestep_spacing": spacing})
@@ -379,6 +428,8 @@ def main():
                 d = {"class": cls_name, "spacing": spacing, "steps": n}
                 d.update(describe(s))
                 wr.manifest["timesteps"].append(d)
+
+    unipc_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -37,6 +37,7 @@ local CASES = {
    {}, "DDIMScheduler", {11, 12}},
   {"i2i_eta1", "img2img", {prompt = "a sketch", eta = 1.0, strength = 0.8, num_inference_steps = 6},
    {}, "DDIMScheduler", 13},
+  {"t2i_unipc", "txt2img", {prompt = "a cat", num_inference_steps = 6}, {}, "UniPCMultistepScheduler", 14},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)

@@ -1,4 +1,4 @@
-/* tests/unit/test_scheduler.c — the six schedulers against diffusers 0.27.2.
+/* tests/unit/test_scheduler.c — the seven schedulers against diffusers 0.27.2.
  *
  * Reference: tests/reference/schedulers/ (scripts/reference/make_scheduler_cases.py).
  * Each case makes its class from SD 1.4's config with from_config, as diffusers did,
@@ -532,6 +532,26 @@ static void check_errors(void) {
                     "{\"variance_type\": \"learned_range\"}", "variance_type");
   expect_load_error(pndm_config, SDR_SCHED_EULER, "{\"interpolation_type\": \"cubic\"}",
                     "interpolation_type");
+  /* UniPC: what diffusers has and this one does not */
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"thresholding\": true}",
+                    "thresholding=True is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"solver_type\": \"bh3\"}",
+                    "solver_type \"bh3\" is not supported (bh1, bh2)");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"solver_order\": 4}",
+                    "solver_order 4 is not supported (1, 2, 3)");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"solver_order\": 0}",
+                    "solver_order 0");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP,
+                    "{\"solver_p\": {\"_class_name\": \"DDIMScheduler\"}}",
+                    "solver_p is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"disable_corrector\": null}",
+                    "\"disable_corrector\": expected a list");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"disable_corrector\": [\"2\"]}",
+                    "disable_corrector must list step numbers");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"prediction_type\": \"x0\"}",
+                    "prediction_type \"x0\" is not supported (epsilon, v_prediction, sample)");
+  expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"timestep_spacing\": \"even\"}",
+                    "timestep_spacing \"even\"");
   expect_load_error(pndm_config, SDR_SCHED_LMS, "{\"steps_offset\": \"one\"}",
                     "\"steps_offset\": expected an integer");
   expect_load_error(pndm_config, SDR_SCHED_DDIM,
@@ -587,7 +607,8 @@ static void check_errors(void) {
   }
   sdr_scheduler_free(d);
   CHECK(sdr_scheduler_kind_from_name("PNDMScheduler") == SDR_SCHED_PNDM);
-  CHECK(sdr_scheduler_kind_from_name("UniPCMultistepScheduler") == -1);
+  CHECK(sdr_scheduler_kind_from_name("UniPCMultistepScheduler") == SDR_SCHED_UNIPC_MULTISTEP);
+  CHECK(sdr_scheduler_kind_from_name("DEISMultistepScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
   sdr_scheduler_free(s);
@@ -620,6 +641,40 @@ static void check_state(void) {
     CHECK(sdr_scheduler_set_timesteps(d, 50) == 0 && sdr_scheduler_begin_index(d) == -1);
   }
   sdr_scheduler_free(d);
+
+  /* UniPC: a sliced run starts at its begin index without a corrector (no last sample);
+   * a run whose history was released refuses to go on until set_timesteps */
+  sdr_scheduler *u = make("UniPCMultistepScheduler", NULL);
+  if (u && sdr_scheduler_set_timesteps(u, 10) == 0) {
+    int n;
+    const double *ts = sdr_scheduler_timesteps(u, &n);
+    CHECK(n == 10 && sdr_scheduler_timesteps_dtype(u) == SDR_I64);
+    CHECK(sdr_scheduler_sigmas(u, &n) != NULL && n == 11);
+    CHECK(sdr_scheduler_set_begin_index(u, 3) == 0);
+    CHECK(sdr_scheduler_step(u, be, &arena, &x, &x, ts[3], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step(u, be, &arena, &x, &x, ts[4], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step_index(u) == 5);
+    sdr_scheduler_release(u);
+    CHECK(sdr_scheduler_step(u, be, &arena, &x, &x, ts[5], &x, NULL, 0) != 0);
+    CHECK(strstr(sdr_last_error(), "set_timesteps") != NULL);
+    CHECK(sdr_scheduler_set_timesteps(u, 10) == 0);
+    ts = sdr_scheduler_timesteps(u, &n); /* set_timesteps made new ones */
+    CHECK(sdr_scheduler_step(u, be, &arena, &x, &x, ts[0], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step_index(u) == 1 && sdr_scheduler_begin_index(u) == -1);
+  }
+  sdr_scheduler_free(u);
+  /* DPM-Solver keeps a history too: released in the middle of a run, it refuses as well */
+  sdr_scheduler *dpm = make("DPMSolverMultistepScheduler", NULL);
+  if (dpm && sdr_scheduler_set_timesteps(dpm, 10) == 0) {
+    int n;
+    const double *ts = sdr_scheduler_timesteps(dpm, &n);
+    CHECK(sdr_scheduler_step(dpm, be, &arena, &x, &x, ts[0], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step(dpm, be, &arena, &x, &x, ts[1], &x, NULL, 0) == 0);
+    sdr_scheduler_release(dpm);
+    CHECK(sdr_scheduler_step(dpm, be, &arena, &x, &x, ts[2], &x, NULL, 0) != 0);
+    CHECK(strstr(sdr_last_error(), "set_timesteps") != NULL);
+  }
+  sdr_scheduler_free(dpm);
 
   /* a run keeps its history on one backend: switching mid-run is an error, after
    * set_timesteps it is fine; release gives the memory back */
