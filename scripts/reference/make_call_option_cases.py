@@ -31,26 +31,10 @@ import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline,
                        StableDiffusionPipeline, UniPCMultistepScheduler)
-from diffusers.models.attention_processor import Attention
-from PIL import Image
 
+import common
 
-def _attention_scores(self, query, key, attention_mask=None):
-    """Attention.get_attention_scores with bmm, as make_tiny_models.py patches it:
-    Debian's torch 1.13 baddbmm(beta=0) can read uninitialised memory for small
-    matrices and turn a result into NaN."""
-    dtype = query.dtype
-    if self.upcast_attention:
-        query, key = query.float(), key.float()
-    scores = torch.bmm(query, key.transpose(-1, -2)) * self.scale
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    if self.upcast_softmax:
-        scores = scores.float()
-    return scores.softmax(dim=-1).to(dtype)
-
-
-Attention.get_attention_scores = _attention_scores
+common.patch_attention()
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-sd-a", "tiny-sd-b"]
@@ -99,10 +83,7 @@ CASES = [
 
 def init_image(side):
     """make_tiny_models.py's sketch-like picture."""
-    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / max(side - 1, 1)
-    ring = (np.abs(np.hypot(x - 0.5, y - 0.4) - 0.3) < 0.06).astype(np.float32)
-    rgb = np.stack([x, y, 1 - x * y], -1) * 200 + ring[..., None] * 55
-    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8), "RGB")
+    return common.sketch(side, side)
 
 
 def encode(pipe, texts):

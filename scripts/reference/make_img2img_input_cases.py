@@ -24,26 +24,10 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline)
-from diffusers.models.attention_processor import Attention
-from PIL import Image
 
+import common
 
-def _attention_scores(self, query, key, attention_mask=None):
-    """Attention.get_attention_scores with bmm, as make_tiny_models.py patches it:
-    Debian's torch 1.13 baddbmm(beta=0) can read uninitialised memory for small
-    matrices and turn a result into NaN."""
-    dtype = query.dtype
-    if self.upcast_attention:
-        query, key = query.float(), key.float()
-    scores = torch.bmm(query, key.transpose(-1, -2)) * self.scale
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    if self.upcast_softmax:
-        scores = scores.float()
-    return scores.softmax(dim=-1).to(dtype)
-
-
-Attention.get_attention_scores = _attention_scores
+common.patch_attention()
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "reference", "img2img_inputs")
@@ -53,19 +37,11 @@ SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscret
                                       DPMSolverMultistepScheduler)}
 
 
-def sketch(width, height, phase=0.0):
-    """A sketch-like picture (make_tiny_models.py's, shifted by phase)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    y, x = y / max(height - 1, 1), x / max(width - 1, 1)
-    ring = (np.abs(np.hypot(x - 0.5 - phase, y - 0.4) - 0.3) < 0.06).astype(np.float32)
-    rgb = np.stack([x, y * (1 - phase), 1 - x * y], -1) * 200 + ring[..., None] * 55
-    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8), "RGB")
-
-
 # Pictures, by name; the models' own size is 64 (tiny-sd-a) or 32 (tiny-sd-b), and
 # every picture here is resized or floored by the pipeline anyway.
-PICTURES = {"first": sketch(64, 64), "second": sketch(64, 64, 0.2), "small": sketch(40, 56, 0.1),
-            "odd": sketch(70, 61, 0.3), "third": sketch(64, 64, 0.35)}
+PICTURES = {"first": common.sketch(64, 64), "second": common.sketch(64, 64, 0.2),
+            "small": common.sketch(40, 56, 0.1), "odd": common.sketch(70, 61, 0.3),
+            "third": common.sketch(64, 64, 0.35)}
 
 
 def to_01(name):

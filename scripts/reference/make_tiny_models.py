@@ -31,26 +31,11 @@ from diffusers import (AutoencoderKL, DDIMScheduler, DPMSolverMultistepScheduler
                        EulerAncestralDiscreteScheduler, PNDMScheduler,
                        StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
                        UNet2DConditionModel)
-from PIL import Image
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-def _attention_scores(self, query, key, attention_mask=None):
-    """Attention.get_attention_scores with bmm: Debian's torch 1.13 baddbmm(beta=0)
-    can read uninitialised memory for small matrices and turn a result into NaN."""
-    dtype = query.dtype
-    if self.upcast_attention:
-        query, key = query.float(), key.float()
-    scores = torch.bmm(query, key.transpose(-1, -2)) * self.scale
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    if self.upcast_softmax:
-        scores = scores.float()
-    return scores.softmax(dim=-1).to(dtype)
+import common
 
-
-from diffusers.models.attention_processor import Attention  # noqa: E402
-
-Attention.get_attention_scores = _attention_scores
+common.patch_attention()
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIP_VOCAB = os.environ.get("SDREPL_CLIP_VOCAB", os.path.join(ROOT, "..", "shared", "data", "clip-vocab"))
@@ -293,11 +278,8 @@ RUNS = [
 
 
 def init_image(side):
-    """A deterministic sketch-like picture: gradients and a ring."""
-    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / max(side - 1, 1)
-    ring = (np.abs(np.hypot(x - 0.5, y - 0.4) - 0.3) < 0.06).astype(np.float32)
-    rgb = np.stack([x, y, 1 - x * y], -1) * 200 + ring[..., None] * 55
-    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8), "RGB")
+    """The sketch img2img starts from, at the model's size."""
+    return common.sketch(side, side)
 
 
 def whole_runs(rec, name):

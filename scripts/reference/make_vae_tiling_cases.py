@@ -30,26 +30,10 @@ import torch
 
 import diffusers
 from diffusers import AutoencoderKL, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
-from diffusers.models.attention_processor import Attention
-from PIL import Image
 
+import common
 
-def _attention_scores(self, query, key, attention_mask=None):
-    """Attention.get_attention_scores with bmm, as make_tiny_models.py patches it:
-    Debian's torch 1.13 baddbmm(beta=0) can read uninitialised memory for small
-    matrices and turn a result into NaN."""
-    dtype = query.dtype
-    if self.upcast_attention:
-        query, key = query.float(), key.float()
-    scores = torch.bmm(query, key.transpose(-1, -2)) * self.scale
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    if self.upcast_softmax:
-        scores = scores.float()
-    return scores.softmax(dim=-1).to(dtype)
-
-
-Attention.get_attention_scores = _attention_scores
+common.patch_attention()
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODEL = "tiny-vae-tiling"
@@ -104,11 +88,7 @@ def perturb(model, seed):
 
 def init_image(width, height):
     """make_tiny_models.py's sketch-like picture, at any size."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    y, x = y / max(height - 1, 1), x / max(width - 1, 1)
-    ring = (np.abs(np.hypot(x - 0.5, y - 0.4) - 0.3) < 0.06).astype(np.float32)
-    rgb = np.stack([x, y, 1 - x * y], -1) * 200 + ring[..., None] * 55
-    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8), "RGB")
+    return common.sketch(width, height)
 
 
 class Recorder:
