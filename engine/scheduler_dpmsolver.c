@@ -10,12 +10,10 @@
  * is infinite), and short schedules end with lower orders.
  */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"        // sdr_fail
-#include "engine/model_config.h" // sdr_json, sdr_json_number_opt
+#include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
 static const sched_param params[] = {
@@ -98,37 +96,7 @@ static int dpm_init(sdr_scheduler *s) {
   if (c->variance_type &&
       (strcmp(c->variance_type, "learned") == 0 || strcmp(c->variance_type, "learned_range") == 0))
     return sdr_fail("%s: variance_type \"%s\" is not supported", name, c->variance_type);
-  /* _convert_to_karras looks for sigma_min / sigma_max anywhere in the config, also
-   * among the keys it keeps for other classes (an Euler config's). */
-  char path[96];
-  snprintf(path, sizeof path, "%s config", name);
-  sdr_json j = {path, s->config};
-  if (sdr_json_number_opt(&j, "sigma_min", NAN, &c->sigma_min) != 0 ||
-      sdr_json_number_opt(&j, "sigma_max", NAN, &c->sigma_max) != 0)
-    return -1;
-  /* __init__: sigmas of all training steps (ascending, no final zero); timesteps
-   * linspace(0, T-1, T) in float32, largest first */
-  int n = s->n_train;
-  double *t = malloc(sizeof(double) * (size_t)n);
-  float *sg = malloc(sizeof(float) * (size_t)n);
-  if (!t || !sg) {
-    free(t), free(sg);
-    return sdr_fail("%s: out of memory", name);
-  }
-  sched_np_linspace(t, 0, n - 1, n);
-  for (int i = 0; i < n / 2; i++) { /* [::-1] */
-    double x = t[i];
-    t[i] = t[n - 1 - i];
-    t[n - 1 - i] = x;
-  }
-  for (int i = 0; i < n; i++) {
-    t[i] = (float)t[i]; /* dtype=np.float32 */
-    sg[i] = sched_train_sigma(s, i);
-  }
-  int rc = sched_set_schedule(s, t, n, SDR_F32, sg, n);
-  free(t), free(sg);
-  s->num_inference_steps = 0;
-  return rc;
+  return sched_init_sigma_schedule(s);
 }
 
 /* lambda_t = log(alpha_t) - log(sigma_t) in float32; how many of the smallest

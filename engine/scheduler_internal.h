@@ -209,6 +209,10 @@ double sched_np_interp(double x, const float *fp, int n);
 int sched_make_alphas_cumprod(sdr_scheduler *s);
 /* ((1 - ac) / ac) ** 0.5 in float32, index i. */
 float sched_train_sigma(const sdr_scheduler *s, int i);
+/* The end of DPM-Solver's and UniPC's __init__: sigma_min / sigma_max read from the
+ * config (for Karras sigmas), and the schedule before set_timesteps: every training
+ * sigma, timesteps T-1 down to 0. */
+int sched_init_sigma_schedule(sdr_scheduler *s);
 /* The timesteps PNDM, DDIM, LMS, Euler and Euler ancestral compute for their spacing,
  * largest first, as float64: linspace values unrounded (each class rounds or casts as it
  * does), leading and trailing ones integral. out has room for n + 1 (numpy's arange
