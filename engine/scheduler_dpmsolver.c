@@ -126,25 +126,7 @@ static int dpm_set_timesteps(sdr_scheduler *s, int n) {
     return sdr_fail("%s: out of memory", s->cls->name);
   }
   double *sd = t + n + 2;
-  int m = 0;
-  switch (c->spacing) {
-  case SCHED_LINSPACE: /* linspace(0, last - 1, n + 1).round()[::-1][:-1] */
-    sched_np_linspace(sd, 0, (double)(last - 1), n + 1);
-    for (m = 0; m < n; m++)
-      t[m] = sched_round(sd[n - m]);
-    break;
-  case SCHED_LEADING: { /* (arange(0, n + 1) * (last // (n + 1))).round()[::-1][:-1] + offset */
-    long long ratio = last / (n + 1);
-    for (m = 0; m < n; m++)
-      t[m] = (double)((long long)(n - m) * ratio + c->steps_offset);
-    break;
-  }
-  case SCHED_TRAILING: /* arange(last, 0, -T / n).round() - 1 */
-    m = sched_np_arange(t, n + 1, (double)last, 0, -((double)T / n));
-    for (int i = 0; i < m; i++)
-      t[i] = sched_round(t[i]) - 1;
-    break;
-  }
+  int m = sched_spaced_timesteps(s, n, last, t, sd);
   for (int i = 0; i < s->n_train; i++)
     train[i] = sched_train_sigma(s, i);
   if (c->use_karras_sigmas) {

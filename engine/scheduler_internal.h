@@ -213,6 +213,11 @@ float sched_train_sigma(const sdr_scheduler *s, int i);
  * config (for Karras sigmas), and the schedule before set_timesteps: every training
  * sigma, timesteps T-1 down to 0. */
 int sched_init_sigma_schedule(sdr_scheduler *s);
+/* DPM-Solver's and UniPC's set_timesteps spacings of n steps over [0, last) (last is
+ * T but for DPM's lambda_min_clipped): the timesteps into t (room for n + 1), largest
+ * first; returns how many (trailing can give n + 1). scratch holds n + 1 doubles. */
+int sched_spaced_timesteps(const sdr_scheduler *s, int n, long long last, double *t,
+                           double *scratch);
 /* The timesteps PNDM, DDIM, LMS, Euler and Euler ancestral compute for their spacing,
  * largest first, as float64: linspace values unrounded (each class rounds or casts as it
  * does), leading and trailing ones integral. out has room for n + 1 (numpy's arange

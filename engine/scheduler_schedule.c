@@ -403,3 +403,29 @@ int sched_init_sigma_schedule(sdr_scheduler *s) {
   s->num_inference_steps = 0;
   return rc;
 }
+
+int sched_spaced_timesteps(const sdr_scheduler *s, int n, long long last, double *t,
+                           double *scratch) {
+  const sched_config *c = &s->c;
+  const long long T = c->num_train_timesteps;
+  int m = 0;
+  switch (c->spacing) {
+  case SCHED_LINSPACE: /* linspace(0, last - 1, n + 1).round()[::-1][:-1] */
+    sched_np_linspace(scratch, 0, (double)(last - 1), n + 1);
+    for (m = 0; m < n; m++)
+      t[m] = sched_round(scratch[n - m]);
+    break;
+  case SCHED_LEADING: { /* (arange(0, n + 1) * (last // (n + 1))).round()[::-1][:-1] + offset */
+    long long ratio = last / (n + 1);
+    for (m = 0; m < n; m++)
+      t[m] = (double)((long long)(n - m) * ratio + c->steps_offset);
+    break;
+  }
+  case SCHED_TRAILING: /* arange(last, 0, -T / n).round() - 1: n + 1 values for some n */
+    m = sched_np_arange(t, n + 1, (double)last, 0, -((double)T / n));
+    for (int i = 0; i < m; i++)
+      t[i] = sched_round(t[i]) - 1;
+    break;
+  }
+  return m;
+}
