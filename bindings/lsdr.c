@@ -414,7 +414,8 @@ int lsdr_push_help(lua_State *L, int idx) {
     return 1;
   }
   char title[160];
-  int plain = lua_istable(L, idx) && !lua_getmetatable(L, idx);
+  /* a module or a class table (whose metatable, if any, only makes it callable) */
+  int plain = lua_istable(L, idx) && luaL_getmetafield(L, idx, "__name") == LUA_TNIL;
   if (!plain && lua_istable(L, idx))
     lua_pop(L, 1);
   if (plain)
