@@ -41,6 +41,8 @@ ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while read -r name 
 done
 {
   echo "sdrepl $(git rev-parse --short HEAD) built $(date -u +%Y-%m-%dT%H:%MZ) on"
+  # what device_check.sh compares with the sources it runs next to (no git there)
+  echo "sources $(bash scripts/device_sources_hash.sh)"
   grep PRETTY_NAME /etc/os-release 2>/dev/null || true
   ldd --version | sed -n 1p
 } >"$stage/sdrepl-bundle/BUILT"
