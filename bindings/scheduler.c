@@ -339,6 +339,8 @@ CLASS(EulerDiscreteScheduler)
 CLASS(EulerAncestralDiscreteScheduler)
 CLASS(DPMSolverMultistepScheduler)
 CLASS(UniPCMultistepScheduler)
+CLASS(HeunDiscreteScheduler)
+CLASS(DDPMScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -361,7 +363,9 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"EulerDiscreteScheduler", EulerDiscreteScheduler_funcs},
                  {"EulerAncestralDiscreteScheduler", EulerAncestralDiscreteScheduler_funcs},
                  {"DPMSolverMultistepScheduler", DPMSolverMultistepScheduler_funcs},
-                 {"UniPCMultistepScheduler", UniPCMultistepScheduler_funcs}};
+                 {"UniPCMultistepScheduler", UniPCMultistepScheduler_funcs},
+                 {"HeunDiscreteScheduler", HeunDiscreteScheduler_funcs},
+                 {"DDPMScheduler", DDPMScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

@@ -10,7 +10,7 @@
 
 /* Sets the globals PNDMScheduler, DDIMScheduler, LMSDiscreteScheduler,
  * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler,
- * UniPCMultistepScheduler. */
+ * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler. */
 void lsdr_open_scheduler(lua_State *L);
 /* Pushes a scheduler object that owns s. */
 void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s);

@@ -22,6 +22,8 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_EULER_ANCESTRAL] = &sched_euler_ancestral_class,
     [SDR_SCHED_DPMSOLVER_MULTISTEP] = &sched_dpmsolver_class,
     [SDR_SCHED_UNIPC_MULTISTEP] = &sched_unipc_class,
+    [SDR_SCHED_HEUN] = &sched_heun_class,
+    [SDR_SCHED_DDPM] = &sched_ddpm_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -41,7 +43,7 @@ static int unknown_class(const char *name) {
   return sdr_fail("unknown scheduler class \"%s\" (supported: PNDMScheduler, DDIMScheduler, "
                   "LMSDiscreteScheduler, EulerDiscreteScheduler, "
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
-                  "UniPCMultistepScheduler)",
+                  "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler)",
                   name);
 }
 
@@ -125,7 +127,9 @@ void sdr_scheduler_free(sdr_scheduler *s) {
 
 sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s) { return s->kind; }
 const char *sdr_scheduler_config_json(const sdr_scheduler *s) { return s->config_json; }
-int sdr_scheduler_order(const sdr_scheduler *s) { return s ? 1 : 0; } /* all seven: order = 1 */
+int sdr_scheduler_order(const sdr_scheduler *s) {
+  return !s ? 0 : s->kind == SDR_SCHED_HEUN ? 2 : 1;
+}
 
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
   *n = s->n_timesteps;
@@ -143,11 +147,11 @@ int sdr_scheduler_num_inference_steps(const sdr_scheduler *s) { return s->num_in
 int sdr_scheduler_step_index(const sdr_scheduler *s) { return s->step_index; }
 int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
 
-/* init_noise_sigma: 1 for PNDM, DDIM, DPM and UniPC; the largest sigma for the others, or
+/* init_noise_sigma: 1 for PNDM, DDIM, DPM, UniPC and DDPM; the largest sigma for the others, or
  * sqrt(max^2 + 1) with leading spacing (a float32 0-d tensor in diffusers). */
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
   if (s->kind != SDR_SCHED_LMS && s->kind != SDR_SCHED_EULER &&
-      s->kind != SDR_SCHED_EULER_ANCESTRAL)
+      s->kind != SDR_SCHED_EULER_ANCESTRAL && s->kind != SDR_SCHED_HEUN)
     return 1.0;
   float m = s->n_sigmas ? s->sigmas[0] : 0;
   for (int i = 1; i < s->n_sigmas; i++)
@@ -185,7 +189,7 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
 
 int sdr_scheduler_set_begin_index(sdr_scheduler *s, int begin_index) {
   if (!s->cls->has_begin_index)
-    return 0; /* PNDM and DDIM have no set_begin_index; img2img skips them */
+    return 0; /* PNDM, DDIM and DDPM have no set_begin_index; img2img skips them */
   if (begin_index < 0 || begin_index >= s->n_timesteps)
     return sdr_fail("%s.set_begin_index: %d is not in [0, %d)", s->cls->name, begin_index,
                     s->n_timesteps);

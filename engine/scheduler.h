@@ -2,15 +2,17 @@
  *
  * PNDMScheduler (SD 1.4's own), DDIMScheduler, LMSDiscreteScheduler,
  * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
- * DPMSolverMultistepScheduler (DPM-Solver++ 2M, Karras sigmas) and
- * UniPCMultistepScheduler (UniPC's predictor-corrector), each with the
+ * DPMSolverMultistepScheduler (DPM-Solver++ 2M, Karras sigmas),
+ * UniPCMultistepScheduler (UniPC's predictor-corrector), HeunDiscreteScheduler
+ * (Heun's second-order method, two model calls per Heun step) and DDPMScheduler
+ * (ancestral sampling of Ho et al. 2020), each with the
  * numbers diffusers computes: set_timesteps, timesteps, init_noise_sigma,
  * scale_model_input, step, add_noise. A scheduler can be made from another's
  * config, as `Euler...Scheduler.from_config(pipe.scheduler.config)` does.
  *
  * Tensors go through the backend ops, so a scheduler step runs where the
  * latents are; its scalar coefficients are computed on the host. Steps that
- * draw noise (DDIM with eta > 0, Euler ancestral) draw from the generator
+ * draw noise (DDIM with eta > 0, Euler ancestral, DDPM) draw from the generator
  * they are given, as diffusers' randn_tensor does.
  */
 #ifndef SDR_ENGINE_SCHEDULER_H
@@ -28,6 +30,8 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_EULER_ANCESTRAL,
   SDR_SCHED_DPMSOLVER_MULTISTEP,
   SDR_SCHED_UNIPC_MULTISTEP,
+  SDR_SCHED_HEUN,
+  SDR_SCHED_DDPM,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 
@@ -48,6 +52,8 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps);
 /* The timesteps of the last set_timesteps (PNDM's 51 for 50 steps, ...). */
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n);
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s);
+/* diffusers' scheduler.order: 2 for Heun, whose timesteps come in pairs (one model call
+ * each), 1 for the others; img2img's start index is t_start * order. */
 int sdr_scheduler_order(const sdr_scheduler *s);
 
 /* out = the sample scaled for the model at timestep t (identity for PNDM/DDIM). */
@@ -85,9 +91,9 @@ const char *sdr_scheduler_config_json(const sdr_scheduler *s);
  * out, and add_noise's out either input; add_noise uses its one t for every batch
  * entry. set_timesteps takes 1 to num_train_timesteps steps (diffusers lets some
  * classes go further, into schedules of repeated timesteps). eta is DDIM's (0 for the
- * others). DDIM with eta > 0, Euler ancestral and the SDE variants of DPM-Solver draw
- * noise shaped like the model output from g, one randn call per step as randn_tensor
- * makes; EulerDiscreteScheduler draws (and drops) the same numbers when g is given,
+ * others). DDIM with eta > 0, Euler ancestral, DDPM (every step with t > 0) and the SDE variants of
+ * DPM-Solver draw noise shaped like the model output from g, one randn call per step as
+ * randn_tensor makes; EulerDiscreteScheduler draws (and drops) the same numbers when g is given,
  * because diffusers' Euler step calls randn_tensor even with s_churn = 0.
  * set_timesteps starts a new run: step counters and multistep history are reset.
  *
@@ -105,20 +111,21 @@ sdr_scheduler *sdr_scheduler_from_config(const char *config_json, int kind,
 void sdr_scheduler_release(sdr_scheduler *s);
 
 /* set_begin_index(i), which img2img calls after slicing the timesteps: the first step
- * (and add_noise) use index i. LMS, Euler, Euler ancestral, DPM, UniPC; PNDM and DDIM have no
- * such method in diffusers and ignore it. */
+ * (and add_noise) use index i. LMS, Euler, Euler ancestral, DPM, UniPC, Heun; PNDM, DDIM and
+ * DDPM have no such method in diffusers and ignore it. */
 int sdr_scheduler_set_begin_index(sdr_scheduler *s, int begin_index);
 /* step_index and begin_index; -1 for None. */
 int sdr_scheduler_step_index(const sdr_scheduler *s);
 int sdr_scheduler_begin_index(const sdr_scheduler *s);
-/* num_inference_steps after set_timesteps (DPM, UniPC: len(timesteps)); 0 for None. */
+/* num_inference_steps after set_timesteps (DPM, UniPC: len(timesteps)); 0 for None (Heun:
+ * num_train_timesteps, which its __init__ sets up). */
 int sdr_scheduler_num_inference_steps(const sdr_scheduler *s);
-/* The dtype torch holds the timesteps in: SDR_I64 (PNDM, DDIM, DPM, UniPC), SDR_F32 (most),
- * SDR_F64 (LMS with Karras sigmas; Euler ancestral before set_timesteps). */
+/* The dtype torch holds the timesteps in: SDR_I64 (PNDM, DDIM, DPM, UniPC, DDPM), SDR_F32
+ * (most), SDR_F64 (LMS and Heun with Karras sigmas; Euler ancestral before set_timesteps). */
 sdr_dtype sdr_scheduler_timesteps_dtype(const sdr_scheduler *s);
-/* The sigmas of LMS, Euler, Euler ancestral, DPM and UniPC (float32, as diffusers keeps
- * them, with the final 0 or sigma_min, or UniPC's last Karras sigma repeated); NULL and
- * *n = 0 for PNDM and DDIM. */
+/* The sigmas of LMS, Euler, Euler ancestral, DPM, UniPC and Heun (float32, as diffusers keeps
+ * them, with the final 0 or sigma_min, or UniPC's last Karras sigma repeated; Heun's
+ * inner ones twice); NULL and *n = 0 for PNDM, DDIM and DDPM. */
 const float *sdr_scheduler_sigmas(const sdr_scheduler *s, int *n);
 /* The dtype noise is drawn in: float32 (default), or float16 / bfloat16 for a pipeline
  * whose model output is half (randn_tensor draws in the model output's dtype, and

@@ -44,7 +44,7 @@ typedef enum {
   SCHED_SDE_DPMSOLVER     /* "sde-dpmsolver" */
 } sched_algorithm;
 
-/* Every __init__ argument of the seven classes that changes numbers; a class reads its own.
+/* Every __init__ argument of the nine classes that changes numbers; a class reads its own.
  * Strings and lists point into the scheduler's config tree. */
 typedef struct sched_config {
   long long num_train_timesteps;
@@ -56,12 +56,12 @@ typedef struct sched_config {
   long long steps_offset;
   int skip_prk_steps;   /* PNDM */
   int set_alpha_to_one; /* PNDM, DDIM */
-  int clip_sample;      /* DDIM */
+  int clip_sample;      /* DDIM, Heun, DDPM */
   double clip_sample_range;
-  int thresholding; /* DDIM, DPM, UniPC: not supported when true */
+  int thresholding; /* DDIM, DPM, UniPC, DDPM: not supported when true */
   double dynamic_thresholding_ratio, sample_max_value;
-  int rescale_betas_zero_snr;                     /* DDIM, Euler, Euler ancestral, DPM */
-  int use_karras_sigmas;                          /* LMS, Euler, DPM, UniPC */
+  int rescale_betas_zero_snr;                     /* DDIM, Euler, Euler ancestral, DPM, DDPM */
+  int use_karras_sigmas;                          /* LMS, Euler, DPM, UniPC, Heun */
   const char *interpolation_type, *timestep_type; /* Euler */
   double sigma_min, sigma_max;                    /* Euler; NAN for None */
   long long solver_order;                         /* DPM, UniPC */
@@ -137,7 +137,8 @@ typedef struct sched_class {
 } sched_class;
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
-    sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class;
+    sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
+    sched_ddpm_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -183,7 +184,11 @@ struct sdr_scheduler {
   int n_hist;                  /* entries in hist, oldest first */
   int hist[SCHED_HISTORY];     /* slot numbers */
   int has_cur_sample;          /* PNDM: slot 4 holds cur_sample; UniPC: last_sample */
-  int has_cur_model_output;    /* PNDM (PRK): slot 5 holds cur_model_output */
+  int has_cur_model_output;    /* PNDM (PRK): slot 5 holds cur_model_output; Heun: slot 5
+                                  holds prev_derivative */
+  int heun_second;             /* Heun: dt is not None, the next step is a pair's second half
+                                  (kept by sdr_scheduler_release, which frees its tensors) */
+  float heun_dt;               /* Heun: that dt */
 
   sched_buffers buf;
   sdr_dtype noise_dtype;

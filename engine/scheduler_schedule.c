@@ -191,8 +191,8 @@ int sched_make_alphas_cumprod(sdr_scheduler *s) {
     free(betas), free(ac), free(ls);
     return -1;
   }
-  /* DDIM, Euler, Euler ancestral and DPM know rescale_betas_zero_snr; the others never
-   * read it (their config has no such key). */
+  /* DDIM, Euler, Euler ancestral, DPM and DDPM know rescale_betas_zero_snr; the others
+   * never read it (their config has no such key). */
   if (c->rescale_betas_zero_snr && rescale_zero_terminal_snr(betas, n) != 0) {
     free(betas), free(ac), free(ls);
     return sdr_fail("%s: out of memory", s->cls->name);
@@ -200,8 +200,9 @@ int sched_make_alphas_cumprod(sdr_scheduler *s) {
   for (int i = 0; i < n; i++)
     betas[i] = 1.0f - betas[i]; /* alphas */
   cumprod_f32(ac, betas, n);
-  /* Euler, Euler ancestral and DPM keep the last alpha off zero (infinite sigma) this way. */
-  if (c->rescale_betas_zero_snr && s->kind != SDR_SCHED_DDIM)
+  /* Euler, Euler ancestral and DPM keep the last alpha off zero (infinite sigma) this way;
+   * DDIM and DDPM, which never divide by it in a sigma, keep the zero. */
+  if (c->rescale_betas_zero_snr && s->kind != SDR_SCHED_DDIM && s->kind != SDR_SCHED_DDPM)
     ac[n - 1] = 0x1p-24f;
   free(betas);
   free(s->alphas_cumprod);
@@ -361,6 +362,7 @@ int sched_alpha_at(const sdr_scheduler *s, double t, float *out) {
 void sched_reset_run(sdr_scheduler *s) {
   s->step_index = -1;
   s->begin_index = -1;
+  s->heun_second = 0;
   s->counter = 0;
   s->lower_order_nums = 0;
   s->n_hist = 0;

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 import diffusers
-from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline,
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+                       HeunDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline,
                        StableDiffusionPipeline, UniPCMultistepScheduler)
 
 import common
@@ -40,7 +41,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-sd-a", "tiny-sd-b"]
 SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler,
                                       EulerAncestralDiscreteScheduler,
-                                      DPMSolverMultistepScheduler, UniPCMultistepScheduler)}
+                                      DPMSolverMultistepScheduler, UniPCMultistepScheduler,
+                                      HeunDiscreteScheduler, DDPMScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -78,6 +80,12 @@ CASES = [
      dict(), "DDIMScheduler", 13),
     ("t2i_unipc", "txt2img", dict(prompt="a cat", num_inference_steps=6), dict(),
      "UniPCMultistepScheduler", 14),
+    ("t2i_heun", "txt2img", dict(prompt="a cat", num_inference_steps=5), dict(),
+     "HeunDiscreteScheduler", 15),
+    ("i2i_heun", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=6), dict(),
+     "HeunDiscreteScheduler", 16),
+    ("t2i_ddpm", "txt2img", dict(prompt="a cat", num_inference_steps=6), dict(),
+     "DDPMScheduler", 17),
 ]
 
 

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 
 import diffusers
-from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler,
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       LMSDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
+                       HeunDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
+                       UniPCMultistepScheduler)
 
 try:
     import scipy  # noqa: F401  (LMSDiscreteScheduler needs it)
@@ -69,13 +70,16 @@ CLASSES = {
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
     "UniPCMultistepScheduler": UniPCMultistepScheduler,
+    "HeunDiscreteScheduler": HeunDiscreteScheduler,
+    "DDPMScheduler": DDPMScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
          "DPMSolverMultistepScheduler": "dpm"}
 # Classes added later have their cases after all of the first six's, so that adding one
 # leaves the seeds, and so the files, of the earlier cases as they were.
-LATER = {"UniPCMultistepScheduler": "unipc"}
+LATER = {"UniPCMultistepScheduler": "unipc", "HeunDiscreteScheduler": "heun",
+         "DDPMScheduler": "ddpm"}
 ALL = dict(SHORT, **LATER)
 SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
 SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
@@ -170,7 +174,10 @@ def run(s, x, timesteps, w, g, eta, keep):
     return np.stack(prev), np.stack(scaled)
 
 
-def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=False):
+def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=False,
+                    global_seed=None):
+    """global_seed: no generator given, the step draws from torch's default one, seeded
+    so (torch.manual_seed)."""
     base, w = (wr.base_s, wr.w_s) if small else (wr.base, wr.w)
     s = make(cls_name, kwargs)
     s.set_timesteps(n)
@@ -180,6 +187,8 @@ def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=Fal
         case["config"] = json.dumps(dict(s.config), separators=(",", ":"))
     case.update(describe(s))
     g = torch.Generator().manual_seed(seed) if seed is not None else None
+    if global_seed is not None:
+        torch.manual_seed(global_seed)
     x = base * s.init_noise_sigma
     keep = rec_steps(len(s.timesteps))
     prev, scaled = run(s, x, s.timesteps, w, g, eta, keep)
@@ -190,6 +199,9 @@ def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=Fal
     if g is not None:
         case["seed"] = seed
         case["rng_after"] = to_list(torch.randn(4, generator=g))
+    if global_seed is not None:
+        case["global_seed"] = global_seed
+        case["rng_after"] = to_list(torch.randn(4))
     wr.manifest["cases"].append(case)
 
 
@@ -260,6 +272,90 @@ def unipc_cases(wr):
             ("i2i_unipc_karras_o3_06", {"use_karras_sigmas": True, "solver_order": 3}, 0.6)]:
         seed += 1
         img2img_case(wr, name, "UniPCMultistepScheduler", kwargs, 50, strength, seed=seed)
+
+
+def heun_cases(wr):
+    """HeunDiscreteScheduler: its timesteps and inner sigmas come twice, one model call
+    each, so n steps are 2n - 1 calls. SD 1.4's config at several lengths, then its
+    options on 1x4x4x4 latents; img2img slices at t_start * order (2), which starts
+    on the second copy of a repeated timestep, the second half of a pair."""
+    seed = 600
+    for n in (1, 2, 3, 10, 25):
+        seed += 1
+        trajectory_case(wr, "heun_%d" % n, "HeunDiscreteScheduler", {}, n, seed=seed)
+    variants = [
+        ("heun_karras_10", {"use_karras_sigmas": True}, 10),
+        ("heun_karras_trailing_7", {"use_karras_sigmas": True, "timestep_spacing": "trailing"}, 7),
+        ("heun_leading_10", {"timestep_spacing": "leading"}, 10),
+        ("heun_leading_offset0_9", {"timestep_spacing": "leading", "steps_offset": 0}, 9),
+        ("heun_trailing_10", {"timestep_spacing": "trailing"}, 10),
+        ("heun_trailing_61", {"timestep_spacing": "trailing"}, 61),
+        ("heun_v_10", {"prediction_type": "v_prediction"}, 10),
+        ("heun_v_karras_leading_8", {"prediction_type": "v_prediction", "use_karras_sigmas": True,
+                                     "timestep_spacing": "leading"}, 8),
+        ("heun_sample_clip_10", {"prediction_type": "sample", "clip_sample": True,
+                                 "clip_sample_range": 1.5}, 10),
+        ("heun_clip_6", {"clip_sample": True}, 6),
+        ("heun_cos_10", {"beta_schedule": "squaredcos_cap_v2"}, 10),
+        ("heun_linear_10", {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02}, 10),
+    ]
+    for name, kwargs, n in variants:
+        seed += 1
+        trajectory_case(wr, name, "HeunDiscreteScheduler", kwargs, n, seed=seed, small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_heun_075", {}, 50, 0.75),
+            ("i2i_heun_055_10", {}, 10, 0.55),
+            ("i2i_heun_05_7", {}, 7, 0.5),
+            ("i2i_heun_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, "HeunDiscreteScheduler", kwargs, n, strength, seed=seed)
+
+
+def ddpm_cases(wr):
+    """DDPMScheduler: SD 1.4's config at several lengths with a seeded generator (every
+    step with t > 0 draws), each variance_type, predictions, clipping, spacings, zero
+    SNR; a run without a generator (drawing from torch's default one, seeded), a
+    one-step run at t = 0 that draws nothing, img2img."""
+    seed = 700
+    for n in (1, 2, 3, 10, 50):
+        seed += 1
+        trajectory_case(wr, "ddpm_%d" % n, "DDPMScheduler", {}, n, seed=seed)
+    variants = [
+        ("ddpm_small_log_10", {"variance_type": "fixed_small_log"}, 10),
+        ("ddpm_large_10", {"variance_type": "fixed_large"}, 10),
+        # NaN on every step in diffusers (the square root of a log variance): refused by
+        # sdrepl, so not recorded, but it keeps its seed so that the cases after it do
+        ("ddpm_large_log_4", {"variance_type": "fixed_large_log"}, 4),
+        ("ddpm_v_10", {"prediction_type": "v_prediction"}, 10),
+        ("ddpm_sample_10", {"prediction_type": "sample"}, 10),
+        ("ddpm_clip_10", {"clip_sample": True}, 10),
+        ("ddpm_clip15_large_10", {"clip_sample": True, "clip_sample_range": 1.5,
+                                  "variance_type": "fixed_large"}, 10),
+        ("ddpm_trailing_10", {"timestep_spacing": "trailing"}, 10),
+        ("ddpm_trailing_61", {"timestep_spacing": "trailing"}, 61),
+        ("ddpm_linspace_10", {"timestep_spacing": "linspace"}, 10),
+        ("ddpm_leading_offset0_10", {"steps_offset": 0}, 10),
+        ("ddpm_zsnr_v_10", {"rescale_betas_zero_snr": True, "timestep_spacing": "trailing",
+                            "prediction_type": "v_prediction"}, 10),
+        ("ddpm_linear_10", {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},
+         10),
+        ("ddpm_cos_small_log_10", {"beta_schedule": "squaredcos_cap_v2",
+                                   "variance_type": "fixed_small_log"}, 10),
+    ]
+    for name, kwargs, n in variants:
+        seed += 1
+        if kwargs.get("variance_type") == "fixed_large_log":
+            continue
+        trajectory_case(wr, name, "DDPMScheduler", kwargs, n, seed=seed, small=True)
+    seed += 1
+    trajectory_case(wr, "ddpm_global_10", "DDPMScheduler", {}, 10, small=True, global_seed=seed)
+    trajectory_case(wr, "ddpm_t0_nogen_1", "DDPMScheduler", {"timestep_spacing": "linspace"}, 1,
+                    small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_ddpm_06_20", {}, 20, 0.6),
+            ("i2i_ddpm_large_08", {"variance_type": "fixed_large"}, 50, 0.8)]:
+        seed += 1
+        img2img_case(wr, name, "DDPMScheduler", kwargs, n, strength, seed=seed)
 
 
 def main():
@@ -430,6 +526,8 @@ def main():
                 wr.manifest["timesteps"].append(d)
 
     unipc_cases(wr)
+    heun_cases(wr)
+    ddpm_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -38,6 +38,10 @@ local CASES = {
   {"i2i_eta1", "img2img", {prompt = "a sketch", eta = 1.0, strength = 0.8, num_inference_steps = 6},
    {}, "DDIMScheduler", 13},
   {"t2i_unipc", "txt2img", {prompt = "a cat", num_inference_steps = 6}, {}, "UniPCMultistepScheduler", 14},
+  {"t2i_heun", "txt2img", {prompt = "a cat", num_inference_steps = 5}, {}, "HeunDiscreteScheduler", 15},
+  {"i2i_heun", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 6}, {},
+   "HeunDiscreteScheduler", 16},
+  {"t2i_ddpm", "txt2img", {prompt = "a cat", num_inference_steps = 6}, {}, "DDPMScheduler", 17},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)

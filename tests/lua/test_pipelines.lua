@@ -113,5 +113,6 @@ check.eq(ok.shape[2], 4, "latent output after errors")
 local names = {}
 for i, cls in ipairs(pipe.scheduler.compatibles) do names[i] = tostring(cls.from_config(pipe.scheduler.config)) end
 check.eq(table.concat(names, " "), "<PNDMScheduler> <DDIMScheduler> <LMSDiscreteScheduler> <EulerDiscreteScheduler> " ..
-         "<EulerAncestralDiscreteScheduler> <DPMSolverMultistepScheduler> <UniPCMultistepScheduler>",
+         "<EulerAncestralDiscreteScheduler> <DPMSolverMultistepScheduler> <UniPCMultistepScheduler> " ..
+         "<HeunDiscreteScheduler> <DDPMScheduler>",
          "compatibles")

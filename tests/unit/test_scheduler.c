@@ -1,4 +1,4 @@
-/* tests/unit/test_scheduler.c — the seven schedulers against diffusers 0.27.2.
+/* tests/unit/test_scheduler.c — the nine schedulers against diffusers 0.27.2.
  *
  * Reference: tests/reference/schedulers/ (scripts/reference/make_scheduler_cases.py).
  * Each case makes its class from SD 1.4's config with from_config, as diffusers did,
@@ -13,7 +13,9 @@
  *   - sigmas, init_noise_sigma, scale_model_input, every recorded step's prev_sample,
  *     add_noise: within TOL (|ours - diffusers| <= TOL * max(|diffusers|, 1), a
  *     relative error of 1e-5 for latents of size 1 and more);
- *   - the generator's next draws after a run: exactly (steps draw what torch draws).
+ *   - the generator's next draws after a run: exactly (steps draw what torch draws);
+ *     a case with "global_seed" ran without a generator in diffusers, drawing from
+ *     torch's default one seeded so, which a generator seeded the same stands for.
  * The first mismatches of each comparison are printed; a summary gives the largest
  * error and the share of bit-exact elements per class (SDREPL_TEST_VERBOSE=1: per
  * case). Then the errors a user can cause (unknown class, unsupported config values,
@@ -324,8 +326,8 @@ static void run_case(const cJSON *c) {
              out = new_tensor(shape);
   sdr_generator g;
   sdr_generator_init(&g, SDR_GENERATOR_CPU);
-  sdr_generator_manual_seed(&g, (uint64_t)num(c, "seed", 0));
-  int has_gen = item(c, "seed") != NULL;
+  sdr_generator_manual_seed(&g, (uint64_t)num(c, "seed", num(c, "global_seed", 0)));
+  int has_gen = item(c, "seed") != NULL || item(c, "global_seed") != NULL;
   char what[200];
 
   /* the timesteps of the run: all, or img2img's slice with its begin index and add_noise */
@@ -336,9 +338,10 @@ static void run_case(const cJSON *c) {
     goto done;
   if (i2i) {
     float *noise = load("noise_small", NULL), *noised = load(str(c, "noised"), NULL);
-    start = (int)num(c, "t_start", 0);
+    int t_start = (int)num(c, "t_start", 0);
     int want = (int)steps - (int)(steps * num(c, "strength", 0));
-    CHECK(start == (want > 0 ? want : 0));
+    CHECK(t_start == (want > 0 ? want : 0));
+    start = t_start * sdr_scheduler_order(s); /* Heun's pairs: diffusers' t_start * order */
     const cJSON *sl = item(c, "slice");
     CHECK(cJSON_GetArraySize(sl) == nt - start);
     int k = start;
@@ -460,7 +463,7 @@ static void check_add_noise(void) {
     sdr_scheduler *s = make(str(c, "class"), NULL);
     float *want = load(str(c, "out"), NULL);
     if (s && want && sdr_scheduler_set_timesteps(s, 50) == 0) {
-      int nt, start = (int)num(c, "t_start", 0);
+      int nt, start = (int)num(c, "t_start", 0) * sdr_scheduler_order(s);
       const double *ts = sdr_scheduler_timesteps(s, &nt);
       CHECK(cJSON_GetArraySize(item(c, "slice")) == nt - start);
       CHECK(start < nt && (float)item(c, "slice")->child->valuedouble == (float)ts[start]);
@@ -552,6 +555,27 @@ static void check_errors(void) {
                     "prediction_type \"x0\" is not supported (epsilon, v_prediction, sample)");
   expect_load_error(pndm_config, SDR_SCHED_UNIPC_MULTISTEP, "{\"timestep_spacing\": \"even\"}",
                     "timestep_spacing \"even\"");
+  /* Heun and DDPM: what diffusers 0.27.2 has and these do not */
+  expect_load_error(pndm_config, SDR_SCHED_HEUN, "{\"beta_schedule\": \"exp\"}",
+                    "beta_schedule \"exp\" is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_HEUN, "{\"prediction_type\": \"x0\"}",
+                    "prediction_type \"x0\" is not supported (epsilon, v_prediction, sample)");
+  expect_load_error(pndm_config, SDR_SCHED_HEUN, "{\"timestep_spacing\": \"even\"}",
+                    "timestep_spacing \"even\"");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"variance_type\": \"learned\"}",
+                    "variance_type \"learned\" is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"variance_type\": \"learned_range\"}",
+                    "variance_type \"learned_range\" is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"variance_type\": null}",
+                    "variance_type None is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"variance_type\": \"fixed_large_log\"}",
+                    "gives NaN on every step");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"thresholding\": true}",
+                    "thresholding=True is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"beta_schedule\": \"sigmoid\"}",
+                    "beta_schedule \"sigmoid\" is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_DDPM, "{\"prediction_type\": \"x0\"}",
+                    "prediction_type \"x0\"");
   expect_load_error(pndm_config, SDR_SCHED_LMS, "{\"steps_offset\": \"one\"}",
                     "\"steps_offset\": expected an integer");
   expect_load_error(pndm_config, SDR_SCHED_DDIM,
@@ -608,6 +632,8 @@ static void check_errors(void) {
   sdr_scheduler_free(d);
   CHECK(sdr_scheduler_kind_from_name("PNDMScheduler") == SDR_SCHED_PNDM);
   CHECK(sdr_scheduler_kind_from_name("UniPCMultistepScheduler") == SDR_SCHED_UNIPC_MULTISTEP);
+  CHECK(sdr_scheduler_kind_from_name("HeunDiscreteScheduler") == SDR_SCHED_HEUN);
+  CHECK(sdr_scheduler_kind_from_name("DDPMScheduler") == SDR_SCHED_DDPM);
   CHECK(sdr_scheduler_kind_from_name("DEISMultistepScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
@@ -675,6 +701,41 @@ static void check_state(void) {
     CHECK(strstr(sdr_last_error(), "set_timesteps") != NULL);
   }
   sdr_scheduler_free(dpm);
+
+  /* Heun: order 2, n steps are 2n - 1 calls; __init__ already set timesteps, so a step
+   * may come first, as in diffusers; a pair's first half released before its second
+   * refuses to go on; set_timesteps starts over in the first half */
+  sdr_scheduler *h = make("HeunDiscreteScheduler", NULL);
+  if (h) {
+    int n;
+    CHECK(sdr_scheduler_order(h) == 2 && sdr_scheduler_num_inference_steps(h) == 1000);
+    CHECK(sdr_scheduler_timesteps(h, &n) != NULL && n == 1999);
+    CHECK(sdr_scheduler_step(h, be, &arena, &x, &x, 999, &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_set_timesteps(h, 5) == 0);
+    const double *ts = sdr_scheduler_timesteps(h, &n);
+    CHECK(n == 9 && ts[1] == ts[2] && sdr_scheduler_sigmas(h, &n) != NULL && n == 10);
+    CHECK(sdr_scheduler_step(h, be, &arena, &x, &x, ts[0], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step(h, be, &arena, &x, &x, ts[1], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step(h, be, &arena, &x, &x, ts[2], &x, NULL, 0) == 0);
+    sdr_scheduler_release(h);
+    CHECK(sdr_scheduler_step(h, be, &arena, &x, &x, ts[3], &x, NULL, 0) != 0);
+    CHECK(strstr(sdr_last_error(), "set_timesteps") != NULL);
+    CHECK(sdr_scheduler_set_timesteps(h, 5) == 0);
+    ts = sdr_scheduler_timesteps(h, &n);
+    CHECK(sdr_scheduler_set_begin_index(h, 4) == 0);
+    CHECK(sdr_scheduler_step(h, be, &arena, &x, &x, ts[4], &x, NULL, 0) == 0);
+    CHECK(sdr_scheduler_step_index(h) == 5);
+  }
+  sdr_scheduler_free(h);
+  /* DDPM: order 1; a step at t > 0 draws noise and needs a generator, one at t = 0 not */
+  sdr_scheduler *dd = make("DDPMScheduler", NULL);
+  if (dd && sdr_scheduler_set_timesteps(dd, 10) == 0) {
+    CHECK(sdr_scheduler_order(dd) == 1 && sdr_scheduler_init_noise_sigma(dd) == 1.0);
+    CHECK(sdr_scheduler_step(dd, be, &arena, &x, &x, 901, &x, NULL, 0) != 0);
+    CHECK(strstr(sdr_last_error(), "generator") != NULL);
+    CHECK(sdr_scheduler_step(dd, be, &arena, &x, &x, 0, &x, NULL, 0) == 0);
+  }
+  sdr_scheduler_free(dd);
 
   /* a run keeps its history on one backend: switching mid-run is an error, after
    * set_timesteps it is fine; release gives the memory back */

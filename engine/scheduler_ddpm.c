@@ -1,0 +1,170 @@
+/* engine/scheduler_ddpm.c — DDPMScheduler (diffusers 0.27.2 schedulers/scheduling_ddpm.py):
+ * denoising diffusion probabilistic models (Ho et al. 2020), the posterior mean of
+ * formula (7) plus noise of the chosen variance.
+ *
+ * Every step with t > 0 draws noise shaped like the model output from the generator,
+ * as randn_tensor does (the same helper as DDIM's eta noise). variance_type is one of
+ * the four fixed ones; the learned ones need a model that predicts its variance, which
+ * SD's UNet does not, so they are refused, as is thresholding. So is fixed_large_log:
+ * diffusers' step takes the square root of its log variance, which is NaN, and every
+ * picture would come out NaN. Custom timesteps are not supported.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h" // sdr_fail
+#include "engine/scheduler_internal.h"
+
+static const sched_param params[] = {
+    {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
+    {"beta_start", SCHED_P_NUMBER, 0.0001, NULL},
+    {"beta_end", SCHED_P_NUMBER, 0.02, NULL},
+    {"beta_schedule", SCHED_P_STRING, 0, "linear"},
+    {"trained_betas", SCHED_P_LIST_OR_NULL, 0, NULL},
+    {"variance_type", SCHED_P_STRING, 0, "fixed_small"},
+    {"clip_sample", SCHED_P_BOOL, 1, NULL},
+    {"prediction_type", SCHED_P_STRING, 0, "epsilon"},
+    {"thresholding", SCHED_P_BOOL, 0, NULL},
+    {"dynamic_thresholding_ratio", SCHED_P_NUMBER, 0.995, NULL},
+    {"clip_sample_range", SCHED_P_NUMBER, 1.0, NULL},
+    {"sample_max_value", SCHED_P_NUMBER, 1.0, NULL},
+    {"timestep_spacing", SCHED_P_STRING, 0, "leading"},
+    {"steps_offset", SCHED_P_INT, 0, NULL},
+    {"rescale_betas_zero_snr", SCHED_P_BOOL, 0, NULL},
+};
+
+typedef enum { FIXED_SMALL, FIXED_SMALL_LOG, FIXED_LARGE, FIXED_LARGE_LOG } variance_kind;
+static const char *const variance_names[] = {"fixed_small", "fixed_small_log", "fixed_large",
+                                             "fixed_large_log"};
+
+static int variance_of(const sdr_scheduler *s) {
+  for (int k = 0; k < 4; k++)
+    if (s->c.variance_type && strcmp(s->c.variance_type, variance_names[k]) == 0)
+      return k;
+  return -1;
+}
+
+/* set_timesteps, largest first, as int64 (the same numbers as DDIM's). */
+static int ddpm_set_timesteps(sdr_scheduler *s, int n) {
+  double *t = malloc(sizeof(double) * (size_t)(n + 1));
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  int m = sched_common_timesteps(s, n, t);
+  for (int i = 0; i < m; i++)
+    t[i] = sched_round(t[i]);
+  int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
+  free(t);
+  s->num_inference_steps = n;
+  return rc;
+}
+
+static int ddpm_init(sdr_scheduler *s) {
+  if (variance_of(s) < 0)
+    return sdr_fail("%s: variance_type %s%s%s is not supported (fixed_small, fixed_small_log, "
+                    "fixed_large; the learned ones need a model that predicts its variance)",
+                    s->cls->name, s->c.variance_type ? "\"" : "",
+                    s->c.variance_type ? s->c.variance_type : "None",
+                    s->c.variance_type ? "\"" : "");
+  if (variance_of(s) == FIXED_LARGE_LOG)
+    return sdr_fail("%s: variance_type \"fixed_large_log\" gives NaN on every step in diffusers "
+                    "0.27.2 (the square root of a log variance); choose fixed_small, "
+                    "fixed_small_log or fixed_large",
+                    s->cls->name);
+  if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
+      0)
+    return -1;
+  /* __init__: timesteps = arange(0, num_train_timesteps)[::-1], num_inference_steps None */
+  int n = s->n_train;
+  double *t = malloc(sizeof(double) * (size_t)n);
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  for (int i = 0; i < n; i++)
+    t[i] = n - 1 - i;
+  int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
+  free(t);
+  s->num_inference_steps = 0;
+  return rc;
+}
+
+/* What multiplies the noise: _get_variance, then the step's ** 0.5 (not for
+ * fixed_small_log, whose variance is already a standard deviation). 0-d float32 tensors
+ * in diffusers, so float here, with torch's log and exp. */
+static float noise_scale(const sdr_scheduler *s, float a_t, float a_prev) {
+  float beta = 1.0f - a_t / a_prev;
+  float variance = (1.0f - a_prev) / (1.0f - a_t) * beta;
+  variance = variance < 1e-20f ? 1e-20f : variance; /* torch.clamp(min=1e-20); NaN stays */
+  switch ((variance_kind)variance_of(s)) {
+  case FIXED_SMALL:
+    return sqrtf(variance);
+  case FIXED_SMALL_LOG:
+    return sched_torch_expf(0.5f * sched_torch_logf(variance));
+  case FIXED_LARGE:
+    return sqrtf(beta);
+  case FIXED_LARGE_LOG: /* refused by ddpm_init */
+    break;
+  }
+  return NAN;
+}
+
+static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                     const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                     sdr_generator *g, float eta) {
+  (void)eta;
+  double prev_t = t - (double)(s->c.num_train_timesteps / s->num_inference_steps);
+  float a_t, a_prev = 1.0f; /* self.one */
+  if (sched_alpha_at(s, t, &a_t) != 0 || (prev_t >= 0 && sched_alpha_at(s, prev_t, &a_prev) != 0))
+    return -1;
+  float b_t = 1.0f - a_t, b_prev = 1.0f - a_prev;
+  float cur_alpha = a_t / a_prev, cur_beta = 1.0f - cur_alpha;
+  sdr_tensor x0, t1, t2;
+  if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &t1, sample) != 0 ||
+      sched_temp(cx, &t2, sample) != 0)
+    return -1;
+  switch (s->c.prediction) {
+  case SCHED_EPSILON: /* x0 = (sample - b_t ** 0.5 * eps) / a_t ** 0.5 */
+    if (sched_mul(cx, &t1, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, sample, &t1) ||
+        sched_div(cx, &x0, &x0, sqrtf(a_t)) != 0)
+      return -1;
+    break;
+  case SCHED_SAMPLE:
+    if (sched_copy(cx, &x0, model_output) != 0)
+      return -1;
+    break;
+  case SCHED_V_PREDICTION: /* x0 = a_t ** 0.5 * sample - b_t ** 0.5 * v */
+    if (sched_mul(cx, &t1, sample, sqrtf(a_t)) != 0 ||
+        sched_mul(cx, &t2, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, &t1, &t2))
+      return -1;
+    break;
+  }
+  if (s->c.clip_sample) {
+    float r = (float)s->c.clip_sample_range;
+    if (sched_clamp(cx, &x0, -r, r) != 0)
+      return -1;
+  }
+  /* formula (7): x0 * (a_prev ** 0.5 * beta_t) / b_t + sample * alpha_t ** 0.5 * b_prev / b_t */
+  float x0_coeff = (sqrtf(a_prev) * cur_beta) / b_t;
+  float sample_coeff = sqrtf(cur_alpha) * b_prev / b_t;
+  if (sched_mul(cx, &t1, &x0, x0_coeff) != 0 || sched_mul(cx, &t2, sample, sample_coeff) != 0)
+    return -1;
+  if (!(t > 0))
+    return sched_add(cx, prev_sample, &t1, &t2);
+  sdr_tensor noise;
+  if (sched_add(cx, &t1, &t1, &t2) != 0 ||
+      sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0 ||
+      sched_mul(cx, &noise, &noise, noise_scale(s, a_t, a_prev)) != 0)
+    return -1;
+  return sched_add(cx, prev_sample, &t1, &noise);
+}
+
+const sched_class sched_ddpm_class = {
+    .name = "DDPMScheduler",
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .has_begin_index = 0,
+    .init = ddpm_init,
+    .set_timesteps = ddpm_set_timesteps,
+    .scale_model_input = NULL,
+    .step = ddpm_step,
+    .add_noise = sched_add_noise_alphas,
+};
