@@ -30,20 +30,6 @@ static const sched_param params[] = {
     {"rescale_betas_zero_snr", SCHED_P_BOOL, 0, NULL},
 };
 
-/* set_timesteps, largest first, as int64. */
-static int ddim_set_timesteps(sdr_scheduler *s, int n) {
-  double *t = malloc(sizeof(double) * (size_t)(n + 1));
-  if (!t)
-    return sdr_fail("%s: out of memory", s->cls->name);
-  int m = sched_common_timesteps(s, n, t);
-  for (int i = 0; i < m; i++)
-    t[i] = sched_round(t[i]);
-  int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
-  free(t);
-  s->num_inference_steps = n;
-  return rc;
-}
-
 static int ddim_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
@@ -124,7 +110,7 @@ const sched_class sched_ddim_class = {
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 0,
     .init = ddim_init,
-    .set_timesteps = ddim_set_timesteps,
+    .set_timesteps = sched_set_rounded_timesteps,
     .scale_model_input = NULL,
     .step = ddim_step,
     .add_noise = sched_add_noise_alphas,

@@ -45,20 +45,6 @@ static int variance_of(const sdr_scheduler *s) {
   return -1;
 }
 
-/* set_timesteps, largest first, as int64 (the same numbers as DDIM's). */
-static int ddpm_set_timesteps(sdr_scheduler *s, int n) {
-  double *t = malloc(sizeof(double) * (size_t)(n + 1));
-  if (!t)
-    return sdr_fail("%s: out of memory", s->cls->name);
-  int m = sched_common_timesteps(s, n, t);
-  for (int i = 0; i < m; i++)
-    t[i] = sched_round(t[i]);
-  int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
-  free(t);
-  s->num_inference_steps = n;
-  return rc;
-}
-
 static int ddpm_init(sdr_scheduler *s) {
   if (variance_of(s) < 0)
     return sdr_fail("%s: variance_type %s%s%s is not supported (fixed_small, fixed_small_log, "
@@ -163,7 +149,7 @@ const sched_class sched_ddpm_class = {
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 0,
     .init = ddpm_init,
-    .set_timesteps = ddpm_set_timesteps,
+    .set_timesteps = sched_set_rounded_timesteps,
     .scale_model_input = NULL,
     .step = ddpm_step,
     .add_noise = sched_add_noise_alphas,

@@ -160,24 +160,10 @@ static int dpm_set_timesteps(sdr_scheduler *s, int n) {
 
 /* ---- the step ---- */
 
-/* _sigma_to_alpha_sigma_t: alpha = 1 / (sigma^2 + 1) ** 0.5 (a reciprocal), sigma * alpha;
- * and the log-SNR lambda = log(alpha) - log(sigma). */
-typedef struct dpm_point {
-  float alpha, sigma, lambda;
-} dpm_point;
-
-static dpm_point point(float sigma) {
-  dpm_point p;
-  p.alpha = 1.0f / sqrtf(sigma * sigma + 1.0f);
-  p.sigma = sigma * p.alpha;
-  p.lambda = sched_torch_logf(p.alpha) - sched_torch_logf(p.sigma);
-  return p;
-}
-
 /* convert_model_output: a data prediction x0 (++), else a noise prediction. */
 static int convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
                                 const sdr_tensor *mo, const sdr_tensor *sample) {
-  dpm_point p = point(s->sigmas[s->step_index]);
+  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
   sdr_tensor t1, t2;
   if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
     return -1;
@@ -223,7 +209,7 @@ static int combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const 
 static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *m0,
                        const sdr_tensor *sample, const sdr_tensor *noise) {
   int i = s->step_index;
-  dpm_point t = point(s->sigmas[i + 1]), p0 = point(s->sigmas[i]);
+  sched_point t = sched_sigma_point(s->sigmas[i + 1]), p0 = sched_sigma_point(s->sigmas[i]);
   float h = t.lambda - p0.lambda;
   const sdr_tensor *x[3] = {sample, m0, noise};
   float c[3];
@@ -252,7 +238,8 @@ static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const s
 static int second_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
                         const sdr_tensor *noise) {
   int i = s->step_index;
-  dpm_point t = point(s->sigmas[i + 1]), p0 = point(s->sigmas[i]), p1 = point(s->sigmas[i - 1]);
+  sched_point t = sched_sigma_point(s->sigmas[i + 1]), p0 = sched_sigma_point(s->sigmas[i]),
+              p1 = sched_sigma_point(s->sigmas[i - 1]);
   const sdr_tensor *m0 = sched_hist(s, 0), *m1 = sched_hist(s, 1);
   float h = t.lambda - p0.lambda, h0 = p0.lambda - p1.lambda, r0 = h0 / h;
   sdr_tensor d1; /* D1 = (1 / r0) * (m0 - m1) */
@@ -290,8 +277,8 @@ static int second_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const 
 
 static int third_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample) {
   int i = s->step_index;
-  dpm_point t = point(s->sigmas[i + 1]), p0 = point(s->sigmas[i]), p1 = point(s->sigmas[i - 1]),
-            p2 = point(s->sigmas[i - 2]);
+  sched_point t = sched_sigma_point(s->sigmas[i + 1]), p0 = sched_sigma_point(s->sigmas[i]),
+              p1 = sched_sigma_point(s->sigmas[i - 1]), p2 = sched_sigma_point(s->sigmas[i - 2]);
   const sdr_tensor *m0 = sched_hist(s, 0), *m1 = sched_hist(s, 1), *m2 = sched_hist(s, 2);
   float h = t.lambda - p0.lambda, h0 = p0.lambda - p1.lambda, h1 = p1.lambda - p2.lambda;
   float r0 = h0 / h, r1 = h1 / h;

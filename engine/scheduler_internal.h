@@ -218,6 +218,16 @@ float sched_train_sigma(const sdr_scheduler *s, int i);
  * config (for Karras sigmas), and the schedule before set_timesteps: every training
  * sigma, timesteps T-1 down to 0. */
 int sched_init_sigma_schedule(sdr_scheduler *s);
+/* _sigma_to_alpha_sigma_t of DPM-Solver and UniPC: alpha = 1 / (sigma^2 + 1) ** 0.5 (a
+ * reciprocal), sigma * alpha, and the log-SNR lambda = log(alpha) - log(sigma), as
+ * diffusers computes them on 0-d float32 tensors. */
+typedef struct sched_point {
+  float alpha, sigma, lambda;
+} sched_point;
+sched_point sched_sigma_point(float sigma);
+/* DDIM's and DDPM's set_timesteps: the common spacings of n steps, rounded, as int64,
+ * largest first. */
+int sched_set_rounded_timesteps(sdr_scheduler *s, int n);
 /* DPM-Solver's and UniPC's set_timesteps spacings of n steps over [0, last) (last is
  * T but for DPM's lambda_min_clipped): the timesteps into t (room for n + 1), largest
  * first; returns how many (trailing can give n + 1). scratch holds n + 1 doubles. */

@@ -249,3 +249,11 @@ int sched_add_noise_alpha_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *o
     return -1;
   return sched_add(&cx, out, out, &tmp);
 }
+
+sched_point sched_sigma_point(float sigma) {
+  sched_point p;
+  p.alpha = 1.0f / sqrtf(sigma * sigma + 1.0f);
+  p.sigma = sigma * p.alpha;
+  p.lambda = sched_torch_logf(p.alpha) - sched_torch_logf(p.sigma);
+  return p;
+}

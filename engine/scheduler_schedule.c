@@ -431,3 +431,16 @@ int sched_spaced_timesteps(const sdr_scheduler *s, int n, long long last, double
   }
   return m;
 }
+
+int sched_set_rounded_timesteps(sdr_scheduler *s, int n) {
+  double *t = malloc(sizeof(double) * (size_t)(n + 1));
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  int m = sched_common_timesteps(s, n, t);
+  for (int i = 0; i < m; i++)
+    t[i] = sched_round(t[i]);
+  int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
+  free(t);
+  s->num_inference_steps = n;
+  return rc;
+}

@@ -245,24 +245,10 @@ static int weighted_sum2(sched_ctx *cx, sdr_tensor *out, float r0, const sdr_ten
   return rc ? -1 : 0;
 }
 
-/* _sigma_to_alpha_sigma_t (alpha = 1 / (sigma^2 + 1) ** 0.5, a reciprocal; sigma * alpha)
- * and the log-SNR lambda = log(alpha) - log(sigma), on 0-d float32 tensors. */
-typedef struct upoint {
-  float alpha, sigma, lambda;
-} upoint;
-
-static upoint point(float sigma) {
-  upoint p;
-  p.alpha = 1.0f / sqrtf(sigma * sigma + 1.0f);
-  p.sigma = sigma * p.alpha;
-  p.lambda = sched_torch_logf(p.alpha) - sched_torch_logf(p.sigma);
-  return p;
-}
-
 /* convert_model_output: a data prediction x0 (predict_x0), else a noise prediction. */
 static int convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
                                 const sdr_tensor *mo, const sdr_tensor *sample) {
-  upoint p = point(s->sigmas[s->step_index]);
+  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
   sdr_tensor t1, t2;
   if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
     return -1;
@@ -301,12 +287,12 @@ typedef struct bh_step {
   float scale;      /* alpha_t * B_h (predict_x0) or sigma_t * B_h: the weight of the sum */
 } bh_step;
 
-static int bh_prepare(sdr_scheduler *s, sched_ctx *cx, bh_step *st, int order, upoint t, upoint s0,
-                      const int *earlier, sdr_tensor *d1s, const sdr_tensor *like) {
+static int bh_prepare(sdr_scheduler *s, sched_ctx *cx, bh_step *st, int order, sched_point t,
+                      sched_point s0, const int *earlier, sdr_tensor *d1s, const sdr_tensor *like) {
   float h = t.lambda - s0.lambda, rks[3];
   const sdr_tensor *m0 = sched_hist(s, 0);
   for (int k = 1; k < order; k++) {
-    upoint sk = point(s->sigmas[earlier[k - 1]]);
+    sched_point sk = sched_sigma_point(s->sigmas[earlier[k - 1]]);
     rks[k - 1] = (sk.lambda - s0.lambda) / h;
     if (sched_temp(cx, &d1s[k - 1], like) != 0 ||
         sched_sub(cx, &d1s[k - 1], sched_hist(s, k), m0) != 0 ||
@@ -348,8 +334,8 @@ static int uni_p(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_ten
   int i = s->step_index, earlier[2] = {i - 1, i - 2};
   bh_step st;
   sdr_tensor d1s[2], xt, sum;
-  if (bh_prepare(s, cx, &st, order, point(s->sigmas[i + 1]), point(s->sigmas[i]), earlier, d1s,
-                 x) != 0)
+  if (bh_prepare(s, cx, &st, order, sched_sigma_point(s->sigmas[i + 1]),
+                 sched_sigma_point(s->sigmas[i]), earlier, d1s, x) != 0)
     return -1;
   if (order == 1) /* x_t = x_t_; out is not x (the last sample's slot) nor m0 */
     return first_order_part(cx, out, &st, x, sched_hist(s, 0));
@@ -380,8 +366,8 @@ static int uni_c(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_ten
   const sdr_tensor *m0 = sched_hist(s, 0);
   bh_step st;
   sdr_tensor d1s[2], xt, sum, d1t;
-  if (bh_prepare(s, cx, &st, order, point(s->sigmas[i]), point(s->sigmas[i - 1]), earlier, d1s,
-                 model_t) != 0 ||
+  if (bh_prepare(s, cx, &st, order, sched_sigma_point(s->sigmas[i]),
+                 sched_sigma_point(s->sigmas[i - 1]), earlier, d1s, model_t) != 0 ||
       sched_temp(cx, &xt, model_t) != 0 || first_order_part(cx, &xt, &st, last_sample, m0) != 0)
     return -1;
   float rhos[3] = {0.5f}; /* order 1: the simplified version */
