@@ -113,7 +113,8 @@ wait_for 30 at_prompt || fail "no prompt: $(pane)"
 
 type_line 'img = Image.new("RGB", {64, 48}, {255, 0, 0})'
 type_line 'img'
-wait_for 30 window_shown || fail "no window appeared: $(pane)"
+# The first window waits for SDL's start under ASan on a loaded machine: 90 s.
+wait_for 90 window_shown || fail "no window appeared: $(pane)"
 WID=$(visible_window)
 wait_for 30 title_ends ' 64x48 RGB (1/1)' || fail "title is $(title)"
 # A 64x48 picture opens a window a whole multiple larger (at least 384 wide),
