@@ -2,6 +2,7 @@
 #ifndef SDR_BINDINGS_TENSOR_INTERNAL_H
 #define SDR_BINDINGS_TENSOR_INTERNAL_H
 
+#include "bindings/lsdr.h" // lsdr_func
 #include "bindings/tensor.h"
 
 /* Copies a tensor's values to the host as float64 (malloc'd; a Lua error on failure). */
@@ -19,5 +20,25 @@ int lsdr_read_shape(lua_State *L, int first, int64_t *shape);
 /* Tensor:save_npy(path) and torch.load_npy(path) (bindings/tensor_npy.c). */
 int lsdr_tensor_save_npy(lua_State *L);
 int lsdr_torch_load_npy(lua_State *L);
+
+/* A copy of the tensor at idx in another dtype, on its backend. */
+lsdr_tensor *lsdr_push_cast(lua_State *L, int idx, sdr_dtype to);
+/* Pushes a op b (tensors or numbers at indices a and b, float dtypes, broadcast)
+ * through the backend's binary op; errors start with `name` ("Tensor +"). */
+int lsdr_tensor_arith(lua_State *L, int a, int b, sdr_binary_op op, const char *name);
+/* A 1-based dimension (negative counts from the end) of an ndim-d tensor as a
+ * 0-based index; a Lua error naming the binding when out of range. */
+int lsdr_dim_index(lua_State *L, lua_Integer dim, int ndim);
+
+/* Tables registered by lsdr_open_tensor_methods (methods) and lsdr_open_torch
+ * (module functions): bindings/tensor_shape.c, bindings/tensor_math.c, and the
+ * function forms of tensor_methods.c's methods (torch.exp(t) as t:exp()). */
+/* Sets the Tensor metatable's __pow (t ^ x, torch's t ** x; bindings/tensor_math.c). */
+void lsdr_tensor_math_meta(lua_State *L, int meta_idx);
+extern const lsdr_func lsdr_tensor_shape_methods[];
+extern const lsdr_func lsdr_tensor_math_methods[];
+extern const lsdr_func lsdr_torch_shape_funcs[];
+extern const lsdr_func lsdr_torch_math_funcs[];
+extern const lsdr_func lsdr_torch_method_funcs[];
 
 #endif

@@ -11,8 +11,8 @@
 #include <lauxlib.h>
 
 #include "bindings/cuda_device.h" // lsdr_cuda_device_get
-#include "bindings/generator.h" // lsdr_open_generator, lsdr_default_generator, lsdr_to_generator
-#include "bindings/lsdr.h"      // lsdr_register, lsdr_options, lsdr_error
+#include "bindings/generator.h"   // lsdr_open_generator, lsdr_default_generator, lsdr_to_generator
+#include "bindings/lsdr.h"        // lsdr_register, lsdr_options, lsdr_error
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_read_shape, lsdr_push_from_host
 #include "engine/generator_device.h"  // sdr_generator_fill
@@ -73,12 +73,9 @@ static sdr_generator *pick_generator(lua_State *L, int opts, sdr_device device) 
   return g;
 }
 
-static int random_tensor(lua_State *L, int normal) {
-  int64_t shape[SDR_MAX_DIMS];
-  int ndim;
-  int opts = shape_and_options(L, shape, &ndim);
-  sdr_dtype dtype = option_dtype(L, opts, SDR_F32);
-  sdr_device device = option_device(L, opts);
+/* Pushes a tensor of shape drawn from opts.generator (normal: torch.randn, else torch.rand). */
+static int random_fill(lua_State *L, int opts, int ndim, const int64_t *shape, sdr_dtype dtype,
+                       sdr_device device, int normal) {
   if (dtype != SDR_F32 && dtype != SDR_F16 && dtype != SDR_BF16)
     return lsdr_error(L, "random tensors are float32, float16 or bfloat16, not %s",
                       sdr_dtype_name(dtype));
@@ -93,10 +90,32 @@ static int random_tensor(lua_State *L, int normal) {
   return 1;
 }
 
+static int random_tensor(lua_State *L, int normal) {
+  int64_t shape[SDR_MAX_DIMS];
+  int ndim;
+  int opts = shape_and_options(L, shape, &ndim);
+  sdr_dtype dtype = option_dtype(L, opts, SDR_F32);
+  sdr_device device = option_device(L, opts);
+  return random_fill(L, opts, ndim, shape, dtype, device, normal);
+}
+
 static int torch_randn(lua_State *L) { return random_tensor(L, 1); }
 static int torch_rand(lua_State *L) { return random_tensor(L, 0); }
 
 /* ---- filled tensors ----------------------------------------------------- */
+
+/* Pushes a tensor of shape with every element value. */
+static void push_filled(lua_State *L, sdr_backend *be, sdr_dtype dtype, int ndim,
+                        const int64_t *shape, double value) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  double *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = value;
+  lsdr_push_from_host(L, be, dtype, ndim, shape, v);
+  lua_remove(L, -2);
+}
 
 static int filled(lua_State *L, double value, int value_from_option) {
   int64_t shape[SDR_MAX_DIMS];
@@ -108,17 +127,7 @@ static int filled(lua_State *L, double value, int value_from_option) {
     lua_pop(L, 1);
   }
   sdr_dtype dtype = option_dtype(L, opts, SDR_F32);
-  sdr_backend *be = lsdr_backend(L, option_device(L, opts));
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-  if (!v)
-    return luaL_error(L, "out of memory");
-  for (int64_t i = 0; i < n; i++)
-    v[i] = value;
-  lsdr_push_from_host(L, be, dtype, ndim, shape, v);
-  free(v);
+  push_filled(L, lsdr_backend(L, option_device(L, opts)), dtype, ndim, shape, value);
   return 1;
 }
 static int torch_zeros(lua_State *L) { return filled(L, 0, 0); }
@@ -242,6 +251,165 @@ static int torch_cat(lua_State *L) {
   return 1;
 }
 
+/* ---- *_like: the shape (and by default dtype and device) of a tensor ---- */
+
+/* The options table at 2 (or 3 for full_like) against t's dtype and device. */
+static void like_dtype_device(lua_State *L, int opts, const lsdr_tensor *t, sdr_dtype *dtype,
+                              sdr_device *device) {
+  *dtype = option_dtype(L, opts, t->t.dtype);
+  lua_getfield(L, opts, "device");
+  *device = t->t.device;
+  if (!lua_isnil(L, -1)) {
+    int d = lsdr_parse_device(lua_tostring(L, -1));
+    if (d < 0)
+      lsdr_error(L, "option 'device': \"cpu\" or \"cuda\" expected");
+    *device = (sdr_device)d;
+  }
+  lua_pop(L, 1);
+}
+
+/* torch.randn_like(t, {generator = g}) draws what torch.randn(t.shape, {generator = g,
+ * dtype = t.dtype, device = t.device}) draws. torch's randn_like takes no generator;
+ * diffusers' randn_tensor does, so it is accepted here. */
+static int random_like(lua_State *L, int normal) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_tensor *t = lsdr_check_tensor(L, 1);
+  sdr_dtype dtype;
+  sdr_device device;
+  like_dtype_device(L, 2, t, &dtype, &device);
+  int64_t shape[SDR_MAX_DIMS];
+  memcpy(shape, t->t.shape, sizeof shape);
+  return random_fill(L, 2, t->t.ndim, shape, dtype, device, normal);
+}
+static int torch_randn_like(lua_State *L) { return random_like(L, 1); }
+static int torch_rand_like(lua_State *L) { return random_like(L, 0); }
+
+static int filled_like(lua_State *L, double value, int value_arg) {
+  lsdr_args(L);
+  int opts = value_arg ? 3 : 2;
+  lsdr_options(L, opts);
+  lsdr_tensor *t = lsdr_check_tensor(L, 1);
+  if (value_arg)
+    value = lua_tonumber(L, 2);
+  sdr_dtype dtype;
+  sdr_device device;
+  like_dtype_device(L, opts, t, &dtype, &device);
+  int64_t shape[SDR_MAX_DIMS];
+  memcpy(shape, t->t.shape, sizeof shape);
+  push_filled(L, lsdr_backend(L, device), dtype, t->t.ndim, shape, value);
+  return 1;
+}
+static int torch_zeros_like(lua_State *L) { return filled_like(L, 0, 0); }
+static int torch_ones_like(lua_State *L) { return filled_like(L, 1, 0); }
+static int torch_full_like(lua_State *L) { return filled_like(L, 0, 1); }
+
+/* ---- ranges ------------------------------------------------------------- */
+
+/* torch.linspace(start, end, steps): torch's CPU formula, start + step * i for the
+ * first half and end - step * (steps - 1 - i) for the second, so both ends are exact;
+ * computed in float for float32 and the half types (as torch's float kernel), in
+ * double for float64 and integers. */
+static int torch_linspace(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 4);
+  double start = lua_tonumber(L, 1), end = lua_tonumber(L, 2);
+  lua_Integer steps = lua_tointeger(L, 3);
+  if (steps < 0)
+    return lsdr_error(L, "number of steps must be non-negative");
+  sdr_dtype dtype = option_dtype(L, 4, SDR_F32);
+  sdr_backend *be = lsdr_backend(L, option_device(L, 4));
+  int64_t n = steps;
+  double *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0);
+  int single = dtype == SDR_F32 || dtype == SDR_F16 || dtype == SDR_BF16;
+  float fs = (float)start, fe = (float)end, fstep = n > 1 ? (fe - fs) / (float)(n - 1) : 0;
+  double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (n == 1)
+      v[i] = start;
+    else if (single)
+      v[i] = i < n / 2 ? fs + fstep * (float)i : fe - fstep * (float)(n - 1 - i);
+    else
+      v[i] = i < n / 2 ? start + step * (double)i : end - step * (double)(n - 1 - i);
+  }
+  lsdr_push_from_host(L, be, dtype, 1, &n, v);
+  return 1;
+}
+
+/* torch.arange([start,] end [, step] [, opts]): values start, start + step, ... below
+ * end (values, not indices: torch.arange(3) is 0, 1, 2 as in torch). int64 when every
+ * number given is an integer, else float32, as torch. */
+static int torch_arange(lua_State *L) {
+  int k = 0, all_int = 1;
+  while (k < 3 && lua_type(L, k + 1) == LUA_TNUMBER) {
+    all_int &= lua_isinteger(L, k + 1);
+    k++;
+  }
+  if (k == 0)
+    return lsdr_argerror(L, 1, "a number (end, or start and end)");
+  if (lua_gettop(L) > k + 1 ||
+      (lua_gettop(L) == k + 1 && !lua_istable(L, k + 1) && !lua_isnil(L, k + 1)))
+    return lsdr_error(L, "argument %d: a number or the options table expected, got %s", k + 1,
+                      lsdr_typename(L, k + 1));
+  double a[3];
+  for (int i = 0; i < k; i++)
+    a[i] = lua_tonumber(L, i + 1);
+  double start = k == 1 ? 0 : a[0], end = k == 1 ? a[0] : a[1], step = k == 3 ? a[2] : 1;
+  /* the options table goes to index 4, where the spec declares it */
+  lua_settop(L, k + 1);
+  if (k + 1 != 4) {
+    lua_settop(L, 4);
+    lua_copy(L, k + 1, 4);
+    lua_pushnil(L);
+    lua_replace(L, k + 1);
+  }
+  lsdr_options(L, 4);
+  if (step == 0)
+    return lsdr_error(L, "step must be nonzero");
+  if (!isfinite(start) || !isfinite(end))
+    return lsdr_error(L, "unsupported range: %f -> %f", start, end);
+  if ((step > 0 && end < start) || (step < 0 && end > start))
+    return lsdr_error(L, "upper bound and larger bound inconsistent with step sign");
+  double size = ceil((end - start) / step);
+  if (size > 1e9)
+    return lsdr_error(L, "%.0f elements are too many", size);
+  sdr_dtype dtype = option_dtype(L, 4, all_int ? SDR_I64 : SDR_F32);
+  sdr_backend *be = lsdr_backend(L, option_device(L, 4));
+  int64_t n = (int64_t)size;
+  double *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = start + step * (double)i; /* torch's accumulate type on the CPU is double */
+  lsdr_push_from_host(L, be, dtype, 1, &n, v);
+  return 1;
+}
+
+/* ---- torch.no_grad ------------------------------------------------------ */
+
+/* There is no autograd here: nothing ever records a graph, so there is nothing to
+ * turn off. torch.no_grad() exists so notebook code keeps its shape: it returns a
+ * value to close (`local _ <close> = torch.no_grad()`, Python's `with`), and
+ * torch.no_grad(fn, ...) calls fn(...) and returns its results (the decorator). */
+static int no_grad_close(lua_State *L) {
+  (void)L;
+  return 0;
+}
+
+static int torch_no_grad(lua_State *L) {
+  if (lua_isfunction(L, 1)) {
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+  }
+  if (lua_gettop(L) > 0 && !lua_isnil(L, 1))
+    return lsdr_argerror(L, 1, "nothing or a function to call");
+  lua_newtable(L);
+  if (luaL_newmetatable(L, "torch.no_grad")) {
+    lua_pushcfunction(L, no_grad_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
 static const lsdr_param random_options[] = {
     {"generator", LSDR_GENERATOR_TYPE, "nil", "torch.Generator to draw from"},
     {"dtype", "table|string", "nil", "torch.float32 (default), torch.float16, torch.bfloat16"},
@@ -255,6 +423,16 @@ static const lsdr_param full_options[] = {{"fill_value", "number"},
                                           {"dtype", "table|string", "nil"},
                                           {"device", "string", "\"cpu\""},
                                           {0}};
+
+static const lsdr_param like_options[] = {{"dtype", "table|string", "nil", "default: the tensor's"},
+                                          {"device", "string", "nil", "default: the tensor's"},
+                                          {0}};
+
+static const lsdr_param random_like_options[] = {
+    {"generator", LSDR_GENERATOR_TYPE, "nil", "torch.Generator to draw from"},
+    {"dtype", "table|string", "nil", "default: the tensor's"},
+    {"device", "string", "nil", "default: the tensor's"},
+    {0}};
 
 static const lsdr_param tensor_options[] = {
     {"dtype", "table|string", "nil", "default: int64 for integers, float32 otherwise"},
@@ -296,6 +474,54 @@ static const lsdr_func torch_funcs[] = {
      torch_cat,
      "Joins tensors along a dimension (1-based), as torch.cat.",
      {{"tensors", "table"}, {"dim", "integer", "1"}}},
+    {"torch.randn_like",
+     torch_randn_like,
+     "Normal random numbers shaped as input: torch.randn(input.shape) with input's dtype and "
+     "device, the same draws for the same generator.",
+     {{"input", "Tensor"}, {"opts", "table", "nil"}},
+     random_like_options},
+    {"torch.rand_like",
+     torch_rand_like,
+     "Uniform random numbers in [0, 1) shaped as input (float32).",
+     {{"input", "Tensor"}, {"opts", "table", "nil"}},
+     random_like_options},
+    {"torch.zeros_like",
+     torch_zeros_like,
+     "Zeros shaped as input, in its dtype and on its device.",
+     {{"input", "Tensor"}, {"opts", "table", "nil"}},
+     like_options},
+    {"torch.ones_like",
+     torch_ones_like,
+     "Ones shaped as input, in its dtype and on its device.",
+     {{"input", "Tensor"}, {"opts", "table", "nil"}},
+     like_options},
+    {"torch.full_like",
+     torch_full_like,
+     "fill_value everywhere, shaped as input, in its dtype and on its device.",
+     {{"input", "Tensor"}, {"fill_value", "number"}, {"opts", "table", "nil"}},
+     like_options},
+    {"torch.linspace",
+     torch_linspace,
+     "steps values evenly spaced from start to end (both included), as torch.linspace.",
+     {{"start", "number"}, {"end", "number"}, {"steps", "integer"}, {"opts", "table", "nil"}},
+     fill_options},
+    {"torch.arange",
+     torch_arange,
+     "Values from start (0) below end by step (1): torch.arange(5), torch.arange(1, 10, 2).",
+     {{"start", "number"},
+      {"end", "number", "nil"},
+      {"step", "number", "nil"},
+      {"opts", "table", "nil"}},
+     fill_options},
+    {"torch.no_grad",
+     torch_no_grad,
+     "A no-op (there is no autograd here): `local _ <close> = torch.no_grad()`, or "
+     "torch.no_grad(fn, ...) calls fn.",
+     {{"fn", "function", "nil"}}},
+    {"torch.inference_mode",
+     torch_no_grad,
+     "The same no-op as torch.no_grad.",
+     {{"fn", "function", "nil"}}},
     {"torch.load_npy",
      lsdr_torch_load_npy,
      "Reads a NumPy .npy file into a tensor.",
@@ -330,6 +556,9 @@ void lsdr_open_torch(lua_State *L) {
   lsdr_open_tensor(L);
   lua_newtable(L);
   lsdr_register(L, -1, torch_funcs);
+  lsdr_register(L, -1, lsdr_torch_shape_funcs);
+  lsdr_register(L, -1, lsdr_torch_math_funcs);
+  lsdr_register(L, -1, lsdr_torch_method_funcs);
   lsdr_open_generator(L, -1);
   static const struct {
     const char *name;
