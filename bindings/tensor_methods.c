@@ -85,7 +85,6 @@ lsdr_tensor *lsdr_push_from_host(lua_State *L, sdr_backend *be, sdr_dtype dtype,
 
 static int is_float_dtype(sdr_dtype d) { return d == SDR_F32 || d == SDR_F16 || d == SDR_BF16; }
 
-/* A copy of the tensor at idx in another dtype, on its backend. */
 static lsdr_tensor *push_cast(lua_State *L, int idx, sdr_dtype to) {
   lsdr_tensor *src = lsdr_check_tensor(L, idx);
   sdr_backend *be = src->storage->be;
@@ -101,6 +100,8 @@ static lsdr_tensor *push_cast(lua_State *L, int idx, sdr_dtype to) {
   free(v);
   return out;
 }
+
+lsdr_tensor *lsdr_push_cast(lua_State *L, int idx, sdr_dtype to) { return push_cast(L, idx, to); }
 
 lsdr_tensor *lsdr_push_float32(lua_State *L, int idx) {
   lsdr_tensor *t = lsdr_check_tensor(L, idx);
@@ -258,6 +259,57 @@ static int m_float(lua_State *L) { return cast_method(L, SDR_F32); }
 static int m_half(lua_State *L) { return cast_method(L, SDR_F16); }
 static int m_bfloat16(lua_State *L) { return cast_method(L, SDR_BF16); }
 static int m_long(lua_State *L) { return cast_method(L, SDR_I64); }
+static int m_double(lua_State *L) { return cast_method(L, SDR_F64); }
+static int m_int(lua_State *L) { return cast_method(L, SDR_I32); }
+
+/* torch's legacy tensor type names, which t:type() returns. */
+static const char *legacy_type_name(sdr_dtype d) {
+  switch (d) {
+  case SDR_F32:
+    return "FloatTensor";
+  case SDR_F16:
+    return "HalfTensor";
+  case SDR_BF16:
+    return "BFloat16Tensor";
+  case SDR_F64:
+    return "DoubleTensor";
+  case SDR_I64:
+    return "LongTensor";
+  case SDR_I32:
+    return "IntTensor";
+  case SDR_I16:
+    return "ShortTensor";
+  case SDR_I8:
+    return "CharTensor";
+  case SDR_U8:
+    return "ByteTensor";
+  case SDR_BOOL:
+    return "BoolTensor";
+  default:
+    return "Tensor";
+  }
+}
+
+/* t:type() names the type ("torch.FloatTensor", "torch.cuda.HalfTensor");
+ * t:type(dtype) is t:to(dtype), as in torch. */
+static int m_type(lua_State *L) {
+  lsdr_args(L);
+  lsdr_tensor *t = lsdr_check_tensor(L, 1);
+  if (lua_isnil(L, 2)) {
+    lua_pushfstring(L, "torch.%s%s", t->t.device == SDR_DEVICE_CPU ? "" : "cuda.",
+                    legacy_type_name(t->t.dtype));
+    return 1;
+  }
+  int dtype = lsdr_to_dtype(L, 2);
+  if (dtype < 0)
+    return lsdr_argerror(L, 1, "a dtype (torch.float16, ...)");
+  if (t->t.dtype == (sdr_dtype)dtype) {
+    lua_pushvalue(L, 1);
+    return 1;
+  }
+  push_cast(L, 1, (sdr_dtype)dtype);
+  return 1;
+}
 
 static int m_cpu(lua_State *L) {
   lsdr_args(L);
@@ -274,10 +326,19 @@ static int m_clone(lua_State *L) {
   lsdr_tensor *t = lsdr_check_tensor(L, 1);
   lsdr_tensor *out = lsdr_push_new_tensor(L, t->storage->be, t->t.dtype, t->t.ndim, t->t.shape);
   size_t bytes = sdr_tensor_nbytes(&t->t);
-  if (t->t.device == SDR_DEVICE_CPU)
+  sdr_backend *be = t->storage->be;
+  if (t->t.device == SDR_DEVICE_CPU) {
     memcpy(out->t.data, t->t.data, bytes);
-  else if (is_float_dtype(t->t.dtype) && sdr_cast(t->storage->be, &out->t, &t->t) != 0)
-    return lsdr_engine_error(L);
+  } else if (is_float_dtype(t->t.dtype)) {
+    if (sdr_cast(be, &out->t, &t->t) != 0)
+      return lsdr_engine_error(L);
+  } else { /* int64 ids and the like: no device op copies them, the host does */
+    void *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+    if (sdr_download(be, host, t->t.data, bytes) != 0 ||
+        sdr_upload(be, out->t.data, host, bytes) != 0)
+      return lsdr_engine_error(L);
+    lua_pop(L, 1);
+  }
   return 1;
 }
 
@@ -468,46 +529,55 @@ static lsdr_tensor *operand(lua_State *L, int idx, sdr_backend *be, const char *
   }
   lsdr_tensor *t = lsdr_to_tensor(L, idx);
   if (!t)
-    luaL_error(L, "Tensor %s: a tensor or a number expected, got %s", op, luaL_typename(L, idx));
+    luaL_error(L, "%s: a tensor or a number expected, got %s", op, luaL_typename(L, idx));
   if (!is_float_dtype(t->t.dtype))
-    luaL_error(L, "Tensor %s: %s tensors are not supported here; convert with :float()", op,
+    luaL_error(L, "%s: %s tensors are not supported here; convert with :float()", op,
                sdr_dtype_name(t->t.dtype));
   if (t->storage->be != be)
-    luaL_error(L, "Tensor %s: expected all tensors on the same device, found %s and %s", op,
+    luaL_error(L, "%s: expected all tensors on the same device, found %s and %s", op,
                sdr_device_name(t->t.device), sdr_device_name(be->device));
   return lsdr_push_float32(L, idx);
 }
 
-static int arith(lua_State *L, sdr_binary_op op, const char *name) {
-  lsdr_tensor *ta = lsdr_to_tensor(L, 1), *tb = lsdr_to_tensor(L, 2);
+int lsdr_tensor_arith(lua_State *L, int ia, int ib, sdr_binary_op op, const char *name) {
+  ia = lua_absindex(L, ia);
+  ib = lua_absindex(L, ib);
+  lsdr_tensor *ta = lsdr_to_tensor(L, ia), *tb = lsdr_to_tensor(L, ib);
   lsdr_tensor *any = ta ? ta : tb;
+  if (!any)
+    return luaL_error(L, "%s: a tensor expected, got %s and %s", name, luaL_typename(L, ia),
+                      luaL_typename(L, ib));
   sdr_backend *be = any->storage->be;
   sdr_dtype rd = ta && tb ? result_dtype(ta->t.dtype, tb->t.dtype) : any->t.dtype;
-  lsdr_tensor *a = operand(L, 1, be, name);
-  lsdr_tensor *b = operand(L, 2, be, name);
+  lsdr_tensor *a = operand(L, ia, be, name);
+  lsdr_tensor *b = operand(L, ib, be, name);
   int ndim;
   int64_t shape[SDR_MAX_DIMS];
   if (sdr_broadcast_shape(&a->t, &b->t, &ndim, shape) != 0) {
     char sa[128], sb[128];
-    return luaL_error(L, "Tensor %s: shapes %s and %s do not broadcast", name,
+    return luaL_error(L, "%s: shapes %s and %s do not broadcast", name,
                       sdr_shape_str(&a->t, sa, sizeof sa), sdr_shape_str(&b->t, sb, sizeof sb));
   }
   lsdr_tensor *out = lsdr_push_new_tensor(L, be, SDR_F32, ndim, shape);
   if (sdr_binary(be, &out->t, &a->t, &b->t, op) != 0)
-    return luaL_error(L, "Tensor %s: %s", name, sdr_last_error());
+    return luaL_error(L, "%s: %s", name, sdr_last_error());
   if (rd != SDR_F32)
     push_cast(L, -1, rd);
   return 1;
 }
-static int t_add(lua_State *L) { return arith(L, SDR_BINARY_ADD, "+"); }
-static int t_sub(lua_State *L) { return arith(L, SDR_BINARY_SUB, "-"); }
-static int t_mul(lua_State *L) { return arith(L, SDR_BINARY_MUL, "*"); }
-static int t_div(lua_State *L) { return arith(L, SDR_BINARY_DIV, "/"); }
+
+static int arith(lua_State *L, sdr_binary_op op, const char *name) {
+  return lsdr_tensor_arith(L, 1, 2, op, name);
+}
+static int t_add(lua_State *L) { return arith(L, SDR_BINARY_ADD, "Tensor +"); }
+static int t_sub(lua_State *L) { return arith(L, SDR_BINARY_SUB, "Tensor -"); }
+static int t_mul(lua_State *L) { return arith(L, SDR_BINARY_MUL, "Tensor *"); }
+static int t_div(lua_State *L) { return arith(L, SDR_BINARY_DIV, "Tensor /"); }
 
 static int t_unm(lua_State *L) {
   lua_settop(L, 1);
   lua_pushnumber(L, -1);
-  return arith(L, SDR_BINARY_MUL, "-");
+  return arith(L, SDR_BINARY_MUL, "Tensor -");
 }
 
 static int unary_method(lua_State *L, sdr_unary_op op) {
@@ -621,6 +691,12 @@ static const lsdr_func tensor_methods[] = {
     {"Tensor:half", m_half, "As float16."},
     {"Tensor:bfloat16", m_bfloat16, "As bfloat16."},
     {"Tensor:long", m_long, "As int64."},
+    {"Tensor:double", m_double, "As float64."},
+    {"Tensor:int", m_int, "As int32."},
+    {"Tensor:type",
+     m_type,
+     "With no argument the type's name (\"torch.FloatTensor\"); with a dtype, as t:to(dtype).",
+     {{"dtype", "table|string", "nil"}}},
     {"Tensor:cpu", m_cpu, "On the CPU."},
     {"Tensor:cuda", m_cuda, "On the GPU."},
     {"Tensor:clone", m_clone, "A copy with its own memory."},
@@ -649,9 +725,27 @@ static const lsdr_func tensor_methods[] = {
      {{"path", "string"}}},
     {0}};
 
+/* The same C functions as torch.f(t, ...): after lsdr_args the stack holds the
+ * tensor and then the arguments, as for the method. */
+const lsdr_func lsdr_torch_method_funcs[] = {
+    {"torch.clamp",
+     m_clamp,
+     "Values limited to [min, max] (either may be nil), as t:clamp.",
+     {{"input", "Tensor"}, {"min", "number", "nil"}, {"max", "number", "nil"}}},
+    {"torch.round", m_round, "Rounded, halves to even, as t:round.", {{"input", "Tensor"}}},
+    {"torch.abs", m_abs, "Element-wise absolute value.", {{"input", "Tensor"}}},
+    {"torch.exp", m_exp, "Element-wise exponential.", {{"input", "Tensor"}}},
+    {"torch.sqrt", m_sqrt, "Element-wise square root.", {{"input", "Tensor"}}},
+    {"torch.sum", m_sum, "Sum of all elements (a 0-d tensor).", {{"input", "Tensor"}}},
+    {"torch.mean", m_mean, "Mean of all elements (a 0-d tensor).", {{"input", "Tensor"}}},
+    {"torch.std", m_std, "Standard deviation, unbiased (a 0-d tensor).", {{"input", "Tensor"}}},
+    {0}};
+
 void lsdr_open_tensor_methods(lua_State *L) {
   lua_newtable(L);
   lsdr_register(L, -1, tensor_methods);
+  lsdr_register(L, -1, lsdr_tensor_shape_methods);
+  lsdr_register(L, -1, lsdr_tensor_math_methods);
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, METHODS_KEY);
   luaL_getmetatable(L, LSDR_TENSOR);
@@ -673,5 +767,6 @@ void lsdr_open_tensor_methods(lua_State *L) {
       {"__index", tensor_index}, {"__len", tensor_len}, {"__add", t_add}, {"__sub", t_sub},
       {"__mul", t_mul},          {"__div", t_div},      {"__unm", t_unm}, {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
+  lsdr_tensor_math_meta(L, -1);
   lua_pop(L, 2);
 }

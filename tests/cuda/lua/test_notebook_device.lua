@@ -20,6 +20,9 @@ local stats = rawget(_G, "emulated_gpu_stats") -- only under sdrepl_device
 check.truthy(torch.cuda.is_available(), "torch.cuda.is_available()")
 check.eq(torch.cuda.device_count(), 1, "torch.cuda.device_count()")
 
+-- A clone on the device keeps an int64 tensor's values (token ids), not only floats'.
+check.eq(torch.tensor({{1, 2, 3}}):to("cuda"):clone():cpu():tolist()[1][3], 3, "clone of int64 on cuda")
+
 local init = Image.open(root .. "/reference/tiny-sd-a/init_image.png"):convert("RGB")
 local prompt = "face of a human in  joy"
 
