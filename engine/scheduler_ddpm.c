@@ -60,17 +60,7 @@ static int ddpm_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
-  /* __init__: timesteps = arange(0, num_train_timesteps)[::-1], num_inference_steps None */
-  int n = s->n_train;
-  double *t = malloc(sizeof(double) * (size_t)n);
-  if (!t)
-    return sdr_fail("%s: out of memory", s->cls->name);
-  for (int i = 0; i < n; i++)
-    t[i] = n - 1 - i;
-  int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
-  free(t);
-  s->num_inference_steps = 0;
-  return rc;
+  return sched_init_train_timesteps(s);
 }
 
 /* What multiplies the noise: _get_variance, then the step's ** 0.5 (not for

@@ -225,6 +225,9 @@ typedef struct sched_point {
   float alpha, sigma, lambda;
 } sched_point;
 sched_point sched_sigma_point(float sigma);
+/* The end of DDIM's and DDPM's __init__: timesteps = arange(0, T)[::-1] as int64, no
+ * inference steps yet. */
+int sched_init_train_timesteps(sdr_scheduler *s);
 /* DDIM's and DDPM's set_timesteps: the common spacings of n steps, rounded, as int64,
  * largest first. */
 int sched_set_rounded_timesteps(sdr_scheduler *s, int n);

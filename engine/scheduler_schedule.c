@@ -444,3 +444,16 @@ int sched_set_rounded_timesteps(sdr_scheduler *s, int n) {
   s->num_inference_steps = n;
   return rc;
 }
+
+int sched_init_train_timesteps(sdr_scheduler *s) {
+  int n = s->n_train;
+  double *t = malloc(sizeof(double) * (size_t)n);
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  for (int i = 0; i < n; i++)
+    t[i] = n - 1 - i;
+  int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
+  free(t);
+  s->num_inference_steps = 0;
+  return rc;
+}
