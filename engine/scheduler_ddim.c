@@ -7,7 +7,6 @@
  * the predicted original sample; thresholding is not supported.
  */
 #include <math.h>
-#include <stdlib.h>
 
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"

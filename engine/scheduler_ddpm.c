@@ -10,7 +10,6 @@
  * picture would come out NaN. Custom timesteps are not supported.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "engine/error.h" // sdr_fail
