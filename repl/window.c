@@ -36,8 +36,11 @@
 enum { WIN_UNTRIED, WIN_DISABLED, WIN_READY };
 enum { FIRST_SIDE_MIN = 384 }; /* a first window at least this big, for small pictures */
 
+enum { VIDEO_TRIES = 3 }; /* SDL's video start, tried again at the next picture */
+
 static struct {
   int state;
+  int video_failures; /* SDL_InitSubSystem(VIDEO) failures so far */
   SDL_Window *win;
   SDL_Renderer *ren;
   Uint32 id;
@@ -80,6 +83,11 @@ static void set_hints(void) {
   SDL_SetHint(SDL_HINT_VIDEO_X11_NET_WM_PING, "0");
   SDL_SetHint(SDL_HINT_QUIT_ON_LAST_WINDOW_CLOSE, "0");
   SDL_SetHint(SDL_HINT_APP_NAME, "sdrepl");
+  /* A preview belongs on the desktop: without this SDL falls back, when X11 and Wayland
+   * fail, to drivers no one sees (offscreen, KMSDRM) and the window never appears, with
+   * no word why. SDL_VIDEODRIVER set by the user still wins. */
+  if (!getenv("SDL_VIDEODRIVER"))
+    SDL_SetHint(SDL_HINT_VIDEODRIVER, "x11,wayland");
 }
 
 /* A first size that shows img whole: small pictures scaled up by a whole
@@ -122,8 +130,11 @@ static int window_open(const sdr_image *first) {
   }
   set_hints();
   if (SDL_InitSubSystem(SDL_INIT_VIDEO) != 0) {
-    W.state = WIN_DISABLED;
-    fprintf(stderr, "sdrepl: no preview window (%s)\n", SDL_GetError());
+    /* A display that did not answer may answer later: the next picture tries again. */
+    W.state = ++W.video_failures < VIDEO_TRIES ? WIN_UNTRIED : WIN_DISABLED;
+    const char *x11 = getenv("DISPLAY");
+    fprintf(stderr, "sdrepl: no preview window on DISPLAY=%s (%s)%s\n", x11 ? x11 : "",
+            SDL_GetError(), W.state == WIN_UNTRIED ? "; the next picture tries again" : "");
     return 0;
   }
   /* SDL turns on text input (and with it the input method) at start; the

@@ -36,6 +36,16 @@ out=$(SDREPL_INIT="$TMP/bad.lua" "$SDREPL" -e '1 + 1' 2>"$TMP/err")
 [ "$out" = "2" ] || fail "a broken startup file stopped the run"
 grep -q 'startup file' "$TMP/err" || fail "a broken startup file was not reported"
 
+# A display that does not answer: each picture says so, twice more tries are made, and
+# the session goes on (no silent fallback to a window no one sees).
+out=$(env -u SDREPL_NO_WINDOW -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER DISPLAY=:9999 SDREPL_INLINE=off \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+  "$SDREPL" -e 'img = Image.new("RGB", {8, 8}) for i = 1, 4 do display(img) end print("alive")' 2>&1)
+grep -q '^alive$' <<<"$out" || fail "a display that does not answer ended the session: $out"
+[ "$(grep -c 'no preview window on DISPLAY=:9999.*the next picture tries again' <<<"$out")" -eq 2 ] ||
+  fail "the window's tries were not reported: $out"
+[ "$(grep -c 'no preview window' <<<"$out")" -eq 3 ] || fail "tries after giving up: $out"
+
 # help() output comes from the binding specs.
 "$SDREPL" -e 'help(help)' | grep -q '^help(what=nil)$' || fail "help(help) signature"
 echo "cli: all checks passed"
