@@ -665,7 +665,7 @@ static void positional_prompt(lua_State *L) {
 }
 
 /* The parts live in Lua objects: a closed or replaced one is noticed here. Points the
- * pipeline at this pipe's tokenizer, scheduler and bar; returns the parts' index. */
+ * pipeline at this pipe's tokenizer and scheduler; returns the parts' index. */
 static int bind_parts(lua_State *L, lsdr_pipe *pp) {
   sdr_pipeline *p = &pp->core->p;
   push_parts(L, 1);
@@ -679,8 +679,6 @@ static int bind_parts(lua_State *L, lsdr_pipe *pp) {
     lsdr_error(L, "the pipeline's tokenizer was closed");
   if (!p->scheduler)
     lsdr_error(L, "pipe.scheduler is not a scheduler");
-  p->progress_disable = pp->progress_disable;
-  memcpy(p->progress_desc, pp->progress_desc, sizeof p->progress_desc);
   return parts;
 }
 
@@ -731,6 +729,8 @@ static int pipe_call(lua_State *L) {
   int64_t latents_shape[4];
 
   int parts = bind_parts(L, pp);
+  g.progress_disable = pp->progress_disable;
+  g.progress_desc = pp->progress_desc;
   read_prompts(L, opts, &g);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");

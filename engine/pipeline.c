@@ -338,11 +338,22 @@ static int check_embeds(const sdr_pipeline *p, const sdr_generate *g, int T) {
   return 0;
 }
 
-static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height, int width) {
+/* The prompts' checks: the embeddings', then at least one prompt and, where they are used,
+ * a negative prompt for each. */
+static int check_prompts(const sdr_pipeline *p, const sdr_generate *g, int negatives_used) {
   if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(p->tokenizer)) != 0)
     return -1;
   if (g->nprompts < 1)
     return sdr_fail("prompt: at least one prompt is needed");
+  if (negatives_used && g->negative_prompts && g->nnegative != g->nprompts)
+    return sdr_fail("`negative_prompt`: %d given for %d prompts; the numbers must match",
+                    g->nnegative, g->nprompts);
+  return 0;
+}
+
+static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height, int width) {
+  if (check_prompts(p, g, 1) != 0)
+    return -1;
   /* txt2img's check_inputs; img2img takes the pictures' size floored to the VAE's factor,
    * and the UNet follows any size as diffusers' does (its upsample_size) */
   if (!sdr_img2img_wanted(g) && (height % 8 || width % 8))
@@ -356,9 +367,6 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
                     g->num_images_per_prompt);
   if (sdr_img2img_wanted(g) && (g->strength < 0 || g->strength > 1))
     return sdr_fail("The value of strength should in [0.0, 1.0] but is %g", g->strength);
-  if (g->negative_prompts && g->nnegative != g->nprompts)
-    return sdr_fail("`negative_prompt`: %d given for %d prompts; the numbers must match",
-                    g->nnegative, g->nprompts);
   const int total = g->nprompts * g->num_images_per_prompt;
   if (g->ngenerators != 1 && g->ngenerators != total)
     return sdr_fail("You have passed a list of generators of length %d, but requested an "
@@ -368,17 +376,11 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
   return 0;
 }
 
-int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
-                               float **neg, int *T_out, int *D_out) {
+/* encode_prompt after its inputs were checked (check_prompts). */
+static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                         float **neg, int *T_out, int *D_out) {
   *pos = *neg = NULL;
-  if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(p->tokenizer)) != 0)
-    return -1;
   const int B0 = g->nprompts;
-  if (B0 < 1)
-    return sdr_fail("prompt: at least one prompt is needed");
-  if (guided && g->negative_prompts && g->nnegative != B0)
-    return sdr_fail("`negative_prompt`: %d given for %d prompts; the numbers must match",
-                    g->nnegative, B0);
   /* prompt_embeds bring their own length and width (a prompt weighting library's may be
    * longer than the tokenizer's); text is encoded at the tokenizer's length. */
   const int T = g->prompt_embeds ? (int)g->prompt_embeds_shape[1]
@@ -417,6 +419,14 @@ fail:
   free(empty);
   free(rows);
   return -1;
+}
+
+int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                               float **neg, int *T, int *D) {
+  *pos = *neg = NULL;
+  if (check_prompts(p, g, guided) != 0)
+    return -1;
+  return encode_prompt(p, g, guided, pos, neg, T, D);
 }
 
 /* ---- the run ------------------------------------------------------------------ */
@@ -589,7 +599,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
   float *pos = NULL, *neg = NULL;
   int T, D;
-  TRY(sdr_pipeline_encode_prompt(p, g, cfg, &pos, &neg, &T, &D));
+  TRY(encode_prompt(p, g, cfg, &pos, &neg, &T, &D)); /* checked by check_params */
   host = pos;
   sdr_tensor context;
   TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(cfg ? 2 : 1) * B, T, D}));
@@ -658,9 +668,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(sdr_arena_tensor(a, &tvec, SDR_F32, 1, (int64_t[]){in_shape[0]}));
   TRY(sdr_arena_tensor(a, &guided, SDR_F32, 4, lat_shape));
   TRY(sdr_arena_tensor(a, &prev, SDR_F32, 4, lat_shape));
-  const int bar = !p->progress_disable;
+  const int bar = !g->progress_disable;
   if (bar)
-    sdr_progress_begin(p->progress_desc, nsteps, 0);
+    sdr_progress_begin(g->progress_desc ? g->progress_desc : "", nsteps, 0);
   for (int i = 0; i < nsteps; i++) {
     const double t = ts[first + i];
     if (cfg)
@@ -740,7 +750,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   rc = 0;
   goto done;
 fail_progress:
-  if (!p->progress_disable)
+  if (!g->progress_disable)
     sdr_progress_end(0);
 fail:
   free(out->data);

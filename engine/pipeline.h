@@ -31,9 +31,6 @@ typedef struct sdr_pipeline {
   int vae_slicing; /* decode one image at a time (the same pictures, less memory) */
   int vae_tiling;  /* encode and decode in overlapping tiles, as diffusers' enable_vae_tiling()
                     * (engine/vae_tiling.h): memory of one tile, diffusers' tiled pictures */
-  /* set_progress_bar_config: no bar for the denoising loop, or the bar's label */
-  int progress_disable;
-  char progress_desc[64];
 } sdr_pipeline;
 
 /* dir holds model_index.json and the component folders. keep_dtype < 0 keeps
@@ -102,6 +99,9 @@ typedef struct sdr_generate {
   int output_latent;    /* stop before the VAE */
   sdr_step_callback on_step;
   void *on_step_ud;
+  /* set_progress_bar_config: no bar for the denoising loop, or the bar's label (NULL: none) */
+  int progress_disable;
+  const char *progress_desc;
 } sdr_generate;
 
 typedef struct sdr_generated {
