@@ -106,29 +106,30 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     {"scheduler", "any", "nil", "a scheduler to use instead"},
     {0}};
 
-/* The models from_pretrained takes instead of the folder's, in the order of given_key. */
-static const char *const given_key[] = {"unet", "vae", "text_encoder"};
-static const char *const given_type[] = {"UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel"};
+/* A pipeline's models: their keys (pipe.unet, from_pretrained's options, components) and
+ * the Lua types of their objects. */
+static const char *const model_key[] = {"unet", "vae", "text_encoder"};
+static const char *const model_type[] = {"UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel"};
 
 /* A model passed to from_pretrained: one loaded on its own (X.from_pretrained), which the
  * pipeline then takes over; NULL when the option is nil. */
 static lsdr_model_box *given_box(lua_State *L, int opts, int i) {
-  lua_getfield(L, opts, given_key[i]);
+  lua_getfield(L, opts, model_key[i]);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return NULL;
   }
-  lsdr_model_box *b = luaL_testudata(L, -1, given_type[i]);
+  lsdr_model_box *b = luaL_testudata(L, -1, model_type[i]);
   if (!b)
-    lsdr_error(L, "option '%s': %s expected, got %s", given_key[i], given_type[i],
+    lsdr_error(L, "option '%s': %s expected, got %s", model_key[i], model_type[i],
                lsdr_typename(L, -1));
   if (!lsdr_model_box_open(b))
-    lsdr_error(L, "option '%s': this %s was closed", given_key[i], given_type[i]);
+    lsdr_error(L, "option '%s': this %s was closed", model_key[i], model_type[i]);
   if (!b->free_own)
     lsdr_error(L,
                "option '%s': this %s belongs to a pipeline already; pass one loaded with "
                "%s.from_pretrained, or build from the pipeline's components",
-               given_key[i], given_type[i], given_type[i]);
+               model_key[i], model_type[i], model_type[i]);
   lua_pop(L, 1); /* the options table keeps it */
   return b;
 }
@@ -136,7 +137,7 @@ static lsdr_model_box *given_box(lua_State *L, int opts, int i) {
 /* After the load took box's model over: the box runs the pipeline's copy from now on,
  * as pipe.<key> does (and is what pipe.<key> gives). */
 static void box_follows_pipe(lua_State *L, int opts, int self, lsdr_pipe *p, int i, void *model) {
-  lua_getfield(L, opts, given_key[i]);
+  lua_getfield(L, opts, model_key[i]);
   lsdr_model_box *b = lua_touserdata(L, -1);
   free(b->own); /* emptied by the move */
   b->own = NULL;
@@ -147,7 +148,7 @@ static void box_follows_pipe(lua_State *L, int opts, int self, lsdr_pipe *p, int
   lua_setiuservalue(L, -2, 1);
   push_parts(L, self);
   lua_pushvalue(L, -2);
-  lua_setfield(L, -2, given_key[i]);
+  lua_setfield(L, -2, model_key[i]);
   lua_pop(L, 2);
 }
 
@@ -239,9 +240,8 @@ int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img) {
   check_pipe(L, idx);
   /* The components as Lua objects first, so both pipelines hand out the same ones
    * (pipe.unet == other.unet, as in diffusers). */
-  static const char *const shared[] = {"unet", "vae", "text_encoder"};
-  for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++) {
-    lua_getfield(L, idx, shared[i]);
+  for (int i = 0; i < 3; i++) {
+    lua_getfield(L, idx, model_key[i]);
     lua_pop(L, 1);
   }
   new_pipe(L, img2img, idx);
@@ -288,18 +288,16 @@ static int construct(lua_State *L, int img2img) {
   lua_getfield(L, comps, "safety_checker");
   if (lua_toboolean(L, -1))
     return lsdr_error(L, "component 'safety_checker': sdrepl runs no safety checker; pass nil");
-  static const char *const keys[] = {"unet", "vae", "text_encoder"};
-  static const char *const types[] = {"UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel"};
   lsdr_pipe *owner = NULL;
   int owner_idx = 0;
   for (int i = 0; i < 3; i++) {
-    lua_getfield(L, comps, keys[i]);
-    lsdr_pipe *o = owner_of(L, lua_gettop(L), keys[i], types[i]);
+    lua_getfield(L, comps, model_key[i]);
+    lsdr_pipe *o = owner_of(L, lua_gettop(L), model_key[i], model_type[i]);
     if (owner && o->core != owner->core)
       return lsdr_error(L,
                         "component '%s' comes from another pipeline than 'unet'; the models "
                         "must be one pipeline's",
-                        keys[i]);
+                        model_key[i]);
     owner = o;
     owner_idx = lua_gettop(L);
   }
