@@ -282,12 +282,24 @@ void lsdr_options(lua_State *L, int param) {
 
 /* ---- help ------------------------------------------------------------- */
 
+/* A class's constructor is spec'd as "Cls.__call(cls, ...)" but typed Cls(...). */
+static int is_class_call(const lsdr_func *f) {
+  const char *dot = strrchr(f->name, '.');
+  return dot && strcmp(dot, ".__call") == 0;
+}
+
 static void add_signature(luaL_Buffer *b, const lsdr_func *f) {
-  luaL_addstring(b, f->name);
+  int first = 0;
+  if (is_class_call(f)) {
+    luaL_addlstring(b, f->name, strlen(f->name) - strlen(".__call"));
+    first = 1;
+  } else {
+    luaL_addstring(b, f->name);
+  }
   luaL_addchar(b, '(');
-  for (int i = 0; i < param_count(f); i++) {
+  for (int i = first; i < param_count(f); i++) {
     const lsdr_param *p = &f->params[i];
-    if (i)
+    if (i > first)
       luaL_addstring(b, ", ");
     luaL_addstring(b, p->name);
     if (p->dflt) {
@@ -345,6 +357,17 @@ static void add_func_help(luaL_Buffer *b, const lsdr_func *f) {
   add_param_lines(b, f->options, nopt, "options (in the table):");
 }
 
+static void push_member_line(lua_State *L, const lsdr_func *f) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  add_signature(&b, f);
+  if (f->doc) {
+    luaL_addstring(&b, "\n      ");
+    luaL_addstring(&b, f->doc);
+  }
+  luaL_pushresult(&b);
+}
+
 /* For a module or an object: pushes a title line, then the signature and one
  * line of each documented function, sorted; returns 0 (nothing pushed) when
  * there is none. */
@@ -369,14 +392,16 @@ static int push_members_help(lua_State *L, int idx, const char *title) {
     const lsdr_func *f = spec_of(L, -1);
     lua_pop(L, 1);
     if (f && lua_type(L, -1) == LUA_TSTRING) {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      add_signature(&b, f);
-      if (f->doc) {
-        luaL_addstring(&b, "\n      ");
-        luaL_addstring(&b, f->doc);
-      }
-      luaL_pushresult(&b);
+      push_member_line(L, f);
+      lua_rawseti(L, list, ++n);
+    }
+  }
+  /* The call itself (pipe(...), Cls(components)) sits in the metatable, off the list. */
+  if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+    const lsdr_func *f = spec_of(L, -1);
+    lua_pop(L, 1);
+    if (f) {
+      push_member_line(L, f);
       lua_rawseti(L, list, ++n);
     }
   }

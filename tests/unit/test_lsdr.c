@@ -27,9 +27,16 @@ static const lsdr_param grid_options[] = {
     {"rows", "integer", "1"}, {"cols", "integer"}, {"label", "string", "\"grid\""}, {0}};
 
 static const lsdr_func funcs[] = {
-    {"M.sample", sample, "Returns its arguments.",
+    {"M.sample",
+     sample,
+     "Returns its arguments.",
      {{"name", "string"}, {"count", "integer", "3"}, {"scale", "number", "0.5"}}},
-    {"M.grid", grid, "Keyword options.", {{"imgs", "table"}, {"opts", "table", "nil"}}, grid_options},
+    {"M.grid",
+     grid,
+     "Keyword options.",
+     {{"imgs", "table"}, {"opts", "table", "nil"}},
+     grid_options},
+    {"M.__call", sample, "Makes one.", {{"cls", "table"}, {"name", "string"}}},
     {0}};
 
 static const char *run(lua_State *L, const char *code) {
@@ -54,16 +61,16 @@ int main(void) {
   CHECK_STR(run(L, "local a, b, c = M.sample('x', 7, 2) return a .. b .. c"), "x72");
   /* A float with an integer value is an integer, as torch and Python accept 3.0. */
   CHECK_STR(run(L, "local a, b = M.sample('x', 4.0) return a .. b"), "x4.0");
-  CHECK_STR(run(L, "M.sample(42)"),
-            "ERR:M.sample: argument 1 (name): string expected, got number");
+  CHECK_STR(run(L, "M.sample(42)"), "ERR:M.sample: argument 1 (name): string expected, got number");
   CHECK_STR(run(L, "M.sample()"), "ERR:M.sample: argument 1 (name): string expected, got no value");
   CHECK_STR(run(L, "M.sample('x', 1.5)"),
             "ERR:M.sample: argument 2 (count): integer expected, got number");
   CHECK_STR(run(L, "M.sample('x', 1, 2, 3)"), "ERR:M.sample: takes at most 3 arguments, got 4");
 
   CHECK_STR(run(L, "local r, c, l = M.grid({}, {cols = 3}) return r .. c .. l"), "13grid");
-  CHECK_STR(run(L, "local r, c, l = M.grid({}, {rows = 2, cols = 3, label = 'x'}) return r .. c .. l"),
-            "23x");
+  CHECK_STR(
+      run(L, "local r, c, l = M.grid({}, {rows = 2, cols = 3, label = 'x'}) return r .. c .. l"),
+      "23x");
   CHECK_STR(run(L, "M.grid({}, {cols = 3, colz = 2})"),
             "ERR:M.grid: unexpected option 'colz' (expected one of: rows, cols, label)");
   CHECK_STR(run(L, "M.grid({}, {cols = 'three'})"),
@@ -86,6 +93,14 @@ int main(void) {
   lsdr_push_help(L, 1);
   h = lua_tostring(L, -1);
   CHECK(h && strstr(h, "M.grid(imgs, opts=nil)") && strstr(h, "M.sample(name"));
+  /* A class called as M(name): its metatable's __call is listed as that call. */
+  CHECK_STR(run(L, "setmetatable(M, {__call = M.__call}) M.__call = nil"), "?");
+  lua_settop(L, 0);
+  lua_getglobal(L, "M");
+  lsdr_push_help(L, 1);
+  h = lua_tostring(L, -1);
+  CHECK(h && strstr(h, "\n  M(name)\n      Makes one."));
+  CHECK(h && !strstr(h, "__call"));
   CHECK_STR(run(L, "help(42)"), "?"); /* prints "no help", returns nothing */
   CHECK_STR(run(L, "help('no.such.name')"), "ERR:help: no such name 'no.such.name'");
   lua_close(L);
