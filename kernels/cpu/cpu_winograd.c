@@ -497,13 +497,15 @@ static void output_avx512(const wino *g, int64_t co0, int64_t m, int64_t t0, int
 /* ---- planning and driving ---- */
 
 int cpu_winograd_pays(int64_t B, int64_t Ho, int64_t Wo) {
-  /* Measured against im2col on one core: Winograd wins at any channel count (3 channels
-   * in or out included: OpenBLAS does poorly with so few rows), loses on tiny images,
-   * where transforming the weights (~20 cycles per channel pair) costs more than the
-   * whole im2col product (1280 channels at 4x4: 2x slower; at 8x8, even; batch 2 at 8x8,
-   * 2x faster), and where the 4x4 tiles would be mostly padding. */
+  /* Winograd wins at any channel count (3 channels in or out included: OpenBLAS does
+   * poorly with so few rows), but loses on small images, where transforming the weights
+   * (~5 ns a channel pair, more than reading them) costs more than the whole im2col
+   * product, and where the 4x4 tiles would be mostly padding. Measured inside SD 1.5's
+   * UNet call (2 cores, weights cold), for the 8x8 layers (1280 and 2560 channels in):
+   * batch 1 im2col 92 ms against 282, batch 2 168 against 284, batch 4 377 against 210;
+   * its 16x16 layers: batch 1 281 against 217, so Winograd there. */
   int64_t tiles = ((Ho + 3) / 4) * ((Wo + 3) / 4);
-  return B * Ho * Wo >= 64 && 36 * tiles * 2 <= 9 * Ho * Wo;
+  return B * Ho * Wo > 128 && 36 * tiles * 2 <= 9 * Ho * Wo;
 }
 
 int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,

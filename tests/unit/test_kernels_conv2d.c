@@ -3,8 +3,8 @@
  * Covers 1x1 (direct GEMM), 3x3 with padding 1 and stride 1 or 2, padding 0 with
  * stride 2 (the VAE's downsampler after its asymmetric pad), non-square kernels,
  * odd sizes, every weight dtype, and shapes large enough to need several im2col
- * chunks and several widened weight blocks. 3x3 stride-1 cases on images of 64 outputs
- * or more go to Winograd (cpu_winograd_pays), the rest to im2col.
+ * chunks and several widened weight blocks. 3x3 stride-1 cases of more than 128 outputs
+ * (over the batch) go to Winograd (cpu_winograd_pays), the rest to im2col.
  * Tolerance: |error| <= 1e-5 * sum of |terms| (+ |bias|) per output element.
  */
 #include "test_kernels_util.h"

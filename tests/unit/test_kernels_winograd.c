@@ -109,9 +109,10 @@ int main(void) {
     test_case(be, path, (wcase){2, 600, 5, 9, 100, 1}, SDR_F16, 0, 0);
     test_case_sub(be, path, (wcase){2, 256, 80, 96, 256, 1}, SDR_BF16, 1, 0, 32);
     /* SD's shapes, reduced: the dispatch must pick Winograd and get them right */
-    CHECK(cpu_winograd_pays(2, 64, 64) && cpu_winograd_pays(2, 8, 8));
-    CHECK(!cpu_winograd_pays(1, 4, 4) && !cpu_winograd_pays(64, 1, 1) &&
-          !cpu_winograd_pays(8, 2, 2));
+    CHECK(cpu_winograd_pays(2, 64, 64) && cpu_winograd_pays(1, 16, 16) &&
+          cpu_winograd_pays(4, 8, 8));
+    CHECK(!cpu_winograd_pays(2, 8, 8) && !cpu_winograd_pays(1, 4, 4) &&
+          !cpu_winograd_pays(64, 1, 1) && !cpu_winograd_pays(8, 2, 2));
     test_case(be, path, (wcase){2, 320, 16, 16, 32, 1}, SDR_F16, 1, 1);
     test_case(be, path, (wcase){1, 32, 40, 40, 128, 1}, SDR_F32, 1, 1);
     test_case(be, path, (wcase){1, 3, 40, 24, 16, 1}, SDR_F32, 1, 1);  /* VAE encoder's conv_in */
