@@ -236,6 +236,14 @@ int sched_set_rounded_timesteps(sdr_scheduler *s, int n);
  * first; returns how many (trailing can give n + 1). scratch holds n + 1 doubles. */
 int sched_spaced_timesteps(const sdr_scheduler *s, int n, long long last, double *t,
                            double *scratch);
+/* What DPM-Solver's and UniPC's sigmas end with after the steps' own: 0, the training
+ * schedule's smallest sigma, or the last step's again. */
+typedef enum { SCHED_FINAL_ZERO, SCHED_FINAL_TRAIN_MIN, SCHED_FINAL_REPEAT } sched_final_sigma;
+/* DPM-Solver's and UniPC's set_timesteps: n steps spaced over [0, last), their sigmas
+ * interpolated from the training ones, or Karras's (use_karras_sigmas) or uniform in
+ * log-sigma (lu_lambdas) with timesteps taken back from them; then the final sigma. */
+int sched_solver_set_timesteps(sdr_scheduler *s, int n, long long last, int lu_lambdas,
+                               sched_final_sigma final);
 /* The timesteps PNDM, DDIM, LMS, Euler and Euler ancestral compute for their spacing,
  * largest first, as float64: linspace values unrounded (each class rounds or casts as it
  * does), leading and trailing ones integral. out has room for n + 1 (numpy's arange

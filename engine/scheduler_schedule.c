@@ -432,6 +432,49 @@ int sched_spaced_timesteps(const sdr_scheduler *s, int n, long long last, double
   return m;
 }
 
+int sched_solver_set_timesteps(sdr_scheduler *s, int n, long long last, int lu_lambdas,
+                               sched_final_sigma final) {
+  const sched_config *c = &s->c;
+  double *t = malloc(sizeof(double) * (size_t)(n + 2) * 2);
+  float *sg = malloc(sizeof(float) * (size_t)(n + 3));
+  float *train = malloc(sizeof(float) * (size_t)s->n_train);
+  if (!t || !sg || !train) {
+    free(t), free(sg), free(train);
+    return sdr_fail("%s: out of memory", s->cls->name);
+  }
+  double *sd = t + n + 2;
+  int m = sched_spaced_timesteps(s, n, last, t, sd);
+  for (int i = 0; i < s->n_train; i++)
+    train[i] = sched_train_sigma(s, i);
+  if (c->use_karras_sigmas) {
+    double lo = isnan(c->sigma_min) ? train[0] : c->sigma_min;
+    double hi = isnan(c->sigma_max) ? train[s->n_train - 1] : c->sigma_max;
+    m = n;
+    sched_karras(sd, lo, hi, n);
+    for (int i = 0; i < m; i++)
+      t[i] = sched_round(sched_sigma_to_t(s, sd[i]));
+  } else if (lu_lambdas) {
+    /* _convert_to_lu: uniform in log-sigma between the ends, rho 1 */
+    double lmin = s->log_sigmas[0], lmax = s->log_sigmas[s->n_train - 1];
+    m = n;
+    sched_np_linspace(sd, 0, 1, n);
+    for (int i = 0; i < m; i++) {
+      sd[i] = exp(lmax + sd[i] * (lmin - lmax));
+      t[i] = sched_round(sched_sigma_to_t(s, sd[i]));
+    }
+  } else {
+    for (int i = 0; i < m; i++)
+      sd[i] = sched_np_interp(t[i], train, s->n_train);
+  }
+  for (int i = 0; i < m; i++)
+    sg[i] = (float)sd[i];
+  sg[m] = final == SCHED_FINAL_ZERO ? 0.0f : final == SCHED_FINAL_REPEAT ? sg[m - 1] : train[0];
+  int rc = sched_set_schedule(s, t, m, SDR_I64, sg, m + 1);
+  free(t), free(sg), free(train);
+  s->num_inference_steps = m; /* len(timesteps) */
+  return rc;
+}
+
 int sched_set_rounded_timesteps(sdr_scheduler *s, int n) {
   double *t = malloc(sizeof(double) * (size_t)(n + 1));
   if (!t)

@@ -76,40 +76,12 @@ static int unipc_init(sdr_scheduler *s) {
   return sched_init_sigma_schedule(s);
 }
 
-/* set_timesteps */
+/* set_timesteps: sigmas[-1:] again with Karras sigmas, else sigma_last =
+ * ((1 - ac[0]) / ac[0]) ** 0.5, the smallest training sigma. */
 static int unipc_set_timesteps(sdr_scheduler *s, int n) {
-  const sched_config *c = &s->c;
-  long long T = c->num_train_timesteps;
-  double *t = malloc(sizeof(double) * (size_t)(n + 2) * 2);
-  float *sg = malloc(sizeof(float) * (size_t)(n + 3));
-  float *train = malloc(sizeof(float) * (size_t)s->n_train);
-  if (!t || !sg || !train) {
-    free(t), free(sg), free(train);
-    return sdr_fail("%s: out of memory", s->cls->name);
-  }
-  double *sd = t + n + 2;
-  int m = sched_spaced_timesteps(s, n, T, t, sd);
-  for (int i = 0; i < s->n_train; i++)
-    train[i] = sched_train_sigma(s, i);
-  if (c->use_karras_sigmas) {
-    double lo = isnan(c->sigma_min) ? train[0] : c->sigma_min;
-    double hi = isnan(c->sigma_max) ? train[s->n_train - 1] : c->sigma_max;
-    m = n;
-    sched_karras(sd, lo, hi, n);
-    for (int i = 0; i < m; i++)
-      t[i] = sched_round(sched_sigma_to_t(s, sd[i]));
-  } else {
-    for (int i = 0; i < m; i++)
-      sd[i] = sched_np_interp(t[i], train, s->n_train);
-  }
-  for (int i = 0; i < m; i++)
-    sg[i] = (float)sd[i];
-  /* sigmas[-1:] with Karras sigmas, else sigma_last = ((1 - ac[0]) / ac[0]) ** 0.5 */
-  sg[m] = c->use_karras_sigmas ? sg[m - 1] : train[0];
-  int rc = sched_set_schedule(s, t, m, SDR_I64, sg, m + 1);
-  free(t), free(sg), free(train);
-  s->num_inference_steps = m; /* len(timesteps) */
-  return rc;
+  return sched_solver_set_timesteps(s, n, s->c.num_train_timesteps, 0,
+                                    s->c.use_karras_sigmas ? SCHED_FINAL_REPEAT
+                                                           : SCHED_FINAL_TRAIN_MIN);
 }
 
 /* ---- small dense algebra as torch does it ---- */
