@@ -67,7 +67,7 @@ int cpu_attention(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const s
       float *s = S + r * nk;
       int64_t valid = causal ? (q0 + r + 1 < nk ? q0 + r + 1 : nk) : nk;
       float m = cpu_max(s, valid);
-      inv[r] = 1.0f / cpu_exp_sum(s, s, valid, m);
+      inv[r] = 1.0f / cpu_exp_sum(s, s, valid, 1.0f, m);
       for (int64_t j = valid; j < nk; j++)
         s[j] = 0.0f;
     }

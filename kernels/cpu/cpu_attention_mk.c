@@ -6,11 +6,11 @@
  * query blocks run: K^T as panels of 64 keys (rows of 64 consecutive key columns, one
  * per dim: the B operand of S = Q K^T), V as rows of Dh padded with zeros to a
  * multiple of 16 (the B operand of O = P V). A task is then as in cpu_attention.c:
- * S for a block of query rows, each row scaled (as sgemm's alpha scales), exp(s - max)
- * with its sum, O = P V into a per-thread block, written out divided by the sums.
- * Keys past the end of the last panel are zeros and never reach the softmax.
- * When the packed heads and the per-thread blocks do not fit the workspace (images
- * much larger than 768x768), cpu_attention.c's OpenBLAS path runs instead.
+ * S for a block of query rows, exp(s * scale - max) with its sum (the scale applied
+ * there, not in a pass of its own), O = P V into a per-thread block, written out divided by the
+ * sums. Keys past the end of the last panel are zeros and never reach the softmax. When the packed
+ * heads and the per-thread blocks do not fit the workspace (images much larger than 768x768),
+ * cpu_attention.c's OpenBLAS path runs instead.
  */
 #include <omp.h>
 #include <string.h>
@@ -85,9 +85,15 @@ int cpu_attention_mk(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, cons
     for (int64_t r = 0; r < nq; r++) {
       float *s = S + r * ldS;
       const int64_t valid = causal ? (q0 + r + 1 < nk ? q0 + r + 1 : nk) : nk;
-      cpu_scale(s, s, valid, scale);
-      const float m = cpu_max(s, valid);
-      inv[r] = 1.0f / cpu_exp_sum(s, s, valid, m);
+      /* softmax(s * scale) in two passes: for a positive scale the largest scaled score
+       * is the largest score scaled (rounding keeps order) */
+      float a = scale;
+      if (!(scale > 0.0f)) {
+        cpu_scale(s, s, valid, scale);
+        a = 1.0f;
+      }
+      const float m = cpu_max(s, valid) * a;
+      inv[r] = 1.0f / cpu_exp_sum(s, s, valid, a, m);
       for (int64_t j = valid; j < nk; j++)
         s[j] = 0.0f;
     }

@@ -55,8 +55,9 @@ void cpu_narrow(void *y, sdr_dtype dtype, const float *x, int64_t n);
 float cpu_load_float(const void *x, sdr_dtype dtype, int64_t i);
 
 float cpu_max(const float *x, int64_t n);
-/* y = exp(x - m); returns the sum of y. y may be x. */
-float cpu_exp_sum(float *y, const float *x, int64_t n, float m);
+/* y = exp(x * a - m), the product and difference rounded once (a fused multiply-add);
+ * returns the sum of y. y may be x. */
+float cpu_exp_sum(float *y, const float *x, int64_t n, float a, float m);
 /* y = x * s. y may be x. */
 void cpu_scale(float *y, const float *x, int64_t n, float s);
 /* y = op(x). y may be x. */

@@ -82,7 +82,7 @@ int cpu_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
 #pragma omp parallel for schedule(static) if (rows > 1 && rows * D > CPU_GRAIN)
   for (int64_t r = 0; r < rows; r++) {
     float m = cpu_max(x + r * D, D);
-    float s = cpu_exp_sum(y + r * D, x + r * D, D, m);
+    float s = cpu_exp_sum(y + r * D, x + r * D, D, 1.0f, m);
     cpu_scale(y + r * D, y + r * D, D, 1.0f / s);
   }
   return 0;

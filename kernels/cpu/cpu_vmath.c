@@ -223,29 +223,40 @@ AVX512 static float max_avx512(const float *x, int64_t n) {
   return _mm512_reduce_max_ps(m);
 }
 
-AVX512 static float exp_sum_avx512(float *y, const float *x, int64_t n, float m) {
-  __m512 vm = V1(m), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+AVX512 static float exp_sum_avx512(float *y, const float *x, int64_t n, float a, float m) {
+  __m512 va = V1(a), vm = V1(m), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    __m512 e0 = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
-    __m512 e1 = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm));
+    __m512 e0 = v_exp(_mm512_fmsub_ps(_mm512_loadu_ps(x + i), va, vm));
+    __m512 e1 = v_exp(_mm512_fmsub_ps(_mm512_loadu_ps(x + i + 16), va, vm));
     _mm512_storeu_ps(y + i, e0);
     _mm512_storeu_ps(y + i + 16, e1);
     s0 = _mm512_add_ps(s0, e0);
     s1 = _mm512_add_ps(s1, e1);
   }
   for (; i + 16 <= n; i += 16) {
-    __m512 e = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+    __m512 e = v_exp(_mm512_fmsub_ps(_mm512_loadu_ps(x + i), va, vm));
     _mm512_storeu_ps(y + i, e);
     s0 = _mm512_add_ps(s0, e);
   }
   if (i < n) {
     __mmask16 k = tail_mask(n - i);
-    __m512 e = v_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+    __m512 e = v_exp(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, x + i), va, vm));
     _mm512_mask_storeu_ps(y + i, k, e);
     s1 = _mm512_mask_add_ps(s1, k, s1, e);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+AVX512 static void scale_avx512(float *y, const float *x, int64_t n, float s) {
+  __m512 vs = V1(s);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), vs));
+  if (i < n) {
+    __mmask16 k = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
+  }
 }
 
 AVX512 static void axpb_avx512(float *y, const float *x, int64_t n, float c, float a, float b,
@@ -370,17 +381,18 @@ float cpu_max(const float *x, int64_t n) {
   return m;
 }
 
-float cpu_exp_sum(float *y, const float *x, int64_t n, float m) {
-  DISPATCH(return exp_sum_avx512(y, x, n, m));
+float cpu_exp_sum(float *y, const float *x, int64_t n, float a, float m) {
+  DISPATCH(return exp_sum_avx512(y, x, n, a, m));
   float s = 0;
   for (int64_t i = 0; i < n; i++) {
-    y[i] = expf(x[i] - m);
+    y[i] = expf(fmaf(x[i], a, -m));
     s += y[i];
   }
   return s;
 }
 
 void cpu_scale(float *y, const float *x, int64_t n, float s) {
+  DISPATCH(scale_avx512(y, x, n, s); return );
   for (int64_t i = 0; i < n; i++)
     y[i] = x[i] * s;
 }
