@@ -42,12 +42,19 @@ int cpu_group_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const
 
 int cpu_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *gamma,
                    const sdr_tensor *beta, float eps) {
-  (void)be;
   int64_t D = in->shape[in->ndim - 1], rows = sdr_tensor_numel(in) / D;
   const float *x = in->data;
   float *y = out->data;
   const float *gf = gamma && gamma->dtype == SDR_F32 ? gamma->data : NULL;
   const float *bf = beta && beta->dtype == SDR_F32 ? beta->data : NULL;
+  /* half parameters are widened once into the workspace, not per row */
+  float *ws = cpu_state_of(be)->ws;
+  if (((gamma && !gf) || (beta && !bf)) && (size_t)(2 * D) <= cpu_ws_floats(be)) {
+    if (gamma && !gf)
+      cpu_widen(ws, gamma->data, gamma->dtype, D), gf = ws;
+    if (beta && !bf)
+      cpu_widen(ws + D, beta->data, beta->dtype, D), bf = ws + D;
+  }
 #pragma omp parallel for schedule(static) if (rows > 1 && rows * D > CPU_GRAIN)
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * D;
@@ -61,7 +68,7 @@ int cpu_layer_norm(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const
         float v = ((xr[j] - m) - lost) * rstd;
         yr[j] = (gf ? v * gf[j] : v) + (bf ? bf[j] : 0.0f);
       }
-    } else { /* half parameters: widen element by element (D is small) */
+    } else { /* half parameters and no room to widen them: element by element */
       for (int64_t j = 0; j < D; j++) {
         float v = ((xr[j] - m) - lost) * rstd;
         float gj = gamma ? cpu_load_float(gamma->data, gamma->dtype, j) : 1.0f;
