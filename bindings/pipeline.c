@@ -755,6 +755,16 @@ static int pipe_call(lua_State *L) {
     }
     read_image(L, lua_gettop(L), &g);
     g.strength = (float)get_num(L, opts, "strength");
+    /* diffusers' img2img takes them into **kwargs and never uses them: code written for
+     * txt2img runs, with pictures of the image's size */
+    lua_getfield(L, opts, "height");
+    lua_getfield(L, opts, "width");
+    if (!lua_isnil(L, -1) || !lua_isnil(L, -2))
+      fprintf(stderr,
+              "warning: height and width are not used by %s (nor by diffusers'): the pictures "
+              "take the image's size\n",
+              LSDR_I2I);
+    lua_pop(L, 2);
   } else {
     lua_getfield(L, opts, "height");
     g.height = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
@@ -1169,6 +1179,8 @@ static const lsdr_param i2i_call_options[] = {
     {"image", "Image|table|Tensor", "nil", "the picture(s) to start from, or their latents"},
     {"init_image", "Image|table|Tensor", "nil", "the old name of image"},
     {"strength", "number", "0.8", "how much to change it, 0 to 1"},
+    {"height", "integer", "nil", "not used: the pictures take the image's size (as in diffusers)"},
+    {"width", "integer", "nil", "not used, as height"},
     {0}};
 
 static const lsdr_param encode_prompt_options[] = {

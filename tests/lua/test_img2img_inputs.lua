@@ -90,4 +90,12 @@ local chw = torch.load_npy(ref .. "pt01_image.npy")[1]
 check.eq(run(chw).shape[2], 64, "(3, H, W)")
 check.eq(run(chw:permute(2, 3, 1)).shape[2], 64, "(H, W, 3)")
 check.eq(run(pictures.first).shape[1], 1, "usable after the errors")
+-- height and width, as txt2img code passes them: not used (diffusers' img2img ignores
+-- them too), the same pictures at the image's size.
+local plain = run(pictures.first, {generator = torch.Generator():manual_seed(3)})
+local sized = run(pictures.first, {height = 128, width = 32, generator = torch.Generator():manual_seed(3)})
+check.eq(sized.shape[2], plain.shape[2], "height ignored")
+check.eq(sized.shape[3], plain.shape[3], "width ignored")
+check.eq((sized - plain):abs():max():item(), 0, "the same pictures with height and width")
+check.raises("option 'height': integer expected, got string", function() run(pictures.first, {height = "x"}) end)
 print("ok")
