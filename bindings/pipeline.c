@@ -715,6 +715,40 @@ static void read_prompts(lua_State *L, int opts, sdr_generate *g) {
   }
 }
 
+/* diffusers' encode_prompt warns when CLIP's limit cuts a prompt; so do we, in its words,
+ * before the work starts. Its list holds what each cut prompt lost (diffusers' also holds
+ * pad tokens for the shorter prompts of a batch). */
+static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
+  if (!g->prompts || g->prompt_embeds || !p->tokenizer)
+    return;
+  const int max_len = sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  int shown = 0;
+  for (int i = 0; i < g->nprompts; i++) {
+    char *cut = NULL;
+    if (sdr_clip_tokenizer_cut_text(p->tokenizer, g->prompts[i], max_len, &cut) != 0 || !cut)
+      continue; /* an encoding error is the encode's to report */
+    if (!shown++)
+      fprintf(stderr,
+              "The following part of your input was truncated because CLIP can only handle "
+              "sequences up to %d tokens: [",
+              max_len);
+    else
+      fputs(", ", stderr);
+    /* as Python's repr of a str: double quotes when that saves escaping a single one */
+    const char q = strchr(cut, '\'') && !strchr(cut, '"') ? '"' : '\'';
+    fputc(q, stderr);
+    for (const char *c = cut; *c; c++) {
+      if (*c == q || *c == '\\')
+        fputc('\\', stderr);
+      fputc(*c, stderr);
+    }
+    fputc(q, stderr);
+    free(cut);
+  }
+  if (shown)
+    fputs("]\n", stderr);
+}
+
 static int pipe_call(lua_State *L) {
   lsdr_args(L);
   positional_prompt(L);
@@ -851,6 +885,7 @@ static int pipe_call(lua_State *L) {
                         (lua_Integer)want[3]);
   }
 
+  warn_truncated(p, &g);
   sdr_generated out;
   if (sdr_pipeline_generate(p, &g, &out) != 0)
     return engine_error_with_advice(L, "fewer images per call (num_images_per_prompt), a smaller "
@@ -962,6 +997,7 @@ static int pipe_encode_prompt(lua_State *L) {
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
   float *pos, *neg;
   int T, D;
+  warn_truncated(p, &g);
   if (sdr_pipeline_encode_prompt(p, &g, guided, &pos, &neg, &T, &D) != 0)
     return lsdr_engine_error(L);
   const int B0 = g.nprompts;

@@ -65,6 +65,11 @@ size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok);
  * its config says otherwise). NULL with a message for an id not in the vocab. */
 char *sdr_clip_tokenizer_decode_ex(const sdr_clip_tokenizer *tok, const int32_t *ids, size_t n,
                                    int skip_special, int clean_up_spaces);
+/* What truncation to max_length cuts from the end of text, decoded as diffusers' warning
+ * shows it (ids[max_length - 1 : -1] of the untruncated ids): *cut is NULL when nothing
+ * is cut, else malloc'd. */
+int sdr_clip_tokenizer_cut_text(const sdr_clip_tokenizer *tok, const char *text, int max_length,
+                                char **cut);
 /* The text BPE sees: ftfy.fix_text, whitespace_clean, then lower() (malloc'd). */
 char *sdr_clip_clean_text(const char *text);
 

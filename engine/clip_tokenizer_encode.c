@@ -408,3 +408,21 @@ char *sdr_clip_tokenizer_decode(const sdr_clip_tokenizer *tok, const int32_t *id
                                 int skip_special) {
   return sdr_clip_tokenizer_decode_ex(tok, ids, n, skip_special, -1);
 }
+
+int sdr_clip_tokenizer_cut_text(const sdr_clip_tokenizer *tok, const char *text, int max_length,
+                                char **cut) {
+  *cut = NULL;
+  int32_t *plain;
+  size_t m;
+  if (sdr_clip_tokenizer_encode_plain(tok, text, &plain, &m))
+    return -1;
+  int rc = 0;
+  /* ids = [BOS] plain [EOS]; diffusers decodes ids[max_length - 1 : -1] */
+  if (max_length > 2 && m + 2 > (size_t)max_length) {
+    size_t from = (size_t)max_length - 2;
+    *cut = sdr_clip_tokenizer_decode_ex(tok, plain + from, m - from, 0, -1);
+    rc = *cut ? 0 : -1;
+  }
+  free(plain);
+  return rc;
+}
