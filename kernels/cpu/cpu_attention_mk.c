@@ -1,6 +1,7 @@
 /* kernels/cpu/cpu_attention_mk.c — cpu_attention.c's blocked attention with both products
  * on our AVX-512 kernel (cpu_microkernel.h) instead of OpenBLAS (AVX2 here), for heads
- * up to 64 wide (SD's 40 and 64, CLIP's 64).
+ * up to 256 wide (SD 1.x's 40, 80 and 160, SD 2.x's and CLIP's 64; O = P V is made 64
+ * columns at a time, the kernel's widest).
  *
  * Each (image, head)'s keys and values are packed once into the workspace, before the
  * query blocks run: K^T as panels of 64 keys (rows of 64 consecutive key columns, one
@@ -18,7 +19,7 @@
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels
 
-enum { MK_MAX_ROWS = 256, MK_BLOCK_FLOATS = 1024 << 10, MK_PANEL = 64 };
+enum { MK_MAX_ROWS = 256, MK_BLOCK_FLOATS = 1024 << 10, MK_PANEL = 64, MK_MAX_DP = 256 };
 
 #if CPU_MK_X86
 
@@ -26,7 +27,7 @@ int cpu_attention_mk(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, cons
                      const sdr_tensor *v, int heads, float scale, int causal) {
   const int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], HD = q->shape[2];
   const int64_t Dh = HD / heads, Dp = (Dh + 15) / 16 * 16;
-  if (!cpu_vmath_avx512() || Dp > 64 || Dh < 1 || Tk < 1)
+  if (!cpu_vmath_avx512() || Dp > MK_MAX_DP || Dh < 1 || Tk < 1)
     return 0;
   const int64_t npan = (Tk + MK_PANEL - 1) / MK_PANEL, ldS = npan * MK_PANEL;
   const int64_t kt_floats = npan * MK_PANEL * Dh, v_floats = Tk * Dp;
@@ -99,7 +100,11 @@ int cpu_attention_mk(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, cons
     }
     for (int64_t r = 0; r < nq; r += 6) { /* O = P V over the keys the block sees */
       const int64_t R = nq - r < 6 ? nq - r : 6;
-      cpu_microkernels[R - 1][Dp / 16 - 1](0, nk, S + r * ldS, ldS, vp, Dp, Ob + r * Dp, Dp);
+      for (int64_t c0 = 0; c0 < Dp; c0 += 64) { /* the kernel's 64 columns at a time */
+        const int64_t w = Dp - c0 < 64 ? Dp - c0 : 64;
+        cpu_microkernels[R - 1][w / 16 - 1](0, nk, S + r * ldS, ldS, vp + c0, Dp, Ob + r * Dp + c0,
+                                            Dp);
+      }
     }
     for (int64_t r = 0; r < nq; r++)
       cpu_scale(ob + r * HD, Ob + r * Dp, Dh, inv[r]);

@@ -3,7 +3,8 @@
  *
  * Cases: one token; CLIP's causal self-attention (77 tokens, 12 heads of 64);
  * cross-attention to 77 text tokens (8 heads of 40); odd sizes; more query rows
- * than one block (several blocks per head, causal across blocks); Tq != Tk causal.
+ * than one block (several blocks per head, causal across blocks); Tq != Tk causal;
+ * heads wider than 64 (SD 1.x's 80 and 160).
  * Tolerance: |error| <= 1e-5 * sum_j p_j |v_j| per output element (the scale of
  * the weighted sum), p in double.
  */
@@ -95,6 +96,11 @@ int main(void) {
     test_attention(be, isa, 2, 5, 9, 3, 3, 1);      /* Tq < Tk, causal */
     test_attention(be, isa, 1, 9, 5, 1, 4, 1);      /* Tq > Tk, causal */
     test_attention(be, isa, 3, 3, 1, 2, 17, 0);     /* a single key */
+    /* heads wider than the kernel's 64 columns: SD 1.x's 80 and 160, an odd 100, 260 */
+    test_attention(be, isa, 2, 70, 77, 2, 80, 0);
+    test_attention(be, isa, 1, 40, 33, 2, 160, 0);
+    test_attention(be, isa, 1, 13, 20, 1, 100, 1);
+    test_attention(be, isa, 1, 7, 9, 1, 260, 0); /* over 256: the OpenBLAS path */
     if (!generic)
       test_errors(be);
     sdr_cpu_backend_destroy(be);
