@@ -11,11 +11,11 @@
  *
  * W is packed (and widened) into the workspace as panels of 64 output features,
  * each panel K rows of 64 consecutive floats: the B operand the kernel reads a row
- * at a time. Panels that do not fit at once are done a group at a time. Work items
- * are (a block of rows, a panel); within one, K is walked in blocks of CPU_GEMM_KC
- * so that the panel's block (64 KB) stays in L2 while every 6-row strip of the row
- * block passes over it, the first K block storing into C and the others adding.
- * Summation order: K ascending within each block of CPU_GEMM_KC, blocks in order, as
+ * at a time; 16 features by 16 dims are read, widened and transposed in registers. Panels that do
+ * not fit at once are done a group at a time. Work items are (a block of rows, a panel); within
+ * one, K is walked in blocks of CPU_GEMM_KC so that the panel's block (64 KB) stays in L2 while
+ * every 6-row strip of the row block passes over it, the first K block storing into C and the
+ * others adding. Summation order: K ascending within each block of CPU_GEMM_KC, blocks in order, as
  * a blocked BLAS sums; results differ from OpenBLAS's in the last bits only.
  */
 #include <string.h>
@@ -36,23 +36,74 @@ static float load_w(const void *w, sdr_dtype wt, int64_t i) {
   return ((const float *)w)[i];
 }
 
+/* 16 consecutive elements of W from element i, widened to float32. */
+CPU_MK_AVX512 static inline __m512 load16_w(const void *w, sdr_dtype wt, int64_t i) {
+  if (wt == SDR_F16)
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+  if (wt == SDR_BF16) /* bfloat16 is float32's top half */
+    return _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i))), 16));
+  return _mm512_loadu_ps((const float *)w + i);
+}
+
+/* r[c] = column c of the 16 rows r (the 16x16 transpose of load_kernels16 in
+ * cpu_winograd.c, all 16 columns kept). */
+CPU_MK_AVX512 static inline void transpose16(__m512 *r) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) { /* u[i + j], 128-bit chunk c: column 4c + j, rows i..i+3 */
+    __m512d t0 = _mm512_castps_pd(t[i]), t1 = _mm512_castps_pd(t[i + 1]);
+    __m512d t2 = _mm512_castps_pd(t[i + 2]), t3 = _mm512_castps_pd(t[i + 3]);
+    u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  }
+  for (int j = 0; j < 4; j++) {
+    __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44),
+           b = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
+    __m512 c = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE),
+           d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
+    r[j] = _mm512_shuffle_f32x4(a, b, 0x88);
+    r[4 + j] = _mm512_shuffle_f32x4(a, b, 0xDD);
+    r[8 + j] = _mm512_shuffle_f32x4(c, d, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(c, d, 0xDD);
+  }
+}
+
+/* One panel's 16 features j0.. (whole blocks of 16 dims): W's rows read 16 at a time,
+ * widened, turned in registers, written as 16 panel rows of 64 bytes. */
+CPU_MK_AVX512 static void pack16_avx512(float *panel, const void *w, sdr_dtype wt, int64_t K,
+                                        int64_t n0, int64_t j0, int64_t kfull) {
+  __m512 r[16];
+  for (int64_t k0 = 0; k0 < kfull; k0 += 16) {
+    for (int j = 0; j < 16; j++)
+      r[j] = load16_w(w, wt, (n0 + j0 + j) * K + k0);
+    transpose16(r);
+    for (int c = 0; c < 16; c++)
+      _mm512_storeu_ps(panel + (k0 + c) * CPU_GEMM_NB + j0, r[c]);
+  }
+}
+
 /* Panels [p0, p0 + np) of W^T into dst: panel q at dst + q * K * 64, row k holding
- * features 64 (p0 + q) .. + 63 (fewer in the last panel). */
+ * features 64 (p0 + q) .. + 63 (fewer in the last panel). N is a multiple of 16. */
 static void pack(float *dst, const void *w, sdr_dtype wt, int64_t N, int64_t K, int64_t p0,
                  int64_t np) {
+  const int64_t kfull = K / 16 * 16;
 #pragma omp parallel for schedule(static) if (np * K * CPU_GEMM_NB > CPU_GRAIN)
   for (int64_t q = 0; q < np; q++) {
     const int64_t n0 = (p0 + q) * CPU_GEMM_NB;
     const int64_t nw = N - n0 < CPU_GEMM_NB ? N - n0 : CPU_GEMM_NB;
     float *panel = dst + q * K * CPU_GEMM_NB;
-    /* 16 features x 64 dims at a time: rows of W read in runs, the panel written in runs */
-    for (int64_t j0 = 0; j0 < nw; j0 += 16)
-      for (int64_t k0 = 0; k0 < K; k0 += 64) {
-        const int64_t kn = K - k0 < 64 ? K - k0 : 64;
-        for (int64_t j = j0; j < j0 + 16 && j < nw; j++)
-          for (int64_t k = k0; k < k0 + kn; k++)
-            panel[k * CPU_GEMM_NB + j] = load_w(w, wt, (n0 + j) * K + k);
-      }
+    for (int64_t j0 = 0; j0 < nw; j0 += 16) {
+      pack16_avx512(panel, w, wt, K, n0, j0, kfull);
+      for (int64_t j = j0; j < j0 + 16; j++) /* the last dims, fewer than 16 */
+        for (int64_t k = kfull; k < K; k++)
+          panel[k * CPU_GEMM_NB + j] = load_w(w, wt, (n0 + j) * K + k);
+    }
   }
 }
 
