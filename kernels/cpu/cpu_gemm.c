@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_internal.h"
-#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels
+#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels, cpu_transpose16
 #include "kernels/half.h"                // sdr_f16_to_f32, sdr_bf16_to_f32
 
 enum { CPU_GEMM_NB = 64, CPU_GEMM_KC = 256, CPU_GEMM_MB = 96 };
@@ -46,34 +46,6 @@ CPU_MK_AVX512 static inline __m512 load16_w(const void *w, sdr_dtype wt, int64_t
   return _mm512_loadu_ps((const float *)w + i);
 }
 
-/* r[c] = column c of the 16 rows r (the 16x16 transpose of load_kernels16 in
- * cpu_winograd.c, all 16 columns kept). */
-CPU_MK_AVX512 static inline void transpose16(__m512 *r) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) { /* u[i + j], 128-bit chunk c: column 4c + j, rows i..i+3 */
-    __m512d t0 = _mm512_castps_pd(t[i]), t1 = _mm512_castps_pd(t[i + 1]);
-    __m512d t2 = _mm512_castps_pd(t[i + 2]), t3 = _mm512_castps_pd(t[i + 3]);
-    u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-  }
-  for (int j = 0; j < 4; j++) {
-    __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44),
-           b = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
-    __m512 c = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE),
-           d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
-    r[j] = _mm512_shuffle_f32x4(a, b, 0x88);
-    r[4 + j] = _mm512_shuffle_f32x4(a, b, 0xDD);
-    r[8 + j] = _mm512_shuffle_f32x4(c, d, 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(c, d, 0xDD);
-  }
-}
-
 /* One panel's 16 features j0.. (whole blocks of 16 dims): W's rows read 16 at a time,
  * widened, turned in registers, written as 16 panel rows of 64 bytes. */
 CPU_MK_AVX512 static void pack16_avx512(float *panel, const void *w, sdr_dtype wt, int64_t K,
@@ -82,7 +54,7 @@ CPU_MK_AVX512 static void pack16_avx512(float *panel, const void *w, sdr_dtype w
   for (int64_t k0 = 0; k0 < kfull; k0 += 16) {
     for (int j = 0; j < 16; j++)
       r[j] = load16_w(w, wt, (n0 + j0 + j) * K + k0);
-    transpose16(r);
+    cpu_transpose16(r);
     for (int c = 0; c < 16; c++)
       _mm512_storeu_ps(panel + (k0 + c) * CPU_GEMM_NB + j0, r[c]);
   }

@@ -47,6 +47,38 @@ cpu_mk_body(int R, int S, int accumulate, int64_t K, const float *A, int64_t lda
       _mm512_storeu_ps(Cm + r * ldc + 16 * s, acc[r][s]);
 }
 
+/* r[c] = column c of the 16 rows r[0..15]: a 16x16 transpose in registers (unpacks within
+ * 128-bit chunks, then chunk shuffles). Inlined, the columns a caller never reads cost
+ * nothing. */
+CPU_MK_AVX512 static inline __attribute__((always_inline)) void cpu_transpose16(__m512 *r) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 16; i += 4) { /* u[i + j], 128-bit chunk c: column 4c + j, rows i..i+3 */
+    __m512d t0 = _mm512_castps_pd(t[i]), t1 = _mm512_castps_pd(t[i + 1]);
+    __m512d t2 = _mm512_castps_pd(t[i + 2]), t3 = _mm512_castps_pd(t[i + 3]);
+    u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; j++) {
+    __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44),
+           b = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
+    __m512 c = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE),
+           d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
+    r[j] = _mm512_shuffle_f32x4(a, b, 0x88);
+    r[4 + j] = _mm512_shuffle_f32x4(a, b, 0xDD);
+    r[8 + j] = _mm512_shuffle_f32x4(c, d, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(c, d, 0xDD);
+  }
+}
+
 typedef void (*cpu_microkernel)(int accumulate, int64_t K, const float *A, int64_t lda,
                                 const float *B, int64_t ldb, float *Cm, int64_t ldc);
 

@@ -42,7 +42,7 @@
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/error.h" // sdr_fail
 
-#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels, CPU_MK_X86, CPU_MK_AVX512
+#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels, cpu_transpose16, CPU_MK_AVX512
 
 #define WINO_X86 CPU_MK_X86
 #if WINO_X86
@@ -347,31 +347,11 @@ static void input_avx512(const wino *g, int64_t t0, int64_t n, int64_t tcp) {
  * 9 floats apart (nl of them; zeros after), transposed in registers (gathers of stride 9
  * cost several times more). */
 AVX512 static inline void load_kernels16(__m512 *k9, const float *src, int64_t nl) {
-  __m512 r[16], t[16], u[16];
+  __m512 r[16];
   UNROLL for (int l = 0; l < 16; l++) r[l] =
       _mm512_maskz_loadu_ps(l < nl ? 0x1FF : 0, src + 9 * (l < nl ? l : 0));
-  /* the usual 16x16 transpose, keeping the first 9 columns */
-  UNROLL for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  UNROLL for (int i = 0; i < 16;
-              i += 4) { /* u[i + j], 128-bit chunk c: column 4c + j, rows i..i+3 */
-    __m512d t0 = _mm512_castps_pd(t[i]), t1 = _mm512_castps_pd(t[i + 1]);
-    __m512d t2 = _mm512_castps_pd(t[i + 2]), t3 = _mm512_castps_pd(t[i + 3]);
-    u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-  }
-  UNROLL for (int j = 0; j < 4; j++) {
-    __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44),
-           b = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
-    k9[j] = _mm512_shuffle_f32x4(a, b, 0x88);
-    k9[4 + j] = _mm512_shuffle_f32x4(a, b, 0xDD);
-  }
-  __m512 a = _mm512_shuffle_f32x4(u[0], u[4], 0xEE), b = _mm512_shuffle_f32x4(u[8], u[12], 0xEE);
-  k9[8] = _mm512_shuffle_f32x4(a, b, 0x88);
+  cpu_transpose16(r); /* only the first 9 columns are used */
+  UNROLL for (int k = 0; k < 9; k++) k9[k] = r[k];
 }
 
 AVX512 static void weights_item_avx512(const wino *g, int64_t co0, int64_t m, int64_t co) {
