@@ -124,34 +124,6 @@ static int dpm_set_timesteps(sdr_scheduler *s, int n) {
 
 /* ---- the step ---- */
 
-/* convert_model_output: a data prediction x0 (++), else a noise prediction. */
-static int convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
-                                const sdr_tensor *mo, const sdr_tensor *sample) {
-  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
-  sdr_tensor t1, t2;
-  if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
-    return -1;
-  sched_prediction pred = s->c.prediction;
-  if (is_data_prediction(s)) {
-    if (pred == SCHED_SAMPLE)
-      return sched_copy(cx, out, mo);
-    if (pred == SCHED_EPSILON) /* (sample - sigma_t * mo) / alpha_t */
-      return sched_mul(cx, &t1, mo, p.sigma) || sched_sub(cx, &t1, sample, &t1) ||
-             sched_div(cx, out, &t1, p.alpha);
-    /* v: alpha_t * sample - sigma_t * mo */
-    return sched_mul(cx, &t1, sample, p.alpha) || sched_mul(cx, &t2, mo, p.sigma) ||
-           sched_sub(cx, out, &t1, &t2);
-  }
-  if (pred == SCHED_EPSILON)
-    return sched_copy(cx, out, mo);
-  if (pred == SCHED_SAMPLE) /* (sample - alpha_t * mo) / sigma_t */
-    return sched_mul(cx, &t1, mo, p.alpha) || sched_sub(cx, &t1, sample, &t1) ||
-           sched_div(cx, out, &t1, p.sigma);
-  /* v: alpha_t * mo + sigma_t * sample */
-  return sched_mul(cx, &t1, mo, p.alpha) || sched_mul(cx, &t2, sample, p.sigma) ||
-         sched_add(cx, out, &t1, &t2);
-}
-
 /* x_t = c[0] * x[0] +- c[1] * x[1] +- ..., left to right, each product rounded: the
  * shape of every update formula. sign[k] is +1 or -1 for k > 0. */
 static int combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
@@ -294,7 +266,8 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   int final_second = i == n - 2 && short_run;
   sdr_tensor converted, slot, noise;
   if (sched_temp(cx, &converted, sample) != 0 ||
-      convert_model_output(s, cx, &converted, model_output, sample) != 0)
+      sched_convert_model_output(s, cx, &converted, model_output, sample, is_data_prediction(s)) !=
+          0)
     return -1;
   if (is_sde(s) && sched_randn(cx, &noise, model_output, g, SDR_F32) != 0)
     return -1;

@@ -225,6 +225,11 @@ typedef struct sched_point {
   float alpha, sigma, lambda;
 } sched_point;
 sched_point sched_sigma_point(float sigma);
+/* convert_model_output of DPM-Solver and UniPC at the current step's sigma: the model's
+ * output as a data prediction x0 (data_prediction: DPM-Solver++'s, UniPC's predict_x0),
+ * else as a noise prediction, from an epsilon, sample or v prediction. */
+int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
+                               const sdr_tensor *mo, const sdr_tensor *sample, int data_prediction);
 /* The end of DDIM's and DDPM's __init__: timesteps = arange(0, T)[::-1] as int64, no
  * inference steps yet. */
 int sched_init_train_timesteps(sdr_scheduler *s);

@@ -257,3 +257,31 @@ sched_point sched_sigma_point(float sigma) {
   p.lambda = sched_torch_logf(p.alpha) - sched_torch_logf(p.sigma);
   return p;
 }
+
+int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
+                               const sdr_tensor *mo, const sdr_tensor *sample,
+                               int data_prediction) {
+  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
+  sdr_tensor t1, t2;
+  if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
+    return -1;
+  sched_prediction pred = s->c.prediction;
+  if (data_prediction) {
+    if (pred == SCHED_SAMPLE)
+      return sched_copy(cx, out, mo);
+    if (pred == SCHED_EPSILON) /* (sample - sigma_t * mo) / alpha_t */
+      return sched_mul(cx, &t1, mo, p.sigma) || sched_sub(cx, &t1, sample, &t1) ||
+             sched_div(cx, out, &t1, p.alpha);
+    /* v: alpha_t * sample - sigma_t * mo */
+    return sched_mul(cx, &t1, sample, p.alpha) || sched_mul(cx, &t2, mo, p.sigma) ||
+           sched_sub(cx, out, &t1, &t2);
+  }
+  if (pred == SCHED_EPSILON)
+    return sched_copy(cx, out, mo);
+  if (pred == SCHED_SAMPLE) /* (sample - alpha_t * mo) / sigma_t */
+    return sched_mul(cx, &t1, mo, p.alpha) || sched_sub(cx, &t1, sample, &t1) ||
+           sched_div(cx, out, &t1, p.sigma);
+  /* v: alpha_t * mo + sigma_t * sample */
+  return sched_mul(cx, &t1, mo, p.alpha) || sched_mul(cx, &t2, sample, p.sigma) ||
+         sched_add(cx, out, &t1, &t2);
+}

@@ -217,34 +217,6 @@ static int weighted_sum2(sched_ctx *cx, sdr_tensor *out, float r0, const sdr_ten
   return rc ? -1 : 0;
 }
 
-/* convert_model_output: a data prediction x0 (predict_x0), else a noise prediction. */
-static int convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
-                                const sdr_tensor *mo, const sdr_tensor *sample) {
-  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
-  sdr_tensor t1, t2;
-  if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
-    return -1;
-  sched_prediction pred = s->c.prediction;
-  if (s->c.predict_x0) {
-    if (pred == SCHED_SAMPLE)
-      return sched_copy(cx, out, mo);
-    if (pred == SCHED_EPSILON) /* (sample - sigma_t * mo) / alpha_t */
-      return sched_mul(cx, &t1, mo, p.sigma) || sched_sub(cx, &t1, sample, &t1) ||
-             sched_div(cx, out, &t1, p.alpha);
-    /* v: alpha_t * sample - sigma_t * mo */
-    return sched_mul(cx, &t1, sample, p.alpha) || sched_mul(cx, &t2, mo, p.sigma) ||
-           sched_sub(cx, out, &t1, &t2);
-  }
-  if (pred == SCHED_EPSILON)
-    return sched_copy(cx, out, mo);
-  if (pred == SCHED_SAMPLE) /* (sample - alpha_t * mo) / sigma_t */
-    return sched_mul(cx, &t1, mo, p.alpha) || sched_sub(cx, &t1, sample, &t1) ||
-           sched_div(cx, out, &t1, p.sigma);
-  /* v: alpha_t * mo + sigma_t * sample */
-  return sched_mul(cx, &t1, mo, p.alpha) || sched_mul(cx, &t2, sample, p.sigma) ||
-         sched_add(cx, out, &t1, &t2);
-}
-
 /* What multistep_uni_p_bh_update and multistep_uni_c_bh_update share: for a step from
  * point s0 to point t with model outputs at s0 (m0) and `order - 1` earlier points,
  *   rks[k] = (lambda_k - lambda_s0) / h, then 1;  D1s[k] = (m_k - m0) / rks[k];
@@ -384,7 +356,7 @@ static int unipc_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   int use_corrector = i > 0 && !corrector_disabled(s, i - 1) && s->has_cur_sample;
   sdr_tensor converted, last, slot;
   if (sched_temp(cx, &converted, sample) != 0 ||
-      convert_model_output(s, cx, &converted, model_output, sample) != 0 ||
+      sched_convert_model_output(s, cx, &converted, model_output, sample, s->c.predict_x0) != 0 ||
       sched_slot(cx, SCHED_SLOT_CUR_SAMPLE, sample, &last) != 0)
     return -1;
   /* last_sample becomes the corrected sample (or this one); the corrector reads the old
