@@ -85,12 +85,9 @@ static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     return -1;
   if (!(eta > 0))
     return sched_add(cx, prev_sample, &t2, &t1);
-  sdr_tensor noise;
-  if (sched_add(cx, &t2, &t2, &t1) != 0 ||
-      sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0 ||
-      sched_mul(cx, &noise, &noise, std_dev_t) != 0)
+  if (sched_add(cx, &t2, &t2, &t1) != 0)
     return -1;
-  return sched_add(cx, prev_sample, &t2, &noise);
+  return sched_plus_noise(cx, prev_sample, &t2, model_output, g, std_dev_t);
 }
 
 const sched_class sched_ddim_class = {

@@ -124,12 +124,9 @@ static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     return -1;
   if (!(t > 0))
     return sched_add(cx, prev_sample, &t1, &t2);
-  sdr_tensor noise;
-  if (sched_add(cx, &t1, &t1, &t2) != 0 ||
-      sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0 ||
-      sched_mul(cx, &noise, &noise, noise_scale(s, a_t, a_prev)) != 0)
+  if (sched_add(cx, &t1, &t1, &t2) != 0)
     return -1;
-  return sched_add(cx, prev_sample, &t1, &noise);
+  return sched_plus_noise(cx, prev_sample, &t1, model_output, g, noise_scale(s, a_t, a_prev));
 }
 
 const sched_class sched_ddpm_class = {

@@ -76,7 +76,7 @@ static int ea_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   if (i + 1 >= s->n_sigmas)
     return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
   float sigma = s->sigmas[i];
-  sdr_tensor x0, d, noise;
+  sdr_tensor x0, d;
   if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0)
     return -1;
   if (s->c.prediction == SCHED_EPSILON) {
@@ -92,11 +92,10 @@ static int ea_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   /* prev = sample + (sample - x0) / sigma * dt + noise * sigma_up */
   if (sched_sub(cx, &d, sample, &x0) != 0 || sched_div(cx, &d, &d, sigma) != 0 ||
       sched_mul(cx, &d, &d, dt) != 0 || sched_add(cx, &d, sample, &d) != 0 ||
-      sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0 ||
-      sched_mul(cx, &noise, &noise, sigma_up) != 0)
+      sched_plus_noise(cx, prev_sample, &d, model_output, g, sigma_up) != 0)
     return -1;
   s->step_index++;
-  return sched_add(cx, prev_sample, &d, &noise);
+  return 0;
 }
 
 const sched_class sched_euler_ancestral_class = {

@@ -308,6 +308,10 @@ int sched_temp(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like);
  * says float16 or bfloat16 (a half pipeline draws half noise, its own stream). */
 int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_generator *g,
                 sdr_dtype dtype);
+/* out = x + randn_tensor(like.shape) * scale: the ancestral noise of DDIM (eta > 0),
+ * DDPM and Euler ancestral, drawn in the scheduler's noise dtype. */
+int sched_plus_noise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, const sdr_tensor *like,
+                     sdr_generator *g, float scale);
 /* x.clamp(lo, hi) in place (a round trip through the host: no backend op clamps). */
 int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi);
 /* The device buffers: moves them to be (when no run is in progress) and returns slot i

@@ -75,6 +75,15 @@ int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_gene
   return 0;
 }
 
+int sched_plus_noise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, const sdr_tensor *like,
+                     sdr_generator *g, float scale) {
+  sdr_tensor noise;
+  if (sched_randn(cx, &noise, like, g, cx->s->noise_dtype) != 0 ||
+      sched_mul(cx, &noise, &noise, scale) != 0)
+    return -1;
+  return sched_add(cx, out, x, &noise);
+}
+
 /* DDIM's clip_sample. No backend op clamps, and SD's configs turn clipping off, so the
  * rare config that wants it pays a round trip through the host. */
 int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
