@@ -201,6 +201,10 @@ static cJSON *default_value(const sched_param *p) {
   }
 }
 
+/* A list, or {}: a config from Lua writes an empty table as an empty object (Lua's
+ * tables do not tell the two apart), and the readers only walk its children. */
+static int is_list(const cJSON *v) { return cJSON_IsArray(v) || (cJSON_IsObject(v) && !v->child); }
+
 /* Reads argument p from the config into c. null means the default (None). */
 static int read_value(const sdr_json *j, const sched_param *p, sched_config *c) {
   const field *f = field_of(p->name);
@@ -221,14 +225,14 @@ static int read_value(const sdr_json *j, const sched_param *p, sched_config *c) 
                                (const char **)at);
   case SCHED_P_LIST_OR_NULL: {
     const cJSON *v = sdr_json_get(j, p->name);
-    if (v && !cJSON_IsNull(v) && !cJSON_IsArray(v))
+    if (v && !cJSON_IsNull(v) && !is_list(v))
       return sdr_fail("%s: \"%s\": expected a list of numbers or null", j->path, p->name);
-    *(const cJSON **)at = v && cJSON_IsArray(v) ? v : NULL;
+    *(const cJSON **)at = v && is_list(v) ? v : NULL;
     return 0;
   }
   case SCHED_P_LIST: {
     const cJSON *v = sdr_json_get(j, p->name);
-    if (!cJSON_IsArray(v))
+    if (!is_list(v))
       return sdr_fail("%s: \"%s\": expected a list", j->path, p->name);
     *(const cJSON **)at = v;
     return 0;
@@ -367,7 +371,5 @@ int sched_parse_common(sdr_scheduler *s, unsigned predictions) {
                  names[i]);
     return sdr_fail("%s: prediction_type \"%s\" is not supported (%s)", name, p, list);
   }
-  if (c->thresholding)
-    return sdr_fail("%s: thresholding=True is not supported", name);
   return sched_make_alphas_cumprod(s);
 }

@@ -4,7 +4,7 @@
  *
  * With eta > 0 each step draws noise shaped like the model output from the generator,
  * as randn_tensor does. clip_sample (DDIM's default, which SD configs turn off) clamps
- * the predicted original sample; thresholding is not supported.
+ * the predicted original sample, unless thresholding (dynamic thresholding) rescales it.
  */
 #include <math.h>
 
@@ -70,7 +70,10 @@ static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (s->c.clip_sample) {
+  if (s->c.thresholding) {
+    if (sched_threshold(cx, &x0) != 0)
+      return -1;
+  } else if (s->c.clip_sample) {
     float r = (float)s->c.clip_sample_range;
     if (sched_clamp(cx, &x0, -r, r) != 0)
       return -1;

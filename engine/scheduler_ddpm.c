@@ -5,7 +5,7 @@
  * Every step with t > 0 draws noise shaped like the model output from the generator,
  * as randn_tensor does (the same helper as DDIM's eta noise). variance_type is one of
  * the four fixed ones; the learned ones need a model that predicts its variance, which
- * SD's UNet does not, so they are refused, as is thresholding. So is fixed_large_log:
+ * SD's UNet does not, so they are refused. So is fixed_large_log:
  * diffusers' step takes the square root of its log variance, which is NaN, and every
  * picture would come out NaN. Custom timesteps are not supported.
  */
@@ -112,7 +112,10 @@ static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (s->c.clip_sample) {
+  if (s->c.thresholding) {
+    if (sched_threshold(cx, &x0) != 0)
+      return -1;
+  } else if (s->c.clip_sample) {
     float r = (float)s->c.clip_sample_range;
     if (sched_clamp(cx, &x0, -r, r) != 0)
       return -1;

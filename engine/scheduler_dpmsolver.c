@@ -91,8 +91,6 @@ static int dpm_init(sdr_scheduler *s) {
                     name, a);
   if (c->solver_order < 1 || c->solver_order > 3)
     return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
-  if (c->solver_order == 3 && is_sde(s))
-    return sdr_fail("%s: solver_order 3 has no %s update in diffusers", name, a);
   if (c->variance_type &&
       (strcmp(c->variance_type, "learned") == 0 || strcmp(c->variance_type, "learned_range") == 0))
     return sdr_fail("%s: variance_type \"%s\" is not supported", name, c->variance_type);
@@ -264,6 +262,15 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   int final_first =
       i == n - 1 && (c->euler_at_final || short_run || strcmp(c->final_sigmas_type, "zero") == 0);
   int final_second = i == n - 2 && short_run;
+  int order = c->solver_order == 1 || s->lower_order_nums < 1 || final_first    ? 1
+              : c->solver_order == 2 || s->lower_order_nums < 2 || final_second ? 2
+                                                                                : 3;
+  /* diffusers' third-order update has no SDE form: its step fails there (and only there;
+   * short runs never reach it), so this one does too, before changing anything */
+  if (order == 3 && is_sde(s))
+    return sdr_fail("%s.step: solver_order 3 has no %s update in diffusers (step %d of %d needs "
+                    "it); use solver_order 2",
+                    s->cls->name, c->algorithm_type, i + 1, n);
   sdr_tensor converted, slot, noise;
   if (sched_temp(cx, &converted, sample) != 0 ||
       sched_convert_model_output(s, cx, &converted, model_output, sample, is_data_prediction(s)) !=
@@ -277,9 +284,9 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     return -1;
   const sdr_tensor *nz = is_sde(s) ? &noise : NULL;
   int rc;
-  if (c->solver_order == 1 || s->lower_order_nums < 1 || final_first)
+  if (order == 1)
     rc = first_order(s, cx, prev_sample, &converted, sample, nz);
-  else if (c->solver_order == 2 || s->lower_order_nums < 2 || final_second)
+  else if (order == 2)
     rc = second_order(s, cx, prev_sample, sample, nz);
   else
     rc = third_order(s, cx, prev_sample, sample);

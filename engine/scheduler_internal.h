@@ -58,7 +58,7 @@ typedef struct sched_config {
   int set_alpha_to_one; /* PNDM, DDIM */
   int clip_sample;      /* DDIM, Heun, DDPM */
   double clip_sample_range;
-  int thresholding; /* DDIM, DPM, UniPC, DDPM: not supported when true */
+  int thresholding; /* DDIM, DPM, UniPC, DDPM */
   double dynamic_thresholding_ratio, sample_max_value;
   int rescale_betas_zero_snr;                     /* DDIM, Euler, Euler ancestral, DPM, DDPM */
   int use_karras_sigmas;                          /* LMS, Euler, DPM, UniPC, Heun */
@@ -227,7 +227,8 @@ typedef struct sched_point {
 sched_point sched_sigma_point(float sigma);
 /* convert_model_output of DPM-Solver and UniPC at the current step's sigma: the model's
  * output as a data prediction x0 (data_prediction: DPM-Solver++'s, UniPC's predict_x0),
- * else as a noise prediction, from an epsilon, sample or v prediction. */
+ * else as a noise prediction, from an epsilon, sample or v prediction; thresholded when
+ * the config says so (a noise prediction only by DPM-Solver, through its x0). */
 int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
                                const sdr_tensor *mo, const sdr_tensor *sample, int data_prediction);
 /* The end of DDIM's and DDPM's __init__: timesteps = arange(0, T)[::-1] as int64, no
@@ -312,8 +313,16 @@ int sched_randn(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *like, sdr_gene
  * DDPM and Euler ancestral, drawn in the scheduler's noise dtype. */
 int sched_plus_noise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, const sdr_tensor *like,
                      sdr_generator *g, float scale);
+/* fn(values, x, ctx) over x's float32 values in host memory, written back to x: a round
+ * trip through the host when x is on a device. */
+int sched_on_host(sched_ctx *cx, sdr_tensor *x, void (*fn)(float *, const sdr_tensor *, void *),
+                  void *ctx);
 /* x.clamp(lo, hi) in place (a round trip through the host: no backend op clamps). */
 int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi);
+/* _threshold_sample (dynamic thresholding, Saharia et al. 2022) in place: per batch
+ * entry, s = clamp(quantile(|x|, dynamic_thresholding_ratio), 1, sample_max_value) and
+ * x = clamp(x, -s, s) / s. */
+int sched_threshold(sched_ctx *cx, sdr_tensor *x);
 /* The device buffers: moves them to be (when no run is in progress) and returns slot i
  * shaped like `like`. */
 int sched_use_backend(sdr_scheduler *s, sdr_backend *be);

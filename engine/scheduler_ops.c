@@ -84,9 +84,10 @@ int sched_plus_noise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, const 
   return sched_add(cx, out, x, &noise);
 }
 
-/* DDIM's clip_sample. No backend op clamps, and SD's configs turn clipping off, so the
- * rare config that wants it pays a round trip through the host. */
-int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
+/* Steps that no backend op computes (clamping, thresholding) are rare in SD's configs,
+ * so they pay a round trip through the host when the tensor is on a device. */
+int sched_on_host(sched_ctx *cx, sdr_tensor *x, void (*fn)(float *, const sdr_tensor *, void *),
+                  void *ctx) {
   size_t n = (size_t)sdr_tensor_numel(x);
   int on_host = cx->be->device == SDR_DEVICE_CPU;
   float *f = on_host ? x->data : malloc(n * sizeof(float) + 1);
@@ -96,14 +97,26 @@ int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
     free(f);
     return -1;
   }
-  for (size_t i = 0; i < n; i++) /* torch.clamp: min first, then max; NaN stays */
-    f[i] = f[i] < lo ? lo : f[i] > hi ? hi : f[i];
+  fn(f, x, ctx);
   int rc = 0;
   if (!on_host) {
     rc = sdr_upload(cx->be, x->data, f, n * sizeof(float));
     free(f);
   }
   return rc;
+}
+
+static void clamp_values(float *f, const sdr_tensor *x, void *ctx) {
+  const float *lim = ctx;
+  size_t n = (size_t)sdr_tensor_numel(x);
+  for (size_t i = 0; i < n; i++) /* torch.clamp: min first, then max; NaN stays */
+    f[i] = f[i] < lim[0] ? lim[0] : f[i] > lim[1] ? lim[1] : f[i];
+}
+
+/* DDIM's, DDPM's and Heun's clip_sample. */
+int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
+  float lim[2] = {lo, hi};
+  return sched_on_host(cx, x, clamp_values, lim);
 }
 
 /* ---- device buffers ---- */
@@ -267,30 +280,48 @@ sched_point sched_sigma_point(float sigma) {
   return p;
 }
 
-int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
-                               const sdr_tensor *mo, const sdr_tensor *sample,
-                               int data_prediction) {
-  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
-  sdr_tensor t1, t2;
-  if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
-    return -1;
+static int convert(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *mo,
+                   const sdr_tensor *sample, int data_prediction, sched_point p, sdr_tensor *t1,
+                   sdr_tensor *t2) {
   sched_prediction pred = s->c.prediction;
   if (data_prediction) {
     if (pred == SCHED_SAMPLE)
       return sched_copy(cx, out, mo);
     if (pred == SCHED_EPSILON) /* (sample - sigma_t * mo) / alpha_t */
-      return sched_mul(cx, &t1, mo, p.sigma) || sched_sub(cx, &t1, sample, &t1) ||
-             sched_div(cx, out, &t1, p.alpha);
+      return sched_mul(cx, t1, mo, p.sigma) || sched_sub(cx, t1, sample, t1) ||
+             sched_div(cx, out, t1, p.alpha);
     /* v: alpha_t * sample - sigma_t * mo */
-    return sched_mul(cx, &t1, sample, p.alpha) || sched_mul(cx, &t2, mo, p.sigma) ||
-           sched_sub(cx, out, &t1, &t2);
+    return sched_mul(cx, t1, sample, p.alpha) || sched_mul(cx, t2, mo, p.sigma) ||
+           sched_sub(cx, out, t1, t2);
   }
   if (pred == SCHED_EPSILON)
     return sched_copy(cx, out, mo);
   if (pred == SCHED_SAMPLE) /* (sample - alpha_t * mo) / sigma_t */
-    return sched_mul(cx, &t1, mo, p.alpha) || sched_sub(cx, &t1, sample, &t1) ||
-           sched_div(cx, out, &t1, p.sigma);
+    return sched_mul(cx, t1, mo, p.alpha) || sched_sub(cx, t1, sample, t1) ||
+           sched_div(cx, out, t1, p.sigma);
   /* v: alpha_t * mo + sigma_t * sample */
-  return sched_mul(cx, &t1, mo, p.alpha) || sched_mul(cx, &t2, sample, p.sigma) ||
-         sched_add(cx, out, &t1, &t2);
+  return sched_mul(cx, t1, mo, p.alpha) || sched_mul(cx, t2, sample, p.sigma) ||
+         sched_add(cx, out, t1, t2);
+}
+
+int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
+                               const sdr_tensor *mo, const sdr_tensor *sample,
+                               int data_prediction) {
+  sched_point p = sched_sigma_point(s->sigmas[s->step_index]);
+  sdr_tensor t1, t2;
+  if (sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0 ||
+      convert(s, cx, out, mo, sample, data_prediction, p, &t1, &t2) != 0)
+    return -1;
+  if (!s->c.thresholding)
+    return 0;
+  if (data_prediction)
+    return sched_threshold(cx, out);
+  if (s->kind != SDR_SCHED_DPMSOLVER_MULTISTEP) /* UniPC thresholds data predictions only */
+    return 0;
+  /* x0 = (sample - sigma_t * eps) / alpha_t, thresholded; eps = (sample - alpha_t * x0) / sigma_t
+   */
+  return sched_mul(cx, &t1, out, p.sigma) || sched_sub(cx, &t1, sample, &t1) ||
+         sched_div(cx, &t1, &t1, p.alpha) || sched_threshold(cx, &t1) ||
+         sched_mul(cx, &t2, &t1, p.alpha) || sched_sub(cx, &t2, sample, &t2) ||
+         sched_div(cx, out, &t2, p.sigma);
 }

@@ -311,6 +311,43 @@ def heun_cases(wr):
         img2img_case(wr, name, "HeunDiscreteScheduler", kwargs, n, strength, seed=seed)
 
 
+def threshold_cases(wr):
+    """Dynamic thresholding (_threshold_sample) where diffusers has it: DDIM and DDPM on
+    the predicted x0, DPM-Solver++ and UniPC on their data predictions, DPM-Solver on a
+    noise prediction through its x0 (UniPC's noise predictions are left alone). A
+    sample_max_value above 1 and ratios below 0.995 make the quantile itself matter.
+    Also DPM-Solver's SDE form at solver_order 3 over 4 steps, which never reaches the
+    third-order update it lacks."""
+    seed = 900
+    for name, cls_name, kwargs, n, eta in [
+            ("ddim_thresh_10", "DDIMScheduler", {"thresholding": True, "sample_max_value": 2.5},
+             10, 0.0),
+            ("ddim_thresh_r09_eta1_10", "DDIMScheduler",
+             {"thresholding": True, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 4.0},
+             10, 1.0),
+            ("ddpm_thresh_r08_10", "DDPMScheduler",
+             {"thresholding": True, "dynamic_thresholding_ratio": 0.8, "sample_max_value": 3.0},
+             10, 0.0),
+            ("dpm_thresh_10", "DPMSolverMultistepScheduler",
+             {"thresholding": True, "sample_max_value": 2.0}, 10, 0.0),
+            ("dpm_dpmsolver_thresh_10", "DPMSolverMultistepScheduler",
+             {"algorithm_type": "dpmsolver", "final_sigmas_type": "sigma_min",
+              "thresholding": True, "dynamic_thresholding_ratio": 0.7, "sample_max_value": 2.0},
+             10, 0.0),
+            ("dpm_sde_thresh_10", "DPMSolverMultistepScheduler",
+             {"algorithm_type": "sde-dpmsolver++", "thresholding": True,
+              "sample_max_value": 1.5}, 10, 0.0),
+            ("unipc_thresh_10", "UniPCMultistepScheduler",
+             {"thresholding": True, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 1.5},
+             10, 0.0),
+            ("unipc_noise_thresh_10", "UniPCMultistepScheduler",
+             {"predict_x0": False, "thresholding": True, "sample_max_value": 1.5}, 10, 0.0),
+            ("dpm_sde3_4", "DPMSolverMultistepScheduler",
+             {"algorithm_type": "sde-dpmsolver++", "solver_order": 3}, 4, 0.0)]:
+        seed += 1
+        trajectory_case(wr, name, cls_name, kwargs, n, eta=eta, seed=seed, small=True)
+
+
 def ddpm_cases(wr):
     """DDPMScheduler: SD 1.4's config at several lengths with a seeded generator (every
     step with t > 0 draws), each variance_type, predictions, clipping, spacings, zero
@@ -528,6 +565,7 @@ def main():
     unipc_cases(wr)
     heun_cases(wr)
     ddpm_cases(wr)
+    threshold_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -116,3 +116,13 @@ check.eq(table.concat(names, " "), "<PNDMScheduler> <DDIMScheduler> <LMSDiscrete
          "<EulerAncestralDiscreteScheduler> <DPMSolverMultistepScheduler> <UniPCMultistepScheduler> " ..
          "<HeunDiscreteScheduler> <DDPMScheduler>",
          "compatibles")
+
+-- A config read back from Lua: UniPC's disable_corrector = [] comes out as an empty
+-- table, which the config takes as the empty list it was.
+local unipc = UniPCMultistepScheduler.from_config(pipe.scheduler.config)
+check.eq(type(unipc.config.disable_corrector), "table", "disable_corrector in Lua")
+local again = UniPCMultistepScheduler.from_config(unipc.config)
+check.eq(tostring(again), "<UniPCMultistepScheduler>", "UniPC from its own config")
+again = UniPCMultistepScheduler.from_config(pipe.scheduler.config, {disable_corrector = {}, thresholding = true,
+                                                                    sample_max_value = 2.0})
+check.eq(again.config.sample_max_value, 2.0, "thresholding config")
