@@ -248,8 +248,10 @@ static int encode_texts(sdr_pipeline *p, const char *const *texts, int n, int T,
     rc = sdr_clip_text_forward(&p->text_encoder, a, embeds, NULL, &ids);
     goto done;
   }
-  if (clip_skip >= c->num_hidden_layers) {
-    rc = sdr_fail("clip_skip %d: the text encoder has %d layers", clip_skip, c->num_hidden_layers);
+  /* hidden_states[-(clip_skip + 1)] of L + 1 (the embeddings, then each layer's output) */
+  if (clip_skip > c->num_hidden_layers) {
+    rc = sdr_fail("clip_skip %d: the text encoder has %d layers (at most clip_skip=%d)", clip_skip,
+                  c->num_hidden_layers, c->num_hidden_layers);
     goto done;
   }
   const int L = c->num_hidden_layers;

@@ -86,6 +86,9 @@ CASES = [
      "HeunDiscreteScheduler", 16),
     ("t2i_ddpm", "txt2img", dict(prompt="a cat", num_inference_steps=6), dict(),
      "DDPMScheduler", 17),
+    # tiny-sd-b's text encoder has 2 layers: clip_skip=2 takes the embeddings' output
+    ("t2i_clip_skip_2", "txt2img", dict(prompt="a cat", clip_skip=2, num_inference_steps=4),
+     dict(), "EulerDiscreteScheduler", 18),
 ]
 
 

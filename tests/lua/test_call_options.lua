@@ -42,6 +42,9 @@ local CASES = {
   {"i2i_heun", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 6}, {},
    "HeunDiscreteScheduler", 16},
   {"t2i_ddpm", "txt2img", {prompt = "a cat", num_inference_steps = 6}, {}, "DDPMScheduler", 17},
+  -- tiny-sd-b's text encoder has 2 layers: clip_skip=2 takes the embeddings' output
+  {"t2i_clip_skip_2", "txt2img", {prompt = "a cat", clip_skip = 2, num_inference_steps = 4}, {},
+   "EulerDiscreteScheduler", 18},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)
@@ -116,6 +119,11 @@ do
   check.truthy(one.shape[1] == 2 and none == nil, "no negative without guidance")
   local skip = pipe:encode_prompt("a cat", nil, 1, false, {clip_skip = 1})
   check.truthy((skip - pipe:encode_prompt("a cat", nil, 1, false)):abs():max():item() > 0, "clip_skip")
+  -- tiny-sd-a has 3 layers: clip_skip 3 is the embeddings' output, 4 is past it (an
+  -- IndexError in diffusers)
+  check.eq(pipe:encode_prompt("a cat", nil, 1, false, {clip_skip = 3}).shape[2], 77, "clip_skip = layers")
+  check.raises("clip_skip 4: the text encoder has 3 layers",
+               function() pipe:encode_prompt("a cat", nil, 1, false, {clip_skip = 4}) end)
   check.raises("option 'prompt' is required", function() pipe:encode_prompt(nil) end)
   check.raises("unexpected option 'negative'", function() pipe:encode_prompt("a", nil, 1, true, {negative = "x"}) end)
 end
