@@ -26,7 +26,8 @@
 #include "engine/error.h"
 #include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
 #include "engine/pipeline.h"
-#include "engine/single_file.h" // sdr_pipeline_load_single_file_ex, sdr_single_file_options
+#include "engine/pipeline_img2img.h" // sdr_img2img_rgba
+#include "engine/single_file.h"      // sdr_pipeline_load_single_file_ex, sdr_single_file_options
 
 /* The user value 1 holds the Lua objects the pipeline's parts live in:
  * {tokenizer = CLIPTokenizer, scheduler = Scheduler, name = "path", <cached components>};
@@ -886,6 +887,11 @@ static int pipe_call(lua_State *L) {
   }
 
   warn_truncated(p, &g);
+  if (sdr_img2img_rgba(&g)) /* diffusers does the same without a word; worth one here */
+    fputs("warning: the image is RGBA: diffusers' img2img keeps its 4 channels and takes them "
+          "as latents (the picture is not encoded, and the output is the VAE's factor times its "
+          "size), and so does this one; Image:convert(\"RGB\") for img2img of the picture\n",
+          stderr);
   sdr_generated out;
   if (sdr_pipeline_generate(p, &g, &out) != 0)
     return engine_error_with_advice(L, "fewer images per call (num_images_per_prompt), a smaller "

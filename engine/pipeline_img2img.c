@@ -3,7 +3,9 @@
  *
  * The pictures come as one image, a list of images (each resized with Lanczos to the
  * first's size, floored to the VAE's factor), or a tensor: pixels in [0, 1] resized
- * as F.interpolate's nearest mode does, or 4-channel latents used as they are. Each
+ * as F.interpolate's nearest mode does, or 4-channel latents used as they are. An RGBA
+ * picture keeps its 4 channels in diffusers' preprocess, and img2img then takes them
+ * as latents too (normalized, not encoded): so does this one. Each
  * picture is encoded and its posterior sampled: with one generator, one draw for all
  * of them after encoding; with a list, picture i with generator i (diffusers encodes
  * image[i:i+1] for every i of the batch, so pictures beyond the batch are dropped and
@@ -33,6 +35,52 @@ static int given_latents(const sdr_generate *g) {
 static const sdr_image *const *image_list(const sdr_generate *g, int *n) {
   *n = g->images ? g->nimages : 1;
   return g->images ? g->images : &g->image;
+}
+
+int sdr_img2img_rgba(const sdr_generate *g) {
+  int n;
+  const sdr_image *const *list = image_list(g, &n);
+  return !g->image_tensor && n > 0 && list[0] && list[0]->channels == 4;
+}
+
+/* RGBA pictures, as preprocess makes them: each resized to (w, h) as PIL resizes RGBA
+ * (premultiplied by alpha), its four channels normalized to [-1, 1]; (n, 4, h, w),
+ * host, malloc'd. prepare_latents then takes these values as latents. */
+static float *rgba_latents(const sdr_generate *g, int h, int w, int *n_out) {
+  int n;
+  const sdr_image *const *list = image_list(g, &n);
+  const size_t plane = (size_t)h * w;
+  float *out = malloc((size_t)n * 4 * plane * sizeof *out);
+  if (!out) {
+    sdr_fail("out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < n; i++) {
+    if (list[i]->channels != 4) { /* diffusers cannot stack them either */
+      sdr_fail("image: entry 1 is RGBA and entry %d has %d channels; convert them to one mode "
+               "(Image:convert(\"RGB\") for img2img of the pictures)",
+               i + 1, list[i]->channels);
+      free(out);
+      return NULL;
+    }
+    sdr_image *sized = NULL;
+    const sdr_image *src = list[i];
+    if (src->width != w || src->height != h) {
+      sized = sdr_image_resize(src, w, h, SDR_RESAMPLE_LANCZOS);
+      if (!sized) {
+        free(out);
+        return NULL;
+      }
+      src = sized;
+    }
+    float *o = out + (size_t)i * 4 * plane;
+    for (int c = 0; c < 4; c++)
+      for (size_t k = 0; k < plane; k++)
+        o[c * plane + k] = 2.0f * ((float)src->pixels[k * 4 + c] / 255.0f) - 1.0f;
+    sdr_image_free(sized);
+  }
+  *n_out = n;
+  return out;
 }
 
 int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
@@ -67,6 +115,18 @@ int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, 
     return sdr_fail("the image is %dx%d; it must be at least %dx%d", w, h, f, f);
   *height = h - h % f;
   *width = w - w % f;
+  if (sdr_img2img_rgba(g)) { /* the picture's values are the latents: f times its size out */
+    if (p->vae.cfg.latent_channels != 4)
+      return sdr_fail("image: an RGBA picture is taken as latents with 4 channels, the VAE "
+                      "makes %d; Image:convert(\"RGB\") it",
+                      p->vae.cfg.latent_channels);
+    if (*height > 65536 / f || *width > 65536 / f)
+      return sdr_fail("image: an RGBA picture is taken as latents, and %dx%d latents make a "
+                      "picture too large",
+                      *width, *height);
+    *height *= f;
+    *width *= f;
+  }
   return 0;
 }
 
@@ -168,6 +228,9 @@ int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *late
     if (!z)
       return sdr_fail("out of memory");
     memcpy(z, g->image_tensor, (size_t)K * one * sizeof *z);
+  } else if (sdr_img2img_rgba(g)) {
+    if (!(z = rgba_latents(g, (int)lh, (int)lw, &K)))
+      return -1;
   } else {
     int M;
     pixels = pixels_of(g, height, width, &M);

@@ -8,6 +8,10 @@
 
 /* Whether g is an img2img run. */
 int sdr_img2img_wanted(const sdr_generate *g);
+/* Whether g's pictures are RGBA, which diffusers' img2img takes as latents (its
+ * preprocess keeps the 4 channels): the run denoises their normalized values and makes
+ * pictures the VAE's factor times their size. */
+int sdr_img2img_rgba(const sdr_generate *g);
 /* The pictures' size, floored to the VAE's factor (or the latents' times it). */
 int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width);
 /* latents (B, C, h, w) on the backend: the encoded pictures (posterior samples times

@@ -3,7 +3,8 @@ diffusers 0.27.2 handles it (VaeImageProcessor.preprocess in image_processor.py,
 prepare_latents in pipeline_stable_diffusion_img2img.py): a list of pictures (one
 per prompt, or repeated), pictures of another size (resized to the first's), a size
 that is not a multiple of 8, torch tensors in [0, 1] or [-1, 1], numpy arrays
-(B, H, W, 3), and latents (B, 4, h, w) given as the image.
+(B, H, W, 3), latents (B, 4, h, w) given as the image, and an RGBA picture (which
+diffusers takes as latents too).
 
     .venv-torch/bin/python scripts/reference/make_img2img_input_cases.py
 
@@ -25,6 +26,8 @@ import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline)
 
+from PIL import Image
+
 import common
 
 common.patch_attention()
@@ -41,7 +44,21 @@ SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscret
 # every picture here is resized or floored by the pipeline anyway.
 PICTURES = {"first": common.sketch(64, 64), "second": common.sketch(64, 64, 0.2),
             "small": common.sketch(40, 56, 0.1), "odd": common.sketch(70, 61, 0.3),
-            "third": common.sketch(64, 64, 0.35)}
+            "third": common.sketch(64, 64, 0.35), "rgba": None}
+
+
+def rgba_picture():
+    """An RGBA picture (a PNG with alpha, not converted to RGB) whose alpha varies, at a
+    size each model floors, so that PIL's premultiplied resize shows."""
+    rgb = common.sketch(37, 29, 0.25)
+    y, x = np.mgrid[0:29, 0:37]
+    alpha = Image.fromarray((40 + 215 * (x / 36.0) * (1 - 0.5 * y / 28.0)).astype(np.uint8), "L")
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(alpha)
+    return rgba
+
+
+PICTURES["rgba"] = rgba_picture()
 
 
 def to_01(name):
@@ -89,6 +106,10 @@ CASES = [
      "PNDMScheduler", 12),
     ("latents", dict(prompt="a sketch", strength=0.6, num_inference_steps=6), "latents",
      "DDIMScheduler", 13),
+    # an RGBA picture keeps 4 channels in preprocess, and prepare_latents takes them as
+    # latents: the output is the VAE's factor times the (floored) picture's size
+    ("rgba", dict(prompt="a sketch", strength=0.7, num_inference_steps=5), ["rgba"],
+     "EulerDiscreteScheduler", 14),
 ]
 
 

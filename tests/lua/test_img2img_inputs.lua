@@ -1,7 +1,8 @@
 -- What img2img takes as `image`, against diffusers 0.27.2 (tests/reference/img2img_inputs,
 -- made by scripts/reference/make_img2img_input_cases.py with the same arguments as CASES
 -- below): lists of pictures, pictures of other sizes, sizes the UNet cannot halve evenly,
--- torch tensors in [0, 1] and [-1, 1], numpy arrays (B, H, W, 3), latents as the image.
+-- torch tensors in [0, 1] and [-1, 1], numpy arrays (B, H, W, 3), latents as the image, an
+-- RGBA picture.
 -- Tolerance 2e-3 max abs on the np output, as the other whole runs.
 local check = require "check"
 
@@ -31,10 +32,13 @@ local CASES = {
   {"np_nhwc", {prompt = {"a cat", "a dog"}, strength = 0.8, num_inference_steps = 5}, "np_nhwc",
    "PNDMScheduler", 12},
   {"latents", {prompt = "a sketch", strength = 0.6, num_inference_steps = 6}, "latents", "DDIMScheduler", 13},
+  -- RGBA: diffusers keeps the 4 channels and takes them as latents (the output is the
+  -- VAE's factor times the picture's size)
+  {"rgba", {prompt = "a sketch", strength = 0.7, num_inference_steps = 5}, {"rgba"}, "EulerDiscreteScheduler", 14},
 }
 
 local pictures = {}
-for _, name in ipairs {"first", "second", "small", "odd", "third"} do
+for _, name in ipairs {"first", "second", "small", "odd", "third", "rgba"} do
   pictures[name] = Image.open(ref .. name .. ".png")
 end
 
