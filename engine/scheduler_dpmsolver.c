@@ -91,9 +91,14 @@ static int dpm_init(sdr_scheduler *s) {
                     name, a);
   if (c->solver_order < 1 || c->solver_order > 3)
     return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
-  if (c->variance_type &&
+  /* diffusers reads variance_type only for epsilon predictions, where it keeps the first
+   * 3 channels of a model that predicts its variance too (SD's does not, and the step
+   * then fails on mismatched shapes); others ignore it */
+  if (c->variance_type && c->prediction == SCHED_EPSILON &&
       (strcmp(c->variance_type, "learned") == 0 || strcmp(c->variance_type, "learned_range") == 0))
-    return sdr_fail("%s: variance_type \"%s\" is not supported", name, c->variance_type);
+    return sdr_fail("%s: variance_type \"%s\" is not supported with epsilon predictions (it "
+                    "needs a model that predicts its variance)",
+                    name, c->variance_type);
   return sched_init_sigma_schedule(s);
 }
 

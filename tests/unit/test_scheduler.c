@@ -703,6 +703,13 @@ static void check_state(void) {
     sdr_fill(be, &x, 0.25f);
   }
   sdr_scheduler_free(d3);
+  /* variance_type matters to DPM-Solver only for epsilon predictions */
+  cJSON *vlr = cJSON_Parse("{\"variance_type\": \"learned_range\", \"prediction_type\": "
+                           "\"v_prediction\"}");
+  sdr_scheduler *dv = make("DPMSolverMultistepScheduler", vlr);
+  cJSON_Delete(vlr);
+  CHECK(dv != NULL);
+  sdr_scheduler_free(dv);
   /* an empty list may come as {} (from a Lua table) */
   cJSON *empty = cJSON_Parse("{\"disable_corrector\": {}}");
   sdr_scheduler *uc = make("UniPCMultistepScheduler", empty);
