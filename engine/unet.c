@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "engine/error.h"        // sdr_fail
 #include "engine/model_config.h" // sdr_json, sdr_find_weight_files
 
@@ -116,6 +118,8 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
   TRY(sdr_json_number_opt(&j, "mid_block_scale_factor", 1, &d));
   c->mid_block_scale_factor = (float)d;
   TRY(refuse(&j, "act_fn", "silu"));
+  const cJSON *mid = sdr_json_get(&j, "mid_block_type");
+  c->has_mid_block = !cJSON_IsNull(mid); /* absent means the default, UNetMidBlock2DCrossAttn */
   TRY(refuse(&j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
   TRY(refuse(&j, "time_embedding_type", "positional"));
   TRY(refuse(&j, "resnet_time_scale_shift", "default"));
@@ -203,13 +207,14 @@ static int bind(sdr_unet *u) {
   }
 
   const int Cm = c->block_out_channels[n - 1];
-  for (int j = 0; j < 2; j++) {
+  for (int j = 0; j < 2 && c->has_mid_block; j++) {
     snprintf(p, sizeof p, "mid_block.resnets.%d", j);
     rc |= sdr_resnet_block_bind(&u->mid_resnets[j], w, p, Cm, Cm, T, c->norm_num_groups,
                                 c->norm_eps, c->mid_block_scale_factor);
   }
-  rc |= bind_block_attn(&u->mid_attn, w, "mid_block.attentions.0", Cm, c->heads[n - 1],
-                        c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c);
+  if (c->has_mid_block)
+    rc |= bind_block_attn(&u->mid_attn, w, "mid_block.attentions.0", Cm, c->heads[n - 1],
+                          c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c);
 
   /* Up blocks walk the channels backwards; each resnet takes the running
    * features plus one skip from the down path (unet_2d_blocks.CrossAttnUpBlock2D). */
@@ -378,15 +383,17 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
 
   const int64_t Cm = c->block_out_channels[n - 1];
   const int64_t mid_shape[4] = {B, Cm, H, W};
-  TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
-  TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[0]));
-  h = next;
-  TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
-  TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &u->mid_attn));
-  h = next;
-  TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
-  TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[1]));
-  h = next;
+  if (c->has_mid_block) {
+    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
+    TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[0]));
+    h = next;
+    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
+    TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &u->mid_attn));
+    h = next;
+    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
+    TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[1]));
+    h = next;
+  }
 
   for (int i = 0; i < n; i++) {
     const sdr_unet_block *b = &u->up[i];

@@ -1,8 +1,9 @@
 /* engine/unet.h — diffusers' UNet2DConditionModel for the SD 1.x/2.x family
  * (models/unets/unet_2d_condition.py and unet_2d_blocks.py): timestep
  * embedding, conv_in, down blocks (ResnetBlock2D, Transformer2DModel when
- * CrossAttn, Downsample2D), the cross-attention mid block, up blocks with the
- * skip connections, and the output head. Sizes from unet/config.json only.
+ * CrossAttn, Downsample2D), the cross-attention mid block (or none, mid_block_type
+ * null), up blocks with the skip connections, and the output head. Sizes from
+ * unet/config.json only.
  */
 #ifndef SDR_ENGINE_UNET_H
 #define SDR_ENGINE_UNET_H
@@ -32,6 +33,7 @@ typedef struct sdr_unet_config {
   int use_linear_projection;
   int downsample_padding;
   float mid_block_scale_factor;
+  int has_mid_block; /* mid_block_type null: none (diffusers' mid_block = None) */
 } sdr_unet_config;
 
 typedef struct sdr_unet_block {

@@ -1,0 +1,21 @@
+-- UNet configs diffusers builds but SD's own never use, one call each against diffusers
+-- 0.27.2 (tests/models/unet-variants, tests/reference/unet_variants, made by
+-- scripts/reference/make_unet_variant_cases.py): no mid block, transformer layers per
+-- block as a list, one head as wide as its block, upcast attention, cos-first sinusoids
+-- with freq_shift 1, latents halved unevenly. Tolerance: max |ours - theirs| / max
+-- |theirs| below 1e-4, as the tiny models' UNet call.
+local check = require "check"
+
+local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
+local TOL = 1e-4
+
+for _, name in ipairs {"nomid", "deep"} do
+  local function npy(k) return torch.load_npy(root .. "/reference/unet_variants/" .. name .. "_" .. k .. ".npy") end
+  local unet = UNet2DConditionModel.from_pretrained(root .. "/models/unet-variants/" .. name)
+  local got = unet(npy("sample"), npy("timesteps"), {encoder_hidden_states = npy("context")}).sample
+  local want = npy("out")
+  for i = 1, 4 do check.eq(got.shape[i], want.shape[i], name .. " shape[" .. i .. "]") end
+  local e = (got - want):abs():max():item() / want:abs():max():item()
+  check.truthy(e == e and e < TOL, name .. " relative error " .. e)
+  print(string.format("%s: relative error %.2e", name, e))
+end
