@@ -4,8 +4,9 @@
  * stb_image pads a short file with zeros and decodes it anyway, so a download cut
  * short opens as a picture with a grey or black band; PIL refuses it. Checked here
  * before decoding: JPEG (an end-of-image marker after the scans), uncompressed BMP,
- * binary PNM and uncompressed TGA (the pixel bytes the header implies). PNG's zlib
- * stream fails in stb by itself; GIF, PSD and run-length files are left to stb.
+ * binary PNM and TGA (the pixel bytes the header implies, or the run-length packets
+ * that cover every pixel). PNG's zlib stream fails in stb by itself; GIF and PSD are
+ * left to stb.
  */
 #include "engine/image_complete.h"
 
@@ -114,16 +115,33 @@ static int check_pnm(const uint8_t *d, size_t len, const char *name) {
   return need > len ? truncated(name, need, len) : 0;
 }
 
-/* TGA of types 1-3 (colour-mapped, true colour, grey; not run-length). */
+/* TGA of types 1-3 (colour-mapped, true colour, grey) and their run-length forms 9-11,
+ * whose packets are walked: a header byte, then one pixel repeated (high bit set) or
+ * up to 128 literal ones. A few bytes declaring a large picture are refused at once,
+ * as PIL refuses them, where stb would decode millions of zero pixels. */
 static int check_tga(const uint8_t *d, size_t len, const char *name) {
   unsigned idlen = at(d, len, 0), cmap = at(d, len, 1), type = at(d, len, 2);
-  if (type < 1 || type > 3 || cmap > 1)
+  int rle = type >= 9 && type <= 11;
+  if ((!rle && (type < 1 || type > 3)) || cmap > 1)
     return 0;
   unsigned long long cmap_bytes =
       cmap ? (unsigned long long)le16(d, len, 5) * ((at(d, len, 7) + 7) / 8) : 0;
   unsigned long long w = le16(d, len, 12), h = le16(d, len, 14), bpp = at(d, len, 16);
-  unsigned long long need = 18 + idlen + cmap_bytes + w * h * ((bpp + 7) / 8);
-  return need > len ? truncated(name, need, len) : 0;
+  unsigned long long px = (bpp + 7) / 8, start = 18 + idlen + cmap_bytes;
+  if (!rle) {
+    unsigned long long need = start + w * h * px;
+    return need > len ? truncated(name, need, len) : 0;
+  }
+  unsigned long long done = 0, pos = start;
+  while (done < w * h) {
+    if (pos >= len)
+      return sdr_fail("%s: image file is truncated (run-length data for %llu of %llu pixels)", name,
+                      done, w * h);
+    unsigned head = d[pos++], n = (head & 0x7F) + 1;
+    pos += head & 0x80 ? px : n * px;
+    done += n;
+  }
+  return pos > len ? truncated(name, pos, len) : 0;
 }
 
 int sdr_image_check_complete(const uint8_t *d, size_t len, const char *name) {

@@ -178,6 +178,7 @@ def main():
     decode_case("p.png", src["rgb"].quantize(16), "PNG", "RGB")
     decode_case("rgb.bmp", src["rgb"], "BMP", "RGB")
     decode_case("rgb.tga", src["rgb"], "TGA", "RGB")
+    decode_case("rgb_rle.tga", src["rgb"], "TGA", "RGB", compression="tga_rle")
     decode_case("l.pgm", src["l"], "PPM", "L")
     decode_case("rgb.ppm", src["rgb"], "PPM", "RGB")
     decode_case("p.gif", src["rgb"].quantize(32), "GIF", "RGB")

@@ -216,9 +216,10 @@ static void test_damaged_files(void) {
 
 /* Files cut short: PIL's "image file is truncated", where stb alone would pad them with
  * zeros and decode (tests/fixtures/pil: the formats stb reads without compression,
- * and JPEG, whose end marker is then missing). Whole files still decode. */
+ * run-length TGA, and JPEG, whose end marker is then missing). Whole files still decode. */
 static void test_truncated_files(void) {
-  static const char *const names[] = {"rgb.jpg", "l.jpg", "rgb.bmp", "rgb.ppm", "l.pgm", "rgb.tga"};
+  static const char *const names[] = {"rgb.jpg", "l.jpg",   "rgb.bmp",    "rgb.ppm",
+                                      "l.pgm",   "rgb.tga", "rgb_rle.tga"};
   const char *src = getenv("SDREPL_SOURCE_DIR");
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[4096];
