@@ -216,9 +216,19 @@ static call_spec read_options(lua_State *L, const sdr_clip_tokenizer *tok) {
   return c;
 }
 
+void lsdr_clip_tokenizer_warn_overlong(sdr_clip_tokenizer *tok, size_t n) {
+  if (sdr_clip_tokenizer_first_overlong(tok, n))
+    fprintf(stderr,
+            "Token indices sequence length is longer than the specified maximum sequence length "
+            "for this model (%zu > %d). Running this sequence through the model will result in "
+            "indexing errors\n",
+            n, sdr_clip_tokenizer_model_max_length(tok));
+}
+
 /* The ids of one text as prepare_for_model makes them: truncated, then BOS
- * and EOS added (malloc'd, *n ids). Raises on an engine error. */
-static int32_t *encode_one(lua_State *L, const sdr_clip_tokenizer *tok, const char *text,
+ * and EOS added (malloc'd, *n ids), with transformers' warning about a sequence too
+ * long for the model when no max_length applies. Raises on an engine error. */
+static int32_t *encode_one(lua_State *L, sdr_clip_tokenizer *tok, const char *text,
                            const call_spec *c, size_t *n) {
   int32_t *plain;
   size_t m;
@@ -244,6 +254,8 @@ static int32_t *encode_one(lua_State *L, const sdr_clip_tokenizer *tok, const ch
     ids[m + 1] = sdr_clip_tokenizer_eos_id(tok);
   free(plain);
   *n = m + specials;
+  if (c->max_length == 0)
+    lsdr_clip_tokenizer_warn_overlong(tok, *n);
   return ids;
 }
 

@@ -15,5 +15,9 @@ void lsdr_open_clip_tokenizer(lua_State *L);
 void lsdr_push_clip_tokenizer(lua_State *L, sdr_clip_tokenizer *tok, const char *name_or_path);
 /* The tokenizer at idx, or NULL when it is not an open CLIPTokenizer. */
 sdr_clip_tokenizer *lsdr_to_clip_tokenizer(lua_State *L, int idx);
+/* transformers' "Token indices sequence length is longer than the specified maximum
+ * sequence length for this model" for a sequence of n ids, on stderr, the first time
+ * one is too long for tok (once per tokenizer, as transformers). */
+void lsdr_clip_tokenizer_warn_overlong(sdr_clip_tokenizer *tok, size_t n);
 
 #endif

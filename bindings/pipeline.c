@@ -723,6 +723,16 @@ static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
   if (!g->prompts || g->prompt_embeds || !p->tokenizer)
     return;
   const int max_len = sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  /* diffusers' untruncated tokenization of the prompts comes first, and transformers
+   * warns there about the first one too long for the model */
+  for (int i = 0; i < g->nprompts; i++) {
+    int32_t *ids;
+    size_t m;
+    if (sdr_clip_tokenizer_encode_plain(p->tokenizer, g->prompts[i], &ids, &m) != 0)
+      continue; /* an encoding error is the encode's to report */
+    free(ids);
+    lsdr_clip_tokenizer_warn_overlong(p->tokenizer, m + 2);
+  }
   int shown = 0;
   for (int i = 0; i < g->nprompts; i++) {
     char *cut = NULL;

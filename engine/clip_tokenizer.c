@@ -417,6 +417,13 @@ void sdr_clip_tokenizer_free(sdr_clip_tokenizer *tok) {
   free(tok);
 }
 
+int sdr_clip_tokenizer_first_overlong(sdr_clip_tokenizer *tok, size_t n) {
+  if (n <= (size_t)tok->model_max_length || tok->warned_overlong)
+    return 0;
+  tok->warned_overlong = 1;
+  return 1;
+}
+
 int sdr_clip_tokenizer_model_max_length(const sdr_clip_tokenizer *tok) {
   return tok->model_max_length;
 }

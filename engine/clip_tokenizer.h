@@ -70,6 +70,10 @@ char *sdr_clip_tokenizer_decode_ex(const sdr_clip_tokenizer *tok, const int32_t 
  * is cut, else malloc'd. */
 int sdr_clip_tokenizer_cut_text(const sdr_clip_tokenizer *tok, const char *text, int max_length,
                                 char **cut);
+/* Whether to warn that a sequence of n ids is longer than model_max_length: true the
+ * first time only, per tokenizer, as transformers logs it once (its
+ * "sequence-length-is-longer-than-the-specified-maximum" warning). */
+int sdr_clip_tokenizer_first_overlong(sdr_clip_tokenizer *tok, size_t n);
 /* The text BPE sees: ftfy.fix_text, whitespace_clean, then lower() (malloc'd). */
 char *sdr_clip_clean_text(const char *text);
 

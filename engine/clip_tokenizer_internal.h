@@ -24,6 +24,7 @@ struct sdr_clip_tokenizer {
   size_t len; /* len(tokenizer) */
   int model_max_length;
   int clean_up_tokenization_spaces;
+  int warned_overlong; /* transformers' deprecation_warnings flag for it */
 };
 
 /* The added token's id of this text, or -1. */

@@ -1,7 +1,8 @@
 # tests/sh/test_pipeline_warnings.sh — what a pipeline call says on stderr where diffusers
 # logs a warning, and that the call still runs: a prompt cut at CLIP's 77 tokens (the cut
 # text as transformers 4.x decodes it for diffusers 0.27.2's message, from the tiny model's
-# tokenizer), and img2img's unused height, width and guidance_rescale.
+# tokenizer, after transformers' own line about a sequence too long, once per tokenizer),
+# and img2img's unused height, width and guidance_rescale.
 source "$(dirname "$0")/lib.sh"
 MODEL="$SDREPL_SOURCE_DIR/tests/models/tiny-sd-a"
 
@@ -17,15 +18,27 @@ call() { # PROMPT (a Lua expression): one 2-step call, then the picture's size
   [ "$OUT" = "<Image 64x64 RGB>" ] || fail "the call did not run: $OUT"
 }
 HEAD="The following part of your input was truncated because CLIP can only handle sequences up to 77 tokens: "
+# transformers' own line before it, once per tokenizer (N: the prompt's ids, BOS and EOS included)
+long() { echo "Token indices sequence length is longer than the specified maximum sequence length for this model ($1 > 77). Running this sequence through the model will result in indexing errors"; }
 
 call "string.rep('a photo of a cat ', 20)"
-want="${HEAD}['a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat']"
+want="$(long 122)
+${HEAD}['a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat']"
 [ "$ERR" = "$want" ] || fail "long prompt: got '$ERR'"
+
+# Once per tokenizer: a second long call, and the tokenizer called without truncation,
+# add only diffusers' line; a call that truncates (max_length) never warns.
+run "$setup; local p = string.rep('a photo of a cat ', 20); pipe(p, {num_inference_steps = 2})
+     pipe(p, {num_inference_steps = 2}); pipe.tokenizer(p)
+     local t = CLIPTokenizer.from_pretrained('$MODEL/tokenizer'); t(p, {max_length = 77}); t(p)"
+[ "$(grep -c '^Token indices' <<<"$ERR")" -eq 2 ] || fail "transformers' line not once per tokenizer: $ERR"
+[ "$(grep -c "^${HEAD}" <<<"$ERR")" -eq 2 ] || fail "diffusers' line not once per call: $ERR"
 
 # Python's repr quoting: double quotes around a text with a single quote in it.
 words="local t = {} for i = 0, 39 do t[#t + 1] = 'word' .. i end"
 run "$setup; $words; print(pipe(table.concat(t, ' ') .. \" It's done\", {num_inference_steps = 2}).images[1])"
-want="${HEAD}[\"d 2 1 word 2 2 word 2 3 word 2 4 word 2 5 word 2 6 word 2 7 word 2 8 word 2 9 word 3 0 word 3 1 word 3 2 word 3 3 word 3 4 word 3 5 word 3 6 word 3 7 word 3 8 word 3 9 it's done\"]"
+want="$(long 156)
+${HEAD}[\"d 2 1 word 2 2 word 2 3 word 2 4 word 2 5 word 2 6 word 2 7 word 2 8 word 2 9 word 3 0 word 3 1 word 3 2 word 3 3 word 3 4 word 3 5 word 3 6 word 3 7 word 3 8 word 3 9 it's done\"]"
 [ "$ERR" = "$want" ] || fail "quoted cut: got '$ERR'"
 
 # A prompt that fits says nothing; neither do prompt embeddings, whatever their source.
