@@ -777,6 +777,11 @@ static int pipe_call(lua_State *L) {
   read_prompts(L, opts, &g);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
+  lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */
+  if (!lua_isnil(L, -1)) {
+    g.timesteps = lsdr_read_timesteps(L, -1, "timesteps", &g.ntimesteps);
+    g.num_inference_steps = g.ntimesteps;
+  }
   g.guidance_scale = (float)get_num(L, opts, "guidance_scale");
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
@@ -1203,8 +1208,11 @@ static int pipe_tostring(lua_State *L) {
 #define COMMON_CALL_OPTIONS                                                                        \
   {"prompt", "string|table", "nil", "a prompt or a list of prompts"},                              \
       {"negative_prompt", "string|table", "nil", "what to steer away from (one per prompt)"},      \
-      {"num_inference_steps", "integer", "50"}, {"guidance_scale", "number", "7.5"},               \
-      {"num_images_per_prompt", "integer", "1"}, {"eta", "number", "0.0", "DDIM's eta"},           \
+      {"num_inference_steps", "integer", "50"},                                                    \
+      {"timesteps", "table", "nil",                                                                \
+       "custom timesteps, descending (DDPMScheduler, as in diffusers)"},                           \
+      {"guidance_scale", "number", "7.5"}, {"num_images_per_prompt", "integer", "1"},              \
+      {"eta", "number", "0.0", "DDIM's eta"},                                                      \
       {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"}, \
       {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
       {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},                   \

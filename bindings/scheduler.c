@@ -124,9 +124,50 @@ static int from_pretrained(lua_State *L) {
 
 /* ---- using ------------------------------------------------------------------------ */
 
+const int64_t *lsdr_read_timesteps(lua_State *L, int idx, const char *what, int *n) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx))
+    lsdr_error(L, "option '%s': a list of integer timesteps expected, got %s", what,
+               lsdr_typename(L, idx));
+  int len = (int)lua_rawlen(L, idx);
+  int64_t *t = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *t, 0);
+  for (int i = 0; i < len; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    int ok;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok || lua_type(L, -1) != LUA_TNUMBER)
+      lsdr_error(L, "option '%s': entry %d is %s, not an integer timestep", what, i + 1,
+                 lsdr_typename(L, -1));
+    t[i] = (int64_t)v;
+    lua_pop(L, 1);
+  }
+  *n = len;
+  return t;
+}
+
+/* s:set_timesteps(n), or with custom timesteps s:set_timesteps{timesteps = {...}} (or
+ * s:set_timesteps(nil, {timesteps = ...})), as diffusers' set_timesteps(timesteps=...). */
 static int m_set_timesteps(lua_State *L) {
   lsdr_args(L);
   lsdr_sched *b = check_sched(L, 1);
+  int opts = lua_istable(L, 2) ? 2 : 3, n = 0;
+  if (opts == 2 && !lua_isnil(L, 3))
+    return lsdr_error(L, "give the options table once");
+  if (lua_istable(L, opts))
+    lua_getfield(L, opts, "timesteps");
+  else
+    lua_pushnil(L);
+  if (!lua_isnil(L, -1)) {
+    if (opts == 3 && !lua_isnil(L, 2))
+      return lsdr_error(L, "Can only pass one of `num_inference_steps` or `custom_timesteps`.");
+    const int64_t *t = lsdr_read_timesteps(L, -1, "timesteps", &n);
+    if (sdr_scheduler_set_custom_timesteps(b->s, t, n) != 0)
+      return lsdr_engine_error(L);
+    return 0;
+  }
+  if (opts == 2 || lua_isnil(L, 2))
+    return lsdr_error(L, "argument 1 (num_inference_steps): an integer expected, or "
+                         "{timesteps = {...}}");
   if (sdr_scheduler_set_timesteps(b->s, (int)lua_tointeger(L, 2)) != 0)
     return lsdr_engine_error(L);
   return 0;
@@ -290,8 +331,9 @@ static const lsdr_param step_options[] = {
 static const lsdr_func methods[] = {
     {"Scheduler:set_timesteps",
      m_set_timesteps,
-     "Chooses the timesteps of a run of n steps.",
-     {{"num_inference_steps", "integer"}}},
+     "Chooses the timesteps of a run of n steps, or takes {timesteps = {...}} (DDPMScheduler).",
+     {{"num_inference_steps", "integer|table", "nil"},
+      {"opts", "table", "nil", "{timesteps = {...}}: custom timesteps, descending"}}},
     {"Scheduler:set_begin_index",
      m_set_begin_index,
      "Where a sliced run (img2img) begins in the timesteps.",

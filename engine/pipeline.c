@@ -361,7 +361,7 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
   if (!sdr_img2img_wanted(g) && (height % 8 || width % 8))
     return sdr_fail("`height` and `width` have to be divisible by 8 but are %d and %d.", height,
                     width);
-  if (g->num_inference_steps < 1)
+  if (!g->timesteps && g->num_inference_steps < 1)
     return sdr_fail("num_inference_steps must be a positive number, got %d",
                     g->num_inference_steps);
   if (g->num_images_per_prompt < 1)
@@ -627,16 +627,19 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   }
 
   /* timesteps, sliced by strength for img2img */
-  TRY(sdr_scheduler_set_timesteps(p->scheduler, g->num_inference_steps));
+  /* retrieve_timesteps: custom ones make num_inference_steps their count */
+  const int steps = g->timesteps ? g->ntimesteps : g->num_inference_steps;
+  if (g->timesteps)
+    TRY(sdr_scheduler_set_custom_timesteps(p->scheduler, g->timesteps, g->ntimesteps));
+  else
+    TRY(sdr_scheduler_set_timesteps(p->scheduler, g->num_inference_steps));
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
   if (img2img) {
-    first =
-        sdr_img2img_t_start(g->num_inference_steps, g->strength, sdr_scheduler_order(p->scheduler));
+    first = sdr_img2img_t_start(steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
-      sdr_fail("strength %g with %d steps leaves no step to run", g->strength,
-               g->num_inference_steps);
+      sdr_fail("strength %g with %d steps leaves no step to run", g->strength, steps);
       goto fail;
     }
     /* get_timesteps tells the scheduler where the sliced run begins. */

@@ -80,6 +80,9 @@ typedef struct sdr_generate {
   int64_t prompt_embeds_shape[3], negative_embeds_shape[3];
   int height, width; /* 0: sdr_pipeline_default_size */
   int num_inference_steps;
+  /* custom timesteps (retrieve_timesteps), or NULL: then num_inference_steps is theirs */
+  const int64_t *timesteps;
+  int ntimesteps;
   float guidance_scale;   /* <= 1: no classifier-free guidance */
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;

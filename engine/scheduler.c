@@ -181,8 +181,38 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
     return sdr_fail("%s.set_timesteps: num_inference_steps (%d) cannot be larger than "
                     "num_train_timesteps (%d)",
                     s->cls->name, num_inference_steps, s->n_train);
+  s->custom_timesteps = 0;
   if (s->cls->set_timesteps(s, num_inference_steps) != 0)
     return -1;
+  sched_reset_run(s);
+  return 0;
+}
+
+int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timesteps, int n) {
+  if (!s)
+    return sdr_fail("set_timesteps: no scheduler");
+  if (!s->cls->set_custom_timesteps) /* retrieve_timesteps' words */
+    return sdr_fail("The current scheduler class %s's `set_timesteps` does not support custom "
+                    "timestep schedules. Please check whether you are using the correct "
+                    "scheduler.",
+                    s->cls->name);
+  if (n < 1)
+    return sdr_fail("%s.set_timesteps: timesteps is an empty list", s->cls->name);
+  for (int i = 0; i < n; i++) {
+    if (i > 0 && timesteps[i] >= timesteps[i - 1])
+      return sdr_fail("%s.set_timesteps: `custom_timesteps` must be in descending order.",
+                      s->cls->name);
+    if (timesteps[i] < 0) /* Python would index alphas_cumprod from its end */
+      return sdr_fail("%s.set_timesteps: timesteps[%d] = %lld is negative", s->cls->name, i + 1,
+                      (long long)timesteps[i]);
+  }
+  if (timesteps[0] >= s->n_train)
+    return sdr_fail("%s.set_timesteps: `timesteps` must start before "
+                    "`self.config.train_timesteps`: %d.",
+                    s->cls->name, s->n_train);
+  if (s->cls->set_custom_timesteps(s, timesteps, n) != 0)
+    return -1;
+  s->custom_timesteps = 1;
   sched_reset_run(s);
   return 0;
 }
@@ -254,7 +284,7 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
       check_same(s, "step", "model_output", model_output, sample) ||
       check_same(s, "step", "prev_sample", prev_sample, sample))
     return -1;
-  if (s->num_inference_steps == 0)
+  if (s->num_inference_steps == 0 && !s->custom_timesteps)
     return sdr_fail("%s.step: number of inference steps is None: call set_timesteps first",
                     s->cls->name);
   if (sched_use_backend(s, be) != 0)

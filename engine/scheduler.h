@@ -49,6 +49,10 @@ void sdr_scheduler_free(sdr_scheduler *s);
 sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s);
 
 int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps);
+/* set_timesteps(timesteps=[...]): n custom timesteps, strictly decreasing, below
+ * num_train_timesteps. Only DDPMScheduler takes them (diffusers 0.27.2); the others fail
+ * with diffusers' message. */
+int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timesteps, int n);
 /* The timesteps of the last set_timesteps (PNDM's 51 for 50 steps, ...). */
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n);
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s);

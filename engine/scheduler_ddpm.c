@@ -7,9 +7,11 @@
  * the four fixed ones; the learned ones need a model that predicts its variance, which
  * SD's UNet does not, so they are refused. So is fixed_large_log:
  * diffusers' step takes the square root of its log variance, which is NaN, and every
- * picture would come out NaN. Custom timesteps are not supported.
+ * picture would come out NaN. Custom timesteps (set_timesteps(timesteps=[...])) are
+ * taken as given, each step going to the next of them.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/error.h" // sdr_fail
@@ -82,11 +84,36 @@ static float noise_scale(const sdr_scheduler *s, float a_t, float a_prev) {
   return NAN;
 }
 
+/* set_timesteps(timesteps=[...]): taken as they are (checked by the caller); its
+ * num_inference_steps stays what it was, as in diffusers. */
+static int ddpm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
+  double *t = malloc(sizeof(double) * (size_t)n);
+  if (!t)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  for (int i = 0; i < n; i++)
+    t[i] = (double)timesteps[i];
+  int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
+  free(t);
+  return rc;
+}
+
+/* previous_timestep: the next of the custom timesteps (-1 after the last), else t minus
+ * the stride of num_inference_steps. */
+static double previous_timestep(const sdr_scheduler *s, double t) {
+  if (!s->custom_timesteps)
+    return t - (double)(s->c.num_train_timesteps /
+                        (s->num_inference_steps ? s->num_inference_steps : s->n_train));
+  for (int i = 0; i < s->n_timesteps; i++)
+    if (s->timesteps[i] == t)
+      return i + 1 < s->n_timesteps ? s->timesteps[i + 1] : -1;
+  return -1;
+}
+
 static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                      sdr_generator *g, float eta) {
   (void)eta;
-  double prev_t = t - (double)(s->c.num_train_timesteps / s->num_inference_steps);
+  double prev_t = previous_timestep(s, t);
   float a_t, a_prev = 1.0f; /* self.one */
   if (sched_alpha_at(s, t, &a_t) != 0 || (prev_t >= 0 && sched_alpha_at(s, prev_t, &a_prev) != 0))
     return -1;
@@ -139,6 +166,7 @@ const sched_class sched_ddpm_class = {
     .has_begin_index = 0,
     .init = ddpm_init,
     .set_timesteps = sched_set_rounded_timesteps,
+    .set_custom_timesteps = ddpm_set_custom,
     .scale_model_input = NULL,
     .step = ddpm_step,
     .add_noise = sched_add_noise_alphas,

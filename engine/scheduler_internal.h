@@ -126,6 +126,9 @@ typedef struct sched_class {
    * timesteps and sigmas diffusers sets up before any set_timesteps. */
   int (*init)(sdr_scheduler *s);
   int (*set_timesteps)(sdr_scheduler *s, int num_inference_steps);
+  /* set_timesteps(timesteps=[...]): NULL for the classes whose set_timesteps takes no
+   * custom timesteps in diffusers 0.27.2 (DDPM's does). */
+  int (*set_custom_timesteps)(sdr_scheduler *s, const int64_t *timesteps, int n);
   /* NULL when scale_model_input returns the sample itself. */
   int (*scale_model_input)(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                            const sdr_tensor *sample, double t);
@@ -175,6 +178,7 @@ struct sdr_scheduler {
   int n_sigmas;
   float *sigmas;
   int n_prk; /* PNDM without skip_prk_steps: the first n_prk timesteps are Runge-Kutta steps */
+  int custom_timesteps; /* the last set_timesteps was given them (DDPM) */
 
   /* progress through a run; reset by set_timesteps */
   int step_index, begin_index; /* -1 for None */

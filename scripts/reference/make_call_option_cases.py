@@ -89,6 +89,12 @@ CASES = [
     # tiny-sd-b's text encoder has 2 layers: clip_skip=2 takes the embeddings' output
     ("t2i_clip_skip_2", "txt2img", dict(prompt="a cat", clip_skip=2, num_inference_steps=4),
      dict(), "EulerDiscreteScheduler", 18),
+    # custom timesteps (retrieve_timesteps), which DDPM alone takes among these
+    ("t2i_ddpm_timesteps", "txt2img", dict(prompt="a cat", timesteps=[999, 800, 601, 400, 250, 90, 3]),
+     dict(), "DDPMScheduler", 19),
+    ("i2i_ddpm_timesteps", "img2img", dict(prompt="a sketch", strength=0.6,
+                                           timesteps=[950, 700, 420, 200, 50]),
+     dict(), "DDPMScheduler", 20),
 ]
 
 

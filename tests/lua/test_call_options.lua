@@ -45,6 +45,11 @@ local CASES = {
   -- tiny-sd-b's text encoder has 2 layers: clip_skip=2 takes the embeddings' output
   {"t2i_clip_skip_2", "txt2img", {prompt = "a cat", clip_skip = 2, num_inference_steps = 4}, {},
    "EulerDiscreteScheduler", 18},
+  -- custom timesteps (retrieve_timesteps), which DDPM alone takes among these
+  {"t2i_ddpm_timesteps", "txt2img", {prompt = "a cat", timesteps = {999, 800, 601, 400, 250, 90, 3}}, {},
+   "DDPMScheduler", 19},
+  {"i2i_ddpm_timesteps", "img2img", {prompt = "a sketch", strength = 0.6, timesteps = {950, 700, 420, 200, 50}},
+   {}, "DDPMScheduler", 20},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)
@@ -124,6 +129,9 @@ do
   check.eq(pipe:encode_prompt("a cat", nil, 1, false, {clip_skip = 3}).shape[2], 77, "clip_skip = layers")
   check.raises("clip_skip 4: the text encoder has 3 layers",
                function() pipe:encode_prompt("a cat", nil, 1, false, {clip_skip = 4}) end)
+  check.raises("does not support custom timestep schedules",
+               function() pipe{prompt = "a cat", timesteps = {900, 500}} end)
+  check.raises("entry 2 is string", function() pipe{prompt = "a cat", timesteps = {900, "500"}} end)
   check.raises("option 'prompt' is required", function() pipe:encode_prompt(nil) end)
   check.raises("unexpected option 'negative'", function() pipe:encode_prompt("a", nil, 1, true, {negative = "x"}) end)
 end

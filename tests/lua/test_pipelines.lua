@@ -126,3 +126,19 @@ check.eq(tostring(again), "<UniPCMultistepScheduler>", "UniPC from its own confi
 again = UniPCMultistepScheduler.from_config(pipe.scheduler.config, {disable_corrector = {}, thresholding = true,
                                                                     sample_max_value = 2.0})
 check.eq(again.config.sample_max_value, 2.0, "thresholding config")
+
+-- set_timesteps(timesteps=[...]): DDPM's custom timesteps, and diffusers' refusals.
+local ddpm = DDPMScheduler.from_config(pipe.scheduler.config)
+ddpm:set_timesteps{timesteps = {999, 700, 300, 10}}
+check.eq(tostring(ddpm.timesteps), "tensor([999, 700, 300,  10])", "custom timesteps")
+ddpm:set_timesteps(nil, {timesteps = {500, 20}})
+check.eq(tostring(ddpm.timesteps), "tensor([500,  20])", "custom timesteps as options")
+check.raises("Can only pass one of `num_inference_steps` or `custom_timesteps`.",
+             function() ddpm:set_timesteps(5, {timesteps = {3, 2}}) end)
+check.raises("`custom_timesteps` must be in descending order.", function() ddpm:set_timesteps{timesteps = {3, 5}} end)
+check.raises("`timesteps` must start before `self.config.train_timesteps`: 1000.",
+             function() ddpm:set_timesteps{timesteps = {1000}} end)
+check.raises("The current scheduler class PNDMScheduler's `set_timesteps` does not support custom timestep schedules.",
+             function() PNDMScheduler.from_config(pipe.scheduler.config):set_timesteps{timesteps = {3}} end)
+ddpm:set_timesteps(4)
+check.eq(tostring(ddpm.timesteps), "tensor([751, 501, 251,   1])", "back to evenly spaced")
