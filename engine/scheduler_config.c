@@ -371,5 +371,11 @@ int sched_parse_common(sdr_scheduler *s, unsigned predictions) {
                  names[i]);
     return sdr_fail("%s: prediction_type \"%s\" is not supported (%s)", name, p, list);
   }
+  /* torch.quantile's own check, which diffusers meets only at the first step */
+  if (c->thresholding &&
+      !(c->dynamic_thresholding_ratio >= 0 && c->dynamic_thresholding_ratio <= 1))
+    return sdr_fail("%s: dynamic_thresholding_ratio: quantile() q must be in the range [0, 1] but "
+                    "got %g",
+                    name, c->dynamic_thresholding_ratio);
   return sched_make_alphas_cumprod(s);
 }

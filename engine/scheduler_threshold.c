@@ -8,7 +8,6 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
@@ -23,7 +22,8 @@ static int cmp_float(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* torch.quantile(row, q, interpolation="linear") of non-negative values. */
+/* torch.quantile(row, q, interpolation="linear") of non-negative values; q in [0, 1]
+ * (the config's check). */
 static float quantile(float *v, size_t n, float q) {
   for (size_t i = 0; i < n; i++)
     if (isnan(v[i]))

@@ -522,6 +522,9 @@ static void check_errors(void) {
                     "prediction_type \"sample\" is not supported (epsilon, v_prediction)");
   expect_load_error(pndm_config, SDR_SCHED_EULER_ANCESTRAL, "{\"prediction_type\": \"sample\"}",
                     "prediction_type");
+  expect_load_error(pndm_config, SDR_SCHED_DDIM,
+                    "{\"thresholding\": true, \"dynamic_thresholding_ratio\": 1.5}",
+                    "quantile() q must be in the range [0, 1] but got 1.5");
   expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_MULTISTEP, "{\"algorithm_type\": \"unipc\"}",
                     "algorithm_type \"unipc\"");
   expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_MULTISTEP, "{\"solver_order\": 4}",
