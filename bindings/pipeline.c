@@ -717,8 +717,8 @@ static void read_prompts(lua_State *L, int opts, sdr_generate *g) {
 }
 
 /* diffusers' encode_prompt warns when CLIP's limit cuts a prompt; so do we, in its words,
- * before the work starts. Its list holds what each cut prompt lost (diffusers' also holds
- * pad tokens for the shorter prompts of a batch). */
+ * before the work starts. Its list holds, for each prompt of the batch, what lies past
+ * the limit once all are padded to the longest: the cut text, or pad tokens. */
 static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
   if (!g->prompts || g->prompt_embeds || !p->tokenizer)
     return;
@@ -733,31 +733,27 @@ static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
     free(ids);
     lsdr_clip_tokenizer_warn_overlong(p->tokenizer, m + 2);
   }
-  int shown = 0;
+  char **cut;
+  if (sdr_clip_tokenizer_cut_texts(p->tokenizer, g->prompts, g->nprompts, max_len, &cut) != 0 ||
+      !cut)
+    return; /* an encoding error is the encode's to report */
+  fprintf(stderr,
+          "The following part of your input was truncated because CLIP can only handle "
+          "sequences up to %d tokens: [",
+          max_len);
   for (int i = 0; i < g->nprompts; i++) {
-    char *cut = NULL;
-    if (sdr_clip_tokenizer_cut_text(p->tokenizer, g->prompts[i], max_len, &cut) != 0 || !cut)
-      continue; /* an encoding error is the encode's to report */
-    if (!shown++)
-      fprintf(stderr,
-              "The following part of your input was truncated because CLIP can only handle "
-              "sequences up to %d tokens: [",
-              max_len);
-    else
-      fputs(", ", stderr);
     /* as Python's repr of a str: double quotes when that saves escaping a single one */
-    const char q = strchr(cut, '\'') && !strchr(cut, '"') ? '"' : '\'';
-    fputc(q, stderr);
-    for (const char *c = cut; *c; c++) {
+    const char q = strchr(cut[i], '\'') && !strchr(cut[i], '"') ? '"' : '\'';
+    fprintf(stderr, "%s%c", i ? ", " : "", q);
+    for (const char *c = cut[i]; *c; c++) {
       if (*c == q || *c == '\\')
         fputc('\\', stderr);
       fputc(*c, stderr);
     }
     fputc(q, stderr);
-    free(cut);
   }
-  if (shown)
-    fputs("]\n", stderr);
+  fputs("]\n", stderr);
+  sdr_clip_cut_texts_free(cut, g->nprompts);
 }
 
 static int pipe_call(lua_State *L) {

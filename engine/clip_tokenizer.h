@@ -65,11 +65,13 @@ size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok);
  * its config says otherwise). NULL with a message for an id not in the vocab. */
 char *sdr_clip_tokenizer_decode_ex(const sdr_clip_tokenizer *tok, const int32_t *ids, size_t n,
                                    int skip_special, int clean_up_spaces);
-/* What truncation to max_length cuts from the end of text, decoded as diffusers' warning
- * shows it (ids[max_length - 1 : -1] of the untruncated ids): *cut is NULL when nothing
- * is cut, else malloc'd. */
-int sdr_clip_tokenizer_cut_text(const sdr_clip_tokenizer *tok, const char *text, int max_length,
-                                char **cut);
+/* What truncation to max_length cuts from a batch of texts, as diffusers' warning shows
+ * it: the untruncated ids padded to the longest row, and each row's ids[max_length - 1 :
+ * -1] decoded (pads included, as batch_decode shows them). *cut is NULL when nothing is
+ * cut, else n malloc'd strings (free with sdr_clip_cut_texts_free). */
+int sdr_clip_tokenizer_cut_texts(const sdr_clip_tokenizer *tok, const char *const *texts, int n,
+                                 int max_length, char ***cut);
+void sdr_clip_cut_texts_free(char **cut, int n);
 /* Whether to warn that a sequence of n ids is longer than model_max_length: true the
  * first time only, per tokenizer, as transformers logs it once (its
  * "sequence-length-is-longer-than-the-specified-maximum" warning). */

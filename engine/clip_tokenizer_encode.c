@@ -409,20 +409,52 @@ char *sdr_clip_tokenizer_decode(const sdr_clip_tokenizer *tok, const int32_t *id
   return sdr_clip_tokenizer_decode_ex(tok, ids, n, skip_special, -1);
 }
 
-int sdr_clip_tokenizer_cut_text(const sdr_clip_tokenizer *tok, const char *text, int max_length,
-                                char **cut) {
+void sdr_clip_cut_texts_free(char **cut, int n) {
+  for (int i = 0; cut && i < n; i++)
+    free(cut[i]);
+  free(cut);
+}
+
+int sdr_clip_tokenizer_cut_texts(const sdr_clip_tokenizer *tok, const char *const *texts, int n,
+                                 int max_length, char ***cut) {
   *cut = NULL;
-  int32_t *plain;
-  size_t m;
-  if (sdr_clip_tokenizer_encode_plain(tok, text, &plain, &m))
-    return -1;
-  int rc = 0;
-  /* ids = [BOS] plain [EOS]; diffusers decodes ids[max_length - 1 : -1] */
-  if (max_length > 2 && m + 2 > (size_t)max_length) {
-    size_t from = (size_t)max_length - 2;
-    *cut = sdr_clip_tokenizer_decode_ex(tok, plain + from, m - from, 0, -1);
-    rc = *cut ? 0 : -1;
+  int32_t **plain = calloc((size_t)n + 1, sizeof *plain);
+  size_t *len = calloc((size_t)n + 1, sizeof *len);
+  int rc = plain && len ? 0 : sdr_fail("out of memory");
+  size_t longest = 0; /* with BOS and EOS */
+  for (int i = 0; rc == 0 && i < n; i++) {
+    rc = sdr_clip_tokenizer_encode_plain(tok, texts[i], &plain[i], &len[i]);
+    longest = rc == 0 && len[i] + 2 > longest ? len[i] + 2 : longest;
   }
+  /* torch.equal of the two id tensors fails only when the longest row was cut */
+  if (rc == 0 && max_length > 1 && longest > (size_t)max_length) {
+    const int32_t pad = sdr_clip_tokenizer_pad_id(tok) >= 0 ? sdr_clip_tokenizer_pad_id(tok)
+                                                            : sdr_clip_tokenizer_eos_id(tok);
+    const size_t from = (size_t)max_length - 1, count = longest - 1 - from;
+    int32_t *row = malloc(count * sizeof *row);
+    *cut = calloc((size_t)n, sizeof **cut);
+    rc = row && *cut ? 0 : sdr_fail("out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+      /* ids = [BOS] plain [EOS] pad...: positions from .. longest - 2 */
+      for (size_t k = 0; k < count; k++) {
+        size_t at = from + k;
+        row[k] = at == 0            ? sdr_clip_tokenizer_bos_id(tok)
+                 : at <= len[i]     ? plain[i][at - 1]
+                 : at == len[i] + 1 ? sdr_clip_tokenizer_eos_id(tok)
+                                    : pad;
+      }
+      (*cut)[i] = sdr_clip_tokenizer_decode_ex(tok, row, count, 0, -1);
+      rc = (*cut)[i] ? 0 : -1;
+    }
+    free(row);
+    if (rc != 0) {
+      sdr_clip_cut_texts_free(*cut, n);
+      *cut = NULL;
+    }
+  }
+  for (int i = 0; plain && i < n; i++)
+    free(plain[i]);
   free(plain);
+  free(len);
   return rc;
 }

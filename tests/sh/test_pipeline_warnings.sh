@@ -1,7 +1,8 @@
 # tests/sh/test_pipeline_warnings.sh — what a pipeline call says on stderr where diffusers
 # logs a warning, and that the call still runs: a prompt cut at CLIP's 77 tokens (the cut
 # text as transformers 4.x decodes it for diffusers 0.27.2's message, from the tiny model's
-# tokenizer, after transformers' own line about a sequence too long, once per tokenizer),
+# tokenizer, after transformers' own line about a sequence too long, once per tokenizer;
+# a batch's shorter prompts show their pad tokens),
 # and img2img's unused height, width and guidance_rescale.
 source "$(dirname "$0")/lib.sh"
 MODEL="$SDREPL_SOURCE_DIR/tests/models/tiny-sd-a"
@@ -33,6 +34,14 @@ run "$setup; local p = string.rep('a photo of a cat ', 20); pipe(p, {num_inferen
      local t = CLIPTokenizer.from_pretrained('$MODEL/tokenizer'); t(p, {max_length = 77}); t(p)"
 [ "$(grep -c '^Token indices' <<<"$ERR")" -eq 2 ] || fail "transformers' line not once per tokenizer: $ERR"
 [ "$(grep -c "^${HEAD}" <<<"$ERR")" -eq 2 ] || fail "diffusers' line not once per call: $ERR"
+
+# A batch: every prompt is listed, padded to the longest as diffusers' batch_decode shows
+# it (45 pad tokens for the short one).
+run "$setup; print(pipe({'x', string.rep('a photo of a cat ', 20)}, {num_inference_steps = 2}).images[2])"
+pads=$(printf '<|endoftext|>%.0s' $(seq 45))
+want="$(long 122)
+${HEAD}['$pads', 'a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat a photo of a cat']"
+[ "$ERR" = "$want" ] || fail "batch: got '$ERR'"
 
 # Python's repr quoting: double quotes around a text with a single quote in it.
 words="local t = {} for i = 0, 39 do t[#t + 1] = 'word' .. i end"
