@@ -125,7 +125,7 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
   TRY(refuse(&j, "resnet_time_scale_shift", "default"));
   TRY(refuse(&j, "class_embed_type", NULL));
   TRY(refuse(&j, "addition_embed_type", NULL));
-  TRY(refuse(&j, "center_input_sample", NULL));
+  TRY(sdr_json_bool_opt(&j, "center_input_sample", 0, &c->center_input_sample));
   TRY(refuse(&j, "dual_cross_attention", NULL));
   TRY(refuse(&j, "only_cross_attention", NULL));
   /* upcast_attention (SD 2.1) only matters in half precision: the CPU computes
@@ -340,6 +340,12 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
   TRY(sdr_arena_as(a, &x, sample, u->act));
   TRY(sdr_arena_as(a, &ctx, context, u->act));
   context = &ctx;
+  if (c->center_input_sample) { /* 2 * sample - 1.0, into a new tensor: x may be the caller's */
+    sdr_tensor centered;
+    TRY(sdr_arena_tensor(a, &centered, u->act, 4, x.shape));
+    TRY(sdr_affine(be, &centered, &x, 2.0f, -1.0f));
+    x = centered;
+  }
 
   /* time: sinusoidal projection, linear_1, silu, linear_2; resnets take silu(emb) */
   TRY(sdr_arena_tensor(a, &temb, u->act, 2, (int64_t[]){B, C0}));

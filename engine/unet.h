@@ -33,7 +33,8 @@ typedef struct sdr_unet_config {
   int use_linear_projection;
   int downsample_padding;
   float mid_block_scale_factor;
-  int has_mid_block; /* mid_block_type null: none (diffusers' mid_block = None) */
+  int has_mid_block;       /* mid_block_type null: none (diffusers' mid_block = None) */
+  int center_input_sample; /* the sample becomes 2 * sample - 1 first */
 } sdr_unet_config;
 
 typedef struct sdr_unet_block {

@@ -1,5 +1,6 @@
 """UNets whose configs diffusers 0.27.2 builds but SD's own never use, one call each:
-no mid block (mid_block_type None), several transformer layers per block given as a
+no mid block (mid_block_type None), a centred input sample, several transformer
+layers per block given as a
 list, one attention head as wide as its block, upcast attention, cos-first sinusoids
 with freq_shift 1, and latents that the down path halves unevenly (the up path then
 takes each skip's size, diffusers' upsample_size).
@@ -37,7 +38,8 @@ BASE = dict(sample_size=8, in_channels=4, out_channels=4, norm_num_groups=8,
 
 # (name, config changes, latent height and width)
 VARIANTS = [
-    ("nomid", dict(mid_block_type=None, layers_per_block=1, attention_head_dim=2), (9, 7)),
+    ("nomid", dict(mid_block_type=None, layers_per_block=1, attention_head_dim=2,
+                   center_input_sample=True), (9, 7)),
     ("deep", dict(layers_per_block=2, transformer_layers_per_block=[2, 1], attention_head_dim=1,
                   upcast_attention=True, use_linear_projection=True, flip_sin_to_cos=False,
                   freq_shift=1, down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),

@@ -1,9 +1,9 @@
 -- UNet configs diffusers builds but SD's own never use, one call each against diffusers
 -- 0.27.2 (tests/models/unet-variants, tests/reference/unet_variants, made by
--- scripts/reference/make_unet_variant_cases.py): no mid block, transformer layers per
--- block as a list, one head as wide as its block, upcast attention, cos-first sinusoids
--- with freq_shift 1, latents halved unevenly. Tolerance: max |ours - theirs| / max
--- |theirs| below 1e-4, as the tiny models' UNet call.
+-- scripts/reference/make_unet_variant_cases.py): no mid block, a centred input sample,
+-- transformer layers per block as a list, one head as wide as its block, upcast
+-- attention, cos-first sinusoids with freq_shift 1, latents halved unevenly. Tolerance:
+-- max |ours - theirs| / max |theirs| below 1e-4, as the tiny models' UNet call.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
