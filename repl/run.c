@@ -8,9 +8,10 @@
 
 #include <lauxlib.h>
 
-#include "engine/interrupt.h" // sdr_interrupt_request, sdr_interrupt_check, sdr_interrupt_clear
-#include "repl/display.h"     // display_is_displayable, display_value
-#include "repl/pretty.h"      // pretty_push
+#include "engine/interrupt.h"  // sdr_interrupt_request, sdr_interrupt_check, sdr_interrupt_clear
+#include "repl/did_you_mean.h" // did_you_mean_push
+#include "repl/display.h"      // display_is_displayable, display_value
+#include "repl/pretty.h"       // pretty_push
 
 /* ---- Ctrl-C ------------------------------------------------------------ */
 
@@ -55,7 +56,8 @@ static int msghandler(lua_State *L) {
       return 1;
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
-  luaL_traceback(L, L, msg, 1);
+  did_you_mean_push(L, msg);
+  luaL_traceback(L, L, lua_tostring(L, -1), 1);
   return 1;
 }
 

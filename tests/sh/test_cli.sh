@@ -22,6 +22,23 @@ set -e
 [ $rc -eq 1 ] || fail "-e error exited $rc"
 grep -q 'broken' "$TMP/err" || fail "-e error message missing"
 
+# A mistyped global gets Python's "Did you mean"; a diffusers class sdrepl lacks gets the
+# list of those it has; a name near nothing gets Lua's message alone.
+hint() {
+  set +e
+  "$SDREPL" -e "$1" 2>"$TMP/err"
+  set -e
+  head -n 1 "$TMP/err"
+}
+[[ $(hint 'StableDifusionPipeline.from_pretrained("x")') == *"(global 'StableDifusionPipeline'). Did you mean: 'StableDiffusionPipeline'?" ]] ||
+  fail "no suggestion for a misspelt pipeline: $(cat "$TMP/err")"
+[[ $(hint 'imag_grid({}, 1, 1)') == *"Did you mean: 'image_grid'?" ]] || fail "no suggestion for image_grid"
+[[ $(hint 'DEISMultistepScheduler.from_config({})') == *"sdrepl has no DEISMultistepScheduler; its schedulers: DDIMScheduler, DDPMScheduler,"* ]] ||
+  fail "no list of schedulers: $(cat "$TMP/err")"
+[[ $(hint 'x = qqqq()') == *"attempt to call a nil value (global 'qqqq')" ]] || fail "qqqq: $(cat "$TMP/err")"
+grep -q "Did you mean" "$TMP/err" && fail "a far name got a suggestion: $(cat "$TMP/err")"
+grep -q "stack traceback" "$TMP/err" || fail "the traceback is gone"
+
 # The startup file runs first: $SDREPL_INIT, else ~/.sdreplrc.lua.
 echo 'from_init = "init ran"' >"$TMP/init.lua"
 out=$(SDREPL_INIT="$TMP/init.lua" "$SDREPL" -e 'from_init')
