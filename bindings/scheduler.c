@@ -383,6 +383,7 @@ CLASS(DPMSolverMultistepScheduler)
 CLASS(UniPCMultistepScheduler)
 CLASS(HeunDiscreteScheduler)
 CLASS(DDPMScheduler)
+CLASS(KDPM2DiscreteScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -407,7 +408,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"DPMSolverMultistepScheduler", DPMSolverMultistepScheduler_funcs},
                  {"UniPCMultistepScheduler", UniPCMultistepScheduler_funcs},
                  {"HeunDiscreteScheduler", HeunDiscreteScheduler_funcs},
-                 {"DDPMScheduler", DDPMScheduler_funcs}};
+                 {"DDPMScheduler", DDPMScheduler_funcs},
+                 {"KDPM2DiscreteScheduler", KDPM2DiscreteScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

@@ -12,7 +12,7 @@
 
 /* Sets the globals PNDMScheduler, DDIMScheduler, LMSDiscreteScheduler,
  * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler,
- * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler. */
+ * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler. */
 void lsdr_open_scheduler(lua_State *L);
 /* Pushes a scheduler object that owns s. */
 void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s);

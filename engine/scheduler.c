@@ -24,6 +24,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_UNIPC_MULTISTEP] = &sched_unipc_class,
     [SDR_SCHED_HEUN] = &sched_heun_class,
     [SDR_SCHED_DDPM] = &sched_ddpm_class,
+    [SDR_SCHED_KDPM2] = &sched_kdpm2_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -43,7 +44,8 @@ static int unknown_class(const char *name) {
   return sdr_fail("unknown scheduler class \"%s\" (supported: PNDMScheduler, DDIMScheduler, "
                   "LMSDiscreteScheduler, EulerDiscreteScheduler, "
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
-                  "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler)",
+                  "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
+                  "KDPM2DiscreteScheduler)",
                   name);
 }
 
@@ -120,6 +122,7 @@ void sdr_scheduler_free(sdr_scheduler *s) {
   free(s->log_sigmas);
   free(s->timesteps);
   free(s->sigmas);
+  free(s->sigmas_interpol);
   free(s);
 }
 
@@ -128,7 +131,7 @@ void sdr_scheduler_free(sdr_scheduler *s) {
 sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s) { return s->kind; }
 const char *sdr_scheduler_config_json(const sdr_scheduler *s) { return s->config_json; }
 int sdr_scheduler_order(const sdr_scheduler *s) {
-  return !s ? 0 : s->kind == SDR_SCHED_HEUN ? 2 : 1;
+  return !s ? 0 : s->kind == SDR_SCHED_HEUN || s->kind == SDR_SCHED_KDPM2 ? 2 : 1;
 }
 
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
@@ -151,7 +154,8 @@ int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
  * sqrt(max^2 + 1) with leading spacing (a float32 0-d tensor in diffusers). */
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
   if (s->kind != SDR_SCHED_LMS && s->kind != SDR_SCHED_EULER &&
-      s->kind != SDR_SCHED_EULER_ANCESTRAL && s->kind != SDR_SCHED_HEUN)
+      s->kind != SDR_SCHED_EULER_ANCESTRAL && s->kind != SDR_SCHED_HEUN &&
+      s->kind != SDR_SCHED_KDPM2)
     return 1.0;
   float m = s->n_sigmas ? s->sigmas[0] : 0;
   for (int i = 1; i < s->n_sigmas; i++)

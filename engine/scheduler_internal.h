@@ -141,7 +141,7 @@ typedef struct sched_class {
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
-    sched_ddpm_class;
+    sched_ddpm_class, sched_kdpm2_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -178,7 +178,8 @@ struct sdr_scheduler {
   int n_sigmas;
   float *sigmas;
   int n_prk; /* PNDM without skip_prk_steps: the first n_prk timesteps are Runge-Kutta steps */
-  int custom_timesteps; /* the last set_timesteps was given them (DDPM) */
+  float *sigmas_interpol; /* KDPM2: the midpoints' sigmas, n_sigmas of them */
+  int custom_timesteps;   /* the last set_timesteps was given them (DDPM) */
 
   /* progress through a run; reset by set_timesteps */
   int step_index, begin_index; /* -1 for None */
@@ -190,7 +191,7 @@ struct sdr_scheduler {
   int has_cur_sample;          /* PNDM: slot 4 holds cur_sample; UniPC: last_sample */
   int has_cur_model_output;    /* PNDM (PRK): slot 5 holds cur_model_output; Heun: slot 5
                                   holds prev_derivative */
-  int heun_second;             /* Heun: dt is not None, the next step is a pair's second half
+  int heun_second;             /* Heun, KDPM2: the next step is a pair's second half
                                   (kept by sdr_scheduler_release, which frees its tensors) */
   float heun_dt;               /* Heun: that dt */
 

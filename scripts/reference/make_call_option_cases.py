@@ -30,8 +30,9 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline,
-                       StableDiffusionPipeline, UniPCMultistepScheduler)
+                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, PNDMScheduler,
+                       StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
+                       UniPCMultistepScheduler)
 
 import common
 
@@ -42,7 +43,7 @@ MODELS = ["tiny-sd-a", "tiny-sd-b"]
 SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler,
                                       EulerAncestralDiscreteScheduler,
                                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
-                                      HeunDiscreteScheduler, DDPMScheduler)}
+                                      HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -95,6 +96,10 @@ CASES = [
     ("i2i_ddpm_timesteps", "img2img", dict(prompt="a sketch", strength=0.6,
                                            timesteps=[950, 700, 420, 200, 50]),
      dict(), "DDPMScheduler", 20),
+    ("t2i_kdpm2", "txt2img", dict(prompt="a cat", num_inference_steps=5), dict(),
+     "KDPM2DiscreteScheduler", 21),
+    ("i2i_kdpm2", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=6), dict(),
+     "KDPM2DiscreteScheduler", 22),
 ]
 
 

@@ -35,7 +35,8 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
+                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
+                       PNDMScheduler,
                        UniPCMultistepScheduler)
 
 try:
@@ -72,6 +73,7 @@ CLASSES = {
     "UniPCMultistepScheduler": UniPCMultistepScheduler,
     "HeunDiscreteScheduler": HeunDiscreteScheduler,
     "DDPMScheduler": DDPMScheduler,
+    "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -79,7 +81,7 @@ SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler
 # Classes added later have their cases after all of the first six's, so that adding one
 # leaves the seeds, and so the files, of the earlier cases as they were.
 LATER = {"UniPCMultistepScheduler": "unipc", "HeunDiscreteScheduler": "heun",
-         "DDPMScheduler": "ddpm"}
+         "DDPMScheduler": "ddpm", "KDPM2DiscreteScheduler": "kdpm2"}
 ALL = dict(SHORT, **LATER)
 SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
 SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
@@ -309,6 +311,32 @@ def heun_cases(wr):
             ("i2i_heun_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
         seed += 1
         img2img_case(wr, name, "HeunDiscreteScheduler", kwargs, n, strength, seed=seed)
+
+
+def kdpm2_cases(wr):
+    """KDPM2DiscreteScheduler: as Heun's, two calls a step (the second at the midpoint
+    sigma, whose fractional timestep comes between the steps' own), 2n - 1 calls for n
+    steps. SD 1.4's config at several lengths (vectorized and scalar lerps both), its
+    options, img2img slices at t_start * 2."""
+    seed = 1000
+    for n in (1, 2, 3, 10, 25):
+        seed += 1
+        trajectory_case(wr, "kdpm2_%d" % n, "KDPM2DiscreteScheduler", {}, n, seed=seed)
+    for name, kwargs, n in [
+            ("kdpm2_karras_10", {"use_karras_sigmas": True}, 10),
+            ("kdpm2_karras_trailing_7", {"use_karras_sigmas": True, "timestep_spacing": "trailing"}, 7),
+            ("kdpm2_leading_10", {"timestep_spacing": "leading"}, 10),
+            ("kdpm2_trailing_61", {"timestep_spacing": "trailing"}, 61),
+            ("kdpm2_v_10", {"prediction_type": "v_prediction"}, 10),
+            ("kdpm2_cos_10", {"beta_schedule": "squaredcos_cap_v2"}, 10),
+            ("kdpm2_linear_10", {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02}, 10)]:
+        seed += 1
+        trajectory_case(wr, name, "KDPM2DiscreteScheduler", kwargs, n, seed=seed, small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_kdpm2_075", {}, 20, 0.75),
+            ("i2i_kdpm2_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, "KDPM2DiscreteScheduler", kwargs, n, strength, seed=seed)
 
 
 def threshold_cases(wr):
@@ -566,6 +594,7 @@ def main():
     heun_cases(wr)
     ddpm_cases(wr)
     threshold_cases(wr)
+    kdpm2_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -50,6 +50,9 @@ local CASES = {
    "DDPMScheduler", 19},
   {"i2i_ddpm_timesteps", "img2img", {prompt = "a sketch", strength = 0.6, timesteps = {950, 700, 420, 200, 50}},
    {}, "DDPMScheduler", 20},
+  {"t2i_kdpm2", "txt2img", {prompt = "a cat", num_inference_steps = 5}, {}, "KDPM2DiscreteScheduler", 21},
+  {"i2i_kdpm2", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 6}, {},
+   "KDPM2DiscreteScheduler", 22},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)

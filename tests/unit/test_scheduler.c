@@ -630,6 +630,7 @@ static void check_errors(void) {
   CHECK(sdr_scheduler_kind_from_name("UniPCMultistepScheduler") == SDR_SCHED_UNIPC_MULTISTEP);
   CHECK(sdr_scheduler_kind_from_name("HeunDiscreteScheduler") == SDR_SCHED_HEUN);
   CHECK(sdr_scheduler_kind_from_name("DDPMScheduler") == SDR_SCHED_DDPM);
+  CHECK(sdr_scheduler_kind_from_name("KDPM2DiscreteScheduler") == SDR_SCHED_KDPM2);
   CHECK(sdr_scheduler_kind_from_name("DEISMultistepScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
@@ -757,6 +758,19 @@ static void check_state(void) {
     CHECK(sdr_scheduler_step_index(h) == 5);
   }
   sdr_scheduler_free(h);
+  /* KDPM2: the same two-call steps; released between a pair's halves, it refuses too */
+  sdr_scheduler *k2 = make("KDPM2DiscreteScheduler", NULL);
+  if (k2) {
+    int n;
+    CHECK(sdr_scheduler_order(k2) == 2 && sdr_scheduler_set_timesteps(k2, 5) == 0);
+    const double *ts = sdr_scheduler_timesteps(k2, &n);
+    CHECK(n == 9 && ts[1] != floor(ts[1]) && sdr_scheduler_sigmas(k2, &n) != NULL && n == 12);
+    CHECK(sdr_scheduler_step(k2, be, &arena, &x, &x, ts[0], &x, NULL, 0) == 0);
+    sdr_scheduler_release(k2);
+    CHECK(sdr_scheduler_step(k2, be, &arena, &x, &x, ts[1], &x, NULL, 0) != 0);
+    CHECK(strstr(sdr_last_error(), "set_timesteps") != NULL);
+  }
+  sdr_scheduler_free(k2);
   /* DDPM: order 1; a step at t > 0 draws noise and needs a generator, one at t = 0 not */
   sdr_scheduler *dd = make("DDPMScheduler", NULL);
   if (dd && sdr_scheduler_set_timesteps(dd, 10) == 0) {
