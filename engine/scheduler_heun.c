@@ -38,39 +38,16 @@ static int heun_set_timesteps(sdr_scheduler *s, int n) {
   int cap = n + 1;                                      /* trailing spacing can give n + 1 */
   double *t = malloc(sizeof(double) * (size_t)cap * 4); /* t, sd, then 2 * cap pairs */
   float *sg = malloc(sizeof(float) * (size_t)cap * 2);
-  float *train = malloc(sizeof(float) * (size_t)s->n_train);
-  if (!t || !sg || !train) {
-    free(t), free(sg), free(train);
+  if (!t || !sg) {
+    free(t), free(sg);
     return sdr_fail("%s: out of memory", s->cls->name);
   }
   double *sd = t + cap, *pairs = t + 2 * cap;
-  int m = sched_common_timesteps(s, n, t);
-  sdr_dtype dtype = SDR_F32;
-  for (int i = 0; i < m; i++)
-    t[i] = (float)t[i]; /* np.float32 */
-  for (int i = 0; i < s->n_train; i++)
-    train[i] = sched_train_sigma(s, i);
-  for (int i = 0; i < m; i++)
-    sd[i] = sched_np_interp(t[i], train, s->n_train);
-  if (s->c.use_karras_sigmas) {
-    /* _convert_to_karras reads sigma_min / sigma_max from the config when any class's
-     * config put them there (hasattr on the config, hidden keys included). */
-    char path[96];
-    snprintf(path, sizeof path, "%s config", s->cls->name);
-    sdr_json j = {path, s->config};
-    double lo, hi;
-    if (sdr_json_number_opt(&j, "sigma_min", NAN, &lo) != 0 ||
-        sdr_json_number_opt(&j, "sigma_max", NAN, &hi) != 0) {
-      free(t), free(sg), free(train);
-      return -1;
-    }
-    lo = isnan(lo) ? sd[m - 1] : lo;
-    hi = isnan(hi) ? sd[0] : hi;
-    m = n;
-    sched_karras(sd, lo, hi, n);
-    for (int i = 0; i < m; i++)
-      t[i] = sched_sigma_to_t(s, sd[i]);
-    dtype = SDR_F64; /* np.array of _sigma_to_t's float64 values, never cast down */
+  sdr_dtype dtype;
+  int m = sched_discrete_sigmas(s, n, 0, t, sd, &dtype);
+  if (m < 0) {
+    free(t), free(sg);
+    return -1;
   }
   /* sigmas: [s0, s1, s1, ..., s(m-1), s(m-1), 0]; timesteps: [t0, t1, t1, ..., t(m-1), t(m-1)] */
   int ns = 0, nt = 0;
@@ -84,7 +61,7 @@ static int heun_set_timesteps(sdr_scheduler *s, int n) {
   }
   sg[ns++] = 0;
   int rc = sched_set_schedule(s, pairs, nt, dtype, sg, ns);
-  free(t), free(sg), free(train);
+  free(t), free(sg);
   s->num_inference_steps = n;
   return rc;
 }

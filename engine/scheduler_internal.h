@@ -261,6 +261,13 @@ int sched_solver_set_timesteps(sdr_scheduler *s, int n, long long last, int lu_l
  * gives one more with trailing spacing for some n, 61 of 1000 for instance). Returns
  * the count. */
 int sched_common_timesteps(const sdr_scheduler *s, int n, double *out);
+/* The sigmas of Heun's and the KDPM2 classes' set_timesteps: the spacing's timesteps as
+ * np.float32 and the training sigmas interpolated at them, or Karras's n (sigma_min and
+ * sigma_max from the config when there) with their timesteps taken back, rounded when
+ * round_karras, in float64. t and sd have room for n + 1; returns the count (-1 with a
+ * message) and the timesteps' dtype. */
+int sched_discrete_sigmas(sdr_scheduler *s, int n, int round_karras, double *t, double *sd,
+                          sdr_dtype *dtype);
 /* _convert_to_karras: n sigmas from sigma_max down to sigma_min, rho 7. */
 void sched_karras(double *out, double sigma_min, double sigma_max, int n);
 /* _sigma_to_t: the fractional training timestep of a sigma, by log-sigma interpolation. */

@@ -62,38 +62,17 @@ static int kdpm2_set_timesteps(sdr_scheduler *s, int n) {
   int cap = n + 1; /* trailing spacing can give n + 1 */
   double *t = malloc(sizeof(double) * (size_t)cap * 4);
   float *sg = malloc(sizeof(float) * (size_t)(cap + 1) * 6);
-  float *train = malloc(sizeof(float) * (size_t)s->n_train);
-  if (!t || !sg || !train) {
-    free(t), free(sg), free(train);
+  if (!t || !sg) {
+    free(t), free(sg);
     return sdr_fail("%s: out of memory", s->cls->name);
   }
   double *sd = t + cap, *ts = t + 2 * cap;
   float *si = sg + (cap + 1), *big = sg + 2 * (cap + 1), *big_i = sg + 4 * (cap + 1);
-  int m = sched_common_timesteps(s, n, t);
-  sdr_dtype dtype = SDR_F32;
-  for (int i = 0; i < m; i++)
-    t[i] = (float)t[i]; /* np.float32 */
-  for (int i = 0; i < s->n_train; i++)
-    train[i] = sched_train_sigma(s, i);
-  for (int i = 0; i < m; i++)
-    sd[i] = sched_np_interp(t[i], train, s->n_train);
-  if (s->c.use_karras_sigmas) { /* as Heun's: sigma_min / sigma_max from the config */
-    char path[96];
-    snprintf(path, sizeof path, "%s config", s->cls->name);
-    sdr_json j = {path, s->config};
-    double lo, hi;
-    if (sdr_json_number_opt(&j, "sigma_min", NAN, &lo) != 0 ||
-        sdr_json_number_opt(&j, "sigma_max", NAN, &hi) != 0) {
-      free(t), free(sg), free(train);
-      return -1;
-    }
-    lo = isnan(lo) ? sd[m - 1] : lo;
-    hi = isnan(hi) ? sd[0] : hi;
-    m = n;
-    sched_karras(sd, lo, hi, n);
-    for (int i = 0; i < m; i++)
-      t[i] = sched_round(sched_sigma_to_t(s, sd[i]));
-    dtype = SDR_F64; /* np.array(...).round(), float64 */
+  sdr_dtype dtype;
+  int m = sched_discrete_sigmas(s, n, 1, t, sd, &dtype);
+  if (m < 0) {
+    free(t), free(sg);
+    return -1;
   }
   /* sigmas (float32, a final 0) and their midpoints; both expanded as
    * [x0, x1, x1, ..., xm, xm, xm] (cat of x[:1], x[1:] twice each, x[-1:]) */
@@ -126,7 +105,7 @@ static int kdpm2_set_timesteps(sdr_scheduler *s, int n) {
     for (int i = 0; rc == 0 && i < ns; i++)
       s->sigmas_interpol[i] = big_i[i];
   }
-  free(t), free(sg), free(train);
+  free(t), free(sg);
   s->num_inference_steps = n;
   return rc;
 }

@@ -500,3 +500,37 @@ int sched_init_train_timesteps(sdr_scheduler *s) {
   s->num_inference_steps = 0;
   return rc;
 }
+
+int sched_discrete_sigmas(sdr_scheduler *s, int n, int round_karras, double *t, double *sd,
+                          sdr_dtype *dtype) {
+  float *train = malloc(sizeof(float) * (size_t)s->n_train);
+  if (!train)
+    return sdr_fail("%s: out of memory", s->cls->name);
+  int m = sched_common_timesteps(s, n, t);
+  *dtype = SDR_F32;
+  for (int i = 0; i < m; i++)
+    t[i] = (float)t[i]; /* np.float32 */
+  for (int i = 0; i < s->n_train; i++)
+    train[i] = sched_train_sigma(s, i);
+  for (int i = 0; i < m; i++)
+    sd[i] = sched_np_interp(t[i], train, s->n_train);
+  free(train);
+  if (!s->c.use_karras_sigmas)
+    return m;
+  /* _convert_to_karras reads sigma_min / sigma_max from the config when any class's
+   * config put them there (hasattr on the config, hidden keys included). */
+  char path[96];
+  snprintf(path, sizeof path, "%s config", s->cls->name);
+  sdr_json j = {path, s->config};
+  double lo, hi;
+  if (sdr_json_number_opt(&j, "sigma_min", NAN, &lo) != 0 ||
+      sdr_json_number_opt(&j, "sigma_max", NAN, &hi) != 0)
+    return -1;
+  lo = isnan(lo) ? sd[m - 1] : lo;
+  hi = isnan(hi) ? sd[0] : hi;
+  sched_karras(sd, lo, hi, n);
+  for (int i = 0; i < n; i++)
+    t[i] = round_karras ? sched_round(sched_sigma_to_t(s, sd[i])) : sched_sigma_to_t(s, sd[i]);
+  *dtype = SDR_F64; /* np.array of _sigma_to_t's float64 values, never cast down */
+  return n;
+}
