@@ -12,7 +12,8 @@
 
 /* Sets the globals PNDMScheduler, DDIMScheduler, LMSDiscreteScheduler,
  * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler,
- * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler. */
+ * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
+ * KDPM2AncestralDiscreteScheduler. */
 void lsdr_open_scheduler(lua_State *L);
 /* Pushes a scheduler object that owns s. */
 void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s);

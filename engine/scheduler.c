@@ -25,6 +25,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_HEUN] = &sched_heun_class,
     [SDR_SCHED_DDPM] = &sched_ddpm_class,
     [SDR_SCHED_KDPM2] = &sched_kdpm2_class,
+    [SDR_SCHED_KDPM2_ANCESTRAL] = &sched_kdpm2_ancestral_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -45,7 +46,7 @@ static int unknown_class(const char *name) {
                   "LMSDiscreteScheduler, EulerDiscreteScheduler, "
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
-                  "KDPM2DiscreteScheduler)",
+                  "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler)",
                   name);
 }
 
@@ -131,7 +132,11 @@ void sdr_scheduler_free(sdr_scheduler *s) {
 sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s) { return s->kind; }
 const char *sdr_scheduler_config_json(const sdr_scheduler *s) { return s->config_json; }
 int sdr_scheduler_order(const sdr_scheduler *s) {
-  return !s ? 0 : s->kind == SDR_SCHED_HEUN || s->kind == SDR_SCHED_KDPM2 ? 2 : 1;
+  return !s ? 0
+         : s->kind == SDR_SCHED_HEUN || s->kind == SDR_SCHED_KDPM2 ||
+                 s->kind == SDR_SCHED_KDPM2_ANCESTRAL
+             ? 2
+             : 1;
 }
 
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
@@ -155,7 +160,7 @@ int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
   if (s->kind != SDR_SCHED_LMS && s->kind != SDR_SCHED_EULER &&
       s->kind != SDR_SCHED_EULER_ANCESTRAL && s->kind != SDR_SCHED_HEUN &&
-      s->kind != SDR_SCHED_KDPM2)
+      s->kind != SDR_SCHED_KDPM2 && s->kind != SDR_SCHED_KDPM2_ANCESTRAL)
     return 1.0;
   float m = s->n_sigmas ? s->sigmas[0] : 0;
   for (int i = 1; i < s->n_sigmas; i++)

@@ -12,11 +12,9 @@
  * multiplies its start index by. The step draws no noise.
  */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/error.h"        // sdr_fail
-#include "engine/model_config.h" // sdr_json, sdr_json_number_opt
+#include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
 /* Its own defaults differ from the other classes' (beta 0.00085 to 0.012). */

@@ -141,7 +141,7 @@ typedef struct sched_class {
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
-    sched_ddpm_class, sched_kdpm2_class;
+    sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -178,7 +178,8 @@ struct sdr_scheduler {
   int n_sigmas;
   float *sigmas;
   int n_prk; /* PNDM without skip_prk_steps: the first n_prk timesteps are Runge-Kutta steps */
-  float *sigmas_interpol; /* KDPM2: the midpoints' sigmas, n_sigmas of them */
+  float *sigmas_interpol; /* KDPM2: the midpoints' sigmas, n_sigmas of them; KDPM2
+                             ancestral: then sigma_up's and sigma_down's as many */
   int custom_timesteps;   /* the last set_timesteps was given them (DDPM) */
 
   /* progress through a run; reset by set_timesteps */
@@ -268,6 +269,12 @@ int sched_common_timesteps(const sdr_scheduler *s, int n, double *out);
  * message) and the timesteps' dtype. */
 int sched_discrete_sigmas(sdr_scheduler *s, int n, int round_karras, double *t, double *sd,
                           sdr_dtype *dtype);
+/* The KDPM2 classes' _sigma_to_t of a float32 tensor element (their midpoints'
+ * timesteps): float32 arithmetic, unlike sched_sigma_to_t's. */
+float sched_sigma_to_t_f32(const sdr_scheduler *s, float sigma);
+/* torch.lerp(start, end, 0.5) at index k of a float32 tensor of n: an FMA where torch's
+ * vectorized loop (eight at a time) computes it, two roundings in its scalar tail. */
+float sched_torch_lerp_half(float start, float end, int k, int n);
 /* _convert_to_karras: n sigmas from sigma_max down to sigma_min, rho 7. */
 void sched_karras(double *out, double sigma_min, double sigma_max, int n);
 /* _sigma_to_t: the fractional training timestep of a sigma, by log-sigma interpolation. */

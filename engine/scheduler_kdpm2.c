@@ -14,11 +14,9 @@
  * throughout. The class's order is 2.
  */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/error.h"        // sdr_fail
-#include "engine/model_config.h" // sdr_json, sdr_json_number_opt
+#include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
 static const sched_param params[] = {
@@ -36,7 +34,7 @@ static const sched_param params[] = {
 /* _sigma_to_t of a float32 tensor element against the float32 log_sigmas tensor:
  * np.maximum with 1e-10 makes the element a float64 scalar, whose log torch then takes
  * as a float32 in float32 arithmetic (as do the products with the integer indices). */
-static float sigma_to_t_f32(const sdr_scheduler *s, float sigma) {
+float sched_sigma_to_t_f32(const sdr_scheduler *s, float sigma) {
   const float *ls = s->log_sigmas;
   int n = s->n_train;
   float log_sigma = (float)log(sigma > 1e-10 || isnan(sigma) ? (double)sigma : 1e-10);
@@ -52,7 +50,7 @@ static float sigma_to_t_f32(const sdr_scheduler *s, float sigma) {
 
 /* torch.lerp(start, end, 0.5) at index k of a tensor of n: an FMA in the vectorized
  * part, two roundings in the scalar tail. */
-static float lerp_half(float start, float end, int k, int n) {
+float sched_torch_lerp_half(float start, float end, int k, int n) {
   if (k < n / 8 * 8)
     return fmaf(-0.5f, end - start, end);
   return end - (end - start) * 0.5f;
@@ -81,7 +79,7 @@ static int kdpm2_set_timesteps(sdr_scheduler *s, int n) {
   sg[m] = 0;
   for (int k = 0; k <= m; k++) {
     float start = sched_torch_logf(sg[k]), end = sched_torch_logf(sg[k ? k - 1 : m]);
-    si[k] = sched_torch_expf(lerp_half(start, end, k, m + 1));
+    si[k] = sched_torch_expf(sched_torch_lerp_half(start, end, k, m + 1));
   }
   int ns = 0;
   big[ns] = sg[0], big_i[ns++] = si[0];
@@ -93,7 +91,7 @@ static int kdpm2_set_timesteps(sdr_scheduler *s, int n) {
   int nt = 0;
   ts[nt++] = t[0];
   for (int k = 1; k < m; k++) {
-    ts[nt++] = sigma_to_t_f32(s, si[k]);
+    ts[nt++] = sched_sigma_to_t_f32(s, si[k]);
     ts[nt++] = t[k];
   }
   int rc = sched_set_schedule(s, ts, nt, dtype, big, ns);

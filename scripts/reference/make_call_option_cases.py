@@ -30,7 +30,8 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, PNDMScheduler,
+                       HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                       KDPM2DiscreteScheduler, PNDMScheduler,
                        StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
                        UniPCMultistepScheduler)
 
@@ -43,7 +44,8 @@ MODELS = ["tiny-sd-a", "tiny-sd-b"]
 SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler,
                                       EulerAncestralDiscreteScheduler,
                                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
-                                      HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler)}
+                                      HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
+                                      KDPM2AncestralDiscreteScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -100,6 +102,12 @@ CASES = [
      "KDPM2DiscreteScheduler", 21),
     ("i2i_kdpm2", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=6), dict(),
      "KDPM2DiscreteScheduler", 22),
+    ("t2i_kdpm2_a_n2", "txt2img", dict(prompt="a cat", num_inference_steps=5, num_images_per_prompt=2),
+     dict(), "KDPM2AncestralDiscreteScheduler", 23),
+    ("t2i_kdpm2_a_gens", "txt2img", dict(prompt=["a cat", "a dog"], num_inference_steps=4), dict(),
+     "KDPM2AncestralDiscreteScheduler", [24, 25]),
+    ("i2i_kdpm2_a", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=6), dict(),
+     "KDPM2AncestralDiscreteScheduler", 26),
 ]
 
 

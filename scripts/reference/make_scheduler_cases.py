@@ -35,8 +35,8 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
-                       PNDMScheduler,
+                       HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                       KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
                        UniPCMultistepScheduler)
 
 try:
@@ -74,6 +74,7 @@ CLASSES = {
     "HeunDiscreteScheduler": HeunDiscreteScheduler,
     "DDPMScheduler": DDPMScheduler,
     "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
+    "KDPM2AncestralDiscreteScheduler": KDPM2AncestralDiscreteScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -81,7 +82,8 @@ SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler
 # Classes added later have their cases after all of the first six's, so that adding one
 # leaves the seeds, and so the files, of the earlier cases as they were.
 LATER = {"UniPCMultistepScheduler": "unipc", "HeunDiscreteScheduler": "heun",
-         "DDPMScheduler": "ddpm", "KDPM2DiscreteScheduler": "kdpm2"}
+         "DDPMScheduler": "ddpm", "KDPM2DiscreteScheduler": "kdpm2",
+         "KDPM2AncestralDiscreteScheduler": "kdpm2_a"}
 ALL = dict(SHORT, **LATER)
 SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
 SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
@@ -337,6 +339,34 @@ def kdpm2_cases(wr):
             ("i2i_kdpm2_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
         seed += 1
         img2img_case(wr, name, "KDPM2DiscreteScheduler", kwargs, n, strength, seed=seed)
+
+
+def kdpm2_ancestral_cases(wr):
+    """KDPM2AncestralDiscreteScheduler: KDPM2's two calls a step down to sigma_down, plus
+    noise of sigma_up from the generator, which every call draws from (the first half's
+    unused). SD 1.4's config at several lengths, its options, img2img, and a run from
+    torch's default generator."""
+    seed = 1100
+    for n in (1, 2, 3, 10, 25):
+        seed += 1
+        trajectory_case(wr, "kdpm2_a_%d" % n, "KDPM2AncestralDiscreteScheduler", {}, n, seed=seed)
+    for name, kwargs, n in [
+            ("kdpm2_a_karras_10", {"use_karras_sigmas": True}, 10),
+            ("kdpm2_a_leading_9", {"timestep_spacing": "leading"}, 9),
+            ("kdpm2_a_trailing_61", {"timestep_spacing": "trailing"}, 61),
+            ("kdpm2_a_v_10", {"prediction_type": "v_prediction"}, 10),
+            ("kdpm2_a_cos_10", {"beta_schedule": "squaredcos_cap_v2"}, 10)]:
+        seed += 1
+        trajectory_case(wr, name, "KDPM2AncestralDiscreteScheduler", kwargs, n, seed=seed,
+                        small=True)
+    seed += 1
+    trajectory_case(wr, "kdpm2_a_global_6", "KDPM2AncestralDiscreteScheduler", {}, 6,
+                    global_seed=seed, small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_kdpm2_a_075", {}, 20, 0.75),
+            ("i2i_kdpm2_a_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, "KDPM2AncestralDiscreteScheduler", kwargs, n, strength, seed=seed)
 
 
 def threshold_cases(wr):
@@ -595,6 +625,7 @@ def main():
     ddpm_cases(wr)
     threshold_cases(wr)
     kdpm2_cases(wr)
+    kdpm2_ancestral_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -53,6 +53,12 @@ local CASES = {
   {"t2i_kdpm2", "txt2img", {prompt = "a cat", num_inference_steps = 5}, {}, "KDPM2DiscreteScheduler", 21},
   {"i2i_kdpm2", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 6}, {},
    "KDPM2DiscreteScheduler", 22},
+  {"t2i_kdpm2_a_n2", "txt2img", {prompt = "a cat", num_inference_steps = 5, num_images_per_prompt = 2}, {},
+   "KDPM2AncestralDiscreteScheduler", 23},
+  {"t2i_kdpm2_a_gens", "txt2img", {prompt = {"a cat", "a dog"}, num_inference_steps = 4}, {},
+   "KDPM2AncestralDiscreteScheduler", {24, 25}},
+  {"i2i_kdpm2_a", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 6}, {},
+   "KDPM2AncestralDiscreteScheduler", 26},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)
