@@ -77,15 +77,9 @@ static int heun_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                      sdr_generator *g, float eta) {
   (void)g, (void)eta;
-  if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
+  int first = sched_pair_half(s, t, 1), i = s->step_index;
+  if (first < 0)
     return -1;
-  int i = s->step_index, first = !s->heun_second;
-  if (!first && !s->has_cur_sample)
-    return sdr_fail("%s.step: this run's history was released; call set_timesteps to start "
-                    "a new run",
-                    s->cls->name);
-  if (i + first >= s->n_sigmas || i - !first < 0)
-    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
   float sigma = first ? s->sigmas[i] : s->sigmas[i - 1];
   float sigma_next = first ? s->sigmas[i + 1] : s->sigmas[i];
   float sigma_hat = sigma * 1.0f; /* gamma = 0 */

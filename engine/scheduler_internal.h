@@ -269,6 +269,21 @@ int sched_common_timesteps(const sdr_scheduler *s, int n, double *out);
  * message) and the timesteps' dtype. */
 int sched_discrete_sigmas(sdr_scheduler *s, int n, int round_karras, double *t, double *sd,
                           sdr_dtype *dtype);
+/* Two-call steps (Heun, KDPM2, KDPM2 ancestral; scheduler_pairs.c). sched_pair_half:
+ * step_index from t when unset, then 1 for a pair's first half, 0 for its second, -1
+ * with a message when a released run cannot go on or no sigma is left (the first half
+ * reads `ahead` sigmas past the index). sched_pair_move: d = (sample - x0) / div * dt, x0
+ * the model output's prediction at sigma_input (epsilon or v). sched_pair_finish: out =
+ * sample + d in the first half, which keeps the sample, or kept + d in the second; the
+ * index moves on and the pair's state flips. */
+int sched_pair_half(sdr_scheduler *s, double t, int ahead);
+int sched_pair_move(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *d, const sdr_tensor *model_output,
+                    const sdr_tensor *sample, float sigma_input, float div, float dt);
+int sched_pair_finish(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
+                      const sdr_tensor *d, int first);
+/* KDPM2's and KDPM2 ancestral's __init__ arguments (the same). */
+enum { SCHED_KDPM2_N_PARAMS = 9 };
+extern const sched_param sched_kdpm2_params[SCHED_KDPM2_N_PARAMS];
 /* The KDPM2 classes' _sigma_to_t of a float32 tensor element (their midpoints'
  * timesteps): float32 arithmetic, unlike sched_sigma_to_t's. */
 float sched_sigma_to_t_f32(const sdr_scheduler *s, float sigma);

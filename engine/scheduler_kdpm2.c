@@ -19,7 +19,7 @@
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
-static const sched_param params[] = {
+const sched_param sched_kdpm2_params[SCHED_KDPM2_N_PARAMS] = {
     {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
     {"beta_start", SCHED_P_NUMBER, 0.00085, NULL},
     {"beta_end", SCHED_P_NUMBER, 0.012, NULL},
@@ -129,50 +129,27 @@ static int kdpm2_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                       const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                       sdr_generator *g, float eta) {
   (void)g, (void)eta;
-  if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
+  int first = sched_pair_half(s, t, 1), i = s->step_index;
+  if (first < 0)
     return -1;
-  int i = s->step_index, first = !s->heun_second;
-  if (!first && !s->has_cur_sample)
-    return sdr_fail("%s.step: this run's history was released; call set_timesteps to start "
-                    "a new run",
-                    s->cls->name);
-  if (i + first >= s->n_sigmas || i - !first < 0)
-    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
   float sigma_hat = first ? s->sigmas[i] : s->sigmas[i - 1]; /* gamma = 0 */
   float sigma_mid = first ? s->sigmas_interpol[i + 1] : s->sigmas_interpol[i];
   float sigma_next = first ? s->sigmas[i + 1] : s->sigmas[i];
-  float sigma_input = first ? sigma_hat : sigma_mid;
-  sdr_tensor x0, d, kept;
-  if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0 ||
-      sched_slot(cx, SCHED_SLOT_CUR_SAMPLE, sample, &kept) != 0)
+  /* first: an Euler step to the midpoint; second: the whole step with the midpoint's
+   * derivative, from the kept sample */
+  sdr_tensor d;
+  if (sched_temp(cx, &d, sample) != 0 ||
+      sched_pair_move(s, cx, &d, model_output, sample, first ? sigma_hat : sigma_mid,
+                      first ? sigma_hat : sigma_mid,
+                      first ? sigma_mid - sigma_hat : sigma_next - sigma_hat) != 0)
     return -1;
-  if (s->c.prediction == SCHED_EPSILON) {
-    if (sched_mul(cx, &d, model_output, sigma_input) != 0 || sched_sub(cx, &x0, sample, &d) != 0)
-      return -1;
-  } else if (sched_x0_from_v(cx, &x0, model_output, sample, sigma_input) != 0) {
-    return -1;
-  }
-  /* derivative = (sample - x0) / sigma_hat (first) or / sigma_mid (second);
-   * prev = sample (or the kept one) + derivative * dt */
-  float dt = first ? sigma_mid - sigma_hat : sigma_next - sigma_hat;
-  if (sched_sub(cx, &d, sample, &x0) != 0 ||
-      sched_div(cx, &d, &d, first ? sigma_hat : sigma_mid) != 0 || sched_mul(cx, &d, &d, dt) != 0)
-    return -1;
-  s->step_index++;
-  if (first) {
-    if (sched_copy(cx, &kept, sample) != 0)
-      return -1;
-    s->heun_second = s->has_cur_sample = 1;
-    return sched_add(cx, prev_sample, sample, &d);
-  }
-  s->heun_second = s->has_cur_sample = 0;
-  return sched_add(cx, prev_sample, &kept, &d);
+  return sched_pair_finish(s, cx, prev_sample, sample, &d, first);
 }
 
 const sched_class sched_kdpm2_class = {
     .name = "KDPM2DiscreteScheduler",
-    .params = params,
-    .n_params = sizeof params / sizeof params[0],
+    .params = sched_kdpm2_params,
+    .n_params = SCHED_KDPM2_N_PARAMS,
     .has_begin_index = 1,
     .init = kdpm2_init,
     .set_timesteps = kdpm2_set_timesteps,

@@ -17,18 +17,6 @@
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
-static const sched_param params[] = {
-    {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
-    {"beta_start", SCHED_P_NUMBER, 0.00085, NULL},
-    {"beta_end", SCHED_P_NUMBER, 0.012, NULL},
-    {"beta_schedule", SCHED_P_STRING, 0, "linear"},
-    {"trained_betas", SCHED_P_LIST_OR_NULL, 0, NULL},
-    {"use_karras_sigmas", SCHED_P_BOOL, 0, NULL},
-    {"prediction_type", SCHED_P_STRING, 0, "epsilon"},
-    {"timestep_spacing", SCHED_P_STRING, 0, "linspace"},
-    {"steps_offset", SCHED_P_INT, 0, NULL},
-};
-
 /* x (m + 1 values) expanded as torch.cat([x[:1], x[1:].repeat_interleave(2), x[-1:]]). */
 static int expand(const float *x, int m, float *out) {
   int k = 0;
@@ -120,52 +108,31 @@ static int kdpm2a_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                        const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                        sdr_generator *g, float eta) {
   (void)eta;
-  if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
+  int first = sched_pair_half(s, t, 0);
+  if (first < 0)
     return -1;
-  int i = s->step_index, first = !s->heun_second;
-  if (!first && !s->has_cur_sample)
-    return sdr_fail("%s.step: this run's history was released; call set_timesteps to start "
-                    "a new run",
-                    s->cls->name);
-  if (i >= s->n_sigmas || i - !first < 0)
-    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
-  int j = first ? i : i - 1;
+  int j = first ? s->step_index : s->step_index - 1;
   float sigma_hat = s->sigmas[j], sigma_mid = interpol(s, j); /* gamma = 0 */
-  float sigma_input = first ? sigma_hat : sigma_mid;
-  sdr_tensor noise, x0, d, kept;
+  /* first: an Euler step to the midpoint; second: the move to sigma_down with the
+   * midpoint's derivative from the kept sample, plus noise * sigma_up */
+  sdr_tensor noise, d;
   if (sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0 ||
-      sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0 ||
-      sched_slot(cx, SCHED_SLOT_CUR_SAMPLE, sample, &kept) != 0)
+      sched_temp(cx, &d, sample) != 0 ||
+      sched_pair_move(s, cx, &d, model_output, sample, first ? sigma_hat : sigma_mid,
+                      first ? sigma_hat : sigma_mid,
+                      first ? sigma_mid - sigma_hat : down_at(s, j) - sigma_hat) != 0 ||
+      sched_pair_finish(s, cx, prev_sample, sample, &d, first) != 0)
     return -1;
-  if (s->c.prediction == SCHED_EPSILON) {
-    if (sched_mul(cx, &d, model_output, sigma_input) != 0 || sched_sub(cx, &x0, sample, &d) != 0)
-      return -1;
-  } else if (sched_x0_from_v(cx, &x0, model_output, sample, sigma_input) != 0) {
-    return -1;
-  }
-  /* derivative = (sample - x0) / sigma_hat (first) or / sigma_mid (second);
-   * prev = sample (or the kept one) + derivative * dt (+ noise * sigma_up) */
-  float dt = first ? sigma_mid - sigma_hat : down_at(s, j) - sigma_hat;
-  if (sched_sub(cx, &d, sample, &x0) != 0 ||
-      sched_div(cx, &d, &d, first ? sigma_hat : sigma_mid) != 0 || sched_mul(cx, &d, &d, dt) != 0)
-    return -1;
-  s->step_index++;
-  if (first) {
-    if (sched_copy(cx, &kept, sample) != 0)
-      return -1;
-    s->heun_second = s->has_cur_sample = 1;
-    return sched_add(cx, prev_sample, sample, &d);
-  }
-  s->heun_second = s->has_cur_sample = 0;
-  if (sched_add(cx, &d, &kept, &d) != 0 || sched_mul(cx, &noise, &noise, up_at(s, j)) != 0)
-    return -1;
-  return sched_add(cx, prev_sample, &d, &noise);
+  if (first)
+    return 0;
+  return sched_mul(cx, &noise, &noise, up_at(s, j)) ||
+         sched_add(cx, prev_sample, prev_sample, &noise);
 }
 
 const sched_class sched_kdpm2_ancestral_class = {
     .name = "KDPM2AncestralDiscreteScheduler",
-    .params = params,
-    .n_params = sizeof params / sizeof params[0],
+    .params = sched_kdpm2_params,
+    .n_params = SCHED_KDPM2_N_PARAMS,
     .has_begin_index = 1,
     .init = kdpm2a_init,
     .set_timesteps = kdpm2a_set_timesteps,
