@@ -26,6 +26,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_DDPM] = &sched_ddpm_class,
     [SDR_SCHED_KDPM2] = &sched_kdpm2_class,
     [SDR_SCHED_KDPM2_ANCESTRAL] = &sched_kdpm2_ancestral_class,
+    [SDR_SCHED_DEIS_MULTISTEP] = &sched_deis_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -46,7 +47,8 @@ static int unknown_class(const char *name) {
                   "LMSDiscreteScheduler, EulerDiscreteScheduler, "
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
-                  "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler)",
+                  "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
+                  "DEISMultistepScheduler)",
                   name);
 }
 

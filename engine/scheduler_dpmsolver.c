@@ -127,24 +127,6 @@ static int dpm_set_timesteps(sdr_scheduler *s, int n) {
 
 /* ---- the step ---- */
 
-/* x_t = c[0] * x[0] +- c[1] * x[1] +- ..., left to right, each product rounded: the
- * shape of every update formula. sign[k] is +1 or -1 for k > 0. */
-static int combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
-                   const sdr_tensor *const *x) {
-  sdr_tensor acc, term;
-  if (sched_temp(cx, &acc, x[0]) != 0 || sched_temp(cx, &term, x[0]) != 0 ||
-      sched_mul(cx, &acc, x[0], c[0]) != 0)
-    return -1;
-  for (int k = 1; k < n; k++) {
-    if (sched_mul(cx, &term, x[k], c[k]) != 0)
-      return -1;
-    sdr_tensor *dst = k == n - 1 ? out : &acc;
-    if ((sign[k] > 0 ? sched_add(cx, dst, &acc, &term) : sched_sub(cx, dst, &acc, &term)) != 0)
-      return -1;
-  }
-  return 0;
-}
-
 static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *m0,
                        const sdr_tensor *sample, const sdr_tensor *noise) {
   int i = s->step_index;
@@ -156,20 +138,20 @@ static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const s
   switch (s->c.algorithm) {
   case SCHED_DPMSOLVER_PP:
     c[0] = t.sigma / p0.sigma, c[1] = t.alpha * (sched_torch_expf(-h) - 1.0f);
-    return combine(cx, out, 2, c, sign, x);
+    return sched_combine(cx, out, 2, c, sign, x);
   case SCHED_DPMSOLVER:
     c[0] = t.alpha / p0.alpha, c[1] = t.sigma * (sched_torch_expf(h) - 1.0f);
-    return combine(cx, out, 2, c, sign, x);
+    return sched_combine(cx, out, 2, c, sign, x);
   case SCHED_SDE_DPMSOLVER_PP:
     c[0] = t.sigma / p0.sigma * sched_torch_expf(-h),
     c[1] = t.alpha * (1.0f - sched_torch_expf(-2.0f * h));
     c[2] = t.sigma * sqrtf(1.0f - sched_torch_expf(-2.0f * h));
     sign[1] = 1;
-    return combine(cx, out, 3, c, sign, x);
+    return sched_combine(cx, out, 3, c, sign, x);
   case SCHED_SDE_DPMSOLVER:
     c[0] = t.alpha / p0.alpha, c[1] = 2.0f * (t.sigma * (sched_torch_expf(h) - 1.0f));
     c[2] = t.sigma * sqrtf(sched_torch_expf(2.0f * h) - 1.0f);
-    return combine(cx, out, 3, c, sign, x);
+    return sched_combine(cx, out, 3, c, sign, x);
   }
   return -1;
 }
@@ -194,22 +176,22 @@ static int second_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const 
     c[0] = t.sigma / p0.sigma, c[1] = t.alpha * em;
     c[2] = mid ? 0.5f * (t.alpha * em) : t.alpha * (em / h + 1.0f);
     sign[2] = mid ? -1 : 1;
-    return combine(cx, out, 3, c, sign, x);
+    return sched_combine(cx, out, 3, c, sign, x);
   case SCHED_DPMSOLVER:
     c[0] = t.alpha / p0.alpha, c[1] = t.sigma * ep;
     c[2] = mid ? 0.5f * (t.sigma * ep) : t.sigma * (ep / h - 1.0f);
-    return combine(cx, out, 3, c, sign, x);
+    return sched_combine(cx, out, 3, c, sign, x);
   case SCHED_SDE_DPMSOLVER_PP:
     c[0] = t.sigma / p0.sigma * sched_torch_expf(-h), c[1] = t.alpha * e2;
     c[2] = mid ? 0.5f * (t.alpha * e2) : t.alpha * (e2 / (-2.0f * h) + 1.0f);
     c[3] = t.sigma * sqrtf(1.0f - sched_torch_expf(-2.0f * h));
     sign[1] = sign[2] = 1;
-    return combine(cx, out, 4, c, sign, x);
+    return sched_combine(cx, out, 4, c, sign, x);
   case SCHED_SDE_DPMSOLVER:
     c[0] = t.alpha / p0.alpha, c[1] = 2.0f * (t.sigma * ep);
     c[2] = mid ? t.sigma * ep : 2.0f * (t.sigma * (ep / h - 1.0f));
     c[3] = t.sigma * sqrtf(sched_torch_expf(2.0f * h) - 1.0f);
-    return combine(cx, out, 4, c, sign, x);
+    return sched_combine(cx, out, 4, c, sign, x);
   }
   return -1;
 }
@@ -246,7 +228,7 @@ static int third_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const s
     c[3] = t.sigma * ((sched_torch_expf(h) - 1.0f - h) / (h * h) - 0.5f);
     sign[1] = sign[2] = sign[3] = -1;
   }
-  return combine(cx, out, 4, c, sign, x);
+  return sched_combine(cx, out, 4, c, sign, x);
 }
 
 static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,

@@ -141,7 +141,7 @@ typedef struct sched_class {
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
-    sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class;
+    sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -351,6 +351,10 @@ int sched_plus_noise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, const 
  * trip through the host when x is on a device. */
 int sched_on_host(sched_ctx *cx, sdr_tensor *x, void (*fn)(float *, const sdr_tensor *, void *),
                   void *ctx);
+/* out = c[0] * x[0] +- c[1] * x[1] +- ..., left to right, each product rounded: the shape
+ * of DPM-Solver's and DEIS's update formulas. sign[k] is +1 or -1 for k > 0. */
+int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
+                  const sdr_tensor *const *x);
 /* x.clamp(lo, hi) in place (a round trip through the host: no backend op clamps). */
 int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi);
 /* _threshold_sample (dynamic thresholding, Saharia et al. 2022) in place: per batch

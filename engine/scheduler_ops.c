@@ -119,6 +119,22 @@ int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
   return sched_on_host(cx, x, clamp_values, lim);
 }
 
+int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
+                  const sdr_tensor *const *x) {
+  sdr_tensor acc, term;
+  if (sched_temp(cx, &acc, x[0]) != 0 || sched_temp(cx, &term, x[0]) != 0 ||
+      sched_mul(cx, &acc, x[0], c[0]) != 0)
+    return -1;
+  for (int k = 1; k < n; k++) {
+    if (sched_mul(cx, &term, x[k], c[k]) != 0)
+      return -1;
+    sdr_tensor *dst = k == n - 1 ? out : &acc;
+    if ((sign[k] > 0 ? sched_add(cx, dst, &acc, &term) : sched_sub(cx, dst, &acc, &term)) != 0)
+      return -1;
+  }
+  return 0;
+}
+
 /* ---- device buffers ---- */
 
 static int history_in_use(const sdr_scheduler *s) {

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 import diffusers
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
+                       DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, PNDMScheduler,
@@ -45,7 +46,7 @@ SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscret
                                       EulerAncestralDiscreteScheduler,
                                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
                                       HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
-                                      KDPM2AncestralDiscreteScheduler)}
+                                      KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -108,6 +109,10 @@ CASES = [
      "KDPM2AncestralDiscreteScheduler", [24, 25]),
     ("i2i_kdpm2_a", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=6), dict(),
      "KDPM2AncestralDiscreteScheduler", 26),
+    ("t2i_deis", "txt2img", dict(prompt="a cat", num_inference_steps=6), dict(),
+     "DEISMultistepScheduler", 27),
+    ("i2i_deis", "img2img", dict(prompt="a sketch", strength=0.75, num_inference_steps=8), dict(),
+     "DEISMultistepScheduler", 28),
 ]
 
 

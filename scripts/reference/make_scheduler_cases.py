@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 import diffusers
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
+                       DPMSolverMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
@@ -75,6 +76,7 @@ CLASSES = {
     "DDPMScheduler": DDPMScheduler,
     "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
     "KDPM2AncestralDiscreteScheduler": KDPM2AncestralDiscreteScheduler,
+    "DEISMultistepScheduler": DEISMultistepScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -83,7 +85,7 @@ SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler
 # leaves the seeds, and so the files, of the earlier cases as they were.
 LATER = {"UniPCMultistepScheduler": "unipc", "HeunDiscreteScheduler": "heun",
          "DDPMScheduler": "ddpm", "KDPM2DiscreteScheduler": "kdpm2",
-         "KDPM2AncestralDiscreteScheduler": "kdpm2_a"}
+         "KDPM2AncestralDiscreteScheduler": "kdpm2_a", "DEISMultistepScheduler": "deis"}
 ALL = dict(SHORT, **LATER)
 SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
 SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
@@ -369,6 +371,35 @@ def kdpm2_ancestral_cases(wr):
         img2img_case(wr, name, "KDPM2AncestralDiscreteScheduler", kwargs, n, strength, seed=seed)
 
 
+def deis_cases(wr):
+    """DEISMultistepScheduler: log-rho multistep of order 1 to 3 on noise predictions, on
+    UniPC's schedule. SD 1.4's config at several lengths (short runs end with lower
+    orders), its options, thresholding, img2img."""
+    seed = 1200
+    for n in (1, 2, 3, 10, 25):
+        seed += 1
+        trajectory_case(wr, "deis_%d" % n, "DEISMultistepScheduler", {}, n, seed=seed)
+    for name, kwargs, n in [
+            ("deis_order3_20", {"solver_order": 3}, 20),
+            ("deis_order3_short_8", {"solver_order": 3}, 8),
+            ("deis_order1_10", {"solver_order": 1}, 10),
+            ("deis_karras_10", {"use_karras_sigmas": True}, 10),
+            ("deis_leading_10", {"timestep_spacing": "leading"}, 10),
+            ("deis_trailing_10", {"timestep_spacing": "trailing"}, 10),
+            ("deis_v_10", {"prediction_type": "v_prediction"}, 10),
+            ("deis_sample_10", {"prediction_type": "sample"}, 10),
+            ("deis_no_lof_6", {"lower_order_final": False, "solver_order": 3}, 6),
+            ("deis_thresh_10", {"thresholding": True, "sample_max_value": 2.0}, 10),
+            ("deis_dpm_names_10", {"algorithm_type": "dpmsolver++", "solver_type": "midpoint"}, 10)]:
+        seed += 1
+        trajectory_case(wr, name, "DEISMultistepScheduler", kwargs, n, seed=seed, small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_deis_08", {}, 20, 0.8),
+            ("i2i_deis_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, "DEISMultistepScheduler", kwargs, n, strength, seed=seed)
+
+
 def threshold_cases(wr):
     """Dynamic thresholding (_threshold_sample) where diffusers has it: DDIM and DDPM on
     the predicted x0, DPM-Solver++ and UniPC on their data predictions, DPM-Solver on a
@@ -626,6 +657,7 @@ def main():
     threshold_cases(wr)
     kdpm2_cases(wr)
     kdpm2_ancestral_cases(wr)
+    deis_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

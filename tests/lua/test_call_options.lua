@@ -59,6 +59,9 @@ local CASES = {
    "KDPM2AncestralDiscreteScheduler", {24, 25}},
   {"i2i_kdpm2_a", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 6}, {},
    "KDPM2AncestralDiscreteScheduler", 26},
+  {"t2i_deis", "txt2img", {prompt = "a cat", num_inference_steps = 6}, {}, "DEISMultistepScheduler", 27},
+  {"i2i_deis", "img2img", {prompt = "a sketch", strength = 0.75, num_inference_steps = 8}, {},
+   "DEISMultistepScheduler", 28},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)

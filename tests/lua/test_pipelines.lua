@@ -114,7 +114,8 @@ local names = {}
 for i, cls in ipairs(pipe.scheduler.compatibles) do names[i] = tostring(cls.from_config(pipe.scheduler.config)) end
 check.eq(table.concat(names, " "), "<PNDMScheduler> <DDIMScheduler> <LMSDiscreteScheduler> <EulerDiscreteScheduler> " ..
          "<EulerAncestralDiscreteScheduler> <DPMSolverMultistepScheduler> <UniPCMultistepScheduler> " ..
-         "<HeunDiscreteScheduler> <DDPMScheduler> <KDPM2DiscreteScheduler> <KDPM2AncestralDiscreteScheduler>",
+         "<HeunDiscreteScheduler> <DDPMScheduler> <KDPM2DiscreteScheduler> <KDPM2AncestralDiscreteScheduler> " ..
+         "<DEISMultistepScheduler>",
          "compatibles")
 
 -- A config read back from Lua: UniPC's disable_corrector = [] comes out as an empty

@@ -633,7 +633,8 @@ static void check_errors(void) {
   CHECK(sdr_scheduler_kind_from_name("KDPM2DiscreteScheduler") == SDR_SCHED_KDPM2);
   CHECK(sdr_scheduler_kind_from_name("KDPM2AncestralDiscreteScheduler") ==
         SDR_SCHED_KDPM2_ANCESTRAL);
-  CHECK(sdr_scheduler_kind_from_name("DEISMultistepScheduler") == -1);
+  CHECK(sdr_scheduler_kind_from_name("DEISMultistepScheduler") == SDR_SCHED_DEIS_MULTISTEP);
+  CHECK(sdr_scheduler_kind_from_name("DPMSolverSinglestepScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
   sdr_scheduler_free(s);
