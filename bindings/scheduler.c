@@ -386,6 +386,7 @@ CLASS(DDPMScheduler)
 CLASS(KDPM2DiscreteScheduler)
 CLASS(KDPM2AncestralDiscreteScheduler)
 CLASS(DEISMultistepScheduler)
+CLASS(DPMSolverSinglestepScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -413,7 +414,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"DDPMScheduler", DDPMScheduler_funcs},
                  {"KDPM2DiscreteScheduler", KDPM2DiscreteScheduler_funcs},
                  {"KDPM2AncestralDiscreteScheduler", KDPM2AncestralDiscreteScheduler_funcs},
-                 {"DEISMultistepScheduler", DEISMultistepScheduler_funcs}};
+                 {"DEISMultistepScheduler", DEISMultistepScheduler_funcs},
+                 {"DPMSolverSinglestepScheduler", DPMSolverSinglestepScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

@@ -13,7 +13,7 @@
 /* Sets the globals PNDMScheduler, DDIMScheduler, LMSDiscreteScheduler,
  * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler,
  * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
- * KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler. */
+ * KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler, DPMSolverSinglestepScheduler. */
 void lsdr_open_scheduler(lua_State *L);
 /* Pushes a scheduler object that owns s. */
 void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s);

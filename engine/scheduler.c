@@ -27,6 +27,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_KDPM2] = &sched_kdpm2_class,
     [SDR_SCHED_KDPM2_ANCESTRAL] = &sched_kdpm2_ancestral_class,
     [SDR_SCHED_DEIS_MULTISTEP] = &sched_deis_class,
+    [SDR_SCHED_DPMSOLVER_SINGLESTEP] = &sched_dpmsolver_singlestep_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -48,7 +49,7 @@ static int unknown_class(const char *name) {
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
                   "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
-                  "DEISMultistepScheduler)",
+                  "DEISMultistepScheduler, DPMSolverSinglestepScheduler)",
                   name);
 }
 

@@ -6,8 +6,9 @@
  * UniPCMultistepScheduler (UniPC's predictor-corrector), HeunDiscreteScheduler
  * (Heun's second-order method, two model calls per Heun step), DDPMScheduler
  * (ancestral sampling of Ho et al. 2020), KDPM2DiscreteScheduler (DPM-Solver-2, two
- * calls per step as Heun's), KDPM2AncestralDiscreteScheduler and DEISMultistepScheduler
- * (DEIS's log-rho multistep solver), each with the
+ * calls per step as Heun's), KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler
+ * (DEIS's log-rho multistep solver) and DPMSolverSinglestepScheduler (DPM++ 2S), each with
+ * the
  * numbers diffusers computes: set_timesteps, timesteps, init_noise_sigma,
  * scale_model_input, step, add_noise. A scheduler can be made from another's
  * config, as `Euler...Scheduler.from_config(pipe.scheduler.config)` does.
@@ -37,6 +38,7 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_KDPM2,
   SDR_SCHED_KDPM2_ANCESTRAL,
   SDR_SCHED_DEIS_MULTISTEP,
+  SDR_SCHED_DPMSOLVER_SINGLESTEP,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 

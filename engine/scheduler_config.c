@@ -335,6 +335,17 @@ int sched_config_set_string(sdr_scheduler *s, const char *key, const char *value
   return refresh_text(s);
 }
 
+int sched_config_set_bool(sdr_scheduler *s, const char *key, int value) {
+  cJSON *item = cJSON_CreateBool(value);
+  if (!item || !cJSON_ReplaceItemInObjectCaseSensitive(s->config, key, item)) {
+    cJSON_Delete(item);
+    return sdr_fail("%s: cannot set \"%s\"", s->cls->name, key);
+  }
+  if (strcmp(key, "lower_order_final") == 0)
+    s->c.lower_order_final = value;
+  return refresh_text(s);
+}
+
 /* ---- values every class checks ---- */
 
 int sched_parse_common(sdr_scheduler *s, unsigned predictions) {

@@ -104,7 +104,7 @@ static int dpm_init(sdr_scheduler *s) {
 
 /* lambda_t = log(alpha_t) - log(sigma_t) in float32; how many of the smallest
  * (flipped) values lie below lambda_min_clipped: torch.searchsorted's left side. */
-static int clipped_index(const sdr_scheduler *s) {
+int sched_clipped_index(const sdr_scheduler *s) {
   int n = s->n_train, k = 0;
   for (int i = n - 1; i >= 0; i--) {
     float a = s->alphas_cumprod[i];
@@ -119,7 +119,7 @@ static int clipped_index(const sdr_scheduler *s) {
 
 static int dpm_set_timesteps(sdr_scheduler *s, int n) {
   const sched_config *c = &s->c;
-  long long last = c->num_train_timesteps - clipped_index(s);
+  long long last = c->num_train_timesteps - sched_clipped_index(s);
   return sched_solver_set_timesteps(
       s, n, last, c->use_lu_lambdas,
       strcmp(c->final_sigmas_type, "sigma_min") == 0 ? SCHED_FINAL_TRAIN_MIN : SCHED_FINAL_ZERO);

@@ -107,6 +107,8 @@ cJSON *sched_json_parse(const char *text, const char *what);
 /* Sets one value in s->config, as DPMSolverMultistepScheduler's register_to_config
  * does for "deis"; regenerates the text. */
 int sched_config_set_string(sdr_scheduler *s, const char *key, const char *value);
+/* register_to_config(key=True/False) for a bool the struct mirrors (lower_order_final). */
+int sched_config_set_bool(sdr_scheduler *s, const char *key, int value);
 
 /* Checks num_train_timesteps, timestep_spacing, prediction_type (a set of 1 <<
  * sched_prediction the class accepts) and thresholding, then makes alphas_cumprod:
@@ -141,7 +143,8 @@ typedef struct sched_class {
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
-    sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class;
+    sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class,
+    sched_dpmsolver_singlestep_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -262,6 +265,9 @@ int sched_solver_set_timesteps(sdr_scheduler *s, int n, long long last, int lu_l
  * gives one more with trailing spacing for some n, 61 of 1000 for instance). Returns
  * the count. */
 int sched_common_timesteps(const sdr_scheduler *s, int n, double *out);
+/* DPM-Solver's clipped_idx: how many of the last training timesteps have a log-SNR below
+ * lambda_min_clipped (torch.searchsorted over the flipped lambda_t). */
+int sched_clipped_index(const sdr_scheduler *s);
 /* The sigmas of Heun's and the KDPM2 classes' set_timesteps: the spacing's timesteps as
  * np.float32 and the training sigmas interpolated at them, or Karras's n (sigma_min and
  * sigma_max from the config when there) with their timesteps taken back, rounded when

@@ -29,7 +29,7 @@ import torch
 
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
-                       DPMSolverMultistepScheduler,
+                       DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, PNDMScheduler,
@@ -46,7 +46,8 @@ SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscret
                                       EulerAncestralDiscreteScheduler,
                                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
                                       HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
-                                      KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler)}
+                                      KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler,
+                                      DPMSolverSinglestepScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -113,6 +114,10 @@ CASES = [
      "DEISMultistepScheduler", 27),
     ("i2i_deis", "img2img", dict(prompt="a sketch", strength=0.75, num_inference_steps=8), dict(),
      "DEISMultistepScheduler", 28),
+    ("t2i_dpm_single", "txt2img", dict(prompt="a cat", num_inference_steps=7), dict(),
+     "DPMSolverSinglestepScheduler", 29),
+    ("i2i_dpm_single", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=9), dict(),
+     "DPMSolverSinglestepScheduler", 30),
 ]
 
 

@@ -34,7 +34,7 @@ import torch
 
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
-                       DPMSolverMultistepScheduler,
+                       DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
@@ -77,6 +77,7 @@ CLASSES = {
     "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
     "KDPM2AncestralDiscreteScheduler": KDPM2AncestralDiscreteScheduler,
     "DEISMultistepScheduler": DEISMultistepScheduler,
+    "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -85,7 +86,8 @@ SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler
 # leaves the seeds, and so the files, of the earlier cases as they were.
 LATER = {"UniPCMultistepScheduler": "unipc", "HeunDiscreteScheduler": "heun",
          "DDPMScheduler": "ddpm", "KDPM2DiscreteScheduler": "kdpm2",
-         "KDPM2AncestralDiscreteScheduler": "kdpm2_a", "DEISMultistepScheduler": "deis"}
+         "KDPM2AncestralDiscreteScheduler": "kdpm2_a", "DEISMultistepScheduler": "deis",
+         "DPMSolverSinglestepScheduler": "dpm_single"}
 ALL = dict(SHORT, **LATER)
 SHAPE = (1, 4, 8, 8)        # the runs of SD 1.4's config and add_noise
 SMALL = (1, 4, 4, 4)        # the variants and img2img runs, to keep the files small
@@ -400,6 +402,44 @@ def deis_cases(wr):
         img2img_case(wr, name, "DEISMultistepScheduler", kwargs, n, strength, seed=seed)
 
 
+def singlestep_cases(wr):
+    """DPMSolverSinglestepScheduler: groups of steps from a kept sample, by the order list
+    (set_timesteps turns lower_order_final on when the steps do not divide into groups
+    or the last sigma is zero). SD 1.4's config at several lengths, orders, both
+    algorithms and solver types, Karras sigmas, img2img begun mid-group."""
+    seed = 1300
+    for n in (1, 2, 3, 10, 25):
+        seed += 1
+        trajectory_case(wr, "dpm_single_%d" % n, "DPMSolverSinglestepScheduler", {}, n, seed=seed)
+    for name, kwargs, n in [
+            ("dpm_single_order3_12", {"solver_order": 3}, 12),
+            ("dpm_single_order3_10", {"solver_order": 3}, 10),
+            # 11 steps of order 3 end with a second-order step to sigma 0, which diffusers
+            # turns into NaN (r0 = 0): with sigma_min last they do not
+            ("dpm_single_order3_11", {"solver_order": 3, "final_sigmas_type": "sigma_min"}, 11),
+            ("dpm_single_order1_6", {"solver_order": 1}, 6),
+            ("dpm_single_heun_9", {"solver_type": "heun"}, 9),
+            ("dpm_single_heun3_12", {"solver_type": "heun", "solver_order": 3}, 12),
+            ("dpm_single_noise_10", {"algorithm_type": "dpmsolver", "final_sigmas_type": "sigma_min"},
+             10),
+            ("dpm_single_noise_heun3_12", {"algorithm_type": "dpmsolver", "solver_type": "heun",
+                                           "solver_order": 3, "final_sigmas_type": "sigma_min"}, 12),
+            ("dpm_single_no_lof_8", {"final_sigmas_type": "sigma_min"}, 8),
+            ("dpm_single_no_lof3_9", {"final_sigmas_type": "sigma_min", "solver_order": 3}, 9),
+            ("dpm_single_karras_10", {"use_karras_sigmas": True}, 10),
+            ("dpm_single_v_10", {"prediction_type": "v_prediction"}, 10),
+            ("dpm_single_sample_10", {"prediction_type": "sample"}, 10),
+            ("dpm_single_thresh_10", {"thresholding": True, "sample_max_value": 2.0}, 10)]:
+        seed += 1
+        trajectory_case(wr, name, "DPMSolverSinglestepScheduler", kwargs, n, seed=seed,
+                        small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_dpm_single_075", {}, 20, 0.75),
+            ("i2i_dpm_single_3_07_13", {"solver_order": 3}, 13, 0.7)]:
+        seed += 1
+        img2img_case(wr, name, "DPMSolverSinglestepScheduler", kwargs, n, strength, seed=seed)
+
+
 def threshold_cases(wr):
     """Dynamic thresholding (_threshold_sample) where diffusers has it: DDIM and DDPM on
     the predicted x0, DPM-Solver++ and UniPC on their data predictions, DPM-Solver on a
@@ -658,6 +698,7 @@ def main():
     kdpm2_cases(wr)
     kdpm2_ancestral_cases(wr)
     deis_cases(wr)
+    singlestep_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -62,6 +62,9 @@ local CASES = {
   {"t2i_deis", "txt2img", {prompt = "a cat", num_inference_steps = 6}, {}, "DEISMultistepScheduler", 27},
   {"i2i_deis", "img2img", {prompt = "a sketch", strength = 0.75, num_inference_steps = 8}, {},
    "DEISMultistepScheduler", 28},
+  {"t2i_dpm_single", "txt2img", {prompt = "a cat", num_inference_steps = 7}, {}, "DPMSolverSinglestepScheduler", 29},
+  {"i2i_dpm_single", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 9}, {},
+   "DPMSolverSinglestepScheduler", 30},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)
