@@ -172,15 +172,9 @@ static int single_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                        sdr_generator *g, float eta) {
   (void)g, (void)eta;
   const sched_config *c = &s->c;
-  if (s->step_index < 0)
-    sched_init_step_index(s, t, 1); /* not found: the last index */
+  if (sched_multistep_begin(s, t) != 0)
+    return -1;
   int i = s->step_index;
-  if (i + 1 >= s->n_sigmas)
-    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
-  if (s->n_hist < s->lower_order_nums) /* sdr_scheduler_release in the middle of a run */
-    return sdr_fail("%s.step: this run's history was released; call set_timesteps to start "
-                    "again",
-                    s->cls->name);
   sdr_tensor converted, slot, kept;
   if (sched_temp(cx, &converted, sample) != 0 ||
       sched_convert_model_output(s, cx, &converted, model_output, sample, data_prediction(s)) !=

@@ -357,6 +357,10 @@ int sched_plus_noise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, const 
  * trip through the host when x is on a device. */
 int sched_on_host(sched_ctx *cx, sdr_tensor *x, void (*fn)(float *, const sdr_tensor *, void *),
                   void *ctx);
+/* The start of a multistep class's step (DPM-Solver, UniPC, DEIS, DPM-Solver singlestep):
+ * step_index from t when unset (the last index when t is not a timestep), then -1 with a
+ * message when no sigma follows or the run's history was released. */
+int sched_multistep_begin(sdr_scheduler *s, double t);
 /* out = c[0] * x[0] +- c[1] * x[1] +- ..., left to right, each product rounded: the shape
  * of DPM-Solver's and DEIS's update formulas. sign[k] is +1 or -1 for k > 0. */
 int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,

@@ -135,6 +135,18 @@ int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const i
   return 0;
 }
 
+int sched_multistep_begin(sdr_scheduler *s, double t) {
+  if (s->step_index < 0)
+    sched_init_step_index(s, t, 1); /* not found: the last index */
+  if (s->step_index + 1 >= s->n_sigmas)
+    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
+  if (s->n_hist < s->lower_order_nums) /* sdr_scheduler_release in the middle of a run */
+    return sdr_fail("%s.step: this run's history was released; call set_timesteps to start "
+                    "again",
+                    s->cls->name);
+  return 0;
+}
+
 /* ---- device buffers ---- */
 
 static int history_in_use(const sdr_scheduler *s) {
