@@ -58,7 +58,10 @@ static int dpm_init(sdr_scheduler *s) {
       0)
     return -1;
   const char *a = c->algorithm_type;
-  if (strcmp(a, "deis") == 0) { /* diffusers registers dpmsolver++ in its place */
+  /* __init__ checks final_sigmas_type against the name it was given, "deis" included */
+  int given_data = strcmp(a, "dpmsolver++") == 0 || strcmp(a, "sde-dpmsolver++") == 0;
+  const char *given = strcmp(a, "deis") == 0 ? "deis" : NULL;
+  if (given) { /* diffusers registers dpmsolver++ in its place */
     if (sched_config_set_string(s, "algorithm_type", "dpmsolver++") != 0)
       return -1;
     a = c->algorithm_type;
@@ -85,10 +88,10 @@ static int dpm_init(sdr_scheduler *s) {
   const char *f = c->final_sigmas_type;
   if (strcmp(f, "zero") != 0 && strcmp(f, "sigma_min") != 0)
     return sdr_fail("%s: final_sigmas_type \"%s\" is not supported (zero, sigma_min)", name, f);
-  if (!is_data_prediction(s) && strcmp(f, "zero") == 0)
+  if (!given_data && strcmp(f, "zero") == 0)
     return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type %s; "
                     "choose sigma_min",
-                    name, a);
+                    name, given ? given : a);
   if (c->solver_order < 1 || c->solver_order > 3)
     return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
   /* diffusers reads variance_type only for epsilon predictions, where it keeps the first

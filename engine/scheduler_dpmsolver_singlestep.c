@@ -50,7 +50,9 @@ static int single_init(sdr_scheduler *s) {
     return -1;
   c->spacing = SCHED_LINSPACE; /* the class has no timestep_spacing: always linspace */
   const char *a = c->algorithm_type, *st = c->solver_type;
-  if (strcmp(a, "deis") == 0) { /* registered as dpmsolver++ */
+  /* __init__ checks final_sigmas_type against the name it was given, "deis" included */
+  int given_data = strcmp(a, "dpmsolver++") == 0, deis = strcmp(a, "deis") == 0;
+  if (deis) { /* registered as dpmsolver++ */
     if (sched_config_set_string(s, "algorithm_type", "dpmsolver++") != 0)
       return -1;
   } else if (strcmp(a, "dpmsolver++") != 0 && strcmp(a, "dpmsolver") != 0) {
@@ -65,10 +67,10 @@ static int single_init(sdr_scheduler *s) {
   const char *f = c->final_sigmas_type;
   if (strcmp(f, "zero") != 0 && strcmp(f, "sigma_min") != 0)
     return sdr_fail("%s: final_sigmas_type \"%s\" is not supported (zero, sigma_min)", name, f);
-  if (!data_prediction(s) && strcmp(f, "zero") == 0)
-    return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type "
-                    "dpmsolver; choose sigma_min",
-                    name);
+  if (!given_data && strcmp(f, "zero") == 0)
+    return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type %s; "
+                    "choose sigma_min",
+                    name, deis ? "deis" : "dpmsolver");
   if (c->solver_order < 1 || c->solver_order > 3)
     return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
   if (c->variance_type && c->prediction == SCHED_EPSILON &&

@@ -532,6 +532,11 @@ static void check_errors(void) {
                     "solver_order 4");
   expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_MULTISTEP,
                     "{\"algorithm_type\": \"dpmsolver\"}", "final_sigmas_type");
+  /* "deis" becomes dpmsolver++, but diffusers checks the name it was given */
+  expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_MULTISTEP, "{\"algorithm_type\": \"deis\"}",
+                    "final_sigmas_type \"zero\" is not supported for algorithm_type deis");
+  expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_SINGLESTEP, "{\"algorithm_type\": \"deis\"}",
+                    "final_sigmas_type \"zero\" is not supported for algorithm_type deis");
   expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_MULTISTEP,
                     "{\"variance_type\": \"learned_range\"}", "variance_type");
   expect_load_error(pndm_config, SDR_SCHED_EULER, "{\"interpolation_type\": \"cubic\"}",
