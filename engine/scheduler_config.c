@@ -346,6 +346,29 @@ int sched_config_set_bool(sdr_scheduler *s, const char *key, int value) {
   return refresh_text(s);
 }
 
+int sched_config_alias(sdr_scheduler *s, const char *key, const char *value, const char *const *ok,
+                       const char *const *aliases, const char *to) {
+  for (int i = 0; ok[i]; i++)
+    if (strcmp(value, ok[i]) == 0)
+      return 0;
+  for (int i = 0; aliases && aliases[i]; i++)
+    if (strcmp(value, aliases[i]) == 0)
+      return sched_config_set_string(s, key, to);
+  char list[160] = "";
+  for (int i = 0; ok[i]; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ok[i]);
+  return sdr_fail("%s: %s \"%s\" is not supported (%s)", s->cls->name, key, value, list);
+}
+
+int sched_check_solver_order(const sdr_scheduler *s) {
+  /* diffusers takes any order, but above 3 the solvers would need terms (and UniPC larger
+   * systems solved as LAPACK solves them) they do not have; SD uses 2 */
+  if (s->c.solver_order < 1 || s->c.solver_order > 3)
+    return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", s->cls->name,
+                    s->c.solver_order);
+  return 0;
+}
+
 /* ---- values every class checks ---- */
 
 int sched_parse_common(sdr_scheduler *s, unsigned predictions) {

@@ -36,27 +36,19 @@ static const sched_param params[] = {
 
 static int deis_init(sdr_scheduler *s) {
   sched_config *c = &s->c;
-  const char *name = s->cls->name;
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
   /* __init__ registers "deis" and "logrho" in place of the other solvers' names */
-  const char *a = c->algorithm_type, *st = c->solver_type;
-  if (strcmp(a, "dpmsolver") == 0 || strcmp(a, "dpmsolver++") == 0) {
-    if (sched_config_set_string(s, "algorithm_type", "deis") != 0)
-      return -1;
-  } else if (strcmp(a, "deis") != 0) {
-    return sdr_fail("%s: algorithm_type \"%s\" is not supported (deis)", name, a);
-  }
-  if (strcmp(st, "midpoint") == 0 || strcmp(st, "heun") == 0 || strcmp(st, "bh1") == 0 ||
-      strcmp(st, "bh2") == 0) {
-    if (sched_config_set_string(s, "solver_type", "logrho") != 0)
-      return -1;
-  } else if (strcmp(st, "logrho") != 0) {
-    return sdr_fail("%s: solver_type \"%s\" is not supported (logrho)", name, st);
-  }
-  if (c->solver_order < 1 || c->solver_order > 3)
-    return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
+  static const char *const algorithms[] = {"deis", NULL}, *const dpm[] = {"dpmsolver",
+                                                                          "dpmsolver++", NULL};
+  static const char *const solvers[] = {"logrho", NULL}, *const others[] = {"midpoint", "heun",
+                                                                            "bh1", "bh2", NULL};
+  if (sched_config_alias(s, "algorithm_type", c->algorithm_type, algorithms, dpm, "deis") != 0 ||
+      sched_config_alias(s, "solver_type", c->solver_type, solvers, others, "logrho") != 0)
+    return -1;
+  if (sched_check_solver_order(s) != 0)
+    return -1;
   return sched_init_sigma_schedule(s);
 }
 
@@ -148,9 +140,7 @@ static int deis_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   }
   if (rc != 0)
     return -1;
-  if (s->lower_order_nums < c->solver_order)
-    s->lower_order_nums++;
-  s->step_index++;
+  sched_multistep_end(s);
   return 0;
 }
 

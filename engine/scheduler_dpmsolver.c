@@ -10,6 +10,7 @@
  * is infinite), and short schedules end with lower orders.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,49 +52,47 @@ static int heun(const sdr_scheduler *s) { return strcmp(s->c.solver_type, "heun"
 
 /* ---- __init__ and set_timesteps ---- */
 
+int sched_dpm_check_solver(sdr_scheduler *s, const char *const *algorithms) {
+  const sched_config *c = &s->c;
+  static const char *const deis[] = {"deis", NULL};
+  static const char *const solvers[] = {"midpoint", "heun", NULL};
+  static const char *const others[] = {"logrho", "bh1", "bh2", NULL};
+  /* __init__ checks final_sigmas_type against the name it was given, "deis" included
+   * (the alias frees the config's string: keep a copy) */
+  char given[32];
+  snprintf(given, sizeof given, "%s", c->algorithm_type);
+  if (sched_config_alias(s, "algorithm_type", c->algorithm_type, algorithms, deis, "dpmsolver++") !=
+          0 ||
+      sched_config_alias(s, "solver_type", c->solver_type, solvers, others, "midpoint") != 0)
+    return -1;
+  const char *f = c->final_sigmas_type;
+  if (strcmp(f, "zero") != 0 && strcmp(f, "sigma_min") != 0)
+    return sdr_fail("%s: final_sigmas_type \"%s\" is not supported (zero, sigma_min)", s->cls->name,
+                    f);
+  size_t len = strlen(given);
+  int given_data = len >= 11 && strcmp(given + len - 11, "dpmsolver++") == 0;
+  if (!given_data && strcmp(f, "zero") == 0)
+    return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type %s; "
+                    "choose sigma_min",
+                    s->cls->name, given);
+  return sched_check_solver_order(s);
+}
+
 static int dpm_init(sdr_scheduler *s) {
   sched_config *c = &s->c;
   const char *name = s->cls->name;
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
+  static const char *const algorithms[] = {"dpmsolver++", "dpmsolver", "sde-dpmsolver++",
+                                           "sde-dpmsolver", NULL};
+  if (sched_dpm_check_solver(s, algorithms) != 0)
+    return -1;
   const char *a = c->algorithm_type;
-  /* __init__ checks final_sigmas_type against the name it was given, "deis" included */
-  int given_data = strcmp(a, "dpmsolver++") == 0 || strcmp(a, "sde-dpmsolver++") == 0;
-  const char *given = strcmp(a, "deis") == 0 ? "deis" : NULL;
-  if (given) { /* diffusers registers dpmsolver++ in its place */
-    if (sched_config_set_string(s, "algorithm_type", "dpmsolver++") != 0)
-      return -1;
-    a = c->algorithm_type;
-  }
-  if (strcmp(a, "dpmsolver++") == 0)
-    c->algorithm = SCHED_DPMSOLVER_PP;
-  else if (strcmp(a, "dpmsolver") == 0)
-    c->algorithm = SCHED_DPMSOLVER;
-  else if (strcmp(a, "sde-dpmsolver++") == 0)
-    c->algorithm = SCHED_SDE_DPMSOLVER_PP;
-  else if (strcmp(a, "sde-dpmsolver") == 0)
-    c->algorithm = SCHED_SDE_DPMSOLVER;
-  else
-    return sdr_fail("%s: algorithm_type \"%s\" is not supported (dpmsolver++, dpmsolver, "
-                    "sde-dpmsolver++, sde-dpmsolver)",
-                    name, a);
-  const char *st = c->solver_type;
-  if (strcmp(st, "logrho") == 0 || strcmp(st, "bh1") == 0 || strcmp(st, "bh2") == 0) {
-    if (sched_config_set_string(s, "solver_type", "midpoint") != 0)
-      return -1;
-  } else if (strcmp(st, "midpoint") != 0 && strcmp(st, "heun") != 0) {
-    return sdr_fail("%s: solver_type \"%s\" is not supported (midpoint, heun)", name, st);
-  }
-  const char *f = c->final_sigmas_type;
-  if (strcmp(f, "zero") != 0 && strcmp(f, "sigma_min") != 0)
-    return sdr_fail("%s: final_sigmas_type \"%s\" is not supported (zero, sigma_min)", name, f);
-  if (!given_data && strcmp(f, "zero") == 0)
-    return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type %s; "
-                    "choose sigma_min",
-                    name, given ? given : a);
-  if (c->solver_order < 1 || c->solver_order > 3)
-    return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
+  c->algorithm = strcmp(a, "dpmsolver++") == 0       ? SCHED_DPMSOLVER_PP
+                 : strcmp(a, "dpmsolver") == 0       ? SCHED_DPMSOLVER
+                 : strcmp(a, "sde-dpmsolver++") == 0 ? SCHED_SDE_DPMSOLVER_PP
+                                                     : SCHED_SDE_DPMSOLVER;
   /* diffusers reads variance_type only for epsilon predictions, where it keeps the first
    * 3 channels of a model that predicts its variance too (SD's does not, and the step
    * then fails on mismatched shapes); others ignore it */
@@ -276,9 +275,7 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     rc = third_order(s, cx, prev_sample, sample);
   if (rc != 0)
     return -1;
-  if (s->lower_order_nums < c->solver_order)
-    s->lower_order_nums++;
-  s->step_index++;
+  sched_multistep_end(s);
   return 0;
 }
 

@@ -49,30 +49,9 @@ static int single_init(sdr_scheduler *s) {
       0)
     return -1;
   c->spacing = SCHED_LINSPACE; /* the class has no timestep_spacing: always linspace */
-  const char *a = c->algorithm_type, *st = c->solver_type;
-  /* __init__ checks final_sigmas_type against the name it was given, "deis" included */
-  int given_data = strcmp(a, "dpmsolver++") == 0, deis = strcmp(a, "deis") == 0;
-  if (deis) { /* registered as dpmsolver++ */
-    if (sched_config_set_string(s, "algorithm_type", "dpmsolver++") != 0)
-      return -1;
-  } else if (strcmp(a, "dpmsolver++") != 0 && strcmp(a, "dpmsolver") != 0) {
-    return sdr_fail("%s: algorithm_type \"%s\" is not supported (dpmsolver++, dpmsolver)", name, a);
-  }
-  if (strcmp(st, "logrho") == 0 || strcmp(st, "bh1") == 0 || strcmp(st, "bh2") == 0) {
-    if (sched_config_set_string(s, "solver_type", "midpoint") != 0)
-      return -1;
-  } else if (strcmp(st, "midpoint") != 0 && strcmp(st, "heun") != 0) {
-    return sdr_fail("%s: solver_type \"%s\" is not supported (midpoint, heun)", name, st);
-  }
-  const char *f = c->final_sigmas_type;
-  if (strcmp(f, "zero") != 0 && strcmp(f, "sigma_min") != 0)
-    return sdr_fail("%s: final_sigmas_type \"%s\" is not supported (zero, sigma_min)", name, f);
-  if (!given_data && strcmp(f, "zero") == 0)
-    return sdr_fail("%s: final_sigmas_type \"zero\" is not supported for algorithm_type %s; "
-                    "choose sigma_min",
-                    name, deis ? "deis" : "dpmsolver");
-  if (c->solver_order < 1 || c->solver_order > 3)
-    return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
+  static const char *const algorithms[] = {"dpmsolver++", "dpmsolver", NULL};
+  if (sched_dpm_check_solver(s, algorithms) != 0)
+    return -1;
   if (c->variance_type && c->prediction == SCHED_EPSILON &&
       strcmp(c->variance_type, "learned_range") == 0)
     return sdr_fail("%s: variance_type \"learned_range\" is not supported with epsilon "
@@ -193,9 +172,7 @@ static int single_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     return -1;
   if (update(s, cx, prev_sample, &kept, order) != 0)
     return -1;
-  if (s->lower_order_nums < c->solver_order) /* steps taken, to tell a released history */
-    s->lower_order_nums++;
-  s->step_index++;
+  sched_multistep_end(s);
   return 0;
 }
 

@@ -107,6 +107,19 @@ cJSON *sched_json_parse(const char *text, const char *what);
 /* Sets one value in s->config, as DPMSolverMultistepScheduler's register_to_config
  * does for "deis"; regenerates the text. */
 int sched_config_set_string(sdr_scheduler *s, const char *key, const char *value);
+/* A name diffusers' __init__ takes in another's place: value (key's) kept when it is one
+ * of ok, registered as `to` when one of aliases, else refused, listing ok (both lists
+ * NULL-terminated, aliases may be NULL). */
+int sched_config_alias(sdr_scheduler *s, const char *key, const char *value, const char *const *ok,
+                       const char *const *aliases, const char *to);
+/* solver_order 1 to 3 (DPM-Solver, UniPC, DEIS, DPM-Solver singlestep). */
+int sched_check_solver_order(const sdr_scheduler *s);
+/* DPM-Solver's __init__ checks, shared by its multistep and singlestep classes:
+ * algorithm_type one of `algorithms` ("deis" registered as dpmsolver++), solver_type
+ * midpoint or heun (DEIS's and UniPC's names registered as midpoint), final_sigmas_type
+ * zero or sigma_min (zero only for an algorithm, as given, of data predictions), the
+ * solver order. */
+int sched_dpm_check_solver(sdr_scheduler *s, const char *const *algorithms);
 /* register_to_config(key=True/False) for a bool the struct mirrors (lower_order_final). */
 int sched_config_set_bool(sdr_scheduler *s, const char *key, int value);
 
@@ -361,6 +374,9 @@ int sched_on_host(sched_ctx *cx, sdr_tensor *x, void (*fn)(float *, const sdr_te
  * step_index from t when unset (the last index when t is not a timestep), then -1 with a
  * message when no sigma follows or the run's history was released. */
 int sched_multistep_begin(sdr_scheduler *s, double t);
+/* The end of a step of those classes: one more lower-order step counted (up to the solver
+ * order), the index moved on. */
+void sched_multistep_end(sdr_scheduler *s);
 /* out = c[0] * x[0] +- c[1] * x[1] +- ..., left to right, each product rounded: the shape
  * of DPM-Solver's and DEIS's update formulas. sign[k] is +1 or -1 for k > 0. */
 int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,

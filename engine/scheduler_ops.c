@@ -147,6 +147,12 @@ int sched_multistep_begin(sdr_scheduler *s, double t) {
   return 0;
 }
 
+void sched_multistep_end(sdr_scheduler *s) {
+  if (s->lower_order_nums < s->c.solver_order) /* the warm-up, and a released history's tell */
+    s->lower_order_nums++;
+  s->step_index++;
+}
+
 /* ---- device buffers ---- */
 
 static int history_in_use(const sdr_scheduler *s) {

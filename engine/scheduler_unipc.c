@@ -54,18 +54,12 @@ static int unipc_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
-  const char *st = c->solver_type;
-  if (strcmp(st, "midpoint") == 0 || strcmp(st, "heun") == 0 || strcmp(st, "logrho") == 0) {
-    /* DPM-Solver's solver types: diffusers registers bh2 in their place */
-    if (sched_config_set_string(s, "solver_type", "bh2") != 0)
-      return -1;
-  } else if (strcmp(st, "bh1") != 0 && strcmp(st, "bh2") != 0) {
-    return sdr_fail("%s: solver_type \"%s\" is not supported (bh1, bh2)", name, st);
-  }
-  /* diffusers takes any order, but an order above 3 would need larger systems solved
-   * as LAPACK solves them; SD uses 2 (3 is suggested for unconditional sampling) */
-  if (c->solver_order < 1 || c->solver_order > 3)
-    return sdr_fail("%s: solver_order %lld is not supported (1, 2, 3)", name, c->solver_order);
+  /* DPM-Solver's solver types: diffusers registers bh2 in their place */
+  static const char *const solvers[] = {"bh1", "bh2", NULL}, *const others[] = {"midpoint", "heun",
+                                                                                "logrho", NULL};
+  if (sched_config_alias(s, "solver_type", c->solver_type, solvers, others, "bh2") != 0 ||
+      sched_check_solver_order(s) != 0)
+    return -1;
   if (c->solver_p)
     return sdr_fail("%s: solver_p is not supported (it must be None: UniPC's own predictor)", name);
   /* step_index - 1 in disable_corrector compares numbers (Python's True is 1); anything
@@ -371,9 +365,7 @@ static int unipc_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   s->this_order = order;
   if (uni_p(s, cx, prev_sample, &last, order) != 0)
     return -1;
-  if (s->lower_order_nums < c->solver_order)
-    s->lower_order_nums++;
-  s->step_index++;
+  sched_multistep_end(s);
   return 0;
 }
 
