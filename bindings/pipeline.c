@@ -723,20 +723,20 @@ static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
   if (!g->prompts || g->prompt_embeds || !p->tokenizer)
     return;
   const int max_len = sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  char **cut;
+  size_t *lengths = malloc((size_t)g->nprompts * sizeof *lengths + 1);
+  if (!lengths ||
+      sdr_clip_tokenizer_cut_texts(p->tokenizer, g->prompts, g->nprompts, max_len, &cut, lengths) !=
+          0 ||
+      !cut) {
+    free(lengths);
+    return; /* an encoding error is the encode's to report */
+  }
   /* diffusers' untruncated tokenization of the prompts comes first, and transformers
    * warns there about the first one too long for the model */
-  for (int i = 0; i < g->nprompts; i++) {
-    int32_t *ids;
-    size_t m;
-    if (sdr_clip_tokenizer_encode_plain(p->tokenizer, g->prompts[i], &ids, &m) != 0)
-      continue; /* an encoding error is the encode's to report */
-    free(ids);
-    lsdr_clip_tokenizer_warn_overlong(p->tokenizer, m + 2);
-  }
-  char **cut;
-  if (sdr_clip_tokenizer_cut_texts(p->tokenizer, g->prompts, g->nprompts, max_len, &cut) != 0 ||
-      !cut)
-    return; /* an encoding error is the encode's to report */
+  for (int i = 0; i < g->nprompts; i++)
+    lsdr_clip_tokenizer_warn_overlong(p->tokenizer, lengths[i]);
+  free(lengths);
   fprintf(stderr,
           "The following part of your input was truncated because CLIP can only handle "
           "sequences up to %d tokens: [",

@@ -68,9 +68,10 @@ char *sdr_clip_tokenizer_decode_ex(const sdr_clip_tokenizer *tok, const int32_t 
 /* What truncation to max_length cuts from a batch of texts, as diffusers' warning shows
  * it: the untruncated ids padded to the longest row, and each row's ids[max_length - 1 :
  * -1] decoded (pads included, as batch_decode shows them). *cut is NULL when nothing is
- * cut, else n malloc'd strings (free with sdr_clip_cut_texts_free). */
+ * cut, else n malloc'd strings (free with sdr_clip_cut_texts_free). lengths, when not
+ * NULL, gets each text's untruncated id count (BOS and EOS included). */
 int sdr_clip_tokenizer_cut_texts(const sdr_clip_tokenizer *tok, const char *const *texts, int n,
-                                 int max_length, char ***cut);
+                                 int max_length, char ***cut, size_t *lengths);
 void sdr_clip_cut_texts_free(char **cut, int n);
 /* Whether to warn that a sequence of n ids is longer than model_max_length: true the
  * first time only, per tokenizer, as transformers logs it once (its

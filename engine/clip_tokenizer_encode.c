@@ -416,7 +416,7 @@ void sdr_clip_cut_texts_free(char **cut, int n) {
 }
 
 int sdr_clip_tokenizer_cut_texts(const sdr_clip_tokenizer *tok, const char *const *texts, int n,
-                                 int max_length, char ***cut) {
+                                 int max_length, char ***cut, size_t *lengths) {
   *cut = NULL;
   int32_t **plain = calloc((size_t)n + 1, sizeof *plain);
   size_t *len = calloc((size_t)n + 1, sizeof *len);
@@ -425,6 +425,8 @@ int sdr_clip_tokenizer_cut_texts(const sdr_clip_tokenizer *tok, const char *cons
   for (int i = 0; rc == 0 && i < n; i++) {
     rc = sdr_clip_tokenizer_encode_plain(tok, texts[i], &plain[i], &len[i]);
     longest = rc == 0 && len[i] + 2 > longest ? len[i] + 2 : longest;
+    if (lengths)
+      lengths[i] = len[i] + 2;
   }
   /* torch.equal of the two id tensors fails only when the longest row was cut */
   if (rc == 0 && max_length > 1 && longest > (size_t)max_length) {
