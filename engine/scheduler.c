@@ -135,11 +135,7 @@ void sdr_scheduler_free(sdr_scheduler *s) {
 sdr_scheduler_kind sdr_scheduler_kind_of(const sdr_scheduler *s) { return s->kind; }
 const char *sdr_scheduler_config_json(const sdr_scheduler *s) { return s->config_json; }
 int sdr_scheduler_order(const sdr_scheduler *s) {
-  return !s ? 0
-         : s->kind == SDR_SCHED_HEUN || s->kind == SDR_SCHED_KDPM2 ||
-                 s->kind == SDR_SCHED_KDPM2_ANCESTRAL
-             ? 2
-             : 1;
+  return !s ? 0 : s->cls->order ? s->cls->order : 1;
 }
 
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
@@ -158,12 +154,10 @@ int sdr_scheduler_num_inference_steps(const sdr_scheduler *s) { return s->num_in
 int sdr_scheduler_step_index(const sdr_scheduler *s) { return s->step_index; }
 int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
 
-/* init_noise_sigma: 1 for PNDM, DDIM, DPM, UniPC and DDPM; the largest sigma for the others, or
- * sqrt(max^2 + 1) with leading spacing (a float32 0-d tensor in diffusers). */
+/* init_noise_sigma: 1, or for the classes that say so the largest sigma, or sqrt(max^2 + 1)
+ * with leading spacing (a float32 0-d tensor in diffusers). */
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
-  if (s->kind != SDR_SCHED_LMS && s->kind != SDR_SCHED_EULER &&
-      s->kind != SDR_SCHED_EULER_ANCESTRAL && s->kind != SDR_SCHED_HEUN &&
-      s->kind != SDR_SCHED_KDPM2 && s->kind != SDR_SCHED_KDPM2_ANCESTRAL)
+  if (!s->cls->sigma_noise)
     return 1.0;
   float m = s->n_sigmas ? s->sigmas[0] : 0;
   for (int i = 1; i < s->n_sigmas; i++)

@@ -70,14 +70,8 @@ static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (s->c.thresholding) {
-    if (sched_threshold(cx, &x0) != 0)
-      return -1;
-  } else if (s->c.clip_sample) {
-    float r = (float)s->c.clip_sample_range;
-    if (sched_clamp(cx, &x0, -r, r) != 0)
-      return -1;
-  }
+  if (sched_clip_x0(cx, &x0) != 0)
+    return -1;
   /* _get_variance, then std_dev_t = eta * variance ** 0.5 (eta a Python float) */
   float b_prev = 1.0f - a_prev;
   float variance = (b_prev / b_t) * (1.0f - a_t / a_prev);

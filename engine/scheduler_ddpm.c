@@ -139,14 +139,8 @@ static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (s->c.thresholding) {
-    if (sched_threshold(cx, &x0) != 0)
-      return -1;
-  } else if (s->c.clip_sample) {
-    float r = (float)s->c.clip_sample_range;
-    if (sched_clamp(cx, &x0, -r, r) != 0)
-      return -1;
-  }
+  if (sched_clip_x0(cx, &x0) != 0)
+    return -1;
   /* formula (7): x0 * (a_prev ** 0.5 * beta_t) / b_t + sample * alpha_t ** 0.5 * b_prev / b_t */
   float x0_coeff = (sqrtf(a_prev) * cur_beta) / b_t;
   float sample_coeff = sqrtf(cur_alpha) * b_prev / b_t;

@@ -178,6 +178,7 @@ const sched_class sched_euler_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 1,
+    .sigma_noise = 1,
     .init = euler_init,
     .set_timesteps = euler_set_timesteps,
     .scale_model_input = sched_scale_by_sigma,

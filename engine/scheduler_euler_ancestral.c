@@ -103,6 +103,7 @@ const sched_class sched_euler_ancestral_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 1,
+    .sigma_noise = 1,
     .init = ea_init,
     .set_timesteps = ea_set_timesteps,
     .scale_model_input = sched_scale_by_sigma,

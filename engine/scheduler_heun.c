@@ -101,11 +101,8 @@ static int heun_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (s->c.clip_sample) {
-    float r = (float)s->c.clip_sample_range;
-    if (sched_clamp(cx, &x0, -r, r) != 0)
-      return -1;
-  }
+  if (sched_clip_x0(cx, &x0) != 0)
+    return -1;
   if (sched_slot(cx, SCHED_SLOT_CUR_SAMPLE, sample, &sample_slot) != 0 ||
       sched_slot(cx, SCHED_SLOT_CUR_MODEL_OUTPUT, sample, &deriv) != 0)
     return -1;
@@ -138,6 +135,8 @@ const sched_class sched_heun_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 1,
+    .order = 2,
+    .sigma_noise = 1,
     .init = heun_init,
     .set_timesteps = heun_set_timesteps,
     .scale_model_input = sched_scale_by_sigma,

@@ -137,6 +137,9 @@ typedef struct sched_class {
   const sched_param *params;
   int n_params;
   int has_begin_index; /* the class has set_begin_index (img2img calls it when present) */
+  int order;           /* the class's `order`: 2 for two-call steps (Heun, KDPM2), else 1 */
+  int sigma_noise;     /* init_noise_sigma is the largest sigma (or sqrt(max^2 + 1) with
+                          leading spacing), not 1: the sigma-space classes */
   /* __init__ after the config is read: check values, make alphas_cumprod and the
    * timesteps and sigmas diffusers sets up before any set_timesteps. */
   int (*init)(sdr_scheduler *s);
@@ -381,8 +384,10 @@ void sched_multistep_end(sdr_scheduler *s);
  * of DPM-Solver's and DEIS's update formulas. sign[k] is +1 or -1 for k > 0. */
 int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
                   const sdr_tensor *const *x);
-/* x.clamp(lo, hi) in place (a round trip through the host: no backend op clamps). */
-int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi);
+/* "Clip or threshold predicted x_0" of DDIM, DDPM and Heun, in place: thresholded when
+ * the config says so, else clamped to +-clip_sample_range with clip_sample (a round trip
+ * through the host: no backend op clamps). */
+int sched_clip_x0(sched_ctx *cx, sdr_tensor *x0);
 /* _threshold_sample (dynamic thresholding, Saharia et al. 2022) in place: per batch
  * entry, s = clamp(quantile(|x|, dynamic_thresholding_ratio), 1, sample_max_value) and
  * x = clamp(x, -s, s) / s. */

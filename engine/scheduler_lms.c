@@ -244,6 +244,7 @@ const sched_class sched_lms_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 1,
+    .sigma_noise = 1,
     .init = lms_init,
     .set_timesteps = lms_set_timesteps,
     .scale_model_input = sched_scale_by_sigma,

@@ -113,10 +113,14 @@ static void clamp_values(float *f, const sdr_tensor *x, void *ctx) {
     f[i] = f[i] < lim[0] ? lim[0] : f[i] > lim[1] ? lim[1] : f[i];
 }
 
-/* DDIM's, DDPM's and Heun's clip_sample. */
-int sched_clamp(sched_ctx *cx, sdr_tensor *x, float lo, float hi) {
-  float lim[2] = {lo, hi};
-  return sched_on_host(cx, x, clamp_values, lim);
+int sched_clip_x0(sched_ctx *cx, sdr_tensor *x0) {
+  const sched_config *c = &cx->s->c;
+  if (c->thresholding)
+    return sched_threshold(cx, x0);
+  if (!c->clip_sample)
+    return 0;
+  float lim[2] = {-(float)c->clip_sample_range, (float)c->clip_sample_range};
+  return sched_on_host(cx, x0, clamp_values, lim);
 }
 
 int sched_combine(sched_ctx *cx, sdr_tensor *out, int n, const float *c, const int *sign,
