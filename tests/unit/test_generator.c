@@ -10,7 +10,10 @@
  * CUDA: no GPU made these files, so Philox4x32-10 is checked against the
  * Random123 known-answer vectors, curand_init/curand4 against a plain reading
  * of the counter layout, and torch's grid-stride layout against an
- * element-by-element reconstruction.
+ * element-by-element reconstruction. Then the whole of it against values people
+ * printed from torch.randn(device="cuda") on real GPUs and posted in PyTorch's
+ * issues (4 decimals), on GPUs whose grids differ: H100 (H200's geometry), A100,
+ * RTX 3060 and RTX A4000, each where the GPUs' outputs part ways.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -27,7 +30,7 @@
 #include "engine/half.h"           // sdr_f16_to_f32, sdr_bf16_to_f32
 #include "engine/mt19937.h"        // sdr_mt19937_seed, sdr_mt19937_next
 #include "engine/npy.h"            // sdr_npy_read
-#include "kernels/philox.h"         // sdr_philox4x32_10, sdr_philox_init, ...
+#include "kernels/philox.h"        // sdr_philox4x32_10, sdr_philox_init, ...
 
 #define FIXTURES "tests/fixtures/rng/"
 
@@ -391,6 +394,63 @@ static void check_cuda_layout(void) {
   CHECK(memcmp(f, f + 4, 4 * sizeof f[0]) != 0);
 }
 
+/* torch.randn(device="cuda") as printed on real GPUs (pytorch/pytorch issues
+ * 143086, 158398, 97097, 79496: each prints the first and last values of a draw
+ * whose tail depends on the GPU's grid, and each GPU's own tail is checked here
+ * with that GPU's multiprocessors and threads per multiprocessor). */
+static void check_cuda_published(void) {
+  /* one case a row */
+  // clang-format off
+  static const struct {
+    const char *gpu;
+    sdr_cuda_geometry geo;
+    uint64_t seed;
+    size_t n;
+    double scale, shift; /* normal_(mean, std) is randn * std + mean */
+    size_t at[6];
+    double want[6];
+  } cases[] = {
+      /* Generator("cuda").manual_seed(1); randn(1, 49 * 12 * 112 * 144) */
+      {"H100", {132, 2048}, 1, 9483264, 1, 0, {0, 1, 2, 9483261, 9483262, 9483263},
+       {-0.2963, 2.6764, -0.1408, -0.6970, -0.7780, 0.3267}},
+      {"A100", {108, 2048}, 1, 9483264, 1, 0, {0, 1, 2, 9483261, 9483262, 9483263},
+       {-0.2963, 2.6764, -0.1408, 0.1549, -0.6797, -0.1656}},
+      /* Generator("cuda").manual_seed(42); randn([1, 64, 2048]): row 61 starts, row 63 ends */
+      {"RTX 3060", {28, 1536}, 42, 131072, 1, 0, {0, 1, 2, 124928, 124929, 131071},
+       {0.1940, 2.1614, -0.1721, -0.4861, 0.3358, -0.0282}},
+      /* manual_seed(14); FloatTensor(1000, 100).normal_(5, 5 ** .5): the last row */
+      {"RTX A4000", {48, 1536}, 14, 100000, 2.2360679774997896, 5, {0, 1, 2, 99900, 99998, 99999},
+       {2.8731, 5.2727, 2.9889, 2.7337, 6.5395, 4.2604}},
+      /* manual_seed(0); randn(5) and manual_seed(10); randn(3): one block on any GPU */
+      {"any", {132, 2048}, 0, 5, 1, 0, {0, 1, 2, 3, 4, 4},
+       {-0.9247, -0.4253, -2.6438, 0.1452, -0.1209, -0.1209}},
+      {"any", {132, 2048}, 10, 3, 1, 0, {0, 1, 2, 2, 2, 2},
+       {-0.1029, 1.6810, -0.2708, -0.2708, -0.2708, -0.2708}},
+  };
+  // clang-format on
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    sdr_generator g;
+    sdr_generator_init(&g, SDR_GENERATOR_CUDA);
+    g.geometry = cases[c].geo;
+    sdr_generator_manual_seed(&g, cases[c].seed);
+    float *x = malloc(cases[c].n * sizeof *x);
+    CHECK(x != NULL);
+    if (!x)
+      return;
+    sdr_generator_randn_f32(&g, x, cases[c].n);
+    for (int i = 0; i < 6; i++) {
+      /* normal_ computes randn * std + mean in float32 before printing */
+      double got = (double)(x[cases[c].at[i]] * (float)cases[c].scale + (float)cases[c].shift);
+      if (fabs(got - cases[c].want[i]) > 5.01e-5) {
+        fprintf(stderr, "%s seed %llu [%zu]: %.6f, printed %.4f\n", cases[c].gpu,
+                (unsigned long long)cases[c].seed, cases[c].at[i], got, cases[c].want[i]);
+        CHECK(0);
+      }
+    }
+    free(x);
+  }
+}
+
 int main(void) {
   check_mt19937();
   check_seeding();
@@ -399,5 +459,6 @@ int main(void) {
   check_curand_stream();
   check_curand_conversions();
   check_cuda_layout();
+  check_cuda_published();
   return check_exit();
 }
