@@ -281,6 +281,16 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, const sdr_tensor *model_output, double t,
                             const sdr_tensor *sample, sdr_generator *const *gens, int ngens,
                             float eta) {
+  return sdr_scheduler_step_full(s, be, a, prev_sample, NULL, model_output, t, sample, gens, ngens,
+                                 eta);
+}
+
+int sdr_scheduler_has_pred_original(const sdr_scheduler *s) { return s && s->cls->pred_original; }
+
+int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
+                            sdr_tensor *prev_sample, sdr_tensor *pred_original,
+                            const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                            sdr_generator *const *gens, int ngens, float eta) {
   sdr_generator *g = ngens > 0 ? gens[0] : NULL;
   if (!s || !be || !a)
     return sdr_fail("step: no scheduler, backend or arena");
@@ -288,7 +298,9 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
       check_latent(s, "step", "sample", sample, be) ||
       check_latent(s, "step", "prev_sample", prev_sample, be) ||
       check_same(s, "step", "model_output", model_output, sample) ||
-      check_same(s, "step", "prev_sample", prev_sample, sample))
+      check_same(s, "step", "prev_sample", prev_sample, sample) ||
+      (pred_original && (check_latent(s, "step", "pred_original_sample", pred_original, be) ||
+                         check_same(s, "step", "pred_original_sample", pred_original, sample))))
     return -1;
   if (s->num_inference_steps == 0 && !s->custom_timesteps)
     return sdr_fail("%s.step: number of inference steps is None: call set_timesteps first",
@@ -307,7 +319,8 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
   if (ngens > 1 && ngens != sample->shape[0])
     return sdr_fail("%s.step: %d generators for a batch of %lld", s->cls->name, ngens,
                     (long long)sample->shape[0]);
-  sched_ctx cx = {s, be, a, ngens > 1 ? gens : NULL, ngens};
+  sched_ctx cx = {s, be, a, ngens > 1 ? gens : NULL, ngens,
+                  s->cls->pred_original ? pred_original : NULL};
   sdr_arena_mark m = sdr_arena_get_mark(a);
   int rc = s->cls->step(s, &cx, prev_sample, model_output, t, sample, g, eta);
   sdr_arena_release(a, m);

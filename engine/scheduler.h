@@ -81,6 +81,15 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, const sdr_tensor *model_output, double t,
                             const sdr_tensor *sample, sdr_generator *const *gens, int ngens,
                             float eta);
+/* sdr_scheduler_step_each that also writes diffusers' pred_original_sample into
+ * pred_original (shaped like sample) for the classes whose step output has one
+ * (sdr_scheduler_has_pred_original: DDIM, DDPM, LMS, Euler, Euler ancestral);
+ * pred_original NULL: not wanted. */
+int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
+                            sdr_tensor *prev_sample, sdr_tensor *pred_original,
+                            const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                            sdr_generator *const *gens, int ngens, float eta);
+int sdr_scheduler_has_pred_original(const sdr_scheduler *s);
 /* out = noisy version of original at timestep t (per batch entry if t has one value per entry). */
 int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                             const sdr_tensor *original, const sdr_tensor *noise, double t);

@@ -70,7 +70,7 @@ static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (sched_clip_x0(cx, &x0) != 0)
+  if (sched_clip_x0(cx, &x0) != 0 || sched_emit_x0(cx, &x0) != 0)
     return -1;
   /* _get_variance, then std_dev_t = eta * variance ** 0.5 (eta a Python float) */
   float b_prev = 1.0f - a_prev;
@@ -92,6 +92,7 @@ const sched_class sched_ddim_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 0,
+    .pred_original = 1,
     .init = ddim_init,
     .set_timesteps = sched_set_rounded_timesteps,
     .scale_model_input = NULL,

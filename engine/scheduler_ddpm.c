@@ -139,7 +139,7 @@ static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
-  if (sched_clip_x0(cx, &x0) != 0)
+  if (sched_clip_x0(cx, &x0) != 0 || sched_emit_x0(cx, &x0) != 0)
     return -1;
   /* formula (7): x0 * (a_prev ** 0.5 * beta_t) / b_t + sample * alpha_t ** 0.5 * b_prev / b_t */
   float x0_coeff = (sqrtf(a_prev) * cur_beta) / b_t;
@@ -158,6 +158,7 @@ const sched_class sched_ddpm_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 0,
+    .pred_original = 1,
     .init = ddpm_init,
     .set_timesteps = sched_set_rounded_timesteps,
     .set_custom_timesteps = ddpm_set_custom,

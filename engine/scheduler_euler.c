@@ -166,7 +166,7 @@ static int euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   }
   /* derivative = (sample - x0) / sigma_hat; prev = sample + derivative * dt */
   float dt = s->sigmas[i + 1] - sigma_hat;
-  if (sched_sub(cx, &d, sample, &x0) != 0 || sched_div(cx, &d, &d, sigma_hat) != 0 ||
+  if (sched_emit_x0(cx, &x0) != 0 || sched_sub(cx, &d, sample, &x0) != 0 || sched_div(cx, &d, &d, sigma_hat) != 0 ||
       sched_mul(cx, &d, &d, dt) != 0)
     return -1;
   s->step_index++;
@@ -178,6 +178,7 @@ const sched_class sched_euler_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 1,
+    .pred_original = 1,
     .sigma_noise = 1,
     .init = euler_init,
     .set_timesteps = euler_set_timesteps,

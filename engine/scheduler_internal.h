@@ -140,6 +140,7 @@ typedef struct sched_class {
   int order;           /* the class's `order`: 2 for two-call steps (Heun, KDPM2), else 1 */
   int sigma_noise;     /* init_noise_sigma is the largest sigma (or sqrt(max^2 + 1) with
                           leading spacing), not 1: the sigma-space classes */
+  int pred_original;   /* its step output has pred_original_sample (sched_emit_x0) */
   /* __init__ after the config is read: check values, make alphas_cumprod and the
    * timesteps and sigmas diffusers sets up before any set_timesteps. */
   int (*init)(sdr_scheduler *s);
@@ -350,7 +351,12 @@ struct sched_ctx {
    * when the step's one generator draws for the whole batch. */
   sdr_generator *const *gens;
   int ngens;
+  /* Where the step writes diffusers' pred_original_sample (sched_emit_x0); NULL: not wanted. */
+  sdr_tensor *x0_out;
 };
+
+/* Hands the step's predicted x0 to cx->x0_out, when one was asked for. */
+int sched_emit_x0(sched_ctx *cx, const sdr_tensor *x0);
 
 /* out = x * c, as torch multiplies a float32 tensor by a float32 scalar. */
 int sched_mul(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x, float c);

@@ -223,7 +223,7 @@ static int lms_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     break;
   }
   /* derivative = (sample - x0) / sigma, appended to the last LMS_ORDER */
-  if (sched_hist_push(cx, LMS_ORDER, sample, &d) != 0 || sched_sub(cx, &d, sample, &x0) != 0 ||
+  if (sched_emit_x0(cx, &x0) != 0 || sched_hist_push(cx, LMS_ORDER, sample, &d) != 0 || sched_sub(cx, &d, sample, &x0) != 0 ||
       sched_div(cx, &d, &d, sigma) != 0)
     return -1;
   int order = i + 1 < LMS_ORDER ? i + 1 : LMS_ORDER;
@@ -244,6 +244,7 @@ const sched_class sched_lms_class = {
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .has_begin_index = 1,
+    .pred_original = 1,
     .sigma_noise = 1,
     .init = lms_init,
     .set_timesteps = lms_set_timesteps,

@@ -48,6 +48,10 @@ int sched_sub(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *a, const sdr_ten
   return sdr_binary(cx->be, out, a, b, SDR_BINARY_SUB);
 }
 
+int sched_emit_x0(sched_ctx *cx, const sdr_tensor *x0) {
+  return cx->x0_out ? sched_copy(cx, cx->x0_out, x0) : 0;
+}
+
 int sched_copy(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *x) {
   if (out->data == x->data)
     return 0;

@@ -17,6 +17,7 @@ compares the resulting config dict too. A case records:
     each timestep x_in = scale_model_input(x, t), model_output = model(x_in, t) with
     the fixed function below, x = step(model_output, t, x, **extra).prev_sample, where
     extra is eta and a seeded generator for the classes whose step takes them;
+  - pred_original_sample at the same steps, for the classes whose step output has one;
   - the generator's next draws after the run (so a step that draws too much or too
     little shows);
   - img2img: get_timesteps' slice for a strength, set_begin_index where the class has
@@ -168,18 +169,22 @@ def extra_kwargs(s, g, eta):
 
 
 def run(s, x, timesteps, w, g, eta, keep):
-    """The denoising loop of StableDiffusionPipeline, with a fixed model."""
-    prev, scaled = [], []
+    """The denoising loop of StableDiffusionPipeline, with a fixed model. Also the step
+    outputs' pred_original_sample at the kept steps, for the classes that give one."""
+    prev, scaled, x0 = [], [], []
     kw = extra_kwargs(s, g, eta)
     for i, t in enumerate(timesteps):
         x_in = s.scale_model_input(x, t)
         mo = model(x_in, t, w)
-        x = s.step(mo, t, x, **kw).prev_sample
+        out = s.step(mo, t, x, **kw)
+        x = out.prev_sample
         if i in keep:
             prev.append(x.numpy().copy())
+            if getattr(out, "pred_original_sample", None) is not None:
+                x0.append(out.pred_original_sample.numpy().copy())
             if len(scaled) < 2:
                 scaled.append(x_in.numpy().copy())
-    return np.stack(prev), np.stack(scaled)
+    return np.stack(prev), np.stack(scaled), (np.stack(x0) if x0 else None)
 
 
 def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=False,
@@ -199,9 +204,11 @@ def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=Fal
         torch.manual_seed(global_seed)
     x = base * s.init_noise_sigma
     keep = rec_steps(len(s.timesteps))
-    prev, scaled = run(s, x, s.timesteps, w, g, eta, keep)
+    prev, scaled, x0 = run(s, x, s.timesteps, w, g, eta, keep)
     case["rec_steps"] = keep
     case["prev"] = wr.save(name + "_prev", prev)
+    if x0 is not None:
+        case["x0"] = wr.save(name + "_x0", x0)
     if s.scale_model_input(base, s.timesteps[0]) is not base:
         case["scaled"] = wr.save(name + "_scaled", scaled)
     if g is not None:
@@ -225,13 +232,15 @@ def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None):
     x = s.add_noise(wr.base_s, wr.noise_s, timesteps[:1])
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     keep = rec_steps(len(timesteps))
-    prev, scaled = run(s, x, timesteps, wr.w_s, g, eta, keep)
+    prev, scaled, x0 = run(s, x, timesteps, wr.w_s, g, eta, keep)
     case = {"name": name, "class": cls_name, "kwargs": kwargs, "steps": n, "eta": eta,
             "small": True, "strength": strength, "t_start": t_start,
             "slice": to_list(timesteps.numpy()), "noised": wr.save(name + "_noised", x)}
     case.update(describe(s))
     case["rec_steps"] = keep
     case["prev"] = wr.save(name + "_prev", prev)
+    if x0 is not None:
+        case["x0"] = wr.save(name + "_x0", x0)
     if g is not None:
         case["seed"] = seed
         case["rng_after"] = to_list(torch.randn(4, generator=g))
@@ -647,7 +656,7 @@ def main():
     s = make("EulerAncestralDiscreteScheduler", {})
     s.set_timesteps(10)
     g = torch.Generator().manual_seed(77)
-    prev, _ = run(s, wr.base_s * s.init_noise_sigma, s.timesteps, wr.w_s, g, 0.0, [9])
+    prev, _, _ = run(s, wr.base_s * s.init_noise_sigma, s.timesteps, wr.w_s, g, 0.0, [9])
     ea_module.randn_tensor = draw
     wr.manifest["half_noise"] = {"class": "EulerAncestralDiscreteScheduler", "steps": 10,
                                  "seed": 77, "final": wr.save("half_noise_final", prev[0]),

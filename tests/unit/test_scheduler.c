@@ -321,10 +321,12 @@ static void run_case(const cJSON *c) {
   const float *prev = NULL, *scaled = NULL;
   float *prev_f = load(str(c, "prev"), NULL);
   float *scaled_f = str(c, "scaled") ? load(str(c, "scaled"), NULL) : NULL;
+  /* pred_original_sample at the same steps, for the classes whose output has one */
+  float *x0_f = str(c, "x0") ? load(str(c, "x0"), NULL) : NULL;
   prev = prev_f, scaled = scaled_f;
   int64_t shape[4] = {1, 4, small ? 4 : 8, small ? 4 : 8};
   sdr_tensor x = new_tensor(shape), x_in = new_tensor(shape), mo = new_tensor(shape),
-             out = new_tensor(shape);
+             out = new_tensor(shape), x0 = new_tensor(shape);
   sdr_generator g;
   sdr_generator_init(&g, SDR_GENERATOR_CPU);
   sdr_generator_manual_seed(&g, (uint64_t)num(c, "seed", num(c, "global_seed", 0)));
@@ -335,6 +337,7 @@ static void run_case(const cJSON *c) {
   int nt;
   const double *all = sdr_scheduler_timesteps(s, &nt);
   int start = 0;
+  CHECK((x0_f != NULL) == (sdr_scheduler_has_pred_original(s) != 0));
   if (!base || !w || !prev)
     goto done;
   if (i2i) {
@@ -382,7 +385,9 @@ static void run_case(const cJSON *c) {
     model_fn(mo.data, x_in.data, w, n, t);
     sdr_tensor *dst = in_place ? &x : &out;
     sdr_arena_reset(&arena);
-    if (sdr_scheduler_step(s, be, &arena, dst, &mo, t, &x, has_gen ? &g : NULL, eta) != 0) {
+    sdr_generator *gp = &g;
+    if (sdr_scheduler_step_full(s, be, &arena, dst, x0_f ? &x0 : NULL, &mo, t, &x,
+                                has_gen ? &gp : NULL, has_gen ? 1 : 0, eta) != 0) {
       fprintf(stderr, "%s: step %d (t=%g): %s\n", name, k, t, sdr_last_error());
       check_failures++;
       break;
@@ -399,6 +404,9 @@ static void run_case(const cJSON *c) {
       snprintf(what, sizeof what, "%s prev_sample at step %d (t=%g)", name, k, t);
       if (compare(what, x.data, prev + (size_t)r * n, n, &per_class[s->kind]))
         break; /* the first step that differs is the one to look at */
+      snprintf(what, sizeof what, "%s pred_original_sample at step %d (t=%g)", name, k, t);
+      if (x0_f && compare(what, x0.data, x0_f + (size_t)r * n, n, &per_class[s->kind]))
+        break;
       r++;
     }
   }
@@ -426,6 +434,7 @@ done:
            (st->n - st->n_exact) - (before.n - before.n_exact));
   }
   sdr_free(be, x.data), sdr_free(be, x_in.data), sdr_free(be, mo.data), sdr_free(be, out.data);
+  sdr_free(be, x0.data), free(x0_f);
   free(base), free(w), free(prev_f), free(scaled_f);
   sdr_scheduler_free(s);
 }
