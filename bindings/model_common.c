@@ -189,3 +189,32 @@ void lsdr_set_int_list(lua_State *L, int t, const char *key, const int *v, int n
   }
   lua_setfield(L, t, key);
 }
+
+/* __index of an output: integer k -> the k-th present field (upvalue 1: the names). */
+static int output_index(lua_State *L) {
+  if (!lua_isinteger(L, 2))
+    return 0;
+  lua_Integer k = lua_tointeger(L, 2), seen = 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, lua_upvalueindex(1));
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, lua_upvalueindex(1), i);
+    if (lua_rawget(L, 1) != LUA_TNIL && ++seen == k)
+      return 1;
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+void lsdr_output_kind(lua_State *L, int t, const char *tname, const char *const *fields) {
+  t = lua_absindex(L, t);
+  if (luaL_newmetatable(L, tname)) {
+    lua_newtable(L);
+    for (int i = 0; fields[i]; i++) {
+      lua_pushstring(L, fields[i]);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushcclosure(L, output_index, 1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, t);
+}

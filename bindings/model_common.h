@@ -74,4 +74,11 @@ void lsdr_set_num(lua_State *L, int t, const char *key, lua_Number v);
 void lsdr_set_str(lua_State *L, int t, const char *key, const char *v);
 void lsdr_set_int_list(lua_State *L, int t, const char *key, const int *v, int n);
 
+/* Makes the table at t an output of diffusers' or transformers' kind (BaseOutput,
+ * ModelOutput): besides its named fields, out[k] is the k-th of `fields` (a NULL-ended
+ * list, in the class's order) that is not nil, as Python's out[k - 1] and the tuple
+ * return_dict=False gives; unet(...)[1] is the sample. tname names the kind
+ * ("UNet2DConditionOutput"); one metatable per kind. */
+void lsdr_output_kind(lua_State *L, int t, const char *tname, const char *const *fields);
+
 #endif

@@ -973,10 +973,13 @@ static int pipe_call(lua_State *L) {
   lua_getfield(L, opts, "return_dict");
   int as_dict = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (as_dict)
+  if (as_dict) {
     lua_setfield(L, result, "images");
-  else
+    static const char *const fields[] = {"images", "nsfw_content_detected", NULL};
+    lsdr_output_kind(L, result, "StableDiffusionPipelineOutput", fields);
+  } else {
     lua_rawseti(L, result, 1);
+  }
   lua_settop(L, result);
   return 1;
 }

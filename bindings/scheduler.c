@@ -222,14 +222,23 @@ static int m_step(lua_State *L) {
   if (out->storage->be != x->storage->be || !sdr_tensor_same_shape(&out->t, &x->t))
     return lsdr_error(L, "model_output and sample must have the same shape and device");
   sdr_backend *be = x->storage->be;
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
+  int result = lua_gettop(L);
   lsdr_tensor *prev = lsdr_push_new_tensor(L, be, SDR_F32, x->t.ndim, x->t.shape);
+  lua_setfield(L, result, "prev_sample");
+  lsdr_tensor *x0 = NULL;
+  if (sdr_scheduler_has_pred_original(b->s)) {
+    x0 = lsdr_push_new_tensor(L, be, SDR_F32, x->t.ndim, x->t.shape);
+    lua_setfield(L, result, "pred_original_sample");
+  }
   sdr_arena *a = arena_of(L, b, be);
-  int rc = sdr_scheduler_step(b->s, be, a, &prev->t, &out->t, t, &x->t, g, eta);
+  int rc = sdr_scheduler_step_full(b->s, be, a, &prev->t, x0 ? &x0->t : NULL, &out->t, t, &x->t,
+                                   g ? &g : NULL, g ? 1 : 0, eta);
   sdr_arena_reset(a);
   if (rc != 0)
     return lsdr_engine_error(L);
-  lua_setfield(L, -2, "prev_sample");
+  static const char *const fields[] = {"prev_sample", "pred_original_sample", NULL};
+  lsdr_output_kind(L, result, "SchedulerOutput", fields);
   return 1;
 }
 
@@ -325,7 +334,7 @@ static int sched_tostring(lua_State *L) {
 static const lsdr_param step_options[] = {
     {"generator", "torch.Generator", "nil", "for schedulers that draw noise"},
     {"eta", "number", "0.0", "DDIM's eta"},
-    {"return_dict", "boolean", "true"},
+    {"return_dict", "boolean", "true", "accepted: the result is indexable either way"},
     {0}};
 
 static const lsdr_func methods[] = {
@@ -344,7 +353,8 @@ static const lsdr_func methods[] = {
      {{"sample", "Tensor"}, {"timestep", "number|Tensor"}}},
     {"Scheduler:step",
      m_step,
-     "One step back: returns {prev_sample = Tensor}.",
+     "One step back: returns {prev_sample = Tensor} (and pred_original_sample for DDIM, DDPM, "
+     "LMS, Euler and Euler ancestral); out[1] is prev_sample, as diffusers' tuple.",
      {{"model_output", "Tensor"},
       {"timestep", "number|Tensor"},
       {"sample", "Tensor"},

@@ -88,6 +88,8 @@ static int unet_call(lua_State *L) {
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_setfield(L, -2, "sample");
+  static const char *const fields[] = {"sample", NULL};
+  lsdr_output_kind(L, -1, "UNet2DConditionOutput", fields);
   return 1;
 }
 
@@ -134,7 +136,7 @@ static int unet_tostring(lua_State *L) {
 static const lsdr_param call_options[] = {
     {"encoder_hidden_states", "Tensor", NULL, "the text embeddings (batch, tokens, width)"},
     {"return_dict", "boolean", "true",
-     "accepted for diffusers' sake; the result is always a table"},
+     "accepted: the result is a table, out[1] the sample as in diffusers' tuple"},
     {0}};
 
 static const lsdr_func methods[] = {

@@ -159,6 +159,8 @@ static int vae_encode(lua_State *L) {
   lua_createtable(L, 0, 1);
   push_distribution(L, lua_gettop(L) - 1);
   lua_setfield(L, -2, "latent_dist");
+  static const char *const fields[] = {"latent_dist", NULL};
+  lsdr_output_kind(L, -1, "AutoencoderKLOutput", fields);
   return 1;
 }
 
@@ -183,6 +185,8 @@ static int vae_decode(lua_State *L) {
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_setfield(L, -2, "sample");
+  static const char *const fields[] = {"sample", NULL};
+  lsdr_output_kind(L, -1, "DecoderOutput", fields);
   return 1;
 }
 
