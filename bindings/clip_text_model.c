@@ -37,7 +37,8 @@ void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int
   lsdr_model_box_push_ref(L, LSDR_CLIP_TEXT_MODEL, model, model->be, owner);
 }
 
-/* model(input_ids, {output_hidden_states=false}) -> {last_hidden_state=, hidden_states=} */
+/* model(input_ids, {output_hidden_states=false}) -> {last_hidden_state=, pooler_output=,
+ * hidden_states=}, indexable as transformers' tuple (out[1] is last_hidden_state) */
 static int model_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
@@ -54,19 +55,25 @@ static int model_call(lua_State *L) {
   lua_pop(L, 1);
   const int64_t B = in->t.shape[0], T = in->t.shape[1], D = model->cfg.hidden_size;
   const int L1 = model->cfg.num_hidden_layers + 1;
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   int result = lua_gettop(L);
   lsdr_tensor *last = lsdr_push_new_tensor(L, model->be, SDR_F32, 3, (int64_t[]){B, T, D});
   lua_setfield(L, result, "last_hidden_state");
+  lsdr_tensor *pooled = lsdr_push_new_tensor(L, model->be, SDR_F32, 2, (int64_t[]){B, D});
+  lua_setfield(L, result, "pooler_output");
   lsdr_tensor *hidden = NULL;
   if (want_hidden) {
     hidden = lsdr_push_new_tensor(L, model->be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
     lua_insert(L, result + 1);
   }
   int rc = sdr_clip_text_forward(model, &box->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
+  if (rc == 0)
+    rc = sdr_clip_text_pool(model, &box->arena, &pooled->t, &last->t, &in->t);
   sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
+  static const char *const fields[] = {"last_hidden_state", "pooler_output", "hidden_states", NULL};
+  lsdr_output_kind(L, result, "BaseModelOutputWithPooling", fields);
   if (hidden) {
     /* transformers gives a tuple of L+1 tensors: here a list of views into one block. */
     lua_createtable(L, L1, 0);
@@ -89,7 +96,7 @@ static int model_properties(lua_State *L) {
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
     const sdr_clip_text_config *c = &model->cfg;
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 11);
     int t = lua_gettop(L);
     lsdr_set_int(L, t, "vocab_size", c->vocab_size);
     lsdr_set_int(L, t, "hidden_size", c->hidden_size);
@@ -99,6 +106,9 @@ static int model_properties(lua_State *L) {
     lsdr_set_int(L, t, "max_position_embeddings", c->max_position_embeddings);
     lsdr_set_str(L, t, "hidden_act", c->quick_gelu ? "quick_gelu" : "gelu");
     lsdr_set_num(L, t, "layer_norm_eps", c->layer_norm_eps);
+    lsdr_set_int(L, t, "pad_token_id", c->pad_token_id);
+    lsdr_set_int(L, t, "bos_token_id", c->bos_token_id);
+    lsdr_set_int(L, t, "eos_token_id", c->eos_token_id);
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
@@ -121,7 +131,9 @@ static int model_tostring(lua_State *L) {
 }
 
 static const lsdr_param call_options[] = {
-    {"output_hidden_states", "boolean", "false", "also return every layer's output"}, {0}};
+    {"output_hidden_states", "boolean", "false", "also return every layer's output"},
+    {"return_dict", "boolean", "true", "accepted: the result is indexable either way"},
+    {0}};
 
 static const lsdr_func class_funcs[] = {
     {"CLIPTextModel.from_pretrained",
@@ -134,7 +146,8 @@ static const lsdr_func class_funcs[] = {
 static const lsdr_func call_funcs[] = {
     {"CLIPTextModel:__call",
      model_call,
-     "Encodes token ids (batch, tokens): returns {last_hidden_state=, hidden_states=}.",
+     "Encodes token ids (batch, tokens): returns {last_hidden_state=, pooler_output=, "
+     "hidden_states=}; out[1], out[2] as transformers' tuple.",
      {{"input_ids", "Tensor"}, {"opts", "table", "nil"}},
      call_options},
     {0}};

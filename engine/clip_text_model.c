@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "engine/error.h"        // sdr_fail, sdr_fail_prefix
 #include "engine/model_config.h" // sdr_json, sdr_find_weights
 
@@ -15,22 +17,57 @@
       goto fail;                                                                                   \
   } while (0)
 
+/* CLIPTextConfig's defaults (transformers 4.40), for keys a config leaves out. */
+static const struct {
+  const char *key;
+  long long dflt;
+} size_keys[] = {{"vocab_size", 49408},       {"hidden_size", 512},
+                 {"intermediate_size", 2048}, {"num_attention_heads", 8},
+                 {"num_hidden_layers", 12},   {"max_position_embeddings", 77}};
+
+/* A CLIPModel's config.json (model_type "clip", e.g. openai/clip-vit-large-patch14) holds
+ * the text model's under "text_config": CLIPTextConfig.from_pretrained reads that one. */
+static int enter_text_config(sdr_json *j) {
+  const cJSON *mt = sdr_json_get(j, "model_type");
+  if (!cJSON_IsString(mt) || strcmp(mt->valuestring, "clip") != 0)
+    return 0;
+  cJSON *tc = cJSON_DetachItemFromObjectCaseSensitive(j->root, "text_config");
+  if (!cJSON_IsObject(tc)) {
+    cJSON_Delete(tc);
+    return sdr_fail("%s: a CLIP model's config without a \"text_config\" object", j->path);
+  }
+  cJSON_Delete(j->root);
+  j->root = tc;
+  return 0;
+}
+
 int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json) {
   sdr_json j;
   if (sdr_json_load(&j, config_json) != 0)
     return -1;
-  long long v[6];
-  const char *keys[6] = {"vocab_size",          "hidden_size",       "intermediate_size",
-                         "num_attention_heads", "num_hidden_layers", "max_position_embeddings"};
-  for (int i = 0; i < 6; i++) {
-    if (sdr_json_int(&j, keys[i], &v[i]) != 0) {
-      sdr_json_free(&j);
-      return -1;
-    }
-    if (v[i] <= 0 || v[i] > (1 << 24)) {
-      sdr_json_free(&j);
-      return sdr_fail("%s: \"%s\" is %lld, expected a positive size", config_json, keys[i], v[i]);
-    }
+  long long v[6], ids[3];
+  const char *act;
+  double eps;
+  int rc = enter_text_config(&j);
+  for (int i = 0; rc == 0 && i < 6; i++) {
+    rc = sdr_json_int_opt(&j, size_keys[i].key, size_keys[i].dflt, &v[i]);
+    if (rc == 0 && (v[i] <= 0 || v[i] > (1 << 24)))
+      rc = sdr_fail("%s: \"%s\" is %lld, expected a positive size", config_json, size_keys[i].key,
+                    v[i]);
+  }
+  if (rc == 0)
+    rc = sdr_json_string_opt(&j, "hidden_act", "quick_gelu", &act);
+  if (rc == 0)
+    rc = sdr_json_number_opt(&j, "layer_norm_eps", 1e-5, &eps);
+  if (rc == 0)
+    rc = sdr_json_int_opt(&j, "pad_token_id", 1, &ids[0]);
+  if (rc == 0)
+    rc = sdr_json_int_opt(&j, "bos_token_id", 49406, &ids[1]);
+  if (rc == 0)
+    rc = sdr_json_int_opt(&j, "eos_token_id", 49407, &ids[2]);
+  if (rc != 0) {
+    sdr_json_free(&j);
+    return -1;
   }
   cfg->vocab_size = (int)v[0];
   cfg->hidden_size = (int)v[1];
@@ -38,12 +75,12 @@ int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json
   cfg->num_attention_heads = (int)v[3];
   cfg->num_hidden_layers = (int)v[4];
   cfg->max_position_embeddings = (int)v[5];
-  const char *act = sdr_json_string_or(&j, "hidden_act", "quick_gelu");
-  int bad_act = strcmp(act, "quick_gelu") != 0 && strcmp(act, "gelu") != 0;
   cfg->quick_gelu = strcmp(act, "quick_gelu") == 0;
-  cfg->layer_norm_eps = (float)sdr_json_number_or(&j, "layer_norm_eps", 1e-5);
-  int rc = 0;
-  if (bad_act)
+  cfg->layer_norm_eps = (float)eps;
+  cfg->pad_token_id = ids[0];
+  cfg->bos_token_id = ids[1];
+  cfg->eos_token_id = ids[2];
+  if (strcmp(act, "quick_gelu") != 0 && strcmp(act, "gelu") != 0)
     rc = sdr_fail("%s: hidden_act \"%s\" is not supported (quick_gelu or gelu)", config_json, act);
   else if (cfg->hidden_size % cfg->num_attention_heads != 0)
     rc = sdr_fail("%s: hidden_size %d is not a multiple of num_attention_heads %d", config_json,
@@ -151,6 +188,12 @@ static int bind_all(sdr_clip_text_model *m) {
                        (int64_t[]){D}));
   /* A buffer older transformers saved; not a weight. */
   sdr_weights_skip(&m->weights, "text_model.embeddings.position_ids");
+  /* The rest of a CLIPModel checkpoint (openai/clip-vit-large-patch14 as the fast.ai
+   * notebook loads it): transformers leaves these out without a word. */
+  static const char *const other[] = {"vision_model.", "visual_projection.", "text_projection.",
+                                      "logit_scale"};
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+    sdr_weights_skip_prefix(&m->weights, other[i]);
   return 0;
 fail:
   return -1;
@@ -283,4 +326,46 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
 fail:
   sdr_arena_release(a, mark);
   return -1;
+}
+
+int sdr_clip_text_pool(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *pooled,
+                       const sdr_tensor *last_hidden, const sdr_tensor *ids) {
+  const int64_t B = ids->shape[0], T = ids->shape[1], D = m->cfg.hidden_size;
+  if (last_hidden->ndim != 3 || last_hidden->shape[0] != B || last_hidden->shape[1] != T ||
+      last_hidden->shape[2] != D || pooled->ndim != 2 || pooled->shape[0] != B ||
+      pooled->shape[1] != D)
+    return sdr_fail("text_encoder: pooler_output must be (%lld, %lld) from a (%lld, %lld, %lld) "
+                    "last_hidden_state",
+                    (long long)B, (long long)D, (long long)B, (long long)T, (long long)D);
+  int64_t *host = malloc((size_t)(B * T + B) * sizeof *host);
+  if (!host)
+    return sdr_fail("out of memory");
+  int64_t *rows = host + B * T;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor at, table;
+  int rc = sdr_download(m->be, host, ids->data, (size_t)(B * T) * sizeof *host);
+  for (int64_t b = 0; rc == 0 && b < B; b++) {
+    const int64_t *row = host + b * T;
+    int64_t pos = 0; /* torch's argmax: the first of equal maxima (no end token: 0) */
+    if (m->cfg.eos_token_id == 2) {
+      for (int64_t i = 1; i < T; i++)
+        pos = row[i] > row[pos] ? i : pos;
+    } else {
+      while (pos < T && row[pos] != m->cfg.eos_token_id)
+        pos++;
+      pos = pos == T ? 0 : pos;
+    }
+    rows[b] = b * T + pos;
+  }
+  if (rc == 0)
+    rc = sdr_arena_tensor(a, &at, SDR_I64, 1, (int64_t[]){B});
+  if (rc == 0)
+    rc = sdr_upload(m->be, at.data, rows, (size_t)B * sizeof *rows);
+  if (rc == 0)
+    rc = sdr_tensor_reshape(&table, last_hidden, 2, (int64_t[]){B * T, D});
+  if (rc == 0)
+    rc = sdr_embedding(m->be, pooled, &table, &at);
+  sdr_arena_release(a, mark);
+  free(host);
+  return rc;
 }

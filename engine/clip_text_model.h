@@ -21,6 +21,10 @@ typedef struct sdr_clip_text_config {
   int max_position_embeddings; /* P, 77 for SD */
   int quick_gelu;              /* hidden_act "quick_gelu" (CLIP ViT-L) or "gelu" (OpenCLIP) */
   float layer_norm_eps;
+  /* Token ids; eos_token_id says where pooler_output is taken: 2 (the configs of
+   * openai's CLIP, from before transformers knew the real one) means at the largest
+   * id, as transformers keeps for them. */
+  long long pad_token_id, bos_token_id, eos_token_id;
 } sdr_clip_text_config;
 
 typedef struct sdr_clip_layer {
@@ -63,5 +67,11 @@ int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_mo
  * from the arena (released before returning). */
 int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
                           sdr_tensor *hidden_states, const sdr_tensor *ids);
+
+/* transformers' pooler_output: pooled (B, D) float32 = last_hidden's row at each
+ * sequence's end token (the first eos_token_id, position 0 without one; with
+ * eos_token_id 2, the first largest id). ids (B, T) int64 on the backend, read back. */
+int sdr_clip_text_pool(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *pooled,
+                       const sdr_tensor *last_hidden, const sdr_tensor *ids);
 
 #endif

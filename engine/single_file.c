@@ -276,7 +276,8 @@ static int infer_vae(const sdr_weight_file *f, sf_model *m, sbuf *json) {
 
 /* openai/clip-vit-large-patch14's config for SD 1.x; stabilityai/stable-diffusion-2's
  * text_encoder (OpenCLIP ViT-H, 23 of its 24 blocks, gelu) for SD 2.x; sizes
- * from the tensors, heads of 64 channels as both have. */
+ * from the tensors, heads of 64 channels as both have; token ids as both configs
+ * give them (bos 0, eos 2, pad 1: transformers' legacy pooling at the largest id). */
 static int infer_text(const sdr_weight_file *f, sf_model *m, sbuf *json) {
   const sdr_st_tensor *tok, *pos, *fc1;
   int layers;
@@ -308,7 +309,8 @@ static int infer_text(const sdr_weight_file *f, sf_model *m, sbuf *json) {
   sbf(json,
       "{\"vocab_size\": %lld, \"hidden_size\": %lld, \"intermediate_size\": %lld, "
       "\"num_attention_heads\": %lld, \"num_hidden_layers\": %d, "
-      "\"max_position_embeddings\": %lld, \"hidden_act\": \"%s\", \"layer_norm_eps\": 1e-05}",
+      "\"max_position_embeddings\": %lld, \"hidden_act\": \"%s\", \"layer_norm_eps\": 1e-05, "
+      "\"bos_token_id\": 0, \"eos_token_id\": 2, \"pad_token_id\": 1}",
       (long long)tok->shape[0], (long long)tok->shape[1], (long long)fc1->shape[0],
       (long long)tok->shape[1] / 64, layers, (long long)pos->shape[0],
       m->openclip ? "gelu" : "quick_gelu");

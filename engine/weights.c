@@ -586,6 +586,13 @@ void sdr_weights_skip(sdr_weights *w, const char *name) {
     w->used[flat] = 1;
 }
 
+void sdr_weights_skip_prefix(sdr_weights *w, const char *prefix) {
+  size_t n = strlen(prefix);
+  for (size_t i = 0; i < w->ntensors; i++)
+    if (strncmp(w->all[i]->name, prefix, n) == 0)
+      w->used[i] = 1;
+}
+
 int sdr_weights_finish(sdr_weights *w) {
   for (size_t i = 0; i < w->ntensors; i++)
     if (!w->used[i])

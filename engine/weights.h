@@ -92,6 +92,9 @@ int sdr_weights_has(sdr_weights *w, const char *name);
 /* Marks a tensor that may be in the files and is not needed (an old buffer
  * such as "text_model.embeddings.position_ids"), so it is not "unexpected". */
 void sdr_weights_skip(sdr_weights *w, const char *name);
+/* The same for every tensor whose name begins with prefix (the vision half of a
+ * CLIPModel checkpoint that a CLIPTextModel is loaded from). */
+void sdr_weights_skip_prefix(sdr_weights *w, const char *prefix);
 /* After binding everything: fails with the list of problems, including the
  * tensors in the files that nobody asked for. */
 int sdr_weights_finish(sdr_weights *w);
