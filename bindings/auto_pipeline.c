@@ -124,9 +124,23 @@ static const lsdr_func auto_i2i_class[] = {
      from_pipe_options},
     {0}};
 
+/* Calling the class itself is diffusers' EnvironmentError: these classes only load. */
+static int not_constructible(lua_State *L) {
+  const char *name = lua_tostring(L, lua_upvalueindex(1));
+  return luaL_error(L,
+                    "%s is designed to be instantiated using the `%s.from_pretrained("
+                    "pretrained_model_name_or_path)`%s method.",
+                    name, name, strcmp(name, "DiffusionPipeline") == 0 ? "" : " or `from_pipe`");
+}
+
 static void open_class(lua_State *L, const char *name, const lsdr_func *funcs) {
   lua_newtable(L);
   lsdr_register(L, -1, funcs);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, name);
+  lua_pushcclosure(L, not_constructible, 1);
+  lua_setfield(L, -2, "__call");
+  lua_setmetatable(L, -2);
   lua_setglobal(L, name);
 }
 

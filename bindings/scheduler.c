@@ -99,6 +99,36 @@ static int from_config(lua_State *L) {
   return 1;
 }
 
+/* X{kwargs} or X(kwargs): diffusers' X(**kwargs), the __init__ arguments given and the
+ * rest their defaults (the config lists those in _use_default_values, as diffusers'
+ * does). An argument the class does not take is its TypeError. */
+static int construct(lua_State *L) {
+  const char *cls = lua_tostring(L, lua_upvalueindex(1));
+  int kind = sdr_scheduler_kind_from_name(cls);
+  if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
+    return luaL_error(L, "%s(...): a table of keyword arguments expected, got %s", cls,
+                      luaL_typename(L, 2));
+  const char *kw = NULL;
+  if (lua_istable(L, 2)) {
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "%s(...): keyword arguments are named (a table of name = value)", cls);
+      if (!sdr_scheduler_takes(kind, lua_tostring(L, -1)))
+        return luaL_error(L, "%s.__init__() got an unexpected keyword argument '%s'", cls,
+                          lua_tostring(L, -1));
+    }
+    lsdr_push_json_text(L, 2);
+    kw = lua_tostring(L, -1);
+  }
+  sdr_scheduler *s = sdr_scheduler_from_config("{}", kind, kw);
+  if (!s)
+    return luaL_error(L, "%s", sdr_last_error());
+  lsdr_push_scheduler(L, s);
+  return 1;
+}
+
 /* X.from_pretrained(path, {subfolder}) reads <path>[/subfolder]/scheduler_config.json. */
 static int from_pretrained(lua_State *L) {
   lsdr_args(L);
@@ -429,6 +459,11 @@ void lsdr_open_scheduler(lua_State *L) {
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);
+    lua_createtable(L, 0, 1); /* X{...}: the constructor */
+    lua_pushstring(L, classes[i].name);
+    lua_pushcclosure(L, construct, 1);
+    lua_setfield(L, -2, "__call");
+    lua_setmetatable(L, -2);
     lua_setglobal(L, classes[i].name);
   }
 }

@@ -53,6 +53,15 @@ static int unknown_class(const char *name) {
                   name);
 }
 
+int sdr_scheduler_takes(sdr_scheduler_kind kind, const char *name) {
+  if ((int)kind < 0 || kind >= SDR_SCHED_COUNT || !name)
+    return 0;
+  for (int i = 0; i < classes[kind]->n_params; i++)
+    if (strcmp(classes[kind]->params[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
 sdr_scheduler *sdr_scheduler_from_config(const char *config_json, int kind,
                                          const char *kwargs_json) {
   cJSON *in = sched_json_parse(config_json, "scheduler config");
@@ -319,8 +328,8 @@ int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
   if (ngens > 1 && ngens != sample->shape[0])
     return sdr_fail("%s.step: %d generators for a batch of %lld", s->cls->name, ngens,
                     (long long)sample->shape[0]);
-  sched_ctx cx = {s, be, a, ngens > 1 ? gens : NULL, ngens,
-                  s->cls->pred_original ? pred_original : NULL};
+  sched_ctx cx = {
+      s, be, a, ngens > 1 ? gens : NULL, ngens, s->cls->pred_original ? pred_original : NULL};
   sdr_arena_mark m = sdr_arena_get_mark(a);
   int rc = s->cls->step(s, &cx, prev_sample, model_output, t, sample, g, eta);
   sdr_arena_release(a, m);

@@ -127,6 +127,8 @@ const char *sdr_scheduler_config_json(const sdr_scheduler *s);
  * of the config, including ones it lists in "_use_default_values". */
 sdr_scheduler *sdr_scheduler_from_config(const char *config_json, int kind,
                                          const char *kwargs_json);
+/* Whether the class's __init__ takes an argument of that name. */
+int sdr_scheduler_takes(sdr_scheduler_kind kind, const char *name);
 /* Gives back the device memory of the history (the current run's history is lost). */
 void sdr_scheduler_release(sdr_scheduler *s);
 

@@ -83,6 +83,13 @@ void did_you_mean_push(lua_State *L, const char *msg) {
   }
   memcpy(name, at + 9, (size_t)(end - (at + 9)));
   name[end - (at + 9)] = '\0';
+  /* a global that exists (called or indexed wrongly) is not a typo */
+  int exists = lua_getglobal(L, name) != LUA_TNIL;
+  lua_pop(L, 1);
+  if (exists) {
+    lua_pushstring(L, msg);
+    return;
+  }
   const char *kind = ends_with(name, "Scheduler")  ? "Scheduler"
                      : ends_with(name, "Pipeline") ? "Pipeline"
                                                    : NULL;

@@ -38,6 +38,13 @@ hint() {
 [[ $(hint 'x = qqqq()') == *"attempt to call a nil value (global 'qqqq')" ]] || fail "qqqq: $(cat "$TMP/err")"
 grep -q "Did you mean" "$TMP/err" && fail "a far name got a suggestion: $(cat "$TMP/err")"
 grep -q "stack traceback" "$TMP/err" || fail "the traceback is gone"
+# a global that exists, used the wrong way, is no typo and no missing class
+[[ $(hint 'image_grid.rows = 2') == *"attempt to index a function value (global 'image_grid')" ]] ||
+  fail "image_grid misuse: $(cat "$TMP/err")"
+[[ $(hint 'MyPipeline = {}; MyPipeline()') == *"attempt to call a table value (global 'MyPipeline')" ]] ||
+  fail "MyPipeline(): $(cat "$TMP/err")"
+[[ $(hint 'AutoPipelineForText2Image()') == *"is designed to be instantiated using the \`AutoPipelineForText2Image.from_pretrained("* ]] ||
+  fail "AutoPipelineForText2Image(): $(cat "$TMP/err")"
 
 # The startup file runs first: $SDREPL_INIT, else ~/.sdreplrc.lua.
 echo 'from_init = "init ran"' >"$TMP/init.lua"
