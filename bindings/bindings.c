@@ -13,6 +13,7 @@
 #include "bindings/unet.h"            // lsdr_open_unet
 #include "bindings/vae.h"             // lsdr_open_vae
 #include "bindings/image.h"           // lsdr_open_image, lsdr_open_image_grid
+#include "bindings/image_processor.h" // lsdr_open_image_processor
 #include "bindings/lsdr.h"            // lsdr_open_help
 #include "bindings/tensor.h"          // lsdr_open_torch
 
@@ -28,6 +29,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_clip_text_model(L);
   lsdr_open_unet(L);
   lsdr_open_vae(L);
+  lsdr_open_image_processor(L);
   lsdr_open_scheduler(L);
   lsdr_open_pipeline(L);
   lsdr_open_auto_pipeline(L);

@@ -21,8 +21,9 @@
 #include "bindings/scheduler.h" // lsdr_push_scheduler, lsdr_to_scheduler
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h"
-#include "bindings/unet.h" // lsdr_push_unet_ref
-#include "bindings/vae.h"  // lsdr_push_vae_ref
+#include "bindings/image_processor.h" // lsdr_push_image_processor
+#include "bindings/unet.h"            // lsdr_push_unet_ref
+#include "bindings/vae.h"             // lsdr_push_vae_ref
 #include "engine/error.h"
 #include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
 #include "engine/pipeline.h"
@@ -1152,6 +1153,9 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "vae_scale_factor") == 0) {
     lua_pushinteger(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
+  } else if (strcmp(k, "image_processor") == 0) { /* VaeImageProcessor(vae_scale_factor=...) */
+    lsdr_push_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
+    return 1;
   } else if (strcmp(k, "name_or_path") == 0) {
     lua_getfield(L, parts, "name_or_path");
     return 1;
@@ -1370,9 +1374,9 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_pushcfunction(L, pipe_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_getfield(L, -1, "__fields");
-  static const char *const props[] = {"unet",       "vae",    "text_encoder",     "tokenizer",
-                                      "scheduler",  "device", "vae_scale_factor", "name_or_path",
-                                      "components", NULL};
+  static const char *const props[] = {
+      "unet",         "vae",        "text_encoder",     "tokenizer",       "scheduler", "device",
+      "name_or_path", "components", "vae_scale_factor", "image_processor", NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);

@@ -12,6 +12,7 @@
 
 #include "bindings/cuda_device.h" // lsdr_cuda_device_get
 #include "bindings/generator.h"   // lsdr_open_generator, lsdr_default_generator, lsdr_to_generator
+#include "bindings/image.h"       // lsdr_to_image
 #include "bindings/lsdr.h"        // lsdr_register, lsdr_options, lsdr_error
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_read_shape, lsdr_push_from_host
@@ -179,6 +180,20 @@ static void walk(lua_State *L, int idx, int dim, int *ndim, int64_t *shape, doub
 static int torch_tensor(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
+  const sdr_image *img = lsdr_to_image(L, 1);
+  if (img) { /* torch.tensor(np.array(img)): (H, W, C) uint8, (H, W) for L */
+    const size_t n = (size_t)img->width * img->height * img->channels;
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+      return luaL_error(L, "out of memory");
+    for (size_t i = 0; i < n; i++)
+      v[i] = img->pixels[i];
+    int64_t shape[3] = {img->height, img->width, img->channels};
+    lsdr_push_from_host(L, lsdr_backend(L, option_device(L, 2)), option_dtype(L, 2, SDR_U8),
+                        img->channels == 1 ? 2 : 3, shape, v);
+    free(v);
+    return 1;
+  }
   if (lsdr_to_tensor(L, 1)) { /* torch.tensor(t) copies */
     lsdr_tensor *t = lsdr_to_tensor(L, 1);
     double *v = lsdr_tensor_host_values(L, t);
@@ -467,8 +482,9 @@ static const lsdr_func torch_funcs[] = {
      full_options},
     {"torch.tensor",
      torch_tensor,
-     "A tensor from nested lists of numbers (or a copy of a tensor).",
-     {{"data", "table|number|Tensor"}, {"opts", "table", "nil"}},
+     "A tensor from nested lists of numbers (or a copy of a tensor, or a picture's pixels as "
+     "numpy's np.array(img) holds them: (H, W, C) uint8).",
+     {{"data", "table|number|Tensor|Image"}, {"opts", "table", "nil"}},
      tensor_options},
     {"torch.cat",
      torch_cat,

@@ -55,15 +55,10 @@ int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *hei
   return 0;
 }
 
-void sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int height, int width,
-                           float *out) {
-  /* F.interpolate(mode="nearest"): source index floor(i * in / out) */
+/* F.interpolate(mode="nearest"): source index floor(i * in / out); then 2v - 1 when map */
+static void nearest(const float *x, int B, int C, int H, int W, int height, int width, int map,
+                    float *out) {
   const float sy = (float)H / (float)height, sx = (float)W / (float)width;
-  float lo = 0;
-  const size_t n = (size_t)B * C * H * W;
-  for (size_t i = 0; i < n; i++)
-    lo = i == 0 || x[i] < lo ? x[i] : lo;
-  const int normalize = lo >= 0; /* [-1, 1] given: taken as it is (with diffusers' warning) */
   for (int b = 0; b < B; b++)
     for (int c = 0; c < C; c++)
       for (int y = 0; y < height; y++) {
@@ -73,9 +68,25 @@ void sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int heigh
           int ix = (int)floorf((float)xx * sx);
           ix = ix < W ? ix : W - 1;
           float v = x[(((size_t)b * C + c) * H + iy) * W + ix];
-          out[(((size_t)b * C + c) * height + y) * width + xx] = normalize ? 2.0f * v - 1.0f : v;
+          out[(((size_t)b * C + c) * height + y) * width + xx] = map ? 2.0f * v - 1.0f : v;
         }
       }
+}
+
+int sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int height, int width,
+                          float *out) {
+  float lo = 0;
+  const size_t n = (size_t)B * C * H * W;
+  for (size_t i = 0; i < n; i++)
+    lo = i == 0 || x[i] < lo ? x[i] : lo;
+  const int normalize = lo >= 0; /* [-1, 1] given: taken as it is (with diffusers' warning) */
+  nearest(x, B, C, H, W, height, width, normalize, out);
+  return normalize;
+}
+
+void sdr_pixels_resize_nearest(const float *x, int B, int C, int H, int W, int height, int width,
+                               float *out) {
+  nearest(x, B, C, H, W, height, width, 0, out);
 }
 
 static float denormalize(float v) {

@@ -15,9 +15,13 @@ int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *hei
 int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out);
 /* preprocess of a tensor x (B, C, H, W) host float32: resized to (height, width) as
  * F.interpolate's nearest mode does, and mapped from [0, 1] to [-1, 1] unless some
- * value is negative (then it is taken to be in [-1, 1] already). */
-void sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int height, int width,
-                           float *out);
+ * value is negative (then it is taken to be in [-1, 1] already). Returns whether it
+ * mapped them. */
+int sdr_pixels_preprocess(const float *x, int B, int C, int H, int W, int height, int width,
+                          float *out);
+/* The same without the mapping (VaeImageProcessor with do_normalize=False). */
+void sdr_pixels_resize_nearest(const float *x, int B, int C, int H, int W, int height, int width,
+                               float *out);
 
 /* postprocess to "pil": x (B, 3, H, W) float32 host values in [-1, 1] ->
  * images, (x / 2 + 0.5) clamped to [0, 1], times 255, rounded (numpy_to_pil).
