@@ -63,6 +63,7 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
   o.revision = opt_string(L, opts, "revision");
   o.subfolder = opt_string(L, opts, "subfolder");
   o.variant = opt_string(L, opts, "variant");
+  o.weight_name = opt_string(L, opts, "weight_name");
   o.cache_dir = opt_string(L, opts, "cache_dir");
   o.token = opt_string(L, opts, "token");
   o.no_token = opt_bool(L, opts, "token", 1) == 0;

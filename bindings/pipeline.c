@@ -27,8 +27,9 @@
 #include "engine/error.h"
 #include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
 #include "engine/pipeline.h"
-#include "engine/pipeline_img2img.h" // sdr_img2img_rgba
-#include "engine/single_file.h"      // sdr_pipeline_load_single_file_ex, sdr_single_file_options
+#include "engine/pipeline_img2img.h"  // sdr_img2img_rgba
+#include "engine/single_file.h"       // sdr_pipeline_load_single_file_ex, sdr_single_file_options
+#include "engine/textual_inversion.h" // sdr_ti_convert_prompt
 
 /* The user value 1 holds the Lua objects the pipeline's parts live in:
  * {tokenizer = CLIPTokenizer, scheduler = Scheduler, name = "path", <cached components>};
@@ -684,7 +685,24 @@ static int bind_parts(lua_State *L, lsdr_pipe *pp) {
 
 /* prompt (or prompt_embeds), negative_prompt (or negative_prompt_embeds) from the options
  * at opts into g; the engine says which when both or neither are given. */
-static void read_prompts(lua_State *L, int opts, sdr_generate *g) {
+/* maybe_convert_prompt (a textual inversion's multi-vector tokens spelled out) on n
+ * strings in place; the new strings are kept in the table at keep. */
+static void convert_prompts(lua_State *L, const sdr_clip_tokenizer *tok, const char **s, int n,
+                            int keep) {
+  for (int i = 0; tok && s && i < n; i++) {
+    char *c = sdr_ti_convert_prompt(tok, s[i]);
+    if (!c)
+      lsdr_engine_error(L);
+    if (strcmp(c, s[i]) != 0) {
+      lua_pushstring(L, c);
+      s[i] = lua_tostring(L, -1);
+      lua_rawseti(L, keep, (lua_Integer)lua_rawlen(L, keep) + 1);
+    }
+    free(c);
+  }
+}
+
+static void read_prompts(lua_State *L, int opts, const sdr_clip_tokenizer *tok, sdr_generate *g) {
   const char **prompts = NULL, **negs = NULL;
   int prompt_is_list = 0;
   lua_getfield(L, opts, "prompt_embeds");
@@ -715,6 +733,9 @@ static void read_prompts(lua_State *L, int opts, sdr_generate *g) {
     g->nnegative = read_strings(L, lua_gettop(L), "negative_prompt", &negs);
     g->negative_prompts = negs;
   }
+  lua_newtable(L); /* encode_prompt's maybe_convert_prompt, on both */
+  convert_prompts(L, tok, prompts, g->nprompts, lua_gettop(L));
+  convert_prompts(L, tok, negs, g->nnegative, lua_gettop(L));
 }
 
 /* diffusers' encode_prompt warns when CLIP's limit cuts a prompt; so do we, in its words,
@@ -771,7 +792,7 @@ static int pipe_call(lua_State *L) {
   int parts = bind_parts(L, pp);
   g.progress_disable = pp->progress_disable;
   g.progress_desc = pp->progress_desc;
-  read_prompts(L, opts, &g);
+  read_prompts(L, opts, p->tokenizer, &g);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */
@@ -1011,7 +1032,7 @@ static int pipe_encode_prompt(lua_State *L) {
     return lsdr_error(L, "num_images_per_prompt must be a positive number, got %d", N);
   sdr_generate g;
   memset(&g, 0, sizeof g);
-  read_prompts(L, opts, &g);
+  read_prompts(L, opts, p->tokenizer, &g);
   lua_getfield(L, opts, "clip_skip");
   g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
   if (g.clip_skip < 0)
@@ -1292,6 +1313,11 @@ static const lsdr_param progress_bar_options[] = {
        pipe_cpu_offload,                                                                           \
        "As enable_model_cpu_offload.",                                                             \
        {{"gpu_id", "integer", "nil"}, {"device", "string", "\"cuda\""}}},                          \
+      {CLS ":load_textual_inversion",                                                              \
+       lsdr_pipe_load_textual_inversion,                                                           \
+       "Adds a textual inversion's token(s) and embedding(s) to the tokenizer and text encoder.",  \
+       {{"pretrained_model_name_or_path", "any"}, {"opts", "table", "nil"}},                       \
+       lsdr_textual_inversion_options},                                                            \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \

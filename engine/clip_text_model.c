@@ -157,12 +157,14 @@ int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_mo
                                 sdr_backend *be, int keep_dtype) {
   memset(dst, 0, sizeof *dst);
   dst->cfg = src->cfg;
+  dst->file_vocab = src->file_vocab;
   dst->be = be;
   dst->act = sdr_backend_act_dtype(be, keep_dtype);
   if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
     return -1;
   TRY(bind_all(dst));
   TRY(sdr_weights_finish(&dst->weights));
+  TRY(sdr_clip_token_rows_copy(dst, src));
   return 0;
 fail:
   sdr_clip_text_model_free(dst);
@@ -176,8 +178,12 @@ static int bind_all(sdr_clip_text_model *m) {
   m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
   if (!m->layers)
     return sdr_fail("out of memory");
-  TRY(sdr_weights_bind(&m->weights, &m->tok_emb, "text_model.embeddings.token_embedding.weight", 2,
-                       (int64_t[]){c->vocab_size, D}));
+  if (!m->file_vocab)
+    m->file_vocab = c->vocab_size;
+  TRY(sdr_weights_bind(&m->weights, &m->tok_emb_file,
+                       "text_model.embeddings.token_embedding.weight", 2,
+                       (int64_t[]){m->file_vocab, D}));
+  m->tok_emb = m->tok_emb_file;
   TRY(sdr_weights_bind(&m->weights, &m->pos_emb, "text_model.embeddings.position_embedding.weight",
                        2, (int64_t[]){c->max_position_embeddings, D}));
   for (int i = 0; i < c->num_hidden_layers; i++)
@@ -200,6 +206,7 @@ fail:
 }
 
 void sdr_clip_text_model_free(sdr_clip_text_model *m) {
+  sdr_clip_token_rows_free(m);
   sdr_weights_close(&m->weights);
   free(m->layers);
   memset(m, 0, sizeof *m);

@@ -38,12 +38,26 @@ typedef struct sdr_clip_layer {
   sdr_tensor fc2_b;              /* (D) */
 } sdr_clip_layer;
 
+/* A row of the token embedding set by hand (a textual inversion's vector). */
+typedef struct sdr_clip_token_row {
+  int id;
+  float *vec; /* hidden_size floats */
+} sdr_clip_token_row;
+
 typedef struct sdr_clip_text_model {
-  sdr_clip_text_config cfg;
+  sdr_clip_text_config cfg; /* cfg.vocab_size: the rows of tok_emb now */
   sdr_backend *be;
   sdr_dtype act; /* what activations are computed in: torch_dtype where the backend can */
   sdr_weights weights;
-  sdr_tensor tok_emb;                /* (V, D) */
+  sdr_tensor tok_emb; /* (V, D): tok_emb_file, or a table of its own */
+  /* resize_token_embeddings and rows set by hand (clip_token_embeddings.c): the weight
+   * file's table, its rows, the rows set (kept on the host, so a copy_to has them), and
+   * the table made from them on the backend (NULL until one is needed). */
+  sdr_tensor tok_emb_file;
+  int file_vocab;
+  sdr_clip_token_row *rows_set;
+  int nrows_set;
+  void *own_table;
   sdr_tensor pos_emb;                /* (P, D) */
   sdr_clip_layer *layers;            /* L of them */
   sdr_tensor final_ln_w, final_ln_b; /* (D) */
@@ -67,6 +81,17 @@ int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_mo
  * from the arena (released before returning). */
 int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
                           sdr_tensor *hidden_states, const sdr_tensor *ids);
+
+/* transformers' resize_token_embeddings(vocab): the table gets vocab rows, the weight
+ * file's first ones and zeros past them (transformers draws random ones there, which a
+ * textual inversion then sets); cfg.vocab_size follows. Rows set before stay set. */
+int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab);
+/* get_input_embeddings().weight[id] = vec (hidden_size floats), id < cfg.vocab_size. */
+int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const float *vec);
+/* For clip_text_model.c: src's resized table and rows again on dst (after its weights are
+ * bound), and freeing them. */
+int sdr_clip_token_rows_copy(sdr_clip_text_model *dst, const sdr_clip_text_model *src);
+void sdr_clip_token_rows_free(sdr_clip_text_model *m);
 
 /* transformers' pooler_output: pooled (B, D) float32 = last_hidden's row at each
  * sequence's end token (the first eos_token_id, position 0 without one; with

@@ -444,6 +444,33 @@ size_t sdr_clip_tokenizer_vocab_size(const sdr_clip_tokenizer *tok) {
 }
 size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok) { return tok->len; }
 
+int sdr_clip_tokenizer_is_added(const sdr_clip_tokenizer *tok, const char *text) {
+  return clip_added_id(tok, text, strlen(text)) >= 0;
+}
+
+int sdr_clip_tokenizer_has_token(const sdr_clip_tokenizer *tok, const char *text) {
+  return sdr_clip_tokenizer_is_added(tok, text) ||
+         sdr_clip_bpe_token_id(tok->bpe, text, strlen(text)) >= 0;
+}
+
+int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int32_t *id) {
+  if (!*text)
+    return sdr_fail("add_tokens: an empty token");
+  int32_t have = clip_added_id(tok, text, strlen(text));
+  if (have < 0)
+    have = sdr_clip_bpe_token_id(tok->bpe, text, strlen(text));
+  if (have >= 0) {
+    *id = have;
+    return 0;
+  }
+  if (tok->len >= INT32_MAX)
+    return sdr_fail("add_tokens: the vocabulary is full");
+  if (add_token(tok, text, (int32_t)tok->len) != 0)
+    return -1;
+  *id = (int32_t)tok->len++;
+  return 0;
+}
+
 const char *sdr_clip_tokenizer_special_token(const sdr_clip_tokenizer *tok, const char *which) {
   static const char *const names[CLIP_NSPECIAL] = {"bos", "eos", "unk", "pad"};
   for (int k = 0; k < CLIP_NSPECIAL; k++)

@@ -60,6 +60,14 @@ int32_t sdr_clip_tokenizer_unk_id(const sdr_clip_tokenizer *tok);
 const char *sdr_clip_tokenizer_special_token(const sdr_clip_tokenizer *tok, const char *which);
 /* len(tokenizer): the vocabulary and the added tokens it lacks. */
 size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok);
+/* `text in tokenizer.get_vocab()`: a token of the vocabulary or an added one. */
+int sdr_clip_tokenizer_has_token(const sdr_clip_tokenizer *tok, const char *text);
+/* `text in tokenizer.added_tokens_encoder`: the special tokens and those add_token added. */
+int sdr_clip_tokenizer_is_added(const sdr_clip_tokenizer *tok, const char *text);
+/* tokenizer.add_tokens(text): a token the vocabulary lacks gets the id len(tokenizer) and
+ * from then on is cut out of texts whole, as the special tokens are; *id is its id (the
+ * existing one for a token the vocabulary has). */
+int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int32_t *id);
 /* The decode of ids, with transformers' options: skip_special_tokens and
  * clean_up_tokenization_spaces (-1: the tokenizer's own setting, true unless
  * its config says otherwise). NULL with a message for an id not in the vocab. */

@@ -30,21 +30,24 @@
 
 /* What a from_pretrained loads, which decides the files it needs. */
 typedef enum sdr_hub_kind {
-  SDR_HUB_PIPELINE,  /* model_index.json and the components (DiffusionPipeline) */
-  SDR_HUB_MODEL,     /* <subfolder>/config.json and weights (ModelMixin, PreTrainedModel) */
-  SDR_HUB_TOKENIZER, /* <subfolder>/vocab.json, merges.txt, ... (CLIPTokenizer) */
-  SDR_HUB_SCHEDULER, /* <subfolder>/scheduler_config.json (SchedulerMixin) */
+  SDR_HUB_PIPELINE,          /* model_index.json and the components (DiffusionPipeline) */
+  SDR_HUB_MODEL,             /* <subfolder>/config.json and weights (ModelMixin, PreTrainedModel) */
+  SDR_HUB_TOKENIZER,         /* <subfolder>/vocab.json, merges.txt, ... (CLIPTokenizer) */
+  SDR_HUB_SCHEDULER,         /* <subfolder>/scheduler_config.json (SchedulerMixin) */
+  SDR_HUB_TEXTUAL_INVERSION, /* <subfolder>/weight_name, else learned_embeds.safetensors
+                                (when there and allowed) or learned_embeds.bin */
 } sdr_hub_kind;
 
 typedef struct sdr_hub_options {
-  const char *revision;  /* branch, tag or commit sha; NULL: "main" */
-  const char *subfolder; /* for one component; NULL or "": the repo's root */
-  const char *variant;   /* e.g. "fp16": <stem>.fp16.<ext> where the repo has it */
-  int use_safetensors;   /* 1: only .safetensors, 0: only .bin, -1: safetensors if complete */
-  const char *cache_dir; /* NULL: HF_HUB_CACHE */
-  const char *token;     /* NULL: HF_TOKEN or $HF_HOME/token (unless no_token) */
-  int no_token;          /* token = false: send none */
-  int local_files_only;  /* only the cache (also when HF_HUB_OFFLINE=1) */
+  const char *revision;    /* branch, tag or commit sha; NULL: "main" */
+  const char *subfolder;   /* for one component; NULL or "": the repo's root */
+  const char *variant;     /* e.g. "fp16": <stem>.fp16.<ext> where the repo has it */
+  const char *weight_name; /* SDR_HUB_TEXTUAL_INVERSION: the file; NULL: the usual names */
+  int use_safetensors;     /* 1: only .safetensors, 0: only .bin, -1: safetensors if complete */
+  const char *cache_dir;   /* NULL: HF_HUB_CACHE */
+  const char *token;       /* NULL: HF_TOKEN or $HF_HOME/token (unless no_token) */
+  int no_token;            /* token = false: send none */
+  int local_files_only;    /* only the cache (also when HF_HUB_OFFLINE=1) */
   /* SDR_HUB_PIPELINE: the components to fetch, NULL-terminated; NULL: every one
    * model_index.json names. Others are left out as diffusers leaves out passed ones. */
   const char *const *components;

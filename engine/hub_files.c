@@ -409,7 +409,28 @@ const char **hub_needed_files(const char *const *siblings, size_t n, sdr_hub_kin
       goto done;
   char prefix[512];
   snprintf(prefix, sizeof prefix, "%s%s", sub ? sub : "", sub ? "/" : "");
-  if (kind == SDR_HUB_TOKENIZER || kind == SDR_HUB_SCHEDULER) {
+  if (kind == SDR_HUB_TEXTUAL_INVERSION) {
+    /* load_textual_inversion_state_dicts: weight_name, else the .safetensors when the repo
+     * has it (and safetensors are allowed), else the pickle */
+    char *pick = NULL;
+    if (o->weight_name) {
+      pick = hub_printf("%s%s", prefix, o->weight_name);
+    } else {
+      pick = hub_printf("%slearned_embeds.safetensors", prefix);
+      if (pick && (o->use_safetensors == 0 || !sl_has(&pool, pick)) && o->use_safetensors != 1) {
+        free(pick);
+        pick = hub_printf("%slearned_embeds.bin", prefix);
+      }
+    }
+    if (!pick || !sl_has(&pool, pick)) {
+      sdr_fail("the repo has no %s (give weight_name for another file)",
+               pick ? pick : "learned_embeds file");
+      free(pick);
+      goto done;
+    }
+    if (sl_add(&allow, pick) != 0)
+      goto done;
+  } else if (kind == SDR_HUB_TOKENIZER || kind == SDR_HUB_SCHEDULER) {
     static const char *const tok[] = {
         "vocab.json",        "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
         "added_tokens.json", NULL};

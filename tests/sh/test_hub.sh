@@ -64,6 +64,15 @@ PY
   echo '{}' >"$SD/$rev/feature_extractor/preprocessor_config.json"
   head -c 1000 /dev/urandom >"$SD/$rev/unet/diffusion_pytorch_model.bin"
 done
+# Textual inversions as sd-concepts-library keeps them: learned_embeds.bin and notes; one
+# with a .safetensors beside its .bin.
+TI=$SRC/tests/fixtures/textual_inversion
+mkdir -p "$REPOS/sd-concepts-library/cat-toy/main" "$REPOS/sdrepl-test/shiny/main"
+cp "$TI/cat-toy/learned_embeds.bin" "$REPOS/sd-concepts-library/cat-toy/main/"
+echo '<cat-toy>' >"$REPOS/sd-concepts-library/cat-toy/main/token_identifier.txt"
+echo 'object' >"$REPOS/sd-concepts-library/cat-toy/main/type_of_concept.txt"
+cp "$TI/shiny/learned_embeds.safetensors" "$REPOS/sdrepl-test/shiny/main/"
+head -c 1000 /dev/urandom >"$REPOS/sdrepl-test/shiny/main/learned_embeds.bin"
 # As on the hub, main's .bin files have their fp16 twins too (else diffusers would
 # choose .bin for variant fp16: a .bin without its .safetensors).
 head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
@@ -223,6 +232,19 @@ OWN_B=$(find "$TMP/own/models--sdrepl-test--tiny-sd-b/snapshots" -mindepth 1 -ma
 [ -e "$TMP/own/models--CompVis--stable-diffusion-v1-4/snapshots/$(api_sha CompVis/stable-diffusion-v1-4 main)/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
   fail "the fp16 VAE is not in cache_dir"
 expect_error "UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b')" "no config.json in the repo" 'subfolder option such as "unet"'
+
+# ---- textual inversions from a repo id --------------------------------------------
+mark_log
+expect_ok "p = StableDiffusionPipeline.from_pretrained('$MODEL_A')
+  p:load_textual_inversion('sd-concepts-library/cat-toy')
+  p:load_textual_inversion('sdrepl-test/shiny', {token = '<shiny>'})
+  print(#p.tokenizer, p.tokenizer:convert_tokens_to_ids('<cat-toy>'))"
+[ "$OUT" = "$(printf '1518\t1514')" ] || fail "textual inversions from the hub: $OUT"
+new_requests | grep -q 'cat-toy/resolve/[^ ]*/learned_embeds.bin' || fail "no learned_embeds.bin: $(new_requests)"
+! new_requests | grep -q '\.txt\|shiny/resolve/[^ ]*\.bin' || fail "fetched more than the embeddings: $(new_requests)"
+check_snapshot sd-concepts-library/cat-toy main learned_embeds.bin
+expect_error "p = StableDiffusionPipeline.from_pretrained('$MODEL_A')
+  p:load_textual_inversion('sdrepl-test/tiny-sd-b')" "the repo has no learned_embeds.bin"
 
 # ---- errors ----------------------------------------------------------------------
 expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/nothing')" \

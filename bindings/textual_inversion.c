@@ -1,0 +1,237 @@
+/* bindings/textual_inversion.c — pipe:load_textual_inversion(...) as diffusers'
+ * TextualInversionLoaderMixin.load_textual_inversion: a hub repo id (sd-concepts-library/
+ * cat-toy), a folder, a file, a tensor, a state dict, or a list of them; the token given,
+ * else the file's. The embeddings go into the pipeline's tokenizer and text encoder
+ * (shared with the pipelines from_pipe made from it), and its prompts then spell out
+ * multi-vector tokens (engine/textual_inversion.c). */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+
+#include "bindings/generator.h" // lsdr_default_generator
+#include "bindings/hub.h"       // lsdr_hub_resolve
+#include "bindings/lsdr.h"
+#include "bindings/pipeline_internal.h" // lsdr_test_pipe
+#include "bindings/tensor.h"
+#include "bindings/tensor_internal.h" // lsdr_tensor_host_values
+#include "engine/error.h"             // sdr_last_error
+#include "engine/textual_inversion.h"
+
+static int is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A tensor's values as one embedding (rows x dim) under token. */
+static void from_tensor(lua_State *L, int idx, const char *token, sdr_ti_embedding *e) {
+  lsdr_tensor *t = lsdr_to_tensor(L, idx);
+  if (t->t.ndim < 1 || t->t.ndim > 2)
+    lsdr_error(L,
+               "argument 1 (pretrained_model_name_or_path): an embedding tensor is (dim) or "
+               "(vectors, dim), not %d-dimensional",
+               t->t.ndim);
+  double *v = lsdr_tensor_host_values(L, t);
+  const int rows = t->t.ndim == 2 ? (int)t->t.shape[0] : 1, dim = (int)t->t.shape[t->t.ndim - 1];
+  float *f = malloc((size_t)(rows > 0 ? rows : 1) * (dim > 0 ? dim : 1) * sizeof *f);
+  for (size_t i = 0; f && i < (size_t)rows * dim; i++)
+    f[i] = (float)v[i];
+  free(v);
+  int rc = f ? sdr_ti_from_values(token, f, rows, dim, e) : -1;
+  free(f);
+  if (rc != 0)
+    lsdr_engine_error(L);
+}
+
+/* The file a folder or repo id stands for: weight_name, else learned_embeds.safetensors
+ * (when there and allowed), else learned_embeds.bin, under subfolder. Pushes the path. */
+static const char *embedding_path(lua_State *L, int src, int opts) {
+  /* the hub's options, without `token` (here the embedding's token, not a hub token) */
+  lua_createtable(L, 0, 6);
+  int hub = lua_gettop(L);
+  static const char *const keys[] = {"revision",  "cache_dir",       "local_files_only",
+                                     "subfolder", "use_safetensors", "weight_name",
+                                     NULL};
+  for (int i = 0; keys[i]; i++) {
+    lua_getfield(L, opts, keys[i]);
+    lua_setfield(L, hub, keys[i]);
+  }
+  const char *dir = lsdr_hub_resolve(L, src, hub, SDR_HUB_TEXTUAL_INVERSION);
+  lua_getfield(L, opts, "subfolder");
+  lua_getfield(L, opts, "weight_name");
+  lua_getfield(L, opts, "use_safetensors");
+  const char *sub = lua_tostring(L, -3), *name = lua_tostring(L, -2);
+  int use_st = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, dir);
+  if (sub && *sub) {
+    luaL_addchar(&b, '/');
+    luaL_addstring(&b, sub);
+  }
+  luaL_addchar(&b, '/');
+  luaL_pushresult(&b);
+  const char *base = lua_tostring(L, -1);
+  if (name) {
+    lua_pushfstring(L, "%s%s", base, name);
+  } else {
+    lua_pushfstring(L, "%slearned_embeds.safetensors", base);
+    if (use_st == 0 || !is_file(lua_tostring(L, -1))) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "%slearned_embeds.bin", base);
+    }
+  }
+  if (!is_file(lua_tostring(L, -1)))
+    lsdr_error(L, "Error no file named %s found in directory %s",
+               name ? name : "learned_embeds.bin", base);
+  return lua_tostring(L, -1);
+}
+
+/* One source at idx into e (token: the given one, or NULL). */
+static void read_source(lua_State *L, int idx, const char *token, int opts, sdr_ti_embedding *e) {
+  idx = lua_absindex(L, idx);
+  if (lsdr_to_tensor(L, idx)) {
+    if (!token)
+      lsdr_error(L, "You are trying to load a textual inversion embedding that has been saved as a "
+                    "PyTorch tensor. Make sure to pass the name of the corresponding token in "
+                    "this case: `token=...`.");
+    from_tensor(L, idx, token, e);
+    return;
+  }
+  if (lua_istable(L, idx)) { /* a state dict: {token = tensor}, or A1111's */
+    lua_getfield(L, idx, "string_to_param");
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "*");
+      lua_getfield(L, idx, "name");
+      const char *name = token ? token : lua_tostring(L, -1);
+      if (!lsdr_to_tensor(L, -2) || !name)
+        lsdr_error(L, "argument 1: an A1111 state dict needs string_to_param['*'] and name");
+      from_tensor(L, lua_gettop(L) - 1, name, e);
+      lua_pop(L, 3);
+      return;
+    }
+    lua_pop(L, 1);
+    int keys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      keys++;
+    }
+    lua_pushnil(L);
+    if (keys != 1 || !lua_next(L, idx) || lua_type(L, -2) != LUA_TSTRING || !lsdr_to_tensor(L, -1))
+      lsdr_error(L, "Loaded state dictionary is incorrect. Please verify that the loaded state "
+                    "dictionary of the textual embedding either only has a single key or includes "
+                    "the `string_to_param` input key.");
+    from_tensor(L, lua_gettop(L), token ? token : lua_tostring(L, -2), e);
+    lua_pop(L, 2);
+    return;
+  }
+  const char *name = lua_tostring(L, idx);
+  if (!name)
+    lsdr_error(L,
+               "argument 1 (pretrained_model_name_or_path): a repo id, folder, file, tensor or "
+               "state dict expected, got %s",
+               luaL_typename(L, idx));
+  const char *path = is_file(name) ? name : embedding_path(L, idx, opts);
+  if (sdr_ti_read_file(path, token, e) != 0)
+    lsdr_engine_error(L);
+}
+
+typedef struct ti_list {
+  sdr_ti_embedding *es;
+  int n;
+} ti_list;
+
+static int ti_list_gc(lua_State *L) {
+  ti_list *l = lua_touserdata(L, 1);
+  for (int i = 0; i < l->n; i++)
+    sdr_ti_embedding_free(&l->es[i]);
+  free(l->es);
+  l->es = NULL;
+  l->n = 0;
+  return 0;
+}
+
+const lsdr_param lsdr_textual_inversion_options[] = {
+    {"token", "string|table", "nil", "the token (or a list); nil: the file's own"},
+    {"weight_name", "string", "nil", "the file in the repo or folder (default learned_embeds.*)"},
+    {"subfolder", "string", "nil", "where the file is in the repo or folder"},
+    {"use_safetensors", "boolean", "nil", "nil: the .safetensors if there, else the .bin"},
+    {"revision", "string", "nil", "branch, tag or commit on the hub"},
+    {"cache_dir", "string", "nil", "hub cache folder (default $HF_HUB_CACHE)"},
+    {"local_files_only", "boolean", "false", "only the cache, never the network"},
+    {0}};
+
+int lsdr_pipe_load_textual_inversion(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
+  if (!pp || !pp->core)
+    return lsdr_error(L, "this pipeline was closed");
+  sdr_pipeline *p = &pp->core->p;
+  const int src = 2, opts = 3;
+  /* sources and tokens, each one or a list */
+  int is_list = lua_istable(L, src) && !lsdr_to_tensor(L, src) && lua_rawlen(L, src) > 0;
+  int nsrc = is_list ? (int)lua_rawlen(L, src) : 1;
+  lua_getfield(L, opts, "token");
+  const int tok_idx = lua_gettop(L);
+  int ntok = lua_istable(L, tok_idx) ? (int)lua_rawlen(L, tok_idx) : 1;
+  if (!lua_isnil(L, tok_idx) && !lua_isstring(L, tok_idx) && !lua_istable(L, tok_idx))
+    return lsdr_error(L, "option 'token': a string or a list of strings expected");
+  /* 4.1: one tensor holding as many embeddings as there are tokens */
+  int split = ntok > 1 && nsrc == 1 && !is_list && lsdr_to_tensor(L, src);
+  if (!split && lua_istable(L, tok_idx) && ntok != nsrc)
+    return lsdr_error(L,
+                      "You have passed a list of models of length %d, and list of tokens of "
+                      "length %d Make sure both lists have the same length.",
+                      nsrc, ntok);
+
+  ti_list *list = lua_newuserdatauv(L, sizeof *list, 0);
+  memset(list, 0, sizeof *list);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, ti_list_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  const int n = split ? ntok : nsrc;
+  if (!(list->es = calloc((size_t)n, sizeof *list->es)))
+    return luaL_error(L, "out of memory");
+  for (int i = 0; i < n; i++) {
+    const char *token = NULL;
+    if (lua_istable(L, tok_idx)) {
+      lua_rawgeti(L, tok_idx, i + 1);
+      token = lua_tostring(L, -1); /* kept by the list */
+      lua_pop(L, 1);
+      if (!token)
+        return lsdr_error(L, "option 'token': entry %d is not a string", i + 1);
+    } else {
+      token = lua_tostring(L, tok_idx);
+    }
+    if (split) {
+      lsdr_tensor *t = lsdr_to_tensor(L, src);
+      if (t->t.ndim != 2 || t->t.shape[0] != ntok)
+        return lsdr_error(L,
+                          "You have passed a state_dict contains %d embeddings, and list of "
+                          "tokens of length %d Make sure both have the same length.",
+                          t->t.ndim == 2 ? (int)t->t.shape[0] : 1, ntok);
+      lua_pushvalue(L, src);
+      lua_pushinteger(L, i + 1);
+      lua_gettable(L, -2); /* t[i]: the i-th row */
+      read_source(L, -1, token, opts, &list->es[i]);
+      lua_pop(L, 2);
+    } else if (is_list) {
+      lua_rawgeti(L, src, i + 1);
+      read_source(L, -1, token, opts, &list->es[i]);
+      lua_pop(L, 1);
+    } else {
+      read_source(L, src, token, opts, &list->es[i]);
+    }
+    list->n = i + 1;
+  }
+  sdr_generator *g = lsdr_default_generator(
+      L, p->text_encoder.be->device == SDR_DEVICE_CUDA ? SDR_GENERATOR_CUDA : SDR_GENERATOR_CPU);
+  lsdr_generator_fit_device(g);
+  if (sdr_ti_load(p->tokenizer, &p->text_encoder, g, list->es, list->n) != 0)
+    return lsdr_engine_error(L);
+  return 0;
+}

@@ -1,0 +1,136 @@
+/* engine/clip_token_embeddings.c — CLIPTextModel's token embedding grown and edited
+ * (transformers' resize_token_embeddings and get_input_embeddings().weight[id] = vec),
+ * which a textual inversion needs.
+ *
+ * The weight file's table stays as it was bound; a model with other rows gets a table
+ * of its own on its backend, in the file table's dtype: the file's rows, zeros past
+ * them, then the rows set by hand, which are kept on the host too so that a model
+ * copied to another device (pipe:to("cuda")) has them.
+ */
+#include "engine/clip_text_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h" // sdr_fail
+#include "engine/half.h"  // sdr_f32_to_f16, sdr_f32_to_bf16
+
+static void store(void *dst, sdr_dtype dt, const float *v, int n) {
+  for (int i = 0; i < n; i++) {
+    if (dt == SDR_F16)
+      ((uint16_t *)dst)[i] = sdr_f32_to_f16(v[i]);
+    else if (dt == SDR_BF16)
+      ((uint16_t *)dst)[i] = sdr_f32_to_bf16(v[i]);
+    else
+      ((float *)dst)[i] = v[i];
+  }
+}
+
+/* The model's own table: the file's first rows, zeros, the rows set. */
+static int rebuild(sdr_clip_text_model *m) {
+  const sdr_tensor *f = &m->tok_emb_file;
+  const int V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+  const size_t es = sdr_dtype_size(f->dtype), row = (size_t)D * es;
+  unsigned char *host = calloc((size_t)V, row);
+  if (!host)
+    return sdr_fail("resize_token_embeddings: out of memory for %d rows", V);
+  const int keep = V < m->file_vocab ? V : m->file_vocab;
+  int rc = sdr_download(m->be, host, f->data, (size_t)keep * row);
+  for (int i = 0; rc == 0 && i < m->nrows_set; i++)
+    if (m->rows_set[i].id < V)
+      store(host + (size_t)m->rows_set[i].id * row, f->dtype, m->rows_set[i].vec, D);
+  void *table = rc == 0 ? sdr_alloc(m->be, (size_t)V * row) : NULL;
+  if (rc == 0 && !table)
+    rc = -1;
+  if (rc == 0)
+    rc = sdr_upload(m->be, table, host, (size_t)V * row);
+  if (rc == 0 && (rc = sdr_sync(m->be)) == 0) {
+    if (m->own_table)
+      sdr_free(m->be, m->own_table);
+    m->own_table = table;
+    m->tok_emb = *f;
+    m->tok_emb.shape[0] = V;
+    m->tok_emb.data = table;
+  } else if (table) {
+    sdr_free(m->be, table);
+  }
+  free(host);
+  return rc;
+}
+
+int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab) {
+  if (vocab < 1)
+    return sdr_fail("resize_token_embeddings: %d rows; at least 1", vocab);
+  if (vocab == m->cfg.vocab_size)
+    return 0; /* as transformers: the same size keeps the table */
+  const int was = m->cfg.vocab_size;
+  m->cfg.vocab_size = vocab;
+  if (rebuild(m) != 0) {
+    m->cfg.vocab_size = was;
+    return -1;
+  }
+  return 0;
+}
+
+int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const float *vec) {
+  const int D = m->cfg.hidden_size;
+  if (id < 0 || id >= m->cfg.vocab_size)
+    return sdr_fail("token embedding: id %d is outside [0, %d)", id, m->cfg.vocab_size);
+  int k = 0;
+  while (k < m->nrows_set && m->rows_set[k].id != id)
+    k++;
+  if (k == m->nrows_set) {
+    sdr_clip_token_row *r = realloc(m->rows_set, (size_t)(k + 1) * sizeof *r);
+    float *v = malloc((size_t)D * sizeof *v);
+    if (r)
+      m->rows_set = r;
+    if (!r || !v) {
+      free(v);
+      return sdr_fail("token embedding: out of memory");
+    }
+    r[k] = (sdr_clip_token_row){id, v};
+    m->nrows_set++;
+  }
+  memcpy(m->rows_set[k].vec, vec, (size_t)D * sizeof *vec);
+  if (!m->own_table)
+    return rebuild(m);
+  const size_t es = sdr_dtype_size(m->tok_emb.dtype);
+  void *row = malloc((size_t)D * es);
+  if (!row)
+    return sdr_fail("token embedding: out of memory");
+  store(row, m->tok_emb.dtype, vec, D);
+  int rc = sdr_upload(m->be, (char *)m->own_table + (size_t)id * D * es, row, (size_t)D * es);
+  if (rc == 0)
+    rc = sdr_sync(m->be);
+  free(row);
+  return rc;
+}
+
+int sdr_clip_token_rows_copy(sdr_clip_text_model *dst, const sdr_clip_text_model *src) {
+  const int D = src->cfg.hidden_size;
+  for (int i = 0; i < src->nrows_set; i++) {
+    sdr_clip_token_row *r = realloc(dst->rows_set, (size_t)(i + 1) * sizeof *r);
+    float *v = malloc((size_t)D * sizeof *v);
+    if (r)
+      dst->rows_set = r;
+    if (!r || !v) {
+      free(v);
+      return sdr_fail("token embedding: out of memory");
+    }
+    memcpy(v, src->rows_set[i].vec, (size_t)D * sizeof *v);
+    r[i] = (sdr_clip_token_row){src->rows_set[i].id, v};
+    dst->nrows_set = i + 1;
+  }
+  return src->own_table ? rebuild(dst) : 0;
+}
+
+void sdr_clip_token_rows_free(sdr_clip_text_model *m) {
+  for (int i = 0; i < m->nrows_set; i++)
+    free(m->rows_set[i].vec);
+  free(m->rows_set);
+  m->rows_set = NULL;
+  m->nrows_set = 0;
+  if (m->own_table && m->be)
+    sdr_free(m->be, m->own_table);
+  m->own_table = NULL;
+}
