@@ -46,16 +46,21 @@ static lsdr_image_processor *check_proc(lua_State *L) {
 
 /* ---- preprocess ---------------------------------------------------------------------- */
 
-/* The pictures of a list (or the one picture) at idx, in *imgs (n of them); 0 when idx
- * holds no picture at all (a tensor, say). */
+/* Scratch that Lua frees, even when an error unwinds the call. */
+static void *scratch(lua_State *L, size_t bytes) {
+  return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+}
+
+/* The pictures of a list (or the one picture) at idx, in *imgs (n of them, in a scratch
+ * block left on the stack); 0 when idx holds no picture at all (a tensor, say). */
 static int read_images(lua_State *L, int idx, sdr_image ***imgs, int *n) {
   sdr_image *one = lsdr_to_image(L, idx);
   if (one || !lua_istable(L, idx)) {
     *n = one ? 1 : 0;
-    if (one && !(*imgs = malloc(sizeof **imgs)))
-      return luaL_error(L, "out of memory");
-    if (one)
+    if (one) {
+      *imgs = scratch(L, sizeof **imgs);
       (*imgs)[0] = one;
+    }
     return *n;
   }
   int count = (int)lua_rawlen(L, idx);
@@ -64,17 +69,13 @@ static int read_images(lua_State *L, int idx, sdr_image ***imgs, int *n) {
   lua_pop(L, 1);
   if (!pictures)
     return *n = 0;
-  *imgs = malloc((size_t)count * sizeof **imgs);
-  if (!*imgs)
-    return luaL_error(L, "out of memory");
+  *imgs = scratch(L, (size_t)count * sizeof **imgs);
   for (int i = 0; i < count; i++) {
     lua_rawgeti(L, idx, i + 1);
     (*imgs)[i] = lsdr_to_image(L, -1);
     lua_pop(L, 1);
-    if (!(*imgs)[i]) {
-      free(*imgs);
+    if (!(*imgs)[i])
       lsdr_error(L, "argument 1 (image): entry %d of the list is not an Image", i + 1);
-    }
   }
   return *n = count;
 }
@@ -140,19 +141,12 @@ static int preprocess_images(lua_State *L, const lsdr_image_processor *p, sdr_im
                  imgs[0]->width, imgs[0]->height, sdr_image_mode_name(imgs[0]->channels));
   }
   const size_t plane = (size_t)channels * h * w;
-  double *x = malloc((size_t)n * plane * sizeof *x);
-  if (!x)
-    return luaL_error(L, "out of memory");
+  double *x = scratch(L, (size_t)n * plane * sizeof *x);
   for (int i = 0; i < n; i++)
-    if (picture_values(p, imgs[i], h, w, channels, x + (size_t)i * plane) != 0) {
-      free(x);
-      free(imgs);
+    if (picture_values(p, imgs[i], h, w, channels, x + (size_t)i * plane) != 0)
       return lsdr_engine_error(L);
-    }
-  free(imgs);
   lsdr_push_from_host(L, lsdr_backend(L, SDR_DEVICE_CPU), SDR_F32, 4,
                       (int64_t[]){n, channels, h, w}, x);
-  free(x);
   return 1;
 }
 
@@ -184,9 +178,7 @@ static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int id
   }
   const int B = (int)shape[0], C = (int)shape[1], H = (int)shape[2], W = (int)shape[3];
   const size_t each = (size_t)C * H * W;
-  float *x = malloc((size_t)B * each * sizeof *x);
-  if (!x)
-    return luaL_error(L, "out of memory");
+  float *x = scratch(L, (size_t)B * each * sizeof *x);
   size_t at = 0;
   sdr_backend *be = NULL;
   for (int i = 0; i < (n ? n : 1); i++) {
@@ -209,12 +201,8 @@ static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int id
     default_size(L, opts, p, H, W, &h, &w);
   if (C == 4 || !p->do_resize)
     h = H, w = W;
-  double *out = malloc((size_t)B * C * h * w * sizeof *out);
-  float *y = malloc((size_t)B * C * h * w * sizeof *y);
-  if (!out || !y) {
-    free(x), free(out), free(y);
-    return luaL_error(L, "out of memory");
-  }
+  double *out = scratch(L, (size_t)B * C * h * w * sizeof *out);
+  float *y = scratch(L, (size_t)B * C * h * w * sizeof *y);
   if (C == 4)
     memcpy(y, x, (size_t)B * each * sizeof *y);
   else if (p->do_normalize)
@@ -223,9 +211,7 @@ static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int id
     sdr_pixels_resize_nearest(x, B, C, H, W, h, w, y);
   for (size_t k = 0; k < (size_t)B * C * h * w; k++)
     out[k] = y[k];
-  free(x), free(y);
   lsdr_push_from_host(L, be, SDR_F32, 4, (int64_t[]){B, C, h, w}, out);
-  free(out);
   return 1;
 }
 
@@ -274,9 +260,7 @@ static int m_postprocess(lua_State *L) {
   }
   const int B = (int)t->t.shape[0], C = (int)t->t.shape[1], H = (int)t->t.shape[2],
             W = (int)t->t.shape[3];
-  int *denorm = malloc((size_t)(B > 0 ? B : 1) * sizeof *denorm);
-  if (!denorm)
-    return luaL_error(L, "out of memory");
+  int *denorm = scratch(L, (size_t)(B > 0 ? B : 1) * sizeof *denorm);
   lua_getfield(L, 3, "do_denormalize");
   for (int b = 0; b < B; b++) {
     if (lua_isnil(L, -1)) {
@@ -286,7 +270,6 @@ static int m_postprocess(lua_State *L) {
       denorm[b] = lua_toboolean(L, -1);
       lua_pop(L, 1);
     } else {
-      free(denorm);
       return lsdr_error(L, "option 'do_denormalize': a list of %d booleans expected", B);
     }
   }
@@ -297,7 +280,6 @@ static int m_postprocess(lua_State *L) {
       float f = (float)v[(size_t)b * C * plane + k] / 2.0f + 0.5f; /* denormalize, clamp */
       v[(size_t)b * C * plane + k] = f < 0 ? 0 : f > 1 ? 1 : f;
     }
-  free(denorm);
   if (strcmp(type, "pt") == 0) {
     lsdr_push_from_host(L, t->storage->be, SDR_F32, 4, t->t.shape, v);
     free(v);
