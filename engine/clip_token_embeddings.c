@@ -72,6 +72,20 @@ int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab) {
   return 0;
 }
 
+/* A new entry at the end of the rows set, for id, its vector to be filled. */
+static int add_row(sdr_clip_text_model *m, int id) {
+  sdr_clip_token_row *r = realloc(m->rows_set, (size_t)(m->nrows_set + 1) * sizeof *r);
+  float *v = malloc((size_t)m->cfg.hidden_size * sizeof *v);
+  if (r)
+    m->rows_set = r;
+  if (!r || !v) {
+    free(v);
+    return sdr_fail("token embedding: out of memory");
+  }
+  r[m->nrows_set++] = (sdr_clip_token_row){id, v};
+  return 0;
+}
+
 int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const float *vec) {
   const int D = m->cfg.hidden_size;
   if (id < 0 || id >= m->cfg.vocab_size)
@@ -79,18 +93,8 @@ int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const floa
   int k = 0;
   while (k < m->nrows_set && m->rows_set[k].id != id)
     k++;
-  if (k == m->nrows_set) {
-    sdr_clip_token_row *r = realloc(m->rows_set, (size_t)(k + 1) * sizeof *r);
-    float *v = malloc((size_t)D * sizeof *v);
-    if (r)
-      m->rows_set = r;
-    if (!r || !v) {
-      free(v);
-      return sdr_fail("token embedding: out of memory");
-    }
-    r[k] = (sdr_clip_token_row){id, v};
-    m->nrows_set++;
-  }
+  if (k == m->nrows_set && add_row(m, id) != 0)
+    return -1;
   memcpy(m->rows_set[k].vec, vec, (size_t)D * sizeof *vec);
   if (!m->own_table)
     return rebuild(m);
@@ -109,17 +113,9 @@ int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const floa
 int sdr_clip_token_rows_copy(sdr_clip_text_model *dst, const sdr_clip_text_model *src) {
   const int D = src->cfg.hidden_size;
   for (int i = 0; i < src->nrows_set; i++) {
-    sdr_clip_token_row *r = realloc(dst->rows_set, (size_t)(i + 1) * sizeof *r);
-    float *v = malloc((size_t)D * sizeof *v);
-    if (r)
-      dst->rows_set = r;
-    if (!r || !v) {
-      free(v);
-      return sdr_fail("token embedding: out of memory");
-    }
-    memcpy(v, src->rows_set[i].vec, (size_t)D * sizeof *v);
-    r[i] = (sdr_clip_token_row){src->rows_set[i].id, v};
-    dst->nrows_set = i + 1;
+    if (add_row(dst, src->rows_set[i].id) != 0)
+      return -1;
+    memcpy(dst->rows_set[i].vec, src->rows_set[i].vec, (size_t)D * sizeof *src->rows_set[i].vec);
   }
   return src->own_table ? rebuild(dst) : 0;
 }

@@ -29,6 +29,16 @@ function check.raises(text, fn, ...)
   return err
 end
 
+-- max |got - want| / max |want| of two tensors of one shape (a NaN fails).
+function check.rel_err(got, want, what)
+  what = what and what .. " " or ""
+  check.eq(#got.shape, #want.shape, what .. "rank")
+  for i = 1, #want.shape do check.eq(got.shape[i], want.shape[i], what .. "shape[" .. i .. "]") end
+  local diff = (got - want):abs():max():item()
+  check.truthy(diff == diff, what .. "has no NaN")
+  return diff / want:abs():max():item()
+end
+
 function check.truthy(v, what)
   if not v then error((what or "value") .. " is " .. show(v), 2) end
 end

@@ -6,14 +6,7 @@ local check = require "check"
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
 local TOL = 1e-5
 
-local function rel_err(got, want)
-  check.eq(#got.shape, #want.shape, "rank")
-  for i = 1, #want.shape do check.eq(got.shape[i], want.shape[i], "shape[" .. i .. "]") end
-  local diff = (got - want):abs():max():item()
-  local scale = want:abs():max():item()
-  check.truthy(diff == diff, "no NaN")
-  return diff / scale
-end
+local rel_err = check.rel_err
 
 for _, name in ipairs {"tiny-sd-a", "tiny-sd-b"} do
   local ref = root .. "/reference/" .. name .. "/"

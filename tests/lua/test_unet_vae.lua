@@ -7,13 +7,7 @@ local check = require "check"
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
 local TOL = 1e-4
 
-local function rel_err(got, want, what)
-  check.eq(#got.shape, #want.shape, what .. " rank")
-  for i = 1, #want.shape do check.eq(got.shape[i], want.shape[i], what .. " shape[" .. i .. "]") end
-  local diff = (got - want):abs():max():item()
-  check.truthy(diff == diff, what .. " has no NaN")
-  return diff / want:abs():max():item()
-end
+local rel_err = check.rel_err
 
 for _, name in ipairs {"tiny-sd-a", "tiny-sd-b"} do
   local ref = root .. "/reference/" .. name .. "/"
