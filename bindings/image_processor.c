@@ -150,16 +150,21 @@ static int preprocess_images(lua_State *L, const lsdr_image_processor *p, sdr_im
   return 1;
 }
 
+/* Entry i of the list at idx (n entries), or idx itself when n is 0. */
+static void push_item(lua_State *L, int idx, int n, int i) {
+  if (n)
+    lua_rawgeti(L, idx, i + 1);
+  else
+    lua_pushvalue(L, idx);
+}
+
 /* A (B, C, H, W) or (C, H, W) tensor, or a list of them (cat or stack). */
 static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int idx, int opts) {
   int n = lua_istable(L, idx) && !lsdr_to_tensor(L, idx) ? (int)lua_rawlen(L, idx) : 0;
   int64_t shape[4] = {0, 0, 0, 0};
   int first_ndim = 0;
   for (int i = 0; i < (n ? n : 1); i++) {
-    if (n)
-      lua_rawgeti(L, idx, i + 1);
-    else
-      lua_pushvalue(L, idx);
+    push_item(L, idx, n, i);
     lsdr_tensor *t = lsdr_to_tensor(L, -1);
     if (!t || (t->t.ndim != 3 && t->t.ndim != 4))
       lsdr_error(L, "argument 1 (image): an Image, a list of Images, or a (B, C, H, W) or (C, H, "
@@ -182,10 +187,7 @@ static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int id
   size_t at = 0;
   sdr_backend *be = NULL;
   for (int i = 0; i < (n ? n : 1); i++) {
-    if (n)
-      lua_rawgeti(L, idx, i + 1);
-    else
-      lua_pushvalue(L, idx);
+    push_item(L, idx, n, i);
     lsdr_tensor *t = lsdr_check_tensor(L, -1);
     be = be ? be : t->storage->be;
     double *v = lsdr_tensor_host_values(L, t);
