@@ -53,7 +53,14 @@ int sdr_ti_read_file(const char *path, const char *token, sdr_ti_embedding *e) {
              path, t->name, t->ndim, sdr_dtype_name(t->dtype));
     goto done;
   }
-  const int rows = t->ndim == 2 ? (int)t->shape[0] : 1, dim = (int)t->shape[t->ndim - 1];
+  const int64_t r64 = t->ndim == 2 ? t->shape[0] : 1, d64 = t->shape[t->ndim - 1];
+  if (r64 < 1 || d64 < 1 || r64 > 4096 || d64 > 65536) {
+    sdr_fail("%s: an embedding of %lld x %lld values; textual inversions hold 1 to 4096 "
+             "vectors of at most 65536",
+             path, (long long)r64, (long long)d64);
+    goto done;
+  }
+  const int rows = (int)r64, dim = (int)d64;
   float *v = malloc((size_t)(rows > 0 ? rows : 1) * (dim > 0 ? dim : 1) * sizeof *v);
   if (!v) {
     sdr_fail("out of memory");
