@@ -115,6 +115,10 @@ static int model_properties(lua_State *L) {
     lsdr_push_device(L, model->be->device);
     return 1;
   }
+  if (k && strcmp(k, "dtype") == 0) {
+    lsdr_push_model_dtype(L, &model->weights);
+    return 1;
+  }
   return 0;
 }
 

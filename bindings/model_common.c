@@ -166,6 +166,10 @@ void lsdr_model_metatable(lua_State *L, const char *name, const lsdr_func *metho
   lua_pop(L, 1);
 }
 
+void lsdr_push_model_dtype(lua_State *L, const sdr_weights *w) {
+  lsdr_push_dtype(L, w->keep_dtype >= 0 ? (sdr_dtype)w->keep_dtype : SDR_F32);
+}
+
 void lsdr_set_int(lua_State *L, int t, const char *key, lua_Integer v) {
   lua_pushinteger(L, v);
   lua_setfield(L, t, key);

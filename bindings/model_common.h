@@ -7,8 +7,9 @@
 
 #include <lua.h>
 
-#include "bindings/lsdr.h" // lsdr_func, lsdr_param
-#include "engine/arena.h"  // sdr_arena
+#include "bindings/lsdr.h"  // lsdr_func, lsdr_param
+#include "engine/arena.h"   // sdr_arena
+#include "engine/weights.h" // sdr_weights
 
 /* The options every from_pretrained takes: subfolder, torch_dtype, variant. */
 extern const lsdr_param lsdr_from_pretrained_options[];
@@ -67,6 +68,10 @@ int lsdr_model_from_pretrained(lua_State *L, const char *tname, size_t size,
                                lsdr_model_load_fn load, void (*free_own)(void *model));
 /* __gc and __close of every model type. */
 int lsdr_model_box_gc(lua_State *L);
+
+/* A model's .dtype as torch shows it: its torch_dtype when one was given, else
+ * torch.float32 (what diffusers and transformers load weights into by default). */
+void lsdr_push_model_dtype(lua_State *L, const sdr_weights *w);
 
 /* Sets t[key] = value for config tables. */
 void lsdr_set_int(lua_State *L, int t, const char *key, lua_Integer v);

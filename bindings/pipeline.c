@@ -1171,6 +1171,9 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "device") == 0) {
     lsdr_push_device(L, p->core->p.be->device);
     return 1;
+  } else if (strcmp(k, "dtype") == 0) { /* DiffusionPipeline.dtype: its models' */
+    lsdr_push_model_dtype(L, &p->core->p.unet.weights);
+    return 1;
   } else if (strcmp(k, "vae_scale_factor") == 0) {
     lua_pushinteger(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
@@ -1401,8 +1404,8 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_setfield(L, -2, "__newindex");
   lua_getfield(L, -1, "__fields");
   static const char *const props[] = {
-      "unet",         "vae",        "text_encoder",     "tokenizer",       "scheduler", "device",
-      "name_or_path", "components", "vae_scale_factor", "image_processor", NULL};
+      "unet",  "vae",          "text_encoder", "tokenizer",        "scheduler",       "device",
+      "dtype", "name_or_path", "components",   "vae_scale_factor", "image_processor", NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);

@@ -226,24 +226,50 @@ static int push_to_device(lua_State *L, int idx, sdr_device d) {
   return 1;
 }
 
-/* t:to(device_or_dtype): as torch, the same tensor when nothing changes. */
-static int m_to(lua_State *L) {
-  lsdr_args(L);
-  int dtype = lsdr_to_dtype(L, 2);
-  if (dtype >= 0) {
-    if (lsdr_check_tensor(L, 1)->t.dtype == (sdr_dtype)dtype) {
-      lua_pushvalue(L, 1);
-      return 1;
-    }
-    push_cast(L, 1, (sdr_dtype)dtype);
+/* A device or a dtype at idx into *dev or *dtype; 0 when it is neither. */
+static int device_or_dtype(lua_State *L, int idx, int *dev, int *dtype) {
+  int dt = lsdr_to_dtype(L, idx);
+  if (dt >= 0) {
+    *dtype = dt;
     return 1;
   }
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    int d = lsdr_parse_device(lua_tostring(L, 2));
-    if (d >= 0)
-      return push_to_device(L, 1, (sdr_device)d);
+  int d = lua_type(L, idx) == LUA_TSTRING ? lsdr_parse_device(lua_tostring(L, idx)) : -1;
+  if (d >= 0)
+    *dev = d;
+  return d >= 0;
+}
+
+/* t:to(device), t:to(dtype), t:to(device, dtype), or torch's keywords t:to{device = ...,
+ * dtype = ...}: a copy moved and cast (itself when nothing changes). */
+static int m_to(lua_State *L) {
+  lsdr_args(L);
+  int dev = -1, dtype = -1;
+  const char *want = "a device (\"cpu\", \"cuda\") or a dtype (torch.float16, ...)";
+  if (!device_or_dtype(L, 2, &dev, &dtype)) {
+    if (!lua_istable(L, 2))
+      return lsdr_argerror(L, 1, want);
+    lua_getfield(L, 2, "device");
+    lua_getfield(L, 2, "dtype");
+    if ((!lua_isnil(L, -2) && !device_or_dtype(L, -2, &dev, &dtype)) ||
+        (!lua_isnil(L, -1) && lsdr_to_dtype(L, -1) < 0) || (lua_isnil(L, -2) && lua_isnil(L, -1)))
+      return lsdr_error(L, "argument 1: {device = \"cpu\" or \"cuda\", dtype = torch.float16, ...} "
+                           "expected");
+    if (!lua_isnil(L, -1))
+      dtype = lsdr_to_dtype(L, -1);
+    lua_pop(L, 2);
   }
-  return lsdr_argerror(L, 1, "a device (\"cpu\", \"cuda\") or a dtype (torch.float16, ...)");
+  if (!lua_isnil(L, 3) && !device_or_dtype(L, 3, &dev, &dtype))
+    return lsdr_argerror(L, 2, want);
+  lua_pushvalue(L, 1);
+  if (dev >= 0 && lsdr_check_tensor(L, -1)->t.device != (sdr_device)dev) {
+    push_to_device(L, lua_gettop(L), (sdr_device)dev);
+    lua_remove(L, -2);
+  }
+  if (dtype >= 0 && lsdr_check_tensor(L, -1)->t.dtype != (sdr_dtype)dtype) {
+    push_cast(L, lua_gettop(L), (sdr_dtype)dtype);
+    lua_remove(L, -2);
+  }
+  return 1;
 }
 
 static int cast_method(lua_State *L, sdr_dtype to) {
@@ -685,8 +711,9 @@ static const lsdr_func tensor_methods[] = {
     {"Tensor:numel", m_numel, "The number of elements."},
     {"Tensor:to",
      m_to,
-     "A copy on another device or in another dtype (itself when unchanged).",
-     {{"target", "string|table"}}},
+     "A copy on another device or in another dtype (itself when unchanged); "
+     "t:to(\"cuda\", torch.float16) or t:to{device = ..., dtype = ...} do both.",
+     {{"target", "string|table"}, {"dtype", "string|table", "nil"}}},
     {"Tensor:float", m_float, "As float32."},
     {"Tensor:half", m_half, "As float16."},
     {"Tensor:bfloat16", m_bfloat16, "As bfloat16."},

@@ -118,6 +118,10 @@ static int unet_properties(lua_State *L) {
     lsdr_push_device(L, unet->be->device);
     return 1;
   }
+  if (k && strcmp(k, "dtype") == 0) {
+    lsdr_push_model_dtype(L, &unet->weights);
+    return 1;
+  }
   return 0;
 }
 

@@ -97,6 +97,10 @@ static int dist_sample(lua_State *L) {
   lsdr_tensor *mean = lsdr_to_tensor(L, -2), *std = lsdr_to_tensor(L, -1);
   if (!mean || !std)
     return lsdr_error(L, "the distribution has no mean or std");
+  if (lua_istable(L, 2)) { /* sample{generator = g}, diffusers' keyword */
+    lua_getfield(L, 2, "generator");
+    lua_replace(L, 2);
+  }
   sdr_generator *g = lua_isnil(L, 2) ? NULL : lsdr_to_generator(L, 2);
   if (!lua_isnil(L, 2) && !g)
     return lsdr_argerror(L, 1, "torch.Generator");
@@ -129,8 +133,9 @@ static int dist_mode(lua_State *L) {
 static const lsdr_func dist_methods[] = {
     {"DiagonalGaussianDistribution:sample",
      dist_sample,
-     "mean + std * noise, the noise drawn from the generator (or the global one).",
-     {{"generator", "torch.Generator", "nil"}}},
+     "mean + std * noise, the noise drawn from the generator (or the global one); "
+     "sample(g) or sample{generator = g}.",
+     {{"generator", "torch.Generator|table", "nil"}}},
     {"DiagonalGaussianDistribution:mode", dist_mode, "The mean."},
     {0}};
 
@@ -138,6 +143,7 @@ static const lsdr_func dist_methods[] = {
 
 static int vae_encode(lua_State *L) {
   lsdr_args(L);
+  lsdr_options(L, 2);
   lsdr_model_box *box;
   sdr_vae *vae = check_vae(L, 1, &box);
   lsdr_tensor *x = lsdr_push_float32(L, 2);
@@ -166,6 +172,7 @@ static int vae_encode(lua_State *L) {
 
 static int vae_decode(lua_State *L) {
   lsdr_args(L);
+  lsdr_options(L, 2);
   lsdr_model_box *box;
   sdr_vae *vae = check_vae(L, 1, &box);
   lsdr_tensor *z = lsdr_push_float32(L, 2);
@@ -212,6 +219,10 @@ static int vae_properties(lua_State *L) {
     lsdr_push_device(L, vae->be->device);
     return 1;
   }
+  if (k && strcmp(k, "dtype") == 0) {
+    lsdr_push_model_dtype(L, &vae->weights);
+    return 1;
+  }
   return 0;
 }
 
@@ -237,6 +248,15 @@ static int set_tiling(lua_State *L, int on) {
 static int vae_enable_tiling(lua_State *L) { return set_tiling(L, 1); }
 static int vae_disable_tiling(lua_State *L) { return set_tiling(L, 0); }
 
+/* diffusers' keywords: the result is a table indexable either way (out[1]); AutoencoderKL's
+ * decode takes a generator and does not use it. */
+static const lsdr_param encode_options[] = {
+    {"return_dict", "boolean", "true", "accepted: out[1] is latent_dist either way"}, {0}};
+static const lsdr_param decode_options[] = {
+    {"return_dict", "boolean", "true", "accepted: out[1] is the sample either way"},
+    {"generator", "torch.Generator", "nil", "accepted and unused, as diffusers'"},
+    {0}};
+
 static const lsdr_func methods[] = {
     {"AutoencoderKL:enable_tiling", vae_enable_tiling,
      "Encode and decode images larger than a tile in overlapping tiles, as diffusers does."},
@@ -244,11 +264,13 @@ static const lsdr_func methods[] = {
     {"AutoencoderKL:encode",
      vae_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",
-     {{"x", "Tensor"}}},
+     {{"x", "Tensor"}, {"opts", "table", "nil"}},
+     encode_options},
     {"AutoencoderKL:decode",
      vae_decode,
      "Latents (already divided by scaling_factor) to {sample = image in [-1, 1]}.",
-     {{"z", "Tensor"}}},
+     {{"z", "Tensor"}, {"opts", "table", "nil"}},
+     decode_options},
     {0}};
 
 static const lsdr_func class_funcs[] = {{"AutoencoderKL.from_pretrained",

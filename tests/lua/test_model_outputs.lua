@@ -79,3 +79,27 @@ end
 
 local images = pipe{prompt = "a cat", num_inference_steps = 2, output_type = "np"}
 check.truthy(rawequal(images[1], images.images), "pipe(...)[1] is images")
+
+-- diffusers' keywords on the parts, as its pipelines call them
+local dz = pipe.vae:decode(x, {return_dict = false})[1]
+check.eq((dz - d.sample):abs():max():item(), 0, "vae:decode(z, {return_dict = false})[1]")
+check.truthy(pipe.vae:encode(torch.zeros({1, 3, 16, 16}), {return_dict = false})[1].mean ~= nil,
+             "vae:encode(x, {return_dict = false})[1] is latent_dist")
+local s1 = enc.latent_dist:sample(torch.manual_seed(3))
+local s2 = enc.latent_dist:sample{generator = torch.manual_seed(3)}
+check.eq((s1 - s2):abs():max():item(), 0, "sample(g) and sample{generator = g}")
+check.raises("unexpected option 'return_dicts'",
+             function() pipe.vae:decode(x, {return_dicts = false}) end)
+-- .dtype: torch_dtype, else float32 (what diffusers loads into)
+check.eq(tostring(pipe.unet.dtype), "torch.float32", "unet.dtype")
+check.eq(tostring(pipe.dtype), "torch.float32", "pipe.dtype")
+local half = StableDiffusionPipeline.from_pretrained(root .. "/models/tiny-sd-b",
+                                                     {torch_dtype = torch.float16})
+check.eq(tostring(half.text_encoder.dtype), "torch.float16", "text_encoder.dtype")
+check.eq(tostring(half.vae.dtype), "torch.float16", "vae.dtype")
+-- Tensor:to with torch's keywords, or a device and a dtype
+check.eq(tostring(x:to{dtype = torch.float16}.dtype), "torch.float16", "to{dtype = ...}")
+check.eq(tostring(x:to("cpu", torch.bfloat16).dtype), "torch.bfloat16", "to(device, dtype)")
+check.eq(tostring(x:to{device = "cpu"}.device), "cpu", "to{device = ...}")
+check.truthy(rawequal(x:to{dtype = torch.float32}, x), "unchanged: the same tensor")
+check.raises("{device =", function() x:to{dtypes = torch.float16} end)
