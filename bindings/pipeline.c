@@ -1278,8 +1278,19 @@ static const lsdr_param encode_prompt_options[] = {
     {"clip_skip", "integer", "nil"},
     {0}};
 
+/* diffusers hands these to tqdm; the ones that only change how tqdm draws are taken and
+ * leave our bar as it is (one line, redrawn in place, kept when done). */
 static const lsdr_param progress_bar_options[] = {
-    {"disable", "boolean", "false"}, {"desc", "string", "nil"}, {0}};
+    {"disable", "boolean", "false"},
+    {"desc", "string", "nil"},
+    {"leave", "boolean", "true", "accepted; the bar stays"},
+    {"position", "integer", "nil", "accepted; one bar at a time here"},
+    {"ncols", "integer", "nil", "accepted; the bar fits the terminal"},
+    {"dynamic_ncols", "boolean", "false", "accepted; the bar fits the terminal"},
+    {"ascii", "boolean|string", "nil", "accepted"},
+    {"colour", "string", "nil", "accepted"},
+    {"mininterval", "number", "0.1", "accepted"},
+    {0}};
 
 #define PIPE_METHODS(CLS)                                                                          \
   {CLS ":to", pipe_to, "Moves the pipeline to a device; returns it.", {{"device", "string"}}},     \

@@ -187,18 +187,25 @@ static int m_set_timesteps(lua_State *L) {
     lua_getfield(L, opts, "timesteps");
   else
     lua_pushnil(L);
+  /* set_timesteps{num_inference_steps = n}: diffusers' keyword */
+  int keyword_steps = opts == 2 && lua_getfield(L, 2, "num_inference_steps") != LUA_TNIL;
+  if (keyword_steps)
+    lua_replace(L, 3);
+  else if (opts == 2)
+    lua_pop(L, 1);
   if (!lua_isnil(L, -1)) {
-    if (opts == 3 && !lua_isnil(L, 2))
+    if ((opts == 3 && !lua_isnil(L, 2)) || keyword_steps)
       return lsdr_error(L, "Can only pass one of `num_inference_steps` or `custom_timesteps`.");
     const int64_t *t = lsdr_read_timesteps(L, -1, "timesteps", &n);
     if (sdr_scheduler_set_custom_timesteps(b->s, t, n) != 0)
       return lsdr_engine_error(L);
     return 0;
   }
-  if (opts == 2 || lua_isnil(L, 2))
+  const int steps_at = keyword_steps ? 3 : 2;
+  if ((opts == 2 && !keyword_steps) || !lua_isinteger(L, steps_at))
     return lsdr_error(L, "argument 1 (num_inference_steps): an integer expected, or "
                          "{timesteps = {...}}");
-  if (sdr_scheduler_set_timesteps(b->s, (int)lua_tointeger(L, 2)) != 0)
+  if (sdr_scheduler_set_timesteps(b->s, (int)lua_tointeger(L, steps_at)) != 0)
     return lsdr_engine_error(L);
   return 0;
 }

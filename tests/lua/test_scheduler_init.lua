@@ -77,3 +77,10 @@ check.raises('beta_schedule "bogus" is not supported',
              function() LMSDiscreteScheduler{beta_schedule = "bogus"} end)
 check.raises("a table of keyword arguments expected, got number", function() DDIMScheduler(5) end)
 check.raises("keyword arguments are named", function() DDIMScheduler{1000} end)
+
+-- set_timesteps with diffusers' keyword, and both ways at once refused as diffusers does
+local k = DDIMScheduler()
+k:set_timesteps{num_inference_steps = 4}
+check.eq(#k.timesteps:tolist(), 4, "set_timesteps{num_inference_steps = 4}")
+check.raises("Can only pass one of `num_inference_steps` or `custom_timesteps`.",
+             function() DDPMScheduler():set_timesteps{num_inference_steps = 3, timesteps = {10, 5}} end)
