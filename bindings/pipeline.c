@@ -1332,6 +1332,10 @@ static const lsdr_param progress_bar_options[] = {
        "Adds a textual inversion's token(s) and embedding(s) to the tokenizer and text encoder.",  \
        {{"pretrained_model_name_or_path", "any"}, {"opts", "table", "nil"}},                       \
        lsdr_textual_inversion_options},                                                            \
+      {CLS ":unload_textual_inversion",                                                            \
+       lsdr_pipe_unload_textual_inversion,                                                         \
+       "Removes added tokens (these, or all) from the tokenizer and the text encoder.",            \
+       {{"tokens", "string|table", "nil"}}},                                                       \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \

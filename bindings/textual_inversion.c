@@ -235,3 +235,31 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
     return lsdr_engine_error(L);
   return 0;
 }
+
+/* pipe:unload_textual_inversion(tokens): the tokens (a string or a list; nil: every token
+ * that was added) leave the tokenizer and the text encoder. */
+int lsdr_pipe_unload_textual_inversion(lua_State *L) {
+  lsdr_args(L);
+  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
+  if (!pp || !pp->core)
+    return lsdr_error(L, "this pipeline was closed");
+  sdr_pipeline *p = &pp->core->p;
+  int n = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : lua_isnil(L, 2) ? 0 : 1;
+  const char **names = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *names, 0);
+  for (int i = 0; i < n; i++) {
+    if (lua_istable(L, 2))
+      lua_rawgeti(L, 2, i + 1);
+    else
+      lua_pushvalue(L, 2);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return lsdr_error(L, "argument 1 (tokens): a string or a list of strings expected");
+    names[i] = lua_tostring(L, -1); /* the argument keeps the strings */
+    lua_pop(L, 1);
+  }
+  if (lua_istable(L, 2) && n == 0) /* an empty list: nothing to look for */
+    return lsdr_error(L, "No tokens to remove found");
+  if (sdr_ti_unload(p->tokenizer, &p->text_encoder, lsdr_default_generator(L, SDR_GENERATOR_CPU),
+                    names, n) != 0)
+    return lsdr_engine_error(L);
+  return 0;
+}

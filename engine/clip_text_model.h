@@ -88,6 +88,9 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
 int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab);
 /* get_input_embeddings().weight[id] = vec (hidden_size floats), id < cfg.vocab_size. */
 int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const float *vec);
+/* The table made of the rows at old_ids (n of them, in that order): what
+ * unload_textual_inversion leaves; cfg.vocab_size becomes n. */
+int sdr_clip_text_keep_rows(sdr_clip_text_model *m, const int *old_ids, int n);
 /* For clip_text_model.c: src's resized table and rows again on dst (after its weights are
  * bound), and freeing them. */
 int sdr_clip_token_rows_copy(sdr_clip_text_model *dst, const sdr_clip_text_model *src);

@@ -110,6 +110,56 @@ int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const floa
   return rc;
 }
 
+static float load_value(const void *src, sdr_dtype dt, size_t i) {
+  return dt == SDR_F16    ? sdr_f16_to_f32(((const uint16_t *)src)[i])
+         : dt == SDR_BF16 ? sdr_bf16_to_f32(((const uint16_t *)src)[i])
+                          : ((const float *)src)[i];
+}
+
+int sdr_clip_text_keep_rows(sdr_clip_text_model *m, const int *old_ids, int n) {
+  const int V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+  const sdr_dtype dt = m->tok_emb.dtype;
+  const size_t es = sdr_dtype_size(dt), row = (size_t)D * es;
+  for (int j = 0; j < n; j++)
+    if (old_ids[j] < 0 || old_ids[j] >= V)
+      return sdr_fail("token embedding: row %d is outside [0, %d)", old_ids[j], V);
+  unsigned char *host = malloc((size_t)V * row);
+  sdr_clip_token_row *rows = calloc((size_t)(n > 0 ? n : 1), sizeof *rows);
+  int nrows = 0, rc = host && rows ? 0 : sdr_fail("token embedding: out of memory");
+  if (rc == 0)
+    rc = sdr_download(m->be, host, m->tok_emb.data, (size_t)V * row);
+  for (int j = 0; rc == 0 && j < n; j++) {
+    /* a row the file gives at its own place needs nothing kept */
+    int set_before = 0;
+    for (int k = 0; k < m->nrows_set && !set_before; k++)
+      set_before = m->rows_set[k].id == j;
+    if (old_ids[j] == j && j < m->file_vocab && !set_before)
+      continue;
+    float *v = malloc((size_t)D * sizeof *v);
+    if (!v) {
+      rc = sdr_fail("token embedding: out of memory");
+      break;
+    }
+    for (int d = 0; d < D; d++)
+      v[d] = load_value(host + (size_t)old_ids[j] * row, dt, (size_t)d);
+    rows[nrows++] = (sdr_clip_token_row){j, v};
+  }
+  free(host);
+  if (rc != 0) {
+    for (int k = 0; k < nrows; k++)
+      free(rows[k].vec);
+    free(rows);
+    return rc;
+  }
+  for (int k = 0; k < m->nrows_set; k++)
+    free(m->rows_set[k].vec);
+  free(m->rows_set);
+  m->rows_set = rows;
+  m->nrows_set = nrows;
+  m->cfg.vocab_size = n;
+  return rebuild(m);
+}
+
 int sdr_clip_token_rows_copy(sdr_clip_text_model *dst, const sdr_clip_text_model *src) {
   const int D = src->cfg.hidden_size;
   for (int i = 0; i < src->nrows_set; i++) {

@@ -243,7 +243,7 @@ static int token_value(const cJSON *v, const char *path, const char *key, char *
   return *out ? 0 : sdr_fail("out of memory");
 }
 
-static int add_token(sdr_clip_tokenizer *tok, const char *text, int32_t id) {
+static int add_token(sdr_clip_tokenizer *tok, const char *text, int32_t id, int special) {
   for (size_t i = 0; i < tok->nadded; i++)
     if (strcmp(tok->added[i].text, text) == 0)
       return 0;
@@ -254,6 +254,7 @@ static int add_token(sdr_clip_tokenizer *tok, const char *text, int32_t id) {
   p[tok->nadded].text = strdup(text);
   if (!p[tok->nadded].text)
     return sdr_fail("out of memory");
+  p[tok->nadded].special = special;
   p[tok->nadded++].id = id;
   return 0;
 }
@@ -285,7 +286,8 @@ static int load_config(sdr_clip_tokenizer *tok, const char *path, int is_map) {
         rc = sdr_fail("%s: added_tokens_decoder: entry \"%s\" is not an id with a content", path,
                       e->string);
       else
-        rc = add_token(tok, content->valuestring, (int32_t)id);
+        rc = add_token(tok, content->valuestring, (int32_t)id,
+                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special")));
     }
   }
   sdr_json_free(&j);
@@ -316,7 +318,7 @@ static int add_special_tokens(sdr_clip_tokenizer *tok) {
     int32_t id = sdr_clip_bpe_token_id(tok->bpe, t, strlen(t));
     if (id < 0)
       id = (int32_t)next++;
-    if (add_token(tok, t, id))
+    if (add_token(tok, t, id, 1))
       return -1;
   }
   tok->len = next;
@@ -465,7 +467,7 @@ int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int3
   }
   if (tok->len >= INT32_MAX)
     return sdr_fail("add_tokens: the vocabulary is full");
-  if (add_token(tok, text, (int32_t)tok->len) != 0)
+  if (add_token(tok, text, (int32_t)tok->len, 0) != 0)
     return -1;
   *id = (int32_t)tok->len++;
   return 0;
@@ -494,3 +496,62 @@ int32_t sdr_clip_tokenizer_token_to_id(const sdr_clip_tokenizer *tok, const char
     id = sdr_clip_bpe_token_id(tok->bpe, tok->special[CLIP_UNK], strlen(tok->special[CLIP_UNK]));
   return id;
 }
+
+/* len(set(get_vocab())): the vocabulary and the added texts it lacks */
+static size_t count_len(const sdr_clip_tokenizer *tok) {
+  size_t n = sdr_clip_bpe_vocab_size(tok->bpe);
+  for (size_t i = 0; i < tok->nadded; i++)
+    n += sdr_clip_bpe_token_id(tok->bpe, tok->added[i].text, strlen(tok->added[i].text)) < 0;
+  return n;
+}
+
+static int by_id(const void *a, const void *b) {
+  int32_t x = ((const clip_added_token *)a)->id, y = ((const clip_added_token *)b)->id;
+  return (x > y) - (x < y);
+}
+
+int sdr_clip_tokenizer_remove_added(sdr_clip_tokenizer *tok, const char *const *names, int n,
+                                    int32_t *removed, int *nremoved, int32_t *last_special) {
+  /* added_tokens_decoder is iterated in id order */
+  qsort(tok->added, tok->nadded, sizeof *tok->added, by_id);
+  int32_t last = -1;
+  int k = 0;
+  for (size_t i = 0; i < tok->nadded; i++) {
+    if (tok->added[i].special) {
+      last = tok->added[i].id;
+      continue;
+    }
+    int wanted = n == 0;
+    for (int j = 0; j < n && !wanted; j++)
+      wanted = strcmp(names[j], tok->added[i].text) == 0;
+    if (wanted)
+      removed[k++] = tok->added[i].id;
+  }
+  if (k == 0)
+    return sdr_fail("No tokens to remove found");
+  /* out of both maps */
+  size_t w = 0;
+  for (size_t i = 0; i < tok->nadded; i++) {
+    int gone = 0;
+    for (int j = 0; j < k && !gone; j++)
+      gone = !tok->added[i].special && tok->added[i].id == removed[j];
+    if (gone)
+      free(tok->added[i].text);
+    else
+      tok->added[w++] = tok->added[i];
+  }
+  tok->nadded = w;
+  /* "Make all token ids sequential": each id past the last special one and past the next
+   * free place moves there; one already in place keeps its id and the place does not
+   * advance (so a later one can land on it, as diffusers' loop does). */
+  int32_t key = 1;
+  for (size_t i = 0; i < tok->nadded; i++)
+    if (tok->added[i].id > last && tok->added[i].id > last + key)
+      tok->added[i].id = last + key++;
+  tok->len = count_len(tok);
+  *nremoved = k;
+  *last_special = last;
+  return 0;
+}
+
+size_t sdr_clip_tokenizer_added_count(const sdr_clip_tokenizer *tok) { return tok->nadded; }

@@ -68,6 +68,15 @@ int sdr_clip_tokenizer_is_added(const sdr_clip_tokenizer *tok, const char *text)
  * from then on is cut out of texts whole, as the special tokens are; *id is its id (the
  * existing one for a token the vocabulary has). */
 int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int32_t *id);
+/* unload_textual_inversion's half in the tokenizer: the added tokens that are not special,
+ * those named (n of them) or all (n == 0), leave it; those left past the last special
+ * token are renumbered as diffusers renumbers them. removed (room for every added token)
+ * gets the ids that left, in id order; last_special the last special token's id (-1:
+ * none). Fails with diffusers' "No tokens to remove found". */
+int sdr_clip_tokenizer_remove_added(sdr_clip_tokenizer *tok, const char *const *names, int n,
+                                    int32_t *removed, int *nremoved, int32_t *last_special);
+/* How many added tokens it holds (the special ones too). */
+size_t sdr_clip_tokenizer_added_count(const sdr_clip_tokenizer *tok);
 /* The decode of ids, with transformers' options: skip_special_tokens and
  * clean_up_tokenization_spaces (-1: the tokenizer's own setting, true unless
  * its config says otherwise). NULL with a message for an id not in the vocab. */

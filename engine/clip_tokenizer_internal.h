@@ -13,6 +13,7 @@ enum { CLIP_BOS, CLIP_EOS, CLIP_UNK, CLIP_PAD, CLIP_NSPECIAL };
 typedef struct {
   char *text;
   int32_t id;
+  int special; /* AddedToken.special: the tokenizer's own, not one add_tokens added */
 } clip_added_token;
 
 struct sdr_clip_tokenizer {

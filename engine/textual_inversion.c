@@ -172,6 +172,40 @@ int sdr_ti_load(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator 
   return 0;
 }
 
+int sdr_ti_unload(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator *cpu_g,
+                  const char *const *names, int n) {
+  const size_t cap = sdr_clip_tokenizer_added_count(tok) + 1;
+  const int V = te->cfg.vocab_size, D = te->cfg.hidden_size;
+  int32_t *removed = malloc(cap * sizeof *removed);
+  int *keep = malloc((size_t)(V > 0 ? V : 1) * sizeof *keep);
+  int nremoved = 0, nkeep = 0, rc = -1;
+  int32_t last;
+  if (!removed || !keep) {
+    sdr_fail("out of memory");
+    goto done;
+  }
+  if (sdr_clip_tokenizer_remove_added(tok, names, n, removed, &nremoved, &last) != 0)
+    goto done;
+  /* the rows up to the last special token's, then the others that stay, in order */
+  for (int i = 0; i < V; i++) {
+    int gone = 0;
+    for (int k = 0; k < nremoved && !gone; k++)
+      gone = removed[k] == i;
+    if (i <= last || !gone)
+      keep[nkeep++] = i;
+  }
+  /* nn.Embedding(rows, dim): float32 on the CPU, whatever the text encoder's device */
+  if (sdr_generator_normal_tail(cpu_g, (size_t)nkeep * D, 0, 0, NULL) != 0) {
+    sdr_fail("out of memory");
+    goto done;
+  }
+  rc = sdr_clip_text_keep_rows(te, keep, nkeep);
+done:
+  free(removed);
+  free(keep);
+  return rc;
+}
+
 /* ---- prompts ------------------------------------------------------------------------ */
 
 /* s with every `from` replaced by `to` (str.replace), malloc'd */

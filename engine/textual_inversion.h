@@ -32,6 +32,13 @@ void sdr_ti_embedding_free(sdr_ti_embedding *e);
 int sdr_ti_load(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator *g,
                 const sdr_ti_embedding *es, int n);
 
+/* unload_textual_inversion: the added tokens that are not special, those named (n) or all
+ * (n == 0), leave the tokenizer (the rest renumbered as diffusers does) and their rows the
+ * text encoder's table; the new table is made as an nn.Embedding on the CPU, so cpu_g
+ * (torch's global CPU generator) moves as it would. */
+int sdr_ti_unload(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator *cpu_g,
+                  const char *const *names, int n);
+
 /* maybe_convert_prompt: each added token of the prompt that has "_1", "_2", ... siblings
  * is replaced (everywhere, as str.replace) by itself and them. A malloc'd string. */
 char *sdr_ti_convert_prompt(const sdr_clip_tokenizer *tok, const char *prompt);

@@ -9,7 +9,9 @@ tests/lua/test_textual_inversion.lua, on the committed tiny model tiny-sd-a (not
     text encoder's new rows from torch's global generator (resize_token_embeddings), so
     the run's noise shows whether the generator moved as torch's did;
   - the prompts as maybe_convert_prompt spells them out, their token ids, the text
-    encoder's output for them, len(tokenizer).
+    encoder's output for them, len(tokenizer);
+  - unload_textual_inversion of the first token (the others renumbered), a run after it
+    (the unload draws a new CPU nn.Embedding from the global generator), then of all.
 
     .venv-torch/bin/python scripts/reference/make_textual_inversion_cases.py
 
@@ -82,6 +84,20 @@ def main():
         hidden = pipe.text_encoder(ids)[0]
     np.save(os.path.join(OUT, "hidden.npy"), hidden.numpy())
     np.save(os.path.join(OUT, "images.npy"), images)
+
+    # unload_textual_inversion: the first token out (the others renumbered down), then a
+    # run from the global generator, which the unload moved (a new nn.Embedding on the CPU)
+    torch.manual_seed(12)
+    pipe.unload_textual_inversion("<cat-toy>")
+    manifest["unload_len"] = len(pipe.tokenizer)
+    manifest["unload_ids"] = {t: pipe.tokenizer.convert_tokens_to_ids(t)
+                              for t in ("<shiny>", "<shiny>_1", "<shiny>_2", "<bare>")}
+    manifest["unload_rows"] = pipe.text_encoder.get_input_embeddings().weight.shape[0]
+    after = pipe(prompt="a <shiny> and a <bare>", num_inference_steps=2, output_type="np").images
+    np.save(os.path.join(OUT, "unload_images.npy"), after)
+    pipe.unload_textual_inversion()
+    manifest["unload_all_len"] = len(pipe.tokenizer)
+    manifest["unload_all_rows"] = pipe.text_encoder.get_input_embeddings().weight.shape[0]
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

@@ -44,6 +44,33 @@ local e = (hidden - h):abs():max():item() / h:abs():max():item()
 check.truthy(e < 1e-5, "text encoder relative error " .. e)
 check.eq(pipe.tokenizer:convert_tokens_to_ids("<bare>"), 1518, "the bare file's token")
 
+-- unload_textual_inversion: the first token out, the others renumbered down as diffusers
+-- does; a run after it (the unload moved the global generator: a new CPU nn.Embedding)
+torch.manual_seed(12)
+pipe:unload_textual_inversion("<cat-toy>")
+check.eq(#pipe.tokenizer, 1518, "len(tokenizer) after unloading <cat-toy>")
+for t, id in pairs {["<shiny>"] = 1514, ["<shiny>_1"] = 1515, ["<shiny>_2"] = 1516, ["<bare>"] = 1517} do
+  check.eq(pipe.tokenizer:convert_tokens_to_ids(t), id, t .. " renumbered")
+end
+check.eq(pipe.text_encoder.config.vocab_size, 1518, "the table's rows")
+local after = pipe{prompt = "a <shiny> and a <bare>", num_inference_steps = 2, output_type = "np"}.images
+local du = (after - torch.load_npy(ref .. "unload_images.npy")):abs():max():item()
+check.truthy(du == du and du < 2e-3, string.format("after the unload: max difference %.3g", du))
+print(string.format("after the unload: max difference %.2e", du))
+check.raises("No tokens to remove found", function() pipe:unload_textual_inversion("<cat-toy>") end)
+pipe:unload_textual_inversion()
+check.eq(#pipe.tokenizer, 1514, "every added token out")
+check.eq(pipe.text_encoder.config.vocab_size, 1514, "the file's rows")
+check.raises("No tokens to remove found", function() pipe:unload_textual_inversion() end)
+-- and in again, as at first
+torch.manual_seed(11)
+pipe:load_textual_inversion(fix .. "cat-toy")
+pipe:load_textual_inversion(fix .. "shiny", {token = "<shiny>"})
+pipe:load_textual_inversion(fix .. "bare.bin")
+local again = pipe{prompt = PROMPT, negative_prompt = NEGATIVE, num_inference_steps = 3,
+                   output_type = "np"}.images
+check.eq((again - images):abs():max():item(), 0, "the same pictures after unloading and loading")
+
 -- a second pipeline made from this one shares them
 local other = AutoPipelineForImage2Image.from_pipe(pipe)
 check.eq(#other.tokenizer, 1519, "from_pipe shares the tokenizer")
