@@ -169,7 +169,8 @@ local tuple = plain_t2i{prompt = "a cat", num_inference_steps = 3, output_type =
                         generator = torch.Generator():manual_seed(1)}
 check.truthy(tuple.images == nil and tuple[2] == nil, "a list, not a dict")
 same(tuple[1], want_t2i, "its first entry is the images")
-check.raises("unexpected option 'leave'", function() plain_t2i:set_progress_bar_config{leave = false} end)
+check.raises("unexpected option 'leaves'", function() plain_t2i:set_progress_bar_config{leaves = false} end)
+plain_t2i:set_progress_bar_config{leave = false, position = 0, ncols = 80} -- tqdm's, taken
 plain_t2i:disable_attention_slicing()
 plain_t2i:enable_xformers_memory_efficient_attention()
 same(t2i(plain_t2i), want_t2i, "attention options change nothing")

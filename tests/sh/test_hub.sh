@@ -73,6 +73,15 @@ echo '<cat-toy>' >"$REPOS/sd-concepts-library/cat-toy/main/token_identifier.txt"
 echo 'object' >"$REPOS/sd-concepts-library/cat-toy/main/type_of_concept.txt"
 cp "$TI/shiny/learned_embeds.safetensors" "$REPOS/sdrepl-test/shiny/main/"
 head -c 1000 /dev/urandom >"$REPOS/sdrepl-test/shiny/main/learned_embeds.bin"
+# openai/clip-vit-large-patch14 as the hub has it, in small: a whole CLIPModel (the fast.ai
+# notebook loads its text encoder and tokenizer from there) in four formats, the tokenizer
+# at the root.
+CLIP=$REPOS/openai/clip-vit-large-patch14/main
+mkdir -p "$CLIP"
+cp "$SRC/tests/models/tiny-clip-full/config.json" "$SRC/tests/models/tiny-clip-full/model.safetensors" "$CLIP/"
+cp "$SRC"/tests/fixtures/tokenizer/clip-vit-large-patch14/* "$CLIP/"
+for f in pytorch_model.bin tf_model.h5 flax_model.msgpack; do head -c 1000 /dev/urandom >"$CLIP/$f"; done
+echo '{}' >"$CLIP/preprocessor_config.json"
 # As on the hub, main's .bin files have their fp16 twins too (else diffusers would
 # choose .bin for variant fp16: a .bin without its .safetensors).
 head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
@@ -232,6 +241,16 @@ OWN_B=$(find "$TMP/own/models--sdrepl-test--tiny-sd-b/snapshots" -mindepth 1 -ma
 [ -e "$TMP/own/models--CompVis--stable-diffusion-v1-4/snapshots/$(api_sha CompVis/stable-diffusion-v1-4 main)/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
   fail "the fp16 VAE is not in cache_dir"
 expect_error "UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b')" "no config.json in the repo" 'subfolder option such as "unet"'
+
+# ---- the fast.ai notebook's text encoder and tokenizer: a whole CLIP repo ------------
+mark_log
+expect_ok "t = CLIPTokenizer.from_pretrained('openai/clip-vit-large-patch14')
+  e = CLIPTextModel.from_pretrained('openai/clip-vit-large-patch14')
+  print(#t, e.config.hidden_size, e.config.eos_token_id)"
+[ "$OUT" = "$(printf '49408\t32\t2')" ] || fail "the CLIP repo: $OUT"
+! new_requests | grep -q 'pytorch_model\|tf_model\|flax_model\|preprocessor' ||
+  fail "fetched more than CLIPTextModel and CLIPTokenizer use: $(new_requests)"
+check_snapshot openai/clip-vit-large-patch14 main config.json model.safetensors vocab.json merges.txt
 
 # ---- textual inversions from a repo id --------------------------------------------
 mark_log
