@@ -25,4 +25,11 @@ grep -q "the loop by hand gives the pipeline's picture:.*true" out.txt \
 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/seed_sweep.lua" "$MODEL" >out.txt 2>err.txt \
   || fail "seed_sweep failed: $(tail -5 err.txt)"
 [ "$(grep -c '<Image 256x64 RGB>' out.txt)" -eq 2 ] || fail "seed_sweep: two 1x4 grids expected: $(cat out.txt)"
+"$SDREPL" "$SDREPL_SOURCE_DIR/examples/textual_inversion.lua" "$MODEL" \
+  "$SDREPL_SOURCE_DIR/tests/fixtures/textual_inversion/cat-toy" >out.txt 2>err.txt ||
+  fail "textual_inversion failed: $(tail -5 err.txt)"
+grep -q '<cat-toy> is token 1514; the tokenizer has 1515 tokens (1514 before)' out.txt ||
+  fail "textual_inversion: $(cat out.txt)"
+grep -q 'the tokenizer has 1514 tokens again' out.txt || fail "textual_inversion: not unloaded"
+
 echo "examples: all ran"
