@@ -1332,6 +1332,10 @@ static const lsdr_param progress_bar_options[] = {
        "Adds a textual inversion's token(s) and embedding(s) to the tokenizer and text encoder.",  \
        {{"pretrained_model_name_or_path", "any"}, {"opts", "table", "nil"}},                       \
        lsdr_textual_inversion_options},                                                            \
+      {CLS ":maybe_convert_prompt",                                                                \
+       lsdr_pipe_maybe_convert_prompt,                                                             \
+       "The prompt (or list) with multi-vector textual inversion tokens spelled out.",             \
+       {{"prompt", "string|table"}, {"tokenizer", "any", "nil"}}},                                 \
       {CLS ":unload_textual_inversion",                                                            \
        lsdr_pipe_unload_textual_inversion,                                                         \
        "Removes added tokens (these, or all) from the tokenizer and the text encoder.",            \

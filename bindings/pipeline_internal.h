@@ -49,6 +49,7 @@ int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img);
  * (bindings/textual_inversion.c). */
 int lsdr_pipe_load_textual_inversion(lua_State *L);
 int lsdr_pipe_unload_textual_inversion(lua_State *L);
+int lsdr_pipe_maybe_convert_prompt(lua_State *L);
 extern const lsdr_param lsdr_textual_inversion_options[];
 
 #endif

@@ -10,8 +10,9 @@
 
 #include <lauxlib.h>
 
-#include "bindings/generator.h" // lsdr_default_generator
-#include "bindings/hub.h"       // lsdr_hub_resolve
+#include "bindings/clip_tokenizer.h" // lsdr_to_clip_tokenizer
+#include "bindings/generator.h"      // lsdr_default_generator
+#include "bindings/hub.h"            // lsdr_hub_resolve
 #include "bindings/lsdr.h"
 #include "bindings/pipeline_internal.h" // lsdr_test_pipe
 #include "bindings/tensor.h"
@@ -262,4 +263,36 @@ int lsdr_pipe_unload_textual_inversion(lua_State *L) {
                     names, n) != 0)
     return lsdr_engine_error(L);
   return 0;
+}
+
+/* pipe:maybe_convert_prompt(prompt, tokenizer): the prompt (or list) with multi-vector
+ * tokens spelled out, as the pipeline's call sees it (tokenizer nil: the pipeline's). */
+int lsdr_pipe_maybe_convert_prompt(lua_State *L) {
+  lsdr_args(L);
+  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
+  if (!pp || !pp->core)
+    return lsdr_error(L, "this pipeline was closed");
+  const sdr_clip_tokenizer *tok = pp->core->p.tokenizer;
+  if (!lua_isnil(L, 3) && !(tok = lsdr_to_clip_tokenizer(L, 3)))
+    return lsdr_argerror(L, 2, "a CLIPTokenizer");
+  int list = lua_istable(L, 2), n = list ? (int)lua_rawlen(L, 2) : 1;
+  if (list)
+    lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    if (list)
+      lua_rawgeti(L, 2, i + 1);
+    else
+      lua_pushvalue(L, 2);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return lsdr_error(L, "argument 1 (prompt): a string or a list of strings expected");
+    char *c = sdr_ti_convert_prompt(tok, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (!c)
+      return lsdr_engine_error(L);
+    lua_pushstring(L, c);
+    free(c);
+    if (list)
+      lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
 }

@@ -82,6 +82,9 @@ int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_mo
 int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
                           sdr_tensor *hidden_states, const sdr_tensor *ids);
 
+/* The dtype torch holds the weights in: torch_dtype, else float32 (a float16 file is
+ * widened on loading), whatever they are kept in here. */
+sdr_dtype sdr_clip_text_torch_dtype(const sdr_clip_text_model *m);
 /* transformers' resize_token_embeddings(vocab): the table gets vocab rows, the weight
  * file's first ones and zeros past them (transformers draws random ones there, which a
  * textual inversion then sets); cfg.vocab_size follows. Rows set before stay set. */

@@ -26,19 +26,44 @@ static void store(void *dst, sdr_dtype dt, const float *v, int n) {
   }
 }
 
-/* The model's own table: the file's first rows, zeros, the rows set. */
+sdr_dtype sdr_clip_text_torch_dtype(const sdr_clip_text_model *m) {
+  return m->weights.keep_dtype >= 0 ? (sdr_dtype)m->weights.keep_dtype : SDR_F32;
+}
+
+static float load_value(const void *src, sdr_dtype dt, size_t i) {
+  return dt == SDR_F16    ? sdr_f16_to_f32(((const uint16_t *)src)[i])
+         : dt == SDR_BF16 ? sdr_bf16_to_f32(((const uint16_t *)src)[i])
+                          : ((const float *)src)[i];
+}
+
+/* The model's own table, in torch's dtype (a new row keeps all a vector's bits there,
+ * even when the file's table is float16): the file's first rows, zeros, the rows set. */
 static int rebuild(sdr_clip_text_model *m) {
   const sdr_tensor *f = &m->tok_emb_file;
+  const sdr_dtype dt = sdr_clip_text_torch_dtype(m);
   const int V = m->cfg.vocab_size, D = m->cfg.hidden_size;
-  const size_t es = sdr_dtype_size(f->dtype), row = (size_t)D * es;
-  unsigned char *host = calloc((size_t)V, row);
-  if (!host)
-    return sdr_fail("resize_token_embeddings: out of memory for %d rows", V);
+  const size_t es = sdr_dtype_size(dt), row = (size_t)D * es,
+               frow = (size_t)D * sdr_dtype_size(f->dtype);
   const int keep = V < m->file_vocab ? V : m->file_vocab;
-  int rc = sdr_download(m->be, host, f->data, (size_t)keep * row);
+  unsigned char *host = calloc((size_t)V, row), *file = malloc((size_t)(keep ? keep : 1) * frow);
+  if (!host || !file) {
+    free(host), free(file);
+    return sdr_fail("resize_token_embeddings: out of memory for %d rows", V);
+  }
+  int rc = sdr_download(m->be, file, f->data, (size_t)keep * frow);
+  float *v = rc == 0 ? malloc((size_t)D * sizeof *v) : NULL;
+  if (rc == 0 && !v)
+    rc = sdr_fail("resize_token_embeddings: out of memory");
+  for (int r = 0; rc == 0 && r < keep; r++) { /* exact: a float16 or bfloat16 value widens */
+    for (int d = 0; d < D; d++)
+      v[d] = load_value(file + (size_t)r * frow, f->dtype, (size_t)d);
+    store(host + (size_t)r * row, dt, v, D);
+  }
+  free(v);
+  free(file);
   for (int i = 0; rc == 0 && i < m->nrows_set; i++)
     if (m->rows_set[i].id < V)
-      store(host + (size_t)m->rows_set[i].id * row, f->dtype, m->rows_set[i].vec, D);
+      store(host + (size_t)m->rows_set[i].id * row, dt, m->rows_set[i].vec, D);
   void *table = rc == 0 ? sdr_alloc(m->be, (size_t)V * row) : NULL;
   if (rc == 0 && !table)
     rc = -1;
@@ -49,6 +74,7 @@ static int rebuild(sdr_clip_text_model *m) {
       sdr_free(m->be, m->own_table);
     m->own_table = table;
     m->tok_emb = *f;
+    m->tok_emb.dtype = dt;
     m->tok_emb.shape[0] = V;
     m->tok_emb.data = table;
   } else if (table) {
@@ -108,12 +134,6 @@ int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const floa
     rc = sdr_sync(m->be);
   free(row);
   return rc;
-}
-
-static float load_value(const void *src, sdr_dtype dt, size_t i) {
-  return dt == SDR_F16    ? sdr_f16_to_f32(((const uint16_t *)src)[i])
-         : dt == SDR_BF16 ? sdr_bf16_to_f32(((const uint16_t *)src)[i])
-                          : ((const float *)src)[i];
 }
 
 int sdr_clip_text_keep_rows(sdr_clip_text_model *m, const int *old_ids, int n) {

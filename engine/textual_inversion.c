@@ -139,7 +139,7 @@ int sdr_ti_load(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator 
     return sdr_fail("textual inversion: %zu tokens are too many", grown);
   const int V = (int)grown;
   if (V != old) {
-    const sdr_dtype dt = te->tok_emb.dtype;
+    const sdr_dtype dt = sdr_clip_text_torch_dtype(te); /* nn.Embedding(dtype=weight.dtype) */
     const int half = dt == SDR_F16 ? 1 : dt == SDR_BF16 ? 2 : 0;
     const size_t fresh = V > old ? (size_t)(V - old) * D : 0;
     float *tail = fresh ? malloc(fresh * sizeof *tail) : NULL;

@@ -11,7 +11,9 @@ tests/lua/test_textual_inversion.lua, on the committed tiny model tiny-sd-a (not
   - the prompts as maybe_convert_prompt spells them out, their token ids, the text
     encoder's output for them, len(tokenizer);
   - unload_textual_inversion of the first token (the others renumbered), a run after it
-    (the unload draws a new CPU nn.Embedding from the global generator), then of all.
+    (the unload draws a new CPU nn.Embedding from the global generator), then of all;
+  - on tiny-sd-b, stored in float16 and loaded as float32: the generator after a load and
+    the text encoder's output for a prompt with the new tokens.
 
     .venv-torch/bin/python scripts/reference/make_textual_inversion_cases.py
 
@@ -53,6 +55,8 @@ def make_fixtures(width):
               os.path.join(FIX, "shiny", "learned_embeds.safetensors"))
     torch.save({"<bare>": torch.randn(1, width, generator=g).half()},
                os.path.join(FIX, "bare.bin"))
+    # for tiny-sd-b, whose text encoder is stored in float16 (loaded as float32 by both)
+    save_file({"emb_params": torch.randn(2, 24, generator=g)}, os.path.join(FIX, "b-pair.safetensors"))
 
 
 def main():
@@ -98,6 +102,19 @@ def main():
     pipe.unload_textual_inversion()
     manifest["unload_all_len"] = len(pipe.tokenizer)
     manifest["unload_all_rows"] = pipe.text_encoder.get_input_embeddings().weight.shape[0]
+    # tiny-sd-b: float16 weights in the files, a float32 model: the new rows keep every bit,
+    # and the generator draws a float32 table
+    b = StableDiffusionPipeline.from_pretrained(os.path.join(ROOT, "tests", "models", "tiny-sd-b"),
+                                                safety_checker=None, requires_safety_checker=False)
+    torch.manual_seed(21)
+    b.load_textual_inversion(os.path.join(FIX, "b-pair.safetensors"), token="<pair>")
+    manifest["b_after"] = torch.randn(4).tolist()
+    b_prompt = b.maybe_convert_prompt("two <pair>, one cat", b.tokenizer)
+    manifest["b_converted"] = b_prompt
+    b_ids = b.tokenizer(b_prompt, padding="max_length", max_length=77, truncation=True,
+                        return_tensors="pt").input_ids
+    with torch.no_grad():
+        np.save(os.path.join(OUT, "b_hidden.npy"), b.text_encoder(b_ids)[0].numpy())
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

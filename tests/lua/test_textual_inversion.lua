@@ -99,3 +99,17 @@ local two = torch.randn({2, 32}, {generator = torch.manual_seed(1)})
 pipe:load_textual_inversion(two, {token = {"<a>", "<b>"}})
 pipe:load_textual_inversion({["<c>"] = torch.ones({32})})
 check.eq(#pipe.tokenizer, 1523, "three more")
+
+-- tiny-sd-b is stored in float16 and loaded as float32 (as transformers loads it): the new
+-- rows keep every bit of the vectors, and the generator draws a float32 table
+local b = StableDiffusionPipeline.from_pretrained(src .. "/tests/models/tiny-sd-b")
+torch.manual_seed(21)
+b:load_textual_inversion(fix .. "b-pair.safetensors", {token = "<pair>"})
+local nb = torch.randn({4}):tolist()
+for i, v in ipairs {-1.1016854047775269, 0.16400153934955597, -0.8658615946769714, 1.554172396659851} do
+  check.near(nb[i], v, 1e-6, "the generator after the load, value " .. i)
+end
+check.eq(b:maybe_convert_prompt("two <pair>, one cat"), "two <pair> <pair>_1, one cat", "spelled out")
+local be = b:encode_prompt("two <pair>, one cat", nil, 1, false)
+local eb = check.rel_err(be, torch.load_npy(ref .. "b_hidden.npy"), "tiny-sd-b")
+check.truthy(eb < 1e-5, "tiny-sd-b embeddings relative error " .. eb)
