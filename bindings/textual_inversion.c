@@ -20,6 +20,14 @@
 #include "engine/error.h"             // sdr_last_error
 #include "engine/textual_inversion.h"
 
+/* The models of the pipeline the method was called on (a Lua error once it is closed). */
+static sdr_pipeline *open_pipeline(lua_State *L) {
+  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
+  if (!pp || !pp->core)
+    lsdr_error(L, "this pipeline was closed");
+  return &pp->core->p;
+}
+
 static int is_file(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -167,10 +175,7 @@ const lsdr_param lsdr_textual_inversion_options[] = {
 int lsdr_pipe_load_textual_inversion(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
-  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
-  if (!pp || !pp->core)
-    return lsdr_error(L, "this pipeline was closed");
-  sdr_pipeline *p = &pp->core->p;
+  sdr_pipeline *p = open_pipeline(L);
   const int src = 2, opts = 3;
   /* sources and tokens, each one or a list */
   int is_list = lua_istable(L, src) && !lsdr_to_tensor(L, src) && lua_rawlen(L, src) > 0;
@@ -241,10 +246,7 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
  * that was added) leave the tokenizer and the text encoder. */
 int lsdr_pipe_unload_textual_inversion(lua_State *L) {
   lsdr_args(L);
-  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
-  if (!pp || !pp->core)
-    return lsdr_error(L, "this pipeline was closed");
-  sdr_pipeline *p = &pp->core->p;
+  sdr_pipeline *p = open_pipeline(L);
   int n = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : lua_isnil(L, 2) ? 0 : 1;
   const char **names = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *names, 0);
   for (int i = 0; i < n; i++) {
@@ -269,10 +271,7 @@ int lsdr_pipe_unload_textual_inversion(lua_State *L) {
  * tokens spelled out, as the pipeline's call sees it (tokenizer nil: the pipeline's). */
 int lsdr_pipe_maybe_convert_prompt(lua_State *L) {
   lsdr_args(L);
-  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
-  if (!pp || !pp->core)
-    return lsdr_error(L, "this pipeline was closed");
-  const sdr_clip_tokenizer *tok = pp->core->p.tokenizer;
+  const sdr_clip_tokenizer *tok = open_pipeline(L)->tokenizer;
   if (!lua_isnil(L, 3) && !(tok = lsdr_to_clip_tokenizer(L, 3)))
     return lsdr_argerror(L, 2, "a CLIPTokenizer");
   int list = lua_istable(L, 2), n = list ? (int)lua_rawlen(L, 2) : 1;
