@@ -20,6 +20,9 @@ int lsdr_read_shape(lua_State *L, int first, int64_t *shape);
 /* Tensor:save_npy(path) and torch.load_npy(path) (bindings/tensor_npy.c). */
 int lsdr_tensor_save_npy(lua_State *L);
 int lsdr_torch_load_npy(lua_State *L);
+/* torch.load(path, {map_location, weights_only}) (bindings/torch_load.c). */
+int lsdr_torch_load(lua_State *L);
+extern const lsdr_param lsdr_torch_load_options[];
 
 /* A copy of the tensor at idx in another dtype, on its backend. */
 lsdr_tensor *lsdr_push_cast(lua_State *L, int idx, sdr_dtype to);

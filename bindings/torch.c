@@ -542,6 +542,12 @@ static const lsdr_func torch_funcs[] = {
      lsdr_torch_load_npy,
      "Reads a NumPy .npy file into a tensor.",
      {{"path", "string"}}},
+    {"torch.load",
+     lsdr_torch_load,
+     "Reads what torch.save wrote (a state dict) into a table of name = Tensor; nothing in the "
+     "file is run.",
+     {{"f", "string"}, {"opts", "table", "nil"}},
+     lsdr_torch_load_options},
     {0}};
 
 /* GPUs the CUDA backend can use: none in a build without it, or without a
