@@ -3,7 +3,7 @@
  * which a textual inversion needs.
  *
  * The weight file's table stays as it was bound; a model with other rows gets a table
- * of its own on its backend, in the file table's dtype: the file's rows, zeros past
+ * of its own on its backend, in torch's dtype for the model: the file's rows, zeros past
  * them, then the rows set by hand, which are kept on the host too so that a model
  * copied to another device (pipe:to("cuda")) has them.
  */
@@ -13,27 +13,9 @@
 #include <string.h>
 
 #include "engine/error.h" // sdr_fail
-#include "engine/half.h"  // sdr_f32_to_f16, sdr_f32_to_bf16
-
-static void store(void *dst, sdr_dtype dt, const float *v, int n) {
-  for (int i = 0; i < n; i++) {
-    if (dt == SDR_F16)
-      ((uint16_t *)dst)[i] = sdr_f32_to_f16(v[i]);
-    else if (dt == SDR_BF16)
-      ((uint16_t *)dst)[i] = sdr_f32_to_bf16(v[i]);
-    else
-      ((float *)dst)[i] = v[i];
-  }
-}
 
 sdr_dtype sdr_clip_text_torch_dtype(const sdr_clip_text_model *m) {
   return m->weights.keep_dtype >= 0 ? (sdr_dtype)m->weights.keep_dtype : SDR_F32;
-}
-
-static float load_value(const void *src, sdr_dtype dt, size_t i) {
-  return dt == SDR_F16    ? sdr_f16_to_f32(((const uint16_t *)src)[i])
-         : dt == SDR_BF16 ? sdr_bf16_to_f32(((const uint16_t *)src)[i])
-                          : ((const float *)src)[i];
 }
 
 /* The model's own table, in torch's dtype (a new row keeps all a vector's bits there,
@@ -55,15 +37,15 @@ static int rebuild(sdr_clip_text_model *m) {
   if (rc == 0 && !v)
     rc = sdr_fail("resize_token_embeddings: out of memory");
   for (int r = 0; rc == 0 && r < keep; r++) { /* exact: a float16 or bfloat16 value widens */
-    for (int d = 0; d < D; d++)
-      v[d] = load_value(file + (size_t)r * frow, f->dtype, (size_t)d);
-    store(host + (size_t)r * row, dt, v, D);
+    sdr_floats_convert(v, SDR_F32, file + (size_t)r * frow, f->dtype, (size_t)D);
+    sdr_floats_convert(host + (size_t)r * row, dt, v, SDR_F32, (size_t)D);
   }
   free(v);
   free(file);
   for (int i = 0; rc == 0 && i < m->nrows_set; i++)
     if (m->rows_set[i].id < V)
-      store(host + (size_t)m->rows_set[i].id * row, dt, m->rows_set[i].vec, D);
+      sdr_floats_convert(host + (size_t)m->rows_set[i].id * row, dt, m->rows_set[i].vec, SDR_F32,
+                         (size_t)D);
   void *table = rc == 0 ? sdr_alloc(m->be, (size_t)V * row) : NULL;
   if (rc == 0 && !table)
     rc = -1;
@@ -128,7 +110,7 @@ int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const floa
   void *row = malloc((size_t)D * es);
   if (!row)
     return sdr_fail("token embedding: out of memory");
-  store(row, m->tok_emb.dtype, vec, D);
+  sdr_floats_convert(row, m->tok_emb.dtype, vec, SDR_F32, (size_t)D);
   int rc = sdr_upload(m->be, (char *)m->own_table + (size_t)id * D * es, row, (size_t)D * es);
   if (rc == 0)
     rc = sdr_sync(m->be);
@@ -160,8 +142,7 @@ int sdr_clip_text_keep_rows(sdr_clip_text_model *m, const int *old_ids, int n) {
       rc = sdr_fail("token embedding: out of memory");
       break;
     }
-    for (int d = 0; d < D; d++)
-      v[d] = load_value(host + (size_t)old_ids[j] * row, dt, (size_t)d);
+    sdr_floats_convert(v, SDR_F32, host + (size_t)old_ids[j] * row, dt, (size_t)D);
     rows[nrows++] = (sdr_clip_token_row){j, v};
   }
   free(host);

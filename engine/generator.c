@@ -13,7 +13,6 @@
 
 #include "engine/generator_cpu.h"  // sdr_cpu_randn_f32, ...
 #include "engine/generator_cuda.h" // sdr_cuda_randn_f32, sdr_cuda_launch_for
-#include "engine/half.h"           // sdr_f16_to_f32, sdr_bf16_to_f32
 #include "engine/mt19937.h"        // sdr_mt19937_seed
 
 /* c10::detail::default_rng_seed_val */
@@ -58,21 +57,21 @@ void sdr_generator_randn_bf16(sdr_generator *g, uint16_t *out, size_t n) {
     sdr_cpu_randn_bf16(g, out, n);
 }
 
-/* Values k of a draw in one of the three dtypes, as floats. */
-static void draw(sdr_generator *g, int half, size_t n, float *f, uint16_t *h) {
-  if (half == 0) {
+/* A draw of n values in dtype, as floats (h: room for the half-width ones). */
+static void draw(sdr_generator *g, sdr_dtype dtype, size_t n, float *f, uint16_t *h) {
+  if (dtype == SDR_F32) {
     sdr_generator_randn_f32(g, f, n);
     return;
   }
-  if (half == 1)
+  if (dtype == SDR_F16)
     sdr_generator_randn_f16(g, h, n);
   else
     sdr_generator_randn_bf16(g, h, n);
-  for (size_t k = 0; k < n; k++)
-    f[k] = half == 1 ? sdr_f16_to_f32(h[k]) : sdr_bf16_to_f32(h[k]);
+  sdr_floats_convert(f, SDR_F32, h, dtype, n);
 }
 
-int sdr_generator_normal_tail(sdr_generator *g, size_t n, int half, size_t from, float *tail) {
+int sdr_generator_normal_tail(sdr_generator *g, size_t n, sdr_dtype dtype, size_t from,
+                              float *tail) {
   if (n == 0)
     return 0;
   if (g->device == SDR_GENERATOR_CUDA && !tail) { /* one launch: the offset moves, no more */
@@ -85,8 +84,8 @@ int sdr_generator_normal_tail(sdr_generator *g, size_t n, int half, size_t from,
   enum { CHUNK = 1 << 20 };
   size_t chunk = g->device == SDR_GENERATOR_CUDA ? n : CHUNK;
   float *f = malloc((chunk < n ? chunk + 16 : n) * sizeof *f);
-  uint16_t *h = half ? malloc((chunk < n ? chunk + 16 : n) * sizeof *h) : NULL;
-  if (!f || (half && !h)) {
+  uint16_t *h = dtype != SDR_F32 ? malloc((chunk < n ? chunk + 16 : n) * sizeof *h) : NULL;
+  if (!f || (dtype != SDR_F32 && !h)) {
     free(f), free(h);
     return -1;
   }
@@ -94,7 +93,7 @@ int sdr_generator_normal_tail(sdr_generator *g, size_t n, int half, size_t from,
     size_t m = n - at;
     if (m > chunk)
       m = n - at - chunk >= 16 ? chunk : chunk - 16; /* leave the last chunk 16 or more */
-    draw(g, half, m, f, h);
+    draw(g, dtype, m, f, h);
     for (size_t k = 0; tail && k < m; k++)
       if (at + k >= from)
         tail[at + k - from] = f[k];

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/dtype.h" // sdr_dtype
+
 typedef enum { SDR_GENERATOR_CPU = 0, SDR_GENERATOR_CUDA = 1 } sdr_generator_device;
 
 /* Which GPU a CUDA generator's numbers are laid out for (torch's grid depends on it). */
@@ -44,11 +46,12 @@ void sdr_generator_manual_seed(sdr_generator *g, uint64_t seed);
 void sdr_generator_randn_f32(sdr_generator *g, float *out, size_t n);
 void sdr_generator_randn_f16(sdr_generator *g, uint16_t *out, size_t n);
 void sdr_generator_randn_bf16(sdr_generator *g, uint16_t *out, size_t n);
-/* One normal_ of n values held in float32 (half 0), float16 (1) or bfloat16 (2), as
- * torch fills a new tensor (nn.Embedding's initial weights): the generator moves on as
- * torch's does; values from index `from` on go to tail (as floats; NULL: not kept).
- * -1 when the memory for the draw is lacking. */
-int sdr_generator_normal_tail(sdr_generator *g, size_t n, int half, size_t from, float *tail);
+/* One normal_ of n values held in dtype (float32, float16 or bfloat16), as torch fills a
+ * new tensor (nn.Embedding's initial weights): the generator moves on as torch's does;
+ * values from index `from` on go to tail (as floats; NULL: not kept). -1 when the
+ * memory for the draw is lacking. */
+int sdr_generator_normal_tail(sdr_generator *g, size_t n, sdr_dtype dtype, size_t from,
+                              float *tail);
 /* torch.rand(n, generator=g) in float32. */
 void sdr_generator_rand_f32(sdr_generator *g, float *out, size_t n);
 

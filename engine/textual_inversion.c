@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "engine/error.h"   // sdr_fail
-#include "engine/half.h"    // sdr_f16_to_f32, sdr_bf16_to_f32
 #include "engine/weights.h" // sdr_weight_file_open
 
 /* ---- reading ------------------------------------------------------------------------ */
@@ -66,10 +65,7 @@ int sdr_ti_read_file(const char *path, const char *token, sdr_ti_embedding *e) {
     sdr_fail("out of memory");
     goto done;
   }
-  for (size_t i = 0; i < (size_t)rows * dim; i++)
-    v[i] = t->dtype == SDR_F32   ? ((const float *)t->data)[i]
-           : t->dtype == SDR_F16 ? sdr_f16_to_f32(((const uint16_t *)t->data)[i])
-                                 : sdr_bf16_to_f32(((const uint16_t *)t->data)[i]);
+  sdr_floats_convert(v, SDR_F32, t->data, t->dtype, (size_t)rows * dim);
   /* the given token wins over the file's key (diffusers logs that, and goes on) */
   rc = sdr_ti_from_values(token ? token : t->name, v, rows, dim, e);
   free(v);
@@ -140,12 +136,11 @@ int sdr_ti_load(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator 
   const int V = (int)grown;
   if (V != old) {
     const sdr_dtype dt = sdr_clip_text_torch_dtype(te); /* nn.Embedding(dtype=weight.dtype) */
-    const int half = dt == SDR_F16 ? 1 : dt == SDR_BF16 ? 2 : 0;
     const size_t fresh = V > old ? (size_t)(V - old) * D : 0;
     float *tail = fresh ? malloc(fresh * sizeof *tail) : NULL;
     if (fresh && !tail)
       return sdr_fail("out of memory");
-    if (sdr_generator_normal_tail(g, (size_t)V * D, half, (size_t)old * D, tail) != 0 ||
+    if (sdr_generator_normal_tail(g, (size_t)V * D, dt, (size_t)old * D, tail) != 0 ||
         sdr_clip_text_resize_token_embeddings(te, V) != 0) {
       free(tail);
       return sdr_fail("textual inversion: %s", tail ? "out of memory" : "cannot resize");
@@ -195,7 +190,7 @@ int sdr_ti_unload(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generato
       keep[nkeep++] = i;
   }
   /* nn.Embedding(rows, dim): float32 on the CPU, whatever the text encoder's device */
-  if (sdr_generator_normal_tail(cpu_g, (size_t)nkeep * D, 0, 0, NULL) != 0) {
+  if (sdr_generator_normal_tail(cpu_g, (size_t)nkeep * D, SDR_F32, 0, NULL) != 0) {
     sdr_fail("out of memory");
     goto done;
   }

@@ -17,7 +17,6 @@
 
 #include "engine/error.h"      // sdr_fail
 #include "engine/torch_file.h" // sdr_torch_file
-#include "kernels/half.h"      // sdr_f16_to_f32, sdr_f32_to_f16, ...
 
 enum { MAX_LISTED = 12 };
 
@@ -406,29 +405,6 @@ void sdr_weights_optional_prefix(sdr_weights *w, const char *prefix) {
 
 static int is_float(sdr_dtype t) { return t == SDR_F32 || t == SDR_F16 || t == SDR_BF16; }
 
-static float load_f(const void *src, sdr_dtype t, size_t i) {
-  switch (t) {
-  case SDR_F16:
-    return sdr_f16_to_f32(((const uint16_t *)src)[i]);
-  case SDR_BF16:
-    return sdr_bf16_to_f32(((const uint16_t *)src)[i]);
-  default:
-    return ((const float *)src)[i];
-  }
-}
-
-static void convert(void *dst, sdr_dtype to, const void *src, sdr_dtype from, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    float x = load_f(src, from, i);
-    if (to == SDR_F32)
-      ((float *)dst)[i] = x;
-    else if (to == SDR_F16)
-      ((uint16_t *)dst)[i] = sdr_f32_to_f16(x);
-    else
-      ((uint16_t *)dst)[i] = sdr_f32_to_bf16(x);
-  }
-}
-
 static int own(sdr_weights *w, void *p) {
   if (w->nowned == w->capowned) {
     size_t cap = w->capowned ? w->capowned * 2 : 64;
@@ -450,7 +426,8 @@ static size_t pool_bound(const sdr_weights *w) {
   for (size_t i = 0; i < w->ntensors; i++) {
     const sdr_st_tensor *st = w->all[i];
     size_t es = sdr_dtype_size(st->dtype), n = es ? st->nbytes / es : 0;
-    sdr_dtype keep = w->keep_dtype >= 0 && is_float(st->dtype) ? (sdr_dtype)w->keep_dtype : st->dtype;
+    sdr_dtype keep =
+        w->keep_dtype >= 0 && is_float(st->dtype) ? (sdr_dtype)w->keep_dtype : st->dtype;
     total += align256(n * sdr_dtype_size(keep) + 1);
   }
   return total;
@@ -544,12 +521,12 @@ int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim
   if (keep == st->dtype) {
     rc = sdr_upload(w->be, dev, src, bytes);
   } else if (w->be->device == SDR_DEVICE_CPU) {
-    convert(dev, keep, src, st->dtype, n);
+    sdr_floats_convert(dev, keep, src, st->dtype, n);
   } else {
     void *host = malloc(bytes ? bytes : 1);
     rc = host ? 0 : sdr_fail("out of memory");
     if (host) {
-      convert(host, keep, src, st->dtype, n);
+      sdr_floats_convert(host, keep, src, st->dtype, n);
       rc = sdr_upload(w->be, dev, host, bytes);
       free(host);
     }

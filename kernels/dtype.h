@@ -25,5 +25,8 @@ const char *sdr_dtype_name(sdr_dtype t);
 int sdr_dtype_from_name(const char *name);
 /* safetensors' names: "F32", "F16", "BF16", "F64", "I64", ...; -1 if unknown. */
 int sdr_dtype_from_safetensors(const char *name);
+/* n values from float32, float16 or bfloat16 into another of the three, through float32
+ * (widening is exact; narrowing rounds to nearest even). */
+void sdr_floats_convert(void *dst, sdr_dtype to, const void *src, sdr_dtype from, size_t n);
 
 #endif
