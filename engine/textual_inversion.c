@@ -127,30 +127,30 @@ int sdr_ti_load(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator 
                       D, es[i].dim);
 
   /* resize_token_embeddings(len(tokenizer) + the new tokens): a new nn.Embedding, whose
-   * initial normal draw moves the generator of the text encoder's device; rows past the
-   * old table keep their drawn values until set */
+   * initial normal draw moves the generator of the text encoder's device. Of its rows past
+   * the old table, only those before the new tokens' ids keep their drawn values (the
+   * tokens' own are set below): the draw is kept only when there are such rows, so that
+   * otherwise the generator just moves on (a CUDA one is not emulated at all). */
   const int old = te->cfg.vocab_size;
-  const size_t grown = sdr_clip_tokenizer_len(tok) + (size_t)total;
+  const size_t len = sdr_clip_tokenizer_len(tok), grown = len + (size_t)total;
   if (grown > 0x7fffffff)
     return sdr_fail("textual inversion: %zu tokens are too many", grown);
-  const int V = (int)grown;
+  const int V = (int)grown, first_new = (int)len;
   if (V != old) {
     const sdr_dtype dt = sdr_clip_text_torch_dtype(te); /* nn.Embedding(dtype=weight.dtype) */
-    const size_t fresh = V > old ? (size_t)(V - old) * D : 0;
-    float *tail = fresh ? malloc(fresh * sizeof *tail) : NULL;
-    if (fresh && !tail)
+    float *tail = first_new > old ? malloc((size_t)(V - old) * D * sizeof *tail) : NULL;
+    if (first_new > old && !tail)
       return sdr_fail("out of memory");
-    if (sdr_generator_normal_tail(g, (size_t)V * D, dt, (size_t)old * D, tail) != 0 ||
-        sdr_clip_text_resize_token_embeddings(te, V) != 0) {
+    if (sdr_generator_normal_tail(g, (size_t)V * D, dt, (size_t)old * D, tail) != 0) {
       free(tail);
-      return sdr_fail("textual inversion: %s", tail ? "out of memory" : "cannot resize");
+      return sdr_fail("textual inversion: out of memory for the new table's draw");
     }
-    for (int r = old; r < V; r++)
-      if (sdr_clip_text_set_token_embedding(te, r, tail + (size_t)(r - old) * D) != 0) {
-        free(tail);
-        return -1;
-      }
+    int rc = sdr_clip_text_resize_token_embeddings(te, V);
+    for (int r = old; rc == 0 && r < first_new; r++)
+      rc = sdr_clip_text_set_token_embedding(te, r, tail + (size_t)(r - old) * D);
     free(tail);
+    if (rc != 0)
+      return -1;
   }
   /* add_tokens and the rows, one token at a time */
   for (int i = 0; i < n; i++)
