@@ -446,21 +446,24 @@ size_t sdr_clip_tokenizer_vocab_size(const sdr_clip_tokenizer *tok) {
 }
 size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok) { return tok->len; }
 
+/* get_vocab()[text]: an added token's id, else the vocabulary's, else -1 */
+static int32_t vocab_id(const sdr_clip_tokenizer *tok, const char *text) {
+  int32_t id = clip_added_id(tok, text, strlen(text));
+  return id >= 0 ? id : sdr_clip_bpe_token_id(tok->bpe, text, strlen(text));
+}
+
 int sdr_clip_tokenizer_is_added(const sdr_clip_tokenizer *tok, const char *text) {
   return clip_added_id(tok, text, strlen(text)) >= 0;
 }
 
 int sdr_clip_tokenizer_has_token(const sdr_clip_tokenizer *tok, const char *text) {
-  return sdr_clip_tokenizer_is_added(tok, text) ||
-         sdr_clip_bpe_token_id(tok->bpe, text, strlen(text)) >= 0;
+  return vocab_id(tok, text) >= 0;
 }
 
 int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int32_t *id) {
   if (!*text)
     return sdr_fail("add_tokens: an empty token");
-  int32_t have = clip_added_id(tok, text, strlen(text));
-  if (have < 0)
-    have = sdr_clip_bpe_token_id(tok->bpe, text, strlen(text));
+  int32_t have = vocab_id(tok, text);
   if (have >= 0) {
     *id = have;
     return 0;
@@ -489,9 +492,7 @@ const char *sdr_clip_tokenizer_id_to_token(const sdr_clip_tokenizer *tok, int32_
 }
 
 int32_t sdr_clip_tokenizer_token_to_id(const sdr_clip_tokenizer *tok, const char *token) {
-  int32_t id = clip_added_id(tok, token, strlen(token));
-  if (id < 0)
-    id = sdr_clip_bpe_token_id(tok->bpe, token, strlen(token));
+  int32_t id = vocab_id(tok, token);
   if (id < 0 && tok->special[CLIP_UNK])
     id = sdr_clip_bpe_token_id(tok->bpe, tok->special[CLIP_UNK], strlen(tok->special[CLIP_UNK]));
   return id;
