@@ -145,6 +145,7 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
+  sdr_weights_owner(&m->weights, m, sizeof *m);
   TRY(bind_all(m));
   TRY(sdr_weights_finish(&m->weights));
   return 0;
@@ -162,6 +163,7 @@ int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_mo
   dst->act = sdr_backend_act_dtype(be, keep_dtype);
   if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
     return -1;
+  sdr_weights_owner(&dst->weights, dst, sizeof *dst);
   TRY(bind_all(dst));
   TRY(sdr_weights_finish(&dst->weights));
   TRY(sdr_clip_token_rows_copy(dst, src));

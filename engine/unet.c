@@ -276,6 +276,7 @@ int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *var
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
+  sdr_weights_owner(&u->weights, u, sizeof *u);
   if (bind(u) != 0 || sdr_weights_finish(&u->weights) != 0) {
     sdr_unet_free(u);
     return -1;
@@ -290,6 +291,7 @@ int sdr_unet_copy_to(sdr_unet *dst, const sdr_unet *src, sdr_backend *be, int ke
   dst->act = sdr_backend_act_dtype(be, keep_dtype);
   if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
     return -1;
+  sdr_weights_owner(&dst->weights, dst, sizeof *dst);
   if (bind(dst) != 0 || sdr_weights_finish(&dst->weights) != 0) {
     sdr_unet_free(dst);
     return -1;

@@ -80,6 +80,8 @@ const sdr_st_tensor *sdr_weight_file_find(const sdr_weight_file *f, const char *
   return !f ? NULL : f->st ? sdr_safetensors_find(f->st, name) : sdr_torch_file_find(f->tf, name);
 }
 
+int sdr_weight_file_is_safetensors(const sdr_weight_file *f) { return f->st != NULL; }
+
 const char *sdr_weight_file_path(const sdr_weight_file *f) {
   return !f ? NULL : f->st ? sdr_safetensors_name(f->st) : sdr_torch_file_name(f->tf);
 }
@@ -355,6 +357,9 @@ void sdr_weights_close(sdr_weights *w) {
   free(w->used);
   free(w->problems);
   free(w->component);
+  for (size_t i = 0; i < w->nbound; i++)
+    free(w->bound[i].name);
+  free(w->bound);
   memset(w, 0, sizeof *w);
 }
 
@@ -467,8 +472,55 @@ static void shape_text(char *buf, size_t n, int ndim, const int64_t *shape) {
     snprintf(buf + len, n - len, ")");
 }
 
+/* Remembers where name was bound, for sdr_weights_bound_slot. A slot inside the owner's struct is
+ * kept relative to w (embedded in the same struct, so the two move together when the
+ * model's struct is copied); one elsewhere (an array of blocks) as it is. */
+static int remember(sdr_weights *w, sdr_tensor *out, const char *name) {
+  if (w->nbound == w->capbound) {
+    size_t cap = w->capbound ? 2 * w->capbound : 256;
+    sdr_weights_bound *b = realloc(w->bound, cap * sizeof *b);
+    if (!b)
+      return sdr_fail("%s: out of memory", w->component);
+    w->bound = b;
+    w->capbound = cap;
+  }
+  char *copy = strdup(name);
+  if (!copy)
+    return sdr_fail("%s: out of memory", w->component);
+  const char *o = w->owner, *p = (const char *)out;
+  int inside = o && p >= o && p < o + w->owner_size;
+  w->bound[w->nbound++] =
+      (sdr_weights_bound){copy, inside, inside ? p - (const char *)w : 0, inside ? NULL : out};
+  return 0;
+}
+
+static int bind_one(sdr_weights *w, sdr_tensor *out, const char *name, int ndim,
+                    const int64_t *shape);
+
 int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim,
                      const int64_t *shape) {
+  int rc = bind_one(w, out, name, ndim, shape);
+  return rc == 0 && out->data ? remember(w, out, name) : rc;
+}
+
+void sdr_weights_owner(sdr_weights *w, const void *owner, size_t size) {
+  w->owner = owner;
+  w->owner_size = size;
+}
+
+sdr_tensor *sdr_weights_bound_slot(sdr_weights *w, const char *name) {
+  for (size_t i = 0; i < w->nbound; i++)
+    if (strcmp(w->bound[i].name, name) == 0)
+      return w->bound[i].inside ? (sdr_tensor *)((char *)w + w->bound[i].offset) : w->bound[i].slot;
+  return NULL;
+}
+
+size_t sdr_weights_nbound(const sdr_weights *w) { return w->nbound; }
+
+const char *sdr_weights_bound_name(const sdr_weights *w, size_t i) { return w->bound[i].name; }
+
+static int bind_one(sdr_weights *w, sdr_tensor *out, const char *name, int ndim,
+                    const int64_t *shape) {
   memset(out, 0, sizeof *out);
   size_t flat;
   const sdr_st_tensor *st = find(w, name, &flat);

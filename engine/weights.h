@@ -40,6 +40,14 @@ typedef struct sdr_weight_view {
 
 typedef struct sdr_weights_slot sdr_weights_slot;
 
+/* A name bound, and where: see sdr_weights_owner. */
+typedef struct sdr_weights_bound {
+  char *name;
+  int inside; /* in the owner's struct: at offset bytes from the sdr_weights */
+  ptrdiff_t offset;
+  sdr_tensor *slot; /* else here */
+} sdr_weights_bound;
+
 typedef struct sdr_weights {
   sdr_backend *be;
   int keep_dtype;          /* -1: as stored; else floating tensors are kept in this dtype */
@@ -62,6 +70,10 @@ typedef struct sdr_weights {
   char *problems;
   size_t problems_len;
   int nproblems;
+  sdr_weights_bound *bound; /* every name bound, in order (what a LoRA may change) */
+  size_t nbound, capbound;
+  const void *owner; /* the model struct this is part of (sdr_weights_owner) */
+  size_t owner_size;
   char *component;             /* for messages: "unet", "text_encoder" */
   const char *optional_prefix; /* static text; see sdr_weights_optional_prefix */
 } sdr_weights;
@@ -79,6 +91,14 @@ int sdr_weights_reopen(sdr_weights *w, const sdr_weights *src, sdr_backend *be, 
  * failure (out of memory). */
 int sdr_weights_bind(sdr_weights *w, sdr_tensor *out, const char *name, int ndim,
                      const int64_t *shape);
+/* The model struct w is a member of (size bytes): tensors bound inside it are found again
+ * by sdr_weights_bound_slot after the struct is copied elsewhere, as models are moved by value. */
+void sdr_weights_owner(sdr_weights *w, const void *owner, size_t size);
+/* The model's tensor bound to name (its weights as the model uses them, which a LoRA
+ * may point elsewhere), or NULL. */
+sdr_tensor *sdr_weights_bound_slot(sdr_weights *w, const char *name);
+size_t sdr_weights_nbound(const sdr_weights *w);
+const char *sdr_weights_bound_name(const sdr_weights *w, size_t i);
 /* Like bind, with the name made by printf. */
 int sdr_weights_bindf(sdr_weights *w, sdr_tensor *out, int ndim, const int64_t *shape,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -111,6 +131,7 @@ size_t sdr_weight_file_count(const sdr_weight_file *f);
 const sdr_st_tensor *sdr_weight_file_at(const sdr_weight_file *f, size_t i);
 const sdr_st_tensor *sdr_weight_file_find(const sdr_weight_file *f, const char *name);
 const char *sdr_weight_file_path(const sdr_weight_file *f);
+int sdr_weight_file_is_safetensors(const sdr_weight_file *f);
 
 /* ---- tensors under other names -------------------------------------------- */
 
