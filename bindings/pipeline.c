@@ -778,6 +778,31 @@ static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
   sdr_clip_cut_texts_free(cut, g->nprompts);
 }
 
+/* The LoRA scale of a call: cross_attention_kwargs["scale"] (under `kwargs`), or
+ * encode_prompt's lora_scale (kwargs NULL). */
+static void read_lora_scale(lua_State *L, int opts, const char *kwargs, sdr_generate *g) {
+  if (kwargs) {
+    lua_getfield(L, opts, kwargs);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      return;
+    }
+    if (!lua_istable(L, -1))
+      lsdr_error(L, "option '%s': a table expected, got %s", kwargs, luaL_typename(L, -1));
+    lua_getfield(L, -1, "scale");
+  } else {
+    lua_getfield(L, opts, "lora_scale");
+  }
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isnumber(L, -1))
+      lsdr_error(L, "option '%s': a number expected, got %s", kwargs ? "scale" : "lora_scale",
+                 luaL_typename(L, -1));
+    g->has_lora_scale = 1;
+    g->lora_scale = lua_tonumber(L, -1);
+  }
+  lua_pop(L, kwargs ? 2 : 1);
+}
+
 static int pipe_call(lua_State *L) {
   lsdr_args(L);
   positional_prompt(L);
@@ -814,6 +839,7 @@ static int pipe_call(lua_State *L) {
   lua_pop(L, 1);
   if (g.clip_skip < 0)
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
+  read_lora_scale(L, opts, "cross_attention_kwargs", &g);
 
   if (pp->img2img) {
     lua_getfield(L, opts, "image");
@@ -1037,6 +1063,7 @@ static int pipe_encode_prompt(lua_State *L) {
   g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
   if (g.clip_skip < 0)
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
+  read_lora_scale(L, opts, NULL, &g);
   float *pos, *neg;
   int T, D;
   warn_truncated(p, &g);
@@ -1251,7 +1278,7 @@ static int pipe_tostring(lua_State *L) {
       {"guidance_rescale", "number", "0.0", "txt2img: rescale_noise_cfg's fraction"},              \
       {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},               \
       {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"}, { \
-    "cross_attention_kwargs", "table", "nil"                                                       \
+    "cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"  \
   }
 
 static const lsdr_param t2i_call_options[] = {
@@ -1274,7 +1301,7 @@ static const lsdr_param encode_prompt_options[] = {
     {"negative_prompt", "string|table", "nil"},
     {"prompt_embeds", "Tensor", "nil"},
     {"negative_prompt_embeds", "Tensor", "nil"},
-    {"lora_scale", "number", "nil", "no LoRA is loaded here, so it changes nothing"},
+    {"lora_scale", "number", "nil", "how much of the loaded LoRA adapters the text encoder uses"},
     {"clip_skip", "integer", "nil"},
     {0}};
 
@@ -1340,6 +1367,38 @@ static const lsdr_param progress_bar_options[] = {
        lsdr_pipe_unload_textual_inversion,                                                         \
        "Removes added tokens (these, or all) from the tokenizer and the text encoder.",            \
        {{"tokens", "string|table", "nil"}}},                                                       \
+      {CLS ":load_lora_weights",                                                                   \
+       lsdr_pipe_load_lora_weights,                                                                \
+       "Loads a LoRA (repo id, folder, file or state dict) into the UNet and text encoder.",       \
+       {{"pretrained_model_name_or_path_or_dict", "any"}, {"opts", "table|string", "nil"}},        \
+       lsdr_lora_options},                                                                         \
+      {CLS ":fuse_lora",                                                                           \
+       lsdr_pipe_fuse_lora,                                                                        \
+       "Adds the active LoRA adapters into the weights themselves.",                               \
+       {{"opts", "table", "nil"}},                                                                 \
+       lsdr_fuse_lora_options},                                                                    \
+      {CLS ":unfuse_lora",                                                                         \
+       lsdr_pipe_unfuse_lora,                                                                      \
+       "Takes fused LoRA adapters back out of the weights.",                                       \
+       {{"opts", "table", "nil"}},                                                                 \
+       lsdr_unfuse_lora_options},                                                                  \
+      {CLS ":unload_lora_weights", lsdr_pipe_unload_lora_weights,                                  \
+       "Removes every LoRA adapter (what was fused stays in the weights)."},                       \
+      {CLS ":set_adapters",                                                                        \
+       lsdr_pipe_set_adapters,                                                                     \
+       "Which LoRA adapters are active, and with what weights.",                                   \
+       {{"adapter_names", "string|table"}, {"adapter_weights", "number|table", "nil"}}},           \
+      {CLS ":disable_lora", lsdr_pipe_disable_lora,                                                \
+       "Runs without the LoRA adapters (they stay loaded)."},                                      \
+      {CLS ":enable_lora", lsdr_pipe_enable_lora, "Runs with the LoRA adapters again."},           \
+      {CLS ":delete_adapters",                                                                     \
+       lsdr_pipe_delete_adapters,                                                                  \
+       "Removes these LoRA adapters.",                                                             \
+       {{"adapter_names", "string|table"}}},                                                       \
+      {CLS ":get_active_adapters", lsdr_pipe_get_active_adapters,                                  \
+       "The active LoRA adapters' names."},                                                        \
+      {CLS ":get_list_adapters", lsdr_pipe_get_list_adapters,                                      \
+       "The LoRA adapters of each model: {unet = names, text_encoder = names}."},                  \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \

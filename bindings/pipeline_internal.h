@@ -52,4 +52,18 @@ int lsdr_pipe_unload_textual_inversion(lua_State *L);
 int lsdr_pipe_maybe_convert_prompt(lua_State *L);
 extern const lsdr_param lsdr_textual_inversion_options[];
 
+/* pipe:load_lora_weights(pretrained_model_name_or_path_or_dict, opts) and the adapter
+ * methods (bindings/lora.c). */
+int lsdr_pipe_load_lora_weights(lua_State *L);
+int lsdr_pipe_fuse_lora(lua_State *L);
+int lsdr_pipe_unfuse_lora(lua_State *L);
+int lsdr_pipe_unload_lora_weights(lua_State *L);
+int lsdr_pipe_set_adapters(lua_State *L);
+int lsdr_pipe_disable_lora(lua_State *L);
+int lsdr_pipe_enable_lora(lua_State *L);
+int lsdr_pipe_delete_adapters(lua_State *L);
+int lsdr_pipe_get_active_adapters(lua_State *L);
+int lsdr_pipe_get_list_adapters(lua_State *L);
+extern const lsdr_param lsdr_lora_options[], lsdr_fuse_lora_options[], lsdr_unfuse_lora_options[];
+
 #endif

@@ -36,13 +36,15 @@ typedef enum sdr_hub_kind {
   SDR_HUB_SCHEDULER,         /* <subfolder>/scheduler_config.json (SchedulerMixin) */
   SDR_HUB_TEXTUAL_INVERSION, /* <subfolder>/weight_name, else learned_embeds.safetensors
                                 (when there and allowed) or learned_embeds.bin */
+  SDR_HUB_LORA,              /* <subfolder>/weight_name, else the one LoRA file there
+                                (sdr_lora_best_guess: .safetensors, else .bin) */
 } sdr_hub_kind;
 
 typedef struct sdr_hub_options {
   const char *revision;    /* branch, tag or commit sha; NULL: "main" */
   const char *subfolder;   /* for one component; NULL or "": the repo's root */
   const char *variant;     /* e.g. "fp16": <stem>.fp16.<ext> where the repo has it */
-  const char *weight_name; /* SDR_HUB_TEXTUAL_INVERSION: the file; NULL: the usual names */
+  const char *weight_name; /* SDR_HUB_TEXTUAL_INVERSION, SDR_HUB_LORA: the file; NULL: the usual */
   int use_safetensors;     /* 1: only .safetensors, 0: only .bin, -1: safetensors if complete */
   const char *cache_dir;   /* NULL: HF_HUB_CACHE */
   const char *token;       /* NULL: HF_TOKEN or $HF_HOME/token (unless no_token) */

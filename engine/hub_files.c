@@ -24,6 +24,7 @@
 
 #include "engine/error.h" // sdr_fail
 #include "engine/hub_internal.h"
+#include "engine/lora.h"         // sdr_lora_best_guess
 #include "engine/model_config.h" // sdr_json_load
 
 /* ---- a list of strings ------------------------------------------------------ */
@@ -425,6 +426,27 @@ const char **hub_needed_files(const char *const *siblings, size_t n, sdr_hub_kin
     if (!pick || !sl_has(&pool, pick)) {
       sdr_fail("the repo has no %s (give weight_name for another file)",
                pick ? pick : "learned_embeds file");
+      free(pick);
+      goto done;
+    }
+    if (sl_add(&allow, pick) != 0)
+      goto done;
+  } else if (kind == SDR_HUB_LORA) {
+    /* lora_state_dict: weight_name, else _best_guess_weight_name's .safetensors, else .bin */
+    char *pick = o->weight_name ? hub_printf("%s%s", prefix, o->weight_name) : NULL;
+    for (int bin = 0; !o->weight_name && !pick && bin < 2; bin++) {
+      if ((bin && o->use_safetensors == 1) || (!bin && o->use_safetensors == 0))
+        continue;
+      int k =
+          sdr_lora_best_guess((const char *const *)pool.v, pool.n, bin ? ".bin" : ".safetensors");
+      if (k == -2)
+        goto done;
+      if (k >= 0)
+        pick = hub_printf("%s", pool.v[k]);
+    }
+    if (!pick || !sl_has(&pool, pick)) {
+      sdr_fail("the repo has no %s (give weight_name for another file)",
+               pick ? pick : "LoRA weights file (.safetensors or .bin)");
       free(pick);
       goto done;
     }

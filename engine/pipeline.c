@@ -144,7 +144,14 @@ fail:
   return -1;
 }
 
+sdr_lora_models sdr_pipeline_lora_models(sdr_pipeline *p) {
+  return (sdr_lora_models){p->unet.be ? &p->unet : NULL,
+                           p->text_encoder.layers ? &p->text_encoder : NULL};
+}
+
 void sdr_pipeline_free(sdr_pipeline *p) {
+  sdr_lora_models lm = sdr_pipeline_lora_models(p);
+  sdr_lora_free(&p->lora, &lm);
   if (p->tokenizer)
     sdr_clip_tokenizer_free(p->tokenizer);
   if (p->scheduler)
@@ -177,6 +184,8 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
     sdr_unet_free(&u);
     return -1;
   }
+  sdr_lora_models lm = sdr_pipeline_lora_models(p);
+  sdr_lora_release(&p->lora, &lm); /* on the old backend, before its models go */
   sdr_clip_text_model_free(&p->text_encoder);
   sdr_unet_free(&p->unet);
   sdr_vae_free(&p->vae);
@@ -186,7 +195,8 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
   sdr_arena_free(&p->arena);
   sdr_arena_init(&p->arena, be);
   p->be = be;
-  return 0;
+  lm = sdr_pipeline_lora_models(p);
+  return sdr_lora_apply(&p->lora, &lm);
 }
 
 int sdr_pipeline_default_size(const sdr_pipeline *p) {
@@ -378,10 +388,49 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
   return 0;
 }
 
+/* A call's LoRA scale on one model's layers while it runs (scale_lora_layers), and taken
+ * off after (unscale_lora_layers), as diffusers' encode_prompt and UNet forward do. */
+static int lora_scaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *g) {
+  if (g->has_lora_scale) {
+    sdr_lora_scale(&p->lora, part, g->lora_scale);
+    if (part == SDR_LORA_TEXT_ENCODER) { /* encode_prompt: self._lora_scale = lora_scale */
+      p->lora.has_last_scale = 1;
+      p->lora.last_scale = g->lora_scale;
+    }
+  }
+  sdr_lora_models lm = sdr_pipeline_lora_models(p);
+  return sdr_lora_apply(&p->lora, &lm);
+}
+
+static int lora_unscaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *g) {
+  if (g->has_lora_scale)
+    sdr_lora_unscale(&p->lora, part, g->lora_scale);
+  sdr_lora_models lm = sdr_pipeline_lora_models(p);
+  return sdr_lora_apply(&p->lora, &lm);
+}
+
+static int encode_prompt_scaled(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                                float **neg, int *T_out, int *D_out);
+
 /* encode_prompt after its inputs were checked (check_prompts). */
 static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
                          float **neg, int *T_out, int *D_out) {
   *pos = *neg = NULL;
+  if (lora_scaled(p, SDR_LORA_TEXT_ENCODER, g) != 0) {
+    lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
+    return -1;
+  }
+  int rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
+  if (lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g) != 0 && rc == 0) {
+    free(*pos);
+    *pos = *neg = NULL;
+    rc = -1;
+  }
+  return rc;
+}
+
+static int encode_prompt_scaled(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                                float **neg, int *T_out, int *D_out) {
   const int B0 = g->nprompts;
   /* prompt_embeds bring their own length and width (a prompt weighting library's may be
    * longer than the tokenizer's); text is encoded at the tokenizer's length. */
@@ -596,6 +645,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int rc = -1;
   float *host = NULL;
   unet_stepper stepper = {.graphs = graphs_wanted(be)};
+  int unet_scaled = 0; /* a call's LoRA scale is on the UNet's layers */
   TRY(sdr_arena_reset(a));
 
   /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
@@ -674,6 +724,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(sdr_arena_tensor(a, &guided, SDR_F32, 4, lat_shape));
   TRY(sdr_arena_tensor(a, &prev, SDR_F32, 4, lat_shape));
   const int bar = !g->progress_disable;
+  unet_scaled = 1;
+  if (lora_scaled(p, SDR_LORA_UNET, g) != 0)
+    goto fail;
   if (bar)
     sdr_progress_begin(g->progress_desc ? g->progress_desc : "", nsteps, 0);
   for (int i = 0; i < nsteps; i++) {
@@ -715,6 +768,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   }
   if (bar)
     sdr_progress_end(1);
+  unet_scaled = 0;
+  TRY(lora_unscaled(p, SDR_LORA_UNET, g));
 
   /* decode, or hand back the latents */
   if (g->output_latent) {
@@ -760,6 +815,8 @@ fail_progress:
 fail:
   free(out->data);
   out->data = NULL;
+  if (unet_scaled) /* the run's error is the one to report */
+    lora_unscaled(p, SDR_LORA_UNET, g);
 done:
   free(host);
   out->graph_replays = stepper.replays;

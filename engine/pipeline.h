@@ -15,6 +15,7 @@
 #include "engine/clip_tokenizer.h"
 #include "engine/generator.h"
 #include "engine/image.h"
+#include "engine/lora.h"
 #include "engine/scheduler.h"
 #include "engine/unet.h"
 #include "engine/vae.h"
@@ -31,7 +32,11 @@ typedef struct sdr_pipeline {
   int vae_slicing; /* decode one image at a time (the same pictures, less memory) */
   int vae_tiling;  /* encode and decode in overlapping tiles, as diffusers' enable_vae_tiling()
                     * (engine/vae_tiling.h): memory of one tile, diffusers' tiled pictures */
+  sdr_lora lora;   /* load_lora_weights' adapters, in the UNet's and text encoder's weights */
 } sdr_pipeline;
+
+/* The models a pipeline's LoRA adapters go into. */
+sdr_lora_models sdr_pipeline_lora_models(sdr_pipeline *p);
 
 /* dir holds model_index.json and the component folders. keep_dtype < 0 keeps
  * weights as stored (noise drawn in float32, as diffusers' default). */
@@ -99,7 +104,11 @@ typedef struct sdr_generate {
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
   int clip_skip;        /* 0: the last layer */
-  int output_latent;    /* stop before the VAE */
+  /* cross_attention_kwargs["scale"] (encode_prompt's lora_scale): the LoRA layers scaled by
+   * it while the text encoder and the UNet run */
+  int has_lora_scale;
+  double lora_scale;
+  int output_latent; /* stop before the VAE */
   sdr_step_callback on_step;
   void *on_step_ud;
   /* set_progress_bar_config: no bar for the denoising loop, or the bar's label (NULL: none) */

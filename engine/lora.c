@@ -1,0 +1,428 @@
+/* engine/lora.c — PEFT's LoRA layer state (peft/tuners/lora/layer.py: scaling, active
+ * adapters, merge and unmerge, disable) and the weights it makes: each targeted
+ * weight is W + sum of coefficient * up @ down over its pairs, made on the model's
+ * backend in float32 and kept in the weight's dtype. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+#include "engine/lora.h"
+
+static sdr_weights *weights_of(const sdr_lora_models *m, sdr_lora_part part) {
+  if (part == SDR_LORA_UNET)
+    return m->unet ? &m->unet->weights : NULL;
+  return m->text_encoder ? &m->text_encoder->weights : NULL;
+}
+
+#define EACH_PAIR(l, a, i)                                                                         \
+  for (int a = 0; a < (l)->nadapters; a++)                                                         \
+    for (int i = 0; i < (l)->adapters[a].npairs; i++)
+
+/* PEFT's `merged`: some adapter of the layer holding weight is merged into it. */
+static int layer_merged(const sdr_lora *l, sdr_lora_part part, const char *weight) {
+  EACH_PAIR(l, a, i) {
+    const sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (l->adapters[a].part == part && q->merged && strcmp(q->weight, weight) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* What the layer's forward adds with a pair: the merged part is in the base weight; the
+ * rest only while adapters are enabled and nothing of the layer is merged. */
+static double coefficient(const sdr_lora *l, const sdr_lora_adapter *ad, const sdr_lora_pair *q) {
+  double c = q->fused;
+  if (ad->name && q->active && !l->disabled[ad->part] && !layer_merged(l, ad->part, q->weight))
+    c += (float)q->scaling; /* torch multiplies a float32 tensor by it */
+  return c;
+}
+
+/* ---- the weights -------------------------------------------------------------------- */
+
+static void forget_set_names(char **names, int n) {
+  for (int k = 0; k < n; k++)
+    free(names[k]);
+  free(names);
+}
+
+static void restore(sdr_lora_target *t, sdr_weights *w) {
+  if (t->buf && w) {
+    sdr_tensor *slot = w ? sdr_weights_bound_slot(w, t->weight) : NULL;
+    if (slot)
+      *slot = t->orig;
+    sdr_free(w->be, t->buf);
+    t->buf = NULL;
+  }
+}
+
+/* slot = orig + sum of c * up @ down, in orig's dtype, on w's backend. */
+static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tensor *slot) {
+  sdr_backend *be = w->be;
+  const sdr_tensor orig = t->buf ? t->orig : *slot;
+  int64_t rows = orig.shape[0], cols = sdr_tensor_numel(&orig) / (rows ? rows : 1);
+  size_t n = (size_t)(rows * cols);
+  int any = 0;
+  EACH_PAIR(l, a, i) {
+    const sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (l->adapters[a].part == t->part && strcmp(q->weight, t->weight) == 0)
+      any |= coefficient(l, &l->adapters[a], q) != 0;
+  }
+  if (!any) { /* the bound weight, bit for bit */
+    restore(t, w);
+    return 0;
+  }
+  int rc = 0;
+  void *acc_mem = sdr_alloc(be, n * sizeof(float)), *tmp_mem = sdr_alloc(be, n * sizeof(float));
+  void *out_mem = t->buf ? t->buf : sdr_alloc(be, sdr_tensor_nbytes(&orig));
+  void *ud_mem = NULL;
+  if (!acc_mem || !tmp_mem || !out_mem) {
+    rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
+    goto done;
+  }
+  sdr_tensor acc = sdr_tensor_view(acc_mem, SDR_F32, be->device, 2, (int64_t[]){rows, cols});
+  sdr_tensor tmp = sdr_tensor_view(tmp_mem, SDR_F32, be->device, 2, (int64_t[]){rows, cols});
+  sdr_tensor o2 = orig;
+  o2.ndim = 2;
+  o2.shape[0] = rows;
+  o2.shape[1] = cols;
+  rc = orig.dtype == SDR_F32 ? sdr_affine(be, &acc, &o2, 1.0f, 0.0f) : sdr_cast(be, &acc, &o2);
+  EACH_PAIR(l, a, i) {
+    const sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (rc != 0 || l->adapters[a].part != t->part || strcmp(q->weight, t->weight) != 0)
+      continue;
+    double c = coefficient(l, &l->adapters[a], q);
+    if (c == 0)
+      continue;
+    size_t r = (size_t)q->rank, bytes = (r * (size_t)cols + (size_t)rows * r) * sizeof(float);
+    if (!(ud_mem = sdr_alloc(be, bytes))) {
+      rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
+      break;
+    }
+    float *up_dev = (float *)ud_mem, *down_dev = up_dev + (size_t)rows * r;
+    sdr_tensor up = sdr_tensor_view(up_dev, SDR_F32, be->device, 3, (int64_t[]){1, rows, q->rank});
+    sdr_tensor down =
+        sdr_tensor_view(down_dev, SDR_F32, be->device, 3, (int64_t[]){1, q->rank, cols});
+    sdr_tensor prod = sdr_tensor_view(tmp_mem, SDR_F32, be->device, 3, (int64_t[]){1, rows, cols});
+    if (sdr_upload(be, up_dev, q->up, (size_t)rows * r * sizeof(float)) != 0 ||
+        sdr_upload(be, down_dev, q->down, r * (size_t)cols * sizeof(float)) != 0 ||
+        sdr_bmm(be, &prod, &up, &down, 0, (float)c) != 0 ||
+        sdr_binary(be, &acc, &acc, &tmp, SDR_BINARY_ADD) != 0)
+      rc = -1;
+    sdr_sync(be);
+    sdr_free(be, ud_mem);
+    ud_mem = NULL;
+  }
+  if (rc == 0) {
+    sdr_tensor out = orig;
+    out.data = out_mem;
+    sdr_tensor out2 = o2;
+    out2.data = out_mem;
+    rc =
+        orig.dtype == SDR_F32 ? sdr_affine(be, &out2, &acc, 1.0f, 0.0f) : sdr_cast(be, &out2, &acc);
+    if (rc == 0)
+      rc = sdr_sync(be);
+    if (rc == 0) {
+      if (!t->buf)
+        t->orig = *slot;
+      t->buf = out_mem;
+      *slot = out;
+      out_mem = NULL;
+    }
+  }
+done:
+  if (acc_mem)
+    sdr_free(be, acc_mem);
+  if (tmp_mem)
+    sdr_free(be, tmp_mem);
+  if (out_mem && out_mem != t->buf)
+    sdr_free(be, out_mem);
+  return rc;
+}
+
+int sdr_lora_apply(sdr_lora *l, const sdr_lora_models *m) {
+  for (int k = 0; k < l->ntargets; k++) {
+    sdr_lora_target *t = &l->targets[k];
+    sdr_weights *w = weights_of(m, t->part);
+    sdr_tensor *slot = w ? sdr_weights_bound_slot(w, t->weight) : NULL;
+    if (!slot)
+      continue;
+    int changed = t->stale;
+    EACH_PAIR(l, a, i) {
+      const sdr_lora_pair *q = &l->adapters[a].pairs[i];
+      if (l->adapters[a].part == t->part && strcmp(q->weight, t->weight) == 0)
+        changed |= coefficient(l, &l->adapters[a], q) != q->applied;
+    }
+    if (!changed)
+      continue;
+    if (make_weight(l, t, w, slot) != 0)
+      return -1;
+    t->stale = 0;
+    EACH_PAIR(l, a, i) {
+      sdr_lora_pair *q = &l->adapters[a].pairs[i];
+      if (l->adapters[a].part == t->part && strcmp(q->weight, t->weight) == 0)
+        q->applied = coefficient(l, &l->adapters[a], q);
+    }
+  }
+  return 0;
+}
+
+void sdr_lora_release(sdr_lora *l, const sdr_lora_models *m) {
+  for (int k = 0; k < l->ntargets; k++) {
+    restore(&l->targets[k], weights_of(m, l->targets[k].part));
+    l->targets[k].stale = 1;
+  }
+}
+
+static void free_adapter(sdr_lora_adapter *ad) {
+  for (int i = 0; i < ad->npairs; i++) {
+    free(ad->pairs[i].weight);
+    free(ad->pairs[i].down);
+    free(ad->pairs[i].up);
+  }
+  free(ad->pairs);
+  free(ad->name);
+}
+
+void sdr_lora_free(sdr_lora *l, const sdr_lora_models *m) {
+  sdr_lora_release(l, m);
+  for (int a = 0; a < l->nadapters; a++)
+    free_adapter(&l->adapters[a]);
+  for (int k = 0; k < l->ntargets; k++)
+    free(l->targets[k].weight);
+  free(l->adapters);
+  free(l->targets);
+  forget_set_names(l->set_names, l->nset);
+  memset(l, 0, sizeof *l);
+}
+
+/* ---- PEFT's operations ------------------------------------------------------------- */
+
+void sdr_lora_scale(sdr_lora *l, sdr_lora_part part, double s) {
+  if (s == 1)
+    return;
+  EACH_PAIR(l, a, i)
+  if (l->adapters[a].name && l->adapters[a].part == part && l->adapters[a].pairs[i].active)
+    l->adapters[a].pairs[i].scaling *= s;
+}
+
+void sdr_lora_unscale(sdr_lora *l, sdr_lora_part part, double s) {
+  EACH_PAIR(l, a, i) {
+    sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (!l->adapters[a].name || l->adapters[a].part != part || !q->active)
+      continue;
+    if (s != 0)
+      q->scaling /= s;
+    else /* unscale_lora_layers(0): set_scale(adapter, 1.0) */
+      q->scaling = q->alpha / q->rank;
+  }
+}
+
+static int named(const char *name, const char *const *names, int n) {
+  for (int k = 0; k < n; k++)
+    if (strcmp(names[k], name) == 0)
+      return k;
+  return -1;
+}
+
+int sdr_lora_set_adapters(sdr_lora *l, const char *const *names, const double *weights, int n) {
+  for (int k = 0; k < n; k++) {
+    int found = 0;
+    for (int a = 0; a < l->nadapters; a++)
+      found |= l->adapters[a].name && l->adapters[a].part == SDR_LORA_UNET &&
+               strcmp(l->adapters[a].name, names[k]) == 0;
+    if (!found) {
+      char list[512] = "";
+      size_t len = 0;
+      for (int a = 0; a < l->nadapters && len < sizeof list - 64; a++)
+        if (l->adapters[a].name && l->adapters[a].part == SDR_LORA_UNET)
+          len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'", len ? ", " : "",
+                                  l->adapters[a].name);
+      return sdr_fail("Adapter name(s) {'%s'} not in the list of present adapters: {%s}.", names[k],
+                      list);
+    }
+  }
+  char **copy = calloc((size_t)n + 1, sizeof *copy);
+  for (int k = 0; copy && k < n; k++)
+    if (!(copy[k] = strdup(names[k]))) {
+      forget_set_names(copy, k);
+      copy = NULL;
+    }
+  if (!copy)
+    return sdr_fail("out of memory");
+  forget_set_names(l->set_names, l->nset);
+  l->set_names = copy;
+  l->nset = n;
+  EACH_PAIR(l, a, i) {
+    sdr_lora_adapter *ad = &l->adapters[a];
+    if (!ad->name)
+      continue;
+    int k = named(ad->name, names, n);
+    ad->pairs[i].active = k >= 0;
+    if (k >= 0) /* set_scale */
+      ad->pairs[i].scaling = weights[k] * ad->pairs[i].alpha / ad->pairs[i].rank;
+  }
+  return 0;
+}
+
+void sdr_lora_enable(sdr_lora *l, int enabled) {
+  for (int p = 0; p < SDR_LORA_NPARTS; p++)
+    l->disabled[p] = !enabled;
+  if (enabled)
+    return;
+  /* a disabled layer's forward unmerges what was merged */
+  EACH_PAIR(l, a, i) {
+    sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (l->adapters[a].name && q->merged) {
+      q->fused -= (float)q->scaling;
+      q->merged = 0;
+    }
+  }
+}
+
+static int finite_pair(const sdr_lora_pair *q) {
+  for (int64_t k = 0; k < (int64_t)q->rank * q->cols; k++)
+    if (!isfinite(q->down[k]))
+      return 0;
+  for (int64_t k = 0; k < q->rows * (int64_t)q->rank; k++)
+    if (!isfinite(q->up[k]))
+      return 0;
+  return 1;
+}
+
+int sdr_lora_fuse(sdr_lora *l, const int *parts, double lora_scale, int safe_fusing,
+                  const char *const *names, int n) {
+  if (safe_fusing)
+    EACH_PAIR(l, a, i) {
+      sdr_lora_adapter *ad = &l->adapters[a];
+      sdr_lora_pair *q = &ad->pairs[i];
+      int chosen = names ? named(ad->name ? ad->name : "", names, n) >= 0 : q->active;
+      if (ad->name && parts[ad->part] && chosen && !q->merged && !finite_pair(q))
+        return sdr_fail("NaNs detected in the merged weights. The adapter %s seems to be broken",
+                        ad->name);
+    }
+  for (int p = 0; p < SDR_LORA_NPARTS; p++)
+    if (parts[p] && lora_scale != 1.0)
+      sdr_lora_scale(l, (sdr_lora_part)p, lora_scale);
+  EACH_PAIR(l, a, i) {
+    sdr_lora_adapter *ad = &l->adapters[a];
+    sdr_lora_pair *q = &ad->pairs[i];
+    int chosen = names ? named(ad->name ? ad->name : "", names, n) >= 0 : q->active;
+    if (ad->name && parts[ad->part] && chosen && !q->merged) {
+      q->fused += (float)q->scaling;
+      q->merged = 1;
+    }
+  }
+  return 0;
+}
+
+void sdr_lora_unfuse(sdr_lora *l, const int *parts) {
+  EACH_PAIR(l, a, i) {
+    sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (l->adapters[a].name && parts[l->adapters[a].part] && q->merged) {
+      q->fused -= (float)q->scaling;
+      q->merged = 0;
+    }
+  }
+}
+
+/* An adapter's pairs that still hold something fused stay, nameless; the rest go. */
+static void drop_adapter(sdr_lora_adapter *ad) {
+  int kept = 0;
+  for (int i = 0; i < ad->npairs; i++) {
+    sdr_lora_pair *q = &ad->pairs[i];
+    if (q->fused != 0) {
+      q->merged = 0;
+      q->active = 0;
+      ad->pairs[kept++] = *q;
+    } else {
+      free(q->weight);
+      free(q->down);
+      free(q->up);
+    }
+  }
+  ad->npairs = kept;
+  free(ad->name);
+  ad->name = NULL;
+}
+
+int sdr_lora_delete(sdr_lora *l, const char *const *names, int n) {
+  for (int k = 0; k < n; k++)
+    for (int a = 0; a < l->nadapters; a++) {
+      sdr_lora_adapter *ad = &l->adapters[a];
+      if (!ad->name || strcmp(ad->name, names[k]) != 0)
+        continue;
+      /* PEFT's delete_adapter: a layer whose active adapter this was takes the others that
+       * were active with it, else the first of its remaining adapters by name */
+      for (int i = 0; i < ad->npairs; i++) {
+        if (!ad->pairs[i].active)
+          continue;
+        int others = 0;
+        const char *first = NULL;
+        sdr_lora_pair *first_pair = NULL;
+        for (int b = 0; b < l->nadapters; b++)
+          for (int j = 0; b != a && l->adapters[b].name && l->adapters[b].part == ad->part &&
+                          j < l->adapters[b].npairs;
+               j++) {
+            sdr_lora_pair *o = &l->adapters[b].pairs[j];
+            if (strcmp(o->weight, ad->pairs[i].weight) != 0)
+              continue;
+            others |= o->active;
+            if (!first || strcmp(l->adapters[b].name, first) < 0) {
+              first = l->adapters[b].name;
+              first_pair = o;
+            }
+          }
+        if (!others && first_pair)
+          first_pair->active = 1;
+      }
+      drop_adapter(ad);
+    }
+  for (int k = 0; k < l->ntargets; k++) /* weights whose pairs went are made again */
+    l->targets[k].stale = 1;
+  /* names set by set_adapters that are gone leave the list */
+  int kept = 0;
+  for (int k = 0; k < l->nset; k++) {
+    if (named(l->set_names[k], names, n) >= 0)
+      free(l->set_names[k]);
+    else
+      l->set_names[kept++] = l->set_names[k];
+  }
+  l->nset = kept;
+  return 0;
+}
+
+void sdr_lora_unload(sdr_lora *l) {
+  for (int a = 0; a < l->nadapters; a++)
+    if (l->adapters[a].name)
+      drop_adapter(&l->adapters[a]);
+  for (int p = 0; p < SDR_LORA_NPARTS; p++)
+    l->disabled[p] = 0;
+  for (int k = 0; k < l->ntargets; k++)
+    l->targets[k].stale = 1;
+  forget_set_names(l->set_names, l->nset);
+  l->set_names = NULL;
+  l->nset = 0;
+}
+
+const char **sdr_lora_active(const sdr_lora *l) {
+  const char *first = NULL;
+  for (int a = 0; a < l->nadapters && !first; a++)
+    if (l->adapters[a].name && l->adapters[a].part == SDR_LORA_UNET && l->adapters[a].npairs)
+      first = l->adapters[a].pairs[0].weight;
+  const char **out = calloc((size_t)(l->nadapters + l->nset) + 1, sizeof *out);
+  int n = 0;
+  if (out && first && l->nset) {
+    for (int k = 0; k < l->nset; k++)
+      out[n++] = l->set_names[k];
+    return out;
+  }
+  EACH_PAIR(l, a, i) {
+    const sdr_lora_adapter *ad = &l->adapters[a];
+    if (out && first && ad->name && ad->part == SDR_LORA_UNET && ad->pairs[i].active &&
+        strcmp(ad->pairs[i].weight, first) == 0)
+      out[n++] = ad->name;
+  }
+  return out;
+}

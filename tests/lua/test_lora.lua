@@ -1,0 +1,101 @@
+-- pipe:load_lora_weights and the adapter methods against diffusers 0.27.2 with PEFT 0.10.0
+-- on tiny-sd-a (tests/fixtures/lora, tests/reference/lora, made by
+-- scripts/reference/make_lora_cases.py): a LoRA in diffusers' format (UNet attention,
+-- feed-forward, proj_in and resnet convs; the text encoder's attention and MLP) and one
+-- in Kohya's (float16, an alpha per layer), then the sequence of calls a notebook makes:
+-- a call with cross_attention_kwargs scale, a second adapter (inactive where the first one
+-- is, as PEFT leaves it), set_adapters with weights, fuse_lora(lora_scale = 0.8),
+-- unfuse_lora, disable_lora, enable_lora, delete_adapters, unload_lora_weights. Each run's
+-- images within 2e-3 of diffusers' (as the other whole runs; here the LoRA is summed into
+-- the weights, there added to each layer's output: the same in exact arithmetic), the
+-- active adapters equal. The base and unloaded runs must equal the model without LoRA
+-- exactly, as the weights are then the bound ones again.
+local check = require "check"
+
+local src = os.getenv("SDREPL_SOURCE_DIR") or "."
+local fix = src .. "/tests/fixtures/lora/"
+local ref = src .. "/tests/reference/lora/"
+local PROMPT = "a photo of a lora cat"
+
+local pipe = StableDiffusionPipeline.from_pretrained(src .. "/tests/models/tiny-sd-a")
+pipe:set_progress_bar_config{disable = true}
+
+local function names(t)
+  local out = {}
+  for _, v in ipairs(t) do out[#out + 1] = v end
+  return table.concat(out, ",")
+end
+
+local base
+local function run(name, active, opts)
+  local o = {prompt = PROMPT, num_inference_steps = 3, output_type = "np",
+             generator = torch.Generator():manual_seed(42)}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local images = pipe(o).images
+  local want = torch.load_npy(ref .. name .. ".npy")
+  local d = (images - want):abs():max():item()
+  check.truthy(d == d and d < 2e-3, string.format("%s: max difference %.3g", name, d))
+  print(string.format("%-13s max difference %.2e  active {%s}", name, d,
+                      names(pipe:get_active_adapters())))
+  check.eq(names(pipe:get_active_adapters()), active, name .. ": active adapters")
+  return images
+end
+
+base = run("base", "")
+pipe:load_lora_weights(fix .. "diffusers")
+local lists = pipe:get_list_adapters()
+check.eq(names(lists.unet), "default_0", "get_list_adapters().unet")
+check.eq(names(lists.text_encoder), "default_0", "get_list_adapters().text_encoder")
+local loaded = run("loaded", "default_0")
+check.truthy((loaded - base):abs():max():item() > 1e-2, "the LoRA changes the picture")
+run("scaled", "default_0", {cross_attention_kwargs = {scale = 0.5}})
+run("after_scaled", "default_0")
+pipe:load_lora_weights(fix, {weight_name = "kohya.safetensors", adapter_name = "k"})
+run("second", "default_0")
+pipe:set_adapters({"default_0", "k"}, {0.7, 0.4})
+run("set_adapters", "default_0,k")
+pipe:fuse_lora{lora_scale = 0.8}
+run("fused", "default_0,k")
+pipe:unfuse_lora()
+run("unfused", "default_0,k")
+pipe:disable_lora()
+run("disabled", "default_0,k")
+pipe:enable_lora()
+run("enabled", "default_0,k")
+pipe:delete_adapters("default_0")
+run("deleted", "k")
+pipe:unload_lora_weights()
+local unloaded = run("unloaded", "")
+check.eq((unloaded - base):abs():max():item(), 0, "after unload_lora_weights: the model's own weights")
+
+-- what a typo or a wrong file gets: a message, and the pipeline as it was
+check.raises("already in use in the Unet", function()
+  pipe:load_lora_weights(fix .. "diffusers", {adapter_name = "x"})
+  pipe:load_lora_weights(fix .. "diffusers", {adapter_name = "x"})
+end)
+check.raises("not in the list of present adapters", function() pipe:set_adapters("nope") end)
+check.raises("Invalid LoRA checkpoint", function()
+  pipe:load_lora_weights{["unet.conv_in.weight"] = torch.zeros(2, 2)}
+end)
+check.raises("size mismatch", function()
+  pipe:load_lora_weights{
+    ["unet.conv_in.lora_A.weight"] = torch.zeros(4, 3, 3, 3),
+    ["unet.conv_in.lora_B.weight"] = torch.zeros(32, 4, 1, 1)}
+end)
+check.raises("no file named", function() pipe:load_lora_weights(fix .. "diffusers", {weight_name = "nope.safetensors"}) end)
+check.raises("argument 1", function() pipe:load_lora_weights(42) end)
+pipe:unload_lora_weights()
+local again = pipe{prompt = PROMPT, num_inference_steps = 3, output_type = "np",
+                   generator = torch.Generator():manual_seed(42)}.images
+check.eq((again - base):abs():max():item(), 0, "after the errors: the model's own weights")
+
+-- a state dict in PEFT's own names (lora_A/lora_B), as a table of tensors: one pair on
+-- conv_in, and the same as a zero LoRA (up all zero) leaves the picture as it was
+pipe:load_lora_weights({["unet.conv_in.lora_A.weight"] = torch.randn(2, 4, 3, 3),
+                        ["unet.conv_in.lora_B.weight"] = torch.zeros(32, 2, 1, 1)},
+                       {adapter_name = "zero"})
+local zero = pipe{prompt = PROMPT, num_inference_steps = 3, output_type = "np",
+                  generator = torch.Generator():manual_seed(42)}.images
+local dz = (zero - base):abs():max():item()
+check.truthy(dz < 1e-5, "a zero LoRA: difference " .. dz)
+print("ok")
