@@ -32,4 +32,11 @@ grep -q '<cat-toy> is token 1514; the tokenizer has 1515 tokens (1514 before)' o
   fail "textual_inversion: $(cat out.txt)"
 grep -q 'the tokenizer has 1514 tokens again' out.txt || fail "textual_inversion: not unloaded"
 
+SDREPL_STEPS=2 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/lora.lua" "$MODEL" \
+  "$SDREPL_SOURCE_DIR/tests/fixtures/lora" kohya.safetensors >out.txt 2>err.txt ||
+  fail "lora failed: $(tail -5 err.txt)"
+grep -q '^adapters: style$' out.txt || fail "lora: $(cat out.txt)"
+grep -q 'the picture is the model.s own again: true' out.txt || fail "lora: not unloaded: $(cat out.txt)"
+[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 1 ] || fail "lora: a 1x3 grid expected: $(cat out.txt)"
+
 echo "examples: all ran"

@@ -73,6 +73,16 @@ echo '<cat-toy>' >"$REPOS/sd-concepts-library/cat-toy/main/token_identifier.txt"
 echo 'object' >"$REPOS/sd-concepts-library/cat-toy/main/type_of_concept.txt"
 cp "$TI/shiny/learned_embeds.safetensors" "$REPOS/sdrepl-test/shiny/main/"
 head -c 1000 /dev/urandom >"$REPOS/sdrepl-test/shiny/main/learned_embeds.bin"
+# LoRA repos: diffusers' training output (pytorch_lora_weights.safetensors, with the
+# optimizer's state and a checkpoint folder beside it), and a Kohya repo with two files.
+LORA=$SRC/tests/fixtures/lora
+mkdir -p "$REPOS/sdrepl-test/lora/main/checkpoint-500" "$REPOS/sdrepl-test/kohya-pair/main"
+cp "$LORA/diffusers/pytorch_lora_weights.safetensors" "$REPOS/sdrepl-test/lora/main/"
+cp "$LORA/diffusers/pytorch_lora_weights.safetensors" "$REPOS/sdrepl-test/lora/main/checkpoint-500/"
+head -c 1000 /dev/urandom >"$REPOS/sdrepl-test/lora/main/optimizer.safetensors"
+echo '# a LoRA' >"$REPOS/sdrepl-test/lora/main/README.md"
+cp "$LORA/kohya.safetensors" "$REPOS/sdrepl-test/kohya-pair/main/style.safetensors"
+cp "$LORA/kohya.safetensors" "$REPOS/sdrepl-test/kohya-pair/main/style-v2.safetensors"
 # openai/clip-vit-large-patch14 as the hub has it, in small: a whole CLIPModel (the fast.ai
 # notebook loads its text encoder and tokenizer from there) in four formats, the tokenizer
 # at the root.
@@ -264,6 +274,20 @@ new_requests | grep -q 'cat-toy/resolve/[^ ]*/learned_embeds.bin' || fail "no le
 check_snapshot sd-concepts-library/cat-toy main learned_embeds.bin
 expect_error "p = StableDiffusionPipeline.from_pretrained('$MODEL_A')
   p:load_textual_inversion('sdrepl-test/tiny-sd-b')" "the repo has no learned_embeds.bin"
+
+# ---- LoRA from a repo id: the one LoRA file, or weight_name ----------------------------
+mark_log
+expect_ok "p = StableDiffusionPipeline.from_pretrained('$MODEL_A')
+  p:load_lora_weights('sdrepl-test/lora')
+  p:load_lora_weights('sdrepl-test/kohya-pair', {weight_name = 'style-v2.safetensors', adapter_name = 'style'})
+  print(table.concat(p:get_list_adapters().unet, ','))"
+[ "$OUT" = "default_0,style" ] || fail "LoRA from the hub: $OUT"
+new_requests | grep -q 'lora/resolve/[^ ]*/pytorch_lora_weights.safetensors' || fail "no pytorch_lora_weights: $(new_requests)"
+! new_requests | grep -q 'optimizer\|checkpoint-500\|README\|kohya-pair/resolve/[^ ]*/style.safetensors' ||
+  fail "fetched more than the LoRA files: $(new_requests)"
+check_snapshot sdrepl-test/lora main pytorch_lora_weights.safetensors
+expect_error "p = StableDiffusionPipeline.from_pretrained('$MODEL_A')
+  p:load_lora_weights('sdrepl-test/kohya-pair')" "more than one weights file" "weight_name"
 
 # ---- errors ----------------------------------------------------------------------
 expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/nothing')" \
