@@ -57,8 +57,9 @@ static void restore(sdr_lora_target *t, sdr_weights *w) {
   }
 }
 
-/* slot = orig + sum of c * up @ down, in orig's dtype, on w's backend. */
-static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tensor *slot) {
+/* slot = orig + sum of c * up @ down, on w's backend. */
+static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tensor *slot,
+                       sdr_dtype act) {
   sdr_backend *be = w->be;
   const sdr_tensor orig = t->buf ? t->orig : *slot;
   int64_t rows = orig.shape[0], cols = sdr_tensor_numel(&orig) / (rows ? rows : 1);
@@ -75,7 +76,12 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
   }
   int rc = 0;
   void *acc_mem = sdr_alloc(be, n * sizeof(float)), *tmp_mem = sdr_alloc(be, n * sizeof(float));
-  void *out_mem = t->buf ? t->buf : sdr_alloc(be, sdr_tensor_nbytes(&orig));
+  /* The sum in the dtype torch holds the weight in: torch_dtype's, else float32 (a float16
+   * file loaded without torch_dtype is widened there, so its LoRA sum is not rounded) where
+   * the model computes in float32. */
+  sdr_tensor out = orig;
+  out.dtype = w->keep_dtype < 0 && act == SDR_F32 ? SDR_F32 : orig.dtype;
+  void *out_mem = t->buf ? t->buf : sdr_alloc(be, sdr_tensor_nbytes(&out));
   void *ud_mem = NULL;
   if (!acc_mem || !tmp_mem || !out_mem) {
     rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
@@ -115,12 +121,11 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
     ud_mem = NULL;
   }
   if (rc == 0) {
-    sdr_tensor out = orig;
     out.data = out_mem;
     sdr_tensor out2 = o2;
     out2.data = out_mem;
-    rc =
-        orig.dtype == SDR_F32 ? sdr_affine(be, &out2, &acc, 1.0f, 0.0f) : sdr_cast(be, &out2, &acc);
+    out2.dtype = out.dtype;
+    rc = out.dtype == SDR_F32 ? sdr_affine(be, &out2, &acc, 1.0f, 0.0f) : sdr_cast(be, &out2, &acc);
     if (rc == 0)
       rc = sdr_sync(be);
     if (rc == 0) {
@@ -156,7 +161,8 @@ int sdr_lora_apply(sdr_lora *l, const sdr_lora_models *m) {
     }
     if (!changed)
       continue;
-    if (make_weight(l, t, w, slot) != 0)
+    sdr_dtype act = t->part == SDR_LORA_UNET ? m->unet->act : m->text_encoder->act;
+    if (make_weight(l, t, w, slot, act) != 0)
       return -1;
     t->stale = 0;
     EACH_PAIR(l, a, i) {
@@ -406,11 +412,78 @@ void sdr_lora_unload(sdr_lora *l) {
   l->nset = 0;
 }
 
+/* Where a UNet module comes in unet.modules(): the order diffusers' classes register
+ * their parts in (UNet2DConditionModel makes down_blocks and up_blocks before the mid
+ * block; a block's attentions before its resnets; ...), numbers as numbers. */
+static int part_rank(const char *p, size_t n) {
+  static const char *const order[] = {"conv_in",
+                                      "time_embedding",
+                                      "linear_1",
+                                      "linear_2",
+                                      "down_blocks",
+                                      "up_blocks",
+                                      "mid_block",
+                                      "attentions",
+                                      "resnets",
+                                      "downsamplers",
+                                      "upsamplers",
+                                      "norm",
+                                      "proj_in",
+                                      "transformer_blocks",
+                                      "proj_out",
+                                      "norm1",
+                                      "attn1",
+                                      "norm2",
+                                      "attn2",
+                                      "norm3",
+                                      "ff",
+                                      "to_q",
+                                      "to_k",
+                                      "to_v",
+                                      "to_out",
+                                      "net",
+                                      "proj",
+                                      "conv1",
+                                      "time_emb_proj",
+                                      "conv2",
+                                      "conv_shortcut",
+                                      "conv",
+                                      "conv_norm_out",
+                                      "conv_out",
+                                      "weight"};
+  for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+    if (strlen(order[i]) == n && strncmp(order[i], p, n) == 0)
+      return (int)i;
+  return (int)(sizeof order / sizeof *order);
+}
+
+static int module_before(const char *a, const char *b) {
+  while (*a && *b) {
+    size_t na = strcspn(a, "."), nb = strcspn(b, ".");
+    int da = a[0] >= '0' && a[0] <= '9', db = b[0] >= '0' && b[0] <= '9';
+    long ka = da ? strtol(a, NULL, 10) : part_rank(a, na);
+    long kb = db ? strtol(b, NULL, 10) : part_rank(b, nb);
+    if (ka != kb)
+      return ka < kb;
+    if (na != nb || strncmp(a, b, na) != 0) {
+      int c = strncmp(a, b, na < nb ? na : nb);
+      return c != 0 ? c < 0 : na < nb;
+    }
+    a += na + (a[na] == '.');
+    b += nb + (b[nb] == '.');
+  }
+  return *a == 0 && *b != 0;
+}
+
 const char **sdr_lora_active(const sdr_lora *l) {
+  /* PEFT's answer is the first LoRA layer's active adapters */
   const char *first = NULL;
-  for (int a = 0; a < l->nadapters && !first; a++)
-    if (l->adapters[a].name && l->adapters[a].part == SDR_LORA_UNET && l->adapters[a].npairs)
-      first = l->adapters[a].pairs[0].weight;
+  EACH_PAIR(l, a, i) {
+    const sdr_lora_adapter *ad = &l->adapters[a];
+    if (ad->name && ad->part == SDR_LORA_UNET &&
+        (!first || module_before(ad->pairs[i].weight, first)))
+      first = ad->pairs[i].weight;
+  }
   const char **out = calloc((size_t)(l->nadapters + l->nset) + 1, sizeof *out);
   int n = 0;
   if (out && first && l->nset) {

@@ -7,6 +7,8 @@ tests/lua/test_lora.lua, on the committed tiny model tiny-sd-a (not changed):
     resnet convs of the UNet and the text encoder's attention and MLP; one in Kohya's
     format (lora_unet_*/lora_te_*, float16, an alpha per layer, not all the same) over
     some of the same layers and some others;
+  - on tiny-sd-b (stored in float16, loaded as float32) a LoRA in PEFT's own names, and a
+    run with it (the sums must stay float32, as torch widens the weights);
   - runs (3 steps, seeded, np output) after each of: the first load, a call with
     cross_attention_kwargs scale 0.5, the second load (inactive where the first adapter
     was already), set_adapters with weights, fuse_lora(lora_scale=0.8), unfuse_lora,
@@ -43,6 +45,15 @@ PROMPT = "a photo of a lora cat"
 
 def load():
     pipe = StableDiffusionPipeline.from_pretrained(MODEL, torch_dtype=torch.float32,
+                                                   safety_checker=None,
+                                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_b():
+    pipe = StableDiffusionPipeline.from_pretrained(MODEL.replace("tiny-sd-a", "tiny-sd-b"),
+                                                   torch_dtype=torch.float32,
                                                    safety_checker=None,
                                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
@@ -98,6 +109,15 @@ def make_fixtures():
             i += 1
     save_file(kohya, os.path.join(FIX, "kohya.safetensors"))
 
+    # tiny-sd-b, stored in float16 and loaded as float32: PEFT's own names (lora_A/lora_B)
+    b = load_b()
+    peft = {}
+    for n, m in b.unet.named_modules():
+        if n.endswith(("attn1.to_q", "attn2.to_v", "time_emb_proj", "proj_in")):
+            peft["unet." + n + ".lora_A.weight"] = torch.randn(4, m.weight.shape[1], generator=g) * 0.3
+            peft["unet." + n + ".lora_B.weight"] = torch.randn(m.weight.shape[0], 4, generator=g) * 0.3
+    save_file(peft, os.path.join(FIX, "b-peft.safetensors"))
+
 
 def main():
     make_fixtures()
@@ -136,6 +156,11 @@ def main():
     run("deleted")
     pipe.unload_lora_weights()
     run("unloaded")
+
+    # a float16 file's weights with a LoRA: the sums in float32, as torch holds the weights
+    pipe = load_b()
+    pipe.load_lora_weights(os.path.join(FIX, "b-peft.safetensors"))
+    run("b_loaded")
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 
