@@ -74,26 +74,27 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
     restore(t, w);
     return 0;
   }
-  int rc = 0;
-  void *acc_mem = sdr_alloc(be, n * sizeof(float)), *tmp_mem = sdr_alloc(be, n * sizeof(float));
   /* The sum in the dtype torch holds the weight in: torch_dtype's, else float32 (a float16
    * file loaded without torch_dtype is widened there, so its LoRA sum is not rounded) where
    * the model computes in float32. */
   sdr_tensor out = orig;
   out.dtype = w->keep_dtype < 0 && act == SDR_F32 ? SDR_F32 : orig.dtype;
+  int rc = 0, terms = 0;
   void *out_mem = t->buf ? t->buf : sdr_alloc(be, sdr_tensor_nbytes(&out));
-  void *ud_mem = NULL;
-  if (!acc_mem || !tmp_mem || !out_mem) {
+  /* the float32 sum is made in place when the weight is float32: one pass fewer each way */
+  void *acc_mem = out.dtype == SDR_F32 ? out_mem : sdr_alloc(be, n * sizeof(float));
+  void *tmp_mem = NULL, *ud_mem = NULL;
+  if (!out_mem || !acc_mem) {
     rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
     goto done;
   }
-  sdr_tensor acc = sdr_tensor_view(acc_mem, SDR_F32, be->device, 2, (int64_t[]){rows, cols});
-  sdr_tensor tmp = sdr_tensor_view(tmp_mem, SDR_F32, be->device, 2, (int64_t[]){rows, cols});
+  const int64_t mat[2] = {rows, cols};
+  sdr_tensor acc = sdr_tensor_view(acc_mem, SDR_F32, be->device, 2, mat);
   sdr_tensor o2 = orig;
   o2.ndim = 2;
   o2.shape[0] = rows;
   o2.shape[1] = cols;
-  rc = orig.dtype == SDR_F32 ? sdr_affine(be, &acc, &o2, 1.0f, 0.0f) : sdr_cast(be, &acc, &o2);
+  /* acc = sum of c * up @ down (the first product written into it, the others added) */
   EACH_PAIR(l, a, i) {
     const sdr_lora_pair *q = &l->adapters[a].pairs[i];
     if (rc != 0 || l->adapters[a].part != t->part || strcmp(q->weight, t->weight) != 0)
@@ -101,6 +102,10 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
     double c = coefficient(l, &l->adapters[a], q);
     if (c == 0)
       continue;
+    if (terms && !tmp_mem && !(tmp_mem = sdr_alloc(be, n * sizeof(float)))) {
+      rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
+      break;
+    }
     size_t r = (size_t)q->rank, bytes = (r * (size_t)cols + (size_t)rows * r) * sizeof(float);
     if (!(ud_mem = sdr_alloc(be, bytes))) {
       rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
@@ -110,34 +115,46 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
     sdr_tensor up = sdr_tensor_view(up_dev, SDR_F32, be->device, 3, (int64_t[]){1, rows, q->rank});
     sdr_tensor down =
         sdr_tensor_view(down_dev, SDR_F32, be->device, 3, (int64_t[]){1, q->rank, cols});
-    sdr_tensor prod = sdr_tensor_view(tmp_mem, SDR_F32, be->device, 3, (int64_t[]){1, rows, cols});
+    sdr_tensor prod = sdr_tensor_view(terms ? tmp_mem : acc_mem, SDR_F32, be->device, 3,
+                                      (int64_t[]){1, rows, cols});
+    sdr_tensor tmp = sdr_tensor_view(tmp_mem, SDR_F32, be->device, 2, mat);
     if (sdr_upload(be, up_dev, q->up, (size_t)rows * r * sizeof(float)) != 0 ||
         sdr_upload(be, down_dev, q->down, r * (size_t)cols * sizeof(float)) != 0 ||
         sdr_bmm(be, &prod, &up, &down, 0, (float)c) != 0 ||
-        sdr_binary(be, &acc, &acc, &tmp, SDR_BINARY_ADD) != 0)
+        (terms && sdr_binary(be, &acc, &acc, &tmp, SDR_BINARY_ADD) != 0))
       rc = -1;
+    terms++;
     sdr_sync(be);
     sdr_free(be, ud_mem);
     ud_mem = NULL;
   }
+  /* + the bound weight (widened first when it is not float32), then in out's dtype */
+  if (rc == 0 && orig.dtype != SDR_F32 && !tmp_mem && !(tmp_mem = sdr_alloc(be, n * sizeof(float))))
+    rc = sdr_fail_prefix("LoRA on '%s': ", t->weight);
   if (rc == 0) {
-    out.data = out_mem;
+    sdr_tensor tmp = sdr_tensor_view(tmp_mem, SDR_F32, be->device, 2, mat);
+    if (orig.dtype == SDR_F32)
+      rc = sdr_binary(be, &acc, &acc, &o2, SDR_BINARY_ADD);
+    else if ((rc = sdr_cast(be, &tmp, &o2)) == 0)
+      rc = sdr_binary(be, &acc, &acc, &tmp, SDR_BINARY_ADD);
+  }
+  if (rc == 0 && out.dtype != SDR_F32) {
     sdr_tensor out2 = o2;
     out2.data = out_mem;
-    out2.dtype = out.dtype;
-    rc = out.dtype == SDR_F32 ? sdr_affine(be, &out2, &acc, 1.0f, 0.0f) : sdr_cast(be, &out2, &acc);
-    if (rc == 0)
-      rc = sdr_sync(be);
-    if (rc == 0) {
-      if (!t->buf)
-        t->orig = *slot;
-      t->buf = out_mem;
-      *slot = out;
-      out_mem = NULL;
-    }
+    rc = sdr_cast(be, &out2, &acc);
+  }
+  if (rc == 0)
+    rc = sdr_sync(be);
+  if (rc == 0) {
+    out.data = out_mem;
+    if (!t->buf)
+      t->orig = *slot;
+    t->buf = out_mem;
+    *slot = out;
+    out_mem = NULL;
   }
 done:
-  if (acc_mem)
+  if (acc_mem && acc_mem != out_mem && acc_mem != t->buf)
     sdr_free(be, acc_mem);
   if (tmp_mem)
     sdr_free(be, tmp_mem);
@@ -162,8 +179,10 @@ int sdr_lora_apply(sdr_lora *l, const sdr_lora_models *m) {
     if (!changed)
       continue;
     sdr_dtype act = t->part == SDR_LORA_UNET ? m->unet->act : m->text_encoder->act;
-    if (make_weight(l, t, w, slot, act) != 0)
+    if (make_weight(l, t, w, slot, act) != 0) {
+      t->stale = 1; /* made again next time */
       return -1;
+    }
     t->stale = 0;
     EACH_PAIR(l, a, i) {
       sdr_lora_pair *q = &l->adapters[a].pairs[i];

@@ -2,6 +2,9 @@
 # scripts/bench_cpu.sh — sdrepl against PyTorch/diffusers on this CPU, in one run.
 #
 #   scripts/bench_cpu.sh [PARTS...]     (default: text_encoder unet vae_decode txt2img)
+#   parts also: lora_load lora_txt2img lora_scaled (a rank-32 Kohya LoRA at SD 1.5 shapes,
+#   scripts/bench/make_random_lora.py, beside the model: load, a 3-step run with it, and one
+#   with cross_attention_kwargs scale 0.5)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -18,6 +21,9 @@ PY=.venv-torch/bin/python
 [ -x build/sdrepl ] || { echo "bench: build sdrepl first (scripts/setup.sh)" >&2; exit 2; }
 mkdir -p "$(dirname "$MODEL")"
 "$PY" scripts/bench/make_random_sd.py "$MODEL" >&2
+case " $* " in *" lora_"*)
+  "$PY" scripts/bench/make_random_lora.py "$MODEL" "$(dirname "$MODEL")/lora-r32.safetensors" >&2 ;;
+esac
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(text_encoder unet vae_decode txt2img)
 # Debian's torch uses OpenBLAS; make sure it is the optimised pthread build, not

@@ -51,6 +51,24 @@ elseif part == "txt2img" then
     pipe{prompt = "a photograph of an astronaut riding a horse", num_inference_steps = 3,
          output_type = "np"}
   end)
+elseif part:match("^lora_") then
+  local pipe = StableDiffusionPipeline.from_pretrained(model)
+  pipe:set_progress_bar_config{disable = true}
+  local lora = model:gsub("/[^/]+/?$", "") .. "/lora-r32.safetensors"
+  local n = 0
+  if part == "lora_load" then
+    secs = timed(function() -- a new adapter each time, as the torch side
+      n = n + 1
+      pipe:load_lora_weights(lora, {adapter_name = "a" .. n})
+    end)
+  else
+    pipe:load_lora_weights(lora)
+    local kw = part == "lora_scaled" and {scale = 0.5} or nil
+    secs = timed(function()
+      pipe{prompt = "a photograph of an astronaut riding a horse", num_inference_steps = 3,
+           output_type = "np", cross_attention_kwargs = kw}
+    end)
+  end
 else
   error("unknown part " .. tostring(part))
 end

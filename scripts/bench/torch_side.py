@@ -2,9 +2,11 @@
 CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}).
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
-PART: text_encoder | unet | vae_decode | txt2img
+PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled
+(the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -55,6 +57,22 @@ def main(model, part, repeat):
             pipe.set_progress_bar_config(disable=True)
             secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
                                       num_inference_steps=3, output_type="np"), repeat)
+        elif part.startswith("lora_"):
+            pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32,
+                                                           safety_checker=None,
+                                                           requires_safety_checker=False)
+            pipe.set_progress_bar_config(disable=True)
+            lora = os.path.join(os.path.dirname(os.path.abspath(model)), "lora-r32.safetensors")
+            names = iter(range(1000))
+            if part == "lora_load":
+                # a new adapter each time (diffusers refuses a name twice)
+                secs = timed(lambda: pipe.load_lora_weights(lora, adapter_name=f"a{next(names)}"),
+                             repeat)
+            else:
+                pipe.load_lora_weights(lora)
+                kw = {"cross_attention_kwargs": {"scale": 0.5}} if part == "lora_scaled" else {}
+                secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
+                                          num_inference_steps=3, output_type="np", **kw), repeat)
         else:
             sys.exit(f"unknown part {part}")
     print(json.dumps({"part": part, "seconds": secs, "peak_rss_mb": peak_mb()}))
