@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <lauxlib.h>
 
@@ -17,23 +16,6 @@
 #include "bindings/tensor_internal.h" // lsdr_tensor_host_values
 #include "engine/error.h"
 #include "engine/lora.h"
-
-static sdr_pipeline *open_pipeline(lua_State *L) {
-  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
-  if (!pp || !pp->core)
-    lsdr_error(L, "this pipeline was closed");
-  return &pp->core->p;
-}
-
-static int is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int is_dir(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 /* The state dict read into a Lua userdata, so an error on the way frees it. */
 static int file_gc(lua_State *L) {
@@ -89,7 +71,7 @@ static void from_table(lua_State *L, int idx, sdr_lora_file *f) {
 static const char *folder_file(lua_State *L, const char *dir, const char *weight_name, int use_st) {
   if (weight_name) {
     lua_pushfstring(L, "%s/%s", dir, weight_name);
-    if (!is_file(lua_tostring(L, -1)))
+    if (!lsdr_is_file(lua_tostring(L, -1)))
       lsdr_error(L, "Error no file named %s found in directory %s.", weight_name, dir);
     return lua_tostring(L, -1);
   }
@@ -125,7 +107,7 @@ static const char *folder_file(lua_State *L, const char *dir, const char *weight
   free(names);
   lua_replace(L, top + 1);
   lua_settop(L, top + 1);
-  if (!is_file(lua_tostring(L, -1)))
+  if (!lsdr_is_file(lua_tostring(L, -1)))
     lsdr_error(L, "Error no file named pytorch_lora_weights.safetensors found in directory %s.",
                dir);
   return lua_tostring(L, -1);
@@ -139,12 +121,12 @@ static const char *source_path(lua_State *L, int src, int opts) {
   lua_getfield(L, opts, "use_safetensors");
   const char *weight_name = lua_tostring(L, -3), *sub = lua_tostring(L, -2);
   int use_st = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
-  if (is_file(name)) {
+  if (lsdr_is_file(name)) {
     lua_pushstring(L, name);
     return lua_tostring(L, -1);
   }
   const char *dir = name;
-  if (!is_dir(name)) {
+  if (!lsdr_is_dir(name)) {
     lua_createtable(L, 0, 8);
     int hub = lua_gettop(L);
     static const char *const keys[] = {"revision", "cache_dir",   "local_files_only", "subfolder",
@@ -200,7 +182,7 @@ int lsdr_pipe_load_lora_weights(lua_State *L) {
     lua_replace(L, 3);
   }
   lsdr_options(L, 2);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const int src = 2, opts = 3;
   sdr_lora_file *f = push_file(L);
   if (lua_istable(L, src) && !lsdr_to_tensor(L, src)) {
@@ -228,10 +210,33 @@ int lsdr_pipe_load_lora_weights(lua_State *L) {
   return 0;
 }
 
+/* adapter_names at idx: a string or a list, into names (the strings stay alive in the
+ * argument); what: the argument's name for messages. */
+static int read_names(lua_State *L, int idx, const char *what, const char **names, int cap) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    names[0] = lua_tostring(L, idx);
+    return 1;
+  }
+  if (!lua_istable(L, idx))
+    return lsdr_error(L, "%s: an adapter name or a list of them expected, got %s", what,
+                      luaL_typename(L, idx));
+  int n = (int)lua_rawlen(L, idx);
+  if (n > cap)
+    return lsdr_error(L, "%s: at most %d adapters", what, cap);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    names[i] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (!names[i])
+      return lsdr_error(L, "%s: entry %d is not a string", what, i + 1);
+  }
+  return n;
+}
+
 int lsdr_pipe_fuse_lora(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 1);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   lua_getfield(L, 2, "fuse_unet");
   lua_getfield(L, 2, "fuse_text_encoder");
   lua_getfield(L, 2, "lora_scale");
@@ -242,18 +247,8 @@ int lsdr_pipe_fuse_lora(lua_State *L) {
   double scale = lua_isnil(L, -3) ? 1.0 : lua_tonumber(L, -3);
   int safe = lua_toboolean(L, -2);
   const char *names[64];
-  int n = 0, given = !lua_isnil(L, -1);
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    names[n++] = lua_tostring(L, -1);
-  } else if (lua_istable(L, -1)) {
-    for (int i = 1; i <= (int)lua_rawlen(L, -1) && n < 64; i++) {
-      lua_rawgeti(L, -1, i);
-      names[n++] = lua_tostring(L, -1);
-      lua_pop(L, 1); /* the table holds the string */
-      if (!names[n - 1])
-        return lsdr_error(L, "option 'adapter_names': entry %d is not a string", i);
-    }
-  }
+  int given = !lua_isnil(L, -1);
+  int n = given ? read_names(L, lua_gettop(L), "option 'adapter_names'", names, 64) : 0;
   if (sdr_lora_fuse(&p->lora, parts, scale, safe, given ? names : NULL, n) != 0)
     return lsdr_engine_error(L);
   apply(L, p);
@@ -263,7 +258,7 @@ int lsdr_pipe_fuse_lora(lua_State *L) {
 int lsdr_pipe_unfuse_lora(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 1);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   lua_getfield(L, 2, "unfuse_unet");
   lua_getfield(L, 2, "unfuse_text_encoder");
   int parts[SDR_LORA_NPARTS] = {lua_isnil(L, -2) || lua_toboolean(L, -2),
@@ -275,39 +270,18 @@ int lsdr_pipe_unfuse_lora(lua_State *L) {
 
 int lsdr_pipe_unload_lora_weights(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   sdr_lora_unload(&p->lora);
   apply(L, p);
   return 0;
 }
 
-/* adapter_names: a string or a list, into names (strings kept alive by the argument). */
-static int read_names(lua_State *L, int idx, const char **names, int cap) {
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    names[0] = lua_tostring(L, idx);
-    return 1;
-  }
-  if (!lua_istable(L, idx))
-    return lsdr_argerror(L, idx - 1, "an adapter name or a list of them");
-  int n = (int)lua_rawlen(L, idx);
-  if (n > cap)
-    return lsdr_error(L, "argument 1 (adapter_names): at most %d adapters", cap);
-  for (int i = 0; i < n; i++) {
-    lua_rawgeti(L, idx, i + 1);
-    names[i] = lua_tostring(L, -1);
-    lua_pop(L, 1);
-    if (!names[i])
-      return lsdr_error(L, "argument 1 (adapter_names): entry %d is not a string", i + 1);
-  }
-  return n;
-}
-
 int lsdr_pipe_set_adapters(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const char *names[64];
   double weights[64];
-  int n = read_names(L, 2, names, 64);
+  int n = read_names(L, 2, "argument 1 (adapter_names)", names, 64);
   for (int i = 0; i < n; i++)
     weights[i] = 1.0;
   if (lua_isnumber(L, 3)) {
@@ -337,7 +311,7 @@ int lsdr_pipe_set_adapters(lua_State *L) {
 
 int lsdr_pipe_disable_lora(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   sdr_lora_enable(&p->lora, 0);
   apply(L, p);
   return 0;
@@ -345,7 +319,7 @@ int lsdr_pipe_disable_lora(lua_State *L) {
 
 int lsdr_pipe_enable_lora(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   sdr_lora_enable(&p->lora, 1);
   apply(L, p);
   return 0;
@@ -353,9 +327,9 @@ int lsdr_pipe_enable_lora(lua_State *L) {
 
 int lsdr_pipe_delete_adapters(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const char *names[64];
-  int n = read_names(L, 2, names, 64);
+  int n = read_names(L, 2, "argument 1 (adapter_names)", names, 64);
   if (sdr_lora_delete(&p->lora, names, n) != 0)
     return lsdr_engine_error(L);
   apply(L, p);
@@ -364,7 +338,7 @@ int lsdr_pipe_delete_adapters(lua_State *L) {
 
 int lsdr_pipe_get_active_adapters(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const char **names = sdr_lora_active(&p->lora);
   if (!names)
     return luaL_error(L, "out of memory");
@@ -379,7 +353,7 @@ int lsdr_pipe_get_active_adapters(lua_State *L) {
 
 int lsdr_pipe_get_list_adapters(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   lua_newtable(L);
   static const char *const part_names[] = {"unet", "text_encoder"};
   for (int part = 0; part < SDR_LORA_NPARTS; part++) {

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/error.h" // sdr_last_error
 
@@ -104,6 +105,16 @@ LSDR_NORETURN static int param_error(lua_State *L, int param, const char *pname,
                                      const char *expected, int idx) {
   lsdr_error(L, "argument %d (%s): %s expected, got %s", param, pname, expected,
              lsdr_typename(L, idx));
+}
+
+int lsdr_is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int lsdr_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 int lsdr_argerror(lua_State *L, int param, const char *expected) {

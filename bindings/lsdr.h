@@ -82,6 +82,10 @@ LSDR_NORETURN int lsdr_error(lua_State *L, const char *fmt, ...);
 LSDR_NORETURN int lsdr_engine_error(lua_State *L);
 LSDR_NORETURN int lsdr_argerror(lua_State *L, int param, const char *expected);
 
+/* Whether path is a regular file, a folder (what a loader's argument names). */
+int lsdr_is_file(const char *path);
+int lsdr_is_dir(const char *path);
+
 /* Pushes the value of a Lua expression, evaluated once and cached. */
 void lsdr_push_expr(lua_State *L, const char *expr);
 

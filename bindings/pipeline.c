@@ -50,6 +50,8 @@ static lsdr_pipe *check_pipe(lua_State *L, int idx) {
   return p;
 }
 
+sdr_pipeline *lsdr_pipeline_models(lua_State *L, int idx) { return &check_pipe(L, idx)->core->p; }
+
 /* The models go when the last open pipeline sharing them is closed or collected. */
 static void core_release(lsdr_pipe_core *c) {
   if (c->loaded && --c->open_pipes <= 0) {

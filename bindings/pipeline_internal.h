@@ -34,6 +34,9 @@ extern const lsdr_param lsdr_pipeline_load_options[];
 
 /* The pipeline at idx of either class, or NULL. */
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx);
+/* The engine pipeline of the pipeline at idx (a Lua error for another value, or once it
+ * is closed), for methods that change its models. */
+sdr_pipeline *lsdr_pipeline_models(lua_State *L, int idx);
 
 /* from_pretrained(name, opts) after lsdr_args and lsdr_options: the folder (a path,
  * or a hub repo id fetched into the cache), then the class pick(L, dir) chooses

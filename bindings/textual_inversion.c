@@ -6,7 +6,6 @@
  * multi-vector tokens (engine/textual_inversion.c). */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <lauxlib.h>
 
@@ -19,19 +18,6 @@
 #include "bindings/tensor_internal.h" // lsdr_tensor_host_values
 #include "engine/error.h"             // sdr_last_error
 #include "engine/textual_inversion.h"
-
-/* The models of the pipeline the method was called on (a Lua error once it is closed). */
-static sdr_pipeline *open_pipeline(lua_State *L) {
-  lsdr_pipe *pp = lsdr_test_pipe(L, 1);
-  if (!pp || !pp->core)
-    lsdr_error(L, "this pipeline was closed");
-  return &pp->core->p;
-}
-
-static int is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 /* A tensor's values as one embedding (rows x dim) under token. */
 static void from_tensor(lua_State *L, int idx, const char *token, sdr_ti_embedding *e) {
@@ -86,12 +72,12 @@ static const char *embedding_path(lua_State *L, int src, int opts) {
     lua_pushfstring(L, "%s%s", base, name);
   } else {
     lua_pushfstring(L, "%slearned_embeds.safetensors", base);
-    if (use_st == 0 || !is_file(lua_tostring(L, -1))) {
+    if (use_st == 0 || !lsdr_is_file(lua_tostring(L, -1))) {
       lua_pop(L, 1);
       lua_pushfstring(L, "%slearned_embeds.bin", base);
     }
   }
-  if (!is_file(lua_tostring(L, -1)))
+  if (!lsdr_is_file(lua_tostring(L, -1)))
     lsdr_error(L, "Error no file named %s found in directory %s",
                name ? name : "learned_embeds.bin", base);
   return lua_tostring(L, -1);
@@ -142,7 +128,7 @@ static void read_source(lua_State *L, int idx, const char *token, int opts, sdr_
                "argument 1 (pretrained_model_name_or_path): a repo id, folder, file, tensor or "
                "state dict expected, got %s",
                luaL_typename(L, idx));
-  const char *path = is_file(name) ? name : embedding_path(L, idx, opts);
+  const char *path = lsdr_is_file(name) ? name : embedding_path(L, idx, opts);
   if (sdr_ti_read_file(path, token, e) != 0)
     lsdr_engine_error(L);
 }
@@ -175,7 +161,7 @@ const lsdr_param lsdr_textual_inversion_options[] = {
 int lsdr_pipe_load_textual_inversion(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const int src = 2, opts = 3;
   /* sources and tokens, each one or a list */
   int is_list = lua_istable(L, src) && !lsdr_to_tensor(L, src) && lua_rawlen(L, src) > 0;
@@ -246,7 +232,7 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
  * that was added) leave the tokenizer and the text encoder. */
 int lsdr_pipe_unload_textual_inversion(lua_State *L) {
   lsdr_args(L);
-  sdr_pipeline *p = open_pipeline(L);
+  sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   int n = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : lua_isnil(L, 2) ? 0 : 1;
   const char **names = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *names, 0);
   for (int i = 0; i < n; i++) {
@@ -271,7 +257,7 @@ int lsdr_pipe_unload_textual_inversion(lua_State *L) {
  * tokens spelled out, as the pipeline's call sees it (tokenizer nil: the pipeline's). */
 int lsdr_pipe_maybe_convert_prompt(lua_State *L) {
   lsdr_args(L);
-  const sdr_clip_tokenizer *tok = open_pipeline(L)->tokenizer;
+  const sdr_clip_tokenizer *tok = lsdr_pipeline_models(L, 1)->tokenizer;
   if (!lua_isnil(L, 3) && !(tok = lsdr_to_clip_tokenizer(L, 3)))
     return lsdr_argerror(L, 2, "a CLIPTokenizer");
   int list = lua_istable(L, 2), n = list ? (int)lua_rawlen(L, 2) : 1;
