@@ -1173,6 +1173,18 @@ static int pipe_vae_tiling(lua_State *L, int on) {
 }
 static int pipe_enable_vae_tiling(lua_State *L) { return pipe_vae_tiling(L, 1); }
 static int pipe_disable_vae_tiling(lua_State *L) { return pipe_vae_tiling(L, 0); }
+static int pipe_enable_freeu(lua_State *L) {
+  lsdr_args(L);
+  return lsdr_freeu_enable(L, &lsdr_pipeline_models(L, 1)->unet, 2);
+}
+
+static int pipe_disable_freeu(lua_State *L) {
+  lsdr_args(L);
+  sdr_freeu *f = &lsdr_pipeline_models(L, 1)->unet.freeu;
+  f->s1 = f->s2 = f->b1 = f->b2 = 0;
+  return 0;
+}
+
 static int pipe_enable_vae_slicing(lua_State *L) { return pipe_vae_slicing(L, 1); }
 static int pipe_disable_vae_slicing(lua_State *L) { return pipe_vae_slicing(L, 0); }
 
@@ -1401,6 +1413,14 @@ static const lsdr_param progress_bar_options[] = {
        "The active LoRA adapters' names."},                                                        \
       {CLS ":get_list_adapters", lsdr_pipe_get_list_adapters,                                      \
        "The LoRA adapters of each model: {unet = names, text_encoder = names}."},                  \
+      {CLS ":enable_freeu",                                                                        \
+       pipe_enable_freeu,                                                                          \
+       "FreeU on the UNet: pipe:enable_freeu{s1 = 0.9, s2 = 0.2, b1 = 1.2, b2 = 1.4}.",            \
+       {{"s1", "number|table", NULL, "or {s1 = ..., s2 = ..., b1 = ..., b2 = ...}"},               \
+        {"s2", "number", "nil"},                                                                   \
+        {"b1", "number", "nil"},                                                                   \
+        {"b2", "number", "nil"}}},                                                                 \
+      {CLS ":disable_freeu", pipe_disable_freeu, "FreeU off."},                                    \
       {CLS ":enable_vae_slicing", pipe_enable_vae_slicing, "Decode one image at a time."},         \
       {CLS ":disable_vae_slicing", pipe_disable_vae_slicing, "Decode the batch at once."},         \
       {CLS ":enable_vae_tiling", pipe_enable_vae_tiling,                                           \

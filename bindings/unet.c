@@ -137,6 +137,43 @@ static int unet_tostring(lua_State *L) {
   return 1;
 }
 
+int lsdr_freeu_enable(lua_State *L, sdr_unet *unet, int first) {
+  static const char *const names[] = {"s1", "s2", "b1", "b2"};
+  double v[4];
+  for (int i = 0; i < 4; i++) {
+    if (lua_istable(L, first))
+      lua_getfield(L, first, names[i]);
+    else
+      lua_pushvalue(L, first + i);
+    if (!lua_isnumber(L, -1))
+      return lsdr_error(L,
+                        "enable_freeu() missing or not a number: '%s' (s1, s2, b1 and b2 are "
+                        "required, as {s1 = 0.9, s2 = 0.2, b1 = 1.2, b2 = 1.4})",
+                        names[i]);
+    v[i] = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  unet->freeu.s1 = v[0];
+  unet->freeu.s2 = v[1];
+  unet->freeu.b1 = v[2];
+  unet->freeu.b2 = v[3];
+  return 0;
+}
+
+static int unet_enable_freeu(lua_State *L) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  return lsdr_freeu_enable(L, check_unet(L, 1, &box), 2);
+}
+
+static int unet_disable_freeu(lua_State *L) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  sdr_unet *u = check_unet(L, 1, &box);
+  u->freeu.s1 = u->freeu.s2 = u->freeu.b1 = u->freeu.b2 = 0;
+  return 0;
+}
+
 static const lsdr_param call_options[] = {
     {"encoder_hidden_states", "Tensor", NULL, "the text embeddings (batch, tokens, width)"},
     {"return_dict", "boolean", "true",
@@ -149,6 +186,15 @@ static const lsdr_func methods[] = {
      "Predicts the noise: unet(latents, t, {encoder_hidden_states = e}).sample.",
      {{"sample", "Tensor"}, {"timestep", "number|Tensor"}, {"opts", "table"}},
      call_options},
+    {"UNet2DConditionModel:enable_freeu",
+     unet_enable_freeu,
+     "FreeU: the first two up blocks' backbone channels scaled by b1, b2 and their skips' "
+     "lowest frequencies by s1, s2 (all four non-zero).",
+     {{"s1", "number|table", NULL, "or {s1 = ..., s2 = ..., b1 = ..., b2 = ...}"},
+      {"s2", "number", "nil"},
+      {"b1", "number", "nil"},
+      {"b2", "number", "nil"}}},
+    {"UNet2DConditionModel:disable_freeu", unet_disable_freeu, "FreeU off."},
     {0}};
 
 static const lsdr_func class_funcs[] = {{"UNet2DConditionModel.from_pretrained",

@@ -10,5 +10,8 @@ void lsdr_open_unet(lua_State *L);
 /* Pushes a UNet2DConditionModel for a model that the value at `owner` (a
  * pipeline) holds; the owner stays alive as long as the new object. */
 void lsdr_push_unet_ref(lua_State *L, sdr_unet *model, int owner);
+/* enable_freeu's s1, s2, b1, b2 from the four values at first.. or the table at first, into
+ * unet (a Lua error naming the one missing). Returns 0. */
+int lsdr_freeu_enable(lua_State *L, sdr_unet *unet, int first);
 
 #endif

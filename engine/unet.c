@@ -289,6 +289,7 @@ int sdr_unet_copy_to(sdr_unet *dst, const sdr_unet *src, sdr_backend *be, int ke
   dst->cfg = src->cfg;
   dst->be = be;
   dst->act = sdr_backend_act_dtype(be, keep_dtype);
+  dst->freeu = (sdr_freeu){src->freeu.s1, src->freeu.s2, src->freeu.b1, src->freeu.b2, {{0}}};
   if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
     return -1;
   sdr_weights_owner(&dst->weights, dst, sizeof *dst);
@@ -313,6 +314,8 @@ void sdr_unet_free(sdr_unet *u) {
     free_block(&u->up[i]);
   }
   sdr_transformer_2d_free(&u->mid_attn);
+  if (u->be)
+    sdr_freeu_free(&u->freeu, u->be);
   sdr_weights_close(&u->weights);
   memset(u, 0, sizeof *u);
 }
@@ -407,7 +410,9 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     const sdr_unet_block *b = &u->up[i];
     const int64_t ch = c->block_out_channels[n - 1 - i];
     for (int j = 0; j < b->nlayers; j++) {
-      const sdr_tensor *skip = &skips[--nskips];
+      sdr_tensor *skip = &skips[--nskips];
+      if (i < 2 && sdr_freeu_enabled(&u->freeu)) /* FreeU: the first two stages only */
+        TRY(sdr_freeu_apply(&u->freeu, be, a, i, &h, skip));
       sdr_tensor cat;
       TRY(sdr_arena_tensor(a, &cat, u->act, 4, (int64_t[]){B, h.shape[1] + skip->shape[1], H, W}));
       TRY(sdr_concat(be, &cat, &h, skip, 1));

@@ -8,6 +8,7 @@
 #ifndef SDR_ENGINE_UNET_H
 #define SDR_ENGINE_UNET_H
 
+#include "engine/freeu.h"
 #include "engine/resnet_block.h"
 #include "engine/transformer_2d.h"
 #include "engine/weights.h"
@@ -61,6 +62,7 @@ typedef struct sdr_unet {
   sdr_tensor norm_out_w, norm_out_b; /* (C0) */
   sdr_tensor conv_out_w;             /* (Cout, C0, 3, 3) */
   sdr_tensor conv_out_b;             /* (Cout) */
+  sdr_freeu freeu;                   /* enable_freeu's factors (0: off) and its bases */
 } sdr_unet;
 
 int sdr_unet_config_load(sdr_unet_config *cfg, const char *config_json);
