@@ -1218,6 +1218,10 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "vae_scale_factor") == 0) {
     lua_pushinteger(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
+  } else if (strcmp(k, "lora_scale") == 0) { /* the last call's LoRA scale, else 1 */
+    const sdr_lora *l = &p->core->p.lora;
+    lua_pushnumber(L, l->has_last_scale ? l->last_scale : 1.0);
+    return 1;
   } else if (strcmp(k, "image_processor") == 0) { /* VaeImageProcessor(vae_scale_factor=...) */
     lsdr_push_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
@@ -1505,7 +1509,8 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_getfield(L, -1, "__fields");
   static const char *const props[] = {
       "unet",  "vae",          "text_encoder", "tokenizer",        "scheduler",       "device",
-      "dtype", "name_or_path", "components",   "vae_scale_factor", "image_processor", NULL};
+      "dtype", "name_or_path", "components",   "vae_scale_factor", "image_processor", "lora_scale",
+      NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);

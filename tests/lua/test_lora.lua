@@ -48,7 +48,9 @@ check.eq(names(lists.unet), "default_0", "get_list_adapters().unet")
 check.eq(names(lists.text_encoder), "default_0", "get_list_adapters().text_encoder")
 local loaded = run("loaded", "default_0")
 check.truthy((loaded - base):abs():max():item() > 1e-2, "the LoRA changes the picture")
+check.eq(pipe.lora_scale, 1.0, "lora_scale before a scaled call")
 run("scaled", "default_0", {cross_attention_kwargs = {scale = 0.5}})
+check.eq(pipe.lora_scale, 0.5, "lora_scale: the last call's (the next load scales by it)")
 run("after_scaled", "default_0")
 pipe:load_lora_weights(fix, {weight_name = "kohya.safetensors", adapter_name = "k"})
 run("second", "default_0")
@@ -125,3 +127,16 @@ b:load_lora_weights(fix .. "b-peft.safetensors")
 pipe = b
 run("b_loaded", "default_0", nil, 5e-5)
 print("ok, tiny-sd-b")
+
+-- a pipeline from an original-layout checkpoint takes the same LoRA (its weights bound under
+-- diffusers' names), and from_pipe's img2img pipeline shares the adapters, as diffusers'
+-- pipelines share their modules
+local single = StableDiffusionPipeline.from_single_file(src .. "/tests/models/tiny-sd-a-ldm.ckpt",
+                                                        {config = src .. "/tests/models/tiny-sd-a"})
+single:set_progress_bar_config{disable = true}
+single:load_lora_weights(fix .. "diffusers")
+pipe = single
+run("loaded", "default_0")
+local i2i = AutoPipelineForImage2Image.from_pipe(single)
+check.eq(names(i2i:get_active_adapters()), "default_0", "from_pipe shares the adapters")
+print("ok, single file")
