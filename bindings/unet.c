@@ -9,6 +9,7 @@
 
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
+#include "bindings/pipeline_internal.h" // lsdr_test_pipe: the pipeline a UNet is part of
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_push_float32, lsdr_push_from_host, lsdr_tensor_host_values
 #include "engine/error.h"
@@ -83,8 +84,41 @@ static int unet_call(lua_State *L) {
   lua_createtable(L, 0, 1);
   lsdr_tensor *out = lsdr_push_new_tensor(
       L, be, SDR_F32, 4, (int64_t[]){B, unet->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
+  /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
+   * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale) */
+  sdr_pipeline *owner = NULL;
+  double scale = 1.0;
+  lua_getfield(L, 4, "cross_attention_kwargs");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "scale");
+    if (!lua_isnil(L, -1) && !lua_isnumber(L, -1))
+      return lsdr_error(L, "option 'cross_attention_kwargs': scale must be a number, got %s",
+                        luaL_typename(L, -1));
+    if (lua_isnumber(L, -1)) {
+      scale = lua_tonumber(L, -1);
+      lua_getiuservalue(L, 1, 1);
+      lsdr_pipe *pp = lsdr_test_pipe(L, -1);
+      owner = pp && pp->core ? &pp->core->p : NULL;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  sdr_lora_models lm = owner ? sdr_pipeline_lora_models(owner) : (sdr_lora_models){0};
+  if (owner) {
+    sdr_lora_scale(&owner->lora, SDR_LORA_UNET, scale);
+    if (sdr_lora_apply(&owner->lora, &lm) != 0) {
+      sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
+      return lsdr_engine_error(L);
+    }
+  }
   int rc = sdr_unet_forward(unet, &box->arena, &out->t, &x->t, &ts->t, &ctx->t);
   sdr_arena_reset(&box->arena);
+  if (owner) {
+    sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
+    if (sdr_lora_apply(&owner->lora, &lm) != 0 && rc == 0)
+      rc = -1;
+  }
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_setfield(L, -2, "sample");
@@ -176,6 +210,7 @@ static int unet_disable_freeu(lua_State *L) {
 
 static const lsdr_param call_options[] = {
     {"encoder_hidden_states", "Tensor", NULL, "the text embeddings (batch, tokens, width)"},
+    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters"},
     {"return_dict", "boolean", "true",
      "accepted: the result is a table, out[1] the sample as in diffusers' tuple"},
     {0}};

@@ -7,6 +7,7 @@ tests/lua/test_lora.lua, on the committed tiny model tiny-sd-a (not changed):
     resnet convs of the UNet and the text encoder's attention and MLP; one in Kohya's
     format (lora_unet_*/lora_te_*, float16, an alpha per layer, not all the same) over
     some of the same layers and some others;
+  - pipe.unet called on its own with cross_attention_kwargs scale 0.5, and without;
   - on tiny-sd-b (stored in float16, loaded as float32) a LoRA in PEFT's own names, and a
     run with it (the sums must stay float32, as torch widens the weights);
   - runs (3 steps, seeded, np output) after each of: the first load, a call with
@@ -156,6 +157,20 @@ def main():
     run("deleted")
     pipe.unload_lora_weights()
     run("unloaded")
+
+    # pipe.unet called on its own with cross_attention_kwargs={"scale": 0.5}, and without
+    pipe = load()
+    pipe.load_lora_weights(os.path.join(FIX, "diffusers"))
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 4, 16, 16, generator=g)
+    ctx = torch.randn(2, 77, 32, generator=g)
+    np.save(os.path.join(OUT, "unet_x.npy"), x.numpy())
+    np.save(os.path.join(OUT, "unet_ctx.npy"), ctx.numpy())
+    with torch.no_grad():
+        for name, kw in (("unet_half", {"cross_attention_kwargs": {"scale": 0.5}}),
+                         ("unet_full", {})):
+            np.save(os.path.join(OUT, name + ".npy"),
+                    pipe.unet(x, 400, encoder_hidden_states=ctx, **kw).sample.numpy())
 
     # a float16 file's weights with a LoRA: the sums in float32, as torch holds the weights
     pipe = load_b()

@@ -70,6 +70,21 @@ pipe:unload_lora_weights()
 local unloaded = run("unloaded", "")
 check.eq((unloaded - base):abs():max():item(), 0, "after unload_lora_weights: the model's own weights")
 
+-- pipe.unet called on its own (the deep dive's loop) with cross_attention_kwargs scale: the
+-- pipeline's LoRA scaled for the call, as diffusers' UNet forward does with PEFT
+do
+  local solo = StableDiffusionPipeline.from_pretrained(src .. "/tests/models/tiny-sd-a")
+  solo:load_lora_weights(fix .. "diffusers")
+  local x, ctx = torch.load_npy(ref .. "unet_x.npy"), torch.load_npy(ref .. "unet_ctx.npy")
+  for _, c in ipairs {{"unet_half", {scale = 0.5}}, {"unet_full", nil}} do
+    local out = solo.unet(x, 400, {encoder_hidden_states = ctx, cross_attention_kwargs = c[2]}).sample
+    local want = torch.load_npy(ref .. c[1] .. ".npy")
+    local e = (out - want):abs():max():item() / want:abs():max():item()
+    check.truthy(e < 1e-5, c[1] .. ": relative error " .. e)
+    print(string.format("%-13s relative error %.2e", c[1], e))
+  end
+end
+
 -- what a typo or a wrong file gets: a message, and the pipeline as it was
 check.raises("already in use in the Unet", function()
   pipe:load_lora_weights(fix .. "diffusers", {adapter_name = "x"})
