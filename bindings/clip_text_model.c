@@ -6,8 +6,9 @@
 
 #include <lauxlib.h>
 
-#include "bindings/lsdr.h"         // lsdr_register, lsdr_args, lsdr_options, lsdr_error
-#include "bindings/model_common.h" // lsdr_pretrained_read, lsdr_model_metatable
+#include "bindings/lsdr.h"              // lsdr_register, lsdr_args, lsdr_options, lsdr_error
+#include "bindings/model_common.h"      // lsdr_pretrained_read, lsdr_model_metatable
+#include "bindings/pipeline_internal.h" // lsdr_model_lora_ready
 #include "bindings/tensor.h" // lsdr_backend, lsdr_to_dtype, lsdr_push_new_tensor, lsdr_push_view
 #include "engine/clip_text_model.h"
 #include "engine/error.h" // sdr_last_error
@@ -50,6 +51,7 @@ static int model_call(lua_State *L) {
   if (in->storage->be != model->be)
     return lsdr_error(L, "input_ids are on %s, the model on %s", sdr_device_name(in->t.device),
                       sdr_device_name(model->be->device));
+  lsdr_model_lora_ready(L, 1, SDR_LORA_TEXT_ENCODER); /* a pipeline's, with its LoRA */
   lua_getfield(L, 3, "output_hidden_states");
   int want_hidden = lua_toboolean(L, -1);
   lua_pop(L, 1);

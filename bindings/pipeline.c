@@ -52,6 +52,22 @@ static lsdr_pipe *check_pipe(lua_State *L, int idx) {
 
 sdr_pipeline *lsdr_pipeline_models(lua_State *L, int idx) { return &check_pipe(L, idx)->core->p; }
 
+sdr_pipeline *lsdr_model_owner(lua_State *L, int idx) {
+  lua_getiuservalue(L, idx, 1);
+  lsdr_pipe *pp = lsdr_test_pipe(L, -1);
+  lua_pop(L, 1);
+  return pp && pp->core && pp->core->loaded ? &pp->core->p : NULL;
+}
+
+void lsdr_model_lora_ready(lua_State *L, int idx, sdr_lora_part part) {
+  sdr_pipeline *p = lsdr_model_owner(L, idx);
+  if (!p)
+    return;
+  sdr_lora_models lm = sdr_pipeline_lora_models(p);
+  if (sdr_lora_apply_part(&p->lora, &lm, part) != 0)
+    lsdr_engine_error(L);
+}
+
 /* The models go when the last open pipeline sharing them is closed or collected. */
 static void core_release(lsdr_pipe_core *c) {
   if (c->loaded && --c->open_pipes <= 0) {

@@ -37,6 +37,12 @@ lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx);
 /* The engine pipeline of the pipeline at idx (a Lua error for another value, or once it
  * is closed), for methods that change its models. */
 sdr_pipeline *lsdr_pipeline_models(lua_State *L, int idx);
+/* The open pipeline whose model the box at idx is (pipe.unet, pipe.text_encoder), or NULL
+ * for a model of its own. */
+sdr_pipeline *lsdr_model_owner(lua_State *L, int idx);
+/* Before such a model runs on its own: its weights as the pipeline's LoRA state says (a Lua
+ * error when they cannot be made). */
+void lsdr_model_lora_ready(lua_State *L, int idx, sdr_lora_part part);
 
 /* from_pretrained(name, opts) after lsdr_args and lsdr_options: the folder (a path,
  * or a hub repo id fetched into the cache), then the class pick(L, dir) chooses

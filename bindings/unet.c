@@ -86,7 +86,7 @@ static int unet_call(lua_State *L) {
       L, be, SDR_F32, 4, (int64_t[]){B, unet->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
   /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
    * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale) */
-  sdr_pipeline *owner = NULL;
+  sdr_pipeline *owner = lsdr_model_owner(L, 1);
   double scale = 1.0;
   lua_getfield(L, 4, "cross_attention_kwargs");
   if (lua_istable(L, -1)) {
@@ -94,31 +94,22 @@ static int unet_call(lua_State *L) {
     if (!lua_isnil(L, -1) && !lua_isnumber(L, -1))
       return lsdr_error(L, "option 'cross_attention_kwargs': scale must be a number, got %s",
                         luaL_typename(L, -1));
-    if (lua_isnumber(L, -1)) {
-      scale = lua_tonumber(L, -1);
-      lua_getiuservalue(L, 1, 1);
-      lsdr_pipe *pp = lsdr_test_pipe(L, -1);
-      owner = pp && pp->core ? &pp->core->p : NULL;
-      lua_pop(L, 1);
-    }
+    scale = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1.0;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
   sdr_lora_models lm = owner ? sdr_pipeline_lora_models(owner) : (sdr_lora_models){0};
   if (owner) {
     sdr_lora_scale(&owner->lora, SDR_LORA_UNET, scale);
-    if (sdr_lora_apply(&owner->lora, &lm) != 0) {
+    if (sdr_lora_apply_part(&owner->lora, &lm, SDR_LORA_UNET) != 0) {
       sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
       return lsdr_engine_error(L);
     }
   }
   int rc = sdr_unet_forward(unet, &box->arena, &out->t, &x->t, &ts->t, &ctx->t);
   sdr_arena_reset(&box->arena);
-  if (owner) {
+  if (owner) /* the state back; the weights are made again when the UNet next runs */
     sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
-    if (sdr_lora_apply(&owner->lora, &lm) != 0 && rc == 0)
-      rc = -1;
-  }
   if (rc != 0)
     return lsdr_engine_error(L);
   lua_setfield(L, -2, "sample");

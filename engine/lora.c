@@ -164,8 +164,17 @@ done:
 }
 
 int sdr_lora_apply(sdr_lora *l, const sdr_lora_models *m) {
+  for (int p = 0; p < SDR_LORA_NPARTS; p++)
+    if (sdr_lora_apply_part(l, m, (sdr_lora_part)p) != 0)
+      return -1;
+  return 0;
+}
+
+int sdr_lora_apply_part(sdr_lora *l, const sdr_lora_models *m, sdr_lora_part part) {
   for (int k = 0; k < l->ntargets; k++) {
     sdr_lora_target *t = &l->targets[k];
+    if (t->part != part)
+      continue;
     sdr_weights *w = weights_of(m, t->part);
     sdr_tensor *slot = w ? sdr_weights_bound_slot(w, t->weight) : NULL;
     if (!slot)

@@ -112,6 +112,10 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
 
 /* The weights made again for what the state says (only where it changed). */
 int sdr_lora_apply(sdr_lora *l, const sdr_lora_models *m);
+/* The same for one model's weights: what runs it calls this first, so a call's scale taken
+ * off afterwards costs nothing until the model runs again (and nothing at all when the next
+ * call asks for the same scale). */
+int sdr_lora_apply_part(sdr_lora *l, const sdr_lora_models *m, sdr_lora_part part);
 /* Every weight back to its bound tensor (before the models are freed or moved); the next
  * apply makes them again. */
 void sdr_lora_release(sdr_lora *l, const sdr_lora_models *m);

@@ -389,7 +389,9 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
 }
 
 /* A call's LoRA scale on one model's layers while it runs (scale_lora_layers), and taken
- * off after (unscale_lora_layers), as diffusers' encode_prompt and UNet forward do. */
+ * off after (unscale_lora_layers), as diffusers' encode_prompt and UNet forward do. The
+ * weights are made for the model just before it runs; taking the scale off only changes the
+ * state, so the next run with the same scale finds its weights ready. */
 static int lora_scaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *g) {
   if (g->has_lora_scale) {
     sdr_lora_scale(&p->lora, part, g->lora_scale);
@@ -399,14 +401,12 @@ static int lora_scaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *
     }
   }
   sdr_lora_models lm = sdr_pipeline_lora_models(p);
-  return sdr_lora_apply(&p->lora, &lm);
+  return sdr_lora_apply_part(&p->lora, &lm, part);
 }
 
-static int lora_unscaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *g) {
+static void lora_unscaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *g) {
   if (g->has_lora_scale)
     sdr_lora_unscale(&p->lora, part, g->lora_scale);
-  sdr_lora_models lm = sdr_pipeline_lora_models(p);
-  return sdr_lora_apply(&p->lora, &lm);
 }
 
 static int encode_prompt_scaled(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
@@ -416,16 +416,10 @@ static int encode_prompt_scaled(sdr_pipeline *p, const sdr_generate *g, int guid
 static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
                          float **neg, int *T_out, int *D_out) {
   *pos = *neg = NULL;
-  if (lora_scaled(p, SDR_LORA_TEXT_ENCODER, g) != 0) {
-    lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
-    return -1;
-  }
-  int rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
-  if (lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g) != 0 && rc == 0) {
-    free(*pos);
-    *pos = *neg = NULL;
-    rc = -1;
-  }
+  int rc = lora_scaled(p, SDR_LORA_TEXT_ENCODER, g);
+  if (rc == 0)
+    rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
+  lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
   return rc;
 }
 
@@ -769,7 +763,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   if (bar)
     sdr_progress_end(1);
   unet_scaled = 0;
-  TRY(lora_unscaled(p, SDR_LORA_UNET, g));
+  lora_unscaled(p, SDR_LORA_UNET, g);
 
   /* decode, or hand back the latents */
   if (g->output_latent) {

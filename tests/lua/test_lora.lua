@@ -49,7 +49,11 @@ check.eq(names(lists.text_encoder), "default_0", "get_list_adapters().text_encod
 local loaded = run("loaded", "default_0")
 check.truthy((loaded - base):abs():max():item() > 1e-2, "the LoRA changes the picture")
 check.eq(pipe.lora_scale, 1.0, "lora_scale before a scaled call")
+local ids = pipe.tokenizer({PROMPT}, {padding = "max_length", max_length = 77, return_tensors = "pt"}).input_ids
+local hidden = pipe.text_encoder(ids)[1]
 run("scaled", "default_0", {cross_attention_kwargs = {scale = 0.5}})
+-- the call's scale is gone once it returns (its weights are made again lazily)
+check.eq((pipe.text_encoder(ids)[1] - hidden):abs():max():item(), 0, "the text encoder after a scaled call")
 check.eq(pipe.lora_scale, 0.5, "lora_scale: the last call's (the next load scales by it)")
 run("after_scaled", "default_0")
 pipe:load_lora_weights(fix, {weight_name = "kohya.safetensors", adapter_name = "k"})
