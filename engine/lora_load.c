@@ -73,6 +73,13 @@ static const sdr_lora_entry *entry(const sdr_lora_file *f, const char *key) {
   return NULL;
 }
 
+static int64_t numel(const sdr_lora_entry *e) {
+  int64_t n = 1;
+  for (int i = 0; i < e->ndim; i++)
+    n *= e->shape[i];
+  return n;
+}
+
 static int read_kohya(const sdr_lora_file *f, found_list *out) {
   unsigned char *used = calloc(f->n ? f->n : 1, 1);
   if (!used)
@@ -90,6 +97,11 @@ static int read_kohya(const sdr_lora_file *f, found_list *out) {
     const sdr_lora_entry *up = entry(f, up_key), *alpha = entry(f, alpha_key);
     if (!up) {
       rc = sdr_fail("the LoRA has '%s' but no '%s'", key, up_key);
+      break;
+    }
+    if (alpha && numel(alpha) != 1) {
+      rc = sdr_fail("the LoRA's '%s' holds %lld values; an alpha is one", alpha_key,
+                    (long long)numel(alpha));
       break;
     }
     int p = 0;
@@ -341,13 +353,6 @@ static void alphas(const found_list *l, sdr_lora_part part, const int *rank, dou
       out[i] = common;
   }
   free(v);
-}
-
-static int64_t numel(const sdr_lora_entry *e) {
-  int64_t n = 1;
-  for (int i = 0; i < e->ndim; i++)
-    n *= e->shape[i];
-  return n;
 }
 
 static const char *shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {

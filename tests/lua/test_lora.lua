@@ -103,6 +103,14 @@ check.raises("size mismatch", function()
     ["unet.conv_in.lora_A.weight"] = torch.zeros(4, 3, 3, 3),
     ["unet.conv_in.lora_B.weight"] = torch.zeros(32, 4, 1, 1)}
 end)
+check.raises("an alpha is one", function()
+  pipe:load_lora_weights{["lora_unet_conv_in.lora_down.weight"] = torch.zeros(2, 4, 3, 3),
+                         ["lora_unet_conv_in.lora_up.weight"] = torch.zeros(32, 2, 1, 1),
+                         ["lora_unet_conv_in.alpha"] = torch.zeros(3)}
+end)
+check.raises("have not been correctly be renamed", function() -- LyCORIS' LoHa, as diffusers
+  pipe:load_lora_weights{["lora_unet_conv_in.hada_w1_a"] = torch.zeros(2, 2)}
+end)
 check.raises("no file named", function() pipe:load_lora_weights(fix .. "diffusers", {weight_name = "nope.safetensors"}) end)
 check.raises("argument 1", function() pipe:load_lora_weights(42) end)
 pipe:unload_lora_weights()
