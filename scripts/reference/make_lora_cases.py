@@ -7,6 +7,8 @@ tests/lua/test_lora.lua, on the committed tiny model tiny-sd-a (not changed):
     resnet convs of the UNet and the text encoder's attention and MLP; one in Kohya's
     format (lora_unet_*/lora_te_*, float16, an alpha per layer, not all the same) over
     some of the same layers and some others;
+  - the attention processors' old format (no prefix, processor.to_q_lora) in a torch.save
+    .bin, loaded from its folder;
   - pipe.unet called on its own with cross_attention_kwargs scale 0.5, and without;
   - on tiny-sd-b (stored in float16, loaded as float32) a LoRA in PEFT's own names, and a
     run with it (the sums must stay float32, as torch widens the weights);
@@ -110,6 +112,21 @@ def make_fixtures():
             i += 1
     save_file(kohya, os.path.join(FIX, "kohya.safetensors"))
 
+    # the attention processors' old format as torch.save wrote it (the first LoRA training
+    # scripts' pytorch_lora_weights.bin: no "unet." prefix, processor.to_q_lora.down.weight)
+    from safetensors.torch import load_file
+    old = {}
+    for k, v in load_file(os.path.join(FIX, "diffusers", "pytorch_lora_weights.safetensors")).items():
+        if not k.startswith("unet.") or (".attn1." not in k and ".attn2." not in k):
+            continue
+        k = k[len("unet."):]
+        for leaf, proc in ((".to_q.", ".processor.to_q_lora."), (".to_k.", ".processor.to_k_lora."),
+                           (".to_v.", ".processor.to_v_lora."), (".to_out.0.", ".processor.to_out_lora.")):
+            k = k.replace(leaf + "lora.", proc)
+        old[k] = v
+    os.makedirs(os.path.join(FIX, "procs"))
+    torch.save(old, os.path.join(FIX, "procs", "pytorch_lora_weights.bin"))
+
     # tiny-sd-b, stored in float16 and loaded as float32: PEFT's own names (lora_A/lora_B)
     b = load_b()
     peft = {}
@@ -157,6 +174,11 @@ def main():
     run("deleted")
     pipe.unload_lora_weights()
     run("unloaded")
+
+    # the old attention processors' .bin from a folder (no .safetensors there: the .bin)
+    pipe = load()
+    pipe.load_lora_weights(os.path.join(FIX, "procs"))
+    run("procs")
 
     # pipe.unet called on its own with cross_attention_kwargs={"scale": 0.5}, and without
     pipe = load()

@@ -74,6 +74,18 @@ pipe:unload_lora_weights()
 local unloaded = run("unloaded", "")
 check.eq((unloaded - base):abs():max():item(), 0, "after unload_lora_weights: the model's own weights")
 
+-- the first training scripts' format: a torch.save .bin of the attention processors' pairs
+-- (no unet. prefix, processor.to_q_lora), found in its folder
+do
+  local old = StableDiffusionPipeline.from_pretrained(src .. "/tests/models/tiny-sd-a")
+  old:set_progress_bar_config{disable = true}
+  old:load_lora_weights(fix .. "procs")
+  local keep = pipe
+  pipe = old
+  run("procs", "default_0")
+  pipe = keep
+end
+
 -- pipe.unet called on its own (the deep dive's loop) with cross_attention_kwargs scale: the
 -- pipeline's LoRA scaled for the call, as diffusers' UNet forward does with PEFT
 do
