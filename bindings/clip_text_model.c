@@ -150,6 +150,10 @@ static const lsdr_func class_funcs[] = {
     {0}};
 
 static const lsdr_func call_funcs[] = {
+    {"CLIPTextModel:to",
+     lsdr_model_to,
+     "The model itself for memory_format (or its own device); pipe:to moves a pipeline.",
+     {{"target", "string|table"}, {"dtype", "any", "nil"}}},
     {"CLIPTextModel:__call",
      model_call,
      "Encodes token ids (batch, tokens): returns {last_hidden_state=, pooler_output=, "

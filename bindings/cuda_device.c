@@ -17,8 +17,8 @@ static int gpu_geometry(sdr_cuda_geometry *g) {
   return 0;
 }
 
-static const lsdr_cuda_device gpu = {sdr_cuda_device_count, sdr_cuda_unavailable_reason,
-                                     gpu_create, sdr_cuda_backend_destroy, gpu_geometry};
+static const lsdr_cuda_device gpu = {sdr_cuda_device_count, sdr_cuda_unavailable_reason, gpu_create,
+                                     sdr_cuda_backend_destroy, gpu_geometry};
 static const lsdr_cuda_device *current = &gpu;
 #else
 static const lsdr_cuda_device *current = NULL;

@@ -132,6 +132,44 @@ static int model_index(lua_State *L) {
   return extra ? extra(L) : 0;
 }
 
+int lsdr_model_to(lua_State *L) {
+  const char *tname = NULL;
+  if (lua_getmetatable(L, 1)) {
+    lua_getfield(L, -1, "__name");
+    tname = lua_tostring(L, -1);
+    lua_pop(L, 2);
+  }
+  if (!tname)
+    return lsdr_argerror(L, 0, "a model");
+  lsdr_model_box *b = lsdr_model_box_check(L, 1, tname);
+  const char *device = NULL;
+  int dtype = -1;
+  if (lua_istable(L, 2) && lsdr_to_dtype(L, 2) < 0) { /* {device, dtype, memory_format} */
+    lua_getfield(L, 2, "device");
+    device = lua_tostring(L, -1);
+    lua_getfield(L, 2, "dtype");
+    dtype = lua_isnil(L, -1) ? -1 : lsdr_to_dtype(L, -1);
+    lua_pop(L, 2);
+  } else {
+    for (int i = 2; i <= lua_gettop(L); i++) {
+      if (lua_type(L, i) == LUA_TSTRING)
+        device = lua_tostring(L, i);
+      else if (lsdr_to_dtype(L, i) >= 0)
+        dtype = lsdr_to_dtype(L, i);
+    }
+  }
+  int d = device ? lsdr_parse_device(device) : (int)b->be->device;
+  if (d < 0)
+    return lsdr_error(L, "%s:to: unknown device '%s' (\"cpu\" or \"cuda\")", tname, device);
+  if (d != (int)b->be->device || dtype >= 0)
+    return lsdr_error(L,
+                      "%s:to: one model does not move or change dtype here; move a pipeline's "
+                      "models together with pipe:to(\"%s\"), or load with torch_dtype",
+                      tname, sdr_device_name((sdr_device)d));
+  lua_settop(L, 1); /* memory_format, or where it already is: the model itself */
+  return 1;
+}
+
 void lsdr_model_metatable(lua_State *L, const char *name, const lsdr_func *methods,
                           lua_CFunction index_extra, lua_CFunction gc, lua_CFunction tostring) {
   luaL_newmetatable(L, name);

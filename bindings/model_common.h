@@ -50,6 +50,11 @@ typedef struct lsdr_model_box {
  * into b->own, then call lsdr_model_box_ready. */
 lsdr_model_box *lsdr_model_box_new(lua_State *L, const char *tname, size_t size);
 void lsdr_model_box_ready(lsdr_model_box *b, sdr_backend *be, void (*free_own)(void *model));
+/* model:to{memory_format = torch.channels_last}, or to the device it is on: the model
+ * itself (diffusers' speed-up lines); another device or a dtype is an error that says what
+ * to do instead. For the models' method tables. */
+int lsdr_model_to(lua_State *L);
+
 /* Pushes a box running a model that the value at `owner` (a pipeline) holds. */
 void lsdr_model_box_push_ref(lua_State *L, const char *tname, void *model, sdr_backend *be,
                              int owner);

@@ -1150,6 +1150,14 @@ static int pipe_cpu_offload(lua_State *L) {
   return 0;
 }
 
+/* fuse_qkv_projections: one product for q, k and v gives the same values as three; the
+ * attention layers here are already as fast either way, so it changes nothing. */
+static int pipe_fuse_qkv_projections(lua_State *L) {
+  lsdr_args(L);
+  check_pipe(L, 1);
+  return 0;
+}
+
 static int pipe_enable_attention_slicing(lua_State *L) {
   lsdr_args(L);
   check_pipe(L, 1);
@@ -1266,6 +1274,26 @@ static int pipe_properties(lua_State *L) {
 static int pipe_newindex(lua_State *L) {
   check_pipe(L, 1);
   const char *k = lua_tostring(L, 2);
+  /* pipe.safety_checker = None, the notebooks' line: there is none here to turn off */
+  if (k && (strcmp(k, "safety_checker") == 0 || strcmp(k, "feature_extractor") == 0)) {
+    if (!lua_isnil(L, 3))
+      return luaL_error(L, "pipeline: '%s' can only be set to nil (sdrepl runs no safety checker)",
+                        k);
+    return 0;
+  }
+  /* pipe.unet = torch.compile(pipe.unet): the same model back */
+  static const char *const parts[] = {"unet", "vae", "text_encoder", "tokenizer", NULL};
+  for (int i = 0; k && parts[i]; i++) {
+    if (strcmp(k, parts[i]) != 0)
+      continue;
+    lua_getfield(L, 1, k);
+    if (lua_rawequal(L, -1, 3))
+      return 0;
+    return luaL_error(L,
+                      "pipeline: '%s' cannot be replaced by another; pass it to from_pretrained "
+                      "instead ({%s = ...}), as diffusers' components",
+                      k, k);
+  }
   if (!k || strcmp(k, "scheduler") != 0)
     return luaL_error(L, "pipeline: '%s' cannot be set (only pipe.scheduler can be replaced)",
                       k ? k : "?");
@@ -1433,6 +1461,12 @@ static const lsdr_param progress_bar_options[] = {
        "The active LoRA adapters' names."},                                                        \
       {CLS ":get_list_adapters", lsdr_pipe_get_list_adapters,                                      \
        "The LoRA adapters of each model: {unet = names, text_encoder = names}."},                  \
+      {CLS ":fuse_qkv_projections",                                                                \
+       pipe_fuse_qkv_projections,                                                                  \
+       "Accepted for diffusers' sake: the same values as the separate projections.",               \
+       {{"opts", "table", "nil"}}},                                                                \
+      {CLS ":unfuse_qkv_projections", pipe_fuse_qkv_projections,                                   \
+       "Accepted for diffusers' sake, as fuse_qkv_projections."},                                  \
       {CLS ":enable_freeu",                                                                        \
        pipe_enable_freeu,                                                                          \
        "FreeU on the UNet: pipe:enable_freeu{s1 = 0.9, s2 = 0.2, b1 = 1.2, b2 = 1.4}.",            \

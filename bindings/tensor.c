@@ -12,7 +12,7 @@
 #include "bindings/cuda_device.h"    // lsdr_cuda_device_get
 #include "bindings/lsdr.h"           // lsdr_error
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
-#include "kernels/half.h" // sdr_f16_to_f32, sdr_bf16_to_f32
+#include "kernels/half.h"            // sdr_f16_to_f32, sdr_bf16_to_f32
 
 /* ---- backends of this Lua state --------------------------------------- */
 

@@ -454,7 +454,30 @@ static const lsdr_param tensor_options[] = {
     {"device", "string", "\"cpu\""},
     {0}};
 
+/* torch.compile(model, {mode, fullgraph, ...}): the model itself (it is compiled C already). */
+static int torch_compile(lua_State *L) {
+  if (lua_isnoneornil(L, 1))
+    return lsdr_argerror(L, 1, "a model");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* torch.set_grad_enabled(b), torch.cuda.empty_cache(), torch.cuda.synchronize(): nothing to
+ * do here (no autograd; the CUDA backend frees what a call used and returns when done). */
+static int torch_nothing(lua_State *L) {
+  (void)L;
+  return 0;
+}
+
 static const lsdr_func torch_funcs[] = {
+    {"torch.compile",
+     torch_compile,
+     "Returns the model as it is: sdrepl's models are compiled C (and a CUDA graph per call).",
+     {{"model", "any"}, {"opts", "table", "nil"}}},
+    {"torch.set_grad_enabled",
+     torch_nothing,
+     "A no-op (there is no autograd here).",
+     {{"mode", "boolean", "nil"}}},
     {"torch.randn",
      torch_randn,
      "Normal random numbers, the same as torch.randn with the same seed and generator.",
@@ -572,7 +595,34 @@ static int cuda_device_count(lua_State *L) {
 static const lsdr_func cuda_funcs[] = {
     {"torch.cuda.is_available", cuda_is_available, "Whether a CUDA GPU can be used."},
     {"torch.cuda.device_count", cuda_device_count, "How many CUDA GPUs can be used."},
+    {"torch.cuda.empty_cache", torch_nothing,
+     "A no-op: memory a call used is given back when it returns."},
+    {"torch.cuda.synchronize", torch_nothing, "A no-op: every call returns when its work is done."},
     {0}};
+
+/* torch.backends' switches, which notebooks set for speed: kept, and read by nothing (the
+ * CUDA backend never uses TF32 and has no cuDNN autotuning). */
+static void push_backends(lua_State *L) {
+  lua_newtable(L);
+  lua_newtable(L); /* cuda */
+  lua_newtable(L); /* cuda.matmul */
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "allow_tf32");
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "allow_fp16_reduced_precision_reduction");
+  lua_setfield(L, -2, "matmul");
+  lua_setfield(L, -2, "cuda");
+  lua_newtable(L); /* cudnn */
+  static const struct {
+    const char *name;
+    int value;
+  } cudnn[] = {{"enabled", 1}, {"benchmark", 0}, {"deterministic", 0}, {"allow_tf32", 1}};
+  for (size_t i = 0; i < sizeof cudnn / sizeof cudnn[0]; i++) {
+    lua_pushboolean(L, cudnn[i].value);
+    lua_setfield(L, -2, cudnn[i].name);
+  }
+  lua_setfield(L, -2, "cudnn");
+}
 
 void lsdr_open_torch(lua_State *L) {
   lsdr_open_tensor(L);
@@ -597,6 +647,14 @@ void lsdr_open_torch(lua_State *L) {
   lua_newtable(L);
   lsdr_register(L, -1, cuda_funcs);
   lua_setfield(L, -2, "cuda");
+  push_backends(L);
+  lua_setfield(L, -2, "backends");
+  /* memory formats, for model:to{memory_format = torch.channels_last} */
+  static const char *const formats[] = {"channels_last", "contiguous_format", "preserve_format"};
+  for (size_t i = 0; i < 3; i++) {
+    lua_pushfstring(L, "torch.%s", formats[i]);
+    lua_setfield(L, -2, formats[i]);
+  }
   luaL_getmetatable(L, LSDR_TENSOR);
   lua_setfield(L, -2, "Tensor");
   lua_setglobal(L, "torch");

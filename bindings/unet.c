@@ -207,6 +207,10 @@ static const lsdr_param call_options[] = {
     {0}};
 
 static const lsdr_func methods[] = {
+    {"UNet2DConditionModel:to",
+     lsdr_model_to,
+     "The model itself for memory_format (or its own device); pipe:to moves a pipeline.",
+     {{"target", "string|table"}, {"dtype", "any", "nil"}}},
     {"UNet2DConditionModel:__call",
      unet_call,
      "Predicts the noise: unet(latents, t, {encoder_hidden_states = e}).sample.",

@@ -11,6 +11,7 @@
 #include "bindings/generator.h" // lsdr_to_generator, lsdr_default_generator
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
+#include "bindings/pipeline_internal.h" // lsdr_model_owner
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h"
 #include "engine/error.h"
@@ -238,15 +239,34 @@ static int vae_tostring(lua_State *L) {
   return 1;
 }
 
+/* A pipeline's VAE (pipe.vae) sets the pipeline's decode too, as the flag on diffusers'
+ * module does. */
 static int set_tiling(lua_State *L, int on) {
   lsdr_args(L);
   lsdr_model_box *box;
   check_vae(L, 1, &box);
   box->tiling = on;
+  sdr_pipeline *owner = lsdr_model_owner(L, 1);
+  if (owner)
+    owner->vae_tiling = on;
   return 0;
 }
 static int vae_enable_tiling(lua_State *L) { return set_tiling(L, 1); }
 static int vae_disable_tiling(lua_State *L) { return set_tiling(L, 0); }
+
+/* Slicing decodes a batch one image at a time: the same pictures, less memory. decode
+ * here already holds one pass; a pipeline's VAE sets the pipeline's. */
+static int set_slicing(lua_State *L, int on) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  check_vae(L, 1, &box);
+  sdr_pipeline *owner = lsdr_model_owner(L, 1);
+  if (owner)
+    owner->vae_slicing = on;
+  return 0;
+}
+static int vae_enable_slicing(lua_State *L) { return set_slicing(L, 1); }
+static int vae_disable_slicing(lua_State *L) { return set_slicing(L, 0); }
 
 /* diffusers' keywords: the result is a table indexable either way (out[1]); AutoencoderKL's
  * decode takes a generator and does not use it. */
@@ -258,9 +278,16 @@ static const lsdr_param decode_options[] = {
     {0}};
 
 static const lsdr_func methods[] = {
+    {"AutoencoderKL:to",
+     lsdr_model_to,
+     "The model itself for memory_format (or its own device); pipe:to moves a pipeline.",
+     {{"target", "string|table"}, {"dtype", "any", "nil"}}},
     {"AutoencoderKL:enable_tiling", vae_enable_tiling,
      "Encode and decode images larger than a tile in overlapping tiles, as diffusers does."},
     {"AutoencoderKL:disable_tiling", vae_disable_tiling, "Encode and decode in one piece."},
+    {"AutoencoderKL:enable_slicing", vae_enable_slicing,
+     "Decode a batch one image at a time (a pipeline's VAE: the pipeline's decode)."},
+    {"AutoencoderKL:disable_slicing", vae_disable_slicing, "Decode the batch at once."},
     {"AutoencoderKL:encode",
      vae_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",
