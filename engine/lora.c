@@ -20,23 +20,31 @@ static sdr_weights *weights_of(const sdr_lora_models *m, sdr_lora_part part) {
   for (int a = 0; a < (l)->nadapters; a++)                                                         \
     for (int i = 0; i < (l)->adapters[a].npairs; i++)
 
-/* PEFT's `merged`: some adapter of the layer holding weight is merged into it. */
-static int layer_merged(const sdr_lora *l, sdr_lora_part part, const char *weight) {
+/* PEFT's `merged` of each target's layer: some adapter of it is merged into the weight.
+ * Calloc'd, one flag per target, or NULL. */
+static unsigned char *layers_merged(const sdr_lora *l) {
+  unsigned char *m = calloc((size_t)l->ntargets + 1, 1);
   EACH_PAIR(l, a, i) {
-    const sdr_lora_pair *q = &l->adapters[a].pairs[i];
-    if (l->adapters[a].part == part && q->merged && strcmp(q->weight, weight) == 0)
-      return 1;
+    if (m && l->adapters[a].pairs[i].merged)
+      m[l->adapters[a].pairs[i].target] = 1;
   }
-  return 0;
+  return m;
 }
 
 /* What the layer's forward adds with a pair: the merged part is in the base weight; the
  * rest only while adapters are enabled and nothing of the layer is merged. */
-static double coefficient(const sdr_lora *l, const sdr_lora_adapter *ad, const sdr_lora_pair *q) {
+static double coefficient(const sdr_lora *l, const unsigned char *merged,
+                          const sdr_lora_adapter *ad, const sdr_lora_pair *q) {
   double c = q->fused;
-  if (ad->name && q->active && !l->disabled[ad->part] && !layer_merged(l, ad->part, q->weight))
+  if (ad->name && q->active && !l->disabled[ad->part] && !merged[q->target])
     c += (float)q->scaling; /* torch multiplies a float32 tensor by it */
   return c;
+}
+
+/* PEFT's unmerge of one pair: what merge added, taken back with the scaling it has now. */
+static void unmerge(sdr_lora_pair *q) {
+  q->fused -= (float)q->scaling;
+  q->merged = 0;
 }
 
 /* ---- the weights -------------------------------------------------------------------- */
@@ -49,7 +57,7 @@ static void forget_set_names(char **names, int n) {
 
 static void restore(sdr_lora_target *t, sdr_weights *w) {
   if (t->buf && w) {
-    sdr_tensor *slot = w ? sdr_weights_bound_slot(w, t->weight) : NULL;
+    sdr_tensor *slot = sdr_weights_bound_slot(w, t->weight);
     if (slot)
       *slot = t->orig;
     sdr_free(w->be, t->buf);
@@ -58,8 +66,9 @@ static void restore(sdr_lora_target *t, sdr_weights *w) {
 }
 
 /* slot = orig + sum of c * up @ down, on w's backend. */
-static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tensor *slot,
-                       sdr_dtype act) {
+static int make_weight(sdr_lora *l, const unsigned char *merged, int k, sdr_weights *w,
+                       sdr_tensor *slot, sdr_dtype act) {
+  sdr_lora_target *t = &l->targets[k];
   sdr_backend *be = w->be;
   const sdr_tensor orig = t->buf ? t->orig : *slot;
   int64_t rows = orig.shape[0], cols = sdr_tensor_numel(&orig) / (rows ? rows : 1);
@@ -67,8 +76,8 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
   int any = 0;
   EACH_PAIR(l, a, i) {
     const sdr_lora_pair *q = &l->adapters[a].pairs[i];
-    if (l->adapters[a].part == t->part && strcmp(q->weight, t->weight) == 0)
-      any |= coefficient(l, &l->adapters[a], q) != 0;
+    if (q->target == k)
+      any |= coefficient(l, merged, &l->adapters[a], q) != 0;
   }
   if (!any) { /* the bound weight, bit for bit */
     restore(t, w);
@@ -97,9 +106,9 @@ static int make_weight(sdr_lora *l, sdr_lora_target *t, sdr_weights *w, sdr_tens
   /* acc = sum of c * up @ down (the first product written into it, the others added) */
   EACH_PAIR(l, a, i) {
     const sdr_lora_pair *q = &l->adapters[a].pairs[i];
-    if (rc != 0 || l->adapters[a].part != t->part || strcmp(q->weight, t->weight) != 0)
+    if (rc != 0 || q->target != k)
       continue;
-    double c = coefficient(l, &l->adapters[a], q);
+    double c = coefficient(l, merged, &l->adapters[a], q);
     if (c == 0)
       continue;
     if (terms && !tmp_mem && !(tmp_mem = sdr_alloc(be, n * sizeof(float)))) {
@@ -171,35 +180,39 @@ int sdr_lora_apply(sdr_lora *l, const sdr_lora_models *m) {
 }
 
 int sdr_lora_apply_part(sdr_lora *l, const sdr_lora_models *m, sdr_lora_part part) {
-  for (int k = 0; k < l->ntargets; k++) {
+  /* one pass over the pairs finds the weights whose sums changed (before every run: the
+   * usual answer is none) */
+  unsigned char *merged = layers_merged(l), *changed = calloc((size_t)l->ntargets + 1, 1);
+  int rc = merged && changed ? 0 : sdr_fail("out of memory");
+  for (int k = 0; rc == 0 && k < l->ntargets; k++)
+    changed[k] = (unsigned char)l->targets[k].stale;
+  EACH_PAIR(l, a, i) {
+    const sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (rc == 0 && coefficient(l, merged, &l->adapters[a], q) != q->applied)
+      changed[q->target] = 1;
+  }
+  for (int k = 0; rc == 0 && k < l->ntargets; k++) {
     sdr_lora_target *t = &l->targets[k];
-    if (t->part != part)
-      continue;
-    sdr_weights *w = weights_of(m, t->part);
+    sdr_weights *w = t->part == part && changed[k] ? weights_of(m, part) : NULL;
     sdr_tensor *slot = w ? sdr_weights_bound_slot(w, t->weight) : NULL;
     if (!slot)
       continue;
-    int changed = t->stale;
-    EACH_PAIR(l, a, i) {
-      const sdr_lora_pair *q = &l->adapters[a].pairs[i];
-      if (l->adapters[a].part == t->part && strcmp(q->weight, t->weight) == 0)
-        changed |= coefficient(l, &l->adapters[a], q) != q->applied;
-    }
-    if (!changed)
-      continue;
-    sdr_dtype act = t->part == SDR_LORA_UNET ? m->unet->act : m->text_encoder->act;
-    if (make_weight(l, t, w, slot, act) != 0) {
+    sdr_dtype act = part == SDR_LORA_UNET ? m->unet->act : m->text_encoder->act;
+    if (make_weight(l, merged, k, w, slot, act) != 0) {
       t->stale = 1; /* made again next time */
-      return -1;
+      rc = -1;
+      break;
     }
     t->stale = 0;
     EACH_PAIR(l, a, i) {
       sdr_lora_pair *q = &l->adapters[a].pairs[i];
-      if (l->adapters[a].part == t->part && strcmp(q->weight, t->weight) == 0)
-        q->applied = coefficient(l, &l->adapters[a], q);
+      if (q->target == k)
+        q->applied = coefficient(l, merged, &l->adapters[a], q);
     }
   }
-  return 0;
+  free(merged);
+  free(changed);
+  return rc;
 }
 
 void sdr_lora_release(sdr_lora *l, const sdr_lora_models *m) {
@@ -211,7 +224,6 @@ void sdr_lora_release(sdr_lora *l, const sdr_lora_models *m) {
 
 static void free_adapter(sdr_lora_adapter *ad) {
   for (int i = 0; i < ad->npairs; i++) {
-    free(ad->pairs[i].weight);
     free(ad->pairs[i].down);
     free(ad->pairs[i].up);
   }
@@ -307,11 +319,8 @@ void sdr_lora_enable(sdr_lora *l, int enabled) {
     return;
   /* a disabled layer's forward unmerges what was merged */
   EACH_PAIR(l, a, i) {
-    sdr_lora_pair *q = &l->adapters[a].pairs[i];
-    if (l->adapters[a].name && q->merged) {
-      q->fused -= (float)q->scaling;
-      q->merged = 0;
-    }
+    if (l->adapters[a].name && l->adapters[a].pairs[i].merged)
+      unmerge(&l->adapters[a].pairs[i]);
   }
 }
 
@@ -354,10 +363,8 @@ int sdr_lora_fuse(sdr_lora *l, const int *parts, double lora_scale, int safe_fus
 void sdr_lora_unfuse(sdr_lora *l, const int *parts) {
   EACH_PAIR(l, a, i) {
     sdr_lora_pair *q = &l->adapters[a].pairs[i];
-    if (l->adapters[a].name && parts[l->adapters[a].part] && q->merged) {
-      q->fused -= (float)q->scaling;
-      q->merged = 0;
-    }
+    if (l->adapters[a].name && parts[l->adapters[a].part] && q->merged)
+      unmerge(q);
   }
 }
 
@@ -371,7 +378,6 @@ static void drop_adapter(sdr_lora_adapter *ad) {
       q->active = 0;
       ad->pairs[kept++] = *q;
     } else {
-      free(q->weight);
       free(q->down);
       free(q->up);
     }
@@ -400,7 +406,7 @@ int sdr_lora_delete(sdr_lora *l, const char *const *names, int n) {
                           j < l->adapters[b].npairs;
                j++) {
             sdr_lora_pair *o = &l->adapters[b].pairs[j];
-            if (strcmp(o->weight, ad->pairs[i].weight) != 0)
+            if (o->target != ad->pairs[i].target)
               continue;
             others |= o->active;
             if (!first || strcmp(l->adapters[b].name, first) < 0) {
@@ -505,24 +511,25 @@ static int module_before(const char *a, const char *b) {
 
 const char **sdr_lora_active(const sdr_lora *l) {
   /* PEFT's answer is the first LoRA layer's active adapters */
-  const char *first = NULL;
+  int first = -1;
   EACH_PAIR(l, a, i) {
     const sdr_lora_adapter *ad = &l->adapters[a];
+    int k = ad->pairs[i].target;
     if (ad->name && ad->part == SDR_LORA_UNET &&
-        (!first || module_before(ad->pairs[i].weight, first)))
-      first = ad->pairs[i].weight;
+        (first < 0 || module_before(l->targets[k].weight, l->targets[first].weight)))
+      first = k;
   }
   const char **out = calloc((size_t)(l->nadapters + l->nset) + 1, sizeof *out);
   int n = 0;
-  if (out && first && l->nset) {
+  if (out && first >= 0 && l->nset) {
     for (int k = 0; k < l->nset; k++)
       out[n++] = l->set_names[k];
     return out;
   }
   EACH_PAIR(l, a, i) {
     const sdr_lora_adapter *ad = &l->adapters[a];
-    if (out && first && ad->name && ad->part == SDR_LORA_UNET && ad->pairs[i].active &&
-        strcmp(ad->pairs[i].weight, first) == 0)
+    if (out && first >= 0 && ad->name && ad->part == SDR_LORA_UNET && ad->pairs[i].active &&
+        ad->pairs[i].target == first)
       out[n++] = ad->name;
   }
   return out;

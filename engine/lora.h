@@ -49,7 +49,7 @@ void sdr_lora_file_free(sdr_lora_file *f);
 
 /* One targeted layer of one adapter. */
 typedef struct sdr_lora_pair {
-  char *weight; /* the weight's name in its model: "...attn1.to_q.weight" */
+  int target; /* the weight it changes: index into sdr_lora.targets */
   int rank;
   int64_t rows, cols; /* W as a matrix: out x (in * kh * kw) */
   float *down, *up;   /* (rank, cols) and (rows, rank), float32 */
@@ -70,10 +70,11 @@ typedef struct sdr_lora_adapter {
   int npairs;
 } sdr_lora_adapter;
 
-/* A weight some adapter changes, and what it was bound to. */
+/* A weight some adapter changes, and what it was bound to (never removed: pairs refer to
+ * them by index). */
 typedef struct sdr_lora_target {
   sdr_lora_part part;
-  char *weight;
+  char *weight;    /* its name in its model: "...attn1.to_q.weight" */
   sdr_tensor orig; /* the bound tensor */
   void *buf;       /* the sum the model uses instead, or NULL */
   int stale;       /* recompute: the models moved, or a load */

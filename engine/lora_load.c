@@ -388,15 +388,14 @@ static int check_shapes(const found *f, const sdr_tensor *w, int *rank) {
 
 /* The UNet's get_adapter_name: default_<adapters on its first LoRA layer>. */
 static void default_name(const sdr_lora *l, sdr_lora_part part, char *out, size_t cap) {
-  const char *first = NULL;
-  for (int a = 0; a < l->nadapters && !first; a++)
+  int first = -1;
+  for (int a = 0; a < l->nadapters && first < 0; a++)
     if (l->adapters[a].name && l->adapters[a].part == part && l->adapters[a].npairs)
-      first = l->adapters[a].pairs[0].weight;
+      first = l->adapters[a].pairs[0].target;
   int n = 0;
-  for (int a = 0; first && a < l->nadapters; a++)
-    for (int i = 0; l->adapters[a].name && l->adapters[a].part == part && i < l->adapters[a].npairs;
-         i++)
-      n += strcmp(l->adapters[a].pairs[i].weight, first) == 0;
+  for (int a = 0; first >= 0 && a < l->nadapters; a++)
+    for (int i = 0; l->adapters[a].name && i < l->adapters[a].npairs; i++)
+      n += l->adapters[a].pairs[i].target == first;
   snprintf(out, cap, "default_%d", n);
 }
 
@@ -408,20 +407,20 @@ static int has_adapter(const sdr_lora *l, sdr_lora_part part, const char *name) 
   return 0;
 }
 
-/* Whether some adapter of part already has a pair on weight (PEFT wrapped that layer). */
-static int wrapped(const sdr_lora *l, sdr_lora_part part, const char *weight) {
+/* Whether some adapter already has a pair on target k (PEFT wrapped that layer). */
+static int wrapped(const sdr_lora *l, int k) {
   for (int a = 0; a < l->nadapters; a++)
-    for (int i = 0; l->adapters[a].name && l->adapters[a].part == part && i < l->adapters[a].npairs;
-         i++)
-      if (strcmp(l->adapters[a].pairs[i].weight, weight) == 0)
+    for (int i = 0; l->adapters[a].name && i < l->adapters[a].npairs; i++)
+      if (l->adapters[a].pairs[i].target == k)
         return 1;
   return 0;
 }
 
+/* The index of part's weight among the targets, added when new; -1 on failure. */
 static int add_target(sdr_lora *l, sdr_lora_part part, const char *weight) {
   for (int t = 0; t < l->ntargets; t++)
     if (l->targets[t].part == part && strcmp(l->targets[t].weight, weight) == 0)
-      return 0;
+      return t;
   sdr_lora_target *v = realloc(l->targets, (size_t)(l->ntargets + 1) * sizeof *v);
   if (!v)
     return sdr_fail("out of memory");
@@ -432,8 +431,7 @@ static int add_target(sdr_lora *l, sdr_lora_part part, const char *weight) {
   t->stale = 1;
   if (!(t->weight = strdup(weight)))
     return sdr_fail("out of memory");
-  l->ntargets++;
-  return 0;
+  return l->ntargets++;
 }
 
 static void free_found(found_list *l) {
@@ -550,31 +548,32 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
       if (x->part != (sdr_lora_part)p || !slot[i])
         continue;
       sdr_lora_pair *q = &ad.pairs[ad.npairs];
-      q->weight = malloc(strlen(x->module) + 8);
       q->rank = rank[i];
       q->rows = slot[i]->shape[0];
       q->cols = sdr_tensor_numel(slot[i]) / (q->rows ? q->rows : 1);
       q->down = malloc((size_t)(q->rank * q->cols) * sizeof(float));
       q->up = malloc((size_t)(q->rows * q->rank) * sizeof(float));
-      if (!q->weight || !q->down || !q->up) {
-        free(q->weight);
+      if (!q->down || !q->up) {
         free(q->down);
         free(q->up);
         rc = sdr_fail("out of memory");
         break;
       }
-      sprintf(q->weight, "%s.weight", x->module);
       memcpy(q->down, x->down->values, (size_t)(q->rank * q->cols) * sizeof(float));
       memcpy(q->up, x->up->values, (size_t)(q->rows * q->rank) * sizeof(float));
       q->alpha = alpha[i];
       q->scaling = alpha[i] / q->rank;
-      /* a layer another adapter already wrapped keeps its active adapters */
-      q->active = !wrapped(l, (sdr_lora_part)p, q->weight);
-      ad.npairs++;
-      if (add_target(l, (sdr_lora_part)p, q->weight) != 0) {
+      char wname[1100];
+      snprintf(wname, sizeof wname, "%s.weight", x->module);
+      if ((q->target = add_target(l, (sdr_lora_part)p, wname)) < 0) {
+        free(q->down);
+        free(q->up);
         rc = -1;
         break;
       }
+      ad.npairs++;
+      /* a layer another adapter already wrapped keeps its active adapters */
+      q->active = !wrapped(l, q->target);
     }
     l->adapters[l->nadapters++] = ad; /* freed with the state, even when incomplete */
     if (rc != 0)
