@@ -278,6 +278,18 @@ double *lsdr_tensor_host_values(lua_State *L, const lsdr_tensor *t) {
   return out;
 }
 
+float *lsdr_tensor_host_floats(lua_State *L, const lsdr_tensor *t) {
+  double *v = lsdr_tensor_host_values(L, t);
+  size_t n = (size_t)sdr_tensor_numel(&t->t);
+  float *f = malloc((n ? n : 1) * sizeof *f);
+  for (size_t i = 0; f && i < n; i++)
+    f[i] = (float)v[i];
+  free(v);
+  if (!f)
+    luaL_error(L, "out of memory");
+  return f;
+}
+
 static int is_integer_dtype(sdr_dtype d) {
   return d != SDR_F32 && d != SDR_F16 && d != SDR_BF16 && d != SDR_F64;
 }

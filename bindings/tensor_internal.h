@@ -7,6 +7,8 @@
 
 /* Copies a tensor's values to the host as float64 (malloc'd; a Lua error on failure). */
 double *lsdr_tensor_host_values(lua_State *L, const lsdr_tensor *t);
+/* The same as float32 (the values the engine's loaders take). */
+float *lsdr_tensor_host_floats(lua_State *L, const lsdr_tensor *t);
 /* Installs __index, arithmetic and the methods into the Tensor metatable. */
 void lsdr_open_tensor_methods(lua_State *L);
 /* A float32 copy of t on the same backend, or t itself when it is float32 already. */

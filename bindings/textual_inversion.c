@@ -27,13 +27,9 @@ static void from_tensor(lua_State *L, int idx, const char *token, sdr_ti_embeddi
                "argument 1 (pretrained_model_name_or_path): an embedding tensor is (dim) or "
                "(vectors, dim), not %d-dimensional",
                t->t.ndim);
-  double *v = lsdr_tensor_host_values(L, t);
   const int rows = t->t.ndim == 2 ? (int)t->t.shape[0] : 1, dim = (int)t->t.shape[t->t.ndim - 1];
-  float *f = malloc((size_t)(rows > 0 ? rows : 1) * (dim > 0 ? dim : 1) * sizeof *f);
-  for (size_t i = 0; f && i < (size_t)rows * dim; i++)
-    f[i] = (float)v[i];
-  free(v);
-  int rc = f ? sdr_ti_from_values(token, f, rows, dim, e) : -1;
+  float *f = lsdr_tensor_host_floats(L, t);
+  int rc = sdr_ti_from_values(token, f, rows, dim, e);
   free(f);
   if (rc != 0)
     lsdr_engine_error(L);
