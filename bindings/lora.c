@@ -33,10 +33,6 @@ static sdr_lora_file *push_file(lua_State *L) {
   return f;
 }
 
-static int by_key(const void *a, const void *b) {
-  return strcmp(((const sdr_lora_entry *)a)->key, ((const sdr_lora_entry *)b)->key);
-}
-
 /* {name = Tensor, ...} as a state dict (keys sorted: a Lua table keeps no order). */
 static void from_table(lua_State *L, int idx, sdr_lora_file *f) {
   lua_pushnil(L);
@@ -50,20 +46,14 @@ static void from_table(lua_State *L, int idx, sdr_lora_file *f) {
     if (t->t.ndim > 4)
       lsdr_error(L, "argument 1: LoRA tensor '%s' has %d dimensions", lua_tostring(L, -2),
                  t->t.ndim);
-    double *v = lsdr_tensor_host_values(L, t);
-    size_t n = (size_t)sdr_tensor_numel(&t->t);
-    float *fv = malloc((n ? n : 1) * sizeof *fv);
-    for (size_t i = 0; fv && i < n; i++)
-      fv[i] = (float)v[i];
-    free(v);
-    int rc = fv ? sdr_lora_file_add(f, lua_tostring(L, -2), t->t.ndim, t->t.shape, fv) : -1;
+    float *fv = lsdr_tensor_host_floats(L, t);
+    int rc = sdr_lora_file_add(f, lua_tostring(L, -2), t->t.ndim, t->t.shape, fv);
     free(fv);
     if (rc != 0)
       lsdr_engine_error(L);
     lua_pop(L, 1);
   }
-  if (f->n > 1)
-    qsort(f->e, f->n, sizeof *f->e, by_key);
+  sdr_lora_file_sort(f);
 }
 
 /* A folder's file as lora_state_dict picks it: weight_name, else the one .safetensors
@@ -91,17 +81,10 @@ static const char *folder_file(lua_State *L, const char *dir, const char *weight
     names[n++] = lua_tostring(L, -1);
   }
   closedir(d);
-  int pick = -1;
-  const char *ext = NULL;
-  for (int bin = 0; pick < 0 && bin < 2; bin++) {
-    if ((bin && use_st == 1) || (!bin && use_st == 0))
-      continue;
-    ext = bin ? ".bin" : ".safetensors";
-    pick = sdr_lora_best_guess(names, n, ext);
-    if (pick == -2) {
-      free(names);
-      lsdr_engine_error(L);
-    }
+  int pick = sdr_lora_choose_file(names, n, use_st);
+  if (pick == -2) {
+    free(names);
+    lsdr_engine_error(L);
   }
   lua_pushfstring(L, "%s/%s", dir, pick >= 0 ? names[pick] : "pytorch_lora_weights.safetensors");
   free(names);

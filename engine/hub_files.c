@@ -434,11 +434,8 @@ const char **hub_needed_files(const char *const *siblings, size_t n, sdr_hub_kin
   } else if (kind == SDR_HUB_LORA) {
     /* lora_state_dict: weight_name, else _best_guess_weight_name's .safetensors, else .bin */
     char *pick = o->weight_name ? hub_printf("%s%s", prefix, o->weight_name) : NULL;
-    for (int bin = 0; !o->weight_name && !pick && bin < 2; bin++) {
-      if ((bin && o->use_safetensors == 1) || (!bin && o->use_safetensors == 0))
-        continue;
-      int k =
-          sdr_lora_best_guess((const char *const *)pool.v, pool.n, bin ? ".bin" : ".safetensors");
+    if (!o->weight_name) {
+      int k = sdr_lora_choose_file((const char *const *)pool.v, pool.n, o->use_safetensors);
       if (k == -2)
         goto done;
       if (k >= 0)

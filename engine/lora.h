@@ -42,6 +42,9 @@ typedef struct sdr_lora_file {
 } sdr_lora_file;
 
 int sdr_lora_file_read(const char *path, sdr_lora_file *f);
+/* Keys in byte order, as safetensors' load_file gives them (also for a Lua table's, which
+ * keeps no order). */
+void sdr_lora_file_sort(sdr_lora_file *f);
 /* Takes key (copied) and values (n floats, copied). */
 int sdr_lora_file_add(sdr_lora_file *f, const char *key, int ndim, const int64_t *shape,
                       const float *values);
@@ -148,5 +151,8 @@ const char **sdr_lora_active(const sdr_lora *l);
  * pytorch_lora_weights.* is preferred), index into files; -1 none, -2 more than one (an
  * error, sdr_fail'ed). */
 int sdr_lora_best_guess(const char *const *files, size_t n, const char *ext);
+/* lora_state_dict's choice with no weight_name: the .safetensors best guess, else the .bin
+ * one (use_safetensors 1: only the first, 0: only the second, -1: both); the same results. */
+int sdr_lora_choose_file(const char *const *files, size_t n, int use_safetensors);
 
 #endif

@@ -38,6 +38,11 @@ static int by_key(const void *a, const void *b) {
   return strcmp(((const sdr_lora_entry *)a)->key, ((const sdr_lora_entry *)b)->key);
 }
 
+void sdr_lora_file_sort(sdr_lora_file *f) {
+  if (f->n > 1)
+    qsort(f->e, f->n, sizeof *f->e, by_key);
+}
+
 /* An integer alpha (some trainers store it so) as its float value. */
 static void integers_to_floats(float *dst, const sdr_st_tensor *t, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -100,8 +105,8 @@ int sdr_lora_file_read(const char *path, sdr_lora_file *f) {
     free(v);
   }
   /* safetensors.torch.load_file gives the keys sorted; torch.load as saved */
-  if (rc == 0 && sdr_weight_file_is_safetensors(w) && f->n > 1)
-    qsort(f->e, f->n, sizeof *f->e, by_key);
+  if (rc == 0 && sdr_weight_file_is_safetensors(w))
+    sdr_lora_file_sort(f);
   sdr_weight_file_release(w);
   if (rc != 0) {
     sdr_fail_prefix("%s: ", path);
@@ -154,5 +159,13 @@ int sdr_lora_best_guess(const char *const *files, size_t n, const char *ext) {
              ext);
     return -2;
   }
+  return pick;
+}
+
+int sdr_lora_choose_file(const char *const *files, size_t n, int use_safetensors) {
+  int pick = -1;
+  for (int bin = 0; pick == -1 && bin < 2; bin++)
+    if (!(bin ? use_safetensors == 1 : use_safetensors == 0))
+      pick = sdr_lora_best_guess(files, n, bin ? ".bin" : ".safetensors");
   return pick;
 }
