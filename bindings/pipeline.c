@@ -52,6 +52,25 @@ static lsdr_pipe *check_pipe(lua_State *L, int idx) {
 
 sdr_pipeline *lsdr_pipeline_models(lua_State *L, int idx) { return &check_pipe(L, idx)->core->p; }
 
+int lsdr_cross_attention_scale(lua_State *L, int opts, double *scale) {
+  lua_getfield(L, opts, "cross_attention_kwargs");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1))
+    lsdr_error(L, "option 'cross_attention_kwargs': a table expected, got %s",
+               luaL_typename(L, -1));
+  lua_getfield(L, -1, "scale");
+  int given = !lua_isnil(L, -1);
+  if (given && !lua_isnumber(L, -1))
+    lsdr_error(L, "option 'scale': a number expected, got %s", luaL_typename(L, -1));
+  if (given)
+    *scale = lua_tonumber(L, -1);
+  lua_pop(L, 2);
+  return given;
+}
+
 sdr_pipeline *lsdr_model_owner(lua_State *L, int idx) {
   lua_getiuservalue(L, idx, 1);
   lsdr_pipe *pp = lsdr_test_pipe(L, -1);
@@ -800,25 +819,17 @@ static void warn_truncated(const sdr_pipeline *p, const sdr_generate *g) {
  * encode_prompt's lora_scale (kwargs NULL). */
 static void read_lora_scale(lua_State *L, int opts, const char *kwargs, sdr_generate *g) {
   if (kwargs) {
-    lua_getfield(L, opts, kwargs);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      return;
-    }
-    if (!lua_istable(L, -1))
-      lsdr_error(L, "option '%s': a table expected, got %s", kwargs, luaL_typename(L, -1));
-    lua_getfield(L, -1, "scale");
-  } else {
-    lua_getfield(L, opts, "lora_scale");
+    g->has_lora_scale = lsdr_cross_attention_scale(L, opts, &g->lora_scale);
+    return;
   }
+  lua_getfield(L, opts, "lora_scale");
   if (!lua_isnil(L, -1)) {
     if (!lua_isnumber(L, -1))
-      lsdr_error(L, "option '%s': a number expected, got %s", kwargs ? "scale" : "lora_scale",
-                 luaL_typename(L, -1));
+      lsdr_error(L, "option 'lora_scale': a number expected, got %s", luaL_typename(L, -1));
     g->has_lora_scale = 1;
     g->lora_scale = lua_tonumber(L, -1);
   }
-  lua_pop(L, kwargs ? 2 : 1);
+  lua_pop(L, 1);
 }
 
 static int pipe_call(lua_State *L) {

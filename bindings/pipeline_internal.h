@@ -40,6 +40,9 @@ sdr_pipeline *lsdr_pipeline_models(lua_State *L, int idx);
 /* The open pipeline whose model the box at idx is (pipe.unet, pipe.text_encoder), or NULL
  * for a model of its own. */
 sdr_pipeline *lsdr_model_owner(lua_State *L, int idx);
+/* cross_attention_kwargs["scale"] from the options at opts into *scale: 1 when given, 0
+ * when not (a Lua error for a wrong type), for a pipeline's call and pipe.unet's. */
+int lsdr_cross_attention_scale(lua_State *L, int opts, double *scale);
 /* Before such a model runs on its own: its weights as the pipeline's LoRA state says (a Lua
  * error when they cannot be made). */
 void lsdr_model_lora_ready(lua_State *L, int idx, sdr_lora_part part);

@@ -88,16 +88,7 @@ static int unet_call(lua_State *L) {
    * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale) */
   sdr_pipeline *owner = lsdr_model_owner(L, 1);
   double scale = 1.0;
-  lua_getfield(L, 4, "cross_attention_kwargs");
-  if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "scale");
-    if (!lua_isnil(L, -1) && !lua_isnumber(L, -1))
-      return lsdr_error(L, "option 'cross_attention_kwargs': scale must be a number, got %s",
-                        luaL_typename(L, -1));
-    scale = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1.0;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  lsdr_cross_attention_scale(L, 4, &scale);
   sdr_lora_models lm = owner ? sdr_pipeline_lora_models(owner) : (sdr_lora_models){0};
   if (owner) {
     sdr_lora_scale(&owner->lora, SDR_LORA_UNET, scale);
