@@ -409,20 +409,7 @@ static void lora_unscaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generat
     sdr_lora_unscale(&p->lora, part, g->lora_scale);
 }
 
-static int encode_prompt_scaled(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
-                                float **neg, int *T_out, int *D_out);
-
-/* encode_prompt after its inputs were checked (check_prompts). */
-static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
-                         float **neg, int *T_out, int *D_out) {
-  *pos = *neg = NULL;
-  int rc = lora_scaled(p, SDR_LORA_TEXT_ENCODER, g);
-  if (rc == 0)
-    rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
-  lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
-  return rc;
-}
-
+/* encode_prompt's work, with the text encoder's LoRA scale on. */
 static int encode_prompt_scaled(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
                                 float **neg, int *T_out, int *D_out) {
   const int B0 = g->nprompts;
@@ -464,6 +451,17 @@ fail:
   free(empty);
   free(rows);
   return -1;
+}
+
+/* encode_prompt after its inputs were checked (check_prompts). */
+static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                         float **neg, int *T_out, int *D_out) {
+  *pos = *neg = NULL;
+  int rc = lora_scaled(p, SDR_LORA_TEXT_ENCODER, g);
+  if (rc == 0)
+    rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
+  lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
+  return rc;
 }
 
 int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
