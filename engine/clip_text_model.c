@@ -89,37 +89,10 @@ int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json
   return rc;
 }
 
-static int bind_layer(sdr_weights *w, sdr_clip_layer *l, int i, const sdr_clip_text_config *c) {
-  const int64_t D = c->hidden_size, I = c->intermediate_size;
-  const char *pre = "text_model.encoder.layers";
-  struct {
-    sdr_tensor *t;
-    const char *name;
-    int ndim;
-    int64_t shape[2];
-  } items[] = {
-      {&l->ln1_w, "layer_norm1.weight", 1, {D}},
-      {&l->ln1_b, "layer_norm1.bias", 1, {D}},
-      {&l->q_w, "self_attn.q_proj.weight", 2, {D, D}},
-      {&l->q_b, "self_attn.q_proj.bias", 1, {D}},
-      {&l->k_w, "self_attn.k_proj.weight", 2, {D, D}},
-      {&l->k_b, "self_attn.k_proj.bias", 1, {D}},
-      {&l->v_w, "self_attn.v_proj.weight", 2, {D, D}},
-      {&l->v_b, "self_attn.v_proj.bias", 1, {D}},
-      {&l->o_w, "self_attn.out_proj.weight", 2, {D, D}},
-      {&l->o_b, "self_attn.out_proj.bias", 1, {D}},
-      {&l->ln2_w, "layer_norm2.weight", 1, {D}},
-      {&l->ln2_b, "layer_norm2.bias", 1, {D}},
-      {&l->fc1_w, "mlp.fc1.weight", 2, {I, D}},
-      {&l->fc1_b, "mlp.fc1.bias", 1, {I}},
-      {&l->fc2_w, "mlp.fc2.weight", 2, {D, I}},
-      {&l->fc2_b, "mlp.fc2.bias", 1, {D}},
-  };
-  for (size_t k = 0; k < sizeof items / sizeof items[0]; k++)
-    if (sdr_weights_bindf(w, items[k].t, items[k].ndim, items[k].shape, "%s.%d.%s", pre, i,
-                          items[k].name) != 0)
-      return -1;
-  return 0;
+/* The text tower's layers: causal attention. */
+static sdr_clip_encoder_params layer_params(const sdr_clip_text_config *c) {
+  return (sdr_clip_encoder_params){c->hidden_size,    c->intermediate_size, c->num_attention_heads,
+                                   c->layer_norm_eps, c->quick_gelu,        1};
 }
 
 static int bind_all(sdr_clip_text_model *m);
@@ -177,6 +150,7 @@ static int bind_all(sdr_clip_text_model *m) {
   const sdr_clip_text_config *c = &m->cfg;
   sdr_weights_optional_prefix(&m->weights, "text_model.");
   const int64_t D = c->hidden_size;
+  const sdr_clip_encoder_params params = layer_params(c);
   m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
   if (!m->layers)
     return sdr_fail("out of memory");
@@ -189,7 +163,8 @@ static int bind_all(sdr_clip_text_model *m) {
   TRY(sdr_weights_bind(&m->weights, &m->pos_emb, "text_model.embeddings.position_embedding.weight",
                        2, (int64_t[]){c->max_position_embeddings, D}));
   for (int i = 0; i < c->num_hidden_layers; i++)
-    TRY(bind_layer(&m->weights, &m->layers[i], i, c));
+    TRY(sdr_clip_layer_bind(&m->weights, &m->layers[i], "text_model.encoder.layers", i,
+                            &params));
   TRY(sdr_weights_bind(&m->weights, &m->final_ln_w, "text_model.final_layer_norm.weight", 1,
                        (int64_t[]){D}));
   TRY(sdr_weights_bind(&m->weights, &m->final_ln_b, "text_model.final_layer_norm.bias", 1,
@@ -214,49 +189,6 @@ void sdr_clip_text_model_free(sdr_clip_text_model *m) {
   memset(m, 0, sizeof *m);
 }
 
-/* CLIPEncoderLayer: x (B, T, D) -> out (B, T, D). */
-static int encoder_layer(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
-                         const sdr_clip_layer *l) {
-  const sdr_clip_text_config *c = &m->cfg;
-  sdr_backend *be = m->be;
-  const int64_t B = x->shape[0], T = x->shape[1], D = c->hidden_size, I = c->intermediate_size;
-  const int64_t btd[3] = {B, T, D};
-  sdr_arena_mark mark = sdr_arena_get_mark(a);
-  sdr_tensor h, q, k, v, att, o, r, f1, f1a;
-  TRY(sdr_arena_tensor(a, &h, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &q, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &k, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &v, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &att, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &o, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &r, x->dtype, 3, btd));
-  TRY(sdr_arena_tensor(a, &f1, x->dtype, 3, (int64_t[]){B, T, I}));
-  TRY(sdr_arena_tensor(a, &f1a, x->dtype, 3, (int64_t[]){B, T, I}));
-
-  /* self-attention block (CLIPAttention: q scaled by head_dim^-0.5, causal mask) */
-  TRY(sdr_layer_norm(be, &h, x, &l->ln1_w, &l->ln1_b, c->layer_norm_eps));
-  TRY(sdr_linear(be, &q, &h, &l->q_w, &l->q_b));
-  TRY(sdr_linear(be, &k, &h, &l->k_w, &l->k_b));
-  TRY(sdr_linear(be, &v, &h, &l->v_w, &l->v_b));
-  const int heads = c->num_attention_heads;
-  const float scale = 1.0f / sqrtf((float)(D / heads));
-  TRY(sdr_attention(be, &att, &q, &k, &v, heads, scale, 1));
-  TRY(sdr_linear(be, &o, &att, &l->o_w, &l->o_b));
-  TRY(sdr_binary(be, &r, x, &o, SDR_BINARY_ADD));
-
-  /* MLP block (CLIPMLP: fc1, quick_gelu or gelu, fc2) */
-  TRY(sdr_layer_norm(be, &h, &r, &l->ln2_w, &l->ln2_b, c->layer_norm_eps));
-  TRY(sdr_linear(be, &f1, &h, &l->fc1_w, &l->fc1_b));
-  TRY(sdr_unary(be, &f1a, &f1, c->quick_gelu ? SDR_UNARY_QUICK_GELU : SDR_UNARY_GELU));
-  TRY(sdr_linear(be, &o, &f1a, &l->fc2_w, &l->fc2_b));
-  TRY(sdr_binary(be, out, &r, &o, SDR_BINARY_ADD));
-  sdr_arena_release(a, mark);
-  return 0;
-fail:
-  sdr_arena_release(a, mark);
-  return -1;
-}
-
 int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
                           sdr_tensor *hidden_states, const sdr_tensor *ids) {
   const sdr_clip_text_config *c = &m->cfg;
@@ -278,6 +210,7 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
     return sdr_fail("text_encoder: hidden_states must be (%d, %lld, %lld, %lld)", L + 1,
                     (long long)B, (long long)T, (long long)D);
 
+  const sdr_clip_encoder_params params = layer_params(c);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   const int64_t btd[3] = {B, T, D};
   /* Each stage is written where it is wanted: into hidden_states[i] when the
@@ -317,7 +250,7 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
     if (i == 0)
       TRY(sdr_binary(be, &dst, &tok, &pos, SDR_BINARY_ADD));
     else
-      TRY(encoder_layer(m, a, &dst, &x, &m->layers[i - 1]));
+      TRY(sdr_clip_encoder_layer(be, a, &dst, &x, &m->layers[i - 1], &params));
     if (hidden_states && hidden_states->dtype != m->act)
       TRY(sdr_cast(be, &slice, &dst));
     x = dst;

@@ -8,8 +8,9 @@
 #ifndef SDR_ENGINE_CLIP_TEXT_MODEL_H
 #define SDR_ENGINE_CLIP_TEXT_MODEL_H
 
-#include "engine/arena.h"   // sdr_arena
-#include "engine/weights.h" // sdr_weights
+#include "engine/arena.h"        // sdr_arena
+#include "engine/clip_encoder.h" // sdr_clip_layer
+#include "engine/weights.h"      // sdr_weights
 #include "kernels/backend.h"
 
 typedef struct sdr_clip_text_config {
@@ -26,17 +27,6 @@ typedef struct sdr_clip_text_config {
    * id, as transformers keeps for them. */
   long long pad_token_id, bos_token_id, eos_token_id;
 } sdr_clip_text_config;
-
-typedef struct sdr_clip_layer {
-  sdr_tensor ln1_w, ln1_b;       /* (D) */
-  sdr_tensor q_w, k_w, v_w, o_w; /* (D, D) */
-  sdr_tensor q_b, k_b, v_b, o_b; /* (D) */
-  sdr_tensor ln2_w, ln2_b;       /* (D) */
-  sdr_tensor fc1_w;              /* (I, D) */
-  sdr_tensor fc1_b;              /* (I) */
-  sdr_tensor fc2_w;              /* (D, I) */
-  sdr_tensor fc2_b;              /* (D) */
-} sdr_clip_layer;
 
 /* A row of the token embedding set by hand (a textual inversion's vector). */
 typedef struct sdr_clip_token_row {
