@@ -56,9 +56,18 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
     lua_pushvalue(L, name_idx);
     return lua_tostring(L, -1);
   }
-  /* What sdrepl loads of a pipeline; the safety checker and feature extractor are not fetched. */
-  static const char *const components[] = {"text_encoder", "tokenizer", "unet",
-                                           "vae",          "scheduler", NULL};
+  /* What sdrepl loads of a pipeline: the safety checker unless safety_checker = false (a
+   * component passed to from_pretrained is not fetched, in diffusers either). */
+  static const char *const components[] = {
+      "text_encoder", "tokenizer",         "unet",           "vae",
+      "scheduler",    "feature_extractor", "safety_checker", NULL};
+  lua_getfield(L, opts ? opts : LUA_REGISTRYINDEX, opts ? "safety_checker" : "");
+  const char *const *wanted = components;
+  static const char *const no_checker[] = {"text_encoder", "tokenizer",         "unet", "vae",
+                                           "scheduler",    "feature_extractor", NULL};
+  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+    wanted = no_checker;
+  lua_pop(L, 1);
   sdr_hub_options o = {.use_safetensors = opt_bool(L, opts, "use_safetensors", -1)};
   o.revision = opt_string(L, opts, "revision");
   o.subfolder = opt_string(L, opts, "subfolder");
@@ -68,7 +77,7 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
   o.token = opt_string(L, opts, "token");
   o.no_token = opt_bool(L, opts, "token", 1) == 0;
   o.local_files_only = opt_bool(L, opts, "local_files_only", 0);
-  o.components = kind == SDR_HUB_PIPELINE ? components : NULL;
+  o.components = kind == SDR_HUB_PIPELINE ? wanted : NULL;
   char *snapshot = sdr_hub_snapshot(name, kind, &o);
   if (!snapshot)
     lsdr_engine_error(L);

@@ -51,9 +51,7 @@ static void *scratch(lua_State *L, size_t bytes) {
   return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
 }
 
-/* The pictures of a list (or the one picture) at idx, in *imgs (n of them, in a scratch
- * block left on the stack); 0 when idx holds no picture at all (a tensor, say). */
-static int read_images(lua_State *L, int idx, sdr_image ***imgs, int *n) {
+int lsdr_read_images(lua_State *L, int idx, sdr_image ***imgs, int *n) {
   sdr_image *one = lsdr_to_image(L, idx);
   if (one || !lua_istable(L, idx)) {
     *n = one ? 1 : 0;
@@ -224,7 +222,7 @@ static int m_preprocess(lua_State *L) {
   const lsdr_image_processor *p = check_proc(L);
   sdr_image **imgs = NULL;
   int n = 0;
-  if (read_images(L, 2, &imgs, &n) > 0)
+  if (lsdr_read_images(L, 2, &imgs, &n) > 0)
     return preprocess_images(L, p, imgs, n, 3);
   return preprocess_tensor(L, p, 2, 3);
 }

@@ -4,8 +4,13 @@
 
 #include <lua.h>
 
+#include "engine/image.h" // sdr_image
+
 /* Pushes a VaeImageProcessor with diffusers' defaults and this vae_scale_factor. */
 void lsdr_push_image_processor(lua_State *L, int vae_scale_factor);
+/* The pictures of a list (or the one picture) at idx, in *imgs (n of them, in a scratch
+ * block left on the stack); 0 when idx holds no picture at all (a tensor, say). */
+int lsdr_read_images(lua_State *L, int idx, sdr_image ***imgs, int *n);
 /* Sets the global VaeImageProcessor. */
 void lsdr_open_image_processor(lua_State *L);
 

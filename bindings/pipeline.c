@@ -18,7 +18,8 @@
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
 #include "bindings/pipeline_internal.h"
-#include "bindings/scheduler.h" // lsdr_push_scheduler, lsdr_to_scheduler
+#include "bindings/safety_checker.h" // lsdr_push_safety_checker, lsdr_push_feature_extractor
+#include "bindings/scheduler.h"      // lsdr_push_scheduler, lsdr_to_scheduler
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h"
 #include "bindings/image_processor.h" // lsdr_push_image_processor
@@ -117,6 +118,7 @@ static lsdr_pipe *new_pipe(lua_State *L, int img2img, int share) {
   luaL_setmetatable(L, img2img ? LSDR_I2I : LSDR_T2I);
   p->img2img = img2img;
   if (src) {
+    p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
     lua_getiuservalue(L, share, 2);
     p->core = src->core;
     p->core->open_pipes++;
@@ -137,8 +139,10 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     LSDR_HUB_PARAMS,
     {"use_safetensors", "boolean", "nil",
      "true: .safetensors only; otherwise PyTorch .bin files are read where no .safetensors is"},
-    {"safety_checker", "any", "nil", "no safety checker is run; nil or false"},
-    {"requires_safety_checker", "boolean", "false"},
+    {"safety_checker", "boolean", "nil",
+     "false: load no safety checker (diffusers' safety_checker=None); nil: the model's own, "
+     "where it has one"},
+    {"requires_safety_checker", "boolean", "true"},
     {"unet", "any", "nil", "a UNet2DConditionModel to use instead of the folder's"},
     {"vae", "any", "nil", "an AutoencoderKL to use instead (e.g. a fine-tuned one)"},
     {"text_encoder", "any", "nil", "a CLIPTextModel to use instead"},
@@ -224,7 +228,9 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   const char *path = lua_tostring(L, 1);
   lua_getfield(L, 2, "safety_checker");
   if (lua_toboolean(L, -1))
-    return lsdr_error(L, "option 'safety_checker': sdrepl runs no safety checker; pass nil");
+    return lsdr_error(L, "option 'safety_checker': false (none, as diffusers' "
+                         "safety_checker=None) or nil (the model's own) expected");
+  const int no_checker = lua_isboolean(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 2, "variant");
   const char *variant = lua_tostring(L, -1);
@@ -247,7 +253,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
     return lsdr_error(L, "option 'scheduler': a scheduler expected, got %s", lsdr_typename(L, -1));
   lua_pop(L, 2);
   sdr_pipeline_given given = {boxes[0] ? boxes[0]->model : NULL, boxes[1] ? boxes[1]->model : NULL,
-                              boxes[2] ? boxes[2]->model : NULL};
+                              boxes[2] ? boxes[2]->model : NULL, no_checker};
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
   lsdr_pipe *p = new_pipe(L, img2img, 0);
   int self = lua_gettop(L);
@@ -318,6 +324,21 @@ static lsdr_pipe *owner_of(lua_State *L, int idx, const char *key, const char *t
   return owner;
 }
 
+/* The safety checker or feature extractor given among components: 1 for the models'
+ * pipeline's own (pipe.components has it), 0 for nil or false (none). */
+static int checker_component(lua_State *L, int comps, const char *key, int owner_idx) {
+  lua_getfield(L, comps, key);
+  const int given = !lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
+  lua_getfield(L, owner_idx, key);
+  if (given && !lua_rawequal(L, -1, -2))
+    lsdr_error(L,
+               "component '%s': the models' pipeline's own (pipe.components), nil or false "
+               "expected, got %s",
+               key, lsdr_typename(L, -2));
+  lua_pop(L, 2);
+  return given;
+}
+
 /* StableDiffusionPipeline{unet = ..., vae = ..., ...}, as diffusers'
  * StableDiffusionImg2ImgPipeline(**pipe.components): the models of one pipeline,
  * any tokenizer and scheduler. */
@@ -325,9 +346,6 @@ static int construct(lua_State *L, int img2img) {
   lsdr_args(L);
   lsdr_options(L, 2);
   const int comps = 2;
-  lua_getfield(L, comps, "safety_checker");
-  if (lua_toboolean(L, -1))
-    return lsdr_error(L, "component 'safety_checker': sdrepl runs no safety checker; pass nil");
   lsdr_pipe *owner = NULL;
   int owner_idx = 0;
   for (int i = 0; i < 3; i++) {
@@ -346,7 +364,12 @@ static int construct(lua_State *L, int img2img) {
     return lsdr_error(L, "component 'tokenizer': a CLIPTokenizer expected, got %s",
                       lsdr_typename(L, -1));
   int tok = lua_gettop(L);
+  const int has_checker = checker_component(L, comps, "safety_checker", owner_idx);
+  const int has_features = checker_component(L, comps, "feature_extractor", owner_idx);
   lsdr_pipeline_from_pipe(L, owner_idx, img2img);
+  lsdr_pipe *made = lua_touserdata(L, -1);
+  made->no_safety_checker = !has_checker;
+  made->no_feature_extractor = !has_features;
   push_parts(L, -1);
   lua_pushvalue(L, tok);
   lua_setfield(L, -2, "tokenizer");
@@ -364,10 +387,10 @@ static const lsdr_param component_options[] = {
     {"text_encoder", "any", "nil"},
     {"tokenizer", "any", "nil"},
     {"scheduler", "any", "nil"},
-    {"safety_checker", "any", "nil", "nil or false: no safety checker is run"},
-    {"feature_extractor", "any", "nil", "not used"},
+    {"safety_checker", "any", "nil", "the models' pipeline's own, or nil or false: none"},
+    {"feature_extractor", "any", "nil", "the models' pipeline's own, or nil or false: none"},
     {"image_encoder", "any", "nil", "not used"},
-    {"requires_safety_checker", "boolean", "false"},
+    {"requires_safety_checker", "boolean", "true"},
     {0}};
 
 static int pick_t2i(lua_State *L, const char *dir) {
@@ -945,6 +968,10 @@ static int pipe_call(lua_State *L) {
         L, "option 'output_type': \"pil\", \"np\", \"pt\" or \"latent\" expected, got \"%s\"",
         output_type);
   g.output_latent = want_latent;
+  g.no_safety_checker = pp->no_safety_checker;
+  if (p->safety_checker && !pp->no_safety_checker && pp->no_feature_extractor)
+    return lsdr_error(L, "the safety checker needs the feature extractor, which was set to nil; "
+                         "set pipe.safety_checker = nil too to run without either");
 
   step_ctx ctx = {.L = L, .pipe_idx = 1};
   lua_getfield(L, opts, "callback_on_step_end");
@@ -1044,17 +1071,34 @@ static int pipe_call(lua_State *L) {
     }
     free(imgs);
   }
+  /* has_nsfw_concept: a list of booleans where a safety checker ran, else nil */
+  int flagged = 0;
+  if (out.nsfw) {
+    lua_createtable(L, B, 0);
+    for (int b = 0; b < B; b++) {
+      lua_pushboolean(L, out.nsfw[b]);
+      lua_rawseti(L, -2, b + 1);
+      flagged |= out.nsfw[b];
+    }
+  } else {
+    lua_pushnil(L);
+  }
   sdr_generated_free(&out);
-  /* nsfw_content_detected stays nil: no safety checker runs (README says so). With
-   * return_dict = false, diffusers' tuple (images, has_nsfw_concept): {images}. */
+  if (flagged)
+    fputs("Potential NSFW content was detected in one or more images. A black image will be "
+          "returned instead. Try again with a different prompt and/or seed.\n",
+          stderr);
+  /* With return_dict = false, diffusers' tuple (images, has_nsfw_concept). */
   lua_getfield(L, opts, "return_dict");
   int as_dict = lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (as_dict) {
+    lua_setfield(L, result, "nsfw_content_detected");
     lua_setfield(L, result, "images");
     static const char *const fields[] = {"images", "nsfw_content_detected", NULL};
     lsdr_output_kind(L, result, "StableDiffusionPipelineOutput", fields);
   } else {
+    lua_rawseti(L, result, 2);
     lua_rawseti(L, result, 1);
   }
   lua_settop(L, result);
@@ -1244,6 +1288,17 @@ static int pipe_properties(lua_State *L) {
       lsdr_push_clip_text_model_ref(L, &p->core->p.text_encoder, 1);
     /* the core outlives the box (the box keeps this pipeline, which keeps the core) */
     ((lsdr_model_box *)lua_touserdata(L, -1))->owner_loaded = &p->core->loaded;
+  } else if (strcmp(k, "safety_checker") == 0 || strcmp(k, "feature_extractor") == 0) {
+    /* nil where the model has none, or this pipeline's was set to nil */
+    const sdr_pipeline *e = &p->core->p;
+    if (k[0] == 's' ? !e->safety_checker || p->no_safety_checker : !e->feature_extractor) {
+      lua_pushnil(L);
+      return 1;
+    }
+    if (lua_getfield(L, parts, k) != LUA_TNIL)
+      return 1;
+    lua_pop(L, 1);
+    (k[0] == 's' ? lsdr_push_safety_checker : lsdr_push_feature_extractor)(L, 1);
   } else if (strcmp(k, "device") == 0) {
     lsdr_push_device(L, p->core->p.be->device);
     return 1;
@@ -1264,9 +1319,15 @@ static int pipe_properties(lua_State *L) {
     lua_getfield(L, parts, "name_or_path");
     return 1;
   } else if (strcmp(k, "components") == 0) {
-    /* diffusers' pipe.components (safety_checker and feature_extractor: nil here) */
-    static const char *const names[] = {"unet", "vae", "text_encoder", "tokenizer", "scheduler"};
-    lua_createtable(L, 0, 5);
+    /* diffusers' pipe.components (safety_checker and feature_extractor: nil where none) */
+    static const char *const names[] = {"unet",
+                                        "vae",
+                                        "text_encoder",
+                                        "tokenizer",
+                                        "scheduler",
+                                        "safety_checker",
+                                        "feature_extractor"};
+    lua_createtable(L, 0, 7);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
       lua_getfield(L, 1, names[i]);
       lua_setfield(L, -2, names[i]);
@@ -1285,11 +1346,25 @@ static int pipe_properties(lua_State *L) {
 static int pipe_newindex(lua_State *L) {
   check_pipe(L, 1);
   const char *k = lua_tostring(L, 2);
-  /* pipe.safety_checker = None, the notebooks' line: there is none here to turn off */
+  /* pipe.safety_checker = None, the notebooks' line: this pipeline runs none from now on;
+   * its memory goes unless other pipelines (from_pipe) still use it */
   if (k && (strcmp(k, "safety_checker") == 0 || strcmp(k, "feature_extractor") == 0)) {
+    lua_getfield(L, 1, k);
+    if (lua_rawequal(L, -1, 3)) /* the same object back */
+      return 0;
     if (!lua_isnil(L, 3))
-      return luaL_error(L, "pipeline: '%s' can only be set to nil (sdrepl runs no safety checker)",
-                        k);
+      return luaL_error(L, "pipeline: '%s' can only be set to nil (to run none)", k);
+    lsdr_pipe *pp = check_pipe(L, 1);
+    if (k[0] == 'f') {
+      pp->no_feature_extractor = 1;
+      return 0;
+    }
+    pp->no_safety_checker = 1;
+    if (pp->core->open_pipes == 1)
+      sdr_pipeline_drop_safety_checker(&pp->core->p);
+    push_parts(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, -2, k);
     return 0;
   }
   /* pipe.unet = torch.compile(pipe.unet): the same model back */

@@ -24,6 +24,9 @@ typedef struct lsdr_pipe_core {
 typedef struct lsdr_pipe {
   lsdr_pipe_core *core; /* NULL once closed */
   int img2img;
+  /* pipe.safety_checker = nil on this pipeline (the core's checker may serve others) */
+  int no_safety_checker;
+  int no_feature_extractor; /* pipe.feature_extractor = nil */
   /* set_progress_bar_config, this pipeline's own (copied to the core at each call) */
   int progress_disable;
   char progress_desc[64];

@@ -8,7 +8,7 @@
  *     weights (tokenizer, scheduler), the root configs;
  *   - safetensors only when every .bin has a .safetensors beside it
  *     (is_safetensors_compatible), else .bin only; never flax, onnx or their indexes.
- * Components the caller leaves out (sdrepl runs no safety checker) are skipped
+ * Components the caller leaves out (the safety checker when declined) are skipped
  * as diffusers skips components passed to from_pretrained. pipeline.py (custom
  * code) is never fetched: sdrepl runs no Python.
  * One model (ModelMixin, PreTrainedModel): the same choice inside its folder,

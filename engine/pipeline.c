@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "engine/error.h"            // sdr_fail
 #include "engine/generator_device.h" // sdr_generator_fill_batch
 #include "engine/image_processor.h"  // sdr_latents_preview
@@ -66,6 +68,71 @@ static const char *variant_for(const char *dir, const char *component, const cha
   return sdr_component_has_variant(dir, component, variant) == 1 ? variant : NULL;
 }
 
+/* What model_index.json says of an optional component: 1 with its class in cls (the
+ * library in lib), 0 for none (absent, or [null, null]). */
+static int optional_component(const char *dir, const char *name, char *lib, char *cls, size_t n) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model_index.json", dir);
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  const cJSON *v = sdr_json_get(&j, name);
+  int rc = 0;
+  if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2 && cJSON_IsString(cJSON_GetArrayItem(v, 1))) {
+    const cJSON *l = cJSON_GetArrayItem(v, 0), *c = cJSON_GetArrayItem(v, 1);
+    snprintf(lib, n, "%s", cJSON_IsString(l) ? l->valuestring : "");
+    snprintf(cls, n, "%s", c->valuestring);
+    rc = 1;
+  } else if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2)) {
+    rc = sdr_fail("%s: \"%s\" must be [library, class] or [null, null]", path, name);
+  }
+  sdr_json_free(&j);
+  return rc;
+}
+
+/* The safety checker and its feature extractor where model_index.json names them, as
+ * DiffusionPipeline.from_pretrained loads them (not the checker when declined). */
+static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir,
+                               const char *variant, int keep_dtype, int declined) {
+  char lib[128], cls[128], sub[4096];
+  int has_fe = optional_component(dir, "feature_extractor", lib, cls, sizeof cls);
+  if (has_fe < 0)
+    return -1;
+  if (has_fe) {
+    if (strcmp(cls, "CLIPImageProcessor") != 0 && strcmp(cls, "CLIPFeatureExtractor") != 0)
+      return sdr_fail("%s: feature_extractor %s is not supported (CLIPImageProcessor is)", dir,
+                      cls);
+    snprintf(sub, sizeof sub, "%s/feature_extractor/preprocessor_config.json", dir);
+    p->feature_extractor = malloc(sizeof *p->feature_extractor);
+    if (!p->feature_extractor)
+      return sdr_fail("out of memory");
+    if (sdr_clip_image_processor_load(p->feature_extractor, sub) != 0)
+      return -1;
+  }
+  int has_sc = declined ? 0 : optional_component(dir, "safety_checker", lib, cls, sizeof cls);
+  if (has_sc <= 0)
+    return has_sc;
+  if (strcmp(cls, "StableDiffusionSafetyChecker") != 0)
+    return sdr_fail("%s: safety_checker %s is not supported (StableDiffusionSafetyChecker is); "
+                    "pass safety_checker = false to load the pipeline without it",
+                    dir, cls);
+  if (!p->feature_extractor)
+    return sdr_fail("Make sure to define a feature extractor when loading the pipeline if you "
+                    "want to use the safety checker. If you do not want to use the safety "
+                    "checker, you can pass safety_checker = false instead.");
+  snprintf(sub, sizeof sub, "%s/safety_checker", dir);
+  p->safety_checker = malloc(sizeof *p->safety_checker);
+  if (!p->safety_checker)
+    return sdr_fail("out of memory");
+  if (sdr_safety_checker_load(p->safety_checker, be, sub,
+                              variant_for(dir, "safety_checker", variant), keep_dtype) != 0) {
+    free(p->safety_checker);
+    p->safety_checker = NULL;
+    return -1;
+  }
+  return 0;
+}
+
 int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                       int keep_dtype) {
   return sdr_pipeline_load_given(p, be, dir, variant, keep_dtype, NULL);
@@ -117,6 +184,7 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
     sdr_fail_prefix("%s: ", sub);
     goto fail;
   }
+  TRY(load_safety_checker(p, be, dir, variant, keep_dtype, gv->no_safety_checker));
   const sdr_clip_text_model *te = gv->text_encoder ? gv->text_encoder : &p->text_encoder;
   const sdr_unet *un = gv->unet ? gv->unet : &p->unet;
   if (te->cfg.hidden_size != un->cfg.cross_attention_dim[0]) {
@@ -162,9 +230,18 @@ void sdr_pipeline_free(sdr_pipeline *p) {
     sdr_unet_free(&p->unet);
   if (p->vae.be)
     sdr_vae_free(&p->vae);
+  sdr_pipeline_drop_safety_checker(p);
+  free(p->feature_extractor);
   if (p->arena.be)
     sdr_arena_free(&p->arena);
   memset(p, 0, sizeof *p);
+}
+
+void sdr_pipeline_drop_safety_checker(sdr_pipeline *p) {
+  if (p->safety_checker)
+    sdr_safety_checker_free(p->safety_checker);
+  free(p->safety_checker);
+  p->safety_checker = NULL;
 }
 
 int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
@@ -173,6 +250,7 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
   sdr_clip_text_model te;
   sdr_unet u;
   sdr_vae v;
+  sdr_safety_checker sc;
   if (sdr_clip_text_model_copy_to(&te, &p->text_encoder, be, keep_dtype) != 0)
     return -1;
   if (sdr_unet_copy_to(&u, &p->unet, be, keep_dtype) != 0) {
@@ -184,6 +262,13 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
     sdr_unet_free(&u);
     return -1;
   }
+  if (p->safety_checker &&
+      sdr_safety_checker_copy_to(&sc, p->safety_checker, be, keep_dtype) != 0) {
+    sdr_clip_text_model_free(&te);
+    sdr_unet_free(&u);
+    sdr_vae_free(&v);
+    return -1;
+  }
   sdr_lora_models lm = sdr_pipeline_lora_models(p);
   sdr_lora_release(&p->lora, &lm); /* on the old backend, before its models go */
   sdr_clip_text_model_free(&p->text_encoder);
@@ -192,6 +277,10 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
   p->text_encoder = te;
   p->unet = u;
   p->vae = v;
+  if (p->safety_checker) {
+    sdr_safety_checker_free(p->safety_checker);
+    *p->safety_checker = sc;
+  }
   sdr_arena_free(&p->arena);
   sdr_arena_init(&p->arena, be);
   p->be = be;
@@ -798,6 +887,21 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
         goto fail;
     }
     memcpy(out->shape, img_shape, sizeof out->shape);
+    /* run_safety_checker, on the pictures as decoded */
+    if (p->safety_checker && !g->no_safety_checker) {
+      if (img_shape[1] != 3) {
+        sdr_fail("safety_checker: the VAE makes %lld channels; the checker looks at RGB "
+                 "pictures (load with safety_checker = false)",
+                 (long long)img_shape[1]);
+        goto fail;
+      }
+      if (!(out->nsfw = calloc((size_t)B, 1))) {
+        sdr_fail("out of memory");
+        goto fail;
+      }
+      TRY(sdr_safety_checker_run(p->safety_checker, p->feature_extractor, a, out->data, B, height,
+                                 width, out->nsfw));
+    }
   }
   rc = 0;
   goto done;
@@ -807,6 +911,8 @@ fail_progress:
 fail:
   free(out->data);
   out->data = NULL;
+  free(out->nsfw);
+  out->nsfw = NULL;
   if (unet_scaled) /* the run's error is the one to report */
     lora_unscaled(p, SDR_LORA_UNET, g);
 done:
@@ -820,5 +926,6 @@ done:
 
 void sdr_generated_free(sdr_generated *out) {
   free(out->data);
+  free(out->nsfw);
   memset(out, 0, sizeof *out);
 }

@@ -16,6 +16,7 @@
 #include "engine/generator.h"
 #include "engine/image.h"
 #include "engine/lora.h"
+#include "engine/safety_checker.h"
 #include "engine/scheduler.h"
 #include "engine/unet.h"
 #include "engine/vae.h"
@@ -33,6 +34,10 @@ typedef struct sdr_pipeline {
   int vae_tiling;  /* encode and decode in overlapping tiles, as diffusers' enable_vae_tiling()
                     * (engine/vae_tiling.h): memory of one tile, diffusers' tiled pictures */
   sdr_lora lora;   /* load_lora_weights' adapters, in the UNet's and text encoder's weights */
+  /* model_index.json's safety_checker and feature_extractor, or NULL where it names none
+   * (or the caller declined the checker): run after the VAE, as diffusers does */
+  sdr_safety_checker *safety_checker;
+  sdr_clip_image_processor *feature_extractor;
 } sdr_pipeline;
 
 /* The models a pipeline's LoRA adapters go into. */
@@ -48,6 +53,7 @@ typedef struct sdr_pipeline_given {
   sdr_unet *unet;
   sdr_vae *vae;
   sdr_clip_text_model *text_encoder;
+  int no_safety_checker; /* from_pretrained(..., safety_checker=None) */
 } sdr_pipeline_given;
 /* sdr_pipeline_load with given models, which move into the pipeline on success (their
  * structs left zeroed: the pipeline owns them now) and stay as they were on failure.
@@ -63,6 +69,8 @@ int sdr_pipeline_class_name(const char *dir, char *out, size_t n);
 int sdr_pipeline_load_single_file(sdr_pipeline *p, sdr_backend *be, const char *path,
                                   int keep_dtype);
 void sdr_pipeline_free(sdr_pipeline *p);
+/* pipe.safety_checker = None: the checker's memory goes. */
+void sdr_pipeline_drop_safety_checker(sdr_pipeline *p);
 /* pipe.to(device): the models' weights bound again on be, kept in keep_dtype
  * (-1: as stored); the tokenizer and scheduler stay. On failure nothing changed. */
 int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype);
@@ -108,7 +116,8 @@ typedef struct sdr_generate {
    * it while the text encoder and the UNet run */
   int has_lora_scale;
   double lora_scale;
-  int output_latent; /* stop before the VAE */
+  int output_latent;     /* stop before the VAE */
+  int no_safety_checker; /* this pipeline's safety_checker is None (the engine's may be shared) */
   sdr_step_callback on_step;
   void *on_step_ud;
   /* set_progress_bar_config: no bar for the denoising loop, or the bar's label (NULL: none) */
@@ -119,6 +128,9 @@ typedef struct sdr_generate {
 typedef struct sdr_generated {
   float *data; /* host float32: images (B, 3, H, W) in [-1, 1], or latents */
   int64_t shape[4];
+  /* has_nsfw_concept: shape[0] flags when the safety checker ran (flagged pictures are
+   * black: -1 everywhere in data), else NULL */
+  unsigned char *nsfw;
   int steps_run;     /* UNet evaluations */
   int graph_replays; /* of those, replays of a recorded graph (0 where the backend records none) */
   /* "" or why the UNet call could not be recorded as a graph: the run then went on

@@ -24,6 +24,7 @@ SRC=$SDREPL_SOURCE_DIR
 SERVER=$SRC/tests/tools/hub_server.py
 MODEL_A=$SRC/tests/models/tiny-sd-a # float32
 MODEL_B=$SRC/tests/models/tiny-sd-b # float16
+MODEL_SC=$SRC/tests/models/tiny-sd-sc # tiny-sd-b with a safety checker
 # The server is local: a proxy from the environment must not stand in between,
 # and nothing from the user's own Hugging Face set-up may leak in.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -40,7 +41,8 @@ cp -r "$MODEL_B" "$REPOS/sdrepl-test/gated/main"
 touch "$REPOS/sdrepl-test/gated/GATED"
 # CompVis/stable-diffusion-v1-4 as the hub has it, in small: main in float32
 # with fp16 variant files beside the plain ones, a branch "fp16" whose plain
-# files are float16, a safety checker and .bin files nobody here needs.
+# files are float16, a safety checker (a tiny one: .safetensors, and a .bin beside it
+# that nobody needs) and .bin files nobody here needs.
 SD=$REPOS/CompVis/stable-diffusion-v1-4
 cp -r "$MODEL_A" "$SD/main"
 python3 "$SERVER" fp16 "$MODEL_A" "$SD/fp16"
@@ -57,11 +59,8 @@ d["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
 d["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
 json.dump(d, open(p, "w"), indent=2)
 PY
-  mkdir -p "$SD/$rev/safety_checker" "$SD/$rev/feature_extractor"
-  echo '{}' >"$SD/$rev/safety_checker/config.json"
-  head -c 1000 /dev/urandom >"$SD/$rev/safety_checker/model.safetensors"
+  cp -r "$MODEL_SC/safety_checker" "$MODEL_SC/feature_extractor" "$SD/$rev/"
   head -c 1000 /dev/urandom >"$SD/$rev/safety_checker/pytorch_model.bin"
-  echo '{}' >"$SD/$rev/feature_extractor/preprocessor_config.json"
   head -c 1000 /dev/urandom >"$SD/$rev/unet/diffusion_pytorch_model.bin"
 done
 # Textual inversions as sd-concepts-library keeps them: learned_embeds.bin and notes; one
@@ -218,23 +217,27 @@ expect_ok 'pipe = StableDiffusionImg2ImgPipeline.from_pretrained("CompVis/stable
   {revision = "fp16", torch_dtype = torch.float16}):to("cpu"); print(pipe)'
 case "$OUT" in *"<StableDiffusionImg2ImgPipeline CompVis/stable-diffusion-v1-4"*) ;; *) fail "seed line: $OUT" ;; esac
 # shellcheck disable=SC2086
-check_snapshot CompVis/stable-diffusion-v1-4 fp16 $PIPE_FILES
+check_snapshot CompVis/stable-diffusion-v1-4 fp16 $PIPE_FILES safety_checker/config.json \
+  safety_checker/model.safetensors feature_extractor/preprocessor_config.json
 [ ! -e "$CACHE/models--CompVis--stable-diffusion-v1-4/refs/main" ] || fail "refs/main written for revision fp16"
-! new_requests | grep -q 'safety_checker\|feature_extractor\|\.bin' || fail "fetched the safety checker or .bin files: $(new_requests)"
+! new_requests | grep -q '\.bin' || fail "fetched .bin files: $(new_requests)"
 same_images "'$SD/fp16'" "'CompVis/stable-diffusion-v1-4', {revision = 'fp16'}"
 
 # variant = "fp16" on main: the fp16 files, not the float32 ones beside them.
 mark_log
-expect_ok "StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4', {variant = 'fp16'})"
+# safety_checker = false (diffusers' safety_checker=None): the checker is not fetched.
+expect_ok "StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4', {variant = 'fp16', safety_checker = false})"
 check_snapshot CompVis/stable-diffusion-v1-4 main unet/diffusion_pytorch_model.fp16.safetensors \
   vae/diffusion_pytorch_model.fp16.safetensors text_encoder/model.fp16.safetensors model_index.json
+! new_requests | grep -q 'safety_checker/' || fail "safety_checker = false fetched it: $(new_requests)"
 SNAP_MAIN=$CACHE/models--CompVis--stable-diffusion-v1-4/snapshots/$(api_sha CompVis/stable-diffusion-v1-4 main)
 [ ! -e "$SNAP_MAIN/unet/diffusion_pytorch_model.safetensors" ] || fail "variant fp16 fetched the float32 UNet"
 # The float16 bytes are the same in both revisions: one blob, fetched once.
 [ "$(count_new '^GET /blobs/')" -eq 0 ] || fail "blobs shared with revision fp16 were fetched again: $(new_requests)"
 # Without the variant, the plain files of main.
 expect_ok "StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4')"
-check_snapshot CompVis/stable-diffusion-v1-4 main unet/diffusion_pytorch_model.safetensors
+check_snapshot CompVis/stable-diffusion-v1-4 main unet/diffusion_pytorch_model.safetensors \
+  safety_checker/model.safetensors
 expect_error "StableDiffusionPipeline.from_pretrained('sdrepl-test/tiny-sd-b', {variant = 'fp16'})" \
   "no weight files of variant 'fp16'"
 
@@ -428,14 +431,12 @@ if [ -x "$PY" ] && "$PY" -c "import huggingface_hub, diffusers" 2>/dev/null; the
   "$PY" "$SRC/scripts/reference/make_hub_cache.py" check --endpoint "$HF_ENDPOINT" --cache "$CACHE" \
     --repo sdrepl-test/tiny-sd-b >"$TMP/py.out" 2>&1 || fail "huggingface_hub cannot use our cache: $(cat "$TMP/py.out")"
   ! new_requests | grep -q '^GET /blobs/\|^GET /.*/resolve/' || fail "Python fetched files our cache has: $(new_requests)"
-  # Python's StableDiffusionPipeline also wants the safety checker, which we leave out: only that is fetched.
+  # Python's StableDiffusionPipeline wants the safety checker too, which our cache has.
   mark_log
   "$PY" "$SRC/scripts/reference/make_hub_cache.py" check --endpoint "$HF_ENDPOINT" --cache "$CACHE" \
     --repo CompVis/stable-diffusion-v1-4 --revision fp16 >"$TMP/py.out" 2>&1 ||
     fail "huggingface_hub cannot use our cache: $(cat "$TMP/py.out")"
-  ! new_requests | grep '^GET /.*/resolve/' | grep -qv 'safety_checker\|feature_extractor' ||
-    fail "Python fetched files our cache has: $(new_requests)"
-  [ "$(count_new '^GET /blobs/')" -eq 1 ] || fail "Python fetched more than the safety checker: $(new_requests)"
+  ! new_requests | grep -q '^GET /blobs/\|^GET /.*/resolve/' || fail "Python fetched files our cache has: $(new_requests)"
   "$PY" "$SRC/scripts/reference/make_hub_cache.py" download --endpoint "$HF_ENDPOINT" --cache "$TMP/pyfresh" \
     --repo CompVis/stable-diffusion-v1-4 >"$TMP/py.out" 2>&1 || fail "Python's download: $(cat "$TMP/py.out")"
   mark_log
