@@ -1,4 +1,5 @@
-/* engine/clip_encoder.c — CLIPEncoderLayer over the backend ops (transformers' CLIPEncoderLayer). */
+/* engine/clip_encoder.c — CLIPEncoderLayer over the backend ops (transformers' CLIPEncoderLayer).
+ */
 #include "engine/clip_encoder.h"
 
 #include <math.h>
