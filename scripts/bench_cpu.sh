@@ -4,7 +4,9 @@
 #   scripts/bench_cpu.sh [PARTS...]     (default: text_encoder unet vae_decode txt2img)
 #   parts also: lora_load lora_txt2img lora_scaled (a rank-32 Kohya LoRA at SD 1.5 shapes,
 #   scripts/bench/make_random_lora.py, beside the model: load, a 3-step run with it, and one
-#   with cross_attention_kwargs scale 0.5)
+#   with cross_attention_kwargs scale 0.5); safety_checker (the feature extractor and a random
+#   checker of CompVis' size, scripts/bench/make_random_safety_checker.py, on three 512x512
+#   pictures, as a pipeline runs them after the VAE)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -23,6 +25,9 @@ mkdir -p "$(dirname "$MODEL")"
 "$PY" scripts/bench/make_random_sd.py "$MODEL" >&2
 case " $* " in *" lora_"*)
   "$PY" scripts/bench/make_random_lora.py "$MODEL" "$(dirname "$MODEL")/lora-r32.safetensors" >&2 ;;
+esac
+case " $* " in *" safety_checker "*)
+  "$PY" scripts/bench/make_random_safety_checker.py "$MODEL" "$MODEL-sc" >&2 ;;
 esac
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(text_encoder unet vae_decode txt2img)

@@ -69,6 +69,13 @@ elseif part:match("^lora_") then
            output_type = "np", cross_attention_kwargs = kw}
     end)
   end
+elseif part == "safety_checker" then
+  local pipe = StableDiffusionPipeline.from_pretrained(model .. "-sc")
+  local x = torch.rand({3, 3, 512, 512}) * 2 - 1
+  secs = timed(function() -- run_safety_checker's steps
+    local pv = pipe.feature_extractor(pipe.image_processor:postprocess(x)).pixel_values
+    pipe.safety_checker{images = x, clip_input = pv}
+  end)
 else
   error("unknown part " .. tostring(part))
 end

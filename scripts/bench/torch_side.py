@@ -2,7 +2,8 @@
 CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}).
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
-PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled
+PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
+      safety_checker
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -73,6 +74,10 @@ def main(model, part, repeat):
                 kw = {"cross_attention_kwargs": {"scale": 0.5}} if part == "lora_scaled" else {}
                 secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
                                           num_inference_steps=3, output_type="np", **kw), repeat)
+        elif part == "safety_checker":
+            pipe = StableDiffusionPipeline.from_pretrained(model + "-sc", torch_dtype=torch.float32)
+            x = torch.rand(3, 3, 512, 512) * 2 - 1
+            secs = timed(lambda: pipe.run_safety_checker(x.clone(), "cpu", torch.float32), repeat)
         else:
             sys.exit(f"unknown part {part}")
     print(json.dumps({"part": part, "seconds": secs, "peak_rss_mb": peak_mb()}))
