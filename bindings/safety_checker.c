@@ -152,10 +152,8 @@ static int sc_properties(lua_State *L) {
     lsdr_set_int(L, v, "num_channels", c->num_channels);
     lsdr_set_int(L, v, "image_size", c->image_size);
     lsdr_set_int(L, v, "patch_size", c->patch_size);
-    lua_pushstring(L, c->quick_gelu ? "quick_gelu" : "gelu");
-    lua_setfield(L, v, "hidden_act");
-    lua_pushnumber(L, c->layer_norm_eps);
-    lua_setfield(L, v, "layer_norm_eps");
+    lsdr_set_str(L, v, "hidden_act", c->quick_gelu ? "quick_gelu" : "gelu");
+    lsdr_set_num(L, v, "layer_norm_eps", c->layer_norm_eps);
     lua_setfield(L, t, "vision_config");
   } else {
     return 0;

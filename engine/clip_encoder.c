@@ -1,5 +1,4 @@
-/* engine/clip_encoder.c — CLIPEncoderLayer over the backend ops (transformers' CLIPEncoderLayer).
- */
+/* engine/clip_encoder.c — transformers' CLIPEncoderLayer over the backend ops. */
 #include "engine/clip_encoder.h"
 
 #include <math.h>
