@@ -1,7 +1,7 @@
 /* bindings/auto_pipeline.c — the classes that choose a pipeline for the user:
  * DiffusionPipeline.from_pretrained (the class model_index.json names) and
- * AutoPipelineForText2Image / AutoPipelineForImage2Image (diffusers'
- * pipelines/auto_pipeline.py: from_pretrained and from_pipe), for the Stable
+ * AutoPipelineForText2Image / AutoPipelineForImage2Image / AutoPipelineForInpainting
+ * (diffusers' pipelines/auto_pipeline.py: from_pretrained and from_pipe), for the Stable
  * Diffusion 1.x and 2.x models sdrepl runs. */
 #include "bindings/pipeline.h"
 
@@ -15,7 +15,7 @@
 
 /* The Stable Diffusion pipelines of diffusers: the "stable-diffusion" row of
  * auto_pipeline.py's mappings, which the Auto classes move between. */
-static const char *const sd_family[] = {LSDR_T2I, LSDR_I2I, "StableDiffusionInpaintPipeline"};
+static const char *const sd_family[] = {LSDR_T2I, LSDR_I2I, LSDR_INPAINT}; /* by LSDR_KIND_* */
 
 static const char *class_of(lua_State *L, const char *dir, char *buf, size_t n) {
   if (sdr_pipeline_class_name(dir, buf, n) != 0)
@@ -34,26 +34,29 @@ static int in_family(const char *cls) {
 static int pick_named(lua_State *L, const char *dir) {
   char buf[128];
   const char *cls = class_of(L, dir, buf, sizeof buf);
-  if (strcmp(cls, LSDR_T2I) == 0)
-    return 0;
-  if (strcmp(cls, LSDR_I2I) == 0)
-    return 1;
+  for (int kind = 0; kind < 3; kind++)
+    if (strcmp(cls, sd_family[kind]) == 0)
+      return kind;
   return lsdr_error(L,
-                    "this model is a %s; sdrepl runs %s and %s (for a Stable Diffusion model, "
-                    "AutoPipelineForText2Image or AutoPipelineForImage2Image load either)",
-                    cls, LSDR_T2I, LSDR_I2I);
+                    "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
+                    "model, the AutoPipeline classes load any of them)",
+                    cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
 }
 
-static int pick_family(lua_State *L, const char *dir, int img2img) {
+static int pick_family(lua_State *L, const char *dir, int kind) {
   char buf[128];
   const char *cls = class_of(L, dir, buf, sizeof buf);
   if (!in_family(cls))
-    return lsdr_error(L, "AutoPipeline can't find a pipeline linked to %s (sdrepl runs %s and %s)",
-                      cls, LSDR_T2I, LSDR_I2I);
-  return img2img;
+    return lsdr_error(L,
+                      "AutoPipeline can't find a pipeline linked to %s (sdrepl runs %s, %s and %s)",
+                      cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
+  return kind;
 }
-static int pick_t2i(lua_State *L, const char *dir) { return pick_family(L, dir, 0); }
-static int pick_i2i(lua_State *L, const char *dir) { return pick_family(L, dir, 1); }
+static int pick_t2i(lua_State *L, const char *dir) { return pick_family(L, dir, LSDR_KIND_T2I); }
+static int pick_i2i(lua_State *L, const char *dir) { return pick_family(L, dir, LSDR_KIND_I2I); }
+static int pick_inpaint(lua_State *L, const char *dir) {
+  return pick_family(L, dir, LSDR_KIND_INPAINT);
+}
 
 static int diffusion_from_pretrained(lua_State *L) {
   lsdr_args(L);
@@ -70,13 +73,18 @@ static int auto_i2i_from_pretrained(lua_State *L) {
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_i2i);
 }
+static int auto_inpaint_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_inpaint);
+}
 
-static int from_pipe(lua_State *L, int img2img) {
+static int from_pipe(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
   if (!lsdr_test_pipe(L, 1))
-    return lsdr_argerror(L, 1, "a pipeline (StableDiffusionPipeline or its img2img sibling)");
-  lsdr_pipeline_from_pipe(L, 1, img2img);
+    return lsdr_argerror(L, 1, "a pipeline (StableDiffusionPipeline or its siblings)");
+  lsdr_pipeline_from_pipe(L, 1, kind);
   lua_getfield(L, 2, "scheduler"); /* a component passed replaces the original's */
   if (!lua_isnil(L, -1))
     lua_setfield(L, -2, "scheduler");
@@ -84,8 +92,9 @@ static int from_pipe(lua_State *L, int img2img) {
     lua_pop(L, 1);
   return 1;
 }
-static int auto_t2i_from_pipe(lua_State *L) { return from_pipe(L, 0); }
-static int auto_i2i_from_pipe(lua_State *L) { return from_pipe(L, 1); }
+static int auto_t2i_from_pipe(lua_State *L) { return from_pipe(L, LSDR_KIND_T2I); }
+static int auto_i2i_from_pipe(lua_State *L) { return from_pipe(L, LSDR_KIND_I2I); }
+static int auto_inpaint_from_pipe(lua_State *L) { return from_pipe(L, LSDR_KIND_INPAINT); }
 
 static const lsdr_param from_pipe_options[] = {
     {"scheduler", "any", "nil", "a scheduler instead of the pipeline's"}, {0}};
@@ -124,6 +133,19 @@ static const lsdr_func auto_i2i_class[] = {
      from_pipe_options},
     {0}};
 
+static const lsdr_func auto_inpaint_class[] = {
+    {"AutoPipelineForInpainting.from_pretrained",
+     auto_inpaint_from_pretrained,
+     "Loads a Stable Diffusion model (any of its pipelines) as an inpainting pipeline.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {"AutoPipelineForInpainting.from_pipe",
+     auto_inpaint_from_pipe,
+     "An inpainting pipeline sharing another pipeline's models (no new memory).",
+     {{"pipeline", "any"}, {"opts", "table", "nil"}},
+     from_pipe_options},
+    {0}};
+
 /* Calling the class itself is diffusers' EnvironmentError: these classes only load. */
 static int not_constructible(lua_State *L) {
   const char *name = lua_tostring(L, lua_upvalueindex(1));
@@ -148,4 +170,5 @@ void lsdr_open_auto_pipeline(lua_State *L) {
   open_class(L, "DiffusionPipeline", diffusion_class);
   open_class(L, "AutoPipelineForText2Image", auto_t2i_class);
   open_class(L, "AutoPipelineForImage2Image", auto_i2i_class);
+  open_class(L, "AutoPipelineForInpainting", auto_inpaint_class);
 }

@@ -31,13 +31,25 @@
 #define LSDR_IMAGE_PROCESSOR "VaeImageProcessor"
 
 typedef struct lsdr_image_processor {
-  int do_resize, vae_scale_factor, do_normalize, do_convert_rgb, do_convert_grayscale;
+  int do_resize, vae_scale_factor, do_normalize, do_convert_rgb, do_convert_grayscale, do_binarize;
 } lsdr_image_processor;
 
 void lsdr_push_image_processor(lua_State *L, int vae_scale_factor) {
   lsdr_image_processor *p = lua_newuserdatauv(L, sizeof *p, 0);
-  *p = (lsdr_image_processor){1, vae_scale_factor, 1, 0, 0};
+  *p = (lsdr_image_processor){1, vae_scale_factor, 1, 0, 0, 0};
   luaL_setmetatable(L, LSDR_IMAGE_PROCESSOR);
+}
+
+void lsdr_push_mask_processor(lua_State *L, int vae_scale_factor) {
+  lsdr_image_processor *p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = (lsdr_image_processor){1, vae_scale_factor, 0, 0, 1, 1};
+  luaL_setmetatable(L, LSDR_IMAGE_PROCESSOR);
+}
+
+/* binarize: a mask's values to 0 below 0.5, else 1. */
+static void binarize(double *x, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    x[i] = x[i] < 0.5 ? 0.0 : 1.0;
 }
 
 static lsdr_image_processor *check_proc(lua_State *L) {
@@ -143,6 +155,8 @@ static int preprocess_images(lua_State *L, const lsdr_image_processor *p, sdr_im
   for (int i = 0; i < n; i++)
     if (picture_values(p, imgs[i], h, w, channels, x + (size_t)i * plane) != 0)
       return lsdr_engine_error(L);
+  if (p->do_binarize)
+    binarize(x, (size_t)n * plane);
   lsdr_push_from_host(L, lsdr_backend(L, SDR_DEVICE_CPU), SDR_F32, 4,
                       (int64_t[]){n, channels, h, w}, x);
   return 1;
@@ -211,6 +225,8 @@ static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int id
     sdr_pixels_resize_nearest(x, B, C, H, W, h, w, y);
   for (size_t k = 0; k < (size_t)B * C * h * w; k++)
     out[k] = y[k];
+  if (p->do_binarize && C != 4)
+    binarize(out, (size_t)B * C * h * w);
   lsdr_push_from_host(L, be, SDR_F32, 4, (int64_t[]){B, C, h, w}, out);
   return 1;
 }
@@ -336,7 +352,7 @@ static int proc_properties(lua_State *L) {
   lsdr_set_str(L, t, "resample", "lanczos");
   lua_pushboolean(L, p->do_normalize);
   lua_setfield(L, t, "do_normalize");
-  lua_pushboolean(L, 0);
+  lua_pushboolean(L, p->do_binarize);
   lua_setfield(L, t, "do_binarize");
   lua_pushboolean(L, p->do_convert_rgb);
   lua_setfield(L, t, "do_convert_rgb");
@@ -377,15 +393,13 @@ static int l_new(lua_State *L) {
     return lsdr_error(
         L, "option 'resample': only \"lanczos\" (the default) is supported, not \"%s\"", rs);
   lua_pop(L, 1);
-  if (boolean_option(L, 1, "do_binarize", 0))
-    return lsdr_error(L, "option 'do_binarize': masks are not supported (inpainting is not part of "
-                         "sdrepl)");
   lsdr_push_image_processor(L, (int)f);
   lsdr_image_processor *p = lua_touserdata(L, -1);
   p->do_resize = boolean_option(L, 1, "do_resize", 1);
   p->do_normalize = boolean_option(L, 1, "do_normalize", 1);
   p->do_convert_rgb = boolean_option(L, 1, "do_convert_rgb", 0);
   p->do_convert_grayscale = boolean_option(L, 1, "do_convert_grayscale", 0);
+  p->do_binarize = boolean_option(L, 1, "do_binarize", 0);
   if (p->do_convert_rgb && p->do_convert_grayscale)
     return lsdr_error(L,
                       "`do_convert_rgb` and `do_convert_grayscale` can not both be set to `True`,"
@@ -399,7 +413,7 @@ static const lsdr_param new_options[] = {
     {"vae_scale_factor", "integer", "8", "the VAE's downscaling (pipe.vae_scale_factor)"},
     {"resample", "string", "\"lanczos\"", "the resize filter"},
     {"do_normalize", "boolean", "true", "map [0, 1] to [-1, 1] and back"},
-    {"do_binarize", "boolean", "false", "(masks; not supported)"},
+    {"do_binarize", "boolean", "false", "values to 0 below 0.5, else 1 (masks)"},
     {"do_convert_rgb", "boolean", "false", "convert pictures to RGB"},
     {"do_convert_grayscale", "boolean", "false", "convert pictures to L"},
     {0}};

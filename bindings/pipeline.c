@@ -39,7 +39,12 @@ static void push_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1); }
 
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
   lsdr_pipe *p = luaL_testudata(L, idx, LSDR_T2I);
-  return p ? p : luaL_testudata(L, idx, LSDR_I2I);
+  p = p ? p : luaL_testudata(L, idx, LSDR_I2I);
+  return p ? p : luaL_testudata(L, idx, LSDR_INPAINT);
+}
+
+static const char *class_name(const lsdr_pipe *p) {
+  return p->inpaint ? LSDR_INPAINT : p->img2img ? LSDR_I2I : LSDR_T2I;
 }
 
 static lsdr_pipe *check_pipe(lua_State *L, int idx) {
@@ -110,13 +115,14 @@ static int pipe_gc(lua_State *L) {
 
 /* Pushes a pipeline of the class; with share (a stack index, or 0), one holding the
  * same core as the pipeline there, else a new empty core to load into. */
-static lsdr_pipe *new_pipe(lua_State *L, int img2img, int share) {
+static lsdr_pipe *new_pipe(lua_State *L, int kind, int share) {
   lsdr_pipe *src = share ? check_pipe(L, share) : NULL;
   share = share ? lua_absindex(L, share) : 0;
   lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 2);
   memset(p, 0, sizeof *p);
-  luaL_setmetatable(L, img2img ? LSDR_I2I : LSDR_T2I);
-  p->img2img = img2img;
+  p->img2img = kind == LSDR_KIND_I2I;
+  p->inpaint = kind == LSDR_KIND_INPAINT;
+  luaL_setmetatable(L, class_name(p));
   if (src) {
     p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
     lua_getiuservalue(L, share, 2);
@@ -240,7 +246,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
-  int img2img = pick(L, dir);
+  int kind = pick(L, dir);
   lsdr_model_box *boxes[3];
   for (int i = 0; i < 3; i++)
     boxes[i] = given_box(L, 2, i);
@@ -255,7 +261,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   sdr_pipeline_given given = {boxes[0] ? boxes[0]->model : NULL, boxes[1] ? boxes[1]->model : NULL,
                               boxes[2] ? boxes[2]->model : NULL, no_checker};
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_pipe *p = new_pipe(L, img2img, 0);
+  lsdr_pipe *p = new_pipe(L, kind, 0);
   int self = lua_gettop(L);
   p->core->keep_dtype = keep;
   if (sdr_pipeline_load_given(&p->core->p, be, dir, variant, keep, &given) != 0)
@@ -281,7 +287,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   return 1;
 }
 
-int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img) {
+int lsdr_pipeline_from_pipe(lua_State *L, int idx, int kind) {
   idx = lua_absindex(L, idx);
   check_pipe(L, idx);
   /* The components as Lua objects first, so both pipelines hand out the same ones
@@ -290,7 +296,7 @@ int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img) {
     lua_getfield(L, idx, model_key[i]);
     lua_pop(L, 1);
   }
-  new_pipe(L, img2img, idx);
+  new_pipe(L, kind, idx);
   int self = lua_gettop(L);
   lua_newtable(L);
   push_parts(L, idx);
@@ -342,7 +348,7 @@ static int checker_component(lua_State *L, int comps, const char *key, int owner
 /* StableDiffusionPipeline{unet = ..., vae = ..., ...}, as diffusers'
  * StableDiffusionImg2ImgPipeline(**pipe.components): the models of one pipeline,
  * any tokenizer and scheduler. */
-static int construct(lua_State *L, int img2img) {
+static int construct(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
   const int comps = 2;
@@ -366,7 +372,7 @@ static int construct(lua_State *L, int img2img) {
   int tok = lua_gettop(L);
   const int has_checker = checker_component(L, comps, "safety_checker", owner_idx);
   const int has_features = checker_component(L, comps, "feature_extractor", owner_idx);
-  lsdr_pipeline_from_pipe(L, owner_idx, img2img);
+  lsdr_pipeline_from_pipe(L, owner_idx, kind);
   lsdr_pipe *made = lua_touserdata(L, -1);
   made->no_safety_checker = !has_checker;
   made->no_feature_extractor = !has_features;
@@ -378,8 +384,9 @@ static int construct(lua_State *L, int img2img) {
   lua_setfield(L, -2, "scheduler"); /* through __newindex, which checks it */
   return 1;
 }
-static int t2i_construct(lua_State *L) { return construct(L, 0); }
-static int i2i_construct(lua_State *L) { return construct(L, 1); }
+static int t2i_construct(lua_State *L) { return construct(L, LSDR_KIND_T2I); }
+static int i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_I2I); }
+static int inpaint_construct(lua_State *L) { return construct(L, LSDR_KIND_INPAINT); }
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -395,11 +402,15 @@ static const lsdr_param component_options[] = {
 
 static int pick_t2i(lua_State *L, const char *dir) {
   (void)L, (void)dir;
-  return 0;
+  return LSDR_KIND_T2I;
 }
 static int pick_i2i(lua_State *L, const char *dir) {
   (void)L, (void)dir;
-  return 1;
+  return LSDR_KIND_I2I;
+}
+static int pick_inpaint(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_INPAINT;
 }
 
 static int t2i_from_pretrained(lua_State *L) {
@@ -411,6 +422,11 @@ static int i2i_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_i2i);
+}
+static int inpaint_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_inpaint);
 }
 
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
@@ -674,6 +690,38 @@ static double get_num(lua_State *L, int t, const char *k) {
   return v;
 }
 
+/* Inpainting's picture and mask: Images (or lists of them); the strength. What g points
+ * into stays on the stack. */
+static void read_inpaint(lua_State *L, int opts, sdr_generate *g) {
+  lua_getfield(L, opts, "image");
+  if (lua_isnil(L, -1))
+    lsdr_error(L, "option 'image': the picture to inpaint is missing");
+  read_image(L, lua_gettop(L), g);
+  lua_getfield(L, opts, "mask_image");
+  int idx = lua_gettop(L);
+  const sdr_image *one = lsdr_to_image(L, idx);
+  int n = one ? 1 : lua_istable(L, idx) && !lsdr_to_tensor(L, idx) ? (int)lua_rawlen(L, idx) : 0;
+  if (n < 1)
+    lsdr_error(L,
+               "option 'mask_image': an Image (white where to paint) or a list of them "
+               "expected, got %s",
+               lsdr_typename(L, idx));
+  const sdr_image **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
+  for (int i = 0; i < n && !one; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    list[i] = lsdr_to_image(L, -1);
+    if (!list[i])
+      lsdr_error(L, "option 'mask_image': entry %d is a %s, not an Image", i + 1,
+                 lsdr_typename(L, -1));
+    lua_pop(L, 1); /* the list keeps it */
+  }
+  if (one)
+    list[0] = one;
+  g->mask_images = list;
+  g->nmasks = n;
+  g->strength = (float)get_num(L, opts, "strength");
+}
+
 /* The engine's error; when the GPU ran out of memory, with what to try. */
 static int engine_error_with_advice(lua_State *L, const char *what_to_try) {
   const char *msg = sdr_last_error();
@@ -881,9 +929,10 @@ static int pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  if (pp->img2img && g.guidance_rescale != 0) {
-    /* diffusers' img2img takes it into **kwargs and never uses it: the same pictures */
-    fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n", LSDR_I2I);
+  if ((pp->img2img || pp->inpaint) && g.guidance_rescale != 0) {
+    /* diffusers' img2img and inpainting take it into **kwargs and never use it */
+    fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",
+            class_name(pp));
     g.guidance_rescale = 0;
   }
   lua_getfield(L, opts, "clip_skip");
@@ -923,6 +972,8 @@ static int pipe_call(lua_State *L) {
     if (!lua_isnil(L, -1)) /* checked against the shape the run makes, below */
       g.latents = host_floats(L, opts, "latents", 4, latents_shape);
   }
+  if (pp->inpaint)
+    read_inpaint(L, opts, &g);
 
   /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
   lua_getfield(L, opts, "generator");
@@ -993,8 +1044,8 @@ static int pipe_call(lua_State *L) {
   if (g.latents) {
     const int f = sdr_vae_scale_factor(&p->vae), size = sdr_pipeline_default_size(p);
     int h = (g.height ? g.height : size) / f, w = (g.width ? g.width : size) / f;
-    int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, p->unet.cfg.in_channels, h,
-                       w};
+    const int channels = pp->inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
+    int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, channels, h, w};
     if (memcmp(want, latents_shape, sizeof want) != 0)
       return lsdr_error(L, "option 'latents': shape (%I, %I, %I, %I) expected",
                         (lua_Integer)want[0], (lua_Integer)want[1], (lua_Integer)want[2],
@@ -1061,7 +1112,8 @@ static int pipe_call(lua_State *L) {
       luaL_Buffer buf;
       luaL_buffinit(L, &buf);
       describe(&buf, prompts ? prompts[pi] : "", negs ? negs[pi] : NULL, g.num_inference_steps,
-               sampler, g.guidance_scale, seed, W, H, model, g.strength, pp->img2img);
+               sampler, g.guidance_scale, seed, W, H, model, g.strength,
+               pp->img2img || pp->inpaint);
       luaL_pushresult(&buf);
       sdr_image_set_parameters(imgs[b], lua_tostring(L, -1));
       lua_pop(L, 1);
@@ -1315,6 +1367,9 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "image_processor") == 0) { /* VaeImageProcessor(vae_scale_factor=...) */
     lsdr_push_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
+  } else if (strcmp(k, "mask_processor") == 0 && p->inpaint) {
+    lsdr_push_mask_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
+    return 1;
   } else if (strcmp(k, "name_or_path") == 0) {
     lua_getfield(L, parts, "name_or_path");
     return 1;
@@ -1402,7 +1457,7 @@ static int pipe_tostring(lua_State *L) {
   }
   push_parts(L, 1);
   lua_getfield(L, -1, "name_or_path");
-  lua_pushfstring(L, "<%s %s on %s>", p->img2img ? LSDR_I2I : LSDR_T2I, lua_tostring(L, -1),
+  lua_pushfstring(L, "<%s %s on %s>", class_name(p), lua_tostring(L, -1),
                   sdr_device_name(p->core->p.be->device));
   return 1;
 }
@@ -1443,6 +1498,18 @@ static const lsdr_param i2i_call_options[] = {
     {"strength", "number", "0.8", "how much to change it, 0 to 1"},
     {"height", "integer", "nil", "not used: the pictures take the image's size (as in diffusers)"},
     {"width", "integer", "nil", "not used, as height"},
+    {0}};
+
+static const lsdr_param inpaint_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"image", "Image|table", "nil",
+     "the picture(s) to paint into (RGB), resized to height x width"},
+    {"mask_image", "Image|table", "nil",
+     "white where to paint (binarized at 0.5), one or per picture"},
+    {"strength", "number", "1.0", "how much to change the painted region, 0 to 1"},
+    {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {0}};
 
 static const lsdr_param encode_prompt_options[] = {
@@ -1589,6 +1656,16 @@ static const lsdr_func i2i_methods[] = {
     PIPE_METHODS(LSDR_I2I),
     {0}};
 
+static const lsdr_func inpaint_methods[] = {
+    {LSDR_INPAINT ":__call",
+     pipe_call,
+     "Inpainting: paints the masked region of a picture, with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     inpaint_call_options},
+    PIPE_METHODS(LSDR_INPAINT),
+    {0}};
+
 static const lsdr_param single_file_options[] = {
     {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
     {"config", "string", "nil", "a diffusers folder whose configs, tokenizer and scheduler to use"},
@@ -1636,6 +1713,19 @@ static const lsdr_func i2i_class[] = {
      single_file_options},
     {0}};
 
+static const lsdr_func inpaint_class[] = {
+    {"StableDiffusionInpaintPipeline.__call",
+     inpaint_construct,
+     "A pipeline from another's components: StableDiffusionInpaintPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionInpaintPipeline.from_pretrained",
+     inpaint_from_pretrained,
+     "Loads an inpainting pipeline from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
                        const lsdr_func *class_funcs) {
   lsdr_model_metatable(L, cls, methods, pipe_properties, pipe_gc, pipe_tostring);
@@ -1643,10 +1733,21 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
   lua_pushcfunction(L, pipe_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_getfield(L, -1, "__fields");
-  static const char *const props[] = {
-      "unet",  "vae",          "text_encoder", "tokenizer",        "scheduler",       "device",
-      "dtype", "name_or_path", "components",   "vae_scale_factor", "image_processor", "lora_scale",
-      NULL};
+  static const char *const props[] = {"unet",
+                                      "vae",
+                                      "text_encoder",
+                                      "tokenizer",
+                                      "scheduler",
+                                      "device",
+                                      "dtype",
+                                      "name_or_path",
+                                      "components",
+                                      "vae_scale_factor",
+                                      "image_processor",
+                                      "lora_scale",
+                                      "safety_checker",
+                                      "feature_extractor",
+                                      NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);
@@ -1667,4 +1768,5 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
 void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_T2I, t2i_methods, t2i_class);
   open_class(L, LSDR_I2I, i2i_methods, i2i_class);
+  open_class(L, LSDR_INPAINT, inpaint_methods, inpaint_class);
 }

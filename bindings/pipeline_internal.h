@@ -10,6 +10,10 @@
 
 #define LSDR_T2I "StableDiffusionPipeline"
 #define LSDR_I2I "StableDiffusionImg2ImgPipeline"
+#define LSDR_INPAINT "StableDiffusionInpaintPipeline"
+
+/* Which of the pipeline classes: the kind a loader or from_pipe makes. */
+enum { LSDR_KIND_T2I = 0, LSDR_KIND_I2I = 1, LSDR_KIND_INPAINT = 2 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
  * hold the same core, as diffusers' share their components: moving one to a device
@@ -24,6 +28,7 @@ typedef struct lsdr_pipe_core {
 typedef struct lsdr_pipe {
   lsdr_pipe_core *core; /* NULL once closed */
   int img2img;
+  int inpaint;
   /* pipe.safety_checker = nil on this pipeline (the core's checker may serve others) */
   int no_safety_checker;
   int no_feature_extractor; /* pipe.feature_extractor = nil */
@@ -51,14 +56,14 @@ int lsdr_cross_attention_scale(lua_State *L, int opts, double *scale);
 void lsdr_model_lora_ready(lua_State *L, int idx, sdr_lora_part part);
 
 /* from_pretrained(name, opts) after lsdr_args and lsdr_options: the folder (a path,
- * or a hub repo id fetched into the cache), then the class pick(L, dir) chooses
- * (0: StableDiffusionPipeline, 1: StableDiffusionImg2ImgPipeline; it raises a Lua
- * error for a model it cannot run). Pushes the loaded pipeline. */
+ * or a hub repo id fetched into the cache), then the class pick(L, dir) chooses (an
+ * LSDR_KIND_*; it raises a Lua error for a model it cannot run). Pushes the loaded
+ * pipeline. */
 int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const char *dir));
 
-/* A new pipeline of the other or the same class holding the pipeline at idx's
+/* A new pipeline of the class `kind` (an LSDR_KIND_*) holding the pipeline at idx's
  * models, tokenizer and scheduler (diffusers' from_pipe); pushes it. */
-int lsdr_pipeline_from_pipe(lua_State *L, int idx, int img2img);
+int lsdr_pipeline_from_pipe(lua_State *L, int idx, int kind);
 
 /* pipe:load_textual_inversion(pretrained_model_name_or_path, opts)
  * (bindings/textual_inversion.c). */

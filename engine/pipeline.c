@@ -14,6 +14,7 @@
 #include "engine/interrupt.h"        // sdr_interrupt_check
 #include "engine/model_config.h"     // sdr_json, sdr_component_has_variant
 #include "engine/pipeline_img2img.h" // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
+#include "engine/pipeline_inpaint.h" // sdr_inpaint_*
 #include "engine/progress.h"         // sdr_progress_*
 #include "engine/vae_tiling.h"       // sdr_vae_decode_tiled
 
@@ -457,7 +458,7 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
     return -1;
   /* txt2img's check_inputs; img2img takes the pictures' size floored to the VAE's factor,
    * and the UNet follows any size as diffusers' does (its upsample_size) */
-  if (!sdr_img2img_wanted(g) && (height % 8 || width % 8))
+  if ((!sdr_img2img_wanted(g) || sdr_inpaint_wanted(g)) && (height % 8 || width % 8))
     return sdr_fail("`height` and `width` have to be divisible by 8 but are %d and %d.", height,
                     width);
   if (!g->timesteps && g->num_inference_steps < 1)
@@ -710,9 +711,12 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   memset(out, 0, sizeof *out);
   const int size = sdr_pipeline_default_size(p);
   int height = g->height > 0 ? g->height : size, width = g->width > 0 ? g->width : size;
-  const int img2img = sdr_img2img_wanted(g);
-  /* img2img takes its size from the pictures (floored to the VAE's factor). */
+  const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
+  /* img2img takes its size from the pictures (floored to the VAE's factor); inpainting
+   * resizes them to the run's */
   if (img2img && sdr_img2img_size(p, g, &height, &width) != 0)
+    return -1;
+  if (inpaint && sdr_inpaint_check(p, g) != 0)
     return -1;
   if (check_params(p, g, height, width) != 0)
     return -1;
@@ -720,7 +724,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   sdr_arena *a = &p->arena;
   const int B0 = g->nprompts, N = g->num_images_per_prompt, B = B0 * N;
   const int cfg = g->guidance_scale > 1.0f;
-  const int L = p->unet.cfg.in_channels, f = sdr_vae_scale_factor(&p->vae);
+  /* the latents' channels: the UNet's input, less the mask and masked latents an
+   * inpainting UNet also takes */
+  const int L = inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
+  const int f = sdr_vae_scale_factor(&p->vae);
   const int64_t lh = height / f, lw = width / f;
   const int64_t lat_shape[4] = {B, L, lh, lw};
   int rc = -1;
@@ -767,7 +774,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
-  if (img2img) {
+  if (img2img || inpaint) {
     first = sdr_img2img_t_start(steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
       sdr_fail("strength %g with %d steps leaves no step to run", g->strength, steps);
@@ -781,7 +788,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
 
   sdr_tensor latents;
   TRY(sdr_arena_tensor(a, &latents, SDR_F32, 4, lat_shape));
-  if (img2img) {
+  sdr_inpaint ip = {0};
+  if (inpaint) {
+    TRY(sdr_inpaint_prepare(p, g, cfg, &latents, ts[first], &ip));
+  } else if (img2img) {
     TRY(sdr_img2img_latents(p, g, &latents, ts[first]));
   } else {
     if (g->latents)
@@ -818,7 +828,12 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_affine(be, &model_in, &latents, 1.0f, 0.0f));
     TRY(sdr_scheduler_scale_model_input(p->scheduler, be, &scaled, &model_in, t));
     TRY(sdr_fill(be, &tvec, (float)t));
-    rc = unet_step(p, &stepper, &noise_pred, &scaled, &tvec, &context);
+    const sdr_tensor *unet_x = &scaled;
+    if (ip.unet9) {
+      TRY(sdr_inpaint_unet_input(p, &ip, &scaled));
+      unet_x = &ip.unet_in;
+    }
+    rc = unet_step(p, &stepper, &noise_pred, unet_x, &tvec, &context);
     if (rc != 0)
       goto fail_progress;
     rc = -1;
@@ -838,6 +853,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     TRY(sdr_scheduler_step_each(p->scheduler, be, a, &prev, eps, t, &latents, g->generators,
                                 g->ngenerators, g->eta));
     TRY(sdr_affine(be, &latents, &prev, 1.0f, 0.0f));
+    if (inpaint && !ip.unet9)
+      TRY(sdr_inpaint_blend(p, &ip, &latents, i < nsteps - 1,
+                            i < nsteps - 1 ? ts[first + i + 1] : 0));
     out->steps_run++;
     if (g->on_step)
       TRY(g->on_step(g->on_step_ud, i, t, &latents));

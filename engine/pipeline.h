@@ -108,6 +108,11 @@ typedef struct sdr_generate {
    * negative), or latents (M, 4, h, w) to start from as they are */
   const float *image_tensor;
   int64_t image_tensor_shape[4];
+  /* inpainting when set: white where to paint (binarized at 0.5 once resized and made
+   * grey), one or as many as the pictures; image/images are then resized to height x
+   * width (0: the default size) */
+  const sdr_image *const *mask_images;
+  int nmasks;
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */

@@ -160,10 +160,8 @@ static float *pixels_of(const sdr_generate *g, int height, int width, int *M) {
   return out;
 }
 
-/* Encodes K pictures and samples their posteriors: z (K, L, h, w) host, times
- * scaling_factor. */
-static int encode_pictures(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
-                           int height, int width, float *z) {
+int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
+                       int height, int width, float *z) {
   sdr_arena *a = &p->arena;
   const sdr_vae_config *vc = &p->vae.cfg;
   const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
@@ -243,7 +241,7 @@ int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *late
       sdr_fail("out of memory");
       goto done;
     }
-    if (encode_pictures(p, g, pixels, K, height, width, z) != 0)
+    if (sdr_img2img_encode(p, g, pixels, K, height, width, z) != 0)
       goto done;
   }
   if (B < K) {

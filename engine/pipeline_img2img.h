@@ -1,6 +1,7 @@
 /* engine/pipeline_img2img.h — img2img's starting point: the pictures (or latents) a
  * run is given, as diffusers' VaeImageProcessor.preprocess and the img2img
- * pipeline's prepare_latents make them. Used by engine/pipeline.c only. */
+ * pipeline's prepare_latents make them. Used by engine/pipeline.c and
+ * engine/pipeline_inpaint.c. */
 #ifndef SDR_ENGINE_PIPELINE_IMG2IMG_H
 #define SDR_ENGINE_PIPELINE_IMG2IMG_H
 
@@ -14,6 +15,11 @@ int sdr_img2img_wanted(const sdr_generate *g);
 int sdr_img2img_rgba(const sdr_generate *g);
 /* The pictures' size, floored to the VAE's factor (or the latents' times it). */
 int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width);
+/* Encodes K pictures (K, 3, height, width) host in [-1, 1] and samples their posteriors
+ * (_encode_vae_image): z (K, L, h, w) host, times scaling_factor. One generator: one draw
+ * for the K; a list: picture i from generator i. */
+int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
+                       int height, int width, float *z);
 /* latents (B, C, h, w) on the backend: the encoded pictures (posterior samples times
  * scaling_factor; given latents as they are), the batch repeated to B, noised to t0. */
 int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0);

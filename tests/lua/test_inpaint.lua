@@ -1,0 +1,117 @@
+-- StableDiffusionInpaintPipeline against diffusers 0.27.2 (tests/reference/inpaint and
+-- tests/models/tiny-sd-inpaint, made by scripts/reference/make_inpaint_cases.py): a UNet of
+-- 9 input channels (latents, mask, masked picture's latents) and diffusers' legacy
+-- inpainting with tiny-sd-a's 4-channel UNet; strength 1 and below, two prompts with a
+-- list of generators, no guidance, a mask with grey levels, pictures of another size than
+-- the run's, PNDM, DDIM, Euler, Euler ancestral and DPM-Solver++. Images within 2e-3 as the
+-- other whole runs. Then AutoPipelineForInpainting, from_pipe, components, and the errors.
+local check = require "check"
+
+local src = os.getenv("SDREPL_SOURCE_DIR") or "."
+local ref = src .. "/tests/reference/inpaint/"
+local models = src .. "/tests/models/"
+
+-- the reference's cases (its manifest.json)
+local cases = {
+  {"in9_s1", "tiny-sd-inpaint", nil, "sketch64", "box64",
+   {prompt = "a cat on a bench", num_images_per_prompt = 2, num_inference_steps = 4,
+    height = 32, width = 48, seed = 3}},
+  {"in9_s075_gens", "tiny-sd-inpaint", "ddim", "sketch80x72", "grey80x72",
+   {prompt = {"a cat on a bench", "a red door"}, negative_prompt = {"blurry", "dark"},
+    strength = 0.75, num_inference_steps = 6, height = 64, width = 64, seeds = {1, 2}}},
+  {"in9_noguide_euler", "tiny-sd-inpaint", "euler", "sketch64", "box64",
+   {prompt = "a lighthouse", guidance_scale = 1.0, num_inference_steps = 5, strength = 0.9,
+    seed = 9}},
+  {"in4_s1", "tiny-sd-a", nil, "sketch128", "box128",
+   {prompt = "a cat on a bench", num_inference_steps = 4, seed = 5}},
+  {"in4_s06_euler_a", "tiny-sd-a", "euler_a", "sketch128", "grey128",
+   {prompt = "a red door", strength = 0.6, num_images_per_prompt = 2, num_inference_steps = 6,
+    seed = 7}},
+  {"in4_s08_dpm", "tiny-sd-a", "dpm", "sketch96", "box96",
+   {prompt = "a lighthouse", strength = 0.8, num_inference_steps = 5, height = 128,
+    width = 128, seed = 11}},
+}
+local schedulers = {ddim = DDIMScheduler, euler = EulerDiscreteScheduler,
+                    euler_a = EulerAncestralDiscreteScheduler, dpm = DPMSolverMultistepScheduler}
+
+local function picture(name) return Image.open(ref .. name .. ".png") end
+
+local function load(model, sched)
+  local pipe = StableDiffusionInpaintPipeline.from_pretrained(models .. model)
+  if sched then pipe.scheduler = schedulers[sched].from_config(pipe.scheduler.config) end
+  pipe:set_progress_bar_config{disable = true}
+  return pipe
+end
+
+local function run(pipe, c, extra)
+  local args = {image = picture(c[4]), mask_image = picture(c[5]), output_type = "np"}
+  for k, v in pairs(c[6]) do args[k] = v end
+  if args.seeds then
+    args.generator = {}
+    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
+  else
+    args.generator = torch.Generator():manual_seed(args.seed)
+  end
+  args.seeds, args.seed = nil, nil
+  for k, v in pairs(extra or {}) do args[k] = v end
+  return pipe(args)
+end
+
+local function same(images, name, what)
+  local d = (images - torch.load_npy(ref .. name .. ".npy")):abs():max():item()
+  check.truthy(d == d and d < 2e-3, string.format("%s: max difference %.3g", what or name, d))
+  return d
+end
+
+local byname = {}
+for _, c in ipairs(cases) do
+  byname[c[1]] = c
+  local d = same(run(load(c[2], c[3]), c).images, c[1])
+  print(string.format("%-18s max difference %.2e", c[1], d))
+end
+
+-- the class the model names, and the other ways to an inpainting pipeline
+local auto = DiffusionPipeline.from_pretrained(models .. "tiny-sd-inpaint")
+check.truthy(tostring(auto):find("StableDiffusionInpaintPipeline"), "DiffusionPipeline's class")
+auto:set_progress_bar_config{disable = true}
+same(run(auto, byname.in9_s1).images, "in9_s1", "DiffusionPipeline")
+local t2i = StableDiffusionPipeline.from_pretrained(models .. "tiny-sd-a")
+local from_pipe = AutoPipelineForInpainting.from_pipe(t2i)
+from_pipe:set_progress_bar_config{disable = true}
+same(run(from_pipe, byname.in4_s1).images, "in4_s1", "AutoPipelineForInpainting.from_pipe")
+local built = StableDiffusionInpaintPipeline(t2i.components)
+built:set_progress_bar_config{disable = true}
+same(run(built, byname.in4_s1).images, "in4_s1", "built from components")
+local by_auto = AutoPipelineForInpainting.from_pretrained(models .. "tiny-sd-a")
+check.truthy(tostring(by_auto):find("StableDiffusionInpaintPipeline"), "AutoPipelineForInpainting")
+-- an inpainting model's pipeline as txt2img is diffusers' too (its UNet then fails there)
+local back = AutoPipelineForImage2Image.from_pipe(auto)
+check.truthy(tostring(back):find("StableDiffusionImg2ImgPipeline"), "and back to img2img")
+
+-- output types: pil, latent; return_dict = false
+local pil = run(load("tiny-sd-a"), byname.in4_s1, {output_type = "pil"}).images
+check.eq(pil[1].size[1], 64, "pil size")
+local lat = run(load("tiny-sd-a"), byname.in4_s1, {output_type = "latent"}).images
+check.eq(lat:size(2), 4, "latents of the VAE's channels")
+
+-- pipe.mask_processor: grey, resized, binarized at 0.5
+local pipe = load("tiny-sd-inpaint")
+local m = pipe.mask_processor:preprocess(picture("grey80x72"), {height = 64, width = 64})
+check.eq((m - torch.load_npy(ref .. "mask_grey80x72_64.npy")):abs():max():item(), 0,
+         "mask_processor")
+check.eq(pipe.mask_processor.config.do_binarize, true, "mask_processor's config")
+
+-- errors
+local c = byname.in9_s1
+check.raises("option 'mask_image'", function() run(pipe, c, {mask_image = "white"}) end)
+check.raises("option 'image'", function()
+  pipe{prompt = "x", mask_image = picture("box64"), num_inference_steps = 1}
+end)
+check.raises("RGB", function() run(pipe, c, {image = picture("grey128")}) end)
+check.raises("divisible by 8", function() run(pipe, c, {height = 36}) end)
+check.raises("strength", function() run(pipe, c, {strength = 1.5}) end)
+check.raises("masks", function()
+  run(pipe, c, {mask_image = {picture("box64"), picture("box64"), picture("box64")}})
+end)
+check.raises("unexpected", function() run(pipe, c, {padding_mask_crop = 32}) end)
+print("ok")
