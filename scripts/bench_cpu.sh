@@ -6,7 +6,8 @@
 #   scripts/bench/make_random_lora.py, beside the model: load, a 3-step run with it, and one
 #   with cross_attention_kwargs scale 0.5); safety_checker (the feature extractor and a random
 #   checker of CompVis' size, scripts/bench/make_random_safety_checker.py, on three 512x512
-#   pictures, as a pipeline runs them after the VAE)
+#   pictures, as a pipeline runs them after the VAE); inpaint (3 steps of the legacy 4-channel
+#   inpainting at 512x512: two VAE encodes, the blend after each step)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs

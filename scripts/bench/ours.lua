@@ -69,6 +69,16 @@ elseif part:match("^lora_") then
            output_type = "np", cross_attention_kwargs = kw}
     end)
   end
+elseif part == "inpaint" then
+  local pipe = StableDiffusionInpaintPipeline.from_pretrained(model)
+  pipe:set_progress_bar_config{disable = true}
+  local image = Image.new("RGB", {512, 512}, {120, 140, 160})
+  local mask = Image.new("RGB", {512, 512}, {0, 0, 0})
+  mask:paste({255, 255, 255}, {128, 128, 384, 384})
+  secs = timed(function()
+    pipe{prompt = "a photograph of an astronaut riding a horse", image = image, mask_image = mask,
+         num_inference_steps = 3, output_type = "np"}
+  end)
 elseif part == "safety_checker" then
   local pipe = StableDiffusionPipeline.from_pretrained(model .. "-sc")
   local x = torch.rand({3, 3, 512, 512}) * 2 - 1

@@ -3,7 +3,7 @@ CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
 PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
-      safety_checker
+      safety_checker | inpaint
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -74,6 +74,19 @@ def main(model, part, repeat):
                 kw = {"cross_attention_kwargs": {"scale": 0.5}} if part == "lora_scaled" else {}
                 secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
                                           num_inference_steps=3, output_type="np", **kw), repeat)
+        elif part == "inpaint":
+            from diffusers import StableDiffusionInpaintPipeline
+            from PIL import Image
+            pipe = StableDiffusionInpaintPipeline.from_pretrained(model, torch_dtype=torch.float32,
+                                                                  safety_checker=None,
+                                                                  requires_safety_checker=False)
+            pipe.set_progress_bar_config(disable=True)
+            image = Image.new("RGB", (512, 512), (120, 140, 160))
+            mask = Image.new("RGB", (512, 512), (0, 0, 0))
+            mask.paste((255, 255, 255), (128, 128, 384, 384))
+            secs = timed(lambda: pipe("a photograph of an astronaut riding a horse", image=image,
+                                      mask_image=mask, num_inference_steps=3, output_type="np"),
+                         repeat)
         elif part == "safety_checker":
             pipe = StableDiffusionPipeline.from_pretrained(model + "-sc", torch_dtype=torch.float32)
             x = torch.rand(3, 3, 512, 512) * 2 - 1
