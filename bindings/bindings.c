@@ -13,7 +13,7 @@
 #include "bindings/scheduler.h"       // lsdr_open_scheduler
 #include "bindings/unet.h"            // lsdr_open_unet
 #include "bindings/vae.h"             // lsdr_open_vae
-#include "bindings/image.h"           // lsdr_open_image, lsdr_open_image_grid
+#include "bindings/image.h"           // lsdr_open_image, lsdr_open_image_grid, lsdr_open_load_image
 #include "bindings/image_processor.h" // lsdr_open_image_processor
 #include "bindings/lsdr.h"            // lsdr_open_help
 #include "bindings/tensor.h"          // lsdr_open_torch
@@ -23,6 +23,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_help(L);
   lsdr_open_image(L);
   lsdr_open_image_grid(L);
+  lsdr_open_load_image(L);
   lsdr_open_download(L);
   lsdr_open_hub(L);
   lsdr_open_torch(L);

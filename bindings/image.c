@@ -293,6 +293,19 @@ static int round_coordinate(lua_State *L, int idx, int *out) {
   return 1;
 }
 
+static int image_transpose(lua_State *L) {
+  lsdr_args(L);
+  sdr_image *img = self_image(L);
+  const lua_Integer m = lua_tointeger(L, lsdr_arg(L, 1));
+  if (m < SDR_FLIP_LEFT_RIGHT || m > SDR_TRANSVERSE)
+    return lsdr_error(L, "argument 1 (method): one of Image.Transpose's (0 to 6) expected, got %I",
+                      m);
+  image_box *b = push_box(L);
+  if (!(b->img = sdr_image_transpose(img, (int)m)))
+    return lsdr_engine_error(L);
+  return 1;
+}
+
 static int image_crop(lua_State *L) {
   lsdr_args(L);
   sdr_image *img = self_image(L);
@@ -546,6 +559,12 @@ static const lsdr_func image_methods[] = {
      {{"size", "table", NULL, "{width, height}"},
       {"resample", "integer", "Image.BICUBIC",
        "Image.NEAREST, BOX, BILINEAR, HAMMING, BICUBIC or LANCZOS"}}},
+    {"Image:transpose",
+     image_transpose,
+     "Returns a flipped or rotated copy (PIL's transpose).",
+     {{"method", "integer", NULL,
+       "Image.FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM, ROTATE_90 (counter-clockwise), ROTATE_180, "
+       "ROTATE_270, TRANSPOSE or TRANSVERSE"}}},
     {"Image:crop",
      image_crop,
      "Returns the box {left, upper, right, lower} as a new image; outside the image is zero.",
@@ -609,6 +628,23 @@ static void set_filters(lua_State *L, int t) {
   }
 }
 
+static void set_transposes(lua_State *L, int t) {
+  static const struct {
+    const char *name;
+    int value;
+  } methods[] = {{"FLIP_LEFT_RIGHT", SDR_FLIP_LEFT_RIGHT},
+                 {"FLIP_TOP_BOTTOM", SDR_FLIP_TOP_BOTTOM},
+                 {"ROTATE_90", SDR_ROTATE_90},
+                 {"ROTATE_180", SDR_ROTATE_180},
+                 {"ROTATE_270", SDR_ROTATE_270},
+                 {"TRANSPOSE", SDR_TRANSPOSE},
+                 {"TRANSVERSE", SDR_TRANSVERSE}};
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+    lua_pushinteger(L, methods[i].value);
+    lua_setfield(L, t, methods[i].name);
+  }
+}
+
 static int image_list_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER && lua_tonumber(L, 2) == 0)
     return luaL_error(L, "images[0]: lists count from 1 in Lua; images[1] is the first image, "
@@ -634,6 +670,10 @@ void lsdr_open_image(lua_State *L) {
   lua_newtable(L); /* Image.Resampling.LANCZOS, as Pillow >= 9 */
   set_filters(L, lua_gettop(L));
   lua_setfield(L, module, "Resampling");
+  set_transposes(L, module);
+  lua_newtable(L); /* Image.Transpose.FLIP_LEFT_RIGHT, as Pillow >= 9 */
+  set_transposes(L, lua_gettop(L));
+  lua_setfield(L, module, "Transpose");
   lua_getfield(L, module - 1, "__methods");
   lua_setfield(L, module, "Image");
   lua_setglobal(L, "Image");

@@ -22,6 +22,8 @@ sdr_image *lsdr_to_image(lua_State *L, int idx);
 void lsdr_image_list_meta(lua_State *L, int idx);
 /* Sets the global Image module (Image.open, Image.new, constants). */
 void lsdr_open_image(lua_State *L);
+/* Sets the globals load_image and ImageOps (bindings/load_image.c). */
+void lsdr_open_load_image(lua_State *L);
 /* Sets the global image_grid. */
 void lsdr_open_image_grid(lua_State *L);
 

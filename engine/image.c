@@ -62,7 +62,10 @@ int sdr_image_set_parameters(sdr_image *img, const char *text) {
 
 /* PIL copies info into every derived image (Image._new), so parameters follow. */
 int sdr_image_copy_parameters(sdr_image *dst, const sdr_image *src) {
-  return dst == src ? 0 : sdr_image_set_parameters(dst, src->parameters);
+  if (dst == src)
+    return 0;
+  dst->orientation = src->orientation;
+  return sdr_image_set_parameters(dst, src->parameters);
 }
 
 sdr_image *sdr_image_copy(const sdr_image *img) {

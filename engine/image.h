@@ -17,6 +17,7 @@ typedef struct sdr_image {
   int channels;     /* 1 = "L", 3 = "RGB", 4 = "RGBA" */
   uint8_t *pixels;  /* (height, width, channels) */
   char *parameters; /* how the image was made (PNG "parameters" text), or NULL; owned */
+  int orientation;  /* the EXIF orientation (1 to 8) of the file it came from; 0: none */
 } sdr_image;
 
 /* PIL's resampling filters, with PIL's numbers (Image.NEAREST == 0 ...). */
@@ -70,8 +71,24 @@ int sdr_image_paste_color(sdr_image *img, const uint8_t *color, int left, int up
 size_t sdr_image_bytes(const sdr_image *img);
 /* Replaces img->parameters by a copy of text (NULL clears it). */
 int sdr_image_set_parameters(sdr_image *img, const char *text);
-/* dst->parameters = copy of src->parameters, as PIL copies info into derived images. */
+/* dst->parameters = copy of src->parameters (and the orientation), as PIL copies info
+ * into derived images. */
 int sdr_image_copy_parameters(sdr_image *dst, const sdr_image *src);
+/* PIL's Image.Transpose methods, with PIL's numbers. */
+enum {
+  SDR_FLIP_LEFT_RIGHT = 0,
+  SDR_FLIP_TOP_BOTTOM = 1,
+  SDR_ROTATE_90 = 2, /* counter-clockwise */
+  SDR_ROTATE_180 = 3,
+  SDR_ROTATE_270 = 4,
+  SDR_TRANSPOSE = 5,
+  SDR_TRANSVERSE = 6,
+};
+/* engine/image_exif.c: the EXIF orientation tag of JPEG or PNG bytes (0: none); PIL's
+ * transpose(method); ImageOps.exif_transpose (a copy turned upright, orientation cleared). */
+int sdr_image_exif_orientation(const uint8_t *data, size_t len);
+sdr_image *sdr_image_transpose(const sdr_image *img, int method);
+sdr_image *sdr_image_exif_transpose(const sdr_image *img);
 /* The pixels of PIL's resize(size, resample) of an RGBA image go through
  * premultiplied alpha (PIL's "RGBa"); these are its two conversions, in place. */
 void sdr_image_premultiply(sdr_image *img);

@@ -96,6 +96,7 @@ sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
       memcpy(o, pixels, sdr_image_bytes(img));
     }
     img->parameters = sdr_png_read_parameters(data, len);
+    img->orientation = sdr_image_exif_orientation(data, len);
   }
   stbi_image_free(pixels);
   return img;

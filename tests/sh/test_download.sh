@@ -201,6 +201,18 @@ grep -q "^sdrepl: download: interrupted" "$TMP/err" || fail "no download: interr
 [ -s "$PART" ] || fail "the .incomplete was not kept for resuming"
 no_partial slow.bin
 
+# ---- load_image (diffusers.utils.load_image): fetched afresh, upright, RGB, nothing kept ----
+cp "$SDREPL_SOURCE_DIR/tests/fixtures/exif/o6.png" "$WWW/photo.png"
+before=$(requests_for /redirect/photo.png)
+expect_ok "local i = load_image('$BASE/redirect/photo.png'); io.write(i.mode, ' ', i.size[1], 'x', i.size[2])"
+[ "$OUT" = "RGB 3x5" ] || fail "load_image over http: $OUT"
+[ "$(requests_for /redirect/photo.png)" -eq $((before + 1)) ] || fail "load_image did not fetch"
+expect_ok "load_image('$BASE/redirect/photo.png')"
+[ "$(requests_for /redirect/photo.png)" -eq $((before + 2)) ] || fail "load_image used a cached copy"
+[ -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'sdrepl-load-image-*' -newer "$WWW/photo.png" 2>/dev/null)" ] ||
+  fail "load_image left its temporary folder"
+expect_error "load_image('$BASE/files/missing.png')" "load_image: "
+
 # ---- argument errors ----------------------------------------------------------------
 expect_error "download(1)" "download: argument 1 (url): string expected, got number"
 expect_error "FastDownload():download({})" "FastDownload:download: argument 1 (url): string expected, got table"
