@@ -4,8 +4,8 @@
 -- diffusers' inpainting notebook: an inpainting model (its UNet also takes the mask and the
 -- masked picture) paints what the prompt says where the mask is white, and keeps the rest.
 -- Any Stable Diffusion model inpaints too (diffusers' legacy way: outside the mask the
--- picture comes back after each step). `sdrepl examples/inpaint.lua [MODEL] [IMAGE_URL]
--- [MASK_URL]`.
+-- picture comes back after each step). `sdrepl examples/inpaint.lua [MODEL] [IMAGE] [MASK]`
+-- (URLs or paths).
 
 -- %% Load
 model = arg[1] or os.getenv("SDREPL_MODEL") or "runwayml/stable-diffusion-inpainting"
@@ -20,8 +20,8 @@ pipe = AutoPipelineForInpainting.from_pretrained(model, {torch_dtype = dtype}):t
 print(pipe)
 
 -- %% The picture and its mask (white: paint here)
-init_image = Image.open(FastDownload():download(image_url)):convert("RGB"):resize({size, size})
-mask_image = Image.open(FastDownload():download(mask_url)):convert("RGB"):resize({size, size})
+init_image = load_image(image_url):resize({size, size})
+mask_image = load_image(mask_url):resize({size, size})
 image_grid({init_image, mask_image}, 1, 2)
 
 -- %% A yellow cat where the dog was

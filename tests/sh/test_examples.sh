@@ -41,8 +41,8 @@ grep -q 'the picture is the model.s own again: true' out.txt || fail "lora: not 
 
 SDREPL_STEPS=2 SDREPL_SIZE=32 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/inpaint.lua" \
   "$SDREPL_SOURCE_DIR/tests/models/tiny-sd-inpaint" \
-  "file://$SDREPL_SOURCE_DIR/tests/reference/inpaint/sketch64.png" \
-  "file://$SDREPL_SOURCE_DIR/tests/reference/inpaint/box64.png" >out.txt 2>err.txt ||
+  "$SDREPL_SOURCE_DIR/tests/reference/inpaint/sketch64.png" \
+  "$SDREPL_SOURCE_DIR/tests/reference/inpaint/box64.png" >out.txt 2>err.txt ||
   fail "inpaint failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionInpaintPipeline' out.txt || fail "inpaint: $(cat out.txt)"
 [ "$(grep -c '<Image 96x32 RGB>' out.txt)" -eq 1 ] || fail "inpaint: a 1x3 grid expected: $(cat out.txt)"
