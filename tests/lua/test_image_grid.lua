@@ -41,3 +41,23 @@ check.raises("image_grid: unexpected option 'colums' (expected one of: rows, col
   {rows = 1, colums = 3})
 check.raises("not both", image_grid, {a}, {rows = 1, cols = 1}, 1)
 check.raises("over 32768 on a side", image_grid, {Image.new("L", {20000, 1})}, 1, 2)
+
+-- make_image_grid (diffusers.utils): exactly rows * cols images, an RGB grid, optional resize
+do
+  local red = Image.new("RGB", {4, 3}, {255, 0, 0})
+  local green = Image.new("RGBA", {4, 3}, {0, 255, 0, 128})
+  local grid = make_image_grid({red, green, green, red}, 2, 2)
+  check.eq(tostring(grid), "<Image 8x6 RGB>", "make_image_grid: RGB, 2x2 cells")
+  check.eq(table.concat(grid:getpixel{5, 0}, ","), "0,255,0", "cell 2 (RGBA pasted as RGB)")
+  check.eq(table.concat(grid:getpixel{0, 3}, ","), "0,255,0", "cell 3: row 2")
+  check.eq(table.concat(grid:getpixel{7, 5}, ","), "255,0,0", "cell 4")
+  local sized = make_image_grid({red, green}, {rows = 1, cols = 2, resize = 8})
+  check.eq(tostring(sized), "<Image 16x8 RGB>", "resize: each 8x8")
+  -- images larger than the first overlap the next cell, as PIL pastes them
+  local wide = make_image_grid({red, Image.new("RGB", {6, 3}, {0, 0, 255}), red}, 1, 3)
+  check.eq(table.concat(wide:getpixel{8, 0}, ","), "255,0,0", "the third cell pasted last")
+  check.eq(table.concat(wide:getpixel{6, 0}, ","), "0,0,255", "the second one's own cell")
+  check.raises("len(images) must be rows * cols", make_image_grid, {red, green, red}, 2, 2)
+  check.raises("images[2] is string", make_image_grid, {red, "x"}, 1, 2)
+  check.raises("option 'resize'", make_image_grid, {red}, {rows = 1, cols = 1, resize = 0})
+end
