@@ -124,7 +124,8 @@ if ! wait_for 45 window_shown; then
   echo "WARNING: the window showed on the second display(img)" >&2
 fi
 WID=$(visible_window)
-wait_for 30 title_ends ' 64x48 RGB (1/1)' || fail "title is $(title)"
+# (after display(img) the title has no variable's name before the size)
+wait_for 30 title_ends '64x48 RGB (1/1)' || fail "title is $(title)"
 # A 64x48 picture opens a window a whole multiple larger (at least 384 wide),
 # filled with red edge to edge.
 wait_for 30 red_at_least 100000 || fail "no large red region on screen ($(count_color 'rgb(255,0,0)') red pixels)"
