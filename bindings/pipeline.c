@@ -1216,27 +1216,65 @@ static int pipe_encode_prompt(lua_State *L) {
 
 /* ---- components, device, options -------------------------------------------------- */
 
-static void move_pipe(lua_State *L, lsdr_pipe *p, int d) {
-  sdr_backend *be = lsdr_backend(L, (sdr_device)d); /* raises when the device is not there */
-  if (be != p->core->p.be) {
-    /* diffusers keeps weights in float32 unless torch_dtype said otherwise; the
-     * CPU can keep them as stored since it widens them as it goes. */
-    int keep = p->core->keep_dtype;
-    if (keep < 0 && d != SDR_DEVICE_CPU)
-      keep = SDR_F32;
-    if (sdr_pipeline_to(&p->core->p, be, keep) != 0)
-      engine_error_with_advice(
-          L, "loading with {torch_dtype = torch.float16} (half the memory), or the CPU");
+/* The models on device d (-1: where they are), their weights in dtype (-1: as they are). */
+static void move_pipe_as(lua_State *L, lsdr_pipe *p, int d, int dtype) {
+  sdr_backend *be = d < 0 ? p->core->p.be : lsdr_backend(L, (sdr_device)d); /* raises if absent */
+  if (be == p->core->p.be && (dtype < 0 || dtype == p->core->keep_dtype))
+    return;
+  /* diffusers keeps weights in float32 unless torch_dtype said otherwise; the
+   * CPU can keep them as stored since it widens them as it goes. */
+  int keep = dtype >= 0 ? dtype : p->core->keep_dtype;
+  if (keep < 0 && be->device != SDR_DEVICE_CPU)
+    keep = SDR_F32;
+  if (sdr_pipeline_to(&p->core->p, be, keep) != 0)
+    engine_error_with_advice(
+        L, "loading with {torch_dtype = torch.float16} (half the memory), or the CPU");
+  if (dtype >= 0) { /* pipe.to(dtype): the models' dtype is the run's (noise drawn in it) */
+    p->core->keep_dtype = dtype;
+    p->core->p.dtype = (sdr_dtype)dtype;
   }
 }
 
+static void move_pipe(lua_State *L, lsdr_pipe *p, int d) { move_pipe_as(L, p, d, -1); }
+
+/* A dtype argument of pipe.to: torch.float32, float16 or bfloat16. */
+static int to_dtype_arg(lua_State *L, int idx, const char *what) {
+  int dt = lsdr_to_dtype(L, idx);
+  if (dt != SDR_F32 && dt != SDR_F16 && dt != SDR_BF16)
+    lsdr_error(L, "%s: torch.float32, torch.float16 or torch.bfloat16 expected, got %s", what,
+               lsdr_typename(L, idx));
+  return dt;
+}
+
+/* diffusers' DiffusionPipeline.to: pipe:to("cuda"), pipe:to(torch.float16),
+ * pipe:to("cuda", torch.float16), pipe:to{torch_device = "cuda", torch_dtype = ...}. */
 static int pipe_to(lua_State *L) {
   lsdr_args(L);
   lsdr_pipe *p = check_pipe(L, 1);
-  int d = lsdr_parse_device(lua_tostring(L, 2));
-  if (d < 0)
-    return lsdr_argerror(L, 1, "\"cpu\" or \"cuda\"");
-  move_pipe(L, p, d);
+  int d = -1, dtype = -1;
+  if (lua_istable(L, 2) && lsdr_to_dtype(L, 2) < 0) { /* keywords */
+    static const char *const dev_keys[] = {"torch_device", "device"};
+    static const char *const type_keys[] = {"torch_dtype", "dtype"};
+    for (int i = 0; i < 2; i++) {
+      if (lua_getfield(L, 2, dev_keys[i]) != LUA_TNIL &&
+          (d = lsdr_parse_device(lua_tostring(L, -1))) < 0)
+        return lsdr_error(L, "option '%s': \"cpu\" or \"cuda\" expected", dev_keys[i]);
+      if (lua_getfield(L, 2, type_keys[i]) != LUA_TNIL)
+        dtype = to_dtype_arg(L, lua_gettop(L), type_keys[i]);
+      lua_pop(L, 2);
+    }
+  } else if (lua_type(L, 2) == LUA_TSTRING && lsdr_parse_device(lua_tostring(L, 2)) >= 0) {
+    d = lsdr_parse_device(lua_tostring(L, 2));
+    if (!lua_isnil(L, 3))
+      dtype = to_dtype_arg(L, 3, "argument 2 (dtype)");
+  } else if (!lua_isnil(L, 2) && lsdr_to_dtype(L, 2) >= 0 && lua_isnil(L, 3)) {
+    dtype = to_dtype_arg(L, 2, "argument 1 (dtype)");
+  } else {
+    return lsdr_argerror(L, 1,
+                         "\"cpu\" or \"cuda\", a dtype, or {torch_device = ..., "
+                         "torch_dtype = ...}");
+  }
+  move_pipe_as(L, p, d, dtype);
   lua_settop(L, 1);
   return 1;
 }
@@ -1535,7 +1573,11 @@ static const lsdr_param progress_bar_options[] = {
     {0}};
 
 #define PIPE_METHODS(CLS)                                                                          \
-  {CLS ":to", pipe_to, "Moves the pipeline to a device; returns it.", {{"device", "string"}}},     \
+  {CLS ":to",                                                                                      \
+   pipe_to,                                                                                        \
+   "Moves the pipeline to a device and/or dtype; returns it.",                                     \
+   {{"device", "any", NULL, "\"cuda\", a dtype, or {torch_device, torch_dtype}"},                  \
+    {"dtype", "any", "nil", "torch.float16 ..."}}},                                                \
       {CLS ":enable_attention_slicing",                                                            \
        pipe_enable_attention_slicing,                                                              \
        "Accepted for diffusers' sake: attention is computed in slices always.",                    \

@@ -35,6 +35,32 @@ pipe.vae:disable_tiling()
 pipe.vae:disable_slicing()
 pipe:unfuse_qkv_projections()
 
+-- pipe.to(dtype), pipe.to(device, dtype), pipe.to(torch_device=..., torch_dtype=...): the
+-- weights in that dtype and the noise drawn in it, as loading with torch_dtype gives
+do
+  local model = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests/models/tiny-sd-a"
+  local function draw(p)
+    p:set_progress_bar_config{disable = true}
+    return p{prompt = "a lighthouse", num_inference_steps = 2, output_type = "np",
+             generator = torch.Generator():manual_seed(5)}.images
+  end
+  local p = StableDiffusionPipeline.from_pretrained(model)
+  local f32 = draw(p)
+  check.truthy(rawequal(p:to(torch.float16), p), "pipe:to(dtype) returns the pipeline")
+  check.eq(tostring(p.dtype), tostring(torch.float16), "pipe.dtype")
+  check.eq(tostring(p.unet.dtype), tostring(torch.float16), "its models' dtype")
+  local half = draw(p)
+  local loaded = draw(StableDiffusionPipeline.from_pretrained(model, {torch_dtype = torch.float16}))
+  check.eq((half - loaded):abs():max():item(), 0, "as loaded with torch_dtype = torch.float16")
+  p:to("cpu", torch.float32)
+  check.eq((draw(p) - f32):abs():max():item(), 0, "back to float32: the same pictures")
+  p:to{torch_device = "cpu", torch_dtype = torch.float16}
+  check.eq((draw(p) - half):abs():max():item(), 0, "keywords")
+  check.raises("argument 1 (device)", function() p:to("gpu") end)
+  check.raises("argument 2 (dtype)", function() p:to("cpu", "fast") end)
+  check.raises("option 'torch_device'", function() p:to{torch_device = "tpu"} end)
+end
+
 check.raises("can only be set to nil", function() pipe.safety_checker = {} end)
 check.raises("cannot be replaced by another", function() pipe.unet = pipe.vae end)
 check.raises("pipe:to(\"cuda\")", function() pipe.unet:to("cuda") end)
