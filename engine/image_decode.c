@@ -19,7 +19,7 @@
 #include "engine/error.h"          // sdr_fail
 #include "engine/image.h"          // sdr_image, sdr_image_decode, sdr_image_load
 #include "engine/image_complete.h" // sdr_image_check_complete
-#include "engine/image_png.h"      // sdr_png_read_parameters
+#include "engine/image_png.h"      // sdr_png_read_parameters, sdr_png_without_empty_idat
 #include "engine/jpeg_check.h"     // sdr_jpeg_check_huffman
 
 /* PIL refuses to open more than 2 * Image.MAX_IMAGE_PIXELS pixels
@@ -34,7 +34,17 @@ static int all_opaque(const uint8_t *rgba, int w, int h) {
   return 1;
 }
 
+static sdr_image *decode(const uint8_t *data, size_t len, const char *name);
+
 sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
+  size_t clean_len;
+  uint8_t *clean = sdr_png_without_empty_idat(data, len, &clean_len);
+  sdr_image *img = clean ? decode(clean, clean_len, name) : decode(data, len, name);
+  free(clean);
+  return img;
+}
+
+static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
   if (!name)
     name = "image";
   if (len > INT_MAX) { /* stb takes an int length */

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h" // sdr_fail
-#include "engine/image.h" // sdr_image, sdr_image_transpose
+#include "engine/error.h"     // sdr_fail
+#include "engine/image.h"     // sdr_image, sdr_image_transpose
+#include "engine/image_png.h" // sdr_png_find_chunk
 
 static unsigned rd16(const uint8_t *p, int le) { return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
 
@@ -64,26 +65,15 @@ static int jpeg_orientation(const uint8_t *d, size_t n) {
 }
 
 static int png_orientation(const uint8_t *d, size_t n) {
-  size_t i = 8;
-  while (i + 12 <= n) {
-    const uint32_t len = rd32(d + i, 0);
-    if (len > n - i - 12)
-      return 0;
-    if (memcmp(d + i + 4, "eXIf", 4) == 0)
-      return tiff_orientation(d + i + 8, len);
-    if (memcmp(d + i + 4, "IEND", 4) == 0)
-      return 0;
-    i += 12 + (size_t)len;
-  }
-  return 0;
+  size_t size;
+  const uint8_t *body = sdr_png_find_chunk(d, n, "eXIf", &size);
+  return body ? tiff_orientation(body, size) : 0;
 }
 
 int sdr_image_exif_orientation(const uint8_t *data, size_t len) {
   if (len >= 4 && data[0] == 0xFF && data[1] == 0xD8)
     return jpeg_orientation(data, len);
-  if (len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0)
-    return png_orientation(data, len);
-  return 0;
+  return png_orientation(data, len);
 }
 
 sdr_image *sdr_image_transpose(const sdr_image *img, int method) {

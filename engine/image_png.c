@@ -162,6 +162,49 @@ char *sdr_png_read_parameters(const uint8_t *data, size_t len) {
   return found;
 }
 
+const uint8_t *sdr_png_find_chunk(const uint8_t *data, size_t len, const char *type, size_t *n) {
+  if (len < sizeof PNG_SIGNATURE || memcmp(data, PNG_SIGNATURE, sizeof PNG_SIGNATURE) != 0)
+    return NULL;
+  for (size_t pos = sizeof PNG_SIGNATURE; len - pos >= 12;) {
+    const size_t size = be32(data + pos);
+    if (size > len - pos - 12 || memcmp(data + pos + 4, "IEND", 4) == 0)
+      return NULL;
+    if (memcmp(data + pos + 4, type, 4) == 0) {
+      *n = size;
+      return data + pos + 8;
+    }
+    pos += 12 + size;
+  }
+  return NULL;
+}
+
+uint8_t *sdr_png_without_empty_idat(const uint8_t *data, size_t len, size_t *out_len) {
+  if (len < sizeof PNG_SIGNATURE || memcmp(data, PNG_SIGNATURE, sizeof PNG_SIGNATURE) != 0)
+    return NULL;
+  uint8_t *out = NULL;
+  size_t o = 0, pos = sizeof PNG_SIGNATURE, from = 0;
+  while (len - pos >= 12) {
+    const size_t size = be32(data + pos);
+    if (size > len - pos - 12)
+      break;
+    if (size == 0 && memcmp(data + pos + 4, "IDAT", 4) == 0) {
+      if (!out && !(out = malloc(len)))
+        return NULL; /* then stb reads it as it is */
+      memcpy(out + o, data + from, pos - from);
+      o += pos - from;
+      from = pos + 12;
+    }
+    if (memcmp(data + pos + 4, "IEND", 4) == 0)
+      break;
+    pos += 12 + size;
+  }
+  if (!out)
+    return NULL;
+  memcpy(out + o, data + from, len - from);
+  *out_len = o + len - from;
+  return out;
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 typedef struct {

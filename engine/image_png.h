@@ -1,4 +1,5 @@
-/* engine/image_png.h — PNG text chunks, shared by the decoder and the encoder.
+/* engine/image_png.h — PNG chunks: text, shared by the decoder and the encoder, and what
+ * the decoder looks for before stb_image.
  *
  * Stable Diffusion front ends (AUTOMATIC1111, InvokeAI, sdrepl) keep how a
  * picture was made in a PNG text chunk named "parameters". stb_image skips
@@ -19,5 +20,14 @@ enum { SDR_PNG_MAX_TEXT = 1 << 20 };
  * is damaged (bad CRC, bad compression) or data is not a PNG. Never fails
  * otherwise: a picture with unreadable text still opens. */
 char *sdr_png_read_parameters(const uint8_t *data, size_t len);
+
+/* The body of the first chunk of this type before IEND (its length in *n), or NULL (none,
+ * or not a PNG). */
+const uint8_t *sdr_png_find_chunk(const uint8_t *data, size_t len, const char *type, size_t *n);
+
+/* stb_image reads a first IDAT chunk of length 0 through a null buffer (undefined behaviour,
+ * which UBSan reports); an empty IDAT carries nothing, so a copy without them decodes the
+ * same. That copy (malloc'd, its length in *out_len), or NULL when there is none to drop. */
+uint8_t *sdr_png_without_empty_idat(const uint8_t *data, size_t len, size_t *out_len);
 
 #endif

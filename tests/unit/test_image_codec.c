@@ -365,7 +365,41 @@ static void test_save_and_load(void) {
   sdr_image_free(img);
 }
 
+/* Empty IDAT chunks carry nothing: a picture with them (before the data, where stb_image
+ * would read through a null buffer, and between) decodes as the one without. */
+static void test_empty_idat(void) {
+  sdr_image *img = pattern(7, 5, 3);
+  uint8_t *png = NULL;
+  size_t len = 0;
+  CHECK(sdr_image_encode_png(img, &png, &len) == 0);
+  size_t n;
+  const uint8_t *idat = png ? sdr_png_find_chunk(png, len, "IDAT", &n) : NULL;
+  CHECK(idat != NULL);
+  if (idat) {
+    static const uint8_t empty[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+    const size_t at = (size_t)(idat - 8 - png), after = at + 12 + n;
+    uint8_t *with = malloc(len + 24);
+    memcpy(with, png, at);
+    memcpy(with + at, empty, 12);
+    memcpy(with + at + 12, png + at, after - at);
+    memcpy(with + after + 12, empty, 12);
+    memcpy(with + after + 24, png + after, len - after);
+    sdr_image *back = sdr_image_decode(with, len + 24, "empty-idat.png");
+    CHECK(same_pixels(back, img));
+    size_t clean_len = 0;
+    uint8_t *clean = sdr_png_without_empty_idat(with, len + 24, &clean_len);
+    CHECK(clean && clean_len == len && memcmp(clean, png, len) == 0);
+    CHECK(sdr_png_without_empty_idat(png, len, &clean_len) == NULL);
+    free(clean);
+    sdr_image_free(back);
+    free(with);
+  }
+  free(png);
+  sdr_image_free(img);
+}
+
 int main(void) {
+  test_empty_idat();
   test_png_round_trip();
   test_text_chunks();
   test_damaged_files();
