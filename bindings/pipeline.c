@@ -430,7 +430,7 @@ static int inpaint_from_pretrained(lua_State *L) {
 }
 
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
-static int from_single_file_as(lua_State *L, int img2img) {
+static int from_single_file_as(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
   const char *path = lua_tostring(L, 1);
@@ -454,7 +454,7 @@ static int from_single_file_as(lua_State *L, int img2img) {
   lua_pop(L, 6); /* the options table keeps the strings */
   int keep = read_keep_dtype(L, 2);
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_pipe *p = new_pipe(L, img2img, 0);
+  lsdr_pipe *p = new_pipe(L, kind, 0);
   int self = lua_gettop(L);
   p->core->keep_dtype = keep;
   if (sdr_pipeline_load_single_file_ex(&p->core->p, be, path, keep, &so) != 0)
@@ -463,8 +463,11 @@ static int from_single_file_as(lua_State *L, int img2img) {
   return 1;
 }
 
-static int t2i_from_single_file(lua_State *L) { return from_single_file_as(L, 0); }
-static int i2i_from_single_file(lua_State *L) { return from_single_file_as(L, 1); }
+static int t2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_KIND_T2I); }
+static int i2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_KIND_I2I); }
+static int inpaint_from_single_file(lua_State *L) {
+  return from_single_file_as(L, LSDR_KIND_INPAINT);
+}
 
 /* ---- the call ------------------------------------------------------------------- */
 
@@ -1766,6 +1769,12 @@ static const lsdr_func inpaint_class[] = {
      "Loads an inpainting pipeline from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      lsdr_pipeline_load_options},
+    {"StableDiffusionInpaintPipeline.from_single_file",
+     inpaint_from_single_file,
+     "Loads a single-file checkpoint in the original (CompVis/LDM) layout, .safetensors or .ckpt "
+     "(an inpainting one's UNet takes 9 channels).",
+     {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
+     single_file_options},
     {0}};
 
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,

@@ -14,7 +14,10 @@ tests/lua/test_inpaint.lua:
     step the kept region is the picture's latents noised to the next timestep; strength 1
     and 0.6, PNDM, Euler ancestral and DPM-Solver++;
   - output_type "np" images of each, and the pictures and masks given (PNG); one mask as
-    the pipeline's mask_processor preprocesses it.
+    the pipeline's mask_processor preprocesses it;
+  - tests/models/tiny-sd-inpaint-ldm.safetensors: tiny-sd-inpaint in the single-file LDM
+    layout (make_checkpoint_cases.py's conversion, checked by converting it back with
+    diffusers' own), for StableDiffusionInpaintPipeline.from_single_file.
 
     .venv-torch/bin/python scripts/reference/make_inpaint_cases.py
 
@@ -27,12 +30,14 @@ import shutil
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from safetensors.torch import save_file
 
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, StableDiffusionInpaintPipeline,
                        UNet2DConditionModel)
 
 import common
+import make_checkpoint_cases as ldm
 
 common.patch_attention()
 
@@ -87,6 +92,24 @@ def make_model9():
         json.dump(index, fh, indent=2, sort_keys=True)
 
 
+def make_single_file():
+    """tiny-sd-inpaint as make_checkpoint_cases.py writes tiny-sd-b (its OpenCLIP text
+    encoder included)."""
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(MODEL9, torch_dtype=torch.float16,
+                                                          safety_checker=None,
+                                                          requires_safety_checker=False)
+    gen = torch.Generator().manual_seed(5)
+    nlayers = pipe.text_encoder.config.num_hidden_layers
+    sd = ldm.unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
+    sd.update(ldm.vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config))
+    sd.update(ldm.clip_to_openclip(pipe.text_encoder.state_dict(), nlayers, gen))
+    ldm.check_unet_vae(sd, pipe)
+    ldm.check_openclip(sd, MODEL9, pipe, nlayers)
+    path = os.path.join(MODELS, "tiny-sd-inpaint-ldm.safetensors")
+    save_file({k: v.contiguous() for k, v in sd.items()}, path)
+    print("wrote", path, len(sd), "tensors")
+
+
 def pictures():
     """The pictures and masks the cases use, saved beside the references."""
     out = {}
@@ -112,6 +135,7 @@ def main():
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     make_model9()
+    make_single_file()
     pics = pictures()
     manifest = {"cases": []}
     for name, model, sched, image, mask, args in CASES:

@@ -88,6 +88,14 @@ check.truthy(tostring(by_auto):find("StableDiffusionInpaintPipeline"), "AutoPipe
 local back = AutoPipelineForImage2Image.from_pipe(auto)
 check.truthy(tostring(back):find("StableDiffusionImg2ImgPipeline"), "and back to img2img")
 
+-- a single-file inpainting checkpoint (tests/models/tiny-sd-inpaint-ldm.safetensors): its
+-- 9-channel UNet worked out from the tensors, the folder's configs
+local single = StableDiffusionInpaintPipeline.from_single_file(
+  models .. "tiny-sd-inpaint-ldm.safetensors", {config = models .. "tiny-sd-inpaint"})
+single:set_progress_bar_config{disable = true}
+check.eq(single.unet.config.in_channels, 9, "from_single_file: 9 channels")
+same(run(single, byname.in9_s1).images, "in9_s1", "from_single_file")
+
 -- output types: pil, latent; return_dict = false
 local pil = run(load("tiny-sd-a"), byname.in4_s1, {output_type = "pil"}).images
 check.eq(pil[1].size[1], 64, "pil size")
