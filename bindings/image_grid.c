@@ -26,22 +26,35 @@
 static const lsdr_param grid_options[] = {
     {"rows", "integer", NULL, "rows of the grid"}, {"cols", "integer", NULL, "columns"}, {0}};
 
-static int image_grid(lua_State *L) {
-  lsdr_args(L);
-  int rows_idx = lsdr_arg(L, 2), cols_idx = lsdr_arg(L, 3);
+/* rows and cols as arguments 2 and 3, or as {rows = r, cols = c, ...} in argument 2 (its
+ * other fields, named by `more`, into the arguments after 3). */
+static void read_rows_cols(lua_State *L, lua_Integer *rows, lua_Integer *cols,
+                           const char *const *more) {
+  const int rows_idx = lsdr_arg(L, 2), cols_idx = lsdr_arg(L, 3);
   if (lua_istable(L, rows_idx)) {
     if (!lua_isnil(L, cols_idx))
-      return lsdr_error(L, "argument 3 (cols): give rows and cols as numbers or in the table "
-                           "{rows = r, cols = c}, not both");
+      lsdr_error(L, "argument 3 (cols): give rows and cols as numbers or in the table "
+                    "{rows = r, cols = c}, not both");
     lsdr_options(L, 2);
+    for (int i = 0; more && more[i]; i++) {
+      lua_getfield(L, rows_idx, more[i]);
+      lua_replace(L, lsdr_arg(L, 4 + i));
+    }
     lua_getfield(L, rows_idx, "cols");
     lua_replace(L, cols_idx);
     lua_getfield(L, rows_idx, "rows");
     lua_replace(L, rows_idx);
   } else if (lua_isnil(L, cols_idx)) {
-    return lsdr_error(L, "argument 3 (cols): integer expected, got no value");
+    lsdr_error(L, "argument 3 (cols): integer expected, got no value");
   }
-  lua_Integer rows = lua_tointeger(L, rows_idx), cols = lua_tointeger(L, cols_idx);
+  *rows = lua_tointeger(L, rows_idx);
+  *cols = lua_tointeger(L, cols_idx);
+}
+
+static int image_grid(lua_State *L) {
+  lsdr_args(L);
+  lua_Integer rows, cols;
+  read_rows_cols(L, &rows, &cols, NULL);
   if (rows < 1 || cols < 1 || rows > SDR_IMAGE_MAX_SIDE || cols > SDR_IMAGE_MAX_SIDE)
     return lsdr_error(L, "rows and cols must be from 1 to %d, got %I and %I", SDR_IMAGE_MAX_SIDE,
                       rows, cols);
@@ -97,20 +110,10 @@ static const lsdr_param make_grid_options[] = {{"rows", "integer", NULL, "rows o
 
 static int make_image_grid(lua_State *L) {
   lsdr_args(L);
-  int list = lsdr_arg(L, 1), rows_idx = lsdr_arg(L, 2), cols_idx = lsdr_arg(L, 3),
-      size_idx = lsdr_arg(L, 4);
-  if (lua_istable(L, rows_idx)) {
-    lsdr_options(L, 2);
-    lua_getfield(L, rows_idx, "resize");
-    lua_replace(L, size_idx);
-    lua_getfield(L, rows_idx, "cols");
-    lua_replace(L, cols_idx);
-    lua_getfield(L, rows_idx, "rows");
-    lua_replace(L, rows_idx);
-  } else if (lua_isnil(L, cols_idx)) {
-    return lsdr_error(L, "argument 3 (cols): integer expected, got no value");
-  }
-  const lua_Integer rows = lua_tointeger(L, rows_idx), cols = lua_tointeger(L, cols_idx);
+  const int list = lsdr_arg(L, 1), size_idx = lsdr_arg(L, 4);
+  static const char *const more[] = {"resize", NULL};
+  lua_Integer rows, cols;
+  read_rows_cols(L, &rows, &cols, more);
   const lua_Integer n = (lua_Integer)lua_rawlen(L, list);
   if (rows < 1 || cols < 1 || n != rows * cols)
     return lsdr_error(L,
