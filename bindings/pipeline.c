@@ -702,6 +702,20 @@ static void read_inpaint(lua_State *L, int opts, sdr_generate *g) {
   read_image(L, lua_gettop(L), g);
   lua_getfield(L, opts, "mask_image");
   int idx = lua_gettop(L);
+  lsdr_tensor *t = lsdr_to_tensor(L, idx);
+  if (t) { /* (H, W), (B, H, W) or (B, 1, H, W), as mask_processor.preprocess takes them */
+    const int nd = t->t.ndim;
+    if (nd < 2 || nd > 4)
+      lsdr_error(L, "option 'mask_image': a tensor of 2 to 4 dimensions expected, got %d", nd);
+    int64_t *ms = g->mask_tensor_shape;
+    ms[0] = nd == 2 ? 1 : t->t.shape[0];
+    ms[1] = nd == 4 ? t->t.shape[1] : 1;
+    ms[2] = t->t.shape[nd - 2];
+    ms[3] = t->t.shape[nd - 1];
+    g->mask_tensor = host_values(L, idx);
+    g->strength = (float)get_num(L, opts, "strength");
+    return;
+  }
   const sdr_image *one = lsdr_to_image(L, idx);
   int n = one ? 1 : lua_istable(L, idx) && !lsdr_to_tensor(L, idx) ? (int)lua_rawlen(L, idx) : 0;
   if (n < 1)
@@ -1543,10 +1557,10 @@ static const lsdr_param i2i_call_options[] = {
 
 static const lsdr_param inpaint_call_options[] = {
     COMMON_CALL_OPTIONS,
-    {"image", "Image|table", "nil",
-     "the picture(s) to paint into (RGB), resized to height x width"},
-    {"mask_image", "Image|table", "nil",
-     "white where to paint (binarized at 0.5), one or per picture"},
+    {"image", "Image|table|Tensor", "nil",
+     "the picture(s) to paint into (RGB, or a tensor in [0, 1]), resized to height x width"},
+    {"mask_image", "Image|table|Tensor", "nil",
+     "white (1) where to paint, binarized at 0.5; one or one per picture"},
     {"strength", "number", "1.0", "how much to change the painted region, 0 to 1"},
     {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
     {"width", "integer", "nil"},

@@ -113,6 +113,10 @@ typedef struct sdr_generate {
    * width (0: the default size) */
   const sdr_image *const *mask_images;
   int nmasks;
+  /* or the masks as a tensor, host float32 (M, 1, H, W): resized as F.interpolate's
+   * nearest mode does, then binarized */
+  const float *mask_tensor;
+  int64_t mask_tensor_shape[4];
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */

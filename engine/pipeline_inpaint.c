@@ -3,7 +3,8 @@
  *
  * The pictures are resized (Lanczos) to the run's size and mapped to [-1, 1]; the masks
  * are resized the same way in their own mode, made grey (L), and binarized: 1 (paint)
- * where value / 255 >= 0.5. The masked picture is the picture with the painted region set
+ * where value / 255 >= 0.5. Tensors (pictures in [0, 1], masks) are resized as
+ * F.interpolate's nearest mode does. The masked picture is the picture with the painted region set
  * to 0. Random draws, in diffusers' order, from the run's generator(s): the picture's
  * posterior when its latents are needed (a 4-channel UNet, or strength below 1), the
  * noise, then the masked picture's posterior. A 9-channel UNet (runwayml's inpainting
@@ -27,26 +28,44 @@
       goto fail;                                                                                   \
   } while (0)
 
-int sdr_inpaint_wanted(const sdr_generate *g) { return g->mask_images != NULL; }
+int sdr_inpaint_wanted(const sdr_generate *g) { return g->mask_images || g->mask_tensor; }
 
+/* The pictures as a list (n of them; none when they come as a tensor). */
 static const sdr_image *const *picture_list(const sdr_generate *g, int *n) {
   *n = g->images ? g->nimages : g->image ? 1 : 0;
   return g->images ? g->images : &g->image;
 }
 
+static int picture_count(const sdr_generate *g) {
+  int n;
+  picture_list(g, &n);
+  return g->image_tensor ? (int)g->image_tensor_shape[0] : n;
+}
+
+static int mask_count(const sdr_generate *g) {
+  return g->mask_tensor ? (int)g->mask_tensor_shape[0] : g->nmasks;
+}
+
 int sdr_inpaint_check(const sdr_pipeline *p, const sdr_generate *g) {
   int n;
   const sdr_image *const *pics = picture_list(g, &n);
-  if (g->image_tensor)
-    return sdr_fail("image: inpainting takes pictures (Images), not a tensor");
-  if (n < 1)
+  const int64_t *is = g->image_tensor_shape, *ms = g->mask_tensor_shape;
+  if (g->image_tensor && (is[0] < 1 || is[1] != 3 || is[2] < 1 || is[3] < 1))
+    return sdr_fail("image: a tensor of pictures (batch, 3, height, width) expected, got (%lld, "
+                    "%lld, %lld, %lld)",
+                    (long long)is[0], (long long)is[1], (long long)is[2], (long long)is[3]);
+  if (picture_count(g) < 1)
     return sdr_fail("image: the picture to inpaint is missing");
-  for (int i = 0; i < n; i++)
+  for (int i = 0; !g->image_tensor && i < n; i++)
     if (pics[i]->channels != 3)
       return sdr_fail("image: picture %d is %s; inpainting takes RGB pictures "
                       "(Image:convert(\"RGB\"))",
                       i + 1, sdr_image_mode_name(pics[i]->channels));
-  if (g->nmasks < 1)
+  if (g->mask_tensor && (ms[0] < 1 || ms[1] != 1 || ms[2] < 1 || ms[3] < 1))
+    return sdr_fail("mask_image: a tensor of masks (batch, 1, height, width) expected, got "
+                    "(%lld, %lld, %lld, %lld)",
+                    (long long)ms[0], (long long)ms[1], (long long)ms[2], (long long)ms[3]);
+  if (mask_count(g) < 1)
     return sdr_fail("mask_image: no mask given");
   if (g->strength < 0 || g->strength > 1)
     return sdr_fail("The value of strength should in [0.0, 1.0] but is %g", g->strength);
@@ -66,10 +85,18 @@ int sdr_inpaint_check(const sdr_pipeline *p, const sdr_generate *g) {
 /* The masks as preprocess makes them: (n, 1, H, W) host, 0 or 1. */
 static float *masks_of(const sdr_generate *g, int height, int width) {
   const size_t plane = (size_t)height * width;
-  float *out = malloc((size_t)g->nmasks * plane * sizeof *out);
+  const int n = mask_count(g);
+  float *out = malloc((size_t)n * plane * sizeof *out);
   if (!out) {
     sdr_fail("out of memory");
     return NULL;
+  }
+  if (g->mask_tensor) { /* resize (nearest), then binarize */
+    const int64_t *s = g->mask_tensor_shape;
+    sdr_pixels_resize_nearest(g->mask_tensor, n, 1, (int)s[2], (int)s[3], height, width, out);
+    for (size_t k = 0; k < (size_t)n * plane; k++)
+      out[k] = out[k] < 0.5f ? 0.0f : 1.0f;
+    return out;
   }
   for (int i = 0; i < g->nmasks; i++) {
     const sdr_image *m = g->mask_images[i];
@@ -134,9 +161,9 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
   const size_t plane = (size_t)height * width, one = (size_t)L * lh * lw;
   const int strength_max = g->strength == 1.0f;
   s->unet9 = p->unet.cfg.in_channels == 9;
-  int M;
-  const sdr_image *const *pics = picture_list(g, &M);
-  const int Mm = g->nmasks;
+  int n;
+  const sdr_image *const *pics = picture_list(g, &n);
+  const int M = picture_count(g), Mm = mask_count(g);
   if (M != Mm && M != 1 && Mm != 1)
     return sdr_fail("The size of tensor a (%d) must match the size of tensor b (%d) at "
                     "non-singleton dimension 0: %d pictures and %d masks",
@@ -152,7 +179,11 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
     sdr_fail("out of memory");
     goto fail;
   }
-  for (int i = 0; i < M; i++)
+  if (g->image_tensor) { /* resized (nearest) and mapped to [-1, 1] unless already below 0 */
+    const int64_t *is = g->image_tensor_shape;
+    sdr_pixels_preprocess(g->image_tensor, M, 3, (int)is[2], (int)is[3], height, width, pixels);
+  }
+  for (int i = 0; !g->image_tensor && i < M; i++)
     TRY(sdr_image_to_pixels(pics[i], width, height, pixels + (size_t)i * 3 * plane));
   if (!(masks = masks_of(g, height, width)))
     goto fail;

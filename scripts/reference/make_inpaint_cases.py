@@ -14,7 +14,8 @@ tests/lua/test_inpaint.lua:
     step the kept region is the picture's latents noised to the next timestep; strength 1
     and 0.6, PNDM, Euler ancestral and DPM-Solver++;
   - output_type "np" images of each, and the pictures and masks given (PNG); one mask as
-    the pipeline's mask_processor preprocesses it;
+    the pipeline's mask_processor preprocesses it; a run given the picture and the mask as
+    torch tensors;
   - tests/models/tiny-sd-inpaint-ldm.safetensors: tiny-sd-inpaint in the single-file LDM
     layout (make_checkpoint_cases.py's conversion, checked by converting it back with
     diffusers' own), for StableDiffusionInpaintPipeline.from_single_file.
@@ -158,6 +159,24 @@ def main():
         entry.update(args)
         manifest["cases"].append(entry)
         print(name, out.images.shape)
+    # the picture and the mask as torch tensors: (1, 3, H, W) in [0, 1] and (H, W), both of
+    # another size than the run's (F.interpolate's nearest resize)
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(MODEL9, torch_dtype=torch.float32,
+                                                          safety_checker=None,
+                                                          requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    image_t = torch.from_numpy(np.array(pics["sketch80x72"])).permute(2, 0, 1)[None].float() / 255
+    mask_t = torch.zeros(72, 80)
+    mask_t[20:50, 10:44] = 1.0
+    mask_t[0:5, :] = 0.7
+    np.save(os.path.join(OUT, "tensor_image.npy"), image_t.numpy())
+    np.save(os.path.join(OUT, "tensor_mask.npy"), mask_t.numpy())
+    out = pipe(prompt="a cat on a bench", image=image_t, mask_image=mask_t, height=64, width=64,
+               strength=0.8, num_inference_steps=4, output_type="np",
+               generator=torch.Generator().manual_seed(21))
+    np.save(os.path.join(OUT, "in9_tensors.npy"), out.images.astype(np.float32))
+    manifest["cases"].append({"name": "in9_tensors", "model": "tiny-sd-inpaint", "seed": 21,
+                              "strength": 0.8, "height": 64, "width": 64})
     # the mask as the pipeline's mask_processor makes it (before the latents' resize)
     mask = pipe.mask_processor.preprocess(pics["grey80x72"], height=64, width=64)
     np.save(os.path.join(OUT, "mask_grey80x72_64.npy"), mask.numpy().astype(np.float32))

@@ -88,6 +88,21 @@ check.truthy(tostring(by_auto):find("StableDiffusionInpaintPipeline"), "AutoPipe
 local back = AutoPipelineForImage2Image.from_pipe(auto)
 check.truthy(tostring(back):find("StableDiffusionImg2ImgPipeline"), "and back to img2img")
 
+-- the picture and the mask as tensors ((1, 3, H, W) in [0, 1] and (H, W), another size than
+-- the run's: F.interpolate's nearest resize), as diffusers takes torch tensors
+do
+  local pipe = load("tiny-sd-inpaint")
+  local image = torch.load_npy(ref .. "tensor_image.npy")
+  local mask = torch.load_npy(ref .. "tensor_mask.npy")
+  local out = pipe{prompt = "a cat on a bench", image = image, mask_image = mask, height = 64,
+                   width = 64, strength = 0.8, num_inference_steps = 4, output_type = "np",
+                   generator = torch.Generator():manual_seed(21)}
+  same(out.images, "in9_tensors", "tensors")
+  check.raises("(batch, 1, height, width)", function()
+    pipe{prompt = "x", image = image, mask_image = torch.zeros(1, 3, 8, 8), height = 64, width = 64}
+  end)
+end
+
 -- a single-file inpainting checkpoint (tests/models/tiny-sd-inpaint-ldm.safetensors): its
 -- 9-channel UNet worked out from the tensors, the folder's configs
 local single = StableDiffusionInpaintPipeline.from_single_file(
@@ -116,6 +131,7 @@ check.raises("option 'image'", function()
   pipe{prompt = "x", mask_image = picture("box64"), num_inference_steps = 1}
 end)
 check.raises("RGB", function() run(pipe, c, {image = picture("grey128")}) end)
+check.raises("(batch, 3, height, width)", function() run(pipe, c, {image = torch.rand(1, 4, 8, 8)}) end)
 check.raises("divisible by 8", function() run(pipe, c, {height = 36}) end)
 check.raises("strength", function() run(pipe, c, {strength = 1.5}) end)
 check.raises("masks", function()
