@@ -602,6 +602,29 @@ static const float *host_floats(lua_State *L, int opts, const char *name, int nd
   return host_values(L, lua_gettop(L));
 }
 
+/* The option `name` at idx: one Image or a non-empty list of them, as a block of n pointers
+ * left on the stack (the list keeps the Images alive). */
+static const sdr_image **read_image_list(lua_State *L, int idx, const char *name, int *n) {
+  const sdr_image *one = lsdr_to_image(L, idx);
+  if (!one && !lua_istable(L, idx))
+    lsdr_error(L, "option '%s': an Image, a list of Images or a Tensor expected, got %s", name,
+               lsdr_typename(L, idx));
+  *n = one ? 1 : (int)lua_rawlen(L, idx);
+  if (*n < 1)
+    lsdr_error(L, "option '%s': an empty list", name);
+  const sdr_image **list = lua_newuserdatauv(L, (size_t)*n * sizeof *list, 0);
+  list[0] = one;
+  for (int i = 0; !one && i < *n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    list[i] = lsdr_to_image(L, -1);
+    if (!list[i])
+      lsdr_error(L, "option '%s': entry %d is a %s, not an Image", name, i + 1,
+                 lsdr_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  return list;
+}
+
 /* img2img's picture, the option at idx: an Image, a list of them, or a tensor of pictures
  * (torch's (B, 3, H, W) or numpy's (B, H, W, 3), either without the batch too) or of
  * latents (B, 4, h, w). What g points into stays on the stack. */
@@ -637,20 +660,8 @@ static void read_image(lua_State *L, int idx, sdr_generate *g) {
     g->image_tensor = nchw;
     return;
   }
-  if (!lua_istable(L, idx))
-    lsdr_error(L, "option 'image': an Image, a list of Images or a Tensor expected, got %s",
-               lsdr_typename(L, idx));
-  int n = (int)lua_rawlen(L, idx);
-  if (n < 1)
-    lsdr_error(L, "option 'image': an empty list");
-  const sdr_image **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
-  for (int i = 0; i < n; i++) {
-    lua_rawgeti(L, idx, i + 1);
-    list[i] = lsdr_to_image(L, -1);
-    if (!list[i])
-      lsdr_error(L, "option 'image': entry %d is a %s, not an Image", i + 1, lsdr_typename(L, -1));
-    lua_pop(L, 1); /* the list keeps it */
-  }
+  int n;
+  const sdr_image **list = read_image_list(L, idx, "image", &n);
   if (n == 1)
     g->image = list[0];
   else {
@@ -713,29 +724,9 @@ static void read_inpaint(lua_State *L, int opts, sdr_generate *g) {
     ms[2] = t->t.shape[nd - 2];
     ms[3] = t->t.shape[nd - 1];
     g->mask_tensor = host_values(L, idx);
-    g->strength = (float)get_num(L, opts, "strength");
-    return;
+  } else {
+    g->mask_images = read_image_list(L, idx, "mask_image", &g->nmasks);
   }
-  const sdr_image *one = lsdr_to_image(L, idx);
-  int n = one ? 1 : lua_istable(L, idx) && !lsdr_to_tensor(L, idx) ? (int)lua_rawlen(L, idx) : 0;
-  if (n < 1)
-    lsdr_error(L,
-               "option 'mask_image': an Image (white where to paint) or a list of them "
-               "expected, got %s",
-               lsdr_typename(L, idx));
-  const sdr_image **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
-  for (int i = 0; i < n && !one; i++) {
-    lua_rawgeti(L, idx, i + 1);
-    list[i] = lsdr_to_image(L, -1);
-    if (!list[i])
-      lsdr_error(L, "option 'mask_image': entry %d is a %s, not an Image", i + 1,
-                 lsdr_typename(L, -1));
-    lua_pop(L, 1); /* the list keeps it */
-  }
-  if (one)
-    list[0] = one;
-  g->mask_images = list;
-  g->nmasks = n;
   g->strength = (float)get_num(L, opts, "strength");
 }
 
