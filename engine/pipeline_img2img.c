@@ -31,15 +31,14 @@ static int given_latents(const sdr_generate *g) {
   return g->image_tensor && g->image_tensor_shape[1] == 4;
 }
 
-/* The pictures as a list (one image is a list of one). */
-static const sdr_image *const *image_list(const sdr_generate *g, int *n) {
+const sdr_image *const *sdr_img2img_pictures(const sdr_generate *g, int *n) {
   *n = g->images ? g->nimages : 1;
   return g->images ? g->images : &g->image;
 }
 
 int sdr_img2img_rgba(const sdr_generate *g) {
   int n;
-  const sdr_image *const *list = image_list(g, &n);
+  const sdr_image *const *list = sdr_img2img_pictures(g, &n);
   return !g->image_tensor && n > 0 && list[0] && list[0]->channels == 4;
 }
 
@@ -48,7 +47,7 @@ int sdr_img2img_rgba(const sdr_generate *g) {
  * host, malloc'd. prepare_latents then takes these values as latents. */
 static float *rgba_latents(const sdr_generate *g, int h, int w, int *n_out) {
   int n;
-  const sdr_image *const *list = image_list(g, &n);
+  const sdr_image *const *list = sdr_img2img_pictures(g, &n);
   const size_t plane = (size_t)h * w;
   float *out = malloc((size_t)n * 4 * plane * sizeof *out);
   if (!out) {
@@ -105,7 +104,7 @@ int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, 
     w = (int)s[3];
   } else {
     int n;
-    const sdr_image *const *list = image_list(g, &n);
+    const sdr_image *const *list = sdr_img2img_pictures(g, &n);
     if (n < 1 || !list[0])
       return sdr_fail("image: no picture given");
     h = list[0]->height;
@@ -145,7 +144,7 @@ static float *pixels_of(const sdr_generate *g, int height, int width, int *M) {
     return out;
   }
   int n;
-  const sdr_image *const *list = image_list(g, &n);
+  const sdr_image *const *list = sdr_img2img_pictures(g, &n);
   float *out = malloc((size_t)n * per * sizeof *out);
   if (!out) {
     sdr_fail("out of memory");
@@ -213,12 +212,24 @@ int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixe
   return rc;
 }
 
+int sdr_img2img_upload_repeated(sdr_pipeline *p, sdr_tensor *t, const float *rows, int n, int64_t B,
+                                size_t one) {
+  float *rep = malloc((size_t)B * one * sizeof *rep);
+  if (!rep)
+    return sdr_fail("out of memory");
+  for (int64_t b = 0; b < B; b++)
+    memcpy(rep + (size_t)b * one, rows + (size_t)(b % n) * one, one * sizeof *rep);
+  int rc = sdr_upload(p->be, t->data, rep, (size_t)B * one * sizeof *rep);
+  free(rep);
+  return rc;
+}
+
 int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0) {
   const int f = sdr_vae_scale_factor(&p->vae), L = p->vae.cfg.latent_channels;
   const int64_t B = latents->shape[0], lh = latents->shape[2], lw = latents->shape[3];
   const size_t one = (size_t)L * lh * lw;
   const int height = (int)lh * f, width = (int)lw * f;
-  float *z = NULL, *pixels = NULL, *rep = NULL;
+  float *z = NULL, *pixels = NULL;
   int K, rc = -1;
   if (given_latents(g)) {
     K = (int)g->image_tensor_shape[0];
@@ -253,14 +264,7 @@ int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *late
     sdr_fail("Cannot duplicate `image` of batch size %d to %lld text prompts.", K, (long long)B);
     goto done;
   }
-  rep = malloc((size_t)B * one * sizeof *rep);
-  if (!rep) {
-    sdr_fail("out of memory");
-    goto done;
-  }
-  for (int64_t b = 0; b < B; b++)
-    memcpy(rep + (size_t)b * one, z + (size_t)(b % K) * one, one * sizeof *rep);
-  if (sdr_upload(p->be, latents->data, rep, (size_t)B * one * sizeof *rep) != 0)
+  if (sdr_img2img_upload_repeated(p, latents, z, K, B, one) != 0)
     goto done;
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
   sdr_tensor noise;
@@ -272,7 +276,6 @@ int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *late
     rc = sdr_scheduler_add_noise(p->scheduler, p->be, latents, latents, &noise, t0);
   sdr_arena_release(&p->arena, mark);
 done:
-  free(rep);
   free(z);
   free(pixels);
   return rc;

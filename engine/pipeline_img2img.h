@@ -7,6 +7,9 @@
 
 #include "engine/pipeline.h" // sdr_pipeline, sdr_generate
 
+/* The pictures given as Images, as a list (one image is a list of one; its entry NULL when
+ * none is given). */
+const sdr_image *const *sdr_img2img_pictures(const sdr_generate *g, int *n);
 /* Whether g is an img2img run. */
 int sdr_img2img_wanted(const sdr_generate *g);
 /* Whether g's pictures are RGBA, which diffusers' img2img takes as latents (its
@@ -20,6 +23,10 @@ int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, 
  * for the K; a list: picture i from generator i. */
 int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
                        int height, int width, float *z);
+/* n host rows of `one` floats repeated whole to B rows (torch's repeat: with several
+ * pictures they alternate), uploaded to t. */
+int sdr_img2img_upload_repeated(sdr_pipeline *p, sdr_tensor *t, const float *rows, int n, int64_t B,
+                                size_t one);
 /* latents (B, C, h, w) on the backend: the encoded pictures (posterior samples times
  * scaling_factor; given latents as they are), the batch repeated to B, noised to t0. */
 int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0);

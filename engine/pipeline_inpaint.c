@@ -20,7 +20,7 @@
 #include "engine/error.h"            // sdr_fail
 #include "engine/generator_device.h" // sdr_generator_fill_batch
 #include "engine/image_processor.h"  // sdr_image_to_pixels, sdr_pixels_resize_nearest
-#include "engine/pipeline_img2img.h" // sdr_img2img_encode
+#include "engine/pipeline_img2img.h" // sdr_img2img_encode, sdr_img2img_pictures, ...
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -30,16 +30,10 @@
 
 int sdr_inpaint_wanted(const sdr_generate *g) { return g->mask_images || g->mask_tensor; }
 
-/* The pictures as a list (n of them; none when they come as a tensor). */
-static const sdr_image *const *picture_list(const sdr_generate *g, int *n) {
-  *n = g->images ? g->nimages : g->image ? 1 : 0;
-  return g->images ? g->images : &g->image;
-}
-
 static int picture_count(const sdr_generate *g) {
   int n;
-  picture_list(g, &n);
-  return g->image_tensor ? (int)g->image_tensor_shape[0] : n;
+  const sdr_image *const *pics = sdr_img2img_pictures(g, &n);
+  return g->image_tensor ? (int)g->image_tensor_shape[0] : pics[0] ? n : 0;
 }
 
 static int mask_count(const sdr_generate *g) {
@@ -48,7 +42,7 @@ static int mask_count(const sdr_generate *g) {
 
 int sdr_inpaint_check(const sdr_pipeline *p, const sdr_generate *g) {
   int n;
-  const sdr_image *const *pics = picture_list(g, &n);
+  const sdr_image *const *pics = sdr_img2img_pictures(g, &n);
   const int64_t *is = g->image_tensor_shape, *ms = g->mask_tensor_shape;
   if (g->image_tensor && (is[0] < 1 || is[1] != 3 || is[2] < 1 || is[3] < 1))
     return sdr_fail("image: a tensor of pictures (batch, 3, height, width) expected, got (%lld, "
@@ -124,19 +118,6 @@ fail:
   return NULL;
 }
 
-/* n rows of `one` floats, repeated whole to B rows (torch's repeat), uploaded to t. */
-static int upload_repeated(sdr_pipeline *p, sdr_tensor *t, const float *rows, int n, int64_t B,
-                           size_t one) {
-  float *rep = malloc((size_t)B * one * sizeof *rep);
-  if (!rep)
-    return sdr_fail("out of memory");
-  for (int64_t b = 0; b < B; b++)
-    memcpy(rep + (size_t)b * one, rows + (size_t)(b % n) * one, one * sizeof *rep);
-  int rc = sdr_upload(p->be, t->data, rep, (size_t)B * one * sizeof *rep);
-  free(rep);
-  return rc;
-}
-
 /* rows (n, C, h, w) encoded or resized, for a batch of B (G copies of it when guided). */
 static int batch_tensor(sdr_pipeline *p, sdr_tensor *t, const float *rows, int n, int64_t B, int G,
                         int64_t C, int64_t h, int64_t w) {
@@ -145,7 +126,7 @@ static int batch_tensor(sdr_pipeline *p, sdr_tensor *t, const float *rows, int n
   for (int k = 0; k < G; k++) {
     sdr_tensor half;
     if (sdr_tensor_narrow0(&half, t, k * B, B) != 0 ||
-        upload_repeated(p, &half, rows, n, B, (size_t)(C * h * w)) != 0)
+        sdr_img2img_upload_repeated(p, &half, rows, n, B, (size_t)(C * h * w)) != 0)
       return -1;
   }
   return 0;
@@ -162,7 +143,7 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
   const int strength_max = g->strength == 1.0f;
   s->unet9 = p->unet.cfg.in_channels == 9;
   int n;
-  const sdr_image *const *pics = picture_list(g, &n);
+  const sdr_image *const *pics = sdr_img2img_pictures(g, &n);
   const int M = picture_count(g), Mm = mask_count(g);
   if (M != Mm && M != 1 && Mm != 1)
     return sdr_fail("The size of tensor a (%d) must match the size of tensor b (%d) at "
