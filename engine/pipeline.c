@@ -69,40 +69,38 @@ static const char *variant_for(const char *dir, const char *component, const cha
   return sdr_component_has_variant(dir, component, variant) == 1 ? variant : NULL;
 }
 
-/* What model_index.json says of an optional component: 1 with its class in cls (the
- * library in lib), 0 for none (absent, or [null, null]). */
-static int optional_component(const char *dir, const char *name, char *lib, char *cls, size_t n) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/model_index.json", dir);
-  sdr_json j;
-  if (sdr_json_load(&j, path) != 0)
-    return -1;
-  const cJSON *v = sdr_json_get(&j, name);
-  int rc = 0;
+/* What model_index.json says of an optional component: 1 with its class in cls, 0 for
+ * none (absent, or [null, null]). */
+static int optional_component(const sdr_json *j, const char *name, char *cls, size_t n) {
+  const cJSON *v = sdr_json_get(j, name);
   if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2 && cJSON_IsString(cJSON_GetArrayItem(v, 1))) {
-    const cJSON *l = cJSON_GetArrayItem(v, 0), *c = cJSON_GetArrayItem(v, 1);
-    snprintf(lib, n, "%s", cJSON_IsString(l) ? l->valuestring : "");
-    snprintf(cls, n, "%s", c->valuestring);
-    rc = 1;
-  } else if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2)) {
-    rc = sdr_fail("%s: \"%s\" must be [library, class] or [null, null]", path, name);
+    snprintf(cls, n, "%s", cJSON_GetArrayItem(v, 1)->valuestring);
+    return 1;
   }
-  sdr_json_free(&j);
-  return rc;
+  if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2))
+    return sdr_fail("%s: \"%s\" must be [library, class] or [null, null]", j->path, name);
+  return 0;
 }
 
 /* The safety checker and its feature extractor where model_index.json names them, as
  * DiffusionPipeline.from_pretrained loads them (not the checker when declined). */
 static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir,
                                const char *variant, int keep_dtype, int declined) {
-  char lib[128], cls[128], sub[4096];
-  int has_fe = optional_component(dir, "feature_extractor", lib, cls, sizeof cls);
-  if (has_fe < 0)
+  char fe_cls[128], sc_cls[128], sub[4096];
+  snprintf(sub, sizeof sub, "%s/model_index.json", dir);
+  sdr_json j;
+  if (sdr_json_load(&j, sub) != 0)
+    return -1;
+  const int has_fe = optional_component(&j, "feature_extractor", fe_cls, sizeof fe_cls);
+  const int has_sc =
+      declined || has_fe < 0 ? 0 : optional_component(&j, "safety_checker", sc_cls, sizeof sc_cls);
+  sdr_json_free(&j);
+  if (has_fe < 0 || has_sc < 0)
     return -1;
   if (has_fe) {
-    if (strcmp(cls, "CLIPImageProcessor") != 0 && strcmp(cls, "CLIPFeatureExtractor") != 0)
+    if (strcmp(fe_cls, "CLIPImageProcessor") != 0 && strcmp(fe_cls, "CLIPFeatureExtractor") != 0)
       return sdr_fail("%s: feature_extractor %s is not supported (CLIPImageProcessor is)", dir,
-                      cls);
+                      fe_cls);
     snprintf(sub, sizeof sub, "%s/feature_extractor/preprocessor_config.json", dir);
     p->feature_extractor = malloc(sizeof *p->feature_extractor);
     if (!p->feature_extractor)
@@ -110,13 +108,12 @@ static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir
     if (sdr_clip_image_processor_load(p->feature_extractor, sub) != 0)
       return -1;
   }
-  int has_sc = declined ? 0 : optional_component(dir, "safety_checker", lib, cls, sizeof cls);
-  if (has_sc <= 0)
-    return has_sc;
-  if (strcmp(cls, "StableDiffusionSafetyChecker") != 0)
+  if (!has_sc)
+    return 0;
+  if (strcmp(sc_cls, "StableDiffusionSafetyChecker") != 0)
     return sdr_fail("%s: safety_checker %s is not supported (StableDiffusionSafetyChecker is); "
                     "pass safety_checker = false to load the pipeline without it",
-                    dir, cls);
+                    dir, sc_cls);
   if (!p->feature_extractor)
     return sdr_fail("Make sure to define a feature extractor when loading the pipeline if you "
                     "want to use the safety checker. If you do not want to use the safety "
