@@ -56,18 +56,17 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
     lua_pushvalue(L, name_idx);
     return lua_tostring(L, -1);
   }
-  /* What sdrepl loads of a pipeline: the safety checker unless safety_checker = false (a
-   * component passed to from_pretrained is not fetched, in diffusers either). */
+  /* What sdrepl loads of a pipeline: the safety checker (first) unless safety_checker = false
+   * (a component passed to from_pretrained is not fetched, in diffusers either). */
   static const char *const components[] = {
-      "text_encoder", "tokenizer",         "unet",           "vae",
-      "scheduler",    "feature_extractor", "safety_checker", NULL};
-  lua_getfield(L, opts ? opts : LUA_REGISTRYINDEX, opts ? "safety_checker" : "");
+      "safety_checker", "text_encoder",      "tokenizer", "unet", "vae",
+      "scheduler",      "feature_extractor", NULL};
   const char *const *wanted = components;
-  static const char *const no_checker[] = {"text_encoder", "tokenizer",         "unet", "vae",
-                                           "scheduler",    "feature_extractor", NULL};
-  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
-    wanted = no_checker;
-  lua_pop(L, 1);
+  if (opts) {
+    lua_getfield(L, opts, "safety_checker");
+    wanted += lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   sdr_hub_options o = {.use_safetensors = opt_bool(L, opts, "use_safetensors", -1)};
   o.revision = opt_string(L, opts, "revision");
   o.subfolder = opt_string(L, opts, "subfolder");
