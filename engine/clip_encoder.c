@@ -2,6 +2,9 @@
 #include "engine/clip_encoder.h"
 
 #include <math.h>
+#include <stdlib.h>
+
+#include "engine/error.h" // sdr_fail
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -79,4 +82,18 @@ int sdr_clip_encoder_layer(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const
 fail:
   sdr_arena_release(a, mark);
   return -1;
+}
+
+int sdr_clip_ids(sdr_backend *be, sdr_arena *a, sdr_tensor *ids, int64_t n, int64_t step,
+                 int64_t first) {
+  int64_t *host = malloc((size_t)n * sizeof *host);
+  if (!host)
+    return sdr_fail("out of memory");
+  for (int64_t i = 0; i < n; i++)
+    host[i] = first + i * step;
+  int rc = sdr_arena_tensor(a, ids, SDR_I64, 1, (int64_t[]){n});
+  if (rc == 0)
+    rc = sdr_upload(be, ids->data, host, (size_t)n * sizeof *host);
+  free(host);
+  return rc;
 }

@@ -39,4 +39,9 @@ int sdr_clip_layer_bind(sdr_weights *w, sdr_clip_layer *l, const char *prefix, i
 int sdr_clip_encoder_layer(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
                            const sdr_clip_layer *l, const sdr_clip_encoder_params *p);
 
+/* ids (n) int64 in the arena on the backend: first, first + step, ... (the position ids the
+ * towers look their embeddings up with, or the rows of tokens to pool). */
+int sdr_clip_ids(sdr_backend *be, sdr_arena *a, sdr_tensor *ids, int64_t n, int64_t step,
+                 int64_t first);
+
 #endif

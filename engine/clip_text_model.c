@@ -163,8 +163,7 @@ static int bind_all(sdr_clip_text_model *m) {
   TRY(sdr_weights_bind(&m->weights, &m->pos_emb, "text_model.embeddings.position_embedding.weight",
                        2, (int64_t[]){c->max_position_embeddings, D}));
   for (int i = 0; i < c->num_hidden_layers; i++)
-    TRY(sdr_clip_layer_bind(&m->weights, &m->layers[i], "text_model.encoder.layers", i,
-                            &params));
+    TRY(sdr_clip_layer_bind(&m->weights, &m->layers[i], "text_model.encoder.layers", i, &params));
   TRY(sdr_weights_bind(&m->weights, &m->final_ln_w, "text_model.final_layer_norm.weight", 1,
                        (int64_t[]){D}));
   TRY(sdr_weights_bind(&m->weights, &m->final_ln_b, "text_model.final_layer_norm.bias", 1,
@@ -224,18 +223,7 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
    * also widens a float16 table to the float32 activations. */
   {
     sdr_tensor pos_ids;
-    int64_t *host = malloc((size_t)T * sizeof *host);
-    if (!host) {
-      sdr_fail("out of memory");
-      goto fail;
-    }
-    for (int64_t i = 0; i < T; i++)
-      host[i] = i;
-    int rc = sdr_arena_tensor(a, &pos_ids, SDR_I64, 1, (int64_t[]){T});
-    if (rc == 0)
-      rc = sdr_upload(be, pos_ids.data, host, (size_t)T * sizeof *host);
-    free(host);
-    TRY(rc);
+    TRY(sdr_clip_ids(be, a, &pos_ids, T, 1, 0));
     TRY(sdr_arena_tensor(a, &pos, m->act, 2, (int64_t[]){T, D}));
     TRY(sdr_embedding(be, &pos, &m->pos_emb, &pos_ids));
   }

@@ -148,21 +148,6 @@ static void patch_rows(float *rows, const float *pixels, int64_t B, int64_t C, i
       }
 }
 
-/* ids 0..n-1 (or all `value`) as an int64 tensor on the backend. */
-static int id_tensor(sdr_backend *be, sdr_arena *a, sdr_tensor *ids, int64_t n, int64_t step,
-                     int64_t first) {
-  int64_t *host = malloc((size_t)n * sizeof *host);
-  if (!host)
-    return sdr_fail("out of memory");
-  for (int64_t i = 0; i < n; i++)
-    host[i] = first + i * step;
-  int rc = sdr_arena_tensor(a, ids, SDR_I64, 1, (int64_t[]){n});
-  if (rc == 0)
-    rc = sdr_upload(be, ids->data, host, (size_t)n * sizeof *host);
-  free(host);
-  return rc;
-}
-
 int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *pooled,
                             const float *pixels, int64_t B, int64_t S) {
   const sdr_clip_vision_config *c = &m->cfg;
@@ -194,19 +179,14 @@ int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *
   free(host);
   TRY(rc);
   /* pixel_values.to(the weight's dtype), then the convolution as a product */
-  if (m->act == SDR_F32) {
-    rows = rows32;
-  } else {
-    TRY(sdr_arena_tensor(a, &rows, m->act, 3, (int64_t[]){B, T, K}));
-    TRY(sdr_cast(be, &rows, &rows32));
-  }
+  TRY(sdr_arena_as(a, &rows, &rows32, m->act));
   TRY(sdr_tensor_reshape(&w2, &m->patch_w, 2, (int64_t[]){D, K}));
   TRY(sdr_arena_tensor(a, &x, m->act, 3, btd));
   TRY(sdr_linear(be, &x, &rows, &w2, NULL));
   /* + position_embedding, and the class embedding on row 0 (which the product left
    * zero): cat([class, patches]) + positions, each sum rounded once as torch's. The
    * lookups widen float16 tables to the activations' dtype. */
-  TRY(id_tensor(be, a, &ids, T, 1, 0));
+  TRY(sdr_clip_ids(be, a, &ids, T, 1, 0));
   TRY(sdr_arena_tensor(a, &table, m->act, 2, (int64_t[]){T, D}));
   TRY(sdr_embedding(be, &table, &m->pos_emb, &ids));
   sdr_tensor cls2, id0;
@@ -227,7 +207,7 @@ int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *
   }
   /* last_hidden_state[:, 0, :] through post_layernorm */
   sdr_tensor first;
-  TRY(id_tensor(be, a, &ids, B, T, 0));
+  TRY(sdr_clip_ids(be, a, &ids, B, T, 0));
   TRY(sdr_tensor_reshape(&flat, &y, 2, (int64_t[]){B * T, D}));
   TRY(sdr_arena_tensor(a, &first, m->act, 2, (int64_t[]){B, D}));
   TRY(sdr_embedding(be, &first, &flat, &ids));

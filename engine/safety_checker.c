@@ -86,9 +86,7 @@ void sdr_safety_checker_free(sdr_safety_checker *sc) {
 static int host_floats(sdr_backend *be, sdr_arena *a, const sdr_tensor *t, float *out) {
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor f;
-  int rc = sdr_arena_tensor(a, &f, SDR_F32, t->ndim, t->shape);
-  if (rc == 0)
-    rc = sdr_cast(be, &f, t);
+  int rc = sdr_arena_as(a, &f, t, SDR_F32);
   if (rc == 0)
     rc = sdr_download(be, out, f.data, sdr_tensor_nbytes(&f));
   sdr_arena_release(a, mark);
@@ -118,9 +116,9 @@ static void normalize_rows(float *x, int64_t rows, int64_t n, sdr_dtype dt) {
   }
 }
 
-/* cosine_distance: normalize(a) @ normalize(b).T, (B, P) x (K, P) -> (B, K), in dt. */
-static void cosine(float *out, float *a, float *b, int64_t B, int64_t K, int64_t P, sdr_dtype dt) {
-  normalize_rows(a, B, P, dt);
+/* cosine_distance: a (B, P), already normalized, @ normalize(b).T (K, P) -> (B, K), in dt. */
+static void cosine(float *out, const float *a, float *b, int64_t B, int64_t K, int64_t P,
+                   sdr_dtype dt) {
   normalize_rows(b, K, P, dt);
   for (int64_t i = 0; i < B; i++)
     for (int64_t k = 0; k < K; k++) {
@@ -151,16 +149,14 @@ int sdr_safety_checker_scores(sdr_safety_checker *sc, sdr_arena *a, const float 
   TRY(host_floats(sc->be, a, &sc->special, spc));
   if (embeds)
     memcpy(embeds, emb, (size_t)(B * P) * sizeof *emb);
-  /* torch normalizes the embeddings in the model's dtype; the embedding rows are
-   * normalized once per product, as cosine_distance is called twice */
-  if (special) {
-    memcpy(tmp, emb, (size_t)(B * P) * sizeof *tmp);
+  /* torch normalizes the embeddings in the model's dtype (in each cosine_distance call,
+   * the same values both times) */
+  memcpy(tmp, emb, (size_t)(B * P) * sizeof *tmp);
+  normalize_rows(tmp, B, P, act);
+  if (special)
     cosine(special, tmp, spc, B, SDR_SAFETY_SPECIAL, P, act);
-  }
-  if (concept) {
-    memcpy(tmp, emb, (size_t)(B * P) * sizeof *tmp);
+  if (concept)
     cosine(concept, tmp, cpt, B, SDR_SAFETY_CONCEPTS, P, act);
-  }
   sdr_arena_release(a, mark);
   free(host);
   return 0;
