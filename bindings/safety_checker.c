@@ -71,7 +71,7 @@ static int sc_call(lua_State *L) {
   sdr_pipeline *p;
   sdr_safety_checker *sc = checker(L, &p);
   int clip = 2, images = 3;
-  if (lua_istable(L, 2) && !lsdr_to_tensor(L, 2)) {
+  if (lua_istable(L, 2)) { /* a tensor is a userdata */
     lua_getfield(L, 2, "clip_input");
     lua_getfield(L, 2, "images");
     clip = lua_absindex(L, -2), images = lua_absindex(L, -1);
