@@ -52,18 +52,16 @@ static int refuse(const sdr_json *j, const char *key, const char *want) {
                   s ? s : "a value");
 }
 
-int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
+int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
   memset(c, 0, sizeof *c);
-  sdr_json j;
-  if (sdr_json_load(&j, path) != 0)
-    return -1;
+  const char *path = j->path;
   int rc = -1;
   long long v;
   const char *down_types[SDR_UNET_MAX_BLOCKS], *up_types[SDR_UNET_MAX_BLOCKS];
   int nd = 0, nu = 0;
   long long boc[SDR_UNET_MAX_BLOCKS];
   int n = 0;
-  TRY(sdr_json_int_array(&j, "block_out_channels", boc, SDR_UNET_MAX_BLOCKS, &n, 0));
+  TRY(sdr_json_int_array(j, "block_out_channels", boc, SDR_UNET_MAX_BLOCKS, &n, 0));
   if (n < 1) {
     sdr_fail("%s: \"block_out_channels\" is empty", path);
     goto fail;
@@ -71,8 +69,12 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
   c->nblocks = n;
   for (int i = 0; i < n; i++)
     c->block_out_channels[i] = (int)boc[i];
-  TRY(sdr_json_string_array(&j, "down_block_types", down_types, SDR_UNET_MAX_BLOCKS, &nd));
-  TRY(sdr_json_string_array(&j, "up_block_types", up_types, SDR_UNET_MAX_BLOCKS, &nu));
+  TRY(sdr_json_string_array(j, "down_block_types", down_types, SDR_UNET_MAX_BLOCKS, &nd));
+  if (with_up)
+    TRY(sdr_json_string_array(j, "up_block_types", up_types, SDR_UNET_MAX_BLOCKS, &nu));
+  else /* ControlNetModel: the down half only */
+    for (nu = 0; nu < n; nu++)
+      up_types[nu] = "UpBlock2D";
   if (nd != n || nu != n) {
     sdr_fail("%s: %d block_out_channels but %d down and %d up block types", path, n, nd, nu);
     goto fail;
@@ -89,51 +91,57 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
       goto fail;
     }
   }
-  TRY(sdr_json_int_opt(&j, "in_channels", 4, &v));
+  TRY(sdr_json_int_opt(j, "in_channels", 4, &v));
   c->in_channels = (int)v;
-  TRY(sdr_json_int_opt(&j, "out_channels", 4, &v));
+  TRY(sdr_json_int_opt(j, "out_channels", 4, &v));
   c->out_channels = (int)v;
-  TRY(sdr_json_int_opt(&j, "sample_size", 64, &v));
+  TRY(sdr_json_int_opt(j, "sample_size", 64, &v));
   c->sample_size = (int)v;
-  TRY(per_block(&j, "layers_per_block", n, c->layers_per_block, 2));
+  TRY(per_block(j, "layers_per_block", n, c->layers_per_block, 2));
+  for (int i = 0; i < n; i++)
+    if (c->layers_per_block[i] > SDR_UNET_MAX_LAYERS) {
+      sdr_fail("%s: \"layers_per_block\" is %d; at most %d are supported", path,
+               c->layers_per_block[i], SDR_UNET_MAX_LAYERS);
+      goto fail;
+    }
   /* diffusers' old naming: attention_head_dim holds the number of heads when
    * num_attention_heads is not given. */
-  if (sdr_json_has(&j, "num_attention_heads"))
-    TRY(per_block(&j, "num_attention_heads", n, c->heads, 8));
+  if (sdr_json_has(j, "num_attention_heads"))
+    TRY(per_block(j, "num_attention_heads", n, c->heads, 8));
   else
-    TRY(per_block(&j, "attention_head_dim", n, c->heads, 8));
-  TRY(per_block(&j, "transformer_layers_per_block", n, c->transformer_layers, 1));
-  TRY(per_block(&j, "cross_attention_dim", n, c->cross_attention_dim, 1280));
-  TRY(sdr_json_int_opt(&j, "norm_num_groups", 32, &v));
+    TRY(per_block(j, "attention_head_dim", n, c->heads, 8));
+  TRY(per_block(j, "transformer_layers_per_block", n, c->transformer_layers, 1));
+  TRY(per_block(j, "cross_attention_dim", n, c->cross_attention_dim, 1280));
+  TRY(sdr_json_int_opt(j, "norm_num_groups", 32, &v));
   c->norm_num_groups = (int)v;
   double d;
-  TRY(sdr_json_number_opt(&j, "norm_eps", 1e-5, &d));
+  TRY(sdr_json_number_opt(j, "norm_eps", 1e-5, &d));
   c->norm_eps = (float)d;
-  TRY(sdr_json_bool_opt(&j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
-  TRY(sdr_json_number_opt(&j, "freq_shift", 0, &d));
+  TRY(sdr_json_bool_opt(j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
+  TRY(sdr_json_number_opt(j, "freq_shift", 0, &d));
   c->freq_shift = (float)d;
-  TRY(sdr_json_bool_opt(&j, "use_linear_projection", 0, &c->use_linear_projection));
-  TRY(sdr_json_int_opt(&j, "downsample_padding", 1, &v));
+  TRY(sdr_json_bool_opt(j, "use_linear_projection", 0, &c->use_linear_projection));
+  TRY(sdr_json_int_opt(j, "downsample_padding", 1, &v));
   c->downsample_padding = (int)v;
-  TRY(sdr_json_number_opt(&j, "mid_block_scale_factor", 1, &d));
+  TRY(sdr_json_number_opt(j, "mid_block_scale_factor", 1, &d));
   c->mid_block_scale_factor = (float)d;
-  TRY(refuse(&j, "act_fn", "silu"));
-  const cJSON *mid = sdr_json_get(&j, "mid_block_type");
+  TRY(refuse(j, "act_fn", "silu"));
+  const cJSON *mid = sdr_json_get(j, "mid_block_type");
   c->has_mid_block = !cJSON_IsNull(mid); /* absent means the default, UNetMidBlock2DCrossAttn */
-  TRY(refuse(&j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
-  TRY(refuse(&j, "time_embedding_type", "positional"));
-  TRY(refuse(&j, "resnet_time_scale_shift", "default"));
-  TRY(refuse(&j, "class_embed_type", NULL));
-  TRY(refuse(&j, "addition_embed_type", NULL));
-  TRY(sdr_json_bool_opt(&j, "center_input_sample", 0, &c->center_input_sample));
-  TRY(refuse(&j, "dual_cross_attention", NULL));
-  TRY(refuse(&j, "only_cross_attention", NULL));
+  TRY(refuse(j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
+  TRY(refuse(j, "time_embedding_type", "positional"));
+  TRY(refuse(j, "resnet_time_scale_shift", "default"));
+  TRY(refuse(j, "class_embed_type", NULL));
+  TRY(refuse(j, "addition_embed_type", NULL));
+  TRY(sdr_json_bool_opt(j, "center_input_sample", 0, &c->center_input_sample));
+  TRY(refuse(j, "dual_cross_attention", NULL));
+  TRY(refuse(j, "only_cross_attention", NULL));
   /* upcast_attention (SD 2.1) only matters in half precision: the CPU computes
    * attention in float32 always, the GPU accumulates in float32. */
-  TRY(refuse(&j, "time_cond_proj_dim", NULL));
-  TRY(refuse(&j, "encoder_hid_dim", NULL));
-  if (sdr_json_int_or(&j, "conv_in_kernel", 3) != 3 ||
-      sdr_json_int_or(&j, "conv_out_kernel", 3) != 3) {
+  TRY(refuse(j, "time_cond_proj_dim", NULL));
+  TRY(refuse(j, "encoder_hid_dim", NULL));
+  if (sdr_json_int_or(j, "conv_in_kernel", 3) != 3 ||
+      sdr_json_int_or(j, "conv_out_kernel", 3) != 3) {
     sdr_fail("%s: only 3x3 conv_in and conv_out kernels are supported", path);
     goto fail;
   }
@@ -152,6 +160,14 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
   }
   rc = 0;
 fail:
+  return rc;
+}
+
+int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  int rc = sdr_unet_config_parse(c, &j, 1);
   sdr_json_free(&j);
   return rc;
 }
@@ -164,7 +180,7 @@ static int bind_block_attn(sdr_transformer_2d *t, sdr_weights *w, const char *pr
                                  ctx, c->use_linear_projection);
 }
 
-static int bind(sdr_unet *u) {
+int sdr_unet_bind_down(sdr_unet *u) {
   const sdr_unet_config *c = &u->cfg;
   sdr_weights *w = &u->weights;
   const int n = c->nblocks, C0 = c->block_out_channels[0], T = 4 * C0;
@@ -215,10 +231,19 @@ static int bind(sdr_unet *u) {
   if (c->has_mid_block)
     rc |= bind_block_attn(&u->mid_attn, w, "mid_block.attentions.0", Cm, c->heads[n - 1],
                           c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c);
+  return rc ? -1 : 0;
+}
+
+static int bind(sdr_unet *u) {
+  const sdr_unet_config *c = &u->cfg;
+  sdr_weights *w = &u->weights;
+  const int n = c->nblocks, C0 = c->block_out_channels[0], T = 4 * C0;
+  char p[256];
+  int rc = sdr_unet_bind_down(u);
 
   /* Up blocks walk the channels backwards; each resnet takes the running
    * features plus one skip from the down path (unet_2d_blocks.CrossAttnUpBlock2D). */
-  out_ch = c->block_out_channels[n - 1];
+  int out_ch = c->block_out_channels[n - 1];
   for (int i = 0; i < n; i++) {
     const int r = n - 1 - i; /* the down block this up block mirrors */
     sdr_unet_block *b = &u->up[i];
@@ -322,26 +347,158 @@ void sdr_unet_free(sdr_unet *u) {
 
 /* ---- forward --------------------------------------------------------------- */
 
-enum { MAX_SKIPS = 1 + SDR_UNET_MAX_BLOCKS * 8 };
+int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int64_t shapes[][4]) {
+  const sdr_unet_config *c = &u->cfg;
+  int n = 0;
+  memcpy(shapes[n++], (int64_t[]){B, c->block_out_channels[0], H, W}, sizeof shapes[0]);
+  for (int i = 0; i < c->nblocks; i++) {
+    const sdr_unet_block *b = &u->down[i];
+    for (int j = 0; j < b->nlayers; j++)
+      memcpy(shapes[n++], (int64_t[]){B, c->block_out_channels[i], H, W}, sizeof shapes[0]);
+    if (b->has_sample) {
+      H = sdr_downsample_size(&b->down, H);
+      W = sdr_downsample_size(&b->down, W);
+      memcpy(shapes[n++], (int64_t[]){B, c->block_out_channels[i], H, W}, sizeof shapes[0]);
+    }
+  }
+  return n;
+}
+
+int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
+                          const sdr_tensor *timesteps, const sdr_tensor *context,
+                          const sdr_tensor *add) {
+  const sdr_unet_config *c = &u->cfg;
+  sdr_backend *be = u->be;
+  const int n = c->nblocks, C0 = c->block_out_channels[0];
+  const int64_t B = x->shape[0];
+  int64_t H = x->shape[2], W = x->shape[3];
+  o->nskips = 0;
+  sdr_tensor emb, emb1, temb, h, next;
+
+  /* time: sinusoidal projection, linear_1, silu, linear_2; resnets take silu(emb) */
+  TRY(sdr_arena_tensor(a, &temb, u->act, 2, (int64_t[]){B, C0}));
+  TRY(sdr_timestep_embedding(be, &temb, timesteps, C0, c->flip_sin_to_cos, c->freq_shift, 1.0f,
+                             10000));
+  TRY(sdr_arena_tensor(a, &emb1, u->act, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &emb, u->act, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_arena_tensor(a, &o->temb, u->act, 2, (int64_t[]){B, 4 * C0}));
+  TRY(sdr_linear(be, &emb1, &temb, &u->time_1_w, &u->time_1_b));
+  TRY(sdr_unary(be, &emb1, &emb1, SDR_UNARY_SILU));
+  TRY(sdr_linear(be, &emb, &emb1, &u->time_2_w, &u->time_2_b));
+  TRY(sdr_unary(be, &o->temb, &emb, SDR_UNARY_SILU));
+
+  TRY(sdr_arena_tensor(a, &h, u->act, 4, (int64_t[]){B, C0, H, W}));
+  TRY(sdr_conv2d(be, &h, x, &u->conv_in_w, &u->conv_in_b, 1, 1));
+  if (add)
+    TRY(sdr_binary(be, &h, &h, add, SDR_BINARY_ADD));
+  o->skips[o->nskips++] = h;
+
+  for (int i = 0; i < n; i++) {
+    const sdr_unet_block *b = &u->down[i];
+    const int64_t ch = c->block_out_channels[i];
+    for (int j = 0; j < b->nlayers; j++) {
+      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_resnet_block_forward(be, a, &next, &h, &o->temb, &b->resnets[j]));
+      h = next;
+      if (b->has_attn) {
+        TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
+        TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
+        h = next;
+      }
+      o->skips[o->nskips++] = h;
+    }
+    if (b->has_sample) {
+      H = sdr_downsample_size(&b->down, H);
+      W = sdr_downsample_size(&b->down, W);
+      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
+      h = next;
+      o->skips[o->nskips++] = h;
+    }
+  }
+
+  const int64_t Cm = c->block_out_channels[n - 1];
+  const int64_t mid_shape[4] = {B, Cm, H, W};
+  if (c->has_mid_block) {
+    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
+    TRY(sdr_resnet_block_forward(be, a, &next, &h, &o->temb, &u->mid_resnets[0]));
+    h = next;
+    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
+    TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &u->mid_attn));
+    h = next;
+    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
+    TRY(sdr_resnet_block_forward(be, a, &next, &h, &o->temb, &u->mid_resnets[1]));
+    h = next;
+  }
+  o->h = h;
+  return 0;
+fail:
+  return -1;
+}
+
+/* dst[row ...] += r, r cast to dst's dtype first; into a new tensor when dst is also
+ * `keep` (the mid block's input, which the residual must not change). */
+static int add_residual(sdr_backend *be, sdr_arena *a, sdr_tensor *dst, const sdr_tensor *r,
+                        int64_t row, const sdr_tensor *keep) {
+  sdr_tensor rr, rows;
+  TRY(sdr_arena_as(a, &rr, r, dst->dtype));
+  if (keep && keep->data == dst->data) {
+    sdr_tensor copy;
+    TRY(sdr_arena_tensor(a, &copy, dst->dtype, dst->ndim, dst->shape));
+    TRY(sdr_affine(be, &copy, dst, 1.0f, 0.0f));
+    *dst = copy;
+  }
+  TRY(sdr_tensor_narrow0(&rows, dst, row, rr.shape[0]));
+  TRY(sdr_binary(be, &rows, &rows, &rr, SDR_BINARY_ADD));
+  return 0;
+fail:
+  return -1;
+}
+
+static int check_residuals(const sdr_unet *u, const sdr_unet_down *d, const sdr_unet_residuals *r) {
+  if (r->ndown != d->nskips)
+    return sdr_fail("unet: %d down block residuals given for %d skip connections", r->ndown,
+                    d->nskips);
+  const int64_t B = d->h.shape[0];
+  for (int i = 0; i <= r->ndown; i++) {
+    const sdr_tensor *t = i < r->ndown ? &r->down[i] : r->mid;
+    const sdr_tensor *want = i < r->ndown ? &d->skips[i] : &d->h;
+    const int pooled = t->ndim == 4 && t->shape[2] == 1 && t->shape[3] == 1;
+    if (t->ndim != 4 || t->shape[1] != want->shape[1] || r->row < 0 || t->shape[0] > B - r->row ||
+        (!pooled && (t->shape[2] != want->shape[2] || t->shape[3] != want->shape[3])))
+      return sdr_fail("unet: %s residual %d does not fit its %lldx%lldx%lld features "
+                      "(a ControlNet made for another UNet?)",
+                      i < r->ndown ? "down block" : "mid block", i < r->ndown ? i : 0,
+                      (long long)want->shape[1], (long long)want->shape[2],
+                      (long long)want->shape[3]);
+  }
+  (void)u;
+  return 0;
+}
 
 int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
                      const sdr_tensor *timesteps, const sdr_tensor *context) {
+  return sdr_unet_forward_residuals(u, a, out, sample, timesteps, context, NULL);
+}
+
+int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                               const sdr_tensor *timesteps, const sdr_tensor *context,
+                               const sdr_unet_residuals *res) {
   const sdr_unet_config *c = &u->cfg;
   sdr_backend *be = u->be;
   const int n = c->nblocks, C0 = c->block_out_channels[0];
   if (sample->ndim != 4 || sample->shape[1] != c->in_channels)
     return sdr_fail("unet: sample must be (batch, %d, height, width)", c->in_channels);
   const int64_t B = sample->shape[0];
-  int64_t H = sample->shape[2], W = sample->shape[3];
+  int64_t H, W;
   if (timesteps->ndim != 1 || timesteps->shape[0] != B)
     return sdr_fail("unet: one timestep per batch entry expected");
   if (context->ndim != 3 || context->shape[0] != B)
     return sdr_fail("unet: encoder_hidden_states must be (%lld, tokens, width)", (long long)B);
 
   sdr_arena_mark mark = sdr_arena_get_mark(a);
-  sdr_tensor skips[MAX_SKIPS];
-  int nskips = 0;
-  sdr_tensor temb, emb, emb1, temb_act, h, next, x, ctx;
+  sdr_unet_down d;
+  sdr_tensor h, next, x, ctx;
   TRY(sdr_arena_as(a, &x, sample, u->act));
   TRY(sdr_arena_as(a, &ctx, context, u->act));
   context = &ctx;
@@ -351,60 +508,21 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
     TRY(sdr_affine(be, &centered, &x, 2.0f, -1.0f));
     x = centered;
   }
-
-  /* time: sinusoidal projection, linear_1, silu, linear_2; resnets take silu(emb) */
-  TRY(sdr_arena_tensor(a, &temb, u->act, 2, (int64_t[]){B, C0}));
-  TRY(sdr_timestep_embedding(be, &temb, timesteps, C0, c->flip_sin_to_cos, c->freq_shift, 1.0f,
-                             10000));
-  TRY(sdr_arena_tensor(a, &emb1, u->act, 2, (int64_t[]){B, 4 * C0}));
-  TRY(sdr_arena_tensor(a, &emb, u->act, 2, (int64_t[]){B, 4 * C0}));
-  TRY(sdr_arena_tensor(a, &temb_act, u->act, 2, (int64_t[]){B, 4 * C0}));
-  TRY(sdr_linear(be, &emb1, &temb, &u->time_1_w, &u->time_1_b));
-  TRY(sdr_unary(be, &emb1, &emb1, SDR_UNARY_SILU));
-  TRY(sdr_linear(be, &emb, &emb1, &u->time_2_w, &u->time_2_b));
-  TRY(sdr_unary(be, &temb_act, &emb, SDR_UNARY_SILU));
-
-  TRY(sdr_arena_tensor(a, &h, u->act, 4, (int64_t[]){B, C0, H, W}));
-  TRY(sdr_conv2d(be, &h, &x, &u->conv_in_w, &u->conv_in_b, 1, 1));
-  skips[nskips++] = h;
-
-  for (int i = 0; i < n; i++) {
-    const sdr_unet_block *b = &u->down[i];
-    const int64_t ch = c->block_out_channels[i];
-    for (int j = 0; j < b->nlayers; j++) {
-      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
-      TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &b->resnets[j]));
-      h = next;
-      if (b->has_attn) {
-        TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
-        TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
-        h = next;
-      }
-      skips[nskips++] = h;
-    }
-    if (b->has_sample) {
-      H = sdr_downsample_size(&b->down, H);
-      W = sdr_downsample_size(&b->down, W);
-      TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
-      TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
-      h = next;
-      skips[nskips++] = h;
-    }
+  TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, context, NULL));
+  h = d.h;
+  /* ControlNet's residuals: added to the skips after the down path, to the mid block's
+   * output after it (unet_2d_condition's is_controlnet) */
+  if (res) {
+    TRY(check_residuals(u, &d, res));
+    for (int i = 0; i < res->ndown; i++)
+      TRY(add_residual(be, a, &d.skips[i], &res->down[i], res->row, &h));
+    TRY(add_residual(be, a, &h, res->mid, res->row, NULL));
   }
-
-  const int64_t Cm = c->block_out_channels[n - 1];
-  const int64_t mid_shape[4] = {B, Cm, H, W};
-  if (c->has_mid_block) {
-    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
-    TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[0]));
-    h = next;
-    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
-    TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &u->mid_attn));
-    h = next;
-    TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
-    TRY(sdr_resnet_block_forward(be, a, &next, &h, &temb_act, &u->mid_resnets[1]));
-    h = next;
-  }
+  sdr_tensor *skips = d.skips;
+  int nskips = d.nskips;
+  const sdr_tensor temb_act = d.temb;
+  H = h.shape[2];
+  W = h.shape[3];
 
   for (int i = 0; i < n; i++) {
     const sdr_unet_block *b = &u->up[i];

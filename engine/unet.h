@@ -14,7 +14,12 @@
 #include "engine/weights.h"
 #include "kernels/backend.h"
 
-enum { SDR_UNET_MAX_BLOCKS = 6 };
+enum {
+  SDR_UNET_MAX_BLOCKS = 6,
+  SDR_UNET_MAX_LAYERS = 7, /* layers_per_block */
+  /* the skip connections: conv_in's, one per down layer, one per downsampler */
+  SDR_UNET_MAX_SKIPS = 1 + SDR_UNET_MAX_BLOCKS * (SDR_UNET_MAX_LAYERS + 1)
+};
 
 typedef struct sdr_unet_config {
   int in_channels, out_channels, sample_size;
@@ -65,7 +70,14 @@ typedef struct sdr_unet {
   sdr_freeu freeu;                   /* enable_freeu's factors (0: off) and its bases */
 } sdr_unet;
 
+struct sdr_json;
 int sdr_unet_config_load(sdr_unet_config *cfg, const char *config_json);
+/* The same from an opened config; with_up 0 for a model that has the down half only
+ * (ControlNetModel: neither up_block_types nor out_channels). */
+int sdr_unet_config_parse(sdr_unet_config *cfg, const struct sdr_json *j, int with_up);
+/* Binds conv_in, the time embedding, the down blocks and the mid block of u->cfg from
+ * u->weights, by diffusers' names (which ControlNetModel shares); u->be and u->act set. */
+int sdr_unet_bind_down(sdr_unet *u);
 /* dir is the unet folder. keep_dtype as in sdr_weights_open. */
 int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *variant,
                   int keep_dtype);
@@ -78,5 +90,38 @@ int sdr_unet_copy_to(sdr_unet *dst, const sdr_unet *src, sdr_backend *be, int ke
  * and out may have any floating dtype; the layers run in u->act between. */
 int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
                      const sdr_tensor *timesteps, const sdr_tensor *context);
+
+/* ControlNet's additions to a UNet call (down_block_additional_residuals,
+ * mid_block_additional_residual): one tensor per skip connection, in the down path's
+ * order, and one for the mid block's output, each (b, C, h, w) or pooled (b, C, 1, 1),
+ * added to the batch rows [row, row + b) (guess mode: the conditional half only). */
+typedef struct sdr_unet_residuals {
+  const sdr_tensor *down;
+  int ndown;
+  const sdr_tensor *mid;
+  int64_t row;
+} sdr_unet_residuals;
+
+/* sdr_unet_forward with residuals (NULL: none). */
+int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                               const sdr_tensor *timesteps, const sdr_tensor *context,
+                               const sdr_unet_residuals *res);
+
+/* The down half's outputs. */
+typedef struct sdr_unet_down {
+  sdr_tensor temb; /* silu(time embedding), what the resnets take */
+  sdr_tensor skips[SDR_UNET_MAX_SKIPS];
+  int nskips;
+  sdr_tensor h; /* the mid block's output (without one, the last skip) */
+} sdr_unet_down;
+
+/* The time embedding, conv_in (plus `add`, when given: ControlNet's conditioning), the down
+ * blocks and the mid block, on x and context already in u->act. Allocates in a; the caller
+ * releases. */
+int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
+                          const sdr_tensor *timesteps, const sdr_tensor *context,
+                          const sdr_tensor *add);
+/* The skips' shapes for a sample (B, *, H, W) into shapes; returns how many. */
+int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int64_t shapes[][4]);
 
 #endif
