@@ -52,9 +52,28 @@ static int pick_family(lua_State *L, const char *dir, int kind) {
                       cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
   return kind;
 }
-static int pick_t2i(lua_State *L, const char *dir) { return pick_family(L, dir, LSDR_KIND_T2I); }
-static int pick_i2i(lua_State *L, const char *dir) { return pick_family(L, dir, LSDR_KIND_I2I); }
+/* AutoPipelineFor*: with a controlnet among the options (at 2), the family's ControlNet
+ * pipeline, as diffusers' "stable-diffusion-controlnet" mappings. */
+static int with_controlnet(lua_State *L) {
+  const int given = lua_getfield(L, 2, "controlnet") != LUA_TNIL;
+  lua_pop(L, 1);
+  return given;
+}
+static int pick_t2i(lua_State *L, const char *dir) {
+  return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET : LSDR_KIND_T2I);
+}
+static int pick_i2i(lua_State *L, const char *dir) {
+  if (with_controlnet(L))
+    return lsdr_error(L, "option 'controlnet': img2img with a ControlNet "
+                         "(StableDiffusionControlNetImg2ImgPipeline) is not supported; "
+                         "AutoPipelineForText2Image runs one");
+  return pick_family(L, dir, LSDR_KIND_I2I);
+}
 static int pick_inpaint(lua_State *L, const char *dir) {
+  if (with_controlnet(L))
+    return lsdr_error(L, "option 'controlnet': inpainting with a ControlNet "
+                         "(StableDiffusionControlNetInpaintPipeline) is not supported; "
+                         "AutoPipelineForText2Image runs one");
   return pick_family(L, dir, LSDR_KIND_INPAINT);
 }
 

@@ -9,6 +9,7 @@
 #include "bindings/download.h"        // lsdr_open_download
 #include "bindings/hub.h"             // lsdr_open_hub
 #include "bindings/pipeline.h"        // lsdr_open_pipeline, lsdr_open_auto_pipeline
+#include "bindings/controlnet.h"      // lsdr_open_controlnet
 #include "bindings/safety_checker.h"  // lsdr_open_safety_checker
 #include "bindings/scheduler.h"       // lsdr_open_scheduler
 #include "bindings/unet.h"            // lsdr_open_unet
@@ -30,6 +31,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_clip_tokenizer(L);
   lsdr_open_clip_text_model(L);
   lsdr_open_unet(L);
+  lsdr_open_controlnet(L);
   lsdr_open_vae(L);
   lsdr_open_image_processor(L);
   lsdr_open_safety_checker(L);

@@ -46,6 +46,12 @@ void lsdr_push_mask_processor(lua_State *L, int vae_scale_factor) {
   luaL_setmetatable(L, LSDR_IMAGE_PROCESSOR);
 }
 
+void lsdr_push_control_image_processor(lua_State *L, int vae_scale_factor) {
+  lsdr_image_processor *p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = (lsdr_image_processor){1, vae_scale_factor, 0, 1, 0, 0};
+  luaL_setmetatable(L, LSDR_IMAGE_PROCESSOR);
+}
+
 /* binarize: a mask's values to 0 below 0.5, else 1. */
 static void binarize(double *x, size_t n) {
   for (size_t i = 0; i < n; i++)

@@ -10,6 +10,8 @@
 void lsdr_push_image_processor(lua_State *L, int vae_scale_factor);
 /* The inpainting pipeline's mask_processor: no normalization, grey, binarized. */
 void lsdr_push_mask_processor(lua_State *L, int vae_scale_factor);
+/* ControlNet's control_image_processor: RGB, resized, kept in [0, 1]. */
+void lsdr_push_control_image_processor(lua_State *L, int vae_scale_factor);
 /* The pictures of a list (or the one picture) at idx, in *imgs (n of them, in a scratch
  * block left on the stack); 0 when idx holds no picture at all (a tensor, say). */
 int lsdr_read_images(lua_State *L, int idx, sdr_image ***imgs, int *n);

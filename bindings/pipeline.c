@@ -28,9 +28,10 @@
 #include "engine/error.h"
 #include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
 #include "engine/pipeline.h"
-#include "engine/pipeline_img2img.h"  // sdr_img2img_rgba
-#include "engine/single_file.h"       // sdr_pipeline_load_single_file_ex, sdr_single_file_options
-#include "engine/textual_inversion.h" // sdr_ti_convert_prompt
+#include "engine/pipeline_controlnet.h" // sdr_control_size
+#include "engine/pipeline_img2img.h"    // sdr_img2img_rgba
+#include "engine/single_file.h"         // sdr_pipeline_load_single_file_ex, sdr_single_file_options
+#include "engine/textual_inversion.h"   // sdr_ti_convert_prompt
 
 /* The user value 1 holds the Lua objects the pipeline's parts live in:
  * {tokenizer = CLIPTokenizer, scheduler = Scheduler, name = "path", <cached components>};
@@ -40,11 +41,22 @@ static void push_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1); }
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
   lsdr_pipe *p = luaL_testudata(L, idx, LSDR_T2I);
   p = p ? p : luaL_testudata(L, idx, LSDR_I2I);
+  p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_PIPE);
   return p ? p : luaL_testudata(L, idx, LSDR_INPAINT);
 }
 
 static const char *class_name(const lsdr_pipe *p) {
-  return p->inpaint ? LSDR_INPAINT : p->img2img ? LSDR_I2I : LSDR_T2I;
+  return p->inpaint      ? LSDR_INPAINT
+         : p->img2img    ? LSDR_I2I
+         : p->controlnet ? LSDR_CONTROLNET_PIPE
+                         : LSDR_T2I;
+}
+
+/* The dtype a pipeline's models are kept in on be: torch_dtype, else as stored on the CPU
+ * (which widens them as it goes) and float32 elsewhere, as diffusers loads them. */
+static int keep_on(const lsdr_pipe *p, const sdr_backend *be, int dtype) {
+  int keep = dtype >= 0 ? dtype : p->core->keep_dtype;
+  return keep < 0 && be->device != SDR_DEVICE_CPU ? SDR_F32 : keep;
 }
 
 static lsdr_pipe *check_pipe(lua_State *L, int idx) {
@@ -122,6 +134,7 @@ static lsdr_pipe *new_pipe(lua_State *L, int kind, int share) {
   memset(p, 0, sizeof *p);
   p->img2img = kind == LSDR_KIND_I2I;
   p->inpaint = kind == LSDR_KIND_INPAINT;
+  p->controlnet = kind == LSDR_KIND_CONTROLNET;
   luaL_setmetatable(L, class_name(p));
   if (src) {
     p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
@@ -154,6 +167,8 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     {"text_encoder", "any", "nil", "a CLIPTextModel to use instead"},
     {"tokenizer", "any", "nil", "a CLIPTokenizer to use instead"},
     {"scheduler", "any", "nil", "a scheduler to use instead"},
+    {"controlnet", "any", "nil",
+     "StableDiffusionControlNetPipeline's ControlNetModel, or a list of them"},
     {0}};
 
 /* A pipeline's models: their keys (pipe.unet, from_pretrained's options, components) and
@@ -247,6 +262,16 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
   int kind = pick(L, dir);
+  int controlnet = 0; /* the option as the pipeline keeps it, at this index */
+  if (kind == LSDR_KIND_CONTROLNET) {
+    lsdr_push_controlnet_option(L, 2, LSDR_CONTROLNET_PIPE);
+    controlnet = lua_gettop(L);
+  } else if (lua_getfield(L, 2, "controlnet") != LUA_TNIL) {
+    return lsdr_error(L,
+                      "option 'controlnet': a ControlNet runs in %s (or "
+                      "AutoPipelineForText2Image.from_pretrained(..., {controlnet = ...}))",
+                      LSDR_CONTROLNET_PIPE);
+  }
   lsdr_model_box *boxes[3];
   for (int i = 0; i < 3; i++)
     boxes[i] = given_box(L, 2, i);
@@ -267,6 +292,12 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   if (sdr_pipeline_load_given(&p->core->p, be, dir, variant, keep, &given) != 0)
     return lsdr_engine_error(L);
   adopt_parts(L, self, p, path);
+  if (controlnet) {
+    push_parts(L, self);
+    lua_pushvalue(L, controlnet);
+    lua_setfield(L, -2, "controlnet");
+    lua_pop(L, 1);
+  }
   void *moved[3] = {&p->core->p.unet, &p->core->p.vae, &p->core->p.text_encoder};
   for (int i = 0; i < 3; i++)
     if (boxes[i])
@@ -372,6 +403,11 @@ static int construct(lua_State *L, int kind) {
   int tok = lua_gettop(L);
   const int has_checker = checker_component(L, comps, "safety_checker", owner_idx);
   const int has_features = checker_component(L, comps, "feature_extractor", owner_idx);
+  int controlnet = 0;
+  if (kind == LSDR_KIND_CONTROLNET) {
+    lsdr_push_controlnet_option(L, comps, LSDR_CONTROLNET_PIPE);
+    controlnet = lua_gettop(L);
+  }
   lsdr_pipeline_from_pipe(L, owner_idx, kind);
   lsdr_pipe *made = lua_touserdata(L, -1);
   made->no_safety_checker = !has_checker;
@@ -379,6 +415,10 @@ static int construct(lua_State *L, int kind) {
   push_parts(L, -1);
   lua_pushvalue(L, tok);
   lua_setfield(L, -2, "tokenizer");
+  if (controlnet) {
+    lua_pushvalue(L, controlnet);
+    lua_setfield(L, -2, "controlnet");
+  }
   lua_pop(L, 1);
   lua_getfield(L, comps, "scheduler");
   lua_setfield(L, -2, "scheduler"); /* through __newindex, which checks it */
@@ -387,6 +427,7 @@ static int construct(lua_State *L, int kind) {
 static int t2i_construct(lua_State *L) { return construct(L, LSDR_KIND_T2I); }
 static int i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_I2I); }
 static int inpaint_construct(lua_State *L) { return construct(L, LSDR_KIND_INPAINT); }
+static int controlnet_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET); }
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -397,6 +438,7 @@ static const lsdr_param component_options[] = {
     {"safety_checker", "any", "nil", "the models' pipeline's own, or nil or false: none"},
     {"feature_extractor", "any", "nil", "the models' pipeline's own, or nil or false: none"},
     {"image_encoder", "any", "nil", "not used"},
+    {"controlnet", "any", "nil", "StableDiffusionControlNetPipeline: a ControlNetModel or a list"},
     {"requires_safety_checker", "boolean", "true"},
     {0}};
 
@@ -411,6 +453,10 @@ static int pick_i2i(lua_State *L, const char *dir) {
 static int pick_inpaint(lua_State *L, const char *dir) {
   (void)L, (void)dir;
   return LSDR_KIND_INPAINT;
+}
+static int pick_controlnet(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_CONTROLNET;
 }
 
 static int t2i_from_pretrained(lua_State *L) {
@@ -427,6 +473,11 @@ static int inpaint_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_inpaint);
+}
+static int controlnet_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_controlnet);
 }
 
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
@@ -937,8 +988,8 @@ static int pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  if ((pp->img2img || pp->inpaint) && g.guidance_rescale != 0) {
-    /* diffusers' img2img and inpainting take it into **kwargs and never use it */
+  if ((pp->img2img || pp->inpaint || pp->controlnet) && g.guidance_rescale != 0) {
+    /* diffusers' img2img, inpainting and ControlNet take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",
             class_name(pp));
     g.guidance_rescale = 0;
@@ -982,6 +1033,8 @@ static int pipe_call(lua_State *L) {
   }
   if (pp->inpaint)
     read_inpaint(L, opts, &g);
+  if (pp->controlnet)
+    lsdr_read_controls(L, opts, parts, p->be, keep_on(pp, p->be, -1), &g);
 
   /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
   lua_getfield(L, opts, "generator");
@@ -1051,7 +1104,15 @@ static int pipe_call(lua_State *L) {
 
   if (g.latents) {
     const int f = sdr_vae_scale_factor(&p->vae), size = sdr_pipeline_default_size(p);
-    int h = (g.height ? g.height : size) / f, w = (g.width ? g.width : size) / f;
+    int h = g.height ? g.height : size, w = g.width ? g.width : size;
+    if (pp->controlnet) { /* the control picture's size where none is asked for */
+      h = g.height;
+      w = g.width;
+      if (sdr_control_size(p, &g, &h, &w) != 0)
+        return lsdr_engine_error(L);
+    }
+    h /= f;
+    w /= f;
     const int channels = pp->inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
     int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, channels, h, w};
     if (memcmp(want, latents_shape, sizeof want) != 0)
@@ -1229,17 +1290,18 @@ static void move_pipe_as(lua_State *L, lsdr_pipe *p, int d, int dtype) {
   sdr_backend *be = d < 0 ? p->core->p.be : lsdr_backend(L, (sdr_device)d); /* raises if absent */
   if (be == p->core->p.be && (dtype < 0 || dtype == p->core->keep_dtype))
     return;
-  /* diffusers keeps weights in float32 unless torch_dtype said otherwise; the
-   * CPU can keep them as stored since it widens them as it goes. */
-  int keep = dtype >= 0 ? dtype : p->core->keep_dtype;
-  if (keep < 0 && be->device != SDR_DEVICE_CPU)
-    keep = SDR_F32;
+  const int keep = keep_on(p, be, dtype);
   if (sdr_pipeline_to(&p->core->p, be, keep) != 0)
     engine_error_with_advice(
         L, "loading with {torch_dtype = torch.float16} (half the memory), or the CPU");
   if (dtype >= 0) { /* pipe.to(dtype): the models' dtype is the run's (noise drawn in it) */
     p->core->keep_dtype = dtype;
     p->core->p.dtype = (sdr_dtype)dtype;
+  }
+  if (p->controlnet) { /* its nets go along (the pipeline is at 1 in the callers) */
+    push_parts(L, 1);
+    lsdr_controlnets_follow(L, lua_gettop(L), be, keep);
+    lua_pop(L, 1);
   }
 }
 
@@ -1419,6 +1481,15 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "name_or_path") == 0) {
     lua_getfield(L, parts, "name_or_path");
     return 1;
+  } else if (strcmp(k, "controlnet") == 0) { /* nil but in a ControlNet pipeline */
+    if (p->controlnet)
+      lua_getfield(L, parts, "controlnet");
+    else
+      lua_pushnil(L);
+    return 1;
+  } else if (strcmp(k, "control_image_processor") == 0 && p->controlnet) {
+    lsdr_push_control_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
+    return 1;
   } else if (strcmp(k, "components") == 0) {
     /* diffusers' pipe.components (safety_checker and feature_extractor: nil where none) */
     static const char *const names[] = {"unet",
@@ -1428,10 +1499,14 @@ static int pipe_properties(lua_State *L) {
                                         "scheduler",
                                         "safety_checker",
                                         "feature_extractor"};
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
       lua_getfield(L, 1, names[i]);
       lua_setfield(L, -2, names[i]);
+    }
+    if (p->controlnet) {
+      lua_getfield(L, parts, "controlnet");
+      lua_setfield(L, -2, "controlnet");
     }
     return 1;
   } else {
@@ -1556,6 +1631,22 @@ static const lsdr_param inpaint_call_options[] = {
     {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
     {"width", "integer", "nil"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {0}};
+
+static const lsdr_param controlnet_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the control picture(s): one, one per prompt, or (several nets) one entry per net"},
+    {"height", "integer", "nil", "default: the control picture's, floored to vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"controlnet_conditioning_scale", "number|table", "1.0",
+     "how much of the residuals (one per net, or one for all)"},
+    {"guess_mode", "boolean", "false",
+     "the nets see the text half only, their residuals ramped from 0.1 to 1"},
+    {"control_guidance_start", "number|table", "0.0",
+     "the fraction of the steps the nets start at"},
+    {"control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"},
     {0}};
 
 static const lsdr_param encode_prompt_options[] = {
@@ -1696,6 +1787,17 @@ static const lsdr_func t2i_methods[] = {
     PIPE_METHODS(LSDR_T2I),
     {0}};
 
+static const lsdr_func controlnet_methods[] = {
+    {LSDR_CONTROLNET_PIPE ":__call",
+     pipe_call,
+     "Text to image guided by a control picture (edges, depth, pose...), with diffusers' "
+     "arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     controlnet_call_options},
+    PIPE_METHODS(LSDR_CONTROLNET_PIPE),
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      pipe_call,
@@ -1782,6 +1884,21 @@ static const lsdr_func inpaint_class[] = {
      single_file_options},
     {0}};
 
+static const lsdr_func controlnet_class[] = {
+    {"StableDiffusionControlNetPipeline.__call",
+     controlnet_construct,
+     "A pipeline from another's components and a ControlNet: "
+     "StableDiffusionControlNetPipeline(pipe.components + {controlnet = cn}).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionControlNetPipeline.from_pretrained",
+     controlnet_from_pretrained,
+     "Loads a pipeline from a diffusers folder or a hub repo id, with the ControlNet(s) given "
+     "as option 'controlnet'.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
                        const lsdr_func *class_funcs) {
   lsdr_model_metatable(L, cls, methods, pipe_properties, pipe_gc, pipe_tostring);
@@ -1808,6 +1925,11 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);
   }
+  if (strcmp(cls, LSDR_CONTROLNET_PIPE) == 0) /* completion offers its own parts too */
+    for (int i = 0; i < 2; i++) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, i ? "control_image_processor" : "controlnet");
+    }
   lua_pop(L, 2);
   lua_newtable(L);
   lsdr_register(L, -1, class_funcs);
@@ -1825,4 +1947,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_T2I, t2i_methods, t2i_class);
   open_class(L, LSDR_I2I, i2i_methods, i2i_class);
   open_class(L, LSDR_INPAINT, inpaint_methods, inpaint_class);
+  open_class(L, LSDR_CONTROLNET_PIPE, controlnet_methods, controlnet_class);
 }

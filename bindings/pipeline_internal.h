@@ -11,9 +11,10 @@
 #define LSDR_T2I "StableDiffusionPipeline"
 #define LSDR_I2I "StableDiffusionImg2ImgPipeline"
 #define LSDR_INPAINT "StableDiffusionInpaintPipeline"
+#define LSDR_CONTROLNET_PIPE "StableDiffusionControlNetPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
-enum { LSDR_KIND_T2I = 0, LSDR_KIND_I2I = 1, LSDR_KIND_INPAINT = 2 };
+enum { LSDR_KIND_T2I = 0, LSDR_KIND_I2I = 1, LSDR_KIND_INPAINT = 2, LSDR_KIND_CONTROLNET = 3 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
  * hold the same core, as diffusers' share their components: moving one to a device
@@ -29,6 +30,7 @@ typedef struct lsdr_pipe {
   lsdr_pipe_core *core; /* NULL once closed */
   int img2img;
   int inpaint;
+  int controlnet; /* StableDiffusionControlNetPipeline: its nets are parts.controlnet */
   /* pipe.safety_checker = nil on this pipeline (the core's checker may serve others) */
   int no_safety_checker;
   int no_feature_extractor; /* pipe.feature_extractor = nil */
@@ -85,5 +87,18 @@ int lsdr_pipe_delete_adapters(lua_State *L);
 int lsdr_pipe_get_active_adapters(lua_State *L);
 int lsdr_pipe_get_list_adapters(lua_State *L);
 extern const lsdr_param lsdr_lora_options[], lsdr_fuse_lora_options[], lsdr_unfuse_lora_options[];
+
+/* StableDiffusionControlNetPipeline (bindings/pipeline_controlnet.c): from_pretrained's or
+ * the components' option 'controlnet' at opts (a ControlNetModel, a list of them or a
+ * MultiControlNetModel) pushed as the pipeline keeps it (a list made a
+ * MultiControlNetModel); a Lua error naming cls when it is missing or wrong. */
+void lsdr_push_controlnet_option(lua_State *L, int opts, const char *cls);
+/* The call's control pictures and settings from the options at opts into g, for the nets
+ * in the parts table at parts, moved to be (in keep_dtype) first. What g points into stays
+ * on the stack. */
+void lsdr_read_controls(lua_State *L, int opts, int parts, sdr_backend *be, int keep,
+                        sdr_generate *g);
+/* The nets in the parts table at parts moved to be, kept in keep (pipe:to takes them). */
+void lsdr_controlnets_follow(lua_State *L, int parts, sdr_backend *be, int keep);
 
 #endif

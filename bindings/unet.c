@@ -38,6 +38,37 @@ void lsdr_push_unet_ref(lua_State *L, sdr_unet *model, int owner) {
   lsdr_model_box_push_ref(L, LSDR_UNET, model, model->be, owner);
 }
 
+lsdr_tensor *lsdr_push_timesteps(lua_State *L, int idx, sdr_backend *be, int64_t B) {
+  /* t: a number, or a tensor of one value or one per batch entry (diffusers broadcasts). */
+  double *tv = malloc((size_t)B * sizeof *tv);
+  if (!tv)
+    luaL_error(L, "out of memory");
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    for (int64_t i = 0; i < B; i++)
+      tv[i] = lua_tonumber(L, idx);
+  } else {
+    lsdr_tensor *t = lsdr_to_tensor(L, idx);
+    if (!t) {
+      free(tv);
+      lsdr_error(L, "argument 2 (timestep): a number or a Tensor expected, got %s",
+                 lsdr_typename(L, idx));
+    }
+    int64_t n = sdr_tensor_numel(&t->t);
+    if (n != 1 && n != B) {
+      free(tv);
+      lsdr_error(L, "argument 2 (timestep): %I values for a batch of %I", (lua_Integer)n,
+                 (lua_Integer)B);
+    }
+    double *v = lsdr_tensor_host_values(L, t);
+    for (int64_t i = 0; i < B; i++)
+      tv[i] = v[n == 1 ? 0 : i];
+    free(v);
+  }
+  lsdr_tensor *ts = lsdr_push_from_host(L, be, SDR_F32, 1, (int64_t[]){B}, tv);
+  free(tv);
+  return ts;
+}
+
 /* unet(sample, timestep, {encoder_hidden_states = e}) -> {sample = Tensor} */
 static int unet_call(lua_State *L) {
   lsdr_args(L);
@@ -54,28 +85,7 @@ static int unet_call(lua_State *L) {
   if (!lsdr_to_tensor(L, ctx_idx))
     return lsdr_error(L, "option 'encoder_hidden_states': Tensor expected, got %s",
                       luaL_typename(L, ctx_idx));
-  /* t: a number, or a tensor of one value or one per batch entry (diffusers broadcasts). */
-  double *tv = malloc((size_t)B * sizeof *tv);
-  if (!tv)
-    return luaL_error(L, "out of memory");
-  if (lua_type(L, 3) == LUA_TNUMBER) {
-    for (int64_t i = 0; i < B; i++)
-      tv[i] = lua_tonumber(L, 3);
-  } else {
-    lsdr_tensor *t = lsdr_to_tensor(L, 3);
-    int64_t n = sdr_tensor_numel(&t->t);
-    if (n != 1 && n != B) {
-      free(tv);
-      return lsdr_error(L, "argument 2 (timestep): %I values for a batch of %I", (lua_Integer)n,
-                        (lua_Integer)B);
-    }
-    double *v = lsdr_tensor_host_values(L, t);
-    for (int64_t i = 0; i < B; i++)
-      tv[i] = v[n == 1 ? 0 : i];
-    free(v);
-  }
-  lsdr_tensor *ts = lsdr_push_from_host(L, be, SDR_F32, 1, (int64_t[]){B}, tv);
-  free(tv);
+  lsdr_tensor *ts = lsdr_push_timesteps(L, 3, be, B);
   lsdr_tensor *x = lsdr_push_float32(L, 2);
   lsdr_tensor *ctx = lsdr_push_float32(L, ctx_idx);
   if (x->storage->be != be || ctx->storage->be != be)
@@ -97,7 +107,42 @@ static int unet_call(lua_State *L) {
       return lsdr_engine_error(L);
     }
   }
-  int rc = sdr_unet_forward(unet, &box->arena, &out->t, &x->t, &ts->t, &ctx->t);
+  /* a ControlNet's residuals (down_block_additional_residuals with
+   * mid_block_additional_residual), on the model's device */
+  sdr_unet_residuals res = {0};
+  sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
+  const int top = lua_gettop(L); /* the result table and its sample */
+  lua_getfield(L, 4, "down_block_additional_residuals");
+  lua_getfield(L, 4, "mid_block_additional_residual");
+  if (!lua_isnil(L, -1) || !lua_isnil(L, -2)) {
+    if (!lua_istable(L, -2) || !lsdr_to_tensor(L, -1))
+      return lsdr_error(L, "options 'down_block_additional_residuals' (a list of Tensors) and "
+                           "'mid_block_additional_residual' (a Tensor) go together");
+    const int list = lua_gettop(L) - 1, n = (int)lua_rawlen(L, list);
+    if (n > SDR_UNET_MAX_SKIPS)
+      return lsdr_error(L, "option 'down_block_additional_residuals': %d tensors, at most %d", n,
+                        SDR_UNET_MAX_SKIPS);
+    for (int i = 0; i <= n; i++) {
+      if (i < n)
+        lua_rawgeti(L, list, i + 1);
+      else
+        lua_pushvalue(L, list + 1);
+      if (!lsdr_to_tensor(L, -1))
+        return lsdr_error(L,
+                          "option 'down_block_additional_residuals': entry %d is a %s, not a "
+                          "Tensor",
+                          i + 1, lsdr_typename(L, -1));
+      lsdr_tensor *r = lsdr_push_float32(L, -1);
+      if (r->storage->be != be)
+        return lsdr_error(L, "the residuals must be on the model's device (%s)",
+                          sdr_device_name(be->device));
+      *(i < n ? &down[i] : &mid) = r->t;
+    }
+    res = (sdr_unet_residuals){down, n, &mid, 0};
+  }
+  int rc = sdr_unet_forward_residuals(unet, &box->arena, &out->t, &x->t, &ts->t, &ctx->t,
+                                      res.mid ? &res : NULL);
+  lua_settop(L, top); /* the residuals' copies were needed until here */
   sdr_arena_reset(&box->arena);
   if (owner) /* the state back; the weights are made again when the UNet next runs */
     sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
@@ -193,6 +238,9 @@ static int unet_disable_freeu(lua_State *L) {
 static const lsdr_param call_options[] = {
     {"encoder_hidden_states", "Tensor", NULL, "the text embeddings (batch, tokens, width)"},
     {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters"},
+    {"down_block_additional_residuals", "table", "nil",
+     "a ControlNet's residuals, one per skip connection"},
+    {"mid_block_additional_residual", "Tensor", "nil", "and the one for the mid block"},
     {"return_dict", "boolean", "true",
      "accepted: the result is a table, out[1] the sample as in diffusers' tuple"},
     {0}};

@@ -13,5 +13,9 @@ void lsdr_push_unet_ref(lua_State *L, sdr_unet *model, int owner);
 /* enable_freeu's s1, s2, b1, b2 from the four values at first.. or the table at first, into
  * unet (a Lua error naming the one missing). Returns 0. */
 int lsdr_freeu_enable(lua_State *L, sdr_unet *unet, int first);
+/* A model call's timestep at idx (a number, or a tensor of one value or B) as a float32
+ * tensor (B) on be, pushed. */
+struct lsdr_tensor;
+struct lsdr_tensor *lsdr_push_timesteps(lua_State *L, int idx, sdr_backend *be, int64_t B);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include "engine/error.h" // sdr_fail
 
-int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out) {
+static int to_pixels(const sdr_image *img, int width, int height, int normalize, float *out) {
   sdr_image *rgb = NULL, *sized = NULL;
   const sdr_image *src = img;
   if (src->channels != 3) {
@@ -30,11 +30,19 @@ int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out)
     for (int y = 0; y < h; y++)
       for (int x = 0; x < w; x++) {
         float v = (float)src->pixels[((size_t)y * w + x) * 3 + c] / 255.0f;
-        out[((size_t)c * h + y) * w + x] = 2.0f * v - 1.0f;
+        out[((size_t)c * h + y) * w + x] = normalize ? 2.0f * v - 1.0f : v;
       }
   sdr_image_free(rgb);
   sdr_image_free(sized);
   return 0;
+}
+
+int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out) {
+  return to_pixels(img, width, height, 1, out);
+}
+
+int sdr_image_to_unit_pixels(const sdr_image *img, int width, int height, float *out) {
+  return to_pixels(img, width, height, 0, out);
 }
 
 int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *height, int *width) {

@@ -13,6 +13,9 @@ int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *hei
 /* The same into out (3, height, width), resized to that size (a list of images all
  * takes the first's). */
 int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out);
+/* The same in [0, 1] (VaeImageProcessor with do_normalize=False, as ControlNet's
+ * control_image_processor). */
+int sdr_image_to_unit_pixels(const sdr_image *img, int width, int height, float *out);
 /* preprocess of a tensor x (B, C, H, W) host float32: resized to (height, width) as
  * F.interpolate's nearest mode does, and mapped from [0, 1] to [-1, 1] unless some
  * value is negative (then it is taken to be in [-1, 1] already). Returns whether it

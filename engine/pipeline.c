@@ -8,15 +8,16 @@
 
 #include <cJSON.h>
 
-#include "engine/error.h"            // sdr_fail
-#include "engine/generator_device.h" // sdr_generator_fill_batch
-#include "engine/image_processor.h"  // sdr_latents_preview
-#include "engine/interrupt.h"        // sdr_interrupt_check
-#include "engine/model_config.h"     // sdr_json, sdr_component_has_variant
-#include "engine/pipeline_img2img.h" // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
-#include "engine/pipeline_inpaint.h" // sdr_inpaint_*
-#include "engine/progress.h"         // sdr_progress_*
-#include "engine/vae_tiling.h"       // sdr_vae_decode_tiled
+#include "engine/error.h"               // sdr_fail
+#include "engine/generator_device.h"    // sdr_generator_fill_batch
+#include "engine/image_processor.h"     // sdr_latents_preview
+#include "engine/interrupt.h"           // sdr_interrupt_check
+#include "engine/model_config.h"        // sdr_json, sdr_component_has_variant
+#include "engine/pipeline_controlnet.h" // sdr_control_*
+#include "engine/pipeline_img2img.h"    // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
+#include "engine/pipeline_inpaint.h"    // sdr_inpaint_*
+#include "engine/progress.h"            // sdr_progress_*
+#include "engine/vae_tiling.h"          // sdr_vae_decode_tiled
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -561,28 +562,59 @@ int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guide
 
 /* ---- the run ------------------------------------------------------------------ */
 
-/* One UNet call of the denoising loop. Where the backend records graphs, the
- * first call runs as it is while the arena measures it, the second is recorded
- * (its memory reserved first, so nothing is allocated while recording) and
- * every call from then on replays the recording: the inputs (the scaled
- * latents, the timesteps, the prompt embeddings) are in the same buffers each
- * step, and nothing in the UNet call depends on the step but those. */
-typedef struct unet_stepper {
-  int graphs; /* the backend records them, they are not turned off, and recording worked */
-  int calls, replays;
+/* One UNet call of the denoising loop: its inputs, and the ControlNets acting at the step
+ * (their residuals computed first, inside the same call). */
+typedef struct unet_call {
+  sdr_tensor *noise_pred;
+  const sdr_tensor *x, *tvec, *context;
+  const sdr_control_run *control; /* NULL without ControlNets */
+  unsigned active;                /* which of them act at this step */
+} unet_call;
+
+static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
+  if (!c->control || !c->active)
+    return sdr_unet_forward(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, c->context);
+  sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
+  sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
+  sdr_unet_residuals res;
+  int rc =
+      sdr_control_residuals(p, c->control, c->active, c->x, c->tvec, c->context, down, &mid, &res);
+  if (rc == 0)
+    rc = sdr_unet_forward_residuals(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, c->context,
+                                    &res);
+  sdr_arena_release(&p->arena, mark);
+  return rc;
+}
+
+/* Where the backend records graphs, the first call of a kind runs as it is while the
+ * arena measures it, the second is recorded (its memory reserved first, so nothing is
+ * allocated while recording) and every call of that kind from then on replays the
+ * recording: the inputs (the scaled latents, the timesteps, the prompt embeddings, the
+ * control pictures) are in the same buffers each step, and nothing in the call depends on
+ * the step but those. A kind is the set of ControlNets acting (control_guidance_start/end
+ * change it between steps); without them there is one. */
+enum { MAX_CALL_KINDS = 8 };
+typedef struct call_kind {
+  unsigned key;
+  int calls;
   size_t need; /* arena bytes one call takes */
   sdr_graph *graph;
+} call_kind;
+
+typedef struct unet_stepper {
+  int graphs; /* the backend records them, they are not turned off, and recording worked */
+  int replays;
+  call_kind kinds[MAX_CALL_KINDS];
+  int nkinds;
   char error[256]; /* why recording failed, if it did */
 } unet_stepper;
 
-static int unet_direct(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
-                       const sdr_tensor *scaled, const sdr_tensor *tvec,
-                       const sdr_tensor *context) {
+static int unet_direct(sdr_pipeline *p, call_kind *k, const unet_call *c) {
   sdr_arena *a = &p->arena;
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_arena_watch(a);
-  int rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
-  s->need = sdr_arena_watched(a) - mark.in_use;
+  int rc = unet_call_run(p, c);
+  k->need = sdr_arena_watched(a) - mark.in_use;
   sdr_arena_release(a, mark);
   return rc;
 }
@@ -595,16 +627,14 @@ static int keep_first_error(unet_stepper *s) {
 }
 
 /* Records the call and replays it; -1 with the first error in s->error on failure. */
-static int unet_record(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
-                       const sdr_tensor *scaled, const sdr_tensor *tvec,
-                       const sdr_tensor *context) {
+static int unet_record(sdr_pipeline *p, unet_stepper *s, call_kind *k, const unet_call *c) {
   sdr_arena *a = &p->arena;
-  if (sdr_arena_reserve(a, s->need) != 0)
+  if (sdr_arena_reserve(a, k->need) != 0)
     return keep_first_error(s);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   if (sdr_graph_begin(p->be) != 0)
     return keep_first_error(s);
-  int rc = sdr_unet_forward(&p->unet, a, noise_pred, scaled, tvec, context);
+  int rc = unet_call_run(p, c);
   if (rc != 0)
     keep_first_error(s);
   sdr_graph *g = sdr_graph_end(p->be); /* ended whatever happened, so the backend goes on */
@@ -613,32 +643,47 @@ static int unet_record(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
     sdr_graph_destroy(p->be, g);
     return keep_first_error(s);
   }
-  s->graph = g;
+  k->graph = g;
   return sdr_graph_replay(p->be, g) != 0 ? keep_first_error(s) : 0;
 }
 
-static int unet_step(sdr_pipeline *p, unet_stepper *s, sdr_tensor *noise_pred,
-                     const sdr_tensor *scaled, const sdr_tensor *tvec, const sdr_tensor *context) {
+static void stepper_drop_graphs(sdr_pipeline *p, unet_stepper *s) {
+  for (int i = 0; i < s->nkinds; i++) {
+    sdr_graph_destroy(p->be, s->kinds[i].graph);
+    s->kinds[i].graph = NULL;
+  }
+}
+
+static int unet_step(sdr_pipeline *p, unet_stepper *s, const unet_call *c) {
+  call_kind *k = NULL, spare = {0};
+  for (int i = 0; i < s->nkinds && !k; i++)
+    if (s->kinds[i].key == c->active)
+      k = &s->kinds[i];
+  if (!k && s->nkinds < MAX_CALL_KINDS) {
+    k = &s->kinds[s->nkinds++];
+    *k = (call_kind){c->active, 0, 0, NULL};
+  }
+  if (!k) /* more kinds than kept: run directly */
+    return unet_direct(p, &spare, c);
   int rc;
-  if (s->graph) {
-    rc = sdr_graph_replay(p->be, s->graph);
+  if (k->graph) {
+    rc = sdr_graph_replay(p->be, k->graph);
     s->replays += rc == 0;
-  } else if (s->graphs && s->calls == 1) {
-    rc = unet_record(p, s, noise_pred, scaled, tvec, context);
+  } else if (s->graphs && k->calls == 1) {
+    rc = unet_record(p, s, k, c);
     if (rc == 0) {
       s->replays++;
     } else {
       /* A call that cannot be recorded still runs: directly, from now on. A fault that
        * broke the device fails this call too, with its own message. */
-      sdr_graph_destroy(p->be, s->graph);
-      s->graph = NULL;
+      stepper_drop_graphs(p, s);
       s->graphs = 0;
-      rc = unet_direct(p, s, noise_pred, scaled, tvec, context);
+      rc = unet_direct(p, k, c);
     }
   } else {
-    rc = unet_direct(p, s, noise_pred, scaled, tvec, context);
+    rc = unet_direct(p, k, c);
   }
-  s->calls++;
+  k->calls++;
   return rc;
 }
 
@@ -709,6 +754,17 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   const int size = sdr_pipeline_default_size(p);
   int height = g->height > 0 ? g->height : size, width = g->width > 0 ? g->width : size;
   const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
+  const int control = g->ncontrols > 0;
+  if (control && (inpaint || img2img))
+    return sdr_fail("ControlNet runs from noise here: img2img and inpainting with a ControlNet "
+                    "are not supported");
+  /* ControlNet: the size of the control picture where none is asked for */
+  if (control) {
+    height = g->height;
+    width = g->width;
+    if (sdr_control_size(p, g, &height, &width) != 0)
+      return -1;
+  }
   /* img2img takes its size from the pictures (floored to the VAE's factor); inpainting
    * resizes them to the run's */
   if (img2img && sdr_img2img_size(p, g, &height, &width) != 0)
@@ -780,6 +836,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     /* get_timesteps tells the scheduler where the sliced run begins. */
     TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
   }
+  sdr_control_run cr;
+  if (control)
+    TRY(sdr_control_prepare(p, g, cfg, B, height, width, nts - first, &cr));
   /* randn_tensor draws a step's noise in the model output's dtype. */
   TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
 
@@ -830,7 +889,13 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_inpaint_unet_input(p, &ip, &scaled));
       unet_x = &ip.unet_in;
     }
-    rc = unet_step(p, &stepper, &noise_pred, unet_x, &tvec, &context);
+    const unet_call call = {&noise_pred,
+                            unet_x,
+                            &tvec,
+                            &context,
+                            control ? &cr : NULL,
+                            control ? sdr_control_active(&cr, i) : 0};
+    rc = unet_step(p, &stepper, &call);
     if (rc != 0)
       goto fail_progress;
     rc = -1;
@@ -934,7 +999,7 @@ done:
   free(host);
   out->graph_replays = stepper.replays;
   snprintf(out->graph_error, sizeof out->graph_error, "%s", stepper.error);
-  sdr_graph_destroy(be, stepper.graph); /* before the arena lets its memory go */
+  stepper_drop_graphs(p, &stepper); /* before the arena lets its memory go */
   sdr_arena_reset(a);
   return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "engine/clip_text_model.h"
 #include "engine/clip_tokenizer.h"
+#include "engine/controlnet.h"
 #include "engine/generator.h"
 #include "engine/image.h"
 #include "engine/lora.h"
@@ -81,6 +82,23 @@ int sdr_pipeline_default_size(const sdr_pipeline *p);
  * it may change in place; a non-zero return stops the run with that error. */
 typedef int (*sdr_step_callback)(void *ud, int step, double t, sdr_tensor *latents);
 
+/* One ControlNet of a run (StableDiffusionControlNetPipeline; several: MultiControlNetModel,
+ * whose residuals add up). */
+typedef struct sdr_control {
+  sdr_controlnet *net; /* on the pipeline's backend */
+  /* its control pictures: one for the whole batch or one per prompt (made RGB, resized with
+   * Lanczos to the run's size, in [0, 1]) */
+  const sdr_image *const *images;
+  int nimages;
+  /* or a tensor, host float32 (M, C, H, W) in [0, 1], resized as F.interpolate's nearest mode */
+  const float *tensor;
+  int64_t tensor_shape[4];
+  float scale;       /* controlnet_conditioning_scale */
+  double start, end; /* control_guidance_start and _end: the fraction of the steps it acts in */
+} sdr_control;
+
+enum { SDR_MAX_CONTROLS = 8 };
+
 typedef struct sdr_generate {
   const char *const *prompts;          /* NULL when prompt_embeds are given */
   int nprompts;                        /* the batch: prompts, or prompt_embeds' first dimension */
@@ -117,6 +135,13 @@ typedef struct sdr_generate {
    * nearest mode does, then binarized */
   const float *mask_tensor;
   int64_t mask_tensor_shape[4];
+  /* ControlNet: the nets with their pictures (the run's size defaults to the first
+   * picture's, floored to the VAE's factor); guess_mode: they see the conditional half of
+   * a guided batch only, their residuals ramped from 0.1 to 1 (forced by a net that pools
+   * its conditions) */
+  const sdr_control *controls;
+  int ncontrols;
+  int guess_mode;
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
