@@ -91,6 +91,14 @@ cp "$SRC/tests/models/tiny-clip-full/config.json" "$SRC/tests/models/tiny-clip-f
 cp "$SRC"/tests/fixtures/tokenizer/clip-vit-large-patch14/* "$CLIP/"
 for f in pytorch_model.bin tf_model.h5 flax_model.msgpack; do head -c 1000 /dev/urandom >"$CLIP/$f"; done
 echo '{}' >"$CLIP/preprocessor_config.json"
+# lllyasviel/sd-controlnet-canny as the hub has it, in small: a ControlNetModel at the root,
+# its .safetensors and a .bin nobody needs here.
+CN=$REPOS/lllyasviel/sd-controlnet-canny/main
+mkdir -p "$CN"
+cp "$SRC/tests/models/tiny-controlnet-a/config.json" \
+  "$SRC/tests/models/tiny-controlnet-a/diffusion_pytorch_model.safetensors" "$CN/"
+head -c 1000 /dev/urandom >"$CN/diffusion_pytorch_model.bin"
+echo '# a ControlNet' >"$CN/README.md"
 # As on the hub, main's .bin files have their fp16 twins too (else diffusers would
 # choose .bin for variant fp16: a .bin without its .safetensors).
 head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
@@ -254,6 +262,15 @@ OWN_B=$(find "$TMP/own/models--sdrepl-test--tiny-sd-b/snapshots" -mindepth 1 -ma
 [ -e "$TMP/own/models--CompVis--stable-diffusion-v1-4/snapshots/$(api_sha CompVis/stable-diffusion-v1-4 main)/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
   fail "the fp16 VAE is not in cache_dir"
 expect_error "UNet2DConditionModel.from_pretrained('sdrepl-test/tiny-sd-b')" "no config.json in the repo" 'subfolder option such as "unet"'
+
+# ---- the ControlNet notebook's lines: a ControlNetModel repo, then the pipeline with it -----
+expect_ok "cn = ControlNetModel.from_pretrained('lllyasviel/sd-controlnet-canny', {cache_dir = '$TMP/own'})
+  pipe = StableDiffusionControlNetPipeline.from_pretrained('CompVis/stable-diffusion-v1-4', {controlnet = cn, safety_checker = false, cache_dir = '$TMP/own'})
+  print(pipe, pipe.controlnet == cn)"
+case "$OUT" in *"<StableDiffusionControlNetPipeline CompVis/stable-diffusion-v1-4"*"true"*) ;; *) fail "controlnet pipeline: $OUT" ;; esac
+OWN_CN=$(find "$TMP/own/models--lllyasviel--sd-controlnet-canny/snapshots" -mindepth 1 -maxdepth 1)
+[ "$(cd "$OWN_CN" && find . -type l | sort | tr '\n' ' ')" = "./config.json ./diffusion_pytorch_model.safetensors " ] ||
+  fail "the ControlNet fetched other files: $(cd "$OWN_CN" && find . -type l)"
 
 # ---- the fast.ai notebook's text encoder and tokenizer: a whole CLIP repo ------------
 mark_log
