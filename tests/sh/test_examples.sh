@@ -46,4 +46,10 @@ SDREPL_STEPS=2 SDREPL_SIZE=32 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/inpaint.lua
   fail "inpaint failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionInpaintPipeline' out.txt || fail "inpaint: $(cat out.txt)"
 [ "$(grep -c '<Image 96x32 RGB>' out.txt)" -eq 1 ] || fail "inpaint: a 1x3 grid expected: $(cat out.txt)"
+SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/controlnet.lua" \
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-sd-a" "$SDREPL_SOURCE_DIR/tests/models/tiny-controlnet-a" \
+  "$SDREPL_SOURCE_DIR/tests/reference/controlnet/sketch64.png" >out.txt 2>err.txt ||
+  fail "controlnet failed: $(tail -5 err.txt)"
+grep -q '<StableDiffusionControlNetPipeline' out.txt || fail "controlnet: $(cat out.txt)"
+[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "controlnet: two 1x3 grids expected: $(cat out.txt)"
 echo "examples: all ran"
