@@ -246,9 +246,7 @@ static const lsdr_func multi_funcs[] = {
 void lsdr_open_controlnet(lua_State *L) {
   lsdr_model_metatable(L, LSDR_CONTROLNET, methods, controlnet_properties, lsdr_model_box_gc,
                        controlnet_tostring);
-  lua_newtable(L);
-  lsdr_register(L, -1, class_funcs);
-  lua_setglobal(L, "ControlNetModel");
+  lsdr_set_class(L, "ControlNetModel", class_funcs);
 
   luaL_newmetatable(L, LSDR_MULTI_CONTROLNET);
   lua_pushcfunction(L, multi_tostring);
@@ -256,14 +254,5 @@ void lsdr_open_controlnet(lua_State *L) {
   lua_pushstring(L, LSDR_MULTI_CONTROLNET);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
-  lua_newtable(L);
-  lsdr_register(L, -1, multi_funcs);
-  /* MultiControlNetModel{a, b} calls the class table: its __call entry moves to a metatable */
-  lua_createtable(L, 0, 1);
-  lua_getfield(L, -2, "__call");
-  lua_setfield(L, -2, "__call");
-  lua_setmetatable(L, -2);
-  lua_pushnil(L);
-  lua_setfield(L, -2, "__call");
-  lua_setglobal(L, "MultiControlNetModel");
+  lsdr_set_class(L, LSDR_MULTI_CONTROLNET, multi_funcs); /* MultiControlNetModel{a, b} */
 }

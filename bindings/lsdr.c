@@ -56,6 +56,22 @@ void lsdr_register(lua_State *L, int t_idx, const lsdr_func *funcs) {
   lua_pop(L, 1);
 }
 
+void lsdr_set_class(lua_State *L, const char *name, const lsdr_func *funcs) {
+  lua_newtable(L);
+  lsdr_register(L, -1, funcs);
+  if (lua_getfield(L, -1, "__call") != LUA_TNIL) {
+    lua_createtable(L, 0, 1);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "__call");
+    lua_setmetatable(L, -2);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__call");
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_setglobal(L, name);
+}
+
 const lsdr_func *lsdr_current(lua_State *L) {
   return (const lsdr_func *)lua_touserdata(L, lua_upvalueindex(1));
 }

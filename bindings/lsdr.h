@@ -51,6 +51,9 @@ typedef struct lsdr_func {
 /* Sets t[short name] = function for each entry up to one with a NULL name,
  * where t is the table at index t_idx. */
 void lsdr_register(lua_State *L, int t_idx, const lsdr_func *funcs);
+/* The global `name`: a new class table with funcs registered, callable as Cls(...) when
+ * funcs has a "Cls.__call" entry (moved to the table's metatable). */
+void lsdr_set_class(lua_State *L, const char *name, const lsdr_func *funcs);
 
 /* The spec of the running binding (registered with lsdr_register). */
 const lsdr_func *lsdr_current(lua_State *L);

@@ -1931,16 +1931,7 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
       lua_setfield(L, -2, i ? "control_image_processor" : "controlnet");
     }
   lua_pop(L, 2);
-  lua_newtable(L);
-  lsdr_register(L, -1, class_funcs);
-  /* Cls(components) calls the class table: its __call entry moves to a metatable. */
-  lua_createtable(L, 0, 1);
-  lua_getfield(L, -2, "__call");
-  lua_setfield(L, -2, "__call");
-  lua_setmetatable(L, -2);
-  lua_pushnil(L);
-  lua_setfield(L, -2, "__call");
-  lua_setglobal(L, cls);
+  lsdr_set_class(L, cls, class_funcs); /* Cls(components) too */
 }
 
 void lsdr_open_pipeline(lua_State *L) {

@@ -79,6 +79,16 @@ elseif part == "inpaint" then
     pipe{prompt = "a photograph of an astronaut riding a horse", image = image, mask_image = mask,
          num_inference_steps = 3, output_type = "np"}
   end)
+elseif part == "controlnet" then
+  local cn = ControlNetModel.from_pretrained(model .. "-controlnet")
+  local pipe = StableDiffusionControlNetPipeline.from_pretrained(model, {controlnet = cn})
+  pipe:set_progress_bar_config{disable = true}
+  local edges = Image.new("RGB", {512, 512}, {0, 0, 0})
+  edges:paste({255, 255, 255}, {128, 128, 384, 136})
+  secs = timed(function()
+    pipe{prompt = "a photograph of an astronaut riding a horse", image = edges,
+         num_inference_steps = 3, output_type = "np"}
+  end)
 elseif part == "safety_checker" then
   local pipe = StableDiffusionPipeline.from_pretrained(model .. "-sc")
   local x = torch.rand({3, 3, 512, 512}) * 2 - 1

@@ -3,7 +3,7 @@ CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
 PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
-      safety_checker | inpaint
+      safety_checker | inpaint | controlnet
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -87,6 +87,18 @@ def main(model, part, repeat):
             secs = timed(lambda: pipe("a photograph of an astronaut riding a horse", image=image,
                                       mask_image=mask, num_inference_steps=3, output_type="np"),
                          repeat)
+        elif part == "controlnet":
+            from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+            from PIL import Image
+            cn = ControlNetModel.from_pretrained(model + "-controlnet", torch_dtype=torch.float32)
+            pipe = StableDiffusionControlNetPipeline.from_pretrained(
+                model, controlnet=cn, torch_dtype=torch.float32, safety_checker=None,
+                requires_safety_checker=False)
+            pipe.set_progress_bar_config(disable=True)
+            edges = Image.new("RGB", (512, 512), (0, 0, 0))
+            edges.paste((255, 255, 255), (128, 128, 384, 136))
+            secs = timed(lambda: pipe("a photograph of an astronaut riding a horse", image=edges,
+                                      num_inference_steps=3, output_type="np"), repeat)
         elif part == "safety_checker":
             pipe = StableDiffusionPipeline.from_pretrained(model + "-sc", torch_dtype=torch.float32)
             x = torch.rand(3, 3, 512, 512) * 2 - 1
