@@ -7,7 +7,9 @@
 #   with cross_attention_kwargs scale 0.5); safety_checker (the feature extractor and a random
 #   checker of CompVis' size, scripts/bench/make_random_safety_checker.py, on three 512x512
 #   pictures, as a pipeline runs them after the VAE); inpaint (3 steps of the legacy 4-channel
-#   inpainting at 512x512: two VAE encodes, the blend after each step)
+#   inpainting at 512x512: two VAE encodes, the blend after each step); controlnet (3 steps of
+#   StableDiffusionControlNetPipeline at 512x512 with a ControlNet of SD 1.5's size,
+#   scripts/bench/make_random_controlnet.py: the net's down half and the UNet each step)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -29,6 +31,9 @@ case " $* " in *" lora_"*)
 esac
 case " $* " in *" safety_checker "*)
   "$PY" scripts/bench/make_random_safety_checker.py "$MODEL" "$MODEL-sc" >&2 ;;
+esac
+case " $* " in *" controlnet "*)
+  "$PY" scripts/bench/make_random_controlnet.py "$MODEL" "$MODEL-controlnet" >&2 ;;
 esac
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(text_encoder unet vae_decode txt2img)
