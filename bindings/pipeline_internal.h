@@ -39,6 +39,25 @@ typedef struct lsdr_pipe {
   char progress_desc[64];
 } lsdr_pipe;
 
+/* The pipeline at idx (a Lua error for another value, or once it is closed). */
+lsdr_pipe *lsdr_check_pipe(lua_State *L, int idx);
+/* Pushes the table of Lua objects the pipeline at idx keeps its parts in (tokenizer,
+ * scheduler, name_or_path, controlnet, the components handed out). */
+void lsdr_push_pipe_parts(lua_State *L, int idx);
+/* "StableDiffusionPipeline" and the others: the pipeline's class. */
+const char *lsdr_pipe_class_name(const lsdr_pipe *p);
+/* The dtype the pipeline's models are kept in on be (dtype >= 0: that one). */
+int lsdr_pipe_keep_dtype(const lsdr_pipe *p, const sdr_backend *be, int dtype);
+/* The engine's error as a Lua error; when the GPU ran out of memory, with what to try. */
+int lsdr_engine_error_advice(lua_State *L, const char *what_to_try);
+
+/* The call, pipe{...} or pipe("a prompt", {...}), and pipe:encode_prompt
+ * (bindings/pipeline_call.c), with each class's call options. */
+int lsdr_pipe_call(lua_State *L);
+int lsdr_pipe_encode_prompt(lua_State *L);
+extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
+    lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_encode_prompt_options[];
+
 /* from_pretrained's options, for every class that loads a pipeline. */
 extern const lsdr_param lsdr_pipeline_load_options[];
 
