@@ -63,17 +63,13 @@ static int pick_t2i(lua_State *L, const char *dir) {
   return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET : LSDR_KIND_T2I);
 }
 static int pick_i2i(lua_State *L, const char *dir) {
-  if (with_controlnet(L))
-    return lsdr_error(L, "option 'controlnet': img2img with a ControlNet "
-                         "(StableDiffusionControlNetImg2ImgPipeline) is not supported; "
-                         "AutoPipelineForText2Image runs one");
-  return pick_family(L, dir, LSDR_KIND_I2I);
+  return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET_I2I : LSDR_KIND_I2I);
 }
 static int pick_inpaint(lua_State *L, const char *dir) {
   if (with_controlnet(L))
     return lsdr_error(L, "option 'controlnet': inpainting with a ControlNet "
                          "(StableDiffusionControlNetInpaintPipeline) is not supported; "
-                         "AutoPipelineForText2Image runs one");
+                         "AutoPipelineForText2Image and ForImage2Image run one");
   return pick_family(L, dir, LSDR_KIND_INPAINT);
 }
 

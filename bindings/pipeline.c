@@ -31,18 +31,29 @@
  * user value 2 the core, which pipelines made by from_pipe share. */
 void lsdr_push_pipe_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1); }
 
+/* The class a loader of kind makes. */
+static const char *kind_class(int kind) {
+  static const char *const names[] = {LSDR_T2I, LSDR_I2I, LSDR_INPAINT, LSDR_CONTROLNET_PIPE,
+                                      LSDR_CONTROLNET_I2I};
+  return names[kind];
+}
+
+int lsdr_kind_has_controlnet(int kind) {
+  return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I;
+}
+
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
   lsdr_pipe *p = luaL_testudata(L, idx, LSDR_T2I);
   p = p ? p : luaL_testudata(L, idx, LSDR_I2I);
   p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_PIPE);
+  p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_I2I);
   return p ? p : luaL_testudata(L, idx, LSDR_INPAINT);
 }
 
 const char *lsdr_pipe_class_name(const lsdr_pipe *p) {
-  return p->inpaint      ? LSDR_INPAINT
-         : p->img2img    ? LSDR_I2I
-         : p->controlnet ? LSDR_CONTROLNET_PIPE
-                         : LSDR_T2I;
+  if (p->controlnet)
+    return p->img2img ? LSDR_CONTROLNET_I2I : LSDR_CONTROLNET_PIPE;
+  return p->inpaint ? LSDR_INPAINT : p->img2img ? LSDR_I2I : LSDR_T2I;
 }
 
 /* The dtype a pipeline's models are kept in on be: torch_dtype, else as stored on the CPU
@@ -129,7 +140,8 @@ static lsdr_pipe *new_pipe(lua_State *L, int kind, int share) {
   memset(p, 0, sizeof *p);
   p->img2img = kind == LSDR_KIND_I2I;
   p->inpaint = kind == LSDR_KIND_INPAINT;
-  p->controlnet = kind == LSDR_KIND_CONTROLNET;
+  p->controlnet = lsdr_kind_has_controlnet(kind);
+  p->img2img |= kind == LSDR_KIND_CONTROLNET_I2I;
   luaL_setmetatable(L, lsdr_pipe_class_name(p));
   if (src) {
     p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
@@ -258,8 +270,8 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
     return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
   int kind = pick(L, dir);
   int controlnet = 0; /* the option as the pipeline keeps it, at this index */
-  if (kind == LSDR_KIND_CONTROLNET) {
-    lsdr_push_controlnet_option(L, 2, LSDR_CONTROLNET_PIPE);
+  if (lsdr_kind_has_controlnet(kind)) {
+    lsdr_push_controlnet_option(L, 2, kind_class(kind));
     controlnet = lua_gettop(L);
   } else if (lua_getfield(L, 2, "controlnet") != LUA_TNIL) {
     return lsdr_error(L,
@@ -399,8 +411,8 @@ static int construct(lua_State *L, int kind) {
   const int has_checker = checker_component(L, comps, "safety_checker", owner_idx);
   const int has_features = checker_component(L, comps, "feature_extractor", owner_idx);
   int controlnet = 0;
-  if (kind == LSDR_KIND_CONTROLNET) {
-    lsdr_push_controlnet_option(L, comps, LSDR_CONTROLNET_PIPE);
+  if (lsdr_kind_has_controlnet(kind)) {
+    lsdr_push_controlnet_option(L, comps, kind_class(kind));
     controlnet = lua_gettop(L);
   }
   lsdr_pipeline_from_pipe(L, owner_idx, kind);
@@ -423,6 +435,7 @@ static int t2i_construct(lua_State *L) { return construct(L, LSDR_KIND_T2I); }
 static int i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_I2I); }
 static int inpaint_construct(lua_State *L) { return construct(L, LSDR_KIND_INPAINT); }
 static int controlnet_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET); }
+static int controlnet_i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET_I2I); }
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -453,6 +466,10 @@ static int pick_controlnet(lua_State *L, const char *dir) {
   (void)L, (void)dir;
   return LSDR_KIND_CONTROLNET;
 }
+static int pick_controlnet_i2i(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_CONTROLNET_I2I;
+}
 
 static int t2i_from_pretrained(lua_State *L) {
   lsdr_args(L);
@@ -473,6 +490,11 @@ static int controlnet_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_controlnet);
+}
+static int controlnet_i2i_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_controlnet_i2i);
 }
 
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
@@ -954,6 +976,17 @@ static const lsdr_func controlnet_methods[] = {
     PIPE_METHODS(LSDR_CONTROLNET_PIPE),
     {0}};
 
+static const lsdr_func controlnet_i2i_methods[] = {
+    {LSDR_CONTROLNET_I2I ":__call",
+     lsdr_pipe_call,
+     "Image to image guided by a control picture, with diffusers' arguments: image (where to "
+     "start) and control_image.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_controlnet_i2i_call_options},
+    PIPE_METHODS(LSDR_CONTROLNET_I2I),
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1055,6 +1088,21 @@ static const lsdr_func controlnet_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func controlnet_i2i_class[] = {
+    {"StableDiffusionControlNetImg2ImgPipeline.__call",
+     controlnet_i2i_construct,
+     "A pipeline from another's components and a ControlNet: "
+     "StableDiffusionControlNetImg2ImgPipeline(pipe.components + {controlnet = cn}).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionControlNetImg2ImgPipeline.from_pretrained",
+     controlnet_i2i_from_pretrained,
+     "Loads a pipeline from a diffusers folder or a hub repo id, with the ControlNet(s) given "
+     "as option 'controlnet'.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
                        const lsdr_func *class_funcs) {
   lsdr_model_metatable(L, cls, methods, pipe_properties, pipe_gc, pipe_tostring);
@@ -1081,7 +1129,7 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);
   }
-  if (strcmp(cls, LSDR_CONTROLNET_PIPE) == 0) /* completion offers its own parts too */
+  if (strcmp(cls, LSDR_CONTROLNET_PIPE) == 0 || strcmp(cls, LSDR_CONTROLNET_I2I) == 0)
     for (int i = 0; i < 2; i++) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, i ? "control_image_processor" : "controlnet");
@@ -1095,4 +1143,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_I2I, i2i_methods, i2i_class);
   open_class(L, LSDR_INPAINT, inpaint_methods, inpaint_class);
   open_class(L, LSDR_CONTROLNET_PIPE, controlnet_methods, controlnet_class);
+  open_class(L, LSDR_CONTROLNET_I2I, controlnet_i2i_methods, controlnet_i2i_class);
 }

@@ -511,15 +511,23 @@ int lsdr_pipe_call(lua_State *L) {
     }
     read_image(L, lua_gettop(L), &g);
     g.strength = (float)get_num(L, opts, "strength");
-    /* diffusers' img2img takes them into **kwargs and never uses them: code written for
-     * txt2img runs, with pictures of the image's size */
+    /* ControlNet img2img's image_processor makes the pictures RGB and resizes them to height
+     * and width; plain img2img takes those into **kwargs and never uses them: code written
+     * for txt2img runs, with pictures of the image's size */
+    g.image_convert_rgb = pp->controlnet;
     lua_getfield(L, opts, "height");
     lua_getfield(L, opts, "width");
-    if (!lua_isnil(L, -1) || !lua_isnil(L, -2))
+    if (pp->controlnet) {
+      g.height = lua_isnil(L, -2) ? 0 : (int)lua_tointeger(L, -2);
+      g.width = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
+      if (g.height < 0 || g.width < 0)
+        return lsdr_error(L, "height and width must be positive");
+    } else if (!lua_isnil(L, -1) || !lua_isnil(L, -2)) {
       fprintf(stderr,
               "warning: height and width are not used by %s (nor by diffusers'): the pictures "
               "take the image's size\n",
               LSDR_I2I);
+    }
     lua_pop(L, 2);
   } else {
     lua_getfield(L, opts, "height");
@@ -536,7 +544,8 @@ int lsdr_pipe_call(lua_State *L) {
   if (pp->inpaint)
     read_inpaint(L, opts, &g);
   if (pp->controlnet)
-    lsdr_read_controls(L, opts, parts, p->be, lsdr_pipe_keep_dtype(pp, p->be, -1), &g);
+    lsdr_read_controls(L, opts, pp->img2img ? "control_image" : "image", parts, p->be,
+                       lsdr_pipe_keep_dtype(pp, p->be, -1), &g);
 
   /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
   lua_getfield(L, opts, "generator");
@@ -843,6 +852,23 @@ const lsdr_param lsdr_controlnet_call_options[] = {
     {"width", "integer", "nil"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {"controlnet_conditioning_scale", "number|table", "1.0",
+     "how much of the residuals (one per net, or one for all)"},
+    {"guess_mode", "boolean", "false",
+     "the nets see the text half only, their residuals ramped from 0.1 to 1"},
+    {"control_guidance_start", "number|table", "0.0",
+     "the fraction of the steps the nets start at"},
+    {"control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"},
+    {0}};
+
+const lsdr_param lsdr_controlnet_i2i_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to start from (made RGB), or latents"},
+    {"control_image", "Image|table|Tensor", "nil",
+     "the control picture(s): one, one per prompt, or (several nets) one entry per net"},
+    {"strength", "number", "0.8", "how much to change the picture, 0 to 1"},
+    {"height", "integer", "nil", "default: the picture's, floored to vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"controlnet_conditioning_scale", "number|table", "0.8",
      "how much of the residuals (one per net, or one for all)"},
     {"guess_mode", "boolean", "false",
      "the nets see the text half only, their residuals ramped from 0.1 to 1"},

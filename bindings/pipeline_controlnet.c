@@ -140,8 +140,8 @@ void lsdr_controlnets_follow(lua_State *L, int parts, sdr_backend *be, int keep)
   lua_pop(L, 2);
 }
 
-void lsdr_read_controls(lua_State *L, int opts, int parts, sdr_backend *be, int keep,
-                        sdr_generate *g) {
+void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_backend *be,
+                        int keep, sdr_generate *g) {
   lua_getfield(L, parts, "controlnet");
   const int cn = lua_gettop(L);
   const int n = push_nets(L, cn);
@@ -156,18 +156,22 @@ void lsdr_read_controls(lua_State *L, int opts, int parts, sdr_backend *be, int 
     lua_pop(L, 1);
   }
 
-  /* image: the single net's pictures; with several, one entry per net, or a list per
-   * prompt of one picture per net (diffusers transposes it) */
-  lua_getfield(L, opts, "image");
+  /* the control pictures (`key`): the single net's; with several, one entry per net, or a
+   * list per prompt of one picture per net (diffusers transposes it) */
+  lua_getfield(L, opts, key);
   const int img = lua_gettop(L);
   if (lua_isnil(L, img))
-    lsdr_error(L, "option 'image': the control picture is missing (an Image, a list of Images "
-                  "or a Tensor)");
+    lsdr_error(L,
+               "option '%s': the control picture is missing (an Image, a list of Images or a "
+               "Tensor)",
+               key);
+  char what[64];
   if (n == 1) {
-    read_pictures(L, img, "option 'image'", &c[0]);
+    snprintf(what, sizeof what, "option '%s'", key);
+    read_pictures(L, img, what, &c[0]);
   } else {
     if (!lua_istable(L, img) || lsdr_to_image(L, img) || lsdr_to_tensor(L, img))
-      lsdr_error(L, "For multiple controlnets: `image` must be type `list`");
+      lsdr_error(L, "For multiple controlnets: `%s` must be type `list`", key);
     lua_rawgeti(L, img, 1);
     const int nested = lua_istable(L, -1) && !lsdr_to_image(L, -1) && !lsdr_to_tensor(L, -1);
     lua_pop(L, 1);
@@ -179,28 +183,26 @@ void lsdr_read_controls(lua_State *L, int opts, int parts, sdr_backend *be, int 
           lua_rawgeti(L, img, i + 1);
           if (!lua_istable(L, -1) || (int)lua_rawlen(L, -1) != n)
             lsdr_error(L,
-                       "For multiple controlnets: if you pass`image` as a list of list, each "
+                       "For multiple controlnets: if you pass`%s` as a list of list, each "
                        "sublist must have the same length as the number of controlnets, but the "
-                       "sublists in `image` got %d images and %d ControlNets.",
-                       lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 1, n);
+                       "sublists in `%s` got %d images and %d ControlNets.",
+                       key, key, lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 1, n);
           lua_rawgeti(L, -1, k + 1);
           lua_rawseti(L, -3, i + 1);
           lua_pop(L, 1);
         }
-        char what[48];
-        snprintf(what, sizeof what, "option 'image' (net %d)", k + 1);
+        snprintf(what, sizeof what, "option '%s' (net %d)", key, k + 1);
         read_pictures(L, -1, what, &c[k]);
       }
     } else {
       if (m != n)
         lsdr_error(L,
-                   "For multiple controlnets: `image` must have the same length as the number "
-                   "of controlnets, but got %d images and %d ControlNets.",
-                   m, n);
+                   "For multiple controlnets: `%s` must have the same length as the number of "
+                   "controlnets, but got %d images and %d ControlNets.",
+                   key, m, n);
       for (int k = 0; k < n; k++) {
         lua_rawgeti(L, img, k + 1);
-        char what[48];
-        snprintf(what, sizeof what, "option 'image' entry %d", k + 1);
+        snprintf(what, sizeof what, "option '%s' entry %d", key, k + 1);
         read_pictures(L, -1, what, &c[k]);
       }
     }

@@ -12,9 +12,16 @@
 #define LSDR_I2I "StableDiffusionImg2ImgPipeline"
 #define LSDR_INPAINT "StableDiffusionInpaintPipeline"
 #define LSDR_CONTROLNET_PIPE "StableDiffusionControlNetPipeline"
+#define LSDR_CONTROLNET_I2I "StableDiffusionControlNetImg2ImgPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
-enum { LSDR_KIND_T2I = 0, LSDR_KIND_I2I = 1, LSDR_KIND_INPAINT = 2, LSDR_KIND_CONTROLNET = 3 };
+enum {
+  LSDR_KIND_T2I = 0,
+  LSDR_KIND_I2I = 1,
+  LSDR_KIND_INPAINT = 2,
+  LSDR_KIND_CONTROLNET = 3,
+  LSDR_KIND_CONTROLNET_I2I = 4
+};
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
  * hold the same core, as diffusers' share their components: moving one to a device
@@ -30,7 +37,8 @@ typedef struct lsdr_pipe {
   lsdr_pipe_core *core; /* NULL once closed */
   int img2img;
   int inpaint;
-  int controlnet; /* StableDiffusionControlNetPipeline: its nets are parts.controlnet */
+  int controlnet; /* a ControlNet pipeline (txt2img, or img2img with img2img set): its nets are
+                     parts.controlnet */
   /* pipe.safety_checker = nil on this pipeline (the core's checker may serve others) */
   int no_safety_checker;
   int no_feature_extractor; /* pipe.feature_extractor = nil */
@@ -56,7 +64,8 @@ int lsdr_engine_error_advice(lua_State *L, const char *what_to_try);
 int lsdr_pipe_call(lua_State *L);
 int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
-    lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_encode_prompt_options[];
+    lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
+    lsdr_encode_prompt_options[];
 
 /* from_pretrained's options, for every class that loads a pipeline. */
 extern const lsdr_param lsdr_pipeline_load_options[];
@@ -112,11 +121,14 @@ extern const lsdr_param lsdr_lora_options[], lsdr_fuse_lora_options[], lsdr_unfu
  * MultiControlNetModel) pushed as the pipeline keeps it (a list made a
  * MultiControlNetModel); a Lua error naming cls when it is missing or wrong. */
 void lsdr_push_controlnet_option(lua_State *L, int opts, const char *cls);
-/* The call's control pictures and settings from the options at opts into g, for the nets
+/* The call's control pictures (option `key`) and settings from the options at opts into g,
+ * for the nets
  * in the parts table at parts, moved to be (in keep_dtype) first. What g points into stays
  * on the stack. */
-void lsdr_read_controls(lua_State *L, int opts, int parts, sdr_backend *be, int keep,
-                        sdr_generate *g);
+void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_backend *be,
+                        int keep, sdr_generate *g);
+/* Whether the class `kind` takes a ControlNet. */
+int lsdr_kind_has_controlnet(int kind);
 /* The nets in the parts table at parts moved to be, kept in keep (pipe:to takes them). */
 void lsdr_controlnets_follow(lua_State *L, int parts, sdr_backend *be, int keep);
 

@@ -755,19 +755,26 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int height = g->height > 0 ? g->height : size, width = g->width > 0 ? g->width : size;
   const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
   const int control = g->ncontrols > 0;
-  if (control && (inpaint || img2img))
-    return sdr_fail("ControlNet runs from noise here: img2img and inpainting with a ControlNet "
-                    "are not supported");
-  /* ControlNet: the size of the control picture where none is asked for */
-  if (control) {
-    height = g->height;
-    width = g->width;
-    if (sdr_control_size(p, g, &height, &width) != 0)
-      return -1;
-  }
+  if (control && inpaint)
+    return sdr_fail("inpainting with a ControlNet is not supported");
   /* img2img takes its size from the pictures (floored to the VAE's factor); inpainting
    * resizes them to the run's */
   if (img2img && sdr_img2img_size(p, g, &height, &width) != 0)
+    return -1;
+  if (control && img2img) {
+    /* ControlNet img2img resizes the pictures to height and width when given */
+    const int latents_given = g->image_tensor && g->image_tensor_shape[1] == 4;
+    if (latents_given &&
+        ((g->height > 0 && g->height != height) || (g->width > 0 && g->width != width)))
+      return sdr_fail("height and width: latents given as the image keep their size (%dx%d)", width,
+                      height);
+    height = g->height > 0 ? g->height : height;
+    width = g->width > 0 ? g->width : width;
+  } else if (control) { /* the control picture's size where none is asked for */
+    height = g->height;
+    width = g->width;
+  }
+  if (control && sdr_control_size(p, g, &height, &width) != 0)
     return -1;
   if (inpaint && sdr_inpaint_check(p, g) != 0)
     return -1;

@@ -126,6 +126,9 @@ typedef struct sdr_generate {
    * negative), or latents (M, 4, h, w) to start from as they are */
   const float *image_tensor;
   int64_t image_tensor_shape[4];
+  /* img2img's pictures made RGB first (ControlNet img2img's image_processor), so an RGBA one
+   * is a picture, not latents as plain img2img takes it */
+  int image_convert_rgb;
   /* inpainting when set: white where to paint (binarized at 0.5 once resized and made
    * grey), one or as many as the pictures; image/images are then resized to height x
    * width (0: the default size) */
@@ -136,7 +139,8 @@ typedef struct sdr_generate {
   const float *mask_tensor;
   int64_t mask_tensor_shape[4];
   /* ControlNet: the nets with their pictures (the run's size defaults to the first
-   * picture's, floored to the VAE's factor); guess_mode: they see the conditional half of
+   * picture's, floored to the VAE's factor; with img2img, to the image's or height x width);
+   * guess_mode: they see the conditional half of
    * a guided batch only, their residuals ramped from 0.1 to 1 (forced by a net that pools
    * its conditions) */
   const sdr_control *controls;

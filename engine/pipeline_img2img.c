@@ -39,7 +39,7 @@ const sdr_image *const *sdr_img2img_pictures(const sdr_generate *g, int *n) {
 int sdr_img2img_rgba(const sdr_generate *g) {
   int n;
   const sdr_image *const *list = sdr_img2img_pictures(g, &n);
-  return !g->image_tensor && n > 0 && list[0] && list[0]->channels == 4;
+  return !g->image_tensor && !g->image_convert_rgb && n > 0 && list[0] && list[0]->channels == 4;
 }
 
 /* RGBA pictures, as preprocess makes them: each resized to (w, h) as PIL resizes RGBA

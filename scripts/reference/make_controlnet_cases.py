@@ -13,7 +13,11 @@ MultiControlNetModel), for tests/lua/test_controlnet.lua:
     ControlNet on the conditional half only), control_guidance_start/end, a resized
     control image, two ControlNets with their own scales and step ranges, a batch of
     control images for a batch of prompts, a control image as a tensor, the pooled "bgr"
-    model without guidance; output_type "np".
+    model without guidance; output_type "np";
+  - StableDiffusionControlNetImg2ImgPipeline runs: its defaults (strength 0.8, scale 0.8), both
+    pictures resized to height x width with guess mode and a list of generators, two nets with
+    their own step ranges after strength's slicing, an RGBA picture (made RGB by its
+    image_processor, where plain img2img takes it as latents).
 
     .venv-torch/bin/python scripts/reference/make_controlnet_cases.py
 
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 
 from diffusers import (ControlNetModel, DDIMScheduler, EulerDiscreteScheduler,
+                       StableDiffusionControlNetImg2ImgPipeline,
                        StableDiffusionControlNetPipeline, UNet2DConditionModel)
 
 import common
@@ -74,6 +79,23 @@ CASES = [
 ]
 
 
+# img2img: name, controlnets, scheduler, picture, control pictures, call arguments
+I2I_CASES = [
+    ("cni_defaults", ["tiny-controlnet-a"], None, "sketch64", ["rings64"],
+     dict(prompt="a cat on a bench", num_inference_steps=5, seed=13)),
+    ("cni_resized_guess_euler", ["tiny-controlnet-a"], "euler", "sketch80x72", ["sketch96x64"],
+     dict(prompt=["a cat on a bench", "a red door"], num_images_per_prompt=2, guess_mode=True,
+          height=64, width=64, strength=0.6, num_inference_steps=6, seeds=[1, 2, 3, 4])),
+    ("cni_multi", ["tiny-controlnet-a", "tiny-controlnet-a2"], None, "sketch64",
+     ["sketch64", "rings64"],
+     dict(prompt="a lighthouse", controlnet_conditioning_scale=[1.0, 0.5],
+          control_guidance_start=[0.0, 0.25], control_guidance_end=[0.75, 1.0], strength=0.75,
+          num_inference_steps=8, seed=14)),
+    ("cni_rgba", ["tiny-controlnet-a"], None, "rgba64", ["sketch64"],
+     dict(prompt="a red door", num_inference_steps=4, seed=15)),
+]
+
+
 def make_nets():
     for name, (base, cond, seed, extra) in NETS.items():
         path = os.path.join(MODELS, name)
@@ -81,6 +103,7 @@ def make_nets():
             shutil.rmtree(path)
         unet = UNet2DConditionModel.from_pretrained(os.path.join(MODELS, base, "unet"),
                                                     torch_dtype=torch.float32)
+        torch.manual_seed(seed)  # the conditioning embedding's initial weights
         net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=cond)
         if extra:
             config = dict(net.config)
@@ -104,6 +127,9 @@ def pictures():
     rings = (np.sin(np.hypot(x - 30, y - 36) / 3.0) > 0).astype(np.uint8) * 255
     from PIL import Image
     out["rings64"] = Image.fromarray(np.stack([rings, rings // 2, 255 - rings], -1), "RGB")
+    rgba = out["sketch64"].convert("RGBA")
+    rgba.putalpha(Image.fromarray((x * 4).clip(0, 255).astype(np.uint8), "L"))
+    out["rgba64"] = rgba
     for name, img in out.items():
         img.save(os.path.join(OUT, name + ".png"))
     return out
@@ -188,6 +214,30 @@ def main():
     np.save(os.path.join(OUT, "cn_tensor.npy"), out.images.astype(np.float32))
     manifest["cases"].append({"name": "cn_tensor", "model": "tiny-sd-a", "seed": 21,
                               "height": 64, "width": 64})
+    manifest["i2i_cases"] = []
+    for name, nets, sched, image, controls, args in I2I_CASES:
+        cns = [ControlNetModel.from_pretrained(os.path.join(MODELS, n), torch_dtype=torch.float32)
+               for n in nets]
+        pipe = StableDiffusionControlNetImg2ImgPipeline.from_pretrained(
+            os.path.join(MODELS, "tiny-sd-a"), controlnet=cns[0] if len(cns) == 1 else cns,
+            torch_dtype=torch.float32, safety_checker=None, requires_safety_checker=False)
+        if sched:
+            pipe.scheduler = SCHEDULERS[sched].from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        call = dict(args)
+        if "seeds" in call:
+            gen = [torch.Generator().manual_seed(s) for s in call.pop("seeds")]
+        else:
+            gen = torch.Generator().manual_seed(call.pop("seed"))
+        control = [pics[c] for c in controls]
+        out = pipe(image=pics[image], control_image=control[0] if len(control) == 1 else control,
+                   generator=gen, output_type="np", **call)
+        np.save(os.path.join(OUT, name + ".npy"), out.images.astype(np.float32))
+        entry = {"name": name, "controlnets": nets, "scheduler": sched, "image": image,
+                 "control_images": controls}
+        entry.update(args)
+        manifest["i2i_cases"].append(entry)
+        print(name, out.images.shape)
     with open(os.path.join(OUT, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)
 

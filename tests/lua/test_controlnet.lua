@@ -3,7 +3,8 @@
 -- size taken from the control picture, guess mode with guidance, control_guidance_start/end,
 -- two ControlNets (MultiControlNetModel) with their own scales and step ranges, a batch of
 -- control pictures, a control tensor, a net with pooled conditions and the "bgr" order, PNDM,
--- DDIM and Euler. Images within 2e-3 as the other whole runs (they agree to about 1e-5).
+-- DDIM and Euler, and StableDiffusionControlNetImg2ImgPipeline. Images within 2e-3 as the
+-- other whole runs (they agree to about 1e-5; DDIM's to 3e-4, as without a ControlNet).
 -- Then ControlNetModel's own call, the UNet given its residuals, the ways to the pipeline,
 -- and the errors.
 local check = require "check"
@@ -163,6 +164,69 @@ do
   same(run(multi, m).images, m[1], "MultiControlNetModel")
   check.eq(#multi.controlnet.nets, 2, "pipe.controlnet.nets")
   check.eq(multi.control_image_processor.config.do_normalize, false, "control_image_processor")
+end
+
+-- StableDiffusionControlNetImg2ImgPipeline: image (where to start, made RGB) and
+-- control_image; strength and controlnet_conditioning_scale default to 0.8; height and width
+-- resize both pictures
+local i2i_cases = {
+  {"cni_defaults", {"tiny-controlnet-a"}, nil, "sketch64", {"rings64"},
+   {prompt = "a cat on a bench", num_inference_steps = 5, seed = 13}},
+  {"cni_resized_guess_euler", {"tiny-controlnet-a"}, "euler", "sketch80x72", {"sketch96x64"},
+   {prompt = {"a cat on a bench", "a red door"}, num_images_per_prompt = 2, guess_mode = true,
+    height = 64, width = 64, strength = 0.6, num_inference_steps = 6, seeds = {1, 2, 3, 4}}},
+  {"cni_multi", {"tiny-controlnet-a", "tiny-controlnet-a2"}, nil, "sketch64",
+   {"sketch64", "rings64"},
+   {prompt = "a lighthouse", controlnet_conditioning_scale = {1.0, 0.5},
+    control_guidance_start = {0.0, 0.25}, control_guidance_end = {0.75, 1.0}, strength = 0.75,
+    num_inference_steps = 8, seed = 14}},
+  {"cni_rgba", {"tiny-controlnet-a"}, nil, "rgba64", {"sketch64"},
+   {prompt = "a red door", num_inference_steps = 4, seed = 15}},
+}
+local function load_i2i(names, sched)
+  local cns = {}
+  for i, n in ipairs(names) do cns[i] = net(n) end
+  local pipe = StableDiffusionControlNetImg2ImgPipeline.from_pretrained(
+    models .. "tiny-sd-a", {controlnet = #cns == 1 and cns[1] or cns})
+  if sched then pipe.scheduler = schedulers[sched].from_config(pipe.scheduler.config) end
+  pipe:set_progress_bar_config{disable = true}
+  return pipe
+end
+local function run_i2i(pipe, c, extra)
+  local controls = {}
+  for i, n in ipairs(c[5]) do controls[i] = picture(n) end
+  local args = {image = picture(c[4]), control_image = #controls == 1 and controls[1] or controls,
+                output_type = "np"}
+  for k, v in pairs(c[6]) do args[k] = v end
+  if args.seeds then
+    args.generator = {}
+    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
+  else
+    args.generator = torch.Generator():manual_seed(args.seed)
+  end
+  args.seeds, args.seed = nil, nil
+  for k, v in pairs(extra or {}) do args[k] = v end
+  return pipe(args)
+end
+for _, c in ipairs(i2i_cases) do
+  byname[c[1]] = c
+  local d = same(run_i2i(load_i2i(c[2], c[3]), c).images, c[1])
+  print(string.format("%-24s max difference %.2e", c[1], d))
+end
+do
+  local c = byname.cni_defaults
+  local auto = AutoPipelineForImage2Image.from_pretrained(models .. "tiny-sd-a",
+                                                          {controlnet = net("tiny-controlnet-a")})
+  check.truthy(tostring(auto):find("StableDiffusionControlNetImg2ImgPipeline"), "AutoPipeline i2i")
+  auto:set_progress_bar_config{disable = true}
+  same(run_i2i(auto, c).images, c[1], "AutoPipelineForImage2Image")
+  local comps = StableDiffusionPipeline.from_pretrained(models .. "tiny-sd-a").components
+  comps.controlnet = net("tiny-controlnet-a")
+  local built = StableDiffusionControlNetImg2ImgPipeline(comps)
+  built:set_progress_bar_config{disable = true}
+  same(run_i2i(built, c).images, c[1], "img2img built from components")
+  check.raises("option 'control_image'", function() run_i2i(built, c, {control_image = false}) end)
+  check.raises("strength", function() run_i2i(built, c, {strength = 1.5}) end)
 end
 
 -- errors, in diffusers' words where it has them
