@@ -844,6 +844,16 @@ const lsdr_param lsdr_inpaint_call_options[] = {
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {0}};
 
+/* what both ControlNet pipelines take besides the pictures and the scale */
+#define CONTROL_CALL_OPTIONS                                                                       \
+  {"guess_mode", "boolean", "false",                                                               \
+   "the nets see the text half only, their residuals ramped from 0.1 to 1"},                       \
+      {"control_guidance_start", "number|table", "0.0",                                            \
+       "the fraction of the steps the nets start at"},                                             \
+  {                                                                                                \
+    "control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"        \
+  }
+
 const lsdr_param lsdr_controlnet_call_options[] = {
     COMMON_CALL_OPTIONS,
     {"image", "Image|table|Tensor", "nil",
@@ -853,11 +863,7 @@ const lsdr_param lsdr_controlnet_call_options[] = {
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {"controlnet_conditioning_scale", "number|table", "1.0",
      "how much of the residuals (one per net, or one for all)"},
-    {"guess_mode", "boolean", "false",
-     "the nets see the text half only, their residuals ramped from 0.1 to 1"},
-    {"control_guidance_start", "number|table", "0.0",
-     "the fraction of the steps the nets start at"},
-    {"control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"},
+    CONTROL_CALL_OPTIONS,
     {0}};
 
 const lsdr_param lsdr_controlnet_i2i_call_options[] = {
@@ -870,11 +876,7 @@ const lsdr_param lsdr_controlnet_i2i_call_options[] = {
     {"width", "integer", "nil"},
     {"controlnet_conditioning_scale", "number|table", "0.8",
      "how much of the residuals (one per net, or one for all)"},
-    {"guess_mode", "boolean", "false",
-     "the nets see the text half only, their residuals ramped from 0.1 to 1"},
-    {"control_guidance_start", "number|table", "0.0",
-     "the fraction of the steps the nets start at"},
-    {"control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"},
+    CONTROL_CALL_OPTIONS,
     {0}};
 
 const lsdr_param lsdr_encode_prompt_options[] = {

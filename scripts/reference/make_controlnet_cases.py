@@ -96,6 +96,14 @@ I2I_CASES = [
 ]
 
 
+def with_generators(args):
+    """A case's call arguments, its seed (or seeds) made generators."""
+    call = dict(args)
+    if "seeds" in call:
+        return call, [torch.Generator().manual_seed(s) for s in call.pop("seeds")]
+    return call, torch.Generator().manual_seed(call.pop("seed"))
+
+
 def make_nets():
     for name, (base, cond, seed, extra) in NETS.items():
         path = os.path.join(MODELS, name)
@@ -184,11 +192,7 @@ def main():
         if sched:
             pipe.scheduler = SCHEDULERS[sched].from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
-        call = dict(args)
-        if "seeds" in call:
-            gen = [torch.Generator().manual_seed(s) for s in call.pop("seeds")]
-        else:
-            gen = torch.Generator().manual_seed(call.pop("seed"))
+        call, gen = with_generators(args)
         image = [[pics[i] for i in im] if isinstance(im, list) else pics[im] for im in images]
         image = image[0] if len(image) == 1 else image
         out = pipe(image=image, generator=gen, output_type="np", **call)
@@ -224,11 +228,7 @@ def main():
         if sched:
             pipe.scheduler = SCHEDULERS[sched].from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
-        call = dict(args)
-        if "seeds" in call:
-            gen = [torch.Generator().manual_seed(s) for s in call.pop("seeds")]
-        else:
-            gen = torch.Generator().manual_seed(call.pop("seed"))
+        call, gen = with_generators(args)
         control = [pics[c] for c in controls]
         out = pipe(image=pics[image], control_image=control[0] if len(control) == 1 else control,
                    generator=gen, output_type="np", **call)

@@ -71,9 +71,9 @@ local function images_of(spec)
   return #out == 1 and out[1] or out
 end
 
-local function run(pipe, c, extra)
-  local args = {image = images_of(c[5]), output_type = "np"}
-  for k, v in pairs(c[6]) do args[k] = v end
+-- a case's call: its arguments over `args`, seed(s) made generators, then `extra`
+local function call(pipe, args, given, extra)
+  for k, v in pairs(given) do args[k] = v end
   if args.seeds then
     args.generator = {}
     for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
@@ -83,6 +83,10 @@ local function run(pipe, c, extra)
   args.seeds, args.seed = nil, nil
   for k, v in pairs(extra or {}) do args[k] = v end
   return pipe(args)
+end
+
+local function run(pipe, c, extra)
+  return call(pipe, {image = images_of(c[5]), output_type = "np"}, c[6], extra)
 end
 
 local function same(images, name, what)
@@ -195,18 +199,8 @@ end
 local function run_i2i(pipe, c, extra)
   local controls = {}
   for i, n in ipairs(c[5]) do controls[i] = picture(n) end
-  local args = {image = picture(c[4]), control_image = #controls == 1 and controls[1] or controls,
-                output_type = "np"}
-  for k, v in pairs(c[6]) do args[k] = v end
-  if args.seeds then
-    args.generator = {}
-    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
-  else
-    args.generator = torch.Generator():manual_seed(args.seed)
-  end
-  args.seeds, args.seed = nil, nil
-  for k, v in pairs(extra or {}) do args[k] = v end
-  return pipe(args)
+  return call(pipe, {image = picture(c[4]), output_type = "np",
+                     control_image = #controls == 1 and controls[1] or controls}, c[6], extra)
 end
 for _, c in ipairs(i2i_cases) do
   byname[c[1]] = c
