@@ -66,11 +66,7 @@ static int pick_i2i(lua_State *L, const char *dir) {
   return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET_I2I : LSDR_KIND_I2I);
 }
 static int pick_inpaint(lua_State *L, const char *dir) {
-  if (with_controlnet(L))
-    return lsdr_error(L, "option 'controlnet': inpainting with a ControlNet "
-                         "(StableDiffusionControlNetInpaintPipeline) is not supported; "
-                         "AutoPipelineForText2Image and ForImage2Image run one");
-  return pick_family(L, dir, LSDR_KIND_INPAINT);
+  return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET_INPAINT : LSDR_KIND_INPAINT);
 }
 
 static int diffusion_from_pretrained(lua_State *L) {

@@ -33,13 +33,18 @@ void lsdr_push_pipe_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1);
 
 /* The class a loader of kind makes. */
 static const char *kind_class(int kind) {
-  static const char *const names[] = {LSDR_T2I, LSDR_I2I, LSDR_INPAINT, LSDR_CONTROLNET_PIPE,
-                                      LSDR_CONTROLNET_I2I};
+  static const char *const names[] = {LSDR_T2I,
+                                      LSDR_I2I,
+                                      LSDR_INPAINT,
+                                      LSDR_CONTROLNET_PIPE,
+                                      LSDR_CONTROLNET_I2I,
+                                      LSDR_CONTROLNET_INPAINT};
   return names[kind];
 }
 
 int lsdr_kind_has_controlnet(int kind) {
-  return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I;
+  return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I ||
+         kind == LSDR_KIND_CONTROLNET_INPAINT;
 }
 
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
@@ -47,12 +52,15 @@ lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
   p = p ? p : luaL_testudata(L, idx, LSDR_I2I);
   p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_PIPE);
   p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_I2I);
+  p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_INPAINT);
   return p ? p : luaL_testudata(L, idx, LSDR_INPAINT);
 }
 
 const char *lsdr_pipe_class_name(const lsdr_pipe *p) {
   if (p->controlnet)
-    return p->img2img ? LSDR_CONTROLNET_I2I : LSDR_CONTROLNET_PIPE;
+    return p->img2img   ? LSDR_CONTROLNET_I2I
+           : p->inpaint ? LSDR_CONTROLNET_INPAINT
+                        : LSDR_CONTROLNET_PIPE;
   return p->inpaint ? LSDR_INPAINT : p->img2img ? LSDR_I2I : LSDR_T2I;
 }
 
@@ -142,6 +150,7 @@ static lsdr_pipe *new_pipe(lua_State *L, int kind, int share) {
   p->inpaint = kind == LSDR_KIND_INPAINT;
   p->controlnet = lsdr_kind_has_controlnet(kind);
   p->img2img |= kind == LSDR_KIND_CONTROLNET_I2I;
+  p->inpaint |= kind == LSDR_KIND_CONTROLNET_INPAINT;
   luaL_setmetatable(L, lsdr_pipe_class_name(p));
   if (src) {
     p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
@@ -436,6 +445,9 @@ static int i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_I2I); }
 static int inpaint_construct(lua_State *L) { return construct(L, LSDR_KIND_INPAINT); }
 static int controlnet_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET); }
 static int controlnet_i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET_I2I); }
+static int controlnet_inpaint_construct(lua_State *L) {
+  return construct(L, LSDR_KIND_CONTROLNET_INPAINT);
+}
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -470,6 +482,10 @@ static int pick_controlnet_i2i(lua_State *L, const char *dir) {
   (void)L, (void)dir;
   return LSDR_KIND_CONTROLNET_I2I;
 }
+static int pick_controlnet_inpaint(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_CONTROLNET_INPAINT;
+}
 
 static int t2i_from_pretrained(lua_State *L) {
   lsdr_args(L);
@@ -495,6 +511,11 @@ static int controlnet_i2i_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_controlnet_i2i);
+}
+static int controlnet_inpaint_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_controlnet_inpaint);
 }
 
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
@@ -987,6 +1008,17 @@ static const lsdr_func controlnet_i2i_methods[] = {
     PIPE_METHODS(LSDR_CONTROLNET_I2I),
     {0}};
 
+static const lsdr_func controlnet_inpaint_methods[] = {
+    {LSDR_CONTROLNET_INPAINT ":__call",
+     lsdr_pipe_call,
+     "Inpainting guided by a control picture, with diffusers' arguments: image, mask_image and "
+     "control_image.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_controlnet_inpaint_call_options},
+    PIPE_METHODS(LSDR_CONTROLNET_INPAINT),
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1103,6 +1135,21 @@ static const lsdr_func controlnet_i2i_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func controlnet_inpaint_class[] = {
+    {"StableDiffusionControlNetInpaintPipeline.__call",
+     controlnet_inpaint_construct,
+     "A pipeline from another's components and a ControlNet: "
+     "StableDiffusionControlNetInpaintPipeline(pipe.components + {controlnet = cn}).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionControlNetInpaintPipeline.from_pretrained",
+     controlnet_inpaint_from_pretrained,
+     "Loads an inpainting pipeline from a diffusers folder or a hub repo id, with the "
+     "ControlNet(s) given as option 'controlnet'.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
                        const lsdr_func *class_funcs) {
   lsdr_model_metatable(L, cls, methods, pipe_properties, pipe_gc, pipe_tostring);
@@ -1129,7 +1176,7 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);
   }
-  if (strcmp(cls, LSDR_CONTROLNET_PIPE) == 0 || strcmp(cls, LSDR_CONTROLNET_I2I) == 0)
+  if (strncmp(cls, "StableDiffusionControlNet", 25) == 0)
     for (int i = 0; i < 2; i++) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, i ? "control_image_processor" : "controlnet");
@@ -1144,4 +1191,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_INPAINT, inpaint_methods, inpaint_class);
   open_class(L, LSDR_CONTROLNET_PIPE, controlnet_methods, controlnet_class);
   open_class(L, LSDR_CONTROLNET_I2I, controlnet_i2i_methods, controlnet_i2i_class);
+  open_class(L, LSDR_CONTROLNET_INPAINT, controlnet_inpaint_methods, controlnet_inpaint_class);
 }

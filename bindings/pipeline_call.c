@@ -20,9 +20,8 @@
 #include "engine/error.h"
 #include "engine/image_processor.h" // sdr_tensor_to_images, sdr_tensor_to_np
 #include "engine/pipeline.h"
-#include "engine/pipeline_controlnet.h" // sdr_control_size
-#include "engine/pipeline_img2img.h"    // sdr_img2img_rgba
-#include "engine/textual_inversion.h"   // sdr_ti_convert_prompt
+#include "engine/pipeline_img2img.h"  // sdr_img2img_rgba
+#include "engine/textual_inversion.h" // sdr_ti_convert_prompt
 
 /* Strings of a string or a list of strings at idx (kept alive by the table). */
 static int read_strings(lua_State *L, int idx, const char *what, const char ***out) {
@@ -544,8 +543,8 @@ int lsdr_pipe_call(lua_State *L) {
   if (pp->inpaint)
     read_inpaint(L, opts, &g);
   if (pp->controlnet)
-    lsdr_read_controls(L, opts, pp->img2img ? "control_image" : "image", parts, p->be,
-                       lsdr_pipe_keep_dtype(pp, p->be, -1), &g);
+    lsdr_read_controls(L, opts, pp->img2img || pp->inpaint ? "control_image" : "image", parts,
+                       p->be, lsdr_pipe_keep_dtype(pp, p->be, -1), &g);
 
   /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
   lua_getfield(L, opts, "generator");
@@ -614,14 +613,10 @@ int lsdr_pipe_call(lua_State *L) {
   }
 
   if (g.latents) {
-    const int f = sdr_vae_scale_factor(&p->vae), size = sdr_pipeline_default_size(p);
-    int h = g.height ? g.height : size, w = g.width ? g.width : size;
-    if (pp->controlnet) { /* the control picture's size where none is asked for */
-      h = g.height;
-      w = g.width;
-      if (sdr_control_size(p, &g, &h, &w) != 0)
-        return lsdr_engine_error(L);
-    }
+    const int f = sdr_vae_scale_factor(&p->vae);
+    int h, w;
+    if (sdr_pipeline_run_size(p, &g, &h, &w) != 0)
+      return lsdr_engine_error(L);
     h /= f;
     w /= f;
     const int channels = pp->inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
@@ -875,6 +870,23 @@ const lsdr_param lsdr_controlnet_i2i_call_options[] = {
     {"height", "integer", "nil", "default: the picture's, floored to vae_scale_factor"},
     {"width", "integer", "nil"},
     {"controlnet_conditioning_scale", "number|table", "0.8",
+     "how much of the residuals (one per net, or one for all)"},
+    CONTROL_CALL_OPTIONS,
+    {0}};
+
+const lsdr_param lsdr_controlnet_inpaint_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the picture(s) to paint into (RGB, or a tensor in [0, 1]), resized to height x width"},
+    {"mask_image", "Image|table|Tensor", "nil",
+     "white (1) where to paint, binarized at 0.5; one or one per picture"},
+    {"control_image", "Image|table|Tensor", "nil",
+     "the control picture(s): one, one per prompt, or (several nets) one entry per net"},
+    {"strength", "number", "1.0", "how much to change the painted region, 0 to 1"},
+    {"height", "integer", "nil", "default: the picture's, floored to vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"controlnet_conditioning_scale", "number|table", "0.5",
      "how much of the residuals (one per net, or one for all)"},
     CONTROL_CALL_OPTIONS,
     {0}};

@@ -13,6 +13,7 @@
 #define LSDR_INPAINT "StableDiffusionInpaintPipeline"
 #define LSDR_CONTROLNET_PIPE "StableDiffusionControlNetPipeline"
 #define LSDR_CONTROLNET_I2I "StableDiffusionControlNetImg2ImgPipeline"
+#define LSDR_CONTROLNET_INPAINT "StableDiffusionControlNetInpaintPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -20,7 +21,8 @@ enum {
   LSDR_KIND_I2I = 1,
   LSDR_KIND_INPAINT = 2,
   LSDR_KIND_CONTROLNET = 3,
-  LSDR_KIND_CONTROLNET_I2I = 4
+  LSDR_KIND_CONTROLNET_I2I = 4,
+  LSDR_KIND_CONTROLNET_INPAINT = 5
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -37,8 +39,8 @@ typedef struct lsdr_pipe {
   lsdr_pipe_core *core; /* NULL once closed */
   int img2img;
   int inpaint;
-  int controlnet; /* a ControlNet pipeline (txt2img, or img2img with img2img set): its nets are
-                     parts.controlnet */
+  int controlnet; /* a ControlNet pipeline (txt2img; img2img or inpainting with those set): its
+                     nets are parts.controlnet */
   /* pipe.safety_checker = nil on this pipeline (the core's checker may serve others) */
   int no_safety_checker;
   int no_feature_extractor; /* pipe.feature_extractor = nil */
@@ -65,7 +67,7 @@ int lsdr_pipe_call(lua_State *L);
 int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
-    lsdr_encode_prompt_options[];
+    lsdr_controlnet_inpaint_call_options[], lsdr_encode_prompt_options[];
 
 /* from_pretrained's options, for every class that loads a pipeline. */
 extern const lsdr_param lsdr_pipeline_load_options[];

@@ -569,6 +569,7 @@ typedef struct unet_call {
   const sdr_tensor *x, *tvec, *context;
   const sdr_control_run *control; /* NULL without ControlNets */
   unsigned active;                /* which of them act at this step */
+  const sdr_tensor *control_x;    /* the nets' latents (an inpainting UNet's x has more) */
 } unet_call;
 
 static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
@@ -577,8 +578,8 @@ static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
   sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
   sdr_unet_residuals res;
-  int rc =
-      sdr_control_residuals(p, c->control, c->active, c->x, c->tvec, c->context, down, &mid, &res);
+  int rc = sdr_control_residuals(p, c->control, c->active, c->control_x, c->tvec, c->context, down,
+                                 &mid, &res);
   if (rc == 0)
     rc = sdr_unet_forward_residuals(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, c->context,
                                     &res);
@@ -749,35 +750,45 @@ static void show_preview(sdr_pipeline *p, const sdr_tensor *latents, int step, i
   sdr_image_free(img);
 }
 
-int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out) {
-  memset(out, 0, sizeof *out);
+int sdr_pipeline_run_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   const int size = sdr_pipeline_default_size(p);
-  int height = g->height > 0 ? g->height : size, width = g->width > 0 ? g->width : size;
+  int h = g->height > 0 ? g->height : size, w = g->width > 0 ? g->width : size;
   const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
   const int control = g->ncontrols > 0;
-  if (control && inpaint)
-    return sdr_fail("inpainting with a ControlNet is not supported");
   /* img2img takes its size from the pictures (floored to the VAE's factor); inpainting
    * resizes them to the run's */
-  if (img2img && sdr_img2img_size(p, g, &height, &width) != 0)
-    return -1;
-  if (control && img2img) {
-    /* ControlNet img2img resizes the pictures to height and width when given */
-    const int latents_given = g->image_tensor && g->image_tensor_shape[1] == 4;
-    if (latents_given &&
-        ((g->height > 0 && g->height != height) || (g->width > 0 && g->width != width)))
-      return sdr_fail("height and width: latents given as the image keep their size (%dx%d)", width,
-                      height);
-    height = g->height > 0 ? g->height : height;
-    width = g->width > 0 ? g->width : width;
-  } else if (control) { /* the control picture's size where none is asked for */
-    height = g->height;
-    width = g->width;
-  }
-  if (control && sdr_control_size(p, g, &height, &width) != 0)
+  if (img2img && sdr_img2img_size(p, g, &h, &w) != 0)
     return -1;
   if (inpaint && sdr_inpaint_check(p, g) != 0)
     return -1;
+  if (control && (img2img || inpaint)) {
+    /* ControlNet img2img and inpainting: the picture's size, or height and width when given
+     * (the pictures resized to them) */
+    if (inpaint && sdr_img2img_size(p, g, &h, &w) != 0)
+      return -1;
+    const int latents_given = g->image_tensor && g->image_tensor_shape[1] == 4;
+    if (latents_given && ((g->height > 0 && g->height != h) || (g->width > 0 && g->width != w)))
+      return sdr_fail("height and width: latents given as the image keep their size (%dx%d)", w, h);
+    h = g->height > 0 ? g->height : h;
+    w = g->width > 0 ? g->width : w;
+  } else if (control) { /* the control picture's size where none is asked for */
+    h = g->height;
+    w = g->width;
+  }
+  if (control && sdr_control_size(p, g, &h, &w) != 0)
+    return -1;
+  *height = h;
+  *width = w;
+  return 0;
+}
+
+int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out) {
+  memset(out, 0, sizeof *out);
+  int height, width;
+  if (sdr_pipeline_run_size(p, g, &height, &width) != 0)
+    return -1;
+  const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
+  const int control = g->ncontrols > 0;
   if (check_params(p, g, height, width) != 0)
     return -1;
   sdr_backend *be = p->be;
@@ -901,7 +912,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
                             &tvec,
                             &context,
                             control ? &cr : NULL,
-                            control ? sdr_control_active(&cr, i) : 0};
+                            control ? sdr_control_active(&cr, i) : 0,
+                            &scaled};
     rc = unet_step(p, &stepper, &call);
     if (rc != 0)
       goto fail_progress;

@@ -177,6 +177,10 @@ typedef struct sdr_generated {
 } sdr_generated;
 
 int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated *out);
+/* The pictures' size a run of g makes: height and width, else the default (txt2img,
+ * inpainting), the picture's (img2img; with a ControlNet also inpainting), or the control
+ * picture's (ControlNet txt2img); checks the pictures it looks at. */
+int sdr_pipeline_run_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width);
 /* encode_prompt for g's prompts (or prompt_embeds) without the repeat per image:
  * host float32 (nprompts, T, D) at *pos and, when guided, the negatives' at *neg
  * (else NULL), one malloc'd block that *pos owns. */

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"           // sdr_fail
-#include "engine/image_processor.h" // sdr_image_to_unit_pixels, sdr_pixels_resize_nearest
+#include "engine/error.h"            // sdr_fail
+#include "engine/image_processor.h"  // sdr_image_to_unit_pixels, sdr_pixels_resize_nearest
+#include "engine/pipeline_inpaint.h" // sdr_inpaint_wanted
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -41,7 +42,9 @@ static int check(const sdr_pipeline *p, const sdr_generate *g) {
       snprintf(which, sizeof which, " %d", k + 1);
     if (c->net->base.be != p->be)
       return sdr_fail("controlnet%s is on another device than the pipeline", which);
-    if (n->in_channels != u->in_channels || n->nblocks != u->nblocks ||
+    /* the nets see the latents (an inpainting UNet also takes the mask and masked picture) */
+    const int latents = sdr_inpaint_wanted(g) ? p->vae.cfg.latent_channels : u->in_channels;
+    if (n->in_channels != latents || n->nblocks != u->nblocks ||
         n->cross_attention_dim[0] != u->cross_attention_dim[0] ||
         memcmp(n->block_out_channels, u->block_out_channels, sizeof n->block_out_channels) ||
         memcmp(n->layers_per_block, u->layers_per_block, sizeof n->layers_per_block))

@@ -17,7 +17,12 @@ MultiControlNetModel), for tests/lua/test_controlnet.lua:
   - StableDiffusionControlNetImg2ImgPipeline runs: its defaults (strength 0.8, scale 0.8), both
     pictures resized to height x width with guess mode and a list of generators, two nets with
     their own step ranges after strength's slicing, an RGBA picture (made RGB by its
-    image_processor, where plain img2img takes it as latents).
+    image_processor, where plain img2img takes it as latents);
+  - StableDiffusionControlNetInpaintPipeline runs: its defaults (strength 1, scale 0.5, the
+    picture's size) with tiny-sd-a's 4-channel UNet (the legacy blend), pictures, masks and
+    control pictures resized to height x width with guess mode and Euler at strength 0.75,
+    tests/models/tiny-sd-inpaint's 9-channel UNet with tiny-controlnet-b (4 channels: the
+    nets see the latents, not the UNet's whole input).
 
     .venv-torch/bin/python scripts/reference/make_controlnet_cases.py
 
@@ -32,6 +37,7 @@ import torch
 
 from diffusers import (ControlNetModel, DDIMScheduler, EulerDiscreteScheduler,
                        StableDiffusionControlNetImg2ImgPipeline,
+                       StableDiffusionControlNetInpaintPipeline,
                        StableDiffusionControlNetPipeline, UNet2DConditionModel)
 
 import common
@@ -96,6 +102,19 @@ I2I_CASES = [
 ]
 
 
+# inpainting: name, model, controlnet, scheduler, picture, mask, control picture, arguments
+INPAINT_CASES = [
+    ("cnin4_defaults", "tiny-sd-a", "tiny-controlnet-a", None, "sketch64", "box64", "rings64",
+     dict(prompt="a cat on a bench", num_inference_steps=4, seed=16)),
+    ("cnin4_resized_guess_euler", "tiny-sd-a", "tiny-controlnet-a", "euler", "sketch80x72",
+     "grey80x72", "sketch96x64",
+     dict(prompt=["a cat on a bench", "a red door"], guess_mode=True, height=64, width=64,
+          strength=0.75, num_inference_steps=5, seeds=[5, 6])),
+    ("cnin9_pooled", "tiny-sd-inpaint", "tiny-controlnet-b", None, "sketch64", "box64",
+     "sketch64", dict(prompt="a lighthouse", num_inference_steps=4, seed=17)),
+]
+
+
 def with_generators(args):
     """A case's call arguments, its seed (or seeds) made generators."""
     call = dict(args)
@@ -135,6 +154,12 @@ def pictures():
     rings = (np.sin(np.hypot(x - 30, y - 36) / 3.0) > 0).astype(np.uint8) * 255
     from PIL import Image
     out["rings64"] = Image.fromarray(np.stack([rings, rings // 2, 255 - rings], -1), "RGB")
+    box = Image.new("RGB", (64, 64))
+    box.paste((255, 255, 255), (16, 20, 48, 56))
+    out["box64"] = box
+    yy, xx = np.mgrid[0:72, 0:80]
+    out["grey80x72"] = Image.fromarray((xx / 79 * 160 + 40 * np.sin(yy / 7.0) + 30)
+                                       .clip(0, 255).astype(np.uint8), "L")
     rgba = out["sketch64"].convert("RGBA")
     rgba.putalpha(Image.fromarray((x * 4).clip(0, 255).astype(np.uint8), "L"))
     out["rgba64"] = rgba
@@ -237,6 +262,24 @@ def main():
                  "control_images": controls}
         entry.update(args)
         manifest["i2i_cases"].append(entry)
+        print(name, out.images.shape)
+    manifest["inpaint_cases"] = []
+    for name, model, net, sched, image, mask, control, args in INPAINT_CASES:
+        cn = ControlNetModel.from_pretrained(os.path.join(MODELS, net), torch_dtype=torch.float32)
+        pipe = StableDiffusionControlNetInpaintPipeline.from_pretrained(
+            os.path.join(MODELS, model), controlnet=cn, torch_dtype=torch.float32,
+            safety_checker=None, requires_safety_checker=False)
+        if sched:
+            pipe.scheduler = SCHEDULERS[sched].from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        call, gen = with_generators(args)
+        out = pipe(image=pics[image], mask_image=pics[mask], control_image=pics[control],
+                   generator=gen, output_type="np", **call)
+        np.save(os.path.join(OUT, name + ".npy"), out.images.astype(np.float32))
+        entry = {"name": name, "model": model, "controlnet": net, "scheduler": sched,
+                 "image": image, "mask": mask, "control_image": control}
+        entry.update(args)
+        manifest["inpaint_cases"].append(entry)
         print(name, out.images.shape)
     with open(os.path.join(OUT, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)

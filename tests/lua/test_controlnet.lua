@@ -3,7 +3,8 @@
 -- size taken from the control picture, guess mode with guidance, control_guidance_start/end,
 -- two ControlNets (MultiControlNetModel) with their own scales and step ranges, a batch of
 -- control pictures, a control tensor, a net with pooled conditions and the "bgr" order, PNDM,
--- DDIM and Euler, and StableDiffusionControlNetImg2ImgPipeline. Images within 2e-3 as the
+-- DDIM and Euler, StableDiffusionControlNetImg2ImgPipeline and ...InpaintPipeline (4- and
+-- 9-channel UNets). Images within 2e-3 as the
 -- other whole runs (they agree to about 1e-5; DDIM's to 3e-4, as without a ControlNet).
 -- Then ControlNetModel's own call, the UNet given its residuals, the ways to the pipeline,
 -- and the errors.
@@ -221,6 +222,37 @@ do
   same(run_i2i(built, c).images, c[1], "img2img built from components")
   check.raises("option 'control_image'", function() run_i2i(built, c, {control_image = false}) end)
   check.raises("strength", function() run_i2i(built, c, {strength = 1.5}) end)
+end
+
+-- StableDiffusionControlNetInpaintPipeline: image, mask_image and control_image; strength 1 and
+-- a conditioning scale of 0.5 by default, the picture's size; with a 9-channel UNet the nets
+-- see the latents only
+local inpaint_cases = {
+  {"cnin4_defaults", "tiny-sd-a", "tiny-controlnet-a", nil, "sketch64", "box64", "rings64",
+   {prompt = "a cat on a bench", num_inference_steps = 4, seed = 16}},
+  {"cnin4_resized_guess_euler", "tiny-sd-a", "tiny-controlnet-a", "euler", "sketch80x72",
+   "grey80x72", "sketch96x64",
+   {prompt = {"a cat on a bench", "a red door"}, guess_mode = true, height = 64, width = 64,
+    strength = 0.75, num_inference_steps = 5, seeds = {5, 6}}},
+  {"cnin9_pooled", "tiny-sd-inpaint", "tiny-controlnet-b", nil, "sketch64", "box64", "sketch64",
+   {prompt = "a lighthouse", num_inference_steps = 4, seed = 17}},
+}
+for _, c in ipairs(inpaint_cases) do
+  local pipe = StableDiffusionControlNetInpaintPipeline.from_pretrained(models .. c[2],
+                                                                        {controlnet = net(c[3])})
+  if c[4] then pipe.scheduler = schedulers[c[4]].from_config(pipe.scheduler.config) end
+  pipe:set_progress_bar_config{disable = true}
+  local out = call(pipe, {image = picture(c[5]), mask_image = picture(c[6]),
+                          control_image = picture(c[7]), output_type = "np"}, c[8])
+  local d = same(out.images, c[1])
+  print(string.format("%-26s max difference %.2e", c[1], d))
+end
+do
+  local auto = AutoPipelineForInpainting.from_pretrained(models .. "tiny-sd-a",
+                                                         {controlnet = net("tiny-controlnet-a")})
+  check.truthy(tostring(auto):find("StableDiffusionControlNetInpaintPipeline"),
+               "AutoPipelineForInpainting with a controlnet")
+  check.eq(auto.mask_processor.config.do_binarize, true, "its mask_processor")
 end
 
 -- errors, in diffusers' words where it has them
