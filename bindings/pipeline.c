@@ -818,6 +818,23 @@ static int pipe_newindex(lua_State *L) {
     lua_setfield(L, -2, k);
     return 0;
   }
+  /* pipe.controlnet = another ControlNetModel (or a list): the next calls use it, as diffusers'
+   * __call__ reads self.controlnet */
+  if (k && strcmp(k, "controlnet") == 0) {
+    lsdr_pipe *pp = lsdr_check_pipe(L, 1);
+    if (!pp->controlnet)
+      return luaL_error(L, "pipeline: a %s takes no ControlNet (%s does)", lsdr_pipe_class_name(pp),
+                        LSDR_CONTROLNET_PIPE);
+    lua_settop(L, 3);
+    lua_createtable(L, 0, 1); /* the option reader's table */
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "controlnet");
+    lsdr_push_controlnet_option(L, 4, lsdr_pipe_class_name(pp));
+    lsdr_push_pipe_parts(L, 1);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "controlnet");
+    return 0;
+  }
   /* pipe.unet = torch.compile(pipe.unet): the same model back */
   static const char *const parts[] = {"unet", "vae", "text_encoder", "tokenizer", NULL};
   for (int i = 0; k && parts[i]; i++) {

@@ -255,6 +255,18 @@ do
   check.eq(auto.mask_processor.config.do_binarize, true, "its mask_processor")
 end
 
+-- pipe.controlnet = another: the next call uses it (the multi-net run from a one-net pipeline)
+do
+  local m = byname.cn_multi
+  local pipe = load("tiny-sd-a", {"tiny-controlnet-a"})
+  pipe.controlnet = {net("tiny-controlnet-a"), net("tiny-controlnet-a2")}
+  check.eq(#pipe.controlnet.nets, 2, "pipe.controlnet set to a list")
+  same(run(pipe, m).images, m[1], "pipe.controlnet = {a, a2}")
+  check.raises("ControlNetModel", function() pipe.controlnet = "canny" end)
+  local plain = StableDiffusionPipeline.from_pretrained(models .. "tiny-sd-a")
+  check.raises("takes no ControlNet", function() plain.controlnet = net("tiny-controlnet-a") end)
+end
+
 -- errors, in diffusers' words where it has them
 local pipe = load("tiny-sd-a", {"tiny-controlnet-a"})
 local c = byname.cn_size_from_image
