@@ -455,7 +455,7 @@ fail:
   return -1;
 }
 
-static int check_residuals(const sdr_unet *u, const sdr_unet_down *d, const sdr_unet_residuals *r) {
+static int check_residuals(const sdr_unet_down *d, const sdr_unet_residuals *r) {
   if (r->ndown != d->nskips)
     return sdr_fail("unet: %d down block residuals given for %d skip connections", r->ndown,
                     d->nskips);
@@ -472,7 +472,6 @@ static int check_residuals(const sdr_unet *u, const sdr_unet_down *d, const sdr_
                       (long long)want->shape[1], (long long)want->shape[2],
                       (long long)want->shape[3]);
   }
-  (void)u;
   return 0;
 }
 
@@ -513,7 +512,7 @@ int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const
   /* ControlNet's residuals: added to the skips after the down path, to the mid block's
    * output after it (unet_2d_condition's is_controlnet) */
   if (res) {
-    TRY(check_residuals(u, &d, res));
+    TRY(check_residuals(&d, res));
     for (int i = 0; i < res->ndown; i++)
       TRY(add_residual(be, a, &d.skips[i], &res->down[i], res->row, &h));
     TRY(add_residual(be, a, &h, res->mid, res->row, NULL));
