@@ -127,9 +127,7 @@ static int on_step(void *ud, int step, double t, sdr_tensor *latents) {
   return 0;
 }
 
-/* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
- * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */
-static const float *host_values(lua_State *L, int idx) {
+const float *lsdr_host_values(lua_State *L, int idx) {
   lsdr_tensor *t = lsdr_push_float32(L, idx);
   if (t->t.device == SDR_DEVICE_CPU)
     return t->t.data;
@@ -140,7 +138,7 @@ static const float *host_values(lua_State *L, int idx) {
   return host;
 }
 
-/* A tensor option of ndim dimensions as host float32 (host_values), its shape in shape. */
+/* A tensor option of ndim dimensions as host float32 (lsdr_host_values), its shape in shape. */
 static const float *host_floats(lua_State *L, int opts, const char *name, int ndim,
                                 int64_t *shape) {
   lua_getfield(L, opts, name);
@@ -151,12 +149,10 @@ static const float *host_floats(lua_State *L, int opts, const char *name, int nd
     lsdr_error(L, "option '%s': a %d-dimensional tensor expected, got %d dimensions", name, ndim,
                t->t.ndim);
   memcpy(shape, t->t.shape, (size_t)ndim * sizeof *shape);
-  return host_values(L, lua_gettop(L));
+  return lsdr_host_values(L, lua_gettop(L));
 }
 
-/* The option `name` at idx: one Image or a non-empty list of them, as a block of n pointers
- * left on the stack (the list keeps the Images alive). */
-static const sdr_image **read_image_list(lua_State *L, int idx, const char *name, int *n) {
+const sdr_image **lsdr_read_image_list(lua_State *L, int idx, const char *name, int *n) {
   const sdr_image *one = lsdr_to_image(L, idx);
   if (!one && !lua_istable(L, idx))
     lsdr_error(L, "option '%s': an Image, a list of Images or a Tensor expected, got %s", name,
@@ -190,7 +186,7 @@ static void read_image(lua_State *L, int idx, sdr_generate *g) {
       lsdr_error(L, "option 'image': a tensor of 3 or 4 dimensions expected, got %d", nd);
     int64_t s[4] = {1, 1, 1, 1};
     memcpy(s + 4 - nd, t->t.shape, (size_t)nd * sizeof *s);
-    const float *x = host_values(L, idx);
+    const float *x = lsdr_host_values(L, idx);
     int64_t *gs = g->image_tensor_shape;
     if (s[1] == 3 || s[1] == 4) { /* torch's layout */
       memcpy(gs, s, sizeof g->image_tensor_shape);
@@ -213,7 +209,7 @@ static void read_image(lua_State *L, int idx, sdr_generate *g) {
     return;
   }
   int n;
-  const sdr_image **list = read_image_list(L, idx, "image", &n);
+  const sdr_image **list = lsdr_read_image_list(L, idx, "image", &n);
   if (n == 1)
     g->image = list[0];
   else {
@@ -275,9 +271,9 @@ static void read_inpaint(lua_State *L, int opts, sdr_generate *g) {
     ms[1] = nd == 4 ? t->t.shape[1] : 1;
     ms[2] = t->t.shape[nd - 2];
     ms[3] = t->t.shape[nd - 1];
-    g->mask_tensor = host_values(L, idx);
+    g->mask_tensor = lsdr_host_values(L, idx);
   } else {
-    g->mask_images = read_image_list(L, idx, "mask_image", &g->nmasks);
+    g->mask_images = lsdr_read_image_list(L, idx, "mask_image", &g->nmasks);
   }
   g->strength = (float)get_num(L, opts, "strength");
 }

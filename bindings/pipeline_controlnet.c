@@ -11,7 +11,7 @@
 #include "bindings/controlnet.h"        // lsdr_to_controlnet, lsdr_controlnet_on
 #include "bindings/image.h"             // lsdr_to_image
 #include "bindings/lsdr.h"              // lsdr_error, lsdr_typename
-#include "bindings/pipeline_internal.h" // lsdr_pipe
+#include "bindings/pipeline_internal.h" // lsdr_pipe, lsdr_read_image_list, lsdr_host_values
 #include "bindings/tensor.h"            // lsdr_to_tensor
 #include "bindings/tensor_internal.h"   // lsdr_push_float32
 
@@ -47,52 +47,24 @@ static int push_nets(lua_State *L, int idx) {
   return 1;
 }
 
-/* One net's pictures from the value at idx: an Image, a list of Images, or a tensor
+/* One net's pictures from the option `name` at idx: an Image, a list of Images, or a tensor
  * (C, H, W) or (B, C, H, W) in [0, 1]. What c points into stays on the stack. */
-static void read_pictures(lua_State *L, int idx, const char *what, sdr_control *c) {
+static void read_pictures(lua_State *L, int idx, const char *name, sdr_control *c) {
   idx = lua_absindex(L, idx);
-  const sdr_image *one = lsdr_to_image(L, idx);
-  if (one) {
-    const sdr_image **list = lua_newuserdatauv(L, sizeof *list, 0);
-    list[0] = one;
-    c->images = list;
-    c->nimages = 1;
-    return;
-  }
   lsdr_tensor *t = lsdr_to_tensor(L, idx);
-  if (t) {
-    if (t->t.ndim != 3 && t->t.ndim != 4)
-      lsdr_error(L, "%s: a tensor (batch, channels, height, width) expected, got %d dimensions",
-                 what, t->t.ndim);
-    int64_t s[4] = {1, 1, 1, 1};
-    memcpy(s + 4 - t->t.ndim, t->t.shape, (size_t)t->t.ndim * sizeof *s);
-    memcpy(c->tensor_shape, s, sizeof s);
-    lsdr_tensor *f = lsdr_push_float32(L, idx);
-    if (f->t.device != SDR_DEVICE_CPU) { /* read back once */
-      size_t bytes = sdr_tensor_nbytes(&f->t);
-      float *host = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
-      if (sdr_download(f->storage->be, host, f->t.data, bytes) != 0)
-        lsdr_engine_error(L);
-      c->tensor = host;
-    } else {
-      c->tensor = f->t.data;
-    }
+  if (!t) {
+    c->images = lsdr_read_image_list(L, idx, name, &c->nimages);
     return;
   }
-  const int n = lua_istable(L, idx) ? (int)lua_rawlen(L, idx) : 0;
-  if (n < 1)
-    lsdr_error(L, "%s: an Image, a list of Images or a Tensor expected, got %s", what,
-               lsdr_typename(L, idx));
-  const sdr_image **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
-  for (int i = 0; i < n; i++) {
-    lua_rawgeti(L, idx, i + 1);
-    list[i] = lsdr_to_image(L, -1);
-    if (!list[i])
-      lsdr_error(L, "%s: entry %d is a %s, not an Image", what, i + 1, lsdr_typename(L, -1));
-    lua_pop(L, 1);
-  }
-  c->images = list;
-  c->nimages = n;
+  if (t->t.ndim != 3 && t->t.ndim != 4)
+    lsdr_error(L,
+               "option '%s': a tensor (batch, channels, height, width) expected, got %d "
+               "dimensions",
+               name, t->t.ndim);
+  int64_t s[4] = {1, 1, 1, 1};
+  memcpy(s + 4 - t->t.ndim, t->t.shape, (size_t)t->t.ndim * sizeof *s);
+  memcpy(c->tensor_shape, s, sizeof s);
+  c->tensor = lsdr_host_values(L, idx);
 }
 
 /* A number or a list of numbers at opts[key] into out[0..n-1]: a number for every net, a
@@ -167,8 +139,7 @@ void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_
                key);
   char what[64];
   if (n == 1) {
-    snprintf(what, sizeof what, "option '%s'", key);
-    read_pictures(L, img, what, &c[0]);
+    read_pictures(L, img, key, &c[0]);
   } else {
     if (!lua_istable(L, img) || lsdr_to_image(L, img) || lsdr_to_tensor(L, img))
       lsdr_error(L, "For multiple controlnets: `%s` must be type `list`", key);
@@ -191,7 +162,7 @@ void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_
           lua_rawseti(L, -3, i + 1);
           lua_pop(L, 1);
         }
-        snprintf(what, sizeof what, "option '%s' (net %d)", key, k + 1);
+        snprintf(what, sizeof what, "%s[net %d]", key, k + 1);
         read_pictures(L, -1, what, &c[k]);
       }
     } else {
@@ -202,7 +173,7 @@ void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_
                    key, m, n);
       for (int k = 0; k < n; k++) {
         lua_rawgeti(L, img, k + 1);
-        snprintf(what, sizeof what, "option '%s' entry %d", key, k + 1);
+        snprintf(what, sizeof what, "%s[%d]", key, k + 1);
         read_pictures(L, -1, what, &c[k]);
       }
     }

@@ -69,6 +69,13 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_encode_prompt_options[];
 
+/* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
+ * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */
+const float *lsdr_host_values(lua_State *L, int idx);
+/* The option `name` at idx: one Image or a non-empty list of them, as a block of n pointers
+ * left on the stack (the list keeps the Images alive). */
+const sdr_image **lsdr_read_image_list(lua_State *L, int idx, const char *name, int *n);
+
 /* from_pretrained's options, for every class that loads a pipeline. */
 extern const lsdr_param lsdr_pipeline_load_options[];
 
