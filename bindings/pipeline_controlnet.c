@@ -13,7 +13,6 @@
 #include "bindings/lsdr.h"              // lsdr_error, lsdr_typename
 #include "bindings/pipeline_internal.h" // lsdr_pipe, lsdr_read_image_list, lsdr_host_values
 #include "bindings/tensor.h"            // lsdr_to_tensor
-#include "bindings/tensor_internal.h"   // lsdr_push_float32
 
 void lsdr_push_controlnet_option(lua_State *L, int opts, const char *cls) {
   lua_getfield(L, opts, "controlnet");
