@@ -31,16 +31,14 @@
  * user value 2 the core, which pipelines made by from_pipe share. */
 void lsdr_push_pipe_parts(lua_State *L, int idx) { lua_getiuservalue(L, idx, 1); }
 
-/* The class a loader of kind makes. */
-static const char *kind_class(int kind) {
-  static const char *const names[] = {LSDR_T2I,
-                                      LSDR_I2I,
-                                      LSDR_INPAINT,
-                                      LSDR_CONTROLNET_PIPE,
-                                      LSDR_CONTROLNET_I2I,
-                                      LSDR_CONTROLNET_INPAINT};
-  return names[kind];
-}
+/* The classes, by kind (LSDR_KIND_*). */
+static const char *const kind_names[] = {LSDR_T2I,
+                                         LSDR_I2I,
+                                         LSDR_INPAINT,
+                                         LSDR_CONTROLNET_PIPE,
+                                         LSDR_CONTROLNET_I2I,
+                                         LSDR_CONTROLNET_INPAINT};
+static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
   return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I ||
@@ -48,21 +46,13 @@ int lsdr_kind_has_controlnet(int kind) {
 }
 
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
-  lsdr_pipe *p = luaL_testudata(L, idx, LSDR_T2I);
-  p = p ? p : luaL_testudata(L, idx, LSDR_I2I);
-  p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_PIPE);
-  p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_I2I);
-  p = p ? p : luaL_testudata(L, idx, LSDR_CONTROLNET_INPAINT);
-  return p ? p : luaL_testudata(L, idx, LSDR_INPAINT);
+  lsdr_pipe *p = NULL;
+  for (size_t k = 0; !p && k < sizeof kind_names / sizeof kind_names[0]; k++)
+    p = luaL_testudata(L, idx, kind_names[k]);
+  return p;
 }
 
-const char *lsdr_pipe_class_name(const lsdr_pipe *p) {
-  if (p->controlnet)
-    return p->img2img   ? LSDR_CONTROLNET_I2I
-           : p->inpaint ? LSDR_CONTROLNET_INPAINT
-                        : LSDR_CONTROLNET_PIPE;
-  return p->inpaint ? LSDR_INPAINT : p->img2img ? LSDR_I2I : LSDR_T2I;
-}
+const char *lsdr_pipe_class_name(const lsdr_pipe *p) { return kind_class(p->kind); }
 
 /* The dtype a pipeline's models are kept in on be: torch_dtype, else as stored on the CPU
  * (which widens them as it goes) and float32 elsewhere, as diffusers loads them. */
@@ -146,11 +136,7 @@ static lsdr_pipe *new_pipe(lua_State *L, int kind, int share) {
   share = share ? lua_absindex(L, share) : 0;
   lsdr_pipe *p = lua_newuserdatauv(L, sizeof *p, 2);
   memset(p, 0, sizeof *p);
-  p->img2img = kind == LSDR_KIND_I2I;
-  p->inpaint = kind == LSDR_KIND_INPAINT;
-  p->controlnet = lsdr_kind_has_controlnet(kind);
-  p->img2img |= kind == LSDR_KIND_CONTROLNET_I2I;
-  p->inpaint |= kind == LSDR_KIND_CONTROLNET_INPAINT;
+  p->kind = kind;
   luaL_setmetatable(L, lsdr_pipe_class_name(p));
   if (src) {
     p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
@@ -573,7 +559,7 @@ static void move_pipe_as(lua_State *L, lsdr_pipe *p, int d, int dtype) {
     p->core->keep_dtype = dtype;
     p->core->p.dtype = (sdr_dtype)dtype;
   }
-  if (p->controlnet) { /* its nets go along (the pipeline is at 1 in the callers) */
+  if (lsdr_pipe_controlnet(p)) { /* its nets go along (the pipeline is at 1 in the callers) */
     lsdr_push_pipe_parts(L, 1);
     lsdr_controlnets_follow(L, lua_gettop(L), be, keep);
     lua_pop(L, 1);
@@ -750,19 +736,19 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "image_processor") == 0) { /* VaeImageProcessor(vae_scale_factor=...) */
     lsdr_push_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
-  } else if (strcmp(k, "mask_processor") == 0 && p->inpaint) {
+  } else if (strcmp(k, "mask_processor") == 0 && lsdr_pipe_inpaint(p)) {
     lsdr_push_mask_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
   } else if (strcmp(k, "name_or_path") == 0) {
     lua_getfield(L, parts, "name_or_path");
     return 1;
   } else if (strcmp(k, "controlnet") == 0) { /* nil but in a ControlNet pipeline */
-    if (p->controlnet)
+    if (lsdr_pipe_controlnet(p))
       lua_getfield(L, parts, "controlnet");
     else
       lua_pushnil(L);
     return 1;
-  } else if (strcmp(k, "control_image_processor") == 0 && p->controlnet) {
+  } else if (strcmp(k, "control_image_processor") == 0 && lsdr_pipe_controlnet(p)) {
     lsdr_push_control_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
   } else if (strcmp(k, "components") == 0) {
@@ -779,7 +765,7 @@ static int pipe_properties(lua_State *L) {
       lua_getfield(L, 1, names[i]);
       lua_setfield(L, -2, names[i]);
     }
-    if (p->controlnet) {
+    if (lsdr_pipe_controlnet(p)) {
       lua_getfield(L, parts, "controlnet");
       lua_setfield(L, -2, "controlnet");
     }
@@ -822,7 +808,7 @@ static int pipe_newindex(lua_State *L) {
    * __call__ reads self.controlnet */
   if (k && strcmp(k, "controlnet") == 0) {
     lsdr_pipe *pp = lsdr_check_pipe(L, 1);
-    if (!pp->controlnet)
+    if (!lsdr_pipe_controlnet(pp))
       return luaL_error(L, "pipeline: a %s takes no ControlNet (%s does)", lsdr_pipe_class_name(pp),
                         LSDR_CONTROLNET_PIPE);
     lua_settop(L, 3);

@@ -485,7 +485,7 @@ int lsdr_pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  if ((pp->img2img || pp->inpaint || pp->controlnet) && g.guidance_rescale != 0) {
+  if (pp->kind != LSDR_KIND_T2I && g.guidance_rescale != 0) {
     /* diffusers' img2img, inpainting and ControlNet take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",
             lsdr_pipe_class_name(pp));
@@ -498,7 +498,7 @@ int lsdr_pipe_call(lua_State *L) {
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
   read_lora_scale(L, opts, "cross_attention_kwargs", &g);
 
-  if (pp->img2img) {
+  if (lsdr_pipe_img2img(pp)) {
     lua_getfield(L, opts, "image");
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
@@ -509,10 +509,10 @@ int lsdr_pipe_call(lua_State *L) {
     /* ControlNet img2img's image_processor makes the pictures RGB and resizes them to height
      * and width; plain img2img takes those into **kwargs and never uses them: code written
      * for txt2img runs, with pictures of the image's size */
-    g.image_convert_rgb = pp->controlnet;
+    g.image_convert_rgb = lsdr_pipe_controlnet(pp);
     lua_getfield(L, opts, "height");
     lua_getfield(L, opts, "width");
-    if (pp->controlnet) {
+    if (lsdr_pipe_controlnet(pp)) {
       g.height = lua_isnil(L, -2) ? 0 : (int)lua_tointeger(L, -2);
       g.width = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
       if (g.height < 0 || g.width < 0)
@@ -536,11 +536,12 @@ int lsdr_pipe_call(lua_State *L) {
     if (!lua_isnil(L, -1)) /* checked against the shape the run makes, below */
       g.latents = host_floats(L, opts, "latents", 4, latents_shape);
   }
-  if (pp->inpaint)
+  if (lsdr_pipe_inpaint(pp))
     read_inpaint(L, opts, &g);
-  if (pp->controlnet)
-    lsdr_read_controls(L, opts, pp->img2img || pp->inpaint ? "control_image" : "image", parts,
-                       p->be, lsdr_pipe_keep_dtype(pp, p->be, -1), &g);
+  if (lsdr_pipe_controlnet(pp))
+    lsdr_read_controls(L, opts,
+                       lsdr_pipe_img2img(pp) || lsdr_pipe_inpaint(pp) ? "control_image" : "image",
+                       parts, p->be, lsdr_pipe_keep_dtype(pp, p->be, -1), &g);
 
   /* generator: one, a list (one per image), or the device's default (torch.manual_seed). */
   lua_getfield(L, opts, "generator");
@@ -615,7 +616,8 @@ int lsdr_pipe_call(lua_State *L) {
       return lsdr_engine_error(L);
     h /= f;
     w /= f;
-    const int channels = pp->inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
+    const int channels =
+        lsdr_pipe_inpaint(pp) ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
     int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, channels, h, w};
     if (memcmp(want, latents_shape, sizeof want) != 0)
       return lsdr_error(L, "option 'latents': shape (%I, %I, %I, %I) expected",
@@ -684,7 +686,7 @@ int lsdr_pipe_call(lua_State *L) {
       luaL_buffinit(L, &buf);
       describe(&buf, prompts ? prompts[pi] : "", negs ? negs[pi] : NULL, g.num_inference_steps,
                sampler, g.guidance_scale, seed, W, H, model, g.strength,
-               pp->img2img || pp->inpaint);
+               lsdr_pipe_img2img(pp) || lsdr_pipe_inpaint(pp));
       luaL_pushresult(&buf);
       sdr_image_set_parameters(imgs[b], lua_tostring(L, -1));
       lua_pop(L, 1);

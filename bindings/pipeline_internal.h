@@ -37,10 +37,7 @@ typedef struct lsdr_pipe_core {
 
 typedef struct lsdr_pipe {
   lsdr_pipe_core *core; /* NULL once closed */
-  int img2img;
-  int inpaint;
-  int controlnet; /* a ControlNet pipeline (txt2img; img2img or inpainting with those set): its
-                     nets are parts.controlnet */
+  int kind;             /* its class, an LSDR_KIND_* */
   /* pipe.safety_checker = nil on this pipeline (the core's checker may serve others) */
   int no_safety_checker;
   int no_feature_extractor; /* pipe.feature_extractor = nil */
@@ -136,8 +133,19 @@ void lsdr_push_controlnet_option(lua_State *L, int opts, const char *cls);
  * on the stack. */
 void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_backend *be,
                         int keep, sdr_generate *g);
-/* Whether the class `kind` takes a ControlNet. */
+/* Whether the class `kind` takes a ControlNet (its nets are parts.controlnet). */
 int lsdr_kind_has_controlnet(int kind);
+/* What a pipeline's class does: img2img, inpainting (either with a ControlNet or without),
+ * and whether it takes a ControlNet. */
+static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
+  return p->kind == LSDR_KIND_I2I || p->kind == LSDR_KIND_CONTROLNET_I2I;
+}
+static inline int lsdr_pipe_inpaint(const lsdr_pipe *p) {
+  return p->kind == LSDR_KIND_INPAINT || p->kind == LSDR_KIND_CONTROLNET_INPAINT;
+}
+static inline int lsdr_pipe_controlnet(const lsdr_pipe *p) {
+  return lsdr_kind_has_controlnet(p->kind);
+}
 /* The nets in the parts table at parts moved to be, kept in keep (pipe:to takes them). */
 void lsdr_controlnets_follow(lua_State *L, int parts, sdr_backend *be, int keep);
 
