@@ -124,19 +124,14 @@ static int controlnet_properties(lua_State *L) {
     const sdr_unet_config *c = &cn->base.cfg;
     lua_createtable(L, 0, 12);
     int t = lua_gettop(L);
-    lsdr_set_int(L, t, "in_channels", c->in_channels);
+    lsdr_set_unet_down_config(L, t, c);
     lsdr_set_int(L, t, "conditioning_channels", cn->cfg.conditioning_channels);
-    lsdr_set_int_list(L, t, "block_out_channels", c->block_out_channels, c->nblocks);
-    lsdr_set_int_list(L, t, "layers_per_block", c->layers_per_block, c->nblocks);
-    lsdr_set_int_list(L, t, "attention_head_dim", c->heads, c->nblocks);
     lsdr_set_int(L, t, "cross_attention_dim", c->cross_attention_dim[0]);
     lsdr_set_int_list(L, t, "conditioning_embedding_out_channels", cn->cfg.cond_channels,
                       cn->cfg.ncond);
     lsdr_set_str(L, t, "controlnet_conditioning_channel_order", cn->cfg.bgr ? "bgr" : "rgb");
     lua_pushboolean(L, cn->cfg.global_pool_conditions);
     lua_setfield(L, t, "global_pool_conditions");
-    lua_pushboolean(L, c->use_linear_projection);
-    lua_setfield(L, t, "use_linear_projection");
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {

@@ -154,6 +154,17 @@ static int unet_call(lua_State *L) {
   return 1;
 }
 
+void lsdr_set_unet_down_config(lua_State *L, int t, const sdr_unet_config *c) {
+  lsdr_set_int(L, t, "in_channels", c->in_channels);
+  lsdr_set_int_list(L, t, "block_out_channels", c->block_out_channels, c->nblocks);
+  lsdr_set_int_list(L, t, "layers_per_block", c->layers_per_block, c->nblocks);
+  lsdr_set_int_list(L, t, "attention_head_dim", c->heads, c->nblocks);
+  lsdr_set_int(L, t, "norm_num_groups", c->norm_num_groups);
+  lsdr_set_num(L, t, "norm_eps", c->norm_eps);
+  lua_pushboolean(L, c->use_linear_projection);
+  lua_setfield(L, t, "use_linear_projection");
+}
+
 static int unet_properties(lua_State *L) {
   lsdr_model_box *box;
   sdr_unet *unet = check_unet(L, 1, &box);
@@ -162,17 +173,10 @@ static int unet_properties(lua_State *L) {
     const sdr_unet_config *c = &unet->cfg;
     lua_createtable(L, 0, 12);
     int t = lua_gettop(L);
-    lsdr_set_int(L, t, "in_channels", c->in_channels);
+    lsdr_set_unet_down_config(L, t, c);
     lsdr_set_int(L, t, "out_channels", c->out_channels);
     lsdr_set_int(L, t, "sample_size", c->sample_size);
-    lsdr_set_int_list(L, t, "block_out_channels", c->block_out_channels, c->nblocks);
-    lsdr_set_int_list(L, t, "layers_per_block", c->layers_per_block, c->nblocks);
-    lsdr_set_int_list(L, t, "attention_head_dim", c->heads, c->nblocks);
     lsdr_set_int_list(L, t, "cross_attention_dim", c->cross_attention_dim, c->nblocks);
-    lsdr_set_int(L, t, "norm_num_groups", c->norm_num_groups);
-    lsdr_set_num(L, t, "norm_eps", c->norm_eps);
-    lua_pushboolean(L, c->use_linear_projection);
-    lua_setfield(L, t, "use_linear_projection");
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
