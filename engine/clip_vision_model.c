@@ -91,7 +91,7 @@ int sdr_clip_vision_config_load(sdr_clip_vision_config *cfg, int *projection_dim
 }
 
 int sdr_clip_vision_bind(sdr_clip_vision_model *m, sdr_weights *w, const char *prefix,
-                         sdr_dtype act) {
+                         sdr_dtype act, const char *who) {
   const sdr_clip_vision_config *c = &m->cfg;
   const int64_t D = c->hidden_size, p = c->patch_size, g = c->image_size / c->patch_size;
   const sdr_clip_encoder_params params = {c->hidden_size,         c->intermediate_size,
@@ -99,6 +99,7 @@ int sdr_clip_vision_bind(sdr_clip_vision_model *m, sdr_weights *w, const char *p
                                           c->quick_gelu,          0};
   m->be = w->be;
   m->act = act;
+  m->who = who;
   m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
   if (!m->layers)
     return sdr_fail("out of memory");
@@ -148,27 +149,25 @@ static void patch_rows(float *rows, const float *pixels, int64_t B, int64_t C, i
       }
 }
 
-int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *pooled,
-                            const float *pixels, int64_t B, int64_t S) {
+/* The embeddings and pre_layrnorm, then nlayers encoder layers: *h (B, T, D) in m->act,
+ * allocated in a. */
+static int hidden_states(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *h, const float *pixels,
+                         int64_t B, int64_t S, int nlayers) {
+  const char *who = m->who;
   const sdr_clip_vision_config *c = &m->cfg;
   sdr_backend *be = m->be;
   const int64_t D = c->hidden_size, C = c->num_channels, p = c->patch_size, g = S / p;
   const int64_t T = g * g + 1, K = C * p * p;
   if (T != m->pos_emb.shape[0])
-    return sdr_fail("safety_checker: %lldx%lld pictures make %lld patches of %lld; the vision "
+    return sdr_fail("%s: %lldx%lld pictures make %lld patches of %lld; the vision "
                     "model takes %d x %d (%lld position embeddings)",
-                    (long long)S, (long long)S, (long long)(g * g), (long long)p, c->image_size,
-                    c->image_size, (long long)m->pos_emb.shape[0]);
-  if (pooled->ndim != 2 || pooled->shape[0] != B || pooled->shape[1] != D ||
-      pooled->dtype != m->act)
-    return sdr_fail("safety_checker: pooled output must be (%lld, %lld)", (long long)B,
-                    (long long)D);
+                    who, (long long)S, (long long)S, (long long)(g * g), (long long)p,
+                    c->image_size, c->image_size, (long long)m->pos_emb.shape[0]);
   const sdr_clip_encoder_params params = {c->hidden_size,         c->intermediate_size,
                                           c->num_attention_heads, c->layer_norm_eps,
                                           c->quick_gelu,          0};
-  sdr_arena_mark mark = sdr_arena_get_mark(a);
   const int64_t btd[3] = {B, T, D};
-  sdr_tensor rows32, rows, w2, x, y, table, cls_table, row0, ids, flat;
+  sdr_tensor rows32, rows, w2, x, y, table, cls_table, row0, ids;
   float *host = malloc((size_t)(B * T * K) * sizeof *host);
   if (!host)
     return sdr_fail("out of memory");
@@ -199,19 +198,57 @@ int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *
   TRY(sdr_binary(be, &x, &x, &table, SDR_BINARY_ADD));
   TRY(sdr_arena_tensor(a, &y, m->act, 3, btd));
   TRY(sdr_layer_norm(be, &y, &x, &m->pre_ln_w, &m->pre_ln_b, c->layer_norm_eps));
-  for (int i = 0; i < c->num_hidden_layers; i++) {
+  for (int i = 0; i < nlayers; i++) {
     TRY(sdr_clip_encoder_layer(be, a, &x, &y, &m->layers[i], &params));
     sdr_tensor t = x;
     x = y;
     y = t;
   }
+  *h = y;
+  return 0;
+fail:
+  return -1;
+}
+
+int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *pooled,
+                            const float *pixels, int64_t B, int64_t S) {
+  const sdr_clip_vision_config *c = &m->cfg;
+  const int64_t D = c->hidden_size;
+  if (pooled->ndim != 2 || pooled->shape[0] != B || pooled->shape[1] != D ||
+      pooled->dtype != m->act)
+    return sdr_fail("%s: pooled output must be (%lld, %lld)", m->who, (long long)B, (long long)D);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor y, ids, flat, first;
+  TRY(hidden_states(m, a, &y, pixels, B, S, c->num_hidden_layers));
   /* last_hidden_state[:, 0, :] through post_layernorm */
-  sdr_tensor first;
-  TRY(sdr_clip_ids(be, a, &ids, B, T, 0));
+  const int64_t T = y.shape[1];
+  TRY(sdr_clip_ids(m->be, a, &ids, B, T, 0));
   TRY(sdr_tensor_reshape(&flat, &y, 2, (int64_t[]){B * T, D}));
   TRY(sdr_arena_tensor(a, &first, m->act, 2, (int64_t[]){B, D}));
-  TRY(sdr_embedding(be, &first, &flat, &ids));
-  TRY(sdr_layer_norm(be, pooled, &first, &m->post_ln_w, &m->post_ln_b, c->layer_norm_eps));
+  TRY(sdr_embedding(m->be, &first, &flat, &ids));
+  TRY(sdr_layer_norm(m->be, pooled, &first, &m->post_ln_w, &m->post_ln_b, c->layer_norm_eps));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_clip_vision_hidden(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *out,
+                           const float *pixels, int64_t B, int64_t S, int back) {
+  const sdr_clip_vision_config *c = &m->cfg;
+  if (back < 1 || back > c->num_hidden_layers + 1)
+    return sdr_fail("%s: hidden_states[-%d] of %d layers", m->who, back, c->num_hidden_layers);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor y;
+  TRY(hidden_states(m, a, &y, pixels, B, S, c->num_hidden_layers + 1 - back));
+  if (out->ndim != 3 || out->shape[0] != B || out->shape[1] != y.shape[1] ||
+      out->shape[2] != c->hidden_size) {
+    sdr_fail("%s: hidden states must be (%lld, %lld, %d)", m->who, (long long)B,
+             (long long)y.shape[1], c->hidden_size);
+    goto fail;
+  }
+  TRY(out->dtype == y.dtype ? sdr_affine(m->be, out, &y, 1.0f, 0.0f) : sdr_cast(m->be, out, &y));
   sdr_arena_release(a, mark);
   return 0;
 fail:

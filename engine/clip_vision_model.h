@@ -46,17 +46,23 @@ typedef struct sdr_clip_vision_model {
   sdr_tensor pre_ln_w, pre_ln_b;   /* (D) */
   sdr_clip_layer *layers;          /* L of them */
   sdr_tensor post_ln_w, post_ln_b; /* (D) */
+  const char *who;                 /* the model holding it, for messages (static text) */
 } sdr_clip_vision_model;
 
 /* Binds the weights named "<prefix>embeddings.patch_embedding.weight" and so on (prefix
- * ends in "."), activations in act. */
+ * ends in "."), activations in act; who (static text) names the model in messages. */
 int sdr_clip_vision_bind(sdr_clip_vision_model *m, sdr_weights *w, const char *prefix,
-                         sdr_dtype act);
+                         sdr_dtype act, const char *who);
 void sdr_clip_vision_free(sdr_clip_vision_model *m);
 
 /* pixels (B, C, S, S) host float32 (what CLIPImageProcessor makes) -> pooled (B, D) in
  * m->act on the backend: transformers' pooler_output. */
 int sdr_clip_vision_forward(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *pooled,
                             const float *pixels, int64_t B, int64_t S);
+/* The same pixels -> out (B, T, D), any floating dtype: transformers' hidden_states[-back]
+ * (back 1: the last layer's output; 2: the one before, what IP-Adapter Plus takes), without
+ * post_layernorm. */
+int sdr_clip_vision_hidden(sdr_clip_vision_model *m, sdr_arena *a, sdr_tensor *out,
+                           const float *pixels, int64_t B, int64_t S, int back);
 
 #endif

@@ -14,6 +14,7 @@
 #include "engine/interrupt.h"           // sdr_interrupt_check
 #include "engine/model_config.h"        // sdr_json, sdr_component_has_variant
 #include "engine/pipeline_controlnet.h" // sdr_control_*
+#include "engine/pipeline_ip_adapter.h" // sdr_ip_prepare, sdr_pipeline_ip_*
 #include "engine/pipeline_img2img.h"    // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
 #include "engine/pipeline_inpaint.h"    // sdr_inpaint_*
 #include "engine/progress.h"            // sdr_progress_*
@@ -231,6 +232,7 @@ void sdr_pipeline_free(sdr_pipeline *p) {
     sdr_vae_free(&p->vae);
   sdr_pipeline_drop_safety_checker(p);
   free(p->feature_extractor);
+  sdr_pipeline_ip_free(p->image_encoder, p->ip_adapters, p->nip_adapters);
   if (p->arena.be)
     sdr_arena_free(&p->arena);
   memset(p, 0, sizeof *p);
@@ -268,6 +270,21 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
     sdr_vae_free(&v);
     return -1;
   }
+  sdr_clip_vision_projection *enc;
+  sdr_ip_adapter *ads[SDR_IP_MAX];
+  if (sdr_pipeline_ip_copy_to(p, be, &u, keep_dtype, &enc, ads) != 0 ||
+      (p->nip_adapters && sdr_ip_adapters_attach(&u, ads, p->nip_adapters, p->ip_scale) != 0)) {
+    sdr_pipeline_ip_free(enc, ads, p->nip_adapters);
+    sdr_clip_text_model_free(&te);
+    sdr_unet_free(&u);
+    sdr_vae_free(&v);
+    if (p->safety_checker)
+      sdr_safety_checker_free(&sc);
+    return -1;
+  }
+  sdr_pipeline_ip_free(p->image_encoder, p->ip_adapters, p->nip_adapters);
+  p->image_encoder = enc;
+  memcpy(p->ip_adapters, ads, sizeof ads);
   sdr_lora_models lm = sdr_pipeline_lora_models(p);
   sdr_lora_release(&p->lora, &lm); /* on the old backend, before its models go */
   sdr_clip_text_model_free(&p->text_encoder);
@@ -567,22 +584,26 @@ int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guide
 typedef struct unet_call {
   sdr_tensor *noise_pred;
   const sdr_tensor *x, *tvec, *context;
+  const sdr_tensor *ip_tokens; /* each IP-Adapter's image tokens, nip of them */
+  int nip;
   const sdr_control_run *control; /* NULL without ControlNets */
   unsigned active;                /* which of them act at this step */
   const sdr_tensor *control_x;    /* the nets' latents (an inpainting UNet's x has more) */
 } unet_call;
 
 static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
+  sdr_attn_context ctx = {.text = c->context, .nimage = c->nip};
+  for (int i = 0; i < c->nip; i++)
+    ctx.image[i] = &c->ip_tokens[i];
   if (!c->control || !c->active)
-    return sdr_unet_forward(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, c->context);
+    return sdr_unet_forward_ctx(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &ctx, NULL);
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
   sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
   sdr_unet_residuals res;
   int rc = sdr_control_residuals(p, c->control, c->active, c->control_x, c->tvec, c->context, down,
                                  &mid, &res);
   if (rc == 0)
-    rc = sdr_unet_forward_residuals(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, c->context,
-                                    &res);
+    rc = sdr_unet_forward_ctx(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &ctx, &res);
   sdr_arena_release(&p->arena, mark);
   return rc;
 }
@@ -857,6 +878,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   sdr_control_run cr;
   if (control)
     TRY(sdr_control_prepare(p, g, cfg, B, height, width, nts - first, &cr));
+  /* prepare_ip_adapter_image_embeds, then the UNet's encoder_hid_proj: once per run */
+  sdr_tensor ip_tokens[SDR_IP_MAX];
+  TRY(sdr_ip_prepare(p, g, cfg, B, ip_tokens));
   /* randn_tensor draws a step's noise in the model output's dtype. */
   TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
 
@@ -911,6 +935,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
                             unet_x,
                             &tvec,
                             &context,
+                            ip_tokens,
+                            g->nip_inputs,
                             control ? &cr : NULL,
                             control ? sdr_control_active(&cr, i) : 0,
                             &scaled};

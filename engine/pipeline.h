@@ -15,7 +15,9 @@
 #include "engine/clip_tokenizer.h"
 #include "engine/controlnet.h"
 #include "engine/generator.h"
+#include "engine/clip_vision_projection.h"
 #include "engine/image.h"
+#include "engine/ip_adapter.h"
 #include "engine/lora.h"
 #include "engine/safety_checker.h"
 #include "engine/scheduler.h"
@@ -39,6 +41,12 @@ typedef struct sdr_pipeline {
    * (or the caller declined the checker): run after the VAE, as diffusers does */
   sdr_safety_checker *safety_checker;
   sdr_clip_image_processor *feature_extractor;
+  /* load_ip_adapter's (engine/pipeline_ip_adapter.h): the image encoder, or NULL, and the
+   * adapters, attached to the UNet's cross-attentions at ip_scale */
+  sdr_clip_vision_projection *image_encoder;
+  sdr_ip_adapter *ip_adapters[SDR_IP_MAX];
+  int nip_adapters;
+  float ip_scale[SDR_IP_MAX];
 } sdr_pipeline;
 
 /* The models a pipeline's LoRA adapters go into. */
@@ -99,6 +107,20 @@ typedef struct sdr_control {
 
 enum { SDR_MAX_CONTROLS = 8 };
 
+/* What one IP-Adapter of a run looks at: its pictures (ip_adapter_image, encoded by the
+ * pipeline's image encoder; or a tensor, which encode_image takes as pixel_values), or
+ * embeddings made before (ip_adapter_image_embeds), host float32 (b, n, E) or
+ * (b, n, T, E): with guidance the negative b / 2 rows first. */
+typedef struct sdr_ip_input {
+  const sdr_image *const *images;
+  int nimages;
+  const float *pixels; /* (n, 3, S, S) */
+  int64_t pixels_shape[4];
+  const float *embeds;
+  int ndim;
+  int64_t shape[4];
+} sdr_ip_input;
+
 typedef struct sdr_generate {
   const char *const *prompts;          /* NULL when prompt_embeds are given */
   int nprompts;                        /* the batch: prompts, or prompt_embeds' first dimension */
@@ -146,6 +168,9 @@ typedef struct sdr_generate {
   const sdr_control *controls;
   int ncontrols;
   int guess_mode;
+  /* IP-Adapter: one entry per adapter loaded (none: the pipeline must have none) */
+  const sdr_ip_input *ip_inputs;
+  int nip_inputs;
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */

@@ -23,7 +23,7 @@ static int bind_all(sdr_safety_checker *sc) {
   sdr_weights *w = &sc->weights;
   const int64_t P = sc->projection_dim, D = sc->vision.cfg.hidden_size;
   const sdr_dtype act = sdr_backend_act_dtype(sc->be, w->keep_dtype);
-  TRY(sdr_clip_vision_bind(&sc->vision, w, VISION_PREFIX, act));
+  TRY(sdr_clip_vision_bind(&sc->vision, w, VISION_PREFIX, act, "safety_checker"));
   TRY(sdr_weights_bind(w, &sc->proj_w, "visual_projection.weight", 2, (int64_t[]){P, D}));
   TRY(sdr_weights_bind(w, &sc->concept, "concept_embeds", 2, (int64_t[]){SDR_SAFETY_CONCEPTS, P}));
   TRY(sdr_weights_bind(w, &sc->special, "special_care_embeds", 2,

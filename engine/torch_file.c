@@ -130,9 +130,54 @@ static int make_tensor(sdr_torch_file *f, sdr_st_tensor *out, const char *name,
   return 0;
 }
 
+/* A tensor entry under name (which it then owns): Python's dict keeps a key given twice at its
+ * first place with its last value. */
+static int add_tensor(sdr_torch_file *f, char *name, const sdr_pk_tensor *v) {
+  sdr_st_tensor t;
+  if (make_tensor(f, &t, name, v) != 0) {
+    free(name);
+    return -1;
+  }
+  t.name = name;
+  tf_slot *slot = tf_slot_of(f, name);
+  if (slot->key) {
+    sdr_st_tensor *old = &f->tensors[slot->pos];
+    free((char *)old->name);
+    *old = t;
+    slot->key = old->name;
+    return 0;
+  }
+  f->tensors[f->count] = t;
+  slot->key = name;
+  slot->pos = f->count++;
+  return 0;
+}
+
+static int check_key(const sdr_torch_file *f, const sdr_pk_value *k) {
+  if (memchr(k->u.s.p, 0, k->u.s.len) || sdr_utf8_check(k->u.s.p, k->u.s.len) != k->u.s.len)
+    return tf_fail(f, "a tensor name with a NUL byte or malformed UTF-8");
+  return 0;
+}
+
+/* How many tensors a dict holds directly and in the dicts it holds. */
+static size_t count_tensors(const sdr_pk_value *d) {
+  size_t n = 0;
+  for (size_t i = 0; i + 1 < d->u.seq.n; i += 2) {
+    const sdr_pk_value *v = d->u.seq.v[i + 1];
+    if (v->kind == SDR_PK_TENSOR)
+      n++;
+    else if (v->kind == SDR_PK_DICT)
+      for (size_t j = 0; j + 1 < v->u.seq.n; j += 2)
+        n += v->u.seq.v[j + 1]->kind == SDR_PK_TENSOR;
+  }
+  return n;
+}
+
 /* The dict of tensors: unwraps "state_dict" as diffusers does
  * (`while "state_dict" in checkpoint`), then takes every string key whose
- * value is a tensor. */
+ * value is a tensor, and the tensors of a dict one level down as "outer.inner"
+ * (an IP-Adapter's {"image_proj": {...}, "ip_adapter": {...}}, which its
+ * .safetensors form stores under those names). */
 static int flatten(sdr_torch_file *f, const sdr_pk_value *root) {
   while (root && root->kind == SDR_PK_DICT) {
     const sdr_pk_value *inner = sdr_pk_dict_get(root, "state_dict");
@@ -147,42 +192,48 @@ static int flatten(sdr_torch_file *f, const sdr_pk_value *root) {
   if (!root || root->kind != SDR_PK_DICT)
     return tf_fail(f, "the file holds a %s, not a dict of tensors",
                    root ? sdr_pk_kind_name(root->kind) : "nothing");
-  size_t npairs = root->u.seq.n / 2, cap = 16;
-  while (cap < 2 * npairs)
+  size_t npairs = root->u.seq.n / 2, ntensors = count_tensors(root), cap = 16;
+  while (cap < 2 * ntensors)
     cap *= 2;
-  f->tensors = calloc(npairs ? npairs : 1, sizeof *f->tensors);
+  f->tensors = calloc(ntensors ? ntensors : 1, sizeof *f->tensors);
   f->slots = calloc(cap, sizeof *f->slots);
   f->mask = cap - 1;
   if (!f->tensors || !f->slots)
     return sdr_fail("out of memory");
   for (size_t i = 0; i < npairs; i++) {
     const sdr_pk_value *k = root->u.seq.v[2 * i], *v = root->u.seq.v[2 * i + 1];
-    if (v->kind != SDR_PK_TENSOR || k->kind != SDR_PK_STR) {
+    if (k->kind != SDR_PK_STR || (v->kind != SDR_PK_TENSOR && v->kind != SDR_PK_DICT)) {
       f->skipped++;
       continue;
     }
-    if (memchr(k->u.s.p, 0, k->u.s.len) || sdr_utf8_check(k->u.s.p, k->u.s.len) != k->u.s.len)
-      return tf_fail(f, "a tensor name with a NUL byte or malformed UTF-8");
-    char *name = strndup(k->u.s.p, k->u.s.len);
-    sdr_st_tensor t;
-    if (!name)
-      return sdr_fail("out of memory");
-    if (make_tensor(f, &t, name, v->u.tensor) != 0) {
-      free(name);
+    if (check_key(f, k) != 0)
       return -1;
-    }
-    t.name = name;
-    tf_slot *slot = tf_slot_of(f, name);
-    if (slot->key) { /* a key given twice: Python keeps the last value */
-      sdr_st_tensor *old = &f->tensors[slot->pos];
-      free((char *)old->name);
-      *old = t;
-      slot->key = old->name;
+    if (v->kind == SDR_PK_TENSOR) {
+      char *name = strndup(k->u.s.p, k->u.s.len);
+      if (!name)
+        return sdr_fail("out of memory");
+      if (add_tensor(f, name, v->u.tensor) != 0)
+        return -1;
       continue;
     }
-    f->tensors[f->count] = t;
-    slot->key = name;
-    slot->pos = f->count++;
+    for (size_t j = 0; j + 1 < v->u.seq.n; j += 2) {
+      const sdr_pk_value *k2 = v->u.seq.v[j], *v2 = v->u.seq.v[j + 1];
+      if (k2->kind != SDR_PK_STR || v2->kind != SDR_PK_TENSOR) {
+        f->skipped++;
+        continue;
+      }
+      if (check_key(f, k2) != 0)
+        return -1;
+      char *name = malloc(k->u.s.len + k2->u.s.len + 2);
+      if (!name)
+        return sdr_fail("out of memory");
+      memcpy(name, k->u.s.p, k->u.s.len);
+      name[k->u.s.len] = '.';
+      memcpy(name + k->u.s.len + 1, k2->u.s.p, k2->u.s.len);
+      name[k->u.s.len + 1 + k2->u.s.len] = 0;
+      if (add_tensor(f, name, v2->u.tensor) != 0)
+        return -1;
+    }
   }
   return 0;
 }

@@ -6,7 +6,9 @@
  * result must be a dict of tensors. A dict that holds its tensors under
  * "state_dict" (a Lightning checkpoint: {"state_dict": ..., "global_step":
  * ...}) is unwrapped as diffusers' load_single_file_model_checkpoint does;
- * values that are not tensors are left out. Each tensor must be contiguous
+ * the tensors of a dict inside it are named "outer.inner" (an IP-Adapter's
+ * {"image_proj": {...}, "ip_adapter": {...}}, as its .safetensors form names
+ * them); values that are not tensors are left out. Each tensor must be contiguous
  * and lie inside its storage; it then points into the mapped file, like an
  * sdr_safetensors tensor, and nothing is copied.
  *

@@ -81,8 +81,8 @@ void sdr_transformer_2d_free(sdr_transformer_2d *t) {
 }
 
 /* BasicTransformerBlock: h (B, N, D) updated in place. */
-static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h, const sdr_tensor *context,
-                         const sdr_transformer_block *b, int F) {
+static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h,
+                         const sdr_attn_context *context, const sdr_transformer_block *b, int F) {
   const int64_t B = h->shape[0], N = h->shape[1], D = h->shape[2];
   const int64_t bnd[3] = {B, N, D};
   sdr_arena_mark mark = sdr_arena_get_mark(a);
@@ -93,7 +93,7 @@ static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h, const sdr
   TRY(sdr_attn_layer_forward(be, a, &o, &n, NULL, &b->attn1));
   TRY(sdr_binary(be, h, h, &o, SDR_BINARY_ADD));
   TRY(sdr_layer_norm(be, &n, h, &b->norm2_w, &b->norm2_b, 1e-5f));
-  TRY(sdr_attn_layer_forward(be, a, &o, &n, context, &b->attn2));
+  TRY(sdr_attn_layer_forward_ctx(be, a, &o, &n, context, &b->attn2));
   TRY(sdr_binary(be, h, h, &o, SDR_BINARY_ADD));
   TRY(sdr_layer_norm(be, &n, h, &b->norm3_w, &b->norm3_b, 1e-5f));
   TRY(sdr_arena_tensor(a, &ff, h->dtype, 3, (int64_t[]){B, N, 2 * (int64_t)F}));
@@ -110,7 +110,7 @@ fail:
 }
 
 int sdr_transformer_2d_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
-                               const sdr_tensor *context, const sdr_transformer_2d *t) {
+                               const sdr_attn_context *context, const sdr_transformer_2d *t) {
   const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   const int64_t D = (int64_t)t->heads * t->dim_head, N = H * W;
   const int to_tokens[4] = {0, 2, 3, 1}, to_map[4] = {0, 3, 1, 2};

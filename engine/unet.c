@@ -339,10 +339,35 @@ void sdr_unet_free(sdr_unet *u) {
     free_block(&u->up[i]);
   }
   sdr_transformer_2d_free(&u->mid_attn);
+  free(u->ip_layers);
   if (u->be)
     sdr_freeu_free(&u->freeu, u->be);
   sdr_weights_close(&u->weights);
   memset(u, 0, sizeof *u);
+}
+
+static int block_cross_attns(sdr_unet_block *b, sdr_attn_layer **out, int n, int max) {
+  for (int j = 0; b->has_attn && j < b->nlayers; j++)
+    for (int k = 0; k < b->attns[j].layers; k++)
+      if (n < max)
+        out[n++] = &b->attns[j].blocks[k].attn2;
+      else
+        return -1;
+  return n;
+}
+
+int sdr_unet_cross_attns(sdr_unet *u, sdr_attn_layer **out, int max) {
+  int n = 0;
+  for (int i = 0; i < u->cfg.nblocks && n >= 0; i++)
+    n = block_cross_attns(&u->down[i], out, n, max);
+  for (int i = 0; i < u->cfg.nblocks && n >= 0; i++)
+    n = block_cross_attns(&u->up[i], out, n, max);
+  for (int k = 0; u->cfg.has_mid_block && n >= 0 && k < u->mid_attn.layers; k++)
+    if (n < max)
+      out[n++] = &u->mid_attn.blocks[k].attn2;
+    else
+      n = -1;
+  return n < 0 ? sdr_fail("unet: more than %d cross-attention layers", max) : n;
 }
 
 /* ---- forward --------------------------------------------------------------- */
@@ -365,7 +390,7 @@ int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int
 }
 
 int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
-                          const sdr_tensor *timesteps, const sdr_tensor *context,
+                          const sdr_tensor *timesteps, const sdr_attn_context *context,
                           const sdr_tensor *add) {
   const sdr_unet_config *c = &u->cfg;
   sdr_backend *be = u->be;
@@ -483,9 +508,17 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
 int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
                                const sdr_tensor *timesteps, const sdr_tensor *context,
                                const sdr_unet_residuals *res) {
+  const sdr_attn_context ctx = {.text = context};
+  return sdr_unet_forward_ctx(u, a, out, sample, timesteps, &ctx, res);
+}
+
+int sdr_unet_forward_ctx(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                         const sdr_tensor *timesteps, const sdr_attn_context *given,
+                         const sdr_unet_residuals *res) {
   const sdr_unet_config *c = &u->cfg;
   sdr_backend *be = u->be;
   const int n = c->nblocks, C0 = c->block_out_channels[0];
+  const sdr_tensor *context = given->text;
   if (sample->ndim != 4 || sample->shape[1] != c->in_channels)
     return sdr_fail("unet: sample must be (batch, %d, height, width)", c->in_channels);
   const int64_t B = sample->shape[0];
@@ -494,20 +527,28 @@ int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const
     return sdr_fail("unet: one timestep per batch entry expected");
   if (context->ndim != 3 || context->shape[0] != B)
     return sdr_fail("unet: encoder_hidden_states must be (%lld, tokens, width)", (long long)B);
-
+  for (int i = 0; i < given->nimage; i++)
+    if (given->image[i]->ndim != 3 || given->image[i]->shape[0] != B)
+      return sdr_fail("unet: IP-Adapter %d's image tokens must be (%lld, tokens, width)", i + 1,
+                      (long long)B);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_unet_down d;
-  sdr_tensor h, next, x, ctx;
+  sdr_tensor h, next, x, text, images[SDR_IP_MAX];
+  sdr_attn_context cx = {.text = &text, .nimage = given->nimage};
+  const sdr_attn_context *context_all = &cx;
   TRY(sdr_arena_as(a, &x, sample, u->act));
-  TRY(sdr_arena_as(a, &ctx, context, u->act));
-  context = &ctx;
+  TRY(sdr_arena_as(a, &text, context, u->act));
+  for (int i = 0; i < given->nimage; i++) {
+    TRY(sdr_arena_as(a, &images[i], given->image[i], u->act));
+    cx.image[i] = &images[i];
+  }
   if (c->center_input_sample) { /* 2 * sample - 1.0, into a new tensor: x may be the caller's */
     sdr_tensor centered;
     TRY(sdr_arena_tensor(a, &centered, u->act, 4, x.shape));
     TRY(sdr_affine(be, &centered, &x, 2.0f, -1.0f));
     x = centered;
   }
-  TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, context, NULL));
+  TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, context_all, NULL));
   h = d.h;
   /* ControlNet's residuals: added to the skips after the down path, to the mid block's
    * output after it (unet_2d_condition's is_controlnet) */
@@ -538,7 +579,7 @@ int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const
       h = next;
       if (b->has_attn) {
         TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
-        TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
+        TRY(sdr_transformer_2d_forward(be, a, &next, &h, context_all, &b->attns[j]));
         h = next;
       }
     }

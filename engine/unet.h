@@ -68,6 +68,7 @@ typedef struct sdr_unet {
   sdr_tensor conv_out_w;             /* (Cout, C0, 3, 3) */
   sdr_tensor conv_out_b;             /* (Cout) */
   sdr_freeu freeu;                   /* enable_freeu's factors (0: off) and its bases */
+  sdr_attn_ip *ip_layers; /* IP-Adapters' part of each cross-attention (engine/ip_adapter.h) */
 } sdr_unet;
 
 struct sdr_json;
@@ -107,6 +108,17 @@ int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const
                                const sdr_tensor *timesteps, const sdr_tensor *context,
                                const sdr_unet_residuals *res);
 
+/* sdr_unet_forward_residuals with the IP-Adapters' image tokens beside the text (each
+ * (B, S_i, cross_attention_dim), one per adapter attached to the layers). */
+int sdr_unet_forward_ctx(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                         const sdr_tensor *timesteps, const sdr_attn_context *context,
+                         const sdr_unet_residuals *res);
+
+/* The cross-attention layers (each transformer block's attn2) in the order of diffusers'
+ * unet.attn_processors: down blocks, up blocks, then the mid block. Returns how many, at
+ * most max; -1 if there are more. */
+int sdr_unet_cross_attns(sdr_unet *u, sdr_attn_layer **out, int max);
+
 /* The down half's outputs. */
 typedef struct sdr_unet_down {
   sdr_tensor temb; /* silu(time embedding), what the resnets take */
@@ -119,7 +131,7 @@ typedef struct sdr_unet_down {
  * blocks and the mid block, on x and context already in u->act. Allocates in a; the caller
  * releases. */
 int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
-                          const sdr_tensor *timesteps, const sdr_tensor *context,
+                          const sdr_tensor *timesteps, const sdr_attn_context *context,
                           const sdr_tensor *add);
 /* The skips' shapes for a sample (B, *, H, W) into shapes; returns how many. */
 int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int64_t shapes[][4]);
