@@ -940,6 +940,28 @@ static const lsdr_param progress_bar_options[] = {
        "Takes fused LoRA adapters back out of the weights.",                                       \
        {{"opts", "table", "nil"}},                                                                 \
        lsdr_unfuse_lora_options},                                                                  \
+      {CLS ":load_ip_adapter",                                                                     \
+       lsdr_pipe_load_ip_adapter,                                                                  \
+       "Loads IP-Adapters (and their image encoder) into the UNet's cross-attentions.",            \
+       {{"pretrained_model_name_or_path_or_dict", "any"},                                          \
+        {"subfolder", "string|table", "nil", "where the weights are in the repo (\"models\")"},    \
+        {"weight_name", "string|table", "nil", "one file, or one per adapter"},                    \
+        {"opts", "table", "nil"}},                                                                 \
+       lsdr_ip_adapter_options},                                                                   \
+      {CLS ":set_ip_adapter_scale",                                                                \
+       lsdr_pipe_set_ip_adapter_scale,                                                             \
+       "How much the IP-Adapters' pictures count: one scale, or one per adapter.",                 \
+       {{"scale", "number|table"}}},                                                               \
+      {CLS ":unload_ip_adapter", lsdr_pipe_unload_ip_adapter,                                      \
+       "Removes the IP-Adapters and their image encoder."},                                        \
+      {CLS ":prepare_ip_adapter_image_embeds",                                                     \
+       lsdr_pipe_prepare_ip_adapter_image_embeds,                                                  \
+       "The image embeddings a call makes from ip_adapter_image (one tensor per adapter).",        \
+       {{"ip_adapter_image", "any", "nil"},                                                        \
+        {"ip_adapter_image_embeds", "table", "nil"},                                               \
+        {"device", "string", "nil", "where the tensors go; nil: the pipeline's device"},           \
+        {"num_images_per_prompt", "integer", "1"},                                                 \
+        {"do_classifier_free_guidance", "boolean", "true"}}},                                      \
       {CLS ":unload_lora_weights", lsdr_pipe_unload_lora_weights,                                  \
        "Removes every LoRA adapter (what was fused stays in the weights)."},                       \
       {CLS ":set_adapters",                                                                        \

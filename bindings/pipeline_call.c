@@ -538,6 +538,7 @@ int lsdr_pipe_call(lua_State *L) {
   }
   if (lsdr_pipe_inpaint(pp))
     read_inpaint(L, opts, &g);
+  lsdr_read_ip_adapter_inputs(L, opts, &g);
   if (lsdr_pipe_controlnet(pp))
     lsdr_read_controls(L, opts,
                        lsdr_pipe_img2img(pp) || lsdr_pipe_inpaint(pp) ? "control_image" : "image",
@@ -805,7 +806,12 @@ int lsdr_pipe_encode_prompt(lua_State *L) {
       {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},          \
       {"guidance_rescale", "number", "0.0", "txt2img: rescale_noise_cfg's fraction"},              \
       {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},               \
-      {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"}, { \
+      {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},   \
+      {"ip_adapter_image", "Image|table|Tensor", "nil",                                            \
+       "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},           \
+      {"ip_adapter_image_embeds", "table", "nil",                                                  \
+       "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},          \
+  {                                                                                                \
     "cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"  \
   }
 

@@ -111,6 +111,16 @@ extern const lsdr_param lsdr_textual_inversion_options[];
 /* pipe:load_lora_weights(pretrained_model_name_or_path_or_dict, opts) and the adapter
  * methods (bindings/lora.c). */
 int lsdr_pipe_load_lora_weights(lua_State *L);
+/* IPAdapterMixin (bindings/pipeline_ip_adapter.c): pipe:load_ip_adapter(repo, subfolder,
+ * weight_name, opts), set_ip_adapter_scale, unload_ip_adapter,
+ * prepare_ip_adapter_image_embeds; and a call's ip_adapter_image / ip_adapter_image_embeds
+ * into g (what it points into stays on the stack). */
+extern const lsdr_param lsdr_ip_adapter_options[];
+int lsdr_pipe_load_ip_adapter(lua_State *L);
+int lsdr_pipe_set_ip_adapter_scale(lua_State *L);
+int lsdr_pipe_unload_ip_adapter(lua_State *L);
+int lsdr_pipe_prepare_ip_adapter_image_embeds(lua_State *L);
+void lsdr_read_ip_adapter_inputs(lua_State *L, int opts, sdr_generate *g);
 int lsdr_pipe_fuse_lora(lua_State *L);
 int lsdr_pipe_unfuse_lora(lua_State *L);
 int lsdr_pipe_unload_lora_weights(lua_State *L);

@@ -52,4 +52,11 @@ SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/controlnet.
   fail "controlnet failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionControlNetPipeline' out.txt || fail "controlnet: $(cat out.txt)"
 [ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "controlnet: two 1x3 grids expected: $(cat out.txt)"
+SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/ip_adapter.lua" "$MODEL" \
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-ip-adapter" ip-adapter-plus_tiny.bin \
+  "$SDREPL_SOURCE_DIR/tests/reference/ip_adapter/face.png" >out.txt 2>err.txt ||
+  fail "ip_adapter failed: $(tail -5 err.txt)"
+[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "ip_adapter: two 1x3 grids expected: $(cat out.txt)"
+grep -q 'the same picture from the embeddings: true' out.txt || fail "ip_adapter: embeddings: $(cat out.txt)"
+grep -q 'unloaded: the text-only picture again: true' out.txt || fail "ip_adapter: unload: $(cat out.txt)"
 echo "examples: all ran"

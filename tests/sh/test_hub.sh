@@ -99,6 +99,14 @@ cp "$SRC/tests/models/tiny-controlnet-a/config.json" \
   "$SRC/tests/models/tiny-controlnet-a/diffusion_pytorch_model.safetensors" "$CN/"
 head -c 1000 /dev/urandom >"$CN/diffusion_pytorch_model.bin"
 echo '# a ControlNet' >"$CN/README.md"
+# h94/IP-Adapter as the hub has it, in small: models/ with the adapters' files and the
+# image encoder (model.safetensors and a .bin nobody needs), and an sdxl_models folder.
+IPA=$REPOS/h94/IP-Adapter/main
+mkdir -p "$IPA/models/image_encoder" "$IPA/sdxl_models"
+cp "$SRC"/tests/models/tiny-ip-adapter/models/ip-adapter*.* "$IPA/models/"
+cp "$SRC"/tests/models/tiny-ip-adapter/models/image_encoder/* "$IPA/models/image_encoder/"
+head -c 1000 /dev/urandom >"$IPA/models/image_encoder/pytorch_model.bin"
+head -c 1000 /dev/urandom >"$IPA/sdxl_models/ip-adapter_sdxl.bin"
 # As on the hub, main's .bin files have their fp16 twins too (else diffusers would
 # choose .bin for variant fp16: a .bin without its .safetensors).
 head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
@@ -271,6 +279,18 @@ case "$OUT" in *"<StableDiffusionControlNetPipeline CompVis/stable-diffusion-v1-
 OWN_CN=$(find "$TMP/own/models--lllyasviel--sd-controlnet-canny/snapshots" -mindepth 1 -maxdepth 1)
 [ "$(cd "$OWN_CN" && find . -type l | sort | tr '\n' ' ')" = "./config.json ./diffusion_pytorch_model.safetensors " ] ||
   fail "the ControlNet fetched other files: $(cd "$OWN_CN" && find . -type l)"
+
+# ---- the IP-Adapter guide's lines: the adapter file and its image encoder, nothing else ----
+# (pixel values given: this repo's feature extractor makes the safety checker's 32 x 32)
+expect_ok "pipe = StableDiffusionPipeline.from_pretrained('CompVis/stable-diffusion-v1-4', {safety_checker = false, cache_dir = '$TMP/own'})
+  pipe:load_ip_adapter('h94/IP-Adapter', 'models', 'ip-adapter_tiny.safetensors', {cache_dir = '$TMP/own'})
+  pipe:set_ip_adapter_scale(0.6)
+  local e = pipe:prepare_ip_adapter_image_embeds(torch.zeros(1, 3, 224, 224), nil, nil, 1, true)
+  print(e[1].shape[1], e[1].shape[3])"
+[ "$OUT" = "$(printf '2\t24')" ] || fail "ip adapter: $OUT"
+OWN_IPA=$(find "$TMP/own/models--h94--IP-Adapter/snapshots" -mindepth 1 -maxdepth 1)
+[ "$(cd "$OWN_IPA" && find . -type l | sort | tr '\n' ' ')" = "./models/image_encoder/config.json ./models/image_encoder/model.safetensors ./models/ip-adapter_tiny.safetensors " ] ||
+  fail "the IP-Adapter fetched other files: $(cd "$OWN_IPA" && find . -type l)"
 
 # ---- the fast.ai notebook's text encoder and tokenizer: a whole CLIP repo ------------
 mark_log
