@@ -13,6 +13,7 @@
 #include "bindings/tensor.h"
 #include "bindings/tensor_internal.h" // lsdr_push_float32, lsdr_push_from_host, lsdr_tensor_host_values
 #include "engine/error.h"
+#include "engine/pipeline_ip_adapter.h" // sdr_ip_tokens
 #include "engine/unet.h"
 
 #define LSDR_UNET "UNet2DConditionModel"
@@ -94,19 +95,7 @@ static int unet_call(lua_State *L) {
   lua_createtable(L, 0, 1);
   lsdr_tensor *out = lsdr_push_new_tensor(
       L, be, SDR_F32, 4, (int64_t[]){B, unet->cfg.out_channels, x->t.shape[2], x->t.shape[3]});
-  /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
-   * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale) */
   sdr_pipeline *owner = lsdr_model_owner(L, 1);
-  double scale = 1.0;
-  lsdr_cross_attention_scale(L, 4, &scale);
-  sdr_lora_models lm = owner ? sdr_pipeline_lora_models(owner) : (sdr_lora_models){0};
-  if (owner) {
-    sdr_lora_scale(&owner->lora, SDR_LORA_UNET, scale);
-    if (sdr_lora_apply_part(&owner->lora, &lm, SDR_LORA_UNET) != 0) {
-      sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
-      return lsdr_engine_error(L);
-    }
-  }
   /* a ControlNet's residuals (down_block_additional_residuals with
    * mid_block_additional_residual), on the model's device */
   sdr_unet_residuals res = {0};
@@ -140,8 +129,56 @@ static int unet_call(lua_State *L) {
     }
     res = (sdr_unet_residuals){down, n, &mid, 0};
   }
-  int rc = sdr_unet_forward_residuals(unet, &box->arena, &out->t, &x->t, &ts->t, &ctx->t,
-                                      res.mid ? &res : NULL);
+  /* added_cond_kwargs = {image_embeds = {...}}: the pipeline's IP-Adapters' projections
+   * (encoder_hid_proj), one list entry per adapter */
+  sdr_tensor tokens[SDR_IP_MAX];
+  sdr_attn_context cx = {.text = &ctx->t};
+  lua_getfield(L, 4, "added_cond_kwargs");
+  if (lua_istable(L, -1))
+    lua_getfield(L, -1, "image_embeds");
+  const int nip = owner ? owner->nip_adapters : 0;
+  if (nip && !lua_istable(L, -1))
+    return lsdr_error(L, "the pipeline's IP-Adapters need added_cond_kwargs = {image_embeds = "
+                         "{...}} (one tensor per adapter)");
+  if (!nip && !lua_isnil(L, -1))
+    return lsdr_error(L, "option 'added_cond_kwargs': image_embeds without an IP-Adapter loaded");
+  if (nip && (int)lua_rawlen(L, -1) != nip)
+    return lsdr_error(L,
+                      "image_embeds must have the same length as image_projection_layers, got "
+                      "%d and %d",
+                      (int)lua_rawlen(L, -1), nip);
+  const int embeds = lua_gettop(L);
+  for (int i = 0; i < nip; i++) {
+    lua_rawgeti(L, embeds, i + 1);
+    lsdr_tensor *e = lsdr_to_tensor(L, -1);
+    if (!e)
+      return lsdr_error(L, "image_embeds: entry %d is a %s, not a Tensor", i + 1,
+                        lsdr_typename(L, -1));
+    if (e->t.shape[0] != B)
+      return lsdr_error(L, "image_embeds: entry %d has %I rows for a batch of %I", i + 1,
+                        (lua_Integer)e->t.shape[0], (lua_Integer)B);
+    const float *v = lsdr_host_values(L, lua_gettop(L));
+    if (sdr_ip_tokens(owner->ip_adapters[i], &box->arena, v, e->t.ndim, e->t.shape, &tokens[i]) !=
+        0)
+      return lsdr_engine_error(L);
+    cx.image[i] = &tokens[i];
+  }
+  cx.nimage = nip;
+  /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
+   * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale); last, so no
+   * argument error leaves them scaled */
+  double scale = 1.0;
+  lsdr_cross_attention_scale(L, 4, &scale);
+  sdr_lora_models lm = owner ? sdr_pipeline_lora_models(owner) : (sdr_lora_models){0};
+  if (owner) {
+    sdr_lora_scale(&owner->lora, SDR_LORA_UNET, scale);
+    if (sdr_lora_apply_part(&owner->lora, &lm, SDR_LORA_UNET) != 0) {
+      sdr_lora_unscale(&owner->lora, SDR_LORA_UNET, scale);
+      return lsdr_engine_error(L);
+    }
+  }
+  int rc =
+      sdr_unet_forward_ctx(unet, &box->arena, &out->t, &x->t, &ts->t, &cx, res.mid ? &res : NULL);
   lua_settop(L, top); /* the residuals' copies were needed until here */
   sdr_arena_reset(&box->arena);
   if (owner) /* the state back; the weights are made again when the UNet next runs */
@@ -245,6 +282,8 @@ static const lsdr_param call_options[] = {
     {"down_block_additional_residuals", "table", "nil",
      "a ControlNet's residuals, one per skip connection"},
     {"mid_block_additional_residual", "Tensor", "nil", "and the one for the mid block"},
+    {"added_cond_kwargs", "table", "nil",
+     "{image_embeds = {...}}: the IP-Adapters' image embeddings, one tensor per adapter"},
     {"return_dict", "boolean", "true",
      "accepted: the result is a table, out[1] the sample as in diffusers' tuple"},
     {0}};

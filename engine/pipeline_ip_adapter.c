@@ -288,6 +288,33 @@ fail:
   return -1;
 }
 
+int sdr_ip_tokens(sdr_ip_adapter *ad, sdr_arena *a, const float *embeds, int ndim,
+                  const int64_t *shape, sdr_tensor *tokens) {
+  if (ndim != (sdr_ip_adapter_wants_hidden(ad) ? 4 : 3))
+    return sdr_fail("image_embeds: this IP-Adapter takes %s", sdr_ip_adapter_wants_hidden(ad)
+                                                                  ? "(batch, images, tokens, width)"
+                                                                  : "(batch, images, width)");
+  const int64_t rows = shape[0], n = shape[1];
+  const int64_t T = ndim == 4 ? shape[2] : 1, E = shape[ndim - 1];
+  const int64_t tok = sdr_ip_adapter_tokens(ad, T);
+  sdr_tensor out, in;
+  /* MultiIPAdapterImageProjection: (rows * n, ...) through the projection, then each row's n
+   * pictures' tokens side by side */
+  if (sdr_arena_tensor(a, &out, ad->act, 3, (int64_t[]){rows * n, tok, ad->cross_dim}) != 0)
+    return -1;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  int rc = sdr_arena_tensor(a, &in, SDR_F32, ndim - 1,
+                            ndim == 4 ? (int64_t[]){rows * n, T, E} : (int64_t[]){rows * n, E});
+  if (rc == 0)
+    rc = sdr_upload(ad->be, in.data, embeds, sdr_tensor_nbytes(&in));
+  if (rc == 0)
+    rc = sdr_ip_adapter_project(ad, a, &out, &in);
+  sdr_arena_release(a, mark);
+  if (rc == 0)
+    rc = sdr_tensor_reshape(tokens, &out, 3, (int64_t[]){rows, n * tok, ad->cross_dim});
+  return rc;
+}
+
 int sdr_ip_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int B, sdr_tensor *tokens) {
   float *embeds[SDR_IP_MAX] = {0};
   int ndim[SDR_IP_MAX];
@@ -295,28 +322,8 @@ int sdr_ip_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int B, sd
   if (sdr_ip_image_embeds(p, g, guided, B, embeds, ndim, shapes) != 0)
     return -1;
   int rc = 0;
-  for (int k = 0; rc == 0 && k < g->nip_inputs; k++) {
-    sdr_ip_adapter *ad = p->ip_adapters[k];
-    const int64_t rows = shapes[k][0], n = shapes[k][1];
-    const int64_t T = ndim[k] == 4 ? shapes[k][2] : 1, E = shapes[k][ndim[k] - 1];
-    const int64_t tok = sdr_ip_adapter_tokens(ad, T);
-    sdr_tensor out, in;
-    /* MultiIPAdapterImageProjection: (rows * n, ...) through the projection, then each
-     * row's n pictures' tokens side by side */
-    rc = sdr_arena_tensor(&p->arena, &out, ad->act, 3, (int64_t[]){rows * n, tok, ad->cross_dim});
-    if (rc != 0)
-      break;
-    sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
-    rc = sdr_arena_tensor(&p->arena, &in, SDR_F32, ndim[k] - 1,
-                          ndim[k] == 4 ? (int64_t[]){rows * n, T, E} : (int64_t[]){rows * n, E});
-    if (rc == 0)
-      rc = sdr_upload(p->be, in.data, embeds[k], sdr_tensor_nbytes(&in));
-    if (rc == 0)
-      rc = sdr_ip_adapter_project(ad, &p->arena, &out, &in);
-    sdr_arena_release(&p->arena, mark);
-    if (rc == 0)
-      rc = sdr_tensor_reshape(&tokens[k], &out, 3, (int64_t[]){rows, n * tok, ad->cross_dim});
-  }
+  for (int k = 0; rc == 0 && k < g->nip_inputs; k++)
+    rc = sdr_ip_tokens(p->ip_adapters[k], &p->arena, embeds[k], ndim[k], shapes[k], &tokens[k]);
   for (int k = 0; k < g->nip_inputs; k++)
     free(embeds[k]);
   return rc;

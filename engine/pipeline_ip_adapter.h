@@ -31,6 +31,10 @@ void sdr_pipeline_ip_free(sdr_clip_vision_projection *enc, sdr_ip_adapter **ads,
  * B (the run's batch), doubled when guided (the negatives first). */
 int sdr_ip_image_embeds(sdr_pipeline *p, const sdr_generate *g, int guided, int B, float **embeds,
                         int *ndim, int64_t shapes[][4]);
+/* One adapter's embeddings (host float32 of shape[0..ndim)) through its projection (the
+ * UNet's encoder_hid_proj): tokens (rows, n * tokens, C) on its backend, allocated in a. */
+int sdr_ip_tokens(sdr_ip_adapter *ad, sdr_arena *a, const float *embeds, int ndim,
+                  const int64_t *shape, sdr_tensor *tokens);
 /* The same through the adapters' projections: tokens[i] (rows, n * tokens, C) on the
  * backend, allocated in p's arena (the run's). */
 int sdr_ip_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int B, sdr_tensor *tokens);

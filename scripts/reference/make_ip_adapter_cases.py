@@ -12,7 +12,7 @@ tests/lua/test_ip_adapter.lua:
     hidden_states[-2], with the negatives);
   - runs: each kind, a scale, a batch with generators, no guidance, two adapters with
     their own scales, two pictures for one adapter, given embeddings, img2img, and a
-    ControlNet with an adapter.
+    ControlNet with an adapter; the UNet called with added_cond_kwargs' image_embeds.
 
     .venv-torch/bin/python scripts/reference/make_ip_adapter_cases.py
 
@@ -224,6 +224,16 @@ def main():
                               "adapters": [WEIGHTS["plus"]], "embeds": "embeds_plus_one.npy",
                               "prompt": "a red door", "num_images_per_prompt": 2,
                               "num_inference_steps": 4, "seed": 10})
+    # the UNet called directly with added_cond_kwargs' image_embeds (the projection inside)
+    gen = torch.Generator().manual_seed(40)
+    sample = torch.randn(2, 4, 16, 16, generator=gen)
+    ehs = torch.randn(2, 7, CROSS, generator=gen)
+    emb = torch.from_numpy(np.load(os.path.join(OUT, "embeds_plus.npy")))[1:3].contiguous()
+    with torch.no_grad():
+        pred = pipe.unet(sample, 501, encoder_hidden_states=ehs,
+                         added_cond_kwargs={"image_embeds": [emb]}).sample
+    for name, t in (("sample", sample), ("ehs", ehs), ("unet_embeds", emb), ("unet", pred)):
+        np.save(os.path.join(OUT, "call_%s.npy" % name), t.numpy())
     with open(os.path.join(OUT, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)
 

@@ -150,6 +150,27 @@ do
   end)
 end
 
+-- the pipeline's UNet called directly: added_cond_kwargs' image_embeds go through the
+-- adapter's projection inside the call, as unet_2d_condition's encoder_hid_proj
+do
+  local pipe = make_pipe("txt2img")
+  load(pipe, {"plus"})
+  local x, e = torch.load_npy(ref .. "call_sample.npy"), torch.load_npy(ref .. "call_ehs.npy")
+  local emb = torch.load_npy(ref .. "call_unet_embeds.npy")
+  local pred = pipe.unet(x, 501, {encoder_hidden_states = e,
+                                  added_cond_kwargs = {image_embeds = {emb}}}).sample
+  local err = check.rel_err(pred, torch.load_npy(ref .. "call_unet.npy"), "unet with image_embeds")
+  check.truthy(err < 1e-5, "unet with image_embeds: relative error " .. err)
+  check.raises("need added_cond_kwargs", function() pipe.unet(x, 501, {encoder_hidden_states = e}) end)
+  check.raises("got 2 and 1", function()
+    pipe.unet(x, 501, {encoder_hidden_states = e, added_cond_kwargs = {image_embeds = {emb, emb}}})
+  end)
+  pipe:unload_ip_adapter()
+  check.raises("without an IP-Adapter loaded", function()
+    pipe.unet(x, 501, {encoder_hidden_states = e, added_cond_kwargs = {image_embeds = {emb}}})
+  end)
+end
+
 -- moved to float16 and back (weights read again from the files each time): the adapters,
 -- their scales and the image encoder move with the pipeline
 do
