@@ -83,6 +83,10 @@ int lsdr_cross_attention_scale(lua_State *L, int opts, double *scale) {
   if (!lua_istable(L, -1))
     lsdr_error(L, "option 'cross_attention_kwargs': a table expected, got %s",
                luaL_typename(L, -1));
+  if (lua_getfield(L, -1, "ip_adapter_masks") != LUA_TNIL)
+    lsdr_error(L, "cross_attention_kwargs: ip_adapter_masks are not supported (the adapters act "
+                  "on the whole picture)");
+  lua_pop(L, 1);
   lua_getfield(L, -1, "scale");
   int given = !lua_isnil(L, -1);
   if (given && !lua_isnumber(L, -1))

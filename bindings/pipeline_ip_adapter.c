@@ -288,14 +288,11 @@ int lsdr_pipe_prepare_ip_adapter_image_embeds(lua_State *L) {
   if (!g.nip_inputs)
     return lsdr_error(L, "ip_adapter_image or ip_adapter_image_embeds is required");
   g.num_images_per_prompt = N;
-  /* given embeddings keep their rows (repeated per image); pictures make one row */
-  int B = N;
-  if (g.ip_inputs[0].embeds && g.ip_inputs[0].ndim >= 1)
-    B = (int)(g.ip_inputs[0].shape[0] / (guided ? 2 : 1)) * N;
   float *embeds[SDR_IP_MAX] = {0};
   int ndim[SDR_IP_MAX];
   int64_t shapes[SDR_IP_MAX][4];
-  if (sdr_ip_image_embeds(p, &g, guided, B, embeds, ndim, shapes) != 0)
+  /* stacked or repeated num_images_per_prompt times, as diffusers' method does */
+  if (sdr_ip_image_embeds(p, &g, guided, N, 0, embeds, ndim, shapes) != 0)
     return lsdr_engine_error(L);
   lua_createtable(L, g.nip_inputs, 0);
   int rc = 0;

@@ -193,9 +193,10 @@ done:
   return rc;
 }
 
-/* Given embeddings: each half (the negative, the positive) repeated per image as torch's
- * repeat does, so b / 2 (b unguided) times num_images_per_prompt must be the batch. */
-static int given_embeds(const sdr_ip_input *in, int k, int hidden, int guided, int N, int B,
+/* Given embeddings: each half (the negative, the positive) repeated reps times as torch's
+ * repeat does (rows e0..e(h-1), then again). A run repeats them once per image of its batch,
+ * so there each half must be one row (exact). */
+static int given_embeds(const sdr_ip_input *in, int k, int hidden, int guided, int reps, int exact,
                         float **out, int64_t shape[4]) {
   if (in->ndim != 3 && in->ndim != 4)
     return sdr_fail("`ip_adapter_image_embeds` has to be a list of 3D or 4D tensors but is %dD",
@@ -206,20 +207,24 @@ static int given_embeds(const sdr_ip_input *in, int k, int hidden, int guided, i
                     k + 1, hidden ? "hidden states" : "image embeddings",
                     hidden ? "tokens, width" : "width");
   const int64_t b = in->shape[0], half = guided ? b / 2 : b;
-  if ((guided && b % 2) || half * N != B)
-    return sdr_fail("ip_adapter_image_embeds[%d]: %lld rows make %s of %lld for a batch of %d "
-                    "(%d per prompt)%s",
-                    k + 1, (long long)b, guided ? "halves" : "a batch", (long long)half, B, N,
-                    guided ? "; with guidance the negatives come first (chunk(2))" : "");
+  if (half < 1 || (guided && b % 2))
+    return sdr_fail("ip_adapter_image_embeds[%d]: %lld rows%s", k + 1, (long long)b,
+                    guided ? "; with guidance the negatives come first, as many as the positives"
+                           : "");
+  if (exact && half != 1)
+    return sdr_fail("ip_adapter_image_embeds[%d]: %lld rows %s; each is repeated for every "
+                    "image of the batch, so one is expected (prepare_ip_adapter_image_embeds "
+                    "with num_images_per_prompt 1 makes that)",
+                    k + 1, (long long)half, guided ? "a half" : "given");
   int64_t per = 1;
   for (int d = 1; d < in->ndim; d++)
     per *= in->shape[d];
-  const int64_t rows = (guided ? 2 : 1) * (int64_t)B;
+  const int64_t each = half * reps, rows = (guided ? 2 : 1) * each;
   float *o = malloc((size_t)(rows * per) * sizeof *o);
   if (!o)
     return sdr_fail("out of memory");
   for (int64_t r = 0; r < rows; r++) {
-    const int64_t h = r / B, src = h * half + (r % B) % half;
+    const int64_t src = (r / each) * half + (r % each) % half;
     memcpy(o + r * per, in->embeds + src * per, (size_t)per * sizeof *o);
   }
   *out = o;
@@ -243,18 +248,17 @@ static int check_inputs(const sdr_pipeline *p, const sdr_generate *g) {
   return 0;
 }
 
-int sdr_ip_image_embeds(sdr_pipeline *p, const sdr_generate *g, int guided, int B, float **embeds,
-                        int *ndim, int64_t shapes[][4]) {
+int sdr_ip_image_embeds(sdr_pipeline *p, const sdr_generate *g, int guided, int B, int exact,
+                        float **embeds, int *ndim, int64_t shapes[][4]) {
   if (check_inputs(p, g) != 0)
     return -1;
-  const int N = g->num_images_per_prompt;
   int k = 0;
   for (; k < g->nip_inputs; k++) {
     const sdr_ip_input *in = &g->ip_inputs[k];
     const int hidden = sdr_ip_adapter_wants_hidden(p->ip_adapters[k]);
     embeds[k] = NULL;
     if (!in->images && !in->pixels) {
-      TRY(given_embeds(in, k, hidden, guided, N, B, &embeds[k], shapes[k]));
+      TRY(given_embeds(in, k, hidden, guided, B, exact, &embeds[k], shapes[k]));
       ndim[k] = in->ndim;
       continue;
     }
@@ -319,7 +323,7 @@ int sdr_ip_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int B, sd
   float *embeds[SDR_IP_MAX] = {0};
   int ndim[SDR_IP_MAX];
   int64_t shapes[SDR_IP_MAX][4];
-  if (sdr_ip_image_embeds(p, g, guided, B, embeds, ndim, shapes) != 0)
+  if (sdr_ip_image_embeds(p, g, guided, B, 1, embeds, ndim, shapes) != 0)
     return -1;
   int rc = 0;
   for (int k = 0; rc == 0 && k < g->nip_inputs; k++)

@@ -27,10 +27,12 @@ int sdr_pipeline_ip_copy_to(const sdr_pipeline *p, sdr_backend *be, sdr_unet *u,
 void sdr_pipeline_ip_free(sdr_clip_vision_projection *enc, sdr_ip_adapter **ads, int n);
 
 /* prepare_ip_adapter_image_embeds: for each adapter, host float32 embeddings
- * (rows, n, E) or (rows, n, T, E) into embeds[i] (malloc'd) with their shapes, rows being
- * B (the run's batch), doubled when guided (the negatives first). */
-int sdr_ip_image_embeds(sdr_pipeline *p, const sdr_generate *g, int guided, int B, float **embeds,
-                        int *ndim, int64_t shapes[][4]);
+ * (rows, n, E) or (rows, n, T, E) into embeds[i] (malloc'd) with their shapes: the pictures'
+ * embeddings stacked B times, or the given ones' rows repeated B times (exact: a run's
+ * batch of B, where each half given must be one row); doubled when guided, the negatives
+ * first. */
+int sdr_ip_image_embeds(sdr_pipeline *p, const sdr_generate *g, int guided, int B, int exact,
+                        float **embeds, int *ndim, int64_t shapes[][4]);
 /* One adapter's embeddings (host float32 of shape[0..ndim)) through its projection (the
  * UNet's encoder_hid_proj): tokens (rows, n * tokens, C) on its backend, allocated in a. */
 int sdr_ip_tokens(sdr_ip_adapter *ad, sdr_arena *a, const float *embeds, int ndim,

@@ -11,8 +11,9 @@ tests/lua/test_ip_adapter.lua:
   - prepare_ip_adapter_image_embeds of each (the image encoder's output: image_embeds, or
     hidden_states[-2], with the negatives);
   - runs: each kind, a scale, a batch with generators, no guidance, two adapters with
-    their own scales, two pictures for one adapter, given embeddings, img2img, and a
-    ControlNet with an adapter; the UNet called with added_cond_kwargs' image_embeds.
+    their own scales, two pictures for one adapter, two prompts (the picture's embeddings
+    stacked for the whole batch), given embeddings (one row a half, repeated for the
+    batch), img2img, and a ControlNet with an adapter; the UNet called with added_cond_kwargs' image_embeds.
 
     .venv-torch/bin/python scripts/reference/make_ip_adapter_cases.py
 
@@ -153,6 +154,9 @@ CASES = [
      dict(prompt="a red door", image="sketch64", strength=0.75, num_inference_steps=6, seed=8)),
     ("ip_controlnet", "controlnet", ["plus"], None, ["face"], None,
      dict(prompt="a lighthouse", image="sketch64", num_inference_steps=4, seed=9)),
+    ("ip_prompts_batch", "txt2img", ["plus"], 0.7, ["face"], None,
+     dict(prompt=["a lighthouse", "a cat on a bench"], num_images_per_prompt=2,
+          num_inference_steps=3, seeds=[12, 13, 14, 15])),
 ]
 
 
@@ -212,7 +216,7 @@ def main():
     load(pipe, ["plus"])
     pipe.set_progress_bar_config(disable=True)
     embeds = torch.from_numpy(np.load(os.path.join(OUT, "embeds_plus.npy")))
-    # one row per half (diffusers repeats each half per image)
+    # one row a half: diffusers repeats each half once per image of the batch
     half = embeds.chunk(2)
     one = torch.cat([half[0][:1], half[1][:1]])
     np.save(os.path.join(OUT, "embeds_plus_one.npy"), one.numpy())
@@ -224,6 +228,15 @@ def main():
                               "adapters": [WEIGHTS["plus"]], "embeds": "embeds_plus_one.npy",
                               "prompt": "a red door", "num_images_per_prompt": 2,
                               "num_inference_steps": 4, "seed": 10})
+    # two prompts: every row of the batch gets the one row of each half
+    out = pipe(prompt=["a lighthouse", "a cat on a bench"], ip_adapter_image_embeds=[one],
+               num_inference_steps=4, output_type="np",
+               generator=torch.Generator().manual_seed(11))
+    np.save(os.path.join(OUT, "ip_two_prompts.npy"), out.images.astype(np.float32))
+    manifest["cases"].append({"name": "ip_two_prompts", "pipeline": "txt2img",
+                              "adapters": [WEIGHTS["plus"]], "embeds": "embeds_plus_one.npy",
+                              "prompt": ["a lighthouse", "a cat on a bench"],
+                              "num_inference_steps": 4, "seed": 11})
     # the UNet called directly with added_cond_kwargs' image_embeds (the projection inside)
     gen = torch.Generator().manual_seed(40)
     sample = torch.randn(2, 4, 16, 16, generator=gen)

@@ -3,7 +3,7 @@
 -- encoder's embeddings for each of the three projections (ImageProjection, the Plus
 -- Resampler, Full Face), then whole runs: each kind, set_ip_adapter_scale, a batch with
 -- generators and DDIM, no guidance, two adapters with their own scales, two pictures for one
--- adapter, given embeddings, img2img and a ControlNet. Images within 2e-3 as the other whole
+-- adapter, two prompts, given embeddings, img2img and a ControlNet. Images within 2e-3 as the other whole
 -- runs (they agree to about 1e-5). Then scale 0, unload, moves between dtypes, and the errors.
 local check = require "check"
 
@@ -35,6 +35,9 @@ local cases = {
     seed = 8}},
   {"ip_controlnet", "controlnet", {"plus"}, nil, {"face"}, nil,
    {prompt = "a lighthouse", image = "sketch64", num_inference_steps = 4, seed = 9}},
+  {"ip_prompts_batch", "txt2img", {"plus"}, 0.7, {"face"}, nil,
+   {prompt = {"a lighthouse", "a cat on a bench"}, num_images_per_prompt = 2,
+    num_inference_steps = 3, seeds = {12, 13, 14, 15}}},
 }
 
 local pictures = {}
@@ -131,6 +134,12 @@ do
                           num_inference_steps = 4, seed = 10},
                    {ip_adapter_image_embeds = {torch.load_npy(ref .. "embeds_plus_one.npy")}})
   same(out.images, "ip_given_embeds", "ip_adapter_image_embeds")
+  -- two prompts: the one row of each half for every row of the batch, as the pictures give
+  local two = {prompt = {"a lighthouse", "a cat on a bench"}, num_inference_steps = 4, seed = 11}
+  same(call(pipe, two, {ip_adapter_image_embeds = {torch.load_npy(ref .. "embeds_plus_one.npy")}})
+       .images, "ip_two_prompts", "embeddings for two prompts")
+  same(call(pipe, two, {ip_adapter_image = picture("face")}).images, "ip_two_prompts",
+       "a picture for two prompts")
   local c = byname.ip_plus
   same(call(pipe, c[7], {ip_adapter_image = picture("face")}).images, c[1], "a bare Image")
 
@@ -233,7 +242,7 @@ do
   check.raises("image embeddings must be (images, 24)", function()
     call(pipe, c[7], {ip_adapter_image_embeds = {torch.zeros(2, 1, 25)}})
   end)
-  check.raises("rows make halves of 2 for a batch of 1", function()
+  check.raises("2 rows a half; each is repeated for every image of the batch", function()
     call(pipe, c[7], {ip_adapter_image_embeds = {torch.zeros(4, 1, 24)}})
   end)
   check.raises("entry 1 is a number, not an Image", function()
