@@ -8,7 +8,7 @@
 #include <cJSON.h>
 
 #include "engine/error.h"        // sdr_fail
-#include "engine/model_config.h" // sdr_json
+#include "engine/model_config.h" // sdr_json, sdr_find_weight_files
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -87,6 +87,22 @@ int sdr_clip_vision_config_load(sdr_clip_vision_config *cfg, int *projection_dim
   if (rc == 0)
     *projection_dim = (int)proj;
   sdr_json_free(&j);
+  return rc;
+}
+
+int sdr_clip_vision_open(sdr_clip_vision_config *cfg, int *projection_dim, sdr_weights *w,
+                         sdr_backend *be, const char *dir, const char *variant,
+                         const char *component, int keep_dtype) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (sdr_clip_vision_config_load(cfg, projection_dim, path) != 0)
+    return -1;
+  size_t nfiles = 0;
+  char **files = sdr_find_weight_files(dir, NULL, "model", variant, -1, &nfiles);
+  if (!files)
+    return -1;
+  int rc = sdr_weights_open(w, be, component, (const char *const *)files, (int)nfiles, keep_dtype);
+  sdr_weight_files_free(files);
   return rc;
 }
 

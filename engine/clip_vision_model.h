@@ -36,6 +36,12 @@ typedef struct sdr_clip_vision_config {
 int sdr_clip_vision_config_load(sdr_clip_vision_config *cfg, int *projection_dim,
                                 const char *config_json);
 
+/* A folder holding a model built on the tower (config.json, model[.variant].safetensors or
+ * pytorch_model.bin): its config read and its weights opened as component, for binding. */
+int sdr_clip_vision_open(sdr_clip_vision_config *cfg, int *projection_dim, sdr_weights *w,
+                         sdr_backend *be, const char *dir, const char *variant,
+                         const char *component, int keep_dtype);
+
 typedef struct sdr_clip_vision_model {
   sdr_clip_vision_config cfg;
   sdr_backend *be;

@@ -2,11 +2,9 @@
  * modeling_clip.py). */
 #include "engine/clip_vision_projection.h"
 
-#include <stdio.h>
 #include <string.h>
 
-#include "engine/error.h"        // sdr_fail
-#include "engine/model_config.h" // sdr_find_weight_files
+#include "engine/error.h" // sdr_fail
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -33,18 +31,8 @@ int sdr_clip_vision_projection_load(sdr_clip_vision_projection *m, sdr_backend *
                                     int keep_dtype) {
   memset(m, 0, sizeof *m);
   m->be = be;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  if (sdr_clip_vision_config_load(&m->vision.cfg, &m->projection_dim, path) != 0)
-    return -1;
-  size_t nfiles = 0;
-  char **files = sdr_find_weight_files(dir, NULL, "model", NULL, -1, &nfiles);
-  if (!files)
-    return -1;
-  int rc = sdr_weights_open(&m->weights, be, "image_encoder", (const char *const *)files,
-                            (int)nfiles, keep_dtype);
-  sdr_weight_files_free(files);
-  if (rc != 0)
+  if (sdr_clip_vision_open(&m->vision.cfg, &m->projection_dim, &m->weights, be, dir, NULL,
+                           "image_encoder", keep_dtype) != 0)
     return -1;
   if (bind_all(m) != 0) {
     sdr_clip_vision_projection_free(m);

@@ -2,7 +2,6 @@
 #include "engine/safety_checker.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,18 +40,8 @@ int sdr_safety_checker_load(sdr_safety_checker *sc, sdr_backend *be, const char 
                             const char *variant, int keep_dtype) {
   memset(sc, 0, sizeof *sc);
   sc->be = be;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  if (sdr_clip_vision_config_load(&sc->vision.cfg, &sc->projection_dim, path) != 0)
-    return -1;
-  size_t nfiles = 0;
-  char **files = sdr_find_weight_files(dir, NULL, "model", variant, -1, &nfiles);
-  if (!files)
-    return -1;
-  int rc = sdr_weights_open(&sc->weights, be, "safety_checker", (const char *const *)files,
-                            (int)nfiles, keep_dtype);
-  sdr_weight_files_free(files);
-  if (rc != 0)
+  if (sdr_clip_vision_open(&sc->vision.cfg, &sc->projection_dim, &sc->weights, be, dir, variant,
+                           "safety_checker", keep_dtype) != 0)
     return -1;
   if (bind_all(sc) != 0) {
     sdr_safety_checker_free(sc);
