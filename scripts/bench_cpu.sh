@@ -9,7 +9,10 @@
 #   pictures, as a pipeline runs them after the VAE); inpaint (3 steps of the legacy 4-channel
 #   inpainting at 512x512: two VAE encodes, the blend after each step); controlnet (3 steps of
 #   StableDiffusionControlNetPipeline at 512x512 with a ControlNet of SD 1.5's size,
-#   scripts/bench/make_random_controlnet.py: the net's down half and the UNet each step)
+#   scripts/bench/make_random_controlnet.py: the net's down half and the UNet each step);
+#   ip_adapter (3 steps of txt2img at 512x512 with h94's SD 1.5 IP-Adapter at its size,
+#   scripts/bench/make_random_ip_adapter.py: the ViT-H image encoder once, the adapters' keys
+#   and values in every cross-attention each step)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -34,6 +37,9 @@ case " $* " in *" safety_checker "*)
 esac
 case " $* " in *" controlnet "*)
   "$PY" scripts/bench/make_random_controlnet.py "$MODEL" "$MODEL-controlnet" >&2 ;;
+esac
+case " $* " in *" ip_adapter "*)
+  "$PY" scripts/bench/make_random_ip_adapter.py "$MODEL" "$MODEL-ip-adapter" >&2 ;;
 esac
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(text_encoder unet vae_decode txt2img)

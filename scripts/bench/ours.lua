@@ -89,6 +89,16 @@ elseif part == "controlnet" then
     pipe{prompt = "a photograph of an astronaut riding a horse", image = edges,
          num_inference_steps = 3, output_type = "np"}
   end)
+elseif part == "ip_adapter" then
+  local pipe = StableDiffusionPipeline.from_pretrained(model)
+  pipe:set_progress_bar_config{disable = true}
+  pipe:load_ip_adapter(model .. "-ip-adapter", "models", "ip-adapter_sd15.safetensors")
+  local face = Image.new("RGB", {512, 512}, {200, 160, 140})
+  face:paste({40, 40, 60}, {160, 200, 352, 260})
+  secs = timed(function()
+    pipe{prompt = "a photograph of an astronaut riding a horse", ip_adapter_image = face,
+         num_inference_steps = 3, output_type = "np"}
+  end)
 elseif part == "safety_checker" then
   local pipe = StableDiffusionPipeline.from_pretrained(model .. "-sc")
   local x = torch.rand({3, 3, 512, 512}) * 2 - 1

@@ -3,7 +3,7 @@ CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
 PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
-      safety_checker | inpaint | controlnet
+      safety_checker | inpaint | controlnet | ip_adapter
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -99,6 +99,19 @@ def main(model, part, repeat):
             edges.paste((255, 255, 255), (128, 128, 384, 136))
             secs = timed(lambda: pipe("a photograph of an astronaut riding a horse", image=edges,
                                       num_inference_steps=3, output_type="np"), repeat)
+        elif part == "ip_adapter":
+            from PIL import Image
+            pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32,
+                                                           safety_checker=None,
+                                                           requires_safety_checker=False)
+            pipe.set_progress_bar_config(disable=True)
+            pipe.load_ip_adapter(model + "-ip-adapter", subfolder="models",
+                                 weight_name="ip-adapter_sd15.safetensors")
+            face = Image.new("RGB", (512, 512), (200, 160, 140))
+            face.paste((40, 40, 60), (160, 200, 352, 260))
+            secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
+                                      ip_adapter_image=face, num_inference_steps=3,
+                                      output_type="np"), repeat)
         elif part == "safety_checker":
             pipe = StableDiffusionPipeline.from_pretrained(model + "-sc", torch_dtype=torch.float32)
             x = torch.rand(3, 3, 512, 512) * 2 - 1

@@ -293,6 +293,16 @@ static void test_fixtures(void) {
   CHECK(f && sdr_torch_file_find(f, "nope") == NULL);
   sdr_torch_file_close(f);
 
+  /* an IP-Adapter's {"image_proj": {...}, "ip_adapter": {...}}: one level down, named
+   * "outer.inner" as its .safetensors form */
+  f = sdr_torch_file_open("tests/models/tiny-ip-adapter/models/ip-adapter-plus_tiny.bin");
+  const sdr_st_tensor *lat = f ? sdr_torch_file_find(f, "image_proj.latents") : NULL;
+  const sdr_st_tensor *k1 = f ? sdr_torch_file_find(f, "ip_adapter.1.to_k_ip.weight") : NULL;
+  CHECK(lat && lat->ndim == 3 && lat->shape[0] == 1 && lat->shape[1] == 6 && lat->shape[2] == 48);
+  CHECK(k1 && k1->ndim == 2 && k1->shape[0] == 32 && k1->shape[1] == 32);
+  CHECK(f && sdr_torch_file_count(f) == 7 + 4 * 11 + 6 * 2 && sdr_torch_file_skipped(f) == 0);
+  sdr_torch_file_close(f);
+
   CHECK(sdr_torch_file_open(FIXTURES "/noncontiguous.pt") == NULL);
   CHECK(has(sdr_last_error(), "noncontiguous.pt: tensor \"t\" is stored non-contiguously"));
   CHECK(sdr_torch_file_open(FIXTURES "/no-such.pt") == NULL);
