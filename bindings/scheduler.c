@@ -264,9 +264,10 @@ static int m_step(lua_State *L) {
   lsdr_tensor *prev = lsdr_push_new_tensor(L, be, SDR_F32, x->t.ndim, x->t.shape);
   lua_setfield(L, result, "prev_sample");
   lsdr_tensor *x0 = NULL;
+  const char *x0_name = sdr_scheduler_x0_name(b->s);
   if (sdr_scheduler_has_pred_original(b->s)) {
     x0 = lsdr_push_new_tensor(L, be, SDR_F32, x->t.ndim, x->t.shape);
-    lua_setfield(L, result, "pred_original_sample");
+    lua_setfield(L, result, x0_name);
   }
   sdr_arena *a = arena_of(L, b, be);
   int rc = sdr_scheduler_step_full(b->s, be, a, &prev->t, x0 ? &x0->t : NULL, &out->t, t, &x->t,
@@ -274,8 +275,12 @@ static int m_step(lua_State *L) {
   sdr_arena_reset(a);
   if (rc != 0)
     return lsdr_engine_error(L);
+  /* the output's class keeps its field names (LCMSchedulerOutput's second is denoised) */
   static const char *const fields[] = {"prev_sample", "pred_original_sample", NULL};
-  lsdr_output_kind(L, result, "SchedulerOutput", fields);
+  static const char *const lcm_fields[] = {"prev_sample", "denoised", NULL};
+  const int lcm = strcmp(x0_name, "denoised") == 0;
+  lsdr_output_kind(L, result, lcm ? "LCMSchedulerOutput" : "SchedulerOutput",
+                   lcm ? lcm_fields : fields);
   return 1;
 }
 
@@ -344,11 +349,15 @@ static int sched_properties(lua_State *L) {
   }
   if (strcmp(k, "compatibles") == 0) {
     /* the scheduler classes that take this one's config (diffusers' list holds more
-     * kinds; these are the ones there are here), as the global class tables */
+     * kinds; these are the ones there are here), as the global class tables:
+     * KarrasDiffusionSchedulers' for those, LCMScheduler alone for itself */
+    const int lcm = sdr_scheduler_kind_of(b->s) == SDR_SCHED_LCM;
     lua_createtable(L, SDR_SCHED_COUNT, 0);
-    for (int i = 0; i < SDR_SCHED_COUNT; i++) {
+    for (int i = 0, n = 0; i < SDR_SCHED_COUNT; i++) {
+      if (lcm != (i == SDR_SCHED_LCM))
+        continue;
       lua_getglobal(L, sdr_scheduler_class_name((sdr_scheduler_kind)i));
-      lua_rawseti(L, -2, i + 1);
+      lua_rawseti(L, -2, ++n);
     }
     return 1;
   }
@@ -377,7 +386,8 @@ static const lsdr_param step_options[] = {
 static const lsdr_func methods[] = {
     {"Scheduler:set_timesteps",
      m_set_timesteps,
-     "Chooses the timesteps of a run of n steps, or takes {timesteps = {...}} (DDPMScheduler).",
+     "Chooses the timesteps of a run of n steps, or takes {timesteps = {...}} (DDPMScheduler, "
+     "LCMScheduler).",
      {{"num_inference_steps", "integer|table", "nil"},
       {"opts", "table", "nil", "{timesteps = {...}}: custom timesteps, descending"}}},
     {"Scheduler:set_begin_index",
@@ -391,7 +401,8 @@ static const lsdr_func methods[] = {
     {"Scheduler:step",
      m_step,
      "One step back: returns {prev_sample = Tensor} (and pred_original_sample for DDIM, DDPM, "
-     "LMS, Euler and Euler ancestral); out[1] is prev_sample, as diffusers' tuple.",
+     "LMS, Euler and Euler ancestral, denoised for LCM); out[1] is prev_sample, as diffusers' "
+     "tuple.",
      {{"model_output", "Tensor"},
       {"timestep", "number|Tensor"},
       {"sample", "Tensor"},
@@ -434,6 +445,7 @@ CLASS(KDPM2DiscreteScheduler)
 CLASS(KDPM2AncestralDiscreteScheduler)
 CLASS(DEISMultistepScheduler)
 CLASS(DPMSolverSinglestepScheduler)
+CLASS(LCMScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -462,7 +474,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"KDPM2DiscreteScheduler", KDPM2DiscreteScheduler_funcs},
                  {"KDPM2AncestralDiscreteScheduler", KDPM2AncestralDiscreteScheduler_funcs},
                  {"DEISMultistepScheduler", DEISMultistepScheduler_funcs},
-                 {"DPMSolverSinglestepScheduler", DPMSolverSinglestepScheduler_funcs}};
+                 {"DPMSolverSinglestepScheduler", DPMSolverSinglestepScheduler_funcs},
+                 {"LCMScheduler", LCMScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

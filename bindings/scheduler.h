@@ -13,7 +13,8 @@
 /* Sets the globals PNDMScheduler, DDIMScheduler, LMSDiscreteScheduler,
  * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler,
  * UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
- * KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler, DPMSolverSinglestepScheduler. */
+ * KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler, DPMSolverSinglestepScheduler,
+ * LCMScheduler. */
 void lsdr_open_scheduler(lua_State *L);
 /* Pushes a scheduler object that owns s. */
 void lsdr_push_scheduler(lua_State *L, sdr_scheduler *s);

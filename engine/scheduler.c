@@ -28,6 +28,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_KDPM2_ANCESTRAL] = &sched_kdpm2_ancestral_class,
     [SDR_SCHED_DEIS_MULTISTEP] = &sched_deis_class,
     [SDR_SCHED_DPMSOLVER_SINGLESTEP] = &sched_dpmsolver_singlestep_class,
+    [SDR_SCHED_LCM] = &sched_lcm_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -49,7 +50,7 @@ static int unknown_class(const char *name) {
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
                   "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
-                  "DEISMultistepScheduler, DPMSolverSinglestepScheduler)",
+                  "DEISMultistepScheduler, DPMSolverSinglestepScheduler, LCMScheduler)",
                   name);
 }
 
@@ -295,6 +296,10 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
 }
 
 int sdr_scheduler_has_pred_original(const sdr_scheduler *s) { return s && s->cls->pred_original; }
+
+const char *sdr_scheduler_x0_name(const sdr_scheduler *s) {
+  return s->cls->x0_name ? s->cls->x0_name : "pred_original_sample";
+}
 
 int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, sdr_tensor *pred_original,

@@ -7,9 +7,9 @@
  * (Heun's second-order method, two model calls per Heun step), DDPMScheduler
  * (ancestral sampling of Ho et al. 2020), KDPM2DiscreteScheduler (DPM-Solver-2, two
  * calls per step as Heun's), KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler
- * (DEIS's log-rho multistep solver) and DPMSolverSinglestepScheduler (DPM++ 2S), each with
- * the
- * numbers diffusers computes: set_timesteps, timesteps, init_noise_sigma,
+ * (DEIS's log-rho multistep solver), DPMSolverSinglestepScheduler (DPM++ 2S) and
+ * LCMScheduler (latent consistency models, LCM-LoRA's), each with the numbers diffusers
+ * computes: set_timesteps, timesteps, init_noise_sigma,
  * scale_model_input, step, add_noise. A scheduler can be made from another's
  * config, as `Euler...Scheduler.from_config(pipe.scheduler.config)` does.
  *
@@ -39,6 +39,7 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_KDPM2_ANCESTRAL,
   SDR_SCHED_DEIS_MULTISTEP,
   SDR_SCHED_DPMSOLVER_SINGLESTEP,
+  SDR_SCHED_LCM,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 
@@ -90,6 +91,8 @@ int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                             sdr_generator *const *gens, int ngens, float eta);
 int sdr_scheduler_has_pred_original(const sdr_scheduler *s);
+/* That output's name: "pred_original_sample", or LCMScheduler's "denoised". */
+const char *sdr_scheduler_x0_name(const sdr_scheduler *s);
 /* out = noisy version of original at timestep t (per batch entry if t has one value per entry). */
 int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                             const sdr_tensor *original, const sdr_tensor *noise, double t);

@@ -175,6 +175,8 @@ static const field fields[] = {
     F(predict_x0, SCHED_P_BOOL),
     F(disable_corrector, SCHED_P_LIST),
     F(solver_p, SCHED_P_ANY_OR_NULL),
+    F(original_inference_steps, SCHED_P_INT),
+    F(timestep_scaling, SCHED_P_NUMBER),
 };
 #undef F
 
@@ -255,6 +257,8 @@ static void config_defaults(sched_config *c) {
   c->sigma_max = NAN;
   c->solver_order = 2;
   c->lambda_min_clipped = -INFINITY;
+  c->original_inference_steps = 50;
+  c->timestep_scaling = 10.0;
   c->beta_schedule = "linear";
   c->prediction_type = "epsilon";
   c->timestep_spacing = "leading";

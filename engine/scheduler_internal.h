@@ -68,9 +68,11 @@ typedef struct sched_config {
   const char *algorithm_type, *solver_type, *final_sigmas_type, *variance_type;
   int lower_order_final, euler_at_final, use_lu_lambdas;
   double lambda_min_clipped;
-  int predict_x0;                 /* UniPC */
-  const cJSON *disable_corrector; /* UniPC: a list of step numbers */
-  const cJSON *solver_p;          /* UniPC: NULL for None, the only value supported */
+  int predict_x0;                     /* UniPC */
+  const cJSON *disable_corrector;     /* UniPC: a list of step numbers */
+  const cJSON *solver_p;              /* UniPC: NULL for None, the only value supported */
+  long long original_inference_steps; /* LCM */
+  double timestep_scaling;            /* LCM */
   /* parsed from the strings above by the class's init */
   sched_spacing spacing;
   sched_prediction prediction;
@@ -141,6 +143,7 @@ typedef struct sched_class {
   int sigma_noise;     /* init_noise_sigma is the largest sigma (or sqrt(max^2 + 1) with
                           leading spacing), not 1: the sigma-space classes */
   int pred_original;   /* its step output has pred_original_sample (sched_emit_x0) */
+  const char *x0_name; /* that output's name when not "pred_original_sample" (LCM's denoised) */
   /* __init__ after the config is read: check values, make alphas_cumprod and the
    * timesteps and sigmas diffusers sets up before any set_timesteps. */
   int (*init)(sdr_scheduler *s);
@@ -161,7 +164,7 @@ typedef struct sched_class {
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
     sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class,
-    sched_dpmsolver_singlestep_class;
+    sched_dpmsolver_singlestep_class, sched_lcm_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 

@@ -32,7 +32,7 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
                        DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
-                       KDPM2DiscreteScheduler, PNDMScheduler,
+                       KDPM2DiscreteScheduler, LCMScheduler, PNDMScheduler,
                        StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
                        UniPCMultistepScheduler)
 
@@ -47,7 +47,7 @@ SCHEDULERS = {c.__name__: c for c in (PNDMScheduler, DDIMScheduler, EulerDiscret
                                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
                                       HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler,
                                       KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler,
-                                      DPMSolverSinglestepScheduler)}
+                                      DPMSolverSinglestepScheduler, LCMScheduler)}
 
 # Embeddings are written as recipes, so tests/lua/test_call_options.lua can say what
 # each is: ("mix", text_a, text_b, weight_a) = w * E(a) + (1 - w) * E(b);
@@ -118,6 +118,15 @@ CASES = [
      "DPMSolverSinglestepScheduler", 29),
     ("i2i_dpm_single", "img2img", dict(prompt="a sketch", strength=0.7, num_inference_steps=9), dict(),
      "DPMSolverSinglestepScheduler", 30),
+    # LCM (as LCM-LoRA notebooks run it: few steps, guidance 1 to 2), noise each step but the last
+    ("t2i_lcm", "txt2img", dict(prompt="a cat", num_inference_steps=4, guidance_scale=1.0), dict(),
+     "LCMScheduler", 31),
+    ("t2i_lcm_gens", "txt2img", dict(prompt=["a cat", "a dog"], num_inference_steps=3,
+                                     guidance_scale=1.5), dict(), "LCMScheduler", [32, 33]),
+    ("i2i_lcm", "img2img", dict(prompt="a sketch", strength=0.6, num_inference_steps=5,
+                                guidance_scale=1.0), dict(), "LCMScheduler", 34),
+    ("t2i_lcm_timesteps", "txt2img", dict(prompt="a cat", timesteps=[999, 759, 499, 259],
+                                          guidance_scale=1.0), dict(), "LCMScheduler", 35),
 ]
 
 

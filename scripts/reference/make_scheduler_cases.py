@@ -38,8 +38,8 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
                        DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
-                       KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler,
-                       UniPCMultistepScheduler)
+                       KDPM2DiscreteScheduler, LCMScheduler, LMSDiscreteScheduler,
+                       PNDMScheduler, UniPCMultistepScheduler)
 
 try:
     import scipy  # noqa: F401  (LMSDiscreteScheduler needs it)
@@ -79,6 +79,7 @@ CLASSES = {
     "KDPM2AncestralDiscreteScheduler": KDPM2AncestralDiscreteScheduler,
     "DEISMultistepScheduler": DEISMultistepScheduler,
     "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
+    "LCMScheduler": LCMScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -180,8 +181,10 @@ def run(s, x, timesteps, w, g, eta, keep):
         x = out.prev_sample
         if i in keep:
             prev.append(x.numpy().copy())
-            if getattr(out, "pred_original_sample", None) is not None:
-                x0.append(out.pred_original_sample.numpy().copy())
+            # LCMScheduler's second output is `denoised`
+            x0_out = getattr(out, "pred_original_sample", getattr(out, "denoised", None))
+            if x0_out is not None:
+                x0.append(x0_out.numpy().copy())
             if len(scaled) < 2:
                 scaled.append(x_in.numpy().copy())
     return np.stack(prev), np.stack(scaled), (np.stack(x0) if x0 else None)
@@ -533,6 +536,35 @@ def ddpm_cases(wr):
         img2img_case(wr, name, "DDPMScheduler", kwargs, n, strength, seed=seed)
 
 
+def lcm_cases(wr):
+    """LCMScheduler: its own schedule (num_inference_steps of original_inference_steps'
+    distillation timesteps), the boundary condition, noise from the generator at every step
+    but the last; its `denoised` output recorded as x0. SD 1.4's config at LCM's usual
+    lengths, then its options, and img2img (a begin index, the last step still noiseless)."""
+    seed = 1400
+    for n in (1, 2, 4, 8):
+        seed += 1
+        trajectory_case(wr, "lcm_%d" % n, "LCMScheduler", {}, n, seed=seed)
+    for name, kwargs, n in [
+            ("lcm_50", {}, 50),
+            ("lcm_orig25_6", {"original_inference_steps": 25}, 6),
+            ("lcm_orig7_3", {"original_inference_steps": 7}, 3),
+            ("lcm_scaling5_4", {"timestep_scaling": 5.0}, 4),
+            ("lcm_v_4", {"prediction_type": "v_prediction"}, 4),
+            ("lcm_sample_clip_4", {"prediction_type": "sample", "clip_sample": True,
+                                   "clip_sample_range": 1.5}, 4),
+            ("lcm_thresh_4", {"thresholding": True, "sample_max_value": 1.5}, 4),
+            ("lcm_zsnr_v_4", {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction"},
+             4)]:
+        seed += 1
+        trajectory_case(wr, name, "LCMScheduler", kwargs, n, seed=seed, small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_lcm_06_8", {}, 8, 0.6),
+            ("i2i_lcm_05_4", {}, 4, 0.5)]:
+        seed += 1
+        img2img_case(wr, name, "LCMScheduler", kwargs, n, strength, seed=seed)
+
+
 def main():
     torch.set_num_threads(1)
     wr = Writer()
@@ -708,6 +740,7 @@ def main():
     kdpm2_ancestral_cases(wr)
     deis_cases(wr)
     singlestep_cases(wr)
+    lcm_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -65,6 +65,14 @@ local CASES = {
   {"t2i_dpm_single", "txt2img", {prompt = "a cat", num_inference_steps = 7}, {}, "DPMSolverSinglestepScheduler", 29},
   {"i2i_dpm_single", "img2img", {prompt = "a sketch", strength = 0.7, num_inference_steps = 9}, {},
    "DPMSolverSinglestepScheduler", 30},
+  {"t2i_lcm", "txt2img", {prompt = "a cat", num_inference_steps = 4, guidance_scale = 1.0}, {},
+   "LCMScheduler", 31},
+  {"t2i_lcm_gens", "txt2img", {prompt = {"a cat", "a dog"}, num_inference_steps = 3,
+                               guidance_scale = 1.5}, {}, "LCMScheduler", {32, 33}},
+  {"i2i_lcm", "img2img", {prompt = "a sketch", strength = 0.6, num_inference_steps = 5,
+                          guidance_scale = 1.0}, {}, "LCMScheduler", 34},
+  {"t2i_lcm_timesteps", "txt2img", {prompt = "a cat", timesteps = {999, 759, 499, 259},
+                                    guidance_scale = 1.0}, {}, "LCMScheduler", 35},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)

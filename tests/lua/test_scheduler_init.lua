@@ -84,3 +84,19 @@ k:set_timesteps{num_inference_steps = 4}
 check.eq(#k.timesteps:tolist(), 4, "set_timesteps{num_inference_steps = 4}")
 check.raises("Can only pass one of `num_inference_steps` or `custom_timesteps`.",
              function() DDPMScheduler():set_timesteps{num_inference_steps = 3, timesteps = {10, 5}} end)
+
+-- LCMScheduler (LCM-LoRA's): its own schedule, compatibles of its own, and `denoised` as the
+-- step's second output (diffusers' LCMSchedulerOutput)
+local lcm = LCMScheduler.from_config(DDIMScheduler().config)
+lcm:set_timesteps(4)
+local lt = lcm.timesteps:tolist()
+for i, v in ipairs {999, 759, 499, 259} do check.eq(lt[i], v, "lcm timesteps[" .. i .. "]") end
+check.eq(#lcm.compatibles, 1, "LCMScheduler's compatibles: itself")
+local x = torch.ones(1, 4, 2, 2)
+local out = lcm:step(x * 0.1, 999, x, {generator = torch.Generator():manual_seed(0)})
+check.truthy(out.denoised and out[2] == out.denoised, "LCMSchedulerOutput.denoised")
+check.raises("is smaller than `num_inference_steps`: 51. Make sure to either reduce " ..
+             "`num_inference_steps` to a value smaller than 50 or increase `strength` to a value " ..
+             "higher than 1.02.", function() LCMScheduler():set_timesteps(51) end)
+check.raises("`original_steps x strength`: 4 x 1.0 is smaller than `num_inference_steps`: 8",
+             function() LCMScheduler{original_inference_steps = 4}:set_timesteps(8) end)

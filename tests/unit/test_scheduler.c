@@ -651,6 +651,7 @@ static void check_errors(void) {
   CHECK(sdr_scheduler_kind_from_name("DEISMultistepScheduler") == SDR_SCHED_DEIS_MULTISTEP);
   CHECK(sdr_scheduler_kind_from_name("DPMSolverSinglestepScheduler") ==
         SDR_SCHED_DPMSOLVER_SINGLESTEP);
+  CHECK(sdr_scheduler_kind_from_name("LCMScheduler") == SDR_SCHED_LCM);
   CHECK(sdr_scheduler_kind_from_name("DPMSolverSDEScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
