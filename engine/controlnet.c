@@ -286,7 +286,7 @@ int sdr_controlnet_forward(sdr_controlnet *c, sdr_arena *a, sdr_tensor *down, sd
   }
   TRY(sdr_arena_tensor(a, &emb, u->act, 4, (int64_t[]){B, uc->block_out_channels[0], h, w}));
   TRY(cond_embedding(c, a, &emb, &cnd));
-  const sdr_attn_context cx = {.text = &ctx}; /* its attention sees the text only */
+  const sdr_unet_cond cx = {.attn = {.text = &ctx}}; /* its attention sees the text only */
   TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, &cx, &emb));
 
   /* guess mode's ramp from 0.1 to 1 over the residuals (not with pooled conditions) */

@@ -15,6 +15,7 @@
 #include "engine/model_config.h"        // sdr_json, sdr_component_has_variant
 #include "engine/pipeline_controlnet.h" // sdr_control_*
 #include "engine/pipeline_ip_adapter.h" // sdr_ip_prepare, sdr_pipeline_ip_*
+#include "engine/pipeline_lcm.h"        // sdr_pipeline_guided, sdr_lcm_timestep_cond
 #include "engine/pipeline_img2img.h"    // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
 #include "engine/pipeline_inpaint.h"    // sdr_inpaint_*
 #include "engine/progress.h"            // sdr_progress_*
@@ -586,24 +587,27 @@ typedef struct unet_call {
   const sdr_tensor *x, *tvec, *context;
   const sdr_tensor *ip_tokens; /* each IP-Adapter's image tokens, nip of them */
   int nip;
-  const sdr_control_run *control; /* NULL without ControlNets */
-  unsigned active;                /* which of them act at this step */
-  const sdr_tensor *control_x;    /* the nets' latents (an inpainting UNet's x has more) */
+  const sdr_tensor *timestep_cond; /* an LCM's guidance embedding, or NULL */
+  const sdr_control_run *control;  /* NULL without ControlNets */
+  unsigned active;                 /* which of them act at this step */
+  const sdr_tensor *control_x;     /* the nets' latents (an inpainting UNet's x has more) */
 } unet_call;
 
 static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
-  sdr_attn_context ctx = {.text = c->context, .nimage = c->nip};
+  sdr_unet_cond cond = {.attn = {.text = c->context, .nimage = c->nip},
+                        .timestep_cond = c->timestep_cond};
   for (int i = 0; i < c->nip; i++)
-    ctx.image[i] = &c->ip_tokens[i];
+    cond.attn.image[i] = &c->ip_tokens[i];
   if (!c->control || !c->active)
-    return sdr_unet_forward_ctx(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &ctx, NULL);
+    return sdr_unet_forward_cond(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &cond);
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
   sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
   sdr_unet_residuals res;
   int rc = sdr_control_residuals(p, c->control, c->active, c->control_x, c->tvec, c->context, down,
                                  &mid, &res);
+  cond.res = &res;
   if (rc == 0)
-    rc = sdr_unet_forward_ctx(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &ctx, &res);
+    rc = sdr_unet_forward_cond(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &cond);
   sdr_arena_release(&p->arena, mark);
   return rc;
 }
@@ -815,7 +819,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   sdr_backend *be = p->be;
   sdr_arena *a = &p->arena;
   const int B0 = g->nprompts, N = g->num_images_per_prompt, B = B0 * N;
-  const int cfg = g->guidance_scale > 1.0f;
+  const int cfg = sdr_pipeline_guided(p, g);
   /* the latents' channels: the UNet's input, less the mask and masked latents an
    * inpainting UNet also takes */
   const int L = inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
@@ -859,7 +863,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   /* timesteps, sliced by strength for img2img */
   /* retrieve_timesteps: custom ones make num_inference_steps their count */
   const int steps = g->timesteps ? g->ntimesteps : g->num_inference_steps;
-  if (g->timesteps)
+  if (g->no_guidance) /* LatentConsistencyModelPipeline passes original_inference_steps */
+    TRY(sdr_scheduler_set_timesteps_original(p->scheduler, g->num_inference_steps, g->timesteps,
+                                             g->ntimesteps, g->original_inference_steps));
+  else if (g->timesteps)
     TRY(sdr_scheduler_set_custom_timesteps(p->scheduler, g->timesteps, g->ntimesteps));
   else
     TRY(sdr_scheduler_set_timesteps(p->scheduler, g->num_inference_steps));
@@ -881,6 +888,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   /* prepare_ip_adapter_image_embeds, then the UNet's encoder_hid_proj: once per run */
   sdr_tensor ip_tokens[SDR_IP_MAX];
   TRY(sdr_ip_prepare(p, g, cfg, B, ip_tokens));
+  /* an LCM's guidance embedding (w = guidance_scale - 1), the same every step */
+  sdr_tensor tcond_t;
+  const sdr_tensor *tcond;
+  TRY(sdr_lcm_timestep_cond(p, g, (cfg ? 2 : 1) * (int64_t)B, &tcond_t, &tcond));
   /* randn_tensor draws a step's noise in the model output's dtype. */
   TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
 
@@ -937,6 +948,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
                             &context,
                             ip_tokens,
                             g->nip_inputs,
+                            tcond,
                             control ? &cr : NULL,
                             control ? sdr_control_active(&cr, i) : 0,
                             &scaled};

@@ -136,7 +136,12 @@ typedef struct sdr_generate {
   /* custom timesteps (retrieve_timesteps), or NULL: then num_inference_steps is theirs */
   const int64_t *timesteps;
   int ntimesteps;
-  float guidance_scale;   /* <= 1: no classifier-free guidance */
+  float guidance_scale; /* <= 1: no classifier-free guidance */
+  /* LatentConsistencyModelPipeline: never classifier-free guidance (guidance_scale goes into
+   * the UNet's guidance embedding only) */
+  int no_guidance;
+  /* LCMScheduler's set_timesteps(original_inference_steps=...); 0: its config's */
+  int original_inference_steps;
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
   float eta;

@@ -204,6 +204,23 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
   return 0;
 }
 
+int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_steps,
+                                         const int64_t *timesteps, int n, int original) {
+  if (!s)
+    return sdr_fail("set_timesteps: no scheduler");
+  if (s->kind != SDR_SCHED_LCM) /* Python's words for a keyword the method lacks */
+    return sdr_fail("%s.set_timesteps() got an unexpected keyword argument "
+                    "'original_inference_steps'",
+                    s->cls->name);
+  const long long kept = s->c.original_inference_steps;
+  if (original > 0)
+    s->c.original_inference_steps = original;
+  int rc = timesteps ? sdr_scheduler_set_custom_timesteps(s, timesteps, n)
+                     : sdr_scheduler_set_timesteps(s, num_inference_steps);
+  s->c.original_inference_steps = kept;
+  return rc;
+}
+
 int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timesteps, int n) {
   if (!s)
     return sdr_fail("set_timesteps: no scheduler");

@@ -138,7 +138,15 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
   TRY(refuse(j, "only_cross_attention", NULL));
   /* upcast_attention (SD 2.1) only matters in half precision: the CPU computes
    * attention in float32 always, the GPU accumulates in float32. */
-  TRY(refuse(j, "time_cond_proj_dim", NULL));
+  const cJSON *tc = sdr_json_get(j, "time_cond_proj_dim");
+  if (tc && !cJSON_IsNull(tc)) {
+    if (!cJSON_IsNumber(tc) || tc->valuedouble < 1 || tc->valuedouble > (1 << 16) ||
+        tc->valuedouble != (int)tc->valuedouble) {
+      sdr_fail("%s: \"time_cond_proj_dim\" must be a positive integer or null", path);
+      goto fail;
+    }
+    c->time_cond_proj_dim = (int)tc->valuedouble;
+  }
   TRY(refuse(j, "encoder_hid_dim", NULL));
   if (sdr_json_int_or(j, "conv_in_kernel", 3) != 3 ||
       sdr_json_int_or(j, "conv_out_kernel", 3) != 3) {
@@ -193,6 +201,9 @@ int sdr_unet_bind_down(sdr_unet *u) {
   rc |= sdr_weights_bind(w, &u->time_1_b, "time_embedding.linear_1.bias", 1, (int64_t[]){T});
   rc |= sdr_weights_bind(w, &u->time_2_w, "time_embedding.linear_2.weight", 2, (int64_t[]){T, T});
   rc |= sdr_weights_bind(w, &u->time_2_b, "time_embedding.linear_2.bias", 1, (int64_t[]){T});
+  if (c->time_cond_proj_dim)
+    rc |= sdr_weights_bind(w, &u->time_cond_w, "time_embedding.cond_proj.weight", 2,
+                           (int64_t[]){C0, c->time_cond_proj_dim});
 
   int out_ch = C0;
   for (int i = 0; i < n; i++) {
@@ -390,8 +401,9 @@ int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int
 }
 
 int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
-                          const sdr_tensor *timesteps, const sdr_attn_context *context,
+                          const sdr_tensor *timesteps, const sdr_unet_cond *cond,
                           const sdr_tensor *add) {
+  const sdr_attn_context *context = &cond->attn;
   const sdr_unet_config *c = &u->cfg;
   sdr_backend *be = u->be;
   const int n = c->nblocks, C0 = c->block_out_channels[0];
@@ -404,6 +416,13 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
   TRY(sdr_arena_tensor(a, &temb, u->act, 2, (int64_t[]){B, C0}));
   TRY(sdr_timestep_embedding(be, &temb, timesteps, C0, c->flip_sin_to_cos, c->freq_shift, 1.0f,
                              10000));
+  if (cond->timestep_cond && c->time_cond_proj_dim) {
+    /* TimestepEmbedding: sample + cond_proj(condition), before linear_1 */
+    sdr_tensor tc;
+    TRY(sdr_arena_tensor(a, &tc, u->act, 2, (int64_t[]){B, C0}));
+    TRY(sdr_linear(be, &tc, cond->timestep_cond, &u->time_cond_w, NULL));
+    TRY(sdr_binary(be, &temb, &temb, &tc, SDR_BINARY_ADD));
+  }
   TRY(sdr_arena_tensor(a, &emb1, u->act, 2, (int64_t[]){B, 4 * C0}));
   TRY(sdr_arena_tensor(a, &emb, u->act, 2, (int64_t[]){B, 4 * C0}));
   TRY(sdr_arena_tensor(a, &o->temb, u->act, 2, (int64_t[]){B, 4 * C0}));
@@ -508,13 +527,14 @@ int sdr_unet_forward(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tenso
 int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
                                const sdr_tensor *timesteps, const sdr_tensor *context,
                                const sdr_unet_residuals *res) {
-  const sdr_attn_context ctx = {.text = context};
-  return sdr_unet_forward_ctx(u, a, out, sample, timesteps, &ctx, res);
+  const sdr_unet_cond cond = {.attn = {.text = context}, .res = res};
+  return sdr_unet_forward_cond(u, a, out, sample, timesteps, &cond);
 }
 
-int sdr_unet_forward_ctx(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
-                         const sdr_tensor *timesteps, const sdr_attn_context *given,
-                         const sdr_unet_residuals *res) {
+int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                          const sdr_tensor *timesteps, const sdr_unet_cond *cond) {
+  const sdr_attn_context *given = &cond->attn;
+  const sdr_unet_residuals *res = cond->res;
   const sdr_unet_config *c = &u->cfg;
   sdr_backend *be = u->be;
   const int n = c->nblocks, C0 = c->block_out_channels[0];
@@ -531,16 +551,31 @@ int sdr_unet_forward_ctx(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_t
     if (given->image[i]->ndim != 3 || given->image[i]->shape[0] != B)
       return sdr_fail("unet: IP-Adapter %d's image tokens must be (%lld, tokens, width)", i + 1,
                       (long long)B);
+  const sdr_tensor *tc = cond->timestep_cond;
+  if (c->time_cond_proj_dim && !tc)
+    return sdr_fail("unet: this UNet takes timestep_cond (%lld, %d), the guidance embedding of "
+                    "a latent consistency model",
+                    (long long)B, c->time_cond_proj_dim);
+  if (tc && (!c->time_cond_proj_dim || tc->ndim != 2 || tc->shape[0] != B ||
+             tc->shape[1] != c->time_cond_proj_dim))
+    return sdr_fail(c->time_cond_proj_dim ? "unet: timestep_cond must be (%lld, %d)"
+                                          : "unet: timestep_cond given to a UNet without "
+                                            "time_cond_proj_dim (%lld, %d)",
+                    (long long)B, c->time_cond_proj_dim);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_unet_down d;
-  sdr_tensor h, next, x, text, images[SDR_IP_MAX];
-  sdr_attn_context cx = {.text = &text, .nimage = given->nimage};
-  const sdr_attn_context *context_all = &cx;
+  sdr_tensor h, next, x, text, images[SDR_IP_MAX], tcond;
+  sdr_unet_cond all = {.attn = {.text = &text, .nimage = given->nimage}};
+  const sdr_attn_context *context_all = &all.attn;
   TRY(sdr_arena_as(a, &x, sample, u->act));
   TRY(sdr_arena_as(a, &text, context, u->act));
   for (int i = 0; i < given->nimage; i++) {
     TRY(sdr_arena_as(a, &images[i], given->image[i], u->act));
-    cx.image[i] = &images[i];
+    all.attn.image[i] = &images[i];
+  }
+  if (tc) {
+    TRY(sdr_arena_as(a, &tcond, tc, u->act));
+    all.timestep_cond = &tcond;
   }
   if (c->center_input_sample) { /* 2 * sample - 1.0, into a new tensor: x may be the caller's */
     sdr_tensor centered;
@@ -548,7 +583,7 @@ int sdr_unet_forward_ctx(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_t
     TRY(sdr_affine(be, &centered, &x, 2.0f, -1.0f));
     x = centered;
   }
-  TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, context_all, NULL));
+  TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, &all, NULL));
   h = d.h;
   /* ControlNet's residuals: added to the skips after the down path, to the mid block's
    * output after it (unet_2d_condition's is_controlnet) */

@@ -41,6 +41,7 @@ typedef struct sdr_unet_config {
   float mid_block_scale_factor;
   int has_mid_block;       /* mid_block_type null: none (diffusers' mid_block = None) */
   int center_input_sample; /* the sample becomes 2 * sample - 1 first */
+  int time_cond_proj_dim;  /* LCM's: the width of timestep_cond (0: none) */
 } sdr_unet_config;
 
 typedef struct sdr_unet_block {
@@ -60,6 +61,7 @@ typedef struct sdr_unet {
   sdr_tensor conv_in_b;          /* (C0) */
   sdr_tensor time_1_w, time_1_b; /* (4 C0, C0), (4 C0) */
   sdr_tensor time_2_w, time_2_b; /* (4 C0, 4 C0), (4 C0) */
+  sdr_tensor time_cond_w;        /* (C0, time_cond_proj_dim), no bias; with time_cond_proj_dim */
   sdr_unet_block down[SDR_UNET_MAX_BLOCKS];
   sdr_resnet_block mid_resnets[2];
   sdr_transformer_2d mid_attn;
@@ -108,11 +110,20 @@ int sdr_unet_forward_residuals(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const
                                const sdr_tensor *timesteps, const sdr_tensor *context,
                                const sdr_unet_residuals *res);
 
-/* sdr_unet_forward_residuals with the IP-Adapters' image tokens beside the text (each
- * (B, S_i, cross_attention_dim), one per adapter attached to the layers). */
-int sdr_unet_forward_ctx(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
-                         const sdr_tensor *timesteps, const sdr_attn_context *context,
-                         const sdr_unet_residuals *res);
+/* What a UNet call takes besides the sample and the timesteps (unet_2d_condition's forward
+ * arguments). */
+typedef struct sdr_unet_cond {
+  /* encoder_hidden_states, and the IP-Adapters' image tokens beside it (each
+   * (B, S_i, cross_attention_dim), one per adapter attached to the layers) */
+  sdr_attn_context attn;
+  /* timestep_cond (B, time_cond_proj_dim): an LCM's guidance embedding, added to the
+   * timestep's projection through time_embedding.cond_proj; NULL: none */
+  const sdr_tensor *timestep_cond;
+  const sdr_unet_residuals *res; /* ControlNet's, or NULL */
+} sdr_unet_cond;
+
+int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
+                          const sdr_tensor *timesteps, const sdr_unet_cond *cond);
 
 /* The cross-attention layers (each transformer block's attn2) in the order of diffusers'
  * unet.attn_processors: down blocks, up blocks, then the mid block. Returns how many, at
@@ -128,10 +139,10 @@ typedef struct sdr_unet_down {
 } sdr_unet_down;
 
 /* The time embedding, conv_in (plus `add`, when given: ControlNet's conditioning), the down
- * blocks and the mid block, on x and context already in u->act. Allocates in a; the caller
- * releases. */
+ * blocks and the mid block, on x and cond's tensors already in u->act (cond->res unused).
+ * Allocates in a; the caller releases. */
 int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
-                          const sdr_tensor *timesteps, const sdr_attn_context *context,
+                          const sdr_tensor *timesteps, const sdr_unet_cond *cond,
                           const sdr_tensor *add);
 /* The skips' shapes for a sample (B, *, H, W) into shapes; returns how many. */
 int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int64_t shapes[][4]);
