@@ -37,6 +37,8 @@ static int pick_named(lua_State *L, const char *dir) {
   for (int kind = 0; kind < 3; kind++)
     if (strcmp(cls, sd_family[kind]) == 0)
       return kind;
+  if (strcmp(cls, LSDR_LCM) == 0)
+    return LSDR_KIND_LCM;
   return lsdr_error(L,
                     "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
                     "model, the AutoPipeline classes load any of them)",
@@ -60,6 +62,9 @@ static int with_controlnet(lua_State *L) {
   return given;
 }
 static int pick_t2i(lua_State *L, const char *dir) {
+  char buf[128]; /* the "lcm" row: a latent consistency model's own pipeline */
+  if (strcmp(class_of(L, dir, buf, sizeof buf), LSDR_LCM) == 0 && !with_controlnet(L))
+    return LSDR_KIND_LCM;
   return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET : LSDR_KIND_T2I);
 }
 static int pick_i2i(lua_State *L, const char *dir) {

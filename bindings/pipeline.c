@@ -37,7 +37,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_INPAINT,
                                          LSDR_CONTROLNET_PIPE,
                                          LSDR_CONTROLNET_I2I,
-                                         LSDR_CONTROLNET_INPAINT};
+                                         LSDR_CONTROLNET_INPAINT,
+                                         LSDR_LCM};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
@@ -438,6 +439,7 @@ static int controlnet_i2i_construct(lua_State *L) { return construct(L, LSDR_KIN
 static int controlnet_inpaint_construct(lua_State *L) {
   return construct(L, LSDR_KIND_CONTROLNET_INPAINT);
 }
+static int lcm_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM); }
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -475,6 +477,15 @@ static int pick_controlnet_i2i(lua_State *L, const char *dir) {
 static int pick_controlnet_inpaint(lua_State *L, const char *dir) {
   (void)L, (void)dir;
   return LSDR_KIND_CONTROLNET_INPAINT;
+}
+static int pick_lcm(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_LCM;
+}
+static int lcm_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_lcm);
 }
 
 static int t2i_from_pretrained(lua_State *L) {
@@ -1048,6 +1059,31 @@ static const lsdr_func controlnet_inpaint_methods[] = {
     PIPE_METHODS(LSDR_CONTROLNET_INPAINT),
     {0}};
 
+static const lsdr_func lcm_methods[] = {
+    {LSDR_LCM ":__call",
+     lsdr_pipe_call,
+     "Text to image with a latent consistency model in a few steps: no classifier-free guidance, "
+     "guidance_scale goes into the UNet's guidance embedding.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_lcm_call_options},
+    PIPE_METHODS(LSDR_LCM),
+    {0}};
+
+static const lsdr_func lcm_class[] = {
+    {"LatentConsistencyModelPipeline.__call",
+     lcm_construct,
+     "A pipeline from another's components: LatentConsistencyModelPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"LatentConsistencyModelPipeline.from_pretrained",
+     lcm_from_pretrained,
+     "Loads a latent consistency model (SimianLuo/LCM_Dreamshaper_v7) from a diffusers folder or "
+     "a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1221,4 +1257,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_CONTROLNET_PIPE, controlnet_methods, controlnet_class);
   open_class(L, LSDR_CONTROLNET_I2I, controlnet_i2i_methods, controlnet_i2i_class);
   open_class(L, LSDR_CONTROLNET_INPAINT, controlnet_inpaint_methods, controlnet_inpaint_class);
+  open_class(L, LSDR_LCM, lcm_methods, lcm_class);
 }

@@ -482,6 +482,14 @@ int lsdr_pipe_call(lua_State *L) {
     g.num_inference_steps = g.ntimesteps;
   }
   g.guidance_scale = (float)get_num(L, opts, "guidance_scale");
+  if (pp->kind == LSDR_KIND_LCM) {
+    g.no_guidance = 1;
+    lua_getfield(L, opts, "original_inference_steps");
+    g.original_inference_steps = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (g.original_inference_steps < 0)
+      return lsdr_error(L, "option 'original_inference_steps': a positive integer expected");
+  }
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
@@ -893,6 +901,33 @@ const lsdr_param lsdr_controlnet_inpaint_call_options[] = {
     {"controlnet_conditioning_scale", "number|table", "0.5",
      "how much of the residuals (one per net, or one for all)"},
     CONTROL_CALL_OPTIONS,
+    {0}};
+
+/* LatentConsistencyModelPipeline's: no negative prompt (an LCM learnt guidance against ""),
+ * no eta or guidance_rescale; 4 steps and guidance 8.5 by default */
+const lsdr_param lsdr_lcm_call_options[] = {
+    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
+    {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"num_inference_steps", "integer", "4"},
+    {"original_inference_steps", "integer", "nil",
+     "the distillation schedule's length (nil: the scheduler's config)"},
+    {"timesteps", "table", "nil", "custom timesteps, descending"},
+    {"guidance_scale", "number", "8.5", "into the UNet's guidance embedding (w = scale - 1)"},
+    {"num_images_per_prompt", "integer", "1"},
+    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
+    {"ip_adapter_image", "Image|table|Tensor", "nil",
+     "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},
+    {"ip_adapter_image_embeds", "table", "nil",
+     "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},
+    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
+    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
+    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
+    {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},
+    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
+    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
     {0}};
 
 const lsdr_param lsdr_encode_prompt_options[] = {

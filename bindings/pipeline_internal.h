@@ -14,6 +14,7 @@
 #define LSDR_CONTROLNET_PIPE "StableDiffusionControlNetPipeline"
 #define LSDR_CONTROLNET_I2I "StableDiffusionControlNetImg2ImgPipeline"
 #define LSDR_CONTROLNET_INPAINT "StableDiffusionControlNetInpaintPipeline"
+#define LSDR_LCM "LatentConsistencyModelPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -22,7 +23,8 @@ enum {
   LSDR_KIND_INPAINT = 2,
   LSDR_KIND_CONTROLNET = 3,
   LSDR_KIND_CONTROLNET_I2I = 4,
-  LSDR_KIND_CONTROLNET_INPAINT = 5
+  LSDR_KIND_CONTROLNET_INPAINT = 5,
+  LSDR_KIND_LCM = 6
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -64,7 +66,7 @@ int lsdr_pipe_call(lua_State *L);
 int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
-    lsdr_controlnet_inpaint_call_options[], lsdr_encode_prompt_options[];
+    lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_encode_prompt_options[];
 
 /* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
  * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */

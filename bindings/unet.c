@@ -132,7 +132,7 @@ static int unet_call(lua_State *L) {
   /* added_cond_kwargs = {image_embeds = {...}}: the pipeline's IP-Adapters' projections
    * (encoder_hid_proj), one list entry per adapter */
   sdr_tensor tokens[SDR_IP_MAX];
-  sdr_attn_context cx = {.text = &ctx->t};
+  sdr_unet_cond cond = {.attn = {.text = &ctx->t}};
   lua_getfield(L, 4, "added_cond_kwargs");
   if (lua_istable(L, -1))
     lua_getfield(L, -1, "image_embeds");
@@ -161,9 +161,21 @@ static int unet_call(lua_State *L) {
     if (sdr_ip_tokens(owner->ip_adapters[i], &box->arena, v, e->t.ndim, e->t.shape, &tokens[i]) !=
         0)
       return lsdr_engine_error(L);
-    cx.image[i] = &tokens[i];
+    cond.attn.image[i] = &tokens[i];
   }
-  cx.nimage = nip;
+  cond.attn.nimage = nip;
+  /* timestep_cond: an LCM UNet's guidance embedding (B, time_cond_proj_dim) */
+  lua_getfield(L, 4, "timestep_cond");
+  if (!lua_isnil(L, -1)) {
+    if (!lsdr_to_tensor(L, -1))
+      return lsdr_error(L, "option 'timestep_cond': a Tensor expected, got %s",
+                        lsdr_typename(L, -1));
+    lsdr_tensor *tc = lsdr_push_float32(L, -1);
+    if (tc->storage->be != be)
+      return lsdr_error(L, "timestep_cond must be on the model's device (%s)",
+                        sdr_device_name(be->device));
+    cond.timestep_cond = &tc->t;
+  }
   /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
    * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale); last, so no
    * argument error leaves them scaled */
@@ -177,8 +189,8 @@ static int unet_call(lua_State *L) {
       return lsdr_engine_error(L);
     }
   }
-  int rc =
-      sdr_unet_forward_ctx(unet, &box->arena, &out->t, &x->t, &ts->t, &cx, res.mid ? &res : NULL);
+  cond.res = res.mid ? &res : NULL;
+  int rc = sdr_unet_forward_cond(unet, &box->arena, &out->t, &x->t, &ts->t, &cond);
   lua_settop(L, top); /* the residuals' copies were needed until here */
   sdr_arena_reset(&box->arena);
   if (owner) /* the state back; the weights are made again when the UNet next runs */
@@ -214,6 +226,8 @@ static int unet_properties(lua_State *L) {
     lsdr_set_int(L, t, "out_channels", c->out_channels);
     lsdr_set_int(L, t, "sample_size", c->sample_size);
     lsdr_set_int_list(L, t, "cross_attention_dim", c->cross_attention_dim, c->nblocks);
+    if (c->time_cond_proj_dim) /* else None */
+      lsdr_set_int(L, t, "time_cond_proj_dim", c->time_cond_proj_dim);
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {
@@ -282,6 +296,8 @@ static const lsdr_param call_options[] = {
     {"down_block_additional_residuals", "table", "nil",
      "a ControlNet's residuals, one per skip connection"},
     {"mid_block_additional_residual", "Tensor", "nil", "and the one for the mid block"},
+    {"timestep_cond", "Tensor", "nil",
+     "an LCM UNet's guidance embedding (batch, time_cond_proj_dim)"},
     {"added_cond_kwargs", "table", "nil",
      "{image_embeds = {...}}: the IP-Adapters' image embeddings, one tensor per adapter"},
     {"return_dict", "boolean", "true",
