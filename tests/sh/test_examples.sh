@@ -59,4 +59,10 @@ SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/ip_adapter.
 [ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "ip_adapter: two 1x3 grids expected: $(cat out.txt)"
 grep -q 'the same picture from the embeddings: true' out.txt || fail "ip_adapter: embeddings: $(cat out.txt)"
 grep -q 'unloaded: the text-only picture again: true' out.txt || fail "ip_adapter: unload: $(cat out.txt)"
+SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/lcm.lua" "$MODEL" \
+  "$SDREPL_SOURCE_DIR/tests/fixtures/lora/diffusers" "$SDREPL_SOURCE_DIR/tests/models/tiny-lcm" \
+  >out.txt 2>err.txt || fail "lcm failed: $(tail -5 err.txt)"
+grep -q '^<LCMScheduler>$' out.txt || fail "lcm: $(cat out.txt)"
+grep -q '<LatentConsistencyModelPipeline' out.txt || fail "lcm: $(cat out.txt)"
+[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "lcm: two 1x3 grids expected: $(cat out.txt)"
 echo "examples: all ran"
