@@ -1,0 +1,36 @@
+-- Latent consistency models on "cuda": the same pictures as on the CPU for
+-- LatentConsistencyModelPipeline (the guidance embedding into the UNet's time embedding,
+-- inside the recorded graph; LCMScheduler's noise each step), in float16, and
+-- StableDiffusionPipeline with LCMScheduler and guidance (LCM-LoRA's way).
+local check = require "check"
+
+local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
+local models = root .. "/models/"
+
+local function run(p, args)
+  local a = {prompt = "a cat on a bench", output_type = "np",
+             generator = torch.Generator():manual_seed(3)}
+  for k, v in pairs(args) do a[k] = v end
+  return p(a).images
+end
+
+local function same(what, cls, model, args, tol, opts)
+  local cpu = cls.from_pretrained(models .. model, opts)
+  local gpu = cls.from_pretrained(models .. model, opts):to("cuda")
+  for _, p in ipairs{cpu, gpu} do
+    p:set_progress_bar_config{disable = true}
+    if cls == StableDiffusionPipeline then
+      p.scheduler = LCMScheduler.from_config(p.scheduler.config)
+    end
+  end
+  local d = (run(cpu, args) - run(gpu, args)):abs():max():item()
+  check.truthy(d == d and d < tol, string.format("%s: cuda against cpu %.3g", what, d))
+  print(string.format("%-10s cuda against cpu %.2e", what, d))
+end
+
+same("lcm", LatentConsistencyModelPipeline, "tiny-lcm", {num_images_per_prompt = 2}, 2e-2)
+same("float16", LatentConsistencyModelPipeline, "tiny-lcm", {}, 5e-2,
+     {torch_dtype = torch.float16})
+same("lcm_lora", StableDiffusionPipeline, "tiny-sd-a",
+     {num_inference_steps = 4, guidance_scale = 1.5}, 2e-2)
+print("ok")
