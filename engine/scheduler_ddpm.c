@@ -123,22 +123,8 @@ static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &t1, sample) != 0 ||
       sched_temp(cx, &t2, sample) != 0)
     return -1;
-  switch (s->c.prediction) {
-  case SCHED_EPSILON: /* x0 = (sample - b_t ** 0.5 * eps) / a_t ** 0.5 */
-    if (sched_mul(cx, &t1, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, sample, &t1) ||
-        sched_div(cx, &x0, &x0, sqrtf(a_t)) != 0)
-      return -1;
-    break;
-  case SCHED_SAMPLE:
-    if (sched_copy(cx, &x0, model_output) != 0)
-      return -1;
-    break;
-  case SCHED_V_PREDICTION: /* x0 = a_t ** 0.5 * sample - b_t ** 0.5 * v */
-    if (sched_mul(cx, &t1, sample, sqrtf(a_t)) != 0 ||
-        sched_mul(cx, &t2, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, &t1, &t2))
-      return -1;
-    break;
-  }
+  if (sched_x0_alpha(cx, &x0, model_output, sample, a_t, &t1, &t2) != 0)
+    return -1;
   if (sched_clip_x0(cx, &x0) != 0 || sched_emit_x0(cx, &x0) != 0)
     return -1;
   /* formula (7): x0 * (a_prev ** 0.5 * beta_t) / b_t + sample * alpha_t ** 0.5 * b_prev / b_t */

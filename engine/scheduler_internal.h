@@ -429,6 +429,11 @@ int sched_add_noise_alpha_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *o
  * pred_original_sample of v_prediction. */
 int sched_scale_by_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                          const sdr_tensor *sample, double t);
+/* The predicted original sample from alphas_cumprod a_t (DDPM's and LCM's step 4), by the
+ * config's prediction type: epsilon (sample - b_t^.5 eps) / a_t^.5, sample as it is, v
+ * a_t^.5 sample - b_t^.5 v, with b_t = 1 - a_t; t1 and t2 are scratch. */
+int sched_x0_alpha(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output,
+                   const sdr_tensor *sample, float a_t, sdr_tensor *t1, sdr_tensor *t2);
 int sched_x0_from_v(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output,
                     const sdr_tensor *sample, float sigma);
 

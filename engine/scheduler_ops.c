@@ -367,3 +367,22 @@ int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
          sched_mul(cx, &t2, &t1, p.alpha) || sched_sub(cx, &t2, sample, &t2) ||
          sched_div(cx, out, &t2, p.sigma);
 }
+
+int sched_x0_alpha(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output,
+                   const sdr_tensor *sample, float a_t, sdr_tensor *t1, sdr_tensor *t2) {
+  const float b_t = 1.0f - a_t;
+  switch (cx->s->c.prediction) {
+  case SCHED_EPSILON:
+    if (sched_mul(cx, t1, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, x0, sample, t1) != 0)
+      return -1;
+    return sched_div(cx, x0, x0, sqrtf(a_t));
+  case SCHED_SAMPLE:
+    return sched_copy(cx, x0, model_output);
+  case SCHED_V_PREDICTION:
+    if (sched_mul(cx, t1, sample, sqrtf(a_t)) != 0 ||
+        sched_mul(cx, t2, model_output, sqrtf(b_t)) != 0)
+      return -1;
+    return sched_sub(cx, x0, t1, t2);
+  }
+  return sdr_fail("%s: unknown prediction type", cx->s->cls->name);
+}
