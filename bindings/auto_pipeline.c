@@ -39,6 +39,8 @@ static int pick_named(lua_State *L, const char *dir) {
       return kind;
   if (strcmp(cls, LSDR_LCM) == 0)
     return LSDR_KIND_LCM;
+  if (strcmp(cls, LSDR_LCM_I2I) == 0)
+    return LSDR_KIND_LCM_I2I;
   return lsdr_error(L,
                     "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
                     "model, the AutoPipeline classes load any of them)",
@@ -68,6 +70,9 @@ static int pick_t2i(lua_State *L, const char *dir) {
   return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET : LSDR_KIND_T2I);
 }
 static int pick_i2i(lua_State *L, const char *dir) {
+  char buf[128]; /* the "lcm" row */
+  if (strcmp(class_of(L, dir, buf, sizeof buf), LSDR_LCM) == 0 && !with_controlnet(L))
+    return LSDR_KIND_LCM_I2I;
   return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET_I2I : LSDR_KIND_I2I);
 }
 static int pick_inpaint(lua_State *L, const char *dir) {
@@ -98,8 +103,15 @@ static int auto_inpaint_from_pretrained(lua_State *L) {
 static int from_pipe(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
-  if (!lsdr_test_pipe(L, 1))
+  lsdr_pipe *src = lsdr_test_pipe(L, 1);
+  if (!src)
     return lsdr_argerror(L, 1, "a pipeline (StableDiffusionPipeline or its siblings)");
+  if (lsdr_pipe_lcm(src)) { /* the "lcm" row: text to image and image to image only */
+    if (kind == LSDR_KIND_INPAINT)
+      return lsdr_error(L, "AutoPipeline can't find a pipeline linked to %s for None",
+                        lsdr_pipe_class_name(src));
+    kind = kind == LSDR_KIND_I2I ? LSDR_KIND_LCM_I2I : LSDR_KIND_LCM;
+  }
   lsdr_pipeline_from_pipe(L, 1, kind);
   lua_getfield(L, 2, "scheduler"); /* a component passed replaces the original's */
   if (!lua_isnil(L, -1))

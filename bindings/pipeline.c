@@ -38,7 +38,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_CONTROLNET_PIPE,
                                          LSDR_CONTROLNET_I2I,
                                          LSDR_CONTROLNET_INPAINT,
-                                         LSDR_LCM};
+                                         LSDR_LCM,
+                                         LSDR_LCM_I2I};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
@@ -440,6 +441,7 @@ static int controlnet_inpaint_construct(lua_State *L) {
   return construct(L, LSDR_KIND_CONTROLNET_INPAINT);
 }
 static int lcm_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM); }
+static int lcm_i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM_I2I); }
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -486,6 +488,15 @@ static int lcm_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_lcm);
+}
+static int pick_lcm_i2i(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_LCM_I2I;
+}
+static int lcm_i2i_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_lcm_i2i);
 }
 
 static int t2i_from_pretrained(lua_State *L) {
@@ -1084,6 +1095,32 @@ static const lsdr_func lcm_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func lcm_i2i_methods[] = {
+    {LSDR_LCM_I2I ":__call",
+     lsdr_pipe_call,
+     "Image to image with a latent consistency model in a few steps: strength cuts the LCM "
+     "schedule, guidance_scale goes into the UNet's guidance embedding.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_lcm_i2i_call_options},
+    PIPE_METHODS(LSDR_LCM_I2I),
+    {0}};
+
+static const lsdr_func lcm_i2i_class[] = {
+    {"LatentConsistencyModelImg2ImgPipeline.__call",
+     lcm_i2i_construct,
+     "A pipeline from another's components: "
+     "LatentConsistencyModelImg2ImgPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"LatentConsistencyModelImg2ImgPipeline.from_pretrained",
+     lcm_i2i_from_pretrained,
+     "Loads a latent consistency model for image to image from a diffusers folder or a hub repo "
+     "id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1258,4 +1295,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_CONTROLNET_I2I, controlnet_i2i_methods, controlnet_i2i_class);
   open_class(L, LSDR_CONTROLNET_INPAINT, controlnet_inpaint_methods, controlnet_inpaint_class);
   open_class(L, LSDR_LCM, lcm_methods, lcm_class);
+  open_class(L, LSDR_LCM_I2I, lcm_i2i_methods, lcm_i2i_class);
 }

@@ -221,7 +221,7 @@ static void read_image(lua_State *L, int idx, sdr_generate *g) {
 /* A1111's "parameters" text, which image viewers and web UIs read. */
 static void describe(luaL_Buffer *b, const char *prompt, const char *neg, int steps,
                      const char *sampler, float cfg, long long seed, int w, int h,
-                     const char *model, float strength, int img2img) {
+                     const char *model, double strength, int img2img) {
   char line[512];
   luaL_addstring(b, prompt);
   if (neg && *neg) {
@@ -275,7 +275,7 @@ static void read_inpaint(lua_State *L, int opts, sdr_generate *g) {
   } else {
     g->mask_images = lsdr_read_image_list(L, idx, "mask_image", &g->nmasks);
   }
-  g->strength = (float)get_num(L, opts, "strength");
+  g->strength = get_num(L, opts, "strength");
 }
 
 /* The engine's error; when the GPU ran out of memory, with what to try. */
@@ -482,7 +482,7 @@ int lsdr_pipe_call(lua_State *L) {
     g.num_inference_steps = g.ntimesteps;
   }
   g.guidance_scale = (float)get_num(L, opts, "guidance_scale");
-  if (pp->kind == LSDR_KIND_LCM) {
+  if (lsdr_pipe_lcm(pp)) {
     g.no_guidance = 1;
     lua_getfield(L, opts, "original_inference_steps");
     g.original_inference_steps = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
@@ -513,7 +513,7 @@ int lsdr_pipe_call(lua_State *L) {
       lua_getfield(L, opts, "init_image"); /* the old name, as older notebooks use it */
     }
     read_image(L, lua_gettop(L), &g);
-    g.strength = (float)get_num(L, opts, "strength");
+    g.strength = get_num(L, opts, "strength");
     /* ControlNet img2img's image_processor makes the pictures RGB and resizes them to height
      * and width; plain img2img takes those into **kwargs and never uses them: code written
      * for txt2img runs, with pictures of the image's size */
@@ -917,6 +917,30 @@ const lsdr_param lsdr_lcm_call_options[] = {
     {"num_images_per_prompt", "integer", "1"},
     {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
+    {"ip_adapter_image", "Image|table|Tensor", "nil",
+     "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},
+    {"ip_adapter_image_embeds", "table", "nil",
+     "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},
+    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
+    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
+    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
+    {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},
+    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
+    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
+    {0}};
+
+const lsdr_param lsdr_lcm_i2i_call_options[] = {
+    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to start from, or their latents"},
+    {"num_inference_steps", "integer", "4"},
+    {"strength", "number", "0.8", "how much to change it: cuts the LCM schedule, 0 to 1"},
+    {"original_inference_steps", "integer", "nil",
+     "the distillation schedule's length (nil: the scheduler's config)"},
+    {"timesteps", "table", "nil", "custom timesteps, descending"},
+    {"guidance_scale", "number", "8.5", "into the UNet's guidance embedding (w = scale - 1)"},
+    {"num_images_per_prompt", "integer", "1"},
+    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
     {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
     {"ip_adapter_image", "Image|table|Tensor", "nil",
      "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},

@@ -15,6 +15,7 @@
 #define LSDR_CONTROLNET_I2I "StableDiffusionControlNetImg2ImgPipeline"
 #define LSDR_CONTROLNET_INPAINT "StableDiffusionControlNetInpaintPipeline"
 #define LSDR_LCM "LatentConsistencyModelPipeline"
+#define LSDR_LCM_I2I "LatentConsistencyModelImg2ImgPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -24,7 +25,8 @@ enum {
   LSDR_KIND_CONTROLNET = 3,
   LSDR_KIND_CONTROLNET_I2I = 4,
   LSDR_KIND_CONTROLNET_INPAINT = 5,
-  LSDR_KIND_LCM = 6
+  LSDR_KIND_LCM = 6,
+  LSDR_KIND_LCM_I2I = 7
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -66,7 +68,8 @@ int lsdr_pipe_call(lua_State *L);
 int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
-    lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_encode_prompt_options[];
+    lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
+    lsdr_encode_prompt_options[];
 
 /* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
  * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */
@@ -150,7 +153,13 @@ int lsdr_kind_has_controlnet(int kind);
 /* What a pipeline's class does: img2img, inpainting (either with a ControlNet or without),
  * and whether it takes a ControlNet. */
 static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
-  return p->kind == LSDR_KIND_I2I || p->kind == LSDR_KIND_CONTROLNET_I2I;
+  return p->kind == LSDR_KIND_I2I || p->kind == LSDR_KIND_CONTROLNET_I2I ||
+         p->kind == LSDR_KIND_LCM_I2I;
+}
+/* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
+ * original_inference_steps (and strength). */
+static inline int lsdr_pipe_lcm(const lsdr_pipe *p) {
+  return p->kind == LSDR_KIND_LCM || p->kind == LSDR_KIND_LCM_I2I;
 }
 static inline int lsdr_pipe_inpaint(const lsdr_pipe *p) {
   return p->kind == LSDR_KIND_INPAINT || p->kind == LSDR_KIND_CONTROLNET_INPAINT;

@@ -309,9 +309,10 @@ int sdr_pipeline_default_size(const sdr_pipeline *p) {
   return p->unet.cfg.sample_size * sdr_vae_scale_factor(&p->vae);
 }
 
-int sdr_img2img_t_start(int num_inference_steps, float strength, int order) {
-  /* get_timesteps: init_timestep = min(int(N * strength), N); t_start = max(N - init, 0) */
-  int init = (int)((double)num_inference_steps * (double)strength);
+int sdr_img2img_t_start(int num_inference_steps, double strength, int order) {
+  /* get_timesteps: init_timestep = min(int(N * strength), N); t_start = max(N - init, 0), in
+   * Python's floats (a float32 strength would make int(50 * 0.9) 44) */
+  int init = (int)((double)num_inference_steps * strength);
   if (init > num_inference_steps)
     init = num_inference_steps;
   int t_start = num_inference_steps - init;
@@ -863,9 +864,13 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   /* timesteps, sliced by strength for img2img */
   /* retrieve_timesteps: custom ones make num_inference_steps their count */
   const int steps = g->timesteps ? g->ntimesteps : g->num_inference_steps;
-  if (g->no_guidance) /* LatentConsistencyModelPipeline passes original_inference_steps */
+  /* the LatentConsistencyModel pipelines pass original_inference_steps, and img2img's strength
+   * (which cuts the scheduler's own schedule: no slice after) */
+  const int lcm_strength = g->no_guidance && img2img;
+  if (g->no_guidance)
     TRY(sdr_scheduler_set_timesteps_original(p->scheduler, g->num_inference_steps, g->timesteps,
-                                             g->ntimesteps, g->original_inference_steps));
+                                             g->ntimesteps, g->original_inference_steps,
+                                             lcm_strength ? g->strength : 1.0));
   else if (g->timesteps)
     TRY(sdr_scheduler_set_custom_timesteps(p->scheduler, g->timesteps, g->ntimesteps));
   else
@@ -873,7 +878,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
-  if (img2img || inpaint) {
+  if ((img2img || inpaint) && !lcm_strength) {
     first = sdr_img2img_t_start(steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
       sdr_fail("strength %g with %d steps leaves no step to run", g->strength, steps);
@@ -969,9 +974,12 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
         TRY(rescale_noise_cfg(be, &guided, &tx, g->guidance_rescale));
       eps = &guided;
     }
-    TRY(sdr_scheduler_step_each(p->scheduler, be, a, &prev, eps, t, &latents, g->generators,
-                                g->ngenerators, g->eta));
-    TRY(sdr_affine(be, &latents, &prev, 1.0f, 0.0f));
+    /* the LatentConsistencyModel pipelines decode the last step's `denoised`, which is the
+     * latents unless that step added noise (custom timesteps cut by strength) */
+    const int keep_denoised = g->no_guidance && i == nsteps - 1;
+    TRY(sdr_scheduler_step_full(p->scheduler, be, a, &prev, keep_denoised ? &guided : NULL, eps, t,
+                                &latents, g->generators, g->ngenerators, g->eta));
+    TRY(sdr_affine(be, &latents, keep_denoised ? &guided : &prev, 1.0f, 0.0f));
     if (inpaint && !ip.unet9)
       TRY(sdr_inpaint_blend(p, &ip, &latents, i < nsteps - 1,
                             i < nsteps - 1 ? ts[first + i + 1] : 0));

@@ -145,7 +145,7 @@ typedef struct sdr_generate {
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
   float eta;
-  float strength;                 /* img2img */
+  double strength;                /* img2img; a double, as Python's float: int(steps * strength) */
   const sdr_image *image;         /* img2img when this or one of the next two is set */
   const sdr_image *const *images; /* a list of pictures instead, all resized to the first's size */
   int nimages;
@@ -220,6 +220,6 @@ void sdr_generated_free(sdr_generated *out);
 
 /* diffusers' get_timesteps for img2img: how many of the scheduler's timesteps
  * are skipped for a strength (t_start * order). */
-int sdr_img2img_t_start(int num_inference_steps, float strength, int order);
+int sdr_img2img_t_start(int num_inference_steps, double strength, int order);
 
 #endif

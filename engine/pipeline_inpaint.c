@@ -140,7 +140,7 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
   const int64_t B = latents->shape[0], lh = latents->shape[2], lw = latents->shape[3];
   const int height = (int)lh * f, width = (int)lw * f;
   const size_t plane = (size_t)height * width, one = (size_t)L * lh * lw;
-  const int strength_max = g->strength == 1.0f;
+  const int strength_max = g->strength == 1.0;
   s->unet9 = p->unet.cfg.in_channels == 9;
   int n;
   const sdr_image *const *pics = sdr_img2img_pictures(g, &n);

@@ -205,7 +205,8 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
 }
 
 int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_steps,
-                                         const int64_t *timesteps, int n, int original) {
+                                         const int64_t *timesteps, int n, int original,
+                                         double strength) {
   if (!s)
     return sdr_fail("set_timesteps: no scheduler");
   if (s->kind != SDR_SCHED_LCM) /* Python's words for a keyword the method lacks */
@@ -215,9 +216,11 @@ int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_ste
   const long long kept = s->c.original_inference_steps;
   if (original > 0)
     s->c.original_inference_steps = original;
+  s->lcm_strength = strength;
   int rc = timesteps ? sdr_scheduler_set_custom_timesteps(s, timesteps, n)
                      : sdr_scheduler_set_timesteps(s, num_inference_steps);
   s->c.original_inference_steps = kept;
+  s->lcm_strength = 0;
   return rc;
 }
 

@@ -61,11 +61,13 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps);
  * num_train_timesteps. Only DDPMScheduler takes them (diffusers 0.27.2); the others fail
  * with diffusers' message. */
 int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timesteps, int n);
-/* LCMScheduler's set_timesteps(num_inference_steps or timesteps, original_inference_steps=...)
- * (original 0: the config's, as None), what LatentConsistencyModelPipeline calls; other
- * classes fail as Python does for the keyword they lack. */
+/* LCMScheduler's set_timesteps(num_inference_steps or timesteps, original_inference_steps=...,
+ * strength=...) (original 0: the config's, as None; strength 1 for txt2img), what the
+ * LatentConsistencyModel pipelines call; other classes fail as Python does for the keyword
+ * they lack. */
 int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_steps,
-                                         const int64_t *timesteps, int n, int original);
+                                         const int64_t *timesteps, int n, int original,
+                                         double strength);
 /* The timesteps of the last set_timesteps (PNDM's 51 for 50 steps, ...). */
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n);
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s);

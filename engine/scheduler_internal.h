@@ -204,6 +204,7 @@ struct sdr_scheduler {
   float *sigmas_interpol; /* KDPM2: the midpoints' sigmas, n_sigmas of them; KDPM2
                              ancestral: then sigma_up's and sigma_down's as many */
   int custom_timesteps;   /* the last set_timesteps was given them (DDPM) */
+  double lcm_strength;    /* LCMScheduler.set_timesteps' strength while it runs (0: 1.0) */
 
   /* progress through a run; reset by set_timesteps */
   int step_index, begin_index; /* -1 for None */

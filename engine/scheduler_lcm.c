@@ -60,39 +60,51 @@ static int origin_steps(const sdr_scheduler *s, long long *k) {
   return 0;
 }
 
+/* Python's repr of a float, into buf. */
+static void py_repr(char *buf, size_t n, double v) {
+  snprintf(buf, n, "%.15g", v);
+  if (strtod(buf, NULL) != v)
+    snprintf(buf, n, "%.17g", v);
+  if (!strpbrk(buf, ".en"))
+    strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+static double strength_of(const sdr_scheduler *s) {
+  return s->lcm_strength > 0 ? s->lcm_strength : 1.0;
+}
+
 static int lcm_set_timesteps(sdr_scheduler *s, int n) {
   long long k = 1;
   if (origin_steps(s, &k) != 0)
     return -1;
   const long long original = s->c.original_inference_steps;
+  const double strength = strength_of(s);
+  /* the distillation schedule, cut by strength (img2img): int(original_steps * strength) */
+  const long long len = (long long)((double)original * strength);
   if (n > s->c.num_train_timesteps)
     return sdr_fail(
         "`num_inference_steps`: %d cannot be larger than `self.config.train_timesteps`: "
         "%lld as the unet model trained with this scheduler can only handle maximal "
         "%lld timesteps.",
         n, s->c.num_train_timesteps, s->c.num_train_timesteps);
-  if (original / n < 1) { /* skipping_step (also what refuses more steps than original ones) */
-    char ratio[32];       /* Python's repr of the float */
-    const double r = (double)n / (double)original;
-    snprintf(ratio, sizeof ratio, "%.15g", r);
-    if (strtod(ratio, NULL) != r)
-      snprintf(ratio, sizeof ratio, "%.17g", r);
-    if (!strpbrk(ratio, ".e"))
-      strcat(ratio, ".0");
-    return sdr_fail("The combination of `original_steps x strength`: %lld x 1.0 is smaller than "
+  if (len / n < 1) { /* skipping_step (also what refuses more steps than original ones) */
+    char st[32], ratio[32];
+    py_repr(st, sizeof st, strength);
+    py_repr(ratio, sizeof ratio, (double)n / (double)original);
+    return sdr_fail("The combination of `original_steps x strength`: %lld x %s is smaller than "
                     "`num_inference_steps`: %d. Make sure to either reduce `num_inference_steps` "
                     "to a value smaller than %lld or increase `strength` to a value higher than "
                     "%s.",
-                    original, n, original, ratio);
+                    original, st, n, len, ratio);
   }
   double *t = malloc(sizeof(double) * (size_t)n);
   if (!t)
     return sdr_fail("%s: out of memory", s->cls->name);
   /* the schedule reversed, at floor(np.linspace(0, len, n, endpoint=False)) */
-  const double step = (double)original / (double)n;
+  const double step = (double)len / (double)n;
   for (int i = 0; i < n; i++) {
     long long idx = (long long)floor((double)i * step);
-    t[i] = (double)((original - idx) * k - 1);
+    t[i] = (double)((len - idx) * k - 1);
   }
   int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
   free(t);
@@ -101,13 +113,16 @@ static int lcm_set_timesteps(sdr_scheduler *s, int n) {
 }
 
 /* set_timesteps(timesteps=[...]) (checked by the caller): taken as given, with diffusers'
- * warnings for a schedule off the distillation one. */
+ * warnings for a schedule off the distillation one, then cut by strength as img2img's
+ * get_timesteps would (num_inference_steps stays the whole count, as diffusers leaves it). */
 static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
   long long k = 1;
   if (origin_steps(s, &k) != 0)
     return -1;
   const long long original = s->c.original_inference_steps;
-  if (timesteps[0] != s->c.num_train_timesteps - 1)
+  const double strength = strength_of(s);
+  const long long len = (long long)((double)original * strength);
+  if (strength == 1.0 && timesteps[0] != s->c.num_train_timesteps - 1)
     fprintf(stderr,
             "The first timestep on the custom timestep schedule is %lld, not "
             "`self.config.num_train_timesteps - 1`: %lld. You may get unexpected results when "
@@ -115,13 +130,13 @@ static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
             (long long)timesteps[0], s->c.num_train_timesteps - 1);
   int off = 0;
   for (int i = 1; i < n; i++)
-    off += (timesteps[i] + 1) % k != 0 || (timesteps[i] + 1) / k < 1 ||
-           (timesteps[i] + 1) / k > original;
+    off +=
+        (timesteps[i] + 1) % k != 0 || (timesteps[i] + 1) / k < 1 || (timesteps[i] + 1) / k > len;
   if (off)
     fprintf(stderr,
-            "The custom timestep schedule contains %d timesteps which are not on the "
-            "original training/distillation timestep schedule. You may get unexpected "
-            "results when using this timestep schedule.\n",
+            "The custom timestep schedule contains %d timesteps which are not on the original "
+            "training/distillation timestep schedule. You may get unexpected results when using "
+            "this timestep schedule.\n",
             off);
   if (n > original)
     fprintf(stderr,
@@ -129,12 +144,15 @@ static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
             "the length of the timestep schedule used for training: %lld. You may get some "
             "unexpected results when using this timestep schedule.\n",
             n, original);
+  int init = (int)((double)n * strength);
+  init = init < n ? init : n;
+  const int t_start = n - init > 0 ? n - init : 0;
   double *t = malloc(sizeof(double) * (size_t)n);
   if (!t)
     return sdr_fail("%s: out of memory", s->cls->name);
-  for (int i = 0; i < n; i++)
-    t[i] = (double)timesteps[i];
-  int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
+  for (int i = t_start; i < n; i++)
+    t[i - t_start] = (double)timesteps[i];
+  int rc = sched_set_schedule(s, t, n - t_start, SDR_I64, NULL, 0);
   free(t);
   s->num_inference_steps = n;
   return rc;

@@ -127,6 +127,9 @@ CASES = [
                                 guidance_scale=1.0), dict(), "LCMScheduler", 34),
     ("t2i_lcm_timesteps", "txt2img", dict(prompt="a cat", timesteps=[999, 759, 499, 259],
                                           guidance_scale=1.0), dict(), "LCMScheduler", 35),
+    # int(10 * 0.9) is 9 in Python's floats (8 in float32's)
+    ("i2i_strength09", "img2img", dict(prompt="a sketch", strength=0.9, num_inference_steps=10),
+     dict(), "DDIMScheduler", 36),
 ]
 
 

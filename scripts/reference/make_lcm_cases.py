@@ -7,7 +7,9 @@ LCMScheduler, a UNet with time_cond_proj_dim), for tests/lua/test_lcm.lua:
   - the UNet called with a timestep_cond;
   - pipeline runs: the defaults (4 steps, guidance 8.5), a batch of prompts with images per
     prompt and generators, original_inference_steps, custom timesteps, output_type "latent";
-    and StableDiffusionPipeline on the same model (the embedding given, guidance off).
+    StableDiffusionPipeline on the same model (the embedding given, guidance off); and
+    LatentConsistencyModelImg2ImgPipeline (strength cutting the LCM schedule, a batch,
+    custom timesteps cut by strength).
 
     .venv-torch/bin/python scripts/reference/make_lcm_cases.py
 
@@ -20,8 +22,8 @@ import shutil
 import numpy as np
 import torch
 
-from diffusers import (LatentConsistencyModelPipeline, LCMScheduler, StableDiffusionPipeline,
-                       UNet2DConditionModel)
+from diffusers import (LatentConsistencyModelImg2ImgPipeline, LatentConsistencyModelPipeline,
+                       LCMScheduler, StableDiffusionPipeline, UNet2DConditionModel)
 
 import common
 
@@ -44,6 +46,14 @@ CASES = [
                                seed=7)),
     ("lcm_sd_pipeline", "sd", dict(prompt="a cat on a bench", num_inference_steps=4,
                                    guidance_scale=7.5, seed=8)),
+    # img2img: strength cuts the LCM schedule itself (int(original * strength) steps)
+    ("lcm_i2i_defaults", "i2i", dict(prompt="a red door", image="sketch64", seed=9)),
+    ("lcm_i2i_batch", "i2i", dict(prompt=["a lighthouse", "a cat on a bench"], image="sketch80x72",
+                                  num_images_per_prompt=2, strength=0.5, num_inference_steps=3,
+                                  original_inference_steps=30, guidance_scale=4.0,
+                                  seeds=[10, 11, 12, 13])),
+    ("lcm_i2i_timesteps", "i2i", dict(prompt="a red door", image="sketch64",
+                                      timesteps=[999, 759, 499, 259], strength=0.5, seed=14)),
 ]
 
 
@@ -86,12 +96,20 @@ def main():
     lcm.set_progress_bar_config(disable=True)
     sd = StableDiffusionPipeline(**lcm.components, requires_safety_checker=False)
     sd.set_progress_bar_config(disable=True)
+    i2i = LatentConsistencyModelImg2ImgPipeline(**lcm.components, requires_safety_checker=False)
+    i2i.set_progress_bar_config(disable=True)
+    pics = {"sketch64": common.sketch(64, 64), "sketch80x72": common.sketch(80, 72, 0.2)}
+    for name, img in pics.items():
+        img.save(os.path.join(OUT, name + ".png"))
     manifest = {"cases": []}
     for name, kind, args in CASES:
         call = dict(args)
         gen = generators(call)
         out_type = call.pop("output_type", "np")
-        out = (lcm if kind == "lcm" else sd)(generator=gen, output_type=out_type, **call)
+        if "image" in call:
+            call["image"] = pics[call["image"]]
+        pipe = {"lcm": lcm, "sd": sd, "i2i": i2i}[kind]
+        out = pipe(generator=gen, output_type=out_type, **call)
         images = out.images if out_type != "latent" else out.images.numpy()
         np.save(os.path.join(OUT, name + ".npy"), np.asarray(images, dtype=np.float32))
         entry = {"name": name, "pipeline": kind}

@@ -73,6 +73,8 @@ local CASES = {
                           guidance_scale = 1.0}, {}, "LCMScheduler", 34},
   {"t2i_lcm_timesteps", "txt2img", {prompt = "a cat", timesteps = {999, 759, 499, 259},
                                     guidance_scale = 1.0}, {}, "LCMScheduler", 35},
+  {"i2i_strength09", "img2img", {prompt = "a sketch", strength = 0.9, num_inference_steps = 10},
+   {}, "DDIMScheduler", 36},
 }
 
 local function run(pipe, kind, name, args, sched, seed, model, embeds)

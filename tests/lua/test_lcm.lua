@@ -2,8 +2,9 @@
 -- tests/models/tiny-lcm, made by scripts/reference/make_lcm_cases.py):
 -- LatentConsistencyModelPipeline (its defaults of 4 steps and guidance 8.5, a batch with
 -- generators and original_inference_steps, custom timesteps, latents out), the same model in
--- StableDiffusionPipeline (the guidance embedding given, classifier-free guidance off), the
--- UNet with a timestep_cond, the ways to the pipeline, and the errors.
+-- StableDiffusionPipeline (the guidance embedding given, classifier-free guidance off),
+-- LatentConsistencyModelImg2ImgPipeline (strength cutting the LCM schedule), the UNet with a
+-- timestep_cond, the ways to the pipelines, and the errors.
 local check = require "check"
 
 local src = os.getenv("SDREPL_SOURCE_DIR") or "."
@@ -22,6 +23,13 @@ local cases = {
                          seed = 7}},
   {"lcm_sd_pipeline", "sd", {prompt = "a cat on a bench", num_inference_steps = 4,
                              guidance_scale = 7.5, seed = 8}},
+  {"lcm_i2i_defaults", "i2i", {prompt = "a red door", image = "sketch64", seed = 9}},
+  {"lcm_i2i_batch", "i2i", {prompt = {"a lighthouse", "a cat on a bench"}, image = "sketch80x72",
+                            num_images_per_prompt = 2, strength = 0.5, num_inference_steps = 3,
+                            original_inference_steps = 30, guidance_scale = 4.0,
+                            seeds = {10, 11, 12, 13}}},
+  {"lcm_i2i_timesteps", "i2i", {prompt = "a red door", image = "sketch64",
+                                timesteps = {999, 759, 499, 259}, strength = 0.5, seed = 14}},
 }
 
 local function call(pipe, given)
@@ -34,6 +42,7 @@ local function call(pipe, given)
     args.generator = torch.Generator():manual_seed(args.seed)
   end
   args.seeds, args.seed = nil, nil
+  if type(args.image) == "string" then args.image = Image.open(ref .. args.image .. ".png") end
   return pipe(args)
 end
 
@@ -50,8 +59,12 @@ check.eq(lcm.unet.config.time_cond_proj_dim, 8, "unet.config.time_cond_proj_dim"
 lcm:set_progress_bar_config{disable = true}
 local sd = StableDiffusionPipeline(lcm.components)
 sd:set_progress_bar_config{disable = true}
+local i2i = AutoPipelineForImage2Image.from_pipe(lcm)
+check.truthy(tostring(i2i):find("LatentConsistencyModelImg2ImgPipeline"), "from_pipe's class")
+i2i:set_progress_bar_config{disable = true}
+local pipes = {lcm = lcm, sd = sd, i2i = i2i}
 for _, c in ipairs(cases) do
-  local d = same(call(c[2] == "lcm" and lcm or sd, c[3]).images, c[1])
+  local d = same(call(pipes[c[2]], c[3]).images, c[1])
   print(string.format("%-20s max difference %.2e", c[1], d))
 end
 
@@ -77,6 +90,12 @@ end
 -- AutoPipelineForText2Image's "lcm" row
 local auto = AutoPipelineForText2Image.from_pretrained(model)
 check.truthy(tostring(auto):find("LatentConsistencyModelPipeline"), "AutoPipeline's class")
+
+check.raises("AutoPipeline can't find a pipeline linked to LatentConsistencyModelPipeline",
+             function() AutoPipelineForInpainting.from_pipe(lcm) end)
+check.raises("`original_steps x strength`: 50 x 0.1 is smaller than `num_inference_steps`: 8",
+             function() i2i{prompt = "a cat", image = Image.open(ref .. "sketch64.png"),
+                            strength = 0.1, num_inference_steps = 8} end)
 
 -- what a typo or a wrong scheduler gets
 check.raises("unexpected", function() lcm{prompt = "a cat", negative_prompt = "blurry"} end)
