@@ -1,6 +1,6 @@
 -- Latent consistency models on "cuda": the same pictures as on the CPU for
 -- LatentConsistencyModelPipeline (the guidance embedding into the UNet's time embedding,
--- inside the recorded graph; LCMScheduler's noise each step), in float16, and
+-- inside the recorded graph; LCMScheduler's noise each step), in float16, its img2img, and
 -- StableDiffusionPipeline with LCMScheduler and guidance (LCM-LoRA's way).
 local check = require "check"
 
@@ -31,6 +31,8 @@ end
 same("lcm", LatentConsistencyModelPipeline, "tiny-lcm", {num_images_per_prompt = 2}, 2e-2)
 same("float16", LatentConsistencyModelPipeline, "tiny-lcm", {}, 5e-2,
      {torch_dtype = torch.float16})
+same("i2i", LatentConsistencyModelImg2ImgPipeline, "tiny-lcm",
+     {image = Image.open(root .. "/reference/lcm/sketch64.png"), strength = 0.6}, 2e-2)
 same("lcm_lora", StableDiffusionPipeline, "tiny-sd-a",
      {num_inference_steps = 4, guidance_scale = 1.5}, 2e-2)
 print("ok")
