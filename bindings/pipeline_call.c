@@ -903,55 +903,43 @@ const lsdr_param lsdr_controlnet_inpaint_call_options[] = {
     CONTROL_CALL_OPTIONS,
     {0}};
 
-/* LatentConsistencyModelPipeline's: no negative prompt (an LCM learnt guidance against ""),
- * no eta or guidance_rescale; 4 steps and guidance 8.5 by default */
+/* The LatentConsistencyModel pipelines': no negative prompt (an LCM learnt guidance against
+ * ""), no eta or guidance_rescale; 4 steps and guidance 8.5 by default */
+#define LCM_CALL_OPTIONS                                                                           \
+  {"prompt", "string|table", "nil", "a prompt or a list of prompts"},                              \
+      {"num_inference_steps", "integer", "4"},                                                     \
+      {"original_inference_steps", "integer", "nil",                                               \
+       "the distillation schedule's length (nil: the scheduler's config)"},                        \
+      {"timesteps", "table", "nil", "custom timesteps, descending"},                               \
+      {"guidance_scale", "number", "8.5", "into the UNet's guidance embedding (w = scale - 1)"},   \
+      {"num_images_per_prompt", "integer", "1"},                                                   \
+      {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"}, \
+      {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},               \
+      {"ip_adapter_image", "Image|table|Tensor", "nil",                                            \
+       "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},           \
+      {"ip_adapter_image_embeds", "table", "nil",                                                  \
+       "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},          \
+      {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
+      {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},                   \
+      {"cross_attention_kwargs", "table", "nil",                                                   \
+       "{scale = s}: how much of the LoRA adapters to use"},                                       \
+      {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},          \
+      {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"}, \
+  {                                                                                                \
+    "callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"                \
+  }
+
 const lsdr_param lsdr_lcm_call_options[] = {
-    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
+    LCM_CALL_OPTIONS,
     {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
     {"width", "integer", "nil"},
-    {"num_inference_steps", "integer", "4"},
-    {"original_inference_steps", "integer", "nil",
-     "the distillation schedule's length (nil: the scheduler's config)"},
-    {"timesteps", "table", "nil", "custom timesteps, descending"},
-    {"guidance_scale", "number", "8.5", "into the UNet's guidance embedding (w = scale - 1)"},
-    {"num_images_per_prompt", "integer", "1"},
-    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
-    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
-    {"ip_adapter_image", "Image|table|Tensor", "nil",
-     "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},
-    {"ip_adapter_image_embeds", "table", "nil",
-     "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},
-    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
-    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
-    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
-    {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},
-    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
-    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
     {0}};
 
 const lsdr_param lsdr_lcm_i2i_call_options[] = {
-    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
+    LCM_CALL_OPTIONS,
     {"image", "Image|table|Tensor", "nil", "the picture(s) to start from, or their latents"},
-    {"num_inference_steps", "integer", "4"},
     {"strength", "number", "0.8", "how much to change it: cuts the LCM schedule, 0 to 1"},
-    {"original_inference_steps", "integer", "nil",
-     "the distillation schedule's length (nil: the scheduler's config)"},
-    {"timesteps", "table", "nil", "custom timesteps, descending"},
-    {"guidance_scale", "number", "8.5", "into the UNet's guidance embedding (w = scale - 1)"},
-    {"num_images_per_prompt", "integer", "1"},
-    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
-    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
-    {"ip_adapter_image", "Image|table|Tensor", "nil",
-     "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},
-    {"ip_adapter_image_embeds", "table", "nil",
-     "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},
-    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
-    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
-    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
-    {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},
-    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
-    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
     {0}};
 
 const lsdr_param lsdr_encode_prompt_options[] = {
