@@ -41,6 +41,8 @@ static int pick_named(lua_State *L, const char *dir) {
     return LSDR_KIND_LCM;
   if (strcmp(cls, LSDR_LCM_I2I) == 0)
     return LSDR_KIND_LCM_I2I;
+  if (strcmp(cls, LSDR_PIX2PIX) == 0)
+    return LSDR_KIND_PIX2PIX;
   return lsdr_error(L,
                     "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
                     "model, the AutoPipeline classes load any of them)",

@@ -39,7 +39,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_CONTROLNET_I2I,
                                          LSDR_CONTROLNET_INPAINT,
                                          LSDR_LCM,
-                                         LSDR_LCM_I2I};
+                                         LSDR_LCM_I2I,
+                                         LSDR_PIX2PIX};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
@@ -442,6 +443,7 @@ static int controlnet_inpaint_construct(lua_State *L) {
 }
 static int lcm_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM); }
 static int lcm_i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM_I2I); }
+static int pix2pix_construct(lua_State *L) { return construct(L, LSDR_KIND_PIX2PIX); }
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -497,6 +499,15 @@ static int lcm_i2i_from_pretrained(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   return lsdr_pipeline_from_pretrained(L, pick_lcm_i2i);
+}
+static int pick_pix2pix(lua_State *L, const char *dir) {
+  (void)L, (void)dir;
+  return LSDR_KIND_PIX2PIX;
+}
+static int pix2pix_from_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  return lsdr_pipeline_from_pretrained(L, pick_pix2pix);
 }
 
 static int t2i_from_pretrained(lua_State *L) {
@@ -1121,6 +1132,32 @@ static const lsdr_func lcm_i2i_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func pix2pix_methods[] = {
+    {LSDR_PIX2PIX ":__call",
+     lsdr_pipe_call,
+     "Edits a picture by an instruction (\"turn him into a cyborg\"): the picture goes into the "
+     "UNet beside the latents, guided by both guidance_scale and image_guidance_scale.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_pix2pix_call_options},
+    PIPE_METHODS(LSDR_PIX2PIX),
+    {0}};
+
+static const lsdr_func pix2pix_class[] = {
+    {"StableDiffusionInstructPix2PixPipeline.__call",
+     pix2pix_construct,
+     "A pipeline from another's components: "
+     "StableDiffusionInstructPix2PixPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionInstructPix2PixPipeline.from_pretrained",
+     pix2pix_from_pretrained,
+     "Loads an InstructPix2Pix model (timbrooks/instruct-pix2pix) from a diffusers folder or a hub "
+     "repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1296,4 +1333,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_CONTROLNET_INPAINT, controlnet_inpaint_methods, controlnet_inpaint_class);
   open_class(L, LSDR_LCM, lcm_methods, lcm_class);
   open_class(L, LSDR_LCM_I2I, lcm_i2i_methods, lcm_i2i_class);
+  open_class(L, LSDR_PIX2PIX, pix2pix_methods, pix2pix_class);
 }

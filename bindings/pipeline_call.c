@@ -506,6 +506,14 @@ int lsdr_pipe_call(lua_State *L) {
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
   read_lora_scale(L, opts, "cross_attention_kwargs", &g);
 
+  if (pp->kind == LSDR_KIND_PIX2PIX) { /* the picture to edit, beside txt2img's noise */
+    lua_getfield(L, opts, "image");
+    if (lua_isnil(L, -1))
+      return lsdr_error(L, "`image` input cannot be undefined.");
+    read_image(L, lua_gettop(L), &g);
+    g.pix2pix = 1;
+    g.image_guidance_scale = (float)get_num(L, opts, "image_guidance_scale");
+  }
   if (lsdr_pipe_img2img(pp)) {
     lua_getfield(L, opts, "image");
     if (lua_isnil(L, -1)) {
@@ -626,7 +634,7 @@ int lsdr_pipe_call(lua_State *L) {
     h /= f;
     w /= f;
     const int channels =
-        lsdr_pipe_inpaint(pp) ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
+        lsdr_pipe_inpaint(pp) || g.pix2pix ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
     int64_t want[4] = {(int64_t)g.nprompts * g.num_images_per_prompt, channels, h, w};
     if (memcmp(want, latents_shape, sizeof want) != 0)
       return lsdr_error(L, "option 'latents': shape (%I, %I, %I, %I) expected",
@@ -940,6 +948,29 @@ const lsdr_param lsdr_lcm_i2i_call_options[] = {
     LCM_CALL_OPTIONS,
     {"image", "Image|table|Tensor", "nil", "the picture(s) to start from, or their latents"},
     {"strength", "number", "0.8", "how much to change it: cuts the LCM schedule, 0 to 1"},
+    {0}};
+
+/* StableDiffusionInstructPix2PixPipeline's: no height, width, clip_skip or cross_attention
+ * kwargs in its signature; 100 steps and image_guidance_scale 1.5 by default */
+const lsdr_param lsdr_pix2pix_call_options[] = {
+    {"prompt", "string|table", "nil", "the instruction(s)"},
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to edit (or their latents)"},
+    {"num_inference_steps", "integer", "100"},
+    {"guidance_scale", "number", "7.5", "how closely to follow the instruction"},
+    {"image_guidance_scale", "number", "1.5", "how closely to keep to the picture (>= 1)"},
+    {"negative_prompt", "string|table", "nil", "what to steer away from (one per prompt)"},
+    {"num_images_per_prompt", "integer", "1"},
+    {"eta", "number", "0.0", "DDIM's eta"},
+    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
+    {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},
+    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
+    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
+    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
+    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
+    {"callback", "function", "nil", "the older hook: f(i, t, latents)"},
+    {"callback_steps", "integer", "1", "how often callback is called"},
     {0}};
 
 const lsdr_param lsdr_encode_prompt_options[] = {

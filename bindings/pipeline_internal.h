@@ -16,6 +16,7 @@
 #define LSDR_CONTROLNET_INPAINT "StableDiffusionControlNetInpaintPipeline"
 #define LSDR_LCM "LatentConsistencyModelPipeline"
 #define LSDR_LCM_I2I "LatentConsistencyModelImg2ImgPipeline"
+#define LSDR_PIX2PIX "StableDiffusionInstructPix2PixPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -26,7 +27,8 @@ enum {
   LSDR_KIND_CONTROLNET_I2I = 4,
   LSDR_KIND_CONTROLNET_INPAINT = 5,
   LSDR_KIND_LCM = 6,
-  LSDR_KIND_LCM_I2I = 7
+  LSDR_KIND_LCM_I2I = 7,
+  LSDR_KIND_PIX2PIX = 8
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -69,7 +71,7 @@ int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
-    lsdr_encode_prompt_options[];
+    lsdr_pix2pix_call_options[], lsdr_encode_prompt_options[];
 
 /* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
  * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */

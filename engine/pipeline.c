@@ -16,6 +16,7 @@
 #include "engine/pipeline_controlnet.h" // sdr_control_*
 #include "engine/pipeline_ip_adapter.h" // sdr_ip_prepare, sdr_pipeline_ip_*
 #include "engine/pipeline_lcm.h"        // sdr_pipeline_guided, sdr_lcm_timestep_cond
+#include "engine/pipeline_pix2pix.h"    // sdr_pix2pix_image_latents
 #include "engine/pipeline_img2img.h"    // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
 #include "engine/pipeline_inpaint.h"    // sdr_inpaint_*
 #include "engine/progress.h"            // sdr_progress_*
@@ -813,7 +814,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int height, width;
   if (sdr_pipeline_run_size(p, g, &height, &width) != 0)
     return -1;
-  const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
+  /* InstructPix2Pix's picture is no starting point: its run is txt2img's */
+  const int inpaint = sdr_inpaint_wanted(g);
+  const int img2img = !inpaint && !g->pix2pix && sdr_img2img_wanted(g);
   const int control = g->ncontrols > 0;
   if (check_params(p, g, height, width) != 0)
     return -1;
@@ -821,9 +824,11 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   sdr_arena *a = &p->arena;
   const int B0 = g->nprompts, N = g->num_images_per_prompt, B = B0 * N;
   const int cfg = sdr_pipeline_guided(p, g);
+  /* the guided batch: (negative, positive), or InstructPix2Pix's (text, image, neither) */
+  const int nb = cfg ? (g->pix2pix ? 3 : 2) : 1;
   /* the latents' channels: the UNet's input, less the mask and masked latents an
-   * inpainting UNet also takes */
-  const int L = inpaint ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
+   * inpainting UNet also takes, or InstructPix2Pix's picture latents */
+  const int L = inpaint || g->pix2pix ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
   const int f = sdr_vae_scale_factor(&p->vae);
   const int64_t lh = height / f, lw = width / f;
   const int64_t lat_shape[4] = {B, L, lh, lw};
@@ -839,19 +844,22 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(encode_prompt(p, g, cfg, &pos, &neg, &T, &D)); /* checked by check_params */
   host = pos;
   sdr_tensor context;
-  TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(cfg ? 2 : 1) * B, T, D}));
+  TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(int64_t)nb * B, T, D}));
   {
-    /* repeat(1, N, 1) puts each prompt's N copies together */
+    /* repeat(1, N, 1) puts each prompt's N copies together; guided, the negatives first, or
+     * InstructPix2Pix's [prompt_embeds, negative_prompt_embeds, negative_prompt_embeds] */
     const size_t row = (size_t)T * D;
-    float *rows = malloc((size_t)(cfg ? 2 : 1) * B * row * sizeof *rows), *dst = rows;
+    float *rows = malloc((size_t)nb * B * row * sizeof *rows), *dst = rows;
     if (!rows) {
       sdr_fail("out of memory");
       goto fail;
     }
-    for (int half = 0; half < (cfg ? 2 : 1); half++)
+    for (int part = 0; part < nb; part++) {
+      const int negative = cfg && (g->pix2pix ? part > 0 : part == 0);
       for (int i = 0; i < B0; i++)
         for (int k = 0; k < N; k++, dst += row)
-          memcpy(dst, (cfg && half == 0 ? neg : pos) + (size_t)i * row, row * sizeof *dst);
+          memcpy(dst, (negative ? neg : pos) + (size_t)i * row, row * sizeof *dst);
+    }
     rc = sdr_upload(be, context.data, rows, (size_t)(dst - rows) * sizeof *rows);
     free(rows);
     if (rc != 0)
@@ -896,7 +904,14 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   /* an LCM's guidance embedding (w = guidance_scale - 1), the same every step */
   sdr_tensor tcond_t;
   const sdr_tensor *tcond;
-  TRY(sdr_lcm_timestep_cond(p, g, (cfg ? 2 : 1) * (int64_t)B, &tcond_t, &tcond));
+  TRY(sdr_lcm_timestep_cond(p, g, (int64_t)nb * B, &tcond_t, &tcond));
+  /* InstructPix2Pix's picture latents beside the latents: (image, image, zeros) guided */
+  sdr_tensor p2p_image, p2p_in;
+  if (g->pix2pix) {
+    TRY(sdr_arena_tensor(a, &p2p_image, SDR_F32, 4, (int64_t[]){(int64_t)nb * B, L, lh, lw}));
+    TRY(sdr_pix2pix_image_latents(p, g, cfg, B, &p2p_image));
+    TRY(sdr_arena_tensor(a, &p2p_in, SDR_F32, 4, (int64_t[]){(int64_t)nb * B, 2 * L, lh, lw}));
+  }
   /* randn_tensor draws a step's noise in the model output's dtype. */
   TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
 
@@ -919,7 +934,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
 
   /* the denoising loop: the UNet on (uncond, text) as one batch */
   const int nsteps = nts - first;
-  const int64_t in_shape[4] = {(cfg ? 2 : 1) * B, L, lh, lw};
+  const int64_t in_shape[4] = {(int64_t)nb * B, L, lh, lw};
   sdr_tensor model_in, scaled, noise_pred, tvec, guided, prev;
   TRY(sdr_arena_tensor(a, &model_in, SDR_F32, 4, in_shape));
   TRY(sdr_arena_tensor(a, &scaled, SDR_F32, 4, in_shape));
@@ -936,16 +951,20 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     sdr_progress_begin(g->progress_desc ? g->progress_desc : "", nsteps, 0);
   for (int i = 0; i < nsteps; i++) {
     const double t = ts[first + i];
-    if (cfg)
-      TRY(sdr_concat(be, &model_in, &latents, &latents, 0));
-    else
-      TRY(sdr_affine(be, &model_in, &latents, 1.0f, 0.0f));
+    for (int part = 0; part < nb; part++) { /* torch.cat([latents] * nb) */
+      sdr_tensor rows;
+      TRY(sdr_tensor_narrow0(&rows, &model_in, (int64_t)part * B, B));
+      TRY(sdr_affine(be, &rows, &latents, 1.0f, 0.0f));
+    }
     TRY(sdr_scheduler_scale_model_input(p->scheduler, be, &scaled, &model_in, t));
     TRY(sdr_fill(be, &tvec, (float)t));
     const sdr_tensor *unet_x = &scaled;
     if (ip.unet9) {
       TRY(sdr_inpaint_unet_input(p, &ip, &scaled));
       unet_x = &ip.unet_in;
+    } else if (g->pix2pix) {
+      TRY(sdr_concat(be, &p2p_in, &scaled, &p2p_image, 1));
+      unet_x = &p2p_in;
     }
     const unet_call call = {&noise_pred,
                             unet_x,
@@ -962,7 +981,21 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       goto fail_progress;
     rc = -1;
     const sdr_tensor *eps = &noise_pred;
-    if (cfg) {
+    if (cfg && g->pix2pix) {
+      /* uncond + guidance_scale * (text - image) + image_guidance_scale * (image - uncond) */
+      sdr_tensor tx, im, un, d;
+      TRY(sdr_tensor_narrow0(&tx, &noise_pred, 0, B));
+      TRY(sdr_tensor_narrow0(&im, &noise_pred, B, B));
+      TRY(sdr_tensor_narrow0(&un, &noise_pred, 2 * (int64_t)B, B));
+      TRY(sdr_tensor_narrow0(&d, &model_in, 0, B)); /* free until the next step */
+      TRY(sdr_binary(be, &guided, &tx, &im, SDR_BINARY_SUB));
+      TRY(sdr_affine(be, &guided, &guided, g->guidance_scale, 0.0f));
+      TRY(sdr_binary(be, &guided, &un, &guided, SDR_BINARY_ADD));
+      TRY(sdr_binary(be, &d, &im, &un, SDR_BINARY_SUB));
+      TRY(sdr_affine(be, &d, &d, g->image_guidance_scale, 0.0f));
+      TRY(sdr_binary(be, &guided, &guided, &d, SDR_BINARY_ADD));
+      eps = &guided;
+    } else if (cfg) {
       /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond) */
       sdr_tensor un, tx;
       TRY(sdr_tensor_narrow0(&un, &noise_pred, 0, B));

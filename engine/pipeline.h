@@ -142,6 +142,10 @@ typedef struct sdr_generate {
   int no_guidance;
   /* LCMScheduler's set_timesteps(original_inference_steps=...); 0: its config's */
   int original_inference_steps;
+  /* StableDiffusionInstructPix2PixPipeline: the picture (image/images/image_tensor) goes
+   * into the UNet's input beside the latents; guided by both scales */
+  int pix2pix;
+  float image_guidance_scale;
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
   float eta;

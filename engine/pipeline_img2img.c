@@ -159,16 +159,14 @@ static float *pixels_of(const sdr_generate *g, int height, int width, int *M) {
   return out;
 }
 
-int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
-                       int height, int width, float *z) {
+/* vae.encode of K pictures (K, 3, height, width) host: the posteriors' moments (K, 2L, h, w)
+ * host, mean then log-variance. */
+static int encode_moments(sdr_pipeline *p, const float *pixels, int K, int height, int width,
+                          float *moments_host) {
   sdr_arena *a = &p->arena;
-  const sdr_vae_config *vc = &p->vae.cfg;
-  const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
-  const int64_t lh = height / f, lw = width / f, plane = lh * lw;
-  const size_t per = (size_t)3 * height * width, one = (size_t)L * plane;
-  float *moments_host = malloc((size_t)K * 2 * one * sizeof *moments_host);
-  if (!moments_host)
-    return sdr_fail("out of memory");
+  const int f = sdr_vae_scale_factor(&p->vae), L = p->vae.cfg.latent_channels;
+  const int64_t lh = height / f, lw = width / f;
+  const size_t per = (size_t)3 * height * width, one = (size_t)L * lh * lw;
   int rc = 0;
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   for (int i = 0; i < K && rc == 0; i++) {
@@ -186,6 +184,21 @@ int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixe
                         2 * one * sizeof(float));
     sdr_arena_release(a, mark);
   }
+  return rc;
+}
+
+int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixels, int K,
+                       int height, int width, float *z) {
+  sdr_arena *a = &p->arena;
+  const sdr_vae_config *vc = &p->vae.cfg;
+  const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
+  const int64_t lh = height / f, lw = width / f, plane = lh * lw;
+  const size_t one = (size_t)L * plane;
+  float *moments_host = malloc((size_t)K * 2 * one * sizeof *moments_host);
+  if (!moments_host)
+    return sdr_fail("out of memory");
+  int rc = encode_moments(p, pixels, K, height, width, moments_host);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
   /* latent_dist.sample(generator): one draw of the encoded batch, or one per picture
    * from its own generator */
   sdr_tensor eps;
@@ -224,46 +237,72 @@ int sdr_img2img_upload_repeated(sdr_pipeline *p, sdr_tensor *t, const float *row
   return rc;
 }
 
-int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0) {
+float *sdr_img2img_starts(sdr_pipeline *p, const sdr_generate *g, int64_t B, int64_t lh, int64_t lw,
+                          int mode, int *K_out) {
   const int f = sdr_vae_scale_factor(&p->vae), L = p->vae.cfg.latent_channels;
-  const int64_t B = latents->shape[0], lh = latents->shape[2], lw = latents->shape[3];
   const size_t one = (size_t)L * lh * lw;
   const int height = (int)lh * f, width = (int)lw * f;
   float *z = NULL, *pixels = NULL;
-  int K, rc = -1;
+  int K;
   if (given_latents(g)) {
     K = (int)g->image_tensor_shape[0];
     z = malloc((size_t)K * one * sizeof *z);
-    if (!z)
-      return sdr_fail("out of memory");
+    if (!z) {
+      sdr_fail("out of memory");
+      return NULL;
+    }
     memcpy(z, g->image_tensor, (size_t)K * one * sizeof *z);
   } else if (sdr_img2img_rgba(g)) {
     if (!(z = rgba_latents(g, (int)lh, (int)lw, &K)))
-      return -1;
+      return NULL;
   } else {
     int M;
     pixels = pixels_of(g, height, width, &M);
     if (!pixels)
-      return -1;
-    /* with a list of generators, image[i:i+1] for i in range(batch) */
-    K = g->ngenerators > 1 && M > B ? (int)B : M;
-    z = malloc((size_t)K * one * sizeof *z);
+      return NULL;
+    /* with a list of generators, image[i:i+1] for i in range(batch) (sampling only) */
+    K = !mode && g->ngenerators > 1 && M > B ? (int)B : M;
+    z = malloc((size_t)K * (mode ? 2 : 1) * one * sizeof *z);
     if (!z) {
       sdr_fail("out of memory");
-      goto done;
+      goto fail;
     }
-    if (sdr_img2img_encode(p, g, pixels, K, height, width, z) != 0)
-      goto done;
+    if (mode) { /* latent_dist.mode(): the means, as they are */
+      if (encode_moments(p, pixels, K, height, width, z) != 0)
+        goto fail;
+      for (int i = 1; i < K; i++)
+        memmove(z + (size_t)i * one, z + (size_t)i * 2 * one, one * sizeof *z);
+    } else if (sdr_img2img_encode(p, g, pixels, K, height, width, z) != 0) {
+      goto fail;
+    }
+    free(pixels);
+    pixels = NULL;
   }
   if (B < K) {
     sdr_fail("image: %d pictures for a batch of %lld (prompts times num_images_per_prompt)", K,
              (long long)B);
-    goto done;
+    goto fail;
   }
   if (B % K != 0) {
     sdr_fail("Cannot duplicate `image` of batch size %d to %lld text prompts.", K, (long long)B);
-    goto done;
+    goto fail;
   }
+  *K_out = K;
+  return z;
+fail:
+  free(z);
+  free(pixels);
+  return NULL;
+}
+
+int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0) {
+  const int L = p->vae.cfg.latent_channels;
+  const int64_t B = latents->shape[0], lh = latents->shape[2], lw = latents->shape[3];
+  const size_t one = (size_t)L * lh * lw;
+  int K, rc = -1;
+  float *z = sdr_img2img_starts(p, g, B, lh, lw, 0, &K);
+  if (!z)
+    return -1;
   if (sdr_img2img_upload_repeated(p, latents, z, K, B, one) != 0)
     goto done;
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
@@ -277,6 +316,5 @@ int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *late
   sdr_arena_release(&p->arena, mark);
 done:
   free(z);
-  free(pixels);
   return rc;
 }

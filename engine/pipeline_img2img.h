@@ -27,6 +27,12 @@ int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixe
  * pictures they alternate), uploaded to t. */
 int sdr_img2img_upload_repeated(sdr_pipeline *p, sdr_tensor *t, const float *rows, int n, int64_t B,
                                 size_t one);
+/* The K pictures' latents (K, L, h, w) host, malloc'd: given latents (or an RGBA picture's
+ * values) as they are; pictures encoded, their posteriors sampled times scaling_factor
+ * (mode 0: img2img's) or their means as they are (mode 1: InstructPix2Pix's
+ * latent_dist.mode()). K must divide the batch B. */
+float *sdr_img2img_starts(sdr_pipeline *p, const sdr_generate *g, int64_t B, int64_t lh, int64_t lw,
+                          int mode, int *K);
 /* latents (B, C, h, w) on the backend: the encoded pictures (posterior samples times
  * scaling_factor; given latents as they are), the batch repeated to B, noised to t0. */
 int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0);

@@ -24,6 +24,8 @@ void sdr_guidance_scale_embedding(float w, int dim, float *out) {
 }
 
 int sdr_pipeline_guided(const sdr_pipeline *p, const sdr_generate *g) {
+  if (g->pix2pix) /* InstructPix2Pix's do_classifier_free_guidance */
+    return g->guidance_scale > 1.0f && g->image_guidance_scale >= 1.0f;
   return g->guidance_scale > 1.0f && !p->unet.cfg.time_cond_proj_dim && !g->no_guidance;
 }
 

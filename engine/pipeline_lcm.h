@@ -16,7 +16,7 @@ void sdr_guidance_scale_embedding(float w, int dim, float *out);
 
 /* Whether a run of g uses classifier-free guidance: guidance_scale > 1, the UNet takes no
  * guidance embedding, and the pipeline guides at all (LatentConsistencyModelPipeline never
- * does). */
+ * does); InstructPix2Pix's: guidance_scale > 1 and image_guidance_scale >= 1. */
 int sdr_pipeline_guided(const sdr_pipeline *p, const sdr_generate *g);
 
 /* The run's timestep_cond on the backend, (B, time_cond_proj_dim) of guidance_scale - 1, in
