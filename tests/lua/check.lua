@@ -43,6 +43,23 @@ function check.truthy(v, what)
   if not v then error((what or "value") .. " is " .. show(v), 2) end
 end
 
+-- A reference case's call arguments: base, then the case's own (given), its seed (or seeds)
+-- made torch.Generators as diffusers' script made them, then extra over all.
+function check.case_args(base, given, extra)
+  local args = {}
+  for k, v in pairs(base or {}) do args[k] = v end
+  for k, v in pairs(given) do args[k] = v end
+  if args.seeds then
+    args.generator = {}
+    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
+  elseif args.seed then
+    args.generator = torch.Generator():manual_seed(args.seed)
+  end
+  args.seeds, args.seed = nil, nil
+  for k, v in pairs(extra or {}) do args[k] = v end
+  return args
+end
+
 -- A fresh temporary directory, removed at exit by the OS's tmp cleaning.
 function check.tmpdir()
   local p = os.tmpname()

@@ -73,18 +73,7 @@ local function images_of(spec)
 end
 
 -- a case's call: its arguments over `args`, seed(s) made generators, then `extra`
-local function call(pipe, args, given, extra)
-  for k, v in pairs(given) do args[k] = v end
-  if args.seeds then
-    args.generator = {}
-    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
-  else
-    args.generator = torch.Generator():manual_seed(args.seed)
-  end
-  args.seeds, args.seed = nil, nil
-  for k, v in pairs(extra or {}) do args[k] = v end
-  return pipe(args)
-end
+local function call(pipe, args, given, extra) return pipe(check.case_args(args, given, extra)) end
 
 local function run(pipe, c, extra)
   return call(pipe, {image = images_of(c[5]), output_type = "np"}, c[6], extra)

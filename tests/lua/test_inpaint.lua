@@ -44,17 +44,8 @@ local function load(model, sched)
 end
 
 local function run(pipe, c, extra)
-  local args = {image = picture(c[4]), mask_image = picture(c[5]), output_type = "np"}
-  for k, v in pairs(c[6]) do args[k] = v end
-  if args.seeds then
-    args.generator = {}
-    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
-  else
-    args.generator = torch.Generator():manual_seed(args.seed)
-  end
-  args.seeds, args.seed = nil, nil
-  for k, v in pairs(extra or {}) do args[k] = v end
-  return pipe(args)
+  return pipe(check.case_args({image = picture(c[4]), mask_image = picture(c[5]),
+                               output_type = "np"}, c[6], extra))
 end
 
 local function same(images, name, what)

@@ -81,17 +81,8 @@ local function ip_images(spec)
 end
 
 local function call(pipe, given, extra)
-  local args = {output_type = "np"}
-  for k, v in pairs(given) do args[k] = v end
-  if args.seeds then
-    args.generator = {}
-    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
-  else
-    args.generator = torch.Generator():manual_seed(args.seed)
-  end
-  args.seeds, args.seed = nil, nil
+  local args = check.case_args({output_type = "np"}, given, extra)
   if type(args.image) == "string" then args.image = picture(args.image) end
-  for k, v in pairs(extra or {}) do args[k] = v end
   return pipe(args)
 end
 

@@ -33,15 +33,7 @@ local cases = {
 }
 
 local function call(pipe, given)
-  local args = {output_type = "np"}
-  for k, v in pairs(given) do args[k] = v end
-  if args.seeds then
-    args.generator = {}
-    for i, s in ipairs(args.seeds) do args.generator[i] = torch.Generator():manual_seed(s) end
-  else
-    args.generator = torch.Generator():manual_seed(args.seed)
-  end
-  args.seeds, args.seed = nil, nil
+  local args = check.case_args({output_type = "np"}, given)
   if type(args.image) == "string" then args.image = Image.open(ref .. args.image .. ".png") end
   return pipe(args)
 end
