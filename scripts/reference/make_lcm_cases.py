@@ -4,6 +4,11 @@ LCMScheduler, a UNet with time_cond_proj_dim), for tests/lua/test_lcm.lua:
   - tests/models/tiny-lcm: tiny-sd-a with its UNet given time_embedding.cond_proj (the
     guidance embedding's projection, 8 wide, random), LCMScheduler, model_index.json naming
     LatentConsistencyModelPipeline;
+  - tests/models/tiny-lcm-lora: a LoRA for tiny-sd-a in the Kohya naming LCM-LoRA's file
+    uses, on the modules its training targets (attention projections, proj_in/out, the
+    feed-forward, the resnets' conv1/conv2/conv_shortcut/time_emb_proj, the down- and
+    upsamplers), float16; and LCM-LoRA's run: tiny-sd-a, LCMScheduler, the LoRA, 4 steps,
+    guidance 1;
   - the UNet called with a timestep_cond;
   - pipeline runs: the defaults (4 steps, guidance 8.5), a batch of prompts with images per
     prompt and generators, original_inference_steps, custom timesteps, output_type "latent";
@@ -80,6 +85,41 @@ def make_model():
     print("wrote", MODEL)
 
 
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
+                "ff.net.2", "conv1", "conv2", "conv_shortcut", "downsamplers.0.conv",
+                "upsamplers.0.conv", "time_emb_proj"]
+
+
+def make_lora():
+    """A LoRA shaped as latent-consistency/lcm-lora-sdv1-5's: Kohya keys with alphas."""
+    from safetensors.torch import save_file
+    out = os.path.join(MODELS, "tiny-lcm-lora")
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    unet = UNet2DConditionModel.from_pretrained(os.path.join(MODELS, "tiny-sd-a", "unet"))
+    g = torch.Generator().manual_seed(61)
+    state = {}
+    for name, mod in unet.named_modules():
+        if not any(name.endswith(t) for t in LORA_TARGETS):
+            continue
+        if not isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)):
+            continue
+        key = "lora_unet_" + name.replace(".", "_")
+        if isinstance(mod, torch.nn.Linear):
+            down = torch.randn(4, mod.in_features, generator=g) * 0.1
+            up = torch.randn(mod.out_features, 4, generator=g) * 0.1
+        else:
+            down = torch.randn((4, mod.in_channels) + tuple(mod.kernel_size), generator=g) * 0.1
+            up = torch.randn(mod.out_channels, 4, 1, 1, generator=g) * 0.1
+        state[key + ".lora_down.weight"] = down.half()
+        state[key + ".lora_up.weight"] = up.half()
+        state[key + ".alpha"] = torch.tensor(8.0).half()
+    save_file(state, os.path.join(out, "pytorch_lora_weights.safetensors"))
+    print("wrote", out, len(state) // 3, "layers")
+    return out
+
+
 def generators(call):
     if "seeds" in call:
         return [torch.Generator().manual_seed(s) for s in call.pop("seeds")]
@@ -102,6 +142,18 @@ def main():
     for name, img in pics.items():
         img.save(os.path.join(OUT, name + ".png"))
     manifest = {"cases": []}
+    # LCM-LoRA's way: a plain model, LCMScheduler, the LoRA, guidance 1
+    lora_dir = make_lora()
+    plain = StableDiffusionPipeline.from_pretrained(os.path.join(MODELS, "tiny-sd-a"),
+                                                    safety_checker=None,
+                                                    requires_safety_checker=False)
+    plain.scheduler = LCMScheduler.from_config(plain.scheduler.config)
+    plain.load_lora_weights(lora_dir)
+    plain.set_progress_bar_config(disable=True)
+    out = plain(prompt="a cat on a bench", num_inference_steps=4, guidance_scale=1.0,
+                output_type="np", generator=torch.Generator().manual_seed(15))
+    np.save(os.path.join(OUT, "lcm_lora.npy"), out.images.astype(np.float32))
+    manifest["cases"].append({"name": "lcm_lora", "pipeline": "sd+lora", "seed": 15})
     for name, kind, args in CASES:
         call = dict(args)
         gen = generators(call)

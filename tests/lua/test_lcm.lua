@@ -4,7 +4,7 @@
 -- generators and original_inference_steps, custom timesteps, latents out), the same model in
 -- StableDiffusionPipeline (the guidance embedding given, classifier-free guidance off),
 -- LatentConsistencyModelImg2ImgPipeline (strength cutting the LCM schedule), the UNet with a
--- timestep_cond, the ways to the pipelines, and the errors.
+-- timestep_cond, LCM-LoRA's run, the ways to the pipelines, and the errors.
 local check = require "check"
 
 local src = os.getenv("SDREPL_SOURCE_DIR") or "."
@@ -58,6 +58,18 @@ local pipes = {lcm = lcm, sd = sd, i2i = i2i}
 for _, c in ipairs(cases) do
   local d = same(call(pipes[c[2]], c[3]).images, c[1])
   print(string.format("%-20s max difference %.2e", c[1], d))
+end
+
+-- LCM-LoRA's way: a plain model, LCMScheduler, the LoRA (Kohya keys on every module its
+-- training targets, 3x3 convolutions and samplers included), guidance 1
+do
+  local plain = StableDiffusionPipeline.from_pretrained(src .. "/tests/models/tiny-sd-a")
+  plain.scheduler = LCMScheduler.from_config(plain.scheduler.config)
+  plain:load_lora_weights(src .. "/tests/models/tiny-lcm-lora")
+  plain:set_progress_bar_config{disable = true}
+  local d = same(call(plain, {prompt = "a cat on a bench", num_inference_steps = 4,
+                              guidance_scale = 1.0, seed = 15}).images, "lcm_lora")
+  print(string.format("%-20s max difference %.2e", "lcm_lora", d))
 end
 
 -- the guidance embedding matters: another scale, another picture

@@ -60,7 +60,7 @@ SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/ip_adapter.
 grep -q 'the same picture from the embeddings: true' out.txt || fail "ip_adapter: embeddings: $(cat out.txt)"
 grep -q 'unloaded: the text-only picture again: true' out.txt || fail "ip_adapter: unload: $(cat out.txt)"
 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/lcm.lua" "$MODEL" \
-  "$SDREPL_SOURCE_DIR/tests/fixtures/lora/diffusers" "$SDREPL_SOURCE_DIR/tests/models/tiny-lcm" \
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-lcm-lora" "$SDREPL_SOURCE_DIR/tests/models/tiny-lcm" \
   >out.txt 2>err.txt || fail "lcm failed: $(tail -5 err.txt)"
 grep -q '^<LCMScheduler>$' out.txt || fail "lcm: $(cat out.txt)"
 grep -q '<LatentConsistencyModelPipeline' out.txt || fail "lcm: $(cat out.txt)"
