@@ -187,9 +187,8 @@ int sdr_scheduler_set_noise_dtype(sdr_scheduler *s, sdr_dtype dtype) {
 
 /* ---- running ---- */
 
-int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
-  if (!s)
-    return sdr_fail("set_timesteps: no scheduler");
+/* set_timesteps' checks of num_inference_steps, and of custom timesteps. */
+static int check_steps(const sdr_scheduler *s, int num_inference_steps) {
   if (num_inference_steps < 1)
     return sdr_fail("%s.set_timesteps: num_inference_steps must be at least 1, got %d",
                     s->cls->name, num_inference_steps);
@@ -197,36 +196,10 @@ int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
     return sdr_fail("%s.set_timesteps: num_inference_steps (%d) cannot be larger than "
                     "num_train_timesteps (%d)",
                     s->cls->name, num_inference_steps, s->n_train);
-  s->custom_timesteps = 0;
-  if (s->cls->set_timesteps(s, num_inference_steps) != 0)
-    return -1;
-  sched_reset_run(s);
   return 0;
 }
 
-int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_steps,
-                                         const int64_t *timesteps, int n, int original,
-                                         double strength) {
-  if (!s)
-    return sdr_fail("set_timesteps: no scheduler");
-  if (s->kind != SDR_SCHED_LCM) /* Python's words for a keyword the method lacks */
-    return sdr_fail("%s.set_timesteps() got an unexpected keyword argument "
-                    "'original_inference_steps'",
-                    s->cls->name);
-  const long long kept = s->c.original_inference_steps;
-  if (original > 0)
-    s->c.original_inference_steps = original;
-  s->lcm_strength = strength;
-  int rc = timesteps ? sdr_scheduler_set_custom_timesteps(s, timesteps, n)
-                     : sdr_scheduler_set_timesteps(s, num_inference_steps);
-  s->c.original_inference_steps = kept;
-  s->lcm_strength = 0;
-  return rc;
-}
-
-int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timesteps, int n) {
-  if (!s)
-    return sdr_fail("set_timesteps: no scheduler");
+static int check_custom(const sdr_scheduler *s, const int64_t *timesteps, int n) {
   if (!s->cls->set_custom_timesteps) /* retrieve_timesteps' words */
     return sdr_fail("The current scheduler class %s's `set_timesteps` does not support custom "
                     "timestep schedules. Please check whether you are using the correct "
@@ -246,7 +219,43 @@ int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timestep
     return sdr_fail("%s.set_timesteps: `timesteps` must start before "
                     "`self.config.train_timesteps`: %d.",
                     s->cls->name, s->n_train);
-  if (s->cls->set_custom_timesteps(s, timesteps, n) != 0)
+  return 0;
+}
+
+int sdr_scheduler_set_timesteps(sdr_scheduler *s, int num_inference_steps) {
+  if (!s)
+    return sdr_fail("set_timesteps: no scheduler");
+  if (check_steps(s, num_inference_steps) != 0)
+    return -1;
+  s->custom_timesteps = 0;
+  if (s->cls->set_timesteps(s, num_inference_steps) != 0)
+    return -1;
+  sched_reset_run(s);
+  return 0;
+}
+
+int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_steps,
+                                         const int64_t *timesteps, int n, int original,
+                                         double strength) {
+  if (!s)
+    return sdr_fail("set_timesteps: no scheduler");
+  if (s->kind != SDR_SCHED_LCM) /* Python's words for a keyword the method lacks */
+    return sdr_fail("%s.set_timesteps() got an unexpected keyword argument "
+                    "'original_inference_steps'",
+                    s->cls->name);
+  if ((timesteps ? check_custom(s, timesteps, n) : check_steps(s, num_inference_steps)) != 0 ||
+      sched_lcm_timesteps(s, num_inference_steps, timesteps, n,
+                          original > 0 ? original : s->c.original_inference_steps, strength) != 0)
+    return -1;
+  s->custom_timesteps = timesteps != NULL;
+  sched_reset_run(s);
+  return 0;
+}
+
+int sdr_scheduler_set_custom_timesteps(sdr_scheduler *s, const int64_t *timesteps, int n) {
+  if (!s)
+    return sdr_fail("set_timesteps: no scheduler");
+  if (check_custom(s, timesteps, n) != 0 || s->cls->set_custom_timesteps(s, timesteps, n) != 0)
     return -1;
   s->custom_timesteps = 1;
   sched_reset_run(s);

@@ -204,7 +204,6 @@ struct sdr_scheduler {
   float *sigmas_interpol; /* KDPM2: the midpoints' sigmas, n_sigmas of them; KDPM2
                              ancestral: then sigma_up's and sigma_down's as many */
   int custom_timesteps;   /* the last set_timesteps was given them (DDPM) */
-  double lcm_strength;    /* LCMScheduler.set_timesteps' strength while it runs (0: 1.0) */
 
   /* progress through a run; reset by set_timesteps */
   int step_index, begin_index; /* -1 for None */
@@ -430,6 +429,11 @@ int sched_add_noise_alpha_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *o
  * pred_original_sample of v_prediction. */
 int sched_scale_by_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                          const sdr_tensor *sample, double t);
+/* LCMScheduler.set_timesteps(num_inference_steps n, or the nt timesteps given,
+ * original_inference_steps=original, strength=strength) (scheduler_lcm.c), checked by the
+ * caller as set_timesteps is. */
+int sched_lcm_timesteps(sdr_scheduler *s, int n, const int64_t *timesteps, int nt,
+                        long long original, double strength);
 /* The predicted original sample from alphas_cumprod a_t (DDPM's and LCM's step 4), by the
  * config's prediction type: epsilon (sample - b_t^.5 eps) / a_t^.5, sample as it is, v
  * a_t^.5 sample - b_t^.5 v, with b_t = 1 - a_t; t1 and t2 are scratch. */

@@ -49,8 +49,7 @@ static int lcm_init(sdr_scheduler *s) {
 }
 
 /* The distillation schedule: (1 .. original_steps) * k - 1, k = num_train // original_steps. */
-static int origin_steps(const sdr_scheduler *s, long long *k) {
-  const long long original = s->c.original_inference_steps;
+static int origin_steps(const sdr_scheduler *s, long long original, long long *k) {
   if (original > s->c.num_train_timesteps)
     return sdr_fail("`original_steps`: %lld cannot be larger than `self.config.train_timesteps`: "
                     "%lld as the unet model trained with this scheduler can only handle maximal "
@@ -69,16 +68,10 @@ static void py_repr(char *buf, size_t n, double v) {
     strncat(buf, ".0", n - strlen(buf) - 1);
 }
 
-static double strength_of(const sdr_scheduler *s) {
-  return s->lcm_strength > 0 ? s->lcm_strength : 1.0;
-}
-
-static int lcm_set_timesteps(sdr_scheduler *s, int n) {
+static int schedule(sdr_scheduler *s, int n, long long original, double strength) {
   long long k = 1;
-  if (origin_steps(s, &k) != 0)
+  if (origin_steps(s, original, &k) != 0)
     return -1;
-  const long long original = s->c.original_inference_steps;
-  const double strength = strength_of(s);
   /* the distillation schedule, cut by strength (img2img): int(original_steps * strength) */
   const long long len = (long long)((double)original * strength);
   if (n > s->c.num_train_timesteps)
@@ -115,12 +108,11 @@ static int lcm_set_timesteps(sdr_scheduler *s, int n) {
 /* set_timesteps(timesteps=[...]) (checked by the caller): taken as given, with diffusers'
  * warnings for a schedule off the distillation one, then cut by strength as img2img's
  * get_timesteps would (num_inference_steps stays the whole count, as diffusers leaves it). */
-static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
+static int custom(sdr_scheduler *s, const int64_t *timesteps, int n, long long original,
+                  double strength) {
   long long k = 1;
-  if (origin_steps(s, &k) != 0)
+  if (origin_steps(s, original, &k) != 0)
     return -1;
-  const long long original = s->c.original_inference_steps;
-  const double strength = strength_of(s);
   const long long len = (long long)((double)original * strength);
   if (strength == 1.0 && timesteps[0] != s->c.num_train_timesteps - 1)
     fprintf(stderr,
@@ -156,6 +148,20 @@ static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
   free(t);
   s->num_inference_steps = n;
   return rc;
+}
+
+int sched_lcm_timesteps(sdr_scheduler *s, int n, const int64_t *timesteps, int nt,
+                        long long original, double strength) {
+  return timesteps ? custom(s, timesteps, nt, original, strength)
+                   : schedule(s, n, original, strength);
+}
+
+static int lcm_set_timesteps(sdr_scheduler *s, int n) {
+  return schedule(s, n, s->c.original_inference_steps, 1.0);
+}
+
+static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
+  return custom(s, timesteps, n, s->c.original_inference_steps, 1.0);
 }
 
 static int lcm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
