@@ -286,9 +286,7 @@ int lsdr_engine_error_advice(lua_State *L, const char *what_to_try) {
   return lsdr_error(L, "%s", msg);
 }
 
-/* pipe("a prompt", {...}) or pipe({"a", "b"}, {...}): diffusers' positional prompt,
- * folded into the options table at 2. */
-static int is_plain_list(lua_State *L, int idx) {
+int lsdr_is_plain_list(lua_State *L, int idx) {
   if (!lua_istable(L, idx) || lua_rawlen(L, idx) == 0)
     return 0;
   lua_pushnil(L);
@@ -302,8 +300,10 @@ static int is_plain_list(lua_State *L, int idx) {
   return 1;
 }
 
+/* pipe("a prompt", {...}) or pipe({"a", "b"}, {...}): diffusers' positional prompt,
+ * folded into the options table at 2. */
 static void positional_prompt(lua_State *L) {
-  int is_list = is_plain_list(L, 2);
+  int is_list = lsdr_is_plain_list(L, 2);
   if (lua_type(L, 2) != LUA_TSTRING && !is_list) {
     if (!lua_isnil(L, 3))
       lsdr_error(L, "argument 2: options come second only after a prompt (pipe(\"a cat\", "

@@ -73,6 +73,9 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_encode_prompt_options[];
 
+/* Whether the value at idx is a non-empty table with only integer keys (a list, not a table
+ * of options). */
+int lsdr_is_plain_list(lua_State *L, int idx);
 /* The values of the tensor at idx as host float32, kept alive on the stack: a tensor
  * made on the GPU (as a notebook makes latents or embeddings there) is read back once. */
 const float *lsdr_host_values(lua_State *L, int idx);

@@ -29,21 +29,6 @@ const lsdr_param lsdr_ip_adapter_options[] = {
     {"proxies", "table", "nil", "accepted for diffusers' sake"},
     {0}};
 
-/* A table whose keys are all 1..n (a list), not an options table. */
-static int is_list(lua_State *L, int idx) {
-  if (!lua_istable(L, idx))
-    return 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TNUMBER) {
-      lua_pop(L, 1);
-      return 0;
-    }
-  }
-  return 1;
-}
-
 /* The string at idx or entry k of the list there (one entry: every k). */
 static const char *entry(lua_State *L, int idx, int k, int n, const char *what) {
   if (lua_type(L, idx) == LUA_TSTRING)
@@ -87,7 +72,7 @@ static const char *resolve(lua_State *L, const char *src, const char *sub, const
 
 int lsdr_pipe_load_ip_adapter(lua_State *L) {
   /* the keyword form: (src, {subfolder = ..., weight_name = ..., ...}) */
-  if (lua_gettop(L) == 3 && lua_istable(L, 3) && !is_list(L, 3)) {
+  if (lua_gettop(L) == 3 && lua_istable(L, 3) && !lsdr_is_plain_list(L, 3)) {
     lua_getfield(L, 3, "subfolder");
     lua_getfield(L, 3, "weight_name");
     lua_newtable(L);
@@ -112,7 +97,7 @@ int lsdr_pipe_load_ip_adapter(lua_State *L) {
     return lsdr_error(L, "subfolder and weight_name are required, as in diffusers: "
                          "pipe:load_ip_adapter(\"h94/IP-Adapter\", \"models\", "
                          "\"ip-adapter_sd15.bin\")");
-  if (lua_type(L, src) != LUA_TSTRING && !is_list(L, src))
+  if (lua_type(L, src) != LUA_TSTRING && !lsdr_is_plain_list(L, src))
     return lsdr_error(L,
                       "argument 1 (pretrained_model_name_or_path_or_dict): a repo id or folder "
                       "(or a list of them) expected, got %s",
@@ -222,7 +207,7 @@ void lsdr_read_ip_adapter_inputs(lua_State *L, int opts, sdr_generate *g) {
   const int single = !lua_isnil(L, img) && (lsdr_to_image(L, img) || lsdr_to_tensor(L, img));
   if (!single) {
     const int idx = lua_isnil(L, img) ? emb : img;
-    if (!is_list(L, idx) || lua_rawlen(L, idx) == 0)
+    if (!lsdr_is_plain_list(L, idx))
       lsdr_error(L,
                  lua_isnil(L, img) ? "`ip_adapter_image_embeds` has to be of type `list` but is %s"
                                    : "option 'ip_adapter_image': an Image, a Tensor or a list "
