@@ -433,17 +433,29 @@ static int construct(lua_State *L, int kind) {
   lua_setfield(L, -2, "scheduler"); /* through __newindex, which checks it */
   return 1;
 }
-static int t2i_construct(lua_State *L) { return construct(L, LSDR_KIND_T2I); }
-static int i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_I2I); }
-static int inpaint_construct(lua_State *L) { return construct(L, LSDR_KIND_INPAINT); }
-static int controlnet_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET); }
-static int controlnet_i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_CONTROLNET_I2I); }
-static int controlnet_inpaint_construct(lua_State *L) {
-  return construct(L, LSDR_KIND_CONTROLNET_INPAINT);
-}
-static int lcm_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM); }
-static int lcm_i2i_construct(lua_State *L) { return construct(L, LSDR_KIND_LCM_I2I); }
-static int pix2pix_construct(lua_State *L) { return construct(L, LSDR_KIND_PIX2PIX); }
+
+/* Each class's entry points: Cls(components), and from_pretrained, which loads its own class
+ * whatever model_index.json names (as diffusers' from_pretrained on a class). */
+#define CLASS_ENTRY_POINTS(name, KIND)                                                             \
+  static int name##_construct(lua_State *L) { return construct(L, KIND); }                         \
+  static int pick_##name(lua_State *L, const char *dir) {                                          \
+    (void)L, (void)dir;                                                                            \
+    return KIND;                                                                                   \
+  }                                                                                                \
+  static int name##_from_pretrained(lua_State *L) {                                                \
+    lsdr_args(L);                                                                                  \
+    lsdr_options(L, 2);                                                                            \
+    return lsdr_pipeline_from_pretrained(L, pick_##name);                                          \
+  }
+CLASS_ENTRY_POINTS(t2i, LSDR_KIND_T2I)
+CLASS_ENTRY_POINTS(i2i, LSDR_KIND_I2I)
+CLASS_ENTRY_POINTS(inpaint, LSDR_KIND_INPAINT)
+CLASS_ENTRY_POINTS(controlnet, LSDR_KIND_CONTROLNET)
+CLASS_ENTRY_POINTS(controlnet_i2i, LSDR_KIND_CONTROLNET_I2I)
+CLASS_ENTRY_POINTS(controlnet_inpaint, LSDR_KIND_CONTROLNET_INPAINT)
+CLASS_ENTRY_POINTS(lcm, LSDR_KIND_LCM)
+CLASS_ENTRY_POINTS(lcm_i2i, LSDR_KIND_LCM_I2I)
+CLASS_ENTRY_POINTS(pix2pix, LSDR_KIND_PIX2PIX)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -457,89 +469,6 @@ static const lsdr_param component_options[] = {
     {"controlnet", "any", "nil", "StableDiffusionControlNetPipeline: a ControlNetModel or a list"},
     {"requires_safety_checker", "boolean", "true"},
     {0}};
-
-static int pick_t2i(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_T2I;
-}
-static int pick_i2i(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_I2I;
-}
-static int pick_inpaint(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_INPAINT;
-}
-static int pick_controlnet(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_CONTROLNET;
-}
-static int pick_controlnet_i2i(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_CONTROLNET_I2I;
-}
-static int pick_controlnet_inpaint(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_CONTROLNET_INPAINT;
-}
-static int pick_lcm(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_LCM;
-}
-static int lcm_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_lcm);
-}
-static int pick_lcm_i2i(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_LCM_I2I;
-}
-static int lcm_i2i_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_lcm_i2i);
-}
-static int pick_pix2pix(lua_State *L, const char *dir) {
-  (void)L, (void)dir;
-  return LSDR_KIND_PIX2PIX;
-}
-static int pix2pix_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_pix2pix);
-}
-
-static int t2i_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_t2i);
-}
-static int i2i_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_i2i);
-}
-static int inpaint_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_inpaint);
-}
-static int controlnet_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_controlnet);
-}
-static int controlnet_i2i_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_controlnet_i2i);
-}
-static int controlnet_inpaint_from_pretrained(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
-  return lsdr_pipeline_from_pretrained(L, pick_controlnet_inpaint);
-}
 
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
 static int from_single_file_as(lua_State *L, int kind) {
