@@ -49,15 +49,6 @@ static int pick_named(lua_State *L, const char *dir) {
                     cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
 }
 
-static int pick_family(lua_State *L, const char *dir, int kind) {
-  char buf[128];
-  const char *cls = class_of(L, dir, buf, sizeof buf);
-  if (!in_family(cls))
-    return lsdr_error(L,
-                      "AutoPipeline can't find a pipeline linked to %s (sdrepl runs %s, %s and %s)",
-                      cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
-  return kind;
-}
 /* AutoPipelineFor*: with a controlnet among the options (at 2), the family's ControlNet
  * pipeline, as diffusers' "stable-diffusion-controlnet" mappings. */
 static int with_controlnet(lua_State *L) {
@@ -65,20 +56,28 @@ static int with_controlnet(lua_State *L) {
   lua_pop(L, 1);
   return given;
 }
+/* kind for the Stable Diffusion family (its ControlNet kind with a controlnet); lcm_kind (-1:
+ * none) for a latent consistency model, the mappings' "lcm" row. */
+static int pick_family(lua_State *L, const char *dir, int kind, int controlnet_kind, int lcm_kind) {
+  char buf[128];
+  const char *cls = class_of(L, dir, buf, sizeof buf);
+  const int controlnet = with_controlnet(L);
+  if (lcm_kind >= 0 && !controlnet && strcmp(cls, LSDR_LCM) == 0)
+    return lcm_kind;
+  if (!in_family(cls))
+    return lsdr_error(L,
+                      "AutoPipeline can't find a pipeline linked to %s (sdrepl runs %s, %s and %s)",
+                      cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
+  return controlnet ? controlnet_kind : kind;
+}
 static int pick_t2i(lua_State *L, const char *dir) {
-  char buf[128]; /* the "lcm" row: a latent consistency model's own pipeline */
-  if (strcmp(class_of(L, dir, buf, sizeof buf), LSDR_LCM) == 0 && !with_controlnet(L))
-    return LSDR_KIND_LCM;
-  return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET : LSDR_KIND_T2I);
+  return pick_family(L, dir, LSDR_KIND_T2I, LSDR_KIND_CONTROLNET, LSDR_KIND_LCM);
 }
 static int pick_i2i(lua_State *L, const char *dir) {
-  char buf[128]; /* the "lcm" row */
-  if (strcmp(class_of(L, dir, buf, sizeof buf), LSDR_LCM) == 0 && !with_controlnet(L))
-    return LSDR_KIND_LCM_I2I;
-  return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET_I2I : LSDR_KIND_I2I);
+  return pick_family(L, dir, LSDR_KIND_I2I, LSDR_KIND_CONTROLNET_I2I, LSDR_KIND_LCM_I2I);
 }
 static int pick_inpaint(lua_State *L, const char *dir) {
-  return pick_family(L, dir, with_controlnet(L) ? LSDR_KIND_CONTROLNET_INPAINT : LSDR_KIND_INPAINT);
+  return pick_family(L, dir, LSDR_KIND_INPAINT, LSDR_KIND_CONTROLNET_INPAINT, -1);
 }
 
 static int diffusion_from_pretrained(lua_State *L) {
