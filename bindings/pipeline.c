@@ -40,7 +40,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_CONTROLNET_INPAINT,
                                          LSDR_LCM,
                                          LSDR_LCM_I2I,
-                                         LSDR_PIX2PIX};
+                                         LSDR_PIX2PIX,
+                                         LSDR_XL};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
@@ -121,6 +122,7 @@ static void core_release(lsdr_pipe_core *c) {
   if (c->loaded && --c->open_pipes <= 0) {
     /* The tokenizer and scheduler belong to their Lua objects. */
     c->p.tokenizer = NULL;
+    c->p.tokenizer_2 = NULL;
     c->p.scheduler = NULL;
     sdr_pipeline_free(&c->p);
     c->loaded = 0;
@@ -178,6 +180,12 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     {"scheduler", "any", "nil", "a scheduler to use instead"},
     {"controlnet", "any", "nil",
      "StableDiffusionControlNetPipeline's ControlNetModel, or a list of them"},
+    {"force_zeros_for_empty_prompt", "boolean", "nil",
+     "SDXL: zeros as the negative embeddings when no negative prompt is given (nil: the "
+     "model's config)"},
+    {"add_watermarker", "boolean", "nil",
+     "SDXL: accepted; no invisible watermark is added (as diffusers without the "
+     "invisible-watermark package)"},
     {0}};
 
 /* A pipeline's models: their keys (pipe.unet, from_pretrained's options, components) and
@@ -247,6 +255,10 @@ static void adopt_parts(lua_State *L, int self, lsdr_pipe *p, const char *name) 
   lua_newtable(L);
   lsdr_push_clip_tokenizer(L, p->core->p.tokenizer, name);
   lua_setfield(L, -2, "tokenizer");
+  if (p->core->p.tokenizer_2) {
+    lsdr_push_clip_tokenizer(L, p->core->p.tokenizer_2, name);
+    lua_setfield(L, -2, "tokenizer_2");
+  }
   lsdr_push_scheduler(L, p->core->p.scheduler);
   lua_setfield(L, -2, "scheduler");
   lua_pushstring(L, name);
@@ -300,6 +312,21 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   p->core->keep_dtype = keep;
   if (sdr_pipeline_load_given(&p->core->p, be, dir, variant, keep, &given) != 0)
     return lsdr_engine_error(L);
+  /* the class and the model must agree on SDXL's second text encoder */
+  const int xl = sdr_pipeline_is_xl(&p->core->p);
+  if (xl != (kind == LSDR_KIND_XL)) {
+    sdr_pipeline_free(&p->core->p);
+    return lsdr_error(L,
+                      xl ? "this is a Stable Diffusion XL model (it has text_encoder_2): load it "
+                           "with %s (or DiffusionPipeline / AutoPipelineForText2Image)"
+                         : "%s needs a Stable Diffusion XL model (with text_encoder_2 and "
+                           "tokenizer_2); this one is SD 1.x/2.x",
+                      LSDR_XL);
+  }
+  lua_getfield(L, 2, "force_zeros_for_empty_prompt");
+  if (!lua_isnil(L, -1))
+    p->core->p.force_zeros_for_empty_prompt = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   adopt_parts(L, self, p, path);
   if (controlnet) {
     lsdr_push_pipe_parts(L, self);
@@ -329,7 +356,12 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
 
 int lsdr_pipeline_from_pipe(lua_State *L, int idx, int kind) {
   idx = lua_absindex(L, idx);
-  lsdr_check_pipe(L, idx);
+  lsdr_pipe *src = lsdr_check_pipe(L, idx);
+  if (sdr_pipeline_is_xl(&src->core->p) != (kind == LSDR_KIND_XL))
+    return lsdr_error(
+        L, "%s cannot be made from a %s: %s", kind_class(kind), lsdr_pipe_class_name(src),
+        kind == LSDR_KIND_XL ? "it has no second text encoder (SDXL's)"
+                             : "an SDXL pipeline's models run in SDXL pipelines only");
   /* The components as Lua objects first, so both pipelines hand out the same ones
    * (pipe.unet == other.unet, as in diffusers). */
   for (int i = 0; i < 3; i++) {
@@ -410,6 +442,11 @@ static int construct(lua_State *L, int kind) {
     return lsdr_error(L, "component 'tokenizer': a CLIPTokenizer expected, got %s",
                       lsdr_typename(L, -1));
   int tok = lua_gettop(L);
+  lua_getfield(L, comps, "tokenizer_2");
+  if (kind == LSDR_KIND_XL && !lsdr_to_clip_tokenizer(L, -1))
+    return lsdr_error(L, "component 'tokenizer_2': a CLIPTokenizer expected, got %s",
+                      lsdr_typename(L, -1));
+  int tok2 = lua_gettop(L);
   const int has_checker = checker_component(L, comps, "safety_checker", owner_idx);
   const int has_features = checker_component(L, comps, "feature_extractor", owner_idx);
   int controlnet = 0;
@@ -424,6 +461,10 @@ static int construct(lua_State *L, int kind) {
   lsdr_push_pipe_parts(L, -1);
   lua_pushvalue(L, tok);
   lua_setfield(L, -2, "tokenizer");
+  if (kind == LSDR_KIND_XL) {
+    lua_pushvalue(L, tok2);
+    lua_setfield(L, -2, "tokenizer_2");
+  }
   if (controlnet) {
     lua_pushvalue(L, controlnet);
     lua_setfield(L, -2, "controlnet");
@@ -456,6 +497,7 @@ CLASS_ENTRY_POINTS(controlnet_inpaint, LSDR_KIND_CONTROLNET_INPAINT)
 CLASS_ENTRY_POINTS(lcm, LSDR_KIND_LCM)
 CLASS_ENTRY_POINTS(lcm_i2i, LSDR_KIND_LCM_I2I)
 CLASS_ENTRY_POINTS(pix2pix, LSDR_KIND_PIX2PIX)
+CLASS_ENTRY_POINTS(xl, LSDR_KIND_XL)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -467,6 +509,9 @@ static const lsdr_param component_options[] = {
     {"feature_extractor", "any", "nil", "the models' pipeline's own, or nil or false: none"},
     {"image_encoder", "any", "nil", "not used"},
     {"controlnet", "any", "nil", "StableDiffusionControlNetPipeline: a ControlNetModel or a list"},
+    {"text_encoder_2", "any", "nil", "SDXL: the models' pipeline's own"},
+    {"tokenizer_2", "any", "nil", "SDXL: a CLIPTokenizer"},
+    {"force_zeros_for_empty_prompt", "boolean", "nil"},
     {"requires_safety_checker", "boolean", "true"},
     {0}};
 
@@ -663,10 +708,18 @@ static int pipe_properties(lua_State *L) {
   int parts = lua_gettop(L);
   if (lua_getfield(L, parts, k) != LUA_TNIL &&
       (strcmp(k, "tokenizer") == 0 || strcmp(k, "scheduler") == 0 || strcmp(k, "unet") == 0 ||
-       strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0))
+       strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0 || strcmp(k, "tokenizer_2") == 0 ||
+       strcmp(k, "text_encoder_2") == 0))
     return 1;
   lua_pop(L, 1);
-  if (strcmp(k, "unet") == 0 || strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0) {
+  if (strcmp(k, "text_encoder_2") == 0 || strcmp(k, "tokenizer_2") == 0) {
+    if (!sdr_pipeline_is_xl(&p->core->p) || (k[0] == 't' && k[1] == 'o')) {
+      lua_pushnil(L); /* not an SDXL pipeline (tokenizer_2 is always in the parts when it is) */
+      return 1;
+    }
+    lsdr_push_clip_text_model_ref(L, &p->core->p.text_encoder_2, 1);
+    ((lsdr_model_box *)lua_touserdata(L, -1))->owner_loaded = &p->core->loaded;
+  } else if (strcmp(k, "unet") == 0 || strcmp(k, "vae") == 0 || strcmp(k, "text_encoder") == 0) {
     if (k[0] == 'u')
       lsdr_push_unet_ref(L, &p->core->p.unet, 1);
     else if (k[0] == 'v')
@@ -735,6 +788,11 @@ static int pipe_properties(lua_State *L) {
       lua_getfield(L, parts, "controlnet");
       lua_setfield(L, -2, "controlnet");
     }
+    if (sdr_pipeline_is_xl(&p->core->p))
+      for (int i = 0; i < 2; i++) {
+        lua_getfield(L, 1, i ? "tokenizer_2" : "text_encoder_2");
+        lua_setfield(L, -2, i ? "tokenizer_2" : "text_encoder_2");
+      }
     return 1;
   } else {
     return 0;
@@ -788,7 +846,8 @@ static int pipe_newindex(lua_State *L) {
     return 0;
   }
   /* pipe.unet = torch.compile(pipe.unet): the same model back */
-  static const char *const parts[] = {"unet", "vae", "text_encoder", "tokenizer", NULL};
+  static const char *const parts[] = {
+      "unet", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", NULL};
   for (int i = 0; k && parts[i]; i++) {
     if (strcmp(k, parts[i]) != 0)
       continue;
@@ -1087,6 +1146,33 @@ static const lsdr_func pix2pix_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func xl_methods[] = {
+    {LSDR_XL ":__call",
+     lsdr_pipe_call,
+     "Text to image with Stable Diffusion XL, with diffusers' arguments (prompt_2, the "
+     "micro-conditioning sizes, denoising_end).",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_xl_call_options},
+    PIPE_METHODS(LSDR_XL),
+    {0}};
+
+static const lsdr_func xl_class[] = {
+    {"StableDiffusionXLPipeline.__call",
+     xl_construct,
+     "A pipeline from another SDXL pipeline's components: "
+     "StableDiffusionXLPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionXLPipeline.from_pretrained",
+     xl_from_pretrained,
+     "Loads a Stable Diffusion XL model (stabilityai/stable-diffusion-xl-base-1.0) from a "
+     "diffusers "
+     "folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1239,6 +1325,8 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
                                       "lora_scale",
                                       "safety_checker",
                                       "feature_extractor",
+                                      "text_encoder_2",
+                                      "tokenizer_2",
                                       NULL};
   for (int i = 0; props[i]; i++) {
     lua_pushboolean(L, 1);
@@ -1263,4 +1351,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_LCM, lcm_methods, lcm_class);
   open_class(L, LSDR_LCM_I2I, lcm_i2i_methods, lcm_i2i_class);
   open_class(L, LSDR_PIX2PIX, pix2pix_methods, pix2pix_class);
+  open_class(L, LSDR_XL, xl_methods, xl_class);
 }

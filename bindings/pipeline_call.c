@@ -23,8 +23,7 @@
 #include "engine/pipeline_img2img.h"  // sdr_img2img_rgba
 #include "engine/textual_inversion.h" // sdr_ti_convert_prompt
 
-/* Strings of a string or a list of strings at idx (kept alive by the table). */
-static int read_strings(lua_State *L, int idx, const char *what, const char ***out) {
+int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     *out = lua_newuserdatauv(L, sizeof **out, 0);
     (*out)[0] = lua_tostring(L, idx);
@@ -138,9 +137,7 @@ const float *lsdr_host_values(lua_State *L, int idx) {
   return host;
 }
 
-/* A tensor option of ndim dimensions as host float32 (lsdr_host_values), its shape in shape. */
-static const float *host_floats(lua_State *L, int opts, const char *name, int ndim,
-                                int64_t *shape) {
+const float *lsdr_host_floats(lua_State *L, int opts, const char *name, int ndim, int64_t *shape) {
   lua_getfield(L, opts, name);
   lsdr_tensor *t = lsdr_to_tensor(L, -1);
   if (!t)
@@ -342,6 +339,13 @@ static int bind_parts(lua_State *L, lsdr_pipe *pp) {
   lua_pop(L, 2);
   if (!p->tokenizer)
     lsdr_error(L, "the pipeline's tokenizer was closed");
+  if (sdr_pipeline_is_xl(p)) {
+    lua_getfield(L, parts, "tokenizer_2");
+    p->tokenizer_2 = lsdr_to_clip_tokenizer(L, -1);
+    lua_pop(L, 1);
+    if (!p->tokenizer_2)
+      lsdr_error(L, "the pipeline's tokenizer_2 was closed");
+  }
   if (!p->scheduler)
     lsdr_error(L, "pipe.scheduler is not a scheduler");
   return parts;
@@ -366,19 +370,20 @@ static void convert_prompts(lua_State *L, const sdr_clip_tokenizer *tok, const c
   }
 }
 
-static void read_prompts(lua_State *L, int opts, const sdr_clip_tokenizer *tok, sdr_generate *g) {
+static void read_prompts(lua_State *L, int opts, const sdr_pipeline *p, sdr_generate *g) {
+  const sdr_clip_tokenizer *tok = p->tokenizer;
   const char **prompts = NULL, **negs = NULL;
   int prompt_is_list = 0;
   lua_getfield(L, opts, "prompt_embeds");
   int has_embeds = !lua_isnil(L, -1);
   lua_pop(L, 1);
   if (has_embeds) {
-    g->prompt_embeds = host_floats(L, opts, "prompt_embeds", 3, g->prompt_embeds_shape);
+    g->prompt_embeds = lsdr_host_floats(L, opts, "prompt_embeds", 3, g->prompt_embeds_shape);
     g->nprompts = (int)g->prompt_embeds_shape[0];
   }
   lua_getfield(L, opts, "prompt");
   if (!lua_isnil(L, -1)) {
-    g->nprompts = read_strings(L, lua_gettop(L), "prompt", &prompts);
+    g->nprompts = lsdr_read_strings(L, lua_gettop(L), "prompt", &prompts);
     g->prompts = prompts;
     prompt_is_list = lua_istable(L, -2);
   } else if (!has_embeds) {
@@ -388,13 +393,20 @@ static void read_prompts(lua_State *L, int opts, const sdr_clip_tokenizer *tok, 
   lua_getfield(L, opts, "negative_prompt_embeds");
   if (!lua_isnil(L, -1))
     g->negative_prompt_embeds =
-        host_floats(L, opts, "negative_prompt_embeds", 3, g->negative_embeds_shape);
+        lsdr_host_floats(L, opts, "negative_prompt_embeds", 3, g->negative_embeds_shape);
   lua_getfield(L, opts, "negative_prompt");
-  if (!lua_isnil(L, -1)) {
+  if (!lua_isnil(L, -1) && sdr_pipeline_is_xl(p) && lua_type(L, -1) == LUA_TSTRING) {
+    /* SDXL's encode_prompt: one negative string for every prompt */
+    negs = lua_newuserdatauv(L, (size_t)(g->nprompts > 0 ? g->nprompts : 1) * sizeof *negs, 0);
+    for (int i = 0; i < (g->nprompts > 0 ? g->nprompts : 1); i++)
+      negs[i] = lua_tostring(L, -2);
+    g->nnegative = g->nprompts > 0 ? g->nprompts : 1;
+    g->negative_prompts = negs;
+  } else if (!lua_isnil(L, -1)) {
     if (prompts && prompt_is_list != lua_istable(L, -1))
       lsdr_error(L, "`negative_prompt` should be the same type to `prompt`, but got %s != %s",
                  luaL_typename(L, -1), prompt_is_list ? "table" : "string");
-    g->nnegative = read_strings(L, lua_gettop(L), "negative_prompt", &negs);
+    g->nnegative = lsdr_read_strings(L, lua_gettop(L), "negative_prompt", &negs);
     g->negative_prompts = negs;
   }
   lua_newtable(L); /* encode_prompt's maybe_convert_prompt, on both */
@@ -473,7 +485,9 @@ int lsdr_pipe_call(lua_State *L) {
   int parts = bind_parts(L, pp);
   g.progress_disable = pp->progress_disable;
   g.progress_desc = pp->progress_desc;
-  read_prompts(L, opts, p->tokenizer, &g);
+  read_prompts(L, opts, p, &g);
+  if (pp->kind == LSDR_KIND_XL)
+    lsdr_read_xl_options(L, opts, &g);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */
@@ -493,7 +507,7 @@ int lsdr_pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  if (pp->kind != LSDR_KIND_T2I && g.guidance_rescale != 0) {
+  if (pp->kind != LSDR_KIND_T2I && pp->kind != LSDR_KIND_XL && g.guidance_rescale != 0) {
     /* diffusers' img2img, inpainting and ControlNet take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",
             lsdr_pipe_class_name(pp));
@@ -550,7 +564,7 @@ int lsdr_pipe_call(lua_State *L) {
       return lsdr_error(L, "height and width must be positive");
     lua_getfield(L, opts, "latents");
     if (!lua_isnil(L, -1)) /* checked against the shape the run makes, below */
-      g.latents = host_floats(L, opts, "latents", 4, latents_shape);
+      g.latents = lsdr_host_floats(L, opts, "latents", 4, latents_shape);
   }
   if (lsdr_pipe_inpaint(pp))
     read_inpaint(L, opts, &g);
@@ -773,35 +787,44 @@ int lsdr_pipe_encode_prompt(lua_State *L) {
     return lsdr_error(L, "num_images_per_prompt must be a positive number, got %d", N);
   sdr_generate g;
   memset(&g, 0, sizeof g);
-  read_prompts(L, opts, p->tokenizer, &g);
+  read_prompts(L, opts, p, &g);
+  if (sdr_pipeline_is_xl(p))
+    lsdr_read_xl_options(L, opts, &g);
   lua_getfield(L, opts, "clip_skip");
   g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
   if (g.clip_skip < 0)
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
   read_lora_scale(L, opts, NULL, &g);
-  float *pos, *neg;
-  int T, D;
+  float *pos, *neg, *pooled, *neg_pooled;
+  int T, D, P;
   warn_truncated(p, &g);
-  if (sdr_pipeline_encode_prompt(p, &g, guided, &pos, &neg, &T, &D) != 0)
+  if (sdr_pipeline_encode_prompt(p, &g, guided, &pos, &neg, &T, &D, &pooled, &neg_pooled, &P) != 0)
     return lsdr_engine_error(L);
   const int B0 = g.nprompts;
-  const size_t row = (size_t)T * D;
-  float *rows[2] = {pos, neg};
-  for (int k = 0; k < (guided ? 2 : 1); k++) {
+  /* prompt_embeds, negative_prompt_embeds and, for SDXL, the pooled ones after them */
+  float *blocks[4] = {pos, neg, pooled, neg_pooled};
+  const int nblocks = pooled ? 4 : 2;
+  int rc = 0;
+  for (int k = 0; k < nblocks; k++) {
+    const int is_pooled = k >= 2;
+    if (!guided && k % 2) {
+      lua_pushnil(L);
+      continue;
+    }
     /* repeat(1, N, 1): each prompt's N copies together */
-    lsdr_tensor *t = lsdr_push_new_tensor(L, be, SDR_F32, 3, (int64_t[]){(int64_t)B0 * N, T, D});
-    for (int i = 0, r = 0; i < B0; i++)
-      for (int c = 0; c < N; c++, r++)
-        if (sdr_upload(be, (float *)t->t.data + r * row, rows[k] + i * row, row * sizeof(float)) !=
-            0) {
-          free(pos);
-          return lsdr_engine_error(L);
-        }
+    const size_t row = is_pooled ? (size_t)P : (size_t)T * D;
+    lsdr_tensor *t =
+        is_pooled ? lsdr_push_new_tensor(L, be, SDR_F32, 2, (int64_t[]){(int64_t)B0 * N, P})
+                  : lsdr_push_new_tensor(L, be, SDR_F32, 3, (int64_t[]){(int64_t)B0 * N, T, D});
+    for (int i = 0, r = 0; rc == 0 && i < B0; i++)
+      for (int c = 0; rc == 0 && c < N; c++, r++)
+        rc = sdr_upload(be, (float *)t->t.data + r * row, blocks[k] + i * row, row * sizeof(float));
   }
   free(pos);
-  if (!guided)
-    lua_pushnil(L);
-  return 2;
+  free(pooled);
+  if (rc != 0)
+    return lsdr_engine_error(L);
+  return nblocks;
 }
 
 #define COMMON_CALL_OPTIONS                                                                        \
@@ -977,6 +1000,10 @@ const lsdr_param lsdr_encode_prompt_options[] = {
     {"negative_prompt", "string|table", "nil"},
     {"prompt_embeds", "Tensor", "nil"},
     {"negative_prompt_embeds", "Tensor", "nil"},
+    {"prompt_2", "string|table", "nil", "SDXL: the prompt for the second text encoder"},
+    {"negative_prompt_2", "string|table", "nil", "SDXL: the negative for the second encoder"},
+    {"pooled_prompt_embeds", "Tensor", "nil", "SDXL: with prompt_embeds"},
+    {"negative_pooled_prompt_embeds", "Tensor", "nil", "SDXL: with negative_prompt_embeds"},
     {"lora_scale", "number", "nil", "how much of the loaded LoRA adapters the text encoder uses"},
     {"clip_skip", "integer", "nil"},
     {0}};

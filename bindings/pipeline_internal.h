@@ -17,6 +17,7 @@
 #define LSDR_LCM "LatentConsistencyModelPipeline"
 #define LSDR_LCM_I2I "LatentConsistencyModelImg2ImgPipeline"
 #define LSDR_PIX2PIX "StableDiffusionInstructPix2PixPipeline"
+#define LSDR_XL "StableDiffusionXLPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -28,7 +29,8 @@ enum {
   LSDR_KIND_CONTROLNET_INPAINT = 5,
   LSDR_KIND_LCM = 6,
   LSDR_KIND_LCM_I2I = 7,
-  LSDR_KIND_PIX2PIX = 8
+  LSDR_KIND_PIX2PIX = 8,
+  LSDR_KIND_XL = 9
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -71,8 +73,16 @@ int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
-    lsdr_pix2pix_call_options[], lsdr_encode_prompt_options[];
+    lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_encode_prompt_options[];
 
+/* Strings of a string or a list of strings at idx (kept alive by the table): how many. */
+int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out);
+/* A tensor option of ndim dimensions as host float32 (lsdr_host_values), its shape in shape. */
+const float *lsdr_host_floats(lua_State *L, int opts, const char *name, int ndim, int64_t *shape);
+/* StableDiffusionXLPipeline's own call options at opts (prompt_2, negative_prompt_2, the
+ * pooled embeddings, the micro-conditioning sizes, denoising_end) into g
+ * (bindings/pipeline_xl.c); what g points into stays on the stack. */
+void lsdr_read_xl_options(lua_State *L, int opts, sdr_generate *g);
 /* Whether the value at idx is a non-empty table with only integer keys (a list, not a table
  * of options). */
 int lsdr_is_plain_list(lua_State *L, int idx);

@@ -134,7 +134,8 @@ static int unet_call(lua_State *L) {
   sdr_tensor tokens[SDR_IP_MAX];
   sdr_unet_cond cond = {.attn = {.text = &ctx->t}};
   lua_getfield(L, 4, "added_cond_kwargs");
-  if (lua_istable(L, -1))
+  const int acond = lua_istable(L, -1) ? lua_gettop(L) : 0;
+  if (acond)
     lua_getfield(L, -1, "image_embeds");
   const int nip = owner ? owner->nip_adapters : 0;
   if (nip && !lua_istable(L, -1))
@@ -164,6 +165,22 @@ static int unet_call(lua_State *L) {
     cond.attn.image[i] = &tokens[i];
   }
   cond.attn.nimage = nip;
+  /* added_cond_kwargs' text_embeds and time_ids: an SDXL UNet's "text_time" embedding */
+  static const char *const text_time[] = {"text_embeds", "time_ids"};
+  const sdr_tensor **tt[] = {&cond.text_embeds, &cond.time_ids};
+  for (int i = 0; i < 2 && acond; i++) {
+    lua_getfield(L, acond, text_time[i]);
+    if (lua_isnil(L, -1))
+      continue;
+    if (!lsdr_to_tensor(L, -1))
+      return lsdr_error(L, "added_cond_kwargs: %s must be a Tensor, got %s", text_time[i],
+                        lsdr_typename(L, -1));
+    lsdr_tensor *t = lsdr_push_float32(L, -1);
+    if (t->storage->be != be)
+      return lsdr_error(L, "added_cond_kwargs: %s must be on the model's device (%s)", text_time[i],
+                        sdr_device_name(be->device));
+    *tt[i] = &t->t;
+  }
   /* timestep_cond: an LCM UNet's guidance embedding (B, time_cond_proj_dim) */
   lua_getfield(L, 4, "timestep_cond");
   if (!lua_isnil(L, -1)) {
@@ -299,7 +316,8 @@ static const lsdr_param call_options[] = {
     {"timestep_cond", "Tensor", "nil",
      "an LCM UNet's guidance embedding (batch, time_cond_proj_dim)"},
     {"added_cond_kwargs", "table", "nil",
-     "{image_embeds = {...}}: the IP-Adapters' image embeddings, one tensor per adapter"},
+     "{image_embeds = {...}}: the IP-Adapters' image embeddings, one tensor per adapter; "
+     "{text_embeds = ..., time_ids = ...}: an SDXL UNet's"},
     {"return_dict", "boolean", "true",
      "accepted: the result is a table, out[1] the sample as in diffusers' tuple"},
     {0}};

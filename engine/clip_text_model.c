@@ -59,6 +59,11 @@ int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json
     rc = sdr_json_string_opt(&j, "hidden_act", "quick_gelu", &act);
   if (rc == 0)
     rc = sdr_json_number_opt(&j, "layer_norm_eps", 1e-5, &eps);
+  long long proj = 512;
+  if (rc == 0)
+    rc = sdr_json_int_opt(&j, "projection_dim", 512, &proj);
+  if (rc == 0 && (proj <= 0 || proj > (1 << 24)))
+    rc = sdr_fail("%s: \"projection_dim\" is %lld, expected a positive size", config_json, proj);
   if (rc == 0)
     rc = sdr_json_int_opt(&j, "pad_token_id", 1, &ids[0]);
   if (rc == 0)
@@ -77,6 +82,11 @@ int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json
   cfg->max_position_embeddings = (int)v[5];
   cfg->quick_gelu = strcmp(act, "quick_gelu") == 0;
   cfg->layer_norm_eps = (float)eps;
+  const cJSON *arch = sdr_json_get(&j, "architectures");
+  const cJSON *first = cJSON_IsArray(arch) ? cJSON_GetArrayItem(arch, 0) : NULL;
+  cfg->with_projection =
+      cJSON_IsString(first) && strcmp(first->valuestring, "CLIPTextModelWithProjection") == 0;
+  cfg->projection_dim = cfg->with_projection ? (int)proj : 0; /* a CLIPTextModel has none */
   cfg->pad_token_id = ids[0];
   cfg->bos_token_id = ids[1];
   cfg->eos_token_id = ids[2];
@@ -168,6 +178,9 @@ static int bind_all(sdr_clip_text_model *m) {
                        (int64_t[]){D}));
   TRY(sdr_weights_bind(&m->weights, &m->final_ln_b, "text_model.final_layer_norm.bias", 1,
                        (int64_t[]){D}));
+  if (c->with_projection)
+    TRY(sdr_weights_bind(&m->weights, &m->text_proj, "text_projection.weight", 2,
+                         (int64_t[]){c->projection_dim, D}));
   /* A buffer older transformers saved; not a weight. */
   sdr_weights_skip(&m->weights, "text_model.embeddings.position_ids");
   /* The rest of a CLIPModel checkpoint (openai/clip-vit-large-patch14 as the fast.ai
@@ -297,5 +310,30 @@ int sdr_clip_text_pool(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *pooled,
     rc = sdr_embedding(m->be, pooled, &table, &at);
   sdr_arena_release(a, mark);
   free(host);
+  return rc;
+}
+
+int sdr_clip_text_project(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *text_embeds,
+                          const sdr_tensor *pooled) {
+  const sdr_clip_text_config *c = &m->cfg;
+  if (!c->with_projection)
+    return sdr_fail("text_encoder: a CLIPTextModel has no text_projection "
+                    "(CLIPTextModelWithProjection has)");
+  const int64_t B = pooled->shape[0];
+  if (pooled->ndim != 2 || pooled->shape[1] != c->hidden_size || text_embeds->ndim != 2 ||
+      text_embeds->shape[0] != B || text_embeds->shape[1] != c->projection_dim)
+    return sdr_fail("text_encoder: text_embeds must be (%lld, %d) from a (%lld, %d) pooler_output",
+                    (long long)B, c->projection_dim, (long long)B, c->hidden_size);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor x, y;
+  int rc = sdr_arena_as(a, &x, pooled, m->act);
+  if (rc == 0)
+    rc = sdr_arena_tensor(a, &y, m->act, 2, text_embeds->shape);
+  if (rc == 0)
+    rc = sdr_linear(m->be, &y, &x, &m->text_proj, NULL);
+  if (rc == 0)
+    rc = y.dtype == text_embeds->dtype ? sdr_affine(m->be, text_embeds, &y, 1.0f, 0.0f)
+                                       : sdr_cast(m->be, text_embeds, &y);
+  sdr_arena_release(a, mark);
   return rc;
 }

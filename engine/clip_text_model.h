@@ -26,6 +26,10 @@ typedef struct sdr_clip_text_config {
    * openai's CLIP, from before transformers knew the real one) means at the largest
    * id, as transformers keeps for them. */
   long long pad_token_id, bos_token_id, eos_token_id;
+  /* CLIPTextModelWithProjection (architectures says so: SDXL's text_encoder_2): text_projection
+   * (projection_dim, D), no bias, maps pooler_output to text_embeds */
+  int with_projection;
+  int projection_dim;
 } sdr_clip_text_config;
 
 /* A row of the token embedding set by hand (a textual inversion's vector). */
@@ -51,6 +55,7 @@ typedef struct sdr_clip_text_model {
   sdr_tensor pos_emb;                /* (P, D) */
   sdr_clip_layer *layers;            /* L of them */
   sdr_tensor final_ln_w, final_ln_b; /* (D) */
+  sdr_tensor text_proj;              /* (projection_dim, D), with_projection only */
 } sdr_clip_text_model;
 
 int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json);
@@ -94,5 +99,10 @@ void sdr_clip_token_rows_free(sdr_clip_text_model *m);
  * eos_token_id 2, the first largest id). ids (B, T) int64 on the backend, read back. */
 int sdr_clip_text_pool(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *pooled,
                        const sdr_tensor *last_hidden, const sdr_tensor *ids);
+
+/* CLIPTextModelWithProjection's text_embeds (B, projection_dim) float32 = text_projection of
+ * pooled (B, D) float32. */
+int sdr_clip_text_project(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *text_embeds,
+                          const sdr_tensor *pooled);
 
 #endif

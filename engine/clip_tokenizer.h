@@ -22,6 +22,10 @@ void sdr_clip_tokenizer_free(sdr_clip_tokenizer *tok);
  * *ids is malloc'd. */
 int sdr_clip_tokenizer_encode(const sdr_clip_tokenizer *tok, const char *text, int max_length,
                               int32_t **ids, size_t *n);
+/* n texts as tokenizer(texts, padding="max_length", max_length=max_len, truncation=True)
+ * makes them: ids (n, max_len), padded with the pad token. */
+int sdr_clip_tokenizer_encode_padded(const sdr_clip_tokenizer *tok, const char *const *texts, int n,
+                                     int max_len, int64_t *ids);
 /* The text of ids, special tokens dropped when skip_special (malloc'd). */
 char *sdr_clip_tokenizer_decode(const sdr_clip_tokenizer *tok, const int32_t *ids, size_t n,
                                 int skip_special);

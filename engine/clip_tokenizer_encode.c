@@ -460,3 +460,17 @@ int sdr_clip_tokenizer_cut_texts(const sdr_clip_tokenizer *tok, const char *cons
   free(len);
   return rc;
 }
+
+int sdr_clip_tokenizer_encode_padded(const sdr_clip_tokenizer *tok, const char *const *texts, int n,
+                                     int max_len, int64_t *ids) {
+  for (int i = 0; i < n; i++) {
+    int32_t *t = NULL;
+    size_t len = 0;
+    if (sdr_clip_tokenizer_encode(tok, texts[i], max_len, &t, &len) != 0)
+      return -1;
+    for (int k = 0; k < max_len; k++)
+      ids[(size_t)i * max_len + k] = k < (int)len ? t[k] : sdr_clip_tokenizer_pad_id(tok);
+    free(t);
+  }
+  return 0;
+}

@@ -17,6 +17,7 @@
 #include "engine/pipeline_ip_adapter.h" // sdr_ip_prepare, sdr_pipeline_ip_*
 #include "engine/pipeline_lcm.h"        // sdr_pipeline_guided, sdr_lcm_timestep_cond
 #include "engine/pipeline_pix2pix.h"    // sdr_pix2pix_image_latents
+#include "engine/pipeline_xl.h"         // sdr_xl_*
 #include "engine/pipeline_img2img.h"    // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
 #include "engine/pipeline_inpaint.h"    // sdr_inpaint_*
 #include "engine/progress.h"            // sdr_progress_*
@@ -135,6 +136,57 @@ static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir
   return 0;
 }
 
+/* StableDiffusionXLPipeline's tokenizer_2 and text_encoder_2 where model_index.json names them,
+ * and its force_zeros_for_empty_prompt (True unless the config says otherwise, as __init__). */
+static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
+                         int keep_dtype) {
+  char te_cls[128], tok_cls[128], sub[4096];
+  snprintf(sub, sizeof sub, "%s/model_index.json", dir);
+  sdr_json j;
+  if (sdr_json_load(&j, sub) != 0)
+    return -1;
+  const int has_te = optional_component(&j, "text_encoder_2", te_cls, sizeof te_cls);
+  const int has_tok =
+      has_te < 0 ? -1 : optional_component(&j, "tokenizer_2", tok_cls, sizeof tok_cls);
+  int zeros = 1;
+  const int rc =
+      has_tok < 0 ? -1 : sdr_json_bool_opt(&j, "force_zeros_for_empty_prompt", 1, &zeros);
+  sdr_json_free(&j);
+  if (rc != 0)
+    return -1;
+  if (!has_te && !has_tok)
+    return 0;
+  if (!has_te || !has_tok)
+    return sdr_fail("%s: text_encoder_2 and tokenizer_2 go together (SDXL's refiner, which has "
+                    "only the second, is not supported)",
+                    dir);
+  if (strcmp(te_cls, "CLIPTextModelWithProjection") != 0)
+    return sdr_fail("%s: text_encoder_2 %s is not supported (CLIPTextModelWithProjection is)", dir,
+                    te_cls);
+  p->force_zeros_for_empty_prompt = zeros;
+  snprintf(sub, sizeof sub, "%s/tokenizer_2", dir);
+  if (!(p->tokenizer_2 = sdr_clip_tokenizer_load(sub)))
+    return -1;
+  snprintf(sub, sizeof sub, "%s/text_encoder_2", dir);
+  if (sdr_clip_text_model_load(&p->text_encoder_2, be, sub,
+                               variant_for(dir, "text_encoder_2", variant), keep_dtype) != 0)
+    return -1;
+  if (!p->text_encoder_2.cfg.with_projection)
+    return sdr_fail("%s: text_encoder_2's config does not name CLIPTextModelWithProjection", sub);
+  return 0;
+}
+
+/* The dtype the VAE is kept in: an SDXL pipeline decodes in float32 when the VAE's config says
+ * force_upcast (diffusers' upcast_vae), so float16 pipelines keep it in float32. */
+static int vae_keep_dtype(const sdr_pipeline *p, const sdr_vae *v, int keep_dtype) {
+  return sdr_pipeline_is_xl(p) && v->cfg.force_upcast && keep_dtype >= 0 ? SDR_F32 : keep_dtype;
+}
+
+int sdr_pipeline_text_width(const sdr_pipeline *p) {
+  return p->text_encoder.cfg.hidden_size +
+         (sdr_pipeline_is_xl(p) ? p->text_encoder_2.cfg.hidden_size : 0);
+}
+
 int sdr_pipeline_load(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                       int keep_dtype) {
   return sdr_pipeline_load_given(p, be, dir, variant, keep_dtype, NULL);
@@ -169,12 +221,20 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   if (!gv->text_encoder)
     TRY(sdr_clip_text_model_load(&p->text_encoder, be, sub,
                                  variant_for(dir, "text_encoder", variant), keep_dtype));
+  TRY(load_xl_parts(p, be, dir, variant, keep_dtype));
   snprintf(sub, sizeof sub, "%s/unet", dir);
   if (!gv->unet)
     TRY(sdr_unet_load(&p->unet, be, sub, variant_for(dir, "unet", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/vae", dir);
-  if (!gv->vae)
+  if (!gv->vae) {
     TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
+    if (vae_keep_dtype(p, &p->vae, keep_dtype) != keep_dtype) {
+      sdr_vae up;
+      TRY(sdr_vae_copy_to(&up, &p->vae, be, SDR_F32));
+      sdr_vae_free(&p->vae);
+      p->vae = up;
+    }
+  }
   snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
   size_t config_len;
   char *config = sdr_json_read_text(sub, &config_len);
@@ -189,9 +249,18 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   TRY(load_safety_checker(p, be, dir, variant, keep_dtype, gv->no_safety_checker));
   const sdr_clip_text_model *te = gv->text_encoder ? gv->text_encoder : &p->text_encoder;
   const sdr_unet *un = gv->unet ? gv->unet : &p->unet;
-  if (te->cfg.hidden_size != un->cfg.cross_attention_dim[0]) {
-    sdr_fail("%s: the text encoder is %d wide, the UNet attends to %d", dir, te->cfg.hidden_size,
-             un->cfg.cross_attention_dim[0]);
+  const int width = te->cfg.hidden_size + (p->tokenizer_2 ? p->text_encoder_2.cfg.hidden_size : 0);
+  if (width != un->cfg.cross_attention_dim[0]) {
+    sdr_fail("%s: the text encoder%s %d wide, the UNet attends to %d", dir,
+             p->tokenizer_2 ? "s together are" : " is", width, un->cfg.cross_attention_dim[0]);
+    goto fail;
+  }
+  if (!!p->tokenizer_2 != !!un->cfg.addition_time_embed_dim) {
+    sdr_fail(p->tokenizer_2 ? "%s: an SDXL pipeline needs a UNet with addition_embed_type "
+                              "\"text_time\""
+                            : "%s: this UNet (addition_embed_type \"text_time\") belongs to an "
+                              "SDXL pipeline, with text_encoder_2",
+             dir);
     goto fail;
   }
   /* Nothing can fail from here: the given models move in, their structs left empty. */
@@ -228,6 +297,10 @@ void sdr_pipeline_free(sdr_pipeline *p) {
     sdr_scheduler_free(p->scheduler);
   if (p->text_encoder.layers)
     sdr_clip_text_model_free(&p->text_encoder);
+  if (p->tokenizer_2)
+    sdr_clip_tokenizer_free(p->tokenizer_2);
+  if (p->text_encoder_2.layers)
+    sdr_clip_text_model_free(&p->text_encoder_2);
   if (p->unet.be)
     sdr_unet_free(&p->unet);
   if (p->vae.be)
@@ -250,24 +323,32 @@ void sdr_pipeline_drop_safety_checker(sdr_pipeline *p) {
 int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
   /* All three bound on the new backend before the old ones go: a failure (out
    * of GPU memory) leaves the pipeline as it was. */
-  sdr_clip_text_model te;
+  sdr_clip_text_model te, te2 = {0};
   sdr_unet u;
   sdr_vae v;
   sdr_safety_checker sc;
   if (sdr_clip_text_model_copy_to(&te, &p->text_encoder, be, keep_dtype) != 0)
     return -1;
-  if (sdr_unet_copy_to(&u, &p->unet, be, keep_dtype) != 0) {
+  if (sdr_pipeline_is_xl(p) &&
+      sdr_clip_text_model_copy_to(&te2, &p->text_encoder_2, be, keep_dtype) != 0) {
     sdr_clip_text_model_free(&te);
     return -1;
   }
-  if (sdr_vae_copy_to(&v, &p->vae, be, keep_dtype) != 0) {
+  if (sdr_unet_copy_to(&u, &p->unet, be, keep_dtype) != 0) {
     sdr_clip_text_model_free(&te);
+    sdr_clip_text_model_free(&te2);
+    return -1;
+  }
+  if (sdr_vae_copy_to(&v, &p->vae, be, vae_keep_dtype(p, &p->vae, keep_dtype)) != 0) {
+    sdr_clip_text_model_free(&te);
+    sdr_clip_text_model_free(&te2);
     sdr_unet_free(&u);
     return -1;
   }
   if (p->safety_checker &&
       sdr_safety_checker_copy_to(&sc, p->safety_checker, be, keep_dtype) != 0) {
     sdr_clip_text_model_free(&te);
+    sdr_clip_text_model_free(&te2);
     sdr_unet_free(&u);
     sdr_vae_free(&v);
     return -1;
@@ -278,6 +359,7 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
       (p->nip_adapters && sdr_ip_adapters_attach(&u, ads, p->nip_adapters, p->ip_scale) != 0)) {
     sdr_pipeline_ip_free(enc, ads, p->nip_adapters);
     sdr_clip_text_model_free(&te);
+    sdr_clip_text_model_free(&te2);
     sdr_unet_free(&u);
     sdr_vae_free(&v);
     if (p->safety_checker)
@@ -293,6 +375,10 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
   sdr_unet_free(&p->unet);
   sdr_vae_free(&p->vae);
   p->text_encoder = te;
+  if (sdr_pipeline_is_xl(p)) {
+    sdr_clip_text_model_free(&p->text_encoder_2);
+    p->text_encoder_2 = te2;
+  }
   p->unet = u;
   p->vae = v;
   if (p->safety_checker) {
@@ -322,21 +408,6 @@ int sdr_img2img_t_start(int num_inference_steps, double strength, int order) {
 
 /* ---- prompts ------------------------------------------------------------------ */
 
-/* Token ids of texts, padded to max_length with the pad token, truncated. */
-static int tokenize(const sdr_clip_tokenizer *tok, const char *const *texts, int n, int max_len,
-                    int64_t *ids) {
-  for (int i = 0; i < n; i++) {
-    int32_t *t = NULL;
-    size_t len = 0;
-    if (sdr_clip_tokenizer_encode(tok, texts[i], max_len, &t, &len) != 0)
-      return -1;
-    for (int k = 0; k < max_len; k++)
-      ids[(size_t)i * max_len + k] = k < (int)len ? t[k] : sdr_clip_tokenizer_pad_id(tok);
-    free(t);
-  }
-  return 0;
-}
-
 /* text_encoder(ids) for n texts padded to T tokens -> embeds (n, T, D) on the backend;
  * with clip_skip, hidden_states[-(clip_skip + 1)] through the final layer norm
  * (encode_prompt). */
@@ -349,7 +420,7 @@ static int encode_texts(sdr_pipeline *p, const char *const *texts, int n, int T,
   int64_t *host = malloc((size_t)n * T * sizeof *host);
   if (!host)
     return sdr_fail("out of memory");
-  if (tokenize(p->tokenizer, texts, n, T, host) != 0) {
+  if (sdr_clip_tokenizer_encode_padded(p->tokenizer, texts, n, T, host) != 0) {
     free(host);
     return -1;
   }
@@ -450,7 +521,7 @@ static int check_embeds(const sdr_pipeline *p, const sdr_generate *g, int T) {
                     "`negative_prompt_embeds` (%lld, %lld, %lld).",
                     (long long)ps[0], (long long)ps[1], (long long)ps[2], (long long)ns[0],
                     (long long)ns[1], (long long)ns[2]);
-  const int hidden = p->text_encoder.cfg.hidden_size;
+  const int hidden = sdr_pipeline_text_width(p);
   if (!g->prompt_embeds && (ns[0] != g->nprompts || ns[1] != T || ns[2] != hidden))
     return sdr_fail("negative_prompt_embeds: shape (%d, %d, %d) expected, one per prompt as the "
                     "text encoder makes them, got (%lld, %lld, %lld)",
@@ -462,6 +533,8 @@ static int check_embeds(const sdr_pipeline *p, const sdr_generate *g, int T) {
  * a negative prompt for each. */
 static int check_prompts(const sdr_pipeline *p, const sdr_generate *g, int negatives_used) {
   if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(p->tokenizer)) != 0)
+    return -1;
+  if (sdr_pipeline_is_xl(p) && sdr_xl_check(p, g) != 0)
     return -1;
   if (g->nprompts < 1)
     return sdr_fail("prompt: at least one prompt is needed");
@@ -561,23 +634,30 @@ fail:
   return -1;
 }
 
-/* encode_prompt after its inputs were checked (check_prompts). */
+/* encode_prompt after its inputs were checked (check_prompts); the pooled embeddings for an
+ * SDXL pipeline. */
 static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
-                         float **neg, int *T_out, int *D_out) {
-  *pos = *neg = NULL;
+                         float **neg, int *T_out, int *D_out, float **pooled, float **neg_pooled,
+                         int *P) {
+  *pos = *neg = *pooled = *neg_pooled = NULL;
+  *P = 0;
   int rc = lora_scaled(p, SDR_LORA_TEXT_ENCODER, g);
-  if (rc == 0)
+  if (rc == 0 && sdr_pipeline_is_xl(p))
+    rc = sdr_xl_encode_prompt(p, g, guided, pos, neg, pooled, neg_pooled, T_out, D_out, P);
+  else if (rc == 0)
     rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
   lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
   return rc;
 }
 
 int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
-                               float **neg, int *T, int *D) {
-  *pos = *neg = NULL;
+                               float **neg, int *T, int *D, float **pooled, float **neg_pooled,
+                               int *P) {
+  *pos = *neg = *pooled = *neg_pooled = NULL;
+  *P = 0;
   if (check_prompts(p, g, guided) != 0)
     return -1;
-  return encode_prompt(p, g, guided, pos, neg, T, D);
+  return encode_prompt(p, g, guided, pos, neg, T, D, pooled, neg_pooled, P);
 }
 
 /* ---- the run ------------------------------------------------------------------ */
@@ -589,15 +669,18 @@ typedef struct unet_call {
   const sdr_tensor *x, *tvec, *context;
   const sdr_tensor *ip_tokens; /* each IP-Adapter's image tokens, nip of them */
   int nip;
-  const sdr_tensor *timestep_cond; /* an LCM's guidance embedding, or NULL */
-  const sdr_control_run *control;  /* NULL without ControlNets */
-  unsigned active;                 /* which of them act at this step */
-  const sdr_tensor *control_x;     /* the nets' latents (an inpainting UNet's x has more) */
+  const sdr_tensor *timestep_cond;          /* an LCM's guidance embedding, or NULL */
+  const sdr_tensor *text_embeds, *time_ids; /* SDXL's added_cond_kwargs, or NULL */
+  const sdr_control_run *control;           /* NULL without ControlNets */
+  unsigned active;                          /* which of them act at this step */
+  const sdr_tensor *control_x; /* the nets' latents (an inpainting UNet's x has more) */
 } unet_call;
 
 static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
   sdr_unet_cond cond = {.attn = {.text = c->context, .nimage = c->nip},
-                        .timestep_cond = c->timestep_cond};
+                        .timestep_cond = c->timestep_cond,
+                        .text_embeds = c->text_embeds,
+                        .time_ids = c->time_ids};
   for (int i = 0; i < c->nip; i++)
     cond.attn.image[i] = &c->ip_tokens[i];
   if (!c->control || !c->active)
@@ -839,10 +922,21 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   TRY(sdr_arena_reset(a));
 
   /* encode_prompt: (negative, then positive) embeddings, each repeated per image */
-  float *pos = NULL, *neg = NULL;
-  int T, D;
-  TRY(encode_prompt(p, g, cfg, &pos, &neg, &T, &D)); /* checked by check_params */
+  float *pos = NULL, *neg = NULL, *pooled = NULL, *neg_pooled = NULL;
+  int T, D, P;
+  /* checked by check_params */
+  TRY(encode_prompt(p, g, cfg, &pos, &neg, &T, &D, &pooled, &neg_pooled, &P));
   host = pos;
+  /* SDXL's added_cond_kwargs: the pooled embeddings and the micro-conditioning */
+  sdr_tensor xl_text, xl_time;
+  const int xl = pooled != NULL;
+  if (xl) {
+    rc = sdr_xl_added_cond(p, g, cfg, B, height, width, pooled, neg_pooled, P, &xl_text, &xl_time);
+    free(pooled);
+    if (rc != 0)
+      goto fail;
+    rc = -1;
+  }
   sdr_tensor context;
   TRY(sdr_arena_tensor(a, &context, SDR_F32, 3, (int64_t[]){(int64_t)nb * B, T, D}));
   {
@@ -932,8 +1026,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       TRY(sdr_affine(be, &latents, &latents, (float)sigma, 0.0f));
   }
 
-  /* the denoising loop: the UNet on (uncond, text) as one batch */
-  const int nsteps = nts - first;
+  /* the denoising loop: the UNet on (uncond, text) as one batch (SDXL's denoising_end may stop
+   * it early) */
+  const int nsteps =
+      sdr_pipeline_is_xl(p) ? sdr_xl_denoising_steps(p, g, ts + first, nts - first) : nts - first;
   const int64_t in_shape[4] = {(int64_t)nb * B, L, lh, lw};
   sdr_tensor model_in, scaled, noise_pred, tvec, guided, prev;
   TRY(sdr_arena_tensor(a, &model_in, SDR_F32, 4, in_shape));
@@ -973,6 +1069,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
                             ip_tokens,
                             g->nip_inputs,
                             tcond,
+                            xl ? &xl_text : NULL,
+                            xl ? &xl_time : NULL,
                             control ? &cr : NULL,
                             control ? sdr_control_active(&cr, i) : 0,
                             &scaled};

@@ -47,7 +47,17 @@ typedef struct sdr_pipeline {
   sdr_ip_adapter *ip_adapters[SDR_IP_MAX];
   int nip_adapters;
   float ip_scale[SDR_IP_MAX];
+  /* StableDiffusionXLPipeline's second tokenizer and text encoder (model_index.json's
+   * tokenizer_2 and text_encoder_2, a CLIPTextModelWithProjection; NULL / unloaded for SD 1.x
+   * and 2.x) and its config's force_zeros_for_empty_prompt (engine/pipeline_xl.h) */
+  sdr_clip_tokenizer *tokenizer_2;
+  sdr_clip_text_model text_encoder_2;
+  int force_zeros_for_empty_prompt;
 } sdr_pipeline;
+
+/* Whether p is a Stable Diffusion XL pipeline: two text encoders, the UNet's "text_time"
+ * embedding. */
+static inline int sdr_pipeline_is_xl(const sdr_pipeline *p) { return p->tokenizer_2 != NULL; }
 
 /* The models a pipeline's LoRA adapters go into. */
 sdr_lora_models sdr_pipeline_lora_models(sdr_pipeline *p);
@@ -180,6 +190,19 @@ typedef struct sdr_generate {
   /* IP-Adapter: one entry per adapter loaded (none: the pipeline must have none) */
   const sdr_ip_input *ip_inputs;
   int nip_inputs;
+  /* StableDiffusionXLPipeline (engine/pipeline_xl.h): prompt_2 and negative_prompt_2 for the
+   * second tokenizer (NULL: prompts and negative_prompts), the pooled embeddings that go
+   * with given prompt_embeds, host float32 (n, width); the micro-conditioning sizes as
+   * (height, width) ({0, 0}: unset; original and target default to the run's size, crops to
+   * (0, 0); the negative ones count only when both negative sizes are given); denoising_end
+   * in (0, 1): the steps whose timesteps fall below its cut are not run (0: all run) */
+  const char *const *prompts_2, *const *negative_prompts_2;
+  int nprompts_2, nnegative_2;
+  const float *pooled_prompt_embeds, *negative_pooled_prompt_embeds;
+  int64_t pooled_shape[2], negative_pooled_shape[2];
+  int original_size[2], crops_coords_top_left[2], target_size[2];
+  int negative_original_size[2], negative_crops_coords_top_left[2], negative_target_size[2];
+  double denoising_end;
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
@@ -217,9 +240,14 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
 int sdr_pipeline_run_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width);
 /* encode_prompt for g's prompts (or prompt_embeds) without the repeat per image:
  * host float32 (nprompts, T, D) at *pos and, when guided, the negatives' at *neg
- * (else NULL), one malloc'd block that *pos owns. */
+ * (else NULL), one malloc'd block that *pos owns. An SDXL pipeline also makes the pooled
+ * embeddings (nprompts, P) at *pooled and *neg_pooled, one block *pooled owns (NULL and
+ * P 0 for the others). */
 int sdr_pipeline_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
-                               float **neg, int *T, int *D);
+                               float **neg, int *T, int *D, float **pooled, float **neg_pooled,
+                               int *P);
+/* The prompt embeddings' width: the text encoder's (SDXL: both, side by side). */
+int sdr_pipeline_text_width(const sdr_pipeline *p);
 void sdr_generated_free(sdr_generated *out);
 
 /* diffusers' get_timesteps for img2img: how many of the scheduler's timesteps

@@ -148,6 +148,10 @@ int sdr_scheduler_order(const sdr_scheduler *s) {
   return !s ? 0 : s->cls->order ? s->cls->order : 1;
 }
 
+int sdr_scheduler_num_train_timesteps(const sdr_scheduler *s) {
+  return (int)s->c.num_train_timesteps;
+}
+
 const double *sdr_scheduler_timesteps(const sdr_scheduler *s, int *n) {
   *n = s->n_timesteps;
   return s->timesteps;

@@ -74,6 +74,8 @@ double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s);
 /* diffusers' scheduler.order: 2 for Heun, whose timesteps come in pairs (one model call
  * each), 1 for the others; img2img's start index is t_start * order. */
 int sdr_scheduler_order(const sdr_scheduler *s);
+/* config.num_train_timesteps */
+int sdr_scheduler_num_train_timesteps(const sdr_scheduler *s);
 
 /* out = the sample scaled for the model at timestep t (identity for PNDM/DDIM). */
 int sdr_scheduler_scale_model_input(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,

@@ -132,7 +132,22 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
   TRY(refuse(j, "time_embedding_type", "positional"));
   TRY(refuse(j, "resnet_time_scale_shift", "default"));
   TRY(refuse(j, "class_embed_type", NULL));
-  TRY(refuse(j, "addition_embed_type", NULL));
+  const cJSON *aet = sdr_json_get(j, "addition_embed_type");
+  if (cJSON_IsString(aet) && strcmp(aet->valuestring, "text_time") == 0) {
+    long long td = 0, pd = 0;
+    TRY(sdr_json_int_opt(j, "addition_time_embed_dim", 0, &td));
+    TRY(sdr_json_int_opt(j, "projection_class_embeddings_input_dim", 0, &pd));
+    if (td < 1 || td > (1 << 16) || td % 2 || pd <= 6 * td || pd > (1 << 20)) {
+      sdr_fail("%s: addition_embed_type \"text_time\" needs an even addition_time_embed_dim "
+               "and a projection_class_embeddings_input_dim above 6 times it",
+               path);
+      goto fail;
+    }
+    c->addition_time_embed_dim = (int)td;
+    c->projection_class_embeddings_input_dim = (int)pd;
+  } else {
+    TRY(refuse(j, "addition_embed_type", NULL));
+  }
   TRY(sdr_json_bool_opt(j, "center_input_sample", 0, &c->center_input_sample));
   TRY(refuse(j, "dual_cross_attention", NULL));
   TRY(refuse(j, "only_cross_attention", NULL));
@@ -204,6 +219,13 @@ int sdr_unet_bind_down(sdr_unet *u) {
   if (c->time_cond_proj_dim)
     rc |= sdr_weights_bind(w, &u->time_cond_w, "time_embedding.cond_proj.weight", 2,
                            (int64_t[]){C0, c->time_cond_proj_dim});
+  if (c->addition_time_embed_dim) {
+    rc |= sdr_weights_bind(w, &u->add_1_w, "add_embedding.linear_1.weight", 2,
+                           (int64_t[]){T, c->projection_class_embeddings_input_dim});
+    rc |= sdr_weights_bind(w, &u->add_1_b, "add_embedding.linear_1.bias", 1, (int64_t[]){T});
+    rc |= sdr_weights_bind(w, &u->add_2_w, "add_embedding.linear_2.weight", 2, (int64_t[]){T, T});
+    rc |= sdr_weights_bind(w, &u->add_2_b, "add_embedding.linear_2.bias", 1, (int64_t[]){T});
+  }
 
   int out_ch = C0;
   for (int i = 0; i < n; i++) {
@@ -400,6 +422,35 @@ int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int
   return n;
 }
 
+/* get_aug_embed's "text_time": add_embedding(cat(text_embeds, add_time_proj(time_ids)))
+ * added to emb. The time ids' sinusoids are computed in float32, as Timesteps does. */
+static int add_text_time(sdr_unet *u, sdr_arena *a, sdr_tensor *emb, const sdr_unet_cond *cond) {
+  const sdr_unet_config *c = &u->cfg;
+  sdr_backend *be = u->be;
+  const sdr_tensor *te = cond->text_embeds, *ti = cond->time_ids;
+  const int64_t B = emb->shape[0], n = ti->shape[1], td = c->addition_time_embed_dim;
+  const int64_t T = emb->shape[1];
+  sdr_tensor ids, flat, sines, sines2, text, in, h1, h2;
+  TRY(sdr_arena_as(a, &ids, ti, SDR_F32));
+  TRY(sdr_tensor_reshape(&flat, &ids, 1, (int64_t[]){B * n}));
+  TRY(sdr_arena_tensor(a, &sines, u->act, 2, (int64_t[]){B * n, td}));
+  TRY(sdr_timestep_embedding(be, &sines, &flat, (int)td, c->flip_sin_to_cos, c->freq_shift, 1.0f,
+                             10000));
+  TRY(sdr_tensor_reshape(&sines2, &sines, 2, (int64_t[]){B, n * td}));
+  TRY(sdr_arena_as(a, &text, te, u->act));
+  TRY(sdr_arena_tensor(a, &in, u->act, 2, (int64_t[]){B, te->shape[1] + n * td}));
+  TRY(sdr_concat(be, &in, &text, &sines2, 1));
+  TRY(sdr_arena_tensor(a, &h1, u->act, 2, (int64_t[]){B, T}));
+  TRY(sdr_arena_tensor(a, &h2, u->act, 2, (int64_t[]){B, T}));
+  TRY(sdr_linear(be, &h1, &in, &u->add_1_w, &u->add_1_b));
+  TRY(sdr_unary(be, &h1, &h1, SDR_UNARY_SILU));
+  TRY(sdr_linear(be, &h2, &h1, &u->add_2_w, &u->add_2_b));
+  TRY(sdr_binary(be, emb, emb, &h2, SDR_BINARY_ADD));
+  return 0;
+fail:
+  return -1;
+}
+
 int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
                           const sdr_tensor *timesteps, const sdr_unet_cond *cond,
                           const sdr_tensor *add) {
@@ -429,6 +480,8 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
   TRY(sdr_linear(be, &emb1, &temb, &u->time_1_w, &u->time_1_b));
   TRY(sdr_unary(be, &emb1, &emb1, SDR_UNARY_SILU));
   TRY(sdr_linear(be, &emb, &emb1, &u->time_2_w, &u->time_2_b));
+  if (c->addition_time_embed_dim)
+    TRY(add_text_time(u, a, &emb, cond));
   TRY(sdr_unary(be, &o->temb, &emb, SDR_UNARY_SILU));
 
   TRY(sdr_arena_tensor(a, &h, u->act, 4, (int64_t[]){B, C0, H, W}));
@@ -562,10 +615,26 @@ int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_
                                           : "unet: timestep_cond given to a UNet without "
                                             "time_cond_proj_dim (%lld, %d)",
                     (long long)B, c->time_cond_proj_dim);
+  const sdr_tensor *te = cond->text_embeds, *ti = cond->time_ids;
+  if (c->addition_time_embed_dim) {
+    const int64_t P = c->projection_class_embeddings_input_dim;
+    if (!te || !ti)
+      return sdr_fail("unet: this UNet (addition_embed_type \"text_time\", SDXL's) takes "
+                      "added_cond_kwargs text_embeds and time_ids");
+    if (te->ndim != 2 || te->shape[0] != B || ti->ndim != 2 || ti->shape[0] != B ||
+        te->shape[1] + ti->shape[1] * c->addition_time_embed_dim != P)
+      return sdr_fail("unet: added_cond_kwargs: text_embeds (%lld, width) and time_ids (%lld, n) "
+                      "with width + n * %d = %lld expected",
+                      (long long)B, (long long)B, c->addition_time_embed_dim, (long long)P);
+  } else if (te || ti) {
+    return sdr_fail("unet: text_embeds and time_ids given to a UNet without "
+                    "addition_embed_type \"text_time\"");
+  }
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_unet_down d;
   sdr_tensor h, next, x, text, images[SDR_IP_MAX], tcond;
-  sdr_unet_cond all = {.attn = {.text = &text, .nimage = given->nimage}};
+  sdr_unet_cond all = {
+      .attn = {.text = &text, .nimage = given->nimage}, .text_embeds = te, .time_ids = ti};
   const sdr_attn_context *context_all = &all.attn;
   TRY(sdr_arena_as(a, &x, sample, u->act));
   TRY(sdr_arena_as(a, &text, context, u->act));

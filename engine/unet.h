@@ -42,6 +42,10 @@ typedef struct sdr_unet_config {
   int has_mid_block;       /* mid_block_type null: none (diffusers' mid_block = None) */
   int center_input_sample; /* the sample becomes 2 * sample - 1 first */
   int time_cond_proj_dim;  /* LCM's: the width of timestep_cond (0: none) */
+  /* addition_embed_type "text_time" (SDXL): add_time_proj's width for each of the time ids,
+   * and add_embedding's input, the pooled text embeddings' width plus 6 such (0: none) */
+  int addition_time_embed_dim;
+  int projection_class_embeddings_input_dim;
 } sdr_unet_config;
 
 typedef struct sdr_unet_block {
@@ -62,6 +66,8 @@ typedef struct sdr_unet {
   sdr_tensor time_1_w, time_1_b; /* (4 C0, C0), (4 C0) */
   sdr_tensor time_2_w, time_2_b; /* (4 C0, 4 C0), (4 C0) */
   sdr_tensor time_cond_w;        /* (C0, time_cond_proj_dim), no bias; with time_cond_proj_dim */
+  sdr_tensor add_1_w, add_1_b;   /* add_embedding: (4 C0, input dim), (4 C0); "text_time" only */
+  sdr_tensor add_2_w, add_2_b;   /* (4 C0, 4 C0), (4 C0) */
   sdr_unet_block down[SDR_UNET_MAX_BLOCKS];
   sdr_resnet_block mid_resnets[2];
   sdr_transformer_2d mid_attn;
@@ -119,6 +125,10 @@ typedef struct sdr_unet_cond {
   /* timestep_cond (B, time_cond_proj_dim): an LCM's guidance embedding, added to the
    * timestep's projection through time_embedding.cond_proj; NULL: none */
   const sdr_tensor *timestep_cond;
+  /* added_cond_kwargs of a "text_time" UNet (SDXL): text_embeds (B, pooled width) and
+   * time_ids (B, n), n * addition_time_embed_dim + the pooled width being add_embedding's
+   * input; NULL for other UNets */
+  const sdr_tensor *text_embeds, *time_ids;
   const sdr_unet_residuals *res; /* ControlNet's, or NULL */
 } sdr_unet_cond;
 

@@ -57,6 +57,7 @@ int sdr_vae_config_load(sdr_vae_config *c, const char *path) {
   c->scaling_factor = (float)d;
   TRY(sdr_json_bool_opt(&j, "use_quant_conv", 1, &c->use_quant_conv));
   TRY(sdr_json_bool_opt(&j, "use_post_quant_conv", 1, &c->use_post_quant_conv));
+  TRY(sdr_json_bool_opt(&j, "force_upcast", 1, &c->force_upcast));
   if (sdr_json_string_or(&j, "act_fn", "silu") &&
       strcmp(sdr_json_string_or(&j, "act_fn", "silu"), "silu")) {
     sdr_fail("%s: act_fn \"%s\" is not supported", path, sdr_json_string_or(&j, "act_fn", ""));

@@ -17,6 +17,8 @@ typedef struct sdr_vae_config {
   int sample_size;
   float scaling_factor;
   int use_quant_conv, use_post_quant_conv;
+  /* SDXL's pipelines run a float16 VAE in float32 when this is set (diffusers' default) */
+  int force_upcast;
 } sdr_vae_config;
 
 typedef struct sdr_vae_block {

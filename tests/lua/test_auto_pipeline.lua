@@ -42,9 +42,13 @@ local named_i2i = model_named("StableDiffusionImg2ImgPipeline")
 check.eq(class(DiffusionPipeline.from_pretrained(named_i2i)), "StableDiffusionImg2ImgPipeline",
          "an img2img model loads as img2img")
 local xl = model_named("StableDiffusionXLPipeline")
-check.raises("this model is a StableDiffusionXLPipeline", function() DiffusionPipeline.from_pretrained(xl) end)
-check.raises("AutoPipeline can't find a pipeline linked to StableDiffusionXLPipeline",
+-- an SD 1.x model's files under SDXL's class name: the class wants the second text encoder
+check.raises("StableDiffusionXLPipeline needs a Stable Diffusion XL model",
+             function() DiffusionPipeline.from_pretrained(xl) end)
+check.raises("StableDiffusionXLPipeline needs a Stable Diffusion XL model",
              function() AutoPipelineForText2Image.from_pretrained(xl) end)
+check.raises("this model is a StableDiffusionUpscalePipeline",
+             function() DiffusionPipeline.from_pretrained(model_named("StableDiffusionUpscalePipeline")) end)
 check.raises("no model folder", function() DiffusionPipeline.from_pretrained(root .. "/models/none") end)
 
 -- The Auto classes: the task's pipeline of the model's family.

@@ -1,0 +1,111 @@
+/* bindings/pipeline_xl.c — StableDiffusionXLPipeline's call options (diffusers'
+ * pipeline_stable_diffusion_xl.py __call__): the second prompt, the pooled embeddings, the
+ * micro-conditioning sizes and denoising_end. */
+#include <lauxlib.h>
+
+#include "bindings/lsdr.h"
+#include "bindings/pipeline_internal.h"
+
+/* A size or a crop corner: a list of two non-negative integers, (height, width) or (top,
+ * left), into out; {0, 0} stays when the option is nil. */
+static void read_pair(lua_State *L, int opts, const char *name, int out[2]) {
+  lua_getfield(L, opts, name);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2)
+    lsdr_error(L, "option '%s': a list of two integers expected ({height, width} or {top, left})",
+               name);
+  for (int i = 0; i < 2; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    int ok = 0;
+    const lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok || v < 0 || v > (1 << 20))
+      lsdr_error(L, "option '%s': entry %d must be a non-negative integer", name, i + 1);
+    out[i] = (int)v;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+void lsdr_read_xl_options(lua_State *L, int opts, sdr_generate *g) {
+  const char **strings;
+  lua_getfield(L, opts, "prompt_2");
+  if (!lua_isnil(L, -1)) {
+    g->nprompts_2 = lsdr_read_strings(L, lua_gettop(L), "prompt_2", &strings);
+    g->prompts_2 = strings;
+  }
+  lua_getfield(L, opts, "negative_prompt_2");
+  if (lua_type(L, -1) == LUA_TSTRING && g->nprompts > 1) {
+    /* one string for every prompt, as encode_prompt repeats it */
+    strings = lua_newuserdatauv(L, (size_t)g->nprompts * sizeof *strings, 0);
+    for (int i = 0; i < g->nprompts; i++)
+      strings[i] = lua_tostring(L, -2);
+    g->nnegative_2 = g->nprompts;
+    g->negative_prompts_2 = strings;
+  } else if (!lua_isnil(L, -1)) {
+    g->nnegative_2 = lsdr_read_strings(L, lua_gettop(L), "negative_prompt_2", &strings);
+    g->negative_prompts_2 = strings;
+  }
+  lua_getfield(L, opts, "pooled_prompt_embeds");
+  if (!lua_isnil(L, -1))
+    g->pooled_prompt_embeds = lsdr_host_floats(L, opts, "pooled_prompt_embeds", 2, g->pooled_shape);
+  lua_getfield(L, opts, "negative_pooled_prompt_embeds");
+  if (!lua_isnil(L, -1))
+    g->negative_pooled_prompt_embeds =
+        lsdr_host_floats(L, opts, "negative_pooled_prompt_embeds", 2, g->negative_pooled_shape);
+  read_pair(L, opts, "original_size", g->original_size);
+  read_pair(L, opts, "crops_coords_top_left", g->crops_coords_top_left);
+  read_pair(L, opts, "target_size", g->target_size);
+  read_pair(L, opts, "negative_original_size", g->negative_original_size);
+  read_pair(L, opts, "negative_crops_coords_top_left", g->negative_crops_coords_top_left);
+  read_pair(L, opts, "negative_target_size", g->negative_target_size);
+  lua_getfield(L, opts, "denoising_end");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isnumber(L, -1))
+      lsdr_error(L, "option 'denoising_end': a number between 0 and 1 expected, got %s",
+                 luaL_typename(L, -1));
+    /* diffusers acts on a float strictly between 0 and 1 and ignores anything else */
+    g->denoising_end = lua_isinteger(L, -1) ? 0 : lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
+const lsdr_param lsdr_xl_call_options[] = {
+    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
+    {"prompt_2", "string|table", "nil", "for the second text encoder (nil: prompt)"},
+    {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor (1024)"},
+    {"width", "integer", "nil"},
+    {"num_inference_steps", "integer", "50"},
+    {"timesteps", "table", "nil", "custom timesteps, descending (DDPMScheduler, as in diffusers)"},
+    {"denoising_end", "number", "nil",
+     "a fraction in (0, 1): stop there, the rest left to a refiner"},
+    {"guidance_scale", "number", "5.0"},
+    {"negative_prompt", "string|table", "nil",
+     "what to steer away from (nil: zeros, where force_zeros_for_empty_prompt)"},
+    {"negative_prompt_2", "string|table", "nil", "for the second encoder (nil: negative_prompt)"},
+    {"num_images_per_prompt", "integer", "1"},
+    {"eta", "number", "0.0", "DDIM's eta"},
+    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
+    {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},
+    {"pooled_prompt_embeds", "Tensor", "nil", "(batch, dim): with prompt_embeds"},
+    {"negative_pooled_prompt_embeds", "Tensor", "nil", "with negative_prompt_embeds"},
+    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
+    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
+    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
+    {"guidance_rescale", "number", "0.0", "rescale_noise_cfg's fraction"},
+    {"original_size", "table", "nil", "{height, width} (nil: the run's size)"},
+    {"crops_coords_top_left", "table", "{0, 0}", "{top, left}"},
+    {"target_size", "table", "nil", "{height, width} (nil: the run's size)"},
+    {"negative_original_size", "table", "nil", "with negative_target_size: the negative's"},
+    {"negative_crops_coords_top_left", "table", "{0, 0}"},
+    {"negative_target_size", "table", "nil"},
+    {"clip_skip", "integer", "nil", "layers of the text encoders to skip from the end"},
+    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
+    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
+    {"callback", "function", "nil", "the older hook: f(i, t, latents)"},
+    {"callback_steps", "integer", "1", "how often callback is called"},
+    {0}};

@@ -1,0 +1,259 @@
+/* engine/pipeline_xl.c — StableDiffusionXLPipeline's encode_prompt, time ids and
+ * denoising_end. */
+#include "engine/pipeline_xl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h" // sdr_fail
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((x) != 0)                                                                                  \
+      goto fail;                                                                                   \
+  } while (0)
+
+int sdr_xl_check(const sdr_pipeline *p, const sdr_generate *g) {
+  if (g->prompts_2 && g->prompt_embeds)
+    return sdr_fail("Cannot forward both `prompt_2` and `prompt_embeds`. Please make sure to "
+                    "only forward one of the two.");
+  if (g->negative_prompts_2 && g->negative_prompt_embeds)
+    return sdr_fail("Cannot forward both `negative_prompt_2` and `negative_prompt_embeds`. "
+                    "Please make sure to only forward one of the two.");
+  if (g->prompt_embeds && !g->pooled_prompt_embeds)
+    return sdr_fail("If `prompt_embeds` are provided, `pooled_prompt_embeds` also have to be "
+                    "passed. Make sure to generate `pooled_prompt_embeds` from the same text "
+                    "encoder that was used to generate `prompt_embeds`.");
+  if (g->negative_prompt_embeds && !g->negative_pooled_prompt_embeds)
+    return sdr_fail("If `negative_prompt_embeds` are provided, `negative_pooled_prompt_embeds` "
+                    "also have to be passed. Make sure to generate "
+                    "`negative_pooled_prompt_embeds` from the same text encoder that was used to "
+                    "generate `negative_prompt_embeds`.");
+  if (g->prompts_2 && g->nprompts_2 != g->nprompts)
+    return sdr_fail("prompt_2: %d given for %d prompts; the numbers must match", g->nprompts_2,
+                    g->nprompts);
+  if (g->negative_prompts_2 && g->nnegative_2 != g->nprompts)
+    return sdr_fail("`negative_prompt_2`: %d given for %d prompts; the numbers must match",
+                    g->nnegative_2, g->nprompts);
+  const int P = p->text_encoder_2.cfg.projection_dim;
+  const struct {
+    const float *v;
+    const int64_t *shape;
+    const char *name;
+  } pooled[2] = {{g->pooled_prompt_embeds, g->pooled_shape, "pooled_prompt_embeds"},
+                 {g->negative_pooled_prompt_embeds, g->negative_pooled_shape,
+                  "negative_pooled_prompt_embeds"}};
+  for (int i = 0; i < 2; i++)
+    if (pooled[i].v && (pooled[i].shape[0] != g->nprompts || pooled[i].shape[1] != P))
+      return sdr_fail("%s: shape (%d, %d) expected (one row per prompt, text_encoder_2's "
+                      "projection_dim), got (%lld, %lld)",
+                      pooled[i].name, g->nprompts, P, (long long)pooled[i].shape[0],
+                      (long long)pooled[i].shape[1]);
+  const sdr_unet_config *u = &p->unet.cfg;
+  const int passed = u->addition_time_embed_dim * 6 + P;
+  if (passed != u->projection_class_embeddings_input_dim)
+    return sdr_fail("Model expects an added time embedding vector of length %d, but a vector of "
+                    "%d was created. The model has an incorrect config. Please check "
+                    "`unet.config.time_embedding_type` and `text_encoder_2.config.projection_dim`.",
+                    u->projection_class_embeddings_input_dim, passed);
+  const int *sizes[] = {
+      g->original_size,          g->crops_coords_top_left,          g->target_size,
+      g->negative_original_size, g->negative_crops_coords_top_left, g->negative_target_size};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    if (sizes[i][0] < 0 || sizes[i][1] < 0)
+      return sdr_fail("the micro-conditioning sizes and crops must not be negative");
+  return 0;
+}
+
+/* One text encoder's part of encode_prompt: hidden_states[-(clip_skip + 2)] of n texts (no
+ * final layer norm) into the columns [col, col + its width) of rows (n, T, Dall); with pooled,
+ * also its projected pooler_output (n, projection_dim). */
+static int encode_tower(sdr_pipeline *p, const sdr_clip_tokenizer *tok, sdr_clip_text_model *m,
+                        const char *const *texts, int n, int T, int clip_skip, float *rows,
+                        int Dall, int col, float *pooled) {
+  const sdr_clip_text_config *c = &m->cfg;
+  const int L = c->num_hidden_layers, D = c->hidden_size, at = L - 1 - clip_skip;
+  if (at < 0)
+    return sdr_fail("clip_skip %d: the text encoders have %d layers (at most clip_skip=%d)",
+                    clip_skip, L, L - 1);
+  if (T > c->max_position_embeddings)
+    return sdr_fail("%d tokens per text exceed the text encoder's %d positions", T,
+                    c->max_position_embeddings);
+  int64_t *ids_host = malloc((size_t)n * T * sizeof *ids_host);
+  float *chosen_host = malloc((size_t)n * T * D * sizeof *chosen_host);
+  sdr_arena *a = &p->arena;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor ids, hidden, last, chosen, pool, proj;
+  int rc = -1;
+  if (!ids_host || !chosen_host) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  TRY(sdr_clip_tokenizer_encode_padded(tok, texts, n, T, ids_host));
+  TRY(sdr_arena_tensor(a, &ids, SDR_I64, 2, (int64_t[]){n, T}));
+  TRY(sdr_upload(p->be, ids.data, ids_host, (size_t)n * T * sizeof *ids_host));
+  TRY(sdr_arena_tensor(a, &hidden, SDR_F32, 4, (int64_t[]){L + 1, n, T, D}));
+  TRY(sdr_arena_tensor(a, &last, SDR_F32, 3, (int64_t[]){n, T, D}));
+  TRY(sdr_clip_text_forward(m, a, &last, &hidden, &ids));
+  TRY(sdr_tensor_narrow0(&chosen, &hidden, at, 1));
+  TRY(sdr_download(p->be, chosen_host, chosen.data, (size_t)n * T * D * sizeof *chosen_host));
+  for (size_t r = 0; r < (size_t)n * T; r++)
+    memcpy(rows + r * Dall + col, chosen_host + r * D, (size_t)D * sizeof *rows);
+  if (pooled) {
+    const int P = c->projection_dim;
+    TRY(sdr_arena_tensor(a, &pool, SDR_F32, 2, (int64_t[]){n, D}));
+    TRY(sdr_clip_text_pool(m, a, &pool, &last, &ids));
+    TRY(sdr_arena_tensor(a, &proj, SDR_F32, 2, (int64_t[]){n, P}));
+    TRY(sdr_clip_text_project(m, a, &proj, &pool));
+    TRY(sdr_download(p->be, pooled, proj.data, (size_t)n * P * sizeof *pooled));
+  }
+  rc = 0;
+fail:
+  sdr_arena_release(a, mark);
+  free(ids_host);
+  free(chosen_host);
+  return rc;
+}
+
+/* Both encoders on n texts (texts_2 for the second) into rows (n, T, D) and pooled (n, P). */
+static int encode_both(sdr_pipeline *p, const char *const *texts, const char *const *texts_2, int n,
+                       int T, int D, int clip_skip, float *rows, float *pooled) {
+  const int D1 = p->text_encoder.cfg.hidden_size;
+  if (D != D1 + p->text_encoder_2.cfg.hidden_size) /* only when mixed with given embeddings */
+    return sdr_fail("the text encoders make embeddings %d wide, prompt_embeds are %d wide",
+                    D1 + p->text_encoder_2.cfg.hidden_size, D);
+  if (encode_tower(p, p->tokenizer, &p->text_encoder, texts, n, T, clip_skip, rows, D, 0, NULL))
+    return -1;
+  return encode_tower(p, p->tokenizer_2, &p->text_encoder_2, texts_2, n, T, clip_skip, rows, D, D1,
+                      pooled);
+}
+
+int sdr_xl_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                         float **neg, float **pooled, float **neg_pooled, int *T_out, int *D_out,
+                         int *P_out) {
+  *pos = *neg = *pooled = *neg_pooled = NULL;
+  const int B0 = g->nprompts;
+  const int T = g->prompt_embeds ? (int)g->prompt_embeds_shape[1]
+                                 : sdr_clip_tokenizer_model_max_length(p->tokenizer);
+  const int D = g->prompt_embeds
+                    ? (int)g->prompt_embeds_shape[2]
+                    : p->text_encoder.cfg.hidden_size + p->text_encoder_2.cfg.hidden_size;
+  const int P = p->text_encoder_2.cfg.projection_dim;
+  const size_t n = (size_t)B0 * T * D, np = (size_t)B0 * P;
+  const int k = guided ? 2 : 1;
+  float *rows = malloc(k * n * sizeof *rows), *pools = malloc(k * np * sizeof *pools);
+  const char **empty = NULL;
+  if (!rows || !pools) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  if (g->prompt_embeds) {
+    memcpy(rows, g->prompt_embeds, n * sizeof *rows);
+    memcpy(pools, g->pooled_prompt_embeds, np * sizeof *pools);
+  } else {
+    TRY(encode_both(p, g->prompts, g->prompts_2 ? g->prompts_2 : g->prompts, B0, T, D, g->clip_skip,
+                    rows, pools));
+  }
+  if (guided) {
+    float *nrows = rows + n, *npools = pools + np;
+    if (g->negative_prompt_embeds) {
+      memcpy(nrows, g->negative_prompt_embeds, n * sizeof *rows);
+      memcpy(npools, g->negative_pooled_prompt_embeds, np * sizeof *pools);
+    } else if (!g->negative_prompts && p->force_zeros_for_empty_prompt) {
+      /* zero_out_negative_prompt: no negative prompt, zeros (negative_prompt_2 unused) */
+      memset(nrows, 0, n * sizeof *rows);
+      memset(npools, 0, np * sizeof *pools);
+    } else {
+      const char *const *negs = g->negative_prompts;
+      if (!negs) {
+        if (!(empty = calloc((size_t)B0, sizeof *empty))) {
+          sdr_fail("out of memory");
+          goto fail;
+        }
+        for (int i = 0; i < B0; i++)
+          empty[i] = "";
+        negs = empty;
+      }
+      /* the negatives at the prompts' length, hidden_states[-2] whatever clip_skip says */
+      TRY(encode_both(p, negs, g->negative_prompts_2 ? g->negative_prompts_2 : negs, B0, T, D, 0,
+                      nrows, npools));
+    }
+    *neg = nrows;
+    *neg_pooled = npools;
+  }
+  free(empty);
+  *pos = rows;
+  *pooled = pools;
+  *T_out = T;
+  *D_out = D;
+  *P_out = P;
+  return 0;
+fail:
+  *neg = *neg_pooled = NULL;
+  free(empty);
+  free(rows);
+  free(pools);
+  return -1;
+}
+
+/* _get_add_time_ids: original_size + crops_coords_top_left + target_size. */
+static void time_ids(const int original[2], const int crops[2], const int target[2], int height,
+                     int width, float out[6]) {
+  const int set_o = original[0] || original[1], set_t = target[0] || target[1];
+  out[0] = (float)(set_o ? original[0] : height);
+  out[1] = (float)(set_o ? original[1] : width);
+  out[2] = (float)crops[0];
+  out[3] = (float)crops[1];
+  out[4] = (float)(set_t ? target[0] : height);
+  out[5] = (float)(set_t ? target[1] : width);
+}
+
+int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B, int height,
+                      int width, const float *pooled, const float *neg_pooled, int P,
+                      sdr_tensor *text_embeds, sdr_tensor *time_ids_t) {
+  const int nb = guided ? 2 : 1, N = g->num_images_per_prompt;
+  const int64_t rows = (int64_t)nb * B;
+  float pos_ids[6], neg_ids[6];
+  time_ids(g->original_size, g->crops_coords_top_left, g->target_size, height, width, pos_ids);
+  const int *no = g->negative_original_size, *nt = g->negative_target_size;
+  if ((no[0] || no[1]) && (nt[0] || nt[1]))
+    time_ids(no, g->negative_crops_coords_top_left, nt, height, width, neg_ids);
+  else
+    memcpy(neg_ids, pos_ids, sizeof neg_ids);
+  float *host = malloc((size_t)rows * (P + 6) * sizeof *host);
+  if (!host)
+    return sdr_fail("out of memory");
+  float *te = host, *ti = host + (size_t)rows * P, *dst = te;
+  /* pooled: repeat(1, N).view(-1) per prompt, the negatives first */
+  for (int part = 0; part < nb; part++)
+    for (int i = 0; i < g->nprompts; i++)
+      for (int k = 0; k < N; k++, dst += P)
+        memcpy(dst, (guided && part == 0 ? neg_pooled : pooled) + (size_t)i * P,
+               (size_t)P * sizeof *dst);
+  /* cat([negative_add_time_ids, add_time_ids]).repeat(B, 1): the two rows alternate */
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(ti + r * 6, guided && r % 2 == 0 ? neg_ids : pos_ids, sizeof pos_ids);
+  int rc = sdr_arena_tensor(&p->arena, text_embeds, SDR_F32, 2, (int64_t[]){rows, P});
+  if (rc == 0)
+    rc = sdr_arena_tensor(&p->arena, time_ids_t, SDR_F32, 2, (int64_t[]){rows, 6});
+  if (rc == 0)
+    rc = sdr_upload(p->be, text_embeds->data, te, (size_t)rows * P * sizeof *te);
+  if (rc == 0)
+    rc = sdr_upload(p->be, time_ids_t->data, ti, (size_t)rows * 6 * sizeof *ti);
+  free(host);
+  return rc;
+}
+
+int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n) {
+  if (!(g->denoising_end > 0 && g->denoising_end < 1))
+    return n;
+  /* int(round(num_train_timesteps - denoising_end * num_train_timesteps)): Python's round
+   * goes to even on a tie, as nearbyint does */
+  const double T = sdr_scheduler_num_train_timesteps(p->scheduler);
+  const double cutoff = nearbyint(T - g->denoising_end * T);
+  int keep = 0;
+  for (int i = 0; i < n; i++)
+    keep += ts[i] >= cutoff;
+  return keep;
+}

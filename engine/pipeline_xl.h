@@ -1,0 +1,33 @@
+/* engine/pipeline_xl.h — what StableDiffusionXLPipeline (diffusers'
+ * pipelines/stable_diffusion_xl/pipeline_stable_diffusion_xl.py) adds to a run: encode_prompt
+ * over two text encoders (the penultimate layers side by side, the second encoder's projected
+ * pooled output for the UNet's "text_time" embedding, zeros for an unset negative prompt
+ * where force_zeros_for_empty_prompt says so), _get_add_time_ids' micro-conditioning, and
+ * denoising_end's cut of the steps.
+ */
+#ifndef SDR_ENGINE_PIPELINE_XL_H
+#define SDR_ENGINE_PIPELINE_XL_H
+
+#include "engine/pipeline.h"
+
+/* check_inputs' rules for SDXL's own arguments (prompt_2, the pooled embeddings, the sizes). */
+int sdr_xl_check(const sdr_pipeline *p, const sdr_generate *g);
+
+/* encode_prompt without the repeat per image: host float32 prompt embeddings (nprompts, T, D)
+ * at *pos and pooled ones (nprompts, P) at *pooled; guided, the negatives' at *neg and
+ * *neg_pooled (else NULL). *pos owns one block with *neg, *pooled one with *neg_pooled. */
+int sdr_xl_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
+                         float **neg, float **pooled, float **neg_pooled, int *T, int *D, int *P);
+
+/* The UNet's added_cond_kwargs for the guided batch of nb * B rows (nb 2 guided: the
+ * negatives' rows first, as the prompt embeddings): text_embeds (nb * B, P), each prompt's
+ * pooled embeddings repeated per image, and time_ids (nb * B, 6) as diffusers' cat and
+ * repeat lay them out, float32 in the arena. */
+int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B, int height,
+                      int width, const float *pooled, const float *neg_pooled, int P,
+                      sdr_tensor *text_embeds, sdr_tensor *time_ids);
+
+/* How many of the n timesteps ts a run with g's denoising_end takes (n without one). */
+int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n);
+
+#endif

@@ -1,0 +1,199 @@
+"""Stable Diffusion XL as diffusers 0.27.2 runs it (StableDiffusionXLPipeline), for
+tests/lua/test_xl.lua:
+
+  - tests/models/tiny-sdxl: SDXL's layout at a tiny size: two CLIP text encoders (the
+    second a CLIPTextModelWithProjection with gelu, as OpenCLIP bigG; its tokenizer pads
+    with "!"), a UNet with the "text_time" added embedding, linear projections and several
+    transformer layers per block, tiny-sd-a's VAE with SDXL's scaling factor, SDXL's Euler
+    scheduler config, force_zeros_for_empty_prompt;
+  - encode_prompt's four outputs for a few inputs; the UNet on random inputs with
+    added_cond_kwargs;
+  - whole runs: the defaults (negative zeros), negative prompts and prompt_2, the micro-
+    conditioning sizes with their negatives, denoising_end, no guidance, clip_skip with
+    guidance_rescale, force_zeros_for_empty_prompt off, another scheduler, latents out.
+
+    .venv-torch/bin/python scripts/reference/make_xl_cases.py
+
+Seeded: a rerun writes the same files.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
+                          CLIPTokenizer)
+
+from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
+
+import common
+
+common.patch_attention()
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MODELS = os.path.join(ROOT, "tests", "models")
+SRC = os.path.join(MODELS, "tiny-sd-a")
+MODEL = os.path.join(MODELS, "tiny-sdxl")
+OUT = os.path.join(ROOT, "tests", "reference", "xl")
+
+CASES = [
+    ("xl_defaults", None, {}, dict(prompt="a photo of an astronaut riding a horse",
+                                   num_inference_steps=4, seed=1)),
+    ("xl_negatives", None, {}, dict(prompt="a red car", prompt_2="a blue sky",
+                                    negative_prompt="blurry", negative_prompt_2="dark",
+                                    num_images_per_prompt=2, num_inference_steps=3,
+                                    guidance_scale=7.0, seeds=[2, 3])),
+    ("xl_sizes", None, {}, dict(prompt=["a cat", "a dog on a hill"], height=48, width=64,
+                                original_size=[128, 96], crops_coords_top_left=[8, 4],
+                                target_size=[64, 80], negative_original_size=[32, 32],
+                                negative_crops_coords_top_left=[0, 2],
+                                negative_target_size=[48, 48], num_inference_steps=3, seed=4)),
+    ("xl_denoising_end", None, {}, dict(prompt="a lighthouse", denoising_end=0.6,
+                                        num_inference_steps=5, output_type="latent", seed=5)),
+    ("xl_unguided", None, {}, dict(prompt=["a cat", "a tree"], guidance_scale=1.0,
+                                   num_inference_steps=3, seed=6)),
+    ("xl_clip_skip", None, {}, dict(prompt="a castle", negative_prompt="fog", clip_skip=1,
+                                    guidance_rescale=0.7, num_inference_steps=3, seed=7)),
+    ("xl_no_zeros", None, {"force_zeros_for_empty_prompt": False},
+     dict(prompt="a castle", num_inference_steps=3, seed=8)),
+    ("xl_dpm", "dpm", {}, dict(prompt="a river at dawn", num_inference_steps=4, seed=9)),
+]
+
+ENCODE_CASES = [
+    ("enc_plain", dict(prompt="a red car")),
+    ("enc_both", dict(prompt=["a red car", "a tree"], prompt_2=["a blue sky", "rain"],
+                      negative_prompt=["blurry", "dark"], num_images_per_prompt=2)),
+    ("enc_skip", dict(prompt="a castle", negative_prompt="fog", clip_skip=2)),
+    ("enc_unguided", dict(prompt="a castle", do_classifier_free_guidance=False)),
+]
+
+
+def make_text_encoders():
+    base = dict(vocab_size=1514, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                num_hidden_layers=3, max_position_embeddings=77, bos_token_id=1512,
+                eos_token_id=2, pad_token_id=1)
+    torch.manual_seed(61)
+    te1 = CLIPTextModel(CLIPTextConfig(hidden_act="quick_gelu", **base))
+    torch.manual_seed(62)
+    te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_act="gelu", projection_dim=24, **base))
+    return te1.eval(), te2.eval()
+
+
+def make_unet():
+    torch.manual_seed(63)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
+        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        transformer_layers_per_block=(1, 2), use_linear_projection=True, cross_attention_dim=64,
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=24 + 6 * 8, norm_num_groups=16)
+    # diffusers initialises some layers at zero; random ones so every part shows
+    with torch.no_grad():
+        for p in unet.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn_like(p) * 0.05)
+    return unet.eval()
+
+
+def make_model():
+    if os.path.exists(MODEL):
+        shutil.rmtree(MODEL)
+    tok = CLIPTokenizer.from_pretrained(os.path.join(SRC, "tokenizer"))
+    tok2 = CLIPTokenizer.from_pretrained(os.path.join(SRC, "tokenizer"), pad_token="!")
+    te1, te2 = make_text_encoders()
+    vae = AutoencoderKL.from_pretrained(os.path.join(SRC, "vae"))
+    vae.register_to_config(scaling_factor=0.13025)
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
+                                   beta_schedule="scaled_linear", steps_offset=1,
+                                   timestep_spacing="leading", interpolation_type="linear",
+                                   use_karras_sigmas=False)
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tok,
+                                     tokenizer_2=tok2, unet=make_unet(), scheduler=sched,
+                                     force_zeros_for_empty_prompt=True, add_watermarker=False)
+    pipe.save_pretrained(MODEL, safe_serialization=True)
+    print("wrote", MODEL)
+
+
+def load(**kw):
+    pipe = StableDiffusionXLPipeline.from_pretrained(MODEL, add_watermarker=False, **kw)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def save(name, arr):
+    np.save(os.path.join(OUT, name + ".npy"), np.asarray(arr.detach() if torch.is_tensor(arr) else arr,
+                                                          dtype=np.float32))
+
+
+def encode_cases(manifest):
+    pipe = load()
+    for name, args in ENCODE_CASES:
+        call = dict(args)
+        cfg = call.pop("do_classifier_free_guidance", True)
+        with torch.no_grad():
+            pe, ne, pp, npool = pipe.encode_prompt(device="cpu", do_classifier_free_guidance=cfg,
+                                                   **call)
+        save(name + "_prompt_embeds", pe)
+        save(name + "_pooled", pp)
+        if cfg:
+            save(name + "_negative_embeds", ne)
+            save(name + "_negative_pooled", npool)
+        entry = {"name": name, "do_classifier_free_guidance": cfg}
+        entry.update(args)
+        manifest["encode"].append(entry)
+        print(name, tuple(pe.shape), tuple(pp.shape))
+
+
+def unet_case(manifest):
+    pipe = load()
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 4, 8, 12, generator=g)
+    ctx = torch.randn(2, 5, 64, generator=g)
+    text_embeds = torch.randn(2, 24, generator=g)
+    time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0], [1024, 768, 16, 32, 512, 512]])
+    t = torch.tensor([801.0, 31.0])
+    with torch.no_grad():
+        out = pipe.unet(x, t, encoder_hidden_states=ctx,
+                        added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}).sample
+    for k, v in dict(unet_x=x, unet_context=ctx, unet_text_embeds=text_embeds,
+                     unet_time_ids=time_ids, unet_t=t, unet_out=out).items():
+        save(k, v)
+    manifest["unet"] = ["unet_x", "unet_t", "unet_context", "unet_text_embeds", "unet_time_ids",
+                        "unet_out"]
+
+
+def main():
+    if os.path.exists(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
+    make_model()
+    manifest = {"cases": [], "encode": []}
+    encode_cases(manifest)
+    unet_case(manifest)
+    for name, sched, load_kw, args in CASES:
+        pipe = load(**load_kw)
+        if sched == "dpm":
+            pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+        call = dict(args)
+        gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
+               else torch.Generator().manual_seed(call.pop("seed")))
+        for k in list(call):
+            if k.endswith("_size") or k.endswith("_top_left"):
+                call[k] = tuple(call[k])
+        out_type = call.pop("output_type", "np")
+        out = pipe(generator=gen, output_type=out_type, **call)
+        images = out.images.numpy() if out_type == "latent" else out.images
+        save(name, images)
+        entry = {"name": name, "scheduler": sched, "load": load_kw}
+        entry.update(args)
+        manifest["cases"].append(entry)
+        print(name, np.asarray(images).shape)
+    with open(os.path.join(OUT, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+-- StableDiffusionXLPipeline against diffusers 0.27.2 (tests/reference/xl and tests/models/tiny-sdxl,
+-- made by scripts/reference/make_xl_cases.py): encode_prompt's four outputs (the two text
+-- encoders' penultimate layers side by side, the second's projected pooled output, zeros for
+-- an unset negative), the UNet's "text_time" embedding on its own, and whole runs (defaults,
+-- prompt_2 and negatives with generators, micro-conditioning sizes with negative ones,
+-- denoising_end, no guidance, clip_skip with guidance_rescale, force_zeros_for_empty_prompt
+-- off, DPM-Solver); then the ways to the pipeline and the errors.
+local check = require "check"
+
+local src = os.getenv("SDREPL_SOURCE_DIR") or "."
+local ref = src .. "/tests/reference/xl/"
+local model = src .. "/tests/models/tiny-sdxl"
+
+local function npy(name) return torch.load_npy(ref .. name .. ".npy") end
+local function diff(a, b) return (a - b):abs():max():item() end
+local function within(d, tol, what)
+  check.truthy(d == d and d < tol, string.format("%s: max difference %.3g", what, d))
+  print(string.format("%-34s max difference %.2e", what, d))
+end
+
+local pipe = DiffusionPipeline.from_pretrained(model)
+check.truthy(tostring(pipe):find("StableDiffusionXLPipeline"), "DiffusionPipeline's class")
+pipe:set_progress_bar_config{disable = true}
+
+-- encode_prompt(prompt, device, num_images_per_prompt, do_classifier_free_guidance, {...})
+local encode_cases = {
+  {"enc_plain", "a red car", 1, true, {}},
+  {"enc_both", {"a red car", "a tree"}, 2, true,
+   {prompt_2 = {"a blue sky", "rain"}, negative_prompt = {"blurry", "dark"}}},
+  {"enc_skip", "a castle", 1, true, {negative_prompt = "fog", clip_skip = 2}},
+  {"enc_unguided", "a castle", 1, false, {}},
+}
+for _, c in ipairs(encode_cases) do
+  local pe, ne, pp, np_ = pipe:encode_prompt(c[2], "cpu", c[3], c[4], c[5])
+  within(diff(pe, npy(c[1] .. "_prompt_embeds")), 1e-5, c[1] .. " prompt_embeds")
+  within(diff(pp, npy(c[1] .. "_pooled")), 1e-5, c[1] .. " pooled")
+  if c[4] then
+    within(diff(ne, npy(c[1] .. "_negative_embeds")), 1e-5, c[1] .. " negative")
+    within(diff(np_, npy(c[1] .. "_negative_pooled")), 1e-5, c[1] .. " negative pooled")
+  else
+    check.truthy(ne == nil and np_ == nil, "no negatives without guidance")
+  end
+end
+
+-- the UNet on its own, with added_cond_kwargs
+do
+  local out = pipe.unet(npy("unet_x"), npy("unet_t"), {
+    encoder_hidden_states = npy("unet_context"),
+    added_cond_kwargs = {text_embeds = npy("unet_text_embeds"), time_ids = npy("unet_time_ids")},
+  }).sample
+  within(diff(out, npy("unet_out")), 1e-4, "unet with added_cond_kwargs")
+  check.raises("text_embeds and time_ids", function()
+    pipe.unet(npy("unet_x"), npy("unet_t"), {encoder_hidden_states = npy("unet_context")})
+  end)
+end
+
+local cases = {
+  {"xl_defaults", nil, {}, {prompt = "a photo of an astronaut riding a horse",
+                            num_inference_steps = 4, seed = 1}},
+  {"xl_negatives", nil, {}, {prompt = "a red car", prompt_2 = "a blue sky",
+                             negative_prompt = "blurry", negative_prompt_2 = "dark",
+                             num_images_per_prompt = 2, num_inference_steps = 3,
+                             guidance_scale = 7.0, seeds = {2, 3}}},
+  {"xl_sizes", nil, {}, {prompt = {"a cat", "a dog on a hill"}, height = 48, width = 64,
+                         original_size = {128, 96}, crops_coords_top_left = {8, 4},
+                         target_size = {64, 80}, negative_original_size = {32, 32},
+                         negative_crops_coords_top_left = {0, 2},
+                         negative_target_size = {48, 48}, num_inference_steps = 3, seed = 4}},
+  {"xl_denoising_end", nil, {}, {prompt = "a lighthouse", denoising_end = 0.6,
+                                 num_inference_steps = 5, output_type = "latent", seed = 5}},
+  {"xl_unguided", nil, {}, {prompt = {"a cat", "a tree"}, guidance_scale = 1.0,
+                            num_inference_steps = 3, seed = 6}},
+  {"xl_clip_skip", nil, {}, {prompt = "a castle", negative_prompt = "fog", clip_skip = 1,
+                             guidance_rescale = 0.7, num_inference_steps = 3, seed = 7}},
+  {"xl_no_zeros", nil, {force_zeros_for_empty_prompt = false},
+   {prompt = "a castle", num_inference_steps = 3, seed = 8}},
+  {"xl_dpm", "dpm", {}, {prompt = "a river at dawn", num_inference_steps = 4, seed = 9}},
+}
+local euler = pipe.scheduler
+for _, c in ipairs(cases) do
+  local p = pipe
+  if next(c[3]) then p = StableDiffusionXLPipeline.from_pretrained(model, c[3]) end
+  p:set_progress_bar_config{disable = true}
+  p.scheduler = c[2] == "dpm" and DPMSolverMultistepScheduler.from_config(euler.config) or euler
+  local out = p(check.case_args({output_type = "np"}, c[4])).images
+  within(diff(out, npy(c[1])), 2e-3, c[1])
+end
+pipe.scheduler = euler
+
+-- the default size is the UNet's sample_size times the VAE's factor
+do
+  local out = pipe{prompt = "a cat", num_inference_steps = 1, output_type = "np"}.images
+  check.eq(out:size(2), 64, "default height")
+end
+
+-- given embeddings give the same picture as the prompts they came from
+do
+  local pe, ne, pp, np_ = pipe:encode_prompt("a red car", "cpu", 1, true,
+                                             {negative_prompt = "blurry"})
+  local a = pipe{prompt = "a red car", negative_prompt = "blurry", num_inference_steps = 2,
+                 generator = torch.Generator():manual_seed(3), output_type = "np"}.images
+  local b = pipe{prompt_embeds = pe, negative_prompt_embeds = ne, pooled_prompt_embeds = pp,
+                 negative_pooled_prompt_embeds = np_, num_inference_steps = 2,
+                 generator = torch.Generator():manual_seed(3), output_type = "np"}.images
+  within(diff(a, b), 1e-6, "given embeddings")
+end
+
+-- the ways to it, and what a typo gets
+local auto = AutoPipelineForText2Image.from_pretrained(model)
+check.truthy(tostring(auto):find("StableDiffusionXLPipeline"), "AutoPipelineForText2Image")
+local built = StableDiffusionXLPipeline(pipe.components)
+check.truthy(tostring(built):find("StableDiffusionXLPipeline"), "from components")
+check.truthy(pipe.tokenizer_2 and pipe.text_encoder_2, "tokenizer_2 and text_encoder_2")
+check.truthy(pipe.components.text_encoder_2 == pipe.text_encoder_2, "components")
+local sd = src .. "/tests/models/tiny-sd-a"
+check.raises("Stable Diffusion XL model", function() StableDiffusionPipeline.from_pretrained(model) end)
+check.raises("needs a Stable Diffusion XL model", function()
+  StableDiffusionXLPipeline.from_pretrained(sd)
+end)
+check.raises("cannot be made from", function() StableDiffusionPipeline(pipe.components) end)
+check.raises("text to image only", function() AutoPipelineForImage2Image.from_pipe(pipe) end)
+check.truthy(tostring(AutoPipelineForText2Image.from_pipe(pipe)):find("StableDiffusionXLPipeline"),
+             "AutoPipelineForText2Image.from_pipe")
+check.raises("image to image", function() AutoPipelineForImage2Image.from_pretrained(model) end)
+check.raises("`pooled_prompt_embeds` also have to be passed", function()
+  local pe = pipe:encode_prompt("a cat", "cpu", 1, false)
+  pipe{prompt_embeds = pe, num_inference_steps = 1}
+end)
+check.raises("Cannot forward both `prompt_2` and `prompt_embeds`", function()
+  local pe, _, pp = pipe:encode_prompt("a cat", "cpu", 1, false)
+  pipe{prompt_embeds = pe, pooled_prompt_embeds = pp, prompt_2 = "x", num_inference_steps = 1}
+end)
+check.raises("prompt_2: 2 given for 1 prompts", function()
+  pipe{prompt = "a cat", prompt_2 = {"a", "b"}, num_inference_steps = 1}
+end)
+check.raises("option 'original_size': table expected", function()
+  pipe{prompt = "a cat", original_size = 1024, num_inference_steps = 1}
+end)
+check.raises("option 'target_size': a list of two integers", function()
+  pipe{prompt = "a cat", target_size = {1024}, num_inference_steps = 1}
+end)
+check.raises("clip_skip 3", function()
+  pipe{prompt = "a cat", clip_skip = 3, num_inference_steps = 1}
+end)
+print("ok")
