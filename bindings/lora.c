@@ -167,6 +167,10 @@ int lsdr_pipe_load_lora_weights(lua_State *L) {
   lsdr_options(L, 2);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const int src = 2, opts = 3;
+  /* an SDXL LoRA also holds text_encoder_2's layers, and Kohya's names follow SDXL's UNet */
+  if (sdr_pipeline_is_xl(p))
+    return lsdr_error(L, "load_lora_weights: LoRA on SDXL pipelines is not supported yet; the "
+                         "SD 1.x and 2.x pipelines take it");
   sdr_lora_file *f = push_file(L);
   if (lua_istable(L, src) && !lsdr_to_tensor(L, src)) {
     from_table(L, src, f);

@@ -139,6 +139,12 @@ end)
 check.raises("option 'target_size': a list of two integers", function()
   pipe{prompt = "a cat", target_size = {1024}, num_inference_steps = 1}
 end)
+check.raises("LoRA on SDXL pipelines is not supported yet", function()
+  pipe:load_lora_weights(src .. "/tests/models/tiny-lcm-lora")
+end)
+check.raises("SDXL IP-Adapters", function()
+  pipe:load_ip_adapter(src .. "/tests/models/tiny-ip-adapter", "models", "ip-adapter_sd15.bin")
+end)
 check.raises("clip_skip 3", function()
   pipe{prompt = "a cat", clip_skip = 3, num_inference_steps = 1}
 end)

@@ -1,0 +1,36 @@
+-- %% [markdown]
+-- # Stable Diffusion XL
+--
+-- diffusers' SDXL guide: stabilityai/stable-diffusion-xl-base-1.0 at 1024x1024, a second
+-- prompt for the second text encoder, and SDXL's micro-conditioning (the size and crop the
+-- model is told the picture had, and a negative one to steer away from).
+-- `sdrepl examples/sdxl.lua [MODEL]` (a repo id or a folder).
+
+-- %% Load the base model
+model = arg[1] or os.getenv("SDREPL_MODEL") or "stabilityai/stable-diffusion-xl-base-1.0"
+steps = tonumber(os.getenv("SDREPL_STEPS") or "30")
+device = torch.cuda.is_available() and "cuda" or "cpu"
+dtype = device == "cuda" and torch.float16 or nil
+pipe = DiffusionPipeline.from_pretrained(model, {torch_dtype = dtype, use_safetensors = true})
+pipe = pipe:to(device)
+print(pipe)
+
+-- %% One prompt for both text encoders, then a second one for the second
+prompt = "Astronaut in a jungle, cold color palette, muted colors, detailed, 8k"
+one = pipe{prompt = prompt, num_inference_steps = steps, generator = torch.manual_seed(0)}.images[1]
+two = pipe{prompt = prompt, prompt_2 = "Van Gogh painting", num_inference_steps = steps,
+           generator = torch.manual_seed(0)}.images[1]
+
+-- %% Micro-conditioning: a small, cropped original to steer away from
+size = one.height
+steered = pipe{prompt = prompt, num_inference_steps = steps, generator = torch.manual_seed(0),
+               negative_original_size = {size // 2, size // 2},
+               negative_target_size = {size, size}}.images[1]
+image_grid({one, two, steered}, 1, 3)
+
+-- %% The embeddings a call makes, given back: the same picture
+pe, ne, pooled, neg_pooled = pipe:encode_prompt(prompt, device, 1, true)
+again = pipe{prompt_embeds = pe, negative_prompt_embeds = ne, pooled_prompt_embeds = pooled,
+             negative_pooled_prompt_embeds = neg_pooled, num_inference_steps = steps,
+             generator = torch.manual_seed(0)}.images[1]
+print("the same picture from the embeddings: " .. tostring(again == one))
