@@ -41,7 +41,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_LCM,
                                          LSDR_LCM_I2I,
                                          LSDR_PIX2PIX,
-                                         LSDR_XL};
+                                         LSDR_XL,
+                                         LSDR_XL_I2I};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
@@ -176,6 +177,8 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     {"unet", "any", "nil", "a UNet2DConditionModel to use instead of the folder's"},
     {"vae", "any", "nil", "an AutoencoderKL to use instead (e.g. a fine-tuned one)"},
     {"text_encoder", "any", "nil", "a CLIPTextModel to use instead"},
+    {"text_encoder_2", "any", "nil",
+     "SDXL: a CLIPTextModelWithProjection to use instead (e.g. base.text_encoder_2)"},
     {"tokenizer", "any", "nil", "a CLIPTokenizer to use instead"},
     {"scheduler", "any", "nil", "a scheduler to use instead"},
     {"controlnet", "any", "nil",
@@ -183,6 +186,9 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     {"force_zeros_for_empty_prompt", "boolean", "nil",
      "SDXL: zeros as the negative embeddings when no negative prompt is given (nil: the "
      "model's config)"},
+    {"requires_aesthetics_score", "boolean", "nil",
+     "SDXL img2img: the UNet's time ids carry aesthetic scores (nil: the model's config; the "
+     "refiner's is true)"},
     {"add_watermarker", "boolean", "nil",
      "SDXL: accepted; no invisible watermark is added (as diffusers without the "
      "invisible-watermark package)"},
@@ -193,27 +199,70 @@ const lsdr_param lsdr_pipeline_load_options[] = {
 static const char *const model_key[] = {"unet", "vae", "text_encoder"};
 static const char *const model_type[] = {"UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel"};
 
-/* A model passed to from_pretrained: one loaded on its own (X.from_pretrained), which the
- * pipeline then takes over; NULL when the option is nil. */
-static lsdr_model_box *given_box(lua_State *L, int opts, int i) {
-  lua_getfield(L, opts, model_key[i]);
+/* A model passed to from_pretrained (key: unet, vae, text_encoder, or text_encoder_2 for
+ * SDXL): one loaded on its own (X.from_pretrained), which the pipeline then takes over, or
+ * another pipeline's (*shared set: diffusers' refiner given base.vae); NULL when the option
+ * is nil. */
+static lsdr_model_box *given_box(lua_State *L, int opts, const char *key, const char *type,
+                                 int *shared) {
+  lua_getfield(L, opts, key);
+  *shared = 0;
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return NULL;
   }
-  lsdr_model_box *b = luaL_testudata(L, -1, model_type[i]);
+  lsdr_model_box *b = luaL_testudata(L, -1, type);
   if (!b)
-    lsdr_error(L, "option '%s': %s expected, got %s", model_key[i], model_type[i],
-               lsdr_typename(L, -1));
+    lsdr_error(L, "option '%s': %s expected, got %s", key, type, lsdr_typename(L, -1));
   if (!lsdr_model_box_open(b))
-    lsdr_error(L, "option '%s': this %s was closed", model_key[i], model_type[i]);
-  if (!b->free_own)
-    lsdr_error(L,
-               "option '%s': this %s belongs to a pipeline already; pass one loaded with "
-               "%s.from_pretrained, or build from the pipeline's components",
-               model_key[i], model_type[i], model_type[i]);
+    lsdr_error(L, "option '%s': this %s was closed", key, type);
+  *shared = !b->free_own;
   lua_pop(L, 1); /* the options table keeps it */
   return b;
+}
+
+/* Another pipeline's models given to from_pretrained, bound again here on be from the same
+ * weight files (in keep): the same numbers, held twice (diffusers shares the one module). */
+typedef struct shared_copies {
+  sdr_unet unet;
+  sdr_vae vae;
+  sdr_clip_text_model text_encoder, text_encoder_2;
+  int made[4];
+} shared_copies;
+
+static void shared_copies_free(shared_copies *c) {
+  if (c->made[0] && c->unet.be)
+    sdr_unet_free(&c->unet);
+  if (c->made[1] && c->vae.be)
+    sdr_vae_free(&c->vae);
+  if (c->made[2] && c->text_encoder.layers)
+    sdr_clip_text_model_free(&c->text_encoder);
+  if (c->made[3] && c->text_encoder_2.layers)
+    sdr_clip_text_model_free(&c->text_encoder_2);
+}
+
+/* models[i] becomes the copy of box i's model where it is another pipeline's. */
+static int copy_shared(shared_copies *c, lsdr_model_box *const boxes[4], const int shared[4],
+                       void *models[4], sdr_backend *be, int keep) {
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < 4; i++) {
+    if (!boxes[i] || !shared[i])
+      continue;
+    int rc = i == 0   ? sdr_unet_copy_to(&c->unet, boxes[i]->model, be, keep)
+             : i == 1 ? sdr_vae_copy_to(&c->vae, boxes[i]->model, be, keep)
+                      : sdr_clip_text_model_copy_to(i == 2 ? &c->text_encoder : &c->text_encoder_2,
+                                                    boxes[i]->model, be, keep);
+    if (rc != 0) {
+      shared_copies_free(c);
+      return -1;
+    }
+    c->made[i] = 1;
+    models[i] = i == 0   ? (void *)&c->unet
+                : i == 1 ? (void *)&c->vae
+                : i == 2 ? (void *)&c->text_encoder
+                         : (void *)&c->text_encoder_2;
+  }
+  return 0;
 }
 
 /* After the load took box's model over: the box runs the pipeline's copy from now on,
@@ -253,8 +302,10 @@ static void adopt_parts(lua_State *L, int self, lsdr_pipe *p, const char *name) 
   p->core->loaded = 1;
   p->core->open_pipes = 1;
   lua_newtable(L);
-  lsdr_push_clip_tokenizer(L, p->core->p.tokenizer, name);
-  lua_setfield(L, -2, "tokenizer");
+  if (p->core->p.tokenizer) { /* an SDXL refiner has none */
+    lsdr_push_clip_tokenizer(L, p->core->p.tokenizer, name);
+    lua_setfield(L, -2, "tokenizer");
+  }
   if (p->core->p.tokenizer_2) {
     lsdr_push_clip_tokenizer(L, p->core->p.tokenizer_2, name);
     lua_setfield(L, -2, "tokenizer_2");
@@ -293,9 +344,23 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
                       "AutoPipelineForText2Image.from_pretrained(..., {controlnet = ...}))",
                       LSDR_CONTROLNET_PIPE);
   }
-  lsdr_model_box *boxes[3];
+  lsdr_model_box *boxes[4];
+  int shared[4];
   for (int i = 0; i < 3; i++)
-    boxes[i] = given_box(L, 2, i);
+    boxes[i] = given_box(L, 2, model_key[i], model_type[i], &shared[i]);
+  boxes[3] = given_box(L, 2, "text_encoder_2", "CLIPTextModel", &shared[3]);
+  shared[3] = 1; /* copied even when loaded on its own: its box keeps its model */
+  const int dir_xl = sdr_pipeline_dir_is_xl(dir);
+  if (dir_xl < 0)
+    return lsdr_engine_error(L);
+  /* the class and the model must agree on SDXL's second text encoder */
+  if (dir_xl != lsdr_kind_xl(kind))
+    return lsdr_error(L,
+                      dir_xl ? "this is a Stable Diffusion XL model (it has text_encoder_2): load "
+                               "it with %s or %s (or DiffusionPipeline, or an AutoPipeline class)"
+                             : "%s needs a Stable Diffusion XL model (with text_encoder_2 and "
+                               "tokenizer_2); this one is SD 1.x/2.x",
+                      dir_xl ? LSDR_XL : kind_class(kind), LSDR_XL_I2I);
   lua_getfield(L, 2, "tokenizer");
   if (!lua_isnil(L, -1) && !lsdr_to_clip_tokenizer(L, -1))
     return lsdr_error(L, "option 'tokenizer': a CLIPTokenizer expected, got %s",
@@ -304,29 +369,28 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   if (!lua_isnil(L, -1) && !lsdr_to_scheduler(L, -1))
     return lsdr_error(L, "option 'scheduler': a scheduler expected, got %s", lsdr_typename(L, -1));
   lua_pop(L, 2);
-  sdr_pipeline_given given = {boxes[0] ? boxes[0]->model : NULL, boxes[1] ? boxes[1]->model : NULL,
-                              boxes[2] ? boxes[2]->model : NULL, no_checker};
+  void *models[4];
+  for (int i = 0; i < 4; i++)
+    models[i] = boxes[i] ? boxes[i]->model : NULL;
   sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  shared_copies copies;
+  if (copy_shared(&copies, boxes, shared, models, be, keep) != 0)
+    return lsdr_engine_error(L);
+  sdr_pipeline_given given = {models[0], models[1], models[2], no_checker, models[3]};
   lsdr_pipe *p = new_pipe(L, kind, 0);
   int self = lua_gettop(L);
   p->core->keep_dtype = keep;
-  if (sdr_pipeline_load_given(&p->core->p, be, dir, variant, keep, &given) != 0)
+  const int rc = sdr_pipeline_load_given(&p->core->p, be, dir, variant, keep, &given);
+  shared_copies_free(&copies); /* what did not move in (all of them on a failure) */
+  if (rc != 0)
     return lsdr_engine_error(L);
-  /* the class and the model must agree on SDXL's second text encoder */
-  const int xl = sdr_pipeline_is_xl(&p->core->p);
-  if (xl != (kind == LSDR_KIND_XL)) {
-    sdr_pipeline_free(&p->core->p);
-    return lsdr_error(L,
-                      xl ? "this is a Stable Diffusion XL model (it has text_encoder_2): load it "
-                           "with %s (or DiffusionPipeline / AutoPipelineForText2Image)"
-                         : "%s needs a Stable Diffusion XL model (with text_encoder_2 and "
-                           "tokenizer_2); this one is SD 1.x/2.x",
-                      LSDR_XL);
-  }
   lua_getfield(L, 2, "force_zeros_for_empty_prompt");
   if (!lua_isnil(L, -1))
     p->core->p.force_zeros_for_empty_prompt = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, 2, "requires_aesthetics_score");
+  if (!lua_isnil(L, -1))
+    p->core->p.requires_aesthetics_score = lua_toboolean(L, -1);
+  lua_pop(L, 2);
   adopt_parts(L, self, p, path);
   if (controlnet) {
     lsdr_push_pipe_parts(L, self);
@@ -336,7 +400,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   }
   void *moved[3] = {&p->core->p.unet, &p->core->p.vae, &p->core->p.text_encoder};
   for (int i = 0; i < 3; i++)
-    if (boxes[i])
+    if (boxes[i] && !shared[i])
       box_follows_pipe(L, 2, self, p, i, moved[i]);
   lsdr_push_pipe_parts(L, self);
   lua_getfield(L, 2, "tokenizer");
@@ -357,11 +421,11 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
 int lsdr_pipeline_from_pipe(lua_State *L, int idx, int kind) {
   idx = lua_absindex(L, idx);
   lsdr_pipe *src = lsdr_check_pipe(L, idx);
-  if (sdr_pipeline_is_xl(&src->core->p) != (kind == LSDR_KIND_XL))
-    return lsdr_error(
-        L, "%s cannot be made from a %s: %s", kind_class(kind), lsdr_pipe_class_name(src),
-        kind == LSDR_KIND_XL ? "it has no second text encoder (SDXL's)"
-                             : "an SDXL pipeline's models run in SDXL pipelines only");
+  if (sdr_pipeline_is_xl(&src->core->p) != lsdr_kind_xl(kind))
+    return lsdr_error(L, "%s cannot be made from a %s: %s", kind_class(kind),
+                      lsdr_pipe_class_name(src),
+                      lsdr_kind_xl(kind) ? "it has no second text encoder (SDXL's)"
+                                         : "an SDXL pipeline's models run in SDXL pipelines only");
   /* The components as Lua objects first, so both pipelines hand out the same ones
    * (pipe.unet == other.unet, as in diffusers). */
   for (int i = 0; i < 3; i++) {
@@ -428,6 +492,8 @@ static int construct(lua_State *L, int kind) {
   int owner_idx = 0;
   for (int i = 0; i < 3; i++) {
     lua_getfield(L, comps, model_key[i]);
+    if (i == 2 && lsdr_kind_xl(kind) && lua_isnil(L, -1))
+      continue; /* an SDXL refiner's: none */
     lsdr_pipe *o = owner_of(L, lua_gettop(L), model_key[i], model_type[i]);
     if (owner && o->core != owner->core)
       return lsdr_error(L,
@@ -438,12 +504,13 @@ static int construct(lua_State *L, int kind) {
     owner_idx = lua_gettop(L);
   }
   lua_getfield(L, comps, "tokenizer");
-  if (!lsdr_to_clip_tokenizer(L, -1))
+  if (!lsdr_to_clip_tokenizer(L, -1) &&
+      !(lsdr_kind_xl(kind) && lua_isnil(L, -1) && !owner->core->p.tokenizer))
     return lsdr_error(L, "component 'tokenizer': a CLIPTokenizer expected, got %s",
                       lsdr_typename(L, -1));
   int tok = lua_gettop(L);
   lua_getfield(L, comps, "tokenizer_2");
-  if (kind == LSDR_KIND_XL && !lsdr_to_clip_tokenizer(L, -1))
+  if (lsdr_kind_xl(kind) && !lsdr_to_clip_tokenizer(L, -1))
     return lsdr_error(L, "component 'tokenizer_2': a CLIPTokenizer expected, got %s",
                       lsdr_typename(L, -1));
   int tok2 = lua_gettop(L);
@@ -461,7 +528,7 @@ static int construct(lua_State *L, int kind) {
   lsdr_push_pipe_parts(L, -1);
   lua_pushvalue(L, tok);
   lua_setfield(L, -2, "tokenizer");
-  if (kind == LSDR_KIND_XL) {
+  if (lsdr_kind_xl(kind)) {
     lua_pushvalue(L, tok2);
     lua_setfield(L, -2, "tokenizer_2");
   }
@@ -498,6 +565,7 @@ CLASS_ENTRY_POINTS(lcm, LSDR_KIND_LCM)
 CLASS_ENTRY_POINTS(lcm_i2i, LSDR_KIND_LCM_I2I)
 CLASS_ENTRY_POINTS(pix2pix, LSDR_KIND_PIX2PIX)
 CLASS_ENTRY_POINTS(xl, LSDR_KIND_XL)
+CLASS_ENTRY_POINTS(xl_i2i, LSDR_KIND_XL_I2I)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -724,7 +792,10 @@ static int pipe_properties(lua_State *L) {
       lsdr_push_unet_ref(L, &p->core->p.unet, 1);
     else if (k[0] == 'v')
       lsdr_push_vae_ref(L, &p->core->p.vae, 1);
-    else
+    else if (!p->core->p.text_encoder.layers) { /* an SDXL refiner's: none */
+      lua_pushnil(L);
+      return 1;
+    } else
       lsdr_push_clip_text_model_ref(L, &p->core->p.text_encoder, 1);
     /* the core outlives the box (the box keeps this pipeline, which keeps the core) */
     ((lsdr_model_box *)lua_touserdata(L, -1))->owner_loaded = &p->core->loaded;
@@ -1173,6 +1244,32 @@ static const lsdr_func xl_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func xl_i2i_methods[] = {
+    {LSDR_XL_I2I ":__call",
+     lsdr_pipe_call,
+     "Image to image with Stable Diffusion XL (a base model, or the refiner with "
+     "denoising_start), with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_xl_i2i_call_options},
+    PIPE_METHODS(LSDR_XL_I2I),
+    {0}};
+
+static const lsdr_func xl_i2i_class[] = {
+    {"StableDiffusionXLImg2ImgPipeline.__call",
+     xl_i2i_construct,
+     "A pipeline from another SDXL pipeline's components: "
+     "StableDiffusionXLImg2ImgPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionXLImg2ImgPipeline.from_pretrained",
+     xl_i2i_from_pretrained,
+     "Loads a Stable Diffusion XL model for image to image (the base, or "
+     "stabilityai/stable-diffusion-xl-refiner-1.0) from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1352,4 +1449,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_LCM_I2I, lcm_i2i_methods, lcm_i2i_class);
   open_class(L, LSDR_PIX2PIX, pix2pix_methods, pix2pix_class);
   open_class(L, LSDR_XL, xl_methods, xl_class);
+  open_class(L, LSDR_XL_I2I, xl_i2i_methods, xl_i2i_class);
 }

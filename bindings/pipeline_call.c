@@ -337,7 +337,7 @@ static int bind_parts(lua_State *L, lsdr_pipe *pp) {
   lua_getfield(L, parts, "scheduler");
   p->scheduler = lsdr_to_scheduler(L, -1);
   lua_pop(L, 2);
-  if (!p->tokenizer)
+  if (!p->tokenizer && p->text_encoder.layers) /* an SDXL refiner has none */
     lsdr_error(L, "the pipeline's tokenizer was closed");
   if (sdr_pipeline_is_xl(p)) {
     lua_getfield(L, parts, "tokenizer_2");
@@ -486,8 +486,9 @@ int lsdr_pipe_call(lua_State *L) {
   g.progress_disable = pp->progress_disable;
   g.progress_desc = pp->progress_desc;
   read_prompts(L, opts, p, &g);
-  if (pp->kind == LSDR_KIND_XL)
+  if (lsdr_kind_xl(pp->kind))
     lsdr_read_xl_options(L, opts, &g);
+  g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I;
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */
@@ -507,7 +508,7 @@ int lsdr_pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  if (pp->kind != LSDR_KIND_T2I && pp->kind != LSDR_KIND_XL && g.guidance_rescale != 0) {
+  if (pp->kind != LSDR_KIND_T2I && !lsdr_kind_xl(pp->kind) && g.guidance_rescale != 0) {
     /* diffusers' img2img, inpainting and ControlNet take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",
             lsdr_pipe_class_name(pp));

@@ -18,6 +18,7 @@
 #define LSDR_LCM_I2I "LatentConsistencyModelImg2ImgPipeline"
 #define LSDR_PIX2PIX "StableDiffusionInstructPix2PixPipeline"
 #define LSDR_XL "StableDiffusionXLPipeline"
+#define LSDR_XL_I2I "StableDiffusionXLImg2ImgPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -30,7 +31,8 @@ enum {
   LSDR_KIND_LCM = 6,
   LSDR_KIND_LCM_I2I = 7,
   LSDR_KIND_PIX2PIX = 8,
-  LSDR_KIND_XL = 9
+  LSDR_KIND_XL = 9,
+  LSDR_KIND_XL_I2I = 10
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -73,7 +75,8 @@ int lsdr_pipe_encode_prompt(lua_State *L);
 extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
-    lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_encode_prompt_options[];
+    lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
+    lsdr_encode_prompt_options[];
 
 /* Strings of a string or a list of strings at idx (kept alive by the table): how many. */
 int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out);
@@ -169,7 +172,11 @@ int lsdr_kind_has_controlnet(int kind);
  * and whether it takes a ControlNet. */
 static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
   return p->kind == LSDR_KIND_I2I || p->kind == LSDR_KIND_CONTROLNET_I2I ||
-         p->kind == LSDR_KIND_LCM_I2I;
+         p->kind == LSDR_KIND_LCM_I2I || p->kind == LSDR_KIND_XL_I2I;
+}
+/* The Stable Diffusion XL classes (their models have text_encoder_2). */
+static inline int lsdr_kind_xl(int kind) {
+  return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I;
 }
 /* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
  * original_inference_steps (and strength). */

@@ -70,42 +70,83 @@ void lsdr_read_xl_options(lua_State *L, int opts, sdr_generate *g) {
     g->denoising_end = lua_isinteger(L, -1) ? 0 : lua_tonumber(L, -1);
   }
   lua_pop(L, 1);
+  /* StableDiffusionXLImg2ImgPipeline's: any denoising_start given keeps the image unnoised;
+   * one strictly between 0 and 1 also picks the steps */
+  lua_getfield(L, opts, "denoising_start");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isnumber(L, -1))
+      lsdr_error(L, "option 'denoising_start': a number between 0 and 1 expected, got %s",
+                 luaL_typename(L, -1));
+    g->has_denoising_start = 1;
+    g->denoising_start = lua_isinteger(L, -1) ? 0 : lua_tonumber(L, -1);
+  }
+  lua_getfield(L, opts, "aesthetic_score");
+  g->aesthetic_score = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 6.0;
+  lua_getfield(L, opts, "negative_aesthetic_score");
+  g->negative_aesthetic_score = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 2.5;
+  lua_pop(L, 3);
+  if (g->aesthetic_score < 0 || g->negative_aesthetic_score < 0)
+    lsdr_error(L, "aesthetic_score and negative_aesthetic_score must not be negative");
 }
 
+/* what both SDXL pipelines take (diffusers' signatures, in their order) */
+#define XL_PROMPT_OPTIONS                                                                          \
+  {"prompt", "string|table", "nil", "a prompt or a list of prompts"}, {                            \
+    "prompt_2", "string|table", "nil", "for the second text encoder (nil: prompt)"                 \
+  }
+#define XL_CALL_OPTIONS                                                                            \
+  {"guidance_scale", "number", "5.0"},                                                             \
+      {"negative_prompt", "string|table", "nil",                                                   \
+       "what to steer away from (nil: zeros, where force_zeros_for_empty_prompt)"},                \
+      {"negative_prompt_2", "string|table", "nil",                                                 \
+       "for the second encoder (nil: negative_prompt)"},                                           \
+      {"num_images_per_prompt", "integer", "1"}, {"eta", "number", "0.0", "DDIM's eta"},           \
+      {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"}, \
+      {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},               \
+      {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},   \
+      {"pooled_prompt_embeds", "Tensor", "nil", "(batch, dim): with prompt_embeds"},               \
+      {"negative_pooled_prompt_embeds", "Tensor", "nil", "with negative_prompt_embeds"},           \
+      {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
+      {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},                   \
+      {"cross_attention_kwargs", "table", "nil",                                                   \
+       "{scale = s}: how much of the LoRA adapters to use"},                                       \
+      {"guidance_rescale", "number", "0.0", "rescale_noise_cfg's fraction"},                       \
+      {"original_size", "table", "nil", "{height, width} (nil: the run's size)"},                  \
+      {"crops_coords_top_left", "table", "{0, 0}", "{top, left}"},                                 \
+      {"target_size", "table", "nil", "{height, width} (nil: the run's size)"},                    \
+      {"negative_original_size", "table", "nil", "the negative's original_size"},                  \
+      {"negative_crops_coords_top_left", "table", "{0, 0}"},                                       \
+      {"negative_target_size", "table", "nil"},                                                    \
+      {"clip_skip", "integer", "nil", "layers of the text encoders to skip from the end"},         \
+      {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"}, \
+      {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},           \
+      {"callback", "function", "nil", "the older hook: f(i, t, latents)"}, {                       \
+    "callback_steps", "integer", "1", "how often callback is called"                               \
+  }
+
 const lsdr_param lsdr_xl_call_options[] = {
-    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
-    {"prompt_2", "string|table", "nil", "for the second text encoder (nil: prompt)"},
+    XL_PROMPT_OPTIONS,
     {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor (1024)"},
     {"width", "integer", "nil"},
     {"num_inference_steps", "integer", "50"},
     {"timesteps", "table", "nil", "custom timesteps, descending (DDPMScheduler, as in diffusers)"},
     {"denoising_end", "number", "nil",
      "a fraction in (0, 1): stop there, the rest left to a refiner"},
-    {"guidance_scale", "number", "5.0"},
-    {"negative_prompt", "string|table", "nil",
-     "what to steer away from (nil: zeros, where force_zeros_for_empty_prompt)"},
-    {"negative_prompt_2", "string|table", "nil", "for the second encoder (nil: negative_prompt)"},
-    {"num_images_per_prompt", "integer", "1"},
-    {"eta", "number", "0.0", "DDIM's eta"},
-    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
-    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
-    {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},
-    {"pooled_prompt_embeds", "Tensor", "nil", "(batch, dim): with prompt_embeds"},
-    {"negative_pooled_prompt_embeds", "Tensor", "nil", "with negative_prompt_embeds"},
-    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
-    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
-    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
-    {"guidance_rescale", "number", "0.0", "rescale_noise_cfg's fraction"},
-    {"original_size", "table", "nil", "{height, width} (nil: the run's size)"},
-    {"crops_coords_top_left", "table", "{0, 0}", "{top, left}"},
-    {"target_size", "table", "nil", "{height, width} (nil: the run's size)"},
-    {"negative_original_size", "table", "nil", "with negative_target_size: the negative's"},
-    {"negative_crops_coords_top_left", "table", "{0, 0}"},
-    {"negative_target_size", "table", "nil"},
-    {"clip_skip", "integer", "nil", "layers of the text encoders to skip from the end"},
-    {"callback_on_step_end", "function", "nil", "f(pipe, i, t, {latents}) -> nil or {latents}"},
-    {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
-    {"callback", "function", "nil", "the older hook: f(i, t, latents)"},
-    {"callback_steps", "integer", "1", "how often callback is called"},
+    XL_CALL_OPTIONS,
+    {0}};
+
+const lsdr_param lsdr_xl_i2i_call_options[] = {
+    XL_PROMPT_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the picture(s) to start from, or latents (a base run's output_type = \"latent\")"},
+    {"strength", "number", "0.3", "how much to change it, 0 to 1"},
+    {"num_inference_steps", "integer", "50"},
+    {"timesteps", "table", "nil", "custom timesteps, descending (DDPMScheduler, as in diffusers)"},
+    {"denoising_start", "number", "nil",
+     "a fraction in (0, 1): start there (a base run's denoising_end), the image not noised"},
+    {"denoising_end", "number", "nil", "a fraction in (0, 1): stop there"},
+    {"aesthetic_score", "number", "6.0", "with requires_aesthetics_score (the refiner)"},
+    {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
+    XL_CALL_OPTIONS,
     {0}};

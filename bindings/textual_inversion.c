@@ -158,6 +158,9 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
+  if (!p->text_encoder.layers || !p->tokenizer)
+    return lsdr_error(L, "this pipeline has no tokenizer and text_encoder (an SDXL refiner has "
+                         "text_encoder_2 only) for a textual inversion");
   const int src = 2, opts = 3;
   /* sources and tokens, each one or a list */
   int is_list = lua_istable(L, src) && !lsdr_to_tensor(L, src) && lua_rawlen(L, src) > 0;
@@ -229,6 +232,9 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
 int lsdr_pipe_unload_textual_inversion(lua_State *L) {
   lsdr_args(L);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
+  if (!p->text_encoder.layers || !p->tokenizer)
+    return lsdr_error(L, "this pipeline has no tokenizer and text_encoder (an SDXL refiner has "
+                         "text_encoder_2 only) for a textual inversion");
   int n = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : lua_isnil(L, 2) ? 0 : 1;
   const char **names = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *names, 0);
   for (int i = 0; i < n; i++) {

@@ -31,16 +31,22 @@
 
 /* ---- loading ------------------------------------------------------------------ */
 
-/* Checks model_index.json names the classes this pipeline knows. */
-static int check_model_index(const char *dir) {
+/* Checks model_index.json names the classes this pipeline knows; *has_text_encoder says
+ * whether it names the first text encoder and tokenizer, which an SDXL refiner (with
+ * text_encoder_2) has not. */
+static int check_model_index(const char *dir, int *has_text_encoder) {
   char path[4096];
   snprintf(path, sizeof path, "%s/model_index.json", dir);
   sdr_json j;
   if (sdr_json_load(&j, path) != 0)
     return -1;
-  static const char *const need[] = {"unet", "vae", "text_encoder", "tokenizer", "scheduler"};
+  static const char *const need[] = {"unet", "vae", "scheduler", "text_encoder", "tokenizer"};
+  const cJSON *te2 = sdr_json_get(&j, "text_encoder_2");
+  const int second = cJSON_IsArray(te2) && cJSON_IsString(cJSON_GetArrayItem(te2, 1));
+  const cJSON *te = sdr_json_get(&j, "text_encoder");
+  *has_text_encoder = !(second && cJSON_IsArray(te) && cJSON_IsNull(cJSON_GetArrayItem(te, 1)));
   int rc = 0;
-  for (size_t i = 0; i < sizeof need / sizeof need[0] && rc == 0; i++) {
+  for (size_t i = 0; i < (*has_text_encoder ? 5u : 3u) && rc == 0; i++) {
     const char *cls[2];
     int n = 0;
     if (!sdr_json_has(&j, need[i]) || sdr_json_string_array(&j, need[i], cls, 2, &n) != 0 || n != 2)
@@ -136,10 +142,21 @@ static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir
   return 0;
 }
 
+int sdr_pipeline_dir_is_xl(const char *dir) {
+  char path[4096], cls[128];
+  snprintf(path, sizeof path, "%s/model_index.json", dir);
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  const int rc = optional_component(&j, "text_encoder_2", cls, sizeof cls);
+  sdr_json_free(&j);
+  return rc;
+}
+
 /* StableDiffusionXLPipeline's tokenizer_2 and text_encoder_2 where model_index.json names them,
  * and its force_zeros_for_empty_prompt (True unless the config says otherwise, as __init__). */
 static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
-                         int keep_dtype) {
+                         int keep_dtype, const sdr_clip_text_model *given) {
   char te_cls[128], tok_cls[128], sub[4096];
   snprintf(sub, sizeof sub, "%s/model_index.json", dir);
   sdr_json j;
@@ -148,26 +165,32 @@ static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, cons
   const int has_te = optional_component(&j, "text_encoder_2", te_cls, sizeof te_cls);
   const int has_tok =
       has_te < 0 ? -1 : optional_component(&j, "tokenizer_2", tok_cls, sizeof tok_cls);
-  int zeros = 1;
-  const int rc =
-      has_tok < 0 ? -1 : sdr_json_bool_opt(&j, "force_zeros_for_empty_prompt", 1, &zeros);
+  int zeros = 1, aesthetics = 0;
+  int rc = has_tok < 0 ? -1 : sdr_json_bool_opt(&j, "force_zeros_for_empty_prompt", 1, &zeros);
+  if (rc == 0)
+    rc = sdr_json_bool_opt(&j, "requires_aesthetics_score", 0, &aesthetics);
   sdr_json_free(&j);
   if (rc != 0)
     return -1;
   if (!has_te && !has_tok)
     return 0;
   if (!has_te || !has_tok)
-    return sdr_fail("%s: text_encoder_2 and tokenizer_2 go together (SDXL's refiner, which has "
-                    "only the second, is not supported)",
-                    dir);
+    return sdr_fail("%s: text_encoder_2 and tokenizer_2 go together", dir);
   if (strcmp(te_cls, "CLIPTextModelWithProjection") != 0)
     return sdr_fail("%s: text_encoder_2 %s is not supported (CLIPTextModelWithProjection is)", dir,
                     te_cls);
   p->force_zeros_for_empty_prompt = zeros;
+  p->requires_aesthetics_score = aesthetics;
   snprintf(sub, sizeof sub, "%s/tokenizer_2", dir);
   if (!(p->tokenizer_2 = sdr_clip_tokenizer_load(sub)))
     return -1;
   snprintf(sub, sizeof sub, "%s/text_encoder_2", dir);
+  if (given) { /* moved in by the caller once nothing can fail */
+    if (!given->cfg.with_projection)
+      return sdr_fail("text_encoder_2: a CLIPTextModelWithProjection expected (SDXL's second "
+                      "text encoder)");
+    return 0;
+  }
   if (sdr_clip_text_model_load(&p->text_encoder_2, be, sub,
                                variant_for(dir, "text_encoder_2", variant), keep_dtype) != 0)
     return -1;
@@ -206,22 +229,29 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   p->be = be;
   p->dtype = keep_dtype >= 0 ? (sdr_dtype)keep_dtype : SDR_F32;
   const sdr_pipeline_given none = {0}, *gv = given ? given : &none;
-  if (check_model_index(dir) != 0)
+  int has_te;
+  if (check_model_index(dir, &has_te) != 0)
     return -1;
+  if (!has_te && gv->text_encoder)
+    return sdr_fail("%s: this pipeline has no text_encoder (only text_encoder_2) to replace", dir);
   if ((gv->unet && check_given("unet", gv->unet->be, be) != 0) ||
       (gv->vae && check_given("vae", gv->vae->be, be) != 0) ||
-      (gv->text_encoder && check_given("text_encoder", gv->text_encoder->be, be) != 0))
+      (gv->text_encoder && check_given("text_encoder", gv->text_encoder->be, be) != 0) ||
+      (gv->text_encoder_2 && check_given("text_encoder_2", gv->text_encoder_2->be, be) != 0))
     return -1;
   char sub[4096];
   snprintf(sub, sizeof sub, "%s/tokenizer", dir);
-  p->tokenizer = sdr_clip_tokenizer_load(sub);
-  if (!p->tokenizer)
+  if (has_te && !(p->tokenizer = sdr_clip_tokenizer_load(sub)))
     goto fail;
   snprintf(sub, sizeof sub, "%s/text_encoder", dir);
-  if (!gv->text_encoder)
+  if (has_te && !gv->text_encoder)
     TRY(sdr_clip_text_model_load(&p->text_encoder, be, sub,
                                  variant_for(dir, "text_encoder", variant), keep_dtype));
-  TRY(load_xl_parts(p, be, dir, variant, keep_dtype));
+  TRY(load_xl_parts(p, be, dir, variant, keep_dtype, gv->text_encoder_2));
+  if (gv->text_encoder_2 && !p->tokenizer_2) {
+    sdr_fail("%s: text_encoder_2 given for a pipeline without one (not an SDXL model)", dir);
+    goto fail;
+  }
   snprintf(sub, sizeof sub, "%s/unet", dir);
   if (!gv->unet)
     TRY(sdr_unet_load(&p->unet, be, sub, variant_for(dir, "unet", variant), keep_dtype));
@@ -249,7 +279,9 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   TRY(load_safety_checker(p, be, dir, variant, keep_dtype, gv->no_safety_checker));
   const sdr_clip_text_model *te = gv->text_encoder ? gv->text_encoder : &p->text_encoder;
   const sdr_unet *un = gv->unet ? gv->unet : &p->unet;
-  const int width = te->cfg.hidden_size + (p->tokenizer_2 ? p->text_encoder_2.cfg.hidden_size : 0);
+  const sdr_clip_text_model *te2 = gv->text_encoder_2 ? gv->text_encoder_2 : &p->text_encoder_2;
+  const int width =
+      (has_te ? te->cfg.hidden_size : 0) + (p->tokenizer_2 ? te2->cfg.hidden_size : 0);
   if (width != un->cfg.cross_attention_dim[0]) {
     sdr_fail("%s: the text encoder%s %d wide, the UNet attends to %d", dir,
              p->tokenizer_2 ? "s together are" : " is", width, un->cfg.cross_attention_dim[0]);
@@ -267,6 +299,10 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   if (gv->text_encoder) {
     p->text_encoder = *gv->text_encoder;
     memset(gv->text_encoder, 0, sizeof *gv->text_encoder);
+  }
+  if (gv->text_encoder_2) {
+    p->text_encoder_2 = *gv->text_encoder_2;
+    memset(gv->text_encoder_2, 0, sizeof *gv->text_encoder_2);
   }
   if (gv->unet) {
     p->unet = *gv->unet;
@@ -323,11 +359,11 @@ void sdr_pipeline_drop_safety_checker(sdr_pipeline *p) {
 int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
   /* All three bound on the new backend before the old ones go: a failure (out
    * of GPU memory) leaves the pipeline as it was. */
-  sdr_clip_text_model te, te2 = {0};
+  sdr_clip_text_model te = {0}, te2 = {0};
   sdr_unet u;
   sdr_vae v;
   sdr_safety_checker sc;
-  if (sdr_clip_text_model_copy_to(&te, &p->text_encoder, be, keep_dtype) != 0)
+  if (p->text_encoder.layers && sdr_clip_text_model_copy_to(&te, &p->text_encoder, be, keep_dtype))
     return -1;
   if (sdr_pipeline_is_xl(p) &&
       sdr_clip_text_model_copy_to(&te2, &p->text_encoder_2, be, keep_dtype) != 0) {
@@ -532,7 +568,8 @@ static int check_embeds(const sdr_pipeline *p, const sdr_generate *g, int T) {
 /* The prompts' checks: the embeddings', then at least one prompt and, where they are used,
  * a negative prompt for each. */
 static int check_prompts(const sdr_pipeline *p, const sdr_generate *g, int negatives_used) {
-  if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(p->tokenizer)) != 0)
+  const sdr_clip_tokenizer *tok = p->tokenizer ? p->tokenizer : p->tokenizer_2;
+  if (check_embeds(p, g, sdr_clip_tokenizer_model_max_length(tok)) != 0)
     return -1;
   if (sdr_pipeline_is_xl(p) && sdr_xl_check(p, g) != 0)
     return -1;
@@ -546,6 +583,8 @@ static int check_prompts(const sdr_pipeline *p, const sdr_generate *g, int negat
 
 static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height, int width) {
   if (check_prompts(p, g, 1) != 0)
+    return -1;
+  if (sdr_pipeline_is_xl(p) && sdr_xl_check_time_ids(p, g) != 0)
     return -1;
   /* txt2img's check_inputs; img2img takes the pictures' size floored to the VAE's factor,
    * and the UNet follows any size as diffusers' does (its upsample_size) */
@@ -980,7 +1019,13 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
-  if ((img2img || inpaint) && !lcm_strength) {
+  const int xl_start =
+      g->xl_img2img && g->has_denoising_start && g->denoising_start > 0 && g->denoising_start < 1;
+  if (img2img && xl_start) {
+    /* SDXL img2img's denoising_start picks the last steps, whatever strength says */
+    first = nts - sdr_xl_denoising_start(p, g, ts, nts);
+    TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
+  } else if ((img2img || inpaint) && !lcm_strength) {
     first = sdr_img2img_t_start(steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
       sdr_fail("strength %g with %d steps leaves no step to run", g->strength, steps);

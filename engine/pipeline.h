@@ -53,6 +53,9 @@ typedef struct sdr_pipeline {
   sdr_clip_tokenizer *tokenizer_2;
   sdr_clip_text_model text_encoder_2;
   int force_zeros_for_empty_prompt;
+  /* SDXL's refiner: no first tokenizer and text encoder (tokenizer NULL, text_encoder
+   * unloaded), and its UNet's time ids carry an aesthetic score instead of the target size */
+  int requires_aesthetics_score;
 } sdr_pipeline;
 
 /* Whether p is a Stable Diffusion XL pipeline: two text encoders, the UNet's "text_time"
@@ -72,13 +75,17 @@ typedef struct sdr_pipeline_given {
   sdr_unet *unet;
   sdr_vae *vae;
   sdr_clip_text_model *text_encoder;
-  int no_safety_checker; /* from_pretrained(..., safety_checker=None) */
+  int no_safety_checker;               /* from_pretrained(..., safety_checker=None) */
+  sdr_clip_text_model *text_encoder_2; /* SDXL's, a CLIPTextModelWithProjection */
 } sdr_pipeline_given;
 /* sdr_pipeline_load with given models, which move into the pipeline on success (their
  * structs left zeroed: the pipeline owns them now) and stay as they were on failure.
  * They must be on be. */
 int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                             int keep_dtype, const sdr_pipeline_given *given);
+/* Whether the pipeline folder dir is an SDXL one (model_index.json names text_encoder_2):
+ * 1 or 0, -1 on error. */
+int sdr_pipeline_dir_is_xl(const char *dir);
 /* model_index.json's "_class_name" (the class DiffusionPipeline.from_pretrained makes)
  * into out, at most n bytes with the NUL. */
 int sdr_pipeline_class_name(const char *dir, char *out, size_t n);
@@ -203,6 +210,14 @@ typedef struct sdr_generate {
   int original_size[2], crops_coords_top_left[2], target_size[2];
   int negative_original_size[2], negative_crops_coords_top_left[2], negative_target_size[2];
   double denoising_end;
+  /* StableDiffusionXLImg2ImgPipeline: its time ids (aesthetic_score and
+   * negative_aesthetic_score where the model requires_aesthetics_score; the negative sizes
+   * default to the positive ones) and denoising_start (has_denoising_start: one was given,
+   * and then the image is not noised; in (0, 1) it picks the steps, not strength) */
+  int xl_img2img;
+  double aesthetic_score, negative_aesthetic_score;
+  int has_denoising_start;
+  double denoising_start;
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */

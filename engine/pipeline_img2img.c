@@ -305,6 +305,10 @@ int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *late
     return -1;
   if (sdr_img2img_upload_repeated(p, latents, z, K, B, one) != 0)
     goto done;
+  if (g->has_denoising_start) { /* SDXL img2img's add_noise=False: a base run's latents go on */
+    rc = 0;
+    goto done;
+  }
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
   sdr_tensor noise;
   rc = sdr_arena_tensor(&p->arena, &noise, SDR_F32, 4, latents->shape);

@@ -34,7 +34,8 @@ int sdr_img2img_upload_repeated(sdr_pipeline *p, sdr_tensor *t, const float *row
 float *sdr_img2img_starts(sdr_pipeline *p, const sdr_generate *g, int64_t B, int64_t lh, int64_t lw,
                           int mode, int *K);
 /* latents (B, C, h, w) on the backend: the encoded pictures (posterior samples times
- * scaling_factor; given latents as they are), the batch repeated to B, noised to t0. */
+ * scaling_factor; given latents as they are), the batch repeated to B, noised to t0 (not
+ * when g has a denoising_start, as SDXL's img2img). */
 int sdr_img2img_latents(sdr_pipeline *p, const sdr_generate *g, sdr_tensor *latents, double t0);
 
 #endif

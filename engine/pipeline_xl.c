@@ -50,19 +50,44 @@ int sdr_xl_check(const sdr_pipeline *p, const sdr_generate *g) {
                       "projection_dim), got (%lld, %lld)",
                       pooled[i].name, g->nprompts, P, (long long)pooled[i].shape[0],
                       (long long)pooled[i].shape[1]);
-  const sdr_unet_config *u = &p->unet.cfg;
-  const int passed = u->addition_time_embed_dim * 6 + P;
-  if (passed != u->projection_class_embeddings_input_dim)
-    return sdr_fail("Model expects an added time embedding vector of length %d, but a vector of "
-                    "%d was created. The model has an incorrect config. Please check "
-                    "`unet.config.time_embedding_type` and `text_encoder_2.config.projection_dim`.",
-                    u->projection_class_embeddings_input_dim, passed);
   const int *sizes[] = {
       g->original_size,          g->crops_coords_top_left,          g->target_size,
       g->negative_original_size, g->negative_crops_coords_top_left, g->negative_target_size};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
     if (sizes[i][0] < 0 || sizes[i][1] < 0)
       return sdr_fail("the micro-conditioning sizes and crops must not be negative");
+  return 0;
+}
+
+int sdr_xl_check_time_ids(const sdr_pipeline *p, const sdr_generate *g) {
+  const int P = p->text_encoder_2.cfg.projection_dim;
+  const sdr_unet_config *u = &p->unet.cfg;
+  const int aesthetics = g->xl_img2img && p->requires_aesthetics_score;
+  const int d = u->addition_time_embed_dim, expected = u->projection_class_embeddings_input_dim;
+  const int passed = d * (aesthetics ? 5 : 6) + P;
+  if (g->xl_img2img && expected > passed && expected - passed == d)
+    return sdr_fail("Model expects an added time embedding vector of length %d, but a vector of "
+                    "%d was created. Please make sure to enable `requires_aesthetics_score` "
+                    "(from_pretrained(..., {requires_aesthetics_score = true})) to make sure "
+                    "`aesthetic_score` %g and `negative_aesthetic_score` %g is correctly used by "
+                    "the model.",
+                    expected, passed, g->aesthetic_score, g->negative_aesthetic_score);
+  if (g->xl_img2img && expected < passed && passed - expected == d)
+    return sdr_fail("Model expects an added time embedding vector of length %d, but a vector of "
+                    "%d was created. Please make sure to disable `requires_aesthetics_score` "
+                    "(from_pretrained(..., {requires_aesthetics_score = false})) to make sure "
+                    "`target_size` is correctly used by the model.",
+                    expected, passed);
+  if (passed != expected)
+    return sdr_fail("Model expects an added time embedding vector of length %d, but a vector of "
+                    "%d was created. The model has an incorrect config. Please check "
+                    "`unet.config.time_embedding_type` and `text_encoder_2.config.projection_dim`.",
+                    expected, passed);
+  if (g->has_denoising_start && g->denoising_start > 0 && g->denoising_start < 1 &&
+      g->denoising_end > 0 && g->denoising_end < 1 && g->denoising_start >= g->denoising_end)
+    return sdr_fail("`denoising_start`: %g cannot be larger than or equal to `denoising_end`:  %g "
+                    "when using type float.",
+                    g->denoising_start, g->denoising_end);
   return 0;
 }
 
@@ -119,14 +144,19 @@ fail:
 /* Both encoders on n texts (texts_2 for the second) into rows (n, T, D) and pooled (n, P). */
 static int encode_both(sdr_pipeline *p, const char *const *texts, const char *const *texts_2, int n,
                        int T, int D, int clip_skip, float *rows, float *pooled) {
-  const int D1 = p->text_encoder.cfg.hidden_size;
-  if (D != D1 + p->text_encoder_2.cfg.hidden_size) /* only when mixed with given embeddings */
-    return sdr_fail("the text encoders make embeddings %d wide, prompt_embeds are %d wide",
-                    D1 + p->text_encoder_2.cfg.hidden_size, D);
+  const int width = sdr_pipeline_text_width(p);
+  if (D != width) /* only when mixed with given embeddings */
+    return sdr_fail("the text encoders make embeddings %d wide, prompt_embeds are %d wide", width,
+                    D);
+  /* a refiner has the second encoder only, which zip([prompt, prompt_2], [tokenizer_2]) gives
+   * the first prompts */
+  if (!p->tokenizer)
+    return encode_tower(p, p->tokenizer_2, &p->text_encoder_2, texts, n, T, clip_skip, rows, D, 0,
+                        pooled);
   if (encode_tower(p, p->tokenizer, &p->text_encoder, texts, n, T, clip_skip, rows, D, 0, NULL))
     return -1;
-  return encode_tower(p, p->tokenizer_2, &p->text_encoder_2, texts_2, n, T, clip_skip, rows, D, D1,
-                      pooled);
+  return encode_tower(p, p->tokenizer_2, &p->text_encoder_2, texts_2, n, T, clip_skip, rows, D,
+                      p->text_encoder.cfg.hidden_size, pooled);
 }
 
 int sdr_xl_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, float **pos,
@@ -134,11 +164,10 @@ int sdr_xl_encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, flo
                          int *P_out) {
   *pos = *neg = *pooled = *neg_pooled = NULL;
   const int B0 = g->nprompts;
-  const int T = g->prompt_embeds ? (int)g->prompt_embeds_shape[1]
-                                 : sdr_clip_tokenizer_model_max_length(p->tokenizer);
-  const int D = g->prompt_embeds
-                    ? (int)g->prompt_embeds_shape[2]
-                    : p->text_encoder.cfg.hidden_size + p->text_encoder_2.cfg.hidden_size;
+  const sdr_clip_tokenizer *tok = p->tokenizer ? p->tokenizer : p->tokenizer_2;
+  const int T =
+      g->prompt_embeds ? (int)g->prompt_embeds_shape[1] : sdr_clip_tokenizer_model_max_length(tok);
+  const int D = g->prompt_embeds ? (int)g->prompt_embeds_shape[2] : sdr_pipeline_text_width(p);
   const int P = p->text_encoder_2.cfg.projection_dim;
   const size_t n = (size_t)B0 * T * D, np = (size_t)B0 * P;
   const int k = guided ? 2 : 1;
@@ -197,16 +226,22 @@ fail:
   return -1;
 }
 
-/* _get_add_time_ids: original_size + crops_coords_top_left + target_size. */
+static int is_set(const int size[2]) { return size[0] || size[1]; }
+
+/* _get_add_time_ids: original_size + crops_coords_top_left + target_size (unset sizes: height
+ * x width), or with an aesthetic score (score >= 0) in the target's place. */
 static void time_ids(const int original[2], const int crops[2], const int target[2], int height,
-                     int width, float out[6]) {
-  const int set_o = original[0] || original[1], set_t = target[0] || target[1];
-  out[0] = (float)(set_o ? original[0] : height);
-  out[1] = (float)(set_o ? original[1] : width);
+                     int width, double score, float out[6]) {
+  out[0] = (float)(is_set(original) ? original[0] : height);
+  out[1] = (float)(is_set(original) ? original[1] : width);
   out[2] = (float)crops[0];
   out[3] = (float)crops[1];
-  out[4] = (float)(set_t ? target[0] : height);
-  out[5] = (float)(set_t ? target[1] : width);
+  if (score >= 0) {
+    out[4] = (float)score;
+    return;
+  }
+  out[4] = (float)(is_set(target) ? target[0] : height);
+  out[5] = (float)(is_set(target) ? target[1] : width);
 }
 
 int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B, int height,
@@ -214,14 +249,24 @@ int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B,
                       sdr_tensor *text_embeds, sdr_tensor *time_ids_t) {
   const int nb = guided ? 2 : 1, N = g->num_images_per_prompt;
   const int64_t rows = (int64_t)nb * B;
+  const int aesthetics = g->xl_img2img && p->requires_aesthetics_score, nids = aesthetics ? 5 : 6;
   float pos_ids[6], neg_ids[6];
-  time_ids(g->original_size, g->crops_coords_top_left, g->target_size, height, width, pos_ids);
+  const int *o = g->original_size, *t = g->target_size;
   const int *no = g->negative_original_size, *nt = g->negative_target_size;
-  if ((no[0] || no[1]) && (nt[0] || nt[1]))
-    time_ids(no, g->negative_crops_coords_top_left, nt, height, width, neg_ids);
-  else
+  time_ids(o, g->crops_coords_top_left, t, height, width, aesthetics ? g->aesthetic_score : -1,
+           pos_ids);
+  if (g->xl_img2img) {
+    /* img2img's: the negative sizes default to the positive ones; without the aesthetic score
+     * its negative row takes crops_coords_top_left, not the negative crops (as diffusers') */
+    const int *ncrop = aesthetics ? g->negative_crops_coords_top_left : g->crops_coords_top_left;
+    time_ids(is_set(no) ? no : o, ncrop, is_set(nt) ? nt : t, height, width,
+             aesthetics ? g->negative_aesthetic_score : -1, neg_ids);
+  } else if (is_set(no) && is_set(nt)) {
+    time_ids(no, g->negative_crops_coords_top_left, nt, height, width, -1, neg_ids);
+  } else {
     memcpy(neg_ids, pos_ids, sizeof neg_ids);
-  float *host = malloc((size_t)rows * (P + 6) * sizeof *host);
+  }
+  float *host = malloc((size_t)rows * (P + nids) * sizeof *host);
   if (!host)
     return sdr_fail("out of memory");
   float *te = host, *ti = host + (size_t)rows * P, *dst = te;
@@ -231,16 +276,19 @@ int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B,
       for (int k = 0; k < N; k++, dst += P)
         memcpy(dst, (guided && part == 0 ? neg_pooled : pooled) + (size_t)i * P,
                (size_t)P * sizeof *dst);
-  /* cat([negative_add_time_ids, add_time_ids]).repeat(B, 1): the two rows alternate */
-  for (int64_t r = 0; r < rows; r++)
-    memcpy(ti + r * 6, guided && r % 2 == 0 ? neg_ids : pos_ids, sizeof pos_ids);
+  /* txt2img's cat([negative_add_time_ids, add_time_ids]).repeat(B, 1): the two rows
+   * alternate; img2img repeats each first: the negatives' rows, then the positives' */
+  for (int64_t r = 0; r < rows; r++) {
+    const int negative = guided && (g->xl_img2img ? r < B : r % 2 == 0);
+    memcpy(ti + r * nids, negative ? neg_ids : pos_ids, (size_t)nids * sizeof *ti);
+  }
   int rc = sdr_arena_tensor(&p->arena, text_embeds, SDR_F32, 2, (int64_t[]){rows, P});
   if (rc == 0)
-    rc = sdr_arena_tensor(&p->arena, time_ids_t, SDR_F32, 2, (int64_t[]){rows, 6});
+    rc = sdr_arena_tensor(&p->arena, time_ids_t, SDR_F32, 2, (int64_t[]){rows, nids});
   if (rc == 0)
     rc = sdr_upload(p->be, text_embeds->data, te, (size_t)rows * P * sizeof *te);
   if (rc == 0)
-    rc = sdr_upload(p->be, time_ids_t->data, ti, (size_t)rows * 6 * sizeof *ti);
+    rc = sdr_upload(p->be, time_ids_t->data, ti, (size_t)rows * nids * sizeof *ti);
   free(host);
   return rc;
 }
@@ -256,4 +304,18 @@ int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const d
   for (int i = 0; i < n; i++)
     keep += ts[i] >= cutoff;
   return keep;
+}
+
+int sdr_xl_denoising_start(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n) {
+  /* get_timesteps: the steps whose timesteps lie below the cut, counted from the end (one more
+   * for a second-order scheduler, not to stop between its two evaluations) */
+  const double T = sdr_scheduler_num_train_timesteps(p->scheduler);
+  const double cutoff = nearbyint(T - g->denoising_start * T);
+  int keep = 0;
+  for (int i = 0; i < n; i++)
+    keep += ts[i] < cutoff;
+  if (sdr_scheduler_order(p->scheduler) == 2 && keep % 2 == 0)
+    keep++;
+  /* timesteps[-0:] is all of them */
+  return keep == 0 || keep > n ? n : keep;
 }

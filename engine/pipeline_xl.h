@@ -12,6 +12,9 @@
 
 /* check_inputs' rules for SDXL's own arguments (prompt_2, the pooled embeddings, the sizes). */
 int sdr_xl_check(const sdr_pipeline *p, const sdr_generate *g);
+/* _get_add_time_ids' check that the time ids (with or without the aesthetic score) and the
+ * pooled width make the UNet's add_embedding input; denoising_start before denoising_end. */
+int sdr_xl_check_time_ids(const sdr_pipeline *p, const sdr_generate *g);
 
 /* encode_prompt without the repeat per image: host float32 prompt embeddings (nprompts, T, D)
  * at *pos and pooled ones (nprompts, P) at *pooled; guided, the negatives' at *neg and
@@ -29,5 +32,9 @@ int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B,
 
 /* How many of the n timesteps ts a run with g's denoising_end takes (n without one). */
 int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n);
+
+/* StableDiffusionXLImg2ImgPipeline's get_timesteps with a denoising_start in (0, 1): how many
+ * of the last of the n timesteps ts run (strength is not used then). */
+int sdr_xl_denoising_start(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n);
 
 #endif

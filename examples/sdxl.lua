@@ -4,7 +4,9 @@
 -- diffusers' SDXL guide: stabilityai/stable-diffusion-xl-base-1.0 at 1024x1024, a second
 -- prompt for the second text encoder, and SDXL's micro-conditioning (the size and crop the
 -- model is told the picture had, and a negative one to steer away from).
--- `sdrepl examples/sdxl.lua [MODEL]` (a repo id or a folder).
+-- Then the ensemble of experts: the base denoises the first 80% of the steps, the refiner the
+-- rest, on the base's latents.
+-- `sdrepl examples/sdxl.lua [MODEL] [REFINER]` (repo ids or folders).
 
 -- %% Load the base model
 model = arg[1] or os.getenv("SDREPL_MODEL") or "stabilityai/stable-diffusion-xl-base-1.0"
@@ -34,3 +36,15 @@ again = pipe{prompt_embeds = pe, negative_prompt_embeds = ne, pooled_prompt_embe
              negative_pooled_prompt_embeds = neg_pooled, num_inference_steps = steps,
              generator = torch.manual_seed(0)}.images[1]
 print("the same picture from the embeddings: " .. tostring(again == one))
+
+-- %% The ensemble of experts: the base to 80% of the steps, the refiner from there
+refiner_model = arg[2] or "stabilityai/stable-diffusion-xl-refiner-1.0"
+refiner = DiffusionPipeline.from_pretrained(refiner_model, {
+  text_encoder_2 = pipe.text_encoder_2, vae = pipe.vae, torch_dtype = dtype, use_safetensors = true,
+}):to(device)
+g = torch.manual_seed(0)
+latents = pipe{prompt = prompt, num_inference_steps = steps * 2, denoising_end = 0.8,
+               output_type = "latent", generator = g}.images
+refined = refiner{prompt = prompt, num_inference_steps = steps * 2, denoising_start = 0.8,
+                  image = latents, generator = g}.images[1]
+image_grid({one, refined}, 1, 2)

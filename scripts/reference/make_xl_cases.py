@@ -8,6 +8,9 @@ tests/lua/test_xl.lua:
     scheduler config, force_zeros_for_empty_prompt;
   - encode_prompt's four outputs for a few inputs; the UNet on random inputs with
     added_cond_kwargs;
+  - tests/models/tiny-sdxl-refiner: the refiner's layout (text_encoder_2 only, aesthetic-score
+    time ids), for StableDiffusionXLImg2ImgPipeline with the base and the refiner, and the
+    ensemble of experts (the base to denoising_end, the refiner from denoising_start);
   - whole runs: the defaults (negative zeros), negative prompts and prompt_2, the micro-
     conditioning sizes with their negatives, denoising_end, no guidance, clip_skip with
     guidance_rescale, force_zeros_for_empty_prompt off, another scheduler, latents out.
@@ -26,7 +29,8 @@ from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjec
                           CLIPTokenizer)
 
 from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                       StableDiffusionXLPipeline, UNet2DConditionModel)
+                       StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline,
+                       UNet2DConditionModel)
 
 import common
 
@@ -36,6 +40,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = os.path.join(ROOT, "tests", "models")
 SRC = os.path.join(MODELS, "tiny-sd-a")
 MODEL = os.path.join(MODELS, "tiny-sdxl")
+REFINER = os.path.join(MODELS, "tiny-sdxl-refiner")
 OUT = os.path.join(ROOT, "tests", "reference", "xl")
 
 CASES = [
@@ -59,6 +64,28 @@ CASES = [
     ("xl_no_zeros", None, {"force_zeros_for_empty_prompt": False},
      dict(prompt="a castle", num_inference_steps=3, seed=8)),
     ("xl_dpm", "dpm", {}, dict(prompt="a river at dawn", num_inference_steps=4, seed=9)),
+]
+
+# StableDiffusionXLImg2ImgPipeline: (name, model, scheduler, call); "ensemble" runs the base to
+# denoising_end with latents out, then the refiner from there (diffusers' ensemble of experts)
+I2I_CASES = [
+    ("xl_i2i_base", "base", None, dict(prompt="a red car", image="sketch64", strength=0.5,
+                                       num_inference_steps=4, seed=21)),
+    ("xl_i2i_base_batch", "base", None, dict(prompt=["a cat", "a dog"], image="sketch80x72",
+                                             negative_prompt="blurry", num_images_per_prompt=2,
+                                             negative_original_size=[40, 40],
+                                             crops_coords_top_left=[4, 8],
+                                             negative_crops_coords_top_left=[2, 2],
+                                             num_inference_steps=5, seed=22)),
+    ("xl_refiner", "refiner", None, dict(prompt="a castle", image="sketch64", strength=0.6,
+                                         negative_prompt="fog", aesthetic_score=7.0,
+                                         negative_aesthetic_score=2.0, num_inference_steps=5,
+                                         seed=26)),
+    ("xl_refiner_dpm", "refiner", "dpm", dict(prompt="a castle", image="sketch64", strength=0.9,
+                                              num_inference_steps=6, denoising_end=0.8,
+                                              seed=27, guidance_scale=1.0)),
+    ("xl_ensemble", "ensemble", None, dict(prompt="a lighthouse", num_inference_steps=6,
+                                           high_noise_frac=0.7, seed=28)),
 ]
 
 ENCODE_CASES = [
@@ -98,6 +125,31 @@ def make_unet():
     return unet.eval()
 
 
+def make_refiner(base):
+    """SDXL's refiner layout: text_encoder_2 alone (the base's), a UNet attending to its width
+    with aesthetic-score time ids, requires_aesthetics_score, no zeros for an empty prompt."""
+    if os.path.exists(REFINER):
+        shutil.rmtree(REFINER)
+    torch.manual_seed(64)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        transformer_layers_per_block=(1, 1), use_linear_projection=True, cross_attention_dim=32,
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=24 + 5 * 8, norm_num_groups=16)
+    with torch.no_grad():
+        for p in unet.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn_like(p) * 0.05)
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=base.vae, text_encoder=None, text_encoder_2=base.text_encoder_2, tokenizer=None,
+        tokenizer_2=base.tokenizer_2, unet=unet.eval(), scheduler=base.scheduler,
+        requires_aesthetics_score=True, force_zeros_for_empty_prompt=False, add_watermarker=False)
+    pipe.save_pretrained(REFINER, safe_serialization=True)
+    print("wrote", REFINER)
+
+
 def make_model():
     if os.path.exists(MODEL):
         shutil.rmtree(MODEL)
@@ -115,6 +167,7 @@ def make_model():
                                      force_zeros_for_empty_prompt=True, add_watermarker=False)
     pipe.save_pretrained(MODEL, safe_serialization=True)
     print("wrote", MODEL)
+    make_refiner(pipe)
 
 
 def load(**kw):
@@ -126,6 +179,44 @@ def load(**kw):
 def save(name, arr):
     np.save(os.path.join(OUT, name + ".npy"), np.asarray(arr.detach() if torch.is_tensor(arr) else arr,
                                                           dtype=np.float32))
+
+
+def i2i_cases(manifest, pics):
+    for name, which, sched, args in I2I_CASES:
+        call = dict(args)
+        gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
+               else torch.Generator().manual_seed(call.pop("seed")))
+        for k in list(call):
+            if k.endswith("_size") or k.endswith("_top_left"):
+                call[k] = tuple(call[k])
+        if which == "ensemble":
+            frac = call.pop("high_noise_frac")
+            base = load()
+            latents = base(generator=gen, output_type="latent", denoising_end=frac, **call).images
+            pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(REFINER, add_watermarker=False)
+            pipe.set_progress_bar_config(disable=True)
+            out = pipe(image=latents, denoising_start=frac, generator=gen, output_type="np",
+                       **call).images
+        else:
+            pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(
+                MODEL if which == "base" else REFINER, add_watermarker=False)
+            pipe.set_progress_bar_config(disable=True)
+            if sched == "dpm":
+                pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+            call["image"] = pics[call["image"]]
+            out = pipe(generator=gen, output_type="np", **call).images
+        save(name, out)
+        entry = {"name": name, "model": which, "scheduler": sched}
+        entry.update(args)
+        manifest["img2img"].append(entry)
+        print(name, np.asarray(out).shape)
+    # the refiner's encode_prompt: its one text encoder
+    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(REFINER, add_watermarker=False)
+    with torch.no_grad():
+        pe, ne, pp, npool = pipe.encode_prompt("a castle", device="cpu", negative_prompt="fog")
+    for k, v in dict(enc_refiner_prompt_embeds=pe, enc_refiner_negative_embeds=ne,
+                     enc_refiner_pooled=pp, enc_refiner_negative_pooled=npool).items():
+        save(k, v)
 
 
 def encode_cases(manifest):
@@ -170,8 +261,12 @@ def main():
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     make_model()
-    manifest = {"cases": [], "encode": []}
+    manifest = {"cases": [], "encode": [], "img2img": []}
+    pics = {"sketch64": common.sketch(64, 64), "sketch80x72": common.sketch(80, 72, 0.2)}
+    for name, img in pics.items():
+        img.save(os.path.join(OUT, name + ".png"))
     encode_cases(manifest)
+    i2i_cases(manifest, pics)
     unet_case(manifest)
     for name, sched, load_kw, args in CASES:
         pipe = load(**load_kw)

@@ -148,8 +148,10 @@ do
   local q = StableDiffusionPipeline.from_pretrained(model)
   q.scheduler = DDIMScheduler.from_config(q.scheduler.config)
   same(t2i(p), t2i(q), "the given parts' pictures")
-  check.raises("option 'vae': this AutoencoderKL belongs to a pipeline already",
-               function() StableDiffusionPipeline.from_pretrained(model, {vae = q.vae}) end)
+  -- another pipeline's VAE (diffusers' refiner given base.vae): the same pictures, and q keeps it
+  local r = StableDiffusionPipeline.from_pretrained(model, {vae = q.vae, scheduler = sched})
+  same(t2i(r), t2i(q), "another pipeline's VAE")
+  check.truthy(q.vae:decode(z).sample, "the VAE stays its pipeline's")
   check.raises("option 'vae': AutoencoderKL expected, got UNet2DConditionModel",
                function() StableDiffusionPipeline.from_pretrained(model, {vae = q.unet}) end)
   check.raises("option 'scheduler': a scheduler expected, got number",

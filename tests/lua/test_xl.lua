@@ -105,6 +105,92 @@ do
   within(diff(a, b), 1e-6, "given embeddings")
 end
 
+-- StableDiffusionXLImg2ImgPipeline: the base as img2img, the refiner (text_encoder_2 only,
+-- aesthetic scores in its time ids), and the ensemble of experts: the base to denoising_end
+-- with latents out, the refiner from denoising_start on them
+local refiner_dir = src .. "/tests/models/tiny-sdxl-refiner"
+local i2i_cases = {
+  {"xl_i2i_base", "base", nil, {prompt = "a red car", image = "sketch64", strength = 0.5,
+                                num_inference_steps = 4, seed = 21}},
+  {"xl_i2i_base_batch", "base", nil, {prompt = {"a cat", "a dog"}, image = "sketch80x72",
+                                      negative_prompt = "blurry", num_images_per_prompt = 2,
+                                      negative_original_size = {40, 40},
+                                      crops_coords_top_left = {4, 8},
+                                      negative_crops_coords_top_left = {2, 2},
+                                      num_inference_steps = 5, seed = 22}},
+  {"xl_refiner", "refiner", nil, {prompt = "a castle", image = "sketch64", strength = 0.6,
+                                  negative_prompt = "fog", aesthetic_score = 7.0,
+                                  negative_aesthetic_score = 2.0, num_inference_steps = 5,
+                                  seed = 26}},
+  {"xl_refiner_dpm", "refiner", "dpm", {prompt = "a castle", image = "sketch64", strength = 0.9,
+                                        num_inference_steps = 6, denoising_end = 0.8, seed = 27,
+                                        guidance_scale = 1.0}},
+}
+local refiner = DiffusionPipeline.from_pretrained(refiner_dir)
+check.truthy(tostring(refiner):find("StableDiffusionXLImg2ImgPipeline"), "the refiner's class")
+refiner:set_progress_bar_config{disable = true}
+check.truthy(refiner.tokenizer == nil and refiner.text_encoder == nil, "a refiner's first encoder")
+local i2i_base = AutoPipelineForImage2Image.from_pipe(pipe)
+check.truthy(tostring(i2i_base):find("StableDiffusionXLImg2ImgPipeline"), "img2img from_pipe")
+i2i_base:set_progress_bar_config{disable = true}
+for _, c in ipairs(i2i_cases) do
+  local p = c[2] == "base" and i2i_base or refiner
+  local sched = p.scheduler
+  if c[3] == "dpm" then p.scheduler = DPMSolverMultistepScheduler.from_config(sched.config) end
+  local args = check.case_args({output_type = "np"}, c[4])
+  args.image = Image.open(ref .. args.image .. ".png")
+  within(diff(p(args).images, npy(c[1])), 2e-3, c[1])
+  p.scheduler = sched
+end
+do -- the refiner as diffusers' notebook loads it: the base's text_encoder_2 and vae given
+  local r = DiffusionPipeline.from_pretrained(refiner_dir, {text_encoder_2 = pipe.text_encoder_2,
+                                                            vae = pipe.vae})
+  r:set_progress_bar_config{disable = true}
+  local args = check.case_args({output_type = "np"}, i2i_cases[3][4])
+  args.image = Image.open(ref .. args.image .. ".png")
+  within(diff(r(args).images, npy("xl_refiner")), 2e-3, "refiner given the base's models")
+  check.truthy(pipe.vae and pipe.text_encoder_2, "the base keeps its models")
+  check.raises("CLIPTextModelWithProjection expected", function()
+    DiffusionPipeline.from_pretrained(refiner_dir, {text_encoder_2 = pipe.text_encoder})
+  end)
+end
+do -- the ensemble of experts, one generator through both
+  local g = torch.Generator():manual_seed(28)
+  local latents = pipe{prompt = "a lighthouse", num_inference_steps = 6, denoising_end = 0.7,
+                       output_type = "latent", generator = g}.images
+  local out = refiner{prompt = "a lighthouse", num_inference_steps = 6, denoising_start = 0.7,
+                      image = latents, generator = g, output_type = "np"}.images
+  within(diff(out, npy("xl_ensemble")), 2e-3, "xl_ensemble")
+end
+do
+  local pe, ne, pp, np_ = refiner:encode_prompt("a castle", "cpu", 1, true,
+                                                {negative_prompt = "fog"})
+  within(diff(pe, npy("enc_refiner_prompt_embeds")), 1e-5, "refiner prompt_embeds")
+  within(diff(ne, npy("enc_refiner_negative_embeds")), 1e-5, "refiner negative")
+  within(diff(pp, npy("enc_refiner_pooled")), 1e-5, "refiner pooled")
+  within(diff(np_, npy("enc_refiner_negative_pooled")), 1e-5, "refiner negative pooled")
+end
+-- diffusers' words for time ids of the wrong kind (its advice, too, reads backwards)
+check.raises("length 64, but a vector of 72 was created. Please make sure to disable", function()
+  local r = StableDiffusionXLImg2ImgPipeline.from_pretrained(refiner_dir,
+                                                             {requires_aesthetics_score = false})
+  r{prompt = "a cat", image = Image.open(ref .. "sketch64.png"), num_inference_steps = 2}
+end)
+check.raises("length 72, but a vector of 64 was created. Please make sure to enable", function()
+  local b = StableDiffusionXLImg2ImgPipeline.from_pretrained(model,
+                                                             {requires_aesthetics_score = true})
+  b{prompt = "a cat", image = Image.open(ref .. "sketch64.png"), num_inference_steps = 2}
+end)
+check.raises("cannot be larger than or equal to `denoising_end`", function()
+  refiner{prompt = "a cat", image = Image.open(ref .. "sketch64.png"), denoising_start = 0.8,
+          denoising_end = 0.5}
+end)
+check.raises("an SDXL refiner has text_encoder_2 only", function()
+  refiner:load_textual_inversion(src .. "/tests/models/tiny-lcm-lora")
+end)
+check.truthy(tostring(StableDiffusionXLImg2ImgPipeline(refiner.components))
+             :find("StableDiffusionXLImg2ImgPipeline"), "a refiner from its components")
+
 -- the ways to it, and what a typo gets
 local auto = AutoPipelineForText2Image.from_pretrained(model)
 check.truthy(tostring(auto):find("StableDiffusionXLPipeline"), "AutoPipelineForText2Image")
@@ -118,10 +204,10 @@ check.raises("needs a Stable Diffusion XL model", function()
   StableDiffusionXLPipeline.from_pretrained(sd)
 end)
 check.raises("cannot be made from", function() StableDiffusionPipeline(pipe.components) end)
-check.raises("text to image only", function() AutoPipelineForImage2Image.from_pipe(pipe) end)
+check.raises("not yet its inpainting", function() AutoPipelineForInpainting.from_pipe(pipe) end)
 check.truthy(tostring(AutoPipelineForText2Image.from_pipe(pipe)):find("StableDiffusionXLPipeline"),
              "AutoPipelineForText2Image.from_pipe")
-check.raises("image to image", function() AutoPipelineForImage2Image.from_pretrained(model) end)
+check.raises("not yet its inpainting", function() AutoPipelineForInpainting.from_pretrained(model) end)
 check.raises("`pooled_prompt_embeds` also have to be passed", function()
   local pe = pipe:encode_prompt("a cat", "cpu", 1, false)
   pipe{prompt_embeds = pe, num_inference_steps = 1}

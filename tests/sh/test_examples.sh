@@ -66,9 +66,11 @@ grep -q '^<LCMScheduler>$' out.txt || fail "lcm: $(cat out.txt)"
 grep -q '<LatentConsistencyModelPipeline' out.txt || fail "lcm: $(cat out.txt)"
 [ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "lcm: two 1x3 grids expected: $(cat out.txt)"
 SDREPL_STEPS=2 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/sdxl.lua" \
-  "$SDREPL_SOURCE_DIR/tests/models/tiny-sdxl" >out.txt 2>err.txt ||
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-sdxl" "$SDREPL_SOURCE_DIR/tests/models/tiny-sdxl-refiner" \
+  >out.txt 2>err.txt ||
   fail "sdxl failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionXLPipeline' out.txt || fail "sdxl: $(cat out.txt)"
 [ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 1 ] || fail "sdxl: a 1x3 grid expected: $(cat out.txt)"
+grep -q '<Image 128x64 RGB>' out.txt || fail "sdxl: the ensemble's 1x2 grid expected: $(cat out.txt)"
 grep -q 'the same picture from the embeddings: true' out.txt || fail "sdxl: embeddings: $(cat out.txt)"
 echo "examples: all ran"

@@ -1,6 +1,6 @@
 -- Stable Diffusion XL on "cuda": the same pictures as on the CPU (both text encoders, the
 -- UNet's text_time embedding in the recorded call, the micro-conditioning rows), in float16
--- too (the VAE decoding in float32, as force_upcast asks).
+-- too (the VAE decoding in float32, as force_upcast asks), and the base with the refiner.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
@@ -28,4 +28,26 @@ same("guided", {prompt = {"a red car", "a tree"}, negative_prompt = "blurry",
                 negative_original_size = {32, 32}, negative_target_size = {48, 48}}, 2e-2)
 same("unguided", {guidance_scale = 1.0, denoising_end = 0.7}, 2e-2)
 same("float16", {}, 5e-2, {torch_dtype = torch.float16})
+
+-- the ensemble of experts: the base to denoising_end, the refiner (text_encoder_2 only,
+-- aesthetic-score time ids) from denoising_start on the base's latents
+local function ensemble(device, dtype)
+  local opts = {torch_dtype = dtype}
+  local base = StableDiffusionXLPipeline.from_pretrained(model, opts):to(device)
+  local refiner = DiffusionPipeline.from_pretrained(root .. "/models/tiny-sdxl-refiner", opts)
+                    :to(device)
+  base:set_progress_bar_config{disable = true}
+  refiner:set_progress_bar_config{disable = true}
+  local g = torch.Generator():manual_seed(5) -- the CPU's draws on both, as the others here
+  local latents = base{prompt = "a lighthouse", num_inference_steps = 6, denoising_end = 0.7,
+                       output_type = "latent", generator = g}.images
+  return refiner{prompt = "a lighthouse", num_inference_steps = 6, denoising_start = 0.7,
+                 image = latents, generator = g, output_type = "np"}.images
+end
+for _, dtype in ipairs{false, torch.float16} do
+  local d = (ensemble("cpu", dtype or nil) - ensemble("cuda", dtype or nil)):abs():max():item()
+  local what = dtype and "ensemble16" or "ensemble"
+  check.truthy(d == d and d < (dtype and 5e-2 or 2e-2), string.format("%s: %.3g", what, d))
+  print(string.format("%-10s cuda against cpu %.2e", what, d))
+end
 print("ok")
