@@ -56,17 +56,25 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
     lua_pushvalue(L, name_idx);
     return lua_tostring(L, -1);
   }
-  /* What sdrepl loads of a pipeline: the safety checker (first) unless safety_checker = false
-   * (a component passed to from_pretrained is not fetched, in diffusers either). */
-  static const char *const components[] = {
-      "safety_checker", "text_encoder",      "tokenizer", "unet", "vae",
-      "scheduler",      "feature_extractor", NULL};
-  const char *const *wanted = components;
-  if (opts) {
-    lua_getfield(L, opts, "safety_checker");
-    wanted += lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-    lua_pop(L, 1);
+  /* What sdrepl loads of a pipeline: not the safety checker with safety_checker = false, nor
+   * a model passed to from_pretrained (diffusers fetches neither). */
+  static const char *const components[] = {"safety_checker", "text_encoder", "text_encoder_2",
+                                           "unet",           "vae",          "tokenizer",
+                                           "tokenizer_2",    "scheduler",    "feature_extractor"};
+  enum { NCOMP = sizeof components / sizeof components[0] };
+  const char *wanted[NCOMP + 1];
+  int n = 0;
+  for (int i = 0; i < NCOMP; i++) {
+    int skip = 0;
+    if (opts && i < 5) { /* the checker, and the models the engine then does not read */
+      lua_getfield(L, opts, components[i]);
+      skip = i == 0 ? lua_isboolean(L, -1) && !lua_toboolean(L, -1) : !lua_isnil(L, -1);
+      lua_pop(L, 1);
+    }
+    if (!skip)
+      wanted[n++] = components[i];
   }
+  wanted[n] = NULL;
   sdr_hub_options o = {.use_safetensors = opt_bool(L, opts, "use_safetensors", -1)};
   o.revision = opt_string(L, opts, "revision");
   o.subfolder = opt_string(L, opts, "subfolder");

@@ -107,6 +107,15 @@ cp "$SRC"/tests/models/tiny-ip-adapter/models/ip-adapter*.* "$IPA/models/"
 cp "$SRC"/tests/models/tiny-ip-adapter/models/image_encoder/* "$IPA/models/image_encoder/"
 head -c 1000 /dev/urandom >"$IPA/models/image_encoder/pytorch_model.bin"
 head -c 1000 /dev/urandom >"$IPA/sdxl_models/ip-adapter_sdxl.bin"
+# stabilityai's SDXL base and refiner as the hub has them, in small: fp16 twins beside each
+# .safetensors, and the base's single-file checkpoint at the root that from_pretrained skips.
+for repo in stable-diffusion-xl-base-1.0:tiny-sdxl stable-diffusion-xl-refiner-1.0:tiny-sdxl-refiner; do
+  XL=$REPOS/stabilityai/${repo%%:*}/main
+  mkdir -p "$XL"
+  cp -r "$SRC/tests/models/${repo#*:}"/. "$XL/"
+  find "$XL" -name '*.safetensors' | while read -r f; do cp "$f" "${f%.safetensors}.fp16.safetensors"; done
+  head -c 1000 /dev/urandom >"$XL/sd_xl_checkpoint.safetensors"
+done
 # As on the hub, main's .bin files have their fp16 twins too (else diffusers would
 # choose .bin for variant fp16: a .bin without its .safetensors).
 head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
@@ -291,6 +300,21 @@ expect_ok "pipe = StableDiffusionPipeline.from_pretrained('CompVis/stable-diffus
 OWN_IPA=$(find "$TMP/own/models--h94--IP-Adapter/snapshots" -mindepth 1 -maxdepth 1)
 [ "$(cd "$OWN_IPA" && find . -type l | sort | tr '\n' ' ')" = "./models/image_encoder/config.json ./models/image_encoder/model.safetensors ./models/ip-adapter_tiny.safetensors " ] ||
   fail "the IP-Adapter fetched other files: $(cd "$OWN_IPA" && find . -type l)"
+
+# ---- the SDXL notebook's lines: the base in fp16, the refiner given the base's models ----
+expect_ok "base = DiffusionPipeline.from_pretrained('stabilityai/stable-diffusion-xl-base-1.0', {torch_dtype = torch.float16, variant = 'fp16', use_safetensors = true, cache_dir = '$TMP/own'})
+  refiner = DiffusionPipeline.from_pretrained('stabilityai/stable-diffusion-xl-refiner-1.0', {text_encoder_2 = base.text_encoder_2, vae = base.vae, torch_dtype = torch.float16, variant = 'fp16', use_safetensors = true, cache_dir = '$TMP/own'})
+  print(base, refiner)"
+case "$OUT" in *"<StableDiffusionXLPipeline stabilityai/stable-diffusion-xl-base-1.0"*"<StableDiffusionXLImg2ImgPipeline stabilityai/stable-diffusion-xl-refiner-1.0"*) ;; *) fail "sdxl: $OUT" ;; esac
+OWN_XL=$(find "$TMP/own/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots" -mindepth 1 -maxdepth 1)
+for f in text_encoder_2/model.fp16.safetensors tokenizer_2/vocab.json unet/diffusion_pytorch_model.fp16.safetensors; do
+  [ -e "$OWN_XL/$f" ] || fail "sdxl base: $f not fetched: $(cd "$OWN_XL" && find . -type l)"
+done
+[ ! -e "$OWN_XL/sd_xl_checkpoint.safetensors" ] || fail "sdxl base: the single-file checkpoint was fetched"
+OWN_REF=$(find "$TMP/own/models--stabilityai--stable-diffusion-xl-refiner-1.0/snapshots" -mindepth 1 -maxdepth 1)
+[ -e "$OWN_REF/unet/diffusion_pytorch_model.fp16.safetensors" ] || fail "refiner: no UNet"
+[ ! -e "$OWN_REF/text_encoder_2/model.fp16.safetensors" ] && [ ! -e "$OWN_REF/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
+  fail "refiner: the given text_encoder_2 and vae were fetched too: $(cd "$OWN_REF" && find . -type l)"
 
 # ---- the fast.ai notebook's text encoder and tokenizer: a whole CLIP repo ------------
 mark_log
