@@ -409,6 +409,21 @@ static void read_prompts(lua_State *L, int opts, const sdr_pipeline *p, sdr_gene
     g->nnegative = lsdr_read_strings(L, lua_gettop(L), "negative_prompt", &negs);
     g->negative_prompts = negs;
   }
+  if (sdr_pipeline_is_xl(p)) {
+    /* SDXL's second tokenizer sees the prompts as given: maybe_convert_prompt runs once per
+     * tokenizer, and a textual inversion's tokens are the first's (prompt_2 and
+     * negative_prompt_2, read after, replace these) */
+    for (int k = 0; k < 2; k++) {
+      const char **src = k ? negs : prompts;
+      const int n = k ? g->nnegative : g->nprompts;
+      if (!src)
+        continue;
+      const char **copy = lua_newuserdatauv(L, (size_t)n * sizeof *copy, 0);
+      memcpy(copy, src, (size_t)n * sizeof *copy);
+      *(k ? &g->negative_prompts_2 : &g->prompts_2) = copy;
+      *(k ? &g->nnegative_2 : &g->nprompts_2) = n;
+    }
+  }
   lua_newtable(L); /* encode_prompt's maybe_convert_prompt, on both */
   convert_prompts(L, tok, prompts, g->nprompts, lua_gettop(L));
   convert_prompts(L, tok, negs, g->nnegative, lua_gettop(L));

@@ -12,7 +12,9 @@
 #   scripts/bench/make_random_controlnet.py: the net's down half and the UNet each step);
 #   ip_adapter (3 steps of txt2img at 512x512 with h94's SD 1.5 IP-Adapter at its size,
 #   scripts/bench/make_random_ip_adapter.py: the ViT-H image encoder once, the adapters' keys
-#   and values in every cross-attention each step)
+#   and values in every cross-attention each step); sdxl (StableDiffusionXLPipeline at
+#   stabilityai/stable-diffusion-xl-base-1.0's size, scripts/bench/make_random_sdxl.py: both
+#   text encoders, one guided UNet step at 1024x1024 and the VAE's decode at that size)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -40,6 +42,9 @@ case " $* " in *" controlnet "*)
 esac
 case " $* " in *" ip_adapter "*)
   "$PY" scripts/bench/make_random_ip_adapter.py "$MODEL" "$MODEL-ip-adapter" >&2 ;;
+esac
+case " $* " in *" sdxl "*)
+  "$PY" scripts/bench/make_random_sdxl.py "$MODEL-xl" >&2 ;;
 esac
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(text_encoder unet vae_decode txt2img)

@@ -99,6 +99,13 @@ elseif part == "ip_adapter" then
     pipe{prompt = "a photograph of an astronaut riding a horse", ip_adapter_image = face,
          num_inference_steps = 3, output_type = "np"}
   end)
+elseif part == "sdxl" then
+  local pipe = StableDiffusionXLPipeline.from_pretrained(model .. "-xl")
+  pipe:set_progress_bar_config{disable = true}
+  secs = timed(function()
+    pipe{prompt = "a photograph of an astronaut riding a horse", num_inference_steps = 1,
+         output_type = "np"}
+  end)
 elseif part == "safety_checker" then
   local pipe = StableDiffusionPipeline.from_pretrained(model .. "-sc")
   local x = torch.rand({3, 3, 512, 512}) * 2 - 1

@@ -3,7 +3,7 @@ CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
 PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
-      safety_checker | inpaint | controlnet | ip_adapter
+      safety_checker | inpaint | controlnet | ip_adapter | sdxl
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -99,6 +99,14 @@ def main(model, part, repeat):
             edges.paste((255, 255, 255), (128, 128, 384, 136))
             secs = timed(lambda: pipe("a photograph of an astronaut riding a horse", image=edges,
                                       num_inference_steps=3, output_type="np"), repeat)
+        elif part == "sdxl":
+            from diffusers import StableDiffusionXLPipeline
+            pipe = StableDiffusionXLPipeline.from_pretrained(model + "-xl",
+                                                             torch_dtype=torch.float32,
+                                                             add_watermarker=False)
+            pipe.set_progress_bar_config(disable=True)
+            secs = timed(lambda: pipe("a photograph of an astronaut riding a horse",
+                                      num_inference_steps=1, output_type="np"), repeat)
         elif part == "ip_adapter":
             from PIL import Image
             pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32,

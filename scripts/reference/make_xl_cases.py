@@ -108,15 +108,17 @@ def make_text_encoders():
     return te1.eval(), te2.eval()
 
 
-def make_unet():
-    torch.manual_seed(63)
+def make_unet(seed, layers_per_block, transformer_layers, cross_attention_dim, time_ids):
+    """A tiny SDXL UNet: the text_time embedding over the pooled width (24) and time_ids ids."""
+    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=layers_per_block,
         block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-        transformer_layers_per_block=(1, 2), use_linear_projection=True, cross_attention_dim=64,
-        addition_embed_type="text_time", addition_time_embed_dim=8,
-        projection_class_embeddings_input_dim=24 + 6 * 8, norm_num_groups=16)
+        transformer_layers_per_block=transformer_layers, use_linear_projection=True,
+        cross_attention_dim=cross_attention_dim, addition_embed_type="text_time",
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=24 + time_ids * 8,
+        norm_num_groups=16)
     # diffusers initialises some layers at zero; random ones so every part shows
     with torch.no_grad():
         for p in unet.parameters():
@@ -130,21 +132,10 @@ def make_refiner(base):
     with aesthetic-score time ids, requires_aesthetics_score, no zeros for an empty prompt."""
     if os.path.exists(REFINER):
         shutil.rmtree(REFINER)
-    torch.manual_seed(64)
-    unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-        transformer_layers_per_block=(1, 1), use_linear_projection=True, cross_attention_dim=32,
-        addition_embed_type="text_time", addition_time_embed_dim=8,
-        projection_class_embeddings_input_dim=24 + 5 * 8, norm_num_groups=16)
-    with torch.no_grad():
-        for p in unet.parameters():
-            if p.abs().sum() == 0:
-                p.copy_(torch.randn_like(p) * 0.05)
+    unet = make_unet(64, 1, (1, 1), 32, 5)
     pipe = StableDiffusionXLImg2ImgPipeline(
         vae=base.vae, text_encoder=None, text_encoder_2=base.text_encoder_2, tokenizer=None,
-        tokenizer_2=base.tokenizer_2, unet=unet.eval(), scheduler=base.scheduler,
+        tokenizer_2=base.tokenizer_2, unet=unet, scheduler=base.scheduler,
         requires_aesthetics_score=True, force_zeros_for_empty_prompt=False, add_watermarker=False)
     pipe.save_pretrained(REFINER, safe_serialization=True)
     print("wrote", REFINER)
@@ -163,7 +154,8 @@ def make_model():
                                    timestep_spacing="leading", interpolation_type="linear",
                                    use_karras_sigmas=False)
     pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tok,
-                                     tokenizer_2=tok2, unet=make_unet(), scheduler=sched,
+                                     tokenizer_2=tok2, unet=make_unet(63, 2, (1, 2), 64, 6),
+                                     scheduler=sched,
                                      force_zeros_for_empty_prompt=True, add_watermarker=False)
     pipe.save_pretrained(MODEL, safe_serialization=True)
     print("wrote", MODEL)
@@ -238,6 +230,19 @@ def encode_cases(manifest):
         print(name, tuple(pe.shape), tuple(pp.shape))
 
 
+def textual_inversion_case(manifest):
+    """A multi-vector inversion in the first tokenizer only: the prompt is spelled out for it,
+    while the second tokenizer sees the prompt as given (maybe_convert_prompt per tokenizer)."""
+    pipe = load()
+    pipe.load_textual_inversion(os.path.join(ROOT, "tests", "fixtures", "textual_inversion",
+                                             "shiny", "learned_embeds.safetensors"),
+                                token="<shiny>")
+    out = pipe("a <shiny> car", negative_prompt="a <shiny> blur", num_inference_steps=3,
+               generator=torch.Generator().manual_seed(31), output_type="np").images
+    save("xl_textual_inversion", out)
+    manifest["textual_inversion"] = "xl_textual_inversion"
+
+
 def unet_case(manifest):
     pipe = load()
     g = torch.Generator().manual_seed(11)
@@ -266,6 +271,7 @@ def main():
     for name, img in pics.items():
         img.save(os.path.join(OUT, name + ".png"))
     encode_cases(manifest)
+    textual_inversion_case(manifest)
     i2i_cases(manifest, pics)
     unet_case(manifest)
     for name, sched, load_kw, args in CASES:

@@ -105,6 +105,18 @@ do
   within(diff(a, b), 1e-6, "given embeddings")
 end
 
+-- a multi-vector textual inversion in the first tokenizer: spelled out there only
+do
+  local ti = StableDiffusionXLPipeline.from_pretrained(model)
+  ti:set_progress_bar_config{disable = true}
+  ti:load_textual_inversion(src .. "/tests/fixtures/textual_inversion/shiny/learned_embeds.safetensors",
+                            {token = "<shiny>"})
+  local out = ti{prompt = "a <shiny> car", negative_prompt = "a <shiny> blur",
+                 num_inference_steps = 3, generator = torch.Generator():manual_seed(31),
+                 output_type = "np"}.images
+  within(diff(out, npy("xl_textual_inversion")), 2e-3, "xl_textual_inversion")
+end
+
 -- StableDiffusionXLImg2ImgPipeline: the base as img2img, the refiner (text_encoder_2 only,
 -- aesthetic scores in its time ids), and the ensemble of experts: the base to denoising_end
 -- with latents out, the refiner from denoising_start on them
