@@ -163,7 +163,9 @@ static int identify(const sdr_weight_file *f, sf_model *m) {
           f, "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias") ||
       sdr_weight_file_find(f,
                            "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias"))
-    return sf_fail(m, "an SDXL checkpoint: only SD 1.x and 2.x single files are supported");
+    return sf_fail(m, "an SDXL checkpoint: only SD 1.x and 2.x single files are supported; "
+                      "SDXL loads from its diffusers folder (StableDiffusionXLPipeline."
+                      "from_pretrained(\"stabilityai/stable-diffusion-xl-base-1.0\"))");
   if (!sdr_weight_file_find(f, "model.diffusion_model.input_blocks.0.0.weight"))
     return sf_fail(m, "not a Stable Diffusion checkpoint in the original layout (no "
                       "model.diffusion_model.input_blocks.0.0.weight); a diffusers folder loads "
