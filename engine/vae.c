@@ -325,6 +325,34 @@ fail:
   return -1;
 }
 
+/* Two buffers the layers of a coder's path write in turn, each as large as the largest
+ * activation they hold: a 1024x1024 pass then keeps two activations, not every layer's. */
+typedef struct pingpong {
+  sdr_tensor buf[2];
+  int next;
+} pingpong;
+
+static int pingpong_init(sdr_arena *a, pingpong *p, sdr_dtype dtype, int64_t most) {
+  p->next = 0;
+  for (int i = 0; i < 2; i++)
+    if (sdr_arena_tensor(a, &p->buf[i], dtype, 1, (int64_t[]){most}) != 0)
+      return -1;
+  return 0;
+}
+
+/* The next buffer as a tensor of shape, the one after it taken next. */
+static int pingpong_take(pingpong *p, sdr_tensor *out, const int64_t shape[4]) {
+  sdr_tensor flat;
+  const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
+  if (sdr_tensor_narrow0(&flat, &p->buf[p->next], 0, n) != 0 ||
+      sdr_tensor_reshape(out, &flat, 4, shape) != 0)
+    return -1;
+  p->next ^= 1;
+  return 0;
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
 int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tensor *x) {
   const sdr_vae_config *c = &v->cfg;
   sdr_backend *be = v->be;
@@ -338,21 +366,31 @@ int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tens
                     (long long)W, (long long)H, f);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, next, xa;
+  pingpong pp;
+  int64_t most = B * c->block_out_channels[0] * H * W; /* conv_in's output */
+  for (int i = 0, h_ = (int)H, w_ = (int)W; i < n; i++) {
+    most = max64(most, B * c->block_out_channels[i] * h_ * w_);
+    if (v->encoder.blocks[i].has_sample) {
+      h_ = (int)sdr_downsample_size(&v->encoder.blocks[i].down, h_);
+      w_ = (int)sdr_downsample_size(&v->encoder.blocks[i].down, w_);
+    }
+  }
   TRY(sdr_arena_as(a, &xa, x, v->act));
-  TRY(sdr_arena_tensor(a, &h, v->act, 4, (int64_t[]){B, c->block_out_channels[0], H, W}));
+  TRY(pingpong_init(a, &pp, v->act, most));
+  TRY(pingpong_take(&pp, &h, (int64_t[]){B, c->block_out_channels[0], H, W}));
   TRY(sdr_conv2d(be, &h, &xa, &v->encoder.conv_in_w, &v->encoder.conv_in_b, 1, 1));
   for (int i = 0; i < n; i++) {
     const sdr_vae_block *b = &v->encoder.blocks[i];
     const int64_t ch = c->block_out_channels[i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
+      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, NULL, &b->resnets[j]));
       h = next;
     }
     if (b->has_sample) {
       H = sdr_downsample_size(&b->down, H);
       W = sdr_downsample_size(&b->down, W);
-      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
+      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
       h = next;
     }
@@ -384,6 +422,14 @@ int sdr_vae_decode(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor
   const int64_t Cl = c->block_out_channels[n - 1];
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, next, zq, za;
+  pingpong pp;
+  int64_t most = B * Cl * H * W; /* conv_in's and the mid block's */
+  for (int i = 0, s = 1; i < n; i++) {
+    const int64_t ch = c->block_out_channels[n - 1 - i];
+    most = max64(most, B * ch * H * W * s * s);
+    if (v->decoder.blocks[i].has_sample)
+      most = max64(most, B * ch * H * W * (2 * s) * (2 * s)), s *= 2;
+  }
   TRY(sdr_arena_as(a, &za, z, v->act));
   const sdr_tensor *in = &za;
   if (c->use_post_quant_conv) {
@@ -391,21 +437,22 @@ int sdr_vae_decode(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor
     TRY(sdr_conv2d(be, &zq, &za, &v->post_quant_w, &v->post_quant_b, 1, 0));
     in = &zq;
   }
-  TRY(sdr_arena_tensor(a, &h, v->act, 4, (int64_t[]){B, Cl, H, W}));
+  TRY(pingpong_init(a, &pp, v->act, most));
+  TRY(pingpong_take(&pp, &h, (int64_t[]){B, Cl, H, W}));
   TRY(sdr_conv2d(be, &h, in, &v->decoder.conv_in_w, &v->decoder.conv_in_b, 1, 1));
   TRY(mid_forward(be, a, &h, &v->decoder.mid, c->norm_num_groups));
   for (int i = 0; i < n; i++) {
     const sdr_vae_block *b = &v->decoder.blocks[i];
     const int64_t ch = c->block_out_channels[n - 1 - i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
+      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, NULL, &b->resnets[j]));
       h = next;
     }
     if (b->has_sample) {
       H *= 2;
       W *= 2;
-      TRY(sdr_arena_tensor(a, &next, v->act, 4, (int64_t[]){B, ch, H, W}));
+      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_upsample_forward(be, a, &next, &h, &b->up));
       h = next;
     }
