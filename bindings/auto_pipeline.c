@@ -47,10 +47,19 @@ static int pick_named(lua_State *L, const char *dir) {
     return LSDR_KIND_XL;
   if (strcmp(cls, LSDR_XL_I2I) == 0)
     return LSDR_KIND_XL_I2I;
+  if (strcmp(cls, LSDR_XL_INPAINT) == 0)
+    return LSDR_KIND_XL_INPAINT;
   return lsdr_error(L,
                     "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
                     "model, the AutoPipeline classes load any of them)",
                     cls, LSDR_T2I, LSDR_I2I, LSDR_INPAINT);
+}
+
+/* The "stable-diffusion-xl" row's class for a task (an SD LSDR_KIND_* of the Auto classes). */
+static int xl_kind(int kind) {
+  return kind == LSDR_KIND_T2I   ? LSDR_KIND_XL
+         : kind == LSDR_KIND_I2I ? LSDR_KIND_XL_I2I
+                                 : LSDR_KIND_XL_INPAINT;
 }
 
 /* AutoPipelineFor*: with a controlnet among the options (at 2), the family's ControlNet
@@ -68,13 +77,11 @@ static int pick_family(lua_State *L, const char *dir, int kind, int controlnet_k
   const int controlnet = with_controlnet(L);
   if (lcm_kind >= 0 && !controlnet && strcmp(cls, LSDR_LCM) == 0)
     return lcm_kind;
-  if (strcmp(cls, LSDR_XL) == 0 || strcmp(cls, LSDR_XL_I2I) == 0) { /* "stable-diffusion-xl" */
-    if (kind == LSDR_KIND_INPAINT || controlnet)
-      return lsdr_error(L,
-                        "%s: sdrepl runs SDXL's text to image and image to image pipelines, "
-                        "not yet its inpainting or ControlNet ones",
-                        cls);
-    return kind == LSDR_KIND_T2I ? LSDR_KIND_XL : LSDR_KIND_XL_I2I;
+  if (strcmp(cls, LSDR_XL) == 0 || strcmp(cls, LSDR_XL_I2I) == 0 ||
+      strcmp(cls, LSDR_XL_INPAINT) == 0) { /* the "stable-diffusion-xl" row */
+    if (controlnet)
+      return lsdr_error(L, "%s: SDXL's ControlNet pipelines are not supported yet", cls);
+    return xl_kind(kind);
   }
   if (!in_family(cls))
     return lsdr_error(L,
@@ -125,14 +132,8 @@ static int from_pipe(lua_State *L, int kind) {
                         lsdr_pipe_class_name(src));
     kind = kind == LSDR_KIND_I2I ? LSDR_KIND_LCM_I2I : LSDR_KIND_LCM;
   }
-  if (lsdr_kind_xl(src->kind)) { /* the "stable-diffusion-xl" row */
-    if (kind == LSDR_KIND_INPAINT)
-      return lsdr_error(L,
-                        "%s: sdrepl runs SDXL's text to image and image to image pipelines, "
-                        "not yet its inpainting one",
-                        lsdr_pipe_class_name(src));
-    kind = kind == LSDR_KIND_T2I ? LSDR_KIND_XL : LSDR_KIND_XL_I2I;
-  }
+  if (lsdr_kind_xl(src->kind)) /* the "stable-diffusion-xl" row */
+    kind = xl_kind(kind);
   lsdr_pipeline_from_pipe(L, 1, kind);
   lua_getfield(L, 2, "scheduler"); /* a component passed replaces the original's */
   if (!lua_isnil(L, -1))

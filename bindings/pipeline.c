@@ -42,7 +42,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_LCM_I2I,
                                          LSDR_PIX2PIX,
                                          LSDR_XL,
-                                         LSDR_XL_I2I};
+                                         LSDR_XL_I2I,
+                                         LSDR_XL_INPAINT};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_has_controlnet(int kind) {
@@ -566,6 +567,7 @@ CLASS_ENTRY_POINTS(lcm_i2i, LSDR_KIND_LCM_I2I)
 CLASS_ENTRY_POINTS(pix2pix, LSDR_KIND_PIX2PIX)
 CLASS_ENTRY_POINTS(xl, LSDR_KIND_XL)
 CLASS_ENTRY_POINTS(xl_i2i, LSDR_KIND_XL_I2I)
+CLASS_ENTRY_POINTS(xl_inpaint, LSDR_KIND_XL_INPAINT)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -1270,6 +1272,32 @@ static const lsdr_func xl_i2i_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func xl_inpaint_methods[] = {
+    {LSDR_XL_INPAINT ":__call",
+     lsdr_pipe_call,
+     "Inpainting with Stable Diffusion XL (an inpainting UNet of 9 channels, or any SDXL "
+     "model's legacy blend), with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_xl_inpaint_call_options},
+    PIPE_METHODS(LSDR_XL_INPAINT),
+    {0}};
+
+static const lsdr_func xl_inpaint_class[] = {
+    {"StableDiffusionXLInpaintPipeline.__call",
+     xl_inpaint_construct,
+     "A pipeline from another SDXL pipeline's components: "
+     "StableDiffusionXLInpaintPipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionXLInpaintPipeline.from_pretrained",
+     xl_inpaint_from_pretrained,
+     "Loads a Stable Diffusion XL model for inpainting (an SDXL inpainting model, or any SDXL "
+     "model) from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1450,4 +1478,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_PIX2PIX, pix2pix_methods, pix2pix_class);
   open_class(L, LSDR_XL, xl_methods, xl_class);
   open_class(L, LSDR_XL_I2I, xl_i2i_methods, xl_i2i_class);
+  open_class(L, LSDR_XL_INPAINT, xl_inpaint_methods, xl_inpaint_class);
 }

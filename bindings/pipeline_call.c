@@ -503,7 +503,12 @@ int lsdr_pipe_call(lua_State *L) {
   read_prompts(L, opts, p, &g);
   if (lsdr_kind_xl(pp->kind))
     lsdr_read_xl_options(L, opts, &g);
-  g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I;
+  /* SDXL img2img and inpainting: _get_add_time_ids with the negative sizes' defaults and
+   * the aesthetic scores */
+  g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I || pp->kind == LSDR_KIND_XL_INPAINT;
+  if (pp->kind == LSDR_KIND_XL_INPAINT && g.has_denoising_start)
+    return lsdr_error(L, "option 'denoising_start': not supported by %s yet (%s takes it)",
+                      LSDR_XL_INPAINT, LSDR_XL_I2I);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */

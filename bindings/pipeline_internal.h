@@ -19,6 +19,7 @@
 #define LSDR_PIX2PIX "StableDiffusionInstructPix2PixPipeline"
 #define LSDR_XL "StableDiffusionXLPipeline"
 #define LSDR_XL_I2I "StableDiffusionXLImg2ImgPipeline"
+#define LSDR_XL_INPAINT "StableDiffusionXLInpaintPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -32,7 +33,8 @@ enum {
   LSDR_KIND_LCM_I2I = 7,
   LSDR_KIND_PIX2PIX = 8,
   LSDR_KIND_XL = 9,
-  LSDR_KIND_XL_I2I = 10
+  LSDR_KIND_XL_I2I = 10,
+  LSDR_KIND_XL_INPAINT = 11
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -76,7 +78,7 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
-    lsdr_encode_prompt_options[];
+    lsdr_xl_inpaint_call_options[], lsdr_encode_prompt_options[];
 
 /* Strings of a string or a list of strings at idx (kept alive by the table): how many. */
 int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out);
@@ -176,7 +178,7 @@ static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
 }
 /* The Stable Diffusion XL classes (their models have text_encoder_2). */
 static inline int lsdr_kind_xl(int kind) {
-  return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I;
+  return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I || kind == LSDR_KIND_XL_INPAINT;
 }
 /* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
  * original_inference_steps (and strength). */
@@ -184,7 +186,8 @@ static inline int lsdr_pipe_lcm(const lsdr_pipe *p) {
   return p->kind == LSDR_KIND_LCM || p->kind == LSDR_KIND_LCM_I2I;
 }
 static inline int lsdr_pipe_inpaint(const lsdr_pipe *p) {
-  return p->kind == LSDR_KIND_INPAINT || p->kind == LSDR_KIND_CONTROLNET_INPAINT;
+  return p->kind == LSDR_KIND_INPAINT || p->kind == LSDR_KIND_CONTROLNET_INPAINT ||
+         p->kind == LSDR_KIND_XL_INPAINT;
 }
 static inline int lsdr_pipe_controlnet(const lsdr_pipe *p) {
   return lsdr_kind_has_controlnet(p->kind);

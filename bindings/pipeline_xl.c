@@ -95,9 +95,8 @@ void lsdr_read_xl_options(lua_State *L, int opts, sdr_generate *g) {
     "prompt_2", "string|table", "nil", "for the second text encoder (nil: prompt)"                 \
   }
 #define XL_CALL_OPTIONS                                                                            \
-  {"guidance_scale", "number", "5.0"},                                                             \
-      {"negative_prompt", "string|table", "nil",                                                   \
-       "what to steer away from (nil: zeros, where force_zeros_for_empty_prompt)"},                \
+  {"negative_prompt", "string|table", "nil",                                                       \
+   "what to steer away from (nil: zeros, where force_zeros_for_empty_prompt)"},                    \
       {"negative_prompt_2", "string|table", "nil",                                                 \
        "for the second encoder (nil: negative_prompt)"},                                           \
       {"num_images_per_prompt", "integer", "1"}, {"eta", "number", "0.0", "DDIM's eta"},           \
@@ -133,6 +132,28 @@ const lsdr_param lsdr_xl_call_options[] = {
     {"denoising_end", "number", "nil",
      "a fraction in (0, 1): stop there, the rest left to a refiner"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"guidance_scale", "number", "5.0"},
+    XL_CALL_OPTIONS,
+    {0}};
+
+const lsdr_param lsdr_xl_inpaint_call_options[] = {
+    XL_PROMPT_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the picture(s) to paint into (RGB, or a tensor in [0, 1]), resized to height x width"},
+    {"mask_image", "Image|table|Tensor", "nil",
+     "white (1) where to paint, binarized at 0.5; one or one per picture"},
+    {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor (1024)"},
+    {"width", "integer", "nil"},
+    {"strength", "number", "0.9999",
+     "how much to change the painted region, 0 to 1 (1: from pure noise)"},
+    {"num_inference_steps", "integer", "50"},
+    {"timesteps", "table", "nil", "custom timesteps, descending (DDPMScheduler, as in diffusers)"},
+    {"denoising_start", "number", "nil", "not supported by this pipeline yet"},
+    {"denoising_end", "number", "nil", "a fraction in (0, 1): stop there"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"aesthetic_score", "number", "6.0", "with requires_aesthetics_score"},
+    {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
+    {"guidance_scale", "number", "7.5", "(SDXL's inpainting takes 7.5 by default, not 5.0)"},
     XL_CALL_OPTIONS,
     {0}};
 
@@ -148,5 +169,6 @@ const lsdr_param lsdr_xl_i2i_call_options[] = {
     {"denoising_end", "number", "nil", "a fraction in (0, 1): stop there"},
     {"aesthetic_score", "number", "6.0", "with requires_aesthetics_score (the refiner)"},
     {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
+    {"guidance_scale", "number", "5.0"},
     XL_CALL_OPTIONS,
     {0}};

@@ -29,8 +29,9 @@ from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjec
                           CLIPTokenizer)
 
 from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                       StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline,
-                       UNet2DConditionModel)
+                       StableDiffusionXLImg2ImgPipeline, StableDiffusionXLInpaintPipeline,
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
+from PIL import Image, ImageDraw
 
 import common
 
@@ -41,6 +42,7 @@ MODELS = os.path.join(ROOT, "tests", "models")
 SRC = os.path.join(MODELS, "tiny-sd-a")
 MODEL = os.path.join(MODELS, "tiny-sdxl")
 REFINER = os.path.join(MODELS, "tiny-sdxl-refiner")
+INPAINT = os.path.join(MODELS, "tiny-sdxl-inpaint")
 OUT = os.path.join(ROOT, "tests", "reference", "xl")
 
 CASES = [
@@ -88,6 +90,21 @@ I2I_CASES = [
                                            high_noise_frac=0.7, seed=28)),
 ]
 
+# StableDiffusionXLInpaintPipeline: (name, model, call): the base's legacy blend (its default
+# strength 0.9999 starts from the picture's noised latents, 1.0 from pure noise) and an
+# inpainting UNet of 9 channels
+INPAINT_CASES = [
+    ("xl_inpaint_legacy", "base", dict(prompt="a red car", image="sketch64", mask_image="box64",
+                                       num_inference_steps=4, seed=41)),
+    ("xl_inpaint_full", "base", dict(prompt=["a cat", "a dog"], image="sketch80x72",
+                                     mask_image="box64", negative_prompt="blurry", strength=1.0,
+                                     num_images_per_prompt=2, height=48, width=64,
+                                     num_inference_steps=3, seed=42)),
+    ("xl_inpaint_9ch", "inpaint", dict(prompt="a castle", image="sketch64", mask_image="box64",
+                                       strength=0.7, aesthetic_score=5.0, num_inference_steps=5,
+                                       seeds=[43])),
+]
+
 ENCODE_CASES = [
     ("enc_plain", dict(prompt="a red car")),
     ("enc_both", dict(prompt=["a red car", "a tree"], prompt_2=["a blue sky", "rain"],
@@ -108,11 +125,12 @@ def make_text_encoders():
     return te1.eval(), te2.eval()
 
 
-def make_unet(seed, layers_per_block, transformer_layers, cross_attention_dim, time_ids):
+def make_unet(seed, layers_per_block, transformer_layers, cross_attention_dim, time_ids,
+              in_channels=4):
     """A tiny SDXL UNet: the text_time embedding over the pooled width (24) and time_ids ids."""
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, layers_per_block=layers_per_block,
+        sample_size=16, in_channels=in_channels, out_channels=4, layers_per_block=layers_per_block,
         block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
         transformer_layers_per_block=transformer_layers, use_linear_projection=True,
@@ -141,6 +159,19 @@ def make_refiner(base):
     print("wrote", REFINER)
 
 
+def make_inpaint(base):
+    """An SDXL inpainting model's layout: the base's parts, a UNet of 9 input channels."""
+    if os.path.exists(INPAINT):
+        shutil.rmtree(INPAINT)
+    pipe = StableDiffusionXLInpaintPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2,
+        tokenizer=base.tokenizer, tokenizer_2=base.tokenizer_2,
+        unet=make_unet(65, 1, (1, 1), 64, 6, in_channels=9), scheduler=base.scheduler,
+        add_watermarker=False)
+    pipe.save_pretrained(INPAINT, safe_serialization=True)
+    print("wrote", INPAINT)
+
+
 def make_model():
     if os.path.exists(MODEL):
         shutil.rmtree(MODEL)
@@ -160,6 +191,7 @@ def make_model():
     pipe.save_pretrained(MODEL, safe_serialization=True)
     print("wrote", MODEL)
     make_refiner(pipe)
+    make_inpaint(pipe)
 
 
 def load(**kw):
@@ -209,6 +241,32 @@ def i2i_cases(manifest, pics):
     for k, v in dict(enc_refiner_prompt_embeds=pe, enc_refiner_negative_embeds=ne,
                      enc_refiner_pooled=pp, enc_refiner_negative_pooled=npool).items():
         save(k, v)
+
+
+def inpaint_cases(manifest, pics):
+    for name, which, args in INPAINT_CASES:
+        call = dict(args)
+        gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
+               else torch.Generator().manual_seed(call.pop("seed")))
+        pipe = StableDiffusionXLInpaintPipeline.from_pretrained(
+            MODEL if which == "base" else INPAINT, add_watermarker=False)
+        pipe.set_progress_bar_config(disable=True)
+        call["image"] = pics[call["image"]]
+        call["mask_image"] = pics[call["mask_image"]]
+        out = pipe(generator=gen, output_type="np", **call).images
+        save(name, out)
+        entry = {"name": name, "model": which}
+        entry.update(args)
+        manifest["inpaint"].append(entry)
+        print(name, np.asarray(out).shape)
+
+
+def box_mask(width, height):
+    """White (to paint) in a box left of the middle, black elsewhere."""
+    img = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(img).rectangle([width // 4, height // 4, width // 2 + 6, height * 3 // 4],
+                                  fill=255)
+    return img
 
 
 def encode_cases(manifest):
@@ -266,13 +324,15 @@ def main():
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     make_model()
-    manifest = {"cases": [], "encode": [], "img2img": []}
-    pics = {"sketch64": common.sketch(64, 64), "sketch80x72": common.sketch(80, 72, 0.2)}
+    manifest = {"cases": [], "encode": [], "img2img": [], "inpaint": []}
+    pics = {"sketch64": common.sketch(64, 64), "sketch80x72": common.sketch(80, 72, 0.2),
+            "box64": box_mask(64, 64)}
     for name, img in pics.items():
         img.save(os.path.join(OUT, name + ".png"))
     encode_cases(manifest)
     textual_inversion_case(manifest)
     i2i_cases(manifest, pics)
+    inpaint_cases(manifest, pics)
     unet_case(manifest)
     for name, sched, load_kw, args in CASES:
         pipe = load(**load_kw)

@@ -203,6 +203,37 @@ end)
 check.truthy(tostring(StableDiffusionXLImg2ImgPipeline(refiner.components))
              :find("StableDiffusionXLImg2ImgPipeline"), "a refiner from its components")
 
+-- StableDiffusionXLInpaintPipeline: the base's legacy blend (strength 0.9999 by default:
+-- the picture's noised latents, not pure noise) and an inpainting UNet of 9 channels
+local inpaint_cases = {
+  {"xl_inpaint_legacy", "base", {prompt = "a red car", image = "sketch64", mask_image = "box64",
+                                 num_inference_steps = 4, seed = 41}},
+  {"xl_inpaint_full", "base", {prompt = {"a cat", "a dog"}, image = "sketch80x72",
+                               mask_image = "box64", negative_prompt = "blurry", strength = 1.0,
+                               num_images_per_prompt = 2, height = 48, width = 64,
+                               num_inference_steps = 3, seed = 42}},
+  {"xl_inpaint_9ch", "inpaint", {prompt = "a castle", image = "sketch64", mask_image = "box64",
+                                 strength = 0.7, aesthetic_score = 5.0, num_inference_steps = 5,
+                                 seeds = {43}}},
+}
+local inpaint_base = AutoPipelineForInpainting.from_pipe(pipe)
+check.truthy(tostring(inpaint_base):find("StableDiffusionXLInpaintPipeline"), "inpaint from_pipe")
+inpaint_base:set_progress_bar_config{disable = true}
+local inpaint9 = AutoPipelineForInpainting.from_pretrained(src .. "/tests/models/tiny-sdxl-inpaint")
+check.truthy(tostring(inpaint9):find("StableDiffusionXLInpaintPipeline"), "AutoPipelineForInpainting")
+inpaint9:set_progress_bar_config{disable = true}
+for _, c in ipairs(inpaint_cases) do
+  local args = check.case_args({output_type = "np"}, c[3])
+  args.image = Image.open(ref .. args.image .. ".png")
+  args.mask_image = Image.open(ref .. args.mask_image .. ".png")
+  local p = c[2] == "base" and inpaint_base or inpaint9
+  within(diff(p(args).images, npy(c[1])), 2e-3, c[1])
+end
+check.raises("option 'denoising_start': not supported by StableDiffusionXLInpaintPipeline", function()
+  inpaint9{prompt = "a cat", image = Image.open(ref .. "sketch64.png"),
+           mask_image = Image.open(ref .. "box64.png"), denoising_start = 0.5}
+end)
+
 -- the ways to it, and what a typo gets
 local auto = AutoPipelineForText2Image.from_pretrained(model)
 check.truthy(tostring(auto):find("StableDiffusionXLPipeline"), "AutoPipelineForText2Image")
@@ -216,10 +247,11 @@ check.raises("needs a Stable Diffusion XL model", function()
   StableDiffusionXLPipeline.from_pretrained(sd)
 end)
 check.raises("cannot be made from", function() StableDiffusionPipeline(pipe.components) end)
-check.raises("not yet its inpainting", function() AutoPipelineForInpainting.from_pipe(pipe) end)
 check.truthy(tostring(AutoPipelineForText2Image.from_pipe(pipe)):find("StableDiffusionXLPipeline"),
              "AutoPipelineForText2Image.from_pipe")
-check.raises("not yet its inpainting", function() AutoPipelineForInpainting.from_pretrained(model) end)
+check.raises("SDXL's ControlNet pipelines are not supported yet", function()
+  AutoPipelineForText2Image.from_pretrained(model, {controlnet = {}})
+end)
 check.raises("`pooled_prompt_embeds` also have to be passed", function()
   local pe = pipe:encode_prompt("a cat", "cpu", 1, false)
   pipe{prompt_embeds = pe, num_inference_steps = 1}

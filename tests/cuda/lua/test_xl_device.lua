@@ -44,6 +44,25 @@ local function ensemble(device, dtype)
   return refiner{prompt = "a lighthouse", num_inference_steps = 6, denoising_start = 0.7,
                  image = latents, generator = g, output_type = "np"}.images
 end
+-- inpainting with the 9-channel UNet (the mask and the masked picture's latents beside the
+-- latents in the recorded call)
+do
+  local inpaint = root .. "/models/tiny-sdxl-inpaint"
+  local picture = Image.open(root .. "/reference/xl/sketch64.png")
+  local mask = Image.open(root .. "/reference/xl/box64.png")
+  local function paint(p)
+    p:set_progress_bar_config{disable = true}
+    return p{prompt = "a castle", image = picture, mask_image = mask, strength = 0.7,
+             num_inference_steps = 5, output_type = "np",
+             generator = torch.Generator():manual_seed(4)}.images
+  end
+  local d = (paint(StableDiffusionXLInpaintPipeline.from_pretrained(inpaint)) -
+             paint(StableDiffusionXLInpaintPipeline.from_pretrained(inpaint):to("cuda")))
+            :abs():max():item()
+  check.truthy(d == d and d < 2e-2, string.format("inpaint: %.3g", d))
+  print(string.format("%-10s cuda against cpu %.2e", "inpaint", d))
+end
+
 for _, dtype in ipairs{false, torch.float16} do
   local d = (ensemble("cpu", dtype or nil) - ensemble("cuda", dtype or nil)):abs():max():item()
   local what = dtype and "ensemble16" or "ensemble"
