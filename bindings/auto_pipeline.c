@@ -34,21 +34,10 @@ static int in_family(const char *cls) {
 static int pick_named(lua_State *L, const char *dir) {
   char buf[128];
   const char *cls = class_of(L, dir, buf, sizeof buf);
-  for (int kind = 0; kind < 3; kind++)
-    if (strcmp(cls, sd_family[kind]) == 0)
-      return kind;
-  if (strcmp(cls, LSDR_LCM) == 0)
-    return LSDR_KIND_LCM;
-  if (strcmp(cls, LSDR_LCM_I2I) == 0)
-    return LSDR_KIND_LCM_I2I;
-  if (strcmp(cls, LSDR_PIX2PIX) == 0)
-    return LSDR_KIND_PIX2PIX;
-  if (strcmp(cls, LSDR_XL) == 0)
-    return LSDR_KIND_XL;
-  if (strcmp(cls, LSDR_XL_I2I) == 0)
-    return LSDR_KIND_XL_I2I;
-  if (strcmp(cls, LSDR_XL_INPAINT) == 0)
-    return LSDR_KIND_XL_INPAINT;
+  /* every class whose pipeline loads from the model alone (a ControlNet one needs its nets) */
+  const int kind = lsdr_kind_of_class(cls);
+  if (kind >= 0 && !lsdr_kind_has_controlnet(kind))
+    return kind;
   return lsdr_error(L,
                     "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
                     "model, the AutoPipeline classes load any of them)",

@@ -46,6 +46,13 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_XL_INPAINT};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
+int lsdr_kind_of_class(const char *cls) {
+  for (int k = 0; k < (int)(sizeof kind_names / sizeof kind_names[0]); k++)
+    if (strcmp(cls, kind_names[k]) == 0)
+      return k;
+  return -1;
+}
+
 int lsdr_kind_has_controlnet(int kind) {
   return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I ||
          kind == LSDR_KIND_CONTROLNET_INPAINT;

@@ -168,6 +168,8 @@ void lsdr_push_controlnet_option(lua_State *L, int opts, const char *cls);
  * on the stack. */
 void lsdr_read_controls(lua_State *L, int opts, const char *key, int parts, sdr_backend *be,
                         int keep, sdr_generate *g);
+/* The LSDR_KIND_* of a pipeline class's name ("StableDiffusionXLPipeline"), or -1. */
+int lsdr_kind_of_class(const char *cls);
 /* Whether the class `kind` takes a ControlNet (its nets are parts.controlnet). */
 int lsdr_kind_has_controlnet(int kind);
 /* What a pipeline's class does: img2img, inpainting (either with a ControlNet or without),

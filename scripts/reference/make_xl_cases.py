@@ -194,6 +194,17 @@ def make_model():
     make_inpaint(pipe)
 
 
+def call_args(args):
+    """A case's call: its generator(s) made from seed or seeds, the sizes as tuples."""
+    call = dict(args)
+    gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
+           else torch.Generator().manual_seed(call.pop("seed")))
+    for k in list(call):
+        if k.endswith("_size") or k.endswith("_top_left"):
+            call[k] = tuple(call[k])
+    return call, gen
+
+
 def load(**kw):
     pipe = StableDiffusionXLPipeline.from_pretrained(MODEL, add_watermarker=False, **kw)
     pipe.set_progress_bar_config(disable=True)
@@ -207,12 +218,7 @@ def save(name, arr):
 
 def i2i_cases(manifest, pics):
     for name, which, sched, args in I2I_CASES:
-        call = dict(args)
-        gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
-               else torch.Generator().manual_seed(call.pop("seed")))
-        for k in list(call):
-            if k.endswith("_size") or k.endswith("_top_left"):
-                call[k] = tuple(call[k])
+        call, gen = call_args(args)
         if which == "ensemble":
             frac = call.pop("high_noise_frac")
             base = load()
@@ -245,9 +251,7 @@ def i2i_cases(manifest, pics):
 
 def inpaint_cases(manifest, pics):
     for name, which, args in INPAINT_CASES:
-        call = dict(args)
-        gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
-               else torch.Generator().manual_seed(call.pop("seed")))
+        call, gen = call_args(args)
         pipe = StableDiffusionXLInpaintPipeline.from_pretrained(
             MODEL if which == "base" else INPAINT, add_watermarker=False)
         pipe.set_progress_bar_config(disable=True)
@@ -338,12 +342,7 @@ def main():
         pipe = load(**load_kw)
         if sched == "dpm":
             pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
-        call = dict(args)
-        gen = ([torch.Generator().manual_seed(s) for s in call.pop("seeds")] if "seeds" in call
-               else torch.Generator().manual_seed(call.pop("seed")))
-        for k in list(call):
-            if k.endswith("_size") or k.endswith("_top_left"):
-                call[k] = tuple(call[k])
+        call, gen = call_args(args)
         out_type = call.pop("output_type", "np")
         out = pipe(generator=gen, output_type=out_type, **call)
         images = out.images.numpy() if out_type == "latent" else out.images
