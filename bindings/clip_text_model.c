@@ -68,14 +68,31 @@ static int model_call(lua_State *L) {
     hidden = lsdr_push_new_tensor(L, model->be, SDR_F32, 4, (int64_t[]){L1, B, T, D});
     lua_insert(L, result + 1);
   }
+  /* CLIPTextModelWithProjection (SDXL's text_encoder_2) gives text_embeds, the projected
+   * pooled output, first and no pooler_output, as transformers' CLIPTextModelOutput */
+  lsdr_tensor *embeds = NULL;
+  if (model->cfg.with_projection) {
+    embeds =
+        lsdr_push_new_tensor(L, model->be, SDR_F32, 2, (int64_t[]){B, model->cfg.projection_dim});
+    lua_setfield(L, result, "text_embeds");
+  }
   int rc = sdr_clip_text_forward(model, &box->arena, &last->t, hidden ? &hidden->t : NULL, &in->t);
   if (rc == 0)
     rc = sdr_clip_text_pool(model, &box->arena, &pooled->t, &last->t, &in->t);
+  if (rc == 0 && embeds)
+    rc = sdr_clip_text_project(model, &box->arena, &embeds->t, &pooled->t);
   sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
   static const char *const fields[] = {"last_hidden_state", "pooler_output", "hidden_states", NULL};
-  lsdr_output_kind(L, result, "BaseModelOutputWithPooling", fields);
+  static const char *const projected[] = {"text_embeds", "last_hidden_state", "hidden_states",
+                                          NULL};
+  if (embeds) {
+    lua_pushnil(L);
+    lua_setfield(L, result, "pooler_output");
+  }
+  lsdr_output_kind(L, result, embeds ? "CLIPTextModelOutput" : "BaseModelOutputWithPooling",
+                   embeds ? projected : fields);
   if (hidden) {
     /* transformers gives a tuple of L+1 tensors: here a list of views into one block. */
     lua_createtable(L, L1, 0);

@@ -42,6 +42,17 @@ for _, c in ipairs(encode_cases) do
   end
 end
 
+-- text_encoder_2 on its own: CLIPTextModelWithProjection's text_embeds, as encode_prompt's
+-- pooled output (positionally first, as transformers' CLIPTextModelOutput)
+do
+  local ids = torch.tensor(pipe.tokenizer_2({"a red car"}, {padding = "max_length",
+                                                            max_length = 77}).input_ids)
+  local out = pipe.text_encoder_2(ids, {output_hidden_states = true})
+  within(diff(out.text_embeds, npy("enc_plain_pooled")), 1e-5, "text_encoder_2 text_embeds")
+  check.truthy(rawequal(out[1], out.text_embeds) and out.pooler_output == nil, "its fields")
+  check.eq(#out.hidden_states, 4, "hidden_states")
+end
+
 -- the UNet on its own, with added_cond_kwargs
 do
   local out = pipe.unet(npy("unet_x"), npy("unet_t"), {
