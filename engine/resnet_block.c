@@ -40,6 +40,19 @@ int sdr_resnet_block_bind(sdr_resnet_block *r, sdr_weights *w, const char *p, in
   return rc ? -1 : 0;
 }
 
+/* A tensor of shape in spent's memory when it fits there, else a new one from the arena. */
+static int reuse_or_new(sdr_arena *a, sdr_tensor *out, const sdr_tensor *spent,
+                        const int64_t shape[4]) {
+  const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
+  sdr_tensor flat, part;
+  if (n > sdr_tensor_numel(spent))
+    return sdr_arena_tensor(a, out, spent->dtype, 4, shape);
+  if (sdr_tensor_reshape(&flat, spent, 1, (int64_t[]){sdr_tensor_numel(spent)}) != 0 ||
+      sdr_tensor_narrow0(&part, &flat, 0, n) != 0)
+    return -1;
+  return sdr_tensor_reshape(out, &part, 4, shape);
+}
+
 int sdr_resnet_block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
                              const sdr_tensor *temb_act, const sdr_resnet_block *r) {
   const int64_t B = x->shape[0], H = x->shape[2], W = x->shape[3], Co = r->out_channels;
@@ -59,14 +72,16 @@ int sdr_resnet_block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, con
     TRY(sdr_tensor_reshape(&proj4, &proj, 4, (int64_t[]){B, Co, 1, 1}));
     TRY(sdr_binary(be, &h2, &h2, &proj4, SDR_BINARY_ADD));
   }
-  /* norm2 -> silu -> (dropout: none at inference) -> conv2 */
-  TRY(sdr_arena_tensor(a, &t, x->dtype, 4, out_shape));
+  /* norm2 -> silu -> (dropout: none at inference) -> conv2; conv1's input is spent, so the
+   * normed tensor and then the shortcut take its memory where it is large enough (at a VAE's
+   * full size that is a gigabyte less alive at once) */
+  TRY(reuse_or_new(a, &t, &h, out_shape));
   TRY(sdr_group_norm(be, &t, &h2, &r->norm2_w, &r->norm2_b, r->groups, r->eps, 1));
   TRY(sdr_conv2d(be, &h2, &t, &r->conv2_w, &r->conv2_b, 1, 1));
   /* (shortcut(x) + h) / output_scale_factor */
   const sdr_tensor *sc = x;
   if (r->short_w.data) {
-    TRY(sdr_arena_tensor(a, &shortcut, x->dtype, 4, out_shape));
+    TRY(reuse_or_new(a, &shortcut, &h, out_shape));
     TRY(sdr_conv2d(be, &shortcut, x, &r->short_w, &r->short_b, 1, 0));
     sc = &shortcut;
   }
