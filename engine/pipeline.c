@@ -31,31 +31,6 @@
 
 /* ---- loading ------------------------------------------------------------------ */
 
-/* Checks model_index.json names the classes this pipeline knows; *has_text_encoder says
- * whether it names the first text encoder and tokenizer, which an SDXL refiner (with
- * text_encoder_2) has not. */
-static int check_model_index(const char *dir, int *has_text_encoder) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/model_index.json", dir);
-  sdr_json j;
-  if (sdr_json_load(&j, path) != 0)
-    return -1;
-  static const char *const need[] = {"unet", "vae", "scheduler", "text_encoder", "tokenizer"};
-  const cJSON *te2 = sdr_json_get(&j, "text_encoder_2");
-  const int second = cJSON_IsArray(te2) && cJSON_IsString(cJSON_GetArrayItem(te2, 1));
-  const cJSON *te = sdr_json_get(&j, "text_encoder");
-  *has_text_encoder = !(second && cJSON_IsArray(te) && cJSON_IsNull(cJSON_GetArrayItem(te, 1)));
-  int rc = 0;
-  for (size_t i = 0; i < (*has_text_encoder ? 5u : 3u) && rc == 0; i++) {
-    const char *cls[2];
-    int n = 0;
-    if (!sdr_json_has(&j, need[i]) || sdr_json_string_array(&j, need[i], cls, 2, &n) != 0 || n != 2)
-      rc = sdr_fail("%s: the pipeline has no \"%s\" component", path, need[i]);
-  }
-  sdr_json_free(&j);
-  return rc;
-}
-
 int sdr_pipeline_class_name(const char *dir, char *out, size_t n) {
   char path[4096];
   snprintf(path, sizeof path, "%s/model_index.json", dir);
@@ -93,19 +68,37 @@ static int optional_component(const sdr_json *j, const char *name, char *cls, si
   return 0;
 }
 
-/* The safety checker and its feature extractor where model_index.json names them, as
+/* Checks model_index.json (index) names the classes this pipeline knows; *has_text_encoder
+ * says whether it names the first text encoder and tokenizer, which an SDXL refiner (with
+ * text_encoder_2) has not. */
+static int check_model_index(const sdr_json *index, int *has_text_encoder) {
+  static const char *const need[] = {"unet", "vae", "scheduler", "text_encoder", "tokenizer"};
+  char cls[128];
+  const int second = optional_component(index, "text_encoder_2", cls, sizeof cls);
+  const int first = second < 0 ? -1 : optional_component(index, "text_encoder", cls, sizeof cls);
+  if (first < 0)
+    return -1;
+  *has_text_encoder = first || !second;
+  for (size_t i = 0; i < (*has_text_encoder ? 5u : 3u); i++) {
+    const char *names[2];
+    int n = 0;
+    if (!sdr_json_has(index, need[i]) || sdr_json_string_array(index, need[i], names, 2, &n) != 0 ||
+        n != 2)
+      return sdr_fail("%s: the pipeline has no \"%s\" component", index->path, need[i]);
+  }
+  return 0;
+}
+
+/* The safety checker and its feature extractor where model_index.json (index) names them, as
  * DiffusionPipeline.from_pretrained loads them (not the checker when declined). */
 static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir,
-                               const char *variant, int keep_dtype, int declined) {
+                               const sdr_json *index, const char *variant, int keep_dtype,
+                               int declined) {
   char fe_cls[128], sc_cls[128], sub[4096];
-  snprintf(sub, sizeof sub, "%s/model_index.json", dir);
-  sdr_json j;
-  if (sdr_json_load(&j, sub) != 0)
-    return -1;
-  const int has_fe = optional_component(&j, "feature_extractor", fe_cls, sizeof fe_cls);
-  const int has_sc =
-      declined || has_fe < 0 ? 0 : optional_component(&j, "safety_checker", sc_cls, sizeof sc_cls);
-  sdr_json_free(&j);
+  const int has_fe = optional_component(index, "feature_extractor", fe_cls, sizeof fe_cls);
+  const int has_sc = declined || has_fe < 0
+                         ? 0
+                         : optional_component(index, "safety_checker", sc_cls, sizeof sc_cls);
   if (has_fe < 0 || has_sc < 0)
     return -1;
   if (has_fe) {
@@ -153,24 +146,18 @@ int sdr_pipeline_dir_is_xl(const char *dir) {
   return rc;
 }
 
-/* StableDiffusionXLPipeline's tokenizer_2 and text_encoder_2 where model_index.json names them,
- * and its force_zeros_for_empty_prompt (True unless the config says otherwise, as __init__). */
-static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
-                         int keep_dtype, const sdr_clip_text_model *given) {
+/* StableDiffusionXLPipeline's tokenizer_2 and text_encoder_2 where model_index.json (index)
+ * names them, and its force_zeros_for_empty_prompt (True unless the config says otherwise, as
+ * __init__) and requires_aesthetics_score. */
+static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, const sdr_json *index,
+                         const char *variant, int keep_dtype, const sdr_clip_text_model *given) {
   char te_cls[128], tok_cls[128], sub[4096];
-  snprintf(sub, sizeof sub, "%s/model_index.json", dir);
-  sdr_json j;
-  if (sdr_json_load(&j, sub) != 0)
-    return -1;
-  const int has_te = optional_component(&j, "text_encoder_2", te_cls, sizeof te_cls);
+  const int has_te = optional_component(index, "text_encoder_2", te_cls, sizeof te_cls);
   const int has_tok =
-      has_te < 0 ? -1 : optional_component(&j, "tokenizer_2", tok_cls, sizeof tok_cls);
+      has_te < 0 ? -1 : optional_component(index, "tokenizer_2", tok_cls, sizeof tok_cls);
   int zeros = 1, aesthetics = 0;
-  int rc = has_tok < 0 ? -1 : sdr_json_bool_opt(&j, "force_zeros_for_empty_prompt", 1, &zeros);
-  if (rc == 0)
-    rc = sdr_json_bool_opt(&j, "requires_aesthetics_score", 0, &aesthetics);
-  sdr_json_free(&j);
-  if (rc != 0)
+  if (has_tok < 0 || sdr_json_bool_opt(index, "force_zeros_for_empty_prompt", 1, &zeros) != 0 ||
+      sdr_json_bool_opt(index, "requires_aesthetics_score", 0, &aesthetics) != 0)
     return -1;
   if (!has_te && !has_tok)
     return 0;
@@ -201,8 +188,8 @@ static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, cons
 
 /* The dtype the VAE is kept in: an SDXL pipeline decodes in float32 when the VAE's config says
  * force_upcast (diffusers' upcast_vae), so float16 pipelines keep it in float32. */
-static int vae_keep_dtype(const sdr_pipeline *p, const sdr_vae *v, int keep_dtype) {
-  return sdr_pipeline_is_xl(p) && v->cfg.force_upcast && keep_dtype >= 0 ? SDR_F32 : keep_dtype;
+static int vae_keep_dtype(const sdr_pipeline *p, const sdr_vae_config *c, int keep_dtype) {
+  return sdr_pipeline_is_xl(p) && c->force_upcast && keep_dtype >= 0 ? SDR_F32 : keep_dtype;
 }
 
 int sdr_pipeline_text_width(const sdr_pipeline *p) {
@@ -229,17 +216,22 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   p->be = be;
   p->dtype = keep_dtype >= 0 ? (sdr_dtype)keep_dtype : SDR_F32;
   const sdr_pipeline_given none = {0}, *gv = given ? given : &none;
-  int has_te;
-  if (check_model_index(dir, &has_te) != 0)
+  char sub[4096];
+  snprintf(sub, sizeof sub, "%s/model_index.json", dir);
+  sdr_json index;
+  if (sdr_json_load(&index, sub) != 0)
     return -1;
-  if (!has_te && gv->text_encoder)
-    return sdr_fail("%s: this pipeline has no text_encoder (only text_encoder_2) to replace", dir);
+  int has_te;
+  TRY(check_model_index(&index, &has_te));
+  if (!has_te && gv->text_encoder) {
+    sdr_fail("%s: this pipeline has no text_encoder (only text_encoder_2) to replace", dir);
+    goto fail;
+  }
   if ((gv->unet && check_given("unet", gv->unet->be, be) != 0) ||
       (gv->vae && check_given("vae", gv->vae->be, be) != 0) ||
       (gv->text_encoder && check_given("text_encoder", gv->text_encoder->be, be) != 0) ||
       (gv->text_encoder_2 && check_given("text_encoder_2", gv->text_encoder_2->be, be) != 0))
-    return -1;
-  char sub[4096];
+    goto fail;
   snprintf(sub, sizeof sub, "%s/tokenizer", dir);
   if (has_te && !(p->tokenizer = sdr_clip_tokenizer_load(sub)))
     goto fail;
@@ -247,7 +239,7 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   if (has_te && !gv->text_encoder)
     TRY(sdr_clip_text_model_load(&p->text_encoder, be, sub,
                                  variant_for(dir, "text_encoder", variant), keep_dtype));
-  TRY(load_xl_parts(p, be, dir, variant, keep_dtype, gv->text_encoder_2));
+  TRY(load_xl_parts(p, be, dir, &index, variant, keep_dtype, gv->text_encoder_2));
   if (gv->text_encoder_2 && !p->tokenizer_2) {
     sdr_fail("%s: text_encoder_2 given for a pipeline without one (not an SDXL model)", dir);
     goto fail;
@@ -256,14 +248,13 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
   if (!gv->unet)
     TRY(sdr_unet_load(&p->unet, be, sub, variant_for(dir, "unet", variant), keep_dtype));
   snprintf(sub, sizeof sub, "%s/vae", dir);
-  if (!gv->vae) {
-    TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant), keep_dtype));
-    if (vae_keep_dtype(p, &p->vae, keep_dtype) != keep_dtype) {
-      sdr_vae up;
-      TRY(sdr_vae_copy_to(&up, &p->vae, be, SDR_F32));
-      sdr_vae_free(&p->vae);
-      p->vae = up;
-    }
+  if (!gv->vae) { /* its config first: an SDXL pipeline may keep it in float32 */
+    char config_json[4200];
+    sdr_vae_config vc;
+    snprintf(config_json, sizeof config_json, "%s/config.json", sub);
+    TRY(sdr_vae_config_load(&vc, config_json));
+    TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant),
+                     vae_keep_dtype(p, &vc, keep_dtype)));
   }
   snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
   size_t config_len;
@@ -276,7 +267,7 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
     sdr_fail_prefix("%s: ", sub);
     goto fail;
   }
-  TRY(load_safety_checker(p, be, dir, variant, keep_dtype, gv->no_safety_checker));
+  TRY(load_safety_checker(p, be, dir, &index, variant, keep_dtype, gv->no_safety_checker));
   const sdr_clip_text_model *te = gv->text_encoder ? gv->text_encoder : &p->text_encoder;
   const sdr_unet *un = gv->unet ? gv->unet : &p->unet;
   const sdr_clip_text_model *te2 = gv->text_encoder_2 ? gv->text_encoder_2 : &p->text_encoder_2;
@@ -313,8 +304,10 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
     memset(gv->vae, 0, sizeof *gv->vae);
   }
   sdr_arena_init(&p->arena, be);
+  sdr_json_free(&index);
   return 0;
 fail:
+  sdr_json_free(&index);
   sdr_pipeline_free(p);
   return -1;
 }
@@ -375,7 +368,7 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
     sdr_clip_text_model_free(&te2);
     return -1;
   }
-  if (sdr_vae_copy_to(&v, &p->vae, be, vae_keep_dtype(p, &p->vae, keep_dtype)) != 0) {
+  if (sdr_vae_copy_to(&v, &p->vae, be, vae_keep_dtype(p, &p->vae.cfg, keep_dtype)) != 0) {
     sdr_clip_text_model_free(&te);
     sdr_clip_text_model_free(&te2);
     sdr_unet_free(&u);
@@ -1019,9 +1012,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
-  const int xl_start =
-      g->xl_img2img && g->has_denoising_start && g->denoising_start > 0 && g->denoising_start < 1;
-  if (img2img && xl_start) {
+  if (img2img && g->xl_img2img && sdr_xl_fraction(g->denoising_start)) {
     /* SDXL img2img's denoising_start picks the last steps, whatever strength says */
     first = nts - sdr_xl_denoising_start(p, g, ts, nts);
     TRY(sdr_scheduler_set_begin_index(p->scheduler, first));

@@ -83,8 +83,8 @@ int sdr_xl_check_time_ids(const sdr_pipeline *p, const sdr_generate *g) {
                     "%d was created. The model has an incorrect config. Please check "
                     "`unet.config.time_embedding_type` and `text_encoder_2.config.projection_dim`.",
                     expected, passed);
-  if (g->has_denoising_start && g->denoising_start > 0 && g->denoising_start < 1 &&
-      g->denoising_end > 0 && g->denoising_end < 1 && g->denoising_start >= g->denoising_end)
+  if (sdr_xl_fraction(g->denoising_start) && sdr_xl_fraction(g->denoising_end) &&
+      g->denoising_start >= g->denoising_end)
     return sdr_fail("`denoising_start`: %g cannot be larger than or equal to `denoising_end`:  %g "
                     "when using type float.",
                     g->denoising_start, g->denoising_end);
@@ -293,13 +293,18 @@ int sdr_xl_added_cond(sdr_pipeline *p, const sdr_generate *g, int guided, int B,
   return rc;
 }
 
-int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n) {
-  if (!(g->denoising_end > 0 && g->denoising_end < 1))
-    return n;
-  /* int(round(num_train_timesteps - denoising_end * num_train_timesteps)): Python's round
-   * goes to even on a tie, as nearbyint does */
+/* The timestep a denoising_end or denoising_start fraction cuts at:
+ * int(round(num_train_timesteps - fraction * num_train_timesteps)), Python's round going to
+ * even on a tie, as nearbyint does. */
+static double cutoff_of(const sdr_pipeline *p, double fraction) {
   const double T = sdr_scheduler_num_train_timesteps(p->scheduler);
-  const double cutoff = nearbyint(T - g->denoising_end * T);
+  return nearbyint(T - fraction * T);
+}
+
+int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n) {
+  if (!sdr_xl_fraction(g->denoising_end))
+    return n;
+  const double cutoff = cutoff_of(p, g->denoising_end);
   int keep = 0;
   for (int i = 0; i < n; i++)
     keep += ts[i] >= cutoff;
@@ -309,8 +314,7 @@ int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const d
 int sdr_xl_denoising_start(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n) {
   /* get_timesteps: the steps whose timesteps lie below the cut, counted from the end (one more
    * for a second-order scheduler, not to stop between its two evaluations) */
-  const double T = sdr_scheduler_num_train_timesteps(p->scheduler);
-  const double cutoff = nearbyint(T - g->denoising_start * T);
+  const double cutoff = cutoff_of(p, g->denoising_start);
   int keep = 0;
   for (int i = 0; i < n; i++)
     keep += ts[i] < cutoff;

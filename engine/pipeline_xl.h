@@ -10,6 +10,10 @@
 
 #include "engine/pipeline.h"
 
+/* diffusers' denoising_value_valid: a denoising_start or denoising_end strictly between 0 and 1
+ * acts (an unset one is 0 here). */
+static inline int sdr_xl_fraction(double v) { return v > 0 && v < 1; }
+
 /* check_inputs' rules for SDXL's own arguments (prompt_2, the pooled embeddings, the sizes). */
 int sdr_xl_check(const sdr_pipeline *p, const sdr_generate *g);
 /* _get_add_time_ids' check that the time ids (with or without the aesthetic score) and the
