@@ -44,6 +44,15 @@ int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out
   return n;
 }
 
+int lsdr_read_strings_for(lua_State *L, int idx, const char *what, int n, const char ***out) {
+  if (lua_type(L, idx) != LUA_TSTRING || n <= 1)
+    return lsdr_read_strings(L, idx, what, out);
+  *out = lua_newuserdatauv(L, (size_t)n * sizeof **out, 0);
+  for (int i = 0; i < n; i++)
+    (*out)[i] = lua_tostring(L, idx);
+  return n;
+}
+
 typedef struct step_ctx {
   lua_State *L;
   int pipe_idx;
@@ -395,12 +404,9 @@ static void read_prompts(lua_State *L, int opts, const sdr_pipeline *p, sdr_gene
     g->negative_prompt_embeds =
         lsdr_host_floats(L, opts, "negative_prompt_embeds", 3, g->negative_embeds_shape);
   lua_getfield(L, opts, "negative_prompt");
-  if (!lua_isnil(L, -1) && sdr_pipeline_is_xl(p) && lua_type(L, -1) == LUA_TSTRING) {
+  if (!lua_isnil(L, -1) && sdr_pipeline_is_xl(p)) {
     /* SDXL's encode_prompt: one negative string for every prompt */
-    negs = lua_newuserdatauv(L, (size_t)(g->nprompts > 0 ? g->nprompts : 1) * sizeof *negs, 0);
-    for (int i = 0; i < (g->nprompts > 0 ? g->nprompts : 1); i++)
-      negs[i] = lua_tostring(L, -2);
-    g->nnegative = g->nprompts > 0 ? g->nprompts : 1;
+    g->nnegative = lsdr_read_strings_for(L, lua_gettop(L), "negative_prompt", g->nprompts, &negs);
     g->negative_prompts = negs;
   } else if (!lua_isnil(L, -1)) {
     if (prompts && prompt_is_list != lua_istable(L, -1))

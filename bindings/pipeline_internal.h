@@ -82,6 +82,8 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
 
 /* Strings of a string or a list of strings at idx (kept alive by the table): how many. */
 int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out);
+/* The same, a single string repeated for each of n prompts (SDXL's negative prompts). */
+int lsdr_read_strings_for(lua_State *L, int idx, const char *what, int n, const char ***out);
 /* A tensor option of ndim dimensions as host float32 (lsdr_host_values), its shape in shape. */
 const float *lsdr_host_floats(lua_State *L, int opts, const char *name, int ndim, int64_t *shape);
 /* StableDiffusionXLPipeline's own call options at opts (prompt_2, negative_prompt_2, the

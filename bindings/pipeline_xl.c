@@ -37,15 +37,9 @@ void lsdr_read_xl_options(lua_State *L, int opts, sdr_generate *g) {
     g->prompts_2 = strings;
   }
   lua_getfield(L, opts, "negative_prompt_2");
-  if (lua_type(L, -1) == LUA_TSTRING && g->nprompts > 1) {
-    /* one string for every prompt, as encode_prompt repeats it */
-    strings = lua_newuserdatauv(L, (size_t)g->nprompts * sizeof *strings, 0);
-    for (int i = 0; i < g->nprompts; i++)
-      strings[i] = lua_tostring(L, -2);
-    g->nnegative_2 = g->nprompts;
-    g->negative_prompts_2 = strings;
-  } else if (!lua_isnil(L, -1)) {
-    g->nnegative_2 = lsdr_read_strings(L, lua_gettop(L), "negative_prompt_2", &strings);
+  if (!lua_isnil(L, -1)) { /* one string for every prompt, as encode_prompt repeats it */
+    g->nnegative_2 =
+        lsdr_read_strings_for(L, lua_gettop(L), "negative_prompt_2", g->nprompts, &strings);
     g->negative_prompts_2 = strings;
   }
   lua_getfield(L, opts, "pooled_prompt_embeds");
