@@ -588,7 +588,6 @@ static const lsdr_param component_options[] = {
     {"controlnet", "any", "nil", "StableDiffusionControlNetPipeline: a ControlNetModel or a list"},
     {"text_encoder_2", "any", "nil", "SDXL: the models' pipeline's own"},
     {"tokenizer_2", "any", "nil", "SDXL: a CLIPTokenizer"},
-    {"force_zeros_for_empty_prompt", "boolean", "nil"},
     {"requires_safety_checker", "boolean", "true"},
     {0}};
 
