@@ -1015,15 +1015,17 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   if (img2img && g->xl_img2img && sdr_xl_fraction(g->denoising_start)) {
     /* SDXL img2img's denoising_start picks the last steps, whatever strength says */
     first = nts - sdr_xl_denoising_start(p, g, ts, nts);
-    TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
   } else if ((img2img || inpaint) && !lcm_strength) {
     first = sdr_img2img_t_start(steps, g->strength, sdr_scheduler_order(p->scheduler));
     if (first >= nts) {
       sdr_fail("strength %g with %d steps leaves no step to run", g->strength, steps);
       goto fail;
     }
-    /* get_timesteps tells the scheduler where the sliced run begins. */
-    TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
+    /* SD's get_timesteps tells the scheduler where the sliced run begins; SDXL's does not,
+     * so there the scheduler finds its index from the first timestep (the second of two
+     * equal ones, index_for_timestep's rule) */
+    if (!g->xl_img2img)
+      TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
   }
   sdr_control_run cr;
   if (control)
