@@ -51,7 +51,11 @@ static int model_call(lua_State *L) {
   if (in->storage->be != model->be)
     return lsdr_error(L, "input_ids are on %s, the model on %s", sdr_device_name(in->t.device),
                       sdr_device_name(model->be->device));
-  lsdr_model_lora_ready(L, 1, SDR_LORA_TEXT_ENCODER); /* a pipeline's, with its LoRA */
+  /* a pipeline's, with its LoRA */
+  const sdr_pipeline *owner = lsdr_model_owner(L, 1);
+  lsdr_model_lora_ready(L, 1,
+                        owner && model == &owner->text_encoder_2 ? SDR_LORA_TEXT_ENCODER_2
+                                                                 : SDR_LORA_TEXT_ENCODER);
   lua_getfield(L, 3, "output_hidden_states");
   int want_hidden = lua_toboolean(L, -1);
   lua_pop(L, 1);

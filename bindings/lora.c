@@ -167,10 +167,6 @@ int lsdr_pipe_load_lora_weights(lua_State *L) {
   lsdr_options(L, 2);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const int src = 2, opts = 3;
-  /* an SDXL LoRA also holds text_encoder_2's layers, and Kohya's names follow SDXL's UNet */
-  if (sdr_pipeline_is_xl(p))
-    return lsdr_error(L, "load_lora_weights: LoRA on SDXL pipelines is not supported yet; the "
-                         "SD 1.x and 2.x pipelines take it");
   sdr_lora_file *f = push_file(L);
   if (lua_istable(L, src) && !lsdr_to_tensor(L, src)) {
     from_table(L, src, f);
@@ -229,8 +225,9 @@ int lsdr_pipe_fuse_lora(lua_State *L) {
   lua_getfield(L, 2, "lora_scale");
   lua_getfield(L, 2, "safe_fusing");
   lua_getfield(L, 2, "adapter_names");
-  int parts[SDR_LORA_NPARTS] = {lua_isnil(L, -5) || lua_toboolean(L, -5),
-                                lua_isnil(L, -4) || lua_toboolean(L, -4)};
+  /* fuse_text_encoder: both of SDXL's */
+  const int te = lua_isnil(L, -4) || lua_toboolean(L, -4);
+  int parts[SDR_LORA_NPARTS] = {lua_isnil(L, -5) || lua_toboolean(L, -5), te, te};
   double scale = lua_isnil(L, -3) ? 1.0 : lua_tonumber(L, -3);
   int safe = lua_toboolean(L, -2);
   const char *names[64];
@@ -248,8 +245,8 @@ int lsdr_pipe_unfuse_lora(lua_State *L) {
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   lua_getfield(L, 2, "unfuse_unet");
   lua_getfield(L, 2, "unfuse_text_encoder");
-  int parts[SDR_LORA_NPARTS] = {lua_isnil(L, -2) || lua_toboolean(L, -2),
-                                lua_isnil(L, -1) || lua_toboolean(L, -1)};
+  const int te = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  int parts[SDR_LORA_NPARTS] = {lua_isnil(L, -2) || lua_toboolean(L, -2), te, te};
   sdr_lora_unfuse(&p->lora, parts);
   apply(L, p);
   return 0;
@@ -342,7 +339,6 @@ int lsdr_pipe_get_list_adapters(lua_State *L) {
   lsdr_args(L);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   lua_newtable(L);
-  static const char *const part_names[] = {"unet", "text_encoder"};
   for (int part = 0; part < SDR_LORA_NPARTS; part++) {
     int any = 0;
     for (int a = 0; a < p->lora.nadapters; a++)
@@ -350,7 +346,7 @@ int lsdr_pipe_get_list_adapters(lua_State *L) {
     if (!any)
       continue;
     push_adapter_names(L, &p->lora, (sdr_lora_part)part);
-    lua_setfield(L, -2, part_names[part]);
+    lua_setfield(L, -2, sdr_lora_part_names[part]);
   }
   return 1;
 }

@@ -10,10 +10,17 @@
 #include "engine/error.h"
 #include "engine/lora.h"
 
-static sdr_weights *weights_of(const sdr_lora_models *m, sdr_lora_part part) {
+const char *const sdr_lora_part_names[SDR_LORA_NPARTS] = {"unet", "text_encoder", "text_encoder_2"};
+
+static sdr_clip_text_model *text_model_of(const sdr_lora_models *m, sdr_lora_part part) {
+  return part == SDR_LORA_TEXT_ENCODER_2 ? m->text_encoder_2 : m->text_encoder;
+}
+
+sdr_weights *sdr_lora_models_weights(const sdr_lora_models *m, sdr_lora_part part) {
   if (part == SDR_LORA_UNET)
     return m->unet ? &m->unet->weights : NULL;
-  return m->text_encoder ? &m->text_encoder->weights : NULL;
+  sdr_clip_text_model *t = text_model_of(m, part);
+  return t ? &t->weights : NULL;
 }
 
 #define EACH_PAIR(l, a, i)                                                                         \
@@ -193,11 +200,11 @@ int sdr_lora_apply_part(sdr_lora *l, const sdr_lora_models *m, sdr_lora_part par
   }
   for (int k = 0; rc == 0 && k < l->ntargets; k++) {
     sdr_lora_target *t = &l->targets[k];
-    sdr_weights *w = t->part == part && changed[k] ? weights_of(m, part) : NULL;
+    sdr_weights *w = t->part == part && changed[k] ? sdr_lora_models_weights(m, part) : NULL;
     sdr_tensor *slot = w ? sdr_weights_bound_slot(w, t->weight) : NULL;
     if (!slot)
       continue;
-    sdr_dtype act = part == SDR_LORA_UNET ? m->unet->act : m->text_encoder->act;
+    sdr_dtype act = part == SDR_LORA_UNET ? m->unet->act : text_model_of(m, part)->act;
     if (make_weight(l, merged, k, w, slot, act) != 0) {
       t->stale = 1; /* made again next time */
       rc = -1;
@@ -217,7 +224,7 @@ int sdr_lora_apply_part(sdr_lora *l, const sdr_lora_models *m, sdr_lora_part par
 
 void sdr_lora_release(sdr_lora *l, const sdr_lora_models *m) {
   for (int k = 0; k < l->ntargets; k++) {
-    restore(&l->targets[k], weights_of(m, l->targets[k].part));
+    restore(&l->targets[k], sdr_lora_models_weights(m, l->targets[k].part));
     l->targets[k].stale = 1;
   }
 }
@@ -245,23 +252,30 @@ void sdr_lora_free(sdr_lora *l, const sdr_lora_models *m) {
 
 /* ---- PEFT's operations ------------------------------------------------------------- */
 
-void sdr_lora_scale(sdr_lora *l, sdr_lora_part part, double s) {
+/* scale_layer(s) on part's layers; call: a call's scale, which misses the UNet's layers that
+ * ran before it (fuse_lora's reaches them all). */
+static void scale_layers(sdr_lora *l, sdr_lora_part part, double s, int call) {
   if (s == 1)
     return;
-  EACH_PAIR(l, a, i)
-  if (l->adapters[a].name && l->adapters[a].part == part && l->adapters[a].pairs[i].active)
-    l->adapters[a].pairs[i].scaling *= s;
+  EACH_PAIR(l, a, i) {
+    sdr_lora_pair *q = &l->adapters[a].pairs[i];
+    if (l->adapters[a].name && l->adapters[a].part == part && q->active &&
+        !(call && l->targets[q->target].before_scale))
+      q->scaling *= s;
+  }
 }
+
+void sdr_lora_scale(sdr_lora *l, sdr_lora_part part, double s) { scale_layers(l, part, s, 1); }
 
 void sdr_lora_unscale(sdr_lora *l, sdr_lora_part part, double s) {
   EACH_PAIR(l, a, i) {
     sdr_lora_pair *q = &l->adapters[a].pairs[i];
     if (!l->adapters[a].name || l->adapters[a].part != part || !q->active)
       continue;
-    if (s != 0)
-      q->scaling /= s;
-    else /* unscale_lora_layers(0): set_scale(adapter, 1.0) */
+    if (s == 0) /* unscale_lora_layers(0): set_scale(adapter, 1.0), on every layer */
       q->scaling = q->alpha / q->rank;
+    else if (!l->targets[q->target].before_scale)
+      q->scaling /= s;
   }
 }
 
@@ -347,7 +361,7 @@ int sdr_lora_fuse(sdr_lora *l, const int *parts, double lora_scale, int safe_fus
     }
   for (int p = 0; p < SDR_LORA_NPARTS; p++)
     if (parts[p] && lora_scale != 1.0)
-      sdr_lora_scale(l, (sdr_lora_part)p, lora_scale);
+      scale_layers(l, (sdr_lora_part)p, lora_scale, 0);
   EACH_PAIR(l, a, i) {
     sdr_lora_adapter *ad = &l->adapters[a];
     sdr_lora_pair *q = &ad->pairs[i];

@@ -24,7 +24,16 @@
 #include "engine/clip_text_model.h" // sdr_clip_text_model
 #include "engine/unet.h"            // sdr_unet
 
-typedef enum sdr_lora_part { SDR_LORA_UNET, SDR_LORA_TEXT_ENCODER, SDR_LORA_NPARTS } sdr_lora_part;
+/* The models an adapter goes into; TEXT_ENCODER_2 is SDXL's second text encoder. */
+typedef enum sdr_lora_part {
+  SDR_LORA_UNET,
+  SDR_LORA_TEXT_ENCODER,
+  SDR_LORA_TEXT_ENCODER_2,
+  SDR_LORA_NPARTS
+} sdr_lora_part;
+
+/* Each part's name as diffusers' state dicts and get_list_adapters spell it. */
+extern const char *const sdr_lora_part_names[SDR_LORA_NPARTS];
 
 /* One tensor of a LoRA file, as float32 values. */
 typedef struct sdr_lora_entry {
@@ -63,8 +72,8 @@ typedef struct sdr_lora_pair {
   double applied; /* the coefficient the weight holds now */
 } sdr_lora_pair;
 
-/* An adapter of one model (the UNet's and the text encoder's parts of a file are
- * two, as PEFT keeps one config per model); name NULL: only what fuse_lora left in the
+/* An adapter of one model (the UNet's and each text encoder's parts of a file are
+ * apart, as PEFT keeps one config per model); name NULL: only what fuse_lora left in the
  * base weights after the adapter was unloaded or deleted. */
 typedef struct sdr_lora_adapter {
   char *name;
@@ -81,6 +90,9 @@ typedef struct sdr_lora_target {
   sdr_tensor orig; /* the bound tensor */
   void *buf;       /* the sum the model uses instead, or NULL */
   int stale;       /* recompute: the models moved, or a load */
+  /* a UNet weight its forward uses before scale_lora_layers (the time and added
+   * embeddings, conv_in): a call's cross_attention_kwargs scale never reaches it */
+  int before_scale;
 } sdr_lora_target;
 
 typedef struct sdr_lora {
@@ -99,13 +111,28 @@ typedef struct sdr_lora {
   int nset;
 } sdr_lora;
 
-/* The models the adapters go into (either may be NULL where a pipeline has none). */
+/* The models the adapters go into (each may be NULL where a pipeline has none). */
 typedef struct sdr_lora_models {
   sdr_unet *unet;
   sdr_clip_text_model *text_encoder;
+  sdr_clip_text_model *text_encoder_2;
+  /* an SDXL pipeline's: its loader gives lora_state_dict the UNet's config, which maps
+   * Kohya's SGM block names (input_blocks_4_1_...) onto diffusers' */
+  int sdxl;
 } sdr_lora_models;
 
-/* load_lora_weights: the file's UNet and text encoder pairs become adapters named
+/* The weights of the model part stands for, or NULL where there is none. */
+sdr_weights *sdr_lora_models_weights(const sdr_lora_models *m, sdr_lora_part part);
+
+/* _maybe_map_sgm_blocks_to_diffusers on one Kohya UNet name with its prefix gone
+ * ("input_blocks_4_1_transformer_blocks_0_attn1_to_q", underscores for dots), and the
+ * resnet and sampler names _convert_kohya_lora_to_diffusers then renames (in_layers_2:
+ * conv1, emb_layers_1: time_emb_proj, out_layers_3: conv2, skip_connection: conv_shortcut,
+ * op: conv), written to out as the model's name flattened the same way.
+ * layers_per_block: the UNet config's. */
+int sdr_lora_sgm_name(const char *flat, size_t len, int layers_per_block, char *out, size_t cap);
+
+/* load_lora_weights: the file's UNet and text encoders' pairs become adapters named
  * name (NULL: "default_<n>", n the adapters the model's first LoRA layer has), in
  * diffusers' formats (PEFT's lora_A/lora_B, diffusers' lora.down/lora.up,
  * lora_linear_layer, the attention processors' to_q_lora, Kohya's lora_unet_/lora_te_
@@ -126,7 +153,9 @@ void sdr_lora_release(sdr_lora *l, const sdr_lora_models *m);
 void sdr_lora_free(sdr_lora *l, const sdr_lora_models *m);
 
 /* PEFT's scale_layer(s) and unscale_lora_layers(s) on one model's layers: what a call's
- * cross_attention_kwargs["scale"] (lora_scale) does around the text encoder and the UNet. */
+ * cross_attention_kwargs["scale"] (lora_scale) does around the text encoder and the UNet
+ * (for the UNet, the layers that ran before its forward scaled them are left out; the reset
+ * of unscale_lora_layers(0) reaches every layer). */
 void sdr_lora_scale(sdr_lora *l, sdr_lora_part part, double s);
 void sdr_lora_unscale(sdr_lora *l, sdr_lora_part part, double s);
 

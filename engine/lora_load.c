@@ -80,7 +80,18 @@ static int64_t numel(const sdr_lora_entry *e) {
   return n;
 }
 
-static int read_kohya(const sdr_lora_file *f, found_list *out) {
+/* lora_state_dict's test for SGM block names: any key with one */
+static int has_sgm_names(const sdr_lora_file *f) {
+  for (size_t i = 0; i < f->n; i++)
+    if (strstr(f->e[i].key, "input_blocks") || strstr(f->e[i].key, "middle_block") ||
+        strstr(f->e[i].key, "output_blocks"))
+      return 1;
+  return 0;
+}
+
+/* sgm_lpb: the UNet's layers_per_block where Kohya's SGM block names are mapped (an SDXL
+ * pipeline's LoRA that has them), else 0. */
+static int read_kohya(const sdr_lora_file *f, found_list *out, int sgm_lpb) {
   unsigned char *used = calloc(f->n ? f->n : 1, 1);
   if (!used)
     return sdr_fail("out of memory");
@@ -116,9 +127,17 @@ static int read_kohya(const sdr_lora_file *f, found_list *out) {
     used[up - f->e] = 1;
     if (alpha)
       used[alpha - f->e] = 1;
-    if (p == 3) /* text_encoder_2: SDXL's, which this pipeline has not */
-      continue;
-    found *m = module_of(out, p == 0 ? SDR_LORA_UNET : SDR_LORA_TEXT_ENCODER, flat, flat_len, 1);
+    char mapped[1024];
+    if (p == 0 && sgm_lpb) {
+      if ((rc = sdr_lora_sgm_name(flat, flat_len, sgm_lpb, mapped, sizeof mapped)) != 0)
+        break;
+      flat = mapped;
+      flat_len = strlen(mapped);
+    }
+    const sdr_lora_part part = p == 0   ? SDR_LORA_UNET
+                               : p == 3 ? SDR_LORA_TEXT_ENCODER_2
+                                        : SDR_LORA_TEXT_ENCODER;
+    found *m = module_of(out, part, flat, flat_len, 1);
     if (!m) {
       rc = sdr_fail("out of memory");
       break;
@@ -254,8 +273,11 @@ static int read_diffusers(const sdr_lora_file *f, found_list *out) {
       } else if (starts_with(key, "text_encoder.")) {
         key += 13;
         part = SDR_LORA_TEXT_ENCODER;
+      } else if (starts_with(key, "text_encoder_2.")) {
+        key += 15;
+        part = SDR_LORA_TEXT_ENCODER_2;
       } else {
-        continue; /* text_encoder_2 (SDXL's), or "unet" alone */
+        continue; /* "unet" or "text_encoder" alone, which no loader takes */
       }
     }
     int rc = add_half(out, part, key, &f->e[i], &order);
@@ -275,12 +297,6 @@ static int read_diffusers(const sdr_lora_file *f, found_list *out) {
 }
 
 /* ---- where each pair goes ------------------------------------------------------ */
-
-static sdr_weights *weights_of(const sdr_lora_models *m, sdr_lora_part part) {
-  if (part == SDR_LORA_UNET)
-    return m->unet ? &m->unet->weights : NULL;
-  return m->text_encoder ? &m->text_encoder->weights : NULL;
-}
 
 /* Kohya's flattened name (dots as underscores) back into the model's weight name. */
 static int unflatten(sdr_weights *w, found *f) {
@@ -332,7 +348,7 @@ static void alphas(const found_list *l, sdr_lora_part part, const int *rank, dou
       first = i;
   }
   /* CLIP's rank dict starts at layer 0's out_proj */
-  for (int i = 0; part == SDR_LORA_TEXT_ENCODER && i < l->n; i++)
+  for (int i = 0; part != SDR_LORA_UNET && i < l->n; i++)
     if (l->v[i].part == part &&
         strcmp(l->v[i].module, "text_model.encoder.layers.0.self_attn.out_proj") == 0)
       first = i;
@@ -429,6 +445,10 @@ static int add_target(sdr_lora *l, sdr_lora_part part, const char *weight) {
   memset(t, 0, sizeof *t);
   t->part = part;
   t->stale = 1;
+  static const char *const early[] = {"time_embedding.",   "class_embedding.", "add_embedding.",
+                                      "encoder_hid_proj.", "conv_in.",         "position_net."};
+  for (size_t i = 0; part == SDR_LORA_UNET && i < sizeof early / sizeof *early; i++)
+    t->before_scale |= starts_with(weight, early[i]);
   if (!(t->weight = strdup(weight)))
     return sdr_fail("out of memory");
   return l->ntargets++;
@@ -465,7 +485,8 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
   int *rank = NULL;
   double *alpha = NULL;
   sdr_tensor **slot = NULL;
-  int rc = is_kohya(f) ? read_kohya(f, &fl) : read_diffusers(f, &fl);
+  const int sgm_lpb = m->sdxl && m->unet && has_sgm_names(f) ? m->unet->cfg.layers_per_block[0] : 0;
+  int rc = is_kohya(f) ? read_kohya(f, &fl, sgm_lpb) : read_diffusers(f, &fl);
   if (rc != 0)
     goto done;
   rank = calloc((size_t)(fl.n ? fl.n : 1), sizeof *rank);
@@ -478,7 +499,7 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
   int matched[SDR_LORA_NPARTS] = {0}, present[SDR_LORA_NPARTS] = {0};
   for (int i = 0; i < fl.n; i++) {
     found *x = &fl.v[i];
-    sdr_weights *w = weights_of(m, x->part);
+    sdr_weights *w = sdr_lora_models_weights(m, x->part);
     present[x->part]++;
     if (!w)
       continue;
@@ -488,7 +509,7 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
     snprintf(wname, sizeof wname, "%s.weight", x->module);
     slot[i] = sdr_weights_bound_slot(w, wname);
     if (!slot[i]) {
-      warn_unmatched(warning, x->part == SDR_LORA_UNET ? "unet" : "text_encoder", x->module);
+      warn_unmatched(warning, sdr_lora_part_names[x->part], x->module);
       continue;
     }
     if ((rc = check_shapes(x, slot[i], &rank[i])) != 0)
@@ -497,14 +518,17 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
   }
   rc = 0;
   for (int p = 0; p < SDR_LORA_NPARTS; p++)
-    if (present[p] && !matched[p] && weights_of(m, (sdr_lora_part)p)) {
+    if (present[p] && !matched[p] && sdr_lora_models_weights(m, (sdr_lora_part)p)) {
       rc = sdr_fail("Target modules not found in the base model (%s): none of the LoRA's "
                     "layers is one of its linear or conv layers. Please check the target "
                     "modules and try again.",
-                    p == SDR_LORA_UNET ? "unet" : "text_encoder");
+                    sdr_lora_part_names[p]);
       goto done;
     }
-  if (!matched[SDR_LORA_UNET] && !matched[SDR_LORA_TEXT_ENCODER]) {
+  int any = 0;
+  for (int p = 0; p < SDR_LORA_NPARTS; p++)
+    any |= matched[p];
+  if (!any) {
     rc = sdr_fail("Invalid LoRA checkpoint: it has no layers for this pipeline's models");
     goto done;
   }
@@ -578,8 +602,8 @@ int sdr_lora_load(sdr_lora *l, const sdr_lora_models *m, const sdr_lora_file *f,
     l->adapters[l->nadapters++] = ad; /* freed with the state, even when incomplete */
     if (rc != 0)
       goto done;
-    if (p == SDR_LORA_TEXT_ENCODER && l->has_last_scale)
-      sdr_lora_scale(l, SDR_LORA_TEXT_ENCODER, l->last_scale);
+    if (p != SDR_LORA_UNET && l->has_last_scale) /* lora_scale=self.lora_scale */
+      sdr_lora_scale(l, (sdr_lora_part)p, l->last_scale);
   }
 done:
   free_found(&fl);

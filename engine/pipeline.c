@@ -313,8 +313,9 @@ fail:
 }
 
 sdr_lora_models sdr_pipeline_lora_models(sdr_pipeline *p) {
-  return (sdr_lora_models){p->unet.be ? &p->unet : NULL,
-                           p->text_encoder.layers ? &p->text_encoder : NULL};
+  return (sdr_lora_models){
+      p->unet.be ? &p->unet : NULL, p->text_encoder.layers ? &p->text_encoder : NULL,
+      p->text_encoder_2.layers ? &p->text_encoder_2 : NULL, sdr_pipeline_is_xl(p)};
 }
 
 void sdr_pipeline_free(sdr_pipeline *p) {
@@ -608,7 +609,7 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
 static int lora_scaled(sdr_pipeline *p, sdr_lora_part part, const sdr_generate *g) {
   if (g->has_lora_scale) {
     sdr_lora_scale(&p->lora, part, g->lora_scale);
-    if (part == SDR_LORA_TEXT_ENCODER) { /* encode_prompt: self._lora_scale = lora_scale */
+    if (part != SDR_LORA_UNET) { /* encode_prompt: self._lora_scale = lora_scale */
       p->lora.has_last_scale = 1;
       p->lora.last_scale = g->lora_scale;
     }
@@ -673,12 +674,18 @@ static int encode_prompt(sdr_pipeline *p, const sdr_generate *g, int guided, flo
                          int *P) {
   *pos = *neg = *pooled = *neg_pooled = NULL;
   *P = 0;
+  const int xl = sdr_pipeline_is_xl(p);
   int rc = lora_scaled(p, SDR_LORA_TEXT_ENCODER, g);
-  if (rc == 0 && sdr_pipeline_is_xl(p))
+  /* SDXL's encode_prompt scales both encoders' layers (each is unscaled below either way) */
+  const int rc2 = xl ? lora_scaled(p, SDR_LORA_TEXT_ENCODER_2, g) : 0;
+  rc = rc ? rc : rc2;
+  if (rc == 0 && xl)
     rc = sdr_xl_encode_prompt(p, g, guided, pos, neg, pooled, neg_pooled, T_out, D_out, P);
   else if (rc == 0)
     rc = encode_prompt_scaled(p, g, guided, pos, neg, T_out, D_out);
   lora_unscaled(p, SDR_LORA_TEXT_ENCODER, g);
+  if (xl)
+    lora_unscaled(p, SDR_LORA_TEXT_ENCODER_2, g);
   return rc;
 }
 

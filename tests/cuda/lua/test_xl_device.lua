@@ -1,6 +1,7 @@
 -- Stable Diffusion XL on "cuda": the same pictures as on the CPU (both text encoders, the
 -- UNet's text_time embedding in the recorded call, the micro-conditioning rows), in float16
--- too (the VAE decoding in float32, as force_upcast asks), and the base with the refiner.
+-- too (the VAE decoding in float32, as force_upcast asks), LoRA adapters on all three models,
+-- and the base with the refiner.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
@@ -61,6 +62,24 @@ do
             :abs():max():item()
   check.truthy(d == d and d < 2e-2, string.format("inpaint: %.3g", d))
   print(string.format("%-10s cuda against cpu %.2e", "inpaint", d))
+end
+
+-- LoRA on SDXL: the diffusers file before the move (all three models), Kohya's SGM-named one
+-- after it, and a call's scale
+do
+  local fix = root .. "/fixtures/lora-xl/"
+  local function loaded(device)
+    local p = StableDiffusionXLPipeline.from_pretrained(model)
+    p:load_lora_weights(fix .. "diffusers")
+    p = p:to(device)
+    p:load_lora_weights(fix .. "kohya-sgm.safetensors", {adapter_name = "k"})
+    p:set_adapters({"default_0", "k"}, {0.7, 0.4})
+    p:set_progress_bar_config{disable = true}
+    return run(p, {height = 64, width = 64, cross_attention_kwargs = {scale = 0.5}})
+  end
+  local d = (loaded("cpu") - loaded("cuda")):abs():max():item()
+  check.truthy(d == d and d < 2e-2, string.format("lora: cuda against cpu %.3g", d))
+  print(string.format("%-10s cuda against cpu %.2e", "lora", d))
 end
 
 for _, dtype in ipairs{false, torch.float16} do
