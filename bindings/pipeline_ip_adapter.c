@@ -93,9 +93,6 @@ int lsdr_pipe_load_ip_adapter(lua_State *L) {
   lsdr_options(L, 4);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
   const int src = 2, subs = 3, names = 4, opts = 5;
-  if (sdr_pipeline_is_xl(p))
-    return lsdr_error(L, "load_ip_adapter: the SDXL IP-Adapters (sdxl_models/...) are not "
-                         "supported yet; the SD 1.x and 2.x pipelines take them");
   if (lua_isnil(L, subs) || lua_isnil(L, names))
     return lsdr_error(L, "subfolder and weight_name are required, as in diffusers: "
                          "pipe:load_ip_adapter(\"h94/IP-Adapter\", \"models\", "

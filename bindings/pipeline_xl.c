@@ -99,6 +99,10 @@ void lsdr_read_xl_options(lua_State *L, int opts, sdr_generate *g) {
       {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},   \
       {"pooled_prompt_embeds", "Tensor", "nil", "(batch, dim): with prompt_embeds"},               \
       {"negative_pooled_prompt_embeds", "Tensor", "nil", "with negative_prompt_embeds"},           \
+      {"ip_adapter_image", "Image|table|Tensor", "nil",                                            \
+       "the IP-Adapters' pictures: one entry per adapter (an Image or a list of them)"},           \
+      {"ip_adapter_image_embeds", "table", "nil",                                                  \
+       "instead: one tensor per adapter, as prepare_ip_adapter_image_embeds makes them"},          \
       {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},               \
       {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},                   \
       {"cross_attention_kwargs", "table", "nil",                                                   \

@@ -1,7 +1,7 @@
 -- Stable Diffusion XL on "cuda": the same pictures as on the CPU (both text encoders, the
 -- UNet's text_time embedding in the recorded call, the micro-conditioning rows), in float16
 -- too (the VAE decoding in float32, as force_upcast asks), LoRA adapters on all three models,
--- and the base with the refiner.
+-- an IP-Adapter, and the base with the refiner.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
@@ -80,6 +80,21 @@ do
   local d = (loaded("cpu") - loaded("cuda")):abs():max():item()
   check.truthy(d == d and d < 2e-2, string.format("lora: cuda against cpu %.3g", d))
   print(string.format("%-10s cuda against cpu %.2e", "lora", d))
+end
+
+-- an IP-Adapter (the Resampler) on SDXL's cross-attentions
+do
+  local function adapted(device)
+    local p = StableDiffusionXLPipeline.from_pretrained(model):to(device)
+    p:load_ip_adapter(root .. "/models/tiny-ip-adapter-xl", "sdxl_models",
+                      "ip-adapter-plus_sdxl_tiny.bin")
+    p:set_progress_bar_config{disable = true}
+    return run(p, {height = 64, width = 64,
+                   ip_adapter_image = Image.open(root .. "/reference/xl_ip_adapter/face.png")})
+  end
+  local d = (adapted("cpu") - adapted("cuda")):abs():max():item()
+  check.truthy(d == d and d < 2e-2, string.format("ip-adapter: cuda against cpu %.3g", d))
+  print(string.format("%-10s cuda against cpu %.2e", "ip-adapter", d))
 end
 
 for _, dtype in ipairs{false, torch.float16} do
