@@ -54,7 +54,8 @@ sdr_controlnet *lsdr_controlnet_on(lua_State *L, int idx, sdr_backend *be, int k
 }
 
 /* controlnet(sample, timestep, {encoder_hidden_states, controlnet_cond, conditioning_scale,
- * guess_mode}) -> {down_block_res_samples = {...}, mid_block_res_sample = Tensor} */
+ * guess_mode, added_cond_kwargs}) -> {down_block_res_samples = {...}, mid_block_res_sample =
+ * Tensor} */
 static int controlnet_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 3);
@@ -90,7 +91,10 @@ static int controlnet_call(lua_State *L) {
   const int n = sdr_controlnet_ndown(cn);
   sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
   sdr_arena *a = &box->arena;
-  if (sdr_controlnet_forward(cn, a, down, &mid, &x->t, &ts->t, &ctx->t, &cond->t,
+  lua_getfield(L, 4, "added_cond_kwargs");
+  const sdr_tensor *te, *ti;
+  lsdr_read_text_time(L, lua_istable(L, -1) ? lua_gettop(L) : 0, be, &te, &ti);
+  if (sdr_controlnet_forward(cn, a, down, &mid, &x->t, &ts->t, &ctx->t, &cond->t, te, ti,
                              (sdr_controlnet_scale){scale, guess}) != 0) {
     sdr_arena_reset(a);
     return lsdr_engine_error(L);
@@ -204,6 +208,7 @@ static const lsdr_param call_options[] = {
     {"controlnet_cond", "Tensor", NULL, "the control pictures (batch, 3, H, W) in [0, 1]"},
     {"conditioning_scale", "number", "1.0", "how much of the residuals"},
     {"guess_mode", "boolean", "false", "residuals ramped from 0.1 to 1 over the skips"},
+    {"added_cond_kwargs", "table", "nil", "{text_embeds = ..., time_ids = ...}: an SDXL net's"},
     {"return_dict", "boolean", "true",
      "accepted: the result is a table, out[1] the down residuals as in diffusers' tuple"},
     {0}};

@@ -534,8 +534,10 @@ int lsdr_pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  if (pp->kind != LSDR_KIND_T2I && !lsdr_kind_xl(pp->kind) && g.guidance_rescale != 0) {
-    /* diffusers' img2img, inpainting and ControlNet take it into **kwargs and never use it */
+  const int rescales =
+      pp->kind == LSDR_KIND_T2I || (lsdr_kind_xl(pp->kind) && pp->kind != LSDR_KIND_XL_CONTROLNET);
+  if (!rescales && g.guidance_rescale != 0) {
+    /* diffusers' SD img2img, inpainting and ControlNets take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",
             lsdr_pipe_class_name(pp));
     g.guidance_rescale = 0;
@@ -909,16 +911,6 @@ const lsdr_param lsdr_inpaint_call_options[] = {
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {0}};
 
-/* what both ControlNet pipelines take besides the pictures and the scale */
-#define CONTROL_CALL_OPTIONS                                                                       \
-  {"guess_mode", "boolean", "false",                                                               \
-   "the nets see the text half only, their residuals ramped from 0.1 to 1"},                       \
-      {"control_guidance_start", "number|table", "0.0",                                            \
-       "the fraction of the steps the nets start at"},                                             \
-  {                                                                                                \
-    "control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"        \
-  }
-
 const lsdr_param lsdr_controlnet_call_options[] = {
     COMMON_CALL_OPTIONS,
     {"image", "Image|table|Tensor", "nil",
@@ -928,7 +920,7 @@ const lsdr_param lsdr_controlnet_call_options[] = {
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {"controlnet_conditioning_scale", "number|table", "1.0",
      "how much of the residuals (one per net, or one for all)"},
-    CONTROL_CALL_OPTIONS,
+    LSDR_CONTROL_CALL_OPTIONS,
     {0}};
 
 const lsdr_param lsdr_controlnet_i2i_call_options[] = {
@@ -941,7 +933,7 @@ const lsdr_param lsdr_controlnet_i2i_call_options[] = {
     {"width", "integer", "nil"},
     {"controlnet_conditioning_scale", "number|table", "0.8",
      "how much of the residuals (one per net, or one for all)"},
-    CONTROL_CALL_OPTIONS,
+    LSDR_CONTROL_CALL_OPTIONS,
     {0}};
 
 const lsdr_param lsdr_controlnet_inpaint_call_options[] = {
@@ -958,7 +950,7 @@ const lsdr_param lsdr_controlnet_inpaint_call_options[] = {
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
     {"controlnet_conditioning_scale", "number|table", "0.5",
      "how much of the residuals (one per net, or one for all)"},
-    CONTROL_CALL_OPTIONS,
+    LSDR_CONTROL_CALL_OPTIONS,
     {0}};
 
 /* The LatentConsistencyModel pipelines': no negative prompt (an LCM learnt guidance against

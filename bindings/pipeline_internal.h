@@ -20,6 +20,7 @@
 #define LSDR_XL "StableDiffusionXLPipeline"
 #define LSDR_XL_I2I "StableDiffusionXLImg2ImgPipeline"
 #define LSDR_XL_INPAINT "StableDiffusionXLInpaintPipeline"
+#define LSDR_XL_CONTROLNET "StableDiffusionXLControlNetPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -34,7 +35,8 @@ enum {
   LSDR_KIND_PIX2PIX = 8,
   LSDR_KIND_XL = 9,
   LSDR_KIND_XL_I2I = 10,
-  LSDR_KIND_XL_INPAINT = 11
+  LSDR_KIND_XL_INPAINT = 11,
+  LSDR_KIND_XL_CONTROLNET = 12
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -78,7 +80,17 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
-    lsdr_xl_inpaint_call_options[], lsdr_encode_prompt_options[];
+    lsdr_xl_inpaint_call_options[], lsdr_xl_controlnet_call_options[], lsdr_encode_prompt_options[];
+
+/* what the ControlNet pipelines take besides the pictures and the scale, in their order */
+#define LSDR_CONTROL_CALL_OPTIONS                                                                  \
+  {"guess_mode", "boolean", "false",                                                               \
+   "the nets see the text half only, their residuals ramped from 0.1 to 1"},                       \
+      {"control_guidance_start", "number|table", "0.0",                                            \
+       "the fraction of the steps the nets start at"},                                             \
+  {                                                                                                \
+    "control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"        \
+  }
 
 /* Strings of a string or a list of strings at idx (kept alive by the table): how many. */
 int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out);
@@ -182,7 +194,8 @@ static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
 }
 /* The Stable Diffusion XL classes (their models have text_encoder_2). */
 static inline int lsdr_kind_xl(int kind) {
-  return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I || kind == LSDR_KIND_XL_INPAINT;
+  return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I || kind == LSDR_KIND_XL_INPAINT ||
+         kind == LSDR_KIND_XL_CONTROLNET;
 }
 /* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
  * original_inference_steps (and strength). */

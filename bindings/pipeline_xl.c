@@ -134,6 +134,22 @@ const lsdr_param lsdr_xl_call_options[] = {
     XL_CALL_OPTIONS,
     {0}};
 
+const lsdr_param lsdr_xl_controlnet_call_options[] = {
+    XL_PROMPT_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the control picture(s): one, one per prompt, or (several nets) one entry per net"},
+    {"height", "integer", "nil", "default: the control picture's, floored to vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"num_inference_steps", "integer", "50"},
+    {"denoising_end", "number", "nil", "a fraction in (0, 1): stop there"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"guidance_scale", "number", "5.0"},
+    XL_CALL_OPTIONS,
+    {"controlnet_conditioning_scale", "number|table", "1.0",
+     "how much of the residuals (one per net, or one for all)"},
+    LSDR_CONTROL_CALL_OPTIONS,
+    {0}};
+
 const lsdr_param lsdr_xl_inpaint_call_options[] = {
     XL_PROMPT_OPTIONS,
     {"image", "Image|table|Tensor", "nil",

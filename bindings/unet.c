@@ -71,6 +71,28 @@ lsdr_tensor *lsdr_push_timesteps(lua_State *L, int idx, sdr_backend *be, int64_t
 }
 
 /* unet(sample, timestep, {encoder_hidden_states = e}) -> {sample = Tensor} */
+void lsdr_read_text_time(lua_State *L, int acond, sdr_backend *be, const sdr_tensor **text_embeds,
+                         const sdr_tensor **time_ids) {
+  static const char *const text_time[] = {"text_embeds", "time_ids"};
+  const sdr_tensor **tt[] = {text_embeds, time_ids};
+  for (int i = 0; i < 2; i++) {
+    *tt[i] = NULL;
+    if (!acond)
+      continue;
+    lua_getfield(L, acond, text_time[i]);
+    if (lua_isnil(L, -1))
+      continue;
+    if (!lsdr_to_tensor(L, -1))
+      lsdr_error(L, "added_cond_kwargs: %s must be a Tensor, got %s", text_time[i],
+                 lsdr_typename(L, -1));
+    lsdr_tensor *t = lsdr_push_float32(L, -1);
+    if (t->storage->be != be)
+      lsdr_error(L, "added_cond_kwargs: %s must be on the model's device (%s)", text_time[i],
+                 sdr_device_name(be->device));
+    *tt[i] = &t->t;
+  }
+}
+
 static int unet_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 3);
@@ -165,22 +187,7 @@ static int unet_call(lua_State *L) {
     cond.attn.image[i] = &tokens[i];
   }
   cond.attn.nimage = nip;
-  /* added_cond_kwargs' text_embeds and time_ids: an SDXL UNet's "text_time" embedding */
-  static const char *const text_time[] = {"text_embeds", "time_ids"};
-  const sdr_tensor **tt[] = {&cond.text_embeds, &cond.time_ids};
-  for (int i = 0; i < 2 && acond; i++) {
-    lua_getfield(L, acond, text_time[i]);
-    if (lua_isnil(L, -1))
-      continue;
-    if (!lsdr_to_tensor(L, -1))
-      return lsdr_error(L, "added_cond_kwargs: %s must be a Tensor, got %s", text_time[i],
-                        lsdr_typename(L, -1));
-    lsdr_tensor *t = lsdr_push_float32(L, -1);
-    if (t->storage->be != be)
-      return lsdr_error(L, "added_cond_kwargs: %s must be on the model's device (%s)", text_time[i],
-                        sdr_device_name(be->device));
-    *tt[i] = &t->t;
-  }
+  lsdr_read_text_time(L, acond, be, &cond.text_embeds, &cond.time_ids);
   /* timestep_cond: an LCM UNet's guidance embedding (B, time_cond_proj_dim) */
   lua_getfield(L, 4, "timestep_cond");
   if (!lua_isnil(L, -1)) {

@@ -21,5 +21,9 @@ void lsdr_set_unet_down_config(lua_State *L, int t, const sdr_unet_config *c);
  * tensor (B) on be, pushed. */
 struct lsdr_tensor;
 struct lsdr_tensor *lsdr_push_timesteps(lua_State *L, int idx, sdr_backend *be, int64_t B);
+/* added_cond_kwargs' text_embeds and time_ids (an SDXL model's "text_time" embedding) from the
+ * table at acond (0: none) as float32 tensors on be, pushed while in use; NULL where absent. */
+void lsdr_read_text_time(lua_State *L, int acond, sdr_backend *be, const sdr_tensor **text_embeds,
+                         const sdr_tensor **time_ids);
 
 #endif

@@ -240,6 +240,7 @@ fail:
 int sdr_controlnet_forward(sdr_controlnet *c, sdr_arena *a, sdr_tensor *down, sdr_tensor *mid,
                            const sdr_tensor *sample, const sdr_tensor *timesteps,
                            const sdr_tensor *context, const sdr_tensor *cond,
+                           const sdr_tensor *text_embeds, const sdr_tensor *time_ids,
                            sdr_controlnet_scale s) {
   sdr_unet *u = &c->base;
   const sdr_unet_config *uc = &u->cfg;
@@ -251,6 +252,8 @@ int sdr_controlnet_forward(sdr_controlnet *c, sdr_arena *a, sdr_tensor *down, sd
   if (context->ndim != 3 || context->shape[0] != B)
     return sdr_fail("controlnet: encoder_hidden_states must be (%lld, tokens, width)",
                     (long long)B);
+  if (sdr_unet_check_added(u, B, text_embeds, time_ids, "controlnet") != 0)
+    return -1;
   int64_t eh = cond->ndim == 4 ? cond->shape[2] : 0, ew = cond->ndim == 4 ? cond->shape[3] : 0;
   for (int i = 0; i + 1 < c->cfg.ncond; i++) {
     eh = (eh - 1) / 2 + 1;
@@ -286,7 +289,9 @@ int sdr_controlnet_forward(sdr_controlnet *c, sdr_arena *a, sdr_tensor *down, sd
   }
   TRY(sdr_arena_tensor(a, &emb, u->act, 4, (int64_t[]){B, uc->block_out_channels[0], h, w}));
   TRY(cond_embedding(c, a, &emb, &cnd));
-  const sdr_unet_cond cx = {.attn = {.text = &ctx}}; /* its attention sees the text only */
+  /* its attention sees the text only */
+  const sdr_unet_cond cx = {
+      .attn = {.text = &ctx}, .text_embeds = text_embeds, .time_ids = time_ids};
   TRY(sdr_unet_down_forward(u, a, &d, &x, timesteps, &cx, &emb));
 
   /* guess mode's ramp from 0.1 to 1 over the residuals (not with pooled conditions) */

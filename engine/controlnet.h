@@ -52,13 +52,15 @@ typedef struct sdr_controlnet_scale {
 } sdr_controlnet_scale;
 
 /* sample (B, Cin, h, w), timesteps (B) float32, context (B, S, D), cond (B, conditioning
- * channels, h * 2^(ncond - 1), w * 2^(ncond - 1)) in [0, 1] -> down[sdr_controlnet_ndown]
+ * channels, h * 2^(ncond - 1), w * 2^(ncond - 1)) in [0, 1], and an SDXL ControlNet's
+ * added_cond_kwargs text_embeds and time_ids (else NULL) -> down[sdr_controlnet_ndown]
  * and mid, allocated here in a (before the working memory, which is released; the caller
  * releases them), in the model's activation dtype: (B, C, h', w'), or (B, C, 1, 1) pooled.
  * Inputs of any floating dtype. */
 int sdr_controlnet_forward(sdr_controlnet *c, sdr_arena *a, sdr_tensor *down, sdr_tensor *mid,
                            const sdr_tensor *sample, const sdr_tensor *timesteps,
                            const sdr_tensor *context, const sdr_tensor *cond,
+                           const sdr_tensor *text_embeds, const sdr_tensor *time_ids,
                            sdr_controlnet_scale s);
 
 #endif

@@ -727,8 +727,8 @@ static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
   sdr_arena_mark mark = sdr_arena_get_mark(&p->arena);
   sdr_tensor down[SDR_UNET_MAX_SKIPS], mid;
   sdr_unet_residuals res;
-  int rc = sdr_control_residuals(p, c->control, c->active, c->control_x, c->tvec, c->context, down,
-                                 &mid, &res);
+  int rc = sdr_control_residuals(p, c->control, c->active, c->control_x, c->tvec, c->context,
+                                 c->text_embeds, c->time_ids, down, &mid, &res);
   cond.res = &res;
   if (rc == 0)
     rc = sdr_unet_forward_cond(&p->unet, &p->arena, c->noise_pred, c->x, c->tvec, &cond);

@@ -189,14 +189,25 @@ static int accumulate(sdr_pipeline *p, sdr_tensor *acc, const sdr_tensor *t) {
 
 int sdr_control_residuals(sdr_pipeline *p, const sdr_control_run *r, unsigned active,
                           const sdr_tensor *x, const sdr_tensor *tvec, const sdr_tensor *context,
+                          const sdr_tensor *text_embeds, const sdr_tensor *time_ids,
                           sdr_tensor *down, sdr_tensor *mid, sdr_unet_residuals *res) {
   const sdr_generate *g = r->g;
   memset(res, 0, sizeof *res);
-  sdr_tensor cx = *x, ct = *tvec, cc = *context;
-  if (r->guess && r->guided) { /* the conditional half: latents, timesteps, text */
+  sdr_tensor cx = *x, ct = *tvec, cc = *context, te = {0}, ti = {0};
+  if (text_embeds) {
+    te = *text_embeds;
+    ti = *time_ids;
+  }
+  /* the conditional half: latents, timesteps, text, and SDXL's added_cond_kwargs' chunk(2)[1]
+   * (the second half of the rows as they are, as diffusers takes it) */
+  if (r->guess && r->guided) {
     TRY(sdr_tensor_narrow0(&cx, x, r->B, r->B));
     TRY(sdr_tensor_narrow0(&ct, tvec, r->B, r->B));
     TRY(sdr_tensor_narrow0(&cc, context, r->B, r->B));
+    if (text_embeds) {
+      TRY(sdr_tensor_narrow0(&te, text_embeds, r->B, r->B));
+      TRY(sdr_tensor_narrow0(&ti, time_ids, r->B, r->B));
+    }
     res->row = r->B;
   }
   sdr_tensor d[SDR_UNET_MAX_SKIPS], m;
@@ -208,7 +219,7 @@ int sdr_control_residuals(sdr_pipeline *p, const sdr_control_run *r, unsigned ac
     const int n = sdr_controlnet_ndown(net);
     const sdr_controlnet_scale s = {g->controls[k].scale, r->guess};
     TRY(sdr_controlnet_forward(net, &p->arena, first ? down : d, first ? mid : &m, &cx, &ct, &cc,
-                               &r->cond[k], s));
+                               &r->cond[k], te.ndim ? &te : NULL, ti.ndim ? &ti : NULL, s));
     if (!first) {
       if (n != res->ndown)
         return sdr_fail("controlnet %d makes %d residuals, the first %d", k + 1, n, res->ndown);

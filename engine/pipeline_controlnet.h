@@ -24,11 +24,12 @@ int sdr_control_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int6
                         int width, int64_t steps, sdr_control_run *r);
 /* Which nets act at step i (a bit each): control_guidance_start/end's keep. */
 unsigned sdr_control_active(const sdr_control_run *r, int64_t i);
-/* The residuals of the `active` nets for the UNet's inputs (x, tvec, context: its whole
- * batch), allocated in p's arena (the caller releases them) into down/mid and *res.
- * res->ndown is 0 when no net acts. */
+/* The residuals of the `active` nets for the UNet's inputs (x, tvec, context, and SDXL's
+ * text_embeds and time_ids or NULL: its whole batch), allocated in p's arena (the caller
+ * releases them) into down/mid and *res. res->ndown is 0 when no net acts. */
 int sdr_control_residuals(sdr_pipeline *p, const sdr_control_run *r, unsigned active,
                           const sdr_tensor *x, const sdr_tensor *tvec, const sdr_tensor *context,
+                          const sdr_tensor *text_embeds, const sdr_tensor *time_ids,
                           sdr_tensor *down, sdr_tensor *mid, sdr_unet_residuals *res);
 
 #endif

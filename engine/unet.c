@@ -422,6 +422,28 @@ int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int
   return n;
 }
 
+int sdr_unet_check_added(const sdr_unet *u, int64_t B, const sdr_tensor *te, const sdr_tensor *ti,
+                         const char *who) {
+  const sdr_unet_config *c = &u->cfg;
+  if (c->addition_time_embed_dim) {
+    const int64_t P = c->projection_class_embeddings_input_dim;
+    if (!te || !ti)
+      return sdr_fail("%s: this model (addition_embed_type \"text_time\", SDXL's) takes "
+                      "added_cond_kwargs text_embeds and time_ids",
+                      who);
+    if (te->ndim != 2 || te->shape[0] != B || ti->ndim != 2 || ti->shape[0] != B ||
+        te->shape[1] + ti->shape[1] * c->addition_time_embed_dim != P)
+      return sdr_fail("%s: added_cond_kwargs: text_embeds (%lld, width) and time_ids (%lld, n) "
+                      "with width + n * %d = %lld expected",
+                      who, (long long)B, (long long)B, c->addition_time_embed_dim, (long long)P);
+  } else if (te || ti) {
+    return sdr_fail("%s: text_embeds and time_ids given to a model without "
+                    "addition_embed_type \"text_time\"",
+                    who);
+  }
+  return 0;
+}
+
 /* get_aug_embed's "text_time": add_embedding(cat(text_embeds, add_time_proj(time_ids)))
  * added to emb. The time ids' sinusoids are computed in float32, as Timesteps does. */
 static int add_text_time(sdr_unet *u, sdr_arena *a, sdr_tensor *emb, const sdr_unet_cond *cond) {
@@ -616,20 +638,8 @@ int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_
                                             "time_cond_proj_dim (%lld, %d)",
                     (long long)B, c->time_cond_proj_dim);
   const sdr_tensor *te = cond->text_embeds, *ti = cond->time_ids;
-  if (c->addition_time_embed_dim) {
-    const int64_t P = c->projection_class_embeddings_input_dim;
-    if (!te || !ti)
-      return sdr_fail("unet: this UNet (addition_embed_type \"text_time\", SDXL's) takes "
-                      "added_cond_kwargs text_embeds and time_ids");
-    if (te->ndim != 2 || te->shape[0] != B || ti->ndim != 2 || ti->shape[0] != B ||
-        te->shape[1] + ti->shape[1] * c->addition_time_embed_dim != P)
-      return sdr_fail("unet: added_cond_kwargs: text_embeds (%lld, width) and time_ids (%lld, n) "
-                      "with width + n * %d = %lld expected",
-                      (long long)B, (long long)B, c->addition_time_embed_dim, (long long)P);
-  } else if (te || ti) {
-    return sdr_fail("unet: text_embeds and time_ids given to a UNet without "
-                    "addition_embed_type \"text_time\"");
-  }
+  if (sdr_unet_check_added(u, B, te, ti, "unet") != 0)
+    return -1;
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_unet_down d;
   sdr_tensor h, next, x, text, images[SDR_IP_MAX], tcond;

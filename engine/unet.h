@@ -156,5 +156,10 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
                           const sdr_tensor *add);
 /* The skips' shapes for a sample (B, *, H, W) into shapes; returns how many. */
 int sdr_unet_skip_shapes(const sdr_unet *u, int64_t B, int64_t H, int64_t W, int64_t shapes[][4]);
+/* Whether a batch of B has the added_cond_kwargs the model's config asks for: text_embeds
+ * and time_ids for addition_embed_type "text_time", none otherwise (who names the model in
+ * the message). */
+int sdr_unet_check_added(const sdr_unet *u, int64_t B, const sdr_tensor *te, const sdr_tensor *ti,
+                         const char *who);
 
 #endif

@@ -84,7 +84,7 @@ static void net_case(sdr_backend *be, const char *net, const char *base) {
     const int n = sdr_controlnet_ndown(&cn);
     CHECK(sdr_arena_tensor(&a, &t, SDR_F32, 1, (int64_t[]){x.shape[0]}) == 0);
     CHECK(sdr_fill(be, &t, 501.0f) == 0);
-    int rc = sdr_controlnet_forward(&cn, &a, down, &mid, &x, &t, &ctx, &cond,
+    int rc = sdr_controlnet_forward(&cn, &a, down, &mid, &x, &t, &ctx, &cond, NULL, NULL,
                                     (sdr_controlnet_scale){0.7f, guess});
     if (rc != 0) {
       fprintf(stderr, "%s forward: %s\n", net, sdr_last_error());
@@ -125,7 +125,7 @@ static void net_case(sdr_backend *be, const char *net, const char *base) {
     sdr_tensor x = view(&in[0]), ctx = view(&in[1]), cond = view(&in[2]), t, down[64], mid;
     cond.shape[2] /= 2;
     CHECK(sdr_arena_tensor(&a, &t, SDR_F32, 1, (int64_t[]){x.shape[0]}) == 0);
-    CHECK(sdr_controlnet_forward(&cn, &a, down, &mid, &x, &t, &ctx, &cond,
+    CHECK(sdr_controlnet_forward(&cn, &a, down, &mid, &x, &t, &ctx, &cond, NULL, NULL,
                                  (sdr_controlnet_scale){1.0f, 0}) != 0);
     CHECK(strstr(sdr_last_error(), "controlnet_cond") != NULL);
   }

@@ -1,7 +1,7 @@
 -- Stable Diffusion XL on "cuda": the same pictures as on the CPU (both text encoders, the
 -- UNet's text_time embedding in the recorded call, the micro-conditioning rows), in float16
 -- too (the VAE decoding in float32, as force_upcast asks), LoRA adapters on all three models,
--- an IP-Adapter, and the base with the refiner.
+-- an IP-Adapter, a ControlNet, and the base with the refiner.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
@@ -95,6 +95,22 @@ do
   local d = (adapted("cpu") - adapted("cuda")):abs():max():item()
   check.truthy(d == d and d < 2e-2, string.format("ip-adapter: cuda against cpu %.3g", d))
   print(string.format("%-10s cuda against cpu %.2e", "ip-adapter", d))
+end
+
+-- a ControlNet with SDXL's added embedding, in guess mode (the net on the text half)
+do
+  local function controlled(device)
+    local net = ControlNetModel.from_pretrained(root .. "/models/tiny-sdxl-controlnet")
+    local p = StableDiffusionXLControlNetPipeline.from_pretrained(model, {controlnet = net})
+                :to(device)
+    p:set_progress_bar_config{disable = true}
+    return run(p, {image = Image.open(root .. "/reference/xl_controlnet/sketch64.png"),
+                   prompt = {"a red car", "a tree"}, guess_mode = true,
+                   controlnet_conditioning_scale = 0.8})
+  end
+  local d = (controlled("cpu") - controlled("cuda")):abs():max():item()
+  check.truthy(d == d and d < 2e-2, string.format("controlnet: cuda against cpu %.3g", d))
+  print(string.format("%-10s cuda against cpu %.2e", "controlnet", d))
 end
 
 for _, dtype in ipairs{false, torch.float16} do

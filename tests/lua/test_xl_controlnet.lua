@@ -1,0 +1,107 @@
+-- StableDiffusionXLControlNetPipeline against diffusers 0.27.2 (tests/reference/xl_controlnet
+-- and tests/models/tiny-sdxl-controlnet, made by scripts/reference/make_xl_controlnet_cases.py):
+-- the net's own call with added_cond_kwargs (its "text_time" embedding), the size taken from
+-- the control picture, guess mode with a batch and negative micro-conditioning (the net sees
+-- the second half of the time-id rows, as diffusers lays them out), control_guidance_start/end
+-- with Euler ancestral, two nets, no guidance with denoising_end. Images within 2e-3 as the
+-- other whole runs; the residuals within 1e-5 relative. Then the ways to the pipeline and the
+-- errors.
+local check = require "check"
+
+local src = os.getenv("SDREPL_SOURCE_DIR") or "."
+local ref = src .. "/tests/reference/xl_controlnet/"
+local models = src .. "/tests/models/"
+
+local function picture(name) return Image.open(ref .. name .. ".png") end
+local net = ControlNetModel.from_pretrained(models .. "tiny-sdxl-controlnet")
+
+-- the net on its own: ControlNetModel(x, t, {..., added_cond_kwargs = {...}})
+do
+  local function L(n) return torch.load_npy(ref .. "direct_" .. n .. ".npy") end
+  local out = net(L"x", 500, {encoder_hidden_states = L"ctx", controlnet_cond = L"cond",
+                              conditioning_scale = 0.7,
+                              added_cond_kwargs = {text_embeds = L"text_embeds",
+                                                   time_ids = L"time_ids"}})
+  local worst = 0
+  for i, d in ipairs(out.down_block_res_samples) do
+    local want = L("down_" .. (i - 1))
+    worst = math.max(worst, (d - want):abs():max():item() / want:abs():max():item())
+  end
+  local want = L"mid"
+  worst = math.max(worst, (out.mid_block_res_sample - want):abs():max():item() /
+                          want:abs():max():item())
+  check.truthy(worst < 1e-5, "the residuals: relative error " .. worst)
+  print(string.format("%-26s relative error %.2e", "direct call", worst))
+  check.raises("takes added_cond_kwargs text_embeds and time_ids", function()
+    net(L"x", 500, {encoder_hidden_states = L"ctx", controlnet_cond = L"cond"})
+  end)
+end
+
+-- name, nets (the one net this many times), scheduler, control pictures, call arguments
+local cases = {
+  {"xlcn_size_from_image", 1, nil, {"sketch96x64"},
+   {prompt = "a cat on a bench", num_inference_steps = 3, seed = 1}},
+  {"xlcn_guess_batch", 1, nil, {"sketch64"},
+   {prompt = {"a cat on a bench", "a red door"}, negative_prompt = {"blurry", "dark"},
+    num_images_per_prompt = 2, guess_mode = true, controlnet_conditioning_scale = 0.8,
+    negative_original_size = {32, 32}, negative_target_size = {48, 48},
+    num_inference_steps = 3, seeds = {2, 3, 4, 5}}},
+  {"xlcn_start_end_ancestral", 1, "ancestral", {"sketch80x72"},
+   {prompt = "a lighthouse", control_guidance_start = 0.2, control_guidance_end = 0.7,
+    height = 64, width = 64, original_size = {128, 96}, num_inference_steps = 5, seed = 6}},
+  {"xlcn_multi", 2, nil, {"sketch64", "rings64"},
+   {prompt = "a cat on a bench", controlnet_conditioning_scale = {1.0, 0.6},
+    control_guidance_start = {0.0, 0.3}, control_guidance_end = {1.0, 0.8},
+    num_inference_steps = 4, seed = 7}},
+  {"xlcn_unguided_end", 1, nil, {"rings64"},
+   {prompt = "a lighthouse", guidance_scale = 1.0, denoising_end = 0.7,
+    num_inference_steps = 4, output_type = "latent", seed = 8}},
+}
+
+local function load(nnets)
+  local nets = {}
+  for i = 1, nnets do nets[i] = net end
+  local pipe = StableDiffusionXLControlNetPipeline.from_pretrained(
+    models .. "tiny-sdxl", {controlnet = nnets == 1 and net or nets})
+  pipe:set_progress_bar_config{disable = true}
+  return pipe
+end
+
+for _, c in ipairs(cases) do
+  local pipe = load(c[2])
+  if c[3] then pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config) end
+  local images = {}
+  for i, n in ipairs(c[4]) do images[i] = picture(n) end
+  local out = pipe(check.case_args({image = #images == 1 and images[1] or images,
+                                    output_type = "np"}, c[5])).images
+  local d = (out - torch.load_npy(ref .. c[1] .. ".npy")):abs():max():item()
+  check.truthy(d == d and d < 2e-3, string.format("%s: max difference %.3g", c[1], d))
+  print(string.format("%-26s max difference %.2e", c[1], d))
+end
+
+-- the ways to the pipeline: AutoPipelineForText2Image with a controlnet, and the class from
+-- another SDXL pipeline's components
+do
+  local auto = AutoPipelineForText2Image.from_pretrained(models .. "tiny-sdxl", {controlnet = net})
+  check.eq(tostring(getmetatable(auto).__name), "StableDiffusionXLControlNetPipeline",
+           "AutoPipelineForText2Image with a controlnet")
+  local base = StableDiffusionXLPipeline.from_pretrained(models .. "tiny-sdxl")
+  local comps = base.components
+  comps.controlnet = net
+  local made = StableDiffusionXLControlNetPipeline(comps)
+  made:set_progress_bar_config{disable = true}
+  local c = cases[1]
+  local out = made(check.case_args({image = picture("sketch96x64"), output_type = "np"}, c[5])).images
+  local d = (out - torch.load_npy(ref .. c[1] .. ".npy")):abs():max():item()
+  check.truthy(d < 2e-3, "from components: " .. d)
+  check.raises("SDXL's ControlNet image-to-image pipeline is not supported yet", function()
+    AutoPipelineForImage2Image.from_pretrained(models .. "tiny-sdxl", {controlnet = net})
+  end)
+  -- an SD 1.5 net on an SDXL UNet: said before anything runs
+  check.raises("was made for another UNet", function()
+    StableDiffusionXLControlNetPipeline.from_pretrained(models .. "tiny-sdxl",
+      {controlnet = ControlNetModel.from_pretrained(models .. "tiny-controlnet-a")})
+      {prompt = "a cat", image = picture("sketch64"), num_inference_steps = 1}
+  end)
+end
+print("ok")
