@@ -593,6 +593,18 @@ static const lsdr_param component_options[] = {
     {"requires_safety_checker", "boolean", "true"},
     {0}};
 
+static const lsdr_param single_file_options[] = {
+    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
+    {"config", "string", "nil", "a diffusers folder whose configs, tokenizer and scheduler to use"},
+    {"tokenizer", "string", "nil", "a tokenizer folder (default: config's, else CLIP ViT-L/14's)"},
+    {"extract_ema", "boolean", "false",
+     "take the EMA weights (model_ema.*) when the file has them"},
+    {"scheduler_type", "string", "\"ddim\"",
+     "pndm, lms, euler, euler-ancestral, dpm or ddim (SDXL: always euler, as diffusers)"},
+    {"prediction_type", "string", "nil", "epsilon or v_prediction (inferred when nil)"},
+    {"image_size", "integer", "nil", "512, 768 for SD 2.x, 1024 for SDXL (inferred when nil)"},
+    {0}};
+
 /* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
 static int from_single_file_as(lua_State *L, int kind) {
   lsdr_args(L);
@@ -621,6 +633,7 @@ static int from_single_file_as(lua_State *L, int kind) {
   lsdr_pipe *p = new_pipe(L, kind, 0);
   int self = lua_gettop(L);
   p->core->keep_dtype = keep;
+  so.want_xl = lsdr_kind_xl(kind) ? 1 : -1;
   if (sdr_pipeline_load_single_file_ex(&p->core->p, be, path, keep, &so) != 0)
     return lsdr_engine_error(L);
   adopt_parts(L, self, p, path);
@@ -631,6 +644,13 @@ static int t2i_from_single_file(lua_State *L) { return from_single_file_as(L, LS
 static int i2i_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_KIND_I2I); }
 static int inpaint_from_single_file(lua_State *L) {
   return from_single_file_as(L, LSDR_KIND_INPAINT);
+}
+static int xl_from_single_file(lua_State *L) { return from_single_file_as(L, LSDR_KIND_XL); }
+static int xl_i2i_from_single_file(lua_State *L) {
+  return from_single_file_as(L, LSDR_KIND_XL_I2I);
+}
+static int xl_inpaint_from_single_file(lua_State *L) {
+  return from_single_file_as(L, LSDR_KIND_XL_INPAINT);
 }
 
 /* ---- components, device, options -------------------------------------------------- */
@@ -1252,6 +1272,12 @@ static const lsdr_func xl_class[] = {
      "folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      lsdr_pipeline_load_options},
+    {"StableDiffusionXLPipeline.from_single_file",
+     xl_from_single_file,
+     "Loads a single-file SDXL checkpoint in the original (Stability AI) layout, .safetensors or "
+     ".ckpt.",
+     {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
+     single_file_options},
     {0}};
 
 static const lsdr_func xl_i2i_methods[] = {
@@ -1278,6 +1304,12 @@ static const lsdr_func xl_i2i_class[] = {
      "stabilityai/stable-diffusion-xl-refiner-1.0) from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      lsdr_pipeline_load_options},
+    {"StableDiffusionXLImg2ImgPipeline.from_single_file",
+     xl_i2i_from_single_file,
+     "Loads a single-file SDXL checkpoint in the original (Stability AI) layout, .safetensors or "
+     ".ckpt.",
+     {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
+     single_file_options},
     {0}};
 
 static const lsdr_func xl_inpaint_methods[] = {
@@ -1304,6 +1336,12 @@ static const lsdr_func xl_inpaint_class[] = {
      "model) from a diffusers folder or a hub repo id.",
      {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
      lsdr_pipeline_load_options},
+    {"StableDiffusionXLInpaintPipeline.from_single_file",
+     xl_inpaint_from_single_file,
+     "Loads a single-file SDXL checkpoint in the original (Stability AI) layout, .safetensors or "
+     ".ckpt.",
+     {{"pretrained_model_link_or_path", "string"}, {"opts", "table", "nil"}},
+     single_file_options},
     {0}};
 
 static const lsdr_func xl_controlnet_methods[] = {
@@ -1350,17 +1388,6 @@ static const lsdr_func inpaint_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_inpaint_call_options},
     PIPE_METHODS(LSDR_INPAINT),
-    {0}};
-
-static const lsdr_param single_file_options[] = {
-    {"torch_dtype", "table|string", "nil", "dtype the weights are kept in (float32 when nil)"},
-    {"config", "string", "nil", "a diffusers folder whose configs, tokenizer and scheduler to use"},
-    {"tokenizer", "string", "nil", "a tokenizer folder (default: config's, else CLIP ViT-L/14's)"},
-    {"extract_ema", "boolean", "false",
-     "take the EMA weights (model_ema.*) when the file has them"},
-    {"scheduler_type", "string", "\"ddim\"", "pndm, lms, euler, euler-ancestral, dpm or ddim"},
-    {"prediction_type", "string", "nil", "epsilon or v_prediction (inferred when nil)"},
-    {"image_size", "integer", "nil", "512, or 768 for SD 2.x (inferred when nil)"},
     {0}};
 
 static const lsdr_func t2i_class[] = {

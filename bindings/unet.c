@@ -252,6 +252,13 @@ static int unet_properties(lua_State *L) {
     lsdr_set_int_list(L, t, "cross_attention_dim", c->cross_attention_dim, c->nblocks);
     if (c->time_cond_proj_dim) /* else None */
       lsdr_set_int(L, t, "time_cond_proj_dim", c->time_cond_proj_dim);
+    if (c->addition_time_embed_dim) { /* SDXL's; else None */
+      lua_pushstring(L, "text_time");
+      lua_setfield(L, t, "addition_embed_type");
+      lsdr_set_int(L, t, "addition_time_embed_dim", c->addition_time_embed_dim);
+      lsdr_set_int(L, t, "projection_class_embeddings_input_dim",
+                   c->projection_class_embeddings_input_dim);
+    }
     return 1;
   }
   if (k && strcmp(k, "device") == 0) {

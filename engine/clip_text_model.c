@@ -87,6 +87,8 @@ int sdr_clip_text_config_load(sdr_clip_text_config *cfg, const char *config_json
   cfg->with_projection =
       cJSON_IsString(first) && strcmp(first->valuestring, "CLIPTextModelWithProjection") == 0;
   cfg->projection_dim = cfg->with_projection ? (int)proj : 0; /* a CLIPTextModel has none */
+  if (rc == 0)
+    rc = sdr_json_bool_opt(&j, "text_projection_transposed", 0, &cfg->projection_transposed);
   cfg->pad_token_id = ids[0];
   cfg->bos_token_id = ids[1];
   cfg->eos_token_id = ids[2];
@@ -180,7 +182,8 @@ static int bind_all(sdr_clip_text_model *m) {
                        (int64_t[]){D}));
   if (c->with_projection)
     TRY(sdr_weights_bind(&m->weights, &m->text_proj, "text_projection.weight", 2,
-                         (int64_t[]){c->projection_dim, D}));
+                         c->projection_transposed ? (int64_t[]){D, c->projection_dim}
+                                                  : (int64_t[]){c->projection_dim, D}));
   /* A buffer older transformers saved; not a weight. */
   sdr_weights_skip(&m->weights, "text_model.embeddings.position_ids");
   /* The rest of a CLIPModel checkpoint (openai/clip-vit-large-patch14 as the fast.ai
@@ -329,8 +332,21 @@ int sdr_clip_text_project(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *text
   int rc = sdr_arena_as(a, &x, pooled, m->act);
   if (rc == 0)
     rc = sdr_arena_tensor(a, &y, m->act, 2, text_embeds->shape);
-  if (rc == 0)
+  if (rc == 0 && !c->projection_transposed) {
     rc = sdr_linear(m->be, &y, &x, &m->text_proj, NULL);
+  } else if (rc == 0) { /* pooled @ text_projection, as OpenCLIP computes it */
+    sdr_tensor w, x3, w3, y3;
+    const int64_t D = c->hidden_size, P = c->projection_dim;
+    rc = sdr_arena_as(a, &w, &m->text_proj, m->act);
+    if (rc == 0)
+      rc = sdr_tensor_reshape(&x3, &x, 3, (int64_t[]){1, B, D});
+    if (rc == 0)
+      rc = sdr_tensor_reshape(&w3, &w, 3, (int64_t[]){1, D, P});
+    if (rc == 0)
+      rc = sdr_tensor_reshape(&y3, &y, 3, (int64_t[]){1, B, P});
+    if (rc == 0)
+      rc = sdr_bmm(m->be, &y3, &x3, &w3, 0, 1.0f);
+  }
   if (rc == 0)
     rc = y.dtype == text_embeds->dtype ? sdr_affine(m->be, text_embeds, &y, 1.0f, 0.0f)
                                        : sdr_cast(m->be, text_embeds, &y);

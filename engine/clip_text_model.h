@@ -30,6 +30,10 @@ typedef struct sdr_clip_text_config {
    * (projection_dim, D), no bias, maps pooler_output to text_embeds */
   int with_projection;
   int projection_dim;
+  /* text_projection held as (D, projection_dim), OpenCLIP's own layout, as a single-file
+   * checkpoint has it (config key "text_projection_transposed", which only the single-file
+   * loader's configs carry) */
+  int projection_transposed;
 } sdr_clip_text_config;
 
 /* A row of the token embedding set by hand (a textual inversion's vector). */

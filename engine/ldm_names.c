@@ -133,6 +133,11 @@ static int unet_name(const char *key, int L, char *out) {
     return joined(out, "time_embedding.linear_1.%s", p);
   if (eat(&p, "time_embed.2."))
     return joined(out, "time_embedding.linear_2.%s", p);
+  /* SDXL's added embedding ("text_time": the pooled text and the micro-conditioning ids) */
+  if (eat(&p, "label_emb.0.0."))
+    return joined(out, "add_embedding.linear_1.%s", p);
+  if (eat(&p, "label_emb.0.2."))
+    return joined(out, "add_embedding.linear_2.%s", p);
   if (eat(&p, "input_blocks.0.0."))
     return joined(out, "conv_in.%s", p);
   if (eat(&p, "out.0."))
@@ -325,13 +330,13 @@ int sdr_ldm_vae_views(const sdr_weight_file *f, int nblocks, sdr_ldm_views *out)
   return 0;
 }
 
-int sdr_ldm_clip_views(const sdr_weight_file *f, sdr_ldm_views *out) {
-  static const char prefix[] = "cond_stage_model.transformer.";
+int sdr_ldm_clip_views(const sdr_weight_file *f, const char *prefix, sdr_ldm_views *out) {
+  const size_t plen = strlen(prefix);
   char name[NAME_MAX_LEN];
   for (size_t k = 0; k < sdr_weight_file_count(f); k++) {
     const sdr_st_tensor *t = sdr_weight_file_at(f, k);
-    const char *key = t->name + sizeof prefix - 1;
-    if (strncmp(t->name, prefix, sizeof prefix - 1) != 0)
+    const char *key = t->name + plen;
+    if (strncmp(t->name, prefix, plen) != 0)
       continue;
     /* transformers before 4.x saved the model without its "text_model." level */
     int ok = strncmp(key, "text_model.", 11) == 0 ? joined(name, "%s", key)
@@ -374,18 +379,21 @@ static int split_qkv(sdr_ldm_views *out, const sdr_weight_file *f, const sdr_st_
   return 0;
 }
 
-int sdr_ldm_openclip_views(const sdr_weight_file *f, int nlayers, sdr_ldm_views *out) {
-  static const char prefix[] = "cond_stage_model.model.";
+int sdr_ldm_openclip_views(const sdr_weight_file *f, const char *prefix, int nlayers,
+                           int projection, sdr_ldm_views *out) {
+  const size_t plen = strlen(prefix);
   char name[NAME_MAX_LEN];
   for (size_t k = 0; k < sdr_weight_file_count(f); k++) {
     const sdr_st_tensor *t = sdr_weight_file_at(f, k);
-    const char *p = t->name + sizeof prefix - 1, *r;
+    const char *p = t->name + plen, *r;
     int i, ok = 0, rc = 0;
-    if (strncmp(t->name, prefix, sizeof prefix - 1) != 0)
+    if (strncmp(t->name, prefix, plen) != 0)
       continue;
-    if (strcmp(p, "text_projection") == 0 || strcmp(p, "logit_scale") == 0)
+    if (strcmp(p, "logit_scale") == 0 || (!projection && strcmp(p, "text_projection") == 0))
       continue; /* CLIPTextModel has no projection; SD 2.x uses the hidden states */
-    if (strcmp(p, "token_embedding.weight") == 0)
+    if (strcmp(p, "text_projection") == 0) /* (width, projection): diffusers' weight transposed */
+      ok = joined(name, "text_projection.weight");
+    else if (strcmp(p, "token_embedding.weight") == 0)
       ok = joined(name, "text_model.embeddings.token_embedding.weight");
     else if (strcmp(p, "positional_embedding") == 0)
       ok = joined(name, "text_model.embeddings.position_embedding.weight");

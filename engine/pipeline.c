@@ -186,9 +186,7 @@ static int load_xl_parts(sdr_pipeline *p, sdr_backend *be, const char *dir, cons
   return 0;
 }
 
-/* The dtype the VAE is kept in: an SDXL pipeline decodes in float32 when the VAE's config says
- * force_upcast (diffusers' upcast_vae), so float16 pipelines keep it in float32. */
-static int vae_keep_dtype(const sdr_pipeline *p, const sdr_vae_config *c, int keep_dtype) {
+int sdr_pipeline_vae_keep_dtype(const sdr_pipeline *p, const sdr_vae_config *c, int keep_dtype) {
   return sdr_pipeline_is_xl(p) && c->force_upcast && keep_dtype >= 0 ? SDR_F32 : keep_dtype;
 }
 
@@ -254,7 +252,7 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
     snprintf(config_json, sizeof config_json, "%s/config.json", sub);
     TRY(sdr_vae_config_load(&vc, config_json));
     TRY(sdr_vae_load(&p->vae, be, sub, variant_for(dir, "vae", variant),
-                     vae_keep_dtype(p, &vc, keep_dtype)));
+                     sdr_pipeline_vae_keep_dtype(p, &vc, keep_dtype)));
   }
   snprintf(sub, sizeof sub, "%s/scheduler/scheduler_config.json", dir);
   size_t config_len;
@@ -369,7 +367,8 @@ int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype) {
     sdr_clip_text_model_free(&te2);
     return -1;
   }
-  if (sdr_vae_copy_to(&v, &p->vae, be, vae_keep_dtype(p, &p->vae.cfg, keep_dtype)) != 0) {
+  if (sdr_vae_copy_to(&v, &p->vae, be, sdr_pipeline_vae_keep_dtype(p, &p->vae.cfg, keep_dtype)) !=
+      0) {
     sdr_clip_text_model_free(&te);
     sdr_clip_text_model_free(&te2);
     sdr_unet_free(&u);

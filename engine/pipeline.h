@@ -63,6 +63,9 @@ typedef struct sdr_pipeline {
 static inline int sdr_pipeline_is_xl(const sdr_pipeline *p) { return p->tokenizer_2 != NULL; }
 
 /* The models a pipeline's LoRA adapters go into. */
+/* The dtype the VAE is kept in: an SDXL pipeline decodes in float32 when the VAE's config says
+ * force_upcast (diffusers' upcast_vae), so float16 pipelines keep it in float32. */
+int sdr_pipeline_vae_keep_dtype(const sdr_pipeline *p, const sdr_vae_config *c, int keep_dtype);
 sdr_lora_models sdr_pipeline_lora_models(sdr_pipeline *p);
 
 /* dir holds model_index.json and the component folders. keep_dtype < 0 keeps

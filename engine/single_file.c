@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "engine/error.h"        // sdr_fail
 #include "engine/model_config.h" // sdr_json
 
@@ -28,7 +30,7 @@
       goto fail;                                                                                   \
   } while (0)
 
-enum { PATH_LEN = 4096, MAX_STAGED = 24 };
+enum { PATH_LEN = 4096, MAX_STAGED = 40, MAX_REDIRECTED = 6 };
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -137,12 +139,17 @@ static char *read_text(const char *path) {
 
 typedef struct sf_model {
   const char *path;
-  int v2;          /* a context width of 1024: SD 2.x */
-  int openclip;    /* cond_stage_model.model.*: OpenCLIP's text tower */
-  int unet_layers; /* layers_per_block, from input_blocks */
+  int v2;       /* a context width of 1024: SD 2.x */
+  int openclip; /* cond_stage_model.model.*: OpenCLIP's text tower */
+  /* SDXL (conditioner.embedders.*): 1 the base (CLIP ViT-L as embedders.0.transformer,
+   * OpenCLIP bigG as embedders.1.model), 2 the refiner (bigG alone, as embedders.0.model) */
+  int xl;
+  const char *bigg; /* the bigG tower's prefix */
+  int unet_layers;  /* layers_per_block, from input_blocks */
   int unet_levels;
   int vae_levels;
   int text_layers; /* the blocks the text encoder keeps */
+  int text_layers_2;
   int image_size;
 } sf_model;
 
@@ -157,21 +164,28 @@ static int sf_fail(const sf_model *m, const char *fmt, ...) {
   return sdr_fail("%s: %s", m->path, msg);
 }
 
-/* Which model the keys describe (infer_original_config_file, infer_model_type). */
+/* Which model the keys describe (infer_original_config_file, infer_model_type; SDXL by its
+ * text towers' names, as diffusers by one of their blocks). */
 static int identify(const sdr_weight_file *f, sf_model *m) {
-  if (sdr_weight_file_find(
-          f, "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias") ||
-      sdr_weight_file_find(f,
-                           "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias"))
-    return sf_fail(m, "an SDXL checkpoint: only SD 1.x and 2.x single files are supported; "
-                      "SDXL loads from its diffusers folder (StableDiffusionXLPipeline."
-                      "from_pretrained(\"stabilityai/stable-diffusion-xl-base-1.0\"))");
+  if (sdr_weight_file_find(f, "conditioner.embedders.1.model.token_embedding.weight")) {
+    m->xl = 1;
+    m->bigg = "conditioner.embedders.1.model.";
+  } else if (sdr_weight_file_find(f, "conditioner.embedders.0.model.token_embedding.weight")) {
+    m->xl = 2;
+    m->bigg = "conditioner.embedders.0.model.";
+  }
   if (!sdr_weight_file_find(f, "model.diffusion_model.input_blocks.0.0.weight"))
     return sf_fail(m, "not a Stable Diffusion checkpoint in the original layout (no "
                       "model.diffusion_model.input_blocks.0.0.weight); a diffusers folder loads "
                       "with from_pretrained");
   if (!sdr_weight_file_find(f, "first_stage_model.encoder.conv_in.weight"))
     return sf_fail(m, "the checkpoint has no VAE (first_stage_model.*)");
+  if (m->xl == 1 && !sdr_weight_file_find(f, "conditioner.embedders.0.transformer.text_model."
+                                             "embeddings.token_embedding.weight"))
+    return sf_fail(m, "an SDXL checkpoint without its first text encoder "
+                      "(conditioner.embedders.0.transformer.*)");
+  if (m->xl)
+    return 0;
   m->openclip = sdr_weight_file_find(f, "cond_stage_model.model.token_embedding.weight") != NULL;
   if (!m->openclip &&
       !sdr_weight_file_find(
@@ -216,7 +230,8 @@ static int infer_unet(const sdr_weight_file *f, sf_model *m, sbuf *json) {
     return sf_fail(m, "a UNet of %lld input channels (an inpainting model?) is not supported",
                    (long long)cin->shape[1]);
   int ch[SDR_UNET_MAX_BLOCKS], down[SDR_UNET_MAX_BLOCKS], up[SDR_UNET_MAX_BLOCKS];
-  int heads[SDR_UNET_MAX_BLOCKS];
+  int heads[SDR_UNET_MAX_BLOCKS], depth[SDR_UNET_MAX_BLOCKS];
+  const int heads64 = m->v2 || m->xl; /* num_head_channels 64, else num_heads 8 */
   for (int i = 0; i < n; i++) {
     const sdr_st_tensor *c =
         tensorf(f, "%sinput_blocks.%d.0.out_layers.3.weight", P, (L + 1) * i + 1);
@@ -225,23 +240,41 @@ static int infer_unet(const sdr_weight_file *f, sf_model *m, sbuf *json) {
     ch[i] = (int)c->shape[0];
     down[i] = tensorf(f, "%sinput_blocks.%d.1.proj_in.weight", P, (L + 1) * i + 1) != NULL;
     up[i] = tensorf(f, "%soutput_blocks.%d.1.proj_in.weight", P, (L + 1) * i) != NULL;
-    /* v1: num_heads 8; v2: num_head_channels 64, i.e. attention_head_dim [5, 10, 20, 20] */
-    if (m->v2 && ch[i] % 64)
+    /* v1: num_heads 8; v2 and SDXL: num_head_channels 64 (attention_head_dim [5, 10, 20, 20]) */
+    if (heads64 && ch[i] % 64)
       return sf_fail(m, "block %d of %d channels does not split into 64-channel heads", i, ch[i]);
-    heads[i] = m->v2 ? ch[i] / 64 : 8;
+    heads[i] = heads64 ? ch[i] / 64 : 8;
+    /* SDXL's transformer_depth differs by block ([0, 2, 10]); a block without attention
+     * takes 1, which it never uses */
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%sinput_blocks.%d.1.transformer_blocks", P, (L + 1) * i + 1);
+    depth[i] = down[i] && m->xl ? sdr_ldm_count(f, prefix) : 1;
   }
-  int depth = sdr_ldm_count(f, "model.diffusion_model.middle_block.1.transformer_blocks");
+  const int mid_depth = sdr_ldm_count(f, "model.diffusion_model.middle_block.1.transformer_blocks");
+  if (!m->xl)
+    for (int i = 0; i < n; i++)
+      depth[i] = mid_depth;
   sbf(json, "{\"_class_name\": \"UNet2DConditionModel\", ");
   sb_ints(json, "block_out_channels", ch, n);
   sb_strs(json, "down_block_types", "CrossAttnDownBlock2D", "DownBlock2D", down, n);
   sb_strs(json, "up_block_types", "CrossAttnUpBlock2D", "UpBlock2D", up, n);
   sb_ints(json, "attention_head_dim", heads, n);
+  sb_ints(json, "transformer_layers_per_block", depth, n);
+  if (m->xl) { /* "text_time": addition_time_embed_dim 256, the input width from label_emb */
+    const sdr_st_tensor *adm = tensorf(f, "%slabel_emb.0.0.weight", P);
+    if (!adm || adm->ndim != 2)
+      return sf_fail(m, "an SDXL UNet without its added embedding (label_emb.0.0.weight)");
+    sbf(json,
+        "\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256, "
+        "\"projection_class_embeddings_input_dim\": %lld, ",
+        (long long)adm->shape[1]);
+  }
   sbf(json,
       "\"in_channels\": %lld, \"out_channels\": %lld, \"layers_per_block\": %d, "
       "\"cross_attention_dim\": %lld, \"use_linear_projection\": %s, "
-      "\"transformer_layers_per_block\": %d, \"sample_size\": %d, \"norm_num_groups\": 32}",
+      "\"sample_size\": %d, \"norm_num_groups\": 32}",
       (long long)cin->shape[1], (long long)cout->shape[0], L, (long long)ctx->shape[1],
-      proj->ndim == 2 ? "true" : "false", depth, m->image_size >> (m->vae_levels - 1));
+      proj->ndim == 2 ? "true" : "false", m->image_size >> (m->vae_levels - 1));
   return 0;
 }
 
@@ -268,54 +301,69 @@ static int infer_vae(const sdr_weight_file *f, sf_model *m, sbuf *json) {
   sb_strs(json, "up_block_types", "", "UpDecoderBlock2D", NULL, n);
   sbf(json,
       "\"in_channels\": %lld, \"out_channels\": %lld, \"latent_channels\": %lld, "
-      "\"layers_per_block\": %d, \"sample_size\": %d, \"scaling_factor\": 0.18215, "
+      "\"layers_per_block\": %d, \"sample_size\": %d, \"scaling_factor\": %s, "
       "\"use_quant_conv\": %s, \"use_post_quant_conv\": %s, \"norm_num_groups\": 32}",
       (long long)cin->shape[1], (long long)cout->shape[0], (long long)z->shape[1], L, m->image_size,
+      m->xl ? "0.13025" : "0.18215", /* the SDXL configs' scale_factor */
       tensorf(f, "%squant_conv.weight", P) ? "true" : "false",
       tensorf(f, "%spost_quant_conv.weight", P) ? "true" : "false");
   return 0;
 }
 
-/* openai/clip-vit-large-patch14's config for SD 1.x; stabilityai/stable-diffusion-2's
- * text_encoder (OpenCLIP ViT-H, 23 of its 24 blocks, gelu) for SD 2.x; sizes
- * from the tensors, heads of 64 channels as both have; token ids as both configs
- * give them (bos 0, eos 2, pad 1: transformers' legacy pooling at the largest id). */
-static int infer_text(const sdr_weight_file *f, sf_model *m, sbuf *json) {
-  const sdr_st_tensor *tok, *pos, *fc1;
-  int layers;
-  if (m->openclip) {
-    tok = tensorf(f, "cond_stage_model.model.token_embedding.weight");
-    pos = tensorf(f, "cond_stage_model.model.positional_embedding");
-    fc1 = tensorf(f, "cond_stage_model.model.transformer.resblocks.0.mlp.c_fc.weight");
-    layers = sdr_ldm_count(f, "cond_stage_model.model.transformer.resblocks") - 1;
+/* A text tower's config from its tensors, as diffusers' named configs give it:
+ * openai/clip-vit-large-patch14's for a transformers CLIP tower at prefix (SD 1.x's
+ * cond_stage_model.transformer., SDXL's conditioner.embedders.0.transformer.); for an
+ * OpenCLIP tower (gelu) stabilityai/stable-diffusion-2's text_encoder (SD 2.x: its last block
+ * dropped) or laion/CLIP-ViT-bigG-14's (SDXL: every block, and text_projection, kept in the
+ * checkpoint's layout). Sizes from the tensors, heads of 64 channels as all have; token ids as
+ * those configs give them (bos 0, eos 2, pad 1: transformers' legacy pooling at the largest
+ * id). *layers: the blocks kept. */
+static int text_json(const sdr_weight_file *f, sf_model *m, const char *prefix, int openclip,
+                     sbuf *json, int *layers) {
+  const sdr_st_tensor *tok, *pos, *fc1, *proj = NULL;
+  char head[160];
+  const int xl_bigg = openclip && m->xl;
+  if (openclip) {
+    tok = tensorf(f, "%stoken_embedding.weight", prefix);
+    pos = tensorf(f, "%spositional_embedding", prefix);
+    fc1 = tensorf(f, "%stransformer.resblocks.0.mlp.c_fc.weight", prefix);
+    snprintf(head, sizeof head, "%stransformer.resblocks", prefix);
+    *layers = sdr_ldm_count(f, head) - (xl_bigg ? 0 : 1);
+    if (xl_bigg && !(proj = tensorf(f, "%stext_projection", prefix)))
+      return sf_fail(m, "SDXL's OpenCLIP text encoder lacks %stext_projection", prefix);
+    if (proj && proj->ndim != 2)
+      return sf_fail(m, "%stext_projection is not a matrix", prefix);
   } else {
-    const char *P = tensorf(f, "cond_stage_model.transformer.text_model.embeddings."
-                               "token_embedding.weight")
-                        ? "cond_stage_model.transformer.text_model."
-                        : "cond_stage_model.transformer.";
-    tok = tensorf(f, "%sembeddings.token_embedding.weight", P);
-    pos = tensorf(f, "%sembeddings.position_embedding.weight", P);
-    fc1 = tensorf(f, "%sencoder.layers.0.mlp.fc1.weight", P);
-    char prefix[128];
-    snprintf(prefix, sizeof prefix, "%sencoder.layers", P);
-    layers = sdr_ldm_count(f, prefix);
+    snprintf(head, sizeof head, "%stext_model.", prefix);
+    if (!tensorf(f, "%sembeddings.token_embedding.weight", head))
+      snprintf(head, sizeof head, "%s", prefix); /* saved without the text_model level */
+    tok = tensorf(f, "%sembeddings.token_embedding.weight", head);
+    pos = tensorf(f, "%sembeddings.position_embedding.weight", head);
+    fc1 = tensorf(f, "%sencoder.layers.0.mlp.fc1.weight", head);
+    char count[200];
+    snprintf(count, sizeof count, "%sencoder.layers", head);
+    *layers = sdr_ldm_count(f, count);
   }
-  if (!tok || tok->ndim != 2 || !pos || pos->ndim != 2 || !fc1 || fc1->ndim != 2 || layers < 1)
+  if (!tok || tok->ndim != 2 || !pos || pos->ndim != 2 || !fc1 || fc1->ndim != 2 || *layers < 1)
     return sf_fail(m, "cannot tell the text encoder's sizes");
   if (tok->shape[1] % 64)
     return sf_fail(m,
                    "a text encoder %lld wide does not split into CLIP's 64-channel heads; give "
                    "config_dir, a diffusers folder of this model",
                    (long long)tok->shape[1]);
-  m->text_layers = layers;
   sbf(json,
       "{\"vocab_size\": %lld, \"hidden_size\": %lld, \"intermediate_size\": %lld, "
       "\"num_attention_heads\": %lld, \"num_hidden_layers\": %d, "
-      "\"max_position_embeddings\": %lld, \"hidden_act\": \"%s\", \"layer_norm_eps\": 1e-05, "
-      "\"bos_token_id\": 0, \"eos_token_id\": 2, \"pad_token_id\": 1}",
+      "\"max_position_embeddings\": %lld, \"hidden_act\": \"%s\", \"layer_norm_eps\": 1e-05, ",
       (long long)tok->shape[0], (long long)tok->shape[1], (long long)fc1->shape[0],
-      (long long)tok->shape[1] / 64, layers, (long long)pos->shape[0],
-      m->openclip ? "gelu" : "quick_gelu");
+      (long long)tok->shape[1] / 64, *layers, (long long)pos->shape[0],
+      openclip ? "gelu" : "quick_gelu");
+  if (proj)
+    sbf(json,
+        "\"architectures\": [\"CLIPTextModelWithProjection\"], \"projection_dim\": %lld, "
+        "\"text_projection_transposed\": true, ",
+        (long long)proj->shape[1]);
+  sbf(json, "\"bos_token_id\": 0, \"eos_token_id\": 2, \"pad_token_id\": 1}");
   return 0;
 }
 
@@ -329,7 +377,8 @@ static int scheduler_json(const sf_model *m, const sdr_single_file_options *o, s
       {"euler-ancestral", "EulerAncestralDiscreteScheduler"},
       {"dpm", "DPMSolverMultistepScheduler"},
   };
-  const char *type = o->scheduler_type ? o->scheduler_type : "ddim", *cls = NULL;
+  /* diffusers makes SDXL's Euler whatever scheduler_type says */
+  const char *type = m->xl ? "euler" : o->scheduler_type ? o->scheduler_type : "ddim", *cls = NULL;
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     if (strcmp(type, types[i][0]) == 0)
       cls = types[i][1];
@@ -414,7 +463,7 @@ typedef struct sf_stage {
   char root[PATH_LEN];
   char made[MAX_STAGED][PATH_LEN]; /* files and folders, removed in reverse */
   int nmade;
-  char redirected[4][PATH_LEN];
+  char redirected[MAX_REDIRECTED][PATH_LEN];
   int nredirected;
 } sf_stage;
 
@@ -504,12 +553,17 @@ static int stage_component(sf_stage *s, const char *comp, const char *weights_na
   pathf(path, "%s/%s", s->root, rel);
   if (sdr_weights_redirect(path, f, views->v, views->n) != 0)
     return -1;
+  if (s->nredirected == MAX_REDIRECTED) {
+    sdr_weights_redirect_end(path);
+    return sdr_fail("single file: too many staged components");
+  }
   pathf(s->redirected[s->nredirected++], "%s", path);
   return 0;
 }
 
-/* SD 2.x's tokenizer (stabilityai/stable-diffusion-2): CLIP's files, padded with "!". */
-static int stage_sd2_tokenizer(sf_stage *s, const char *clip_dir, char *out) {
+/* SD 2.x's tokenizer (stabilityai/stable-diffusion-2) and SDXL's second
+ * (laion/CLIP-ViT-bigG-14's): CLIP's files, padded with "!", as the folder `name`. */
+static int stage_bang_tokenizer(sf_stage *s, const char *clip_dir, const char *name, char *out) {
   char target[PATH_LEN];
   static const char special[] =
       "{\"bos_token\": {\"content\": \"<|startoftext|>\", \"lstrip\": false, \"normalized\": true, "
@@ -520,17 +574,21 @@ static int stage_sd2_tokenizer(sf_stage *s, const char *clip_dir, char *out) {
       "\"single_word\": false}}\n";
   static const char config[] = "{\"do_lower_case\": true, \"model_max_length\": 77, "
                                "\"pad_token\": \"!\", \"tokenizer_class\": \"CLIPTokenizer\"}\n";
-  if (stage_dir(s, "tokenizer") != 0)
+  char rel[4][128];
+  static const char *const files[] = {"vocab.json", "merges.txt", "special_tokens_map.json",
+                                      "tokenizer_config.json"};
+  for (int i = 0; i < 4; i++)
+    snprintf(rel[i], sizeof rel[i], "%s/%s", name, files[i]);
+  if (stage_dir(s, name) != 0)
     return -1;
   pathf(target, "%s/vocab.json", clip_dir);
-  if (stage_link(s, "tokenizer/vocab.json", target) != 0)
+  if (stage_link(s, rel[0], target) != 0)
     return -1;
   pathf(target, "%s/merges.txt", clip_dir);
-  if (stage_link(s, "tokenizer/merges.txt", target) != 0 ||
-      stage_text(s, "tokenizer/special_tokens_map.json", special) != 0 ||
-      stage_text(s, "tokenizer/tokenizer_config.json", config) != 0)
+  if (stage_link(s, rel[1], target) != 0 || stage_text(s, rel[2], special) != 0 ||
+      stage_text(s, rel[3], config) != 0)
     return -1;
-  pathf(out, "%s/tokenizer", s->root);
+  pathf(out, "%s/%s", s->root, name);
   return 0;
 }
 
@@ -555,28 +613,74 @@ static int count_prefix(const sdr_weight_file *f, const char *prefix) {
   return n;
 }
 
+/* A text tower of the checkpoint: SD's one, or SDXL's two (the refiner has the second only). */
+typedef struct sf_tower {
+  const char *name;   /* the component: "text_encoder" or "text_encoder_2" */
+  const char *prefix; /* its keys' */
+  int openclip;
+  int layers; /* the blocks kept */
+  sbuf json;  /* its inferred config */
+  sdr_ldm_views views;
+} sf_tower;
+
+static int towers_of(const sf_model *m, sf_tower *t) {
+  memset(t, 0, 2 * sizeof *t);
+  int n = 0;
+  if (m->xl != 2)
+    t[n++] = (sf_tower){"text_encoder",
+                        m->xl         ? "conditioner.embedders.0.transformer."
+                        : m->openclip ? "cond_stage_model.model."
+                                      : "cond_stage_model.transformer.",
+                        m->openclip && !m->xl};
+  if (m->xl)
+    t[n++] = (sf_tower){"text_encoder_2", m->bigg, 1};
+  return n;
+}
+
+/* config_dir's config of an SDXL bigG tower, marked as holding the checkpoint's text_projection
+ * (the transpose of a diffusers folder's), into *out (malloc'd). */
+static int bigg_config_from(const char *path, char **out) {
+  sdr_json j;
+  if (sdr_json_load(&j, path) != 0)
+    return -1;
+  cJSON_DeleteItemFromObject(j.root, "text_projection_transposed");
+  int ok = cJSON_AddBoolToObject(j.root, "text_projection_transposed", 1) != NULL &&
+           (*out = cJSON_PrintUnformatted(j.root)) != NULL;
+  sdr_json_free(&j);
+  return ok ? 0 : sdr_fail("out of memory");
+}
+
 static int load_components(sdr_pipeline *p, sdr_backend *be, sdr_weight_file *f, sf_model *m,
                            int keep_dtype, const sdr_single_file_options *o, sf_stage *s) {
-  sdr_ldm_views unet = {0}, vae = {0}, text = {0};
-  sbuf uj = {0}, vj = {0}, tj = {0}, sj = {0};
-  char cfg[3][PATH_LEN], dir[PATH_LEN], tok[PATH_LEN], clip[PATH_LEN];
+  sdr_ldm_views unet = {0}, vae = {0};
+  sbuf uj = {0}, vj = {0}, sj = {0};
+  sf_tower tw[2];
+  const int ntw = towers_of(m, tw);
+  char cfg[2][PATH_LEN], tcfg[PATH_LEN], dir[PATH_LEN], tok[PATH_LEN], clip[PATH_LEN];
+  char *bigg_text = NULL;
   const char *cd = o->config_dir;
   int rc = -1;
   m->vae_levels = sdr_ldm_count(f, "first_stage_model.encoder.down");
-  m->image_size = o->image_size > 0 ? o->image_size : m->v2 ? 768 : 512;
+  m->image_size = o->image_size > 0 ? o->image_size : m->xl ? 1024 : m->v2 ? 768 : 512;
   TRY(unet_layout(f, m));
   if (cd) {
     pathf(cfg[0], "%s/unet/config.json", cd);
     pathf(cfg[1], "%s/vae/config.json", cd);
-    pathf(cfg[2], "%s/text_encoder/config.json", cd);
-    sdr_clip_text_config tc;
-    TRY(sdr_clip_text_config_load(&tc, cfg[2]));
-    m->text_layers = tc.num_hidden_layers;
+    for (int i = 0; i < ntw; i++) {
+      sdr_clip_text_config tc;
+      pathf(tcfg, "%s/%s/config.json", cd, tw[i].name);
+      TRY(sdr_clip_text_config_load(&tc, tcfg));
+      tw[i].layers = tc.num_hidden_layers;
+    }
   } else {
     TRY(infer_unet(f, m, &uj));
     TRY(infer_vae(f, m, &vj));
-    TRY(infer_text(f, m, &tj));
-    if (uj.oom || vj.oom || tj.oom) {
+    for (int i = 0; i < ntw; i++)
+      TRY(text_json(f, m, tw[i].prefix, tw[i].openclip, &tw[i].json, &tw[i].layers));
+    int oom = uj.oom || vj.oom;
+    for (int i = 0; i < ntw; i++)
+      oom |= tw[i].json.oom;
+    if (oom) {
       sdr_fail("out of memory");
       goto fail;
     }
@@ -585,40 +689,73 @@ static int load_components(sdr_pipeline *p, sdr_backend *be, sdr_weight_file *f,
   int ema = o->extract_ema && count_prefix(f, "model_ema") > 100;
   TRY(sdr_ldm_unet_views(f, m->unet_layers, ema, &unet));
   TRY(sdr_ldm_vae_views(f, m->vae_levels, &vae));
-  TRY(m->openclip ? sdr_ldm_openclip_views(f, m->text_layers, &text)
-                  : sdr_ldm_clip_views(f, &text));
   TRY(views_or_fail(m, "UNet", &unet));
   TRY(views_or_fail(m, "VAE", &vae));
-  TRY(views_or_fail(m, "text encoder", &text));
   TRY(stage_component(s, "unet", "diffusion_pytorch_model.safetensors", uj.p, cd ? cfg[0] : NULL, f,
                       &unet));
   TRY(stage_component(s, "vae", "diffusion_pytorch_model.safetensors", vj.p, cd ? cfg[1] : NULL, f,
                       &vae));
-  TRY(stage_component(s, "text_encoder", "model.safetensors", tj.p, cd ? cfg[2] : NULL, f, &text));
+  for (int i = 0; i < ntw; i++) {
+    sf_tower *t = &tw[i];
+    TRY(t->openclip ? sdr_ldm_openclip_views(f, t->prefix, t->layers, m->xl != 0, &t->views)
+                    : sdr_ldm_clip_views(f, t->prefix, &t->views));
+    TRY(views_or_fail(m, i ? "second text encoder" : "text encoder", &t->views));
+    const char *text = t->json.p, *file = NULL;
+    if (cd) {
+      pathf(tcfg, "%s/%s/config.json", cd, t->name);
+      if (t->openclip && m->xl) {
+        TRY(bigg_config_from(tcfg, &bigg_text));
+        text = bigg_text;
+      } else {
+        file = tcfg;
+      }
+    }
+    TRY(stage_component(s, t->name, "model.safetensors", text, file, f, &t->views));
+  }
 
-  /* the tokenizer: given, config_dir's, or CLIP's (padded with "!" for SD 2.x) */
-  if (o->tokenizer_dir)
-    pathf(tok, "%s", o->tokenizer_dir);
-  else if (cd)
-    pathf(tok, "%s/tokenizer", cd);
-  else {
+  /* the tokenizers: given, config_dir's, or CLIP's (padded with "!" for SD 2.x and for
+   * SDXL's second, as laion/CLIP-ViT-bigG-14's) */
+  const char *base_tok = o->tokenizer_dir;
+  if (!base_tok && !cd) {
     TRY(sdr_single_file_clip_tokenizer(clip, sizeof clip));
-    if (m->openclip)
-      TRY(stage_sd2_tokenizer(s, clip, tok));
+    base_tok = clip;
+  }
+  if (m->xl != 2) {
+    if (o->tokenizer_dir || !cd)
+      TRY(m->openclip && !m->xl ? stage_bang_tokenizer(s, base_tok, "tokenizer", tok)
+                                : pathf(tok, "%s", base_tok));
     else
-      pathf(tok, "%s", clip);
+      pathf(tok, "%s/tokenizer", cd);
+    if (!(p->tokenizer = sdr_clip_tokenizer_load(tok)))
+      goto prefixed;
+  }
+  if (m->xl) {
+    if (o->tokenizer_dir || !cd)
+      TRY(stage_bang_tokenizer(s, base_tok, "tokenizer_2", tok));
+    else
+      pathf(tok, "%s/tokenizer_2", cd);
+    if (!(p->tokenizer_2 = sdr_clip_tokenizer_load(tok)))
+      goto prefixed;
+    /* what set_additional_components makes of a refiner and a base */
+    p->force_zeros_for_empty_prompt = m->xl == 1;
+    p->requires_aesthetics_score = m->xl == 2;
   }
   /* The loaders' messages name the component ("unet: 3 problems with the
    * weights: ..."); the checkpoint's path goes in front. */
-  if (!(p->tokenizer = sdr_clip_tokenizer_load(tok)) ||
-      pathf(dir, "%s/text_encoder", s->root) != 0 ||
-      sdr_clip_text_model_load(&p->text_encoder, be, dir, NULL, keep_dtype) != 0 ||
-      pathf(dir, "%s/unet", s->root) != 0 ||
-      sdr_unet_load(&p->unet, be, dir, NULL, keep_dtype) != 0 ||
-      pathf(dir, "%s/vae", s->root) != 0 || sdr_vae_load(&p->vae, be, dir, NULL, keep_dtype) != 0) {
-    sdr_fail_prefix("%s: ", m->path);
-    goto fail;
+  for (int i = 0; i < ntw; i++) {
+    sdr_clip_text_model *tm =
+        strcmp(tw[i].name, "text_encoder") ? &p->text_encoder_2 : &p->text_encoder;
+    if (pathf(dir, "%s/%s", s->root, tw[i].name) != 0 ||
+        sdr_clip_text_model_load(tm, be, dir, NULL, keep_dtype) != 0)
+      goto prefixed;
   }
+  sdr_vae_config vc;
+  if (pathf(dir, "%s/unet", s->root) != 0 ||
+      sdr_unet_load(&p->unet, be, dir, NULL, keep_dtype) != 0 ||
+      pathf(tcfg, "%s/vae/config.json", s->root) != 0 || sdr_vae_config_load(&vc, tcfg) != 0 ||
+      pathf(dir, "%s/vae", s->root) != 0 ||
+      sdr_vae_load(&p->vae, be, dir, NULL, sdr_pipeline_vae_keep_dtype(p, &vc, keep_dtype)) != 0)
+    goto prefixed;
 
   char *sched_text = NULL;
   if (cd) {
@@ -635,13 +772,19 @@ static int load_components(sdr_pipeline *p, sdr_backend *be, sdr_weight_file *f,
   if (!p->scheduler)
     goto fail;
   rc = 0;
+  goto fail;
+prefixed:
+  sdr_fail_prefix("%s: ", m->path);
 fail:
   sdr_ldm_views_free(&unet);
   sdr_ldm_views_free(&vae);
-  sdr_ldm_views_free(&text);
+  for (int i = 0; i < ntw; i++) {
+    sdr_ldm_views_free(&tw[i].views);
+    free(tw[i].json.p);
+  }
+  free(bigg_text);
   free(uj.p);
   free(vj.p);
-  free(tj.p);
   free(sj.p);
   return rc;
 }
@@ -663,21 +806,35 @@ int sdr_pipeline_load_single_file_ex(sdr_pipeline *p, sdr_backend *be, const cha
   sdr_weight_file *f = NULL;
   if (o->config_dir && !is_dir(o->config_dir))
     return sdr_fail("%s: config_dir %s is not a folder", path, o->config_dir);
-  if (!(f = sdr_weight_file_open(path)) || identify(f, &m) != 0 || stage_open(&s) != 0 ||
-      load_components(p, be, f, &m, keep_dtype, o, &s) != 0)
+  if (!(f = sdr_weight_file_open(path)) || identify(f, &m) != 0)
     goto fail;
-  if (p->text_encoder.cfg.hidden_size != p->unet.cfg.cross_attention_dim[0]) {
-    sf_fail(&m, "the text encoder is %d wide, the UNet attends to %d",
-            p->text_encoder.cfg.hidden_size, p->unet.cfg.cross_attention_dim[0]);
-    goto fail;
-  }
-  if (sdr_clip_tokenizer_len(p->tokenizer) > (size_t)p->text_encoder.cfg.vocab_size) {
+  if (o->want_xl && (o->want_xl > 0) != (m.xl != 0)) {
     sf_fail(&m,
-            "the tokenizer has %zu tokens, the text encoder embeds %d; give the model's own "
-            "tokenizer (tokenizer_dir or config_dir)",
-            sdr_clip_tokenizer_len(p->tokenizer), p->text_encoder.cfg.vocab_size);
+            o->want_xl > 0
+                ? "not a Stable Diffusion XL checkpoint (no conditioner.embedders.*); load it with "
+                  "StableDiffusionPipeline.from_single_file"
+                : "a Stable Diffusion XL checkpoint; load it with "
+                  "StableDiffusionXLPipeline.from_single_file");
     goto fail;
   }
+  if (stage_open(&s) != 0 || load_components(p, be, f, &m, keep_dtype, o, &s) != 0)
+    goto fail;
+  if (sdr_pipeline_text_width(p) != p->unet.cfg.cross_attention_dim[0]) {
+    sf_fail(&m, "the text encoder%s %d wide, the UNet attends to %d",
+            m.xl == 1 ? "s are together" : " is", sdr_pipeline_text_width(p),
+            p->unet.cfg.cross_attention_dim[0]);
+    goto fail;
+  }
+  const sdr_clip_tokenizer *toks[2] = {p->tokenizer, p->tokenizer_2};
+  const sdr_clip_text_model *models[2] = {&p->text_encoder, &p->text_encoder_2};
+  for (int i = 0; i < 2; i++)
+    if (toks[i] && sdr_clip_tokenizer_len(toks[i]) > (size_t)models[i]->cfg.vocab_size) {
+      sf_fail(&m,
+              "the tokenizer has %zu tokens, the text encoder embeds %d; give the model's own "
+              "tokenizer (tokenizer_dir or config_dir)",
+              sdr_clip_tokenizer_len(toks[i]), models[i]->cfg.vocab_size);
+      goto fail;
+    }
   stage_close(&s);
   sdr_weight_file_release(f); /* the components hold it now */
   sdr_arena_init(&p->arena, be);

@@ -39,7 +39,8 @@ typedef struct sdr_single_file_options {
   int extract_ema;             /* 1: the model_ema.* UNet weights when the file has them */
   const char *scheduler_type;  /* NULL: "ddim"; "pndm", "lms", "euler", "euler-ancestral", "dpm" */
   const char *prediction_type; /* NULL: inferred; "epsilon", "v_prediction" */
-  int image_size;              /* 0: inferred (512; SD 2.x 768) */
+  int image_size;              /* 0: inferred (512; SD 2.x 768; SDXL 1024) */
+  int want_xl; /* the pipeline class asked for: 1 an SDXL one, -1 an SD 1.x/2.x one, 0 either */
 } sdr_single_file_options;
 
 /* keep_dtype as in sdr_pipeline_load; opts NULL means all defaults. */
@@ -75,11 +76,15 @@ int sdr_ldm_unet_views(const sdr_weight_file *f, int layers_per_block, int ema, 
 /* first_stage_model.* -> AutoencoderKL names (convert_ldm_vae_checkpoint),
  * attention convolutions as matrices (conv_attn_to_linear). */
 int sdr_ldm_vae_views(const sdr_weight_file *f, int nblocks, sdr_ldm_views *out);
-/* cond_stage_model.transformer.* -> CLIPTextModel names (convert_ldm_clip_checkpoint). */
-int sdr_ldm_clip_views(const sdr_weight_file *f, sdr_ldm_views *out);
-/* cond_stage_model.model.* -> CLIPTextModel names
- * (create_text_encoder_from_open_clip_checkpoint): blocks from nlayers on are
- * left out, as SD 2.x's last one is. */
-int sdr_ldm_openclip_views(const sdr_weight_file *f, int nlayers, sdr_ldm_views *out);
+/* <prefix>* -> CLIPTextModel names (convert_ldm_clip_checkpoint): prefix
+ * "cond_stage_model.transformer." (SD 1.x) or "conditioner.embedders.0.transformer." (SDXL). */
+int sdr_ldm_clip_views(const sdr_weight_file *f, const char *prefix, sdr_ldm_views *out);
+/* <prefix>* -> CLIPTextModel names (create_text_encoder_from_open_clip_checkpoint), prefix
+ * "cond_stage_model.model." (SD 2.x) or SDXL's "conditioner.embedders.N.model.": blocks from
+ * nlayers on are left out, as SD 2.x's last one is; projection: text_projection kept as
+ * "text_projection.weight" in the file's (width, projection) layout, the transpose of
+ * CLIPTextModelWithProjection's (the model reads it so, see clip_text_model.h). */
+int sdr_ldm_openclip_views(const sdr_weight_file *f, const char *prefix, int nlayers,
+                           int projection, sdr_ldm_views *out);
 
 #endif

@@ -1,0 +1,282 @@
+"""A single-file SDXL checkpoint (Stability AI's original layout) as diffusers 0.27.2 converts
+and runs it (StableDiffusionXLPipeline.from_single_file's converters), for
+tests/lua/test_xl_single_file.lua:
+
+  - tests/models/tiny-sdxl-single.safetensors: a tiny SDXL in the original layout, float16:
+    model.diffusion_model.* (the UNet with SDXL's added embedding as label_emb, 64-channel
+    heads, addition_time_embed_dim 256 as the SDXL configs have), first_stage_model.* (a VAE
+    of 32 groups), conditioner.embedders.0.transformer.* (a CLIP text tower) and
+    conditioner.embedders.1.model.* (an OpenCLIP tower with its text_projection and
+    logit_scale). It is written here from a diffusers model by the inverse of diffusers'
+    names, then read back with diffusers' own converters (convert_ldm_unet_checkpoint,
+    convert_ldm_vae_checkpoint, create_text_encoder_from_ldm_clip_checkpoint and
+    create_text_encoder_from_open_clip_checkpoint), which must give the model's weights back
+    exactly: so the file is what those converters read.
+  - The configs are those diffusers makes from sd_xl_base.yaml with this model's sizes (its
+    text configs come from the hub by name: here CLIPTextConfig.from_pretrained is given the
+    tiny configs instead), the scheduler create_scheduler_from_ldm's Euler, the tokenizer
+    tiny-sd-a's (the second padded with "!").
+  - Runs of the converted pipeline: text to image with a negative prompt, two prompts
+    unguided, and StableDiffusionXLImg2ImgPipeline on the same components; output_type "np".
+
+    .venv-torch/bin/python scripts/reference/make_xl_single_file_cases.py
+
+Seeded: a rerun writes the same files.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
+                          CLIPTokenizer)
+
+from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline,
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
+from diffusers.loaders import single_file_utils as sfu
+
+import common
+
+common.patch_attention()
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MODELS = os.path.join(ROOT, "tests", "models")
+TOKENIZER = os.path.join(MODELS, "tiny-sd-a", "tokenizer")
+FILE = os.path.join(MODELS, "tiny-sdxl-single.safetensors")
+OUT = os.path.join(ROOT, "tests", "reference", "xl_single_file")
+
+TEXT = dict(vocab_size=1514, hidden_size=64, intermediate_size=96, num_attention_heads=1,
+            num_hidden_layers=2, max_position_embeddings=77, layer_norm_eps=1e-5,
+            bos_token_id=0, eos_token_id=2, pad_token_id=1)
+PROJECTION = 32
+
+
+def models():
+    torch.manual_seed(51)
+    te1 = CLIPTextModel(CLIPTextConfig(hidden_act="quick_gelu", **TEXT))
+    te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_act="gelu", projection_dim=PROJECTION,
+                                                     **TEXT))
+    unet = UNet2DConditionModel(
+        sample_size=1024 // 2, in_channels=4, out_channels=4, layers_per_block=2,
+        block_out_channels=(64, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=[1, 1],
+        transformer_layers_per_block=[1, 2], cross_attention_dim=2 * TEXT["hidden_size"],
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=PROJECTION + 6 * 256, norm_num_groups=32)
+    original = {"model": {"params": {"scale_factor": 0.13025, "first_stage_config": {"params": {
+        "ddconfig": {"ch": 32, "ch_mult": [1, 1], "in_channels": 3, "out_ch": 3, "z_channels": 4,
+                     "num_res_blocks": 1}}}}}}
+    vae = AutoencoderKL(**sfu.create_vae_diffusers_config(original, image_size=1024))
+    with torch.no_grad():  # what a float16 file holds, and some spread in every weight
+        for m in (te1, te2, unet, vae):
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.02)
+                p.copy_(p.half().float())
+    return te1, te2, unet, vae
+
+
+# ---- diffusers' names -> the original layout ----------------------------------------
+
+RESNET = [("norm1.", "in_layers.0."), ("conv1.", "in_layers.2."), ("norm2.", "out_layers.0."),
+          ("conv2.", "out_layers.3."), ("time_emb_proj.", "emb_layers.1."),
+          ("conv_shortcut.", "skip_connection.")]
+
+
+def resnet(rest):
+    for a, b in RESNET:
+        if rest.startswith(a):
+            return b + rest[len(a):]
+    raise KeyError(rest)
+
+
+def unet_key(k, per, has_attn_up):
+    fixed = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
+             "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2.",
+             "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2."}
+    for a, b in fixed.items():
+        if k.startswith(a):
+            return b + k[len(a):]
+    p = k.split(".")
+    if p[0] == "down_blocks":
+        b, kind = int(p[1]), p[2]
+        if kind == "downsamplers":
+            return "input_blocks.%d.0.op.%s" % ((b + 1) * per, ".".join(p[5:]))
+        i = 1 + b * per + int(p[3])
+        rest = ".".join(p[4:])
+        return ("input_blocks.%d.0.%s" % (i, resnet(rest)) if kind == "resnets"
+                else "input_blocks.%d.1.%s" % (i, rest))
+    if p[0] == "mid_block":
+        rest = ".".join(p[3:])
+        if p[1] == "attentions":
+            return "middle_block.1." + rest
+        return "middle_block.%d.%s" % (2 * int(p[2]), resnet(rest))
+    if p[0] == "up_blocks":
+        b, kind = int(p[1]), p[2]
+        if kind == "upsamplers":
+            return "output_blocks.%d.%d.conv.%s" % (b * per + per - 1, 2 if has_attn_up[b] else 1,
+                                                    ".".join(p[5:]))
+        i = b * per + int(p[3])
+        rest = ".".join(p[4:])
+        return ("output_blocks.%d.0.%s" % (i, resnet(rest)) if kind == "resnets"
+                else "output_blocks.%d.1.%s" % (i, rest))
+    raise KeyError(k)
+
+
+def vae_key(k, v, n):
+    p = k.split(".")
+    if p[1] in ("conv_in", "conv_out") or p[0] in ("quant_conv", "post_quant_conv"):
+        return k, v
+    if p[1] == "conv_norm_out":
+        return "%s.norm_out.%s" % (p[0], p[2]), v
+    if p[1] == "mid_block":
+        if p[2] == "resnets":
+            rest = ".".join(p[4:]).replace("conv_shortcut.", "nin_shortcut.")
+            return "%s.mid.block_%d.%s" % (p[0], int(p[3]) + 1, rest), v
+        attn = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out": "proj_out"}
+        rest = p[-1]
+        if p[4] != "group_norm" and rest == "weight":
+            v = v[:, :, None, None]  # a 1x1 convolution there
+        return "%s.mid.attn_1.%s.%s" % (p[0], attn[p[4]], rest), v
+    i = int(p[2])
+    if p[0] == "decoder":
+        i = n - 1 - i
+    part = "down" if p[0] == "encoder" else "up"
+    if p[3] in ("downsamplers", "upsamplers"):
+        return "%s.%s.%d.%s.conv.%s" % (p[0], part, i, p[3][:-2], p[-1]), v
+    rest = ".".join(p[5:]).replace("conv_shortcut.", "nin_shortcut.")
+    return "%s.%s.%d.block.%s.%s" % (p[0], part, i, p[4], rest), v
+
+
+def openclip(te2):
+    out = {}
+    sd = te2.state_dict()
+    for k, v in sd.items():
+        if k == "text_model.embeddings.position_ids":
+            continue
+        if k == "text_model.embeddings.token_embedding.weight":
+            out["token_embedding.weight"] = v
+        elif k == "text_model.embeddings.position_embedding.weight":
+            out["positional_embedding"] = v
+        elif k.startswith("text_model.final_layer_norm."):
+            out["ln_final." + k.split(".")[-1]] = v
+        elif k == "text_projection.weight":
+            out["text_projection"] = v.T.contiguous()
+        elif k.startswith("text_model.encoder.layers."):
+            p = k.split(".")
+            i, rest = int(p[3]), ".".join(p[4:])
+            head = "transformer.resblocks.%d." % i
+            if rest.startswith("self_attn.q_proj."):
+                kind = p[-1]
+                q, kk, vv = (sd["text_model.encoder.layers.%d.self_attn.%s_proj.%s" % (i, x, kind)]
+                             for x in "qkv")
+                out[head + "attn.in_proj_" + kind] = torch.cat([q, kk, vv])
+            elif rest.startswith(("self_attn.k_proj.", "self_attn.v_proj.")):
+                continue
+            else:
+                for a, b in (("self_attn.out_proj.", "attn.out_proj."), ("layer_norm1.", "ln_1."),
+                             ("layer_norm2.", "ln_2."), ("mlp.fc1.", "mlp.c_fc."),
+                             ("mlp.fc2.", "mlp.c_proj.")):
+                    if rest.startswith(a):
+                        out[head + b + rest[len(a):]] = v
+        else:
+            raise KeyError(k)
+    out["logit_scale"] = torch.tensor(4.6052)
+    return out
+
+
+def to_original(te1, te2, unet, vae):
+    per = unet.config.layers_per_block + 1
+    has_attn_up = ["CrossAttn" in t for t in unet.config.up_block_types]
+    ckpt = {}
+    for k, v in unet.state_dict().items():
+        ckpt["model.diffusion_model." + unet_key(k, per, has_attn_up)] = v
+    n = len(vae.config.block_out_channels)
+    for k, v in vae.state_dict().items():
+        name, v = vae_key(k, v, n)
+        ckpt["first_stage_model." + name] = v
+    for k, v in te1.state_dict().items():
+        if k != "text_model.embeddings.position_ids":
+            ckpt["conditioner.embedders.0.transformer." + k] = v
+    for k, v in openclip(te2).items():
+        ckpt["conditioner.embedders.1.model." + k] = v
+    return {k: v.half().contiguous() for k, v in ckpt.items()}
+
+
+# ---- read back with diffusers' converters -------------------------------------------
+
+class TinyConfigs:
+    """CLIPTextConfig for the converters, which name the hub's configs: the tiny ones."""
+    configs = {}
+
+    @classmethod
+    def from_pretrained(cls, name, **kwargs):
+        return cls.configs[name]
+
+
+def read_back(ckpt, te1, te2, unet, vae):
+    ckpt = {k: v.float() for k, v in ckpt.items()}
+    TinyConfigs.configs = {"openai/clip-vit-large-patch14": te1.config,
+                           "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k": te2.config}
+    sfu.CLIPTextConfig = TinyConfigs
+    c_te1 = sfu.create_text_encoder_from_ldm_clip_checkpoint("openai/clip-vit-large-patch14", ckpt)
+    c_te2 = sfu.create_text_encoder_from_open_clip_checkpoint(
+        "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", ckpt, prefix="conditioner.embedders.1.model.",
+        has_projection=True, projection_dim=1280)
+    c_unet = UNet2DConditionModel(**unet.config)
+    c_unet.load_state_dict(sfu.convert_ldm_unet_checkpoint(ckpt, unet.config))
+    c_vae = AutoencoderKL(**vae.config)
+    c_vae.load_state_dict(sfu.convert_ldm_vae_checkpoint(ckpt, vae.config))
+    for a, b in ((te1, c_te1), (te2, c_te2), (unet, c_unet), (vae, c_vae)):
+        want, got = a.state_dict(), b.state_dict()
+        assert set(want) == set(got), set(want) ^ set(got)
+        for k in want:
+            assert torch.equal(want[k].float(), got[k].float()), k
+    return c_te1, c_te2, c_unet, c_vae
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    te1, te2, unet, vae = models()
+    ckpt = to_original(te1, te2, unet, vae)
+    save_file(ckpt, FILE)
+    c_te1, c_te2, c_unet, c_vae = read_back(ckpt, te1, te2, unet, vae)
+    scheduler = EulerDiscreteScheduler.from_config(sfu.get_default_scheduler_config())
+    parts = dict(vae=c_vae, text_encoder=c_te1, text_encoder_2=c_te2,
+                 tokenizer=CLIPTokenizer.from_pretrained(TOKENIZER),
+                 tokenizer_2=CLIPTokenizer.from_pretrained(TOKENIZER, pad_token="!"),
+                 unet=c_unet, scheduler=scheduler)
+    manifest = {"cases": [], "unet_config": dict(unet.config), "vae_config": dict(vae.config)}
+    cases = [
+        ("xlsf_guided", StableDiffusionXLPipeline,
+         dict(prompt="a photo of an astronaut", negative_prompt="blurry", height=64, width=64,
+              num_inference_steps=3, seed=1)),
+        ("xlsf_unguided_batch", StableDiffusionXLPipeline,
+         dict(prompt=["a red car", "a tree"], guidance_scale=1.0, height=48, width=64,
+              num_inference_steps=3, seed=2)),
+        ("xlsf_img2img", StableDiffusionXLImg2ImgPipeline,
+         dict(prompt="a lighthouse", image="sketch64", strength=0.6, num_inference_steps=4,
+              seed=3)),
+    ]
+    sketch = common.sketch(64, 64)
+    sketch.save(os.path.join(OUT, "sketch64.png"))
+    for name, cls, args in cases:
+        pipe = cls(**parts, add_watermarker=False)
+        pipe.set_progress_bar_config(disable=True)
+        call = dict(args)
+        g = torch.Generator().manual_seed(call.pop("seed"))
+        if "image" in call:
+            call["image"] = sketch
+        out = pipe(generator=g, output_type="np", **call).images
+        np.save(os.path.join(OUT, name + ".npy"), out.astype(np.float32))
+        manifest["cases"].append({"name": name, "shape": list(out.shape)})
+        print(name, out.shape)
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, default=str)
+    print("wrote", FILE, os.path.getsize(FILE))
+
+
+if __name__ == "__main__":
+    main()
