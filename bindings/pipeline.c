@@ -44,7 +44,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_XL,
                                          LSDR_XL_I2I,
                                          LSDR_XL_INPAINT,
-                                         LSDR_XL_CONTROLNET};
+                                         LSDR_XL_CONTROLNET,
+                                         LSDR_XL_CONTROLNET_I2I};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_of_class(const char *cls) {
@@ -56,7 +57,8 @@ int lsdr_kind_of_class(const char *cls) {
 
 int lsdr_kind_has_controlnet(int kind) {
   return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I ||
-         kind == LSDR_KIND_CONTROLNET_INPAINT || kind == LSDR_KIND_XL_CONTROLNET;
+         kind == LSDR_KIND_CONTROLNET_INPAINT || kind == LSDR_KIND_XL_CONTROLNET ||
+         kind == LSDR_KIND_XL_CONTROLNET_I2I;
 }
 
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
@@ -577,6 +579,7 @@ CLASS_ENTRY_POINTS(xl, LSDR_KIND_XL)
 CLASS_ENTRY_POINTS(xl_i2i, LSDR_KIND_XL_I2I)
 CLASS_ENTRY_POINTS(xl_inpaint, LSDR_KIND_XL_INPAINT)
 CLASS_ENTRY_POINTS(xl_controlnet, LSDR_KIND_XL_CONTROLNET)
+CLASS_ENTRY_POINTS(xl_controlnet_i2i, LSDR_KIND_XL_CONTROLNET_I2I)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -1370,6 +1373,33 @@ static const lsdr_func xl_controlnet_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func xl_controlnet_i2i_methods[] = {
+    {LSDR_XL_CONTROLNET_I2I ":__call",
+     lsdr_pipe_call,
+     "Image to image with Stable Diffusion XL steered by ControlNets (image: the start, "
+     "control_image: the nets' pictures), with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_xl_controlnet_i2i_call_options},
+    PIPE_METHODS(LSDR_XL_CONTROLNET_I2I),
+    {0}};
+
+static const lsdr_func xl_controlnet_i2i_class[] = {
+    {"StableDiffusionXLControlNetImg2ImgPipeline.__call",
+     xl_controlnet_i2i_construct,
+     "A pipeline from another SDXL pipeline's components and a controlnet: "
+     "StableDiffusionXLControlNetImg2ImgPipeline(pipe.components) with components.controlnet "
+     "set.",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionXLControlNetImg2ImgPipeline.from_pretrained",
+     xl_controlnet_i2i_from_pretrained,
+     "Loads a Stable Diffusion XL model with a ControlNetModel (the option controlnet, a net or "
+     "a list of them) for image to image from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1541,4 +1571,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_XL_I2I, xl_i2i_methods, xl_i2i_class);
   open_class(L, LSDR_XL_INPAINT, xl_inpaint_methods, xl_inpaint_class);
   open_class(L, LSDR_XL_CONTROLNET, xl_controlnet_methods, xl_controlnet_class);
+  open_class(L, LSDR_XL_CONTROLNET_I2I, xl_controlnet_i2i_methods, xl_controlnet_i2i_class);
 }

@@ -511,7 +511,8 @@ int lsdr_pipe_call(lua_State *L) {
     lsdr_read_xl_options(L, opts, &g);
   /* SDXL img2img and inpainting: _get_add_time_ids with the negative sizes' defaults and
    * the aesthetic scores */
-  g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I || pp->kind == LSDR_KIND_XL_INPAINT;
+  g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I || pp->kind == LSDR_KIND_XL_INPAINT ||
+                 pp->kind == LSDR_KIND_XL_CONTROLNET_I2I;
   if (pp->kind == LSDR_KIND_XL_INPAINT && g.has_denoising_start)
     return lsdr_error(L, "option 'denoising_start': not supported by %s yet (%s takes it)",
                       LSDR_XL_INPAINT, LSDR_XL_I2I);
@@ -535,7 +536,7 @@ int lsdr_pipe_call(lua_State *L) {
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
   const int rescales =
-      pp->kind == LSDR_KIND_T2I || (lsdr_kind_xl(pp->kind) && pp->kind != LSDR_KIND_XL_CONTROLNET);
+      pp->kind == LSDR_KIND_T2I || (lsdr_kind_xl(pp->kind) && !lsdr_pipe_controlnet(pp));
   if (!rescales && g.guidance_rescale != 0) {
     /* diffusers' SD img2img, inpainting and ControlNets take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",

@@ -21,6 +21,7 @@
 #define LSDR_XL_I2I "StableDiffusionXLImg2ImgPipeline"
 #define LSDR_XL_INPAINT "StableDiffusionXLInpaintPipeline"
 #define LSDR_XL_CONTROLNET "StableDiffusionXLControlNetPipeline"
+#define LSDR_XL_CONTROLNET_I2I "StableDiffusionXLControlNetImg2ImgPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -36,7 +37,8 @@ enum {
   LSDR_KIND_XL = 9,
   LSDR_KIND_XL_I2I = 10,
   LSDR_KIND_XL_INPAINT = 11,
-  LSDR_KIND_XL_CONTROLNET = 12
+  LSDR_KIND_XL_CONTROLNET = 12,
+  LSDR_KIND_XL_CONTROLNET_I2I = 13
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -80,7 +82,8 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_inpaint_call_options[], lsdr_controlnet_call_options[], lsdr_controlnet_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
-    lsdr_xl_inpaint_call_options[], lsdr_xl_controlnet_call_options[], lsdr_encode_prompt_options[];
+    lsdr_xl_inpaint_call_options[], lsdr_xl_controlnet_call_options[],
+    lsdr_xl_controlnet_i2i_call_options[], lsdr_encode_prompt_options[];
 
 /* what the ControlNet pipelines take besides the pictures and the scale, in their order */
 #define LSDR_CONTROL_CALL_OPTIONS                                                                  \
@@ -190,12 +193,13 @@ int lsdr_kind_has_controlnet(int kind);
  * and whether it takes a ControlNet. */
 static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
   return p->kind == LSDR_KIND_I2I || p->kind == LSDR_KIND_CONTROLNET_I2I ||
-         p->kind == LSDR_KIND_LCM_I2I || p->kind == LSDR_KIND_XL_I2I;
+         p->kind == LSDR_KIND_LCM_I2I || p->kind == LSDR_KIND_XL_I2I ||
+         p->kind == LSDR_KIND_XL_CONTROLNET_I2I;
 }
 /* The Stable Diffusion XL classes (their models have text_encoder_2). */
 static inline int lsdr_kind_xl(int kind) {
   return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I || kind == LSDR_KIND_XL_INPAINT ||
-         kind == LSDR_KIND_XL_CONTROLNET;
+         kind == LSDR_KIND_XL_CONTROLNET || kind == LSDR_KIND_XL_CONTROLNET_I2I;
 }
 /* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
  * original_inference_steps (and strength). */

@@ -150,6 +150,24 @@ const lsdr_param lsdr_xl_controlnet_call_options[] = {
     LSDR_CONTROL_CALL_OPTIONS,
     {0}};
 
+const lsdr_param lsdr_xl_controlnet_i2i_call_options[] = {
+    XL_PROMPT_OPTIONS,
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to start from"},
+    {"control_image", "Image|table|Tensor", "nil",
+     "the nets' picture(s): one, one per prompt, or (several nets) one entry per net"},
+    {"height", "integer", "nil", "default: the pictures' own, floored to vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"strength", "number", "0.8", "how much to change it, 0 to 1"},
+    {"num_inference_steps", "integer", "50"},
+    {"guidance_scale", "number", "5.0"},
+    {"aesthetic_score", "number", "6.0", "with requires_aesthetics_score"},
+    {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
+    XL_CALL_OPTIONS,
+    {"controlnet_conditioning_scale", "number|table", "0.8",
+     "how much of the residuals (one per net, or one for all)"},
+    LSDR_CONTROL_CALL_OPTIONS,
+    {0}};
+
 const lsdr_param lsdr_xl_inpaint_call_options[] = {
     XL_PROMPT_OPTIONS,
     {"image", "Image|table|Tensor", "nil",

@@ -1027,10 +1027,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       sdr_fail("strength %g with %d steps leaves no step to run", g->strength, steps);
       goto fail;
     }
-    /* SD's get_timesteps tells the scheduler where the sliced run begins; SDXL's does not,
-     * so there the scheduler finds its index from the first timestep (the second of two
-     * equal ones, index_for_timestep's rule) */
-    if (!g->xl_img2img)
+    /* SD's get_timesteps tells the scheduler where the sliced run begins (SDXL's ControlNet
+     * img2img's too); SDXL's own does not, so there the scheduler finds its index from the
+     * first timestep (the second of two equal ones, index_for_timestep's rule) */
+    if (!g->xl_img2img || (control && img2img))
       TRY(sdr_scheduler_set_begin_index(p->scheduler, first));
   }
   sdr_control_run cr;

@@ -1,5 +1,6 @@
 """ControlNet on Stable Diffusion XL as diffusers 0.27.2 runs it
-(StableDiffusionXLControlNetPipeline), for tests/lua/test_xl_controlnet.lua:
+(StableDiffusionXLControlNetPipeline, StableDiffusionXLControlNetImg2ImgPipeline), for
+tests/lua/test_xl_controlnet.lua:
 
   - tests/models/tiny-sdxl-controlnet: ControlNetModel.from_unet of tiny-sdxl's UNet (so its
     "text_time" added embedding too: the net sees the pooled text and the micro-conditioning
@@ -9,7 +10,10 @@
     each and negative micro-conditioning sizes (the net sees the second half of the
     time-id rows as diffusers lays them out); control_guidance_start/end with a resized
     control image; the same net twice (MultiControlNetModel) with its own scales and
-    pictures; no guidance with denoising_end; output_type "np".
+    pictures; no guidance with denoising_end; output_type "np";
+  - StableDiffusionXLControlNetImg2ImgPipeline runs: its defaults (strength 0.8, scale 0.8),
+    both pictures resized to height x width with guess mode, a batch and negative sizes (its
+    time ids as SDXL img2img's, the scheduler told its begin index), two nets.
 
     .venv-torch/bin/python scripts/reference/make_xl_controlnet_cases.py
 
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 
 from diffusers import (ControlNetModel, EulerAncestralDiscreteScheduler,
+                       StableDiffusionXLControlNetImg2ImgPipeline,
                        StableDiffusionXLControlNetPipeline, UNet2DConditionModel)
 
 import common
@@ -55,6 +60,21 @@ CASES = [
     ("xlcn_unguided_end", 1, None, ["rings64"],
      dict(prompt="a lighthouse", guidance_scale=1.0, denoising_end=0.7,
           num_inference_steps=4, output_type="latent", seed=8)),
+]
+
+
+# img2img: name, nets, picture, control pictures, call arguments
+I2I_CASES = [
+    ("xlcni_defaults", 1, "sketch64", ["rings64"],
+     dict(prompt="a cat on a bench", num_inference_steps=4, seed=11)),
+    ("xlcni_resized_guess", 1, "sketch80x72", ["sketch96x64"],
+     dict(prompt=["a cat on a bench", "a red door"], num_images_per_prompt=2, guess_mode=True,
+          height=64, width=64, strength=0.6, negative_original_size=(32, 32),
+          num_inference_steps=5, seed=12)),
+    ("xlcni_multi", 2, "sketch64", ["sketch64", "rings64"],
+     dict(prompt="a lighthouse", controlnet_conditioning_scale=[1.0, 0.5],
+          control_guidance_start=[0.0, 0.25], control_guidance_end=[0.75, 1.0], strength=0.75,
+          num_inference_steps=6, seed=16)),
 ]
 
 
@@ -112,6 +132,18 @@ def main():
         call.setdefault("output_type", "np")
         out = pipe(image=image, generator=gen, **call).images
         out = out.numpy() if torch.is_tensor(out) else out
+        np.save(os.path.join(OUT, name + ".npy"), out.astype(np.float32))
+        manifest["cases"].append({"name": name, "shape": list(out.shape)})
+        print(name, out.shape)
+    for name, nnets, picture, images, args in I2I_CASES:
+        pipe = StableDiffusionXLControlNetImg2ImgPipeline.from_pretrained(
+            BASE, controlnet=net if nnets == 1 else [net] * nnets, torch_dtype=torch.float32,
+            add_watermarker=False)
+        pipe.set_progress_bar_config(disable=True)
+        call, gen = cn.with_generators(args)
+        control = [pics[i] for i in images] if nnets > 1 else pics[images[0]]
+        out = pipe(image=pics[picture], control_image=control, generator=gen, output_type="np",
+                   **call).images
         np.save(os.path.join(OUT, name + ".npy"), out.astype(np.float32))
         manifest["cases"].append({"name": name, "shape": list(out.shape)})
         print(name, out.shape)

@@ -3,7 +3,8 @@
 -- the net's own call with added_cond_kwargs (its "text_time" embedding), the size taken from
 -- the control picture, guess mode with a batch and negative micro-conditioning (the net sees
 -- the second half of the time-id rows, as diffusers lays them out), control_guidance_start/end
--- with Euler ancestral, two nets, no guidance with denoising_end. Images within 2e-3 as the
+-- with Euler ancestral, two nets, no guidance with denoising_end; the img2img pipeline's
+-- defaults, resizing with guess mode, two nets. Images within 2e-3 as the
 -- other whole runs; the residuals within 1e-5 relative. Then the ways to the pipeline and the
 -- errors.
 local check = require "check"
@@ -79,6 +80,35 @@ for _, c in ipairs(cases) do
   print(string.format("%-26s max difference %.2e", c[1], d))
 end
 
+-- StableDiffusionXLControlNetImg2ImgPipeline: name, nets, picture, control pictures, arguments
+local i2i_cases = {
+  {"xlcni_defaults", 1, "sketch64", {"rings64"},
+   {prompt = "a cat on a bench", num_inference_steps = 4, seed = 11}},
+  {"xlcni_resized_guess", 1, "sketch80x72", {"sketch96x64"},
+   {prompt = {"a cat on a bench", "a red door"}, num_images_per_prompt = 2, guess_mode = true,
+    height = 64, width = 64, strength = 0.6, negative_original_size = {32, 32},
+    num_inference_steps = 5, seed = 12}},
+  {"xlcni_multi", 2, "sketch64", {"sketch64", "rings64"},
+   {prompt = "a lighthouse", controlnet_conditioning_scale = {1.0, 0.5},
+    control_guidance_start = {0.0, 0.25}, control_guidance_end = {0.75, 1.0}, strength = 0.75,
+    num_inference_steps = 6, seed = 16}},
+}
+for _, c in ipairs(i2i_cases) do
+  local nets = {}
+  for i = 1, c[2] do nets[i] = net end
+  local pipe = StableDiffusionXLControlNetImg2ImgPipeline.from_pretrained(
+    models .. "tiny-sdxl", {controlnet = c[2] == 1 and net or nets})
+  pipe:set_progress_bar_config{disable = true}
+  local control = {}
+  for i, n in ipairs(c[4]) do control[i] = picture(n) end
+  local out = pipe(check.case_args({image = picture(c[3]), output_type = "np",
+                                    control_image = #control == 1 and control[1] or control},
+                                   c[5])).images
+  local d = (out - torch.load_npy(ref .. c[1] .. ".npy")):abs():max():item()
+  check.truthy(d == d and d < 2e-3, string.format("%s: max difference %.3g", c[1], d))
+  print(string.format("%-26s max difference %.2e", c[1], d))
+end
+
 -- the ways to the pipeline: AutoPipelineForText2Image with a controlnet, and the class from
 -- another SDXL pipeline's components
 do
@@ -94,8 +124,11 @@ do
   local out = made(check.case_args({image = picture("sketch96x64"), output_type = "np"}, c[5])).images
   local d = (out - torch.load_npy(ref .. c[1] .. ".npy")):abs():max():item()
   check.truthy(d < 2e-3, "from components: " .. d)
-  check.raises("SDXL's ControlNet image-to-image pipeline is not supported yet", function()
-    AutoPipelineForImage2Image.from_pretrained(models .. "tiny-sdxl", {controlnet = net})
+  local auto_i2i = AutoPipelineForImage2Image.from_pretrained(models .. "tiny-sdxl", {controlnet = net})
+  check.eq(tostring(getmetatable(auto_i2i).__name), "StableDiffusionXLControlNetImg2ImgPipeline",
+           "AutoPipelineForImage2Image with a controlnet")
+  check.raises("SDXL's ControlNet inpainting pipeline is not supported yet", function()
+    AutoPipelineForInpainting.from_pretrained(models .. "tiny-sdxl", {controlnet = net})
   end)
   -- an SD 1.5 net on an SDXL UNet: said before anything runs
   check.raises("was made for another UNet", function()
