@@ -68,13 +68,10 @@ static int pick_family(lua_State *L, const char *dir, int kind, int controlnet_k
     return lcm_kind;
   if (strcmp(cls, LSDR_XL) == 0 || strcmp(cls, LSDR_XL_I2I) == 0 ||
       strcmp(cls, LSDR_XL_INPAINT) == 0) { /* the "stable-diffusion-xl" row */
-    if (controlnet && kind == LSDR_KIND_INPAINT)
-      return lsdr_error(L,
-                        "%s: SDXL's ControlNet inpainting pipeline is not supported yet (%s and "
-                        "%s are)",
-                        cls, LSDR_XL_CONTROLNET, LSDR_XL_CONTROLNET_I2I);
     if (controlnet)
-      return kind == LSDR_KIND_T2I ? LSDR_KIND_XL_CONTROLNET : LSDR_KIND_XL_CONTROLNET_I2I;
+      return kind == LSDR_KIND_T2I   ? LSDR_KIND_XL_CONTROLNET
+             : kind == LSDR_KIND_I2I ? LSDR_KIND_XL_CONTROLNET_I2I
+                                     : LSDR_KIND_XL_CONTROLNET_INPAINT;
     return xl_kind(kind);
   }
   if (!in_family(cls))

@@ -45,7 +45,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_XL_I2I,
                                          LSDR_XL_INPAINT,
                                          LSDR_XL_CONTROLNET,
-                                         LSDR_XL_CONTROLNET_I2I};
+                                         LSDR_XL_CONTROLNET_I2I,
+                                         LSDR_XL_CONTROLNET_INPAINT};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_of_class(const char *cls) {
@@ -58,7 +59,7 @@ int lsdr_kind_of_class(const char *cls) {
 int lsdr_kind_has_controlnet(int kind) {
   return kind == LSDR_KIND_CONTROLNET || kind == LSDR_KIND_CONTROLNET_I2I ||
          kind == LSDR_KIND_CONTROLNET_INPAINT || kind == LSDR_KIND_XL_CONTROLNET ||
-         kind == LSDR_KIND_XL_CONTROLNET_I2I;
+         kind == LSDR_KIND_XL_CONTROLNET_I2I || kind == LSDR_KIND_XL_CONTROLNET_INPAINT;
 }
 
 lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
@@ -580,6 +581,7 @@ CLASS_ENTRY_POINTS(xl_i2i, LSDR_KIND_XL_I2I)
 CLASS_ENTRY_POINTS(xl_inpaint, LSDR_KIND_XL_INPAINT)
 CLASS_ENTRY_POINTS(xl_controlnet, LSDR_KIND_XL_CONTROLNET)
 CLASS_ENTRY_POINTS(xl_controlnet_i2i, LSDR_KIND_XL_CONTROLNET_I2I)
+CLASS_ENTRY_POINTS(xl_controlnet_inpaint, LSDR_KIND_XL_CONTROLNET_INPAINT)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -1400,6 +1402,33 @@ static const lsdr_func xl_controlnet_i2i_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func xl_controlnet_inpaint_methods[] = {
+    {LSDR_XL_CONTROLNET_INPAINT ":__call",
+     lsdr_pipe_call,
+     "Inpainting with Stable Diffusion XL steered by ControlNets (image, mask_image, and "
+     "control_image: the nets' pictures), with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_xl_controlnet_inpaint_call_options},
+    PIPE_METHODS(LSDR_XL_CONTROLNET_INPAINT),
+    {0}};
+
+static const lsdr_func xl_controlnet_inpaint_class[] = {
+    {"StableDiffusionXLControlNetInpaintPipeline.__call",
+     xl_controlnet_inpaint_construct,
+     "A pipeline from another SDXL pipeline's components and a controlnet: "
+     "StableDiffusionXLControlNetInpaintPipeline(pipe.components) with components.controlnet "
+     "set.",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionXLControlNetInpaintPipeline.from_pretrained",
+     xl_controlnet_inpaint_from_pretrained,
+     "Loads a Stable Diffusion XL model (an inpainting one, or any) with a ControlNetModel (the "
+     "option controlnet, a net or a list of them) from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1572,4 +1601,6 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_XL_INPAINT, xl_inpaint_methods, xl_inpaint_class);
   open_class(L, LSDR_XL_CONTROLNET, xl_controlnet_methods, xl_controlnet_class);
   open_class(L, LSDR_XL_CONTROLNET_I2I, xl_controlnet_i2i_methods, xl_controlnet_i2i_class);
+  open_class(L, LSDR_XL_CONTROLNET_INPAINT, xl_controlnet_inpaint_methods,
+             xl_controlnet_inpaint_class);
 }

@@ -512,10 +512,12 @@ int lsdr_pipe_call(lua_State *L) {
   /* SDXL img2img and inpainting: _get_add_time_ids with the negative sizes' defaults and
    * the aesthetic scores */
   g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I || pp->kind == LSDR_KIND_XL_INPAINT ||
-                 pp->kind == LSDR_KIND_XL_CONTROLNET_I2I;
-  if (pp->kind == LSDR_KIND_XL_INPAINT && g.has_denoising_start)
+                 pp->kind == LSDR_KIND_XL_CONTROLNET_I2I ||
+                 pp->kind == LSDR_KIND_XL_CONTROLNET_INPAINT;
+  if ((pp->kind == LSDR_KIND_XL_INPAINT || pp->kind == LSDR_KIND_XL_CONTROLNET_INPAINT) &&
+      g.has_denoising_start)
     return lsdr_error(L, "option 'denoising_start': not supported by %s yet (%s takes it)",
-                      LSDR_XL_INPAINT, LSDR_XL_I2I);
+                      lsdr_pipe_class_name(pp), LSDR_XL_I2I);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */
@@ -535,8 +537,8 @@ int lsdr_pipe_call(lua_State *L) {
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
   g.eta = (float)get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
-  const int rescales =
-      pp->kind == LSDR_KIND_T2I || (lsdr_kind_xl(pp->kind) && !lsdr_pipe_controlnet(pp));
+  const int rescales = pp->kind == LSDR_KIND_T2I || pp->kind == LSDR_KIND_XL_CONTROLNET_INPAINT ||
+                       (lsdr_kind_xl(pp->kind) && !lsdr_pipe_controlnet(pp));
   if (!rescales && g.guidance_rescale != 0) {
     /* diffusers' SD img2img, inpainting and ControlNets take it into **kwargs and never use it */
     fprintf(stderr, "warning: guidance_rescale is not used by %s (nor by diffusers')\n",

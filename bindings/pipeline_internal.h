@@ -22,6 +22,7 @@
 #define LSDR_XL_INPAINT "StableDiffusionXLInpaintPipeline"
 #define LSDR_XL_CONTROLNET "StableDiffusionXLControlNetPipeline"
 #define LSDR_XL_CONTROLNET_I2I "StableDiffusionXLControlNetImg2ImgPipeline"
+#define LSDR_XL_CONTROLNET_INPAINT "StableDiffusionXLControlNetInpaintPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -38,7 +39,8 @@ enum {
   LSDR_KIND_XL_I2I = 10,
   LSDR_KIND_XL_INPAINT = 11,
   LSDR_KIND_XL_CONTROLNET = 12,
-  LSDR_KIND_XL_CONTROLNET_I2I = 13
+  LSDR_KIND_XL_CONTROLNET_I2I = 13,
+  LSDR_KIND_XL_CONTROLNET_INPAINT = 14
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -83,7 +85,8 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_controlnet_inpaint_call_options[], lsdr_lcm_call_options[], lsdr_lcm_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
     lsdr_xl_inpaint_call_options[], lsdr_xl_controlnet_call_options[],
-    lsdr_xl_controlnet_i2i_call_options[], lsdr_encode_prompt_options[];
+    lsdr_xl_controlnet_i2i_call_options[], lsdr_xl_controlnet_inpaint_call_options[],
+    lsdr_encode_prompt_options[];
 
 /* what the ControlNet pipelines take besides the pictures and the scale, in their order */
 #define LSDR_CONTROL_CALL_OPTIONS                                                                  \
@@ -199,7 +202,8 @@ static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
 /* The Stable Diffusion XL classes (their models have text_encoder_2). */
 static inline int lsdr_kind_xl(int kind) {
   return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I || kind == LSDR_KIND_XL_INPAINT ||
-         kind == LSDR_KIND_XL_CONTROLNET || kind == LSDR_KIND_XL_CONTROLNET_I2I;
+         kind == LSDR_KIND_XL_CONTROLNET || kind == LSDR_KIND_XL_CONTROLNET_I2I ||
+         kind == LSDR_KIND_XL_CONTROLNET_INPAINT;
 }
 /* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
  * original_inference_steps (and strength). */
@@ -208,7 +212,7 @@ static inline int lsdr_pipe_lcm(const lsdr_pipe *p) {
 }
 static inline int lsdr_pipe_inpaint(const lsdr_pipe *p) {
   return p->kind == LSDR_KIND_INPAINT || p->kind == LSDR_KIND_CONTROLNET_INPAINT ||
-         p->kind == LSDR_KIND_XL_INPAINT;
+         p->kind == LSDR_KIND_XL_INPAINT || p->kind == LSDR_KIND_XL_CONTROLNET_INPAINT;
 }
 static inline int lsdr_pipe_controlnet(const lsdr_pipe *p) {
   return lsdr_kind_has_controlnet(p->kind);

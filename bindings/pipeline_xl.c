@@ -168,6 +168,27 @@ const lsdr_param lsdr_xl_controlnet_i2i_call_options[] = {
     LSDR_CONTROL_CALL_OPTIONS,
     {0}};
 
+const lsdr_param lsdr_xl_controlnet_inpaint_call_options[] = {
+    XL_PROMPT_OPTIONS,
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to paint into"},
+    {"mask_image", "Image|table|Tensor", "nil", "white (1) where to paint"},
+    {"control_image", "Image|table|Tensor", "nil",
+     "the nets' picture(s): one, one per prompt, or (several nets) one entry per net"},
+    {"height", "integer", "nil", "default: the picture's own, floored to vae_scale_factor"},
+    {"width", "integer", "nil"},
+    {"strength", "number", "0.9999", "how much to change the painted region, 0 to 1"},
+    {"num_inference_steps", "integer", "50"},
+    {"denoising_start", "number", "nil", "not supported by this pipeline yet"},
+    {"denoising_end", "number", "nil", "a fraction in (0, 1): stop there"},
+    {"guidance_scale", "number", "5.0"},
+    {"aesthetic_score", "number", "6.0", "with requires_aesthetics_score"},
+    {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
+    XL_CALL_OPTIONS,
+    {"controlnet_conditioning_scale", "number|table", "1.0",
+     "how much of the residuals (one per net, or one for all)"},
+    LSDR_CONTROL_CALL_OPTIONS,
+    {0}};
+
 const lsdr_param lsdr_xl_inpaint_call_options[] = {
     XL_PROMPT_OPTIONS,
     {"image", "Image|table|Tensor", "nil",

@@ -260,7 +260,7 @@ end)
 check.raises("cannot be made from", function() StableDiffusionPipeline(pipe.components) end)
 check.truthy(tostring(AutoPipelineForText2Image.from_pipe(pipe)):find("StableDiffusionXLPipeline"),
              "AutoPipelineForText2Image.from_pipe")
-check.raises("SDXL's ControlNet inpainting pipeline is not supported yet", function()
+check.raises("a non-empty list of ControlNetModels expected", function()
   AutoPipelineForInpainting.from_pretrained(model, {controlnet = {}})
 end)
 check.raises("`pooled_prompt_embeds` also have to be passed", function()
