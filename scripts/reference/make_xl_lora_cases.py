@@ -23,7 +23,6 @@ files.
 """
 import json
 import os
-import re
 import shutil
 
 import numpy as np
@@ -58,36 +57,6 @@ def randomize(model, g):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.3)
 
 
-def sgm_name(name, per):
-    """The original UNet's name of a diffusers UNet module (per: layers_per_block + 1)."""
-    subs = [("conv1", "in_layers.2"), ("conv2", "out_layers.3"),
-            ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection")]
-    m = re.match(r"down_blocks\.(\d+)\.(resnets|attentions|downsamplers)\.(\d+)\.(.*)", name)
-    if m:
-        b, kind, j, rest = int(m[1]), m[2], int(m[3]), m[4]
-        if kind == "downsamplers":
-            return f"input_blocks.{1 + b * per + per - 1}.0.op"
-        if kind == "resnets":
-            for a, s in subs:
-                rest = re.sub(rf"^{a}$", s, rest)
-        return f"input_blocks.{1 + b * per + j}.{0 if kind == 'resnets' else 1}.{rest}"
-    m = re.match(r"mid_block\.(resnets|attentions)\.(\d+)\.(.*)", name)
-    if m:
-        kind, j, rest = m[1], int(m[2]), m[3]
-        if kind == "resnets":
-            for a, s in subs:
-                rest = re.sub(rf"^{a}$", s, rest)
-        return f"middle_block.{1 if kind == 'attentions' else 2 * j}.{rest}"
-    m = re.match(r"up_blocks\.(\d+)\.(resnets|attentions|upsamplers)\.(\d+)\.(.*)", name)
-    b, kind, j, rest = int(m[1]), m[2], int(m[3]), m[4]
-    if kind == "upsamplers":
-        return f"output_blocks.{b * per + per - 1}.2.{rest}"
-    if kind == "resnets":
-        for a, s in subs:
-            rest = re.sub(rf"^{a}$", s, rest)
-    return f"output_blocks.{b * per + j}.{0 if kind == 'resnets' else 1}.{rest}"
-
-
 def lora_modules(model):
     return sorted(n for n, m in model.named_modules() if hasattr(m, "lora_A"))
 
@@ -117,7 +86,6 @@ def make_fixtures():
 
     # Kohya's SDXL trainer: the original UNet's block names, underscores for dots
     pipe = load()
-    per = pipe.unet.config.layers_per_block + 1
     kohya, meant = {}, {"unet": [], "text_encoder": [], "text_encoder_2": []}
 
     def add(prefix, flat, weight, rank, alpha):
@@ -132,7 +100,8 @@ def make_fixtures():
         if n.endswith(("attn2.to_k", "attn1.to_v", "attn1.to_q", "ff.net.2", "proj_out",
                        "conv_shortcut", "time_emb_proj", "conv2", "downsamplers.0.conv",
                        "upsamplers.0.conv")):
-            add("lora_unet_", sgm_name(n, per), m.weight, 4, [2, 2, 4][i % 3])
+            sgm = common.sgm_unet_name(n + ".weight", pipe.unet.config)[:-len(".weight")]
+            add("lora_unet_", sgm, m.weight, 4, [2, 2, 4][i % 3])
             meant["unet"].append(n)
             i += 1
     for prefix, te, key in (("lora_te1_", pipe.text_encoder, "text_encoder"),

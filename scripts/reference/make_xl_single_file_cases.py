@@ -79,51 +79,6 @@ def models():
 
 # ---- diffusers' names -> the original layout ----------------------------------------
 
-RESNET = [("norm1.", "in_layers.0."), ("conv1.", "in_layers.2."), ("norm2.", "out_layers.0."),
-          ("conv2.", "out_layers.3."), ("time_emb_proj.", "emb_layers.1."),
-          ("conv_shortcut.", "skip_connection.")]
-
-
-def resnet(rest):
-    for a, b in RESNET:
-        if rest.startswith(a):
-            return b + rest[len(a):]
-    raise KeyError(rest)
-
-
-def unet_key(k, per, has_attn_up):
-    fixed = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
-             "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2.",
-             "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2."}
-    for a, b in fixed.items():
-        if k.startswith(a):
-            return b + k[len(a):]
-    p = k.split(".")
-    if p[0] == "down_blocks":
-        b, kind = int(p[1]), p[2]
-        if kind == "downsamplers":
-            return "input_blocks.%d.0.op.%s" % ((b + 1) * per, ".".join(p[5:]))
-        i = 1 + b * per + int(p[3])
-        rest = ".".join(p[4:])
-        return ("input_blocks.%d.0.%s" % (i, resnet(rest)) if kind == "resnets"
-                else "input_blocks.%d.1.%s" % (i, rest))
-    if p[0] == "mid_block":
-        rest = ".".join(p[3:])
-        if p[1] == "attentions":
-            return "middle_block.1." + rest
-        return "middle_block.%d.%s" % (2 * int(p[2]), resnet(rest))
-    if p[0] == "up_blocks":
-        b, kind = int(p[1]), p[2]
-        if kind == "upsamplers":
-            return "output_blocks.%d.%d.conv.%s" % (b * per + per - 1, 2 if has_attn_up[b] else 1,
-                                                    ".".join(p[5:]))
-        i = b * per + int(p[3])
-        rest = ".".join(p[4:])
-        return ("output_blocks.%d.0.%s" % (i, resnet(rest)) if kind == "resnets"
-                else "output_blocks.%d.1.%s" % (i, rest))
-    raise KeyError(k)
-
-
 def vae_key(k, v, n):
     p = k.split(".")
     if p[1] in ("conv_in", "conv_out") or p[0] in ("quant_conv", "post_quant_conv"):
@@ -187,11 +142,9 @@ def openclip(te2):
 
 
 def to_original(te1, te2, unet, vae):
-    per = unet.config.layers_per_block + 1
-    has_attn_up = ["CrossAttn" in t for t in unet.config.up_block_types]
     ckpt = {}
     for k, v in unet.state_dict().items():
-        ckpt["model.diffusion_model." + unet_key(k, per, has_attn_up)] = v
+        ckpt["model.diffusion_model." + common.sgm_unet_name(k, unet.config)] = v
     n = len(vae.config.block_out_channels)
     for k, v in vae.state_dict().items():
         name, v = vae_key(k, v, n)
@@ -248,7 +201,9 @@ def main():
                  tokenizer=CLIPTokenizer.from_pretrained(TOKENIZER),
                  tokenizer_2=CLIPTokenizer.from_pretrained(TOKENIZER, pad_token="!"),
                  unet=c_unet, scheduler=scheduler)
-    manifest = {"cases": [], "unet_config": dict(unet.config), "vae_config": dict(vae.config)}
+    def config(model):  # without diffusers' set of defaulted keys, whose order varies
+        return {k: v for k, v in model.config.items() if k != "_use_default_values"}
+    manifest = {"cases": [], "unet_config": config(unet), "vae_config": config(vae)}
     cases = [
         ("xlsf_guided", StableDiffusionXLPipeline,
          dict(prompt="a photo of an astronaut", negative_prompt="blurry", height=64, width=64,

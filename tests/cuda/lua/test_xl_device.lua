@@ -1,7 +1,7 @@
 -- Stable Diffusion XL on "cuda": the same pictures as on the CPU (both text encoders, the
 -- UNet's text_time embedding in the recorded call, the micro-conditioning rows), in float16
 -- too (the VAE decoding in float32, as force_upcast asks), LoRA adapters on all three models,
--- an IP-Adapter, a ControlNet, and the base with the refiner.
+-- an IP-Adapter, a ControlNet, a single-file checkpoint, and the base with the refiner.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
@@ -64,54 +64,55 @@ do
   print(string.format("%-10s cuda against cpu %.2e", "inpaint", d))
 end
 
+-- the pictures a pipeline made by make(device) paints on each device, within tol
+local function against_cpu(what, make, tol)
+  local d = (make("cpu") - make("cuda")):abs():max():item()
+  check.truthy(d == d and d < tol, string.format("%s: cuda against cpu %.3g", what, d))
+  print(string.format("%-10s cuda against cpu %.2e", what, d))
+end
+
 -- LoRA on SDXL: the diffusers file before the move (all three models), Kohya's SGM-named one
 -- after it, and a call's scale
-do
+against_cpu("lora", function(device)
   local fix = root .. "/fixtures/lora-xl/"
-  local function loaded(device)
-    local p = StableDiffusionXLPipeline.from_pretrained(model)
-    p:load_lora_weights(fix .. "diffusers")
-    p = p:to(device)
-    p:load_lora_weights(fix .. "kohya-sgm.safetensors", {adapter_name = "k"})
-    p:set_adapters({"default_0", "k"}, {0.7, 0.4})
-    p:set_progress_bar_config{disable = true}
-    return run(p, {height = 64, width = 64, cross_attention_kwargs = {scale = 0.5}})
-  end
-  local d = (loaded("cpu") - loaded("cuda")):abs():max():item()
-  check.truthy(d == d and d < 2e-2, string.format("lora: cuda against cpu %.3g", d))
-  print(string.format("%-10s cuda against cpu %.2e", "lora", d))
-end
+  local p = StableDiffusionXLPipeline.from_pretrained(model)
+  p:load_lora_weights(fix .. "diffusers")
+  p = p:to(device)
+  p:load_lora_weights(fix .. "kohya-sgm.safetensors", {adapter_name = "k"})
+  p:set_adapters({"default_0", "k"}, {0.7, 0.4})
+  p:set_progress_bar_config{disable = true}
+  return run(p, {height = 64, width = 64, cross_attention_kwargs = {scale = 0.5}})
+end, 2e-2)
 
 -- an IP-Adapter (the Resampler) on SDXL's cross-attentions
-do
-  local function adapted(device)
-    local p = StableDiffusionXLPipeline.from_pretrained(model):to(device)
-    p:load_ip_adapter(root .. "/models/tiny-ip-adapter-xl", "sdxl_models",
-                      "ip-adapter-plus_sdxl_tiny.bin")
-    p:set_progress_bar_config{disable = true}
-    return run(p, {height = 64, width = 64,
-                   ip_adapter_image = Image.open(root .. "/reference/xl_ip_adapter/face.png")})
-  end
-  local d = (adapted("cpu") - adapted("cuda")):abs():max():item()
-  check.truthy(d == d and d < 2e-2, string.format("ip-adapter: cuda against cpu %.3g", d))
-  print(string.format("%-10s cuda against cpu %.2e", "ip-adapter", d))
-end
+against_cpu("ip-adapter", function(device)
+  local p = StableDiffusionXLPipeline.from_pretrained(model):to(device)
+  p:load_ip_adapter(root .. "/models/tiny-ip-adapter-xl", "sdxl_models",
+                    "ip-adapter-plus_sdxl_tiny.bin")
+  p:set_progress_bar_config{disable = true}
+  return run(p, {height = 64, width = 64,
+                 ip_adapter_image = Image.open(root .. "/reference/xl_ip_adapter/face.png")})
+end, 2e-2)
 
 -- a ControlNet with SDXL's added embedding, in guess mode (the net on the text half)
-do
-  local function controlled(device)
-    local net = ControlNetModel.from_pretrained(root .. "/models/tiny-sdxl-controlnet")
-    local p = StableDiffusionXLControlNetPipeline.from_pretrained(model, {controlnet = net})
-                :to(device)
-    p:set_progress_bar_config{disable = true}
-    return run(p, {image = Image.open(root .. "/reference/xl_controlnet/sketch64.png"),
-                   prompt = {"a red car", "a tree"}, guess_mode = true,
-                   controlnet_conditioning_scale = 0.8})
-  end
-  local d = (controlled("cpu") - controlled("cuda")):abs():max():item()
-  check.truthy(d == d and d < 2e-2, string.format("controlnet: cuda against cpu %.3g", d))
-  print(string.format("%-10s cuda against cpu %.2e", "controlnet", d))
-end
+against_cpu("controlnet", function(device)
+  local net = ControlNetModel.from_pretrained(root .. "/models/tiny-sdxl-controlnet")
+  local p = StableDiffusionXLControlNetPipeline.from_pretrained(model, {controlnet = net})
+              :to(device)
+  p:set_progress_bar_config{disable = true}
+  return run(p, {image = Image.open(root .. "/reference/xl_controlnet/sketch64.png"),
+                 prompt = {"a red car", "a tree"}, guess_mode = true,
+                 controlnet_conditioning_scale = 0.8})
+end, 2e-2)
+
+-- a single-file checkpoint, moved
+against_cpu("singlefile", function(device)
+  local p = StableDiffusionXLPipeline.from_single_file(root .. "/models/tiny-sdxl-single.safetensors",
+                                                       {tokenizer = root .. "/models/tiny-sd-a/tokenizer"})
+              :to(device)
+  p:set_progress_bar_config{disable = true}
+  return run(p, {height = 64, width = 64})
+end, 2e-2)
 
 for _, dtype in ipairs{false, torch.float16} do
   local d = (ensemble("cpu", dtype or nil) - ensemble("cuda", dtype or nil)):abs():max():item()
