@@ -28,7 +28,8 @@ import torch
 from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
                           CLIPTokenizer)
 
-from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
+from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        StableDiffusionXLImg2ImgPipeline, StableDiffusionXLInpaintPipeline,
                        StableDiffusionXLPipeline, UNet2DConditionModel)
 from PIL import Image, ImageDraw
@@ -66,6 +67,9 @@ CASES = [
     ("xl_no_zeros", None, {"force_zeros_for_empty_prompt": False},
      dict(prompt="a castle", num_inference_steps=3, seed=8)),
     ("xl_dpm", "dpm", {}, dict(prompt="a river at dawn", num_inference_steps=4, seed=9)),
+    # SDXL-Turbo's way: Euler ancestral with trailing timesteps, one step, no guidance
+    ("xl_turbo", "turbo", {}, dict(prompt="a cat", num_inference_steps=1, guidance_scale=0.0,
+                                   seed=10)),
 ]
 
 # StableDiffusionXLImg2ImgPipeline: (name, model, scheduler, call); "ensemble" runs the base to
@@ -342,6 +346,9 @@ def main():
         pipe = load(**load_kw)
         if sched == "dpm":
             pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+        if sched == "turbo":
+            pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(
+                pipe.scheduler.config, timestep_spacing="trailing")
         call, gen = call_args(args)
         out_type = call.pop("output_type", "np")
         out = pipe(generator=gen, output_type=out_type, **call)

@@ -13,7 +13,8 @@ model tiny-sdxl (not changed):
   - txt2img runs (64x64, 3 steps, seeded, np output) after the first load, with
     cross_attention_kwargs scale 0.5, after the Kohya file as a second adapter,
     set_adapters with weights, fuse_lora(lora_scale=0.8), unfuse_lora, disable_lora and
-    unload_lora_weights; the active and listed adapters after each;
+    unload_lora_weights; the active and listed adapters after each; LCMScheduler with the
+    Kohya file at four steps and guidance 1 (LCM-LoRA's way);
   - StableDiffusionXLImg2ImgPipeline on the same model with the Kohya file alone.
 
     .venv-torch/bin/python scripts/reference/make_xl_lora_cases.py   (needs peft==0.10.0)
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
+from diffusers import LCMScheduler, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig, get_peft_model_state_dict
 
@@ -134,8 +135,8 @@ def main():
         g = torch.Generator().manual_seed(42)
         if "image" not in kw:
             kw = dict(kw, height=64, width=64)
-        img = p(prompt=PROMPT, num_inference_steps=3, generator=g, output_type="np",
-                **kw).images
+        kw = dict({"num_inference_steps": 3}, **kw)
+        img = p(prompt=PROMPT, generator=g, output_type="np", **kw).images
         np.save(os.path.join(OUT, name + ".npy"), img.astype(np.float32))
         manifest["runs"].append({"name": name, "active": list(p.get_active_adapters()),
                                  "list": {k: list(v) for k, v in p.get_list_adapters().items()},
@@ -158,6 +159,12 @@ def main():
     pipe.enable_lora()
     pipe.unload_lora_weights()
     run("unloaded")
+
+    # LCM-LoRA's way: LCMScheduler, a LoRA, four steps without guidance
+    lcm = load()
+    lcm.scheduler = LCMScheduler.from_config(lcm.scheduler.config)
+    lcm.load_lora_weights(os.path.join(FIX, "kohya-sgm.safetensors"))
+    run("lcm_lora", lcm, num_inference_steps=4, guidance_scale=1.0)
 
     i2i = load(StableDiffusionXLImg2ImgPipeline)
     i2i.load_lora_weights(os.path.join(FIX, "kohya-sgm.safetensors"))

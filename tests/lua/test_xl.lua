@@ -86,13 +86,18 @@ local cases = {
   {"xl_no_zeros", nil, {force_zeros_for_empty_prompt = false},
    {prompt = "a castle", num_inference_steps = 3, seed = 8}},
   {"xl_dpm", "dpm", {}, {prompt = "a river at dawn", num_inference_steps = 4, seed = 9}},
+  {"xl_turbo", "turbo", {}, {prompt = "a cat", num_inference_steps = 1, guidance_scale = 0.0,
+                             seed = 10}},
 }
 local euler = pipe.scheduler
 for _, c in ipairs(cases) do
   local p = pipe
   if next(c[3]) then p = StableDiffusionXLPipeline.from_pretrained(model, c[3]) end
   p:set_progress_bar_config{disable = true}
-  p.scheduler = c[2] == "dpm" and DPMSolverMultistepScheduler.from_config(euler.config) or euler
+  p.scheduler = c[2] == "dpm" and DPMSolverMultistepScheduler.from_config(euler.config)
+                or c[2] == "turbo" and EulerAncestralDiscreteScheduler.from_config(
+                  euler.config, {timestep_spacing = "trailing"})
+                or euler
   local out = p(check.case_args({output_type = "np"}, c[4])).images
   within(diff(out, npy(c[1])), 2e-3, c[1])
 end

@@ -74,6 +74,15 @@ pipe:unload_lora_weights()
 local unloaded = run(pipe, "unloaded", "", "")
 check.eq((unloaded - base):abs():max():item(), 0, "after unload_lora_weights: the model's own weights")
 
+-- LCM-LoRA's way: LCMScheduler, a LoRA, four steps without guidance
+do
+  local lcm = StableDiffusionXLPipeline.from_pretrained(model)
+  lcm:set_progress_bar_config{disable = true}
+  lcm.scheduler = LCMScheduler.from_config(lcm.scheduler.config)
+  lcm:load_lora_weights(fix .. "kohya-sgm.safetensors")
+  run(lcm, "lcm_lora", "default_0", "default_0", {num_inference_steps = 4, guidance_scale = 1.0})
+end
+
 -- img2img takes the same loader; Kohya's block names land where diffusers puts them
 local i2i = StableDiffusionXLImg2ImgPipeline.from_pretrained(model)
 i2i:set_progress_bar_config{disable = true}
