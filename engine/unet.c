@@ -137,9 +137,10 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
     long long td = 0, pd = 0;
     TRY(sdr_json_int_opt(j, "addition_time_embed_dim", 0, &td));
     TRY(sdr_json_int_opt(j, "projection_class_embeddings_input_dim", 0, &pd));
-    if (td < 1 || td > (1 << 16) || td % 2 || pd <= 6 * td || pd > (1 << 20)) {
+    /* the pooled text plus 5 time ids (a refiner's, with the aesthetic score) or 6 */
+    if (td < 1 || td > (1 << 16) || td % 2 || pd <= 5 * td || pd > (1 << 20)) {
       sdr_fail("%s: addition_embed_type \"text_time\" needs an even addition_time_embed_dim "
-               "and a projection_class_embeddings_input_dim above 6 times it",
+               "and a projection_class_embeddings_input_dim above 5 times it",
                path);
       goto fail;
     }

@@ -18,6 +18,10 @@ tests/lua/test_xl_single_file.lua:
     tiny-sd-a's (the second padded with "!").
   - Runs of the converted pipeline: text to image with a negative prompt, two prompts
     unguided, and StableDiffusionXLImg2ImgPipeline on the same components; output_type "np".
+  - tests/models/tiny-sdxl-refiner-single.safetensors: the refiner's layout (the OpenCLIP
+    tower alone, as conditioner.embedders.0.model.*; 5 time ids with the aesthetic score), run
+    as from_single_file sets a refiner up (requires_aesthetics_score, no zeros for an empty
+    negative).
 
     .venv-torch/bin/python scripts/reference/make_xl_single_file_cases.py
 
@@ -45,6 +49,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = os.path.join(ROOT, "tests", "models")
 TOKENIZER = os.path.join(MODELS, "tiny-sd-a", "tokenizer")
 FILE = os.path.join(MODELS, "tiny-sdxl-single.safetensors")
+REFINER_FILE = os.path.join(MODELS, "tiny-sdxl-refiner-single.safetensors")
 OUT = os.path.join(ROOT, "tests", "reference", "xl_single_file")
 
 TEXT = dict(vocab_size=1514, hidden_size=64, intermediate_size=96, num_attention_heads=1,
@@ -53,25 +58,37 @@ TEXT = dict(vocab_size=1514, hidden_size=64, intermediate_size=96, num_attention
 PROJECTION = 32
 
 
-def models():
-    torch.manual_seed(51)
-    te1 = CLIPTextModel(CLIPTextConfig(hidden_act="quick_gelu", **TEXT))
+def models(refiner=False):
+    """The base (two text towers), or the refiner (the OpenCLIP one alone, its time ids with
+    the aesthetic score: 5 of them; here a UNet of one level)."""
+    torch.manual_seed(52 if refiner else 51)
+    te1 = None if refiner else CLIPTextModel(CLIPTextConfig(hidden_act="quick_gelu", **TEXT))
     te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_act="gelu", projection_dim=PROJECTION,
                                                      **TEXT))
-    unet = UNet2DConditionModel(
-        sample_size=1024 // 2, in_channels=4, out_channels=4, layers_per_block=2,
-        block_out_channels=(64, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=[1, 1],
-        transformer_layers_per_block=[1, 2], cross_attention_dim=2 * TEXT["hidden_size"],
-        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-        projection_class_embeddings_input_dim=PROJECTION + 6 * 256, norm_num_groups=32)
+    if refiner:
+        unet = UNet2DConditionModel(
+            sample_size=1024 // 2, in_channels=4, out_channels=4, layers_per_block=1,
+            block_out_channels=(64,), down_block_types=("CrossAttnDownBlock2D",),
+            up_block_types=("CrossAttnUpBlock2D",), attention_head_dim=[1],
+            cross_attention_dim=TEXT["hidden_size"], use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=PROJECTION + 5 * 256, norm_num_groups=32)
+    else:
+        unet = UNet2DConditionModel(
+            sample_size=1024 // 2, in_channels=4, out_channels=4, layers_per_block=2,
+            block_out_channels=(64, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=[1, 1],
+            transformer_layers_per_block=[1, 2], cross_attention_dim=2 * TEXT["hidden_size"],
+            use_linear_projection=True, addition_embed_type="text_time",
+            addition_time_embed_dim=256, projection_class_embeddings_input_dim=PROJECTION + 6 * 256,
+            norm_num_groups=32)
     original = {"model": {"params": {"scale_factor": 0.13025, "first_stage_config": {"params": {
         "ddconfig": {"ch": 32, "ch_mult": [1, 1], "in_channels": 3, "out_ch": 3, "z_channels": 4,
                      "num_res_blocks": 1}}}}}}
     vae = AutoencoderKL(**sfu.create_vae_diffusers_config(original, image_size=1024))
     with torch.no_grad():  # what a float16 file holds, and some spread in every weight
         for m in (te1, te2, unet, vae):
-            for p in m.parameters():
+            for p in m.parameters() if m else []:
                 p.add_(torch.randn_like(p) * 0.02)
                 p.copy_(p.half().float())
     return te1, te2, unet, vae
@@ -141,7 +158,7 @@ def openclip(te2):
     return out
 
 
-def to_original(te1, te2, unet, vae):
+def to_original(te1, te2, unet, vae, bigg):
     ckpt = {}
     for k, v in unet.state_dict().items():
         ckpt["model.diffusion_model." + common.sgm_unet_name(k, unet.config)] = v
@@ -149,11 +166,11 @@ def to_original(te1, te2, unet, vae):
     for k, v in vae.state_dict().items():
         name, v = vae_key(k, v, n)
         ckpt["first_stage_model." + name] = v
-    for k, v in te1.state_dict().items():
+    for k, v in te1.state_dict().items() if te1 else []:
         if k != "text_model.embeddings.position_ids":
             ckpt["conditioner.embedders.0.transformer." + k] = v
     for k, v in openclip(te2).items():
-        ckpt["conditioner.embedders.1.model." + k] = v
+        ckpt[bigg + k] = v
     return {k: v.half().contiguous() for k, v in ckpt.items()}
 
 
@@ -168,20 +185,23 @@ class TinyConfigs:
         return cls.configs[name]
 
 
-def read_back(ckpt, te1, te2, unet, vae):
+def read_back(ckpt, te1, te2, unet, vae, bigg):
     ckpt = {k: v.float() for k, v in ckpt.items()}
-    TinyConfigs.configs = {"openai/clip-vit-large-patch14": te1.config,
+    TinyConfigs.configs = {"openai/clip-vit-large-patch14": te1.config if te1 else None,
                            "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k": te2.config}
     sfu.CLIPTextConfig = TinyConfigs
-    c_te1 = sfu.create_text_encoder_from_ldm_clip_checkpoint("openai/clip-vit-large-patch14", ckpt)
+    c_te1 = te1 and sfu.create_text_encoder_from_ldm_clip_checkpoint(
+        "openai/clip-vit-large-patch14", ckpt)
     c_te2 = sfu.create_text_encoder_from_open_clip_checkpoint(
-        "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", ckpt, prefix="conditioner.embedders.1.model.",
-        has_projection=True, projection_dim=1280)
+        "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", ckpt, prefix=bigg, has_projection=True,
+        projection_dim=1280)
     c_unet = UNet2DConditionModel(**unet.config)
     c_unet.load_state_dict(sfu.convert_ldm_unet_checkpoint(ckpt, unet.config))
     c_vae = AutoencoderKL(**vae.config)
     c_vae.load_state_dict(sfu.convert_ldm_vae_checkpoint(ckpt, vae.config))
     for a, b in ((te1, c_te1), (te2, c_te2), (unet, c_unet), (vae, c_vae)):
+        if a is None:
+            continue
         want, got = a.state_dict(), b.state_dict()
         assert set(want) == set(got), set(want) ^ set(got)
         for k in want:
@@ -193,9 +213,10 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
     te1, te2, unet, vae = models()
-    ckpt = to_original(te1, te2, unet, vae)
+    bigg = "conditioner.embedders.1.model."
+    ckpt = to_original(te1, te2, unet, vae, bigg)
     save_file(ckpt, FILE)
-    c_te1, c_te2, c_unet, c_vae = read_back(ckpt, te1, te2, unet, vae)
+    c_te1, c_te2, c_unet, c_vae = read_back(ckpt, te1, te2, unet, vae, bigg)
     scheduler = EulerDiscreteScheduler.from_config(sfu.get_default_scheduler_config())
     parts = dict(vae=c_vae, text_encoder=c_te1, text_encoder_2=c_te2,
                  tokenizer=CLIPTokenizer.from_pretrained(TOKENIZER),
@@ -228,9 +249,34 @@ def main():
         np.save(os.path.join(OUT, name + ".npy"), out.astype(np.float32))
         manifest["cases"].append({"name": name, "shape": list(out.shape)})
         print(name, out.shape)
+    refiner_case(manifest, sketch)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, default=str)
     print("wrote", FILE, os.path.getsize(FILE))
+
+
+def refiner_case(manifest, sketch):
+    """The refiner's layout (conditioner.embedders.0.model.*, bigG alone) as
+    StableDiffusionXLImg2ImgPipeline.from_single_file sets it up: requires_aesthetics_score,
+    no zeros for an empty negative."""
+    _, te2, unet, vae = models(refiner=True)
+    bigg = "conditioner.embedders.0.model."
+    ckpt = to_original(None, te2, unet, vae, bigg)
+    save_file(ckpt, REFINER_FILE)
+    _, c_te2, c_unet, c_vae = read_back(ckpt, None, te2, unet, vae, bigg)
+    scheduler = EulerDiscreteScheduler.from_config(sfu.get_default_scheduler_config())
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=c_vae, text_encoder=None, text_encoder_2=c_te2, tokenizer=None,
+        tokenizer_2=CLIPTokenizer.from_pretrained(TOKENIZER, pad_token="!"), unet=c_unet,
+        scheduler=scheduler, requires_aesthetics_score=True, force_zeros_for_empty_prompt=False,
+        add_watermarker=False)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(prompt="a lighthouse", image=sketch, strength=0.5, aesthetic_score=7.0,
+               num_inference_steps=4, generator=torch.Generator().manual_seed(4),
+               output_type="np").images
+    np.save(os.path.join(OUT, "xlsf_refiner.npy"), out.astype(np.float32))
+    manifest["cases"].append({"name": "xlsf_refiner", "shape": list(out.shape)})
+    print("xlsf_refiner", out.shape, "wrote", REFINER_FILE, os.path.getsize(REFINER_FILE))
 
 
 if __name__ == "__main__":

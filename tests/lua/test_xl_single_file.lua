@@ -41,6 +41,18 @@ i2i:set_progress_bar_config{disable = true}
 same(i2i, "xlsf_img2img", {prompt = "a lighthouse", image = Image.open(ref .. "sketch64.png"),
                            strength = 0.6, num_inference_steps = 4, seed = 3})
 
+-- the refiner's layout (the OpenCLIP tower alone): its second tokenizer and text encoder only,
+-- the aesthetic score in its time ids, no zeros for an empty negative
+do
+  local refiner = StableDiffusionXLImg2ImgPipeline.from_single_file(
+    src .. "/tests/models/tiny-sdxl-refiner-single.safetensors", {tokenizer = tok})
+  refiner:set_progress_bar_config{disable = true}
+  check.eq(refiner.text_encoder, nil, "the refiner has no first text encoder")
+  same(refiner, "xlsf_refiner", {prompt = "a lighthouse", image = Image.open(ref .. "sketch64.png"),
+                                 strength = 0.5, aesthetic_score = 7.0, num_inference_steps = 4,
+                                 seed = 4})
+end
+
 -- the class must fit the checkpoint, both ways
 check.raises("a Stable Diffusion XL checkpoint; load it with StableDiffusionXLPipeline", function()
   StableDiffusionPipeline.from_single_file(file, {tokenizer = tok})
