@@ -514,10 +514,6 @@ int lsdr_pipe_call(lua_State *L) {
   g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I || pp->kind == LSDR_KIND_XL_INPAINT ||
                  pp->kind == LSDR_KIND_XL_CONTROLNET_I2I ||
                  pp->kind == LSDR_KIND_XL_CONTROLNET_INPAINT;
-  if ((pp->kind == LSDR_KIND_XL_INPAINT || pp->kind == LSDR_KIND_XL_CONTROLNET_INPAINT) &&
-      g.has_denoising_start)
-    return lsdr_error(L, "option 'denoising_start': not supported by %s yet (%s takes it)",
-                      lsdr_pipe_class_name(pp), LSDR_XL_I2I);
   const char *const *prompts = g.prompts, *const *negs = g.negative_prompts;
   g.num_inference_steps = get_int(L, opts, "num_inference_steps");
   lua_getfield(L, opts, "timesteps"); /* retrieve_timesteps: their count is the step count */

@@ -1018,8 +1018,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   int nts = 0;
   const double *ts = sdr_scheduler_timesteps(p->scheduler, &nts);
   int first = 0;
-  if (img2img && g->xl_img2img && sdr_xl_fraction(g->denoising_start)) {
-    /* SDXL img2img's denoising_start picks the last steps, whatever strength says */
+  if ((img2img || inpaint) && g->xl_img2img && sdr_xl_fraction(g->denoising_start)) {
+    /* SDXL img2img's and inpainting's denoising_start picks the last steps, whatever strength
+     * says */
     first = nts - sdr_xl_denoising_start(p, g, ts, nts);
   } else if ((img2img || inpaint) && !lcm_strength) {
     first = sdr_img2img_t_start(steps, g->strength, sdr_scheduler_order(p->scheduler));

@@ -40,14 +40,27 @@ static int mask_count(const sdr_generate *g) {
   return g->mask_tensor ? (int)g->mask_tensor_shape[0] : g->nmasks;
 }
 
+/* The image given is latents (a base run's output_type = "latent"): as many channels as the
+ * VAE's latents, where a picture has 3. */
+static int latents_given(const sdr_pipeline *p, const sdr_generate *g) {
+  return g->image_tensor && g->image_tensor_shape[1] == p->vae.cfg.latent_channels &&
+         g->image_tensor_shape[1] != 3;
+}
+
 int sdr_inpaint_check(const sdr_pipeline *p, const sdr_generate *g) {
   int n;
   const sdr_image *const *pics = sdr_img2img_pictures(g, &n);
   const int64_t *is = g->image_tensor_shape, *ms = g->mask_tensor_shape;
-  if (g->image_tensor && (is[0] < 1 || is[1] != 3 || is[2] < 1 || is[3] < 1))
-    return sdr_fail("image: a tensor of pictures (batch, 3, height, width) expected, got (%lld, "
-                    "%lld, %lld, %lld)",
-                    (long long)is[0], (long long)is[1], (long long)is[2], (long long)is[3]);
+  const int lat = latents_given(p, g);
+  if (g->image_tensor && (is[0] < 1 || (is[1] != 3 && !lat) || is[2] < 1 || is[3] < 1))
+    return sdr_fail("image: a tensor of pictures (batch, 3, height, width) or of latents "
+                    "(batch, %d, height/%d, width/%d) expected, got (%lld, %lld, %lld, %lld)",
+                    p->vae.cfg.latent_channels, sdr_vae_scale_factor(&p->vae),
+                    sdr_vae_scale_factor(&p->vae), (long long)is[0], (long long)is[1],
+                    (long long)is[2], (long long)is[3]);
+  if (lat && p->unet.cfg.in_channels == 9)
+    return sdr_fail("image: latents given to inpaint with a 9-channel UNet, which needs the "
+                    "masked picture (diffusers fails there too); give the picture");
   if (picture_count(g) < 1)
     return sdr_fail("image: the picture to inpaint is missing");
   for (int i = 0; !g->image_tensor && i < n; i++)
@@ -141,6 +154,8 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
   const int height = (int)lh * f, width = (int)lw * f;
   const size_t plane = (size_t)height * width, one = (size_t)L * lh * lw;
   const int strength_max = g->strength == 1.0;
+  /* SDXL's denoising_start: no noise added, the picture's latents go on as they are */
+  const int add_noise = !g->has_denoising_start, lat = latents_given(p, g);
   s->unet9 = p->unet.cfg.in_channels == 9;
   int n;
   const sdr_image *const *pics = sdr_img2img_pictures(g, &n);
@@ -160,7 +175,14 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
     sdr_fail("out of memory");
     goto fail;
   }
-  if (g->image_tensor) { /* resized (nearest) and mapped to [-1, 1] unless already below 0 */
+  if (lat && (g->image_tensor_shape[2] != lh || g->image_tensor_shape[3] != lw)) {
+    sdr_fail("image: latents of %lldx%lld for a run of %dx%d (latents %lldx%lld): give height "
+             "and width",
+             (long long)g->image_tensor_shape[3], (long long)g->image_tensor_shape[2], width,
+             height, (long long)lw, (long long)lh);
+    goto fail;
+  }
+  if (g->image_tensor && !lat) { /* resized (nearest), mapped to [-1, 1] unless already below 0 */
     const int64_t *is = g->image_tensor_shape;
     sdr_pixels_preprocess(g->image_tensor, M, 3, (int)is[2], (int)is[3], height, width, pixels);
   }
@@ -168,8 +190,8 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
     TRY(sdr_image_to_pixels(pics[i], width, height, pixels + (size_t)i * 3 * plane));
   if (!(masks = masks_of(g, height, width)))
     goto fail;
-  /* init_image * (mask_condition < 0.5), broadcast over the batch */
-  for (int i = 0; i < Mx; i++) {
+  /* init_image * (mask_condition < 0.5), broadcast over the batch (none for latents) */
+  for (int i = 0; !lat && i < Mx; i++) {
     const float *src = pixels + (size_t)(M == 1 ? 0 : i) * 3 * plane;
     const float *m = masks + (size_t)(Mm == 1 ? 0 : i) * plane;
     float *dst = masked + (size_t)i * 3 * plane;
@@ -182,11 +204,19 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
     sdr_fail("generator: %d generators for %d pictures to encode (one each)", g->ngenerators, Mx);
     goto fail;
   }
-  /* prepare_latents: the picture's latents when needed (return_image_latents, or a start
-   * from the picture), then the noise */
-  const int need_image = !s->unet9 || (!g->latents && !strength_max);
+  /* prepare_latents: the picture's latents when needed (given, return_image_latents, or a
+   * start from the picture), then the noise */
+  const int need_image = lat || !s->unet9 || (!g->latents && !strength_max);
+  if (!need_image && !add_noise) {
+    sdr_fail("denoising_start with strength 1 and a 9-channel UNet leaves no picture latents to "
+             "start from (diffusers fails there too); give a strength below 1");
+    goto fail;
+  }
   if (need_image) {
-    TRY(sdr_img2img_encode(p, g, pixels, M, height, width, z));
+    if (lat)
+      memcpy(z, g->image_tensor, (size_t)M * one * sizeof *z);
+    else
+      TRY(sdr_img2img_encode(p, g, pixels, M, height, width, z));
     if (B % M != 0) {
       sdr_fail("image: %d pictures for a batch of %lld (prompts times num_images_per_prompt)", M,
                (long long)B);
@@ -195,11 +225,13 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
     TRY(batch_tensor(p, &s->image_lat, z, M, B, 1, L, lh, lw));
   }
   TRY(sdr_arena_tensor(a, &s->noise, SDR_F32, 4, latents->shape));
-  if (g->latents)
+  if (g->latents && add_noise) /* without add_noise diffusers draws new noise whatever is given */
     TRY(sdr_upload(p->be, s->noise.data, g->latents, (size_t)B * one * sizeof(float)));
   else
     TRY(sdr_generator_fill_batch(g->generators, g->ngenerators, p->be, a, &s->noise, p->dtype));
-  if (strength_max || g->latents) {
+  if (!add_noise) {
+    TRY(sdr_affine(p->be, latents, &s->image_lat, 1.0f, 0.0f));
+  } else if (strength_max || g->latents) {
     const double sigma = sdr_scheduler_init_noise_sigma(p->scheduler);
     TRY(sdr_affine(p->be, latents, &s->noise, (float)sigma, 0.0f));
   } else {
@@ -215,16 +247,19 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
              (long long)B, Mm);
     goto fail;
   }
-  TRY(sdr_img2img_encode(p, g, masked, Mx, height, width, z));
-  if (B % Mx != 0) {
-    sdr_fail("The passed images and the required batch size don't match. Images are supposed to "
-             "be duplicated to a total batch size of %lld, but %d images were passed. Make sure "
-             "the number of images that you pass is divisible by the total requested batch size.",
-             (long long)B, Mx);
-    goto fail;
+  if (!lat) { /* latents given have no masked picture (a 4-channel UNet needs none) */
+    TRY(sdr_img2img_encode(p, g, masked, Mx, height, width, z));
+    if (B % Mx != 0) {
+      sdr_fail("The passed images and the required batch size don't match. Images are supposed "
+               "to be duplicated to a total batch size of %lld, but %d images were passed. Make "
+               "sure the number of images that you pass is divisible by the total requested "
+               "batch size.",
+               (long long)B, Mx);
+      goto fail;
+    }
+    TRY(batch_tensor(p, &s->masked, z, Mx, B, G, L, lh, lw));
   }
   TRY(batch_tensor(p, &s->mask, mask_small, Mm, B, G, 1, lh, lw));
-  TRY(batch_tensor(p, &s->masked, z, Mx, B, G, L, lh, lw));
   if (s->unet9) {
     TRY(sdr_arena_tensor(a, &s->unet_in, SDR_F32, 4, (int64_t[]){G * B, 2 * L + 1, lh, lw}));
   } else {

@@ -107,6 +107,10 @@ INPAINT_CASES = [
     ("xl_inpaint_9ch", "inpaint", dict(prompt="a castle", image="sketch64", mask_image="box64",
                                        strength=0.7, aesthetic_score=5.0, num_inference_steps=5,
                                        seeds=[43])),
+    # denoising_start on a picture: its latents not noised, the last steps only
+    ("xl_inpaint_9ch_start", "inpaint", dict(prompt="a castle", image="sketch64",
+                                             mask_image="box64", denoising_start=0.6,
+                                             num_inference_steps=5, seed=44)),
 ]
 
 ENCODE_CASES = [
@@ -269,6 +273,22 @@ def inpaint_cases(manifest, pics):
         print(name, np.asarray(out).shape)
 
 
+def inpaint_ensemble_case(manifest, pics):
+    """The ensemble of experts for inpainting: the base to denoising_end with latents out, then
+    from denoising_start on those latents (a 4-channel UNet's legacy blend)."""
+    pipe = StableDiffusionXLInpaintPipeline.from_pretrained(MODEL, add_watermarker=False)
+    pipe.set_progress_bar_config(disable=True)
+    g = torch.Generator().manual_seed(45)
+    args = dict(prompt="a red car", mask_image=pics["box64"], num_inference_steps=6)
+    latents = pipe(image=pics["sketch64"], denoising_end=0.7, output_type="latent", generator=g,
+                   **args).images
+    save("xl_inpaint_ensemble_latents", latents.numpy())
+    out = pipe(image=latents, denoising_start=0.7, output_type="np", generator=g, **args).images
+    save("xl_inpaint_ensemble", out)
+    manifest["inpaint"].append({"name": "xl_inpaint_ensemble", "model": "base"})
+    print("xl_inpaint_ensemble", np.asarray(out).shape)
+
+
 def box_mask(width, height):
     """White (to paint) in a box left of the middle, black elsewhere."""
     img = Image.new("L", (width, height), 0)
@@ -341,6 +361,7 @@ def main():
     textual_inversion_case(manifest)
     i2i_cases(manifest, pics)
     inpaint_cases(manifest, pics)
+    inpaint_ensemble_case(manifest, pics)
     unet_case(manifest)
     for name, sched, load_kw, args in CASES:
         pipe = load(**load_kw)

@@ -90,6 +90,8 @@ INPAINT_CASES = [
     ("xlcnin4_resized_guess", "tiny-sdxl", "sketch80x72", "grey80x72", "sketch96x64",
      dict(prompt=["a cat on a bench", "a red door"], guess_mode=True, height=64, width=64,
           strength=0.75, guidance_rescale=0.5, num_inference_steps=5, seed=22)),
+    ("xlcnin4_start", "tiny-sdxl", "sketch64", "box64", "rings64",
+     dict(prompt="a lighthouse", denoising_start=0.6, num_inference_steps=5, seed=23)),
 ]
 
 

@@ -231,6 +231,9 @@ local inpaint_cases = {
   {"xl_inpaint_9ch", "inpaint", {prompt = "a castle", image = "sketch64", mask_image = "box64",
                                  strength = 0.7, aesthetic_score = 5.0, num_inference_steps = 5,
                                  seeds = {43}}},
+  {"xl_inpaint_9ch_start", "inpaint", {prompt = "a castle", image = "sketch64",
+                                       mask_image = "box64", denoising_start = 0.6,
+                                       num_inference_steps = 5, seed = 44}},
 }
 local inpaint_base = AutoPipelineForInpainting.from_pipe(pipe)
 check.truthy(tostring(inpaint_base):find("StableDiffusionXLInpaintPipeline"), "inpaint from_pipe")
@@ -245,8 +248,30 @@ for _, c in ipairs(inpaint_cases) do
   local p = c[2] == "base" and inpaint_base or inpaint9
   within(diff(p(args).images, npy(c[1])), 2e-3, c[1])
 end
-check.raises("option 'denoising_start': not supported by StableDiffusionXLInpaintPipeline", function()
-  inpaint9{prompt = "a cat", image = Image.open(ref .. "sketch64.png"),
+-- the ensemble of experts for inpainting: the base to denoising_end with latents out, then from
+-- denoising_start on those latents (diffusers' docs' way; the 4-channel UNet's blend)
+do
+  local args = {prompt = "a red car", mask_image = Image.open(ref .. "box64.png"),
+                num_inference_steps = 6}
+  local g = torch.Generator():manual_seed(45)
+  local function with(extra)
+    local a = {generator = g}
+    for k, v in pairs(args) do a[k] = v end
+    for k, v in pairs(extra) do a[k] = v end
+    return a
+  end
+  local latents = inpaint_base(with{image = Image.open(ref .. "sketch64.png"), denoising_end = 0.7,
+                                    output_type = "latent"}).images
+  within(diff(latents, npy("xl_inpaint_ensemble_latents")), 1e-4, "xl_inpaint_ensemble latents")
+  local out = inpaint_base(with{image = latents, denoising_start = 0.7, output_type = "np"}).images
+  within(diff(out, npy("xl_inpaint_ensemble")), 2e-3, "xl_inpaint_ensemble")
+  check.raises("latents given to inpaint with a 9-channel UNet", function()
+    inpaint9{prompt = "a cat", image = latents, mask_image = Image.open(ref .. "box64.png"),
+             denoising_start = 0.7}
+  end)
+end
+check.raises("denoising_start with strength 1 and a 9-channel UNet", function()
+  inpaint9{prompt = "a cat", image = Image.open(ref .. "sketch64.png"), strength = 1.0,
            mask_image = Image.open(ref .. "box64.png"), denoising_start = 0.5}
 end)
 

@@ -117,6 +117,8 @@ local inpaint_cases = {
   {"xlcnin4_resized_guess", "sketch80x72", "grey80x72", "sketch96x64",
    {prompt = {"a cat on a bench", "a red door"}, guess_mode = true, height = 64, width = 64,
     strength = 0.75, guidance_rescale = 0.5, num_inference_steps = 5, seed = 22}},
+  {"xlcnin4_start", "sketch64", "box64", "rings64",
+   {prompt = "a lighthouse", denoising_start = 0.6, num_inference_steps = 5, seed = 23}},
 }
 for _, c in ipairs(inpaint_cases) do
   local pipe = StableDiffusionXLControlNetInpaintPipeline.from_pretrained(
@@ -159,11 +161,7 @@ do
                           mask_image = picture("box64"), control_image = picture("rings64"),
                           num_inference_steps = 1}
   end)
-  check.raises("option 'denoising_start': not supported by StableDiffusionXLControlNetInpaintPipeline",
-    function()
-      auto_inpaint{prompt = "a cat", image = picture("sketch64"), mask_image = picture("box64"),
-                   control_image = picture("rings64"), denoising_start = 0.5}
-    end)
+
   -- an SD 1.5 net on an SDXL UNet: said before anything runs
   check.raises("was made for another UNet", function()
     StableDiffusionXLControlNetPipeline.from_pretrained(models .. "tiny-sdxl",
