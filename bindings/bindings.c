@@ -9,6 +9,7 @@
 #include "bindings/download.h"        // lsdr_open_download
 #include "bindings/hub.h"             // lsdr_open_hub
 #include "bindings/pipeline.h"        // lsdr_open_pipeline, lsdr_open_auto_pipeline
+#include "bindings/safetensors_lua.h" // lsdr_open_safetensors
 #include "bindings/controlnet.h"      // lsdr_open_controlnet
 #include "bindings/safety_checker.h"  // lsdr_open_safety_checker
 #include "bindings/scheduler.h"       // lsdr_open_scheduler
@@ -28,6 +29,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_download(L);
   lsdr_open_hub(L);
   lsdr_open_torch(L);
+  lsdr_open_safetensors(L);
   lsdr_open_clip_tokenizer(L);
   lsdr_open_clip_text_model(L);
   lsdr_open_unet(L);

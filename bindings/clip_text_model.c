@@ -22,6 +22,11 @@ static sdr_clip_text_model *check_model(lua_State *L, int idx, lsdr_model_box **
   return m;
 }
 
+sdr_clip_text_model *lsdr_to_clip_text_model(lua_State *L, int idx) {
+  lsdr_model_box *box = luaL_testudata(L, idx, LSDR_CLIP_TEXT_MODEL);
+  return box ? box->model : NULL;
+}
+
 static void free_model(void *m) { sdr_clip_text_model_free(m); }
 
 static int load_model(void *m, sdr_backend *be, const char *dir, const char *variant, int keep) {

@@ -7,6 +7,8 @@
 #include "engine/clip_text_model.h" // sdr_clip_text_model
 
 void lsdr_open_clip_text_model(lua_State *L);
+/* The model of the CLIPTextModel at idx, or NULL when it is none. */
+sdr_clip_text_model *lsdr_to_clip_text_model(lua_State *L, int idx);
 /* Pushes a CLIPTextModel for a model the value at `owner` (a pipeline) holds. */
 void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int owner);
 

@@ -1055,7 +1055,9 @@ static const lsdr_param progress_bar_options[] = {
       {CLS ":unload_textual_inversion",                                                            \
        lsdr_pipe_unload_textual_inversion,                                                         \
        "Removes added tokens (these, or all) from the tokenizer and the text encoder.",            \
-       {{"tokens", "string|table", "nil"}}},                                                       \
+       {{"tokens", "string|table", "nil"},                                                         \
+        {"tokenizer", "any", "nil", "pipe.tokenizer (nil) or SDXL's pipe.tokenizer_2"},            \
+        {"text_encoder", "any", "nil", "the tokenizer's text encoder"}}},                          \
       {CLS ":load_lora_weights",                                                                   \
        lsdr_pipe_load_lora_weights,                                                                \
        "Loads a LoRA (repo id, folder, file or state dict) into the UNet and text encoder.",       \

@@ -380,7 +380,8 @@ static void convert_prompts(lua_State *L, const sdr_clip_tokenizer *tok, const c
 }
 
 static void read_prompts(lua_State *L, int opts, const sdr_pipeline *p, sdr_generate *g) {
-  const sdr_clip_tokenizer *tok = p->tokenizer;
+  /* the tokenizer the first prompts meet: an SDXL refiner's second, its only one */
+  const sdr_clip_tokenizer *tok = p->tokenizer ? p->tokenizer : p->tokenizer_2;
   const char **prompts = NULL, **negs = NULL;
   int prompt_is_list = 0;
   lua_getfield(L, opts, "prompt_embeds");
@@ -416,9 +417,9 @@ static void read_prompts(lua_State *L, int opts, const sdr_pipeline *p, sdr_gene
     g->negative_prompts = negs;
   }
   if (sdr_pipeline_is_xl(p)) {
-    /* SDXL's second tokenizer sees the prompts as given: maybe_convert_prompt runs once per
-     * tokenizer, and a textual inversion's tokens are the first's (prompt_2 and
-     * negative_prompt_2, read after, replace these) */
+    /* SDXL's second tokenizer gets the prompts as given, then spelled out by its own tokens
+     * (maybe_convert_prompt runs once per tokenizer; xl_prompts_2 does it, after prompt_2 and
+     * negative_prompt_2 may have replaced these) */
     for (int k = 0; k < 2; k++) {
       const char **src = k ? negs : prompts;
       const int n = k ? g->nnegative : g->nprompts;
@@ -433,6 +434,17 @@ static void read_prompts(lua_State *L, int opts, const sdr_pipeline *p, sdr_gene
   lua_newtable(L); /* encode_prompt's maybe_convert_prompt, on both */
   convert_prompts(L, tok, prompts, g->nprompts, lua_gettop(L));
   convert_prompts(L, tok, negs, g->nnegative, lua_gettop(L));
+}
+
+/* SDXL's encode_prompt: the second tokenizer's prompts spelled out by its own textual
+ * inversion tokens (a refiner's first prompts were, in read_prompts). */
+static void xl_prompts_2(lua_State *L, const sdr_pipeline *p, sdr_generate *g) {
+  if (!p->tokenizer || !p->tokenizer_2)
+    return;
+  lua_newtable(L);
+  convert_prompts(L, p->tokenizer_2, (const char **)g->prompts_2, g->nprompts_2, lua_gettop(L));
+  convert_prompts(L, p->tokenizer_2, (const char **)g->negative_prompts_2, g->nnegative_2,
+                  lua_gettop(L));
 }
 
 /* diffusers' encode_prompt warns when CLIP's limit cuts a prompt; so do we, in its words,
@@ -507,8 +519,10 @@ int lsdr_pipe_call(lua_State *L) {
   g.progress_disable = pp->progress_disable;
   g.progress_desc = pp->progress_desc;
   read_prompts(L, opts, p, &g);
-  if (lsdr_kind_xl(pp->kind))
+  if (lsdr_kind_xl(pp->kind)) {
     lsdr_read_xl_options(L, opts, &g);
+    xl_prompts_2(L, p, &g);
+  }
   /* SDXL img2img and inpainting: _get_add_time_ids with the negative sizes' defaults and
    * the aesthetic scores */
   g.xl_img2img = pp->kind == LSDR_KIND_XL_I2I || pp->kind == LSDR_KIND_XL_INPAINT ||
@@ -816,8 +830,10 @@ int lsdr_pipe_encode_prompt(lua_State *L) {
   sdr_generate g;
   memset(&g, 0, sizeof g);
   read_prompts(L, opts, p, &g);
-  if (sdr_pipeline_is_xl(p))
+  if (sdr_pipeline_is_xl(p)) {
     lsdr_read_xl_options(L, opts, &g);
+    xl_prompts_2(L, p, &g);
+  }
   lua_getfield(L, opts, "clip_skip");
   g.clip_skip = lua_isnil(L, -1) ? 0 : (int)lua_tointeger(L, -1);
   if (g.clip_skip < 0)

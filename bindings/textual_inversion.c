@@ -1,17 +1,19 @@
 /* bindings/textual_inversion.c — pipe:load_textual_inversion(...) as diffusers'
  * TextualInversionLoaderMixin.load_textual_inversion: a hub repo id (sd-concepts-library/
  * cat-toy), a folder, a file, a tensor, a state dict, or a list of them; the token given,
- * else the file's. The embeddings go into the pipeline's tokenizer and text encoder
- * (shared with the pipelines from_pipe made from it), and its prompts then spell out
- * multi-vector tokens (engine/textual_inversion.c). */
+ * else the file's. The embeddings go into the pipeline's tokenizer and text encoder (SDXL's
+ * second pair where tokenizer/text_encoder name it, as diffusers' SDXL docs load an
+ * embedding's clip_g half), shared with the pipelines from_pipe made from it, and its prompts
+ * then spell out multi-vector tokens (engine/textual_inversion.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
-#include "bindings/clip_tokenizer.h" // lsdr_to_clip_tokenizer
-#include "bindings/generator.h"      // lsdr_default_generator
-#include "bindings/hub.h"            // lsdr_hub_resolve
+#include "bindings/clip_text_model.h" // lsdr_to_clip_text_model
+#include "bindings/clip_tokenizer.h"  // lsdr_to_clip_tokenizer
+#include "bindings/generator.h"       // lsdr_default_generator
+#include "bindings/hub.h"             // lsdr_hub_resolve
 #include "bindings/lsdr.h"
 #include "bindings/pipeline_internal.h" // lsdr_test_pipe
 #include "bindings/tensor.h"
@@ -152,16 +154,45 @@ const lsdr_param lsdr_textual_inversion_options[] = {
     {"revision", "string", "nil", "branch, tag or commit on the hub"},
     {"cache_dir", "string", "nil", "hub cache folder (default $HF_HUB_CACHE)"},
     {"local_files_only", "boolean", "false", "only the cache, never the network"},
+    {"tokenizer", "any", "nil", "pipe.tokenizer (nil) or SDXL's pipe.tokenizer_2"},
+    {"text_encoder", "any", "nil", "pipe.text_encoder (nil) or SDXL's pipe.text_encoder_2"},
     {0}};
+
+/* The tokenizer and text encoder a call works on (the values at tok_idx and te_idx, nil for
+ * the pipeline's first pair): the pipeline's own, either pair, the one named by either value
+ * when the other is nil. */
+static void ti_pair(lua_State *L, sdr_pipeline *p, int tok_idx, int te_idx,
+                    sdr_clip_tokenizer **tok, sdr_clip_text_model **te) {
+  const sdr_clip_tokenizer *gtok =
+      lua_isnil(L, tok_idx) ? NULL : lsdr_to_clip_tokenizer(L, tok_idx);
+  const sdr_clip_text_model *gte = lua_isnil(L, te_idx) ? NULL : lsdr_to_clip_text_model(L, te_idx);
+  if (!lua_isnil(L, tok_idx) && !gtok)
+    lsdr_error(L, "tokenizer: a CLIPTokenizer expected, got %s", lsdr_typename(L, tok_idx));
+  if (!lua_isnil(L, te_idx) && !gte)
+    lsdr_error(L, "text_encoder: a CLIPTextModel expected, got %s", lsdr_typename(L, te_idx));
+  const int second = (gtok && gtok == p->tokenizer_2) || (gte && gte == &p->text_encoder_2);
+  *tok = second ? p->tokenizer_2 : p->tokenizer;
+  *te = second ? &p->text_encoder_2 : &p->text_encoder;
+  if ((gtok && gtok != *tok) || (gte && gte != *te))
+    lsdr_error(L, "tokenizer and text_encoder: the pipeline's own pair expected (pipe.tokenizer "
+                  "with pipe.text_encoder, or pipe.tokenizer_2 with pipe.text_encoder_2)");
+  if (!(*te)->layers || !*tok)
+    lsdr_error(L, "this pipeline has no tokenizer and text_encoder (an SDXL refiner has "
+                  "text_encoder_2 only: give tokenizer = pipe.tokenizer_2, text_encoder = "
+                  "pipe.text_encoder_2) for a textual inversion");
+}
 
 int lsdr_pipe_load_textual_inversion(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
-  if (!p->text_encoder.layers || !p->tokenizer)
-    return lsdr_error(L, "this pipeline has no tokenizer and text_encoder (an SDXL refiner has "
-                         "text_encoder_2 only) for a textual inversion");
   const int src = 2, opts = 3;
+  sdr_clip_tokenizer *tok;
+  sdr_clip_text_model *te;
+  lua_getfield(L, opts, "tokenizer");
+  lua_getfield(L, opts, "text_encoder");
+  ti_pair(L, p, lua_gettop(L) - 1, lua_gettop(L), &tok, &te);
+  lua_pop(L, 2);
   /* sources and tokens, each one or a list */
   int is_list = lua_istable(L, src) && !lsdr_to_tensor(L, src) && lua_rawlen(L, src) > 0;
   int nsrc = is_list ? (int)lua_rawlen(L, src) : 1;
@@ -220,9 +251,9 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
     list->n = i + 1;
   }
   sdr_generator *g = lsdr_default_generator(
-      L, p->text_encoder.be->device == SDR_DEVICE_CUDA ? SDR_GENERATOR_CUDA : SDR_GENERATOR_CPU);
+      L, te->be->device == SDR_DEVICE_CUDA ? SDR_GENERATOR_CUDA : SDR_GENERATOR_CPU);
   lsdr_generator_fit_device(g);
-  if (sdr_ti_load(p->tokenizer, &p->text_encoder, g, list->es, list->n) != 0)
+  if (sdr_ti_load(tok, te, g, list->es, list->n) != 0)
     return lsdr_engine_error(L);
   return 0;
 }
@@ -232,9 +263,9 @@ int lsdr_pipe_load_textual_inversion(lua_State *L) {
 int lsdr_pipe_unload_textual_inversion(lua_State *L) {
   lsdr_args(L);
   sdr_pipeline *p = lsdr_pipeline_models(L, 1);
-  if (!p->text_encoder.layers || !p->tokenizer)
-    return lsdr_error(L, "this pipeline has no tokenizer and text_encoder (an SDXL refiner has "
-                         "text_encoder_2 only) for a textual inversion");
+  sdr_clip_tokenizer *tok;
+  sdr_clip_text_model *te;
+  ti_pair(L, p, 3, 4, &tok, &te);
   int n = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : lua_isnil(L, 2) ? 0 : 1;
   const char **names = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *names, 0);
   for (int i = 0; i < n; i++) {
@@ -249,8 +280,7 @@ int lsdr_pipe_unload_textual_inversion(lua_State *L) {
   }
   if (lua_istable(L, 2) && n == 0) /* an empty list: nothing to look for */
     return lsdr_error(L, "No tokens to remove found");
-  if (sdr_ti_unload(p->tokenizer, &p->text_encoder, lsdr_default_generator(L, SDR_GENERATOR_CPU),
-                    names, n) != 0)
+  if (sdr_ti_unload(tok, te, lsdr_default_generator(L, SDR_GENERATOR_CPU), names, n) != 0)
     return lsdr_engine_error(L);
   return 0;
 }

@@ -25,6 +25,7 @@ import shutil
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
                           CLIPTokenizer)
 
@@ -329,6 +330,30 @@ def textual_inversion_case(manifest):
     manifest["textual_inversion"] = "xl_textual_inversion"
 
 
+def xl_embedding_case(manifest):
+    """An SDXL embedding as its docs load one: a file holding clip_l and clip_g halves, each
+    into its own tokenizer and text encoder under one token (two vectors each, so both prompts
+    are spelled out, each by its own tokenizer), used in the negative prompt."""
+    pipe = load()
+    g = torch.Generator().manual_seed(33)
+    d1 = pipe.text_encoder.config.hidden_size
+    d2 = pipe.text_encoder_2.config.hidden_size
+    state = {"clip_l": torch.randn(2, d1, generator=g) * 0.5,
+             "clip_g": torch.randn(2, d2, generator=g) * 0.5}
+    folder = os.path.join(ROOT, "tests", "fixtures", "textual_inversion", "xl")
+    os.makedirs(folder, exist_ok=True)
+    save_file(state, os.path.join(folder, "embedding.safetensors"))
+    state = load_file(os.path.join(folder, "embedding.safetensors"))
+    pipe.load_textual_inversion(state["clip_g"], token="<xl-neg>", text_encoder=pipe.text_encoder_2,
+                                tokenizer=pipe.tokenizer_2)
+    pipe.load_textual_inversion(state["clip_l"], token="<xl-neg>", text_encoder=pipe.text_encoder,
+                                tokenizer=pipe.tokenizer)
+    out = pipe("a red car", negative_prompt="<xl-neg>, blurry", num_inference_steps=3,
+               generator=torch.Generator().manual_seed(34), output_type="np").images
+    save("xl_embedding", out)
+    manifest["embedding"] = "xl_embedding"
+
+
 def unet_case(manifest):
     pipe = load()
     g = torch.Generator().manual_seed(11)
@@ -359,6 +384,7 @@ def main():
         img.save(os.path.join(OUT, name + ".png"))
     encode_cases(manifest)
     textual_inversion_case(manifest)
+    xl_embedding_case(manifest)
     i2i_cases(manifest, pics)
     inpaint_cases(manifest, pics)
     inpaint_ensemble_case(manifest, pics)

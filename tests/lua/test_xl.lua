@@ -133,6 +133,31 @@ do
   within(diff(out, npy("xl_textual_inversion")), 2e-3, "xl_textual_inversion")
 end
 
+-- an SDXL embedding as its docs load one: safetensors.torch.load_file, then the clip_g half
+-- into the second tokenizer and text encoder, the clip_l half into the first, one token
+do
+  local emb = StableDiffusionXLPipeline.from_pretrained(model)
+  emb:set_progress_bar_config{disable = true}
+  local state = safetensors.torch.load_file(src .. "/tests/fixtures/textual_inversion/xl/embedding.safetensors")
+  emb:load_textual_inversion(state.clip_g, {token = "<xl-neg>", text_encoder = emb.text_encoder_2,
+                                            tokenizer = emb.tokenizer_2})
+  emb:load_textual_inversion(state.clip_l, {token = "<xl-neg>", text_encoder = emb.text_encoder,
+                                            tokenizer = emb.tokenizer})
+  check.eq(emb:maybe_convert_prompt("<xl-neg>", emb.tokenizer_2), "<xl-neg> <xl-neg>_1",
+           "the second tokenizer spells out its own tokens")
+  local out = emb{prompt = "a red car", negative_prompt = "<xl-neg>, blurry", num_inference_steps = 3,
+                  generator = torch.Generator():manual_seed(34), output_type = "np"}.images
+  within(diff(out, npy("xl_embedding")), 2e-3, "xl_embedding")
+  check.raises("the pipeline's own pair expected", function()
+    emb:load_textual_inversion(state.clip_g, {token = "<other>", text_encoder = emb.text_encoder_2,
+                                              tokenizer = emb.tokenizer})
+  end)
+  emb:unload_textual_inversion("<xl-neg>", emb.tokenizer_2, emb.text_encoder_2)
+  check.eq(emb:maybe_convert_prompt("<xl-neg>", emb.tokenizer_2), "<xl-neg>",
+           "unloaded from the second pair")
+  check.eq(emb:maybe_convert_prompt("<xl-neg>"), "<xl-neg> <xl-neg>_1", "the first pair keeps it")
+end
+
 -- StableDiffusionXLImg2ImgPipeline: the base as img2img, the refiner (text_encoder_2 only,
 -- aesthetic scores in its time ids), and the ensemble of experts: the base to denoising_end
 -- with latents out, the refiner from denoising_start on them
