@@ -6,7 +6,8 @@
 -- model is told the picture had, and a negative one to steer away from).
 -- Then the ensemble of experts: the base denoises the first 80% of the steps, the refiner the
 -- rest, on the base's latents.
--- `sdrepl examples/sdxl.lua [MODEL] [REFINER]` (repo ids or folders).
+-- Last, a LoRA made for SDXL (a Kohya/Civitai file works as well as a diffusers one).
+-- `sdrepl examples/sdxl.lua [MODEL] [REFINER] [LORA] [WEIGHT_NAME]` (repo ids or folders).
 
 -- %% Load the base model
 model = arg[1] or os.getenv("SDREPL_MODEL") or "stabilityai/stable-diffusion-xl-base-1.0"
@@ -48,3 +49,17 @@ latents = pipe{prompt = prompt, num_inference_steps = steps * 2, denoising_end =
 refined = refiner{prompt = prompt, num_inference_steps = steps * 2, denoising_start = 0.8,
                   image = latents, generator = g}.images[1]
 image_grid({one, refined}, 1, 2)
+
+-- %% A LoRA made for SDXL: without it, at half strength and at full strength
+lora = arg[3] or "nerijs/pixel-art-xl"
+pipe:load_lora_weights(lora, {weight_name = arg[4] or (arg[3] == nil and "pixel-art-xl.safetensors" or nil),
+                              adapter_name = "style"})
+styled = pipe{prompt = prompt, num_inference_steps = steps, generator = torch.manual_seed(0)}.images[1]
+half = pipe{prompt = prompt, num_inference_steps = steps, generator = torch.manual_seed(0),
+            cross_attention_kwargs = {scale = 0.5}}.images[1]
+image_grid({one, half, styled}, 1, 3)
+
+-- %% Taken out again: the model's own weights
+pipe:unload_lora_weights()
+again = pipe{prompt = prompt, num_inference_steps = steps, generator = torch.manual_seed(0)}.images[1]
+print("without the LoRA, the first picture again: " .. tostring(again == one))

@@ -67,10 +67,12 @@ grep -q '<LatentConsistencyModelPipeline' out.txt || fail "lcm: $(cat out.txt)"
 [ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "lcm: two 1x3 grids expected: $(cat out.txt)"
 SDREPL_STEPS=2 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/sdxl.lua" \
   "$SDREPL_SOURCE_DIR/tests/models/tiny-sdxl" "$SDREPL_SOURCE_DIR/tests/models/tiny-sdxl-refiner" \
+  "$SDREPL_SOURCE_DIR/tests/fixtures/lora-xl/kohya-sgm.safetensors" \
   >out.txt 2>err.txt ||
   fail "sdxl failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionXLPipeline' out.txt || fail "sdxl: $(cat out.txt)"
-[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 1 ] || fail "sdxl: a 1x3 grid expected: $(cat out.txt)"
+[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "sdxl: two 1x3 grids expected: $(cat out.txt)"
+grep -q 'without the LoRA, the first picture again: true' out.txt || fail "sdxl: LoRA: $(cat out.txt)"
 grep -q '<Image 128x64 RGB>' out.txt || fail "sdxl: the ensemble's 1x2 grid expected: $(cat out.txt)"
 grep -q 'the same picture from the embeddings: true' out.txt || fail "sdxl: embeddings: $(cat out.txt)"
 echo "examples: all ran"
