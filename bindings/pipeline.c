@@ -608,16 +608,56 @@ static const lsdr_param single_file_options[] = {
      "pndm, lms, euler, euler-ancestral, dpm or ddim (SDXL: always euler, as diffusers)"},
     {"prediction_type", "string", "nil", "epsilon or v_prediction (inferred when nil)"},
     {"image_size", "integer", "nil", "512, 768 for SD 2.x, 1024 for SDXL (inferred when nil)"},
+    LSDR_HUB_PARAMS,
     {0}};
 
-/* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt). */
+/* A checkpoint named by its place on the hub, as from_single_file takes one
+ * ("https://huggingface.co/org/name/blob/main/sd_xl_base_1.0.safetensors", or without the
+ * https:// or the blob/main/, or on hf.co: diffusers' _extract_repo_id_and_weights_name),
+ * fetched into the hub cache with the options' revision, cache_dir, token and
+ * local_files_only. Pushes its local path. */
+static const char *hub_single_file(lua_State *L, const char *link, int opts) {
+  static const char *const prefixes[] = {"https://huggingface.co/", "huggingface.co/", "hf.co/",
+                                         "https://hf.co/"};
+  const char *s = link;
+  for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+    if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+      s += strlen(prefixes[i]);
+  const char *a = strchr(s, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+  if (!a || a == s || !b || b == a + 1 || !b[1])
+    lsdr_error(L, "no checkpoint file at %s (nor a file on the hub: org/name/path/to/file)", link);
+  const char *file = b + 1;
+  if (strncmp(file, "blob/main/", 10) == 0)
+    file += 10;
+  lua_pushlstring(L, s, (size_t)(b - s));
+  const int repo = lua_gettop(L);
+  lua_createtable(L, 0, 6);
+  const int hub = lua_gettop(L);
+  static const char *const keys[] = {"revision", "cache_dir", "token", "local_files_only"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    lua_getfield(L, opts, keys[i]);
+    lua_setfield(L, hub, keys[i]);
+  }
+  const char *slash = strrchr(file, '/');
+  lua_pushstring(L, slash ? slash + 1 : file);
+  lua_setfield(L, hub, "weight_name");
+  if (slash) {
+    lua_pushlstring(L, file, (size_t)(slash - file));
+    lua_setfield(L, hub, "subfolder");
+  }
+  const char *dir = lsdr_hub_resolve(L, repo, hub, SDR_HUB_FILE);
+  return lua_pushfstring(L, "%s/%s", dir, file);
+}
+
+/* from_single_file(path, opts): a CompVis/LDM checkpoint (.safetensors or .ckpt), a local file
+ * or one on the hub. */
 static int from_single_file_as(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
   const char *path = lua_tostring(L, 1);
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-    return lsdr_error(L, "no checkpoint file at %s", path);
+    path = hub_single_file(L, path, 2);
   sdr_single_file_options so;
   memset(&so, 0, sizeof so);
   lua_getfield(L, 2, "config");

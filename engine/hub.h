@@ -38,6 +38,7 @@ typedef enum sdr_hub_kind {
                                 (when there and allowed) or learned_embeds.bin */
   SDR_HUB_LORA,              /* <subfolder>/weight_name, else the one LoRA file there
                                 (sdr_lora_best_guess: .safetensors, else .bin) */
+  SDR_HUB_FILE,              /* <subfolder>/weight_name exactly (from_single_file's link) */
 } sdr_hub_kind;
 
 typedef struct sdr_hub_options {

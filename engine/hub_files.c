@@ -431,10 +431,11 @@ const char **hub_needed_files(const char *const *siblings, size_t n, sdr_hub_kin
     }
     if (sl_add(&allow, pick) != 0)
       goto done;
-  } else if (kind == SDR_HUB_LORA) {
-    /* lora_state_dict: weight_name, else _best_guess_weight_name's .safetensors, else .bin */
+  } else if (kind == SDR_HUB_LORA || kind == SDR_HUB_FILE) {
+    /* lora_state_dict: weight_name, else _best_guess_weight_name's .safetensors, else .bin;
+     * a single file's link: its file */
     char *pick = o->weight_name ? hub_printf("%s%s", prefix, o->weight_name) : NULL;
-    if (!o->weight_name) {
+    if (!o->weight_name && kind == SDR_HUB_LORA) {
       int k = sdr_lora_choose_file((const char *const *)pool.v, pool.n, o->use_safetensors);
       if (k == -2)
         goto done;
@@ -442,7 +443,9 @@ const char **hub_needed_files(const char *const *siblings, size_t n, sdr_hub_kin
         pick = hub_printf("%s", pool.v[k]);
     }
     if (!pick || !sl_has(&pool, pick)) {
-      sdr_fail("the repo has no %s (give weight_name for another file)",
+      sdr_fail(kind == SDR_HUB_FILE ? "the repo has no %s"
+                                    : "the repo has no %s (give "
+                                      "weight_name for another file)",
                pick ? pick : "LoRA weights file (.safetensors or .bin)");
       free(pick);
       goto done;

@@ -116,6 +116,9 @@ for repo in stable-diffusion-xl-base-1.0:tiny-sdxl stable-diffusion-xl-refiner-1
   find "$XL" -name '*.safetensors' | while read -r f; do cp "$f" "${f%.safetensors}.fp16.safetensors"; done
   head -c 1000 /dev/urandom >"$XL/sd_xl_checkpoint.safetensors"
 done
+# ... and a real (tiny) single-file checkpoint in the base repo, for from_single_file's links
+cp "$SRC/tests/models/tiny-sdxl-single.safetensors" \
+  "$REPOS/stabilityai/stable-diffusion-xl-base-1.0/main/sd_xl_base_1.0.safetensors"
 # As on the hub, main's .bin files have their fp16 twins too (else diffusers would
 # choose .bin for variant fp16: a .bin without its .safetensors).
 head -c 1000 /dev/urandom >"$SD/main/unet/diffusion_pytorch_model.fp16.bin"
@@ -315,6 +318,20 @@ OWN_REF=$(find "$TMP/own/models--stabilityai--stable-diffusion-xl-refiner-1.0/sn
 [ -e "$OWN_REF/unet/diffusion_pytorch_model.fp16.safetensors" ] || fail "refiner: no UNet"
 [ ! -e "$OWN_REF/text_encoder_2/model.fp16.safetensors" ] && [ ! -e "$OWN_REF/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
   fail "refiner: the given text_encoder_2 and vae were fetched too: $(cd "$OWN_REF" && find . -type l)"
+
+# ---- from_single_file with the hub's link to the file: that file alone is fetched ----
+expect_ok "p = StableDiffusionXLPipeline.from_single_file('https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/sd_xl_base_1.0.safetensors', {tokenizer = '$SRC/tests/models/tiny-sd-a/tokenizer', cache_dir = '$TMP/single'})
+  print(p)"
+case "$OUT" in *"<StableDiffusionXLPipeline"*) ;; *) fail "single file from a link: $OUT" ;; esac
+OWN_SF=$(find "$TMP/single/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots" -mindepth 1 -maxdepth 1)
+[ "$(cd "$OWN_SF" && find . -type l)" = "./sd_xl_base_1.0.safetensors" ] ||
+  fail "single file: other files fetched: $(cd "$OWN_SF" && find . -type l)"
+cmp -s "$OWN_SF/sd_xl_base_1.0.safetensors" "$SRC/tests/models/tiny-sdxl-single.safetensors" ||
+  fail "single file: the fetched file differs"
+expect_error "StableDiffusionXLPipeline.from_single_file('hf.co/stabilityai/stable-diffusion-xl-base-1.0/none.safetensors', {cache_dir = '$TMP/single'})" \
+  "the repo has no none.safetensors"
+expect_error "StableDiffusionXLPipeline.from_single_file('nothing-here.safetensors')" \
+  "no checkpoint file at nothing-here.safetensors"
 
 # ---- the fast.ai notebook's text encoder and tokenizer: a whole CLIP repo ------------
 mark_log
