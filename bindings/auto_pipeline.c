@@ -111,21 +111,50 @@ static int auto_inpaint_from_pretrained(lua_State *L) {
   return lsdr_pipeline_from_pretrained(L, pick_inpaint);
 }
 
+/* The ControlNet class of a task (an SD LSDR_KIND_*) in a family (xl: SDXL's). */
+static int controlnet_kind(int kind, int xl) {
+  if (kind == LSDR_KIND_T2I)
+    return xl ? LSDR_KIND_XL_CONTROLNET : LSDR_KIND_CONTROLNET;
+  if (kind == LSDR_KIND_I2I)
+    return xl ? LSDR_KIND_XL_CONTROLNET_I2I : LSDR_KIND_CONTROLNET_I2I;
+  return xl ? LSDR_KIND_XL_CONTROLNET_INPAINT : LSDR_KIND_CONTROLNET_INPAINT;
+}
+
 static int from_pipe(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
   lsdr_pipe *src = lsdr_test_pipe(L, 1);
   if (!src)
     return lsdr_argerror(L, 1, "a pipeline (StableDiffusionPipeline or its siblings)");
+  /* diffusers keeps a ControlNet pipeline's nets (its task's ControlNet class); controlnet =
+   * a net adds or changes them, controlnet = false (Python's None) leaves them out */
+  lua_getfield(L, 2, "controlnet");
+  const int cn_opt = lua_gettop(L);
+  const int given =
+      !lua_isnil(L, cn_opt) && !(lua_isboolean(L, cn_opt) && !lua_toboolean(L, cn_opt));
+  const int controlnet = lua_isnil(L, cn_opt) ? lsdr_pipe_controlnet(src) : given;
   if (lsdr_pipe_lcm(src)) { /* the "lcm" row: text to image and image to image only */
-    if (kind == LSDR_KIND_INPAINT)
+    if (kind == LSDR_KIND_INPAINT || controlnet)
       return lsdr_error(L, "AutoPipeline can't find a pipeline linked to %s for None",
                         lsdr_pipe_class_name(src));
     kind = kind == LSDR_KIND_I2I ? LSDR_KIND_LCM_I2I : LSDR_KIND_LCM;
   }
-  if (lsdr_kind_xl(src->kind)) /* the "stable-diffusion-xl" row */
+  if (controlnet)
+    kind = controlnet_kind(kind, lsdr_kind_xl(src->kind));
+  else if (lsdr_kind_xl(src->kind)) /* the "stable-diffusion-xl" row */
     kind = xl_kind(kind);
+  if (given)
+    lsdr_push_controlnet_option(L, 2, lsdr_kind_class_name(kind));
+  const int net = given ? lua_gettop(L) : 0;
   lsdr_pipeline_from_pipe(L, 1, kind);
+  lsdr_push_pipe_parts(L, -1);
+  if (net)
+    lua_pushvalue(L, net);
+  else if (!controlnet)
+    lua_pushnil(L);
+  if (net || !controlnet)
+    lua_setfield(L, -2, "controlnet");
+  lua_pop(L, 1);
   lua_getfield(L, 2, "scheduler"); /* a component passed replaces the original's */
   if (!lua_isnil(L, -1))
     lua_setfield(L, -2, "scheduler");
@@ -138,7 +167,11 @@ static int auto_i2i_from_pipe(lua_State *L) { return from_pipe(L, LSDR_KIND_I2I)
 static int auto_inpaint_from_pipe(lua_State *L) { return from_pipe(L, LSDR_KIND_INPAINT); }
 
 static const lsdr_param from_pipe_options[] = {
-    {"scheduler", "any", "nil", "a scheduler instead of the pipeline's"}, {0}};
+    {"scheduler", "any", "nil", "a scheduler instead of the pipeline's"},
+    {"controlnet", "any", "nil",
+     "a ControlNetModel (or list) for the task's ControlNet class; false: none (nil keeps the "
+     "pipeline's)"},
+    {0}};
 
 static const lsdr_func diffusion_class[] = {
     {"DiffusionPipeline.from_pretrained",

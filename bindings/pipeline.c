@@ -71,6 +71,8 @@ lsdr_pipe *lsdr_test_pipe(lua_State *L, int idx) {
 
 const char *lsdr_pipe_class_name(const lsdr_pipe *p) { return kind_class(p->kind); }
 
+const char *lsdr_kind_class_name(int kind) { return kind_class(kind); }
+
 /* The dtype a pipeline's models are kept in on be: torch_dtype, else as stored on the CPU
  * (which widens them as it goes) and float32 elsewhere, as diffusers loads them. */
 int lsdr_pipe_keep_dtype(const lsdr_pipe *p, const sdr_backend *be, int dtype) {

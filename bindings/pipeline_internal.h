@@ -71,6 +71,8 @@ lsdr_pipe *lsdr_check_pipe(lua_State *L, int idx);
 void lsdr_push_pipe_parts(lua_State *L, int idx);
 /* "StableDiffusionPipeline" and the others: the pipeline's class. */
 const char *lsdr_pipe_class_name(const lsdr_pipe *p);
+/* The class name of an LSDR_KIND_*. */
+const char *lsdr_kind_class_name(int kind);
 /* The dtype the pipeline's models are kept in on be (dtype >= 0: that one). */
 int lsdr_pipe_keep_dtype(const lsdr_pipe *p, const sdr_backend *be, int dtype);
 /* The engine's error as a Lua error; when the GPU ran out of memory, with what to try. */

@@ -154,6 +154,33 @@ do
                                                                  {controlnet = net})
   check.eq(tostring(getmetatable(auto_inpaint).__name), "StableDiffusionXLControlNetInpaintPipeline",
            "AutoPipelineForInpainting with a controlnet")
+  -- from_pipe keeps a ControlNet pipeline's nets (the task's ControlNet class), as diffusers';
+  -- controlnet = false leaves them out, controlnet = a net adds one
+  local cn = StableDiffusionXLControlNetPipeline.from_pretrained(models .. "tiny-sdxl", {controlnet = net})
+  local kept = AutoPipelineForImage2Image.from_pipe(cn)
+  check.eq(tostring(getmetatable(kept).__name), "StableDiffusionXLControlNetImg2ImgPipeline",
+           "from_pipe of a ControlNet pipeline")
+  check.truthy(kept.controlnet == cn.controlnet, "from_pipe keeps the nets")
+  kept:set_progress_bar_config{disable = true}
+  local c = i2i_cases[1]
+  local out = kept(check.case_args({image = picture(c[3]), control_image = picture(c[4][1]),
+                                    output_type = "np"}, c[5])).images
+  check.truthy((out - torch.load_npy(ref .. c[1] .. ".npy")):abs():max():item() < 2e-3,
+               "the from_pipe pipeline paints the reference's picture")
+  local dropped = AutoPipelineForImage2Image.from_pipe(cn, {controlnet = false})
+  check.eq(tostring(getmetatable(dropped).__name), "StableDiffusionXLImg2ImgPipeline",
+           "from_pipe with controlnet = false")
+  check.eq(dropped.controlnet, nil, "no nets after controlnet = false")
+  local sd = StableDiffusionPipeline.from_pretrained(models .. "tiny-sd-a")
+  local added = AutoPipelineForText2Image.from_pipe(sd, {
+    controlnet = ControlNetModel.from_pretrained(models .. "tiny-controlnet-a")})
+  check.eq(tostring(getmetatable(added).__name), "StableDiffusionControlNetPipeline",
+           "from_pipe with a controlnet")
+  check.raises("AutoPipeline can't find a pipeline linked to LatentConsistencyModelPipeline", function()
+    local lcm = LatentConsistencyModelPipeline.from_pretrained(models .. "tiny-lcm")
+    AutoPipelineForText2Image.from_pipe(lcm, {controlnet = ControlNetModel.from_pretrained(
+      models .. "tiny-controlnet-a")})
+  end)
   -- tiny-sdxl-inpaint's UNet has one layer a block: a net of tiny-sdxl's two does not fit
   check.raises("was made for another UNet", function()
     StableDiffusionXLControlNetInpaintPipeline.from_pretrained(models .. "tiny-sdxl-inpaint",
