@@ -200,6 +200,39 @@ static int unet_call(lua_State *L) {
                         sdr_device_name(be->device));
     cond.timestep_cond = &tc->t;
   }
+  /* class_labels: a UNet with num_class_embeds (the x4 upscaler's noise level), one label a
+   * batch entry, or one number for all; checked here, as the rows are looked up on the device */
+  lua_getfield(L, 4, "class_labels");
+  if (!lua_isnil(L, -1)) {
+    const int ci = lua_gettop(L);
+    const int V = unet->cfg.num_class_embeds;
+    lsdr_tensor *lt = lsdr_to_tensor(L, ci);
+    if (!lt && !lua_isnumber(L, ci))
+      return lsdr_error(L, "option 'class_labels': a Tensor or a number expected, got %s",
+                        lsdr_typename(L, ci));
+    if (lt && (lt->t.ndim != 1 || lt->t.shape[0] != B))
+      return lsdr_error(L, "option 'class_labels': (%lld) labels expected", (long long)B);
+    double *v = malloc((size_t)B * sizeof *v);
+    if (!v)
+      return luaL_error(L, "out of memory");
+    if (lt) {
+      double *host = lsdr_tensor_host_values(L, lt);
+      memcpy(v, host, (size_t)B * sizeof *v);
+      free(host);
+    } else {
+      for (int64_t i = 0; i < B; i++)
+        v[i] = lua_tonumber(L, ci);
+    }
+    for (int64_t i = 0; i < B; i++)
+      if (v[i] != (double)(int64_t)v[i] || v[i] < 0 || (V && v[i] >= V)) {
+        const double bad = v[i];
+        free(v);
+        return lsdr_error(L, "option 'class_labels': %f is not a class of 0 to %d", bad, V - 1);
+      }
+    lsdr_tensor *labels = lsdr_push_from_host(L, be, SDR_I64, 1, (int64_t[]){B}, v);
+    free(v);
+    cond.class_labels = &labels->t;
+  }
   /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
    * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale); last, so no
    * argument error leaves them scaled */
@@ -329,6 +362,8 @@ static const lsdr_param call_options[] = {
     {"mid_block_additional_residual", "Tensor", "nil", "and the one for the mid block"},
     {"timestep_cond", "Tensor", "nil",
      "an LCM UNet's guidance embedding (batch, time_cond_proj_dim)"},
+    {"class_labels", "Tensor|number", "nil",
+     "a UNet with num_class_embeds: one label a batch entry (the upscaler's noise level)"},
     {"added_cond_kwargs", "table", "nil",
      "{image_embeds = {...}}: the IP-Adapters' image embeddings, one tensor per adapter; "
      "{text_embeds = ..., time_ids = ...}: an SDXL UNet's"},

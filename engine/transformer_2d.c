@@ -13,7 +13,7 @@
   } while (0)
 
 static int bind_block(sdr_transformer_block *b, sdr_weights *w, const char *p, int D,
-                      int context_dim, int heads, int dim_head, int F) {
+                      int context_dim, int heads, int dim_head, int F, int only_cross) {
   char sub[512];
   int rc = 0;
   rc |= sdr_weights_bindf(w, &b->norm1_w, 1, (int64_t[]){D}, "%s.norm1.weight", p);
@@ -24,7 +24,7 @@ static int bind_block(sdr_transformer_block *b, sdr_weights *w, const char *p, i
   rc |= sdr_weights_bindf(w, &b->norm3_b, 1, (int64_t[]){D}, "%s.norm3.bias", p);
   if (snprintf(sub, sizeof sub, "%s.attn1", p) >= (int)sizeof sub)
     return sdr_fail("%s: weight name too long", p);
-  rc |= sdr_attn_layer_bind(&b->attn1, w, sub, D, D, heads, dim_head, 0);
+  rc |= sdr_attn_layer_bind(&b->attn1, w, sub, D, only_cross ? context_dim : D, heads, dim_head, 0);
   if (snprintf(sub, sizeof sub, "%s.attn2", p) >= (int)sizeof sub)
     return sdr_fail("%s: weight name too long", p);
   rc |= sdr_attn_layer_bind(&b->attn2, w, sub, D, context_dim, heads, dim_head, 0);
@@ -37,9 +37,10 @@ static int bind_block(sdr_transformer_block *b, sdr_weights *w, const char *p, i
 
 int sdr_transformer_2d_bind(sdr_transformer_2d *t, sdr_weights *w, const char *p, int channels,
                             int heads, int dim_head, int layers, int groups, int context_dim,
-                            int linear_projection) {
+                            int linear_projection, int only_cross) {
   const int D = heads * dim_head;
-  *t = (sdr_transformer_2d){.channels = channels,
+  *t = (sdr_transformer_2d){.only_cross = only_cross,
+                            .channels = channels,
                             .heads = heads,
                             .dim_head = dim_head,
                             .groups = groups,
@@ -70,7 +71,8 @@ int sdr_transformer_2d_bind(sdr_transformer_2d *t, sdr_weights *w, const char *p
   for (int i = 0; i < layers; i++) {
     char sub[512];
     snprintf(sub, sizeof sub, "%s.transformer_blocks.%d", p, i);
-    rc |= bind_block(&t->blocks[i], w, sub, D, context_dim, heads, dim_head, t->ff_inner);
+    rc |=
+        bind_block(&t->blocks[i], w, sub, D, context_dim, heads, dim_head, t->ff_inner, only_cross);
   }
   return rc ? -1 : 0;
 }
@@ -82,7 +84,8 @@ void sdr_transformer_2d_free(sdr_transformer_2d *t) {
 
 /* BasicTransformerBlock: h (B, N, D) updated in place. */
 static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h,
-                         const sdr_attn_context *context, const sdr_transformer_block *b, int F) {
+                         const sdr_attn_context *context, const sdr_transformer_block *b, int F,
+                         int only_cross) {
   const int64_t B = h->shape[0], N = h->shape[1], D = h->shape[2];
   const int64_t bnd[3] = {B, N, D};
   sdr_arena_mark mark = sdr_arena_get_mark(a);
@@ -90,7 +93,12 @@ static int block_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *h,
   TRY(sdr_arena_tensor(a, &n, h->dtype, 3, bnd));
   TRY(sdr_arena_tensor(a, &o, h->dtype, 3, bnd));
   TRY(sdr_layer_norm(be, &n, h, &b->norm1_w, &b->norm1_b, 1e-5f));
-  TRY(sdr_attn_layer_forward(be, a, &o, &n, NULL, &b->attn1));
+  if (only_cross) { /* BasicTransformerBlock gives attn1 the text alone */
+    const sdr_attn_context text = {.text = context->text};
+    TRY(sdr_attn_layer_forward_ctx(be, a, &o, &n, &text, &b->attn1));
+  } else {
+    TRY(sdr_attn_layer_forward(be, a, &o, &n, NULL, &b->attn1));
+  }
   TRY(sdr_binary(be, h, h, &o, SDR_BINARY_ADD));
   TRY(sdr_layer_norm(be, &n, h, &b->norm2_w, &b->norm2_b, 1e-5f));
   TRY(sdr_attn_layer_forward_ctx(be, a, &o, &n, context, &b->attn2));
@@ -134,7 +142,7 @@ int sdr_transformer_2d_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, c
     TRY(sdr_linear(be, &h, &flat, &t->proj_in_w, &t->proj_in_b));
   }
   for (int i = 0; i < t->layers; i++)
-    TRY(block_forward(be, a, &h, context, &t->blocks[i], t->ff_inner));
+    TRY(block_forward(be, a, &h, context, &t->blocks[i], t->ff_inner, t->only_cross));
   sdr_tensor back;
   TRY(sdr_arena_tensor(a, &back, x->dtype, 4, (int64_t[]){B, C, H, W}));
   if (!t->linear_projection) {

@@ -132,6 +132,15 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
   TRY(refuse(j, "time_embedding_type", "positional"));
   TRY(refuse(j, "resnet_time_scale_shift", "default"));
   TRY(refuse(j, "class_embed_type", NULL));
+  const cJSON *nce = sdr_json_get(j, "num_class_embeds");
+  if (nce && !cJSON_IsNull(nce)) { /* with class_embed_type null: an nn.Embedding */
+    if (!cJSON_IsNumber(nce) || nce->valuedouble < 1 || nce->valuedouble > (1 << 20) ||
+        nce->valuedouble != (int)nce->valuedouble) {
+      sdr_fail("%s: \"num_class_embeds\" must be a positive integer or null", path);
+      goto fail;
+    }
+    c->num_class_embeds = (int)nce->valuedouble;
+  }
   const cJSON *aet = sdr_json_get(j, "addition_embed_type");
   if (cJSON_IsString(aet) && strcmp(aet->valuestring, "text_time") == 0) {
     long long td = 0, pd = 0;
@@ -151,7 +160,20 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
   }
   TRY(sdr_json_bool_opt(j, "center_input_sample", 0, &c->center_input_sample));
   TRY(refuse(j, "dual_cross_attention", NULL));
-  TRY(refuse(j, "only_cross_attention", NULL));
+  /* only_cross_attention: one boolean for every block, or one per down block */
+  const cJSON *oca = sdr_json_get(j, "only_cross_attention");
+  if (cJSON_IsArray(oca)) {
+    if (cJSON_GetArraySize(oca) != n) {
+      sdr_fail("%s: \"only_cross_attention\" has %d entries for %d blocks", path,
+               cJSON_GetArraySize(oca), n);
+      goto fail;
+    }
+    for (int i = 0; i < n; i++)
+      c->only_cross[i] = cJSON_IsTrue(cJSON_GetArrayItem(oca, i));
+  } else if (cJSON_IsTrue(oca)) {
+    for (int i = 0; i < n; i++)
+      c->only_cross[i] = 1;
+  }
   /* upcast_attention (SD 2.1) only matters in half precision: the CPU computes
    * attention in float32 always, the GPU accumulates in float32. */
   const cJSON *tc = sdr_json_get(j, "time_cond_proj_dim");
@@ -199,9 +221,10 @@ int sdr_unet_config_load(sdr_unet_config *c, const char *path) {
 /* ---- weights --------------------------------------------------------------- */
 
 static int bind_block_attn(sdr_transformer_2d *t, sdr_weights *w, const char *prefix, int ch,
-                           int heads, int layers, int ctx, const sdr_unet_config *c) {
+                           int heads, int layers, int ctx, const sdr_unet_config *c,
+                           int only_cross) {
   return sdr_transformer_2d_bind(t, w, prefix, ch, heads, ch / heads, layers, c->norm_num_groups,
-                                 ctx, c->use_linear_projection);
+                                 ctx, c->use_linear_projection, only_cross);
 }
 
 int sdr_unet_bind_down(sdr_unet *u) {
@@ -220,6 +243,9 @@ int sdr_unet_bind_down(sdr_unet *u) {
   if (c->time_cond_proj_dim)
     rc |= sdr_weights_bind(w, &u->time_cond_w, "time_embedding.cond_proj.weight", 2,
                            (int64_t[]){C0, c->time_cond_proj_dim});
+  if (c->num_class_embeds)
+    rc |= sdr_weights_bind(w, &u->class_w, "class_embedding.weight", 2,
+                           (int64_t[]){c->num_class_embeds, T});
   if (c->addition_time_embed_dim) {
     rc |= sdr_weights_bind(w, &u->add_1_w, "add_embedding.linear_1.weight", 2,
                            (int64_t[]){T, c->projection_class_embeddings_input_dim});
@@ -247,7 +273,7 @@ int sdr_unet_bind_down(sdr_unet *u) {
       if (b->has_attn) {
         snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, j);
         rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[i], c->transformer_layers[i],
-                              c->cross_attention_dim[i], c);
+                              c->cross_attention_dim[i], c, c->only_cross[i]);
       }
     }
     if (b->has_sample) {
@@ -264,7 +290,7 @@ int sdr_unet_bind_down(sdr_unet *u) {
   }
   if (c->has_mid_block)
     rc |= bind_block_attn(&u->mid_attn, w, "mid_block.attentions.0", Cm, c->heads[n - 1],
-                          c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c);
+                          c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c, 0);
   return rc ? -1 : 0;
 }
 
@@ -300,7 +326,7 @@ static int bind(sdr_unet *u) {
       if (b->has_attn) {
         snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, j);
         rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[r], c->transformer_layers[r],
-                              c->cross_attention_dim[r], c);
+                              c->cross_attention_dim[r], c, c->only_cross[r]);
       }
     }
     if (b->has_sample) {
@@ -503,6 +529,16 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
   TRY(sdr_linear(be, &emb1, &temb, &u->time_1_w, &u->time_1_b));
   TRY(sdr_unary(be, &emb1, &emb1, SDR_UNARY_SILU));
   TRY(sdr_linear(be, &emb, &emb1, &u->time_2_w, &u->time_2_b));
+  if (c->num_class_embeds) { /* get_class_embed: the labels' rows, added */
+    if (!cond->class_labels) {
+      sdr_fail("class_labels should be provided when num_class_embeds > 0");
+      goto fail;
+    }
+    sdr_tensor class_emb;
+    TRY(sdr_arena_tensor(a, &class_emb, u->act, 2, (int64_t[]){B, 4 * C0}));
+    TRY(sdr_embedding(be, &class_emb, &u->class_w, cond->class_labels));
+    TRY(sdr_binary(be, &emb, &emb, &class_emb, SDR_BINARY_ADD));
+  }
   if (c->addition_time_embed_dim)
     TRY(add_text_time(u, a, &emb, cond));
   TRY(sdr_unary(be, &o->temb, &emb, SDR_UNARY_SILU));
@@ -638,14 +674,23 @@ int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_
                                           : "unet: timestep_cond given to a UNet without "
                                             "time_cond_proj_dim (%lld, %d)",
                     (long long)B, c->time_cond_proj_dim);
-  const sdr_tensor *te = cond->text_embeds, *ti = cond->time_ids;
+  const sdr_tensor *te = cond->text_embeds, *ti = cond->time_ids, *cl = cond->class_labels;
   if (sdr_unet_check_added(u, B, te, ti, "unet") != 0)
     return -1;
+  if (c->num_class_embeds && !cl)
+    return sdr_fail("unet: class_labels should be provided when num_class_embeds > 0");
+  if (cl && (!c->num_class_embeds || cl->dtype != SDR_I64 || cl->ndim != 1 || cl->shape[0] != B))
+    return sdr_fail(c->num_class_embeds ? "unet: class_labels must be (%lld) int64"
+                                        : "unet: class_labels given to a UNet without "
+                                          "num_class_embeds (%lld)",
+                    (long long)B);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_unet_down d;
   sdr_tensor h, next, x, text, images[SDR_IP_MAX], tcond;
-  sdr_unet_cond all = {
-      .attn = {.text = &text, .nimage = given->nimage}, .text_embeds = te, .time_ids = ti};
+  sdr_unet_cond all = {.attn = {.text = &text, .nimage = given->nimage},
+                       .text_embeds = te,
+                       .time_ids = ti,
+                       .class_labels = cl};
   const sdr_attn_context *context_all = &all.attn;
   TRY(sdr_arena_as(a, &x, sample, u->act));
   TRY(sdr_arena_as(a, &text, context, u->act));

@@ -46,6 +46,12 @@ typedef struct sdr_unet_config {
    * and add_embedding's input, the pooled text embeddings' width plus 6 such (0: none) */
   int addition_time_embed_dim;
   int projection_class_embeddings_input_dim;
+  /* num_class_embeds: an embedding table of class labels added to the time embedding (the x4
+   * upscaler's noise level); 0: none */
+  int num_class_embeds;
+  /* only_cross_attention of each down block (the up blocks mirror it): attn1 attends to the
+   * text too */
+  int only_cross[SDR_UNET_MAX_BLOCKS];
 } sdr_unet_config;
 
 typedef struct sdr_unet_block {
@@ -68,6 +74,7 @@ typedef struct sdr_unet {
   sdr_tensor time_cond_w;        /* (C0, time_cond_proj_dim), no bias; with time_cond_proj_dim */
   sdr_tensor add_1_w, add_1_b;   /* add_embedding: (4 C0, input dim), (4 C0); "text_time" only */
   sdr_tensor add_2_w, add_2_b;   /* (4 C0, 4 C0), (4 C0) */
+  sdr_tensor class_w;            /* (num_class_embeds, 4 C0); num_class_embeds only */
   sdr_unet_block down[SDR_UNET_MAX_BLOCKS];
   sdr_resnet_block mid_resnets[2];
   sdr_transformer_2d mid_attn;
@@ -129,6 +136,9 @@ typedef struct sdr_unet_cond {
    * time_ids (B, n), n * addition_time_embed_dim + the pooled width being add_embedding's
    * input; NULL for other UNets */
   const sdr_tensor *text_embeds, *time_ids;
+  /* class_labels (B) int64 of a UNet with num_class_embeds (the x4 upscaler's noise level);
+   * NULL for others */
+  const sdr_tensor *class_labels;
   const sdr_unet_residuals *res; /* ControlNet's, or NULL */
 } sdr_unet_cond;
 

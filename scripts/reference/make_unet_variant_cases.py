@@ -2,8 +2,9 @@
 no mid block (mid_block_type None), a centred input sample, several transformer
 layers per block given as a
 list, one attention head as wide as its block, upcast attention, cos-first sinusoids
-with freq_shift 1, and latents that the down path halves unevenly (the up path then
-takes each skip's size, diffusers' upsample_size).
+with freq_shift 1, latents that the down path halves unevenly (the up path then
+takes each skip's size, diffusers' upsample_size), and the x4 upscaler's (class labels,
+only_cross_attention).
 
     .venv-torch/bin/python scripts/reference/make_unet_variant_cases.py
 
@@ -44,6 +45,11 @@ VARIANTS = [
                   upcast_attention=True, use_linear_projection=True, flip_sin_to_cos=False,
                   freq_shift=1, down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
                   up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D")), (6, 10)),
+    # the x4 upscaler's: the picture's 3 channels beside the latents, the noise level as a
+    # class label, and attention blocks whose attn1 attends to the text (only_cross_attention)
+    ("upscaler", dict(in_channels=7, num_class_embeds=1000, only_cross_attention=[True, False],
+                      layers_per_block=1, attention_head_dim=2, use_linear_projection=True),
+     (8, 8)),
 ]
 
 
@@ -62,11 +68,14 @@ def main():
         unet.save_pretrained(os.path.join(MODELS, name), safe_serialization=True)
         unet = UNet2DConditionModel.from_pretrained(os.path.join(MODELS, name))
         g = torch.Generator().manual_seed(200 + i)
-        sample = torch.randn((2, 4, h, w), generator=g)
+        sample = torch.randn((2, cfg["in_channels"], h, w), generator=g)
         timesteps = torch.tensor([901.0, 37.0])
         context = torch.randn((2, 77, cfg["cross_attention_dim"]), generator=g)
+        extra = {}
+        if cfg.get("num_class_embeds"):
+            extra["class_labels"] = torch.tensor([20, 350])
         with torch.no_grad():
-            out = unet(sample, timesteps, encoder_hidden_states=context).sample
+            out = unet(sample, timesteps, encoder_hidden_states=context, **extra).sample
         for key, value in (("sample", sample), ("timesteps", timesteps), ("context", context),
                            ("out", out)):
             a = value.numpy().astype(np.float32)

@@ -2,20 +2,38 @@
 -- 0.27.2 (tests/models/unet-variants, tests/reference/unet_variants, made by
 -- scripts/reference/make_unet_variant_cases.py): no mid block, a centred input sample,
 -- transformer layers per block as a list, one head as wide as its block, upcast
--- attention, cos-first sinusoids with freq_shift 1, latents halved unevenly. Tolerance:
+-- attention, cos-first sinusoids with freq_shift 1, latents halved unevenly, the x4
+-- upscaler's class labels and only_cross_attention. Tolerance:
 -- max |ours - theirs| / max |theirs| below 1e-4, as the tiny models' UNet call.
 local check = require "check"
 
 local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests"
 local TOL = 1e-4
 
-for _, name in ipairs {"nomid", "deep"} do
+-- the x4 upscaler's UNet takes the noise level as its class label
+local labels = {upscaler = torch.tensor({20, 350})}
+for _, name in ipairs {"nomid", "deep", "upscaler"} do
   local function npy(k) return torch.load_npy(root .. "/reference/unet_variants/" .. name .. "_" .. k .. ".npy") end
   local unet = UNet2DConditionModel.from_pretrained(root .. "/models/unet-variants/" .. name)
-  local got = unet(npy("sample"), npy("timesteps"), {encoder_hidden_states = npy("context")}).sample
+  local got = unet(npy("sample"), npy("timesteps"), {encoder_hidden_states = npy("context"),
+                                                     class_labels = labels[name]}).sample
   local want = npy("out")
   for i = 1, 4 do check.eq(got.shape[i], want.shape[i], name .. " shape[" .. i .. "]") end
   local e = (got - want):abs():max():item() / want:abs():max():item()
   check.truthy(e == e and e < TOL, name .. " relative error " .. e)
   print(string.format("%s: relative error %.2e", name, e))
+end
+
+-- class labels: needed where the UNet has num_class_embeds, refused where not, in range
+do
+  local up = UNet2DConditionModel.from_pretrained(root .. "/models/unet-variants/upscaler")
+  local x, ctx = torch.zeros(1, 7, 8, 8), torch.zeros(1, 77, 24)
+  check.raises("class_labels should be provided", function() up(x, 10, {encoder_hidden_states = ctx}) end)
+  check.raises("is not a class of 0 to 999", function()
+    up(x, 10, {encoder_hidden_states = ctx, class_labels = 1000})
+  end)
+  local plain = UNet2DConditionModel.from_pretrained(root .. "/models/unet-variants/nomid")
+  check.raises("without num_class_embeds", function()
+    plain(torch.zeros(1, 4, 9, 7), 10, {encoder_hidden_states = ctx, class_labels = 1})
+  end)
 end
