@@ -58,9 +58,16 @@ const char *lsdr_hub_resolve(lua_State *L, int name_idx, int opts_idx, sdr_hub_k
   }
   /* What sdrepl loads of a pipeline: not the safety checker with safety_checker = false, nor
    * a model passed to from_pretrained (diffusers fetches neither). */
-  static const char *const components[] = {"safety_checker", "text_encoder", "text_encoder_2",
-                                           "unet",           "vae",          "tokenizer",
-                                           "tokenizer_2",    "scheduler",    "feature_extractor"};
+  static const char *const components[] = {"safety_checker",
+                                           "text_encoder",
+                                           "text_encoder_2",
+                                           "unet",
+                                           "vae",
+                                           "tokenizer",
+                                           "tokenizer_2",
+                                           "scheduler",
+                                           "feature_extractor",
+                                           "low_res_scheduler"};
   enum { NCOMP = sizeof components / sizeof components[0] };
   const char *wanted[NCOMP + 1];
   int n = 0;

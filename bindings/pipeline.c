@@ -46,7 +46,8 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_XL_INPAINT,
                                          LSDR_XL_CONTROLNET,
                                          LSDR_XL_CONTROLNET_I2I,
-                                         LSDR_XL_CONTROLNET_INPAINT};
+                                         LSDR_XL_CONTROLNET_INPAINT,
+                                         LSDR_UPSCALE};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_of_class(const char *cls) {
@@ -584,6 +585,7 @@ CLASS_ENTRY_POINTS(xl_inpaint, LSDR_KIND_XL_INPAINT)
 CLASS_ENTRY_POINTS(xl_controlnet, LSDR_KIND_XL_CONTROLNET)
 CLASS_ENTRY_POINTS(xl_controlnet_i2i, LSDR_KIND_XL_CONTROLNET_I2I)
 CLASS_ENTRY_POINTS(xl_controlnet_inpaint, LSDR_KIND_XL_CONTROLNET_INPAINT)
+CLASS_ENTRY_POINTS(upscale, LSDR_KIND_UPSCALE)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -1473,6 +1475,31 @@ static const lsdr_func xl_controlnet_inpaint_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func upscale_methods[] = {
+    {LSDR_UPSCALE ":__call",
+     lsdr_pipe_call,
+     "Upscales a picture 4x (stabilityai/stable-diffusion-x4-upscaler): the picture, noised to "
+     "noise_level, steers the latents at its own size, which the VAE makes four times larger.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_upscale_call_options},
+    PIPE_METHODS(LSDR_UPSCALE),
+    {0}};
+
+static const lsdr_func upscale_class[] = {
+    {"StableDiffusionUpscalePipeline.__call",
+     upscale_construct,
+     "A pipeline from another's components: StableDiffusionUpscalePipeline(pipe.components).",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionUpscalePipeline.from_pretrained",
+     upscale_from_pretrained,
+     "Loads an upscaler (stabilityai/stable-diffusion-x4-upscaler) from a diffusers folder or a "
+     "hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static const lsdr_func i2i_methods[] = {
     {LSDR_I2I ":__call",
      lsdr_pipe_call,
@@ -1647,4 +1674,5 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_XL_CONTROLNET_I2I, xl_controlnet_i2i_methods, xl_controlnet_i2i_class);
   open_class(L, LSDR_XL_CONTROLNET_INPAINT, xl_controlnet_inpaint_methods,
              xl_controlnet_inpaint_class);
+  open_class(L, LSDR_UPSCALE, upscale_methods, upscale_class);
 }

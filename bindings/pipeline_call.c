@@ -562,6 +562,14 @@ int lsdr_pipe_call(lua_State *L) {
     return lsdr_error(L, "option 'clip_skip': a non-negative integer expected");
   read_lora_scale(L, opts, "cross_attention_kwargs", &g);
 
+  if (pp->kind == LSDR_KIND_UPSCALE) { /* the picture to upscale, beside the latents */
+    lua_getfield(L, opts, "image");
+    if (lua_isnil(L, -1))
+      return lsdr_error(L, "`image` input cannot be undefined.");
+    read_image(L, lua_gettop(L), &g);
+    g.upscale = 1;
+    g.noise_level = get_int(L, opts, "noise_level");
+  }
   if (pp->kind == LSDR_KIND_PIX2PIX) { /* the picture to edit, beside txt2img's noise */
     lua_getfield(L, opts, "image");
     if (lua_isnil(L, -1))
@@ -1028,6 +1036,27 @@ const lsdr_param lsdr_pix2pix_call_options[] = {
     {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
     {"callback", "function", "nil", "the older hook: f(i, t, latents)"},
     {"callback_steps", "integer", "1", "how often callback is called"},
+    {0}};
+
+const lsdr_param lsdr_upscale_call_options[] = {
+    {"prompt", "string|table", "nil", "a prompt or a list of prompts"},
+    {"image", "Image|table|Tensor", "nil", "the picture(s) to upscale, one per prompt"},
+    {"num_inference_steps", "integer", "75"},
+    {"guidance_scale", "number", "9.0"},
+    {"noise_level", "integer", "20", "how much noise the picture gets first (up to 350)"},
+    {"negative_prompt", "string|table", "nil", "what to steer away from (one per prompt)"},
+    {"num_images_per_prompt", "integer", "1"},
+    {"eta", "number", "0.0", "DDIM's eta"},
+    {"generator", "torch.Generator|table", "nil", "one, or one per image; nil: the global one"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height, width): the picture's size"},
+    {"prompt_embeds", "Tensor", "nil", "(batch, tokens, dim): instead of prompt"},
+    {"negative_prompt_embeds", "Tensor", "nil", "the same shape: instead of negative_prompt"},
+    {"output_type", "string", "\"pil\"", "\"pil\", \"np\", \"pt\" or \"latent\""},
+    {"return_dict", "boolean", "true", "false: {images} as diffusers' tuple"},
+    {"callback", "function", "nil", "the older hook: f(i, t, latents)"},
+    {"callback_steps", "integer", "1", "how often callback is called"},
+    {"cross_attention_kwargs", "table", "nil", "{scale = s}: how much of the LoRA adapters to use"},
+    {"clip_skip", "integer", "nil", "layers of the text encoder to skip from the end"},
     {0}};
 
 const lsdr_param lsdr_encode_prompt_options[] = {

@@ -23,6 +23,7 @@
 #define LSDR_XL_CONTROLNET "StableDiffusionXLControlNetPipeline"
 #define LSDR_XL_CONTROLNET_I2I "StableDiffusionXLControlNetImg2ImgPipeline"
 #define LSDR_XL_CONTROLNET_INPAINT "StableDiffusionXLControlNetInpaintPipeline"
+#define LSDR_UPSCALE "StableDiffusionUpscalePipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -40,7 +41,8 @@ enum {
   LSDR_KIND_XL_INPAINT = 11,
   LSDR_KIND_XL_CONTROLNET = 12,
   LSDR_KIND_XL_CONTROLNET_I2I = 13,
-  LSDR_KIND_XL_CONTROLNET_INPAINT = 14
+  LSDR_KIND_XL_CONTROLNET_INPAINT = 14,
+  LSDR_KIND_UPSCALE = 15
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -88,7 +90,7 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
     lsdr_xl_inpaint_call_options[], lsdr_xl_controlnet_call_options[],
     lsdr_xl_controlnet_i2i_call_options[], lsdr_xl_controlnet_inpaint_call_options[],
-    lsdr_encode_prompt_options[];
+    lsdr_upscale_call_options[], lsdr_encode_prompt_options[];
 
 /* what the ControlNet pipelines take besides the pictures and the scale, in their order */
 #define LSDR_CONTROL_CALL_OPTIONS                                                                  \

@@ -6,7 +6,8 @@
 
 #include "engine/error.h" // sdr_fail
 
-static int to_pixels(const sdr_image *img, int width, int height, int normalize, float *out) {
+static int to_pixels(const sdr_image *img, int width, int height, int normalize, int resample,
+                     float *out) {
   sdr_image *rgb = NULL, *sized = NULL;
   const sdr_image *src = img;
   if (src->channels != 3) {
@@ -15,9 +16,9 @@ static int to_pixels(const sdr_image *img, int width, int height, int normalize,
       return -1;
     src = rgb;
   }
-  /* VaeImageProcessor.resize with its default resample, Lanczos. */
+  /* VaeImageProcessor.resize with its resample (Lanczos by default) */
   if (width != src->width || height != src->height) {
-    sized = sdr_image_resize(src, width, height, SDR_RESAMPLE_LANCZOS);
+    sized = sdr_image_resize(src, width, height, resample);
     if (!sized) {
       sdr_image_free(rgb);
       return -1;
@@ -38,11 +39,16 @@ static int to_pixels(const sdr_image *img, int width, int height, int normalize,
 }
 
 int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out) {
-  return to_pixels(img, width, height, 1, out);
+  return to_pixels(img, width, height, 1, SDR_RESAMPLE_LANCZOS, out);
+}
+
+int sdr_image_to_pixels_with(const sdr_image *img, int width, int height, int resample,
+                             float *out) {
+  return to_pixels(img, width, height, 1, resample, out);
 }
 
 int sdr_image_to_unit_pixels(const sdr_image *img, int width, int height, float *out) {
-  return to_pixels(img, width, height, 0, out);
+  return to_pixels(img, width, height, 0, SDR_RESAMPLE_LANCZOS, out);
 }
 
 int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *height, int *width) {

@@ -13,6 +13,8 @@ int sdr_image_to_tensor(const sdr_image *img, int factor, float **data, int *hei
 /* The same into out (3, height, width), resized to that size (a list of images all
  * takes the first's). */
 int sdr_image_to_pixels(const sdr_image *img, int width, int height, float *out);
+/* The same with another resample filter (a VaeImageProcessor made with resample=...). */
+int sdr_image_to_pixels_with(const sdr_image *img, int width, int height, int resample, float *out);
 /* The same in [0, 1] (VaeImageProcessor with do_normalize=False, as ControlNet's
  * control_image_processor). */
 int sdr_image_to_unit_pixels(const sdr_image *img, int width, int height, float *out);

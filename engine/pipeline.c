@@ -17,6 +17,7 @@
 #include "engine/pipeline_ip_adapter.h" // sdr_ip_prepare, sdr_pipeline_ip_*
 #include "engine/pipeline_lcm.h"        // sdr_pipeline_guided, sdr_lcm_timestep_cond
 #include "engine/pipeline_pix2pix.h"    // sdr_pix2pix_image_latents
+#include "engine/pipeline_upscale.h"    // sdr_upscale_size, sdr_upscale_prepare
 #include "engine/pipeline_xl.h"         // sdr_xl_*
 #include "engine/pipeline_img2img.h"    // sdr_img2img_wanted, sdr_img2img_size, sdr_img2img_latents
 #include "engine/pipeline_inpaint.h"    // sdr_inpaint_*
@@ -132,6 +133,33 @@ static int load_safety_checker(sdr_pipeline *p, sdr_backend *be, const char *dir
     p->safety_checker = NULL;
     return -1;
   }
+  return 0;
+}
+
+/* StableDiffusionUpscalePipeline's low_res_scheduler and max_noise_level, where
+ * model_index.json (index) names them. */
+static int load_low_res_scheduler(sdr_pipeline *p, const char *dir, const sdr_json *index) {
+  char cls[128], sub[4096];
+  const int has = optional_component(index, "low_res_scheduler", cls, sizeof cls);
+  if (has <= 0)
+    return has;
+  snprintf(sub, sizeof sub, "%s/low_res_scheduler/scheduler_config.json", dir);
+  size_t len;
+  char *config = sdr_json_read_text(sub, &len);
+  if (!config)
+    return -1;
+  p->low_res_scheduler = sdr_scheduler_load(config, -1);
+  free(config);
+  if (!p->low_res_scheduler) {
+    sdr_fail_prefix("%s: ", sub);
+    return -1;
+  }
+  long long v;
+  if (sdr_json_int_opt(index, "max_noise_level", 350, &v) != 0)
+    return -1;
+  if (v < 0 || v > 1 << 20)
+    return sdr_fail("%s: \"max_noise_level\" is %lld", index->path, v);
+  p->max_noise_level = (int)v;
   return 0;
 }
 
@@ -266,6 +294,7 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
     goto fail;
   }
   TRY(load_safety_checker(p, be, dir, &index, variant, keep_dtype, gv->no_safety_checker));
+  TRY(load_low_res_scheduler(p, dir, &index));
   const sdr_clip_text_model *te = gv->text_encoder ? gv->text_encoder : &p->text_encoder;
   const sdr_unet *un = gv->unet ? gv->unet : &p->unet;
   const sdr_clip_text_model *te2 = gv->text_encoder_2 ? gv->text_encoder_2 : &p->text_encoder_2;
@@ -323,6 +352,8 @@ void sdr_pipeline_free(sdr_pipeline *p) {
     sdr_clip_tokenizer_free(p->tokenizer);
   if (p->scheduler)
     sdr_scheduler_free(p->scheduler);
+  if (p->low_res_scheduler)
+    sdr_scheduler_free(p->low_res_scheduler);
   if (p->text_encoder.layers)
     sdr_clip_text_model_free(&p->text_encoder);
   if (p->tokenizer_2)
@@ -711,14 +742,16 @@ typedef struct unet_call {
   const sdr_tensor *text_embeds, *time_ids; /* SDXL's added_cond_kwargs, or NULL */
   const sdr_control_run *control;           /* NULL without ControlNets */
   unsigned active;                          /* which of them act at this step */
-  const sdr_tensor *control_x; /* the nets' latents (an inpainting UNet's x has more) */
+  const sdr_tensor *control_x;    /* the nets' latents (an inpainting UNet's x has more) */
+  const sdr_tensor *class_labels; /* the upscaler's noise levels, or NULL */
 } unet_call;
 
 static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
   sdr_unet_cond cond = {.attn = {.text = c->context, .nimage = c->nip},
                         .timestep_cond = c->timestep_cond,
                         .text_embeds = c->text_embeds,
-                        .time_ids = c->time_ids};
+                        .time_ids = c->time_ids,
+                        .class_labels = c->class_labels};
   for (int i = 0; i < c->nip; i++)
     cond.attn.image[i] = &c->ip_tokens[i];
   if (!c->control || !c->active)
@@ -901,6 +934,8 @@ static void show_preview(sdr_pipeline *p, const sdr_tensor *latents, int step, i
 int sdr_pipeline_run_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   const int size = sdr_pipeline_default_size(p);
   int h = g->height > 0 ? g->height : size, w = g->width > 0 ? g->width : size;
+  if (g->upscale) /* the pictures' size, the VAE's factor times */
+    return sdr_upscale_size(p, g, height, width);
   const int inpaint = sdr_inpaint_wanted(g), img2img = !inpaint && sdr_img2img_wanted(g);
   const int control = g->ncontrols > 0;
   /* img2img takes its size from the pictures (floored to the VAE's factor); inpainting
@@ -937,7 +972,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     return -1;
   /* InstructPix2Pix's picture is no starting point: its run is txt2img's */
   const int inpaint = sdr_inpaint_wanted(g);
-  const int img2img = !inpaint && !g->pix2pix && sdr_img2img_wanted(g);
+  const int img2img = !inpaint && !g->pix2pix && !g->upscale && sdr_img2img_wanted(g);
   const int control = g->ncontrols > 0;
   if (check_params(p, g, height, width) != 0)
     return -1;
@@ -949,7 +984,8 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   const int nb = cfg ? (g->pix2pix ? 3 : 2) : 1;
   /* the latents' channels: the UNet's input, less the mask and masked latents an
    * inpainting UNet also takes, or InstructPix2Pix's picture latents */
-  const int L = inpaint || g->pix2pix ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
+  const int L =
+      inpaint || g->pix2pix || g->upscale ? p->vae.cfg.latent_channels : p->unet.cfg.in_channels;
   const int f = sdr_vae_scale_factor(&p->vae);
   const int64_t lh = height / f, lw = width / f;
   const int64_t lat_shape[4] = {B, L, lh, lw};
@@ -1051,6 +1087,12 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     TRY(sdr_pix2pix_image_latents(p, g, cfg, B, &p2p_image));
     TRY(sdr_arena_tensor(a, &p2p_in, SDR_F32, 4, (int64_t[]){(int64_t)nb * B, 2 * L, lh, lw}));
   }
+  /* the upscaler's pictures beside the latents, and their noise level as the class label */
+  sdr_tensor up_image, up_in, up_labels;
+  if (g->upscale) {
+    TRY(sdr_upscale_prepare(p, g, nb, B, lh, lw, &up_image, &up_labels));
+    TRY(sdr_arena_tensor(a, &up_in, SDR_F32, 4, (int64_t[]){(int64_t)nb * B, L + 3, lh, lw}));
+  }
   /* randn_tensor draws a step's noise in the model output's dtype. */
   TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
 
@@ -1106,19 +1148,23 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
     } else if (g->pix2pix) {
       TRY(sdr_concat(be, &p2p_in, &scaled, &p2p_image, 1));
       unet_x = &p2p_in;
+    } else if (g->upscale) {
+      TRY(sdr_concat(be, &up_in, &scaled, &up_image, 1));
+      unet_x = &up_in;
     }
-    const unet_call call = {&noise_pred,
-                            unet_x,
-                            &tvec,
-                            &context,
-                            ip_tokens,
-                            g->nip_inputs,
-                            tcond,
-                            xl ? &xl_text : NULL,
-                            xl ? &xl_time : NULL,
-                            control ? &cr : NULL,
-                            control ? sdr_control_active(&cr, i) : 0,
-                            &scaled};
+    unet_call call = {&noise_pred,
+                      unet_x,
+                      &tvec,
+                      &context,
+                      ip_tokens,
+                      g->nip_inputs,
+                      tcond,
+                      xl ? &xl_text : NULL,
+                      xl ? &xl_time : NULL,
+                      control ? &cr : NULL,
+                      control ? sdr_control_active(&cr, i) : 0,
+                      &scaled};
+    call.class_labels = g->upscale ? &up_labels : NULL;
     rc = unet_step(p, &stepper, &call);
     if (rc != 0)
       goto fail_progress;

@@ -56,6 +56,10 @@ typedef struct sdr_pipeline {
   /* SDXL's refiner: no first tokenizer and text encoder (tokenizer NULL, text_encoder
    * unloaded), and its UNet's time ids carry an aesthetic score instead of the target size */
   int requires_aesthetics_score;
+  /* StableDiffusionUpscalePipeline's low_res_scheduler (the DDPMScheduler that noises the
+   * pictures) and model_index.json's max_noise_level; NULL / 0 for other models */
+  sdr_scheduler *low_res_scheduler;
+  int max_noise_level;
 } sdr_pipeline;
 
 /* Whether p is a Stable Diffusion XL pipeline: two text encoders, the UNet's "text_time"
@@ -166,6 +170,10 @@ typedef struct sdr_generate {
    * into the UNet's input beside the latents; guided by both scales */
   int pix2pix;
   float image_guidance_scale;
+  /* StableDiffusionUpscalePipeline: the pictures (image/images/image_tensor), noised to
+   * noise_level, beside the latents at their own size (engine/pipeline_upscale.h) */
+  int upscale;
+  int noise_level;
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
   float eta;
