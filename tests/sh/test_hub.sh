@@ -116,6 +116,9 @@ for repo in stable-diffusion-xl-base-1.0:tiny-sdxl stable-diffusion-xl-refiner-1
   find "$XL" -name '*.safetensors' | while read -r f; do cp "$f" "${f%.safetensors}.fp16.safetensors"; done
   head -c 1000 /dev/urandom >"$XL/sd_xl_checkpoint.safetensors"
 done
+# the x4 upscaler, whose low_res_scheduler is one more component to fetch
+mkdir -p "$REPOS/stabilityai/stable-diffusion-x4-upscaler/main"
+cp -r "$SRC/tests/models/tiny-upscaler"/. "$REPOS/stabilityai/stable-diffusion-x4-upscaler/main/"
 # ... and a real (tiny) single-file checkpoint in the base repo, for from_single_file's links
 cp "$SRC/tests/models/tiny-sdxl-single.safetensors" \
   "$REPOS/stabilityai/stable-diffusion-xl-base-1.0/main/sd_xl_base_1.0.safetensors"
@@ -318,6 +321,11 @@ OWN_REF=$(find "$TMP/own/models--stabilityai--stable-diffusion-xl-refiner-1.0/sn
 [ -e "$OWN_REF/unet/diffusion_pytorch_model.fp16.safetensors" ] || fail "refiner: no UNet"
 [ ! -e "$OWN_REF/text_encoder_2/model.fp16.safetensors" ] && [ ! -e "$OWN_REF/vae/diffusion_pytorch_model.fp16.safetensors" ] ||
   fail "refiner: the given text_encoder_2 and vae were fetched too: $(cd "$OWN_REF" && find . -type l)"
+
+# ---- the upscaler: its low_res_scheduler comes along ----------------------------------
+expect_ok "p = StableDiffusionUpscalePipeline.from_pretrained('stabilityai/stable-diffusion-x4-upscaler', {cache_dir = '$TMP/up'})
+  print(p{prompt = 'a cat', image = Image.new('RGB', {16, 16}), num_inference_steps = 1}.images[1])"
+case "$OUT" in *"<Image 64x64 RGB>"*) ;; *) fail "upscaler from the hub: $OUT" ;; esac
 
 # ---- from_single_file with the hub's link to the file: that file alone is fetched ----
 expect_ok "p = StableDiffusionXLPipeline.from_single_file('https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/sd_xl_base_1.0.safetensors', {tokenizer = '$SRC/tests/models/tiny-sd-a/tokenizer', cache_dir = '$TMP/single'})
