@@ -133,6 +133,9 @@ static int from_pipe(lua_State *L, int kind) {
   const int given =
       !lua_isnil(L, cn_opt) && !(lua_isboolean(L, cn_opt) && !lua_toboolean(L, cn_opt));
   const int controlnet = lua_isnil(L, cn_opt) ? lsdr_pipe_controlnet(src) : given;
+  if (src->kind == LSDR_KIND_UPSCALE) /* no row of the mappings */
+    return lsdr_error(L, "AutoPipeline can't find a pipeline linked to %s for None",
+                      lsdr_pipe_class_name(src));
   if (lsdr_pipe_lcm(src)) { /* the "lcm" row: text to image and image to image only */
     if (kind == LSDR_KIND_INPAINT || controlnet)
       return lsdr_error(L, "AutoPipeline can't find a pipeline linked to %s for None",

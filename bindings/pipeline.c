@@ -399,6 +399,14 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   shared_copies_free(&copies); /* what did not move in (all of them on a failure) */
   if (rc != 0)
     return lsdr_engine_error(L);
+  if ((kind == LSDR_KIND_UPSCALE) != (p->core->p.low_res_scheduler != NULL))
+    return lsdr_error(L,
+                      kind == LSDR_KIND_UPSCALE
+                          ? "%s needs an upscaler's model (with a low_res_scheduler, as "
+                            "stabilityai/stable-diffusion-x4-upscaler); this one has none"
+                          : "this is an upscaler's model (it has a low_res_scheduler): load it "
+                            "with %s (or DiffusionPipeline)",
+                      LSDR_UPSCALE);
   lua_getfield(L, 2, "force_zeros_for_empty_prompt");
   if (!lua_isnil(L, -1))
     p->core->p.force_zeros_for_empty_prompt = lua_toboolean(L, -1);

@@ -47,8 +47,14 @@ check.raises("StableDiffusionXLPipeline needs a Stable Diffusion XL model",
              function() DiffusionPipeline.from_pretrained(xl) end)
 check.raises("StableDiffusionXLPipeline needs a Stable Diffusion XL model",
              function() AutoPipelineForText2Image.from_pretrained(xl) end)
-check.raises("this model is a StableDiffusionUpscalePipeline",
+check.raises("this model is a StableDiffusionDepth2ImgPipeline",
+             function() DiffusionPipeline.from_pretrained(model_named("StableDiffusionDepth2ImgPipeline")) end)
+-- an SD model's files under the upscaler's class name: it lacks the low_res_scheduler
+check.raises("StableDiffusionUpscalePipeline needs an upscaler's model",
              function() DiffusionPipeline.from_pretrained(model_named("StableDiffusionUpscalePipeline")) end)
+check.raises("this is an upscaler's model", function()
+  StableDiffusionPipeline.from_pretrained(root .. "/models/tiny-upscaler")
+end)
 check.raises("no model folder", function() DiffusionPipeline.from_pretrained(root .. "/models/none") end)
 
 -- The Auto classes: the task's pipeline of the model's family.

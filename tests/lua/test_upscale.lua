@@ -40,4 +40,6 @@ check.raises("`image` input cannot be undefined.", function() pipe{prompt = "a c
 check.raises("the upscaler takes one picture per prompt", function()
   pipe{prompt = {"a", "b"}, image = picture("sketch16"), num_inference_steps = 1}
 end)
+check.raises("AutoPipeline can't find a pipeline linked to StableDiffusionUpscalePipeline",
+             function() AutoPipelineForText2Image.from_pipe(pipe) end)
 print("ok")
