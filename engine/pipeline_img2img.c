@@ -82,6 +82,21 @@ static float *rgba_latents(const sdr_generate *g, int h, int w, int *n_out) {
   return out;
 }
 
+int sdr_img2img_given_size(const sdr_generate *g, int *height, int *width) {
+  if (g->image_tensor) {
+    *height = (int)g->image_tensor_shape[2];
+    *width = (int)g->image_tensor_shape[3];
+    return 0;
+  }
+  int n;
+  const sdr_image *const *list = sdr_img2img_pictures(g, &n);
+  if (n < 1 || !list[0])
+    return sdr_fail("image: no picture given");
+  *height = list[0]->height;
+  *width = list[0]->width;
+  return 0;
+}
+
 int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   const int f = sdr_vae_scale_factor(&p->vae);
   int h, w;
@@ -100,16 +115,9 @@ int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, 
       *width = (int)s[3] * f;
       return 0;
     }
-    h = (int)s[2];
-    w = (int)s[3];
-  } else {
-    int n;
-    const sdr_image *const *list = sdr_img2img_pictures(g, &n);
-    if (n < 1 || !list[0])
-      return sdr_fail("image: no picture given");
-    h = list[0]->height;
-    w = list[0]->width;
   }
+  if (sdr_img2img_given_size(g, &h, &w) != 0)
+    return -1;
   if (h < f || w < f)
     return sdr_fail("the image is %dx%d; it must be at least %dx%d", w, h, f, f);
   *height = h - h % f;

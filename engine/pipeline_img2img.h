@@ -16,6 +16,9 @@ int sdr_img2img_wanted(const sdr_generate *g);
  * preprocess keeps the 4 channels): the run denoises their normalized values and makes
  * pictures the VAE's factor times their size. */
 int sdr_img2img_rgba(const sdr_generate *g);
+/* The first picture's size as given (a tensor's last two dimensions); -1 with a message when
+ * none is given. */
+int sdr_img2img_given_size(const sdr_generate *g, int *height, int *width);
 /* The pictures' size, floored to the VAE's factor (or the latents' times it). */
 int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width);
 /* Encodes K pictures (K, 3, height, width) host in [-1, 1] and samples their posteriors

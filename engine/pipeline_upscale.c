@@ -24,22 +24,14 @@ static int picture_count(const sdr_generate *g) {
 int sdr_upscale_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   const int f = sdr_vae_scale_factor(&p->vae);
   int h, w;
-  if (g->image_tensor) {
-    const int64_t *s = g->image_tensor_shape;
-    if (s[0] < 1 || s[1] != 3 || s[2] < 1 || s[3] < 1 || s[2] > 65536 || s[3] > 65536)
-      return sdr_fail("image: a tensor of pictures (batch, 3, height, width) expected, got "
-                      "(%lld, %lld, %lld, %lld)",
-                      (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3]);
-    h = (int)s[2];
-    w = (int)s[3];
-  } else {
-    int n;
-    const sdr_image *const *list = sdr_img2img_pictures(g, &n);
-    if (n < 1 || !list[0])
-      return sdr_fail("`image` input cannot be undefined.");
-    h = list[0]->height;
-    w = list[0]->width;
-  }
+  const int64_t *s = g->image_tensor_shape;
+  if (g->image_tensor &&
+      (s[0] < 1 || s[1] != 3 || s[2] < 1 || s[3] < 1 || s[2] > 65536 || s[3] > 65536))
+    return sdr_fail("image: a tensor of pictures (batch, 3, height, width) expected, got (%lld, "
+                    "%lld, %lld, %lld)",
+                    (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3]);
+  if (sdr_img2img_given_size(g, &h, &w) != 0)
+    return -1;
   if (h < f || w < f)
     return sdr_fail("the image is %dx%d; it must be at least %dx%d", w, h, f, f);
   h -= h % f;
