@@ -99,7 +99,7 @@ int sdr_img2img_given_size(const sdr_generate *g, int *height, int *width) {
 
 int sdr_img2img_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   const int f = sdr_vae_scale_factor(&p->vae);
-  int h, w;
+  int h = 0, w = 0;
   if (g->image_tensor) {
     const int64_t *s = g->image_tensor_shape;
     if (s[0] < 1 || (s[1] != 3 && s[1] != 4) || s[2] < 1 || s[3] < 1 || s[2] > 65536 ||

@@ -23,7 +23,7 @@ static int picture_count(const sdr_generate *g) {
 
 int sdr_upscale_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   const int f = sdr_vae_scale_factor(&p->vae);
-  int h, w;
+  int h = 0, w = 0;
   const int64_t *s = g->image_tensor_shape;
   if (g->image_tensor &&
       (s[0] < 1 || s[1] != 3 || s[2] < 1 || s[3] < 1 || s[2] > 65536 || s[3] > 65536))
