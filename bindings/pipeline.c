@@ -365,7 +365,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
     boxes[i] = given_box(L, 2, model_key[i], model_type[i], &shared[i]);
   boxes[3] = given_box(L, 2, "text_encoder_2", "CLIPTextModel", &shared[3]);
   shared[3] = 1; /* copied even when loaded on its own: its box keeps its model */
-  const int dir_xl = sdr_pipeline_dir_is_xl(dir);
+  const int dir_xl = sdr_pipeline_dir_has(dir, "text_encoder_2");
   if (dir_xl < 0)
     return lsdr_engine_error(L);
   /* the class and the model must agree on SDXL's second text encoder */
@@ -376,6 +376,17 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
                              : "%s needs a Stable Diffusion XL model (with text_encoder_2 and "
                                "tokenizer_2); this one is SD 1.x/2.x",
                       dir_xl ? LSDR_XL : kind_class(kind), LSDR_XL_I2I);
+  const int dir_upscaler = sdr_pipeline_dir_has(dir, "low_res_scheduler");
+  if (dir_upscaler < 0)
+    return lsdr_engine_error(L);
+  if ((kind == LSDR_KIND_UPSCALE) != dir_upscaler)
+    return lsdr_error(L,
+                      dir_upscaler
+                          ? "this is an upscaler's model (it has a low_res_scheduler): load "
+                            "it with %s (or DiffusionPipeline)"
+                          : "%s needs an upscaler's model (with a low_res_scheduler, as "
+                            "stabilityai/stable-diffusion-x4-upscaler); this one has none",
+                      LSDR_UPSCALE);
   lua_getfield(L, 2, "tokenizer");
   if (!lua_isnil(L, -1) && !lsdr_to_clip_tokenizer(L, -1))
     return lsdr_error(L, "option 'tokenizer': a CLIPTokenizer expected, got %s",
@@ -399,14 +410,6 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   shared_copies_free(&copies); /* what did not move in (all of them on a failure) */
   if (rc != 0)
     return lsdr_engine_error(L);
-  if ((kind == LSDR_KIND_UPSCALE) != (p->core->p.low_res_scheduler != NULL))
-    return lsdr_error(L,
-                      kind == LSDR_KIND_UPSCALE
-                          ? "%s needs an upscaler's model (with a low_res_scheduler, as "
-                            "stabilityai/stable-diffusion-x4-upscaler); this one has none"
-                          : "this is an upscaler's model (it has a low_res_scheduler): load it "
-                            "with %s (or DiffusionPipeline)",
-                      LSDR_UPSCALE);
   lua_getfield(L, 2, "force_zeros_for_empty_prompt");
   if (!lua_isnil(L, -1))
     p->core->p.force_zeros_for_empty_prompt = lua_toboolean(L, -1);

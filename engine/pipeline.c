@@ -163,13 +163,13 @@ static int load_low_res_scheduler(sdr_pipeline *p, const char *dir, const sdr_js
   return 0;
 }
 
-int sdr_pipeline_dir_is_xl(const char *dir) {
+int sdr_pipeline_dir_has(const char *dir, const char *component) {
   char path[4096], cls[128];
   snprintf(path, sizeof path, "%s/model_index.json", dir);
   sdr_json j;
   if (sdr_json_load(&j, path) != 0)
     return -1;
-  const int rc = optional_component(&j, "text_encoder_2", cls, sizeof cls);
+  const int rc = optional_component(&j, component, cls, sizeof cls);
   sdr_json_free(&j);
   return rc;
 }

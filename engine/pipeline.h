@@ -90,9 +90,10 @@ typedef struct sdr_pipeline_given {
  * They must be on be. */
 int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, const char *variant,
                             int keep_dtype, const sdr_pipeline_given *given);
-/* Whether the pipeline folder dir is an SDXL one (model_index.json names text_encoder_2):
- * 1 or 0, -1 on error. */
-int sdr_pipeline_dir_is_xl(const char *dir);
+/* Whether the pipeline folder dir's model_index.json names component (text_encoder_2 for an
+ * SDXL model, low_res_scheduler for an upscaler's): 1 or 0, -1 on error. Read before a load, so
+ * a model of the wrong class is refused before anything is loaded or given models move in. */
+int sdr_pipeline_dir_has(const char *dir, const char *component);
 /* model_index.json's "_class_name" (the class DiffusionPipeline.from_pretrained makes)
  * into out, at most n bytes with the NUL. */
 int sdr_pipeline_class_name(const char *dir, char *out, size_t n);
