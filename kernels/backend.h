@@ -42,6 +42,8 @@ typedef enum sdr_unary_op {
   SDR_UNARY_QUICK_GELU, /* x * sigmoid(1.702 x), CLIP's */
   SDR_UNARY_EXP,
   SDR_UNARY_SQRT,
+  SDR_UNARY_RELU, /* max(x, 0), NaN kept */
+  SDR_UNARY_TANH,
   SDR_UNARY_COUNT
 } sdr_unary_op;
 

@@ -90,6 +90,14 @@ static void unary_c(sdr_unary_op op, float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
       y[i] = sqrtf(x[i]);
     break;
+  case SDR_UNARY_RELU:
+    for (int64_t i = 0; i < n; i++)
+      y[i] = x[i] < 0 ? 0.0f : x[i];
+    break;
+  case SDR_UNARY_TANH:
+    for (int64_t i = 0; i < n; i++)
+      y[i] = tanhf(x[i]);
+    break;
   default:
     break;
   }
@@ -155,6 +163,25 @@ AVX512 static inline __m512 v_gelu_tanh(__m512 x) {
   return v_sigmoid_mul(x, k);
 }
 
+/* tanh: Cephes' tanhf, an odd polynomial below 0.625 (where 1 - 2/(e^2x + 1) would cancel),
+ * that form above; NaN passes through both. */
+AVX512 static inline __m512 v_tanh(__m512 x) {
+  __m512 a = _mm512_abs_ps(x), z = _mm512_mul_ps(x, x);
+  __m512 p = V1(-5.70498872745e-3f);
+  p = _mm512_fmadd_ps(p, z, V1(2.06390887954e-2f));
+  p = _mm512_fmadd_ps(p, z, V1(-5.37397155531e-2f));
+  p = _mm512_fmadd_ps(p, z, V1(1.33314422036e-1f));
+  p = _mm512_fmadd_ps(p, z, V1(-3.33332819422e-1f));
+  __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
+  __m512 e = v_exp(_mm512_add_ps(a, a));
+  __m512 big = _mm512_sub_ps(V1(1.0f), _mm512_div_ps(V1(2.0f), _mm512_add_ps(e, V1(1.0f))));
+  __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  big = _mm512_mask_sub_ps(big, neg, _mm512_setzero_ps(), big); /* tanh(-a) = -tanh(a) */
+  __mmask16 lo = _mm512_cmp_ps_mask(a, V1(0.625f), _CMP_LT_OQ);
+  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_blend_ps(lo | nan, big, small);
+}
+
 AVX512 static inline __m512 v_unary(sdr_unary_op op, __m512 x) {
   switch (op) {
   case SDR_UNARY_SILU:
@@ -169,6 +196,10 @@ AVX512 static inline __m512 v_unary(sdr_unary_op op, __m512 x) {
     return v_exp(x);
   case SDR_UNARY_SQRT:
     return _mm512_sqrt_ps(x);
+  case SDR_UNARY_RELU: /* max returns its second operand where either is NaN */
+    return _mm512_max_ps(_mm512_setzero_ps(), x);
+  case SDR_UNARY_TANH:
+    return v_tanh(x);
   default:
     return x;
   }
@@ -207,6 +238,12 @@ AVX512 static void unary_avx512(sdr_unary_op op, float *y, const float *x, int64
     break;
   case SDR_UNARY_SQRT:
     MAP_AVX512(SDR_UNARY_SQRT);
+    break;
+  case SDR_UNARY_RELU:
+    MAP_AVX512(SDR_UNARY_RELU);
+    break;
+  case SDR_UNARY_TANH:
+    MAP_AVX512(SDR_UNARY_TANH);
     break;
   default:
     break;

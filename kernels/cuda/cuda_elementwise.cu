@@ -35,6 +35,10 @@ __device__ __forceinline__ float unary_f(float x, int op) {
     return sigmoid_mul(x, 1.702f);
   case SDR_UNARY_EXP:
     return expf(x);
+  case SDR_UNARY_RELU: /* NaN kept, as torch's relu (fmaxf would give 0) */
+    return x < 0.0f ? 0.0f : x;
+  case SDR_UNARY_TANH:
+    return tanhf(x);
   default:
     return sqrtf(x);
   }

@@ -21,12 +21,17 @@ static double unary_ref(sdr_unary_op op, double x) {
     return exp(x);
   case SDR_UNARY_SQRT:
     return sqrt(x);
+  case SDR_UNARY_RELU:
+    return x < 0 ? 0 : x;
+  case SDR_UNARY_TANH:
+    return tanh(x);
   default:
     return NAN;
   }
 }
 
-static const char *const unary_names[] = {"silu", "gelu", "gelu_tanh", "quick_gelu", "exp", "sqrt"};
+static const char *const unary_names[] = {"silu", "gelu", "gelu_tanh", "quick_gelu",
+                                          "exp",  "sqrt", "relu",      "tanh"};
 
 static void test_unary(sdr_backend *be, const char *isa, sdr_unary_op op, int64_t n, float lo,
                        float hi, int in_place) {
@@ -77,6 +82,10 @@ static void test_unary_edges(sdr_backend *be, const char *isa) {
   CHECK(y[0] == 100.0f && y[1] == 0.0f && isinf(y[3]) && isnan(y[4]));
   OK(sdr_unary(be, &ty, &tx, SDR_UNARY_GELU));
   CHECK(y[0] == 100.0f && y[1] == 0.0f && isinf(y[3]) && isnan(y[4]));
+  OK(sdr_unary(be, &ty, &tx, SDR_UNARY_TANH));
+  CHECK(y[0] == 1.0f && y[1] == -1.0f && y[3] == 1.0f && y[4] == -1.0f);
+  OK(sdr_unary(be, &ty, &tx, SDR_UNARY_RELU));
+  CHECK(y[0] == 100.0f && y[1] == 0.0f && isinf(y[3]) && y[4] == 0.0f);
 }
 
 static void test_geglu(sdr_backend *be, const char *isa, int64_t rows, int64_t D) {
