@@ -127,3 +127,21 @@ int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim,
   *out = t;
   return 0;
 }
+
+int sdr_pingpong_init(sdr_arena *a, sdr_pingpong *p, sdr_dtype dtype, int64_t most) {
+  p->next = 0;
+  for (int i = 0; i < 2; i++)
+    if (sdr_arena_tensor(a, &p->buf[i], dtype, 1, (int64_t[]){most}) != 0)
+      return -1;
+  return 0;
+}
+
+int sdr_pingpong_take(sdr_pingpong *p, sdr_tensor *out, const int64_t shape[4]) {
+  sdr_tensor flat;
+  const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
+  if (sdr_tensor_narrow0(&flat, &p->buf[p->next], 0, n) != 0 ||
+      sdr_tensor_reshape(out, &flat, 4, shape) != 0)
+    return -1;
+  p->next ^= 1;
+  return 0;
+}

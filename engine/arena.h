@@ -55,4 +55,17 @@ int sdr_arena_tensor(sdr_arena *a, sdr_tensor *out, sdr_dtype dtype, int ndim,
  * (a model's float32 inputs in the dtype it computes in). */
 int sdr_arena_as(sdr_arena *a, sdr_tensor *out, const sdr_tensor *x, sdr_dtype dtype);
 
+/* Two arena buffers a model's chain of layers writes in turn, each as large as the largest
+ * activation they hold: a 1024x1024 VAE pass keeps two activations, not every layer's. */
+typedef struct sdr_pingpong {
+  sdr_tensor buf[2];
+  int next;
+} sdr_pingpong;
+
+/* Both buffers, of `most` elements of dtype. */
+int sdr_pingpong_init(sdr_arena *a, sdr_pingpong *p, sdr_dtype dtype, int64_t most);
+/* The next buffer as a tensor of shape (4 dimensions, at most `most` elements); the other one
+ * is taken after it. */
+int sdr_pingpong_take(sdr_pingpong *p, sdr_tensor *out, const int64_t shape[4]);
+
 #endif

@@ -372,6 +372,15 @@ void sdr_pipeline_free(sdr_pipeline *p) {
   memset(p, 0, sizeof *p);
 }
 
+int sdr_pipeline_replace_vae(sdr_pipeline *p, const sdr_vae *src, int keep_dtype, sdr_vae *old) {
+  sdr_vae v;
+  if (sdr_vae_copy_to(&v, src, p->be, sdr_pipeline_vae_keep_dtype(p, &src->cfg, keep_dtype)) != 0)
+    return -1;
+  *old = p->vae;
+  p->vae = v;
+  return 0;
+}
+
 void sdr_pipeline_drop_safety_checker(sdr_pipeline *p) {
   if (p->safety_checker)
     sdr_safety_checker_free(p->safety_checker);

@@ -105,6 +105,10 @@ int sdr_pipeline_load_single_file(sdr_pipeline *p, sdr_backend *be, const char *
 void sdr_pipeline_free(sdr_pipeline *p);
 /* pipe.safety_checker = None: the checker's memory goes. */
 void sdr_pipeline_drop_safety_checker(sdr_pipeline *p);
+/* pipe.vae = another (an AutoencoderTiny, a fine-tuned AutoencoderKL): src's weights bound
+ * again on the pipeline's backend in keep_dtype (float32 where an SDXL pipeline upcasts);
+ * the pipeline's VAE until now is moved into *old for the caller to keep or free. */
+int sdr_pipeline_replace_vae(sdr_pipeline *p, const sdr_vae *src, int keep_dtype, sdr_vae *old);
 /* pipe.to(device): the models' weights bound again on be, kept in keep_dtype
  * (-1: as stored); the tokenizer and scheduler stay. On failure nothing changed. */
 int sdr_pipeline_to(sdr_pipeline *p, sdr_backend *be, int keep_dtype);

@@ -168,13 +168,13 @@ static float *pixels_of(const sdr_generate *g, int height, int width, int *M) {
 }
 
 /* vae.encode of K pictures (K, 3, height, width) host: the posteriors' moments (K, 2L, h, w)
- * host, mean then log-variance. */
+ * host, mean then log-variance; an AutoencoderTiny's latents (K, L, h, w). */
 static int encode_moments(sdr_pipeline *p, const float *pixels, int K, int height, int width,
                           float *moments_host) {
   sdr_arena *a = &p->arena;
-  const int f = sdr_vae_scale_factor(&p->vae), L = p->vae.cfg.latent_channels;
+  const int f = sdr_vae_scale_factor(&p->vae), E = sdr_vae_encoded_channels(&p->vae);
   const int64_t lh = height / f, lw = width / f;
-  const size_t per = (size_t)3 * height * width, one = (size_t)L * lh * lw;
+  const size_t per = (size_t)3 * height * width, one = (size_t)E * lh * lw;
   int rc = 0;
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   for (int i = 0; i < K && rc == 0; i++) {
@@ -183,13 +183,12 @@ static int encode_moments(sdr_pipeline *p, const float *pixels, int K, int heigh
     if (rc == 0)
       rc = sdr_upload(p->be, x.data, pixels + (size_t)i * per, per * sizeof(float));
     if (rc == 0)
-      rc = sdr_arena_tensor(a, &moments, SDR_F32, 4, (int64_t[]){1, 2 * L, lh, lw});
+      rc = sdr_arena_tensor(a, &moments, SDR_F32, 4, (int64_t[]){1, E, lh, lw});
     /* vae.encode: tiled (when larger than a tile) after pipe.enable_vae_tiling() */
     if (rc == 0)
       rc = (p->vae_tiling ? sdr_vae_encode_tiled : sdr_vae_encode)(&p->vae, a, &moments, &x);
     if (rc == 0)
-      rc = sdr_download(p->be, moments_host + (size_t)i * 2 * one, moments.data,
-                        2 * one * sizeof(float));
+      rc = sdr_download(p->be, moments_host + (size_t)i * one, moments.data, one * sizeof(float));
     sdr_arena_release(a, mark);
   }
   return rc;
@@ -202,6 +201,13 @@ int sdr_img2img_encode(sdr_pipeline *p, const sdr_generate *g, const float *pixe
   const int f = sdr_vae_scale_factor(&p->vae), L = vc->latent_channels;
   const int64_t lh = height / f, lw = width / f, plane = lh * lw;
   const size_t one = (size_t)L * plane;
+  if (vc->tiny) { /* retrieve_latents takes AutoencoderTinyOutput.latents: no draw */
+    if (encode_moments(p, pixels, K, height, width, z) != 0)
+      return -1;
+    for (size_t k = 0; k < (size_t)K * one; k++)
+      z[k] *= vc->scaling_factor;
+    return 0;
+  }
   float *moments_host = malloc((size_t)K * 2 * one * sizeof *moments_host);
   if (!moments_host)
     return sdr_fail("out of memory");
@@ -270,16 +276,17 @@ float *sdr_img2img_starts(sdr_pipeline *p, const sdr_generate *g, int64_t B, int
       return NULL;
     /* with a list of generators, image[i:i+1] for i in range(batch) (sampling only) */
     K = !mode && g->ngenerators > 1 && M > B ? (int)B : M;
-    z = malloc((size_t)K * (mode ? 2 : 1) * one * sizeof *z);
+    const int per = sdr_vae_encoded_channels(&p->vae) / L; /* 2 moments, or 1 latent */
+    z = malloc((size_t)K * (mode ? per : 1) * one * sizeof *z);
     if (!z) {
       sdr_fail("out of memory");
       goto fail;
     }
-    if (mode) { /* latent_dist.mode(): the means, as they are */
+    if (mode) { /* latent_dist.mode(): the means, as they are (a tiny VAE's latents) */
       if (encode_moments(p, pixels, K, height, width, z) != 0)
         goto fail;
       for (int i = 1; i < K; i++)
-        memmove(z + (size_t)i * one, z + (size_t)i * 2 * one, one * sizeof *z);
+        memmove(z + (size_t)i * one, z + (size_t)i * per * one, one * sizeof *z);
     } else if (sdr_img2img_encode(p, g, pixels, K, height, width, z) != 0) {
       goto fail;
     }

@@ -17,11 +17,46 @@
 /* diffusers builds the VAE's resnets and attention with this eps (vae.py). */
 static const float VAE_EPS = 1e-6f;
 
+/* AutoencoderTiny's config: the keys a pipeline reads, then its own. */
+static int tiny_config(sdr_vae_config *c, const sdr_json *j, const char *path) {
+  long long v;
+  double d;
+  c->tiny = 1;
+  if (sdr_tiny_config_read(&c->tiny_cfg, j, path) != 0)
+    return -1;
+  c->nblocks = c->tiny_cfg.nstages;
+  memcpy(c->block_out_channels, c->tiny_cfg.decoder_channels, sizeof c->block_out_channels);
+  if (sdr_json_int_opt(j, "in_channels", 3, &v) != 0)
+    return -1;
+  c->in_channels = (int)v;
+  if (sdr_json_int_opt(j, "out_channels", 3, &v) != 0)
+    return -1;
+  c->out_channels = (int)v;
+  if (sdr_json_int_opt(j, "latent_channels", 4, &v) != 0)
+    return -1;
+  c->latent_channels = (int)v;
+  if (sdr_json_number_opt(j, "scaling_factor", 1.0, &d) != 0)
+    return -1;
+  c->scaling_factor = (float)d;
+  c->sample_size = 512;
+  c->force_upcast = 0; /* __init__ registers force_upcast=False whatever the file says */
+  if (c->in_channels < 1 || c->out_channels < 1 || c->latent_channels < 1 || c->in_channels > 64 ||
+      c->out_channels > 64 || c->latent_channels > 4096)
+    return sdr_fail("%s: channels in %d, out %d, latent %d are out of range", path, c->in_channels,
+                    c->out_channels, c->latent_channels);
+  return 0;
+}
+
 int sdr_vae_config_load(sdr_vae_config *c, const char *path) {
   memset(c, 0, sizeof *c);
   sdr_json j;
   if (sdr_json_load(&j, path) != 0)
     return -1;
+  if (strcmp(sdr_json_string_or(&j, "_class_name", "AutoencoderKL"), "AutoencoderTiny") == 0) {
+    const int rc = tiny_config(c, &j, path);
+    sdr_json_free(&j);
+    return rc;
+  }
   int rc = -1, n = 0, nd = 0, nu = 0;
   long long boc[SDR_VAE_MAX_BLOCKS], v;
   const char *down[SDR_VAE_MAX_BLOCKS], *up[SDR_VAE_MAX_BLOCKS];
@@ -80,6 +115,10 @@ fail:
 }
 
 int sdr_vae_scale_factor(const sdr_vae *v) { return 1 << (v->cfg.nblocks - 1); }
+
+int sdr_vae_encoded_channels(const sdr_vae *v) {
+  return v->cfg.tiny ? v->cfg.latent_channels : 2 * v->cfg.latent_channels;
+}
 
 /* ---- weights --------------------------------------------------------------- */
 
@@ -238,6 +277,11 @@ int sdr_vae_copy_to(sdr_vae *dst, const sdr_vae *src, sdr_backend *be, int keep_
 
 static int bind_all(sdr_vae *v) {
   const int L2 = 2 * v->cfg.latent_channels, L = v->cfg.latent_channels;
+  if (v->cfg.tiny)
+    return sdr_autoencoder_tiny_bind(&v->tiny, &v->weights, &v->cfg.tiny_cfg, v->cfg.in_channels,
+                                     v->cfg.out_channels, L) == 0
+               ? 0
+               : -1;
   int rc = bind_encoder(v) | bind_decoder(v);
   if (v->cfg.use_quant_conv) {
     rc |= sdr_weights_bind(&v->weights, &v->quant_w, "quant_conv.weight", 4,
@@ -258,6 +302,7 @@ void sdr_vae_free(sdr_vae *v) {
     free(v->encoder.blocks[i].resnets);
     free(v->decoder.blocks[i].resnets);
   }
+  sdr_autoencoder_tiny_free(&v->tiny);
   sdr_weights_close(&v->weights);
   memset(v, 0, sizeof *v);
 }
@@ -325,32 +370,6 @@ fail:
   return -1;
 }
 
-/* Two buffers the layers of a coder's path write in turn, each as large as the largest
- * activation they hold: a 1024x1024 pass then keeps two activations, not every layer's. */
-typedef struct pingpong {
-  sdr_tensor buf[2];
-  int next;
-} pingpong;
-
-static int pingpong_init(sdr_arena *a, pingpong *p, sdr_dtype dtype, int64_t most) {
-  p->next = 0;
-  for (int i = 0; i < 2; i++)
-    if (sdr_arena_tensor(a, &p->buf[i], dtype, 1, (int64_t[]){most}) != 0)
-      return -1;
-  return 0;
-}
-
-/* The next buffer as a tensor of shape, the one after it taken next. */
-static int pingpong_take(pingpong *p, sdr_tensor *out, const int64_t shape[4]) {
-  sdr_tensor flat;
-  const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-  if (sdr_tensor_narrow0(&flat, &p->buf[p->next], 0, n) != 0 ||
-      sdr_tensor_reshape(out, &flat, 4, shape) != 0)
-    return -1;
-  p->next ^= 1;
-  return 0;
-}
-
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tensor *x) {
@@ -364,9 +383,11 @@ int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tens
   if (H % f || W % f)
     return sdr_fail("vae.encode: the image is %lldx%lld; its sides must be multiples of %d",
                     (long long)W, (long long)H, f);
+  if (c->tiny)
+    return sdr_autoencoder_tiny_encode(&v->tiny, be, a, v->act, moments, x);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, next, xa;
-  pingpong pp;
+  sdr_pingpong pp;
   int64_t most = B * c->block_out_channels[0] * H * W; /* conv_in's output */
   for (int i = 0, h_ = (int)H, w_ = (int)W; i < n; i++) {
     most = max64(most, B * c->block_out_channels[i] * h_ * w_);
@@ -376,21 +397,21 @@ int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tens
     }
   }
   TRY(sdr_arena_as(a, &xa, x, v->act));
-  TRY(pingpong_init(a, &pp, v->act, most));
-  TRY(pingpong_take(&pp, &h, (int64_t[]){B, c->block_out_channels[0], H, W}));
+  TRY(sdr_pingpong_init(a, &pp, v->act, most));
+  TRY(sdr_pingpong_take(&pp, &h, (int64_t[]){B, c->block_out_channels[0], H, W}));
   TRY(sdr_conv2d(be, &h, &xa, &v->encoder.conv_in_w, &v->encoder.conv_in_b, 1, 1));
   for (int i = 0; i < n; i++) {
     const sdr_vae_block *b = &v->encoder.blocks[i];
     const int64_t ch = c->block_out_channels[i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, NULL, &b->resnets[j]));
       h = next;
     }
     if (b->has_sample) {
       H = sdr_downsample_size(&b->down, H);
       W = sdr_downsample_size(&b->down, W);
-      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_downsample_forward(be, a, &next, &h, &b->down));
       h = next;
     }
@@ -417,12 +438,14 @@ int sdr_vae_decode(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor
   const int n = c->nblocks;
   if (z->ndim != 4 || z->shape[1] != c->latent_channels)
     return sdr_fail("vae.decode: latents must be (batch, %d, height, width)", c->latent_channels);
+  if (c->tiny)
+    return sdr_autoencoder_tiny_decode(&v->tiny, be, a, v->act, image, z);
   const int64_t B = z->shape[0];
   int64_t H = z->shape[2], W = z->shape[3];
   const int64_t Cl = c->block_out_channels[n - 1];
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor h, next, zq, za;
-  pingpong pp;
+  sdr_pingpong pp;
   int64_t most = B * Cl * H * W; /* conv_in's and the mid block's */
   for (int i = 0, s = 1; i < n; i++) {
     const int64_t ch = c->block_out_channels[n - 1 - i];
@@ -437,22 +460,22 @@ int sdr_vae_decode(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor
     TRY(sdr_conv2d(be, &zq, &za, &v->post_quant_w, &v->post_quant_b, 1, 0));
     in = &zq;
   }
-  TRY(pingpong_init(a, &pp, v->act, most));
-  TRY(pingpong_take(&pp, &h, (int64_t[]){B, Cl, H, W}));
+  TRY(sdr_pingpong_init(a, &pp, v->act, most));
+  TRY(sdr_pingpong_take(&pp, &h, (int64_t[]){B, Cl, H, W}));
   TRY(sdr_conv2d(be, &h, in, &v->decoder.conv_in_w, &v->decoder.conv_in_b, 1, 1));
   TRY(mid_forward(be, a, &h, &v->decoder.mid, c->norm_num_groups));
   for (int i = 0; i < n; i++) {
     const sdr_vae_block *b = &v->decoder.blocks[i];
     const int64_t ch = c->block_out_channels[n - 1 - i];
     for (int j = 0; j < b->nlayers; j++) {
-      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_resnet_block_forward(be, a, &next, &h, NULL, &b->resnets[j]));
       h = next;
     }
     if (b->has_sample) {
       H *= 2;
       W *= 2;
-      TRY(pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
+      TRY(sdr_pingpong_take(&pp, &next, (int64_t[]){B, ch, H, W}));
       TRY(sdr_upsample_forward(be, a, &next, &h, &b->up));
       h = next;
     }

@@ -1,10 +1,13 @@
 /* engine/vae.h — diffusers' AutoencoderKL (models/autoencoders/autoencoder_kl.py,
  * vae.py's Encoder and Decoder): images to the latent distribution and latents
- * back to images. Sizes from vae/config.json only. */
+ * back to images. Sizes from vae/config.json only. A config of "_class_name"
+ * AutoencoderTiny makes the same struct hold TAESD (engine/autoencoder_tiny.h) instead,
+ * so a pipeline runs either one. */
 #ifndef SDR_ENGINE_VAE_H
 #define SDR_ENGINE_VAE_H
 
 #include "engine/attention.h"
+#include "engine/autoencoder_tiny.h"
 #include "engine/resnet_block.h"
 #include "engine/weights.h"
 #include "kernels/backend.h"
@@ -19,6 +22,10 @@ typedef struct sdr_vae_config {
   int use_quant_conv, use_post_quant_conv;
   /* SDXL's pipelines run a float16 VAE in float32 when this is set (diffusers' default) */
   int force_upcast;
+  /* AutoencoderTiny: block_out_channels and nblocks are then its decoder's (as diffusers
+   * registers them), scaling_factor 1.0 by default, and tiny_cfg holds the rest */
+  int tiny;
+  sdr_tiny_config tiny_cfg;
 } sdr_vae_config;
 
 typedef struct sdr_vae_block {
@@ -52,6 +59,7 @@ typedef struct sdr_vae {
   sdr_vae_coder encoder, decoder;
   sdr_tensor quant_w, quant_b;           /* (2L, 2L, 1, 1), (2L) */
   sdr_tensor post_quant_w, post_quant_b; /* (L, L, 1, 1), (L) */
+  sdr_autoencoder_tiny tiny;             /* where cfg.tiny */
 } sdr_vae;
 
 int sdr_vae_config_load(sdr_vae_config *cfg, const char *config_json);
@@ -62,8 +70,13 @@ int sdr_vae_copy_to(sdr_vae *dst, const sdr_vae *src, sdr_backend *be, int keep_
 /* The factor between image and latent sides: 2^(blocks - 1). */
 int sdr_vae_scale_factor(const sdr_vae *v);
 
+/* The channels sdr_vae_encode gives: 2L moments for AutoencoderKL, L latents for
+ * AutoencoderTiny. */
+int sdr_vae_encoded_channels(const sdr_vae *v);
+
 /* x (B, Cin, H, W) in [-1, 1] -> moments (B, 2L, H/f, W/f): the mean, then the log-variance
- * (DiagonalGaussianDistribution's parameters, before clamping). */
+ * (DiagonalGaussianDistribution's parameters, before clamping); for AutoencoderTiny the
+ * latents (B, L, H/f, W/f) themselves. */
 int sdr_vae_encode(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tensor *x);
 /* z (B, L, h, w), already divided by scaling_factor -> image (B, Cout, h*f, w*f). */
 int sdr_vae_decode(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor *z);

@@ -221,7 +221,88 @@ fail:
   return rc;
 }
 
+/* ---- AutoencoderTiny's tiling ------------------------------------------------- */
+
+/* AutoencoderTiny.__init__: tile_sample_min_size, tile_overlap_factor. */
+enum { TINY_TILE_SAMPLE = 512 };
+static const double TINY_OVERLAP_FACTOR = 0.125;
+
+/* _tiled_decode and _tiled_encode: tiles of 512 pixels (64 latents) every 448 (56), whatever the
+ * input's size; each written over what the tiles before it left, through a mask that rises from
+ * 0 to 1 over its first 64 pixels (8 latents) below and right of the first row and column:
+ * out = mask * tile + (1 - mask) * out, in float32 from zeros. */
+static int tiny_tiled(sdr_vae *v, sdr_arena *a, sdr_tensor *out, const sdr_tensor *in, int decode) {
+  const int f = sdr_vae_scale_factor(v);
+  const int64_t B = in->shape[0], H = in->shape[2], W = in->shape[3];
+  tiling t = {.what = decode ? "vae.decode" : "vae.encode", .decode = decode, .f = f};
+  t.tile = decode ? TINY_TILE_SAMPLE / f : TINY_TILE_SAMPLE;
+  const int64_t blend = (int64_t)((double)t.tile * TINY_OVERLAP_FACTOR);
+  const int64_t step = t.tile - blend;
+  /* the masks: arange(tile * sf) / (blend * sf - 1) and arange(tile / sf) / (blend / sf - 1) */
+  const float den = decode ? (float)(blend * f - 1) : (float)((double)blend / f - 1.0);
+  const int64_t cout = decode ? v->cfg.out_channels : v->cfg.latent_channels;
+  const int64_t OH = tile_out_side(&t, H), OW = tile_out_side(&t, W), T = tile_out_side(&t, t.tile);
+  const int64_t want[4] = {B, cout, OH, OW};
+  if (step < 1 || den <= 0)
+    return sdr_fail("%s: the VAE's factor %d leaves tiles too small to blend", t.what, f);
+  if (!decode && (H % f || W % f))
+    return sdr_fail("vae.encode: the image is %lldx%lld; its sides must be multiples of %d",
+                    (long long)W, (long long)H, f);
+  if (in->dtype != SDR_F32 || out->dtype != SDR_F32 || out->ndim != 4 ||
+      memcmp(out->shape, want, sizeof want) != 0) {
+    char buf[64];
+    return sdr_fail("%s: tiling gives float32 (%lld, %lld, %lld, %lld); the output is %s %s",
+                    t.what, (long long)B, (long long)cout, (long long)OH, (long long)OW,
+                    sdr_dtype_name(out->dtype), sdr_shape_str(out, buf, sizeof buf));
+  }
+  float *host_in = malloc(sdr_tensor_nbytes(in));
+  float *host_out = calloc((size_t)(B * cout * OH * OW), sizeof *host_out);
+  float *cut = malloc((size_t)(B * in->shape[1] * t.tile * t.tile) * sizeof *cut);
+  float *store = malloc((size_t)(B * cout * T * T) * sizeof *store);
+  int rc = -1;
+  if (!host_in || !host_out || !cut || !store) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
+  TRY(sdr_download(v->be, host_in, in->data, sdr_tensor_nbytes(in)));
+  for (int64_t i = 0; i < H; i += step)
+    for (int64_t j = 0; j < W; j += step) {
+      host_tile tl = {.data = store};
+      TRY(code_tile(v, a, &t, host_in, in->shape, i, j, min64(t.tile, H - i), min64(t.tile, W - j),
+                    cut, cout, &tl));
+      const int64_t y0 = decode ? i * f : i / f, x0 = decode ? j * f : j / f;
+      for (int64_t y = 0; y < tl.h; y++) {
+        float mi = i == 0 ? 1.0f : (float)y / den;
+        mi = mi > 1.0f ? 1.0f : mi;
+        for (int64_t x = 0; x < tl.w; x++) {
+          float mj = j == 0 ? 1.0f : (float)x / den;
+          mj = mj > 1.0f ? 1.0f : mj;
+          const float m = mi * mj, rest = 1.0f - m;
+          for (int64_t p = 0; p < B * cout; p++) {
+            float *o = host_out + (p * OH + y0 + y) * OW + x0 + x;
+            const float a_ = m * tl.data[(p * tl.h + y) * tl.w + x], b_ = rest * *o;
+            *o = a_ + b_;
+          }
+        }
+      }
+      if (sdr_interrupt_check() != 0)
+        goto fail;
+    }
+  TRY(sdr_upload(v->be, out->data, host_out, sdr_tensor_nbytes(out)));
+  rc = 0;
+fail:
+  free(host_in);
+  free(host_out);
+  free(cut);
+  free(store);
+  return rc;
+}
+
+/* ---- the entry points ---------------------------------------------------------- */
+
 int sdr_vae_decode_tiled(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_tensor *z) {
+  if (v->cfg.tiny && z->ndim == 4 && z->shape[1] == v->cfg.latent_channels)
+    return tiny_tiled(v, a, image, z, 1);
   const int ts = sdr_vae_tile_sample_size(v), tl = sdr_vae_tile_latent_size(v);
   /* _decode: tiled only when z is larger than a tile (bad shapes: sdr_vae_decode says why) */
   if (z->ndim != 4 || z->shape[1] != v->cfg.latent_channels ||
@@ -235,6 +316,8 @@ int sdr_vae_decode_tiled(sdr_vae *v, sdr_arena *a, sdr_tensor *image, const sdr_
 }
 
 int sdr_vae_encode_tiled(sdr_vae *v, sdr_arena *a, sdr_tensor *moments, const sdr_tensor *x) {
+  if (v->cfg.tiny && x->ndim == 4 && x->shape[1] == v->cfg.in_channels)
+    return tiny_tiled(v, a, moments, x, 0);
   const int ts = sdr_vae_tile_sample_size(v), tl = sdr_vae_tile_latent_size(v);
   const int f = sdr_vae_scale_factor(v);
   /* encode: tiled only when x is larger than a tile */

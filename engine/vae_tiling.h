@@ -17,6 +17,9 @@
  * For SD 1.x (sample_size 512): 64-latent tiles every 48 latents, decoded to
  * 512 pixels of which 384 are kept, blended over 128 pixels.
  *
+ * An AutoencoderTiny tiles as its own _tiled_encode and _tiled_decode do (512-pixel tiles
+ * blended with masks over an eighth, always once tiling is on): vae_tiling.c's tiny_tiled.
+ *
  * Tiles are cut, blended and joined on the host (backend.h has no op that
  * takes a window of H and W); only the tile's encoder or decoder runs on the
  * backend, with its temporaries from the arena.
