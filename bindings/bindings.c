@@ -14,7 +14,7 @@
 #include "bindings/safety_checker.h"  // lsdr_open_safety_checker
 #include "bindings/scheduler.h"       // lsdr_open_scheduler
 #include "bindings/unet.h"            // lsdr_open_unet
-#include "bindings/vae.h"             // lsdr_open_vae
+#include "bindings/vae.h"             // lsdr_open_vae, lsdr_open_autoencoder_tiny
 #include "bindings/image.h"           // lsdr_open_image, lsdr_open_image_grid, lsdr_open_load_image
 #include "bindings/image_processor.h" // lsdr_open_image_processor
 #include "bindings/lsdr.h"            // lsdr_open_help
@@ -35,6 +35,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_unet(L);
   lsdr_open_controlnet(L);
   lsdr_open_vae(L);
+  lsdr_open_autoencoder_tiny(L);
   lsdr_open_image_processor(L);
   lsdr_open_safety_checker(L);
   lsdr_open_scheduler(L);

@@ -190,7 +190,8 @@ const lsdr_param lsdr_pipeline_load_options[] = {
      "where it has one"},
     {"requires_safety_checker", "boolean", "true"},
     {"unet", "any", "nil", "a UNet2DConditionModel to use instead of the folder's"},
-    {"vae", "any", "nil", "an AutoencoderKL to use instead (e.g. a fine-tuned one)"},
+    {"vae", "any", "nil",
+     "an AutoencoderKL to use instead (e.g. a fine-tuned one), or an AutoencoderTiny (TAESD)"},
     {"text_encoder", "any", "nil", "a CLIPTextModel to use instead"},
     {"text_encoder_2", "any", "nil",
      "SDXL: a CLIPTextModelWithProjection to use instead (e.g. base.text_encoder_2)"},
@@ -227,8 +228,12 @@ static lsdr_model_box *given_box(lua_State *L, int opts, const char *key, const 
     return NULL;
   }
   lsdr_model_box *b = luaL_testudata(L, -1, type);
+  const int vae = strcmp(key, "vae") == 0;
+  if (!b && vae)
+    b = luaL_testudata(L, -1, LSDR_VAE_TINY);
   if (!b)
-    lsdr_error(L, "option '%s': %s expected, got %s", key, type, lsdr_typename(L, -1));
+    lsdr_error(L, "option '%s': %s%s expected, got %s", key, type, vae ? " or " LSDR_VAE_TINY : "",
+               lsdr_typename(L, -1));
   if (!lsdr_model_box_open(b))
     lsdr_error(L, "option '%s': this %s was closed", key, type);
   *shared = !b->free_own;
@@ -964,6 +969,42 @@ static int pipe_properties(lua_State *L) {
   return 1;
 }
 
+/* pipe.vae = AutoencoderTiny.from_pretrained("madebyollin/taesd"), the docs' line: the next
+ * calls decode and encode with it (a copy on the pipeline's device and dtype). An object that
+ * showed the old VAE (old = pipe.vae) keeps it, as the module lives on in Python. */
+static int replace_vae(lua_State *L) {
+  lsdr_pipe *pp = lsdr_check_pipe(L, 1);
+  lua_settop(L, 3);
+  lua_getfield(L, 1, "vae");
+  if (lua_rawequal(L, -1, 3)) /* pipe.vae = torch.compile(pipe.vae) */
+    return 0;
+  if (!luaL_testudata(L, 3, LSDR_VAE) && !luaL_testudata(L, 3, LSDR_VAE_TINY))
+    return luaL_error(L, "pipe.vae: an %s or %s expected, got %s", LSDR_VAE, LSDR_VAE_TINY,
+                      lsdr_typename(L, 3));
+  lsdr_model_box *box;
+  const sdr_vae *src = lsdr_check_vae(L, 3, &box);
+  if (pp->core->open_pipes > 1)
+    return luaL_error(L,
+                      "pipe.vae: %d pipelines share these models (from_pipe); replace the VAE "
+                      "before from_pipe, or pass it to from_pretrained ({vae = ...})",
+                      pp->core->open_pipes);
+  sdr_vae old;
+  if (sdr_pipeline_replace_vae(&pp->core->p, src, pp->core->keep_dtype, &old) != 0)
+    return lsdr_engine_error(L);
+  /* tiling and slicing are the module's flags in diffusers: the new one's */
+  pp->core->p.vae_tiling = box->tiling;
+  pp->core->p.vae_slicing = 0;
+  lsdr_push_pipe_parts(L, 1);
+  const int parts = lua_gettop(L);
+  if (lua_getfield(L, parts, "vae") != LUA_TNIL)
+    lsdr_vae_box_adopt(L, parts + 1, &old);
+  else
+    sdr_vae_free(&old);
+  lua_pushnil(L);
+  lua_setfield(L, parts, "vae"); /* pipe.vae shows the new one from now on */
+  return 0;
+}
+
 /* pipe.scheduler = X.from_config(pipe.scheduler.config), as in diffusers. */
 static int pipe_newindex(lua_State *L) {
   lsdr_check_pipe(L, 1);
@@ -1006,9 +1047,11 @@ static int pipe_newindex(lua_State *L) {
     lua_setfield(L, -2, "controlnet");
     return 0;
   }
+  if (k && strcmp(k, "vae") == 0)
+    return replace_vae(L);
   /* pipe.unet = torch.compile(pipe.unet): the same model back */
-  static const char *const parts[] = {
-      "unet", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", NULL};
+  static const char *const parts[] = {"unet",           "text_encoder", "tokenizer",
+                                      "text_encoder_2", "tokenizer_2",  NULL};
   for (int i = 0; k && parts[i]; i++) {
     if (strcmp(k, parts[i]) != 0)
       continue;

@@ -1,4 +1,5 @@
-/* bindings/vae.c — AutoencoderKL.from_pretrained, vae:encode(x).latent_dist, vae:decode(z).sample.
+/* bindings/vae.c — AutoencoderKL.from_pretrained, vae:encode(x).latent_dist, vae:decode(z).sample,
+ * and what AutoencoderTiny (bindings/autoencoder_tiny.c) shares with it.
  */
 #include "bindings/vae.h"
 
@@ -18,28 +19,55 @@
 #include "engine/vae.h"
 #include "engine/vae_tiling.h" // sdr_vae_decode_tiled, sdr_vae_encode_tiled
 
-#define LSDR_VAE "AutoencoderKL"
 #define LSDR_DIST "DiagonalGaussianDistribution"
 
-static sdr_vae *check_vae(lua_State *L, int idx, lsdr_model_box **box) {
-  *box = lsdr_model_box_check(L, idx, LSDR_VAE);
+sdr_vae *lsdr_check_vae(lua_State *L, int idx, lsdr_model_box **box) {
+  const char *tname = luaL_testudata(L, idx, LSDR_VAE_TINY) ? LSDR_VAE_TINY : LSDR_VAE;
+  *box = lsdr_model_box_check(L, idx, tname);
   sdr_vae *v = (*box)->model;
   lsdr_model_box_follow(*box, v->be);
   return v;
 }
 
-static void free_vae(void *m) { sdr_vae_free(m); }
+void lsdr_vae_free_own(void *m) { sdr_vae_free(m); }
+
+int lsdr_vae_load_class(sdr_vae *v, sdr_backend *be, const char *dir, const char *variant, int keep,
+                        int tiny) {
+  if (sdr_vae_load(v, be, dir, variant, keep) != 0)
+    return -1;
+  if (v->cfg.tiny == tiny)
+    return 0;
+  sdr_vae_free(v);
+  return sdr_fail("%s holds an %s (config.json's _class_name): load it with %s.from_pretrained",
+                  dir, tiny ? LSDR_VAE : LSDR_VAE_TINY, tiny ? LSDR_VAE : LSDR_VAE_TINY);
+}
 
 static int load_vae(void *m, sdr_backend *be, const char *dir, const char *variant, int keep) {
-  return sdr_vae_load(m, be, dir, variant, keep);
+  return lsdr_vae_load_class(m, be, dir, variant, keep, 0);
 }
 
 static int from_pretrained(lua_State *L) {
-  return lsdr_model_from_pretrained(L, LSDR_VAE, sizeof(sdr_vae), load_vae, free_vae);
+  return lsdr_model_from_pretrained(L, LSDR_VAE, sizeof(sdr_vae), load_vae, lsdr_vae_free_own);
 }
 
 void lsdr_push_vae_ref(lua_State *L, sdr_vae *model, int owner) {
-  lsdr_model_box_push_ref(L, LSDR_VAE, model, model->be, owner);
+  lsdr_model_box_push_ref(L, model->cfg.tiny ? LSDR_VAE_TINY : LSDR_VAE, model, model->be, owner);
+}
+
+void lsdr_vae_box_adopt(lua_State *L, int idx, const sdr_vae *old) {
+  lsdr_model_box *b = lua_touserdata(L, idx);
+  b->own = malloc(sizeof(sdr_vae));
+  if (!b->own) {
+    sdr_vae_free((sdr_vae *)old);
+    b->loaded = 0; /* "this model was closed" from now on */
+    return;
+  }
+  memcpy(b->own, old, sizeof(sdr_vae));
+  b->model = b->own;
+  b->free_own = lsdr_vae_free_own;
+  b->owner_loaded = NULL;
+  lua_pushnil(L);
+  lua_setiuservalue(L, idx, 1);
 }
 
 /* ---- DiagonalGaussianDistribution ------------------------------------------ */
@@ -143,26 +171,9 @@ static const lsdr_func dist_methods[] = {
 /* ---- encode and decode ------------------------------------------------------ */
 
 static int vae_encode(lua_State *L) {
-  lsdr_args(L);
-  lsdr_options(L, 2);
   lsdr_model_box *box;
-  sdr_vae *vae = check_vae(L, 1, &box);
-  lsdr_tensor *x = lsdr_push_float32(L, 2);
-  if (x->t.ndim != 4)
-    return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
-  if (x->storage->be != vae->be)
-    return lsdr_error(L, "the image is on %s, the model on %s", sdr_device_name(x->t.device),
-                      sdr_device_name(vae->be->device));
-  const int f = sdr_vae_scale_factor(vae);
-  lsdr_tensor *moments =
-      lsdr_push_new_tensor(L, vae->be, SDR_F32, 4,
-                           (int64_t[]){x->t.shape[0], 2 * vae->cfg.latent_channels,
-                                       x->t.shape[2] / f, x->t.shape[3] / f});
-  int rc = box->tiling ? sdr_vae_encode_tiled(vae, &box->arena, &moments->t, &x->t)
-                       : sdr_vae_encode(vae, &box->arena, &moments->t, &x->t);
-  sdr_arena_reset(&box->arena);
-  if (rc != 0)
-    return lsdr_engine_error(L);
+  sdr_vae *vae;
+  lsdr_vae_encode_raw(L, &box, &vae);
   lua_createtable(L, 0, 1);
   push_distribution(L, lua_gettop(L) - 1);
   lua_setfield(L, -2, "latent_dist");
@@ -171,11 +182,35 @@ static int vae_encode(lua_State *L) {
   return 1;
 }
 
-static int vae_decode(lua_State *L) {
+void lsdr_vae_encode_raw(lua_State *L, lsdr_model_box **boxp, sdr_vae **vaep) {
   lsdr_args(L);
   lsdr_options(L, 2);
   lsdr_model_box *box;
-  sdr_vae *vae = check_vae(L, 1, &box);
+  sdr_vae *vae = lsdr_check_vae(L, 1, &box);
+  *boxp = box, *vaep = vae;
+  lsdr_tensor *x = lsdr_push_float32(L, 2);
+  if (x->t.ndim != 4)
+    lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
+  if (x->storage->be != vae->be)
+    lsdr_error(L, "the image is on %s, the model on %s", sdr_device_name(x->t.device),
+               sdr_device_name(vae->be->device));
+  const int f = sdr_vae_scale_factor(vae);
+  lsdr_tensor *moments =
+      lsdr_push_new_tensor(L, vae->be, SDR_F32, 4,
+                           (int64_t[]){x->t.shape[0], sdr_vae_encoded_channels(vae),
+                                       x->t.shape[2] / f, x->t.shape[3] / f});
+  int rc = box->tiling ? sdr_vae_encode_tiled(vae, &box->arena, &moments->t, &x->t)
+                       : sdr_vae_encode(vae, &box->arena, &moments->t, &x->t);
+  sdr_arena_reset(&box->arena);
+  if (rc != 0)
+    lsdr_engine_error(L);
+}
+
+int lsdr_vae_decode(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_model_box *box;
+  sdr_vae *vae = lsdr_check_vae(L, 1, &box);
   lsdr_tensor *z = lsdr_push_float32(L, 2);
   if (z->t.ndim != 4)
     return lsdr_argerror(L, 1, "a (batch, channels, height, width) tensor");
@@ -200,7 +235,7 @@ static int vae_decode(lua_State *L) {
 
 static int vae_properties(lua_State *L) {
   lsdr_model_box *box;
-  sdr_vae *vae = check_vae(L, 1, &box);
+  sdr_vae *vae = lsdr_check_vae(L, 1, &box);
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "config") == 0) {
     const sdr_vae_config *c = &vae->cfg;
@@ -216,6 +251,10 @@ static int vae_properties(lua_State *L) {
     lsdr_set_num(L, t, "scaling_factor", c->scaling_factor);
     return 1;
   }
+  return lsdr_vae_device_dtype(L, vae, k);
+}
+
+int lsdr_vae_device_dtype(lua_State *L, const sdr_vae *vae, const char *k) {
   if (k && strcmp(k, "device") == 0) {
     lsdr_push_device(L, vae->be->device);
     return 1;
@@ -244,35 +283,35 @@ static int vae_tostring(lua_State *L) {
 static int set_tiling(lua_State *L, int on) {
   lsdr_args(L);
   lsdr_model_box *box;
-  check_vae(L, 1, &box);
+  lsdr_check_vae(L, 1, &box);
   box->tiling = on;
   sdr_pipeline *owner = lsdr_model_owner(L, 1);
   if (owner)
     owner->vae_tiling = on;
   return 0;
 }
-static int vae_enable_tiling(lua_State *L) { return set_tiling(L, 1); }
-static int vae_disable_tiling(lua_State *L) { return set_tiling(L, 0); }
+int lsdr_vae_enable_tiling(lua_State *L) { return set_tiling(L, 1); }
+int lsdr_vae_disable_tiling(lua_State *L) { return set_tiling(L, 0); }
 
 /* Slicing decodes a batch one image at a time: the same pictures, less memory. decode
  * here already holds one pass; a pipeline's VAE sets the pipeline's. */
 static int set_slicing(lua_State *L, int on) {
   lsdr_args(L);
   lsdr_model_box *box;
-  check_vae(L, 1, &box);
+  lsdr_check_vae(L, 1, &box);
   sdr_pipeline *owner = lsdr_model_owner(L, 1);
   if (owner)
     owner->vae_slicing = on;
   return 0;
 }
-static int vae_enable_slicing(lua_State *L) { return set_slicing(L, 1); }
-static int vae_disable_slicing(lua_State *L) { return set_slicing(L, 0); }
+int lsdr_vae_enable_slicing(lua_State *L) { return set_slicing(L, 1); }
+int lsdr_vae_disable_slicing(lua_State *L) { return set_slicing(L, 0); }
 
 /* diffusers' keywords: the result is a table indexable either way (out[1]); AutoencoderKL's
  * decode takes a generator and does not use it. */
 static const lsdr_param encode_options[] = {
     {"return_dict", "boolean", "true", "accepted: out[1] is latent_dist either way"}, {0}};
-static const lsdr_param decode_options[] = {
+const lsdr_param lsdr_vae_decode_options[] = {
     {"return_dict", "boolean", "true", "accepted: out[1] is the sample either way"},
     {"generator", "torch.Generator", "nil", "accepted and unused, as diffusers'"},
     {0}};
@@ -282,22 +321,22 @@ static const lsdr_func methods[] = {
      lsdr_model_to,
      "The model itself for memory_format (or its own device); pipe:to moves a pipeline.",
      {{"target", "string|table"}, {"dtype", "any", "nil"}}},
-    {"AutoencoderKL:enable_tiling", vae_enable_tiling,
+    {"AutoencoderKL:enable_tiling", lsdr_vae_enable_tiling,
      "Encode and decode images larger than a tile in overlapping tiles, as diffusers does."},
-    {"AutoencoderKL:disable_tiling", vae_disable_tiling, "Encode and decode in one piece."},
-    {"AutoencoderKL:enable_slicing", vae_enable_slicing,
+    {"AutoencoderKL:disable_tiling", lsdr_vae_disable_tiling, "Encode and decode in one piece."},
+    {"AutoencoderKL:enable_slicing", lsdr_vae_enable_slicing,
      "Decode a batch one image at a time (a pipeline's VAE: the pipeline's decode)."},
-    {"AutoencoderKL:disable_slicing", vae_disable_slicing, "Decode the batch at once."},
+    {"AutoencoderKL:disable_slicing", lsdr_vae_disable_slicing, "Decode the batch at once."},
     {"AutoencoderKL:encode",
      vae_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",
      {{"x", "Tensor"}, {"opts", "table", "nil"}},
      encode_options},
     {"AutoencoderKL:decode",
-     vae_decode,
+     lsdr_vae_decode,
      "Latents (already divided by scaling_factor) to {sample = image in [-1, 1]}.",
      {{"z", "Tensor"}, {"opts", "table", "nil"}},
-     decode_options},
+     lsdr_vae_decode_options},
     {0}};
 
 static const lsdr_func class_funcs[] = {{"AutoencoderKL.from_pretrained",
