@@ -273,6 +273,16 @@ static int check_input(const sdr_tensor *x, int64_t channels, const char *what, 
   return 0;
 }
 
+/* x * alpha + beta into a new arena tensor in act (x cast first where it is another dtype). */
+static int affine_as(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
+                     sdr_dtype act, float alpha, float beta) {
+  if (sdr_arena_tensor(a, out, act, 4, x->shape) != 0)
+    return -1;
+  if (x->dtype == act)
+    return sdr_affine(be, out, x, alpha, beta);
+  return sdr_cast(be, out, x) == 0 ? sdr_affine(be, out, out, alpha, beta) : -1;
+}
+
 int sdr_autoencoder_tiny_encode(const sdr_autoencoder_tiny *t, sdr_backend *be, sdr_arena *a,
                                 sdr_dtype act, sdr_tensor *latents, const sdr_tensor *x) {
   if (check_input(x, t->encoder.layers[0].in, "vae.encode", "the image") != 0)
@@ -280,19 +290,11 @@ int sdr_autoencoder_tiny_encode(const sdr_autoencoder_tiny *t, sdr_backend *be, 
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor x01;
   /* x.add(1).div(2): TAESD works on [0, 1] pictures */
-  TRY(sdr_arena_tensor(a, &x01, act, 4, x->shape));
-  if (x->dtype == act) {
-    TRY(sdr_affine(be, &x01, x, 0.5f, 0.5f));
-  } else {
-    TRY(sdr_cast(be, &x01, x));
-    TRY(sdr_affine(be, &x01, &x01, 0.5f, 0.5f));
-  }
-  TRY(run(&t->encoder, be, a, act, latents, &x01));
+  int rc = affine_as(be, a, &x01, x, act, 0.5f, 0.5f);
+  if (rc == 0)
+    rc = run(&t->encoder, be, a, act, latents, &x01);
   sdr_arena_release(a, mark);
-  return 0;
-fail:
-  sdr_arena_release(a, mark);
-  return -1;
+  return rc;
 }
 
 int sdr_autoencoder_tiny_decode(const sdr_autoencoder_tiny *t, sdr_backend *be, sdr_arena *a,
@@ -302,10 +304,7 @@ int sdr_autoencoder_tiny_decode(const sdr_autoencoder_tiny *t, sdr_backend *be, 
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor zc;
   /* torch.tanh(x / 3) * 3: the latents softly clamped to (-3, 3) */
-  TRY(sdr_arena_tensor(a, &zc, act, 4, z->shape));
-  TRY(z->dtype == act ? sdr_affine(be, &zc, z, 1.0f / 3.0f, 0.0f) : sdr_cast(be, &zc, z));
-  if (z->dtype != act)
-    TRY(sdr_affine(be, &zc, &zc, 1.0f / 3.0f, 0.0f));
+  TRY(affine_as(be, a, &zc, z, act, 1.0f / 3.0f, 0.0f));
   TRY(sdr_unary(be, &zc, &zc, SDR_UNARY_TANH));
   TRY(sdr_affine(be, &zc, &zc, 3.0f, 0.0f));
   TRY(run(&t->decoder, be, a, act, image, &zc));

@@ -14,7 +14,9 @@
 #   scripts/bench/make_random_ip_adapter.py: the ViT-H image encoder once, the adapters' keys
 #   and values in every cross-attention each step); sdxl (StableDiffusionXLPipeline at
 #   stabilityai/stable-diffusion-xl-base-1.0's size, scripts/bench/make_random_sdxl.py: both
-#   text encoders, one guided UNet step at 1024x1024 and the VAE's decode at that size)
+#   text encoders, one guided UNet step at 1024x1024 and the VAE's decode at that size);
+#   taesd_decode (AutoencoderTiny at madebyollin/taesd's size, scripts/bench/make_random_taesd.py,
+#   decoding the same 64x64 latents as vae_decode)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -42,6 +44,9 @@ case " $* " in *" controlnet "*)
 esac
 case " $* " in *" ip_adapter "*)
   "$PY" scripts/bench/make_random_ip_adapter.py "$MODEL" "$MODEL-ip-adapter" >&2 ;;
+esac
+case " $* " in *" taesd_decode "*)
+  "$PY" scripts/bench/make_random_taesd.py "$MODEL-taesd" >&2 ;;
 esac
 case " $* " in *" sdxl "*)
   "$PY" scripts/bench/make_random_sdxl.py "$MODEL-xl" >&2 ;;

@@ -45,6 +45,10 @@ elseif part == "vae_decode" then
   local vae = AutoencoderKL.from_pretrained(model, {subfolder = "vae"})
   local z = torch.randn({1, 4, 64, 64})
   secs = timed(function() vae:decode(z) end)
+elseif part == "taesd_decode" then
+  local vae = AutoencoderTiny.from_pretrained(model .. "-taesd")
+  local z = torch.randn({1, 4, 64, 64})
+  secs = timed(function() vae:decode(z) end)
 elseif part == "txt2img" then
   local pipe = StableDiffusionPipeline.from_pretrained(model)
   secs = timed(function()

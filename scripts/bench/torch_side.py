@@ -3,7 +3,7 @@ CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
 PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
-      safety_checker | inpaint | controlnet | ip_adapter | sdxl
+      safety_checker | inpaint | controlnet | ip_adapter | sdxl | taesd_decode
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -13,7 +13,7 @@ import sys
 import time
 
 import torch
-from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, AutoencoderTiny, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 
@@ -49,6 +49,10 @@ def main(model, part, repeat):
             secs = timed(lambda: unet(x, 981, encoder_hidden_states=ctx), repeat)
         elif part == "vae_decode":
             vae = AutoencoderKL.from_pretrained(model, subfolder="vae")
+            z = torch.randn(1, 4, 64, 64)
+            secs = timed(lambda: vae.decode(z), repeat)
+        elif part == "taesd_decode":
+            vae = AutoencoderTiny.from_pretrained(model + "-taesd")
             z = torch.randn(1, 4, 64, 64)
             secs = timed(lambda: vae.decode(z), repeat)
         elif part == "txt2img":

@@ -16,9 +16,11 @@ grep -q 'face of a human in  joy' seed.html || fail "seed notebook: prompt cell 
 grep -q "the loop by hand gives the pipeline's picture:.*true" out.txt \
   || fail "deep_dive: the loop by hand differs from the pipeline: $(cat out.txt)"
 
-"$SDREPL" "$SDREPL_SOURCE_DIR/examples/txt2img.lua" "$MODEL" "a tiny test" >out.txt 2>err.txt \
+"$SDREPL" "$SDREPL_SOURCE_DIR/examples/txt2img.lua" "$MODEL" "a tiny test" \
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-taesd" >out.txt 2>err.txt \
   || fail "txt2img failed: $(tail -5 err.txt)"
 [ -s txt2img.png ] || fail "txt2img.png not written"
+grep -q '<Image 128x64 RGB>' out.txt || fail "txt2img: the picture beside TAESD's expected: $(cat out.txt)"
 "$SDREPL" -e 'print(Image.open("txt2img.png").info.parameters)' | grep -q "Steps: 4" \
   || fail "txt2img.png lacks its parameters"
 
