@@ -275,8 +275,21 @@ static int image_resize(lua_State *L) {
   int w, h;
   get_size(L, 1, 1, &w, &h);
   int resample = check_resample(L, 2);
+  const int bi = lsdr_arg(L, 3);
+  double box[4];
+  if (!lua_isnil(L, bi)) { /* resize(size, resample, box): the region sampled */
+    if (!lua_istable(L, bi) || lua_rawlen(L, bi) != 4)
+      return lsdr_argerror(L, 3, "{left, upper, right, lower}");
+    for (int i = 0; i < 4; i++) {
+      lua_rawgeti(L, bi, i + 1);
+      if (!lua_isnumber(L, -1))
+        return lsdr_argerror(L, 3, "{left, upper, right, lower} of numbers");
+      box[i] = lua_tonumber(L, -1);
+      lua_pop(L, 1);
+    }
+  }
   image_box *b = push_box(L);
-  if (!(b->img = sdr_image_resize(img, w, h, resample)))
+  if (!(b->img = sdr_image_resize_box(img, w, h, resample, lua_isnil(L, bi) ? NULL : box)))
     return lsdr_engine_error(L);
   return 1;
 }
@@ -558,7 +571,8 @@ static const lsdr_func image_methods[] = {
      "Returns a resized copy, pixel for pixel as Pillow's resize.",
      {{"size", "table", NULL, "{width, height}"},
       {"resample", "integer", "Image.BICUBIC",
-       "Image.NEAREST, BOX, BILINEAR, HAMMING, BICUBIC or LANCZOS"}}},
+       "Image.NEAREST, BOX, BILINEAR, HAMMING, BICUBIC or LANCZOS"},
+      {"box", "table", "nil", "{left, upper, right, lower}: the region to sample (not NEAREST)"}}},
     {"Image:transpose",
      image_transpose,
      "Returns a flipped or rotated copy (PIL's transpose).",

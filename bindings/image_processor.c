@@ -11,6 +11,7 @@
  * neighbour and mapped to [-1, 1] unless already below 0. numpy arrays are tensors
  * here.
  */
+#include "bindings/padding_mask_crop.h" // lsdr_proc_get_crop_region, ...
 #include "bindings/image_processor.h"
 
 #include <math.h>
@@ -455,6 +456,28 @@ static const lsdr_func methods[] = {
      "A (B, C, H, W) tensor in [-1, 1] (the VAE's output) to pictures, an array or a tensor.",
      {{"image", "Tensor"}, {"opts", "table", "nil"}},
      post_options},
+    {"VaeImageProcessor:get_crop_region",
+     lsdr_proc_get_crop_region,
+     "The box {x1, y1, x2, y2} around the mask's painted pixels, widened by pad and then to "
+     "width:height's aspect ratio (inpainting's padding_mask_crop).",
+     {{"mask", "Image"}, {"width", "integer"}, {"height", "integer"}, {"pad", "any", "0"}}},
+    {"VaeImageProcessor:apply_overlay",
+     lsdr_proc_apply_overlay,
+     "The inpainted picture (of the box crop_coords) laid back into init_image where the mask "
+     "is black, at the picture's size.",
+     {{"mask", "Image"},
+      {"init_image", "Image"},
+      {"image", "Image"},
+      {"crop_coords", "table", "nil"}}},
+    {"VaeImageProcessor:resize",
+     lsdr_proc_resize,
+     "An Image resized (LANCZOS): \"default\" to the size, \"fill\" keeping its ratio and "
+     "filling the bands by stretching its edges, \"crop\" keeping its ratio and cutting the "
+     "excess.",
+     {{"image", "Image"},
+      {"height", "integer"},
+      {"width", "integer"},
+      {"resize_mode", "string", "\"default\""}}},
     {0}};
 
 static int call_new(lua_State *L) {

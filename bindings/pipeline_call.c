@@ -8,9 +8,10 @@
 
 #include <lauxlib.h>
 
-#include "bindings/clip_tokenizer.h" // lsdr_clip_tokenizer_warn_overlong, lsdr_to_clip_tokenizer
-#include "bindings/generator.h"      // lsdr_to_generator, lsdr_default_generator
-#include "bindings/image.h"          // lsdr_to_image, lsdr_push_image
+#include "bindings/padding_mask_crop.h" // lsdr_mask_crop_prepare, lsdr_mask_crop_overlay
+#include "bindings/clip_tokenizer.h"    // lsdr_clip_tokenizer_warn_overlong, lsdr_to_clip_tokenizer
+#include "bindings/generator.h"         // lsdr_to_generator, lsdr_default_generator
+#include "bindings/image.h"             // lsdr_to_image, lsdr_push_image
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h" // lsdr_output_kind
 #include "bindings/pipeline_internal.h"
@@ -616,8 +617,13 @@ int lsdr_pipe_call(lua_State *L) {
     if (!lua_isnil(L, -1)) /* checked against the shape the run makes, below */
       g.latents = lsdr_host_floats(L, opts, "latents", 4, latents_shape);
   }
-  if (lsdr_pipe_inpaint(pp))
+  lsdr_mask_crop crop = {0};
+  if (lsdr_pipe_inpaint(pp)) {
+    const int f = sdr_vae_scale_factor(&p->vae);
+    lsdr_mask_crop_prepare(L, opts, g.height, g.width, p->unet.cfg.sample_size * f, f,
+                           lsdr_pipe_controlnet(pp), &crop);
     read_inpaint(L, opts, &g);
+  }
   lsdr_read_ip_adapter_inputs(L, opts, &g);
   if (lsdr_pipe_controlnet(pp))
     lsdr_read_controls(L, opts,
@@ -776,6 +782,7 @@ int lsdr_pipe_call(lua_State *L) {
       lua_rawseti(L, -2, b + 1);
     }
     free(imgs);
+    lsdr_mask_crop_overlay(L, lua_gettop(L), &crop);
   }
   /* has_nsfw_concept: a list of booleans where a safety checker ran, else nil */
   int flagged = 0;
@@ -932,6 +939,7 @@ const lsdr_param lsdr_inpaint_call_options[] = {
     {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
     {"width", "integer", "nil"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    LSDR_PADDING_MASK_CROP_OPTION,
     {0}};
 
 const lsdr_param lsdr_controlnet_call_options[] = {
@@ -974,6 +982,7 @@ const lsdr_param lsdr_controlnet_inpaint_call_options[] = {
     {"controlnet_conditioning_scale", "number|table", "0.5",
      "how much of the residuals (one per net, or one for all)"},
     LSDR_CONTROL_CALL_OPTIONS,
+    LSDR_PADDING_MASK_CROP_OPTION,
     {0}};
 
 /* The LatentConsistencyModel pipelines': no negative prompt (an LCM learnt guidance against

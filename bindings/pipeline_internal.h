@@ -102,6 +102,14 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     "control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"        \
   }
 
+/* The inpainting pipelines' padding_mask_crop (bindings/padding_mask_crop.h). */
+#define LSDR_PADDING_MASK_CROP_OPTION                                                              \
+  {                                                                                                \
+    "padding_mask_crop", "integer", "nil",                                                         \
+        "paint only a box around the mask widened by this many pixels, at the full size, then "    \
+        "lay it over the picture (one PIL picture and mask, output_type \"pil\")"                  \
+  }
+
 /* Strings of a string or a list of strings at idx (kept alive by the table): how many. */
 int lsdr_read_strings(lua_State *L, int idx, const char *what, const char ***out);
 /* The same, a single string repeated for each of n prompts (SDXL's negative prompts). */

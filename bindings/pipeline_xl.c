@@ -188,6 +188,7 @@ const lsdr_param lsdr_xl_controlnet_inpaint_call_options[] = {
     {"controlnet_conditioning_scale", "number|table", "1.0",
      "how much of the residuals (one per net, or one for all)"},
     LSDR_CONTROL_CALL_OPTIONS,
+    LSDR_PADDING_MASK_CROP_OPTION,
     {0}};
 
 const lsdr_param lsdr_xl_inpaint_call_options[] = {
@@ -210,6 +211,7 @@ const lsdr_param lsdr_xl_inpaint_call_options[] = {
     {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
     {"guidance_scale", "number", "7.5", "(SDXL's inpainting takes 7.5 by default, not 5.0)"},
     XL_CALL_OPTIONS,
+    LSDR_PADDING_MASK_CROP_OPTION,
     {0}};
 
 const lsdr_param lsdr_xl_i2i_call_options[] = {

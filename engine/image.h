@@ -54,6 +54,13 @@ int sdr_image_save(const sdr_image *img, const char *path);
 
 sdr_image *sdr_image_convert(const sdr_image *img, int channels);
 sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int resample);
+/* resize(size, resample, box): the output samples the region box (left, upper, right, lower,
+ * within the image; a side may be empty: Pillow then samples around that edge). */
+sdr_image *sdr_image_resize_box(const sdr_image *img, int width, int height, int resample,
+                                const double *box);
+/* Image.alpha_composite(dst, src) in place: both RGBA and of one size; Pillow's integer
+ * arithmetic. */
+int sdr_image_alpha_composite(sdr_image *dst, const sdr_image *src);
 /* Box outside the image is filled with zeros, as PIL does. */
 sdr_image *sdr_image_crop(const sdr_image *img, int left, int upper, int right, int lower);
 /* Pastes src at (x, y) clipped to dst; src converted to dst's mode. With an

@@ -90,3 +90,28 @@ void sdr_image_unpremultiply(sdr_image *img) {
     }
   }
 }
+
+/* Pillow's AlphaComposite.c: source over destination with 7 bits of extra precision and its
+ * rounded divisions by 255 (SHIFTFORDIV255). */
+static unsigned shift_div255(unsigned a) { return ((a >> 8) + a) >> 8; }
+
+int sdr_image_alpha_composite(sdr_image *dst, const sdr_image *src) {
+  if (dst->channels != 4 || src->channels != 4)
+    return sdr_fail("alpha_composite: both images must be RGBA");
+  if (dst->width != src->width || dst->height != src->height)
+    return sdr_fail("alpha_composite: images do not match (%dx%d and %dx%d)", dst->width,
+                    dst->height, src->width, src->height);
+  const size_t n = (size_t)dst->width * (size_t)dst->height;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t *d = dst->pixels + 4 * i;
+    const uint8_t *s = src->pixels + 4 * i;
+    if (s[3] == 0)
+      continue;
+    const unsigned blend = d[3] * (255u - s[3]), outa255 = s[3] * 255u + blend;
+    const unsigned coef1 = s[3] * 255u * 255u * 128u / outa255, coef2 = 255u * 128u - coef1;
+    for (int c = 0; c < 3; c++)
+      d[c] = (uint8_t)(shift_div255(s[c] * coef1 + d[c] * coef2 + (0x80u << 7)) >> 7);
+    d[3] = (uint8_t)shift_div255(outa255 + 0x80);
+  }
+  return 0;
+}

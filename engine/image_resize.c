@@ -110,8 +110,10 @@ static void coeffs_free(axis_coeffs *c) {
   free(c->weights);
 }
 
-static int coeffs_compute(axis_coeffs *c, int in_size, int out_size, const resample_filter *f) {
-  double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
+/* Output positions sample the input span [in0, in1) (the whole axis but for a box). */
+static int coeffs_compute(axis_coeffs *c, int in_size, double in0, double in1, int out_size,
+                          const resample_filter *f) {
+  double scale = (in1 - in0) / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
   double support = f->support * filterscale;
   c->ksize = (int)ceil(support) * 2 + 1;
   c->first = malloc((size_t)out_size * sizeof *c->first);
@@ -125,7 +127,7 @@ static int coeffs_compute(axis_coeffs *c, int in_size, int out_size, const resam
   }
   double inv = 1.0 / filterscale;
   for (int i = 0; i < out_size; i++) {
-    double center = (i + 0.5) * scale;
+    double center = in0 + (i + 0.5) * scale;
     int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
     if (lo < 0)
       lo = 0;
@@ -233,13 +235,21 @@ static void run_vertical(sdr_image *out, const sdr_image *in, const axis_coeffs 
  * (measured against Pillow on every size pair of several pictures; see
  * tests/unit/test_image_parity.c), else the horizontal pass first. Going
  * horizontal first, only the input rows the vertical pass reads are done. */
-static sdr_image *resample(const sdr_image *in, int width, int height, const resample_filter *f) {
+static sdr_image *resample(const sdr_image *in, int width, int height, const resample_filter *f,
+                           const double box[4]) {
   axis_coeffs vert = {0}, horiz = {0};
   sdr_image *tmp = NULL, *out = NULL;
-  int need_h = width != in->width, need_v = height != in->height;
-  if ((need_v && coeffs_compute(&vert, in->height, height, f) != 0) ||
-      (need_h && coeffs_compute(&horiz, in->width, width, f) != 0))
+  const int whole = box[0] == 0 && box[1] == 0 && box[2] == in->width && box[3] == in->height;
+  /* ImagingResample's tests: the box's far edge against the output's size, as Pillow has it */
+  int need_h = width != in->width || box[0] != 0 || box[2] != width;
+  int need_v = height != in->height || box[1] != 0 || box[3] != height;
+  if ((need_v && coeffs_compute(&vert, in->height, box[1], box[3], height, f) != 0) ||
+      (need_h && coeffs_compute(&horiz, in->width, box[0], box[2], width, f) != 0))
     goto done;
+  if (!need_h && !need_v) {
+    out = sdr_image_copy(in);
+    goto done;
+  }
   if (!need_h || !need_v) {
     if ((out = sdr_image_new(width, height, in->channels))) {
       if (need_h)
@@ -247,7 +257,7 @@ static sdr_image *resample(const sdr_image *in, int width, int height, const res
       else
         run_vertical(out, in, &vert);
     }
-  } else if (height < in->height && 2LL * (in->width - width) < in->height - height) {
+  } else if (whole && height < in->height && 2LL * (in->width - width) < in->height - height) {
     if ((tmp = sdr_image_new(in->width, height, in->channels)) &&
         (out = sdr_image_new(width, height, in->channels))) {
       run_vertical(tmp, in, &vert);
@@ -310,7 +320,24 @@ static sdr_image *nearest(const sdr_image *in, int width, int height) {
 }
 
 sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int resample_id) {
+  return sdr_image_resize_box(img, width, height, resample_id, NULL);
+}
+
+sdr_image *sdr_image_resize_box(const sdr_image *img, int width, int height, int resample_id,
+                                const double *box_in) {
+  const double whole[4] = {0, 0, img->width, img->height};
+  const double *box = box_in ? box_in : whole;
   const resample_filter *f = filter_for(resample_id);
+  if (box_in && !f) {
+    sdr_fail("resize: a box needs a filter other than NEAREST");
+    return NULL;
+  }
+  if (box[0] < 0 || box[1] < 0 || box[2] > img->width || box[3] > img->height || box[2] < box[0] ||
+      box[3] < box[1]) {
+    sdr_fail("resize: box (%g, %g, %g, %g) is not within the %dx%d image", box[0], box[1], box[2],
+             box[3], img->width, img->height);
+    return NULL;
+  }
   if (!f && resample_id != SDR_RESAMPLE_NEAREST) {
     sdr_fail("unknown resampling filter (%d)", resample_id);
     return NULL;
@@ -323,7 +350,7 @@ sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int res
     sdr_fail("size %dx%d too large (at most %d on a side)", width, height, SDR_IMAGE_MAX_SIDE);
     return NULL;
   }
-  if (width == img->width && height == img->height)
+  if (width == img->width && height == img->height && memcmp(box, whole, sizeof whole) == 0)
     return sdr_image_copy(img);
   sdr_image *out;
   if (img->width == 0 || img->height == 0) {
@@ -335,12 +362,12 @@ sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int res
     if (!pre)
       return NULL;
     sdr_image_premultiply(pre);
-    out = resample(pre, width, height, f);
+    out = resample(pre, width, height, f, box);
     sdr_image_free(pre);
     if (out)
       sdr_image_unpremultiply(out);
   } else {
-    out = resample(img, width, height, f);
+    out = resample(img, width, height, f, box);
   }
   if (out && sdr_image_copy_parameters(out, img) != 0) {
     sdr_image_free(out);
