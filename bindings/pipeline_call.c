@@ -283,6 +283,10 @@ static void read_inpaint(lua_State *L, int opts, sdr_generate *g) {
     g->mask_images = lsdr_read_image_list(L, idx, "mask_image", &g->nmasks);
   }
   g->strength = get_num(L, opts, "strength");
+  lua_getfield(L, opts, "masked_image_latents"); /* SD's and SDXL's inpainting only */
+  if (!lua_isnil(L, -1))
+    g->masked_image_latents =
+        lsdr_host_floats(L, opts, "masked_image_latents", 4, g->masked_image_latents_shape);
 }
 
 /* The engine's error; when the GPU ran out of memory, with what to try. */
@@ -939,6 +943,7 @@ const lsdr_param lsdr_inpaint_call_options[] = {
     {"height", "integer", "nil", "default: unet.config.sample_size * vae_scale_factor"},
     {"width", "integer", "nil"},
     {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    LSDR_MASKED_IMAGE_LATENTS_OPTION,
     LSDR_PADDING_MASK_CROP_OPTION,
     {0}};
 

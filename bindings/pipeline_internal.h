@@ -102,6 +102,13 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     "control_guidance_end", "number|table", "1.0", "the fraction of the steps they stop at"        \
   }
 
+/* SD's and SDXL's inpainting: the masked picture's latents given (engine/pipeline.h). */
+#define LSDR_MASKED_IMAGE_LATENTS_OPTION                                                           \
+  {                                                                                                \
+    "masked_image_latents", "Tensor", "nil",                                                       \
+        "the masked picture's latents (batch, 4, height/8, width/8), used as they are"             \
+  }
+
 /* The inpainting pipelines' padding_mask_crop (bindings/padding_mask_crop.h). */
 #define LSDR_PADDING_MASK_CROP_OPTION                                                              \
   {                                                                                                \

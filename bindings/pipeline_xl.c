@@ -211,6 +211,7 @@ const lsdr_param lsdr_xl_inpaint_call_options[] = {
     {"negative_aesthetic_score", "number", "2.5", "with requires_aesthetics_score"},
     {"guidance_scale", "number", "7.5", "(SDXL's inpainting takes 7.5 by default, not 5.0)"},
     XL_CALL_OPTIONS,
+    LSDR_MASKED_IMAGE_LATENTS_OPTION,
     LSDR_PADDING_MASK_CROP_OPTION,
     {0}};
 

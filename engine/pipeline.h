@@ -202,6 +202,10 @@ typedef struct sdr_generate {
    * nearest mode does, then binarized */
   const float *mask_tensor;
   int64_t mask_tensor_shape[4];
+  /* inpainting's masked_image_latents, host float32 (M, 4, h, w): the masked picture's
+   * latents as they are (not encoded, nothing drawn for them), repeated over the batch */
+  const float *masked_image_latents;
+  int64_t masked_image_latents_shape[4];
   /* ControlNet: the nets with their pictures (the run's size defaults to the first
    * picture's, floored to the VAE's factor; with img2img, to the image's or height x width);
    * guess_mode: they see the conditional half of

@@ -58,9 +58,16 @@ int sdr_inpaint_check(const sdr_pipeline *p, const sdr_generate *g) {
                     p->vae.cfg.latent_channels, sdr_vae_scale_factor(&p->vae),
                     sdr_vae_scale_factor(&p->vae), (long long)is[0], (long long)is[1],
                     (long long)is[2], (long long)is[3]);
-  if (lat && p->unet.cfg.in_channels == 9)
+  if (lat && p->unet.cfg.in_channels == 9 && !g->masked_image_latents)
     return sdr_fail("image: latents given to inpaint with a 9-channel UNet, which needs the "
-                    "masked picture (diffusers fails there too); give the picture");
+                    "masked picture (diffusers fails there too); give the picture or "
+                    "masked_image_latents");
+  const int64_t *ml = g->masked_image_latents_shape;
+  if (g->masked_image_latents && (ml[0] < 1 || ml[1] != 4 || ml[1] != p->vae.cfg.latent_channels))
+    return sdr_fail("masked_image_latents: latents (batch, 4, height/%d, width/%d) expected, got "
+                    "(%lld, %lld, %lld, %lld)",
+                    sdr_vae_scale_factor(&p->vae), sdr_vae_scale_factor(&p->vae), (long long)ml[0],
+                    (long long)ml[1], (long long)ml[2], (long long)ml[3]);
   if (picture_count(g) < 1)
     return sdr_fail("image: the picture to inpaint is missing");
   for (int i = 0; !g->image_tensor && i < n; i++)
@@ -247,7 +254,23 @@ int sdr_inpaint_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, sdr_
              (long long)B, Mm);
     goto fail;
   }
-  if (!lat) { /* latents given have no masked picture (a 4-channel UNet needs none) */
+  const int64_t *ml = g->masked_image_latents_shape;
+  if (g->masked_image_latents) { /* given: taken as they are, nothing encoded nor drawn */
+    if (ml[2] != lh || ml[3] != lw) {
+      sdr_fail("masked_image_latents: %lldx%lld latents for a run of %dx%d (latents %lldx%lld)",
+               (long long)ml[3], (long long)ml[2], width, height, (long long)lw, (long long)lh);
+      goto fail;
+    }
+    if (B % ml[0] != 0) {
+      sdr_fail("The passed images and the required batch size don't match. Images are supposed "
+               "to be duplicated to a total batch size of %lld, but %lld images were passed. "
+               "Make sure the number of images that you pass is divisible by the total requested "
+               "batch size.",
+               (long long)B, (long long)ml[0]);
+      goto fail;
+    }
+    TRY(batch_tensor(p, &s->masked, g->masked_image_latents, (int)ml[0], B, G, L, lh, lw));
+  } else if (!lat) { /* latents given have no masked picture (a 4-channel UNet needs none) */
     TRY(sdr_img2img_encode(p, g, masked, Mx, height, width, z));
     if (B % Mx != 0) {
       sdr_fail("The passed images and the required batch size don't match. Images are supposed "

@@ -134,4 +134,31 @@ end)
 -- padding_mask_crop (tests/lua/test_mask_crop.lua) gives PIL pictures only, as diffusers'
 check.raises("The output type should be PIL when inpainting mask crop",
              function() run(pipe, c, {padding_mask_crop = 32}) end)
+
+-- masked_image_latents given (tests/reference/masked_latents, made by
+-- scripts/reference/make_masked_latents_cases.py): taken as they are, nothing drawn for them
+local mref = src .. "/tests/reference/masked_latents/"
+for _, m in ipairs {
+  {"ml_in9", StableDiffusionInpaintPipeline, "tiny-sd-inpaint",
+   {prompt = "a cat on a bench", strength = 0.75, num_inference_steps = 4,
+    num_images_per_prompt = 2, seed = 7}},
+  {"ml_legacy", StableDiffusionInpaintPipeline, "tiny-sd-a",
+   {prompt = "a red door", num_inference_steps = 4, seed = 8}},
+  {"ml_xl", StableDiffusionXLInpaintPipeline, "tiny-sdxl-inpaint",
+   {prompt = "a lighthouse", num_inference_steps = 3, seed = 9}},
+} do
+  local mp = m[2].from_pretrained(models .. m[3])
+  mp:set_progress_bar_config{disable = true}
+  local args = check.case_args({image = Image.open(mref .. "picture.png"),
+                                mask_image = Image.open(mref .. "mask.png"), height = 48,
+                                width = 64, output_type = "np",
+                                masked_image_latents = torch.load_npy(mref .. m[1] .. "_given.npy")},
+                               m[4])
+  local e = check.rel_err(mp(args).images, torch.load_npy(mref .. m[1] .. ".npy"), m[1])
+  check.truthy(e < 2e-3, m[1] .. " relative error " .. e)
+  print(string.format("%-18s max difference %.3g", m[1], e))
+end
+check.raises("masked_image_latents: latents (batch, 4, height/2, width/2) expected", function()
+  run(pipe, c, {masked_image_latents = torch.zeros{1, 3, 16, 24}})
+end)
 print("ok")
