@@ -11,7 +11,8 @@
  * neighbour and mapped to [-1, 1] unless already below 0. numpy arrays are tensors
  * here.
  */
-#include "bindings/padding_mask_crop.h" // lsdr_proc_get_crop_region, ...
+#include "bindings/padding_mask_crop.h" // lsdr_proc_get_crop_region, lsdr_read_crop_coords
+#include "engine/mask_crop.h"           // sdr_image_resize_fill, sdr_image_resize_cover
 #include "bindings/image_processor.h"
 
 #include <math.h>
@@ -239,14 +240,53 @@ static int preprocess_tensor(lua_State *L, const lsdr_image_processor *p, int id
 }
 
 /* proc:preprocess(image, {height, width}) */
+/* preprocess's crops_coords and resize_mode, for pictures: each cut to the box, then (with
+ * do_resize) "fill" or "crop" to the size; the new pictures replace imgs' entries and stay
+ * on the stack. */
+static void reframe(lua_State *L, const lsdr_image_processor *p, sdr_image **imgs, int n, int opts,
+                    const char *mode) {
+  lua_getfield(L, opts, "crops_coords");
+  if (!lua_isnil(L, -1)) {
+    int box[4];
+    lsdr_read_crop_coords(L, lua_gettop(L), 2, box);
+    for (int i = 0; i < n; i++) {
+      if (!(imgs[i] = sdr_image_crop(imgs[i], box[0], box[1], box[2], box[3])))
+        lsdr_engine_error(L);
+      lsdr_push_image(L, imgs[i]);
+    }
+  }
+  if (!p->do_resize || strcmp(mode, "default") == 0)
+    return;
+  int h, w;
+  default_size(L, opts, p, imgs[0]->height, imgs[0]->width, &h, &w);
+  for (int i = 0; i < n; i++) {
+    imgs[i] = strcmp(mode, "fill") == 0 ? sdr_image_resize_fill(imgs[i], w, h)
+                                        : sdr_image_resize_cover(imgs[i], w, h);
+    if (!imgs[i])
+      lsdr_engine_error(L);
+    lsdr_push_image(L, imgs[i]);
+  }
+}
+
 static int m_preprocess(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 2);
   const lsdr_image_processor *p = check_proc(L);
+  lua_getfield(L, 3, "resize_mode");
+  const char *mode = luaL_optstring(L, -1, "default");
+  if (strcmp(mode, "default") && strcmp(mode, "fill") && strcmp(mode, "crop"))
+    return lsdr_error(L,
+                      "option 'resize_mode': \"default\", \"fill\" or \"crop\" expected, got "
+                      "\"%s\"",
+                      mode);
   sdr_image **imgs = NULL;
   int n = 0;
-  if (lsdr_read_images(L, 2, &imgs, &n) > 0)
+  if (lsdr_read_images(L, 2, &imgs, &n) > 0) {
+    reframe(L, p, imgs, n, 3, mode);
     return preprocess_images(L, p, imgs, n, 3);
+  }
+  if (strcmp(mode, "default") != 0)
+    return lsdr_error(L, "Only PIL image input is supported for resize_mode %s", mode);
   return preprocess_tensor(L, p, 2, 3);
 }
 
@@ -428,6 +468,9 @@ static const lsdr_param new_options[] = {
 static const lsdr_param pre_options[] = {
     {"height", "integer", "nil", "default: the first picture's, floored to the factor"},
     {"width", "integer", "nil", "default: the first picture's, floored to the factor"},
+    {"resize_mode", "string", "\"default\"",
+     "\"fill\" or \"crop\" keep the pictures' aspect ratio (pictures only)"},
+    {"crops_coords", "table", "nil", "{x1, y1, x2, y2}: each picture cut to it first"},
     {0}};
 
 static const lsdr_param post_options[] = {

@@ -159,8 +159,7 @@ int lsdr_proc_get_crop_region(lua_State *L) {
   return 1;
 }
 
-/* The crop box at idx: a list of four integers. */
-static void read_box(lua_State *L, int idx, int arg, int box[4]) {
+void lsdr_read_crop_coords(lua_State *L, int idx, int arg, int box[4]) {
   if (!lua_istable(L, idx) || lua_rawlen(L, idx) != 4)
     lsdr_argerror(L, arg, "{x1, y1, x2, y2}");
   for (int i = 0; i < 4; i++) {
@@ -181,7 +180,7 @@ int lsdr_proc_apply_overlay(lua_State *L) {
                   *image = image_arg(L, 4, 3);
   int box[4], *b = NULL;
   if (!lua_isnil(L, 5)) {
-    read_box(L, 5, 4, box);
+    lsdr_read_crop_coords(L, 5, 4, box);
     b = box;
   }
   sdr_image *out;

@@ -26,5 +26,7 @@ void lsdr_mask_crop_overlay(lua_State *L, int list, const lsdr_mask_crop *mc);
 int lsdr_proc_get_crop_region(lua_State *L);
 int lsdr_proc_apply_overlay(lua_State *L);
 int lsdr_proc_resize(lua_State *L);
+/* crop_coords at idx: {x1, y1, x2, y2} of integers, not empty (arg names it in errors). */
+void lsdr_read_crop_coords(lua_State *L, int idx, int arg, int box[4]);
 
 #endif

@@ -5,7 +5,8 @@ pipelines' use of them), for tests/lua/test_mask_crop.lua.
     .venv-torch/bin/python scripts/reference/make_mask_crop_cases.py
 
 Writes tests/reference/mask_crop/: the pictures and masks (PNG), manifest.json with each
-mask's crop boxes, the pictures the helpers make (PNG, byte-exact references), and the
+mask's crop boxes, the pictures the helpers make (PNG, byte-exact references), preprocess's tensors with
+crops_coords and resize_mode (npy), and the
 pictures of whole runs with padding_mask_crop (PIL, as the option requires):
 StableDiffusionInpaintPipeline on tiny-sd-inpaint (9 channels) and tiny-sd-a (the legacy
 blend), StableDiffusionXLInpaintPipeline on tiny-sdxl-inpaint, and
@@ -98,6 +99,17 @@ def helper_cases(manifest, pics):
     for name, pic, w, h in COVERS:
         proc._resize_and_crop(pics[pic], w, h).save(os.path.join(OUT, name + ".png"))
         manifest["covers"].append(dict(name=name, picture=pic, width=w, height=h))
+    # preprocess with crops_coords and resize_mode, as the pipelines call it
+    masks = VaeImageProcessor(do_normalize=False, do_binarize=True, do_convert_grayscale=True)
+    box = VaeImageProcessor.get_crop_region(pics["spot"], 64, 64, pad=8)
+    pre = dict(pre_image_fill=proc.preprocess(pics["sketch"], 64, 64, crops_coords=box,
+                                              resize_mode="fill"),
+               pre_mask_fill=masks.preprocess(pics["spot"], 64, 64, crops_coords=box,
+                                              resize_mode="fill"),
+               pre_image_crop=proc.preprocess(pics["sketch"], 48, 32, resize_mode="crop"))
+    for name, t in pre.items():
+        np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype(np.float32))
+    manifest["preprocess_box"] = list(box)
     manifest["overlays"] = []
     for name, mask, init, image, box in OVERLAYS:
         proc.apply_overlay(pics[mask], pics[init], pics[image], box).save(

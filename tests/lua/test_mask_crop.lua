@@ -79,6 +79,23 @@ for _, c in ipairs {
   local got = proc:apply_overlay(pic(c[2]), pic(c[3]), pic(c[4]), c[5])
   check.eq(max_diff(got, pic(c[1]), c[1]), 0, c[1] .. " byte for byte")
 end
+-- preprocess with crops_coords and resize_mode, as the pipelines call it (float32 exactly)
+local function same(got, name)
+  local want = torch.load_npy(dir .. name .. ".npy")
+  check.eq(table.concat(got.shape, "x"), table.concat(want.shape, "x"), name .. " shape")
+  check.eq((got - want):abs():max():item(), 0, name)
+end
+local masks = VaeImageProcessor{do_normalize = false, do_binarize = true,
+                                do_convert_grayscale = true}
+local box = {52, 11, 85, 44}
+same(proc:preprocess(pic("sketch"), {height = 64, width = 64, crops_coords = box,
+                                     resize_mode = "fill"}), "pre_image_fill")
+same(masks:preprocess(pic("spot"), {height = 64, width = 64, crops_coords = box,
+                                    resize_mode = "fill"}), "pre_mask_fill")
+same(proc:preprocess(pic("sketch"), {height = 48, width = 32, resize_mode = "crop"}),
+     "pre_image_crop")
+check.raises("Only PIL image input is supported for resize_mode fill",
+             function() proc:preprocess(torch.zeros{1, 3, 8, 8}, {resize_mode = "fill"}) end)
 print("padding_mask_crop's helpers: byte for byte")
 
 -- whole runs
