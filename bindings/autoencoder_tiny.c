@@ -2,12 +2,16 @@
  * decode(z).sample, and its place in a pipeline (pipe.vae = AutoencoderTiny.from_pretrained(
  * "madebyollin/taesd"), or {vae = ...} to from_pretrained). The same engine struct as
  * AutoencoderKL (engine/vae.h), so tiling, slicing and decode are vae.c's. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
+#include "bindings/tensor.h"
+#include "bindings/tensor_internal.h" // lsdr_tensor_host_values, lsdr_push_from_host
 #include "bindings/vae.h"
 #include "engine/vae.h"
 
@@ -30,6 +34,71 @@ static int tiny_encode(lua_State *L) {
   lua_setfield(L, -2, "latents");
   static const char *const fields[] = {"latents", NULL};
   lsdr_output_kind(L, -1, "AutoencoderTinyOutput", fields);
+  return 1;
+}
+
+/* scale_latents (raw latents to [0, 1]) and unscale_latents (back), in float32 as torch. */
+static void push_scaled(lua_State *L, const sdr_vae *vae, int idx, int unscale) {
+  lsdr_tensor *t = lsdr_check_tensor(L, idx);
+  const float two_mag = 2.0f * vae->cfg.tiny_cfg.latent_magnitude;
+  const float shift = vae->cfg.tiny_cfg.latent_shift;
+  double *v = lsdr_tensor_host_values(L, t);
+  const size_t n = (size_t)sdr_tensor_numel(&t->t);
+  for (size_t i = 0; i < n; i++) {
+    float x = (float)v[i];
+    if (unscale) {
+      x = (x - shift) * two_mag;
+    } else {
+      x = x / two_mag + shift;
+      x = x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
+    }
+    v[i] = x;
+  }
+  lsdr_push_from_host(L, t->storage->be, SDR_F32, t->t.ndim, t->t.shape, v);
+  free(v);
+}
+
+static int tiny_scale_latents(lua_State *L) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  push_scaled(L, lsdr_check_vae(L, 1, &box), 2, 0);
+  return 1;
+}
+
+static int tiny_unscale_latents(lua_State *L) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  push_scaled(L, lsdr_check_vae(L, 1, &box), 2, 1);
+  return 1;
+}
+
+/* vae(sample): encode, the latents stored as bytes (scale_latents, * 255, rounded) and read
+ * back (/ 255, unscale_latents), decode: AutoencoderTiny.forward's round trip. */
+static int tiny_forward(lua_State *L) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  const sdr_vae *vae = lsdr_check_vae(L, 1, &box);
+  lsdr_check_tensor(L, 2);
+  lua_settop(L, 2);
+  lua_getfield(L, 1, "encode");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);
+  lua_getfield(L, -1, "latents");
+  push_scaled(L, vae, lua_gettop(L), 0);
+  lsdr_tensor *q = lsdr_check_tensor(L, -1);
+  double *v = lsdr_tensor_host_values(L, q);
+  const size_t n = (size_t)sdr_tensor_numel(&q->t);
+  for (size_t i = 0; i < n; i++) /* .mul_(255).round_().byte(), then / 255.0 in float32 */
+    v[i] = (float)nearbyintf((float)v[i] * 255.0f) / 255.0f;
+  lsdr_push_from_host(L, q->storage->be, SDR_F32, q->t.ndim, q->t.shape, v);
+  free(v);
+  push_scaled(L, vae, lua_gettop(L), 1);
+  const int z = lua_gettop(L);
+  lua_getfield(L, 1, "decode");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, z);
+  lua_call(L, 2, 1);
   return 1;
 }
 
@@ -95,6 +164,19 @@ static const lsdr_func methods[] = {
      "nothing drawn.",
      {{"x", "Tensor"}, {"opts", "table", "nil"}},
      encode_options},
+    {"AutoencoderTiny:scale_latents",
+     tiny_scale_latents,
+     "Raw latents to [0, 1] (x / (2 latent_magnitude) + latent_shift, clamped), as TAESD "
+     "stores them in an image.",
+     {{"x", "Tensor"}}},
+    {"AutoencoderTiny:unscale_latents",
+     tiny_unscale_latents,
+     "[0, 1] back to raw latents ((x - latent_shift) * 2 latent_magnitude).",
+     {{"x", "Tensor"}}},
+    {"AutoencoderTiny:__call",
+     tiny_forward,
+     "vae(sample): encode, the latents through 8 bits and back, decode ({sample = ...}).",
+     {{"sample", "Tensor"}}},
     {"AutoencoderTiny:decode",
      lsdr_vae_decode,
      "Latents (already divided by scaling_factor, 1.0 for TAESD) to {sample = image in [-1, 1]}.",

@@ -101,6 +101,9 @@ def model_cases(rec):
         rec.save("encode_out", vae.encode(x).latents, "vae.encode(x).latents")
         rec.save("decode_in", z, "latents given to tiny-taesd's decode (B, 4, h, w)")
         rec.save("decode_out", vae.decode(z).sample, "vae.decode(z).sample")
+        rec.save("scale_out", vae.scale_latents(vae.encode(x).latents),
+                 "vae.scale_latents(vae.encode(encode_in).latents)")
+        rec.save("forward_out", vae(x).sample, "vae(encode_in).sample: the 8-bit round trip")
 
     x8 = make_model("tiny-taesd-x8", SEED + 2)
     z = torch.randn((1, 4, 58, 58), generator=g) * 2

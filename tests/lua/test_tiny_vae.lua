@@ -26,6 +26,13 @@ check.truthy(e < MODEL_TOL, "encode relative error " .. e)
 check.eq(rel_err(enc[1], enc.latents, "out[1]"), 0, "out[1] is the latents")
 e = rel_err(tiny:decode(npy("decode_in")).sample, npy("decode_out"), "decode")
 check.truthy(e < MODEL_TOL, "decode relative error " .. e)
+-- scale_latents, unscale_latents and the forward's 8-bit round trip
+e = rel_err(tiny:scale_latents(enc.latents), npy("scale_out"), "scale_latents")
+check.truthy(e < MODEL_TOL, "scale_latents relative error " .. e)
+e = rel_err(tiny:unscale_latents(tiny:scale_latents(enc.latents)), enc.latents, "unscale")
+check.truthy(e < 1e-6, "unscale_latents undoes scale_latents: " .. e)
+e = rel_err(tiny(npy("encode_in")).sample, npy("forward_out"), "forward")
+check.truthy(e < MODEL_TOL, "forward relative error " .. e)
 print(string.format("tiny-taesd: encode and decode within %.0e", MODEL_TOL))
 
 -- enable_tiling: its own 512-pixel tiles (2x2 for 464x464), whatever the size
