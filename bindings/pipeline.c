@@ -800,6 +800,19 @@ static int pipe_cpu_offload(lua_State *L) {
   return 0;
 }
 
+/* upcast_vae (SDXL's and the upscaler's pipelines): the VAE in float32 from now on. With
+ * torch 2 diffusers leaves post_quant_conv, the decoder's conv_in and mid block in the old
+ * dtype; here the whole VAE goes to float32 (the same pictures within float16's error). */
+static int pipe_upcast_vae(lua_State *L) {
+  lsdr_args(L);
+  sdr_pipeline *p = &lsdr_check_pipe(L, 1)->core->p;
+  sdr_vae old;
+  if (sdr_pipeline_replace_vae(p, &p->vae, SDR_F32, &old) != 0)
+    return lsdr_engine_error(L);
+  sdr_vae_free(&old);
+  return 0;
+}
+
 /* fuse_qkv_projections: one product for q, k and v gives the same values as three; the
  * attention layers here are already as fast either way, so it changes nothing. */
 static int pipe_fuse_qkv_projections(lua_State *L) {
@@ -1102,6 +1115,13 @@ static const lsdr_param progress_bar_options[] = {
     {"mininterval", "number", "0.1", "accepted"},
     {0}};
 
+/* SDXL's and the upscaler's pipe:upcast_vae() */
+#define UPCAST_VAE(CLS)                                                                            \
+  {                                                                                                \
+    CLS ":upcast_vae", pipe_upcast_vae,                                                            \
+        "The VAE in float32 from now on (a float16 pipeline's decode without overflow)."           \
+  }
+
 #define PIPE_METHODS(CLS)                                                                          \
   {CLS ":to",                                                                                      \
    pipe_to,                                                                                        \
@@ -1361,6 +1381,7 @@ static const lsdr_func xl_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_xl_call_options},
     PIPE_METHODS(LSDR_XL),
+    UPCAST_VAE(LSDR_XL),
     {0}};
 
 static const lsdr_func xl_class[] = {
@@ -1394,6 +1415,7 @@ static const lsdr_func xl_i2i_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_xl_i2i_call_options},
     PIPE_METHODS(LSDR_XL_I2I),
+    UPCAST_VAE(LSDR_XL_I2I),
     {0}};
 
 static const lsdr_func xl_i2i_class[] = {
@@ -1426,6 +1448,7 @@ static const lsdr_func xl_inpaint_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_xl_inpaint_call_options},
     PIPE_METHODS(LSDR_XL_INPAINT),
+    UPCAST_VAE(LSDR_XL_INPAINT),
     {0}};
 
 static const lsdr_func xl_inpaint_class[] = {
@@ -1458,6 +1481,7 @@ static const lsdr_func xl_controlnet_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_xl_controlnet_call_options},
     PIPE_METHODS(LSDR_XL_CONTROLNET),
+    UPCAST_VAE(LSDR_XL_CONTROLNET),
     {0}};
 
 static const lsdr_func xl_controlnet_class[] = {
@@ -1484,6 +1508,7 @@ static const lsdr_func xl_controlnet_i2i_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_xl_controlnet_i2i_call_options},
     PIPE_METHODS(LSDR_XL_CONTROLNET_I2I),
+    UPCAST_VAE(LSDR_XL_CONTROLNET_I2I),
     {0}};
 
 static const lsdr_func xl_controlnet_i2i_class[] = {
@@ -1511,6 +1536,7 @@ static const lsdr_func xl_controlnet_inpaint_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_xl_controlnet_inpaint_call_options},
     PIPE_METHODS(LSDR_XL_CONTROLNET_INPAINT),
+    UPCAST_VAE(LSDR_XL_CONTROLNET_INPAINT),
     {0}};
 
 static const lsdr_func xl_controlnet_inpaint_class[] = {
@@ -1538,6 +1564,7 @@ static const lsdr_func upscale_methods[] = {
       {"more", "table", "nil", "the options after a prompt"}},
      lsdr_upscale_call_options},
     PIPE_METHODS(LSDR_UPSCALE),
+    UPCAST_VAE(LSDR_UPSCALE),
     {0}};
 
 static const lsdr_func upscale_class[] = {

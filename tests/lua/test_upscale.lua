@@ -42,4 +42,19 @@ check.raises("the upscaler takes one picture per prompt", function()
 end)
 check.raises("AutoPipeline can't find a pipeline linked to StableDiffusionUpscalePipeline",
              function() AutoPipelineForText2Image.from_pipe(pipe) end)
+
+-- upcast_vae: a float16 pipeline's VAE in float32 from then on, the same pictures after
+local half = StableDiffusionUpscalePipeline.from_pretrained(src .. "/tests/models/tiny-upscaler",
+                                                            {torch_dtype = torch.float16})
+half:set_progress_bar_config{disable = true}
+check.eq(half.vae.dtype, torch.float16, "the VAE in torch_dtype")
+local function one(p)
+  return p{prompt = "a cat", image = picture("sketch16"), num_inference_steps = 2,
+           output_type = "np", generator = torch.Generator():manual_seed(1)}.images
+end
+local before = one(half)
+half:upcast_vae()
+check.eq(half.vae.dtype, torch.float32, "upcast_vae")
+local d = (one(half) - before):abs():max():item()
+check.truthy(d < 1e-2, "upcast_vae changes the pictures by float16's error only: " .. d)
 print("ok")
