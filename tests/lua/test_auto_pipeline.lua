@@ -158,7 +158,7 @@ do
   local r = StableDiffusionPipeline.from_pretrained(model, {vae = q.vae, scheduler = sched})
   same(t2i(r), t2i(q), "another pipeline's VAE")
   check.truthy(q.vae:decode(z).sample, "the VAE stays its pipeline's")
-  check.raises("option 'vae': AutoencoderKL expected, got UNet2DConditionModel",
+  check.raises("option 'vae': AutoencoderKL or AutoencoderTiny expected, got UNet2DConditionModel",
                function() StableDiffusionPipeline.from_pretrained(model, {vae = q.unet}) end)
   check.raises("option 'scheduler': a scheduler expected, got number",
                function() StableDiffusionPipeline.from_pretrained(model, {scheduler = 1}) end)
