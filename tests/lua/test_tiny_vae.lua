@@ -87,3 +87,17 @@ check.raises("pipelines share these models (from_pipe)", function() other.vae = 
 check.raises("option 'vae': AutoencoderKL or AutoencoderTiny expected, got string", function()
   StableDiffusionPipeline.from_pretrained(root .. "/models/tiny-sd-a", {vae = "taesd"})
 end)
+
+-- a saved pipeline whose model_index.json names an AutoencoderTiny as its VAE loads with it
+local saved = check.tmpdir() .. "/with-taesd"
+assert(os.execute(string.format("cp -r '%s' '%s' && rm -rf '%s/vae' && cp -r '%s' '%s/vae'",
+                                root .. "/models/tiny-sd-a", saved, saved,
+                                root .. "/models/tiny-taesd", saved)))
+local index = io.open(saved .. "/model_index.json"):read("a")
+local f = io.open(saved .. "/model_index.json", "w")
+f:write((index:gsub('"AutoencoderKL"', '"AutoencoderTiny"')))
+f:close()
+local from_index = DiffusionPipeline.from_pretrained(saved, {safety_checker = false})
+check.truthy(tostring(from_index.vae):find("AutoencoderTiny", 1, true), "the index's VAE class")
+run(from_index, "t2i", {prompt = "a red cube", height = 32, width = 48, num_images_per_prompt = 2,
+                        num_inference_steps = 3, seed = 5})
