@@ -420,6 +420,13 @@ int sdr_softmax(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in) {
 
 /* ---- elementwise ---- */
 
+const char *sdr_unary_name(sdr_unary_op uop) {
+  static const char *const names[] = {"silu", "gelu", "gelu_tanh", "quick_gelu",
+                                      "exp",  "sqrt", "relu",      "tanh"};
+  _Static_assert(sizeof names / sizeof names[0] == SDR_UNARY_COUNT, "a name for each op");
+  return (unsigned)uop < SDR_UNARY_COUNT ? names[uop] : "?";
+}
+
 int sdr_unary(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, sdr_unary_op uop) {
   const char *op = "sdr_unary";
   NEED(unary);

@@ -47,6 +47,9 @@ typedef enum sdr_unary_op {
   SDR_UNARY_COUNT
 } sdr_unary_op;
 
+/* The op's name ("silu", "relu"), for messages and test reports. */
+const char *sdr_unary_name(sdr_unary_op uop);
+
 typedef enum sdr_binary_op {
   SDR_BINARY_ADD,
   SDR_BINARY_SUB,

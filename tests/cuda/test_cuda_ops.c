@@ -38,7 +38,7 @@ static const sdr_dtype fdt[3] = {SDR_F32, SDR_F16, SDR_BF16};
  * activations run, so the cases, shapes and comparisons can be checked without
  * a GPU (every comparison is then CPU against CPU). */
 static int dry;
-static int emu;      /* SDR_CUDA_CHECK_EMU=1: the emulated device (emu_backend.h) as the GPU */
+static int emu; /* SDR_CUDA_CHECK_EMU=1: the emulated device (emu_backend.h) as the GPU */
 /* SDR_CUDA_CHECK_SIMT=1: the CUDA backend runs on the host simulation (simt/), built as
  * test_cuda_ops_simt: cases over ~30 M multiply-adds would take minutes there and are
  * left to the GPU (the same shapes at a smaller size run). */
@@ -306,11 +306,6 @@ static void test_attention(int64_t B, int64_t Tq, int64_t Tk, int heads, int64_t
 
 /* ---- elementwise ---- */
 
-static const char *unary_name(sdr_unary_op u) {
-  static const char *names[] = {"silu", "gelu", "gelu_tanh", "quick_gelu", "exp", "sqrt"};
-  return names[u];
-}
-
 static void test_unary(sdr_unary_op u, int nd, const int64_t *shape, float lo, float hi,
                        int in_place) {
   const char *op = "unary";
@@ -320,7 +315,7 @@ static void test_unary(sdr_unary_op u, int nd, const int64_t *shape, float lo, f
   REF(sdr_unary(cpu, &co, &cx, u));
   float *ref = get(cpu, &co);
   char s[64], what[128];
-  snprintf(what, sizeof what, "%s %s in [%g, %g]%s", unary_name(u), shp(nd, shape, s, sizeof s),
+  snprintf(what, sizeof what, "%s %s in [%g, %g]%s", sdr_unary_name(u), shp(nd, shape, s, sizeof s),
            (double)lo, (double)hi, in_place ? ", in place" : "");
   for (int a = 0; a < nact; a++) {
     sdr_tensor gx = put(gpu, &x, fdt[a]);

@@ -30,9 +30,6 @@ static double unary_ref(sdr_unary_op op, double x) {
   }
 }
 
-static const char *const unary_names[] = {"silu", "gelu", "gelu_tanh", "quick_gelu",
-                                          "exp",  "sqrt", "relu",      "tanh"};
-
 static void test_unary(sdr_backend *be, const char *isa, sdr_unary_op op, int64_t n, float lo,
                        float hi, int in_place) {
   float *x = rand_floats(n, lo, hi), *out = in_place ? x : poisoned(n);
@@ -46,8 +43,8 @@ static void test_unary(sdr_backend *be, const char *isa, sdr_unary_op op, int64_
   sdr_tensor to = T2(out, SDR_F32, 1, n), ti = T2(x, SDR_F32, 1, n);
   OK(sdr_unary(be, &to, &ti, op));
   char what[96];
-  snprintf(what, sizeof what, "%s n%lld [%g, %g]%s %s", unary_names[op], (long long)n, (double)lo,
-           (double)hi, in_place ? " in-place" : "", isa);
+  snprintf(what, sizeof what, "%s n%lld [%g, %g]%s %s", sdr_unary_name((sdr_unary_op)op),
+           (long long)n, (double)lo, (double)hi, in_place ? " in-place" : "", isa);
   compare(what, out, ref, NULL, n, 2e-6, 1e-9);
   free(x);
   if (!in_place)
@@ -74,7 +71,8 @@ static void test_unary_edges(sdr_backend *be, const char *isa) {
   for (int op = 0; op < SDR_UNARY_COUNT; op++) {
     OK(sdr_unary(be, &ty, &tx, (sdr_unary_op)op));
     if (isnan(y[2]) == 0)
-      fprintf(stderr, "%s %s: NaN in, %g out\n", unary_names[op], isa, (double)y[2]);
+      fprintf(stderr, "%s %s: NaN in, %g out\n", sdr_unary_name((sdr_unary_op)op), isa,
+              (double)y[2]);
     CHECK(isnan(y[2]));
   }
   /* as torch: silu(-inf) = -inf / inf and gelu(-inf) = -inf * 0 are NaN */
