@@ -48,8 +48,8 @@ SDREPL_STEPS=2 SDREPL_SIZE=32 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/inpaint.lua
   fail "inpaint failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionInpaintPipeline' out.txt || fail "inpaint: $(cat out.txt)"
 [ "$(grep -c '<Image 96x32 RGB>' out.txt)" -eq 1 ] || fail "inpaint: a 1x3 grid expected: $(cat out.txt)"
-[ "$(grep -c '<Image 64x32 RGB>' out.txt)" -eq 2 ] ||
-  fail "inpaint: two 1x2 grids (strength, padding_mask_crop) expected: $(cat out.txt)"
+[ "$(grep -c '<Image 64x32 RGB>' out.txt)" -eq 3 ] ||
+  fail "inpaint: three 1x2 grids (inputs, strength, padding_mask_crop) expected: $(cat out.txt)"
 SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/controlnet.lua" \
   "$SDREPL_SOURCE_DIR/tests/models/tiny-sd-a" "$SDREPL_SOURCE_DIR/tests/models/tiny-controlnet-a" \
   "$SDREPL_SOURCE_DIR/tests/reference/controlnet/sketch64.png" >out.txt 2>err.txt ||
