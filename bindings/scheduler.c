@@ -350,11 +350,16 @@ static int sched_properties(lua_State *L) {
   if (strcmp(k, "compatibles") == 0) {
     /* the scheduler classes that take this one's config (diffusers' list holds more
      * kinds; these are the ones there are here), as the global class tables:
-     * KarrasDiffusionSchedulers' for those, LCMScheduler alone for itself */
-    const int lcm = sdr_scheduler_kind_of(b->s) == SDR_SCHED_LCM;
+     * KarrasDiffusionSchedulers' for those, LCMScheduler and the EDM classes (whose
+     * _compatibles are empty) each alone for itself */
+    const sdr_scheduler_kind own = sdr_scheduler_kind_of(b->s);
+    const int alone = own == SDR_SCHED_LCM || own == SDR_SCHED_EDM_EULER ||
+                      own == SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
     lua_createtable(L, SDR_SCHED_COUNT, 0);
     for (int i = 0, n = 0; i < SDR_SCHED_COUNT; i++) {
-      if (lcm != (i == SDR_SCHED_LCM))
+      int karras =
+          i != SDR_SCHED_LCM && i != SDR_SCHED_EDM_EULER && i != SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
+      if (alone ? i != (int)own : !karras)
         continue;
       lua_getglobal(L, sdr_scheduler_class_name((sdr_scheduler_kind)i));
       lua_rawseti(L, -2, ++n);
@@ -401,7 +406,8 @@ static const lsdr_func methods[] = {
     {"Scheduler:step",
      m_step,
      "One step back: returns {prev_sample = Tensor} (and pred_original_sample for DDIM, DDPM, "
-     "LMS, Euler and Euler ancestral, denoised for LCM); out[1] is prev_sample, as diffusers' "
+     "LMS, Euler, Euler ancestral and EDM Euler, denoised for LCM); out[1] is prev_sample, as "
+     "diffusers' "
      "tuple.",
      {{"model_output", "Tensor"},
       {"timestep", "number|Tensor"},
@@ -446,6 +452,8 @@ CLASS(KDPM2AncestralDiscreteScheduler)
 CLASS(DEISMultistepScheduler)
 CLASS(DPMSolverSinglestepScheduler)
 CLASS(LCMScheduler)
+CLASS(EDMEulerScheduler)
+CLASS(EDMDPMSolverMultistepScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -475,7 +483,9 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"KDPM2AncestralDiscreteScheduler", KDPM2AncestralDiscreteScheduler_funcs},
                  {"DEISMultistepScheduler", DEISMultistepScheduler_funcs},
                  {"DPMSolverSinglestepScheduler", DPMSolverSinglestepScheduler_funcs},
-                 {"LCMScheduler", LCMScheduler_funcs}};
+                 {"LCMScheduler", LCMScheduler_funcs},
+                 {"EDMEulerScheduler", EDMEulerScheduler_funcs},
+                 {"EDMDPMSolverMultistepScheduler", EDMDPMSolverMultistepScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

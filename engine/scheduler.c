@@ -29,6 +29,8 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_DEIS_MULTISTEP] = &sched_deis_class,
     [SDR_SCHED_DPMSOLVER_SINGLESTEP] = &sched_dpmsolver_singlestep_class,
     [SDR_SCHED_LCM] = &sched_lcm_class,
+    [SDR_SCHED_EDM_EULER] = &sched_edm_euler_class,
+    [SDR_SCHED_EDM_DPMSOLVER_MULTISTEP] = &sched_edm_dpmsolver_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -50,7 +52,8 @@ static int unknown_class(const char *name) {
                   "EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, "
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
                   "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
-                  "DEISMultistepScheduler, DPMSolverSinglestepScheduler, LCMScheduler)",
+                  "DEISMultistepScheduler, DPMSolverSinglestepScheduler, LCMScheduler, "
+                  "EDMEulerScheduler, EDMDPMSolverMultistepScheduler)",
                   name);
 }
 
@@ -171,6 +174,8 @@ int sdr_scheduler_begin_index(const sdr_scheduler *s) { return s->begin_index; }
 /* init_noise_sigma: 1, or for the classes that say so the largest sigma, or sqrt(max^2 + 1)
  * with leading spacing (a float32 0-d tensor in diffusers). */
 double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
+  if (s->cls->init_noise_sigma)
+    return s->cls->init_noise_sigma(s);
   if (!s->cls->sigma_noise)
     return 1.0;
   float m = s->n_sigmas ? s->sigmas[0] : 0;

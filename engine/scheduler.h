@@ -8,7 +8,9 @@
  * (ancestral sampling of Ho et al. 2020), KDPM2DiscreteScheduler (DPM-Solver-2, two
  * calls per step as Heun's), KDPM2AncestralDiscreteScheduler, DEISMultistepScheduler
  * (DEIS's log-rho multistep solver), DPMSolverSinglestepScheduler (DPM++ 2S) and
- * LCMScheduler (latent consistency models, LCM-LoRA's), each with the numbers diffusers
+ * LCMScheduler (latent consistency models, LCM-LoRA's), and EDMEulerScheduler and
+ * EDMDPMSolverMultistepScheduler (Karras et al.'s EDM preconditioning over a rho
+ * schedule of sigmas: Playground v2.5's), each with the numbers diffusers
  * computes: set_timesteps, timesteps, init_noise_sigma,
  * scale_model_input, step, add_noise. A scheduler can be made from another's
  * config, as `Euler...Scheduler.from_config(pipe.scheduler.config)` does.
@@ -40,6 +42,8 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_DEIS_MULTISTEP,
   SDR_SCHED_DPMSOLVER_SINGLESTEP,
   SDR_SCHED_LCM,
+  SDR_SCHED_EDM_EULER,
+  SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 

@@ -177,6 +177,8 @@ static const field fields[] = {
     F(solver_p, SCHED_P_ANY_OR_NULL),
     F(original_inference_steps, SCHED_P_INT),
     F(timestep_scaling, SCHED_P_NUMBER),
+    F(sigma_data, SCHED_P_NUMBER),
+    F(rho, SCHED_P_NUMBER),
 };
 #undef F
 
@@ -217,8 +219,14 @@ static int read_value(const sdr_json *j, const sched_param *p, sched_config *c) 
   case SCHED_P_INT:
     return sdr_json_int_opt(j, p->name, (long long)p->num, (long long *)at);
   case SCHED_P_NUMBER:
-  case SCHED_P_NUMBER_OR_NULL:
-    return sdr_json_number_opt(j, p->name, f->type == SCHED_P_NUMBER ? p->num : NAN, (double *)at);
+  case SCHED_P_NUMBER_OR_NULL: {
+    /* a class whose argument must be a number where another's may be None (EDM's
+     * sigma_min) takes no null: diffusers would compute with None and fail */
+    const cJSON *v = sdr_json_get(j, p->name);
+    if (p->type == SCHED_P_NUMBER && cJSON_IsNull(v))
+      return sdr_fail("%s: \"%s\" is null, expected a number", j->path, p->name);
+    return sdr_json_number_opt(j, p->name, p->type == SCHED_P_NUMBER ? p->num : NAN, (double *)at);
+  }
   case SCHED_P_BOOL:
     return sdr_json_bool_opt(j, p->name, p->num != 0, (int *)at);
   case SCHED_P_STRING:
@@ -259,6 +267,8 @@ static void config_defaults(sched_config *c) {
   c->lambda_min_clipped = -INFINITY;
   c->original_inference_steps = 50;
   c->timestep_scaling = 10.0;
+  c->sigma_data = 0.5;
+  c->rho = 7.0;
   c->beta_schedule = "linear";
   c->prediction_type = "epsilon";
   c->timestep_spacing = "leading";
@@ -375,21 +385,12 @@ int sched_check_solver_order(const sdr_scheduler *s) {
 
 /* ---- values every class checks ---- */
 
-int sched_parse_common(sdr_scheduler *s, unsigned predictions) {
+int sched_parse_prediction(sdr_scheduler *s, unsigned predictions) {
   sched_config *c = &s->c;
   const char *name = s->cls->name;
   if (c->num_train_timesteps < 2 || c->num_train_timesteps > 1000000)
     return sdr_fail("%s: num_train_timesteps is %lld, expected 2 to 1000000", name,
                     c->num_train_timesteps);
-  if (strcmp(c->timestep_spacing, "leading") == 0)
-    c->spacing = SCHED_LEADING;
-  else if (strcmp(c->timestep_spacing, "trailing") == 0)
-    c->spacing = SCHED_TRAILING;
-  else if (strcmp(c->timestep_spacing, "linspace") == 0)
-    c->spacing = SCHED_LINSPACE;
-  else
-    return sdr_fail("%s: timestep_spacing \"%s\" is not supported (leading, trailing, linspace)",
-                    name, c->timestep_spacing);
   const char *p = c->prediction_type;
   if (strcmp(p, "epsilon") == 0)
     c->prediction = SCHED_EPSILON;
@@ -415,5 +416,21 @@ int sched_parse_common(sdr_scheduler *s, unsigned predictions) {
     return sdr_fail("%s: dynamic_thresholding_ratio: quantile() q must be in the range [0, 1] but "
                     "got %g",
                     name, c->dynamic_thresholding_ratio);
+  return 0;
+}
+
+int sched_parse_common(sdr_scheduler *s, unsigned predictions) {
+  sched_config *c = &s->c;
+  if (sched_parse_prediction(s, predictions) != 0)
+    return -1;
+  if (strcmp(c->timestep_spacing, "leading") == 0)
+    c->spacing = SCHED_LEADING;
+  else if (strcmp(c->timestep_spacing, "trailing") == 0)
+    c->spacing = SCHED_TRAILING;
+  else if (strcmp(c->timestep_spacing, "linspace") == 0)
+    c->spacing = SCHED_LINSPACE;
+  else
+    return sdr_fail("%s: timestep_spacing \"%s\" is not supported (leading, trailing, linspace)",
+                    s->cls->name, c->timestep_spacing);
   return sched_make_alphas_cumprod(s);
 }

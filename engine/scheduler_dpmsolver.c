@@ -49,6 +49,12 @@ static int is_data_prediction(const sdr_scheduler *s) { /* the "++" variants */
   return s->c.algorithm == SCHED_DPMSOLVER_PP || s->c.algorithm == SCHED_SDE_DPMSOLVER_PP;
 }
 static int heun(const sdr_scheduler *s) { return strcmp(s->c.solver_type, "heun") == 0; }
+static int edm(const sdr_scheduler *s) { return s->kind == SDR_SCHED_EDM_DPMSOLVER_MULTISTEP; }
+
+/* _sigma_to_alpha_sigma_t and the log-SNR: EDM's inputs come scaled, its alpha is 1 */
+static sched_point point(const sdr_scheduler *s, int i) {
+  return edm(s) ? sched_edm_point(s->sigmas[i]) : sched_sigma_point(s->sigmas[i]);
+}
 
 /* ---- __init__ and set_timesteps ---- */
 
@@ -132,7 +138,7 @@ static int dpm_set_timesteps(sdr_scheduler *s, int n) {
 static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *m0,
                        const sdr_tensor *sample, const sdr_tensor *noise) {
   int i = s->step_index;
-  sched_point t = sched_sigma_point(s->sigmas[i + 1]), p0 = sched_sigma_point(s->sigmas[i]);
+  sched_point t = point(s, i + 1), p0 = point(s, i);
   float h = t.lambda - p0.lambda;
   const sdr_tensor *x[3] = {sample, m0, noise};
   float c[3];
@@ -161,8 +167,7 @@ static int first_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const s
 static int second_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
                         const sdr_tensor *noise) {
   int i = s->step_index;
-  sched_point t = sched_sigma_point(s->sigmas[i + 1]), p0 = sched_sigma_point(s->sigmas[i]),
-              p1 = sched_sigma_point(s->sigmas[i - 1]);
+  sched_point t = point(s, i + 1), p0 = point(s, i), p1 = point(s, i - 1);
   const sdr_tensor *m0 = sched_hist(s, 0), *m1 = sched_hist(s, 1);
   float h = t.lambda - p0.lambda, h0 = p0.lambda - p1.lambda, r0 = h0 / h;
   sdr_tensor d1; /* D1 = (1 / r0) * (m0 - m1) */
@@ -200,8 +205,7 @@ static int second_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const 
 
 static int third_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample) {
   int i = s->step_index;
-  sched_point t = sched_sigma_point(s->sigmas[i + 1]), p0 = sched_sigma_point(s->sigmas[i]),
-              p1 = sched_sigma_point(s->sigmas[i - 1]), p2 = sched_sigma_point(s->sigmas[i - 2]);
+  sched_point t = point(s, i + 1), p0 = point(s, i), p1 = point(s, i - 1), p2 = point(s, i - 2);
   const sdr_tensor *m0 = sched_hist(s, 0), *m1 = sched_hist(s, 1), *m2 = sched_hist(s, 2);
   float h = t.lambda - p0.lambda, h0 = p0.lambda - p1.lambda, h1 = p1.lambda - p2.lambda;
   float r0 = h0 / h, r1 = h1 / h;
@@ -233,9 +237,9 @@ static int third_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const s
   return sched_combine(cx, out, 4, c, sign, x);
 }
 
-static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
-                    const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                    sdr_generator *g, float eta) {
+int sched_dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                   const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                   sdr_generator *g, float eta) {
   (void)eta;
   const sched_config *c = &s->c;
   if (sched_multistep_begin(s, t) != 0)
@@ -255,11 +259,15 @@ static int dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                     "it); use solver_order 2",
                     s->cls->name, c->algorithm_type, i + 1, n);
   sdr_tensor converted, slot, noise;
-  if (sched_temp(cx, &converted, sample) != 0 ||
-      sched_convert_model_output(s, cx, &converted, model_output, sample, is_data_prediction(s)) !=
-          0)
+  if (sched_temp(cx, &converted, sample) != 0)
     return -1;
-  if (is_sde(s) && sched_randn(cx, &noise, model_output, g, SDR_F32) != 0)
+  if (edm(s) ? sched_edm_denoise(cx, &converted, sample, model_output, s->sigmas[i]) != 0 ||
+                   (c->thresholding && sched_threshold(cx, &converted) != 0)
+             : sched_convert_model_output(s, cx, &converted, model_output, sample,
+                                          is_data_prediction(s)) != 0)
+    return -1;
+  /* DPM-Solver draws float32 noise, EDM's in the model output's dtype */
+  if (is_sde(s) && sched_randn(cx, &noise, model_output, g, edm(s) ? s->noise_dtype : SDR_F32) != 0)
     return -1;
   /* model_outputs shift by one; the newest is the converted output */
   if (sched_hist_push(cx, (int)c->solver_order, sample, &slot) != 0 ||
@@ -287,6 +295,6 @@ const sched_class sched_dpmsolver_class = {
     .init = dpm_init,
     .set_timesteps = dpm_set_timesteps,
     .scale_model_input = NULL,
-    .step = dpm_step,
+    .step = sched_dpm_step,
     .add_noise = sched_add_noise_alpha_sigma,
 };

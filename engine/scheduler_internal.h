@@ -73,6 +73,7 @@ typedef struct sched_config {
   const cJSON *solver_p;              /* UniPC: NULL for None, the only value supported */
   long long original_inference_steps; /* LCM */
   double timestep_scaling;            /* LCM */
+  double sigma_data, rho;             /* EDM (and its sigma_min, sigma_max) */
   /* parsed from the strings above by the class's init */
   sched_spacing spacing;
   sched_prediction prediction;
@@ -129,6 +130,9 @@ int sched_config_set_bool(sdr_scheduler *s, const char *key, int value);
  * sched_prediction the class accepts) and thresholding, then makes alphas_cumprod:
  * the start of every class's init. */
 int sched_parse_common(sdr_scheduler *s, unsigned predictions);
+/* The part of it without betas or spacing: num_train_timesteps, prediction_type and
+ * thresholding's ratio (EDM's classes, which have neither). */
+int sched_parse_prediction(sdr_scheduler *s, unsigned predictions);
 
 /* ---- one diffusers class ---- */
 
@@ -159,12 +163,16 @@ typedef struct sched_class {
               float eta);
   int (*add_noise)(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out, const sdr_tensor *original,
                    const sdr_tensor *noise, double t);
+  /* init_noise_sigma when it is not read off the sigmas (EDM's, from its config); NULL
+   * otherwise. */
+  double (*init_noise_sigma)(const sdr_scheduler *s);
 } sched_class;
 
 extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sched_euler_class,
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
     sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class,
-    sched_dpmsolver_singlestep_class, sched_lcm_class;
+    sched_dpmsolver_singlestep_class, sched_lcm_class, sched_edm_euler_class,
+    sched_edm_dpmsolver_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -343,6 +351,38 @@ float sched_torch_logf(float x);
 /* torch.expm1 of a float32 tensor (SLEEF's Sleef_expm1f8_u10), bit for bit. */
 float sched_torch_expm1f(float x);
 float sched_numpy_logf(float x);
+
+/* ---- EDM (scheduler_edm.c): what EDMEulerScheduler and EDMDPMSolverMultistepScheduler
+ * share ---- */
+
+/* __init__: the checks, then num_train_timesteps sigmas of the rho schedule in float32 with
+ * their timesteps 0.25 * log(sigma), and a final 0. */
+int sched_edm_init(sdr_scheduler *s);
+/* set_timesteps(n): n sigmas of the rho schedule (numpy float64, then float32), timesteps
+ * 0.25 * log(sigma), then `last` (0, or DPM-Solver's sigma_min). */
+int sched_edm_set_timesteps(sdr_scheduler *s, int n, float last);
+/* precondition_inputs: sample / (sigma^2 + sigma_data^2) ** 0.5, counting the step index as
+ * _init_step_index does (a timestep the schedule lacks: the last index when last_if_absent). */
+int sched_edm_scale(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out, const sdr_tensor *sample,
+                    double t, int last_if_absent);
+/* precondition_outputs: the denoised sample c_skip * sample + c_out * model_output at sigma
+ * (epsilon or v predictions). */
+int sched_edm_denoise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
+                      const sdr_tensor *model_output, float sigma);
+/* _sigma_to_alpha_sigma_t: the inputs are already scaled, so alpha is 1 and lambda is
+ * -log(sigma) (infinite at the final 0). */
+sched_point sched_edm_point(float sigma);
+/* add_noise: original + noise * sigma; a timestep the schedule lacks takes the last sigma
+ * when last_if_absent (DPM-Solver's index_for_timestep), else fails. */
+int sched_edm_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                        const sdr_tensor *original, const sdr_tensor *noise, double t,
+                        int last_if_absent);
+double sched_edm_init_noise_sigma(const sdr_scheduler *s);
+/* DPMSolverMultistepScheduler's step (scheduler_dpmsolver.c), which EDM's DPM-Solver runs
+ * with its own points and data prediction. */
+int sched_dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                   const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                   sdr_generator *g, float eta);
 
 /* ---- tensor arithmetic (scheduler_ops.c) ---- */
 

@@ -36,6 +36,7 @@ import torch
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
                        DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+                       EDMDPMSolverMultistepScheduler, EDMEulerScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LCMScheduler, LMSDiscreteScheduler,
@@ -80,6 +81,8 @@ CLASSES = {
     "DEISMultistepScheduler": DEISMultistepScheduler,
     "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
     "LCMScheduler": LCMScheduler,
+    "EDMEulerScheduler": EDMEulerScheduler,
+    "EDMDPMSolverMultistepScheduler": EDMDPMSolverMultistepScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -565,6 +568,53 @@ def lcm_cases(wr):
         img2img_case(wr, name, "LCMScheduler", kwargs, n, strength, seed=seed)
 
 
+def edm_cases(wr):
+    """EDMEulerScheduler and EDMDPMSolverMultistepScheduler (Playground v2.5's): no betas,
+    a rho schedule of sigmas from sigma_max to sigma_min, timesteps 0.25 * log(sigma), the
+    model's input scaled by c_in and its output turned into c_skip * x + c_out * output.
+    From SD 1.4's config (none of whose keys they take), at the usual lengths, then
+    Playground v2.5's own settings and the options, and img2img with a begin index."""
+    seed = 1500
+    for cls_name, short in (("EDMEulerScheduler", "edm_euler"),
+                            ("EDMDPMSolverMultistepScheduler", "edm_dpm")):
+        for n in (1, 2, 3, 10, 50):
+            seed += 1
+            trajectory_case(wr, "%s_%d" % (short, n), cls_name, {}, n, seed=seed)
+    playground = {"sigma_min": 0.002, "sigma_max": 80.0, "sigma_data": 0.5, "rho": 7.0,
+                  "solver_order": 2, "algorithm_type": "dpmsolver++", "solver_type": "midpoint",
+                  "final_sigmas_type": "zero", "lower_order_final": True,
+                  "euler_at_final": False, "prediction_type": "epsilon"}
+    for name, cls_name, kwargs, n in [
+            ("edm_euler_v_10", "EDMEulerScheduler", {"prediction_type": "v_prediction"}, 10),
+            ("edm_euler_range_10", "EDMEulerScheduler", {"sigma_min": 0.03, "sigma_max": 14.6,
+                                                         "sigma_data": 1.0, "rho": 5.0}, 10),
+            ("edm_dpm_playground_25", "EDMDPMSolverMultistepScheduler", playground, 25),
+            ("edm_dpm_order3_20", "EDMDPMSolverMultistepScheduler", {"solver_order": 3}, 20),
+            ("edm_dpm_order1_6", "EDMDPMSolverMultistepScheduler", {"solver_order": 1}, 6),
+            ("edm_dpm_heun_10", "EDMDPMSolverMultistepScheduler", {"solver_type": "heun"}, 10),
+            ("edm_dpm_v_10", "EDMDPMSolverMultistepScheduler", {"prediction_type": "v_prediction"},
+             10),
+            ("edm_dpm_sde_10", "EDMDPMSolverMultistepScheduler",
+             {"algorithm_type": "sde-dpmsolver++"}, 10),
+            ("edm_dpm_sde_heun_10", "EDMDPMSolverMultistepScheduler",
+             {"algorithm_type": "sde-dpmsolver++", "solver_type": "heun"}, 10),
+            ("edm_dpm_sigma_min_10", "EDMDPMSolverMultistepScheduler",
+             {"final_sigmas_type": "sigma_min"}, 10),
+            ("edm_dpm_euler_final_16", "EDMDPMSolverMultistepScheduler",
+             {"final_sigmas_type": "sigma_min", "euler_at_final": True}, 16),
+            ("edm_dpm_sigma_min_16", "EDMDPMSolverMultistepScheduler",
+             {"final_sigmas_type": "sigma_min"}, 16),
+            ("edm_dpm_thresh_10", "EDMDPMSolverMultistepScheduler",
+             {"thresholding": True, "sample_max_value": 1.5}, 10)]:
+        seed += 1
+        trajectory_case(wr, name, cls_name, kwargs, n, seed=seed, small=True)
+    for name, cls_name, kwargs, n, strength in [
+            ("i2i_edm_euler_08", "EDMEulerScheduler", {}, 30, 0.8),
+            ("i2i_edm_dpm_06", "EDMDPMSolverMultistepScheduler", playground, 25, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, cls_name, kwargs, n, strength, seed=seed)
+
+
 def main():
     torch.set_num_threads(1)
     wr = Writer()
@@ -741,6 +791,7 @@ def main():
     deis_cases(wr)
     singlestep_cases(wr)
     lcm_cases(wr)
+    edm_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -1,4 +1,4 @@
-/* tests/unit/test_scheduler.c — the nine schedulers against diffusers 0.27.2.
+/* tests/unit/test_scheduler.c — the schedulers against diffusers 0.27.2.
  *
  * Reference: tests/reference/schedulers/ (scripts/reference/make_scheduler_cases.py).
  * Each case makes its class from SD 1.4's config with from_config, as diffusers did,
@@ -592,6 +592,27 @@ static void check_errors(void) {
   expect_load_error(pndm_config, SDR_SCHED_DDIM,
                     "{\"num_train_timesteps\": 3, \"trained_betas\": [0.1, 0.2]}",
                     "trained_betas has 2 values");
+  /* EDM's classes: diffusers fails at the first step for a sample prediction, with None
+   * sigmas in its first set_timesteps; these fail when made */
+  expect_load_error(pndm_config, SDR_SCHED_EDM_EULER, "{\"prediction_type\": \"sample\"}",
+                    "prediction_type \"sample\" is not supported (epsilon, v_prediction)");
+  expect_load_error(pndm_config, SDR_SCHED_EDM_EULER, "{\"sigma_min\": null}",
+                    "\"sigma_min\" is null, expected a number");
+  expect_load_error(pndm_config, SDR_SCHED_EDM_EULER, "{\"sigma_min\": 5, \"sigma_max\": 2}",
+                    "0 < sigma_min < sigma_max");
+  expect_load_error(pndm_config, SDR_SCHED_EDM_DPMSOLVER_MULTISTEP, "{\"rho\": 0}",
+                    "rho is 0, expected a positive number");
+  expect_load_error(pndm_config, SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
+                    "{\"algorithm_type\": \"dpmsolver\"}",
+                    "algorithm_type \"dpmsolver\" is not supported (dpmsolver++, sde-dpmsolver++)");
+  expect_load_error(pndm_config, SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
+                    "{\"algorithm_type\": \"deis\"}",
+                    "final_sigmas_type \"zero\" is not supported");
+  expect_load_error(pndm_config, SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
+                    "{\"final_sigmas_type\": \"denoise_to_zero\"}",
+                    "final_sigmas_type \"denoise_to_zero\" is not supported");
+  expect_load_error("{\"_class_name\": \"EDMDPMSolverMultistepScheduler\", \"solver_order\": 4}",
+                    -1, NULL, "solver_order 4 is not supported");
 
   sdr_scheduler *s = sdr_scheduler_load(pndm_config, -1);
   CHECK(s && sdr_scheduler_kind_of(s) == SDR_SCHED_PNDM);
@@ -652,6 +673,9 @@ static void check_errors(void) {
   CHECK(sdr_scheduler_kind_from_name("DPMSolverSinglestepScheduler") ==
         SDR_SCHED_DPMSOLVER_SINGLESTEP);
   CHECK(sdr_scheduler_kind_from_name("LCMScheduler") == SDR_SCHED_LCM);
+  CHECK(sdr_scheduler_kind_from_name("EDMEulerScheduler") == SDR_SCHED_EDM_EULER);
+  CHECK(sdr_scheduler_kind_from_name("EDMDPMSolverMultistepScheduler") ==
+        SDR_SCHED_EDM_DPMSOLVER_MULTISTEP);
   CHECK(sdr_scheduler_kind_from_name("DPMSolverSDEScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
