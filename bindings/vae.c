@@ -249,6 +249,21 @@ static int vae_properties(lua_State *L) {
     lsdr_set_int(L, t, "norm_num_groups", c->norm_num_groups);
     lsdr_set_int(L, t, "sample_size", c->sample_size);
     lsdr_set_num(L, t, "scaling_factor", c->scaling_factor);
+    lua_pushboolean(L, c->force_upcast);
+    lua_setfield(L, t, "force_upcast");
+    /* None (absent) unless the config gives both, which is when SDXL's pipelines use them */
+    if (c->has_latents_stats) {
+      const float *stats[2] = {c->latents_mean, c->latents_std};
+      const char *names[2] = {"latents_mean", "latents_std"};
+      for (int s = 0; s < 2; s++) {
+        lua_createtable(L, c->latent_channels, 0);
+        for (int i = 0; i < c->latent_channels; i++) {
+          lua_pushnumber(L, stats[s][i]);
+          lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, t, names[s]);
+      }
+    }
     return 1;
   }
   return lsdr_vae_device_dtype(L, vae, k);

@@ -1246,7 +1246,9 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
       sdr_fail("out of memory");
       goto fail;
     }
-    TRY(sdr_affine(be, &latents, &latents, 1.0f / p->vae.cfg.scaling_factor, 0.0f));
+    /* SDXL's pipelines denormalize with the VAE's latents_mean and latents_std when given */
+    TRY(xl ? sdr_xl_unscale_latents(p, a, &latents)
+           : sdr_affine(be, &latents, &latents, 1.0f / p->vae.cfg.scaling_factor, 0.0f));
     /* vae_slicing decodes one image at a time: the same pictures, less memory.
      * vae_tiling decodes each chunk in tiles when it is larger than one (vae._decode). */
     const int64_t chunk = p->vae_slicing ? 1 : B;

@@ -323,3 +323,33 @@ int sdr_xl_denoising_start(const sdr_pipeline *p, const sdr_generate *g, const d
   /* timesteps[-0:] is all of them */
   return keep == 0 || keep > n ? n : keep;
 }
+
+int sdr_xl_unscale_latents(sdr_pipeline *p, sdr_arena *a, sdr_tensor *latents) {
+  const sdr_vae_config *c = &p->vae.cfg;
+  sdr_backend *be = p->be;
+  if (!c->has_latents_stats)
+    return sdr_affine(be, latents, latents, 1.0f / c->scaling_factor, 0.0f);
+  if (latents->ndim != 4 || latents->shape[1] != c->latent_channels)
+    return sdr_fail("decode: latents have %lld channels, the VAE's latents_mean and latents_std "
+                    "%d",
+                    latents->ndim == 4 ? (long long)latents->shape[1] : -1LL, c->latent_channels);
+  /* latents * latents_std / scaling_factor + latents_mean, each a float32 op as torch's */
+  sdr_arena_mark m = sdr_arena_get_mark(a);
+  sdr_tensor mean, std, sf;
+  const int64_t per_channel[4] = {1, c->latent_channels, 1, 1};
+  int rc = -1;
+  if (sdr_arena_tensor(a, &mean, SDR_F32, 4, per_channel) != 0 ||
+      sdr_arena_tensor(a, &std, SDR_F32, 4, per_channel) != 0 ||
+      sdr_arena_tensor(a, &sf, SDR_F32, 4, (int64_t[]){1, 1, 1, 1}) != 0 ||
+      sdr_upload(be, mean.data, c->latents_mean, sizeof(float) * (size_t)c->latent_channels) != 0 ||
+      sdr_upload(be, std.data, c->latents_std, sizeof(float) * (size_t)c->latent_channels) != 0 ||
+      sdr_fill(be, &sf, c->scaling_factor) != 0 ||
+      sdr_binary(be, latents, latents, &std, SDR_BINARY_MUL) != 0 ||
+      sdr_binary(be, latents, latents, &sf, SDR_BINARY_DIV) != 0 ||
+      sdr_binary(be, latents, latents, &mean, SDR_BINARY_ADD) != 0)
+    goto done;
+  rc = 0;
+done:
+  sdr_arena_release(a, m);
+  return rc;
+}

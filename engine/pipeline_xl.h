@@ -41,4 +41,9 @@ int sdr_xl_denoising_steps(const sdr_pipeline *p, const sdr_generate *g, const d
  * of the last of the n timesteps ts run (strength is not used then). */
 int sdr_xl_denoising_start(const sdr_pipeline *p, const sdr_generate *g, const double *ts, int n);
 
+/* The latents as the VAE decodes them, in place: latents * latents_std / scaling_factor +
+ * latents_mean per channel where the VAE's config gives both (Playground v2.5's), else
+ * latents / scaling_factor. */
+int sdr_xl_unscale_latents(sdr_pipeline *p, sdr_arena *a, sdr_tensor *latents);
+
 #endif

@@ -1,9 +1,12 @@
 /* engine/vae.c — AutoencoderKL: Encoder, Decoder, quant convolutions. */
 #include "engine/vae.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "engine/error.h"        // sdr_fail
 #include "engine/model_config.h" // sdr_json, sdr_find_weight_files
@@ -44,6 +47,36 @@ static int tiny_config(sdr_vae_config *c, const sdr_json *j, const char *path) {
       c->out_channels > 64 || c->latent_channels > 4096)
     return sdr_fail("%s: channels in %d, out %d, latent %d are out of range", path, c->in_channels,
                     c->out_channels, c->latent_channels);
+  return 0;
+}
+
+/* One of latents_mean / latents_std: a list of latent_channels numbers, or null or absent
+ * (*given 0). diffusers views it as (1, 4, 1, 1), so another length fails there too. */
+static int latents_stat(const sdr_vae_config *c, const sdr_json *j, const char *path,
+                        const char *key, float *out, int *given) {
+  const cJSON *v = sdr_json_get(j, key);
+  *given = v && !cJSON_IsNull(v);
+  if (!*given)
+    return 0;
+  if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != c->latent_channels ||
+      c->latent_channels > SDR_VAE_MAX_LATENT_STATS)
+    return sdr_fail("%s: \"%s\": expected a list of %d numbers (one per latent channel) or null",
+                    path, key, c->latent_channels);
+  int i = 0;
+  for (const cJSON *x = v->child; x; x = x->next, i++) {
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+      return sdr_fail("%s: \"%s\"[%d]: expected a number", path, key, i);
+    out[i] = (float)x->valuedouble;
+  }
+  return 0;
+}
+
+static int latents_stats(sdr_vae_config *c, const sdr_json *j, const char *path) {
+  int has_mean, has_std;
+  if (latents_stat(c, j, path, "latents_mean", c->latents_mean, &has_mean) != 0 ||
+      latents_stat(c, j, path, "latents_std", c->latents_std, &has_std) != 0)
+    return -1;
+  c->has_latents_stats = has_mean && has_std;
   return 0;
 }
 
@@ -93,6 +126,7 @@ int sdr_vae_config_load(sdr_vae_config *c, const char *path) {
   TRY(sdr_json_bool_opt(&j, "use_quant_conv", 1, &c->use_quant_conv));
   TRY(sdr_json_bool_opt(&j, "use_post_quant_conv", 1, &c->use_post_quant_conv));
   TRY(sdr_json_bool_opt(&j, "force_upcast", 1, &c->force_upcast));
+  TRY(latents_stats(c, &j, path));
   if (sdr_json_string_or(&j, "act_fn", "silu") &&
       strcmp(sdr_json_string_or(&j, "act_fn", "silu"), "silu")) {
     sdr_fail("%s: act_fn \"%s\" is not supported", path, sdr_json_string_or(&j, "act_fn", ""));

@@ -12,7 +12,7 @@
 #include "engine/weights.h"
 #include "kernels/backend.h"
 
-enum { SDR_VAE_MAX_BLOCKS = 6 };
+enum { SDR_VAE_MAX_BLOCKS = 6, SDR_VAE_MAX_LATENT_STATS = 16 };
 
 typedef struct sdr_vae_config {
   int in_channels, out_channels, latent_channels, nblocks, layers_per_block, norm_num_groups;
@@ -22,6 +22,10 @@ typedef struct sdr_vae_config {
   int use_quant_conv, use_post_quant_conv;
   /* SDXL's pipelines run a float16 VAE in float32 when this is set (diffusers' default) */
   int force_upcast;
+  /* latents_mean and latents_std (Playground v2.5's): SDXL's pipelines decode
+   * latents * std / scaling_factor + mean, per channel, when both are given */
+  int has_latents_stats;
+  float latents_mean[SDR_VAE_MAX_LATENT_STATS], latents_std[SDR_VAE_MAX_LATENT_STATS];
   /* AutoencoderTiny: block_out_channels and nblocks are then its decoder's (as diffusers
    * registers them), scaling_factor 1.0 by default, and tiny_cfg holds the rest */
   int tiny;

@@ -1,6 +1,7 @@
 -- Stable Diffusion XL on "cuda": the same pictures as on the CPU (both text encoders, the
 -- UNet's text_time embedding in the recorded call, the micro-conditioning rows), in float16
--- too (the VAE decoding in float32, as force_upcast asks), LoRA adapters on all three models,
+-- too (the VAE decoding in float32, as force_upcast asks), Playground v2.5's layout (EDM's
+-- scheduler, the VAE's latent statistics), LoRA adapters on all three models,
 -- an IP-Adapter, a ControlNet, a single-file checkpoint, and the base with the refiner.
 local check = require "check"
 
@@ -14,9 +15,9 @@ local function run(p, args)
   return p(a).images
 end
 
-local function same(what, args, tol, opts)
-  local cpu = StableDiffusionXLPipeline.from_pretrained(model, opts)
-  local gpu = StableDiffusionXLPipeline.from_pretrained(model, opts):to("cuda")
+local function same(what, args, tol, opts, path)
+  local cpu = StableDiffusionXLPipeline.from_pretrained(path or model, opts)
+  local gpu = StableDiffusionXLPipeline.from_pretrained(path or model, opts):to("cuda")
   cpu:set_progress_bar_config{disable = true}
   gpu:set_progress_bar_config{disable = true}
   local d = (run(cpu, args) - run(gpu, args)):abs():max():item()
@@ -29,6 +30,11 @@ same("guided", {prompt = {"a red car", "a tree"}, negative_prompt = "blurry",
                 negative_original_size = {32, 32}, negative_target_size = {48, 48}}, 2e-2)
 same("unguided", {guidance_scale = 1.0, denoising_end = 0.7}, 2e-2)
 same("float16", {}, 5e-2, {torch_dtype = torch.float16})
+-- Playground v2.5's layout: EDM's DPM-Solver (float timesteps) and the VAE's latents_mean and
+-- latents_std
+same("playground", {guidance_scale = 3.0}, 2e-2, nil, root .. "/models/tiny-playground")
+same("pg float16", {guidance_scale = 3.0}, 5e-2, {torch_dtype = torch.float16},
+     root .. "/models/tiny-playground")
 
 -- the ensemble of experts: the base to denoising_end, the refiner (text_encoder_2 only,
 -- aesthetic-score time ids) from denoising_start on the base's latents
