@@ -39,6 +39,80 @@ static int per_block(const sdr_json *j, const char *key, int n, int *out, int df
   return 0;
 }
 
+/* One entry of transformer_layers_per_block (or of the reverse list): a depth for every one
+ * of the block's n layers, or a list of n depths. */
+static int depths_of(const sdr_json *j, const char *key, int block, const cJSON *v, int n,
+                     int *out) {
+  if (cJSON_IsNumber(v)) {
+    for (int k = 0; k < n; k++)
+      out[k] = (int)v->valuedouble;
+  } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) >= n) {
+    /* diffusers reads the first n (a longer list is not refused there) */
+    int k = 0;
+    for (const cJSON *x = v->child; x && k < n; x = x->next, k++) {
+      if (!cJSON_IsNumber(x))
+        return sdr_fail("%s: \"%s\"[%d][%d]: expected an integer", j->path, key, block, k);
+      out[k] = (int)x->valuedouble;
+    }
+  } else {
+    return sdr_fail("%s: \"%s\"[%d]: expected an integer or a list of %d (one per layer)", j->path,
+                    key, block, n);
+  }
+  for (int k = 0; k < n; k++)
+    if (out[k] <= 0 || out[k] > 1 << 16)
+      return sdr_fail("%s: \"%s\"[%d]: a depth of %d", j->path, key, block, out[k]);
+  return 0;
+}
+
+/* transformer_layers_per_block (an integer, or per block an integer or per layer a list) and
+ * reverse_transformer_layers_per_block, as UNet2DConditionModel's __init__ spreads them. */
+static int parse_depths(sdr_unet_config *c, const sdr_json *j, int with_up) {
+  const char *key = "transformer_layers_per_block", *rkey = "reverse_transformer_layers_per_block";
+  const int n = c->nblocks;
+  const cJSON *v = sdr_json_get(j, key), *rv = sdr_json_get(j, rkey);
+  cJSON one = {.type = cJSON_Number, .valuedouble = 1, .valueint = 1};
+  const cJSON *entry[SDR_UNET_MAX_BLOCKS];
+  int nested = 0;
+  if (!v || cJSON_IsNull(v) || cJSON_IsNumber(v)) {
+    for (int i = 0; i < n; i++)
+      entry[i] = v && cJSON_IsNumber(v) ? v : &one;
+  } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == n) {
+    int i = 0;
+    for (const cJSON *x = v->child; x; x = x->next, i++) {
+      entry[i] = x;
+      nested |= cJSON_IsArray(x);
+    }
+  } else {
+    return sdr_fail("%s: \"%s\" must be an integer or a list of %d entries (one per block)",
+                    j->path, key, n);
+  }
+  for (int i = 0; i < n; i++)
+    if (depths_of(j, key, i, entry[i], c->layers_per_block[i], c->depth_down[i]) != 0)
+      return -1;
+  /* the mid block's one attention: the last block's entry (its first, when a list) */
+  int mid[1];
+  if (depths_of(j, key, n - 1, entry[n - 1], 1, mid) != 0)
+    return -1;
+  c->depth_mid = mid[0];
+  if (!with_up)
+    return 0;
+  const int reversed = rv && !cJSON_IsNull(rv);
+  if (nested && !reversed)
+    return sdr_fail("%s: a \"%s\" with per-layer lists (an asymmetric UNet) needs \"%s\", as "
+                    "diffusers says",
+                    j->path, key, rkey);
+  if (reversed && (!cJSON_IsArray(rv) || cJSON_GetArraySize(rv) != n))
+    return sdr_fail("%s: \"%s\" must be a list of %d entries (one per up block)", j->path, rkey, n);
+  for (int i = 0; i < n; i++) {
+    const int r = n - 1 - i;
+    if (depths_of(j, reversed ? rkey : key, reversed ? i : r,
+                  reversed ? cJSON_GetArrayItem(rv, i) : entry[r], c->layers_per_block[r] + 1,
+                  c->depth_up[i]) != 0)
+      return -1;
+  }
+  return 0;
+}
+
 /* Config values diffusers supports but SD 1.x/2.x UNets never use: refused by name. */
 static int refuse(const sdr_json *j, const char *key, const char *want) {
   if (!sdr_json_has(j, key))
@@ -110,7 +184,7 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
     TRY(per_block(j, "num_attention_heads", n, c->heads, 8));
   else
     TRY(per_block(j, "attention_head_dim", n, c->heads, 8));
-  TRY(per_block(j, "transformer_layers_per_block", n, c->transformer_layers, 1));
+  TRY(parse_depths(c, j, with_up));
   TRY(per_block(j, "cross_attention_dim", n, c->cross_attention_dim, 1280));
   TRY(sdr_json_int_opt(j, "norm_num_groups", 32, &v));
   c->norm_num_groups = (int)v;
@@ -272,7 +346,7 @@ int sdr_unet_bind_down(sdr_unet *u) {
                                   c->norm_num_groups, c->norm_eps, 1.0f);
       if (b->has_attn) {
         snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, j);
-        rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[i], c->transformer_layers[i],
+        rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[i], c->depth_down[i][j],
                               c->cross_attention_dim[i], c, c->only_cross[i]);
       }
     }
@@ -290,7 +364,7 @@ int sdr_unet_bind_down(sdr_unet *u) {
   }
   if (c->has_mid_block)
     rc |= bind_block_attn(&u->mid_attn, w, "mid_block.attentions.0", Cm, c->heads[n - 1],
-                          c->transformer_layers[n - 1], c->cross_attention_dim[n - 1], c, 0);
+                          c->depth_mid, c->cross_attention_dim[n - 1], c, 0);
   return rc ? -1 : 0;
 }
 
@@ -325,7 +399,7 @@ static int bind(sdr_unet *u) {
                                   c->norm_num_groups, c->norm_eps, 1.0f);
       if (b->has_attn) {
         snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, j);
-        rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[r], c->transformer_layers[r],
+        rc |= bind_block_attn(&b->attns[j], w, p, out_ch, c->heads[r], c->depth_up[i][j],
                               c->cross_attention_dim[r], c, c->only_cross[r]);
       }
     }

@@ -30,7 +30,12 @@ typedef struct sdr_unet_config {
   int up_attn[SDR_UNET_MAX_BLOCKS];   /* CrossAttnUpBlock2D (1) or UpBlock2D (0) */
   int heads[SDR_UNET_MAX_BLOCKS];     /* num_attention_heads (or attention_head_dim, diffusers' old
                                          name) */
-  int transformer_layers[SDR_UNET_MAX_BLOCKS];
+  /* transformer_layers_per_block for each attention: down block i's layer j, the mid
+   * block's, up block i's layer j (reverse_transformer_layers_per_block where given, as
+   * SSD-1B's and Vega's asymmetric UNets have, else the down blocks' reversed) */
+  int depth_down[SDR_UNET_MAX_BLOCKS][SDR_UNET_MAX_LAYERS];
+  int depth_mid;
+  int depth_up[SDR_UNET_MAX_BLOCKS][SDR_UNET_MAX_LAYERS + 1];
   int cross_attention_dim[SDR_UNET_MAX_BLOCKS];
   int norm_num_groups;
   float norm_eps;

@@ -3,8 +3,9 @@ no mid block (mid_block_type None), a centred input sample, several transformer
 layers per block given as a
 list, one attention head as wide as its block, upcast attention, cos-first sinusoids
 with freq_shift 1, latents that the down path halves unevenly (the up path then
-takes each skip's size, diffusers' upsample_size), and the x4 upscaler's (class labels,
-only_cross_attention).
+takes each skip's size, diffusers' upsample_size), the x4 upscaler's (class labels,
+only_cross_attention), and an asymmetric one (SSD-1B's and Vega's per-layer transformer
+depths, reverse_transformer_layers_per_block).
 
     .venv-torch/bin/python scripts/reference/make_unet_variant_cases.py
 
@@ -50,6 +51,13 @@ VARIANTS = [
     ("upscaler", dict(in_channels=7, num_class_embeds=1000, only_cross_attention=[True, False],
                       layers_per_block=1, attention_head_dim=2, use_linear_projection=True),
      (8, 8)),
+    # SSD-1B's and Vega's asymmetric UNets: a transformer depth per layer, the up blocks' own
+    # (reverse_transformer_layers_per_block), the mid block taking the last block's first
+    ("asymmetric", dict(layers_per_block=2, transformer_layers_per_block=[[1, 2], [3, 1]],
+                        reverse_transformer_layers_per_block=[[2, 1, 3], 2],
+                        attention_head_dim=2, use_linear_projection=True,
+                        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D")), (8, 6)),
 ]
 
 

@@ -3,7 +3,8 @@
 -- scripts/reference/make_unet_variant_cases.py): no mid block, a centred input sample,
 -- transformer layers per block as a list, one head as wide as its block, upcast
 -- attention, cos-first sinusoids with freq_shift 1, latents halved unevenly, the x4
--- upscaler's class labels and only_cross_attention. Tolerance:
+-- upscaler's class labels and only_cross_attention, an asymmetric UNet (SSD-1B's per-layer
+-- transformer depths with reverse_transformer_layers_per_block). Tolerance:
 -- max |ours - theirs| / max |theirs| below 1e-4, as the tiny models' UNet call.
 local check = require "check"
 
@@ -12,7 +13,7 @@ local TOL = 1e-4
 
 -- the x4 upscaler's UNet takes the noise level as its class label
 local labels = {upscaler = torch.tensor({20, 350})}
-for _, name in ipairs {"nomid", "deep", "upscaler"} do
+for _, name in ipairs {"nomid", "deep", "upscaler", "asymmetric"} do
   local function npy(k) return torch.load_npy(root .. "/reference/unet_variants/" .. name .. "_" .. k .. ".npy") end
   local unet = UNet2DConditionModel.from_pretrained(root .. "/models/unet-variants/" .. name)
   local got = unet(npy("sample"), npy("timesteps"), {encoder_hidden_states = npy("context"),
@@ -36,4 +37,26 @@ do
   check.raises("without num_class_embeds", function()
     plain(torch.zeros(1, 4, 9, 7), 10, {encoder_hidden_states = ctx, class_labels = 1})
   end)
+end
+
+-- an asymmetric UNet's config without the up blocks' depths is refused, as diffusers does,
+-- and a wrong depth for the weights names what the file holds
+do
+  local src = root .. "/models/unet-variants/asymmetric"
+  local config = assert(io.open(src .. "/config.json")):read("a")
+  local function try(text)
+    local dir = check.tmpdir()
+    assert(io.open(dir .. "/config.json", "w")):write(text):close()
+    assert(os.execute(string.format("cp '%s/diffusion_pytorch_model.safetensors' '%s/'", src, dir)))
+    return pcall(UNet2DConditionModel.from_pretrained, dir)
+  end
+  local unreversed = config:gsub('"reverse_transformer_layers_per_block":%s*%b[]', '"reverse_transformer_layers_per_block": null')
+  check.truthy(unreversed ~= config, "the config names reverse_transformer_layers_per_block")
+  local ok, err = try(unreversed)
+  check.truthy(not ok and tostring(err):find("needs \"reverse_transformer_layers_per_block\""),
+               "asymmetric without reverse: " .. tostring(err))
+  local shallow = config:gsub('"reverse_transformer_layers_per_block":%s*%b[]', '"reverse_transformer_layers_per_block": [[1, 1, 1], 2]')
+  ok, err = try(shallow)
+  check.truthy(not ok and tostring(err):find("unexpected 'up_blocks.0.attentions.0.transformer_blocks.1"),
+               "too shallow an up block: " .. tostring(err))
 end
