@@ -11,6 +11,7 @@
 #include "bindings/pipeline.h"        // lsdr_open_pipeline, lsdr_open_auto_pipeline
 #include "bindings/safetensors_lua.h" // lsdr_open_safetensors
 #include "bindings/controlnet.h"      // lsdr_open_controlnet
+#include "bindings/t2i_adapter.h"     // lsdr_open_t2i_adapter
 #include "bindings/safety_checker.h"  // lsdr_open_safety_checker
 #include "bindings/scheduler.h"       // lsdr_open_scheduler
 #include "bindings/unet.h"            // lsdr_open_unet
@@ -34,6 +35,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_clip_text_model(L);
   lsdr_open_unet(L);
   lsdr_open_controlnet(L);
+  lsdr_open_t2i_adapter(L);
   lsdr_open_vae(L);
   lsdr_open_autoencoder_tiny(L);
   lsdr_open_image_processor(L);

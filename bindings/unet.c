@@ -233,6 +233,32 @@ static int unet_call(lua_State *L) {
     free(v);
     cond.class_labels = &labels->t;
   }
+  /* down_intrablock_additional_residuals: a T2I-Adapter's features, on the model's device */
+  sdr_tensor intra[SDR_UNET_MAX_BLOCKS + 1];
+  lua_getfield(L, 4, "down_intrablock_additional_residuals");
+  if (!lua_isnil(L, -1)) {
+    const int list = lua_gettop(L), n = lua_istable(L, list) ? (int)lua_rawlen(L, list) : -1;
+    if (n < 0 || n > SDR_UNET_MAX_BLOCKS + 1)
+      return lsdr_error(L,
+                        "option 'down_intrablock_additional_residuals': a list of at most %d "
+                        "Tensors expected, got %s",
+                        SDR_UNET_MAX_BLOCKS + 1, lsdr_typename(L, list));
+    for (int i = 0; i < n; i++) {
+      lua_rawgeti(L, list, i + 1);
+      if (!lsdr_to_tensor(L, -1))
+        return lsdr_error(L,
+                          "option 'down_intrablock_additional_residuals': entry %d is a %s, not "
+                          "a Tensor",
+                          i + 1, lsdr_typename(L, -1));
+      lsdr_tensor *r = lsdr_push_float32(L, -1);
+      if (r->storage->be != be)
+        return lsdr_error(L, "the residuals must be on the model's device (%s)",
+                          sdr_device_name(be->device));
+      intra[i] = r->t;
+    }
+    cond.intrablock = intra;
+    cond.nintrablock = n;
+  }
   /* cross_attention_kwargs["scale"]: a pipeline's LoRA layers scaled for the call, as the
    * UNet's forward does with PEFT (a UNet of no pipeline has no LoRA to scale); last, so no
    * argument error leaves them scaled */
@@ -360,6 +386,8 @@ static const lsdr_param call_options[] = {
     {"down_block_additional_residuals", "table", "nil",
      "a ControlNet's residuals, one per skip connection"},
     {"mid_block_additional_residual", "Tensor", "nil", "and the one for the mid block"},
+    {"down_intrablock_additional_residuals", "table", "nil",
+     "a T2I-Adapter's features, one per down block (and the mid block's)"},
     {"timestep_cond", "Tensor", "nil",
      "an LCM UNet's guidance embedding (batch, time_cond_proj_dim)"},
     {"class_labels", "Tensor|number", "nil",

@@ -574,6 +574,28 @@ fail:
   return -1;
 }
 
+/* h += intrablock[k] in place (h is the block's fresh output, or the last skip with it),
+ * cast to h's dtype, its batch 1 or h's. block: which down block, -1 for the mid block. */
+static int add_intrablock(sdr_backend *be, sdr_arena *a, sdr_tensor *h, const sdr_unet_cond *cond,
+                          int k, int block) {
+  const sdr_tensor *r = &cond->intrablock[k];
+  if (r->ndim != 4 || (r->shape[0] != 1 && r->shape[0] != h->shape[0]) ||
+      r->shape[1] != h->shape[1] || r->shape[2] != h->shape[2] || r->shape[3] != h->shape[3]) {
+    char what[32] = "the mid block";
+    if (block >= 0)
+      snprintf(what, sizeof what, "down block %d", block);
+    return sdr_fail("unet: down_intrablock_additional_residuals[%d] does not fit %s's "
+                    "%lldx%lldx%lld output (batch 1 or %lld): an adapter made for another UNet, "
+                    "or pictures of another size?",
+                    k + 1, what, (long long)h->shape[1], (long long)h->shape[2],
+                    (long long)h->shape[3], (long long)h->shape[0]);
+  }
+  sdr_tensor rr;
+  if (sdr_arena_as(a, &rr, r, h->dtype) != 0)
+    return -1;
+  return sdr_binary(be, h, h, &rr, SDR_BINARY_ADD);
+}
+
 int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr_tensor *x,
                           const sdr_tensor *timesteps, const sdr_unet_cond *cond,
                           const sdr_tensor *add) {
@@ -623,6 +645,7 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
     TRY(sdr_binary(be, &h, &h, add, SDR_BINARY_ADD));
   o->skips[o->nskips++] = h;
 
+  int intra = 0; /* the next of cond->intrablock */
   for (int i = 0; i < n; i++) {
     const sdr_unet_block *b = &u->down[i];
     const int64_t ch = c->block_out_channels[i];
@@ -634,6 +657,9 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
         TRY(sdr_arena_tensor(a, &next, u->act, 4, (int64_t[]){B, ch, H, W}));
         TRY(sdr_transformer_2d_forward(be, a, &next, &h, context, &b->attns[j]));
         h = next;
+        /* CrossAttnDownBlock2D's additional_residuals: after its last pair */
+        if (j == b->nlayers - 1 && intra < cond->nintrablock)
+          TRY(add_intrablock(be, a, &h, cond, intra++, i));
       }
       o->skips[o->nskips++] = h;
     }
@@ -645,6 +671,10 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
       h = next;
       o->skips[o->nskips++] = h;
     }
+    /* a block without attention: `sample += ...` after it, in place, so its last skip (the
+     * same tensor in diffusers) has it too */
+    if (!b->has_attn && intra < cond->nintrablock)
+      TRY(add_intrablock(be, a, &h, cond, intra++, i));
   }
 
   const int64_t Cm = c->block_out_channels[n - 1];
@@ -659,6 +689,9 @@ int sdr_unet_down_forward(sdr_unet *u, sdr_arena *a, sdr_unet_down *o, const sdr
     TRY(sdr_arena_tensor(a, &next, u->act, 4, mid_shape));
     TRY(sdr_resnet_block_forward(be, a, &next, &h, &o->temb, &u->mid_resnets[1]));
     h = next;
+    /* T2I-Adapter-XL's last feature, when it has the mid block's shape */
+    if (intra < cond->nintrablock && sdr_tensor_same_shape(&cond->intrablock[intra], &h))
+      TRY(add_intrablock(be, a, &h, cond, intra++, -1));
   }
   o->h = h;
   return 0;
@@ -764,7 +797,9 @@ int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_
   sdr_unet_cond all = {.attn = {.text = &text, .nimage = given->nimage},
                        .text_embeds = te,
                        .time_ids = ti,
-                       .class_labels = cl};
+                       .class_labels = cl,
+                       .intrablock = cond->intrablock,
+                       .nintrablock = cond->nintrablock};
   const sdr_attn_context *context_all = &all.attn;
   TRY(sdr_arena_as(a, &x, sample, u->act));
   TRY(sdr_arena_as(a, &text, context, u->act));

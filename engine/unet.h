@@ -145,6 +145,12 @@ typedef struct sdr_unet_cond {
    * NULL for others */
   const sdr_tensor *class_labels;
   const sdr_unet_residuals *res; /* ControlNet's, or NULL */
+  /* down_intrablock_additional_residuals (T2I-Adapters' features), used in order: each
+   * down block's output gets the next (a block with attention before its downsampler, one
+   * without after it, its last skip included), then the mid block's output while the next
+   * has its shape; the rest go unused, as in diffusers. Each (1 or B, C, h, w). */
+  const sdr_tensor *intrablock;
+  int nintrablock;
 } sdr_unet_cond;
 
 int sdr_unet_forward_cond(sdr_unet *u, sdr_arena *a, sdr_tensor *out, const sdr_tensor *sample,
