@@ -47,7 +47,9 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_XL_CONTROLNET,
                                          LSDR_XL_CONTROLNET_I2I,
                                          LSDR_XL_CONTROLNET_INPAINT,
-                                         LSDR_UPSCALE};
+                                         LSDR_UPSCALE,
+                                         LSDR_ADAPTER_PIPE,
+                                         LSDR_XL_ADAPTER};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
 int lsdr_kind_of_class(const char *cls) {
@@ -199,6 +201,7 @@ const lsdr_param lsdr_pipeline_load_options[] = {
     {"scheduler", "any", "nil", "a scheduler to use instead"},
     {"controlnet", "any", "nil",
      "StableDiffusionControlNetPipeline's ControlNetModel, or a list of them"},
+    {"adapter", "any", "nil", "StableDiffusionAdapterPipeline's T2IAdapter, or a list of them"},
     {"force_zeros_for_empty_prompt", "boolean", "nil",
      "SDXL: zeros as the negative embeddings when no negative prompt is given (nil: the "
      "model's config)"},
@@ -364,6 +367,14 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
                       "AutoPipelineForText2Image.from_pretrained(..., {controlnet = ...}))",
                       LSDR_CONTROLNET_PIPE);
   }
+  int adapter = 0; /* the T2I-Adapter option as the pipeline keeps it */
+  if (lsdr_kind_has_adapter(kind)) {
+    lsdr_push_adapter_option(L, 2, kind_class(kind));
+    adapter = lua_gettop(L);
+  } else if (lua_getfield(L, 2, "adapter") != LUA_TNIL) {
+    return lsdr_error(L, "option 'adapter': a T2I-Adapter runs in %s or %s", LSDR_ADAPTER_PIPE,
+                      LSDR_XL_ADAPTER);
+  }
   lsdr_model_box *boxes[4];
   int shared[4];
   for (int i = 0; i < 3; i++)
@@ -427,6 +438,12 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
     lsdr_push_pipe_parts(L, self);
     lua_pushvalue(L, controlnet);
     lua_setfield(L, -2, "controlnet");
+    lua_pop(L, 1);
+  }
+  if (adapter) {
+    lsdr_push_pipe_parts(L, self);
+    lua_pushvalue(L, adapter);
+    lua_setfield(L, -2, "adapter");
     lua_pop(L, 1);
   }
   void *moved[3] = {&p->core->p.unet, &p->core->p.vae, &p->core->p.text_encoder};
@@ -547,10 +564,14 @@ static int construct(lua_State *L, int kind) {
   int tok2 = lua_gettop(L);
   const int has_checker = checker_component(L, comps, "safety_checker", owner_idx);
   const int has_features = checker_component(L, comps, "feature_extractor", owner_idx);
-  int controlnet = 0;
+  int controlnet = 0, adapter = 0;
   if (lsdr_kind_has_controlnet(kind)) {
     lsdr_push_controlnet_option(L, comps, kind_class(kind));
     controlnet = lua_gettop(L);
+  }
+  if (lsdr_kind_has_adapter(kind)) {
+    lsdr_push_adapter_option(L, comps, kind_class(kind));
+    adapter = lua_gettop(L);
   }
   lsdr_pipeline_from_pipe(L, owner_idx, kind);
   lsdr_pipe *made = lua_touserdata(L, -1);
@@ -566,6 +587,10 @@ static int construct(lua_State *L, int kind) {
   if (controlnet) {
     lua_pushvalue(L, controlnet);
     lua_setfield(L, -2, "controlnet");
+  }
+  if (adapter) {
+    lua_pushvalue(L, adapter);
+    lua_setfield(L, -2, "adapter");
   }
   lua_pop(L, 1);
   lua_getfield(L, comps, "scheduler");
@@ -602,6 +627,8 @@ CLASS_ENTRY_POINTS(xl_controlnet, LSDR_KIND_XL_CONTROLNET)
 CLASS_ENTRY_POINTS(xl_controlnet_i2i, LSDR_KIND_XL_CONTROLNET_I2I)
 CLASS_ENTRY_POINTS(xl_controlnet_inpaint, LSDR_KIND_XL_CONTROLNET_INPAINT)
 CLASS_ENTRY_POINTS(upscale, LSDR_KIND_UPSCALE)
+CLASS_ENTRY_POINTS(adapter, LSDR_KIND_ADAPTER)
+CLASS_ENTRY_POINTS(xl_adapter, LSDR_KIND_XL_ADAPTER)
 
 static const lsdr_param component_options[] = {
     {"unet", "any", "nil"},
@@ -613,6 +640,7 @@ static const lsdr_param component_options[] = {
     {"feature_extractor", "any", "nil", "the models' pipeline's own, or nil or false: none"},
     {"image_encoder", "any", "nil", "not used"},
     {"controlnet", "any", "nil", "StableDiffusionControlNetPipeline: a ControlNetModel or a list"},
+    {"adapter", "any", "nil", "StableDiffusionAdapterPipeline: a T2IAdapter or a list"},
     {"text_encoder_2", "any", "nil", "SDXL: the models' pipeline's own"},
     {"tokenizer_2", "any", "nil", "SDXL: a CLIPTokenizer"},
     {"requires_safety_checker", "boolean", "true"},
@@ -736,6 +764,11 @@ static void move_pipe_as(lua_State *L, lsdr_pipe *p, int d, int dtype) {
   if (lsdr_pipe_controlnet(p)) { /* its nets go along (the pipeline is at 1 in the callers) */
     lsdr_push_pipe_parts(L, 1);
     lsdr_controlnets_follow(L, lua_gettop(L), be, keep);
+    lua_pop(L, 1);
+  }
+  if (lsdr_kind_has_adapter(p->kind)) { /* and the T2I-Adapters */
+    lsdr_push_pipe_parts(L, 1);
+    lsdr_adapters_follow(L, lua_gettop(L), be, keep);
     lua_pop(L, 1);
   }
 }
@@ -946,6 +979,12 @@ static int pipe_properties(lua_State *L) {
     else
       lua_pushnil(L);
     return 1;
+  } else if (strcmp(k, "adapter") == 0) { /* nil but in a T2I-Adapter pipeline */
+    if (lsdr_kind_has_adapter(p->kind))
+      lua_getfield(L, parts, "adapter");
+    else
+      lua_pushnil(L);
+    return 1;
   } else if (strcmp(k, "control_image_processor") == 0 && lsdr_pipe_controlnet(p)) {
     lsdr_push_control_image_processor(L, sdr_vae_scale_factor(&p->core->p.vae));
     return 1;
@@ -966,6 +1005,10 @@ static int pipe_properties(lua_State *L) {
     if (lsdr_pipe_controlnet(p)) {
       lua_getfield(L, parts, "controlnet");
       lua_setfield(L, -2, "controlnet");
+    }
+    if (lsdr_kind_has_adapter(p->kind)) {
+      lua_getfield(L, parts, "adapter");
+      lua_setfield(L, -2, "adapter");
     }
     if (sdr_pipeline_is_xl(&p->core->p))
       for (int i = 0; i < 2; i++) {
@@ -1058,6 +1101,22 @@ static int pipe_newindex(lua_State *L) {
     lsdr_push_pipe_parts(L, 1);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "controlnet");
+    return 0;
+  }
+  /* pipe.adapter = another T2IAdapter (or a list) */
+  if (k && strcmp(k, "adapter") == 0) {
+    lsdr_pipe *pp = lsdr_check_pipe(L, 1);
+    if (!lsdr_kind_has_adapter(pp->kind))
+      return luaL_error(L, "pipeline: a %s takes no T2I-Adapter (%s does)",
+                        lsdr_pipe_class_name(pp), LSDR_ADAPTER_PIPE);
+    lua_settop(L, 3);
+    lua_createtable(L, 0, 1); /* the option reader's table */
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "adapter");
+    lsdr_push_adapter_option(L, 4, lsdr_pipe_class_name(pp));
+    lsdr_push_pipe_parts(L, 1);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "adapter");
     return 0;
   }
   if (k && strcmp(k, "vae") == 0)
@@ -1701,6 +1760,59 @@ static const lsdr_func controlnet_inpaint_class[] = {
      lsdr_pipeline_load_options},
     {0}};
 
+static const lsdr_func adapter_methods[] = {
+    {LSDR_ADAPTER_PIPE ":__call",
+     lsdr_pipe_call,
+     "Text to image steered by T2I-Adapters (pipe.adapter) from their pictures (image), with "
+     "diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_adapter_call_options},
+    PIPE_METHODS(LSDR_ADAPTER_PIPE),
+    {0}};
+
+static const lsdr_func adapter_class[] = {
+    {"StableDiffusionAdapterPipeline.__call",
+     adapter_construct,
+     "A pipeline from another's components and a T2I-Adapter: "
+     "StableDiffusionAdapterPipeline(pipe.components) with components.adapter set.",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionAdapterPipeline.from_pretrained",
+     adapter_from_pretrained,
+     "Loads a Stable Diffusion model with a T2IAdapter (the option adapter, one or a list of "
+     "them) from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
+static const lsdr_func xl_adapter_methods[] = {
+    {LSDR_XL_ADAPTER ":__call",
+     lsdr_pipe_call,
+     "Text to image with Stable Diffusion XL steered by T2I-Adapters (pipe.adapter) from their "
+     "pictures (image), with diffusers' arguments.",
+     {{"opts", "table|string", "nil", "the options, or a prompt"},
+      {"more", "table", "nil", "the options after a prompt"}},
+     lsdr_xl_adapter_call_options},
+    PIPE_METHODS(LSDR_XL_ADAPTER),
+    UPCAST_VAE(LSDR_XL_ADAPTER),
+    {0}};
+
+static const lsdr_func xl_adapter_class[] = {
+    {"StableDiffusionXLAdapterPipeline.__call",
+     xl_adapter_construct,
+     "A pipeline from another SDXL pipeline's components and a T2I-Adapter: "
+     "StableDiffusionXLAdapterPipeline(pipe.components) with components.adapter set.",
+     {{"cls", "table"}, {"components", "table"}},
+     component_options},
+    {"StableDiffusionXLAdapterPipeline.from_pretrained",
+     xl_adapter_from_pretrained,
+     "Loads a Stable Diffusion XL model with a T2IAdapter (the option adapter, one or a list of "
+     "them) from a diffusers folder or a hub repo id.",
+     {{"pretrained_model_name_or_path", "string"}, {"opts", "table", "nil"}},
+     lsdr_pipeline_load_options},
+    {0}};
+
 static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
                        const lsdr_func *class_funcs) {
   lsdr_model_metatable(L, cls, methods, pipe_properties, pipe_gc, pipe_tostring);
@@ -1729,6 +1841,10 @@ static void open_class(lua_State *L, const char *cls, const lsdr_func *methods,
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, props[i]);
   }
+  if (strstr(cls, "AdapterPipeline")) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "adapter");
+  }
   if (strncmp(cls, "StableDiffusionControlNet", 25) == 0)
     for (int i = 0; i < 2; i++) {
       lua_pushboolean(L, 1);
@@ -1756,4 +1872,6 @@ void lsdr_open_pipeline(lua_State *L) {
   open_class(L, LSDR_XL_CONTROLNET_INPAINT, xl_controlnet_inpaint_methods,
              xl_controlnet_inpaint_class);
   open_class(L, LSDR_UPSCALE, upscale_methods, upscale_class);
+  open_class(L, LSDR_ADAPTER_PIPE, adapter_methods, adapter_class);
+  open_class(L, LSDR_XL_ADAPTER, xl_adapter_methods, xl_adapter_class);
 }

@@ -629,6 +629,9 @@ int lsdr_pipe_call(lua_State *L) {
     read_inpaint(L, opts, &g);
   }
   lsdr_read_ip_adapter_inputs(L, opts, &g);
+  if (lsdr_kind_has_adapter(pp->kind))
+    lsdr_read_adapters(L, opts, parts, p->be, lsdr_pipe_keep_dtype(pp, p->be, -1),
+                       lsdr_kind_xl(pp->kind), &g);
   if (lsdr_pipe_controlnet(pp))
     lsdr_read_controls(L, opts,
                        lsdr_pipe_img2img(pp) || lsdr_pipe_inpaint(pp) ? "control_image" : "image",
@@ -1050,6 +1053,19 @@ const lsdr_param lsdr_pix2pix_call_options[] = {
     {"callback_on_step_end_tensor_inputs", "table", "nil", "only latents are passed"},
     {"callback", "function", "nil", "the older hook: f(i, t, latents)"},
     {"callback_steps", "integer", "1", "how often callback is called"},
+    {0}};
+
+const lsdr_param lsdr_adapter_call_options[] = {
+    COMMON_CALL_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the adapter's picture(s) (a sketch adapter's \"L\"): one, one per prompt, or "
+     "(MultiAdapter) one entry per adapter"},
+    {"height", "integer", "nil",
+     "default: the picture's, floored to the adapter's downscale_factor"},
+    {"width", "integer", "nil"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"adapter_conditioning_scale", "number|table", "1.0",
+     "how much of the features (one per adapter, or one for all)"},
     {0}};
 
 const lsdr_param lsdr_upscale_call_options[] = {

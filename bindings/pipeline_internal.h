@@ -24,6 +24,8 @@
 #define LSDR_XL_CONTROLNET_I2I "StableDiffusionXLControlNetImg2ImgPipeline"
 #define LSDR_XL_CONTROLNET_INPAINT "StableDiffusionXLControlNetInpaintPipeline"
 #define LSDR_UPSCALE "StableDiffusionUpscalePipeline"
+#define LSDR_ADAPTER_PIPE "StableDiffusionAdapterPipeline"
+#define LSDR_XL_ADAPTER "StableDiffusionXLAdapterPipeline"
 
 /* Which of the pipeline classes: the kind a loader or from_pipe makes. */
 enum {
@@ -42,7 +44,9 @@ enum {
   LSDR_KIND_XL_CONTROLNET = 12,
   LSDR_KIND_XL_CONTROLNET_I2I = 13,
   LSDR_KIND_XL_CONTROLNET_INPAINT = 14,
-  LSDR_KIND_UPSCALE = 15
+  LSDR_KIND_UPSCALE = 15,
+  LSDR_KIND_ADAPTER = 16,
+  LSDR_KIND_XL_ADAPTER = 17
 };
 
 /* The models and settings of a pipeline. Pipelines made from another by from_pipe
@@ -90,7 +94,8 @@ extern const lsdr_param lsdr_t2i_call_options[], lsdr_i2i_call_options[],
     lsdr_pix2pix_call_options[], lsdr_xl_call_options[], lsdr_xl_i2i_call_options[],
     lsdr_xl_inpaint_call_options[], lsdr_xl_controlnet_call_options[],
     lsdr_xl_controlnet_i2i_call_options[], lsdr_xl_controlnet_inpaint_call_options[],
-    lsdr_upscale_call_options[], lsdr_encode_prompt_options[];
+    lsdr_upscale_call_options[], lsdr_adapter_call_options[], lsdr_xl_adapter_call_options[],
+    lsdr_encode_prompt_options[];
 
 /* what the ControlNet pipelines take besides the pictures and the scale, in their order */
 #define LSDR_CONTROL_CALL_OPTIONS                                                                  \
@@ -222,7 +227,7 @@ static inline int lsdr_pipe_img2img(const lsdr_pipe *p) {
 static inline int lsdr_kind_xl(int kind) {
   return kind == LSDR_KIND_XL || kind == LSDR_KIND_XL_I2I || kind == LSDR_KIND_XL_INPAINT ||
          kind == LSDR_KIND_XL_CONTROLNET || kind == LSDR_KIND_XL_CONTROLNET_I2I ||
-         kind == LSDR_KIND_XL_CONTROLNET_INPAINT;
+         kind == LSDR_KIND_XL_CONTROLNET_INPAINT || kind == LSDR_KIND_XL_ADAPTER;
 }
 /* The LatentConsistencyModel pipelines: no classifier-free guidance, LCMScheduler's
  * original_inference_steps (and strength). */
@@ -238,5 +243,17 @@ static inline int lsdr_pipe_controlnet(const lsdr_pipe *p) {
 }
 /* The nets in the parts table at parts moved to be, kept in keep (pipe:to takes them). */
 void lsdr_controlnets_follow(lua_State *L, int parts, sdr_backend *be, int keep);
+
+/* The T2I-Adapter pipelines (bindings/pipeline_adapter.c): whether the class `kind` takes an
+ * adapter (parts.adapter); from_pretrained's or the components' option 'adapter' at opts (a
+ * T2IAdapter, a list of them or a MultiAdapter) pushed as the pipeline keeps it, a Lua error
+ * naming cls when it is missing or wrong; the adapters moved with pipe:to; a call's pictures,
+ * adapter_conditioning_scale and (xl) adapter_conditioning_factor into g, the adapters
+ * moved to be first. */
+int lsdr_kind_has_adapter(int kind);
+void lsdr_push_adapter_option(lua_State *L, int opts, const char *cls);
+void lsdr_adapters_follow(lua_State *L, int parts, sdr_backend *be, int keep);
+void lsdr_read_adapters(lua_State *L, int opts, int parts, sdr_backend *be, int keep, int xl,
+                        sdr_generate *g);
 
 #endif

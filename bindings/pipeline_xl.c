@@ -134,6 +134,25 @@ const lsdr_param lsdr_xl_call_options[] = {
     XL_CALL_OPTIONS,
     {0}};
 
+const lsdr_param lsdr_xl_adapter_call_options[] = {
+    XL_PROMPT_OPTIONS,
+    {"image", "Image|table|Tensor", "nil",
+     "the adapter's picture(s): one, one per prompt, or (MultiAdapter) one entry per adapter"},
+    {"height", "integer", "nil",
+     "default: the picture's, floored to the adapter's downscale_factor"},
+    {"width", "integer", "nil"},
+    {"num_inference_steps", "integer", "50"},
+    {"timesteps", "table", "nil", "custom timesteps, descending (DDPMScheduler, as in diffusers)"},
+    {"denoising_end", "number", "nil", "a fraction in (0, 1): stop there"},
+    {"latents", "Tensor", "nil", "starting noise (batch, 4, height/8, width/8)"},
+    {"guidance_scale", "number", "5.0"},
+    XL_CALL_OPTIONS,
+    {"adapter_conditioning_scale", "number|table", "1.0",
+     "how much of the features (one per adapter, or one for all)"},
+    {"adapter_conditioning_factor", "number", "1.0",
+     "the fraction of the steps (from the first) that take the features"},
+    {0}};
+
 const lsdr_param lsdr_xl_controlnet_call_options[] = {
     XL_PROMPT_OPTIONS,
     {"image", "Image|table|Tensor", "nil",

@@ -3,6 +3,7 @@
  * notebooks use them. */
 #include "bindings/t2i_adapter.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -27,6 +28,26 @@ static int from_pretrained(lua_State *L) {
 sdr_t2i_adapter *lsdr_to_t2i_adapter(lua_State *L, int idx) {
   lsdr_model_box *b = luaL_testudata(L, idx, LSDR_T2I_ADAPTER);
   return b && lsdr_model_box_open(b) ? b->model : NULL;
+}
+
+sdr_t2i_adapter *lsdr_t2i_adapter_on(lua_State *L, int idx, sdr_backend *be, int keep_dtype) {
+  lsdr_model_box *b = lsdr_model_box_check(L, idx, LSDR_T2I_ADAPTER);
+  sdr_t2i_adapter *a = b->model;
+  /* the CPU computes in float32 whatever the weights are kept in */
+  if (a->be == be && (be->device == SDR_DEVICE_CPU || a->weights.keep_dtype == keep_dtype))
+    return a;
+  sdr_t2i_adapter *moved = calloc(1, sizeof *moved);
+  if (!moved)
+    luaL_error(L, "out of memory");
+  if (sdr_t2i_adapter_copy_to(moved, a, be, keep_dtype) != 0) {
+    free(moved);
+    lsdr_engine_error(L);
+  }
+  sdr_t2i_adapter_free(a);
+  free(b->own);
+  b->own = b->model = moved;
+  lsdr_model_box_follow(b, be);
+  return moved;
 }
 
 /* adapter(x) -> {features...}: x (B, in_channels, H, W), float32 copies the caller keeps */
@@ -113,6 +134,69 @@ static int adapter_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- MultiAdapter: {adapters = {...}} with its own name ----------------------------- */
+
+int lsdr_is_multi_adapter(lua_State *L, int idx) {
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+    return 0;
+  luaL_getmetatable(L, LSDR_MULTI_ADAPTER);
+  const int is = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return is;
+}
+
+void lsdr_push_multi_adapter(lua_State *L, int list) {
+  list = lua_absindex(L, list);
+  const int n = lua_istable(L, list) ? (int)lua_rawlen(L, list) : 0;
+  if (n < 1)
+    lsdr_error(L, "MultiAdapter: Expecting at least one adapter");
+  if (n == 1)
+    lsdr_error(L, "MultiAdapter: For a single adapter, please use the `T2IAdapter` class instead "
+                  "of `MultiAdapter`");
+  lua_createtable(L, 0, 1);
+  lua_createtable(L, n, 0);
+  const sdr_t2i_adapter *first = NULL;
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    const sdr_t2i_adapter *a = lsdr_to_t2i_adapter(L, -1);
+    if (!a)
+      lsdr_error(L, "MultiAdapter: entry %d is a %s, not an open T2IAdapter", i,
+                 lsdr_typename(L, -1));
+    if (!first)
+      first = a;
+    else if (a->cfg.downscale_factor != first->cfg.downscale_factor ||
+             sdr_t2i_adapter_total_downscale(a) != sdr_t2i_adapter_total_downscale(first))
+      lsdr_error(L,
+                 "MultiAdapter: Expecting all adapters to have the same downscaling behavior, "
+                 "but adapters[0] has downscale_factor %d (total %d), adapter[%d] %d (total %d)",
+                 first->cfg.downscale_factor, sdr_t2i_adapter_total_downscale(first), i - 1,
+                 a->cfg.downscale_factor, sdr_t2i_adapter_total_downscale(a));
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "adapters");
+  luaL_setmetatable(L, LSDR_MULTI_ADAPTER);
+}
+
+static int multi_new(lua_State *L) {
+  lsdr_args(L);
+  lsdr_push_multi_adapter(L, 2);
+  return 1;
+}
+
+static int multi_tostring(lua_State *L) {
+  lua_getfield(L, 1, "adapters");
+  lua_pushfstring(L, "<MultiAdapter of %d>", (int)lua_rawlen(L, -1));
+  return 1;
+}
+
+static const lsdr_func multi_funcs[] = {
+    {"MultiAdapter.__call",
+     multi_new,
+     "Several T2I-Adapters whose features add up, each weighted by its "
+     "adapter_conditioning_scale: MultiAdapter{a, b} (a list given to a pipeline makes one).",
+     {{"cls", "table"}, {"adapters", "table"}}},
+    {0}};
+
 static const lsdr_func methods[] = {
     {"T2IAdapter:to",
      lsdr_model_to,
@@ -138,4 +222,12 @@ void lsdr_open_t2i_adapter(lua_State *L) {
   lsdr_model_metatable(L, LSDR_T2I_ADAPTER, methods, adapter_properties, lsdr_model_box_gc,
                        adapter_tostring);
   lsdr_set_class(L, "T2IAdapter", class_funcs);
+
+  luaL_newmetatable(L, LSDR_MULTI_ADAPTER);
+  lua_pushcfunction(L, multi_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushstring(L, LSDR_MULTI_ADAPTER);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  lsdr_set_class(L, LSDR_MULTI_ADAPTER, multi_funcs); /* MultiAdapter{a, b} */
 }

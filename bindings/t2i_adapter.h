@@ -7,9 +7,17 @@
 #include "engine/t2i_adapter.h" // sdr_t2i_adapter
 
 #define LSDR_T2I_ADAPTER "T2IAdapter"
+#define LSDR_MULTI_ADAPTER "MultiAdapter"
 
 void lsdr_open_t2i_adapter(lua_State *L);
 /* The open T2IAdapter at idx, or NULL. */
 sdr_t2i_adapter *lsdr_to_t2i_adapter(lua_State *L, int idx);
+/* The T2IAdapter at idx on be: moved there first (its weights bound again in keep_dtype)
+ * when it is elsewhere, as a pipeline moving to a device takes it along. */
+sdr_t2i_adapter *lsdr_t2i_adapter_on(lua_State *L, int idx, sdr_backend *be, int keep_dtype);
+/* Whether the value at idx is a MultiAdapter ({adapters = {...}}). */
+int lsdr_is_multi_adapter(lua_State *L, int idx);
+/* Pushes a MultiAdapter of the list of T2IAdapters at idx (at least two, downscaling alike). */
+void lsdr_push_multi_adapter(lua_State *L, int list);
 
 #endif

@@ -8,11 +8,12 @@
 
 #include <cJSON.h>
 
-#include "engine/error.h"               // sdr_fail
-#include "engine/generator_device.h"    // sdr_generator_fill_batch
-#include "engine/image_processor.h"     // sdr_latents_preview
-#include "engine/interrupt.h"           // sdr_interrupt_check
-#include "engine/model_config.h"        // sdr_json, sdr_component_has_variant
+#include "engine/error.h"            // sdr_fail
+#include "engine/generator_device.h" // sdr_generator_fill_batch
+#include "engine/image_processor.h"  // sdr_latents_preview
+#include "engine/interrupt.h"        // sdr_interrupt_check
+#include "engine/model_config.h"     // sdr_json, sdr_component_has_variant
+#include "engine/pipeline_adapter.h"
 #include "engine/pipeline_controlnet.h" // sdr_control_*
 #include "engine/pipeline_ip_adapter.h" // sdr_ip_prepare, sdr_pipeline_ip_*
 #include "engine/pipeline_lcm.h"        // sdr_pipeline_guided, sdr_lcm_timestep_cond
@@ -753,6 +754,9 @@ typedef struct unet_call {
   unsigned active;                          /* which of them act at this step */
   const sdr_tensor *control_x;    /* the nets' latents (an inpainting UNet's x has more) */
   const sdr_tensor *class_labels; /* the upscaler's noise levels, or NULL */
+  /* the T2I-Adapters' features at this step (none: nintrablock 0) */
+  const sdr_tensor *intrablock;
+  int nintrablock;
 } unet_call;
 
 static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
@@ -760,7 +764,9 @@ static int unet_call_run(sdr_pipeline *p, const unet_call *c) {
                         .timestep_cond = c->timestep_cond,
                         .text_embeds = c->text_embeds,
                         .time_ids = c->time_ids,
-                        .class_labels = c->class_labels};
+                        .class_labels = c->class_labels,
+                        .intrablock = c->intrablock,
+                        .nintrablock = c->nintrablock};
   for (int i = 0; i < c->nip; i++)
     cond.attn.image[i] = &c->ip_tokens[i];
   if (!c->control || !c->active)
@@ -847,12 +853,14 @@ static void stepper_drop_graphs(sdr_pipeline *p, unet_stepper *s) {
 
 static int unet_step(sdr_pipeline *p, unet_stepper *s, const unet_call *c) {
   call_kind *k = NULL, spare = {0};
+  /* the nets acting, and whether the adapters' features go in */
+  const unsigned key = c->active | (c->nintrablock ? 1u << 31 : 0);
   for (int i = 0; i < s->nkinds && !k; i++)
-    if (s->kinds[i].key == c->active)
+    if (s->kinds[i].key == key)
       k = &s->kinds[i];
   if (!k && s->nkinds < MAX_CALL_KINDS) {
     k = &s->kinds[s->nkinds++];
-    *k = (call_kind){c->active, 0, 0, NULL};
+    *k = (call_kind){key, 0, 0, NULL};
   }
   if (!k) /* more kinds than kept: run directly */
     return unet_direct(p, &spare, c);
@@ -968,6 +976,8 @@ int sdr_pipeline_run_size(const sdr_pipeline *p, const sdr_generate *g, int *hei
     w = g->width;
   }
   if (control && sdr_control_size(p, g, &h, &w) != 0)
+    return -1;
+  if (g->nadapters > 0 && sdr_adapter_size(p, g, &h, &w) != 0)
     return -1;
   *height = h;
   *width = w;
@@ -1126,6 +1136,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
    * it early) */
   const int nsteps =
       sdr_pipeline_is_xl(p) ? sdr_xl_denoising_steps(p, g, ts + first, nts - first) : nts - first;
+  /* the T2I-Adapters' features, made once */
+  sdr_adapter_run ar = {0};
+  if (g->nadapters > 0)
+    TRY(sdr_adapter_prepare(p, g, cfg, B0, N, height, width, nsteps, &ar));
   const int64_t in_shape[4] = {(int64_t)nb * B, L, lh, lw};
   sdr_tensor model_in, scaled, noise_pred, tvec, guided, prev;
   TRY(sdr_arena_tensor(a, &model_in, SDR_F32, 4, in_shape));
@@ -1174,6 +1188,10 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
                       control ? sdr_control_active(&cr, i) : 0,
                       &scaled};
     call.class_labels = g->upscale ? &up_labels : NULL;
+    if (i < ar.steps) {
+      call.intrablock = ar.features;
+      call.nintrablock = ar.nfeatures;
+    }
     rc = unet_step(p, &stepper, &call);
     if (rc != 0)
       goto fail_progress;

@@ -21,6 +21,7 @@
 #include "engine/lora.h"
 #include "engine/safety_checker.h"
 #include "engine/scheduler.h"
+#include "engine/t2i_adapter.h"
 #include "engine/unet.h"
 #include "engine/vae.h"
 
@@ -136,6 +137,21 @@ typedef struct sdr_control {
 
 enum { SDR_MAX_CONTROLS = 8 };
 
+/* One T2I-Adapter of a run (StableDiffusionAdapterPipeline, StableDiffusionXLAdapterPipeline;
+ * several: MultiAdapter, whose features add up) and its pictures: one, or one per prompt,
+ * resized with Lanczos to the run's size, in [0, 1], with the channels they have (a sketch
+ * adapter's "L" pictures one); or a tensor, host float32 (M, C, H, W), taken as it is. */
+typedef struct sdr_adapter_input {
+  sdr_t2i_adapter *adapter; /* on the pipeline's backend */
+  const sdr_image *const *images;
+  int nimages;
+  const float *tensor;
+  int64_t tensor_shape[4];
+  float scale; /* adapter_conditioning_scale */
+} sdr_adapter_input;
+
+enum { SDR_MAX_ADAPTERS = 8 };
+
 /* What one IP-Adapter of a run looks at: its pictures (ip_adapter_image, encoded by the
  * pipeline's image encoder; or a tensor, which encode_image takes as pixel_values), or
  * embeddings made before (ip_adapter_image_embeds), host float32 (b, n, E) or
@@ -214,6 +230,13 @@ typedef struct sdr_generate {
   const sdr_control *controls;
   int ncontrols;
   int guess_mode;
+  /* T2I-Adapters: their features go into the UNet's down path for the first
+   * int(steps * adapter_conditioning_factor) steps (steps: those that run, after SDXL's
+   * denoising_end); the run's size defaults to the first picture's, floored to the first
+   * adapter's downscale_factor */
+  const sdr_adapter_input *adapters;
+  int nadapters;
+  double adapter_conditioning_factor;
   /* IP-Adapter: one entry per adapter loaded (none: the pipeline must have none) */
   const sdr_ip_input *ip_inputs;
   int nip_inputs;

@@ -63,6 +63,8 @@
 #   lua_tiny_vae      the same sdrepl: AutoencoderTiny (TAESD: ReLU and tanh kernels) alone and
 #                     as a pipeline's VAE, float16 and its tiling, on "cuda" against the CPU
 #                     (tests/cuda/lua/test_tiny_vae_device.lua)
+#   lua_adapter       the same sdrepl: T2I-Adapter pipelines (a MultiAdapter, float16 too, and
+#                     SDXL's) on "cuda" against the CPU (tests/cuda/lua/test_adapter_device.lua)
 #   full_models       test_cuda_models --full-only on the benchmark's SD 1.5 (random
 #                     weights): a UNet call and a VAE decode at 512x512, float16 vs float32
 #   seed_notebook     examples/seed_notebook.lua by the carried sdrepl at SD 1.5's size
@@ -259,6 +261,7 @@ elif rm -rf /tmp/sdrepl-bundle && tar -C /tmp -xJf .device-bundle.tar.xz; then
   check lua_xl "${sdrepl[0]}" 30 "${sdrepl[@]:1}" tests/cuda/lua/test_xl_device.lua
   check lua_upscale "${sdrepl[0]}" 30 "${sdrepl[@]:1}" tests/cuda/lua/test_upscale_device.lua
   check lua_tiny_vae "${sdrepl[0]}" 30 "${sdrepl[@]:1}" tests/cuda/lua/test_tiny_vae_device.lua
+  check lua_adapter "${sdrepl[0]}" 30 "${sdrepl[@]:1}" tests/cuda/lua/test_adapter_device.lua
   # A bundle built from other sources runs other code than these tests expect: say so.
   if ! grep -qxF "sources $(bash scripts/device_sources_hash.sh)" /tmp/sdrepl-bundle/BUILT; then
     row bundle_sources STALE 0 "the bundle was built from other sources (scripts/device_bundle.sh)"
@@ -316,7 +319,7 @@ fi
 # ---- report: failures, the tables, the summary, the benchmark last ----
 for f in check_philox test_cuda_random test_cuda_ops test_cuda_models test_cuda_ops_sync \
   test_cuda_models_sync test_cuda_ops_memcheck lua_notebook lua_textual_inv lua_lora lua_freeu lua_safety lua_inpaint lua_controlnet \
-  lua_ip_adapter lua_lcm lua_pix2pix lua_xl lua_upscale lua_tiny_vae \
+  lua_ip_adapter lua_lcm lua_pix2pix lua_xl lua_upscale lua_tiny_vae lua_adapter \
   full_models \
   seed_notebook; do
   [ -f "$out/$f.log" ] || continue

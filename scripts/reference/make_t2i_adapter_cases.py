@@ -9,7 +9,12 @@
     pooling in ceil mode);
   - UNet calls with those features as down_intrablock_additional_residuals: tiny-sd-a's
     (batch 2, the features' batch 1 broadcast, guided as the pipeline's [v] * 2 would be
-    too), with residuals of the mid block's shape as well, and tiny-sdxl's.
+    too), with residuals of the mid block's shape as well, and tiny-sdxl's;
+  - whole runs (seeded, np output, 4 steps): StableDiffusionAdapterPipeline on tiny-sd-a
+    with the full adapter (its size from the sketch, adapter_conditioning_scale 0.8), a
+    MultiAdapter with a second adapter on the sketch's "L" picture (scales 0.7 and 0.4), one
+    picture per prompt for two prompts, and two images per prompt unguided; and
+    StableDiffusionXLAdapterPipeline on tiny-sdxl with adapter_conditioning_factor 0.5.
 
     .venv-torch/bin/python scripts/reference/make_t2i_adapter_cases.py
 
@@ -25,7 +30,8 @@ import torch
 from PIL import Image
 
 import diffusers
-from diffusers import T2IAdapter, UNet2DConditionModel
+from diffusers import (MultiAdapter, StableDiffusionAdapterPipeline,
+                       StableDiffusionXLAdapterPipeline, T2IAdapter, UNet2DConditionModel)
 
 import common
 import make_tiny_models
@@ -43,7 +49,11 @@ ADAPTERS = {
                                    downscale_factor=4, adapter_type="light_adapter"),
     "tiny-t2i-adapter-xl": dict(in_channels=3, channels=[32, 64, 64, 64], num_res_blocks=2,
                                 downscale_factor=8, adapter_type="full_adapter_xl"),
+    # a second SD adapter on one-channel pictures, for MultiAdapter
+    "tiny-t2i-adapter-b": dict(in_channels=1, channels=[32, 64], num_res_blocks=1,
+                               downscale_factor=4, adapter_type="full_adapter"),
 }
+PROMPT = "a sketch of a house by a lake"
 
 
 def preprocess(image, height, width):
@@ -128,6 +138,38 @@ def main():
                              "time_ids": save("xl_time_ids", time_ids),
                              "residuals": ["xl_f%d" % k for k in range(len(feats["xl"]))],
                              "out": save("xl_out", out)})
+
+    # whole runs
+    manifest["runs"] = []
+
+    def run(pipe, name, **kw):
+        o = dict(prompt=PROMPT, num_inference_steps=4, output_type="np",
+                 generator=torch.Generator().manual_seed(5))
+        o.update(kw)
+        images = pipe(**o).images
+        manifest["runs"].append({"name": name, "shape": list(images.shape)})
+        save(name, images)
+
+    sd_model = os.path.join(MODELS, "tiny-sd-a")
+    pipe = StableDiffusionAdapterPipeline.from_pretrained(
+        sd_model, adapter=adapters["tiny-t2i-adapter"], safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    run(pipe, "pipe_sd", image=sketch, adapter_conditioning_scale=0.8)
+    sketch2 = common.sketch(72, 56, phase=0.2)
+    sketch2.save(os.path.join(OUT, "sketch2.png"))
+    run(pipe, "pipe_sd_two", prompt=[PROMPT, "a castle"], image=[sketch, sketch2],
+        negative_prompt=["blurry", "dark"])
+    run(pipe, "pipe_sd_unguided", image=sketch, guidance_scale=1.0, num_images_per_prompt=2)
+    multi = StableDiffusionAdapterPipeline.from_pretrained(
+        sd_model, adapter=MultiAdapter([adapters["tiny-t2i-adapter"], adapters["tiny-t2i-adapter-b"]]),
+        safety_checker=None)
+    multi.set_progress_bar_config(disable=True)
+    run(multi, "pipe_sd_multi", image=[sketch, sketch.convert("L")],
+        adapter_conditioning_scale=[0.7, 0.4])
+    xl = StableDiffusionXLAdapterPipeline.from_pretrained(
+        os.path.join(MODELS, "tiny-sdxl"), adapter=adapters["tiny-t2i-adapter-xl"])
+    xl.set_progress_bar_config(disable=True)
+    run(xl, "pipe_xl", image=sketch, adapter_conditioning_factor=0.5, guidance_scale=5.0)
 
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
