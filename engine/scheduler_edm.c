@@ -112,25 +112,6 @@ sched_point sched_edm_point(float sigma) {
   return (sched_point){1.0f, sigma, 0.0f - sched_torch_logf(sigma)};
 }
 
-int sched_edm_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
-                        const sdr_tensor *original, const sdr_tensor *noise, double t,
-                        int last_if_absent) {
-  int i = s->begin_index < 0   ? sched_index_for_timestep(s, t)
-          : s->step_index >= 0 ? s->step_index
-                               : s->begin_index;
-  if (i < 0 && last_if_absent)
-    i = s->n_timesteps - 1;
-  if (i < 0 || i >= s->n_sigmas)
-    return sdr_fail("%s.add_noise: timestep %g is not one of the scheduler's timesteps",
-                    s->cls->name, t);
-  sched_ctx cx = {s, be, NULL};
-  sdr_tensor tmp;
-  if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
-      sched_mul(&cx, &tmp, noise, s->sigmas[i]) != 0)
-    return -1;
-  return sched_add(&cx, out, original, &tmp);
-}
-
 double sched_edm_init_noise_sigma(const sdr_scheduler *s) {
   return pow(s->c.sigma_max * s->c.sigma_max + 1, 0.5);
 }

@@ -49,9 +49,14 @@ static int edm_dpm_scale(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
   return sched_edm_scale(s, be, out, sample, t, 1);
 }
 
+/* original + noise * sigma; a timestep the schedule lacks takes the last sigma, as its
+ * index_for_timestep does */
 static int edm_dpm_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                              const sdr_tensor *original, const sdr_tensor *noise, double t) {
-  return sched_edm_add_noise(s, be, out, original, noise, t, 1);
+  int i = s->begin_index < 0   ? sched_index_for_timestep(s, t)
+          : s->step_index >= 0 ? s->step_index
+                               : s->begin_index;
+  return sched_add_noise_at(s, be, out, original, noise, i < 0 ? s->n_timesteps - 1 : i);
 }
 
 const sched_class sched_edm_dpmsolver_class = {

@@ -39,20 +39,10 @@ static int edm_euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_samp
   if (g && sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0)
     return -1; /* drawn and unused: gamma is 0 */
   float sigma_hat = s->sigmas[i] * (0.0f + 1.0f);
-  /* derivative = (sample - x0) / sigma_hat; prev = sample + derivative * dt */
-  float dt = s->sigmas[i + 1] - sigma_hat;
   if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0 ||
-      sched_edm_denoise(cx, &x0, sample, model_output, sigma_hat) != 0 ||
-      sched_emit_x0(cx, &x0) != 0 || sched_sub(cx, &d, sample, &x0) != 0 ||
-      sched_div(cx, &d, &d, sigma_hat) != 0 || sched_mul(cx, &d, &d, dt) != 0)
+      sched_edm_denoise(cx, &x0, sample, model_output, sigma_hat) != 0)
     return -1;
-  s->step_index++;
-  return sched_add(cx, prev_sample, sample, &d);
-}
-
-static int edm_euler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
-                               const sdr_tensor *original, const sdr_tensor *noise, double t) {
-  return sched_edm_add_noise(s, be, out, original, noise, t, 0);
+  return sched_euler_update(cx, prev_sample, sample, &x0, &d, sigma_hat);
 }
 
 const sched_class sched_edm_euler_class = {
@@ -65,6 +55,6 @@ const sched_class sched_edm_euler_class = {
     .set_timesteps = edm_euler_set_timesteps,
     .scale_model_input = edm_euler_scale,
     .step = edm_euler_step,
-    .add_noise = edm_euler_add_noise,
+    .add_noise = sched_add_noise_sigmas,
     .init_noise_sigma = sched_edm_init_noise_sigma,
 };

@@ -164,13 +164,19 @@ static int euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       return -1;
     break;
   }
+  return sched_euler_update(cx, prev_sample, sample, &x0, &d, sigma_hat);
+}
+
+int sched_euler_update(sched_ctx *cx, sdr_tensor *prev_sample, const sdr_tensor *sample,
+                       const sdr_tensor *x0, sdr_tensor *d, float sigma_hat) {
+  sdr_scheduler *s = cx->s;
   /* derivative = (sample - x0) / sigma_hat; prev = sample + derivative * dt */
-  float dt = s->sigmas[i + 1] - sigma_hat;
-  if (sched_emit_x0(cx, &x0) != 0 || sched_sub(cx, &d, sample, &x0) != 0 || sched_div(cx, &d, &d, sigma_hat) != 0 ||
-      sched_mul(cx, &d, &d, dt) != 0)
+  float dt = s->sigmas[s->step_index + 1] - sigma_hat;
+  if (sched_emit_x0(cx, x0) != 0 || sched_sub(cx, d, sample, x0) != 0 ||
+      sched_div(cx, d, d, sigma_hat) != 0 || sched_mul(cx, d, d, dt) != 0)
     return -1;
   s->step_index++;
-  return sched_add(cx, prev_sample, sample, &d);
+  return sched_add(cx, prev_sample, sample, d);
 }
 
 const sched_class sched_euler_class = {

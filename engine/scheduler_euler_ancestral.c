@@ -90,8 +90,9 @@ static int ea_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   float sigma_down = sqrtf(to * to - sigma_up * sigma_up);
   float dt = sigma_down - sigma;
   /* prev = sample + (sample - x0) / sigma * dt + noise * sigma_up */
-  if (sched_emit_x0(cx, &x0) != 0 || sched_sub(cx, &d, sample, &x0) != 0 || sched_div(cx, &d, &d, sigma) != 0 ||
-      sched_mul(cx, &d, &d, dt) != 0 || sched_add(cx, &d, sample, &d) != 0 ||
+  if (sched_emit_x0(cx, &x0) != 0 || sched_sub(cx, &d, sample, &x0) != 0 ||
+      sched_div(cx, &d, &d, sigma) != 0 || sched_mul(cx, &d, &d, dt) != 0 ||
+      sched_add(cx, &d, sample, &d) != 0 ||
       sched_plus_noise(cx, prev_sample, &d, model_output, g, sigma_up) != 0)
     return -1;
   s->step_index++;

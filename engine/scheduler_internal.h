@@ -372,11 +372,6 @@ int sched_edm_denoise(sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
 /* _sigma_to_alpha_sigma_t: the inputs are already scaled, so alpha is 1 and lambda is
  * -log(sigma) (infinite at the final 0). */
 sched_point sched_edm_point(float sigma);
-/* add_noise: original + noise * sigma; a timestep the schedule lacks takes the last sigma
- * when last_if_absent (DPM-Solver's index_for_timestep), else fails. */
-int sched_edm_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
-                        const sdr_tensor *original, const sdr_tensor *noise, double t,
-                        int last_if_absent);
 double sched_edm_init_noise_sigma(const sdr_scheduler *s);
 /* DPMSolverMultistepScheduler's step (scheduler_dpmsolver.c), which EDM's DPM-Solver runs
  * with its own points and data prediction. */
@@ -459,6 +454,9 @@ int sched_add_noise_alphas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
 int sched_add_noise_sigmas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                            const sdr_tensor *original, const sdr_tensor *noise, double t);
 int sched_add_noise_index(const sdr_scheduler *s, double t);
+/* original + noise * sigmas[i] */
+int sched_add_noise_at(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                       const sdr_tensor *original, const sdr_tensor *noise, int i);
 /* DPM's and UniPC's: alpha_t * original + sigma_t * noise at the timestep's sigma, a
  * timestep missing from the schedule taking the last one. */
 int sched_add_noise_alpha_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
@@ -481,5 +479,10 @@ int sched_x0_alpha(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output
                    const sdr_tensor *sample, float a_t, sdr_tensor *t1, sdr_tensor *t2);
 int sched_x0_from_v(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output,
                     const sdr_tensor *sample, float sigma);
+/* The end of Euler's step (EulerDiscreteScheduler's and EDMEulerScheduler's): x0 handed out
+ * as pred_original_sample, then prev = sample + (sample - x0) / sigma_hat * dt with dt the
+ * next sigma less sigma_hat, the index moved on; d is scratch shaped like the sample. */
+int sched_euler_update(sched_ctx *cx, sdr_tensor *prev_sample, const sdr_tensor *sample,
+                       const sdr_tensor *x0, sdr_tensor *d, float sigma_hat);
 
 #endif

@@ -223,8 +223,8 @@ static int lms_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
     break;
   }
   /* derivative = (sample - x0) / sigma, appended to the last LMS_ORDER */
-  if (sched_emit_x0(cx, &x0) != 0 || sched_hist_push(cx, LMS_ORDER, sample, &d) != 0 || sched_sub(cx, &d, sample, &x0) != 0 ||
-      sched_div(cx, &d, &d, sigma) != 0)
+  if (sched_emit_x0(cx, &x0) != 0 || sched_hist_push(cx, LMS_ORDER, sample, &d) != 0 ||
+      sched_sub(cx, &d, sample, &x0) != 0 || sched_div(cx, &d, &d, sigma) != 0)
     return -1;
   int order = i + 1 < LMS_ORDER ? i + 1 : LMS_ORDER;
   int terms = order < s->n_hist ? order : s->n_hist; /* zip stops at the shorter */

@@ -274,12 +274,15 @@ int sched_add_noise_index(const sdr_scheduler *s, double t) {
   return s->step_index >= 0 ? s->step_index : s->begin_index;
 }
 
-/* LMS, Euler, Euler ancestral: original + noise * sigma. */
+/* LMS, Euler, Euler ancestral, EDM Euler: original + noise * sigma. */
 int sched_add_noise_sigmas(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                            const sdr_tensor *original, const sdr_tensor *noise, double t) {
   int i = sched_add_noise_index(s, t);
-  if (i < 0)
-    return -1;
+  return i < 0 ? -1 : sched_add_noise_at(s, be, out, original, noise, i);
+}
+
+int sched_add_noise_at(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
+                       const sdr_tensor *original, const sdr_tensor *noise, int i) {
   sched_ctx cx = {s, be, NULL};
   sdr_tensor tmp;
   if (sched_slot(&cx, SCHED_SCRATCH, original, &tmp) != 0 ||
