@@ -56,6 +56,12 @@ SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/controlnet.
   fail "controlnet failed: $(tail -5 err.txt)"
 grep -q '<StableDiffusionControlNetPipeline' out.txt || fail "controlnet: $(cat out.txt)"
 [ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "controlnet: two 1x3 grids expected: $(cat out.txt)"
+SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/t2i_adapter.lua" "$MODEL" \
+  "$SDREPL_SOURCE_DIR/tests/models/tiny-t2i-adapter-b" \
+  "$SDREPL_SOURCE_DIR/tests/reference/controlnet/sketch64.png" >out.txt 2>err.txt ||
+  fail "t2i_adapter failed: $(tail -5 err.txt)"
+grep -q '<StableDiffusionAdapterPipeline' out.txt || fail "t2i_adapter: $(cat out.txt)"
+[ "$(grep -c '<Image 192x64 RGB>' out.txt)" -eq 2 ] || fail "t2i_adapter: two 1x3 grids expected: $(cat out.txt)"
 SDREPL_STEPS=2 SDREPL_SIZE=64 "$SDREPL" "$SDREPL_SOURCE_DIR/examples/ip_adapter.lua" "$MODEL" \
   "$SDREPL_SOURCE_DIR/tests/models/tiny-ip-adapter" ip-adapter-plus_tiny.bin \
   "$SDREPL_SOURCE_DIR/tests/reference/ip_adapter/face.png" >out.txt 2>err.txt ||
