@@ -16,7 +16,9 @@
 #   stabilityai/stable-diffusion-xl-base-1.0's size, scripts/bench/make_random_sdxl.py: both
 #   text encoders, one guided UNet step at 1024x1024 and the VAE's decode at that size);
 #   taesd_decode (AutoencoderTiny at madebyollin/taesd's size, scripts/bench/make_random_taesd.py,
-#   decoding the same 64x64 latents as vae_decode)
+#   decoding the same 64x64 latents as vae_decode); adapter_features (a T2IAdapter of
+#   TencentARC's SD 1.5 size, scripts/bench/make_random_t2i_adapter.py: its four features of a
+#   512x512 picture, what an adapter pipeline computes once per call)
 #
 # Full SD 1.5 shapes with random weights (scripts/bench/make_random_sd.py, made
 # once into $SDREPL_BENCH_MODEL, default build/bench/sd15-random). Each part runs
@@ -47,6 +49,9 @@ case " $* " in *" ip_adapter "*)
 esac
 case " $* " in *" taesd_decode "*)
   "$PY" scripts/bench/make_random_taesd.py "$MODEL-taesd" >&2 ;;
+esac
+case " $* " in *" adapter_features "*)
+  "$PY" scripts/bench/make_random_t2i_adapter.py "$MODEL-t2i-adapter" >&2 ;;
 esac
 case " $* " in *" sdxl "*)
   "$PY" scripts/bench/make_random_sdxl.py "$MODEL-xl" >&2 ;;

@@ -49,6 +49,10 @@ elseif part == "taesd_decode" then
   local vae = AutoencoderTiny.from_pretrained(model .. "-taesd")
   local z = torch.randn({1, 4, 64, 64})
   secs = timed(function() vae:decode(z) end)
+elseif part == "adapter_features" then
+  local adapter = T2IAdapter.from_pretrained(model .. "-t2i-adapter")
+  local x = torch.rand({1, 3, 512, 512})
+  secs = timed(function() adapter(x) end)
 elseif part == "txt2img" then
   local pipe = StableDiffusionPipeline.from_pretrained(model)
   secs = timed(function()

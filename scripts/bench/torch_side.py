@@ -3,7 +3,8 @@ CPU and prints one JSON line per measurement ({"part", "seconds", "peak_rss_mb"}
 
     .venv-torch/bin/python scripts/bench/torch_side.py MODEL_DIR PART
 PART: text_encoder | unet | vae_decode | txt2img | lora_load | lora_txt2img | lora_scaled |
-      safety_checker | inpaint | controlnet | ip_adapter | sdxl | taesd_decode
+      safety_checker | inpaint | controlnet | ip_adapter | sdxl | taesd_decode |
+      adapter_features
 (the lora parts with the random rank-32 LoRA beside the model, MODEL_DIR/../lora-r32.safetensors)
 """
 import json
@@ -55,6 +56,11 @@ def main(model, part, repeat):
             vae = AutoencoderTiny.from_pretrained(model + "-taesd")
             z = torch.randn(1, 4, 64, 64)
             secs = timed(lambda: vae.decode(z), repeat)
+        elif part == "adapter_features":
+            from diffusers import T2IAdapter
+            adapter = T2IAdapter.from_pretrained(model + "-t2i-adapter")
+            x = torch.rand(1, 3, 512, 512)
+            secs = timed(lambda: adapter(x), repeat)
         elif part == "txt2img":
             pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32,
                                                            safety_checker=None,

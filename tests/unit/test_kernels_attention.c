@@ -83,7 +83,7 @@ static void test_errors(sdr_backend *be) {
 }
 
 int main(void) {
-  for (int generic = 0; generic < 2; generic++) {
+  for (int generic = 0; generic < 3; generic++) {
     sdr_backend *be = cpu_backend(generic);
     const char *isa = isa_names[generic];
     test_attention(be, isa, 1, 1, 1, 1, 1, 0);

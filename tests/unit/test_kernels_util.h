@@ -167,10 +167,13 @@ static inline int compare(const char *what, const float *got, const double *ref,
     }                                                                                              \
   } while (0)
 
-/* A CPU backend on the plain-C path (generic = 1) or the best one (AVX-512 when present). */
-static inline sdr_backend *cpu_backend(int generic) {
-  if (generic)
+/* A CPU backend on the best path (0: AVX-512 when present, else AVX2), the plain-C one (1),
+ * or AVX2's where the CPU has it (2: elementwise math, on an AVX-512 CPU too). */
+static inline sdr_backend *cpu_backend(int path) {
+  if (path == 1)
     setenv("SDREPL_CPU_ISA", "generic", 1);
+  else if (path == 2)
+    setenv("SDREPL_CPU_ISA", "avx2", 1);
   else
     unsetenv("SDREPL_CPU_ISA");
   sdr_backend *be = sdr_cpu_backend_create();
@@ -181,6 +184,6 @@ static inline sdr_backend *cpu_backend(int generic) {
   return be;
 }
 
-static const char *const isa_names[2] = {"best", "generic"};
+static const char *const isa_names[3] = {"best", "generic", "avx2"};
 
 #endif
