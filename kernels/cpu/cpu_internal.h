@@ -46,6 +46,8 @@ int cpu_threads(void);
 void cpu_vmath_init(void);
 /* 1 when the AVX-512 path is in use. */
 int cpu_vmath_avx512(void);
+/* Whether the AVX2 (with FMA) paths are taken: a CPU without AVX-512 that has them. */
+int cpu_vmath_avx2(void);
 
 /* y (n float32) = x (n elements of dtype float32, float16 or bfloat16) widened. */
 void cpu_widen(float *y, const void *x, sdr_dtype dtype, int64_t n);

@@ -49,6 +49,7 @@ void cpu_vmath_init(void) {
 }
 
 int cpu_vmath_avx512(void) { return use_avx512; }
+int cpu_vmath_avx2(void) { return use_avx2; }
 
 float cpu_load_float(const void *x, sdr_dtype dtype, int64_t i) {
   switch (dtype) {
