@@ -5,7 +5,6 @@
  * As EulerDiscreteScheduler's, its step draws noise shaped like the model output every
  * step and leaves it unused; given a generator, this one draws and drops the same numbers.
  */
-#include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
 static const sched_param params[] = {
@@ -30,16 +29,10 @@ static int edm_euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_samp
                           const sdr_tensor *model_output, double t, const sdr_tensor *sample,
                           sdr_generator *g, float eta) {
   (void)eta;
-  if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
-    return -1;
-  int i = s->step_index;
-  if (i + 1 >= s->n_sigmas)
-    return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
-  sdr_tensor noise, x0, d;
-  if (g && sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0)
-    return -1; /* drawn and unused: gamma is 0 */
-  float sigma_hat = s->sigmas[i] * (0.0f + 1.0f);
-  if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0 ||
+  float sigma_hat;
+  sdr_tensor x0, d;
+  if (sched_euler_begin(s, cx, t, model_output, g, &sigma_hat) != 0 ||
+      sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0 ||
       sched_edm_denoise(cx, &x0, sample, model_output, sigma_hat) != 0)
     return -1;
   return sched_euler_update(cx, prev_sample, sample, &x0, &d, sigma_hat);

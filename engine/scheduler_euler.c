@@ -136,19 +136,29 @@ int sched_x0_from_v(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_outpu
   return sched_add(cx, x0, &t1, &t2);
 }
 
-static int euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
-                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                      sdr_generator *g, float eta) {
-  (void)eta;
+int sched_euler_begin(sdr_scheduler *s, sched_ctx *cx, double t, const sdr_tensor *model_output,
+                      sdr_generator *g, float *sigma_hat) {
   if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
     return -1;
   int i = s->step_index;
   if (i + 1 >= s->n_sigmas)
     return sdr_fail("%s.step: no step after the last timestep", s->cls->name);
-  sdr_tensor noise, x0, d;
+  sdr_tensor noise;
   if (g && sched_randn(cx, &noise, model_output, g, s->noise_dtype) != 0)
     return -1; /* drawn and unused: gamma is 0 */
-  float sigma_hat = s->sigmas[i] * (0.0f + 1.0f);
+  *sigma_hat = s->sigmas[i] * (0.0f + 1.0f);
+  return 0;
+}
+
+static int euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
+                      sdr_generator *g, float eta) {
+  (void)eta;
+  float sigma_hat;
+  sdr_tensor x0, d;
+  if (sched_euler_begin(s, cx, t, model_output, g, &sigma_hat) != 0)
+    return -1;
+  int i = s->step_index;
   if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &d, sample) != 0)
     return -1;
   switch (s->c.prediction) {

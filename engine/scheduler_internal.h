@@ -479,6 +479,11 @@ int sched_x0_alpha(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output
                    const sdr_tensor *sample, float a_t, sdr_tensor *t1, sdr_tensor *t2);
 int sched_x0_from_v(sched_ctx *cx, sdr_tensor *x0, const sdr_tensor *model_output,
                     const sdr_tensor *sample, float sigma);
+/* The start of Euler's step (EulerDiscreteScheduler's and EDMEulerScheduler's): the step
+ * index from t, a sigma after it, the noise drawn and dropped when g is given (s_churn 0),
+ * sigma_hat = sigma * (gamma + 1) with gamma 0. */
+int sched_euler_begin(sdr_scheduler *s, sched_ctx *cx, double t, const sdr_tensor *model_output,
+                      sdr_generator *g, float *sigma_hat);
 /* The end of Euler's step (EulerDiscreteScheduler's and EDMEulerScheduler's): x0 handed out
  * as pred_original_sample, then prev = sample + (sample - x0) / sigma_hat * dt with dt the
  * next sigma less sigma_hat, the index moved on; d is scratch shaped like the sample. */
