@@ -15,12 +15,13 @@
 int sdr_adapter_size(const sdr_pipeline *p, const sdr_generate *g, int *height, int *width) {
   (void)p;
   const sdr_adapter_input *first = &g->adapters[0];
+  for (int k = 0; k < g->nadapters; k++)
+    if (!g->adapters[k].adapter)
+      return sdr_fail("adapter %d: no T2IAdapter", k + 1);
   const int f = first->adapter->cfg.downscale_factor;
   const int total = sdr_t2i_adapter_total_downscale(first->adapter);
   for (int k = 0; k < g->nadapters; k++) {
     const sdr_adapter_input *in = &g->adapters[k];
-    if (!in->adapter)
-      return sdr_fail("adapter %d: no T2IAdapter", k + 1);
     if (in->adapter->cfg.downscale_factor != f ||
         sdr_t2i_adapter_total_downscale(in->adapter) != total)
       return sdr_fail("Expecting all adapters to have the same downscaling behavior, but got "
@@ -39,18 +40,10 @@ int sdr_adapter_size(const sdr_pipeline *p, const sdr_generate *g, int *height, 
   return 0;
 }
 
-/* _preprocess_adapter_image: the pictures resized to width x height with Lanczos, each
- * value / 255 as float32, channels first; a tensor as it is. Host float32 into *out. */
+/* _preprocess_adapter_image for pictures (a tensor is taken as it is): resized to width x
+ * height with Lanczos, each value / 255 as float32, channels first, into *out (malloc'd). */
 static int pictures(const sdr_adapter_input *in, int height, int width, float **out,
                     int64_t shape[4]) {
-  if (in->tensor) {
-    memcpy(shape, in->tensor_shape, 4 * sizeof *shape);
-    const size_t n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]);
-    if (!(*out = malloc(n * sizeof **out)))
-      return sdr_fail("out of memory");
-    memcpy(*out, in->tensor, n * sizeof **out);
-    return 0;
-  }
   const int C = in->images[0]->channels;
   for (int i = 1; i < in->nimages; i++)
     if (in->images[i]->channels != C)
@@ -91,12 +84,14 @@ int sdr_adapter_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int 
     if (ad->be != be)
       return sdr_fail("adapter %d is on %s, the pipeline on %s", k + 1,
                       sdr_device_name(ad->be->device), sdr_device_name(be->device));
-    float *x = NULL;
+    float *owned = NULL;
     int64_t shape[4];
-    if (pictures(in, height, width, &x, shape) != 0)
+    memcpy(shape, in->tensor_shape, sizeof shape);
+    if (!in->tensor && pictures(in, height, width, &owned, shape) != 0)
       return -1;
+    const float *x = in->tensor ? in->tensor : owned;
     if (shape[1] != ad->cfg.in_channels) {
-      free(x);
+      free(owned);
       return sdr_fail("adapter %d takes pictures of %d channels, the image has %lld%s", k + 1,
                       ad->cfg.in_channels, (long long)shape[1],
                       ad->cfg.in_channels == 1   ? " (a sketch adapter's: image:convert(\"L\"))"
@@ -105,14 +100,14 @@ int sdr_adapter_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int 
     }
     /* MultiAdapter adds each adapter's features to the first's, in order */
     if (k > 0 && (shape[0] != b || ad->nblocks > r->nfeatures)) {
-      free(x);
+      free(owned);
       return sdr_fail("adapter %d: %lld pictures and %d features, the first adapter's %lld and "
                       "%d (MultiAdapter adds them to the first's)",
                       k + 1, (long long)shape[0], ad->nblocks, (long long)b, r->nfeatures);
     }
     sdr_tensor f[SDR_ADAPTER_MAX_FEATURES];
     int rc = sdr_t2i_adapter_forward(ad, a, x, shape, f);
-    free(x);
+    free(owned);
     if (rc != 0)
       return -1;
     /* v * adapter_conditioning_scale; MultiAdapter: w * features, added in order */

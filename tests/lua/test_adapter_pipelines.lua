@@ -37,6 +37,19 @@ run(pipe, "pipe_sd", {image = sketch, adapter_conditioning_scale = 0.8})
 run(pipe, "pipe_sd_two", {prompt = {PROMPT, "a castle"}, image = {sketch, sketch2},
                           negative_prompt = {"blurry", "dark"}})
 run(pipe, "pipe_sd_unguided", {image = sketch, guidance_scale = 1.0, num_images_per_prompt = 2})
+-- a tensor is taken as it is: the sketch as _preprocess_adapter_image makes it at 64x48 (the
+-- reference's adapter input) gives the picture the sketch itself gives at that size
+do
+  local function small(image)
+    return pipe{prompt = PROMPT, image = image, num_inference_steps = 2, output_type = "np",
+                generator = torch.Generator():manual_seed(1)}.images
+  end
+  local d = (small(torch.load_npy(ref .. "full_in.npy")) -
+             pipe{prompt = PROMPT, image = sketch, height = 64, width = 48, num_inference_steps = 2,
+                  output_type = "np", generator = torch.Generator():manual_seed(1)}.images)
+              :abs():max():item()
+  check.eq(d, 0, "a tensor as the adapter's picture")
+end
 
 -- a MultiAdapter, from a list: the features weighted and added up
 local comps = pipe.components
