@@ -16,9 +16,9 @@
  * causal (CLIP's text model): query i sees keys 0..i, torch's triu mask; the
  * products for a block stop at its last query's key.
  *
- * Heads up to 64 wide go to cpu_attention_mk.c first: the same blocks, both products
- * on our AVX-512 kernel; this OpenBLAS path takes the rest (the VAE's 512-wide head,
- * no AVX-512, a workspace too small to pack the keys).
+ * Heads up to 256 wide go to cpu_attention_mk.c first: the same blocks, both products
+ * on our own kernel (AVX-512 or AVX2); this OpenBLAS path takes the rest (the VAE's
+ * 512-wide head, a CPU with neither, a workspace too small to pack the keys).
  */
 #include <cblas.h>
 #include <omp.h>

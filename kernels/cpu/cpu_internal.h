@@ -72,18 +72,19 @@ double cpu_sqdev_f64(const float *x, int64_t n, double mean); /* sum of (x - mea
 
 /* ---- ops (one file per family) ---- */
 
-/* C (M, N) = A (M, K) @ W (N, K)^T with our AVX-512 kernel (cpu_gemm.c), W packed into
- * ws (ws_floats floats); 1 when done, 0 when not for it (no AVX-512, N not a multiple
- * of 16, not even one packed panel fits ws): then OpenBLAS does it. */
+/* C (M, N) = A (M, K) @ W (N, K)^T with our kernel (cpu_gemm.c), W packed into
+ * ws (ws_floats floats); 1 when done, 0 when not for it (neither AVX-512 nor AVX2, N not
+ * a multiple of 16, not even one packed panel fits ws): then OpenBLAS does it. */
 int cpu_gemm_nt(sdr_backend *be, float *C, const float *A, const void *w, sdr_dtype wt, int64_t M,
                 int64_t N, int64_t K, float *ws, size_t ws_floats);
 /* C (M, N; row stride ldc) = A (M, K; lda) @ B (K, N; ldb), plus C's old values when
- * accumulate, with our kernel (cpu_gemm.c); 1 when done, 0 when not for it (no
- * AVX-512, N not a multiple of 16): then OpenBLAS does it. */
+ * accumulate, with our kernel (cpu_gemm.c); 1 when done, 0 when not for it (neither
+ * AVX-512 nor AVX2, N not a multiple of 16): then OpenBLAS does it. */
 int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
                 int64_t M, int64_t N, int64_t K, int accumulate);
-/* cpu_attention on our AVX-512 kernel (cpu_attention_mk.c): 1 when done, 0 when not for
- * it (no AVX-512, heads wider than 64, the packed heads do not fit the workspace). */
+/* cpu_attention on our kernel (cpu_attention_mk.c): 1 when done, 0 when not for it
+ * (neither AVX-512 nor AVX2, heads wider than 256, the packed heads do not fit the
+ * workspace). */
 int cpu_attention_mk(sdr_backend *be, sdr_tensor *out, const sdr_tensor *q, const sdr_tensor *k,
                      const sdr_tensor *v, int heads, float scale, int causal);
 int cpu_linear(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, const sdr_tensor *w,

@@ -7,12 +7,21 @@
  * R*S accumulators (24 at most) stay in registers, with S loads of B and R broadcasts
  * of A per k: about 250 GFLOP/s on one core of the development machine, its FMA peak.
  * cpu_microkernels[R - 1][S - 1] for R in 1..6, S in 1..4; `accumulate` adds onto C.
- * Used by cpu_winograd.c (its 36 products) and cpu_gemm.c (linear layers).
+ * cpu_microkernel_avx2.c has the same kernels for CPUs with AVX2 but no AVX-512;
+ * cpu_mk_pick() gives the table for this CPU.
+ * Used by cpu_winograd.c (its 36 products), cpu_gemm.c (linear layers, convolutions' products)
+ * and cpu_attention_mk.c.
  */
 #ifndef SDR_KERNELS_CPU_MICROKERNEL_H
 #define SDR_KERNELS_CPU_MICROKERNEL_H
 
 #include <stdint.h>
+
+#include "kernels/cpu/cpu_internal.h" // cpu_vmath_avx512, cpu_vmath_avx2
+
+typedef void (*cpu_microkernel)(int accumulate, int64_t K, const float *A, int64_t lda,
+                                const float *B, int64_t ldb, float *Cm, int64_t ldc);
+typedef cpu_microkernel cpu_mk_row[4];
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CPU_MK_X86 1
@@ -79,9 +88,6 @@ CPU_MK_AVX512 static inline __attribute__((always_inline)) void cpu_transpose16(
   }
 }
 
-typedef void (*cpu_microkernel)(int accumulate, int64_t K, const float *A, int64_t lda,
-                                const float *B, int64_t ldb, float *Cm, int64_t ldc);
-
 #define CPU_MK(R, S)                                                                               \
   CPU_MK_AVX512 static void cpu_mk_##R##x##S(int accumulate, int64_t K, const float *A,            \
                                              int64_t lda, const float *B, int64_t ldb, float *Cm,  \
@@ -103,8 +109,21 @@ CPU_MK_ROW(6)
 static const cpu_microkernel cpu_microkernels[6][4] = {CPU_MK_TABLE(1), CPU_MK_TABLE(2),
                                                        CPU_MK_TABLE(3), CPU_MK_TABLE(4),
                                                        CPU_MK_TABLE(5), CPU_MK_TABLE(6)};
+
+extern const cpu_microkernel cpu_microkernels_avx2[6][4]; /* cpu_microkernel_avx2.c */
+
+/* This CPU's kernels, [R - 1][S - 1]: AVX-512's, AVX2's, or NULL where neither runs
+ * (SDREPL_CPU_ISA=generic, another CPU): the caller's OpenBLAS path then. */
+static inline const cpu_mk_row *cpu_mk_pick(void) {
+  if (cpu_vmath_avx512())
+    return cpu_microkernels;
+  if (cpu_vmath_avx2())
+    return cpu_microkernels_avx2;
+  return 0;
+}
 #else
 #define CPU_MK_X86 0
+static inline const cpu_mk_row *cpu_mk_pick(void) { return 0; }
 #endif
 
 #endif

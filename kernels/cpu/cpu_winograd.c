@@ -30,12 +30,14 @@
  * costs a few dozen operations against 72 * tiles multiply-adds of the products, and
  * when there is one block of output channels, once per call.
  *
- * Two code paths, chosen like cpu_vmath.c's: AVX-512 transforms, 16 tiles per vector,
+ * Three code paths, chosen like cpu_vmath.c's: AVX-512 transforms, 16 tiles per vector,
  * with our own 6x64 product kernel (OpenBLAS is left to OPENBLAS_CORETYPE, which the
- * environment sets to Haswell: AVX2 at half the peak of this kernel); plain C transforms
- * and one cblas_sgemm per transform position otherwise, the weights' transform on 8 input
- * channels at a time where the CPU has AVX2 (scalar, it was 14% of SD 1.5's UNet call on
- * an AVX2-only EPYC).
+ * environment sets to Haswell: AVX2 at half the peak of this kernel); on CPUs with AVX2 but
+ * not AVX-512, plain C input and output transforms, the weights' transform on 8 input
+ * channels at a time (scalar, it was 14% of SD 1.5's UNet call on an AVX2-only EPYC) and the
+ * AVX2 product kernel (OpenBLAS's packing of both operands for each of the 36 products cost
+ * more than the products gained); plain C transforms and one cblas_sgemm per transform
+ * position otherwise.
  */
 #include <cblas.h>
 #include <stdint.h>
@@ -65,7 +67,7 @@ typedef struct wino {
   const void *w;      /* (Cout, C, 3, 3) of dtype wt */
   sdr_dtype wt;
   const float *bias; /* (Cout) or NULL */
-  float *U;          /* the block's m output channels: (36, m, C) (sgemm), or packed (u_row) */
+  float *U;          /* the block's m output channels: (36, m, C) */
   float *V;          /* (36, C, tcp) in column blocks of nb (v_off) */
   float *M;          /* (36, m, tcp) */
 } wino;
@@ -245,6 +247,26 @@ static void products_blas(const wino *g, int64_t m, int64_t tcp) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)tcp, (int)C, 1.0f,
                 g->U + xi * m * C, (int)C, g->V + xi * C * tcp, (int)tcp, 0.0f, g->M + xi * m * tcp,
                 (int)tcp);
+}
+
+/* The 36 products on our kernel (AVX-512's or AVX2's), split over threads by (position,
+ * column block): consecutive items share U_xi, which then stays in the L2 cache; each column
+ * block of V_xi (C x 64) is read from L2 once per 6 output channels. */
+static void products_mk(const wino *g, const cpu_mk_row *mk, int64_t m, int64_t tcp) {
+  int64_t C = g->C, nblk = (tcp + g->nb - 1) / g->nb;
+#pragma omp parallel for schedule(static) if (36 * m * C * tcp > CPU_GRAIN)
+  for (int64_t it = 0; it < 36 * nblk; it++) {
+    int64_t xi = it / nblk, b0 = it % nblk * g->nb, bw = min64(tcp - b0, g->nb);
+    const float *A = g->U + xi * m * C, *Bv = g->V + xi * C * tcp + b0 * C;
+    float *Cm = g->M + xi * m * tcp + b0;
+    const cpu_microkernel *row = mk[5];
+    for (int64_t co = 0; co < m; co += 6) {
+      int64_t R = min64(6, m - co);
+      if (R < 6)
+        row = mk[R - 1];
+      row[bw / 16 - 1](0, C, A + co * C, C, Bv, bw, Cm + co * tcp, tcp);
+    }
+  }
 }
 
 static void output_c(const wino *g, int64_t co0, int64_t m, int64_t t0, int64_t n, int64_t tcp) {
@@ -457,26 +479,6 @@ static void weights_avx512(const wino *g, int64_t co0, int64_t m) {
     weights_item_avx512(g, co0, m, co);
 }
 
-/* The 36 products, split over threads by (position, column block): consecutive items share
- * U_xi, which then stays in the L2 cache; each column block of V_xi (C x 64) is read from
- * L2 once per 6 output channels. */
-static void products_avx512(const wino *g, int64_t m, int64_t tcp) {
-  int64_t C = g->C, nblk = (tcp + g->nb - 1) / g->nb;
-#pragma omp parallel for schedule(static) if (36 * m * C * tcp > CPU_GRAIN)
-  for (int64_t it = 0; it < 36 * nblk; it++) {
-    int64_t xi = it / nblk, b0 = it % nblk * g->nb, bw = min64(tcp - b0, g->nb);
-    const float *A = g->U + xi * m * C, *Bv = g->V + xi * C * tcp + b0 * C;
-    float *Cm = g->M + xi * m * tcp + b0;
-    const cpu_microkernel *row = cpu_microkernels[5];
-    for (int64_t co = 0; co < m; co += 6) {
-      int64_t R = min64(6, m - co);
-      if (R < 6)
-        row = cpu_microkernels[R - 1];
-      row[bw / 16 - 1](0, C, A + co * C, C, Bv, bw, Cm + co * tcp, tcp);
-    }
-  }
-}
-
 /* out[4l + j] = y[j][l]: four vectors of 16 tile columns into 64 consecutive floats. */
 AVX512 static inline void interleave4(__m512 *o, const __m512 *y) {
   __m512 a = _mm512_unpacklo_ps(y[0], y[1]), b = _mm512_unpackhi_ps(y[0], y[1]);
@@ -570,6 +572,7 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
             .w = w->data,
             .wt = w->dtype};
   int avx = WINO_X86 && cpu_vmath_avx512();
+  const cpu_mk_row *mk = cpu_mk_pick();
   g.th = (g.Ho + 3) / 4;
   g.tw = (g.Wo + 3) / 4;
   g.nt = g.B * g.th * g.tw;
@@ -632,7 +635,7 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
   int once = mc >= g.Cout; /* one block: weights transformed once for all chunks */
   for (int64_t t0 = 0; t0 < g.nt; t0 += tc) {
     int64_t n = min64(tc, g.nt - t0), tcp = round_up(n, 16);
-    g.nb = avx ? WINO_NB : tcp;
+    g.nb = mk ? WINO_NB : tcp;
 #if WINO_X86
     if (avx)
       input_avx512(&g, t0, n, tcp);
@@ -653,12 +656,15 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
       }
 #if WINO_X86
       if (avx) {
-        products_avx512(&g, m, tcp);
+        products_mk(&g, mk, m, tcp);
         output_avx512(&g, co0, m, t0, n, tcp);
         continue;
       }
 #endif
-      products_blas(&g, m, tcp);
+      if (mk)
+        products_mk(&g, mk, m, tcp);
+      else
+        products_blas(&g, m, tcp);
       output_c(&g, co0, m, t0, n, tcp);
     }
   }

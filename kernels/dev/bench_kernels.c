@@ -103,8 +103,17 @@ static int run_conv(sdr_backend *be, void *c) {
   return sdr_conv2d(be, &x->out, &x->in, &x->w, &x->b, x->stride, x->pad);
 }
 
-static void bench_conv(sdr_backend *be, int64_t B, int64_t C, int64_t H, int64_t W, int64_t Co,
-                       int k, int stride, int pad, sdr_dtype wt, int reps) {
+static int want(const char *filter, const char *name);
+
+/* filter: "conv" (or part of it) for every shape, else part of the shape's name */
+static void bench_conv(const char *filter, sdr_backend *be, int64_t B, int64_t C, int64_t H,
+                       int64_t W, int64_t Co, int k, int stride, int pad, sdr_dtype wt, int reps) {
+  char name[96];
+  snprintf(name, sizeof name, "conv2d (%lld,%lld,%lld,%lld) %dx%d s%d ->%lld w %s", (long long)B,
+           (long long)C, (long long)H, (long long)W, k, k, stride, (long long)Co,
+           sdr_dtype_name(wt));
+  if (filter && !strstr("conv", filter) && !want(filter, name))
+    return;
   int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
   float *in = rnd(B * C * H * W), *w = rnd(Co * C * k * k), *b = rnd(Co);
   float *out = malloc((size_t)(B * Co * Ho * Wo) * 4);
@@ -115,10 +124,6 @@ static void bench_conv(sdr_backend *be, int64_t B, int64_t C, int64_t H, int64_t
                 T(b, SDR_F32, 1, Co, 0, 0, 0),
                 stride,
                 pad};
-  char name[96];
-  snprintf(name, sizeof name, "conv2d (%lld,%lld,%lld,%lld) %dx%d s%d ->%lld w %s", (long long)B,
-           (long long)C, (long long)H, (long long)W, k, k, stride, (long long)Co,
-           sdr_dtype_name(wt));
   report(name, best_time(be, run_conv, &c, reps), 2.0 * B * Co * C * k * k * Ho * Wo, 0);
   if (wd != w)
     free(wd);
@@ -228,10 +233,10 @@ int main(int argc, char **argv) {
     bench_linear(be, 154, 768, 3072, SDR_F16);
     bench_linear(be, 4096, 320, 2560, SDR_F32);
   }
-  if (want(filter, "conv"))
+  if (want(filter, "conv") || strstr(filter, "conv"))
     for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++) {
       const conv_shape *c = &conv_shapes[i];
-      bench_conv(be, c->B, c->C, c->H, c->H, c->Co, c->k, c->stride, c->pad,
+      bench_conv(filter, be, c->B, c->C, c->H, c->H, c->Co, c->k, c->stride, c->pad,
                  c->f16 ? SDR_F16 : SDR_F32, c->reps);
     }
   if (want(filter, "attention")) {

@@ -9,6 +9,8 @@
  */
 #include "test_kernels_util.h"
 
+static const char *isa = "best"; /* the CPU path under test, named in failures */
+
 typedef struct conv_case {
   int64_t B, C, H, W, Cout, kh, kw;
   int stride, pad;
@@ -45,7 +47,7 @@ static void test_conv(sdr_backend *be, conv_case c, sdr_dtype dt, int with_bias)
           mag[i] = a;
         }
   char what[128];
-  snprintf(what, sizeof what, "conv2d (%lld,%lld,%lld,%lld) k%lldx%lld s%d p%d ->%lld %s%s",
+  snprintf(what, sizeof what, "%s conv2d (%lld,%lld,%lld,%lld) k%lldx%lld s%d p%d ->%lld %s%s", isa,
            (long long)c.B, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.kh,
            (long long)c.kw, c.stride, c.pad, (long long)c.Cout, sdr_dtype_name(dt),
            with_bias ? " +bias" : "");
@@ -95,12 +97,18 @@ int main(void) {
   /* half weights larger than one 16 MB widening block: K split into several blocks */
   test_conv(be, (conv_case){1, 1024, 4, 4, 512, 3, 3, 1, 1}, SDR_F16, 1);
   test_conv(be, (conv_case){2, 2048, 2, 2, 2100, 1, 1, 1, 0}, SDR_BF16, 1);
-  /* our AVX-512 products (pixels in multiples of 16): a 1x1 over 64x64 with K across
-   * its 256-blocks and ragged row strips, a 1x1 over 8x8, a stride-2 downsampler */
-  test_conv(be, (conv_case){2, 320, 64, 64, 50, 1, 1, 1, 0}, SDR_F32, 1);
-  test_conv(be, (conv_case){1, 40, 8, 8, 100, 1, 1, 1, 0}, SDR_F16, 0);
-  test_conv(be, (conv_case){2, 20, 64, 64, 20, 3, 3, 2, 1}, SDR_BF16, 1);
   test_errors(be);
   sdr_cpu_backend_destroy(be);
+  /* our products (pixels in multiples of 16): a 1x1 over 64x64 with K across its
+   * 256-blocks and ragged row strips, a 1x1 over 8x8, a stride-2 downsampler; on every
+   * path: the best (AVX-512 or AVX2), plain C (OpenBLAS), AVX2's (on an AVX-512 CPU too) */
+  for (int path = 0; path < 3; path++) { /* last: a path is process-wide */
+    sdr_backend *pb = cpu_backend(path);
+    isa = isa_names[path];
+    test_conv(pb, (conv_case){2, 320, 64, 64, 50, 1, 1, 1, 0}, SDR_F32, 1);
+    test_conv(pb, (conv_case){1, 40, 8, 8, 100, 1, 1, 1, 0}, SDR_F16, 0);
+    test_conv(pb, (conv_case){2, 20, 64, 64, 20, 3, 3, 2, 1}, SDR_BF16, 1);
+    sdr_cpu_backend_destroy(pb);
+  }
   return check_exit();
 }

@@ -5,6 +5,8 @@
  */
 #include "test_kernels_util.h"
 
+static const char *isa = "best"; /* the CPU path under test, named in failures */
+
 /* out (M, N) = x (M, K) w (N, K)^T + b */
 static void ref_linear(double *ref, double *mag, const float *x, const float *w, const float *b,
                        int64_t M, int64_t K, int64_t N) {
@@ -33,7 +35,7 @@ static void test_linear(sdr_backend *be, int64_t B, int64_t T, int64_t K, int64_
   OK(sdr_linear(be, &to, &ti, &tw, with_bias ? &tb : NULL));
   ref_linear(ref, mag, x, w.vals, with_bias ? b.vals : NULL, M, K, N);
   char what[96];
-  snprintf(what, sizeof what, "linear (%lld,%lld,%lld)x(%lld,%lld) %s%s", (long long)B,
+  snprintf(what, sizeof what, "%s linear (%lld,%lld,%lld)x(%lld,%lld) %s%s", isa, (long long)B,
            (long long)T, (long long)K, (long long)N, (long long)K, sdr_dtype_name(dt),
            with_bias ? " +bias" : "");
   compare(what, out, ref, mag, M * N, 1e-5, 1e-30);
@@ -124,16 +126,6 @@ int main(void) {
   /* half weights larger than one 16 MB widening block: several blocks of output features */
   test_linear(be, 1, 3, 2048, 2100, SDR_F16, 1);
   test_linear(be, 1, 2, 4100, 1030, SDR_BF16, 0);
-  /* Our AVX-512 kernel (cpu_gemm.c; N a multiple of 16): strips of 6 rows and blocks of
-   * 96 with ragged ends, a last panel narrower than 64, K across its 256-blocks, panels
-   * packed a group at a time when they do not all fit the workspace (K = 5000). */
-  static const int64_t gemm_shapes[][4] = {{1, 1, 1, 16},     {1, 7, 17, 48},
-                                           {2, 97, 257, 80},  {1, 200, 600, 320},
-                                           {2, 4, 256, 2560}, {1, 8, 5000, 2560}};
-  for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++)
-    for (int d = 0; d < 3; d++)
-      test_linear(be, gemm_shapes[s][0], gemm_shapes[s][1], gemm_shapes[s][2], gemm_shapes[s][3],
-                  weight_dtypes[d], d == 1);
   /* K = 0: an empty sum, out is the bias */
   test_linear(be, 1, 3, 0, 5, SDR_F32, 1);
 
@@ -144,5 +136,22 @@ int main(void) {
   test_bmm(be, 2, 130, 200, 170, 0, 1.0f); /* large: threads inside BLAS */
   test_errors(be);
   sdr_cpu_backend_destroy(be);
+  /* Our kernel (cpu_gemm.c; N a multiple of 16): strips of 6 rows and blocks of
+   * 96 with ragged ends, a last panel narrower than 64, K across its 256-blocks, panels
+   * packed a group at a time when they do not all fit the workspace (K = 5000), K not a
+   * multiple of AVX2's 8 or AVX-512's 16 dims packed at once. On every path: the best
+   * (AVX-512 or AVX2), plain C (OpenBLAS), AVX2's (on an AVX-512 CPU too). */
+  static const int64_t gemm_shapes[][4] = {
+      {1, 1, 1, 16},     {1, 7, 17, 48},     {2, 97, 257, 80}, {1, 200, 600, 320},
+      {2, 4, 256, 2560}, {1, 8, 5000, 2560}, {1, 13, 100, 32}};
+  for (int path = 0; path < 3; path++) { /* last: a path is process-wide */
+    sdr_backend *pb = cpu_backend(path);
+    isa = isa_names[path];
+    for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++)
+      for (int d = 0; d < 3; d++)
+        test_linear(pb, gemm_shapes[s][0], gemm_shapes[s][1], gemm_shapes[s][2], gemm_shapes[s][3],
+                    weight_dtypes[d], d == 1);
+    sdr_cpu_backend_destroy(pb);
+  }
   return check_exit();
 }
