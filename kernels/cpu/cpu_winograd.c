@@ -33,11 +33,9 @@
  * Three code paths, chosen like cpu_vmath.c's: AVX-512 transforms, 16 tiles per vector,
  * with our own 6x64 product kernel (OpenBLAS is left to OPENBLAS_CORETYPE, which the
  * environment sets to Haswell: AVX2 at half the peak of this kernel); on CPUs with AVX2 but
- * not AVX-512, plain C input and output transforms, the weights' transform on 8 input
- * channels at a time (scalar, it was 14% of SD 1.5's UNet call on an AVX2-only EPYC) and the
- * AVX2 product kernel (OpenBLAS's packing of both operands for each of the 36 products cost
- * more than the products gained); plain C transforms and one cblas_sgemm per transform
- * position otherwise.
+ * not AVX-512, the same on 8 lanes (cpu_winograd_avx2.c; OpenBLAS's packing of both
+ * operands for each of the 36 products cost more than the products gained there); plain C
+ * transforms and one cblas_sgemm per transform position otherwise.
  */
 #include <cblas.h>
 #include <stdint.h>
@@ -46,42 +44,13 @@
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/error.h" // sdr_fail
 
-#include "kernels/cpu/cpu_microkernel.h" // cpu_microkernels, cpu_transpose16, CPU_MK_AVX512
+#include "kernels/cpu/cpu_microkernel.h" // cpu_mk_pick, cpu_transpose16, CPU_MK_AVX512
+#include "kernels/cpu/cpu_winograd.h"    // wino, v_off, the AVX2 stages
 
 #define WINO_X86 CPU_MK_X86
 #if WINO_X86
 #define AVX512 CPU_MK_AVX512
 #endif
-
-/* Chunk sizes: transformed weights of one block up to 8 MB (read back by the products
- * while still in the L3 cache), V and M of one chunk up to 8 MB together. */
-enum { WINO_U_FLOATS = 2 << 20, WINO_VM_FLOATS = 2 << 20, WINO_NB = 64, WINO_PREFETCH = 2 };
-
-typedef struct wino {
-  int64_t B, C, H, W, Cout, Ho, Wo, pad;
-  int64_t th, tw, nt; /* tiles down and across one image; in all (B * th * tw) */
-  int64_t tc, mc;     /* tiles per chunk, output channels per block */
-  int64_t nb;         /* width of V's column blocks: WINO_NB for our kernel, else the chunk */
-  const float *x;     /* in (B, C, H, W) */
-  float *y;           /* out (B, Cout, Ho, Wo) */
-  const void *w;      /* (Cout, C, 3, 3) of dtype wt */
-  sdr_dtype wt;
-  const float *bias; /* (Cout) or NULL */
-  float *U;          /* the block's m output channels: (36, m, C) */
-  float *V;          /* (36, C, tcp) in column blocks of nb (v_off) */
-  float *M;          /* (36, m, tcp) */
-} wino;
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
-
-/* Where tile tl of a chunk of tcp (a multiple of 16) tiles sits in one V_xi, channel ci:
- * the chunk's tiles are cut into column blocks of nb, each block (C, width) row-major, so
- * the product kernel reads one block's rows one after another. */
-static int64_t v_off(const wino *g, int64_t tcp, int64_t ci, int64_t tl) {
-  int64_t b0 = tl / g->nb * g->nb, bw = min64(tcp - b0, g->nb);
-  return b0 * g->C + ci * bw + (tl - b0);
-}
 
 /* ---- plain C ---- */
 
@@ -152,7 +121,7 @@ static void input_c(const wino *g, int64_t t0, int64_t n, int64_t tcp) {
 }
 
 /* Kernel (co0 + co, ci) of the weights into U. */
-static void weights_pair_c(const wino *g, int64_t co0, int64_t m, int64_t co, int64_t ci) {
+void cpu_wino_weights_pair_c(const wino *g, int64_t co0, int64_t m, int64_t co, int64_t ci) {
   int64_t C = g->C;
   size_t es = sdr_dtype_size(g->wt);
   float k9[9], t[6][3], col[3], u[6][6];
@@ -176,69 +145,8 @@ static void weights_c(const wino *g, int64_t co0, int64_t m) {
 #pragma omp parallel for schedule(static) if (m * g->C * 36 > CPU_GRAIN)
   for (int64_t co = 0; co < m; co++)
     for (int64_t ci = 0; ci < g->C; ci++)
-      weights_pair_c(g, co0, m, co, ci);
+      cpu_wino_weights_pair_c(g, co0, m, co, ci);
 }
-
-#if WINO_X86
-/* weights_c on 8 input channels at a time (AVX2 CPUs, whose products go through BLAS):
- * their 72 weights are contiguous, gathered into 9 vectors (element k of each kernel), G
- * applied on vectors, and each of the 36 rows of U gets 8 consecutive values, where the
- * scalar loop writes 36 rows one value at a time. */
-#define AVX2_W __attribute__((target("avx2,fma")))
-AVX2_W static inline void g_avx2(__m256 *o, const __m256 *g) {
-  const __m256 s = _mm256_add_ps(g[0], g[2]);
-  const __m256 p = _mm256_add_ps(_mm256_mul_ps(g[0], _mm256_set1_ps(1.0f / 24)),
-                                 _mm256_mul_ps(g[2], _mm256_set1_ps(1.0f / 6)));
-  const __m256 q = _mm256_mul_ps(g[1], _mm256_set1_ps(1.0f / 12));
-  const __m256 sixth = _mm256_set1_ps(-1.0f / 6);
-  o[0] = _mm256_mul_ps(g[0], _mm256_set1_ps(0.25f));
-  o[1] = _mm256_mul_ps(_mm256_add_ps(s, g[1]), sixth);
-  o[2] = _mm256_mul_ps(_mm256_sub_ps(s, g[1]), sixth);
-  o[3] = _mm256_add_ps(p, q);
-  o[4] = _mm256_sub_ps(p, q);
-  o[5] = g[2];
-}
-
-AVX2_W static void weights_item_avx2(const wino *g, int64_t co0, int64_t m, int64_t co) {
-  const int64_t C = g->C, us = m * C;
-  const size_t es = sdr_dtype_size(g->wt);
-  const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
-  int64_t ci = 0;
-  float buf[72];
-  for (; ci + 8 <= C; ci += 8) {
-    const int64_t first = ((co0 + co) * C + ci) * 9;
-    const float *src = (const float *)g->w + first;
-    if (g->wt != SDR_F32) {
-      cpu_widen(buf, (const char *)g->w + (size_t)first * es, g->wt, 72);
-      src = buf;
-    }
-    __m256 k9[9], col[3], t[6][3], o[6];
-    for (int k = 0; k < 9; k++)
-      k9[k] = _mm256_i32gather_ps(src + k, idx, 4);
-    for (int j = 0; j < 3; j++) { /* t = G g, a column at a time */
-      for (int i = 0; i < 3; i++)
-        col[i] = k9[3 * i + j];
-      g_avx2(o, col);
-      for (int k = 0; k < 6; k++)
-        t[k][j] = o[k];
-    }
-    float *dst = g->U + co * C + ci;
-    for (int k = 0; k < 6; k++) { /* row k of t G^T */
-      g_avx2(o, t[k]);
-      for (int l = 0; l < 6; l++)
-        _mm256_storeu_ps(dst + (6 * k + l) * us, o[l]);
-    }
-  }
-  for (; ci < C; ci++) /* the last C % 8 as weights_c does */
-    weights_pair_c(g, co0, m, co, ci);
-}
-
-static void weights_avx2(const wino *g, int64_t co0, int64_t m) {
-#pragma omp parallel for schedule(static) if (m * g->C * 36 > CPU_GRAIN)
-  for (int64_t co = 0; co < m; co++)
-    weights_item_avx2(g, co0, m, co);
-}
-#endif
 
 /* M_xi = U_xi @ V_xi for the 36 positions, each one sgemm over all threads. */
 static void products_blas(const wino *g, int64_t m, int64_t tcp) {
@@ -571,7 +479,7 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
             .y = out->data,
             .w = w->data,
             .wt = w->dtype};
-  int avx = WINO_X86 && cpu_vmath_avx512();
+  int avx = WINO_X86 && cpu_vmath_avx512(), avx2 = WINO_X86 && cpu_vmath_avx2();
   const cpu_mk_row *mk = cpu_mk_pick();
   g.th = (g.Ho + 3) / 4;
   g.tw = (g.Wo + 3) / 4;
@@ -639,6 +547,8 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
 #if WINO_X86
     if (avx)
       input_avx512(&g, t0, n, tcp);
+    else if (avx2)
+      cpu_wino_input_avx2(&g, t0, n, tcp);
     else
 #endif
       input_c(&g, t0, n, tcp);
@@ -648,23 +558,26 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
 #if WINO_X86
         if (avx)
           weights_avx512(&g, co0, m);
-        else if (cpu_vmath_avx2())
-          weights_avx2(&g, co0, m);
+        else if (avx2)
+          cpu_wino_weights_avx2(&g, co0, m);
         else
 #endif
           weights_c(&g, co0, m);
       }
-#if WINO_X86
-      if (avx) {
-        products_mk(&g, mk, m, tcp);
-        output_avx512(&g, co0, m, t0, n, tcp);
-        continue;
-      }
-#endif
       if (mk)
         products_mk(&g, mk, m, tcp);
       else
         products_blas(&g, m, tcp);
+#if WINO_X86
+      if (avx) {
+        output_avx512(&g, co0, m, t0, n, tcp);
+        continue;
+      }
+      if (avx2) {
+        cpu_wino_output_avx2(&g, co0, m, t0, n, tcp);
+        continue;
+      }
+#endif
       output_c(&g, co0, m, t0, n, tcp);
     }
   }

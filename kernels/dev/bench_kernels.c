@@ -233,12 +233,11 @@ int main(int argc, char **argv) {
     bench_linear(be, 154, 768, 3072, SDR_F16);
     bench_linear(be, 4096, 320, 2560, SDR_F32);
   }
-  if (want(filter, "conv") || strstr(filter, "conv"))
-    for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++) {
-      const conv_shape *c = &conv_shapes[i];
-      bench_conv(filter, be, c->B, c->C, c->H, c->H, c->Co, c->k, c->stride, c->pad,
-                 c->f16 ? SDR_F16 : SDR_F32, c->reps);
-    }
+  for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++) {
+    const conv_shape *c = &conv_shapes[i];
+    bench_conv(filter, be, c->B, c->C, c->H, c->H, c->Co, c->k, c->stride, c->pad,
+               c->f16 ? SDR_F16 : SDR_F32, c->reps);
+  }
   if (want(filter, "attention")) {
     bench_attention(be, 2, 8, 4096, 4096, 40, 3);
     bench_attention(be, 2, 8, 4096, 77, 40, 5);

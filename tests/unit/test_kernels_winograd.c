@@ -1,6 +1,7 @@
 /* tests/unit/test_kernels_winograd.c — the CPU backend's Winograd F(4x4, 3x3) convolution
- * (kernels/cpu/cpu_winograd.c) against a direct double-precision sum, on both code paths
- * (AVX-512 where the CPU has it, and plain C with SDREPL_CPU_ISA=generic).
+ * (kernels/cpu/cpu_winograd.c) against a direct double-precision sum, on every code path
+ * (AVX-512 where the CPU has it, AVX2's with SDREPL_CPU_ISA=avx2, on AVX-512 CPUs too, and
+ * plain C with SDREPL_CPU_ISA=generic).
  *
  * Calls cpu_conv2d_winograd directly, so shapes that sdr_conv2d would send to im2col
  * (1x1 images, 3 channels) are checked too: images narrower and wider than 16 tiles
@@ -95,7 +96,7 @@ int main(void) {
       {1, 20, 13, 17, 7, 1}, {3, 16, 9, 6, 13, 2},   {1, 16, 77, 3, 16, 1},  {1, 33, 33, 65, 23, 1},
       {2, 16, 70, 70, 6, 1}, {1, 16, 37, 130, 5, 0}, {1, 18, 2, 300, 16, 1},
   };
-  for (int path = 0; path < 3; path++) { /* best, generic, AVX2's weights where the CPU has it */
+  for (int path = 0; path < 3; path++) { /* best, generic, AVX2 where the CPU has it */
     sdr_backend *be = cpu_backend(path);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
       for (int d = 0; d < 3; d++)
