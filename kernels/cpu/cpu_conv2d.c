@@ -20,8 +20,8 @@
  *
  * 3x3 stride-1 convolutions, nearly all of SD's work, go to Winograd F(4x4, 3x3)
  * (cpu_winograd.c: 4x fewer multiplications) unless the images are tiny
- * (cpu_winograd_pays); im2col takes the rest. The products run on our AVX-512
- * kernel (cpu_gemm_nn) when the pixels come in multiples of 16, else on OpenBLAS.
+ * (cpu_winograd_pays); im2col takes the rest. The products run on our own kernel
+ * (cpu_gemm_nn: AVX-512 or AVX2) when the pixels come in multiples of 16, else on OpenBLAS.
  */
 #include <cblas.h>
 #include <string.h>

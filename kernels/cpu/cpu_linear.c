@@ -1,6 +1,6 @@
 /* kernels/cpu/cpu_linear.c — linear (torch.nn.functional.linear) and bmm (torch.bmm).
  *
- * linear runs on our AVX-512 kernel where it can (cpu_gemm.c), else OpenBLAS's sgemm;
+ * linear runs on our own kernel (cpu_gemm.c: AVX-512 or AVX2) where it can, else OpenBLAS's sgemm;
  * bmm on OpenBLAS.
  *
  * float16/bfloat16 weights stay so in memory: they are widened into the workspace
