@@ -16,7 +16,7 @@ blas=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 gcc -O2 -fopenmp -I. kernels/dev/bench_kernels.c "$build/libsdrepl_kernels.a" \
   -L"$blas" -Wl,-rpath,"$blas" -lopenblas -lm -o "$build/bench_kernels"
 echo "== sdrepl CPU backend"
-"$build/bench_kernels" $filter
+"$build/bench_kernels" ${filter:+"$filter"}
 
 [ "${SDREPL_BENCH_TORCH:-1}" = 1 ] || exit 0
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "(no torch: skipping PyTorch)"; exit 0; }

@@ -1,7 +1,7 @@
 /* kernels/cpu/cpu_linear.c — linear (torch.nn.functional.linear) and bmm (torch.bmm).
  *
- * linear runs on our own kernel (cpu_gemm.c: AVX-512 or AVX2) where it can, else OpenBLAS's sgemm;
- * bmm on OpenBLAS.
+ * linear runs on our own kernel (cpu_gemm.c: AVX-512 or AVX2) where it can, else
+ * OpenBLAS's sgemm; bmm on OpenBLAS.
  *
  * float16/bfloat16 weights stay so in memory: they are widened into the workspace
  * a block of output features at a time (at most CPU_WBLOCK_BYTES), and each block
