@@ -18,12 +18,12 @@
  * W is packed (and widened) into the workspace as panels of 64 output features,
  * each panel K rows of 64 consecutive floats: the B operand the kernel reads a row
  * at a time; with AVX-512, 16 features by 16 dims are read, widened and transposed in
- * registers (with AVX2, 8 by 8). Panels that do
- * not fit at once are done a group at a time. Work items are (a block of rows, a panel); within
- * one, K is walked in blocks of CPU_GEMM_KC so that the panel's block (64 KB) stays in L2 while
- * every 6-row strip of the row block passes over it, the first K block storing into C and the
- * others adding. Summation order: K ascending within each block of CPU_GEMM_KC, blocks in order, as
- * a blocked BLAS sums; results differ from OpenBLAS's in the last bits only.
+ * registers (with AVX2, 8 by 8). Panels that do not fit at once are done a group at a time.
+ * Work items are (a block of rows, a panel); within one, K is walked in blocks of
+ * CPU_GEMM_KC so that the panel's block (64 KB) stays in L2 while every 6-row strip of the
+ * row block passes over it, the first K block storing into C and the others adding.
+ * Summation order: K ascending within each block of CPU_GEMM_KC, blocks in order, as a
+ * blocked BLAS sums; results differ from OpenBLAS's in the last bits only.
  */
 #include <string.h>
 
