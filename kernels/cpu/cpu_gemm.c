@@ -169,7 +169,7 @@ int cpu_gemm_nn(float *C, int64_t ldc, const float *A, int64_t lda, const float 
       const int64_t kc = K - k0 < CPU_GEMM_KC ? K - k0 : CPU_GEMM_KC;
       const float *Bk = B + k0 * ldb + n0;
       int64_t ldk = ldb;
-      if (copy) {
+      if (copy && ldb != nw) { /* rows already one after another: read in place */
         for (int64_t k = 0; k < kc; k++)
           memcpy(block + k * nw, Bk + k * ldb, (size_t)nw * sizeof(float));
         Bk = block;
