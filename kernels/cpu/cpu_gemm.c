@@ -7,10 +7,10 @@
  * reads (a convolution's weights times its input or im2col columns).
  * Work items are (96 rows, 64 columns) blocks, K walked in blocks of CPU_GEMM_KC. The
  * AVX-512 kernel reads B in place; AVX2's first copies each (CPU_GEMM_KC, 64) block of B
- * into a contiguous one on the thread's stack: B's rows are a whole image row of pixels
- * apart (16 KB at 64x64), so in place its 256 rows fall into a few cache sets and are
- * read from L3 for every 6 rows of C (a 1x1 convolution at 64x64 ran at half OpenBLAS's
- * speed).
+ * into a contiguous one on the thread's stack unless its rows already follow one another:
+ * B's rows are a whole image row of pixels apart (16 KB at 64x64), so in place its 256 rows
+ * fall into a few cache sets and are read from L3 for every 6 rows of C (a 1x1 convolution
+ * at 64x64 ran at half OpenBLAS's speed).
  *
  * cpu_gemm_nt, for linear layers:
  *   C (M, N) = A (M, K) @ W (N, K)^T,  W float32, float16 or bfloat16
