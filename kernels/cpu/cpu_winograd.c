@@ -52,6 +52,12 @@
 #define AVX512 CPU_MK_AVX512
 #endif
 
+/* Chunk sizes: transformed weights of one block up to 8 MB (read back by the products
+ * while still in the L3 cache), V and M of one chunk up to 8 MB together. */
+enum { WINO_U_FLOATS = 2 << 20, WINO_VM_FLOATS = 2 << 20, WINO_NB = 64, WINO_PREFETCH = 2 };
+
+static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
 /* ---- plain C ---- */
 
 /* o = B^T d: six values in, six out. */
@@ -569,16 +575,13 @@ int cpu_conv2d_winograd(sdr_backend *be, sdr_tensor *out, const sdr_tensor *in, 
       else
         products_blas(&g, m, tcp);
 #if WINO_X86
-      if (avx) {
+      if (avx)
         output_avx512(&g, co0, m, t0, n, tcp);
-        continue;
-      }
-      if (avx2) {
+      else if (avx2)
         cpu_wino_output_avx2(&g, co0, m, t0, n, tcp);
-        continue;
-      }
+      else
 #endif
-      output_c(&g, co0, m, t0, n, tcp);
+        output_c(&g, co0, m, t0, n, tcp);
     }
   }
   return 0;

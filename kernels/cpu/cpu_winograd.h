@@ -7,10 +7,6 @@
 
 #include "kernels/dtype.h" // sdr_dtype
 
-/* Chunk sizes: transformed weights of one block up to 8 MB (read back by the products
- * while still in the L3 cache), V and M of one chunk up to 8 MB together. */
-enum { WINO_U_FLOATS = 2 << 20, WINO_VM_FLOATS = 2 << 20, WINO_NB = 64, WINO_PREFETCH = 2 };
-
 typedef struct wino {
   int64_t B, C, H, W, Cout, Ho, Wo, pad;
   int64_t th, tw, nt; /* tiles down and across one image; in all (B * th * tw) */
@@ -27,7 +23,6 @@ typedef struct wino {
 } wino;
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
 /* Where tile tl of a chunk of tcp (a multiple of 16) tiles sits in one V_xi, channel ci:
  * the chunk's tiles are cut into column blocks of nb, each block (C, width) row-major, so

@@ -103,7 +103,7 @@ static int run_conv(sdr_backend *be, void *c) {
   return sdr_conv2d(be, &x->out, &x->in, &x->w, &x->b, x->stride, x->pad);
 }
 
-static int want(const char *filter, const char *name);
+static int want(const char *filter, const char *name) { return !filter || strstr(name, filter); }
 
 /* filter: "conv" (or part of it) for every shape, else part of the shape's name */
 static void bench_conv(const char *filter, sdr_backend *be, int64_t B, int64_t C, int64_t H,
@@ -216,8 +216,6 @@ static const conv_shape conv_shapes[] = {
     {1, 128, 512, 3, 3, 1, 1, 0, 3},    /* VAE conv_out (im2col: 3 channels out) */
     {1, 128, 513, 128, 3, 2, 0, 0, 3},  /* VAE encoder downsampler, stride 2 */
 };
-
-static int want(const char *filter, const char *name) { return !filter || strstr(name, filter); }
 
 int main(int argc, char **argv) {
   const char *filter = argc > 1 ? argv[1] : NULL;
