@@ -1197,6 +1197,14 @@ static const lsdr_param progress_bar_options[] = {
        pipe_enable_attention_slicing,                                                              \
        "Accepted for diffusers' sake: attention here never holds the whole score matrix.",         \
        {{"attention_op", "any", "nil"}}},                                                          \
+      {CLS ":disable_xformers_memory_efficient_attention", pipe_disable_attention_slicing,         \
+       "Accepted for diffusers' sake, as enable_xformers_memory_efficient_attention."},            \
+      {CLS ":save_pretrained",                                                                     \
+       lsdr_pipe_save_pretrained,                                                                  \
+       "Writes the pipeline as a diffusers folder that from_pretrained loads (here or in "         \
+       "diffusers).",                                                                              \
+       {{"save_directory", "string"}, {"opts", "table", "nil"}},                                   \
+       lsdr_save_pretrained_options},                                                              \
       {CLS ":set_progress_bar_config",                                                             \
        pipe_set_progress_bar_config,                                                               \
        "The denoising loop's progress bar: disable = true hides it, desc labels it.",              \

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/error.h" // sdr_fail
@@ -90,4 +91,32 @@ int sdr_write_file_atomic(const char *path, const void *data, size_t len) {
     return -1;
   }
   return sdr_atomic_commit(&f);
+}
+
+int sdr_make_dirs(const char *dir) {
+  char *p = strdup(dir);
+  if (!p)
+    return sdr_fail("cannot create %s: out of memory", dir);
+  for (char *q = p + 1;; q++) {
+    if (*q != '/' && *q != 0)
+      continue;
+    char was = *q;
+    *q = 0;
+    struct stat st;
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+      sdr_fail("cannot create %s: %s", p, strerror(errno));
+      free(p);
+      return -1;
+    }
+    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      sdr_fail("cannot create %s: a file is in the way", p);
+      free(p);
+      return -1;
+    }
+    if (was == 0)
+      break;
+    *q = was;
+  }
+  free(p);
+  return 0;
 }

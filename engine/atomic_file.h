@@ -33,4 +33,8 @@ void sdr_atomic_abort(sdr_atomic_file *f);
 /* The whole of a buffer, in one call. */
 int sdr_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* mkdir -p: dir and the folders above it (0755 before the umask); an error names the
+ * first that cannot be made or is a file. */
+int sdr_make_dirs(const char *dir);
+
 #endif

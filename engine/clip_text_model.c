@@ -131,6 +131,7 @@ int sdr_clip_text_model_load(sdr_clip_text_model *m, sdr_backend *be, const char
   if (rc != 0)
     return -1;
   sdr_weights_owner(&m->weights, m, sizeof *m);
+  TRY(sdr_weights_keep_config(&m->weights, path));
   TRY(bind_all(m));
   TRY(sdr_weights_finish(&m->weights));
   return 0;

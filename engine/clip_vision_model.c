@@ -103,6 +103,10 @@ int sdr_clip_vision_open(sdr_clip_vision_config *cfg, int *projection_dim, sdr_w
     return -1;
   int rc = sdr_weights_open(w, be, component, (const char *const *)files, (int)nfiles, keep_dtype);
   sdr_weight_files_free(files);
+  if (rc == 0 && sdr_weights_keep_config(w, path) != 0) {
+    sdr_weights_close(w);
+    return -1;
+  }
   return rc;
 }
 

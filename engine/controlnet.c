@@ -118,7 +118,8 @@ int sdr_controlnet_load(sdr_controlnet *c, sdr_backend *be, const char *dir, con
   if (rc != 0)
     return -1;
   sdr_weights_owner(&c->base.weights, c, sizeof *c);
-  if (bind(c) != 0 || sdr_weights_finish(&c->base.weights) != 0) {
+  if (sdr_weights_keep_config(&c->base.weights, path) != 0 || bind(c) != 0 ||
+      sdr_weights_finish(&c->base.weights) != 0) {
     sdr_controlnet_free(c);
     return -1;
   }

@@ -21,7 +21,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "engine/error.h" // sdr_fail
+#include "engine/atomic_file.h" // sdr_make_dirs
+#include "engine/error.h"       // sdr_fail
 
 enum { NAME_MAX_LEN = 120 };
 
@@ -188,30 +189,13 @@ static int make_parent_dirs(const char *path) {
   if (!p)
     return -1;
   char *slash = strrchr(p, '/');
-  if (slash)
+  int rc = 0;
+  if (slash && slash != p) {
     *slash = 0;
-  for (char *q = p + 1;; q++) {
-    if (*q != '/' && *q != 0)
-      continue;
-    char was = *q;
-    *q = 0;
-    struct stat st;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-      sdr_fail("cannot create %s: %s", p, strerror(errno));
-      free(p);
-      return -1;
-    }
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      sdr_fail("cannot create %s: a file is in the way", p);
-      free(p);
-      return -1;
-    }
-    if (was == 0)
-      break;
-    *q = was;
+    rc = sdr_make_dirs(p);
   }
   free(p);
-  return 0;
+  return rc;
 }
 
 /* ---- the cache ------------------------------------------------------------- */

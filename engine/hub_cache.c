@@ -89,34 +89,6 @@ char *hub_cached_commit(const char *storage, const char *revision) {
   return hub_printf("%s", buf);
 }
 
-int hub_mkdirs(const char *dir) {
-  char *p = hub_printf("%s", dir);
-  if (!p)
-    return -1;
-  for (char *q = p + 1;; q++) {
-    if (*q != '/' && *q != 0)
-      continue;
-    char was = *q;
-    *q = 0;
-    struct stat st;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-      sdr_fail("cannot create %s: %s", p, strerror(errno));
-      free(p);
-      return -1;
-    }
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      sdr_fail("cannot create %s: a file is in the way", p);
-      free(p);
-      return -1;
-    }
-    if (was == 0)
-      break;
-    *q = was;
-  }
-  free(p);
-  return 0;
-}
-
 /* Writes `text` to `path` through a temporary file renamed over it. */
 static int write_atomically(const char *path, const char *text) {
   char *tmp = hub_printf("%s.tmp.%ld", path, (long)getpid());
@@ -153,7 +125,7 @@ int hub_write_ref(const char *storage, const char *revision, const char *commit)
   int rc = -1;
   if (dir) {
     *strrchr(dir, '/') = 0;
-    rc = hub_mkdirs(dir) == 0 ? write_atomically(ref, commit) : -1;
+    rc = sdr_make_dirs(dir) == 0 ? write_atomically(ref, commit) : -1;
   }
   free(dir);
   free(ref);
@@ -184,7 +156,7 @@ int hub_link_snapshot(const char *storage, const char *commit, const char *path,
   strcat(target, "../../blobs/");
   strcat(target, etag);
   *strrchr(dir, '/') = 0;
-  if (hub_mkdirs(dir) != 0)
+  if (sdr_make_dirs(dir) != 0)
     goto done;
   unlink(tmp);
   if (symlink(target, tmp) != 0) {
@@ -210,7 +182,7 @@ int hub_lock(const char *path, const char *what) {
   if (!dir)
     return -1;
   *strrchr(dir, '/') = 0;
-  int made = hub_mkdirs(dir);
+  int made = sdr_make_dirs(dir);
   free(dir);
   if (made != 0)
     return -1;

@@ -135,7 +135,7 @@ static int fetch_blob(const hub_repo *h, const char *commit, const char *filenam
     rc = hub_link_snapshot(h->storage, commit, filename, etag);
     goto done;
   }
-  if (hub_mkdirs(blobs_dir) != 0 || (fd = hub_lock(lock, filename)) < 0)
+  if (sdr_make_dirs(blobs_dir) != 0 || (fd = hub_lock(lock, filename)) < 0)
     goto done;
   /* The download may have completed while we waited for the lock. */
   if (is_file(pointer)) {

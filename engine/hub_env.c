@@ -190,7 +190,7 @@ char *sdr_hub_save_token(const char *token) {
   if (!dir || !tmp)
     goto fail;
   *strrchr(dir, '/') = 0;
-  if (hub_mkdirs(dir) != 0)
+  if (sdr_make_dirs(dir) != 0)
     goto fail;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/atomic_file.h" // sdr_make_dirs
 #include "engine/hub.h"
 
 char *hub_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -69,8 +70,6 @@ int hub_safe_name(const char *s);
 /* snapshots/<commit>/<path> -> ../../blobs/<etag> (as many ../ as path has parts),
  * created atomically (a temporary link renamed over it). */
 int hub_link_snapshot(const char *storage, const char *commit, const char *path, const char *etag);
-/* mkdir -p of `dir`. */
-int hub_mkdirs(const char *dir);
 /* flock(LOCK_EX) on `path` (created), waiting while another process holds it;
  * Ctrl-C stops the wait. Returns the fd or -1. */
 int hub_lock(const char *path, const char *what);

@@ -314,6 +314,13 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
              dir);
     goto fail;
   }
+  if (sdr_kept_files_add(&p->kept, dir, "model_index.json") != 0 ||
+      sdr_kept_files_add_folder(&p->kept, dir, "tokenizer") != 0 ||
+      sdr_kept_files_add_folder(&p->kept, dir, "tokenizer_2") != 0 ||
+      sdr_kept_files_add_folder(&p->kept, dir, "feature_extractor") != 0)
+    goto fail;
+  p->tokens_at_load[0] = p->tokenizer ? sdr_clip_tokenizer_len(p->tokenizer) : 0;
+  p->tokens_at_load[1] = p->tokenizer_2 ? sdr_clip_tokenizer_len(p->tokenizer_2) : 0;
   /* Nothing can fail from here: the given models move in, their structs left empty. */
   if (gv->text_encoder) {
     p->text_encoder = *gv->text_encoder;
@@ -370,6 +377,7 @@ void sdr_pipeline_free(sdr_pipeline *p) {
   sdr_pipeline_ip_free(p->image_encoder, p->ip_adapters, p->nip_adapters);
   if (p->arena.be)
     sdr_arena_free(&p->arena);
+  sdr_kept_files_free(&p->kept);
   memset(p, 0, sizeof *p);
 }
 

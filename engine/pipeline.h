@@ -18,6 +18,7 @@
 #include "engine/clip_vision_projection.h"
 #include "engine/image.h"
 #include "engine/ip_adapter.h"
+#include "engine/kept_files.h"
 #include "engine/lora.h"
 #include "engine/safety_checker.h"
 #include "engine/scheduler.h"
@@ -61,6 +62,11 @@ typedef struct sdr_pipeline {
    * pictures) and model_index.json's max_noise_level; NULL / 0 for other models */
   sdr_scheduler *low_res_scheduler;
   int max_noise_level;
+  /* what save_pretrained writes back as it was: model_index.json and the tokenizers' and
+   * feature extractor's files; and the tokenizers' len() then (more tokens later are
+   * textual inversion's) */
+  sdr_kept_files kept;
+  size_t tokens_at_load[2];
 } sdr_pipeline;
 
 /* Whether p is a Stable Diffusion XL pipeline: two text encoders, the UNet's "text_time"

@@ -436,7 +436,8 @@ int sdr_unet_load(sdr_unet *u, sdr_backend *be, const char *dir, const char *var
   if (rc != 0)
     return -1;
   sdr_weights_owner(&u->weights, u, sizeof *u);
-  if (bind(u) != 0 || sdr_weights_finish(&u->weights) != 0) {
+  if (sdr_weights_keep_config(&u->weights, path) != 0 || bind(u) != 0 ||
+      sdr_weights_finish(&u->weights) != 0) {
     sdr_unet_free(u);
     return -1;
   }

@@ -288,7 +288,8 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
-  if (bind_all(v) != 0 || sdr_weights_finish(&v->weights) != 0) {
+  if (sdr_weights_keep_config(&v->weights, path) != 0 || bind_all(v) != 0 ||
+      sdr_weights_finish(&v->weights) != 0) {
     sdr_vae_free(v);
     return -1;
   }

@@ -15,7 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/error.h"      // sdr_fail
+#include "engine/error.h"        // sdr_fail
+#include "engine/model_config.h" // sdr_json_read_text
 #include "engine/torch_file.h" // sdr_torch_file
 
 enum { MAX_LISTED = 12 };
@@ -315,6 +316,10 @@ int sdr_weights_open_views(sdr_weights *w, sdr_backend *be, const char *componen
 int sdr_weights_reopen(sdr_weights *w, const sdr_weights *src, sdr_backend *be, int keep_dtype) {
   if (weights_init(w, be, src->component, keep_dtype) != 0)
     goto fail;
+  if (src->config_text && !(w->config_text = strdup(src->config_text))) {
+    sdr_fail("out of memory");
+    goto fail;
+  }
   for (int i = 0; i < src->nfiles; i++) {
     if (add_file(w, src->files[i]) != 0)
       goto fail;
@@ -342,6 +347,16 @@ fail:
   return -1;
 }
 
+int sdr_weights_keep_config(sdr_weights *w, const char *path) {
+  size_t len;
+  char *text = sdr_json_read_text(path, &len);
+  if (!text)
+    return -1;
+  free(w->config_text);
+  w->config_text = text;
+  return 0;
+}
+
 void sdr_weights_close(sdr_weights *w) {
   for (size_t i = 0; i < w->nowned; i++)
     sdr_free(w->be, w->owned[i]);
@@ -357,6 +372,7 @@ void sdr_weights_close(sdr_weights *w) {
   free(w->used);
   free(w->problems);
   free(w->component);
+  free(w->config_text);
   for (size_t i = 0; i < w->nbound; i++)
     free(w->bound[i].name);
   free(w->bound);
@@ -508,10 +524,14 @@ void sdr_weights_owner(sdr_weights *w, const void *owner, size_t size) {
   w->owner_size = size;
 }
 
+sdr_tensor *sdr_weights_bound_at(sdr_weights *w, size_t i) {
+  return w->bound[i].inside ? (sdr_tensor *)((char *)w + w->bound[i].offset) : w->bound[i].slot;
+}
+
 sdr_tensor *sdr_weights_bound_slot(sdr_weights *w, const char *name) {
   for (size_t i = 0; i < w->nbound; i++)
     if (strcmp(w->bound[i].name, name) == 0)
-      return w->bound[i].inside ? (sdr_tensor *)((char *)w + w->bound[i].offset) : w->bound[i].slot;
+      return sdr_weights_bound_at(w, i);
   return NULL;
 }
 

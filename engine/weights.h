@@ -76,6 +76,7 @@ typedef struct sdr_weights {
   size_t owner_size;
   char *component;             /* for messages: "unet", "text_encoder" */
   const char *optional_prefix; /* static text; see sdr_weights_optional_prefix */
+  char *config_text; /* the model's config.json as loaded, or NULL (sdr_weights_keep_config) */
 } sdr_weights;
 
 int sdr_weights_open(sdr_weights *w, sdr_backend *be, const char *component,
@@ -99,6 +100,11 @@ void sdr_weights_owner(sdr_weights *w, const void *owner, size_t size);
 sdr_tensor *sdr_weights_bound_slot(sdr_weights *w, const char *name);
 size_t sdr_weights_nbound(const sdr_weights *w);
 const char *sdr_weights_bound_name(const sdr_weights *w, size_t i);
+/* The model's tensor of the i-th name bound (sdr_weights_bound_slot without the search). */
+sdr_tensor *sdr_weights_bound_at(sdr_weights *w, size_t i);
+/* Keeps the text of the model's config file, which save_pretrained writes back beside the
+ * weights (engine/model_save.h); moves to another device keep it too. */
+int sdr_weights_keep_config(sdr_weights *w, const char *path);
 /* Like bind, with the name made by printf. */
 int sdr_weights_bindf(sdr_weights *w, sdr_tensor *out, int ndim, const int64_t *shape,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));

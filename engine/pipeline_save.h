@@ -1,0 +1,29 @@
+/* engine/pipeline_save.h — a pipeline written as a diffusers folder, as
+ * DiffusionPipeline.save_pretrained writes one (pipelines/pipeline_utils.py): each component
+ * in its folder (engine/model_save.h for the models; the tokenizers' and feature
+ * extractor's files as they were loaded; the scheduler's config as it is now), then
+ * model_index.json naming the pipeline's class and each component's. Every file is whole
+ * or not there; model_index.json comes last, so an interrupted save of a new folder does not
+ * load as a pipeline.
+ *
+ * What diffusers would write in a form no loader takes back is refused with what to do:
+ * LoRA adapters still loaded (PEFT's layers; fuse_lora and unload_lora_weights leave them
+ * in the weights), textual inversion tokens, IP-Adapters.
+ */
+#ifndef SDR_ENGINE_PIPELINE_SAVE_H
+#define SDR_ENGINE_PIPELINE_SAVE_H
+
+#include "engine/pipeline.h" // sdr_pipeline
+
+/* What the pipeline object decides: its class, and the components it runs with. */
+typedef struct sdr_pipeline_save_spec {
+  const char *class_name;         /* "StableDiffusionImg2ImgPipeline" */
+  const sdr_scheduler *scheduler; /* pipe.scheduler now */
+  int safety_checker;             /* 0: none (pipe.safety_checker = nil): [null, null] */
+  int feature_extractor;
+  const char *variant; /* NULL, or "fp16": unet/diffusion_pytorch_model.fp16.safetensors */
+} sdr_pipeline_save_spec;
+
+int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir);
+
+#endif
