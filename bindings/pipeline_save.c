@@ -27,8 +27,7 @@ int lsdr_pipe_save_pretrained(lua_State *L) {
                          "upload it with `huggingface-cli upload`");
   if (lsdr_pipe_controlnet(pp) || lsdr_kind_has_adapter(pp->kind))
     return lsdr_error(L, "a %s is not saved with its nets yet: save %s.from_pipe(pipe)",
-                      lsdr_pipe_class_name(pp),
-                      lsdr_kind_xl(pp->kind) ? LSDR_XL : LSDR_T2I);
+                      lsdr_pipe_class_name(pp), lsdr_kind_xl(pp->kind) ? LSDR_XL : LSDR_T2I);
   lua_getfield(L, 3, "variant");
   const char *variant = lua_tostring(L, -1);
   if (variant && (!variant[0] || strchr(variant, '/')))
@@ -36,8 +35,7 @@ int lsdr_pipe_save_pretrained(lua_State *L) {
   lsdr_push_pipe_parts(L, 1);
   lua_getfield(L, -1, "scheduler");
   const sdr_pipeline_save_spec spec = {lsdr_pipe_class_name(pp), lsdr_to_scheduler(L, -1),
-                                       !pp->no_safety_checker, !pp->no_feature_extractor,
-                                       variant};
+                                       !pp->no_safety_checker, !pp->no_feature_extractor, variant};
   if (!spec.scheduler)
     return lsdr_error(L, "the pipeline has no scheduler");
   if (sdr_pipeline_save(p, &spec, dir) != 0)
@@ -47,7 +45,8 @@ int lsdr_pipe_save_pretrained(lua_State *L) {
 
 const lsdr_param lsdr_save_pretrained_options[] = {
     {"safe_serialization", "boolean", "true", ".safetensors files (false, .bin, is refused)"},
-    {"variant", "string", "nil", "\"fp16\": weights named diffusion_pytorch_model.fp16.safetensors"},
+    {"variant", "string", "nil",
+     "\"fp16\": weights named diffusion_pytorch_model.fp16.safetensors"},
     {"max_shard_size", "integer|string", "nil", "accepted; each model is one file"},
     {"push_to_hub", "boolean", "false", "refused: upload the folder yourself"},
     {0}};

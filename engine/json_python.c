@@ -61,3 +61,27 @@ cJSON *sdr_json_parse_python(const char *text) {
     restore_nan(root);
   return root;
 }
+
+char *sdr_json_print_python(const cJSON *obj) {
+  cJSON *dup = cJSON_Duplicate(obj, 1);
+  if (!dup)
+    return NULL;
+  for (cJSON *c = dup->child; c;) {
+    cJSON *next = c->next;
+    if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) {
+      const char *raw = isnan(c->valuedouble) ? "NaN"
+                        : c->valuedouble > 0  ? "Infinity"
+                                              : "-Infinity";
+      cJSON *r = cJSON_CreateRaw(raw);
+      if (r) { /* the key moves to the new item; the old one is freed without it */
+        r->string = c->string;
+        c->string = NULL;
+        cJSON_ReplaceItemViaPointer(dup, c, r);
+      }
+    }
+    c = next;
+  }
+  char *text = cJSON_Print(dup);
+  cJSON_Delete(dup);
+  return text;
+}

@@ -12,5 +12,8 @@
 
 /* cJSON_Parse, with Infinity, -Infinity and NaN outside strings accepted. */
 cJSON *sdr_json_parse_python(const char *text);
+/* cJSON_Print, with an object's non-finite numbers written Infinity, -Infinity and NaN (cJSON
+ * writes null, which Python reads as None). Malloc'd, NULL when out of memory. */
+char *sdr_json_print_python(const cJSON *obj);
 
 #endif

@@ -43,20 +43,13 @@ static int read_whole(const char *path, char **data, size_t *len) {
   return 0;
 }
 
-int sdr_kept_files_add(sdr_kept_files *k, const char *dir, const char *rel) {
-  size_t plen = strlen(dir) + strlen(rel) + 2;
-  char *path = malloc(plen);
+int sdr_kept_files_add(sdr_kept_files *k, const char *path, const char *rel) {
   sdr_kept_file *grown = realloc(k->f, (size_t)(k->n + 1) * sizeof *k->f);
-  if (grown)
-    k->f = grown;
-  if (!path || !grown) {
-    free(path);
+  if (!grown)
     return sdr_fail("out of memory");
-  }
-  snprintf(path, plen, "%s/%s", dir, rel);
+  k->f = grown;
   sdr_kept_file f = {strdup(rel), NULL, 0};
   int rc = f.rel ? read_whole(path, &f.data, &f.len) : sdr_fail("out of memory");
-  free(path);
   if (rc != 0) {
     free(f.rel);
     return -1;
@@ -69,9 +62,9 @@ static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int sdr_kept_files_add_folder(sdr_kept_files *k, const char *dir, const char *sub) {
+int sdr_kept_files_add_folder(sdr_kept_files *k, const char *folder, const char *as) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, sub);
+  snprintf(path, sizeof path, "%s", folder);
   DIR *d = opendir(path);
   if (!d)
     return errno == ENOENT ? 0 : sdr_fail("cannot read the folder %s: %s", path, strerror(errno));
@@ -98,10 +91,11 @@ int sdr_kept_files_add_folder(sdr_kept_files *k, const char *dir, const char *su
   if (n)
     qsort(names, n, sizeof *names, by_name); /* the same order on every file system */
   for (size_t i = 0; i < n; i++) {
-    char rel[4096];
-    snprintf(rel, sizeof rel, "%s/%s", sub, names[i]);
+    char rel[512], file[sizeof path + 257];
+    snprintf(rel, sizeof rel, "%s/%s", as, names[i]);
+    snprintf(file, sizeof file, "%s/%s", path, names[i]);
     if (rc == 0)
-      rc = sdr_kept_files_add(k, dir, rel);
+      rc = sdr_kept_files_add(k, file, rel);
     free(names[i]);
   }
   free(names);

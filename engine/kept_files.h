@@ -22,10 +22,10 @@ typedef struct sdr_kept_files {
   int n;
 } sdr_kept_files;
 
-/* Keeps dir/rel. */
-int sdr_kept_files_add(sdr_kept_files *k, const char *dir, const char *rel);
-/* Keeps every plain file of the folder dir/sub (none where it does not exist). */
-int sdr_kept_files_add_folder(sdr_kept_files *k, const char *dir, const char *sub);
+/* Keeps the file at path as rel. */
+int sdr_kept_files_add(sdr_kept_files *k, const char *path, const char *rel);
+/* Keeps every plain file of folder as as/<its name> (none where the folder does not exist). */
+int sdr_kept_files_add_folder(sdr_kept_files *k, const char *folder, const char *as);
 /* The file kept as rel, or NULL. */
 const sdr_kept_file *sdr_kept_files_find(const sdr_kept_files *k, const char *rel);
 /* Writes every file whose path begins with prefix ("tokenizer/") under dir, each whole or

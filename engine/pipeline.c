@@ -314,13 +314,14 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
              dir);
     goto fail;
   }
-  if (sdr_kept_files_add(&p->kept, dir, "model_index.json") != 0 ||
-      sdr_kept_files_add_folder(&p->kept, dir, "tokenizer") != 0 ||
-      sdr_kept_files_add_folder(&p->kept, dir, "tokenizer_2") != 0 ||
-      sdr_kept_files_add_folder(&p->kept, dir, "feature_extractor") != 0)
-    goto fail;
-  p->tokens_at_load[0] = p->tokenizer ? sdr_clip_tokenizer_len(p->tokenizer) : 0;
-  p->tokens_at_load[1] = p->tokenizer_2 ? sdr_clip_tokenizer_len(p->tokenizer_2) : 0;
+  snprintf(sub, sizeof sub, "%s/model_index.json", dir);
+  TRY(sdr_kept_files_add(&p->kept, sub, "model_index.json"));
+  snprintf(sub, sizeof sub, "%s/feature_extractor", dir);
+  TRY(sdr_kept_files_add_folder(&p->kept, sub, "feature_extractor"));
+  snprintf(sub, sizeof sub, "%s/tokenizer", dir);
+  TRY(sdr_pipeline_keep_tokenizer(p, 0, sub));
+  snprintf(sub, sizeof sub, "%s/tokenizer_2", dir);
+  TRY(sdr_pipeline_keep_tokenizer(p, 1, sub));
   /* Nothing can fail from here: the given models move in, their structs left empty. */
   if (gv->text_encoder) {
     p->text_encoder = *gv->text_encoder;
@@ -345,6 +346,14 @@ fail:
   sdr_json_free(&index);
   sdr_pipeline_free(p);
   return -1;
+}
+
+int sdr_pipeline_keep_tokenizer(sdr_pipeline *p, int second, const char *folder) {
+  const sdr_clip_tokenizer *tok = second ? p->tokenizer_2 : p->tokenizer;
+  if (!tok)
+    return 0;
+  p->tokens_at_load[second] = sdr_clip_tokenizer_len(tok);
+  return sdr_kept_files_add_folder(&p->kept, folder, second ? "tokenizer_2" : "tokenizer");
 }
 
 sdr_lora_models sdr_pipeline_lora_models(sdr_pipeline *p) {

@@ -110,6 +110,9 @@ int sdr_pipeline_class_name(const char *dir, char *out, size_t n);
 int sdr_pipeline_load_single_file(sdr_pipeline *p, sdr_backend *be, const char *path,
                                   int keep_dtype);
 void sdr_pipeline_free(sdr_pipeline *p);
+/* After the tokenizer (second: SDXL's tokenizer_2) is loaded from folder: what save_pretrained
+ * writes back of it (engine/pipeline_save.h); nothing where the pipeline has none. */
+int sdr_pipeline_keep_tokenizer(sdr_pipeline *p, int second, const char *folder);
 /* pipe.safety_checker = None: the checker's memory goes. */
 void sdr_pipeline_drop_safety_checker(sdr_pipeline *p);
 /* pipe.vae = another (an AutoencoderTiny, a fine-tuned AutoencoderKL): src's weights bound

@@ -8,6 +8,7 @@
 
 #include "engine/atomic_file.h" // sdr_make_dirs, sdr_write_file_atomic
 #include "engine/error.h"       // sdr_fail
+#include "engine/json_python.h" // sdr_json_parse_python, sdr_json_print_python
 #include "engine/model_save.h"  // sdr_model_save
 
 static int by_key(const void *a, const void *b) {
@@ -15,7 +16,8 @@ static int by_key(const void *a, const void *b) {
 }
 
 /* The object's text as diffusers' save_config writes it: keys sorted, a newline at the end
- * (cJSON indents with tabs where Python's json uses two spaces; both read the same).
+ * (cJSON indents with tabs where Python's json uses two spaces; both read the same;
+ * infinities are written as Python writes them).
  * Malloc'd, or NULL when out of memory. */
 static char *config_text(cJSON *obj) {
   int n = cJSON_GetArraySize(obj);
@@ -28,7 +30,7 @@ static char *config_text(cJSON *obj) {
   for (int i = 0; i < n; i++)
     cJSON_AddItemToObject(obj, items[i]->string, items[i]);
   free(items);
-  char *text = cJSON_Print(obj);
+  char *text = sdr_json_print_python(obj);
   size_t len = text ? strlen(text) : 0;
   char *out = text ? realloc(text, len + 2) : NULL;
   if (!out) {
@@ -57,7 +59,7 @@ static int check_savable(sdr_pipeline *p) {
 /* A scheduler's config as diffusers' save_config writes it: without the keys that only
  * from_config reads. */
 static int write_scheduler(const sdr_scheduler *s, const char *dir, const char *sub) {
-  cJSON *j = cJSON_Parse(sdr_scheduler_config_json(s));
+  cJSON *j = sdr_json_parse_python(sdr_scheduler_config_json(s));
   if (!j)
     return sdr_fail("%s: the scheduler's config does not parse", sub);
   cJSON_DeleteItemFromObjectCaseSensitive(j, "_use_default_values");
@@ -100,33 +102,70 @@ static int set_component(cJSON *index, const char *name, const char *library, co
   return cJSON_AddItemToObject(index, name, pair) ? 0 : -1;
 }
 
-/* The folder's model_index.json with this pipeline's class and components. */
+/* A scheduler's class, from its config. */
+static int scheduler_class(const sdr_scheduler *s, char *out, size_t cap) {
+  cJSON *j = sdr_json_parse_python(sdr_scheduler_config_json(s));
+  const cJSON *cls = cJSON_GetObjectItemCaseSensitive(j, "_class_name");
+  int ok = cJSON_IsString(cls) && snprintf(out, cap, "%s", cls->valuestring) < (int)cap;
+  cJSON_Delete(j);
+  return ok ? 0 : sdr_fail("model_index.json: the scheduler's config names no class");
+}
+
+static int set_flag(cJSON *index, const char *name, int on) {
+  cJSON_DeleteItemFromObjectCaseSensitive(index, name);
+  return cJSON_AddBoolToObject(index, name, on) ? 0 : -1;
+}
+
+/* model_index.json: the loaded folder's (a single-file checkpoint has none), with this
+ * pipeline's class and the components it holds now. */
 static int write_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir) {
+  char sched[128], low_res[128] = "";
+  if (scheduler_class(s->scheduler, sched, sizeof sched) != 0 ||
+      (p->low_res_scheduler && scheduler_class(p->low_res_scheduler, low_res, sizeof low_res)))
+    return -1;
   const sdr_kept_file *kept = sdr_kept_files_find(&p->kept, "model_index.json");
-  cJSON *index = kept ? cJSON_Parse(kept->data) : cJSON_CreateObject();
+  cJSON *index = kept ? sdr_json_parse_python(kept->data) : cJSON_CreateObject();
   if (!index)
     return sdr_fail("model_index.json: the loaded one does not parse");
-  cJSON *sched = cJSON_Parse(sdr_scheduler_config_json(s->scheduler));
-  const cJSON *sched_cls = cJSON_GetObjectItemCaseSensitive(sched, "_class_name");
-  int bad = !cJSON_IsString(sched_cls);
+  int bad = 0;
+  if (!kept) { /* what diffusers' from_single_file pipelines register */
+    bad |= !cJSON_AddStringToObject(index, "_diffusers_version", "0.27.2");
+    bad |= set_component(index, "image_encoder", NULL, NULL);
+    bad |= p->tokenizer_2
+               ? set_flag(index, "force_zeros_for_empty_prompt", p->force_zeros_for_empty_prompt)
+               : set_flag(index, "requires_safety_checker", 0);
+    if (p->requires_aesthetics_score)
+      bad |= set_flag(index, "requires_aesthetics_score", 1);
+  }
   cJSON_DeleteItemFromObjectCaseSensitive(index, "_class_name");
   bad |= !cJSON_AddStringToObject(index, "_class_name", s->class_name);
-  if (!bad)
-    bad |= set_component(index, "scheduler", "diffusers", sched_cls->valuestring);
-  cJSON_Delete(sched);
-  bad |= set_component(index, "vae", "diffusers", p->vae.cfg.tiny ? "AutoencoderTiny" : "AutoencoderKL");
-  if (!s->safety_checker || !p->safety_checker)
-    bad |= set_component(index, "safety_checker", NULL, NULL);
-  if (!with_feature_extractor(p, s))
-    bad |= set_component(index, "feature_extractor", NULL, NULL);
+  const int te = p->text_encoder.layers != NULL;
+  bad |= set_component(index, "tokenizer", te ? "transformers" : NULL, te ? "CLIPTokenizer" : NULL);
+  bad |=
+      set_component(index, "text_encoder", te ? "transformers" : NULL, te ? "CLIPTextModel" : NULL);
+  if (p->tokenizer_2) {
+    bad |= set_component(index, "tokenizer_2", "transformers", "CLIPTokenizer");
+    bad |= set_component(index, "text_encoder_2", "transformers", "CLIPTextModelWithProjection");
+  }
+  bad |= set_component(index, "unet", "diffusers", "UNet2DConditionModel");
+  bad |= set_component(index, "vae", "diffusers",
+                       p->vae.cfg.tiny ? "AutoencoderTiny" : "AutoencoderKL");
+  bad |= set_component(index, "scheduler", "diffusers", sched);
+  if (low_res[0])
+    bad |= set_component(index, "low_res_scheduler", "diffusers", low_res);
+  const int sc = s->safety_checker && p->safety_checker;
+  bad |= set_component(index, "safety_checker", sc ? "stable_diffusion" : NULL,
+                       sc ? "StableDiffusionSafetyChecker" : NULL);
+  const int fe = with_feature_extractor(p, s);
+  bad |= set_component(index, "feature_extractor", fe ? "transformers" : NULL,
+                       fe ? "CLIPImageProcessor" : NULL);
   /* a ControlNet or T2I-Adapter folder's pipeline saved without its net */
   cJSON_DeleteItemFromObjectCaseSensitive(index, "controlnet");
   cJSON_DeleteItemFromObjectCaseSensitive(index, "adapter");
   char *text = bad ? NULL : config_text(index);
   cJSON_Delete(index);
   if (!text)
-    return sdr_fail("model_index.json: %s", bad ? "the scheduler's config names no class"
-                                                 : "out of memory");
+    return sdr_fail("model_index.json: out of memory");
   char path[4096];
   snprintf(path, sizeof path, "%s/model_index.json", dir);
   int rc = sdr_write_file_atomic(path, text, strlen(text));

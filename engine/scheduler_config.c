@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "engine/error.h"        // sdr_fail
+#include "engine/json_python.h"  // sdr_json_print_python
 #include "engine/model_config.h" // sdr_json, sdr_json_*_opt
 #include "engine/scheduler_internal.h"
 
@@ -96,33 +97,8 @@ static int listed(const cJSON *list, const char *key) {
   return 0;
 }
 
-/* The JSON text, with infinities written as Python writes them. */
-static char *config_text(const cJSON *cfg) {
-  cJSON *dup = cJSON_Duplicate(cfg, 1);
-  if (!dup)
-    return NULL;
-  for (cJSON *c = dup->child; c;) {
-    cJSON *next = c->next;
-    if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) {
-      const char *raw = isnan(c->valuedouble) ? "NaN"
-                        : c->valuedouble > 0  ? "Infinity"
-                                              : "-Infinity";
-      cJSON *r = cJSON_CreateRaw(raw);
-      if (r) { /* the key moves to the new item; the old one is freed without it */
-        r->string = c->string;
-        c->string = NULL;
-        cJSON_ReplaceItemViaPointer(dup, c, r);
-      }
-    }
-    c = next;
-  }
-  char *text = cJSON_Print(dup);
-  cJSON_Delete(dup);
-  return text;
-}
-
 static int refresh_text(sdr_scheduler *s) {
-  char *text = config_text(s->config);
+  char *text = sdr_json_print_python(s->config);
   if (!text)
     return sdr_fail("%s: out of memory", s->cls->name);
   free(s->config_json);

@@ -726,7 +726,8 @@ static int load_components(sdr_pipeline *p, sdr_backend *be, sdr_weight_file *f,
                                 : pathf(tok, "%s", base_tok));
     else
       pathf(tok, "%s/tokenizer", cd);
-    if (!(p->tokenizer = sdr_clip_tokenizer_load(tok)))
+    if (!(p->tokenizer = sdr_clip_tokenizer_load(tok)) ||
+        sdr_pipeline_keep_tokenizer(p, 0, tok) != 0)
       goto prefixed;
   }
   if (m->xl) {
@@ -734,7 +735,8 @@ static int load_components(sdr_pipeline *p, sdr_backend *be, sdr_weight_file *f,
       TRY(stage_bang_tokenizer(s, base_tok, "tokenizer_2", tok));
     else
       pathf(tok, "%s/tokenizer_2", cd);
-    if (!(p->tokenizer_2 = sdr_clip_tokenizer_load(tok)))
+    if (!(p->tokenizer_2 = sdr_clip_tokenizer_load(tok)) ||
+        sdr_pipeline_keep_tokenizer(p, 1, tok) != 0)
       goto prefixed;
     /* what set_additional_components makes of a refiner and a base */
     p->force_zeros_for_empty_prompt = m->xl == 1;

@@ -17,7 +17,7 @@
 
 #include "engine/error.h"        // sdr_fail
 #include "engine/model_config.h" // sdr_json_read_text
-#include "engine/torch_file.h" // sdr_torch_file
+#include "engine/torch_file.h"   // sdr_torch_file
 
 enum { MAX_LISTED = 12 };
 
