@@ -153,12 +153,15 @@ static int write_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s, c
   bad |= set_component(index, "scheduler", "diffusers", sched);
   if (low_res[0])
     bad |= set_component(index, "low_res_scheduler", "diffusers", low_res);
+  /* SDXL's classes take no safety checker: diffusers warns of the key */
   const int sc = s->safety_checker && p->safety_checker;
-  bad |= set_component(index, "safety_checker", sc ? "stable_diffusion" : NULL,
-                       sc ? "StableDiffusionSafetyChecker" : NULL);
+  if (sc || !p->tokenizer_2 || cJSON_HasObjectItem(index, "safety_checker"))
+    bad |= set_component(index, "safety_checker", sc ? "stable_diffusion" : NULL,
+                         sc ? "StableDiffusionSafetyChecker" : NULL);
   const int fe = with_feature_extractor(p, s);
-  bad |= set_component(index, "feature_extractor", fe ? "transformers" : NULL,
-                       fe ? "CLIPImageProcessor" : NULL);
+  if (fe || !p->tokenizer_2 || cJSON_HasObjectItem(index, "feature_extractor"))
+    bad |= set_component(index, "feature_extractor", fe ? "transformers" : NULL,
+                         fe ? "CLIPImageProcessor" : NULL);
   /* a ControlNet or T2I-Adapter folder's pipeline saved without its net */
   cJSON_DeleteItemFromObjectCaseSensitive(index, "controlnet");
   cJSON_DeleteItemFromObjectCaseSensitive(index, "adapter");

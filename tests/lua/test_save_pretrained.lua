@@ -156,6 +156,8 @@ for _, f in ipairs(files_under(xl)) do
     same_file(base .. "-xl/" .. f, xl .. "/" .. f, "unchanged SDXL")
   end
 end
+check.eq(read(base .. "-xl/model_index.json"):find('"safety_checker"', 1, true), nil,
+         "SDXL's model_index.json names no safety checker (diffusers would warn)")
 local xl2 = StableDiffusionXLPipeline.from_pretrained(base .. "-xl")
 xl2:set_progress_bar_config{disable = true}
 same_images(images(xpipe, {height = 64, width = 64}), images(xl2, {height = 64, width = 64}), "SDXL")
