@@ -158,6 +158,11 @@ static const lsdr_func methods[] = {
     {"AutoencoderTiny:enable_slicing", lsdr_vae_enable_slicing,
      "Decode a batch one image at a time (a pipeline's VAE: the pipeline's decode)."},
     {"AutoencoderTiny:disable_slicing", lsdr_vae_disable_slicing, "Decode the batch at once."},
+    {"AutoencoderTiny:save_pretrained",
+     lsdr_vae_save_pretrained,
+     "Writes config.json and the weights (.safetensors) into a folder, as diffusers does.",
+     {{"save_directory", "string"}, {"opts", "table", "nil"}},
+     lsdr_save_pretrained_options},
     {"AutoencoderTiny:encode",
      tiny_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latents = (batch, 4, H/8, W/8)}: no distribution, "

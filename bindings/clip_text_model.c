@@ -175,6 +175,13 @@ static const lsdr_func class_funcs[] = {
      lsdr_from_pretrained_options},
     {0}};
 
+static int model_save_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_model_box *box;
+  return lsdr_model_save_pretrained(L, &check_model(L, 1, &box)->weights, "model");
+}
+
 static const lsdr_func call_funcs[] = {
     {"CLIPTextModel:to",
      lsdr_model_to,
@@ -186,6 +193,11 @@ static const lsdr_func call_funcs[] = {
      "hidden_states=}; out[1], out[2] as transformers' tuple.",
      {{"input_ids", "Tensor"}, {"opts", "table", "nil"}},
      call_options},
+    {"CLIPTextModel:save_pretrained",
+     model_save_pretrained,
+     "Writes config.json and model.safetensors into a folder, as transformers does.",
+     {{"save_directory", "string"}, {"opts", "table", "nil"}},
+     lsdr_save_pretrained_options},
     {0}};
 
 void lsdr_open_clip_text_model(lua_State *L) {

@@ -213,6 +213,13 @@ static const lsdr_param call_options[] = {
      "accepted: the result is a table, out[1] the down residuals as in diffusers' tuple"},
     {0}};
 
+static int controlnet_save_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  sdr_controlnet *c = lsdr_model_box_check(L, 1, LSDR_CONTROLNET)->model;
+  return lsdr_model_save_pretrained(L, &c->base.weights, "diffusion_pytorch_model");
+}
+
 static const lsdr_func methods[] = {
     {"ControlNetModel:to",
      lsdr_model_to,
@@ -225,6 +232,11 @@ static const lsdr_func methods[] = {
      "controlnet_cond = image}).",
      {{"sample", "Tensor"}, {"timestep", "number|Tensor"}, {"opts", "table"}},
      call_options},
+    {"ControlNetModel:save_pretrained",
+     controlnet_save_pretrained,
+     "Writes config.json and the weights (.safetensors) into a folder, as diffusers does.",
+     {{"save_directory", "string"}, {"opts", "table", "nil"}},
+     lsdr_save_pretrained_options},
     {0}};
 
 static const lsdr_func class_funcs[] = {{"ControlNetModel.from_pretrained",

@@ -71,6 +71,13 @@ typedef int (*lsdr_model_load_fn)(void *model, sdr_backend *be, const char *dir,
                                   const char *variant, int keep_dtype);
 int lsdr_model_from_pretrained(lua_State *L, const char *tname, size_t size,
                                lsdr_model_load_fn load, void (*free_own)(void *model));
+/* model:save_pretrained(save_directory, opts) after lsdr_args and lsdr_options(L, 2): the
+ * model's config and weights w into the folder, the file named stem ("diffusion_pytorch_model",
+ * transformers' "model"); a pipeline's model only when the pipeline could be saved
+ * (bindings/save_pretrained.c). The options, the pipelines' too: */
+int lsdr_model_save_pretrained(lua_State *L, sdr_weights *w, const char *stem);
+extern const lsdr_param lsdr_save_pretrained_options[];
+
 /* __gc and __close of every model type. */
 int lsdr_model_box_gc(lua_State *L);
 

@@ -190,9 +190,9 @@ int lsdr_pipe_set_ip_adapter_scale(lua_State *L);
 int lsdr_pipe_unload_ip_adapter(lua_State *L);
 int lsdr_pipe_prepare_ip_adapter_image_embeds(lua_State *L);
 void lsdr_read_ip_adapter_inputs(lua_State *L, int opts, sdr_generate *g);
-/* pipe:save_pretrained(save_directory, opts) (bindings/pipeline_save.c). */
+/* pipe:save_pretrained(save_directory, opts) (bindings/save_pretrained.c; its options are
+ * model_common.h's lsdr_save_pretrained_options). */
 int lsdr_pipe_save_pretrained(lua_State *L);
-extern const lsdr_param lsdr_save_pretrained_options[];
 int lsdr_pipe_fuse_lora(lua_State *L);
 int lsdr_pipe_unfuse_lora(lua_State *L);
 int lsdr_pipe_unload_lora_weights(lua_State *L);

@@ -399,6 +399,13 @@ static const lsdr_param call_options[] = {
      "accepted: the result is a table, out[1] the sample as in diffusers' tuple"},
     {0}};
 
+static int unet_save_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_model_box *box;
+  return lsdr_model_save_pretrained(L, &check_unet(L, 1, &box)->weights, "diffusion_pytorch_model");
+}
+
 static const lsdr_func methods[] = {
     {"UNet2DConditionModel:to",
      lsdr_model_to,
@@ -418,6 +425,11 @@ static const lsdr_func methods[] = {
       {"b1", "number", "nil"},
       {"b2", "number", "nil"}}},
     {"UNet2DConditionModel:disable_freeu", unet_disable_freeu, "FreeU off."},
+    {"UNet2DConditionModel:save_pretrained",
+     unet_save_pretrained,
+     "Writes config.json and the weights (.safetensors) into a folder, as diffusers does.",
+     {{"save_directory", "string"}, {"opts", "table", "nil"}},
+     lsdr_save_pretrained_options},
     {0}};
 
 static const lsdr_func class_funcs[] = {{"UNet2DConditionModel.from_pretrained",

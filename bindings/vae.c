@@ -31,6 +31,14 @@ sdr_vae *lsdr_check_vae(lua_State *L, int idx, lsdr_model_box **box) {
 
 void lsdr_vae_free_own(void *m) { sdr_vae_free(m); }
 
+int lsdr_vae_save_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_model_box *box;
+  return lsdr_model_save_pretrained(L, &lsdr_check_vae(L, 1, &box)->weights,
+                                    "diffusion_pytorch_model");
+}
+
 int lsdr_vae_load_class(sdr_vae *v, sdr_backend *be, const char *dir, const char *variant, int keep,
                         int tiny) {
   if (sdr_vae_load(v, be, dir, variant, keep) != 0)
@@ -342,6 +350,11 @@ static const lsdr_func methods[] = {
     {"AutoencoderKL:enable_slicing", lsdr_vae_enable_slicing,
      "Decode a batch one image at a time (a pipeline's VAE: the pipeline's decode)."},
     {"AutoencoderKL:disable_slicing", lsdr_vae_disable_slicing, "Decode the batch at once."},
+    {"AutoencoderKL:save_pretrained",
+     lsdr_vae_save_pretrained,
+     "Writes config.json and the weights (.safetensors) into a folder, as diffusers does.",
+     {{"save_directory", "string"}, {"opts", "table", "nil"}},
+     lsdr_save_pretrained_options},
     {"AutoencoderKL:encode",
      vae_encode,
      "Image (batch, 3, H, W) in [-1, 1] to {latent_dist = DiagonalGaussianDistribution}.",

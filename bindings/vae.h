@@ -32,6 +32,8 @@ void lsdr_vae_free_own(void *m);
  * decode, tiling and slicing, and the device and dtype properties (1 when k was one). */
 void lsdr_vae_encode_raw(lua_State *L, lsdr_model_box **box, sdr_vae **vae);
 int lsdr_vae_decode(lua_State *L);
+/* model:save_pretrained(save_directory, opts), AutoencoderKL's and AutoencoderTiny's */
+int lsdr_vae_save_pretrained(lua_State *L);
 int lsdr_vae_enable_tiling(lua_State *L);
 int lsdr_vae_disable_tiling(lua_State *L);
 int lsdr_vae_enable_slicing(lua_State *L);

@@ -183,11 +183,15 @@ static int save_model(sdr_weights *w, const char *dir, const char *sub, const ch
   return sdr_model_save(w, path, stem, variant);
 }
 
-int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir) {
+int sdr_pipeline_save_ready(sdr_pipeline *p) {
   if (check_savable(p) != 0)
     return -1;
   sdr_lora_models lm = sdr_pipeline_lora_models(p);
-  if (sdr_lora_apply(&p->lora, &lm) != 0 || sdr_make_dirs(dir) != 0)
+  return sdr_lora_apply(&p->lora, &lm);
+}
+
+int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir) {
+  if (sdr_pipeline_save_ready(p) != 0 || sdr_make_dirs(dir) != 0)
     return -1;
   const char *v = s->variant;
   if (p->tokenizer && sdr_kept_files_write(&p->kept, dir, "tokenizer/") != 0)

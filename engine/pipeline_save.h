@@ -25,5 +25,8 @@ typedef struct sdr_pipeline_save_spec {
 } sdr_pipeline_save_spec;
 
 int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir);
+/* Before one of p's models is saved alone (pipe.unet:save_pretrained): the refusals above,
+ * then the LoRA state made into the weights. */
+int sdr_pipeline_save_ready(sdr_pipeline *p);
 
 #endif

@@ -5,7 +5,8 @@
 -- Every saved folder is loaded again and must give the same pictures bit for bit, with the
 -- pipeline's class, scheduler and dtype it was saved with: a float16 pipeline with
 -- variant "fp16", a fused LoRA, a single-file checkpoint (converted names), SDXL (two
--- tokenizers and text encoders), a safety checker kept and one taken out. What would not
+-- tokenizers and text encoders), a safety checker kept and one taken out; and one model
+-- alone (pipe.unet, a ControlNetModel, TAESD). What would not
 -- load back is refused naming what to do (LoRA adapters, textual inversion tokens), and a
 -- failed save leaves no temporary file behind.
 local check = require "check"
@@ -162,7 +163,31 @@ local xl2 = StableDiffusionXLPipeline.from_pretrained(base .. "-xl")
 xl2:set_progress_bar_config{disable = true}
 same_images(images(xpipe, {height = 64, width = 64}), images(xl2, {height = 64, width = 64}), "SDXL")
 
--- 7. Bad arguments and an impossible folder: clear errors, nothing half-written.
+-- 7. One model alone, as diffusers' and transformers' model classes save it.
+local function same_folder(saved, orig, what)
+  for _, f in ipairs(files_under(orig)) do same_file(saved .. "/" .. f, orig .. "/" .. f, what) end
+  check.eq(#files_under(saved), #files_under(orig), what .. ": as many files")
+end
+local mp = StableDiffusionPipeline.from_pretrained(a)
+mp.unet:save_pretrained(base .. "-unet")
+same_folder(base .. "-unet", a .. "/unet", "pipe.unet")
+mp.text_encoder:save_pretrained(base .. "-te")
+same_folder(base .. "-te", a .. "/text_encoder", "pipe.text_encoder")
+mp.vae:save_pretrained(base .. "-vae")
+same_folder(base .. "-vae", a .. "/vae", "pipe.vae")
+local unet2 = UNet2DConditionModel.from_pretrained(base .. "-unet")
+check.eq(unet2.config.sample_size, mp.unet.config.sample_size, "the saved UNet loads")
+ControlNetModel.from_pretrained(models .. "tiny-controlnet-a"):save_pretrained(base .. "-cn")
+same_folder(base .. "-cn", models .. "tiny-controlnet-a", "ControlNetModel")
+AutoencoderTiny.from_pretrained(models .. "tiny-taesd"):save_pretrained(base .. "-taesd")
+same_folder(base .. "-taesd", models .. "tiny-taesd", "AutoencoderTiny")
+mp:load_lora_weights(src .. "/tests/fixtures/lora/diffusers")
+check.raises("unload_lora_weights() first", mp.unet.save_pretrained, mp.unet, base .. "-bad")
+local cn = StableDiffusionControlNetPipeline.from_pretrained(a, {
+  controlnet = ControlNetModel.from_pretrained(models .. "tiny-controlnet-a")})
+check.raises("from_pipe", cn.save_pretrained, cn, base .. "-bad")
+
+-- 8. Bad arguments and an impossible folder: clear errors, nothing half-written.
 local blocker = base .. "-file"
 local f = io.open(blocker, "wb")
 f:write("not a folder")
@@ -173,7 +198,9 @@ check.raises("safe_serialization", half.save_pretrained, half, base .. "-bad",
              {safe_serialization = false})
 check.raises("push_to_hub", half.save_pretrained, half, base .. "-bad", {push_to_hub = true})
 check.raises("save_directory", half.save_pretrained, half)
-for _, d in ipairs{d1, d2, d3, base .. "-lora", base .. "-ti", base .. "-single", base .. "-xl"} do
+check.eq(io.open(base .. "-bad"), nil, "nothing written for a refused save")
+for _, d in ipairs{d1, d2, d3, base .. "-lora", base .. "-ti", base .. "-single", base .. "-xl",
+                   base .. "-unet", base .. "-cn"} do
   for _, name in ipairs(files_under(d)) do
     check.eq(name:find(".tmp-", 1, true), nil, d .. ": temporary file left: " .. name)
   end
