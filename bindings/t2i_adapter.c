@@ -197,6 +197,13 @@ static const lsdr_func multi_funcs[] = {
      {{"cls", "table"}, {"adapters", "table"}}},
     {0}};
 
+static int adapter_save_pretrained(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  sdr_t2i_adapter *a = lsdr_model_box_check(L, 1, LSDR_T2I_ADAPTER)->model;
+  return lsdr_model_save_pretrained(L, &a->weights, "diffusion_pytorch_model");
+}
+
 static const lsdr_func methods[] = {
     {"T2IAdapter:to",
      lsdr_model_to,
@@ -207,6 +214,11 @@ static const lsdr_func methods[] = {
      "The features of control pictures (batch, in_channels, H, W) in [0, 1], one per UNet down "
      "block: unet(x, t, {down_intrablock_additional_residuals = adapter(image)}).",
      {{"x", "Tensor"}}},
+    {"T2IAdapter:save_pretrained",
+     adapter_save_pretrained,
+     "Writes config.json and the weights (.safetensors) into a folder, as diffusers does.",
+     {{"save_directory", "string"}, {"opts", "table", "nil"}},
+     lsdr_save_pretrained_options},
     {0}};
 
 static const lsdr_func class_funcs[] = {{"T2IAdapter.from_pretrained",

@@ -175,6 +175,10 @@ int sdr_t2i_adapter_load(sdr_t2i_adapter *a, sdr_backend *be, const char *dir, c
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
+  if (sdr_weights_keep_config(&a->weights, path) != 0) {
+    sdr_t2i_adapter_free(a);
+    return -1;
+  }
   return finish(a);
 }
 

@@ -181,6 +181,8 @@ ControlNetModel.from_pretrained(models .. "tiny-controlnet-a"):save_pretrained(b
 same_folder(base .. "-cn", models .. "tiny-controlnet-a", "ControlNetModel")
 AutoencoderTiny.from_pretrained(models .. "tiny-taesd"):save_pretrained(base .. "-taesd")
 same_folder(base .. "-taesd", models .. "tiny-taesd", "AutoencoderTiny")
+T2IAdapter.from_pretrained(models .. "tiny-t2i-adapter"):save_pretrained(base .. "-t2i")
+same_folder(base .. "-t2i", models .. "tiny-t2i-adapter", "T2IAdapter")
 mp:load_lora_weights(src .. "/tests/fixtures/lora/diffusers")
 check.raises("unload_lora_weights() first", mp.unet.save_pretrained, mp.unet, base .. "-bad")
 local cn = StableDiffusionControlNetPipeline.from_pretrained(a, {
