@@ -954,6 +954,8 @@ static int pipe_properties(lua_State *L) {
   } else if (strcmp(k, "device") == 0) {
     lsdr_push_device(L, p->core->p.be->device);
     return 1;
+  } else if (strcmp(k, "config") == 0) {
+    return lsdr_push_pipe_config(L, 1);
   } else if (strcmp(k, "dtype") == 0) { /* DiffusionPipeline.dtype: its models' */
     lsdr_push_model_dtype(L, &p->core->p.unet.weights);
     return 1;

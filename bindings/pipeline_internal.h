@@ -193,6 +193,9 @@ void lsdr_read_ip_adapter_inputs(lua_State *L, int opts, sdr_generate *g);
 /* pipe:save_pretrained(save_directory, opts) (bindings/save_pretrained.c; its options are
  * model_common.h's lsdr_save_pretrained_options). */
 int lsdr_pipe_save_pretrained(lua_State *L);
+/* diffusers' pipe.config: the model_index.json save_pretrained writes, with a ControlNet or
+ * T2I-Adapter pipeline's nets named, as a table (a null in a pair is false). */
+int lsdr_push_pipe_config(lua_State *L, int idx);
 int lsdr_pipe_fuse_lora(lua_State *L);
 int lsdr_pipe_unfuse_lora(lua_State *L);
 int lsdr_pipe_unload_lora_weights(lua_State *L);

@@ -116,17 +116,17 @@ static int set_flag(cJSON *index, const char *name, int on) {
   return cJSON_AddBoolToObject(index, name, on) ? 0 : -1;
 }
 
-/* model_index.json: the loaded folder's (a single-file checkpoint has none), with this
- * pipeline's class and the components it holds now. */
-static int write_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir) {
+char *sdr_pipeline_model_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s) {
   char sched[128], low_res[128] = "";
   if (scheduler_class(s->scheduler, sched, sizeof sched) != 0 ||
       (p->low_res_scheduler && scheduler_class(p->low_res_scheduler, low_res, sizeof low_res)))
-    return -1;
+    return NULL;
   const sdr_kept_file *kept = sdr_kept_files_find(&p->kept, "model_index.json");
   cJSON *index = kept ? sdr_json_parse_python(kept->data) : cJSON_CreateObject();
-  if (!index)
-    return sdr_fail("model_index.json: the loaded one does not parse");
+  if (!index) {
+    sdr_fail("model_index.json: the loaded one does not parse");
+    return NULL;
+  }
   int bad = 0;
   if (!kept) { /* what diffusers' from_single_file pipelines register */
     bad |= !cJSON_AddStringToObject(index, "_diffusers_version", "0.27.2");
@@ -168,7 +168,14 @@ static int write_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s, c
   char *text = bad ? NULL : config_text(index);
   cJSON_Delete(index);
   if (!text)
-    return sdr_fail("model_index.json: out of memory");
+    sdr_fail("model_index.json: out of memory");
+  return text;
+}
+
+static int write_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir) {
+  char *text = sdr_pipeline_model_index(p, s);
+  if (!text)
+    return -1;
   char path[4096];
   snprintf(path, sizeof path, "%s/model_index.json", dir);
   int rc = sdr_write_file_atomic(path, text, strlen(text));

@@ -25,6 +25,9 @@ typedef struct sdr_pipeline_save_spec {
 } sdr_pipeline_save_spec;
 
 int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir);
+/* The model_index.json it writes (malloc'd; NULL with a message): also diffusers'
+ * pipe.config, which names the components the pipeline holds now. */
+char *sdr_pipeline_model_index(const sdr_pipeline *p, const sdr_pipeline_save_spec *s);
 /* Before one of p's models is saved alone (pipe.unet:save_pretrained): the refusals above,
  * then the LoRA state made into the weights. */
 int sdr_pipeline_save_ready(sdr_pipeline *p);

@@ -57,6 +57,9 @@ local pipe = StableDiffusionImg2ImgPipeline.from_pretrained(sc)
 pipe:set_progress_bar_config{disable = true}
 pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config,
                                                          {use_karras_sigmas = true})
+check.eq(pipe.config._class_name, "StableDiffusionImg2ImgPipeline", "pipe.config's class")
+check.eq(pipe.config.scheduler[2], "DPMSolverMultistepScheduler", "pipe.config names the scheduler now")
+check.eq(pipe.config.safety_checker[2], "StableDiffusionSafetyChecker", "pipe.config's checker")
 local d1 = base .. "-sc"
 pipe:save_pretrained(d1)
 for _, f in ipairs(files_under(sc)) do
@@ -188,6 +191,7 @@ check.raises("unload_lora_weights() first", mp.unet.save_pretrained, mp.unet, ba
 local cn = StableDiffusionControlNetPipeline.from_pretrained(a, {
   controlnet = ControlNetModel.from_pretrained(models .. "tiny-controlnet-a")})
 check.raises("from_pipe", cn.save_pretrained, cn, base .. "-bad")
+check.eq(cn.config.controlnet[2], "ControlNetModel", "a ControlNet pipeline's config names its net")
 
 -- 8. Bad arguments and an impossible folder: clear errors, nothing half-written.
 local blocker = base .. "-file"
