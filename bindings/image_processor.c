@@ -384,6 +384,42 @@ static int m_postprocess(lua_State *L) {
   return 1;
 }
 
+void lsdr_push_numpy_to_pil(lua_State *L, int idx) {
+  lsdr_tensor *t = lsdr_check_tensor(L, idx);
+  const int nd = t->t.ndim;
+  const int64_t *s = t->t.shape;
+  const int64_t C = nd >= 3 ? s[nd - 1] : 0;
+  if ((nd != 3 && nd != 4) || (C != 1 && C != 3 && C != 4))
+    lsdr_error(L,
+               "images: a (batch, height, width, channels) or (height, width, channels) "
+               "array with 1, 3 or 4 channels expected (output_type = \"np\"), got %d dims",
+               nd);
+  const int64_t B = nd == 4 ? s[0] : 1, H = s[nd - 3], W = s[nd - 2];
+  if (H < 1 || W < 1 || H > 65535 || W > 65535)
+    lsdr_error(L, "images: %lld x %lld pixels cannot be a picture", (long long)H, (long long)W);
+  double *v = lsdr_tensor_host_values(L, t);
+  const size_t n = (size_t)(H * W * C);
+  lua_createtable(L, (int)B, 0); /* (images * 255).round().astype("uint8"), each fromarray */
+  for (int64_t b = 0; b < B; b++) {
+    sdr_image **slot = lsdr_push_image_slot(L);
+    if (!(*slot = sdr_image_new((int)W, (int)H, (int)C))) {
+      free(v);
+      luaL_error(L, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++)
+      (*slot)->pixels[k] = to_u8((float)v[(size_t)b * n + k] * 255.0f);
+    lua_rawseti(L, -2, (int)b + 1);
+  }
+  free(v);
+  lsdr_image_list_meta(L, -1);
+}
+
+static int l_numpy_to_pil(lua_State *L) {
+  lsdr_args(L);
+  lsdr_push_numpy_to_pil(L, lua_gettop(L));
+  return 1;
+}
+
 /* ---- the object ---------------------------------------------------------------------- */
 
 static int proc_properties(lua_State *L) {
@@ -485,6 +521,11 @@ static const lsdr_func class_funcs[] = {
      "diffusers' VaeImageProcessor(...); VaeImageProcessor{...} does the same.",
      {{"opts", "table", "nil"}},
      new_options},
+    {"VaeImageProcessor.numpy_to_pil",
+     l_numpy_to_pil,
+     "Pictures from an array in [0, 1] (batch, height, width, channels), as output_type = "
+     "\"np\" gives: (x * 255).round() as bytes, each one an Image.",
+     {{"images", "Tensor"}}},
     {0}};
 
 static const lsdr_func methods[] = {
@@ -499,6 +540,11 @@ static const lsdr_func methods[] = {
      "A (B, C, H, W) tensor in [-1, 1] (the VAE's output) to pictures, an array or a tensor.",
      {{"image", "Tensor"}, {"opts", "table", "nil"}},
      post_options},
+    {"VaeImageProcessor:numpy_to_pil",
+     l_numpy_to_pil,
+     "Pictures from an array in [0, 1] (batch, height, width, channels), as "
+     "VaeImageProcessor.numpy_to_pil.",
+     {{"images", "Tensor"}}},
     {"VaeImageProcessor:get_crop_region",
      lsdr_proc_get_crop_region,
      "The box {x1, y1, x2, y2} around the mask's painted pixels, widened by pad and then to "

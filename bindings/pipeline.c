@@ -1183,6 +1183,12 @@ static const lsdr_param progress_bar_options[] = {
         "The VAE in float32 from now on (a float16 pipeline's decode without overflow)."           \
   }
 
+static int pipe_numpy_to_pil(lua_State *L) {
+  lsdr_args(L);
+  lsdr_push_numpy_to_pil(L, 2);
+  return 1;
+}
+
 #define PIPE_METHODS(CLS)                                                                          \
   {CLS ":to",                                                                                      \
    pipe_to,                                                                                        \
@@ -1201,6 +1207,11 @@ static const lsdr_param progress_bar_options[] = {
        {{"attention_op", "any", "nil"}}},                                                          \
       {CLS ":disable_xformers_memory_efficient_attention", pipe_disable_attention_slicing,         \
        "Accepted for diffusers' sake, as enable_xformers_memory_efficient_attention."},            \
+      {CLS ":numpy_to_pil",                                                                        \
+       pipe_numpy_to_pil,                                                                          \
+       "Pictures from an array in [0, 1] (batch, height, width, channels), as output_type = "      \
+       "\"np\" gives (diffusers' DiffusionPipeline.numpy_to_pil).",                                \
+       {{"images", "Tensor"}}},                                                                    \
       {CLS ":save_pretrained",                                                                     \
        lsdr_pipe_save_pretrained,                                                                  \
        "Writes the pipeline as a diffusers folder that from_pretrained loads (here or in "         \

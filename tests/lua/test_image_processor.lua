@@ -83,6 +83,29 @@ check.eq(pipe.image_processor.config.vae_scale_factor, pipe.vae_scale_factor, "p
 check.eq(VaeImageProcessor().config.vae_scale_factor, 8, "default factor")
 check.eq(VaeImageProcessor().config.resample, "lanczos", "resample")
 
+-- numpy_to_pil (the pipeline's and the processor's): the pictures output_type "pil" gives from
+-- the "np" array, byte for byte; one (H, W, C) array is a list of one; one channel is mode L.
+pipe:set_progress_bar_config{disable = true}
+local function run(kind)
+  return pipe{prompt = "a cat", num_inference_steps = 2, output_type = kind,
+              generator = torch.Generator():manual_seed(3)}.images
+end
+local arr, pils = run("np"), run("pil")
+local made = pipe:numpy_to_pil(arr)
+check.eq(#made, #pils, "numpy_to_pil: as many pictures")
+for i = 1, #pils do
+  check.eq(made[i].mode, "RGB", "numpy_to_pil: mode")
+  check.truthy(made[i]:tobytes() == pils[i]:tobytes(), "numpy_to_pil: the pil output's bytes")
+end
+local one = VaeImageProcessor.numpy_to_pil(arr[1])
+check.eq(#one, 1, "an (H, W, C) array: one picture")
+check.truthy(one[1]:tobytes() == pils[1]:tobytes(), "an (H, W, C) array: its bytes")
+local grey = proc:numpy_to_pil(torch.tensor({{{0.0}, {0.5}}, {{1.0}, {0.25}}}))
+check.eq(grey[1].mode, "L", "one channel: mode L")
+check.eq(grey[1]:getpixel({1, 0}), 128, "0.5 * 255 rounds half to even")
+check.eq(grey[1]:getpixel({1, 1}), 64, "0.25 * 255 = 63.75 rounds to 64")
+check.raises("1, 3 or 4 channels", pipe.numpy_to_pil, pipe, torch.zeros({1, 4, 4, 2}))
+
 -- Mistakes are errors that name what was wrong.
 check.raises("height and width must be at least", function() proc:preprocess(pic("l"), {height = 7}) end)
 check.raises("a (B, C, H, W) or (C, H, W) tensor expected", function() proc:preprocess("x.png") end)
