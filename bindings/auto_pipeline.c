@@ -30,13 +30,22 @@ static int in_family(const char *cls) {
   return 0;
 }
 
+/* AutoPipelineFor*: with a controlnet among the options (at 2), the family's ControlNet
+ * pipeline, as diffusers' "stable-diffusion-controlnet" mappings. */
+static int with_controlnet(lua_State *L) {
+  const int given = lua_getfield(L, 2, "controlnet") != LUA_TNIL;
+  lua_pop(L, 1);
+  return given;
+}
+
 /* DiffusionPipeline: exactly the class the model names. */
 static int pick_named(lua_State *L, const char *dir) {
   char buf[128];
   const char *cls = class_of(L, dir, buf, sizeof buf);
-  /* every class whose pipeline loads from the model alone (a ControlNet one needs its nets) */
+  /* every class whose pipeline loads from the model, or from it and the nets given */
   const int kind = lsdr_kind_of_class(cls);
-  if (kind >= 0 && !lsdr_kind_has_controlnet(kind))
+  if (kind >= 0 && (!lsdr_kind_has_controlnet(kind) || with_controlnet(L) ||
+                    sdr_pipeline_dir_has(dir, "controlnet") == 1))
     return kind;
   return lsdr_error(L,
                     "this model is a %s; sdrepl runs %s, %s and %s (for a Stable Diffusion "
@@ -51,13 +60,6 @@ static int xl_kind(int kind) {
                                  : LSDR_KIND_XL_INPAINT;
 }
 
-/* AutoPipelineFor*: with a controlnet among the options (at 2), the family's ControlNet
- * pipeline, as diffusers' "stable-diffusion-controlnet" mappings. */
-static int with_controlnet(lua_State *L) {
-  const int given = lua_getfield(L, 2, "controlnet") != LUA_TNIL;
-  lua_pop(L, 1);
-  return given;
-}
 /* kind for the Stable Diffusion family (its ControlNet kind with a controlnet); lcm_kind (-1:
  * none) for a latent consistency model, the mappings' "lcm" row. */
 static int pick_family(lua_State *L, const char *dir, int kind, int controlnet_kind, int lcm_kind) {

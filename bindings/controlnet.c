@@ -27,6 +27,11 @@ static int from_pretrained(lua_State *L) {
                                     free_controlnet);
 }
 
+void lsdr_push_controlnet_from(lua_State *L, const char *dir, const char *variant, int keep) {
+  lsdr_model_push_loaded(L, LSDR_CONTROLNET, sizeof(sdr_controlnet), load_controlnet,
+                         free_controlnet, dir, variant, keep);
+}
+
 sdr_controlnet *lsdr_to_controlnet(lua_State *L, int idx) {
   lsdr_model_box *b = luaL_testudata(L, idx, LSDR_CONTROLNET);
   return b && lsdr_model_box_open(b) ? b->model : NULL;

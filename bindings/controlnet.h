@@ -10,6 +10,8 @@
 #define LSDR_MULTI_CONTROLNET "MultiControlNetModel"
 
 void lsdr_open_controlnet(lua_State *L);
+/* Pushes a ControlNetModel loaded from the folder dir (a pipeline folder's controlnet). */
+void lsdr_push_controlnet_from(lua_State *L, const char *dir, const char *variant, int keep);
 /* The open ControlNetModel at idx, or NULL. */
 sdr_controlnet *lsdr_to_controlnet(lua_State *L, int idx);
 /* The ControlNetModel at idx on be: moved there first (its weights bound again in

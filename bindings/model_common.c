@@ -92,18 +92,24 @@ lsdr_model_box *lsdr_model_box_check(lua_State *L, int idx, const char *tname) {
   return b;
 }
 
+void lsdr_model_push_loaded(lua_State *L, const char *tname, size_t size, lsdr_model_load_fn load,
+                            void (*free_own)(void *model), const char *dir, const char *variant,
+                            int keep_dtype) {
+  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
+  lsdr_model_box *b = lsdr_model_box_new(L, tname, size);
+  /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
+  if (load(b->own, be, dir, variant, keep_dtype) != 0)
+    lsdr_engine_error(L);
+  lsdr_model_box_ready(b, be, free_own);
+}
+
 int lsdr_model_from_pretrained(lua_State *L, const char *tname, size_t size,
                                lsdr_model_load_fn load, void (*free_own)(void *model)) {
   lsdr_args(L);
   lsdr_options(L, 2);
   lsdr_pretrained p;
   lsdr_pretrained_read(L, &p);
-  sdr_backend *be = lsdr_backend(L, SDR_DEVICE_CPU);
-  lsdr_model_box *b = lsdr_model_box_new(L, tname, size);
-  /* The CPU computes in float32; weights stay as torch_dtype says (as stored when nil). */
-  if (load(b->own, be, p.dir, p.variant, p.keep_dtype) != 0)
-    return lsdr_engine_error(L);
-  lsdr_model_box_ready(b, be, free_own);
+  lsdr_model_push_loaded(L, tname, size, load, free_own, p.dir, p.variant, p.keep_dtype);
   return 1;
 }
 

@@ -71,6 +71,10 @@ typedef int (*lsdr_model_load_fn)(void *model, sdr_backend *be, const char *dir,
                                   const char *variant, int keep_dtype);
 int lsdr_model_from_pretrained(lua_State *L, const char *tname, size_t size,
                                lsdr_model_load_fn load, void (*free_own)(void *model));
+/* The same from a folder the caller names (a pipeline folder's component): pushes the box. */
+void lsdr_model_push_loaded(lua_State *L, const char *tname, size_t size, lsdr_model_load_fn load,
+                            void (*free_own)(void *model), const char *dir, const char *variant,
+                            int keep_dtype);
 /* model:save_pretrained(save_directory, opts) after lsdr_args and lsdr_options(L, 2): the
  * model's config and weights w into the folder, the file named stem ("diffusion_pytorch_model",
  * transformers' "model"); a pipeline's model only when the pipeline could be saved

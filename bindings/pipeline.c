@@ -12,17 +12,20 @@
 
 #include "bindings/clip_text_model.h" // lsdr_push_clip_text_model_ref
 #include "bindings/clip_tokenizer.h"  // lsdr_push_clip_tokenizer, lsdr_to_clip_tokenizer
+#include "bindings/controlnet.h"      // lsdr_push_controlnet_from
 #include "bindings/hub.h"             // lsdr_hub_resolve, LSDR_HUB_PARAMS
 #include "bindings/lsdr.h"
 #include "bindings/model_common.h"
 #include "bindings/pipeline_internal.h"
 #include "bindings/safety_checker.h" // lsdr_push_safety_checker, lsdr_push_feature_extractor
 #include "bindings/scheduler.h"      // lsdr_push_scheduler, lsdr_to_scheduler
+#include "bindings/t2i_adapter.h"    // lsdr_push_t2i_adapter_from
 #include "bindings/tensor.h"
 #include "bindings/image_processor.h" // lsdr_push_image_processor
 #include "bindings/unet.h"            // lsdr_push_unet_ref
 #include "bindings/vae.h"             // lsdr_push_vae_ref
 #include "engine/error.h"
+#include "engine/model_config.h" // sdr_component_has_variant
 #include "engine/pipeline.h"
 #include "engine/single_file.h" // sdr_pipeline_load_single_file_ex, sdr_single_file_options
 
@@ -340,6 +343,48 @@ static void adopt_parts(lua_State *L, int self, lsdr_pipe *p, const char *name) 
   lua_setiuservalue(L, self, 1);
 }
 
+/* Where the folder has nets of its own (its model_index.json names a "controlnet" or an
+ * "adapter") and the option key does not give any, diffusers loads them: one model from
+ * dir/<key>, or for MultiControlNetModel and MultiAdapter every folder dir/<key>,
+ * dir/<key>_1, dir/<key>_2, ... while they exist (their from_pretrained's names). They become
+ * the option, as if given. */
+static void take_folder_nets(lua_State *L, int opts, const char *dir, const char *key,
+                             const char *variant, int keep) {
+  char cls[128], name[64], sub[4200];
+  const int has = sdr_pipeline_component_class(dir, key, cls, sizeof cls);
+  if (has < 0)
+    lsdr_engine_error(L);
+  if (!has || lua_getfield(L, opts, key) != LUA_TNIL) {
+    lua_pop(L, has ? 1 : 0);
+    return;
+  }
+  lua_pop(L, 1);
+  const int cn = key[0] == 'c';
+  const char *one = cn ? "ControlNetModel" : "T2IAdapter";
+  const int multi = strncmp(cls, "Multi", 5) == 0;
+  if (strcmp(cls, one) != 0 && strcmp(cls, cn ? "MultiControlNetModel" : "MultiAdapter") != 0)
+    lsdr_error(L, "%s: model_index.json's %s is a %s; %s and its Multi class are supported", dir,
+               key, cls, one);
+  lua_newtable(L);
+  int n = 0;
+  for (; n == 0 || multi; n++) {
+    snprintf(name, sizeof name, n ? "%s_%d" : "%s", key, n);
+    snprintf(sub, sizeof sub, "%s/%s", dir, name);
+    if (!lsdr_is_dir(sub))
+      break;
+    const char *v = variant && sdr_component_has_variant(dir, name, variant) == 1 ? variant : NULL;
+    (cn ? lsdr_push_controlnet_from : lsdr_push_t2i_adapter_from)(L, sub, v, keep);
+    lua_rawseti(L, -2, n + 1);
+  }
+  if (n == 0)
+    lsdr_error(L, "%s: model_index.json names a %s but there is no folder %s/%s", dir, cls, dir,
+               key);
+  if (!multi)
+    lua_rawgeti(L, -1, 1);
+  lua_setfield(L, opts, key);
+  lua_pop(L, multi ? 0 : 1);
+}
+
 int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const char *dir)) {
   const char *path = lua_tostring(L, 1);
   lua_getfield(L, 2, "safety_checker");
@@ -358,6 +403,10 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
     return lsdr_error(L, "no model folder at %s (nor a repo id of the Hugging Face hub)", path);
   int kind = pick(L, dir);
   int controlnet = 0; /* the option as the pipeline keeps it, at this index */
+  if (lsdr_kind_has_controlnet(kind))
+    take_folder_nets(L, 2, dir, "controlnet", variant, keep);
+  if (lsdr_kind_has_adapter(kind))
+    take_folder_nets(L, 2, dir, "adapter", variant, keep);
   if (lsdr_kind_has_controlnet(kind)) {
     lsdr_push_controlnet_option(L, 2, kind_class(kind));
     controlnet = lua_gettop(L);

@@ -25,6 +25,11 @@ static int from_pretrained(lua_State *L) {
                                     free_adapter);
 }
 
+void lsdr_push_t2i_adapter_from(lua_State *L, const char *dir, const char *variant, int keep) {
+  lsdr_model_push_loaded(L, LSDR_T2I_ADAPTER, sizeof(sdr_t2i_adapter), load_adapter, free_adapter,
+                         dir, variant, keep);
+}
+
 sdr_t2i_adapter *lsdr_to_t2i_adapter(lua_State *L, int idx) {
   lsdr_model_box *b = luaL_testudata(L, idx, LSDR_T2I_ADAPTER);
   return b && lsdr_model_box_open(b) ? b->model : NULL;

@@ -10,6 +10,8 @@
 #define LSDR_MULTI_ADAPTER "MultiAdapter"
 
 void lsdr_open_t2i_adapter(lua_State *L);
+/* Pushes a T2IAdapter loaded from the folder dir (a pipeline folder's adapter). */
+void lsdr_push_t2i_adapter_from(lua_State *L, const char *dir, const char *variant, int keep);
 /* The open T2IAdapter at idx, or NULL. */
 sdr_t2i_adapter *lsdr_to_t2i_adapter(lua_State *L, int idx);
 /* The T2IAdapter at idx on be: moved there first (its weights bound again in keep_dtype)

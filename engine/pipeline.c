@@ -164,15 +164,20 @@ static int load_low_res_scheduler(sdr_pipeline *p, const char *dir, const sdr_js
   return 0;
 }
 
-int sdr_pipeline_dir_has(const char *dir, const char *component) {
-  char path[4096], cls[128];
+int sdr_pipeline_component_class(const char *dir, const char *component, char *cls, size_t n) {
+  char path[4096];
   snprintf(path, sizeof path, "%s/model_index.json", dir);
   sdr_json j;
   if (sdr_json_load(&j, path) != 0)
     return -1;
-  const int rc = optional_component(&j, component, cls, sizeof cls);
+  const int rc = optional_component(&j, component, cls, n);
   sdr_json_free(&j);
   return rc;
+}
+
+int sdr_pipeline_dir_has(const char *dir, const char *component) {
+  char cls[128];
+  return sdr_pipeline_component_class(dir, component, cls, sizeof cls);
 }
 
 /* StableDiffusionXLPipeline's tokenizer_2 and text_encoder_2 where model_index.json (index)

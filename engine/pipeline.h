@@ -101,6 +101,8 @@ int sdr_pipeline_load_given(sdr_pipeline *p, sdr_backend *be, const char *dir, c
  * SDXL model, low_res_scheduler for an upscaler's): 1 or 0, -1 on error. Read before a load, so
  * a model of the wrong class is refused before anything is loaded or given models move in. */
 int sdr_pipeline_dir_has(const char *dir, const char *component);
+/* The same, with the class model_index.json names for it in cls (n bytes) when it is there. */
+int sdr_pipeline_component_class(const char *dir, const char *component, char *cls, size_t n);
 /* model_index.json's "_class_name" (the class DiffusionPipeline.from_pretrained makes)
  * into out, at most n bytes with the NUL. */
 int sdr_pipeline_class_name(const char *dir, char *out, size_t n);

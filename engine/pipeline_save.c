@@ -102,6 +102,21 @@ static int set_component(cJSON *index, const char *name, const char *library, co
   return cJSON_AddItemToObject(index, name, pair) ? 0 : -1;
 }
 
+/* Keys of a folder's model_index.json that the class saved takes no argument for (diffusers
+ * warns of each when loading): the adapter and upscaler pipelines have no image_encoder,
+ * the upscaler no requires_safety_checker, SDXL's text-to-image classes no
+ * requires_aesthetics_score. */
+static void drop_foreign_keys(cJSON *index, const char *cls) {
+  const int xl = strstr(cls, "XL") != NULL;
+  if (strcmp(cls, "StableDiffusionAdapterPipeline") == 0 ||
+      strcmp(cls, "StableDiffusionUpscalePipeline") == 0)
+    cJSON_DeleteItemFromObjectCaseSensitive(index, "image_encoder");
+  if (xl || strcmp(cls, "StableDiffusionUpscalePipeline") == 0)
+    cJSON_DeleteItemFromObjectCaseSensitive(index, "requires_safety_checker");
+  if (xl && !strstr(cls, "Img2Img") && !strstr(cls, "Inpaint"))
+    cJSON_DeleteItemFromObjectCaseSensitive(index, "requires_aesthetics_score");
+}
+
 /* A scheduler's class, from its config. */
 static int scheduler_class(const sdr_scheduler *s, char *out, size_t cap) {
   cJSON *j = sdr_json_parse_python(sdr_scheduler_config_json(s));
@@ -139,6 +154,7 @@ char *sdr_pipeline_model_index(const sdr_pipeline *p, const sdr_pipeline_save_sp
   }
   cJSON_DeleteItemFromObjectCaseSensitive(index, "_class_name");
   bad |= !cJSON_AddStringToObject(index, "_class_name", s->class_name);
+  drop_foreign_keys(index, s->class_name);
   const int te = p->text_encoder.layers != NULL;
   bad |= set_component(index, "tokenizer", te ? "transformers" : NULL, te ? "CLIPTokenizer" : NULL);
   bad |=
@@ -162,9 +178,12 @@ char *sdr_pipeline_model_index(const sdr_pipeline *p, const sdr_pipeline_save_sp
   if (fe || !p->tokenizer_2 || cJSON_HasObjectItem(index, "feature_extractor"))
     bad |= set_component(index, "feature_extractor", fe ? "transformers" : NULL,
                          fe ? "CLIPImageProcessor" : NULL);
-  /* a ControlNet or T2I-Adapter folder's pipeline saved without its net */
+  /* the nets this pipeline holds; a ControlNet or T2I-Adapter folder's pipeline saved as
+   * another class has none */
   cJSON_DeleteItemFromObjectCaseSensitive(index, "controlnet");
   cJSON_DeleteItemFromObjectCaseSensitive(index, "adapter");
+  if (s->nets_key && s->nnets)
+    bad |= set_component(index, s->nets_key, s->nets_library, s->nets_class);
   char *text = bad ? NULL : config_text(index);
   cJSON_Delete(index);
   if (!text)
@@ -223,5 +242,11 @@ int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const ch
   if (with_feature_extractor(p, s) &&
       sdr_kept_files_write(&p->kept, dir, "feature_extractor/") != 0)
     return -1;
+  for (int i = 0; s->nets_key && i < s->nnets; i++) {
+    char sub[64];
+    snprintf(sub, sizeof sub, i ? "%s_%d" : "%s", s->nets_key, i);
+    if (save_model(s->nets[i], dir, sub, "diffusion_pytorch_model", v) != 0)
+      return -1;
+  }
   return write_index(p, s, dir);
 }

@@ -22,6 +22,14 @@ typedef struct sdr_pipeline_save_spec {
   int safety_checker;             /* 0: none (pipe.safety_checker = nil): [null, null] */
   int feature_extractor;
   const char *variant; /* NULL, or "fp16": unet/diffusion_pytorch_model.fp16.safetensors */
+  /* a ControlNet or T2I-Adapter pipeline's nets: nets_key "controlnet" or "adapter" (NULL:
+   * none), nets_library and nets_class their entry in model_index.json (["controlnet",
+   * "MultiControlNetModel"] for several, as diffusers names a class of its pipelines folder);
+   * written to the folders <key>, <key>_1, <key>_2, ..., which diffusers' Multi classes load
+   * (their save_pretrained names a third net <key>_1_2, which they then do not load) */
+  const char *nets_key, *nets_library, *nets_class;
+  sdr_weights *const *nets;
+  int nnets;
 } sdr_pipeline_save_spec;
 
 int sdr_pipeline_save(sdr_pipeline *p, const sdr_pipeline_save_spec *s, const char *dir);

@@ -6,7 +6,8 @@
 -- pipeline's class, scheduler and dtype it was saved with: a float16 pipeline with
 -- variant "fp16", a fused LoRA, a single-file checkpoint (converted names), SDXL (two
 -- tokenizers and text encoders), a safety checker kept and one taken out; and one model
--- alone (pipe.unet, a ControlNetModel, TAESD). What would not
+-- alone (pipe.unet, a ControlNetModel, TAESD); ControlNet (one net and several) and T2I-Adapter
+-- pipelines with their nets. What would not
 -- load back is refused naming what to do (LoRA adapters, textual inversion tokens), and a
 -- failed save leaves no temporary file behind.
 local check = require "check"
@@ -188,12 +189,43 @@ T2IAdapter.from_pretrained(models .. "tiny-t2i-adapter"):save_pretrained(base ..
 same_folder(base .. "-t2i", models .. "tiny-t2i-adapter", "T2IAdapter")
 mp:load_lora_weights(src .. "/tests/fixtures/lora/diffusers")
 check.raises("unload_lora_weights() first", mp.unet.save_pretrained, mp.unet, base .. "-bad")
-local cn = StableDiffusionControlNetPipeline.from_pretrained(a, {
-  controlnet = ControlNetModel.from_pretrained(models .. "tiny-controlnet-a")})
-check.raises("from_pipe", cn.save_pretrained, cn, base .. "-bad")
-check.eq(cn.config.controlnet[2], "ControlNetModel", "a ControlNet pipeline's config names its net")
 
--- 8. Bad arguments and an impossible folder: clear errors, nothing half-written.
+-- 8. Pipelines with nets: each net in its folder (controlnet, controlnet_1, ...), named in
+-- model_index.json as diffusers names it, and loaded from the folder again when no net is given.
+local function net(name) return ControlNetModel.from_pretrained(models .. name) end
+local control = {image = init, height = 64, width = 64}
+local cn = StableDiffusionControlNetPipeline.from_pretrained(a, {controlnet = net("tiny-controlnet-a")})
+cn:set_progress_bar_config{disable = true}
+check.eq(cn.config.controlnet[2], "ControlNetModel", "a ControlNet pipeline's config names its net")
+cn:save_pretrained(base .. "-cnpipe")
+same_folder(base .. "-cnpipe/controlnet", models .. "tiny-controlnet-a", "the pipeline's ControlNet")
+local cn2 = DiffusionPipeline.from_pretrained(base .. "-cnpipe")
+cn2:set_progress_bar_config{disable = true}
+check.truthy(tostring(cn2):find("StableDiffusionControlNetPipeline", 1, true), "ControlNet class kept")
+same_images(images(cn, control), images(cn2, control), "ControlNet pipeline")
+local multi = StableDiffusionControlNetPipeline.from_pretrained(a, {
+  controlnet = {net("tiny-controlnet-a"), net("tiny-controlnet-a2")}})
+multi:set_progress_bar_config{disable = true}
+multi:save_pretrained(base .. "-multi")
+check.eq(multi.config.controlnet[1], "controlnet", "MultiControlNetModel's library, as diffusers'")
+same_folder(base .. "-multi/controlnet_1", models .. "tiny-controlnet-a2", "the second net")
+local multi2 = StableDiffusionControlNetPipeline.from_pretrained(base .. "-multi")
+multi2:set_progress_bar_config{disable = true}
+check.eq(#multi2.controlnet.nets, 2, "both nets loaded from the folder")
+local two = {image = {init, init}, height = 64, width = 64}
+same_images(images(multi, two), images(multi2, two), "MultiControlNetModel pipeline")
+local ad = StableDiffusionAdapterPipeline.from_pretrained(a, {
+  adapter = T2IAdapter.from_pretrained(models .. "tiny-t2i-adapter")})
+ad:set_progress_bar_config{disable = true}
+ad:save_pretrained(base .. "-adapter")
+check.eq(read(base .. "-adapter/model_index.json"):find('"image_encoder"', 1, true), nil,
+         "an adapter pipeline's model_index.json has no image_encoder (its class takes none)")
+local ad2 = StableDiffusionAdapterPipeline.from_pretrained(base .. "-adapter")
+ad2:set_progress_bar_config{disable = true}
+same_images(images(ad, {image = init, height = 64, width = 64}),
+            images(ad2, {image = init, height = 64, width = 64}), "T2I-Adapter pipeline")
+
+-- 9. Bad arguments and an impossible folder: clear errors, nothing half-written.
 local blocker = base .. "-file"
 local f = io.open(blocker, "wb")
 f:write("not a folder")
@@ -206,7 +238,7 @@ check.raises("push_to_hub", half.save_pretrained, half, base .. "-bad", {push_to
 check.raises("save_directory", half.save_pretrained, half)
 check.eq(io.open(base .. "-bad"), nil, "nothing written for a refused save")
 for _, d in ipairs{d1, d2, d3, base .. "-lora", base .. "-ti", base .. "-single", base .. "-xl",
-                   base .. "-unet", base .. "-cn"} do
+                   base .. "-unet", base .. "-cn", base .. "-cnpipe", base .. "-multi"} do
   for _, name in ipairs(files_under(d)) do
     check.eq(name:find(".tmp-", 1, true), nil, d .. ": temporary file left: " .. name)
   end
