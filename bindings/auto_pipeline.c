@@ -60,6 +60,15 @@ static int xl_kind(int kind) {
                                  : LSDR_KIND_XL_INPAINT;
 }
 
+/* The ControlNet class of a task (an SD LSDR_KIND_*) in a family (xl: SDXL's). */
+static int family_controlnet_kind(int kind, int xl) {
+  if (kind == LSDR_KIND_T2I)
+    return xl ? LSDR_KIND_XL_CONTROLNET : LSDR_KIND_CONTROLNET;
+  if (kind == LSDR_KIND_I2I)
+    return xl ? LSDR_KIND_XL_CONTROLNET_I2I : LSDR_KIND_CONTROLNET_I2I;
+  return xl ? LSDR_KIND_XL_CONTROLNET_INPAINT : LSDR_KIND_CONTROLNET_INPAINT;
+}
+
 /* kind for the Stable Diffusion family (its ControlNet kind with a controlnet); lcm_kind (-1:
  * none) for a latent consistency model, the mappings' "lcm" row. */
 static int pick_family(lua_State *L, const char *dir, int kind, int controlnet_kind, int lcm_kind) {
@@ -68,6 +77,10 @@ static int pick_family(lua_State *L, const char *dir, int kind, int controlnet_k
   const int controlnet = with_controlnet(L);
   if (lcm_kind >= 0 && !controlnet && strcmp(cls, LSDR_LCM) == 0)
     return lcm_kind;
+  /* a ControlNet pipeline's folder (its nets loaded from it): the "-controlnet" rows */
+  const int named = lsdr_kind_of_class(cls);
+  if (named >= 0 && lsdr_kind_has_controlnet(named))
+    return family_controlnet_kind(kind, lsdr_kind_xl(named));
   if (strcmp(cls, LSDR_XL) == 0 || strcmp(cls, LSDR_XL_I2I) == 0 ||
       strcmp(cls, LSDR_XL_INPAINT) == 0) { /* the "stable-diffusion-xl" row */
     if (controlnet)
@@ -113,15 +126,6 @@ static int auto_inpaint_from_pretrained(lua_State *L) {
   return lsdr_pipeline_from_pretrained(L, pick_inpaint);
 }
 
-/* The ControlNet class of a task (an SD LSDR_KIND_*) in a family (xl: SDXL's). */
-static int controlnet_kind(int kind, int xl) {
-  if (kind == LSDR_KIND_T2I)
-    return xl ? LSDR_KIND_XL_CONTROLNET : LSDR_KIND_CONTROLNET;
-  if (kind == LSDR_KIND_I2I)
-    return xl ? LSDR_KIND_XL_CONTROLNET_I2I : LSDR_KIND_CONTROLNET_I2I;
-  return xl ? LSDR_KIND_XL_CONTROLNET_INPAINT : LSDR_KIND_CONTROLNET_INPAINT;
-}
-
 static int from_pipe(lua_State *L, int kind) {
   lsdr_args(L);
   lsdr_options(L, 2);
@@ -145,7 +149,7 @@ static int from_pipe(lua_State *L, int kind) {
     kind = kind == LSDR_KIND_I2I ? LSDR_KIND_LCM_I2I : LSDR_KIND_LCM;
   }
   if (controlnet)
-    kind = controlnet_kind(kind, lsdr_kind_xl(src->kind));
+    kind = family_controlnet_kind(kind, lsdr_kind_xl(src->kind));
   else if (lsdr_kind_xl(src->kind)) /* the "stable-diffusion-xl" row */
     kind = xl_kind(kind);
   if (given)

@@ -203,6 +203,8 @@ local cn2 = DiffusionPipeline.from_pretrained(base .. "-cnpipe")
 cn2:set_progress_bar_config{disable = true}
 check.truthy(tostring(cn2):find("StableDiffusionControlNetPipeline", 1, true), "ControlNet class kept")
 same_images(images(cn, control), images(cn2, control), "ControlNet pipeline")
+check.truthy(tostring(AutoPipelineForImage2Image.from_pretrained(base .. "-cnpipe")):find(
+  "StableDiffusionControlNetImg2ImgPipeline", 1, true), "AutoPipeline: the task's ControlNet class")
 local multi = StableDiffusionControlNetPipeline.from_pretrained(a, {
   controlnet = {net("tiny-controlnet-a"), net("tiny-controlnet-a2")}})
 multi:set_progress_bar_config{disable = true}
