@@ -227,7 +227,19 @@ ad2:set_progress_bar_config{disable = true}
 same_images(images(ad, {image = init, height = 64, width = 64}),
             images(ad2, {image = init, height = 64, width = 64}), "T2I-Adapter pipeline")
 
--- 9. Bad arguments and an impossible folder: clear errors, nothing half-written.
+-- 9. Saved over the folder it was loaded from: the mapped weights stay valid (each file is
+-- replaced by a rename, never rewritten in place), the pipeline runs on, the folder loads.
+os.execute("cp -r '" .. a .. "' '" .. base .. "-self'")
+local self_pipe = StableDiffusionPipeline.from_pretrained(base .. "-self")
+self_pipe:set_progress_bar_config{disable = true}
+local before = images(self_pipe)
+self_pipe:save_pretrained(base .. "-self")
+same_images(before, images(self_pipe), "saved over its own folder, still running")
+local reloaded = StableDiffusionPipeline.from_pretrained(base .. "-self")
+reloaded:set_progress_bar_config{disable = true}
+same_images(before, images(reloaded), "saved over its own folder, loaded again")
+
+-- 10. Bad arguments and an impossible folder: clear errors, nothing half-written.
 local blocker = base .. "-file"
 local f = io.open(blocker, "wb")
 f:write("not a folder")
