@@ -95,6 +95,24 @@ static int display_global(lua_State *L) {
   return 0;
 }
 
+/* PIL's img.show(title): PIL hands the picture to an external viewer; here it is shown as a
+ * cell's last value is. */
+static int image_show(lua_State *L) {
+  lsdr_args(L);
+  if (!lsdr_to_image(L, 1))
+    return luaL_error(L, "Image:show: operation on closed image");
+  display_value(L, 1, lua_tostring(L, 2));
+  return 0;
+}
+
+static const lsdr_func image_funcs[] = {
+    {"Image:show",
+     image_show,
+     "Shows the picture in the preview window (and the terminal, and the notebook record), "
+     "as a cell's last value is shown.",
+     {{"title", "string", "nil"}}},
+    {0}};
+
 static const lsdr_func display_funcs[] = {
     {"display",
      display_global,
@@ -106,4 +124,9 @@ void display_open(lua_State *L) {
   lua_pushglobaltable(L);
   lsdr_register(L, -1, display_funcs);
   lua_pop(L, 1);
+  /* the Image class's own methods table (bindings/image.c), where show belongs */
+  luaL_getmetatable(L, LSDR_IMAGE);
+  lua_getfield(L, -1, "__methods");
+  lsdr_register(L, -1, image_funcs);
+  lua_pop(L, 2);
 }

@@ -263,6 +263,18 @@ if len(shown) != 2:
     sys.exit("FAIL: %d of the 2 images shown" % len(shown))
 ' || fail "a pipeline's images list"
 
+# ---- img:show(), PIL's call, shows the picture as a cell's value is shown ----------------
+printf -- '-- %%%%\nlocal img = Image.new("RGB", {8, 4})\nimg:show()\nprint("after")\n' >show.lua
+SDREPL_NO_WINDOW=1 export_run show.ipynb show.lua
+[ $rc -eq 0 ] || fail "the show script exited $rc: $(cat show.ipynb.err)"
+python3 -c '
+import json, sys
+outs = json.load(open("show.ipynb"))["cells"][0]["outputs"]
+kinds = [o["output_type"] for o in outs]
+if kinds[:1] != ["display_data"] or "image/png" not in outs[0]["data"]:
+    sys.exit("FAIL: img:show() showed %r" % kinds)
+' || fail "img:show()"
+
 mkdir plain && cd plain
 "$SDREPL" ../fail.lua >/dev/null 2>&1 && fail "fail.lua exited 0"
 [ -z "$(ls -A)" ] || fail "a run without --export wrote files: $(ls -A)"
