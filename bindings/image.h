@@ -24,6 +24,8 @@ void lsdr_image_list_meta(lua_State *L, int idx);
 void lsdr_open_image(lua_State *L);
 /* Sets the globals load_image and ImageOps (bindings/load_image.c). */
 void lsdr_open_load_image(lua_State *L);
+/* ImageOps.invert, grayscale, mirror, flip (bindings/image_ops.c), after lsdr_open_load_image. */
+void lsdr_open_image_ops(lua_State *L);
 /* Sets the global image_grid. */
 void lsdr_open_image_grid(lua_State *L);
 

@@ -197,3 +197,18 @@ check.truthy(printed[2]:find("Image:resize(size, resample=Image.BICUBIC, box=nil
 -- arrays (found by fuzzing); it is refused before stb sees it.
 check.raises("corrupt JPEG (a Huffman table claims 3204 codes",
              Image.open, (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests/fixtures/hostile/jpeg_dht_overflow.jpg")
+
+-- ImageOps.invert, grayscale, mirror and flip, as Pillow computes them: a 3x2 RGB picture.
+local px = Image.fromarray(torch.tensor({{{0, 10, 20}, {30, 40, 50}, {60, 70, 255}},
+                                         {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}}}):to(torch.uint8))
+local inv = ImageOps.invert(px)
+check.eq(inv.mode, "RGB", "invert keeps the mode")
+check.eq(inv:getpixel({0, 0})[2], 245, "invert: 255 - value")
+check.eq(inv:getpixel({2, 0})[3], 0, "invert: 255 becomes 0")
+check.eq(ImageOps.invert(px:convert("L")):getpixel({1, 1}), 255 - px:convert("L"):getpixel({1, 1}),
+         "invert of an L picture")
+check.raises("not supported for this image mode", ImageOps.invert, px:convert("RGBA"))
+check.truthy(ImageOps.grayscale(px):tobytes() == px:convert("L"):tobytes(), "grayscale is convert L")
+check.eq(ImageOps.mirror(px):getpixel({0, 0})[3], 255, "mirror: the right edge comes left")
+check.eq(ImageOps.flip(px):getpixel({0, 0})[1], 1, "flip: the bottom row comes up")
+check.eq(px:getpixel({0, 0})[1], 0, "the original is unchanged")
