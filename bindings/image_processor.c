@@ -414,6 +414,20 @@ void lsdr_push_numpy_to_pil(lua_State *L, int idx) {
   lsdr_image_list_meta(L, -1);
 }
 
+/* proc:blur(image, blur_factor): diffusers' VaeImageProcessor.blur, a GaussianBlur of the
+ * picture (a mask softened before inpainting). */
+static int m_blur(lua_State *L) {
+  lsdr_args(L);
+  const sdr_image *img = lsdr_to_image(L, 2);
+  if (!img)
+    return lsdr_argerror(L, 1, "an open Image");
+  lua_getglobal(L, "ImageFilter");
+  lua_getfield(L, -1, "GaussianBlur");
+  lua_pushvalue(L, 3);
+  lua_call(L, 1, 1);
+  return lsdr_push_filtered(L, img, lua_gettop(L));
+}
+
 static int l_numpy_to_pil(lua_State *L) {
   lsdr_args(L);
   lsdr_push_numpy_to_pil(L, lua_gettop(L));
@@ -540,6 +554,11 @@ static const lsdr_func methods[] = {
      "A (B, C, H, W) tensor in [-1, 1] (the VAE's output) to pictures, an array or a tensor.",
      {{"image", "Tensor"}, {"opts", "table", "nil"}},
      post_options},
+    {"VaeImageProcessor:blur",
+     m_blur,
+     "The picture through ImageFilter.GaussianBlur(blur_factor): a mask with soft edges, as "
+     "diffusers' mask_processor.blur.",
+     {{"image", "Image"}, {"blur_factor", "number", "4"}}},
     {"VaeImageProcessor:numpy_to_pil",
      l_numpy_to_pil,
      "Pictures from an array in [0, 1] (batch, height, width, channels), as "

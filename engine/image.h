@@ -95,6 +95,11 @@ enum {
  * transpose(method); ImageOps.exif_transpose (a copy turned upright, orientation cleared). */
 int sdr_image_exif_orientation(const uint8_t *data, size_t len);
 sdr_image *sdr_image_transpose(const sdr_image *img, int method);
+/* Pillow's box_blur (passes boxes of the radii along rows, then columns; a fractional radius
+ * weighs the box's two far pixels) and gaussian_blur (ImageFilter.GaussianBlur: three boxes
+ * of the radius with the gaussian's variance), pixel for pixel (engine/image_blur.c). */
+sdr_image *sdr_image_box_blur(const sdr_image *img, float xradius, float yradius, int passes);
+sdr_image *sdr_image_gaussian_blur(const sdr_image *img, float xradius, float yradius);
 sdr_image *sdr_image_exif_transpose(const sdr_image *img);
 /* The pixels of PIL's resize(size, resample) of an RGBA image go through
  * premultiplied alpha (PIL's "RGBa"); these are its two conversions, in place. */

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Writes Pillow's blurs for sdrepl's ImageFilter tests into tests/fixtures/pil_blur/.
+
+ImageFilter.GaussianBlur and BoxBlur (and diffusers' mask_processor.blur, a GaussianBlur)
+run on the committed PIL sources (tests/fixtures/pil/src_{l,rgb,rgba}.npy, 37x23, made by
+make_pil_fixtures.py) with radii that reach every branch of Pillow's box blur: under one
+pixel, fractional, a different radius per axis, zero on one axis, wider than the picture.
+Each output is saved as .npy (uint8); manifest.json lists the cases.
+
+    .venv-torch/bin/python scripts/reference/make_blur_cases.py   (Pillow 13.0.0)
+"""
+import json
+import os
+
+import numpy as np
+import PIL
+from PIL import Image, ImageFilter
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures")
+SRC = os.path.join(ROOT, "pil")
+OUT = os.path.join(ROOT, "pil_blur")
+
+CASES = [("gaussian", 0.5), ("gaussian", 1), ("gaussian", 2.7), ("gaussian", 4), ("gaussian", 33),
+         ("gaussian", [1, 3]), ("gaussian", [0, 2]), ("box", 0.5), ("box", 1), ("box", 3.3),
+         ("box", [2, 0.4]), ("box", 40)]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for f in os.listdir(OUT):
+        os.remove(os.path.join(OUT, f))
+    manifest = {"pillow": PIL.__version__, "cases": []}
+    for src in ("l", "rgb", "rgba"):
+        im = Image.fromarray(np.load(os.path.join(SRC, f"src_{src}.npy")))
+        for i, (kind, radius) in enumerate(CASES):
+            r = tuple(radius) if isinstance(radius, list) else radius
+            f = ImageFilter.GaussianBlur(r) if kind == "gaussian" else ImageFilter.BoxBlur(r)
+            name = f"{kind}_{src}_{i}.npy"
+            np.save(os.path.join(OUT, name), np.asarray(im.filter(f)))
+            manifest["cases"].append({"src": src, "kind": kind, "radius": radius, "file": name})
+    with open(os.path.join(OUT, "manifest.json"), "w") as fp:
+        json.dump(manifest, fp, indent=1)
+
+
+if __name__ == "__main__":
+    main()
