@@ -29,6 +29,9 @@ void lsdr_open_image_ops(lua_State *L);
 /* The global ImageFilter (GaussianBlur, BoxBlur) and Image:filter (bindings/image_filter.c),
  * after lsdr_open_image; and img through the filter at idx pushed as a new Image. */
 void lsdr_open_image_filter(lua_State *L);
+/* Image.blend, Image.composite, Image.alpha_composite (bindings/image_compose.c), after
+ * lsdr_open_image. */
+void lsdr_open_image_compose(lua_State *L);
 int lsdr_push_filtered(lua_State *L, const sdr_image *img, int filter);
 /* Sets the global image_grid. */
 void lsdr_open_image_grid(lua_State *L);

@@ -61,6 +61,9 @@ sdr_image *sdr_image_resize_box(const sdr_image *img, int width, int height, int
 /* Image.alpha_composite(dst, src) in place: both RGBA and of one size; Pillow's integer
  * arithmetic. */
 int sdr_image_alpha_composite(sdr_image *dst, const sdr_image *src);
+/* Image.blend(a, b, alpha): a + alpha (b - a) per value, truncated as Pillow does (clipped
+ * when alpha is outside [0, 1]); one mode and size (engine/image_blend.c). */
+sdr_image *sdr_image_blend(const sdr_image *a, const sdr_image *b, float alpha);
 /* Box outside the image is filled with zeros, as PIL does. */
 sdr_image *sdr_image_crop(const sdr_image *img, int left, int upper, int right, int lower);
 /* Pastes src at (x, y) clipped to dst; src converted to dst's mode. With an

@@ -1,0 +1,68 @@
+-- ImageFilter.GaussianBlur and BoxBlur through Image:filter, diffusers'
+-- mask_processor:blur, Image.blend, Image.composite and Image.alpha_composite, against
+-- Pillow 13's own pixels (tests/fixtures/pil_ops, made by scripts/reference/
+-- make_pil_ops_cases.py from the PIL sources in tests/fixtures/pil): every byte equal, for L,
+-- RGB and RGBA pictures; blur radii under a pixel, fractional, one per axis, zero on one axis
+-- and wider than the picture; blend weights inside and outside [0, 1].
+local check = require "check"
+
+local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests/fixtures/"
+local function pic(path) return Image.fromarray(torch.load_npy(root .. path)) end
+
+-- the script's CASES, in its order (the files are numbered by it)
+local cases = {{"gaussian", 0.5}, {"gaussian", 1}, {"gaussian", 2.7}, {"gaussian", 4},
+               {"gaussian", 33}, {"gaussian", {1, 3}}, {"gaussian", {0, 2}}, {"box", 0.5},
+               {"box", 1}, {"box", 3.3}, {"box", {2, 0.4}}, {"box", 40}}
+local n = 0
+for _, src in ipairs{"l", "rgb", "rgba"} do
+  local img = pic("pil/src_" .. src .. ".npy")
+  local before = img:tobytes()
+  for i, c in ipairs(cases) do
+    local f = c[1] == "gaussian" and ImageFilter.GaussianBlur(c[2]) or ImageFilter.BoxBlur(c[2])
+    local got = img:filter(f)
+    local want = pic(string.format("pil_ops/%s_%s_%d.npy", c[1], src, i - 1))
+    check.eq(got.mode, want.mode, tostring(f) .. " mode")
+    check.truthy(got:tobytes() == want:tobytes(),
+                 string.format("%s of %s: Pillow's bytes", tostring(f), src))
+    n = n + 1
+  end
+  check.truthy(img:tobytes() == before, "the source is unchanged")
+end
+
+-- diffusers' mask_processor.blur(mask, blur_factor) is a GaussianBlur (4 by default)
+local mask = pic("pil/src_l.npy")
+local proc = VaeImageProcessor{do_normalize = false, do_binarize = true, do_convert_grayscale = true}
+check.truthy(proc:blur(mask):tobytes() == pic("pil_ops/gaussian_l_3.npy"):tobytes(),
+             "blur's default factor 4")
+check.truthy(proc:blur(mask, 2.7):tobytes() == pic("pil_ops/gaussian_l_2.npy"):tobytes(),
+             "blur_factor 2.7")
+
+-- blend, composite, alpha_composite, the second picture the first turned half a turn
+local blends = {0.0, 0.3, 0.5, 0.77, 1.0, -0.4, 1.6}
+for _, src in ipairs{"l", "rgb", "rgba"} do
+  local a = pic("pil/src_" .. src .. ".npy")
+  local b = a:transpose(Image.ROTATE_180)
+  for i, alpha in ipairs(blends) do
+    check.truthy(Image.blend(a, b, alpha):tobytes() ==
+                 pic(string.format("pil_ops/blend_%s_%d.npy", src, i - 1)):tobytes(),
+                 string.format("blend of %s at %g: Pillow's bytes", src, alpha))
+    n = n + 1
+  end
+  for _, m in ipairs{"l", "rgba"} do
+    check.truthy(Image.composite(a, b, pic("pil/src_" .. m .. ".npy")):tobytes() ==
+                 pic(string.format("pil_ops/composite_%s_%s.npy", src, m)):tobytes(),
+                 string.format("composite of %s through an %s mask: Pillow's bytes", src, m))
+    n = n + 1
+  end
+end
+local rgba = pic("pil/src_rgba.npy")
+check.truthy(Image.alpha_composite(rgba, rgba:transpose(Image.ROTATE_180)):tobytes() ==
+             pic("pil_ops/alpha_composite_rgba.npy"):tobytes(), "alpha_composite: Pillow's bytes")
+check.raises("images do not match", Image.blend, rgba, mask, 0.5)
+check.raises("images do not match", Image.composite, rgba, rgba, Image.new("L", {3, 3}))
+
+-- Mistakes are errors that name what was wrong.
+check.raises("radius must be >= 0", ImageFilter.GaussianBlur, -1)
+check.raises("radius must be >= 0", ImageFilter.BoxBlur, {1, -2})
+check.raises("an ImageFilter.GaussianBlur or BoxBlur expected", mask.filter, mask, {radius = 2})
+print(string.format("image operations: %d cases equal to Pillow's", n + 1))
