@@ -288,6 +288,9 @@ int sdr_vae_load(sdr_vae *v, sdr_backend *be, const char *dir, const char *varia
   sdr_weight_files_free(files);
   if (rc != 0)
     return -1;
+  /* bound slots found again after the struct moves by value (pipe:to, a given VAE), as
+   * save_pretrained looks them up */
+  sdr_weights_owner(&v->weights, v, sizeof *v);
   if (sdr_weights_keep_config(&v->weights, path) != 0 || bind_all(v) != 0 ||
       sdr_weights_finish(&v->weights) != 0) {
     sdr_vae_free(v);
@@ -303,6 +306,7 @@ int sdr_vae_copy_to(sdr_vae *dst, const sdr_vae *src, sdr_backend *be, int keep_
   dst->act = sdr_backend_act_dtype(be, keep_dtype);
   if (sdr_weights_reopen(&dst->weights, &src->weights, be, keep_dtype) != 0)
     return -1;
+  sdr_weights_owner(&dst->weights, dst, sizeof *dst);
   if (bind_all(dst) != 0 || sdr_weights_finish(&dst->weights) != 0) {
     sdr_vae_free(dst);
     return -1;

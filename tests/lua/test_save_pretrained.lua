@@ -227,6 +227,17 @@ ad2:set_progress_bar_config{disable = true}
 same_images(images(ad, {image = init, height = 64, width = 64}),
             images(ad2, {image = init, height = 64, width = 64}), "T2I-Adapter pipeline")
 
+-- A VAE given to from_pretrained, or put in later (TAESD), moves into the pipeline by value:
+-- its weights are saved from where they are bound now.
+local given = StableDiffusionPipeline.from_pretrained(a, {
+  vae = AutoencoderKL.from_pretrained(models .. "tiny-sd-b/vae")})
+given:save_pretrained(base .. "-givenvae")
+same_folder(base .. "-givenvae/vae", models .. "tiny-sd-b/vae", "a given VAE")
+given.vae = AutoencoderTiny.from_pretrained(models .. "tiny-taesd")
+check.eq(given.config.vae[2], "AutoencoderTiny", "pipe.config names TAESD")
+given:save_pretrained(base .. "-taesdvae")
+same_folder(base .. "-taesdvae/vae", models .. "tiny-taesd", "TAESD as the pipeline's VAE")
+
 -- 9. Saved over the folder it was loaded from: the mapped weights stay valid (each file is
 -- replaced by a rename, never rewritten in place), the pipeline runs on, the folder loads.
 os.execute("cp -r '" .. a .. "' '" .. base .. "-self'")
