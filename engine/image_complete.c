@@ -5,8 +5,10 @@
  * short opens as a picture with a grey or black band; PIL refuses it. Checked here
  * before decoding: JPEG (an end-of-image marker after the scans), uncompressed BMP,
  * binary PNM and TGA (the pixel bytes the header implies, or the run-length packets
- * that cover every pixel). PNG's zlib stream fails in stb by itself; GIF and PSD are
- * left to stb.
+ * that cover every pixel), PNG (every IDAT chunk's data inside the file: stb would first
+ * grow its buffer to the length a chunk claims, up to 2 GB for a hostile 100-byte file;
+ * a stream cut inside the last chunks fails in stb's zlib by itself). GIF and PSD are left
+ * to stb.
  */
 #include "engine/image_complete.h"
 
@@ -144,11 +146,29 @@ static int check_tga(const uint8_t *d, size_t len, const char *name) {
   return pos > len ? truncated(name, pos, len) : 0;
 }
 
+/* PNG: the chunks walked up to IEND; an IDAT whose data runs past the end is refused. */
+static int check_png(const uint8_t *d, size_t len, const char *name) {
+  for (size_t pos = 8; len - pos >= 12;) {
+    const uint32_t size = (uint32_t)d[pos] << 24 | (uint32_t)d[pos + 1] << 16 |
+                          (uint32_t)d[pos + 2] << 8 | d[pos + 3];
+    const uint8_t *type = d + pos + 4;
+    if (memcmp(type, "IEND", 4) == 0)
+      return 0;
+    if (size > len - pos - 8)
+      return memcmp(type, "IDAT", 4) == 0 ? truncated(name, (unsigned long long)pos + 8 + size, len)
+                                          : 0; /* stb's own error, or PIL's tolerance */
+    pos += 12 + (size_t)size;
+    if (pos > len)
+      return 0;
+  }
+  return 0;
+}
+
 int sdr_image_check_complete(const uint8_t *d, size_t len, const char *name) {
   if (len >= 2 && d[0] == 0xFF && d[1] == 0xD8)
     return check_jpeg(d, len, name);
   if (len >= 8 && memcmp(d, "\x89PNG", 4) == 0)
-    return 0;
+    return check_png(d, len, name);
   if (len >= 2 && d[0] == 'B' && d[1] == 'M')
     return check_bmp(d, len, name);
   if (len >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6'))

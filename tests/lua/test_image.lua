@@ -212,3 +212,8 @@ check.truthy(ImageOps.grayscale(px):tobytes() == px:convert("L"):tobytes(), "gra
 check.eq(ImageOps.mirror(px):getpixel({0, 0})[3], 255, "mirror: the right edge comes left")
 check.eq(ImageOps.flip(px):getpixel({0, 0})[1], 1, "flip: the bottom row comes up")
 check.eq(px:getpixel({0, 0})[1], 0, "the original is unchanged")
+
+-- A PNG whose IDAT chunk claims 1.8 GB in a 116-byte file (found by fuzzing: stb_image would
+-- first grow its buffer to 2 GB); refused as truncated before stb sees it.
+check.raises("image file is truncated",
+             Image.open, (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests/fixtures/hostile/png_idat_overlong.png")
