@@ -62,8 +62,7 @@ static sdr_image *self_image(lua_State *L) {
   return b->img;
 }
 
-/* User argument `param` as an open Image (lsdr_args has checked the type). */
-static sdr_image *arg_image(lua_State *L, int param, const char *name) {
+sdr_image *lsdr_arg_image(lua_State *L, int param, const char *name) {
   sdr_image *img = lsdr_to_image(L, lsdr_arg(L, param));
   if (!img)
     lsdr_error(L, "argument %d (%s): image is closed", param, name);
@@ -357,8 +356,8 @@ static int image_paste(lua_State *L) {
     lua_pushnil(L);
     lua_replace(L, box_idx);
   }
-  sdr_image *mask = lua_isnil(L, mask_idx) ? NULL : arg_image(L, 3, "mask");
-  sdr_image *src = lsdr_is_type(L, lsdr_arg(L, 1), LSDR_IMAGE) ? arg_image(L, 1, "im") : NULL;
+  sdr_image *mask = lua_isnil(L, mask_idx) ? NULL : lsdr_arg_image(L, 3, "mask");
+  sdr_image *src = lsdr_is_type(L, lsdr_arg(L, 1), LSDR_IMAGE) ? lsdr_arg_image(L, 1, "im") : NULL;
   int box[4] = {0, 0, 0, 0}, nbox = 2;
   if (!lua_isnil(L, box_idx)) {
     nbox = (int)lua_rawlen(L, box_idx);

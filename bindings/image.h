@@ -11,6 +11,9 @@
 
 /* Pushes a new Image userdata that owns img (freed by __gc/__close). */
 void lsdr_push_image(lua_State *L, sdr_image *img);
+/* User argument `param` (named `name`) as an open Image, after lsdr_args checked its type; a
+ * Lua error when it is closed. */
+sdr_image *lsdr_arg_image(lua_State *L, int param, const char *name);
 /* Pushes an Image that owns nothing yet and returns where its image goes, so
  * a binding makes the object before the pixels (nothing leaks if either
  * fails): `sdr_image **slot = lsdr_push_image_slot(L); *slot = sdr_image_new(...)`. */

@@ -8,17 +8,9 @@
 #include "bindings/lsdr.h"
 #include "engine/image.h"
 
-/* User argument `param` as an open Image. */
-static const sdr_image *arg_image(lua_State *L, int param, const char *name) {
-  const sdr_image *img = lsdr_to_image(L, lsdr_arg(L, param));
-  if (!img)
-    lsdr_error(L, "argument %d (%s): an open Image expected", param, name);
-  return img;
-}
-
 static int l_blend(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *a = arg_image(L, 1, "im1"), *b = arg_image(L, 2, "im2");
+  const sdr_image *a = lsdr_arg_image(L, 1, "im1"), *b = lsdr_arg_image(L, 2, "im2");
   const float alpha = (float)lua_tonumber(L, lsdr_arg(L, 3)); /* Pillow's C takes a float */
   if (a->channels != b->channels || a->width != b->width || a->height != b->height)
     return lsdr_error(L, "images do not match (%dx%d %s and %dx%d %s)", a->width, a->height,
@@ -32,8 +24,8 @@ static int l_blend(lua_State *L) {
 
 static int l_composite(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *a = arg_image(L, 1, "image1"), *b = arg_image(L, 2, "image2"),
-                  *mask = arg_image(L, 3, "mask");
+  const sdr_image *a = lsdr_arg_image(L, 1, "image1"), *b = lsdr_arg_image(L, 2, "image2"),
+                  *mask = lsdr_arg_image(L, 3, "mask");
   if (a->width != b->width || a->height != b->height || mask->width != b->width ||
       mask->height != b->height)
     return lsdr_error(L, "images do not match (image1 %dx%d, image2 %dx%d, mask %dx%d)", a->width,
@@ -48,7 +40,7 @@ static int l_composite(lua_State *L) {
 
 static int l_alpha_composite(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *a = arg_image(L, 1, "im1"), *b = arg_image(L, 2, "im2");
+  const sdr_image *a = lsdr_arg_image(L, 1, "im1"), *b = lsdr_arg_image(L, 2, "im2");
   sdr_image **slot = lsdr_push_image_slot(L);
   if (!(*slot = sdr_image_copy(a)) || sdr_image_alpha_composite(*slot, b) != 0)
     return lsdr_engine_error(L);

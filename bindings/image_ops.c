@@ -8,17 +8,9 @@
 #include "bindings/lsdr.h"
 #include "engine/image.h"
 
-/* The open Image given as user argument 1. */
-static const sdr_image *arg_image(lua_State *L) {
-  const sdr_image *img = lsdr_to_image(L, lsdr_arg(L, 1));
-  if (!img)
-    lsdr_error(L, "argument 1 (image): an open Image expected");
-  return img;
-}
-
 static int l_invert(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = arg_image(L);
+  const sdr_image *img = lsdr_arg_image(L, 1, "image");
   if (img->channels == 4) /* PIL's _lut takes L and RGB only */
     return lsdr_error(L, "not supported for this image mode (RGBA)");
   sdr_image **slot = lsdr_push_image_slot(L); /* first: nothing leaks on a failure */
@@ -32,7 +24,7 @@ static int l_invert(lua_State *L) {
 
 static int l_grayscale(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = arg_image(L);
+  const sdr_image *img = lsdr_arg_image(L, 1, "image");
   sdr_image **slot = lsdr_push_image_slot(L);
   if (!(*slot = sdr_image_convert(img, 1)))
     return lsdr_engine_error(L);
@@ -41,7 +33,7 @@ static int l_grayscale(lua_State *L) {
 
 static int transposed(lua_State *L, int method) {
   lsdr_args(L);
-  const sdr_image *img = arg_image(L);
+  const sdr_image *img = lsdr_arg_image(L, 1, "image");
   sdr_image **slot = lsdr_push_image_slot(L);
   if (!(*slot = sdr_image_transpose(img, method)))
     return lsdr_engine_error(L);

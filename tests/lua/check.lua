@@ -39,6 +39,15 @@ function check.rel_err(got, want, what)
   return diff / want:abs():max():item()
 end
 
+-- A file's whole contents (bytes), or nil when it cannot be opened.
+function check.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 function check.truthy(v, what)
   if not v then error((what or "value") .. " is " .. show(v), 2) end
 end

@@ -17,13 +17,7 @@ local models = src .. "/tests/models/"
 local base = os.tmpname() -- a fresh name; the folders are made beside it
 os.remove(base)
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = check.read_file
 
 local function same_file(a, b, what)
   local x, y = read(a), read(b)

@@ -8,13 +8,7 @@ local root = (os.getenv("SDREPL_SOURCE_DIR") or ".") .. "/tests/models/"
 local base = os.tmpname()
 os.remove(base)
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = check.read_file
 
 local weights = {"unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model",
                  "text_encoder/model"}
