@@ -122,6 +122,7 @@ stand_ins=0
 if ! wait_for 45 window_shown; then
   echo "WARNING: no window after 45 s; X has: $(xdotool search --classname '^sdrepl$' 2>&1 | tr '\n' ' ')" \
     "$(xwininfo -root -tree 2>&1 | grep -i sdrepl | head -n 3)" >&2
+  echo "WARNING: the session said: $(pane | grep -A3 -F 'sdrepl:' | head -n 8)" >&2
   stand_ins=$(pane | grep -cF -- '<Image' || true)
   type_line 'display(img)'
   wait_for 45 window_shown || fail "no window appeared: $(pane)"
@@ -177,7 +178,8 @@ wait_for 30 title_ends ' 32x32 RGB (2/2)' || fail "title is $(title)"
 # ---- history: Left goes back to the red picture ----------------------------
 
 xdotool key --window "$WID" Left
-wait_for 30 title_ends ' 64x48 RGB (1/2)' || fail "Left: title is $(title)"
+# (no leading space: after the retry above the red picture's title has no name)
+wait_for 30 title_ends '64x48 RGB (1/2)' || fail "Left: title is $(title)"
 wait_for 30 red_at_least 50000 || fail "Left did not show the red picture again"
 xdotool key --window "$WID" Right
 wait_for 30 title_ends ' 32x32 RGB (2/2)' || fail "Right: title is $(title)"
