@@ -1,8 +1,9 @@
 /* engine/image_complete.c — whether an image file holds all the data its header
  * promises, as PIL finds out when it loads one ("image file is truncated").
  *
- * stb_image pads a short file with zeros and decodes it anyway, so a download cut
- * short opens as a picture with a grey or black band; PIL refuses it. Checked here
+ * stb_image pads a short file with zeros and decodes it anyway (libjpeg, for JPEG, an end
+ * marker), so a download cut short opens as a picture with a grey or black band; PIL
+ * refuses it. Checked here
  * before decoding: JPEG (an end-of-image marker after the scans), uncompressed BMP,
  * binary PNM and TGA (the pixel bytes the header implies, or the run-length packets
  * that cover every pixel), PNG (every IDAT chunk's data inside the file: stb would first
@@ -29,7 +30,9 @@ static int truncated(const char *name, unsigned long long need, size_t len) {
                   len);
 }
 
-/* JPEG: the segments walked as jpeg_check.c walks them; the file must reach EOI. */
+/* JPEG: the segments walked by their lengths, the entropy-coded data up to the next marker;
+ * the file must reach EOI. libjpeg, like stb, would make up an end marker where the data
+ * stops and decode the rest as grey. */
 static int check_jpeg(const uint8_t *d, size_t len, const char *name) {
   size_t pos = 0;
   while (pos < len && d[pos] == 0xFF)

@@ -1,11 +1,11 @@
-/* engine/image_decode.c — Image.open: bytes to pixels with stb_image.
+/* engine/image_decode.c — Image.open: bytes to pixels.
  *
- * stb_image reads PNG, JPEG, BMP, GIF (first frame), TGA, PSD and PNM. The
- * header is read first (stbi_info) so sizes are checked before any pixel
- * memory is taken: a few hundred bytes may claim a picture of gigapixels.
- * Modes follow PIL where stb lets us: grey opens as L; grey with alpha as
+ * libjpeg-turbo reads JPEG, as in PIL (engine/image_jpeg.h); stb_image reads PNG, BMP,
+ * GIF (first frame), TGA, PSD and PNM. The header is read first so sizes are checked
+ * before any pixel memory is taken: a few hundred bytes may claim a picture of gigapixels.
+ * Modes follow PIL where the decoders let us: grey opens as L; grey with alpha as
  * RGBA (we have no LA); palette files as RGB or RGBA. A damaged file is an
- * error naming the file and stb's reason, never a crash; one cut short is
+ * error naming the file and the decoder's reason, never a crash; one cut short is
  * "image file is truncated", as PIL says (engine/image_complete.h).
  */
 #include <errno.h>
@@ -19,8 +19,8 @@
 #include "engine/error.h"          // sdr_fail
 #include "engine/image.h"          // sdr_image, sdr_image_decode, sdr_image_load
 #include "engine/image_complete.h" // sdr_image_check_complete
+#include "engine/image_jpeg.h"     // sdr_jpeg_is, sdr_jpeg_info, sdr_jpeg_read
 #include "engine/image_png.h"      // sdr_png_read_parameters, sdr_png_without_empty_idat
-#include "engine/jpeg_check.h"     // sdr_jpeg_check_huffman
 
 /* PIL refuses to open more than 2 * Image.MAX_IMAGE_PIXELS pixels
  * (DecompressionBombError); so do we, before allocating anything. */
@@ -36,7 +36,22 @@ static int all_opaque(const uint8_t *rgba, int w, int h) {
 
 static sdr_image *decode(const uint8_t *data, size_t len, const char *name);
 
+static sdr_image *decode_jpeg(const uint8_t *data, size_t len, const char *name, int w, int h,
+                              int channels) {
+  sdr_image *img = sdr_image_new(w, h, channels);
+  if (!img)
+    return NULL;
+  if (sdr_jpeg_read(data, len, name, img) != 0) {
+    sdr_image_free(img);
+    return NULL;
+  }
+  img->orientation = sdr_image_exif_orientation(data, len);
+  return img;
+}
+
 sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
+  if (!name)
+    name = "image";
   size_t clean_len;
   uint8_t *clean = sdr_png_without_empty_idat(data, len, &clean_len);
   sdr_image *img = clean ? decode(clean, clean_len, name) : decode(data, len, name);
@@ -45,8 +60,6 @@ sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name) {
 }
 
 static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
-  if (!name)
-    name = "image";
   if (len > INT_MAX) { /* stb takes an int length */
     sdr_fail("%s: file too large to decode (%zu bytes)", name, len);
     return NULL;
@@ -55,11 +68,11 @@ static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
     sdr_fail("%s: cannot identify image file (empty file)", name);
     return NULL;
   }
-  /* Before stb_image sees it: its Huffman tables can be overrun (engine/jpeg_check.h). */
-  if (sdr_jpeg_check_huffman(data, len, name) != 0)
+  /* JPEG goes to libjpeg alone (engine/image_jpeg.h): stb never sees one. */
+  int jpeg = sdr_jpeg_is(data, len), w, h, comp;
+  if (jpeg && sdr_jpeg_info(data, len, name, &w, &h, &comp) != 0)
     return NULL;
-  int w, h, comp;
-  if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
+  if (!jpeg && !stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
     sdr_fail("%s: cannot identify image file (%s)", name, stbi_failure_reason());
     return NULL;
   }
@@ -77,6 +90,8 @@ static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
   /* stb would pad a file cut short with zeros; PIL refuses it, and so do we. */
   if (sdr_image_check_complete(data, len, name) != 0)
     return NULL;
+  if (jpeg)
+    return decode_jpeg(data, len, name, w, h, comp);
   int channels = comp == 1 ? 1 : comp == 3 ? 3 : 4;
   int lw, lh, file_comp;
   uint8_t *pixels = stbi_load_from_memory(data, (int)len, &lw, &lh, &file_comp, channels);

@@ -1,10 +1,10 @@
 /* engine/image_save.c — Image.save: PNG or JPEG by extension, written atomically.
  *
  * The format follows the extension as in PIL (.png; .jpg and .jpeg at PIL's
- * default quality of 75). The bytes are encoded in memory, written to a new
- * file beside the target, flushed to disk, and renamed over the target. A
- * rename within one folder is atomic, so a reader (or a crash, or Ctrl-C)
- * sees the old file or the whole new one, never half of one.
+ * default quality of 75, by the same libjpeg: the same bytes). The bytes are encoded in memory,
+ * written to a new file beside the target, flushed to disk, and renamed over the target. A rename
+ * within one folder is atomic, so a reader (or a crash, or Ctrl-C) sees the old file or the whole
+ * new one, never half of one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,55 +12,19 @@
 #include <string.h>
 #include <strings.h>
 
-#include <stb_image_write.h>
-
 #include "engine/atomic_file.h" // sdr_write_file_atomic
-#include "engine/error.h" // sdr_fail
-#include "engine/image.h" // sdr_image, sdr_image_save, sdr_image_encode_png
+#include "engine/error.h"       // sdr_fail
+#include "engine/image.h"       // sdr_image, sdr_image_save, sdr_image_encode_png
+#include "engine/image_jpeg.h"  // sdr_jpeg_write
 
 enum { JPEG_QUALITY = 75 }; /* PIL's default */
-
-typedef struct {
-  uint8_t *data;
-  size_t len, cap;
-  int failed;
-} jpeg_buf;
-
-static void jpeg_append(void *ctx, void *data, int size) {
-  jpeg_buf *b = ctx;
-  if (b->failed || size <= 0)
-    return;
-  if (b->len + (size_t)size > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + (size_t)size)
-      cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
-    if (!p) {
-      b->failed = 1;
-      return;
-    }
-    b->data = p;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, data, (size_t)size);
-  b->len += (size_t)size;
-}
 
 static int encode_jpeg(const sdr_image *img, uint8_t **out, size_t *out_len) {
   if (img->channels == 4)
     return sdr_fail("cannot write mode RGBA as JPEG (convert it to RGB first)");
   if (img->width < 1 || img->height < 1)
     return sdr_fail("cannot encode an empty %dx%d image", img->width, img->height);
-  jpeg_buf b = {0};
-  if (!stbi_write_jpg_to_func(jpeg_append, &b, img->width, img->height, img->channels, img->pixels,
-                              JPEG_QUALITY) ||
-      b.failed) {
-    free(b.data);
-    return sdr_fail(b.failed ? "out of memory encoding JPEG" : "JPEG encoder failed");
-  }
-  *out = b.data;
-  *out_len = b.len;
-  return 0;
+  return sdr_jpeg_write(img, JPEG_QUALITY, out, out_len);
 }
 
 /* The extension of the last path component, without the dot ("" when none). */

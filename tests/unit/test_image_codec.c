@@ -306,13 +306,11 @@ static void test_save_and_load(void) {
     CHECK(maxd <= 12);
     sdr_image_free(back);
   }
-  /* stb_image_write always writes three components: an L picture comes back grey RGB. */
+  /* An L picture is written as a grey JPEG and comes back L, as in PIL. */
   snprintf(path, sizeof path, "%s/grey.jpg", dir);
   CHECK(sdr_image_save(other, path) == 0);
   back = sdr_image_load(path);
-  CHECK(back && back->width == 5 && back->channels == 3);
-  for (size_t k = 0; back && k < sdr_image_bytes(back); k += 3)
-    CHECK(abs(back->pixels[k] - back->pixels[k + 2]) <= 2);
+  CHECK(back && back->width == 5 && back->channels == 1);
   sdr_image_free(back);
   CHECK(count_entries(dir) == 5);
 

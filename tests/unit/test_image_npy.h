@@ -47,10 +47,12 @@ static char *read_whole(const char *path, size_t *len) {
   return data;
 }
 
-/* A uint8 (H, W) or (H, W, C) .npy file as an image; NULL (and a message) otherwise. */
-static sdr_image *npy_load_image(const char *name) {
+/* A uint8 (H, W) or (H, W, C) .npy file at path as an image; NULL (and a message)
+ * otherwise. */
+static sdr_image *npy_load_image_at(const char *path) {
+  const char *name = path;
   size_t len;
-  char *data = read_whole(fixture_path(name), &len);
+  char *data = read_whole(path, &len);
   if (!data || len < 10 || memcmp(data, "\x93NUMPY", 6) != 0) {
     fprintf(stderr, "%s: not an .npy file\n", name);
     free(data);
@@ -92,6 +94,9 @@ static sdr_image *npy_load_image(const char *name) {
   free(data);
   return img;
 }
+
+/* The same for a file of tests/fixtures/pil. */
+static inline sdr_image *npy_load_image(const char *name) { return npy_load_image_at(fixture_path(name)); }
 
 /* Largest per-channel difference between got and want, printing the first few
  * pixels that differ by more than tol (or a size/mode mismatch, as 256). */
