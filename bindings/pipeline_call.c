@@ -550,7 +550,7 @@ int lsdr_pipe_call(lua_State *L) {
       return lsdr_error(L, "option 'original_inference_steps': a positive integer expected");
   }
   g.num_images_per_prompt = get_int(L, opts, "num_images_per_prompt");
-  g.eta = (float)get_num(L, opts, "eta");
+  g.eta = get_num(L, opts, "eta");
   g.guidance_rescale = (float)get_num(L, opts, "guidance_rescale");
   const int rescales = pp->kind == LSDR_KIND_T2I || pp->kind == LSDR_KIND_XL_CONTROLNET_INPAINT ||
                        (lsdr_kind_xl(pp->kind) && !lsdr_pipe_controlnet(pp));

@@ -253,7 +253,7 @@ static int m_step(lua_State *L) {
     return lsdr_error(L, "option 'generator': a torch.Generator expected");
   lsdr_generator_fit_device(g);
   lua_getfield(L, 5, "eta");
-  float eta = (float)lua_tonumber(L, -1);
+  double eta = lua_isnil(L, -1) ? sdr_scheduler_default_eta(b->s) : lua_tonumber(L, -1);
   lsdr_tensor *out = lsdr_push_float32(L, 2);
   lsdr_tensor *x = lsdr_push_float32(L, 4);
   if (out->storage->be != x->storage->be || !sdr_tensor_same_shape(&out->t, &x->t))
@@ -275,12 +275,20 @@ static int m_step(lua_State *L) {
   sdr_arena_reset(a);
   if (rc != 0)
     return lsdr_engine_error(L);
-  /* the output's class keeps its field names (LCMSchedulerOutput's second is denoised) */
+  /* the output's class keeps its field names (LCMSchedulerOutput's second is denoised,
+   * TCDSchedulerOutput's pred_noised_sample) */
   static const char *const fields[] = {"prev_sample", "pred_original_sample", NULL};
   static const char *const lcm_fields[] = {"prev_sample", "denoised", NULL};
-  const int lcm = strcmp(x0_name, "denoised") == 0;
-  lsdr_output_kind(L, result, lcm ? "LCMSchedulerOutput" : "SchedulerOutput",
-                   lcm ? lcm_fields : fields);
+  static const char *const tcd_fields[] = {"prev_sample", "pred_noised_sample", NULL};
+  const int lcm = strcmp(x0_name, "denoised") == 0,
+            tcd = strcmp(x0_name, "pred_noised_sample") == 0;
+  lsdr_output_kind(L, result,
+                   lcm   ? "LCMSchedulerOutput"
+                   : tcd ? "TCDSchedulerOutput"
+                         : "SchedulerOutput",
+                   lcm   ? lcm_fields
+                   : tcd ? tcd_fields
+                         : fields);
   return 1;
 }
 
@@ -353,12 +361,12 @@ static int sched_properties(lua_State *L) {
      * KarrasDiffusionSchedulers' for those, LCMScheduler and the EDM classes (whose
      * _compatibles are empty) each alone for itself */
     const sdr_scheduler_kind own = sdr_scheduler_kind_of(b->s);
-    const int alone = own == SDR_SCHED_LCM || own == SDR_SCHED_EDM_EULER ||
+    const int alone = own == SDR_SCHED_LCM || own == SDR_SCHED_TCD || own == SDR_SCHED_EDM_EULER ||
                       own == SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
     lua_createtable(L, SDR_SCHED_COUNT, 0);
     for (int i = 0, n = 0; i < SDR_SCHED_COUNT; i++) {
-      int karras =
-          i != SDR_SCHED_LCM && i != SDR_SCHED_EDM_EULER && i != SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
+      int karras = i != SDR_SCHED_LCM && i != SDR_SCHED_TCD && i != SDR_SCHED_EDM_EULER &&
+                   i != SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
       if (alone ? i != (int)own : !karras)
         continue;
       lua_getglobal(L, sdr_scheduler_class_name((sdr_scheduler_kind)i));
@@ -384,7 +392,7 @@ static int sched_tostring(lua_State *L) {
 
 static const lsdr_param step_options[] = {
     {"generator", "torch.Generator", "nil", "for schedulers that draw noise"},
-    {"eta", "number", "0.0", "DDIM's eta"},
+    {"eta", "number", "nil", "DDIM's eta (0 when not given); TCDScheduler's gamma (0.3)"},
     {"return_dict", "boolean", "true", "accepted: the result is indexable either way"},
     {0}};
 
@@ -392,7 +400,7 @@ static const lsdr_func methods[] = {
     {"Scheduler:set_timesteps",
      m_set_timesteps,
      "Chooses the timesteps of a run of n steps, or takes {timesteps = {...}} (DDPMScheduler, "
-     "LCMScheduler).",
+     "LCMScheduler, TCDScheduler).",
      {{"num_inference_steps", "integer|table", "nil"},
       {"opts", "table", "nil", "{timesteps = {...}}: custom timesteps, descending"}}},
     {"Scheduler:set_begin_index",
@@ -454,6 +462,7 @@ CLASS(DPMSolverSinglestepScheduler)
 CLASS(LCMScheduler)
 CLASS(EDMEulerScheduler)
 CLASS(EDMDPMSolverMultistepScheduler)
+CLASS(TCDScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -485,7 +494,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"DPMSolverSinglestepScheduler", DPMSolverSinglestepScheduler_funcs},
                  {"LCMScheduler", LCMScheduler_funcs},
                  {"EDMEulerScheduler", EDMEulerScheduler_funcs},
-                 {"EDMDPMSolverMultistepScheduler", EDMDPMSolverMultistepScheduler_funcs}};
+                 {"EDMDPMSolverMultistepScheduler", EDMDPMSolverMultistepScheduler_funcs},
+                 {"TCDScheduler", TCDScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

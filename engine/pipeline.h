@@ -208,7 +208,7 @@ typedef struct sdr_generate {
   int noise_level;
   float guidance_rescale; /* > 0: rescale_noise_cfg after guidance (txt2img's option) */
   int num_images_per_prompt;
-  float eta;
+  double eta;
   double strength;                /* img2img; a double, as Python's float: int(steps * strength) */
   const sdr_image *image;         /* img2img when this or one of the next two is set */
   const sdr_image *const *images; /* a list of pictures instead, all resized to the first's size */

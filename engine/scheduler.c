@@ -31,6 +31,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_LCM] = &sched_lcm_class,
     [SDR_SCHED_EDM_EULER] = &sched_edm_euler_class,
     [SDR_SCHED_EDM_DPMSOLVER_MULTISTEP] = &sched_edm_dpmsolver_class,
+    [SDR_SCHED_TCD] = &sched_tcd_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -53,7 +54,7 @@ static int unknown_class(const char *name) {
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
                   "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
                   "DEISMultistepScheduler, DPMSolverSinglestepScheduler, LCMScheduler, "
-                  "EDMEulerScheduler, EDMDPMSolverMultistepScheduler)",
+                  "EDMEulerScheduler, EDMDPMSolverMultistepScheduler, TCDScheduler)",
                   name);
 }
 
@@ -248,13 +249,17 @@ int sdr_scheduler_set_timesteps_original(sdr_scheduler *s, int num_inference_ste
                                          double strength) {
   if (!s)
     return sdr_fail("set_timesteps: no scheduler");
-  if (s->kind != SDR_SCHED_LCM) /* Python's words for a keyword the method lacks */
+  if (s->kind != SDR_SCHED_LCM && s->kind != SDR_SCHED_TCD) /* Python's words for a keyword
+                                                                the method lacks */
     return sdr_fail("%s.set_timesteps() got an unexpected keyword argument "
                     "'original_inference_steps'",
                     s->cls->name);
   if ((timesteps ? check_custom(s, timesteps, n) : check_steps(s, num_inference_steps)) != 0 ||
-      sched_lcm_timesteps(s, num_inference_steps, timesteps, n,
-                          original > 0 ? original : s->c.original_inference_steps, strength) != 0)
+      (s->kind == SDR_SCHED_TCD
+           ? sched_tcd_timesteps(s, num_inference_steps, timesteps, n, original, strength)
+           : sched_lcm_timesteps(s, num_inference_steps, timesteps, n,
+                                 original > 0 ? original : s->c.original_inference_steps,
+                                 strength)) != 0)
     return -1;
   s->custom_timesteps = timesteps != NULL;
   sched_reset_run(s);
@@ -320,7 +325,7 @@ int sdr_scheduler_scale_model_input(sdr_scheduler *s, sdr_backend *be, sdr_tenso
 
 int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tensor *prev_sample,
                        const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                       sdr_generator *g, float eta) {
+                       sdr_generator *g, double eta) {
   return sdr_scheduler_step_each(s, be, a, prev_sample, model_output, t, sample, g ? &g : NULL,
                                  g ? 1 : 0, eta);
 }
@@ -328,7 +333,7 @@ int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tens
 int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, const sdr_tensor *model_output, double t,
                             const sdr_tensor *sample, sdr_generator *const *gens, int ngens,
-                            float eta) {
+                            double eta) {
   return sdr_scheduler_step_full(s, be, a, prev_sample, NULL, model_output, t, sample, gens, ngens,
                                  eta);
 }
@@ -339,10 +344,12 @@ const char *sdr_scheduler_x0_name(const sdr_scheduler *s) {
   return s->cls->x0_name ? s->cls->x0_name : "pred_original_sample";
 }
 
+double sdr_scheduler_default_eta(const sdr_scheduler *s) { return s->cls->default_eta; }
+
 int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, sdr_tensor *pred_original,
                             const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                            sdr_generator *const *gens, int ngens, float eta) {
+                            sdr_generator *const *gens, int ngens, double eta) {
   sdr_generator *g = ngens > 0 ? gens[0] : NULL;
   if (!s || !be || !a)
     return sdr_fail("step: no scheduler, backend or arena");

@@ -44,6 +44,7 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_LCM,
   SDR_SCHED_EDM_EULER,
   SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
+  SDR_SCHED_TCD,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 
@@ -88,13 +89,13 @@ int sdr_scheduler_scale_model_input(sdr_scheduler *s, sdr_backend *be, sdr_tenso
  * scheduler draws nothing. Temporaries from the arena. */
 int sdr_scheduler_step(sdr_scheduler *s, sdr_backend *be, sdr_arena *a, sdr_tensor *prev_sample,
                        const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                       sdr_generator *g, float eta);
+                       sdr_generator *g, double eta);
 /* The same with a list of generators, one per batch entry (ngens == batch), each
  * drawing its entry's noise as diffusers' randn_tensor does with a list. */
 int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, const sdr_tensor *model_output, double t,
                             const sdr_tensor *sample, sdr_generator *const *gens, int ngens,
-                            float eta);
+                            double eta);
 /* sdr_scheduler_step_each that also writes diffusers' pred_original_sample into
  * pred_original (shaped like sample) for the classes whose step output has one
  * (sdr_scheduler_has_pred_original: DDIM, DDPM, LMS, Euler, Euler ancestral);
@@ -102,10 +103,14 @@ int sdr_scheduler_step_each(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
 int sdr_scheduler_step_full(sdr_scheduler *s, sdr_backend *be, sdr_arena *a,
                             sdr_tensor *prev_sample, sdr_tensor *pred_original,
                             const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                            sdr_generator *const *gens, int ngens, float eta);
+                            sdr_generator *const *gens, int ngens, double eta);
 int sdr_scheduler_has_pred_original(const sdr_scheduler *s);
-/* That output's name: "pred_original_sample", or LCMScheduler's "denoised". */
+/* That output's name: "pred_original_sample", LCMScheduler's "denoised" or TCDScheduler's
+ * "pred_noised_sample". */
 const char *sdr_scheduler_x0_name(const sdr_scheduler *s);
+/* The eta step takes when none is given: 0.3 for TCDScheduler (its step's default; the
+ * pipelines pass their own eta, 0 by default), 0 for the others. */
+double sdr_scheduler_default_eta(const sdr_scheduler *s);
 /* out = noisy version of original at timestep t (per batch entry if t has one value per entry). */
 int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
                             const sdr_tensor *original, const sdr_tensor *noise, double t);

@@ -38,7 +38,7 @@ static int ddim_init(sdr_scheduler *s) {
 
 static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                     sdr_generator *g, float eta) {
+                     sdr_generator *g, double eta) {
   double prev_t = t - (double)(s->c.num_train_timesteps / s->num_inference_steps);
   float a_t, a_prev = s->final_alpha_cumprod;
   if (sched_alpha_at(s, t, &a_t) != 0 || (prev_t >= 0 && sched_alpha_at(s, prev_t, &a_prev) != 0))
@@ -75,7 +75,7 @@ static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   /* _get_variance, then std_dev_t = eta * variance ** 0.5 (eta a Python float) */
   float b_prev = 1.0f - a_prev;
   float variance = (b_prev / b_t) * (1.0f - a_t / a_prev);
-  float std_dev_t = eta * sqrtf(variance);
+  float std_dev_t = (float)eta * sqrtf(variance);
   /* pred_sample_direction = (1 - a_prev - std**2) ** 0.5 * eps */
   float dir = sqrtf(1.0f - a_prev - std_dev_t * std_dev_t);
   if (sched_mul(cx, &t1, pred_eps, dir) != 0 || sched_mul(cx, &t2, &x0, sqrtf(a_prev)) != 0)

@@ -111,7 +111,7 @@ static double previous_timestep(const sdr_scheduler *s, double t) {
 
 static int ddpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                     sdr_generator *g, float eta) {
+                     sdr_generator *g, double eta) {
   (void)eta;
   double prev_t = previous_timestep(s, t);
   float a_t, a_prev = 1.0f; /* self.one */

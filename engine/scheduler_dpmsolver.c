@@ -239,7 +239,7 @@ static int third_order(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const s
 
 int sched_dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                    const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                   sdr_generator *g, float eta) {
+                   sdr_generator *g, double eta) {
   (void)eta;
   const sched_config *c = &s->c;
   if (sched_multistep_begin(s, t) != 0)

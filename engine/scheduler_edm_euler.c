@@ -27,7 +27,7 @@ static int edm_euler_scale(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
 
 static int edm_euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                           const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                          sdr_generator *g, float eta) {
+                          sdr_generator *g, double eta) {
   (void)eta;
   float sigma_hat;
   sdr_tensor x0, d;

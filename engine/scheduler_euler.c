@@ -152,7 +152,7 @@ int sched_euler_begin(sdr_scheduler *s, sched_ctx *cx, double t, const sdr_tenso
 
 static int euler_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                       const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                      sdr_generator *g, float eta) {
+                      sdr_generator *g, double eta) {
   (void)eta;
   float sigma_hat;
   sdr_tensor x0, d;

@@ -68,7 +68,7 @@ static int ea_init(sdr_scheduler *s) {
 
 static int ea_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                    const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                   sdr_generator *g, float eta) {
+                   sdr_generator *g, double eta) {
   (void)eta;
   if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
     return -1;

@@ -148,6 +148,7 @@ typedef struct sched_class {
                           leading spacing), not 1: the sigma-space classes */
   int pred_original;   /* its step output has pred_original_sample (sched_emit_x0) */
   const char *x0_name; /* that output's name when not "pred_original_sample" (LCM's denoised) */
+  double default_eta;  /* step's eta when none is given: TCD's 0.3, else 0 */
   /* __init__ after the config is read: check values, make alphas_cumprod and the
    * timesteps and sigmas diffusers sets up before any set_timesteps. */
   int (*init)(sdr_scheduler *s);
@@ -160,7 +161,7 @@ typedef struct sched_class {
                            const sdr_tensor *sample, double t);
   int (*step)(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
               const sdr_tensor *model_output, double t, const sdr_tensor *sample, sdr_generator *g,
-              float eta);
+              double eta);
   int (*add_noise)(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out, const sdr_tensor *original,
                    const sdr_tensor *noise, double t);
   /* init_noise_sigma when it is not read off the sigmas (EDM's, from its config); NULL
@@ -172,7 +173,7 @@ extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sc
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
     sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class,
     sched_dpmsolver_singlestep_class, sched_lcm_class, sched_edm_euler_class,
-    sched_edm_dpmsolver_class;
+    sched_edm_dpmsolver_class, sched_tcd_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -377,7 +378,7 @@ double sched_edm_init_noise_sigma(const sdr_scheduler *s);
  * with its own points and data prediction. */
 int sched_dpm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                    const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                   sdr_generator *g, float eta);
+                   sdr_generator *g, double eta);
 
 /* ---- tensor arithmetic (scheduler_ops.c) ---- */
 
@@ -471,6 +472,12 @@ int sched_scale_by_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
  * original_inference_steps=original, strength=strength) (scheduler_lcm.c), checked by the
  * caller as set_timesteps is. */
 int sched_lcm_timesteps(sdr_scheduler *s, int n, const int64_t *timesteps, int nt,
+                        long long original, double strength);
+/* Python's repr of a float into buf (1.0, 0.3, 1e-05): how diffusers' messages print them. */
+void sched_py_repr(char *buf, size_t n, double v);
+/* TCDScheduler's (scheduler_tcd.c): LCM's, but original_inference_steps given (original >
+ * 0) makes every training timestep a candidate. */
+int sched_tcd_timesteps(sdr_scheduler *s, int n, const int64_t *timesteps, int nt,
                         long long original, double strength);
 /* The predicted original sample from alphas_cumprod a_t (DDPM's and LCM's step 4), by the
  * config's prediction type: epsilon (sample - b_t^.5 eps) / a_t^.5, sample as it is, v

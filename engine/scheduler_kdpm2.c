@@ -127,7 +127,7 @@ static int kdpm2_scale(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out, const
 
 static int kdpm2_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                       const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                      sdr_generator *g, float eta) {
+                      sdr_generator *g, double eta) {
   (void)g, (void)eta;
   int first = sched_pair_half(s, t, 1), i = s->step_index;
   if (first < 0)

@@ -106,7 +106,7 @@ static int kdpm2a_scale(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
 
 static int kdpm2a_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                        const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                       sdr_generator *g, float eta) {
+                       sdr_generator *g, double eta) {
   (void)eta;
   int first = sched_pair_half(s, t, 0);
   if (first < 0)

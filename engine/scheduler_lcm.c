@@ -59,8 +59,7 @@ static int origin_steps(const sdr_scheduler *s, long long original, long long *k
   return 0;
 }
 
-/* Python's repr of a float, into buf. */
-static void py_repr(char *buf, size_t n, double v) {
+void sched_py_repr(char *buf, size_t n, double v) {
   snprintf(buf, n, "%.15g", v);
   if (strtod(buf, NULL) != v)
     snprintf(buf, n, "%.17g", v);
@@ -82,8 +81,8 @@ static int schedule(sdr_scheduler *s, int n, long long original, double strength
         n, s->c.num_train_timesteps, s->c.num_train_timesteps);
   if (len / n < 1) { /* skipping_step (also what refuses more steps than original ones) */
     char st[32], ratio[32];
-    py_repr(st, sizeof st, strength);
-    py_repr(ratio, sizeof ratio, (double)n / (double)original);
+    sched_py_repr(st, sizeof st, strength);
+    sched_py_repr(ratio, sizeof ratio, (double)n / (double)original);
     return sdr_fail("The combination of `original_steps x strength`: %lld x %s is smaller than "
                     "`num_inference_steps`: %d. Make sure to either reduce `num_inference_steps` "
                     "to a value smaller than %lld or increase `strength` to a value higher than "
@@ -166,7 +165,7 @@ static int lcm_set_custom(sdr_scheduler *s, const int64_t *timesteps, int n) {
 
 static int lcm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                     const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                    sdr_generator *g, float eta) {
+                    sdr_generator *g, double eta) {
   (void)eta;
   if (s->num_inference_steps == 0)
     return sdr_fail("Number of inference steps is 'None', you need to run 'set_timesteps' after "

@@ -197,7 +197,7 @@ static double lms_coefficient(const sdr_scheduler *s, int order, int t, int curr
 
 static int lms_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                     const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                    sdr_generator *g, float eta) {
+                    sdr_generator *g, double eta) {
   (void)g, (void)eta;
   if (s->step_index < 0 && sched_init_step_index(s, t, 0) != 0)
     return -1;

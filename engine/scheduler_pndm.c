@@ -211,7 +211,7 @@ static int step_prk(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
 
 static int pndm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                      const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                     sdr_generator *g, float eta) {
+                     sdr_generator *g, double eta) {
   (void)g, (void)eta;
   if (!s->c.skip_prk_steps && s->counter < s->n_prk)
     return step_prk(s, cx, prev_sample, model_output, t, sample);

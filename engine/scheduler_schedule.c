@@ -201,9 +201,9 @@ int sched_make_alphas_cumprod(sdr_scheduler *s) {
     betas[i] = 1.0f - betas[i]; /* alphas */
   cumprod_f32(ac, betas, n);
   /* Euler, Euler ancestral and DPM keep the last alpha off zero (infinite sigma) this way;
-   * DDIM, DDPM and LCM, which never divide by it in a sigma, keep the zero. */
+   * DDIM, DDPM, LCM and TCD, which never divide by it in a sigma, keep the zero. */
   if (c->rescale_betas_zero_snr && s->kind != SDR_SCHED_DDIM && s->kind != SDR_SCHED_DDPM &&
-      s->kind != SDR_SCHED_LCM)
+      s->kind != SDR_SCHED_LCM && s->kind != SDR_SCHED_TCD)
     ac[n - 1] = 0x1p-24f;
   free(betas);
   free(s->alphas_cumprod);

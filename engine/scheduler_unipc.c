@@ -335,7 +335,7 @@ static int corrector_disabled(const sdr_scheduler *s, int step) {
 /* step */
 static int unipc_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
                       const sdr_tensor *model_output, double t, const sdr_tensor *sample,
-                      sdr_generator *g, float eta) {
+                      sdr_generator *g, double eta) {
   (void)g, (void)eta;
   const sched_config *c = &s->c;
   if (sched_multistep_begin(s, t) != 0)

@@ -40,7 +40,7 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                        KDPM2DiscreteScheduler, LCMScheduler, LMSDiscreteScheduler,
-                       PNDMScheduler, UniPCMultistepScheduler)
+                       PNDMScheduler, TCDScheduler, UniPCMultistepScheduler)
 
 try:
     import scipy  # noqa: F401  (LMSDiscreteScheduler needs it)
@@ -83,6 +83,7 @@ CLASSES = {
     "LCMScheduler": LCMScheduler,
     "EDMEulerScheduler": EDMEulerScheduler,
     "EDMDPMSolverMultistepScheduler": EDMDPMSolverMultistepScheduler,
+    "TCDScheduler": TCDScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -184,8 +185,9 @@ def run(s, x, timesteps, w, g, eta, keep):
         x = out.prev_sample
         if i in keep:
             prev.append(x.numpy().copy())
-            # LCMScheduler's second output is `denoised`
+            # LCMScheduler's second output is `denoised`, TCDScheduler's `pred_noised_sample`
             x0_out = getattr(out, "pred_original_sample", getattr(out, "denoised", None))
+            x0_out = getattr(out, "pred_noised_sample", x0_out)
             if x0_out is not None:
                 x0.append(x0_out.numpy().copy())
             if len(scaled) < 2:
@@ -615,6 +617,37 @@ def edm_cases(wr):
         img2img_case(wr, name, cls_name, kwargs, n, strength, seed=seed)
 
 
+def tcd_cases(wr):
+    """TCDScheduler: LCM's schedule; each step noises its x0 back to s = floor((1 - eta) *
+    prev_t) and, with eta > 0 and a step to follow, on to prev_t with noise from the
+    generator; its `pred_noised_sample` recorded as x0. eta as the pipelines pass it (0 by
+    default there; 0.3, TCD's usual; 0.6 and 0.8, whose float32 (1 - eta) * prev_t lands
+    on the other side of an integer from the float64 product; 1), then the options (none of
+    which clip or threshold here), and img2img."""
+    seed = 1600
+    for n, eta in ((1, 0.3), (2, 0.3), (4, 0.3), (8, 0.3), (4, 0.0), (4, 0.6), (8, 0.8),
+                   (4, 1.0), (50, 0.3)):
+        seed += 1
+        trajectory_case(wr, "tcd_%d_eta%g" % (n, eta), "TCDScheduler", {}, n, eta=eta, seed=seed)
+    for name, kwargs, n, eta in [
+            ("tcd_orig25_6", {"original_inference_steps": 25}, 6, 0.3),
+            ("tcd_v_4", {"prediction_type": "v_prediction"}, 4, 0.3),
+            ("tcd_sample_4", {"prediction_type": "sample", "clip_sample": True}, 4, 0.5),
+            ("tcd_thresh_4", {"thresholding": True, "sample_max_value": 1.5}, 4, 0.3),
+            ("tcd_zsnr_v_4", {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction"},
+             4, 0.3)]:
+        seed += 1
+        trajectory_case(wr, name, "TCDScheduler", kwargs, n, eta=eta, seed=seed, small=True)
+    seed += 1
+    trajectory_case(wr, "tcd_global_4", "TCDScheduler", {}, 4, eta=0.3, small=True,
+                    global_seed=seed)
+    for name, kwargs, n, strength in [
+            ("i2i_tcd_06_8", {}, 8, 0.6),
+            ("i2i_tcd_05_4", {}, 4, 0.5)]:
+        seed += 1
+        img2img_case(wr, name, "TCDScheduler", kwargs, n, strength, eta=0.3, seed=seed)
+
+
 def main():
     torch.set_num_threads(1)
     wr = Writer()
@@ -792,6 +825,7 @@ def main():
     singlestep_cases(wr)
     lcm_cases(wr)
     edm_cases(wr)
+    tcd_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -301,7 +301,7 @@ static void run_case(const cJSON *c) {
   const cJSON *kwargs = item(c, "kwargs");
   int steps = (int)num(c, "steps", 0), small = cJSON_IsTrue(item(c, "small"));
   int i2i = item(c, "strength") != NULL;
-  float eta = (float)num(c, "eta", 0);
+  double eta = num(c, "eta", 0);
   sdr_scheduler *s = make(cls, kwargs);
   if (!s)
     return;
@@ -676,6 +676,7 @@ static void check_errors(void) {
   CHECK(sdr_scheduler_kind_from_name("EDMEulerScheduler") == SDR_SCHED_EDM_EULER);
   CHECK(sdr_scheduler_kind_from_name("EDMDPMSolverMultistepScheduler") ==
         SDR_SCHED_EDM_DPMSOLVER_MULTISTEP);
+  CHECK(sdr_scheduler_kind_from_name("TCDScheduler") == SDR_SCHED_TCD);
   CHECK(sdr_scheduler_kind_from_name("DPMSolverSDEScheduler") == -1);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
@@ -916,6 +917,38 @@ static void check_half_noise(void) {
   free(base), free(w), free(want);
 }
 
+/* TCDScheduler.set_timesteps(n, original_inference_steps=..., strength=...): every training
+ * timestep below T * strength a candidate (diffusers 0.27.2's numbers); step's own eta. */
+static void check_tcd_original(void) {
+  sdr_scheduler *s = make("TCDScheduler", NULL);
+  CHECK(s != NULL);
+  if (!s)
+    return;
+  static const struct {
+    int n, original;
+    double strength;
+    double want[4];
+  } cases[] = {{4, 50, 1.0, {999, 749, 499, 249}},
+               {4, 50, 0.6, {599, 449, 299, 149}},
+               {3, 7, 0.5, {499, 333, 166}}};
+  for (int c = 0; c < 3; c++) {
+    int n = 0;
+    CHECK(sdr_scheduler_set_timesteps_original(s, cases[c].n, NULL, 0, cases[c].original,
+                                               cases[c].strength) == 0);
+    const double *ts = sdr_scheduler_timesteps(s, &n);
+    CHECK(n == cases[c].n && sdr_scheduler_timesteps_dtype(s) == SDR_I64);
+    for (int i = 0; i < n && i < cases[c].n; i++)
+      CHECK(ts[i] == cases[c].want[i]);
+  }
+  CHECK(sdr_scheduler_set_timesteps_original(s, 8, NULL, 0, 7, 1.0) != 0 &&
+        strstr(sdr_last_error(), "cannot be larger than `original_inference_steps`: 7"));
+  CHECK(sdr_scheduler_default_eta(s) == 0.3);
+  sdr_scheduler_free(s);
+  s = make("LCMScheduler", NULL);
+  CHECK(s && sdr_scheduler_default_eta(s) == 0);
+  sdr_scheduler_free(s);
+}
+
 int main(void) {
   char *text = read_text(DIR "manifest.json");
   if (!text) {
@@ -941,6 +974,7 @@ int main(void) {
   check_errors();
   check_state();
   check_half_noise();
+  check_tcd_original();
 
   printf("%d cases; tolerance %g relative (to max(|diffusers|, 1))\n", cases, TOL);
   for (int k = 0; k < SDR_SCHED_COUNT; k++) {
