@@ -178,7 +178,7 @@ static void get_color(lua_State *L, int param, const char *name, int channels, u
     color[i] = clip8(v[i]);
 }
 
-static int check_resample(lua_State *L, int param) {
+int lsdr_check_resample(lua_State *L, int param) {
   lua_Integer r = lua_tointeger(L, lsdr_arg(L, param));
   if (r < 0 || r > 5)
     lsdr_error(L,
@@ -273,8 +273,8 @@ static int image_resize(lua_State *L) {
   sdr_image *img = self_image(L);
   int w, h;
   get_size(L, 1, 1, &w, &h);
-  int resample = check_resample(L, 2);
-  const int bi = lsdr_arg(L, 3);
+  int resample = lsdr_check_resample(L, 2);
+  const int bi = lsdr_arg(L, 3), gi = lsdr_arg(L, 4);
   double box[4];
   if (!lua_isnil(L, bi)) { /* resize(size, resample, box): the region sampled */
     if (!lua_istable(L, bi) || lua_rawlen(L, bi) != 4)
@@ -287,8 +287,9 @@ static int image_resize(lua_State *L) {
       lua_pop(L, 1);
     }
   }
+  const double gap = lua_isnil(L, gi) ? 0 : lua_tonumber(L, gi);
   image_box *b = push_box(L);
-  if (!(b->img = sdr_image_resize_box(img, w, h, resample, lua_isnil(L, bi) ? NULL : box)))
+  if (!(b->img = sdr_image_resize_gap(img, w, h, resample, lua_isnil(L, bi) ? NULL : box, gap)))
     return lsdr_engine_error(L);
   return 1;
 }
@@ -571,7 +572,9 @@ static const lsdr_func image_methods[] = {
      {{"size", "table", NULL, "{width, height}"},
       {"resample", "integer", "Image.BICUBIC",
        "Image.NEAREST, BOX, BILINEAR, HAMMING, BICUBIC or LANCZOS"},
-      {"box", "table", "nil", "{left, upper, right, lower}: the region to sample (not NEAREST)"}}},
+      {"box", "table", "nil", "{left, upper, right, lower}: the region to sample (not NEAREST)"},
+      {"reducing_gap", "number", "nil",
+       "first Image.reduce by whole factors while the filter still shrinks this many times"}}},
     {"Image:transpose",
      image_transpose,
      "Returns a flipped or rotated copy (PIL's transpose).",

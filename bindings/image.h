@@ -14,6 +14,11 @@ void lsdr_push_image(lua_State *L, sdr_image *img);
 /* User argument `param` (named `name`) as an open Image, after lsdr_args checked its type; a
  * Lua error when it is closed. */
 sdr_image *lsdr_arg_image(lua_State *L, int param, const char *name);
+/* User argument `param` as one of PIL's resampling filters (Image.NEAREST ... HAMMING, 0 to
+ * 5); a Lua error naming it otherwise. */
+int lsdr_check_resample(lua_State *L, int param);
+/* Image:reduce and Image:thumbnail (bindings/image_reduce.c), after lsdr_open_image. */
+void lsdr_open_image_reduce(lua_State *L);
 /* Pushes an Image that owns nothing yet and returns where its image goes, so
  * a binding makes the object before the pixels (nothing leaks if either
  * fails): `sdr_image **slot = lsdr_push_image_slot(L); *slot = sdr_image_new(...)`. */

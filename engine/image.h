@@ -58,6 +58,22 @@ sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int res
  * within the image; a side may be empty: Pillow then samples around that edge). */
 sdr_image *sdr_image_resize_box(const sdr_image *img, int width, int height, int resample,
                                 const double *box);
+/* resize(size, resample, box, reducing_gap): with a reducing_gap (>= 1; 0 for None) and a
+ * filter other than NEAREST, first Image.reduce by the whole factors that leave the filter at
+ * least reducing_gap of shrinking, as Pillow does (engine/image_reduce.c). */
+sdr_image *sdr_image_resize_gap(const sdr_image *img, int width, int height, int resample,
+                                const double *box, double reducing_gap);
+/* Image.reduce(factor, box): the mean of each xscale x yscale block of the box (left, upper,
+ * right, lower; NULL for the whole picture), the edge blocks over what they hold, with
+ * Pillow's fixed-point rounding; RGBA premultiplied by alpha. sdr_image_reduce_plain: the
+ * same for every channel alike, box given. */
+sdr_image *sdr_image_reduce(const sdr_image *img, int xscale, int yscale, const int *box);
+sdr_image *sdr_image_reduce_plain(const sdr_image *img, int xscale, int yscale, const int box[4]);
+/* Image.thumbnail's size: size (floats floored) with the picture's aspect kept as Pillow
+ * rounds it; 0 when the picture already fits (thumbnail then changes nothing), -1 and
+ * sdr_last_error() for a size with a side under 1. */
+int sdr_image_thumbnail_size(const sdr_image *img, double width, double height, int *out_w,
+                             int *out_h);
 /* Image.alpha_composite(dst, src) in place: both RGBA and of one size; Pillow's integer
  * arithmetic. */
 int sdr_image_alpha_composite(sdr_image *dst, const sdr_image *src);

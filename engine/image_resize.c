@@ -231,15 +231,15 @@ static void run_vertical(sdr_image *out, const sdr_image *in, const axis_coeffs 
 
 /* Pillow's ImagingResampleInner. Each pass rounds to 8 bits, so the order of
  * the passes shows in the result: Pillow 13 runs the vertical pass first
- * when the height shrinks by more than twice what the width shrinks
- * (measured against Pillow on every size pair of several pictures; see
- * tests/unit/test_image_parity.c), else the horizontal pass first. Going
+ * when the height shrinks by more than twice what the width shrinks, box or
+ * not (measured against Pillow on every size pair of several pictures; see
+ * tests/unit/test_image_parity.c and the reducing_gap cases of
+ * tests/unit/test_image_reduce.c), else the horizontal pass first. Going
  * horizontal first, only the input rows the vertical pass reads are done. */
 static sdr_image *resample(const sdr_image *in, int width, int height, const resample_filter *f,
                            const double box[4]) {
   axis_coeffs vert = {0}, horiz = {0};
   sdr_image *tmp = NULL, *out = NULL;
-  const int whole = box[0] == 0 && box[1] == 0 && box[2] == in->width && box[3] == in->height;
   /* ImagingResample's tests: the box's far edge against the output's size, as Pillow has it */
   int need_h = width != in->width || box[0] != 0 || box[2] != width;
   int need_v = height != in->height || box[1] != 0 || box[3] != height;
@@ -257,7 +257,7 @@ static sdr_image *resample(const sdr_image *in, int width, int height, const res
       else
         run_vertical(out, in, &vert);
     }
-  } else if (whole && height < in->height && 2LL * (in->width - width) < in->height - height) {
+  } else if (height < in->height && 2LL * (in->width - width) < in->height - height) {
     if ((tmp = sdr_image_new(in->width, height, in->channels)) &&
         (out = sdr_image_new(width, height, in->channels))) {
       run_vertical(tmp, in, &vert);
@@ -325,8 +325,68 @@ sdr_image *sdr_image_resize(const sdr_image *img, int width, int height, int res
 
 sdr_image *sdr_image_resize_box(const sdr_image *img, int width, int height, int resample_id,
                                 const double *box_in) {
+  return sdr_image_resize_gap(img, width, height, resample_id, box_in, 0);
+}
+
+/* Image._get_safe_box: the box widened by the filter's reach (its support less half a pixel,
+ * scaled), in whole pixels within the image. */
+static void safe_box(const sdr_image *img, int width, int height, const resample_filter *f,
+                     const double box[4], int out[4]) {
+  const double reach = f->support - 0.5;
+  const double sx = reach * ((box[2] - box[0]) / width), sy = reach * ((box[3] - box[1]) / height);
+  const int x0 = (int)(box[0] - sx), y0 = (int)(box[1] - sy); /* int(): toward zero */
+  const double x1 = ceil(box[2] + sx), y1 = ceil(box[3] + sy);
+  out[0] = x0 > 0 ? x0 : 0;
+  out[1] = y0 > 0 ? y0 : 0;
+  out[2] = x1 < img->width ? (int)x1 : img->width;
+  out[3] = y1 < img->height ? (int)y1 : img->height;
+}
+
+/* The box as Pillow's C resize takes it: float32. */
+static void float_box(const double in[4], double out[4]) {
+  for (int i = 0; i < 4; i++)
+    out[i] = (float)in[i];
+}
+
+/* resize's two steps with a reducing_gap: Image.reduce by whole factors while the rest still
+ * shrinks by reducing_gap or more, then the filter over the box moved into the reduced
+ * picture, the arithmetic in Python's float64 until the C call. `in` is already
+ * premultiplied when it has alpha. */
+static sdr_image *reduce_then_resample(const sdr_image *in, int width, int height,
+                                       const resample_filter *f, const double box[4], double gap) {
+  int fx = (int)((box[2] - box[0]) / width / gap), fy = (int)((box[3] - box[1]) / height / gap);
+  fx = fx ? fx : 1;
+  fy = fy ? fy : 1;
+  if (fx == 1 && fy == 1) {
+    double fb[4];
+    float_box(box, fb);
+    return resample(in, width, height, f, fb);
+  }
+  int rb[4];
+  safe_box(in, width, height, f, box, rb);
+  sdr_image *small = sdr_image_reduce_plain(in, fx, fy, rb);
+  if (!small)
+    return NULL;
+  /* the box in the reduced picture's coordinates */
+  const double moved[4] = {(box[0] - rb[0]) / fx, (box[1] - rb[1]) / fy, (box[2] - rb[0]) / fx,
+                           (box[3] - rb[1]) / fy};
+  double fb[4];
+  float_box(moved, fb);
+  sdr_image *out = resample(small, width, height, f, fb);
+  sdr_image_free(small);
+  return out;
+}
+
+sdr_image *sdr_image_resize_gap(const sdr_image *img, int width, int height, int resample_id,
+                                const double *box_in, double reducing_gap) {
   const double whole[4] = {0, 0, img->width, img->height};
   const double *box = box_in ? box_in : whole;
+  double fbox[4]; /* what the filter samples without a reducing_gap */
+  float_box(box, fbox);
+  if (reducing_gap != 0 && !(reducing_gap >= 1.0)) {
+    sdr_fail("reducing_gap must be 1.0 or greater (got %g)", reducing_gap);
+    return NULL;
+  }
   const resample_filter *f = filter_for(resample_id);
   if (box_in && !f) {
     sdr_fail("resize: a box needs a filter other than NEAREST");
@@ -362,12 +422,14 @@ sdr_image *sdr_image_resize_box(const sdr_image *img, int width, int height, int
     if (!pre)
       return NULL;
     sdr_image_premultiply(pre);
-    out = resample(pre, width, height, f, box);
+    out = reducing_gap ? reduce_then_resample(pre, width, height, f, box, reducing_gap)
+                       : resample(pre, width, height, f, fbox);
     sdr_image_free(pre);
     if (out)
       sdr_image_unpremultiply(out);
   } else {
-    out = resample(img, width, height, f, box);
+    out = reducing_gap ? reduce_then_resample(img, width, height, f, box, reducing_gap)
+                       : resample(img, width, height, f, fbox);
   }
   if (out && sdr_image_copy_parameters(out, img) != 0) {
     sdr_image_free(out);

@@ -61,6 +61,34 @@ check.truthy(Image.alpha_composite(rgba, rgba:transpose(Image.ROTATE_180)):tobyt
 check.raises("images do not match", Image.blend, rgba, mask, 0.5)
 check.raises("images do not match", Image.composite, rgba, rgba, Image.new("L", {3, 3}))
 
+-- Image:thumbnail (in place), Image:reduce and resize's reducing_gap through Lua, against
+-- Pillow's bytes (tests/fixtures/pil_reduce; every case is in tests/unit/test_image_reduce.c).
+do
+  local big = pic("pil_reduce/src_rgba.npy")
+  local t = big:copy()
+  check.eq(t:thumbnail({64, 64}), nil, "thumbnail returns nothing, as PIL's")
+  check.eq(t.size[1] .. "x" .. t.size[2], "64x41", "thumbnail keeps the aspect")
+  check.truthy(t:tobytes() == pic("pil_reduce/thumbnail_rgba_0.npy"):tobytes(),
+               "thumbnail: Pillow's bytes")
+  check.eq(big.size[1], 157, "the original is unchanged")
+  local fits = big:copy()
+  fits:thumbnail({300, 300})
+  check.truthy(fits:tobytes() == big:tobytes(), "a picture that fits is left as it is")
+  local rgb = pic("pil_reduce/src_rgb.npy")
+  check.truthy(rgb:reduce({7, 4}):tobytes() == pic("pil_reduce/reduce_rgb_12.npy"):tobytes(),
+               "reduce({7, 4}): Pillow's bytes")
+  check.truthy(rgb:reduce({3, 2}, {3, 2, 30, 20}):tobytes() ==
+               pic("pil_reduce/reduce_rgb_14.npy"):tobytes(), "reduce with a box")
+  check.truthy(rgb:resize({20, 13}, Image.LANCZOS, nil, 2.0):tobytes() ==
+               pic("pil_reduce/resize_rgb_1.npy"):tobytes(), "resize with reducing_gap 2")
+  check.raises("reducing_gap must be 1.0 or greater", rgb.resize, rgb, {20, 13}, Image.LANCZOS,
+               nil, 0.5)
+  check.raises("scale must be > 0", rgb.reduce, rgb, 0)
+  check.raises("argument 1 (factor)", rgb.reduce, rgb, {2})
+  check.raises("size must be at least 1", t.thumbnail, t, {0, 10})
+  n = n + 6
+end
+
 -- Mistakes are errors that name what was wrong.
 check.raises("radius must be >= 0", ImageFilter.GaussianBlur, -1)
 check.raises("radius must be >= 0", ImageFilter.BoxBlur, {1, -2})

@@ -1,0 +1,123 @@
+/* bindings/image_reduce.c — PIL's Image.reduce and Image.thumbnail:
+ *
+ *   init_image:thumbnail({768, 768})      -- in place, aspect kept, as PIL
+ *   half = img:reduce(2)
+ *
+ * thumbnail resizes with a reducing_gap of 2 (Image.reduce first, then the filter), as
+ * Pillow's does. Pillow also lets a JPEG file not yet loaded decode at 1/2, 1/4 or 1/8
+ * size first (draft); pictures here are decoded when opened, so that step never applies.
+ */
+#include "bindings/image.h"
+
+#include <lauxlib.h>
+
+#include "bindings/lsdr.h"
+#include "engine/image.h"
+
+static sdr_image *self(lua_State *L) {
+  sdr_image *img = lsdr_to_image(L, 1);
+  if (!img)
+    lsdr_error(L, "operation on closed image");
+  return img;
+}
+
+/* The number at index k (1-based) of the table at idx, or a Lua error naming the argument. */
+static double table_number(lua_State *L, int idx, int k, int param, const char *name,
+                           const char *expected) {
+  lua_rawgeti(L, idx, k);
+  if (!lua_isnumber(L, -1))
+    lsdr_error(L, "argument %d (%s): expected %s", param, name, expected);
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int whole(lua_State *L, double v, int param, const char *name, const char *expected) {
+  if (!(v == (double)(int)v))
+    lsdr_error(L, "argument %d (%s): expected %s, got %g", param, name, expected, v);
+  return (int)v;
+}
+
+static int image_reduce(lua_State *L) {
+  lsdr_args(L);
+  const sdr_image *img = self(L);
+  const int fi = lsdr_arg(L, 1), bi = lsdr_arg(L, 2);
+  static const char *const factor_expected = "a whole number or {x, y} of whole numbers";
+  int fx, fy;
+  if (lua_istable(L, fi)) {
+    if (lua_rawlen(L, fi) != 2)
+      return lsdr_error(L, "argument 1 (factor): expected %s", factor_expected);
+    fx = whole(L, table_number(L, fi, 1, 1, "factor", factor_expected), 1, "factor",
+               factor_expected);
+    fy = whole(L, table_number(L, fi, 2, 1, "factor", factor_expected), 1, "factor",
+               factor_expected);
+  } else {
+    fx = fy = whole(L, lua_tonumber(L, fi), 1, "factor", factor_expected);
+  }
+  int box[4];
+  if (!lua_isnil(L, bi)) {
+    static const char *const box_expected = "{left, upper, right, lower} of whole numbers";
+    if (lua_rawlen(L, bi) != 4)
+      return lsdr_error(L, "argument 2 (box): expected %s", box_expected);
+    for (int i = 0; i < 4; i++)
+      box[i] = whole(L, table_number(L, bi, i + 1, 2, "box", box_expected), 2, "box", box_expected);
+  }
+  sdr_image **slot = lsdr_push_image_slot(L);
+  if (!(*slot = sdr_image_reduce(img, fx, fy, lua_isnil(L, bi) ? NULL : box)))
+    return lsdr_engine_error(L);
+  return 1;
+}
+
+static int image_thumbnail(lua_State *L) {
+  lsdr_args(L);
+  sdr_image *img = self(L);
+  const int si = lsdr_arg(L, 1), gi = lsdr_arg(L, 3);
+  static const char *const size_expected = "{width, height} of numbers";
+  if (lua_rawlen(L, si) != 2)
+    return lsdr_error(L, "argument 1 (size): expected %s", size_expected);
+  const double w = table_number(L, si, 1, 1, "size", size_expected);
+  const double h = table_number(L, si, 2, 1, "size", size_expected);
+  const int resample = lsdr_check_resample(L, 2);
+  const double gap = lua_isnil(L, gi) ? 0 : lua_tonumber(L, gi);
+  int tw, th;
+  const int fits = sdr_image_thumbnail_size(img, w, h, &tw, &th);
+  if (fits < 0)
+    return lsdr_engine_error(L);
+  if (fits == 0 || (tw == img->width && th == img->height))
+    return 0;
+  sdr_image *t = sdr_image_resize_gap(img, tw, th, resample, NULL, gap);
+  if (!t)
+    return lsdr_engine_error(L);
+  /* in place, as PIL: the pixels change, the picture's info (parameters, orientation) stays */
+  uint8_t *old = img->pixels;
+  img->pixels = t->pixels;
+  img->width = tw;
+  img->height = th;
+  t->pixels = old;
+  sdr_image_free(t);
+  return 0;
+}
+
+static const lsdr_func image_funcs[] = {
+    {"Image:reduce",
+     image_reduce,
+     "A copy reduced factor times (the mean of each block; sizes not divisible round up), as "
+     "PIL's reduce.",
+     {{"factor", "integer|table", NULL, "a whole number, or {x, y}"},
+      {"box", "table", "nil", "{left, upper, right, lower}: the region to reduce"}}},
+    {"Image:thumbnail",
+     image_thumbnail,
+     "Makes the picture, in place, no larger than size, its aspect kept (PIL's thumbnail).",
+     {{"size", "table", NULL, "{width, height}"},
+      {"resample", "integer", "Image.BICUBIC",
+       "Image.NEAREST, BOX, BILINEAR, HAMMING, BICUBIC "
+       "or LANCZOS"},
+      {"reducing_gap", "number", "2.0", "nil: the filter alone; else reduce first (faster)"}}},
+    {0}};
+
+void lsdr_open_image_reduce(lua_State *L) {
+  luaL_getmetatable(L, LSDR_IMAGE); /* Image's methods table (bindings/image.c) */
+  lua_getfield(L, -1, "__methods");
+  lsdr_register(L, -1, image_funcs);
+  lua_pop(L, 2);
+}
