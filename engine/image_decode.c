@@ -36,6 +36,35 @@ static int all_opaque(const uint8_t *rgba, int w, int h) {
 
 static sdr_image *decode(const uint8_t *data, size_t len, const char *name);
 
+/* A PNG of 16-bit grey (IHDR's bit depth 16, color type 0), which PIL opens as "I;16". */
+static int png_grey16(const uint8_t *d, size_t len) {
+  return len > 26 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(d + 12, "IHDR", 4) == 0 &&
+         d[24] == 16 && d[25] == 0;
+}
+
+/* PIL's "I;16" converts to L and RGB by clipping at 255 (libImaging's I16_L and I16_RGB), so
+ * load_image and convert give 255 for any value above it; that is the L picture here (stb would
+ * keep the high byte). */
+static sdr_image *decode_grey16(const uint8_t *data, size_t len, const char *name, int w, int h) {
+  int lw, lh, comp;
+  stbi_us *v = stbi_load_16_from_memory(data, (int)len, &lw, &lh, &comp, 1);
+  if (!v) {
+    sdr_fail("%s: cannot decode image (%s)", name, stbi_failure_reason());
+    return NULL;
+  }
+  sdr_image *img = lw == w && lh == h ? sdr_image_new(w, h, 1) : NULL;
+  if (!img && (lw != w || lh != h))
+    sdr_fail("%s: cannot decode image (size changed while decoding)", name);
+  for (size_t i = 0; img && i < (size_t)w * (size_t)h; i++)
+    img->pixels[i] = (uint8_t)(v[i] > 255 ? 255 : v[i]);
+  stbi_image_free(v);
+  if (img) {
+    img->parameters = sdr_png_read_parameters(data, len);
+    img->orientation = sdr_image_exif_orientation(data, len);
+  }
+  return img;
+}
+
 static sdr_image *decode_jpeg(const uint8_t *data, size_t len, const char *name, int w, int h,
                               int channels) {
   sdr_image *img = sdr_image_new(w, h, channels);
@@ -92,6 +121,8 @@ static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
     return NULL;
   if (jpeg)
     return decode_jpeg(data, len, name, w, h, comp);
+  if (png_grey16(data, len))
+    return decode_grey16(data, len, name, w, h);
   int channels = comp == 1 ? 1 : comp == 3 ? 3 : 4;
   int lw, lh, file_comp;
   uint8_t *pixels = stbi_load_from_memory(data, (int)len, &lw, &lh, &file_comp, channels);

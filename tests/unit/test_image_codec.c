@@ -397,7 +397,44 @@ static void test_empty_idat(void) {
   sdr_image_free(img);
 }
 
+/* Appends a PNG chunk (length, type, data, CRC) at *p. */
+static void put_chunk(uint8_t **p, const char *type, const uint8_t *data, uint32_t n) {
+  uint8_t *q = *p;
+  q[0] = (uint8_t)(n >> 24), q[1] = (uint8_t)(n >> 16), q[2] = (uint8_t)(n >> 8), q[3] = (uint8_t)n;
+  memcpy(q + 4, type, 4);
+  memcpy(q + 8, data, n);
+  uLong crc = crc32(crc32(0, (const Bytef *)type, 4), data, n);
+  q[8 + n] = (uint8_t)(crc >> 24), q[9 + n] = (uint8_t)(crc >> 16), q[10 + n] = (uint8_t)(crc >> 8),
+        q[11 + n] = (uint8_t)crc;
+  *p = q + 12 + n;
+}
+
+/* A 16-bit grey PNG: PIL opens it as "I;16", whose L and RGB conversions clip at 255 (what
+ * load_image gives; measured with Pillow 13: 0 100 255 256 1000 65535 -> 0 100 255 255 255
+ * 255). Here it opens as that L picture. */
+static void test_grey16(void) {
+  static const uint16_t v[6] = {0, 100, 255, 256, 1000, 65535};
+  uint8_t raw[1 + 12], z[64], png[256], *p = png;
+  raw[0] = 0; /* filter: none */
+  for (int i = 0; i < 6; i++)
+    raw[1 + 2 * i] = (uint8_t)(v[i] >> 8), raw[2 + 2 * i] = (uint8_t)v[i];
+  uLongf zn = sizeof z;
+  CHECK(compress(z, &zn, raw, sizeof raw) == Z_OK);
+  const uint8_t ihdr[13] = {0, 0, 0, 6, 0, 0, 0, 1, 16, 0, 0, 0, 0}; /* 6x1, 16-bit grey */
+  memcpy(p, "\x89PNG\r\n\x1a\n", 8);
+  p += 8;
+  put_chunk(&p, "IHDR", ihdr, 13);
+  put_chunk(&p, "IDAT", z, (uint32_t)zn);
+  put_chunk(&p, "IEND", (const uint8_t *)"", 0);
+  sdr_image *img = sdr_image_decode(png, (size_t)(p - png), "grey16.png");
+  CHECK(img && img->channels == 1 && img->width == 6);
+  static const uint8_t want[6] = {0, 100, 255, 255, 255, 255};
+  CHECK(img && memcmp(img->pixels, want, 6) == 0);
+  sdr_image_free(img);
+}
+
 int main(void) {
+  test_grey16();
   test_empty_idat();
   test_png_round_trip();
   test_text_chunks();
