@@ -190,7 +190,7 @@ help(Image.new)
 help(Image.Image.resize)
 print = real_print
 check.truthy(printed[1]:find("Image.new(mode, size, color=0)", 1, true), "help(Image.new)")
-check.truthy(printed[2]:find("Image:resize(size, resample=Image.BICUBIC, box=nil)", 1, true),
+check.truthy(printed[2]:find("Image:resize(size, resample=Image.BICUBIC, box=nil, reducing_gap=nil)", 1, true),
              "help(resize)")
 
 -- A JPEG-like file (a fill byte before its start marker) whose Huffman table claims more
