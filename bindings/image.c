@@ -540,8 +540,8 @@ static int image_index(lua_State *L) {
 static const lsdr_func image_functions[] = {
     {"Image.open",
      image_open,
-     "Opens an image file (PNG, JPEG, BMP, GIF, TGA, PSD, PNM); grey files open as L. A PNG's "
-     "\"parameters\" text is in img.info.parameters.",
+     "Opens an image file (PNG, JPEG, WebP, BMP, GIF, TGA, PSD, PNM); grey files open as L. "
+     "A PNG's \"parameters\" text is in img.info.parameters.",
      {{"path", "string"}}},
     {"Image.new",
      image_new,

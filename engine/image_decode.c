@@ -1,7 +1,8 @@
 /* engine/image_decode.c — Image.open: bytes to pixels.
  *
- * libjpeg-turbo reads JPEG, as in PIL (engine/image_jpeg.h); stb_image reads PNG, BMP,
- * GIF (first frame), TGA, PSD and PNM. The header is read first so sizes are checked
+ * libjpeg-turbo reads JPEG and libwebp WebP (its first frame), as in PIL
+ * (engine/image_jpeg.h, engine/image_webp.h); stb_image reads PNG, BMP, GIF (first frame),
+ * TGA, PSD and PNM. The header is read first so sizes are checked
  * before any pixel memory is taken: a few hundred bytes may claim a picture of gigapixels.
  * Modes follow PIL where the decoders let us: grey opens as L; grey with alpha as
  * RGBA (we have no LA); palette files as RGB or RGBA. A damaged file is an
@@ -20,6 +21,7 @@
 #include "engine/image.h"          // sdr_image, sdr_image_decode, sdr_image_load
 #include "engine/image_complete.h" // sdr_image_check_complete
 #include "engine/image_jpeg.h"     // sdr_jpeg_is, sdr_jpeg_info, sdr_jpeg_read
+#include "engine/image_webp.h"     // sdr_webp_is, sdr_webp_info, sdr_webp_read
 #include "engine/image_png.h"      // sdr_png_read_parameters, sdr_png_without_empty_idat
 
 /* PIL refuses to open more than 2 * Image.MAX_IMAGE_PIXELS pixels
@@ -65,12 +67,14 @@ static sdr_image *decode_grey16(const uint8_t *data, size_t len, const char *nam
   return img;
 }
 
-static sdr_image *decode_jpeg(const uint8_t *data, size_t len, const char *name, int w, int h,
-                              int channels) {
+/* A picture from a decoder that writes into one sized from its header (JPEG, WebP). */
+static sdr_image *decode_by(int (*read)(const uint8_t *, size_t, const char *, sdr_image *),
+                            const uint8_t *data, size_t len, const char *name, int w, int h,
+                            int channels) {
   sdr_image *img = sdr_image_new(w, h, channels);
   if (!img)
     return NULL;
-  if (sdr_jpeg_read(data, len, name, img) != 0) {
+  if (read(data, len, name, img) != 0) {
     sdr_image_free(img);
     return NULL;
   }
@@ -97,11 +101,13 @@ static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
     sdr_fail("%s: cannot identify image file (empty file)", name);
     return NULL;
   }
-  /* JPEG goes to libjpeg alone (engine/image_jpeg.h): stb never sees one. */
-  int jpeg = sdr_jpeg_is(data, len), w, h, comp;
+  /* JPEG goes to libjpeg alone (engine/image_jpeg.h), WebP to libwebp: stb sees neither. */
+  int jpeg = sdr_jpeg_is(data, len), webp = sdr_webp_is(data, len), w, h, comp;
   if (jpeg && sdr_jpeg_info(data, len, name, &w, &h, &comp) != 0)
     return NULL;
-  if (!jpeg && !stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
+  if (webp && sdr_webp_info(data, len, name, &w, &h, &comp) != 0)
+    return NULL;
+  if (!jpeg && !webp && !stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
     sdr_fail("%s: cannot identify image file (%s)", name, stbi_failure_reason());
     return NULL;
   }
@@ -119,8 +125,8 @@ static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
   /* stb would pad a file cut short with zeros; PIL refuses it, and so do we. */
   if (sdr_image_check_complete(data, len, name) != 0)
     return NULL;
-  if (jpeg)
-    return decode_jpeg(data, len, name, w, h, comp);
+  if (jpeg || webp)
+    return decode_by(jpeg ? sdr_jpeg_read : sdr_webp_read, data, len, name, w, h, comp);
   if (png_grey16(data, len))
     return decode_grey16(data, len, name, w, h);
   int channels = comp == 1 ? 1 : comp == 3 ? 3 : 4;

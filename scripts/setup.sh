@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config clang libomp-dev
-  liblua5.4-dev libreadline-dev libsdl2-dev libstb-dev libjpeg62-turbo-dev libcurl4-openssl-dev
+  liblua5.4-dev libreadline-dev libsdl2-dev libstb-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev
   libcjson-dev libopenblas-openmp-dev zlib1g-dev
   # for the tests: a local HTTP server, the REPL driven through tmux, the window under Xvfb
   python3 tmux xvfb imagemagick xdotool
