@@ -1,10 +1,10 @@
-/* engine/image_exif.c — the EXIF orientation of a JPEG or PNG file, and PIL's
+/* engine/image_exif.c — the EXIF orientation of a JPEG, PNG or WebP file, and PIL's
  * Image.transpose, which ImageOps.exif_transpose uses to turn a photo upright.
  *
  * The orientation is tag 0x0112 of IFD0 in the file's EXIF block: a JPEG's APP1 segment
- * ("Exif\0\0" then TIFF data) or a PNG's eXIf chunk (TIFF data, with or without that
- * header). Only the tag is read; a malformed block is taken as having none, as a photo
- * with no orientation opens as it is stored.
+ * ("Exif\0\0" then TIFF data), a PNG's eXIf chunk or a WebP's EXIF chunk (TIFF data, with
+ * or without that header). Only the tag is read; a malformed block is taken as having none, as a
+ * photo with no orientation opens as it is stored.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +70,26 @@ static int png_orientation(const uint8_t *d, size_t n) {
   return body ? tiff_orientation(body, size) : 0;
 }
 
+/* A WebP's EXIF chunk: RIFF chunks after "WEBP", each a tag, a little-endian size and its
+ * data, padded to an even length. */
+static int webp_orientation(const uint8_t *d, size_t n) {
+  size_t i = 12;
+  while (i + 8 <= n) {
+    const size_t size = rd32(d + i + 4, 1);
+    if (size > n - i - 8)
+      return 0;
+    if (memcmp(d + i, "EXIF", 4) == 0)
+      return tiff_orientation(d + i + 8, size);
+    i += 8 + size + (size & 1);
+  }
+  return 0;
+}
+
 int sdr_image_exif_orientation(const uint8_t *data, size_t len) {
   if (len >= 4 && data[0] == 0xFF && data[1] == 0xD8)
     return jpeg_orientation(data, len);
+  if (len >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0)
+    return webp_orientation(data, len);
   return png_orientation(data, len);
 }
 

@@ -4,7 +4,8 @@
 Pillow opens WebP through libwebp's animation decoder (the first frame on a transparent
 canvas), as RGB when the file has no alpha and RGBA when it has; sdrepl must give the same
 bytes. Lossy and lossless, with and without alpha, an odd size, and an animation (its first
-frame). manifest.json lists each file with its mode and the .npy of Pillow's pixels.
+frame), and one with an EXIF orientation. manifest.json lists each file with its mode, its
+orientation and the .npy of Pillow's pixels.
 
     .venv-ref/bin/python scripts/reference/make_webp_cases.py   (Pillow 13.0.0, libwebp 1.6)
 """
@@ -49,6 +50,12 @@ def main():
     frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=100,
                    quality=80)
     cases["animated.webp"] = buf.getvalue()
+    # a phone's photo: EXIF orientation 6 (load_image turns it upright)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    rgb.save(buf, "WEBP", lossless=True, exif=exif.tobytes())
+    cases["exif_o6.webp"] = buf.getvalue()
     manifest = {"pillow": PIL.__version__, "libwebp": features.version("webp"), "cases": []}
     for name, data in cases.items():
         with open(os.path.join(OUT, name), "wb") as f:
@@ -58,7 +65,8 @@ def main():
         expect = name.replace(".", "_") + ".npy"
         np.save(os.path.join(OUT, expect), np.asarray(im))
         manifest["cases"].append({"file": name, "mode": im.mode, "expect": expect,
-                                  "frames": getattr(im, "n_frames", 1)})
+                                  "frames": getattr(im, "n_frames", 1),
+                                  "orientation": im.getexif().get(0x0112, 0)})
         print(name, im.mode, im.size, len(data))
     with open(os.path.join(OUT, "manifest.json"), "w") as fp:
         json.dump(manifest, fp, indent=1)

@@ -1,5 +1,6 @@
 /* engine/image_webp: WebP files open with Pillow's mode and pixels, to the byte (lossy and
- * lossless, with and without alpha, an animation's first frame: tests/fixtures/webp,
+ * lossless, with and without alpha, an animation's first frame, the EXIF orientation
+ * load_image turns upright by: tests/fixtures/webp,
  * scripts/reference/make_webp_cases.py, Pillow 13), and files cut short are refused. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ int main(void) {
     printf("%-20s %-4s max difference from Pillow %d\n", file, mode, d);
     CHECK(d == 0);
     CHECK(got && got->channels == (strcmp(mode, "RGBA") == 0 ? 4 : 3));
+    CHECK(got && got->orientation == cJSON_GetObjectItem(c, "orientation")->valueint);
     /* cut anywhere: refused, never a crash */
     for (size_t k = 0; data && k < len; k += 37) {
       sdr_image *cut = sdr_image_decode((const uint8_t *)data, k, file);
@@ -55,7 +57,7 @@ int main(void) {
     free(data);
     n++;
   }
-  CHECK(n == 6);
+  CHECK(n == 7);
   cJSON_Delete(m);
   return check_exit();
 }
