@@ -46,49 +46,47 @@ static sdr_image *open_url(const char *url) {
   return img;
 }
 
-/* Pushes an Image owning img (NULL: the engine's error). */
-static int push_owned(lua_State *L, sdr_image *img) {
-  if (!img)
-    return lsdr_engine_error(L);
+/* Pushes an Image that owns what make returns from src (made after the Image, so nothing leaks
+ * if either fails); the engine's error when make returns NULL. */
+static sdr_image *push_made(lua_State *L, sdr_image *(*make)(const sdr_image *),
+                            const sdr_image *src) {
   sdr_image **slot = lsdr_push_image_slot(L);
-  *slot = img;
-  return 1;
+  if (!(*slot = make(src)))
+    lsdr_engine_error(L);
+  return *slot;
 }
+
+static sdr_image *to_rgb(const sdr_image *img) { return sdr_image_convert(img, 3); }
 
 static int l_load_image(lua_State *L) {
   lsdr_args(L);
   const int arg = lsdr_arg(L, 1), convert = lsdr_arg(L, 2);
-  sdr_image *opened = NULL;
   const sdr_image *img = lsdr_to_image(L, arg);
   if (!img && lua_type(L, arg) == LUA_TSTRING) {
     const char *s = lua_tostring(L, arg);
-    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0)
-      opened = open_url(s);
-    else if (lsdr_is_file(s))
-      opened = sdr_image_load(s);
-    else
+    const int url = strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+    if (!url && !lsdr_is_file(s))
       return lsdr_error(L,
                         "Incorrect path or URL. URLs must start with `http://` or `https://`, "
                         "and %s is not a valid path.",
                         s);
-    if (!opened)
+    sdr_image **opened = lsdr_push_image_slot(L); /* the Lua stack owns it from here */
+    if (!(*opened = url ? open_url(s) : sdr_image_load(s)))
       return lsdr_engine_error(L);
-    img = opened;
+    img = *opened;
   } else if (!img) {
     return lsdr_error(L, "Incorrect format used for the image. Should be a URL linking to an "
                          "image, a local path, or an Image.");
   }
-  sdr_image *upright = sdr_image_exif_transpose(img);
-  sdr_image_free(opened);
-  push_owned(L, upright);
+  const sdr_image *upright = push_made(L, sdr_image_exif_transpose, img);
   if (!lua_isnil(L, convert)) { /* convert_method(image) */
     lua_pushvalue(L, convert);
     lua_insert(L, -2);
     lua_call(L, 1, 1);
     return 1;
   }
-  sdr_image *rgb = sdr_image_convert(upright, 3);
-  return push_owned(L, rgb);
+  push_made(L, to_rgb, upright);
+  return 1;
 }
 
 static int l_exif_transpose(lua_State *L) {
@@ -96,7 +94,8 @@ static int l_exif_transpose(lua_State *L) {
   const sdr_image *img = lsdr_to_image(L, lsdr_arg(L, 1));
   if (!img)
     return lsdr_error(L, "argument 1 (image): an open Image expected");
-  return push_owned(L, sdr_image_exif_transpose(img));
+  push_made(L, sdr_image_exif_transpose, img);
+  return 1;
 }
 
 static const lsdr_func global_funcs[] = {
