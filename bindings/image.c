@@ -22,6 +22,7 @@
 #include "bindings/tensor.h" // lsdr_check_tensor
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -31,6 +32,10 @@
 
 typedef struct {
   sdr_image *img; /* NULL once closed */
+  /* A JPEG's file from Image.open, until anything reads the pixels: PIL opens lazily, and
+   * thumbnail's draft may still decode it smaller (bindings/image_reduce.c). */
+  uint8_t *draft;
+  size_t draft_len;
 } image_box;
 
 static void push_metatable(lua_State *L);
@@ -39,6 +44,8 @@ static void push_metatable(lua_State *L);
 static image_box *push_box(lua_State *L) {
   image_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->img = NULL;
+  b->draft = NULL;
+  b->draft_len = 0;
   push_metatable(L);
   lua_setmetatable(L, -2);
   return b;
@@ -48,9 +55,34 @@ void lsdr_push_image(lua_State *L, sdr_image *img) { push_box(L)->img = img; }
 
 sdr_image **lsdr_push_image_slot(lua_State *L) { return &push_box(L)->img; }
 
-sdr_image *lsdr_to_image(lua_State *L, int idx) {
+static void drop_draft(image_box *b) {
+  free(b->draft);
+  b->draft = NULL;
+  b->draft_len = 0;
+}
+
+/* The image without counting as a use of its pixels (size, mode, repr). */
+static sdr_image *peek_image(lua_State *L, int idx) {
   image_box *b = luaL_testudata(L, idx, LSDR_IMAGE);
   return b ? b->img : NULL;
+}
+
+sdr_image *lsdr_to_image(lua_State *L, int idx) {
+  image_box *b = luaL_testudata(L, idx, LSDR_IMAGE);
+  if (b && b->draft) /* the pixels are used: loaded, in PIL's terms */
+    drop_draft(b);
+  return b ? b->img : NULL;
+}
+
+uint8_t *lsdr_image_take_draft(lua_State *L, int idx, size_t *len) {
+  image_box *b = luaL_testudata(L, idx, LSDR_IMAGE);
+  if (!b || !b->draft || !b->img)
+    return NULL;
+  uint8_t *d = b->draft;
+  *len = b->draft_len;
+  b->draft = NULL;
+  b->draft_len = 0;
+  return d;
 }
 
 /* ---- argument helpers ------------------------------------------------- */
@@ -59,6 +91,7 @@ static sdr_image *self_image(lua_State *L) {
   image_box *b = luaL_checkudata(L, 1, LSDR_IMAGE);
   if (!b->img)
     lsdr_error(L, "operation on closed image");
+  drop_draft(b);
   return b->img;
 }
 
@@ -194,7 +227,7 @@ int lsdr_check_resample(lua_State *L, int param) {
 static int image_open(lua_State *L) {
   lsdr_args(L);
   image_box *b = push_box(L);
-  if (!(b->img = sdr_image_load(lua_tostring(L, lsdr_arg(L, 1)))))
+  if (!(b->img = sdr_image_load_source(lua_tostring(L, lsdr_arg(L, 1)), &b->draft, &b->draft_len)))
     return lsdr_engine_error(L);
   return 1;
 }
@@ -456,6 +489,7 @@ static int image_close(lua_State *L) {
   image_box *b = luaL_checkudata(L, 1, LSDR_IMAGE);
   sdr_image_free(b->img);
   b->img = NULL;
+  drop_draft(b);
   return 0;
 }
 
@@ -465,11 +499,12 @@ static int image_gc(lua_State *L) {
   image_box *b = luaL_checkudata(L, 1, LSDR_IMAGE);
   sdr_image_free(b->img);
   b->img = NULL;
+  drop_draft(b);
   return 0;
 }
 
 static int image_tostring(lua_State *L) {
-  sdr_image *img = lsdr_to_image(L, 1);
+  sdr_image *img = peek_image(L, 1);
   if (!img)
     lua_pushliteral(L, "<Image closed>");
   else
@@ -508,7 +543,7 @@ static int image_index(lua_State *L) {
       which = i;
   if (which < 0)
     return 1; /* nil, as for any missing field */
-  sdr_image *img = lsdr_to_image(L, 1);
+  sdr_image *img = peek_image(L, 1);
   if (!img)
     return luaL_error(L, "Image.%s: operation on closed image", key);
   switch (which) {

@@ -25,6 +25,9 @@ void lsdr_open_image_reduce(lua_State *L);
 sdr_image **lsdr_push_image_slot(lua_State *L);
 /* The image at idx, or NULL when it is not an Image (or a closed one). */
 sdr_image *lsdr_to_image(lua_State *L, int idx);
+/* The JPEG file an Image opened from, when nothing has read its pixels yet (PIL's lazy open);
+ * the caller owns it from here (free). NULL otherwise. */
+uint8_t *lsdr_image_take_draft(lua_State *L, int idx, size_t *len);
 /* Gives the list of images at idx a metatable that answers list[0], Python's first
  * entry, with an error saying Lua counts from 1 (instead of a nil that fails later). */
 void lsdr_image_list_meta(lua_State *L, int idx);

@@ -4,10 +4,12 @@
  *   half = img:reduce(2)
  *
  * thumbnail resizes with a reducing_gap of 2 (Image.reduce first, then the filter), as
- * Pillow's does. Pillow also lets a JPEG file not yet loaded decode at 1/2, 1/4 or 1/8
- * size first (draft); pictures here are decoded when opened, so that step never applies.
+ * Pillow's does; and, as Pillow's draft, a JPEG from Image.open whose pixels nothing has read
+ * yet is decoded again at 1/2, 1/4 or 1/8 size by libjpeg before that.
  */
 #include "bindings/image.h"
+
+#include <stdlib.h>
 
 #include <lauxlib.h>
 
@@ -68,9 +70,16 @@ static int image_reduce(lua_State *L) {
   return 1;
 }
 
+/* PIL's JpegImageFile.draft for thumbnail: the largest of 8, 4, 2 that the picture is still
+ * reducing_gap times the size asked for, or 1 (no draft). */
+static int draft_scale(const sdr_image *img, double w, double h, double gap) {
+  const int rw = (int)(w * gap), rh = (int)(h * gap); /* Python's int() */
+  const int sx = img->width / rw, sy = img->height / rh, scale = sx < sy ? sx : sy;
+  return scale >= 8 ? 8 : scale >= 4 ? 4 : scale >= 2 ? 2 : 1;
+}
+
 static int image_thumbnail(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self(L);
   const int si = lsdr_arg(L, 1), gi = lsdr_arg(L, 3);
   static const char *const size_expected = "{width, height} of numbers";
   if (lua_rawlen(L, si) != 2)
@@ -78,14 +87,33 @@ static int image_thumbnail(lua_State *L) {
   const double w = table_number(L, si, 1, 1, "size", size_expected);
   const double h = table_number(L, si, 2, 1, "size", size_expected);
   const int resample = lsdr_check_resample(L, 2);
-  const double gap = lua_isnil(L, gi) ? 0 : lua_tonumber(L, gi);
-  int tw, th;
+  /* PIL's default is 2.0; false stands for its None (the filter alone) */
+  if (lua_isboolean(L, gi) && lua_toboolean(L, gi))
+    return lsdr_error(L, "argument 3 (reducing_gap): a number, or false for none");
+  const double gap = lua_isnil(L, gi) ? 2.0 : lua_isboolean(L, gi) ? 0 : lua_tonumber(L, gi);
+  if (gap != 0 && !(gap >= 1.0))
+    return lsdr_error(L, "reducing_gap must be 1.0 or greater (got %g)", gap);
+  /* No Lua error from here until jpeg is freed. */
+  size_t jlen = 0;
+  uint8_t *jpeg = lsdr_image_take_draft(L, 1, &jlen);
+  sdr_image *img = self(L);
+  int tw = 0, th = 0;
   const int fits = sdr_image_thumbnail_size(img, w, h, &tw, &th);
-  if (fits < 0)
+  /* A JPEG nothing has read yet decodes smaller first, as PIL's draft: then the box is the
+   * whole picture in the smaller one's coordinates. */
+  const int scale = fits > 0 && jpeg && gap != 0 ? draft_scale(img, w, h, gap) : 1;
+  sdr_image *drafted = scale > 1 ? sdr_image_jpeg_draft(jpeg, jlen, "image", scale) : NULL;
+  free(jpeg);
+  if (fits < 0 || (scale > 1 && !drafted))
     return lsdr_engine_error(L);
-  if (fits == 0 || (tw == img->width && th == img->height))
+  if (fits == 0)
     return 0;
-  sdr_image *t = sdr_image_resize_gap(img, tw, th, resample, NULL, gap);
+  const sdr_image *from = drafted ? drafted : img;
+  const double box[4] = {0, 0, (double)img->width / scale, (double)img->height / scale};
+  sdr_image *t = from->width == tw && from->height == th
+                     ? sdr_image_copy(from)
+                     : sdr_image_resize_gap(from, tw, th, resample, drafted ? box : NULL, gap);
+  sdr_image_free(drafted);
   if (!t)
     return lsdr_engine_error(L);
   /* in place, as PIL: the pixels change, the picture's info (parameters, orientation) stays */
@@ -112,7 +140,8 @@ static const lsdr_func image_funcs[] = {
       {"resample", "integer", "Image.BICUBIC",
        "Image.NEAREST, BOX, BILINEAR, HAMMING, BICUBIC "
        "or LANCZOS"},
-      {"reducing_gap", "number", "2.0", "nil: the filter alone; else reduce first (faster)"}}},
+      {"reducing_gap", "number|boolean", "2.0",
+       "reduce first while the filter still shrinks this many times; false: the filter alone"}}},
     {0}};
 
 void lsdr_open_image_reduce(lua_State *L) {

@@ -40,11 +40,17 @@ sdr_image *sdr_image_copy(const sdr_image *img);
 const char *sdr_image_mode_name(int channels); /* "L", "RGB", "RGBA" */
 int sdr_image_mode_channels(const char *mode); /* 0 for an unknown mode */
 
-/* Decoding: whatever stb_image reads (PNG, JPEG, BMP, GIF first frame, TGA, PSD,
- * PNM). Grey files open as L, grey+alpha as RGBA, others as RGB or RGBA. A PNG's
+/* Decoding: PNG, JPEG, WebP, BMP, GIF first frame, TGA, PSD, PNM (engine/image_decode.c).
+ * Grey files open as L, grey+alpha as RGBA, others as RGB or RGBA. A PNG's
  * "parameters" text chunk is kept. */
 sdr_image *sdr_image_load(const char *path);
 sdr_image *sdr_image_decode(const uint8_t *data, size_t len, const char *name);
+/* sdr_image_load that, for a JPEG (when jpeg is not NULL), also hands back the file's bytes
+ * (*jpeg, the caller frees it), for a later draft as PIL's lazily opened JPEG allows. */
+sdr_image *sdr_image_load_source(const char *path, uint8_t **jpeg, size_t *jpeg_len);
+/* PIL's JPEG draft: the file decoded at 1/scale (2, 4 or 8) by libjpeg's scaled IDCT, its size
+ * rounded up. */
+sdr_image *sdr_image_jpeg_draft(const uint8_t *data, size_t len, const char *name, int scale);
 
 /* Encoding. PNG carries a tEXt "parameters" chunk when img->parameters is set.
  * save picks PNG or JPEG (quality 75, as PIL) by extension, writes a temporary

@@ -164,7 +164,23 @@ static sdr_image *decode(const uint8_t *data, size_t len, const char *name) {
   return img;
 }
 
-sdr_image *sdr_image_load(const char *path) {
+sdr_image *sdr_image_load(const char *path) { return sdr_image_load_source(path, NULL, NULL); }
+
+sdr_image *sdr_image_jpeg_draft(const uint8_t *data, size_t len, const char *name, int scale) {
+  int w, h, comp;
+  if (sdr_jpeg_info(data, len, name, &w, &h, &comp) != 0)
+    return NULL;
+  sdr_image *img = sdr_image_new((w + scale - 1) / scale, (h + scale - 1) / scale, comp);
+  if (img && sdr_jpeg_read_scaled(data, len, name, scale, img) != 0) {
+    sdr_image_free(img);
+    return NULL;
+  }
+  if (img)
+    img->orientation = sdr_image_exif_orientation(data, len);
+  return img;
+}
+
+sdr_image *sdr_image_load_source(const char *path, uint8_t **jpeg, size_t *jpeg_len) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     sdr_fail("cannot open %s: %s", path, strerror(errno));
@@ -203,6 +219,11 @@ sdr_image *sdr_image_load(const char *path) {
     return NULL;
   }
   sdr_image *img = sdr_image_decode(data ? data : (const uint8_t *)"", len, path);
+  if (img && jpeg && data && sdr_jpeg_is(data, len)) {
+    *jpeg = data;
+    *jpeg_len = len;
+    return img;
+  }
   free(data);
   return img;
 }

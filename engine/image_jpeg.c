@@ -127,6 +127,11 @@ static void cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, int n) {
 }
 
 int sdr_jpeg_read(const uint8_t *data, size_t len, const char *name, sdr_image *img) {
+  return sdr_jpeg_read_scaled(data, len, name, 1, img);
+}
+
+int sdr_jpeg_read_scaled(const uint8_t *data, size_t len, const char *name, int scale,
+                         sdr_image *img) {
   struct jpeg_decompress_struct d;
   decoder_errors e = {.message = ""};
   /* volatile: written after setjmp, read after a longjmp back to it */
@@ -140,6 +145,10 @@ int sdr_jpeg_read(const uint8_t *data, size_t len, const char *name, sdr_image *
     longjmp(e.jump, 1);
   int in_channels = channels_of(&d);
   d.out_color_space = in_channels == 1 ? JCS_GRAYSCALE : in_channels == 3 ? JCS_RGB : JCS_CMYK;
+  if (scale > 1) { /* PIL's draft: the IDCT at 1/2, 1/4 or 1/8 size */
+    d.scale_num = 1;
+    d.scale_denom = (unsigned)scale;
+  }
   jpeg_start_decompress(&d);
   if ((int)d.output_width != img->width || (int)d.output_height != img->height ||
       (int)d.output_components != in_channels || img->channels != (in_channels == 1 ? 1 : 3)) {

@@ -28,6 +28,10 @@ int sdr_jpeg_info(const uint8_t *data, size_t len, const char *name, int *width,
 /* Decodes into img, which has the size and channels sdr_jpeg_info gave. 0, or -1 and
  * "NAME: cannot decode image (...)" in sdr_last_error(). */
 int sdr_jpeg_read(const uint8_t *data, size_t len, const char *name, sdr_image *img);
+/* The same decoded at 1/scale (2, 4 or 8: libjpeg's scaled IDCT, as PIL's draft asks for), img
+ * sized ceil(width / scale) x ceil(height / scale). */
+int sdr_jpeg_read_scaled(const uint8_t *data, size_t len, const char *name, int scale,
+                         sdr_image *img);
 
 /* img (L or RGB) encoded as PIL's save does at this quality; *out is malloc'd. 0, or -1 and
  * sdr_last_error(). */

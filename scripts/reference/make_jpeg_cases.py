@@ -123,6 +123,27 @@ def main():
         np.save(os.path.join(OUT, f"save_{name}.npy"), np.asarray(src))
         src.save(os.path.join(OUT, f"save_{name}.jpg"))
         manifest["saves"].append({"source": f"save_{name}.npy", "file": f"save_{name}.jpg"})
+    # Image.thumbnail on a JPEG just opened: Pillow's draft decodes it at 1/2, 1/4 or 1/8 first
+    # (libjpeg's scaled IDCT) when the picture is reducing_gap times the size asked for; once
+    # anything has read the pixels (convert here), no draft.
+    photo = Image.fromarray(np.clip(np.asarray(picture().resize((400, 300), Image.BICUBIC),
+                                               dtype=np.int16) + np.random.default_rng(3)
+                                    .integers(-20, 20, (300, 400, 3)), 0, 255).astype(np.uint8))
+    photo.save(os.path.join(OUT, "photo.jpg"), quality=90)
+    manifest["thumbnails"] = []
+    for i, (size, gap, loaded) in enumerate([((64, 64), 2.0, False), ((40, 30), 2.0, False),
+                                             ((10, 10), 2.0, False), ((200, 150), 1.0, False),
+                                             ((64, 64), None, False), ((64, 64), 2.0, True),
+                                             ((33.5, 90), 3.0, False)]):
+        im = Image.open(os.path.join(OUT, "photo.jpg"))
+        if loaded:
+            im = im.convert("RGB")
+        im.thumbnail(size, reducing_gap=gap)
+        name = f"thumbnail_{i}.npy"
+        np.save(os.path.join(OUT, name), np.asarray(im))
+        manifest["thumbnails"].append({"size": list(size), "reducing_gap": gap,
+                                       "loaded_first": loaded, "file": name,
+                                       "result": list(im.size)})
     with open(os.path.join(OUT, "manifest.json"), "w") as fp:
         json.dump(manifest, fp, indent=1)
 

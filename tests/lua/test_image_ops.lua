@@ -89,6 +89,26 @@ do
   n = n + 6
 end
 
+-- thumbnail on a JPEG just opened: Pillow's draft decodes it at 1/2, 1/4 or 1/8 first; not once
+-- something has read the pixels (tests/fixtures/jpeg, make_jpeg_cases.py's thumbnails).
+do
+  local thumbs = {{{64, 64}, 2.0}, {{40, 30}, 2.0}, {{10, 10}, 2.0}, {{200, 150}, 1.0},
+                  {{64, 64}, false}, {{64, 64}, 2.0, "loaded"}, {{33.5, 90}, 3.0}}
+  for i, c in ipairs(thumbs) do
+    local im = Image.open(root .. "jpeg/photo.jpg")
+    if c[3] then im = im:convert("RGB") end
+    im:thumbnail(c[1], Image.BICUBIC, c[2])
+    check.truthy(im:tobytes() == pic("jpeg/thumbnail_" .. (i - 1) .. ".npy"):tobytes(),
+                 string.format("thumbnail %d of a JPEG (%s): Pillow's bytes", i - 1,
+                               c[3] or "just opened"))
+    n = n + 1
+  end
+  local im = Image.open(root .. "jpeg/photo.jpg")
+  check.eq(im.size[1], 400, "size does not read the pixels")
+  im:thumbnail({64, 64})
+  check.truthy(im:tobytes() == pic("jpeg/thumbnail_0.npy"):tobytes(), "reducing_gap 2 by default")
+end
+
 -- Mistakes are errors that name what was wrong.
 check.raises("radius must be >= 0", ImageFilter.GaussianBlur, -1)
 check.raises("radius must be >= 0", ImageFilter.BoxBlur, {1, -2})
