@@ -316,6 +316,9 @@ int sched_pair_move(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *d, const sdr_te
                     const sdr_tensor *sample, float sigma_input, float div, float dt);
 int sched_pair_finish(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out, const sdr_tensor *sample,
                       const sdr_tensor *d, int first);
+/* LCMScheduler's and TCDScheduler's __init__ arguments (the same, with the same defaults). */
+enum { SCHED_LCM_N_PARAMS = 17 };
+extern const sched_param sched_lcm_params[SCHED_LCM_N_PARAMS];
 /* KDPM2's and KDPM2 ancestral's __init__ arguments (the same). */
 enum { SCHED_KDPM2_N_PARAMS = 9 };
 extern const sched_param sched_kdpm2_params[SCHED_KDPM2_N_PARAMS];
@@ -473,6 +476,11 @@ int sched_scale_by_sigma(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
  * caller as set_timesteps is. */
 int sched_lcm_timesteps(sdr_scheduler *s, int n, const int64_t *timesteps, int nt,
                         long long original, double strength);
+/* The end of LCM's and TCD's step: prev_sample = x, or with noise a^.5 x + (1 - a)^.5 noise (the
+ * noise shaped like `like`, drawn as randn_tensor does; tmp is scratch); the index moved on. */
+int sched_consistency_end(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                          const sdr_tensor *x, sdr_tensor *tmp, const sdr_tensor *like,
+                          sdr_generator *g, int noise, float a);
 /* Python's repr of a float into buf (1.0, 0.3, 1e-05): how diffusers' messages print them. */
 void sched_py_repr(char *buf, size_t n, double v);
 /* TCDScheduler's (scheduler_tcd.c): LCM's, but original_inference_steps given (original >

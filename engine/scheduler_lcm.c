@@ -18,7 +18,7 @@
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
-static const sched_param params[] = {
+const sched_param sched_lcm_params[SCHED_LCM_N_PARAMS] = {
     {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
     {"beta_start", SCHED_P_NUMBER, 0.00085, NULL},
     {"beta_end", SCHED_P_NUMBER, 0.012, NULL},
@@ -177,7 +177,6 @@ static int lcm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   float a_t, a_prev = s->final_alpha_cumprod;
   if (sched_alpha_at(s, t, &a_t) != 0 || (prev_t >= 0 && sched_alpha_at(s, prev_t, &a_prev) != 0))
     return -1;
-  const float b_prev = 1.0f - a_prev;
   /* get_scalings_for_boundary_condition_discrete, on the 0-d float32 timestep tensor */
   const float scaled = (float)t * (float)s->c.timestep_scaling;
   const float c_skip = 0.25f / (scaled * scaled + 0.25f);
@@ -195,13 +194,21 @@ static int lcm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   if (sched_mul(cx, &t1, &x0, c_out) != 0 || sched_mul(cx, &t2, sample, c_skip) != 0 ||
       sched_add(cx, denoised, &t1, &t2) != 0 || sched_emit_x0(cx, denoised) != 0)
     return -1;
+  /* no noise after the last step */
+  return sched_consistency_end(s, cx, prev_sample, denoised, &t1, model_output, g,
+                               i != s->num_inference_steps - 1, a_prev);
+}
+
+int sched_consistency_end(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
+                          const sdr_tensor *x, sdr_tensor *tmp, const sdr_tensor *like,
+                          sdr_generator *g, int noise, float a) {
   int rc;
-  if (i != s->num_inference_steps - 1) { /* no noise after the last step */
-    rc = sched_mul(cx, &t1, denoised, sqrtf(a_prev));
+  if (noise) {
+    rc = sched_mul(cx, tmp, x, sqrtf(a));
     if (rc == 0)
-      rc = sched_plus_noise(cx, prev_sample, &t1, model_output, g, sqrtf(b_prev));
+      rc = sched_plus_noise(cx, prev_sample, tmp, like, g, sqrtf(1.0f - a));
   } else {
-    rc = sched_copy(cx, prev_sample, denoised);
+    rc = sched_copy(cx, prev_sample, x);
   }
   if (rc != 0)
     return -1;
@@ -211,8 +218,8 @@ static int lcm_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
 
 const sched_class sched_lcm_class = {
     .name = "LCMScheduler",
-    .params = params,
-    .n_params = sizeof params / sizeof params[0],
+    .params = sched_lcm_params,
+    .n_params = SCHED_LCM_N_PARAMS,
     .has_begin_index = 1,
     .pred_original = 1,
     .x0_name = "denoised",

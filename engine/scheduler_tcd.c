@@ -16,27 +16,6 @@
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
 
-/* The same arguments as LCMScheduler's, with the same defaults. */
-static const sched_param params[] = {
-    {"num_train_timesteps", SCHED_P_INT, 1000, NULL},
-    {"beta_start", SCHED_P_NUMBER, 0.00085, NULL},
-    {"beta_end", SCHED_P_NUMBER, 0.012, NULL},
-    {"beta_schedule", SCHED_P_STRING, 0, "scaled_linear"},
-    {"trained_betas", SCHED_P_LIST_OR_NULL, 0, NULL},
-    {"original_inference_steps", SCHED_P_INT, 50, NULL},
-    {"clip_sample", SCHED_P_BOOL, 0, NULL},
-    {"clip_sample_range", SCHED_P_NUMBER, 1.0, NULL},
-    {"set_alpha_to_one", SCHED_P_BOOL, 1, NULL},
-    {"steps_offset", SCHED_P_INT, 0, NULL},
-    {"prediction_type", SCHED_P_STRING, 0, "epsilon"},
-    {"thresholding", SCHED_P_BOOL, 0, NULL},
-    {"dynamic_thresholding_ratio", SCHED_P_NUMBER, 0.995, NULL},
-    {"sample_max_value", SCHED_P_NUMBER, 1.0, NULL},
-    {"timestep_spacing", SCHED_P_STRING, 0, "leading"},
-    {"timestep_scaling", SCHED_P_NUMBER, 10.0, NULL},
-    {"rescale_betas_zero_snr", SCHED_P_BOOL, 0, NULL},
-};
-
 static int tcd_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
@@ -152,25 +131,15 @@ static int tcd_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
       sched_mul(cx, &t2, &eps, sqrtf(1.0f - a_s)) != 0 || sched_add(cx, noised, &t1, &t2) != 0 ||
       sched_emit_x0(cx, noised) != 0)
     return -1;
-  int rc;
-  if (eta > 0 && i != s->num_inference_steps - 1) { /* no noise after the last step */
-    const float ratio = a_prev / a_s;
-    rc = sched_mul(cx, &t1, noised, sqrtf(ratio));
-    if (rc == 0)
-      rc = sched_plus_noise(cx, prev_sample, &t1, model_output, g, sqrtf(1.0f - ratio));
-  } else {
-    rc = sched_copy(cx, prev_sample, noised);
-  }
-  if (rc != 0)
-    return -1;
-  s->step_index++;
-  return 0;
+  /* with eta > 0, on from s to prev_t with fresh noise, but after the last step */
+  return sched_consistency_end(s, cx, prev_sample, noised, &t1, model_output, g,
+                               eta > 0 && i != s->num_inference_steps - 1, a_prev / a_s);
 }
 
 const sched_class sched_tcd_class = {
     .name = "TCDScheduler",
-    .params = params,
-    .n_params = sizeof params / sizeof params[0],
+    .params = sched_lcm_params, /* TCDScheduler's __init__ takes LCMScheduler's arguments */
+    .n_params = SCHED_LCM_N_PARAMS,
     .has_begin_index = 1,
     .pred_original = 1,
     .x0_name = "pred_noised_sample",

@@ -14,13 +14,7 @@
 #include "engine/image_jpeg.h" // sdr_jpeg_is, sdr_jpeg_write
 #include "test_image_npy.h"    // read_whole, npy_load_image_at, image_max_diff
 
-static char dir[4096];
-
-static const char *case_path(const char *file) {
-  static char path[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  return path;
-}
+static const char *case_path(const char *file) { return fixture_in("jpeg", file); }
 
 static sdr_image *open_case(const char *file) {
   size_t len = 0;
@@ -32,11 +26,8 @@ static sdr_image *open_case(const char *file) {
 }
 
 static void test_cases(void) {
-  size_t len;
-  char *text = read_whole(case_path("manifest.json"), &len);
-  CHECK(text != NULL);
-  cJSON *manifest = text ? cJSON_Parse(text) : NULL;
-  free(text);
+  cJSON *manifest = fixture_manifest("jpeg");
+  CHECK(manifest != NULL);
   const cJSON *cases = cJSON_GetObjectItem(manifest, "cases"), *c;
   CHECK(cJSON_GetArraySize(cases) == 17);
   cJSON_ArrayForEach(c, cases) {
@@ -94,10 +85,7 @@ static void test_cut_files(void) {
 
 /* Image.save's JPEG is Pillow's, byte for byte (quality 75, 4:2:0, a JFIF header). */
 static void test_save_bytes(void) {
-  size_t len;
-  char *text = read_whole(case_path("manifest.json"), &len);
-  cJSON *manifest = text ? cJSON_Parse(text) : NULL;
-  free(text);
+  cJSON *manifest = fixture_manifest("jpeg");
   const cJSON *saves = cJSON_GetObjectItem(manifest, "saves"), *c;
   CHECK(cJSON_GetArraySize(saves) == 3);
   cJSON_ArrayForEach(c, saves) {
@@ -127,8 +115,6 @@ static void test_recognised(void) {
 }
 
 int main(void) {
-  const char *src = getenv("SDREPL_SOURCE_DIR");
-  snprintf(dir, sizeof dir, "%s/tests/fixtures/jpeg", src ? src : ".");
   test_cases();
   test_standard_tables();
   test_cut_files();

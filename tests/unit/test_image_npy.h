@@ -11,14 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "engine/image.h" // sdr_image
 
-static char *fixture_path(const char *name) {
+/* tests/fixtures/<dir>/<name>, in a buffer the next call reuses. */
+static inline const char *fixture_in(const char *dir, const char *name) {
   const char *root = getenv("SDREPL_SOURCE_DIR");
   static char buf[4096];
-  snprintf(buf, sizeof buf, "%s/tests/fixtures/pil/%s", root ? root : ".", name);
+  snprintf(buf, sizeof buf, "%s/tests/fixtures/%s/%s", root ? root : ".", dir, name);
   return buf;
 }
+
+static inline const char *fixture_path(const char *name) { return fixture_in("pil", name); }
 
 static char *read_whole(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -45,6 +50,17 @@ static char *read_whole(const char *path, size_t *len) {
     data[n] = 0;
   *len = n;
   return data;
+}
+
+/* tests/fixtures/<dir>/manifest.json, parsed; NULL (with a message) when unreadable. */
+static inline cJSON *fixture_manifest(const char *dir) {
+  size_t len;
+  char *text = read_whole(fixture_in(dir, "manifest.json"), &len);
+  cJSON *m = text ? cJSON_Parse(text) : NULL;
+  free(text);
+  if (!m)
+    fprintf(stderr, "cannot read tests/fixtures/%s/manifest.json\n", dir);
+  return m;
 }
 
 /* A uint8 (H, W) or (H, W, C) .npy file at path as an image; NULL (and a message)
@@ -96,7 +112,9 @@ static sdr_image *npy_load_image_at(const char *path) {
 }
 
 /* The same for a file of tests/fixtures/pil. */
-static inline sdr_image *npy_load_image(const char *name) { return npy_load_image_at(fixture_path(name)); }
+static inline sdr_image *npy_load_image(const char *name) {
+  return npy_load_image_at(fixture_path(name));
+}
 
 /* Largest per-channel difference between got and want, printing the first few
  * pixels that differ by more than tol (or a size/mode mismatch, as 256). */

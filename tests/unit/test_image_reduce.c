@@ -13,14 +13,9 @@
 #include "engine/image.h"   // sdr_image_reduce, sdr_image_resize_gap, sdr_image_thumbnail_size
 #include "test_image_npy.h" // read_whole, npy_load_image_at, image_max_diff
 
-static char dir[4096];
 static sdr_image *src[3]; /* l, rgb, rgba */
 
-static const char *path_of(const char *file) {
-  static char path[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  return path;
-}
+static const char *path_of(const char *file) { return fixture_in("pil_reduce", file); }
 
 static sdr_image *source(const cJSON *c) {
   const char *k = cJSON_GetStringValue(cJSON_GetObjectItem(c, "src"));
@@ -61,12 +56,7 @@ static int box_of(const cJSON *c, double box[4]) {
 }
 
 int main(void) {
-  const char *root = getenv("SDREPL_SOURCE_DIR");
-  snprintf(dir, sizeof dir, "%s/tests/fixtures/pil_reduce", root ? root : ".");
-  size_t len;
-  char *text = read_whole(path_of("manifest.json"), &len);
-  cJSON *m = text ? cJSON_Parse(text) : NULL;
-  free(text);
+  cJSON *m = fixture_manifest("pil_reduce");
   CHECK(m != NULL);
   if (!m)
     return check_exit();

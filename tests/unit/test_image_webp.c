@@ -13,21 +13,11 @@
 #include "engine/image.h"   // sdr_image_decode
 #include "test_image_npy.h" // read_whole, npy_load_image_at, image_max_diff
 
-static char dir[4096];
-
-static const char *path_of(const char *file) {
-  static char path[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  return path;
-}
+static const char *path_of(const char *file) { return fixture_in("webp", file); }
 
 int main(void) {
-  const char *root = getenv("SDREPL_SOURCE_DIR");
-  snprintf(dir, sizeof dir, "%s/tests/fixtures/webp", root ? root : ".");
   size_t len;
-  char *text = read_whole(path_of("manifest.json"), &len);
-  cJSON *m = text ? cJSON_Parse(text) : NULL;
-  free(text);
+  cJSON *m = fixture_manifest("webp");
   CHECK(m != NULL);
   const cJSON *c;
   int n = 0;
