@@ -150,7 +150,7 @@ static void get_ints(lua_State *L, int param, const char *name, const char *expe
                lua_istable(L, idx) ? describe_table(L, idx) : luaL_typename(L, idx));
 }
 
-static void get_size(lua_State *L, int param, int min, int *w, int *h) {
+void lsdr_get_size(lua_State *L, int param, int min, int *w, int *h) {
   int wh[2];
   const char *expected = min > 0 ? "{width, height} with whole numbers from 1 to 32768"
                                  : "{width, height} with whole numbers from 0 to 32768";
@@ -174,7 +174,7 @@ static uint8_t clip8(lua_Integer v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255
  * number or {v}; for RGB(A) a table {r, g, b[, a]} (alpha 255 when left out),
  * {v} (v in red, others 0), or a number, which PIL takes as packed 0xAABBGGRR.
  * Table values are clipped to 0..255. */
-static void get_color(lua_State *L, int param, const char *name, int channels, uint8_t *color) {
+void lsdr_get_color(lua_State *L, int param, const char *name, int channels, uint8_t *color) {
   int idx = lsdr_arg(L, param);
   lua_Integer v[4] = {0, 0, 0, 255};
   int n = 0, ok = 1;
@@ -235,9 +235,9 @@ static int image_open(lua_State *L) {
 static int image_new(lua_State *L) {
   lsdr_args(L);
   int channels = get_mode(L, 1), w, h;
-  get_size(L, 2, 0, &w, &h);
+  lsdr_get_size(L, 2, 0, &w, &h);
   uint8_t color[4];
-  get_color(L, 3, "color", channels, color);
+  lsdr_get_color(L, 3, "color", channels, color);
   image_box *b = push_box(L);
   if (!(b->img = sdr_image_new(w, h, channels)))
     return lsdr_engine_error(L);
@@ -248,7 +248,7 @@ static int image_new(lua_State *L) {
 static int image_frombytes(lua_State *L) {
   lsdr_args(L);
   int channels = get_mode(L, 1), w, h;
-  get_size(L, 2, 0, &w, &h);
+  lsdr_get_size(L, 2, 0, &w, &h);
   size_t len;
   const char *data = lua_tolstring(L, lsdr_arg(L, 3), &len);
   size_t need = (size_t)w * (size_t)h * (size_t)channels;
@@ -305,7 +305,7 @@ static int image_resize(lua_State *L) {
   lsdr_args(L);
   sdr_image *img = self_image(L);
   int w, h;
-  get_size(L, 1, 1, &w, &h);
+  lsdr_get_size(L, 1, 1, &w, &h);
   int resample = lsdr_check_resample(L, 2);
   const int bi = lsdr_arg(L, 3), gi = lsdr_arg(L, 4);
   double box[4];
@@ -417,7 +417,7 @@ static int image_paste(lua_State *L) {
     rc = sdr_image_paste(dst, src, box[0], box[1], mask);
   } else {
     uint8_t color[4];
-    get_color(L, 1, "im", dst->channels, color);
+    lsdr_get_color(L, 1, "im", dst->channels, color);
     rc = sdr_image_paste_color(dst, color, box[0], box[1], box[2], box[3], mask);
   }
   return rc == 0 ? 0 : lsdr_engine_error(L);
@@ -472,7 +472,7 @@ static int image_putpixel(lua_State *L) {
   lsdr_args(L);
   sdr_image *img = self_image(L);
   uint8_t *p = pixel_at(L, img), color[4];
-  get_color(L, 2, "value", img->channels, color);
+  lsdr_get_color(L, 2, "value", img->channels, color);
   memcpy(p, color, (size_t)img->channels);
   return 0;
 }

@@ -17,6 +17,14 @@ sdr_image *lsdr_arg_image(lua_State *L, int param, const char *name);
 /* User argument `param` as one of PIL's resampling filters (Image.NEAREST ... HAMMING, 0 to
  * 5); a Lua error naming it otherwise. */
 int lsdr_check_resample(lua_State *L, int param);
+/* User argument `param` as a size {width, height} of whole numbers from min (0 or 1) to
+ * 32768, into *w and *h; a Lua error naming it otherwise. */
+void lsdr_get_size(lua_State *L, int param, int min, int *w, int *h);
+/* User argument `param` (named name) as a color of `channels` bands, as PIL's getink reads
+ * one (a number, {v}, {r, g, b[, a]}); a Lua error naming it otherwise. */
+void lsdr_get_color(lua_State *L, int param, const char *name, int channels, uint8_t *color);
+/* ImageOps.fit, contain, cover, pad and expand (bindings/image_fit.c). */
+void lsdr_open_image_fit(lua_State *L);
 /* Image:reduce and Image:thumbnail (bindings/image_reduce.c), after lsdr_open_image. */
 void lsdr_open_image_reduce(lua_State *L);
 /* Pushes an Image that owns nothing yet and returns where its image goes, so
@@ -37,6 +45,8 @@ void lsdr_open_image(lua_State *L);
 void lsdr_open_load_image(lua_State *L);
 /* ImageOps.invert, grayscale, mirror, flip (bindings/image_ops.c), after lsdr_open_load_image. */
 void lsdr_open_image_ops(lua_State *L);
+/* Pushes the global ImageOps table, made when there is none yet. */
+void lsdr_push_image_ops(lua_State *L);
 /* The global ImageFilter (GaussianBlur, BoxBlur) and Image:filter (bindings/image_filter.c),
  * after lsdr_open_image; and img through the filter at idx pushed as a new Image. */
 void lsdr_open_image_filter(lua_State *L);

@@ -55,13 +55,17 @@ static const lsdr_func funcs[] = {
     {"ImageOps.flip", l_flip, "The picture flipped top to bottom.", {{"image", "Image"}}},
     {0}};
 
-void lsdr_open_image_ops(lua_State *L) {
+void lsdr_push_image_ops(lua_State *L) {
   if (lua_getglobal(L, "ImageOps") != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "ImageOps");
   }
+}
+
+void lsdr_open_image_ops(lua_State *L) {
+  lsdr_push_image_ops(L);
   lsdr_register(L, -1, funcs);
   lua_pop(L, 1);
 }

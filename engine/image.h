@@ -75,6 +75,18 @@ sdr_image *sdr_image_resize_gap(const sdr_image *img, int width, int height, int
  * same for every channel alike, box given. */
 sdr_image *sdr_image_reduce(const sdr_image *img, int xscale, int yscale, const int *box);
 sdr_image *sdr_image_reduce_plain(const sdr_image *img, int xscale, int yscale, const int box[4]);
+/* ImageOps (engine/image_fit.c), as Pillow computes their sizes and boxes: contain (the
+ * largest size within w x h with the aspect kept), cover (the smallest covering it), pad
+ * (contain, then centred on color by cx, cy in [0, 1]), expand (a border of color, left, top,
+ * right, bottom) and fit (the centred crop of the aspect asked for, less bleed on each edge,
+ * resized to w x h). */
+sdr_image *sdr_image_contain(const sdr_image *img, int w, int h, int method);
+sdr_image *sdr_image_cover(const sdr_image *img, int w, int h, int method);
+sdr_image *sdr_image_pad(const sdr_image *img, int w, int h, int method, const uint8_t *color,
+                         double cx, double cy);
+sdr_image *sdr_image_expand(const sdr_image *img, const int border[4], const uint8_t *color);
+sdr_image *sdr_image_fit(const sdr_image *img, int w, int h, int method, double bleed, double cx,
+                         double cy);
 /* Image.thumbnail's size: size (floats floored) with the picture's aspect kept as Pillow
  * rounds it; 0 when the picture already fits (thumbnail then changes nothing), -1 and
  * sdr_last_error() for a size with a side under 1. */

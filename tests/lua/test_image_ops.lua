@@ -109,6 +109,45 @@ do
   check.truthy(im:tobytes() == pic("jpeg/thumbnail_0.npy"):tobytes(), "reducing_gap 2 by default")
 end
 
+-- ImageOps.fit, contain, cover, pad and expand: make_imageops_cases.py's CASES, in its order,
+-- against Pillow's bytes (tests/fixtures/pil_imageops).
+do
+  local color = {l = 200, rgb = {255, 0, 0}, rgba = {255, 0, 0, 128}}
+  local B = Image.BICUBIC
+  local ops = {
+    {"fit", {64, 64}, function(k) return B, 0.0, nil end},
+    {"fit", {50, 80}, function(k) return Image.LANCZOS end},
+    {"fit", {64, 64}, function(k) return B, 0.1, {0.0, 1.0} end},
+    {"fit", {200, 50}, function(k) return B, 0.0, {0.3, 0.7} end},
+    {"fit", {157, 101}, function(k) return nil end},
+    {"fit", {30, 19}, function(k) return B, 0.25 end},
+    {"contain", {64, 64}, function(k) return nil end},
+    {"contain", {80, 30}, function(k) return Image.LANCZOS end},
+    {"contain", {1000, 50}, function(k) return nil end},
+    {"cover", {64, 64}, function(k) return nil end},
+    {"cover", {80, 30}, function(k) return nil end},
+    {"pad", {64, 64}, function(k) return nil end},
+    {"pad", {64, 64}, function(k) return B, color[k], {0.0, 0.0} end},
+    {"pad", {40, 90}, function(k) return B, color[k], {1.0, 1.0} end},
+    {"pad", {90, 40}, function(k) return B, nil, {0.3, 0.5} end},
+    {"expand", 5, function(k) return nil end},
+    {"expand", {3, 7}, function(k) return color[k] end},
+    {"expand", {1, 2, 3, 4}, function(k) return color[k] end},
+  }
+  for _, k in ipairs{"l", "rgb", "rgba"} do
+    local src = pic("pil_reduce/src_" .. k .. ".npy")
+    for i, c in ipairs(ops) do
+      local name = string.format("pil_imageops/%s_%s_%d.npy", c[1], k, i - 1)
+      check.truthy(ImageOps[c[1]](src, c[2], c[3](k)):tobytes() == pic(name):tobytes(),
+                   name .. ": Pillow's bytes")
+      n = n + 1
+    end
+  end
+  check.raises("argument 2 (border)", ImageOps.expand, pic("pil/src_rgb.npy"), {1, 2, 3})
+  check.raises("argument 5 (centering)", ImageOps.pad, pic("pil/src_rgb.npy"), {9, 9}, nil, nil,
+               {0.5})
+end
+
 -- Mistakes are errors that name what was wrong.
 check.raises("radius must be >= 0", ImageFilter.GaussianBlur, -1)
 check.raises("radius must be >= 0", ImageFilter.BoxBlur, {1, -2})
