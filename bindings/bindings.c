@@ -31,6 +31,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_image_filter(L);
   lsdr_open_image_reduce(L);
   lsdr_open_image_fit(L);
+  lsdr_open_image_bands(L);
   lsdr_open_image_compose(L);
   lsdr_open_download(L);
   lsdr_open_hub(L);

@@ -23,6 +23,9 @@ void lsdr_get_size(lua_State *L, int param, int min, int *w, int *h);
 /* User argument `param` (named name) as a color of `channels` bands, as PIL's getink reads
  * one (a number, {v}, {r, g, b[, a]}); a Lua error naming it otherwise. */
 void lsdr_get_color(lua_State *L, int param, const char *name, int channels, uint8_t *color);
+/* Image:split, getchannel, putalpha, point, getbbox, getextrema and Image.merge
+ * (bindings/image_bands.c), after lsdr_open_image. */
+void lsdr_open_image_bands(lua_State *L);
 /* ImageOps.fit, contain, cover, pad and expand (bindings/image_fit.c). */
 void lsdr_open_image_fit(lua_State *L);
 /* Image:reduce and Image:thumbnail (bindings/image_reduce.c), after lsdr_open_image. */

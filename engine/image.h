@@ -87,6 +87,18 @@ sdr_image *sdr_image_pad(const sdr_image *img, int w, int h, int method, const u
 sdr_image *sdr_image_expand(const sdr_image *img, const int border[4], const uint8_t *color);
 sdr_image *sdr_image_fit(const sdr_image *img, int w, int h, int method, double bleed, double cx,
                          double cy);
+/* A picture's bands (engine/image_bands.c), as PIL's: band k as an L picture (split,
+ * getchannel); L pictures of one size merged into L, RGB or RGBA (Image.merge); putalpha in
+ * place (an L alpha, or value when alpha is NULL; RGB becomes RGBA; L refused, having no LA);
+ * point through a table of 256 values per band; getbbox (1 and box when any pixel is not zero
+ * in any band, or in alpha with alpha_only, else 0); getextrema's per-band minimum and
+ * maximum (0 for an empty picture). */
+sdr_image *sdr_image_band(const sdr_image *img, int band);
+sdr_image *sdr_image_merge(const sdr_image *const *bands, int n);
+int sdr_image_putalpha(sdr_image *img, const sdr_image *alpha, uint8_t value);
+sdr_image *sdr_image_point(const sdr_image *img, const uint8_t *lut);
+int sdr_image_getbbox(const sdr_image *img, int alpha_only, int box[4]);
+int sdr_image_extrema(const sdr_image *img, uint8_t lo[4], uint8_t hi[4]);
 /* Image.thumbnail's size: size (floats floored) with the picture's aspect kept as Pillow
  * rounds it; 0 when the picture already fits (thumbnail then changes nothing), -1 and
  * sdr_last_error() for a size with a side under 1. */

@@ -148,6 +148,46 @@ do
                {0.5})
 end
 
+-- Bands: split, getchannel, merge, putalpha, point, getbbox, getextrema. point's values are
+-- rounded half to even and clipped, as Pillow 13 gave them for v * 1.7 (0 2 3 5 7 8 10 12)
+-- and for -5 / 300.
+do
+  local im = Image.fromarray(torch.tensor({{{0, 10, 20, 0}, {30, 40, 50, 255}},
+                                           {{1, 2, 3, 0}, {4, 5, 6, 7}}}):to(torch.uint8))
+  local bands = im:split()
+  check.eq(#bands, 4, "split: one L picture per band")
+  check.eq(bands[4].mode, "L", "split: L pictures")
+  check.truthy(im:getchannel("A"):tobytes() == "\0\255\0\7", "getchannel('A')")
+  check.truthy(im:getchannel(3):tobytes() == bands[4]:tobytes(), "getchannel(3) is 0-based")
+  check.raises("the band 'A' is not in mode RGB", im:convert("RGB").getchannel, im:convert("RGB"), "A")
+  check.truthy(Image.merge("RGBA", bands):tobytes() == im:tobytes(), "merge(split()) is the picture")
+  check.raises("wrong number of bands", Image.merge, "RGB", {bands[1]})
+  check.raises("mode mismatch", Image.merge, "L", {im})
+  check.eq(table.concat(im:getbbox(), ","), "1,0,2,2", "getbbox: alpha alone by default")
+  check.eq(table.concat(im:getbbox(false), ","), "0,0,2,2", "getbbox(false): every band")
+  check.eq(Image.new("L", {3, 3}):getbbox(), nil, "getbbox of zeros is nil")
+  local e = im:getextrema()
+  check.eq(e[1][2] .. " " .. e[4][1] .. " " .. e[4][2], "30 0 255", "getextrema per band")
+  check.eq(table.concat(bands[2]:getextrema(), " "), "2 40", "getextrema of L")
+  local ramp = Image.fromarray(torch.arange(0, 8):to(torch.uint8):reshape({1, 8}))
+  check.eq(ramp:point(function(v) return v * 1.7 end):tobytes(), "\0\2\3\5\7\8\10\12",
+           "point rounds half to even, as Pillow")
+  check.eq(ramp:point(function(v) return v < 3 and -5 or 300 end):tobytes():byte(1, 4), 0,
+           "point clips")
+  local lut = {}
+  for i = 1, 256 do lut[i] = 255 - (i - 1) end
+  check.eq(ramp:point(lut):tobytes():byte(2), 254, "point with a table")
+  check.raises("a function, or a table of 256 numbers", ramp.point, ramp, {1, 2})
+  local rgb = im:convert("RGB")
+  rgb:putalpha(im:getchannel("A"))
+  check.truthy(rgb:tobytes() == im:tobytes(), "putalpha makes RGB into RGBA, in place")
+  rgb:putalpha(300)
+  check.eq(rgb:getpixel({0, 0})[4], 255, "putalpha of a number")
+  check.raises("images do not match", rgb.putalpha, rgb, Image.new("L", {3, 3}))
+  check.raises("has not", ramp.putalpha, ramp, 9)
+  n = n + 1
+end
+
 -- Mistakes are errors that name what was wrong.
 check.raises("radius must be >= 0", ImageFilter.GaussianBlur, -1)
 check.raises("radius must be >= 0", ImageFilter.BoxBlur, {1, -2})
