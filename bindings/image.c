@@ -730,3 +730,10 @@ void lsdr_open_image(lua_State *L) {
   lua_setglobal(L, "Image");
   lua_pop(L, 1);
 }
+
+void lsdr_register_image_methods(lua_State *L, const lsdr_func *funcs) {
+  luaL_getmetatable(L, LSDR_IMAGE);
+  lua_getfield(L, -1, "__methods");
+  lsdr_register(L, -1, funcs);
+  lua_pop(L, 2);
+}

@@ -4,7 +4,8 @@
 
 #include <lua.h>
 
-#include "engine/image.h" // sdr_image
+#include "bindings/lsdr.h" // lsdr_func
+#include "engine/image.h"  // sdr_image
 
 #define LSDR_IMAGE "Image"
 #define LSDR_IMAGE_LIST "sdrepl.ImageList" /* the metatable of a pipeline's list of images */
@@ -23,6 +24,8 @@ void lsdr_get_size(lua_State *L, int param, int min, int *w, int *h);
 /* User argument `param` (named name) as a color of `channels` bands, as PIL's getink reads
  * one (a number, {v}, {r, g, b[, a]}); a Lua error naming it otherwise. */
 void lsdr_get_color(lua_State *L, int param, const char *name, int channels, uint8_t *color);
+/* Adds funcs ("Image:name" entries) to Image's methods, after lsdr_open_image. */
+void lsdr_register_image_methods(lua_State *L, const lsdr_func *funcs);
 /* Image:split, getchannel, putalpha, point, getbbox, getextrema and Image.merge
  * (bindings/image_bands.c), after lsdr_open_image. */
 void lsdr_open_image_bands(lua_State *L);

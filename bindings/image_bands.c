@@ -204,10 +204,7 @@ static const lsdr_func module_funcs[] = {
     {0}};
 
 void lsdr_open_image_bands(lua_State *L) {
-  luaL_getmetatable(L, LSDR_IMAGE); /* Image's methods table (bindings/image.c) */
-  lua_getfield(L, -1, "__methods");
-  lsdr_register(L, -1, image_funcs);
-  lua_pop(L, 2);
+  lsdr_register_image_methods(L, image_funcs);
   lua_getglobal(L, "Image");
   lsdr_register(L, -1, module_funcs);
   lua_pop(L, 1);

@@ -125,8 +125,5 @@ void lsdr_open_image_filter(lua_State *L) {
   lua_newtable(L);
   lsdr_register(L, -1, filter_funcs);
   lua_setglobal(L, "ImageFilter");
-  luaL_getmetatable(L, LSDR_IMAGE); /* Image's methods table (bindings/image.c) */
-  lua_getfield(L, -1, "__methods");
-  lsdr_register(L, -1, image_funcs);
-  lua_pop(L, 2);
+  lsdr_register_image_methods(L, image_funcs);
 }

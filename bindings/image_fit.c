@@ -31,30 +31,21 @@ static int method_arg(lua_State *L, int param) {
   return lua_isnil(L, lsdr_arg(L, param)) ? SDR_RESAMPLE_BICUBIC : lsdr_check_resample(L, param);
 }
 
-/* Runs make after pushing the Image that owns its result. */
-static int push(lua_State *L, sdr_image *(*make)(const sdr_image *, int, int, int),
-                const sdr_image *img, int w, int h, int method) {
+/* (image, size, method): make's picture, in an Image pushed before it is made. */
+static int resized(lua_State *L, sdr_image *(*make)(const sdr_image *, int, int, int)) {
+  lsdr_args(L);
+  const sdr_image *img = lsdr_arg_image(L, 1, "image");
+  int w, h;
+  lsdr_get_size(L, 2, 0, &w, &h);
+  const int method = method_arg(L, 3);
   sdr_image **slot = lsdr_push_image_slot(L);
   if (!(*slot = make(img, w, h, method)))
     return lsdr_engine_error(L);
   return 1;
 }
 
-static int l_contain(lua_State *L) {
-  lsdr_args(L);
-  const sdr_image *img = lsdr_arg_image(L, 1, "image");
-  int w, h;
-  lsdr_get_size(L, 2, 0, &w, &h);
-  return push(L, sdr_image_contain, img, w, h, method_arg(L, 3));
-}
-
-static int l_cover(lua_State *L) {
-  lsdr_args(L);
-  const sdr_image *img = lsdr_arg_image(L, 1, "image");
-  int w, h;
-  lsdr_get_size(L, 2, 0, &w, &h);
-  return push(L, sdr_image_cover, img, w, h, method_arg(L, 3));
-}
+static int l_contain(lua_State *L) { return resized(L, sdr_image_contain); }
+static int l_cover(lua_State *L) { return resized(L, sdr_image_cover); }
 
 static int l_pad(lua_State *L) {
   lsdr_args(L);

@@ -144,9 +144,4 @@ static const lsdr_func image_funcs[] = {
        "reduce first while the filter still shrinks this many times; false: the filter alone"}}},
     {0}};
 
-void lsdr_open_image_reduce(lua_State *L) {
-  luaL_getmetatable(L, LSDR_IMAGE); /* Image's methods table (bindings/image.c) */
-  lua_getfield(L, -1, "__methods");
-  lsdr_register(L, -1, image_funcs);
-  lua_pop(L, 2);
-}
+void lsdr_open_image_reduce(lua_State *L) { lsdr_register_image_methods(L, image_funcs); }

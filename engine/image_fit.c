@@ -30,28 +30,26 @@ static int size_ok(int w, int h) {
   return 0;
 }
 
-sdr_image *sdr_image_contain(const sdr_image *img, int w, int h, int method) {
+/* contain (covering 0) and cover (1): empty pictures as Pillow makes them, else the resize. */
+static sdr_image *aspect_resize(const sdr_image *img, int w, int h, int method, int covering) {
   if (!size_ok(w, h))
     return NULL;
   if (img->height == 0)
     return blank(img, w, 0);
   if (h == 0)
     return blank(img, 0, 0);
-  aspect_size(img, &w, &h, 0);
-  if (w == 0 || h == 0)
+  aspect_size(img, &w, &h, covering);
+  if (!covering && (w == 0 || h == 0))
     return blank(img, w, h);
   return sdr_image_resize(img, w, h, method);
 }
 
+sdr_image *sdr_image_contain(const sdr_image *img, int w, int h, int method) {
+  return aspect_resize(img, w, h, method, 0);
+}
+
 sdr_image *sdr_image_cover(const sdr_image *img, int w, int h, int method) {
-  if (!size_ok(w, h))
-    return NULL;
-  if (img->height == 0)
-    return blank(img, w, 0);
-  if (h == 0)
-    return blank(img, 0, 0);
-  aspect_size(img, &w, &h, 1);
-  return sdr_image_resize(img, w, h, method);
+  return aspect_resize(img, w, h, method, 1);
 }
 
 /* max(0, min(c, 1)) */

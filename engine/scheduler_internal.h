@@ -483,6 +483,10 @@ int sched_consistency_end(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_samp
                           sdr_generator *g, int noise, float a);
 /* Python's repr of a float into buf (1.0, 0.3, 1e-05): how diffusers' messages print them. */
 void sched_py_repr(char *buf, size_t n, double v);
+/* set_timesteps' checks of LCM and TCD: n steps within num_train_timesteps, and at least one
+ * candidate timestep per step (diffusers' skipping_step), with diffusers' messages. */
+int sched_lcm_check_steps(const sdr_scheduler *s, int n, long long candidates, long long original,
+                          double strength);
 /* TCDScheduler's (scheduler_tcd.c): LCM's, but original_inference_steps given (original >
  * 0) makes every training timestep a candidate. */
 int sched_tcd_timesteps(sdr_scheduler *s, int n, const int64_t *timesteps, int nt,

@@ -67,19 +67,15 @@ void sched_py_repr(char *buf, size_t n, double v) {
     strncat(buf, ".0", n - strlen(buf) - 1);
 }
 
-static int schedule(sdr_scheduler *s, int n, long long original, double strength) {
-  long long k = 1;
-  if (origin_steps(s, original, &k) != 0)
-    return -1;
-  /* the distillation schedule, cut by strength (img2img): int(original_steps * strength) */
-  const long long len = (long long)((double)original * strength);
+int sched_lcm_check_steps(const sdr_scheduler *s, int n, long long candidates, long long original,
+                          double strength) {
   if (n > s->c.num_train_timesteps)
     return sdr_fail(
         "`num_inference_steps`: %d cannot be larger than `self.config.train_timesteps`: "
         "%lld as the unet model trained with this scheduler can only handle maximal "
         "%lld timesteps.",
         n, s->c.num_train_timesteps, s->c.num_train_timesteps);
-  if (len / n < 1) { /* skipping_step (also what refuses more steps than original ones) */
+  if (candidates / n < 1) { /* skipping_step (also what refuses more steps than original ones) */
     char st[32], ratio[32];
     sched_py_repr(st, sizeof st, strength);
     sched_py_repr(ratio, sizeof ratio, (double)n / (double)original);
@@ -87,8 +83,19 @@ static int schedule(sdr_scheduler *s, int n, long long original, double strength
                     "`num_inference_steps`: %d. Make sure to either reduce `num_inference_steps` "
                     "to a value smaller than %lld or increase `strength` to a value higher than "
                     "%s.",
-                    original, st, n, len, ratio);
+                    original, st, n, (long long)((double)original * strength), ratio);
   }
+  return 0;
+}
+
+static int schedule(sdr_scheduler *s, int n, long long original, double strength) {
+  long long k = 1;
+  if (origin_steps(s, original, &k) != 0)
+    return -1;
+  /* the distillation schedule, cut by strength (img2img): int(original_steps * strength) */
+  const long long len = (long long)((double)original * strength);
+  if (sched_lcm_check_steps(s, n, len, original, strength) != 0)
+    return -1;
   double *t = malloc(sizeof(double) * (size_t)n);
   if (!t)
     return sdr_fail("%s: out of memory", s->cls->name);

@@ -27,22 +27,8 @@ static int tcd_init(sdr_scheduler *s) {
  * int(T * strength) a candidate, n of them evenly indexed, largest first. */
 static int every_timestep(sdr_scheduler *s, int n, long long original, double strength) {
   const long long len = (long long)((double)s->c.num_train_timesteps * strength);
-  if (n > s->c.num_train_timesteps)
-    return sdr_fail(
-        "`num_inference_steps`: %d cannot be larger than `self.config.train_timesteps`: "
-        "%lld as the unet model trained with this scheduler can only handle maximal "
-        "%lld timesteps.",
-        n, s->c.num_train_timesteps, s->c.num_train_timesteps);
-  if (len / n < 1) {
-    char st[32], ratio[32];
-    sched_py_repr(st, sizeof st, strength);
-    sched_py_repr(ratio, sizeof ratio, (double)n / (double)original);
-    return sdr_fail("The combination of `original_steps x strength`: %lld x %s is smaller than "
-                    "`num_inference_steps`: %d. Make sure to either reduce `num_inference_steps` "
-                    "to a value smaller than %lld or increase `strength` to a value higher than "
-                    "%s.",
-                    original, st, n, (long long)((double)original * strength), ratio);
-  }
+  if (sched_lcm_check_steps(s, n, len, original, strength) != 0)
+    return -1;
   if (n > original)
     return sdr_fail("`num_inference_steps`: %d cannot be larger than `original_inference_steps`: "
                     "%lld because the final timestep schedule will be a subset of the "
