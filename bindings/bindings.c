@@ -32,6 +32,7 @@ void lsdr_open_all(lua_State *L) {
   lsdr_open_image_reduce(L);
   lsdr_open_image_fit(L);
   lsdr_open_image_bands(L);
+  lsdr_open_image_draw(L);
   lsdr_open_image_compose(L);
   lsdr_open_download(L);
   lsdr_open_hub(L);

@@ -29,6 +29,8 @@ void lsdr_register_image_methods(lua_State *L, const lsdr_func *funcs);
 /* Image:split, getchannel, putalpha, point, getbbox, getextrema and Image.merge
  * (bindings/image_bands.c), after lsdr_open_image. */
 void lsdr_open_image_bands(lua_State *L);
+/* The global ImageDraw: Draw(im) with rectangle and ellipse (bindings/image_draw.c). */
+void lsdr_open_image_draw(lua_State *L);
 /* ImageOps.fit, contain, cover, pad and expand (bindings/image_fit.c). */
 void lsdr_open_image_fit(lua_State *L);
 /* Image:reduce and Image:thumbnail (bindings/image_reduce.c), after lsdr_open_image. */

@@ -99,6 +99,13 @@ int sdr_image_putalpha(sdr_image *img, const sdr_image *alpha, uint8_t value);
 sdr_image *sdr_image_point(const sdr_image *img, const uint8_t *lut);
 int sdr_image_getbbox(const sdr_image *img, int alpha_only, int box[4]);
 int sdr_image_extrema(const sdr_image *img, uint8_t lo[4], uint8_t hi[4]);
+/* ImageDraw's rectangle and ellipse (engine/image_draw.c), as Pillow rasterises them: the box
+ * x0..x1, y0..y1 inclusive, filled (fill) or outlined width pixels deep, ink written (the
+ * picture's bytes per pixel) without blending. */
+void sdr_image_draw_rectangle(sdr_image *img, int x0, int y0, int x1, int y1, const uint8_t *ink,
+                              int fill, int width);
+void sdr_image_draw_ellipse(sdr_image *img, int x0, int y0, int x1, int y1, const uint8_t *ink,
+                            int fill, int width);
 /* Image.thumbnail's size: size (floats floored) with the picture's aspect kept as Pillow
  * rounds it; 0 when the picture already fits (thumbnail then changes nothing), -1 and
  * sdr_last_error() for a size with a side under 1. */
