@@ -1,5 +1,5 @@
-/* bindings/image_draw.c — PIL's ImageDraw.Draw with rectangle and ellipse, on the picture
- * in place, for inpainting masks drawn by hand:
+/* bindings/image_draw.c — PIL's ImageDraw.Draw with rectangle, ellipse and polygon, on the
+ * picture in place, for inpainting masks drawn by hand:
  *
  *   mask = Image.new("L", {512, 512}, 0)
  *   draw = ImageDraw.Draw(mask)
@@ -140,6 +140,19 @@ static void read_xy(lua_State *L, int idx, int xy[4]) {
 
 typedef void (*shape_fn)(sdr_image *, int, int, int, int, const uint8_t *, int, int);
 
+static void polygon_shape(lua_State *L, sdr_image *img, int xi, const uint8_t *ink, int fill,
+                          int width);
+static int *read_points(lua_State *L, int idx, int *count);
+
+/* One pass of a shape: a box shape (shape) over xy, or the polygon (shape NULL). */
+static void run(lua_State *L, shape_fn shape, sdr_image *img, int xi, const int *xy,
+                const uint8_t *ink, int fill, int width) {
+  if (shape)
+    shape(img, xy[0], xy[1], xy[2], xy[3], ink, fill, width);
+  else
+    polygon_shape(L, img, xi, ink, fill, width);
+}
+
 /* rectangle and ellipse: (xy, fill, outline, width) or (xy, {fill=, outline=, width=}). The
  * fill first, then an outline of another ink; neither given: an outline of the default ink
  * (black for L, white otherwise), as ImageDraw's _getink. */
@@ -159,8 +172,9 @@ static int draw_shape(lua_State *L, shape_fn shape) {
     const int top = lua_gettop(L);
     fi = top - 2, oi = top - 1, wi = top;
   }
-  int xy[4];
-  read_xy(L, xi, xy);
+  int xy[4] = {0, 0, 0, 0};
+  if (shape)
+    read_xy(L, xi, xy);
   const int width = lua_isnil(L, wi) ? 1 : (int)luaL_checkinteger(L, wi);
   uint8_t fill[4], outline[4];
   const int has_fill = !lua_isnil(L, fi), has_outline = !lua_isnil(L, oi);
@@ -168,20 +182,71 @@ static int draw_shape(lua_State *L, shape_fn shape) {
     read_ink(L, fi, img->channels, "fill", fill);
   if (has_outline)
     read_ink(L, oi, img->channels, "outline", outline);
+  /* checked before anything is drawn: a failed call leaves the picture as it was */
+  if (!shape && width > 1 && (has_outline || !has_fill))
+    return lsdr_error(L, "polygon: outlines wider than 1 pixel are not drawn here (Pillow draws "
+                         "them as wide lines masked by the fill); give width = 1");
+  if (!shape) {
+    int count;
+    read_points(L, xi, &count);
+  }
   if (!has_fill && !has_outline) {
     memset(outline, img->channels == 1 ? 0 : 255, 4);
-    shape(img, xy[0], xy[1], xy[2], xy[3], outline, 0, width);
+    run(L, shape, img, xi, xy, outline, 0, width);
     return 0;
   }
   if (has_fill)
-    shape(img, xy[0], xy[1], xy[2], xy[3], fill, 1, width);
+    run(L, shape, img, xi, xy, fill, 1, width);
   if (has_outline && width != 0 && (!has_fill || memcmp(fill, outline, 4) != 0))
-    shape(img, xy[0], xy[1], xy[2], xy[3], outline, 0, width);
+    run(L, shape, img, xi, xy, outline, 0, width);
   return 0;
+}
+
+/* polygon's points: {x0, y0, x1, y1, ...} or {{x0, y0}, {x1, y1}, ...}, at least 2, truncated. */
+static int *read_points(lua_State *L, int idx, int *count) {
+  static const char *const expected = "argument 1 (xy): expected {x0, y0, x1, y1, ...} or "
+                                      "{{x0, y0}, {x1, y1}, ...}";
+  const int n = (int)lua_rawlen(L, idx);
+  lua_rawgeti(L, idx, 1);
+  const int pairs = lua_istable(L, -1);
+  lua_pop(L, 1);
+  const int points = pairs ? n : n / 2;
+  if ((!pairs && n % 2) || points < 2)
+    lsdr_error(L, "%s (coordinate list must contain at least 2 coordinates)", expected);
+  int *xy = lua_newuserdatauv(L, sizeof(int) * 2 * (size_t)points, 0); /* freed by the GC */
+  for (int i = 0; i < 2 * points; i++) {
+    if (pairs) {
+      lua_rawgeti(L, idx, i / 2 + 1);
+      if (!lua_istable(L, -1))
+        lsdr_error(L, "%s", expected);
+      lua_rawgeti(L, -1, i % 2 + 1);
+    } else {
+      lua_pushnil(L);
+      lua_rawgeti(L, idx, i + 1);
+    }
+    if (!lua_isnumber(L, -1))
+      lsdr_error(L, "%s", expected);
+    const double v = lua_tonumber(L, -1);
+    if (!(v > -2147483648.0 && v < 2147483648.0))
+      lsdr_error(L, "argument 1 (xy): coordinate %g out of range", v);
+    xy[i] = (int)v;
+    lua_pop(L, 2);
+  }
+  *count = points;
+  return xy;
+}
+
+static void polygon_shape(lua_State *L, sdr_image *img, int xi, const uint8_t *ink, int fill,
+                          int width) {
+  int count;
+  const int *xy = read_points(L, xi, &count);
+  if (sdr_image_draw_polygon(img, xy, count, ink, fill) != 0)
+    lsdr_engine_error(L);
 }
 
 static int l_rectangle(lua_State *L) { return draw_shape(L, sdr_image_draw_rectangle); }
 static int l_ellipse(lua_State *L) { return draw_shape(L, sdr_image_draw_ellipse); }
+static int l_polygon(lua_State *L) { return draw_shape(L, NULL); }
 
 static int l_draw(lua_State *L) {
   lsdr_args(L);
@@ -208,6 +273,14 @@ static const lsdr_func draw_methods[] = {
      SHAPE_PARAMS},
     {"ImageDraw:ellipse", l_ellipse,
      "Draws an ellipse within the box on the image in place, as Pillow's.", SHAPE_PARAMS},
+    {"ImageDraw:polygon",
+     l_polygon,
+     "Draws a polygon through the points on the image in place, as Pillow's (outline width 1).",
+     {{"xy", "table", NULL, "{x0, y0, x1, y1, ...} or {{x0, y0}, {x1, y1}, ...}"},
+      {"fill", "integer|table|string", "nil",
+       "a color, or {fill = ..., outline = ..., width = ...}"},
+      {"outline", "integer|table|string", "nil", "a color"},
+      {"width", "integer", "1", "the outline's width: 1 here"}}},
     {0}};
 
 static const lsdr_func module_funcs[] = {

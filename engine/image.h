@@ -106,6 +106,9 @@ void sdr_image_draw_rectangle(sdr_image *img, int x0, int y0, int x1, int y1, co
                               int fill, int width);
 void sdr_image_draw_ellipse(sdr_image *img, int x0, int y0, int x1, int y1, const uint8_t *ink,
                             int fill, int width);
+/* ImageDraw's polygon through count points (xy: x, y pairs), filled by Draw.c's scan lines, or
+ * outlined one pixel wide. 0, or -1 and sdr_last_error() when out of memory. */
+int sdr_image_draw_polygon(sdr_image *img, const int *xy, int count, const uint8_t *ink, int fill);
 /* Image.thumbnail's size: size (floats floored) with the picture's aspect kept as Pillow
  * rounds it; 0 when the picture already fits (thumbnail then changes nothing), -1 and
  * sdr_last_error() for a size with a side under 1. */

@@ -6,8 +6,11 @@
  * Drawing writes ink (the picture's bytes per pixel) without blending, as ImageDraw.Draw(im)
  * does by default.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine/error.h" // sdr_fail
 
 #include "engine/image.h" // sdr_image_draw_rectangle, sdr_image_draw_ellipse
 
@@ -34,12 +37,48 @@ static void point(sdr_image *im, int x, int y, const uint8_t *ink) {
            (size_t)im->channels);
 }
 
-/* Draw.c's line for the one case rectangle's outline uses, x0 == x1: dy points from y0 towards
- * y1, the end left out (upwards when y1 < y0); nothing when y0 == y1. */
-static void vline(sdr_image *im, int x, int y0, int y1, const uint8_t *ink) {
-  const int ys = y1 < y0 ? -1 : 1, dy = y1 < y0 ? y0 - y1 : y1 - y0;
-  for (int i = 0; i < dy; i++, y0 += ys)
-    point(im, x, y0, ink);
+/* Draw.c's line: Bresenham from (x0, y0) towards (x1, y1), the end point left out; a
+ * horizontal one through hline. */
+static void line(sdr_image *im, int x0, int y0, int x1, int y1, const uint8_t *ink) {
+  int dy = y1 - y0, ys = 1;
+  if (dy < 0) {
+    dy = -dy, ys = -1;
+  } else if (dy == 0) {
+    if (x1 > x0)
+      hline(im, x0, y0, x1 - 1, ink);
+    else if (x0 > x1)
+      hline(im, x1 + 1, y0, x0, ink);
+    return;
+  }
+  int dx = x1 - x0, xs = 1;
+  if (dx < 0)
+    dx = -dx, xs = -1;
+  if (dx == 0) {
+    for (int i = 0; i < dy; i++, y0 += ys)
+      point(im, x0, y0, ink);
+  } else if (dx > dy) {
+    const int n = dx;
+    dy += dy;
+    int e = dy - dx;
+    dx += dx;
+    for (int i = 0; i < n; i++, x0 += xs) {
+      point(im, x0, y0, ink);
+      if (e >= 0)
+        y0 += ys, e -= dx;
+      e += dy;
+    }
+  } else {
+    const int n = dy;
+    dx += dx;
+    int e = dx - dy;
+    dy += dy;
+    for (int i = 0; i < n; i++, y0 += ys) {
+      point(im, x0, y0, ink);
+      if (e >= 0)
+        x0 += xs, e -= dy;
+      e += dx;
+    }
+  }
 }
 
 void sdr_image_draw_rectangle(sdr_image *im, int x0, int y0, int x1, int y1, const uint8_t *ink,
@@ -66,8 +105,8 @@ void sdr_image_draw_rectangle(sdr_image *im, int x0, int y0, int x1, int y1, con
   for (int i = 0; i < width; i++) {
     hline(im, x0, y0 + i, x1, ink);
     hline(im, x0, y1 - i, x1, ink);
-    vline(im, x1 - i, y0 + width, y1 - width + 1, ink);
-    vline(im, x0 + i, y0 + width, y1 - width + 1, ink);
+    line(im, x1 - i, y0 + width, x1 - i, y1 - width + 1, ink);
+    line(im, x0 + i, y0 + width, x0 + i, y1 - width + 1, ink);
   }
 }
 
@@ -180,4 +219,125 @@ void sdr_image_draw_ellipse(sdr_image *im, int x0, int y0, int x1, int y1, const
   int32_t X0, Y, X1;
   while (ellipse_next(&st, &X0, &Y, &X1) != -1)
     hline(im, x0 + (X0 + a) / 2, y0 + (Y + b) / 2, x0 + (X1 + a) / 2, ink);
+}
+
+/* ---- polygon: Draw.c's edge list and scan lines (the path without blending) ---- */
+
+typedef struct {
+  int x0, y0, xmin, ymin, xmax, ymax;
+  float dx;
+} edge;
+
+static void add_edge(edge *e, int x0, int y0, int x1, int y1) {
+  e->xmin = x0 <= x1 ? x0 : x1, e->xmax = x0 <= x1 ? x1 : x0;
+  e->ymin = y0 <= y1 ? y0 : y1, e->ymax = y0 <= y1 ? y1 : y0;
+  e->dx = y0 == y1 ? 0.0f : (float)(x1 - x0) / (y1 - y0);
+  e->x0 = x0, e->y0 = y0;
+}
+
+static int x_cmp(const void *a, const void *b) {
+  const float d = *(const float *)a - *(const float *)b;
+  return d < 0 ? -1 : d > 0 ? 1 : 0;
+}
+
+/* Draw.c's ROUND_UP and ROUND_DOWN of a scan line's crossing */
+static int round_up(float f) { return (int)(f >= 0.0 ? floor(f + 0.5F) : -floor(fabs(f) + 0.5F)); }
+static int round_down(float f) { return (int)(f >= 0.0 ? ceil(f - 0.5F) : -ceil(fabs(f) - 0.5F)); }
+
+/* The x where edge c crosses row y, in float as Draw.c has it. */
+static float crossing(const edge *c, int y) { return (y - c->y0) * c->dx + c->x0; }
+
+static int polygon_fill(sdr_image *im, edge *e, int n, const uint8_t *ink) {
+  int ymin = im->height - 1, ymax = 0, count = 0;
+  edge **table = calloc((size_t)n + 1, sizeof *table);
+  float *xx = calloc((size_t)n * 2 + 1, sizeof *xx);
+  if (!table || !xx) {
+    free(table);
+    free(xx);
+    return sdr_fail("out of memory drawing a polygon of %d edges", n);
+  }
+  for (int i = 0; i < n; i++) {
+    ymin = e[i].ymin < ymin ? e[i].ymin : ymin;
+    ymax = e[i].ymax > ymax ? e[i].ymax : ymax;
+    if (e[i].ymin == e[i].ymax) /* horizontal: drawn as it is */
+      hline(im, e[i].xmin, e[i].ymin, e[i].xmax, ink);
+    else
+      table[count++] = e + i;
+  }
+  ymin = ymin < 0 ? 0 : ymin;
+  ymax = ymax > im->height ? im->height : ymax;
+  for (; ymin <= ymax; ymin++) {
+    int j = 0;
+    for (int i = 0; i < count; i++) {
+      const edge *c = table[i];
+      if (ymin < c->ymin || ymin > c->ymax)
+        continue;
+      xx[j++] = crossing(c, ymin);
+      if (ymin == c->ymax && ymin < ymax) { /* "needed to draw consistent polygons" */
+        xx[j] = xx[j - 1];
+        j++;
+      } else if ((ymin == c->ymin || ymin == c->ymax) && c->dx != 0) {
+        /* connect discontiguous corners */
+        for (int k = 0; k < i; k++) {
+          const edge *o = table[k];
+          if ((ymin != o->ymin && ymin != o->ymax) || o->dx == 0)
+            continue;
+          if (roundf(xx[j - 1]) != roundf(crossing(o, ymin)))
+            continue;
+          const int offset = ymin == c->ymax ? -1 : 1;
+          const float adj = (ymin + offset - c->y0) * c->dx + c->x0;
+          if (ymin + offset >= o->ymin && ymin + offset <= o->ymax) {
+            const float adj_o = (ymin + offset - o->y0) * o->dx + o->x0;
+            if (xx[j - 1] > adj + 1 && xx[j - 1] > adj_o + 1)
+              xx[j - 1] = roundf(fmax(adj, adj_o)) + 1;
+            else if (xx[j - 1] < adj - 1 && xx[j - 1] < adj_o - 1)
+              xx[j - 1] = roundf(fmin(adj, adj_o)) - 1;
+            break;
+          }
+        }
+      }
+    }
+    qsort(xx, (size_t)j, sizeof *xx, x_cmp);
+    for (int i = 1; i < j; i += 2)
+      hline(im, round_up(xx[i - 1]), ymin, round_down(xx[i]), ink);
+  }
+  free(xx);
+  free(table);
+  return 0;
+}
+
+int sdr_image_draw_polygon(sdr_image *im, const int *xy, int count, const uint8_t *ink, int fill) {
+  if (count <= 0)
+    return 0;
+  if (!fill) { /* an outline one pixel wide: lines from point to point, and back to the first */
+    int i = 0;
+    for (; i < count - 1; i++)
+      line(im, xy[i * 2], xy[i * 2 + 1], xy[i * 2 + 2], xy[i * 2 + 3], ink);
+    line(im, xy[i * 2], xy[i * 2 + 1], xy[0], xy[1], ink);
+    return 0;
+  }
+  edge *e = calloc((size_t)count + 1, sizeof *e);
+  if (!e)
+    return sdr_fail("out of memory drawing a polygon of %d points", count);
+  int i = 0, n = 0;
+  for (; i < count - 1; i++) {
+    const int x0 = xy[i * 2], y0 = xy[i * 2 + 1], x1 = xy[i * 2 + 2], y1 = xy[i * 2 + 3];
+    if (y0 == y1 && i != 0 && y0 == xy[i * 2 - 1]) {
+      /* a horizontal edge right after another: one edge, when both run the same way */
+      edge *last = &e[n - 1];
+      if (x1 > x0 && x0 > xy[i * 2 - 2]) {
+        last->xmax = x1;
+        continue;
+      } else if (x1 < x0 && x0 < xy[i * 2 - 2]) {
+        last->xmin = x1;
+        continue;
+      }
+    }
+    add_edge(&e[n++], x0, y0, x1, y1);
+  }
+  if (xy[i * 2] != xy[0] || xy[i * 2 + 1] != xy[1])
+    add_edge(&e[n++], xy[i * 2], xy[i * 2 + 1], xy[0], xy[1]);
+  const int rc = polygon_fill(im, e, n, ink);
+  free(e);
+  return rc;
 }

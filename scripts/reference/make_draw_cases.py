@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes Pillow's ImageDraw.rectangle and ellipse for sdrepl's tests into
+"""Writes Pillow's ImageDraw.rectangle, ellipse and polygon for sdrepl's tests into
 tests/fixtures/pil_draw/ (tests/lua/test_image_draw.lua draws the same CASES, in order).
 
 Each case draws on a fresh 40x30 canvas of grey 100 (L), (100, 110, 120) (RGB) or
 (100, 110, 120, 130) (RGBA): filled and outlined shapes, widths 1 to 4, fill and outline
 together, the default ink (no fill, no outline), shapes partly or wholly off the canvas,
-degenerate ones (a line, a point), float coordinates (truncated), and colours as numbers,
-lists and names. Each result is a uint8 .npy.
+degenerate ones (a line, a point), float coordinates (truncated), colours as numbers, lists
+and names; polygons convex, concave, self-crossing, with runs of horizontal edges and of two
+points. Each result is a uint8 .npy.
 
     .venv-ref/bin/python scripts/reference/make_draw_cases.py   (Pillow 13.0.0)
 """
@@ -45,6 +46,18 @@ CASES = [
     ("ellipse", (3.9, 4.1, 17.5, 22.8), {"fill": "ink"}),
     ("ellipse", (8, 5, 33, 27), {}),
     ("ellipse", (4, 4, 35, 25), {"fill": "#00ff80"}),
+    ("polygon", [(5, 25), (20, 3), (35, 25)], {"fill": "ink"}),
+    ("polygon", [(20, 1), (25, 12), (38, 12), (27, 19), (31, 29), (20, 22), (9, 29), (13, 19),
+                 (2, 12), (15, 12)], {"fill": "ink"}),
+    ("polygon", [(5, 5), (30, 5), (30, 20), (5, 20)], {"fill": "ink"}),
+    ("polygon", [(5, 5), (15, 5), (25, 5), (25, 20), (5, 20)], {"fill": "ink"}),
+    ("polygon", [(-10, -5), (50, 10), (10, 40)], {"fill": "ink"}),
+    ("polygon", [(5, 25), (20, 3), (35, 25)], {"outline": "ink"}),
+    ("polygon", [(5, 25), (20, 3), (35, 25), (20, 15)], {"fill": "ink2", "outline": "ink"}),
+    ("polygon", [(3.7, 2.2), (36.9, 8.8), (18.5, 27.9)], {"fill": "ink"}),
+    ("polygon", [(5, 5), (30, 20)], {"fill": "ink"}),
+    ("polygon", [(2, 2), (37, 27), (37, 2), (2, 27)], {"fill": "ink"}),
+    ("polygon", [(8, 3), (33, 9), (21, 26)], {}),
 ]
 
 

@@ -1,4 +1,4 @@
--- ImageDraw.Draw's rectangle and ellipse against Pillow 13 (tests/fixtures/pil_draw, made by
+-- ImageDraw.Draw's rectangle, ellipse and polygon against Pillow 13 (tests/fixtures/pil_draw, made by
 -- scripts/reference/make_draw_cases.py, whose CASES these are, in order): filled and outlined,
 -- widths, both inks, the default ink, off the canvas, degenerate boxes, float coordinates and
 -- named colours, on L, RGB and RGBA canvases. Then the ways to call them and the errors.
@@ -33,6 +33,18 @@ local cases = {
   {"ellipse", {3.9, 4.1, 17.5, 22.8}, {fill = "ink"}},
   {"ellipse", {8, 5, 33, 27}, {}},
   {"ellipse", {4, 4, 35, 25}, {fill = "#00ff80"}},
+  {"polygon", {{5, 25}, {20, 3}, {35, 25}}, {fill = "ink"}},
+  {"polygon", {20, 1, 25, 12, 38, 12, 27, 19, 31, 29, 20, 22, 9, 29, 13, 19, 2, 12, 15, 12},
+   {fill = "ink"}},
+  {"polygon", {{5, 5}, {30, 5}, {30, 20}, {5, 20}}, {fill = "ink"}},
+  {"polygon", {{5, 5}, {15, 5}, {25, 5}, {25, 20}, {5, 20}}, {fill = "ink"}},
+  {"polygon", {{-10, -5}, {50, 10}, {10, 40}}, {fill = "ink"}},
+  {"polygon", {{5, 25}, {20, 3}, {35, 25}}, {outline = "ink"}},
+  {"polygon", {{5, 25}, {20, 3}, {35, 25}, {20, 15}}, {fill = "ink2", outline = "ink"}},
+  {"polygon", {{3.7, 2.2}, {36.9, 8.8}, {18.5, 27.9}}, {fill = "ink"}},
+  {"polygon", {{5, 5}, {30, 20}}, {fill = "ink"}},
+  {"polygon", {{2, 2}, {37, 27}, {37, 2}, {2, 27}}, {fill = "ink"}},
+  {"polygon", {{8, 3}, {33, 9}, {21, 26}}, {}},
 }
 
 local n = 0
@@ -71,6 +83,9 @@ check.raises("y1 must be greater than or equal to y0", d.ellipse, d, {0, 5, 2, 3
 check.raises("argument 1 (xy)", d.rectangle, d, {1, 2, 3})
 check.raises("unknown color \"navy\"", d.rectangle, d, {1, 1, 3, 3}, {fill = "navy"})
 check.raises("fill: expected a number or {v}", d.rectangle, d, {1, 1, 3, 3}, {255, 0, 0})
+check.raises("at least 2 coordinates", d.polygon, d, {{1, 1}})
+check.raises("outlines wider than 1 pixel", d.polygon, d, {1, 1, 5, 5, 1, 5},
+             {outline = 255, width = 3})
 check.eq(m:getextrema()[2], 0, "nothing drawn by the failed calls")
 m:close()
 check.raises("closed", d.rectangle, d, {1, 1, 3, 3}, {fill = 255})
