@@ -1,5 +1,5 @@
-/* bindings/image_draw.c — PIL's ImageDraw.Draw with rectangle, ellipse and polygon, on the
- * picture in place, for inpainting masks drawn by hand:
+/* bindings/image_draw.c — PIL's ImageDraw.Draw with rectangle, ellipse, polygon and line, on
+ * the picture in place, for inpainting masks drawn by hand:
  *
  *   mask = Image.new("L", {512, 512}, 0)
  *   draw = ImageDraw.Draw(mask)
@@ -142,7 +142,7 @@ typedef void (*shape_fn)(sdr_image *, int, int, int, int, const uint8_t *, int, 
 
 static void polygon_shape(lua_State *L, sdr_image *img, int xi, const uint8_t *ink, int fill,
                           int width);
-static int *read_points(lua_State *L, int idx, int *count);
+static int *read_points(lua_State *L, int idx, int min_points, int *count);
 
 /* One pass of a shape: a box shape (shape) over xy, or the polygon (shape NULL). */
 static void run(lua_State *L, shape_fn shape, sdr_image *img, int xi, const int *xy,
@@ -188,7 +188,7 @@ static int draw_shape(lua_State *L, shape_fn shape) {
                          "them as wide lines masked by the fill); give width = 1");
   if (!shape) {
     int count;
-    read_points(L, xi, &count);
+    read_points(L, xi, 2, &count);
   }
   if (!has_fill && !has_outline) {
     memset(outline, img->channels == 1 ? 0 : 255, 4);
@@ -203,7 +203,7 @@ static int draw_shape(lua_State *L, shape_fn shape) {
 }
 
 /* polygon's points: {x0, y0, x1, y1, ...} or {{x0, y0}, {x1, y1}, ...}, at least 2, truncated. */
-static int *read_points(lua_State *L, int idx, int *count) {
+static int *read_points(lua_State *L, int idx, int min_points, int *count) {
   static const char *const expected = "argument 1 (xy): expected {x0, y0, x1, y1, ...} or "
                                       "{{x0, y0}, {x1, y1}, ...}";
   const int n = (int)lua_rawlen(L, idx);
@@ -211,9 +211,10 @@ static int *read_points(lua_State *L, int idx, int *count) {
   const int pairs = lua_istable(L, -1);
   lua_pop(L, 1);
   const int points = pairs ? n : n / 2;
-  if ((!pairs && n % 2) || points < 2)
-    lsdr_error(L, "%s (coordinate list must contain at least 2 coordinates)", expected);
-  int *xy = lua_newuserdatauv(L, sizeof(int) * 2 * (size_t)points, 0); /* freed by the GC */
+  if ((!pairs && n % 2) || points < min_points)
+    lsdr_error(L, "%s (coordinate list must contain at least %d coordinates)", expected,
+               min_points);
+  int *xy = lua_newuserdatauv(L, sizeof(int) * 2 * (size_t)(points + 1), 0); /* freed by the GC */
   for (int i = 0; i < 2 * points; i++) {
     if (pairs) {
       lua_rawgeti(L, idx, i / 2 + 1);
@@ -239,9 +240,45 @@ static int *read_points(lua_State *L, int idx, int *count) {
 static void polygon_shape(lua_State *L, sdr_image *img, int xi, const uint8_t *ink, int fill,
                           int width) {
   int count;
-  const int *xy = read_points(L, xi, &count);
+  const int *xy = read_points(L, xi, 2, &count);
   if (sdr_image_draw_polygon(img, xy, count, ink, fill) != 0)
     lsdr_engine_error(L);
+}
+
+/* line(xy, fill, width, joint) or line(xy, {fill=, width=, joint=}): no fill draws the
+ * default ink, as ImageDraw's _getink; width 0 draws nothing. */
+static int l_line(lua_State *L) {
+  lsdr_args(L);
+  lua_getfield(L, 1, "image");
+  sdr_image *img = lsdr_to_image(L, -1);
+  if (!img)
+    return lsdr_error(L, "the drawing's image is closed");
+  const int xi = lsdr_arg(L, 1);
+  int fi = lsdr_arg(L, 2), wi = lsdr_arg(L, 3), ji = lsdr_arg(L, 4);
+  if (lua_istable(L, fi) && lua_rawlen(L, fi) == 0) { /* {fill = ..., width = ..., joint = ...} */
+    const int opts = fi;
+    lua_getfield(L, opts, "fill");
+    lua_getfield(L, opts, "width");
+    lua_getfield(L, opts, "joint");
+    const int top = lua_gettop(L);
+    fi = top - 2, wi = top - 1, ji = top;
+  }
+  int count;
+  const int *xy = read_points(L, xi, 1, &count);
+  const int width = lua_isnil(L, wi) ? 1 : (int)luaL_checkinteger(L, wi);
+  if (width < 0)
+    return lsdr_error(L, "line: width must be >= 0 (got %d)", width);
+  if (lua_type(L, ji) == LUA_TSTRING && strcmp(lua_tostring(L, ji), "curve") == 0 && width > 4)
+    return lsdr_error(L, "line: joint = \"curve\" is not drawn here (Pillow adds pie slices at "
+                         "the joints); leave joint out");
+  uint8_t ink[4];
+  if (lua_isnil(L, fi))
+    memset(ink, img->channels == 1 ? 0 : 255, 4);
+  else
+    read_ink(L, fi, img->channels, "fill", ink);
+  if (width != 0 && sdr_image_draw_line(img, xy, count, ink, width) != 0)
+    return lsdr_engine_error(L);
+  return 0;
 }
 
 static int l_rectangle(lua_State *L) { return draw_shape(L, sdr_image_draw_rectangle); }
@@ -273,6 +310,13 @@ static const lsdr_func draw_methods[] = {
      SHAPE_PARAMS},
     {"ImageDraw:ellipse", l_ellipse,
      "Draws an ellipse within the box on the image in place, as Pillow's.", SHAPE_PARAMS},
+    {"ImageDraw:line",
+     l_line,
+     "Draws a line through the points on the image in place, as Pillow's (width pixels wide).",
+     {{"xy", "table", NULL, "{x0, y0, x1, y1, ...} or {{x0, y0}, {x1, y1}, ...}"},
+      {"fill", "integer|table|string", "nil", "a color, or {fill = ..., width = ..., joint = ...}"},
+      {"width", "integer", "1", "the line's width"},
+      {"joint", "string", "nil", "\"curve\" is not drawn here"}}},
     {"ImageDraw:polygon",
      l_polygon,
      "Draws a polygon through the points on the image in place, as Pillow's (outline width 1).",

@@ -109,6 +109,9 @@ void sdr_image_draw_ellipse(sdr_image *img, int x0, int y0, int x1, int y1, cons
 /* ImageDraw's polygon through count points (xy: x, y pairs), filled by Draw.c's scan lines, or
  * outlined one pixel wide. 0, or -1 and sdr_last_error() when out of memory. */
 int sdr_image_draw_polygon(sdr_image *img, const int *xy, int count, const uint8_t *ink, int fill);
+/* ImageDraw's line through count points: Bresenham segments and the last point for width 1,
+ * else each segment as Pillow's wide line (a four-sided polygon). 0, or -1 when out of memory. */
+int sdr_image_draw_line(sdr_image *img, const int *xy, int count, const uint8_t *ink, int width);
 /* Image.thumbnail's size: size (floats floored) with the picture's aspect kept as Pillow
  * rounds it; 0 when the picture already fits (thumbnail then changes nothing), -1 and
  * sdr_last_error() for a size with a side under 1. */

@@ -341,3 +341,47 @@ int sdr_image_draw_polygon(sdr_image *im, const int *xy, int count, const uint8_
   free(e);
   return rc;
 }
+
+/* ---- line: Draw.c's ImagingDrawLine (Bresenham) and ImagingDrawWideLine (a four-sided polygon
+ * around the segment, its offsets rounded as Draw.c's ROUND_UP and ROUND_DOWN of doubles) ---- */
+
+static int round_up_d(double f) {
+  return (int)(f >= 0.0 ? floor(f + 0.5F) : -floor(fabs(f) + 0.5F));
+}
+static int round_down_d(double f) {
+  return (int)(f >= 0.0 ? ceil(f - 0.5F) : -ceil(fabs(f) - 0.5F));
+}
+
+static int wide_line(sdr_image *im, int x0, int y0, int x1, int y1, const uint8_t *ink, int width) {
+  const int dx = x1 - x0, dy = y1 - y0;
+  if (dx == 0 && dy == 0) {
+    point(im, x0, y0, ink);
+    return 0;
+  }
+  const double big = hypot(dx, dy), small = (width - 1) / 2.0;
+  const double ratio_max = round_up_d(small) / big, ratio_min = round_down_d(small) / big;
+  const int dxmin = round_down_d(ratio_min * dy), dxmax = round_down_d(ratio_max * dy);
+  const int dymin = round_down_d(ratio_min * dx), dymax = round_down_d(ratio_max * dx);
+  const int v[4][2] = {{x0 - dxmin, y0 + dymax},
+                       {x1 - dxmin, y1 + dymax},
+                       {x1 + dxmax, y1 - dymin},
+                       {x0 + dxmax, y0 - dymin}};
+  edge e[4];
+  for (int k = 0; k < 4; k++)
+    add_edge(&e[k], v[k][0], v[k][1], v[(k + 1) % 4][0], v[(k + 1) % 4][1]);
+  return polygon_fill(im, e, 4, ink);
+}
+
+int sdr_image_draw_line(sdr_image *im, const int *xy, int count, const uint8_t *ink, int width) {
+  if (width == 1) {
+    for (int i = 0; i + 1 < count; i++)
+      line(im, xy[i * 2], xy[i * 2 + 1], xy[i * 2 + 2], xy[i * 2 + 3], ink);
+    if (count >= 2) /* the last point, which line leaves out */
+      point(im, xy[count * 2 - 2], xy[count * 2 - 1], ink);
+    return 0;
+  }
+  for (int i = 0; i + 1 < count; i++)
+    if (wide_line(im, xy[i * 2], xy[i * 2 + 1], xy[i * 2 + 2], xy[i * 2 + 3], ink, width) != 0)
+      return -1;
+  return 0;
+}

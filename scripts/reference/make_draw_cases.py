@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Pillow's ImageDraw.rectangle, ellipse and polygon for sdrepl's tests into
+"""Writes Pillow's ImageDraw.rectangle, ellipse, polygon and line for sdrepl's tests into
 tests/fixtures/pil_draw/ (tests/lua/test_image_draw.lua draws the same CASES, in order).
 
 Each case draws on a fresh 40x30 canvas of grey 100 (L), (100, 110, 120) (RGB) or
@@ -7,7 +7,8 @@ Each case draws on a fresh 40x30 canvas of grey 100 (L), (100, 110, 120) (RGB) o
 together, the default ink (no fill, no outline), shapes partly or wholly off the canvas,
 degenerate ones (a line, a point), float coordinates (truncated), colours as numbers, lists
 and names; polygons convex, concave, self-crossing, with runs of horizontal edges and of two
-points. Each result is a uint8 .npy.
+points; lines 1 to 12 pixels wide, of several segments, steep, flat and of one point. Each
+result is a uint8 .npy.
 
     .venv-ref/bin/python scripts/reference/make_draw_cases.py   (Pillow 13.0.0)
 """
@@ -58,6 +59,18 @@ CASES = [
     ("polygon", [(5, 5), (30, 20)], {"fill": "ink"}),
     ("polygon", [(2, 2), (37, 27), (37, 2), (2, 27)], {"fill": "ink"}),
     ("polygon", [(8, 3), (33, 9), (21, 26)], {}),
+    ("line", [(2, 3), (37, 26)], {"fill": "ink"}),
+    ("line", [(2, 3), (37, 26), (30, 2), (5, 20)], {"fill": "ink"}),
+    ("line", [(2, 3), (37, 26)], {"fill": "ink", "width": 2}),
+    ("line", [(2, 3), (37, 26)], {"fill": "ink", "width": 5}),
+    ("line", [(5, 15), (35, 15)], {"fill": "ink", "width": 8}),
+    ("line", [(20, 2), (20, 28)], {"fill": "ink", "width": 7}),
+    ("line", [(3, 25), (12, 2), (27, 27), (36, 4)], {"fill": "ink", "width": 12}),
+    ("line", [(-5, 10), (50, 20)], {"fill": "ink", "width": 3}),
+    ("line", [(10, 10), (10, 10)], {"fill": "ink", "width": 6}),
+    ("line", [(2.6, 3.9), (36.2, 20.7)], {"fill": "ink", "width": 4}),
+    ("line", [(4, 27), (36, 3)], {}),
+    ("line", [(4, 4), (36, 26)], {"fill": "ink", "width": 0}),
 ]
 
 

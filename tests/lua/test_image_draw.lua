@@ -1,4 +1,4 @@
--- ImageDraw.Draw's rectangle, ellipse and polygon against Pillow 13 (tests/fixtures/pil_draw, made by
+-- ImageDraw.Draw's rectangle, ellipse, polygon and line against Pillow 13 (tests/fixtures/pil_draw, made by
 -- scripts/reference/make_draw_cases.py, whose CASES these are, in order): filled and outlined,
 -- widths, both inks, the default ink, off the canvas, degenerate boxes, float coordinates and
 -- named colours, on L, RGB and RGBA canvases. Then the ways to call them and the errors.
@@ -45,6 +45,18 @@ local cases = {
   {"polygon", {{5, 5}, {30, 20}}, {fill = "ink"}},
   {"polygon", {{2, 2}, {37, 27}, {37, 2}, {2, 27}}, {fill = "ink"}},
   {"polygon", {{8, 3}, {33, 9}, {21, 26}}, {}},
+  {"line", {{2, 3}, {37, 26}}, {fill = "ink"}},
+  {"line", {2, 3, 37, 26, 30, 2, 5, 20}, {fill = "ink"}},
+  {"line", {{2, 3}, {37, 26}}, {fill = "ink", width = 2}},
+  {"line", {{2, 3}, {37, 26}}, {fill = "ink", width = 5}},
+  {"line", {{5, 15}, {35, 15}}, {fill = "ink", width = 8}},
+  {"line", {{20, 2}, {20, 28}}, {fill = "ink", width = 7}},
+  {"line", {{3, 25}, {12, 2}, {27, 27}, {36, 4}}, {fill = "ink", width = 12}},
+  {"line", {{-5, 10}, {50, 20}}, {fill = "ink", width = 3}},
+  {"line", {{10, 10}, {10, 10}}, {fill = "ink", width = 6}},
+  {"line", {{2.6, 3.9}, {36.2, 20.7}}, {fill = "ink", width = 4}},
+  {"line", {{4, 27}, {36, 3}}, {}},
+  {"line", {{4, 4}, {36, 26}}, {fill = "ink", width = 0}},
 }
 
 local n = 0
@@ -86,6 +98,9 @@ check.raises("fill: expected a number or {v}", d.rectangle, d, {1, 1, 3, 3}, {25
 check.raises("at least 2 coordinates", d.polygon, d, {{1, 1}})
 check.raises("outlines wider than 1 pixel", d.polygon, d, {1, 1, 5, 5, 1, 5},
              {outline = 255, width = 3})
+check.raises("joint = \"curve\" is not drawn here", d.line, d, {1, 1, 5, 5}, {width = 6,
+             joint = "curve"})
+check.raises("width must be >= 0", d.line, d, {1, 1, 5, 5}, 255, -2)
 check.eq(m:getextrema()[2], 0, "nothing drawn by the failed calls")
 m:close()
 check.raises("closed", d.rectangle, d, {1, 1, 3, 3}, {fill = 255})
