@@ -153,25 +153,40 @@ static void run(lua_State *L, shape_fn shape, sdr_image *img, int xi, const int 
     polygon_shape(L, img, xi, ink, fill, width);
 }
 
+/* The drawing's image (self's "image"), or a Lua error when it is closed. */
+static sdr_image *drawing_image(lua_State *L) {
+  lua_getfield(L, 1, "image");
+  sdr_image *img = lsdr_to_image(L, -1);
+  if (!img)
+    lsdr_error(L, "the drawing's image is closed");
+  return img;
+}
+
+/* Arguments 2 to 4 (their stack indices in at[]), or, when argument 2 is a table of keyword
+ * arguments ({fill = ..., width = ...}), those three keys' values pushed in their place. */
+static void keyword_args(lua_State *L, const char *const keys[3], int at[3]) {
+  for (int k = 0; k < 3; k++)
+    at[k] = lsdr_arg(L, k + 2);
+  const int opts = at[0];
+  if (!lua_istable(L, opts) || lua_rawlen(L, opts) != 0)
+    return;
+  for (int k = 0; k < 3; k++) {
+    lua_getfield(L, opts, keys[k]);
+    at[k] = lua_gettop(L);
+  }
+}
+
 /* rectangle and ellipse: (xy, fill, outline, width) or (xy, {fill=, outline=, width=}). The
  * fill first, then an outline of another ink; neither given: an outline of the default ink
  * (black for L, white otherwise), as ImageDraw's _getink. */
 static int draw_shape(lua_State *L, shape_fn shape) {
   lsdr_args(L);
-  lua_getfield(L, 1, "image");
-  sdr_image *img = lsdr_to_image(L, -1);
-  if (!img)
-    return lsdr_error(L, "the drawing's image is closed");
+  sdr_image *img = drawing_image(L);
   const int xi = lsdr_arg(L, 1);
-  int fi = lsdr_arg(L, 2), oi = lsdr_arg(L, 3), wi = lsdr_arg(L, 4);
-  if (lua_istable(L, fi) && lua_rawlen(L, fi) == 0) { /* {fill = ..., outline = ..., width = ...} */
-    const int opts = fi;
-    lua_getfield(L, opts, "fill");
-    lua_getfield(L, opts, "outline");
-    lua_getfield(L, opts, "width");
-    const int top = lua_gettop(L);
-    fi = top - 2, oi = top - 1, wi = top;
-  }
+  static const char *const keys[3] = {"fill", "outline", "width"};
+  int at[3];
+  keyword_args(L, keys, at);
+  const int fi = at[0], oi = at[1], wi = at[2];
   int xy[4] = {0, 0, 0, 0};
   if (shape)
     read_xy(L, xi, xy);
@@ -249,20 +264,12 @@ static void polygon_shape(lua_State *L, sdr_image *img, int xi, const uint8_t *i
  * default ink, as ImageDraw's _getink; width 0 draws nothing. */
 static int l_line(lua_State *L) {
   lsdr_args(L);
-  lua_getfield(L, 1, "image");
-  sdr_image *img = lsdr_to_image(L, -1);
-  if (!img)
-    return lsdr_error(L, "the drawing's image is closed");
+  sdr_image *img = drawing_image(L);
   const int xi = lsdr_arg(L, 1);
-  int fi = lsdr_arg(L, 2), wi = lsdr_arg(L, 3), ji = lsdr_arg(L, 4);
-  if (lua_istable(L, fi) && lua_rawlen(L, fi) == 0) { /* {fill = ..., width = ..., joint = ...} */
-    const int opts = fi;
-    lua_getfield(L, opts, "fill");
-    lua_getfield(L, opts, "width");
-    lua_getfield(L, opts, "joint");
-    const int top = lua_gettop(L);
-    fi = top - 2, wi = top - 1, ji = top;
-  }
+  static const char *const keys[3] = {"fill", "width", "joint"};
+  int at[3];
+  keyword_args(L, keys, at);
+  const int fi = at[0], wi = at[1], ji = at[2];
   int count;
   const int *xy = read_points(L, xi, 1, &count);
   const int width = lua_isnil(L, wi) ? 1 : (int)luaL_checkinteger(L, wi);
