@@ -87,7 +87,7 @@ uint8_t *lsdr_image_take_draft(lua_State *L, int idx, size_t *len) {
 
 /* ---- argument helpers ------------------------------------------------- */
 
-static sdr_image *self_image(lua_State *L) {
+sdr_image *lsdr_self_image(lua_State *L) {
   image_box *b = luaL_checkudata(L, 1, LSDR_IMAGE);
   if (!b->img)
     lsdr_error(L, "operation on closed image");
@@ -293,7 +293,7 @@ static int image_fromarray(lua_State *L) {
 
 static int image_convert(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   int channels = get_mode(L, 1);
   image_box *b = push_box(L);
   if (!(b->img = sdr_image_convert(img, channels)))
@@ -303,7 +303,7 @@ static int image_convert(lua_State *L) {
 
 static int image_resize(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   int w, h;
   lsdr_get_size(L, 1, 1, &w, &h);
   int resample = lsdr_check_resample(L, 2);
@@ -341,7 +341,7 @@ static int round_coordinate(lua_State *L, int idx, int *out) {
 
 static int image_transpose(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   const lua_Integer m = lua_tointeger(L, lsdr_arg(L, 1));
   if (m < SDR_FLIP_LEFT_RIGHT || m > SDR_TRANSVERSE)
     return lsdr_error(L, "argument 1 (method): one of Image.Transpose's (0 to 6) expected, got %I",
@@ -354,7 +354,7 @@ static int image_transpose(lua_State *L) {
 
 static int image_crop(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   int idx = lsdr_arg(L, 1), box[4] = {0, 0, img->width, img->height};
   if (!lua_isnil(L, idx)) {
     int ok = lua_rawlen(L, idx) == 4;
@@ -379,7 +379,7 @@ static int image_crop(lua_State *L) {
  * be a color, which fills the box. */
 static int image_paste(lua_State *L) {
   lsdr_args(L);
-  sdr_image *dst = self_image(L);
+  sdr_image *dst = lsdr_self_image(L);
   int box_idx = lsdr_arg(L, 2), mask_idx = lsdr_arg(L, 3);
   if (lsdr_is_type(L, box_idx, LSDR_IMAGE)) {
     if (!lua_isnil(L, mask_idx))
@@ -425,7 +425,7 @@ static int image_paste(lua_State *L) {
 
 static int image_copy(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   image_box *b = push_box(L);
   if (!(b->img = sdr_image_copy(img)))
     return lsdr_engine_error(L);
@@ -434,7 +434,7 @@ static int image_copy(lua_State *L) {
 
 static int image_save(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   if (sdr_image_save(img, lua_tostring(L, lsdr_arg(L, 1))) != 0)
     return lsdr_engine_error(L);
   return 0;
@@ -454,7 +454,7 @@ static uint8_t *pixel_at(lua_State *L, sdr_image *img) {
 
 static int image_getpixel(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   const uint8_t *p = pixel_at(L, img);
   if (img->channels == 1) {
     lua_pushinteger(L, p[0]);
@@ -470,7 +470,7 @@ static int image_getpixel(lua_State *L) {
 
 static int image_putpixel(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   uint8_t *p = pixel_at(L, img), color[4];
   lsdr_get_color(L, 2, "value", img->channels, color);
   memcpy(p, color, (size_t)img->channels);
@@ -479,7 +479,7 @@ static int image_putpixel(lua_State *L) {
 
 static int image_tobytes(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self_image(L);
+  sdr_image *img = lsdr_self_image(L);
   lua_pushlstring(L, (const char *)img->pixels, sdr_image_bytes(img));
   return 1;
 }

@@ -15,6 +15,8 @@ void lsdr_push_image(lua_State *L, sdr_image *img);
 /* User argument `param` (named `name`) as an open Image, after lsdr_args checked its type; a
  * Lua error when it is closed. */
 sdr_image *lsdr_arg_image(lua_State *L, int param, const char *name);
+/* A method's self as an open Image (a use of its pixels); a Lua error when it is closed. */
+sdr_image *lsdr_self_image(lua_State *L);
 /* User argument `param` as one of PIL's resampling filters (Image.NEAREST ... HAMMING, 0 to
  * 5); a Lua error naming it otherwise. */
 int lsdr_check_resample(lua_State *L, int param);

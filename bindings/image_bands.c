@@ -17,18 +17,11 @@
 #include "bindings/lsdr.h"
 #include "engine/image.h"
 
-static sdr_image *self(lua_State *L) {
-  sdr_image *img = lsdr_to_image(L, 1);
-  if (!img)
-    lsdr_error(L, "operation on closed image");
-  return img;
-}
-
 static const char *const BAND_NAMES[5] = {NULL, "L", NULL, "RGB", "RGBA"};
 
 static int image_split(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = self(L);
+  const sdr_image *img = lsdr_self_image(L);
   lua_createtable(L, img->channels, 0);
   for (int k = 0; k < img->channels; k++) {
     sdr_image **slot = lsdr_push_image_slot(L);
@@ -42,7 +35,7 @@ static int image_split(lua_State *L) {
 
 static int image_getchannel(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = self(L);
+  const sdr_image *img = lsdr_self_image(L);
   const int ci = lsdr_arg(L, 1);
   int band = -1;
   if (lua_type(L, ci) == LUA_TSTRING) { /* a band's name in the mode: "R", "G", "B", "A", "L" */
@@ -84,7 +77,7 @@ static int image_merge(lua_State *L) {
 
 static int image_putalpha(lua_State *L) {
   lsdr_args(L);
-  sdr_image *img = self(L);
+  sdr_image *img = lsdr_self_image(L);
   const int ai = lsdr_arg(L, 1);
   const sdr_image *alpha = NULL;
   lua_Integer value = 0;
@@ -103,7 +96,7 @@ static int image_putalpha(lua_State *L) {
  * 256 values per band; each rounded half to even and clipped to 0 .. 255. */
 static int image_point(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = self(L);
+  const sdr_image *img = lsdr_self_image(L);
   const int li = lsdr_arg(L, 1), c = img->channels;
   uint8_t lut[4 * 256];
   const int fn = lua_isfunction(L, li);
@@ -135,7 +128,7 @@ static int image_point(lua_State *L) {
 
 static int image_getbbox(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = self(L);
+  const sdr_image *img = lsdr_self_image(L);
   const int oi = lsdr_arg(L, 1);
   const int alpha_only = lua_isnil(L, oi) ? 1 : lua_toboolean(L, oi);
   int box[4];
@@ -151,7 +144,7 @@ static int image_getbbox(lua_State *L) {
 
 static int image_getextrema(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = self(L);
+  const sdr_image *img = lsdr_self_image(L);
   uint8_t lo[4], hi[4];
   if (!sdr_image_extrema(img, lo, hi))
     return 0;

@@ -75,10 +75,7 @@ int lsdr_push_filtered(lua_State *L, const sdr_image *img, int filter) {
 
 static int image_filter(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = lsdr_to_image(L, 1);
-  if (!img)
-    return lsdr_error(L, "operation on closed image");
-  return lsdr_push_filtered(L, img, 2);
+  return lsdr_push_filtered(L, lsdr_self_image(L), 2);
 }
 
 static int filter_tostring(lua_State *L) {

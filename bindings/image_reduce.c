@@ -16,13 +16,6 @@
 #include "bindings/lsdr.h"
 #include "engine/image.h"
 
-static sdr_image *self(lua_State *L) {
-  sdr_image *img = lsdr_to_image(L, 1);
-  if (!img)
-    lsdr_error(L, "operation on closed image");
-  return img;
-}
-
 /* The number at index k (1-based) of the table at idx, or a Lua error naming the argument. */
 static double table_number(lua_State *L, int idx, int k, int param, const char *name,
                            const char *expected) {
@@ -42,7 +35,7 @@ static int whole(lua_State *L, double v, int param, const char *name, const char
 
 static int image_reduce(lua_State *L) {
   lsdr_args(L);
-  const sdr_image *img = self(L);
+  const sdr_image *img = lsdr_self_image(L);
   const int fi = lsdr_arg(L, 1), bi = lsdr_arg(L, 2);
   static const char *const factor_expected = "a whole number or {x, y} of whole numbers";
   int fx, fy;
@@ -96,7 +89,7 @@ static int image_thumbnail(lua_State *L) {
   /* No Lua error from here until jpeg is freed. */
   size_t jlen = 0;
   uint8_t *jpeg = lsdr_image_take_draft(L, 1, &jlen);
-  sdr_image *img = self(L);
+  sdr_image *img = lsdr_self_image(L);
   int tw = 0, th = 0;
   const int fits = sdr_image_thumbnail_size(img, w, h, &tw, &th);
   /* A JPEG nothing has read yet decodes smaller first, as PIL's draft: then the box is the
