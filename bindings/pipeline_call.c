@@ -668,6 +668,7 @@ int lsdr_pipe_call(lua_State *L) {
     return lsdr_error(L, "option 'generator': a torch.Generator or a list of them expected");
   }
   g.generators = gens;
+  g.default_generator = lsdr_default_generator(L, SDR_GENERATOR_CPU);
   for (int i = 0; i < g.ngenerators; i++)
     lsdr_generator_fit_device(gens[i]);
   seed0 = (long long)gens[0]->seed;

@@ -10,7 +10,7 @@
 
 #include <lauxlib.h>
 
-#include "bindings/generator.h" // lsdr_to_generator
+#include "bindings/generator.h" // lsdr_to_generator, lsdr_default_generator
 #include "bindings/hub.h"       // lsdr_hub_resolve, LSDR_HUB_PARAMS
 #include "bindings/json_lua.h"  // lsdr_push_json, lsdr_push_json_text
 #include "bindings/lsdr.h"
@@ -270,6 +270,7 @@ static int m_step(lua_State *L) {
     lua_setfield(L, result, x0_name);
   }
   sdr_arena *a = arena_of(L, b, be);
+  sdr_scheduler_set_default_generator(b->s, lsdr_default_generator(L, SDR_GENERATOR_CPU));
   int rc = sdr_scheduler_step_full(b->s, be, a, &prev->t, x0 ? &x0->t : NULL, &out->t, t, &x->t,
                                    g ? &g : NULL, g ? 1 : 0, eta);
   sdr_arena_reset(a);
@@ -463,6 +464,7 @@ CLASS(LCMScheduler)
 CLASS(EDMEulerScheduler)
 CLASS(EDMDPMSolverMultistepScheduler)
 CLASS(TCDScheduler)
+CLASS(DPMSolverSDEScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -495,7 +497,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"LCMScheduler", LCMScheduler_funcs},
                  {"EDMEulerScheduler", EDMEulerScheduler_funcs},
                  {"EDMDPMSolverMultistepScheduler", EDMDPMSolverMultistepScheduler_funcs},
-                 {"TCDScheduler", TCDScheduler_funcs}};
+                 {"TCDScheduler", TCDScheduler_funcs},
+                 {"DPMSolverSDEScheduler", DPMSolverSDEScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

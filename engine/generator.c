@@ -109,3 +109,9 @@ void sdr_generator_rand_f32(sdr_generator *g, float *out, size_t n) {
   else
     sdr_cpu_rand_f32(g, out, n);
 }
+
+uint64_t sdr_generator_randint63(sdr_generator *g) {
+  uint64_t hi = sdr_mt19937_next(g->mt, &g->mt_index);
+  uint64_t lo = sdr_mt19937_next(g->mt, &g->mt_index);
+  return (hi << 32 | lo) % ((UINT64_C(1) << 63) - 1);
+}

@@ -54,6 +54,10 @@ int sdr_generator_normal_tail(sdr_generator *g, size_t n, sdr_dtype dtype, size_
                               float *tail);
 /* torch.rand(n, generator=g) in float32. */
 void sdr_generator_rand_f32(sdr_generator *g, float *out, size_t n);
+/* torch.randint(0, 2**63 - 1, [], generator=g).item() on a CPU generator (how diffusers'
+ * DPMSolverSDEScheduler picks its noise seed): a 64-bit draw, two words with the first
+ * as the high half, modulo the range. */
+uint64_t sdr_generator_randint63(sdr_generator *g);
 
 /* torch's CPU kernels exist in a plain build and an AVX2 build, and ATen picks
  * one at run time: AVX2 when the CPU has AVX2 and FMA, unless the environment

@@ -1136,6 +1136,7 @@ int sdr_pipeline_generate(sdr_pipeline *p, const sdr_generate *g, sdr_generated 
   }
   /* randn_tensor draws a step's noise in the model output's dtype. */
   TRY(sdr_scheduler_set_noise_dtype(p->scheduler, p->dtype));
+  sdr_scheduler_set_default_generator(p->scheduler, g->default_generator);
 
   sdr_tensor latents;
   TRY(sdr_arena_tensor(a, &latents, SDR_F32, 4, lat_shape));

@@ -274,6 +274,9 @@ typedef struct sdr_generate {
   double denoising_start;
   sdr_generator **generators; /* 1, or one per image */
   int ngenerators;
+  /* torch's default CPU generator, which DPMSolverSDEScheduler's noise seed comes from
+   * (torch.randint, whatever generator the call was given); NULL: none */
+  sdr_generator *default_generator;
   const float *latents; /* txt2img: given latents (B*N, C, h, w) in float32, or NULL */
   int clip_skip;        /* 0: the last layer */
   /* cross_attention_kwargs["scale"] (encode_prompt's lora_scale): the LoRA layers scaled by

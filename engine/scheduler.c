@@ -32,6 +32,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_EDM_EULER] = &sched_edm_euler_class,
     [SDR_SCHED_EDM_DPMSOLVER_MULTISTEP] = &sched_edm_dpmsolver_class,
     [SDR_SCHED_TCD] = &sched_tcd_class,
+    [SDR_SCHED_DPMSOLVER_SDE] = &sched_dpmsolver_sde_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -54,7 +55,8 @@ static int unknown_class(const char *name) {
                   "UniPCMultistepScheduler, HeunDiscreteScheduler, DDPMScheduler, "
                   "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
                   "DEISMultistepScheduler, DPMSolverSinglestepScheduler, LCMScheduler, "
-                  "EDMEulerScheduler, EDMDPMSolverMultistepScheduler, TCDScheduler)",
+                  "EDMEulerScheduler, EDMDPMSolverMultistepScheduler, TCDScheduler, "
+                  "DPMSolverSDEScheduler)",
                   name);
 }
 
@@ -185,6 +187,11 @@ double sdr_scheduler_init_noise_sigma(const sdr_scheduler *s) {
   if (s->c.spacing == SCHED_LINSPACE || s->c.spacing == SCHED_TRAILING)
     return m;
   return sqrtf(m * m + 1.0f);
+}
+
+void sdr_scheduler_set_default_generator(sdr_scheduler *s, sdr_generator *g) {
+  if (s)
+    s->default_generator = g;
 }
 
 int sdr_scheduler_set_noise_dtype(sdr_scheduler *s, sdr_dtype dtype) {

@@ -45,6 +45,7 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_EDM_EULER,
   SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
   SDR_SCHED_TCD,
+  SDR_SCHED_DPMSOLVER_SDE,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 
@@ -174,5 +175,9 @@ const float *sdr_scheduler_sigmas(const sdr_scheduler *s, int *n);
  * whose model output is half (randn_tensor draws in the model output's dtype, and
  * torch's half normals are their own stream). DPM's SDE noise is always float32. */
 int sdr_scheduler_set_noise_dtype(sdr_scheduler *s, sdr_dtype dtype);
+/* torch's default CPU generator (torch.manual_seed's), which DPMSolverSDEScheduler draws its
+ * noise sampler's seed from (torch.randint) at a run's first step when its config has no
+ * noise_sampler_seed; the other classes never use it. Kept, not owned; NULL: none. */
+void sdr_scheduler_set_default_generator(sdr_scheduler *s, sdr_generator *g);
 
 #endif

@@ -155,6 +155,7 @@ static const field fields[] = {
     F(timestep_scaling, SCHED_P_NUMBER),
     F(sigma_data, SCHED_P_NUMBER),
     F(rho, SCHED_P_NUMBER),
+    F(noise_sampler_seed, SCHED_P_NUMBER_OR_NULL),
 };
 #undef F
 
@@ -245,6 +246,7 @@ static void config_defaults(sched_config *c) {
   c->timestep_scaling = 10.0;
   c->sigma_data = 0.5;
   c->rho = 7.0;
+  c->noise_sampler_seed = NAN;
   c->beta_schedule = "linear";
   c->prediction_type = "epsilon";
   c->timestep_spacing = "leading";

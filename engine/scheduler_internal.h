@@ -29,7 +29,8 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#include "engine/scheduler.h" // sdr_scheduler, sdr_scheduler_kind
+#include "engine/brownian_tree.h" // sdr_brownian_tree
+#include "engine/scheduler.h"     // sdr_scheduler, sdr_scheduler_kind
 
 typedef struct cJSON cJSON;
 
@@ -74,6 +75,7 @@ typedef struct sched_config {
   long long original_inference_steps; /* LCM */
   double timestep_scaling;            /* LCM */
   double sigma_data, rho;             /* EDM (and its sigma_min, sigma_max) */
+  double noise_sampler_seed;          /* DPM-Solver SDE; NAN for None */
   /* parsed from the strings above by the class's init */
   sched_spacing spacing;
   sched_prediction prediction;
@@ -173,7 +175,7 @@ extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sc
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
     sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class,
     sched_dpmsolver_singlestep_class, sched_lcm_class, sched_edm_euler_class,
-    sched_edm_dpmsolver_class, sched_tcd_class;
+    sched_edm_dpmsolver_class, sched_tcd_class, sched_dpmsolver_sde_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 
@@ -227,6 +229,13 @@ struct sdr_scheduler {
   int heun_second;             /* Heun, KDPM2: the next step is a pair's second half
                                   (kept by sdr_scheduler_release, which frees its tensors) */
   float heun_dt;               /* Heun: that dt */
+  /* DPMSolverSDEScheduler: its noise sampler (made at a run's first step, dropped by
+   * set_timesteps), the midpoint's sigma a pair's second model input is scaled by, and
+   * torch's default CPU generator, which the sampler's seed comes from */
+  int has_noise_sampler;
+  sdr_brownian_tree noise_sampler;
+  float mid_point_sigma;
+  sdr_generator *default_generator;
 
   sched_buffers buf;
   sdr_dtype noise_dtype;

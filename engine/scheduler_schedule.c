@@ -369,6 +369,7 @@ void sched_reset_run(sdr_scheduler *s) {
   s->n_hist = 0;
   s->has_cur_sample = 0;
   s->has_cur_model_output = 0;
+  s->has_noise_sampler = 0;
 }
 
 int sched_init_sigma_schedule(sdr_scheduler *s) {

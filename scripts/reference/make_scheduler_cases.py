@@ -3,7 +3,8 @@
     .venv-torch/bin/python scripts/reference/make_scheduler_cases.py
 
 Needs scipy (LMSDiscreteScheduler integrates with scipy.integrate.quad): Debian's
-python3-scipy, which the venv sees through --system-site-packages.
+python3-scipy, which the venv sees through --system-site-packages; and torchsde==0.2.6
+(pip), whose Brownian tree DPMSolverSDEScheduler draws from.
 
 Writes tests/reference/schedulers/: manifest.json and .npy files. Everything is
 seeded, so a rerun writes the same files.
@@ -35,7 +36,8 @@ import torch
 
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
-                       DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+                       DPMSolverMultistepScheduler, DPMSolverSDEScheduler,
+                       DPMSolverSinglestepScheduler,
                        EDMDPMSolverMultistepScheduler, EDMEulerScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
@@ -84,6 +86,7 @@ CLASSES = {
     "EDMEulerScheduler": EDMEulerScheduler,
     "EDMDPMSolverMultistepScheduler": EDMDPMSolverMultistepScheduler,
     "TCDScheduler": TCDScheduler,
+    "DPMSolverSDEScheduler": DPMSolverSDEScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -228,8 +231,9 @@ def trajectory_case(wr, name, cls_name, kwargs, n, eta=0.0, seed=None, small=Fal
     wr.manifest["cases"].append(case)
 
 
-def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None):
-    """get_timesteps, set_begin_index, add_noise, the loop (pipeline_stable_diffusion_img2img)."""
+def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None, global_seed=None):
+    """get_timesteps, set_begin_index, add_noise, the loop (pipeline_stable_diffusion_img2img).
+    global_seed: as trajectory_case's."""
     s = make(cls_name, kwargs)
     s.set_timesteps(n)
     init_timestep = min(int(n * strength), n)
@@ -239,6 +243,8 @@ def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None):
         s.set_begin_index(t_start * s.order)
     x = s.add_noise(wr.base_s, wr.noise_s, timesteps[:1])
     g = torch.Generator().manual_seed(seed) if seed is not None else None
+    if global_seed is not None:
+        torch.manual_seed(global_seed)
     keep = rec_steps(len(timesteps))
     prev, scaled, x0 = run(s, x, timesteps, wr.w_s, g, eta, keep)
     case = {"name": name, "class": cls_name, "kwargs": kwargs, "steps": n, "eta": eta,
@@ -252,6 +258,9 @@ def img2img_case(wr, name, cls_name, kwargs, n, strength, eta=0.0, seed=None):
     if g is not None:
         case["seed"] = seed
         case["rng_after"] = to_list(torch.randn(4, generator=g))
+    if global_seed is not None:
+        case["global_seed"] = global_seed
+        case["rng_after"] = to_list(torch.randn(4))
     wr.manifest["cases"].append(case)
 
 
@@ -648,6 +657,35 @@ def tcd_cases(wr):
         img2img_case(wr, name, "TCDScheduler", kwargs, n, strength, eta=0.3, seed=seed)
 
 
+def dpm_solver_sde_cases(wr):
+    """DPMSolverSDEScheduler: two calls a step (the second at the midpoint in -log sigma),
+    each adding noise from a torchsde Brownian tree whose seed comes from
+    torch.randint on the default generator (global_seed) unless the config gives
+    noise_sampler_seed. SD 1.4's config at several lengths, its options, img2img."""
+    seed = 1700
+    for n in (1, 2, 3, 10, 25):
+        seed += 1
+        trajectory_case(wr, "dpmsde_%d" % n, "DPMSolverSDEScheduler", {}, n, global_seed=seed)
+    for name, kwargs, n in [
+            ("dpmsde_karras_10", {"use_karras_sigmas": True}, 10),
+            ("dpmsde_karras_trailing_7", {"use_karras_sigmas": True,
+                                           "timestep_spacing": "trailing"}, 7),
+            ("dpmsde_leading_9", {"timestep_spacing": "leading"}, 9),
+            ("dpmsde_trailing_61", {"timestep_spacing": "trailing"}, 61),
+            ("dpmsde_v_10", {"prediction_type": "v_prediction"}, 10),
+            ("dpmsde_cos_10", {"beta_schedule": "squaredcos_cap_v2"}, 10)]:
+        seed += 1
+        trajectory_case(wr, name, "DPMSolverSDEScheduler", kwargs, n, global_seed=seed,
+                        small=True)
+    trajectory_case(wr, "dpmsde_seeded_8", "DPMSolverSDEScheduler", {"noise_sampler_seed": 42},
+                    8, small=True)
+    for name, kwargs, n, strength in [
+            ("i2i_dpmsde_075", {}, 20, 0.75),
+            ("i2i_dpmsde_karras_06_12", {"use_karras_sigmas": True}, 12, 0.6)]:
+        seed += 1
+        img2img_case(wr, name, "DPMSolverSDEScheduler", kwargs, n, strength, global_seed=seed)
+
+
 def main():
     torch.set_num_threads(1)
     wr = Writer()
@@ -826,6 +864,7 @@ def main():
     lcm_cases(wr)
     edm_cases(wr)
     tcd_cases(wr)
+    dpm_solver_sde_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

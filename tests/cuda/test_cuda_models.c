@@ -58,6 +58,7 @@
 #include <time.h>
 
 #include "emu_backend.h"             // sdr_emu_backend_create, sdr_emu_backend_stats
+#include "engine/brownian_tree.h"    // sdr_brownian_tree
 #include "engine/generator_device.h" // sdr_generator_fill
 #include "engine/image.h"            // sdr_image_load
 #include "engine/image_processor.h"  // sdr_image_to_tensor
@@ -487,8 +488,10 @@ static void check_graphs(int config, sdr_pipeline *pd, const sdr_image *init, sd
   if (!fallback || n1 != n0) {
     fail_call(config, "graph_fallback", "a run whose recording fails");
   } else if (last_replays != 0 || !strstr(last_graph_error, "refused while recording")) {
-    fprintf(stderr, "FAIL %s graph_fallback: %d replays, graph_error \"%s\" (want 0 and the "
-            "refused op's message)\n", config_names[config], last_replays, last_graph_error);
+    fprintf(stderr,
+            "FAIL %s graph_fallback: %d replays, graph_error \"%s\" (want 0 and the "
+            "refused op's message)\n",
+            config_names[config], last_replays, last_graph_error);
     note(config, "graph_fallback", NAN, 0);
   } else {
     float *direct = generate(pd, r, init, &n1, &s1); /* graphs work again */
@@ -840,6 +843,48 @@ static void check_generator(void) {
          worst, ok_all ? "" : " FAILED");
 }
 
+/* DPMSolverSDEScheduler's noise on a device: a Brownian tree whose nodes draw from fresh
+ * CUDA generators (torch.Generator("cuda"), as on a GPU pipeline), on the device against the
+ * CPU's emulation of the same generators, over a run's intervals, a clamped one included. */
+static void check_brownian_tree(void) {
+  static const double q[][2] = {{9.5, 14.6}, {6.2, 9.5}, {0.03, 0.9}, {1.0, 20.0}};
+  const int64_t shape[4] = {2, 4, 16, 16};
+  sdr_brownian_tree tree;
+  int rc = sdr_brownian_tree_init(&tree, 0.0291675, 14.614642, 123456789, SDR_GENERATOR_CUDA, NULL,
+                                  SDR_F32);
+  sdr_tensor th, td;
+  rc |= put(cpu, &th, SDR_F32, 4, shape, NULL) | put(dev, &td, SDR_F32, 4, shape, NULL);
+  sdr_arena ah, ad;
+  sdr_arena_init(&ah, cpu);
+  sdr_arena_init(&ad, dev);
+  double worst = rc == 0 ? 0 : INFINITY;
+  for (size_t k = 0; k < sizeof q / sizeof q[0] && rc == 0; k++) {
+    rc = sdr_brownian_tree_increment(&tree, cpu, &ah, &th, q[k][0], q[k][1]) |
+         sdr_brownian_tree_increment(&tree, dev, &ad, &td, q[k][0], q[k][1]);
+    float *a = rc == 0 ? fetch(cpu, &th) : NULL, *b = rc == 0 ? fetch(dev, &td) : NULL;
+    for (int64_t i = 0; a && b && i < sdr_tensor_numel(&th); i++) {
+      double e = fabs((double)a[i] - (double)b[i]);
+      if (!(e <= worst)) /* NaN too */
+        worst = isfinite(a[i]) && isfinite(b[i]) ? e : INFINITY;
+    }
+    free(a);
+    free(b);
+    sdr_arena_reset(&ah);
+    sdr_arena_reset(&ad);
+  }
+  const int ok = rc == 0 && worst <= 1e-4; /* increments of a few units; ~1e-6 per draw */
+  if (rc != 0)
+    fprintf(stderr, "FAIL Brownian tree: %s\n", sdr_last_error());
+  failures += !ok;
+  printf("Brownian tree (DPMSolverSDEScheduler's noise) with CUDA generators, against the CPU: "
+         "max abs error %.3g%s\n",
+         worst, ok ? "" : " FAILED");
+  sdr_arena_free(&ah);
+  sdr_arena_free(&ad);
+  drop(cpu, &th);
+  drop(dev, &td);
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: test_cuda_models [--backend cuda|emu] [--model NAME]... "
                   "[--dtype f32|f16|bf16]... [--quick] [--full-only]\n");
@@ -916,8 +961,10 @@ int main(int argc, char **argv) {
   }
   printf("device: %s\n", use_emu ? "emulated CUDA (emu_backend.h)" : dev->name);
   double t0 = now_s();
-  if (!full_only)
+  if (!full_only) {
     check_generator();
+    check_brownian_tree();
+  }
   for (int m = 0; m < nmodels; m++)
     for (int d = 0; d < ndts && nconfigs < MAX_CONFIGS - 1; d++)
       check_config(models[m], dts[d]);

@@ -115,7 +115,7 @@ for i, cls in ipairs(pipe.scheduler.compatibles) do names[i] = tostring(cls.from
 check.eq(table.concat(names, " "), "<PNDMScheduler> <DDIMScheduler> <LMSDiscreteScheduler> <EulerDiscreteScheduler> " ..
          "<EulerAncestralDiscreteScheduler> <DPMSolverMultistepScheduler> <UniPCMultistepScheduler> " ..
          "<HeunDiscreteScheduler> <DDPMScheduler> <KDPM2DiscreteScheduler> <KDPM2AncestralDiscreteScheduler> " ..
-         "<DEISMultistepScheduler> <DPMSolverSinglestepScheduler>",
+         "<DEISMultistepScheduler> <DPMSolverSinglestepScheduler> <DPMSolverSDEScheduler>",
          "compatibles")
 
 -- A config read back from Lua: UniPC's disable_corrector = [] comes out as an empty

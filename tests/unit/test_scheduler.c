@@ -331,6 +331,9 @@ static void run_case(const cJSON *c) {
   sdr_generator_init(&g, SDR_GENERATOR_CPU);
   sdr_generator_manual_seed(&g, (uint64_t)num(c, "seed", num(c, "global_seed", 0)));
   int has_gen = item(c, "seed") != NULL || item(c, "global_seed") != NULL;
+  /* a run without a generator drew from torch's default one: DPMSolverSDEScheduler's seed */
+  if (item(c, "global_seed"))
+    sdr_scheduler_set_default_generator(s, &g);
   char what[200];
 
   /* the timesteps of the run: all, or img2img's slice with its begin index and add_noise */
@@ -613,6 +616,12 @@ static void check_errors(void) {
                     "final_sigmas_type \"denoise_to_zero\" is not supported");
   expect_load_error("{\"_class_name\": \"EDMDPMSolverMultistepScheduler\", \"solver_order\": 4}",
                     -1, NULL, "solver_order 4 is not supported");
+  expect_load_error("{\"_class_name\": \"DPMSolverSDEScheduler\", \"noise_sampler_seed\": -1}", -1,
+                    NULL, "noise_sampler_seed must be null or a whole number");
+  expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_SDE, "{\"noise_sampler_seed\": 1.5}",
+                    "noise_sampler_seed must be null or a whole number");
+  expect_load_error(pndm_config, SDR_SCHED_DPMSOLVER_SDE, "{\"prediction_type\": \"sample\"}",
+                    "prediction_type");
 
   sdr_scheduler *s = sdr_scheduler_load(pndm_config, -1);
   CHECK(s && sdr_scheduler_kind_of(s) == SDR_SCHED_PNDM);
@@ -648,6 +657,14 @@ static void check_errors(void) {
       CHECK(strstr(sdr_last_error(), "generator") != NULL);
     }
     sdr_scheduler_free(ea);
+    /* DPM-Solver SDE's seed comes from the default generator: none given is an error */
+    sdr_scheduler *sde = sdr_scheduler_from_scheduler(e, SDR_SCHED_DPMSOLVER_SDE);
+    CHECK(sde && sdr_scheduler_set_timesteps(sde, 10) == 0);
+    if (sde) {
+      CHECK(sdr_scheduler_step(sde, be, &arena, &x, &x, 999, &x, NULL, 0) != 0);
+      CHECK(strstr(sdr_last_error(), "default generator") != NULL);
+    }
+    sdr_scheduler_free(sde);
   }
   sdr_scheduler_free(e);
   /* Python's -Infinity in a config, written back the same way */
@@ -677,7 +694,7 @@ static void check_errors(void) {
   CHECK(sdr_scheduler_kind_from_name("EDMDPMSolverMultistepScheduler") ==
         SDR_SCHED_EDM_DPMSOLVER_MULTISTEP);
   CHECK(sdr_scheduler_kind_from_name("TCDScheduler") == SDR_SCHED_TCD);
-  CHECK(sdr_scheduler_kind_from_name("DPMSolverSDEScheduler") == -1);
+  CHECK(sdr_scheduler_kind_from_name("DPMSolverSDEScheduler") == SDR_SCHED_DPMSOLVER_SDE);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
   sdr_scheduler_free(s);
