@@ -653,7 +653,7 @@ static int check_params(const sdr_pipeline *p, const sdr_generate *g, int height
   if (g->num_images_per_prompt < 1)
     return sdr_fail("num_images_per_prompt must be a positive number, got %d",
                     g->num_images_per_prompt);
-  if (sdr_img2img_wanted(g) && (g->strength < 0 || g->strength > 1))
+  if (sdr_img2img_wanted(g) && !(g->strength >= 0 && g->strength <= 1)) /* NaN too */
     return sdr_fail("The value of strength should in [0.0, 1.0] but is %g", g->strength);
   const int total = g->nprompts * g->num_images_per_prompt;
   if (g->ngenerators != 1 && g->ngenerators != total)

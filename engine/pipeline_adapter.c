@@ -1,6 +1,7 @@
 /* engine/pipeline_adapter.c — T2I-Adapters in a run (see pipeline_adapter.h). */
 #include "engine/pipeline_adapter.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,8 +144,14 @@ int sdr_adapter_prepare(sdr_pipeline *p, const sdr_generate *g, int guided, int 
       TRY(sdr_affine(be, &rows, &sum[i], 1.0f, 0.0f));
     }
   }
-  const double factor = g->adapter_conditioning_factor;
-  r->steps = (int)((double)nsteps * factor);
+  /* the adapter's features go into the steps i < int(nsteps * factor): none for a negative
+   * product, all for one past nsteps; NaN is Python's ValueError */
+  const double steps = (double)nsteps * g->adapter_conditioning_factor;
+  if (isnan(steps)) {
+    sdr_fail("adapter_conditioning_factor must be a number, got nan");
+    goto fail;
+  }
+  r->steps = steps >= nsteps ? nsteps : steps <= -1 ? -1 : (int)steps;
   return 0;
 fail:
   return -1;

@@ -81,7 +81,7 @@ int sdr_inpaint_check(const sdr_pipeline *p, const sdr_generate *g) {
                     (long long)ms[0], (long long)ms[1], (long long)ms[2], (long long)ms[3]);
   if (mask_count(g) < 1)
     return sdr_fail("mask_image: no mask given");
-  if (g->strength < 0 || g->strength > 1)
+  if (!(g->strength >= 0 && g->strength <= 1)) /* NaN too */
     return sdr_fail("The value of strength should in [0.0, 1.0] but is %g", g->strength);
   const int in = p->unet.cfg.in_channels, L = p->vae.cfg.latent_channels;
   if (in == 9 && 2 * L + 1 != 9)
