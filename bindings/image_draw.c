@@ -133,7 +133,7 @@ static void read_xy(lua_State *L, int idx, int xy[4]) {
     lsdr_error(L, "y1 must be greater than or equal to y0");
   for (int k = 0; k < 4; k++) {
     if (!(d[k] > -2147483648.0 && d[k] < 2147483648.0))
-      lsdr_error(L, "argument 1 (xy): coordinate %g out of range", d[k]);
+      lsdr_error(L, "argument 1 (xy): coordinate %f out of range", d[k]);
     xy[k] = (int)d[k];
   }
 }
@@ -244,7 +244,7 @@ static int *read_points(lua_State *L, int idx, int min_points, int *count) {
       lsdr_error(L, "%s", expected);
     const double v = lua_tonumber(L, -1);
     if (!(v > -2147483648.0 && v < 2147483648.0))
-      lsdr_error(L, "argument 1 (xy): coordinate %g out of range", v);
+      lsdr_error(L, "argument 1 (xy): coordinate %f out of range", v);
     xy[i] = (int)v;
     lua_pop(L, 2);
   }

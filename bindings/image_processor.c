@@ -396,7 +396,7 @@ void lsdr_push_numpy_to_pil(lua_State *L, int idx) {
                nd);
   const int64_t B = nd == 4 ? s[0] : 1, H = s[nd - 3], W = s[nd - 2];
   if (H < 1 || W < 1 || H > 65535 || W > 65535)
-    lsdr_error(L, "images: %lld x %lld pixels cannot be a picture", (long long)H, (long long)W);
+    lsdr_error(L, "images: %I x %I pixels cannot be a picture", (lua_Integer)H, (lua_Integer)W);
   double *v = lsdr_tensor_host_values(L, t);
   const size_t n = (size_t)(H * W * C);
   lua_createtable(L, (int)B, 0); /* (images * 255).round().astype("uint8"), each fromarray */

@@ -29,7 +29,7 @@ static double table_number(lua_State *L, int idx, int k, int param, const char *
 
 static int whole(lua_State *L, double v, int param, const char *name, const char *expected) {
   if (!(v == (double)(int)v))
-    lsdr_error(L, "argument %d (%s): expected %s, got %g", param, name, expected, v);
+    lsdr_error(L, "argument %d (%s): expected %s, got %f", param, name, expected, v);
   return (int)v;
 }
 
@@ -85,7 +85,7 @@ static int image_thumbnail(lua_State *L) {
     return lsdr_error(L, "argument 3 (reducing_gap): a number, or false for none");
   const double gap = lua_isnil(L, gi) ? 2.0 : lua_isboolean(L, gi) ? 0 : lua_tonumber(L, gi);
   if (gap != 0 && !(gap >= 1.0))
-    return lsdr_error(L, "reducing_gap must be 1.0 or greater (got %g)", gap);
+    return lsdr_error(L, "reducing_gap must be 1.0 or greater (got %f)", gap);
   /* No Lua error from here until jpeg is freed. */
   size_t jlen = 0;
   uint8_t *jpeg = lsdr_image_take_draft(L, 1, &jlen);

@@ -86,9 +86,9 @@ static int sc_call(lua_State *L) {
   lsdr_tensor *img = lua_isnil(L, images) ? NULL : lsdr_to_tensor(L, images);
   if (!lua_isnil(L, images) && (!img || img->t.ndim < 1 || img->t.shape[0] != B))
     return lsdr_error(L,
-                      "images: a tensor with %lld pictures expected (the batch of "
+                      "images: a tensor with %I pictures expected (the batch of "
                       "clip_input), got %s",
-                      (long long)B, lsdr_typename(L, images));
+                      (lua_Integer)B, lsdr_typename(L, images));
   unsigned char *nsfw = lua_newuserdatauv(L, (size_t)B, 0);
   float *pixels = lsdr_tensor_host_floats(L, pv);
   float *scores = malloc((size_t)B * (SDR_SAFETY_SPECIAL + SDR_SAFETY_CONCEPTS) * sizeof *scores);

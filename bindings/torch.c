@@ -387,7 +387,7 @@ static int torch_arange(lua_State *L) {
     return lsdr_error(L, "upper bound and larger bound inconsistent with step sign");
   double size = ceil((end - start) / step);
   if (size > 1e9)
-    return lsdr_error(L, "%.0f elements are too many", size);
+    return lsdr_error(L, "%f elements are too many", size);
   sdr_dtype dtype = option_dtype(L, 4, all_int ? SDR_I64 : SDR_F32);
   sdr_backend *be = lsdr_backend(L, option_device(L, 4));
   int64_t n = (int64_t)size;

@@ -40,9 +40,9 @@ int lsdr_torch_load(lua_State *L) {
   size_t n = sdr_torch_file_count(*f);
   if (n == 0)
     return lsdr_error(L,
-                      "%s holds no tensors at its top level (%zu other values; nested dicts "
+                      "%s holds no tensors at its top level (%I other values; nested dicts "
                       "and objects are not read)",
-                      path, sdr_torch_file_skipped(*f));
+                      path, (lua_Integer)sdr_torch_file_skipped(*f));
   /* map_location: "cpu" (what torch.save of CPU tensors gives back) or "cuda" */
   lua_getfield(L, 2, "map_location");
   int dev = lua_isnil(L, -1) ? SDR_DEVICE_CPU : lsdr_parse_device(lua_tostring(L, -1));

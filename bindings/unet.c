@@ -211,7 +211,7 @@ static int unet_call(lua_State *L) {
       return lsdr_error(L, "option 'class_labels': a Tensor or a number expected, got %s",
                         lsdr_typename(L, ci));
     if (lt && (lt->t.ndim != 1 || lt->t.shape[0] != B))
-      return lsdr_error(L, "option 'class_labels': (%lld) labels expected", (long long)B);
+      return lsdr_error(L, "option 'class_labels': (%I) labels expected", (lua_Integer)B);
     double *v = malloc((size_t)B * sizeof *v);
     if (!v)
       return luaL_error(L, "out of memory");
