@@ -9,7 +9,9 @@
 #include "bindings/lsdr.h"              // lsdr_register, lsdr_args, lsdr_options, lsdr_error
 #include "bindings/model_common.h"      // lsdr_pretrained_read, lsdr_model_metatable
 #include "bindings/pipeline_internal.h" // lsdr_model_lora_ready
+#include "bindings/generator.h"         // lsdr_default_generator, lsdr_generator_fit_device
 #include "bindings/tensor.h" // lsdr_backend, lsdr_to_dtype, lsdr_push_new_tensor, lsdr_push_view
+#include "bindings/token_embedding.h" // lsdr_push_token_embedding
 #include "engine/clip_text_model.h"
 #include "engine/error.h" // sdr_last_error
 
@@ -182,7 +184,59 @@ static int model_save_pretrained(lua_State *L) {
   return lsdr_model_save_pretrained(L, &check_model(L, 1, &box)->weights, "model");
 }
 
+/* model:get_input_embeddings(): the token embedding, an nn.Embedding whose weight's rows
+ * can be set */
+static int model_get_input_embeddings(lua_State *L) {
+  lsdr_args(L);
+  lsdr_model_box *box;
+  check_model(L, 1, &box);
+  lsdr_push_token_embedding(L, 1);
+  return 1;
+}
+
+/* model:resize_token_embeddings(new_num_tokens, {pad_to_multiple_of}): a table of that many
+ * rows, the old ones kept and the new ones drawn as a new nn.Embedding draws them (normal,
+ * from the default generator of the model's device); returns the embedding */
+static int model_resize_token_embeddings(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  lsdr_model_box *box;
+  sdr_clip_text_model *model = check_model(L, 1, &box);
+  lua_getfield(L, 3, "pad_to_multiple_of");
+  lua_Integer multiple = lua_isnil(L, -1) ? 1 : lua_tointeger(L, -1);
+  if (multiple < 1 || multiple > (1 << 20))
+    return lsdr_error(L, "option 'pad_to_multiple_of': a positive integer expected");
+  if (!lua_isnil(L, 2)) {
+    lua_Integer n = lua_tointeger(L, 2);
+    n = (n + multiple - 1) / multiple * multiple;
+    if (n < 1 || n > (1 << 24))
+      return lsdr_argerror(L, 1, "a number of tokens from 1 to 16777216");
+    sdr_generator *g = lsdr_default_generator(
+        L, model->be->device == SDR_DEVICE_CPU ? SDR_GENERATOR_CPU : SDR_GENERATOR_CUDA);
+    lsdr_generator_fit_device(g);
+    if (sdr_clip_text_resize_drawn(model, (int)n, g, (int)n) != 0)
+      return lsdr_engine_error(L);
+  }
+  lsdr_push_token_embedding(L, 1);
+  return 1;
+}
+
+static const lsdr_param resize_options[] = {
+    {"pad_to_multiple_of", "integer", "nil", "round the number of rows up to a multiple of it"},
+    {0}};
+
 static const lsdr_func call_funcs[] = {
+    {"CLIPTextModel:get_input_embeddings",
+     model_get_input_embeddings,
+     "The token embedding (an nn.Embedding): emb(ids) looks ids up, emb.weight[id + 1] = v "
+     "sets a token's vector (rows count from 1).",
+     {{0}}},
+    {"CLIPTextModel:resize_token_embeddings",
+     model_resize_token_embeddings,
+     "Grows (or cuts) the token table to new_num_tokens rows, as transformers: the new rows "
+     "drawn normal from the default generator. Returns the embedding.",
+     {{"new_num_tokens", "integer", "nil"}, {"opts", "table", "nil"}},
+     resize_options},
     {"CLIPTextModel:to",
      lsdr_model_to,
      "The model itself for memory_format (or its own device); pipe:to moves a pipeline.",

@@ -567,6 +567,52 @@ static int tok_convert_tokens_to_ids(lua_State *L) {
   return 1;
 }
 
+/* tok:add_tokens(tokens, {special_tokens = false}): each token (a string or a list of them)
+ * from then on cut out of texts whole; returns how many were new to the vocabulary, as
+ * transformers' add_tokens (an empty one is skipped, one added before stays as it was). */
+static int tok_add_tokens(lua_State *L) {
+  lsdr_args(L);
+  lsdr_options(L, 2);
+  sdr_clip_tokenizer *tok = self_tok(L);
+  int idx = lsdr_arg(L, 1);
+  lua_getfield(L, 3, "special_tokens");
+  const int special = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  const int one = lua_type(L, idx) == LUA_TSTRING;
+  if (!one && !lua_istable(L, idx))
+    return lsdr_argerror(L, 1, "a token (string) or a list of them");
+  const size_t n = one ? 1 : lua_rawlen(L, idx);
+  for (size_t i = 0; i < n && !one; i++) { /* all checked before any is added */
+    if (lua_rawgeti(L, idx, (lua_Integer)i + 1) != LUA_TSTRING) {
+      const char *type = luaL_typename(L, -1);
+      return lsdr_error(L, "Token %s is not a string but a %s.", luaL_tolstring(L, -1, NULL), type);
+    }
+    lua_pop(L, 1);
+  }
+  lua_Integer added = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!one)
+      lua_rawgeti(L, idx, (lua_Integer)i + 1);
+    const char *text = lua_tostring(L, one ? idx : -1);
+    if (*text && !sdr_clip_tokenizer_is_added(tok, text)) {
+      const size_t before = sdr_clip_tokenizer_len(tok);
+      int32_t id;
+      if (sdr_clip_tokenizer_add_token(tok, text, special, &id) != 0)
+        return lsdr_engine_error(L);
+      added += sdr_clip_tokenizer_len(tok) > before;
+    }
+    if (!one)
+      lua_pop(L, 1);
+  }
+  lua_pushinteger(L, added);
+  return 1;
+}
+
+static const lsdr_param add_tokens_options[] = {
+    {"special_tokens", "boolean", "false",
+     "added as special tokens (skip_special_tokens drops them)"},
+    {0}};
+
 /* ---- the object --------------------------------------------------------------------- */
 
 static const char *const PROPERTIES[] = {"model_max_length", "vocab_size",
@@ -699,6 +745,12 @@ static const lsdr_func method_funcs[] = {
      tok_convert_tokens_to_ids,
      "The id of a token, or the ids of a list of tokens (unknown ones: unk_token_id).",
      {{"tokens", "table|string"}}},
+    {"CLIPTokenizer:add_tokens",
+     tok_add_tokens,
+     "Adds tokens the prompts then keep whole (a textual inversion's new word): the number "
+     "new to the vocabulary, each with the id len(tokenizer) at its turn.",
+     {{"new_tokens", "string|table"}, {"opts", "table", "{}", "options, see below"}},
+     add_tokens_options},
     {0}};
 
 /* The "CLIPTokenizer" metatable, made on first use. */

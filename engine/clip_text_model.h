@@ -10,6 +10,7 @@
 
 #include "engine/arena.h"        // sdr_arena
 #include "engine/clip_encoder.h" // sdr_clip_layer
+#include "engine/generator.h"    // sdr_generator
 #include "engine/weights.h"      // sdr_weights
 #include "kernels/backend.h"
 
@@ -88,8 +89,17 @@ sdr_dtype sdr_clip_text_torch_dtype(const sdr_clip_text_model *m);
  * file's first ones and zeros past them (transformers draws random ones there, which a
  * textual inversion then sets); cfg.vocab_size follows. Rows set before stay set. */
 int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab);
+/* resize_token_embeddings(vocab) as transformers runs it: a new nn.Embedding of vocab rows
+ * drawn normal from g (the default generator of the model's device) in torch's dtype for
+ * the model, the old rows copied over its first ones. The drawn rows from the old end up
+ * to keep_until are set; those past it are zeros for the caller to set (with none to keep,
+ * a CUDA generator only moves on, as its draw is not emulated). The same size: nothing
+ * happens, nothing is drawn (transformers keeps the table). */
+int sdr_clip_text_resize_drawn(sdr_clip_text_model *m, int vocab, sdr_generator *g, int keep_until);
 /* get_input_embeddings().weight[id] = vec (hidden_size floats), id < cfg.vocab_size. */
 int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const float *vec);
+/* get_input_embeddings().weight[first : first + n] as float32 into out (n * hidden_size). */
+int sdr_clip_text_get_token_embeddings(const sdr_clip_text_model *m, int first, int n, float *out);
 /* The table made of the rows at old_ids (n of them, in that order): what
  * unload_textual_inversion leaves; cfg.vocab_size becomes n. */
 int sdr_clip_text_keep_rows(sdr_clip_text_model *m, const int *old_ids, int n);

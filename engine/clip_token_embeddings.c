@@ -80,6 +80,48 @@ int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab) {
   return 0;
 }
 
+int sdr_clip_text_resize_drawn(sdr_clip_text_model *m, int vocab, sdr_generator *g,
+                               int keep_until) {
+  const int old = m->cfg.vocab_size, D = m->cfg.hidden_size;
+  if (vocab < 1)
+    return sdr_fail("resize_token_embeddings: %d rows; at least 1", vocab);
+  if (vocab == old)
+    return 0;
+  keep_until = keep_until < vocab ? keep_until : vocab;
+  const int keep = keep_until > old ? keep_until - old : 0;
+  float *tail = keep ? malloc((size_t)keep * D * sizeof *tail) : NULL;
+  if (keep && !tail)
+    return sdr_fail("resize_token_embeddings: out of memory");
+  /* nn.Embedding(vocab, D, dtype=weight.dtype) draws all of its rows */
+  if (sdr_generator_normal_tail(g, (size_t)vocab * D, sdr_clip_text_torch_dtype(m), (size_t)old * D,
+                                tail) != 0) {
+    free(tail);
+    return sdr_fail("resize_token_embeddings: out of memory for the new table's draw");
+  }
+  int rc = sdr_clip_text_resize_token_embeddings(m, vocab);
+  for (int r = 0; rc == 0 && r < keep; r++)
+    rc = sdr_clip_text_set_token_embedding(m, old + r, tail + (size_t)r * D);
+  free(tail);
+  return rc;
+}
+
+int sdr_clip_text_get_token_embeddings(const sdr_clip_text_model *m, int first, int n, float *out) {
+  const int V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+  if (first < 0 || n < 0 || first > V - n)
+    return sdr_fail("token embedding: rows %d to %d are outside [0, %d)", first, first + n, V);
+  const sdr_dtype dt = m->tok_emb.dtype;
+  const size_t es = sdr_dtype_size(dt), bytes = (size_t)n * D * es;
+  void *raw = dt == SDR_F32 ? (void *)out : malloc(bytes ? bytes : 1);
+  if (!raw)
+    return sdr_fail("token embedding: out of memory");
+  int rc = sdr_download(m->be, raw, (const char *)m->tok_emb.data + (size_t)first * D * es, bytes);
+  if (rc == 0 && raw != out)
+    sdr_floats_convert(out, SDR_F32, raw, dt, (size_t)n * D);
+  if (raw != out)
+    free(raw);
+  return rc;
+}
+
 /* A new entry at the end of the rows set, for id, its vector to be filled. */
 static int add_row(sdr_clip_text_model *m, int id) {
   sdr_clip_token_row *r = realloc(m->rows_set, (size_t)(m->nrows_set + 1) * sizeof *r);

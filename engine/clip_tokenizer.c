@@ -460,17 +460,18 @@ int sdr_clip_tokenizer_has_token(const sdr_clip_tokenizer *tok, const char *text
   return vocab_id(tok, text) >= 0;
 }
 
-int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int32_t *id) {
+int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int special,
+                                 int32_t *id) {
   if (!*text)
     return sdr_fail("add_tokens: an empty token");
   int32_t have = vocab_id(tok, text);
-  if (have >= 0) {
+  if (have >= 0) { /* _add_tokens: added_tokens_encoder[content] = its vocabulary id */
     *id = have;
-    return 0;
+    return add_token(tok, text, have, special);
   }
   if (tok->len >= INT32_MAX)
     return sdr_fail("add_tokens: the vocabulary is full");
-  if (add_token(tok, text, (int32_t)tok->len, 0) != 0)
+  if (add_token(tok, text, (int32_t)tok->len, special) != 0)
     return -1;
   *id = (int32_t)tok->len++;
   return 0;

@@ -68,10 +68,12 @@ size_t sdr_clip_tokenizer_len(const sdr_clip_tokenizer *tok);
 int sdr_clip_tokenizer_has_token(const sdr_clip_tokenizer *tok, const char *text);
 /* `text in tokenizer.added_tokens_encoder`: the special tokens and those add_token added. */
 int sdr_clip_tokenizer_is_added(const sdr_clip_tokenizer *tok, const char *text);
-/* tokenizer.add_tokens(text): a token the vocabulary lacks gets the id len(tokenizer) and
- * from then on is cut out of texts whole, as the special tokens are; *id is its id (the
- * existing one for a token the vocabulary has). */
-int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int32_t *id);
+/* tokenizer.add_tokens(text, special_tokens=special): a token the vocabulary lacks gets
+ * the id len(tokenizer); from then on it is cut out of texts whole, as the special tokens
+ * are, and so is a token of the vocabulary added (with its own id). *id is its id. A token
+ * added before stays as it was. */
+int sdr_clip_tokenizer_add_token(sdr_clip_tokenizer *tok, const char *text, int special,
+                                 int32_t *id);
 /* unload_textual_inversion's half in the tokenizer: the added tokens that are not special,
  * those named (n of them) or all (n == 0), leave it; those left past the last special
  * token are renumbered as diffusers renumbers them. removed (room for every added token)

@@ -126,38 +126,20 @@ int sdr_ti_load(sdr_clip_tokenizer *tok, sdr_clip_text_model *te, sdr_generator 
                       "embedding to be of shape %d, but are %d",
                       D, es[i].dim);
 
-  /* resize_token_embeddings(len(tokenizer) + the new tokens): a new nn.Embedding, whose
-   * initial normal draw moves the generator of the text encoder's device. Of its rows past
-   * the old table, only those before the new tokens' ids keep their drawn values (the
-   * tokens' own are set below): the draw is kept only when there are such rows, so that
-   * otherwise the generator just moves on (a CUDA one is not emulated at all). */
-  const int old = te->cfg.vocab_size;
   const size_t len = sdr_clip_tokenizer_len(tok), grown = len + (size_t)total;
   if (grown > 0x7fffffff)
     return sdr_fail("textual inversion: %zu tokens are too many", grown);
-  const int V = (int)grown, first_new = (int)len;
-  if (V != old) {
-    const sdr_dtype dt = sdr_clip_text_torch_dtype(te); /* nn.Embedding(dtype=weight.dtype) */
-    float *tail = first_new > old ? malloc((size_t)(V - old) * D * sizeof *tail) : NULL;
-    if (first_new > old && !tail)
-      return sdr_fail("out of memory");
-    if (sdr_generator_normal_tail(g, (size_t)V * D, dt, (size_t)old * D, tail) != 0) {
-      free(tail);
-      return sdr_fail("textual inversion: out of memory for the new table's draw");
-    }
-    int rc = sdr_clip_text_resize_token_embeddings(te, V);
-    for (int r = old; rc == 0 && r < first_new; r++)
-      rc = sdr_clip_text_set_token_embedding(te, r, tail + (size_t)(r - old) * D);
-    free(tail);
-    if (rc != 0)
-      return -1;
-  }
+  /* resize_token_embeddings(len(tokenizer) + the new tokens): of the drawn rows past the old
+   * table, only those before the new tokens' ids keep their values (the tokens' own are set
+   * below) */
+  if (sdr_clip_text_resize_drawn(te, (int)grown, g, (int)len) != 0)
+    return -1;
   /* add_tokens and the rows, one token at a time */
   for (int i = 0; i < n; i++)
     for (int r = 0; r < es[i].rows; r++) {
       char *name = r ? numbered(es[i].token, r) : strdup(es[i].token);
       int32_t id;
-      int rc = name ? sdr_clip_tokenizer_add_token(tok, name, &id) : sdr_fail("out of memory");
+      int rc = name ? sdr_clip_tokenizer_add_token(tok, name, 0, &id) : sdr_fail("out of memory");
       free(name);
       if (rc == 0)
         rc = sdr_clip_text_set_token_embedding(te, id, es[i].vectors + (size_t)r * D);
