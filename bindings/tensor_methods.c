@@ -122,27 +122,115 @@ static void push_shape(lua_State *L, const sdr_tensor *t) {
   }
 }
 
-/* t[i] (1-based; negative counts from the end): a view of one row of the first dimension. */
-static int push_row(lua_State *L, lsdr_tensor *t, lua_Integer i) {
+/* Row i (1-based; negative counts from the end) of the first dimension, as a view. */
+static sdr_tensor row_of(lua_State *L, lsdr_tensor *t, lua_Integer i) {
   if (t->t.ndim == 0)
-    return luaL_error(L, "Tensor: a 0-d tensor cannot be indexed (use :item())");
+    luaL_error(L, "Tensor: a 0-d tensor cannot be indexed (use :item())");
   int64_t n = t->t.shape[0];
   if (i == 0) /* Python's first row */
-    return luaL_error(L, "Tensor: index 0: indices count from 1 here, as in Lua (t[1] is the "
-                         "first row, t[-1] the last)");
+    luaL_error(L, "Tensor: index 0: indices count from 1 here, as in Lua (t[1] is the "
+                  "first row, t[-1] the last)");
   if (i < 0)
     i += n + 1;
   if (i < 1 || i > n)
-    return luaL_error(L, "Tensor: index %I is out of range for a first dimension of %I",
-                      (lua_Integer)i, (lua_Integer)n);
-  sdr_tensor row;
-  if (sdr_tensor_narrow0(&row, &t->t, i - 1, 1) != 0)
-    return luaL_error(L, "%s", sdr_last_error());
-  sdr_tensor v;
-  if (sdr_tensor_reshape(&v, &row, t->t.ndim - 1, t->t.shape + 1) != 0)
-    return luaL_error(L, "%s", sdr_last_error());
-  lsdr_push_view(L, t, v);
+    luaL_error(L, "Tensor: index %I is out of range for a first dimension of %I", (lua_Integer)i,
+               (lua_Integer)n);
+  sdr_tensor row, v;
+  if (sdr_tensor_narrow0(&row, &t->t, i - 1, 1) != 0 ||
+      sdr_tensor_reshape(&v, &row, t->t.ndim - 1, t->t.shape + 1) != 0)
+    luaL_error(L, "%s", sdr_last_error());
+  return v;
+}
+
+/* t[i]: a view of one row of the first dimension. */
+static int push_row(lua_State *L, lsdr_tensor *t, lua_Integer i) {
+  lsdr_push_view(L, t, row_of(L, t, i));
   return 1;
+}
+
+/* Copies src into dst, both of one dtype, shape and backend. */
+static int copy_into(lua_State *L, sdr_backend *be, sdr_tensor *dst, const sdr_tensor *src) {
+  size_t bytes = sdr_tensor_nbytes(dst);
+  if (dst->device == SDR_DEVICE_CPU) {
+    memmove(dst->data, src->data, bytes);
+    return 0;
+  }
+  if (is_float_dtype(dst->dtype))
+    return sdr_cast(be, dst, src);
+  void *host = malloc(bytes ? bytes : 1); /* int64 ids and the like: through the host */
+  int rc = host ? 0 : sdr_fail("out of memory");
+  if (rc == 0)
+    rc = sdr_download(be, host, src->data, bytes);
+  if (rc == 0)
+    rc = sdr_upload(be, dst->data, host, bytes);
+  free(host);
+  return rc;
+}
+
+/* t[i] = value: the row takes a number, a one-value tensor, or a tensor of its shape
+ * (leading sizes of 1 aside), converted to t's dtype, as torch's row assignment. */
+static int tensor_newindex(lua_State *L) {
+  lsdr_tensor *t = lsdr_check_tensor(L, 1);
+  if (!lua_isinteger(L, 2))
+    return luaL_error(L, "Tensor: only rows can be assigned (t[i] = value), not %s",
+                      luaL_tolstring(L, 2, NULL));
+  sdr_tensor row = row_of(L, t, lua_tointeger(L, 2));
+  sdr_backend *be = t->storage->be;
+  const int64_t n = sdr_tensor_numel(&row);
+  lsdr_tensor *v = lsdr_to_tensor(L, 3);
+  if (!v && lua_type(L, 3) != LUA_TNUMBER)
+    return luaL_error(L, "Tensor: a row takes a number or a tensor, not a %s", luaL_typename(L, 3));
+  if (v && v->storage->be != be)
+    return luaL_error(L, "Tensor: the value is on %s, the tensor on %s",
+                      sdr_device_name(v->t.device), sdr_device_name(t->t.device));
+  const int64_t vn = v ? sdr_tensor_numel(&v->t) : 1;
+  if (vn == 1) { /* a number for every element */
+    double x;
+    if (v) {
+      double *h = lsdr_tensor_host_values(L, v);
+      x = h[0];
+      free(h);
+    } else {
+      x = lua_tonumber(L, 3);
+    }
+    double *all = malloc((size_t)(n ? n : 1) * sizeof *all);
+    if (!all)
+      return luaL_error(L, "Tensor: out of memory");
+    for (int64_t k = 0; k < n; k++)
+      all[k] = x;
+    lsdr_tensor *filled = lsdr_push_from_host(L, be, row.dtype, row.ndim, row.shape, all);
+    free(all);
+    if (copy_into(L, be, &row, &filled->t) != 0)
+      return lsdr_engine_error(L);
+    return 0;
+  }
+  /* the same shape once leading 1s are dropped from both */
+  int a = 0, b = 0;
+  while (a < row.ndim && row.shape[a] == 1)
+    a++;
+  while (b < v->t.ndim && v->t.shape[b] == 1)
+    b++;
+  int same = row.ndim - a == v->t.ndim - b;
+  for (int k = 0; same && k < row.ndim - a; k++)
+    same = row.shape[a + k] == v->t.shape[b + k];
+  if (!same) {
+    luaL_Buffer buf;
+    luaL_buffinit(L, &buf);
+    for (int k = 0; k < v->t.ndim; k++) {
+      lua_pushfstring(L, k ? ", %I" : "%I", (lua_Integer)v->t.shape[k]);
+      luaL_addvalue(&buf);
+    }
+    luaL_pushresult(&buf);
+    return luaL_error(L, "Tensor: a row of %I values cannot take a tensor of shape (%s)",
+                      (lua_Integer)n, lua_tostring(L, -1));
+  }
+  lsdr_tensor *src = v->t.dtype == row.dtype ? v : lsdr_push_cast(L, 3, row.dtype);
+  sdr_tensor flat = src->t; /* contiguous, as every tensor here */
+  flat.ndim = row.ndim;
+  memcpy(flat.shape, row.shape, sizeof(int64_t) * (size_t)row.ndim);
+  if (copy_into(L, be, &row, &flat) != 0)
+    return lsdr_engine_error(L);
+  return 0;
 }
 
 static int tensor_index(lua_State *L) {
@@ -790,9 +878,15 @@ void lsdr_open_tensor_methods(lua_State *L) {
     lua_setfield(L, -2, props[i]);
   }
   lua_setfield(L, -2, "__fields");
-  static const luaL_Reg meta[] = {
-      {"__index", tensor_index}, {"__len", tensor_len}, {"__add", t_add}, {"__sub", t_sub},
-      {"__mul", t_mul},          {"__div", t_div},      {"__unm", t_unm}, {NULL, NULL}};
+  static const luaL_Reg meta[] = {{"__index", tensor_index},
+                                  {"__newindex", tensor_newindex},
+                                  {"__len", tensor_len},
+                                  {"__add", t_add},
+                                  {"__sub", t_sub},
+                                  {"__mul", t_mul},
+                                  {"__div", t_div},
+                                  {"__unm", t_unm},
+                                  {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
   lsdr_tensor_math_meta(L, -1);
   lua_pop(L, 2);

@@ -148,6 +148,29 @@ check.eq(x, 2, "no_grad(fn) result 1")
 check.eq(y, "q", "no_grad(fn) result 2")
 check.raises("torch.no_grad: argument 1", function() torch.no_grad(3) end)
 
+-- row assignment, torch's t[i] = value (rows count from 1): in place, views share it
+do
+  local t = torch.zeros({3, 4})
+  t[2] = torch.ones({4})
+  t[-1] = 7
+  local r = t[1]
+  r[3] = 5 -- a row is a view: the element changes in t
+  close(t, torch.tensor({{0, 0, 5, 0}, {1, 1, 1, 1}, {7, 7, 7, 7}}):float(), 0, "rows assigned")
+  local x = torch.zeros({2, 1, 3})
+  x[2] = torch.tensor({1, 2, 3}) -- leading sizes of 1 aside
+  close(x[2], torch.tensor({{1, 2, 3}}):float(), 0, "a row of shape (1, 3)")
+  local i = torch.zeros({2, 2}, {dtype = torch.long})
+  i[1] = torch.tensor({1.7, -2.2}) -- converted to the tensor's dtype, truncated as copy_ does
+  check.eq(table.concat(i:tolist()[1], " "), "1 -2", "float values into int64 rows")
+  local h = torch.zeros({2, 3}):half()
+  h[2] = torch.tensor({0.1, 0.2, 0.3})
+  check.eq(h.dtype, torch.float16, "the tensor keeps its dtype")
+  check.raises("a row of 4 values cannot take a tensor of shape (5)", function() t[2] = torch.ones({5}) end)
+  check.raises("only rows can be assigned", function() t.x = 1 end)
+  check.raises("out of range", function() t[4] = 1 end)
+  check.raises("a row takes a number or a tensor", function() t[1] = "a" end)
+end
+
 -- errors: clear, naming what is wrong, and the session goes on
 check.raises("dimension 5 out of range for a 3-d tensor", function() a:transpose(1, 5) end)
 check.raises("dimensions count from 1", function() a:unsqueeze(0) end)
@@ -197,6 +220,14 @@ if torch.cuda.is_available() then
   check.raises("expected all tensors on the same device", function() torch.where(g, a, a) end)
   check.eq(torch.linspace(0, 1, 5, {device = "cuda"}).device, "cuda:0", "linspace on cuda")
   check.eq(torch.arange(5, {device = "cuda"}).device, "cuda:0", "arange on cuda")
+  local gz = torch.zeros({2, 3}, {device = "cuda"})
+  gz[1] = torch.ones({3}):cuda()
+  gz[2] = 4
+  close(gz:cpu(), torch.tensor({{1, 1, 1}, {4, 4, 4}}):float(), 0, "rows assigned on cuda")
+  local gi = torch.arange(4, {device = "cuda"}):reshape({2, 2})
+  gi[2] = 9
+  check.eq(table.concat(gi:cpu():tolist()[2], " "), "9 9", "int64 rows assigned on cuda")
+  check.raises("the value is on cpu, the tensor on cuda", function() gz[1] = torch.ones({3}) end)
 end
 
 print("torch functions: all checks passed")
