@@ -359,15 +359,15 @@ static int sched_properties(lua_State *L) {
   if (strcmp(k, "compatibles") == 0) {
     /* the scheduler classes that take this one's config (diffusers' list holds more
      * kinds; these are the ones there are here), as the global class tables:
-     * KarrasDiffusionSchedulers' for those, LCMScheduler and the EDM classes (whose
+     * KarrasDiffusionSchedulers' for those, LCM, TCD, DDIM inverse and the EDM classes (whose
      * _compatibles are empty) each alone for itself */
     const sdr_scheduler_kind own = sdr_scheduler_kind_of(b->s);
     const int alone = own == SDR_SCHED_LCM || own == SDR_SCHED_TCD || own == SDR_SCHED_EDM_EULER ||
-                      own == SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
+                      own == SDR_SCHED_DDIM_INVERSE || own == SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
     lua_createtable(L, SDR_SCHED_COUNT, 0);
     for (int i = 0, n = 0; i < SDR_SCHED_COUNT; i++) {
       int karras = i != SDR_SCHED_LCM && i != SDR_SCHED_TCD && i != SDR_SCHED_EDM_EULER &&
-                   i != SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
+                   i != SDR_SCHED_DDIM_INVERSE && i != SDR_SCHED_EDM_DPMSOLVER_MULTISTEP;
       if (alone ? i != (int)own : !karras)
         continue;
       lua_getglobal(L, sdr_scheduler_class_name((sdr_scheduler_kind)i));
@@ -465,6 +465,7 @@ CLASS(EDMEulerScheduler)
 CLASS(EDMDPMSolverMultistepScheduler)
 CLASS(TCDScheduler)
 CLASS(DPMSolverSDEScheduler)
+CLASS(DDIMInverseScheduler)
 
 void lsdr_open_scheduler(lua_State *L) {
   lsdr_model_metatable(L, LSDR_SCHEDULER, methods, sched_properties, sched_gc, sched_tostring);
@@ -498,7 +499,8 @@ void lsdr_open_scheduler(lua_State *L) {
                  {"EDMEulerScheduler", EDMEulerScheduler_funcs},
                  {"EDMDPMSolverMultistepScheduler", EDMDPMSolverMultistepScheduler_funcs},
                  {"TCDScheduler", TCDScheduler_funcs},
-                 {"DPMSolverSDEScheduler", DPMSolverSDEScheduler_funcs}};
+                 {"DPMSolverSDEScheduler", DPMSolverSDEScheduler_funcs},
+                 {"DDIMInverseScheduler", DDIMInverseScheduler_funcs}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     lua_newtable(L);
     lsdr_register(L, -1, classes[i].funcs);

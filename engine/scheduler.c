@@ -33,6 +33,7 @@ static const sched_class *const classes[SDR_SCHED_COUNT] = {
     [SDR_SCHED_EDM_DPMSOLVER_MULTISTEP] = &sched_edm_dpmsolver_class,
     [SDR_SCHED_TCD] = &sched_tcd_class,
     [SDR_SCHED_DPMSOLVER_SDE] = &sched_dpmsolver_sde_class,
+    [SDR_SCHED_DDIM_INVERSE] = &sched_ddim_inverse_class,
 };
 
 int sdr_scheduler_kind_from_name(const char *class_name) {
@@ -56,7 +57,7 @@ static int unknown_class(const char *name) {
                   "KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, "
                   "DEISMultistepScheduler, DPMSolverSinglestepScheduler, LCMScheduler, "
                   "EDMEulerScheduler, EDMDPMSolverMultistepScheduler, TCDScheduler, "
-                  "DPMSolverSDEScheduler)",
+                  "DPMSolverSDEScheduler, DDIMInverseScheduler)",
                   name);
 }
 
@@ -403,5 +404,7 @@ int sdr_scheduler_add_noise(sdr_scheduler *s, sdr_backend *be, sdr_tensor *out,
       check_same(s, "add_noise", "noise", noise, original) ||
       check_same(s, "add_noise", "out", out, original))
     return -1;
+  if (!s->cls->add_noise) /* DDIMInverseScheduler: Python's AttributeError */
+    return sdr_fail("'%s' object has no attribute 'add_noise'", s->cls->name);
   return s->cls->add_noise(s, be, out, original, noise, t);
 }

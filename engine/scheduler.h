@@ -46,6 +46,7 @@ typedef enum sdr_scheduler_kind {
   SDR_SCHED_EDM_DPMSOLVER_MULTISTEP,
   SDR_SCHED_TCD,
   SDR_SCHED_DPMSOLVER_SDE,
+  SDR_SCHED_DDIM_INVERSE,
   SDR_SCHED_COUNT
 } sdr_scheduler_kind;
 

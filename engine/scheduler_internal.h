@@ -175,7 +175,7 @@ extern const sched_class sched_pndm_class, sched_ddim_class, sched_lms_class, sc
     sched_euler_ancestral_class, sched_dpmsolver_class, sched_unipc_class, sched_heun_class,
     sched_ddpm_class, sched_kdpm2_class, sched_kdpm2_ancestral_class, sched_deis_class,
     sched_dpmsolver_singlestep_class, sched_lcm_class, sched_edm_euler_class,
-    sched_edm_dpmsolver_class, sched_tcd_class, sched_dpmsolver_sde_class;
+    sched_edm_dpmsolver_class, sched_tcd_class, sched_dpmsolver_sde_class, sched_ddim_inverse_class;
 
 /* ---- device buffers a scheduler keeps between steps ---- */
 

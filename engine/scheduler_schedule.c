@@ -191,8 +191,8 @@ int sched_make_alphas_cumprod(sdr_scheduler *s) {
     free(betas), free(ac), free(ls);
     return -1;
   }
-  /* DDIM, Euler, Euler ancestral, DPM and DDPM know rescale_betas_zero_snr; the others
-   * never read it (their config has no such key). */
+  /* DDIM (and its inverse), Euler, Euler ancestral, DPM and DDPM know rescale_betas_zero_snr; the
+   * others never read it (their config has no such key). */
   if (c->rescale_betas_zero_snr && rescale_zero_terminal_snr(betas, n) != 0) {
     free(betas), free(ac), free(ls);
     return sdr_fail("%s: out of memory", s->cls->name);
@@ -201,9 +201,10 @@ int sched_make_alphas_cumprod(sdr_scheduler *s) {
     betas[i] = 1.0f - betas[i]; /* alphas */
   cumprod_f32(ac, betas, n);
   /* Euler, Euler ancestral and DPM keep the last alpha off zero (infinite sigma) this way;
-   * DDIM, DDPM, LCM and TCD, which never divide by it in a sigma, keep the zero. */
+   * DDIM (and its inverse), DDPM, LCM and TCD, which never divide by it in a sigma, keep
+   * the zero. */
   if (c->rescale_betas_zero_snr && s->kind != SDR_SCHED_DDIM && s->kind != SDR_SCHED_DDPM &&
-      s->kind != SDR_SCHED_LCM && s->kind != SDR_SCHED_TCD)
+      s->kind != SDR_SCHED_LCM && s->kind != SDR_SCHED_TCD && s->kind != SDR_SCHED_DDIM_INVERSE)
     ac[n - 1] = 0x1p-24f;
   free(betas);
   free(s->alphas_cumprod);

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 import diffusers
-from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
+from diffusers import (DDIMInverseScheduler, DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,
                        DPMSolverMultistepScheduler, DPMSolverSDEScheduler,
                        DPMSolverSinglestepScheduler,
                        EDMDPMSolverMultistepScheduler, EDMEulerScheduler,
@@ -87,6 +87,7 @@ CLASSES = {
     "EDMDPMSolverMultistepScheduler": EDMDPMSolverMultistepScheduler,
     "TCDScheduler": TCDScheduler,
     "DPMSolverSDEScheduler": DPMSolverSDEScheduler,
+    "DDIMInverseScheduler": DDIMInverseScheduler,
 }
 SHORT = {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms",
          "EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a",
@@ -686,6 +687,27 @@ def dpm_solver_sde_cases(wr):
         img2img_case(wr, name, "DPMSolverSDEScheduler", kwargs, n, strength, global_seed=seed)
 
 
+def ddim_inverse_cases(wr):
+    """DDIMInverseScheduler: DDIM backwards over rising timesteps, from the previous step's
+    alpha (the initial one before the first) to t. SD 1.4's config at several lengths, then
+    its options on 1x4x4x4 latents."""
+    for n in (1, 2, 3, 10, 50):
+        trajectory_case(wr, "ddim_inverse_%d" % n, "DDIMInverseScheduler", {}, n)
+    for name, kwargs, n in [
+            ("ddim_inverse_trailing_10", {"timestep_spacing": "trailing"}, 10),
+            ("ddim_inverse_trailing_61", {"timestep_spacing": "trailing"}, 61),
+            ("ddim_inverse_one_10", {"set_alpha_to_one": True}, 10),
+            ("ddim_inverse_v_10", {"prediction_type": "v_prediction"}, 10),
+            ("ddim_inverse_sample_clip_10", {"prediction_type": "sample", "clip_sample": True,
+                                             "clip_sample_range": 1.5}, 10),
+            ("ddim_inverse_linear_offset0_7", {"beta_schedule": "linear", "beta_start": 0.0001,
+                                               "beta_end": 0.02, "steps_offset": 0}, 7),
+            ("ddim_inverse_zsnr_v_10", {"rescale_betas_zero_snr": True,
+                                        "prediction_type": "v_prediction",
+                                        "timestep_spacing": "trailing"}, 10)]:
+        trajectory_case(wr, name, "DDIMInverseScheduler", kwargs, n, small=True)
+
+
 def main():
     torch.set_num_threads(1)
     wr = Writer()
@@ -865,6 +887,7 @@ def main():
     edm_cases(wr)
     tcd_cases(wr)
     dpm_solver_sde_cases(wr)
+    ddim_inverse_cases(wr)
 
     wr.close()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -33,7 +33,7 @@ hint() {
 [[ $(hint 'StableDifusionPipeline.from_pretrained("x")') == *"(global 'StableDifusionPipeline'). Did you mean: 'StableDiffusionPipeline'?" ]] ||
   fail "no suggestion for a misspelt pipeline: $(cat "$TMP/err")"
 [[ $(hint 'imag_grid({}, 1, 1)') == *"Did you mean: 'image_grid'?" ]] || fail "no suggestion for image_grid"
-[[ $(hint 'CMStochasticIterativeScheduler.from_config({})') == *"sdrepl has no CMStochasticIterativeScheduler; its schedulers: DDIMScheduler, DDPMScheduler,"* ]] ||
+[[ $(hint 'CMStochasticIterativeScheduler.from_config({})') == *"sdrepl has no CMStochasticIterativeScheduler; its schedulers: DDIMInverseScheduler, DDIMScheduler,"* ]] ||
   fail "no list of schedulers: $(cat "$TMP/err")"
 [[ $(hint 'x = qqqq()') == *"attempt to call a nil value (global 'qqqq')" ]] || fail "qqqq: $(cat "$TMP/err")"
 grep -q "Did you mean" "$TMP/err" && fail "a far name got a suggestion: $(cat "$TMP/err")"

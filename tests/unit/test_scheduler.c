@@ -695,6 +695,7 @@ static void check_errors(void) {
         SDR_SCHED_EDM_DPMSOLVER_MULTISTEP);
   CHECK(sdr_scheduler_kind_from_name("TCDScheduler") == SDR_SCHED_TCD);
   CHECK(sdr_scheduler_kind_from_name("DPMSolverSDEScheduler") == SDR_SCHED_DPMSOLVER_SDE);
+  CHECK(sdr_scheduler_kind_from_name("DDIMInverseScheduler") == SDR_SCHED_DDIM_INVERSE);
   CHECK_STR(sdr_scheduler_class_name(SDR_SCHED_DPMSOLVER_MULTISTEP), "DPMSolverMultistepScheduler");
   sdr_free(be, x.data), sdr_free(be, y.data);
   sdr_scheduler_free(s);
