@@ -6,12 +6,13 @@
 
 #include <lauxlib.h>
 
-#include "bindings/lsdr.h"              // lsdr_register, lsdr_args, lsdr_options, lsdr_error
-#include "bindings/model_common.h"      // lsdr_pretrained_read, lsdr_model_metatable
-#include "bindings/pipeline_internal.h" // lsdr_model_lora_ready
-#include "bindings/generator.h"         // lsdr_default_generator, lsdr_generator_fit_device
+#include "bindings/lsdr.h"                  // lsdr_register, lsdr_args, lsdr_options, lsdr_error
+#include "bindings/model_common.h"          // lsdr_pretrained_read, lsdr_model_metatable
+#include "bindings/pipeline_internal.h"     // lsdr_model_lora_ready
+#include "bindings/clip_text_transformer.h" // lsdr_push_text_model
+#include "bindings/generator.h"             // lsdr_default_generator, lsdr_generator_fit_device
 #include "bindings/tensor.h" // lsdr_backend, lsdr_to_dtype, lsdr_push_new_tensor, lsdr_push_view
-#include "bindings/token_embedding.h" // lsdr_push_token_embedding
+#include "bindings/token_embedding.h" // lsdr_push_clip_embedding
 #include "engine/clip_text_model.h"
 #include "engine/error.h" // sdr_last_error
 
@@ -145,6 +146,10 @@ static int model_properties(lua_State *L) {
     lsdr_push_device(L, model->be->device);
     return 1;
   }
+  if (k && strcmp(k, "text_model") == 0) {
+    lsdr_push_text_model(L, 1);
+    return 1;
+  }
   if (k && strcmp(k, "dtype") == 0) {
     lsdr_push_model_dtype(L, &model->weights);
     return 1;
@@ -190,7 +195,7 @@ static int model_get_input_embeddings(lua_State *L) {
   lsdr_args(L);
   lsdr_model_box *box;
   check_model(L, 1, &box);
-  lsdr_push_token_embedding(L, 1);
+  lsdr_push_clip_embedding(L, 1, 0);
   return 1;
 }
 
@@ -217,7 +222,7 @@ static int model_resize_token_embeddings(lua_State *L) {
     if (sdr_clip_text_resize_drawn(model, (int)n, g, (int)n) != 0)
       return lsdr_engine_error(L);
   }
-  lsdr_push_token_embedding(L, 1);
+  lsdr_push_clip_embedding(L, 1, 0);
   return 1;
 }
 

@@ -76,11 +76,6 @@ const lsdr_func *lsdr_current(lua_State *L) {
   return (const lsdr_func *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
-static const char *current_name(lua_State *L) {
-  const lsdr_func *f = lsdr_current(L);
-  return f ? f->name : "?";
-}
-
 int lsdr_arg(lua_State *L, int param) {
   const lsdr_func *f = lsdr_current(L);
   return param + (f && is_method(f) ? 1 : 0);
@@ -103,7 +98,11 @@ const char *lsdr_typename(lua_State *L, int idx) {
 int lsdr_error(lua_State *L, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  lua_pushfstring(L, "%s: ", current_name(L));
+  const lsdr_func *f = lsdr_current(L);
+  if (f)
+    lua_pushfstring(L, "%s: ", f->name);
+  else /* a metamethod of no lsdr_func (weight[i] = v): where luaL_error would say */
+    luaL_where(L, 1);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
   lua_concat(L, 2);

@@ -205,45 +205,20 @@ void sdr_clip_text_model_free(sdr_clip_text_model *m) {
   memset(m, 0, sizeof *m);
 }
 
-int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
-                          sdr_tensor *hidden_states, const sdr_tensor *ids) {
-  const sdr_clip_text_config *c = &m->cfg;
+/* The encoder's layers from x0 (B, T, D in the activations' dtype, which hidden_states[0]
+ * gets): each layer's output into hidden_states[i] when asked for, else into two buffers
+ * in turn; *x the last one (arena memory the caller releases). */
+static int run_layers(sdr_clip_text_model *m, sdr_arena *a, const sdr_tensor *x0,
+                      sdr_tensor *hidden_states, int causal, sdr_tensor *x) {
   sdr_backend *be = m->be;
-  if (ids->ndim != 2 || ids->dtype != SDR_I64)
-    return sdr_fail("text_encoder: input_ids must be a (batch, tokens) int64 tensor");
-  const int64_t B = ids->shape[0], T = ids->shape[1], D = c->hidden_size;
-  const int L = c->num_hidden_layers;
-  if (T < 1 || T > c->max_position_embeddings)
-    return sdr_fail("text_encoder: %lld tokens, the model takes 1 to %d", (long long)T,
-                    c->max_position_embeddings);
-  if (last_hidden->ndim != 3 || last_hidden->shape[0] != B || last_hidden->shape[1] != T ||
-      last_hidden->shape[2] != D)
-    return sdr_fail("text_encoder: last_hidden_state must be (%lld, %lld, %lld)", (long long)B,
-                    (long long)T, (long long)D);
-  if (hidden_states && (hidden_states->ndim != 4 || hidden_states->shape[0] != L + 1 ||
-                        hidden_states->shape[1] != B || hidden_states->shape[2] != T ||
-                        hidden_states->shape[3] != D))
-    return sdr_fail("text_encoder: hidden_states must be (%d, %lld, %lld, %lld)", L + 1,
-                    (long long)B, (long long)T, (long long)D);
-
-  const sdr_clip_encoder_params params = layer_params(c);
-  sdr_arena_mark mark = sdr_arena_get_mark(a);
-  const int64_t btd[3] = {B, T, D};
-  /* Each stage is written where it is wanted: into hidden_states[i] when the
-   * caller asked for them, else into two buffers used in turn. */
-  sdr_tensor stage[2], x, pos, tok;
+  const int L = m->cfg.num_hidden_layers;
+  const int64_t *btd = x0->shape;
+  sdr_clip_encoder_params params = layer_params(&m->cfg);
+  params.causal = causal;
+  sdr_tensor stage[2];
   TRY(sdr_arena_tensor(a, &stage[0], m->act, 3, btd));
   TRY(sdr_arena_tensor(a, &stage[1], m->act, 3, btd));
-  TRY(sdr_arena_tensor(a, &tok, m->act, 3, btd));
-  TRY(sdr_embedding(be, &tok, &m->tok_emb, ids));
-  /* position_embedding(position_ids), as transformers looks it up: the lookup
-   * also widens a float16 table to the float32 activations. */
-  {
-    sdr_tensor pos_ids;
-    TRY(sdr_clip_ids(be, a, &pos_ids, T, 1, 0));
-    TRY(sdr_arena_tensor(a, &pos, m->act, 2, (int64_t[]){T, D}));
-    TRY(sdr_embedding(be, &pos, &m->pos_emb, &pos_ids));
-  }
+  *x = *x0;
   for (int i = 0; i <= L; i++) {
     sdr_tensor dst = stage[i % 2], slice, row;
     if (hidden_states) {
@@ -253,21 +228,133 @@ int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last
         dst = slice;
     }
     if (i == 0)
-      TRY(sdr_binary(be, &dst, &tok, &pos, SDR_BINARY_ADD));
+      TRY(sdr_affine(be, &dst, x0, 1.0f, 0.0f));
     else
-      TRY(sdr_clip_encoder_layer(be, a, &dst, &x, &m->layers[i - 1], &params));
+      TRY(sdr_clip_encoder_layer(be, a, &dst, x, &m->layers[i - 1], &params));
     if (hidden_states && hidden_states->dtype != m->act)
       TRY(sdr_cast(be, &slice, &dst));
-    x = dst;
+    *x = dst;
   }
-  if (last_hidden->dtype == m->act) {
-    TRY(sdr_layer_norm(be, last_hidden, &x, &m->final_ln_w, &m->final_ln_b, c->layer_norm_eps));
+  return 0;
+fail:
+  return -1;
+}
+
+/* out = x, cast when out is not in the activations' dtype */
+static int store(sdr_clip_text_model *m, sdr_tensor *out, const sdr_tensor *x) {
+  return out->dtype == x->dtype ? sdr_affine(m->be, out, x, 1.0f, 0.0f) : sdr_cast(m->be, out, x);
+}
+
+static int check_hidden(const sdr_clip_text_model *m, const sdr_tensor *out,
+                        const sdr_tensor *hidden_states, int64_t B, int64_t T) {
+  const int64_t D = m->cfg.hidden_size;
+  const int L = m->cfg.num_hidden_layers;
+  if (out->ndim != 3 || out->shape[0] != B || out->shape[1] != T || out->shape[2] != D)
+    return sdr_fail("text_encoder: last_hidden_state must be (%lld, %lld, %lld)", (long long)B,
+                    (long long)T, (long long)D);
+  if (hidden_states && (hidden_states->ndim != 4 || hidden_states->shape[0] != L + 1 ||
+                        hidden_states->shape[1] != B || hidden_states->shape[2] != T ||
+                        hidden_states->shape[3] != D))
+    return sdr_fail("text_encoder: hidden_states must be (%d, %lld, %lld, %lld)", L + 1,
+                    (long long)B, (long long)T, (long long)D);
+  return 0;
+}
+
+int sdr_clip_text_embeddings(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out,
+                             const sdr_tensor *ids) {
+  const sdr_clip_text_config *c = &m->cfg;
+  sdr_backend *be = m->be;
+  if (ids->ndim != 2 || ids->dtype != SDR_I64)
+    return sdr_fail("text_encoder: input_ids must be a (batch, tokens) int64 tensor");
+  const int64_t B = ids->shape[0], T = ids->shape[1], D = c->hidden_size;
+  if (T < 1 || T > c->max_position_embeddings)
+    return sdr_fail("text_encoder: %lld tokens, the model takes 1 to %d", (long long)T,
+                    c->max_position_embeddings);
+  if (out->ndim != 3 || out->shape[0] != B || out->shape[1] != T || out->shape[2] != D)
+    return sdr_fail("text_encoder: the embeddings must be (%lld, %lld, %lld)", (long long)B,
+                    (long long)T, (long long)D);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  const int64_t btd[3] = {B, T, D};
+  sdr_tensor tok, pos, sum, pos_ids;
+  TRY(sdr_arena_tensor(a, &tok, m->act, 3, btd));
+  TRY(sdr_embedding(be, &tok, &m->tok_emb, ids));
+  /* position_embedding(position_ids), as transformers looks it up: the lookup
+   * also widens a float16 table to the float32 activations. */
+  TRY(sdr_clip_ids(be, a, &pos_ids, T, 1, 0));
+  TRY(sdr_arena_tensor(a, &pos, m->act, 2, (int64_t[]){T, D}));
+  TRY(sdr_embedding(be, &pos, &m->pos_emb, &pos_ids));
+  if (out->dtype == m->act) {
+    TRY(sdr_binary(be, out, &tok, &pos, SDR_BINARY_ADD));
   } else {
-    sdr_tensor normed;
-    TRY(sdr_arena_tensor(a, &normed, m->act, 3, btd));
-    TRY(sdr_layer_norm(be, &normed, &x, &m->final_ln_w, &m->final_ln_b, c->layer_norm_eps));
-    TRY(sdr_cast(be, last_hidden, &normed));
+    TRY(sdr_arena_tensor(a, &sum, m->act, 3, btd));
+    TRY(sdr_binary(be, &sum, &tok, &pos, SDR_BINARY_ADD));
+    TRY(sdr_cast(be, out, &sum));
   }
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_clip_text_encoder(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last,
+                          sdr_tensor *hidden_states, const sdr_tensor *embeds, int causal) {
+  if (embeds->ndim != 3 || embeds->shape[2] != m->cfg.hidden_size)
+    return sdr_fail("text_encoder: inputs_embeds must be (batch, tokens, %d)", m->cfg.hidden_size);
+  const int64_t B = embeds->shape[0], T = embeds->shape[1];
+  if (check_hidden(m, last, hidden_states, B, T) != 0)
+    return -1;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor x0, x;
+  TRY(sdr_arena_tensor(a, &x0, m->act, 3, embeds->shape));
+  TRY(store(m, &x0, embeds));
+  TRY(run_layers(m, a, &x0, hidden_states, causal, &x));
+  TRY(store(m, last, &x));
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_clip_text_final_norm(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out,
+                             const sdr_tensor *x) {
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != m->cfg.hidden_size || !sdr_tensor_same_shape(out, x))
+    return sdr_fail("text_encoder: final_layer_norm takes (..., %d) values", m->cfg.hidden_size);
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor in = *x, normed;
+  if (x->dtype != m->act) {
+    TRY(sdr_arena_tensor(a, &in, m->act, x->ndim, x->shape));
+    TRY(sdr_cast(m->be, &in, x));
+  }
+  if (out->dtype == m->act) {
+    TRY(sdr_layer_norm(m->be, out, &in, &m->final_ln_w, &m->final_ln_b, m->cfg.layer_norm_eps));
+  } else {
+    TRY(sdr_arena_tensor(a, &normed, m->act, x->ndim, x->shape));
+    TRY(sdr_layer_norm(m->be, &normed, &in, &m->final_ln_w, &m->final_ln_b, m->cfg.layer_norm_eps));
+    TRY(sdr_cast(m->be, out, &normed));
+  }
+  sdr_arena_release(a, mark);
+  return 0;
+fail:
+  sdr_arena_release(a, mark);
+  return -1;
+}
+
+int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
+                          sdr_tensor *hidden_states, const sdr_tensor *ids) {
+  if (ids->ndim != 2 || ids->dtype != SDR_I64)
+    return sdr_fail("text_encoder: input_ids must be a (batch, tokens) int64 tensor");
+  const int64_t B = ids->shape[0], T = ids->shape[1], D = m->cfg.hidden_size;
+  if (T >= 1 && T <= m->cfg.max_position_embeddings &&
+      check_hidden(m, last_hidden, hidden_states, B, T) != 0)
+    return -1;
+  sdr_arena_mark mark = sdr_arena_get_mark(a);
+  sdr_tensor x0, x;
+  TRY(sdr_arena_tensor(a, &x0, m->act, 3, (int64_t[]){B, T, D}));
+  TRY(sdr_clip_text_embeddings(m, a, &x0, ids));
+  TRY(run_layers(m, a, &x0, hidden_states, 1, &x));
+  TRY(sdr_clip_text_final_norm(m, a, last_hidden, &x));
   sdr_arena_release(a, mark);
   return 0;
 fail:

@@ -82,6 +82,19 @@ int sdr_clip_text_model_copy_to(sdr_clip_text_model *dst, const sdr_clip_text_mo
 int sdr_clip_text_forward(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last_hidden,
                           sdr_tensor *hidden_states, const sdr_tensor *ids);
 
+/* The pieces of that forward pass, as transformers' CLIPTextTransformer names them (what the
+ * deep dive's get_output_embeds calls): embeddings(ids) -> out (B, T, D), token plus
+ * position embeddings; the encoder's layers from inputs_embeds (B, T, D) -> last (B, T, D),
+ * the last layer's output before final_layer_norm, hidden_states as above (NULL: not
+ * wanted), with the causal mask or none (causal 0); final_layer_norm(x) -> out, of x's
+ * shape. Any float dtype in and out; temporaries from the arena. */
+int sdr_clip_text_embeddings(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out,
+                             const sdr_tensor *ids);
+int sdr_clip_text_encoder(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *last,
+                          sdr_tensor *hidden_states, const sdr_tensor *embeds, int causal);
+int sdr_clip_text_final_norm(sdr_clip_text_model *m, sdr_arena *a, sdr_tensor *out,
+                             const sdr_tensor *x);
+
 /* The dtype torch holds the weights in: torch_dtype, else float32 (a float16 file is
  * widened on loading), whatever they are kept in here. */
 sdr_dtype sdr_clip_text_torch_dtype(const sdr_clip_text_model *m);
@@ -98,8 +111,10 @@ int sdr_clip_text_resize_token_embeddings(sdr_clip_text_model *m, int vocab);
 int sdr_clip_text_resize_drawn(sdr_clip_text_model *m, int vocab, sdr_generator *g, int keep_until);
 /* get_input_embeddings().weight[id] = vec (hidden_size floats), id < cfg.vocab_size. */
 int sdr_clip_text_set_token_embedding(sdr_clip_text_model *m, int id, const float *vec);
-/* get_input_embeddings().weight[first : first + n] as float32 into out (n * hidden_size). */
-int sdr_clip_text_get_token_embeddings(const sdr_clip_text_model *m, int first, int n, float *out);
+/* Rows [first, first + n) of the token table (get_input_embeddings().weight; position 0) or
+ * of the position table (position 1), as float32 into out (n * hidden_size). */
+int sdr_clip_text_table_rows(const sdr_clip_text_model *m, int position, int first, int n,
+                             float *out);
 /* The table made of the rows at old_ids (n of them, in that order): what
  * unload_textual_inversion leaves; cfg.vocab_size becomes n. */
 int sdr_clip_text_keep_rows(sdr_clip_text_model *m, const int *old_ids, int n);

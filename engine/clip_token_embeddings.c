@@ -105,16 +105,19 @@ int sdr_clip_text_resize_drawn(sdr_clip_text_model *m, int vocab, sdr_generator 
   return rc;
 }
 
-int sdr_clip_text_get_token_embeddings(const sdr_clip_text_model *m, int first, int n, float *out) {
-  const int V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+int sdr_clip_text_table_rows(const sdr_clip_text_model *m, int position, int first, int n,
+                             float *out) {
+  const sdr_tensor *table = position ? &m->pos_emb : &m->tok_emb;
+  const int V = (int)table->shape[0], D = m->cfg.hidden_size;
   if (first < 0 || n < 0 || first > V - n)
-    return sdr_fail("token embedding: rows %d to %d are outside [0, %d)", first, first + n, V);
-  const sdr_dtype dt = m->tok_emb.dtype;
+    return sdr_fail("%s embedding: rows %d to %d are outside [0, %d)",
+                    position ? "position" : "token", first, first + n, V);
+  const sdr_dtype dt = table->dtype;
   const size_t es = sdr_dtype_size(dt), bytes = (size_t)n * D * es;
   void *raw = dt == SDR_F32 ? (void *)out : malloc(bytes ? bytes : 1);
   if (!raw)
     return sdr_fail("token embedding: out of memory");
-  int rc = sdr_download(m->be, raw, (const char *)m->tok_emb.data + (size_t)first * D * es, bytes);
+  int rc = sdr_download(m->be, raw, (const char *)table->data + (size_t)first * D * es, bytes);
   if (rc == 0 && raw != out)
     sdr_floats_convert(out, SDR_F32, raw, dt, (size_t)n * D);
   if (raw != out)

@@ -28,6 +28,18 @@ uncond_embeddings = text_encoder(torch.tensor(uncond_input.input_ids)).last_hidd
 text_embeddings = torch.cat({uncond_embeddings, text_embeddings})
 text_embeddings.shape
 
+-- %% The same embeddings by hand: token and position embeddings, the encoder, the final norm
+-- (the deep dive's get_output_embeds, which lets one swap a token's embedding before encoding)
+tm = text_encoder.text_model
+ids = torch.tensor(text_input.input_ids)
+input_embeddings = tm.embeddings.token_embedding(ids) +
+                   tm.embeddings.position_embedding(tm.embeddings.position_ids)
+mask = tm:_build_causal_attention_mask(ids.shape[1], ids.shape[2], {dtype = input_embeddings.dtype})
+by_hand_embeds = tm.final_layer_norm(tm.encoder{inputs_embeds = input_embeddings,
+                                                causal_attention_mask = mask}[1])
+print("get_output_embeds by hand, largest difference:",
+      (by_hand_embeds - text_encoder(ids)[1]):abs():max():item())
+
 -- %% Starting noise
 generator = torch.manual_seed(32)
 scheduler:set_timesteps(num_inference_steps)
