@@ -106,15 +106,7 @@ static int model_call(lua_State *L) {
   lsdr_output_kind(L, result, embeds ? "CLIPTextModelOutput" : "BaseModelOutputWithPooling",
                    embeds ? projected : fields);
   if (hidden) {
-    /* transformers gives a tuple of L+1 tensors: here a list of views into one block. */
-    lua_createtable(L, L1, 0);
-    for (int i = 0; i < L1; i++) {
-      sdr_tensor row, v;
-      sdr_tensor_narrow0(&row, &hidden->t, i, 1);
-      sdr_tensor_reshape(&v, &row, 3, (int64_t[]){B, T, D});
-      lsdr_push_view(L, hidden, v);
-      lua_rawseti(L, -2, i + 1);
-    }
+    lsdr_push_row_views(L, hidden); /* transformers' tuple of L + 1 tensors */
     lua_setfield(L, result, "hidden_states");
   }
   lua_settop(L, result);

@@ -173,15 +173,8 @@ static int encoder_call(lua_State *L) {
   sdr_arena_reset(&box->arena);
   if (rc != 0)
     return lsdr_engine_error(L);
-  if (hidden) { /* a tuple of L + 1 tensors in transformers: views into one block */
-    lua_createtable(L, L1, 0);
-    for (int i = 0; i < L1; i++) {
-      sdr_tensor row, v;
-      sdr_tensor_narrow0(&row, &hidden->t, i, 1);
-      sdr_tensor_reshape(&v, &row, 3, (int64_t[]){B, T, D});
-      lsdr_push_view(L, hidden, v);
-      lua_rawseti(L, -2, i + 1);
-    }
+  if (hidden) {
+    lsdr_push_row_views(L, hidden); /* transformers' tuple of L + 1 tensors */
     lua_setfield(L, result, "hidden_states");
     lua_pop(L, 1);
   }

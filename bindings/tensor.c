@@ -212,6 +212,19 @@ lsdr_tensor *lsdr_push_view(lua_State *L, const lsdr_tensor *of, sdr_tensor view
   return t;
 }
 
+void lsdr_push_row_views(lua_State *L, const lsdr_tensor *t) {
+  const int64_t n = t->t.ndim > 0 ? t->t.shape[0] : 0;
+  lua_createtable(L, (int)n, 0);
+  for (int64_t i = 0; i < n; i++) {
+    sdr_tensor row, v;
+    if (sdr_tensor_narrow0(&row, &t->t, i, 1) != 0 ||
+        sdr_tensor_reshape(&v, &row, t->t.ndim - 1, t->t.shape + 1) != 0)
+      luaL_error(L, "%s", sdr_last_error());
+    lsdr_push_view(L, t, v);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+}
+
 static int tensor_gc(lua_State *L) {
   lsdr_tensor *t = luaL_testudata(L, 1, LSDR_TENSOR);
   if (t && t->storage) {

@@ -35,6 +35,9 @@ lsdr_tensor *lsdr_push_new_tensor(lua_State *L, sdr_backend *be, sdr_dtype dtype
                                   const int64_t *shape);
 /* Pushes a view of `of`'s storage (shares memory; keeps it alive). */
 lsdr_tensor *lsdr_push_view(lua_State *L, const lsdr_tensor *of, sdr_tensor view);
+/* Pushes a list of t's rows (its first dimension's) as views: how a tuple of tensors from
+ * one block (transformers' hidden_states) comes out here. */
+void lsdr_push_row_views(lua_State *L, const lsdr_tensor *t);
 
 /* The backend of this Lua state for a device ("cpu", "cuda"); raises a Lua
  * error saying why when the device is not available. */

@@ -33,7 +33,31 @@ static int ddim_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
-  return sched_init_train_timesteps(s);
+  return sched_init_train_timesteps(s, 0);
+}
+
+/* DDIM's (and its inverse's) x0 and epsilon from the model output at alpha a_t, by the
+ * prediction type; *pred_eps is eps, or the model output itself for an epsilon
+ * prediction. t1, t2: scratch shaped like the sample. */
+int sched_ddim_predict(sched_ctx *cx, sdr_tensor *x0, sdr_tensor *eps, const sdr_tensor **pred_eps,
+                       const sdr_tensor *model_output, const sdr_tensor *sample, float a_t,
+                       sdr_tensor *t1, sdr_tensor *t2) {
+  const float b_t = 1.0f - a_t;
+  *pred_eps = eps;
+  switch (cx->s->c.prediction) {
+  case SCHED_EPSILON: /* x0 = (sample - b_t ** 0.5 * eps) / a_t ** 0.5 */
+    *pred_eps = model_output;
+    return sched_mul(cx, t1, model_output, sqrtf(b_t)) || sched_sub(cx, x0, sample, t1) ||
+           sched_div(cx, x0, x0, sqrtf(a_t));
+  case SCHED_SAMPLE: /* eps = (sample - a_t ** 0.5 * x0) / b_t ** 0.5 */
+    return sched_copy(cx, x0, model_output) || sched_mul(cx, t1, model_output, sqrtf(a_t)) ||
+           sched_sub(cx, eps, sample, t1) || sched_div(cx, eps, eps, sqrtf(b_t));
+  case SCHED_V_PREDICTION: /* x0 = a^.5 x - b^.5 v;  eps = a^.5 v + b^.5 x */
+    return sched_mul(cx, t1, sample, sqrtf(a_t)) || sched_mul(cx, t2, model_output, sqrtf(b_t)) ||
+           sched_sub(cx, x0, t1, t2) || sched_mul(cx, t1, model_output, sqrtf(a_t)) ||
+           sched_mul(cx, t2, sample, sqrtf(b_t)) || sched_add(cx, eps, t1, t2);
+  }
+  return 0;
 }
 
 static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
@@ -48,28 +72,9 @@ static int ddim_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
   if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &eps, sample) != 0 ||
       sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
     return -1;
-  const sdr_tensor *pred_eps = &eps;
-  switch (s->c.prediction) {
-  case SCHED_EPSILON: /* x0 = (sample - b_t ** 0.5 * eps) / a_t ** 0.5 */
-    if (sched_mul(cx, &t1, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, sample, &t1) ||
-        sched_div(cx, &x0, &x0, sqrtf(a_t)) != 0)
-      return -1;
-    pred_eps = model_output;
-    break;
-  case SCHED_SAMPLE: /* eps = (sample - a_t ** 0.5 * x0) / b_t ** 0.5 */
-    if (sched_copy(cx, &x0, model_output) != 0 ||
-        sched_mul(cx, &t1, model_output, sqrtf(a_t)) != 0 || sched_sub(cx, &eps, sample, &t1) ||
-        sched_div(cx, &eps, &eps, sqrtf(b_t)) != 0)
-      return -1;
-    break;
-  case SCHED_V_PREDICTION: /* x0 = a^.5 x - b^.5 v;  eps = a^.5 v + b^.5 x */
-    if (sched_mul(cx, &t1, sample, sqrtf(a_t)) != 0 ||
-        sched_mul(cx, &t2, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, &t1, &t2) ||
-        sched_mul(cx, &t1, model_output, sqrtf(a_t)) != 0 ||
-        sched_mul(cx, &t2, sample, sqrtf(b_t)) != 0 || sched_add(cx, &eps, &t1, &t2))
-      return -1;
-    break;
-  }
+  const sdr_tensor *pred_eps;
+  if (sched_ddim_predict(cx, &x0, &eps, &pred_eps, model_output, sample, a_t, &t1, &t2) != 0)
+    return -1;
   if (sched_clip_x0(cx, &x0) != 0 || sched_emit_x0(cx, &x0) != 0)
     return -1;
   /* _get_variance, then std_dev_t = eta * variance ** 0.5 (eta a Python float) */

@@ -6,7 +6,6 @@
  * add_noise and no set_begin_index, as in diffusers.
  */
 #include <math.h>
-#include <stdlib.h>
 
 #include "engine/error.h" // sdr_fail
 #include "engine/scheduler_internal.h"
@@ -31,15 +30,7 @@ static int inverse_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
-  double *t = malloc(sizeof(double) * (size_t)s->n_train);
-  if (!t)
-    return sdr_fail("%s: out of memory", s->cls->name);
-  for (int i = 0; i < s->n_train; i++)
-    t[i] = i;
-  int rc = sched_set_schedule(s, t, s->n_train, SDR_I64, NULL, 0);
-  free(t);
-  s->num_inference_steps = 0;
-  return rc;
+  return sched_init_train_timesteps(s, 1);
 }
 
 /* DDIM's leading or trailing timesteps, rising */
@@ -48,21 +39,7 @@ static int inverse_set_timesteps(sdr_scheduler *s, int n) {
     return sdr_fail("%s.set_timesteps: linspace is not supported. Please make sure to choose one "
                     "of 'leading' or 'trailing'.",
                     s->cls->name);
-  double *t = malloc(sizeof(double) * (size_t)(n + 1));
-  if (!t)
-    return sdr_fail("%s: out of memory", s->cls->name);
-  int m = sched_common_timesteps(s, n, t);
-  for (int i = 0; i < m / 2; i++) {
-    double x = t[i];
-    t[i] = t[m - 1 - i];
-    t[m - 1 - i] = x;
-  }
-  for (int i = 0; i < m; i++)
-    t[i] = sched_round(t[i]);
-  int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
-  free(t);
-  s->num_inference_steps = n;
-  return rc;
+  return sched_set_rising_timesteps(s, n);
 }
 
 static int inverse_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample,
@@ -76,33 +53,13 @@ static int inverse_step(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *prev_sample
   float a_t = s->final_alpha_cumprod, a_prev;
   if ((from >= 0 && sched_alpha_at(s, from, &a_t) != 0) || sched_alpha_at(s, t, &a_prev) != 0)
     return -1;
-  float b_t = 1.0f - a_t;
   sdr_tensor x0, eps, t1, t2;
   if (sched_temp(cx, &x0, sample) != 0 || sched_temp(cx, &eps, sample) != 0 ||
       sched_temp(cx, &t1, sample) != 0 || sched_temp(cx, &t2, sample) != 0)
     return -1;
-  const sdr_tensor *pred_eps = &eps;
-  switch (s->c.prediction) {
-  case SCHED_EPSILON: /* x0 = (sample - b_t ** 0.5 * eps) / a_t ** 0.5 */
-    if (sched_mul(cx, &t1, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, sample, &t1) ||
-        sched_div(cx, &x0, &x0, sqrtf(a_t)) != 0)
-      return -1;
-    pred_eps = model_output;
-    break;
-  case SCHED_SAMPLE: /* eps = (sample - a_t ** 0.5 * x0) / b_t ** 0.5 */
-    if (sched_copy(cx, &x0, model_output) != 0 ||
-        sched_mul(cx, &t1, model_output, sqrtf(a_t)) != 0 || sched_sub(cx, &eps, sample, &t1) ||
-        sched_div(cx, &eps, &eps, sqrtf(b_t)) != 0)
-      return -1;
-    break;
-  case SCHED_V_PREDICTION: /* x0 = a^.5 x - b^.5 v;  eps = a^.5 v + b^.5 x */
-    if (sched_mul(cx, &t1, sample, sqrtf(a_t)) != 0 ||
-        sched_mul(cx, &t2, model_output, sqrtf(b_t)) != 0 || sched_sub(cx, &x0, &t1, &t2) ||
-        sched_mul(cx, &t1, model_output, sqrtf(a_t)) != 0 ||
-        sched_mul(cx, &t2, sample, sqrtf(b_t)) != 0 || sched_add(cx, &eps, &t1, &t2))
-      return -1;
-    break;
-  }
+  const sdr_tensor *pred_eps;
+  if (sched_ddim_predict(cx, &x0, &eps, &pred_eps, model_output, sample, a_t, &t1, &t2) != 0)
+    return -1;
   if (sched_clip_x0(cx, &x0) != 0 || sched_emit_x0(cx, &x0) != 0)
     return -1;
   /* prev = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps */

@@ -61,7 +61,7 @@ static int ddpm_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
-  return sched_init_train_timesteps(s);
+  return sched_init_train_timesteps(s, 0);
 }
 
 /* What multiplies the noise: _get_variance, then the step's ** 0.5 (not for

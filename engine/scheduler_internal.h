@@ -278,12 +278,14 @@ sched_point sched_sigma_point(float sigma);
  * the config says so (a noise prediction only by DPM-Solver, through its x0). */
 int sched_convert_model_output(sdr_scheduler *s, sched_ctx *cx, sdr_tensor *out,
                                const sdr_tensor *mo, const sdr_tensor *sample, int data_prediction);
-/* The end of DDIM's and DDPM's __init__: timesteps = arange(0, T)[::-1] as int64, no
- * inference steps yet. */
-int sched_init_train_timesteps(sdr_scheduler *s);
+/* The end of DDIM's and DDPM's __init__: timesteps = arange(0, T)[::-1] as int64 (rising:
+ * arange(0, T), DDIMInverseScheduler's), no inference steps yet. */
+int sched_init_train_timesteps(sdr_scheduler *s, int rising);
 /* DDIM's and DDPM's set_timesteps: the common spacings of n steps, rounded, as int64,
  * largest first. */
 int sched_set_rounded_timesteps(sdr_scheduler *s, int n);
+/* The same, smallest first (DDIMInverseScheduler's). */
+int sched_set_rising_timesteps(sdr_scheduler *s, int n);
 /* DPM-Solver's and UniPC's set_timesteps spacings of n steps over [0, last) (last is
  * T but for DPM's lambda_min_clipped): the timesteps into t (room for n + 1), largest
  * first; returns how many (trailing can give n + 1). scratch holds n + 1 doubles. */
@@ -364,6 +366,13 @@ float sched_torch_logf(float x);
 /* torch.expm1 of a float32 tensor (SLEEF's Sleef_expm1f8_u10), bit for bit. */
 float sched_torch_expm1f(float x);
 float sched_numpy_logf(float x);
+
+/* DDIM's (and DDIMInverseScheduler's) x0 and epsilon from the model output at alpha a_t by
+ * the prediction type (scheduler_ddim.c); *pred_eps is eps, or the model output itself for
+ * an epsilon prediction. t1, t2: scratch shaped like the sample. */
+int sched_ddim_predict(sched_ctx *cx, sdr_tensor *x0, sdr_tensor *eps, const sdr_tensor **pred_eps,
+                       const sdr_tensor *model_output, const sdr_tensor *sample, float a_t,
+                       sdr_tensor *t1, sdr_tensor *t2);
 
 /* ---- EDM (scheduler_edm.c): what EDMEulerScheduler and EDMDPMSolverMultistepScheduler
  * share ---- */

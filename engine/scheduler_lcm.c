@@ -45,7 +45,7 @@ static int lcm_init(sdr_scheduler *s) {
   if (s->c.original_inference_steps < 1)
     return sdr_fail("%s: original_inference_steps %lld, expected a positive count", s->cls->name,
                     s->c.original_inference_steps);
-  return sched_init_train_timesteps(s);
+  return sched_init_train_timesteps(s, 0);
 }
 
 /* The distillation schedule: (1 .. original_steps) * k - 1, k = num_train // original_steps. */

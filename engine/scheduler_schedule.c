@@ -478,26 +478,35 @@ int sched_solver_set_timesteps(sdr_scheduler *s, int n, long long last, int lu_l
   return rc;
 }
 
-int sched_set_rounded_timesteps(sdr_scheduler *s, int n) {
+static int rounded_timesteps(sdr_scheduler *s, int n, int rising) {
   double *t = malloc(sizeof(double) * (size_t)(n + 1));
   if (!t)
     return sdr_fail("%s: out of memory", s->cls->name);
   int m = sched_common_timesteps(s, n, t);
   for (int i = 0; i < m; i++)
     t[i] = sched_round(t[i]);
+  for (int i = 0; rising && i < m / 2; i++) {
+    double x = t[i];
+    t[i] = t[m - 1 - i];
+    t[m - 1 - i] = x;
+  }
   int rc = sched_set_schedule(s, t, m, SDR_I64, NULL, 0);
   free(t);
   s->num_inference_steps = n;
   return rc;
 }
 
-int sched_init_train_timesteps(sdr_scheduler *s) {
+int sched_set_rounded_timesteps(sdr_scheduler *s, int n) { return rounded_timesteps(s, n, 0); }
+
+int sched_set_rising_timesteps(sdr_scheduler *s, int n) { return rounded_timesteps(s, n, 1); }
+
+int sched_init_train_timesteps(sdr_scheduler *s, int rising) {
   int n = s->n_train;
   double *t = malloc(sizeof(double) * (size_t)n);
   if (!t)
     return sdr_fail("%s: out of memory", s->cls->name);
   for (int i = 0; i < n; i++)
-    t[i] = n - 1 - i;
+    t[i] = rising ? i : n - 1 - i;
   int rc = sched_set_schedule(s, t, n, SDR_I64, NULL, 0);
   free(t);
   s->num_inference_steps = 0;

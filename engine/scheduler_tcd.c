@@ -20,7 +20,7 @@ static int tcd_init(sdr_scheduler *s) {
   if (sched_parse_common(s, 1u << SCHED_EPSILON | 1u << SCHED_V_PREDICTION | 1u << SCHED_SAMPLE) !=
       0)
     return -1;
-  return sched_init_train_timesteps(s);
+  return sched_init_train_timesteps(s, 0);
 }
 
 /* set_timesteps(n, original_inference_steps=original): every training timestep up to

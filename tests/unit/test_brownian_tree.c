@@ -13,7 +13,8 @@
 #include "engine/brownian_tree.h"
 #include "engine/error.h" // sdr_last_error
 #include "engine/generator.h"
-#include "engine/npy.h" // sdr_npy_read
+#include "engine/model_config.h" // sdr_json_load
+#include "engine/npy.h"          // sdr_npy_read
 #include "engine/seed_sequence.h"
 #include "kernels/cpu/cpu_backend.h" // sdr_cpu_backend_create
 
@@ -106,28 +107,9 @@ static void check_tree(sdr_backend *be, sdr_arena *a, const cJSON *c) {
   sdr_arena_reset(a);
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  if (buf)
-    buf[n] = 0;
-  fclose(f);
-  return buf;
-}
-
 int main(void) {
-  char *text = read_text(DIR "manifest.json");
-  cJSON *man = text ? cJSON_Parse(text) : NULL;
-  free(text);
+  sdr_json j = {0};
+  const cJSON *man = sdr_json_load(&j, DIR "manifest.json") == 0 ? j.root : NULL;
   sdr_backend *be = sdr_cpu_backend_create();
   if (!man || !be) {
     fprintf(stderr, "cannot start (run from the source root): %s\n", sdr_last_error());
@@ -149,6 +131,6 @@ int main(void) {
 
   sdr_arena_free(&a);
   sdr_cpu_backend_destroy(be);
-  cJSON_Delete(man);
+  sdr_json_free(&j);
   return check_exit();
 }
