@@ -254,6 +254,14 @@ static const lsdr_func call_funcs[] = {
 void lsdr_open_clip_text_model(lua_State *L) {
   lsdr_model_metatable(L, LSDR_CLIP_TEXT_MODEL, call_funcs, model_properties, lsdr_model_box_gc,
                        model_tostring);
+  luaL_getmetatable(L, LSDR_CLIP_TEXT_MODEL); /* the properties, for completion */
+  lua_getfield(L, -1, "__fields");
+  static const char *const props[] = {"config", "device", "dtype", "text_model", NULL};
+  for (int i = 0; props[i]; i++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, props[i]);
+  }
+  lua_pop(L, 2);
   lua_newtable(L);
   lsdr_register(L, -1, class_funcs);
   lua_setglobal(L, "CLIPTextModel");
