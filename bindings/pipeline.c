@@ -385,6 +385,39 @@ static void take_folder_nets(lua_State *L, int opts, const char *dir, const char
   lua_pop(L, multi ? 0 : 1);
 }
 
+/* What the __init__ of diffusers' StableDiffusionPipeline, StableDiffusionImg2ImgPipeline and
+ * StableDiffusionInpaintPipeline does to outdated configs, with its deprecation warnings: the
+ * scheduler's steps_offset becomes 1 and clip_sample False (inpainting: skip_prk_steps True),
+ * and a UNet config older than diffusers 0.9 with a sample_size below 64 gets 64. The
+ * scheduler and UNet are shared objects, so every pipeline holding them sees the change, as
+ * in diffusers. */
+static void fix_outdated(lua_State *L, int self) {
+  lsdr_pipe *p = lsdr_check_pipe(L, self);
+  if (p->kind != LSDR_KIND_T2I && p->kind != LSDR_KIND_I2I && p->kind != LSDR_KIND_INPAINT)
+    return;
+  lsdr_push_pipe_parts(L, self);
+  lua_getfield(L, -1, "scheduler");
+  sdr_scheduler *s = lsdr_to_scheduler(L, -1);
+  lua_pop(L, 2);
+  const int changed = s ? sdr_scheduler_fix_outdated(s, p->kind == LSDR_KIND_INPAINT) : 0;
+  if (changed < 0)
+    lsdr_engine_error(L);
+  if (changed > 0)
+    fprintf(stderr,
+            "warning: the scheduler's config is outdated (steps_offset should be 1, %s); %s "
+            "uses it updated, as diffusers does\n",
+            p->kind == LSDR_KIND_INPAINT ? "skip_prk_steps true" : "clip_sample false",
+            lsdr_pipe_class_name(p));
+  sdr_unet_config *u = &p->core->p.unet.cfg;
+  if (u->before_0_9 && u->sample_size < 64) {
+    fprintf(stderr,
+            "warning: the UNet's config (older than diffusers 0.9) has sample_size %d; %s uses "
+            "64, as diffusers does\n",
+            u->sample_size, lsdr_pipe_class_name(p));
+    u->sample_size = 64;
+  }
+}
+
 int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const char *dir)) {
   const char *path = lua_tostring(L, 1);
   lua_getfield(L, 2, "safety_checker");
@@ -512,6 +545,7 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   else
     lua_pop(L, 1);
   lua_settop(L, self);
+  fix_outdated(L, self);
   return 1;
 }
 
@@ -541,6 +575,7 @@ int lsdr_pipeline_from_pipe(lua_State *L, int idx, int kind) {
   }
   lua_pop(L, 1);
   lua_setiuservalue(L, self, 1);
+  fix_outdated(L, self);
   return 1;
 }
 
@@ -644,6 +679,7 @@ static int construct(lua_State *L, int kind) {
   lua_pop(L, 1);
   lua_getfield(L, comps, "scheduler");
   lua_setfield(L, -2, "scheduler"); /* through __newindex, which checks it */
+  fix_outdated(L, lua_gettop(L));
   return 1;
 }
 
@@ -779,6 +815,7 @@ static int from_single_file_as(lua_State *L, int kind) {
   if (sdr_pipeline_load_single_file_ex(&p->core->p, be, path, keep, &so) != 0)
     return lsdr_engine_error(L);
   adopt_parts(L, self, p, path);
+  fix_outdated(L, self);
   return 1;
 }
 

@@ -176,6 +176,12 @@ const float *sdr_scheduler_sigmas(const sdr_scheduler *s, int *n);
  * whose model output is half (randn_tensor draws in the model output's dtype, and
  * torch's half normals are their own stream). DPM's SDE noise is always float32. */
 int sdr_scheduler_set_noise_dtype(sdr_scheduler *s, sdr_dtype dtype);
+/* What the __init__ of diffusers' StableDiffusionPipeline and StableDiffusionImg2ImgPipeline
+ * (inpaint 0) and StableDiffusionInpaintPipeline (inpaint 1) do to an outdated scheduler
+ * config: steps_offset becomes 1 where the config has another value, and clip_sample False
+ * where it is True (inpainting: skip_prk_steps True where it is False), in the config and
+ * in what the class then computes. Returns how many values changed, -1 on failure. */
+int sdr_scheduler_fix_outdated(sdr_scheduler *s, int inpaint);
 /* torch's default CPU generator (torch.manual_seed's), which DPMSolverSDEScheduler draws its
  * noise sampler's seed from (torch.randint) at a run's first step when its config has no
  * noise_sampler_seed; the other classes never use it. Kept, not owned; NULL: none. */

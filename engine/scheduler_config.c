@@ -338,6 +338,37 @@ int sched_config_set_bool(sdr_scheduler *s, const char *key, int value) {
   return refresh_text(s);
 }
 
+int sdr_scheduler_fix_outdated(sdr_scheduler *s, int inpaint) {
+  int changed = 0;
+  const int takes_offset = sdr_scheduler_takes(s->kind, "steps_offset");
+  const cJSON *offset = get(s->config, "steps_offset");
+  if (offset && !(cJSON_IsNumber(offset) && offset->valuedouble == 1)) { /* != 1, None too */
+    cJSON *one = cJSON_CreateNumber(1);
+    if (!one || !cJSON_ReplaceItemInObjectCaseSensitive(s->config, "steps_offset", one)) {
+      cJSON_Delete(one);
+      return sdr_fail("%s: cannot set \"steps_offset\"", s->cls->name);
+    }
+    if (takes_offset)
+      s->c.steps_offset = 1;
+    changed++;
+  }
+  /* `is True` / `is False`: only the booleans themselves */
+  const char *key = inpaint ? "skip_prk_steps" : "clip_sample";
+  const cJSON *flag = get(s->config, key);
+  if (flag && (inpaint ? cJSON_IsFalse(flag) : cJSON_IsTrue(flag))) {
+    if (sched_config_set_bool(s, key, inpaint) != 0)
+      return -1;
+    if (sdr_scheduler_takes(s->kind, key)) {
+      if (inpaint)
+        s->c.skip_prk_steps = 1;
+      else
+        s->c.clip_sample = 0;
+    }
+    changed++;
+  }
+  return changed && refresh_text(s) != 0 ? -1 : changed;
+}
+
 int sched_config_alias(sdr_scheduler *s, const char *key, const char *value, const char *const *ok,
                        const char *const *aliases, const char *to) {
   for (int i = 0; ok[i]; i++)

@@ -171,6 +171,11 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
   c->out_channels = (int)v;
   TRY(sdr_json_int_opt(j, "sample_size", 64, &v));
   c->sample_size = (int)v;
+  /* version.parse(_diffusers_version).base_version < 0.9.0 (StableDiffusionPipeline's check) */
+  const char *version = sdr_json_string_or(j, "_diffusers_version", NULL);
+  int major = 0, minor = 0;
+  if (version && sscanf(version, "%d.%d", &major, &minor) == 2)
+    c->before_0_9 = major == 0 && minor < 9;
   TRY(per_block(j, "layers_per_block", n, c->layers_per_block, 2));
   for (int i = 0; i < n; i++)
     if (c->layers_per_block[i] > SDR_UNET_MAX_LAYERS) {

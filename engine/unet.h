@@ -23,6 +23,7 @@ enum {
 
 typedef struct sdr_unet_config {
   int in_channels, out_channels, sample_size;
+  int before_0_9; /* its _diffusers_version is older than 0.9.0 (outdated configs) */
   int nblocks;
   int block_out_channels[SDR_UNET_MAX_BLOCKS];
   int layers_per_block[SDR_UNET_MAX_BLOCKS];

@@ -151,8 +151,13 @@ do
   local p = StableDiffusionPipeline.from_pretrained(model, {vae = vae, scheduler = sched})
   check.truthy(rawequal(p.vae, vae) and rawequal(p.scheduler, sched), "pipe.vae and pipe.scheduler are those given")
   check.eq((vae:decode(z).sample - before):abs():max():item(), 0.0, "the VAE object runs on, now the pipeline's")
+  -- StableDiffusionPipeline's __init__ sets the given DDIM's clip_sample (true by default, the
+  -- folder's PNDM config has none) to false, as diffusers'; a scheduler set afterwards keeps it
+  check.eq(sched.config.clip_sample, false, "the given scheduler's outdated clip_sample updated")
   local q = StableDiffusionPipeline.from_pretrained(model)
   q.scheduler = DDIMScheduler.from_config(q.scheduler.config)
+  check.eq(q.scheduler.config.clip_sample, true, "pipe.scheduler = ... is not updated")
+  q.scheduler = DDIMScheduler.from_config(q.scheduler.config, {clip_sample = false})
   same(t2i(p), t2i(q), "the given parts' pictures")
   -- another pipeline's VAE (diffusers' refiner given base.vae): the same pictures, and q keeps it
   local r = StableDiffusionPipeline.from_pretrained(model, {vae = q.vae, scheduler = sched})
