@@ -265,6 +265,27 @@ int sdr_unet_config_parse(sdr_unet_config *c, const sdr_json *j, int with_up) {
     c->time_cond_proj_dim = (int)tc->valuedouble;
   }
   TRY(refuse(j, "encoder_hid_dim", NULL));
+  TRY(refuse(j, "encoder_hid_dim_type", NULL));
+  /* options of other UNets that would change the numbers: refused, never ignored */
+  TRY(refuse(j, "timestep_post_act", NULL));
+  TRY(refuse(j, "time_embedding_act_fn", NULL));
+  TRY(refuse(j, "cross_attention_norm", NULL));
+  TRY(refuse(j, "attention_type", "default"));
+  TRY(refuse(j, "resnet_skip_time_act", NULL));
+  TRY(refuse(j, "class_embeddings_concat", NULL));
+  if (sdr_json_number_or(j, "resnet_out_scale_factor", 1.0) != 1.0) {
+    sdr_fail("%s: \"resnet_out_scale_factor\" other than 1.0 is not supported (SD 1.x/2.x UNets "
+             "only)",
+             path);
+    goto fail;
+  }
+  const cJSON *ted = sdr_json_get(j, "time_embedding_dim");
+  if (ted && !cJSON_IsNull(ted) &&
+      !(cJSON_IsNumber(ted) && ted->valuedouble == 4.0 * c->block_out_channels[0])) {
+    sdr_fail("%s: \"time_embedding_dim\" other than 4 * block_out_channels[0] is not supported",
+             path);
+    goto fail;
+  }
   if (sdr_json_int_or(j, "conv_in_kernel", 3) != 3 ||
       sdr_json_int_or(j, "conv_out_kernel", 3) != 3) {
     sdr_fail("%s: only 3x3 conv_in and conv_out kernels are supported", path);
