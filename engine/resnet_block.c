@@ -1,6 +1,8 @@
 /* engine/resnet_block.c — ResnetBlock2D, Downsample2D, Upsample2D over the backend ops. */
 #include "engine/resnet_block.h"
 
+#include <math.h>
+
 #include "engine/error.h" // sdr_fail
 
 #define TRY(x)                                                                                     \
@@ -136,15 +138,59 @@ int sdr_upsample_bind(sdr_upsample *u, sdr_weights *w, const char *p, int channe
   return rc ? -1 : 0;
 }
 
+/* F.interpolate(size=...)'s nearest source index when the size is not double the input's:
+ * floor(i * (float)in / out) in float32, at most in - 1 (torch's nearest_idx). */
+static int64_t nearest_source(int64_t i, int64_t in, int64_t out) {
+  const float scale = (float)in / (float)out;
+  const int64_t s = (int64_t)floorf((float)i * scale);
+  return s < in - 1 ? s : in - 1;
+}
+
+/* x (B, C, H, W) to up (B, C, OH, OW) by nearest neighbour at any size: the rows, then the
+ * columns, each moved to the front and copied one slice at a time. Only UNets whose
+ * downsampling drops a row (downsample_padding 0) with odd sizes come here. */
+static int resize_nearest(sdr_backend *be, sdr_arena *a, sdr_tensor *up, const sdr_tensor *x) {
+  const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int64_t OH = up->shape[2], OW = up->shape[3];
+  sdr_tensor t, rows, u, cols, src, dst;
+  TRY(sdr_arena_tensor(a, &t, x->dtype, 4, (int64_t[]){H, B, C, W}));
+  TRY(sdr_permute(be, &t, x, (const int[]){2, 0, 1, 3}));
+  TRY(sdr_arena_tensor(a, &rows, x->dtype, 4, (int64_t[]){OH, B, C, W}));
+  for (int64_t y = 0; y < OH; y++) {
+    TRY(sdr_tensor_narrow0(&src, &t, nearest_source(y, H, OH), 1));
+    TRY(sdr_tensor_narrow0(&dst, &rows, y, 1));
+    TRY(sdr_cast(be, &dst, &src));
+  }
+  TRY(sdr_arena_tensor(a, &u, x->dtype, 4, (int64_t[]){W, B, C, OH}));
+  TRY(sdr_permute(be, &u, &rows, (const int[]){3, 1, 2, 0}));
+  TRY(sdr_arena_tensor(a, &cols, x->dtype, 4, (int64_t[]){OW, B, C, OH}));
+  for (int64_t c = 0; c < OW; c++) {
+    TRY(sdr_tensor_narrow0(&src, &u, nearest_source(c, W, OW), 1));
+    TRY(sdr_tensor_narrow0(&dst, &cols, c, 1));
+    TRY(sdr_cast(be, &dst, &src));
+  }
+  TRY(sdr_permute(be, up, &cols, (const int[]){1, 2, 3, 0}));
+  return 0;
+fail:
+  return -1;
+}
+
 int sdr_upsample_forward(sdr_backend *be, sdr_arena *a, sdr_tensor *out, const sdr_tensor *x,
                          const sdr_upsample *u) {
   const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   const int64_t OH = out->ndim == 4 ? out->shape[2] : 0, OW = out->ndim == 4 ? out->shape[3] : 0;
-  if ((OH != 2 * H && OH != 2 * H - 1) || (OW != 2 * W && OW != 2 * W - 1))
-    return sdr_fail("upsample: (%lld, %lld) cannot come from doubling (%lld, %lld)", (long long)OH,
-                    (long long)OW, (long long)H, (long long)W);
+  if (OH < 1 || OW < 1 || OH > 4 * H + 4 || OW > 4 * W + 4)
+    return sdr_fail("upsample: (%lld, %lld) from (%lld, %lld)", (long long)OH, (long long)OW,
+                    (long long)H, (long long)W);
   sdr_arena_mark mark = sdr_arena_get_mark(a);
   sdr_tensor up;
+  if ((OH != 2 * H && OH != 2 * H - 1) || (OW != 2 * W && OW != 2 * W - 1)) {
+    TRY(sdr_arena_tensor(a, &up, x->dtype, 4, (int64_t[]){B, C, OH, OW}));
+    TRY(resize_nearest(be, a, &up, x));
+    TRY(sdr_conv2d(be, out, &up, &u->conv_w, &u->conv_b, 1, 1));
+    sdr_arena_release(a, mark);
+    return 0;
+  }
   TRY(sdr_arena_tensor(a, &up, x->dtype, 4, (int64_t[]){B, C, 2 * H, 2 * W}));
   TRY(sdr_upsample_nearest2x(be, &up, x));
   if (OH != 2 * H || OW != 2 * W) {

@@ -3,7 +3,8 @@ no mid block (mid_block_type None), a centred input sample, several transformer
 layers per block given as a
 list, one attention head as wide as its block, upcast attention, cos-first sinusoids
 with freq_shift 1, latents that the down path halves unevenly (the up path then
-takes each skip's size, diffusers' upsample_size), the x4 upscaler's (class labels,
+takes each skip's size, diffusers' upsample_size, also at ratios other than 2 when
+downsample_padding is 0), the x4 upscaler's (class labels,
 only_cross_attention), and an asymmetric one (SSD-1B's and Vega's per-layer transformer
 depths, reverse_transformer_layers_per_block).
 
@@ -58,6 +59,9 @@ VARIANTS = [
                         attention_head_dim=2, use_linear_projection=True,
                         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
                         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D")), (8, 6)),
+    # downsampling without padding drops the odd row and column (9x11 -> 4x5), so the up path's
+    # nearest upsample goes to the skip's 9x11 at a ratio other than 2
+    ("pad0", dict(downsample_padding=0, layers_per_block=1, attention_head_dim=2), (9, 11)),
 ]
 
 

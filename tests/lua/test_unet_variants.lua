@@ -13,7 +13,7 @@ local TOL = 1e-4
 
 -- the x4 upscaler's UNet takes the noise level as its class label
 local labels = {upscaler = torch.tensor({20, 350})}
-for _, name in ipairs {"nomid", "deep", "upscaler", "asymmetric"} do
+for _, name in ipairs {"nomid", "deep", "upscaler", "asymmetric", "pad0"} do
   local function npy(k) return torch.load_npy(root .. "/reference/unet_variants/" .. name .. "_" .. k .. ".npy") end
   local unet = UNet2DConditionModel.from_pretrained(root .. "/models/unet-variants/" .. name)
   local got = unet(npy("sample"), npy("timesteps"), {encoder_hidden_states = npy("context"),
