@@ -55,6 +55,11 @@ static const char *const kind_names[] = {LSDR_T2I,
                                          LSDR_XL_ADAPTER};
 static const char *kind_class(int kind) { return kind_names[kind]; }
 
+void lsdr_pipe_own_config(lsdr_pipe *pp) {
+  pp->core->p.force_zeros_for_empty_prompt = pp->force_zeros;
+  pp->core->p.requires_aesthetics_score = pp->aesthetics;
+}
+
 int lsdr_kind_of_class(const char *cls) {
   for (int k = 0; k < (int)(sizeof kind_names / sizeof kind_names[0]); k++)
     if (strcmp(cls, kind_names[k]) == 0)
@@ -168,8 +173,12 @@ static lsdr_pipe *new_pipe(lua_State *L, int kind, int share) {
   memset(p, 0, sizeof *p);
   p->kind = kind;
   luaL_setmetatable(L, lsdr_pipe_class_name(p));
+  p->force_zeros = 1; /* the classes' defaults */
+  p->aesthetics = 0;
   if (src) {
     p->no_safety_checker = src->no_safety_checker; /* from_pipe takes its components */
+    p->force_zeros = src->force_zeros;             /* and AutoPipeline's, its config */
+    p->aesthetics = src->aesthetics;
     lua_getiuservalue(L, share, 2);
     p->core = src->core;
     p->core->open_pipes++;
@@ -514,6 +523,8 @@ int lsdr_pipeline_from_pretrained(lua_State *L, int (*pick)(lua_State *L, const 
   lua_getfield(L, 2, "requires_aesthetics_score");
   if (!lua_isnil(L, -1))
     p->core->p.requires_aesthetics_score = lua_toboolean(L, -1);
+  p->force_zeros = p->core->p.force_zeros_for_empty_prompt;
+  p->aesthetics = p->core->p.requires_aesthetics_score;
   lua_pop(L, 2);
   adopt_parts(L, self, p, path);
   if (controlnet) {
@@ -661,6 +672,12 @@ static int construct(lua_State *L, int kind) {
   lsdr_pipe *made = lua_touserdata(L, -1);
   made->no_safety_checker = !has_checker;
   made->no_feature_extractor = !has_features;
+  /* Cls(**components): the class's config defaults unless given among them */
+  lua_getfield(L, comps, "force_zeros_for_empty_prompt");
+  made->force_zeros = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_getfield(L, comps, "requires_aesthetics_score");
+  made->aesthetics = lua_toboolean(L, -1);
+  lua_pop(L, 2);
   lsdr_push_pipe_parts(L, -1);
   lua_pushvalue(L, tok);
   lua_setfield(L, -2, "tokenizer");
@@ -814,6 +831,8 @@ static int from_single_file_as(lua_State *L, int kind) {
   so.want_xl = lsdr_kind_xl(kind) ? 1 : -1;
   if (sdr_pipeline_load_single_file_ex(&p->core->p, be, path, keep, &so) != 0)
     return lsdr_engine_error(L);
+  p->force_zeros = p->core->p.force_zeros_for_empty_prompt;
+  p->aesthetics = p->core->p.requires_aesthetics_score;
   adopt_parts(L, self, p, path);
   fix_outdated(L, self);
   return 1;

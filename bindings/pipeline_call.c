@@ -344,6 +344,7 @@ static void positional_prompt(lua_State *L) {
  * pipeline at this pipe's tokenizer and scheduler; returns the parts' index. */
 static int bind_parts(lua_State *L, lsdr_pipe *pp) {
   sdr_pipeline *p = &pp->core->p;
+  lsdr_pipe_own_config(pp);
   lsdr_push_pipe_parts(L, 1);
   int parts = lua_gettop(L);
   lua_getfield(L, parts, "tokenizer");

@@ -68,7 +68,14 @@ typedef struct lsdr_pipe {
   /* set_progress_bar_config, this pipeline's own (copied to the core at each call) */
   int progress_disable;
   char progress_desc[64];
+  /* its config's force_zeros_for_empty_prompt and requires_aesthetics_score (SDXL): a
+   * pipeline made from another's components takes its class's defaults, as diffusers'
+   * __init__ does; copied to the core at each use (lsdr_pipe_own_config) */
+  int force_zeros, aesthetics;
 } lsdr_pipe;
+
+/* Points the shared models at this pipeline's own config values before they run for it. */
+void lsdr_pipe_own_config(lsdr_pipe *pp);
 
 /* The pipeline at idx (a Lua error for another value, or once it is closed). */
 lsdr_pipe *lsdr_check_pipe(lua_State *L, int idx);

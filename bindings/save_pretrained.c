@@ -91,6 +91,7 @@ static void read_nets(lua_State *L, int parts, lsdr_pipe *pp, save_spec *sp) {
 
 static void spec_of(lua_State *L, int idx, const char *variant, save_spec *sp) {
   lsdr_pipe *pp = lsdr_check_pipe(L, idx);
+  lsdr_pipe_own_config(pp);
   memset(sp, 0, sizeof *sp);
   lsdr_push_pipe_parts(L, idx);
   const int parts = lua_gettop(L);

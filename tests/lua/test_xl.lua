@@ -121,6 +121,22 @@ do
   within(diff(a, b), 1e-6, "given embeddings")
 end
 
+-- force_zeros_for_empty_prompt is a pipeline's own config: one made from another's components
+-- takes its class's default (true), as diffusers' __init__; AutoPipeline's from_pipe keeps it
+do
+  local kept = StableDiffusionXLPipeline.from_pretrained(model, {force_zeros_for_empty_prompt = false})
+  local _, ne = kept:encode_prompt("a cat", "cpu", 1, true)
+  check.truthy(ne:abs():max():item() > 0, "false: the empty negative prompt encoded")
+  local made = StableDiffusionXLImg2ImgPipeline(kept.components)
+  local _, ne2 = made:encode_prompt("a cat", "cpu", 1, true)
+  check.eq(ne2:abs():max():item(), 0, "Cls(components): the class's default, zeros")
+  local _, ne3 = kept:encode_prompt("a cat", "cpu", 1, true)
+  check.truthy(ne3:abs():max():item() > 0, "the first pipeline keeps its own")
+  local auto = AutoPipelineForImage2Image.from_pipe(kept)
+  local _, ne4 = auto:encode_prompt("a cat", "cpu", 1, true)
+  check.truthy(ne4:abs():max():item() > 0, "from_pipe keeps the config")
+end
+
 -- a multi-vector textual inversion in the first tokenizer: spelled out there only
 do
   local ti = StableDiffusionXLPipeline.from_pretrained(model)
