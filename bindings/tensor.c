@@ -393,6 +393,10 @@ static int tensor_tostring(lua_State *L) {
 }
 
 void lsdr_open_tensor(lua_State *L) {
+  /* The backends' holder first, before any object that keeps device memory: lua_close runs
+   * finalizers newest first, so the backends go last (a scheduler made before the first
+   * pipeline freed its buffers into a destroyed backend). */
+  backends(L);
   if (!luaL_newmetatable(L, LSDR_TENSOR)) {
     lua_pop(L, 1);
     return;
