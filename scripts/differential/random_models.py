@@ -92,18 +92,38 @@ class Run:
         img.save(path)
         return img, path
 
-    def case(self, c, cls, pipe, args, extra_lua, desc, out_np):
+    def case(self, c, cls, args, extra_lua, desc, images, pil=False):
         """Records the Lua side of one call: load the saved model, call it with args (and the
-        Lua expressions in extra_lua), compare with diffusers' output."""
+        Lua expressions in extra_lua), compare with diffusers' images. pil: the call gives
+        pictures (output_type "pil"), compared as their bytes / 255 on both sides, where a
+        value a hair's breadth from a rounding boundary may land one level apart."""
+        tol = 1.5 / 255 if pil else 2e-3
         d = "%s/m%d" % (self.out, c)
-        np.save(d + "_out%d.npy" % len(self.lines), out_np.astype(np.float32))
-        call = lua(args)[:-1] + "".join(", %s = %s" % kv for kv in extra_lua.items()) + "}"
+        if pil:
+            images = np.stack([np.asarray(x, dtype=np.float32) / 255 for x in images])
+        np.save(d + "_out%d.npy" % len(self.lines), images.astype(np.float32))
+        call = "p" + lua(args)[:-1] + "".join(", %s = %s" % kv for kv in extra_lua.items()) + "}"
+        got = ("torch.stack((function(t) local r = {} for i, im in ipairs(t) do "
+               "r[i] = torch.tensor(im):float() end return r end)(%s.images)) / 255" % call
+               if pil else call + ".images")
         self.lines.append(
             'do local ok, err = pcall(function() local p = %s; p:set_progress_bar_config{disable = '
-            'true}; local a = p%s.images; local d = (a - torch.load_npy("%s_out%d.npy")):abs()'
-            ':max():item(); if not (d < 2e-3) then print(string.format("DIFF %s: %%.3g", d)) end; '
+            'true}; local a = %s; local d = (a - torch.load_npy("%s_out%d.npy")):abs()'
+            ':max():item(); if not (d < %r) then print(string.format("DIFF %s: %%.3g", d)) end; '
             'worst = math.max(worst, d) end); if not ok then print("FAIL %s: " .. tostring(err)) '
-            'end end' % (cls, call, d, len(self.lines), desc, desc))
+            'end end' % (cls, got, d, len(self.lines), tol, desc, desc))
+
+    def img2img(self, c, cls, base_cls, d, components, strength, steps, g, seed, desc):
+        """The model's img2img pipeline made from its components, on a sketch."""
+        i2i = getattr(diffusers, cls)(**components)
+        i2i.set_progress_bar_config(disable=True)
+        img, path = self.picture(c, 48, 40)
+        args = dict(prompt="a cat", strength=strength, num_inference_steps=steps, guidance_scale=g,
+                    output_type="np")
+        out = i2i(image=img, generator=torch.Generator().manual_seed(seed), **args).images
+        self.case(c, '%s(%s.from_pretrained("%s").components)' % (cls, base_cls, d), args,
+                  {"image": 'Image.open("%s")' % path,
+                   "generator": "torch.Generator():manual_seed(%d)" % seed}, desc + " i2i", out)
 
     def finish(self):
         self.lines.append('print("worst", worst)')
@@ -147,18 +167,11 @@ def sd(run, c):
     args = dict(prompt="a red door on a hill", num_inference_steps=steps, guidance_scale=g,
                 output_type="np")
     out = pipe(generator=torch.Generator().manual_seed(seed), **args).images
-    run.case(c, 'StableDiffusionPipeline.from_pretrained("%s")' % d, pipe, args,
+    run.case(c, 'StableDiffusionPipeline.from_pretrained("%s")' % d, args,
              {"generator": "torch.Generator():manual_seed(%d)" % seed}, desc + " t2i", out)
-    i2i = diffusers.StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
-    i2i.set_progress_bar_config(disable=True)
-    img, path = run.picture(c, 48, 40)
-    args = dict(prompt="a cat", strength=0.8, num_inference_steps=steps + 1, guidance_scale=g,
-                output_type="np")
-    out = i2i(image=img, generator=torch.Generator().manual_seed(seed + 1), **args).images
-    run.case(c, 'StableDiffusionImg2ImgPipeline(StableDiffusionPipeline.from_pretrained("%s")'
-             '.components)' % d, i2i, args,
-             {"image": 'Image.open("%s")' % path,
-              "generator": "torch.Generator():manual_seed(%d)" % (seed + 1)}, desc + " i2i", out)
+    run.img2img(c, "StableDiffusionImg2ImgPipeline", "StableDiffusionPipeline", d,
+                dict(pipe.components, requires_safety_checker=False), 0.8, steps + 1, g, seed + 1,
+                desc)
 
 
 def xl(run, c):
@@ -193,18 +206,10 @@ def xl(run, c):
     if r.random() < 0.5:
         args["negative_prompt"] = r.choice(["", "blurry"])
     out = pipe(generator=torch.Generator().manual_seed(seed), **args).images
-    run.case(c, 'StableDiffusionXLPipeline.from_pretrained("%s")' % d, pipe, args,
+    run.case(c, 'StableDiffusionXLPipeline.from_pretrained("%s")' % d, args,
              {"generator": "torch.Generator():manual_seed(%d)" % seed}, desc + " t2i", out)
-    i2i = diffusers.StableDiffusionXLImg2ImgPipeline(**pipe.components)
-    i2i.set_progress_bar_config(disable=True)
-    img, path = run.picture(c, 48, 40)
-    args = dict(prompt="a cat", strength=0.7, num_inference_steps=steps + 1, guidance_scale=g,
-                output_type="np")
-    out = i2i(image=img, generator=torch.Generator().manual_seed(seed + 1), **args).images
-    run.case(c, 'StableDiffusionXLImg2ImgPipeline(StableDiffusionXLPipeline.from_pretrained("%s")'
-             '.components)' % d, i2i, args,
-             {"image": 'Image.open("%s")' % path,
-              "generator": "torch.Generator():manual_seed(%d)" % (seed + 1)}, desc + " i2i", out)
+    run.img2img(c, "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLPipeline", d,
+                pipe.components, 0.7, steps + 1, g, seed + 1, desc)
 
 
 def small_unet(r, in_channels=4):
@@ -240,29 +245,16 @@ def inpaint(run, c):
     seed = r.randint(0, 999)
     args = dict(prompt="a cat", num_inference_steps=r.randint(2, 5), guidance_scale=r.choice([1.0, 7.5]),
                 strength=r.choice([0.6, 0.9, 1.0]), height=h // 8 * 8, width=w // 8 * 8,
-                output_type="pil" if r.random() < 0.3 else "np")
-    if args["output_type"] == "pil":
-        args["padding_mask_crop"] = r.choice([4, 16])
-    args["output_type"] = "np" if "padding_mask_crop" not in args else "pil"
+                output_type="np")
+    crop = r.random() < 0.3
+    if crop:  # diffusers crops only with pictures out
+        args.update(padding_mask_crop=r.choice([4, 16]), output_type="pil")
     out = pipe(image=img, mask_image=mask, generator=torch.Generator().manual_seed(seed), **args).images
-    if args["output_type"] == "pil":  # compared as numbers: the picture's bytes / 255
-        out = np.stack([np.asarray(x, dtype=np.float32) / 255 for x in out])
-        args["output_type"] = "np"
-        extra_pil = True
-    else:
-        extra_pil = False
     desc = "m%d in=%d %s%s" % (c, pipe.unet.config.in_channels, type(sched).__name__,
-                               " padding_mask_crop" if extra_pil else "")
-    if extra_pil:  # sdrepl's pil pictures as numbers, as diffusers'
-        args["output_type"] = "pil"
-    run.case(c, 'StableDiffusionInpaintPipeline.from_pretrained("%s")' % d, pipe, args,
+                               " padding_mask_crop" if crop else "")
+    run.case(c, 'StableDiffusionInpaintPipeline.from_pretrained("%s")' % d, args,
              {"image": 'Image.open("%s")' % path, "mask_image": 'Image.open("%s")' % mpath,
-              "generator": "torch.Generator():manual_seed(%d)" % seed}, desc, out)
-    if extra_pil:  # the Lua side gets Images: compare their numbers
-        run.lines[-1] = run.lines[-1].replace(
-            "local a = p", "local a = torch.stack((function(t) local r = {} for i, im in ipairs(t) "
-            "do r[i] = torch.tensor(im):float() end return r end)(p").replace(
-            ".images;", ".images)) / 255;", 1)
+              "generator": "torch.Generator():manual_seed(%d)" % seed}, desc, out, pil=crop)
 
 
 def controlnet(run, c):
@@ -290,7 +282,7 @@ def controlnet(run, c):
                 guess_mode=r.random() < 0.3, control_guidance_start=r.choice([0.0, 0.3]),
                 control_guidance_end=r.choice([0.8, 1.0]))
     out = pipe(image=img, generator=torch.Generator().manual_seed(seed), **args).images
-    run.case(c, 'StableDiffusionControlNetPipeline.from_pretrained("%s")' % d, pipe, args,
+    run.case(c, 'StableDiffusionControlNetPipeline.from_pretrained("%s")' % d, args,
              {"image": 'Image.open("%s")' % path,
               "generator": "torch.Generator():manual_seed(%d)" % seed},
              "m%d %s" % (c, type(sched).__name__), out)
