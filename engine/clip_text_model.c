@@ -207,7 +207,7 @@ void sdr_clip_text_model_free(sdr_clip_text_model *m) {
 
 /* The encoder's layers from x0 (B, T, D in the activations' dtype, which hidden_states[0]
  * gets): each layer's output into hidden_states[i] when asked for, else into two buffers
- * in turn; *x the last one (arena memory the caller releases). */
+ * in turn; *x the last one (x0 itself with no layers; arena memory the caller releases). */
 static int run_layers(sdr_clip_text_model *m, sdr_arena *a, const sdr_tensor *x0,
                       sdr_tensor *hidden_states, int causal, sdr_tensor *x) {
   sdr_backend *be = m->be;
@@ -220,6 +220,8 @@ static int run_layers(sdr_clip_text_model *m, sdr_arena *a, const sdr_tensor *x0
   TRY(sdr_arena_tensor(a, &stage[1], m->act, 3, btd));
   *x = *x0;
   for (int i = 0; i <= L; i++) {
+    if (i == 0 && !hidden_states)
+      continue; /* the first layer reads x0 where it is */
     sdr_tensor dst = stage[i % 2], slice, row;
     if (hidden_states) {
       TRY(sdr_tensor_narrow0(&row, hidden_states, i, 1));
