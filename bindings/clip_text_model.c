@@ -42,6 +42,15 @@ static int from_pretrained(lua_State *L) {
                                     load_model, free_model);
 }
 
+lsdr_model_box *lsdr_clip_text_part_box(lua_State *L, int idx, const char *tname) {
+  luaL_checkudata(L, idx, tname);
+  lua_getiuservalue(L, idx, 1);
+  lsdr_model_box *box;
+  check_model(L, -1, &box);
+  lua_pop(L, 1);
+  return box;
+}
+
 void lsdr_push_clip_text_model_ref(lua_State *L, sdr_clip_text_model *model, int owner) {
   lsdr_model_box_push_ref(L, LSDR_CLIP_TEXT_MODEL, model, model->be, owner);
 }

@@ -19,8 +19,9 @@
 
 #include <lauxlib.h>
 
+#include "bindings/clip_text_model.h" // lsdr_clip_text_part_box
 #include "bindings/lsdr.h"            // lsdr_error, lsdr_engine_error
-#include "bindings/model_common.h"    // lsdr_model_box_check, lsdr_output_kind
+#include "bindings/model_common.h"    // lsdr_model_box, lsdr_output_kind
 #include "bindings/tensor.h"          // lsdr_check_tensor, lsdr_push_new_tensor
 #include "bindings/tensor_internal.h" // lsdr_push_from_host, lsdr_tensor_host_values
 #include "bindings/token_embedding.h" // lsdr_push_clip_embedding
@@ -30,15 +31,6 @@
 #define EMBEDDINGS "CLIPTextEmbeddings"
 #define ENCODER "CLIPEncoder"
 #define LAYER_NORM "CLIPTextTransformer.final_layer_norm"
-
-static lsdr_model_box *box_of(lua_State *L, int idx, const char *tname) {
-  luaL_checkudata(L, idx, tname);
-  lua_getiuservalue(L, idx, 1);
-  lsdr_model_box *box = lsdr_model_box_check(L, -1, "CLIPTextModel");
-  lua_pop(L, 1);
-  lsdr_model_box_follow(box, ((sdr_clip_text_model *)box->model)->be);
-  return box;
-}
 
 /* A part of the model at idx (a holder of its box) pushed with the metatable tname. */
 static void push_part(lua_State *L, int idx, const char *tname) {
@@ -67,7 +59,7 @@ static lsdr_tensor *check_hidden(lua_State *L, int idx, const sdr_clip_text_mode
 /* ---- embeddings ---------------------------------------------------------------------- */
 
 static int embeddings_index(lua_State *L) {
-  lsdr_model_box *box = box_of(L, 1, EMBEDDINGS);
+  lsdr_model_box *box = lsdr_clip_text_part_box(L, 1, EMBEDDINGS);
   const sdr_clip_text_model *m = box->model;
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
   if (strcmp(k, "token_embedding") == 0 || strcmp(k, "position_embedding") == 0) {
@@ -90,7 +82,7 @@ static int embeddings_index(lua_State *L) {
 
 /* embeddings(input_ids): token plus position embeddings, (batch, tokens, hidden_size) */
 static int embeddings_call(lua_State *L) {
-  lsdr_model_box *box = box_of(L, 1, EMBEDDINGS);
+  lsdr_model_box *box = lsdr_clip_text_part_box(L, 1, EMBEDDINGS);
   sdr_clip_text_model *m = box->model;
   lsdr_tensor *ids = lsdr_check_tensor(L, 2);
   if (ids->t.dtype != SDR_I64 || ids->t.ndim != 2)
@@ -138,7 +130,7 @@ static int is_causal_mask(lua_State *L, int idx, int64_t B, int64_t T) {
 static int encoder_call(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 1);
-  lsdr_model_box *box = box_of(L, 1, ENCODER);
+  lsdr_model_box *box = lsdr_clip_text_part_box(L, 1, ENCODER);
   sdr_clip_text_model *m = box->model;
   lua_getfield(L, 2, "inputs_embeds");
   lsdr_tensor *x = check_hidden(L, -1, m, "option 'inputs_embeds'");
@@ -205,7 +197,7 @@ static const lsdr_func encoder_funcs[] = {
 /* ---- final_layer_norm ---------------------------------------------------------------- */
 
 static int layer_norm_call(lua_State *L) {
-  lsdr_model_box *box = box_of(L, 1, LAYER_NORM);
+  lsdr_model_box *box = lsdr_clip_text_part_box(L, 1, LAYER_NORM);
   sdr_clip_text_model *m = box->model;
   lsdr_tensor *x = check_hidden(L, 2, m, "final_layer_norm");
   lsdr_tensor *out = lsdr_push_new_tensor(L, m->be, x->t.dtype, x->t.ndim, x->t.shape);
@@ -223,7 +215,7 @@ static int layer_norm_call(lua_State *L) {
 static int build_causal_mask(lua_State *L) {
   lsdr_args(L);
   lsdr_options(L, 3);
-  lsdr_model_box *box = box_of(L, 1, TRANSFORMER);
+  lsdr_model_box *box = lsdr_clip_text_part_box(L, 1, TRANSFORMER);
   const sdr_clip_text_model *m = box->model;
   lua_Integer B = lua_tointeger(L, 2), T = lua_tointeger(L, 3);
   if (B < 1 || B > 4096 || T < 1 || T > 4096)
@@ -261,7 +253,7 @@ static const lsdr_func transformer_funcs[] = {
     {0}};
 
 static int transformer_index(lua_State *L) {
-  box_of(L, 1, TRANSFORMER);
+  lsdr_clip_text_part_box(L, 1, TRANSFORMER);
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
   if (strcmp(k, "embeddings") == 0)
     push_part(L, 1, EMBEDDINGS);
@@ -278,7 +270,7 @@ static int transformer_index(lua_State *L) {
 
 /* text_model(input_ids, opts): the model's own call */
 static int transformer_call(lua_State *L) {
-  box_of(L, 1, TRANSFORMER);
+  lsdr_clip_text_part_box(L, 1, TRANSFORMER);
   lua_getiuservalue(L, 1, 1);
   lua_replace(L, 1);
   luaL_getmetafield(L, 1, "__call");

@@ -18,8 +18,9 @@
 
 #include <lauxlib.h>
 
+#include "bindings/clip_text_model.h" // lsdr_clip_text_part_box
 #include "bindings/lsdr.h"            // lsdr_error, lsdr_engine_error
-#include "bindings/model_common.h"    // lsdr_model_box_check
+#include "bindings/model_common.h"    // lsdr_model_box
 #include "bindings/tensor.h"          // lsdr_check_tensor, lsdr_push_new_tensor
 #include "bindings/tensor_internal.h" // lsdr_tensor_host_floats
 #include "engine/clip_text_model.h"
@@ -31,15 +32,10 @@
 /* The model behind the Embedding or Parameter at idx; *position: whether it is the position
  * table's (may be NULL). */
 static sdr_clip_text_model *model_of(lua_State *L, int idx, const char *tname, int *position) {
-  const int *which = luaL_checkudata(L, idx, tname);
+  lsdr_model_box *box = lsdr_clip_text_part_box(L, idx, tname);
   if (position)
-    *position = *which;
-  lua_getiuservalue(L, idx, 1);
-  lsdr_model_box *box = lsdr_model_box_check(L, -1, "CLIPTextModel");
-  lua_pop(L, 1);
-  sdr_clip_text_model *m = box->model;
-  lsdr_model_box_follow(box, m->be);
-  return m;
+    *position = *(const int *)lua_touserdata(L, idx);
+  return box->model;
 }
 
 static void push_holder(lua_State *L, int model_idx, const char *tname, int position) {
